@@ -1,0 +1,2 @@
+# doc/: operator documentation.
+dist_doc_DATA += doc/PROTOCOL.md

@@ -1,0 +1,20 @@
+# lib/: the shared chand library.  Pure codecs do no I/O.
+
+noinst_LIBRARIES += lib/libchand.a
+lib_libchand_a_SOURCES = \
+	lib/packets.c lib/packets.h \
+	lib/chan-endpoint.c lib/chan-endpoint.h \
+	lib/chan-wire.c lib/chan-wire.h \
+	lib/poll-loop.c lib/poll-loop.h \
+	lib/vlog.c lib/vlog.h \
+	lib/stream.c lib/stream.h \
+	lib/reconnect.c lib/reconnect.h \
+	lib/jsonrpc.c lib/jsonrpc.h \
+	lib/ctl.c lib/ctl.h \
+	lib/ovsdb-msg.c lib/ovsdb-msg.h \
+	lib/ovsdb-replica.c lib/ovsdb-replica.h \
+	lib/ofp13.c lib/ofp13.h \
+	lib/flow-template.c lib/flow-template.h
+
+# Link flags every chand program and test needs along with lib/libchand.a.
+CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)

@@ -1,0 +1,128 @@
+# Shared shell helpers for scripts/check, scripts/demo and the test tiers.
+# Sourced; expects $top to be the source tree.
+
+# Debian packages chand needs to build and test.
+CHAND_DEB_PACKAGES="build-essential autoconf automake pkg-config
+libjansson-dev libpcap-dev libcunit1-dev libsqlite3-dev libssl-dev sqlite3
+openvswitch-switch openvswitch-common python3 iproute2 nftables tcpdump
+clang libclang-rt-14-dev"
+
+log() {
+    printf '%s\n' "$*" >&2
+}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# install_deps: installs the missing Debian packages with apt-get, quietly.
+# Idempotent: does nothing when everything is present.
+install_deps() {
+    local missing=() p
+    for p in $CHAND_DEB_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        log "missing Debian packages: ${missing[*]}"
+        log "run as root, or: sudo apt-get install ${missing[*]}"
+        return 1
+    fi
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+            >/tmp/chand-apt.log 2>&1; then
+        apt-get update -qq >>/tmp/chand-apt.log 2>&1
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+            >>/tmp/chand-apt.log 2>&1 ||
+            { tail -20 /tmp/chand-apt.log >&2; log "apt-get failed"; return 1; }
+    fi
+    # The Debian package may start a system OVS; chand runs its own.
+    return 0
+}
+
+# bootstrap: runs autoreconf when configure is missing or older than its
+# inputs.
+bootstrap() {
+    if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ]; then
+        log "autoreconf"
+        (cd "$top" && autoreconf -fi >/tmp/chand-autoreconf.log 2>&1) ||
+            { cat /tmp/chand-autoreconf.log >&2; return 1; }
+    fi
+}
+
+# configure_build DIR [asan]: configures an out-of-tree build in DIR once.
+configure_build() {
+    local dir=$1 flavour=${2:-}
+    mkdir -p "$dir"
+    if [ -f "$dir/Makefile" ] && [ "$dir/config.status" -nt "$top/configure" ]; then
+        return 0
+    fi
+    local cflags="-g -O2"
+    local extra=()
+    if [ "$flavour" = asan ]; then
+        cflags="-g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+        extra=(CC=clang)
+    fi
+    log "configure ($dir)"
+    (cd "$dir" && "$top/configure" -q --enable-werror "${extra[@]}" \
+        CFLAGS="$cflags" LDFLAGS="${cflags/-g -O1 /}" >config.out 2>&1) ||
+        { cat "$dir/config.out" >&2; return 1; }
+}
+
+# make_build DIR: builds everything, including test programs.
+make_build() {
+    local dir=$1
+    log "make ($dir)"
+    (cd "$dir" && make -s -j"$jobs" all >make.out 2>&1 &&
+        make -s -j"$jobs" TESTS= check >>make.out 2>&1) ||
+        { tail -40 "$dir/make.out" >&2; return 1; }
+}
+
+tier_exists() {
+    case $1 in
+        unit) [ -d "$top/test/unit" ] ;;
+        replay) [ -x "$top/test/replay/run" ] ;;
+        system) [ -x "$top/test/system/run" ] ;;
+        fuzz) [ -x "$top/test/fuzz/run" ] ;;
+        bench) [ -x "$top/scripts/bench" ] ;;
+        *) return 1 ;;
+    esac
+}
+
+tier_wants_asan() {
+    case $1 in unit|replay) return 0 ;; *) return 1 ;; esac
+}
+
+# run_tier TIER BUILD_DIR: runs one tier against a build; returns its status
+# (77 = skipped).
+run_tier() {
+    local tier=$1 dir=$2
+    case $tier in
+        unit) run_unit "$dir" ;;
+        replay) CHAND_BUILD_DIR=$dir "$top/test/replay/run" ;;
+        system) CHAND_BUILD_DIR=$dir "$top/test/system/run" ;;
+        fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
+        bench) CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick ;;
+    esac
+}
+
+# run_unit DIR: runs the CUnit suites through 'make check' and prints each
+# suite's CUnit run summary.
+run_unit() {
+    local dir=$1 rc=0 log
+    (cd "$dir" && make -s -j"$jobs" check >check.out 2>&1) || rc=$?
+    for log in "$dir"/test/unit/test-*.log; do
+        [ -f "$log" ] || continue
+        printf '\n--- %s\n' "$(basename "$log" .log)"
+        sed -n '/^Run Summary:/,/^Elapsed/p' "$log"
+        grep -E '^ +[0-9]+\. .*:[0-9]+ +- ' "$log" | head -20
+    done
+    grep -E '^# (TOTAL|PASS|FAIL|ERROR):' "$dir/check.out"
+    if [ $rc -ne 0 ]; then
+        grep -E '^(FAIL|ERROR):' "$dir/check.out" >&2
+    fi
+    return $rc
+}

@@ -1,0 +1,81 @@
+# test/unit: CUnit suites, one per lib/ module (and chand-guest's datastore).
+
+UNIT_TESTS =
+UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+UNIT_LDADD = $(CHAND_LIBS) $(CUNIT_LIBS)
+UNIT_COMMON = test/unit/unit-main.c test/unit/unit.h
+
+UNIT_TESTS += test/unit/test-packets
+test_unit_test_packets_SOURCES = test/unit/test-packets.c $(UNIT_COMMON)
+test_unit_test_packets_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_packets_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-chan-endpoint
+test_unit_test_chan_endpoint_SOURCES = test/unit/test-chan-endpoint.c $(UNIT_COMMON)
+test_unit_test_chan_endpoint_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_chan_endpoint_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-chan-wire
+test_unit_test_chan_wire_SOURCES = test/unit/test-chan-wire.c $(UNIT_COMMON)
+test_unit_test_chan_wire_CFLAGS = $(UNIT_CFLAGS) \
+	-DPROTOCOL_MD='"$(abs_top_srcdir)/doc/PROTOCOL.md"'
+test_unit_test_chan_wire_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-poll-loop
+test_unit_test_poll_loop_SOURCES = test/unit/test-poll-loop.c $(UNIT_COMMON)
+test_unit_test_poll_loop_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_poll_loop_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-vlog
+test_unit_test_vlog_SOURCES = test/unit/test-vlog.c $(UNIT_COMMON)
+test_unit_test_vlog_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_vlog_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-stream
+test_unit_test_stream_SOURCES = test/unit/test-stream.c $(UNIT_COMMON)
+test_unit_test_stream_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_stream_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-reconnect
+test_unit_test_reconnect_SOURCES = test/unit/test-reconnect.c $(UNIT_COMMON)
+test_unit_test_reconnect_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_reconnect_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-jsonrpc
+test_unit_test_jsonrpc_SOURCES = test/unit/test-jsonrpc.c $(UNIT_COMMON)
+test_unit_test_jsonrpc_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_jsonrpc_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-ctl
+test_unit_test_ctl_SOURCES = test/unit/test-ctl.c $(UNIT_COMMON)
+test_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_ctl_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-ovsdb-msg
+test_unit_test_ovsdb_msg_SOURCES = test/unit/test-ovsdb-msg.c $(UNIT_COMMON)
+test_unit_test_ovsdb_msg_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_ovsdb_msg_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-ovsdb-replica
+test_unit_test_ovsdb_replica_SOURCES = test/unit/test-ovsdb-replica.c $(UNIT_COMMON)
+test_unit_test_ovsdb_replica_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_ovsdb_replica_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-ofp13
+test_unit_test_ofp13_SOURCES = test/unit/test-ofp13.c $(UNIT_COMMON)
+test_unit_test_ofp13_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_ofp13_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-flow-template
+test_unit_test_flow_template_SOURCES = test/unit/test-flow-template.c $(UNIT_COMMON)
+test_unit_test_flow_template_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_flow_template_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-datastore
+test_unit_test_datastore_SOURCES = test/unit/test-datastore.c $(UNIT_COMMON) \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_datastore_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
+test_unit_test_datastore_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
