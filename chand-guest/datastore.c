@@ -1,0 +1,1463 @@
+/* chand-guest's durable record store: see datastore.h. */
+
+#include <config.h>
+#include "datastore.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* How long a write waits for another process's lock, in milliseconds.
+ * Only chand-guest writes, and readers never block a writer in WAL mode,
+ * so this only matters for WAL recovery at open and for a second daemon
+ * started by mistake. */
+#define DS_BUSY_TIMEOUT_MS 1000
+
+/* Bound on the WAL's size after a checkpoint (a big snapshot can grow it
+ * far beyond this while it runs). */
+#define DS_JOURNAL_SIZE_LIMIT (16 * 1024 * 1024)
+
+static const char ds_schema_sql[] =
+    "CREATE TABLE meta ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " schema_version INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE channel ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " guest_epoch INTEGER NOT NULL"
+    "  CHECK (guest_epoch BETWEEN 1 AND 4294967295),"
+    " host_epoch INTEGER NOT NULL"
+    "  CHECK (host_epoch BETWEEN 0 AND 4294967295),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " snapshot_state TEXT NOT NULL"
+    "  CHECK (snapshot_state IN ('none', 'active', 'complete')),"
+    " snapshot_gen INTEGER NOT NULL CHECK (snapshot_gen >= 0),"
+    " frames_applied INTEGER NOT NULL,"
+    " ops_applied INTEGER NOT NULL);"
+    "CREATE TABLE records ("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " apply_count INTEGER NOT NULL,"
+    " seen_gen INTEGER NOT NULL);";
+
+/* Cached statements.  Every piece of data is bound, never spliced. */
+enum ds_stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_LOAD,
+    ST_STORE,
+    ST_PROBE,
+    ST_INSERT,
+    ST_UPDATE,
+    ST_MARK,
+    ST_DELETE,
+    ST_GET,
+    ST_LIST,
+    ST_COUNT,
+    ST_UNSEEN,
+    ST_DELETE_UNSEEN,
+    N_STMTS
+};
+
+static const char *const ds_stmt_sql[N_STMTS] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_SAVEPOINT] = "SAVEPOINT ds_frame",
+    [ST_RELEASE] = "RELEASE ds_frame",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO ds_frame",
+    [ST_LOAD] = "SELECT guest_epoch, host_epoch, position, snapshot_state,"
+                " snapshot_gen, frames_applied, ops_applied"
+                " FROM channel WHERE id = 1",
+    [ST_STORE] = "UPDATE channel SET host_epoch = ?1, position = ?2,"
+                 " snapshot_state = ?3, snapshot_gen = ?4,"
+                 " frames_applied = ?5, ops_applied = ?6 WHERE id = 1",
+    [ST_PROBE] = "SELECT version = ?2 AND value = ?3, seen_gen"
+                 " FROM records WHERE key = ?1",
+    [ST_INSERT] = "INSERT INTO records (key, value, version, updated_at,"
+                  " apply_count, seen_gen) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+    [ST_UPDATE] = "UPDATE records SET value = ?2, version = ?3,"
+                  " updated_at = ?4, apply_count = apply_count + 1,"
+                  " seen_gen = ?5 WHERE key = ?1",
+    [ST_MARK] = "UPDATE records SET seen_gen = ?2 WHERE key = ?1",
+    [ST_DELETE] = "DELETE FROM records WHERE key = ?1",
+    [ST_GET] = "SELECT value, version FROM records WHERE key = ?1",
+    [ST_LIST] = "SELECT key, value, version FROM records"
+                " WHERE key >= ?1 AND (?2 IS NULL OR key < ?2)"
+                " ORDER BY key",
+    [ST_COUNT] = "SELECT count(*) FROM records",
+    [ST_UNSEEN] = "SELECT key FROM records WHERE seen_gen <> ?1",
+    [ST_DELETE_UNSEEN] = "DELETE FROM records WHERE seen_gen <> ?1",
+};
+
+/* A change waiting for the commit that makes it durable. */
+struct ds_pending {
+    char *key;
+    enum ds_op op;
+    int64_t version;
+};
+
+struct datastore {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmts[N_STMTS];
+
+    struct ds_state state;      /* The channel row, as of now. */
+    struct ds_state txn_start;  /* The channel row when the txn began. */
+    bool in_txn;
+    bool listing;               /* Inside datastore_list()'s callback. */
+    int64_t txn_now_ms;         /* updated_at for this transaction. */
+
+    datastore_change_cb *change_cb;
+    void *change_aux;
+    struct ds_pending *pending;
+    size_t n_pending, allocated_pending;
+};
+
+static _Thread_local char ds_errbuf[512];
+
+static int set_error(int error, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records a message for datastore_last_error() and returns 'error'. */
+static int
+set_error(int error, const char *format, ...)
+{
+    va_list args;
+
+    va_start(args, format);
+    vsnprintf(ds_errbuf, sizeof ds_errbuf, format, args);
+    va_end(args);
+    return error;
+}
+
+static int prepend_error(int error, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Puts "<formatted>: " in front of the current message and returns
+ * 'error'. */
+static int
+prepend_error(int error, const char *format, ...)
+{
+    char old[sizeof ds_errbuf];
+    va_list args;
+    size_t len;
+
+    memcpy(old, ds_errbuf, sizeof old);
+    va_start(args, format);
+    vsnprintf(ds_errbuf, sizeof ds_errbuf, format, args);
+    va_end(args);
+    /* Append ": <old>", truncating. */
+    len = strlen(ds_errbuf);
+    for (const char *p = ": "; *p && len < sizeof ds_errbuf - 1; p++) {
+        ds_errbuf[len++] = *p;
+    }
+    size_t n = strnlen(old, sizeof old);
+    if (n > sizeof ds_errbuf - 1 - len) {
+        n = sizeof ds_errbuf - 1 - len;
+    }
+    memcpy(ds_errbuf + len, old, n);
+    ds_errbuf[len + n] = '\0';
+    return error;
+}
+
+const char *
+datastore_last_error(void)
+{
+    return ds_errbuf;
+}
+
+const char *
+ds_snapshot_to_string(enum ds_snapshot s)
+{
+    switch (s) {
+    case DS_SNAPSHOT_NONE:
+        return "none";
+    case DS_SNAPSHOT_ACTIVE:
+        return "active";
+    case DS_SNAPSHOT_COMPLETE:
+        return "complete";
+    }
+    return "?";
+}
+
+static bool
+ds_snapshot_from_string(const char *s, enum ds_snapshot *snapshotp)
+{
+    static const enum ds_snapshot all[] = {
+        DS_SNAPSHOT_NONE, DS_SNAPSHOT_ACTIVE, DS_SNAPSHOT_COMPLETE,
+    };
+
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (s && !strcmp(s, ds_snapshot_to_string(all[i]))) {
+            *snapshotp = all[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Maps an SQLite result code to a positive errno. */
+static int
+sqlite_to_errno(sqlite3 *db, int rc)
+{
+    int sys;
+
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return EBUSY;
+    case SQLITE_READONLY:
+        return EROFS;
+    case SQLITE_FULL:
+        return ENOSPC;
+    case SQLITE_TOOBIG:
+        return EFBIG;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return EBADMSG;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return EACCES;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+        sys = db ? sqlite3_system_errno(db) : 0;
+        return sys > 0 ? sys : EIO;
+    default:
+        return EIO;
+    }
+}
+
+/* Records "PATH: WHAT: <sqlite message>" and returns the errno for 'rc'. */
+static int
+sql_error(const struct datastore *ds, int rc, const char *what)
+{
+    int error = sqlite_to_errno(ds->db, rc);
+    const char *msg = ds->db ? sqlite3_errmsg(ds->db) : sqlite3_errstr(rc);
+
+    if ((rc & 0xff) == SQLITE_NOTADB) {
+        return set_error(error, "%s: %s: not an SQLite database (%s)",
+                         ds->path, what, msg);
+    } else if ((rc & 0xff) == SQLITE_CORRUPT) {
+        return set_error(error, "%s: %s: database file is corrupt (%s)",
+                         ds->path, what, msg);
+    }
+    return set_error(error, "%s: %s: %s", ds->path, what, msg);
+}
+
+static long long int
+wall_msec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Returns true if the 'len' bytes at 's' are well-formed UTF-8 (no
+ * overlong forms, surrogates or code points above U+10FFFF). */
+static bool
+utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp, min;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n) {
+            return false;
+        }
+        for (size_t j = 1; j <= n; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+/* Checks 'key' and stores its length in '*lenp'.  Returns 0 or EINVAL with
+ * a message. */
+static int
+check_key(const char *key, size_t *lenp)
+{
+    size_t len;
+
+    if (!key) {
+        return set_error(EINVAL, "key is NULL");
+    }
+    len = strlen(key);
+    if (!len) {
+        return set_error(EINVAL, "key is empty");
+    } else if (len > DS_KEY_MAX) {
+        return set_error(EINVAL, "key is %zu bytes long (maximum %d)",
+                         len, DS_KEY_MAX);
+    } else if (!utf8_valid((const unsigned char *) key, len)) {
+        return set_error(EINVAL, "key is not valid UTF-8");
+    }
+    *lenp = len;
+    return 0;
+}
+
+/* Checks record 'i' of a frame. */
+static int
+check_record(const struct ds_record *rec, size_t i)
+{
+    size_t len;
+    int error;
+
+    if (rec->op != DS_PUT && rec->op != DS_DELETE) {
+        return set_error(EINVAL, "record %zu: unknown operation %d",
+                         i, (int) rec->op);
+    }
+    error = check_key(rec->key, &len);
+    if (error) {
+        return prepend_error(error, "record %zu", i);
+    }
+    if (rec->op == DS_PUT) {
+        if (!rec->value) {
+            return set_error(EINVAL, "record %zu: put without a value", i);
+        }
+        if (!utf8_valid((const unsigned char *) rec->value,
+                        strlen(rec->value))) {
+            return set_error(EINVAL, "record %zu: value is not valid UTF-8",
+                             i);
+        }
+    }
+    return 0;
+}
+
+/* Statement helpers. */
+
+static sqlite3_stmt *
+stmt(struct datastore *ds, enum ds_stmt which)
+{
+    return ds->stmts[which];
+}
+
+/* Resets 's' and drops its bindings (which may point into caller memory). */
+static void
+stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Runs statement 'which', which returns no rows.  Returns 0 or an errno
+ * with a message mentioning 'what'. */
+static int
+run(struct datastore *ds, enum ds_stmt which, const char *what)
+{
+    sqlite3_stmt *s = stmt(ds, which);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc != SQLITE_DONE) {
+        error = sql_error(ds, rc, what);
+    }
+    stmt_done(s);
+    return error;
+}
+
+static int
+bind_text(sqlite3_stmt *s, int idx, const char *text, size_t len)
+{
+    return sqlite3_bind_text64(s, idx, text, len, SQLITE_STATIC,
+                               SQLITE_UTF8);
+}
+
+/* Loads the channel row into '*state'. */
+static int
+load_state(struct datastore *ds, struct ds_state *state)
+{
+    sqlite3_stmt *s = stmt(ds, ST_LOAD);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc == SQLITE_ROW) {
+        int64_t guest_epoch = sqlite3_column_int64(s, 0);
+        int64_t host_epoch = sqlite3_column_int64(s, 1);
+        int64_t position = sqlite3_column_int64(s, 2);
+        const char *snap = (const char *) sqlite3_column_text(s, 3);
+        int64_t gen = sqlite3_column_int64(s, 4);
+        int64_t frames = sqlite3_column_int64(s, 5);
+        int64_t ops = sqlite3_column_int64(s, 6);
+
+        if (guest_epoch < 1 || guest_epoch > UINT32_MAX
+            || host_epoch < 0 || host_epoch > UINT32_MAX
+            || position < 0 || gen < 0 || frames < 0 || ops < 0
+            || !ds_snapshot_from_string(snap, &state->snapshot)) {
+            error = set_error(EBADMSG, "%s: channel row holds invalid "
+                              "values", ds->path);
+        } else {
+            state->guest_epoch = guest_epoch;
+            state->host_epoch = host_epoch;
+            state->position = position;
+            state->snapshot_gen = gen;
+            state->frames_applied = frames;
+            state->ops_applied = ops;
+        }
+    } else if (rc == SQLITE_DONE) {
+        error = set_error(EBADMSG, "%s: channel row is missing", ds->path);
+    } else {
+        error = sql_error(ds, rc, "reading channel state");
+    }
+    stmt_done(s);
+    return error;
+}
+
+/* Writes '*state' to the channel row (guest_epoch never changes). */
+static int
+store_state(struct datastore *ds, const struct ds_state *state)
+{
+    sqlite3_stmt *s = stmt(ds, ST_STORE);
+    const char *snap = ds_snapshot_to_string(state->snapshot);
+
+    sqlite3_bind_int64(s, 1, state->host_epoch);
+    sqlite3_bind_int64(s, 2, state->position);
+    sqlite3_bind_text(s, 3, snap, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, state->snapshot_gen);
+    sqlite3_bind_int64(s, 5, state->frames_applied);
+    sqlite3_bind_int64(s, 6, state->ops_applied);
+    return run(ds, ST_STORE, "writing channel state");
+}
+
+/* Pending notifications. */
+
+static void
+pending_truncate(struct datastore *ds, size_t n)
+{
+    while (ds->n_pending > n) {
+        free(ds->pending[--ds->n_pending].key);
+    }
+}
+
+static void
+pending_clear(struct datastore *ds)
+{
+    pending_truncate(ds, 0);
+    free(ds->pending);
+    ds->pending = NULL;
+    ds->allocated_pending = 0;
+}
+
+/* Queues a notification if a callback is registered. */
+static int
+pending_add(struct datastore *ds, const char *key, size_t key_len,
+            enum ds_op op, int64_t version)
+{
+    struct ds_pending *p;
+
+    if (!ds->change_cb) {
+        return 0;
+    }
+    if (ds->n_pending >= ds->allocated_pending) {
+        size_t n = ds->allocated_pending ? 2 * ds->allocated_pending : 16;
+        struct ds_pending *q = realloc(ds->pending, n * sizeof *q);
+
+        if (!q) {
+            return set_error(ENOMEM, "out of memory queueing notification");
+        }
+        ds->pending = q;
+        ds->allocated_pending = n;
+    }
+    p = &ds->pending[ds->n_pending];
+    p->key = malloc(key_len + 1);
+    if (!p->key) {
+        return set_error(ENOMEM, "out of memory queueing notification");
+    }
+    memcpy(p->key, key, key_len);
+    p->key[key_len] = '\0';
+    p->op = op;
+    p->version = op == DS_PUT ? version : 0;
+    ds->n_pending++;
+    return 0;
+}
+
+/* Delivers and frees the queued notifications.  The queue is detached
+ * first, so the callback may start and commit another transaction. */
+static void
+pending_deliver(struct datastore *ds)
+{
+    struct ds_pending *list = ds->pending;
+    size_t n = ds->n_pending;
+
+    ds->pending = NULL;
+    ds->n_pending = ds->allocated_pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ds->change_cb) {
+            struct ds_change change = {
+                .key = list[i].key,
+                .op = list[i].op,
+                .version = list[i].version,
+            };
+            ds->change_cb(ds->change_aux, &change);
+        }
+        free(list[i].key);
+    }
+    free(list);
+}
+
+/* Transaction state. */
+
+/* Rolls back the transaction, if SQLite has not already done so, keeping
+ * the current error message. */
+static void
+rollback_quietly(struct datastore *ds)
+{
+    if (!sqlite3_get_autocommit(ds->db)) {
+        char saved[sizeof ds_errbuf];
+
+        memcpy(saved, ds_errbuf, sizeof saved);
+        sqlite3_exec(ds->db, "ROLLBACK", NULL, NULL, NULL);
+        memcpy(ds_errbuf, saved, sizeof saved);
+    }
+}
+
+/* Forgets the open transaction after SQLite or we rolled it back. */
+static void
+txn_forget(struct datastore *ds)
+{
+    ds->in_txn = false;
+    ds->state = ds->txn_start;
+    pending_clear(ds);
+}
+
+/* Checks that a write may happen now. */
+static int
+check_writable(const struct datastore *ds, const char *what)
+{
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: %s inside a datastore_list() callback",
+                         ds->path, what);
+    } else if (!ds->in_txn) {
+        return set_error(EINVAL, "%s: %s outside a transaction",
+                         ds->path, what);
+    }
+    return 0;
+}
+
+/* Opens a savepoint inside the transaction, so that one operation can be
+ * undone on error without losing the rest of the transaction. */
+static int
+sp_begin(struct datastore *ds)
+{
+    return run(ds, ST_SAVEPOINT, "opening savepoint");
+}
+
+/* Closes the savepoint: keeps its work if 'error' is 0, otherwise undoes
+ * it.  Returns 'error' or an error from closing it.  If SQLite aborted the
+ * whole transaction, forgets it. */
+static int
+sp_end(struct datastore *ds, int error)
+{
+    if (sqlite3_get_autocommit(ds->db)) {
+        /* SQLite rolled back the whole transaction (I/O error, disk
+         * full, ...).  'error' already describes why. */
+        txn_forget(ds);
+        return error ? error : set_error(EIO, "%s: transaction aborted",
+                                         ds->path);
+    }
+    if (!error) {
+        error = run(ds, ST_RELEASE, "releasing savepoint");
+        if (!error) {
+            return 0;
+        }
+    }
+    /* Undo the partial work, keeping the message of the original error. */
+    char saved[sizeof ds_errbuf];
+    memcpy(saved, ds_errbuf, sizeof saved);
+    if (run(ds, ST_ROLLBACK_TO, "rolling back savepoint")
+        || run(ds, ST_RELEASE, "releasing savepoint")) {
+        /* Cannot: abandon the whole transaction. */
+        rollback_quietly(ds);
+        txn_forget(ds);
+    }
+    memcpy(ds_errbuf, saved, sizeof saved);
+    return error;
+}
+
+/* Opening. */
+
+static void
+random_guest_epoch(uint32_t *epochp)
+{
+    uint32_t epoch = 0;
+
+    while (!epoch) {
+        if (getrandom(&epoch, sizeof epoch, 0) != sizeof epoch) {
+            sqlite3_randomness(sizeof epoch, &epoch);
+        }
+    }
+    *epochp = epoch;
+}
+
+/* Runs 'sql' (constant text, no data) on 'ds'. */
+static int
+exec_sql(struct datastore *ds, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(ds->db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : sql_error(ds, rc, what);
+}
+
+/* Runs 'sql' (constant text), which yields one row, and stores its first
+ * column as an integer in '*valuep' and, if 'textp' is nonnull, a copy of
+ * it as text (of at most 'text_size' bytes) in 'textp'. */
+static int
+query_one(struct datastore *ds, const char *sql, const char *what,
+          int64_t *valuep, char *textp, size_t text_size)
+{
+    sqlite3_stmt *s;
+    int rc, error = 0;
+
+    rc = sqlite3_prepare_v2(ds->db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        return sql_error(ds, rc, what);
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (valuep) {
+            *valuep = sqlite3_column_int64(s, 0);
+        }
+        if (textp) {
+            const char *text = (const char *) sqlite3_column_text(s, 0);
+            snprintf(textp, text_size, "%s", text ? text : "");
+        }
+    } else if (rc == SQLITE_DONE) {
+        error = set_error(EBADMSG, "%s: %s: no result", ds->path, what);
+    } else {
+        error = sql_error(ds, rc, what);
+    }
+    sqlite3_finalize(s);
+    return error;
+}
+
+/* Checks that the file is empty or a chand datastore of a version we
+ * support.  Stores in '*emptyp' whether it is empty. */
+static int
+check_identity(struct datastore *ds, bool *emptyp)
+{
+    int64_t app_id, n_objects, version;
+    sqlite3_stmt *s;
+    int rc, error;
+
+    error = query_one(ds, "PRAGMA application_id", "reading file header",
+                      &app_id, NULL, 0);
+    if (error) {
+        return error;
+    }
+    error = query_one(ds, "SELECT count(*) FROM sqlite_master",
+                      "reading schema", &n_objects, NULL, 0);
+    if (error) {
+        return error;
+    }
+    app_id &= 0xffffffff;
+    if (!n_objects && (!app_id || app_id == DS_APPLICATION_ID)) {
+        *emptyp = true;
+        return 0;
+    } else if (app_id != DS_APPLICATION_ID) {
+        return set_error(EBADMSG, "%s: not a chand datastore (an SQLite "
+                         "database with application_id 0x%08"PRIx64" and "
+                         "%"PRId64" schema objects)",
+                         ds->path, app_id, n_objects);
+    }
+    *emptyp = false;
+
+    rc = sqlite3_prepare_v2(ds->db, "SELECT schema_version FROM meta",
+                            -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        error = sql_error(ds, rc, "reading schema version");
+        return error == EIO ? EBADMSG : error;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
+        version = sqlite3_column_int64(s, 0);
+        if (version > DS_SCHEMA_VERSION) {
+            error = set_error(ENOTSUP, "%s: datastore schema version "
+                              "%"PRId64" is newer than this chand supports "
+                              "(%d); refusing to open it", ds->path,
+                              version, DS_SCHEMA_VERSION);
+        } else if (version < 1) {
+            error = set_error(EBADMSG, "%s: invalid datastore schema version "
+                              "%"PRId64, ds->path, version);
+        }
+        /* Older versions would be migrated here, one step at a time, in one
+         * transaction.  Version 1 is the first, so there are none. */
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        error = set_error(EBADMSG, "%s: datastore meta table holds no valid "
+                          "schema version", ds->path);
+    } else {
+        error = sql_error(ds, rc, "reading schema version");
+    }
+    sqlite3_finalize(s);
+    return error;
+}
+
+/* Creates the schema in the (empty) file; the caller holds a write
+ * transaction. */
+static int
+create_schema(struct datastore *ds)
+{
+    static const char meta_sql[] =
+        "INSERT INTO meta (id, schema_version, created_at, created_by)"
+        " VALUES (1, ?1, ?2, ?3)";
+    static const char channel_sql[] =
+        "INSERT INTO channel (id, guest_epoch, host_epoch, position,"
+        " snapshot_state, snapshot_gen, frames_applied, ops_applied)"
+        " VALUES (1, ?1, 0, 0, 'none', 0, 0, 0)";
+    uint32_t guest_epoch;
+    sqlite3_stmt *s;
+    int rc, error;
+
+    error = exec_sql(ds, ds_schema_sql, "creating schema");
+    if (!error) {
+        /* A constant, not data. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d",
+                 DS_APPLICATION_ID);
+        error = exec_sql(ds, sql, "setting application_id");
+    }
+    if (error) {
+        return error;
+    }
+
+    rc = sqlite3_prepare_v2(ds->db, meta_sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int(s, 1, DS_SCHEMA_VERSION);
+        sqlite3_bind_int64(s, 2, wall_msec());
+        sqlite3_bind_text(s, 3, PACKAGE_STRING, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+    }
+    if (rc != SQLITE_DONE) {
+        return sql_error(ds, rc, "writing meta row");
+    }
+
+    random_guest_epoch(&guest_epoch);
+    rc = sqlite3_prepare_v2(ds->db, channel_sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, guest_epoch);
+        rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+    }
+    if (rc != SQLITE_DONE) {
+        return sql_error(ds, rc, "writing channel row");
+    }
+    return 0;
+}
+
+static int
+prepare_all(struct datastore *ds)
+{
+    for (int i = 0; i < N_STMTS; i++) {
+        int rc = sqlite3_prepare_v3(ds->db, ds_stmt_sql[i], -1,
+                                    SQLITE_PREPARE_PERSISTENT,
+                                    &ds->stmts[i], NULL);
+        if (rc != SQLITE_OK) {
+            int error = sql_error(ds, rc, "schema does not match version 1");
+            return error == EIO ? EBADMSG : error;
+        }
+    }
+    return 0;
+}
+
+static void
+ds_free(struct datastore *ds)
+{
+    if (ds) {
+        for (int i = 0; i < N_STMTS; i++) {
+            sqlite3_finalize(ds->stmts[i]);
+        }
+        sqlite3_close(ds->db);
+        pending_clear(ds);
+        free(ds->path);
+        free(ds);
+    }
+}
+
+static int
+do_open(struct datastore *ds, const struct datastore_options *options)
+{
+    char mode[16];
+    bool empty;
+    int rc, error;
+
+    rc = sqlite3_open_v2(ds->path, &ds->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        return sql_error(ds, rc, "cannot open");
+    }
+    sqlite3_busy_timeout(ds->db, DS_BUSY_TIMEOUT_MS);
+
+    /* Look before touching anything: a foreign or newer file must be left
+     * exactly as it is. */
+    error = check_identity(ds, &empty);
+    if (error) {
+        return error;
+    }
+
+    error = query_one(ds, "PRAGMA journal_mode = WAL",
+                      "enabling WAL journal mode", NULL, mode, sizeof mode);
+    if (error) {
+        return error;
+    }
+    if (strcmp(mode, "wal")) {
+        return set_error(ENOTSUP, "%s: cannot use WAL journal mode (got "
+                         "\"%s\")", ds->path, mode);
+    }
+    error = exec_sql(ds, (options->sync == DS_SYNC_NORMAL
+                          ? "PRAGMA synchronous = NORMAL"
+                          : "PRAGMA synchronous = FULL"),
+                     "setting synchronous mode");
+    if (!error) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d",
+                 DS_JOURNAL_SIZE_LIMIT);
+        error = exec_sql(ds, sql, "setting journal size limit");
+    }
+    if (error) {
+        return error;
+    }
+
+    if (empty) {
+        error = exec_sql(ds, "BEGIN IMMEDIATE", "creating schema");
+        if (error) {
+            return error;
+        }
+        /* Another process may have created it meanwhile. */
+        error = check_identity(ds, &empty);
+        if (!error && empty) {
+            error = create_schema(ds);
+        }
+        if (!error) {
+            error = exec_sql(ds, "COMMIT", "committing schema");
+        }
+        if (error) {
+            rollback_quietly(ds);
+            return error;
+        }
+    }
+
+    error = prepare_all(ds);
+    if (!error) {
+        error = load_state(ds, &ds->state);
+    }
+    return error;
+}
+
+int
+datastore_open_opts(const char *path, const struct datastore_options *options,
+                    struct datastore **dsp)
+{
+    static const struct datastore_options default_options;
+    struct datastore *ds;
+    int error;
+
+    *dsp = NULL;
+    if (!path || !*path) {
+        return set_error(EINVAL, "datastore path is empty");
+    }
+    if (!options) {
+        options = &default_options;
+    }
+    if (options->sync != DS_SYNC_FULL && options->sync != DS_SYNC_NORMAL) {
+        return set_error(EINVAL, "%s: invalid sync mode %d", path,
+                         (int) options->sync);
+    }
+
+    ds = calloc(1, sizeof *ds);
+    if (!ds || !(ds->path = strdup(path))) {
+        free(ds);
+        return set_error(ENOMEM, "%s: out of memory", path);
+    }
+    error = do_open(ds, options);
+    if (error) {
+        ds_free(ds);
+        return error;
+    }
+    *dsp = ds;
+    return 0;
+}
+
+int
+datastore_open(const char *path, struct datastore **dsp)
+{
+    return datastore_open_opts(path, NULL, dsp);
+}
+
+void
+datastore_close(struct datastore *ds)
+{
+    if (ds) {
+        datastore_rollback(ds);
+        ds_free(ds);
+    }
+}
+
+void
+datastore_set_change_cb(struct datastore *ds, datastore_change_cb *cb,
+                        void *aux)
+{
+    ds->change_cb = cb;
+    ds->change_aux = aux;
+    if (!cb) {
+        pending_clear(ds);
+    }
+}
+
+/* Transactions. */
+
+int
+datastore_begin(struct datastore *ds)
+{
+    int error;
+
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: begin inside a datastore_list() "
+                         "callback", ds->path);
+    } else if (ds->in_txn) {
+        return set_error(EINVAL, "%s: a transaction is already open",
+                         ds->path);
+    }
+    error = run(ds, ST_BEGIN, "beginning transaction");
+    if (error) {
+        return error;
+    }
+    /* The file is the truth: reload what it says now. */
+    error = load_state(ds, &ds->state);
+    if (error) {
+        rollback_quietly(ds);
+        return error;
+    }
+    ds->txn_start = ds->state;
+    ds->txn_now_ms = wall_msec();
+    ds->in_txn = true;
+    pending_clear(ds);
+    return 0;
+}
+
+int
+datastore_commit(struct datastore *ds)
+{
+    int error;
+
+    error = check_writable(ds, "commit");
+    if (error) {
+        return error;
+    }
+    error = run(ds, ST_COMMIT, "committing");
+    if (error) {
+        rollback_quietly(ds);
+        txn_forget(ds);
+        return error;
+    }
+    ds->in_txn = false;
+    pending_deliver(ds);
+    return 0;
+}
+
+void
+datastore_rollback(struct datastore *ds)
+{
+    if (ds->in_txn) {
+        rollback_quietly(ds);
+        txn_forget(ds);
+    }
+}
+
+bool
+datastore_in_transaction(const struct datastore *ds)
+{
+    return ds->in_txn;
+}
+
+/* Applying frames. */
+
+/* Applies one put; 'state' is the frame's new channel state. */
+static int
+apply_put(struct datastore *ds, const struct ds_record *rec,
+          const struct ds_state *state)
+{
+    size_t key_len = strlen(rec->key);
+    size_t value_len = strlen(rec->value);
+    bool active = state->snapshot == DS_SNAPSHOT_ACTIVE;
+    int64_t gen = state->snapshot_gen;
+    sqlite3_stmt *s;
+    bool exists, same = false;
+    int64_t seen_gen = 0;
+    int rc;
+
+    s = stmt(ds, ST_PROBE);
+    bind_text(s, 1, rec->key, key_len);
+    sqlite3_bind_int64(s, 2, rec->version);
+    bind_text(s, 3, rec->value, value_len);
+    rc = sqlite3_step(s);
+    exists = rc == SQLITE_ROW;
+    if (exists) {
+        same = sqlite3_column_int(s, 0) != 0;
+        seen_gen = sqlite3_column_int64(s, 1);
+    }
+    stmt_done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return sql_error(ds, rc, "reading record");
+    }
+
+    if (same) {
+        /* Nothing changes; a snapshot still has to see it. */
+        if (active && seen_gen != gen) {
+            s = stmt(ds, ST_MARK);
+            bind_text(s, 1, rec->key, key_len);
+            sqlite3_bind_int64(s, 2, gen);
+            return run(ds, ST_MARK, "marking record");
+        }
+        return 0;
+    }
+
+    enum ds_stmt which = exists ? ST_UPDATE : ST_INSERT;
+    s = stmt(ds, which);
+    bind_text(s, 1, rec->key, key_len);
+    bind_text(s, 2, rec->value, value_len);
+    sqlite3_bind_int64(s, 3, rec->version);
+    sqlite3_bind_int64(s, 4, ds->txn_now_ms);
+    sqlite3_bind_int64(s, 5, gen);
+    int error = run(ds, which, "writing record");
+    return (error ? error
+            : pending_add(ds, rec->key, key_len, DS_PUT, rec->version));
+}
+
+static int
+apply_delete(struct datastore *ds, const struct ds_record *rec)
+{
+    size_t key_len = strlen(rec->key);
+    sqlite3_stmt *s = stmt(ds, ST_DELETE);
+    int error;
+
+    bind_text(s, 1, rec->key, key_len);
+    error = run(ds, ST_DELETE, "deleting record");
+    if (!error && sqlite3_changes(ds->db) > 0) {
+        error = pending_add(ds, rec->key, key_len, DS_DELETE, 0);
+    }
+    return error;
+}
+
+int
+datastore_apply(struct datastore *ds, uint32_t host_epoch, uint64_t seq,
+                const struct ds_record *recs, size_t n, bool *appliedp)
+{
+    struct ds_state state;
+    size_t mark;
+    int error;
+
+    if (appliedp) {
+        *appliedp = false;
+    }
+    error = check_writable(ds, "apply");
+    if (error) {
+        return error;
+    }
+    if (n && !recs) {
+        return set_error(EINVAL, "%s: apply: %zu records but no array",
+                         ds->path, n);
+    } else if (seq > DS_SEQ_MAX) {
+        return set_error(EINVAL, "%s: apply: seq %"PRIu64" out of range",
+                         ds->path, seq);
+    } else if (!host_epoch || host_epoch != ds->state.host_epoch) {
+        return set_error(ESTALE, "%s: frame of host epoch %"PRIu32" but the "
+                         "datastore is at host epoch %"PRIu32" (a snapshot "
+                         "or rebase must come first)", ds->path, host_epoch,
+                         ds->state.host_epoch);
+    } else if (seq <= ds->state.position) {
+        return 0;               /* Already applied. */
+    }
+    for (size_t i = 0; i < n; i++) {
+        error = check_record(&recs[i], i);
+        if (error) {
+            return prepend_error(error, "%s: frame %"PRIu64, ds->path,
+                                 seq);
+        }
+    }
+
+    state = ds->state;
+    state.position = seq;
+    state.frames_applied++;
+    state.ops_applied += n;
+
+    mark = ds->n_pending;
+    error = sp_begin(ds);
+    if (error) {
+        return error;
+    }
+    for (size_t i = 0; !error && i < n; i++) {
+        error = (recs[i].op == DS_PUT
+                 ? apply_put(ds, &recs[i], &state)
+                 : apply_delete(ds, &recs[i]));
+    }
+    if (!error) {
+        error = store_state(ds, &state);
+    }
+    error = sp_end(ds, error);
+    if (error) {
+        if (ds->in_txn) {
+            pending_truncate(ds, mark);
+        }
+        return error;
+    }
+    ds->state = state;
+    if (appliedp) {
+        *appliedp = true;
+    }
+    return 0;
+}
+
+/* Snapshots. */
+
+/* Checks a new (host_epoch, position) for snapshot_begin/rebase. */
+static int
+check_new_epoch(const struct datastore *ds, const char *what,
+                uint32_t host_epoch, uint64_t position)
+{
+    if (!host_epoch) {
+        return set_error(EINVAL, "%s: %s: host epoch 0 is invalid",
+                         ds->path, what);
+    } else if (position > DS_SEQ_MAX) {
+        return set_error(EINVAL, "%s: %s: position %"PRIu64" out of range",
+                         ds->path, what, position);
+    } else if (host_epoch == ds->state.host_epoch
+               && position < ds->state.position) {
+        return set_error(EINVAL, "%s: %s: position %"PRIu64" is behind "
+                         "stored position %"PRIu64" in the same host epoch "
+                         "%"PRIu32, ds->path, what, position,
+                         ds->state.position, host_epoch);
+    }
+    return 0;
+}
+
+/* Writes 'state' as the new channel state, atomically. */
+static int
+set_state(struct datastore *ds, const struct ds_state *state)
+{
+    int error = sp_begin(ds);
+
+    if (!error) {
+        error = sp_end(ds, store_state(ds, state));
+        if (!error) {
+            ds->state = *state;
+        }
+    }
+    return error;
+}
+
+int
+datastore_snapshot_begin(struct datastore *ds, uint32_t host_epoch,
+                         uint64_t base_seq)
+{
+    struct ds_state state;
+    int error;
+
+    error = check_writable(ds, "snapshot begin");
+    if (!error) {
+        error = check_new_epoch(ds, "snapshot begin", host_epoch, base_seq);
+    }
+    if (error) {
+        return error;
+    }
+    state = ds->state;
+    state.host_epoch = host_epoch;
+    state.position = base_seq;
+    state.snapshot = DS_SNAPSHOT_ACTIVE;
+    state.snapshot_gen++;
+    return set_state(ds, &state);
+}
+
+int
+datastore_rebase(struct datastore *ds, uint32_t host_epoch,
+                 uint64_t position)
+{
+    struct ds_state state;
+    int error;
+
+    error = check_writable(ds, "rebase");
+    if (!error) {
+        error = check_new_epoch(ds, "rebase", host_epoch, position);
+    }
+    if (error) {
+        return error;
+    }
+    state = ds->state;
+    state.host_epoch = host_epoch;
+    state.position = position;
+    return set_state(ds, &state);
+}
+
+/* Queues a delete notification for every record the snapshot did not
+ * see. */
+static int
+queue_unseen(struct datastore *ds, int64_t gen)
+{
+    sqlite3_stmt *s = stmt(ds, ST_UNSEEN);
+    int rc, error = 0;
+
+    sqlite3_bind_int64(s, 1, gen);
+    while (!error && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text(s, 0);
+        size_t len = sqlite3_column_bytes(s, 0);
+        error = pending_add(ds, key ? key : "", len, DS_DELETE, 0);
+    }
+    if (!error && rc != SQLITE_DONE) {
+        error = sql_error(ds, rc, "listing unseen records");
+    }
+    stmt_done(s);
+    return error;
+}
+
+int
+datastore_snapshot_finish(struct datastore *ds, uint64_t *n_deletedp)
+{
+    struct ds_state state;
+    uint64_t n_deleted = 0;
+    size_t mark;
+    int error;
+
+    if (n_deletedp) {
+        *n_deletedp = 0;
+    }
+    error = check_writable(ds, "snapshot finish");
+    if (error) {
+        return error;
+    } else if (ds->state.snapshot != DS_SNAPSHOT_ACTIVE) {
+        return set_error(EINVAL, "%s: snapshot finish: no snapshot is "
+                         "active", ds->path);
+    }
+    state = ds->state;
+    state.snapshot = DS_SNAPSHOT_COMPLETE;
+
+    mark = ds->n_pending;
+    error = sp_begin(ds);
+    if (error) {
+        return error;
+    }
+    if (ds->change_cb) {
+        error = queue_unseen(ds, state.snapshot_gen);
+    }
+    if (!error) {
+        sqlite3_stmt *s = stmt(ds, ST_DELETE_UNSEEN);
+        sqlite3_bind_int64(s, 1, state.snapshot_gen);
+        error = run(ds, ST_DELETE_UNSEEN, "deleting unseen records");
+        if (!error) {
+            n_deleted = sqlite3_changes(ds->db);
+        }
+    }
+    if (!error) {
+        error = store_state(ds, &state);
+    }
+    error = sp_end(ds, error);
+    if (error) {
+        if (ds->in_txn) {
+            pending_truncate(ds, mark);
+        }
+        return error;
+    }
+    ds->state = state;
+    if (n_deletedp) {
+        *n_deletedp = n_deleted;
+    }
+    return 0;
+}
+
+/* Reads. */
+
+void
+datastore_get_state(const struct datastore *ds, struct ds_state *state)
+{
+    *state = ds->state;
+}
+
+int
+datastore_get(struct datastore *ds, const char *key, char **valuep,
+              int64_t *versionp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_GET);
+    size_t key_len;
+    int rc, error;
+
+    error = check_key(key, &key_len);
+    if (error) {
+        return prepend_error(error, "%s: get", ds->path);
+    }
+    bind_text(s, 1, key, key_len);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (valuep) {
+            const char *text = (const char *) sqlite3_column_text(s, 0);
+            size_t len = sqlite3_column_bytes(s, 0);
+            char *copy;
+
+            if (!text) {
+                error = sql_error(ds, SQLITE_NOMEM, "reading record");
+            } else if (!(copy = malloc(len + 1))) {
+                error = set_error(ENOMEM, "%s: get: out of memory",
+                                  ds->path);
+            } else {
+                memcpy(copy, text, len);
+                copy[len] = '\0';
+                *valuep = copy;
+            }
+        }
+        if (!error && versionp) {
+            *versionp = sqlite3_column_int64(s, 1);
+        }
+    } else if (rc == SQLITE_DONE) {
+        error = set_error(ENOENT, "%s: no record with key \"%s\"",
+                          ds->path, key);
+    } else {
+        error = sql_error(ds, rc, "reading record");
+    }
+    stmt_done(s);
+    return error;
+}
+
+/* Computes the smallest string greater than every string that starts with
+ * the 'len' bytes of 'prefix', into 'buf' (of 'len' bytes).  Returns its
+ * length, or 0 if there is none (every byte is 0xff). */
+static size_t
+prefix_successor(const char *prefix, size_t len, char *buf)
+{
+    memcpy(buf, prefix, len);
+    while (len > 0) {
+        unsigned char c = buf[len - 1];
+        if (c != 0xff) {
+            buf[len - 1] = c + 1;
+            return len;
+        }
+        len--;
+    }
+    return 0;
+}
+
+int
+datastore_list(struct datastore *ds, const char *prefix,
+               datastore_list_cb *cb, void *aux)
+{
+    sqlite3_stmt *s = stmt(ds, ST_LIST);
+    size_t prefix_len = prefix ? strlen(prefix) : 0;
+    char *upper = NULL;
+    int rc, error = 0;
+
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: list inside a datastore_list() "
+                         "callback", ds->path);
+    }
+    if (prefix_len) {
+        size_t upper_len;
+
+        upper = malloc(prefix_len);
+        if (!upper) {
+            return set_error(ENOMEM, "%s: list: out of memory", ds->path);
+        }
+        upper_len = prefix_successor(prefix, prefix_len, upper);
+        bind_text(s, 1, prefix, prefix_len);
+        if (upper_len) {
+            bind_text(s, 2, upper, upper_len);
+        }
+    } else {
+        sqlite3_bind_text(s, 1, "", 0, SQLITE_STATIC);
+    }
+
+    ds->listing = true;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text(s, 0);
+        const char *value = (const char *) sqlite3_column_text(s, 1);
+
+        if (!key || !value) {
+            rc = sqlite3_errcode(ds->db);
+            break;
+        }
+        error = cb(aux, key, value, sqlite3_column_int64(s, 2));
+        if (error) {
+            break;
+        }
+    }
+    ds->listing = false;
+    if (!error && rc != SQLITE_DONE) {
+        error = sql_error(ds, rc == SQLITE_ROW ? SQLITE_NOMEM : rc,
+                          "listing records");
+    }
+    stmt_done(s);
+    free(upper);
+    return error;
+}
+
+int
+datastore_count(struct datastore *ds, uint64_t *countp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_COUNT);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc == SQLITE_ROW) {
+        *countp = sqlite3_column_int64(s, 0);
+    } else {
+        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+                          "counting records");
+    }
+    stmt_done(s);
+    return error;
+}
+
+int
+datastore_check(struct datastore *ds)
+{
+    char result[256];
+    int error;
+
+    error = query_one(ds, "PRAGMA quick_check", "checking integrity",
+                      NULL, result, sizeof result);
+    if (!error && strcmp(result, "ok")) {
+        error = set_error(EBADMSG, "%s: integrity check failed: %s",
+                          ds->path, result);
+    }
+    return error;
+}

@@ -1,0 +1,296 @@
+/*
+ * datastore: chand-guest's durable record store (SQLite, WAL mode).
+ *
+ * One SQLite file (by default CHAND_DBDIR/guest.db, /var/lib/chand/guest.db)
+ * holds the records the host delivered and the channel position, written
+ * together in one transaction: a frame's records and the advance of the
+ * position commit or vanish together, so a crash (of the daemon or of the
+ * VM) never loses a committed update and never applies one twice.  Many
+ * frames can be applied in one transaction (group commit: one fsync for
+ * the lot).  Only chand-guest writes the file; guest applications read it
+ * with `sqlite3 -readonly`, `chanctl`, or chand-guest's local socket.
+ *
+ * Durability.  The file is in WAL mode.  DS_SYNC_FULL (the default,
+ * PRAGMA synchronous=FULL) fsyncs the WAL at every commit: a committed
+ * transaction survives power loss, so the guest may acknowledge a frame as
+ * soon as datastore_commit() returns.  DS_SYNC_NORMAL fsyncs only at
+ * checkpoints: much cheaper, still atomic and never corrupt, and a crash of
+ * chand-guest alone loses nothing, but a power loss or kernel crash can
+ * roll the store back by the last few transactions.  Records and position
+ * always roll back together, so delivery stays exactly-once as seen by the
+ * store, but the host will have seen acknowledgements for frames the guest
+ * no longer has: use NORMAL only where the host resyncs from the position
+ * the guest reports after every guest restart (chand's protocol does).
+ *
+ * Schema (version 1; apps may read it, never write it):
+ *
+ *   meta(id INTEGER PRIMARY KEY CHECK (id = 1),
+ *        schema_version INTEGER NOT NULL,   -- 1
+ *        created_at INTEGER NOT NULL,       -- unix ms
+ *        created_by TEXT NOT NULL)          -- e.g. "chand 0.1.0"
+ *
+ *   records(key TEXT PRIMARY KEY NOT NULL,  -- UTF-8, 1..DS_KEY_MAX bytes
+ *           value TEXT NOT NULL,            -- JSON text, as the host sent it
+ *           version INTEGER NOT NULL,       -- host-assigned record version
+ *           updated_at INTEGER NOT NULL,    -- unix ms of the last change
+ *           apply_count INTEGER NOT NULL,   -- changes applied since created
+ *           seen_gen INTEGER NOT NULL)      -- internal: snapshot marking
+ *
+ *   channel(id INTEGER PRIMARY KEY CHECK (id = 1),
+ *           guest_epoch INTEGER NOT NULL,   -- random 1..2^32-1, per file
+ *           host_epoch INTEGER NOT NULL,    -- 0 until the first snapshot
+ *           position INTEGER NOT NULL,      -- last applied frame seq
+ *           snapshot_state TEXT NOT NULL,   -- 'none' | 'active' | 'complete'
+ *           snapshot_gen INTEGER NOT NULL,  -- bumped by each snapshot begin
+ *           frames_applied INTEGER NOT NULL,-- frames applied, ever
+ *           ops_applied INTEGER NOT NULL)   -- record ops in those frames
+ *
+ * e.g. `sqlite3 -readonly guest.db "SELECT value FROM records WHERE
+ * key = 'net/dns'"`.  The file's PRAGMA application_id is 0x4348414e
+ * ("CHAN").  Opening a file with another schema_version is refused (newer:
+ * ENOTSUP; version 1 is the first, so there is nothing to migrate yet).
+ *
+ * Semantics.
+ *   - Exactly-once: datastore_apply() of a frame whose seq is <= the stored
+ *     position (same host epoch) does nothing and says so.  Frames must be
+ *     applied in order; gaps are allowed (a chunked frame is applied at its
+ *     last chunk's seq).  A frame from another host epoch is refused
+ *     (ESTALE): a new host epoch is adopted only by datastore_snapshot_begin()
+ *     or datastore_rebase().  Within one host epoch the position never goes
+ *     backwards.
+ *   - Last writer by seq: a put replaces the stored value whatever the
+ *     versions say (the host's sequence already orders updates, and a
+ *     snapshot replaces everything); the version is stored as sent and
+ *     reported back.  A put that carries the stored value and version
+ *     changes nothing (no write, no notification, apply_count unchanged).
+ *     A delete of an absent key is a no-op.  Every op of an applied frame
+ *     counts in ops_applied, no-op or not.
+ *   - Snapshot/reconcile: datastore_snapshot_begin() adopts a host epoch,
+ *     resets the position and bumps snapshot_gen; every record put while the
+ *     snapshot is active is marked with that generation;
+ *     datastore_snapshot_finish() deletes every unmarked record and records
+ *     completion in the same transaction.  Progress lives in the file, so a
+ *     crash mid-snapshot reopens as 'active' (never 'complete'), and the
+ *     snapshot can continue from the stored position or start over.
+ *   - Change notifications go to the callback registered with
+ *     datastore_set_change_cb(), after a successful commit only, one per
+ *     change in the order applied (a key changed twice is reported twice).
+ *
+ * Errors: functions that act return 0 or a positive errno and leave a
+ * message for datastore_last_error():
+ *   EINVAL   bad argument, invalid key/value, or call out of sequence
+ *            (e.g. apply outside a transaction)
+ *   ESTALE   frame from a host epoch other than the stored one
+ *   ENOTSUP  file has a newer schema version, or WAL is unavailable
+ *   EBADMSG  not an SQLite file, not a chand datastore, or corrupt
+ *   EBUSY    another process holds the write lock
+ *   ENOENT   (datastore_get) no such key; (open) missing directory
+ *   ENOSPC, EFBIG, EROFS, EACCES, ENOMEM, EIO and other I/O errnos.
+ *
+ * A struct datastore is not thread-safe: use it from one thread.
+ */
+#ifndef DATASTORE_H
+#define DATASTORE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct datastore;
+
+/* Version of the schema described above. */
+#define DS_SCHEMA_VERSION 1
+
+/* PRAGMA application_id of a chand datastore: "CHAN". */
+#define DS_APPLICATION_ID 0x4348414e
+
+/* Longest key accepted, in bytes. */
+#define DS_KEY_MAX 4096
+
+/* Largest seq/position (SQLite integers are signed 64-bit). */
+#define DS_SEQ_MAX INT64_MAX
+
+enum ds_sync {
+    DS_SYNC_FULL,               /* fsync at every commit (default). */
+    DS_SYNC_NORMAL,             /* fsync at checkpoints; see above. */
+};
+
+struct datastore_options {
+    enum ds_sync sync;
+};
+
+enum ds_op {
+    DS_PUT,
+    DS_DELETE,
+};
+
+/* One record operation of a frame.  All pointers are borrowed for the
+ * duration of the call. */
+struct ds_record {
+    enum ds_op op;
+    const char *key;            /* UTF-8, 1..DS_KEY_MAX bytes. */
+    const char *value;          /* DS_PUT: JSON text (UTF-8), non-NULL.
+                                 * DS_DELETE: ignored. */
+    int64_t version;            /* DS_PUT: host's version.  DS_DELETE:
+                                 * ignored. */
+};
+
+enum ds_snapshot {
+    DS_SNAPSHOT_NONE,           /* No snapshot ever began. */
+    DS_SNAPSHOT_ACTIVE,         /* Begun, not finished: the records are a
+                                 * mix of old and new state. */
+    DS_SNAPSHOT_COMPLETE,       /* The last snapshot finished. */
+};
+
+/* "none", "active", "complete" (the snapshot_state column); "?" for an
+ * invalid value. */
+const char *ds_snapshot_to_string(enum ds_snapshot);
+
+/* The channel row, as seen by the calling connection (inside a transaction:
+ * including its uncommitted changes). */
+struct ds_state {
+    uint32_t guest_epoch;       /* Random, nonzero, fixed for this file. */
+    uint32_t host_epoch;        /* 0 until a snapshot begins or a rebase. */
+    uint64_t position;          /* Last applied frame seq in host_epoch. */
+    enum ds_snapshot snapshot;
+    uint64_t snapshot_gen;
+    uint64_t frames_applied;    /* Frames applied over the file's life. */
+    uint64_t ops_applied;       /* Record ops in those frames. */
+};
+
+/* One change, passed to the change callback. */
+struct ds_change {
+    const char *key;            /* Borrowed for the callback's duration. */
+    enum ds_op op;              /* DS_PUT (created or changed) or DS_DELETE
+                                 * (deleted by a frame or by reconcile). */
+    int64_t version;            /* DS_PUT: the new version; else 0. */
+};
+
+/* Called by datastore_commit() for each change the commit made durable.
+ * The callback may read the datastore and may even begin a new
+ * transaction. */
+typedef void datastore_change_cb(void *aux, const struct ds_change *);
+
+/* Opening and closing. */
+
+/* Opens the datastore at 'path', creating the file and the schema if the
+ * file does not exist or is empty (with a fresh random guest_epoch).  The
+ * parent directory must exist.  Refuses files that are not chand
+ * datastores or have another schema version without modifying them.
+ * On success stores a new handle in '*dsp' (the caller owns it and frees it
+ * with datastore_close()) and returns 0; on failure stores NULL and
+ * returns a positive errno (see above).  'path' is copied. */
+int datastore_open(const char *path, struct datastore **dsp);
+
+/* Same, with 'options' (NULL means defaults: all-zero options). */
+int datastore_open_opts(const char *path,
+                        const struct datastore_options *options,
+                        struct datastore **dsp);
+
+/* Rolls back any open transaction (without notifications) and frees 'ds'.
+ * NULL is a no-op. */
+void datastore_close(struct datastore *ds);
+
+/* Message describing the most recent failure of a datastore function on
+ * the calling thread ("" if none).  Owned by the module: valid until the
+ * next datastore call on this thread. */
+const char *datastore_last_error(void);
+
+/* Registers 'cb' (NULL: none) to be called with 'aux' after each commit;
+ * replaces any earlier callback.  Changes of a transaction that is open
+ * when the callback is set are collected only from then on. */
+void datastore_set_change_cb(struct datastore *ds, datastore_change_cb *cb,
+                             void *aux);
+
+/* Transactions.  Every function that writes must be called between
+ * datastore_begin() and datastore_commit()/datastore_rollback(). */
+
+/* Starts a write transaction (takes the file's write lock; EBUSY if another
+ * process holds it for more than a second).  EINVAL if one is open. */
+int datastore_begin(struct datastore *ds);
+
+/* Makes the transaction durable (per the sync mode), then calls the change
+ * callback for its changes.  On failure the transaction is rolled back and
+ * no callback is called.  EINVAL if no transaction is open. */
+int datastore_commit(struct datastore *ds);
+
+/* Discards the open transaction, if any, and its pending notifications. */
+void datastore_rollback(struct datastore *ds);
+
+/* True if a transaction is open.  (An I/O error can make SQLite abort a
+ * transaction by itself; the failing call then returns the error and this
+ * becomes false.) */
+bool datastore_in_transaction(const struct datastore *ds);
+
+/* Applies the frame ('host_epoch', 'seq') carrying the 'n' operations in
+ * 'recs' (borrowed; may be NULL if 'n' is 0) in order, and advances the
+ * position to 'seq'.  If 'seq' <= the stored position, does nothing:
+ * *appliedp (if nonnull) says whether the frame was applied.  The frame is
+ * atomic: on any error it has no effect.  Returns 0, EINVAL (no
+ * transaction, seq > DS_SEQ_MAX, invalid record: empty, overlong or
+ * non-UTF-8 key, NULL or non-UTF-8 value, unknown op), ESTALE
+ * ('host_epoch' is not the stored host epoch, including before the first
+ * snapshot), or an I/O error. */
+int datastore_apply(struct datastore *ds, uint32_t host_epoch, uint64_t seq,
+                    const struct ds_record *recs, size_t n, bool *appliedp);
+
+/* Snapshot and reconcile (resync). */
+
+/* Begins a snapshot in host epoch 'host_epoch' (nonzero): the position
+ * becomes 'base_seq' (the snapshot's frames follow it; usually 0), the
+ * state 'active', and snapshot_gen is bumped, so an interrupted earlier
+ * snapshot starts over.  If 'host_epoch' is the stored epoch, 'base_seq'
+ * may not be below the stored position (EINVAL).  Records are untouched
+ * until datastore_snapshot_finish(). */
+int datastore_snapshot_begin(struct datastore *ds, uint32_t host_epoch,
+                             uint64_t base_seq);
+
+/* Deletes every record not put since the active snapshot began, and marks
+ * the snapshot complete, in the current transaction.  Stores the number of
+ * records deleted in '*n_deletedp' if nonnull.  EINVAL if no snapshot is
+ * active. */
+int datastore_snapshot_finish(struct datastore *ds, uint64_t *n_deletedp);
+
+/* Adopts host epoch 'host_epoch' (nonzero) with position 'position'
+ * without touching records, for a host that resumes from what the guest
+ * reports instead of sending a snapshot.  The same rules as
+ * datastore_snapshot_begin() apply; an active snapshot stays active. */
+int datastore_rebase(struct datastore *ds, uint32_t host_epoch,
+                     uint64_t position);
+
+/* Reads.  These work inside or outside a transaction (inside, they see its
+ * uncommitted changes). */
+
+/* Copies the channel state into '*state'. */
+void datastore_get_state(const struct datastore *ds, struct ds_state *state);
+
+/* Looks up 'key'.  On success returns 0 and, for each nonnull output,
+ * stores a newly allocated copy of the JSON text in '*valuep' (the caller
+ * frees it with free()) and the version in '*versionp'.  Returns ENOENT if
+ * there is no such record (outputs untouched), EINVAL for an invalid key,
+ * or an I/O error. */
+int datastore_get(struct datastore *ds, const char *key, char **valuep,
+                  int64_t *versionp);
+
+/* Called by datastore_list() for each record.  'key' and 'value' are
+ * borrowed for the call.  Returns 0 to continue; anything else stops the
+ * listing, and datastore_list() returns it. */
+typedef int datastore_list_cb(void *aux, const char *key, const char *value,
+                              int64_t version);
+
+/* Calls 'cb' for every record whose key starts with 'prefix' (NULL or "":
+ * every record), in ascending bytewise key order.  'cb' must not write to
+ * the datastore or list again (EBUSY).  Returns 0, the callback's nonzero
+ * result, or an error. */
+int datastore_list(struct datastore *ds, const char *prefix,
+                   datastore_list_cb *cb, void *aux);
+
+/* Stores the number of records in '*countp'. */
+int datastore_count(struct datastore *ds, uint64_t *countp);
+
+/* Runs SQLite's quick_check over the whole file (reads everything: for
+ * operators, not for every start).  EBADMSG with the first problem in
+ * datastore_last_error() if the file is damaged. */
+int datastore_check(struct datastore *ds);
+
+#endif /* datastore.h */

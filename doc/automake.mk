@@ -1,2 +1,2 @@
 # doc/: operator documentation.
-dist_doc_DATA += doc/PROTOCOL.md
+dist_doc_DATA += doc/PROTOCOL.md doc/SESSION.md

@@ -5,6 +5,7 @@ lib_libchand_a_SOURCES = \
 	lib/packets.c lib/packets.h \
 	lib/chan-endpoint.c lib/chan-endpoint.h \
 	lib/chan-wire.c lib/chan-wire.h \
+	lib/chan-sender.c lib/chan-sender.h \
 	lib/poll-loop.c lib/poll-loop.h \
 	lib/vlog.c lib/vlog.h \
 	lib/stream.c lib/stream.h \
@@ -14,7 +15,8 @@ lib_libchand_a_SOURCES = \
 	lib/ovsdb-msg.c lib/ovsdb-msg.h \
 	lib/ovsdb-replica.c lib/ovsdb-replica.h \
 	lib/ofp13.c lib/ofp13.h \
-	lib/flow-template.c lib/flow-template.h
+	lib/flow-template.c lib/flow-template.h \
+	lib/daemon.c lib/daemon.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
 CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)

@@ -68,7 +68,8 @@ test_unit_test_ofp13_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-flow-template
 test_unit_test_flow_template_SOURCES = test/unit/test-flow-template.c $(UNIT_COMMON)
-test_unit_test_flow_template_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_flow_template_CFLAGS = $(UNIT_CFLAGS) \
+	-DFLOWS_DIR='"$(abs_top_srcdir)/flows"'
 test_unit_test_flow_template_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-datastore
@@ -79,3 +80,8 @@ test_unit_test_datastore_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
+
+UNIT_TESTS += test/unit/test-chan-sender
+test_unit_test_chan_sender_SOURCES = test/unit/test-chan-sender.c $(UNIT_COMMON)
+test_unit_test_chan_sender_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_chan_sender_LDADD = $(UNIT_LDADD)

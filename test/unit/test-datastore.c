@@ -1,6 +1,2230 @@
+/* Tests for chand-guest/datastore: real SQLite files in a mkdtemp()
+ * directory, crash simulation with fork() + _exit()/SIGKILL. */
+
 #include <config.h>
 #include "unit.h"
 #include "datastore.h"
-static void test_placeholder(void) { CU_ASSERT(0); }
-static const struct unit_test tests[] = { { "placeholder", test_placeholder } };
-int unit_register(void) { return UNIT_ADD_SUITE("datastore", tests); }
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Scratch directories. */
+
+struct scratch {
+    char dir[64];
+    char path[128];             /* dir/guest.db */
+};
+
+static void
+scratch_init(struct scratch *sc)
+{
+    snprintf(sc->dir, sizeof sc->dir, "/tmp/chand-ds-XXXXXX");
+    CU_ASSERT_FATAL(mkdtemp(sc->dir) != NULL);
+    snprintf(sc->path, sizeof sc->path, "%s/guest.db", sc->dir);
+}
+
+static void
+scratch_file(const struct scratch *sc, const char *name, char *buf,
+             size_t size)
+{
+    snprintf(buf, size, "%s/%s", sc->dir, name);
+}
+
+static void
+scratch_destroy(struct scratch *sc)
+{
+    DIR *d = opendir(sc->dir);
+    struct dirent *de;
+
+    if (!d) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        char file[512];
+
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+            continue;
+        }
+        snprintf(file, sizeof file, "%s/%s", sc->dir, de->d_name);
+        unlink(file);
+    }
+    closedir(d);
+    rmdir(sc->dir);
+}
+
+static void
+remove_db(const char *path)
+{
+    char file[256];
+
+    unlink(path);
+    snprintf(file, sizeof file, "%s-wal", path);
+    unlink(file);
+    snprintf(file, sizeof file, "%s-shm", path);
+    unlink(file);
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(write(fd, data, len) == (ssize_t) len);
+    close(fd);
+}
+
+/* Returns a malloc'd copy of the file at 'path' and its size. */
+static char *
+read_file(const char *path, size_t *lenp)
+{
+    struct stat st;
+    char *buf;
+    int fd = open(path, O_RDONLY);
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(fstat(fd, &st) == 0);
+    buf = malloc(st.st_size + 1);
+    CU_ASSERT_FATAL(buf != NULL);
+    CU_ASSERT_FATAL(read(fd, buf, st.st_size) == st.st_size);
+    close(fd);
+    *lenp = st.st_size;
+    return buf;
+}
+
+/* Raw SQLite access, as a guest app (or an attacker) would have. */
+
+static int64_t
+raw_int(const char *path, const char *sql, const char *param)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    int64_t value = -1;
+
+    CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)
+                    == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK);
+    if (param) {
+        sqlite3_bind_text(s, 1, param, -1, SQLITE_STATIC);
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        value = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return value;
+}
+
+static char *
+raw_text(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    char *text = NULL;
+
+    CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)
+                    == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        text = strdup((const char *) sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return text;
+}
+
+static void
+raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *err = NULL;
+
+    CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, (SQLITE_OPEN_READWRITE
+                                                | SQLITE_OPEN_CREATE), NULL)
+                    == SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "raw_exec(%s): %s\n", sql, err);
+        sqlite3_free(err);
+        CU_FAIL_FATAL("raw_exec failed");
+    }
+    sqlite3_close(db);
+}
+
+static int64_t
+apply_count(const char *path, const char *key)
+{
+    return raw_int(path, "SELECT apply_count FROM records WHERE key = ?1",
+                   key);
+}
+
+/* Datastore helpers. */
+
+static struct datastore *
+open_ok(const char *path)
+{
+    struct datastore *ds = NULL;
+    int error = datastore_open(path, &ds);
+
+    if (error) {
+        fprintf(stderr, "datastore_open: %s\n", datastore_last_error());
+    }
+    CU_ASSERT_FATAL(error == 0);
+    CU_ASSERT_FATAL(ds != NULL);
+    return ds;
+}
+
+static struct ds_record
+put(const char *key, const char *value, int64_t version)
+{
+    return (struct ds_record) { .op = DS_PUT, .key = key, .value = value,
+                                .version = version };
+}
+
+static struct ds_record
+del(const char *key)
+{
+    return (struct ds_record) { .op = DS_DELETE, .key = key };
+}
+
+/* Applies one frame, asserting no error; returns whether it applied. */
+static bool
+apply(struct datastore *ds, uint32_t epoch, uint64_t seq,
+      const struct ds_record *recs, size_t n)
+{
+    bool applied = true;
+    int error = datastore_apply(ds, epoch, seq, recs, n, &applied);
+
+    if (error) {
+        fprintf(stderr, "datastore_apply: %s\n", datastore_last_error());
+    }
+    CU_ASSERT_FATAL(error == 0);
+    return applied;
+}
+
+/* Asserts that 'key' holds 'value' at 'version' (or is absent if 'value'
+ * is NULL). */
+static void
+assert_record(struct datastore *ds, const char *key, const char *value,
+              int64_t version)
+{
+    char *got = NULL;
+    int64_t got_version = -12345;
+    int error = datastore_get(ds, key, &got, &got_version);
+
+    if (!value) {
+        CU_ASSERT_EQUAL(error, ENOENT);
+        CU_ASSERT_PTR_NULL(got);
+        CU_ASSERT_EQUAL(got_version, -12345);
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(error, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, value);
+    CU_ASSERT_EQUAL(got_version, version);
+    free(got);
+}
+
+static uint64_t
+count(struct datastore *ds)
+{
+    uint64_t n = 12345;
+
+    CU_ASSERT_FATAL(datastore_count(ds, &n) == 0);
+    return n;
+}
+
+static struct ds_state
+get_state(const struct datastore *ds)
+{
+    struct ds_state st;
+
+    datastore_get_state(ds, &st);
+    return st;
+}
+
+static bool
+state_equal(const struct ds_state *a, const struct ds_state *b)
+{
+    return (a->guest_epoch == b->guest_epoch
+            && a->host_epoch == b->host_epoch
+            && a->position == b->position
+            && a->snapshot == b->snapshot
+            && a->snapshot_gen == b->snapshot_gen
+            && a->frames_applied == b->frames_applied
+            && a->ops_applied == b->ops_applied);
+}
+
+/* Begins a snapshot in a transaction of its own. */
+static void
+snapshot_begin_commit(struct datastore *ds, uint32_t epoch)
+{
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FATAL(datastore_snapshot_begin(ds, epoch, 0) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+}
+
+/* Change notifications collected by a callback. */
+
+struct change_log {
+    size_t n;
+    char *keys[256];
+    enum ds_op ops[256];
+    int64_t versions[256];
+};
+
+static void
+change_log_cb(void *log_, const struct ds_change *c)
+{
+    struct change_log *log = log_;
+
+    CU_ASSERT_FATAL(log->n < 256);
+    log->keys[log->n] = strdup(c->key);
+    log->ops[log->n] = c->op;
+    log->versions[log->n] = c->version;
+    log->n++;
+}
+
+static void
+change_log_clear(struct change_log *log)
+{
+    for (size_t i = 0; i < log->n; i++) {
+        free(log->keys[i]);
+    }
+    log->n = 0;
+}
+
+static bool
+change_log_has(const struct change_log *log, const char *key, enum ds_op op,
+               int64_t version)
+{
+    for (size_t i = 0; i < log->n; i++) {
+        if (!strcmp(log->keys[i], key) && log->ops[i] == op
+            && log->versions[i] == version) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Open, create, reopen. */
+
+static void
+test_open_create_reopen(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st, st2;
+    char *mode;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    st = get_state(ds);
+    CU_ASSERT(st.guest_epoch != 0);
+    CU_ASSERT_EQUAL(st.host_epoch, 0);
+    CU_ASSERT_EQUAL(st.position, 0);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_NONE);
+    CU_ASSERT_EQUAL(st.snapshot_gen, 0);
+    CU_ASSERT_EQUAL(st.frames_applied, 0);
+    CU_ASSERT_EQUAL(st.ops_applied, 0);
+    CU_ASSERT_EQUAL(count(ds), 0);
+    CU_ASSERT_FALSE(datastore_in_transaction(ds));
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+
+    /* What an app sees with sqlite3, while the daemon has it open. */
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), DS_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "PRAGMA application_id", NULL),
+                    DS_APPLICATION_ID);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT guest_epoch FROM channel",
+                            NULL), st.guest_epoch);
+    mode = raw_text(sc.path, "PRAGMA journal_mode");
+    CU_ASSERT_STRING_EQUAL(mode, "wal");
+    free(mode);
+    mode = raw_text(sc.path, "SELECT snapshot_state FROM channel");
+    CU_ASSERT_STRING_EQUAL(mode, "none");
+    free(mode);
+    mode = raw_text(sc.path, "SELECT created_by FROM meta");
+    CU_ASSERT_STRING_EQUAL(mode, PACKAGE_STRING);
+    free(mode);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    st2 = get_state(ds);
+    CU_ASSERT(state_equal(&st, &st2));
+    datastore_close(ds);
+    datastore_close(NULL);
+
+    /* An empty file (e.g. from touch) is a new datastore. */
+    remove_db(sc.path);
+    write_file(sc.path, "", 0);
+    ds = open_ok(sc.path);
+    CU_ASSERT(get_state(ds).guest_epoch != 0);
+    datastore_close(ds);
+
+    scratch_destroy(&sc);
+}
+
+static void
+test_guest_epoch_per_file(void)
+{
+    struct scratch sc;
+    char other[256];
+    struct datastore *a, *b;
+    uint32_t ea, eb, ec;
+
+    scratch_init(&sc);
+    scratch_file(&sc, "other.db", other, sizeof other);
+    a = open_ok(sc.path);
+    b = open_ok(other);
+    ea = get_state(a).guest_epoch;
+    eb = get_state(b).guest_epoch;
+    CU_ASSERT(ea != 0 && eb != 0);
+    CU_ASSERT(ea != eb);
+    datastore_close(a);
+    datastore_close(b);
+
+    /* Wiping the store gives a new guest epoch, so the host can tell. */
+    remove_db(sc.path);
+    a = open_ok(sc.path);
+    ec = get_state(a).guest_epoch;
+    CU_ASSERT(ec != 0 && ec != ea);
+    datastore_close(a);
+    scratch_destroy(&sc);
+}
+
+/* Refusals at open.  Each must leave the file exactly as it was. */
+
+static void
+assert_open_fails(const char *path, int expected, const char *msg_part)
+{
+    struct datastore *ds = (struct datastore *) 1;
+    int error = datastore_open(path, &ds);
+
+    CU_ASSERT_EQUAL(error, expected);
+    CU_ASSERT_PTR_NULL(ds);
+    if (error != expected) {
+        fprintf(stderr, "open %s: got %d (%s), expected %d\n", path,
+                error, datastore_last_error(), expected);
+    }
+    if (msg_part && !strstr(datastore_last_error(), msg_part)) {
+        fprintf(stderr, "message \"%s\" lacks \"%s\"\n",
+                datastore_last_error(), msg_part);
+        CU_FAIL("error message");
+    }
+    if (error) {
+        CU_ASSERT(strstr(datastore_last_error(), path) != NULL);
+    }
+    ds = NULL;
+    datastore_close(ds);
+}
+
+static void
+assert_open_refused_unchanged(const char *path, int expected,
+                              const char *msg_part)
+{
+    size_t len0, len1;
+    char *before = read_file(path, &len0);
+    char *after;
+
+    assert_open_fails(path, expected, msg_part);
+    after = read_file(path, &len1);
+    CU_ASSERT(len0 == len1 && !memcmp(before, after, len0));
+    free(before);
+    free(after);
+}
+
+static void
+test_open_errors(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    char path[256], missing[256];
+    char text[8192];
+
+    scratch_init(&sc);
+
+    assert_open_fails("", EINVAL, NULL);
+    CU_ASSERT_EQUAL(datastore_open(NULL, &ds), EINVAL);
+    CU_ASSERT_PTR_NULL(ds);
+    struct datastore_options bad = { .sync = 7 };
+    CU_ASSERT_EQUAL(datastore_open_opts(sc.path, &bad, &ds), EINVAL);
+    CU_ASSERT_PTR_NULL(ds);
+
+    /* Missing parent directory: the caller creates it, not us. */
+    scratch_file(&sc, "nope/guest.db", missing, sizeof missing);
+    assert_open_fails(missing, ENOENT, "cannot open");
+
+    /* A text file, big and small. */
+    for (size_t i = 0; i < sizeof text; i++) {
+        text[i] = "this is not a database\n"[i % 23];
+    }
+    scratch_file(&sc, "text.db", path, sizeof path);
+    write_file(path, text, sizeof text);
+    assert_open_refused_unchanged(path, EBADMSG, "not an SQLite database");
+    write_file(path, text, 10);
+    assert_open_refused_unchanged(path, EBADMSG, "not an SQLite database");
+
+    /* Someone else's SQLite database. */
+    scratch_file(&sc, "foreign.db", path, sizeof path);
+    raw_exec(path, "CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+    assert_open_refused_unchanged(path, EBADMSG, "not a chand datastore");
+    raw_exec(path, "PRAGMA application_id = 42;");
+    assert_open_refused_unchanged(path, EBADMSG, "0x0000002a");
+    /* Even an empty one with a foreign application_id. */
+    scratch_file(&sc, "foreign2.db", path, sizeof path);
+    raw_exec(path, "PRAGMA application_id = 42; CREATE TABLE t (x);"
+             "DROP TABLE t;");
+    assert_open_refused_unchanged(path, EBADMSG, "not a chand datastore");
+
+    scratch_destroy(&sc);
+}
+
+/* Makes a datastore at 'path' holding one record, and closes it. */
+static void
+make_store(const char *path)
+{
+    struct datastore *ds = open_ok(path);
+    struct ds_record r = put("k", "1", 1);
+
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, &r, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+}
+
+static void
+test_schema_version(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc);
+    make_store(sc.path);
+
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 2");
+    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 2");
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), 2);
+
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 0");
+    assert_open_refused_unchanged(sc.path, EBADMSG, "schema version 0");
+
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 'one'");
+    assert_open_refused_unchanged(sc.path, EBADMSG, "schema version");
+
+    raw_exec(sc.path, "DELETE FROM meta");
+    assert_open_refused_unchanged(sc.path, EBADMSG, "schema version");
+
+    raw_exec(sc.path, "DROP TABLE meta");
+    assert_open_refused_unchanged(sc.path, EBADMSG, "meta");
+
+    /* Back to a good meta; then damage the other tables. */
+    raw_exec(sc.path, "CREATE TABLE meta (id INTEGER PRIMARY KEY,"
+             " schema_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+             " created_by TEXT NOT NULL);"
+             "INSERT INTO meta VALUES (1, 1, 0, 'test');");
+    ds = open_ok(sc.path);
+    assert_record(ds, "k", "1", 1);
+    datastore_close(ds);
+
+    raw_exec(sc.path, "PRAGMA ignore_check_constraints = ON;"
+             "UPDATE channel SET snapshot_state = 'bogus'");
+    assert_open_fails(sc.path, EBADMSG, "channel row");
+    raw_exec(sc.path, "PRAGMA ignore_check_constraints = ON;"
+             "UPDATE channel SET snapshot_state = 'complete',"
+             " guest_epoch = 0");
+    assert_open_fails(sc.path, EBADMSG, "channel row");
+    raw_exec(sc.path, "DELETE FROM channel");
+    assert_open_fails(sc.path, EBADMSG, "channel row is missing");
+    raw_exec(sc.path, "ALTER TABLE records RENAME TO old_records");
+    assert_open_fails(sc.path, EBADMSG, "schema does not match");
+
+    scratch_destroy(&sc);
+}
+
+static void
+test_corrupt_file(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    char value[1024];
+    size_t len;
+    char *data;
+    int error;
+
+    scratch_init(&sc);
+
+    /* Enough records for many pages. */
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    memset(value, 'v', sizeof value - 3);
+    value[0] = '"';
+    value[sizeof value - 2] = '"';
+    value[sizeof value - 1] = '\0';
+    for (int i = 0; i < 200; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "key-%03d", i);
+        struct ds_record r = put(key, value, i);
+        CU_ASSERT(apply(ds, 1, i + 1, &r, 1));
+    }
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+
+    /* Garbage over the second half of the file (record pages). */
+    data = read_file(sc.path, &len);
+    CU_ASSERT_FATAL(len > 16 * 4096);
+    memset(data + len / 2, 0x5a, len - len / 2);
+    write_file(sc.path, data, len);
+    error = datastore_open(sc.path, &ds);
+    if (!error) {
+        error = datastore_check(ds);
+        CU_ASSERT_EQUAL(error, EBADMSG);
+        CU_ASSERT(strstr(datastore_last_error(), "integrity check failed")
+                  != NULL);
+        datastore_close(ds);
+    } else {
+        CU_ASSERT_EQUAL(error, EBADMSG);
+    }
+
+    /* A damaged file header. */
+    memset(data, 'x', 16);
+    write_file(sc.path, data, len);
+    assert_open_refused_unchanged(sc.path, EBADMSG, "not an SQLite database");
+    free(data);
+
+    scratch_destroy(&sc);
+}
+
+/* Applying. */
+
+static void
+test_apply_get(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st;
+    char *value;
+    int64_t version;
+    long long int before, after;
+    struct timespec ts;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+
+    /* Nothing can be applied before the first snapshot or rebase. */
+    struct ds_record r0 = put("a", "0", 0);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 7, 1, &r0, 1, NULL), ESTALE);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 0, 1, &r0, 1, NULL), ESTALE);
+    CU_ASSERT(strstr(datastore_last_error(), "host epoch") != NULL);
+    datastore_rollback(ds);
+
+    snapshot_begin_commit(ds, 7);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.host_epoch, 7);
+    CU_ASSERT_EQUAL(st.position, 0);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_ACTIVE);
+    CU_ASSERT_EQUAL(st.snapshot_gen, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(datastore_snapshot_finish(ds, NULL) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before = (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct ds_record f1[] = {
+        put("a", "{\"x\": 1}", 10),
+        put("b", "[1, 2, 3]", 20),
+    };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 7, 1, f1, 2));
+    /* Reads inside the transaction see its changes. */
+    assert_record(ds, "a", "{\"x\": 1}", 10);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    after = (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    assert_record(ds, "a", "{\"x\": 1}", 10);
+    assert_record(ds, "b", "[1, 2, 3]", 20);
+    assert_record(ds, "c", NULL, 0);
+    CU_ASSERT_EQUAL(count(ds), 2);
+    int64_t updated = raw_int(sc.path, "SELECT updated_at FROM records "
+                              "WHERE key = ?1", "a");
+    CU_ASSERT(updated >= before && updated <= after);
+
+    /* Outputs are optional. */
+    CU_ASSERT_EQUAL(datastore_get(ds, "a", NULL, NULL), 0);
+    value = NULL;
+    CU_ASSERT_EQUAL(datastore_get(ds, "b", &value, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(value, "[1, 2, 3]");
+    free(value);
+    version = 0;
+    CU_ASSERT_EQUAL(datastore_get(ds, "b", NULL, &version), 0);
+    CU_ASSERT_EQUAL(version, 20);
+    CU_ASSERT_EQUAL(datastore_get(ds, "", NULL, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_get(ds, NULL, NULL, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_get(ds, "zz", NULL, NULL), ENOENT);
+    CU_ASSERT(strstr(datastore_last_error(), "zz") != NULL);
+
+    /* Update, delete, delete of an absent key, in one frame. */
+    struct ds_record f2[] = {
+        put("a", "{\"x\": 2}", 11),
+        del("b"),
+        del("c"),
+        put("c", "null", -5),
+    };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 7, 2, f2, 4));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_record(ds, "a", "{\"x\": 2}", 11);
+    assert_record(ds, "b", NULL, 0);
+    assert_record(ds, "c", "null", -5);
+    CU_ASSERT_EQUAL(count(ds), 2);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "a"), 2);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "c"), 1);
+
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.position, 2);
+    CU_ASSERT_EQUAL(st.frames_applied, 2);
+    CU_ASSERT_EQUAL(st.ops_applied, 6);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
+
+    /* An empty frame advances the position. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 7, 3, NULL, 0));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(get_state(ds).position, 3);
+    CU_ASSERT_EQUAL(get_state(ds).frames_applied, 3);
+
+    /* A frame from another host epoch is refused and changes nothing. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 8, 4, f1, 2, NULL), ESTALE);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 6, 4, f1, 2, NULL), ESTALE);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_record(ds, "a", "{\"x\": 2}", 11);
+    CU_ASSERT_EQUAL(get_state(ds).position, 3);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_txn_misuse(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_record r = put("k", "1", 1);
+    bool applied = true;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+
+    CU_ASSERT_EQUAL(datastore_apply(ds, 1, 1, &r, 1, &applied), EINVAL);
+    CU_ASSERT_FALSE(applied);
+    CU_ASSERT(strstr(datastore_last_error(), "outside a transaction")
+              != NULL);
+    CU_ASSERT_EQUAL(datastore_commit(ds), EINVAL);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 1, 0), EINVAL);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_rebase(ds, 1, 0), EINVAL);
+    datastore_rollback(ds);     /* Harmless. */
+
+    CU_ASSERT_EQUAL(datastore_begin(ds), 0);
+    CU_ASSERT(datastore_in_transaction(ds));
+    CU_ASSERT_EQUAL(datastore_begin(ds), EINVAL);
+    CU_ASSERT(datastore_in_transaction(ds));
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, NULL), EINVAL);
+    CU_ASSERT(strstr(datastore_last_error(), "no snapshot") != NULL);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 1, 0), 0);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 1, 1, NULL, 1, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 1, (uint64_t) DS_SEQ_MAX + 1, &r, 1,
+                                    NULL), EINVAL);
+    CU_ASSERT(apply(ds, 1, DS_SEQ_MAX, &r, 1));
+    CU_ASSERT_EQUAL(datastore_commit(ds), 0);
+    CU_ASSERT_FALSE(datastore_in_transaction(ds));
+    CU_ASSERT_EQUAL(get_state(ds).position, (uint64_t) DS_SEQ_MAX);
+
+    /* Closing with a transaction open rolls it back. */
+    CU_ASSERT_EQUAL(datastore_begin(ds), 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 2, 0), 0);
+    datastore_close(ds);
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(get_state(ds).host_epoch, 1);
+    CU_ASSERT_EQUAL(get_state(ds).position, (uint64_t) DS_SEQ_MAX);
+    datastore_close(ds);
+
+    scratch_destroy(&sc);
+}
+
+/* Exactly-once. */
+
+static void
+test_duplicates(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_record f1[] = { put("x", "1", 1), put("y", "\"y\"", 1) };
+    struct ds_record f2[] = { put("x", "2", 2) };
+    struct ds_record f3[] = { put("x", "3", 3), del("y") };
+    struct ds_state st;
+    bool applied;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 5);
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 5, 1, f1, 2));
+    CU_ASSERT(apply(ds, 5, 2, f2, 1));
+    /* Same seq twice in one transaction. */
+    CU_ASSERT_FALSE(apply(ds, 5, 2, f2, 1));
+    CU_ASSERT_FALSE(apply(ds, 5, 1, f1, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 5, 3, f3, 2));
+    CU_ASSERT_FALSE(apply(ds, 5, 1, f1, 2));
+    CU_ASSERT_FALSE(apply(ds, 5, 2, f2, 1));
+    CU_ASSERT_FALSE(apply(ds, 5, 3, f3, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    /* Retransmissions after a restart. */
+    ds = open_ok(sc.path);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FALSE(apply(ds, 5, 1, f1, 2));
+    CU_ASSERT_FALSE(apply(ds, 5, 2, f2, 1));
+    CU_ASSERT_FALSE(apply(ds, 5, 3, f3, 2));
+    applied = true;
+    CU_ASSERT_EQUAL(datastore_apply(ds, 5, 0, NULL, 0, &applied), 0);
+    CU_ASSERT_FALSE(applied);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    assert_record(ds, "x", "3", 3);
+    assert_record(ds, "y", NULL, 0);
+    /* The counters prove nothing ran twice: x changed by 3 frames. */
+    CU_ASSERT_EQUAL(apply_count(sc.path, "x"), 3);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.position, 3);
+    CU_ASSERT_EQUAL(st.frames_applied, 3);
+    CU_ASSERT_EQUAL(st.ops_applied, 5);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT frames_applied FROM channel",
+                            NULL), 3);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT ops_applied FROM channel",
+                            NULL), 5);
+
+    /* Gaps are allowed (a chunked frame lands at its last chunk's seq);
+     * anything at or below the new position is then a duplicate. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 5, 10, f2, 1));
+    CU_ASSERT_FALSE(apply(ds, 5, 7, f1, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_record(ds, "x", "2", 2);
+    assert_record(ds, "y", NULL, 0);
+    CU_ASSERT_EQUAL(get_state(ds).position, 10);
+    CU_ASSERT_EQUAL(get_state(ds).frames_applied, 4);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "x"), 4);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* A tiny model of the store for random tests. */
+
+#define N_KEYS 40
+
+struct model {
+    char *values[N_KEYS];       /* NULL: absent. */
+    int64_t versions[N_KEYS];
+    bool seen[N_KEYS];
+};
+
+static void
+model_key(int i, char *buf, size_t size)
+{
+    snprintf(buf, size, "k/%02d", i);
+}
+
+static void
+model_put(struct model *m, int i, const char *value, int64_t version)
+{
+    free(m->values[i]);
+    m->values[i] = strdup(value);
+    m->versions[i] = version;
+    m->seen[i] = true;
+}
+
+static void
+model_del(struct model *m, int i)
+{
+    free(m->values[i]);
+    m->values[i] = NULL;
+}
+
+static void
+model_copy(struct model *dst, const struct model *src)
+{
+    for (int i = 0; i < N_KEYS; i++) {
+        free(dst->values[i]);
+        dst->values[i] = src->values[i] ? strdup(src->values[i]) : NULL;
+        dst->versions[i] = src->versions[i];
+        dst->seen[i] = src->seen[i];
+    }
+}
+
+static void
+model_free(struct model *m)
+{
+    for (int i = 0; i < N_KEYS; i++) {
+        model_del(m, i);
+    }
+}
+
+struct list_check {
+    const struct model *m;
+    int next;                   /* Next present key index expected. */
+    bool ok;
+};
+
+static int
+list_check_cb(void *lc_, const char *key, const char *value, int64_t version)
+{
+    struct list_check *lc = lc_;
+    char expected[16];
+
+    while (lc->next < N_KEYS && !lc->m->values[lc->next]) {
+        lc->next++;
+    }
+    if (lc->next >= N_KEYS) {
+        lc->ok = false;
+        return 0;
+    }
+    model_key(lc->next, expected, sizeof expected);
+    if (strcmp(key, expected) || strcmp(value, lc->m->values[lc->next])
+        || version != lc->m->versions[lc->next]) {
+        lc->ok = false;
+    }
+    lc->next++;
+    return 0;
+}
+
+static void
+assert_model(struct datastore *ds, const struct model *m)
+{
+    struct list_check lc = { .m = m, .next = 0, .ok = true };
+    uint64_t n = 0;
+
+    for (int i = 0; i < N_KEYS; i++) {
+        n += m->values[i] != NULL;
+    }
+    CU_ASSERT_EQUAL(count(ds), n);
+    CU_ASSERT_EQUAL(datastore_list(ds, NULL, list_check_cb, &lc), 0);
+    while (lc.next < N_KEYS && !m->values[lc.next]) {
+        lc.next++;
+    }
+    CU_ASSERT(lc.ok && lc.next == N_KEYS);
+}
+
+/* Fills 'recs' (of capacity 8) with a random frame and applies it to 'm'.
+ * 'vals' holds the value buffers. */
+static size_t
+random_frame(uint64_t *rng, struct model *m, struct ds_record *recs,
+             char keys[8][16], char vals[8][48])
+{
+    size_t n = unit_random(rng) % 8;
+
+    for (size_t j = 0; j < n; j++) {
+        int i = unit_random(rng) % N_KEYS;
+        model_key(i, keys[j], sizeof keys[j]);
+        if (unit_random(rng) % 4 == 0) {
+            recs[j] = del(keys[j]);
+            model_del(m, i);
+        } else {
+            int64_t version = unit_random(rng) % 4;
+            snprintf(vals[j], sizeof vals[j], "{\"v\": %"PRIu64"}",
+                     unit_random(rng) % 3);
+            recs[j] = put(keys[j], vals[j], version);
+            model_put(m, i, vals[j], version);
+        }
+    }
+    return n;
+}
+
+static void
+test_many_frames_one_txn(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct model m = { { NULL } };
+    uint64_t rng = 42, ops = 0;
+    const int n_frames = 2000;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 3);
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    for (int f = 1; f <= n_frames; f++) {
+        struct ds_record recs[8];
+        char keys[8][16], vals[8][48];
+        size_t n = random_frame(&rng, &m, recs, keys, vals);
+
+        CU_ASSERT_FATAL(apply(ds, 3, f, recs, n));
+        ops += n;
+    }
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_model(ds, &m);
+    CU_ASSERT_EQUAL(get_state(ds).position, n_frames);
+    CU_ASSERT_EQUAL(get_state(ds).frames_applied, n_frames);
+    CU_ASSERT_EQUAL(get_state(ds).ops_applied, ops);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    assert_model(ds, &m);
+    CU_ASSERT_EQUAL(get_state(ds).position, n_frames);
+    CU_ASSERT_EQUAL(get_state(ds).ops_applied, ops);
+    datastore_close(ds);
+
+    model_free(&m);
+    scratch_destroy(&sc);
+}
+
+static void
+test_rollback(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct change_log log = { 0 };
+    struct ds_record f1[] = { put("a", "1", 1), put("b", "2", 1) };
+    struct ds_record f2[] = { put("a", "9", 9), del("b"), put("c", "3", 1) };
+    struct ds_state st, st2;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, f1, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    st = get_state(ds);
+
+    datastore_set_change_cb(ds, change_log_cb, &log);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 2, f2, 3));
+    CU_ASSERT(apply(ds, 1, 3, f1, 2));
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 2, 0), 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, NULL), 0);
+    CU_ASSERT_EQUAL(count(ds), 0);
+    CU_ASSERT_EQUAL(get_state(ds).host_epoch, 2);
+    datastore_rollback(ds);
+    CU_ASSERT_FALSE(datastore_in_transaction(ds));
+    CU_ASSERT_EQUAL(log.n, 0);
+
+    st2 = get_state(ds);
+    CU_ASSERT(state_equal(&st, &st2));
+    assert_record(ds, "a", "1", 1);
+    assert_record(ds, "b", "2", 1);
+    assert_record(ds, "c", NULL, 0);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "a"), 1);
+
+    /* Nothing of it reached the file, and no notification on commit of
+     * an empty transaction. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(log.n, 0);
+    datastore_close(ds);
+    ds = open_ok(sc.path);
+    st2 = get_state(ds);
+    CU_ASSERT(state_equal(&st, &st2));
+    assert_record(ds, "a", "1", 1);
+    assert_record(ds, "c", NULL, 0);
+    /* The same frames still apply, once. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 2, f2, 3));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_record(ds, "a", "9", 9);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "a"), 2);
+    datastore_close(ds);
+
+    change_log_clear(&log);
+    scratch_destroy(&sc);
+}
+
+/* Invalid records make the whole frame fail, without effect. */
+static void
+test_invalid_records(void)
+{
+    static const char *const bad_utf8[] = {
+        "\x80", "a\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80",
+        "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80",
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xfe",
+        "\xe2\x82", "\xe2\x28\xa1", "\xf0\x9f\x8e", "ok\xc3",
+    };
+    struct scratch sc;
+    struct datastore *ds;
+    char *long_key, *max_key;
+    struct ds_state st;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+
+    long_key = malloc(DS_KEY_MAX + 2);
+    memset(long_key, 'k', DS_KEY_MAX + 1);
+    long_key[DS_KEY_MAX + 1] = '\0';
+    max_key = strdup(long_key);
+    max_key[DS_KEY_MAX] = '\0';
+
+    struct ds_record bad[64];
+    size_t n_bad = 0;
+    bad[n_bad++] = put("", "1", 1);
+    bad[n_bad++] = put(NULL, "1", 1);
+    bad[n_bad++] = del("");
+    bad[n_bad++] = del(NULL);
+    bad[n_bad++] = put(long_key, "1", 1);
+    bad[n_bad++] = del(long_key);
+    bad[n_bad++] = put("k", NULL, 1);
+    bad[n_bad++] = (struct ds_record) { .op = 7, .key = "k", .value = "1" };
+    bad[n_bad++] = (struct ds_record) { .op = -1, .key = "k", .value = "1" };
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof *bad_utf8; i++) {
+        CU_ASSERT_FATAL(n_bad + 2 <= sizeof bad / sizeof *bad);
+        bad[n_bad++] = put(bad_utf8[i], "1", 1);
+        bad[n_bad++] = put("k", bad_utf8[i], 1);
+    }
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    for (size_t i = 0; i < n_bad; i++) {
+        /* A good record first: it must not survive the bad one. */
+        struct ds_record frame[2] = { put("good", "1", 1), bad[i] };
+        bool applied = true;
+
+        CU_ASSERT_EQUAL(datastore_apply(ds, 1, 1, frame, 2, &applied),
+                        EINVAL);
+        CU_ASSERT_FALSE(applied);
+        CU_ASSERT(strstr(datastore_last_error(), "record 1") != NULL);
+        CU_ASSERT(strstr(datastore_last_error(), "frame 1") != NULL);
+        CU_ASSERT(datastore_in_transaction(ds));
+    }
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.position, 0);
+    CU_ASSERT_EQUAL(st.frames_applied, 0);
+    CU_ASSERT_EQUAL(count(ds), 0);
+
+    /* Limits that are fine. */
+    struct ds_record good[] = {
+        put(max_key, "1", 1),
+        put("\xf4\x8f\xbf\xbf", "\"\xef\xbf\xbd\"", 1),
+        put("\xc2\x80\xdf\xbf\xe0\xa0\x80", "\"\xf0\x90\x80\x80\"", 1),
+        del("never-existed"),
+    };
+    CU_ASSERT(apply(ds, 1, 1, good, 4));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_record(ds, max_key, "1", 1);
+    assert_record(ds, "\xf4\x8f\xbf\xbf", "\"\xef\xbf\xbd\"", 1);
+    CU_ASSERT_EQUAL(datastore_get(ds, long_key, NULL, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_get(ds, "\xc0\x80", NULL, NULL), EINVAL);
+    CU_ASSERT_EQUAL(count(ds), 3);
+    CU_ASSERT_EQUAL(get_state(ds).position, 1);
+
+    free(long_key);
+    free(max_key);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* An SQL error in the middle of a frame (here a trigger an app should
+ * never have installed) undoes that frame only. */
+static void
+test_frame_atomic_on_sql_error(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct change_log log = { 0 };
+    struct ds_record f1[] = { put("ok1", "1", 1), put("boom", "2", 1) };
+    struct ds_record f2[] = { put("ok2", "3", 1) };
+    int error;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    raw_exec(sc.path, "CREATE TRIGGER boom BEFORE INSERT ON records"
+             " WHEN NEW.key = 'boom'"
+             " BEGIN SELECT RAISE(ABORT, 'boom refused'); END;");
+    datastore_set_change_cb(ds, change_log_cb, &log);
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, f2, 1));
+    error = datastore_apply(ds, 1, 2, f1, 2, NULL);
+    CU_ASSERT(error != 0);
+    CU_ASSERT(strstr(datastore_last_error(), "boom refused") != NULL);
+    CU_ASSERT_FATAL(datastore_in_transaction(ds));
+    assert_record(ds, "ok1", NULL, 0);
+    assert_record(ds, "ok2", "3", 1);
+    CU_ASSERT_EQUAL(get_state(ds).position, 1);
+    CU_ASSERT_EQUAL(get_state(ds).frames_applied, 1);
+    /* The transaction goes on. */
+    struct ds_record f3[] = { put("ok3", "4", 1) };
+    CU_ASSERT(apply(ds, 1, 2, f3, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    CU_ASSERT_EQUAL(log.n, 2);
+    CU_ASSERT(change_log_has(&log, "ok2", DS_PUT, 1));
+    CU_ASSERT(change_log_has(&log, "ok3", DS_PUT, 1));
+    CU_ASSERT_FALSE(change_log_has(&log, "ok1", DS_PUT, 1));
+    assert_record(ds, "ok1", NULL, 0);
+    assert_record(ds, "ok3", "4", 1);
+    CU_ASSERT_EQUAL(get_state(ds).position, 2);
+
+    change_log_clear(&log);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* Notifications. */
+
+struct reentry {
+    struct datastore *ds;
+    int calls;
+    int error;
+};
+
+/* Starts and commits a transaction from inside the change callback. */
+static void
+reentry_cb(void *r_, const struct ds_change *c)
+{
+    struct reentry *r = r_;
+    struct ds_record rec = put("echo", "1", 1);
+    char *value = NULL;
+
+    r->calls++;
+    if (strcmp(c->key, "trigger")) {
+        return;
+    }
+    r->error |= datastore_get(r->ds, "trigger", &value, NULL);
+    free(value);
+    r->error |= datastore_begin(r->ds);
+    r->error |= datastore_apply(r->ds, 1, 100, &rec, 1, NULL);
+    r->error |= datastore_commit(r->ds);
+}
+
+static void
+test_notifications(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct change_log log = { 0 };
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    datastore_set_change_cb(ds, change_log_cb, &log);
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_EQUAL(log.n, 0);
+
+    struct ds_record f1[] = { put("a", "1", 1), put("b", "2", 2) };
+    struct ds_record f2[] = {
+        put("b", "2", 2),       /* Unchanged: no notification. */
+        del("a"),
+        del("zz"),              /* Absent: no notification. */
+        put("b", "2", 3),       /* Version change only. */
+    };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, f1, 2));
+    CU_ASSERT(apply(ds, 1, 2, f2, 4));
+    CU_ASSERT_EQUAL(log.n, 0);  /* Not before commit. */
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL_FATAL(log.n, 4);
+    CU_ASSERT_STRING_EQUAL(log.keys[0], "a");
+    CU_ASSERT_EQUAL(log.ops[0], DS_PUT);
+    CU_ASSERT_EQUAL(log.versions[0], 1);
+    CU_ASSERT_STRING_EQUAL(log.keys[1], "b");
+    CU_ASSERT_EQUAL(log.versions[1], 2);
+    CU_ASSERT_STRING_EQUAL(log.keys[2], "a");
+    CU_ASSERT_EQUAL(log.ops[2], DS_DELETE);
+    CU_ASSERT_EQUAL(log.versions[2], 0);
+    CU_ASSERT_STRING_EQUAL(log.keys[3], "b");
+    CU_ASSERT_EQUAL(log.ops[3], DS_PUT);
+    CU_ASSERT_EQUAL(log.versions[3], 3);
+    change_log_clear(&log);
+
+    /* Rolled back work never notifies. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 3, f1, 2));
+    datastore_rollback(ds);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(log.n, 0);
+
+    /* The callback may read and even write. */
+    struct reentry r = { .ds = ds };
+    datastore_set_change_cb(ds, reentry_cb, &r);
+    struct ds_record f3[] = { put("trigger", "1", 1), put("other", "1", 1) };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 3, f3, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(r.error, 0);
+    CU_ASSERT_EQUAL(r.calls, 3);    /* trigger, echo (nested), other. */
+    assert_record(ds, "echo", "1", 1);
+    CU_ASSERT_EQUAL(get_state(ds).position, 100);
+
+    /* No callback, no notifications, even for an open transaction. */
+    datastore_set_change_cb(ds, change_log_cb, &log);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 101, f1, 2));
+    datastore_set_change_cb(ds, NULL, NULL);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(log.n, 0);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* Crash safety: a child process does the work and dies without
+ * committing; the parent reopens the file. */
+
+/* Exit codes of a child that failed before its planned death. */
+#define CHILD_FAILED 99
+
+static int
+run_child(void (*fn)(const char *path), const char *path)
+{
+    pid_t pid;
+    int status;
+
+    fflush(NULL);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (!pid) {
+        fn(path);
+        _exit(CHILD_FAILED);
+    }
+    CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+/* A value of 'len' bytes of JSON string text, varying with 'seed'. */
+static char *
+big_value(size_t len, unsigned int seed)
+{
+    char *v = malloc(len + 1);
+
+    v[0] = '"';
+    for (size_t i = 1; i < len - 1; i++) {
+        v[i] = 'a' + (i * 7 + seed) % 26;
+    }
+    v[len - 1] = '"';
+    v[len] = '\0';
+    return v;
+}
+
+static void
+child_die(bool kill9)
+{
+    if (kill9) {
+        kill(getpid(), SIGKILL);
+    }
+    _exit(0);
+}
+
+/* Applies frames 4..7 with 2 MiB values (more than SQLite's page cache,
+ * so uncommitted pages spill into the WAL) and a snapshot, then dies. */
+static void
+child_big_uncommitted(const char *path, bool kill9)
+{
+    struct datastore *ds;
+
+    if (datastore_open(path, &ds) || datastore_begin(ds)) {
+        _exit(CHILD_FAILED);
+    }
+    for (int f = 4; f <= 7; f++) {
+        char *v = big_value(2 * 1024 * 1024, f);
+        struct ds_record recs[] = { put("a", v, f), del("b"),
+                                    put("new", v, f) };
+        bool applied;
+
+        if (datastore_apply(ds, 5, f, recs, 3, &applied) || !applied) {
+            _exit(CHILD_FAILED);
+        }
+        free(v);
+    }
+    if (datastore_snapshot_begin(ds, 6, 0)
+        || datastore_snapshot_finish(ds, NULL)) {
+        _exit(CHILD_FAILED);
+    }
+    child_die(kill9);
+}
+
+static void
+child_exit(const char *path)
+{
+    child_big_uncommitted(path, false);
+}
+
+static void
+child_kill(const char *path)
+{
+    child_big_uncommitted(path, true);
+}
+
+/* Commits frame 4, then dies in the middle of frame 5's transaction. */
+static void
+child_commit_then_kill(const char *path)
+{
+    struct datastore *ds;
+    struct ds_record r4[] = { put("c", "4", 4) };
+    struct ds_record r5[] = { put("c", "5", 5), put("d", "5", 5) };
+    bool applied;
+
+    if (datastore_open(path, &ds)
+        || datastore_begin(ds)
+        || datastore_apply(ds, 5, 4, r4, 1, &applied) || !applied
+        || datastore_commit(ds)
+        || datastore_begin(ds)
+        || datastore_apply(ds, 5, 5, r5, 2, &applied) || !applied) {
+        _exit(CHILD_FAILED);
+    }
+    child_die(true);
+}
+
+/* Builds epoch 5, position 3, records a and b. */
+static void
+crash_setup(const char *path, struct ds_state *st)
+{
+    struct datastore *ds = open_ok(path);
+    struct ds_record f[] = { put("a", "1", 1), put("b", "2", 2) };
+
+    snapshot_begin_commit(ds, 5);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 5, 1, f, 2));
+    CU_ASSERT(apply(ds, 5, 2, f, 1));
+    CU_ASSERT(apply(ds, 5, 3, NULL, 0));
+    CU_ASSERT_FATAL(datastore_snapshot_finish(ds, NULL) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    *st = get_state(ds);
+    datastore_close(ds);
+}
+
+static void
+assert_crash_setup_state(const char *path, const struct ds_state *st0)
+{
+    struct datastore *ds = open_ok(path);
+    struct ds_state st = get_state(ds);
+
+    CU_ASSERT(state_equal(&st, st0));
+    CU_ASSERT_EQUAL(st.position, 3);
+    CU_ASSERT_EQUAL(st.host_epoch, 5);
+    assert_record(ds, "a", "1", 1);
+    assert_record(ds, "b", "2", 2);
+    assert_record(ds, "new", NULL, 0);
+    CU_ASSERT_EQUAL(count(ds), 2);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    CU_ASSERT_EQUAL(apply_count(path, "a"), 1);
+
+    /* Frame 4 was never applied, so it applies now, once. */
+    struct ds_record r = put("a", "4", 4);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 5, 4, &r, 1));
+    CU_ASSERT_FALSE(apply(ds, 5, 4, &r, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(apply_count(path, "a"), 2);
+    datastore_close(ds);
+}
+
+static void
+test_crash_exit_uncommitted(void)
+{
+    struct scratch sc;
+    struct ds_state st0;
+    int status;
+
+    scratch_init(&sc);
+    crash_setup(sc.path, &st0);
+    status = run_child(child_exit, sc.path);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_crash_setup_state(sc.path, &st0);
+    scratch_destroy(&sc);
+}
+
+static void
+test_crash_kill_uncommitted(void)
+{
+    struct scratch sc;
+    struct ds_state st0;
+    int status;
+
+    scratch_init(&sc);
+    crash_setup(sc.path, &st0);
+    status = run_child(child_kill, sc.path);
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_crash_setup_state(sc.path, &st0);
+    scratch_destroy(&sc);
+}
+
+static void
+test_crash_after_commit(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st0, st;
+    int status;
+
+    scratch_init(&sc);
+    crash_setup(sc.path, &st0);
+    status = run_child(child_commit_then_kill, sc.path);
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    ds = open_ok(sc.path);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.position, 4);
+    CU_ASSERT_EQUAL(st.frames_applied, st0.frames_applied + 1);
+    CU_ASSERT_EQUAL(st.ops_applied, st0.ops_applied + 1);
+    assert_record(ds, "c", "4", 4);
+    assert_record(ds, "d", NULL, 0);
+    CU_ASSERT_EQUAL(count(ds), 3);
+
+    /* The host retransmits 4 and 5: only 5 applies. */
+    struct ds_record r4[] = { put("c", "4", 4) };
+    struct ds_record r5[] = { put("c", "5", 5), put("d", "5", 5) };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FALSE(apply(ds, 5, 4, r4, 1));
+    CU_ASSERT(apply(ds, 5, 5, r5, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "c"), 2);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "d"), 1);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* Snapshots. */
+
+/* Builds records a..e (versions 1) in host epoch 1. */
+static struct datastore *
+snapshot_setup(const char *path)
+{
+    struct datastore *ds = open_ok(path);
+    struct ds_record f[] = {
+        put("a", "\"a\"", 1), put("b", "\"b\"", 1), put("c", "\"c\"", 1),
+        put("d", "\"d\"", 1), put("e", "\"e\"", 1),
+    };
+
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, f, 5));
+    CU_ASSERT_FATAL(datastore_snapshot_finish(ds, NULL) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    return ds;
+}
+
+static void
+test_snapshot_reconcile(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct change_log log = { 0 };
+    struct ds_state st;
+    uint64_t n_deleted = 99;
+    char *state;
+
+    scratch_init(&sc);
+    ds = snapshot_setup(sc.path);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
+    CU_ASSERT_EQUAL(st.snapshot_gen, 1);
+    datastore_set_change_cb(ds, change_log_cb, &log);
+
+    /* A new host epoch: b unchanged, c changed, f new, e unchanged. */
+    struct ds_record s1[] = {
+        put("b", "\"b\"", 1), put("c", "\"C\"", 2), put("f", "\"f\"", 1),
+    };
+    struct ds_record s2[] = { put("e", "\"e\"", 1) };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 2, 0), 0);
+    CU_ASSERT(apply(ds, 2, 1, s1, 3));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    state = raw_text(sc.path, "SELECT snapshot_state FROM channel");
+    CU_ASSERT_STRING_EQUAL(state, "active");
+    free(state);
+    CU_ASSERT_EQUAL(count(ds), 6);    /* Nothing deleted yet. */
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 2, 2, s2, 1));
+    /* Frames of the old epoch are stale now. */
+    CU_ASSERT_EQUAL(datastore_apply(ds, 1, 2, s2, 1, NULL), ESTALE);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, &n_deleted), 0);
+    CU_ASSERT_EQUAL(n_deleted, 2);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, NULL), EINVAL);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    assert_record(ds, "a", NULL, 0);
+    assert_record(ds, "b", "\"b\"", 1);
+    assert_record(ds, "c", "\"C\"", 2);
+    assert_record(ds, "d", NULL, 0);
+    assert_record(ds, "e", "\"e\"", 1);
+    assert_record(ds, "f", "\"f\"", 1);
+    CU_ASSERT_EQUAL(count(ds), 4);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "b"), 1);   /* Not rewritten. */
+    CU_ASSERT_EQUAL(apply_count(sc.path, "c"), 2);
+
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.host_epoch, 2);
+    CU_ASSERT_EQUAL(st.position, 2);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
+    CU_ASSERT_EQUAL(st.snapshot_gen, 2);
+    state = raw_text(sc.path, "SELECT snapshot_state FROM channel");
+    CU_ASSERT_STRING_EQUAL(state, "complete");
+    free(state);
+
+    /* c and f changed; a and d were deleted by the reconcile. */
+    CU_ASSERT_EQUAL(log.n, 4);
+    CU_ASSERT(change_log_has(&log, "c", DS_PUT, 2));
+    CU_ASSERT(change_log_has(&log, "f", DS_PUT, 1));
+    CU_ASSERT(change_log_has(&log, "a", DS_DELETE, 0));
+    CU_ASSERT(change_log_has(&log, "d", DS_DELETE, 0));
+    change_log_clear(&log);
+
+    /* Deltas after the snapshot do not disturb it; a later snapshot that
+     * sends nothing deletes everything. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 2, 3, s1, 3));
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 3, 0), 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, &n_deleted), 0);
+    CU_ASSERT_EQUAL(n_deleted, 4);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(count(ds), 0);
+    CU_ASSERT_EQUAL(log.n, 4);
+    change_log_clear(&log);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_snapshot_interrupted(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st;
+    uint64_t n_deleted;
+
+    scratch_init(&sc);
+    ds = snapshot_setup(sc.path);
+
+    /* First attempt: sees a, b, x; interrupted (closed) before finish. */
+    struct ds_record s1[] = {
+        put("a", "\"a\"", 1), put("b", "\"b2\"", 2), put("x", "1", 1),
+    };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 2, 0), 0);
+    CU_ASSERT(apply(ds, 2, 1, s1, 3));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_ACTIVE);
+    CU_ASSERT_EQUAL(st.host_epoch, 2);
+    CU_ASSERT_EQUAL(st.position, 1);
+    CU_ASSERT_EQUAL(st.snapshot_gen, 2);
+    CU_ASSERT_EQUAL(count(ds), 6);    /* Old records kept meanwhile. */
+    assert_record(ds, "b", "\"b2\"", 2);
+
+    /* The host starts over in a new epoch; this time only b and c. */
+    struct ds_record s2[] = { put("b", "\"b2\"", 2), put("c", "\"c\"", 1) };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 3, 0), 0);
+    CU_ASSERT(apply(ds, 3, 1, s2, 2));
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, &n_deleted), 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    /* a and x were seen by the abandoned attempt only. */
+    CU_ASSERT_EQUAL(n_deleted, 4);
+    assert_record(ds, "a", NULL, 0);
+    assert_record(ds, "x", NULL, 0);
+    assert_record(ds, "b", "\"b2\"", 2);
+    assert_record(ds, "c", "\"c\"", 1);
+    CU_ASSERT_EQUAL(count(ds), 2);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
+    CU_ASSERT_EQUAL(st.snapshot_gen, 3);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* Snapshot batch 1 committed, then killed in the middle of batch 2. */
+static void
+child_snapshot_kill(const char *path)
+{
+    struct datastore *ds;
+    struct ds_record b1[] = { put("b", "\"B\"", 2), put("y", "1", 1) };
+    struct ds_record b2[] = { put("c", "\"c\"", 1) };
+    bool applied;
+
+    if (datastore_open(path, &ds)
+        || datastore_begin(ds)
+        || datastore_snapshot_begin(ds, 9, 0)
+        || datastore_apply(ds, 9, 1, b1, 2, &applied) || !applied
+        || datastore_commit(ds)
+        || datastore_begin(ds)
+        || datastore_apply(ds, 9, 2, b2, 1, &applied) || !applied
+        || datastore_snapshot_finish(ds, NULL)) {
+        _exit(CHILD_FAILED);
+    }
+    child_die(true);
+}
+
+static void
+test_snapshot_crash_resume(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st;
+    uint64_t n_deleted;
+    int status;
+
+    scratch_init(&sc);
+    ds = snapshot_setup(sc.path);
+    datastore_close(ds);
+
+    status = run_child(child_snapshot_kill, sc.path);
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    /* Never 'complete': still active at batch 1, nothing deleted. */
+    ds = open_ok(sc.path);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_ACTIVE);
+    CU_ASSERT_EQUAL(st.host_epoch, 9);
+    CU_ASSERT_EQUAL(st.position, 1);
+    CU_ASSERT_EQUAL(count(ds), 6);
+    assert_record(ds, "b", "\"B\"", 2);
+    assert_record(ds, "y", "1", 1);
+
+    /* The host resumes from position 1: batch 1 again is a duplicate. */
+    struct ds_record b1[] = { put("b", "\"B\"", 2), put("y", "1", 1) };
+    struct ds_record b2[] = { put("c", "\"c\"", 1) };
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FALSE(apply(ds, 9, 1, b1, 2));
+    CU_ASSERT(apply(ds, 9, 2, b2, 1));
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, &n_deleted), 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(n_deleted, 3);    /* a, d, e. */
+    assert_record(ds, "b", "\"B\"", 2);
+    assert_record(ds, "c", "\"c\"", 1);
+    assert_record(ds, "y", "1", 1);
+    CU_ASSERT_EQUAL(count(ds), 3);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot, DS_SNAPSHOT_COMPLETE);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_snapshot_rules_and_rebase(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st;
+    struct ds_record r = put("k", "1", 1);
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 0, 0), EINVAL);
+    CU_ASSERT_EQUAL(datastore_rebase(ds, 0, 0), EINVAL);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 1, (uint64_t) DS_SEQ_MAX
+                                             + 1), EINVAL);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 4, 10), 0);
+    CU_ASSERT_FALSE(apply(ds, 4, 10, &r, 1));
+    CU_ASSERT(apply(ds, 4, 11, &r, 1));
+    /* The position never goes back within one host epoch. */
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 4, 5), EINVAL);
+    CU_ASSERT(strstr(datastore_last_error(), "behind") != NULL);
+    CU_ASSERT_EQUAL(datastore_rebase(ds, 4, 10), EINVAL);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 4, 11), 0);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_gen, 2);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, NULL), 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    assert_record(ds, "k", NULL, 0);    /* Not re-sent in snapshot 2. */
+
+    /* Rebase: new epoch, position as told, records untouched. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 4, 12, &r, 1));
+    CU_ASSERT_EQUAL(datastore_rebase(ds, 8, 100), 0);
+    CU_ASSERT_EQUAL(datastore_apply(ds, 4, 13, &r, 1, NULL), ESTALE);
+    CU_ASSERT_FALSE(apply(ds, 8, 100, &r, 1));
+    struct ds_record r2 = put("k", "2", 2);
+    CU_ASSERT(apply(ds, 8, 101, &r2, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.host_epoch, 8);
+    CU_ASSERT_EQUAL(st.position, 101);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
+    assert_record(ds, "k", "2", 2);
+
+    /* Rebase to the same epoch, forward: fine. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_rebase(ds, 8, 200), 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(get_state(ds).position, 200);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* Odd keys and values; listing. */
+
+struct collect {
+    size_t n;
+    char *keys[64];
+    int stop_at;                /* Return 42 after this many (0: never). */
+};
+
+static int
+collect_cb(void *c_, const char *key, const char *value, int64_t version)
+{
+    struct collect *c = c_;
+
+    if (c->n < 64) {
+        c->keys[c->n++] = strdup(key);
+    }
+    return c->stop_at && (int) c->n >= c->stop_at ? 42 : 0;
+}
+
+static void
+collect_clear(struct collect *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->keys[i]);
+    }
+    c->n = 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void
+test_odd_keys(void)
+{
+    static const char *const keys[] = {
+        "it's", "\"quoted\"", "'; DROP TABLE records; --", "%", "_", "a%b",
+        "axb", "a_b", "back\\slash", "na\xc3\xafve/\xd0\xba\xd0\xbb\xd1\x8e"
+        "\xd1\x87", "\xe9\x94\xae", "\xe9\x94\xae/2", "\xf0\x9f\x8e\x89",
+        "tab\there", "new\nline", " ", "app/1", "app/2", "app0", "ap",
+        "\x7f", "\x01",
+    };
+    enum { N = sizeof keys / sizeof keys[0] };
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_record recs[N];
+    char values[N][64];
+    struct collect c = { 0 };
+    const char *sorted[N];
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    for (size_t i = 0; i < N; i++) {
+        snprintf(values[i], sizeof values[i],
+                 "{\"i\": %zu, \"s\": \"\xc3\xa9\\\"'\"}", i);
+        recs[i] = put(keys[i], values[i], i);
+    }
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, recs, N));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(count(ds), N);
+    for (size_t i = 0; i < N; i++) {
+        assert_record(ds, keys[i], values[i], i);
+    }
+    /* Apps query by key with ordinary SQL. */
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT version FROM records "
+                            "WHERE key = ?1", "'; DROP TABLE records; --"),
+                    2);
+
+    /* Listing everything comes in bytewise order. */
+    memcpy(sorted, keys, sizeof sorted);
+    qsort(sorted, N, sizeof *sorted, cmp_str);
+    CU_ASSERT_EQUAL(datastore_list(ds, NULL, collect_cb, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(c.n, N);
+    for (size_t i = 0; i < N; i++) {
+        CU_ASSERT_STRING_EQUAL(c.keys[i], sorted[i]);
+    }
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, N);
+    collect_clear(&c);
+
+    /* Prefixes are literal: no LIKE wildcards. */
+    CU_ASSERT_EQUAL(datastore_list(ds, "app/", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(c.n, 2);
+    CU_ASSERT_STRING_EQUAL(c.keys[0], "app/1");
+    CU_ASSERT_STRING_EQUAL(c.keys[1], "app/2");
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "a%", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL_FATAL(c.n, 1);
+    CU_ASSERT_STRING_EQUAL(c.keys[0], "a%b");
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "_", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 1);
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "ap", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 4);    /* ap, app/1, app/2, app0. */
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "\xe9\x94\xae", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 2);
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "\xf0\x9f", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 1);
+    collect_clear(&c);
+    CU_ASSERT_EQUAL(datastore_list(ds, "\xff\xff", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 0);
+    CU_ASSERT_EQUAL(datastore_list(ds, "zzz", collect_cb, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 0);
+
+    /* A callback can stop the listing. */
+    c.stop_at = 3;
+    CU_ASSERT_EQUAL(datastore_list(ds, NULL, collect_cb, &c), 42);
+    CU_ASSERT_EQUAL(c.n, 3);
+    collect_clear(&c);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+struct nested {
+    struct datastore *ds;
+    int list_error, begin_error, get_error;
+};
+
+static int
+nested_cb(void *n_, const char *key, const char *value, int64_t version)
+{
+    struct nested *n = n_;
+    struct collect c = { 0 };
+
+    n->list_error = datastore_list(n->ds, NULL, collect_cb, &c);
+    n->begin_error = datastore_begin(n->ds);
+    n->get_error = datastore_get(n->ds, key, NULL, NULL);
+    collect_clear(&c);
+    return 0;
+}
+
+static void
+test_list_reentry(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct nested n = { 0 };
+    struct ds_record r = put("k", "1", 1);
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, &r, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    n.ds = ds;
+    CU_ASSERT_EQUAL(datastore_list(ds, NULL, nested_cb, &n), 0);
+    CU_ASSERT_EQUAL(n.list_error, EBUSY);
+    CU_ASSERT_EQUAL(n.begin_error, EBUSY);
+    CU_ASSERT_EQUAL(n.get_error, 0);
+    CU_ASSERT_FALSE(datastore_in_transaction(ds));
+
+    /* And writes inside a listing within a transaction. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_list(ds, NULL, nested_cb, &n), 0);
+    CU_ASSERT_EQUAL(n.begin_error, EBUSY);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_large_value(void)
+{
+    const size_t len = 8 * 1024 * 1024;
+    struct scratch sc;
+    struct datastore *ds;
+    char *v1 = big_value(len, 1);
+    char *v2 = big_value(len, 2);
+    char *got = NULL;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    struct ds_record r1 = put("big", v1, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, &r1, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL_FATAL(datastore_get(ds, "big", &got, NULL), 0);
+    CU_ASSERT_EQUAL(strlen(got), len);
+    CU_ASSERT(!strcmp(got, v1));
+    free(got);
+
+    /* Same value again: not rewritten.  A different one: rewritten. */
+    struct ds_record r2 = put("big", v2, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 2, &r1, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "big"), 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 3, &r2, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(apply_count(sc.path, "big"), 2);
+    got = NULL;
+    CU_ASSERT_EQUAL_FATAL(datastore_get(ds, "big", &got, NULL), 0);
+    CU_ASSERT(!strcmp(got, v2));
+    free(got);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+
+    free(v1);
+    free(v2);
+    scratch_destroy(&sc);
+}
+
+static void
+test_sync_normal(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct datastore_options opts = { .sync = DS_SYNC_NORMAL };
+    struct ds_record r = put("k", "1", 1);
+
+    scratch_init(&sc);
+    CU_ASSERT_FATAL(datastore_open_opts(sc.path, &opts, &ds) == 0);
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, &r, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    assert_record(ds, "k", "1", 1);
+    CU_ASSERT_EQUAL(get_state(ds).position, 1);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* A guest app reading with plain SQLite, holding a read transaction,
+ * does not block the daemon and sees consistent snapshots (WAL). */
+static void
+test_concurrent_reader(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    sqlite3 *app;
+    sqlite3_stmt *s;
+    struct ds_record r1 = put("k", "1", 1), r2 = put("k", "2", 2);
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 1, &r1, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    CU_ASSERT_FATAL(sqlite3_open_v2(sc.path, &app, SQLITE_OPEN_READONLY,
+                                    NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(app, "BEGIN", NULL, NULL, NULL)
+                    == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(app, "SELECT value FROM records "
+                                       "WHERE key = 'k'", -1, &s, NULL)
+                    == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(s) == SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *) sqlite3_column_text(s, 0), "1");
+    sqlite3_reset(s);
+
+    /* The daemon commits while the app's read transaction is open. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 1, 2, &r2, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    CU_ASSERT_FATAL(sqlite3_step(s) == SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *) sqlite3_column_text(s, 0), "1");
+    sqlite3_reset(s);
+    CU_ASSERT_FATAL(sqlite3_exec(app, "COMMIT", NULL, NULL, NULL)
+                    == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(s) == SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *) sqlite3_column_text(s, 0), "2");
+    sqlite3_finalize(s);
+    sqlite3_close(app);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* A second writer gets EBUSY instead of corrupting anything. */
+static void
+test_second_writer_busy(void)
+{
+    struct scratch sc;
+    struct datastore *a, *b;
+    struct ds_record r = put("k", "1", 1);
+
+    scratch_init(&sc);
+    a = open_ok(sc.path);
+    b = open_ok(sc.path);
+    snapshot_begin_commit(a, 1);
+    CU_ASSERT_FATAL(datastore_begin(a) == 0);
+    CU_ASSERT_EQUAL(datastore_begin(b), EBUSY);
+    CU_ASSERT(strstr(datastore_last_error(), "beginning transaction")
+              != NULL);
+    CU_ASSERT_FALSE(datastore_in_transaction(b));
+    CU_ASSERT(apply(a, 1, 1, &r, 1));
+    CU_ASSERT_FATAL(datastore_commit(a) == 0);
+
+    /* b reloads the channel row at begin, so it sees a's position. */
+    CU_ASSERT_FATAL(datastore_begin(b) == 0);
+    CU_ASSERT_EQUAL(get_state(b).position, 1);
+    CU_ASSERT_FALSE(apply(b, 1, 1, &r, 1));
+    datastore_rollback(b);
+    datastore_close(a);
+    datastore_close(b);
+    scratch_destroy(&sc);
+}
+
+/* Random operations against the model: transactions committed or rolled
+ * back, duplicates, stale epochs, snapshots, reopens. */
+static void
+test_random_model(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct model m = { { NULL } }, committed = { { NULL } };
+    uint64_t rng = 0x5eed;
+    uint32_t epoch = 1;
+    uint64_t seq = 0, committed_seq = 0;
+    uint32_t committed_epoch = 1;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    snapshot_begin_commit(ds, epoch);
+
+    for (int round = 0; round < 300; round++) {
+        bool snapshot = unit_random(&rng) % 10 == 0;
+
+        CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+        if (snapshot) {
+            epoch++;
+            seq = 0;
+            CU_ASSERT_FATAL(datastore_snapshot_begin(ds, epoch, 0) == 0);
+            for (int i = 0; i < N_KEYS; i++) {
+                m.seen[i] = false;
+            }
+        }
+        int n_frames = unit_random(&rng) % 5;
+        for (int f = 0; f < n_frames; f++) {
+            struct ds_record recs[8];
+            char keys[8][16], vals[8][48];
+            size_t n = random_frame(&rng, &m, recs, keys, vals);
+
+            CU_ASSERT_FATAL(apply(ds, epoch, ++seq, recs, n));
+            /* Duplicates and stale frames change nothing. */
+            if (unit_random(&rng) % 3 == 0) {
+                CU_ASSERT_FATAL(!apply(ds, epoch, seq - unit_random(&rng)
+                                       % (seq + 1), recs, n));
+            }
+            if (epoch > 1 && unit_random(&rng) % 5 == 0) {
+                CU_ASSERT_FATAL(datastore_apply(ds, epoch - 1, seq + 1, recs,
+                                                n, NULL) == ESTALE);
+            }
+        }
+        if (snapshot) {
+            for (int i = 0; i < N_KEYS; i++) {
+                if (!m.seen[i]) {
+                    model_del(&m, i);
+                }
+            }
+            CU_ASSERT_FATAL(datastore_snapshot_finish(ds, NULL) == 0);
+        }
+        assert_model(ds, &m);
+
+        if (unit_random(&rng) % 4 == 0) {
+            datastore_rollback(ds);
+            model_copy(&m, &committed);
+            seq = committed_seq;
+            epoch = committed_epoch;
+        } else {
+            CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+            model_copy(&committed, &m);
+            committed_seq = seq;
+            committed_epoch = epoch;
+        }
+        if (unit_random(&rng) % 20 == 0) {
+            datastore_close(ds);
+            ds = open_ok(sc.path);
+        }
+        assert_model(ds, &m);
+        CU_ASSERT_EQUAL(get_state(ds).position, seq);
+        CU_ASSERT_EQUAL(get_state(ds).host_epoch, epoch);
+    }
+    datastore_close(ds);
+    model_free(&m);
+    model_free(&committed);
+    scratch_destroy(&sc);
+}
+
+static void
+test_misc_strings(void)
+{
+    CU_ASSERT_STRING_EQUAL(ds_snapshot_to_string(DS_SNAPSHOT_NONE), "none");
+    CU_ASSERT_STRING_EQUAL(ds_snapshot_to_string(DS_SNAPSHOT_ACTIVE),
+                           "active");
+    CU_ASSERT_STRING_EQUAL(ds_snapshot_to_string(DS_SNAPSHOT_COMPLETE),
+                           "complete");
+    CU_ASSERT_STRING_EQUAL(ds_snapshot_to_string(17), "?");
+}
+
+static const struct unit_test tests[] = {
+    { "open, create, reopen", test_open_create_reopen },
+    { "guest epoch per file", test_guest_epoch_per_file },
+    { "open errors", test_open_errors },
+    { "schema version and damaged schema", test_schema_version },
+    { "corrupt file", test_corrupt_file },
+    { "apply and get", test_apply_get },
+    { "transaction misuse", test_txn_misuse },
+    { "duplicates not applied twice", test_duplicates },
+    { "many frames in one transaction", test_many_frames_one_txn },
+    { "rollback leaves nothing", test_rollback },
+    { "invalid records", test_invalid_records },
+    { "frame atomic on SQL error", test_frame_atomic_on_sql_error },
+    { "notifications", test_notifications },
+    { "crash: exit without commit", test_crash_exit_uncommitted },
+    { "crash: SIGKILL without commit", test_crash_kill_uncommitted },
+    { "crash: after a commit", test_crash_after_commit },
+    { "snapshot reconcile", test_snapshot_reconcile },
+    { "snapshot interrupted, reopened", test_snapshot_interrupted },
+    { "snapshot crash and resume", test_snapshot_crash_resume },
+    { "snapshot rules and rebase", test_snapshot_rules_and_rebase },
+    { "odd keys and listing", test_odd_keys },
+    { "list re-entry", test_list_reentry },
+    { "large value", test_large_value },
+    { "synchronous=NORMAL", test_sync_normal },
+    { "concurrent reader", test_concurrent_reader },
+    { "second writer busy", test_second_writer_busy },
+    { "random model", test_random_model },
+    { "strings", test_misc_strings },
+};
+
+int
+unit_register(void)
+{
+    return UNIT_ADD_SUITE("datastore", tests);
+}

@@ -1,0 +1,12 @@
+# chand-host: the hypervisor daemon.
+
+sbin_PROGRAMS += chand-host/chand-host
+chand_host_chand_host_SOURCES = \
+	chand-host/main.c \
+	chand-host/host.c chand-host/host.h \
+	chand-host/provision.c chand-host/provision.h \
+	chand-host/flowmgr.c chand-host/flowmgr.h \
+	chand-host/ofconn.c chand-host/ofconn.h \
+	chand-host/chandb.c chand-host/chandb.h \
+	chand-host/channel.c chand-host/channel.h
+chand_host_chand_host_LDADD = $(CHAND_LIBS)

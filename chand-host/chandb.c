@@ -1,0 +1,424 @@
+/* Copyright (c) 2026 The chand authors.  See chandb.h. */
+
+#include <config.h>
+#include "chandb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan-wire.h"
+#include "ovsdb-msg.h"
+#include "ovsdb-replica.h"
+#include "provision.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(chandb);
+
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
+
+/* Per-VM write state for the Channel table. */
+struct chandb_writer {
+    json_t *wanted;             /* Row contents to write (object). */
+    json_t *written;            /* Last row contents written (object). */
+    uint64_t txn;               /* Transaction in flight, 0 if none. */
+};
+
+struct chandb {
+    struct ovsdb_replica *replica;
+    uint64_t replica_seqno;     /* Replica seqno the index was built at. */
+    uint64_t seqno;             /* Our desired-state seqno. */
+
+    json_t *global;             /* key -> desired entry (all VMs). */
+    json_t *per_vm;             /* vm -> (key -> desired entry). */
+    json_t *merged;             /* vm -> merged desired state (cache). */
+
+    json_t *record_errors;      /* Record uuid -> error written (string). */
+    json_t *writers_by_vm;      /* vm -> json integer (struct pointer). */
+    bool was_synced;
+    struct chandb_stats stats;
+};
+
+struct txn_ctx {
+    struct chandb *db;
+    char *vm;
+};
+
+struct chandb *
+chandb_create(const char *remote)
+{
+    struct chandb *db = calloc(1, sizeof *db);
+    db->replica = ovsdb_replica_create(CHANDB_NAME);
+
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(db->replica,
+                                                            "Record");
+    static const char *record_cols[] = { "key", "vm", "value", "version",
+                                         "error" };
+    for (size_t i = 0; i < sizeof record_cols / sizeof *record_cols; i++) {
+        ovsdb_replica_add_column(t, record_cols[i], NULL);
+    }
+    t = ovsdb_replica_add_table(db->replica, "Channel");
+    ovsdb_replica_add_column(t, "vm", NULL);
+
+    db->global = json_object();
+    db->per_vm = json_object();
+    db->merged = json_object();
+    db->record_errors = json_object();
+    db->writers_by_vm = json_object();
+    ovsdb_replica_connect(db->replica, remote);
+    return db;
+}
+
+static struct chandb_writer *
+writer_get(const struct chandb *db, const char *vm)
+{
+    json_t *p = json_object_get(db->writers_by_vm, vm);
+    return p ? (struct chandb_writer *) (uintptr_t) json_integer_value(p)
+             : NULL;
+}
+
+void
+chandb_destroy(struct chandb *db)
+{
+    if (!db) {
+        return;
+    }
+    const char *vm;
+    json_t *p;
+    json_object_foreach (db->writers_by_vm, vm, p) {
+        struct chandb_writer *w = writer_get(db, vm);
+        json_decref(w->wanted);
+        json_decref(w->written);
+        free(w);
+    }
+    ovsdb_replica_destroy(db->replica);
+    json_decref(db->global);
+    json_decref(db->per_vm);
+    json_decref(db->merged);
+    json_decref(db->record_errors);
+    json_decref(db->writers_by_vm);
+    free(db);
+}
+
+/* Validates one Record row.  On success returns NULL and stores the key
+ * (borrowed), target VM (borrowed, NULL for all) and a new desired entry in
+ * '*entryp'; on failure returns a malloc'd reason. */
+static char *
+parse_record(const struct ovsdb_replica_row *row, const char **keyp,
+             const char **vmp, json_t **entryp)
+{
+    const char *key, *vm, *value;
+    int64_t version;
+    bool present;
+
+    if (ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"), &key)
+        || ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &vm)
+        || ovsdb_datum_get_string(ovsdb_replica_row_get(row, "value"),
+                                  &value)
+        || ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "version"),
+                                   &version, &present)
+        || !key || !value) {
+        return strdup("malformed row");
+    }
+    size_t key_len = strlen(key);
+    if (!key_len || key_len > CHAN_WIRE_MAX_KEY_LEN) {
+        return strdup("key must be 1 to 256 bytes");
+    }
+    if (vm && *vm && !provision_vm_name_is_valid(vm)) {
+        return strdup("vm must be 1 to 64 characters from A-Z a-z 0-9 . _ -");
+    }
+    json_error_t error;
+    json_t *parsed = json_loads(value, JSON_DECODE_ANY
+                                | JSON_REJECT_DUPLICATES, &error);
+    if (!parsed) {
+        char *reason;
+        if (asprintf(&reason, "value is not valid JSON: %s", error.text) < 0) {
+            abort();
+        }
+        return reason;
+    }
+    *keyp = key;
+    *vmp = vm && *vm ? vm : NULL;
+    *entryp = json_pack("[Iso]", (json_int_t) (present ? version : 0),
+                        value, parsed);
+    return NULL;
+}
+
+static void
+record_error_done(const json_t *result, const char *error, void *aux)
+{
+    struct txn_ctx *ctx = aux;
+    if (error) {
+        ctx->db->stats.txn_errors++;
+        VLOG_WARN_RL(&rl, "writing Record.error failed: %s", error);
+    }
+    free(ctx->vm);
+    free(ctx);
+}
+
+/* Writes Record.error of row 'uuid' ('reason' NULL clears it) unless it
+ * already says so. */
+static void
+set_record_error(struct chandb *db, const struct ovsdb_replica_row *row,
+                 const char *reason)
+{
+    const char *current = NULL;
+    ovsdb_datum_get_string(ovsdb_replica_row_get(row, "error"), &current);
+    if ((!current && !reason) || (current && reason
+                                  && !strcmp(current, reason))) {
+        return;
+    }
+    const char *uuid = ovsdb_replica_row_uuid(row);
+    const char *last = json_string_value(json_object_get(db->record_errors,
+                                                         uuid));
+    if (last && reason && !strcmp(last, reason)) {
+        return;                 /* Already asked for. */
+    }
+    json_object_set_new(db->record_errors, uuid,
+                        json_string(reason ? reason : ""));
+    json_t *row_json = json_pack("{so}", "error",
+                                 reason ? json_string(reason)
+                                        : json_pack("[s[]]", "set"));
+    json_t *ops = json_pack("[o]", ovsdb_op_update("Record",
+                                                   ovsdb_where_uuid(uuid),
+                                                   row_json));
+    struct txn_ctx *ctx = calloc(1, sizeof *ctx);
+    ctx->db = db;
+    ovsdb_replica_transact(db->replica, ops, record_error_done, ctx);
+}
+
+/* Rebuilds the desired-state index from the replica. */
+static void
+rebuild_index(struct chandb *db)
+{
+    const struct ovsdb_replica_table *records
+        = ovsdb_replica_get_table(db->replica, "Record");
+    const struct ovsdb_replica_row *row;
+
+    json_object_clear(db->global);
+    json_object_clear(db->per_vm);
+    json_object_clear(db->merged);
+    db->stats.bad_records = 0;
+
+    OVSDB_REPLICA_FOR_EACH (row, records) {
+        const char *key, *vm;
+        json_t *entry;
+        char *reason = parse_record(row, &key, &vm, &entry);
+        set_record_error(db, row, reason);
+        if (reason) {
+            VLOG_WARN_RL(&rl, "Record %s: %s", ovsdb_replica_row_uuid(row),
+                         reason);
+            db->stats.bad_records++;
+            free(reason);
+            continue;
+        }
+        json_t *map = db->global;
+        if (vm) {
+            map = json_object_get(db->per_vm, vm);
+            if (!map) {
+                map = json_object();
+                json_object_set_new(db->per_vm, vm, map);
+            }
+        }
+        json_object_set_new(map, key, entry);
+    }
+    db->seqno++;
+}
+
+static void write_channel(struct chandb *, const char *vm,
+                          struct chandb_writer *);
+
+/* After a (re)connection the database may have lost our rows (a fresh
+ * ovsdb-server): forget what was written and write everything again. */
+static void
+rewrite_all(struct chandb *db)
+{
+    const char *vm;
+    json_t *p;
+    json_object_foreach (db->writers_by_vm, vm, p) {
+        struct chandb_writer *w = writer_get(db, vm);
+        json_decref(w->written);
+        w->written = NULL;
+    }
+    json_object_clear(db->record_errors);
+}
+
+void
+chandb_run(struct chandb *db)
+{
+    ovsdb_replica_run(db->replica);
+    bool synced = ovsdb_replica_is_synced(db->replica);
+    if (synced && !db->was_synced) {
+        rewrite_all(db);
+    }
+    db->was_synced = synced;
+    uint64_t seqno = ovsdb_replica_get_seqno(db->replica);
+    if (seqno != db->replica_seqno && ovsdb_replica_is_synced(db->replica)) {
+        const struct ovsdb_replica_table *records
+            = ovsdb_replica_get_table(db->replica, "Record");
+        if (!db->replica_seqno || ovsdb_replica_track_first(records)) {
+            rebuild_index(db);
+        }
+        db->replica_seqno = seqno;
+        ovsdb_replica_track_clear(db->replica);
+    }
+
+    const char *vm;
+    json_t *p;
+    json_object_foreach (db->writers_by_vm, vm, p) {
+        write_channel(db, vm, writer_get(db, vm));
+    }
+}
+
+void
+chandb_wait(struct chandb *db)
+{
+    ovsdb_replica_wait(db->replica);
+}
+
+bool
+chandb_is_connected(const struct chandb *db)
+{
+    return ovsdb_replica_is_synced(db->replica);
+}
+
+uint64_t
+chandb_get_seqno(const struct chandb *db)
+{
+    return db->seqno;
+}
+
+const json_t *
+chandb_desired(struct chandb *db, const char *vm)
+{
+    json_t *merged = json_object_get(db->merged, vm);
+    if (!merged) {
+        merged = json_copy(db->global);
+        json_object_update(merged, json_object_get(db->per_vm, vm));
+        json_object_set_new(db->merged, vm, merged);
+    }
+    return merged;
+}
+
+/* Channel rows. */
+
+static json_t *
+channel_row(const struct chandb_channel_state *st)
+{
+    json_t *applied = json_object();
+    const char *key;
+    json_t *entry;
+    json_object_foreach ((json_t *) st->applied, key, entry) {
+        json_object_set(applied, key, json_array_get(entry, 0));
+    }
+    json_t *applied_map = json_array();
+    json_object_foreach (applied, key, entry) {
+        json_array_append_new(applied_map, json_pack("[sO]", key, entry));
+    }
+    json_t *stats_map = json_array();
+    if (st->statistics) {
+        json_object_foreach ((json_t *) st->statistics, key, entry) {
+            json_array_append_new(stats_map, json_pack("[sO]", key, entry));
+        }
+    }
+    json_t *errors_map = json_array();
+    if (st->errors) {
+        json_object_foreach ((json_t *) st->errors, key, entry) {
+            json_array_append_new(errors_map, json_pack("[sO]", key, entry));
+        }
+    }
+    json_t *row = json_pack(
+        "{ss sI sI ss ss sI sI s[so] sI sI sb s[so] s[so]}",
+        "vm", st->vm,
+        "chan_id", (json_int_t) st->chan_id,
+        "vid", (json_int_t) st->vid,
+        "interface", st->iface ? st->iface : "",
+        "state", st->state,
+        "host_epoch", (json_int_t) st->host_epoch,
+        "guest_epoch", (json_int_t) st->guest_epoch,
+        "applied", "map", applied_map,
+        "desired_count", (json_int_t) st->desired_count,
+        "applied_count", (json_int_t) json_object_size(applied),
+        "synced", st->synced,
+        "statistics", "map", stats_map,
+        "errors", "map", errors_map);
+    json_object_set_new(row, "state_reason",
+                        st->reason ? json_string(st->reason)
+                                   : json_pack("[s[]]", "set"));
+    json_decref(applied);
+    return row;
+}
+
+static void
+channel_write_done(const json_t *result, const char *error, void *aux)
+{
+    struct txn_ctx *ctx = aux;
+    struct chandb_writer *w = writer_get(ctx->db, ctx->vm);
+    if (w) {
+        w->txn = 0;
+        if (error) {
+            ctx->db->stats.txn_errors++;
+            VLOG_WARN_RL(&rl, "writing Channel %s failed: %s", ctx->vm,
+                         error);
+            json_decref(w->written);
+            w->written = NULL;  /* Write it again on the next change. */
+        }
+    }
+    free(ctx->vm);
+    free(ctx);
+}
+
+static void
+write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
+{
+    if (w->txn || !ovsdb_replica_is_synced(db->replica)
+        || (w->written && json_equal(w->written, w->wanted))) {
+        return;
+    }
+    const struct ovsdb_replica_table *channels
+        = ovsdb_replica_get_table(db->replica, "Channel");
+    const struct ovsdb_replica_row *row, *found = NULL;
+    OVSDB_REPLICA_FOR_EACH (row, channels) {
+        const char *name;
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
+            && name && !strcmp(name, vm)) {
+            found = row;
+            break;
+        }
+    }
+    json_t *op;
+    if (found) {
+        op = ovsdb_op_update("Channel",
+                             ovsdb_where_uuid(ovsdb_replica_row_uuid(found)),
+                             json_deep_copy(w->wanted));
+    } else {
+        op = ovsdb_op_insert("Channel", json_deep_copy(w->wanted), NULL);
+    }
+    struct txn_ctx *ctx = calloc(1, sizeof *ctx);
+    ctx->db = db;
+    ctx->vm = strdup(vm);
+    w->txn = ovsdb_replica_transact(db->replica, json_pack("[o]", op),
+                                    channel_write_done, ctx);
+    json_decref(w->written);
+    w->written = json_incref(w->wanted);
+}
+
+void
+chandb_update_channel(struct chandb *db,
+                      const struct chandb_channel_state *st)
+{
+    struct chandb_writer *w = writer_get(db, st->vm);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        json_object_set_new(db->writers_by_vm, st->vm,
+                            json_integer((json_int_t) (uintptr_t) w));
+    }
+    json_decref(w->wanted);
+    w->wanted = channel_row(st);
+    write_channel(db, st->vm, w);
+}
+
+void
+chandb_get_stats(const struct chandb *db, struct chandb_stats *stats)
+{
+    *stats = db->stats;
+}

@@ -1,0 +1,68 @@
+/*
+ * chandb: chand-host's view of the Chan DB, the control plane's OVSDB
+ * database (schema: ovsdb/chan.ovsschema, doc/chan-db.md).
+ *
+ * Reads desired state: Record rows aimed at one VM (vm = name) or at all VMs
+ * (vm empty).  A VM's desired state is its own records plus the all-VM
+ * records for keys it has no record of its own for.  Records whose key or
+ * value is invalid are left out and get Record.error written back.
+ *
+ * Writes observed state: one Channel row per VM (state, epochs, what the VM
+ * has applied, counts, whether it is in sync, statistics).  Writes are
+ * coalesced: at most one transaction per VM in flight, the latest state
+ * wins, identical states are not written again.
+ */
+#ifndef CHANDB_H
+#define CHANDB_H 1
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CHANDB_NAME "Chan"
+
+/* A desired entry for one key: a JSON array [version, value_text, value]
+ * where version is an integer, value_text the Record's JSON text and value
+ * its parsed form. */
+
+struct chandb_channel_state {
+    const char *vm;
+    uint32_t chan_id;
+    uint16_t vid;
+    const char *iface;
+    const char *state;          /* "down", "connecting", "ready", ... */
+    const char *reason;         /* May be NULL. */
+    uint32_t host_epoch;
+    uint32_t guest_epoch;
+    const json_t *applied;      /* Borrowed: key -> [version, text]. */
+    size_t desired_count;
+    bool synced;
+    const json_t *statistics;   /* Borrowed: name -> integer. */
+    const json_t *errors;       /* Borrowed: key -> reason. */
+};
+
+struct chandb *chandb_create(const char *remote);
+void chandb_destroy(struct chandb *);
+void chandb_run(struct chandb *);
+void chandb_wait(struct chandb *);
+
+bool chandb_is_connected(const struct chandb *);
+
+/* Changes whenever the desired state of some VM may have changed. */
+uint64_t chandb_get_seqno(const struct chandb *);
+
+/* Returns VM 'vm''s desired state as a JSON object key -> desired entry
+ * (borrowed from 'db': valid until the next chandb_run()). */
+const json_t *chandb_desired(struct chandb *, const char *vm);
+
+/* Asks for the Channel row of 'st->vm' to hold 'st' (copied). */
+void chandb_update_channel(struct chandb *,
+                           const struct chandb_channel_state *st);
+
+struct chandb_stats {
+    uint64_t bad_records;       /* Records currently invalid. */
+    uint64_t txn_errors;
+};
+void chandb_get_stats(const struct chandb *, struct chandb_stats *);
+
+#endif /* chandb.h */

@@ -1,0 +1,789 @@
+/* Copyright (c) 2026 The chand authors.  See channel.h. */
+
+#include <config.h>
+#include "channel.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "chan-sender.h"
+#include "chan-wire.h"
+#include "chandb.h"
+#include "packets.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(channel);
+
+#define HEARTBEAT_MS 1000       /* Idle interval between heartbeats. */
+#define SYNC_RETRY_MS 1000      /* SYNC repeated until acknowledged. */
+#define DEAD_MS 5000            /* Silence after which a channel is
+                                 * degraded. */
+#define DEGRADED_TIMEOUTS 5     /* Retransmission timeouts in a row. */
+#define FRAME_BUDGET 1380       /* Batch size aimed at: one frame. */
+
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(20, 40);
+
+enum session {
+    SESSION_NONE,               /* No HELLO seen in this epoch. */
+    SESSION_SYNCING,            /* SYNC sent, not yet acknowledged. */
+    SESSION_ACTIVE,
+};
+
+/* What a queued message carries, for bookkeeping once it is acked. */
+struct msg_cookie {
+    json_t *records;            /* [[op, key, version, text], ...] or NULL. */
+    bool snapshot_end;
+};
+
+struct channel {
+    char *vm;
+    char *iface;
+    struct chan_config cfg;
+    int64_t ofport;
+    channel_transmit_func *transmit;
+    void *aux;
+    bool flows_installed;
+
+    uint32_t epoch;
+    uint32_t guest_epoch;
+    enum session session;
+    struct chan_sender *sender;
+    uint64_t snapshot_end;
+    json_t *snapshot;           /* Snapshot being delivered, or NULL. */
+
+    json_t *sent;               /* key -> [version, text]: after queue. */
+    json_t *applied;            /* key -> [version, text]: acknowledged. */
+    json_t *errors;             /* key -> reason. */
+    size_t desired_count;
+    bool synced;                /* 'applied' equals the desired state. */
+    json_t *last_desired;       /* Borrowed-then-copied desired keys. */
+
+    long long last_rx;          /* Last valid frame from the guest. */
+    long long last_tx;          /* Last frame sent. */
+    long long last_sync;
+    long long now;              /* Time of the current channel_run(). */
+
+    json_t *counters;           /* name -> integer. */
+    uint8_t frame[2048];
+};
+
+const char *
+channel_state_name(enum channel_state state)
+{
+    switch (state) {
+    case CHANNEL_DOWN: return "down";
+    case CHANNEL_CONNECTING: return "connecting";
+    case CHANNEL_READY: return "ready";
+    case CHANNEL_DEGRADED: return "degraded";
+    }
+    return "?";
+}
+
+static void
+count(struct channel *ch, const char *name)
+{
+    json_t *n = json_object_get(ch->counters, name);
+    json_object_set_new(ch->counters, name,
+                        json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
+void
+channel_count_drop(struct channel *ch, const char *reason)
+{
+    char name[96];
+    snprintf(name, sizeof name, "rx_drop_%s", reason);
+    count(ch, name);
+}
+
+static uint32_t
+random_epoch(void)
+{
+    uint32_t epoch = 0;
+    while (!epoch) {
+        if (getrandom(&epoch, sizeof epoch, 0) != sizeof epoch) {
+            epoch = (uint32_t) random();
+        }
+    }
+    return epoch;
+}
+
+static void
+cookie_free(struct msg_cookie *c)
+{
+    if (c) {
+        json_decref(c->records);
+        free(c);
+    }
+}
+
+static void update_synced(struct channel *);
+
+/* chan-sender callback: a message was acked or discarded. */
+static void
+message_done(void *cookie_, bool acked, void *aux)
+{
+    struct channel *ch = aux;
+    struct msg_cookie *cookie = cookie_;
+
+    if (acked && cookie) {
+        if (cookie->snapshot_end && ch->snapshot) {
+            json_decref(ch->applied);
+            ch->applied = ch->snapshot;
+            ch->snapshot = NULL;
+            count(ch, "snapshots_applied");
+        }
+        size_t i;
+        json_t *r;
+        json_array_foreach (cookie->records, i, r) {
+            const char *op = json_string_value(json_array_get(r, 0));
+            const char *key = json_string_value(json_array_get(r, 1));
+            if (!strcmp(op, "put")) {
+                json_object_set_new(ch->applied, key,
+                                    json_pack("[OO]", json_array_get(r, 2),
+                                              json_array_get(r, 3)));
+            } else {
+                json_object_del(ch->applied, key);
+            }
+        }
+        update_synced(ch);
+    }
+    cookie_free(cookie);
+}
+
+struct channel *
+channel_create(const char *vm, const struct chan_config *cfg,
+               const char *iface, int64_t ofport,
+               channel_transmit_func *transmit, void *aux, long long now)
+{
+    struct channel *ch = calloc(1, sizeof *ch);
+    ch->vm = strdup(vm);
+    ch->iface = strdup(iface);
+    ch->cfg = *cfg;
+    ch->ofport = ofport;
+    ch->transmit = transmit;
+    ch->aux = aux;
+    ch->epoch = random_epoch();
+    ch->session = SESSION_NONE;
+
+    struct chan_sender_params p = { .vid = cfg->vid,
+                                    .seed = ((uint64_t) ch->epoch << 32)
+                                            | cfg->chan_id };
+    ch->sender = chan_sender_create(&p, ch->epoch, NULL, 0,
+                                    message_done, ch);
+    ch->sent = json_object();
+    ch->applied = json_object();
+    ch->errors = json_object();
+    ch->last_desired = json_object();
+    ch->counters = json_object();
+    ch->last_rx = LLONG_MIN / 2;
+    ch->last_tx = LLONG_MIN / 2;
+    ch->last_sync = LLONG_MIN / 2;
+    VLOG_INFO("%s: channel created (chan-id %u, vid %u, interface %s, "
+              "ofport %lld)", vm, cfg->chan_id, cfg->vid, iface,
+              (long long) ofport);
+    return ch;
+}
+
+void
+channel_destroy(struct channel *ch)
+{
+    if (ch) {
+        chan_sender_destroy(ch->sender);
+        json_decref(ch->sent);
+        json_decref(ch->applied);
+        json_decref(ch->errors);
+        json_decref(ch->snapshot);
+        json_decref(ch->last_desired);
+        json_decref(ch->counters);
+        free(ch->vm);
+        free(ch->iface);
+        free(ch);
+    }
+}
+
+const char *
+channel_vm(const struct channel *ch)
+{
+    return ch->vm;
+}
+
+const char *
+channel_iface(const struct channel *ch)
+{
+    return ch->iface;
+}
+
+const struct chan_config *
+channel_config(const struct channel *ch)
+{
+    return &ch->cfg;
+}
+
+int64_t
+channel_ofport(const struct channel *ch)
+{
+    return ch->ofport;
+}
+
+bool
+channel_matches(const struct channel *ch, const struct chan_config *cfg,
+                const char *iface, int64_t ofport)
+{
+    return !memcmp(&ch->cfg, cfg, sizeof *cfg) && !strcmp(ch->iface, iface)
+           && ch->ofport == ofport;
+}
+
+enum channel_state
+channel_get_state(const struct channel *ch, long long now)
+{
+    if (!ch->flows_installed) {
+        return CHANNEL_DOWN;
+    } else if (ch->session != SESSION_ACTIVE) {
+        return CHANNEL_CONNECTING;
+    } else if (now - ch->last_rx > DEAD_MS
+               || chan_sender_timeouts(ch->sender) >= DEGRADED_TIMEOUTS) {
+        return CHANNEL_DEGRADED;
+    }
+    return CHANNEL_READY;
+}
+
+void
+channel_set_flows_installed(struct channel *ch, bool installed)
+{
+    if (ch->flows_installed != installed) {
+        VLOG_INFO("%s: flows %s", ch->vm, installed ? "installed" : "removed");
+        ch->flows_installed = installed;
+    }
+}
+
+/* Transmission. */
+
+static void
+transmit_payload(struct channel *ch, const uint8_t *payload, size_t len,
+                 long long now)
+{
+    struct pkt_udp pkt = {
+        .eth_src = ch->cfg.host.mac,
+        .eth_dst = ch->cfg.guest.mac,
+        .ip_src = ch->cfg.host.ip,
+        .ip_dst = ch->cfg.guest.ip,
+        .ttl = PKT_DEFAULT_TTL,
+        .udp_src = ch->cfg.host.port,
+        .udp_dst = ch->cfg.guest.port,
+        .payload = payload,
+        .payload_len = len,
+    };
+    size_t frame_len;
+    if (!ch->flows_installed
+        || pkt_udp_build(&pkt, ch->frame, sizeof ch->frame, &frame_len)) {
+        count(ch, "tx_dropped");
+        return;
+    }
+    if (ch->transmit(ch->cfg.chan_id, ch->frame, frame_len, ch->aux)) {
+        count(ch, "tx_dropped");
+    } else {
+        count(ch, "tx_frames");
+    }
+    ch->last_tx = now;
+}
+
+static void
+emit_frame(const uint8_t *frame, size_t len, void *ch_)
+{
+    struct channel *ch = ch_;
+    transmit_payload(ch, frame, len, ch->now);
+}
+
+/* Sends a control frame ('type' SYNC or HEARTBEAT) with payload 'obj'
+ * (stolen, may be NULL). */
+static void
+send_control(struct channel *ch, uint8_t type, json_t *obj, long long now)
+{
+    char *text = NULL;
+    size_t text_len = 0;
+    uint8_t buf[CHAN_WIRE_MAX_FRAME];
+    size_t len;
+    struct chan_wire_header h = {
+        .type = type,
+        .vid = ch->cfg.vid,
+        .epoch = ch->epoch,
+        .chunk_count = 1,
+    };
+
+    if (obj) {
+        chan_payload_encode_object(obj, NULL, &text, &text_len);
+        json_decref(obj);
+    }
+    if (!chan_wire_encode(&h, text, text_len, NULL, 0, buf, sizeof buf,
+                          &len)) {
+        transmit_payload(ch, buf, len, now);
+    }
+    free(text);
+}
+
+static void
+send_sync(struct channel *ch, long long now)
+{
+    send_control(ch, CHAN_WIRE_SYNC,
+                 json_pack("{sIsI}", "guest_epoch",
+                           (json_int_t) ch->guest_epoch, "snapshot_end",
+                           (json_int_t) ch->snapshot_end), now);
+    ch->last_sync = now;
+    count(ch, "tx_sync");
+}
+
+/* Batching. */
+
+struct batcher {
+    struct channel *ch;
+    uint8_t flags;
+    struct chan_batch batch;
+    json_t *records;            /* For the cookie. */
+    size_t size;
+};
+
+static void
+batcher_init(struct batcher *b, struct channel *ch, uint8_t flags)
+{
+    b->ch = ch;
+    b->flags = flags;
+    chan_batch_init(&b->batch);
+    b->records = json_array();
+    b->size = 0;
+}
+
+/* Queues what 'b' holds as one message.  'snapshot_end' marks the last
+ * message of a snapshot (which may be empty of records). */
+static void
+batcher_flush(struct batcher *b, bool snapshot_end)
+{
+    struct channel *ch = b->ch;
+    if (!b->batch.n && !snapshot_end) {
+        return;
+    }
+    char *text;
+    size_t len;
+    enum chan_wire_error error = chan_batch_encode(&b->batch, NULL, &text,
+                                                   &len);
+    if (error) {
+        /* Cannot happen for records that passed batcher_add(). */
+        VLOG_ERR_RL(&rl, "%s: cannot encode batch (%s)", ch->vm,
+                    chan_wire_strerror(error));
+        text = strdup("{\"records\":[]}");
+        len = strlen(text);
+    }
+    struct msg_cookie *cookie = calloc(1, sizeof *cookie);
+    cookie->records = b->flags ? NULL : json_incref(b->records);
+    cookie->snapshot_end = snapshot_end;
+    uint64_t last_seq;
+    if (chan_sender_queue(ch->sender, b->flags, text, len, cookie,
+                          &last_seq)) {
+        VLOG_ERR_RL(&rl, "%s: message of %zu bytes too large", ch->vm, len);
+        cookie_free(cookie);
+    } else if (snapshot_end) {
+        ch->snapshot_end = last_seq;
+    }
+    free(text);
+    chan_batch_destroy(&b->batch);
+    chan_batch_init(&b->batch);
+    json_decref(b->records);
+    b->records = json_array();
+    b->size = 0;
+}
+
+/* Checks that a single record encodes; returns NULL or a static reason. */
+static const char *
+record_check(const char *key, json_t *value, int64_t version)
+{
+    struct chan_batch one;
+    char *text;
+    size_t len;
+    chan_batch_init(&one);
+    if (value) {
+        chan_batch_add_put(&one, key, value, version);
+    } else {
+        chan_batch_add_delete(&one, key, version);
+    }
+    enum chan_wire_error error = chan_batch_encode(&one, NULL, &text, &len);
+    chan_batch_destroy(&one);
+    if (!error) {
+        free(text);
+        return NULL;
+    }
+    return chan_wire_strerror(error);
+}
+
+/* Adds a put ('value' non-null) or delete of 'key' to 'b'.  Returns false
+ * (and records the error) if the record cannot be sent. */
+static bool
+batcher_add(struct batcher *b, const char *key, int64_t version,
+            const char *text, json_t *value)
+{
+    struct channel *ch = b->ch;
+    const char *reason = record_check(key, value, version);
+    if (reason) {
+        json_object_set_new(ch->errors, key, json_string(reason));
+        return false;
+    }
+    json_object_del(ch->errors, key);
+
+    size_t size = strlen(key) + (text ? strlen(text) : 0) + 48;
+    if (b->batch.n && b->size + size > FRAME_BUDGET) {
+        batcher_flush(b, false);
+    }
+    if (value) {
+        chan_batch_add_put(&b->batch, key, value, version);
+    } else {
+        chan_batch_add_delete(&b->batch, key, version);
+    }
+    json_array_append_new(b->records,
+                          json_pack("[ssIs]", value ? "put" : "delete", key,
+                                    (json_int_t) version, text ? text : ""));
+    b->size += size;
+    return true;
+}
+
+static void
+batcher_destroy(struct batcher *b)
+{
+    chan_batch_destroy(&b->batch);
+    json_decref(b->records);
+}
+
+static bool
+entry_equal(const json_t *a, const json_t *b)
+{
+    return json_integer_value(json_array_get(a, 0))
+           == json_integer_value(json_array_get(b, 0))
+           && !strcmp(json_string_value(json_array_get(a, 1)),
+                      json_string_value(json_array_get(b, 1)));
+}
+
+static void
+update_synced(struct channel *ch)
+{
+    bool synced = !ch->snapshot
+                  && json_object_size(ch->applied)
+                     == json_object_size(ch->last_desired);
+    if (synced) {
+        const char *key;
+        json_t *want;
+        json_object_foreach (ch->last_desired, key, want) {
+            json_t *have = json_object_get(ch->applied, key);
+            if (!have || !entry_equal(have, want)) {
+                synced = false;
+                break;
+            }
+        }
+    }
+    ch->synced = synced;
+}
+
+/* Starts a new session for guest store 'guest_epoch': a new epoch, and a
+ * snapshot of the desired state. */
+static void
+start_session(struct channel *ch, uint32_t guest_epoch, long long now)
+{
+    if (chan_sender_last_seq(ch->sender) || ch->session != SESSION_NONE) {
+        ch->epoch = random_epoch();
+    }
+    chan_sender_reset(ch->sender, ch->epoch);
+    ch->guest_epoch = guest_epoch;
+    ch->session = SESSION_SYNCING;
+    json_decref(ch->snapshot);
+    ch->snapshot = json_object();
+    json_object_clear(ch->sent);
+    json_object_clear(ch->errors);
+
+    struct batcher b;
+    batcher_init(&b, ch, CHAN_WIRE_F_SNAPSHOT);
+    const char *key;
+    json_t *entry;
+    json_object_foreach (ch->last_desired, key, entry) {
+        int64_t version = json_integer_value(json_array_get(entry, 0));
+        const char *text = json_string_value(json_array_get(entry, 1));
+        if (batcher_add(&b, key, version, text, json_array_get(entry, 2))) {
+            json_t *e = json_pack("[Is]", (json_int_t) version, text);
+            json_object_set(ch->sent, key, e);
+            json_object_set_new(ch->snapshot, key, e);
+        }
+    }
+    ch->snapshot_end = 0;
+    if (json_object_size(ch->snapshot)) {
+        batcher_flush(&b, true);
+    }
+    batcher_destroy(&b);
+    count(ch, "sessions");
+    VLOG_INFO("%s: new session, epoch %u, guest epoch %u, snapshot of %zu "
+              "records (seqs 1..%llu)", ch->vm, ch->epoch, guest_epoch,
+              json_object_size(ch->snapshot),
+              (unsigned long long) ch->snapshot_end);
+    send_sync(ch, now);
+}
+
+/* Queues the difference between the desired state and 'sent'. */
+static void
+queue_changes(struct channel *ch)
+{
+    struct batcher b;
+    batcher_init(&b, ch, 0);
+
+    const char *key;
+    json_t *entry;
+    json_object_foreach (ch->last_desired, key, entry) {
+        json_t *have = json_object_get(ch->sent, key);
+        if (have && entry_equal(have, entry)) {
+            continue;
+        }
+        int64_t version = json_integer_value(json_array_get(entry, 0));
+        const char *text = json_string_value(json_array_get(entry, 1));
+        if (batcher_add(&b, key, version, text, json_array_get(entry, 2))) {
+            json_object_set_new(ch->sent, key,
+                                json_pack("[Is]", (json_int_t) version,
+                                          text));
+        }
+    }
+    void *tmp;
+    json_object_foreach_safe (ch->sent, tmp, key, entry) {
+        if (!json_object_get(ch->last_desired, key)) {
+            int64_t version = json_integer_value(json_array_get(entry, 0));
+            if (batcher_add(&b, key, version, NULL, NULL)) {
+                json_object_del(ch->sent, key);
+            }
+        }
+    }
+    batcher_flush(&b, false);
+    batcher_destroy(&b);
+}
+
+void
+channel_set_desired(struct channel *ch, const json_t *desired, long long now)
+{
+    json_decref(ch->last_desired);
+    ch->last_desired = json_copy((json_t *) desired);
+    ch->desired_count = json_object_size(desired);
+    if (ch->session != SESSION_NONE) {
+        queue_changes(ch);
+    }
+    update_synced(ch);
+}
+
+/* Reception. */
+
+static void
+handle_hello(struct channel *ch, const struct chan_wire_header *h,
+             const json_t *obj, long long now)
+{
+    json_t *ge = json_object_get(obj, "guest_epoch");
+    if (!json_is_integer(ge) || json_integer_value(ge) < 0
+        || json_integer_value(ge) > UINT32_MAX) {
+        count(ch, "rx_bad_hello");
+        return;
+    }
+    uint32_t guest_epoch = json_integer_value(ge);
+    uint64_t position = h->flags & CHAN_WIRE_F_ACK_VALID ? h->ack : 0;
+    count(ch, "rx_hello");
+
+    if (ch->session != SESSION_NONE && h->epoch == ch->epoch
+        && guest_epoch == ch->guest_epoch
+        && position >= chan_sender_acked_seq(ch->sender)
+        && !chan_sender_rewind(ch->sender, position, now)) {
+        if (ch->session == SESSION_SYNCING && ch->snapshot_end == 0
+            && ch->snapshot) {
+            json_decref(ch->applied);
+            ch->applied = ch->snapshot;
+            ch->snapshot = NULL;
+        }
+        ch->session = SESSION_ACTIVE;
+        count(ch, "resumes");
+        VLOG_INFO("%s: guest resumes epoch %u at seq %llu", ch->vm,
+                  ch->epoch, (unsigned long long) position);
+    } else if (ch->session == SESSION_SYNCING && h->epoch != ch->epoch
+               && guest_epoch == ch->guest_epoch) {
+        send_sync(ch, now);     /* Our SYNC was lost. */
+    } else {
+        start_session(ch, guest_epoch, now);
+    }
+}
+
+static void
+handle_ack(struct channel *ch, const struct chan_wire_header *h,
+           long long now)
+{
+    if (h->epoch != ch->epoch || ch->session == SESSION_NONE) {
+        count(ch, "rx_stale_epoch");
+        return;
+    }
+    if (ch->session == SESSION_SYNCING) {
+        ch->session = SESSION_ACTIVE;
+        if (ch->snapshot_end == 0 && ch->snapshot) {
+            json_decref(ch->applied);
+            ch->applied = ch->snapshot;
+            ch->snapshot = NULL;
+            update_synced(ch);
+        }
+        VLOG_INFO("%s: guest in session, epoch %u", ch->vm, ch->epoch);
+    }
+    if (chan_sender_ack(ch->sender, h->ack, now)) {
+        count(ch, "rx_bad_ack");
+        VLOG_WARN_RL(&rl, "%s: ack %llu beyond last sent seq %llu", ch->vm,
+                     (unsigned long long) h->ack,
+                     (unsigned long long) chan_sender_last_seq(ch->sender));
+    } else {
+        count(ch, "rx_ack");
+    }
+}
+
+void
+channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
+                long long now)
+{
+    struct chan_wire_header h;
+    const uint8_t *body;
+    enum chan_wire_error error = chan_wire_decode(payload, len, NULL, 0, &h,
+                                                  &body);
+    if (!error && h.vid != ch->cfg.vid) {
+        error = CHAN_WIRE_ERR_VID;
+    }
+    if (error) {
+        channel_count_drop(ch, chan_wire_error_name(error));
+        VLOG_WARN_RL(&rl, "%s: dropped frame from guest: %s", ch->vm,
+                     chan_wire_strerror(error));
+        return;
+    }
+
+    json_t *obj = NULL;
+    switch (h.type) {
+    case CHAN_WIRE_HELLO:
+        error = chan_payload_decode_object(body, h.payload_len, NULL, &obj);
+        if (error) {
+            channel_count_drop(ch, chan_wire_error_name(error));
+            return;
+        }
+        ch->last_rx = now;
+        handle_hello(ch, &h, obj, now);
+        json_decref(obj);
+        break;
+    case CHAN_WIRE_ACK:
+        ch->last_rx = now;
+        handle_ack(ch, &h, now);
+        break;
+    case CHAN_WIRE_DATA:
+    case CHAN_WIRE_SYNC:
+    case CHAN_WIRE_HEARTBEAT:
+    default:
+        channel_count_drop(ch, "unexpected_type");
+        break;
+    }
+}
+
+void
+channel_run(struct channel *ch, long long now)
+{
+    if (!ch->flows_installed) {
+        return;
+    }
+    if (ch->session == SESSION_SYNCING && now - ch->last_sync
+        >= SYNC_RETRY_MS) {
+        send_sync(ch, now);
+    }
+    if (ch->session == SESSION_ACTIVE) {
+        ch->now = now;
+        chan_sender_run(ch->sender, now, emit_frame, ch);
+    }
+    if (now - ch->last_tx >= HEARTBEAT_MS) {
+        send_control(ch, CHAN_WIRE_HEARTBEAT, NULL, now);
+        count(ch, "tx_heartbeat");
+    }
+}
+
+long long
+channel_next_deadline(const struct channel *ch, long long now)
+{
+    if (!ch->flows_installed) {
+        return LLONG_MAX;
+    }
+    long long next = ch->last_tx + HEARTBEAT_MS;
+    if (ch->session == SESSION_SYNCING
+        && ch->last_sync + SYNC_RETRY_MS < next) {
+        next = ch->last_sync + SYNC_RETRY_MS;
+    }
+    if (ch->session == SESSION_ACTIVE) {
+        long long d = chan_sender_next_deadline(ch->sender, now);
+        if (d < next) {
+            next = d;
+        }
+    }
+    return next;
+}
+
+static json_t *
+stats_json(const struct channel *ch)
+{
+    struct chan_sender_stats s;
+    chan_sender_get_stats(ch->sender, &s);
+    json_t *stats = json_deep_copy(ch->counters);
+    json_object_set_new(stats, "frames_sent", json_integer(s.frames_sent));
+    json_object_set_new(stats, "frames_resent",
+                        json_integer(s.frames_resent));
+    json_object_set_new(stats, "frames_acked", json_integer(s.frames_acked));
+    json_object_set_new(stats, "msgs_acked", json_integer(s.msgs_acked));
+    json_object_set_new(stats, "timeouts", json_integer(s.timeouts));
+    json_object_set_new(stats, "in_flight",
+                        json_integer(chan_sender_in_flight(ch->sender)));
+    json_object_set_new(stats, "queued_msgs",
+                        json_integer(chan_sender_queued_msgs(ch->sender)));
+    return stats;
+}
+
+void
+channel_get_db_state(struct channel *ch, long long now,
+                     struct chandb_channel_state *st)
+{
+    static json_t *stats;       /* Kept until the next call. */
+    json_decref(stats);
+    stats = stats_json(ch);
+
+    enum channel_state state = channel_get_state(ch, now);
+    memset(st, 0, sizeof *st);
+    st->vm = ch->vm;
+    st->chan_id = ch->cfg.chan_id;
+    st->vid = ch->cfg.vid;
+    st->iface = ch->iface;
+    st->state = channel_state_name(state);
+    st->reason = (state == CHANNEL_DEGRADED ? "guest not answering"
+                  : state == CHANNEL_DOWN ? "flows not installed" : NULL);
+    st->host_epoch = ch->epoch;
+    st->guest_epoch = ch->guest_epoch;
+    st->applied = ch->applied;
+    st->desired_count = ch->desired_count;
+    st->synced = ch->synced;
+    st->statistics = stats;
+    st->errors = ch->errors;
+}
+
+json_t *
+channel_to_json(const struct channel *ch, long long now)
+{
+    char gmac[ETH_ADDR_STRLEN], gip[IP_STRLEN];
+    eth_addr_to_string(&ch->cfg.guest.mac, gmac);
+    ip_to_string(ch->cfg.guest.ip, gip);
+    return json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so}",
+                     "vm", ch->vm,
+                     "interface", ch->iface,
+                     "chan_id", (json_int_t) ch->cfg.chan_id,
+                     "vid", (json_int_t) ch->cfg.vid,
+                     "ofport", (json_int_t) ch->ofport,
+                     "state", channel_state_name(channel_get_state(ch, now)),
+                     "guest_mac", gmac,
+                     "guest_ip", gip,
+                     "host_epoch", (json_int_t) ch->epoch,
+                     "guest_epoch", (json_int_t) ch->guest_epoch,
+                     "desired", (json_int_t) ch->desired_count,
+                     "applied", (json_int_t) json_object_size(ch->applied),
+                     "synced", ch->synced,
+                     "errors", json_deep_copy(ch->errors),
+                     "counters", stats_json(ch));
+}

@@ -1,0 +1,95 @@
+/*
+ * channel: chand-host's end of one channel (see doc/SESSION.md).
+ *
+ * A channel owns the session with one VM's chand-guest: the host epoch, the
+ * handshake (HELLO from the guest, SYNC and a snapshot from the host, or a
+ * resume from the guest's position), the sender with its window and
+ * retransmissions, heartbeats, and the bookkeeping of what the guest will
+ * hold ('sent') and has acknowledged ('applied').  It turns desired-state
+ * changes into batches of records, builds Ethernet/IPv4/UDP frames from the
+ * host endpoint to the guest endpoint, and hands them to a transmit
+ * function (chand-host's OpenFlow connection), which marks them with the
+ * chan-id.
+ *
+ * Time is passed in; the channel does no I/O of its own.
+ */
+#ifndef CHANNEL_H
+#define CHANNEL_H 1
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan-endpoint.h"
+
+struct chandb_channel_state;
+
+enum channel_state {
+    CHANNEL_DOWN,               /* Not provisioned or flows not installed. */
+    CHANNEL_CONNECTING,         /* No session with the guest yet. */
+    CHANNEL_READY,              /* In session, guest answering. */
+    CHANNEL_DEGRADED,           /* In session, guest not answering. */
+};
+
+const char *channel_state_name(enum channel_state);
+
+/* Transmits 'frame' (a complete Ethernet frame, borrowed) marked with
+ * 'chan_id'.  Returns 0 or an errno (the frame is then lost; the channel's
+ * retransmissions make up for it). */
+typedef int channel_transmit_func(uint32_t chan_id, const uint8_t *frame,
+                                  size_t len, void *aux);
+
+/* Creates the channel of VM 'vm' (copied) with configuration 'cfg' on
+ * interface 'iface' (copied) at OpenFlow port 'ofport'.  The caller owns the
+ * result. */
+struct channel *channel_create(const char *vm, const struct chan_config *cfg,
+                               const char *iface, int64_t ofport,
+                               channel_transmit_func *, void *aux,
+                               long long now);
+void channel_destroy(struct channel *);
+
+const char *channel_vm(const struct channel *);
+const char *channel_iface(const struct channel *);
+const struct chan_config *channel_config(const struct channel *);
+int64_t channel_ofport(const struct channel *);
+enum channel_state channel_get_state(const struct channel *, long long now);
+
+/* True if 'cfg', 'iface' and 'ofport' are what the channel was created
+ * with. */
+bool channel_matches(const struct channel *, const struct chan_config *cfg,
+                     const char *iface, int64_t ofport);
+
+/* Tells the channel whether its flows are installed on the bridge (it
+ * sends nothing while they are not). */
+void channel_set_flows_installed(struct channel *, bool installed);
+
+/* Gives the VM's desired state: an object key -> [version, value_text,
+ * value] (borrowed).  Queues whatever the guest lacks. */
+void channel_set_desired(struct channel *, const json_t *desired,
+                         long long now);
+
+/* Processes a frame from the guest: 'payload' is the UDP payload (a chand
+ * frame), already checked to come from this channel's vNIC with its vid
+ * and endpoint addresses. */
+void channel_receive(struct channel *, const uint8_t *payload, size_t len,
+                     long long now);
+
+/* Sends what is due. */
+void channel_run(struct channel *, long long now);
+long long channel_next_deadline(const struct channel *, long long now);
+
+/* Fills 'st' for the Chan DB.  Pointers in 'st' are borrowed from the
+ * channel and valid until its next call. */
+void channel_get_db_state(struct channel *, long long now,
+                          struct chandb_channel_state *st);
+
+/* Returns a new JSON object with the channel's details and counters (for
+ * chanctl). */
+json_t *channel_to_json(const struct channel *, long long now);
+
+/* Counts a frame for this channel that was dropped before reaching it
+ * (bad addresses, bad in_port...), under 'reason'. */
+void channel_count_drop(struct channel *, const char *reason);
+
+#endif /* channel.h */

@@ -1,0 +1,58 @@
+/*
+ * flowmgr: keeps chand's OpenFlow rules on the host bridge equal to what
+ * the provisioned channels want, in the manner of OVN's ofctrl: the wanted
+ * flows are rendered from flows/host.flows (one [bridge] set, one [vid] set
+ * per distinct vid, one [channel] set per channel), the installed chand
+ * flows are read back by cookie, and the difference is pushed as one
+ * atomic OpenFlow bundle (deletes then adds).  Each rule's cookie carries
+ * the chan-id of the channel it belongs to and a hash of its text, so a
+ * changed rule gets a new cookie, leftovers are found by cookie, and flows
+ * with other cookies (the bridge's own) are never touched.
+ *
+ * The bridge is programmed with ovs-ofctl through the bridge's management
+ * socket.
+ */
+#ifndef FLOWMGR_H
+#define FLOWMGR_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan-endpoint.h"
+
+struct flowmgr;
+
+/* Loads the template at 'template_path'.  'target' is what ovs-ofctl is
+ * given as the switch (e.g. "unix:/var/run/openvswitch/br-int.mgmt").
+ * Returns 0 and stores the manager in '*fmp', or an errno with a message
+ * logged. */
+int flowmgr_create(const char *template_path, const char *target,
+                   struct flowmgr **fmp);
+void flowmgr_destroy(struct flowmgr *);
+
+/* Starts describing the wanted channels. */
+void flowmgr_clear(struct flowmgr *);
+
+/* Adds channel 'cfg' at OpenFlow port 'ofport' to the wanted set.  Returns
+ * 0, or an error message (malloc'd, caller frees) if its rules cannot be
+ * rendered (the channel is then left out). */
+char *flowmgr_add_channel(struct flowmgr *, const struct chan_config *cfg,
+                          int64_t ofport);
+
+/* Makes the bridge hold exactly the wanted chand flows, if they may differ
+ * (wanted set changed since the last success, or 'force').  Returns 0 on
+ * success or an errno (the bridge is unchanged; try again later). */
+int flowmgr_sync(struct flowmgr *, bool force);
+
+/* True if the wanted set changed since the last successful sync. */
+bool flowmgr_needs_sync(const struct flowmgr *);
+
+/* True if the wanted flows for 'chan_id' are on the bridge as of the last
+ * successful sync. */
+bool flowmgr_is_installed(const struct flowmgr *, uint32_t chan_id);
+
+/* Number of chand flows on the bridge at the last successful sync. */
+size_t flowmgr_n_installed(const struct flowmgr *);
+
+#endif /* flowmgr.h */

@@ -1,0 +1,573 @@
+/* Copyright (c) 2026 The chand authors.  See host.h. */
+
+#include <config.h>
+#include "host.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan-endpoint.h"
+#include "chandb.h"
+#include "channel.h"
+#include "ctl.h"
+#include "flowmgr.h"
+#include "ofconn.h"
+#include "ovsdb-msg.h"
+#include "ovsdb-replica.h"
+#include "packets.h"
+#include "poll-loop.h"
+#include "provision.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(host);
+
+#define FLOW_CHECK_MS 5000      /* Re-check installed flows this often. */
+#define DB_WRITE_MS 200         /* Channel rows written at most this often. */
+
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
+
+struct host {
+    struct host_options opts;
+    char *target;               /* unix:<rundir>/<bridge>.mgmt */
+    struct ovsdb_replica *ovs;
+    struct chandb *db;
+    struct ofconn *of;
+    struct flowmgr *fm;
+    struct ctl_server *ctl;
+
+    struct channel **channels;
+    size_t n_channels;
+    json_t *down;               /* vm -> true: deprovisioned, written down. */
+
+    uint64_t ovs_seqno;
+    uint64_t db_seqno;
+    unsigned int of_seqno;
+    bool reprovision;           /* Provisioning must be recomputed. */
+    bool flows_ok;
+    long long next_flow_check;
+    long long next_db_write;
+    json_t *status_wanted;      /* iface uuid -> status string or null. */
+    json_t *status_pending;     /* iface uuid -> status being written. */
+
+    json_t *counters;           /* Host-level drops. */
+    bool exiting;
+};
+
+static void
+count(struct host *h, const char *name)
+{
+    json_t *n = json_object_get(h->counters, name);
+    json_object_set_new(h->counters, name,
+                        json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
+static struct channel *
+find_by_vm(const struct host *h, const char *vm)
+{
+    for (size_t i = 0; i < h->n_channels; i++) {
+        if (!strcmp(channel_vm(h->channels[i]), vm)) {
+            return h->channels[i];
+        }
+    }
+    return NULL;
+}
+
+static struct channel *
+find_by_chan_id(const struct host *h, uint32_t chan_id)
+{
+    for (size_t i = 0; i < h->n_channels; i++) {
+        if (channel_config(h->channels[i])->chan_id == chan_id) {
+            return h->channels[i];
+        }
+    }
+    return NULL;
+}
+
+/* Packet path. */
+
+static int
+transmit(uint32_t chan_id, const uint8_t *frame, size_t len, void *h_)
+{
+    struct host *h = h_;
+    return ofconn_send_frame(h->of, chan_id, frame, len);
+}
+
+static void
+packet_in(uint32_t in_port, bool has_mark, uint32_t mark,
+          const uint8_t *frame, size_t len, void *h_)
+{
+    struct host *h = h_;
+    struct channel *ch = has_mark ? find_by_chan_id(h, mark) : NULL;
+    if (!ch) {
+        count(h, "rx_drop_unknown_mark");
+        VLOG_WARN_RL(&rl, "PACKET_IN from port %u with unknown pkt_mark %u",
+                     in_port, mark);
+        return;
+    }
+    if (in_port != channel_ofport(ch)) {
+        channel_count_drop(ch, "in_port");
+        return;
+    }
+
+    struct pkt_udp pkt;
+    enum pkt_error error = pkt_udp_parse(frame, len, 0, &pkt);
+    if (error) {
+        channel_count_drop(ch, pkt_error_name(error));
+        return;
+    }
+    const struct chan_config *cfg = channel_config(ch);
+    if (pkt.vlan
+        || !eth_addr_equals(&pkt.eth_src, &cfg->guest.mac)
+        || !eth_addr_equals(&pkt.eth_dst, &cfg->host.mac)
+        || pkt.ip_src != cfg->guest.ip || pkt.ip_dst != cfg->host.ip
+        || pkt.udp_src != cfg->guest.port
+        || pkt.udp_dst != cfg->host.port) {
+        channel_count_drop(ch, "addresses");
+        return;
+    }
+    channel_receive(ch, pkt.payload, pkt.payload_len, time_msec());
+}
+
+/* Provisioning. */
+
+static bool
+is_active(const char *iface_uuid, void *h_)
+{
+    /* A channel is identified by its interface name in 'channels'; the
+     * replica maps uuids to names, so compare through the row. */
+    struct host *h = h_;
+    const struct ovsdb_replica_row *row = ovsdb_replica_find(
+        ovsdb_replica_get_table(h->ovs, "Interface"), iface_uuid);
+    const char *name = NULL;
+    if (row) {
+        ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name);
+    }
+    for (size_t i = 0; name && i < h->n_channels; i++) {
+        if (!strcmp(channel_iface(h->channels[i]), name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+remove_channel(struct host *h, size_t i, long long now)
+{
+    struct channel *ch = h->channels[i];
+    struct chandb_channel_state st;
+
+    channel_set_flows_installed(ch, false);
+    channel_get_db_state(ch, now, &st);
+    st.state = "down";
+    st.reason = "deprovisioned";
+    chandb_update_channel(h->db, &st);
+    json_object_set_new(h->down, channel_vm(ch), json_true());
+    VLOG_INFO("%s: channel removed", channel_vm(ch));
+    channel_destroy(ch);
+    h->channels[i] = h->channels[--h->n_channels];
+}
+
+static void
+want_status(struct host *h, const char *uuid, const char *current,
+            const char *status)
+{
+    if ((!current && !status) || (current && status
+                                  && !strcmp(current, status))) {
+        json_object_del(h->status_wanted, uuid);
+        return;
+    }
+    json_object_set_new(h->status_wanted, uuid,
+                        status ? json_string(status) : json_null());
+}
+
+static void
+reprovision(struct host *h, long long now)
+{
+    struct prov_set set;
+    provision_compute(h->ovs, h->opts.bridge, is_active, h, &set);
+
+    /* Drop channels that are gone or changed. */
+    for (size_t i = 0; i < h->n_channels; ) {
+        struct channel *ch = h->channels[i];
+        bool keep = false;
+        for (size_t j = 0; j < set.n; j++) {
+            const struct prov_channel *pc = &set.channels[j];
+            if (pc->vm && !pc->error && pc->ofport > 0
+                && !strcmp(pc->vm, channel_vm(ch))
+                && channel_matches(ch, &pc->cfg, pc->iface, pc->ofport)) {
+                keep = true;
+                break;
+            }
+        }
+        if (keep) {
+            i++;
+        } else {
+            remove_channel(h, i, now);
+        }
+    }
+
+    /* Add new ones, and rebuild the wanted flows. */
+    flowmgr_clear(h->fm);
+    json_object_clear(h->status_wanted);
+    for (size_t j = 0; j < set.n; j++) {
+        struct prov_channel *pc = &set.channels[j];
+        const char *status = NULL;
+        char *error_status = NULL;
+
+        if (pc->vm && !pc->error && pc->ofport > 0) {
+            char *error = flowmgr_add_channel(h->fm, &pc->cfg, pc->ofport);
+            if (error) {
+                pc->error = error;
+            } else {
+                if (!find_by_vm(h, pc->vm)) {
+                    struct channel *ch = channel_create(
+                        pc->vm, &pc->cfg, pc->iface, pc->ofport, transmit, h,
+                        now);
+                    h->channels = realloc(h->channels, (h->n_channels + 1)
+                                          * sizeof *h->channels);
+                    h->channels[h->n_channels++] = ch;
+                    json_object_del(h->down, pc->vm);
+                    channel_set_desired(ch, chandb_desired(h->db, pc->vm),
+                                        now);
+                }
+                status = "ready";
+            }
+        } else if (pc->vm && !pc->error) {
+            status = "pending: no OpenFlow port yet";
+        }
+        if (pc->error) {
+            if (asprintf(&error_status, "error: %s", pc->error) < 0) {
+                abort();
+            }
+            status = error_status;
+            VLOG_WARN_RL(&rl, "interface %s: %s", pc->iface, pc->error);
+        }
+        want_status(h, pc->iface_uuid, pc->status, status);
+        free(error_status);
+    }
+    provision_set_destroy(&set);
+}
+
+static void
+status_done(const json_t *result, const char *error, void *aux)
+{
+    char *uuid = aux;
+    if (error) {
+        VLOG_WARN_RL(&rl, "writing chand-status of %s failed: %s", uuid,
+                     error);
+    }
+    free(uuid);
+}
+
+/* Writes the chand-status values that differ, once flows are in place. */
+static void
+write_statuses(struct host *h)
+{
+    if (!h->flows_ok || !ovsdb_replica_is_synced(h->ovs)) {
+        return;
+    }
+    const char *uuid;
+    json_t *status;
+    json_object_foreach (h->status_wanted, uuid, status) {
+        json_t *pending = json_object_get(h->status_pending, uuid);
+        if (pending && json_equal(pending, status)) {
+            continue;
+        }
+        json_object_set(h->status_pending, uuid, status);
+        json_t *ops = json_pack("[o]", provision_status_op(
+                                    uuid, json_string_value(status)));
+        ovsdb_replica_transact(h->ovs, ops, status_done, strdup(uuid));
+    }
+}
+
+/* Flows. */
+
+static void
+set_channels_installed(struct host *h)
+{
+    for (size_t i = 0; i < h->n_channels; i++) {
+        struct channel *ch = h->channels[i];
+        channel_set_flows_installed(
+            ch, h->flows_ok && ofconn_is_ready(h->of)
+                && flowmgr_is_installed(h->fm, channel_config(ch)->chan_id));
+    }
+}
+
+/* Keeps the bridge's chand flows right: at once when the wanted set
+ * changes, after every OpenFlow reconnection (ovs-vswitchd may have
+ * restarted with no flows), and every FLOW_CHECK_MS in case someone deleted
+ * them; failures are retried after a second. */
+static void
+sync_flows(struct host *h, long long now)
+{
+    if (!ofconn_is_ready(h->of)) {
+        h->flows_ok = false;
+        set_channels_installed(h);
+        return;
+    }
+    unsigned int of_seqno = ofconn_get_seqno(h->of);
+    bool force = of_seqno != h->of_seqno || now >= h->next_flow_check;
+    h->of_seqno = of_seqno;
+    if (force || (h->flows_ok && flowmgr_needs_sync(h->fm))) {
+        int error = flowmgr_sync(h->fm, force);
+        h->flows_ok = !error;
+        if (force || error) {
+            h->next_flow_check = now + (error ? 1000 : FLOW_CHECK_MS);
+        }
+    }
+    set_channels_installed(h);
+}
+
+/* Chan DB. */
+
+static void
+write_channel_rows(struct host *h, long long now)
+{
+    if (now < h->next_db_write) {
+        return;
+    }
+    h->next_db_write = now + DB_WRITE_MS;
+    for (size_t i = 0; i < h->n_channels; i++) {
+        struct chandb_channel_state st;
+        channel_get_db_state(h->channels[i], now, &st);
+        chandb_update_channel(h->db, &st);
+    }
+}
+
+/* Control socket. */
+
+static void
+ctl_channel_list(struct ctl_conn *conn, int argc, const char *argv[],
+                 void *h_)
+{
+    struct host *h = h_;
+    long long now = time_msec();
+    size_t size = 0;
+    char *buf = NULL;
+    FILE *s = open_memstream(&buf, &size);
+    fprintf(s, "%-16s %-12s %10s %5s %6s %-10s %15s %s\n", "VM", "INTERFACE",
+            "CHAN-ID", "VID", "OFPORT", "STATE", "APPLIED/DESIRED",
+            "SYNCED");
+    for (size_t i = 0; i < h->n_channels; i++) {
+        const struct channel *ch = h->channels[i];
+        json_t *j = channel_to_json(ch, now);
+        char counts[48];
+        snprintf(counts, sizeof counts, "%lld/%lld",
+                 json_integer_value(json_object_get(j, "applied")),
+                 json_integer_value(json_object_get(j, "desired")));
+        fprintf(s, "%-16s %-12s %10u %5u %6lld %-10s %15s %s\n",
+                channel_vm(ch), channel_iface(ch),
+                channel_config(ch)->chan_id, channel_config(ch)->vid,
+                (long long) channel_ofport(ch),
+                json_string_value(json_object_get(j, "state")), counts,
+                json_is_true(json_object_get(j, "synced")) ? "yes" : "no");
+        json_decref(j);
+    }
+    fclose(s);
+    ctl_command_reply(conn, buf);
+    free(buf);
+}
+
+static void
+ctl_channel_show(struct ctl_conn *conn, int argc, const char *argv[],
+                 void *h_)
+{
+    struct host *h = h_;
+    struct channel *ch = find_by_vm(h, argv[1]);
+    if (!ch) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "no channel for VM %.64s", argv[1]);
+        ctl_command_reply_error(conn, msg);
+        return;
+    }
+    json_t *j = channel_to_json(ch, time_msec());
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    ctl_command_reply(conn, text);
+    free(text);
+    json_decref(j);
+}
+
+static void
+ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
+                void *h_)
+{
+    struct host *h = h_;
+    struct ofconn_stats of;
+    ofconn_get_stats(h->of, &of);
+    json_t *j = json_pack(
+        "{ss sb sb sb sb sI sI sI sI sI sO}",
+        "bridge", h->opts.bridge,
+        "ovs_db_connected", ovsdb_replica_is_synced(h->ovs),
+        "chan_db_connected", chandb_is_connected(h->db),
+        "openflow_connected", ofconn_is_ready(h->of),
+        "flows_installed", h->flows_ok,
+        "chand_flows", (json_int_t) flowmgr_n_installed(h->fm),
+        "channels", (json_int_t) h->n_channels,
+        "packet_outs", (json_int_t) of.packet_outs,
+        "packet_ins", (json_int_t) of.packet_ins,
+        "packet_out_drops", (json_int_t) of.tx_dropped,
+        "counters", h->counters);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    ctl_command_reply(conn, text);
+    free(text);
+    json_decref(j);
+}
+
+static void
+ctl_exit(struct ctl_conn *conn, int argc, const char *argv[], void *h_)
+{
+    struct host *h = h_;
+    h->exiting = true;
+    ctl_command_reply(conn, NULL);
+}
+
+static void
+register_commands(struct host *h)
+{
+    ctl_command_register("channel/list", "", 0, 0, ctl_channel_list, h);
+    ctl_command_register("channel/show", "VM", 1, 1, ctl_channel_show, h);
+    ctl_command_register("host/status", "", 0, 0, ctl_host_status, h);
+    ctl_command_register("exit", "", 0, 0, ctl_exit, h);
+}
+
+/* Life cycle. */
+
+static struct ovsdb_replica *
+create_ovs_replica(const char *remote)
+{
+    struct ovsdb_replica *r = ovsdb_replica_create("Open_vSwitch");
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, "Interface");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "external_ids", NULL);
+    ovsdb_replica_add_column(t, "ofport", NULL);
+    t = ovsdb_replica_add_table(r, "Port");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "interfaces", NULL);
+    t = ovsdb_replica_add_table(r, "Bridge");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "ports", NULL);
+    ovsdb_replica_connect(r, remote);
+    return r;
+}
+
+struct host *
+host_create(const struct host_options *opts)
+{
+    struct host *h = calloc(1, sizeof *h);
+    h->opts = *opts;
+    if (asprintf(&h->target, "unix:%s/%s.mgmt", opts->ovs_rundir,
+                 opts->bridge) < 0) {
+        abort();
+    }
+    if (flowmgr_create(opts->flows, h->target, &h->fm)) {
+        free(h->target);
+        free(h);
+        return NULL;
+    }
+    int error = ctl_server_create(opts->ctl, &h->ctl);
+    if (error) {
+        VLOG_ERR("%s: cannot create control socket (%s)", opts->ctl,
+                 strerror(error));
+        flowmgr_destroy(h->fm);
+        free(h->target);
+        free(h);
+        return NULL;
+    }
+    h->ovs = create_ovs_replica(opts->ovs_db);
+    h->db = chandb_create(opts->chan_db);
+    h->of = ofconn_create(h->target, packet_in, h);
+    h->down = json_object();
+    h->status_wanted = json_object();
+    h->status_pending = json_object();
+    h->counters = json_object();
+    register_commands(h);
+    VLOG_INFO("chand-host starting: bridge %s (%s), Open_vSwitch DB %s, "
+              "Chan DB %s", opts->bridge, h->target, opts->ovs_db,
+              opts->chan_db);
+    return h;
+}
+
+void
+host_destroy(struct host *h)
+{
+    if (!h) {
+        return;
+    }
+    for (size_t i = 0; i < h->n_channels; i++) {
+        channel_destroy(h->channels[i]);
+    }
+    free(h->channels);
+    ctl_server_destroy(h->ctl);
+    ofconn_destroy(h->of);
+    chandb_destroy(h->db);
+    ovsdb_replica_destroy(h->ovs);
+    flowmgr_destroy(h->fm);
+    json_decref(h->down);
+    json_decref(h->status_wanted);
+    json_decref(h->status_pending);
+    json_decref(h->counters);
+    free(h->target);
+    free(h);
+}
+
+void
+host_run(struct host *h)
+{
+    long long now = time_msec();
+
+    ovsdb_replica_run(h->ovs);
+    chandb_run(h->db);
+    ofconn_run(h->of);
+    ctl_server_run(h->ctl);
+
+    uint64_t ovs_seqno = ovsdb_replica_get_seqno(h->ovs);
+    if (ovs_seqno != h->ovs_seqno && ovsdb_replica_is_synced(h->ovs)) {
+        h->ovs_seqno = ovs_seqno;
+        ovsdb_replica_track_clear(h->ovs);
+        reprovision(h, now);
+        json_object_clear(h->status_pending);
+    }
+    sync_flows(h, now);
+    write_statuses(h);
+
+    uint64_t db_seqno = chandb_get_seqno(h->db);
+    if (db_seqno != h->db_seqno) {
+        h->db_seqno = db_seqno;
+        for (size_t i = 0; i < h->n_channels; i++) {
+            struct channel *ch = h->channels[i];
+            channel_set_desired(ch, chandb_desired(h->db, channel_vm(ch)),
+                                now);
+        }
+    }
+    for (size_t i = 0; i < h->n_channels; i++) {
+        channel_run(h->channels[i], now);
+    }
+    ofconn_run(h->of);          /* Flush what the channels queued. */
+    write_channel_rows(h, now);
+}
+
+void
+host_wait(struct host *h)
+{
+    long long now = time_msec();
+    ovsdb_replica_wait(h->ovs);
+    chandb_wait(h->db);
+    ofconn_wait(h->of);
+    ctl_server_wait(h->ctl);
+    poll_timer_wait_until(h->next_flow_check);
+    if (h->n_channels) {
+        poll_timer_wait_until(h->next_db_write);
+    }
+    for (size_t i = 0; i < h->n_channels; i++) {
+        poll_timer_wait_until(channel_next_deadline(h->channels[i], now));
+    }
+}
+
+bool
+host_exiting(const struct host *h)
+{
+    return h->exiting;
+}

@@ -1,0 +1,32 @@
+/*
+ * host: chand-host's top level.  Ties together the provisioning watcher
+ * (local Open_vSwitch DB), the flow manager, the OpenFlow connection, the
+ * Chan DB client and the channels, and serves the control socket commands.
+ * main.c parses options into a struct host_options and runs host_run() and
+ * host_wait() in its loop.
+ */
+#ifndef HOST_H
+#define HOST_H 1
+
+#include <stdbool.h>
+
+struct host_options {
+    const char *ovs_db;         /* Local Open_vSwitch DB remote. */
+    const char *chan_db;        /* Chan DB remote. */
+    const char *bridge;         /* Host bridge, e.g. "br-int". */
+    const char *ovs_rundir;     /* Where <bridge>.mgmt lives. */
+    const char *flows;          /* Host flow template file. */
+    const char *ctl;            /* Control socket path. */
+};
+
+/* Creates the host.  Returns NULL (after logging why) if it cannot start:
+ * bad flow template, control socket in use... */
+struct host *host_create(const struct host_options *);
+void host_destroy(struct host *);
+void host_run(struct host *);
+void host_wait(struct host *);
+
+/* True once 'exit' was requested on the control socket. */
+bool host_exiting(const struct host *);
+
+#endif /* host.h */

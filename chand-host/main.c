@@ -1,0 +1,150 @@
+/* chand-host: the hypervisor end of chand's channels.  Option parsing and
+ * the main loop; everything else is in host.c. */
+
+#include <config.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "host.h"
+#include "poll-loop.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(main);
+
+#define DEFAULT_OVS_DB "unix:/var/run/openvswitch/db.sock"
+
+static void
+usage(void)
+{
+    printf("\
+chand-host: hypervisor daemon of chand, the in-band VM control channel\n\
+usage: chand-host [OPTIONS]\n\
+\n\
+Watches the local Open_vSwitch database for interfaces provisioned with\n\
+external_ids:chand-vm and chand-id, installs chand's flows on the bridge,\n\
+delivers the Chan DB's records to each VM and writes back what they applied.\n\
+\n\
+Options:\n\
+  --ovs-db=REMOTE     local Open_vSwitch DB (default: %s)\n\
+  --chan-db=REMOTE    Chan DB (default: the --ovs-db remote)\n\
+  --bridge=BRIDGE     host bridge carrying the VMs' vNICs (default: br-int)\n\
+  --ovs-rundir=DIR    where BRIDGE.mgmt is (default: $OVS_RUNDIR or\n\
+                      /var/run/openvswitch)\n\
+  --flows=FILE        host flow template (default: %s/flows/host.flows)\n\
+  --ctl=PATH          control socket (default: %s/chand-host.ctl)\n\
+  --log-file=FILE     also log to FILE\n\
+  --pidfile=FILE      write the process id to FILE\n\
+  --detach            run in the background once ready\n\
+  --vlog=SPEC         log levels, e.g. ANY:info or channel:dbg\n\
+  -v, --verbose       same as --vlog=ANY:dbg\n\
+  -h, --help          show this help and exit\n\
+  -V, --version       show the version and exit\n",
+           DEFAULT_OVS_DB, CHAND_PKGDATADIR, CHAND_RUNDIR);
+}
+
+int
+main(int argc, char *argv[])
+{
+    enum { OPT_OVS_DB = 256, OPT_CHAN_DB, OPT_BRIDGE, OPT_OVS_RUNDIR,
+           OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
+           OPT_VLOG };
+    static const struct option long_options[] = {
+        { "ovs-db", required_argument, NULL, OPT_OVS_DB },
+        { "chan-db", required_argument, NULL, OPT_CHAN_DB },
+        { "bridge", required_argument, NULL, OPT_BRIDGE },
+        { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
+        { "flows", required_argument, NULL, OPT_FLOWS },
+        { "ctl", required_argument, NULL, OPT_CTL },
+        { "log-file", required_argument, NULL, OPT_LOG_FILE },
+        { "pidfile", required_argument, NULL, OPT_PIDFILE },
+        { "detach", no_argument, NULL, OPT_DETACH },
+        { "vlog", required_argument, NULL, OPT_VLOG },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *rundir = getenv("OVS_RUNDIR");
+    struct host_options opts = {
+        .ovs_db = DEFAULT_OVS_DB,
+        .bridge = "br-int",
+        .ovs_rundir = rundir && *rundir ? rundir : "/var/run/openvswitch",
+        .flows = CHAND_PKGDATADIR "/flows/host.flows",
+        .ctl = CHAND_RUNDIR "/chand-host.ctl",
+    };
+    const char *log_file = NULL, *pidfile = NULL;
+    bool detach = false;
+    int c;
+
+    vlog_init("chand-host");
+    while ((c = getopt_long(argc, argv, "vhV", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_OVS_DB: opts.ovs_db = optarg; break;
+        case OPT_CHAN_DB: opts.chan_db = optarg; break;
+        case OPT_BRIDGE: opts.bridge = optarg; break;
+        case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;
+        case OPT_FLOWS: opts.flows = optarg; break;
+        case OPT_CTL: opts.ctl = optarg; break;
+        case OPT_LOG_FILE: log_file = optarg; break;
+        case OPT_PIDFILE: pidfile = optarg; break;
+        case OPT_DETACH: detach = true; break;
+        case OPT_VLOG:
+            if (vlog_set_levels_from_string(optarg)) {
+                fprintf(stderr, "chand-host: bad --vlog '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
+        case 'h': usage(); return 0;
+        case 'V': printf("chand-host %s\n", PACKAGE_VERSION); return 0;
+        default:
+            fprintf(stderr, "Try 'chand-host --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "chand-host: unexpected argument '%s'\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!opts.chan_db) {
+        opts.chan_db = opts.ovs_db;
+    }
+    if (log_file && vlog_set_log_file(log_file)) {
+        fprintf(stderr, "chand-host: cannot open log file %s\n", log_file);
+        return 1;
+    }
+    if (detach) {
+        daemon_detach_start();
+    }
+    fatal_signal_init();
+
+    struct host *host = host_create(&opts);
+    if (!host) {
+        return 1;
+    }
+    if (pidfile && daemon_write_pidfile(pidfile)) {
+        VLOG_ERR("%s: cannot write pidfile", pidfile);
+        return 1;
+    }
+    if (detach) {
+        vlog_set_stderr(false);
+        daemon_detach_finish();
+    }
+
+    while (!fatal_signal_received() && !host_exiting(host)) {
+        host_run(host);
+        host_wait(host);
+        poll_block();
+    }
+    VLOG_INFO("exiting");
+    host_destroy(host);
+    if (pidfile) {
+        remove(pidfile);
+    }
+    return 0;
+}

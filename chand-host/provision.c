@@ -1,0 +1,266 @@
+/* Copyright (c) 2026 The chand authors.  See provision.h. */
+
+#include <config.h>
+#include "provision.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ovsdb-msg.h"
+#include "ovsdb-replica.h"
+
+#define CHAND_VM_NAME_MAX 64
+
+bool
+provision_vm_name_is_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > CHAND_VM_NAME_MAX) {
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!strchr("abcdefghijklmnopqrstuvwxyz"
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Returns a new JSON array of the uuids of the interfaces on 'bridge'. */
+static json_t *
+bridge_interfaces(const struct ovsdb_replica *ovs, const char *bridge)
+{
+    json_t *ifaces = json_array();
+    const struct ovsdb_replica_table *bridges
+        = ovsdb_replica_get_table(ovs, "Bridge");
+    const struct ovsdb_replica_table *ports
+        = ovsdb_replica_get_table(ovs, "Port");
+    const struct ovsdb_replica_row *br;
+
+    OVSDB_REPLICA_FOR_EACH (br, bridges) {
+        const char *name;
+        json_t *port_uuids;
+        if (ovsdb_datum_get_string(ovsdb_replica_row_get(br, "name"), &name)
+            || !name || strcmp(name, bridge)
+            || ovsdb_datum_get_uuid_set(ovsdb_replica_row_get(br, "ports"),
+                                        &port_uuids)) {
+            continue;
+        }
+        size_t i;
+        json_t *pu;
+        json_array_foreach (port_uuids, i, pu) {
+            const struct ovsdb_replica_row *port
+                = ovsdb_replica_find(ports, json_string_value(pu));
+            json_t *iface_uuids;
+            if (port && !ovsdb_datum_get_uuid_set(
+                    ovsdb_replica_row_get(port, "interfaces"), &iface_uuids)) {
+                json_array_extend(ifaces, iface_uuids);
+                json_decref(iface_uuids);
+            }
+        }
+        json_decref(port_uuids);
+    }
+    return ifaces;
+}
+
+static bool
+array_has_string(const json_t *array, const char *s)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (array, i, e) {
+        if (!strcmp(json_string_value(e), s)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *
+map_get(const json_t *map, const char *key)
+{
+    return json_string_value(json_object_get(map, key));
+}
+
+static char *
+xasprintf_(const char *fmt, const char *a, const char *b)
+{
+    char *s;
+    if (asprintf(&s, fmt, a, b) < 0) {
+        abort();
+    }
+    return s;
+}
+
+/* Validates one interface's keys into 'pc'. */
+static void
+validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
+         const char *bridge)
+{
+    const char *id = map_get(ids, "chand-id");
+    enum chan_ep_error e;
+
+    if (!pc->vm) {
+        pc->error = strdup("missing chand-vm");
+    } else if (!provision_vm_name_is_valid(pc->vm)) {
+        pc->error = strdup("chand-vm: must be 1 to 64 characters from "
+                           "A-Z a-z 0-9 . _ -");
+    } else if (!id) {
+        pc->error = strdup("missing chand-id");
+    } else if ((e = chan_config_from_strings(id, map_get(ids, "chand-vid"),
+                                             map_get(ids, "chand-guest-ip"),
+                                             map_get(ids, "chand-guest-mac"),
+                                             &pc->cfg))) {
+        pc->error = strdup(chan_ep_strerror(e));
+    } else if (!on_bridge) {
+        pc->error = xasprintf_("interface %s is not on bridge %s",
+                               pc->iface, bridge);
+    }
+}
+
+static int
+compare_by_name(const void *a_, const void *b_)
+{
+    const struct prov_channel *a = a_, *b = b_;
+    return strcmp(a->iface, b->iface);
+}
+
+/* Marks the losers of duplicate chand-ids and VM names.  'set' is sorted by
+ * interface name; winners are the active ones, then the first by name. */
+static void
+settle_duplicates(struct prov_set *set, provision_is_active_func *is_active,
+                  void *aux)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < set->n; i++) {
+            struct prov_channel *a = &set->channels[i];
+            bool a_active = is_active && is_active(a->iface_uuid, aux);
+            if (a->error || !a->vm || (pass == 0 && !a_active)) {
+                continue;
+            }
+            for (size_t j = 0; j < set->n; j++) {
+                struct prov_channel *b = &set->channels[j];
+                if (j == i || b->error || !b->vm) {
+                    continue;
+                }
+                char id[16];
+                snprintf(id, sizeof id, "%u", a->cfg.chan_id);
+                if (b->cfg.chan_id == a->cfg.chan_id) {
+                    b->error = xasprintf_("duplicate chand-id %s "
+                                          "(already used by %s)",
+                                          id, a->iface);
+                } else if (!strcmp(b->vm, a->vm)) {
+                    b->error = xasprintf_("duplicate chand-vm %s "
+                                          "(already used by %s)",
+                                          a->vm, a->iface);
+                }
+            }
+        }
+    }
+}
+
+void
+provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
+                  provision_is_active_func *is_active, void *aux,
+                  struct prov_set *set)
+{
+    const struct ovsdb_replica_table *ifaces
+        = ovsdb_replica_get_table(ovs, "Interface");
+    json_t *on_bridge = bridge_interfaces(ovs, bridge);
+    const struct ovsdb_replica_row *row;
+    size_t allocated = 0;
+
+    set->channels = NULL;
+    set->n = 0;
+    OVSDB_REPLICA_FOR_EACH (row, ifaces) {
+        json_t *ids;
+        const char *name;
+        if (ovsdb_datum_get_string_map(ovsdb_replica_row_get(row,
+                                                             "external_ids"),
+                                       &ids)) {
+            continue;
+        }
+        if (!map_get(ids, "chand-vm") && !map_get(ids, "chand-id")
+            && !map_get(ids, "chand-status")) {
+            json_decref(ids);
+            continue;
+        }
+        if (set->n >= allocated) {
+            allocated = allocated ? 2 * allocated : 8;
+            set->channels = realloc(set->channels,
+                                    allocated * sizeof *set->channels);
+        }
+        struct prov_channel *pc = &set->channels[set->n++];
+        memset(pc, 0, sizeof *pc);
+        pc->iface_uuid = strdup(ovsdb_replica_row_uuid(row));
+        name = NULL;
+        ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name);
+        pc->iface = strdup(name ? name : "?");
+        pc->vm = map_get(ids, "chand-vm") ? strdup(map_get(ids, "chand-vm"))
+                                           : NULL;
+        pc->status = map_get(ids, "chand-status")
+                     ? strdup(map_get(ids, "chand-status")) : NULL;
+
+        int64_t ofport;
+        bool present;
+        pc->ofport = -1;
+        if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "ofport"),
+                                     &ofport, &present)
+            && present && ofport > 0 && ofport < 0xff00) {
+            pc->ofport = ofport;
+        }
+        if (map_get(ids, "chand-vm") || map_get(ids, "chand-id")) {
+            validate(pc, ids, array_has_string(on_bridge, pc->iface_uuid),
+                     bridge);
+        } else {
+            /* Only a stale chand-status: not a channel any more. */
+            pc->error = NULL;
+            free(pc->vm);
+            pc->vm = NULL;
+        }
+        json_decref(ids);
+    }
+    json_decref(on_bridge);
+
+    if (set->n) {
+        qsort(set->channels, set->n, sizeof *set->channels, compare_by_name);
+    }
+    settle_duplicates(set, is_active, aux);
+}
+
+void
+provision_set_destroy(struct prov_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct prov_channel *pc = &set->channels[i];
+        free(pc->iface_uuid);
+        free(pc->iface);
+        free(pc->vm);
+        free(pc->error);
+        free(pc->status);
+    }
+    free(set->channels);
+    set->channels = NULL;
+    set->n = 0;
+}
+
+json_t *
+provision_status_op(const char *iface_uuid, const char *status)
+{
+    json_t *mutations = json_array();
+    const char *key = "chand-status";
+    json_array_append_new(mutations,
+                          ovsdb_mutation("external_ids", "delete",
+                                         ovsdb_datum_string_set(&key, 1)));
+    if (status) {
+        json_t *map = json_pack("{ss}", key, status);
+        json_array_append_new(mutations,
+                              ovsdb_mutation("external_ids", "insert",
+                                             ovsdb_datum_string_map(map)));
+        json_decref(map);
+    }
+    return ovsdb_op_mutate("Interface", ovsdb_where_uuid(iface_uuid),
+                           mutations);
+}

@@ -1,0 +1,66 @@
+/*
+ * provision: reads channel provisioning from the local Open_vSwitch
+ * database.
+ *
+ * A channel exists for every Interface whose external_ids carry
+ * chand-vm=<name> and chand-id=<chan-id> (optional chand-vid,
+ * chand-guest-ip, chand-guest-mac), on a port of chand-host's bridge.
+ * provision_compute() turns the replica's Interface/Port/Bridge rows into a
+ * list of candidate channels, each either valid or with the reason it is not
+ * ("duplicate chand-id 7 (also on vnet1)", "chand-vid: ...").  When two
+ * interfaces claim the same chand-id or VM name, the one that was already
+ * active keeps it, so a misprovisioned newcomer never disturbs a working
+ * channel; among newcomers the interface name decides.
+ *
+ * provision_status_op() builds the transaction operation that writes
+ * external_ids:chand-status back.
+ */
+#ifndef PROVISION_H
+#define PROVISION_H 1
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chan-endpoint.h"
+
+struct ovsdb_replica;
+
+struct prov_channel {
+    char *iface_uuid;           /* Interface row. */
+    char *iface;                /* Interface name. */
+    char *vm;                   /* chand-vm, NULL if absent. */
+    struct chan_config cfg;     /* Valid only if !error. */
+    int64_t ofport;             /* -1 if not assigned yet. */
+    char *error;                /* NULL if valid, else the reason. */
+                                /* A row with only a stale chand-status has
+                                 * 'vm' and 'error' both NULL: not a channel. */
+    char *status;               /* Current chand-status value or NULL. */
+};
+
+struct prov_set {
+    struct prov_channel *channels;
+    size_t n;
+};
+
+/* Callback that tells whether interface 'iface_uuid' has an active channel
+ * now (to settle duplicates in its favour). */
+typedef bool provision_is_active_func(const char *iface_uuid, void *aux);
+
+/* Fills 'set' (which the caller frees with provision_set_destroy()) from
+ * 'ovs', for bridge 'bridge'.  Only interfaces that carry some chand-* key
+ * (chand-vm, chand-id, or a stale chand-status) are listed. */
+void provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
+                       provision_is_active_func *, void *aux,
+                       struct prov_set *set);
+void provision_set_destroy(struct prov_set *);
+
+/* True if 'name' is a usable VM name: 1..64 characters from [A-Za-z0-9._-]. */
+bool provision_vm_name_is_valid(const char *name);
+
+/* Returns a new reference to an Open_vSwitch "mutate" operation that sets
+ * external_ids:chand-status of Interface 'iface_uuid' to 'status', or
+ * removes the key if 'status' is NULL. */
+json_t *provision_status_op(const char *iface_uuid, const char *status);
+
+#endif /* provision.h */

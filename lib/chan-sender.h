@@ -1,0 +1,135 @@
+/*
+ * chan-sender: the sending half of a channel's reliable delivery, as a pure
+ * state machine (no I/O, time passed in), in the shape of OVS's reconnect.
+ *
+ * chand-host keeps one sender per channel.  The caller queues DATA messages;
+ * the sender gives each a range of frame sequence numbers (one per chunk),
+ * keeps at most 'window' frames unacknowledged, hands frames to the caller's
+ * 'emit' function when they are due, retransmits from the oldest
+ * unacknowledged frame when the retransmission timer expires (go-back-N,
+ * exponential backoff with jitter), and reports each message back to the
+ * caller, through its cookie, once a cumulative ack covers its last frame.
+ *
+ * An epoch names one run of sequence numbers.  chan_sender_reset() starts a
+ * new epoch at seq 1 and discards everything queued; the receiver persists
+ * its position in the current epoch with its data, so that a message is
+ * applied exactly once.
+ *
+ * Frames are built with chan-wire; the caller wraps them in Ethernet/IPv4/UDP
+ * and injects them.
+ */
+#ifndef CHAN_SENDER_H
+#define CHAN_SENDER_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHAN_SENDER_DEFAULT_WINDOW 256      /* Frames in flight. */
+#define CHAN_SENDER_DEFAULT_RTO_MS 200
+#define CHAN_SENDER_DEFAULT_RTO_MAX_MS 4000
+
+struct chan_sender_params {
+    uint16_t vid;               /* Channel vid, 1..4094. */
+    unsigned int mtu;           /* IP MTU of the path; 0: 1500. */
+    unsigned int window;        /* Frames in flight; 0: default. */
+    unsigned int rto_ms;        /* First retransmission timeout; 0: dflt. */
+    unsigned int rto_max_ms;    /* Backoff ceiling; 0: default. */
+    uint64_t seed;              /* Jitter PRNG seed. */
+};
+
+struct chan_sender_stats {
+    uint64_t frames_sent;       /* First transmissions. */
+    uint64_t frames_resent;     /* Retransmissions. */
+    uint64_t frames_acked;
+    uint64_t msgs_queued;
+    uint64_t msgs_acked;
+    uint64_t timeouts;          /* Retransmission timer expiries. */
+    uint64_t bad_acks;          /* Acks beyond what was sent. */
+};
+
+/* Called with each frame (a complete chan-wire frame, borrowed for the
+ * duration of the call) that is due for transmission. */
+typedef void chan_sender_emit_func(const uint8_t *frame, size_t len,
+                                   void *aux);
+
+/* Called for each message once acknowledged ('acked' true) or discarded by
+ * chan_sender_reset()/chan_sender_destroy() ('acked' false).  'cookie' is
+ * the one passed to chan_sender_queue(); ownership returns to the caller. */
+typedef void chan_sender_done_func(void *cookie, bool acked, void *aux);
+
+/* Creates a sender in epoch 'epoch' (nonzero).  'key' (may be NULL if
+ * 'key_len' is 0) is copied.  'done' is called as described above with
+ * 'aux'.  The caller owns the result; free it with chan_sender_destroy(). */
+struct chan_sender *chan_sender_create(const struct chan_sender_params *,
+                                       uint32_t epoch,
+                                       const void *key, size_t key_len,
+                                       chan_sender_done_func *done,
+                                       void *aux);
+
+/* Discards every message (calling 'done' with acked = false) and frees the
+ * sender. */
+void chan_sender_destroy(struct chan_sender *);
+
+/* Starts epoch 'epoch' (nonzero) at seq 1, discarding every queued and
+ * in-flight message as chan_sender_destroy() does. */
+void chan_sender_reset(struct chan_sender *, uint32_t epoch);
+
+/* Replaces the authentication key ('key' copied).  Frames not yet emitted,
+ * and retransmissions, use the new key. */
+void chan_sender_set_key(struct chan_sender *, const void *key,
+                         size_t key_len);
+
+uint32_t chan_sender_epoch(const struct chan_sender *);
+
+/* Queues a DATA message of 'len' bytes at 'payload' (copied) with header
+ * flags 'flags' (0 or CHAN_WIRE_F_SNAPSHOT).  On success stores the seq of
+ * its last frame in '*last_seqp' (if nonnull) and returns 0; 'cookie' comes
+ * back through 'done'.  Returns EMSGSIZE if the message cannot be framed,
+ * ENOMEM on allocation failure. */
+int chan_sender_queue(struct chan_sender *, uint8_t flags,
+                      const void *payload, size_t len, void *cookie,
+                      uint64_t *last_seqp);
+
+/* Processes cumulative ack 'ack' of the current epoch: every frame with seq
+ * <= 'ack' has been applied.  Calls 'done' for each message it completes,
+ * in order.  Returns 0, or ERANGE (counted in bad_acks, nothing changed)
+ * if 'ack' is beyond the last frame emitted. */
+int chan_sender_ack(struct chan_sender *, uint64_t ack, long long now);
+
+/* The receiver reports that it holds everything up to 'position' and
+ * nothing after it (e.g. it restarted and lost frames it had received but
+ * not applied): acks up to 'position' and transmits again from
+ * position + 1 at once.  Returns 0 or ERANGE as chan_sender_ack(). */
+int chan_sender_rewind(struct chan_sender *, uint64_t position,
+                       long long now);
+
+/* Emits, through 'emit', every frame that is due at time 'now': first
+ * transmissions within the window and, if the retransmission timer has
+ * expired, retransmissions from the oldest unacknowledged frame. */
+void chan_sender_run(struct chan_sender *, long long now,
+                     chan_sender_emit_func *emit, void *aux);
+
+/* Returns the time at which chan_sender_run() next has something to do:
+ * 'now' if frames can be sent at once, the retransmission deadline if
+ * frames are in flight, otherwise LLONG_MAX. */
+long long chan_sender_next_deadline(const struct chan_sender *,
+                                    long long now);
+
+/* True if nothing is queued or in flight. */
+bool chan_sender_is_idle(const struct chan_sender *);
+
+/* Consecutive retransmission timeouts without progress (0 after any ack
+ * that advances).  The caller uses it to call a channel degraded. */
+unsigned int chan_sender_timeouts(const struct chan_sender *);
+
+/* Highest seq assigned so far (0 if none) and the last acked seq. */
+uint64_t chan_sender_last_seq(const struct chan_sender *);
+uint64_t chan_sender_acked_seq(const struct chan_sender *);
+size_t chan_sender_in_flight(const struct chan_sender *);
+size_t chan_sender_queued_msgs(const struct chan_sender *);
+
+void chan_sender_get_stats(const struct chan_sender *,
+                           struct chan_sender_stats *);
+
+#endif /* chan-sender.h */

@@ -1,0 +1,2 @@
+# ovsdb: the Chan DB schema.
+dist_pkgdata_DATA += ovsdb/chan.ovsschema
