@@ -146,8 +146,9 @@ render_error(const char *what, enum flow_template_error e,
              const struct flow_template_diag *diag)
 {
     char *msg;
-    if (asprintf(&msg, "%s flow template line %u: %s", what, diag->line,
-                 flow_template_strerror(e)) < 0) {
+    if (asprintf(&msg, "%s flow template line %u: %s%s%s", what, diag->line,
+                 flow_template_strerror(e), *diag->detail ? ": " : "",
+                 diag->detail) < 0) {
         abort();
     }
     return msg;

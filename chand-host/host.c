@@ -13,6 +13,7 @@
 #include "chandb.h"
 #include "channel.h"
 #include "ctl.h"
+#include "flow-template.h"
 #include "flowmgr.h"
 #include "ofconn.h"
 #include "ovsdb-msg.h"
@@ -96,10 +97,14 @@ transmit(uint32_t chan_id, const uint8_t *frame, size_t len, void *h_)
 }
 
 static void
-packet_in(uint32_t in_port, bool has_mark, uint32_t mark,
+packet_in(uint64_t cookie, uint32_t in_port, bool has_mark, uint32_t mark,
           const uint8_t *frame, size_t len, void *h_)
 {
     struct host *h = h_;
+    if (!flow_template_is_chand_cookie(cookie)) {
+        count(h, "rx_drop_foreign_flow");
+        return;
+    }
     struct channel *ch = has_mark ? find_by_chan_id(h, mark) : NULL;
     if (!ch) {
         count(h, "rx_drop_unknown_mark");

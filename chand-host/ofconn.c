@@ -177,7 +177,7 @@ handle_msg(struct ofconn *c, const uint8_t *msg, size_t len)
             return;
         }
         c->stats.packet_ins++;
-        c->packet_in(pin.in_port, pin.has_pkt_mark, pin.pkt_mark,
+        c->packet_in(pin.cookie, pin.in_port, pin.has_pkt_mark, pin.pkt_mark,
                      pin.data, pin.data_len, c->aux);
         break;
     }

@@ -22,11 +22,13 @@
  * PACKET_IN to chand-host only: controller(id=CHAND_CONTROLLER_ID). */
 #define CHAND_CONTROLLER_ID 0x4348
 
-/* Called for each PACKET_IN.  'frame' is borrowed for the call.
+/* Called for each PACKET_IN.  'cookie' is that of the flow that sent it.
+ * 'frame' is borrowed for the call.
  * 'has_mark' is false if the match carried no pkt_mark. */
-typedef void ofconn_packet_in_func(uint32_t in_port, bool has_mark,
-                                   uint32_t pkt_mark, const uint8_t *frame,
-                                   size_t len, void *aux);
+typedef void ofconn_packet_in_func(uint64_t cookie, uint32_t in_port,
+                                   bool has_mark, uint32_t pkt_mark,
+                                   const uint8_t *frame, size_t len,
+                                   void *aux);
 
 struct ofconn_stats {
     uint64_t packet_outs;       /* Queued to the socket. */

@@ -1,0 +1,149 @@
+# scripts/lib/topology.sh -- the embedded-default topology, shared by
+# scripts/demo and test/system.
+#
+# A hypervisor: one private Open vSwitch instance (ovsdb-server serving the
+# local Open_vSwitch DB and the Chan DB; ovs-vswitchd with netdev bridge
+# br-int) and chand-host.  VMs: one network namespace each, a veth pair as
+# vNIC (host end on br-int, eth0 inside), the VM's own Open vSwitch instance
+# and chand-guest.  Channels are provisioned with ovs-vsctl.
+#
+# Sourced after scripts/ovs-instance.sh.  Set before use:
+#   TOPO_BIN     directory holding chand-host/, chand-guest/, utilities/
+#                (a build tree) -- or TOPO_INSTALLED=1 to use $PATH
+#   TOPO_SRC     source tree (for flows/ and ovsdb/)
+#   TOPO_RUN     directory for chand's sockets, pidfiles, logs, datastores
+#   TOPO_HOST_NS network namespace for the hypervisor ("" = current one)
+
+TOPO_HOST=hv
+
+topo__prog() {
+    if [ "${TOPO_INSTALLED:-0}" = 1 ]; then
+        command -v "$2"
+    else
+        printf '%s/%s/%s\n' "$TOPO_BIN" "$1" "$2"
+    fi
+}
+
+# topo_host_up: starts the hypervisor's OVS (with the Chan DB) and
+# chand-host.
+topo_host_up() {
+    local dir
+    mkdir -p "$TOPO_RUN" || return 1
+    if [ -n "$TOPO_HOST_NS" ]; then
+        ovsi_netns_add "$TOPO_HOST_NS" || return 1
+    fi
+    ovsi_start "$TOPO_HOST" "$TOPO_HOST_NS" || return 1
+    dir=$(ovsi_dir "$TOPO_HOST")
+    ovsdb-tool create "$dir/db/chan.db" "$TOPO_SRC/ovsdb/chan.ovsschema" ||
+        return 1
+    ovsi_run "$TOPO_HOST" ovs-appctl -t ovsdb-server ovsdb-server/add-db \
+        "$dir/db/chan.db" || return 1
+    ovsi_add_bridge "$TOPO_HOST" br-int || return 1
+    topo_host_start
+}
+
+# topo_host_start / topo_host_stop: chand-host alone (for restart tests).
+topo_host_start() {
+    local dir
+    dir=$(ovsi_dir "$TOPO_HOST")
+    ovsi_run "$TOPO_HOST" "$(topo__prog chand-host chand-host)" \
+        --ovs-db="unix:$dir/run/db.sock" --ovs-rundir="$dir/run" \
+        --flows="$TOPO_SRC/flows/host.flows" \
+        --ctl="$TOPO_RUN/chand-host.ctl" \
+        --log-file="$TOPO_RUN/chand-host.log" \
+        --pidfile="$TOPO_RUN/chand-host.pid" --detach
+}
+
+topo_host_stop() {
+    topo__kill "$TOPO_RUN/chand-host.pid"
+}
+
+# topo_db: the OVSDB remote of the hypervisor (Open_vSwitch DB and Chan DB).
+topo_db() {
+    printf 'unix:%s/run/db.sock\n' "$(ovsi_dir "$TOPO_HOST")"
+}
+
+# topo_vm_up VM CHAN_ID [VID]: creates VM's namespace and vNIC, its OVS and
+# chand-guest, and provisions its channel on the host with ovs-vsctl.
+topo_vm_up() {
+    local vm=$1 id=$2 vid=${3:-4094} n
+    n=$(topo__vm_index "$vm")
+    ovsi_vm_create "$vm" "$TOPO_HOST" br-int "$vm-vnic" "10.77.0.$n/24" ||
+        return 1
+    ovsi_start "$vm" "$vm" || return 1
+    topo_guest_start "$vm" "$id" "$vid" || return 1
+    ovsi_vsctl "$TOPO_HOST" set Interface "$vm-vnic" \
+        external_ids:chand-vm="$vm" external_ids:chand-id="$id" \
+        external_ids:chand-vid="$vid"
+}
+
+topo__vm_index() {
+    printf '%s\n' "$1" | tr -cd '0-9' | sed 's/^$/1/'
+}
+
+# topo_guest_start VM CHAN_ID [VID] / topo_guest_stop VM: chand-guest alone.
+topo_guest_start() {
+    local vm=$1 id=$2 vid=${3:-4094} dir
+    dir=$(ovsi_dir "$vm")
+    mkdir -p "$TOPO_RUN/$vm" || return 1
+    ovsi_run "$vm" "$(topo__prog chand-guest chand-guest)" \
+        --chan-id="$id" --vid="$vid" \
+        --ovs-db="unix:$dir/run/db.sock" --ovs-rundir="$dir/run" \
+        --flows="$TOPO_SRC/flows/guest.flows" \
+        --db="$TOPO_RUN/$vm/guest.db" \
+        --log-file="$TOPO_RUN/$vm/chand-guest.log" \
+        --pidfile="$TOPO_RUN/$vm/chand-guest.pid" --detach
+}
+
+topo_guest_stop() {
+    topo__kill "$TOPO_RUN/$1/chand-guest.pid"
+}
+
+# topo_guest_kill VM: SIGKILL, as a crash.
+topo_guest_kill() {
+    local pid
+    pid=$(cat "$TOPO_RUN/$1/chand-guest.pid" 2>/dev/null) || return 0
+    kill -9 "$pid" 2>/dev/null
+    topo__wait_gone "$pid"
+    rm -f "$TOPO_RUN/$1/chand-guest.pid"
+}
+
+topo__wait_gone() {
+    local i
+    for i in $(seq 100); do
+        kill -0 "$1" 2>/dev/null || return 0
+        [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+topo__kill() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null && topo__wait_gone "$pid"
+    rm -f "$1"
+}
+
+# topo_vm_down VM: stops VM's chand-guest and OVS, deletes its namespace.
+topo_vm_down() {
+    topo_guest_stop "$1"
+    ovsi_stop "$1" 2>/dev/null
+    ovsi_vm_destroy "$1" 2>/dev/null
+    ovsi_exec "$TOPO_HOST" ip link del "$1-vnic" 2>/dev/null
+    return 0
+}
+
+# topo_down VM...: removes everything the topology made.
+topo_down() {
+    local vm
+    for vm in "$@"; do
+        topo_vm_down "$vm"
+    done
+    topo_host_stop
+    ovsi_stop "$TOPO_HOST" 2>/dev/null
+    if [ -n "$TOPO_HOST_NS" ]; then
+        ovsi_netns_del "$TOPO_HOST_NS" 2>/dev/null
+    fi
+    return 0
+}

@@ -1,0 +1,703 @@
+#!/usr/bin/env bash
+# test/system/chanctl.sh [BUILDDIR] -- tests chanctl end to end.
+#
+# Starts a private ovsdb-server with the Chan DB in a temporary directory,
+# plus two small stand-ins written in Python: one for chand-host's control
+# socket (lib/ctl protocol) and one for chand-guest's local API; then runs
+# every chanctl command and every error path against them and checks exit
+# statuses, output and the database contents.  Needs no root.
+#
+# BUILDDIR (or $CHAND_BUILD_DIR; default _build/default) is a configured
+# and built tree; $CHANCTL overrides the binary.  Exits 0 if every check
+# passed, 1 if any failed (each failure is printed with the command's
+# output), 77 if a tool it needs is missing.
+
+set -u -o pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-${CHAND_BUILD_DIR:-$top/_build/default}}
+CHANCTL=${CHANCTL:-$build/utilities/chanctl}
+schema=$top/ovsdb/chan.ovsschema
+
+for tool in ovsdb-tool ovsdb-server ovsdb-client ovs-appctl python3; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "chanctl.sh: SKIP: $tool not found" >&2
+        exit 77
+    fi
+done
+if [ ! -x "$CHANCTL" ]; then
+    echo "chanctl.sh: $CHANCTL not found (build first, or pass BUILDDIR)" >&2
+    exit 1
+fi
+
+# Keep the caller's settings out of the way: every test says where to go.
+unset CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API
+
+tmp=$(mktemp -d /tmp/chanctl-test.XXXXXX)
+pids=()
+cleanup() {
+    [ -S "$tmp/ovsdb.ctl" ] && ovs-appctl -t "$tmp/ovsdb.ctl" exit \
+        >/dev/null 2>&1
+    [ -S "$tmp/other.ctl" ] && ovs-appctl -t "$tmp/other.ctl" exit \
+        >/dev/null 2>&1
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+DB=unix:$tmp/db.sock
+HOSTCTL=$tmp/chand-host.ctl
+API=@chanctl-test-$$
+n_checks=0
+n_failed=0
+
+# ---------------------------------------------------------------------------
+# Helpers.
+
+# run CMD...: runs CMD, keeping its status in $rc and output in $tmp/out and
+# $tmp/err.
+run() {
+    last_cmd="$*"
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+
+fail() {
+    n_failed=$((n_failed + 1))
+    {
+        echo "FAIL: $*"
+        echo "  command: $last_cmd (exit $rc)"
+        sed 's/^/  stdout: /' "$tmp/out"
+        sed 's/^/  stderr: /' "$tmp/err"
+    } >&2
+}
+
+# expect STATUS CMD...: runs CMD and checks its exit status.
+expect() {
+    local want=$1
+    shift
+    run "$@"
+    n_checks=$((n_checks + 1))
+    if [ "$rc" != "$want" ]; then
+        fail "expected exit $want"
+        return 1
+    fi
+    return 0
+}
+
+# out_has TEXT / err_has TEXT: the last command's stdout / stderr contains
+# TEXT (a fixed string).
+out_has() {
+    n_checks=$((n_checks + 1))
+    grep -qF -- "$1" "$tmp/out" || fail "stdout lacks '$1'"
+}
+err_has() {
+    n_checks=$((n_checks + 1))
+    grep -qF -- "$1" "$tmp/err" || fail "stderr lacks '$1'"
+}
+# out_is TEXT: the last command's stdout is exactly TEXT (plus newline).
+out_is() {
+    n_checks=$((n_checks + 1))
+    [ "$(cat "$tmp/out")" = "$1" ] || fail "stdout is not '$1'"
+}
+out_empty() {
+    n_checks=$((n_checks + 1))
+    [ ! -s "$tmp/out" ] || fail "stdout is not empty"
+}
+err_empty() {
+    n_checks=$((n_checks + 1))
+    [ ! -s "$tmp/err" ] || fail "stderr is not empty"
+}
+# check_that DESCRIPTION CMD...: CMD (a test) must succeed.
+check_that() {
+    local what=$1
+    shift
+    n_checks=$((n_checks + 1))
+    if ! "$@"; then
+        n_failed=$((n_failed + 1))
+        echo "FAIL: $what" >&2
+        echo "  check: $*" >&2
+    fi
+}
+
+# ovsdb CMD...: ovsdb-client against the test database.
+dbq() {
+    ovsdb-client transact "$DB" "[\"Chan\", $1]"
+}
+# record_field KEY VM COLUMN: the column of the Record (VM "" = all VMs),
+# as ovsdb-client prints it in a select.
+record_json() {
+    local vmcond
+    if [ -z "$2" ]; then
+        vmcond='["vm","==",["set",[]]]'
+    else
+        vmcond="[\"vm\",\"==\",\"$2\"]"
+    fi
+    dbq "{\"op\":\"select\",\"table\":\"Record\",
+          \"where\":[[\"key\",\"==\",\"$1\"],$vmcond]}"
+}
+# pyget EXPR: evaluates EXPR on the JSON in $tmp/out (as 'j').
+pyget() {
+    python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" \
+        "$tmp/out"
+}
+record_version() {
+    record_json "$1" "$2" >"$tmp/out"
+    pyget 'j[0]["rows"][0]["version"] if j[0]["rows"] else "absent"'
+}
+record_value() {
+    record_json "$1" "$2" >"$tmp/out"
+    pyget 'j[0]["rows"][0]["value"] if j[0]["rows"] else "absent"'
+}
+
+# ---------------------------------------------------------------------------
+# Servers.
+
+ovsdb-tool create "$tmp/chan.db" "$schema" || exit 1
+ovsdb-server --detach --no-chdir --pidfile="$tmp/ovsdb.pid" \
+    --remote="punix:$tmp/db.sock" --unixctl="$tmp/ovsdb.ctl" \
+    --log-file="$tmp/ovsdb.log" "$tmp/chan.db" 2>"$tmp/ovsdb.start" ||
+    { cat "$tmp/ovsdb.start" >&2; exit 1; }
+
+# A server without the Chan DB, for the "no such database" error.
+cat >"$tmp/other.ovsschema" <<'EOF'
+{"name": "Other", "tables": {"T": {"columns": {"c": {"type": "string"}}}}}
+EOF
+ovsdb-tool create "$tmp/other.db" "$tmp/other.ovsschema" || exit 1
+ovsdb-server --detach --no-chdir --pidfile="$tmp/other.pid" \
+    --remote="punix:$tmp/other.sock" --unixctl="$tmp/other.ctl" \
+    --log-file="$tmp/other.log" "$tmp/other.db" 2>"$tmp/other.start" ||
+    { cat "$tmp/other.start" >&2; exit 1; }
+
+# Stand-ins for chand-host's control socket and chand-guest's API.
+cat >"$tmp/fake.py" <<'EOF'
+import json, os, socket, sys, threading, time
+
+mode, path = sys.argv[1], sys.argv[2]
+RECORDS = {
+    "net/dns": ({"servers": ["10.0.0.1", "10.0.0.2"]}, 3),
+    "net/ntp": ("pool.ntp.org", 1),
+    "app/flag": (True, 7),
+}
+
+def send(conn, msg):
+    conn.sendall(json.dumps(msg).encode())
+
+def reply(conn, req, result):
+    send(conn, {"id": req["id"], "result": result, "error": None})
+
+def error(conn, req, err):
+    send(conn, {"id": req["id"], "result": None, "error": err})
+
+def messages(conn):
+    buf, dec = "", json.JSONDecoder()
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        buf += data.decode()
+        while buf.strip():
+            buf = buf.lstrip()
+            try:
+                msg, end = dec.raw_decode(buf)
+            except ValueError:
+                break
+            buf = buf[end:]
+            yield msg
+
+def rec(key):
+    value, version = RECORDS[key]
+    return {"key": key, "value": value, "version": version}
+
+def ctl(conn, req):
+    m, p = req["method"], req["params"]
+    if m == "channel/list":
+        reply(conn, req, "VM   CHAN_ID  VID   STATE\nvm1  7        4094  ready\n")
+    elif m == "channel/show":
+        if p == ["vm1"]:
+            reply(conn, req, '{"vm": "vm1", "chan_id": 7}')
+        else:
+            error(conn, req, "no channel for VM %s\n" % p[0])
+    elif m == "list-commands":
+        reply(conn, req, "channel/list\nchannel/show VM\nvlog/set SPEC\n")
+    elif m == "vlog/set":
+        reply(conn, req, "" if p == ["ANY:dbg"] else "bad " + " ".join(p))
+    elif m == "args":
+        reply(conn, req, "|".join(p))
+    elif m == "hang":
+        time.sleep(30)
+    elif m == "badreply":
+        reply(conn, req, 42)
+    else:
+        error(conn, req, '"%s" is not a valid command' % m)
+
+def guest(conn, req):
+    m, p = req["method"], req["params"]
+    if m == "get":
+        if len(p) != 1 or not isinstance(p[0], str):
+            error(conn, req, {"error": "bad params"})
+        elif p[0] == "malformed":
+            reply(conn, req, "not an object")
+        elif p[0] == "garbage":
+            conn.sendall(b"}}}not json")
+            conn.close()
+        elif p[0] in RECORDS:
+            reply(conn, req, rec(p[0]))
+        else:
+            error(conn, req, {"error": "not found", "details": p[0]})
+    elif m == "list":
+        prefix = p[0] if p else ""
+        reply(conn, req, [rec(k) for k in sorted(RECORDS)
+                          if k.startswith(prefix)])
+    elif m == "watch":
+        prefix = p[0] if p else ""
+        if prefix == "forbidden/":
+            error(conn, req, "watch refused")
+            return
+        reply(conn, req, [rec("net/dns")] if prefix == "cur/" else {})
+        send(conn, {"id": None, "method": "update", "params": [
+            {"key": "net/dns", "op": "put", "value": {"servers": []},
+             "version": 4}]})
+        send(conn, {"id": None, "method": "update", "params": [
+            {"key": "net/ntp", "op": "delete", "version": 2}]})
+        # Only a client that answers echo sees the third update.
+        send(conn, {"id": "e1", "method": "echo", "params": ["x"]})
+        for msg in messages(conn):
+            if msg.get("id") == "e1" and msg.get("result") == ["x"]:
+                send(conn, {"id": None, "method": "update", "params": [
+                    {"key": "echo/ok", "op": "put", "value": 1,
+                     "version": 1}]})
+                if prefix == "close/":
+                    conn.close()
+                    return
+    elif m == "status":
+        reply(conn, req, {"state": "in-session", "host_epoch": 123,
+                          "position": 5, "records": len(RECORDS)})
+    else:
+        error(conn, req, "unknown method")
+
+def serve(conn):
+    try:
+        for req in messages(conn):
+            (ctl if mode == "ctl" else guest)(conn, req)
+    except OSError:
+        pass
+    try:
+        conn.close()
+    except OSError:
+        pass
+
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0" + path[1:] if path.startswith("@") else path)
+s.listen(16)
+open(sys.argv[3], "w").close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+python3 "$tmp/fake.py" ctl "$HOSTCTL" "$tmp/ctl.ready" &
+pids+=($!)
+python3 "$tmp/fake.py" guest "$API" "$tmp/guest.ready" &
+pids+=($!)
+for i in $(seq 100); do
+    [ -e "$tmp/ctl.ready" ] && [ -e "$tmp/guest.ready" ] && \
+        [ -S "$tmp/db.sock" ] && break
+    sleep 0.1
+done
+
+# ---------------------------------------------------------------------------
+# Command line.
+
+expect 0 "$CHANCTL" --help && err_empty
+for cmd in push delete status wait channels channel-show host get list \
+           watch guest-status; do
+    out_has "  $cmd "
+done
+for opt in --db --host-ctl --api --vm --json --timeout --verbose --help \
+           --version CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API \
+           unix:/var/run/openvswitch/db.sock chand-host.ctl @chand-guest; do
+    out_has "$opt"
+done
+expect 0 "$CHANCTL" -h && out_has "usage: chanctl"
+expect 0 "$CHANCTL" --version && out_has "chanctl (chand) "
+expect 0 "$CHANCTL" -V && out_has "chanctl (chand) "
+
+expect 2 "$CHANCTL" && err_has "missing command" && err_has "--help"
+expect 2 "$CHANCTL" frobnicate && err_has "unknown command 'frobnicate'"
+expect 2 "$CHANCTL" --frob status && err_has "unknown option '--frob'"
+expect 2 "$CHANCTL" -x status && err_has "unknown option '-x'"
+expect 2 "$CHANCTL" status --db && err_has "'--db' needs a value"
+expect 2 "$CHANCTL" status --db= && err_has "nonempty"
+expect 2 "$CHANCTL" status --json=yes && err_has "takes no value"
+expect 2 "$CHANCTL" --vm vm1 get k && err_has "'get' does not take --vm"
+expect 2 "$CHANCTL" --json push k 1 && err_has "'push' does not take --json"
+expect 2 "$CHANCTL" --json channels && err_has "does not take --json"
+expect 2 "$CHANCTL" push k && err_has "missing arguments for 'push'"
+expect 2 "$CHANCTL" push k 1 2 && err_has "too many arguments for 'push'"
+expect 2 "$CHANCTL" delete && err_has "missing arguments for 'delete'"
+expect 2 "$CHANCTL" status extra && err_has "too many arguments"
+expect 2 "$CHANCTL" wait extra && err_has "too many arguments"
+expect 2 "$CHANCTL" channels extra && err_has "too many arguments"
+expect 2 "$CHANCTL" channel-show && err_has "missing arguments"
+expect 2 "$CHANCTL" channel-show a b && err_has "too many arguments"
+expect 2 "$CHANCTL" host && err_has "missing arguments for 'host'"
+expect 2 "$CHANCTL" get && err_has "missing arguments for 'get'"
+expect 2 "$CHANCTL" list a b && err_has "too many arguments for 'list'"
+expect 2 "$CHANCTL" watch a b && err_has "too many arguments for 'watch'"
+expect 2 "$CHANCTL" guest-status x && err_has "too many arguments"
+for t in abc -1 1e9 nan inf ''; do
+    expect 2 "$CHANCTL" --timeout "$t" status && err_has "--timeout"
+done
+
+# ---------------------------------------------------------------------------
+# push.
+
+expect 0 "$CHANCTL" --db "$DB" push net/dns '{"servers": ["10.0.0.1"]}' &&
+    out_empty && err_empty
+check_that "push inserts version 1" [ "$(record_version net/dns '')" = 1 ]
+check_that "push stores the JSON text" \
+    [ "$(record_value net/dns '')" = '{"servers": ["10.0.0.1"]}' ]
+expect 0 "$CHANCTL" --db "$DB" -v push net/dns '{"servers": []}' &&
+    out_is "pushed net/dns version 2 to all VMs"
+check_that "push bumps the version" [ "$(record_version net/dns '')" = 2 ]
+check_that "push updates the value" \
+    [ "$(record_value net/dns '')" = '{"servers": []}' ]
+expect 0 "$CHANCTL" push --db="$DB" --vm vm1 net/dns '"vm1 only"' --verbose &&
+    out_is "pushed net/dns version 1 to vm1"
+check_that "push --vm inserts a per-VM record" \
+    [ "$(record_version net/dns vm1)" = 1 ]
+check_that "push --vm leaves the all-VM record" \
+    [ "$(record_version net/dns '')" = 2 ]
+CHAND_DB=$DB expect 0 "$CHANCTL" -v push --vm vm1 net/dns '"again"' &&
+    out_is "pushed net/dns version 2 to vm1"
+expect 0 "$CHANCTL" --db "$DB" push num -5
+check_that "a negative number is a value" [ "$(record_value num '')" = -5 ]
+expect 0 "$CHANCTL" --db "$DB" push -- num -6.5
+check_that "'--' ends options" [ "$(record_value num '')" = -6.5 ]
+for v in 'null' 'true' '"s"' '[]' '{}' '0' '"ünïcødé"'; do
+    expect 0 "$CHANCTL" --db "$DB" push scalar "$v"
+    check_that "push stores $v" [ "$(record_value scalar '')" = "$v" ]
+done
+key256=$(printf 'k%.0s' $(seq 256))
+expect 0 "$CHANCTL" --db "$DB" push "$key256" 1
+check_that "a 256-byte key is accepted" \
+    [ "$(record_version "$key256" '')" = 1 ]
+vm64=$(printf 'v%.0s' $(seq 64))
+expect 0 "$CHANCTL" --db "$DB" push --vm "$vm64" k 1
+
+# push: usage errors (exit 2), nothing written.
+expect 2 "$CHANCTL" --db "$DB" push bad '{"a": 1' &&
+    err_has "value for bad is not valid JSON"
+expect 2 "$CHANCTL" --db "$DB" push bad '{"a": 1, "a": 2}' &&
+    err_has "duplicate"
+expect 2 "$CHANCTL" --db "$DB" push bad '' && err_has "not valid JSON"
+expect 2 "$CHANCTL" --db "$DB" push bad 'nope' && err_has "not valid JSON"
+expect 2 "$CHANCTL" --db "$DB" push bad '1 2' && err_has "not valid JSON"
+expect 2 "$CHANCTL" --db "$DB" push bad "$(printf '"\xff"')" &&
+    err_has "not valid JSON"
+check_that "invalid values are not written" \
+    [ "$(record_version bad '')" = absent ]
+expect 2 "$CHANCTL" --db "$DB" push '' 1 && err_has "KEY must be 1 to 256"
+expect 2 "$CHANCTL" --db "$DB" push "k$key256" 1 &&
+    err_has "KEY must be 1 to 256 bytes (got 257)"
+expect 2 "$CHANCTL" --db "$DB" push "$(printf 'k\xff')" 1 &&
+    err_has "not valid UTF-8"
+expect 2 "$CHANCTL" --db "$DB" push --vm 'bad name' k 1 &&
+    err_has "not a valid VM name"
+expect 2 "$CHANCTL" --db "$DB" push --vm "v$vm64" k 1 &&
+    err_has "not a valid VM name"
+
+# push: connection errors (exit 1).
+expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" push k 1 &&
+    err_has "cannot connect to unix:$tmp/nothing.sock: No such file or directory (is ovsdb-server running? use --db)"
+CHAND_DB=unix:$tmp/nothing.sock expect 1 "$CHANCTL" push k 1 &&
+    err_has "cannot connect to unix:$tmp/nothing.sock" &&
+    err_has "unset CHAND_DB"
+expect 1 "$CHANCTL" --db "$tmp/nothing.sock" push k 1 &&
+    err_has "cannot connect to unix:$tmp/nothing.sock"
+expect 2 "$CHANCTL" --db tcp:127.0.0.1:6640 push k 1 &&
+    err_has "unsupported Chan DB remote 'tcp:127.0.0.1:6640'"
+expect 1 "$CHANCTL" --db "unix:$tmp/other.sock" push k 1 &&
+    err_has "serves no database \"Chan\""
+if [ ! -e /var/run/openvswitch/db.sock ]; then
+    expect 1 "$CHANCTL" push k 1 &&
+        err_has "cannot connect to unix:/var/run/openvswitch/db.sock: No such file or directory (is ovsdb-server running? use --db)"
+fi
+
+# push: concurrent writers of one record all succeed, and every push
+# bumps the version exactly once (optimistic concurrency with retries).
+expect 0 "$CHANCTL" --db "$DB" push race 0
+race_pids=()
+for i in $(seq 8); do
+    "$CHANCTL" --db "$DB" push race "$i" 2>"$tmp/race.$i" &
+    race_pids+=($!)
+done
+race_failed=0
+for p in "${race_pids[@]}"; do
+    wait "$p" || race_failed=$((race_failed + 1))
+done
+check_that "concurrent pushes all succeed ($(cat "$tmp"/race.* 2>/dev/null))" \
+    [ "$race_failed" = 0 ]
+check_that "concurrent pushes bump the version once each" \
+    [ "$(record_version race '')" = 9 ]
+
+# push: the version continues from whatever another client wrote, and a
+# record deleted and re-created by another client between pushes is
+# updated, not duplicated.
+for i in $(seq 5); do
+    dbq '{"op":"delete","table":"Record","where":[["key","==","flap"]]},
+         {"op":"insert","table":"Record",
+          "row":{"key":"flap","value":"0","version":100}}' >/dev/null
+    expect 0 "$CHANCTL" --db "$DB" -v push flap 1 &&
+        out_is "pushed flap version 101 to all VMs"
+done
+
+# ---------------------------------------------------------------------------
+# delete.
+
+expect 0 "$CHANCTL" --db "$DB" delete num && out_empty && err_empty
+check_that "delete removes the record" [ "$(record_version num '')" = absent ]
+expect 1 "$CHANCTL" --db "$DB" delete num &&
+    err_has "delete: no record num for all VMs"
+expect 0 "$CHANCTL" --db "$DB" -v delete --vm vm1 net/dns &&
+    out_is "deleted net/dns from vm1"
+check_that "delete --vm leaves the all-VM record" \
+    [ "$(record_version net/dns '')" = 2 ]
+expect 1 "$CHANCTL" --db "$DB" delete --vm vm1 net/dns &&
+    err_has "no record net/dns for vm1" &&
+    err_has "net/dns has records for: all VMs (without --vm)"
+expect 0 "$CHANCTL" --db "$DB" push --vm vm7 only7 1
+expect 1 "$CHANCTL" --db "$DB" delete only7 &&
+    err_has "only7 has records for: vm7"
+expect 2 "$CHANCTL" --db "$DB" delete '' && err_has "KEY must be 1 to 256"
+expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" delete k &&
+    err_has "cannot connect to unix:$tmp/nothing.sock"
+expect 1 "$CHANCTL" --db "unix:$tmp/other.sock" delete k &&
+    err_has "serves no database"
+
+# ---------------------------------------------------------------------------
+# status.
+
+expect 0 "$CHANCTL" --db "$DB" status && out_is "no channels"
+expect 0 "$CHANCTL" --db "$DB" status --json && out_is "[]"
+expect 1 "$CHANCTL" --db "$DB" status --vm vm1 &&
+    err_has "no channel for VM vm1"
+expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" status &&
+    err_has "cannot connect"
+expect 1 "$CHANCTL" --db "unix:$tmp/other.sock" status &&
+    err_has "serves no database"
+
+# Start over with a known desired state: all VMs get net/dns v2 and
+# app/x v1; vm1 has its own net/dns.  Then write Channel rows the way
+# chand-host would.
+dbq '{"op":"delete","table":"Record","where":[]}' >/dev/null
+"$CHANCTL" --db "$DB" push net/dns '{"servers": []}'
+"$CHANCTL" --db "$DB" push net/dns '{"servers": ["10.0.0.9"]}'
+"$CHANCTL" --db "$DB" push app/x 1
+"$CHANCTL" --db "$DB" push --vm vm1 net/dns '"vm1 dns"'
+dbq '{"op":"insert","table":"Record",
+      "row":{"key":"broken","value":"{oops","version":1,
+             "error":"value is not valid JSON"}}' >/dev/null
+dbq '{"op":"insert","table":"Channel","row":{
+        "vm":"vm1","chan_id":7,"vid":4094,"interface":"tap-vm1",
+        "state":"ready","host_epoch":305419896,"guest_epoch":42,
+        "applied":["map",[["app/x",1],["net/dns",1]]],
+        "desired_count":2,"applied_count":2,"synced":true,
+        "statistics":["map",[["frames_sent",12],["retransmits",1]]]}},
+     {"op":"insert","table":"Channel","row":{
+        "vm":"vm2","chan_id":8,"vid":4093,"interface":"tap-vm2",
+        "state":"connecting","state_reason":"no HELLO from the guest yet",
+        "host_epoch":0,"guest_epoch":0,
+        "desired_count":2,"applied_count":0,"synced":false,
+        "errors":["map",[["big/key","value too large"]]]}}' >/dev/null
+
+expect 0 "$CHANCTL" --db "$DB" status && err_empty
+out_has "VM   STATE       APPLIED/DESIRED  SYNCED  HOST_EPOCH"
+out_has "vm1  ready       2/2              yes     305419896"
+out_has "vm2  connecting  0/2              no      0"
+out_has "    reason: no HELLO from the guest yet"
+out_has "    error: big/key: value too large"
+out_has "Record errors:"
+out_has "  broken (all VMs): value is not valid JSON"
+
+expect 0 "$CHANCTL" --db "$DB" status --json
+check_that "status --json lists both channels" \
+    [ "$(pyget '",".join(c["vm"] for c in j)')" = "vm1,vm2" ]
+check_that "status --json has the columns" \
+    [ "$(pyget '[j[0][k] for k in ("state","chan_id","vid","interface","host_epoch","guest_epoch","desired_count","applied_count","synced")]')" = "['ready', 7, 4094, 'tap-vm1', 305419896, 42, 2, 2, True]" ]
+check_that "status --json has maps" \
+    [ "$(pyget '(j[0]["applied"], j[0]["statistics"], j[1]["errors"])')" = "({'app/x': 1, 'net/dns': 1}, {'frames_sent': 12, 'retransmits': 1}, {'big/key': 'value too large'})" ]
+check_that "status --json: vm1 has nothing pending" \
+    [ "$(pyget 'j[0]["pending"]')" = "[]" ]
+check_that "status --json: vm2's pending keys" \
+    [ "$(pyget 'sorted((p["key"], p["desired_version"], p["applied_version"]) for p in j[1]["pending"])')" = "[('app/x', 1, None), ('net/dns', 2, None)]" ]
+check_that "status --json: record errors" \
+    [ "$(pyget 'j[1]["record_errors"]')" = "[{'key': 'broken', 'vm': None, 'error': 'value is not valid JSON'}]" ]
+check_that "status --json: state_reason" \
+    [ "$(pyget '(j[0]["state_reason"], j[1]["state_reason"])')" = "(None, 'no HELLO from the guest yet')" ]
+
+expect 0 "$CHANCTL" --db "$DB" status --vm vm1
+out_has "vm:             vm1"
+out_has "state:          ready"
+out_has "chan_id:        7"
+out_has "vid:            4094"
+out_has "interface:      tap-vm1"
+out_has "host_epoch:     305419896"
+out_has "guest_epoch:    42"
+out_has "applied_count:  2"
+out_has "desired_count:  2"
+out_has "applied map:    2 keys"
+out_has "synced:         yes"
+out_has "pending:        none"
+out_has "  frames_sent: 12"
+out_has "  broken (all VMs): value is not valid JSON"
+n_checks=$((n_checks + 1))
+grep -q '^  app/x: 1$' "$tmp/out" && fail "applied keys listed without -v"
+expect 0 "$CHANCTL" --db "$DB" status --vm vm1 -v && out_has "  app/x: 1" &&
+    out_has "  net/dns: 1"
+expect 0 "$CHANCTL" --db "$DB" status --vm vm2
+out_has "state:          connecting (no HELLO from the guest yet)"
+out_has "synced:         no"
+out_has "pending:        2: "
+out_has "app/x (version 1, not applied)"
+out_has "  big/key: value too large"
+expect 0 "$CHANCTL" --db "$DB" status --vm vm2 --json
+check_that "status --vm --json is one object" \
+    [ "$(pyget '(j["vm"], j["vid"])')" = "('vm2', 4093)" ]
+expect 1 "$CHANCTL" --db "$DB" status --vm vm3 --json &&
+    err_has "no channel for VM vm3" && out_empty
+
+# ---------------------------------------------------------------------------
+# wait.
+
+expect 0 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 5 && out_empty
+expect 1 "$CHANCTL" --db "$DB" wait --timeout 0.3 &&
+    err_has "wait: timed out after 0.3 seconds" &&
+    err_has "vm2: state is connecting (no HELLO from the guest yet); not synced (applied 0/2); pending: "
+expect 1 "$CHANCTL" --db "$DB" wait --vm vm2 --timeout 0.2 &&
+    err_has "vm2: state is connecting"
+expect 1 "$CHANCTL" --db "$DB" wait --vm vm9 --timeout 0.2 &&
+    err_has "vm9: no Channel row"
+expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" wait --timeout 1 &&
+    err_has "cannot connect"
+
+# A new version is pending until the Channel row says it was applied,
+# even while the row still says synced.
+"$CHANCTL" --db "$DB" push --vm vm1 net/dns '"vm1 dns v2"'
+expect 1 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 0.3 &&
+    err_has "vm1: pending: net/dns (version 2, applied 1)"
+# Channel rows catching up while wait runs: it returns 0.
+(sleep 0.5
+ dbq '{"op":"update","table":"Channel","where":[["vm","==","vm1"]],
+       "row":{"applied":["map",[["app/x",1],["net/dns",2]]]}},
+      {"op":"update","table":"Channel","where":[["vm","==","vm2"]],
+       "row":{"state":"ready","state_reason":["set",[]],
+              "applied":["map",[["app/x",1],["net/dns",2]]],
+              "applied_count":2,"synced":true,"errors":["map",[]]}}' \
+     >/dev/null) &
+updater=$!
+expect 0 "$CHANCTL" --db "$DB" wait --timeout 10 && out_empty && err_empty
+wait "$updater"
+expect 0 "$CHANCTL" --db "$DB" status && out_has "vm2  ready"
+# A delete is pending until the guest no longer has the key.
+"$CHANCTL" --db "$DB" delete app/x
+expect 1 "$CHANCTL" --db "$DB" wait --vm vm2 --timeout 0.2 &&
+    err_has "pending: app/x (to delete)"
+
+# ---------------------------------------------------------------------------
+# chand-host control socket.
+
+expect 0 "$CHANCTL" --host-ctl "$HOSTCTL" channels && err_empty &&
+    out_is "VM   CHAN_ID  VID   STATE
+vm1  7        4094  ready"
+CHAND_HOST_CTL=$HOSTCTL expect 0 "$CHANCTL" channel-show vm1 &&
+    out_is '{"vm": "vm1", "chan_id": 7}'
+expect 1 "$CHANCTL" --host-ctl "$HOSTCTL" channel-show vm9 &&
+    err_has "chand-host: channel/show: no channel for VM vm9" && out_empty
+expect 0 "$CHANCTL" --host-ctl "$HOSTCTL" host list-commands &&
+    out_has "channel/show VM"
+expect 0 "$CHANCTL" --host-ctl "$HOSTCTL" host vlog/set ANY:dbg && out_empty
+expect 0 "$CHANCTL" --host-ctl "$HOSTCTL" host args --json -v -- --vm x &&
+    out_is "--json|-v|--|--vm|x"
+expect 1 "$CHANCTL" --host-ctl "$HOSTCTL" host no/such &&
+    err_has 'chand-host: no/such: "no/such" is not a valid command'
+expect 1 "$CHANCTL" --host-ctl "$HOSTCTL" host badreply &&
+    err_has "malformed reply"
+expect 1 "$CHANCTL" --host-ctl "$HOSTCTL" --timeout 0.5 host hang &&
+    err_has "host: timed out after 0.5 seconds"
+expect 1 "$CHANCTL" --host-ctl "$tmp/none.ctl" channels &&
+    err_has "cannot connect to chand-host control socket $tmp/none.ctl: No such file or directory (is chand-host running? use --host-ctl)"
+CHAND_HOST_CTL=$tmp/none.ctl expect 1 "$CHANCTL" channels &&
+    err_has "unset CHAND_HOST_CTL"
+if [ ! -e /var/run/chand/chand-host.ctl ]; then
+    expect 1 "$CHANCTL" channels &&
+        err_has "cannot connect to chand-host control socket /var/run/chand/chand-host.ctl"
+fi
+
+# ---------------------------------------------------------------------------
+# chand-guest API.
+
+expect 0 "$CHANCTL" --api "$API" get net/dns && err_empty &&
+    out_is '{"servers":["10.0.0.1","10.0.0.2"]}'
+CHAND_GUEST_API=$API expect 0 "$CHANCTL" get net/ntp && out_is '"pool.ntp.org"'
+expect 0 "$CHANCTL" --api "unix:$API" get app/flag && out_is 'true'
+expect 1 "$CHANCTL" --api "$API" get nope &&
+    err_has "get nope: not found" && out_empty
+expect 1 "$CHANCTL" --api "$API" get malformed && err_has "malformed reply"
+expect 1 "$CHANCTL" --api "$API" get garbage && err_has "get garbage:"
+expect 2 "$CHANCTL" --api "$API" get "$(printf '\xff')" &&
+    err_has "not valid UTF-8"
+
+expect 0 "$CHANCTL" --api "$API" list && out_is "$(printf '%s\n' \
+    'app/flag	true' \
+    'net/dns	{"servers":["10.0.0.1","10.0.0.2"]}' \
+    'net/ntp	"pool.ntp.org"')"
+expect 0 "$CHANCTL" --api "$API" list net/ && out_has "net/ntp" &&
+    check_that "list PREFIX filters" [ "$(wc -l <"$tmp/out")" = 2 ]
+expect 0 "$CHANCTL" --api "$API" list zzz/ && out_empty
+expect 0 "$CHANCTL" --api "$API" list --json
+check_that "list --json is an array of records" \
+    [ "$(pyget '[(r["key"], r["version"]) for r in j]')" = "[('app/flag', 7), ('net/dns', 3), ('net/ntp', 1)]" ]
+
+expect 0 "$CHANCTL" --api "$API" --timeout 1.5 watch net/ && err_empty &&
+    out_is "$(printf '%s\n' \
+        'put	net/dns	4	{"servers":[]}' \
+        'delete	net/ntp	2' \
+        'put	echo/ok	1	1')"
+expect 0 "$CHANCTL" --api "$API" --timeout 1.5 watch --json
+check_that "watch --json prints one update per line" \
+    [ "$(python3 -c 'import json,sys; print([json.loads(l)["op"] for l in open(sys.argv[1])])' "$tmp/out")" = "['put', 'delete', 'put']" ]
+expect 0 "$CHANCTL" --api "$API" --timeout 1.5 watch cur/ &&
+    out_has 'current	net/dns	3	{"servers":["10.0.0.1","10.0.0.2"]}'
+expect 1 "$CHANCTL" --api "$API" watch close/ &&
+    out_has "echo/ok" && err_has "connection closed by chand-guest"
+expect 1 "$CHANCTL" --api "$API" watch forbidden/ &&
+    err_has "watch: watch refused"
+
+expect 0 "$CHANCTL" --api "$API" guest-status && out_has "state: in-session" &&
+    out_has "host_epoch: 123" && out_has "position: 5"
+expect 0 "$CHANCTL" --api "$API" guest-status --json
+check_that "guest-status --json" [ "$(pyget 'j["position"]')" = 5 ]
+
+expect 1 "$CHANCTL" --api @chanctl-test-none-$$ get k &&
+    err_has "cannot connect to chand-guest API unix:@chanctl-test-none-$$: Connection refused (is chand-guest running? use --api)"
+CHAND_GUEST_API=$tmp/none.sock expect 1 "$CHANCTL" list &&
+    err_has "cannot connect to chand-guest API unix:$tmp/none.sock" &&
+    err_has "unset CHAND_GUEST_API"
+expect 1 "$CHANCTL" --api "$tmp/none.sock" watch && err_has "cannot connect"
+expect 1 "$CHANCTL" --api "$tmp/none.sock" guest-status &&
+    err_has "cannot connect"
+
+# ---------------------------------------------------------------------------
+
+if [ "$n_failed" -ne 0 ]; then
+    echo "chanctl.sh: $n_failed of $n_checks checks FAILED" >&2
+    exit 1
+fi
+echo "chanctl.sh: all $n_checks checks passed"
+exit 0
