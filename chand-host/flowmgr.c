@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "chan-flows.h"
 #include "flow-template.h"
 #include "packets.h"
 #include "vlog.h"
@@ -104,27 +105,14 @@ flowmgr_destroy(struct flowmgr *fm)
 }
 
 static void
-host_vars(char values[][32])
-{
-    struct chan_endpoint host;
-    chan_endpoint_host(&host);
-    eth_addr_to_string(&host.mac, values[0]);
-    ip_to_string(host.ip, values[1]);
-    snprintf(values[2], 32, "%u", host.port);
-}
-
-static void
 add_bridge_flows(struct flowmgr *fm)
 {
-    char v[3][32];
-    host_vars(v);
-    struct flow_template_var vars[] = {
-        { "HOST_MAC", v[0] }, { "HOST_IP", v[1] }, { "PORT", v[2] },
-    };
+    struct chan_flows_vars v;
+    chan_flows_host_vars(NULL, 0, &v);
     struct flow_template_diag diag;
     enum flow_template_error e = flow_template_render(
-        fm->template, FLOW_TEMPLATE_BRIDGE, 0, vars,
-        sizeof vars / sizeof *vars, &fm->wanted, &diag);
+        fm->template, FLOW_TEMPLATE_BRIDGE, 0, v.vars, v.n, &fm->wanted,
+        &diag);
     if (e) {
         VLOG_ERR("flow template line %u: %s", diag.line,
                  flow_template_strerror(e));
@@ -158,24 +146,13 @@ char *
 flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
                     int64_t ofport)
 {
-    char v[8][32];
-    host_vars(v);               /* HOST_MAC, HOST_IP, PORT. */
-    snprintf(v[3], 32, "%u", cfg->chan_id);
-    snprintf(v[4], 32, "%u", cfg->vid);
-    snprintf(v[5], 32, "%lld", (long long) ofport);
-    eth_addr_to_string(&cfg->guest.mac, v[6]);
-    ip_to_string(cfg->guest.ip, v[7]);
-    struct flow_template_var vars[] = {
-        { "HOST_MAC", v[0] }, { "HOST_IP", v[1] }, { "PORT", v[2] },
-        { "CHAN_ID", v[3] }, { "VID", v[4] }, { "VNIC_OFPORT", v[5] },
-        { "GUEST_MAC", v[6] }, { "GUEST_IP", v[7] },
-    };
-    size_t n_vars = sizeof vars / sizeof *vars;
+    struct chan_flows_vars v;
+    chan_flows_host_vars(cfg, ofport, &v);
     struct flow_template_diag diag;
     size_t n_before = fm->wanted.n;
 
     enum flow_template_error e = flow_template_render(
-        fm->template, FLOW_TEMPLATE_CHANNEL, cfg->chan_id, vars, n_vars,
+        fm->template, FLOW_TEMPLATE_CHANNEL, cfg->chan_id, v.vars, v.n,
         &fm->wanted, &diag);
     if (e) {
         return render_error("channel", e, &diag);
@@ -187,7 +164,7 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
     }
     if (!have_vid) {
         e = flow_template_render(fm->template, FLOW_TEMPLATE_VID, 0,
-                                 vars, n_vars, &fm->wanted, &diag);
+                                 v.vars, v.n, &fm->wanted, &diag);
         if (e) {
             /* Roll back this channel's flows. */
             while (fm->wanted.n > n_before) {

@@ -96,7 +96,8 @@ void reconnect_disable(struct reconnect *, long long int now);
 bool reconnect_is_enabled(const struct reconnect *);
 
 /* Makes the next reconnect_run() return RECONNECT_DISCONNECT if connected
- * or connecting, and then reconnect immediately (no backoff wait) . */
+ * or connecting, and then reconnect immediately (no backoff wait).  In
+ * BACKOFF, cuts the wait short. */
 void reconnect_force_reconnect(struct reconnect *, long long int now);
 
 /* Event notifications. */
@@ -123,8 +124,8 @@ long long int reconnect_wait(const struct reconnect *, long long int now);
 enum reconnect_state reconnect_get_state(const struct reconnect *);
 const char *reconnect_state_name(enum reconnect_state);
 bool reconnect_is_connected(const struct reconnect *);
-/* The current backoff (ms) that the next failure would wait, or the one
- * being waited. */
+/* The current backoff in ms (0 before the first failure): the wait before
+ * the next attempt, before jitter, while in BACKOFF. */
 int reconnect_get_backoff(const struct reconnect *);
 /* Milliseconds connected, or 0 if not connected. */
 long long int reconnect_get_connection_duration(const struct reconnect *,

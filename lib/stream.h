@@ -6,7 +6,7 @@
  * named "punix:PATH".  A PATH that starts with '@' names a Linux abstract
  * socket ("unix:@chand-ctl" connects to the abstract name "chand-ctl"), which
  * needs no file system and vanishes with its last user.  PATH must fit in
- * sun_path (107 bytes for a file path, 106 for an abstract name); longer
+ * sun_path (107 bytes for a file path or an abstract name); longer
  * paths are rejected with ENAMETOOLONG rather than truncated.
  *
  * Every call is nonblocking except stream_open_block().  Errors are positive

@@ -10,7 +10,8 @@
  * Every module has one level (off, err, warn, info, dbg; default info):
  * messages at a level more verbose than the module's are dropped cheaply.
  * Levels are set from strings such as "ANY:info", "jsonrpc:dbg",
- * "stream:off" or a comma/space separated list of those.
+ * "ctl:off" or a comma/space separated list of those (module and level
+ * names are case-insensitive).
  *
  * Lines look like
  *     2026-11-22T00:00:00.123Z|00042|module|INFO|message
@@ -80,24 +81,29 @@ struct vlog_module *vlog_module_from_name(const char *name);
  * VLOG_RATE_LIMIT_INIT(RATE, BURST): at most BURST messages at once, refilled
  * at RATE messages per minute. */
 struct vlog_rate_limit {
-    unsigned int rate;          /* Tokens per minute. */
-    unsigned int burst;         /* Maximum tokens (in units of 1000). */
-    unsigned int tokens;        /* Current tokens, in thousandths. */
-    long long int last_fill;    /* time_msec() of last refill, LLONG_MIN at
-                                 * start. */
-    long long int first_dropped; /* time_msec() of first drop, or 0. */
+    unsigned int rate;          /* Messages per minute. */
+    unsigned int burst;         /* Maximum messages at once (>= 1). */
+    unsigned long long int tokens; /* VLOG_MSG_TOKENS per message. */
+    long long int last_fill;    /* Time of last refill; LLONG_MIN at first. */
+    long long int first_dropped; /* Time of first drop since last success. */
+    long long int last_dropped; /* Time of latest drop. */
     unsigned int n_dropped;     /* Messages dropped since last success. */
 };
 
+/* Tokens one message costs; 'rate' tokens accrue per millisecond, so a
+ * bucket refills at 'rate' messages per minute. */
+#define VLOG_MSG_TOKENS (60 * 1000)
+
 #define VLOG_RATE_LIMIT_INIT(RATE, BURST)                               \
     {                                                                   \
-        (RATE), (BURST) < 1 ? 1 : (BURST), 0, -9223372036854775807LL - 1, \
-        0, 0                                                            \
+        (RATE), (BURST) < 1 ? 1 : (BURST), 0,                           \
+        -9223372036854775807LL - 1, 0, 0, 0                             \
     }
 
 /* Returns true if 'rl' has no token left at time 'now' (msec): the message
  * must be dropped and is counted.  Otherwise consumes one token and returns
- * false.  Pure function of 'rl' and 'now' (tests pass fake times). */
+ * false.  A fresh bucket is full (BURST messages pass at once).  Depends only
+ * on 'rl' and 'now' (tests pass fake times). */
 bool vlog_should_drop_at(struct vlog_rate_limit *rl, long long int now);
 
 /* Number of messages 'rl' dropped since the last one it let through. */
@@ -147,9 +153,12 @@ void vlog_rate_limit(const struct vlog_module *module, enum vlog_level level,
 #define VLOG_IS_DBG_ENABLED() (this_module->level >= VLL_DBG)
 #define VLOG_IS_INFO_ENABLED() (this_module->level >= VLL_INFO)
 
-/* Sets the program name used by vlog_fatal-like helpers and the log file's
- * opening line; 'program_name' is copied.  Optional. */
+/* Records the program name ('program_name' is copied; NULL clears it) for
+ * vlog_get_program_name().  Optional: logging works without it. */
 void vlog_init(const char *program_name);
+
+/* The name given to vlog_init(), or NULL. */
+const char *vlog_get_program_name(void);
 
 /* Sets levels from 's': one or more "MODULE:LEVEL" items separated by
  * commas or spaces, MODULE being a registered module name or "ANY" (all

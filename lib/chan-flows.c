@@ -1,0 +1,66 @@
+/* Copyright (c) 2026 The chand authors.  See chan-flows.h. */
+
+#include <config.h>
+#include "chan-flows.h"
+
+#include <stdio.h>
+
+#include "packets.h"
+
+static char *
+add_var(struct chan_flows_vars *v, const char *name)
+{
+    char *value = v->values[v->n];
+    v->vars[v->n].name = name;
+    v->vars[v->n].value = value;
+    v->n++;
+    return value;
+}
+
+static void
+add_int(struct chan_flows_vars *v, const char *name, long long value)
+{
+    snprintf(add_var(v, name), sizeof v->values[0], "%lld", value);
+}
+
+static void
+add_endpoint(struct chan_flows_vars *v, const char *mac_name,
+             const char *ip_name, const struct chan_endpoint *ep)
+{
+    eth_addr_to_string(&ep->mac, add_var(v, mac_name));
+    ip_to_string(ep->ip, add_var(v, ip_name));
+}
+
+static void
+add_common(const struct chan_config *cfg, struct chan_flows_vars *v)
+{
+    struct chan_endpoint host;
+    chan_endpoint_host(&host);
+    v->n = 0;
+    add_endpoint(v, "HOST_MAC", "HOST_IP", cfg ? &cfg->host : &host);
+    add_int(v, "PORT", cfg ? cfg->host.port : host.port);
+    if (cfg) {
+        add_int(v, "VID", cfg->vid);
+        add_endpoint(v, "GUEST_MAC", "GUEST_IP", &cfg->guest);
+    }
+}
+
+void
+chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
+                     struct chan_flows_vars *v)
+{
+    add_common(cfg, v);
+    if (cfg) {
+        add_int(v, "CHAN_ID", cfg->chan_id);
+        add_int(v, "VNIC_OFPORT", vnic_ofport);
+    }
+}
+
+void
+chan_flows_guest_vars(const struct chan_config *cfg, int64_t vnic_ofport,
+                      int64_t chand_ofport, struct chan_flows_vars *v)
+{
+    add_common(cfg, v);
+    add_int(v, "VNIC_OFPORT", vnic_ofport);
+    add_int(v, "CHAND_OFPORT", chand_ofport);
+}
