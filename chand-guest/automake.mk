@@ -3,6 +3,15 @@
 sbin_PROGRAMS += chand-guest/chand-guest
 chand_guest_chand_guest_SOURCES = \
 	chand-guest/main.c \
+	chand-guest/guest.c chand-guest/guest.h \
+	chand-guest/receiver.c chand-guest/receiver.h \
+	chand-guest/udp.c chand-guest/udp.h \
+	chand-guest/api.c chand-guest/api.h \
+	chand-guest/bridge.c chand-guest/bridge.h \
 	chand-guest/datastore.c chand-guest/datastore.h
 chand_guest_chand_guest_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(PCAP_CFLAGS)
 chand_guest_chand_guest_LDADD = $(CHAND_LIBS) $(SQLITE_LIBS) $(PCAP_LIBS)
+
+# (dist_man8_MANS, not dist_man_MANS: utilities/automake.mk assigns that
+# one with "=", and a second "=" would clash.)
+dist_man8_MANS = doc/chand-guest.8

@@ -39,6 +39,7 @@ static const char ds_schema_sql[] =
     " snapshot_state TEXT NOT NULL"
     "  CHECK (snapshot_state IN ('none', 'active', 'complete')),"
     " snapshot_gen INTEGER NOT NULL CHECK (snapshot_gen >= 0),"
+    " snapshot_end INTEGER NOT NULL DEFAULT 0 CHECK (snapshot_end >= 0),"
     " frames_applied INTEGER NOT NULL,"
     " ops_applied INTEGER NOT NULL);"
     "CREATE TABLE records ("
@@ -78,11 +79,12 @@ static const char *const ds_stmt_sql[N_STMTS] = {
     [ST_RELEASE] = "RELEASE ds_frame",
     [ST_ROLLBACK_TO] = "ROLLBACK TO ds_frame",
     [ST_LOAD] = "SELECT guest_epoch, host_epoch, position, snapshot_state,"
-                " snapshot_gen, frames_applied, ops_applied"
+                " snapshot_gen, frames_applied, ops_applied, snapshot_end"
                 " FROM channel WHERE id = 1",
     [ST_STORE] = "UPDATE channel SET host_epoch = ?1, position = ?2,"
                  " snapshot_state = ?3, snapshot_gen = ?4,"
-                 " frames_applied = ?5, ops_applied = ?6 WHERE id = 1",
+                 " frames_applied = ?5, ops_applied = ?6,"
+                 " snapshot_end = ?7 WHERE id = 1",
     [ST_PROBE] = "SELECT version = ?2 AND value = ?3, seen_gen"
                  " FROM records WHERE key = ?1",
     [ST_INSERT] = "INSERT INTO records (key, value, version, updated_at,"
@@ -424,10 +426,12 @@ load_state(struct datastore *ds, struct ds_state *state)
         int64_t gen = sqlite3_column_int64(s, 4);
         int64_t frames = sqlite3_column_int64(s, 5);
         int64_t ops = sqlite3_column_int64(s, 6);
+        int64_t end = sqlite3_column_int64(s, 7);
 
         if (guest_epoch < 1 || guest_epoch > UINT32_MAX
             || host_epoch < 0 || host_epoch > UINT32_MAX
             || position < 0 || gen < 0 || frames < 0 || ops < 0
+            || end < 0
             || !ds_snapshot_from_string(snap, &state->snapshot)) {
             error = set_error(EBADMSG, "%s: channel row holds invalid "
                               "values", ds->path);
@@ -438,6 +442,7 @@ load_state(struct datastore *ds, struct ds_state *state)
             state->snapshot_gen = gen;
             state->frames_applied = frames;
             state->ops_applied = ops;
+            state->snapshot_end = end;
         }
     } else if (rc == SQLITE_DONE) {
         error = set_error(EBADMSG, "%s: channel row is missing", ds->path);
@@ -461,6 +466,7 @@ store_state(struct datastore *ds, const struct ds_state *state)
     sqlite3_bind_int64(s, 4, state->snapshot_gen);
     sqlite3_bind_int64(s, 5, state->frames_applied);
     sqlite3_bind_int64(s, 6, state->ops_applied);
+    sqlite3_bind_int64(s, 7, state->snapshot_end);
     return run(ds, ST_STORE, "writing channel state");
 }
 
@@ -1209,6 +1215,28 @@ datastore_snapshot_begin(struct datastore *ds, uint32_t host_epoch,
     state.position = base_seq;
     state.snapshot = DS_SNAPSHOT_ACTIVE;
     state.snapshot_gen++;
+    state.snapshot_end = 0;
+    return set_state(ds, &state);
+}
+
+int
+datastore_set_snapshot_end(struct datastore *ds, uint64_t snapshot_end)
+{
+    struct ds_state state;
+    int error;
+
+    error = check_writable(ds, "set snapshot end");
+    if (error) {
+        return error;
+    } else if (ds->state.snapshot != DS_SNAPSHOT_ACTIVE) {
+        return set_error(EINVAL, "%s: set snapshot end: no snapshot is "
+                         "active", ds->path);
+    } else if (snapshot_end > DS_SEQ_MAX) {
+        return set_error(EINVAL, "%s: set snapshot end: seq %"PRIu64" out "
+                         "of range", ds->path, snapshot_end);
+    }
+    state = ds->state;
+    state.snapshot_end = snapshot_end;
     return set_state(ds, &state);
 }
 

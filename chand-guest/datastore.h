@@ -42,6 +42,8 @@
  *           position INTEGER NOT NULL,      -- last applied frame seq
  *           snapshot_state TEXT NOT NULL,   -- 'none' | 'active' | 'complete'
  *           snapshot_gen INTEGER NOT NULL,  -- bumped by each snapshot begin
+ *           snapshot_end INTEGER NOT NULL,  -- last seq of the snapshot, 0 if
+ *                                           -- not (yet) known
  *           frames_applied INTEGER NOT NULL,-- frames applied, ever
  *           ops_applied INTEGER NOT NULL)   -- record ops in those frames
  *
@@ -154,6 +156,12 @@ struct ds_state {
     uint64_t position;          /* Last applied frame seq in host_epoch. */
     enum ds_snapshot snapshot;
     uint64_t snapshot_gen;
+    uint64_t snapshot_end;      /* Seq of the last frame of the latest
+                                 * snapshot, as set by
+                                 * datastore_set_snapshot_end(); 0 if not
+                                 * known.  Reset to 0 by
+                                 * datastore_snapshot_begin(), kept by
+                                 * datastore_snapshot_finish(). */
     uint64_t frames_applied;    /* Frames applied over the file's life. */
     uint64_t ops_applied;       /* Record ops in those frames. */
 };
@@ -244,6 +252,13 @@ int datastore_apply(struct datastore *ds, uint32_t host_epoch, uint64_t seq,
  * until datastore_snapshot_finish(). */
 int datastore_snapshot_begin(struct datastore *ds, uint32_t host_epoch,
                              uint64_t base_seq);
+
+/* Records in the channel row that the active snapshot ends with the frame
+ * whose seq is 'snapshot_end' (so that a daemon that restarts in the middle
+ * of a snapshot knows where it ends; the datastore itself does not act on
+ * it).  EINVAL outside a transaction, if no snapshot is active, or if
+ * 'snapshot_end' exceeds DS_SEQ_MAX. */
+int datastore_set_snapshot_end(struct datastore *ds, uint64_t snapshot_end);
 
 /* Deletes every record not put since the active snapshot began, and marks
  * the snapshot complete, in the current transaction.  Stores the number of

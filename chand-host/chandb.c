@@ -38,6 +38,9 @@ struct chandb {
     struct chandb_stats stats;
 };
 
+static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
+                                                      const char *vm);
+
 struct txn_ctx {
     struct chandb *db;
     char *vm;
@@ -57,7 +60,11 @@ chandb_create(const char *remote)
         ovsdb_replica_add_column(t, record_cols[i], NULL);
     }
     t = ovsdb_replica_add_table(db->replica, "Channel");
-    ovsdb_replica_add_column(t, "vm", NULL);
+    static const char *channel_cols[] = { "vm", "host_epoch", "guest_epoch",
+                                          "applied_seq", "applied" };
+    for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
+        ovsdb_replica_add_column(t, channel_cols[i], NULL);
+    }
 
     db->global = json_object();
     db->per_vm = json_object();
@@ -341,6 +348,8 @@ channel_row(const struct chandb_channel_state *st)
         "synced", st->synced,
         "statistics", "map", stats_map,
         "errors", "map", errors_map);
+    json_object_set_new(row, "applied_seq",
+                        json_integer((json_int_t) st->applied_seq));
     json_object_set_new(row, "state_reason",
                         st->reason ? json_string(st->reason)
                                    : json_pack("[s[]]", "set"));
@@ -374,17 +383,7 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
         || (w->written && json_equal(w->written, w->wanted))) {
         return;
     }
-    const struct ovsdb_replica_table *channels
-        = ovsdb_replica_get_table(db->replica, "Channel");
-    const struct ovsdb_replica_row *row, *found = NULL;
-    OVSDB_REPLICA_FOR_EACH (row, channels) {
-        const char *name;
-        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
-            && name && !strcmp(name, vm)) {
-            found = row;
-            break;
-        }
-    }
+    const struct ovsdb_replica_row *found = find_channel_row(db, vm);
     json_t *op;
     if (found) {
         op = ovsdb_op_update("Channel",
@@ -400,6 +399,76 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
                                     channel_write_done, ctx);
     json_decref(w->written);
     w->written = json_incref(w->wanted);
+}
+
+static const struct ovsdb_replica_row *
+find_channel_row(const struct chandb *db, const char *vm)
+{
+    const struct ovsdb_replica_table *channels
+        = ovsdb_replica_get_table(db->replica, "Channel");
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, channels) {
+        const char *name;
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
+            && name && !strcmp(name, vm)) {
+            return row;
+        }
+    }
+    return NULL;
+}
+
+static bool
+get_uint(const struct ovsdb_replica_row *row, const char *column,
+         uint64_t max, uint64_t *value)
+{
+    int64_t v;
+    bool present;
+    if (ovsdb_datum_get_integer(ovsdb_replica_row_get(row, column), &v,
+                                &present) || !present || v < 0
+        || (uint64_t) v > max) {
+        return false;
+    }
+    *value = v;
+    return true;
+}
+
+bool
+chandb_get_prior(const struct chandb *db, const char *vm,
+                 struct chandb_prior *prior)
+{
+    const struct ovsdb_replica_row *row = find_channel_row(db, vm);
+    uint64_t epoch, guest_epoch, seq;
+    struct ovsdb_datum applied;
+
+    if (!row
+        || !get_uint(row, "host_epoch", UINT32_MAX, &epoch) || !epoch
+        || !get_uint(row, "guest_epoch", UINT32_MAX, &guest_epoch)
+        || !get_uint(row, "applied_seq", INT64_MAX, &seq) || !seq
+        || ovsdb_datum_from_json(&applied,
+                                 ovsdb_replica_row_get(row, "applied"),
+                                 false)) {
+        return false;
+    }
+    prior->host_epoch = epoch;
+    prior->guest_epoch = guest_epoch;
+    prior->applied_seq = seq;
+    prior->applied = json_object();
+    bool ok = applied.is_map || applied.n == 0;
+    for (size_t i = 0; ok && i < applied.n; i++) {
+        if (applied.keys[i].type != OVSDB_ATOM_STRING
+            || applied.values[i].type != OVSDB_ATOM_INTEGER) {
+            ok = false;
+            break;
+        }
+        json_object_set_new(prior->applied, applied.keys[i].u.string,
+                            json_pack("[In]", (json_int_t)
+                                      applied.values[i].u.integer));
+    }
+    ovsdb_datum_destroy(&applied);
+    if (!ok) {
+        json_decref(prior->applied);
+    }
+    return ok;
 }
 
 void

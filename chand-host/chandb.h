@@ -39,6 +39,16 @@ struct chandb_channel_state {
     bool synced;
     const json_t *statistics;   /* Borrowed: name -> integer. */
     const json_t *errors;       /* Borrowed: key -> reason. */
+    uint64_t applied_seq;       /* Seq 'applied' is exact at, 0 if none. */
+};
+
+/* What a Channel row says about a VM's channel, as an earlier chand-host
+ * run left it: enough to go on with the same session after a restart. */
+struct chandb_prior {
+    uint32_t host_epoch;
+    uint32_t guest_epoch;
+    uint64_t applied_seq;       /* 0: 'applied' is not exact. */
+    json_t *applied;            /* New reference: key -> [version, null]. */
 };
 
 struct chandb *chandb_create(const char *remote);
@@ -54,6 +64,11 @@ uint64_t chandb_get_seqno(const struct chandb *);
 /* Returns VM 'vm''s desired state as a JSON object key -> desired entry
  * (borrowed from 'db': valid until the next chandb_run()). */
 const json_t *chandb_desired(struct chandb *, const char *vm);
+
+/* If the Chan DB holds a Channel row for 'vm' with an exact applied state,
+ * fills 'prior' (the caller owns prior->applied) and returns true. */
+bool chandb_get_prior(const struct chandb *, const char *vm,
+                      struct chandb_prior *prior);
 
 /* Asks for the Channel row of 'st->vm' to hold 'st' (copied). */
 void chandb_update_channel(struct chandb *,

@@ -48,6 +48,8 @@ struct channel {
 
     uint32_t epoch;
     uint32_t guest_epoch;
+    bool epoch_used;            /* Frames of 'epoch' may exist somewhere. */
+    uint64_t resume_seq;        /* Prior run's exact applied seq, or 0. */
     enum session session;
     struct chan_sender *sender;
     uint64_t snapshot_end;
@@ -155,6 +157,7 @@ message_done(void *cookie_, bool acked, void *aux)
 struct channel *
 channel_create(const char *vm, const struct chan_config *cfg,
                const char *iface, int64_t ofport,
+               const struct chandb_prior *prior,
                channel_transmit_func *transmit, void *aux, long long now)
 {
     struct channel *ch = calloc(1, sizeof *ch);
@@ -174,6 +177,13 @@ channel_create(const char *vm, const struct chan_config *cfg,
                                     message_done, ch);
     ch->sent = json_object();
     ch->applied = json_object();
+    if (prior) {
+        ch->epoch = prior->host_epoch;
+        ch->guest_epoch = prior->guest_epoch;
+        ch->epoch_used = true;
+        ch->resume_seq = prior->applied_seq;
+        json_object_update(ch->applied, prior->applied);
+    }
     ch->errors = json_object();
     ch->last_desired = json_object();
     ch->counters = json_object();
@@ -181,8 +191,9 @@ channel_create(const char *vm, const struct chan_config *cfg,
     ch->last_tx = LLONG_MIN / 2;
     ch->last_sync = LLONG_MIN / 2;
     VLOG_INFO("%s: channel created (chan-id %u, vid %u, interface %s, "
-              "ofport %lld)", vm, cfg->chan_id, cfg->vid, iface,
-              (long long) ofport);
+              "ofport %lld%s)", vm, cfg->chan_id, cfg->vid, iface,
+              (long long) ofport,
+              prior ? ", may resume the previous session" : "");
     return ch;
 }
 
@@ -452,13 +463,16 @@ batcher_destroy(struct batcher *b)
     json_decref(b->records);
 }
 
+/* Compares two [version, text] entries.  An entry learned from the Chan DB
+ * after a restart has no text (null): then the version alone decides. */
 static bool
 entry_equal(const json_t *a, const json_t *b)
 {
+    const char *ta = json_string_value(json_array_get(a, 1));
+    const char *tb = json_string_value(json_array_get(b, 1));
     return json_integer_value(json_array_get(a, 0))
            == json_integer_value(json_array_get(b, 0))
-           && !strcmp(json_string_value(json_array_get(a, 1)),
-                      json_string_value(json_array_get(b, 1)));
+           && (!ta || !tb || !strcmp(ta, tb));
 }
 
 static void
@@ -486,9 +500,12 @@ update_synced(struct channel *ch)
 static void
 start_session(struct channel *ch, uint32_t guest_epoch, long long now)
 {
-    if (chan_sender_last_seq(ch->sender) || ch->session != SESSION_NONE) {
+    if (ch->epoch_used || chan_sender_last_seq(ch->sender)
+        || ch->session != SESSION_NONE) {
         ch->epoch = random_epoch();
     }
+    ch->epoch_used = true;
+    ch->resume_seq = 0;
     chan_sender_reset(ch->sender, ch->epoch);
     ch->guest_epoch = guest_epoch;
     ch->session = SESSION_SYNCING;
@@ -586,7 +603,23 @@ handle_hello(struct channel *ch, const struct chan_wire_header *h,
     uint64_t position = h->flags & CHAN_WIRE_F_ACK_VALID ? h->ack : 0;
     count(ch, "rx_hello");
 
-    if (ch->session != SESSION_NONE && h->epoch == ch->epoch
+    if (ch->session == SESSION_NONE && ch->resume_seq
+        && h->epoch == ch->epoch && guest_epoch == ch->guest_epoch
+        && position == ch->resume_seq) {
+        /* A previous chand-host left the guest exactly here: go on with
+         * its epoch and send only the difference. */
+        chan_sender_reset_at(ch->sender, ch->epoch, position + 1);
+        json_decref(ch->sent);
+        ch->sent = json_deep_copy(ch->applied);
+        ch->session = SESSION_ACTIVE;
+        ch->resume_seq = 0;
+        queue_changes(ch);
+        update_synced(ch);
+        count(ch, "resumes_after_restart");
+        VLOG_INFO("%s: guest is where the previous chand-host left it "
+                  "(epoch %u, seq %llu): sending only what it lacks", ch->vm,
+                  ch->epoch, (unsigned long long) position);
+    } else if (ch->session != SESSION_NONE && h->epoch == ch->epoch
         && guest_epoch == ch->guest_epoch
         && position >= chan_sender_acked_seq(ch->sender)
         && !chan_sender_rewind(ch->sender, position, now)) {
@@ -694,8 +727,14 @@ channel_run(struct channel *ch, long long now)
         chan_sender_run(ch->sender, now, emit_frame, ch);
     }
     if (now - ch->last_tx >= HEARTBEAT_MS) {
-        send_control(ch, CHAN_WIRE_HEARTBEAT, NULL, now);
-        count(ch, "tx_heartbeat");
+        if (ch->session == SESSION_NONE) {
+            /* Ask the guest where it stands; it answers with HELLO. */
+            send_control(ch, CHAN_WIRE_HELLO, NULL, now);
+            count(ch, "tx_hello");
+        } else {
+            send_control(ch, CHAN_WIRE_HEARTBEAT, NULL, now);
+            count(ch, "tx_heartbeat");
+        }
     }
 }
 
@@ -762,6 +801,9 @@ channel_get_db_state(struct channel *ch, long long now,
     st->synced = ch->synced;
     st->statistics = stats;
     st->errors = ch->errors;
+    st->applied_seq = (ch->snapshot ? 0
+                       : ch->session == SESSION_ACTIVE
+                       ? chan_sender_acked_seq(ch->sender) : ch->resume_seq);
 }
 
 json_t *

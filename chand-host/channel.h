@@ -24,6 +24,7 @@
 #include "chan-endpoint.h"
 
 struct chandb_channel_state;
+struct chandb_prior;
 
 enum channel_state {
     CHANNEL_DOWN,               /* Not provisioned or flows not installed. */
@@ -41,10 +42,14 @@ typedef int channel_transmit_func(uint32_t chan_id, const uint8_t *frame,
                                   size_t len, void *aux);
 
 /* Creates the channel of VM 'vm' (copied) with configuration 'cfg' on
- * interface 'iface' (copied) at OpenFlow port 'ofport'.  The caller owns the
+ * interface 'iface' (copied) at OpenFlow port 'ofport'.  'prior' (may be
+ * NULL; borrowed) is what a previous chand-host left in the Chan DB: if the
+ * guest turns out to be exactly there, the channel goes on with that
+ * session and sends only what the guest lacks.  The caller owns the
  * result. */
 struct channel *channel_create(const char *vm, const struct chan_config *cfg,
                                const char *iface, int64_t ofport,
+                               const struct chandb_prior *prior,
                                channel_transmit_func *, void *aux,
                                long long now);
 void channel_destroy(struct channel *);

@@ -228,9 +228,14 @@ reprovision(struct host *h, long long now)
                 pc->error = error;
             } else {
                 if (!find_by_vm(h, pc->vm)) {
+                    struct chandb_prior prior;
+                    bool has_prior = chandb_get_prior(h->db, pc->vm, &prior);
                     struct channel *ch = channel_create(
-                        pc->vm, &pc->cfg, pc->iface, pc->ofport, transmit, h,
-                        now);
+                        pc->vm, &pc->cfg, pc->iface, pc->ofport,
+                        has_prior ? &prior : NULL, transmit, h, now);
+                    if (has_prior) {
+                        json_decref(prior.applied);
+                    }
                     h->channels = realloc(h->channels, (h->n_channels + 1)
                                           * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
@@ -528,8 +533,12 @@ host_run(struct host *h)
     ofconn_run(h->of);
     ctl_server_run(h->ctl);
 
+    /* Channels are (re)computed once both databases are in sync: a new
+     * channel needs the Chan DB for its desired state and for what a
+     * previous run left there. */
     uint64_t ovs_seqno = ovsdb_replica_get_seqno(h->ovs);
-    if (ovs_seqno != h->ovs_seqno && ovsdb_replica_is_synced(h->ovs)) {
+    if (ovs_seqno != h->ovs_seqno && ovsdb_replica_is_synced(h->ovs)
+        && chandb_is_connected(h->db)) {
         h->ovs_seqno = ovs_seqno;
         ovsdb_replica_track_clear(h->ovs);
         reprovision(h, now);
@@ -562,7 +571,9 @@ host_wait(struct host *h)
     chandb_wait(h->db);
     ofconn_wait(h->of);
     ctl_server_wait(h->ctl);
-    poll_timer_wait_until(h->next_flow_check);
+    if (ofconn_is_ready(h->of)) {
+        poll_timer_wait_until(h->next_flow_check);
+    }
     if (h->n_channels) {
         poll_timer_wait_until(h->next_db_write);
     }

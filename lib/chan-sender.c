@@ -122,6 +122,15 @@ chan_sender_reset(struct chan_sender *s, uint32_t epoch)
 }
 
 void
+chan_sender_reset_at(struct chan_sender *s, uint32_t epoch,
+                     uint64_t first_seq)
+{
+    chan_sender_reset(s, epoch);
+    s->una = s->snd_nxt = s->next_seq = first_seq ? first_seq : 1;
+    s->max_sent = s->una - 1;
+}
+
+void
 chan_sender_set_key(struct chan_sender *s, const void *key, size_t key_len)
 {
     free(s->key);

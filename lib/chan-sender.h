@@ -75,6 +75,12 @@ void chan_sender_destroy(struct chan_sender *);
  * in-flight message as chan_sender_destroy() does. */
 void chan_sender_reset(struct chan_sender *, uint32_t epoch);
 
+/* Like chan_sender_reset(), but the first seq of epoch 'epoch' is
+ * 'first_seq' (>= 1): used to go on with an epoch whose frames up to
+ * first_seq - 1 the receiver is known to have applied. */
+void chan_sender_reset_at(struct chan_sender *, uint32_t epoch,
+                          uint64_t first_seq);
+
 /* Replaces the authentication key ('key' copied).  Frames not yet emitted,
  * and retransmissions, use the new key. */
 void chan_sender_set_key(struct chan_sender *, const void *key,

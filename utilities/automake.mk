@@ -1,5 +1,16 @@
 # utilities: chanctl, the operator CLI for host and guest.
 
 bin_PROGRAMS += utilities/chanctl
-utilities_chanctl_SOURCES = utilities/chanctl.c
+utilities_chanctl_SOURCES = \
+	utilities/chanctl.c utilities/chanctl.h \
+	utilities/chanctl-db.c \
+	utilities/chanctl-ctl.c \
+	utilities/chanctl-guest.c
 utilities_chanctl_LDADD = $(CHAND_LIBS)
+dist_man_MANS += doc/chanctl.8
+
+# The Chan DB reference (kept here with chanctl, its main client) and
+# chanctl's system test, run by the system tier: test/system/chanctl.sh
+# BUILDDIR.
+dist_doc_DATA += doc/chan-db.md
+EXTRA_DIST += test/system/chanctl.sh

@@ -31,7 +31,7 @@ if [ ! -x "$CHANCTL" ]; then
 fi
 
 # Keep the caller's settings out of the way: every test says where to go.
-unset CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API
+unset CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API CHAND_GUEST_CTL
 
 tmp=$(mktemp -d /tmp/chanctl-test.XXXXXX)
 pids=()
@@ -53,6 +53,7 @@ trap 'exit 1' INT TERM
 DB=unix:$tmp/db.sock
 HOSTCTL=$tmp/chand-host.ctl
 API=@chanctl-test-$$
+GUESTCTL=@chanctl-test-ctl-$$
 n_checks=0
 n_failed=0
 
@@ -85,6 +86,11 @@ expect() {
     n_checks=$((n_checks + 1))
     if [ "$rc" != "$want" ]; then
         fail "expected exit $want"
+        return 1
+    fi
+    # Sanitizer builds report leaks and undefined behaviour on stderr.
+    if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
+        fail "sanitizer report"
         return 1
     fi
     return 0
@@ -260,11 +266,16 @@ def guest(conn, req):
             error(conn, req, "watch refused")
             return
         reply(conn, req, [rec("net/dns")] if prefix == "cur/" else {})
+        if prefix == "bare/":
+            # Not quite JSON-RPC (params should be an array): accepted.
+            send(conn, {"id": None, "method": "update", "params":
+                        {"key": "bare/x", "op": "put", "value": 2,
+                         "version": 1}})
         send(conn, {"id": None, "method": "update", "params": [
             {"key": "net/dns", "op": "put", "value": {"servers": []},
              "version": 4}]})
         send(conn, {"id": None, "method": "update", "params": [
-            {"key": "net/ntp", "op": "delete", "version": 2}]})
+            {"key": "net/ntp", "op": "delete"}]})
         # Only a client that answers echo sees the third update.
         send(conn, {"id": "e1", "method": "echo", "params": ["x"]})
         for msg in messages(conn):
@@ -304,8 +315,11 @@ python3 "$tmp/fake.py" ctl "$HOSTCTL" "$tmp/ctl.ready" &
 pids+=($!)
 python3 "$tmp/fake.py" guest "$API" "$tmp/guest.ready" &
 pids+=($!)
+python3 "$tmp/fake.py" ctl "$GUESTCTL" "$tmp/guestctl.ready" &
+pids+=($!)
 for i in $(seq 100); do
     [ -e "$tmp/ctl.ready" ] && [ -e "$tmp/guest.ready" ] && \
+        [ -e "$tmp/guestctl.ready" ] && \
         [ -S "$tmp/db.sock" ] && break
     sleep 0.1
 done
@@ -315,12 +329,13 @@ done
 
 expect 0 "$CHANCTL" --help && err_empty
 for cmd in push delete status wait channels channel-show host get list \
-           watch guest-status; do
+           watch guest-status guest; do
     out_has "  $cmd "
 done
-for opt in --db --host-ctl --api --vm --json --timeout --verbose --help \
-           --version CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API \
-           unix:/var/run/openvswitch/db.sock chand-host.ctl @chand-guest; do
+for opt in --db --host-ctl --api --guest-ctl --vm --json --timeout \
+           --verbose --help --version CHAND_DB CHAND_HOST_CTL \
+           CHAND_GUEST_API CHAND_GUEST_CTL unix:/var/run/openvswitch/db.sock \
+           /var/run/chand/chand-host.ctl @chand-guest @chand-guest.ctl; do
     out_has "$opt"
 done
 expect 0 "$CHANCTL" -h && out_has "usage: chanctl"
@@ -346,6 +361,8 @@ expect 2 "$CHANCTL" channels extra && err_has "too many arguments"
 expect 2 "$CHANCTL" channel-show && err_has "missing arguments"
 expect 2 "$CHANCTL" channel-show a b && err_has "too many arguments"
 expect 2 "$CHANCTL" host && err_has "missing arguments for 'host'"
+expect 2 "$CHANCTL" guest && err_has "missing arguments for 'guest'"
+expect 2 "$CHANCTL" --vm x guest version && err_has "does not take --vm"
 expect 2 "$CHANCTL" get && err_has "missing arguments for 'get'"
 expect 2 "$CHANCTL" list a b && err_has "too many arguments for 'list'"
 expect 2 "$CHANCTL" watch a b && err_has "too many arguments for 'watch'"
@@ -578,7 +595,8 @@ expect 1 "$CHANCTL" --db "$DB" status --vm vm3 --json &&
 expect 0 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 5 && out_empty
 expect 1 "$CHANCTL" --db "$DB" wait --timeout 0.3 &&
     err_has "wait: timed out after 0.3 seconds" &&
-    err_has "vm2: state is connecting (no HELLO from the guest yet); not synced (applied 0/2); pending: "
+    err_has "vm2: state is connecting (no HELLO from the guest yet); not synced (applied 0/2); pending: " &&
+    err_has "    error: big/key: value too large"
 expect 1 "$CHANCTL" --db "$DB" wait --vm vm2 --timeout 0.2 &&
     err_has "vm2: state is connecting"
 expect 1 "$CHANCTL" --db "$DB" wait --vm vm9 --timeout 0.2 &&
@@ -639,6 +657,18 @@ if [ ! -e /var/run/chand/chand-host.ctl ]; then
         err_has "cannot connect to chand-host control socket /var/run/chand/chand-host.ctl"
 fi
 
+# chand-guest control socket (the same protocol).
+expect 0 "$CHANCTL" --guest-ctl "$GUESTCTL" guest list-commands &&
+    out_has "vlog/set SPEC" && err_empty
+CHAND_GUEST_CTL=$GUESTCTL expect 0 "$CHANCTL" guest args -x --json &&
+    out_is "-x|--json"
+expect 1 "$CHANCTL" --guest-ctl "$GUESTCTL" guest no/such &&
+    err_has 'chand-guest: no/such: "no/such" is not a valid command'
+expect 1 "$CHANCTL" --guest-ctl @chanctl-test-none-$$ guest version &&
+    err_has "cannot connect to chand-guest control socket @chanctl-test-none-$$: Connection refused (is chand-guest running? use --guest-ctl)"
+CHAND_GUEST_CTL=$tmp/none.ctl expect 1 "$CHANCTL" guest version &&
+    err_has "unset CHAND_GUEST_CTL"
+
 # ---------------------------------------------------------------------------
 # chand-guest API.
 
@@ -667,13 +697,15 @@ check_that "list --json is an array of records" \
 expect 0 "$CHANCTL" --api "$API" --timeout 1.5 watch net/ && err_empty &&
     out_is "$(printf '%s\n' \
         'put	net/dns	4	{"servers":[]}' \
-        'delete	net/ntp	2' \
+        'delete	net/ntp	-' \
         'put	echo/ok	1	1')"
 expect 0 "$CHANCTL" --api "$API" --timeout 1.5 watch --json
 check_that "watch --json prints one update per line" \
     [ "$(python3 -c 'import json,sys; print([json.loads(l)["op"] for l in open(sys.argv[1])])' "$tmp/out")" = "['put', 'delete', 'put']" ]
 expect 0 "$CHANCTL" --api "$API" --timeout 1.5 watch cur/ &&
     out_has 'current	net/dns	3	{"servers":["10.0.0.1","10.0.0.2"]}'
+expect 0 "$CHANCTL" --api "$API" --timeout 1 watch bare/ &&
+    out_has 'put	bare/x	1	2'
 expect 1 "$CHANCTL" --api "$API" watch close/ &&
     out_has "echo/ok" && err_has "connection closed by chand-guest"
 expect 1 "$CHANCTL" --api "$API" watch forbidden/ &&
@@ -692,6 +724,46 @@ CHAND_GUEST_API=$tmp/none.sock expect 1 "$CHANCTL" list &&
 expect 1 "$CHANCTL" --api "$tmp/none.sock" watch && err_has "cannot connect"
 expect 1 "$CHANCTL" --api "$tmp/none.sock" guest-status &&
     err_has "cannot connect"
+
+# ---------------------------------------------------------------------------
+# doc/chan-db.md: its `sh` blocks, run in order against an empty Chan DB,
+# must all succeed and leave the state the text describes.
+
+doc=$top/doc/chan-db.md
+dbq '{"op":"delete","table":"Record","where":[]},
+     {"op":"delete","table":"Channel","where":[]},
+     {"op":"insert","table":"Channel","row":{
+        "vm":"vm1","chan_id":7,"vid":4094,"interface":"tap-vm1",
+        "state":"ready","host_epoch":1,"guest_epoch":2,
+        "applied":["map",[["net/dns",3]]],
+        "desired_count":1,"applied_count":1,"synced":true}}' >/dev/null
+mkdir "$tmp/doc"
+awk -v dir="$tmp/doc" '
+    /^```sh$/ { inb = 1; n++; next }
+    /^```/ { inb = 0; next }
+    inb { print > (dir "/block." sprintf("%02d", n) ".sh") }' "$doc"
+n_blocks=0
+for block in "$tmp"/doc/block.*.sh; do
+    [ -e "$block" ] || continue
+    n_blocks=$((n_blocks + 1))
+    DB=$DB expect 0 bash -e -u "$block" || continue
+    n_checks=$((n_checks + 1))
+    if grep -qE '"error":"|"count":0' "$tmp/out"; then
+        fail "doc/chan-db.md block $(basename "$block"): an operation failed"
+    fi
+    cp "$tmp/out" "$block.out"
+done
+check_that "doc/chan-db.md has sh blocks" [ "$n_blocks" -ge 8 ]
+check_that "doc: net/dns for all VMs is at version 3" \
+    [ "$(record_version net/dns '')" = 3 ]
+check_that "doc: net/dns for all VMs has the last value" \
+    [ "$(record_value net/dns '')" = '{"servers": ["10.0.0.55"]}' ]
+check_that "doc: vm1's own net/dns was deleted" \
+    [ "$(record_version net/dns vm1)" = absent ]
+last_block=$(ls "$tmp"/doc/block.*.sh.out | tail -1)
+check_that "doc: the applied-includes select finds vm1" \
+    grep -qF '"vm":"vm1"' "$last_block"
+expect 0 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 5
 
 # ---------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 set -u -o pipefail
 
 ST_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ST_BUILD=${CHAND_BUILD_DIR:-$ST_SRC/_build/default}
+ST_BUILD=${1:-${CHAND_BUILD_DIR:-$ST_SRC/_build/default}}
 ST_NAME=$(basename "$0" .sh)
 
 # Everything this test makes lives under one short directory (unix socket

@@ -85,3 +85,13 @@ UNIT_TESTS += test/unit/test-chan-sender
 test_unit_test_chan_sender_SOURCES = test/unit/test-chan-sender.c $(UNIT_COMMON)
 test_unit_test_chan_sender_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_chan_sender_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-guest-receiver
+test_unit_test_guest_receiver_SOURCES = test/unit/test-guest-receiver.c $(UNIT_COMMON) \
+	chand-guest/receiver.c chand-guest/receiver.h \
+	chand-guest/bridge.c chand-guest/bridge.h \
+	chand-guest/api.c chand-guest/api.h \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_guest_receiver_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest \
+	-DFLOWS_DIR='"$(abs_top_srcdir)/flows"'
+test_unit_test_guest_receiver_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)

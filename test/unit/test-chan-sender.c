@@ -279,6 +279,29 @@ test_reset_discards_and_restarts(void)
 }
 
 static void
+test_reset_at_continues_epoch(void)
+{
+    struct link l;
+    struct chan_sender *s = make_sender(&l, 8, 5);
+    chan_sender_reset_at(s, 5, 41);
+    l.position = 40;            /* The receiver applied up to 40. */
+    CU_ASSERT_EQUAL(chan_sender_acked_seq(s), 40);
+    CU_ASSERT_EQUAL(chan_sender_in_flight(s), 0);
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 40, 0), 0);      /* Old ack: fine. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 41, 0), ERANGE); /* Not sent yet. */
+    uint64_t last;
+    chan_sender_queue(s, 0, "{}", 2, (void *) (intptr_t) 1, &last);
+    CU_ASSERT_EQUAL(last, 41);
+    chan_sender_run(s, 0, emit_cb, &l);
+    CU_ASSERT_EQUAL(l.position, 41);
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 41, 1), 0);
+    CU_ASSERT_EQUAL(l.n_done, 1);
+    CU_ASSERT_FALSE(l.bad_frame);
+    chan_sender_destroy(s);
+    chan_reasm_destroy(l.reasm);
+}
+
+static void
 test_large_message_chunked(void)
 {
     struct link l;
@@ -306,6 +329,7 @@ static const struct unit_test tests[] = {
     { "bad ack rejected", test_bad_ack_rejected },
     { "rewind resends from position", test_rewind_resends_from_position },
     { "reset discards and restarts", test_reset_discards_and_restarts },
+    { "reset_at continues an epoch", test_reset_at_continues_epoch },
     { "large message chunked", test_large_message_chunked },
 };
 

@@ -261,6 +261,7 @@ state_equal(const struct ds_state *a, const struct ds_state *b)
             && a->position == b->position
             && a->snapshot == b->snapshot
             && a->snapshot_gen == b->snapshot_gen
+            && a->snapshot_end == b->snapshot_end
             && a->frames_applied == b->frames_applied
             && a->ops_applied == b->ops_applied);
 }
@@ -1778,6 +1779,69 @@ test_snapshot_rules_and_rebase(void)
     scratch_destroy(&sc);
 }
 
+/* The snapshot's end seq is kept in the channel row. */
+static void
+test_snapshot_end(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_record r = put("k", "1", 1);
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 0);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT snapshot_end FROM channel",
+                            NULL), 0);
+
+    /* Outside a transaction, or with no active snapshot: refused. */
+    CU_ASSERT_EQUAL(datastore_set_snapshot_end(ds, 5), EINVAL);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_set_snapshot_end(ds, 5), EINVAL);
+    CU_ASSERT(strstr(datastore_last_error(), "no snapshot") != NULL);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 3, 0), 0);
+    CU_ASSERT_EQUAL(datastore_set_snapshot_end(ds, (uint64_t) DS_SEQ_MAX
+                                               + 1), EINVAL);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 0);
+    CU_ASSERT_EQUAL(datastore_set_snapshot_end(ds, 7), 0);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 7);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+
+    /* Durable, and it survives a reopen. */
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT snapshot_end FROM channel",
+                            NULL), 7);
+    datastore_close(ds);
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 7);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot, DS_SNAPSHOT_ACTIVE);
+
+    /* A rolled back change does not stick. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_set_snapshot_end(ds, 9), 0);
+    datastore_rollback(ds);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 7);
+
+    /* Applying keeps it; finishing keeps it; a new snapshot resets it. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 3, 7, &r, 1));
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 7);
+    CU_ASSERT_EQUAL(datastore_snapshot_finish(ds, NULL), 0);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 7);
+    CU_ASSERT_EQUAL(datastore_set_snapshot_end(ds, 8), EINVAL);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 4, 0), 0);
+    CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    /* A negative value in the file is refused at open. */
+    raw_exec(sc.path, "PRAGMA ignore_check_constraints = ON;"
+             "UPDATE channel SET snapshot_end = -1");
+    CU_ASSERT_EQUAL(datastore_open(sc.path, &ds), EBADMSG);
+    CU_ASSERT_PTR_NULL(ds);
+    scratch_destroy(&sc);
+}
+
 /* Odd keys and values; listing. */
 
 struct collect {
@@ -2213,6 +2277,7 @@ static const struct unit_test tests[] = {
     { "snapshot interrupted, reopened", test_snapshot_interrupted },
     { "snapshot crash and resume", test_snapshot_crash_resume },
     { "snapshot rules and rebase", test_snapshot_rules_and_rebase },
+    { "snapshot end", test_snapshot_end },
     { "odd keys and listing", test_odd_keys },
     { "list re-entry", test_list_reentry },
     { "large value", test_large_value },

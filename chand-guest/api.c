@@ -1,0 +1,544 @@
+/* chand-guest's local API: see api.h. */
+
+#include <config.h>
+#include "api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonrpc.h"
+#include "poll-loop.h"
+#include "stream.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(api);
+
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(20, 20);
+
+/* Requests handled per connection per api_run(), so that one busy client
+ * cannot starve the others or the channel. */
+#define API_MAX_RECV_PER_RUN 50
+
+struct api_conn {
+    struct jsonrpc *rpc;
+    char **prefixes;            /* Watched prefixes ("" watches all). */
+    size_t n_prefixes;
+};
+
+struct api {
+    struct pstream *listener;
+    struct datastore *ds;
+    api_status_func *status;
+    void *aux;
+    struct api_conn conns[API_MAX_CONNS];
+    size_t n_conns;
+    struct api_stats stats;
+};
+
+static char *
+listen_name(const char *path)
+{
+    const char *prefix = strncmp(path, "punix:", 6) ? "punix:" : "";
+    size_t len = strlen(prefix) + strlen(path) + 1;
+    char *name = malloc(len);
+
+    if (name) {
+        snprintf(name, len, "%s%s", prefix, path);
+    }
+    return name;
+}
+
+int
+api_create(const char *path, struct datastore *ds, api_status_func *status,
+           void *aux, struct api **apip)
+{
+    struct api *api;
+    char *name;
+    int error;
+
+    *apip = NULL;
+    if (!path || !*path) {
+        return EINVAL;
+    }
+    name = listen_name(path);
+    if (!name) {
+        return ENOMEM;
+    }
+    api = calloc(1, sizeof *api);
+    if (!api) {
+        free(name);
+        return ENOMEM;
+    }
+    error = pstream_open(name, &api->listener);
+    free(name);
+    if (error) {
+        free(api);
+        return error;
+    }
+    api->ds = ds;
+    api->status = status;
+    api->aux = aux;
+    *apip = api;
+    return 0;
+}
+
+static void
+conn_free(struct api_conn *c)
+{
+    jsonrpc_close(c->rpc);
+    for (size_t i = 0; i < c->n_prefixes; i++) {
+        free(c->prefixes[i]);
+    }
+    free(c->prefixes);
+    memset(c, 0, sizeof *c);
+}
+
+/* Closes connection 'i', moving the last one into its slot. */
+static void
+conn_close(struct api *api, size_t i)
+{
+    conn_free(&api->conns[i]);
+    api->conns[i] = api->conns[--api->n_conns];
+    memset(&api->conns[api->n_conns], 0, sizeof api->conns[api->n_conns]);
+}
+
+void
+api_destroy(struct api *api)
+{
+    if (api) {
+        while (api->n_conns) {
+            conn_close(api, api->n_conns - 1);
+        }
+        pstream_close(api->listener);
+        free(api);
+    }
+}
+
+const char *
+api_get_name(const struct api *api)
+{
+    return pstream_get_name(api->listener);
+}
+
+/* Replies. */
+
+static void
+reply_error(struct api *api, struct api_conn *c, const json_t *id,
+            const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sends an error reply with a formatted string to request 'id' (borrowed)
+ * and counts a bad request. */
+static void
+reply_error(struct api *api, struct api_conn *c, const json_t *id,
+            const char *format, ...)
+{
+    char text[512];
+    va_list args;
+
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    api->stats.bad_requests++;
+    jsonrpc_send(c->rpc, jsonrpc_create_error(json_string(text), id));
+}
+
+/* Sends a reply with 'result' (stolen) to request 'id' (borrowed) and
+ * counts a good request. */
+static void
+reply(struct api *api, struct api_conn *c, json_t *result, const json_t *id)
+{
+    int error = jsonrpc_send(c->rpc, jsonrpc_create_reply(result, id));
+
+    if (error == EMSGSIZE) {
+        /* Not sticky: the reply was too large (a huge "list"). */
+        reply_error(api, c, id, "internal error: reply larger than %d "
+                    "bytes", JSONRPC_MAX_MSG);
+    } else {
+        api->stats.requests++;
+    }
+}
+
+/* Parses stored JSON text 'text' into a new reference.  The datastore only
+ * ever holds JSON produced by chand-guest, so failure means corruption:
+ * the text is returned as a JSON string instead. */
+static json_t *
+parse_value(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+    return v ? v : json_string(text);
+}
+
+static json_t *
+record_json(const char *key, const char *value, int64_t version)
+{
+    json_t *v = parse_value(value);
+
+    return json_pack("{s:s, s:o, s:I}", "key", key, "value",
+                     v ? v : json_null(), "version", (json_int_t) version);
+}
+
+/* Returns true if 'params' (borrowed) is an array of at most one string,
+ * and stores that string or NULL in '*argp'. */
+static bool
+get_optional_string(const json_t *params, const char **argp)
+{
+    *argp = NULL;
+    if (json_array_size(params) == 0) {
+        return true;
+    } else if (json_array_size(params) == 1
+               && json_is_string(json_array_get(params, 0))) {
+        *argp = json_string_value(json_array_get(params, 0));
+        return true;
+    }
+    return false;
+}
+
+/* Returns true if 'key' is usable with the datastore (no NUL inside:
+ * jansson strings may hold one). */
+static bool
+string_is_clean(const json_t *s)
+{
+    return strlen(json_string_value(s)) == json_string_length(s);
+}
+
+static void
+handle_get(struct api *api, struct api_conn *c, const json_t *params,
+           const json_t *id)
+{
+    const json_t *k = json_array_get(params, 0);
+    char *value = NULL;
+    int64_t version;
+    int error;
+
+    if (json_array_size(params) != 1 || !json_is_string(k)
+        || !string_is_clean(k) || !json_string_length(k)) {
+        reply_error(api, c, id, "invalid params: get takes one nonempty "
+                    "string, the key");
+        return;
+    }
+    error = datastore_get(api->ds, json_string_value(k), &value, &version);
+    if (error == ENOENT) {
+        reply_error(api, c, id, "not found");
+    } else if (error == EINVAL) {
+        reply_error(api, c, id, "invalid params: %s",
+                    datastore_last_error());
+    } else if (error) {
+        reply_error(api, c, id, "internal error: %s",
+                    datastore_last_error());
+    } else {
+        reply(api, c, record_json(json_string_value(k), value, version),
+              id);
+    }
+    free(value);
+}
+
+static int
+list_cb(void *array, const char *key, const char *value, int64_t version)
+{
+    json_array_append_new(array, record_json(key, value, version));
+    return 0;
+}
+
+static void
+handle_list(struct api *api, struct api_conn *c, const json_t *params,
+            const json_t *id)
+{
+    const char *prefix;
+    json_t *array;
+    int error;
+
+    if (!get_optional_string(params, &prefix)
+        || (prefix && !string_is_clean(json_array_get(params, 0)))) {
+        reply_error(api, c, id, "invalid params: list takes an optional "
+                    "string, the key prefix");
+        return;
+    }
+    array = json_array();
+    error = datastore_list(api->ds, prefix, list_cb, array);
+    if (error) {
+        json_decref(array);
+        reply_error(api, c, id, "internal error: %s",
+                    datastore_last_error());
+        return;
+    }
+    reply(api, c, array, id);
+}
+
+static void
+handle_watch(struct api *api, struct api_conn *c, const json_t *params,
+             const json_t *id)
+{
+    const char *prefix;
+    struct ds_state st;
+    char **p;
+
+    if (!get_optional_string(params, &prefix)
+        || (prefix && !string_is_clean(json_array_get(params, 0)))) {
+        reply_error(api, c, id, "invalid params: watch takes an optional "
+                    "string, the key prefix");
+        return;
+    }
+    if (c->n_prefixes >= 64) {
+        reply_error(api, c, id, "invalid params: too many watches on one "
+                    "connection (64)");
+        return;
+    }
+    p = realloc(c->prefixes, (c->n_prefixes + 1) * sizeof *p);
+    if (!p || !(p[c->n_prefixes] = strdup(prefix ? prefix : ""))) {
+        if (p) {
+            c->prefixes = p;
+        }
+        reply_error(api, c, id, "internal error: out of memory");
+        return;
+    }
+    c->prefixes = p;
+    c->n_prefixes++;
+
+    datastore_get_state(api->ds, &st);
+    reply(api, c, json_pack("{s:b, s:s, s:I}", "watching", 1,
+                            "prefix", prefix ? prefix : "",
+                            "position", (json_int_t) st.position), id);
+}
+
+static void
+handle_request(struct api *api, struct api_conn *c, const json_t *msg)
+{
+    const char *method = jsonrpc_msg_method(msg);
+    const json_t *params = jsonrpc_msg_params(msg);
+    const json_t *id = jsonrpc_msg_id(msg);
+
+    if (!strcmp(method, "get")) {
+        handle_get(api, c, params, id);
+    } else if (!strcmp(method, "list")) {
+        handle_list(api, c, params, id);
+    } else if (!strcmp(method, "watch")) {
+        handle_watch(api, c, params, id);
+    } else if (!strcmp(method, "status")) {
+        if (json_array_size(params)) {
+            reply_error(api, c, id, "invalid params: status takes none");
+        } else {
+            json_t *status = api->status ? api->status(api->aux) : NULL;
+
+            reply(api, c, status ? status : json_object(), id);
+        }
+    } else if (!strcmp(method, "echo")) {
+        reply(api, c, json_incref((json_t *) params), id);
+    } else {
+        reply_error(api, c, id, "unknown method: %.64s", method);
+    }
+}
+
+/* Handles one received message. */
+static void
+handle_msg(struct api *api, struct api_conn *c, const json_t *msg)
+{
+    const char *why = NULL;
+    enum jsonrpc_msg_type type = jsonrpc_msg_classify(msg, &why);
+    const json_t *id;
+
+    switch (type) {
+    case JSONRPC_REQUEST:
+        handle_request(api, c, msg);
+        break;
+    case JSONRPC_NOTIFY:
+    case JSONRPC_REPLY:
+    case JSONRPC_ERROR:
+        /* Nothing to answer: count it. */
+        api->stats.bad_requests++;
+        VLOG_DBG_RL(&rl, "%s: ignoring a %s", jsonrpc_get_name(c->rpc),
+                    jsonrpc_msg_type_name(type));
+        break;
+    case JSONRPC_INVALID:
+    default:
+        id = json_object_get(msg, "id");
+        if (id && !json_is_null(id)) {
+            reply_error(api, c, id, "invalid request: %s",
+                        why ? why : "malformed");
+        } else {
+            api->stats.bad_requests++;
+        }
+        VLOG_DBG_RL(&rl, "%s: invalid request: %s",
+                    jsonrpc_get_name(c->rpc), why ? why : "malformed");
+        break;
+    }
+}
+
+/* Serves connection 'i'.  Returns false if it was closed. */
+static bool
+conn_run(struct api *api, size_t i)
+{
+    struct api_conn *c = &api->conns[i];
+
+    jsonrpc_run(c->rpc);
+    for (int n = 0; n < API_MAX_RECV_PER_RUN; n++) {
+        json_t *msg;
+        int error = jsonrpc_recv(c->rpc, &msg);
+
+        if (error == EAGAIN) {
+            break;
+        } else if (error) {
+            if (error != EOF) {
+                api->stats.conns_broken++;
+                VLOG_INFO_RL(&rl, "%s: closing connection: %s",
+                             jsonrpc_get_name(c->rpc),
+                             error == EPROTO ? "not JSON-RPC"
+                             : strerror(error));
+            }
+            conn_close(api, i);
+            return false;
+        }
+        handle_msg(api, c, msg);
+        json_decref(msg);
+    }
+    jsonrpc_run(c->rpc);
+    if (jsonrpc_get_status(c->rpc)) {
+        api->stats.conns_broken++;
+        conn_close(api, i);
+        return false;
+    } else if (jsonrpc_get_backlog(c->rpc) > API_MAX_BACKLOG) {
+        api->stats.conns_slow++;
+        VLOG_WARN_RL(&rl, "%s: client does not keep up (%zu bytes "
+                     "waiting); disconnecting it",
+                     jsonrpc_get_name(c->rpc),
+                     jsonrpc_get_backlog(c->rpc));
+        conn_close(api, i);
+        return false;
+    }
+    return true;
+}
+
+void
+api_run(struct api *api)
+{
+    for (int n = 0; n < 16; n++) {
+        struct stream *stream;
+        int error = pstream_accept(api->listener, &stream);
+
+        if (error) {
+            if (error != EAGAIN) {
+                VLOG_WARN_RL(&rl, "%s: accept failed: %s",
+                             api_get_name(api), strerror(error));
+            }
+            break;
+        }
+        if (api->n_conns >= API_MAX_CONNS) {
+            api->stats.conns_refused++;
+            VLOG_WARN_RL(&rl, "%s: refusing a client: %d connections "
+                         "already", api_get_name(api), API_MAX_CONNS);
+            stream_close(stream);
+            continue;
+        }
+        struct api_conn *c = &api->conns[api->n_conns++];
+        memset(c, 0, sizeof *c);
+        c->rpc = jsonrpc_open(stream);
+        jsonrpc_set_max_msg(c->rpc, API_MAX_REQUEST);
+        api->stats.conns_accepted++;
+    }
+
+    for (size_t i = 0; i < api->n_conns; ) {
+        if (conn_run(api, i)) {
+            i++;
+        }
+    }
+}
+
+void
+api_wait(struct api *api)
+{
+    pstream_wait(api->listener);
+    for (size_t i = 0; i < api->n_conns; i++) {
+        jsonrpc_wait(api->conns[i].rpc);
+        jsonrpc_recv_wait(api->conns[i].rpc);
+    }
+}
+
+static bool
+conn_watches(const struct api_conn *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_prefixes; i++) {
+        if (!strncmp(key, c->prefixes[i], strlen(c->prefixes[i]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+api_notify(struct api *api, const struct ds_change *change)
+{
+    json_t *update = NULL;
+
+    for (size_t i = 0; i < api->n_conns; ) {
+        struct api_conn *c = &api->conns[i];
+
+        if (!conn_watches(c, change->key)) {
+            i++;
+            continue;
+        }
+        if (!update) {
+            update = json_pack("{s:s, s:s}", "key", change->key, "op",
+                               change->op == DS_PUT ? "put" : "delete");
+            if (change->op == DS_PUT) {
+                char *value = NULL;
+
+                if (!datastore_get(api->ds, change->key, &value, NULL)) {
+                    json_object_set_new(update, "value", parse_value(value));
+                    free(value);
+                }
+                json_object_set_new(update, "version",
+                                    json_integer(change->version));
+            }
+        }
+        jsonrpc_send(c->rpc, jsonrpc_create_notify(
+                         "update", json_pack("[O]", update)));
+        api->stats.notifications++;
+        if (jsonrpc_get_status(c->rpc)) {
+            api->stats.conns_broken++;
+            conn_close(api, i);
+        } else if (jsonrpc_get_backlog(c->rpc) > API_MAX_BACKLOG) {
+            api->stats.conns_slow++;
+            VLOG_WARN_RL(&rl, "%s: watcher does not keep up (%zu bytes "
+                         "waiting); disconnecting it",
+                         jsonrpc_get_name(c->rpc),
+                         jsonrpc_get_backlog(c->rpc));
+            conn_close(api, i);
+        } else {
+            i++;
+        }
+    }
+    json_decref(update);
+}
+
+void
+api_get_stats(const struct api *api, struct api_stats *stats)
+{
+    *stats = api->stats;
+}
+
+json_t *
+api_stats_json(const struct api *api)
+{
+    const struct api_stats *s = &api->stats;
+    size_t n_watchers = 0;
+
+    for (size_t i = 0; i < api->n_conns; i++) {
+        n_watchers += api->conns[i].n_prefixes > 0;
+    }
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "socket", api_get_name(api),
+                     "connections", (json_int_t) api->n_conns,
+                     "watchers", (json_int_t) n_watchers,
+                     "conns_accepted", (json_int_t) s->conns_accepted,
+                     "conns_refused", (json_int_t) s->conns_refused,
+                     "conns_slow", (json_int_t) s->conns_slow,
+                     "conns_broken", (json_int_t) s->conns_broken,
+                     "requests", (json_int_t) s->requests,
+                     "bad_requests", (json_int_t) s->bad_requests,
+                     "notifications", (json_int_t) s->notifications);
+}

@@ -1,0 +1,92 @@
+/*
+ * api: chand-guest's local API for guest applications: JSON-RPC 1.0
+ * (lib/jsonrpc) on a Unix socket, by default the Linux abstract socket
+ * "@chand-guest" (private to the VM's network namespace).  Requests:
+ *
+ *   "get" [KEY]       -> {"key": K, "value": V, "version": N}
+ *                        or the error "not found"
+ *   "list" [PREFIX?]  -> [{"key", "value", "version"}, ...] in ascending
+ *                        bytewise key order; every record without PREFIX
+ *   "watch" [PREFIX?] -> {"watching": true, "prefix": P, "position": S}
+ *                        then, for each change committed afterwards to a
+ *                        key starting with P (every key without PREFIX),
+ *                        a notification
+ *                          {"method": "update", "id": null, "params":
+ *                           [{"key": K, "op": "put"|"delete",
+ *                             "value": V, "version": N}]}
+ *                        ("value" and "version" only for "put"; "value"
+ *                        is the value when the notification is sent).
+ *                        Several watches on one connection add up; each
+ *                        change is sent once.  Watch, then list, to see
+ *                        every state with no gap.
+ *   "status" []       -> chand-guest's status object (as "guest/status"
+ *                        on the control socket)
+ *   "echo" [ANY...]   -> the params, unchanged
+ *
+ * V is the record's value as JSON (the datastore keeps JSON text).  Errors
+ * are JSON-RPC error replies whose "error" is a string: "not found",
+ * "unknown method: M", "invalid params: ...", "invalid request: ..." or
+ * "internal error: ...".  Every bad request is counted; a message that is
+ * not JSON, or longer than API_MAX_REQUEST, closes the connection.  A
+ * watcher that does not read its notifications is disconnected once more
+ * than API_MAX_BACKLOG bytes wait for it, so it never slows the daemon.
+ */
+#ifndef API_H
+#define API_H 1
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "datastore.h"
+
+#define API_DEFAULT_PATH "@chand-guest"
+#define API_MAX_CONNS 64
+#define API_MAX_REQUEST (1024 * 1024)
+#define API_MAX_BACKLOG (4 * 1024 * 1024)
+
+struct api;
+
+/* Returns a new JSON object (owned by the caller) with the daemon's
+ * status, for the "status" request. */
+typedef json_t *api_status_func(void *aux);
+
+struct api_stats {
+    uint64_t conns_accepted;
+    uint64_t conns_refused;     /* Over API_MAX_CONNS. */
+    uint64_t conns_slow;        /* Closed for an overlong backlog. */
+    uint64_t conns_broken;      /* Closed for bad JSON or I/O errors. */
+    uint64_t requests;          /* Valid requests answered. */
+    uint64_t bad_requests;      /* Anything answered with an error, plus
+                                 * messages that could not be answered. */
+    uint64_t notifications;     /* "update" notifications sent. */
+};
+
+/* Listens on 'path': a file path, "@name" for an abstract socket, or a
+ * "punix:" name.  Serves records from 'ds' (borrowed; must outlive the
+ * api) and status from 'status' with 'aux'.  Returns 0 and stores the api
+ * in '*apip' (the caller frees it with api_destroy()), or a positive errno
+ * and stores NULL. */
+int api_create(const char *path, struct datastore *ds,
+               api_status_func *status, void *aux, struct api **apip);
+
+/* Closes every connection and the listener.  NULL is a no-op. */
+void api_destroy(struct api *);
+
+/* Accepts connections, answers requests, flushes notifications. */
+void api_run(struct api *);
+void api_wait(struct api *);
+
+/* Sends the notification for 'change' (borrowed) to every watcher it
+ * concerns.  Call it from the datastore's change callback. */
+void api_notify(struct api *, const struct ds_change *change);
+
+/* The name the api listens on ("punix:..."), owned by the api. */
+const char *api_get_name(const struct api *);
+
+void api_get_stats(const struct api *, struct api_stats *);
+
+/* Returns a new JSON object with the counters and the number of
+ * connections and watchers. */
+json_t *api_stats_json(const struct api *);
+
+#endif /* api.h */

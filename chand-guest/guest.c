@@ -1,0 +1,407 @@
+/* chand-guest put together: see guest.h. */
+
+#include <config.h>
+#include "guest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "bridge.h"
+#include "ctl.h"
+#include "datastore.h"
+#include "packets.h"
+#include "poll-loop.h"
+#include "receiver.h"
+#include "udp.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(guest);
+
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 10);
+
+struct guest {
+    struct chan_config chan;
+    char *db_path;
+    char *port;                 /* Interface the socket is tied to. */
+    struct datastore *ds;
+    struct bridge *bridge;      /* NULL with --no-bridge. */
+    unsigned int bridge_seqno;
+    struct udp *udp;
+    struct receiver *rx;
+    struct api *api;
+    struct ctl_server *ctl;
+    bool exiting;
+    long long now;              /* Time of the current read burst. */
+};
+
+/* Creates the directories leading to 'path' (the file itself excluded),
+ * mode 0755.  Returns 0 or a positive errno. */
+static int
+make_parent_dirs(const char *path)
+{
+    char *copy = strdup(path);
+    int error = 0;
+
+    if (!copy) {
+        return ENOMEM;
+    }
+    for (char *p = copy + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(copy, 0755) && errno != EEXIST) {
+                error = errno;
+                break;
+            }
+            *p = '/';
+        }
+    }
+    free(copy);
+    return error;
+}
+
+/* Sockets and callbacks. */
+
+static int
+send_to_host(const uint8_t *frame, size_t len, void *g_)
+{
+    struct guest *g = g_;
+
+    return udp_send(g->udp, g->chan.host.ip, g->chan.host.port, frame, len);
+}
+
+static void
+datagram_received(const uint8_t *data, size_t len, uint32_t src_ip,
+                  uint16_t src_port, void *g_)
+{
+    struct guest *g = g_;
+
+    receiver_input(g->rx, data, len, src_ip, src_port, g->now);
+}
+
+static void
+datastore_changed(void *g_, const struct ds_change *change)
+{
+    struct guest *g = g_;
+
+    if (g->api) {
+        api_notify(g->api, change);
+    }
+}
+
+static json_t *
+api_status(void *g_)
+{
+    return guest_status_json(g_);
+}
+
+/* Ties the socket to chand-guest's port if that interface exists. */
+static void
+bind_device(struct guest *g)
+{
+    int error;
+
+    if (!if_nametoindex(g->port)) {
+        VLOG_DBG("%s does not exist: channel socket not tied to it",
+                 g->port);
+        udp_bind_device(g->udp, NULL);
+        return;
+    }
+    error = udp_bind_device(g->udp, g->port);
+    if (error) {
+        VLOG_WARN_RL(&rl, "cannot tie the channel socket to %s: %s",
+                     g->port, strerror(error));
+    } else {
+        VLOG_INFO("channel socket tied to %s", g->port);
+    }
+}
+
+/* Returns true if some interface has IPv4 address 'ip' (or if that cannot
+ * be told). */
+static bool
+address_is_configured(uint32_t ip)
+{
+    struct ifaddrs *ifas, *ifa;
+    bool found = false;
+
+    if (getifaddrs(&ifas)) {
+        return true;
+    }
+    for (ifa = ifas; ifa && !found; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr && ifa->ifa_addr->sa_family == AF_INET) {
+            const struct sockaddr_in *sin = (const void *) ifa->ifa_addr;
+            found = ntohl(sin->sin_addr.s_addr) == ip;
+        }
+    }
+    freeifaddrs(ifas);
+    return found;
+}
+
+/* Control commands. */
+
+static void
+ctl_status(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
+{
+    json_t *status = guest_status_json(g_);
+    char *text = json_dumps(status, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+    (void) argc;
+    (void) argv;
+    if (text) {
+        ctl_command_reply(conn, text);
+    } else {
+        ctl_command_reply_error(conn, "out of memory");
+    }
+    free(text);
+    json_decref(status);
+}
+
+static void
+ctl_exit(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
+{
+    struct guest *g = g_;
+
+    (void) argc;
+    (void) argv;
+    g->exiting = true;
+    ctl_command_reply(conn, NULL);
+}
+
+/* Life cycle. */
+
+int
+guest_create(const struct guest_options *opts, struct guest **gp)
+{
+    char ip[IP_STRLEN], mac[ETH_ADDR_STRLEN];
+    struct guest *g;
+    int error;
+
+    *gp = NULL;
+    g = calloc(1, sizeof *g);
+    if (!g) {
+        return ENOMEM;
+    }
+    g->chan = opts->chan;
+    g->db_path = strdup(opts->db);
+    g->port = strdup(opts->port);
+    if (!g->db_path || !g->port) {
+        error = ENOMEM;
+        goto error;
+    }
+    g->now = time_msec();
+
+    ip_to_string(g->chan.guest.ip, ip);
+    eth_addr_to_string(&g->chan.guest.mac, mac);
+    VLOG_INFO("chand-guest %s starting: chan-id %u, vid %u, guest endpoint "
+              "%s:%u (%s)", PACKAGE_VERSION, g->chan.chan_id, g->chan.vid,
+              ip, g->chan.guest.port, mac);
+
+    /* The datastore. */
+    error = make_parent_dirs(opts->db);
+    if (error) {
+        VLOG_ERR("%s: cannot create its directory: %s", opts->db,
+                 strerror(error));
+        goto error;
+    }
+    error = datastore_open(opts->db, &g->ds);
+    if (error) {
+        VLOG_ERR("cannot open the datastore: %s", datastore_last_error());
+        goto error;
+    }
+    datastore_set_change_cb(g->ds, datastore_changed, g);
+
+    /* The guest bridge: first attempt now. */
+    if (!opts->no_bridge) {
+        struct bridge_config bc = {
+            .ovs_db = opts->ovs_db,
+            .ovs_rundir = opts->ovs_rundir,
+            .bridge = opts->bridge,
+            .vnic = opts->vnic,
+            .port = opts->port,
+            .flows = opts->flows,
+            .chan = opts->chan,
+        };
+        error = bridge_create(&bc, &g->bridge);
+        if (error) {
+            goto error;
+        }
+        bridge_run(g->bridge, time_msec());
+    }
+
+    /* The channel socket and the receiver. */
+    error = udp_open(g->chan.guest.ip, g->chan.guest.port, &g->udp);
+    if (error) {
+        VLOG_ERR("cannot bind the channel socket to %s:%u: %s", ip,
+                 g->chan.guest.port, strerror(error));
+        goto error;
+    }
+    bind_device(g);
+    if (g->bridge) {
+        g->bridge_seqno = bridge_get_seqno(g->bridge);
+    } else if (!address_is_configured(g->chan.guest.ip)) {
+        VLOG_WARN("no interface has address %s yet: nothing will arrive "
+                  "until one does (--no-bridge: configure it yourself)",
+                  ip);
+    }
+    struct receiver_config rc = {
+        .vid = g->chan.vid,
+        .host_ip = g->chan.host.ip,
+        .host_port = g->chan.host.port,
+        .key = opts->key,
+        .key_len = opts->key_len,
+    };
+    g->rx = receiver_create(&rc, g->ds, send_to_host, g, time_msec());
+    if (!g->rx) {
+        error = ENOMEM;
+        goto error;
+    }
+
+    /* Local sockets. */
+    error = api_create(opts->api, g->ds, api_status, g, &g->api);
+    if (error) {
+        VLOG_ERR("%s: cannot listen for the local API: %s", opts->api,
+                 strerror(error));
+        goto error;
+    }
+    error = ctl_server_create(opts->ctl, &g->ctl);
+    if (error) {
+        VLOG_ERR("%s: cannot listen for control commands: %s", opts->ctl,
+                 strerror(error));
+        goto error;
+    }
+    ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
+    ctl_command_register("exit", "", 0, 0, ctl_exit, g);
+    VLOG_INFO("local API on %s, control socket on %s", api_get_name(g->api),
+              ctl_server_get_name(g->ctl));
+
+    *gp = g;
+    return 0;
+
+error:
+    guest_destroy(g);
+    return error;
+}
+
+void
+guest_destroy(struct guest *g)
+{
+    if (g) {
+        ctl_command_unregister("guest/status");
+        ctl_command_unregister("exit");
+        ctl_server_destroy(g->ctl);
+        if (g->ds) {
+            datastore_set_change_cb(g->ds, NULL, NULL);
+        }
+        api_destroy(g->api);
+        receiver_destroy(g->rx);
+        udp_close(g->udp);
+        bridge_destroy(g->bridge);
+        datastore_close(g->ds);
+        free(g->db_path);
+        free(g->port);
+        free(g);
+    }
+}
+
+void
+guest_run(struct guest *g)
+{
+    size_t n = 0;
+    int error;
+
+    if (g->bridge) {
+        bridge_run(g->bridge, time_msec());
+        if (bridge_get_seqno(g->bridge) != g->bridge_seqno) {
+            g->bridge_seqno = bridge_get_seqno(g->bridge);
+            bind_device(g);
+        }
+    }
+
+    /* One read burst, applied in one transaction. */
+    g->now = time_msec();
+    error = udp_receive(g->udp, datagram_received, g, &n);
+    if (error) {
+        VLOG_WARN_RL(&rl, "receiving on the channel socket: %s",
+                     strerror(error));
+    }
+    receiver_flush(g->rx, g->now);
+    if (n == UDP_BATCH) {
+        poll_immediate_wake();  /* Probably more queued. */
+    }
+    receiver_run(g->rx, time_msec());
+
+    api_run(g->api);
+    ctl_server_run(g->ctl);
+}
+
+void
+guest_wait(struct guest *g)
+{
+    long long now = time_msec();
+    long long next = receiver_next_wakeup(g->rx, now);
+
+    if (g->bridge) {
+        long long b = bridge_next_wakeup(g->bridge, now);
+        next = b < next ? b : next;
+    }
+    poll_timer_wait_until(next);
+    udp_wait(g->udp);
+    api_wait(g->api);
+    ctl_server_wait(g->ctl);
+}
+
+bool
+guest_exiting(const struct guest *g)
+{
+    return g->exiting;
+}
+
+json_t *
+guest_status_json(const struct guest *g)
+{
+    long long now = time_msec();
+    char ip[IP_STRLEN], mac[ETH_ADDR_STRLEN], host_ip[IP_STRLEN];
+    json_t *status = receiver_status_json(g->rx, now);
+    struct udp_stats us;
+    uint64_t records = 0;
+
+    ip_to_string(g->chan.guest.ip, ip);
+    ip_to_string(g->chan.host.ip, host_ip);
+    eth_addr_to_string(&g->chan.guest.mac, mac);
+    udp_get_stats(g->udp, &us);
+    if (datastore_count(g->ds, &records)) {
+        records = 0;
+    }
+    json_t *more = json_pack(
+        "{s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:o}",
+        "version", PACKAGE_VERSION,
+        "chan_id", (json_int_t) g->chan.chan_id,
+        "vid", (json_int_t) g->chan.vid,
+        "guest_ip", ip,
+        "guest_mac", mac,
+        "host_ip", host_ip,
+        "udp_port", (json_int_t) g->chan.guest.port,
+        "datastore", g->db_path,
+        "records", (json_int_t) records,
+        "bridge", g->bridge ? bridge_status_json(g->bridge, now)
+                            : json_null(),
+        "api", api_stats_json(g->api),
+        "socket", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+                            "rx_datagrams", (json_int_t) us.rx_datagrams,
+                            "rx_bursts", (json_int_t) us.rx_bursts,
+                            "rx_truncated", (json_int_t) us.rx_truncated,
+                            "rx_errors", (json_int_t) us.rx_errors,
+                            "tx_datagrams", (json_int_t) us.tx_datagrams,
+                            "tx_errors", (json_int_t) us.tx_errors));
+    json_object_update(status, more);
+    json_decref(more);
+    return status;
+}

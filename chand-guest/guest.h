@@ -1,0 +1,63 @@
+/*
+ * guest: chand-guest put together.  Owns the datastore, the guest bridge
+ * (unless disabled), the channel socket, the receiver, the local API and
+ * the control socket, and runs them from one poll loop:
+ *
+ *     while (!guest_exiting(g)) {
+ *         guest_run(g);
+ *         guest_wait(g);
+ *         poll_block();
+ *     }
+ *
+ * Control socket commands (besides lib/ctl's built-ins): "guest/status"
+ * (the status object as indented JSON) and "exit".
+ */
+#ifndef GUEST_H
+#define GUEST_H 1
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan-endpoint.h"
+
+struct guest_options {
+    struct chan_config chan;    /* Channel identifiers and endpoints. */
+    const char *db;             /* Datastore file; its directory is
+                                 * created if missing. */
+    bool no_bridge;             /* Do not touch Open vSwitch. */
+    const char *ovs_db;         /* Guest OVSDB remote. */
+    const char *ovs_rundir;     /* Where BRIDGE.mgmt is. */
+    const char *bridge;         /* Guest bridge name. */
+    const char *vnic;           /* The VM's NIC. */
+    const char *port;           /* chand-guest's internal port. */
+    const char *flows;          /* Guest flow template. */
+    const char *api;            /* Local API socket ("@name" or path). */
+    const char *ctl;            /* Control socket ("@name" or path). */
+    const void *key;            /* Channel key (copied); may be NULL. */
+    size_t key_len;
+};
+
+struct guest;
+
+/* Creates everything; the first bridge setup is attempted before this
+ * returns (a failure there is retried later, not fatal), so that a daemon
+ * that reports itself ready has its flows installed if Open vSwitch is
+ * up.  Returns 0 and stores the guest in '*gp', or a positive errno with
+ * the reason logged, and stores NULL.  'opts' is copied (strings too). */
+int guest_create(const struct guest_options *opts, struct guest **gp);
+void guest_destroy(struct guest *);
+
+void guest_run(struct guest *);
+void guest_wait(struct guest *);
+
+/* True once "exit" was requested on the control socket. */
+bool guest_exiting(const struct guest *);
+
+/* Returns a new JSON object: the session state and counters (see
+ * receiver_status_json()) at the top level, plus the channel
+ * configuration, "records", and "bridge", "api" and "socket" objects. */
+json_t *guest_status_json(const struct guest *);
+
+#endif /* guest.h */

@@ -1,0 +1,230 @@
+/* chand-guest: the VM end of chand's channel.  Option parsing and the main
+ * loop; everything else is in guest.c and the modules it uses. */
+
+#include <config.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "chan-endpoint.h"
+#include "daemon.h"
+#include "guest.h"
+#include "poll-loop.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(main);
+
+#define DEFAULT_OVS_DB "unix:/var/run/openvswitch/db.sock"
+#define DEFAULT_CTL "@chand-guest.ctl"
+
+static void
+usage(void)
+{
+    printf("\
+chand-guest: guest daemon of chand, the in-band VM control channel\n\
+usage: chand-guest --chan-id=N [OPTIONS]\n\
+\n\
+Sets up the guest bridge on the VM's own Open vSwitch, receives the records\n\
+chand-host delivers over the channel, applies them to a local SQLite\n\
+datastore (exactly once, acknowledged after each commit), and serves them\n\
+to guest applications on a local socket.\n\
+\n\
+Channel (defaults derived from --chan-id, as on the host):\n\
+  --chan-id=N         the channel's id, 1..4294967295 (required; the\n\
+                      host's external_ids:chand-id for this VM)\n\
+  --vid=VID           802.1Q vid of the channel, 1..4094 (default: 4094)\n\
+  --guest-ip=IP       guest endpoint address (default: 169.254.X.Y from N)\n\
+  --guest-mac=MAC     guest endpoint MAC (default: 0a:c4:<N, 4 bytes>)\n\
+\n\
+Datastore:\n\
+  --db=FILE           SQLite datastore, created if missing, with its\n\
+                      directory (default: %s/guest.db)\n\
+\n\
+Guest bridge:\n\
+  --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
+                      is configured by someone else (tests)\n\
+  --ovs-db=REMOTE     the guest's Open_vSwitch database (default: %s)\n\
+  --ovs-rundir=DIR    where BRIDGE.mgmt is (default: $OVS_RUNDIR or\n\
+                      /var/run/openvswitch)\n\
+  --bridge=NAME       guest bridge (default: br-chan)\n\
+  --vnic=IFACE        the VM's NIC to put on it (default: eth0)\n\
+  --port=IFACE        chand-guest's internal port (default: chand0)\n\
+  --flows=FILE        guest flow template\n\
+                      (default: %s/flows/guest.flows)\n\
+\n\
+Local sockets (\"@NAME\" is a Linux abstract socket, else a file path):\n\
+  --api=PATH          JSON-RPC API for guest applications\n\
+                      (default: %s)\n\
+  --ctl=PATH          control socket for chanctl and ctl commands\n\
+                      (default: %s)\n\
+\n\
+Daemon:\n\
+  --log-file=FILE     also log to FILE\n\
+  --pidfile=FILE      write the process id to FILE once ready\n\
+  --detach            run in the background once ready\n\
+  --vlog=SPEC         log levels, e.g. ANY:info or receiver:dbg\n\
+  -v, --verbose       same as --vlog=ANY:dbg\n\
+  -h, --help          show this help and exit\n\
+  -V, --version       show the version and exit\n",
+           CHAND_DBDIR, DEFAULT_OVS_DB, CHAND_PKGDATADIR, API_DEFAULT_PATH,
+           DEFAULT_CTL);
+}
+
+/* Names the option an endpoint parsing error is about. */
+static const char *
+ep_error_option(enum chan_ep_error e)
+{
+    if (e <= CHAN_EP_ID_RANGE) {
+        return "--chan-id";
+    } else if (e <= CHAN_EP_VID_RANGE) {
+        return "--vid";
+    } else if (e <= CHAN_EP_IP_HOST) {
+        return "--guest-ip";
+    }
+    return "--guest-mac";
+}
+
+int
+main(int argc, char *argv[])
+{
+    enum { OPT_CHAN_ID = 256, OPT_VID, OPT_GUEST_IP, OPT_GUEST_MAC, OPT_DB,
+           OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
+           OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
+           OPT_DETACH, OPT_VLOG };
+    static const struct option long_options[] = {
+        { "chan-id", required_argument, NULL, OPT_CHAN_ID },
+        { "vid", required_argument, NULL, OPT_VID },
+        { "guest-ip", required_argument, NULL, OPT_GUEST_IP },
+        { "guest-mac", required_argument, NULL, OPT_GUEST_MAC },
+        { "db", required_argument, NULL, OPT_DB },
+        { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
+        { "ovs-db", required_argument, NULL, OPT_OVS_DB },
+        { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
+        { "bridge", required_argument, NULL, OPT_BRIDGE },
+        { "vnic", required_argument, NULL, OPT_VNIC },
+        { "port", required_argument, NULL, OPT_PORT },
+        { "flows", required_argument, NULL, OPT_FLOWS },
+        { "api", required_argument, NULL, OPT_API },
+        { "ctl", required_argument, NULL, OPT_CTL },
+        { "log-file", required_argument, NULL, OPT_LOG_FILE },
+        { "pidfile", required_argument, NULL, OPT_PIDFILE },
+        { "detach", no_argument, NULL, OPT_DETACH },
+        { "vlog", required_argument, NULL, OPT_VLOG },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *rundir = getenv("OVS_RUNDIR");
+    struct guest_options opts = {
+        .db = CHAND_DBDIR "/guest.db",
+        .ovs_db = DEFAULT_OVS_DB,
+        .ovs_rundir = rundir && *rundir ? rundir : "/var/run/openvswitch",
+        .bridge = "br-chan",
+        .vnic = "eth0",
+        .port = "chand0",
+        .flows = CHAND_PKGDATADIR "/flows/guest.flows",
+        .api = API_DEFAULT_PATH,
+        .ctl = DEFAULT_CTL,
+    };
+    const char *chan_id = NULL, *vid = NULL, *guest_ip = NULL;
+    const char *guest_mac = NULL;
+    const char *log_file = NULL, *pidfile = NULL;
+    bool detach = false;
+    enum chan_ep_error ep_error;
+    struct guest *g;
+    int c;
+
+    vlog_init("chand-guest");
+    while ((c = getopt_long(argc, argv, "vhV", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_CHAN_ID: chan_id = optarg; break;
+        case OPT_VID: vid = optarg; break;
+        case OPT_GUEST_IP: guest_ip = optarg; break;
+        case OPT_GUEST_MAC: guest_mac = optarg; break;
+        case OPT_DB: opts.db = optarg; break;
+        case OPT_NO_BRIDGE: opts.no_bridge = true; break;
+        case OPT_OVS_DB: opts.ovs_db = optarg; break;
+        case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;
+        case OPT_BRIDGE: opts.bridge = optarg; break;
+        case OPT_VNIC: opts.vnic = optarg; break;
+        case OPT_PORT: opts.port = optarg; break;
+        case OPT_FLOWS: opts.flows = optarg; break;
+        case OPT_API: opts.api = optarg; break;
+        case OPT_CTL: opts.ctl = optarg; break;
+        case OPT_LOG_FILE: log_file = optarg; break;
+        case OPT_PIDFILE: pidfile = optarg; break;
+        case OPT_DETACH: detach = true; break;
+        case OPT_VLOG:
+            if (vlog_set_levels_from_string(optarg)) {
+                fprintf(stderr, "chand-guest: bad --vlog '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
+        case 'h': usage(); return 0;
+        case 'V': printf("chand-guest %s\n", PACKAGE_VERSION); return 0;
+        default:
+            fprintf(stderr, "Try 'chand-guest --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "chand-guest: unexpected argument '%s'\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!chan_id) {
+        fprintf(stderr, "chand-guest: --chan-id is required (the id the "
+                "host provisioned for this VM: external_ids:chand-id)\n");
+        return 2;
+    }
+    ep_error = chan_config_from_strings(chan_id, vid, guest_ip, guest_mac,
+                                        &opts.chan);
+    if (ep_error) {
+        fprintf(stderr, "chand-guest: invalid %s: %s\n",
+                ep_error_option(ep_error), chan_ep_strerror(ep_error));
+        return 2;
+    }
+    if (!*opts.db || !*opts.api || !*opts.ctl) {
+        fprintf(stderr, "chand-guest: --db, --api and --ctl may not be "
+                "empty\n");
+        return 2;
+    }
+    if (log_file && vlog_set_log_file(log_file)) {
+        fprintf(stderr, "chand-guest: cannot open log file %s\n", log_file);
+        return 1;
+    }
+
+    if (detach) {
+        daemon_detach_start();
+    }
+    fatal_signal_init();
+    if (guest_create(&opts, &g)) {
+        return 1;
+    }
+    if (pidfile && daemon_write_pidfile(pidfile)) {
+        VLOG_ERR("%s: cannot write pidfile", pidfile);
+        guest_destroy(g);
+        return 1;
+    }
+    if (detach) {
+        vlog_set_stderr(false);
+        daemon_detach_finish();
+    }
+
+    while (!fatal_signal_received() && !guest_exiting(g)) {
+        guest_run(g);
+        guest_wait(g);
+        poll_block();
+    }
+    VLOG_INFO("exiting");
+    guest_destroy(g);
+    if (pidfile) {
+        remove(pidfile);
+    }
+    return 0;
+}

@@ -1,0 +1,674 @@
+/*
+ * gen-seeds: writes seed inputs for the fuzz targets, built with chand's
+ * real encoders, so that the fuzzers start from valid frames, messages and
+ * requests rather than from nothing.
+ *
+ *     gen-seeds OUTDIR
+ *
+ * writes OUTDIR/<target>/<name> for every target.  test/fuzz/run runs it
+ * on every run (so that the seeds follow the encoders), and its output at
+ * the time of writing is also kept in test/fuzz/corpus/, next to inputs
+ * captured from real Open vSwitch (see doc/fuzzing.md).
+ */
+#include <config.h>
+#include "fuzz.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "chan-endpoint.h"
+#include "chan-wire.h"
+#include "ofp13.h"
+#include "ovsdb-msg.h"
+#include "packets.h"
+
+static const char *outdir;
+
+/* A growable byte buffer. */
+struct buf {
+    uint8_t *data;
+    size_t len, allocated;
+};
+
+static void
+buf_put(struct buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->allocated) {
+        b->allocated = 2 * (b->len + n) + 64;
+        b->data = realloc(b->data, b->allocated);
+        if (!b->data) {
+            abort();
+        }
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void
+buf_put_u8(struct buf *b, uint8_t x)
+{
+    buf_put(b, &x, 1);
+}
+
+static void
+buf_put_be16(struct buf *b, uint16_t x)
+{
+    uint8_t p[2];
+    pkt_put_be16(p, x);
+    buf_put(b, p, 2);
+}
+
+static void
+buf_put_str(struct buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
+
+static void
+buf_clear(struct buf *b)
+{
+    b->len = 0;
+}
+
+static void
+make_dir(const char *path)
+{
+    if (mkdir(path, 0755) && errno != EEXIST) {
+        fprintf(stderr, "gen-seeds: mkdir %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+static void
+write_seed(const char *target, const char *name, const void *data,
+           size_t len)
+{
+    char path[4096];
+
+    snprintf(path, sizeof path, "%s/%s", outdir, target);
+    make_dir(path);
+    snprintf(path, sizeof path, "%s/%s/%s", outdir, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f)) {
+        fprintf(stderr, "gen-seeds: write %s failed\n", path);
+        exit(1);
+    }
+}
+
+static void
+write_buf(const char *target, const char *name, const struct buf *b)
+{
+    write_seed(target, name, b->data, b->len);
+}
+
+static size_t
+unhex(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    while (s[0] && s[1] && n < cap) {
+        unsigned int byte;
+        if (sscanf(s, "%2x", &byte) != 1) {
+            abort();
+        }
+        out[n++] = byte;
+        s += 2;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Channel frames.
+ */
+
+#define CHAN_ID 7
+#define EPOCH 0x1234abcd
+#define GUEST_EPOCH 0x5eed
+
+/* Builds the Ethernet frame carrying channel frame 'hdr' + 'payload' from
+ * the guest to the host (or the other way), signed with 'key'. */
+static size_t
+build_frame(const struct chan_wire_header *hdr, const char *payload,
+            const uint8_t *key, size_t key_len, bool to_guest, bool vlan,
+            uint8_t *out, size_t size)
+{
+    uint8_t udp[CHAN_WIRE_MAX_FRAME];
+    size_t udp_len;
+    size_t payload_len = payload ? strlen(payload) : 0;
+
+    if (chan_wire_encode(hdr, payload, payload_len, key, key_len, udp,
+                         sizeof udp, &udp_len)) {
+        abort();
+    }
+
+    struct chan_config cfg;
+    chan_config_default(CHAN_ID, &cfg);
+    const struct chan_endpoint *src = to_guest ? &cfg.host : &cfg.guest;
+    const struct chan_endpoint *dst = to_guest ? &cfg.guest : &cfg.host;
+    struct pkt_udp pkt = {
+        .eth_dst = dst->mac,
+        .eth_src = src->mac,
+        .vlan = vlan,
+        .vid = vlan ? cfg.vid : 0,
+        .ip_src = src->ip,
+        .ip_dst = dst->ip,
+        .ttl = PKT_DEFAULT_TTL,
+        .udp_src = src->port,
+        .udp_dst = dst->port,
+        .payload = udp,
+        .payload_len = udp_len,
+    };
+    size_t len;
+    if (pkt_udp_build(&pkt, out, size, &len)) {
+        abort();
+    }
+    return len;
+}
+
+/* Appends one length-prefixed frame to a fuzz-frame input. */
+static void
+put_frame(struct buf *b, const struct chan_wire_header *hdr,
+          const char *payload, const uint8_t *key, size_t key_len,
+          bool to_guest, bool vlan)
+{
+    uint8_t frame[65536];
+    size_t len = build_frame(hdr, payload, key, key_len, to_guest, vlan,
+                             frame, sizeof frame);
+    buf_put_be16(b, len);
+    buf_put(b, frame, len);
+}
+
+static const char *
+big_batch(void)
+{
+    static char text[4096];
+    size_t n = 0;
+
+    n += snprintf(text + n, sizeof text - n, "{\"records\":[");
+    for (int i = 0; i < 20; i++) {
+        n += snprintf(text + n, sizeof text - n,
+                      "%s{\"op\":\"put\",\"key\":\"cfg/item-%02d\","
+                      "\"value\":{\"name\":\"item %d\",\"tags\":[\"a\",\"b\"],"
+                      "\"n\":%d,\"ok\":true},\"version\":%d}",
+                      i ? "," : "", i, i, i * 3, 100 + i);
+    }
+    snprintf(text + n, sizeof text - n, "]}");
+    return text;
+}
+
+static const char small_batch[] =
+    "{\"records\":[{\"op\":\"put\",\"key\":\"motd\",\"value\":"
+    "{\"text\":\"hello\"},\"version\":3},"
+    "{\"op\":\"delete\",\"key\":\"old-motd\",\"version\":4}]}";
+
+static void
+gen_frame(void)
+{
+    struct buf b = { 0 };
+    uint8_t key[256];
+    char text[256];
+
+    /* flags, key length.  Key length 0: the selected key is empty. */
+#define START(FLAGS, KEY_LEN)                   \
+    buf_clear(&b);                              \
+    buf_put_u8(&b, FLAGS);                      \
+    buf_put_u8(&b, KEY_LEN);                    \
+    fuzz_frame_key(key, KEY_LEN)
+
+    /* Guest HELLO (epoch 0, before any session). */
+    START(0, 0);
+    struct chan_wire_header hello = {
+        .type = CHAN_WIRE_HELLO, .flags = CHAN_WIRE_F_ACK_VALID,
+        .vid = 4094, .chunk_count = 1,
+    };
+    snprintf(text, sizeof text, "{\"guest_epoch\":%d}", GUEST_EPOCH);
+    put_frame(&b, &hello, text, key, 0, false, false);
+    write_buf("frame", "hello-guest", &b);
+
+    /* The same on the vNIC, tagged. */
+    START(0, 0);
+    put_frame(&b, &hello, text, key, 0, false, true);
+    write_buf("frame", "hello-guest-vlan", &b);
+
+    /* Host SYNC, then a one-chunk DATA, then a HEARTBEAT, to the guest,
+     * with a 32-byte selected key. */
+    START(0, 32);
+    struct chan_wire_header sync = {
+        .type = CHAN_WIRE_SYNC, .vid = 4094, .epoch = EPOCH,
+        .chunk_count = 1,
+    };
+    snprintf(text, sizeof text, "{\"guest_epoch\":%d,\"snapshot_end\":2}",
+             GUEST_EPOCH);
+    put_frame(&b, &sync, text, key, 32, true, false);
+    struct chan_wire_header data = {
+        .type = CHAN_WIRE_DATA, .flags = CHAN_WIRE_F_SNAPSHOT, .vid = 4094,
+        .epoch = EPOCH, .seq = 1, .chunk_count = 1,
+    };
+    put_frame(&b, &data, small_batch, key, 32, true, false);
+    struct chan_wire_header hb = {
+        .type = CHAN_WIRE_HEARTBEAT, .vid = 4094, .epoch = EPOCH,
+        .seq = 1, .chunk_count = 1,
+    };
+    put_frame(&b, &hb, NULL, key, 32, true, false);
+    write_buf("frame", "sync-data-heartbeat", &b);
+
+    /* A DATA message in three chunks (MTU 576), with a key longer than
+     * the SHA-256 block (hashed first). */
+    START(0, 100);
+    const char *batch = big_batch();
+    struct chan_wire_header tmpl = {
+        .type = CHAN_WIRE_DATA, .flags = CHAN_WIRE_F_ACK_VALID,
+        .vid = 100, .epoch = EPOCH, .seq = 10, .ack = 3,
+    };
+    struct chan_chunker c;
+    if (chan_chunker_init(&c, &tmpl, batch, strlen(batch), 576)) {
+        abort();
+    }
+    struct chan_wire_header hdr;
+    const uint8_t *p;
+    size_t n;
+    while (chan_chunker_next(&c, &hdr, &p, &n)) {
+        char chunk[1024];
+        memcpy(chunk, p, n);
+        chunk[n] = '\0';
+        put_frame(&b, &hdr, chunk, key, 100, true, false);
+    }
+    write_buf("frame", "data-chunked", &b);
+
+    /* Guest ACK with the fixed key, and with checksum and trailer fix-up
+     * on (so that mutations of it still get through). */
+    START(FUZZ_FRAME_FIX_CSUM | FUZZ_FRAME_RESIGN, 0);
+    struct chan_wire_header ack = {
+        .type = CHAN_WIRE_ACK, .flags = CHAN_WIRE_F_ACK_VALID, .vid = 4094,
+        .epoch = EPOCH, .ack = 12, .chunk_count = 1,
+    };
+    put_frame(&b, &ack, NULL, fuzz_frame_fixed_key,
+              sizeof fuzz_frame_fixed_key, false, false);
+    write_buf("frame", "ack-fixed-key", &b);
+
+    /* DATA with fix-up on and the empty key. */
+    START(FUZZ_FRAME_FIX_CSUM | FUZZ_FRAME_RESIGN, 0);
+    put_frame(&b, &data, small_batch, key, 0, true, true);
+    write_buf("frame", "data-fixup", &b);
+
+    free(b.data);
+#undef START
+}
+
+/* ---------------------------------------------------------------------
+ * Payloads.
+ */
+
+static void
+gen_payload(void)
+{
+    static const struct {
+        const char *name;
+        uint8_t limits[3];
+        const char *text;
+    } seeds[] = {
+        { "batch", { 0, 0, 0 }, small_batch },
+        { "batch-values", { 0, 0, 0 },
+          "{\"records\":[{\"op\":\"put\",\"key\":\"k\",\"value\":"
+          "[1,-2,3.5,\"s\\u0000t\",null,true,{\"a\":{\"b\":[]}}],"
+          "\"version\":9223372036854775807}]}" },
+        { "batch-empty", { 0, 0, 0 }, "{\"records\":[]}" },
+        { "batch-limits", { 1, 2, 3 },
+          "{\"records\":[{\"op\":\"put\",\"key\":\"a\",\"value\":[[1]],"
+          "\"version\":0},{\"op\":\"delete\",\"key\":\"b\","
+          "\"version\":1}]}" },
+        { "hello", { 0, 0, 0 }, "{\"guest_epoch\":24301}" },
+        { "sync", { 0, 0, 0 },
+          "{\"guest_epoch\":24301,\"snapshot_end\":17}" },
+        { "empty", { 0, 0, 0 }, "" },
+        { "nested", { 1, 0, 4 }, "{\"a\":{\"b\":{\"c\":{}}}}" },
+    };
+
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        struct buf b = { 0 };
+        buf_put(&b, seeds[i].limits, 3);
+        buf_put_str(&b, seeds[i].text);
+        write_buf("payload", seeds[i].name, &b);
+        free(b.data);
+    }
+    struct buf b = { 0 };
+    buf_put(&b, "\0\0\0", 3);
+    buf_put_str(&b, big_batch());
+    write_buf("payload", "batch-big", &b);
+    free(b.data);
+}
+
+/* ---------------------------------------------------------------------
+ * OVSDB.
+ */
+
+static void
+write_json(const char *target, const char *name, json_t *json)
+{
+    char *s = json_dumps(json, JSON_COMPACT);
+    if (!s) {
+        abort();
+    }
+    write_seed(target, name, s, strlen(s));
+    free(s);
+    json_decref(json);
+}
+
+#define UUID_IF "0d5f4f9e-1c1e-4c25-a0a4-3d3b6f1a8e01"
+#define UUID_PORT "7a1c3e52-9b7d-4e0e-8a61-2f4c5d6e7f02"
+#define UUID_BR "c3b2a190-0f1e-4d2c-9b8a-7c6d5e4f3a03"
+
+static void
+gen_ovsdb(void)
+{
+    json_t *ext = json_pack("{s:s, s:s, s:s}", "chand-vm", "vm1",
+                            "chand-id", "7", "chand-vid", "100");
+    json_t *iface = json_pack("{s:s, s:o, s:i}", "name", "vnet7",
+                              "external_ids", ovsdb_datum_string_map(ext),
+                              "ofport", 5);
+    json_t *ports = json_array();
+    json_array_append_new(ports, json_string(UUID_PORT));
+    json_t *ifaces = json_array();
+    json_array_append_new(ifaces, json_string(UUID_IF));
+    json_t *port = json_pack("{s:s, s:o}", "name", "vnet7", "interfaces",
+                             ovsdb_datum_uuid_set(ifaces));
+    json_t *bridge = json_pack("{s:s, s:o}", "name", "br-int", "ports",
+                               ovsdb_datum_uuid_set(ports));
+
+    /* A monitor reply (initial snapshot). */
+    json_t *snapshot = json_pack(
+        "{s:{s:{s:O}}, s:{s:{s:O}}, s:{s:{s:O}}}",
+        "Interface", UUID_IF, "new", iface,
+        "Port", UUID_PORT, "new", port,
+        "Bridge", UUID_BR, "new", bridge);
+    write_json("ovsdb", "table-updates", json_incref(snapshot));
+    write_json("ovsdb", "monitor-reply",
+               json_pack("{s:O, s:n, s:i}", "result", snapshot, "error",
+                         "id", 3));
+
+    /* An "update" notification: modify the interface, delete the port. */
+    json_t *ext2 = json_pack("{s:s, s:s}", "chand-vm", "vm1", "chand-id",
+                             "8");
+    json_t *update = json_pack(
+        "{s:{s:{s:{s:o}, s:{s:o, s:s, s:i}}}, s:{s:{s:O}}}",
+        "Interface", UUID_IF,
+        "old", "external_ids", ovsdb_datum_string_map(ext),
+        "new", "external_ids", ovsdb_datum_string_map(ext2),
+        "name", "vnet7", "ofport", 6,
+        "Port", UUID_PORT, "old", port);
+    write_json("ovsdb", "update-notify",
+               json_pack("{s:s, s:[n, O], s:n}", "method", "update",
+                         "params", update, "id"));
+    write_json("ovsdb", "update-sequence",
+               json_pack("[O, O]", snapshot, update));
+
+    /* Transact replies. */
+    write_json("ovsdb", "transact-reply",
+               json_pack("[{s:[s,s]}, {s:i}, {}]", "uuid", "uuid", UUID_IF,
+                         "count", 1));
+    write_json("ovsdb", "transact-error",
+               json_pack("[{}, {s:s, s:s}]", "error", "constraint violation",
+                         "details", "duplicate name"));
+
+    /* Datums. */
+    write_json("ovsdb", "datum-map", ovsdb_datum_string_map(ext));
+    write_json("ovsdb", "datum-set", json_pack("[s, [i, i, i]]", "set", 1, 2,
+                                               3));
+    write_json("ovsdb", "datum-named",
+               json_pack("[s, [[[s, s], [s, s]]]]", "map", "named-uuid",
+                         "row1", "uuid", UUID_BR));
+    write_json("ovsdb", "datum-reals", json_pack("[s, [f, i, b]]", "set",
+                                                 1.5, 2, 1));
+    write_json("ovsdb", "schema",
+               json_pack("{s:s, s:{s:{s:{s:{s:s}}}}}", "name",
+                         "Open_vSwitch", "tables", "Interface", "columns",
+                         "name", "type", "string"));
+
+    json_decref(snapshot);
+    json_decref(update);
+    json_decref(ext);
+    json_decref(ext2);
+    json_decref(iface);
+    json_decref(port);
+    json_decref(bridge);
+    json_decref(ports);
+    json_decref(ifaces);
+}
+
+/* ---------------------------------------------------------------------
+ * OpenFlow.
+ */
+
+/* Captured from Open vSwitch 3.1.0 (see test/unit/test-ofp13.c). */
+static const char *const ovs_messages[][2] = {
+    { "ovs-hello-13", "040000100000000c0001000800000010" },
+    { "ovs-hello-default", "060000080000001c" },
+    { "ovs-features-reply",
+      "04060020000000020000feab334e804600000000fe0000000000004f00000000" },
+    { "ovs-get-async-reply",
+      "041b002000000005000000020000000000000000000000000000000000000000" },
+    { "ovs-echo-reply", "0403000c0000000670696e67" },
+    { "ovs-barrier-reply", "0415000800000007" },
+    { "ovs-packet-in",
+      "040a005c00000000ffffffff002a01000000000000000000000100148000000400"
+      "00000100014204000000090000000000000ac4000000000ac400000001080045"
+      "00001c0001000040117ac5a9fe0101a9fe00011d091d090008f6b8" },
+    { "ovs-error",
+      "0401006e0000000c00020000040d00620000000cfffffffffffffffd00200000"
+      "000000007719001000014204000000070000000000000010fffffff900000000"
+      "00000000ffffffffffff0ac40000000108004500001c0001000040117ac5a9fe"
+      "0001a9fe01011d091d090008f6b8" },
+};
+
+static void
+gen_openflow(void)
+{
+    uint8_t msg[65536];
+    size_t len;
+
+    for (size_t i = 0; i < sizeof ovs_messages / sizeof ovs_messages[0];
+         i++) {
+        len = unhex(ovs_messages[i][1], msg, sizeof msg);
+        write_seed("openflow", ovs_messages[i][0], msg, len);
+    }
+
+    /* A connection as chand-host sees it: HELLO, FEATURES_REPLY,
+     * GET_ASYNC_REPLY, ECHO_REQUEST, then a PACKET_IN carrying a real
+     * guest HELLO frame with pkt_mark 7, a BARRIER_REPLY and an ERROR. */
+    struct buf b = { 0 };
+    if (ofp13_encode_hello(msg, sizeof msg, &len, 1)) {
+        abort();
+    }
+    buf_put(&b, msg, len);
+    struct ofp13_features f = {
+        .datapath_id = 0xfeab334e8046ULL, .n_buffers = 0, .n_tables = 254,
+        .capabilities = 0x4f,
+    };
+    ofp13_encode_features_reply(msg, sizeof msg, &len, 2, &f);
+    buf_put(&b, msg, len);
+    struct ofp13_async_config ac;
+    ofp13_async_config_chand(&ac, false);
+    ofp13_encode_set_async(msg, sizeof msg, &len, 3, &ac);
+    msg[1] = OFP13_GET_ASYNC_REPLY;
+    buf_put(&b, msg, len);
+    ofp13_encode_echo_request(msg, sizeof msg, &len, 4, "ping", 4);
+    buf_put(&b, msg, len);
+
+    uint8_t frame[2048];
+    char text[64];
+    struct chan_wire_header hello = {
+        .type = CHAN_WIRE_HELLO, .flags = CHAN_WIRE_F_ACK_VALID,
+        .vid = 4094, .chunk_count = 1,
+    };
+    snprintf(text, sizeof text, "{\"guest_epoch\":%d}", GUEST_EPOCH);
+    size_t frame_len = build_frame(&hello, text, NULL, 0, false, false,
+                                   frame, sizeof frame);
+    if (ofp13_encode_packet_in(msg, sizeof msg, &len, 0, OFP13_R_ACTION, 0,
+                               0x4300abcd00000007ULL, 5, CHAN_ID, frame,
+                               frame_len)) {
+        abort();
+    }
+    write_seed("openflow", "packet-in-hello", msg, len);
+    buf_put(&b, msg, len);
+    ofp13_encode_simple(msg, sizeof msg, &len, OFP13_BARRIER_REPLY, 5);
+    buf_put(&b, msg, len);
+    ofp13_encode_error(msg, sizeof msg, &len, 6, OFP13_ET_BAD_REQUEST, 1,
+                       0, frame, 64);
+    buf_put(&b, msg, len);
+    write_buf("openflow", "session", &b);
+
+    /* Messages chand-host sends (decoded by the same code in tests). */
+    ofp13_encode_packet_out(msg, sizeof msg, &len, 9, OFP13_PORT_CONTROLLER,
+                            CHAN_ID, frame, frame_len);
+    write_seed("openflow", "packet-out", msg, len);
+    ofp13_encode_set_controller_id(msg, sizeof msg, &len, 3, 17224);
+    write_seed("openflow", "set-controller-id", msg, len);
+    ofp13_encode_error(msg, sizeof msg, &len, 7, OFP13_ET_EXPERIMENTER, 5,
+                       OFP13_NX_VENDOR_ID, "abcdefgh", 8);
+    write_seed("openflow", "error-experimenter", msg, len);
+    free(b.data);
+}
+
+/* ---------------------------------------------------------------------
+ * Local request sockets.
+ */
+
+static void
+gen_api(void)
+{
+    static const struct {
+        const char *name;
+        uint8_t piece;
+        const char *text;
+    } seeds[] = {
+        { "list-commands", 0,
+          "{\"method\":\"list-commands\",\"params\":[],\"id\":1}" },
+        { "pipelined", 0,
+          "{\"method\":\"version\",\"params\":[],\"id\":1}\n"
+          "{\"method\":\"vlog/list\",\"params\":[],\"id\":\"two\"}\n"
+          "{\"method\":\"ctl/stats\",\"params\":[],\"id\":[3]}" },
+        { "echo-pieces", 5,
+          "{\"method\":\"fuzz/echo\",\"params\":[\"a\",\"b \\\"c\\\"\","
+          "\"\\u00e9\"],\"id\":7}" },
+        { "defer", 0,
+          "{\"method\":\"fuzz/defer\",\"params\":[],\"id\":1}"
+          "{\"method\":\"fuzz/defer\",\"params\":[\"e\"],\"id\":2}"
+          "{\"method\":\"fuzz/fail\",\"params\":[\"no\"],\"id\":3}" },
+        { "bad-requests", 0,
+          "{\"method\":\"version\",\"params\":[1],\"id\":1}"
+          "{\"method\":\"nope\",\"params\":[],\"id\":2}"
+          "{\"method\":\"version\",\"params\":[\"x\"],\"id\":3}"
+          "{\"method\":\"version\",\"params\":[],\"id\":null}"
+          "{\"result\":\"x\",\"error\":null,\"id\":4}" },
+        { "vlog-set", 0,
+          "{\"method\":\"vlog/set\",\"params\":[\"jsonrpc:dbg\","
+          "\"ANY:warn\"],\"id\":1}"
+          "{\"method\":\"vlog/set\",\"params\":[\"bogus\"],\"id\":2}" },
+        { "channel-list", 1,
+          "{\"method\":\"channel/list\",\"params\":[\"vm1\"],\"id\":1}" },
+        /* chand-guest's local API (doc in chand-guest/api.h). */
+        { "guest-get", 0,
+          "{\"method\":\"get\",\"params\":[\"motd\"],\"id\":1}"
+          "{\"method\":\"list\",\"params\":[\"cfg/\"],\"id\":2}"
+          "{\"method\":\"watch\",\"params\":[],\"id\":3}"
+          "{\"method\":\"status\",\"params\":[],\"id\":4}"
+          "{\"method\":\"echo\",\"params\":[1,{\"a\":null}],\"id\":5}" },
+        { "bad-json", 0, "{\"method\":\"version\",\"params\":[],\"id\":1}"
+          " [1,2]" },
+    };
+
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        struct buf b = { 0 };
+        buf_put_u8(&b, seeds[i].piece);
+        buf_put_str(&b, seeds[i].text);
+        write_buf("api", seeds[i].name, &b);
+        free(b.data);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Flow templates.
+ */
+
+static void
+put_values(struct buf *b, const char *const *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        buf_put(b, values[i], strlen(values[i]) + 1);
+    }
+}
+
+static void
+gen_flow_template(void)
+{
+    /* In the order of fuzz-flow-template's var_names[]. */
+    static const char *const values[] = {
+        "7", "4094", "5", "2", "0a:c4:00:00:00:07", "169.254.1.7",
+        "0a:c4:00:00:00:00", "169.254.0.1", "7433",
+    };
+    static const char *const evil[] = {
+        "7,actions=NORMAL", "4094", "5", "2", "0a:c4:00:00:00:07",
+        "169.254.1.7 actions=drop", "0a:c4:00:00:00:00", "169.254.0.1",
+        "7433\npriority=65535,actions=NORMAL",
+    };
+    static const char custom[] =
+        "# custom\n"
+        "[channel]\n"
+        "priority=100,in_port=${VNIC_OFPORT},dl_vlan=${VID}, \\\n"
+        "    actions=pop_vlan,output:${CHAND_OFPORT}\r\n"
+        "\n"
+        "[vid]\n"
+        "priority=50,dl_vlan=${VID},actions=drop\n"
+        "[bridge]\n"
+        "priority=10,dl_src=${HOST_MAC},actions=set_field:${A}->reg0,drop\n";
+    static const struct {
+        const char *name;
+        uint8_t mode;
+        uint8_t section;
+        const char *const *values;
+    } seeds[] = {
+        { "host-channel", 1, 2, values },
+        { "host-vid", 1, 1, values },
+        { "host-bridge", 1, 0, values },
+        { "guest-channel", 2, 2, values },
+        { "host-channel-evil", 1, 2, evil },
+        { "custom-channel", 0, 2, values },
+        { "custom-bridge", 0, 0, values },
+    };
+
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        struct buf b = { 0 };
+        buf_put_u8(&b, seeds[i].mode);
+        buf_put_u8(&b, seeds[i].section);
+        buf_put(&b, "\0\0\0\7", 4);
+        if (!seeds[i].mode) {
+            buf_put_be16(&b, strlen(custom));
+            buf_put_str(&b, custom);
+        }
+        put_values(&b, seeds[i].values, 9);
+        if (!seeds[i].mode) {
+            buf_put(&b, "x\0y\0z", 6);
+        }
+        write_buf("flow-template", seeds[i].name, &b);
+        free(b.data);
+    }
+}
+
+int
+main(int argc, char *argv[])
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+        return 2;
+    }
+    outdir = argv[1];
+    make_dir(outdir);
+
+    gen_frame();
+    gen_payload();
+    gen_ovsdb();
+    gen_openflow();
+    gen_api();
+    gen_flow_template();
+    return 0;
+}

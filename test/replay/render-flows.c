@@ -1,0 +1,230 @@
+/* Copyright (c) 2026 The chand authors.
+ *
+ * render-flows: prints the `ovs-ofctl -O OpenFlow13 --bundle add-flows`
+ * file that chand-host (host bridge) or chand-guest (guest bridge) would
+ * install for the given channels, rendered from a flows/ template with the
+ * same variables (lib/chan-flows.h) and the same cookies:
+ *
+ *   host:  [bridge] once, then for each channel its [channel] rules and,
+ *          the first time its vid appears, the [vid] rules (as
+ *          chand-host/flowmgr.c does);
+ *   guest: [bridge], [vid], [channel] for the one channel (as
+ *          chand-guest/bridge.c does).
+ *
+ * Usage:
+ *   render-flows host TEMPLATE ID:VID:VNIC_OFPORT...
+ *   render-flows guest TEMPLATE ID:VID:VNIC_OFPORT:CHAND_OFPORT
+ *
+ * Endpoint addresses are the defaults derived from each chan-id.  Exit
+ * status 0 on success, 1 on a template or rendering error, 2 on bad usage.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan-endpoint.h"
+#include "chan-flows.h"
+#include "flow-template.h"
+
+static void
+usage(void)
+{
+    fprintf(stderr,
+            "usage: render-flows host TEMPLATE ID:VID:VNIC_OFPORT...\n"
+            "       render-flows guest TEMPLATE "
+            "ID:VID:VNIC_OFPORT:CHAND_OFPORT\n");
+    exit(2);
+}
+
+static char *
+read_file(const char *path, size_t *lenp)
+{
+    FILE *f = fopen(path, "r");
+    size_t cap = 8192, len = 0, n;
+    char *buf;
+
+    if (!f) {
+        return NULL;
+    }
+    buf = malloc(cap);
+    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    *lenp = len;
+    return buf;
+}
+
+/* Parses a decimal port number 1..65279 (OpenFlow's physical range). */
+static bool
+parse_ofport(const char *s, int64_t *port)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > 0xfeff) {
+        return false;
+    }
+    *port = v;
+    return true;
+}
+
+/* Parses "ID:VID:PORT[:PORT]" into 'cfg' and the 'n_ports' ports. */
+static bool
+parse_channel(const char *arg, struct chan_config *cfg, int64_t ports[],
+              int n_ports)
+{
+    char *copy = strdup(arg), *save = NULL;
+    char *id = strtok_r(copy, ":", &save);
+    char *vid = strtok_r(NULL, ":", &save);
+    bool ok = id && vid;
+    enum chan_ep_error e = CHAN_EP_OK;
+
+    for (int i = 0; ok && i < n_ports; i++) {
+        char *p = strtok_r(NULL, ":", &save);
+        ok = p && parse_ofport(p, &ports[i]);
+    }
+    ok = ok && !strtok_r(NULL, ":", &save);
+    if (ok) {
+        e = chan_config_from_strings(id, vid, NULL, NULL, cfg);
+        ok = !e;
+    }
+    if (!ok) {
+        fprintf(stderr, "render-flows: bad channel \"%s\"%s%s\n", arg,
+                e ? ": " : "", e ? chan_ep_strerror(e) : "");
+    }
+    free(copy);
+    return ok;
+}
+
+static bool
+render(const struct flow_template *ft, const char *path,
+       enum flow_template_section section, uint32_t chan_id,
+       const struct chan_flows_vars *v, struct flow_template_flows *flows)
+{
+    struct flow_template_diag diag;
+    enum flow_template_error e;
+
+    e = flow_template_render(ft, section, chan_id, v->vars, v->n, flows,
+                             &diag);
+    if (e) {
+        fprintf(stderr, "render-flows: %s:%u: [%s] %s%s%s\n", path,
+                diag.line, flow_template_section_name(section),
+                flow_template_strerror(e), *diag.detail ? ": " : "",
+                diag.detail);
+        return false;
+    }
+    return true;
+}
+
+int
+main(int argc, char *argv[])
+{
+    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    struct flow_template_diag diag;
+    struct flow_template *ft;
+    struct chan_flows_vars v;
+    bool host, ok = true;
+    size_t len;
+    char *text;
+
+    if (argc < 4) {
+        usage();
+    }
+    if (!strcmp(argv[1], "host")) {
+        host = true;
+    } else if (!strcmp(argv[1], "guest")) {
+        host = false;
+        if (argc != 4) {
+            usage();
+        }
+    } else {
+        usage();
+    }
+
+    const char *path = argv[2];
+    text = read_file(path, &len);
+    if (!text) {
+        fprintf(stderr, "render-flows: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    enum flow_template_error e = flow_template_parse(text, len, &ft, &diag);
+    free(text);
+    if (e) {
+        fprintf(stderr, "render-flows: %s:%u: %s%s%s\n", path, diag.line,
+                flow_template_strerror(e), *diag.detail ? ": " : "",
+                diag.detail);
+        return 1;
+    }
+
+    if (host) {
+        uint16_t vids[64];
+        size_t n_vids = 0;
+
+        chan_flows_host_vars(NULL, 0, &v);
+        ok = render(ft, path, FLOW_TEMPLATE_BRIDGE, 0, &v, &flows);
+        for (int i = 3; ok && i < argc; i++) {
+            struct chan_config cfg;
+            int64_t port;
+            bool seen = false;
+
+            if (!parse_channel(argv[i], &cfg, &port, 1)) {
+                flow_template_flows_destroy(&flows);
+                flow_template_destroy(ft);
+                return 2;
+            }
+            chan_flows_host_vars(&cfg, port, &v);
+            ok = render(ft, path, FLOW_TEMPLATE_CHANNEL, cfg.chan_id, &v,
+                        &flows);
+            for (size_t j = 0; j < n_vids; j++) {
+                seen |= vids[j] == cfg.vid;
+            }
+            if (ok && !seen && n_vids < sizeof vids / sizeof *vids) {
+                vids[n_vids++] = cfg.vid;
+                ok = render(ft, path, FLOW_TEMPLATE_VID, 0, &v, &flows);
+            }
+        }
+    } else {
+        struct chan_config cfg;
+        int64_t ports[2];
+
+        if (!parse_channel(argv[3], &cfg, ports, 2)) {
+            flow_template_destroy(ft);
+            return 2;
+        }
+        chan_flows_guest_vars(&cfg, ports[0], ports[1], &v);
+        ok = (render(ft, path, FLOW_TEMPLATE_BRIDGE, 0, &v, &flows)
+              && render(ft, path, FLOW_TEMPLATE_VID, 0, &v, &flows)
+              && render(ft, path, FLOW_TEMPLATE_CHANNEL, cfg.chan_id, &v,
+                        &flows));
+    }
+
+    if (ok) {
+        char *bundle = flow_template_format_bundle(NULL, 0, &flows);
+        if (!bundle) {
+            fprintf(stderr, "render-flows: out of memory\n");
+            ok = false;
+        } else {
+            fputs(bundle, stdout);
+            free(bundle);
+            ok = !fflush(stdout) && !ferror(stdout);
+        }
+    }
+    flow_template_flows_destroy(&flows);
+    flow_template_destroy(ft);
+    return ok ? 0 : 1;
+}

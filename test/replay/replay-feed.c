@@ -1,0 +1,675 @@
+/* Copyright (c) 2026 The chand authors.
+ *
+ * replay-feed: replays a case's input pcaps into a running ovs-vswitchd and
+ * captures what the bridge hands to chand-host.
+ *
+ * Usage:
+ *   replay-feed --mgmt=SOCKET --unixctl=SOCKET --out=DIR
+ *               [--ofport=NAME=NUMBER]... [--controller-id=ID]
+ *               [--dpdk-core=CORE] [--timeout=SECONDS] IN.pcap...
+ *
+ * It opens one OpenFlow 1.3 service connection on the bridge's mgmt socket
+ * and sets it up as chand-host does (HELLO, NXT_SET_CONTROLLER_ID 17224,
+ * SET_ASYNC enabling PACKET_IN for reason "action"), then takes the packets
+ * of all IN.pcap files in timestamp order:
+ *
+ *   - in-controller-M.pcap: each frame is sent as a PACKET_OUT with
+ *     in_port=CONTROLLER and actions set_field:M->pkt_mark,output:TABLE
+ *     (lib/ofp13's encoder, the one chand-host uses), followed by a barrier;
+ *
+ *   - in-PORT.pcap: each frame is handed to dummy port PORT with
+ *     "netdev-dummy/receive PORT HEX" over the unixctl socket, and the tool
+ *     waits until the datapath has processed it (the "packets received"
+ *     counters of dpif-netdev/pmd-stats-show), so every packet sees the
+ *     effects of the ones before it (MAC learning) and outputs keep the
+ *     scenario's order;
+ *
+ *   - with --dpdk-core, PORT is an OVS-DPDK net_pcap port whose rx_pcap is
+ *     this very file and whose rx queue is pinned to a core without a PMD
+ *     thread (so it is not polled yet): at its first packet the tool pins
+ *     the queue to CORE with ovs-vsctl, which replays the whole file, and
+ *     waits until all of its packets were processed.
+ *
+ * Every PACKET_IN received on the connection is written, in arrival order,
+ * to DIR/out-controller.pcap, with its metadata ("in_port=vnic1 pkt_mark=7
+ * reason=action table=0") in DIR/out-controller.meta.  Ports are named with
+ * the --ofport map.  A datapath upcall failure, an OpenFlow error or a
+ * timeout is fatal (exit status 1).
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jsonrpc.h"
+#include "ofp13.h"
+#include "replay-pcap.h"
+#include "stream.h"
+
+#define CHAND_CONTROLLER_ID 17224
+#define MAX_PORTS 64
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+fatal(const char *format, ...)
+{
+    va_list args;
+
+    fprintf(stderr, "replay-feed: ");
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static double timeout_s = 10.0;
+
+static double
+now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --ofport map. */
+static struct {
+    char *name;
+    uint32_t ofport;
+} ports[MAX_PORTS];
+static size_t n_ports;
+
+static const char *
+port_name(uint32_t ofport, char buf[16])
+{
+    for (size_t i = 0; i < n_ports; i++) {
+        if (ports[i].ofport == ofport) {
+            return ports[i].name;
+        }
+    }
+    switch (ofport) {
+    case OFP13_PORT_CONTROLLER: return "CONTROLLER";
+    case OFP13_PORT_LOCAL: return "LOCAL";
+    default:
+        snprintf(buf, 16, "%"PRIu32, ofport);
+        return buf;
+    }
+}
+
+/* The OpenFlow connection. */
+struct ofconn {
+    int fd;
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t next_xid;
+    struct replay_pcap pins;    /* PACKET_INs received. */
+};
+
+static void
+of_send(struct ofconn *c, const void *msg, size_t len)
+{
+    const uint8_t *p = msg;
+    while (len) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0) {
+            fatal("OpenFlow send: %s", strerror(errno));
+        }
+        p += n;
+        len -= n;
+    }
+}
+
+/* Receives one message into a malloc()ed buffer (caller frees) and stores
+ * its length in '*lenp'; returns NULL if nothing complete arrived before
+ * 'deadline'. */
+static uint8_t *
+of_recv(struct ofconn *c, double deadline, size_t *lenp)
+{
+    bool polled = false;
+
+    for (;;) {
+        size_t msg_len;
+        int error = ofp13_frame(c->buf, c->len, 0, &msg_len);
+        if (!error) {
+            uint8_t *msg = memcpy(replay_xmalloc(msg_len), c->buf, msg_len);
+            memmove(c->buf, c->buf + msg_len, c->len - msg_len);
+            c->len -= msg_len;
+            *lenp = msg_len;
+            return msg;
+        } else if (error != OFP13_E_INCOMPLETE) {
+            fatal("OpenFlow stream: %s", ofp13_strerror(error));
+        }
+
+        double left = deadline - now();
+        if (left <= 0 && polled) {
+            return NULL;
+        }
+        polled = true;
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        int retval = poll(&pfd, 1, left > 0 ? (int) (left * 1000) + 1 : 0);
+        if (retval < 0 && errno != EINTR) {
+            fatal("poll: %s", strerror(errno));
+        } else if (retval <= 0) {
+            continue;
+        }
+        if (c->cap - c->len < 65536) {
+            c->cap = c->len + 65536 * 2;
+            c->buf = replay_xrealloc(c->buf, c->cap);
+        }
+        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        if (n == 0) {
+            fatal("OpenFlow connection closed by ovs-vswitchd");
+        } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+            fatal("OpenFlow recv: %s", strerror(errno));
+        } else if (n > 0) {
+            c->len += n;
+        }
+    }
+}
+
+/* Handles a message that is not the one being waited for: records
+ * PACKET_INs, answers echo requests, dies on errors. */
+static void
+of_handle(struct ofconn *c, const uint8_t *msg, size_t len)
+{
+    struct ofp13_header h;
+    uint8_t reply[256];
+    size_t reply_len;
+
+    ofp13_decode_header(msg, len, &h);
+    switch (h.type) {
+    case OFP13_PACKET_IN: {
+        struct ofp13_packet_in pin;
+        char meta[160], mark[24], buf[16];
+        int error = ofp13_decode_packet_in(msg, len, &pin);
+        if (error) {
+            fatal("bad PACKET_IN: %s", ofp13_strerror(error));
+        }
+        if (pin.total_len != pin.data_len) {
+            fatal("PACKET_IN truncated (%zu of %u bytes)", pin.data_len,
+                  pin.total_len);
+        }
+        if (pin.has_pkt_mark) {
+            snprintf(mark, sizeof mark, "%"PRIu32, pin.pkt_mark);
+        } else {
+            snprintf(mark, sizeof mark, "none");
+        }
+        snprintf(meta, sizeof meta, "in_port=%s pkt_mark=%s reason=%s "
+                 "table=%u",
+                 pin.has_in_port ? port_name(pin.in_port, buf) : "none",
+                 mark,
+                 pin.reason == OFP13_R_ACTION ? "action"
+                 : pin.reason == OFP13_R_NO_MATCH ? "no_match" : "other",
+                 pin.table_id);
+        replay_pcap_add(&c->pins, pin.data, pin.data_len, NULL, meta);
+        break;
+    }
+    case OFP13_ECHO_REQUEST: {
+        struct ofp13_echo echo;
+        if (!ofp13_decode_echo(msg, len, &echo)
+            && !ofp13_encode_echo_reply(reply, sizeof reply, &reply_len,
+                                        echo.xid, echo.data,
+                                        echo.data_len <= 128
+                                        ? echo.data_len : 0)) {
+            of_send(c, reply, reply_len);
+        }
+        break;
+    }
+    case OFP13_ERROR: {
+        struct ofp13_error_msg err;
+        if (ofp13_decode_error(msg, len, &err)) {
+            fatal("malformed OpenFlow error");
+        }
+        fatal("OpenFlow error from the switch: %s (xid %"PRIu32")",
+              ofp13_error_string(err.type, err.code), err.xid);
+    }
+    case OFP13_EXPERIMENTER: {
+        uint32_t exp, subtype;
+        if (!ofp13_decode_experimenter(msg, len, &exp, &subtype)
+            && exp == OFP13_NX_VENDOR_ID
+            && (subtype == OFP13_NXT_PACKET_IN
+                || subtype == OFP13_NXT_PACKET_IN2)) {
+            fatal("got a Nicira PACKET_IN; expected the OpenFlow 1.3 one");
+        }
+        break;
+    }
+    default:
+        break;          /* PORT_STATUS and such: not ours. */
+    }
+}
+
+/* Waits for a message of 'type' with 'xid', handling others meanwhile. */
+static void
+of_wait_for(struct ofconn *c, uint8_t type, uint32_t xid, const char *what)
+{
+    double deadline = now() + timeout_s;
+    for (;;) {
+        size_t len;
+        uint8_t *msg = of_recv(c, deadline, &len);
+        struct ofp13_header h;
+
+        if (!msg) {
+            fatal("timeout waiting for %s", what);
+        }
+        ofp13_decode_header(msg, len, &h);
+        if (h.type == type && h.xid == xid) {
+            free(msg);
+            return;
+        }
+        of_handle(c, msg, len);
+        free(msg);
+    }
+}
+
+static void
+of_barrier(struct ofconn *c)
+{
+    uint8_t msg[OFP13_HEADER_LEN];
+    size_t len;
+    uint32_t xid = c->next_xid++;
+
+    ofp13_encode_simple(msg, sizeof msg, &len, OFP13_BARRIER_REQUEST, xid);
+    of_send(c, msg, len);
+    of_wait_for(c, OFP13_BARRIER_REPLY, xid, "a barrier reply");
+}
+
+/* Handles whatever has already arrived, without waiting. */
+static void
+of_drain(struct ofconn *c)
+{
+    size_t len;
+    uint8_t *msg;
+
+    while ((msg = of_recv(c, 0, &len))) {
+        of_handle(c, msg, len);
+        free(msg);
+    }
+}
+
+static void
+of_connect(struct ofconn *c, const char *path)
+{
+    struct sockaddr_un sun;
+    uint8_t msg[64];
+    size_t len;
+    int error;
+
+    memset(c, 0, sizeof *c);
+    c->next_xid = 1;
+    replay_pcap_init(&c->pins);
+    if (strlen(path) >= sizeof sun.sun_path) {
+        fatal("%s: socket path too long", path);
+    }
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    strcpy(sun.sun_path, path);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *) &sun, sizeof sun)) {
+        fatal("%s: %s", path, strerror(errno));
+    }
+
+    ofp13_encode_hello(msg, sizeof msg, &len, c->next_xid++);
+    of_send(c, msg, len);
+    uint8_t *hello = of_recv(c, now() + timeout_s, &len);
+    uint32_t versions;
+    if (!hello) {
+        fatal("%s: no HELLO", path);
+    }
+    error = ofp13_decode_hello(hello, len, &versions);
+    free(hello);
+    if (error) {
+        fatal("%s: HELLO: %s", path, ofp13_strerror(error));
+    }
+
+    ofp13_encode_set_controller_id(msg, sizeof msg, &len, c->next_xid++,
+                                   CHAND_CONTROLLER_ID);
+    of_send(c, msg, len);
+
+    struct ofp13_async_config ac;
+    ofp13_async_config_chand(&ac, false);
+    ofp13_encode_set_async(msg, sizeof msg, &len, c->next_xid++, &ac);
+    of_send(c, msg, len);
+    of_barrier(c);
+}
+
+static void
+of_packet_out(struct ofconn *c, uint32_t mark, const uint8_t *frame,
+              size_t frame_len)
+{
+    size_t size = ofp13_packet_out_size(frame_len), len;
+    uint8_t *msg = replay_xmalloc(size);
+    int error = ofp13_encode_packet_out(msg, size, &len, c->next_xid++,
+                                        OFP13_PORT_CONTROLLER, mark, frame,
+                                        frame_len);
+    if (error) {
+        fatal("cannot encode PACKET_OUT: %s", ofp13_strerror(error));
+    }
+    of_send(c, msg, len);
+    free(msg);
+    of_barrier(c);
+}
+
+/* unixctl (ovs-appctl) over JSON-RPC. */
+static struct jsonrpc *unixctl;
+
+static void
+unixctl_connect(const char *path)
+{
+    char *name = replay_xasprintf("unix:%s", path);
+    struct stream *stream;
+    int error = stream_open_block(name, &stream);
+    if (error) {
+        fatal("%s: %s", path, strerror(error));
+    }
+    unixctl = jsonrpc_open(stream);
+    free(name);
+}
+
+/* Runs unixctl command 'method' with 'params' (stolen) and returns its
+ * result text (malloc()ed, caller frees). */
+static char *
+unixctl_call(const char *method, json_t *params)
+{
+    json_t *request = jsonrpc_create_request(method, params, NULL);
+    json_t *reply;
+    int error = jsonrpc_transact_block(unixctl, request, &reply);
+    if (error) {
+        fatal("unixctl %s: %s", method, strerror(error));
+    }
+    json_t *err = jsonrpc_msg_error(reply);
+    if (err && !json_is_null(err)) {
+        fatal("%s: %s", method,
+              json_is_string(err) ? json_string_value(err) : "error");
+    }
+    json_t *result = jsonrpc_msg_result(reply);
+    char *text = replay_xstrdup(json_is_string(result)
+                                ? json_string_value(result) : "");
+    json_decref(reply);
+    return text;
+}
+
+/* Sums every "LABEL: N" line of dpif-netdev/pmd-stats-show. */
+static unsigned long long
+stat_sum(const char *text, const char *label)
+{
+    unsigned long long total = 0;
+    for (const char *p = strstr(text, label); p; p = strstr(p + 1, label)) {
+        total += strtoull(p + strlen(label), NULL, 10);
+    }
+    return total;
+}
+
+static void
+datapath_counts(unsigned long long *received, unsigned long long *failed)
+{
+    char *text = unixctl_call("dpif-netdev/pmd-stats-show",
+                              json_array());
+    *received = stat_sum(text, "packets received:");
+    *failed = stat_sum(text, "miss with failed upcall:");
+    free(text);
+}
+
+/* Waits until the datapath has received 'target' packets in all. */
+static void
+wait_received(unsigned long long target, struct ofconn *c)
+{
+    double deadline = now() + timeout_s;
+    unsigned long long received, failed;
+    useconds_t pause = 200;
+
+    for (;;) {
+        datapath_counts(&received, &failed);
+        if (failed) {
+            fatal("the datapath failed %llu upcall(s): packets were lost "
+                  "(see ovs-vswitchd.log)", failed);
+        }
+        if (received >= target) {
+            return;
+        }
+        if (now() > deadline) {
+            fatal("timeout: the datapath received %llu of %llu packets",
+                  received, target);
+        }
+        of_drain(c);
+        usleep(pause);
+        pause = pause < 20000 ? pause * 2 : pause;
+    }
+}
+
+static char *
+hex(const uint8_t *data, size_t len)
+{
+    char *s = replay_xmalloc(2 * len + 1);
+    for (size_t i = 0; i < len; i++) {
+        sprintf(s + 2 * i, "%02x", data[i]);
+    }
+    return s;
+}
+
+static void
+run_vsctl_pin(const char *port, int core)
+{
+    char *setting = replay_xasprintf("other_config:pmd-rxq-affinity=0:%d",
+                                     core);
+    char *argv[] = { "ovs-vsctl", "--timeout=10", "set", "Interface",
+                     (char *) port, setting, NULL };
+    pid_t pid = fork();
+    if (pid < 0) {
+        fatal("fork: %s", strerror(errno));
+    } else if (!pid) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "ovs-vsctl: %s\n", strerror(errno));
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        continue;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+        fatal("ovs-vsctl set Interface %s %s failed", port, setting);
+    }
+    free(setting);
+}
+
+/* One input file. */
+struct input {
+    char *port;                 /* NULL for controller. */
+    uint32_t mark;
+    struct replay_pcap pcap;
+    bool started;               /* DPDK mode: rx queue pinned. */
+};
+
+/* One packet to feed, in order. */
+struct step {
+    struct input *input;
+    const struct replay_pkt *pkt;
+};
+
+static int
+compare_steps(const void *a_, const void *b_)
+{
+    const struct step *a = a_, *b = b_;
+    if (a->pkt->ts.tv_sec != b->pkt->ts.tv_sec) {
+        return a->pkt->ts.tv_sec < b->pkt->ts.tv_sec ? -1 : 1;
+    }
+    if (a->pkt->ts.tv_usec != b->pkt->ts.tv_usec) {
+        return a->pkt->ts.tv_usec < b->pkt->ts.tv_usec ? -1 : 1;
+    }
+    return 0;
+}
+
+static void
+parse_input_name(const char *path, struct input *in)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t len = strlen(base);
+    unsigned long long mark;
+    char *end;
+
+    if (len < 9 || strncmp(base, "in-", 3)
+        || strcmp(base + len - 5, ".pcap")) {
+        fatal("%s: input files are named in-PORT.pcap or "
+              "in-controller-MARK.pcap", path);
+    }
+    if (!strncmp(base, "in-controller-", 14)) {
+        errno = 0;
+        mark = strtoull(base + 14, &end, 10);
+        if (errno || end != base + len - 5 || mark > UINT32_MAX
+            || end == base + 14) {
+            fatal("%s: bad pkt_mark in the file name", path);
+        }
+        in->port = NULL;
+        in->mark = mark;
+    } else {
+        in->port = replay_xasprintf("%.*s", (int) (len - 8), base + 3);
+        in->mark = 0;
+    }
+}
+
+int
+main(int argc, char *argv[])
+{
+    static const struct option long_options[] = {
+        { "mgmt", required_argument, NULL, 'm' },
+        { "unixctl", required_argument, NULL, 'u' },
+        { "out", required_argument, NULL, 'o' },
+        { "ofport", required_argument, NULL, 'p' },
+        { "dpdk-core", required_argument, NULL, 'd' },
+        { "timeout", required_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *mgmt = NULL, *unixctl_path = NULL, *out = NULL;
+    int dpdk_core = -1;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'm': mgmt = optarg; break;
+        case 'u': unixctl_path = optarg; break;
+        case 'o': out = optarg; break;
+        case 'd': dpdk_core = atoi(optarg); break;
+        case 't': timeout_s = atof(optarg); break;
+        case 'p': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || n_ports >= MAX_PORTS) {
+                fatal("--ofport=NAME=NUMBER");
+            }
+            ports[n_ports].name = replay_xasprintf("%.*s",
+                                                   (int) (eq - optarg),
+                                                   optarg);
+            ports[n_ports++].ofport = strtoul(eq + 1, NULL, 10);
+            break;
+        }
+        default:
+            fprintf(stderr, "usage: replay-feed --mgmt=SOCKET "
+                    "--unixctl=SOCKET --out=DIR [--ofport=NAME=N]... "
+                    "[--dpdk-core=CORE] [--timeout=S] IN.pcap...\n");
+            return 2;
+        }
+    }
+    if (!mgmt || !unixctl_path || !out || optind >= argc) {
+        fatal("--mgmt, --unixctl, --out and at least one input are "
+              "required");
+    }
+
+    /* Load inputs and order their packets. */
+    size_t n_inputs = argc - optind, n_steps = 0;
+    struct input *inputs = calloc(n_inputs, sizeof *inputs);
+    for (size_t i = 0; i < n_inputs; i++) {
+        char *err;
+        parse_input_name(argv[optind + i], &inputs[i]);
+        if (replay_pcap_read(argv[optind + i], false, &inputs[i].pcap,
+                             &err)) {
+            fatal("%s", err);
+        }
+        n_steps += inputs[i].pcap.n;
+    }
+    struct step *steps = replay_xmalloc(n_steps * sizeof *steps);
+    n_steps = 0;
+    for (size_t i = 0; i < n_inputs; i++) {
+        for (size_t j = 0; j < inputs[i].pcap.n; j++) {
+            steps[n_steps].input = &inputs[i];
+            steps[n_steps++].pkt = &inputs[i].pcap.pkts[j];
+        }
+    }
+    qsort(steps, n_steps, sizeof *steps, compare_steps);
+    for (size_t i = 1; i < n_steps; i++) {
+        if (!compare_steps(&steps[i - 1], &steps[i])) {
+            fatal("two input packets have the same timestamp %ld.%06ld: "
+                  "the order is ambiguous", (long) steps[i].pkt->ts.tv_sec,
+                  (long) steps[i].pkt->ts.tv_usec);
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    struct ofconn conn;
+    of_connect(&conn, mgmt);
+    unixctl_connect(unixctl_path);
+
+    unsigned long long received, failed;
+    datapath_counts(&received, &failed);
+    for (size_t i = 0; i < n_steps; i++) {
+        struct input *in = steps[i].input;
+        const struct replay_pkt *pkt = steps[i].pkt;
+
+        if (!in->port) {
+            of_packet_out(&conn, in->mark, pkt->data, pkt->len);
+        } else if (dpdk_core >= 0) {
+            if (!in->started) {
+                in->started = true;
+                run_vsctl_pin(in->port, dpdk_core);
+                received += in->pcap.n;
+                wait_received(received, &conn);
+            }
+        } else {
+            char *h = hex(pkt->data, pkt->len);
+            json_t *params = json_pack("[ss]", in->port, h);
+            free(unixctl_call("netdev-dummy/receive", params));
+            free(h);
+            wait_received(++received, &conn);
+        }
+        of_drain(&conn);
+    }
+    /* Every PACKET_IN caused by the packets above has been queued to the
+     * connection before the datapath counters said they were processed;
+     * two barriers make sure they were all sent and read. */
+    of_barrier(&conn);
+    of_barrier(&conn);
+
+    char *path = replay_xasprintf("%s/out-controller.pcap", out);
+    char *err;
+    if (replay_pcap_write(path, &conn.pins, false, &err)) {
+        fatal("%s", err);
+    }
+    free(path);
+
+    replay_pcap_destroy(&conn.pins);
+    free(conn.buf);
+    close(conn.fd);
+    jsonrpc_close(unixctl);
+    for (size_t i = 0; i < n_inputs; i++) {
+        free(inputs[i].port);
+        replay_pcap_destroy(&inputs[i].pcap);
+    }
+    free(inputs);
+    free(steps);
+    for (size_t i = 0; i < n_ports; i++) {
+        free(ports[i].name);
+    }
+    return 0;
+}

@@ -1,0 +1,1132 @@
+/* chanctl: host commands that talk to the Chan DB (push, delete, status,
+ * wait).  See chanctl.h and doc/chan-db.md. */
+
+#include <config.h>
+#include "chanctl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "chan-wire.h"
+#include "jsonrpc.h"
+#include "ovsdb-msg.h"
+#include "stream.h"
+
+/* How many times push retries when another writer changed the record
+ * between its read and its write. */
+#define PUSH_MAX_ATTEMPTS 10
+
+/* wait: how often the Channel rows are read again. */
+#define WAIT_POLL_MSEC 100
+
+/* At most this many pending keys are named in a message. */
+#define MAX_KEYS_SHOWN 5
+
+/* ----------------------------------------------------------------------
+ * Connection and transactions.
+ */
+
+struct db {
+    char *name;                 /* "unix:..." */
+    struct jsonrpc *rpc;
+};
+
+/* Connects 'db' to the Chan DB server named in 'opts'.  Returns 0, or
+ * prints why not and returns CHANCTL_FAIL (CHANCTL_USAGE for an unusable
+ * remote).  On success the caller calls db_close(). */
+static int
+db_open(const struct chanctl_options *opts, struct db *db)
+{
+    const char *remote = opts->db;
+    const char *colon = strchr(remote, ':');
+    const char *slash = strchr(remote, '/');
+    struct stream *stream;
+
+    db->rpc = NULL;
+    db->name = NULL;
+    if (colon && (!slash || colon < slash) && strncmp(remote, "unix:", 5)) {
+        chanctl_error("unsupported Chan DB remote '%s': chanctl connects to "
+                      "unix:PATH only", remote);
+        return CHANCTL_USAGE;
+    }
+    db->name = chanctl_unix_name(remote);
+    int error = stream_open_block(db->name, &stream);
+    if (error) {
+        chanctl_error("cannot connect to %s: %s (is ovsdb-server running? "
+                      "use --db%s)", db->name, strerror(error),
+                      opts->db_origin == CHANCTL_FROM_ENV
+                      ? " or unset CHAND_DB" : "");
+        free(db->name);
+        db->name = NULL;
+        return CHANCTL_FAIL;
+    }
+    db->rpc = jsonrpc_open(stream);
+    return 0;
+}
+
+static void
+db_close(struct db *db)
+{
+    jsonrpc_close(db->rpc);
+    free(db->name);
+}
+
+enum txn_status {
+    TXN_OK,                     /* Every operation succeeded. */
+    TXN_RETRY,                  /* A wait failed or a concurrent write made
+                                 * the commit fail: read and try again. */
+    TXN_FAILED                  /* Anything else. */
+};
+
+/* Describes a JSON-RPC error object from ovsdb-server ({"error": ...,
+ * "details": ...}).  Returns a malloc'd string. */
+static char *
+describe_rpc_error(const struct db *db, const json_t *error)
+{
+    const char *kind = json_string_value(json_object_get(error, "error"));
+    const char *details = json_string_value(json_object_get(error,
+                                                            "details"));
+
+    if (kind && !strcmp(kind, "unknown database")) {
+        return chanctl_xasprintf("%s serves no database \"%s\" (create it "
+                                 "with: ovsdb-tool create FILE "
+                                 "chan.ovsschema, and serve FILE)",
+                                 db->name, CHANCTL_DB_NAME);
+    }
+    if (kind) {
+        return chanctl_xasprintf("%s: %s%s%s", db->name, kind,
+                                 details ? ": " : "", details ? details : "");
+    }
+    char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *msg = chanctl_xasprintf("%s: error %s", db->name,
+                                  text ? text : "?");
+    free(text);
+    return msg;
+}
+
+/* Runs the operations in 'ops' (stolen, a JSON array) as one transaction
+ * on the Chan DB.  On TXN_OK stores the result array (new reference) in
+ * '*resultp' and NULL in '*errorp'; otherwise stores NULL in '*resultp'
+ * and a malloc'd description in '*errorp' (the caller frees it). */
+static enum txn_status
+db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
+{
+    size_t n_ops = json_array_size(ops);
+    json_t *params = ovsdb_msg_transact_params(CHANCTL_DB_NAME, ops);
+    json_t *request = jsonrpc_create_request("transact", params, NULL);
+    json_t *reply;
+    enum txn_status status;
+
+    *resultp = NULL;
+    *errorp = NULL;
+    int error = jsonrpc_transact_block(db->rpc, request, &reply);
+    if (error) {
+        *errorp = (error == EOF
+                   ? chanctl_xasprintf("%s: connection closed by the server",
+                                       db->name)
+                   : chanctl_xasprintf("%s: %s", db->name,
+                                       strerror(error)));
+        return TXN_FAILED;
+    }
+
+    if (jsonrpc_msg_type(reply) == JSONRPC_ERROR) {
+        *errorp = describe_rpc_error(db, jsonrpc_msg_error(reply));
+        json_decref(reply);
+        return TXN_FAILED;
+    } else if (jsonrpc_msg_type(reply) != JSONRPC_REPLY) {
+        *errorp = chanctl_xasprintf("%s: malformed reply", db->name);
+        json_decref(reply);
+        return TXN_FAILED;
+    }
+
+    json_t *result = jsonrpc_msg_result(reply);
+    char *msg;
+    error = ovsdb_msg_parse_transact_reply(result, n_ops, NULL, &msg);
+    if (!error) {
+        *resultp = json_incref(result);
+        status = TXN_OK;
+    } else if (error == OVSDB_MSG_E_TXN_ERROR) {
+        /* "timed out" is a failed wait; "constraint violation" at commit is
+         * a row someone else inserted meanwhile (the (key, vm) index). */
+        status = TXN_FAILED;
+        size_t i;
+        json_t *elem;
+        json_array_foreach (result, i, elem) {
+            const char *e = json_string_value(json_object_get(elem,
+                                                              "error"));
+            if (e && (!strcmp(e, "timed out")
+                      || !strcmp(e, "constraint violation"))) {
+                status = TXN_RETRY;
+            }
+        }
+        *errorp = chanctl_xasprintf("%s: transaction failed: %s", db->name,
+                                    msg);
+        free(msg);
+    } else {
+        *errorp = chanctl_xasprintf("%s: malformed transaction reply: %s",
+                                    db->name, msg);
+        free(msg);
+        status = TXN_FAILED;
+    }
+    json_decref(reply);
+    return status;
+}
+
+/* Runs one "select" of 'table' with 'where' (stolen) and 'columns' (stolen,
+ * NULL for all).  Returns the rows (a new reference to a JSON array), or
+ * NULL after printing the error. */
+static json_t *
+db_select(struct db *db, const char *table, json_t *where, json_t *columns)
+{
+    json_t *ops = json_pack("[o]", ovsdb_op_select(table, where, columns));
+    json_t *result;
+    char *error;
+
+    if (db_transact(db, ops, &result, &error) != TXN_OK) {
+        chanctl_error("%s", error);
+        free(error);
+        return NULL;
+    }
+    json_t *rows = json_object_get(json_array_get(result, 0), "rows");
+    if (!json_is_array(rows)) {
+        chanctl_error("%s: malformed select result", db->name);
+        json_decref(result);
+        return NULL;
+    }
+    json_incref(rows);
+    json_decref(result);
+    return rows;
+}
+
+/* ----------------------------------------------------------------------
+ * Reading rows.
+ */
+
+/* Returns column 'column' of 'row' (borrowed) as an optional string
+ * (borrowed), or NULL if absent, empty or not a string. */
+static const char *
+row_string(const json_t *row, const char *column)
+{
+    const json_t *datum = json_object_get(row, column);
+    const char *s;
+
+    return datum && !ovsdb_datum_get_string(datum, &s) ? s : NULL;
+}
+
+/* Returns column 'column' of 'row' as an integer, or 'dflt'. */
+static int64_t
+row_int(const json_t *row, const char *column, int64_t dflt)
+{
+    const json_t *datum = json_object_get(row, column);
+    int64_t value;
+    bool present;
+
+    return (datum && !ovsdb_datum_get_integer(datum, &value, &present)
+            && present ? value : dflt);
+}
+
+static bool
+row_bool(const json_t *row, const char *column)
+{
+    const json_t *datum = json_object_get(row, column);
+    bool value, present;
+
+    return (datum && !ovsdb_datum_get_boolean(datum, &value, &present)
+            && present && value);
+}
+
+/* Returns the JSON form of 'atom'.  New reference. */
+static json_t *
+atom_to_json(const struct ovsdb_atom *atom)
+{
+    switch (atom->type) {
+    case OVSDB_ATOM_INTEGER:
+        return json_integer(atom->u.integer);
+    case OVSDB_ATOM_REAL:
+        return json_real(atom->u.real);
+    case OVSDB_ATOM_BOOLEAN:
+        return json_boolean(atom->u.boolean);
+    case OVSDB_ATOM_STRING:
+    case OVSDB_ATOM_UUID:
+    case OVSDB_ATOM_NAMED_UUID:
+        return json_string(atom->u.string);
+    case OVSDB_ATOM_NONE:
+    default:
+        return json_null();
+    }
+}
+
+/* Returns map column 'column' of 'row' as a JSON object (new reference):
+ * string keys, values as JSON.  An absent or malformed column gives an
+ * empty object. */
+static json_t *
+row_map(const json_t *row, const char *column)
+{
+    const json_t *json = json_object_get(row, column);
+    json_t *object = json_object();
+    struct ovsdb_datum datum;
+
+    if (!json || ovsdb_datum_from_json(&datum, json, false)) {
+        return object;
+    }
+    if (datum.is_map) {
+        for (size_t i = 0; i < datum.n; i++) {
+            if (datum.keys[i].type == OVSDB_ATOM_STRING) {
+                json_object_set_new(object, datum.keys[i].u.string,
+                                    atom_to_json(&datum.values[i]));
+            }
+        }
+    }
+    ovsdb_datum_destroy(&datum);
+    return object;
+}
+
+/* One Record row, with borrowed strings. */
+struct record {
+    const char *key;
+    const char *vm;             /* NULL: all VMs. */
+    const char *value;
+    int64_t version;
+    const char *error;          /* Record.error, or NULL. */
+    bool valid;                 /* Would chand-host accept it? */
+};
+
+/* Decodes the Record rows in 'rows' (borrowed, which the strings point
+ * into) into a malloc'd array of '*n' records. */
+static struct record *
+parse_records(const json_t *rows, size_t *n)
+{
+    struct record *recs = calloc(json_array_size(rows) + 1, sizeof *recs);
+    size_t i;
+    json_t *row;
+
+    if (!recs) {
+        abort();
+    }
+    *n = 0;
+    json_array_foreach (rows, i, row) {
+        struct record *r = &recs[*n];
+
+        r->key = row_string(row, "key");
+        if (!r->key) {
+            continue;
+        }
+        r->vm = row_string(row, "vm");
+        if (r->vm && !*r->vm) {
+            r->vm = NULL;       /* chand-host reads "" as all VMs too. */
+        }
+        r->value = row_string(row, "value");
+        r->version = row_int(row, "version", 0);
+        r->error = row_string(row, "error");
+
+        /* The same rules chand-host applies. */
+        size_t len = strlen(r->key);
+        r->valid = (len && len <= CHAN_WIRE_MAX_KEY_LEN && r->value
+                    && (!r->vm || chanctl_vm_name_is_valid(r->vm)));
+        if (r->valid) {
+            json_t *v = json_loads(r->value, JSON_DECODE_ANY
+                                   | JSON_REJECT_DUPLICATES, NULL);
+            r->valid = v != NULL;
+            json_decref(v);
+        }
+        (*n)++;
+    }
+    return recs;
+}
+
+/* Returns VM 'vm''s desired state computed from 'recs': a new JSON object
+ * key -> version.  Its own records win over the all-VM ones. */
+static json_t *
+desired_for_vm(const struct record *recs, size_t n, const char *vm)
+{
+    json_t *desired = json_object();
+
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].valid && !recs[i].vm) {
+            json_object_set_new(desired, recs[i].key,
+                                json_integer(recs[i].version));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].valid && recs[i].vm && !strcmp(recs[i].vm, vm)) {
+            json_object_set_new(desired, recs[i].key,
+                                json_integer(recs[i].version));
+        }
+    }
+    return desired;
+}
+
+/* Compares 'desired' and 'applied' (borrowed objects key -> version) and
+ * returns a new JSON array of {"key", "desired_version", "applied_version"}
+ * for every key where they differ (null for a side that lacks the key). */
+static json_t *
+pending_keys(const json_t *desired, const json_t *applied)
+{
+    json_t *pending = json_array();
+    const char *key;
+    json_t *v;
+
+    json_object_foreach ((json_t *) desired, key, v) {
+        json_t *a = json_object_get(applied, key);
+        if (!a || !json_equal(a, v)) {
+            json_array_append_new(pending, json_pack(
+                "{sssOsO}", "key", key, "desired_version", v,
+                "applied_version", a ? a : json_null()));
+        }
+    }
+    json_object_foreach ((json_t *) applied, key, v) {
+        if (!json_object_get(desired, key)) {
+            json_array_append_new(pending, json_pack(
+                "{sssnsO}", "key", key, "desired_version",
+                "applied_version", v));
+        }
+    }
+    return pending;
+}
+
+/* Returns a new JSON array of {"key", "vm", "error"} for the Records with
+ * Record.error set that concern 'vm' (its own and the all-VM ones; NULL:
+ * all of them). */
+static json_t *
+record_errors(const struct record *recs, size_t n, const char *vm)
+{
+    json_t *errors = json_array();
+
+    for (size_t i = 0; i < n; i++) {
+        const struct record *r = &recs[i];
+        if (r->error && (!vm || !r->vm || !strcmp(r->vm, vm))) {
+            json_array_append_new(errors, json_pack(
+                "{ss ss? ss}", "key", r->key, "vm", r->vm, "error", r->error));
+        }
+    }
+    return errors;
+}
+
+/* Returns a Channel row as a plain JSON object (new reference), with the
+ * desired state from 'recs' compared against what it has applied. */
+static json_t *
+channel_to_json(const json_t *row, const struct record *recs, size_t n)
+{
+    const char *vm = row_string(row, "vm");
+    const char *reason = row_string(row, "state_reason");
+    const char *state = row_string(row, "state");
+    const char *iface = row_string(row, "interface");
+    json_t *applied = row_map(row, "applied");
+    json_t *desired = desired_for_vm(recs, n, vm ? vm : "");
+    json_t *pending = pending_keys(desired, applied);
+
+    json_t *obj = json_pack(
+        "{ss ss ss? sI sI ss sI sI sI sI sb so so so so so so}",
+        "vm", vm ? vm : "",
+        "state", state ? state : "",
+        "state_reason", reason,
+        "chan_id", (json_int_t) row_int(row, "chan_id", 0),
+        "vid", (json_int_t) row_int(row, "vid", 0),
+        "interface", iface ? iface : "",
+        "host_epoch", (json_int_t) row_int(row, "host_epoch", 0),
+        "guest_epoch", (json_int_t) row_int(row, "guest_epoch", 0),
+        "desired_count", (json_int_t) row_int(row, "desired_count", 0),
+        "applied_count", (json_int_t) row_int(row, "applied_count", 0),
+        "synced", row_bool(row, "synced"),
+        "applied", applied,
+        "errors", row_map(row, "errors"),
+        "statistics", row_map(row, "statistics"),
+        "external_ids", row_map(row, "external_ids"),
+        "pending", pending,
+        "record_errors", record_errors(recs, n, vm ? vm : ""));
+    json_decref(desired);
+    return obj;
+}
+
+static int
+compare_channels(const void *a_, const void *b_)
+{
+    const json_t *const *a = a_;
+    const json_t *const *b = b_;
+
+    return strcmp(json_string_value(json_object_get(*a, "vm")),
+                  json_string_value(json_object_get(*b, "vm")));
+}
+
+/* Reads every Channel row (or only VM 'vm''s, if nonnull) and every Record
+ * row, and returns a new JSON array of channel_to_json() objects sorted by
+ * VM name; stores the Record rows (new reference) in '*record_rowsp' if it
+ * is nonnull.  Returns NULL after printing an error. */
+static json_t *
+read_channels(struct db *db, const char *vm, json_t **record_rowsp)
+{
+    json_t *where = json_array();
+    if (vm) {
+        json_array_append_new(where, ovsdb_condition("vm", "==",
+                                                     json_string(vm)));
+    }
+    json_t *ops = json_pack(
+        "[oo]", ovsdb_op_select("Channel", where, NULL),
+        ovsdb_op_select("Record", json_array(),
+                        json_pack("[sssss]", "key", "vm", "value", "version",
+                                  "error")));
+    json_t *result;
+    char *error;
+
+    if (db_transact(db, ops, &result, &error) != TXN_OK) {
+        chanctl_error("%s", error);
+        free(error);
+        return NULL;
+    }
+    json_t *chan_rows = json_object_get(json_array_get(result, 0), "rows");
+    json_t *rec_rows = json_object_get(json_array_get(result, 1), "rows");
+    if (!json_is_array(chan_rows) || !json_is_array(rec_rows)) {
+        chanctl_error("%s: malformed select result", db->name);
+        json_decref(result);
+        return NULL;
+    }
+
+    size_t n_recs;
+    struct record *recs = parse_records(rec_rows, &n_recs);
+    size_t n = json_array_size(chan_rows);
+    json_t **objs = calloc(n + 1, sizeof *objs);
+    if (!objs) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = channel_to_json(json_array_get(chan_rows, i), recs,
+                                  n_recs);
+    }
+    qsort(objs, n, sizeof *objs, compare_channels);
+    json_t *channels = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(channels, objs[i]);
+    }
+    free(objs);
+    free(recs);
+    if (record_rowsp) {
+        *record_rowsp = json_incref(rec_rows);
+    }
+    json_decref(result);
+    return channels;
+}
+
+/* ----------------------------------------------------------------------
+ * push and delete.
+ */
+
+/* Returns a new where clause matching the Record of 'key' for 'vm' (NULL:
+ * the all-VMs record, whose vm is the empty set). */
+static json_t *
+record_where(const char *key, const char *vm)
+{
+    return json_pack("[oo]",
+                     ovsdb_condition("key", "==", json_string(key)),
+                     ovsdb_condition("vm", "==",
+                                     vm ? json_string(vm)
+                                        : json_pack("[s[]]", "set")));
+}
+
+static const char *
+target_name(const char *vm)
+{
+    return vm ? vm : "all VMs";
+}
+
+/* Checks KEY; returns 0 or a usage error. */
+static int
+check_key(const char *key)
+{
+    size_t len = strlen(key);
+
+    if (!len || len > CHAN_WIRE_MAX_KEY_LEN) {
+        return chanctl_usage_error("KEY must be 1 to %d bytes (got %zu)",
+                                   CHAN_WIRE_MAX_KEY_LEN, len);
+    }
+    json_t *s = json_string(key);
+    if (!s) {
+        return chanctl_usage_error("KEY is not valid UTF-8");
+    }
+    json_decref(s);
+    return 0;
+}
+
+/* One push attempt.  Returns TXN_OK and the new version in '*versionp',
+ * TXN_RETRY if the record changed under us, or TXN_FAILED with the error
+ * in '*errorp'. */
+static enum txn_status
+push_once(struct db *db, const char *key, const char *vm, const char *value,
+          int64_t *versionp, char **errorp)
+{
+    json_t *rows = NULL;
+    json_t *ops = json_pack("[o]", ovsdb_op_select(
+                                "Record", record_where(key, vm),
+                                json_pack("[ss]", "_uuid", "version")));
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+
+    if (status != TXN_OK) {
+        return status == TXN_RETRY ? TXN_FAILED : status;
+    }
+    rows = json_object_get(json_array_get(result, 0), "rows");
+    size_t n_rows = json_array_size(rows);
+    char *comment = chanctl_xasprintf("chanctl: push %s to %s", key,
+                                      target_name(vm));
+
+    if (n_rows == 0) {
+        /* Insert, provided nobody inserted it meanwhile. */
+        json_t *row = json_pack("{ss ss sI}", "key", key, "value", value,
+                                "version", (json_int_t) 1);
+        json_object_set_new(row, "vm", vm ? json_string(vm)
+                                          : json_pack("[s[]]", "set"));
+        ops = json_pack("[ooo]",
+                        ovsdb_op_wait("Record", record_where(key, vm),
+                                      json_pack("[s]", "version"), "==",
+                                      json_array(), 0),
+                        ovsdb_op_insert("Record", row, NULL),
+                        ovsdb_op_comment(comment));
+        *versionp = 1;
+    } else if (n_rows == 1) {
+        /* Update, provided the version is still the one we read. */
+        json_t *r = json_array_get(rows, 0);
+        const char *uuid;
+        if (ovsdb_datum_get_uuid(json_object_get(r, "_uuid"), &uuid)
+            || !uuid) {
+            *errorp = chanctl_xasprintf("%s: malformed Record row",
+                                        db->name);
+            free(comment);
+            json_decref(result);
+            return TXN_FAILED;
+        }
+        int64_t old = row_int(r, "version", 0);
+        if (old >= INT64_MAX) {
+            *errorp = chanctl_xasprintf("record %s for %s: version cannot "
+                                        "grow past %"PRId64, key,
+                                        target_name(vm), old);
+            free(comment);
+            json_decref(result);
+            return TXN_FAILED;
+        }
+        ops = json_pack(
+            "[ooo]",
+            ovsdb_op_wait("Record", ovsdb_where_uuid(uuid),
+                          json_pack("[s]", "version"), "==",
+                          json_pack("[{sI}]", "version", (json_int_t) old),
+                          0),
+            ovsdb_op_update("Record", ovsdb_where_uuid(uuid),
+                            json_pack("{sssI}", "value", value, "version",
+                                      (json_int_t) (old + 1))),
+            ovsdb_op_comment(comment));
+        *versionp = old + 1;
+    } else {
+        *errorp = chanctl_xasprintf("%s: %zu Record rows for key %s and %s "
+                                    "(the (key, vm) index should prevent "
+                                    "this)", db->name, n_rows, key,
+                                    target_name(vm));
+        free(comment);
+        json_decref(result);
+        return TXN_FAILED;
+    }
+    free(comment);
+    json_decref(result);
+
+    status = db_transact(db, ops, &result, errorp);
+    json_decref(result);
+    return status;
+}
+
+int
+chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    const char *key = argv[0];
+    const char *value = argv[1];
+    json_error_t jerror;
+    struct db db;
+    int error;
+
+    (void) argc;
+    if ((error = check_key(key))) {
+        return error;
+    }
+    if (opts->vm && !chanctl_vm_name_is_valid(opts->vm)) {
+        return chanctl_usage_error("--vm: '%s' is not a valid VM name (1 to "
+                                   "%d characters from A-Z a-z 0-9 . _ -)",
+                                   opts->vm, CHANCTL_VM_NAME_MAX);
+    }
+    json_t *parsed = json_loads(value, JSON_DECODE_ANY
+                                | JSON_REJECT_DUPLICATES, &jerror);
+    if (!parsed) {
+        return chanctl_usage_error("value for %s is not valid JSON: %s "
+                                   "(line %d, column %d)", key, jerror.text,
+                                   jerror.line, jerror.column);
+    }
+    json_decref(parsed);
+
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    char *msg = NULL;
+    int64_t version = 0;
+    enum txn_status status = TXN_RETRY;
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        status = push_once(&db, key, opts->vm, value, &version, &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        /* Someone else wrote the record: back off a little, then read it
+         * again. */
+        struct timespec ts = { 0, (attempt + 1) * 10 * 1000 * 1000L };
+        nanosleep(&ts, NULL);
+    }
+    db_close(&db);
+
+    if (status == TXN_RETRY) {
+        chanctl_error("push %s to %s: gave up after %d attempts, the record "
+                      "keeps changing (last error: %s)", key,
+                      target_name(opts->vm), PUSH_MAX_ATTEMPTS, msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    } else if (status == TXN_FAILED) {
+        chanctl_error("push %s to %s: %s", key, target_name(opts->vm), msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    }
+    if (opts->verbose) {
+        printf("pushed %s version %"PRId64" to %s\n", key, version,
+               target_name(opts->vm));
+    }
+    return CHANCTL_OK;
+}
+
+/* After a failed delete: if KEY has records for other targets, names them
+ * as a hint. */
+static void
+hint_other_targets(struct db *db, const char *key)
+{
+    json_t *rows = db_select(db, "Record",
+                             json_pack("[o]", ovsdb_condition(
+                                           "key", "==", json_string(key))),
+                             json_pack("[s]", "vm"));
+    size_t i;
+    json_t *row;
+
+    if (!rows || !json_array_size(rows)) {
+        json_decref(rows);
+        return;
+    }
+    fprintf(stderr, "chanctl: %s has records for:", key);
+    json_array_foreach (rows, i, row) {
+        const char *vm = row_string(row, "vm");
+        fprintf(stderr, "%s %s", i ? "," : "",
+                vm && *vm ? vm : "all VMs (without --vm)");
+    }
+    fprintf(stderr, "\n");
+    json_decref(rows);
+}
+
+int
+chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
+                   char *argv[])
+{
+    const char *key = argv[0];
+    struct db db;
+    int error;
+
+    (void) argc;
+    if ((error = check_key(key))) {
+        return error;
+    }
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+
+    char *comment = chanctl_xasprintf("chanctl: delete %s from %s", key,
+                                      target_name(opts->vm));
+    json_t *ops = json_pack("[oo]",
+                            ovsdb_op_delete("Record",
+                                            record_where(key, opts->vm)),
+                            ovsdb_op_comment(comment));
+    free(comment);
+    json_t *result;
+    char *msg;
+    if (db_transact(&db, ops, &result, &msg) != TXN_OK) {
+        chanctl_error("delete %s from %s: %s", key, target_name(opts->vm),
+                      msg);
+        free(msg);
+        db_close(&db);
+        return CHANCTL_FAIL;
+    }
+    json_int_t count = json_integer_value(
+        json_object_get(json_array_get(result, 0), "count"));
+    json_decref(result);
+    if (!count) {
+        chanctl_error("delete: no record %s for %s", key,
+                      target_name(opts->vm));
+        hint_other_targets(&db, key);
+        db_close(&db);
+        return CHANCTL_FAIL;
+    }
+    db_close(&db);
+    if (opts->verbose) {
+        printf("deleted %s from %s\n", key, target_name(opts->vm));
+    }
+    return CHANCTL_OK;
+}
+
+/* ----------------------------------------------------------------------
+ * status.
+ */
+
+static const char *
+yes_no(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+/* Prints 'pending' (an array from pending_keys()) as "k1 (version 3,
+ * applied 2), k2 (...)", at most 'max' of them, on 'stream'. */
+static void
+print_pending(FILE *stream, const json_t *pending, size_t max)
+{
+    size_t i;
+    json_t *p;
+
+    json_array_foreach (pending, i, p) {
+        if (i >= max) {
+            fprintf(stream, " and %zu more", json_array_size(pending) - max);
+            break;
+        }
+        const json_t *d = json_object_get(p, "desired_version");
+        const json_t *a = json_object_get(p, "applied_version");
+        fprintf(stream, "%s%s (", i ? ", " : "",
+                json_string_value(json_object_get(p, "key")));
+        if (json_is_null(d)) {
+            fprintf(stream, "to delete");
+        } else if (json_is_null(a)) {
+            fprintf(stream, "version %"JSON_INTEGER_FORMAT", not applied",
+                    json_integer_value(d));
+        } else {
+            fprintf(stream, "version %"JSON_INTEGER_FORMAT", applied %"
+                    JSON_INTEGER_FORMAT, json_integer_value(d),
+                    json_integer_value(a));
+        }
+        fputc(')', stream);
+    }
+}
+
+static void
+print_string_map(const char *title, const json_t *map)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_object_size(map)) {
+        printf("%-15s none\n", title);
+        return;
+    }
+    printf("%s\n", title);
+    json_object_foreach ((json_t *) map, key, v) {
+        if (json_is_string(v)) {
+            printf("  %s: %s\n", key, json_string_value(v));
+        } else {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            printf("  %s: %s\n", key, text ? text : "?");
+            free(text);
+        }
+    }
+}
+
+static void
+print_record_errors(const json_t *errors, const char *indent)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach (errors, i, e) {
+        const char *vm = json_string_value(json_object_get(e, "vm"));
+        printf("%s%s (%s%s): %s\n", indent,
+               json_string_value(json_object_get(e, "key")),
+               vm ? "vm " : "", vm ? vm : "all VMs",
+               json_string_value(json_object_get(e, "error")));
+    }
+}
+
+/* Prints the detailed view of one channel. */
+static void
+print_channel_detail(const json_t *ch, bool verbose)
+{
+    const char *reason = json_string_value(json_object_get(ch,
+                                                           "state_reason"));
+    const json_t *applied = json_object_get(ch, "applied");
+    const json_t *pending = json_object_get(ch, "pending");
+    const json_t *rec_errors = json_object_get(ch, "record_errors");
+
+#define GET_INT(NAME) json_integer_value(json_object_get(ch, NAME))
+    printf("%-15s %s\n", "vm:", json_string_value(json_object_get(ch, "vm")));
+    printf("%-15s %s%s%s%s\n", "state:",
+           json_string_value(json_object_get(ch, "state")),
+           reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+    printf("%-15s %"JSON_INTEGER_FORMAT"\n", "chan_id:", GET_INT("chan_id"));
+    printf("%-15s %"JSON_INTEGER_FORMAT"\n", "vid:", GET_INT("vid"));
+    printf("%-15s %s\n", "interface:",
+           json_string_value(json_object_get(ch, "interface")));
+    printf("%-15s %"JSON_INTEGER_FORMAT"\n", "host_epoch:",
+           GET_INT("host_epoch"));
+    printf("%-15s %"JSON_INTEGER_FORMAT"\n", "guest_epoch:",
+           GET_INT("guest_epoch"));
+    printf("%-15s %"JSON_INTEGER_FORMAT"\n", "applied_count:",
+           GET_INT("applied_count"));
+    printf("%-15s %"JSON_INTEGER_FORMAT"\n", "desired_count:",
+           GET_INT("desired_count"));
+    printf("%-15s %zu keys\n", "applied map:", json_object_size(applied));
+    printf("%-15s %s\n", "synced:",
+           yes_no(json_is_true(json_object_get(ch, "synced"))));
+#undef GET_INT
+    printf("%-15s ", "pending:");
+    if (json_array_size(pending)) {
+        printf("%zu: ", json_array_size(pending));
+        print_pending(stdout, pending, verbose ? SIZE_MAX : MAX_KEYS_SHOWN);
+        printf("\n");
+    } else {
+        printf("none\n");
+    }
+    print_string_map("errors:", json_object_get(ch, "errors"));
+    if (json_array_size(rec_errors)) {
+        printf("record errors:\n");
+        print_record_errors(rec_errors, "  ");
+    } else {
+        printf("%-15s none\n", "record errors:");
+    }
+    print_string_map("statistics:", json_object_get(ch, "statistics"));
+    if (json_object_size(json_object_get(ch, "external_ids"))) {
+        print_string_map("external_ids:", json_object_get(ch,
+                                                          "external_ids"));
+    }
+    if (verbose) {
+        print_string_map("applied:", applied);
+    }
+}
+
+/* Prints the one-line-per-channel table. */
+static void
+print_channel_table(const json_t *channels, const json_t *all_rec_errors)
+{
+    size_t vm_width = 2, state_width = 5;
+    size_t i;
+    json_t *ch;
+
+    json_array_foreach (channels, i, ch) {
+        size_t w = strlen(json_string_value(json_object_get(ch, "vm")));
+        vm_width = w > vm_width ? w : vm_width;
+        w = strlen(json_string_value(json_object_get(ch, "state")));
+        state_width = w > state_width ? w : state_width;
+    }
+
+    if (!json_array_size(channels)) {
+        printf("no channels\n");
+    } else {
+        printf("%-*s  %-*s  %-15s  %-6s  %s\n", (int) vm_width, "VM",
+               (int) state_width, "STATE", "APPLIED/DESIRED", "SYNCED",
+               "HOST_EPOCH");
+    }
+    json_array_foreach (channels, i, ch) {
+        char counts[64];
+        snprintf(counts, sizeof counts,
+                 "%"JSON_INTEGER_FORMAT"/%"JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(ch, "applied_count")),
+                 json_integer_value(json_object_get(ch, "desired_count")));
+        printf("%-*s  %-*s  %-15s  %-6s  %"JSON_INTEGER_FORMAT"\n",
+               (int) vm_width, json_string_value(json_object_get(ch, "vm")),
+               (int) state_width,
+               json_string_value(json_object_get(ch, "state")), counts,
+               yes_no(json_is_true(json_object_get(ch, "synced"))),
+               json_integer_value(json_object_get(ch, "host_epoch")));
+
+        const char *reason = json_string_value(json_object_get(
+                                                   ch, "state_reason"));
+        if (reason) {
+            printf("    reason: %s\n", reason);
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach (json_object_get(ch, "errors"), key, v) {
+            printf("    error: %s: %s\n", key,
+                   json_is_string(v) ? json_string_value(v) : "?");
+        }
+    }
+    if (json_array_size(all_rec_errors)) {
+        printf("Record errors:\n");
+        print_record_errors(all_rec_errors, "  ");
+    }
+}
+
+static void
+print_json(const json_t *json)
+{
+    char *text = json_dumps(json, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+    if (text) {
+        printf("%s\n", text);
+        free(text);
+    }
+}
+
+int
+chanctl_cmd_status(const struct chanctl_options *opts, int argc,
+                   char *argv[])
+{
+    struct db db;
+    int error;
+
+    (void) argc;
+    (void) argv;
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    json_t *rec_rows;
+    json_t *channels = read_channels(&db, opts->vm, &rec_rows);
+    db_close(&db);
+    if (!channels) {
+        return CHANCTL_FAIL;
+    }
+
+    if (opts->vm) {
+        json_t *ch = json_array_get(channels, 0);
+        if (!ch) {
+            chanctl_error("no channel for VM %s in the Chan DB (is chand-host "
+                          "running and the VM provisioned?)", opts->vm);
+            error = CHANCTL_FAIL;
+        } else if (opts->json) {
+            print_json(ch);
+        } else {
+            print_channel_detail(ch, opts->verbose);
+        }
+    } else if (opts->json) {
+        print_json(channels);
+    } else {
+        size_t n_recs;
+        struct record *recs = parse_records(rec_rows, &n_recs);
+        json_t *errors = record_errors(recs, n_recs, NULL);
+        print_channel_table(channels, errors);
+        json_decref(errors);
+        free(recs);
+    }
+    json_decref(rec_rows);
+    json_decref(channels);
+    return error;
+}
+
+/* ----------------------------------------------------------------------
+ * wait.
+ */
+
+/* Returns true if channel 'ch' (a channel_to_json() object) is ready and in
+ * sync with the Record rows; otherwise, if 'why' is nonnull, prints what is
+ * missing on it. */
+static bool
+channel_is_done(const json_t *ch, FILE *why)
+{
+    const char *state = json_string_value(json_object_get(ch, "state"));
+    const char *reason = json_string_value(json_object_get(ch,
+                                                           "state_reason"));
+    bool synced = json_is_true(json_object_get(ch, "synced"));
+    const json_t *pending = json_object_get(ch, "pending");
+    bool ready = state && !strcmp(state, "ready");
+
+    if (ready && synced && !json_array_size(pending)) {
+        return true;
+    }
+    if (why) {
+        const char *sep = "";
+        fprintf(why, "  %s: ", json_string_value(json_object_get(ch, "vm")));
+        if (!ready) {
+            fprintf(why, "state is %s%s%s%s", state, reason ? " (" : "",
+                    reason ? reason : "", reason ? ")" : "");
+            sep = "; ";
+        }
+        if (!synced) {
+            fprintf(why, "%snot synced (applied %"JSON_INTEGER_FORMAT
+                    "/%"JSON_INTEGER_FORMAT")", sep,
+                    json_integer_value(json_object_get(ch, "applied_count")),
+                    json_integer_value(json_object_get(ch,
+                                                       "desired_count")));
+            sep = "; ";
+        }
+        if (json_array_size(pending)) {
+            fprintf(why, "%spending: ", sep);
+            print_pending(why, pending, MAX_KEYS_SHOWN);
+        }
+        fputc('\n', why);
+
+        const char *key;
+        json_t *v;
+        json_object_foreach (json_object_get(ch, "errors"), key, v) {
+            fprintf(why, "    error: %s: %s\n", key,
+                    json_is_string(v) ? json_string_value(v) : "?");
+        }
+    }
+    return false;
+}
+
+int
+chanctl_cmd_wait(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    long long int deadline = (opts->timeout > 0
+                              ? chanctl_time_msec()
+                                + (long long int) (opts->timeout * 1000)
+                              : 0);
+    struct db db;
+    int error;
+
+    (void) argc;
+    (void) argv;
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    for (;;) {
+        json_t *channels = read_channels(&db, opts->vm, NULL);
+        if (!channels) {
+            db_close(&db);
+            return CHANCTL_FAIL;
+        }
+
+        bool done = !opts->vm || json_array_size(channels);
+        size_t i;
+        json_t *ch;
+        json_array_foreach (channels, i, ch) {
+            done = done && channel_is_done(ch, NULL);
+        }
+        if (done) {
+            json_decref(channels);
+            db_close(&db);
+            return CHANCTL_OK;
+        }
+
+        long long int now = chanctl_time_msec();
+        if (deadline && now >= deadline) {
+            chanctl_error("wait: timed out after %g seconds; still waiting "
+                          "for:", opts->timeout);
+            if (opts->vm && !json_array_size(channels)) {
+                fprintf(stderr, "  %s: no Channel row (is chand-host running "
+                        "and the VM provisioned?)\n", opts->vm);
+            }
+            json_array_foreach (channels, i, ch) {
+                channel_is_done(ch, stderr);
+            }
+            json_decref(channels);
+            db_close(&db);
+            return CHANCTL_FAIL;
+        }
+        json_decref(channels);
+
+        long long int sleep_ms = WAIT_POLL_MSEC;
+        if (deadline && deadline - now < sleep_ms) {
+            sleep_ms = deadline - now;
+        }
+        struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}

@@ -1,0 +1,360 @@
+/* chanctl: guest commands that talk to chand-guest's local API (get, list,
+ * watch, guest-status).  See chanctl.h.
+ *
+ * The API is JSON-RPC 1.0 on a Unix socket (by default the abstract socket
+ * "@chand-guest"):
+ *     "get" [KEY]          -> {"key", "value", "version"}, or error
+ *                             "not found"
+ *     "list" [PREFIX?]     -> [{"key", "value", "version"}, ...]
+ *     "watch" [PREFIX?]    -> a reply, then "update" notifications whose
+ *                             params are {"key", "op", "value"?, "version"}
+ *     "status" []          -> an object
+ */
+
+#include <config.h>
+#include "chanctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "jsonrpc.h"
+#include "stream.h"
+
+/* Connects to the guest API.  Returns the connection, or NULL after
+ * printing why. */
+static struct jsonrpc *
+api_open(const struct chanctl_options *opts)
+{
+    char *name = chanctl_unix_name(opts->api);
+    struct stream *stream;
+    int error = stream_open_block(name, &stream);
+
+    if (error) {
+        chanctl_error("cannot connect to chand-guest API %s: %s (is "
+                      "chand-guest running? use --api%s)", name,
+                      strerror(error),
+                      opts->api_origin == CHANCTL_FROM_ENV
+                      ? " or unset CHAND_GUEST_API" : "");
+        free(name);
+        return NULL;
+    }
+    free(name);
+    return jsonrpc_open(stream);
+}
+
+/* Returns a malloc'd description of a JSON-RPC "error" value (borrowed): a
+ * string as is, an object's "error" (and "details"), anything else as
+ * JSON. */
+static char *
+describe_error(const json_t *error)
+{
+    if (json_is_string(error)) {
+        return chanctl_xasprintf("%s", json_string_value(error));
+    }
+    const char *e = json_string_value(json_object_get(error, "error"));
+    const char *d = json_string_value(json_object_get(error, "details"));
+    if (e) {
+        return chanctl_xasprintf("%s%s%s", e, d ? ": " : "", d ? d : "");
+    }
+    char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *msg = chanctl_xasprintf("%s", text ? text : "error");
+    free(text);
+    return msg;
+}
+
+/* Prints 'json' (borrowed) on one line, compact. */
+static void
+print_compact(const json_t *json)
+{
+    char *text = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    printf("%s\n", text ? text : "null");
+    free(text);
+}
+
+static void
+print_indented(const json_t *json)
+{
+    char *text = json_dumps(json, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+    printf("%s\n", text ? text : "null");
+    free(text);
+}
+
+/* Calls 'method' with 'params' (stolen) and stores the result (new
+ * reference) in '*resultp'.  Returns an exit status; on failure prints an
+ * error that starts with 'what'. */
+static int
+api_call(const struct chanctl_options *opts, const char *what,
+         const char *method, json_t *params, json_t **resultp)
+{
+    struct jsonrpc *rpc = api_open(opts);
+    json_t *reply;
+
+    *resultp = NULL;
+    if (!rpc) {
+        json_decref(params);
+        return CHANCTL_FAIL;
+    }
+    int error = jsonrpc_transact_block(
+        rpc, jsonrpc_create_request(method, params, NULL), &reply);
+    if (error) {
+        chanctl_error("%s: chand-guest API %s: %s", what,
+                      jsonrpc_get_name(rpc),
+                      error == EOF ? "connection closed"
+                      : error == EPROTO ? "malformed reply"
+                      : strerror(error));
+        jsonrpc_close(rpc);
+        return CHANCTL_FAIL;
+    }
+    jsonrpc_close(rpc);
+
+    if (jsonrpc_msg_type(reply) == JSONRPC_ERROR) {
+        char *msg = describe_error(jsonrpc_msg_error(reply));
+        chanctl_error("%s: %s", what, msg);
+        free(msg);
+        json_decref(reply);
+        return CHANCTL_FAIL;
+    } else if (jsonrpc_msg_type(reply) != JSONRPC_REPLY) {
+        chanctl_error("%s: chand-guest API: malformed reply", what);
+        json_decref(reply);
+        return CHANCTL_FAIL;
+    }
+    *resultp = json_incref(jsonrpc_msg_result(reply));
+    json_decref(reply);
+    return CHANCTL_OK;
+}
+
+/* Returns true if 'rec' (borrowed) looks like {"key": STRING, "value": ANY,
+ * ...}. */
+static bool
+is_record(const json_t *rec)
+{
+    return (json_is_string(json_object_get(rec, "key"))
+            && json_object_get(rec, "value"));
+}
+
+int
+chanctl_cmd_get(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    json_t *key = json_string(argv[0]);
+    json_t *result;
+    char *what;
+    int error;
+
+    (void) argc;
+    if (!key) {
+        return chanctl_usage_error("KEY is not valid UTF-8");
+    }
+    what = chanctl_xasprintf("get %s", argv[0]);
+    error = api_call(opts, what, "get", json_pack("[o]", key), &result);
+    if (!error) {
+        if (!is_record(result)) {
+            chanctl_error("%s: chand-guest API: malformed reply", what);
+            error = CHANCTL_FAIL;
+        } else {
+            print_compact(json_object_get(result, "value"));
+        }
+    }
+    json_decref(result);
+    free(what);
+    return error;
+}
+
+/* Returns the params for "list" and "watch": [PREFIX] or []. */
+static json_t *
+prefix_params(int argc, char *argv[])
+{
+    json_t *params = json_array();
+
+    if (argc > 0) {
+        json_t *prefix = json_string(argv[0]);
+        if (!prefix) {
+            json_decref(params);
+            return NULL;
+        }
+        json_array_append_new(params, prefix);
+    }
+    return params;
+}
+
+int
+chanctl_cmd_list(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    json_t *params = prefix_params(argc, argv);
+    json_t *result;
+
+    if (!params) {
+        return chanctl_usage_error("PREFIX is not valid UTF-8");
+    }
+    int error = api_call(opts, "list", "list", params, &result);
+    if (error) {
+        return error;
+    }
+    size_t i;
+    json_t *rec;
+    bool ok = json_is_array(result);
+    json_array_foreach (result, i, rec) {
+        ok = ok && is_record(rec);
+    }
+    if (!ok) {
+        chanctl_error("list: chand-guest API: malformed reply");
+        json_decref(result);
+        return CHANCTL_FAIL;
+    }
+    if (opts->json) {
+        print_indented(result);
+    } else {
+        json_array_foreach (result, i, rec) {
+            char *text = json_dumps(json_object_get(rec, "value"),
+                                    JSON_COMPACT | JSON_ENCODE_ANY);
+            printf("%s\t%s\n", json_string_value(json_object_get(rec, "key")),
+                   text ? text : "null");
+            free(text);
+        }
+    }
+    json_decref(result);
+    return CHANCTL_OK;
+}
+
+/* Prints one update (or, with op "current", one record the watch reply
+ * listed) as "OP<TAB>KEY<TAB>VERSION[<TAB>JSON]", or compact JSON. */
+static void
+print_update(const json_t *update, bool as_json)
+{
+    if (as_json) {
+        print_compact(update);
+    } else {
+        const char *key = json_string_value(json_object_get(update, "key"));
+        const char *op = json_string_value(json_object_get(update, "op"));
+        const json_t *version = json_object_get(update, "version");
+        const json_t *value = json_object_get(update, "value");
+
+        printf("%s\t%s\t", op ? op : "?", key ? key : "?");
+        if (json_is_integer(version)) {
+            printf("%"JSON_INTEGER_FORMAT, json_integer_value(version));
+        } else {
+            printf("-");
+        }
+        if (value) {
+            char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+            printf("\t%s", text ? text : "null");
+            free(text);
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+int
+chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    json_t *params = prefix_params(argc, argv);
+    json_t *id;
+
+    if (!params) {
+        return chanctl_usage_error("PREFIX is not valid UTF-8");
+    }
+    struct jsonrpc *rpc = api_open(opts);
+    if (!rpc) {
+        json_decref(params);
+        return CHANCTL_FAIL;
+    }
+    int error = jsonrpc_send_block(
+        rpc, jsonrpc_create_request("watch", params, &id));
+    while (!error) {
+        json_t *msg;
+        error = jsonrpc_recv_block(rpc, &msg);
+        if (error) {
+            break;
+        }
+
+        enum jsonrpc_msg_type type = jsonrpc_msg_type(msg);
+        const char *method = jsonrpc_msg_method(msg);
+        if (type == JSONRPC_ERROR && jsonrpc_id_equal(jsonrpc_msg_id(msg),
+                                                      id)) {
+            char *text = describe_error(jsonrpc_msg_error(msg));
+            chanctl_error("watch: %s", text);
+            free(text);
+            json_decref(msg);
+            json_decref(id);
+            jsonrpc_close(rpc);
+            return CHANCTL_FAIL;
+        } else if (type == JSONRPC_REPLY) {
+            /* If the reply lists the current records, show them first. */
+            json_t *result = jsonrpc_msg_result(msg);
+            size_t i;
+            json_t *rec;
+            json_array_foreach (result, i, rec) {
+                if (is_record(rec)) {
+                    json_t *u = json_deep_copy(rec);
+                    json_object_set_new(u, "op", json_string("current"));
+                    print_update(u, opts->json);
+                    json_decref(u);
+                }
+            }
+        } else if (method && !strcmp(method, "update")
+                   && type != JSONRPC_REQUEST) {
+            /* Params [UPDATE...], or (leniently) a bare UPDATE object. */
+            json_t *p = json_object_get(msg, "params");
+            size_t i;
+            json_t *u;
+            if (json_is_object(p)) {
+                print_update(p, opts->json);
+            }
+            json_array_foreach (p, i, u) {
+                if (json_is_object(u)) {
+                    print_update(u, opts->json);
+                }
+            }
+        } else if (type == JSONRPC_REQUEST && !strcmp(method, "echo")) {
+            error = jsonrpc_send_block(
+                rpc, jsonrpc_create_reply(json_incref(jsonrpc_msg_params(msg)),
+                                          jsonrpc_msg_id(msg)));
+        }
+        json_decref(msg);
+    }
+    chanctl_error("watch: chand-guest API %s: %s", jsonrpc_get_name(rpc),
+                  error == EOF ? "connection closed by chand-guest"
+                  : error == EPROTO ? "malformed message"
+                  : strerror(error));
+    json_decref(id);
+    jsonrpc_close(rpc);
+    return CHANCTL_FAIL;
+}
+
+int
+chanctl_cmd_guest_status(const struct chanctl_options *opts, int argc,
+                         char *argv[])
+{
+    json_t *result;
+
+    (void) argc;
+    (void) argv;
+    int error = api_call(opts, "guest-status", "status", json_array(),
+                         &result);
+    if (error) {
+        return error;
+    }
+    if (opts->json || !json_is_object(result)) {
+        print_indented(result);
+    } else {
+        const char *name;
+        json_t *v;
+        json_object_foreach (result, name, v) {
+            if (json_is_string(v)) {
+                printf("%s: %s\n", name, json_string_value(v));
+            } else {
+                char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                printf("%s: %s\n", name, text ? text : "null");
+                free(text);
+            }
+        }
+    }
+    json_decref(result);
+    return CHANCTL_OK;
+}

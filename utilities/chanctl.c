@@ -1,0 +1,522 @@
+/* chanctl: command-line parsing and dispatch.  See chanctl.h. */
+
+#include <config.h>
+#include "chanctl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Options a command accepts besides the connection options, --timeout and
+ * -v, which every command accepts. */
+enum {
+    OPT_VM = 1 << 0,
+    OPT_JSON = 1 << 1
+};
+
+typedef int chanctl_cmd_func(const struct chanctl_options *, int argc,
+                             char *argv[]);
+
+struct command {
+    const char *name;
+    const char *args;           /* Synopsis after the name, for --help. */
+    int min_args, max_args;     /* Positional arguments; -1: unlimited. */
+    unsigned int opts;          /* OPT_* accepted. */
+    chanctl_cmd_func *func;
+    const char *help;           /* One line, for --help. */
+};
+
+static const struct command commands[] = {
+    /* Host: Chan DB. */
+    { "push", "[--vm NAME] KEY JSON", 2, 2, OPT_VM, chanctl_cmd_push,
+      "set KEY to JSON for one VM or all VMs" },
+    { "delete", "[--vm NAME] KEY", 1, 1, OPT_VM, chanctl_cmd_delete,
+      "delete KEY's record for one VM or all VMs" },
+    { "status", "[--vm NAME] [--json]", 0, 0, OPT_VM | OPT_JSON,
+      chanctl_cmd_status, "channel states (one VM: in detail)" },
+    { "wait", "[--vm NAME] [--timeout SEC]", 0, 0, OPT_VM, chanctl_cmd_wait,
+      "wait until channels are ready and in sync" },
+    /* Host: chand-host control socket. */
+    { "channels", "", 0, 0, 0, chanctl_cmd_channels,
+      "chand-host's channel table (channel/list)" },
+    { "channel-show", "VM", 1, 1, 0, chanctl_cmd_channel_show,
+      "chand-host's view of VM (channel/show)" },
+    { "host", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_host,
+      "any chand-host control command" },
+    /* Guest: chand-guest local API. */
+    { "get", "KEY", 1, 1, 0, chanctl_cmd_get,
+      "print KEY's JSON value" },
+    { "list", "[PREFIX] [--json]", 0, 1, OPT_JSON, chanctl_cmd_list,
+      "print KEY<TAB>JSON per record" },
+    { "watch", "[PREFIX] [--json]", 0, 1, OPT_JSON, chanctl_cmd_watch,
+      "print record changes as they happen" },
+    { "guest-status", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_guest_status,
+      "print chand-guest's status" },
+    { "guest", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_guest,
+      "any chand-guest control command" },
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+void
+chanctl_error(const char *format, ...)
+{
+    va_list args;
+
+    fflush(stdout);
+    fputs("chanctl: ", stderr);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    putc('\n', stderr);
+}
+
+int
+chanctl_usage_error(const char *format, ...)
+{
+    va_list args;
+
+    fflush(stdout);
+    fputs("chanctl: ", stderr);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputs("\nTry 'chanctl --help' for more information.\n", stderr);
+    return CHANCTL_USAGE;
+}
+
+char *
+chanctl_xasprintf(const char *format, ...)
+{
+    va_list args;
+    char *s;
+
+    va_start(args, format);
+    if (vasprintf(&s, format, args) < 0) {
+        abort();
+    }
+    va_end(args);
+    return s;
+}
+
+char *
+chanctl_unix_name(const char *target)
+{
+    return (!strncmp(target, "unix:", 5)
+            ? chanctl_xasprintf("%s", target)
+            : chanctl_xasprintf("unix:%s", target));
+}
+
+bool
+chanctl_vm_name_is_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (!n || n > CHANCTL_VM_NAME_MAX) {
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!strchr("abcdefghijklmnopqrstuvwxyz"
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+long long int
+chanctl_time_msec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+usage(void)
+{
+    printf("chanctl, the chand command-line tool for operators\n"
+           "usage: chanctl [OPTIONS] COMMAND [ARG...]\n"
+           "\nHost commands (Chan DB, through ovsdb-server):\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const struct command *c = &commands[i];
+        char *synopsis = chanctl_xasprintf("%s %s", c->name, c->args);
+
+        if (!strcmp(c->name, "channels")) {
+            printf("\nHost commands (chand-host control socket):\n");
+        } else if (!strcmp(c->name, "get")) {
+            printf("\nGuest commands (chand-guest local API and control "
+                   "socket):\n");
+        }
+        printf("  %-33s %s\n", synopsis, c->help);
+        free(synopsis);
+    }
+    printf("\nOptions:\n"
+           "  --db REMOTE        Chan DB server, unix:PATH; env CHAND_DB\n"
+           "                     (default: %s)\n"
+           "  --host-ctl PATH    chand-host control socket; "
+           "env CHAND_HOST_CTL\n"
+           "                     (default: %s)\n"
+           "  --api PATH         chand-guest API socket, a path or "
+           "@ABSTRACT;\n"
+           "                     env CHAND_GUEST_API (default: %s)\n"
+           "  --guest-ctl PATH   chand-guest control socket; "
+           "env CHAND_GUEST_CTL\n"
+           "                     (default: %s)\n"
+           "  --vm NAME          push, delete, status, wait: one VM\n"
+           "  --json             status, list, watch, guest-status: "
+           "JSON output\n"
+           "  --timeout SEC      give up after SEC seconds (exit 1); wait:\n"
+           "                     how long to wait; watch: stop (exit 0)\n"
+           "                     (default: no limit)\n"
+           "  -v, --verbose      push, delete: say what was done; "
+           "status --vm:\n"
+           "                     also list the applied keys\n"
+           "  -h, --help         print this help and exit\n"
+           "  -V, --version      print the version and exit\n"
+           "  --                 end of options (e.g. before a JSON value "
+           "such as -1)\n"
+           "\nThe Chan DB database is \"%s\"; REMOTE is unix:PATH.\n"
+           "Exit status: 0 success, 1 not found or failed, "
+           "2 usage error.\n",
+           CHANCTL_DEFAULT_DB, CHANCTL_DEFAULT_HOST_CTL,
+           CHANCTL_DEFAULT_API, CHANCTL_DEFAULT_GUEST_CTL, CHANCTL_DB_NAME);
+}
+
+static const struct command *
+find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (!strcmp(commands[i].name, name)) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* Long options that take a value. */
+static const char *const value_options[] = {
+    "db", "host-ctl", "api", "guest-ctl", "vm", "timeout"
+};
+
+static bool
+option_takes_value(const char *name)
+{
+    for (size_t i = 0; i < sizeof value_options / sizeof *value_options;
+         i++) {
+        if (!strcmp(value_options[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Option state while parsing: which command-specific options were given,
+ * so that they can be checked against the command. */
+struct parse_state {
+    bool help, version;
+    const char *vm_given;       /* Spelling, for the error message. */
+    const char *json_given;
+};
+
+static int
+parse_timeout(const char *s, double *timeout)
+{
+    char *end;
+
+    errno = 0;
+    double t = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(t) || t < 0
+        || t > 86400 * 365) {
+        return chanctl_usage_error("--timeout: '%s' is not a number of "
+                                   "seconds (0 to 31536000)", s);
+    }
+    *timeout = t;
+    return 0;
+}
+
+/* Parses the option at argv[*ip] (which starts with '-').  Returns 0 and
+ * advances '*ip' past it (and its value), or CHANCTL_USAGE. */
+static int
+parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
+             struct parse_state *ps)
+{
+    const char *arg = argv[*ip];
+    char name[32];
+    const char *value = NULL;
+
+    if (arg[1] != '-') {
+        /* Short options: -v, -h, -V, combinable ("-vh"). */
+        for (const char *p = arg + 1; *p; p++) {
+            switch (*p) {
+            case 'v':
+                opts->verbose = true;
+                break;
+            case 'h':
+                ps->help = true;
+                break;
+            case 'V':
+                ps->version = true;
+                break;
+            default:
+                return chanctl_usage_error("unknown option '-%c'", *p);
+            }
+        }
+        (*ip)++;
+        return 0;
+    }
+
+    const char *body = arg + 2;
+    const char *eq = strchr(body, '=');
+    size_t len = eq ? (size_t) (eq - body) : strlen(body);
+    if (len >= sizeof name) {
+        return chanctl_usage_error("unknown option '%s'", arg);
+    }
+    memcpy(name, body, len);
+    name[len] = '\0';
+
+    if (option_takes_value(name)) {
+        if (eq) {
+            value = eq + 1;
+        } else if (*ip + 1 < argc) {
+            value = argv[++*ip];
+        } else {
+            return chanctl_usage_error("option '--%s' needs a value", name);
+        }
+        if (!*value) {
+            return chanctl_usage_error("option '--%s' needs a nonempty "
+                                       "value", name);
+        }
+    } else if (eq) {
+        if (!strcmp(name, "json") || !strcmp(name, "verbose")
+            || !strcmp(name, "help") || !strcmp(name, "version")) {
+            return chanctl_usage_error("option '--%s' takes no value",
+                                       name);
+        }
+        return chanctl_usage_error("unknown option '%s'", arg);
+    }
+    (*ip)++;
+
+    if (!strcmp(name, "db")) {
+        opts->db = value;
+        opts->db_origin = CHANCTL_FROM_OPTION;
+    } else if (!strcmp(name, "host-ctl")) {
+        opts->host_ctl = value;
+        opts->host_ctl_origin = CHANCTL_FROM_OPTION;
+    } else if (!strcmp(name, "api")) {
+        opts->api = value;
+        opts->api_origin = CHANCTL_FROM_OPTION;
+    } else if (!strcmp(name, "guest-ctl")) {
+        opts->guest_ctl = value;
+        opts->guest_ctl_origin = CHANCTL_FROM_OPTION;
+    } else if (!strcmp(name, "vm")) {
+        opts->vm = value;
+        ps->vm_given = "--vm";
+    } else if (!strcmp(name, "timeout")) {
+        return parse_timeout(value, &opts->timeout);
+    } else if (!strcmp(name, "json")) {
+        opts->json = true;
+        ps->json_given = "--json";
+    } else if (!strcmp(name, "verbose")) {
+        opts->verbose = true;
+    } else if (!strcmp(name, "help")) {
+        ps->help = true;
+    } else if (!strcmp(name, "version")) {
+        ps->version = true;
+    } else {
+        return chanctl_usage_error("unknown option '%s'", arg);
+    }
+    return 0;
+}
+
+/* True if 'arg' is an option rather than a positional argument: it starts
+ * with '-' and is not "-" alone or a negative number (a JSON value). */
+static bool
+is_option(const char *arg)
+{
+    return arg[0] == '-' && arg[1] && !(arg[1] >= '0' && arg[1] <= '9');
+}
+
+/* What the SIGALRM handler writes and how it exits. */
+static char alarm_msg[160];
+static int alarm_status;
+
+static void
+alarm_handler(int sig)
+{
+    (void) sig;
+    if (alarm_msg[0]) {
+        ssize_t n = write(STDERR_FILENO, alarm_msg, strlen(alarm_msg));
+        (void) n;
+    }
+    _exit(alarm_status);
+}
+
+/* Arms a one-shot timer of 'seconds' that writes 'msg' (may be empty) and
+ * exits the process with 'status'. */
+static void
+arm_timeout(double seconds, const char *msg, int status)
+{
+    struct itimerval it;
+    struct sigaction sa;
+
+    snprintf(alarm_msg, sizeof alarm_msg, "%s", msg);
+    alarm_status = status;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = alarm_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_sec = (time_t) seconds;
+    it.it_value.tv_usec = (suseconds_t) ((seconds
+                                          - (double) it.it_value.tv_sec)
+                                         * 1e6);
+    if (!it.it_value.tv_sec && !it.it_value.tv_usec) {
+        it.it_value.tv_usec = 1;
+    }
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+int
+main(int argc, char *argv[])
+{
+    struct chanctl_options opts;
+    struct parse_state ps;
+    const struct command *cmd = NULL;
+    char **pos = calloc(argc + 1, sizeof *pos);
+    int n_pos = 0;
+    int i = 1;
+    bool end_of_options = false;
+    const char *env;
+    int error;
+
+    if (!pos) {
+        abort();
+    }
+    memset(&opts, 0, sizeof opts);
+    memset(&ps, 0, sizeof ps);
+    opts.db = CHANCTL_DEFAULT_DB;
+    opts.host_ctl = CHANCTL_DEFAULT_HOST_CTL;
+    opts.api = CHANCTL_DEFAULT_API;
+    opts.guest_ctl = CHANCTL_DEFAULT_GUEST_CTL;
+    if ((env = getenv("CHAND_DB")) && *env) {
+        opts.db = env;
+        opts.db_origin = CHANCTL_FROM_ENV;
+    }
+    if ((env = getenv("CHAND_HOST_CTL")) && *env) {
+        opts.host_ctl = env;
+        opts.host_ctl_origin = CHANCTL_FROM_ENV;
+    }
+    if ((env = getenv("CHAND_GUEST_API")) && *env) {
+        opts.api = env;
+        opts.api_origin = CHANCTL_FROM_ENV;
+    }
+    if ((env = getenv("CHAND_GUEST_CTL")) && *env) {
+        opts.guest_ctl = env;
+        opts.guest_ctl_origin = CHANCTL_FROM_ENV;
+    }
+
+    while (i < argc) {
+        const char *arg = argv[i];
+
+        if (cmd && (!strcmp(cmd->name, "host")
+                    || !strcmp(cmd->name, "guest"))) {
+            /* Everything after "host" or "guest" is the command,
+             * verbatim. */
+            pos[n_pos++] = argv[i++];
+        } else if (!end_of_options && !strcmp(arg, "--")) {
+            end_of_options = true;
+            i++;
+        } else if (!end_of_options && is_option(arg)) {
+            error = parse_option(argc, argv, &i, &opts, &ps);
+            if (error) {
+                free(pos);
+                return error;
+            }
+        } else if (!cmd) {
+            cmd = find_command(arg);
+            if (!cmd) {
+                free(pos);
+                return chanctl_usage_error("unknown command '%s'", arg);
+            }
+            i++;
+        } else {
+            pos[n_pos++] = argv[i++];
+        }
+    }
+
+    if (ps.help) {
+        usage();
+        free(pos);
+        return CHANCTL_OK;
+    }
+    if (ps.version) {
+        printf("chanctl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+        free(pos);
+        return CHANCTL_OK;
+    }
+    if (!cmd) {
+        free(pos);
+        return chanctl_usage_error("missing command");
+    }
+    if (ps.vm_given && !(cmd->opts & OPT_VM)) {
+        error = chanctl_usage_error("'%s' does not take --vm", cmd->name);
+    } else if (ps.json_given && !(cmd->opts & OPT_JSON)) {
+        error = chanctl_usage_error("'%s' does not take --json",
+                                    cmd->name);
+    } else if (n_pos < cmd->min_args) {
+        error = chanctl_usage_error("missing arguments for '%s' (usage: "
+                                    "chanctl %s %s)", cmd->name, cmd->name,
+                                    cmd->args);
+    } else if (cmd->max_args >= 0 && n_pos > cmd->max_args) {
+        error = chanctl_usage_error("too many arguments for '%s' (usage: "
+                                    "chanctl %s %s)", cmd->name, cmd->name,
+                                    cmd->args);
+    } else {
+        error = 0;
+    }
+    if (error) {
+        free(pos);
+        return error;
+    }
+
+    if (opts.timeout > 0) {
+        if (!strcmp(cmd->name, "watch")) {
+            arm_timeout(opts.timeout, "", CHANCTL_OK);
+        } else if (!strcmp(cmd->name, "wait")) {
+            /* wait checks its deadline itself; this only catches a server
+             * that stops answering. */
+            char *msg = chanctl_xasprintf(
+                "chanctl: wait: timed out after %g seconds (no answer from "
+                "the Chan DB)\n", opts.timeout);
+            arm_timeout(opts.timeout + 2, msg, CHANCTL_FAIL);
+            free(msg);
+        } else {
+            char *msg = chanctl_xasprintf(
+                "chanctl: %s: timed out after %g seconds\n", cmd->name,
+                opts.timeout);
+            arm_timeout(opts.timeout, msg, CHANCTL_FAIL);
+            free(msg);
+        }
+    }
+
+    /* A reader that goes away (chanctl list | head) ends us quietly. */
+    signal(SIGPIPE, SIG_DFL);
+
+    error = cmd->func(&opts, n_pos, pos);
+    free(pos);
+    if (fflush(stdout) || ferror(stdout)) {
+        chanctl_error("error writing output: %s", strerror(errno));
+        return CHANCTL_FAIL;
+    }
+    return error;
+}

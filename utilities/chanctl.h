@@ -1,0 +1,120 @@
+/*
+ * chanctl: the operator CLI for chand, on the host and in the guest.
+ *
+ * chanctl.c parses the command line and dispatches to one command
+ * function; the commands live in three files by what they talk to:
+ *
+ *   - chanctl-db.c: the Chan DB (OVSDB JSON-RPC to ovsdb-server): push,
+ *     delete, status, wait.
+ *   - chanctl-ctl.c: the daemons' control sockets (lib/ctl client):
+ *     channels, channel-show, host (chand-host), guest (chand-guest).
+ *   - chanctl-guest.c: chand-guest's local API (JSON-RPC on a Unix
+ *     socket): get, list, watch, guest-status.
+ *
+ * Every command function takes the parsed options and its positional
+ * arguments (borrowed) and returns the process exit status: CHANCTL_OK,
+ * CHANCTL_FAIL (not found, failed condition, or the operation failed) or
+ * CHANCTL_USAGE (bad arguments).  Commands print their own error messages
+ * on stderr through chanctl_error() before returning nonzero.
+ */
+#ifndef CHANCTL_H
+#define CHANCTL_H 1
+
+#include <stdbool.h>
+
+/* Exit statuses. */
+enum {
+    CHANCTL_OK = 0,             /* Success. */
+    CHANCTL_FAIL = 1,           /* Not found, condition failed, error. */
+    CHANCTL_USAGE = 2           /* Usage error: bad option or argument. */
+};
+
+/* Defaults. */
+#define CHANCTL_DEFAULT_DB "unix:/var/run/openvswitch/db.sock"
+#define CHANCTL_DEFAULT_HOST_CTL CHAND_RUNDIR "/chand-host.ctl"
+#define CHANCTL_DEFAULT_API "@chand-guest"
+#define CHANCTL_DEFAULT_GUEST_CTL "@chand-guest.ctl"
+#define CHANCTL_DB_NAME "Chan"
+
+/* Longest VM name chand accepts (chand-host's provisioning rule). */
+#define CHANCTL_VM_NAME_MAX 64
+
+/* Where an option's value came from, for error hints. */
+enum chanctl_origin {
+    CHANCTL_FROM_DEFAULT,
+    CHANCTL_FROM_ENV,
+    CHANCTL_FROM_OPTION
+};
+
+/* Parsed command-line options.  All strings are borrowed from argv or the
+ * environment and live as long as the process. */
+struct chanctl_options {
+    const char *db;             /* Chan DB remote, e.g. "unix:/x/db.sock". */
+    enum chanctl_origin db_origin;
+    const char *host_ctl;       /* chand-host control socket path. */
+    enum chanctl_origin host_ctl_origin;
+    const char *api;            /* chand-guest API socket ("@name", path). */
+    enum chanctl_origin api_origin;
+    const char *guest_ctl;      /* chand-guest control socket. */
+    enum chanctl_origin guest_ctl_origin;
+    const char *vm;             /* --vm NAME, or NULL. */
+    bool json;                  /* --json. */
+    bool verbose;               /* -v, --verbose. */
+    double timeout;             /* --timeout SEC; 0 means none. */
+};
+
+/* Prints "chanctl: " and the printf-style message and a newline on
+ * stderr. */
+void chanctl_error(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Prints a usage error like chanctl_error(), then a pointer to --help, and
+ * returns CHANCTL_USAGE. */
+int chanctl_usage_error(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Returns a malloc'd "unix:..." stream name for 'target': a "unix:" name is
+ * kept, anything else (a file path, or "@name" for an abstract socket) gets
+ * "unix:" prepended.  The caller frees it. */
+char *chanctl_unix_name(const char *target);
+
+/* Returns a malloc'd printf-style string (aborts on allocation failure). */
+char *chanctl_xasprintf(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Returns true if 'name' is a VM name chand-host accepts: 1 to
+ * CHANCTL_VM_NAME_MAX characters from A-Z a-z 0-9 . _ -. */
+bool chanctl_vm_name_is_valid(const char *name);
+
+/* Monotonic time in milliseconds. */
+long long int chanctl_time_msec(void);
+
+/* Commands.  'argv' holds the command's positional arguments (not the
+ * command name), borrowed. */
+
+/* chanctl-db.c. */
+int chanctl_cmd_push(const struct chanctl_options *, int argc, char *argv[]);
+int chanctl_cmd_delete(const struct chanctl_options *, int argc,
+                       char *argv[]);
+int chanctl_cmd_status(const struct chanctl_options *, int argc,
+                       char *argv[]);
+int chanctl_cmd_wait(const struct chanctl_options *, int argc, char *argv[]);
+
+/* chanctl-ctl.c. */
+int chanctl_cmd_channels(const struct chanctl_options *, int argc,
+                         char *argv[]);
+int chanctl_cmd_channel_show(const struct chanctl_options *, int argc,
+                             char *argv[]);
+int chanctl_cmd_host(const struct chanctl_options *, int argc, char *argv[]);
+int chanctl_cmd_guest(const struct chanctl_options *, int argc,
+                      char *argv[]);
+
+/* chanctl-guest.c. */
+int chanctl_cmd_get(const struct chanctl_options *, int argc, char *argv[]);
+int chanctl_cmd_list(const struct chanctl_options *, int argc, char *argv[]);
+int chanctl_cmd_watch(const struct chanctl_options *, int argc,
+                      char *argv[]);
+int chanctl_cmd_guest_status(const struct chanctl_options *, int argc,
+                             char *argv[]);
+
+#endif /* chanctl.h */
