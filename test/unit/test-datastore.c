@@ -1881,8 +1881,9 @@ test_odd_keys(void)
 {
     static const char *const keys[] = {
         "it's", "\"quoted\"", "'; DROP TABLE records; --", "%", "_", "a%b",
-        "axb", "a_b", "back\\slash", "na\xc3\xafve/\xd0\xba\xd0\xbb\xd1\x8e"
-        "\xd1\x87", "\xe9\x94\xae", "\xe9\x94\xae/2", "\xf0\x9f\x8e\x89",
+        "axb", "a_b", "back\\slash",
+        "na\xc3\xafve/\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87",
+        "\xe9\x94\xae", "\xe9\x94\xae/2", "\xf0\x9f\x8e\x89",
         "tab\there", "new\nline", " ", "app/1", "app/2", "app0", "ap",
         "\x7f", "\x01",
     };

@@ -646,6 +646,55 @@ test_other_epoch(void)
     fix_destroy(&f);
 }
 
+/* HELLO from the host (doc/SESSION.md, handshake step 0). */
+static void
+test_host_hello(void)
+{
+    struct fix f;
+    uint32_t ge;
+
+    fix_init(&f);
+    ge = state(f.ds).guest_epoch;
+    receiver_run(f.rx, f.now);
+    expect_hello(&f.cap, 0, 0, ge, -1);
+
+    /* Before any session: answered at once (after the rate limit). */
+    f.now += RECEIVER_HELLO_MIN_MS;
+    feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 0, 0, 0, 1, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_hello(&f.cap, 0, 0, ge, -1);
+    CU_ASSERT_EQUAL(stats(&f).rx_hello, 1);
+
+    /* In session: a restarted host says HELLO with the epoch it found in
+     * the Chan DB; we answer with where we are, and are out of session
+     * until it sends something of our epoch. */
+    start_session(&f, 5);
+    CU_ASSERT(receiver_in_session(f.rx));
+    f.now += 1000;
+    feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 5, 0, 0, 1, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_hello(&f.cap, 5, 2, ge, -1);
+    CU_ASSERT_FALSE(receiver_in_session(f.rx));
+
+    /* Many at once: at most one answer per RECEIVER_HELLO_MIN_MS. */
+    f.now += 10;
+    for (int i = 0; i < 5; i++) {
+        feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 5, 0, 0, 1, "{}");
+    }
+    receiver_flush(f.rx, f.now);
+    CU_ASSERT_EQUAL(f.cap.n, 0);
+    f.now += RECEIVER_HELLO_MIN_MS;
+    receiver_run(f.rx, f.now);
+    expect_hello(&f.cap, 5, 2, ge, -1);
+
+    /* The host resumes from 2: DATA of our epoch, in session again. */
+    feed_data(&f, 5, 3, put1("c", "3", 1));
+    receiver_flush(f.rx, f.now);
+    expect_ack(&f.cap, 5, 3);
+    CU_ASSERT(receiver_in_session(f.rx));
+    fix_destroy(&f);
+}
+
 static void
 test_rejections(void)
 {
@@ -686,11 +735,16 @@ test_rejections(void)
     /* Another vid. */
     feed_raw(&f, CHAN_WIRE_DATA, 0, 12, 5, 3, 0, 1, put1("x", "1", 1));
     CU_ASSERT_EQUAL(stats(&f).drop_vid, 1);
-    /* Types the host never sends. */
+    /* A type the host never sends. */
     feed_raw(&f, CHAN_WIRE_ACK, CHAN_WIRE_F_ACK_VALID, VID, 5, 0, 0, 1,
              NULL);
-    feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 5, 0, 0, 1, "{}");
+    feed_raw(&f, CHAN_WIRE_ACK, CHAN_WIRE_F_ACK_VALID, VID, 5, 0, 0, 1,
+             "{}");
     CU_ASSERT_EQUAL(stats(&f).drop_type, 2);
+    /* A HELLO whose payload is not an object. */
+    feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 5, 0, 0, 1, "[]");
+    CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_JSON_NOT_OBJECT], 1);
+    CU_ASSERT_EQUAL(stats(&f).rx_hello, 0);
 
     receiver_flush(f.rx, f.now + 5000);
     CU_ASSERT_EQUAL(f.cap.n, 0);
@@ -726,7 +780,8 @@ test_rejections(void)
         drops += s.drop_wire[i];
     }
     CU_ASSERT_EQUAL(s.rx_datagrams,
-                    drops + s.rx_data + s.rx_sync + s.rx_heartbeat);
+                    drops + s.rx_data + s.rx_sync + s.rx_heartbeat
+                    + s.rx_hello);
     fix_destroy(&f);
 }
 
@@ -1681,6 +1736,7 @@ static const struct unit_test tests[] = {
       test_sync_repeat_and_other_guest },
     { "duplicates and gaps", test_duplicates_and_gaps },
     { "frames of another epoch", test_other_epoch },
+    { "HELLO from the host", test_host_hello },
     { "rejections", test_rejections },
     { "unusable messages skipped", test_unusable_messages_skipped },
     { "chunked message", test_chunked_message },

@@ -89,7 +89,7 @@ unhex(const char *s, uint8_t *out, size_t cap)
             s++;
             continue;
         }
-        unsigned int byte;
+        unsigned int byte = 0;
         CU_ASSERT_FATAL(s[1] && sscanf(s, "%2x", &byte) == 1);
         CU_ASSERT_FATAL(n < cap);
         out[n++] = byte;
