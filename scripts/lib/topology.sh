@@ -51,7 +51,8 @@ topo_host_start() {
         --flows="$TOPO_SRC/flows/host.flows" \
         --ctl="$TOPO_RUN/chand-host.ctl" \
         --log-file="$TOPO_RUN/chand-host.log" \
-        --pidfile="$TOPO_RUN/chand-host.pid" --detach
+        --pidfile="$TOPO_RUN/chand-host.pid" --detach 2>/dev/null ||
+        { tail -5 "$TOPO_RUN/chand-host.log" >&2; return 1; }
 }
 
 topo_host_stop() {
@@ -92,7 +93,8 @@ topo_guest_start() {
         --flows="$TOPO_SRC/flows/guest.flows" \
         --db="$TOPO_RUN/$vm/guest.db" \
         --log-file="$TOPO_RUN/$vm/chand-guest.log" \
-        --pidfile="$TOPO_RUN/$vm/chand-guest.pid" --detach
+        --pidfile="$TOPO_RUN/$vm/chand-guest.pid" --detach 2>/dev/null ||
+        { tail -5 "$TOPO_RUN/$vm/chand-guest.log" >&2; return 1; }
 }
 
 topo_guest_stop() {
