@@ -507,8 +507,12 @@ is_link_local(uint32_t ip)
     return (ip & CHAN_LINK_LOCAL_MASK) == CHAN_LINK_LOCAL_NET;
 }
 
-/* Configures chand0: MAC, up, address, and the host endpoint's neighbour
- * entry (the guest flows also answer ARP for it). */
+/* Configures chand0: MAC, up, the guest endpoint address, a host route to
+ * the host endpoint, and its neighbour entry (the guest flows also answer
+ * ARP for it).  A link-local address gets its /16 but with noprefixroute:
+ * chand0 must not capture the rest of 169.254.0.0/16, which the VM may
+ * reach through its own NIC (cloud metadata services at 169.254.169.254,
+ * for one). */
 static bool
 configure_port(struct bridge *br)
 {
@@ -528,17 +532,17 @@ configure_port(struct bridge *br)
     char *set_mac[] = { "ip", "link", "set", "dev", port, "address", mac,
                         NULL };
     char *up[] = { "ip", "link", "set", "dev", port, "up", NULL };
-    char *add_addr[] = { "ip", "addr", "replace", addr, "dev", port, NULL };
-    char *route[] = { "ip", "route", "replace", host_ip, "dev", port, "src",
-                      ip, NULL };
+    char *add_addr[] = { "ip", "addr", "replace", addr, "dev", port,
+                         "noprefixroute", NULL };
+    char *route[] = { "ip", "route", "replace", host_ip, "dev", port,
+                      "scope", "link", "src", ip, NULL };
     char *neigh[] = { "ip", "neigh", "replace", host_ip, "lladdr", host_mac,
                       "dev", port, "nud", "permanent", NULL };
 
     ok = (run_or_fail(br, set_mac, "ip link set address")
           && run_or_fail(br, up, "ip link set up")
           && run_or_fail(br, add_addr, "ip addr replace")
-          && (is_link_local(c->guest.ip)
-              || run_or_fail(br, route, "ip route replace")));
+          && run_or_fail(br, route, "ip route replace"));
     if (ok && run_cmd(neigh, NULL)) {
         /* Not needed: the bridge answers ARP for the host endpoint. */
         VLOG_DBG("could not add a neighbour entry for %s on %s", host_ip,

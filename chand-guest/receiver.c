@@ -609,6 +609,33 @@ handle_data(struct receiver *rx, const struct chan_wire_header *h,
     }
 }
 
+/* HELLO from the host: it has no session with us (it restarted, or lost
+ * track); answer with our HELLO at once, and until we are in a session
+ * again, every second. */
+static void
+handle_host_hello(struct receiver *rx, const struct chan_wire_header *h,
+                  const uint8_t *payload)
+{
+    enum chan_wire_error werr;
+    json_t *obj;
+
+    werr = chan_payload_decode_object(payload, h->payload_len, NULL, &obj);
+    if (werr) {
+        rx->stats.drop_wire[werr]++;
+        VLOG_DBG_RL(&dbg_rl, "dropped HELLO with bad payload: %s",
+                    chan_wire_strerror(werr));
+        return;
+    }
+    json_decref(obj);           /* Nothing in it is used. */
+    rx->stats.rx_hello++;
+    if (rx->in_session) {
+        VLOG_INFO("host has no session with us (epoch %"PRIu32" in its "
+                  "HELLO); answering with HELLO", h->epoch);
+    }
+    rx->in_session = false;
+    rx->hello_due = true;
+}
+
 /* Input. */
 
 void
@@ -663,8 +690,10 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
             enter_session(rx, now);
         }
         break;
-    case CHAN_WIRE_ACK:
     case CHAN_WIRE_HELLO:
+        handle_host_hello(rx, &h, body);
+        break;
+    case CHAN_WIRE_ACK:
     default:
         rx->stats.drop_type++;
         VLOG_DBG_RL(&dbg_rl, "dropped %s frame from the host",
@@ -799,6 +828,7 @@ receiver_status_json(const struct receiver *rx, long long now)
     COUNTER(rx_data);
     COUNTER(rx_sync);
     COUNTER(rx_heartbeat);
+    COUNTER(rx_hello);
     COUNTER(rx_duplicate);
     COUNTER(rx_sync_repeat);
     COUNTER(drop_source);

@@ -28,7 +28,9 @@
  *   - HEARTBEAT of the stored host epoch: ACK.
  *   - DATA or HEARTBEAT of any other epoch: HELLO at once (at most 10 per
  *     second), and the receiver is no longer in session.
- *   - ACK and HELLO are never sent by the host: dropped.
+ *   - HELLO from the host (it has no session with us, e.g. it restarted):
+ *     HELLO at once (same limit), and no longer in session.
+ *   - ACK is never sent by the host: dropped.
  *
  * Every message of one burst is applied in ONE transaction (group
  * commit), committed by receiver_flush(), which then sends ONE ACK
@@ -89,6 +91,7 @@ struct receiver_stats {
     uint64_t rx_data;           /* Valid DATA of our epoch (incl. dups). */
     uint64_t rx_sync;           /* Valid SYNC. */
     uint64_t rx_heartbeat;      /* HEARTBEAT of our epoch. */
+    uint64_t rx_hello;          /* HELLO from the host. */
     uint64_t rx_duplicate;      /* DATA already applied or absorbed. */
     uint64_t rx_sync_repeat;    /* SYNC of the stored epoch again. */
 
@@ -98,7 +101,7 @@ struct receiver_stats {
                                              * counts the cause of each
                                              * skipped message. */
     uint64_t drop_vid;          /* Another channel's vid. */
-    uint64_t drop_type;         /* ACK or HELLO from the host. */
+    uint64_t drop_type;         /* ACK from the host. */
     uint64_t drop_epoch;        /* DATA/HEARTBEAT of another epoch. */
     uint64_t drop_gap;          /* DATA beyond the next expected seq. */
     uint64_t drop_sync_payload; /* SYNC without valid guest_epoch or
