@@ -12,6 +12,4 @@ chand_guest_chand_guest_SOURCES = \
 chand_guest_chand_guest_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(PCAP_CFLAGS)
 chand_guest_chand_guest_LDADD = $(CHAND_LIBS) $(SQLITE_LIBS) $(PCAP_LIBS)
 
-# (dist_man8_MANS, not dist_man_MANS: utilities/automake.mk assigns that
-# one with "=", and a second "=" would clash.)
-dist_man8_MANS = doc/chand-guest.8
+dist_man_MANS += doc/chand-guest.8

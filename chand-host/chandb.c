@@ -27,6 +27,7 @@ struct chandb {
     struct ovsdb_replica *replica;
     uint64_t replica_seqno;     /* Replica seqno the index was built at. */
     uint64_t seqno;             /* Our desired-state seqno. */
+    uint64_t keys_seqno;        /* Changes with Channel_Key rows. */
 
     json_t *global;             /* key -> desired entry (all VMs). */
     json_t *per_vm;             /* vm -> (key -> desired entry). */
@@ -40,6 +41,8 @@ struct chandb {
 
 static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
                                                       const char *vm);
+static bool get_uint(const struct ovsdb_replica_row *, const char *column,
+                     uint64_t max, uint64_t *value);
 
 struct txn_ctx {
     struct chandb *db;
@@ -64,6 +67,12 @@ chandb_create(const char *remote)
                                           "applied_seq", "applied" };
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
         ovsdb_replica_add_column(t, channel_cols[i], NULL);
+    }
+
+    t = ovsdb_replica_add_table(db->replica, "Channel_Key");
+    static const char *key_cols[] = { "vm", "generation", "key" };
+    for (size_t i = 0; i < sizeof key_cols / sizeof *key_cols; i++) {
+        ovsdb_replica_add_column(t, key_cols[i], NULL);
     }
 
     db->global = json_object();
@@ -262,8 +271,13 @@ chandb_run(struct chandb *db)
     if (seqno != db->replica_seqno && ovsdb_replica_is_synced(db->replica)) {
         const struct ovsdb_replica_table *records
             = ovsdb_replica_get_table(db->replica, "Record");
+        const struct ovsdb_replica_table *keys
+            = ovsdb_replica_get_table(db->replica, "Channel_Key");
         if (!db->replica_seqno || ovsdb_replica_track_first(records)) {
             rebuild_index(db);
+        }
+        if (!db->replica_seqno || ovsdb_replica_track_first(keys)) {
+            db->keys_seqno++;
         }
         db->replica_seqno = seqno;
         ovsdb_replica_track_clear(db->replica);
@@ -292,6 +306,73 @@ uint64_t
 chandb_get_seqno(const struct chandb *db)
 {
     return db->seqno;
+}
+
+uint64_t
+chandb_get_keys_seqno(const struct chandb *db)
+{
+    return db->keys_seqno;
+}
+
+static bool
+is_hex_key(const char *s)
+{
+    if (!s || strlen(s) != 64) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!strchr("0123456789abcdefABCDEF", *s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int
+compare_generation_desc(const void *a_, const void *b_)
+{
+    const json_t *const *a = a_, *const *b = b_;
+    json_int_t ga = json_integer_value(json_array_get(*a, 0));
+    json_int_t gb = json_integer_value(json_array_get(*b, 0));
+    return ga < gb ? 1 : ga > gb ? -1 : 0;
+}
+
+json_t *
+chandb_keys(const struct chandb *db, const char *vm)
+{
+    const struct ovsdb_replica_table *t
+        = ovsdb_replica_get_table(db->replica, "Channel_Key");
+    const struct ovsdb_replica_row *row;
+    json_t **keys = NULL;
+    size_t n = 0;
+
+    OVSDB_REPLICA_FOR_EACH (row, t) {
+        const char *name, *key;
+        uint64_t gen;
+        if (ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
+            || !name || strcmp(name, vm)) {
+            continue;
+        }
+        if (ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"), &key)
+            || !is_hex_key(key)
+            || !get_uint(row, "generation", INT32_MAX, &gen) || !gen) {
+            VLOG_WARN_RL(&rl, "Channel_Key %s for %s: key must be 64 hex "
+                         "digits with a generation >= 1",
+                         ovsdb_replica_row_uuid(row), vm);
+            continue;
+        }
+        keys = realloc(keys, (n + 1) * sizeof *keys);
+        keys[n++] = json_pack("[Is]", (json_int_t) gen, key);
+    }
+    if (n) {
+        qsort(keys, n, sizeof *keys, compare_generation_desc);
+    }
+    json_t *array = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(array, keys[i]);
+    }
+    free(keys);
+    return array;
 }
 
 const json_t *

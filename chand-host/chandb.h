@@ -61,6 +61,14 @@ bool chandb_is_connected(const struct chandb *);
 /* Changes whenever the desired state of some VM may have changed. */
 uint64_t chandb_get_seqno(const struct chandb *);
 
+/* Changes whenever some VM's keys (Channel_Key rows) may have changed. */
+uint64_t chandb_get_keys_seqno(const struct chandb *);
+
+/* Returns a new reference to VM 'vm''s message authentication keys: a JSON
+ * array of [generation, "64 hex digits"], newest generation first.  Rows
+ * with a malformed key are left out (and logged). */
+json_t *chandb_keys(const struct chandb *, const char *vm);
+
 /* Returns VM 'vm''s desired state as a JSON object key -> desired entry
  * (borrowed from 'db': valid until the next chandb_run()). */
 const json_t *chandb_desired(struct chandb *, const char *vm);

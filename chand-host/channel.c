@@ -4,6 +4,7 @@
 #include "channel.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,6 +30,14 @@ enum session {
     SESSION_NONE,               /* No HELLO seen in this epoch. */
     SESSION_SYNCING,            /* SYNC sent, not yet acknowledged. */
     SESSION_ACTIVE,
+};
+
+#define CHANNEL_MAX_KEYS 8
+#define CHANNEL_KEY_LEN 32
+
+struct channel_key {
+    uint32_t generation;
+    uint8_t key[CHANNEL_KEY_LEN];
 };
 
 /* What a queued message carries, for bookkeeping once it is acked. */
@@ -67,6 +76,12 @@ struct channel {
     long long last_sync;
     long long now;              /* Time of the current channel_run(). */
 
+    struct channel_key keys[CHANNEL_MAX_KEYS];  /* Newest first. */
+    size_t n_keys;
+    json_t *guest_keys;         /* Generations the guest reports, or NULL. */
+    uint32_t rx_generation;     /* Key of the last valid guest frame. */
+    uint32_t tx_generation;     /* Key we send with (0: empty key). */
+
     json_t *counters;           /* name -> integer. */
     uint8_t frame[2048];
 };
@@ -97,6 +112,107 @@ channel_count_drop(struct channel *ch, const char *reason)
     char name[96];
     snprintf(name, sizeof name, "rx_drop_%s", reason);
     count(ch, name);
+}
+
+/* Returns the key with 'generation', or NULL. */
+static const struct channel_key *
+find_key(const struct channel *ch, uint32_t generation)
+{
+    for (size_t i = 0; i < ch->n_keys; i++) {
+        if (ch->keys[i].generation == generation) {
+            return &ch->keys[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+guest_has(const struct channel *ch, uint32_t generation)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach (ch->guest_keys, i, g) {
+        if (json_integer_value(g) == generation) {
+            return true;
+        }
+    }
+    return generation && generation == ch->rx_generation;
+}
+
+/* Picks the sending key: the newest generation both sides hold; before the
+ * guest has said anything, our newest. */
+static void
+choose_tx_key(struct channel *ch)
+{
+    uint32_t gen = 0;
+    for (size_t i = 0; i < ch->n_keys; i++) {
+        if (guest_has(ch, ch->keys[i].generation)) {
+            gen = ch->keys[i].generation;
+            break;
+        }
+    }
+    if (!gen && ch->n_keys) {
+        gen = ch->keys[0].generation;
+    }
+    if (gen != ch->tx_generation) {
+        const struct channel_key *k = find_key(ch, gen);
+        VLOG_INFO("%s: sending with key generation %u", ch->vm, gen);
+        ch->tx_generation = gen;
+        chan_sender_set_key(ch->sender, k ? k->key : NULL,
+                            k ? CHANNEL_KEY_LEN : 0);
+    }
+}
+
+static const uint8_t *
+tx_key(const struct channel *ch, size_t *lenp)
+{
+    const struct channel_key *k = find_key(ch, ch->tx_generation);
+    *lenp = k ? CHANNEL_KEY_LEN : 0;
+    return k ? k->key : NULL;
+}
+
+static bool
+parse_hex_key(const char *hex, uint8_t key[CHANNEL_KEY_LEN])
+{
+    for (size_t i = 0; i < CHANNEL_KEY_LEN; i++) {
+        unsigned int byte;
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return false;
+        }
+        key[i] = byte;
+    }
+    return true;
+}
+
+void
+channel_set_keys(struct channel *ch, const json_t *keys)
+{
+    size_t i;
+    json_t *k;
+    ch->n_keys = 0;
+    json_array_foreach (keys, i, k) {
+        struct channel_key *ck = &ch->keys[ch->n_keys];
+        if (ch->n_keys < CHANNEL_MAX_KEYS
+            && parse_hex_key(json_string_value(json_array_get(k, 1)),
+                             ck->key)) {
+            ck->generation = json_integer_value(json_array_get(k, 0));
+            ch->n_keys++;
+        }
+    }
+    choose_tx_key(ch);
+}
+
+/* Records the key generations the guest reports in a HELLO or ACK payload
+ * ("keys": [g, ...]). */
+static void
+note_guest_keys(struct channel *ch, const json_t *obj)
+{
+    json_t *keys = json_object_get(obj, "keys");
+    if (json_is_array(keys)) {
+        json_decref(ch->guest_keys);
+        ch->guest_keys = json_incref(keys);
+        choose_tx_key(ch);
+    }
 }
 
 static uint32_t
@@ -186,6 +302,7 @@ channel_create(const char *vm, const struct chan_config *cfg,
     }
     ch->errors = json_object();
     ch->last_desired = json_object();
+    ch->guest_keys = json_array();
     ch->counters = json_object();
     ch->last_rx = LLONG_MIN / 2;
     ch->last_tx = LLONG_MIN / 2;
@@ -207,6 +324,7 @@ channel_destroy(struct channel *ch)
         json_decref(ch->errors);
         json_decref(ch->snapshot);
         json_decref(ch->last_desired);
+        json_decref(ch->guest_keys);
         json_decref(ch->counters);
         free(ch->vm);
         free(ch->iface);
@@ -327,7 +445,9 @@ send_control(struct channel *ch, uint8_t type, json_t *obj, long long now)
         chan_payload_encode_object(obj, NULL, &text, &text_len);
         json_decref(obj);
     }
-    if (!chan_wire_encode(&h, text, text_len, NULL, 0, buf, sizeof buf,
+    size_t key_len;
+    const uint8_t *key = tx_key(ch, &key_len);
+    if (!chan_wire_encode(&h, text, text_len, key, key_len, buf, sizeof buf,
                           &len)) {
         transmit_payload(ch, buf, len, now);
     }
@@ -675,8 +795,23 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
 {
     struct chan_wire_header h;
     const uint8_t *body;
-    enum chan_wire_error error = chan_wire_decode(payload, len, NULL, 0, &h,
-                                                  &body);
+    enum chan_wire_error error;
+    uint32_t generation = 0;
+    if (!ch->n_keys) {
+        error = chan_wire_decode(payload, len, NULL, 0, &h, &body);
+    } else {
+        error = CHAN_WIRE_ERR_AUTH;
+        for (size_t i = 0; i < ch->n_keys && error == CHAN_WIRE_ERR_AUTH;
+             i++) {
+            error = chan_wire_decode(payload, len, ch->keys[i].key,
+                                     CHANNEL_KEY_LEN, &h, &body);
+            generation = ch->keys[i].generation;
+        }
+    }
+    if (!error && generation != ch->rx_generation) {
+        ch->rx_generation = generation;
+        choose_tx_key(ch);
+    }
     if (!error && h.vid != ch->cfg.vid) {
         error = CHAN_WIRE_ERR_VID;
     }
@@ -696,11 +831,19 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
             return;
         }
         ch->last_rx = now;
+        note_guest_keys(ch, obj);
         handle_hello(ch, &h, obj, now);
         json_decref(obj);
         break;
     case CHAN_WIRE_ACK:
+        error = chan_payload_decode_object(body, h.payload_len, NULL, &obj);
+        if (error) {
+            channel_count_drop(ch, chan_wire_error_name(error));
+            return;
+        }
         ch->last_rx = now;
+        note_guest_keys(ch, obj);
+        json_decref(obj);
         handle_ack(ch, &h, now);
         break;
     case CHAN_WIRE_DATA:
@@ -772,6 +915,10 @@ stats_json(const struct channel *ch)
     json_object_set_new(stats, "timeouts", json_integer(s.timeouts));
     json_object_set_new(stats, "in_flight",
                         json_integer(chan_sender_in_flight(ch->sender)));
+    json_object_set_new(stats, "tx_key_generation",
+                        json_integer(ch->tx_generation));
+    json_object_set_new(stats, "rx_key_generation",
+                        json_integer(ch->rx_generation));
     json_object_set_new(stats, "queued_msgs",
                         json_integer(chan_sender_queued_msgs(ch->sender)));
     return stats;

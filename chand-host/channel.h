@@ -74,6 +74,13 @@ void channel_set_flows_installed(struct channel *, bool installed);
 void channel_set_desired(struct channel *, const json_t *desired,
                          long long now);
 
+/* Sets the channel's message authentication keys: 'keys' (borrowed) is a
+ * JSON array of [generation, "64 hex digits"], newest first (see
+ * chandb_keys()); empty means unauthenticated (the empty HMAC key).  Frames
+ * from the guest are accepted under any of them; frames to the guest use
+ * the newest generation the guest has reported holding. */
+void channel_set_keys(struct channel *, const json_t *keys);
+
 /* Processes a frame from the guest: 'payload' is the UDP payload (a chand
  * frame), already checked to come from this channel's vNIC with its vid
  * and endpoint addresses. */

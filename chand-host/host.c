@@ -45,6 +45,7 @@ struct host {
 
     uint64_t ovs_seqno;
     uint64_t db_seqno;
+    uint64_t keys_seqno;
     unsigned int of_seqno;
     bool reprovision;           /* Provisioning must be recomputed. */
     bool flows_ok;
@@ -240,6 +241,9 @@ reprovision(struct host *h, long long now)
                                           * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
                     json_object_del(h->down, pc->vm);
+                    json_t *keys = chandb_keys(h->db, pc->vm);
+                    channel_set_keys(ch, keys);
+                    json_decref(keys);
                     channel_set_desired(ch, chandb_desired(h->db, pc->vm),
                                         now);
                 }
@@ -554,6 +558,16 @@ host_run(struct host *h)
             struct channel *ch = h->channels[i];
             channel_set_desired(ch, chandb_desired(h->db, channel_vm(ch)),
                                 now);
+        }
+    }
+    uint64_t keys_seqno = chandb_get_keys_seqno(h->db);
+    if (keys_seqno != h->keys_seqno) {
+        h->keys_seqno = keys_seqno;
+        for (size_t i = 0; i < h->n_channels; i++) {
+            struct channel *ch = h->channels[i];
+            json_t *keys = chandb_keys(h->db, channel_vm(ch));
+            channel_set_keys(ch, keys);
+            json_decref(keys);
         }
     }
     for (size_t i = 0; i < h->n_channels; i++) {

@@ -4,6 +4,7 @@
 #include <config.h>
 #include "chanctl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -1129,4 +1130,202 @@ chanctl_cmd_wait(const struct chanctl_options *opts, int argc, char *argv[])
         struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
     }
+}
+
+/* ----------------------------------------------------------------------
+ * Message authentication keys (Channel_Key).
+ */
+
+#define KEY_BYTES 32
+
+static bool
+is_hex_key(const char *s)
+{
+    if (strlen(s) != 2 * KEY_BYTES) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!isxdigit((unsigned char) *s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Stores 64 lowercase hex digits of fresh random bytes in 'hex'. */
+static int
+random_hex_key(char hex[2 * KEY_BYTES + 1])
+{
+    uint8_t key[KEY_BYTES];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(key, 1, sizeof key, f) != sizeof key) {
+        chanctl_error("cannot read /dev/urandom");
+        if (f) {
+            fclose(f);
+        }
+        return CHANCTL_FAIL;
+    }
+    fclose(f);
+    for (size_t i = 0; i < KEY_BYTES; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    }
+    return 0;
+}
+
+static json_t *
+key_where(const char *vm)
+{
+    return json_pack("[o]", ovsdb_condition("vm", "==", json_string(vm)));
+}
+
+/* chanctl key-add --vm VM [HEXKEY]: adds the next generation of VM's key
+ * (random unless given) and prints "GENERATION HEXKEY", the line to put in
+ * the guest's key file. */
+int
+chanctl_cmd_key_add(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    char hex[2 * KEY_BYTES + 1];
+    struct db db;
+
+    if (!opts->vm) {
+        return chanctl_usage_error("key-add needs --vm NAME");
+    }
+    if (!chanctl_vm_name_is_valid(opts->vm)) {
+        return chanctl_usage_error("invalid VM name '%s'", opts->vm);
+    }
+    if (argc) {
+        if (!is_hex_key(argv[0])) {
+            return chanctl_usage_error("a key is %d hex digits", 2 * KEY_BYTES);
+        }
+        snprintf(hex, sizeof hex, "%s", argv[0]);
+    } else if (random_hex_key(hex)) {
+        return CHANCTL_FAIL;
+    }
+
+    int status = db_open(opts, &db);
+    if (status) {
+        return status;
+    }
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        json_t *rows = db_select(&db, "Channel_Key", key_where(opts->vm),
+                                 json_pack("[s]", "generation"));
+        if (!rows) {
+            db_close(&db);
+            return CHANCTL_FAIL;
+        }
+        int64_t next = 1;
+        size_t i;
+        json_t *row;
+        json_array_foreach (rows, i, row) {
+            int64_t gen = row_int(row, "generation", 0);
+            if (gen >= next) {
+                next = gen + 1;
+            }
+        }
+        json_decref(rows);
+
+        json_t *where = json_pack("[oo]",
+                                  ovsdb_condition("vm", "==",
+                                                  json_string(opts->vm)),
+                                  ovsdb_condition("generation", "==",
+                                                  json_integer(next)));
+        json_t *ops = json_pack(
+            "[ooo]",
+            ovsdb_op_wait("Channel_Key", where, json_pack("[s]", "vm"),
+                          "==", json_array(), 0),
+            ovsdb_op_insert("Channel_Key",
+                            json_pack("{sssIss}", "vm", opts->vm,
+                                      "generation", (json_int_t) next,
+                                      "key", hex), NULL),
+            ovsdb_op_comment("chanctl key-add"));
+        json_t *result;
+        char *error;
+        enum txn_status txn = db_transact(&db, ops, &result, &error);
+        if (txn == TXN_OK) {
+            json_decref(result);
+            db_close(&db);
+            printf("%"PRId64" %s\n", next, hex);
+            return CHANCTL_OK;
+        }
+        if (txn == TXN_FAILED) {
+            chanctl_error("%s", error);
+            free(error);
+            break;
+        }
+        free(error);
+    }
+    db_close(&db);
+    return CHANCTL_FAIL;
+}
+
+/* chanctl key-retire --vm VM GENERATION. */
+int
+chanctl_cmd_key_retire(const struct chanctl_options *opts, int argc,
+                       char *argv[])
+{
+    char *end;
+    long long gen = strtoll(argv[0], &end, 10);
+    struct db db;
+
+    if (!opts->vm) {
+        return chanctl_usage_error("key-retire needs --vm NAME");
+    }
+    if (*end || gen < 1 || gen > INT32_MAX) {
+        return chanctl_usage_error("invalid generation '%s'", argv[0]);
+    }
+    int status = db_open(opts, &db);
+    if (status) {
+        return status;
+    }
+    json_t *where = json_pack("[oo]",
+                              ovsdb_condition("vm", "==",
+                                              json_string(opts->vm)),
+                              ovsdb_condition("generation", "==",
+                                              json_integer(gen)));
+    json_t *result;
+    char *error;
+    enum txn_status txn = db_transact(
+        &db, json_pack("[o]", ovsdb_op_delete("Channel_Key", where)),
+        &result, &error);
+    db_close(&db);
+    if (txn != TXN_OK) {
+        chanctl_error("%s", error);
+        free(error);
+        return CHANCTL_FAIL;
+    }
+    int64_t count = row_int(json_array_get(result, 0), "count", 0);
+    json_decref(result);
+    if (!count) {
+        chanctl_error("%s has no key generation %lld", opts->vm, gen);
+        return CHANCTL_FAIL;
+    }
+    return CHANCTL_OK;
+}
+
+/* chanctl key-list [--vm VM]: VM and generations (never the keys). */
+int
+chanctl_cmd_key_list(const struct chanctl_options *opts, int argc,
+                     char *argv[])
+{
+    struct db db;
+    int status = db_open(opts, &db);
+    if (status) {
+        return status;
+    }
+    json_t *rows = db_select(&db, "Channel_Key",
+                             opts->vm ? key_where(opts->vm) : json_array(),
+                             json_pack("[ss]", "vm", "generation"));
+    db_close(&db);
+    if (!rows) {
+        return CHANCTL_FAIL;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        printf("%s %"PRId64"\n", row_string(row, "vm"),
+               row_int(row, "generation", 0));
+    }
+    json_decref(rows);
+    return CHANCTL_OK;
 }

@@ -43,6 +43,12 @@ static const struct command commands[] = {
       chanctl_cmd_status, "channel states (one VM: in detail)" },
     { "wait", "[--vm NAME] [--timeout SEC]", 0, 0, OPT_VM, chanctl_cmd_wait,
       "wait until channels are ready and in sync" },
+    { "key-add", "--vm NAME [HEXKEY]", 0, 1, OPT_VM, chanctl_cmd_key_add,
+      "add VM's next key generation; print \"GEN HEXKEY\" for the guest" },
+    { "key-retire", "--vm NAME GENERATION", 1, 1, OPT_VM,
+      chanctl_cmd_key_retire, "remove one of VM's key generations" },
+    { "key-list", "[--vm NAME]", 0, 0, OPT_VM, chanctl_cmd_key_list,
+      "list key generations per VM (not the keys)" },
     /* Host: chand-host control socket. */
     { "channels", "", 0, 0, 0, chanctl_cmd_channels,
       "chand-host's channel table (channel/list)" },

@@ -99,6 +99,12 @@ int chanctl_cmd_delete(const struct chanctl_options *, int argc,
 int chanctl_cmd_status(const struct chanctl_options *, int argc,
                        char *argv[]);
 int chanctl_cmd_wait(const struct chanctl_options *, int argc, char *argv[]);
+int chanctl_cmd_key_add(const struct chanctl_options *, int argc,
+                        char *argv[]);
+int chanctl_cmd_key_retire(const struct chanctl_options *, int argc,
+                           char *argv[]);
+int chanctl_cmd_key_list(const struct chanctl_options *, int argc,
+                         char *argv[]);
 
 /* chanctl-ctl.c. */
 int chanctl_cmd_channels(const struct chanctl_options *, int argc,
