@@ -107,6 +107,12 @@ count(struct channel *ch, const char *name)
 }
 
 void
+channel_set_meter_drops(struct channel *ch, uint64_t drops)
+{
+    json_object_set_new(ch->counters, "rx_drop_meter", json_integer(drops));
+}
+
+void
 channel_count_drop(struct channel *ch, const char *reason)
 {
     char name[96];

@@ -100,6 +100,10 @@ void channel_get_db_state(struct channel *, long long now,
  * chanctl). */
 json_t *channel_to_json(const struct channel *, long long now);
 
+/* Records how many of the guest's frames the channel's meter has dropped
+ * (rate limit), for the counters. */
+void channel_set_meter_drops(struct channel *, uint64_t drops);
+
 /* Counts a frame for this channel that was dropped before reaching it
  * (bad addresses, bad in_port...), under 'reason'. */
 void channel_count_drop(struct channel *, const char *reason);

@@ -20,6 +20,12 @@ VLOG_DEFINE_THIS_MODULE(flowmgr);
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
 
+struct fm_meter {
+    uint32_t meter_id;
+    uint32_t chan_id;
+    uint64_t drops;
+};
+
 struct flowmgr {
     struct flow_template *template;
     char *target;
@@ -28,6 +34,12 @@ struct flowmgr {
     uint16_t *vids;             /* Distinct vids in 'wanted'. */
     size_t n_vids;
     bool dirty;                 /* 'wanted' changed since the last sync. */
+
+    unsigned int meter_pps, meter_burst;
+    struct fm_meter *meters;    /* Wanted: one per channel. */
+    size_t n_meters;
+    struct fm_meter *meter_drops;   /* Drops read at the last sync. */
+    size_t n_meter_drops;
 
     uint32_t *installed_ids;    /* Chan-ids whose flows are installed. */
     size_t n_installed_ids;
@@ -86,6 +98,8 @@ flowmgr_create(const char *template_path, const char *target,
     fm->template = ft;
     fm->target = strdup(target);
     flow_template_flows_init(&fm->wanted);
+    fm->meter_pps = 2000;
+    fm->meter_burst = 500;
     flowmgr_clear(fm);
     *fmp = fm;
     return 0;
@@ -100,8 +114,19 @@ flowmgr_destroy(struct flowmgr *fm)
         free(fm->target);
         free(fm->vids);
         free(fm->installed_ids);
+        free(fm->meters);
+        free(fm->meter_drops);
         free(fm);
     }
+}
+
+void
+flowmgr_set_meter_rate(struct flowmgr *fm, unsigned int pps,
+                       unsigned int burst)
+{
+    fm->meter_pps = pps;
+    fm->meter_burst = burst;
+    fm->dirty = true;
 }
 
 static void
@@ -125,6 +150,7 @@ flowmgr_clear(struct flowmgr *fm)
     flow_template_flows_destroy(&fm->wanted);
     flow_template_flows_init(&fm->wanted);
     fm->n_vids = 0;
+    fm->n_meters = 0;
     add_bridge_flows(fm);
     fm->dirty = true;
 }
@@ -146,6 +172,17 @@ char *
 flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
                     int64_t ofport)
 {
+    uint32_t meter_id = chan_flows_meter_id(cfg->chan_id);
+    for (size_t i = 0; i < fm->n_meters; i++) {
+        if (fm->meters[i].meter_id == meter_id) {
+            char *msg;
+            if (asprintf(&msg, "meter %u already used by chand-id %u",
+                         meter_id, fm->meters[i].chan_id) < 0) {
+                abort();
+            }
+            return msg;
+        }
+    }
     struct chan_flows_vars v;
     chan_flows_host_vars(cfg, ofport, &v);
     struct flow_template_diag diag;
@@ -175,6 +212,10 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
         fm->vids = realloc(fm->vids, (fm->n_vids + 1) * sizeof *fm->vids);
         fm->vids[fm->n_vids++] = cfg->vid;
     }
+    fm->meters = realloc(fm->meters, (fm->n_meters + 1) * sizeof *fm->meters);
+    fm->meters[fm->n_meters++] = (struct fm_meter) {
+        .meter_id = meter_id, .chan_id = cfg->chan_id,
+    };
     fm->dirty = true;
     return NULL;
 }
@@ -312,6 +353,125 @@ record_installed(struct flowmgr *fm)
     fm->n_installed = fm->wanted.n;
 }
 
+/* Runs ovs-ofctl with 'args' (NULL-terminated, after "ovs-ofctl -O
+ * OpenFlow13") and returns its output (malloc'd) or NULL on failure. */
+static char *
+ofctl(const struct flowmgr *fm, const char *cmd, const char *arg)
+{
+    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", (char *) cmd,
+                     fm->target, (char *) arg, NULL };
+    int status;
+    char *out = run_capture(argv, &status);
+    if (out && (!WIFEXITED(status) || WEXITSTATUS(status))) {
+        VLOG_WARN_RL(&rl, "%s: ovs-ofctl %s %s failed", fm->target, cmd,
+                     arg ? arg : "");
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+/* Reads the meters on the bridge and their drop counts into 'drops'.
+ * Returns 0 or an errno. */
+static int
+dump_meters(struct flowmgr *fm)
+{
+    char *out = ofctl(fm, "meter-stats", NULL);
+    if (!out) {
+        return EAGAIN;
+    }
+    fm->n_meter_drops = 0;
+    for (char *p = strstr(out, "meter:"); p; p = strstr(p + 1, "meter:")) {
+        uint32_t id = strtoul(p + 6, NULL, 10);
+        /* "meter:7 flow_count:0 packet_in_count:N ... bands:\n0:
+         * packet_count:D ...": D is what the drop band dropped. */
+        char *band = strstr(p, "packet_count:");
+        char *next = strstr(p + 1, "meter:");
+        uint64_t drops = band && (!next || band < next)
+                         ? strtoull(band + 13, NULL, 10) : 0;
+        fm->meter_drops = realloc(fm->meter_drops, (fm->n_meter_drops + 1)
+                                  * sizeof *fm->meter_drops);
+        fm->meter_drops[fm->n_meter_drops++] = (struct fm_meter) {
+            .meter_id = id, .drops = drops,
+        };
+    }
+    free(out);
+    return 0;
+}
+
+static bool
+meter_installed(const struct flowmgr *fm, uint32_t meter_id)
+{
+    for (size_t i = 0; i < fm->n_meter_drops; i++) {
+        if (fm->meter_drops[i].meter_id == meter_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+meter_wanted(const struct flowmgr *fm, uint32_t meter_id)
+{
+    for (size_t i = 0; i < fm->n_meters; i++) {
+        if (fm->meters[i].meter_id == meter_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Creates the wanted meters that are missing (and, with 'force', sets the
+ * rate of the others again). */
+static int
+add_meters(struct flowmgr *fm, bool force)
+{
+    for (size_t i = 0; i < fm->n_meters; i++) {
+        uint32_t id = fm->meters[i].meter_id;
+        bool have = meter_installed(fm, id);
+        if (have && !force) {
+            continue;
+        }
+        char spec[128];
+        snprintf(spec, sizeof spec,
+                 "meter=%u,pktps,burst,stats,band=type=drop,rate=%u,"
+                 "burst_size=%u", id, fm->meter_pps, fm->meter_burst);
+        char *out = ofctl(fm, have ? "mod-meter" : "add-meter", spec);
+        if (!out) {
+            return EAGAIN;
+        }
+        free(out);
+    }
+    return 0;
+}
+
+/* Removes chand's meters nobody wants any more.  Meters outside chand's
+ * range of use are never touched: only ids some channel could have. */
+static void
+remove_meters(struct flowmgr *fm)
+{
+    for (size_t i = 0; i < fm->n_meter_drops; i++) {
+        uint32_t id = fm->meter_drops[i].meter_id;
+        if (!meter_wanted(fm, id) && id >= 1 && id <= CHAN_FLOWS_MAX_METER) {
+            char spec[32];
+            snprintf(spec, sizeof spec, "meter=%u", id);
+            free(ofctl(fm, "del-meter", spec));
+        }
+    }
+}
+
+uint64_t
+flowmgr_meter_drops(const struct flowmgr *fm, uint32_t chan_id)
+{
+    uint32_t id = chan_flows_meter_id(chan_id);
+    for (size_t i = 0; i < fm->n_meter_drops; i++) {
+        if (fm->meter_drops[i].meter_id == id) {
+            return fm->meter_drops[i].drops;
+        }
+    }
+    return 0;
+}
+
 int
 flowmgr_sync(struct flowmgr *fm, bool force)
 {
@@ -319,9 +479,17 @@ flowmgr_sync(struct flowmgr *fm, bool force)
         return 0;
     }
 
+    int error = dump_meters(fm);
+    if (!error) {
+        error = add_meters(fm, false);
+    }
+    if (error) {
+        return error;
+    }
+
     uint64_t *installed;
     size_t n_installed;
-    int error = dump_installed(fm, &installed, &n_installed);
+    error = dump_installed(fm, &installed, &n_installed);
     if (error) {
         return error;
     }
@@ -367,6 +535,7 @@ flowmgr_sync(struct flowmgr *fm, bool force)
     free(wanted_cookies);
     free(installed);
     if (!error) {
+        remove_meters(fm);
         fm->dirty = false;
         record_installed(fm);
     }

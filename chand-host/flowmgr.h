@@ -9,6 +9,10 @@
  * changed rule gets a new cookie, leftovers are found by cookie, and flows
  * with other cookies (the bridge's own) are never touched.
  *
+ * Each channel also has an OpenFlow meter (id chan_flows_meter_id()) that
+ * rate-limits its guest-to-host frames; meters are created before the
+ * flows that use them and removed after.
+ *
  * The bridge is programmed with ovs-ofctl through the bridge's management
  * socket.
  */
@@ -30,6 +34,16 @@ struct flowmgr;
 int flowmgr_create(const char *template_path, const char *target,
                    struct flowmgr **fmp);
 void flowmgr_destroy(struct flowmgr *);
+
+/* Sets the rate limit of each channel's guest-to-host meter: 'pps' packets
+ * per second with a burst of 'burst' packets.  Takes effect at the next
+ * sync. */
+void flowmgr_set_meter_rate(struct flowmgr *, unsigned int pps,
+                            unsigned int burst);
+
+/* Returns the number of packets channel 'chan_id''s meter has dropped, as
+ * of the last sync, or 0. */
+uint64_t flowmgr_meter_drops(const struct flowmgr *, uint32_t chan_id);
 
 /* Starts describing the wanted channels. */
 void flowmgr_clear(struct flowmgr *);

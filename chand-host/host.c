@@ -345,6 +345,9 @@ write_channel_rows(struct host *h, long long now)
     }
     h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
+        struct channel *ch = h->channels[i];
+        channel_set_meter_drops(ch, flowmgr_meter_drops(
+                                    h->fm, channel_config(ch)->chan_id));
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);
         chandb_update_channel(h->db, &st);

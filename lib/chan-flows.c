@@ -45,6 +45,16 @@ add_common(const struct chan_config *cfg, struct chan_flows_vars *v)
     }
 }
 
+uint32_t
+chan_flows_meter_id(uint32_t chan_id)
+{
+    if (chan_id <= CHAN_FLOWS_METER_DIRECT) {
+        return chan_id;
+    }
+    return CHAN_FLOWS_METER_DIRECT + 1
+           + chan_id % (CHAN_FLOWS_MAX_METER - CHAN_FLOWS_METER_DIRECT);
+}
+
 void
 chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
                      struct chan_flows_vars *v)
@@ -53,6 +63,7 @@ chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
     if (cfg) {
         add_int(v, "CHAN_ID", cfg->chan_id);
         add_int(v, "VNIC_OFPORT", vnic_ofport);
+        add_int(v, "METER_ID", chan_flows_meter_id(cfg->chan_id));
     }
 }
 

@@ -5,7 +5,11 @@
  * exactly the same rules.
  *
  * Host templates use HOST_MAC HOST_IP PORT CHAN_ID VID VNIC_OFPORT GUEST_MAC
- * GUEST_IP; guest templates use the same minus CHAN_ID, plus CHAND_OFPORT.
+ * GUEST_IP METER_ID; guest templates use the same minus CHAN_ID and
+ * METER_ID, plus CHAND_OFPORT.
+ *
+ * METER_ID is the OpenFlow meter that rate-limits a channel's guest-to-host
+ * frames on the host bridge (chan_flows_meter_id()).
  */
 #ifndef CHAN_FLOWS_H
 #define CHAN_FLOWS_H 1
@@ -24,6 +28,15 @@ struct chan_flows_vars {
     size_t n;
     char values[CHAN_FLOWS_MAX_VARS][32];
 };
+
+/* Meter ids: Open vSwitch's userspace datapath has meters 0..262143. */
+#define CHAN_FLOWS_MAX_METER 262143
+#define CHAN_FLOWS_METER_DIRECT 200000
+
+/* Returns the meter id of channel 'chan_id': the chan-id itself up to
+ * CHAN_FLOWS_METER_DIRECT, above that a folded value that two large
+ * chan-ids may share (the flow manager refuses the second one). */
+uint32_t chan_flows_meter_id(uint32_t chan_id);
 
 /* Fills 'v' for the host bridge: channel 'cfg' whose vNIC is OpenFlow port
  * 'vnic_ofport'.  With 'cfg' NULL, only the bridge-wide variables

@@ -749,7 +749,7 @@ test_format(void)
 /* The real templates. */
 
 #define HOST_CHANNEL_VARS(ID, PORT, GMAC, GIP)          \
-    { "CHAN_ID", ID }, { "VID", "4094" },               \
+    { "CHAN_ID", ID }, { "VID", "4094" }, { "METER_ID", ID }, \
     { "VNIC_OFPORT", PORT }, { "GUEST_MAC", GMAC },     \
     { "GUEST_IP", GIP }, { "HOST_MAC", "0a:c4:00:00:00:00" }, \
     { "HOST_IP", "169.254.0.1" }, { "PORT", "7433" }
@@ -868,7 +868,8 @@ test_real_host(void)
         "in_port=6,dl_vlan=4094,udp,ip_frag=no",
         "dl_src=0a:c4:00:00:00:08,nw_src=169.254.1.8",
         "dl_dst=0a:c4:00:00:00:00,nw_dst=169.254.0.1,tp_dst=7433",
-        "actions=pop_vlan,set_field:8->pkt_mark,controller", NULL,
+        "actions=meter:8,pop_vlan,set_field:8->pkt_mark,",
+        "controller(id=17224)", NULL,
     };
     f = find_flow(&flows, rx8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
