@@ -53,6 +53,7 @@ struct channel {
     int64_t ofport;
     channel_transmit_func *transmit;
     void *aux;
+    struct channel_limits limits;
     bool flows_installed;
 
     uint32_t epoch;
@@ -280,6 +281,7 @@ struct channel *
 channel_create(const char *vm, const struct chan_config *cfg,
                const char *iface, int64_t ofport,
                const struct chandb_prior *prior,
+               const struct channel_limits *limits,
                channel_transmit_func *transmit, void *aux, long long now)
 {
     struct channel *ch = calloc(1, sizeof *ch);
@@ -289,10 +291,12 @@ channel_create(const char *vm, const struct chan_config *cfg,
     ch->ofport = ofport;
     ch->transmit = transmit;
     ch->aux = aux;
+    ch->limits = *limits;
     ch->epoch = random_epoch();
     ch->session = SESSION_NONE;
 
     struct chan_sender_params p = { .vid = cfg->vid,
+                                    .window = limits->window,
                                     .seed = ((uint64_t) ch->epoch << 32)
                                             | cfg->chan_id };
     ch->sender = chan_sender_create(&p, ch->epoch, NULL, 0,
@@ -559,6 +563,15 @@ batcher_add(struct batcher *b, const char *key, int64_t version,
             const char *text, json_t *value)
 {
     struct channel *ch = b->ch;
+    size_t text_len = text ? strlen(text) : 0;
+    if (text_len > ch->limits.max_record) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "value of %zu bytes exceeds the "
+                 "limit of %zu bytes", text_len, ch->limits.max_record);
+        json_object_set_new(ch->errors, key, json_string(reason));
+        count(ch, "records_too_large");
+        return false;
+    }
     const char *reason = record_check(key, value, version);
     if (reason) {
         json_object_set_new(ch->errors, key, json_string(reason));
@@ -566,8 +579,9 @@ batcher_add(struct batcher *b, const char *key, int64_t version,
     }
     json_object_del(ch->errors, key);
 
-    size_t size = strlen(key) + (text ? strlen(text) : 0) + 48;
-    if (b->batch.n && b->size + size > FRAME_BUDGET) {
+    size_t size = strlen(key) + text_len + 48;
+    if (b->batch.n && (b->size + size > FRAME_BUDGET
+                       || b->batch.n >= ch->limits.max_batch_records)) {
         batcher_flush(b, false);
     }
     if (value) {
@@ -699,6 +713,21 @@ queue_changes(struct channel *ch)
     }
     batcher_flush(&b, false);
     batcher_destroy(&b);
+
+    if (chan_sender_queued_bytes(ch->sender) > ch->limits.max_queued) {
+        /* The guest is far behind: rather than queue without bound, drop
+         * the queue and resync from a snapshot, which carries each key's
+         * latest state once. */
+        VLOG_WARN("%s: %zu bytes queued for the guest exceed the limit of "
+                  "%zu; will resync with a snapshot", ch->vm,
+                  chan_sender_queued_bytes(ch->sender), ch->limits.max_queued);
+        count(ch, "queue_overflows");
+        ch->epoch = random_epoch();
+        chan_sender_reset(ch->sender, ch->epoch);
+        json_object_clear(ch->sent);
+        ch->session = SESSION_NONE;
+        ch->resume_seq = 0;
+    }
 }
 
 void

@@ -35,6 +35,18 @@ enum channel_state {
 
 const char *channel_state_name(enum channel_state);
 
+/* Per-channel limits (DESIGN §5), so one VM cannot hog chand-host. */
+struct channel_limits {
+    size_t max_record;          /* Largest record value, bytes. */
+    size_t max_batch_records;   /* Records per DATA message. */
+    unsigned int window;        /* Frames sent and not yet acknowledged. */
+    size_t max_queued;          /* Bytes queued for the guest; beyond it the
+                                 * queue is dropped and the channel resyncs
+                                 * with a (coalesced) snapshot. */
+};
+
+#define CHANNEL_LIMITS_DEFAULT { 64u << 20, 1000, 256, 256u << 20 }
+
 /* Transmits 'frame' (a complete Ethernet frame, borrowed) marked with
  * 'chan_id'.  Returns 0 or an errno (the frame is then lost; the channel's
  * retransmissions make up for it). */
@@ -50,6 +62,7 @@ typedef int channel_transmit_func(uint32_t chan_id, const uint8_t *frame,
 struct channel *channel_create(const char *vm, const struct chan_config *cfg,
                                const char *iface, int64_t ofport,
                                const struct chandb_prior *prior,
+                               const struct channel_limits *,
                                channel_transmit_func *, void *aux,
                                long long now);
 void channel_destroy(struct channel *);

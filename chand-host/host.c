@@ -233,7 +233,8 @@ reprovision(struct host *h, long long now)
                     bool has_prior = chandb_get_prior(h->db, pc->vm, &prior);
                     struct channel *ch = channel_create(
                         pc->vm, &pc->cfg, pc->iface, pc->ofport,
-                        has_prior ? &prior : NULL, transmit, h, now);
+                        has_prior ? &prior : NULL, &h->opts.limits,
+                        transmit, h, now);
                     if (has_prior) {
                         json_decref(prior.applied);
                     }
@@ -484,6 +485,7 @@ host_create(const struct host_options *opts)
         free(h);
         return NULL;
     }
+    flowmgr_set_meter_rate(h->fm, opts->guest_pps, opts->guest_burst);
     int error = ctl_server_create(opts->ctl, &h->ctl);
     if (error) {
         VLOG_ERR("%s: cannot create control socket (%s)", opts->ctl,

@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 
+#include "channel.h"
+
 struct host_options {
     const char *ovs_db;         /* Local Open_vSwitch DB remote. */
     const char *chan_db;        /* Chan DB remote. */
@@ -17,6 +19,9 @@ struct host_options {
     const char *ovs_rundir;     /* Where <bridge>.mgmt lives. */
     const char *flows;          /* Host flow template file. */
     const char *ctl;            /* Control socket path. */
+    struct channel_limits limits;
+    unsigned int guest_pps;     /* Guest-to-host meter rate, packets/s. */
+    unsigned int guest_burst;   /* ...and burst, packets. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

@@ -3,6 +3,7 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,15 @@ Options:\n\
                       /var/run/openvswitch)\n\
   --flows=FILE        host flow template (default: %s/flows/host.flows)\n\
   --ctl=PATH          control socket (default: %s/chand-host.ctl)\n\
+\n\
+Per-channel limits:\n\
+  --max-record=BYTES  largest record value (default: 64M)\n\
+  --max-batch=N       records per DATA message (default: 1000)\n\
+  --window=FRAMES     frames in flight, unacknowledged (default: 256)\n\
+  --max-queued=BYTES  bytes queued for one guest before it is resynced\n\
+                      from a snapshot instead (default: 256M)\n\
+  --guest-rate=PPS[/BURST]  meter on each guest's frames to the host,\n\
+                      packets per second and burst (default: 2000/500)\n\
   --log-file=FILE     also log to FILE\n\
   --pidfile=FILE      write the process id to FILE\n\
   --detach            run in the background once ready\n\
@@ -46,12 +56,65 @@ Options:\n\
            DEFAULT_OVS_DB, CHAND_PKGDATADIR, CHAND_RUNDIR);
 }
 
+static int
+bad_value(const char *option, const char *value)
+{
+    fprintf(stderr, "chand-host: invalid %s '%s' (see --help)\n", option,
+            value);
+    return 2;
+}
+
+/* Parses a decimal size with an optional K, M or G suffix (powers of 1024)
+ * into '*value', which must lie in [min, max].  Returns 0 or EINVAL. */
+static int
+parse_size(const char *s, unsigned long long min, unsigned long long max,
+           size_t *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-') {
+        return EINVAL;
+    }
+    int shift = (*end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0);
+    if (shift) {
+        end++;
+    }
+    if (*end || v > max >> shift || (v << shift) < min) {
+        return EINVAL;
+    }
+    *value = v << shift;
+    return 0;
+}
+
+/* Parses "PPS" or "PPS/BURST". */
+static int
+parse_rate(const char *s, unsigned int *pps, unsigned int *burst)
+{
+    size_t p, b;
+    char *copy = strdup(s);
+    char *slash = strchr(copy, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+    int error = (parse_size(copy, 1, 10000000, &p)
+                 || (slash && parse_size(slash + 1, 1, 10000000, &b)));
+    free(copy);
+    if (error) {
+        return EINVAL;
+    }
+    *pps = p;
+    *burst = slash ? b : (p / 4 ? p / 4 : 1);
+    return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
     enum { OPT_OVS_DB = 256, OPT_CHAN_DB, OPT_BRIDGE, OPT_OVS_RUNDIR,
            OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
-           OPT_VLOG };
+           OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
+           OPT_MAX_QUEUED, OPT_GUEST_RATE };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -63,6 +126,11 @@ main(int argc, char *argv[])
         { "pidfile", required_argument, NULL, OPT_PIDFILE },
         { "detach", no_argument, NULL, OPT_DETACH },
         { "vlog", required_argument, NULL, OPT_VLOG },
+        { "max-record", required_argument, NULL, OPT_MAX_RECORD },
+        { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
+        { "window", required_argument, NULL, OPT_WINDOW },
+        { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
+        { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -75,6 +143,9 @@ main(int argc, char *argv[])
         .ovs_rundir = rundir && *rundir ? rundir : "/var/run/openvswitch",
         .flows = CHAND_PKGDATADIR "/flows/host.flows",
         .ctl = CHAND_RUNDIR "/chand-host.ctl",
+        .limits = CHANNEL_LIMITS_DEFAULT,
+        .guest_pps = 2000,
+        .guest_burst = 500,
     };
     const char *log_file = NULL, *pidfile = NULL;
     bool detach = false;
@@ -96,6 +167,36 @@ main(int argc, char *argv[])
             if (vlog_set_levels_from_string(optarg)) {
                 fprintf(stderr, "chand-host: bad --vlog '%s'\n", optarg);
                 return 2;
+            }
+            break;
+        case OPT_MAX_RECORD:
+            if (parse_size(optarg, 1, 1ull << 30, &opts.limits.max_record)) {
+                return bad_value("--max-record", optarg);
+            }
+            break;
+        case OPT_MAX_BATCH:
+            if (parse_size(optarg, 1, 100000,
+                           &opts.limits.max_batch_records)) {
+                return bad_value("--max-batch", optarg);
+            }
+            break;
+        case OPT_WINDOW: {
+            size_t window;
+            if (parse_size(optarg, 1, 65536, &window)) {
+                return bad_value("--window", optarg);
+            }
+            opts.limits.window = window;
+            break;
+        }
+        case OPT_MAX_QUEUED:
+            if (parse_size(optarg, 1 << 16, 1ull << 40,
+                           &opts.limits.max_queued)) {
+                return bad_value("--max-queued", optarg);
+            }
+            break;
+        case OPT_GUEST_RATE:
+            if (parse_rate(optarg, &opts.guest_pps, &opts.guest_burst)) {
+                return bad_value("--guest-rate", optarg);
             }
             break;
         case 'v': vlog_set_levels_from_string("ANY:dbg"); break;

@@ -32,6 +32,7 @@ struct chan_sender {
     /* Messages in seq order, oldest (holding 'una') first. */
     struct chan_sender_msg *head, *tail;
     size_t n_msgs;
+    size_t n_bytes;             /* Payload bytes of the queued messages. */
 
     uint64_t una;               /* Oldest unacknowledged seq. */
     uint64_t snd_nxt;           /* Next seq to transmit. */
@@ -97,6 +98,7 @@ discard_all(struct chan_sender *s)
     }
     s->tail = NULL;
     s->n_msgs = 0;
+    s->n_bytes = 0;
 }
 
 void
@@ -180,6 +182,7 @@ chan_sender_queue(struct chan_sender *s, uint8_t flags, const void *payload,
     }
     s->tail = m;
     s->n_msgs++;
+    s->n_bytes += len;
     s->next_seq += n_chunks;
     s->stats.msgs_queued++;
     if (last_seqp) {
@@ -236,6 +239,7 @@ ack_up_to(struct chan_sender *s, uint64_t ack, long long now)
             s->tail = NULL;
         }
         s->n_msgs--;
+        s->n_bytes -= m->len;
         s->stats.msgs_acked++;
         if (s->done) {
             s->done(m->cookie, true, s->aux);
@@ -375,6 +379,12 @@ size_t
 chan_sender_queued_msgs(const struct chan_sender *s)
 {
     return s->n_msgs;
+}
+
+size_t
+chan_sender_queued_bytes(const struct chan_sender *s)
+{
+    return s->n_bytes;
 }
 
 void

@@ -134,6 +134,7 @@ uint64_t chan_sender_last_seq(const struct chan_sender *);
 uint64_t chan_sender_acked_seq(const struct chan_sender *);
 size_t chan_sender_in_flight(const struct chan_sender *);
 size_t chan_sender_queued_msgs(const struct chan_sender *);
+size_t chan_sender_queued_bytes(const struct chan_sender *);
 
 void chan_sender_get_stats(const struct chan_sender *,
                            struct chan_sender_stats *);

@@ -123,7 +123,9 @@ test_lossless_in_order(void)
                                           (void *) (intptr_t) i, NULL), 0);
     }
     CU_ASSERT_EQUAL(chan_sender_last_seq(s), 100);
+    CU_ASSERT(chan_sender_queued_bytes(s) > 100 * 7);
     drive(s, &l, &now, 1000);
+    CU_ASSERT_EQUAL(chan_sender_queued_bytes(s), 0);
     CU_ASSERT_TRUE(chan_sender_is_idle(s));
     CU_ASSERT_EQUAL(l.n_done, 100);
     for (unsigned int i = 0; i < l.n_done; i++) {
