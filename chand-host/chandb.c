@@ -9,7 +9,7 @@
 #include "chan-wire.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
-#include "provision.h"
+#include "chan-endpoint.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(chandb);
@@ -139,7 +139,7 @@ parse_record(const struct ovsdb_replica_row *row, const char **keyp,
     if (!key_len || key_len > CHAN_WIRE_MAX_KEY_LEN) {
         return strdup("key must be 1 to 256 bytes");
     }
-    if (vm && *vm && !provision_vm_name_is_valid(vm)) {
+    if (vm && *vm && !chan_vm_name_is_valid(vm)) {
         return strdup("vm must be 1 to 64 characters from A-Z a-z 0-9 . _ -");
     }
     json_error_t error;

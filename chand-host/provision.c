@@ -10,24 +10,6 @@
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
 
-#define CHAND_VM_NAME_MAX 64
-
-bool
-provision_vm_name_is_valid(const char *name)
-{
-    size_t n = strlen(name);
-    if (!n || n > CHAND_VM_NAME_MAX) {
-        return false;
-    }
-    for (const char *p = name; *p; p++) {
-        if (!strchr("abcdefghijklmnopqrstuvwxyz"
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Returns a new JSON array of the uuids of the interfaces on 'bridge'. */
 static json_t *
 bridge_interfaces(const struct ovsdb_replica *ovs, const char *bridge)
@@ -104,7 +86,7 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
 
     if (!pc->vm) {
         pc->error = strdup("missing chand-vm");
-    } else if (!provision_vm_name_is_valid(pc->vm)) {
+    } else if (!chan_vm_name_is_valid(pc->vm)) {
         pc->error = strdup("chand-vm: must be 1 to 64 characters from "
                            "A-Z a-z 0-9 . _ -");
     } else if (!id) {

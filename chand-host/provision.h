@@ -55,9 +55,6 @@ void provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
                        struct prov_set *set);
 void provision_set_destroy(struct prov_set *);
 
-/* True if 'name' is a usable VM name: 1..64 characters from [A-Za-z0-9._-]. */
-bool provision_vm_name_is_valid(const char *name);
-
 /* Returns a new reference to an Open_vSwitch "mutate" operation that sets
  * external_ids:chand-status of Interface 'iface_uuid' to 'status', or
  * removes the key if 'status' is NULL. */

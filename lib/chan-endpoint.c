@@ -6,6 +6,22 @@
 #include <string.h>
 
 bool
+chan_vm_name_is_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > CHAN_VM_NAME_MAX) {
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!strchr("abcdefghijklmnopqrstuvwxyz"
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
 chan_id_is_valid(uint32_t chan_id)
 {
     return chan_id != 0;

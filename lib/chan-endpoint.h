@@ -68,6 +68,11 @@ struct chan_config {
     struct chan_endpoint guest;
 };
 
+/* VM names (chand-vm, Record.vm, Channel.vm): 1 to CHAN_VM_NAME_MAX
+ * characters from A-Z a-z 0-9 . _ -. */
+#define CHAN_VM_NAME_MAX 64
+bool chan_vm_name_is_valid(const char *name);
+
 bool chan_id_is_valid(uint32_t chan_id);
 bool chan_vid_is_valid(unsigned int vid);
 

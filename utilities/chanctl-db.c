@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "chan-endpoint.h"
 #include "chan-wire.h"
 #include "jsonrpc.h"
 #include "ovsdb-msg.h"
@@ -329,7 +330,7 @@ parse_records(const json_t *rows, size_t *n)
         /* The same rules chand-host applies. */
         size_t len = strlen(r->key);
         r->valid = (len && len <= CHAN_WIRE_MAX_KEY_LEN && r->value
-                    && (!r->vm || chanctl_vm_name_is_valid(r->vm)));
+                    && (!r->vm || chan_vm_name_is_valid(r->vm)));
         if (r->valid) {
             json_t *v = json_loads(r->value, JSON_DECODE_ANY
                                    | JSON_REJECT_DUPLICATES, NULL);
@@ -650,10 +651,10 @@ chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
     if ((error = check_key(key))) {
         return error;
     }
-    if (opts->vm && !chanctl_vm_name_is_valid(opts->vm)) {
+    if (opts->vm && !chan_vm_name_is_valid(opts->vm)) {
         return chanctl_usage_error("--vm: '%s' is not a valid VM name (1 to "
                                    "%d characters from A-Z a-z 0-9 . _ -)",
-                                   opts->vm, CHANCTL_VM_NAME_MAX);
+                                   opts->vm, CHAN_VM_NAME_MAX);
     }
     json_t *parsed = json_loads(value, JSON_DECODE_ANY
                                 | JSON_REJECT_DUPLICATES, &jerror);
@@ -1191,7 +1192,7 @@ chanctl_cmd_key_add(const struct chanctl_options *opts, int argc,
     if (!opts->vm) {
         return chanctl_usage_error("key-add needs --vm NAME");
     }
-    if (!chanctl_vm_name_is_valid(opts->vm)) {
+    if (!chan_vm_name_is_valid(opts->vm)) {
         return chanctl_usage_error("invalid VM name '%s'", opts->vm);
     }
     if (argc) {

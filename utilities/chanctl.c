@@ -120,23 +120,6 @@ chanctl_unix_name(const char *target)
             : chanctl_xasprintf("unix:%s", target));
 }
 
-bool
-chanctl_vm_name_is_valid(const char *name)
-{
-    size_t n = strlen(name);
-
-    if (!n || n > CHANCTL_VM_NAME_MAX) {
-        return false;
-    }
-    for (const char *p = name; *p; p++) {
-        if (!strchr("abcdefghijklmnopqrstuvwxyz"
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 long long int
 chanctl_time_msec(void)
 {

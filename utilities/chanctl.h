@@ -36,8 +36,6 @@ enum {
 #define CHANCTL_DEFAULT_GUEST_CTL "@chand-guest.ctl"
 #define CHANCTL_DB_NAME "Chan"
 
-/* Longest VM name chand accepts (chand-host's provisioning rule). */
-#define CHANCTL_VM_NAME_MAX 64
 
 /* Where an option's value came from, for error hints. */
 enum chanctl_origin {
@@ -82,9 +80,6 @@ char *chanctl_unix_name(const char *target);
 char *chanctl_xasprintf(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* Returns true if 'name' is a VM name chand-host accepts: 1 to
- * CHANCTL_VM_NAME_MAX characters from A-Z a-z 0-9 . _ -. */
-bool chanctl_vm_name_is_valid(const char *name);
 
 /* Monotonic time in milliseconds. */
 long long int chanctl_time_msec(void);

@@ -380,7 +380,27 @@ test_strerror(void)
     CU_ASSERT_PTR_NOT_NULL(chan_ep_strerror(CHAN_EP_N_ERRORS));
 }
 
+static void
+test_vm_name(void)
+{
+    static const char *const good[] = {
+        "vm1", "a", "web-01.prod_eu", "A.B-C_D",
+        "0123456789012345678901234567890123456789012345678901234567890123",
+    };
+    static const char *const bad[] = {
+        "", "vm 1", "vm/1", "vm1;", "\xc3\xa9", "vm\t",
+        "01234567890123456789012345678901234567890123456789012345678901234",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        CU_ASSERT_TRUE(chan_vm_name_is_valid(good[i]));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_FALSE(chan_vm_name_is_valid(bad[i]));
+    }
+}
+
 static const struct unit_test tests[] = {
+    { "VM names", test_vm_name },
     { "host endpoint", test_host_endpoint },
     { "guest endpoint", test_guest_endpoint },
     { "guest endpoint properties", test_guest_properties },
