@@ -10,3 +10,4 @@ chand_host_chand_host_SOURCES = \
 	chand-host/chandb.c chand-host/chandb.h \
 	chand-host/channel.c chand-host/channel.h
 chand_host_chand_host_LDADD = $(CHAND_LIBS)
+dist_man_MANS += doc/chand-host.8
