@@ -89,9 +89,22 @@ test_unit_test_chan_sender_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += test/unit/test-guest-receiver
 test_unit_test_guest_receiver_SOURCES = test/unit/test-guest-receiver.c $(UNIT_COMMON) \
 	chand-guest/receiver.c chand-guest/receiver.h \
+	chand-guest/keyring.c chand-guest/keyring.h \
 	chand-guest/bridge.c chand-guest/bridge.h \
 	chand-guest/api.c chand-guest/api.h \
 	chand-guest/datastore.c chand-guest/datastore.h
 test_unit_test_guest_receiver_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest \
 	-DFLOWS_DIR='"$(abs_top_srcdir)/flows"'
 test_unit_test_guest_receiver_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
+UNIT_TESTS += test/unit/test-host-channel
+test_unit_test_host_channel_SOURCES = test/unit/test-host-channel.c \
+	$(UNIT_COMMON) chand-host/channel.c chand-host/channel.h
+test_unit_test_host_channel_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_host_channel_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-host-provision
+test_unit_test_host_provision_SOURCES = test/unit/test-host-provision.c \
+	$(UNIT_COMMON) chand-host/provision.c chand-host/provision.h
+test_unit_test_host_provision_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_host_provision_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,360 @@
+/* CUnit suite for chand-host's channel (chand-host/channel.c): the host end
+ * of a session driven with a scripted guest and a fake clock. */
+
+#include <config.h>
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan-endpoint.h"
+#include "chan-wire.h"
+#include "chandb.h"
+#include "channel.h"
+#include "packets.h"
+#include "vlog.h"
+
+#define MAX_FRAMES 4096
+
+/* Frames chand-host transmitted, decoded. */
+struct sent {
+    struct chan_wire_header h;
+    uint8_t payload[2048];
+    size_t len;
+};
+
+static struct sent sent[MAX_FRAMES];
+static size_t n_sent;
+static uint8_t key[32];
+static size_t key_len;          /* 0: unauthenticated. */
+
+static int
+capture(uint32_t chan_id, const uint8_t *frame, size_t len, void *aux)
+{
+    struct pkt_udp pkt;
+    CU_ASSERT_EQUAL_FATAL(pkt_udp_parse(frame, len, 0, &pkt), 0);
+    CU_ASSERT_EQUAL(chan_id, 7);
+    CU_ASSERT_FALSE(pkt.vlan);  /* The flows add the tag. */
+    CU_ASSERT_EQUAL(pkt.ip_dst, chan_endpoint_guest_ip(7));
+    CU_ASSERT_EQUAL(pkt.ip_src, CHAN_HOST_IP);
+    CU_ASSERT_FATAL(n_sent < MAX_FRAMES);
+    struct sent *s = &sent[n_sent++];
+    const uint8_t *body;
+    CU_ASSERT_EQUAL_FATAL(chan_wire_decode(pkt.payload, pkt.payload_len,
+                                           key, key_len, &s->h, &body), 0);
+    memcpy(s->payload, body, s->h.payload_len);
+    s->len = s->h.payload_len;
+    return 0;
+}
+
+static struct channel *
+make_channel(const struct chandb_prior *prior)
+{
+    struct chan_config cfg;
+    struct channel_limits limits = CHANNEL_LIMITS_DEFAULT;
+    chan_config_default(7, &cfg);
+    n_sent = 0;
+    struct channel *ch = channel_create("vm1", &cfg, "vnet0", 3, prior,
+                                        &limits, capture, NULL, 0);
+    channel_set_flows_installed(ch, true);
+    return ch;
+}
+
+/* Sends a guest frame of 'type' to the channel. */
+static void
+guest_send(struct channel *ch, uint8_t type, uint32_t epoch, uint64_t ack,
+           const char *payload, long long now)
+{
+    struct chan_wire_header h = {
+        .type = type, .flags = CHAN_WIRE_F_ACK_VALID, .vid = 4094,
+        .epoch = epoch, .ack = ack, .chunk_count = 1,
+    };
+    uint8_t buf[2048];
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(chan_wire_encode(&h, payload,
+                                           payload ? strlen(payload) : 0,
+                                           key, key_len, buf, sizeof buf,
+                                           &len), 0);
+    channel_receive(ch, buf, len, now);
+}
+
+static const struct sent *
+last_of_type(uint8_t type)
+{
+    for (size_t i = n_sent; i-- > 0; ) {
+        if (sent[i].h.type == type) {
+            return &sent[i];
+        }
+    }
+    return NULL;
+}
+
+static json_t *
+desired(int n, int version)
+{
+    json_t *d = json_object();
+    for (int i = 0; i < n; i++) {
+        char k[16], v[32];
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "\"v%d.%d\"", i, version);
+        json_object_set_new(d, k, json_pack("[Iss]", (json_int_t) version,
+                                            v, v));
+        json_array_set_new(json_object_get(d, k), 2,
+                           json_loads(v, JSON_DECODE_ANY, NULL));
+    }
+    return d;
+}
+
+/* Plays an in-order guest: applies every DATA frame of 'epoch' after
+ * 'position' and acks.  Returns the new position and counts records. */
+static uint64_t
+guest_apply(struct channel *ch, uint32_t epoch, uint64_t position,
+            size_t *n_records, long long now)
+{
+    for (size_t i = 0; i < n_sent; i++) {
+        const struct sent *s = &sent[i];
+        if (s->h.type == CHAN_WIRE_DATA && s->h.epoch == epoch
+            && s->h.seq == position + 1) {
+            struct chan_batch b;
+            chan_batch_init(&b);
+            CU_ASSERT_EQUAL(chan_batch_decode(s->payload, s->len, NULL, &b),
+                            0);
+            *n_records += b.n;
+            chan_batch_destroy(&b);
+            position = s->h.seq;
+        }
+    }
+    guest_send(ch, CHAN_WIRE_ACK, epoch, position, NULL, now);
+    return position;
+}
+
+static void
+test_hello_sync_snapshot(void)
+{
+    struct channel *ch = make_channel(NULL);
+    json_t *d = desired(30, 1);
+    channel_set_desired(ch, d, 0);
+    CU_ASSERT_EQUAL(channel_get_state(ch, 0), CHANNEL_CONNECTING);
+
+    /* Without a session the host asks the guest to speak. */
+    channel_run(ch, 1000);
+    CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_HELLO));
+
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":42}", 1001);
+    const struct sent *sync = last_of_type(CHAN_WIRE_SYNC);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sync);
+    json_t *obj = json_loadb((const char *) sync->payload, sync->len, 0,
+                             NULL);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(obj, "guest_epoch")),
+                    42);
+    uint64_t end = json_integer_value(json_object_get(obj, "snapshot_end"));
+    CU_ASSERT(end >= 1);
+    json_decref(obj);
+    uint32_t epoch = sync->h.epoch;
+
+    guest_send(ch, CHAN_WIRE_ACK, epoch, 0, NULL, 1002);
+    CU_ASSERT_EQUAL(channel_get_state(ch, 1002), CHANNEL_READY);
+    channel_run(ch, 1003);
+    size_t n_records = 0;
+    uint64_t pos = guest_apply(ch, epoch, 0, &n_records, 1004);
+    CU_ASSERT_EQUAL(pos, end);
+    CU_ASSERT_EQUAL(n_records, 30);
+    for (size_t i = 0; i < n_sent; i++) {
+        if (sent[i].h.type == CHAN_WIRE_DATA) {
+            CU_ASSERT(sent[i].h.flags & CHAN_WIRE_F_SNAPSHOT);
+        }
+    }
+
+    struct chandb_channel_state st;
+    channel_get_db_state(ch, 1005, &st);
+    CU_ASSERT_TRUE(st.synced);
+    CU_ASSERT_EQUAL(json_object_size(st.applied), 30);
+    CU_ASSERT_EQUAL(st.applied_seq, end);
+    CU_ASSERT_STRING_EQUAL(st.state, "ready");
+
+    /* An update and a delete travel as ordinary DATA. */
+    json_t *d2 = desired(29, 2);
+    n_sent = 0;
+    channel_set_desired(ch, d2, 1006);
+    channel_get_db_state(ch, 1006, &st);
+    CU_ASSERT_FALSE(st.synced);
+    channel_run(ch, 1007);
+    n_records = 0;
+    pos = guest_apply(ch, epoch, pos, &n_records, 1008);
+    CU_ASSERT_EQUAL(n_records, 30);     /* 29 puts and one delete. */
+    for (size_t i = 0; i < n_sent; i++) {
+        if (sent[i].h.type == CHAN_WIRE_DATA) {
+            CU_ASSERT_FALSE(sent[i].h.flags & CHAN_WIRE_F_SNAPSHOT);
+        }
+    }
+    channel_get_db_state(ch, 1009, &st);
+    CU_ASSERT_TRUE(st.synced);
+    CU_ASSERT_EQUAL(json_object_size(st.applied), 29);
+
+    json_decref(d);
+    json_decref(d2);
+    channel_destroy(ch);
+}
+
+static void
+test_resume_and_new_session(void)
+{
+    struct channel *ch = make_channel(NULL);
+    json_t *d = desired(10, 1);
+    channel_set_desired(ch, d, 0);
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":5}", 1);
+    uint32_t epoch = last_of_type(CHAN_WIRE_SYNC)->h.epoch;
+    guest_send(ch, CHAN_WIRE_ACK, epoch, 0, NULL, 2);
+    channel_run(ch, 3);
+    size_t n = 0;
+    uint64_t pos = guest_apply(ch, epoch, 0, &n, 4);
+
+    /* Guest restarts with its store intact: resume, no new SYNC. */
+    size_t before = n_sent;
+    char hello[64];
+    snprintf(hello, sizeof hello, "{\"guest_epoch\":5}");
+    guest_send(ch, CHAN_WIRE_HELLO, epoch, pos, hello, 5);
+    for (size_t i = before; i < n_sent; i++) {
+        CU_ASSERT(sent[i].h.type != CHAN_WIRE_SYNC);
+    }
+
+    /* A wiped store (new guest epoch, epoch 0): new epoch and snapshot. */
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":6}", 6);
+    const struct sent *sync = last_of_type(CHAN_WIRE_SYNC);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sync);
+    CU_ASSERT(sync->h.epoch != epoch);
+
+    /* An ack of the old epoch is stale and changes nothing. */
+    guest_send(ch, CHAN_WIRE_ACK, epoch, 1, NULL, 7);
+    CU_ASSERT_EQUAL(channel_get_state(ch, 7), CHANNEL_CONNECTING);
+    json_decref(d);
+    channel_destroy(ch);
+}
+
+static void
+test_resume_after_host_restart(void)
+{
+    json_t *d = desired(5, 1);
+    struct chandb_prior prior = {
+        .host_epoch = 77, .guest_epoch = 9, .applied_seq = 3,
+        .applied = json_object(),
+    };
+    /* The previous run left k0..k3 applied at version 1, and k9 which is
+     * no longer desired. */
+    for (int i = 0; i < 4; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "k%d", i);
+        json_object_set_new(prior.applied, k, json_pack("[In]", 1));
+    }
+    json_object_set_new(prior.applied, "k9", json_pack("[In]", 1));
+    struct channel *ch = make_channel(&prior);
+    json_decref(prior.applied);
+    channel_set_desired(ch, d, 0);
+
+    guest_send(ch, CHAN_WIRE_HELLO, 77, 3, "{\"guest_epoch\":9}", 1);
+    CU_ASSERT_PTR_NULL(last_of_type(CHAN_WIRE_SYNC));
+    channel_run(ch, 2);
+    const struct sent *data = last_of_type(CHAN_WIRE_DATA);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_EQUAL(data->h.epoch, 77);
+    CU_ASSERT_EQUAL(data->h.seq, 4);
+    struct chan_batch b;
+    chan_batch_init(&b);
+    CU_ASSERT_EQUAL(chan_batch_decode(data->payload, data->len, NULL, &b), 0);
+    CU_ASSERT_EQUAL(b.n, 2);    /* Put k4, delete k9: only the difference. */
+    chan_batch_destroy(&b);
+    guest_send(ch, CHAN_WIRE_ACK, 77, 4, NULL, 3);
+    struct chandb_channel_state st;
+    channel_get_db_state(ch, 4, &st);
+    CU_ASSERT_TRUE(st.synced);
+
+    /* A guest somewhere else gets a new session instead. */
+    struct channel *ch2 = make_channel(&(struct chandb_prior) {
+        .host_epoch = 77, .guest_epoch = 9, .applied_seq = 3,
+        .applied = json_object() });
+    channel_set_desired(ch2, d, 0);
+    guest_send(ch2, CHAN_WIRE_HELLO, 77, 2, "{\"guest_epoch\":9}", 1);
+    CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_SYNC));
+    CU_ASSERT(last_of_type(CHAN_WIRE_SYNC)->h.epoch != 77);
+    json_decref(d);
+    channel_destroy(ch);
+    channel_destroy(ch2);
+}
+
+static void
+test_bad_frames_counted(void)
+{
+    struct channel *ch = make_channel(NULL);
+    uint8_t junk[100];
+    memset(junk, 0xab, sizeof junk);
+    channel_receive(ch, junk, sizeof junk, 0);
+    channel_receive(ch, junk, 3, 0);
+    guest_send(ch, CHAN_WIRE_HEARTBEAT, 1, 0, NULL, 0);
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":\"x\"}", 0);
+    json_t *j = channel_to_json(ch, 0);
+    json_t *c = json_object_get(j, "counters");
+    CU_ASSERT(json_integer_value(json_object_get(c, "rx_drop_magic")) == 1);
+    CU_ASSERT(json_integer_value(json_object_get(c, "rx_drop_short")) == 1);
+    CU_ASSERT(json_integer_value(json_object_get(c,
+                                                 "rx_drop_unexpected_type"))
+              == 1);
+    CU_ASSERT(json_integer_value(json_object_get(c, "rx_bad_hello")) == 1);
+    CU_ASSERT_PTR_NULL(last_of_type(CHAN_WIRE_SYNC));
+    json_decref(j);
+    channel_destroy(ch);
+}
+
+static void
+test_keys_and_rotation(void)
+{
+    struct channel *ch = make_channel(NULL);
+    json_t *keys = json_pack("[[is][is]]",
+        2, "2222222222222222222222222222222222222222222222222222222222222222",
+        1, "1111111111111111111111111111111111111111111111111111111111111111");
+    channel_set_keys(ch, keys);
+    json_decref(keys);
+
+    /* The guest holds generation 1 only: unauthenticated frames are
+     * dropped, generation 1 frames accepted, and the host then sends with
+     * generation 1. */
+    key_len = 0;
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":1}", 0);
+    CU_ASSERT_PTR_NULL(last_of_type(CHAN_WIRE_SYNC));
+    memset(key, 0x11, sizeof key);
+    key_len = sizeof key;
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0,
+               "{\"guest_epoch\":1,\"keys\":[1]}", 1);
+    CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_SYNC));   /* Under 1. */
+
+    /* The guest reports it now also has generation 2: the host switches. */
+    uint32_t epoch = last_of_type(CHAN_WIRE_SYNC)->h.epoch;
+    guest_send(ch, CHAN_WIRE_ACK, epoch, 0, "{\"keys\":[1,2]}", 2);
+    memset(key, 0x22, sizeof key);
+    n_sent = 0;
+    channel_run(ch, 5000);      /* Heartbeat, decoded under key 2. */
+    CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_HEARTBEAT));
+
+    json_t *j = channel_to_json(ch, 5000);
+    json_t *c = json_object_get(j, "counters");
+    CU_ASSERT(json_integer_value(json_object_get(c, "rx_drop_auth")) == 1);
+    CU_ASSERT(json_integer_value(json_object_get(c, "tx_key_generation"))
+              == 2);
+    json_decref(j);
+    key_len = 0;
+    channel_destroy(ch);
+}
+
+static const struct unit_test tests[] = {
+    { "HELLO, SYNC, snapshot, updates", test_hello_sync_snapshot },
+    { "resume and new session", test_resume_and_new_session },
+    { "resume after host restart", test_resume_after_host_restart },
+    { "bad frames counted", test_bad_frames_counted },
+    { "keys and rotation", test_keys_and_rotation },
+};
+
+int
+unit_register(void)
+{
+    vlog_set_levels_from_string("ANY:off");
+    return UNIT_ADD_SUITE("host-channel", tests);
+}
