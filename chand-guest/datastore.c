@@ -742,10 +742,10 @@ check_identity(struct datastore *ds, bool *emptyp)
     return error;
 }
 
-/* Creates the schema in the (empty) file; the caller holds a write
- * transaction. */
+/* Creates the schema in the (empty) file with guest epoch 'guest_epoch'
+ * (0: random); the caller holds a write transaction. */
 static int
-create_schema(struct datastore *ds)
+create_schema(struct datastore *ds, uint32_t guest_epoch)
 {
     static const char meta_sql[] =
         "INSERT INTO meta (id, schema_version, created_at, created_by)"
@@ -754,7 +754,6 @@ create_schema(struct datastore *ds)
         "INSERT INTO channel (id, guest_epoch, host_epoch, position,"
         " snapshot_state, snapshot_gen, frames_applied, ops_applied)"
         " VALUES (1, ?1, 0, 0, 'none', 0, 0, 0)";
-    uint32_t guest_epoch;
     sqlite3_stmt *s;
     int rc, error;
 
@@ -782,7 +781,9 @@ create_schema(struct datastore *ds)
         return sql_error(ds, rc, "writing meta row");
     }
 
-    random_guest_epoch(&guest_epoch);
+    if (!guest_epoch) {
+        random_guest_epoch(&guest_epoch);
+    }
     rc = sqlite3_prepare_v2(ds->db, channel_sql, -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, guest_epoch);
@@ -876,7 +877,7 @@ do_open(struct datastore *ds, const struct datastore_options *options)
         /* Another process may have created it meanwhile. */
         error = check_identity(ds, &empty);
         if (!error && empty) {
-            error = create_schema(ds);
+            error = create_schema(ds, options->guest_epoch);
         }
         if (!error) {
             error = exec_sql(ds, "COMMIT", "committing schema");

@@ -119,6 +119,11 @@ enum ds_sync {
 
 struct datastore_options {
     enum ds_sync sync;
+    uint32_t guest_epoch;       /* The guest epoch a file created by this
+                                 * open gets; 0: a random one.  An existing
+                                 * file keeps its own.  (For replaying a
+                                 * capture into a fresh store, whose SYNC
+                                 * names the captured store's epoch.) */
 };
 
 enum ds_op {

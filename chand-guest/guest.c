@@ -18,6 +18,7 @@
 #include "bridge.h"
 #include "ctl.h"
 #include "datastore.h"
+#include "keyring.h"
 #include "packets.h"
 #include "poll-loop.h"
 #include "receiver.h"
@@ -36,6 +37,7 @@ struct guest {
     struct bridge *bridge;      /* NULL with --no-bridge. */
     unsigned int bridge_seqno;
     struct udp *udp;
+    struct keyring_file *keys;
     struct receiver *rx;
     struct api *api;
     struct ctl_server *ctl;
@@ -165,6 +167,33 @@ ctl_status(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
 }
 
 static void
+ctl_reload_keys(struct ctl_conn *conn, int argc, const char *argv[],
+                void *g_)
+{
+    struct guest *g = g_;
+    char error[KEYRING_ERROR_LEN];
+    char gens[128], reply[KEYRING_ERROR_LEN + 160];
+    bool changed;
+
+    (void) argc;
+    (void) argv;
+    if (keyring_file_reload(g->keys, &changed, error, sizeof error)) {
+        keyring_format(keyring_file_get(g->keys), gens, sizeof gens);
+        snprintf(reply, sizeof reply, "%s; keeping key generations %s",
+                 error, gens);
+        ctl_command_reply_error(conn, reply);
+        return;
+    }
+    if (changed) {
+        receiver_set_keys(g->rx, keyring_file_get(g->keys));
+    }
+    keyring_format(keyring_file_get(g->keys), gens, sizeof gens);
+    snprintf(reply, sizeof reply, "key generations %s%s", gens,
+             changed ? "" : " (unchanged)");
+    ctl_command_reply(conn, reply);
+}
+
+static void
 ctl_exit(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
 {
     struct guest *g = g_;
@@ -203,6 +232,17 @@ guest_create(const struct guest_options *opts, struct guest **gp)
     VLOG_INFO("chand-guest %s starting: chan-id %u, vid %u, guest endpoint "
               "%s:%u (%s)", PACKAGE_VERSION, g->chan.chan_id, g->chan.vid,
               ip, g->chan.guest.port, mac);
+
+    /* The channel keys: an invalid key file stops us before anything
+     * is touched. */
+    char key_error[KEYRING_ERROR_LEN];
+    error = keyring_file_open(opts->key_file ? opts->key_file
+                              : KEYRING_DEFAULT_FILE, time_msec(), &g->keys,
+                              key_error, sizeof key_error);
+    if (error) {
+        VLOG_ERR("cannot load the channel keys: %s", key_error);
+        goto error;
+    }
 
     /* The datastore. */
     error = make_parent_dirs(opts->db);
@@ -255,8 +295,7 @@ guest_create(const struct guest_options *opts, struct guest **gp)
         .vid = g->chan.vid,
         .host_ip = g->chan.host.ip,
         .host_port = g->chan.host.port,
-        .key = opts->key,
-        .key_len = opts->key_len,
+        .keys = keyring_file_get(g->keys),
     };
     g->rx = receiver_create(&rc, g->ds, send_to_host, g, time_msec());
     if (!g->rx) {
@@ -278,6 +317,7 @@ guest_create(const struct guest_options *opts, struct guest **gp)
         goto error;
     }
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
+    ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);
     ctl_command_register("exit", "", 0, 0, ctl_exit, g);
     VLOG_INFO("local API on %s, control socket on %s", api_get_name(g->api),
               ctl_server_get_name(g->ctl));
@@ -295,6 +335,7 @@ guest_destroy(struct guest *g)
 {
     if (g) {
         ctl_command_unregister("guest/status");
+        ctl_command_unregister("guest/reload-keys");
         ctl_command_unregister("exit");
         ctl_server_destroy(g->ctl);
         if (g->ds) {
@@ -302,6 +343,7 @@ guest_destroy(struct guest *g)
         }
         api_destroy(g->api);
         receiver_destroy(g->rx);
+        keyring_file_destroy(g->keys);
         udp_close(g->udp);
         bridge_destroy(g->bridge);
         datastore_close(g->ds);
@@ -323,6 +365,10 @@ guest_run(struct guest *g)
             g->bridge_seqno = bridge_get_seqno(g->bridge);
             bind_device(g);
         }
+    }
+
+    if (keyring_file_run(g->keys, time_msec())) {
+        receiver_set_keys(g->rx, keyring_file_get(g->keys));
     }
 
     /* One read burst, applied in one transaction. */
@@ -347,7 +393,9 @@ guest_wait(struct guest *g)
 {
     long long now = time_msec();
     long long next = receiver_next_wakeup(g->rx, now);
+    long long k = keyring_file_next_check(g->keys);
 
+    next = k < next ? k : next;
     if (g->bridge) {
         long long b = bridge_next_wakeup(g->bridge, now);
         next = b < next ? b : next;
@@ -381,7 +429,8 @@ guest_status_json(const struct guest *g)
         records = 0;
     }
     json_t *more = json_pack(
-        "{s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:o}",
+        "{s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:I,"
+        " s:o, s:o, s:o, s:o}",
         "version", PACKAGE_VERSION,
         "chan_id", (json_int_t) g->chan.chan_id,
         "vid", (json_int_t) g->chan.vid,
@@ -400,7 +449,8 @@ guest_status_json(const struct guest *g)
                             "rx_truncated", (json_int_t) us.rx_truncated,
                             "rx_errors", (json_int_t) us.rx_errors,
                             "tx_datagrams", (json_int_t) us.tx_datagrams,
-                            "tx_errors", (json_int_t) us.tx_errors));
+                            "tx_errors", (json_int_t) us.tx_errors),
+        "key_file", keyring_file_status_json(g->keys));
     json_object_update(status, more);
     json_decref(more);
     return status;

@@ -10,7 +10,12 @@
  *     }
  *
  * Control socket commands (besides lib/ctl's built-ins): "guest/status"
- * (the status object as indented JSON) and "exit".
+ * (the status object as indented JSON), "guest/reload-keys" (reload the
+ * key file now; the reply names the generations loaded, or the error) and
+ * "exit".
+ *
+ * The channel keys come from the key file (keyring.h), checked every
+ * second and reloaded when it changes.
  */
 #ifndef GUEST_H
 #define GUEST_H 1
@@ -35,8 +40,7 @@ struct guest_options {
     const char *flows;          /* Guest flow template. */
     const char *api;            /* Local API socket ("@name" or path). */
     const char *ctl;            /* Control socket ("@name" or path). */
-    const void *key;            /* Channel key (copied); may be NULL. */
-    size_t key_len;
+    const char *key_file;       /* Channel key file (keyring.h). */
 };
 
 struct guest;
@@ -44,8 +48,9 @@ struct guest;
 /* Creates everything; the first bridge setup is attempted before this
  * returns (a failure there is retried later, not fatal), so that a daemon
  * that reports itself ready has its flows installed if Open vSwitch is
- * up.  Returns 0 and stores the guest in '*gp', or a positive errno with
- * the reason logged, and stores NULL.  'opts' is copied (strings too). */
+ * up.  An invalid key file is an error; a missing one means no keys.
+ * Returns 0 and stores the guest in '*gp', or a positive errno with the
+ * reason logged, and stores NULL.  'opts' is copied (strings too). */
 int guest_create(const struct guest_options *opts, struct guest **gp);
 void guest_destroy(struct guest *);
 
@@ -55,9 +60,10 @@ void guest_wait(struct guest *);
 /* True once "exit" was requested on the control socket. */
 bool guest_exiting(const struct guest *);
 
-/* Returns a new JSON object: the session state and counters (see
+/* Returns a new JSON object: the session state, keys and counters (see
  * receiver_status_json()) at the top level, plus the channel
- * configuration, "records", and "bridge", "api" and "socket" objects. */
+ * configuration, "records", and "bridge", "api", "socket" and "key_file"
+ * (keyring_file_status_json()) objects. */
 json_t *guest_status_json(const struct guest *);
 
 #endif /* guest.h */

@@ -12,7 +12,9 @@
 #include "chan-endpoint.h"
 #include "daemon.h"
 #include "guest.h"
+#include "keyring.h"
 #include "poll-loop.h"
+#include "replay.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(main);
@@ -26,6 +28,8 @@ usage(void)
     printf("\
 chand-guest: guest daemon of chand, the in-band VM control channel\n\
 usage: chand-guest --chan-id=N [OPTIONS]\n\
+       chand-guest --replay=FILE --db=FILE (--chan-id=N | --guest-ip=IP)\n\
+                   [--vid=VID] [--key-file=FILE]\n\
 \n\
 Sets up the guest bridge on the VM's own Open vSwitch, receives the records\n\
 chand-host delivers over the channel, applies them to a local SQLite\n\
@@ -39,9 +43,15 @@ Channel (defaults derived from --chan-id, as on the host):\n\
   --guest-ip=IP       guest endpoint address (default: 169.254.X.Y from N)\n\
   --guest-mac=MAC     guest endpoint MAC (default: 0a:c4:<N, 4 bytes>)\n\
 \n\
-Datastore:\n\
+Datastore and keys:\n\
   --db=FILE           SQLite datastore, created if missing, with its\n\
                       directory (default: %s/guest.db)\n\
+  --key-file=FILE     channel keys, \"GENERATION HEXKEY\" lines (default:\n\
+                      %s; missing: not authenticated)\n\
+\n\
+Offline replay (no Open vSwitch, no sockets; see chand-guest(8)):\n\
+  --replay=FILE       apply the host's frames in capture FILE (tcpdump on\n\
+                      the vNIC or chand0) to --db, print a summary, exit\n\
 \n\
 Guest bridge:\n\
   --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
@@ -69,8 +79,8 @@ Daemon:\n\
   -v, --verbose       same as --vlog=ANY:dbg\n\
   -h, --help          show this help and exit\n\
   -V, --version       show the version and exit\n",
-           CHAND_DBDIR, DEFAULT_OVS_DB, CHAND_PKGDATADIR, API_DEFAULT_PATH,
-           DEFAULT_CTL);
+           CHAND_DBDIR, KEYRING_DEFAULT_FILE, DEFAULT_OVS_DB,
+           CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
 }
 
 /* Names the option an endpoint parsing error is about. */
@@ -93,13 +103,15 @@ main(int argc, char *argv[])
     enum { OPT_CHAN_ID = 256, OPT_VID, OPT_GUEST_IP, OPT_GUEST_MAC, OPT_DB,
            OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
            OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
-           OPT_DETACH, OPT_VLOG };
+           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_REPLAY };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
         { "guest-ip", required_argument, NULL, OPT_GUEST_IP },
         { "guest-mac", required_argument, NULL, OPT_GUEST_MAC },
         { "db", required_argument, NULL, OPT_DB },
+        { "key-file", required_argument, NULL, OPT_KEY_FILE },
+        { "replay", required_argument, NULL, OPT_REPLAY },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
@@ -129,10 +141,12 @@ main(int argc, char *argv[])
         .flows = CHAND_PKGDATADIR "/flows/guest.flows",
         .api = API_DEFAULT_PATH,
         .ctl = DEFAULT_CTL,
+        .key_file = KEYRING_DEFAULT_FILE,
     };
     const char *chan_id = NULL, *vid = NULL, *guest_ip = NULL;
     const char *guest_mac = NULL;
-    const char *log_file = NULL, *pidfile = NULL;
+    const char *log_file = NULL, *pidfile = NULL, *replay = NULL;
+    bool db_given = false;
     bool detach = false;
     enum chan_ep_error ep_error;
     struct guest *g;
@@ -145,7 +159,9 @@ main(int argc, char *argv[])
         case OPT_VID: vid = optarg; break;
         case OPT_GUEST_IP: guest_ip = optarg; break;
         case OPT_GUEST_MAC: guest_mac = optarg; break;
-        case OPT_DB: opts.db = optarg; break;
+        case OPT_DB: opts.db = optarg; db_given = true; break;
+        case OPT_KEY_FILE: opts.key_file = optarg; break;
+        case OPT_REPLAY: replay = optarg; break;
         case OPT_NO_BRIDGE: opts.no_bridge = true; break;
         case OPT_OVS_DB: opts.ovs_db = optarg; break;
         case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;
@@ -177,26 +193,54 @@ main(int argc, char *argv[])
                 argv[optind]);
         return 2;
     }
-    if (!chan_id) {
+    if (!chan_id && !(replay && guest_ip)) {
         fprintf(stderr, "chand-guest: --chan-id is required (the id the "
-                "host provisioned for this VM: external_ids:chand-id)\n");
+                "host provisioned for this VM: external_ids:chand-id)%s\n",
+                replay ? "; or, with --replay, --guest-ip" : "");
         return 2;
     }
-    ep_error = chan_config_from_strings(chan_id, vid, guest_ip, guest_mac,
-                                        &opts.chan);
+    /* Without a chan-id (replay only), "1" stands in for it: the guest IP
+     * is given and the MAC is not used. */
+    ep_error = chan_config_from_strings(chan_id ? chan_id : "1", vid,
+                                        guest_ip, guest_mac, &opts.chan);
     if (ep_error) {
         fprintf(stderr, "chand-guest: invalid %s: %s\n",
                 ep_error_option(ep_error), chan_ep_strerror(ep_error));
         return 2;
     }
-    if (!*opts.db || !*opts.api || !*opts.ctl) {
-        fprintf(stderr, "chand-guest: --db, --api and --ctl may not be "
-                "empty\n");
+    if (!chan_id) {
+        opts.chan.chan_id = 0;
+    }
+    if (!*opts.db || !*opts.api || !*opts.ctl || !*opts.key_file) {
+        fprintf(stderr, "chand-guest: --db, --key-file, --api and --ctl may "
+                "not be empty\n");
         return 2;
     }
     if (log_file && vlog_set_log_file(log_file)) {
         fprintf(stderr, "chand-guest: cannot open log file %s\n", log_file);
         return 1;
+    }
+
+    if (replay) {
+        struct replay_options ro = {
+            .pcap = replay,
+            .db = opts.db,
+            .chan = opts.chan,
+            .key_file = opts.key_file,
+        };
+
+        if (!db_given) {
+            fprintf(stderr, "chand-guest: --replay needs --db (the datastore "
+                    "to apply the capture to; never the live one by "
+                    "default)\n");
+            return 2;
+        }
+        if (detach || pidfile) {
+            fprintf(stderr, "chand-guest: --replay runs in the foreground "
+                    "(no --detach or --pidfile)\n");
+            return 2;
+        }
+        return replay_run(&ro, stdout) ? 1 : 0;
     }
 
     if (detach) {

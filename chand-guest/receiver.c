@@ -18,12 +18,15 @@ VLOG_DEFINE_THIS_MODULE(receiver);
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(20, 20);
 static struct vlog_rate_limit dbg_rl = VLOG_RATE_LIMIT_INIT(60, 60);
 
-/* Largest frame the receiver sends (HELLO/ACK with a small payload). */
-#define TX_BUF_SIZE 512
+/* Largest frame the receiver sends (HELLO/ACK with a small payload: at
+ * most KEYRING_MAX generations of 10 digits, and a few integers). */
+#define TX_BUF_SIZE 1024
 
 struct receiver {
-    struct receiver_config cfg;
-    uint8_t *key;               /* cfg.key points here. */
+    struct receiver_config cfg; /* cfg.keys is NULL: see 'keys'. */
+    struct keyring keys;        /* Channel keys, newest first. */
+    uint64_t verified[KEYRING_MAX]; /* Frames verified by keys.keys[i]. */
+    uint32_t rx_generation;     /* Verified the last valid frame. */
     struct datastore *ds;
     receiver_send_func *send;
     void *aux;
@@ -72,14 +75,13 @@ receiver_create(const struct receiver_config *config, struct datastore *ds,
         return NULL;
     }
     rx->cfg = *config;
-    rx->cfg.key = NULL;
-    rx->cfg.key_len = 0;
+    rx->cfg.keys = NULL;
     rx->reasm = chan_reasm_create(config->max_msg);
     if (!rx->reasm) {
         free(rx);
         return NULL;
     }
-    receiver_set_key(rx, config->key, config->key_len);
+    receiver_set_keys(rx, config->keys);
     rx->ds = ds;
     rx->send = send;
     rx->aux = aux;
@@ -108,38 +110,70 @@ receiver_destroy(struct receiver *rx)
     if (rx) {
         datastore_rollback(rx->ds);
         chan_reasm_destroy(rx->reasm);
-        free(rx->key);
+        explicit_bzero(&rx->keys, sizeof rx->keys);
         free(rx);
     }
 }
 
 void
-receiver_set_key(struct receiver *rx, const void *key, size_t key_len)
+receiver_set_keys(struct receiver *rx, const struct keyring *keys)
 {
-    uint8_t *copy = NULL;
+    uint64_t verified[KEYRING_MAX];
+    struct keyring ring;
 
-    if (key_len) {
-        copy = malloc(key_len);
-        if (!copy) {
-            VLOG_ERR("out of memory setting the channel key");
-            return;
-        }
-        memcpy(copy, key, key_len);
+    if (keys) {
+        ring = *keys;
+    } else {
+        keyring_init(&ring);
     }
-    free(rx->key);
-    rx->key = copy;
-    rx->cfg.key = copy;
-    rx->cfg.key_len = key_len;
+    for (size_t i = 0; i < ring.n; i++) {
+        const struct keyring_key *old;
+
+        old = keyring_find(&rx->keys, ring.keys[i].generation);
+        verified[i] = old ? rx->verified[old - rx->keys.keys] : 0;
+    }
+    rx->keys = ring;
+    memset(rx->verified, 0, sizeof rx->verified);
+    memcpy(rx->verified, verified, ring.n * sizeof verified[0]);
+    explicit_bzero(&ring, sizeof ring);
+}
+
+uint32_t
+receiver_rx_generation(const struct receiver *rx)
+{
+    return rx->rx_generation;
+}
+
+/* The key to send with: see receiver.h. */
+static const struct keyring_key *
+tx_key(const struct receiver *rx)
+{
+    const struct keyring_key *k = NULL;
+
+    if (rx->rx_generation) {
+        k = keyring_find(&rx->keys, rx->rx_generation);
+    }
+    return k ? k : keyring_newest(&rx->keys);
+}
+
+uint32_t
+receiver_tx_generation(const struct receiver *rx)
+{
+    const struct keyring_key *k = tx_key(rx);
+
+    return k ? k->generation : 0;
 }
 
 /* Transmission. */
 
 /* Sends a frame of 'type' with 'flags', 'epoch' and 'ack' and the object
- * 'obj' (stolen; NULL for an empty payload).  Returns true if sent. */
+ * 'obj' (stolen; NULL for an empty payload), with the tx key.  Returns true
+ * if sent. */
 static bool
 send_frame(struct receiver *rx, uint8_t type, uint8_t flags, uint32_t epoch,
            uint64_t ack, json_t *obj)
 {
+    const struct keyring_key *k = tx_key(rx);
     struct chan_wire_header h = {
         .type = type,
         .flags = flags,
@@ -159,8 +193,9 @@ send_frame(struct receiver *rx, uint8_t type, uint8_t flags, uint32_t epoch,
         json_decref(obj);
     }
     if (!error) {
-        error = chan_wire_encode(&h, text, text_len, rx->cfg.key,
-                                 rx->cfg.key_len, buf, sizeof buf, &len);
+        error = chan_wire_encode(&h, text, text_len, k ? k->key : NULL,
+                                 k ? KEYRING_KEY_LEN : 0, buf, sizeof buf,
+                                 &len);
     }
     free(text);
     if (error) {
@@ -186,7 +221,8 @@ send_hello(struct receiver *rx, long long now)
     json_t *obj;
 
     datastore_get_state(rx->ds, &st);
-    obj = json_pack("{sI}", "guest_epoch", (json_int_t) st.guest_epoch);
+    obj = json_pack("{sI so}", "guest_epoch", (json_int_t) st.guest_epoch,
+                    "keys", keyring_generations_json(&rx->keys));
     if (obj && st.snapshot == DS_SNAPSHOT_ACTIVE) {
         json_object_set_new(obj, "snapshot_end",
                             json_integer((json_int_t) st.snapshot_end));
@@ -211,7 +247,9 @@ send_ack(struct receiver *rx)
         return;                 /* No epoch to acknowledge in. */
     }
     if (send_frame(rx, CHAN_WIRE_ACK, CHAN_WIRE_F_ACK_VALID, st.host_epoch,
-                   st.position, NULL)) {
+                   st.position,
+                   json_pack("{so}", "keys",
+                             keyring_generations_json(&rx->keys)))) {
         rx->stats.tx_ack++;
     }
 }
@@ -645,6 +683,7 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
     struct chan_wire_header h;
     const uint8_t *body;
     enum chan_wire_error werr;
+    uint32_t generation;
     struct ds_state st;
 
     rx->stats.rx_datagrams++;
@@ -654,19 +693,49 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
                     "host endpoint)", IP_ARGS(src_ip), src_port);
         return;
     }
-    werr = chan_wire_decode(payload, len, rx->cfg.key, rx->cfg.key_len, &h,
-                            &body);
+    werr = keyring_decode(&rx->keys, payload, len, &h, &body, &generation);
     if (werr) {
         rx->stats.drop_wire[werr]++;
-        VLOG_DBG_RL(&dbg_rl, "dropped frame of %zu bytes: %s", len,
-                    chan_wire_strerror(werr));
+        if (werr == CHAN_WIRE_ERR_AUTH) {
+            char gens[128];
+
+            VLOG_WARN_RL(&rl, "dropped frame of %zu bytes from the host: "
+                         "no key verifies it (key generations loaded: %s%s)",
+                         len, keyring_format(&rx->keys, gens, sizeof gens),
+                         rx->keys.n ? "" : ", so only the empty key");
+        } else {
+            VLOG_DBG_RL(&dbg_rl, "dropped frame of %zu bytes: %s", len,
+                        chan_wire_strerror(werr));
+        }
         return;
+    }
+    if (generation) {
+        const struct keyring_key *k = keyring_find(&rx->keys, generation);
+        rx->verified[k - rx->keys.keys]++;
     }
     if (h.vid != rx->cfg.vid) {
         rx->stats.drop_vid++;
         VLOG_DBG_RL(&dbg_rl, "dropped frame for vid %u (ours is %u)",
                     h.vid, rx->cfg.vid);
         return;
+    }
+    if (generation != rx->rx_generation) {
+        char was[32] = "";
+
+        if (rx->rx_generation) {
+            snprintf(was, sizeof was, " (was generation %"PRIu32")",
+                     rx->rx_generation);
+        } else if (rx->stats.rx_generation_changes) {
+            snprintf(was, sizeof was, " (was the empty key)");
+        }
+        if (generation) {
+            VLOG_INFO("host sends with key generation %"PRIu32"%s; "
+                      "answering with it", generation, was);
+        } else {
+            VLOG_INFO("host sends with the empty key%s", was);
+        }
+        rx->rx_generation = generation;
+        rx->stats.rx_generation_changes++;
     }
 
     datastore_get_state(rx->ds, &st);
@@ -831,6 +900,7 @@ receiver_status_json(const struct receiver *rx, long long now)
     COUNTER(rx_hello);
     COUNTER(rx_duplicate);
     COUNTER(rx_sync_repeat);
+    COUNTER(rx_generation_changes);
     COUNTER(drop_source);
     COUNTER(drop_vid);
     COUNTER(drop_type);
@@ -859,8 +929,26 @@ receiver_status_json(const struct receiver *rx, long long now)
         put_counter(counters, name, s->drop_wire[i]);
     }
 
+    json_t *verified = json_object();
+    for (size_t i = 0; i < rx->keys.n; i++) {
+        char gen[16];
+
+        snprintf(gen, sizeof gen, "%"PRIu32, rx->keys.keys[i].generation);
+        json_object_set_new(verified, gen,
+                            json_integer((json_int_t) rx->verified[i]));
+    }
+    uint32_t tx_gen = receiver_tx_generation(rx);
+    json_t *keys = json_pack(
+        "{s:o, s:o, s:o, s:I, s:o}",
+        "generations", keyring_generations_json(&rx->keys),
+        "rx_generation", (rx->rx_generation
+                          ? json_integer(rx->rx_generation) : json_null()),
+        "tx_generation", tx_gen ? json_integer(tx_gen) : json_null(),
+        "auth_failures", (json_int_t) s->drop_wire[CHAN_WIRE_ERR_AUTH],
+        "verified", verified);
+
     datastore_get_state(rx->ds, &st);
-    return json_pack("{sI sI sI ss sI sb sI sI sI sI so}",
+    return json_pack("{sI sI sI ss sI sb sI sI sI sI so so}",
                      "host_epoch", (json_int_t) st.host_epoch,
                      "guest_epoch", (json_int_t) st.guest_epoch,
                      "position", (json_int_t) st.position,
@@ -871,5 +959,6 @@ receiver_status_json(const struct receiver *rx, long long now)
                      "last_rx_ms_ago", (json_int_t) (now - rx->last_rx),
                      "frames_applied", (json_int_t) st.frames_applied,
                      "ops_applied", (json_int_t) st.ops_applied,
+                     "keys", keys,
                      "counters", counters);
 }

@@ -11,8 +11,11 @@
  * What it does with each frame, in order of the checks:
  *
  *   - A datagram not from the host endpoint (IP and port) is dropped.
- *   - chan_wire_decode() with the channel key; every rejection is counted
- *     under its chan_wire_error_name().  A frame for another vid is dropped.
+ *   - keyring_decode(): chan_wire_decode() with each channel key, newest
+ *     generation first (the empty key if there are none); every rejection
+ *     is counted under its chan_wire_error_name(), a frame no key verifies
+ *     under "auth".  A frame for another vid is dropped.  The generation
+ *     that verified the last valid frame is the "rx generation".
  *   - SYNC: if its guest_epoch is not ours, it was meant for an earlier
  *     store: HELLO is sent (rate-limited).  If its epoch is the stored
  *     host epoch it is a repeat: ACK again.  Otherwise the session starts:
@@ -50,6 +53,14 @@
  * The receiver sends HELLO every second until it is in session: in
  * session means it has seen a SYNC, DATA or HEARTBEAT of its stored host
  * epoch in the last RECEIVER_LIVENESS_MS.
+ *
+ * Keys (doc/SESSION.md, "Keys and rotation").  Every frame the receiver
+ * sends is authenticated with the key of the rx generation if that key is
+ * still loaded, else with the newest key loaded, else with the empty key
+ * (the "tx generation", 0 for the empty key).  Every HELLO and every ACK
+ * carries "keys": the generations loaded, ascending, so that the host can
+ * switch to the newest generation both sides have; the receiver then
+ * follows it.
  */
 #ifndef RECEIVER_H
 #define RECEIVER_H 1
@@ -60,6 +71,7 @@
 #include <stdint.h>
 
 #include "chan-wire.h"
+#include "keyring.h"
 
 struct datastore;
 
@@ -73,9 +85,7 @@ struct receiver_config {
     uint16_t vid;               /* Channel vid, 1..4094. */
     uint32_t host_ip;           /* Host endpoint address, host order. */
     uint16_t host_port;         /* Host endpoint port, host order. */
-    const void *key;            /* Channel key (copied); may be NULL if
-                                 * 'key_len' is 0. */
-    size_t key_len;
+    const struct keyring *keys; /* Channel keys (copied); NULL: none. */
     size_t max_msg;             /* Reassembly limit; 0: default. */
 };
 
@@ -93,6 +103,7 @@ struct receiver_stats {
     uint64_t rx_heartbeat;      /* HEARTBEAT of our epoch. */
     uint64_t rx_hello;          /* HELLO from the host. */
     uint64_t rx_duplicate;      /* DATA already applied or absorbed. */
+    uint64_t rx_generation_changes; /* The rx generation changed. */
     uint64_t rx_sync_repeat;    /* SYNC of the stored epoch again. */
 
     /* Drops. */
@@ -140,8 +151,17 @@ struct receiver *receiver_create(const struct receiver_config *config,
  * no-op. */
 void receiver_destroy(struct receiver *rx);
 
-/* Replaces the channel key ('key' copied; may be NULL if 'key_len' is 0). */
-void receiver_set_key(struct receiver *rx, const void *key, size_t key_len);
+/* Replaces the channel keys with 'keys' (copied; NULL: none).  The
+ * per-generation counters of generations still loaded are kept. */
+void receiver_set_keys(struct receiver *rx, const struct keyring *keys);
+
+/* The generation of the key that verified the last valid frame from the
+ * host (0: none yet, or the empty key). */
+uint32_t receiver_rx_generation(const struct receiver *rx);
+
+/* The generation of the key the receiver sends with now (0: the empty
+ * key). */
+uint32_t receiver_tx_generation(const struct receiver *rx);
 
 /* Processes one received datagram: its UDP payload ('len' bytes at
  * 'payload', borrowed) and its source address and port (host order).
@@ -177,9 +197,12 @@ void receiver_get_stats(const struct receiver *rx,
 
 /* Returns a new JSON object (owned by the caller) with the session state
  * (host_epoch, guest_epoch, position, snapshot, snapshot_end, in_session,
- * next_seq, last_rx_ms_ago, frames_applied, ops_applied) and a "counters"
- * object holding every nonzero counter by name ("drop_<error name>" for
- * drop_wire). */
+ * next_seq, last_rx_ms_ago, frames_applied, ops_applied), a "keys" object
+ * ("generations": the generations loaded, ascending; "rx_generation" and
+ * "tx_generation", null for none or the empty key; "auth_failures": frames
+ * no key verified; "verified": generation -> frames it verified, for the
+ * generations loaded) and a "counters" object holding every nonzero
+ * counter by name ("drop_<error name>" for drop_wire). */
 json_t *receiver_status_json(const struct receiver *rx, long long now);
 
 #endif /* receiver.h */

@@ -84,6 +84,7 @@ struct channel {
     uint32_t tx_generation;     /* Key we send with (0: empty key). */
 
     json_t *counters;           /* name -> integer. */
+    json_t *db_stats;           /* Last statistics handed out. */
     uint8_t frame[2048];
 };
 
@@ -336,6 +337,7 @@ channel_destroy(struct channel *ch)
         json_decref(ch->last_desired);
         json_decref(ch->guest_keys);
         json_decref(ch->counters);
+        json_decref(ch->db_stats);
         free(ch->vm);
         free(ch->iface);
         free(ch);
@@ -963,9 +965,8 @@ void
 channel_get_db_state(struct channel *ch, long long now,
                      struct chandb_channel_state *st)
 {
-    static json_t *stats;       /* Kept until the next call. */
-    json_decref(stats);
-    stats = stats_json(ch);
+    json_decref(ch->db_stats);
+    ch->db_stats = stats_json(ch);
 
     enum channel_state state = channel_get_state(ch, now);
     memset(st, 0, sizeof *st);
@@ -981,7 +982,7 @@ channel_get_db_state(struct channel *ch, long long now,
     st->applied = ch->applied;
     st->desired_count = ch->desired_count;
     st->synced = ch->synced;
-    st->statistics = stats;
+    st->statistics = ch->db_stats;
     st->errors = ch->errors;
     st->applied_seq = (ch->snapshot ? 0
                        : ch->session == SESSION_ACTIVE

@@ -401,6 +401,20 @@ test_guest_epoch_per_file(void)
     ec = get_state(a).guest_epoch;
     CU_ASSERT(ec != 0 && ec != ea);
     datastore_close(a);
+
+    /* A chosen guest epoch (replay of a capture) applies to a file the
+     * open creates, and only to it. */
+    struct datastore_options opts = { .guest_epoch = 0xfedcba98 };
+    CU_ASSERT_EQUAL_FATAL(datastore_open_opts(sc.path, &opts, &a), 0);
+    CU_ASSERT_EQUAL(get_state(a).guest_epoch, ec);
+    datastore_close(a);
+    remove_db(sc.path);
+    CU_ASSERT_EQUAL_FATAL(datastore_open_opts(sc.path, &opts, &a), 0);
+    CU_ASSERT_EQUAL(get_state(a).guest_epoch, 0xfedcba98);
+    datastore_close(a);
+    a = open_ok(sc.path);
+    CU_ASSERT_EQUAL(get_state(a).guest_epoch, 0xfedcba98);
+    datastore_close(a);
     scratch_destroy(&sc);
 }
 

@@ -22,6 +22,7 @@
 #include "chan-wire.h"
 #include "datastore.h"
 #include "jsonrpc.h"
+#include "keyring.h"
 #include "poll-loop.h"
 #include "receiver.h"
 #include "stream.h"
@@ -31,7 +32,13 @@
 #define HOST_IP CHAN_HOST_IP
 #define HOST_PORT CHAN_UDP_PORT
 
-static const char key[] = "test-key";
+/* The channel key of generation 1 in most tests: 32 bytes, so that it
+ * can be used both as a keyring key and as a string. */
+static const char key[] = "test-key-0123456789abcdef-012345";
+
+/* More keys, for the rotation tests. */
+static const char key2[] = "second-key-0123456789abcdef-0123";
+static const char key3[] = "third-key-0123456789abcdef-01234";
 
 /* Scratch directory with one datastore file. */
 
@@ -98,6 +105,8 @@ state(struct datastore *ds)
 struct sent {
     struct chan_wire_header h;
     json_t *obj;                /* Payload object (maybe empty). */
+    uint32_t gen;               /* Key generation it was sent with (0: the
+                                 * empty key). */
 };
 
 struct capture {
@@ -106,20 +115,36 @@ struct capture {
     bool bad;                   /* The receiver sent a frame that does not
                                  * decode. */
     int fail;                   /* Error to return from send. */
+    bool unauthenticated;       /* Decode with the empty key, not with
+                                 * 'keys'. */
+    struct keyring keys;        /* Every key the test uses (gen 1..3). */
 };
+
+static void
+capture_init(struct capture *cap)
+{
+    memset(cap, 0, sizeof *cap);
+    keyring_init(&cap->keys);
+    CU_ASSERT_FATAL(!keyring_add(&cap->keys, 1, key));
+    CU_ASSERT_FATAL(!keyring_add(&cap->keys, 2, key2));
+    CU_ASSERT_FATAL(!keyring_add(&cap->keys, 3, key3));
+}
 
 static int
 capture_send(const uint8_t *frame, size_t len, void *cap_)
 {
+    static const struct keyring none;
     struct capture *cap = cap_;
     struct chan_wire_header h;
     const uint8_t *payload;
+    uint32_t gen;
     json_t *obj;
 
     if (cap->fail) {
         return cap->fail;
     }
-    if (chan_wire_decode(frame, len, key, strlen(key), &h, &payload)
+    if (keyring_decode(cap->unauthenticated ? &none : &cap->keys, frame, len,
+                       &h, &payload, &gen)
         || chan_payload_decode_object(payload, h.payload_len, NULL, &obj)
         || cap->n >= MAX_SENT) {
         cap->bad = true;
@@ -127,8 +152,25 @@ capture_send(const uint8_t *frame, size_t len, void *cap_)
     }
     cap->f[cap->n].h = h;
     cap->f[cap->n].obj = obj;
+    cap->f[cap->n].gen = gen;
     cap->n++;
     return 0;
+}
+
+/* Asserts that 'obj' has member "keys" holding exactly the 'n' generations
+ * in 'gens' (ascending). */
+static void
+assert_keys_member(const json_t *obj, const uint32_t *gens, size_t n)
+{
+    json_t *keys = json_object_get(obj, "keys");
+
+    CU_ASSERT_FATAL(json_is_array(keys));
+    CU_ASSERT_EQUAL_FATAL(json_array_size(keys), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *g = json_array_get(keys, i);
+        CU_ASSERT(json_is_integer(g));
+        CU_ASSERT_EQUAL(json_integer_value(g), gens[i]);
+    }
 }
 
 static void
@@ -142,10 +184,13 @@ capture_clear(struct capture *cap)
 }
 
 /* Asserts that exactly one frame was sent, an ACK of 'epoch' with ack
- * 'ack', and clears the capture. */
+ * 'ack' and payload {"keys": [1]} under key generation 1 (the fixture's
+ * default keys), and clears the capture. */
 static void
 expect_ack(struct capture *cap, uint32_t epoch, uint64_t ack)
 {
+    static const uint32_t gen1[] = { 1 };
+
     CU_ASSERT_EQUAL_FATAL(cap->n, 1);
     CU_ASSERT_EQUAL(cap->f[0].h.type, CHAN_WIRE_ACK);
     CU_ASSERT_EQUAL(cap->f[0].h.flags, CHAN_WIRE_F_ACK_VALID);
@@ -153,16 +198,24 @@ expect_ack(struct capture *cap, uint32_t epoch, uint64_t ack)
     CU_ASSERT_EQUAL(cap->f[0].h.epoch, epoch);
     CU_ASSERT_EQUAL(cap->f[0].h.seq, 0);
     CU_ASSERT_EQUAL(cap->f[0].h.ack, ack);
+    CU_ASSERT_EQUAL(cap->f[0].gen, 1);
+    assert_keys_member(cap->f[0].obj, gen1, 1);
+    CU_ASSERT_EQUAL(json_object_size(cap->f[0].obj), 1);
     capture_clear(cap);
 }
 
 /* Asserts that exactly one frame was sent, a HELLO of 'epoch' with ack
- * 'ack', guest_epoch 'ge' and 'snapshot_end' (-1: absent). */
+ * 'ack', guest_epoch 'ge', 'snapshot_end' (-1: absent) and "keys": [1]
+ * under key generation 1. */
 static void
 expect_hello(struct capture *cap, uint32_t epoch, uint64_t ack, uint32_t ge,
              int64_t snapshot_end)
 {
+    static const uint32_t gen1[] = { 1 };
+
     CU_ASSERT_EQUAL_FATAL(cap->n, 1);
+    CU_ASSERT_EQUAL(cap->f[0].gen, 1);
+    assert_keys_member(cap->f[0].obj, gen1, 1);
     CU_ASSERT_EQUAL(cap->f[0].h.type, CHAN_WIRE_HELLO);
     CU_ASSERT_EQUAL(cap->f[0].h.flags, CHAN_WIRE_F_ACK_VALID);
     CU_ASSERT_EQUAL(cap->f[0].h.epoch, epoch);
@@ -173,12 +226,12 @@ expect_hello(struct capture *cap, uint32_t epoch, uint64_t ack, uint32_t ge,
                     ge);
     if (snapshot_end < 0) {
         CU_ASSERT_PTR_NULL(json_object_get(o, "snapshot_end"));
-        CU_ASSERT_EQUAL(json_object_size(o), 1);
+        CU_ASSERT_EQUAL(json_object_size(o), 2);
     } else {
         CU_ASSERT_EQUAL(json_integer_value(json_object_get(o,
                                                            "snapshot_end")),
                         snapshot_end);
-        CU_ASSERT_EQUAL(json_object_size(o), 2);
+        CU_ASSERT_EQUAL(json_object_size(o), 3);
     }
     capture_clear(cap);
 }
@@ -190,6 +243,7 @@ struct fix {
     struct datastore *ds;
     struct receiver *rx;
     struct capture cap;
+    struct keyring keys;        /* The receiver's keys: generation 1. */
     long long now;
 };
 
@@ -200,8 +254,7 @@ make_rx(struct fix *f)
         .vid = VID,
         .host_ip = HOST_IP,
         .host_port = HOST_PORT,
-        .key = key,
-        .key_len = strlen(key),
+        .keys = &f->keys,
     };
     struct receiver *rx = receiver_create(&cfg, f->ds, capture_send,
                                           &f->cap, f->now);
@@ -213,6 +266,9 @@ static void
 fix_init(struct fix *f)
 {
     memset(f, 0, sizeof *f);
+    capture_init(&f->cap);
+    keyring_init(&f->keys);
+    CU_ASSERT_FATAL(!keyring_add(&f->keys, 1, key));
     f->now = 100000;
     scratch_init(&f->sc);
     f->ds = open_ds(f->sc.path);
@@ -1312,6 +1368,726 @@ test_random_with_sender(void)
     fix_destroy(&f);
 }
 
+/* Channel keys (keyring.h) and the receiver with them. */
+
+/* Writes the 64 hex digits of the 32-byte key 'k' into 'hex' (lowercase,
+ * or uppercase if 'upper'). */
+static char *
+key_hex(const char *k, bool upper, char hex[2 * KEYRING_KEY_LEN + 1])
+{
+    for (int i = 0; i < KEYRING_KEY_LEN; i++) {
+        snprintf(hex + 2 * i, 3, upper ? "%02X" : "%02x",
+                 (unsigned char) k[i]);
+    }
+    return hex;
+}
+
+static void
+test_keyring_parse(void)
+{
+    char h1[65], h2[65], h3[65], H1[65];
+    char text[4096];
+    char error[KEYRING_ERROR_LEN];
+    struct keyring ring;
+
+    key_hex(key, false, h1);
+    key_hex(key2, false, h2);
+    key_hex(key3, false, h3);
+    key_hex(key, true, H1);
+
+    /* Comments, blank lines, tabs, CRLF, either case, any order, no final
+     * newline. */
+    snprintf(text, sizeof text,
+             "# chand channel keys\n"
+             "\n"
+             "   \t\n"
+             "  2\t%s  # the new one\r\n"
+             "1 %s\n"
+             "#3 %s\n"
+             "2147483647 %s", h2, H1, h3, h3);
+    CU_ASSERT_EQUAL_FATAL(keyring_parse(text, strlen(text), &ring, error,
+                                        sizeof error), 0);
+    CU_ASSERT_EQUAL_FATAL(ring.n, 3);
+    CU_ASSERT_EQUAL(ring.keys[0].generation, KEYRING_GEN_MAX);
+    CU_ASSERT_EQUAL(ring.keys[1].generation, 2);
+    CU_ASSERT_EQUAL(ring.keys[2].generation, 1);
+    CU_ASSERT(!memcmp(ring.keys[1].key, key2, KEYRING_KEY_LEN));
+    CU_ASSERT(!memcmp(ring.keys[2].key, key, KEYRING_KEY_LEN));
+    CU_ASSERT(!memcmp(ring.keys[0].key, key3, KEYRING_KEY_LEN));
+    CU_ASSERT_PTR_EQUAL(keyring_newest(&ring), &ring.keys[0]);
+    CU_ASSERT_PTR_EQUAL(keyring_find(&ring, 2), &ring.keys[1]);
+    CU_ASSERT_PTR_NULL(keyring_find(&ring, 3));
+    CU_ASSERT_PTR_NULL(keyring_find(&ring, 0));
+
+    char buf[64];
+    CU_ASSERT_STRING_EQUAL(keyring_format(&ring, buf, sizeof buf),
+                           "1, 2, 2147483647");
+    json_t *gens = keyring_generations_json(&ring);
+    char *s = json_dumps(gens, JSON_COMPACT);
+    CU_ASSERT_STRING_EQUAL(s, "[1,2,2147483647]");
+    free(s);
+    json_decref(gens);
+
+    /* Nothing at all, or only comments: no keys. */
+    CU_ASSERT_EQUAL(keyring_parse("", 0, &ring, error, sizeof error), 0);
+    CU_ASSERT_EQUAL(ring.n, 0);
+    CU_ASSERT_EQUAL(keyring_parse("# none\n\n", 8, &ring, error,
+                                  sizeof error), 0);
+    CU_ASSERT_EQUAL(ring.n, 0);
+    CU_ASSERT_STRING_EQUAL(keyring_format(&ring, buf, sizeof buf), "none");
+    CU_ASSERT_PTR_NULL(keyring_newest(&ring));
+    gens = keyring_generations_json(&ring);
+    CU_ASSERT_EQUAL(json_array_size(gens), 0);
+    json_decref(gens);
+
+    /* Every rejection names its line; none quotes the key. */
+    char h1_63[65], h1_65[66], h1_g[65], h1_0x[65];
+    snprintf(h1_63, sizeof h1_63, "%.63s", h1);
+    snprintf(h1_65, sizeof h1_65, "%s0", h1);
+    snprintf(h1_g, sizeof h1_g, "%s", h1);
+    h1_g[10] = 'g';
+    snprintf(h1_0x, sizeof h1_0x, "0x%.62s", h1);
+    struct {
+        const char *fmt;        /* %s is h1, %2$s is h2. */
+        const char *error;
+    } bad[] = {
+        { "1\n", "line 1: expected \"GENERATION HEXKEY\", found one field" },
+        { "# x\n\n%s\n", "line 3: expected \"GENERATION HEXKEY\", found "
+          "one field" },
+        { "1 %s extra\n", "line 1: expected \"GENERATION HEXKEY\", found 3 "
+          "fields" },
+        { "\n\n0 %s\n", "line 3: generation 0 is out of range "
+          "(1..2147483647)" },
+        { "2147483648 %s", "line 1: generation 2147483648 is out of range" },
+        { "99999999999999999999999 %s", "line 1: generation "
+          "99999999999999999999999 is out of range" },
+        { "01 %s", "line 1: generation \"01\" has leading zeros" },
+        { "00 %s", "line 1: generation \"00\" has leading zeros" },
+        { "-1 %s", "line 1: generation \"-1\" is not a decimal number" },
+        { "+1 %s", "line 1: generation \"+1\" is not a decimal number" },
+        { "1x %s", "line 1: generation \"1x\" is not a decimal number" },
+        { "%s 1", "line 1: generation \"" },
+        { "1 %s\n2 %s\n1 %s\n", "line 3: generation 1 appears again (first "
+          "on line 1)" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, bad[i].fmt, h1, h2, h3);
+        error[0] = '\0';
+        CU_ASSERT_EQUAL(keyring_parse(text, strlen(text), &ring, error,
+                                      sizeof error), EINVAL);
+        if (strncmp(error, bad[i].error, strlen(bad[i].error))) {
+            fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, error,
+                    bad[i].error);
+            CU_FAIL("wrong error");
+        }
+    }
+    struct {
+        const char *k;
+        const char *error;
+    } bad_keys[] = {
+        { h1_63, "line 1: key is 63 characters long, not 64 hex digits" },
+        { h1_65, "line 1: key is 65 characters long, not 64 hex digits" },
+        { "", "line 1: expected \"GENERATION HEXKEY\", found one field" },
+        { h1_g, "line 1: key has a character that is not a hex digit at "
+          "position 11" },
+        { h1_0x, "line 1: key has a character that is not a hex digit at "
+          "position 2" },
+    };
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        snprintf(text, sizeof text, "1 %s\n", bad_keys[i].k);
+        CU_ASSERT_EQUAL(keyring_parse(text, strlen(text), &ring, error,
+                                      sizeof error), EINVAL);
+        CU_ASSERT_STRING_EQUAL(error, bad_keys[i].error);
+        CU_ASSERT(!*bad_keys[i].k || !strstr(error, bad_keys[i].k));
+    }
+
+    /* A NUL byte. */
+    snprintf(text, sizeof text, "1 %s\n2 x", h1);
+    size_t len = strlen(text);
+    text[len - 1] = '\0';
+    CU_ASSERT_EQUAL(keyring_parse(text, len, &ring, error, sizeof error),
+                    EINVAL);
+    CU_ASSERT_STRING_EQUAL(error, "line 2: contains a NUL byte");
+
+    /* At most KEYRING_MAX keys. */
+    len = 0;
+    for (int i = 1; i <= KEYRING_MAX + 1; i++) {
+        len += snprintf(text + len, sizeof text - len, "%d %s\n", i, h1);
+    }
+    CU_ASSERT_EQUAL(keyring_parse(text, len, &ring, error, sizeof error),
+                    EINVAL);
+    CU_ASSERT_STRING_EQUAL(error, "line 17: more than 16 keys");
+    /* Exactly KEYRING_MAX is fine. */
+    len = 0;
+    for (int i = 1; i <= KEYRING_MAX; i++) {
+        len += snprintf(text + len, sizeof text - len, "%d %s\n", i, h1);
+    }
+    CU_ASSERT_EQUAL(keyring_parse(text, len, &ring, error, sizeof error), 0);
+    CU_ASSERT_EQUAL(ring.n, KEYRING_MAX);
+
+    /* A truncated file fails at every length that cuts a key (and parses
+     * where it does not). */
+    snprintf(text, sizeof text, "12 %s\n", h1);
+    len = strlen(text);
+    for (size_t i = 0; i <= len; i++) {
+        int error_ = keyring_parse(text, i, &ring, error, sizeof error);
+        if (i == 0 || i >= len - 1) {
+            CU_ASSERT_EQUAL(error_, 0);
+            CU_ASSERT_EQUAL(ring.n, i ? 1 : 0);
+        } else {
+            CU_ASSERT_EQUAL(error_, EINVAL);
+        }
+    }
+
+    /* keyring_add(). */
+    keyring_init(&ring);
+    CU_ASSERT_EQUAL(keyring_add(&ring, 0, key), EINVAL);
+    CU_ASSERT_EQUAL(keyring_add(&ring, KEYRING_GEN_MAX + 1, key), EINVAL);
+    CU_ASSERT_EQUAL(keyring_add(&ring, 5, key), 0);
+    CU_ASSERT_EQUAL(keyring_add(&ring, 5, key2), EEXIST);
+    CU_ASSERT_EQUAL(keyring_add(&ring, 7, key2), 0);
+    CU_ASSERT_EQUAL(keyring_add(&ring, 6, key3), 0);
+    CU_ASSERT_STRING_EQUAL(keyring_format(&ring, buf, sizeof buf),
+                           "5, 6, 7");
+    CU_ASSERT_EQUAL(keyring_newest(&ring)->generation, 7);
+    for (uint32_t g = 100; g < 100 + KEYRING_MAX - 3; g++) {
+        CU_ASSERT_EQUAL(keyring_add(&ring, g, key), 0);
+    }
+    CU_ASSERT_EQUAL(keyring_add(&ring, 1, key), ENOSPC);
+    CU_ASSERT_STRING_EQUAL(keyring_format(&ring, buf, 8), "5, 6, 7");
+
+    /* keyring_equal(). */
+    struct keyring a, b;
+    keyring_init(&a);
+    keyring_init(&b);
+    CU_ASSERT(keyring_equal(&a, &b));
+    keyring_add(&a, 1, key);
+    CU_ASSERT_FALSE(keyring_equal(&a, &b));
+    keyring_add(&b, 1, key2);
+    CU_ASSERT_FALSE(keyring_equal(&a, &b));
+    keyring_init(&b);
+    keyring_add(&b, 1, key);
+    CU_ASSERT(keyring_equal(&a, &b));
+    keyring_add(&b, 2, key);
+    CU_ASSERT_FALSE(keyring_equal(&a, &b));
+}
+
+static void
+test_keyring_decode(void)
+{
+    struct keyring none, ring1, ring12, ring123;
+    struct chan_wire_header h;
+    const uint8_t *payload;
+    uint8_t buf[512];
+    uint32_t gen = 99;
+    size_t len;
+
+    keyring_init(&none);
+    keyring_init(&ring1);
+    keyring_add(&ring1, 1, key);
+    ring12 = ring1;
+    keyring_add(&ring12, 2, key2);
+    ring123 = ring12;
+    keyring_add(&ring123, 3, key3);
+
+    /* Under key 2. */
+    len = build(buf, sizeof buf, CHAN_WIRE_HEARTBEAT, 0, VID, 5, 0, 0, 1,
+                "{}", key2);
+    CU_ASSERT_EQUAL(keyring_decode(&ring123, buf, len, &h, &payload, &gen),
+                    0);
+    CU_ASSERT_EQUAL(gen, 2);
+    CU_ASSERT_EQUAL(h.type, CHAN_WIRE_HEARTBEAT);
+    CU_ASSERT_EQUAL(h.payload_len, 2);
+    CU_ASSERT(!memcmp(payload, "{}", 2));
+    CU_ASSERT_EQUAL(keyring_decode(&ring12, buf, len, &h, &payload, &gen),
+                    0);
+    CU_ASSERT_EQUAL(gen, 2);
+    CU_ASSERT_EQUAL(keyring_decode(&ring1, buf, len, &h, &payload, &gen),
+                    CHAN_WIRE_ERR_AUTH);
+    CU_ASSERT_EQUAL(keyring_decode(&none, buf, len, &h, &payload, &gen),
+                    CHAN_WIRE_ERR_AUTH);
+
+    /* Under the empty key: only without keys. */
+    len = build(buf, sizeof buf, CHAN_WIRE_HEARTBEAT, 0, VID, 5, 0, 0, 1,
+                NULL, "");
+    gen = 99;
+    CU_ASSERT_EQUAL(keyring_decode(&none, buf, len, &h, &payload, &gen), 0);
+    CU_ASSERT_EQUAL(gen, 0);
+    CU_ASSERT_EQUAL(keyring_decode(&ring123, buf, len, &h, &payload, &gen),
+                    CHAN_WIRE_ERR_AUTH);
+
+    /* Errors before authentication are the same for every key. */
+    CU_ASSERT_EQUAL(keyring_decode(&ring123, buf, 10, &h, &payload, &gen),
+                    CHAN_WIRE_ERR_SHORT);
+    buf[0] ^= 1;
+    CU_ASSERT_EQUAL(keyring_decode(&ring123, buf, len, &h, &payload, &gen),
+                    CHAN_WIRE_ERR_MAGIC);
+    buf[0] ^= 1;
+
+    /* A field error under an older key, after the newer ones fail: the
+     * field error, not "auth". */
+    len = build(buf, sizeof buf, CHAN_WIRE_HEARTBEAT, 0, VID, 5, 0, 0, 1,
+                NULL, key);
+    buf[5] = 1;                 /* Reserved. */
+    chan_wire_mac(key, strlen(key), buf, len - CHAN_WIRE_TRAILER_LEN,
+                  buf + len - CHAN_WIRE_TRAILER_LEN);
+    CU_ASSERT_EQUAL(keyring_decode(&ring123, buf, len, &h, &payload, &gen),
+                    CHAN_WIRE_ERR_RESERVED);
+}
+
+/* Feeds a frame under key 'k' ("" for the empty key). */
+static void
+feed_keyed(struct fix *f, const char *k, uint8_t type, uint32_t epoch,
+           uint64_t seq, const char *payload)
+{
+    uint8_t buf[4096];
+    size_t len = build(buf, sizeof buf, type, 0, VID, epoch, seq, 0, 1,
+                       payload, k);
+    receiver_input(f->rx, buf, len, HOST_IP, HOST_PORT, f->now);
+}
+
+/* Asserts that exactly one frame was sent, of 'type', under key generation
+ * 'gen', with "keys" = the 'n' generations 'gens', and clears the
+ * capture. */
+static void
+expect_sent(struct capture *cap, uint8_t type, uint32_t gen,
+            const uint32_t *gens, size_t n)
+{
+    CU_ASSERT_EQUAL_FATAL(cap->n, 1);
+    CU_ASSERT_EQUAL(cap->f[0].h.type, type);
+    CU_ASSERT_EQUAL(cap->f[0].gen, gen);
+    assert_keys_member(cap->f[0].obj, gens, n);
+    capture_clear(cap);
+}
+
+static json_t *
+status_keys(struct fix *f)
+{
+    json_t *st = receiver_status_json(f->rx, f->now);
+    json_t *keys = json_incref(json_object_get(st, "keys"));
+
+    json_decref(st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(keys);
+    return keys;
+}
+
+static void
+set_keys(struct fix *f, const char *const *ks, const uint32_t *gens,
+         size_t n)
+{
+    keyring_init(&f->keys);
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_FATAL(!keyring_add(&f->keys, gens[i], ks[i]));
+    }
+    receiver_set_keys(f->rx, &f->keys);
+}
+
+static void
+test_keys_accept_reject(void)
+{
+    static const uint32_t g1[] = { 1 };
+    struct fix f;
+    json_t *k;
+
+    fix_init(&f);
+    start_session(&f, 5);
+    CU_ASSERT_EQUAL(receiver_rx_generation(f.rx), 1);
+    CU_ASSERT_EQUAL(receiver_tx_generation(f.rx), 1);
+
+    /* Right key: applied. */
+    feed_keyed(&f, key, CHAN_WIRE_DATA, 5, 3, put1("x", "1", 1));
+    /* Keys the guest does not have, and the empty key: dropped, counted
+     * under "auth", nothing applied. */
+    feed_keyed(&f, key2, CHAN_WIRE_DATA, 5, 4, put1("y", "1", 1));
+    feed_keyed(&f, "", CHAN_WIRE_DATA, 5, 4, put1("y", "1", 1));
+    feed_keyed(&f, "test-key", CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_ack(&f.cap, 5, 3);
+    assert_value(f.ds, "x", "1", 1);
+    assert_value(f.ds, "y", NULL, 0);
+    CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_AUTH], 3);
+    CU_ASSERT_EQUAL(state(f.ds).position, 3);
+
+    k = status_keys(&f);
+    json_t *o = json_pack("{sO}", "keys", json_object_get(k, "generations"));
+    assert_keys_member(o, g1, 1);
+    json_decref(o);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(k, "rx_generation")),
+                    1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(k, "tx_generation")),
+                    1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(k, "auth_failures")),
+                    3);
+    /* SYNC, 2 DATA of the session, 1 DATA now. */
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                        json_object_get(k, "verified"), "1")), 4);
+    json_decref(k);
+    fix_destroy(&f);
+}
+
+static void
+test_keys_rotation(void)
+{
+    static const char *const k12[] = { key, key2 };
+    static const char *const k2[] = { key2 };
+    static const char *const k3[] = { key3 };
+    static const uint32_t g12[] = { 1, 2 }, g2[] = { 2 }, g3[] = { 3 };
+    struct fix f;
+    json_t *k;
+
+    fix_init(&f);
+    start_session(&f, 5);
+
+    /* Step 1: generation 2 is added to the guest's key file.  The guest
+     * keeps answering with 1 (what the host uses) and reports both. */
+    set_keys(&f, k12, g12, 2);
+    CU_ASSERT_EQUAL(receiver_tx_generation(f.rx), 1);
+    feed_keyed(&f, key, CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 1, g12, 2);
+
+    /* Step 2: the host, seeing both sides have 2, switches to it; the
+     * guest follows. */
+    feed_keyed(&f, key2, CHAN_WIRE_DATA, 5, 3, put1("c", "3", 1));
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 2, g12, 2);
+    CU_ASSERT_EQUAL(state(f.ds).position, 3);
+    CU_ASSERT_EQUAL(receiver_rx_generation(f.rx), 2);
+    CU_ASSERT_EQUAL(receiver_tx_generation(f.rx), 2);
+    CU_ASSERT_EQUAL(stats(&f).rx_generation_changes, 2);  /* 0->1, 1->2 */
+
+    /* A frame still under 1 (sent before the switch) is accepted, and the
+     * guest answers in kind: the host still has 1 too. */
+    feed_keyed(&f, key, CHAN_WIRE_DATA, 5, 3, put1("c", "3", 1));
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 1, g12, 2);
+    CU_ASSERT_EQUAL(stats(&f).rx_duplicate, 1);
+    feed_keyed(&f, key2, CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 2, g12, 2);
+
+    /* Step 3: generation 1 is retired.  Frames under it are dropped. */
+    set_keys(&f, k2, g2, 1);
+    feed_keyed(&f, key, CHAN_WIRE_DATA, 5, 4, put1("d", "4", 1));
+    receiver_flush(f.rx, f.now);
+    CU_ASSERT_EQUAL(f.cap.n, 0);
+    CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_AUTH], 1);
+    feed_keyed(&f, key2, CHAN_WIRE_DATA, 5, 4, put1("d", "4", 1));
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 2, g2, 1);
+    assert_value(f.ds, "d", "4", 1);
+
+    /* The rx generation is retired before the host moved on (a file
+     * replaced wholesale): the guest sends with its newest key, and HELLO
+     * carries it too. */
+    set_keys(&f, k3, g3, 1);
+    CU_ASSERT_EQUAL(receiver_rx_generation(f.rx), 2);
+    CU_ASSERT_EQUAL(receiver_tx_generation(f.rx), 3);
+    feed_keyed(&f, key2, CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    CU_ASSERT_EQUAL(f.cap.n, 0);
+    f.now += RECEIVER_LIVENESS_MS;
+    receiver_run(f.rx, f.now);      /* Session lost: HELLO. */
+    CU_ASSERT_EQUAL_FATAL(f.cap.n, 1);
+    CU_ASSERT_EQUAL(f.cap.f[0].h.type, CHAN_WIRE_HELLO);
+    CU_ASSERT_EQUAL(f.cap.f[0].gen, 3);
+    assert_keys_member(f.cap.f[0].obj, g3, 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(f.cap.f[0].obj,
+                                                       "guest_epoch")),
+                    state(f.ds).guest_epoch);
+    capture_clear(&f.cap);
+
+    /* The host follows to 3: in session again. */
+    feed_keyed(&f, key3, CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 3, g3, 1);
+    CU_ASSERT(receiver_in_session(f.rx));
+
+    /* Counters per generation survive a reload that keeps it. */
+    k = status_keys(&f);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                        json_object_get(k, "verified"), "3")), 1);
+    json_decref(k);
+    set_keys(&f, k3, g3, 1);
+    k = status_keys(&f);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                        json_object_get(k, "verified"), "3")), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(k, "rx_generation")),
+                    3);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(k, "auth_failures")),
+                    2);
+    json_decref(k);
+
+    /* As many keys as a file may hold: the HELLO still fits, and the
+     * guest answers with the newest generation holding the key the host
+     * used. */
+    static const char *const many[] = {
+        key, key2, key3, key, key2, key3, key, key2, key3, key, key2, key3,
+        key, key2, key3, key,
+    };
+    uint32_t many_gens[KEYRING_MAX];
+    for (int i = 0; i < KEYRING_MAX; i++) {
+        many_gens[i] = KEYRING_GEN_MAX - KEYRING_MAX + 1 + i;
+    }
+    set_keys(&f, many, many_gens, KEYRING_MAX);
+    f.cap.keys = f.keys;
+    feed_keyed(&f, "", CHAN_WIRE_HELLO, 0, 0, NULL);   /* auth */
+    CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_AUTH], 3);
+    f.now += RECEIVER_HELLO_MIN_MS;
+    feed_keyed(&f, key, CHAN_WIRE_HELLO, 0, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    CU_ASSERT_EQUAL_FATAL(f.cap.n, 1);
+    CU_ASSERT_EQUAL(f.cap.f[0].gen, KEYRING_GEN_MAX);
+    assert_keys_member(f.cap.f[0].obj, many_gens, KEYRING_MAX);
+    CU_ASSERT_PTR_NOT_NULL(json_object_get(f.cap.f[0].obj, "guest_epoch"));
+    capture_clear(&f.cap);
+    CU_ASSERT_EQUAL(stats(&f).tx_errors, 0);
+
+    fix_destroy(&f);
+}
+
+static void
+test_keys_unauthenticated(void)
+{
+    struct fix f;
+    json_t *k;
+    uint32_t ge;
+
+    fix_init(&f);
+    receiver_destroy(f.rx);
+    keyring_init(&f.keys);
+    f.rx = make_rx(&f);
+    f.cap.unauthenticated = true;
+    ge = state(f.ds).guest_epoch;
+    CU_ASSERT_EQUAL(receiver_tx_generation(f.rx), 0);
+
+    /* HELLO under the empty key, "keys": []. */
+    receiver_run(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_HELLO, 0, NULL, 0);
+
+    /* A keyed frame is not accepted; an unauthenticated one is. */
+    char sync[128];
+    snprintf(sync, sizeof sync, "{\"guest_epoch\":%"PRIu32","
+             "\"snapshot_end\":0}", ge);
+    feed_keyed(&f, key, CHAN_WIRE_SYNC, 9, 0, sync);
+    CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_AUTH], 1);
+    feed_keyed(&f, "", CHAN_WIRE_SYNC, 9, 0, sync);
+    feed_keyed(&f, "", CHAN_WIRE_DATA, 9, 1, put1("u", "1", 1));
+    receiver_flush(f.rx, f.now);
+    expect_sent(&f.cap, CHAN_WIRE_ACK, 0, NULL, 0);
+    assert_value(f.ds, "u", "1", 1);
+    CU_ASSERT_EQUAL(receiver_rx_generation(f.rx), 0);
+
+    k = status_keys(&f);
+    CU_ASSERT(json_is_null(json_object_get(k, "rx_generation")));
+    CU_ASSERT(json_is_null(json_object_get(k, "tx_generation")));
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(k, "generations")), 0);
+    CU_ASSERT_EQUAL(json_object_size(json_object_get(k, "verified")), 0);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(k, "auth_failures")),
+                    1);
+    json_decref(k);
+
+    /* Keys arrive (a key file appeared): the empty key is no longer
+     * accepted, and the guest sends with its newest key. */
+    keyring_add(&f.keys, 1, key);
+    receiver_set_keys(f.rx, &f.keys);
+    f.cap.unauthenticated = false;
+    CU_ASSERT_EQUAL(receiver_tx_generation(f.rx), 1);
+    feed_keyed(&f, "", CHAN_WIRE_HEARTBEAT, 9, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    CU_ASSERT_EQUAL(f.cap.n, 0);
+    feed_keyed(&f, key, CHAN_WIRE_HEARTBEAT, 9, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_ack(&f.cap, 9, 1);
+    fix_destroy(&f);
+}
+
+/* Replaces 'path' with 'text' atomically (a new inode, as editors and
+ * configuration tools do). */
+static void
+replace_file(const char *path, const char *text)
+{
+    char tmp[256];
+    FILE *file;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    file = fopen(tmp, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(text, file);
+    CU_ASSERT_FATAL(fclose(file) == 0);
+    CU_ASSERT_FATAL(rename(tmp, path) == 0);
+}
+
+static json_t *
+file_status(struct keyring_file *kf)
+{
+    return keyring_file_status_json(kf);
+}
+
+static int64_t
+file_status_int(struct keyring_file *kf, const char *name)
+{
+    json_t *st = file_status(kf);
+    int64_t v = json_integer_value(json_object_get(st, name));
+
+    json_decref(st);
+    return v;
+}
+
+static void
+test_key_file(void)
+{
+    char h1[65], h2[65], h3[65];
+    char path[256], text[1024], error[KEYRING_ERROR_LEN], buf[64];
+    struct keyring_file *kf;
+    long long now = 5000;
+    struct fix f;
+    json_t *st;
+
+    fix_init(&f);
+    key_hex(key, false, h1);
+    key_hex(key2, false, h2);
+    key_hex(key3, false, h3);
+    snprintf(path, sizeof path, "%s/channel.key", f.sc.dir);
+
+    /* Missing: no keys, not an error. */
+    CU_ASSERT_EQUAL_FATAL(keyring_file_open(path, now, &kf, error,
+                                            sizeof error), 0);
+    CU_ASSERT_EQUAL(keyring_file_get(kf)->n, 0);
+    CU_ASSERT_STRING_EQUAL(keyring_file_path(kf), path);
+    st = file_status(kf);
+    CU_ASSERT(json_is_false(json_object_get(st, "present")));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(st, "path")),
+                           path);
+    json_decref(st);
+    CU_ASSERT_EQUAL(keyring_file_next_check(kf), now + KEYRING_CHECK_MS);
+
+    /* It appears: loaded at the next check, not before. */
+    snprintf(text, sizeof text, "1 %s\n", h1);
+    replace_file(path, text);
+    CU_ASSERT_FALSE(keyring_file_run(kf, now + KEYRING_CHECK_MS - 1));
+    CU_ASSERT_EQUAL(keyring_file_get(kf)->n, 0);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT(keyring_file_run(kf, now));
+    CU_ASSERT_STRING_EQUAL(keyring_format(keyring_file_get(kf), buf,
+                                          sizeof buf), "1");
+    CU_ASSERT_EQUAL(file_status_int(kf, "loads"), 2);
+
+    /* The receiver gets them. */
+    receiver_set_keys(f.rx, keyring_file_get(kf));
+    start_session(&f, 5);
+
+    /* Unchanged: not read again. */
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT_FALSE(keyring_file_run(kf, now));
+    CU_ASSERT_EQUAL(file_status_int(kf, "loads"), 2);
+
+    /* Rotation: 2 added. */
+    snprintf(text, sizeof text, "1 %s\n2 %s\n", h1, h2);
+    replace_file(path, text);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT(keyring_file_run(kf, now));
+    CU_ASSERT_STRING_EQUAL(keyring_format(keyring_file_get(kf), buf,
+                                          sizeof buf), "1, 2");
+
+    /* A bad file: the keys stay, the error is counted once and kept. */
+    snprintf(text, sizeof text, "1 %s\n2 %.60s\n", h1, h2);
+    replace_file(path, text);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT_FALSE(keyring_file_run(kf, now));
+    CU_ASSERT_STRING_EQUAL(keyring_format(keyring_file_get(kf), buf,
+                                          sizeof buf), "1, 2");
+    CU_ASSERT_EQUAL(file_status_int(kf, "load_errors"), 1);
+    st = file_status(kf);
+    const char *last = json_string_value(json_object_get(st, "last_error"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+    CU_ASSERT(strstr(last, path) == last);
+    CU_ASSERT(strstr(last, ": line 2: key is 60 characters long") != NULL);
+    CU_ASSERT(json_is_true(json_object_get(st, "present")));
+    json_decref(st);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT_FALSE(keyring_file_run(kf, now));
+    CU_ASSERT_EQUAL(file_status_int(kf, "load_errors"), 1);
+    /* The receiver still has its keys: nothing changed for it. */
+    feed_keyed(&f, key, CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
+    receiver_flush(f.rx, f.now);
+    expect_ack(&f.cap, 5, 2);
+
+    /* A forced reload of the bad file: same. */
+    bool changed = true;
+    error[0] = '\0';
+    CU_ASSERT_EQUAL(keyring_file_reload(kf, &changed, error, sizeof error),
+                    EINVAL);
+    CU_ASSERT_FALSE(changed);
+    CU_ASSERT(strstr(error, "line 2") != NULL);
+    CU_ASSERT_EQUAL(file_status_int(kf, "load_errors"), 2);
+    CU_ASSERT_EQUAL(keyring_file_get(kf)->n, 2);
+
+    /* Fixed, and 1 retired. */
+    snprintf(text, sizeof text, "# rotated\n2 %s\n3 %s\n", h2, h3);
+    replace_file(path, text);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT(keyring_file_run(kf, now));
+    CU_ASSERT_STRING_EQUAL(keyring_format(keyring_file_get(kf), buf,
+                                          sizeof buf), "2, 3");
+    CU_ASSERT_EQUAL(keyring_file_reload(kf, &changed, error, sizeof error),
+                    0);
+    CU_ASSERT_FALSE(changed);
+
+    /* Rewritten in place with other contents of another size. */
+    FILE *file = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fprintf(file, "3 %s\n", h3);
+    fclose(file);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT(keyring_file_run(kf, now));
+    CU_ASSERT_STRING_EQUAL(keyring_format(keyring_file_get(kf), buf,
+                                          sizeof buf), "3");
+
+    /* Removed: no keys. */
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT(keyring_file_run(kf, now));
+    CU_ASSERT_EQUAL(keyring_file_get(kf)->n, 0);
+    st = file_status(kf);
+    CU_ASSERT(json_is_false(json_object_get(st, "present")));
+    json_decref(st);
+    now += KEYRING_CHECK_MS;
+    CU_ASSERT_FALSE(keyring_file_run(kf, now));
+    keyring_file_destroy(kf);
+
+    /* Invalid at open: an error naming the file and the line. */
+    snprintf(text, sizeof text, "\n1 %s\n1 %s\n", h1, h2);
+    replace_file(path, text);
+    kf = (void *) 1;
+    CU_ASSERT_EQUAL(keyring_file_open(path, now, &kf, error, sizeof error),
+                    EINVAL);
+    CU_ASSERT_PTR_NULL(kf);
+    snprintf(text, sizeof text, "%s: line 3: generation 1 appears again "
+             "(first on line 2)", path);
+    CU_ASSERT_STRING_EQUAL(error, text);
+
+    /* Not a regular file; too large; unreadable directory path. */
+    CU_ASSERT_EQUAL(keyring_file_open(f.sc.dir, now, &kf, error,
+                                      sizeof error), EINVAL);
+    CU_ASSERT(strstr(error, "not a regular file") != NULL);
+    file = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    for (int i = 0; i <= KEYRING_FILE_MAX / 64; i++) {
+        fprintf(file, "%063d\n", 0);
+    }
+    fclose(file);
+    CU_ASSERT_EQUAL(keyring_file_open(path, now, &kf, error, sizeof error),
+                    EFBIG);
+    CU_ASSERT(strstr(error, "larger than 65536 bytes") != NULL);
+    unlink(path);
+    snprintf(text, sizeof text, "%s/guest.db/x", f.sc.dir);
+    CU_ASSERT_EQUAL(keyring_file_open(text, now, &kf, error, sizeof error),
+                    ENOTDIR);
+    CU_ASSERT(strstr(error, "cannot open") != NULL);
+    fix_destroy(&f);
+}
+
 /* The guest bridge's pure parts. */
 
 static void
@@ -1746,6 +2522,13 @@ static const struct unit_test tests[] = {
     { "send failure and status", test_send_failure_and_status },
     { "datastore failure", test_datastore_failure },
     { "random, with the real sender", test_random_with_sender },
+    { "keys: key file parsing", test_keyring_parse },
+    { "keys: decoding with several keys", test_keyring_decode },
+    { "keys: right key accepted, wrong key counted",
+      test_keys_accept_reject },
+    { "keys: rotation, tx generation follows the host", test_keys_rotation },
+    { "keys: none (unauthenticated)", test_keys_unauthenticated },
+    { "keys: key file reload", test_key_file },
     { "bridge: interface names", test_bridge_names },
     { "bridge: rendering guest.flows", test_bridge_render },
     { "bridge: create and refuse", test_bridge_create },

@@ -269,9 +269,12 @@ test_resume_after_host_restart(void)
     CU_ASSERT_TRUE(st.synced);
 
     /* A guest somewhere else gets a new session instead. */
-    struct channel *ch2 = make_channel(&(struct chandb_prior) {
+    struct chandb_prior prior2 = {
         .host_epoch = 77, .guest_epoch = 9, .applied_seq = 3,
-        .applied = json_object() });
+        .applied = json_object(),
+    };
+    struct channel *ch2 = make_channel(&prior2);
+    json_decref(prior2.applied);
     channel_set_desired(ch2, d, 0);
     guest_send(ch2, CHAN_WIRE_HELLO, 77, 2, "{\"guest_epoch\":9}", 1);
     CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_SYNC));
