@@ -13,6 +13,9 @@
 #   TOPO_SRC     source tree (for flows/ and ovsdb/)
 #   TOPO_RUN     directory for chand's sockets, pidfiles, logs, datastores
 #   TOPO_HOST_NS network namespace for the hypervisor ("" = current one)
+#   TOPO_KEYS    1 (default): each VM gets a message authentication key,
+#                added to the Chan DB with chanctl key-add and handed to
+#                its chand-guest in a key file; 0: unauthenticated
 
 TOPO_HOST=hv
 
@@ -72,6 +75,9 @@ topo_vm_up() {
     ovsi_vm_create "$vm" "$TOPO_HOST" br-int "$vm-vnic" "10.77.0.$n/24" ||
         return 1
     ovsi_start "$vm" "$vm" || return 1
+    if [ "${TOPO_KEYS:-1}" = 1 ]; then
+        topo_key_add "$vm" || return 1
+    fi
     topo_guest_start "$vm" "$id" "$vid" || return 1
     ovsi_vsctl "$TOPO_HOST" set Interface "$vm-vnic" \
         external_ids:chand-vm="$vm" external_ids:chand-id="$id" \
@@ -80,6 +86,16 @@ topo_vm_up() {
 
 topo__vm_index() {
     printf '%s\n' "$1" | tr -cd '0-9' | sed 's/^$/1/'
+}
+
+# topo_key_add VM: adds VM's next key generation to the Chan DB and to the
+# key file its chand-guest reads ($TOPO_RUN/VM/channel.key, mode 0600).
+topo_key_add() {
+    local vm=$1 line
+    mkdir -p "$TOPO_RUN/$vm" || return 1
+    line=$(CHAND_DB=$(topo_db) "$(topo__prog utilities chanctl)" \
+           key-add --vm "$vm") || return 1
+    (umask 077 && printf '%s\n' "$line" >>"$TOPO_RUN/$vm/channel.key")
 }
 
 # topo_guest_start VM CHAN_ID [VID] / topo_guest_stop VM: chand-guest alone.
@@ -92,6 +108,7 @@ topo_guest_start() {
         --ovs-db="unix:$dir/run/db.sock" --ovs-rundir="$dir/run" \
         --flows="$TOPO_SRC/flows/guest.flows" \
         --db="$TOPO_RUN/$vm/guest.db" \
+        --key-file="$TOPO_RUN/$vm/channel.key" \
         --log-file="$TOPO_RUN/$vm/chand-guest.log" \
         --pidfile="$TOPO_RUN/$vm/chand-guest.pid" --detach 2>/dev/null ||
         { tail -5 "$TOPO_RUN/$vm/chand-guest.log" >&2; return 1; }
@@ -148,4 +165,103 @@ topo_down() {
         ovsi_netns_del "$TOPO_HOST_NS" 2>/dev/null
     fi
     return 0
+}
+
+# --- Fault injection (test/system/test-fault-*.sh) ----------------------
+
+# topo_host_vswitchd_restart: kills the hypervisor's ovs-vswitchd (SIGKILL,
+# as a crash: its OpenFlow flows are gone) and starts it again on the same
+# database; returns once it answers.
+topo_host_vswitchd_restart() {
+    local dir pid i
+    dir=$(ovsi_dir "$TOPO_HOST")
+    pid=$(ovsi__pid "$dir/run/ovs-vswitchd.pid" ovs-vswitchd) || return 1
+    kill -9 "$pid" 2>/dev/null
+    topo__wait_gone "$pid" || return 1
+    rm -f "$dir/run/ovs-vswitchd.pid"
+    ovsi_run "$TOPO_HOST" ovs-vswitchd "unix:$dir/run/db.sock" \
+        -vconsole:off --disable-system \
+        --pidfile="$dir/run/ovs-vswitchd.pid" \
+        --log-file="$dir/log/ovs-vswitchd.log" --detach --no-chdir ||
+        return 1
+    for i in $(seq 50); do
+        ovsi_appctl "$TOPO_HOST" -t ovs-vswitchd version >/dev/null 2>&1 &&
+            return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# topo_host_ovsdb_restart [DOWN_SECONDS]: kills the hypervisor's
+# ovsdb-server (SIGKILL) -- it serves both the Open_vSwitch DB and the Chan
+# DB -- and starts it again on the same database files after DOWN_SECONDS
+# (default 0), so their contents survive.
+topo_host_ovsdb_restart() {
+    local down=${1:-0} dir pid i
+    dir=$(ovsi_dir "$TOPO_HOST")
+    pid=$(ovsi__pid "$dir/run/ovsdb-server.pid" ovsdb-server) || return 1
+    kill -9 "$pid" 2>/dev/null
+    topo__wait_gone "$pid" || return 1
+    rm -f "$dir/run/ovsdb-server.pid"
+    sleep "$down"
+    ovsi_run "$TOPO_HOST" ovsdb-server "$dir/db/conf.db" "$dir/db/chan.db" \
+        -vconsole:off --remote="punix:$dir/run/db.sock" \
+        --pidfile="$dir/run/ovsdb-server.pid" \
+        --log-file="$dir/log/ovsdb-server.log" --detach --no-chdir ||
+        return 1
+    for i in $(seq 50); do
+        ovsdb-client list-dbs "unix:$dir/run/db.sock" 2>/dev/null |
+            grep -qx Chan && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# topo_vm_loss VM PERCENT [OUT_PERCENT]: drops PERCENT % of the UDP
+# datagrams to the chand port (7433) arriving on VM's chand0, at random
+# (nftables, in VM's namespace; chand-guest reads a socket, so the input
+# hook sees them), and OUT_PERCENT % (default 0) of those chand-guest sends
+# from that port through chand0 (its ACKs and HELLOs).  The drops are
+# counted: topo_vm_loss_drops VM [in|out] prints how many.
+# topo_vm_loss_off VM removes the rules.
+topo_vm_loss() {
+    local vm=$1 pct=$2 out=${3:-0}
+    ovsi_exec "$vm" nft -f - <<NFT
+table inet chloss {
+    chain in {
+        type filter hook input priority 0;
+        iifname "chand0" udp dport 7433 numgen random mod 100 < $pct counter drop
+    }
+    chain out {
+        type filter hook output priority 0;
+        oifname "chand0" udp sport 7433 numgen random mod 100 < $out counter drop
+    }
+}
+NFT
+}
+
+topo_vm_loss_drops() {
+    ovsi_exec "$1" nft list chain inet chloss "${2:-in}" 2>/dev/null |
+        sed -n 's/.*counter packets \([0-9]*\) .*/\1/p' | head -1
+}
+
+topo_vm_loss_off() {
+    ovsi_exec "$1" nft delete table inet chloss 2>/dev/null
+    return 0
+}
+
+# topo_vm_link VM up|down: sets the host end of VM's vNIC up or down (the
+# VM is unreachable while it is down; chand-guest keeps running).
+topo_vm_link() {
+    ovsi_exec "$TOPO_HOST" ip link set "$1-vnic" "$2"
+}
+
+# topo_host_kill: SIGKILL chand-host, as a crash (topo_host_start starts
+# it again).
+topo_host_kill() {
+    local pid
+    pid=$(cat "$TOPO_RUN/chand-host.pid" 2>/dev/null) || return 0
+    kill -9 "$pid" 2>/dev/null
+    topo__wait_gone "$pid"
+    rm -f "$TOPO_RUN/chand-host.pid"
 }
