@@ -1,2 +1,2 @@
 # doc/: operator documentation.
-dist_doc_DATA += doc/PROTOCOL.md doc/SESSION.md
+dist_doc_DATA += doc/PROTOCOL.md doc/SESSION.md doc/operations.md
