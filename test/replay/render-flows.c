@@ -1,19 +1,27 @@
 /* Copyright (c) 2026 The chand authors.
  *
- * render-flows: prints the `ovs-ofctl -O OpenFlow13 --bundle add-flows`
- * file that chand-host (host bridge) or chand-guest (guest bridge) would
- * install for the given channels, rendered from a flows/ template with the
- * same variables (lib/chan-flows.h) and the same cookies:
+ * render-flows: prints the flows file that chand-host (host bridge) or
+ * chand-guest (guest bridge) would install for the given channels, rendered
+ * from a flows/ template with the same variables (lib/chan-flows.h), the
+ * same cookies and in the same form:
  *
- *   host:  [bridge] once, then for each channel its [channel] rules and,
+ *   host:  "add cookie=...,RULE" lines for `ovs-ofctl --bundle add-flows`
+ *          (chand-host adds its rules beside the bridge's other flows):
+ *          [bridge] once, then for each channel its [channel] rules and,
  *          the first time its vid appears, the [vid] rules (as
  *          chand-host/flowmgr.c does);
- *   guest: [bridge], [vid], [channel] for the one channel (as
- *          chand-guest/bridge.c does).
+ *   guest: "cookie=...,RULE" lines for `ovs-ofctl --bundle replace-flows`
+ *          (chand-guest owns the whole guest bridge): [bridge], [vid],
+ *          [channel] for the one channel (as chand-guest/bridge.c does).
  *
  * Usage:
  *   render-flows host TEMPLATE ID:VID:VNIC_OFPORT...
  *   render-flows guest TEMPLATE ID:VID:VNIC_OFPORT:CHAND_OFPORT
+ *   render-flows meter-ids ID...
+ *
+ * The last form prints the OpenFlow meter id of each channel
+ * (chan_flows_meter_id(), the METER_ID variable of the host template), one
+ * per line, for the meters that must exist before the host flows load.
  *
  * Endpoint addresses are the defaults derived from each chan-id.  Exit
  * status 0 on success, 1 on a template or rendering error, 2 on bad usage.
@@ -22,6 +30,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +45,8 @@ usage(void)
     fprintf(stderr,
             "usage: render-flows host TEMPLATE ID:VID:VNIC_OFPORT...\n"
             "       render-flows guest TEMPLATE "
-            "ID:VID:VNIC_OFPORT:CHAND_OFPORT\n");
+            "ID:VID:VNIC_OFPORT:CHAND_OFPORT\n"
+            "       render-flows meter-ids ID...\n");
     exit(2);
 }
 
@@ -89,6 +99,10 @@ parse_channel(const char *arg, struct chan_config *cfg, int64_t ports[],
               int n_ports)
 {
     char *copy = strdup(arg), *save = NULL;
+    if (!copy) {
+        fprintf(stderr, "render-flows: out of memory\n");
+        exit(1);
+    }
     char *id = strtok_r(copy, ":", &save);
     char *vid = strtok_r(NULL, ":", &save);
     bool ok = id && vid;
@@ -142,6 +156,18 @@ main(int argc, char *argv[])
     size_t len;
     char *text;
 
+    if (argc >= 3 && !strcmp(argv[1], "meter-ids")) {
+        for (int i = 2; i < argc; i++) {
+            uint32_t id;
+            if (chan_parse_id(argv[i], &id)) {
+                fprintf(stderr, "render-flows: bad chan-id \"%s\"\n",
+                        argv[i]);
+                return 2;
+            }
+            printf("%"PRIu32"\n", chan_flows_meter_id(id));
+        }
+        return 0;
+    }
     if (argc < 4) {
         usage();
     }
@@ -213,7 +239,7 @@ main(int argc, char *argv[])
                         &flows));
     }
 
-    if (ok) {
+    if (ok && host) {
         char *bundle = flow_template_format_bundle(NULL, 0, &flows);
         if (!bundle) {
             fprintf(stderr, "render-flows: out of memory\n");
@@ -221,8 +247,21 @@ main(int argc, char *argv[])
         } else {
             fputs(bundle, stdout);
             free(bundle);
-            ok = !fflush(stdout) && !ferror(stdout);
         }
+    } else if (ok) {
+        for (size_t i = 0; ok && i < flows.n; i++) {
+            char *line = flow_template_format_flow(&flows.flows[i]);
+            if (!line) {
+                fprintf(stderr, "render-flows: out of memory\n");
+                ok = false;
+            } else {
+                printf("%s\n", line);
+                free(line);
+            }
+        }
+    }
+    if (ok) {
+        ok = !fflush(stdout) && !ferror(stdout);
     }
     flow_template_flows_destroy(&flows);
     flow_template_destroy(ft);

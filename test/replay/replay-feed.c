@@ -6,7 +6,7 @@
  * Usage:
  *   replay-feed --mgmt=SOCKET --unixctl=SOCKET --out=DIR
  *               [--ofport=NAME=NUMBER]... [--controller-id=ID]
- *               [--dpdk-core=CORE] [--timeout=SECONDS] IN.pcap...
+ *               [--dpdk-start=DIR] [--timeout=SECONDS] IN.pcap...
  *
  * It opens one OpenFlow 1.3 service connection on the bridge's mgmt socket
  * and sets it up as chand-host does (HELLO, NXT_SET_CONTROLLER_ID 17224,
@@ -22,13 +22,17 @@
  *     waits until the datapath has processed it (the "packets received"
  *     counters of dpif-netdev/pmd-stats-show), so every packet sees the
  *     effects of the ones before it (MAC learning) and outputs keep the
- *     scenario's order;
+ *     scenario's order.  Consecutive frames of one file with the same
+ *     timestamp go in one command, so the datapath takes them as one batch
+ *     (for meters); a gap of more than 1 ms between timestamps is waited
+ *     out (the scenario's @wait);
  *
- *   - with --dpdk-core, PORT is an OVS-DPDK net_pcap port whose rx_pcap is
- *     this very file and whose rx queue is pinned to a core without a PMD
- *     thread (so it is not polled yet): at its first packet the tool pins
- *     the queue to CORE with ovs-vsctl, which replays the whole file, and
- *     waits until all of its packets were processed.
+ *   - with --dpdk-start=DIR, PORT is an OVS-DPDK net_pcap port: at the
+ *     first packet of in-PORT.pcap the tool runs the executable DIR/start-PORT
+ *     (written by test/replay/run: it points the port's rx_pcap at this
+ *     very file, which makes the PMD replay all of it), then waits until the
+ *     datapath has received all of the file's packets.  Each port's packets
+ *     thus keep their order, but not their order relative to other ports.
  *
  * Every PACKET_IN received on the connection is written, in arrival order,
  * to DIR/out-controller.pcap, with its metadata ("in_port=vnic1 pkt_mark=7
@@ -461,19 +465,17 @@ hex(const uint8_t *data, size_t len)
     return s;
 }
 
+/* Runs 'program' with argument-less argv and waits for it. */
 static void
-run_vsctl_pin(const char *port, int core)
+run_program(const char *program)
 {
-    char *setting = replay_xasprintf("other_config:pmd-rxq-affinity=0:%d",
-                                     core);
-    char *argv[] = { "ovs-vsctl", "--timeout=10", "set", "Interface",
-                     (char *) port, setting, NULL };
+    char *argv[] = { (char *) program, NULL };
     pid_t pid = fork();
     if (pid < 0) {
         fatal("fork: %s", strerror(errno));
     } else if (!pid) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "ovs-vsctl: %s\n", strerror(errno));
+        execv(argv[0], argv);
+        fprintf(stderr, "%s: %s\n", program, strerror(errno));
         _exit(127);
     }
     int status;
@@ -481,9 +483,8 @@ run_vsctl_pin(const char *port, int core)
         continue;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-        fatal("ovs-vsctl set Interface %s %s failed", port, setting);
+        fatal("%s failed", program);
     }
-    free(setting);
 }
 
 /* One input file. */
@@ -491,7 +492,7 @@ struct input {
     char *port;                 /* NULL for controller. */
     uint32_t mark;
     struct replay_pcap pcap;
-    bool started;               /* DPDK mode: rx queue pinned. */
+    bool started;               /* DPDK mode: rx_pcap set. */
 };
 
 /* One packet to feed, in order. */
@@ -510,7 +511,17 @@ compare_steps(const void *a_, const void *b_)
     if (a->pkt->ts.tv_usec != b->pkt->ts.tv_usec) {
         return a->pkt->ts.tv_usec < b->pkt->ts.tv_usec ? -1 : 1;
     }
+    if (a->input == b->input) {
+        /* Same file: keep the file's order (its packets are an array). */
+        return a->pkt < b->pkt ? -1 : a->pkt > b->pkt;
+    }
     return 0;
+}
+
+static long long
+ts_us(const struct replay_pkt *pkt)
+{
+    return pkt->ts.tv_sec * 1000000LL + pkt->ts.tv_usec;
 }
 
 static void
@@ -549,12 +560,12 @@ main(int argc, char *argv[])
         { "unixctl", required_argument, NULL, 'u' },
         { "out", required_argument, NULL, 'o' },
         { "ofport", required_argument, NULL, 'p' },
-        { "dpdk-core", required_argument, NULL, 'd' },
+        { "dpdk-start", required_argument, NULL, 'd' },
         { "timeout", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     const char *mgmt = NULL, *unixctl_path = NULL, *out = NULL;
-    int dpdk_core = -1;
+    const char *dpdk_start = NULL;
     int c;
 
     while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -562,7 +573,7 @@ main(int argc, char *argv[])
         case 'm': mgmt = optarg; break;
         case 'u': unixctl_path = optarg; break;
         case 'o': out = optarg; break;
-        case 'd': dpdk_core = atoi(optarg); break;
+        case 'd': dpdk_start = optarg; break;
         case 't': timeout_s = atof(optarg); break;
         case 'p': {
             char *eq = strchr(optarg, '=');
@@ -578,7 +589,7 @@ main(int argc, char *argv[])
         default:
             fprintf(stderr, "usage: replay-feed --mgmt=SOCKET "
                     "--unixctl=SOCKET --out=DIR [--ofport=NAME=N]... "
-                    "[--dpdk-core=CORE] [--timeout=S] IN.pcap...\n");
+                    "[--dpdk-start=DIR] [--timeout=S] IN.pcap...\n");
             return 2;
         }
     }
@@ -589,7 +600,7 @@ main(int argc, char *argv[])
 
     /* Load inputs and order their packets. */
     size_t n_inputs = argc - optind, n_steps = 0;
-    struct input *inputs = calloc(n_inputs, sizeof *inputs);
+    struct input *inputs = replay_xcalloc(n_inputs, sizeof *inputs);
     for (size_t i = 0; i < n_inputs; i++) {
         char *err;
         parse_input_name(argv[optind + i], &inputs[i]);
@@ -609,9 +620,12 @@ main(int argc, char *argv[])
     }
     qsort(steps, n_steps, sizeof *steps, compare_steps);
     for (size_t i = 1; i < n_steps; i++) {
-        if (!compare_steps(&steps[i - 1], &steps[i])) {
-            fatal("two input packets have the same timestamp %ld.%06ld: "
-                  "the order is ambiguous", (long) steps[i].pkt->ts.tv_sec,
+        if (ts_us(steps[i - 1].pkt) == ts_us(steps[i].pkt)
+            && (steps[i - 1].input != steps[i].input
+                || !steps[i].input->port)) {
+            fatal("input packets in different files (or PACKET_OUTs) have "
+                  "the same timestamp %ld.%06ld: the order is ambiguous",
+                  (long) steps[i].pkt->ts.tv_sec,
                   (long) steps[i].pkt->ts.tv_usec);
         }
     }
@@ -623,25 +637,49 @@ main(int argc, char *argv[])
 
     unsigned long long received, failed;
     datapath_counts(&received, &failed);
-    for (size_t i = 0; i < n_steps; i++) {
+    for (size_t i = 0, n; i < n_steps; i += n) {
         struct input *in = steps[i].input;
         const struct replay_pkt *pkt = steps[i].pkt;
 
+        /* Packets of one port with the same timestamp form a batch. */
+        for (n = 1; i + n < n_steps && steps[i + n].input == in && in->port
+             && ts_us(steps[i + n].pkt) == ts_us(pkt); n++) {
+            continue;
+        }
+        /* Reproduce the scenario's pauses (@wait). */
+        long long gap = i ? ts_us(pkt) - ts_us(steps[i - 1].pkt) : 0;
+        if (gap > 1000) {
+            struct timespec ts = { .tv_sec = gap / 1000000,
+                                   .tv_nsec = gap % 1000000 * 1000 };
+            while (nanosleep(&ts, &ts) && errno == EINTR) {
+                continue;
+            }
+        }
+
         if (!in->port) {
             of_packet_out(&conn, in->mark, pkt->data, pkt->len);
-        } else if (dpdk_core >= 0) {
+        } else if (dpdk_start) {
             if (!in->started) {
+                char *program = replay_xasprintf("%s/start-%s", dpdk_start,
+                                                 in->port);
                 in->started = true;
-                run_vsctl_pin(in->port, dpdk_core);
+                run_program(program);
+                free(program);
                 received += in->pcap.n;
                 wait_received(received, &conn);
             }
         } else {
-            char *h = hex(pkt->data, pkt->len);
-            json_t *params = json_pack("[ss]", in->port, h);
+            json_t *params = json_array();
+            json_array_append_new(params, json_string(in->port));
+            for (size_t j = 0; j < n; j++) {
+                const struct replay_pkt *p = steps[i + j].pkt;
+                char *h = hex(p->data, p->len);
+                json_array_append_new(params, json_string(h));
+                free(h);
+            }
             free(unixctl_call("netdev-dummy/receive", params));
-            free(h);
-            wait_received(++received, &conn);
+            received += n;
+            wait_received(received, &conn);
         }
         of_drain(&conn);
     }

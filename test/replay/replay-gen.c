@@ -11,14 +11,17 @@
  *   vnic1 eth 0a:c4:00:00:00:07>0a:c4:00:00:00:00 vlan 4094 \
  *       ip 169.254.1.7>169.254.0.1 udp 7433>7433 chand ack epoch=5 ack=3
  *   controller mark=7 eth ... ip ... udp ... chand data epoch=1 seq=1
- *   vnic3 eth 02:00:00:00:00:03>ff:ff:ff:ff:ff:ff arp request 10.0.0.3>10.0.0.1
+ *   vnic3 eth 02:00:00:00:00:03>ff:ff:ff:ff:ff:ff \
+ *       arp request 10.0.0.3>10.0.0.1
  *   uplink hex 0102030405060a0b0c0d0e0f88b5...
  *
  * Frames for port P are written to OUTDIR/in-P.pcap; frames injected as
  * OpenFlow PACKET_OUT (port "controller") with pkt_mark M to
- * OUTDIR/in-controller-M.pcap.  Packet i of the scenario (from 0) gets the
- * timestamp i + 1 seconds in whichever file it lands, which is how
- * replay-feed restores the scenario's order.  Lengths and checksums are
+ * OUTDIR/in-controller-M.pcap.  Timestamps carry the scenario's order
+ * and timing across files: each packet line is 1 us after the previous one
+ * ("x=N" after the port makes N copies with the same timestamp, which
+ * replay-feed hands to the datapath as one batch), and "@wait MS" adds a
+ * pause that replay-feed reproduces.  Lengths and checksums are
  * computed; chand frames are encoded with lib/chan-wire (so they are valid
  * frames unless raw bytes are used).  Lines starting with '@' are case
  * directives for test/replay/run and are only checked for syntax here.
@@ -538,7 +541,7 @@ layer_chand(struct frame *f, const struct opts *o)
 {
     static const char *const known[] = {
         "epoch", "seq", "ack", "flags", "vid", "chunk", "key", "payload",
-        NULL
+        "fill", NULL
     };
     static const struct {
         const char *name;
@@ -591,6 +594,25 @@ layer_chand(struct frame *f, const struct opts *o)
         free(copy);
     }
     const char *payload = opt(o, "payload");
+    char *filled = NULL;
+    if (opt(o, "fill")) {
+        /* A one-record batch whose value is padded with 'x' to make the
+         * payload exactly N bytes long. */
+        static const char head[] = "{\"records\":[{\"op\":\"put\","
+                                   "\"key\":\"fill\",\"value\":\"";
+        static const char tail[] = "\",\"version\":1}]}";
+        size_t fixed = strlen(head) + strlen(tail);
+        size_t total = opt_uint(o, "fill", 0, CHAN_WIRE_MAX_PAYLOAD);
+        if (payload || total < fixed) {
+            fatal("chand fill=N (N >= %zu) replaces payload=", fixed);
+        }
+        filled = replay_xmalloc(total + 1);
+        memset(filled, 'x', total);
+        memcpy(filled, head, strlen(head));
+        memcpy(filled + total - strlen(tail), tail, strlen(tail));
+        filled[total] = '\0';
+        payload = filled;
+    }
     if (!payload) {
         payload = hdr.type == CHAN_WIRE_DATA ? "{\"records\":[]}" : "";
     }
@@ -605,6 +627,7 @@ layer_chand(struct frame *f, const struct opts *o)
               "invalid frames)", chan_wire_strerror(e));
     }
     f->len += len;
+    free(filled);
 }
 
 static void
@@ -806,25 +829,30 @@ valid_port_name(const char *s)
 static void
 check_directive(char *tokens[], size_t n)
 {
-    if (!strcmp(tokens[0], "@describe")) {
-        return;
-    } else if (!strcmp(tokens[0], "@vid")) {
-        if (n != 3) {
+    uint32_t id;
+    uint16_t vid;
+
+    if (!strcmp(tokens[0], "@vid")) {
+        if (n != 3 || chan_parse_id(tokens[1], &id)
+            || chan_parse_vid(tokens[2], &vid)) {
             fatal("@vid CHAN_ID VID");
         }
-        uint32_t id;
-        uint16_t vid;
-        if (chan_parse_id(tokens[1], &id) || chan_parse_vid(tokens[2], &vid)) {
-            fatal("@vid: bad chan-id or vid");
+    } else if (!strcmp(tokens[0], "@meter")) {
+        if (n != 4 || chan_parse_id(tokens[1], &id)) {
+            fatal("@meter CHAN_ID PACKETS_PER_SECOND BURST");
         }
-    } else if (!strcmp(tokens[0], "@dpdk")) {
-        if (n < 2 || (strcmp(tokens[1], "skip") && strcmp(tokens[1], "ordered")
-                      && strcmp(tokens[1], "unordered"))) {
-            fatal("@dpdk skip REASON | @dpdk unordered");
+        parse_uint(tokens[2], 1000000, "meter rate");
+        parse_uint(tokens[3], 1000000, "meter burst");
+    } else if (!strcmp(tokens[0], "@frags")) {
+        if (n != 2 || (strcmp(tokens[1], "normal")
+                       && strcmp(tokens[1], "drop")
+                       && strcmp(tokens[1], "reassemble")
+                       && strcmp(tokens[1], "nx-match"))) {
+            fatal("@frags normal|drop|reassemble|nx-match");
         }
     } else {
-        fatal("unknown directive %s (known: @describe @vid @dpdk)",
-              tokens[0]);
+        fatal("unknown directive %s (known: @describe @vid @meter @frags "
+              "@dpdk @wait)", tokens[0]);
     }
 }
 
@@ -854,6 +882,7 @@ main(int argc, char *argv[])
     struct out_file *files = NULL;
     size_t n_files = 0;
     unsigned int n_packets = 0;
+    unsigned long long clock_us = 0;    /* Scenario time. */
     char *line = NULL, *joined = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -881,19 +910,40 @@ main(int argc, char *argv[])
         }
 
         char *tokens[MAX_TOKENS];
-        size_t n = tokenize(joined, tokens, MAX_TOKENS);
-        if (n && tokens[0][0] != '#') {
-            if (tokens[0][0] == '@') {
+        const char *start = joined + strspn(joined, " \t");
+        bool free_text = (*start == '#' || !strncmp(start, "@describe", 9)
+                          || !strncmp(start, "@dpdk", 5));
+        if (!strncmp(start, "@dpdk", 5)
+            && (strncmp(start, "@dpdk skip ", 11)
+                || !start[11 + strspn(start + 11, " \t")])) {
+            fatal("@dpdk skip REASON");
+        }
+        size_t n = free_text ? 0 : tokenize(joined, tokens, MAX_TOKENS);
+        if (n) {
+            if (!strcmp(tokens[0], "@wait")) {
+                if (n != 2) {
+                    fatal("@wait MILLISECONDS");
+                }
+                clock_us += parse_uint(tokens[1], 60000, "@wait") * 1000;
+            } else if (tokens[0][0] == '@') {
                 check_directive(tokens, n);
             } else {
                 const char *port = tokens[0];
                 size_t first = 1;
                 long long mark = -1;
+                unsigned int copies = 1;
                 char *name;
 
-                if (n > 1 && !strncmp(tokens[1], "mark=", 5)) {
-                    mark = parse_uint(tokens[1] + 5, 0xffffffff, "mark");
-                    first = 2;
+                if (n > first && !strncmp(tokens[first], "mark=", 5)) {
+                    mark = parse_uint(tokens[first] + 5, 0xffffffff, "mark");
+                    first++;
+                }
+                if (n > first && !strncmp(tokens[first], "x=", 2)) {
+                    copies = parse_uint(tokens[first] + 2, 32, "x");
+                    if (!copies || mark >= 0) {
+                        fatal("x=N (1..32) is for ports, not controller");
+                    }
+                    first++;
                 }
                 if (!strcmp(port, "controller")) {
                     name = replay_xasprintf("in-controller-%lld.pcap",
@@ -908,9 +958,18 @@ main(int argc, char *argv[])
 
                 static struct frame frame;
                 build(&frame, tokens + first, n - first);
-                struct timeval ts = { .tv_sec = ++n_packets, .tv_usec = 0 };
+                /* Packets are 1 us apart in scenario time, copies share
+                 * their timestamp (replay-feed hands them to the datapath
+                 * in one batch), @wait adds its delay. */
+                clock_us++;
+                struct timeval ts = { .tv_sec = clock_us / 1000000,
+                                      .tv_usec = clock_us % 1000000 };
                 struct out_file *file = get_file(&files, &n_files, name);
-                replay_pcap_add(&file->pcap, frame.buf, frame.len, &ts, NULL);
+                for (unsigned int i = 0; i < copies; i++) {
+                    replay_pcap_add(&file->pcap, frame.buf, frame.len, &ts,
+                                    NULL);
+                }
+                n_packets += copies;
                 if (verbose) {
                     struct frame_desc desc;
                     frame_desc_decode(frame.buf, frame.len, &desc);
@@ -920,6 +979,11 @@ main(int argc, char *argv[])
                                  mark);
                     } else {
                         snprintf(where, sizeof where, "%s", port);
+                    }
+                    if (copies > 1) {
+                        size_t used = strlen(where);
+                        snprintf(where + used, sizeof where - used, " x%u",
+                                 copies);
                     }
                     printf("%3u %-19s %s\n", n_packets, where, desc.summary);
                 }

@@ -9,12 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void *
 replay_xmalloc(size_t size)
 {
     void *p = malloc(size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+void *
+replay_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) {
         fprintf(stderr, "out of memory\n");
         abort();
@@ -152,6 +164,12 @@ replay_pcap_read(const char *path, bool missing_ok, struct replay_pcap *pcap,
     if (missing_ok && access(path, F_OK) && errno == ENOENT) {
         return 0;
     }
+    /* A 0-byte file is an empty capture (the DPDK pcap PMD writes the file
+     * header only with the first packet). */
+    struct stat st;
+    if (!stat(path, &st) && S_ISREG(st.st_mode) && !st.st_size) {
+        return 0;
+    }
     pcap_t *p = pcap_open_offline(path, ebuf);
     if (!p) {
         *errp = replay_xasprintf("%s: %s", path, ebuf);
@@ -208,7 +226,7 @@ replay_pcap_write(const char *path, const struct replay_pcap *pcap,
     }
     pcap_dumper_t *d = pcap_dump_open(p, path);
     if (!d) {
-        *errp = replay_xasprintf("%s: %s", path, pcap_geterr(p));
+        *errp = replay_xstrdup(pcap_geterr(p));     /* Names 'path'. */
         pcap_close(p);
         return EIO;
     }

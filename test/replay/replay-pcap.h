@@ -55,9 +55,10 @@ void replay_pcap_add(struct replay_pcap *pcap, const void *data, size_t len,
 
 /* Appends every packet of pcap file 'path' to 'pcap'.  A file that does not
  * exist is an error unless 'missing_ok', in which case nothing is appended
- * and 0 is returned.  If "<path without .pcap>.meta" exists, its lines are
- * attached to the packets read, one per packet, and must be exactly as many.
- * Returns 0, or an errno value with a message in '*errp' (caller frees). */
+ * and 0 is returned; a 0-byte file counts as a capture with no packets.  If
+ * "<path without .pcap>.meta" exists, its lines are attached to the packets
+ * read, one per packet, and must be exactly as many.  Returns 0, or an errno
+ * value with a message in '*errp' (caller frees). */
 int replay_pcap_read(const char *path, bool missing_ok,
                      struct replay_pcap *pcap, char **errp);
 
@@ -79,8 +80,9 @@ char *replay_pcap_meta_path(const char *path);
 char *replay_xasprintf(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* Like malloc()/realloc()/strdup() but abort if out of memory. */
+/* Like malloc()/calloc()/realloc()/strdup() but abort if out of memory. */
 void *replay_xmalloc(size_t size);
+void *replay_xcalloc(size_t n, size_t size);
 void *replay_xrealloc(void *p, size_t size);
 char *replay_xstrdup(const char *s);
 
