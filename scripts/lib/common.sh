@@ -5,7 +5,8 @@
 CHAND_DEB_PACKAGES="build-essential autoconf automake pkg-config
 libjansson-dev libpcap-dev libcunit1-dev libsqlite3-dev libssl-dev sqlite3
 openvswitch-switch openvswitch-common python3 iproute2 nftables tcpdump
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev
+openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23"
 
 log() {
     printf '%s\n' "$*" >&2
