@@ -17,7 +17,8 @@ lib_libchand_a_SOURCES = \
 	lib/ofp13.c lib/ofp13.h \
 	lib/flow-template.c lib/flow-template.h \
 	lib/daemon.c lib/daemon.h \
-	lib/chan-flows.c lib/chan-flows.h
+	lib/chan-flows.c lib/chan-flows.h \
+	lib/chan-port.c lib/chan-port.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
 CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)

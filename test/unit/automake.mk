@@ -108,3 +108,8 @@ test_unit_test_host_provision_SOURCES = test/unit/test-host-provision.c \
 	$(UNIT_COMMON) chand-host/provision.c chand-host/provision.h
 test_unit_test_host_provision_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_host_provision_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-chan-port
+test_unit_test_chan_port_SOURCES = test/unit/test-chan-port.c $(UNIT_COMMON)
+test_unit_test_chan_port_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_chan_port_LDADD = $(UNIT_LDADD)
