@@ -153,7 +153,7 @@ check_rechunk(const struct chan_msg *msg, const uint8_t *key, size_t key_len)
 
     struct chan_reasm *r = chan_reasm_create(msg->len ? msg->len : 1);
     FUZZ_CHECK(r);
-    uint8_t *frame = fuzz_alloc(CHAN_WIRE_MAX_FRAME);
+    static uint8_t frame[CHAN_WIRE_MAX_FRAME];
     struct chan_wire_header hdr;
     const uint8_t *p;
     size_t n;
@@ -180,7 +180,6 @@ check_rechunk(const struct chan_msg *msg, const uint8_t *key, size_t key_len)
     FUZZ_CHECK(out.flags == msg->flags && out.ack == msg->ack);
     FUZZ_CHECK(out.len == msg->len);
     FUZZ_CHECK(!out.len || !memcmp(out.data, msg->data, out.len));
-    free(frame);
     chan_reasm_destroy(r);
 }
 

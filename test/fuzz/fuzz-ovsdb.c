@@ -5,18 +5,21 @@
  * "update" notification params, "transact" replies, datums and their
  * getters, schema queries) and the pure core of lib/ovsdb-replica,
  * ovsdb_replica_apply_updates(), on replicas declared with the Interface,
- * Port and Bridge columns chand-host reads, both untyped (as chand-host
- * declares them) and typed (so that badly typed columns are exercised).
+ * Port and Bridge columns chand-host reads, untyped (as chand-host
+ * declares them) or typed (so that badly typed columns are exercised).
  *
  * The input is JSON text (json_loadb(), any top-level value, duplicate
- * member names rejected as chand's JSON-RPC layer does).  It is used as:
+ * member names rejected as chand's JSON-RPC layer does).  Replicas are
+ * untyped, as chand-host declares them, unless the text starts with white
+ * space, which selects typed columns.  The input is used as:
  *   - a JSON-RPC message: an "update" notification is split and its
  *     updates applied, a reply's result is taken as a monitor reply and as
  *     a transact result;
  *   - a <table-updates> object: applied as a snapshot, then as an update,
  *     then as a snapshot again, with change tracking walked in between;
- *   - an array of <table-updates>: the first applied as a snapshot, the
- *     others as updates, in order;
+ *   - an array: a script of <table-updates> applied in order, with
+ *     snapshots and change-tracking clears in between (see
+ *     fuzz_replica());
  *   - a datum, and so is every element or member value one and two levels
  *     down.
  *
@@ -253,9 +256,10 @@ make_replica(bool typed)
 
 /* Reads every row as chand-host does, checking that iteration, lookup and
  * counts agree and (for a typed replica) that stored columns are well
- * typed. */
+ * typed.  With 'full', also runs every getter on every stored column (the
+ * expensive part, so only once per replica). */
 static void
-walk_replica(const struct ovsdb_replica *r, bool typed)
+walk_replica(const struct ovsdb_replica *r, bool typed, bool full)
 {
     for (size_t t = 0; t < N_TABLES; t++) {
         const struct ovsdb_replica_table *table
@@ -283,7 +287,9 @@ walk_replica(const struct ovsdb_replica *r, bool typed)
                     FUZZ_CHECK(!ovsdb_datum_check(
                                    value, typed ? columns[c].type : NULL,
                                    false));
-                    check_getters(value);
+                    if (full) {
+                        check_getters(value);
+                    }
                 }
                 ovsdb_replica_row_column_changed(row, columns[c].column);
                 ovsdb_replica_row_get_old(row, columns[c].column);
@@ -328,12 +334,62 @@ apply(struct ovsdb_replica *r, bool typed, const json_t *updates,
     if (!typed) {
         FUZZ_CHECK(after.n_bad_rows == 0);
     }
-    walk_replica(r, typed);
+    walk_replica(r, typed, false);
 }
 
-/* Applies 'seq' (an array of table-updates, the first one a snapshot) or
- * 'updates' (one table-updates, as snapshot, update, snapshot) to a fresh
- * replica. */
+/* Checks that replicas 'a' and 'b' hold the same rows with the same
+ * column values. */
+static void
+check_same_contents(const struct ovsdb_replica *a,
+                    const struct ovsdb_replica *b)
+{
+    for (size_t t = 0; t < N_TABLES; t++) {
+        const struct ovsdb_replica_table *ta, *tb;
+        const struct ovsdb_replica_row *row;
+
+        ta = ovsdb_replica_get_table(a, tables[t]);
+        tb = ovsdb_replica_get_table(b, tables[t]);
+        FUZZ_CHECK(ovsdb_replica_table_count(ta)
+                   == ovsdb_replica_table_count(tb));
+        OVSDB_REPLICA_FOR_EACH (row, ta) {
+            const struct ovsdb_replica_row *other = ovsdb_replica_find(
+                tb, ovsdb_replica_row_uuid(row));
+            FUZZ_CHECK(other);
+            for (size_t c = 0; c < N_COLUMNS; c++) {
+                if (strcmp(columns[c].table, tables[t])) {
+                    continue;
+                }
+                const json_t *x = ovsdb_replica_row_get(row,
+                                                        columns[c].column);
+                const json_t *y = ovsdb_replica_row_get(other,
+                                                        columns[c].column);
+                FUZZ_CHECK(x && y ? json_equal(x, y) : x == y);
+            }
+        }
+    }
+}
+
+/* A full resync converges: whatever 'r' went through, applying snapshot
+ * 'snapshot' leaves it with the same contents as a fresh replica that got
+ * only that snapshot. */
+static void
+check_resync(struct ovsdb_replica *r, bool typed, const json_t *snapshot)
+{
+    struct ovsdb_replica *fresh = make_replica(typed);
+    int error = ovsdb_replica_apply_updates(fresh, snapshot, true);
+    if (!error) {
+        FUZZ_CHECK(!ovsdb_replica_apply_updates(r, snapshot, true));
+        check_same_contents(r, fresh);
+        walk_replica(r, typed, false);
+    }
+    ovsdb_replica_destroy(fresh);
+}
+
+/* Applies 'updates' to a fresh replica.  An object is one <table-updates>,
+ * applied as a snapshot, again as a snapshot, then as an update, then as a
+ * snapshot again.  An array is a script, one step per element: an object
+ * is applied as an update (as a snapshot if it is the first element),
+ * [object] as a snapshot, and null clears change tracking. */
 static void
 fuzz_replica(const json_t *updates, bool typed)
 {
@@ -343,10 +399,20 @@ fuzz_replica(const json_t *updates, bool typed)
         size_t i;
         json_t *elem;
         json_array_foreach (updates, i, elem) {
-            apply(r, typed, elem, i == 0);
-            if (i % 2) {
+            if (json_is_null(elem)) {
                 ovsdb_replica_track_clear(r);
-                walk_replica(r, typed);
+                FUZZ_CHECK(!ovsdb_replica_has_changes(r));
+                walk_replica(r, typed, false);
+            } else if (json_is_array(elem) && json_array_size(elem) == 1) {
+                apply(r, typed, json_array_get(elem, 0), true);
+            } else {
+                apply(r, typed, elem, i == 0);
+            }
+        }
+        json_array_foreach (updates, i, elem) {
+            if (json_is_object(elem)) {
+                check_resync(r, typed, elem);
+                break;
             }
         }
     } else {
@@ -363,7 +429,9 @@ fuzz_replica(const json_t *updates, bool typed)
         ovsdb_replica_track_clear(r);
         FUZZ_CHECK(!ovsdb_replica_has_changes(r));
         apply(r, typed, updates, true);
+        check_resync(r, typed, updates);
     }
+    walk_replica(r, typed, true);
     ovsdb_replica_destroy(r);
 }
 
@@ -412,7 +480,7 @@ fuzz_transact_replies(const json_t *result)
 /* JSON-RPC messages. */
 
 static void
-fuzz_jsonrpc(const json_t *msg)
+fuzz_jsonrpc(const json_t *msg, bool typed)
 {
     const char *why = NULL;
     enum jsonrpc_msg_type type = jsonrpc_msg_classify(msg, &why);
@@ -432,8 +500,7 @@ fuzz_jsonrpc(const json_t *msg)
                                               &updates)) {
             FUZZ_CHECK(monitor_id && updates);
             fuzz_table_updates(updates);
-            fuzz_replica(updates, false);
-            fuzz_replica(updates, true);
+            fuzz_replica(updates, typed);
         }
         break;
     }
@@ -442,7 +509,7 @@ fuzz_jsonrpc(const json_t *msg)
         const json_t *id = jsonrpc_msg_id(msg);
         FUZZ_CHECK(id && jsonrpc_id_equal(id, id));
         fuzz_table_updates(result);
-        fuzz_replica(result, true);
+        fuzz_replica(result, typed);
         fuzz_transact_replies(result);
         ovsdb_msg_schema_has_column(result, "Interface", "external_ids");
         break;
@@ -470,20 +537,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
+    /* Leading white space selects the typed replica. */
+    bool typed = size && memchr(" \t\r\n", data[0], 4);
+
     int budget = MAX_DATUMS;
     fuzz_datums(json, 2, &budget);
 
     if (json_is_object(json)) {
-        fuzz_jsonrpc(json);
+        fuzz_jsonrpc(json, typed);
         fuzz_table_updates(json);
-        fuzz_replica(json, false);
-        fuzz_replica(json, true);
+        fuzz_replica(json, typed);
         FUZZ_CHECK(!ovsdb_msg_schema_has_column(json, "Interface", NULL)
                    || ovsdb_msg_schema_has_column(json, "Interface",
                                                   "_uuid"));
     } else if (json_is_array(json)) {
-        fuzz_replica(json, false);
-        fuzz_replica(json, true);
+        fuzz_replica(json, typed);
         fuzz_transact_replies(json);
     }
     json_decref(json);

@@ -127,7 +127,8 @@ fuzz_strdup(const void *p, size_t n)
 /* Keys of fuzz-frame (gen-seeds.c signs its seeds with the same ones): a
  * fixed 32-byte key, and the "selected" key whose length the input picks
  * and whose bytes are a fixed pattern. */
-static const uint8_t fuzz_frame_fixed_key[32] = "chand-fuzz-fixed-key-0123456789";
+static const uint8_t fuzz_frame_fixed_key[32]
+    = "chand-fuzz-fixed-key-0123456789";
 
 static inline void
 fuzz_frame_key(uint8_t *key, size_t len)

@@ -354,6 +354,24 @@ write_json(const char *target, const char *name, json_t *json)
     json_decref(json);
 }
 
+/* Like write_json(), with the leading space that makes fuzz-ovsdb use
+ * typed replicas. */
+static void
+write_json_typed(const char *target, const char *name, json_t *json)
+{
+    char *s = json_dumps(json, JSON_COMPACT);
+    if (!s) {
+        abort();
+    }
+    struct buf b = { 0 };
+    buf_put_u8(&b, ' ');
+    buf_put_str(&b, s);
+    write_buf(target, name, &b);
+    free(b.data);
+    free(s);
+    json_decref(json);
+}
+
 #define UUID_IF "0d5f4f9e-1c1e-4c25-a0a4-3d3b6f1a8e01"
 #define UUID_PORT "7a1c3e52-9b7d-4e0e-8a61-2f4c5d6e7f02"
 #define UUID_BR "c3b2a190-0f1e-4d2c-9b8a-7c6d5e4f3a03"
@@ -382,6 +400,11 @@ gen_ovsdb(void)
         "Port", UUID_PORT, "new", port,
         "Bridge", UUID_BR, "new", bridge);
     write_json("ovsdb", "table-updates", json_incref(snapshot));
+    write_json_typed("ovsdb", "table-updates-typed", json_incref(snapshot));
+    write_json_typed("ovsdb", "bad-types-typed",
+                     json_pack("{s:{s:{s:{s:s, s:[s, [i]]}}}}", "Interface",
+                               UUID_IF, "new", "ofport", "five",
+                               "external_ids", "set", 1));
     write_json("ovsdb", "monitor-reply",
                json_pack("{s:O, s:n, s:i}", "result", snapshot, "error",
                          "id", 3));
@@ -401,6 +424,35 @@ gen_ovsdb(void)
                          "params", update, "id"));
     write_json("ovsdb", "update-sequence",
                json_pack("[O, O]", snapshot, update));
+
+    /* A replica script (see fuzz-ovsdb.c): snapshot, clear, delete the
+     * port, insert it back unchanged, clear, a snapshot without it, an
+     * update of the interface. */
+    json_t *port_del = json_pack("{s:{s:{s:O}}}", "Port", UUID_PORT, "old",
+                                 port);
+    json_t *port_ins = json_pack("{s:{s:{s:O}}}", "Port", UUID_PORT, "new",
+                                 port);
+    json_t *iface_only = json_pack("{s:{s:{s:O}}}", "Interface", UUID_IF,
+                                   "new", iface);
+    write_json("ovsdb", "replica-script",
+               json_pack("[O, n, O, O, n, [O], O]", snapshot, port_del,
+                         port_ins, iface_only, update));
+    json_decref(port_del);
+    json_decref(port_ins);
+    json_decref(iface_only);
+
+    /* A snapshot with more rows than a table's initial hash size. */
+    json_t *many = json_object();
+    for (int i = 0; i < 40; i++) {
+        char uuid[OVSDB_UUID_LEN + 1];
+        char name[16];
+        snprintf(uuid, sizeof uuid, "%08x-0000-4000-8000-%012x", i, i);
+        snprintf(name, sizeof name, "vnet%d", i);
+        json_object_set_new(many, uuid, json_pack("{s:{s:s, s:i}}", "new",
+                                                  "name", name, "ofport",
+                                                  i));
+    }
+    write_json("ovsdb", "many-rows", json_pack("{s:o}", "Interface", many));
 
     /* Transact replies. */
     write_json("ovsdb", "transact-reply",
@@ -566,13 +618,29 @@ gen_api(void)
           "{\"method\":\"vlog/set\",\"params\":[\"bogus\"],\"id\":2}" },
         { "channel-list", 1,
           "{\"method\":\"channel/list\",\"params\":[\"vm1\"],\"id\":1}" },
-        /* chand-guest's local API (doc in chand-guest/api.h). */
-        { "guest-get", 0,
+        { "hangup", 0,
+          "{\"method\":\"fuzz/big\",\"params\":[\"600\"],\"id\":1}"
+          "{\"method\":\"fuzz/hangup\",\"params\":[],\"id\":2}"
+          "{\"method\":\"fuzz/defer\",\"params\":[],\"id\":3}" },
+        /* chand-guest's local API (chand-guest/api.h): first byte with
+         * bit 7 set. */
+        { "guest-requests", 0x80,
           "{\"method\":\"get\",\"params\":[\"motd\"],\"id\":1}"
           "{\"method\":\"list\",\"params\":[\"cfg/\"],\"id\":2}"
-          "{\"method\":\"watch\",\"params\":[],\"id\":3}"
+          "{\"method\":\"list\",\"params\":[],\"id\":3}"
           "{\"method\":\"status\",\"params\":[],\"id\":4}"
           "{\"method\":\"echo\",\"params\":[1,{\"a\":null}],\"id\":5}" },
+        { "guest-watch", 0x80 | 7,
+          "{\"method\":\"watch\",\"params\":[\"cfg/\"],\"id\":1}\n"
+          "{\"method\":\"watch\",\"params\":[],\"id\":2}\n" },
+        { "guest-bad", 0x80,
+          "{\"method\":\"get\",\"params\":[\"nope\"],\"id\":1}"
+          "{\"method\":\"get\",\"params\":[\"\"],\"id\":2}"
+          "{\"method\":\"get\",\"params\":[1,2],\"id\":3}"
+          "{\"method\":\"status\",\"params\":[1],\"id\":4}"
+          "{\"method\":\"frob\",\"params\":[],\"id\":5}"
+          "{\"method\":\"get\",\"params\":[\"motd\"],\"id\":null}"
+          "{\"method\":3,\"id\":6}" },
         { "bad-json", 0, "{\"method\":\"version\",\"params\":[],\"id\":1}"
           " [1,2]" },
     };
@@ -584,6 +652,19 @@ gen_api(void)
         write_buf("api", seeds[i].name, &b);
         free(b.data);
     }
+
+    /* More watches than one guest API connection may hold (64). */
+    struct buf b = { 0 };
+    buf_put_u8(&b, 0x80);
+    for (int i = 0; i < 66; i++) {
+        char req[64];
+        snprintf(req, sizeof req,
+                 "{\"method\":\"watch\",\"params\":[\"%d\"],\"id\":%d}",
+                 i, i);
+        buf_put_str(&b, req);
+    }
+    write_buf("api", "guest-many-watches", &b);
+    free(b.data);
 }
 
 /* ---------------------------------------------------------------------
@@ -654,6 +735,117 @@ gen_flow_template(void)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * Channel sessions (fuzz-session's script format).
+ */
+
+static void
+put_run(struct buf *b, uint16_t ms)
+{
+    buf_put_u8(b, 0);
+    buf_put_be16(b, ms);
+}
+
+/* A guest HELLO with the ack flag: vid byte, epoch (from the input unless
+ * 'host_epoch'), ack delta, guest-epoch/keys byte. */
+static void
+put_hello(struct buf *b, bool host_epoch, uint8_t ge, unsigned int key)
+{
+    buf_put_u8(b, 2 | 0x40 | (host_epoch ? 0x20 : 0) | (key << 3));
+    buf_put_u8(b, 0);
+    if (!host_epoch) {
+        buf_put(b, "\0\0\0\0", 4);
+    }
+    buf_put_u8(b, 0);
+    buf_put_u8(b, ge);
+}
+
+/* A guest ACK of the host's last seq (plus 'ahead'), in the host's
+ * epoch. */
+static void
+put_ack(struct buf *b, uint8_t ahead, uint8_t ge, unsigned int key)
+{
+    buf_put_u8(b, 3 | 0x20 | 0x40 | (key << 3));
+    buf_put_u8(b, 0);
+    buf_put_u8(b, 0x80 | ahead);
+    buf_put_u8(b, ge);
+}
+
+static void
+gen_session(void)
+{
+    struct buf b = { 0 };
+
+    /* Empty key: HELLO, SYNC answered by ACK, the snapshot acked, a
+     * change of the desired state, heartbeats. */
+    buf_put_u8(&b, 0);
+    put_hello(&b, false, 0, 0);
+    put_run(&b, 10);
+    put_ack(&b, 0, 0, 0);
+    put_run(&b, 300);
+    put_ack(&b, 0, 0, 0);
+    buf_put_u8(&b, 4);
+    buf_put_u8(&b, 0x11);
+    put_run(&b, 50);
+    put_ack(&b, 0, 0, 0);
+    put_run(&b, 1500);
+    put_run(&b, 6000);
+    write_buf("session", "basic", &b);
+
+    /* Keys: the guest reports holding generation 2 and signs with it. */
+    buf_clear(&b);
+    buf_put_u8(&b, 1);
+    put_hello(&b, false, 2 | 4, 1);
+    put_run(&b, 10);
+    put_ack(&b, 0, 2 | 4, 1);
+    put_run(&b, 300);
+    put_ack(&b, 0, 0, 1);
+    buf_put_u8(&b, 5 | (1 << 3));
+    put_run(&b, 1000);
+    write_buf("session", "keys", &b);
+
+    /* After a chand-host restart: the guest is exactly where the prior
+     * session left it (epoch, guest epoch, position 2). */
+    buf_clear(&b);
+    buf_put_u8(&b, 2);
+    buf_put_u8(&b, 2 | 0x40 | 0x20);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 1);
+    put_run(&b, 10);
+    put_ack(&b, 0, 0, 0);
+    put_run(&b, 100);
+    write_buf("session", "resume-after-restart", &b);
+
+    /* A bad ack (beyond what was sent), a stale epoch, a raw frame and a
+     * HELLO with a payload from the input. */
+    buf_clear(&b);
+    buf_put_u8(&b, 0);
+    put_hello(&b, false, 0, 0);
+    put_run(&b, 10);
+    put_ack(&b, 100, 0, 0);
+    buf_put_u8(&b, 3 | 0x40);
+    buf_put_u8(&b, 0);
+    buf_put(&b, "\0\0\0\1", 4);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 7);
+    const char hello[] = "{\"guest_epoch\":0,\"keys\":[1,2,3]}";
+    buf_put_be16(&b, strlen(hello));
+    buf_put_str(&b, hello);
+    buf_put_u8(&b, 0);
+    buf_put(&b, "\0\0\0\0", 4);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 1);
+    buf_put_be16(&b, 52);
+    for (int i = 0; i < 52; i++) {
+        buf_put_u8(&b, i);
+    }
+    put_run(&b, 2000);
+    write_buf("session", "bad-acks", &b);
+    free(b.data);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -670,5 +862,6 @@ main(int argc, char *argv[])
     gen_openflow();
     gen_api();
     gen_flow_template();
+    gen_session();
     return 0;
 }
