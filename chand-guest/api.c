@@ -380,16 +380,13 @@ conn_run(struct api *api, size_t i)
         json_t *msg;
         int error = jsonrpc_recv(c->rpc, &msg);
 
-        if (error == EAGAIN) {
-            break;
+        if (error == EAGAIN || error == EOF) {
+            break;              /* On EOF, answer what was asked first. */
         } else if (error) {
-            if (error != EOF) {
-                api->stats.conns_broken++;
-                VLOG_INFO_RL(&rl, "%s: closing connection: %s",
-                             jsonrpc_get_name(c->rpc),
-                             error == EPROTO ? "not JSON-RPC"
-                             : strerror(error));
-            }
+            api->stats.conns_broken++;
+            VLOG_INFO_RL(&rl, "%s: closing connection: %s",
+                         jsonrpc_get_name(c->rpc),
+                         error == EPROTO ? "not JSON-RPC" : strerror(error));
             conn_close(api, i);
             return false;
         }
@@ -397,7 +394,11 @@ conn_run(struct api *api, size_t i)
         json_decref(msg);
     }
     jsonrpc_run(c->rpc);
-    if (jsonrpc_get_status(c->rpc)) {
+    int status = jsonrpc_get_status(c->rpc);
+    if (status == EOF && !jsonrpc_get_backlog(c->rpc)) {
+        conn_close(api, i);     /* The client is done and has its answers. */
+        return false;
+    } else if (status && status != EOF) {
         api->stats.conns_broken++;
         conn_close(api, i);
         return false;
@@ -454,7 +455,9 @@ api_wait(struct api *api)
     pstream_wait(api->listener);
     for (size_t i = 0; i < api->n_conns; i++) {
         jsonrpc_wait(api->conns[i].rpc);
-        jsonrpc_recv_wait(api->conns[i].rpc);
+        if (!jsonrpc_get_status(api->conns[i].rpc)) {
+            jsonrpc_recv_wait(api->conns[i].rpc);
+        }
     }
 }
 
@@ -498,7 +501,8 @@ api_notify(struct api *api, const struct ds_change *change)
         jsonrpc_send(c->rpc, jsonrpc_create_notify(
                          "update", json_pack("[O]", update)));
         api->stats.notifications++;
-        if (jsonrpc_get_status(c->rpc)) {
+        int status = jsonrpc_get_status(c->rpc);
+        if (status && status != EOF) {
             api->stats.conns_broken++;
             conn_close(api, i);
         } else if (jsonrpc_get_backlog(c->rpc) > API_MAX_BACKLOG) {

@@ -3,6 +3,7 @@
 #include <config.h>
 #include "channel.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,9 +183,14 @@ tx_key(const struct channel *ch, size_t *lenp)
 static bool
 parse_hex_key(const char *hex, uint8_t key[CHANNEL_KEY_LEN])
 {
+    if (!hex || strlen(hex) != 2 * CHANNEL_KEY_LEN) {
+        return false;
+    }
     for (size_t i = 0; i < CHANNEL_KEY_LEN; i++) {
         unsigned int byte;
-        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+        if (!isxdigit((unsigned char) hex[2 * i])
+            || !isxdigit((unsigned char) hex[2 * i + 1])
+            || sscanf(hex + 2 * i, "%2x", &byte) != 1) {
             return false;
         }
         key[i] = byte;

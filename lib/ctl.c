@@ -518,6 +518,18 @@ process_request(struct ctl_conn *conn, const json_t *msg)
     free(argv);
 }
 
+/* Returns 'conn''s status for run_conn(): a client that closed its side
+ * after its requests (EOF) is kept until its answers are out. */
+static int
+conn_status(const struct ctl_conn *conn)
+{
+    int status = jsonrpc_get_status(conn->rpc);
+    if (status == EOF && (conn->busy || jsonrpc_get_backlog(conn->rpc))) {
+        return 0;
+    }
+    return status;
+}
+
 /* Runs 'conn'.  Returns 0 to keep it, otherwise the connection's error
  * (EOF included) and the caller drops it. */
 static int
@@ -533,7 +545,7 @@ run_conn(struct ctl_conn *conn)
 
         json_t *msg;
         int error = jsonrpc_recv(conn->rpc, &msg);
-        if (error == EAGAIN) {
+        if (error == EAGAIN || error == EOF) {
             break;
         } else if (error) {
             if (error == EMSGSIZE) {
@@ -548,7 +560,7 @@ run_conn(struct ctl_conn *conn)
         /* The callback may have replied already: flush. */
         jsonrpc_run(conn->rpc);
     }
-    return jsonrpc_get_status(conn->rpc);
+    return conn_status(conn);
 }
 
 /* Removes 'server->conns[i]' from 'server', closing its connection, and
@@ -649,7 +661,7 @@ ctl_server_wait(struct ctl_server *server)
         struct ctl_conn *conn = server->conns[i];
 
         jsonrpc_wait(conn->rpc);
-        if (!conn->busy
+        if (!conn->busy && !jsonrpc_get_status(conn->rpc)
             && jsonrpc_get_backlog(conn->rpc) <= MAX_CONN_BACKLOG) {
             jsonrpc_recv_wait(conn->rpc);
         }

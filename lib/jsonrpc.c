@@ -279,10 +279,18 @@ jsonrpc_set_max_msg(struct jsonrpc *rpc, size_t max_msg)
                     ? max_msg : JSONRPC_MAX_MSG);
 }
 
+/* Records 'error' as the connection's status.  EOF (the peer closed its
+ * side for writing) keeps the output queue, so that a server still sends
+ * what it owes to a client that half-closed after its requests; any other
+ * error discards it. */
 static void
 jsonrpc_error(struct jsonrpc *rpc, int error)
 {
-    if (!rpc->status) {
+    if (error == EOF) {
+        if (!rpc->status) {
+            rpc->status = EOF;
+        }
+    } else if (!rpc->status || rpc->status == EOF) {
         rpc->status = error;
         rpc->tx_start = rpc->tx_end = 0;
     }
@@ -291,7 +299,7 @@ jsonrpc_error(struct jsonrpc *rpc, int error)
 void
 jsonrpc_run(struct jsonrpc *rpc)
 {
-    if (rpc->status) {
+    if (rpc->status && rpc->status != EOF) {
         return;
     }
     stream_run(rpc->stream);
@@ -321,7 +329,7 @@ jsonrpc_run(struct jsonrpc *rpc)
 void
 jsonrpc_wait(struct jsonrpc *rpc)
 {
-    if (!rpc->status) {
+    if (!rpc->status || rpc->status == EOF) {
         stream_run_wait(rpc->stream);
         if (rpc->tx_start < rpc->tx_end) {
             stream_send_wait(rpc->stream);
@@ -398,7 +406,7 @@ jsonrpc_send(struct jsonrpc *rpc, json_t *msg)
 {
     int error;
 
-    if (rpc->status) {
+    if (rpc->status && rpc->status != EOF) {
         json_decref(msg);
         return rpc->status;
     }
@@ -429,7 +437,7 @@ jsonrpc_send(struct jsonrpc *rpc, json_t *msg)
         return error;
     }
     jsonrpc_run(rpc);
-    return rpc->status;
+    return rpc->status == EOF ? 0 : rpc->status;
 }
 
 static bool

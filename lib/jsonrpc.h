@@ -148,7 +148,10 @@ size_t jsonrpc_get_backlog(const struct jsonrpc *rpc);
  * detection). */
 unsigned long long int jsonrpc_get_received_bytes(const struct jsonrpc *rpc);
 /* 0 if the connection is healthy, else its sticky error (EOF at end of
- * stream, or a positive errno). */
+ * stream, or a positive errno).  After EOF the peer can still read:
+ * jsonrpc_send() and jsonrpc_run() go on sending, so a server can finish
+ * answering a client that half-closed after its requests; a send error then
+ * replaces EOF and discards the queue. */
 int jsonrpc_get_status(const struct jsonrpc *rpc);
 /* The stream's name.  Owned by 'rpc'. */
 const char *jsonrpc_get_name(const struct jsonrpc *rpc);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -273,8 +274,68 @@ test_framing_byte_by_byte(void)
     CU_ASSERT_EQUAL(recv_wait(rpc, &msg), EOF);
     CU_ASSERT_EQUAL(jsonrpc_get_status(rpc), EOF);
     CU_ASSERT_EQUAL(jsonrpc_recv(rpc, &msg), EOF);  /* Sticky. */
-    CU_ASSERT_EQUAL(jsonrpc_send(rpc, json_object()), EOF);
+    /* After EOF sends are still tried (the peer may only have closed its
+     * side); this peer is gone entirely, so the send fails and a real
+     * error replaces EOF. */
+    int error = jsonrpc_send(rpc, json_object());
+    CU_ASSERT(error == 0 || error == EPIPE);
+    jsonrpc_run(rpc);
+    CU_ASSERT_EQUAL(jsonrpc_get_status(rpc), EPIPE);
+    CU_ASSERT_EQUAL(jsonrpc_get_backlog(rpc), 0);
+    CU_ASSERT_EQUAL(jsonrpc_send(rpc, json_object()), EPIPE);
     jsonrpc_close(rpc);
+}
+
+/* A client that half-closes after its request still gets the whole
+ * answer. */
+static void
+test_half_close(void)
+{
+    struct stream *raw;
+    struct jsonrpc *rpc;
+    json_t *msg;
+
+    make_pair("half", &raw, &rpc);
+    static const char request[] = "{\"method\":\"m\",\"params\":[],\"id\":1}";
+    raw_send(raw, request, strlen(request));
+    shutdown(stream_get_fd(raw), SHUT_WR);
+    CU_ASSERT_EQUAL(recv_wait(rpc, &msg), 0);
+    json_decref(msg);
+    CU_ASSERT_EQUAL(recv_wait(rpc, &msg), EOF);
+
+    /* A reply far larger than a socket buffer. */
+    json_t *big = json_string_nocheck("");
+    char *text = malloc(1 << 20);
+    memset(text, 'x', (1 << 20) - 1);
+    text[(1 << 20) - 1] = '\0';
+    json_string_set_nocheck(big, text);
+    free(text);
+    json_t *id = json_integer(1);
+    json_t *reply = jsonrpc_create_reply(big, id);
+    char *reply_text = json_dumps(reply, JSON_COMPACT);
+    size_t want = strlen(reply_text);
+    free(reply_text);
+    CU_ASSERT_EQUAL(jsonrpc_send(rpc, reply), 0);
+    json_decref(id);
+
+    size_t got = 0;
+    char buf[65536];
+    alarm(60);
+    while (got < want) {
+        jsonrpc_run(rpc);
+        ssize_t n = stream_recv(raw, buf, sizeof buf);
+        if (n > 0) {
+            got += n;
+        } else if (n == 0) {
+            break;
+        }
+    }
+    alarm(0);
+    CU_ASSERT_EQUAL(got, want);
+    CU_ASSERT_EQUAL(jsonrpc_get_backlog(rpc), 0);
+    CU_ASSERT_EQUAL(jsonrpc_get_status(rpc), EOF);
+    jsonrpc_close(rpc);
+    stream_close(raw);
 }
 
 static void
@@ -655,7 +716,7 @@ test_transact_block(void)
     CU_ASSERT_PTR_NULL(reply);
     CU_ASSERT_EQUAL(jsonrpc_transact_block(
                         rpc, jsonrpc_create_request("x", NULL, NULL),
-                        &reply), EOF);
+                        &reply), EPIPE);
     jsonrpc_close(rpc);
 
     int status;
@@ -1049,6 +1110,7 @@ static const struct unit_test tests[] = {
     { "create", test_create },
     { "classify", test_classify },
     { "framing byte by byte", test_framing_byte_by_byte },
+    { "half-closed client gets its answer", test_half_close },
     { "framing random splits", test_framing_random_splits },
     { "malformed", test_malformed },
     { "oversize", test_oversize },
