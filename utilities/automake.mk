@@ -9,8 +9,6 @@ utilities_chanctl_SOURCES = \
 utilities_chanctl_LDADD = $(CHAND_LIBS)
 dist_man_MANS += doc/chanctl.8
 
-# The Chan DB reference (kept here with chanctl, its main client) and
-# chanctl's system test, run by the system tier: test/system/chanctl.sh
-# BUILDDIR.
+# The Chan DB reference, kept here with chanctl, its main client.  (chanctl's
+# system test, test/system/chanctl.sh, is distributed with test/system.)
 dist_doc_DATA += doc/chan-db.md
-EXTRA_DIST += test/system/chanctl.sh
