@@ -246,8 +246,18 @@ send_ack(struct receiver *rx)
     if (!st.host_epoch) {
         return;                 /* No epoch to acknowledge in. */
     }
+    /* The ack is the durable position, or, while a message is being
+     * reassembled, the last of its chunks received in order: the host
+     * counts a message as applied only once the ack covers its last chunk,
+     * which is acknowledged after the commit that applies it.  Chunks
+     * acknowledged but lost in a crash are sent again: the HELLO after a
+     * restart reports the durable position, and the host rewinds to it. */
+    uint64_t ack = st.position;
+    if (chan_reasm_in_progress(rx->reasm) && rx->next_seq - 1 > ack) {
+        ack = rx->next_seq - 1;
+    }
     if (send_frame(rx, CHAN_WIRE_ACK, CHAN_WIRE_F_ACK_VALID, st.host_epoch,
-                   st.position,
+                   ack,
                    json_pack("{so}", "keys",
                              keyring_generations_json(&rx->keys)))) {
         rx->stats.tx_ack++;
@@ -640,8 +650,12 @@ handle_data(struct receiver *rx, const struct chan_wire_header *h,
             }
         }
     } else if (!complete) {
+        /* A chunk of a message still being reassembled: acknowledge it (see
+         * send_ack()) so that the host's window moves on and a message of
+         * any number of chunks gets through. */
         rx->stats.rx_data++;
         rx->next_seq = h->seq + 1;
+        rx->ack_due = true;
     } else if (!ensure_txn(rx)) {
         apply_message(rx, &msg);
     }

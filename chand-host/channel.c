@@ -784,7 +784,7 @@ handle_hello(struct channel *ch, const struct chan_wire_header *h,
                   ch->epoch, (unsigned long long) position);
     } else if (ch->session != SESSION_NONE && h->epoch == ch->epoch
         && guest_epoch == ch->guest_epoch
-        && position >= chan_sender_acked_seq(ch->sender)
+        && chan_sender_can_rewind(ch->sender, position)
         && !chan_sender_rewind(ch->sender, position, now)) {
         if (ch->session == SESSION_SYNCING && ch->snapshot_end == 0
             && ch->snapshot) {

@@ -45,7 +45,7 @@ struct channel_limits {
                                  * with a (coalesced) snapshot. */
 };
 
-#define CHANNEL_LIMITS_DEFAULT { 64u << 20, 1000, 256, 256u << 20 }
+#define CHANNEL_LIMITS_DEFAULT { 72u << 20, 1000, 256, 256u << 20 }
 
 /* Transmits 'frame' (a complete Ethernet frame, borrowed) marked with
  * 'chan_id'.  Returns 0 or an errno (the frame is then lost; the channel's

@@ -39,7 +39,7 @@ Options:\n\
   --ctl=PATH          control socket (default: %s/chand-host.ctl)\n\
 \n\
 Per-channel limits:\n\
-  --max-record=BYTES  largest record value (default: 64M)\n\
+  --max-record=BYTES  largest record value (default: 72M)\n\
   --max-batch=N       records per DATA message (default: 1000)\n\
   --window=FRAMES     frames in flight, unacknowledged (default: 256)\n\
   --max-queued=BYTES  bytes queued for one guest before it is resynced\n\

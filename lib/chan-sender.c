@@ -258,11 +258,25 @@ chan_sender_ack(struct chan_sender *s, uint64_t ack, long long now)
     return ack_up_to(s, ack, now);
 }
 
+bool
+chan_sender_can_rewind(const struct chan_sender *s, uint64_t position)
+{
+    uint64_t oldest = s->head ? s->head->first_seq : s->una;
+    return position <= s->max_sent && position + 1 >= oldest;
+}
+
 int
 chan_sender_rewind(struct chan_sender *s, uint64_t position, long long now)
 {
+    if (!chan_sender_can_rewind(s, position)) {
+        s->stats.bad_acks++;
+        return ERANGE;
+    }
     int error = ack_up_to(s, position, now);
-    if (!error && position + 1 >= s->una) {
+    if (!error) {
+        if (position + 1 < s->una) {
+            s->una = position + 1;      /* Back into a partial message. */
+        }
         s->snd_nxt = position + 1;
         s->deadline = LLONG_MAX;
     }

@@ -106,9 +106,17 @@ int chan_sender_ack(struct chan_sender *, uint64_t ack, long long now);
 /* The receiver reports that it holds everything up to 'position' and
  * nothing after it (e.g. it restarted and lost frames it had received but
  * not applied): acks up to 'position' and transmits again from
- * position + 1 at once.  Returns 0 or ERANGE as chan_sender_ack(). */
+ * position + 1 at once.  'position' may lie before frames already acked,
+ * as long as it is not before the first frame of the oldest message not
+ * yet fully acked (chunks of a message in reassembly are acked, but a
+ * receiver that restarts loses them).  Returns 0, or ERANGE (counted in
+ * bad_acks, nothing changed) if 'position' is beyond the last frame
+ * emitted or before what can be sent again. */
 int chan_sender_rewind(struct chan_sender *, uint64_t position,
                        long long now);
+
+/* True if chan_sender_rewind() to 'position' would succeed. */
+bool chan_sender_can_rewind(const struct chan_sender *, uint64_t position);
 
 /* Emits, through 'emit', every frame that is due at time 'now': first
  * transmissions within the window and, if the retransmission timer has

@@ -35,7 +35,7 @@ struct stream;
 struct pstream;
 
 /* Largest message accepted on receive or queued on send (bytes). */
-#define JSONRPC_MAX_MSG (64 * 1024 * 1024)
+#define JSONRPC_MAX_MSG (160 * 1024 * 1024)
 
 /* Largest amount of queued, unsent output (bytes); a send that would exceed
  * it fails with ENOBUFS and the connection is poisoned. */

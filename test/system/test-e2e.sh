@@ -43,6 +43,15 @@ st_check "guest API serves a pushed value" \
               get \$(sqlite3 '$TOPO_RUN/chst-vm1/guest.db' \
               'select key from records limit 1') >/dev/null; echo \$?)\" = 0 ]"
 
+# --- a value far larger than the window (256 frames of 1420 bytes) -------
+big_len() {
+    [ "$(sqlite3 "$TOPO_RUN/chst-vm1/guest.db" \
+         "select length(value) from records where key = 'big'")" = $((2 * 1024 * 1024 + 2)) ]
+}
+"$here/push-big.py" "$(topo_db | sed 's/^unix://')" chst-vm1 big $((2 * 1024 * 1024)) ||
+    st_fail "pushing a 2 MiB record"
+st_check "a 2 MiB value (1,477 frames) arrives whole" st_wait 60 big_len
+
 # --- misprovisioned interfaces ------------------------------------------
 bad_iface() {
     local name=$1

@@ -304,6 +304,38 @@ test_reset_at_continues_epoch(void)
 }
 
 static void
+test_rewind_into_partial_message(void)
+{
+    struct link l;
+    struct chan_sender *s = make_sender(&l, 64, 5);
+    char big[5000];
+    memset(big, 'z', sizeof big);
+    chan_sender_queue(s, 0, "{}", 2, (void *) (intptr_t) 1, NULL);  /* 1 */
+    chan_sender_queue(s, 0, big, sizeof big, (void *) (intptr_t) 2,
+                      NULL);                                     /* 2..5 */
+    chan_sender_run(s, 0, emit_cb, &l);
+    /* The receiver acked seq 1 (applied) and chunks 2..3 (received, not
+     * applied), then restarted: its durable position is 1. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 3, 1), 0);
+    CU_ASSERT_EQUAL(l.n_done, 1);
+    CU_ASSERT_TRUE(chan_sender_can_rewind(s, 1));
+    CU_ASSERT_FALSE(chan_sender_can_rewind(s, 0));  /* Message 1 is gone. */
+    CU_ASSERT_FALSE(chan_sender_can_rewind(s, 6));  /* Never sent. */
+    CU_ASSERT_EQUAL(chan_sender_rewind(s, 0, 2), ERANGE);
+    CU_ASSERT_EQUAL(chan_sender_rewind(s, 1, 2), 0);
+    l.position = 1;
+    chan_reasm_reset(l.reasm);
+    chan_sender_run(s, 2, emit_cb, &l);
+    CU_ASSERT_EQUAL(l.position, 5);     /* Chunks 2..5 sent again. */
+    CU_ASSERT_EQUAL(l.delivered, 3);    /* Message 2 again, complete. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 5, 3), 0);
+    CU_ASSERT_EQUAL(l.n_done, 2);
+    CU_ASSERT_TRUE(chan_sender_is_idle(s));
+    chan_sender_destroy(s);
+    chan_reasm_destroy(l.reasm);
+}
+
+static void
 test_large_message_chunked(void)
 {
     struct link l;
@@ -332,6 +364,7 @@ static const struct unit_test tests[] = {
     { "rewind resends from position", test_rewind_resends_from_position },
     { "reset discards and restarts", test_reset_discards_and_restarts },
     { "reset_at continues an epoch", test_reset_at_continues_epoch },
+    { "rewind into a partial message", test_rewind_into_partial_message },
     { "large message chunked", test_large_message_chunked },
 };
 
