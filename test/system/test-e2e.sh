@@ -52,6 +52,30 @@ big_len() {
     st_fail "pushing a 2 MiB record"
 st_check "a 2 MiB value (1,477 frames) arrives whole" st_wait 60 big_len
 
+# --- key rotation while records flow -------------------------------------
+host_tx_gen() {
+    st_chanctl channel-show chst-vm1 | grep -q "\"tx_key_generation\": $1"
+}
+st_check "vm1 starts with key generation 1" host_tx_gen 1
+topo_key_add chst-vm1                   # Chan DB and the guest's key file.
+for i in $(seq 20); do
+    st_chanctl push --vm chst-vm1 "rot$i" "$i" || st_fail "push rot$i"
+done
+st_check "host switches to key generation 2 once the guest has it" \
+    st_wait 30 host_tx_gen 2
+st_chanctl key-retire --vm chst-vm1 1 || st_fail "key-retire"
+sed -i '/^1 /d' "$TOPO_RUN/chst-vm1/channel.key"
+for i in $(seq 21 40); do
+    st_chanctl push --vm chst-vm1 "rot$i" "$i" || st_fail "push rot$i"
+done
+rot_count() {
+    [ "$(sqlite3 "$TOPO_RUN/chst-vm1/guest.db" \
+         "select count(*) from records where key like 'rot%'")" = 40 ]
+}
+st_check "no update lost across the rotation" st_wait 30 rot_count
+st_check "channel in sync on generation 2 only" \
+    st_chanctl wait --vm chst-vm1 --timeout 30
+
 # --- misprovisioned interfaces ------------------------------------------
 bad_iface() {
     local name=$1
