@@ -1,1 +1,1417 @@
 #!/usr/bin/env python3
+"""bench/report.py -- turns the raw data of scripts/bench into the report.
+
+    report.py --raw DIR --md FILE --json FILE [--check]
+
+DIR is the raw directory scripts/bench filled (one JSON file per helper
+run, logs of send and receive times).  Writes FILE.json with every figure
+and FILE.md, the human report, with the same figures.  Each figure is the
+median over the runs, with min and max.  With --check (quick mode) it exits
+1 if the harness looks broken: nothing counted, nothing applied, a join
+with no samples.  It never judges timings.
+
+Standard library only.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+
+# --- Helpers -------------------------------------------------------------
+
+def load(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def read_text(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def mmm(values):
+    """Median, min, max of the non-None values, or None."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v),
+            "runs": len(v)}
+
+
+def pct(sorted_v, p):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_v:
+        return None
+    k = max(1, min(len(sorted_v), int(-(-p * len(sorted_v) // 100))))
+    return sorted_v[k - 1]
+
+
+def dist_ms(values_ns):
+    v = sorted(values_ns)
+    if not v:
+        return {"n": 0}
+    return {"n": len(v), "p50_ms": pct(v, 50) / 1e6,
+            "p90_ms": pct(v, 90) / 1e6, "p99_ms": pct(v, 99) / 1e6,
+            "p999_ms": pct(v, 99.9) / 1e6, "min_ms": v[0] / 1e6,
+            "max_ms": v[-1] / 1e6}
+
+
+def fmt(x, digits=None):
+    if x is None:
+        return "n/a"
+    if isinstance(x, float) and x.is_integer() and digits is None:
+        x = int(x)
+    if isinstance(x, int) or (digits is None and abs(x) >= 100):
+        return "{:,.0f}".format(x)
+    if digits is None:
+        digits = 2 if abs(x) < 10 else 1
+    return "{:,.{}f}".format(x, digits)
+
+
+def fm(stat, key=None, digits=None, scale=1.0):
+    """'median (min–max)' for an mmm() result."""
+    if stat is None:
+        return "n/a"
+    if key:
+        stat = stat.get(key)
+        if stat is None:
+            return "n/a"
+    if stat["runs"] == 1:
+        return fmt(stat["median"] * scale, digits)
+    return "{} ({}–{})".format(fmt(stat["median"] * scale, digits),
+                               fmt(stat["min"] * scale, digits),
+                               fmt(stat["max"] * scale, digits))
+
+
+def run_files(pattern):
+    """Files matching pattern, with the run number parsed, sorted."""
+    out = []
+    for f in glob.glob(pattern):
+        m = re.search(r"-(\d+)\.[a-z.]+$", os.path.basename(f))
+        out.append((int(m.group(1)) if m else 0, f))
+    return sorted(out)
+
+
+def read_log(path, ncols):
+    """Rows of a whitespace log: (key, version) -> tuple of ints."""
+    rows = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) != ncols:
+                    continue
+                rows[(p[0], int(p[1]))] = tuple(int(x) for x in p[2:])
+    except OSError:
+        pass
+    return rows
+
+
+PROBLEMS = []
+
+
+def problem(msg):
+    PROBLEMS.append(msg)
+
+
+# --- Phases --------------------------------------------------------------
+
+def ceilings(raw):
+    out = {}
+    for path in ("a", "b"):
+        d = os.path.join(raw, "ceil-" + path)
+        if not os.path.isdir(d):
+            continue
+        by_size = {}
+        for f in glob.glob(os.path.join(d, "*.count.json")):
+            run, size, rate = os.path.basename(f).split(".")[0].split("-")
+            cnt = load(f)
+            snd = load(f.replace(".count.json", ".send.json"))
+            if not cnt or not snd:
+                problem("ceiling ({}) point {} has no data".format(path, f))
+                continue
+            loss = 1 - cnt["received"] / snd["sent"] if snd["sent"] else None
+            afp = read_text(f.replace(".count.json", ".afp")).split()
+            afp_lost = (int(afp[1]) - int(afp[0])
+                        if len(afp) == 2 and all(x.isdigit() for x in afp)
+                        else None)
+            lost = snd["sent"] - cnt["received"]
+            by_size.setdefault(int(size), {}).setdefault(int(run), []).append({
+                "offered_rate": int(rate), "offered_pps": snd["offered_pps"],
+                "sent": snd["sent"], "received": cnt["received"],
+                "delivered_pps": cnt["rate_pps"], "loss": loss,
+                "socket_drops": cnt.get("socket_drops", 0),
+                "lost_at_guest_afpacket": (min(1.0, afp_lost / lost)
+                                           if afp_lost is not None and lost > 0
+                                           else None)})
+        res = {}
+        for size, runs in sorted(by_size.items()):
+            ceil_runs, lossfree_runs = [], []
+            sweep = {}
+            for run, points in runs.items():
+                good = [p for p in points if p["received"] > 1]
+                if not good:
+                    problem("ceiling ({}) {} B run {}: nothing received"
+                            .format(path, size, run))
+                    continue
+                ceil_runs.append(max(p["delivered_pps"] for p in good))
+                lf = [p["offered_pps"] for p in good if p["loss"] < 0.01]
+                lossfree_runs.append(max(lf) if lf else 0.0)
+                for p in points:
+                    sweep.setdefault(p["offered_rate"], []).append(p)
+            table = []
+            for rate in sorted(sweep, key=lambda r: (r == 0, r)):
+                ps = sweep[rate]
+                table.append({
+                    "offered_rate": rate or "unpaced",
+                    "offered_pps": mmm([p["offered_pps"] for p in ps]),
+                    "delivered_pps": mmm([p["delivered_pps"] for p in ps]),
+                    "loss": mmm([p["loss"] for p in ps]),
+                    "lost_at_guest_afpacket": mmm(
+                        [p["lost_at_guest_afpacket"] for p in ps])})
+            res[str(size)] = {"ceiling_pps": mmm(ceil_runs),
+                              "lossfree_pps": mmm(lossfree_runs),
+                              "sweep": table}
+        if not res:
+            problem("ceiling ({}): no measurement".format(path))
+        out[path] = res
+    txt = read_text(os.path.join(raw, "ceil-a", "guest-afpacket.txt"))
+    m = re.search(r"rb(\d+).*?d(\d+)\)", txt)
+    if m:
+        out["guest_afpacket"] = {"rcvbuf": int(m.group(1)),
+                                 "drops": int(m.group(2))}
+    return out
+
+
+def cost_of(costf, n):
+    c = load(costf)
+    if not c:
+        return None
+    hz = c["hz"]
+    ours = 0
+    res = {}
+    for d in c["daemons"]:
+        name = re.sub(r"\(chb-vm\d+\)", "(vm)", d["name"])
+        if name in res:     # Several VMs: add up (only vm1 is busy here).
+            res[name]["cpu_s"] += d["cpu_ticks"] / hz
+            res[name]["peak_rss_mb"] = max(res[name]["peak_rss_mb"],
+                                           d["vmhwm_kb"] / 1024)
+        else:
+            res[name] = {"cpu_s": d["cpu_ticks"] / hz,
+                         "peak_rss_mb": d["vmhwm_kb"] / 1024}
+        ours += d["cpu_ticks"]
+    for r in res.values():
+        r["cpu_s_per_million"] = r["cpu_s"] / n * 1e6 if n else None
+    busy = c["machine_busy_ticks"]
+    total = busy + c["machine_idle_ticks"]
+    return {"daemons": res,
+            "machine_busy_share": busy / total if total else None,
+            "others_busy_share": (busy - ours) / total if total else None}
+
+
+def tput_one(prefix):
+    push = load(prefix + ".push.json")
+    poll = load(prefix + ".poll.json")
+    if not push or not poll or not poll.get("t_done"):
+        problem("throughput run {}: records not applied".format(prefix))
+        return None
+    n = push["records"]
+    sq = read_text(prefix + ".sqlite").strip()
+    if sq != str(n):
+        problem("throughput run {}: the datastore holds {} of {} records"
+                .format(prefix, sq or "?", n))
+    ch = load(prefix + ".channel.json", {}) or {}
+    ch0 = load(prefix + ".channel0.json", {}) or {}
+    counters = dict(ch.get("counters", {}))
+    for k, v in ch0.get("counters", {}).items():
+        if k in counters and isinstance(v, int) and k != "in_flight":
+            counters[k] -= v
+    gs = load(prefix + ".guest.json", {}) or {}
+    t_commit, t_first, t_done = (push["t_commit"], poll["t_first"],
+                                 poll["t_done"])
+    r = {
+        "records": n,
+        "messages": poll.get("frames"),
+        "datastore_count": int(sq) if sq.isdigit() else None,
+        "ingest_s": (push["t_commit"] - push["t_send"]) / 1e9,
+        "host_first_s": (t_first - t_commit) / 1e9,
+        "apply_s": (t_done - t_first) / 1e9,
+        "rate_from_commit": n / ((t_done - t_commit) / 1e9),
+        "rate_steady": n / ((t_done - t_first) / 1e9) if t_done > t_first
+        else None,
+        "channel_row_lag_s": ((push["t_channel_applied"] - t_done) / 1e9
+                              if push.get("t_channel_applied") else None),
+        "frames_sent": counters.get("frames_sent"),
+        "frames_resent": counters.get("frames_resent"),
+        "timeouts": counters.get("timeouts"),
+        "guest_commits": gs.get("counters", {}).get("commits"),
+        "cost": cost_of(prefix + ".cost.json", n),
+    }
+    if r["messages"]:
+        r["msgs_from_commit"] = r["messages"] / ((t_done - t_commit) / 1e9)
+        if t_done > t_first:
+            r["msgs_steady"] = r["messages"] / ((t_done - t_first) / 1e9)
+    return r
+
+
+def agg_runs(runs, keys):
+    return {k: mmm([r.get(k) for r in runs]) for k in keys}
+
+
+def agg_cost(runs):
+    names = {}
+    for r in runs:
+        for name, c in (r["cost"] or {}).get("daemons", {}).items():
+            names.setdefault(name, []).append(c)
+    out = {}
+    for name, cs in names.items():
+        out[name] = {"cpu_s_per_million": mmm([c["cpu_s_per_million"]
+                                               for c in cs]),
+                     "peak_rss_mb": mmm([c["peak_rss_mb"] for c in cs]),
+                     "cpu_s": mmm([c["cpu_s"] for c in cs])}
+    share = mmm([(r["cost"] or {}).get("others_busy_share") for r in runs])
+    return {"daemons": out, "others_busy_share": share}
+
+
+TPUT_KEYS = ["records", "messages", "ingest_s", "host_first_s", "apply_s",
+             "rate_from_commit", "rate_steady", "msgs_from_commit",
+             "msgs_steady", "channel_row_lag_s", "frames_resent",
+             "timeouts", "guest_commits", "frames_sent"]
+
+
+def throughput(raw):
+    d = os.path.join(raw, "tput")
+    out = {}
+    for kind in ("msgs", "recs"):
+        runs = [tput_one(f[:-len(".push.json")]) for _, f in
+                run_files(os.path.join(d, kind + "-*.push.json"))]
+        runs = [r for r in runs if r]
+        if runs:
+            out[kind] = agg_runs(runs, TPUT_KEYS)
+            out[kind]["cost"] = agg_cost(runs)
+            out[kind]["per_run"] = runs
+    return out
+
+
+def latency(raw):
+    out = {}
+    for f in glob.glob(os.path.join(raw, "lat", "*.push.json")):
+        base = f[:-len(".push.json")]
+        rate, run = os.path.basename(base).split("-")
+        sent = read_log(base + ".push.log", 3)
+        seen = read_log(base + ".watch.log", 3)
+        cap = read_log(base + ".cap.log", 4)
+        total, to_frame, frame_ack, ack_watch = [], [], [], []
+        for key, (ts,) in sent.items():
+            if key not in seen:
+                continue
+            tw = seen[key][0]
+            total.append(tw - ts)
+            if key in cap:
+                tf, ta = cap[key]
+                to_frame.append(tf - ts)
+                frame_ack.append(ta - tf)
+                ack_watch.append(tw - ta)
+        if not total:
+            problem("latency {}/s run {}: no sample matched".format(rate, run))
+        capj = load(base + ".cap.json", {}) or {}
+        pr = load(f, {})
+        out.setdefault(int(rate), []).append({
+            "sent": len(sent), "applied_seen": len(total),
+            "achieved_rate": pr.get("achieved_rate"),
+            "push_to_applied": dist_ms(total),
+            "push_to_frame": dist_ms(to_frame),
+            "frame_to_ack_per_record": dist_ms(frame_ack),
+            "ack_to_notified": dist_ms(ack_watch),
+            "frame_to_ack": capj.get("frame_to_ack", {"n": 0}),
+            "data_frames": capj.get("data_frames"),
+            "resent_frames": capj.get("resent_frames")})
+    res = {}
+    for rate, runs in sorted(out.items()):
+        r = {"runs": runs}
+        for part in ("push_to_applied", "push_to_frame", "frame_to_ack",
+                     "frame_to_ack_per_record", "ack_to_notified"):
+            r[part] = {p: mmm([x[part].get(p) for x in runs])
+                       for p in ("p50_ms", "p99_ms", "p999_ms", "max_ms")}
+        r["samples"] = mmm([x["applied_seen"] for x in runs])
+        r["sent"] = mmm([x["sent"] for x in runs])
+        r["records_per_frame"] = mmm([
+            x["sent"] / x["data_frames"] for x in runs if x["data_frames"]])
+        r["resent_frames"] = mmm([x["resent_frames"] for x in runs])
+        res[str(rate)] = r
+    return res
+
+
+def control_plane(raw):
+    runs = []
+    for _, f in run_files(os.path.join(raw, "cp", "*.push.log")):
+        base = f[:-len(".push.log")]
+        sent = read_log(f, 4)
+        seen = read_log(base + ".watch.log", 3)
+        lat = [seen[k][0] - v[0] for k, v in sent.items() if k in seen]
+        client = [v[1] - v[0] for v in sent.values()]
+        if not lat:
+            problem("control plane run {}: no write seen applied".format(f))
+        runs.append({"write_to_applied": dist_ms(lat),
+                     "ovsdb_client": dist_ms(client)})
+    if not runs:
+        return {}
+    return {
+        "samples": mmm([r["write_to_applied"]["n"] for r in runs]),
+        "write_to_applied": {p: mmm([r["write_to_applied"].get(p)
+                                     for r in runs])
+                             for p in ("p50_ms", "p99_ms", "max_ms")},
+        "ovsdb_client_exit": {p: mmm([r["ovsdb_client"].get(p)
+                                      for r in runs])
+                              for p in ("p50_ms", "p99_ms")},
+        "runs": runs}
+
+
+def fanout(raw):
+    res = {}
+    for f in glob.glob(os.path.join(raw, "fanout", "*.push.log")):
+        level = int(os.path.basename(f).split(".")[0])
+        sent = read_log(f, 3)
+        watches = glob.glob(os.path.join(raw, "fanout",
+                                         "{}-*.watch.log".format(level)))
+        seen = [read_log(w, 3) for w in watches]
+        all_applied, first = [], []
+        incomplete = 0
+        for key, (ts,) in sent.items():
+            ts_vm = [s[key][0] for s in seen if key in s]
+            if len(ts_vm) < len(seen) or not ts_vm:
+                incomplete += 1
+                continue
+            all_applied.append(max(ts_vm) - ts)
+            first.append(min(ts_vm) - ts)
+        if incomplete or not all_applied:
+            problem("fan-out to {} VMs: {} of {} records not seen by every "
+                    "VM".format(level, incomplete, len(sent)))
+        res[str(level)] = {
+            "vms": len(seen), "records": len(sent),
+            "all_applied_ms": mmm([x / 1e6 for x in all_applied]),
+            "first_applied_ms": mmm([x / 1e6 for x in first]),
+            "all_applied": dist_ms(all_applied)}
+    return dict(sorted(res.items(), key=lambda kv: int(kv[0])))
+
+
+def large(raw):
+    res = {}
+    for f in glob.glob(os.path.join(raw, "large", "*.push.json")):
+        base = f[:-len(".push.json")]
+        size, run = os.path.basename(base).split("-")
+        push = load(f, {}) or {}
+        poll = load(base + ".poll.json", {}) or {}
+        cap = load(base + ".cap.json", {}) or {}
+        ch = load(base + ".channel.json", {}) or {}
+        toolong = read_text(base + ".toolong", "0").strip()
+        counters = ch.get("counters", {})
+        r = {"bytes": push.get("bytes"),
+             "ingest_s": ((push["t_commit"] - push["t_send"]) / 1e9
+                          if push.get("t_commit") else None),
+             "delivered": bool(poll.get("t_done")),
+             "frames_sent": counters.get("frames_sent"),
+             "frames_acked": counters.get("frames_acked"),
+             "frames_resent": counters.get("frames_resent"),
+             "in_flight": counters.get("in_flight"),
+             "timeouts": counters.get("timeouts"),
+             "capture_data_frames": cap.get("data_frames"),
+             "capture_resent_frames": cap.get("resent_frames"),
+             "msg_too_long_logs": int(toolong) if toolong.isdigit() else 0,
+             "cost": cost_of(base + ".cost.json", 1)}
+        if r["delivered"]:
+            t_commit, t_done = push["t_commit"], poll["t_done"]
+            r["seconds"] = (t_done - t_commit) / 1e9
+            r["mb_per_s"] = push["bytes"] / 1e6 / r["seconds"]
+            r["mb_per_s_from_send"] = (push["bytes"] / 1e6
+                                       / ((t_done - push["t_send"]) / 1e9))
+            if cap.get("t_first_data"):
+                r["host_prep_s"] = (cap["t_first_data"] - t_commit) / 1e9
+                r["transfer_s"] = (t_done - cap["t_first_data"]) / 1e9
+        errors = ch.get("errors") or {}
+        if r["delivered"]:
+            pass
+        elif r["msg_too_long_logs"]:
+            r["why"] = ("chand-host's Chan DB connection refused the update "
+                        "carrying the row (\"received message too long\", "
+                        "the lib/jsonrpc message cap) and reconnected, "
+                        "again and again; nothing reached the guest")
+        elif errors:
+            r["why"] = "chand-host refused the record: {}".format(
+                "; ".join("{}: {}".format(k, v) for k, v in errors.items()))
+        elif r["in_flight"] and not r["frames_acked"]:
+            r["why"] = ("nothing acknowledged: {} frames in flight (the "
+                        "window), {} retransmission timeouts — the message "
+                        "needs more frames than the window and the guest "
+                        "did not acknowledge a partial message".format(
+                            r["in_flight"], r["timeouts"]))
+        else:
+            r["why"] = ("not applied within the timeout: chand-host had "
+                        "sent {} frames, {} acknowledged, {} resent, {} "
+                        "retransmission timeouts".format(
+                            fmt(r["frames_sent"]), fmt(r["frames_acked"]),
+                            fmt(r["frames_resent"]), fmt(r["timeouts"])))
+        res.setdefault(size, []).append(r)
+    out = {}
+    for size, runs in res.items():
+        out[size] = {
+            "bytes": runs[0]["bytes"],
+            "delivered": all(r["delivered"] for r in runs),
+            "mb_per_s": mmm([r.get("mb_per_s") for r in runs]),
+            "mb_per_s_from_send": mmm([r.get("mb_per_s_from_send")
+                                       for r in runs]),
+            "seconds": mmm([r.get("seconds") for r in runs]),
+            "ingest_s": mmm([r.get("ingest_s") for r in runs]),
+            "host_prep_s": mmm([r.get("host_prep_s") for r in runs]),
+            "transfer_s": mmm([r.get("transfer_s") for r in runs]),
+            "frames": mmm([r.get("capture_data_frames") for r in runs]),
+            "frames_resent": mmm([r.get("frames_resent") for r in runs]),
+            "timeouts": mmm([r.get("timeouts") for r in runs]),
+            "why": next((r["why"] for r in runs if r.get("why")), None),
+            "runs": runs}
+        if not out[size]["delivered"] and size in ("256K", "300K"):
+            problem("large value {} not delivered".format(size))
+    return dict(sorted(out.items(), key=lambda kv: kv[1]["bytes"] or 0))
+
+
+def natural(name):
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", name)]
+
+
+def knobs(raw):
+    out = {}
+    groups = {}
+    for f in glob.glob(os.path.join(raw, "knobs", "*.push.json")):
+        name = os.path.basename(f)[:-len(".push.json")]
+        if name.startswith("lat-"):
+            continue
+        m = re.match(r"^((?:msgs-)?window-\d+)-(\d+)$", name)
+        r = tput_one(f[:-len(".push.json")])
+        if r:
+            r.pop("cost", None)
+            groups.setdefault(m.group(1) if m else name, []).append(r)
+    for name in sorted(groups, key=natural):
+        runs = groups[name]
+        out[name] = agg_runs(runs, TPUT_KEYS)
+    for f in glob.glob(os.path.join(raw, "knobs", "lat-*.push.log")):
+        base = f[:-len(".push.log")]
+        sent = read_log(f, 3)
+        seen = read_log(base + ".watch.log", 3)
+        cap = read_log(base + ".cap.log", 4)
+        total = [seen[k][0] - v[0] for k, v in sent.items() if k in seen]
+        to_frame = [cap[k][0] - v[0] for k, v in sent.items() if k in cap]
+        out[os.path.basename(base)] = {
+            "push_to_applied": dist_ms(total),
+            "push_to_frame": dist_ms(to_frame)}
+    return out
+
+
+def profile(raw):
+    d = os.path.join(raw, "profile")
+    if not os.path.isdir(d):
+        return {}
+    names = {}
+    for line in read_text(os.path.join(d, "daemons")).splitlines():
+        p = line.split()
+        if len(p) == 2:
+            names[p[1]] = re.sub(r"\(chb-(vm\d+)\)", r"(\1)", p[0])
+
+    def who(field):
+        m = re.match(r"(\d+):", field)
+        return names.get(m.group(1), field) if m else field
+
+    def rows(path, limit):
+        res = []
+        for line in read_text(os.path.join(d, path)).splitlines():
+            m = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?(\S+)\s+(.*)$",
+                         line)
+            if m and not line.lstrip().startswith("#"):
+                res.append({"pct": float(m.group(1)),
+                            "comm": who(m.group(3)),
+                            "what": m.group(4).strip()})
+        return res[:limit]
+    prof = {"big_children": rows("big-children.txt", 80),
+            "chand_by_dso": rows("chand-by-dso.txt", 20),
+            "ovs_by_dso": rows("ovs-by-dso.txt", 20),
+            "self": rows("chand-self.txt", 60),
+            "children": rows("chand-children.txt", 80)}
+    tput = tput_one(os.path.join(d, "recs"))
+    if tput:
+        prof["records_per_s"] = tput["rate_from_commit"]
+    return prof
+
+
+# --- Report ---------------------------------------------------------------
+
+def targets(r):
+    out = []
+    ca = r["ceilings"].get("a", {}).get("128", {}).get("ceiling_pps")
+    msgs = r["throughput"].get("msgs", {}).get("msgs_from_commit")
+    if ca and msgs:
+        ratio = msgs["median"] / ca["median"]
+        out.append({"target": "acknowledged messages/s >= 80% of ceiling (a)",
+                    "value": ratio, "unit": "of ceiling",
+                    "met": ratio >= 0.8})
+    recs = r["throughput"].get("recs", {}).get("rate_from_commit")
+    if recs:
+        out.append({"target": ">= 500,000 records/s durably applied",
+                    "value": recs["median"], "unit": "records/s",
+                    "met": recs["median"] >= 500000})
+    lat = r["latency"].get("1000", {}).get("push_to_applied", {}) \
+        .get("p99_ms")
+    if lat:
+        out.append({"target": "p99 push to applied <= 2 ms at 1,000 msg/s",
+                    "value": lat["median"], "unit": "ms",
+                    "met": lat["median"] <= 2})
+    big = r["large"].get("64M")
+    if big:
+        v = big["mb_per_s"]["median"] if big["mb_per_s"] else 0.0
+        out.append({"target": "64 MiB value at >= 50 MB/s",
+                    "value": v, "unit": "MB/s",
+                    "met": big["delivered"] and v >= 50})
+    return out
+
+
+def md_report(r):
+    L = []
+    w = L.append
+    m = r["meta"]
+    w("# chand benchmark — {}".format(m["date"]))
+    w("")
+    w("Produced by `scripts/bench{}` ({} run{} per figure; each figure is "
+      "the median, with min–max in parentheses when there are several "
+      "runs). Method, helpers and knobs: [doc/bench.md](../../doc/bench.md)."
+      .format(" --quick" if m["quick"] else "", m["runs"],
+              "" if m["runs"] == 1 else "s"))
+    w("")
+    w("| machine | |")
+    w("|---|---|")
+    w("| tree | `{}` |".format(m.get("git", "?")))
+    w("| CPU | {} × {} |".format(m.get("cpus"), m.get("cpu_model", "?")))
+    w("| kernel | {} |".format(m.get("kernel")))
+    w("| Open vSwitch | {} (userspace datapath) |".format(m.get("ovs")))
+    fs = m.get("fsync_ms")
+    if fs:
+        w("| fsync of a 4 KiB write on the datastores' file system | p50 "
+          "{} ms, p90 {} ms, max {} ms |".format(fmt(fs["p50"]),
+                                                  fmt(fs["p90"]),
+                                                  fmt(fs["max"])))
+    w("| load average at start / end | {} / {} |".format(
+        " ".join(m.get("loadavg_start", [])),
+        " ".join(m.get("loadavg_end", []))))
+    share = r["throughput"].get("recs", {}).get("cost", {}) \
+        .get("others_busy_share")
+    if share:
+        w("| CPU used by processes outside the benchmark during the "
+          "batched runs | {} of the machine |".format(
+              fm(share, digits=0, scale=100) + " %"))
+    w("")
+    if share and share["median"] > 0.15:
+        w("**The machine was shared**: other work used a noticeable part "
+          "of the two CPUs during the run, so wall-clock figures (rates, "
+          "latencies) are pessimistic and noisy; CPU seconds per million "
+          "records are the steadier figure.")
+        w("")
+
+    # Targets.
+    w("## Targets (reported, not asserted)")
+    w("")
+    w("| target | measured | met |")
+    w("|---|---|---|")
+    for t in r["targets"]:
+        v = t["value"]
+        if t["unit"] == "of ceiling":
+            val = "{:.0f} % of ceiling (a)".format(v * 100)
+        elif t["unit"] == "MB/s" and not v:
+            val = "not delivered (see section 7)"
+        else:
+            val = "{} {}".format(fmt(v), t["unit"])
+        w("| {} | {} | {} |".format(t["target"], val,
+                                    "yes" if t["met"] else "**no**"))
+    w("")
+    w("Why each missed target is missed and what would change it: "
+      "[below](#what-limits-each-number).")
+    w("")
+
+    # 1. Ceilings.
+    c = r["ceilings"]
+    if c:
+        w("## 1. Raw path ceilings (measured first, same topology)")
+        w("")
+        w("Offered-rate sweep; a point is one burst of datagrams at a paced "
+          "rate (\"unpaced\": as fast as the sender can).  *Ceiling* = the "
+          "highest delivered rate of the sweep; *loss-free* = the highest "
+          "offered rate that lost under 1 %.")
+        w("")
+        w("- **(a) PACKET_OUT**: UDP frames from the host endpoint to the "
+          "guest endpoint, injected by `chand-bench inject` over "
+          "`br-int.mgmt` as OpenFlow PACKET_OUT with "
+          "`set_field:<chan-id>->pkt_mark, output:TABLE` (what chand-host "
+          "sends), through the real host flows (push VLAN 4094, out the "
+          "vNIC), the veth, the guest bridge's real flows (pop VLAN, out "
+          "`chand0`), counted by a UDP socket bound to the guest daemon's "
+          "address and port on `chand0` (chand-guest stopped meanwhile).")
+        w("- **(b) plain UDP**: a UDP socket in the hypervisor namespace "
+          "sends over an OVS internal port (a tap) on `br-int`; a flow "
+          "outputs it to the vNIC; in the VM a flow on `br-chan` outputs it "
+          "from `eth0` to a second internal port (a tap) where a UDP socket "
+          "counts it.  So it crosses both Open vSwitch instances like a "
+          "channel frame, without PACKET_OUT (host) or chand's flows.")
+        w("")
+        w("| path | datagram | ceiling (pkts/s) | loss-free (pkts/s) |")
+        w("|---|---|---|---|")
+        for path in ("a", "b"):
+            for size, s in c.get(path, {}).items():
+                lf = s["lossfree_pps"]
+                w("| ({}) | {} B | {} | {} |".format(
+                    path, size, fm(s["ceiling_pps"]),
+                    fm(lf) if lf and lf["max"] > 0
+                    else "none (every point lost ≥ 1 %)"))
+        w("")
+        w("<details><summary>Sweeps (median delivered rate and loss per "
+          "offered rate)</summary>")
+        w("")
+        w("| path | size | offered | delivered pkts/s | loss | share of "
+          "the loss dropped at the guest OVS's AF_PACKET socket |")
+        w("|---|---|---|---|---|---|")
+        for path in ("a", "b"):
+            for size, s in c.get(path, {}).items():
+                for p in s["sweep"]:
+                    w("| ({}) | {} B | {} | {} | {} | {} |".format(
+                        path, size, p["offered_rate"] if p["offered_rate"]
+                        != "unpaced" else "unpaced ({})".format(
+                            fm(p["offered_pps"])),
+                        fm(p["delivered_pps"]),
+                        fm(p["loss"], digits=0, scale=100) + " %",
+                        fm(p["lost_at_guest_afpacket"], digits=0, scale=100)
+                        + " %" if p["lost_at_guest_afpacket"] else "—"))
+        w("")
+        w("</details>")
+        w("")
+        ga = c.get("guest_afpacket")
+        if ga:
+            w("After the sweeps, the guest ovs-vswitchd's AF_PACKET socket "
+              "on `eth0` had a receive buffer of {:,} bytes and had "
+              "dropped {:,} frames (`ss -0 -m`, `d` counter); the last "
+              "column above compares that counter before and after each "
+              "point with the datagrams lost.".format(ga["rcvbuf"],
+                                                      ga["drops"]))
+            w("")
+
+    # 2. Throughput.
+    t = r["throughput"]
+    ca = c.get("a", {})
+    if t:
+        w("## 2. Channel throughput (durably applied in the guest)")
+        w("")
+        w("N records for one VM pushed as **one OVSDB transaction**; the "
+          "clock runs from the transaction's commit (its reply) until the "
+          "guest datastore's committed `ops_applied` counter shows all N "
+          "(polled every 0.5 ms; chand-guest commits with "
+          "`synchronous=FULL`, so committed is durable).  Cross-checked "
+          "with `sqlite3` (count of the records) and the `Channel` row "
+          "(`applied_count`).  *Steady* excludes the time before the first "
+          "record is applied (chand-host digesting the transaction).")
+        w("")
+        w("| figure | messages (--max-batch=1) | records (batching, "
+          "default) |")
+        w("|---|---|---|")
+        msgs, recs = t.get("msgs", {}), t.get("recs", {})
+        w("| records per run | {} | {} |".format(
+            fm(msgs.get("records")), fm(recs.get("records"))))
+        w("| messages (frames) applied | {} | {} |".format(
+            fm(msgs.get("messages")), fm(recs.get("messages"))))
+        w("| **acknowledged messages/s** (commit → all applied) | **{}** "
+          "| {} |".format(fm(msgs.get("msgs_from_commit")),
+                          fm(recs.get("msgs_from_commit"))))
+        w("| **records/s** (commit → all applied) | {} | **{}** |".format(
+            fm(msgs.get("rate_from_commit")),
+            fm(recs.get("rate_from_commit"))))
+        w("| records/s, steady (first → last applied) | {} | {} |".format(
+            fm(msgs.get("rate_steady")), fm(recs.get("rate_steady"))))
+        a128 = ca.get("128", {}).get("ceiling_pps")
+        a1400 = ca.get("1400", {}).get("ceiling_pps")
+        if a128 and msgs.get("msgs_from_commit"):
+            w("| ratio to ceiling (a) (frames/s over ceiling at that frame "
+              "size) | {:.1f} % of {} | {:.1f} % of {} |".format(
+                  100 * msgs["msgs_from_commit"]["median"]
+                  / a128["median"], fmt(a128["median"]),
+                  100 * (recs.get("msgs_from_commit") or
+                         {"median": 0})["median"]
+                  / (a1400 or a128)["median"],
+                  fmt((a1400 or a128)["median"])))
+        w("| OVSDB ingest (send → commit reply), s | {} | {} |".format(
+            fm(msgs.get("ingest_s")), fm(recs.get("ingest_s"))))
+        w("| commit → first record applied, s | {} | {} |".format(
+            fm(msgs.get("host_first_s")), fm(recs.get("host_first_s"))))
+        w("| first → last record applied, s | {} | {} |".format(
+            fm(msgs.get("apply_s")), fm(recs.get("apply_s"))))
+        w("| Channel row shows all applied, s after the guest | {} | {} |"
+          .format(fm(msgs.get("channel_row_lag_s")),
+                  fm(recs.get("channel_row_lag_s"))))
+        w("| frames retransmitted / retransmission timeouts | {} / {} | "
+          "{} / {} |".format(fm(msgs.get("frames_resent")),
+                             fm(msgs.get("timeouts")),
+                             fm(recs.get("frames_resent")),
+                             fm(recs.get("timeouts"))))
+        w("| guest commits (group commit) | {} | {} |".format(
+            fm(msgs.get("guest_commits")), fm(recs.get("guest_commits"))))
+        w("")
+
+    # 3. Latency.
+    lat = r["latency"]
+    if lat:
+        w("## 3. Latency")
+        w("")
+        w("`chand-bench pushrate` updates 200 records of one VM round-robin "
+          "at a fixed offered rate, one OVSDB transaction each, pipelined "
+          "(open loop), logging CLOCK_MONOTONIC just before each write; "
+          "`chand-bench watch` in the VM logs when chand-guest's local API "
+          "notifies the change (after its commit); `chand-bench capture` on "
+          "the vNIC's host end (AF_PACKET, kernel timestamps) sees each "
+          "DATA frame leave and the ACK that covers it come back, and "
+          "decodes which records each frame carried.  One clock, one "
+          "machine.  Default chand-host options.")
+        w("")
+        w("| offered msg/s | updates seen applied, of sent | push → "
+          "applied p50 / p99 / p99.9 (ms) | frame → ack p50 / p99 / p99.9 "
+          "(ms) | records per frame |")
+        w("|---|---|---|---|---|")
+        for rate, x in lat.items():
+            pa, fa = x["push_to_applied"], x["frame_to_ack"]
+            w("| {} | {} of {} | {} / {} / {} | {} / {} / {} | {} |".format(
+                rate, fm(x["samples"]), fmt(med(x["sent"])),
+                fm(pa["p50_ms"]), fm(pa["p99_ms"]),
+                fm(pa["p999_ms"]), fm(fa["p50_ms"]), fm(fa["p99_ms"]),
+                fm(fa["p999_ms"]), fm(x["records_per_frame"])))
+        w("")
+        w("An update is not seen when chand-host had not yet sent the "
+          "key's previous version: it sends only the latest (by design), "
+          "so at high rates some versions are never delivered.")
+        w("")
+        w("Where push → applied goes (per record, p50 / p99, ms):")
+        w("")
+        w("| offered msg/s | push → DATA frame on the vNIC (ovsdb-server, "
+          "chand-host, host OVS) | frame → its ACK (guest OVS, chand-guest "
+          "apply + fsync, ACK back) | ACK → API notification |")
+        w("|---|---|---|---|")
+        for rate, x in lat.items():
+            a, b, cc = (x["push_to_frame"], x["frame_to_ack_per_record"],
+                        x["ack_to_notified"])
+            w("| {} | {} / {} | {} / {} | {} / {} |".format(
+                rate, fm(a["p50_ms"]), fm(a["p99_ms"]), fm(b["p50_ms"]),
+                fm(b["p99_ms"]), fm(cc["p50_ms"]), fm(cc["p99_ms"])))
+        w("")
+
+    # 4. Fan-out.
+    fo = r["fanout"]
+    if fo:
+        w("## 4. Fan-out")
+        w("")
+        w("One record for all VMs (`vm` empty) inserted at a time, 4 per "
+          "second; a watcher in every VM.  Time from the write until every "
+          "VM has applied it (median and min–max over the records).")
+        w("")
+        w("| VMs | records | all applied (ms) | first VM applied (ms) |")
+        w("|---|---|---|---|")
+        for level, x in fo.items():
+            w("| {} | {} | {} | {} |".format(
+                level, x["records"], fm(x["all_applied_ms"]),
+                fm(x["first_applied_ms"])))
+        w("")
+
+    # 5. Control plane.
+    cp = r["control_plane"]
+    if cp:
+        w("## 5. Control plane: an `ovsdb-client transact` write until "
+          "applied")
+        w("")
+        w("`chand-bench cpwrite` runs `ovsdb-client transact` (an update of "
+          "one record by key and vm) once every 50 ms after the previous "
+          "one returns; the watcher in the VM timestamps the change.  The "
+          "time includes starting ovsdb-client.")
+        w("")
+        wa, oc = cp["write_to_applied"], cp["ovsdb_client_exit"]
+        w("| samples per run | write → applied p50 (ms) | p99 (ms) | "
+          "ovsdb-client alone (start → exit) p50 (ms) |")
+        w("|---|---|---|---|")
+        w("| {} | {} | {} | {} |".format(fm(cp["samples"]),
+                                          fm(wa["p50_ms"]), fm(wa["p99_ms"]),
+                                          fm(oc["p50_ms"])))
+        w("")
+
+    # 6. Cost.
+    if t:
+        w("## 6. Cost per million records")
+        w("")
+        w("CPU seconds (user + system, from `/proc/PID/stat`) used during "
+          "the throughput runs, scaled to a million records, and peak RSS "
+          "(`VmHWM`, reset through `clear_refs` before each run).")
+        w("")
+        w("| process | CPU s / million records (batching) | peak RSS MB | "
+          "CPU s / million messages (--max-batch=1) | peak RSS MB |")
+        w("|---|---|---|---|---|")
+        rc = t.get("recs", {}).get("cost", {}).get("daemons", {})
+        mc = t.get("msgs", {}).get("cost", {}).get("daemons", {})
+        for name in rc or mc:
+            a, b = rc.get(name, {}), mc.get(name, {})
+            w("| {} | {} | {} | {} | {} |".format(
+                name, fm(a.get("cpu_s_per_million"), digits=1),
+                fm(a.get("peak_rss_mb"), digits=1),
+                fm(b.get("cpu_s_per_million"), digits=1),
+                fm(b.get("peak_rss_mb"), digits=1)))
+        w("")
+
+    # 7. Large values.
+    lv = r["large"]
+    if lv:
+        w("## 7. Large values")
+        w("")
+        w("One record whose value is a JSON string of the given size "
+          "(`chand-bench pushbig` writes the OVSDB request as raw JSON: "
+          "ovsdb-client cannot take it on its command line); default "
+          "chand-host options.  MB/s = 10⁶ bytes per second from the "
+          "commit until the guest datastore has it; the capture on the "
+          "vNIC splits that time.")
+        w("")
+        w("| value | delivered | MB/s | seconds | chand-host: commit → "
+          "first frame (s) | first frame → committed in the guest (s) | "
+          "DATA frames | resent / timeouts |")
+        w("|---|---|---|---|---|---|---|---|")
+        for size, x in lv.items():
+            w("| {} ({:,} B) | {} | {} | {} | {} | {} | {} | {} / {} |"
+              .format(size, x["bytes"] or 0,
+                      "yes" if x["delivered"] else "**no**",
+                      fm(x["mb_per_s"]), fm(x["seconds"]),
+                      fm(x["host_prep_s"]), fm(x["transfer_s"]),
+                      fm(x["frames"]), fm(x["frames_resent"]),
+                      fm(x["timeouts"])))
+        w("")
+        for size, x in lv.items():
+            if not x["delivered"]:
+                w("- **{}** not delivered: {}.".format(size, x["why"]))
+        w("")
+
+    # Knobs.
+    k = r["knobs"]
+    if k:
+        w("## Knobs measured")
+        w("")
+        w("chand-host `--window` (frames in flight; `msgs-` rows with "
+          "`--max-batch=1`), as many runs as the other figures; and, once, "
+          "the same kind of push against a VM that already holds many "
+          "keys (`keys-K-push-N`: N records pushed while the VM holds K).")
+        w("")
+        w("| run | records | records/s (commit → applied) | steady "
+          "records/s | commit → first applied (s) | frames retransmitted "
+          "| timeouts |")
+        w("|---|---|---|---|---|---|---|")
+        for name, x in k.items():
+            if name.startswith("lat-"):
+                continue
+            w("| {} | {} | {} | {} | {} | {} | {} |".format(
+                name, fm(x["records"]), fm(x["rate_from_commit"]),
+                fm(x.get("rate_steady")), fm(x.get("host_first_s")),
+                fm(x.get("frames_resent")), fm(x.get("timeouts"))))
+        w("")
+        for name, x in k.items():
+            if name.startswith("lat-"):
+                pa, pf = x["push_to_applied"], x["push_to_frame"]
+                w("Latency at 1,000 msg/s with the VM holding {} keys: push "
+                  "→ applied p50 {} / p99 {} ms; push → frame p50 {} / "
+                  "p99 {} ms (compare section 3, where the VM holds a few "
+                  "hundred keys).".format(
+                      fmt(int(name.split("-")[-1])),
+                      fmt(pa.get("p50_ms")), fmt(pa.get("p99_ms")),
+                      fmt(pf.get("p50_ms")), fmt(pf.get("p99_ms"))))
+                w("")
+
+    # Profile.
+    p = r["profile"]
+    if p and (p.get("chand_by_dso") or p.get("ovs_by_dso")):
+        w("## Profile (perf, during one batched run)")
+        w("")
+        w("Two `perf record -F 499` sessions during one batched run "
+          "({} records/s): chand-host and chand-guest with DWARF call "
+          "graphs, and the four OVS daemons (stripped Debian binaries: by "
+          "library only).  Shares are of each session's samples."
+          .format(fmt(p.get("records_per_s"))))
+        w("")
+        w("| % of chand samples | process | object |")
+        w("|---|---|---|")
+        for row in p["chand_by_dso"][:8]:
+            w("| {:.1f} | {} | {} |".format(row["pct"], row["comm"],
+                                            row["what"]))
+        w("")
+        w("| % of OVS samples | process | object |")
+        w("|---|---|---|")
+        for row in p["ovs_by_dso"][:10]:
+            w("| {:.1f} | {} | {} |".format(row["pct"], row["comm"],
+                                            row["what"]))
+        w("")
+        w("chand-host and chand-guest functions including what they call "
+          "(% of the chand samples; entry points left out):")
+        w("")
+        w("| % | process | function |")
+        w("|---|---|---|")
+        n = 0
+        skip = ("_start", "main", "__libc_start_main",
+                "__libc_start_call_main", "__libc_start_main_impl")
+        for row in p["children"]:
+            fn = row["what"].replace("[.] ", "").strip()
+            fn = re.sub(r"\s*\(inlined\)$", "", fn)
+            if fn.split("@")[0] in skip or fn.startswith("0x"):
+                continue
+            if n < 28:
+                w("| {:.1f} | {} | `{}` |".format(row["pct"], row["comm"],
+                                                  fn))
+                n += 1
+        w("")
+
+    w(limits_md(r))
+    w("")
+    w(daemon_changes_md())
+    return "\n".join(L) + "\n"
+
+
+def med(stat, default=None):
+    return stat["median"] if stat else default
+
+
+def prof_pct(r, comm, fn):
+    """Inclusive share of function 'fn' in process 'comm', or None."""
+    for row in r["profile"].get("children", []):
+        what = re.sub(r"\s*\(inlined\)$", "", row["what"].replace("[.] ", ""))
+        if row["comm"] == comm and what.strip() == fn:
+            return row["pct"]
+    return None
+
+
+def limits_md(r):
+    """The analysis: what limits each number, with this run's figures."""
+    L = []
+    w = L.append
+    c, t, lat = r["ceilings"], r["throughput"], r["latency"]
+    ca, cb = c.get("a", {}), c.get("b", {})
+    a128 = med(ca.get("128", {}).get("ceiling_pps"))
+    a1400 = med(ca.get("1400", {}).get("ceiling_pps"))
+    b128 = med(cb.get("128", {}).get("ceiling_pps"))
+    b1400 = med(cb.get("1400", {}).get("ceiling_pps"))
+    fs = r["meta"].get("fsync_ms") or {}
+    w("## What limits each number")
+    w("")
+    w("From this run's figures, counters and profile; doc/bench.md says "
+      "how each is measured.")
+    w("")
+
+    # Ceilings.
+    if a128:
+        share = {}
+        for path in ("a", "b"):
+            for size, x in c.get(path, {}).items():
+                for p in x["sweep"]:
+                    v = med(p.get("lost_at_guest_afpacket"))
+                    if v is not None and med(p["loss"], 0) > 0.05:
+                        share.setdefault(path, []).append(v)
+        w("**Ceilings.** Both paths go through two ovs-vswitchd main "
+          "threads, which poll the userspace datapath's non-DPDK ports and "
+          "also serve OpenFlow and OVSDB: the host's (veth and tap ports, "
+          "or PACKET_OUT) and the guest's (AF_PACKET on `eth0`, then a tap "
+          "write).  Ceiling (a) is {} pkts/s for 128-byte and {} for "
+          "1,400-byte datagrams; (b) {} and {}.".format(
+              fmt(a128), fmt(a1400), fmt(b128), fmt(b1400)))
+        if b128 and a128 < b128:
+            w("PACKET_OUT costs the host more than a datapath hit: each "
+              "one is decoded and its actions translated through the "
+              "OpenFlow tables one packet at a time (no megaflow cache for "
+              "packet-outs), which is why (a) is below (b) for small "
+              "datagrams.")
+        if share:
+            w("Beyond the loss-free rate, frames are lost in bursts at the "
+              "guest ovs-vswitchd's AF_PACKET receive buffer on `eth0` "
+              "({}): 212,992 bytes by default (`net.core.rmem_default`), "
+              "about 90 full-size frames; OVS does not enlarge it and it "
+              "could not be changed from inside the VM's namespace here."
+              .format("; ".join(
+                  "path ({}): median {} % of the datagrams lost at the "
+                  "sweep points with over 5 % loss were dropped there"
+                  .format(path, fmt(statistics.median(v) * 100, 0))
+                  for path, v in sorted(share.items()))))
+            if share.get("b") and statistics.median(share["b"]) < 0.9:
+                w("The rest of path (b)'s loss happens before the guest "
+                  "(the host reads its tap port one packet at a time); "
+                  "the harness does not locate it further.")
+        w("")
+
+    msgs, recs = t.get("msgs", {}), t.get("recs", {})
+
+    def us_per(kind, name):
+        d = t.get(kind, {}).get("cost", {}).get("daemons", {}).get(name)
+        return med(d["cpu_s_per_million"]) if d else None
+
+    others = med(recs.get("cost", {}).get("others_busy_share"))
+    if msgs:
+        rate = med(msgs.get("msgs_from_commit"))
+        w("**Acknowledged messages/s: {}/s, {} % of ceiling (a) (target "
+          "80 %).**  With `--max-batch=1` every record is a message and a "
+          "frame.  CPU per message: chand-host {} µs, ovsdb-server {} µs "
+          "(the insert, and `Channel` row write-backs), chand-guest {} µs, "
+          "both ovs-vswitchd {} µs; the pipeline needs about {} µs of CPU "
+          "per message on a machine where other work used {} % of the "
+          "CPUs.  {}Group commit is not the limit ({} guest commits for "
+          "{} messages).".format(
+              fmt(rate), fmt(100 * rate / a128, 0) if a128 else "n/a",
+              fmt(us_per("msgs", "chand-host")),
+              fmt(us_per("msgs", "ovsdb-server(host)")),
+              fmt(us_per("msgs", "chand-guest(vm)")),
+              fmt((us_per("msgs", "ovs-vswitchd(host)") or 0)
+                  + (us_per("msgs", "ovs-vswitchd(vm)") or 0)),
+              fmt(sum(x for x in (
+                  us_per("msgs", n) for n in (
+                      "chand-host", "ovsdb-server(host)", "chand-guest(vm)",
+                      "ovs-vswitchd(host)", "ovs-vswitchd(vm)")) if x)),
+              fmt(100 * others, 0) if others is not None else "n/a",
+              ("On top of that the sender blasts its whole window (256 "
+               "frames), the guest's AF_PACKET buffer overflows, go-back-N "
+               "drops everything after the gap and the sender waits for "
+               "its 200 ms retransmission timer: {} frames resent and {} "
+               "timeouts per run, against {} s for the whole run.  ".format(
+                   fmt(med(msgs.get("frames_resent"))),
+                   fmt(med(msgs.get("timeouts"))),
+                   fmt(med(msgs.get("host_first_s"), 0)
+                       + med(msgs.get("apply_s"), 0)))
+               if med(msgs.get("frames_resent"), 0) > 0
+               else "No frame was lost in these runs.  "),
+              fmt(med(msgs.get("guest_commits"))),
+              fmt(med(msgs.get("records")))))
+        w("What would change it: a paced sender (a token bucket near the "
+          "loss-free rate of ceiling (a)) or a smaller window (see the "
+          "`--window` table); retransmitting at once on a gap ACK (the "
+          "guest already sends one) instead of waiting for the timer; "
+          "less CPU per message in chand-host (see records); the patched "
+          "OVS datapath port (ovs-patches/), which exchanges frames in "
+          "batches without the OpenFlow slow path.")
+        w("")
+    if recs:
+        n = med(recs.get("records"))
+        frames = med(recs.get("messages"))
+        apply_s = med(recs.get("apply_s"))
+        w("**Records/s with batching: {}/s from the commit, {}/s steady "
+          "(target 500,000/s).**  The run splits into:".format(
+              fmt(med(recs.get("rate_from_commit"))),
+              fmt(med(recs.get("rate_steady")))))
+        w("")
+        w("1. *OVSDB ingest*, before the clock starts: ovsdb-server took "
+          "{} s to commit one transaction of {} inserts.".format(
+              fmt(med(recs.get("ingest_s"))), fmt(n)))
+        sd = prof_pct(r, "chand-host", "channel_set_desired")
+        w("2. *chand-host digesting it*: {} s from the commit to the "
+          "first record applied.  It parses the monitor update, then "
+          "recomputes the VM's desired state, copies it whole "
+          "(`channel_set_desired`: `json_copy`) and walks every key "
+          "(`queue_changes`) — on every Chan DB change, whatever its "
+          "size — and encodes each record twice (`record_check`, then the "
+          "batch){}.".format(
+              fmt(med(recs.get("host_first_s"))),
+              "; `channel_set_desired` was {:.0f} % of chand-host's "
+              "profile".format(sd) if sd else ""))
+        w("3. *The channel*: {} s from the first to the last record, {} "
+          "frames (about {} records per frame: a DATA message is capped "
+          "at one frame, `FRAME_BUDGET` 1,380 bytes), so {} frames/s "
+          "against ceiling (a) of {} at full size{}.".format(
+              fmt(apply_s), fmt(frames),
+              fmt(n / frames if frames else None, 0),
+              fmt(frames / apply_s if frames and apply_s else None),
+              fmt(a1400),
+              "; {} frames resent and {} retransmission timeouts per run "
+              "(200 ms each, doubling while nothing is acknowledged) "
+              "account for much of that time".format(
+                  fmt(med(recs.get("frames_resent"))),
+                  fmt(med(recs.get("timeouts"))))
+              if med(recs.get("timeouts"), 0) > 0 else ""))
+        wr = prof_pct(r, "chand-host", "write_channel_rows") or \
+            prof_pct(r, "chand-host", "chandb_update_channel")
+        w("4. *Write-back*: every 200 ms (`DB_WRITE_MS`) chand-host "
+          "rewrites the VM's whole `Channel.applied` map (one entry per "
+          "key) into the Chan DB and its own monitor gets it back{}; the "
+          "control plane saw the records applied {} s after the guest "
+          "had them.  This cost grows with the number of keys a VM has, "
+          "not with the change.".format(
+              " (`write_channel_rows` was {:.0f} % of chand-host's "
+              "profile)".format(wr) if wr else "",
+              fmt(med(recs.get("channel_row_lag_s")))))
+        w("")
+        kn = r["knobs"]
+        wins = {int(k.split("-")[1]): v for k, v in kn.items()
+                if re.match(r"^window-\d+$", k) and v.get("rate_from_commit")}
+        best = max(wins, key=lambda k: wins[k]["rate_from_commit"]["median"]) \
+            if wins else None
+        w("CPU per million records: chand-host {} s, ovsdb-server {} s, "
+          "chand-guest {} s.{}".format(
+              fmt(us_per("recs", "chand-host")),
+              fmt(us_per("recs", "ovsdb-server(host)")),
+              fmt(us_per("recs", "chand-guest(vm)")),
+              "  The `--window` table shows the loss part: with "
+              "`--window={}` the same push ran at {}/s ({} timeouts) "
+              "against {}/s ({} timeouts) with the default 256.".format(
+                  best, fmt(wins[best]["rate_from_commit"]["median"]),
+                  fmt(med(wins[best].get("timeouts"))),
+                  fmt(wins[256]["rate_from_commit"]["median"]),
+                  fmt(med(wins[256].get("timeouts"))))
+              if best and 256 in wins and best != 256 else ""))
+        k0 = kn.get("keys-0-push-2000")
+        n1 = next((k for k in kn if re.match(r"^keys-[1-9]\d*-push-2000$", k)),
+                  None)
+        if k0 and n1:
+            w("The keys rows show the per-change part: 2,000 records took "
+              "{} s from the commit to the first applied record into an "
+              "empty VM and {} s into one already holding {} keys.".format(
+                  fmt(med(k0.get("host_first_s"))),
+                  fmt(med(kn[n1].get("host_first_s"))),
+                  fmt(int(n1.split("-")[1]))))
+        w("")
+        w("Reaching 500,000 records/s needs the channel to run near its "
+          "frame ceiling with many records per frame, and everything "
+          "around it to scale with the change instead of the state: "
+          "incremental desired-state tracking in chand-host (apply the "
+          "monitor's row changes; no whole-state copy per change); "
+          "`Channel.applied` written as a delta (`mutate` of the changed "
+          "keys) or replaced by a count plus `applied_seq`; one encoding "
+          "per record; a paced sender without timeouts; a larger MTU on "
+          "the vNIC segment (chand's frames never leave it) for more "
+          "records per frame; and bulk loads that do not go row by row "
+          "through one OVSDB transaction.")
+        w("")
+    l1 = lat.get("1000")
+    if l1:
+        pa, pf = l1["push_to_applied"], l1["push_to_frame"]
+        fa = l1["frame_to_ack_per_record"]
+        keys = next((v for k, v in r["knobs"].items()
+                     if k.startswith("lat-")), None)
+        w("**Latency: p99 push → applied {} ms at 1,000 msg/s (p50 {} "
+          "ms; target 2 ms).**  push → frame (ovsdb-server commit, the "
+          "monitor update, chand-host's per-change work, PACKET_OUT) p50 "
+          "{} / p99 {} ms; frame → ack (guest ovs-vswitchd, chand-guest, "
+          "the SQLite commit, the ACK back) p50 {} / p99 {} ms.  {}  "
+          "The tail comes from CPU contention (two CPUs for seven busy "
+          "processes, plus other work), from lost frames, each of which "
+          "costs a 200 ms retransmission timeout, and from chand-guest's "
+          "bridge health check, which every 5 s runs `ovs-ofctl` and "
+          "`ovs-vsctl` synchronously and so stalls its receive loop (26–63 "
+          "ms per check under strace when this harness was written).{}"
+          .format(
+              fmt(med(pa["p99_ms"])), fmt(med(pa["p50_ms"])),
+              fmt(med(pf["p50_ms"])), fmt(med(pf["p99_ms"])),
+              fmt(med(fa["p50_ms"])), fmt(med(fa["p99_ms"])),
+              ("Every commit waits for an fsync (p50 {} ms, p90 {} ms on "
+               "this file system when the run started), so with "
+               "`synchronous=FULL` a 2 ms p99 needs the fsync alone to "
+               "stay well under 2 ms.".format(fmt(fs.get("p50")),
+                                               fmt(fs.get("p90"))))
+              if fs.get("p90", 0) >= 1 else
+              ("An fsync cost p50 {} ms, p90 {} ms on this file system when "
+               "the run started: the commit is not what keeps p99 above 2 "
+               "ms.".format(fmt(fs.get("p50")), fmt(fs.get("p90"))))
+              if fs else "",
+              "  With 24,000 keys in the VM, chand-host's per-change "
+              "work (copying and walking the whole desired state, "
+              "rewriting the applied map) no longer keeps up with 1,000 "
+              "changes/s: push → applied p50 {} ms.".format(
+                  fmt(keys["push_to_applied"].get("p50_ms")))
+              if keys else ""))
+        slow_fsync = fs.get("p90", 0) >= 1
+        w("What would change it: chand-host work per change proportional "
+          "to the change; fast retransmit and pacing (no 200 ms timer "
+          "after a burst loss); the bridge check off chand-guest's receive "
+          "path; {}".format(
+              "and a chand-guest option for `synchronous=NORMAL` (the "
+              "datastore has `DS_SYNC_NORMAL`; after a guest crash the "
+              "host would resend from the position the guest reports, "
+              "which the session protocol already does)." if slow_fsync
+              else "`synchronous=NORMAL` (the datastore has "
+              "`DS_SYNC_NORMAL`, chand-guest has no option for it) would "
+              "matter only where fsync is slow; it was not here."))
+        w("")
+    fo = r["fanout"]
+    if fo:
+        w("**Fan-out.** {}.  chand-host serves the VMs one after the other "
+          "from one thread, and every VM adds an ovs-vswitchd and a "
+          "chand-guest on the same two CPUs, so the time until the last "
+          "VM has a record grows with the number of VMs.".format(
+              "; ".join("{} VM{}: {} ms".format(
+                  k, "" if k == "1" else "s", fmt(med(v["all_applied_ms"])))
+                  for k, v in fo.items())))
+        w("")
+    cp = r["control_plane"]
+    if cp:
+        w("**Control plane.** p50 {} ms, of which starting and running "
+          "`ovsdb-client` (connect, transact, exit) is {} ms; the rest is "
+          "one push → applied as above.".format(
+              fmt(med(cp["write_to_applied"]["p50_ms"])),
+              fmt(med(cp["ovsdb_client_exit"]["p50_ms"]))))
+        w("")
+    large_limits(r, w)
+    return "\n".join(L)
+
+
+def big_profile(r):
+    """What chand-host did after the 64 MiB commit, from its profile."""
+    rows = r["profile"].get("big_children", [])
+    share = {}
+    for row in rows:
+        fn = re.sub(r"\s*\(inlined\)$", "", row["what"].replace("[.] ", ""))
+        share.setdefault(fn.strip(), row["pct"])
+    parts = []
+    if "jsonrpc_session_recv" in share:
+        parts.append("{:.0f} % parsing the monitor update that carries "
+                     "the value (`jsonrpc_recv` → `json_loadb`)".format(
+                         share["jsonrpc_session_recv"]))
+    if "parse_record" in share:
+        parts.append("{:.0f} % re-parsing every Record's value "
+                     "(`rebuild_index` → `parse_record` → `json_loads`), "
+                     "which chandb does for all records on every Record "
+                     "change".format(share["parse_record"]))
+    if "channel_set_desired" in share:
+        parts.append("{:.0f} % in `channel_set_desired`".format(
+            share["channel_set_desired"]))
+    if not parts:
+        return ""
+    return " (its profile over the 20 s after the commit: " + \
+        "; ".join(parts) + ")"
+
+
+def large_limits(r, w):
+    lv = r["large"]
+    big = lv.get("64M")
+    if not big:
+        return
+    a1400 = med(r["ceilings"].get("a", {}).get("1400", {})
+                .get("ceiling_pps"))
+    cap = a1400 * 1420 / 1e6 if a1400 else None
+    if big["delivered"]:
+        bp = big_profile(r)
+        w("**Large values: the 64 MiB value at {} MB/s (target 50 MB/s).** "
+          "It travels as {} DATA frames of at most 1,420 payload bytes.  "
+          "Of the {} s, chand-host spent {} s between the commit and its "
+          "first frame{}, and the transfer took {} s more, frames and the "
+          "guest's single 64 MiB SQLite transaction together ({} frames "
+          "resent, {} retransmission timeouts: at 200 ms or more each, "
+          "waiting for the timer is a large part of it).  OVSDB took "
+          "another {} s to commit the value before the clock started."
+          .format(
+              fmt(med(big["mb_per_s"])), fmt(med(big["frames"])),
+              fmt(med(big["seconds"])), fmt(med(big["host_prep_s"])),
+              bp, fmt(med(big["transfer_s"])),
+              fmt(med(big["frames_resent"])), fmt(med(big["timeouts"])),
+              fmt(med(big["ingest_s"]))))
+        if cap:
+            w("Even at ceiling (a) for full-size frames ({} pkts/s) a "
+              "1,420-byte payload per frame gives at most {} MB/s: the "
+              "target needs fewer, larger frames (a larger MTU on the vNIC "
+              "segment, which chand's frames never leave) or a path that "
+              "moves frames in batches (the patched-OVS datapath port of "
+              "ovs-patches/), besides a paced sender that does not lose "
+              "bursts and pay the 200 ms timer.".format(fmt(a1400),
+                                                        fmt(cap)))
+    else:
+        w("**Large values: the 64 MiB value was not delivered** — {}."
+          .format(big["why"]))
+        if cap:
+            w("Even once delivered, a 1,420-byte payload per frame at "
+              "ceiling (a) for full-size frames ({} pkts/s) allows at most "
+              "{} MB/s.".format(fmt(a1400), fmt(cap)))
+    for size, x in lv.items():
+        if size != "64M" and x["delivered"] and x.get("mb_per_s"):
+            w("")
+            w("The smaller values show the per-transfer overheads: {} at "
+              "{} MB/s ({} resent frames, {} timeouts).".format(
+                  size, fmt(med(x["mb_per_s"])), fmt(med(x["frames_resent"])),
+                  fmt(med(x["timeouts"]))))
+    w("")
+
+
+
+
+
+def daemon_changes_md():
+    return """## Daemon changes that would help
+
+1. **Pacing and fast retransmit** (lib/chan-sender): send at most about the
+   loss-free rate of ceiling (a), or grow the window on acks and shrink it
+   on loss; retransmit on a gap ACK instead of after 200 ms.  Every burst
+   loss above cost a retransmission timeout.
+2. **Per-change work in chand-host proportional to the change**: apply the
+   Chan DB monitor's row updates to the per-VM desired state instead of
+   re-parsing every Record's value (`rebuild_index` → `parse_record` →
+   `json_loads`, on every Record change) and copying (`json_copy`) and
+   walking the whole state (`channel_set_desired`, `queue_changes`);
+   validate each record once (`record_check` encodes it a second time).
+3. **`Channel.applied` as a delta**: `mutate` the changed keys (or publish
+   `applied_count` and `applied_seq`, with the per-key map on demand)
+   instead of rewriting the whole map every 200 ms.
+4. **chand-guest's bridge health check off the receive path**: it runs
+   `ovs-ofctl`/`ovs-vsctl` synchronously every 5 s (a child process each,
+   tens of milliseconds under load) while frames wait; run it
+   asynchronously (a child watched by the poll loop).
+5. **Bigger frames where the vNIC allows** (an MTU option for the channel):
+   records per frame and MB/s scale with the payload; the path's cost is
+   per frame.
+6. **chand-guest `--sync=normal|full`** (the datastore already supports
+   NORMAL) for guests whose disks have slow fsync.
+7. **Measurement hooks**: frame → ack and commit → PACKET_OUT histograms
+   in `channel-show` counters; commit timestamps and group-commit sizes in
+   `guest-status`.
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--md", required=True)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--check", action="store_true")
+    a = ap.parse_args()
+    raw = a.raw
+    r = {"meta": load(os.path.join(raw, "meta.json"), {}),
+         "ceilings": ceilings(raw),
+         "throughput": throughput(raw),
+         "latency": latency(raw),
+         "fanout": fanout(raw),
+         "control_plane": control_plane(raw),
+         "large": large(raw),
+         "knobs": knobs(raw),
+         "profile": profile(raw)}
+    r["targets"] = targets(r)
+    r["problems"] = PROBLEMS
+    with open(a.json, "w") as f:
+        json.dump(r, f, indent=1, sort_keys=False)
+        f.write("\n")
+    with open(a.md, "w") as f:
+        f.write(md_report(r))
+    if PROBLEMS:
+        for p in PROBLEMS:
+            print("report: " + p, file=sys.stderr)
+    if a.check:
+        missing = [k for k in ("ceilings", "throughput", "latency",
+                               "control_plane", "large", "fanout")
+                   if not r[k]]
+        for k in missing:
+            print("report: no data for " + k, file=sys.stderr)
+        if PROBLEMS or missing:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
