@@ -1085,8 +1085,9 @@ def limits_md(r):
               ("On top of that the sender blasts its whole window (256 "
                "frames), the guest's AF_PACKET buffer overflows, go-back-N "
                "drops everything after the gap and the sender waits for "
-               "its 200 ms retransmission timer: {} frames resent and {} "
-               "timeouts per run, against {} s for the whole run.  ".format(
+               "its 200 ms retransmission timer (per run: {} frames "
+               "resent, retransmission timeouts: {}, against {} s for the "
+               "whole run).  ".format(
                    fmt(med(msgs.get("frames_resent"))),
                    fmt(med(msgs.get("timeouts"))),
                    fmt(med(msgs.get("host_first_s"), 0)
@@ -1163,8 +1164,8 @@ def limits_md(r):
               fmt(us_per("recs", "ovsdb-server(host)")),
               fmt(us_per("recs", "chand-guest(vm)")),
               "  The `--window` table shows the loss part: with "
-              "`--window={}` the same push ran at {}/s ({} timeouts) "
-              "against {}/s ({} timeouts) with the default 256.".format(
+              "`--window={}` the same push ran at {}/s (timeouts: {}) "
+              "against {}/s (timeouts: {}) with the default 256.".format(
                   best, fmt(wins[best]["rate_from_commit"]["median"]),
                   fmt(med(wins[best].get("timeouts"))),
                   fmt(wins[256]["rate_from_commit"]["median"]),
@@ -1331,13 +1332,15 @@ def large_limits(r, w):
             w("Even once delivered, a 1,420-byte payload per frame at "
               "ceiling (a) for full-size frames ({} pkts/s) allows at most "
               "{} MB/s.".format(fmt(a1400), fmt(cap)))
-    for size, x in lv.items():
-        if size != "64M" and x["delivered"] and x.get("mb_per_s"):
-            w("")
-            w("The smaller values show the per-transfer overheads: {} at "
-              "{} MB/s ({} resent frames, {} timeouts).".format(
-                  size, fmt(med(x["mb_per_s"])), fmt(med(x["frames_resent"])),
-                  fmt(med(x["timeouts"]))))
+    small = ["{} at {} MB/s ({} frames resent, timeouts: {})".format(
+        size, fmt(med(x["mb_per_s"])), fmt(med(x["frames_resent"])),
+        fmt(med(x["timeouts"])))
+        for size, x in lv.items()
+        if size != "64M" and x["delivered"] and x.get("mb_per_s")]
+    if small:
+        w("")
+        w("The smaller values go no faster: {}.  The rate is set by "
+          "losses and the timer, not by the size.".format("; ".join(small)))
     w("")
 
 
