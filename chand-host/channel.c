@@ -612,7 +612,10 @@ batcher_destroy(struct batcher *b)
 }
 
 /* Compares two [version, text] entries.  An entry learned from the Chan DB
- * after a restart has no text (null): then the version alone decides. */
+ * after a restart has no text (null): its value is unknown (versions are
+ * per Record row, so a version alone does not identify a value), so it is
+ * never equal and the record is sent again; the guest's datastore takes an
+ * identical put as a no-op. */
 static bool
 entry_equal(const json_t *a, const json_t *b)
 {
@@ -620,7 +623,7 @@ entry_equal(const json_t *a, const json_t *b)
     const char *tb = json_string_value(json_array_get(b, 1));
     return json_integer_value(json_array_get(a, 0))
            == json_integer_value(json_array_get(b, 0))
-           && (!ta || !tb || !strcmp(ta, tb));
+           && ta && tb && !strcmp(ta, tb);
 }
 
 static void
