@@ -4,7 +4,10 @@
 #include "flowmgr.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +17,19 @@
 #include "chan-flows.h"
 #include "flow-template.h"
 #include "packets.h"
+#include "poll-loop.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(flowmgr);
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
+
+/* Each ovs-ofctl run gives up after this long (ovs-vswitchd without its
+ * database, for one, accepts OpenFlow connections and does not answer). */
+#define OFCTL_TIMEOUT "--timeout=10"
+
+/* A whole sync is stopped after this long. */
+#define FLOWMGR_WORKER_TIMEOUT_MS 120000
 
 struct fm_meter {
     uint32_t meter_id;
@@ -33,7 +44,8 @@ struct flowmgr {
     struct flow_template_flows wanted;
     uint16_t *vids;             /* Distinct vids in 'wanted'. */
     size_t n_vids;
-    bool dirty;                 /* 'wanted' changed since the last sync. */
+    uint64_t wanted_seqno;      /* Bumped when 'wanted' or a rate changes. */
+    uint64_t installed_seqno;   /* 'wanted_seqno' of the last good sync. */
 
     unsigned int meter_pps, meter_burst;
     struct fm_meter *meters;    /* Wanted: one per channel. */
@@ -44,6 +56,28 @@ struct flowmgr {
     uint32_t *installed_ids;    /* Chan-ids whose flows are installed. */
     size_t n_installed_ids;
     size_t n_installed;
+
+    struct fm_worker *worker;   /* Sync in progress, or NULL. */
+};
+
+/* A sync runs in a child process (the worker), because ovs-ofctl can block
+ * for as long as ovs-vswitchd does not answer and chand-host's loop must
+ * not.  The worker reports on a pipe, one line each:
+ *
+ *     error <errno>
+ *     meter <meter-id> <drops>
+ *
+ * and exits. */
+struct fm_worker {
+    pid_t pid;
+    int fd;                     /* Read end of the report pipe. */
+    long long deadline;         /* Killed if not done by then. */
+    uint64_t seqno;             /* 'wanted_seqno' it is installing. */
+    uint32_t *ids;              /* Chan-ids of the flows it is installing. */
+    size_t n_ids;
+    size_t n_flows;
+    char *report;               /* What it wrote so far. */
+    size_t len, cap;
 };
 
 static char *
@@ -69,6 +103,8 @@ read_file(const char *path, size_t *lenp)
 }
 
 static void add_bridge_flows(struct flowmgr *);
+static void worker_reap(const struct fm_worker *);
+static void worker_destroy(struct fm_worker *);
 
 int
 flowmgr_create(const char *template_path, const char *target,
@@ -109,6 +145,10 @@ void
 flowmgr_destroy(struct flowmgr *fm)
 {
     if (fm) {
+        if (fm->worker) {
+            worker_reap(fm->worker);
+            worker_destroy(fm->worker);
+        }
         flow_template_destroy(fm->template);
         flow_template_flows_destroy(&fm->wanted);
         free(fm->target);
@@ -126,7 +166,7 @@ flowmgr_set_meter_rate(struct flowmgr *fm, unsigned int pps,
 {
     fm->meter_pps = pps;
     fm->meter_burst = burst;
-    fm->dirty = true;
+    fm->wanted_seqno++;
 }
 
 static void
@@ -152,7 +192,7 @@ flowmgr_clear(struct flowmgr *fm)
     fm->n_vids = 0;
     fm->n_meters = 0;
     add_bridge_flows(fm);
-    fm->dirty = true;
+    fm->wanted_seqno++;
 }
 
 static char *
@@ -216,7 +256,7 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
     fm->meters[fm->n_meters++] = (struct fm_meter) {
         .meter_id = meter_id, .chan_id = cfg->chan_id,
     };
-    fm->dirty = true;
+    fm->wanted_seqno++;
     return NULL;
 }
 
@@ -275,8 +315,8 @@ run_capture(char *const argv[], int *statusp)
 static int
 dump_installed(const struct flowmgr *fm, uint64_t **cookiesp, size_t *np)
 {
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "dump-flows",
-                     fm->target,
+    char *argv[] = { "ovs-ofctl", OFCTL_TIMEOUT, "-O", "OpenFlow13",
+                     "dump-flows", fm->target,
                      "cookie=0x4300000000000000/0xff00000000000000", NULL };
     int status;
     char *out = run_capture(argv, &status);
@@ -325,8 +365,8 @@ apply_bundle(const struct flowmgr *fm, const char *bundle)
     bool ok = write(fd, bundle, len) == (ssize_t) len;
     close(fd);
     int status = 0;
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "--bundle",
-                     "add-flows", fm->target, path, NULL };
+    char *argv[] = { "ovs-ofctl", OFCTL_TIMEOUT, "-O", "OpenFlow13",
+                     "--bundle", "add-flows", fm->target, path, NULL };
     char *out = ok ? run_capture(argv, &status) : NULL;
     unlink(path);
     free(out);
@@ -338,28 +378,13 @@ apply_bundle(const struct flowmgr *fm, const char *bundle)
     return 0;
 }
 
-static void
-record_installed(struct flowmgr *fm)
-{
-    free(fm->installed_ids);
-    fm->installed_ids = calloc(fm->wanted.n + 1, sizeof *fm->installed_ids);
-    fm->n_installed_ids = 0;
-    for (size_t i = 0; i < fm->wanted.n; i++) {
-        uint32_t id = fm->wanted.flows[i].chan_id;
-        if (id) {
-            fm->installed_ids[fm->n_installed_ids++] = id;
-        }
-    }
-    fm->n_installed = fm->wanted.n;
-}
-
 /* Runs ovs-ofctl with 'args' (NULL-terminated, after "ovs-ofctl -O
  * OpenFlow13") and returns its output (malloc'd) or NULL on failure. */
 static char *
 ofctl(const struct flowmgr *fm, const char *cmd, const char *arg)
 {
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", (char *) cmd,
-                     fm->target, (char *) arg, NULL };
+    char *argv[] = { "ovs-ofctl", OFCTL_TIMEOUT, "-O", "OpenFlow13",
+                     (char *) cmd, fm->target, (char *) arg, NULL };
     int status;
     char *out = run_capture(argv, &status);
     if (out && (!WIFEXITED(status) || WEXITSTATUS(status))) {
@@ -472,28 +497,12 @@ flowmgr_meter_drops(const struct flowmgr *fm, uint32_t chan_id)
     return 0;
 }
 
-int
-flowmgr_sync(struct flowmgr *fm, bool force)
+/* Pushes, as one bundle, the deletes and adds that turn the chand flows
+ * 'installed' (cookies) into 'fm->wanted'. */
+static int
+push_difference(const struct flowmgr *fm, const uint64_t *installed,
+                size_t n_installed)
 {
-    if (!fm->dirty && !force) {
-        return 0;
-    }
-
-    int error = dump_meters(fm);
-    if (!error) {
-        error = add_meters(fm, false);
-    }
-    if (error) {
-        return error;
-    }
-
-    uint64_t *installed;
-    size_t n_installed;
-    error = dump_installed(fm, &installed, &n_installed);
-    if (error) {
-        return error;
-    }
-
     /* Deletes: installed cookies nobody wants.  Adds: wanted flows whose
      * cookie is not installed. */
     uint64_t *del = malloc((n_installed + 1) * sizeof *del);
@@ -520,6 +529,7 @@ flowmgr_sync(struct flowmgr *fm, bool force)
         }
     }
 
+    int error = 0;
     if (n_del || add.n) {
         char *bundle = flow_template_format_bundle(del, n_del, &add);
         error = bundle ? apply_bundle(fm, bundle) : ENOMEM;
@@ -533,19 +543,228 @@ flowmgr_sync(struct flowmgr *fm, bool force)
     free(add.flows);            /* Texts belong to 'wanted'. */
     free(del);
     free(wanted_cookies);
+    return error;
+}
+
+/* The worker's side: makes the bridge hold 'fm->wanted' and reports on
+ * 'fd'.  Returns the error it reported. */
+static int
+sync_now(struct flowmgr *fm, FILE *report)
+{
+    int error = dump_meters(fm);
+    if (!error) {
+        error = add_meters(fm, fm->installed_seqno == 0);
+    }
+    uint64_t *installed = NULL;
+    size_t n_installed = 0;
+    if (!error) {
+        error = dump_installed(fm, &installed, &n_installed);
+    }
+    if (!error) {
+        error = push_difference(fm, installed, n_installed);
+    }
     free(installed);
     if (!error) {
         remove_meters(fm);
-        fm->dirty = false;
-        record_installed(fm);
+    }
+    fprintf(report, "error %d\n", error);
+    for (size_t i = 0; i < fm->n_meter_drops; i++) {
+        fprintf(report, "meter %"PRIu32" %"PRIu64"\n",
+                fm->meter_drops[i].meter_id, fm->meter_drops[i].drops);
     }
     return error;
+}
+
+static void
+worker_main(struct flowmgr *fm, int fd)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        signal(sigs[i], SIG_DFL);
+    }
+    setpgid(0, 0);              /* So a timeout kills its ovs-ofctl too. */
+    FILE *report = fdopen(fd, "w");
+    int error = report ? sync_now(fm, report) : errno;
+    if (report && fclose(report)) {
+        error = EPIPE;
+    }
+    _exit(error ? 1 : 0);
+}
+
+static void
+worker_destroy(struct fm_worker *w)
+{
+    if (w) {
+        close(w->fd);
+        free(w->ids);
+        free(w->report);
+        free(w);
+    }
+}
+
+/* Kills 'w' and whatever it runs, if still running, and reaps it. */
+static void
+worker_reap(const struct fm_worker *w)
+{
+    kill(-w->pid, SIGKILL);
+    kill(w->pid, SIGKILL);
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
+        continue;
+    }
+}
+
+void
+flowmgr_sync(struct flowmgr *fm, bool force, long long now)
+{
+    if (fm->worker || (!force && !flowmgr_needs_sync(fm))) {
+        return;
+    }
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC)) {
+        VLOG_WARN_RL(&rl, "pipe failed (%s)", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        VLOG_WARN_RL(&rl, "fork failed (%s)", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (!pid) {
+        close(fds[0]);
+        worker_main(fm, fds[1]);
+    }
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+
+    struct fm_worker *w = calloc(1, sizeof *w);
+    w->pid = pid;
+    w->fd = fds[0];
+    w->deadline = now + FLOWMGR_WORKER_TIMEOUT_MS;
+    w->seqno = fm->wanted_seqno;
+    w->ids = calloc(fm->wanted.n + 1, sizeof *w->ids);
+    for (size_t i = 0; i < fm->wanted.n; i++) {
+        if (fm->wanted.flows[i].chan_id) {
+            w->ids[w->n_ids++] = fm->wanted.flows[i].chan_id;
+        }
+    }
+    w->n_flows = fm->wanted.n;
+    fm->worker = w;
+}
+
+/* Parses the worker's report into 'fm'.  Returns the error it reports, or
+ * EPROTO if it is garbled. */
+static int
+take_report(struct flowmgr *fm, const struct fm_worker *w)
+{
+    int error = EPROTO;
+    bool have_error = false;
+    size_t n_drops = 0;
+    struct fm_meter *drops = NULL;
+
+    char *save = NULL;
+    for (char *line = strtok_r(w->report, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        uint32_t id;
+        uint64_t count;
+        int e;
+        if (sscanf(line, "error %d", &e) == 1) {
+            error = e;
+            have_error = true;
+        } else if (sscanf(line, "meter %"SCNu32" %"SCNu64, &id, &count)
+                   == 2) {
+            drops = realloc(drops, (n_drops + 1) * sizeof *drops);
+            drops[n_drops++] = (struct fm_meter) { .meter_id = id,
+                                                   .drops = count };
+        }
+    }
+    if (!have_error) {
+        free(drops);
+        return EPROTO;
+    }
+    if (n_drops || !error) {
+        free(fm->meter_drops);
+        fm->meter_drops = drops;
+        fm->n_meter_drops = n_drops;
+    } else {
+        free(drops);
+    }
+    return error;
+}
+
+/* Reads what the worker has written; returns true at end of file. */
+static bool
+read_report(struct fm_worker *w)
+{
+    for (;;) {
+        if (w->cap - w->len < 4096) {
+            w->cap = w->cap ? 2 * w->cap : 8192;
+            w->report = realloc(w->report, w->cap);
+        }
+        ssize_t n = read(w->fd, w->report + w->len, w->cap - w->len - 1);
+        if (n > 0) {
+            w->len += n;
+            w->report[w->len] = '\0';
+        } else if (n == 0) {
+            return true;
+        } else if (errno != EINTR) {
+            return errno != EAGAIN;
+        }
+    }
+}
+
+bool
+flowmgr_run(struct flowmgr *fm, long long now, int *errorp)
+{
+    struct fm_worker *w = fm->worker;
+    if (!w) {
+        return false;
+    }
+    int error;
+    if (read_report(w)) {
+        error = w->report ? take_report(fm, w) : EPROTO;
+    } else if (now >= w->deadline) {
+        VLOG_WARN("%s: flow sync took longer than %d s, stopped",
+                  fm->target, FLOWMGR_WORKER_TIMEOUT_MS / 1000);
+        error = ETIMEDOUT;
+    } else {
+        return false;
+    }
+    fm->worker = NULL;
+    worker_reap(w);
+    if (!error) {
+        free(fm->installed_ids);
+        fm->installed_ids = w->ids;
+        fm->n_installed_ids = w->n_ids;
+        fm->n_installed = w->n_flows;
+        fm->installed_seqno = w->seqno;
+        w->ids = NULL;
+    }
+    worker_destroy(w);
+    *errorp = error;
+    return true;
+}
+
+void
+flowmgr_wait(const struct flowmgr *fm)
+{
+    if (fm->worker) {
+        poll_fd_wait(fm->worker->fd, POLLIN);
+        poll_timer_wait_until(fm->worker->deadline);
+    }
+}
+
+bool
+flowmgr_is_syncing(const struct flowmgr *fm)
+{
+    return fm->worker != NULL;
 }
 
 bool
 flowmgr_needs_sync(const struct flowmgr *fm)
 {
-    return fm->dirty;
+    return fm->wanted_seqno != fm->installed_seqno;
 }
 
 bool

@@ -14,7 +14,8 @@
  * flows that use them and removed after.
  *
  * The bridge is programmed with ovs-ofctl through the bridge's management
- * socket.
+ * socket, from a child process (one sync at a time), so that a switch that
+ * does not answer never stalls the caller's loop.
  */
 #ifndef FLOWMGR_H
 #define FLOWMGR_H 1
@@ -54,12 +55,23 @@ void flowmgr_clear(struct flowmgr *);
 char *flowmgr_add_channel(struct flowmgr *, const struct chan_config *cfg,
                           int64_t ofport);
 
-/* Makes the bridge hold exactly the wanted chand flows, if they may differ
- * (wanted set changed since the last success, or 'force').  Returns 0 on
- * success or an errno (the bridge is unchanged; try again later). */
-int flowmgr_sync(struct flowmgr *, bool force);
+/* Starts making the bridge hold exactly the wanted chand flows, if they may
+ * differ (wanted set changed since the last success, or 'force') and no
+ * sync is running.  The sync works on a copy of the wanted set as of now;
+ * flowmgr_run() reports its end.  'now' is the current time_msec(). */
+void flowmgr_sync(struct flowmgr *, bool force, long long now);
 
-/* True if the wanted set changed since the last successful sync. */
+/* Finishes a running sync that is done (or has run too long: it is then
+ * stopped).  Returns false if none finished; otherwise true, with 0 or an
+ * errno in '*errorp' (on error the bridge may hold part of the change; try
+ * again later). */
+bool flowmgr_run(struct flowmgr *, long long now, int *errorp);
+void flowmgr_wait(const struct flowmgr *);
+
+/* True while a sync runs. */
+bool flowmgr_is_syncing(const struct flowmgr *);
+
+/* True if the wanted set changed since it was last installed. */
 bool flowmgr_needs_sync(const struct flowmgr *);
 
 /* True if the wanted flows for 'chan_id' are on the bridge as of the last

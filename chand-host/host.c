@@ -25,7 +25,6 @@
 
 VLOG_DEFINE_THIS_MODULE(host);
 
-#define FLOW_CHECK_MS 5000      /* Re-check installed flows this often. */
 #define DB_WRITE_MS 200         /* Channel rows written at most this often. */
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
@@ -49,6 +48,7 @@ struct host {
     unsigned int of_seqno;
     bool reprovision;           /* Provisioning must be recomputed. */
     bool flows_ok;
+    bool flows_resync;          /* OpenFlow reconnected: sync in full. */
     long long next_flow_check;
     long long next_db_write;
     json_t *status_wanted;      /* iface uuid -> status string or null. */
@@ -313,24 +313,40 @@ set_channels_installed(struct host *h)
 
 /* Keeps the bridge's chand flows right: at once when the wanted set
  * changes, after every OpenFlow reconnection (ovs-vswitchd may have
- * restarted with no flows), and every FLOW_CHECK_MS in case someone deleted
- * them; failures are retried after a second. */
+ * restarted with no flows), and every --flow-check interval in case someone
+ * deleted them; failures are retried after a second.  Syncs run in the background
+ * (see flowmgr.h); one that was running across a reconnection does not
+ * count. */
 static void
 sync_flows(struct host *h, long long now)
 {
+    int error;
+    if (flowmgr_run(h->fm, now, &error)) {
+        h->flows_ok = !error && !h->flows_resync;
+        h->next_flow_check = (error ? now + 1000
+                              : h->opts.flow_check_ms
+                              ? now + h->opts.flow_check_ms : LLONG_MAX);
+    }
     if (!ofconn_is_ready(h->of)) {
         h->flows_ok = false;
         set_channels_installed(h);
         return;
     }
     unsigned int of_seqno = ofconn_get_seqno(h->of);
-    bool force = of_seqno != h->of_seqno || now >= h->next_flow_check;
-    h->of_seqno = of_seqno;
-    if (force || (h->flows_ok && flowmgr_needs_sync(h->fm))) {
-        int error = flowmgr_sync(h->fm, force);
-        h->flows_ok = !error;
-        if (force || error) {
-            h->next_flow_check = now + (error ? 1000 : FLOW_CHECK_MS);
+    if (of_seqno != h->of_seqno) {
+        h->of_seqno = of_seqno;
+        h->flows_ok = false;
+        h->flows_resync = true;
+    }
+    bool force = h->flows_resync || now >= h->next_flow_check;
+    if (!flowmgr_is_syncing(h->fm)
+        && (force || (h->flows_ok && flowmgr_needs_sync(h->fm)))) {
+        flowmgr_sync(h->fm, force, now);
+        if (flowmgr_is_syncing(h->fm)) {
+            h->flows_resync = false;
+            h->next_flow_check = LLONG_MAX;     /* Set when it ends. */
+        } else {
+            h->next_flow_check = now + 1000;
         }
     }
     set_channels_installed(h);
@@ -590,6 +606,7 @@ host_wait(struct host *h)
     chandb_wait(h->db);
     ofconn_wait(h->of);
     ctl_server_wait(h->ctl);
+    flowmgr_wait(h->fm);
     if (ofconn_is_ready(h->of)) {
         poll_timer_wait_until(h->next_flow_check);
     }

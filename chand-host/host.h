@@ -22,6 +22,7 @@ struct host_options {
     struct channel_limits limits;
     unsigned int guest_pps;     /* Guest-to-host meter rate, packets/s. */
     unsigned int guest_burst;   /* ...and burst, packets. */
+    long long flow_check_ms;    /* Periodic flow check interval, 0: none. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

@@ -37,6 +37,8 @@ Options:\n\
                       /var/run/openvswitch)\n\
   --flows=FILE        host flow template (default: %s/flows/host.flows)\n\
   --ctl=PATH          control socket (default: %s/chand-host.ctl)\n\
+  --flow-check=SECS   re-read the bridge's chand flows this often and put\n\
+                      back what is missing; 0: never (default: 5)\n\
 \n\
 Per-channel limits:\n\
   --max-record=BYTES  largest record value (default: 72M)\n\
@@ -114,7 +116,7 @@ main(int argc, char *argv[])
     enum { OPT_OVS_DB = 256, OPT_CHAN_DB, OPT_BRIDGE, OPT_OVS_RUNDIR,
            OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
            OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
-           OPT_MAX_QUEUED, OPT_GUEST_RATE };
+           OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -131,6 +133,7 @@ main(int argc, char *argv[])
         { "window", required_argument, NULL, OPT_WINDOW },
         { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
         { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
+        { "flow-check", required_argument, NULL, OPT_FLOW_CHECK },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -146,6 +149,7 @@ main(int argc, char *argv[])
         .limits = CHANNEL_LIMITS_DEFAULT,
         .guest_pps = 2000,
         .guest_burst = 500,
+        .flow_check_ms = 5000,
     };
     const char *log_file = NULL, *pidfile = NULL;
     bool detach = false;
@@ -199,6 +203,15 @@ main(int argc, char *argv[])
                 return bad_value("--guest-rate", optarg);
             }
             break;
+        case OPT_FLOW_CHECK: {
+            size_t secs;
+            if (optarg[strspn(optarg, "0123456789")]
+                || parse_size(optarg, 0, 86400, &secs)) {
+                return bad_value("--flow-check", optarg);
+            }
+            opts.flow_check_ms = secs * 1000;
+            break;
+        }
         case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
         case 'h': usage(); return 0;
         case 'V': printf("chand-host %s\n", PACKAGE_VERSION); return 0;

@@ -46,6 +46,7 @@ topo_host_up() {
 }
 
 # topo_host_start / topo_host_stop: chand-host alone (for restart tests).
+# TOPO_HOST_ARGS (an array, default empty) adds options to chand-host.
 topo_host_start() {
     local dir
     dir=$(ovsi_dir "$TOPO_HOST")
@@ -54,7 +55,8 @@ topo_host_start() {
         --flows="$TOPO_SRC/flows/host.flows" \
         --ctl="$TOPO_RUN/chand-host.ctl" \
         --log-file="$TOPO_RUN/chand-host.log" \
-        --pidfile="$TOPO_RUN/chand-host.pid" --detach 2>/dev/null ||
+        --pidfile="$TOPO_RUN/chand-host.pid" --detach \
+        ${TOPO_HOST_ARGS[@]+"${TOPO_HOST_ARGS[@]}"} 2>/dev/null ||
         { tail -5 "$TOPO_RUN/chand-host.log" >&2; return 1; }
 }
 
@@ -171,14 +173,21 @@ topo_down() {
 
 # topo_host_vswitchd_restart: kills the hypervisor's ovs-vswitchd (SIGKILL,
 # as a crash: its OpenFlow flows are gone) and starts it again on the same
-# database; returns once it answers.
+# database; returns once it answers.  topo_host_vswitchd_kill and
+# topo_host_vswitchd_start do the two halves (start also after a kill by
+# someone else).
 topo_host_vswitchd_restart() {
-    local dir pid i
+    topo_host_vswitchd_kill && topo_host_vswitchd_start
+}
+
+topo_host_vswitchd_kill() {
+    topo__kill9 "$(ovsi_dir "$TOPO_HOST")/run/ovs-vswitchd.pid" ovs-vswitchd
+}
+
+topo_host_vswitchd_start() {
+    local dir i
     dir=$(ovsi_dir "$TOPO_HOST")
-    pid=$(ovsi__pid "$dir/run/ovs-vswitchd.pid" ovs-vswitchd) || return 1
-    kill -9 "$pid" 2>/dev/null
-    topo__wait_gone "$pid" || return 1
-    rm -f "$dir/run/ovs-vswitchd.pid"
+    topo__kill9 "$dir/run/ovs-vswitchd.pid" ovs-vswitchd || return 1
     ovsi_run "$TOPO_HOST" ovs-vswitchd "unix:$dir/run/db.sock" \
         -vconsole:off --disable-system \
         --pidfile="$dir/run/ovs-vswitchd.pid" \
@@ -195,15 +204,22 @@ topo_host_vswitchd_restart() {
 # topo_host_ovsdb_restart [DOWN_SECONDS]: kills the hypervisor's
 # ovsdb-server (SIGKILL) -- it serves both the Open_vSwitch DB and the Chan
 # DB -- and starts it again on the same database files after DOWN_SECONDS
-# (default 0), so their contents survive.
+# (default 0), so their contents survive.  topo_host_ovsdb_kill and
+# topo_host_ovsdb_start do the two halves.
 topo_host_ovsdb_restart() {
-    local down=${1:-0} dir pid i
+    topo_host_ovsdb_kill || return 1
+    sleep "${1:-0}"
+    topo_host_ovsdb_start
+}
+
+topo_host_ovsdb_kill() {
+    topo__kill9 "$(ovsi_dir "$TOPO_HOST")/run/ovsdb-server.pid" ovsdb-server
+}
+
+topo_host_ovsdb_start() {
+    local dir i
     dir=$(ovsi_dir "$TOPO_HOST")
-    pid=$(ovsi__pid "$dir/run/ovsdb-server.pid" ovsdb-server) || return 1
-    kill -9 "$pid" 2>/dev/null
-    topo__wait_gone "$pid" || return 1
-    rm -f "$dir/run/ovsdb-server.pid"
-    sleep "$down"
+    topo__kill9 "$dir/run/ovsdb-server.pid" ovsdb-server || return 1
     ovsi_run "$TOPO_HOST" ovsdb-server "$dir/db/conf.db" "$dir/db/chan.db" \
         -vconsole:off --remote="punix:$dir/run/db.sock" \
         --pidfile="$dir/run/ovsdb-server.pid" \
@@ -215,6 +231,17 @@ topo_host_ovsdb_restart() {
         sleep 0.1
     done
     return 1
+}
+
+# topo__kill9 PIDFILE PROGRAM: SIGKILL the process in PIDFILE if it still
+# runs and is PROGRAM, wait until it is gone, remove PIDFILE.
+topo__kill9() {
+    local pid
+    if pid=$(ovsi__pid "$1" "$2"); then
+        kill -9 "$pid" 2>/dev/null
+        topo__wait_gone "$pid" || return 1
+    fi
+    rm -f "$1"
 }
 
 # topo_vm_loss VM PERCENT [OUT_PERCENT]: drops PERCENT % of the UDP
@@ -259,9 +286,5 @@ topo_vm_link() {
 # topo_host_kill: SIGKILL chand-host, as a crash (topo_host_start starts
 # it again).
 topo_host_kill() {
-    local pid
-    pid=$(cat "$TOPO_RUN/chand-host.pid" 2>/dev/null) || return 0
-    kill -9 "$pid" 2>/dev/null
-    topo__wait_gone "$pid"
-    rm -f "$TOPO_RUN/chand-host.pid"
+    topo__kill9 "$TOPO_RUN/chand-host.pid" chand-host
 }

@@ -106,6 +106,23 @@ st_chanctl push --vm chst-vm1 after-bad '"still working"'
 st_check "vm1 still receives updates" st_wait 20 \
     st_guest chst-vm1 get after-bad
 
+# --- flows deleted behind chand-host's back come back --------------------
+chan11_flows() {
+    st_ofctl dump-flows br-int "cookie=0x000000000000000b/0x00000000ffffffff" \
+        | grep -c cookie=
+}
+n11=$(chan11_flows)
+st_ofctl del-flows br-int "cookie=0x000000000000000b/0x00000000ffffffff"
+st_log "deleted vm1's $n11 flows; $(chan11_flows) left"
+chan11_back() {
+    [ "$(chan11_flows)" = "$n11" ]
+}
+st_check "the periodic flow check puts vm1's $n11 flows back" \
+    st_wait 20 chan11_back
+st_chanctl push --vm chst-vm1 after-del-flows '"flows back"'
+st_check "vm1 receives updates again" st_wait 20 \
+    st_guest chst-vm1 get after-del-flows
+
 # --- deprovisioning -----------------------------------------------------
 chan12_flows() {
     st_ofctl dump-flows br-int "cookie=0x000000000000000c/0x00000000ffffffff" \
