@@ -47,6 +47,8 @@ struct flowmgr {
     uint64_t wanted_seqno;      /* Bumped when 'wanted' or a rate changes. */
     uint64_t installed_seqno;   /* 'wanted_seqno' of the last good sync. */
 
+    int64_t inject_ofport;      /* chand port's ofport, 0: OpenFlow. */
+
     unsigned int meter_pps, meter_burst;
     struct fm_meter *meters;    /* Wanted: one per channel. */
     size_t n_meters;
@@ -161,6 +163,12 @@ flowmgr_destroy(struct flowmgr *fm)
 }
 
 void
+flowmgr_set_inject_ofport(struct flowmgr *fm, int64_t ofport)
+{
+    fm->inject_ofport = ofport > 0 ? ofport : 0;
+}
+
+void
 flowmgr_set_meter_rate(struct flowmgr *fm, unsigned int pps,
                        unsigned int burst)
 {
@@ -173,7 +181,7 @@ static void
 add_bridge_flows(struct flowmgr *fm)
 {
     struct chan_flows_vars v;
-    chan_flows_host_vars(NULL, 0, &v);
+    chan_flows_host_vars(NULL, 0, 0, &v);
     struct flow_template_diag diag;
     enum flow_template_error e = flow_template_render(
         fm->template, FLOW_TEMPLATE_BRIDGE, 0, v.vars, v.n, &fm->wanted,
@@ -224,7 +232,7 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
         }
     }
     struct chan_flows_vars v;
-    chan_flows_host_vars(cfg, ofport, &v);
+    chan_flows_host_vars(cfg, ofport, fm->inject_ofport, &v);
     struct flow_template_diag diag;
     size_t n_before = fm->wanted.n;
 

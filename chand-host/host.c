@@ -4,6 +4,7 @@
 #include "host.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "ctl.h"
 #include "flow-template.h"
 #include "flowmgr.h"
+#include "inject.h"
 #include "ofconn.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
@@ -47,6 +49,8 @@ struct host {
     uint64_t keys_seqno;
     unsigned int of_seqno;
     bool reprovision;           /* Provisioning must be recomputed. */
+    struct inject *inj;         /* How frames meet the bridge. */
+    int64_t inject_ofport;      /* What the flows are rendered with. */
     bool flows_ok;
     bool flows_resync;          /* OpenFlow reconnected: sync in full. */
     long long next_flow_check;
@@ -94,7 +98,48 @@ static int
 transmit(uint32_t chan_id, const uint8_t *frame, size_t len, void *h_)
 {
     struct host *h = h_;
-    return ofconn_send_frame(h->of, chan_id, frame, len);
+    return inject_send(h->inj, h->of, chan_id, frame, len);
+}
+
+/* Checks a frame that the bridge handed to chand-host for channel 'ch' and
+ * passes its payload to the channel. */
+static void
+deliver(struct channel *ch, const uint8_t *frame, size_t len)
+{
+    struct pkt_udp pkt;
+    enum pkt_error error = pkt_udp_parse(frame, len, 0, &pkt);
+    if (error) {
+        channel_count_drop(ch, pkt_error_name(error));
+        return;
+    }
+    const struct chan_config *cfg = channel_config(ch);
+    if (pkt.vlan
+        || !eth_addr_equals(&pkt.eth_src, &cfg->guest.mac)
+        || !eth_addr_equals(&pkt.eth_dst, &cfg->host.mac)
+        || pkt.ip_src != cfg->guest.ip || pkt.ip_dst != cfg->host.ip
+        || pkt.udp_src != cfg->guest.port
+        || pkt.udp_dst != cfg->host.port) {
+        channel_count_drop(ch, "addresses");
+        return;
+    }
+    channel_receive(ch, pkt.payload, pkt.payload_len, time_msec());
+}
+
+/* A frame from the chand port.  Only the flows' guest-to-host rule outputs
+ * to the port, after matching the guest's vNIC and setting the mark, so
+ * the mark is the channel. */
+static void
+port_recv(uint32_t mark, const uint8_t *frame, size_t len, void *h_)
+{
+    struct host *h = h_;
+    struct channel *ch = find_by_chan_id(h, mark);
+    if (!ch) {
+        count(h, "rx_drop_unknown_mark");
+        VLOG_WARN_RL(&rl, "frame from the chand port with unknown pkt_mark "
+                     "%"PRIu32, mark);
+        return;
+    }
+    deliver(ch, frame, len);
 }
 
 static void
@@ -117,24 +162,7 @@ packet_in(uint64_t cookie, uint32_t in_port, bool has_mark, uint32_t mark,
         channel_count_drop(ch, "in_port");
         return;
     }
-
-    struct pkt_udp pkt;
-    enum pkt_error error = pkt_udp_parse(frame, len, 0, &pkt);
-    if (error) {
-        channel_count_drop(ch, pkt_error_name(error));
-        return;
-    }
-    const struct chan_config *cfg = channel_config(ch);
-    if (pkt.vlan
-        || !eth_addr_equals(&pkt.eth_src, &cfg->guest.mac)
-        || !eth_addr_equals(&pkt.eth_dst, &cfg->host.mac)
-        || pkt.ip_src != cfg->guest.ip || pkt.ip_dst != cfg->host.ip
-        || pkt.udp_src != cfg->guest.port
-        || pkt.udp_dst != cfg->host.port) {
-        channel_count_drop(ch, "addresses");
-        return;
-    }
-    channel_receive(ch, pkt.payload, pkt.payload_len, time_msec());
+    deliver(ch, frame, len);
 }
 
 /* Provisioning. */
@@ -216,6 +244,8 @@ reprovision(struct host *h, long long now)
     }
 
     /* Add new ones, and rebuild the wanted flows. */
+    h->inject_ofport = inject_ofport(h->inj);
+    flowmgr_set_inject_ofport(h->fm, h->inject_ofport);
     flowmgr_clear(h->fm);
     json_object_clear(h->status_wanted);
     for (size_t j = 0; j < set.n; j++) {
@@ -432,7 +462,7 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
     struct ofconn_stats of;
     ofconn_get_stats(h->of, &of);
     json_t *j = json_pack(
-        "{ss sb sb sb sb sI sI sI sI sI sO}",
+        "{ss sb sb sb sb sI sI sI sI sI sO so}",
         "bridge", h->opts.bridge,
         "ovs_db_connected", ovsdb_replica_is_synced(h->ovs),
         "chan_db_connected", chandb_is_connected(h->db),
@@ -443,7 +473,8 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
         "packet_outs", (json_int_t) of.packet_outs,
         "packet_ins", (json_int_t) of.packet_ins,
         "packet_out_drops", (json_int_t) of.tx_dropped,
-        "counters", h->counters);
+        "counters", h->counters,
+        "inject", inject_status(h->inj));
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     ctl_command_reply(conn, text);
     free(text);
@@ -483,6 +514,7 @@ create_ovs_replica(const char *remote)
     t = ovsdb_replica_add_table(r, "Bridge");
     ovsdb_replica_add_column(t, "name", NULL);
     ovsdb_replica_add_column(t, "ports", NULL);
+    inject_add_columns(r);
     ovsdb_replica_connect(r, remote);
     return r;
 }
@@ -514,6 +546,8 @@ host_create(const struct host_options *opts)
     h->ovs = create_ovs_replica(opts->ovs_db);
     h->db = chandb_create(opts->chan_db);
     h->of = ofconn_create(h->target, packet_in, h);
+    h->inj = inject_create(opts->inject, opts->bridge, opts->chand_port,
+                           opts->ovs_rundir, port_recv, h);
     h->down = json_object();
     h->status_wanted = json_object();
     h->status_pending = json_object();
@@ -536,6 +570,7 @@ host_destroy(struct host *h)
     }
     free(h->channels);
     ctl_server_destroy(h->ctl);
+    inject_destroy(h->inj);
     ofconn_destroy(h->of);
     chandb_destroy(h->db);
     ovsdb_replica_destroy(h->ovs);
@@ -557,12 +592,15 @@ host_run(struct host *h)
     chandb_run(h->db);
     ofconn_run(h->of);
     ctl_server_run(h->ctl);
+    inject_run(h->inj, h->ovs, now);
 
     /* Channels are (re)computed once both databases are in sync: a new
      * channel needs the Chan DB for its desired state and for what a
      * previous run left there. */
     uint64_t ovs_seqno = ovsdb_replica_get_seqno(h->ovs);
-    if (ovs_seqno != h->ovs_seqno && ovsdb_replica_is_synced(h->ovs)
+    if ((ovs_seqno != h->ovs_seqno
+         || inject_ofport(h->inj) != h->inject_ofport)
+        && ovsdb_replica_is_synced(h->ovs)
         && chandb_is_connected(h->db)) {
         h->ovs_seqno = ovs_seqno;
         ovsdb_replica_track_clear(h->ovs);
@@ -595,6 +633,7 @@ host_run(struct host *h)
         channel_run(h->channels[i], now);
     }
     ofconn_run(h->of);          /* Flush what the channels queued. */
+    inject_flush(h->inj);
     write_channel_rows(h, now);
 }
 
@@ -605,6 +644,7 @@ host_wait(struct host *h)
     ovsdb_replica_wait(h->ovs);
     chandb_wait(h->db);
     ofconn_wait(h->of);
+    inject_wait(h->inj);
     ctl_server_wait(h->ctl);
     flowmgr_wait(h->fm);
     if (ofconn_is_ready(h->of)) {

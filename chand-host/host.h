@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "channel.h"
+#include "inject.h"
 
 struct host_options {
     const char *ovs_db;         /* Local Open_vSwitch DB remote. */
@@ -23,6 +24,8 @@ struct host_options {
     unsigned int guest_pps;     /* Guest-to-host meter rate, packets/s. */
     unsigned int guest_burst;   /* ...and burst, packets. */
     long long flow_check_ms;    /* Periodic flow check interval, 0: none. */
+    enum inject_mode inject;    /* How frames meet the bridge. */
+    const char *chand_port;     /* Name of the chand port, e.g. "chand0". */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

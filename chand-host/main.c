@@ -39,6 +39,10 @@ Options:\n\
   --ctl=PATH          control socket (default: %s/chand-host.ctl)\n\
   --flow-check=SECS   re-read the bridge's chand flows this often and put\n\
                       back what is missing; 0: never (default: 5)\n\
+  --inject=MODE       how frames meet the bridge: auto (the chand port if\n\
+                      ovs-vswitchd has it, else OpenFlow), port, openflow\n\
+                      (default: auto)\n\
+  --chand-port=NAME   name of the chand port on BRIDGE (default: chand0)\n\
 \n\
 Per-channel limits:\n\
   --max-record=BYTES  largest record value (default: 72M)\n\
@@ -116,7 +120,8 @@ main(int argc, char *argv[])
     enum { OPT_OVS_DB = 256, OPT_CHAN_DB, OPT_BRIDGE, OPT_OVS_RUNDIR,
            OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
            OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
-           OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK };
+           OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
+           OPT_CHAND_PORT };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -134,6 +139,8 @@ main(int argc, char *argv[])
         { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
         { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
         { "flow-check", required_argument, NULL, OPT_FLOW_CHECK },
+        { "inject", required_argument, NULL, OPT_INJECT },
+        { "chand-port", required_argument, NULL, OPT_CHAND_PORT },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -150,6 +157,8 @@ main(int argc, char *argv[])
         .guest_pps = 2000,
         .guest_burst = 500,
         .flow_check_ms = 5000,
+        .inject = INJECT_AUTO,
+        .chand_port = "chand0",
     };
     const char *log_file = NULL, *pidfile = NULL;
     bool detach = false;
@@ -212,6 +221,17 @@ main(int argc, char *argv[])
             opts.flow_check_ms = secs * 1000;
             break;
         }
+        case OPT_INJECT:
+            if (!inject_mode_from_string(optarg, &opts.inject)) {
+                return bad_value("--inject", optarg);
+            }
+            break;
+        case OPT_CHAND_PORT:
+            if (!*optarg || strlen(optarg) > 15 || strchr(optarg, '/')) {
+                return bad_value("--chand-port", optarg);
+            }
+            opts.chand_port = optarg;
+            break;
         case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
         case 'h': usage(); return 0;
         case 'V': printf("chand-host %s\n", PACKAGE_VERSION); return 0;

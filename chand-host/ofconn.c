@@ -341,8 +341,8 @@ ofconn_get_seqno(const struct ofconn *c)
 }
 
 int
-ofconn_send_frame(struct ofconn *c, uint32_t pkt_mark, const uint8_t *frame,
-                  size_t len)
+ofconn_send_frame(struct ofconn *c, uint32_t in_port, uint32_t pkt_mark,
+                  const uint8_t *frame, size_t len)
 {
     uint8_t buf[OFP13_MAX_MSG_LEN];
     size_t n;
@@ -351,7 +351,7 @@ ofconn_send_frame(struct ofconn *c, uint32_t pkt_mark, const uint8_t *frame,
         return ENOTCONN;
     }
     if (ofp13_encode_packet_out(buf, sizeof buf, &n, c->next_xid++,
-                                OFP13_PORT_CONTROLLER, pkt_mark,
+                                in_port, pkt_mark,
                                 frame, len)) {
         return EMSGSIZE;
     }

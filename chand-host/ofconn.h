@@ -18,9 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chan-flows.h"
+
 /* Controller id chand-host gives its connection, so that flows can send
  * PACKET_IN to chand-host only: controller(id=CHAND_CONTROLLER_ID). */
-#define CHAND_CONTROLLER_ID 0x4348
+#define CHAND_CONTROLLER_ID CHAN_FLOWS_CONTROLLER_ID
 
 /* Called for each PACKET_IN.  'cookie' is that of the flow that sent it.
  * 'frame' is borrowed for the call.
@@ -54,11 +56,12 @@ bool ofconn_is_ready(const struct ofconn *);
 /* Changes each time the connection is established or lost. */
 unsigned int ofconn_get_seqno(const struct ofconn *);
 
-/* Queues 'frame' (borrowed) as a PACKET_OUT marked with 'pkt_mark'.
- * Returns 0, ENOTCONN if not ready, ENOBUFS if the output buffer is full
- * (the frame is dropped and counted; reliable delivery retransmits), or
- * EMSGSIZE. */
-int ofconn_send_frame(struct ofconn *, uint32_t pkt_mark,
+/* Queues 'frame' (borrowed) as a PACKET_OUT marked with 'pkt_mark' that
+ * enters the flow table as if received on 'in_port' (OFP13_PORT_CONTROLLER,
+ * or the chand port while its socket is down).  Returns 0, ENOTCONN if not
+ * ready, ENOBUFS if the output buffer is full (the frame is dropped and
+ * counted; reliable delivery retransmits), or EMSGSIZE. */
+int ofconn_send_frame(struct ofconn *, uint32_t in_port, uint32_t pkt_mark,
                       const uint8_t *frame, size_t len);
 
 const char *ofconn_get_target(const struct ofconn *);

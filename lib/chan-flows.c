@@ -3,6 +3,7 @@
 #include <config.h>
 #include "chan-flows.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "packets.h"
@@ -13,6 +14,7 @@ add_var(struct chan_flows_vars *v, const char *name)
     char *value = v->values[v->n];
     v->vars[v->n].name = name;
     v->vars[v->n].value = value;
+    v->vars[v->n].action = false;
     v->n++;
     return value;
 }
@@ -57,13 +59,25 @@ chan_flows_meter_id(uint32_t chan_id)
 
 void
 chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
-                     struct chan_flows_vars *v)
+                     int64_t inject_ofport, struct chan_flows_vars *v)
 {
     add_common(cfg, v);
     if (cfg) {
         add_int(v, "CHAN_ID", cfg->chan_id);
         add_int(v, "VNIC_OFPORT", vnic_ofport);
         add_int(v, "METER_ID", chan_flows_meter_id(cfg->chan_id));
+        char *inject = add_var(v, "INJECT_PORT");
+        char *to_host = add_var(v, "TO_HOST");
+        v->vars[v->n - 1].action = true;
+        if (inject_ofport > 0) {
+            snprintf(inject, sizeof v->values[0], "%"PRId64, inject_ofport);
+            snprintf(to_host, sizeof v->values[0], "output:%"PRId64,
+                     inject_ofport);
+        } else {
+            snprintf(inject, sizeof v->values[0], "CONTROLLER");
+            snprintf(to_host, sizeof v->values[0], "controller(id=%d)",
+                     CHAN_FLOWS_CONTROLLER_ID);
+        }
     }
 }
 

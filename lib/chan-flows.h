@@ -5,11 +5,14 @@
  * exactly the same rules.
  *
  * Host templates use HOST_MAC HOST_IP PORT CHAN_ID VID VNIC_OFPORT GUEST_MAC
- * GUEST_IP METER_ID; guest templates use the same minus CHAN_ID and
- * METER_ID, plus CHAND_OFPORT.
+ * GUEST_IP METER_ID INJECT_PORT TO_HOST; guest templates use the same minus
+ * CHAN_ID, METER_ID, INJECT_PORT and TO_HOST, plus CHAND_OFPORT.
  *
  * METER_ID is the OpenFlow meter that rate-limits a channel's guest-to-host
- * frames on the host bridge (chan_flows_meter_id()).
+ * frames on the host bridge (chan_flows_meter_id()).  INJECT_PORT and
+ * TO_HOST say how chand-host meets the host bridge: with OpenFlow
+ * PACKET_OUT/PACKET_IN, "CONTROLLER" and "controller(id=17224)"; through a
+ * chand port (doc/ovs-port.md) at ofport N, "N" and "output:N".
  */
 #ifndef CHAN_FLOWS_H
 #define CHAN_FLOWS_H 1
@@ -20,7 +23,11 @@
 #include "chan-endpoint.h"
 #include "flow-template.h"
 
-#define CHAN_FLOWS_MAX_VARS 10
+#define CHAN_FLOWS_MAX_VARS 12
+
+/* The controller id chand-host sets on its OpenFlow connection, so that the
+ * flows' PACKET_INs go to it alone. */
+#define CHAN_FLOWS_CONTROLLER_ID 17224
 
 /* Variables for one channel.  The strings live in the struct. */
 struct chan_flows_vars {
@@ -39,10 +46,11 @@ struct chan_flows_vars {
 uint32_t chan_flows_meter_id(uint32_t chan_id);
 
 /* Fills 'v' for the host bridge: channel 'cfg' whose vNIC is OpenFlow port
- * 'vnic_ofport'.  With 'cfg' NULL, only the bridge-wide variables
- * (HOST_MAC, HOST_IP, PORT). */
+ * 'vnic_ofport', with chand-host's frames entering and leaving through the
+ * chand port at 'inject_ofport', or through OpenFlow if it is 0.  With
+ * 'cfg' NULL, only the bridge-wide variables (HOST_MAC, HOST_IP, PORT). */
 void chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
-                          struct chan_flows_vars *v);
+                          int64_t inject_ofport, struct chan_flows_vars *v);
 
 /* Fills 'v' for the guest bridge: channel 'cfg', vNIC at 'vnic_ofport',
  * chand-guest's port at 'chand_ofport'. */

@@ -176,11 +176,12 @@ name_len(const char *s, size_t n)
 }
 
 static bool
-value_char_ok(char c)
+value_char_ok(char c, bool action)
 {
     return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
             || (c >= '0' && c <= '9')
-            || c == ':' || c == '.' || c == '_' || c == '/' || c == '-');
+            || c == ':' || c == '.' || c == '_' || c == '/' || c == '-'
+            || (action && (c == '(' || c == ')' || c == '=')));
 }
 
 /* Checks the syntax of the ${NAME} placeholder starting with the '$' at
@@ -550,7 +551,7 @@ render_rule(const struct ft_rule *rule, const struct flow_template_var *vars,
         }
         bool ok = vlen <= FLOW_TEMPLATE_MAX_VALUE;
         for (size_t j = 0; ok && j < vlen; j++) {
-            ok = value_char_ok(var->value[j]);
+            ok = value_char_ok(var->value[j], var->action);
         }
         if (!ok) {
             diag_set(diag, rule->line, name, nlen);

@@ -104,10 +104,25 @@ run_tier() {
     case $tier in
         unit) run_unit "$dir" ;;
         replay) CHAND_BUILD_DIR=$dir "$top/test/replay/run" ;;
-        system) CHAND_BUILD_DIR=$dir "$top/test/system/run" ;;
+        system) run_both_ovs "$dir" "$top/test/system/run" ;;
         fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
         bench) CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick ;;
     esac
+}
+
+# run_both_ovs DIR RUNNER: runs a tier's RUNNER against stock Open vSwitch,
+# then against Open vSwitch built with ovs-patches/ (scripts/build-ovs), in
+# the DIR build.  Returns 77 if the tier skips, else non-zero if either run
+# fails.
+run_both_ovs() {
+    local dir=$1 runner=$2 rc
+    log "--- against stock Open vSwitch"
+    CHAND_BUILD_DIR=$dir "$runner" --ovs=stock
+    rc=$?
+    [ $rc -eq 77 ] && return 77
+    log "--- against Open vSwitch with ovs-patches/"
+    CHAND_BUILD_DIR=$dir "$runner" --ovs=patched || rc=1
+    return $rc
 }
 
 # run_unit DIR: runs the CUnit suites through 'make check' and prints each

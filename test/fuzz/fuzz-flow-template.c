@@ -203,6 +203,7 @@ fuzz_render(const struct flow_template *ft, enum flow_template_section section,
     /* The same template with harmless values. */
     char safe_values[MAX_VARS][8];
     struct flow_template_var safe[MAX_VARS];
+    memset(safe, 0, sizeof safe);
     for (size_t i = 0; i < n_vars; i++) {
         snprintf(safe_values[i], sizeof safe_values[i], "v%zu", i);
         safe[i].name = vars[i].name;
@@ -280,7 +281,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The values: NUL-separated pieces of the rest of the input. */
     char *rest = fuzz_strdup(in.data, in.size);
-    struct flow_template_var vars[MAX_VARS];
+    struct flow_template_var vars[MAX_VARS];   /* No 'action' values. */
+    memset(vars, 0, sizeof vars);
     size_t n_vars = 0;
     char *p = rest, *end = rest + in.size;
     const char *extra_name = NULL;

@@ -201,7 +201,7 @@ main(int argc, char *argv[])
         uint16_t vids[64];
         size_t n_vids = 0;
 
-        chan_flows_host_vars(NULL, 0, &v);
+        chan_flows_host_vars(NULL, 0, 0, &v);
         ok = render(ft, path, FLOW_TEMPLATE_BRIDGE, 0, &v, &flows);
         for (int i = 3; ok && i < argc; i++) {
             struct chan_config cfg;
@@ -213,7 +213,7 @@ main(int argc, char *argv[])
                 flow_template_destroy(ft);
                 return 2;
             }
-            chan_flows_host_vars(&cfg, port, &v);
+            chan_flows_host_vars(&cfg, port, 0, &v);
             ok = render(ft, path, FLOW_TEMPLATE_CHANNEL, cfg.chan_id, &v,
                         &flows);
             for (size_t j = 0; j < n_vids; j++) {

@@ -7,6 +7,7 @@
 #include <config.h>
 #include "unit.h"
 #include "flow-template.h"
+#include "chan-flows.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -580,6 +581,27 @@ test_render_errors(void)
         expect_render_error(ft, ch, 5, v, 3, FLOW_TEMPLATE_EBAD_VALUE, 2,
                             "A");
     }
+    /* An action value may also hold "()=", and nothing else more. */
+    const struct flow_template_var va[] = {
+        { "A", "1" }, { "B", "controller(id=17224)", true }, { "C", "3" },
+    };
+    struct flow_template_flows act = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    CU_ASSERT_EQUAL_FATAL(flow_template_render(ft, ch, 5, va, 3, &act, NULL),
+                          0);
+    CU_ASSERT_STRING_EQUAL(act.flows[0].text, "priority=100,in_port=1,"
+                           "actions=output:controller(id=17224)");
+    flow_template_flows_destroy(&act);
+    static const char *const bad_actions[] = {
+        "controller(id=1),NORMAL", "a b", "${A}", "#", "a;b", "a\"b",
+    };
+    for (size_t i = 0; i < N_ELEMS(bad_actions); i++) {
+        const struct flow_template_var v[] = {
+            { "A", "1" }, { "B", bad_actions[i], true }, { "C", "3" },
+        };
+        expect_render_error(ft, ch, 5, v, 3, FLOW_TEMPLATE_EBAD_VALUE, 2,
+                            "B");
+    }
+
     char long_value[FLOW_TEMPLATE_MAX_VALUE + 2];
     memset(long_value, '1', sizeof long_value - 1);
     long_value[sizeof long_value - 1] = '\0';
@@ -752,7 +774,9 @@ test_format(void)
     { "CHAN_ID", ID }, { "VID", "4094" }, { "METER_ID", ID }, \
     { "VNIC_OFPORT", PORT }, { "GUEST_MAC", GMAC },     \
     { "GUEST_IP", GIP }, { "HOST_MAC", "0a:c4:00:00:00:00" }, \
-    { "HOST_IP", "169.254.0.1" }, { "PORT", "7433" }
+    { "HOST_IP", "169.254.0.1" }, { "PORT", "7433" },     \
+    { "INJECT_PORT", "CONTROLLER" },                    \
+    { "TO_HOST", "controller(id=17224)", true }
 
 static struct flow_template *
 parse_real(const char *name)
@@ -817,6 +841,67 @@ find_flow(const struct flow_template_flows *flows, const char *const *needles)
         }
     }
     return NULL;
+}
+
+/* Renders channel 7 (vNIC at ofport 5) of the real host template with
+ * chan_flows_host_vars() and 'inject_ofport'; returns the flows' texts
+ * joined by newlines (malloc'd). */
+static char *
+render_real_channel(struct flow_template *ft, int64_t inject_ofport)
+{
+    struct chan_config cfg;
+    CU_ASSERT_EQUAL_FATAL(chan_config_from_strings("7", NULL, NULL, NULL,
+                                                   &cfg), 0);
+    struct chan_flows_vars v;
+    chan_flows_host_vars(&cfg, 5, inject_ofport, &v);
+    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    CU_ASSERT_EQUAL_FATAL(flow_template_render(ft, FLOW_TEMPLATE_CHANNEL, 7,
+                                               v.vars, v.n, &flows, NULL),
+                          0);
+    size_t len = 1;
+    for (size_t i = 0; i < flows.n; i++) {
+        len += strlen(flows.flows[i].text) + 1;
+    }
+    char *all = calloc(1, len);
+    for (size_t i = 0; i < flows.n; i++) {
+        strcat(strcat(all, flows.flows[i].text), "\n");
+    }
+    flow_template_flows_destroy(&flows);
+    return all;
+}
+
+static void
+test_real_host_paths(void)
+{
+    struct flow_template *ft = parse_real("host.flows");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ft);
+
+    /* OpenFlow: PACKET_OUT from CONTROLLER, PACKET_IN to chand-host's
+     * controller id. */
+    char *of = render_real_channel(ft, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(of, "priority=40100,in_port=CONTROLLER,"
+                                  "pkt_mark=7,udp,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(of, "priority=40050,in_port=CONTROLLER,"
+                                  "pkt_mark=7,actions=drop"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(of, "set_field:7->pkt_mark,"
+                                  "controller(id=17224)\n"));
+
+    /* The chand port at ofport 3: in from it, out to it, nothing else
+     * changes. */
+    char *port = render_real_channel(ft, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(port, "priority=40100,in_port=3,"
+                                  "pkt_mark=7,udp,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(port, "priority=40050,in_port=3,"
+                                  "pkt_mark=7,actions=drop"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(port, "set_field:7->pkt_mark,"
+                                  "output:3\n"));
+    CU_ASSERT_PTR_NULL(strstr(port, "CONTROLLER"));
+    CU_ASSERT_PTR_NULL(strstr(port, "controller"));
+    CU_ASSERT_STRING_NOT_EQUAL(of, port);
+
+    free(of);
+    free(port);
+    flow_template_destroy(ft);
 }
 
 static void
@@ -1128,6 +1213,7 @@ static const struct unit_test tests[] = {
     { "render errors", test_render_errors },
     { "format", test_format },
     { "real host.flows", test_real_host },
+    { "real host.flows, both injection paths", test_real_host_paths },
     { "real guest.flows", test_real_guest },
     { "truncation", test_truncation },
     { "random", test_random },
