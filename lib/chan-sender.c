@@ -38,6 +38,7 @@ struct chan_sender {
     uint64_t snd_nxt;           /* Next seq to transmit. */
     uint64_t max_sent;          /* Highest seq ever transmitted. */
     uint64_t next_seq;          /* Next seq to assign. */
+    uint64_t fr_una;            /* 'una' at the last fast retransmit. */
 
     long long deadline;         /* Retransmission deadline (in flight). */
     unsigned int rto;           /* Current timeout, ms. */
@@ -118,6 +119,7 @@ chan_sender_reset(struct chan_sender *s, uint32_t epoch)
     s->epoch = epoch;
     s->una = s->snd_nxt = s->next_seq = 1;
     s->max_sent = 0;
+    s->fr_una = 0;
     s->deadline = LLONG_MAX;
     s->rto = s->p.rto_ms;
     s->timeouts = 0;
@@ -130,6 +132,7 @@ chan_sender_reset_at(struct chan_sender *s, uint32_t epoch,
     chan_sender_reset(s, epoch);
     s->una = s->snd_nxt = s->next_seq = first_seq ? first_seq : 1;
     s->max_sent = s->una - 1;
+    s->fr_una = 0;
 }
 
 void
@@ -255,6 +258,18 @@ ack_up_to(struct chan_sender *s, uint64_t ack, long long now)
 int
 chan_sender_ack(struct chan_sender *s, uint64_t ack, long long now)
 {
+    if (ack + 1 == s->una && s->max_sent >= s->una && s->una > s->fr_una) {
+        /* A duplicate ack with frames in flight: the receiver got a frame
+         * past a gap (or a duplicate) and holds nothing beyond 'ack' (it
+         * drops frames past a gap).  Go back to the oldest unacknowledged
+         * frame now instead of at the timer; not again before acks make
+         * progress, since until then a duplicate ack may predate the
+         * frames just sent again. */
+        s->fr_una = s->una;
+        s->snd_nxt = s->una;
+        s->stats.fast_retransmits++;
+        return 0;
+    }
     return ack_up_to(s, ack, now);
 }
 

@@ -7,8 +7,9 @@
  * keeps at most 'window' frames unacknowledged, hands frames to the caller's
  * 'emit' function when they are due, retransmits from the oldest
  * unacknowledged frame when the retransmission timer expires (go-back-N,
- * exponential backoff with jitter), and reports each message back to the
- * caller, through its cookie, once a cumulative ack covers its last frame.
+ * exponential backoff with jitter) or when a duplicate ack shows a gap (fast
+ * retransmit), and reports each message back to the caller, through its
+ * cookie, once a cumulative ack covers its last frame.
  *
  * An epoch names one run of sequence numbers.  chan_sender_reset() starts a
  * new epoch at seq 1 and discards everything queued; the receiver persists
@@ -45,6 +46,7 @@ struct chan_sender_stats {
     uint64_t msgs_queued;
     uint64_t msgs_acked;
     uint64_t timeouts;          /* Retransmission timer expiries. */
+    uint64_t fast_retransmits;  /* Go-backs on a duplicate ack. */
     uint64_t bad_acks;          /* Acks beyond what was sent. */
 };
 
@@ -99,8 +101,11 @@ int chan_sender_queue(struct chan_sender *, uint8_t flags,
 
 /* Processes cumulative ack 'ack' of the current epoch: every frame with seq
  * <= 'ack' has been applied.  Calls 'done' for each message it completes,
- * in order.  Returns 0, or ERANGE (counted in bad_acks, nothing changed)
- * if 'ack' is beyond the last frame emitted. */
+ * in order.  An ack that repeats the last one while later frames are in
+ * flight means the receiver saw a gap: the sender goes back to the oldest
+ * unacknowledged frame at once (fast retransmit), and not again before acks
+ * make progress.  Returns 0, or ERANGE (counted in
+ * bad_acks, nothing changed) if 'ack' is beyond the last frame emitted. */
 int chan_sender_ack(struct chan_sender *, uint64_t ack, long long now);
 
 /* The receiver reports that it holds everything up to 'position' and

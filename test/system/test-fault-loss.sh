@@ -55,13 +55,16 @@ drops_out=$(topo_vm_loss_drops chst-fvm1 out)
 fl_log "nftables dropped ${drops:-?} datagrams to chst-fvm1 and" \
     "${drops_out:-?} from it; host sent/resent/timeouts:" \
     $(fl_host chst-fvm1 counters.frames_sent counters.frames_resent \
-      counters.timeouts)
+      counters.timeouts counters.fast_retransmits)
 st_check "the loss rule dropped datagrams to the guest" \
     test "${drops:-0}" -gt 0
 st_check "the loss rule dropped ACKs from the guest" \
     test "${drops_out:-0}" -gt 0
 resent=$(fl_host chst-fvm1 counters.frames_resent)
 st_check "chand-host retransmitted to chst-fvm1" test "${resent:-0}" -gt 0
+fast=$(fl_host chst-fvm1 counters.fast_retransmits)
+st_check "some retransmissions came from gap acks ($fast), not the timer" \
+    test "${fast:-0}" -gt 0
 set -- $(fl_guest_counter chst-fvm1 rx_duplicate drop_gap)
 fl_log "chst-fvm1 saw $1 duplicate frames and dropped $2 after gaps"
 st_check "duplicates reached chst-fvm1's receiver (and were not applied)" \

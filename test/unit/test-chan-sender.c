@@ -30,6 +30,8 @@ struct link {
     /* Loss model. */
     uint64_t rng;
     unsigned int loss_pct;
+    uint64_t drop_seq;          /* Drop this seq... */
+    unsigned int drop_times;    /* ...this many times. */
 
     /* Sender callbacks. */
     int done_order[MAX_MSGS];
@@ -61,6 +63,10 @@ emit_cb(const uint8_t *frame, size_t len, void *aux)
     if (chan_wire_decode(frame, len, key, strlen(key), &h, &payload)
         || h.type != CHAN_WIRE_DATA || h.epoch != l->epoch) {
         l->bad_frame = true;
+        return;
+    }
+    if (h.seq == l->drop_seq && l->drop_times) {
+        l->drop_times--;
         return;
     }
     l->frames_seen++;
@@ -214,6 +220,53 @@ test_loss_exactly_once(void)
     }
 }
 
+/* A lost frame in the middle of a window: the receiver's repeated ack
+ * brings it back before the timer, once per step of progress. */
+static void
+test_fast_retransmit(void)
+{
+    struct link l;
+    struct chan_sender *s = make_sender(&l, 16, 3);
+    struct chan_sender_stats st;
+
+    for (int i = 0; i < 10; i++) {
+        chan_sender_queue(s, 0, "{}", 2, (void *) (intptr_t) i, NULL);
+    }
+    l.drop_seq = 3;
+    l.drop_times = 2;
+    chan_sender_run(s, 0, emit_cb, &l);
+    CU_ASSERT_EQUAL(l.position, 2);             /* 4..10 past the gap. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 2, 0), 0);   /* Progress. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 2, 1), 0);   /* Duplicate: gap. */
+    chan_sender_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.fast_retransmits, 1);
+    CU_ASSERT_EQUAL(chan_sender_next_deadline(s, 1), 1);   /* Due now. */
+    chan_sender_run(s, 1, emit_cb, &l);         /* 3 is lost again. */
+    chan_sender_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.frames_resent, 8);
+    CU_ASSERT_EQUAL(st.timeouts, 0);
+
+    /* Not again before acks make progress: the timer takes over. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 2, 2), 0);
+    chan_sender_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.fast_retransmits, 1);
+    long long now = chan_sender_next_deadline(s, 2);
+    CU_ASSERT(now >= 100);                      /* rto_ms. */
+    drive(s, &l, &now, 100);
+    CU_ASSERT_TRUE(chan_sender_is_idle(s));
+    CU_ASSERT_EQUAL(l.n_done, 10);
+    chan_sender_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.timeouts, 1);
+
+    /* Nothing in flight: a repeated ack changes nothing. */
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 10, now), 0);
+    chan_sender_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.fast_retransmits, 1);
+    CU_ASSERT_FALSE(l.bad_frame);
+    chan_sender_destroy(s);
+    chan_reasm_destroy(l.reasm);
+}
+
 static void
 test_bad_ack_rejected(void)
 {
@@ -360,6 +413,7 @@ static const struct unit_test tests[] = {
     { "window bounds in flight", test_window_bounds_in_flight },
     { "backoff grows and caps", test_backoff_grows_and_caps },
     { "loss: exactly once, in order", test_loss_exactly_once },
+    { "fast retransmit on a duplicate ack", test_fast_retransmit },
     { "bad ack rejected", test_bad_ack_rejected },
     { "rewind resends from position", test_rewind_resends_from_position },
     { "reset discards and restarts", test_reset_discards_and_restarts },
