@@ -97,6 +97,41 @@ ep_error_option(enum chan_ep_error e)
     return "--guest-mac";
 }
 
+static void *
+guest_create_(const void *opts)
+{
+    struct guest *g;
+    return guest_create(opts, &g) ? NULL : g;
+}
+
+static void
+guest_run_(void *g)
+{
+    guest_run(g);
+}
+
+static void
+guest_wait_(void *g)
+{
+    guest_wait(g);
+}
+
+static bool
+guest_exiting_(const void *g)
+{
+    return guest_exiting(g);
+}
+
+static void
+guest_destroy_(void *g)
+{
+    guest_destroy(g);
+}
+
+static const struct daemon_class guest_class = {
+    guest_create_, guest_run_, guest_wait_, guest_exiting_, guest_destroy_,
+};
+
 int
 main(int argc, char *argv[])
 {
@@ -149,7 +184,6 @@ main(int argc, char *argv[])
     bool db_given = false;
     bool detach = false;
     enum chan_ep_error ep_error;
-    struct guest *g;
     int c;
 
     vlog_init("chand-guest");
@@ -243,32 +277,5 @@ main(int argc, char *argv[])
         return replay_run(&ro, stdout) ? 1 : 0;
     }
 
-    if (detach) {
-        daemon_detach_start();
-    }
-    fatal_signal_init();
-    if (guest_create(&opts, &g)) {
-        return 1;
-    }
-    if (pidfile && daemon_write_pidfile(pidfile)) {
-        VLOG_ERR("%s: cannot write pidfile", pidfile);
-        guest_destroy(g);
-        return 1;
-    }
-    if (detach) {
-        vlog_set_stderr(false);
-        daemon_detach_finish();
-    }
-
-    while (!fatal_signal_received() && !guest_exiting(g)) {
-        guest_run(g);
-        guest_wait(g);
-        poll_block();
-    }
-    VLOG_INFO("exiting");
-    guest_destroy(g);
-    if (pidfile) {
-        remove(pidfile);
-    }
-    return 0;
+    return daemon_run(&guest_class, &opts, detach, pidfile);
 }

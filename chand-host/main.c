@@ -114,6 +114,40 @@ parse_rate(const char *s, unsigned int *pps, unsigned int *burst)
     return 0;
 }
 
+static void *
+host_create_(const void *opts)
+{
+    return host_create(opts);
+}
+
+static void
+host_run_(void *h)
+{
+    host_run(h);
+}
+
+static void
+host_wait_(void *h)
+{
+    host_wait(h);
+}
+
+static bool
+host_exiting_(const void *h)
+{
+    return host_exiting(h);
+}
+
+static void
+host_destroy_(void *h)
+{
+    host_destroy(h);
+}
+
+static const struct daemon_class host_class = {
+    host_create_, host_run_, host_wait_, host_exiting_, host_destroy_,
+};
+
 int
 main(int argc, char *argv[])
 {
@@ -252,33 +286,5 @@ main(int argc, char *argv[])
         fprintf(stderr, "chand-host: cannot open log file %s\n", log_file);
         return 1;
     }
-    if (detach) {
-        daemon_detach_start();
-    }
-    fatal_signal_init();
-
-    struct host *host = host_create(&opts);
-    if (!host) {
-        return 1;
-    }
-    if (pidfile && daemon_write_pidfile(pidfile)) {
-        VLOG_ERR("%s: cannot write pidfile", pidfile);
-        return 1;
-    }
-    if (detach) {
-        vlog_set_stderr(false);
-        daemon_detach_finish();
-    }
-
-    while (!fatal_signal_received() && !host_exiting(host)) {
-        host_run(host);
-        host_wait(host);
-        poll_block();
-    }
-    VLOG_INFO("exiting");
-    host_destroy(host);
-    if (pidfile) {
-        remove(pidfile);
-    }
-    return 0;
+    return daemon_run(&host_class, &opts, detach, pidfile);
 }

@@ -11,6 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "poll-loop.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(daemon);
+
 static int ready_fd = -1;
 
 void
@@ -78,6 +83,42 @@ daemon_write_pidfile(const char *path)
         int error = errno;
         unlink(tmp);
         return error;
+    }
+    return 0;
+}
+
+int
+daemon_run(const struct daemon_class *class, const void *opts, bool detach,
+           const char *pidfile)
+{
+    if (detach) {
+        daemon_detach_start();
+    }
+    fatal_signal_init();
+
+    void *d = class->create(opts);
+    if (!d) {
+        return 1;
+    }
+    if (pidfile && daemon_write_pidfile(pidfile)) {
+        VLOG_ERR("%s: cannot write pidfile", pidfile);
+        class->destroy(d);
+        return 1;
+    }
+    if (detach) {
+        vlog_set_stderr(false);
+        daemon_detach_finish();
+    }
+
+    while (!fatal_signal_received() && !class->exiting(d)) {
+        class->run(d);
+        class->wait(d);
+        poll_block();
+    }
+    VLOG_INFO("exiting");
+    class->destroy(d);
+    if (pidfile) {
+        remove(pidfile);
     }
     return 0;
 }

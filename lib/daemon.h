@@ -11,6 +11,8 @@
 #ifndef DAEMON_H
 #define DAEMON_H 1
 
+#include <stdbool.h>
+
 /* Forks into the background: returns in the child only.  The parent exits
  * 0 once the child calls daemon_detach_finish(), or the child's exit status
  * if it dies first. */
@@ -24,5 +26,25 @@ void daemon_detach_finish(void);
 /* Writes the current pid to 'path' (atomically, via a temporary file).
  * Returns 0 or an errno. */
 int daemon_write_pidfile(const char *path);
+
+/* A daemon's top level, for daemon_run(). */
+struct daemon_class {
+    /* Creates the daemon's state from 'opts' (its own options struct);
+     * returns NULL, after logging why, if it cannot start. */
+    void *(*create)(const void *opts);
+    void (*run)(void *);
+    void (*wait)(void *);
+    bool (*exiting)(const void *);
+    void (*destroy)(void *);
+};
+
+/* Runs a daemon to the end: detaches if 'detach' (the command returns once
+ * 'class->create' succeeded), handles SIGTERM/SIGINT/SIGHUP, writes
+ * 'pidfile' (if nonnull) once started, loops on run/wait/poll_block until a
+ * fatal signal or 'class->exiting', then destroys it and removes the
+ * pidfile.  Returns the process exit status: 0, or 1 if it could not
+ * start. */
+int daemon_run(const struct daemon_class *class, const void *opts,
+               bool detach, const char *pidfile);
 
 #endif /* daemon.h */
