@@ -304,53 +304,64 @@ def throughput(raw):
     return out
 
 
+def lat_one(base, what):
+    """One latency run (lat_run's files BASE.*): the distributions."""
+    sent = read_log(base + ".push.log", 3)
+    seen = read_log(base + ".watch.log", 3)
+    cap = read_log(base + ".cap.log", 4)
+    total, to_frame, frame_ack, ack_watch = [], [], [], []
+    for key, (ts,) in sent.items():
+        if key not in seen:
+            continue
+        tw = seen[key][0]
+        total.append(tw - ts)
+        if key in cap:
+            tf, ta = cap[key]
+            to_frame.append(tf - ts)
+            frame_ack.append(ta - tf)
+            ack_watch.append(tw - ta)
+    if not total:
+        problem("{}: no sample matched".format(what))
+    capj = load(base + ".cap.json", {}) or {}
+    pr = load(base + ".push.json", {}) or {}
+    return {
+        "sent": len(sent), "applied_seen": len(total),
+        "achieved_rate": pr.get("achieved_rate"),
+        "push_to_applied": dist_ms(total),
+        "push_to_frame": dist_ms(to_frame),
+        "frame_to_ack_per_record": dist_ms(frame_ack),
+        "ack_to_notified": dist_ms(ack_watch),
+        "frame_to_ack": capj.get("frame_to_ack", {"n": 0}),
+        "data_frames": capj.get("data_frames"),
+        "resent_frames": capj.get("resent_frames")}
+
+
+LAT_PARTS = ("push_to_applied", "push_to_frame", "frame_to_ack",
+             "frame_to_ack_per_record", "ack_to_notified")
+
+
+def lat_agg(runs):
+    """Median, min, max over latency runs of each part's percentiles."""
+    r = {"runs": runs}
+    for part in LAT_PARTS:
+        r[part] = {p: mmm([x[part].get(p) for x in runs])
+                   for p in ("p50_ms", "p99_ms", "p999_ms", "max_ms")}
+    r["samples"] = mmm([x["applied_seen"] for x in runs])
+    r["sent"] = mmm([x["sent"] for x in runs])
+    r["records_per_frame"] = mmm([
+        x["sent"] / x["data_frames"] for x in runs if x["data_frames"]])
+    r["resent_frames"] = mmm([x["resent_frames"] for x in runs])
+    return r
+
+
 def latency(raw):
     out = {}
     for f in glob.glob(os.path.join(raw, "lat", "*.push.json")):
         base = f[:-len(".push.json")]
         rate, run = os.path.basename(base).split("-")
-        sent = read_log(base + ".push.log", 3)
-        seen = read_log(base + ".watch.log", 3)
-        cap = read_log(base + ".cap.log", 4)
-        total, to_frame, frame_ack, ack_watch = [], [], [], []
-        for key, (ts,) in sent.items():
-            if key not in seen:
-                continue
-            tw = seen[key][0]
-            total.append(tw - ts)
-            if key in cap:
-                tf, ta = cap[key]
-                to_frame.append(tf - ts)
-                frame_ack.append(ta - tf)
-                ack_watch.append(tw - ta)
-        if not total:
-            problem("latency {}/s run {}: no sample matched".format(rate, run))
-        capj = load(base + ".cap.json", {}) or {}
-        pr = load(f, {})
-        out.setdefault(int(rate), []).append({
-            "sent": len(sent), "applied_seen": len(total),
-            "achieved_rate": pr.get("achieved_rate"),
-            "push_to_applied": dist_ms(total),
-            "push_to_frame": dist_ms(to_frame),
-            "frame_to_ack_per_record": dist_ms(frame_ack),
-            "ack_to_notified": dist_ms(ack_watch),
-            "frame_to_ack": capj.get("frame_to_ack", {"n": 0}),
-            "data_frames": capj.get("data_frames"),
-            "resent_frames": capj.get("resent_frames")})
-    res = {}
-    for rate, runs in sorted(out.items()):
-        r = {"runs": runs}
-        for part in ("push_to_applied", "push_to_frame", "frame_to_ack",
-                     "frame_to_ack_per_record", "ack_to_notified"):
-            r[part] = {p: mmm([x[part].get(p) for x in runs])
-                       for p in ("p50_ms", "p99_ms", "p999_ms", "max_ms")}
-        r["samples"] = mmm([x["applied_seen"] for x in runs])
-        r["sent"] = mmm([x["sent"] for x in runs])
-        r["records_per_frame"] = mmm([
-            x["sent"] / x["data_frames"] for x in runs if x["data_frames"]])
-        r["resent_frames"] = mmm([x["resent_frames"] for x in runs])
-        res[str(rate)] = r
-    return res
+        out.setdefault(int(rate), []).append(
+            lat_one(base, "latency {}/s run {}".format(rate, run)))
+    return {str(rate): lat_agg(runs) for rate, runs in sorted(out.items())}
 
 
 def control_plane(raw):
@@ -552,6 +563,151 @@ def profile(raw):
     return prof
 
 
+INJECT_PATHS = ("openflow", "port")
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def inject(raw):
+    """Section 8: the same workloads through OpenFlow and the chand port."""
+    d = os.path.join(raw, "inject")
+    if not os.path.isdir(d):
+        return {}
+    why = read_text(os.path.join(d, "unavailable.txt")).strip()
+    if why:
+        problem("injection path not measured: no patched Open vSwitch ({})"
+                .format(why))
+        return {"measured": False, "unavailable": why}
+    setup = load(os.path.join(d, "setup.json"), {}) or {}
+    per_path = {}
+    for p in INJECT_PATHS:
+        runs = {}
+        for kind in ("msgs", "recs", "lat"):
+            for run, f in run_files(os.path.join(
+                    d, "{}-{}-*.push.json".format(p, kind))):
+                base = f[:-len(".push.json")]
+                if kind == "lat":
+                    x = lat_one(base, "inject {} latency run {}".format(p, run))
+                else:
+                    x = tput_one(base)
+                if x is None:
+                    continue
+                chk = load(base + ".check.json")
+                if not chk:
+                    problem("inject {} {} run {}: no path check".format(
+                        p, kind, run))
+                elif not chk.get("ok"):
+                    problem("inject {} {} run {}: {}".format(
+                        p, kind, run, "; ".join(chk.get("errors", []))))
+                x["path_check"] = chk
+                afp = read_text(base + ".afp").split()
+                x["guest_afpacket_drops"] = (
+                    int(afp[1]) - int(afp[0]) if len(afp) == 2 and
+                    all(v.isdigit() for v in afp) else None)
+                runs.setdefault(run, {})[kind] = x
+        if not runs:
+            problem("inject: no run on the {} path".format(p))
+        per_path[p] = runs
+
+    def fig(run):
+        """The figures of one run of one path (any of them may be None)."""
+        m, rc, lt = run.get("msgs"), run.get("recs"), run.get("lat")
+        f = {}
+        if m:
+            f["msgs_per_s"] = m.get("msgs_from_commit")
+            f["msgs_steady"] = m.get("msgs_steady")
+            f["msgs_frames_resent"] = m.get("frames_resent")
+            f["msgs_timeouts"] = m.get("timeouts")
+            dm = (m.get("cost") or {}).get("daemons", {})
+            for name in ("chand-host", "ovs-vswitchd(host)",
+                         "ovsdb-server(host)", "chand-guest(vm)",
+                         "ovs-vswitchd(vm)"):
+                if name in dm:
+                    f["cpu_us_per_msg " + name] = \
+                        dm[name]["cpu_s_per_million"]
+            c = m.get("path_check") or {}
+            f["msgs_packet_outs"] = c.get("packet_outs")
+            f["msgs_packet_ins"] = c.get("packet_ins")
+            f["msgs_port_tx_frames"] = c.get("port_tx_frames")
+            f["msgs_port_rx_frames"] = c.get("port_rx_frames")
+            if c.get("port_tx_batches"):
+                f["msgs_port_frames_per_tx_batch"] = \
+                    c["port_tx_frames"] / c["port_tx_batches"]
+        for kind, x in (("msgs", m), ("recs", rc), ("lat", lt)):
+            if x:
+                f[kind + "_guest_afpacket_drops"] = \
+                    x.get("guest_afpacket_drops")
+        if rc:
+            f["records_per_s"] = rc.get("rate_from_commit")
+            f["records_steady"] = rc.get("rate_steady")
+            f["recs_frames_resent"] = rc.get("frames_resent")
+            f["recs_timeouts"] = rc.get("timeouts")
+        if lt:
+            for q in ("p50_ms", "p99_ms", "p999_ms"):
+                f["push_to_applied_" + q] = lt["push_to_applied"].get(q)
+            for part in ("push_to_frame", "frame_to_ack_per_record"):
+                for q in ("p50_ms", "p99_ms"):
+                    f[part + "_" + q] = lt[part].get(q)
+            f["lat_samples"] = lt["applied_seen"]
+            f["lat_sent"] = lt["sent"]
+            f["lat_resent_frames"] = lt.get("resent_frames")
+        return f
+
+    figs = {p: {run: fig(x) for run, x in per_path[p].items()}
+            for p in INJECT_PATHS}
+    keys = []
+    for p in INJECT_PATHS:
+        for f in figs[p].values():
+            keys += [k for k in f if k not in keys]
+    out = {"measured": True, "setup": setup, "figures": {}}
+    for k in keys:
+        a = mmm([f.get(k) for f in figs["openflow"].values()])
+        b = mmm([f.get(k) for f in figs["port"].values()])
+        # Runs of both paths with the same number were taken back to back.
+        paired = [ratio(figs["port"][run].get(k),
+                        figs["openflow"][run].get(k))
+                  for run in figs["port"] if run in figs["openflow"]]
+        out["figures"][k] = {
+            "openflow": a, "port": b,
+            "ratio_port_to_openflow": ratio(med(b), med(a)),
+            "ratio_per_run": mmm(paired)}
+    out["per_run"] = {p: {str(run): f for run, f in figs[p].items()}
+                      for p in INJECT_PATHS}
+    out["path_checks"] = {
+        p: {"runs": sum(1 for run in per_path[p].values() for x in
+                        run.values()),
+            "ok": sum(1 for run in per_path[p].values() for x in
+                      run.values() if (x.get("path_check") or {}).get("ok"))}
+        for p in INJECT_PATHS}
+    out["targets"] = inject_targets(out)
+    return out
+
+
+def inject_targets(ij):
+    out = []
+    fg = ij.get("figures", {})
+    m = fg.get("msgs_per_s")
+    if m and m["ratio_port_to_openflow"] is not None:
+        out.append({"target": "chand port: acknowledged messages/s >= 3x "
+                              "the PACKET_OUT path",
+                    "value": m["ratio_port_to_openflow"],
+                    "unit": "x the PACKET_OUT path",
+                    "port": med(m["port"]), "openflow": med(m["openflow"]),
+                    "met": m["ratio_port_to_openflow"] >= 3})
+    lt = fg.get("push_to_applied_p99_ms")
+    if lt and lt["port"] and lt["openflow"]:
+        out.append({"target": "chand port: lower p99 push to applied than "
+                              "the PACKET_OUT path (at {:,} msg/s)".format(
+                                  ij["setup"].get("latency_rate", 1000)),
+                    "value": lt["ratio_port_to_openflow"],
+                    "unit": "x the PACKET_OUT path",
+                    "port": med(lt["port"]), "openflow": med(lt["openflow"]),
+                    "met": med(lt["port"]) < med(lt["openflow"])})
+    return out
+
+
 # --- Report ---------------------------------------------------------------
 
 def targets(r):
@@ -580,6 +736,12 @@ def targets(r):
         out.append({"target": "64 MiB value at >= 50 MB/s",
                     "value": v, "unit": "MB/s",
                     "met": big["delivered"] and v >= 50})
+    ij = r.get("inject") or {}
+    if ij.get("measured") is False:
+        out.append({"target": "chand port: acknowledged messages/s >= 3x "
+                              "the PACKET_OUT path",
+                    "value": None, "unit": "not measured", "met": False})
+    out += ij.get("targets", [])
     return out
 
 
@@ -601,6 +763,10 @@ def md_report(r):
     w("| CPU | {} × {} |".format(m.get("cpus"), m.get("cpu_model", "?")))
     w("| kernel | {} |".format(m.get("kernel")))
     w("| Open vSwitch | {} (userspace datapath) |".format(m.get("ovs")))
+    ist = (r.get("inject") or {}).get("setup")
+    if ist:
+        w("| Open vSwitch of section 8 | {}, with ovs-patches/ (`{}`) |"
+          .format(ist.get("ovs"), ist.get("prefix")))
     fs = m.get("fsync_ms")
     if fs:
         w("| fsync of a 4 KiB write on the datastores' file system | p50 "
@@ -635,6 +801,11 @@ def md_report(r):
             val = "{:.0f} % of ceiling (a)".format(v * 100)
         elif t["unit"] == "MB/s" and not v:
             val = "not delivered (see section 7)"
+        elif t["unit"] == "not measured":
+            val = "**not measured: no patched Open vSwitch** (section 8)"
+        elif t["unit"] == "x the PACKET_OUT path":
+            val = "{}× ({} vs {}; section 8)".format(
+                fmt(v), fmt(t["port"]), fmt(t["openflow"]))
         else:
             val = "{} {}".format(fmt(v), t["unit"])
         w("| {} | {} | {} |".format(t["target"], val,
@@ -903,6 +1074,9 @@ def md_report(r):
                 w("- **{}** not delivered: {}.".format(size, x["why"]))
         w("")
 
+    # 8. Injection path.
+    inject_md(r, w)
+
     # Knobs.
     k = r["knobs"]
     if k:
@@ -985,6 +1159,234 @@ def md_report(r):
     return "\n".join(L) + "\n"
 
 
+INJECT_ROWS = [
+    # (label, figure key(s), digits; "count": no ratio)
+    ("**acknowledged messages/s** (`--max-batch=1`, commit → all applied)",
+     "msgs_per_s", None),
+    ("messages/s, steady (first → last applied)", "msgs_steady", None),
+    ("**records/s** (batching, commit → all applied)", "records_per_s",
+     None),
+    ("records/s, steady", "records_steady", None),
+    ("push → applied p50 (ms) at {rate} msg/s", "push_to_applied_p50_ms",
+     None),
+    ("**push → applied p99 (ms)** at {rate} msg/s", "push_to_applied_p99_ms",
+     None),
+    ("push → applied p99.9 (ms)", "push_to_applied_p999_ms", None),
+    ("push → DATA frame on the vNIC p50 / p99 (ms)",
+     ("push_to_frame_p50_ms", "push_to_frame_p99_ms"), None),
+    ("frame → its ACK p50 / p99 (ms)",
+     ("frame_to_ack_per_record_p50_ms", "frame_to_ack_per_record_p99_ms"),
+     None),
+    ("updates seen applied (latency runs)", "lat_samples", "count"),
+    ("frames retransmitted / timeouts (messages runs)",
+     ("msgs_frames_resent", "msgs_timeouts"), "count"),
+    ("frames retransmitted / timeouts (records runs)",
+     ("recs_frames_resent", "recs_timeouts"), "count"),
+    ("frames dropped at the guest OVS's AF_PACKET socket: messages / "
+     "records / latency runs",
+     ("msgs_guest_afpacket_drops", "recs_guest_afpacket_drops",
+      "lat_guest_afpacket_drops"), "count"),
+    ("CPU µs per message: chand-host", "cpu_us_per_msg chand-host", 1),
+    ("CPU µs per message: ovs-vswitchd (host)",
+     "cpu_us_per_msg ovs-vswitchd(host)", 1),
+    ("CPU µs per message: ovsdb-server (host)",
+     "cpu_us_per_msg ovsdb-server(host)", 1),
+    ("CPU µs per message: chand-guest", "cpu_us_per_msg chand-guest(vm)", 1),
+    ("CPU µs per message: ovs-vswitchd (VM)",
+     "cpu_us_per_msg ovs-vswitchd(vm)", 1),
+    ("PACKET_OUTs / PACKET_INs (messages runs)",
+     ("msgs_packet_outs", "msgs_packet_ins"), "count"),
+    ("frames sent / received through the chand port (messages runs)",
+     ("msgs_port_tx_frames", "msgs_port_rx_frames"), "count"),
+    ("frames per `sendmmsg()` to the port (messages runs)",
+     "msgs_port_frames_per_tx_batch", "count1"),
+]
+
+CPU_NAMES = ("chand-host", "ovs-vswitchd(host)", "ovsdb-server(host)",
+             "chand-guest(vm)", "ovs-vswitchd(vm)")
+
+
+def inject_md(r, w):
+    ij = r.get("inject") or {}
+    if not ij:
+        return
+    w("## 8. Injection path: chand port vs OpenFlow")
+    w("")
+    if not ij.get("measured"):
+        w("**NOT MEASURED: the patched Open vSwitch could not be had** — "
+          "{}.  The harness failed because of it; `scripts/build-ovs` "
+          "builds it (doc/ovs-port.md).".format(ij.get("unavailable")))
+        w("")
+        return
+    st = ij.get("setup", {})
+    fg = ij["figures"]
+    rate = st.get("latency_rate", 1000)
+    w("A second topology of the same shape (hypervisor and `chb-vm1`), "
+      "built from the patched Open vSwitch ({}; `{}`, patches {} of "
+      "`ovs-patches/series`), measured after the other phases.  Each run measures the same three workloads with "
+      "chand-host `--inject=openflow` (PACKET_OUT / PACKET_IN) and with "
+      "`--inject=port` (port `chand0` of type `chand`): {} messages "
+      "pushed with `--max-batch=1`, {} records with default batching "
+      "(both as in section 2), and {} updates at {} msg/s, latency "
+      "measured as in section 3.  The two paths alternate within a run "
+      "and swap order between runs; the per-run ratio pairs the two "
+      "paths' measurements of the same run.  Medians (min–max) over the "
+      "runs; on a shared two-CPU machine these are noisy.".format(
+          st.get("ovs", "?"), st.get("prefix", "?"),
+          ", ".join("`{}`".format(x.split()[-1][:4]) for x in
+                    st.get("series", []) if x.startswith("patch")) or "?",
+          fmt(st.get("msgs")), fmt(st.get("records")),
+          fmt(st.get("latency_count")), fmt(rate)))
+    w("")
+    w("| figure | OpenFlow | chand port | port / OpenFlow | per-run "
+      "ratio |")
+    w("|---|---|---|---|---|")
+    for label, key, digits in INJECT_ROWS:
+        keys = key if isinstance(key, tuple) else (key,)
+        if not any(k in fg for k in keys):
+            continue
+        count = isinstance(digits, str)
+        if count:
+            digits = 1 if digits == "count1" else None
+        cells = []
+        for side in ("openflow", "port"):
+            cells.append(" / ".join(fm((fg.get(k) or {}).get(side),
+                                       digits=digits) for k in keys))
+        rat = " / ".join(
+            fmt((fg.get(k) or {}).get("ratio_port_to_openflow"), 2) + "×"
+            if (fg.get(k) or {}).get("ratio_port_to_openflow") is not None
+            and not count else "—" for k in keys)
+        pr = " / ".join(
+            "{}–{}×".format(fmt(x["min"], 2), fmt(x["max"], 2))
+            if x and x["runs"] > 1 and not count else "—"
+            for x in ((fg.get(k) or {}).get("ratio_per_run") for k in keys))
+        w("| {} | {} | {} | {} | {} |".format(
+            label.format(rate=fmt(rate)), cells[0], cells[1], rat, pr))
+    w("")
+    coarse = (st.get("msgs") or 0) < 2000
+    w("CPU µs per message: CPU ticks (10 ms) of each daemon during the "
+      "messages runs over the messages{}.".format(
+          " — with this few messages (quick mode) a tick is worth {} µs, "
+          "so these rows are too coarse to compare".format(
+              fmt(1e4 / st["msgs"], 1)) if coarse and st.get("msgs")
+          else ""))
+    w("")
+    w("| target | OpenFlow | chand port | port / OpenFlow | met |")
+    w("|---|---|---|---|---|")
+    for t in ij.get("targets", []):
+        w("| {} | {} | {} | {}× | {} |".format(
+            t["target"].replace("chand port: ", ""), fmt(t["openflow"]),
+            fmt(t["port"]), fmt(t["value"], 2),
+            "yes" if t["met"] else "**no**"))
+    w("")
+    pc = ij.get("path_checks", {})
+    w("Path check (chand-host `host/status` before and after every "
+      "measurement; the harness fails if it does not hold): {} of {} "
+      "port measurements reported `inject.path` = `port` with no "
+      "PACKET_OUT and no PACKET_IN counted and frames through the port "
+      "both ways; {} of {} OpenFlow measurements reported `openflow` and "
+      "counted PACKET_OUTs.".format(
+          pc.get("port", {}).get("ok", 0), pc.get("port", {}).get("runs", 0),
+          pc.get("openflow", {}).get("ok", 0),
+          pc.get("openflow", {}).get("runs", 0)))
+    w("")
+    # Where the difference can come from: CPU per message, all daemons.
+    tot = {}
+    for side in ("openflow", "port"):
+        v = [med((fg.get("cpu_us_per_msg " + n) or {}).get(side))
+             for n in CPU_NAMES]
+        tot[side] = sum(x for x in v if x is not None) if any(
+            x is not None for x in v) else None
+    hv = {side: med((fg.get("cpu_us_per_msg ovs-vswitchd(host)") or {})
+                    .get(side)) for side in ("openflow", "port")}
+    mr = (fg.get("msgs_per_s") or {}).get("ratio_port_to_openflow")
+    if tot["openflow"] and tot["port"] and hv["openflow"] is not None \
+            and not coarse:
+        bound = tot["openflow"] / tot["port"]
+        tmo = {side: med((fg.get("msgs_timeouts") or {}).get(side))
+               for side in ("openflow", "port")}
+        secs = {side: (st.get("msgs") or 0) / med(
+                    (fg.get("msgs_per_s") or {}).get(side), 1)
+                for side in ("openflow", "port")}
+        if mr is None:
+            rest = ""
+        elif mr > 1.1 * bound and None not in tmo.values() \
+                and tmo["openflow"] > tmo["port"]:
+            rest = ("  The measured ratio is higher because the OpenFlow "
+                    "runs also waited for more retransmission timeouts ({} "
+                    "per run against {}, 200 ms or more each, in runs of "
+                    "about {} s and {} s): one lost burst more or less "
+                    "changes a run that short a lot, so this part of the "
+                    "ratio varies from run to run (see the per-run "
+                    "ratios).".format(fmt(tmo["openflow"]), fmt(tmo["port"]),
+                                      fmt(secs["openflow"], 2),
+                                      fmt(secs["port"], 2)))
+        elif mr > 1.1 * bound:
+            rest = ("  The measured ratio is higher: the runs are not "
+                    "limited by CPU alone (waiting, other work on the "
+                    "machine), and the harness does not separate that.")
+        elif mr < 0.9 * bound:
+            rest = ("  The measured ratio is lower: the runs are also "
+                    "limited by waiting (retransmission timeouts: {} per "
+                    "run through OpenFlow, {} through the port) and by "
+                    "other work on the machine.".format(
+                        fmt(tmo["openflow"]), fmt(tmo["port"])))
+        else:
+            rest = ""
+        w("The port takes the host's ovs-vswitchd out of the per-frame "
+          "OpenFlow work: {} µs of its CPU per message through OpenFlow, {} "
+          "µs through the port.  The rest of a message's cost is not "
+          "injection work (ovsdb-server, chand-host's per-change work, the "
+          "guest's ovs-vswitchd, chand-guest and its fsync'd commit): all "
+          "the daemons together used {} µs per message through OpenFlow "
+          "and {} µs through the port, so where the two CPUs are the limit "
+          "the port gains about {}× on messages/s; measured: {}×.{}{}"
+          .format(
+              fmt(hv["openflow"], 1), fmt(hv["port"], 1),
+              fmt(tot["openflow"], 1), fmt(tot["port"], 1), fmt(bound, 2),
+              fmt(mr, 2) if mr is not None else "n/a", rest,
+              "  3× needs the rest of the pipeline to shrink too (see "
+              "\"What limits each number\")." if bound < 3 else ""))
+        w("")
+    # Losses: the port hands frames over in batches, i.e. in faster bursts.
+    rs = {side: med((fg.get("recs_frames_resent") or {}).get(side))
+          for side in ("openflow", "port")}
+    to = {side: med((fg.get("recs_timeouts") or {}).get(side))
+          for side in ("openflow", "port")}
+    dr = {side: med((fg.get("recs_guest_afpacket_drops") or {}).get(side))
+          for side in ("openflow", "port")}
+    rr = (fg.get("records_per_s") or {}).get("ratio_port_to_openflow")
+    if None not in rs.values() and rs["port"] > rs["openflow"]:
+        at_guest = None not in dr.values() and dr["port"] > dr["openflow"]
+        w(("With batching the port path lost more frames: {} against {} "
+          "resent and {} against {} retransmission timeouts per run (200 "
+          "ms or more each){}; records/s port / OpenFlow: {}×.  {}".format(
+              fmt(rs["port"]), fmt(rs["openflow"]), fmt(to["port"]),
+              fmt(to["openflow"]),
+              "; the guest ovs-vswitchd's AF_PACKET socket on `eth0` "
+              "dropped {} against {} frames".format(
+                  fmt(dr["port"]), fmt(dr["openflow"]))
+              if None not in dr.values() else "",
+              fmt(rr, 2) if rr is not None else "n/a",
+              ("chand-host hands the port up to 32 frames per "
+               "`sendmmsg()` ({} per call in the messages runs) and the "
+               "host datapath forwards them at once, so a window of 256 "
+               "frames reaches the guest as a faster burst than "
+               "PACKET_OUTs, one OpenFlow message each, did, and the "
+               "guest's ovs-vswitchd drops what its AF_PACKET buffer "
+               "(about 90 full-size frames) cannot hold.  The port makes "
+               "the host side faster than the guest side can take "
+               "without pacing: the paced sender of \"Daemon changes\" "
+               "(1.) is what would turn it into throughput.".format(
+                   fmt(med((fg.get("msgs_port_frames_per_tx_batch") or {})
+                           .get("port")), 1)))
+              if at_guest else
+              "The guest's AF_PACKET drop counter does not account for "
+              "the difference; the harness does not locate it further."
+              if None not in dr.values() else "")).rstrip())
+        w("")
+
+
 def med(stat, default=None):
     return stat["median"] if stat else default
 
@@ -996,6 +1398,24 @@ def prof_pct(r, comm, fn):
         if row["comm"] == comm and what.strip() == fn:
             return row["pct"]
     return None
+
+
+def inject_summary(r):
+    """' (section 8: ...)' with what the port path measured, or ''."""
+    fg = (r.get("inject") or {}).get("figures") or {}
+    m = (fg.get("msgs_per_s") or {}).get("ratio_port_to_openflow")
+    if m is None:
+        return ""
+    hv = fg.get("cpu_us_per_msg ovs-vswitchd(host)") or {}
+    return (" — measured in section 8: {}× the messages/s of the PACKET_OUT "
+            "path{}{}".format(
+                fmt(m, 2),
+                "; the host ovs-vswitchd's share of a message's CPU is "
+                "small" if m < 3 else "",
+                " (host ovs-vswitchd {} → {} µs per message)".format(
+                    fmt(med(hv.get("openflow")), 1),
+                    fmt(med(hv.get("port")), 1))
+                if hv.get("openflow") and hv.get("port") else ""))
 
 
 def limits_md(r):
@@ -1102,7 +1522,8 @@ def limits_md(r):
           "guest already sends one) instead of waiting for the timer; "
           "less CPU per message in chand-host (see records); the patched "
           "OVS datapath port (ovs-patches/), which exchanges frames in "
-          "batches without the OpenFlow slow path.")
+          "batches without the OpenFlow slow path{}.".format(
+              inject_summary(r)))
         w("")
     if recs:
         n = med(recs.get("records"))
@@ -1394,7 +1815,8 @@ def main():
          "control_plane": control_plane(raw),
          "large": large(raw),
          "knobs": knobs(raw),
-         "profile": profile(raw)}
+         "profile": profile(raw),
+         "inject": inject(raw)}
     r["targets"] = targets(r)
     r["problems"] = PROBLEMS
     with open(a.json, "w") as f:
@@ -1406,9 +1828,16 @@ def main():
         for p in PROBLEMS:
             print("report: " + p, file=sys.stderr)
     if a.check:
-        missing = [k for k in ("ceilings", "throughput", "latency",
-                               "control_plane", "large", "fanout")
-                   if not r[k]]
+        # The phases this run was asked for (all of them without --phases).
+        phases = r["meta"].get("phases") or [
+            "ceilings", "throughput", "latency", "cp", "large", "fanout"]
+        key = {"cp": "control_plane"}
+        missing = [key.get(p, p) for p in phases
+                   if key.get(p, p) in ("ceilings", "throughput", "latency",
+                                        "control_plane", "large", "fanout",
+                                        "inject")
+                   and not (r[key.get(p, p)] and
+                            r[key.get(p, p)].get("measured", True))]
         for k in missing:
             print("report: no data for " + k, file=sys.stderr)
         if PROBLEMS or missing:
