@@ -103,7 +103,7 @@ run_tier() {
     local tier=$1 dir=$2
     case $tier in
         unit) run_unit "$dir" ;;
-        replay) CHAND_BUILD_DIR=$dir "$top/test/replay/run" ;;
+        replay) run_both_ovs "$dir" "$top/test/replay/run" ;;
         system) run_both_ovs "$dir" "$top/test/system/run" ;;
         fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
         bench) CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick ;;

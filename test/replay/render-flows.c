@@ -15,9 +15,14 @@
  *          [channel] for the one channel (as chand-guest/bridge.c does).
  *
  * Usage:
- *   render-flows host TEMPLATE ID:VID:VNIC_OFPORT...
+ *   render-flows host [--inject-ofport=N] TEMPLATE ID:VID:VNIC_OFPORT...
  *   render-flows guest TEMPLATE ID:VID:VNIC_OFPORT:CHAND_OFPORT
  *   render-flows meter-ids ID...
+ *
+ * --inject-ofport=N renders the host rules for chand-host meeting the bridge
+ * through a chand port (doc/ovs-port.md) at OpenFlow port N: INJECT_PORT
+ * "N", TO_HOST "output:N".  Without it (or with N = 0) they are rendered for
+ * OpenFlow PACKET_OUT / PACKET_IN: "CONTROLLER", "controller(id=17224)".
  *
  * The last form prints the OpenFlow meter id of each channel
  * (chan_flows_meter_id(), the METER_ID variable of the host template), one
@@ -43,7 +48,8 @@ static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: render-flows host TEMPLATE ID:VID:VNIC_OFPORT...\n"
+            "usage: render-flows host [--inject-ofport=N] TEMPLATE "
+            "ID:VID:VNIC_OFPORT...\n"
             "       render-flows guest TEMPLATE "
             "ID:VID:VNIC_OFPORT:CHAND_OFPORT\n"
             "       render-flows meter-ids ID...\n");
@@ -145,6 +151,28 @@ render(const struct flow_template *ft, const char *path,
     return true;
 }
 
+/* Parses the host form's "--inject-ofport=N" option, if 'arg' is one, into
+ * '*ofport' (0: OpenFlow).  Returns true if 'arg' was the option; exits on a
+ * bad value. */
+static bool
+parse_inject_option(const char *arg, int64_t *ofport)
+{
+    static const char option[] = "--inject-ofport=";
+    const char *value;
+
+    if (strncmp(arg, option, sizeof option - 1)) {
+        return false;
+    }
+    value = arg + sizeof option - 1;
+    if (!strcmp(value, "0")) {
+        *ofport = 0;
+    } else if (!parse_ofport(value, ofport)) {
+        fprintf(stderr, "render-flows: bad OpenFlow port \"%s\"\n", value);
+        exit(2);
+    }
+    return true;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -152,7 +180,9 @@ main(int argc, char *argv[])
     struct flow_template_diag diag;
     struct flow_template *ft;
     struct chan_flows_vars v;
+    int64_t inject_ofport = 0;  /* The chand port, or 0 for OpenFlow. */
     bool host, ok = true;
+    int first = 2;              /* Index of TEMPLATE in 'argv'. */
     size_t len;
     char *text;
 
@@ -173,6 +203,12 @@ main(int argc, char *argv[])
     }
     if (!strcmp(argv[1], "host")) {
         host = true;
+        if (parse_inject_option(argv[first], &inject_ofport)) {
+            first++;
+        }
+        if (argc < first + 2) {
+            usage();
+        }
     } else if (!strcmp(argv[1], "guest")) {
         host = false;
         if (argc != 4) {
@@ -182,7 +218,7 @@ main(int argc, char *argv[])
         usage();
     }
 
-    const char *path = argv[2];
+    const char *path = argv[first];
     text = read_file(path, &len);
     if (!text) {
         fprintf(stderr, "render-flows: %s: %s\n", path, strerror(errno));
@@ -201,9 +237,9 @@ main(int argc, char *argv[])
         uint16_t vids[64];
         size_t n_vids = 0;
 
-        chan_flows_host_vars(NULL, 0, 0, &v);
+        chan_flows_host_vars(NULL, 0, inject_ofport, &v);
         ok = render(ft, path, FLOW_TEMPLATE_BRIDGE, 0, &v, &flows);
-        for (int i = 3; ok && i < argc; i++) {
+        for (int i = first + 1; ok && i < argc; i++) {
             struct chan_config cfg;
             int64_t port;
             bool seen = false;
@@ -213,7 +249,7 @@ main(int argc, char *argv[])
                 flow_template_destroy(ft);
                 return 2;
             }
-            chan_flows_host_vars(&cfg, port, 0, &v);
+            chan_flows_host_vars(&cfg, port, inject_ofport, &v);
             ok = render(ft, path, FLOW_TEMPLATE_CHANNEL, cfg.chan_id, &v,
                         &flows);
             for (size_t j = 0; j < n_vids; j++) {

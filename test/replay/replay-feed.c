@@ -6,6 +6,8 @@
  * Usage:
  *   replay-feed --mgmt=SOCKET --unixctl=SOCKET --out=DIR
  *               [--ofport=NAME=NUMBER]... [--controller-id=ID]
+ *               [--port=SOCKET [--port-ready=PROGRAM]
+ *                [--unmarked-packet-out]]
  *               [--dpdk-start=DIR] [--timeout=SECONDS] IN.pcap...
  *
  * It opens one OpenFlow 1.3 service connection on the bridge's mgmt socket
@@ -39,6 +41,32 @@
  * reason=action table=0") in DIR/out-controller.meta.  Ports are named with
  * the --ofport map.  A datapath upcall failure, an OpenFlow error or a
  * timeout is fatal (exit status 1).
+ *
+ * With --port=SOCKET, chand-host meets the bridge through a port of type
+ * chand instead (Open vSwitch with ovs-patches/, doc/ovs-port.md), as
+ * chand-host does when ovs-vswitchd supports it:
+ *
+ *   - in-controller-M.pcap: each frame is sent with pkt_mark M (0: none)
+ *     through the port's socket SOCKET with lib/chan-port (chand-host's own
+ *     code), and the tool waits until the datapath has received it, as for a
+ *     dummy port;
+ *
+ *   - with --unmarked-packet-out, the frames of in-controller-0.pcap stand
+ *     for other controllers' PACKET_OUTs, which never use chand's port, and
+ *     still go as PACKET_OUT;
+ *
+ *   - the frames ovs-vswitchd outputs to the port go, in arrival order, to
+ *     DIR/out-controller.pcap, each with "pkt_mark=M" in
+ *     DIR/out-controller.meta (the port carries nothing else);
+ *
+ *   - PACKET_INs, which the flows must no longer send, go to
+ *     DIR/out-packet-in.pcap (and .meta) for the caller to check.
+ *
+ * The tool connects to SOCKET before anything else and then runs PROGRAM
+ * (--port-ready), which must return once ovs-vswitchd has accepted the
+ * connection: until then, frames output to the port are dropped.  At the end
+ * it prints what went through each path.  A malformed datagram from the port,
+ * a frame this side could not send or a lost connection is fatal.
  */
 
 #include <config.h>
@@ -58,6 +86,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan-port.h"
 #include "jsonrpc.h"
 #include "ofp13.h"
 #include "replay-pcap.h"
@@ -120,6 +149,7 @@ struct ofconn {
     size_t len, cap;
     uint32_t next_xid;
     struct replay_pcap pins;    /* PACKET_INs received. */
+    size_t n_packet_outs;       /* PACKET_OUTs sent. */
 };
 
 static void
@@ -365,7 +395,44 @@ of_packet_out(struct ofconn *c, uint32_t mark, const uint8_t *frame,
     }
     of_send(c, msg, len);
     free(msg);
+    c->n_packet_outs++;
     of_barrier(c);
+}
+
+/* The chand port (--port): chand-host's end of it.  'chand_port' is owned
+ * here (NULL without --port); 'port_frames' holds the frames received from
+ * it, with their marks as metadata. */
+static struct chan_port *chand_port;
+static struct replay_pcap port_frames = REPLAY_PCAP_INITIALIZER;
+static size_t n_port_sent;      /* Frames sent through the port. */
+
+/* Receives every frame waiting on the chand port, if any, into
+ * 'port_frames'. */
+static void
+port_drain(void)
+{
+    struct chan_port_frame frames[CHAN_PORT_BATCH];
+    size_t n;
+    int error;
+
+    if (!chand_port) {
+        return;
+    }
+    while (!(error = chan_port_recv_batch(chand_port, frames,
+                                          CHAN_PORT_BATCH, &n))) {
+        for (size_t i = 0; i < n; i++) {
+            char meta[32];
+
+            snprintf(meta, sizeof meta, "pkt_mark=%"PRIu32,
+                     frames[i].pkt_mark);
+            replay_pcap_add(&port_frames, frames[i].data, frames[i].len,
+                            NULL, meta);
+        }
+    }
+    if (error != EAGAIN) {
+        fatal("chand port %s: %s", chan_port_get_name(chand_port),
+              strerror(error));
+    }
 }
 
 /* unixctl (ovs-appctl) over JSON-RPC. */
@@ -450,6 +517,7 @@ wait_received(unsigned long long target, struct ofconn *c)
                   received, target);
         }
         of_drain(c);
+        port_drain();
         usleep(pause);
         pause = pause < 20000 ? pause * 2 : pause;
     }
@@ -487,6 +555,75 @@ run_program(const char *program)
     }
 }
 
+/* Connects to the chand port's socket 'path', then runs 'ready' (if
+ * nonnull), which returns once ovs-vswitchd has accepted the connection. */
+static void
+port_connect(const char *path, const char *ready)
+{
+    double deadline = now() + timeout_s;
+
+    chand_port = chan_port_create(path, NULL, NULL);
+    for (;;) {
+        chan_port_run(chand_port);
+        if (chan_port_is_connected(chand_port)) {
+            break;
+        } else if (now() > deadline) {
+            fatal("%s: cannot connect to the chand port", path);
+        }
+        usleep(10000);
+    }
+    if (ready) {
+        run_program(ready);
+    }
+}
+
+/* Sends the 'len'-byte 'frame' marked 'mark' through the chand port. */
+static void
+port_send(uint32_t mark, const uint8_t *frame, size_t len)
+{
+    double deadline = now() + timeout_s;
+    int error;
+
+    error = chan_port_send(chand_port, mark, frame, len);
+    if (error) {
+        fatal("chand port: cannot send a %zu-byte frame: %s", len,
+              strerror(error));
+    }
+    while ((error = chan_port_flush(chand_port)) == EAGAIN) {
+        if (now() > deadline) {
+            fatal("chand port: timeout sending a frame");
+        }
+        port_drain();
+        usleep(1000);
+    }
+    if (error) {
+        fatal("chand port: %s", strerror(error));
+    }
+    n_port_sent++;
+}
+
+/* Checks the port's counters at the end of the replay and closes it. */
+static void
+port_finish(void)
+{
+    struct chan_port_stats stats;
+
+    chan_port_get_stats(chand_port, &stats);
+    if (stats.rx_bad) {
+        fatal("chand port: %"PRIu64" malformed datagram(s) from "
+              "ovs-vswitchd", stats.rx_bad);
+    }
+    if (stats.tx_dropped || stats.tx_discarded || stats.tx_errors
+        || stats.disconnects) {
+        fatal("chand port: frames lost on the way to ovs-vswitchd "
+              "(%"PRIu64" dropped, %"PRIu64" discarded, %"PRIu64" errors, "
+              "%"PRIu64" disconnections)", stats.tx_dropped,
+              stats.tx_discarded, stats.tx_errors, stats.disconnects);
+    }
+    chan_port_destroy(chand_port);
+    chand_port = NULL;
+}
+
 /* One input file. */
 struct input {
     char *port;                 /* NULL for controller. */
@@ -516,6 +653,20 @@ compare_steps(const void *a_, const void *b_)
         return a->pkt < b->pkt ? -1 : a->pkt > b->pkt;
     }
     return 0;
+}
+
+/* Writes 'pcap' to DIR/'name' (and its .meta). */
+static void
+write_capture(const char *dir, const char *name,
+              const struct replay_pcap *pcap)
+{
+    char *path = replay_xasprintf("%s/%s", dir, name);
+    char *err;
+
+    if (replay_pcap_write(path, pcap, false, &err)) {
+        fatal("%s", err);
+    }
+    free(path);
 }
 
 static long long
@@ -560,12 +711,16 @@ main(int argc, char *argv[])
         { "unixctl", required_argument, NULL, 'u' },
         { "out", required_argument, NULL, 'o' },
         { "ofport", required_argument, NULL, 'p' },
+        { "port", required_argument, NULL, 'P' },
+        { "port-ready", required_argument, NULL, 'r' },
+        { "unmarked-packet-out", no_argument, NULL, 'U' },
         { "dpdk-start", required_argument, NULL, 'd' },
         { "timeout", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     const char *mgmt = NULL, *unixctl_path = NULL, *out = NULL;
-    const char *dpdk_start = NULL;
+    const char *dpdk_start = NULL, *port_path = NULL, *port_ready = NULL;
+    bool unmarked_packet_out = false;
     int c;
 
     while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -574,6 +729,9 @@ main(int argc, char *argv[])
         case 'u': unixctl_path = optarg; break;
         case 'o': out = optarg; break;
         case 'd': dpdk_start = optarg; break;
+        case 'P': port_path = optarg; break;
+        case 'r': port_ready = optarg; break;
+        case 'U': unmarked_packet_out = true; break;
         case 't': timeout_s = atof(optarg); break;
         case 'p': {
             char *eq = strchr(optarg, '=');
@@ -589,6 +747,8 @@ main(int argc, char *argv[])
         default:
             fprintf(stderr, "usage: replay-feed --mgmt=SOCKET "
                     "--unixctl=SOCKET --out=DIR [--ofport=NAME=N]... "
+                    "[--port=SOCKET [--port-ready=PROGRAM] "
+                    "[--unmarked-packet-out]] "
                     "[--dpdk-start=DIR] [--timeout=S] IN.pcap...\n");
             return 2;
         }
@@ -596,6 +756,9 @@ main(int argc, char *argv[])
     if (!mgmt || !unixctl_path || !out || optind >= argc) {
         fatal("--mgmt, --unixctl, --out and at least one input are "
               "required");
+    }
+    if ((port_ready || unmarked_packet_out) && !port_path) {
+        fatal("--port-ready and --unmarked-packet-out need --port");
     }
 
     /* Load inputs and order their packets. */
@@ -631,6 +794,9 @@ main(int argc, char *argv[])
     }
 
     signal(SIGPIPE, SIG_IGN);
+    if (port_path) {
+        port_connect(port_path, port_ready);
+    }
     struct ofconn conn;
     of_connect(&conn, mgmt);
     unixctl_connect(unixctl_path);
@@ -656,7 +822,11 @@ main(int argc, char *argv[])
             }
         }
 
-        if (!in->port) {
+        if (!in->port && chand_port && (in->mark || !unmarked_packet_out)) {
+            port_send(in->mark, pkt->data, pkt->len);
+            received++;
+            wait_received(received, &conn);
+        } else if (!in->port) {
             of_packet_out(&conn, in->mark, pkt->data, pkt->len);
         } else if (dpdk_start) {
             if (!in->started) {
@@ -682,19 +852,28 @@ main(int argc, char *argv[])
             wait_received(received, &conn);
         }
         of_drain(&conn);
+        port_drain();
     }
     /* Every PACKET_IN caused by the packets above has been queued to the
      * connection before the datapath counters said they were processed;
-     * two barriers make sure they were all sent and read. */
+     * two barriers make sure they were all sent and read.  Frames output to
+     * the chand port were in its socket by then too. */
     of_barrier(&conn);
     of_barrier(&conn);
+    port_drain();
 
-    char *path = replay_xasprintf("%s/out-controller.pcap", out);
-    char *err;
-    if (replay_pcap_write(path, &conn.pins, false, &err)) {
-        fatal("%s", err);
+    if (chand_port) {
+        port_finish();
+        write_capture(out, "out-controller.pcap", &port_frames);
+        write_capture(out, "out-packet-in.pcap", &conn.pins);
+        printf("replay-feed: chand port: %zu frame(s) sent, %zu received; "
+               "OpenFlow: %zu PACKET_OUT(s) sent, %zu PACKET_IN(s) "
+               "received\n", n_port_sent, port_frames.n, conn.n_packet_outs,
+               conn.pins.n);
+        replay_pcap_destroy(&port_frames);
+    } else {
+        write_capture(out, "out-controller.pcap", &conn.pins);
     }
-    free(path);
 
     replay_pcap_destroy(&conn.pins);
     free(conn.buf);
