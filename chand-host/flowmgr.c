@@ -178,17 +178,28 @@ flowmgr_set_meter_rate(struct flowmgr *fm, unsigned int pps,
 }
 
 static void
-add_bridge_flows(struct flowmgr *fm)
+add_section(struct flowmgr *fm, enum flow_template_section section,
+            const struct chan_flows_vars *v)
 {
-    struct chan_flows_vars v;
-    chan_flows_host_vars(NULL, 0, 0, &v);
     struct flow_template_diag diag;
     enum flow_template_error e = flow_template_render(
-        fm->template, FLOW_TEMPLATE_BRIDGE, 0, v.vars, v.n, &fm->wanted,
-        &diag);
+        fm->template, section, 0, v->vars, v->n, &fm->wanted, &diag);
     if (e) {
         VLOG_ERR("flow template line %u: %s", diag.line,
                  flow_template_strerror(e));
+    }
+}
+
+/* Renders the [bridge] rules, and the [port] rules if frames go through a
+ * chand port. */
+static void
+add_bridge_flows(struct flowmgr *fm)
+{
+    struct chan_flows_vars v;
+    chan_flows_host_vars(NULL, 0, fm->inject_ofport, &v);
+    add_section(fm, FLOW_TEMPLATE_BRIDGE, &v);
+    if (fm->inject_ofport) {
+        add_section(fm, FLOW_TEMPLATE_PORT, &v);
     }
 }
 

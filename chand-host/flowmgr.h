@@ -47,7 +47,8 @@ void flowmgr_set_meter_rate(struct flowmgr *, unsigned int pps,
 uint64_t flowmgr_meter_drops(const struct flowmgr *, uint32_t chan_id);
 
 /* Makes the channels added from now on exchange frames with chand-host
- * through the chand port at 'ofport', or through OpenFlow (PACKET_OUT and
+ * through the chand port at 'ofport' (and adds the template's [port] rules
+ * at the next flowmgr_clear()), or through OpenFlow (PACKET_OUT and
  * PACKET_IN) if 'ofport' is not positive.  Call flowmgr_clear() and add
  * the channels again after a change. */
 void flowmgr_set_inject_ofport(struct flowmgr *, int64_t ofport);

@@ -66,18 +66,18 @@ chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
         add_int(v, "CHAN_ID", cfg->chan_id);
         add_int(v, "VNIC_OFPORT", vnic_ofport);
         add_int(v, "METER_ID", chan_flows_meter_id(cfg->chan_id));
-        char *inject = add_var(v, "INJECT_PORT");
-        char *to_host = add_var(v, "TO_HOST");
-        v->vars[v->n - 1].action = true;
-        if (inject_ofport > 0) {
-            snprintf(inject, sizeof v->values[0], "%"PRId64, inject_ofport);
-            snprintf(to_host, sizeof v->values[0], "output:%"PRId64,
-                     inject_ofport);
-        } else {
-            snprintf(inject, sizeof v->values[0], "CONTROLLER");
-            snprintf(to_host, sizeof v->values[0], "controller(id=%d)",
-                     CHAN_FLOWS_CONTROLLER_ID);
-        }
+    }
+    char *inject = add_var(v, "INJECT_PORT");
+    char *to_host = add_var(v, "TO_HOST");
+    v->vars[v->n - 1].action = true;
+    if (inject_ofport > 0) {
+        snprintf(inject, sizeof v->values[0], "%"PRId64, inject_ofport);
+        snprintf(to_host, sizeof v->values[0], "output:%"PRId64,
+                 inject_ofport);
+    } else {
+        snprintf(inject, sizeof v->values[0], "CONTROLLER");
+        snprintf(to_host, sizeof v->values[0], "controller(id=%d)",
+                 CHAN_FLOWS_CONTROLLER_ID);
     }
 }
 

@@ -48,7 +48,8 @@ uint32_t chan_flows_meter_id(uint32_t chan_id);
 /* Fills 'v' for the host bridge: channel 'cfg' whose vNIC is OpenFlow port
  * 'vnic_ofport', with chand-host's frames entering and leaving through the
  * chand port at 'inject_ofport', or through OpenFlow if it is 0.  With
- * 'cfg' NULL, only the bridge-wide variables (HOST_MAC, HOST_IP, PORT). */
+ * 'cfg' NULL, only the bridge-wide variables (HOST_MAC, HOST_IP, PORT,
+ * INJECT_PORT, TO_HOST), for [bridge] and [port]. */
 void chan_flows_host_vars(const struct chan_config *cfg, int64_t vnic_ofport,
                           int64_t inject_ofport, struct chan_flows_vars *v);
 

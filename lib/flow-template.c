@@ -56,6 +56,7 @@ static const char *const section_names[FLOW_TEMPLATE_N_SECTIONS] = {
     [FLOW_TEMPLATE_BRIDGE] = "bridge",
     [FLOW_TEMPLATE_VID] = "vid",
     [FLOW_TEMPLATE_CHANNEL] = "channel",
+    [FLOW_TEMPLATE_PORT] = "port",
 };
 
 static bool

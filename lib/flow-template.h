@@ -3,9 +3,10 @@
  *
  * A template (flows/host.flows, flows/guest.flows; the format is defined in
  * flows/README.md) is text holding ovs-ofctl flow rules with ${NAME}
- * placeholders, grouped in three sections: [channel] rules are rendered once
- * per channel, [vid] rules once per distinct vid in use on the bridge, and
- * [bridge] rules once per bridge.  flow_template_parse() checks the whole
+ * placeholders, grouped in sections: [channel] rules are rendered once per
+ * channel, [vid] rules once per distinct vid in use on the bridge, [bridge]
+ * rules once per bridge, and [port] rules once per bridge where chand-host
+ * uses a chand port (doc/ovs-port.md).  flow_template_parse() checks the whole
  * text (sections, continuation lines, characters, placeholder syntax, that
  * every rule states its priority and actions and no cookie) and keeps it;
  * flow_template_render() substitutes a caller-supplied set of variables into
@@ -14,8 +15,8 @@
  *
  * Cookies: (0x43 << 56) | (24-bit hash of the rendered rule text) << 32 |
  * chan_id, where the hash is 32-bit FNV-1a folded to 24 bits by xor
- * ((h >> 24) ^ (h & 0xffffff)), and chan_id is 0 for [vid] and [bridge]
- * rules.  Every chand flow therefore matches
+ * ((h >> 24) ^ (h & 0xffffff)), and chan_id is 0 for [vid], [bridge] and
+ * [port] rules.  Every chand flow therefore matches
  * cookie=0x4300000000000000/0xff00000000000000, and a channel's flows match
  * cookie=<chan_id>/0xffffffff.
  *
@@ -51,8 +52,10 @@ enum flow_template_section {
     FLOW_TEMPLATE_BRIDGE,       /* [bridge]: once per bridge. */
     FLOW_TEMPLATE_VID,          /* [vid]: once per distinct vid in use. */
     FLOW_TEMPLATE_CHANNEL,      /* [channel]: once per channel. */
+    FLOW_TEMPLATE_PORT,         /* [port]: once per bridge, with a chand
+                                 * port. */
 };
-#define FLOW_TEMPLATE_N_SECTIONS 3
+#define FLOW_TEMPLATE_N_SECTIONS 4
 
 enum flow_template_error {
     FLOW_TEMPLATE_OK = 0,
@@ -88,7 +91,8 @@ enum flow_template_error {
 /* Returns a constant English description of 'error'. */
 const char *flow_template_strerror(enum flow_template_error error);
 
-/* Returns "bridge", "vid" or "channel" (or "?" for a bad value). */
+/* Returns "bridge", "vid", "channel" or "port" (or "?" for a bad
+ * value). */
 const char *flow_template_section_name(enum flow_template_section);
 
 /* Where an error was found, filled in by the functions below when their

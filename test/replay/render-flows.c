@@ -21,8 +21,9 @@
  *
  * --inject-ofport=N renders the host rules for chand-host meeting the bridge
  * through a chand port (doc/ovs-port.md) at OpenFlow port N: INJECT_PORT
- * "N", TO_HOST "output:N".  Without it (or with N = 0) they are rendered for
- * OpenFlow PACKET_OUT / PACKET_IN: "CONTROLLER", "controller(id=17224)".
+ * "N", TO_HOST "output:N", and the [port] section.  Without it (or with
+ * N = 0) they are rendered for OpenFlow PACKET_OUT / PACKET_IN:
+ * "CONTROLLER", "controller(id=17224)".
  *
  * The last form prints the OpenFlow meter id of each channel
  * (chan_flows_meter_id(), the METER_ID variable of the host template), one
@@ -239,6 +240,10 @@ main(int argc, char *argv[])
 
         chan_flows_host_vars(NULL, 0, inject_ofport, &v);
         ok = render(ft, path, FLOW_TEMPLATE_BRIDGE, 0, &v, &flows);
+        if (ok && inject_ofport) {
+            /* Like chand-host's flowmgr: [port] only with a chand port. */
+            ok = render(ft, path, FLOW_TEMPLATE_PORT, 0, &v, &flows);
+        }
         for (int i = first + 1; ok && i < argc; i++) {
             struct chan_config cfg;
             int64_t port;

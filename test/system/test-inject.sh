@@ -89,9 +89,20 @@ else
 fi
 
 # Broadcasts from a VM are flooded by NORMAL; none may reach chand-host
-# (it would count a frame without a channel mark).
+# (it would count a frame without a channel mark), not even those tagged
+# with the chand port's VLAN.
 ip netns exec chst-ivm1 ping -c 3 -i 0.2 -W 1 10.77.0.99 >/dev/null 2>&1
 ip netns exec chst-ivm1 ping -b -c 3 -i 0.2 -W 1 10.77.0.255 >/dev/null 2>&1
+# Broadcasts tagged with vid 4095, the chand port's VLAN, raw on the vNIC.
+ip netns exec chst-ivm1 python3 - <<'PY' || st_fail "cannot send raw frames"
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+frame = (b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x81\x00\x0f\xff"
+         + b"\x88\xb5" + b"chand-test" * 5)
+for _ in range(5):
+    s.send(frame)
+PY
 sleep 0.5
 st_check "no flooded frame reached chand-host" \
     test "$(host_status counters.rx_drop_unknown_mark)" = -

@@ -131,6 +131,8 @@ test_strerror(void)
                            "vid");
     CU_ASSERT_STRING_EQUAL(
         flow_template_section_name(FLOW_TEMPLATE_CHANNEL), "channel");
+    CU_ASSERT_STRING_EQUAL(flow_template_section_name(FLOW_TEMPLATE_PORT),
+                           "port");
     CU_ASSERT_STRING_EQUAL(flow_template_section_name(7), "?");
 }
 
@@ -643,7 +645,8 @@ test_render_errors(void)
                         FLOW_TEMPLATE_EBAD_CHAN_ID, 0, NULL);
 
     /* Bad arguments. */
-    expect_render_error(ft, 3, 0, ok, 5, FLOW_TEMPLATE_EINVAL, 0, NULL);
+    expect_render_error(ft, FLOW_TEMPLATE_N_SECTIONS, 0, ok, 5,
+                        FLOW_TEMPLATE_EINVAL, 0, NULL);
     expect_render_error(ft, (enum flow_template_section) -1, 0, ok, 5,
                         FLOW_TEMPLATE_EINVAL, 0, NULL);
     expect_render_error(ft, ch, 5, NULL, 2, FLOW_TEMPLATE_EINVAL, 0, NULL);
@@ -898,6 +901,21 @@ test_real_host_paths(void)
     CU_ASSERT_PTR_NULL(strstr(port, "CONTROLLER"));
     CU_ASSERT_PTR_NULL(strstr(port, "controller"));
     CU_ASSERT_STRING_NOT_EQUAL(of, port);
+
+    /* [port]: frames tagged 4095 and anything else from the port drop. */
+    struct chan_flows_vars v;
+    chan_flows_host_vars(NULL, 0, 3, &v);
+    struct flow_template_flows pf = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_PORT), 2);
+    CU_ASSERT_EQUAL_FATAL(flow_template_render(ft, FLOW_TEMPLATE_PORT, 0,
+                                               v.vars, v.n, &pf, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(pf.n, 2);
+    CU_ASSERT_STRING_EQUAL(pf.flows[0].text,
+                           "priority=40020,dl_vlan=4095,actions=drop");
+    CU_ASSERT_STRING_EQUAL(pf.flows[1].text,
+                           "priority=40001,in_port=3,actions=drop");
+    CU_ASSERT_EQUAL(pf.flows[1].chan_id, 0);
+    flow_template_flows_destroy(&pf);
 
     free(of);
     free(port);
