@@ -961,6 +961,8 @@ stats_json(const struct channel *ch)
     json_object_set_new(stats, "timeouts", json_integer(s.timeouts));
     json_object_set_new(stats, "fast_retransmits",
                         json_integer(s.fast_retransmits));
+    json_object_set_new(stats, "cwnd",
+                        json_integer(chan_sender_cwnd(ch->sender)));
     json_object_set_new(stats, "in_flight",
                         json_integer(chan_sender_in_flight(ch->sender)));
     json_object_set_new(stats, "tx_key_generation",

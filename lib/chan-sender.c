@@ -40,6 +40,12 @@ struct chan_sender {
     uint64_t next_seq;          /* Next seq to assign. */
     uint64_t fr_una;            /* 'una' at the last fast retransmit. */
 
+    /* Congestion window, in frames: how much of 'p.window' may be in
+     * flight.  Halved when a loss shows, grown back as acks come. */
+    unsigned int cwnd;
+    unsigned int ssthresh;      /* Below it cwnd grows fast. */
+    unsigned int cwnd_acked;    /* Frames acked toward the next +1. */
+
     long long deadline;         /* Retransmission deadline (in flight). */
     unsigned int rto;           /* Current timeout, ms. */
     unsigned int timeouts;      /* Consecutive, without progress. */
@@ -67,6 +73,7 @@ chan_sender_create(const struct chan_sender_params *params, uint32_t epoch,
     s->p = *params;
     s->p.mtu = default_if_zero(s->p.mtu, CHAN_WIRE_DEFAULT_MTU);
     s->p.window = default_if_zero(s->p.window, CHAN_SENDER_DEFAULT_WINDOW);
+    s->cwnd = s->ssthresh = s->p.window;
     s->p.rto_ms = default_if_zero(s->p.rto_ms, CHAN_SENDER_DEFAULT_RTO_MS);
     s->p.rto_max_ms = default_if_zero(s->p.rto_max_ms,
                                       CHAN_SENDER_DEFAULT_RTO_MAX_MS);
@@ -220,6 +227,45 @@ arm_timer(struct chan_sender *s, long long now)
     s->deadline = s->max_sent >= s->una ? now + jitter(s, s->rto) : LLONG_MAX;
 }
 
+static uint64_t
+min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static unsigned int
+min_cwnd(const struct chan_sender *s)
+{
+    return min_u64(CHAN_SENDER_MIN_CWND, s->p.window);
+}
+
+/* A loss showed: halve the congestion window ('timeout': and start again
+ * from the minimum, growing fast up to half the old window). */
+static void
+cwnd_loss(struct chan_sender *s, bool timeout)
+{
+    s->ssthresh = s->cwnd / 2 > min_cwnd(s) ? s->cwnd / 2 : min_cwnd(s);
+    s->cwnd = timeout ? min_cwnd(s) : s->ssthresh;
+    s->cwnd_acked = 0;
+}
+
+/* 'n' more frames were acknowledged: below 'ssthresh' the window grows by
+ * as much (doubling per round trip), above it by one frame per window's
+ * worth of acks, up to 'p.window'. */
+static void
+cwnd_acked(struct chan_sender *s, uint64_t n)
+{
+    if (s->cwnd < s->ssthresh) {
+        s->cwnd = min_u64(s->cwnd + n, s->ssthresh);
+        return;
+    }
+    s->cwnd_acked += min_u64(n, s->p.window);
+    while (s->cwnd_acked >= s->cwnd && s->cwnd < s->p.window) {
+        s->cwnd_acked -= s->cwnd;
+        s->cwnd++;
+    }
+}
+
 static int
 ack_up_to(struct chan_sender *s, uint64_t ack, long long now)
 {
@@ -231,6 +277,7 @@ ack_up_to(struct chan_sender *s, uint64_t ack, long long now)
         return 0;               /* Old or duplicate ack. */
     }
     s->stats.frames_acked += ack - s->una + 1;
+    cwnd_acked(s, ack - s->una + 1);
     s->una = ack + 1;
     if (s->snd_nxt < s->una) {
         s->snd_nxt = s->una;
@@ -268,6 +315,7 @@ chan_sender_ack(struct chan_sender *s, uint64_t ack, long long now)
         s->fr_una = s->una;
         s->snd_nxt = s->una;
         s->stats.fast_retransmits++;
+        cwnd_loss(s, false);
         return 0;
     }
     return ack_up_to(s, ack, now);
@@ -348,12 +396,13 @@ chan_sender_run(struct chan_sender *s, long long now,
         s->snd_nxt = s->una;
         s->stats.timeouts++;
         s->timeouts++;
+        cwnd_loss(s, true);
         s->rto = s->rto * 2 > s->p.rto_max_ms ? s->p.rto_max_ms : s->rto * 2;
     }
 
     const struct chan_sender_msg *m = NULL;
     bool sent = false;
-    while (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + s->p.window) {
+    while (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + s->cwnd) {
         if (!m || msg_last_seq(m) < s->snd_nxt) {
             m = m ? m->next : find_msg(s, s->snd_nxt);
         }
@@ -368,7 +417,7 @@ chan_sender_run(struct chan_sender *s, long long now,
 long long
 chan_sender_next_deadline(const struct chan_sender *s, long long now)
 {
-    if (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + s->p.window) {
+    if (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + s->cwnd) {
         return now;
     }
     return s->deadline;
@@ -396,6 +445,12 @@ uint64_t
 chan_sender_acked_seq(const struct chan_sender *s)
 {
     return s->una - 1;
+}
+
+unsigned int
+chan_sender_cwnd(const struct chan_sender *s)
+{
+    return s->cwnd;
 }
 
 size_t

@@ -4,9 +4,10 @@
  *
  * chand-host keeps one sender per channel.  The caller queues DATA messages;
  * the sender gives each a range of frame sequence numbers (one per chunk),
- * keeps at most 'window' frames unacknowledged, hands frames to the caller's
- * 'emit' function when they are due, retransmits from the oldest
- * unacknowledged frame when the retransmission timer expires (go-back-N,
+ * keeps at most 'window' frames unacknowledged (fewer after losses, see
+ * chan_sender_cwnd()), hands frames to the caller's 'emit' function when
+ * they are due, retransmits from the oldest unacknowledged frame when the
+ * retransmission timer expires (go-back-N,
  * exponential backoff with jitter) or when a duplicate ack shows a gap (fast
  * retransmit), and reports each message back to the caller, through its
  * cookie, once a cumulative ack covers its last frame.
@@ -29,6 +30,7 @@
 #define CHAN_SENDER_DEFAULT_WINDOW 256      /* Frames in flight. */
 #define CHAN_SENDER_DEFAULT_RTO_MS 200
 #define CHAN_SENDER_DEFAULT_RTO_MAX_MS 4000
+#define CHAN_SENDER_MIN_CWND 16             /* Congestion window floor. */
 
 struct chan_sender_params {
     uint16_t vid;               /* Channel vid, 1..4094. */
@@ -146,6 +148,13 @@ unsigned int chan_sender_timeouts(const struct chan_sender *);
 uint64_t chan_sender_last_seq(const struct chan_sender *);
 uint64_t chan_sender_acked_seq(const struct chan_sender *);
 size_t chan_sender_in_flight(const struct chan_sender *);
+
+/* The congestion window: how many frames may be in flight now (at most the
+ * 'window' parameter).  It starts at 'window', is halved when a duplicate
+ * ack shows a loss, drops to CHAN_SENDER_MIN_CWND on a timeout, and grows
+ * back as frames are acknowledged: fast up to half the window it had, then
+ * by one frame per window's worth of acks. */
+unsigned int chan_sender_cwnd(const struct chan_sender *);
 size_t chan_sender_queued_msgs(const struct chan_sender *);
 size_t chan_sender_queued_bytes(const struct chan_sender *);
 

@@ -37,7 +37,7 @@ sleep 6
 fl_check "chand-host answers its control socket while ovsdb-server is down" \
     st_chanctl --timeout 3 host host/status
 if [ -n "$(pgrep -P "$(cat "$TOPO_RUN/chand-host.pid")")" ]; then
-    fl_log "chand-host is waiting for: $(for c in $(pgrep -P "$(cat "$TOPO_RUN/chand-host.pid")"); do
+    fl_log "chand-host's child processes (a flow sync, ovs-ofctl): $(for c in $(pgrep -P "$(cat "$TOPO_RUN/chand-host.pid")"); do
         tr '\0' ' ' <"/proc/$c/cmdline"; done)"
 fi
 topo_host_ovsdb_start || { st_fail "ovsdb-server did not restart"; exit 1; }

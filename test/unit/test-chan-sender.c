@@ -267,6 +267,55 @@ test_fast_retransmit(void)
     chan_reasm_destroy(l.reasm);
 }
 
+/* The congestion window: halved on a gap, down to the floor on a timeout,
+ * grown back by acks. */
+static void
+test_congestion_window(void)
+{
+    struct link l;
+    struct chan_sender *s = make_sender(&l, 64, 3);
+    long long now = 0;
+
+    CU_ASSERT_EQUAL(chan_sender_cwnd(s), 64);
+    for (int i = 0; i < 400; i++) {
+        chan_sender_queue(s, 0, "{}", 2, NULL, NULL);
+    }
+    l.drop_seq = 10;
+    l.drop_times = 1;
+    chan_sender_run(s, now, emit_cb, &l);
+    CU_ASSERT_EQUAL(l.frames_seen, 64 - 1);
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 9, now), 0);
+    CU_ASSERT_EQUAL(chan_sender_ack(s, 9, now), 0);      /* Gap. */
+    CU_ASSERT_EQUAL(chan_sender_cwnd(s), 32);
+    unsigned int seen = l.frames_seen;
+    chan_sender_run(s, now, emit_cb, &l);
+    CU_ASSERT_EQUAL(l.frames_seen - seen, 32);          /* 10..41. */
+
+    /* Nothing acked: the timer fires, the window drops to the floor. */
+    l.loss_pct = 100;
+    now = chan_sender_next_deadline(s, now);
+    chan_sender_run(s, now, emit_cb, &l);
+    CU_ASSERT_EQUAL(chan_sender_cwnd(s), CHAN_SENDER_MIN_CWND);
+
+    /* Lossless again: everything delivered, the window grows back, fast
+     * to half its old size, then slowly to the whole window. */
+    l.loss_pct = 0;
+    drive(s, &l, &now, 100000);
+    CU_ASSERT_TRUE(chan_sender_is_idle(s));
+    CU_ASSERT_EQUAL(l.n_done, 400);
+    CU_ASSERT(chan_sender_cwnd(s) > CHAN_SENDER_MIN_CWND);
+    CU_ASSERT(chan_sender_cwnd(s) < 64);
+    for (int i = 0; i < 3000; i++) {     /* MAX_MSGS in all. */
+        chan_sender_queue(s, 0, "{}", 2, NULL, NULL);
+    }
+    drive(s, &l, &now, 100000);
+    CU_ASSERT_EQUAL(l.n_done, 3400);
+    CU_ASSERT_EQUAL(chan_sender_cwnd(s), 64);
+    CU_ASSERT_FALSE(l.bad_frame);
+    chan_sender_destroy(s);
+    chan_reasm_destroy(l.reasm);
+}
+
 static void
 test_bad_ack_rejected(void)
 {
@@ -414,6 +463,7 @@ static const struct unit_test tests[] = {
     { "backoff grows and caps", test_backoff_grows_and_caps },
     { "loss: exactly once, in order", test_loss_exactly_once },
     { "fast retransmit on a duplicate ack", test_fast_retransmit },
+    { "congestion window", test_congestion_window },
     { "bad ack rejected", test_bad_ack_rejected },
     { "rewind resends from position", test_rewind_resends_from_position },
     { "reset discards and restarts", test_reset_discards_and_restarts },
