@@ -112,7 +112,7 @@ drive(struct chan_sender *s, struct link *l, long long *now, int limit)
             CU_ASSERT_EQUAL(chan_sender_ack(s, l->position, *now), 0);
         }
         long long next = chan_sender_next_deadline(s, *now);
-        *now = next > *now ? next : *now + 1;
+        *now = next > *now && next != LLONG_MAX ? next : *now + 1;
     }
 }
 
