@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "chan-flows.h"
+#include "flow-counters.h"
 #include "packets.h"
 #include "vlog.h"
 
@@ -50,6 +51,8 @@ struct bridge {
     unsigned int ifindex;
     uint64_t *cookies;          /* Expected flows, sorted. */
     size_t n_cookies;
+    struct flow_template_flows flows;   /* Installed flows (counters). */
+    struct flow_counters counters;      /* Counted flows' packets. */
 
     /* Counters. */
     uint64_t n_setups;
@@ -254,6 +257,8 @@ bridge_destroy(struct bridge *br)
         free((char *) br->cfg.port);
         free((char *) br->cfg.flows);
         free(br->target);
+        flow_template_flows_destroy(&br->flows);
+        flow_counters_destroy(&br->counters);
         flow_template_destroy(br->template);
         free(br->cookies);
         free(br);
@@ -626,10 +631,24 @@ install_flows(struct bridge *br)
         free(br->cookies);
         br->cookies = cookies;
         br->n_cookies = flows.n;
+        flow_template_flows_destroy(&br->flows);
+        br->flows = flows;
+        flow_template_flows_init(&flows);
     }
 out:
     flow_template_flows_destroy(&flows);
     return ok;
+}
+
+/* Adds up the counted flows' packets in 'dump' (dump-flows output). */
+static void
+take_counters(struct bridge *br, const char *dump)
+{
+    struct flow_count *counts;
+    size_t n = flow_counters_sum(&br->flows, dump, &counts);
+
+    flow_counters_update(&br->counters, counts, n);
+    free(counts);
 }
 
 /* Reads the cookies of every flow on the bridge, sorted.  Returns false if
@@ -666,6 +685,7 @@ dump_cookies(struct bridge *br, uint64_t **cookiesp, size_t *np)
         }
         cookies[n++] = cookie;
     }
+    take_counters(br, out);
     free(out);
     if (!cookies) {
         return false;
@@ -818,7 +838,7 @@ json_t *
 bridge_status_json(const struct bridge *br, long long now)
 {
     return json_pack("{s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:s, s:I, s:I, "
-                     "s:I, s:I, s:s, s:I}",
+                     "s:I, s:I, s:s, s:I, s:I}",
                      "bridge", br->cfg.bridge,
                      "ready", br->ready,
                      "vnic", br->cfg.vnic,
@@ -832,6 +852,10 @@ bridge_status_json(const struct bridge *br, long long now)
                      "checks", (json_int_t) br->n_checks,
                      "check_failures", (json_int_t) br->n_check_failures,
                      "last_error", br->last_error,
+                     "isolation_drops", (json_int_t) flow_counters_get(
+                         &br->counters, br->cfg.chan.chan_id,
+                         "isolation_drops") + (json_int_t) flow_counters_get(
+                         &br->counters, 0, "isolation_drops"),
                      "next_run_ms", (json_int_t) (br->next_run > now
                                                   ? br->next_run - now : 0));
 }

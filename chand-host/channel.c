@@ -110,9 +110,9 @@ count(struct channel *ch, const char *name)
 }
 
 void
-channel_set_meter_drops(struct channel *ch, uint64_t drops)
+channel_set_counter(struct channel *ch, const char *name, uint64_t value)
 {
-    json_object_set_new(ch->counters, "rx_drop_meter", json_integer(drops));
+    json_object_set_new(ch->counters, name, json_integer(value));
 }
 
 void

@@ -113,9 +113,10 @@ void channel_get_db_state(struct channel *, long long now,
  * chanctl). */
 json_t *channel_to_json(const struct channel *, long long now);
 
-/* Records how many of the guest's frames the channel's meter has dropped
- * (rate limit), for the counters. */
-void channel_set_meter_drops(struct channel *, uint64_t drops);
+/* Sets counter 'name' of the channel to 'value': counts kept by the flows
+ * rather than by the channel, e.g. "rx_drop_meter" (the guest's frames the
+ * channel's meter dropped) or "isolation_drops" (flows/host.flows). */
+void channel_set_counter(struct channel *, const char *name, uint64_t value);
 
 /* Counts a frame for this channel that was dropped before reaching it
  * (bad addresses, bad in_port...), under 'reason'. */

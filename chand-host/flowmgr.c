@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "chan-flows.h"
+#include "flow-counters.h"
 #include "flow-template.h"
 #include "packets.h"
 #include "poll-loop.h"
@@ -54,6 +55,7 @@ struct flowmgr {
     size_t n_meters;
     struct fm_meter *meter_drops;   /* Drops read at the last sync. */
     size_t n_meter_drops;
+    struct flow_counters counters;  /* Counted flows, as of the last sync. */
 
     uint32_t *installed_ids;    /* Chan-ids whose flows are installed. */
     size_t n_installed_ids;
@@ -68,6 +70,7 @@ struct flowmgr {
  *
  *     error <errno>
  *     meter <meter-id> <drops>
+ *     count <chan-id> <counter> <packets>
  *
  * and exits. */
 struct fm_worker {
@@ -136,6 +139,7 @@ flowmgr_create(const char *template_path, const char *target,
     fm->template = ft;
     fm->target = strdup(target);
     flow_template_flows_init(&fm->wanted);
+    flow_counters_init(&fm->counters);
     fm->meter_pps = 2000;
     fm->meter_burst = 500;
     flowmgr_clear(fm);
@@ -158,6 +162,7 @@ flowmgr_destroy(struct flowmgr *fm)
         free(fm->installed_ids);
         free(fm->meters);
         free(fm->meter_drops);
+        flow_counters_destroy(&fm->counters);
         free(fm);
     }
 }
@@ -329,10 +334,12 @@ run_capture(char *const argv[], int *statusp)
     return out;
 }
 
-/* Reads the chand cookies installed on the bridge into a malloc'd array.
- * Returns 0 or an errno. */
+/* Reads the chand cookies installed on the bridge into a malloc'd array,
+ * and writes the sums of the wanted counted flows to 'report'.  Returns 0
+ * or an errno. */
 static int
-dump_installed(const struct flowmgr *fm, uint64_t **cookiesp, size_t *np)
+dump_installed(const struct flowmgr *fm, uint64_t **cookiesp, size_t *np,
+               FILE *report)
 {
     char *argv[] = { "ovs-ofctl", OFCTL_TIMEOUT, "-O", "OpenFlow13",
                      "dump-flows", fm->target,
@@ -357,6 +364,13 @@ dump_installed(const struct flowmgr *fm, uint64_t **cookiesp, size_t *np)
             (*cookiesp)[(*np)++] = cookie;
         }
     }
+    struct flow_count *counts;
+    size_t n_counts = flow_counters_sum(&fm->wanted, out, &counts);
+    for (size_t i = 0; i < n_counts; i++) {
+        fprintf(report, "count %"PRIu32" %s %"PRIu64"\n", counts[i].chan_id,
+                counts[i].name, counts[i].packets);
+    }
+    free(counts);
     free(out);
     return 0;
 }
@@ -505,6 +519,12 @@ remove_meters(struct flowmgr *fm)
 }
 
 uint64_t
+flowmgr_counter(const struct flowmgr *fm, uint32_t chan_id, const char *name)
+{
+    return flow_counters_get(&fm->counters, chan_id, name);
+}
+
+uint64_t
 flowmgr_meter_drops(const struct flowmgr *fm, uint32_t chan_id)
 {
     uint32_t id = chan_flows_meter_id(chan_id);
@@ -577,7 +597,7 @@ sync_now(struct flowmgr *fm, FILE *report)
     uint64_t *installed = NULL;
     size_t n_installed = 0;
     if (!error) {
-        error = dump_installed(fm, &installed, &n_installed);
+        error = dump_installed(fm, &installed, &n_installed, report);
     }
     if (!error) {
         error = push_difference(fm, installed, n_installed);
@@ -672,6 +692,38 @@ flowmgr_sync(struct flowmgr *fm, bool force, long long now)
     fm->worker = w;
 }
 
+static int
+compare_count(const void *a_, const void *b_)
+{
+    const struct flow_count *a = a_, *b = b_;
+
+    if (a->chan_id != b->chan_id) {
+        return a->chan_id < b->chan_id ? -1 : 1;
+    }
+    return strcmp(a->name, b->name);
+}
+
+/* Parses a "count <chan-id> <counter> <packets>" report line into '*c',
+ * with the name pointing into 'line'.  Returns true if it is one. */
+static bool
+parse_count(char *line, struct flow_count *c)
+{
+    char *save = NULL;
+    char *word = strtok_r(line, " ", &save);
+    char *id = strtok_r(NULL, " ", &save);
+    char *name = strtok_r(NULL, " ", &save);
+    char *packets = strtok_r(NULL, " ", &save);
+
+    if (!word || strcmp(word, "count") || !id || !name || !packets) {
+        return false;
+    }
+    *c = (struct flow_count) {
+        .chan_id = strtoul(id, NULL, 10), .name = name,
+        .packets = strtoull(packets, NULL, 10),
+    };
+    return true;
+}
+
 /* Parses the worker's report into 'fm'.  Returns the error it reports, or
  * EPROTO if it is garbled. */
 static int
@@ -681,6 +733,8 @@ take_report(struct flowmgr *fm, const struct fm_worker *w)
     bool have_error = false;
     size_t n_drops = 0;
     struct fm_meter *drops = NULL;
+    size_t n_counts = 0;
+    struct flow_count *counts = NULL;
 
     char *save = NULL;
     for (char *line = strtok_r(w->report, "\n", &save); line;
@@ -696,8 +750,23 @@ take_report(struct flowmgr *fm, const struct fm_worker *w)
             drops = realloc(drops, (n_drops + 1) * sizeof *drops);
             drops[n_drops++] = (struct fm_meter) { .meter_id = id,
                                                    .drops = count };
+        } else if (!strncmp(line, "count ", 6)) {
+            struct flow_count c;
+            struct flow_count *bigger;
+            if (parse_count(line, &c)
+                && (bigger = realloc(counts,
+                                     (n_counts + 1) * sizeof *counts))) {
+                counts = bigger;
+                counts[n_counts++] = c;
+            }
         }
     }
+    if (n_counts) {
+        /* Names point into 'w->report', which lives until we return. */
+        qsort(counts, n_counts, sizeof *counts, compare_count);
+        flow_counters_update(&fm->counters, counts, n_counts);
+    }
+    free(counts);
     if (!have_error) {
         free(drops);
         return EPROTO;

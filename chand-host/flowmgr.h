@@ -46,6 +46,12 @@ void flowmgr_set_meter_rate(struct flowmgr *, unsigned int pps,
  * of the last sync, or 0. */
 uint64_t flowmgr_meter_drops(const struct flowmgr *, uint32_t chan_id);
 
+/* Returns the running total of counter 'name' (a "%counter" of the
+ * template, e.g. "isolation_drops") of channel 'chan_id' (0: the bridge's
+ * shared rules), as of the last sync that read the flows, or 0. */
+uint64_t flowmgr_counter(const struct flowmgr *, uint32_t chan_id,
+                         const char *name);
+
 /* Makes the channels added from now on exchange frames with chand-host
  * through the chand port at 'ofport' (and adds the template's [port] rules
  * at the next flowmgr_clear()), or through OpenFlow (PACKET_OUT and

@@ -59,6 +59,8 @@ struct host {
     json_t *status_pending;     /* iface uuid -> status being written. */
 
     json_t *counters;           /* Host-level drops. */
+    int vlan_limit;             /* Open_vSwitch other_config:vlan-limit,
+                                 * -1 until known. */
     bool exiting;
 };
 
@@ -341,6 +343,66 @@ set_channels_installed(struct host *h)
     }
 }
 
+/* Hands the counts the last sync read to the channels and the host:
+ * meter drops, and the template's counted flows (flows/host.flows). */
+static void
+take_flow_counters(struct host *h)
+{
+    static const char *const names[] = { "isolation_drops", "probe_drops" };
+
+    for (size_t i = 0; i < h->n_channels; i++) {
+        struct channel *ch = h->channels[i];
+        uint32_t id = channel_config(ch)->chan_id;
+
+        channel_set_counter(ch, "rx_drop_meter",
+                            flowmgr_meter_drops(h->fm, id));
+        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++) {
+            channel_set_counter(ch, names[j],
+                                flowmgr_counter(h->fm, id, names[j]));
+        }
+    }
+    json_object_set_new(h->counters, "isolation_drops", json_integer(
+                            flowmgr_counter(h->fm, 0, "isolation_drops")));
+}
+
+/* Open vSwitch matches IPv4 fields behind at most other_config:vlan-limit
+ * VLAN tags (default 1, 0 meaning as many as it can, 2): below 2, the
+ * isolation rules see a frame with two tags by its MAC addresses only.
+ * Says so once per change. */
+static void
+check_vlan_limit(struct host *h)
+{
+    const struct ovsdb_replica_row *row = ovsdb_replica_first(
+        ovsdb_replica_get_table(h->ovs, "Open_vSwitch"));
+    json_t *map = NULL;
+    int limit = 1;
+
+    if (!row) {
+        return;
+    }
+    if (!ovsdb_datum_get_string_map(ovsdb_replica_row_get(row,
+                                                          "other_config"),
+                                    &map)) {
+        const char *s = json_string_value(json_object_get(map,
+                                                          "vlan-limit"));
+        if (s) {
+            limit = atoi(s);
+        }
+    }
+    json_decref(map);
+    if (limit != h->vlan_limit) {
+        h->vlan_limit = limit;
+        if (limit == 1) {
+            VLOG_WARN("Open_vSwitch other_config:vlan-limit is 1 (the "
+                      "default): frames with two VLAN tags are kept out of "
+                      "the channel space by their MAC addresses only; set "
+                      "it to 2 or 0 to match their IPv4 fields too");
+        } else {
+            VLOG_INFO("Open_vSwitch other_config:vlan-limit is %d", limit);
+        }
+    }
+}
+
 /* Keeps the bridge's chand flows right: at once when the wanted set
  * changes, after every OpenFlow reconnection (ovs-vswitchd may have
  * restarted with no flows), and every --flow-check interval in case someone
@@ -352,6 +414,7 @@ sync_flows(struct host *h, long long now)
 {
     int error;
     if (flowmgr_run(h->fm, now, &error)) {
+        take_flow_counters(h);
         h->flows_ok = !error && !h->flows_resync;
         h->next_flow_check = (error ? now + 1000
                               : h->opts.flow_check_ms
@@ -392,9 +455,6 @@ write_channel_rows(struct host *h, long long now)
     }
     h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
-        struct channel *ch = h->channels[i];
-        channel_set_meter_drops(ch, flowmgr_meter_drops(
-                                    h->fm, channel_config(ch)->chan_id));
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);
         chandb_update_channel(h->db, &st);
@@ -514,6 +574,8 @@ create_ovs_replica(const char *remote)
     t = ovsdb_replica_add_table(r, "Bridge");
     ovsdb_replica_add_column(t, "name", NULL);
     ovsdb_replica_add_column(t, "ports", NULL);
+    t = ovsdb_replica_add_table(r, "Open_vSwitch");
+    ovsdb_replica_add_column(t, "other_config", NULL);
     inject_add_columns(r);
     ovsdb_replica_connect(r, remote);
     return r;
@@ -552,6 +614,7 @@ host_create(const struct host_options *opts)
     h->status_wanted = json_object();
     h->status_pending = json_object();
     h->counters = json_object();
+    h->vlan_limit = -1;
     register_commands(h);
     VLOG_INFO("chand-host starting: bridge %s (%s), Open_vSwitch DB %s, "
               "Chan DB %s", opts->bridge, h->target, opts->ovs_db,
@@ -604,6 +667,7 @@ host_run(struct host *h)
         && chandb_is_connected(h->db)) {
         h->ovs_seqno = ovs_seqno;
         ovsdb_replica_track_clear(h->ovs);
+        check_vlan_limit(h);
         reprovision(h, now);
         json_object_clear(h->status_pending);
     }

@@ -18,6 +18,7 @@ lib_libchand_a_SOURCES = \
 	lib/flow-template.c lib/flow-template.h \
 	lib/daemon.c lib/daemon.h \
 	lib/chan-flows.c lib/chan-flows.h \
+	lib/flow-counters.c lib/flow-counters.h \
 	lib/chan-port.c lib/chan-port.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.

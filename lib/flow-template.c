@@ -15,6 +15,7 @@ struct ft_rule {
     unsigned int line;          /* Line where the rule starts. */
     char *text;                 /* Null-terminated, 'len' bytes. */
     size_t len;
+    char *counter;              /* From a "%counter" line, or NULL. */
 };
 
 struct flow_template {
@@ -121,6 +122,9 @@ flow_template_strerror(enum flow_template_error error)
                "and [bridge] rules";
     case FLOW_TEMPLATE_EDUP_COOKIE:
         return "rendered flow's cookie is already in use";
+    case FLOW_TEMPLATE_EDIRECTIVE:
+        return "bad directive (expected \"%counter NAME\", NAME "
+               "[a-z][a-z0-9_]*, followed by a rule)";
     }
     return "unknown flow template error";
 }
@@ -204,7 +208,7 @@ placeholder_len(const char *s, size_t n)
 /* Checks the joined rule in 'r' and, if it is valid, moves it into 'ft'. */
 static enum flow_template_error
 finish_rule(struct flow_template *ft, enum flow_template_section section,
-            unsigned int line, struct ft_buf *r,
+            unsigned int line, struct ft_buf *r, char **counterp,
             struct flow_template_diag *diag)
 {
     const char *s = r->s ? r->s : "";
@@ -280,8 +284,58 @@ finish_rule(struct flow_template *ft, enum flow_template_section section,
     text[n] = '\0';
     ft->rules[ft->n_rules++] = (struct ft_rule) {
         .section = section, .line = line, .text = text, .len = n,
+        .counter = *counterp,
     };
+    *counterp = NULL;
     return FLOW_TEMPLATE_OK;
+}
+
+static bool
+is_counter_char(char c, bool first)
+{
+    return (c >= 'a' && c <= 'z') || (!first && ((c >= '0' && c <= '9')
+                                                 || c == '_'));
+}
+
+/* Parses the directive line in the 'n' bytes at 's' (trimmed, starting with
+ * '%'): "%counter NAME".  On success stores the name (malloc'd) in
+ * '*counterp', which must be NULL (two directives for one rule are an
+ * error). */
+static enum flow_template_error
+parse_directive(const char *s, size_t n, unsigned int line, char **counterp,
+                struct flow_template_diag *diag)
+{
+    static const char keyword[] = "%counter";
+    size_t kl = sizeof keyword - 1;
+    size_t i = kl;
+
+    if (*counterp || n <= kl || memcmp(s, keyword, kl) || !is_blank(s[kl])) {
+        goto error;
+    }
+    while (i < n && is_blank(s[i])) {
+        i++;
+    }
+    const char *name = s + i;
+    size_t nl = n - i;
+    if (!nl || nl > FLOW_TEMPLATE_MAX_NAME) {
+        goto error;
+    }
+    for (i = 0; i < nl; i++) {
+        if (!is_counter_char(name[i], i == 0)) {
+            goto error;
+        }
+    }
+    *counterp = malloc(nl + 1);
+    if (!*counterp) {
+        return FLOW_TEMPLATE_ENOMEM;
+    }
+    memcpy(*counterp, name, nl);
+    (*counterp)[nl] = '\0';
+    return FLOW_TEMPLATE_OK;
+
+error:
+    diag_set(diag, line, s, n);
+    return FLOW_TEMPLATE_EDIRECTIVE;
 }
 
 /* Parses the section header in the 'n' bytes at 's' (trimmed, starting with
@@ -317,6 +371,8 @@ flow_template_parse(const char *text, size_t len, struct flow_template **ftp,
     struct ft_buf rule = { NULL, 0, 0 };
     unsigned int line_no = 0;
     unsigned int rule_line = 0;
+    unsigned int counter_line = 0;
+    char *counter = NULL;       /* Pending "%counter" for the next rule. */
     bool in_rule = false;
     int section = -1;
     size_t pos = 0;
@@ -354,8 +410,18 @@ flow_template_parse(const char *text, size_t len, struct flow_template **ftp,
             if (!n || s[0] == '#') {
                 continue;
             }
+            if (s[0] == '[' && counter) {
+                diag_set(diag, counter_line, "%counter", 8);
+                error = FLOW_TEMPLATE_EDIRECTIVE;
+                break;
+            }
             if (s[0] == '[') {
                 error = parse_section(ft, s, n, line_no, &section, diag);
+                continue;
+            }
+            if (s[0] == '%') {
+                counter_line = line_no;
+                error = parse_directive(s, n, line_no, &counter, diag);
                 continue;
             }
             if (section < 0) {
@@ -390,13 +456,19 @@ flow_template_parse(const char *text, size_t len, struct flow_template **ftp,
         }
         if (!cont) {
             in_rule = false;
-            error = finish_rule(ft, section, rule_line, &rule, diag);
+            error = finish_rule(ft, section, rule_line, &rule, &counter,
+                                diag);
         }
     }
     if (!error && in_rule) {
         diag_set(diag, line_no, "", 0);
         error = FLOW_TEMPLATE_ECONTINUATION;
     }
+    if (!error && counter) {
+        diag_set(diag, counter_line, "%counter", 8);
+        error = FLOW_TEMPLATE_EDIRECTIVE;
+    }
+    free(counter);
     free(rule.s);
 
     if (error) {
@@ -413,6 +485,7 @@ flow_template_destroy(struct flow_template *ft)
     if (ft) {
         for (size_t i = 0; i < ft->n_rules; i++) {
             free(ft->rules[i].text);
+            free(ft->rules[i].counter);
         }
         free(ft->rules);
         free(ft);
@@ -638,7 +711,7 @@ flow_template_render(const struct flow_template *ft,
         memcpy(text, buf.s, buf.len + 1);
         new[k++] = (struct flow_template_flow) {
             .section = section, .line = rule->line, .chan_id = chan_id,
-            .cookie = cookie, .text = text,
+            .cookie = cookie, .text = text, .counter = rule->counter,
         };
     }
     free(buf.s);

@@ -25,6 +25,13 @@
  * may also hold "delete cookie=0x.../-1" lines, and ovs-vswitchd applies the
  * whole file atomically (verified with Open vSwitch 3.1.0).
  *
+ * Counters: a rule may be preceded by a directive line "%counter NAME"
+ * (NAME: [a-z][a-z0-9_]*, at most FLOW_TEMPLATE_MAX_NAME bytes).  The
+ * rendered flow then carries NAME, so that whoever installs the flows can
+ * add up the packet counts of every flow with the same counter and chan_id
+ * (e.g. "isolation_drops" per channel).  The counter is not part of the
+ * rule text and so not of its cookie.
+ *
  * The module is pure: no I/O, no logging.  Values are validated by the
  * caller (a MAC is a MAC, and so on); the renderer only refuses values with
  * characters that could change a rule's structure.
@@ -86,7 +93,10 @@ enum flow_template_error {
     FLOW_TEMPLATE_EDUP_COOKIE,      /* Rendered cookie already in the list
                                      * (same rule twice, or a hash
                                      * collision). */
+    FLOW_TEMPLATE_EDIRECTIVE,       /* Bad '%' directive line, or one not
+                                     * followed by a rule of its section. */
 };
+#define FLOW_TEMPLATE_N_ERRORS (FLOW_TEMPLATE_EDIRECTIVE + 1)
 
 /* Returns a constant English description of 'error'. */
 const char *flow_template_strerror(enum flow_template_error error);
@@ -143,6 +153,8 @@ struct flow_template_flow {
     uint64_t cookie;
     char *text;                 /* Rendered rule without cookie; owned by
                                  * the containing list. */
+    const char *counter;        /* "%counter" name, or NULL; borrowed from
+                                 * the template, valid while it lives. */
 };
 
 /* A growable list of rendered flows.  Initialize with

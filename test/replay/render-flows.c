@@ -15,9 +15,17 @@
  *          [channel] for the one channel (as chand-guest/bridge.c does).
  *
  * Usage:
- *   render-flows host [--inject-ofport=N] TEMPLATE ID:VID:VNIC_OFPORT...
- *   render-flows guest TEMPLATE ID:VID:VNIC_OFPORT:CHAND_OFPORT
+ *   render-flows host [--inject-ofport=N] [--count=DUMP] TEMPLATE
+ *                ID:VID:VNIC_OFPORT...
+ *   render-flows guest [--count=DUMP] TEMPLATE
+ *                ID:VID:VNIC_OFPORT:CHAND_OFPORT
  *   render-flows meter-ids ID...
+ *
+ * --count=DUMP prints, instead of the flows, what the daemons make of the
+ * counted flows ("%counter" in the template) given DUMP, the output of
+ * `ovs-ofctl dump-flows` on that bridge: one "CHAN_ID COUNTER PACKETS" line
+ * per channel and counter (chan-id 0: the shared rules), added up by
+ * lib/flow-counters as chand-host and chand-guest do.
  *
  * --inject-ofport=N renders the host rules for chand-host meeting the bridge
  * through a chand port (doc/ovs-port.md) at OpenFlow port N: INJECT_PORT
@@ -43,15 +51,16 @@
 
 #include "chan-endpoint.h"
 #include "chan-flows.h"
+#include "flow-counters.h"
 #include "flow-template.h"
 
 static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: render-flows host [--inject-ofport=N] TEMPLATE "
-            "ID:VID:VNIC_OFPORT...\n"
-            "       render-flows guest TEMPLATE "
+            "usage: render-flows host [--inject-ofport=N] [--count=DUMP] "
+            "TEMPLATE ID:VID:VNIC_OFPORT...\n"
+            "       render-flows guest [--count=DUMP] TEMPLATE "
             "ID:VID:VNIC_OFPORT:CHAND_OFPORT\n"
             "       render-flows meter-ids ID...\n");
     exit(2);
@@ -82,6 +91,9 @@ read_file(const char *path, size_t *lenp)
         }
     }
     fclose(f);
+    if (buf) {
+        buf[len] = '\0';       /* 'len' < 'cap' here. */
+    }
     *lenp = len;
     return buf;
 }
@@ -174,6 +186,29 @@ parse_inject_option(const char *arg, int64_t *ofport)
     return true;
 }
 
+/* Prints the counts of the counted flows in 'flows' that the dump-flows
+ * output in file 'path' gives. */
+static bool
+print_counts(const char *path, const struct flow_template_flows *flows)
+{
+    struct flow_count *counts;
+    size_t len, n;
+    char *dump = read_file(path, &len);
+
+    if (!dump) {
+        fprintf(stderr, "render-flows: %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    n = flow_counters_sum(flows, dump, &counts);
+    for (size_t i = 0; i < n; i++) {
+        printf("%"PRIu32" %s %"PRIu64"\n", counts[i].chan_id, counts[i].name,
+               counts[i].packets);
+    }
+    free(counts);
+    free(dump);
+    return true;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -184,6 +219,7 @@ main(int argc, char *argv[])
     int64_t inject_ofport = 0;  /* The chand port, or 0 for OpenFlow. */
     bool host, ok = true;
     int first = 2;              /* Index of TEMPLATE in 'argv'. */
+    const char *count_path = NULL;
     size_t len;
     char *text;
 
@@ -204,18 +240,20 @@ main(int argc, char *argv[])
     }
     if (!strcmp(argv[1], "host")) {
         host = true;
-        if (parse_inject_option(argv[first], &inject_ofport)) {
-            first++;
-        }
-        if (argc < first + 2) {
-            usage();
-        }
     } else if (!strcmp(argv[1], "guest")) {
         host = false;
-        if (argc != 4) {
+    } else {
+        usage();
+    }
+    for (; first < argc && !strncmp(argv[first], "--", 2); first++) {
+        if (!strncmp(argv[first], "--count=", 8)) {
+            count_path = argv[first] + 8;
+        } else if (!host || !parse_inject_option(argv[first],
+                                                 &inject_ofport)) {
             usage();
         }
-    } else {
+    }
+    if (host ? argc < first + 2 : argc != first + 2) {
         usage();
     }
 
@@ -269,7 +307,7 @@ main(int argc, char *argv[])
         struct chan_config cfg;
         int64_t ports[2];
 
-        if (!parse_channel(argv[3], &cfg, ports, 2)) {
+        if (!parse_channel(argv[first + 1], &cfg, ports, 2)) {
             flow_template_destroy(ft);
             return 2;
         }
@@ -280,7 +318,9 @@ main(int argc, char *argv[])
                         &flows));
     }
 
-    if (ok && host) {
+    if (ok && count_path) {
+        ok = print_counts(count_path, &flows);
+    } else if (ok && host) {
         char *bundle = flow_template_format_bundle(NULL, 0, &flows);
         if (!bundle) {
             fprintf(stderr, "render-flows: out of memory\n");

@@ -850,13 +850,18 @@ check_directive(char *tokens[], size_t n)
                        && strcmp(tokens[1], "nx-match"))) {
             fatal("@frags normal|drop|reassemble|nx-match");
         }
+    } else if (!strcmp(tokens[0], "@vlan-limit")) {
+        if (n != 2) {
+            fatal("@vlan-limit N");
+        }
+        parse_uint(tokens[1], 2, "vlan-limit");
     } else if (!strcmp(tokens[0], "@unmarked")) {
         if (n != 2 || strcmp(tokens[1], "other-controllers")) {
             fatal("@unmarked other-controllers");
         }
     } else {
         fatal("unknown directive %s (known: @describe @vid @meter @frags "
-              "@unmarked @dpdk @wait)", tokens[0]);
+              "@vlan-limit @unmarked @dpdk @wait)", tokens[0]);
     }
 }
 

@@ -72,6 +72,11 @@ test_unit_test_flow_template_CFLAGS = $(UNIT_CFLAGS) \
 	-DFLOWS_DIR='"$(abs_top_srcdir)/flows"'
 test_unit_test_flow_template_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-flow-counters
+test_unit_test_flow_counters_SOURCES = test/unit/test-flow-counters.c $(UNIT_COMMON)
+test_unit_test_flow_counters_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_flow_counters_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-datastore
 test_unit_test_datastore_SOURCES = test/unit/test-datastore.c $(UNIT_COMMON) \
 	chand-guest/datastore.c chand-guest/datastore.h

@@ -114,7 +114,7 @@ test_cookie(void)
 static void
 test_strerror(void)
 {
-    for (int i = FLOW_TEMPLATE_OK; i <= FLOW_TEMPLATE_EDUP_COOKIE; i++) {
+    for (int i = FLOW_TEMPLATE_OK; i < FLOW_TEMPLATE_N_ERRORS; i++) {
         const char *s = flow_template_strerror(i);
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
         CU_ASSERT(strlen(s) > 5);
@@ -286,6 +286,32 @@ struct bad_template {
 };
 
 static const struct bad_template bad_templates[] = {
+    /* "%counter NAME" directives. */
+    { "%counter\n", FLOW_TEMPLATE_EDIRECTIVE, 1 },
+    { "%counter x\n[bridge]\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 1 },
+    { "[bridge]\n%counter x\n", FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter x\n\n# c\n[vid]\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter x\n%counter y\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 3 },
+    { "[bridge]\n%counter X\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter 9x\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter _x\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter x y\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter x-y\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counterx\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%count x\npriority=1,actions=drop\n",
+      FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%\npriority=1,actions=drop\n", FLOW_TEMPLATE_EDIRECTIVE, 2 },
+    { "[bridge]\n%counter abcdefghijklmnopqrstuvwxyz0123456\n"
+      "priority=1,actions=drop\n", FLOW_TEMPLATE_EDIRECTIVE, 2 },
     { "priority=1,actions=drop\n", FLOW_TEMPLATE_ENO_SECTION, 1 },
     { "# c\n\npriority=1,actions=drop\n[bridge]\n",
       FLOW_TEMPLATE_ENO_SECTION, 3 },
@@ -393,6 +419,11 @@ test_parse_accepts(void)
         "\n\n  \t\n# x\n   [channel]   \n\tpriority=1,actions=drop\n",
         /* Non-ASCII and control bytes in comments. */
         "# caf\xc3\xa9 \x01\n[bridge]\npriority=1,actions=drop\n",
+        /* A counter with blanks around, comments before its rule, a name
+         * of exactly 32 characters. */
+        ("[bridge]\n  %counter \t a_1  \n# c\n\npriority=1,actions=drop\n"
+         "%counter abcdefghijklmnopqrstuvwxyz012345\n"
+         "priority=2,actions=drop\n"),
     };
     for (size_t i = 0; i < N_ELEMS(good); i++) {
         enum flow_template_error error;
@@ -927,13 +958,14 @@ test_real_host(void)
 {
     struct flow_template *ft = parse_real("host.flows");
     CU_ASSERT_PTR_NOT_NULL_FATAL(ft);
-    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_CHANNEL), 3);
+    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_CHANNEL), 10);
     CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_VID), 1);
-    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_BRIDGE), 2);
+    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_BRIDGE), 5);
 
     struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
     const struct flow_template_var bridge[] = {
-        { "HOST_MAC", "0a:c4:00:00:00:00" },
+        { "HOST_MAC", "0a:c4:00:00:00:00" }, { "HOST_IP", "169.254.0.1" },
+        { "PORT", "7433" },
     };
     const struct flow_template_var vid[] = { { "VID", "4094" } };
     const struct flow_template_var ch7[] = {
@@ -950,7 +982,7 @@ test_real_host(void)
                                          N_ELEMS(ch7), &flows, NULL), 0);
     CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_CHANNEL, 8, ch8,
                                          N_ELEMS(ch8), &flows, NULL), 0);
-    CU_ASSERT_EQUAL_FATAL(flows.n, 2 + 1 + 3 + 3);
+    CU_ASSERT_EQUAL_FATAL(flows.n, 5 + 1 + 10 + 10);
     check_rendered(&flows);
 
     /* Injection: only chand-host's marked frame, exact endpoints, out of
@@ -990,14 +1022,57 @@ test_real_host(void)
     f = find_flow(&flows, viddrop);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     CU_ASSERT_EQUAL(f->chan_id, 0);
-    const char *const dstdrop[] = {
-        "priority=40010,dl_dst=0a:c4:00:00:00:00,actions=drop", NULL,
+
+    /* Isolation: the channel space from this VM's vNIC (counted as the
+     * VM's), to its endpoint from elsewhere (counted as probes of it), and
+     * from any port (the bridge's); the host's addresses as source. */
+    static const struct {
+        const char *rule;
+        uint32_t chan_id;
+        const char *counter;
+    } isolation[] = {
+        { "priority=40040,in_port=6,dl_dst=0a:c4:00:00:00:00/"
+          "ff:ff:00:00:00:00,actions=drop", 8, "isolation_drops" },
+        { "priority=40040,in_port=5,udp,nw_dst=169.254.0.0/16,tp_dst=7433,"
+          "actions=drop", 7, "isolation_drops" },
+        { "priority=40040,in_port=5,dl_src=0a:c4:00:00:00:00,actions=drop",
+          7, "isolation_drops" },
+        { "priority=40040,in_port=5,ip,nw_src=169.254.0.1,actions=drop",
+          7, "isolation_drops" },
+        { "priority=40040,in_port=5,arp,arp_spa=169.254.0.1,actions=drop",
+          7, "isolation_drops" },
+        { "priority=40035,dl_dst=0a:c4:00:00:00:07,actions=drop",
+          7, "probe_drops" },
+        { "priority=40035,udp,nw_dst=169.254.1.8,tp_dst=7433,actions=drop",
+          8, "probe_drops" },
+        { "priority=40030,dl_dst=0a:c4:00:00:00:00/ff:ff:00:00:00:00,"
+          "actions=drop", 0, "isolation_drops" },
+        { "priority=40030,udp,nw_dst=169.254.0.0/16,tp_dst=7433,"
+          "actions=drop", 0, "isolation_drops" },
+        { "priority=40030,dl_src=0a:c4:00:00:00:00,actions=drop",
+          0, "isolation_drops" },
+        { "priority=40030,ip,nw_src=169.254.0.1,actions=drop",
+          0, "isolation_drops" },
+        { "priority=40030,arp,arp_spa=169.254.0.1,actions=drop",
+          0, "isolation_drops" },
     };
-    CU_ASSERT_PTR_NOT_NULL(find_flow(&flows, dstdrop));
-    const char *const srcdrop[] = {
-        "priority=40010,dl_src=0a:c4:00:00:00:00,actions=drop", NULL,
-    };
-    CU_ASSERT_PTR_NOT_NULL(find_flow(&flows, srcdrop));
+    for (size_t i = 0; i < N_ELEMS(isolation); i++) {
+        const char *const want[] = { isolation[i].rule, NULL };
+        f = find_flow(&flows, want);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        CU_ASSERT_STRING_EQUAL(f->text, isolation[i].rule);
+        CU_ASSERT_EQUAL(f->chan_id, isolation[i].chan_id);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f->counter);
+        CU_ASSERT_STRING_EQUAL(f->counter, isolation[i].counter);
+    }
+    /* Every drop in the channel space is counted; nothing else is. */
+    for (size_t i = 0; i < flows.n; i++) {
+        const char *t = flows.flows[i].text;
+        bool isolation_rule = (strstr(t, "priority=40040,")
+                               || strstr(t, "priority=40035,")
+                               || strstr(t, "priority=40030,"));
+        CU_ASSERT_EQUAL(flows.flows[i].counter != NULL, isolation_rule);
+    }
 
     /* Every channel variable is needed: dropping any one fails. */
     for (size_t skip = 0; skip < N_ELEMS(ch7); skip++) {
@@ -1020,7 +1095,7 @@ test_real_host(void)
                                          N_ELEMS(bridge), &other, NULL), 0);
     CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_VID, 0, vid,
                                          N_ELEMS(vid), &other, NULL), 0);
-    CU_ASSERT_EQUAL(other.n, 3);
+    CU_ASSERT_EQUAL(other.n, 6);
     flow_template_flows_destroy(&other);
 
     /* A bundle file for ovs-ofctl: every line well formed. */
@@ -1046,7 +1121,7 @@ test_real_guest(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ft);
     CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_CHANNEL), 3);
     CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_VID), 0);
-    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_BRIDGE), 1);
+    CU_ASSERT_EQUAL(flow_template_n_rules(ft, FLOW_TEMPLATE_BRIDGE), 3);
 
     struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
     const struct flow_template_var ch[] = {
@@ -1056,16 +1131,34 @@ test_real_guest(void)
         { "PORT", "7433" },
     };
     CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_BRIDGE, 0, NULL,
-                                         0, &flows, NULL), 0);
+                                         0, &flows, NULL),
+                    FLOW_TEMPLATE_EUNKNOWN_VAR);
+    CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_BRIDGE, 0, ch,
+                                         N_ELEMS(ch), &flows, NULL), 0);
     CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_VID, 0, ch,
                                          N_ELEMS(ch), &flows, NULL), 0);
     CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_CHANNEL, 7, ch,
                                          N_ELEMS(ch), &flows, NULL), 0);
-    CU_ASSERT_EQUAL_FATAL(flows.n, 4);
+    CU_ASSERT_EQUAL_FATAL(flows.n, 6);
     check_rendered(&flows);
 
     const char *const drop[] = { "priority=1,actions=drop", NULL };
-    CU_ASSERT_PTR_NOT_NULL(find_flow(&flows, drop));
+    const struct flow_template_flow *f = find_flow(&flows, drop);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NULL(f->counter);
+    const char *const isolation[][2] = {
+        { "priority=40000,dl_dst=0a:c4:00:00:00:00/ff:ff:00:00:00:00,"
+          "actions=drop", NULL },
+        { "priority=40000,udp,nw_dst=169.254.0.0/16,tp_dst=7433,"
+          "actions=drop", NULL },
+    };
+    for (size_t i = 0; i < N_ELEMS(isolation); i++) {
+        f = find_flow(&flows, isolation[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        CU_ASSERT_STRING_EQUAL(f->text, isolation[i][0]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f->counter);
+        CU_ASSERT_STRING_EQUAL(f->counter, "isolation_drops");
+    }
     const char *const rx[] = {
         "in_port=1,dl_vlan=4094,udp,ip_frag=no",
         "dl_src=0a:c4:00:00:00:00,nw_src=169.254.0.1",
@@ -1217,7 +1310,53 @@ test_random(void)
     free(text);
 }
 
+/* A "%counter" directive names the counter of the one rule after it, in
+ * every rendering of that rule, and of no other rule. */
+static void
+test_counters(void)
+{
+    static const char text[] =
+        "[bridge]\n"
+        "priority=1,actions=drop\n"
+        "%counter drops\n"
+        "priority=2,\\\n    dl_dst=${MAC},actions=drop\n"
+        "[channel]\n"
+        "%counter drops\n"
+        "priority=3,in_port=${P},actions=drop\n"
+        "%counter other_1\n"
+        "priority=4,in_port=${P},actions=drop\n"
+        "priority=5,in_port=${P},actions=drop\n";
+    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    const struct flow_template_var vars[] = {
+        { "MAC", "0a:c4:00:00:00:00" }, { "P", "1" },
+    };
+    struct flow_template *ft = parse_str(text, NULL, NULL);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ft);
+    CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_BRIDGE, 0, vars,
+                                         N_ELEMS(vars), &flows, NULL), 0);
+    CU_ASSERT_EQUAL(flow_template_render(ft, FLOW_TEMPLATE_CHANNEL, 7, vars,
+                                         N_ELEMS(vars), &flows, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(flows.n, 5);
+    CU_ASSERT_PTR_NULL(flows.flows[0].counter);
+    CU_ASSERT_STRING_EQUAL(flows.flows[1].counter, "drops");
+    CU_ASSERT_STRING_EQUAL(flows.flows[1].text,
+                           "priority=2,dl_dst=0a:c4:00:00:00:00,actions=drop");
+    CU_ASSERT_STRING_EQUAL(flows.flows[2].counter, "drops");
+    CU_ASSERT_EQUAL(flows.flows[2].chan_id, 7);
+    CU_ASSERT_STRING_EQUAL(flows.flows[3].counter, "other_1");
+    CU_ASSERT_PTR_NULL(flows.flows[4].counter);
+
+    /* The counter is not part of the rule's cookie. */
+    CU_ASSERT_EQUAL(flows.flows[2].cookie,
+                    flow_template_cookie(flows.flows[2].text,
+                                         strlen(flows.flows[2].text), 7));
+    flow_template_flows_destroy(&flows);
+    flow_template_destroy(ft);
+}
+
 static const struct unit_test tests[] = {
+    { "counters", test_counters },
     { "hash vectors", test_hash_vectors },
     { "cookie", test_cookie },
     { "strerror", test_strerror },
