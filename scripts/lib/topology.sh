@@ -42,6 +42,11 @@ topo_host_up() {
     ovsi_run "$TOPO_HOST" ovs-appctl -t ovsdb-server ovsdb-server/add-db \
         "$dir/db/chan.db" || return 1
     ovsi_add_bridge "$TOPO_HOST" br-int || return 1
+    # Let Open vSwitch see the IPv4 header behind two VLAN tags, so that
+    # chand's isolation rules keep double-tagged frames to a channel's IP
+    # out of the VMs too (doc/operations.md, "Isolation").
+    ovsi_vsctl "$TOPO_HOST" set Open_vSwitch . other_config:vlan-limit=2 ||
+        return 1
     topo_host_start
 }
 

@@ -19,15 +19,19 @@ usage:
   hostile-tool.py sniff IFACE OUT --guest-mac M --host-mac H --vid V
       Until SIGTERM/SIGINT: classifies every frame arriving on IFACE (a
       victim's eth0) and writes a JSON summary to OUT: "legit" (tagged V,
-      host MAC -> guest MAC, IPv4 id 0), "foreign_tagged" (any other tagged
-      frame), "chand_mac_untagged" (untagged, to or from a 0a:c4 chand MAC),
-      "marked_untagged" (untagged, attacker's mark: ordinary LAN traffic),
-      with a few samples.
+      host MAC -> guest MAC, IPv4 id 0), "channel_space" (any other frame
+      to a 0a:c4 chand MAC, UDP to 169.254.0.0/16 port 7433 behind any
+      tags, or from the host daemon's MAC or IP), "foreign_tagged" (any
+      other tagged frame), "chand_mac_untagged" (untagged, from a 0a:c4
+      chand MAC), "tenant" (untagged, the attacker's ordinary traffic
+      mark), "marked_untagged" (untagged, the attacker's mark), with a few
+      samples.
 
   hostile-tool.py attack IFACE PHASE --cfg JSON [--count N]
       Sends one phase of the attack from IFACE and prints a JSON object
-      {case: frames sent}.  PHASES: spoof, hostsrc, bcast, lan, malformed,
-      jumbo, replay, replay-hello (see the phase_* functions).  --cfg holds
+      {case: frames sent}.  PHASES: spoof, hostsrc, bcast, lan, isolation,
+      tenant, malformed, jumbo, replay, replay-hello (see the phase_*
+      functions).  --cfg holds
       the addresses, vids, the attacker's own key, the captured frames
       file and the host's current epoch for the attacker's channel.
 
@@ -58,12 +62,15 @@ usage:
 
   hostile-tool.py check --sent S --flows0 F --flows1 F --host0 H --host1 H
                         --guest0 G --guest1 G --victim-vid V
-                        --attacker-vid V [--host-mac M]
+                        --attacker-vid V --attacker-ofport P
       Checks that every case sent (S: {case: n}) was counted where the
       protection that stops it lives: the flow drop rules (FLOW_CASES),
       chand-host's counters of the attacker's channel (HOST_CASES, exact;
       and no other rx_drop_* reason), the attacker's chand-guest counters
       (GUEST_CASES).  Prints "ok: ..." / "FAIL: ..." lines.
+
+  hostile-tool.py iso-cases
+      Prints the names of the cases the attacker's isolation rules drop.
 
   hostile-tool.py unchanged WHAT BEFORE AFTER PREFIX[,...] [EXCEPT,...]
       "ok"/"FAIL" line: no counter named PREFIX* moved between two status
@@ -88,11 +95,13 @@ import sys
 import time
 
 MARK_ID = 0xBAD0                # IPv4 identification of attacker frames.
+TENANT_ID = 0x7E4A              # ... of its ordinary (tenant) frames.
 PORT = 7433
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 TPID = 0x8100
+TPID_AD = 0x88a8
 SOL_PACKET = 263
 PACKET_AUXDATA = 8
 PACKET_OUTGOING = 4
@@ -145,8 +154,13 @@ def csum16(data):
 
 
 def eth(dst, src, ethertype, payload, vid=None, tpid=TPID, pcp=0):
+    """An Ethernet frame; 'vid' is None (untagged), a vid, or a list of
+    (tpid, vid) pairs, outermost first, for stacked tags."""
     hdr = mac(dst) + mac(src)
-    if vid is not None:
+    if isinstance(vid, list):
+        for t, v in vid:
+            hdr += struct.pack("!HH", t, v)
+    elif vid is not None:
         hdr += struct.pack("!HH", tpid, (pcp << 13) | vid)
     return hdr + struct.pack("!H", ethertype) + payload
 
@@ -258,18 +272,23 @@ def recv_frame(s):
 
 
 def parse(frame):
-    """Minimal parse: dict with dst, src, vid (or None), ethertype, and for
-    IPv4/UDP ip_id, sip, dip, sport, dport, udp_payload."""
+    """Minimal parse: dict with dst, src, vid (outer tag, or None), n_tags,
+    ethertype, for IPv4 ip_id, sip, dip, and for UDP sport, dport,
+    udp_payload, for ARP arp_spa."""
     r = {"dst": mac_str(frame[0:6]), "src": mac_str(frame[6:12]),
-         "vid": None}
+         "vid": None, "n_tags": 0}
     off = 12
     et = struct.unpack("!H", frame[off:off + 2])[0]
-    if et == TPID and len(frame) >= 18:
-        r["vid"] = struct.unpack("!H", frame[14:16])[0] & 0xfff
-        off = 16
+    while et in (TPID, TPID_AD) and len(frame) >= off + 8:
+        if r["vid"] is None:
+            r["vid"] = struct.unpack("!H", frame[off + 2:off + 4])[0] & 0xfff
+        r["n_tags"] += 1
+        off += 4
         et = struct.unpack("!H", frame[off:off + 2])[0]
     r["ethertype"] = et
     off += 2
+    if et == ETH_P_ARP and len(frame) >= off + 28:
+        r["arp_spa"] = socket.inet_ntoa(frame[off + 14:off + 18])
     if et == ETH_P_IP and len(frame) >= off + 20:
         ihl = (frame[off] & 0xf) * 4
         r["ip_id"] = struct.unpack("!H", frame[off + 4:off + 6])[0]
@@ -351,14 +370,24 @@ def cmd_capture(iface, seconds, out):
     return 0
 
 
+def in_channel_space(p):
+    """True if parsed frame 'p' is in chand's channel space: to a MAC in
+    chand's prefix, or UDP to 169.254.0.0/16 on the channel port (behind
+    any tags); or using the host daemon's MAC or IP as its source."""
+    return (p["dst"].startswith("0a:c4:") or p["src"] == HOST_MAC
+            or (p.get("dip", "").startswith("169.254.")
+                and p.get("dport") == PORT)
+            or p.get("sip") == HOST_IP or p.get("arp_spa") == HOST_IP)
+
+
 def cmd_sniff(iface, out, gmac, hmac_, vid):
     s = rx_socket(iface)
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     signal.signal(signal.SIGINT, lambda *a: stop.append(1))
-    counts = {"in": 0, "legit": 0, "foreign_tagged": 0,
+    counts = {"in": 0, "legit": 0, "channel_space": 0, "foreign_tagged": 0,
               "chand_mac_untagged": 0, "marked_untagged": 0,
-              "other_untagged": 0}
+              "tenant": 0, "other_untagged": 0}
     samples = {}
     with open(out + ".ready", "w"):
         pass
@@ -373,13 +402,17 @@ def cmd_sniff(iface, out, gmac, hmac_, vid):
             continue
         counts["in"] += 1
         p = parse(frame)
-        if p["vid"] is not None:
-            if (p["vid"] == vid and p["src"] == hmac_ and p["dst"] == gmac
-                    and p.get("ip_id") == 0 and p.get("sip") == HOST_IP
-                    and p.get("sport") == PORT):
-                kind = "legit"
-            else:
-                kind = "foreign_tagged"
+        legit = (p["vid"] == vid and p["n_tags"] == 1 and p["src"] == hmac_
+                 and p["dst"] == gmac and p.get("ip_id") == 0
+                 and p.get("sip") == HOST_IP and p.get("sport") == PORT)
+        if legit:
+            kind = "legit"
+        elif in_channel_space(p):
+            kind = "channel_space"
+        elif p["vid"] is not None:
+            kind = "foreign_tagged"
+        elif p.get("ip_id") == TENANT_ID:
+            kind = "tenant"
         elif p["src"].startswith("0a:c4:") or p["dst"].startswith("0a:c4:"):
             kind = "chand_mac_untagged"
         elif p.get("ip_id") == MARK_ID:
@@ -514,10 +547,11 @@ def phase_bcast(cfg, s, n):
 
 
 def phase_lan(cfg, s, n):
-    """Ordinary (untagged) LAN frames from the attacker's own eth0 MAC to
-    the victim's eth0 MAC, carrying an IPv4/UDP packet from the host
-    endpoint address to the victim's guest endpoint: NORMAL delivers them
-    to the victim's kernel, which must not hand them to chand-guest."""
+    """Untagged LAN frames from the attacker's own eth0 MAC to the victim's
+    eth0 MAC, carrying an IPv4/UDP packet from the host endpoint address to
+    the victim's guest endpoint: in the channel space (UDP to the channel
+    port in 169.254.0.0/16, the host daemon's IP as source), so the host
+    bridge drops them before NORMAL could deliver them."""
     data = chand(T_DATA, cfg.victim_vid, epoch=1, seq=1,
                  payload=b'{"records":[{"op":"put","key":"pwned-lan",'
                          b'"value":1,"version":1}]}')
@@ -525,6 +559,59 @@ def phase_lan(cfg, s, n):
                    cfg.vm_ip, None)
     return {"lan_l3_spoof_to_victim": sum(send(s, ep.frame(data))
                                           for _ in range(n))}
+
+
+def phase_isolation(cfg, s, n):
+    """Frames into the channel space from the attacker's eth0 that are not
+    its own channel's: whatever the tags, whatever the destination MAC
+    (the first ones seen: untagged broadcasts to the victim's guest IP,
+    and vid 4095 to its guest MAC), and the host daemon's IP as a
+    source."""
+    sent = {}
+    hb = chand(T_HEARTBEAT, cfg.victim_vid, epoch=1)
+    am, vm = cfg.attacker_eth_mac, cfg.victim_eth_mac
+    cases = {
+        "iso_bcast_untagged": Endpoints(am, BCAST, cfg.am_ip, cfg.vm_ip,
+                                        None),
+        "iso_bcast_vid0": Endpoints(am, BCAST, cfg.am_ip, cfg.vm_ip, 0),
+        "iso_vid4095_to_guest_mac": Endpoints(cfg.am_mac, cfg.vm_mac,
+                                              cfg.am_ip, cfg.vm_ip, 4095),
+        "iso_qinq_to_guest_mac": Endpoints(
+            am, cfg.vm_mac, cfg.am_ip, cfg.vm_ip,
+            [(TPID_AD, 100), (TPID, cfg.victim_vid)]),
+        "iso_qinq_bcast_to_guest_ip": Endpoints(
+            am, BCAST, cfg.am_ip, cfg.vm_ip, [(TPID, 100), (TPID, 200)]),
+        "iso_tenant_mac_to_guest_ip": Endpoints(am, vm, cfg.am_ip,
+                                                cfg.vm_ip, None),
+        "iso_mcast_to_guest_ip": Endpoints(am, "01:00:5e:00:00:01",
+                                           cfg.am_ip, cfg.vm_ip, None),
+        "iso_hostip_src": Endpoints(am, vm, HOST_IP, "10.77.0.1", None,
+                                    sport=5000, dport=5000),
+    }
+    for name, ep in cases.items():
+        sent[name] = sum(send(s, ep.frame(hb)) for _ in range(n))
+        time.sleep(0.02)
+    body = struct.pack("!HHBBH6s4s6s4s", 1, ETH_P_IP, 6, 4, 2, mac(am),
+                       ip(HOST_IP), mac(BCAST), ip(HOST_IP))
+    garp = eth(BCAST, am, ETH_P_ARP, body)
+    sent["iso_arp_hostip"] = sum(send(s, garp) for _ in range(n))
+    return sent
+
+
+def phase_tenant(cfg, s, n):
+    """The control: ordinary link-local traffic from the attacker's eth0 to
+    the victim's eth0 that is not UDP to the channel port (UDP to port
+    5000, and from port 7433) must still be delivered."""
+    sent = {}
+    am, vm = cfg.attacker_eth_mac, cfg.victim_eth_mac
+    for name, sport, dport in (("tenant_ll_udp", 5000, 5000),
+                               ("tenant_ll_udp_from_7433", PORT, 5000)):
+        ep = Endpoints(am, vm, "169.254.77.2", "169.254.77.1", None,
+                       sport=sport, dport=dport)
+        sent[name] = sum(send(s, ep.frame(b"tenant",
+                                          ip_kw={"ident": TENANT_ID}))
+                         for _ in range(n))
+    return sent
 
 
 def phase_malformed(cfg, s, n):
@@ -687,6 +774,7 @@ def phase_replay_hello(cfg, s, n):
 
 PHASES = {"spoof": phase_spoof, "hostsrc": phase_hostsrc,
           "bcast": phase_bcast, "lan": phase_lan,
+          "isolation": phase_isolation, "tenant": phase_tenant,
           "malformed": phase_malformed, "jumbo": phase_jumbo,
           "replay": phase_replay, "replay-hello": phase_replay_hello}
 
@@ -865,21 +953,25 @@ def cmd_json_get(paths, zero):
 # the two priority 40010 rules (dl_src / dl_dst = the host MAC; a frame
 # from and to the host MAC may hit either, they have the same priority).
 FLOW_CASES = {
-    "vid_victim": ["spoof_victim_vid", "own_addr_on_victim_vid",
-                   "hostsrc_to_victim_tagged",
-                   "hostsrc_sync_to_victim_tagged", "bcast_victim_vid",
-                   "bcast_subnet_victim_vid", "arp_host_victim_vid",
-                   "replay_host_frames_to_victim"],
-    "vid_attacker": ["spoof_victim_on_own_vid", "hostsrc_to_host_tagged",
-                     "bcast_own_vid", "bcast_subnet_own_vid",
-                     "arp_host_own_vid", "ip_frag_mf", "ip_frag_offset",
-                     "ip_len_long", "ip_proto_tcp", "udp_trunc",
-                     "replay_host_frames"],
-    "hostmac_src": ["hostsrc_to_victim_untagged",
-                    "arp_from_hostmac_untagged"],
-    "hostmac_dst": ["spoof_victim_untagged"],
-    "hostmac": ["hostsrc_to_victim_untagged", "arp_from_hostmac_untagged",
-                "spoof_victim_untagged", "hostsrc_to_host_untagged"],
+    # The attacker's frames into the channel space (or with the host
+    # daemon's addresses as source): its vNIC's isolation rules (priority
+    # 40040, in_port = its vNIC), counted as its isolation_drops.
+    "isolation_attacker": [
+        "spoof_victim_vid", "own_addr_on_victim_vid",
+        "hostsrc_to_victim_tagged", "hostsrc_sync_to_victim_tagged",
+        "bcast_subnet_victim_vid", "replay_host_frames_to_victim",
+        "spoof_victim_on_own_vid", "hostsrc_to_host_tagged",
+        "bcast_subnet_own_vid", "ip_frag_mf", "ip_frag_offset",
+        "ip_len_long", "ip_proto_tcp", "udp_trunc", "replay_host_frames",
+        "hostsrc_to_victim_untagged", "arp_from_hostmac_untagged",
+        "spoof_victim_untagged", "hostsrc_to_host_untagged",
+        "lan_l3_spoof_to_victim", "iso_bcast_untagged", "iso_bcast_vid0",
+        "iso_vid4095_to_guest_mac", "iso_qinq_to_guest_mac",
+        "iso_qinq_bcast_to_guest_ip", "iso_tenant_mac_to_guest_ip",
+        "iso_mcast_to_guest_ip", "iso_hostip_src", "iso_arp_hostip"],
+    # Outside the channel space, on a channel vid: the per-vid drops.
+    "vid_victim": ["bcast_victim_vid", "arp_host_victim_vid"],
+    "vid_attacker": ["bcast_own_vid", "arp_host_own_vid"],
 }
 
 # chand-host's counters for the attacker's channel, per case (exact: these
@@ -985,23 +1077,26 @@ def cmd_check(args):
     h0, h1 = load(opt(args, "--host0")), load(opt(args, "--host1"))
     g0, g1 = load(opt(args, "--guest0")), load(opt(args, "--guest1"))
     vv, va = opt(args, "--victim-vid"), opt(args, "--attacker-vid")
-    hmac_ = opt(args, "--host-mac", HOST_MAC)
+    a_port = opt(args, "--attacker-ofport")
     r = Report()
 
     def total(cases):
         return sum(sent.get(c, 0) for c in cases)
 
+    # The attacker's isolation rules: every 40040 rule on its vNIC.
+    iso = [tuple(k.split(" ", 1)) for k in sorted(f1)
+           if k.startswith("40040 ")
+           and ("in_port=%s," % a_port) in k.split(" ", 1)[1] + ","]
     rules = {
+        "isolation_attacker": iso,
         "vid_victim": [("40020", "dl_vlan=" + vv)],
         "vid_attacker": [("40020", "dl_vlan=" + va)],
-        "hostmac_src": [("40010", "dl_src=" + hmac_)],
-        "hostmac_dst": [("40010", "dl_dst=" + hmac_)],
-        "hostmac": [("40010", "dl_src=" + hmac_),
-                    ("40010", "dl_dst=" + hmac_)],
     }
+    r.check(len(iso) == 5, "the attacker's vNIC (OpenFlow port %s) has its "
+            "5 isolation rules (%d)" % (a_port, len(iso)))
     for name, cases in FLOW_CASES.items():
         want = total(cases)
-        got, present = 0, True
+        got, present = 0, bool(rules[name])
         for prio, match in rules[name]:
             d, p = flow_delta(f0, f1, prio, match)
             got += d
@@ -1046,6 +1141,12 @@ def cmd_check(args):
         r.check(got >= want, "attacker's chand-guest %s grew by %d, >= %d "
                 "replayed" % (counter, got, want))
     return 1 if r.failed else 0
+
+
+def cmd_iso_cases():
+    """Prints the names of the cases the attacker's isolation rules drop."""
+    print(" ".join(FLOW_CASES["isolation_attacker"]))
+    return 0
 
 
 def cmd_unchanged(args):
@@ -1106,6 +1207,8 @@ def main(argv):
                         float(pause), args[7:])
     if cmd == "capture-summary":
         return cmd_capture_summary(Cfg(opt(args, "--cfg")))
+    if cmd == "iso-cases":
+        return cmd_iso_cases()
     if cmd == "flows":
         return cmd_flows()
     if cmd == "meters":

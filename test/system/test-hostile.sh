@@ -269,7 +269,7 @@ PUSH_PID=$!
 BG_PIDS+=("$PUSH_PID")
 hl "pushing $N operations (batches of 100) while $A attacks"
 
-for phase in spoof hostsrc bcast lan malformed; do
+for phase in spoof hostsrc bcast lan isolation tenant malformed; do
     out=$(attack "$phase") || st_fail "attack phase $phase"
     merge_sent "$out"
     hl "sent [$phase] $out"
@@ -397,11 +397,20 @@ st_check "the victim's eth0 did see legitimate channel frames ($(sniff legit))" 
 if [ "$(sniff foreign_tagged)$(sniff chand_mac_untagged)" != 00 ]; then
     st_log "  samples: $(jget samples <"$W/sniff.json")"
 fi
-# The LAN case is ordinary traffic between two VMs' eth0 (NORMAL): it must
-# reach the victim's kernel and still never chand-guest (checked above).
-lan=$(jget --zero lan_l3_spoof_to_victim <"$W/sent.json")
-st_check "the L3 spoof over the LAN reached the victim's eth0 as ordinary traffic ($(sniff marked_untagged)/$lan)" \
-    test "$(sniff marked_untagged)" -ge "$lan"
+# Isolation: nothing the attacker sent into the channel space (any tags,
+# any destination MAC, the host daemon's addresses as source; the LAN
+# case too, UDP to 7433 in 169.254.0.0/16) reached the victim's vNIC.
+st_check "no frame in the channel space but the channel's own arrived on the victim's eth0 ($(sniff channel_space))" \
+    test "$(sniff channel_space)" = 0
+if [ "$(sniff channel_space)" != 0 ]; then
+    st_log "  samples: $(jget samples.channel_space <"$W/sniff.json")"
+fi
+# The control: ordinary link-local traffic between the same two VMs (not
+# UDP to the channel port) is switched as before.
+tenant=$(jget --zero tenant_ll_udp tenant_ll_udp_from_7433 <"$W/sent.json" |
+         awk '{ n += $1 } END { print n + 0 }')
+st_check "ordinary link-local traffic from $A reached the victim's eth0 ($(sniff tenant)/$tenant)" \
+    test "$tenant" -gt 0 -a "$(sniff tenant)" -ge "$tenant"
 
 # --- every frame counted where its protection lives ---------------------
 
@@ -410,7 +419,36 @@ hcheck ht check --sent "$W/sent.json" \
     --flows0 "$W/flows.0.json" --flows1 "$W/flows.1.json" \
     --host0 "$W/host-a.0.json" --host1 "$W/host-a.1.json" \
     --guest0 "$W/guest-a.0.json" --guest1 "$W/guest-a.1.json" \
-    --victim-vid "$V_VID" --attacker-vid "$A_VID" --host-mac "$HOST_MAC"
+    --victim-vid "$V_VID" --attacker-vid "$A_VID" \
+    --attacker-ofport "$(ovsi_vsctl "$TOPO_HOST" get Interface "$A-vnic" ofport)"
+
+# The same drops as chand-host counts them per VM: the attacker's
+# isolation_drops cover everything it sent into the channel space, in
+# channel-show and in the Chan DB's Channel.statistics; the victim sent
+# nothing there.
+iso_sent=$(jget --zero $(ht iso-cases) <"$W/sent.json" |
+           awk '{ n += $1 } END { print n + 0 }')
+iso_counted() {         # VM: isolation_drops in chand-host's channel-show.
+    host_show "$1" | jget --zero counters.isolation_drops
+}
+iso_db() {              # VM: isolation_drops in the Chan DB.
+    ovsdb-client transact "$(topo_db)" '["Chan",{"op":"select",
+        "table":"Channel","where":[["vm","==","'"$1"'"]],
+        "columns":["statistics"]}]' |
+        "$PY" -c 'import json, sys
+rows = json.load(sys.stdin)[0]["rows"]
+m = dict(rows[0]["statistics"][1]) if rows else {}
+print(m.get("isolation_drops", 0))'
+}
+iso_reached() {
+    [ "$(iso_counted "$A")" -ge "$iso_sent" ] &&
+        [ "$(iso_db "$A")" -ge "$iso_sent" ]
+}
+st_check "$A's isolation_drops >= the $iso_sent frames it sent into the channel space, in channel-show and the Chan DB" \
+    st_wait 30 iso_reached
+hl "  isolation_drops: $A channel-show $(iso_counted "$A"), Chan DB $(iso_db "$A"); $V $(iso_counted "$V")"
+st_check "the victim $V sent nothing into the channel space (isolation_drops $(iso_counted "$V"))" \
+    test "$(iso_counted "$V")" = 0
 
 # The meter: the attacker's dropped, the victim's never.
 meter() {               # SNAPSHOT CHAN_ID FIELD
