@@ -1,6 +1,7 @@
-/* CUnit suite for lib/chan-sender: a lossy fake link and a strict in-order
- * receiver check that every message is acknowledged exactly once, in order,
- * whatever is lost. */
+/* CUnit suite for lib/chan-sender: a fake link that loses, duplicates and
+ * reorders frames, and a receiver that, as chand-guest does, takes only the
+ * next frame in sequence, check that every message is applied and
+ * acknowledged exactly once, in order, whatever the link does. */
 
 #include <config.h>
 #include "unit.h"
@@ -15,21 +16,44 @@
 
 #define MAX_MSGS 4096
 
+/* Frames the link can hold back at once, and their largest size (the
+ * sender's default MTU). */
+#define HELD_MAX 8
+#define HELD_FRAME_MAX (CHAN_WIRE_DEFAULT_MTU - CHAN_WIRE_IP_UDP_LEN)
+
 static const char key[] = "k";
+
+struct held_frame {
+    uint8_t data[HELD_FRAME_MAX];
+    size_t len;
+};
 
 struct link {
     /* Receiver state. */
     uint32_t epoch;
     uint64_t position;          /* Last in-order seq received. */
     unsigned int frames_seen;
-    unsigned int dups;
+    unsigned int dups;          /* Frames at or before 'position'. */
+    unsigned int gaps;          /* Frames past 'position' + 1. */
     struct chan_reasm *reasm;
     unsigned int delivered;     /* Messages reassembled in order. */
     size_t delivered_bytes;
 
-    /* Loss model. */
+    /* Numbered messages ("#<n>:...") applied: how many times each one, how
+     * many in all, and how many were not the next number expected. */
+    unsigned int applied[MAX_MSGS];
+    unsigned int n_applied;
+    unsigned int misordered;
+
+    /* Link model. */
     uint64_t rng;
     unsigned int loss_pct;
+    unsigned int dup_pct;       /* Frames sent twice. */
+    unsigned int hold_pct;      /* Frames held back, to arrive later. */
+    struct held_frame held[HELD_MAX];
+    size_t n_held;
+    unsigned int link_dups;     /* Frames the link duplicated... */
+    unsigned int link_held;     /* ...and held back. */
     uint64_t drop_seq;          /* Drop this seq... */
     unsigned int drop_times;    /* ...this many times. */
 
@@ -51,13 +75,49 @@ done_cb(void *cookie, bool acked, void *aux)
     }
 }
 
-static void
-emit_cb(const uint8_t *frame, size_t len, void *aux)
+/* Returns the number n of a message that starts with "#<n>:", or -1. */
+static int
+msg_number(const struct chan_msg *msg)
 {
-    struct link *l = aux;
-    if (l->loss_pct && unit_random(&l->rng) % 100 < l->loss_pct) {
-        return;
+    int n = 0;
+    size_t i;
+
+    if (msg->len < 3 || msg->data[0] != '#') {
+        return -1;
     }
+    for (i = 1; i < msg->len && msg->data[i] >= '0' && msg->data[i] <= '9';
+         i++) {
+        n = n * 10 + (msg->data[i] - '0');
+        if (n >= MAX_MSGS) {
+            return -1;
+        }
+    }
+    return i > 1 && i < msg->len && msg->data[i] == ':' ? n : -1;
+}
+
+/* Applies a complete message, as chand-guest commits it to its datastore. */
+static void
+apply_msg(struct link *l, const struct chan_msg *msg)
+{
+    int n = msg_number(msg);
+
+    l->delivered++;
+    l->delivered_bytes += msg->len;
+    if (n >= 0) {
+        l->applied[n]++;
+        l->misordered += n != (int) l->n_applied;
+        l->n_applied++;
+    }
+}
+
+/* The receiver: as chand-guest's handle_data(), it takes a frame only if it
+ * is the next in sequence after 'position'.  An older one is a duplicate and
+ * a newer one is past a gap (the sender fills it); both are dropped.  So a
+ * message is applied at most once, whatever the link duplicates or
+ * reorders. */
+static void
+receive_frame(struct link *l, const uint8_t *frame, size_t len)
+{
     struct chan_wire_header h;
     const uint8_t *payload;
     if (chan_wire_decode(frame, len, key, strlen(key), &h, &payload)
@@ -70,8 +130,11 @@ emit_cb(const uint8_t *frame, size_t len, void *aux)
         return;
     }
     l->frames_seen++;
-    if (h.seq != l->position + 1) {
-        l->dups += h.seq <= l->position;
+    if (h.seq <= l->position) {
+        l->dups++;
+        return;
+    } else if (h.seq > l->position + 1) {
+        l->gaps++;
         return;
     }
     struct chan_msg msg;
@@ -82,9 +145,59 @@ emit_cb(const uint8_t *frame, size_t len, void *aux)
     }
     l->position = h.seq;
     if (complete) {
-        l->delivered++;
-        l->delivered_bytes += msg.len;
+        apply_msg(l, &msg);
     }
+}
+
+/* The link: loses a frame with probability 'loss_pct', otherwise passes it
+ * on, twice with probability 'dup_pct'; each copy is held back (see
+ * link_release()) with probability 'hold_pct'. */
+static void
+emit_cb(const uint8_t *frame, size_t len, void *aux)
+{
+    struct link *l = aux;
+    int copies = 1;
+
+    if (l->loss_pct && unit_random(&l->rng) % 100 < l->loss_pct) {
+        return;
+    }
+    if (l->dup_pct && unit_random(&l->rng) % 100 < l->dup_pct) {
+        copies = 2;
+        l->link_dups++;
+    }
+    for (int i = 0; i < copies; i++) {
+        if (l->hold_pct && l->n_held < HELD_MAX && len <= HELD_FRAME_MAX
+            && unit_random(&l->rng) % 100 < l->hold_pct) {
+            struct held_frame *hf = &l->held[l->n_held++];
+            memcpy(hf->data, frame, len);
+            hf->len = len;
+            l->link_held++;
+        } else {
+            receive_frame(l, frame, len);
+        }
+    }
+}
+
+/* Delivers about half of the frames the link holds back, newest first, so
+ * that they arrive after frames sent later and out of order among
+ * themselves; the rest stay held for a later call. */
+static void
+link_release(struct link *l)
+{
+    size_t n_kept = 0;
+
+    for (size_t i = l->n_held; i-- > 0; ) {
+        if (unit_random(&l->rng) % 2) {
+            receive_frame(l, l->held[i].data, l->held[i].len);
+            l->held[i].len = 0;
+        }
+    }
+    for (size_t i = 0; i < l->n_held; i++) {
+        if (l->held[i].len) {
+            l->held[n_kept++] = l->held[i];
+        }
+    }
+    l->n_held = n_kept;
 }
 
 static struct chan_sender *
@@ -100,14 +213,18 @@ make_sender(struct link *l, unsigned int window, uint32_t epoch)
     return chan_sender_create(&p, epoch, key, strlen(key), done_cb, l);
 }
 
-/* Drives sender and link until idle or 'limit' steps; the receiver acks
- * its position after every step, as chand-guest does after each group
+/* Drives sender and link until idle or 'limit' steps; frames the link held
+ * back may arrive after each step's new ones, and the receiver acks its
+ * position after every step, as chand-guest does after each group
  * commit. */
 static void
 drive(struct chan_sender *s, struct link *l, long long *now, int limit)
 {
     for (int i = 0; i < limit && !chan_sender_is_idle(s); i++) {
         chan_sender_run(s, *now, emit_cb, l);
+        if (l->n_held) {
+            link_release(l);
+        }
         if (!l->loss_pct || unit_random(&l->rng) % 100 >= l->loss_pct) {
             CU_ASSERT_EQUAL(chan_sender_ack(s, l->position, *now), 0);
         }
@@ -192,28 +309,55 @@ test_backoff_grows_and_caps(void)
     chan_reasm_destroy(l.reasm);
 }
 
+/* Under loss, duplication and reordering, each message is applied exactly
+ * once, in order, and acknowledged exactly once, in order.  The receiver's
+ * sequence check is what keeps the duplicates the link delivers from being
+ * applied again; the test checks that there were some. */
 static void
 test_loss_exactly_once(void)
 {
-    static const unsigned int losses[] = { 5, 20, 50 };
-    for (size_t k = 0; k < sizeof losses / sizeof *losses; k++) {
+    enum { N_MSGS = 500 };
+    static const struct {
+        unsigned int loss_pct, dup_pct, hold_pct;
+    } links[] = {
+        { 0, 20, 20 },
+        { 5, 10, 10 },
+        { 20, 10, 10 },
+        { 50, 10, 10 },
+    };
+    for (size_t k = 0; k < sizeof links / sizeof *links; k++) {
         struct link l;
         struct chan_sender *s = make_sender(&l, 32, 9);
-        l.loss_pct = losses[k];
+        l.loss_pct = links[k].loss_pct;
+        l.dup_pct = links[k].dup_pct;
+        l.hold_pct = links[k].hold_pct;
         long long now = 0;
-        for (int i = 0; i < 500; i++) {
+        for (int i = 0; i < N_MSGS; i++) {
             char buf[3000];
-            size_t n = 2 + unit_random(&l.rng) % 2900;
-            memset(buf, 'x', n);
+            size_t n = 8 + unit_random(&l.rng) % 2900;
+            int prefix = snprintf(buf, sizeof buf, "#%d:", i);
+            memset(buf + prefix, 'x', n - prefix);
             chan_sender_queue(s, 0, buf, n, (void *) (intptr_t) i, NULL);
         }
         drive(s, &l, &now, 2000000);
         CU_ASSERT_TRUE(chan_sender_is_idle(s));
-        CU_ASSERT_EQUAL(l.n_done, 500);
-        CU_ASSERT_EQUAL(l.delivered, 500);
+        CU_ASSERT_EQUAL(l.n_done, N_MSGS);
+        CU_ASSERT_EQUAL(l.delivered, N_MSGS);
         for (unsigned int i = 0; i < l.n_done; i++) {
             CU_ASSERT_EQUAL(l.done_order[i], (int) i);
         }
+        CU_ASSERT_EQUAL(l.n_applied, N_MSGS);
+        CU_ASSERT_EQUAL(l.misordered, 0);
+        for (int i = 0; i < N_MSGS; i++) {
+            CU_ASSERT_EQUAL(l.applied[i], 1);
+        }
+
+        /* The link did duplicate and reorder, and the receiver did see
+         * duplicates and frames past a gap. */
+        CU_ASSERT(l.link_dups > 0);
+        CU_ASSERT(l.link_held > 0);
+        CU_ASSERT(l.dups > 0);
+        CU_ASSERT(l.gaps > 0);
         CU_ASSERT_FALSE(l.bad_frame);
         chan_sender_destroy(s);
         chan_reasm_destroy(l.reasm);
@@ -461,7 +605,8 @@ static const struct unit_test tests[] = {
     { "lossless in order", test_lossless_in_order },
     { "window bounds in flight", test_window_bounds_in_flight },
     { "backoff grows and caps", test_backoff_grows_and_caps },
-    { "loss: exactly once, in order", test_loss_exactly_once },
+    { "loss, duplicates, reordering: exactly once, in order",
+      test_loss_exactly_once },
     { "fast retransmit on a duplicate ack", test_fast_retransmit },
     { "congestion window", test_congestion_window },
     { "bad ack rejected", test_bad_ack_rejected },

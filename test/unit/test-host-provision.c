@@ -87,6 +87,14 @@ find(const struct prov_set *set, const char *iface)
     return NULL;
 }
 
+/* True if 'pc' has an error that contains 'needle' (false, not a crash, if
+ * it has none). */
+static bool
+error_contains(const struct prov_channel *pc, const char *needle)
+{
+    return pc->error && strstr(pc->error, needle);
+}
+
 static const char *active_uuid;
 
 static bool
@@ -119,31 +127,63 @@ test_valid_and_invalid(void)
           true },
     };
     struct ovsdb_replica *r = make_replica();
+    const struct prov_channel *pc;
     struct prov_set set;
     load(r, ifaces, sizeof ifaces / sizeof *ifaces);
     provision_compute(r, "br-int", NULL, NULL, &set);
 
-    CU_ASSERT_EQUAL(set.n, 10);         /* "plain" is not chand's. */
-    const struct prov_channel *pc = find(&set, "vnet1");
+    CU_ASSERT_EQUAL(set.n, 10);
+    CU_ASSERT_PTR_NULL(find(&set, "plain"));    /* Not chand's. */
+
+    pc = find(&set, "vnet1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
     CU_ASSERT_PTR_NULL(pc->error);
     CU_ASSERT_EQUAL(pc->cfg.chan_id, 7);
     CU_ASSERT_EQUAL(pc->cfg.vid, 4094);
     CU_ASSERT_EQUAL(pc->ofport, 1);
-    CU_ASSERT_EQUAL(find(&set, "vnet2")->cfg.vid, 100);
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "bad-vid0")->error, "vid"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "bad-vid")->error, "vid"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "bad-id")->error, "chand-id"));
-    CU_ASSERT_STRING_EQUAL(find(&set, "no-vm")->error, "missing chand-vm");
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "bad-vm")->error, "chand-vm"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "elsewhere")->error,
-                                  "not on bridge br-int"));
+
+    pc = find(&set, "vnet2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_EQUAL(pc->cfg.vid, 100);
+
+    pc = find(&set, "bad-vid0");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "vid"));
+
+    pc = find(&set, "bad-vid");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "vid"));
+
+    pc = find(&set, "bad-id");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "chand-id"));
+
+    pc = find(&set, "no-vm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc->error);
+    CU_ASSERT_STRING_EQUAL(pc->error, "missing chand-vm");
+
+    pc = find(&set, "bad-vm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "chand-vm"));
+
+    pc = find(&set, "elsewhere");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "not on bridge br-int"));
+
     pc = find(&set, "stale");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
     CU_ASSERT_PTR_NULL(pc->vm);
     CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc->status);
     CU_ASSERT_STRING_EQUAL(pc->status, "ready");
+
     pc = find(&set, "noport");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
     CU_ASSERT_PTR_NULL(pc->error);
     CU_ASSERT_EQUAL(pc->ofport, -1);
+
     provision_set_destroy(&set);
     ovsdb_replica_destroy(r);
 }
@@ -157,44 +197,122 @@ test_duplicates_favour_active(void)
         { "z-old", "[[\"chand-vm\",\"vm1\"],[\"chand-id\",\"7\"]]", 1, true },
     };
     struct ovsdb_replica *r = make_replica();
+    const struct prov_channel *a, *b, *z;
     struct prov_set set;
     load(r, ifaces, 3);
 
     /* Nobody active: the first interface by name wins each conflict. */
     active_uuid = NULL;
     provision_compute(r, "br-int", is_active, NULL, &set);
-    CU_ASSERT_PTR_NULL(find(&set, "a-new")->error);
-    CU_ASSERT_PTR_NULL(find(&set, "b-new")->error);
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "z-old")->error, "duplicate"));
+    a = find(&set, "a-new");
+    b = find(&set, "b-new");
+    z = find(&set, "z-old");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+    CU_ASSERT_PTR_NULL(a->error);
+    CU_ASSERT_PTR_NULL(b->error);
+    CU_ASSERT(error_contains(z, "duplicate"));
     provision_set_destroy(&set);
 
     /* z-old is the working channel: it keeps both its id and its name. */
     active_uuid = "00000000-0000-0000-0000-000000000003";
     provision_compute(r, "br-int", is_active, NULL, &set);
-    CU_ASSERT_PTR_NULL(find(&set, "z-old")->error);
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "a-new")->error,
-                                  "duplicate chand-vm vm1"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(find(&set, "b-new")->error,
-                                  "duplicate chand-id 7"));
+    a = find(&set, "a-new");
+    b = find(&set, "b-new");
+    z = find(&set, "z-old");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+    CU_ASSERT_PTR_NULL(z->error);
+    CU_ASSERT(error_contains(a, "duplicate chand-vm vm1"));
+    CU_ASSERT(error_contains(b, "duplicate chand-id 7"));
     provision_set_destroy(&set);
     active_uuid = NULL;
     ovsdb_replica_destroy(r);
 }
 
+#define IFACE1_UUID "00000000-0000-0000-0000-000000000001"
+
+/* True if 'json' is the string 's'. */
+static bool
+json_is_str(const json_t *json, const char *s)
+{
+    return json_is_string(json) && !strcmp(json_string_value(json), s);
+}
+
+/* True if 'mutation' is ["external_ids", "delete", <set of keys>] and the
+ * set holds exactly the key "chand-status" (as a bare atom or as
+ * ["set", ["chand-status"]], both valid OVSDB for a 1-element set).  A
+ * "delete" with a map would only remove the key with that exact value. */
+static bool
+is_status_key_delete(const json_t *mutation)
+{
+    const json_t *keys;
+
+    if (!json_is_array(mutation) || json_array_size(mutation) != 3
+        || !json_is_str(json_array_get(mutation, 0), "external_ids")
+        || !json_is_str(json_array_get(mutation, 1), "delete")) {
+        return false;
+    }
+    keys = json_array_get(mutation, 2);
+    if (json_is_string(keys)) {
+        return json_is_str(keys, "chand-status");
+    }
+    if (!json_is_array(keys) || json_array_size(keys) != 2
+        || !json_is_str(json_array_get(keys, 0), "set")) {
+        return false;
+    }
+    keys = json_array_get(keys, 1);
+    return (json_is_array(keys) && json_array_size(keys) == 1
+            && json_is_str(json_array_get(keys, 0), "chand-status"));
+}
+
+/* Checks that 'op' is a "mutate" of Interface IFACE1_UUID and returns its
+ * "mutations" array (borrowed), or NULL if it has none. */
+static const json_t *
+status_op_mutations(const json_t *op)
+{
+    json_t *where = json_loads("[[\"_uuid\",\"==\",[\"uuid\",\""
+                               IFACE1_UUID "\"]]]", 0, NULL);
+    const json_t *mutations = json_object_get(op, "mutations");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(where);
+    CU_ASSERT_TRUE(json_is_str(json_object_get(op, "op"), "mutate"));
+    CU_ASSERT_TRUE(json_is_str(json_object_get(op, "table"), "Interface"));
+    CU_ASSERT_TRUE(json_equal(json_object_get(op, "where"), where));
+    json_decref(where);
+    return json_is_array(mutations) ? mutations : NULL;
+}
+
 static void
 test_status_op(void)
 {
-    json_t *op = provision_status_op("00000000-0000-0000-0000-000000000001",
-                                     "error: x");
-    char *s = json_dumps(op, JSON_COMPACT | JSON_SORT_KEYS);
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"op\":\"mutate\""));
-    CU_ASSERT_PTR_NOT_NULL(strstr(s, "[\"chand-status\",\"error: x\"]"));
-    free(s);
+    const json_t *mutations;
+    json_t *op, *insert;
+
+    /* Setting a status: an OVSDB map "insert" leaves an existing key (and
+     * its old value) alone, so the old chand-status must be deleted first,
+     * in the same operation, before the new one is inserted. */
+    op = provision_status_op(IFACE1_UUID, "error: x");
+    mutations = status_op_mutations(op);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mutations);
+    CU_ASSERT_EQUAL(json_array_size(mutations), 2);
+    CU_ASSERT_TRUE(is_status_key_delete(json_array_get(mutations, 0)));
+    insert = json_loads("[\"external_ids\",\"insert\","
+                        "[\"map\",[[\"chand-status\",\"error: x\"]]]]",
+                        0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(insert);
+    CU_ASSERT_TRUE(json_equal(json_array_get(mutations, 1), insert));
+    json_decref(insert);
     json_decref(op);
-    op = provision_status_op("00000000-0000-0000-0000-000000000001", NULL);
-    s = json_dumps(op, JSON_COMPACT);
-    CU_ASSERT_PTR_NULL(strstr(s, "insert"));
-    free(s);
+
+    /* Clearing it: the delete alone. */
+    op = provision_status_op(IFACE1_UUID, NULL);
+    mutations = status_op_mutations(op);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mutations);
+    CU_ASSERT_EQUAL(json_array_size(mutations), 1);
+    CU_ASSERT_TRUE(is_status_key_delete(json_array_get(mutations, 0)));
     json_decref(op);
 }
 

@@ -29,40 +29,83 @@ test_clock_monotonic(void)
     CU_ASSERT(time_wall_msec() > 1577836800000LL);
 }
 
+/* Upper bound, in ms, on how long poll_block() may take past the timeout
+ * it was given.  Very loose on purpose: it only tells "woke because of that
+ * timer" from "woke because of something else, or much later", so that a
+ * slow or loaded machine does not make the tests flaky. */
+#define SLACK_MSEC 5000
+
 static void
 test_timer_wakes(void)
 {
     long long int start = time_msec();
+    long long int elapsed;
 
     poll_timer_wait(20);
     poll_block();
-    /* It must not wake early; no upper bound is asserted. */
-    CU_ASSERT(time_msec() - start >= 20);
+    /* It must not wake early, nor long after the timeout. */
+    elapsed = time_msec() - start;
+    CU_ASSERT(elapsed >= 20);
+    CU_ASSERT(elapsed < 20 + SLACK_MSEC);
 
     start = time_msec();
     poll_timer_wait_until(start + 15);
     poll_timer_wait_until(start + 100000); /* Later ones don't matter. */
     poll_block();
-    CU_ASSERT(time_msec() >= start + 15);
+    elapsed = time_msec() - start;
+    CU_ASSERT(elapsed >= 15);
+    CU_ASSERT(elapsed < 15 + SLACK_MSEC);
+}
+
+/* Adds to what the caller registered (since 'start') a wait on 'fd', which
+ * must never be readable, and a timer of twice SLACK_MSEC, then blocks and
+ * asserts that the caller's registration woke poll_block() at once: not the
+ * fd, and well before the fallback timer.  If the caller's wait were
+ * ignored, poll_block() would return after the fallback timer and an
+ * assertion fail (rather than the test hang). */
+static void
+assert_wakes_at_once(int fd, long long int start)
+{
+    poll_fd_wait(fd, POLLIN);
+    poll_timer_wait(2 * SLACK_MSEC);
+    poll_block();
+
+    long long int elapsed = time_msec() - start;
+    CU_ASSERT(elapsed >= 0);
+    CU_ASSERT(elapsed < SLACK_MSEC);
+    CU_ASSERT_EQUAL(poll_fd_revents(fd), 0);
 }
 
 static void
 test_timer_past_and_zero(void)
 {
-    /* Deadlines in the past and zero timeouts wake at once; if they did
-     * not, poll_block() would block forever (no fds) and the test hang,
-     * so bound it with an alarm. */
-    alarm(30);
-    poll_timer_wait_until(time_msec() - 1000);
-    poll_block();
+    long long int start;
+    int fds[2];
+
+    /* Deadlines in the past and zero or negative timeouts wake at once.
+     * The alarm bounds the whole case should poll_block() never return. */
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    alarm(60);
+
+    start = time_msec();
+    poll_timer_wait_until(start - 1000);
+    assert_wakes_at_once(fds[0], start);
+
+    start = time_msec();
     poll_timer_wait_until(LLONG_MIN);
-    poll_block();
+    assert_wakes_at_once(fds[0], start);
+
+    start = time_msec();
     poll_timer_wait(0);
-    poll_block();
+    assert_wakes_at_once(fds[0], start);
+
+    start = time_msec();
     poll_timer_wait(-5);
-    poll_block();
+    assert_wakes_at_once(fds[0], start);
+
     alarm(0);
-    CU_PASS("woke");
+    close(fds[0]);
+    close(fds[1]);
 }
 
 static void
