@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -254,10 +255,60 @@ vlog_get_program_name(void)
     return program_name;
 }
 
+/* Creates the directories leading to 'path' (the file itself excluded)
+ * that do not exist yet, each mode VLOG_DIR_MODE whatever the umask.
+ * Returns 0 or a positive errno. */
+static int
+make_log_dirs(const char *path)
+{
+    char *copy = strdup(path);
+    int error = 0;
+
+    if (!copy) {
+        return ENOMEM;
+    }
+    char *slash = strrchr(copy, '/');
+    if (!slash || slash == copy) {
+        free(copy);             /* In the current or root directory. */
+        return 0;
+    }
+    *slash = '\0';
+
+    /* Each leading directory in turn, skipping the root and repeated
+     * slashes. */
+    for (char *p = copy + 1; ; p++) {
+        bool end = !*p;
+
+        if ((end || *p == '/') && p[-1] != '/') {
+            *p = '\0';
+            if (!mkdir(copy, VLOG_DIR_MODE)) {
+                chmod(copy, VLOG_DIR_MODE);
+            } else if (errno != EEXIST) {
+                error = errno;
+                break;
+            }
+            *p = end ? '\0' : '/';
+        }
+        if (end) {
+            break;
+        }
+    }
+    free(copy);
+    return error;
+}
+
 static int
 open_log_file(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+    int fd = open(path, flags, 0640);
+    if (fd < 0 && errno == ENOENT) {
+        int error = make_log_dirs(path);
+        if (error) {
+            return -error;
+        }
+        fd = open(path, flags, 0640);
+    }
     return fd < 0 ? -errno : fd;
 }
 

@@ -174,13 +174,20 @@ char *vlog_get_levels(void);
 /* Sets the level of one module (or all modules if 'module' is NULL). */
 void vlog_set_level(struct vlog_module *module, enum vlog_level level);
 
+/* Mode of the directories vlog_set_log_file() and vlog_reopen_log_file()
+ * create. */
+#define VLOG_DIR_MODE 0750
+
 /* Also writes log lines to the file at 'path' (appending, created mode 0640),
- * or stops writing to a file if 'path' is NULL.  'path' is copied.  Returns
- * 0 or an errno value (the old file is kept on failure). */
+ * or stops writing to a file if 'path' is NULL.  'path' is copied.  The
+ * directories leading to 'path' that do not exist are created, mode
+ * VLOG_DIR_MODE (e.g. /var/log/chand on a fresh install).  Returns 0 or an
+ * errno value (the old file is kept on failure). */
 int vlog_set_log_file(const char *path);
 
-/* Closes and reopens the log file (for log rotation).  Returns 0 or an
- * errno value. */
+/* Closes and reopens the log file (for log rotation), creating its
+ * directories again if they are gone, as vlog_set_log_file() does.  Returns
+ * 0 or an errno value (the old file is kept on failure). */
 int vlog_reopen_log_file(void);
 
 /* Enables or disables writing to stderr (enabled by default). */

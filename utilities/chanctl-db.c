@@ -1,5 +1,6 @@
 /* chanctl: host commands that talk to the Chan DB (push, delete, status,
- * wait).  See chanctl.h and doc/chan-db.md. */
+ * wait, key-add, key-retire, key-list).  See chanctl.h and
+ * doc/chan-db.md. */
 
 #include <config.h>
 #include "chanctl.h"
@@ -556,10 +557,12 @@ check_key(const char *key)
 
 /* One push attempt.  Returns TXN_OK and the new version in '*versionp',
  * TXN_RETRY if the record changed under us, or TXN_FAILED with the error
- * in '*errorp'. */
+ * in '*errorp'.  On TXN_OK with 'vm' nonnull, also stores in
+ * '*has_channelp' whether the Chan DB had a Channel row for 'vm' when the
+ * record was written (read in the same transaction). */
 static enum txn_status
 push_once(struct db *db, const char *key, const char *vm, const char *value,
-          int64_t *versionp, char **errorp)
+          int64_t *versionp, bool *has_channelp, char **errorp)
 {
     json_t *rows = NULL;
     json_t *ops = json_pack("[o]", ovsdb_op_select(
@@ -633,7 +636,21 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
     free(comment);
     json_decref(result);
 
+    if (vm) {
+        /* Does the VM have a channel yet?  Its Channel row, if any, is the
+         * operation after the comment. */
+        json_array_append_new(ops, ovsdb_op_select(
+                                  "Channel",
+                                  json_pack("[o]", ovsdb_condition(
+                                                "vm", "==", json_string(vm))),
+                                  json_pack("[s]", "_uuid")));
+    }
     status = db_transact(db, ops, &result, errorp);
+    if (status == TXN_OK && vm) {
+        json_t *chan_rows = json_object_get(json_array_get(result, 3),
+                                            "rows");
+        *has_channelp = json_array_size(chan_rows) > 0;
+    }
     json_decref(result);
     return status;
 }
@@ -670,11 +687,13 @@ chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
     }
     char *msg = NULL;
     int64_t version = 0;
+    bool has_channel = true;
     enum txn_status status = TXN_RETRY;
     for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
         free(msg);
         msg = NULL;
-        status = push_once(&db, key, opts->vm, value, &version, &msg);
+        status = push_once(&db, key, opts->vm, value, &version, &has_channel,
+                           &msg);
         if (status != TXN_RETRY) {
             break;
         }
@@ -699,6 +718,13 @@ chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
     if (opts->verbose) {
         printf("pushed %s version %"PRId64" to %s\n", key, version,
                target_name(opts->vm));
+    }
+    if (!has_channel) {
+        /* Desired state may precede the VM: keep the record, but say so, in
+         * case the name is a typo. */
+        chanctl_error("warning: no channel for VM '%s' yet; the record is "
+                      "kept and will be delivered when its channel comes up",
+                      opts->vm);
     }
     return CHANCTL_OK;
 }

@@ -102,7 +102,11 @@ tier_wants_asan() {
 run_tier() {
     local tier=$1 dir=$2
     case $tier in
-        unit) run_unit "$dir" ;;
+        unit)
+            local rc=0
+            run_unit "$dir" || rc=$?
+            run_manpages "$dir" || rc=1
+            return $rc ;;
         replay) run_both_ovs "$dir" "$top/test/replay/run" ;;
         system) run_both_ovs "$dir" "$top/test/system/run" ;;
         fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
@@ -123,6 +127,17 @@ run_both_ovs() {
     log "--- against Open vSwitch with ovs-patches/"
     CHAND_BUILD_DIR=$dir "$runner" --ovs=patched || rc=1
     return $rc
+}
+
+# run_manpages DIR: checks the man pages against the programs built in DIR
+# (test/unit/check-manpages.py).  The result does not depend on the
+# compiler, so it runs once: not in the ASan/UBSan build ($asan_dir, set by
+# scripts/check).
+run_manpages() {
+    local dir=$1
+    [ "$dir" = "${asan_dir:-}" ] && return 0
+    printf '\n--- manpages\n'
+    python3 "$top/test/unit/check-manpages.py" "$dir" "$top"
 }
 
 # run_unit DIR: runs the CUnit suites through 'make check' and prints each

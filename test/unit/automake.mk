@@ -31,6 +31,11 @@ test_unit_test_vlog_SOURCES = test/unit/test-vlog.c $(UNIT_COMMON)
 test_unit_test_vlog_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_vlog_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-vlog-dir
+test_unit_test_vlog_dir_SOURCES = test/unit/test-vlog-dir.c $(UNIT_COMMON)
+test_unit_test_vlog_dir_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_vlog_dir_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-stream
 test_unit_test_stream_SOURCES = test/unit/test-stream.c $(UNIT_COMMON)
 test_unit_test_stream_CFLAGS = $(UNIT_CFLAGS)
@@ -85,6 +90,10 @@ test_unit_test_datastore_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
+
+# The man pages against the programs' --help and control commands; run by
+# scripts/check in the unit tier (once, not per build).
+EXTRA_DIST += test/unit/check-manpages.py
 
 UNIT_TESTS += test/unit/test-chan-sender
 test_unit_test_chan_sender_SOURCES = test/unit/test-chan-sender.c $(UNIT_COMMON)

@@ -375,8 +375,15 @@ test_log_file(void)
     VLOG_WARN("second");
     VLOG_DBG("not logged");
 
-    /* A bad path fails and keeps the current file. */
-    CU_ASSERT_EQUAL(vlog_set_log_file("/nonexistent-dir/x.log"), ENOENT);
+    /* A bad path fails and keeps the current file.  (A missing directory
+     * would be created: use one under a regular file.) */
+    char plain[256], bad[300];
+    snprintf(plain, sizeof plain, "%s/plain", dir);
+    snprintf(bad, sizeof bad, "%s/x.log", plain);
+    FILE *pf = fopen(plain, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pf);
+    fclose(pf);
+    CU_ASSERT_EQUAL(vlog_set_log_file(bad), ENOTDIR);
     VLOG_ERR("third");
     CU_ASSERT_EQUAL(vlog_set_log_file(NULL), 0);
     CU_ASSERT_EQUAL(vlog_reopen_log_file(), 0);     /* No file: no-op. */
@@ -402,6 +409,7 @@ test_log_file(void)
 
     unlink(path);
     unlink(moved);
+    unlink(plain);
     rmdir(dir);
 }
 
