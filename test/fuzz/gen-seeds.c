@@ -699,6 +699,7 @@ gen_flow_template(void)
         "    actions=pop_vlan,output:${CHAND_OFPORT}\r\n"
         "\n"
         "[vid]\n"
+        "%counter vid_drops\n"
         "priority=50,dl_vlan=${VID},actions=drop\n"
         "[bridge]\n"
         "priority=10,dl_src=${HOST_MAC},actions=set_field:${A}->reg0,drop\n";
