@@ -2,9 +2,11 @@
 
 #include <config.h>
 #include "chandb.h"
+#include "upstream.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chan-wire.h"
 #include "ovsdb-msg.h"
@@ -64,9 +66,16 @@ chandb_create(const char *remote)
     }
     t = ovsdb_replica_add_table(db->replica, "Channel");
     static const char *channel_cols[] = { "vm", "host_epoch", "guest_epoch",
-                                          "applied_seq", "applied" };
+                                          "applied_seq", "applied",
+                                          "up_epoch", "up_position" };
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
         ovsdb_replica_add_column(t, channel_cols[i], NULL);
+    }
+
+    t = ovsdb_replica_add_table(db->replica, "Guest_Record");
+    static const char *guest_cols[] = { "vm", "key", "value", "version" };
+    for (size_t i = 0; i < sizeof guest_cols / sizeof *guest_cols; i++) {
+        ovsdb_replica_add_column(t, guest_cols[i], NULL);
     }
 
     t = ovsdb_replica_add_table(db->replica, "Channel_Key");
@@ -565,6 +574,165 @@ chandb_update_channel(struct chandb *db,
     json_decref(w->wanted);
     w->wanted = channel_row(st);
     write_channel(db, st->vm, w);
+}
+
+/* Upstream. */
+
+void
+chandb_get_upstream(const struct chandb *db, const char *vm,
+                    struct chandb_upstream *up)
+{
+    const struct ovsdb_replica_row *row = find_channel_row(db, vm);
+    uint64_t epoch, position;
+
+    up->epoch = 0;
+    up->position = 0;
+    if (row && get_uint(row, "up_epoch", UINT32_MAX, &epoch) && epoch
+        && get_uint(row, "up_position", INT64_MAX, &position)) {
+        up->epoch = epoch;
+        up->position = position;
+    }
+    up->rows = json_object();
+    const struct ovsdb_replica_table *t
+        = ovsdb_replica_get_table(db->replica, "Guest_Record");
+    OVSDB_REPLICA_FOR_EACH (row, t) {
+        const char *name, *key, *value;
+        int64_t version;
+        bool present;
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
+            && name && !strcmp(name, vm)
+            && !ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"),
+                                       &key) && key
+            && !ovsdb_datum_get_string(ovsdb_replica_row_get(row, "value"),
+                                       &value) && value
+            && !ovsdb_datum_get_integer(ovsdb_replica_row_get(row,
+                                                              "version"),
+                                        &version, &present) && present) {
+            json_object_set_new(up->rows, key,
+                                json_pack("[Is]", (json_int_t) version,
+                                          value));
+        }
+    }
+}
+
+/* Milliseconds since the Unix epoch, for Guest_Record.updated. */
+static json_int_t
+time_wall_msec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (json_int_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct write_ctx {
+    struct chandb *db;
+    chandb_done_func *done;
+    void *aux;
+};
+
+static void
+guest_batch_done(const json_t *result, const char *error, void *aux)
+{
+    struct write_ctx *ctx = aux;
+    if (error) {
+        ctx->db->stats.txn_errors++;
+        VLOG_WARN_RL(&rl, "writing Guest_Record rows failed: %s", error);
+    }
+    if (ctx->done) {
+        ctx->done(!error, ctx->aux);
+    }
+    free(ctx);
+    (void) result;
+}
+
+static json_t *
+where_vm(const char *vm)
+{
+    return json_pack("[o]", ovsdb_condition("vm", "==", json_string(vm)));
+}
+
+static json_t *
+where_vm_key(const char *vm, const char *key)
+{
+    return json_pack("[oo]", ovsdb_condition("vm", "==", json_string(vm)),
+                     ovsdb_condition("key", "==", json_string(key)));
+}
+
+void
+chandb_write_guest_batch(struct chandb *db, const char *vm,
+                         const struct upstream_batch *b, size_t n_rows,
+                         chandb_done_func *done, void *aux)
+{
+    json_t *ops = json_array();
+    json_int_t now_ms = time_wall_msec();
+
+    if (b->set_position) {
+        /* The Channel row must exist, or the position would be lost. */
+        json_array_append_new(ops, ovsdb_op_wait("Channel", where_vm(vm),
+                                                 json_array(), "!=",
+                                                 json_array(), 0));
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const struct upstream_change *c = &b->changes[i];
+        json_t *op;
+        if (!c->value) {
+            op = ovsdb_op_delete("Guest_Record", where_vm_key(vm, c->key));
+        } else if (c->insert) {
+            op = ovsdb_op_insert("Guest_Record", json_pack(
+                                     "{ss ss ss sI sI}", "vm", vm,
+                                     "key", c->key, "value", c->value,
+                                     "version", (json_int_t) c->version,
+                                     "updated", now_ms), NULL);
+        } else {
+            op = ovsdb_op_update("Guest_Record", where_vm_key(vm, c->key),
+                                 json_pack("{ss sI sI}", "value", c->value,
+                                           "version",
+                                           (json_int_t) c->version,
+                                           "updated", now_ms));
+        }
+        json_array_append_new(ops, op);
+    }
+    if (b->set_position) {
+        json_array_append_new(ops, ovsdb_op_update(
+                                  "Channel", where_vm(vm),
+                                  json_pack("{sI sI sI}",
+                                            "up_epoch",
+                                            (json_int_t) b->epoch,
+                                            "up_position",
+                                            (json_int_t) b->position,
+                                            "published_count",
+                                            (json_int_t) n_rows)));
+    }
+    struct write_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        abort();
+    }
+    ctx->db = db;
+    ctx->done = done;
+    ctx->aux = aux;
+    if (!json_array_size(ops)) {
+        json_decref(ops);
+        guest_batch_done(NULL, NULL, ctx);
+        return;
+    }
+    ovsdb_replica_transact(db->replica, ops, guest_batch_done, ctx);
+}
+
+void
+chandb_delete_guest_records(struct chandb *db, const char *vm)
+{
+    json_t *ops = json_pack(
+        "[oo]", ovsdb_op_delete("Guest_Record", where_vm(vm)),
+        ovsdb_op_update("Channel", where_vm(vm),
+                        json_pack("{sI sI sI}", "up_epoch", (json_int_t) 0,
+                                  "up_position", (json_int_t) 0,
+                                  "published_count", (json_int_t) 0)));
+    struct write_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        abort();
+    }
+    ctx->db = db;
+    ovsdb_replica_transact(db->replica, ops, guest_batch_done, ctx);
 }
 
 void

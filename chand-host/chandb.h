@@ -82,6 +82,37 @@ bool chandb_get_prior(const struct chandb *, const char *vm,
 void chandb_update_channel(struct chandb *,
                            const struct chandb_channel_state *st);
 
+/* Upstream (doc/SESSION.md, "Upstream"): what the Chan DB holds of the
+ * records VM 'vm' published.  'rows' is a new reference (the caller owns
+ * it): key -> [version, value_text] of the VM's Guest_Record rows; 'epoch'
+ * and 'position' come from its Channel row (0 and 0 if there is none). */
+struct chandb_upstream {
+    uint32_t epoch;
+    uint64_t position;
+    json_t *rows;
+};
+void chandb_get_upstream(const struct chandb *, const char *vm,
+                         struct chandb_upstream *);
+
+/* Called once a write ends: 'ok' if it committed. */
+typedef void chandb_done_func(bool ok, void *aux);
+
+struct upstream_batch;
+
+/* Writes upstream batch 'b' (borrowed for the call) of VM 'vm' in one
+ * transaction: its Guest_Record inserts, updates and deletes and, if it
+ * says so, the Channel row's up_epoch, up_position and published_count
+ * ('n_rows').  A batch that stores a position fails, and changes nothing,
+ * if the VM has no Channel row yet.  'done' is called with 'aux' when the
+ * transaction ends (also when the connection is lost first). */
+void chandb_write_guest_batch(struct chandb *, const char *vm,
+                              const struct upstream_batch *b, size_t n_rows,
+                              chandb_done_func *done, void *aux);
+
+/* Deletes every Guest_Record row of VM 'vm' and clears its Channel row's
+ * up_epoch, up_position and published_count (deprovisioning). */
+void chandb_delete_guest_records(struct chandb *, const char *vm);
+
 struct chandb_stats {
     uint64_t bad_records;       /* Records currently invalid. */
     uint64_t txn_errors;

@@ -2,6 +2,7 @@
 
 #include <config.h>
 #include "channel.h"
+#include "upstream.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -87,6 +88,8 @@ struct channel {
     json_t *counters;           /* name -> integer. */
     json_t *db_stats;           /* Last statistics handed out. */
     uint8_t frame[2048];
+
+    struct upstream *up;        /* The records the guest publishes. */
 };
 
 const char *
@@ -284,10 +287,14 @@ message_done(void *cookie_, bool acked, void *aux)
     cookie_free(cookie);
 }
 
+static void send_upstream_ack(uint32_t epoch, uint64_t position,
+                              void *ch_);
+
 struct channel *
 channel_create(const char *vm, const struct chan_config *cfg,
                const char *iface, int64_t ofport,
                const struct chandb_prior *prior,
+               const struct chandb_upstream *up_prior,
                const struct channel_limits *limits,
                channel_transmit_func *transmit, void *aux, long long now)
 {
@@ -324,6 +331,10 @@ channel_create(const char *vm, const struct chan_config *cfg,
     ch->last_rx = LLONG_MIN / 2;
     ch->last_tx = LLONG_MIN / 2;
     ch->last_sync = LLONG_MIN / 2;
+    ch->up = upstream_create(vm, up_prior ? up_prior->epoch : 0,
+                             up_prior ? up_prior->position : 0,
+                             up_prior ? up_prior->rows : NULL,
+                             send_upstream_ack, ch);
     VLOG_INFO("%s: channel created (chan-id %u, vid %u, interface %s, "
               "ofport %lld%s)", vm, cfg->chan_id, cfg->vid, iface,
               (long long) ofport,
@@ -335,6 +346,7 @@ void
 channel_destroy(struct channel *ch)
 {
     if (ch) {
+        upstream_destroy(ch->up);
         chan_sender_destroy(ch->sender);
         json_decref(ch->sent);
         json_decref(ch->applied);
@@ -470,6 +482,30 @@ send_control(struct channel *ch, uint8_t type, json_t *obj, long long now)
         transmit_payload(ch, buf, len, now);
     }
     free(text);
+}
+
+/* Sends an ACK of the upstream stream (doc/SESSION.md, "Upstream"). */
+static void
+send_upstream_ack(uint32_t epoch, uint64_t position, void *ch_)
+{
+    struct channel *ch = ch_;
+    uint8_t buf[CHAN_WIRE_MAX_FRAME];
+    size_t len;
+    struct chan_wire_header h = {
+        .type = CHAN_WIRE_ACK,
+        .flags = CHAN_WIRE_F_ACK_VALID,
+        .vid = ch->cfg.vid,
+        .epoch = epoch,
+        .ack = position,
+        .chunk_count = 1,
+    };
+    size_t key_len;
+    const uint8_t *key = tx_key(ch, &key_len);
+    if (ch->flows_installed
+        && !chan_wire_encode(&h, NULL, 0, key, key_len, buf, sizeof buf,
+                             &len)) {
+        transmit_payload(ch, buf, len, ch->now);
+    }
 }
 
 static void
@@ -880,6 +916,8 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
         note_guest_keys(ch, obj);
         handle_hello(ch, &h, obj, now);
         json_decref(obj);
+        ch->now = now;
+        upstream_receive_hello(ch->up, now);
         break;
     case CHAN_WIRE_ACK:
         error = chan_payload_decode_object(body, h.payload_len, NULL, &obj);
@@ -892,13 +930,33 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
         json_decref(obj);
         handle_ack(ch, &h, now);
         break;
-    case CHAN_WIRE_DATA:
     case CHAN_WIRE_SYNC:
+        error = chan_payload_decode_object(body, h.payload_len, NULL, &obj);
+        if (error) {
+            channel_count_drop(ch, chan_wire_error_name(error));
+            return;
+        }
+        ch->last_rx = now;
+        ch->now = now;
+        upstream_receive_sync(ch->up, &h, obj, now);
+        json_decref(obj);
+        break;
+    case CHAN_WIRE_DATA:
+        ch->last_rx = now;
+        ch->now = now;
+        upstream_receive_data(ch->up, &h, body, now);
+        break;
     case CHAN_WIRE_HEARTBEAT:
     default:
         channel_count_drop(ch, "unexpected_type");
         break;
     }
+}
+
+struct upstream *
+channel_upstream(struct channel *ch)
+{
+    return ch->up;
 }
 
 void
@@ -953,6 +1011,7 @@ stats_json(const struct channel *ch)
     struct chan_sender_stats s;
     chan_sender_get_stats(ch->sender, &s);
     json_t *stats = json_deep_copy(ch->counters);
+    upstream_add_counters(ch->up, stats);
     json_object_set_new(stats, "frames_sent", json_integer(s.frames_sent));
     json_object_set_new(stats, "frames_resent",
                         json_integer(s.frames_resent));
@@ -1008,7 +1067,7 @@ channel_to_json(const struct channel *ch, long long now)
     char gmac[ETH_ADDR_STRLEN], gip[IP_STRLEN];
     eth_addr_to_string(&ch->cfg.guest.mac, gmac);
     ip_to_string(ch->cfg.guest.ip, gip);
-    return json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so}",
+    return json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so so}",
                      "vm", ch->vm,
                      "interface", ch->iface,
                      "chan_id", (json_int_t) ch->cfg.chan_id,
@@ -1023,5 +1082,6 @@ channel_to_json(const struct channel *ch, long long now)
                      "applied", (json_int_t) json_object_size(ch->applied),
                      "synced", ch->synced,
                      "errors", json_deep_copy(ch->errors),
-                     "counters", stats_json(ch));
+                     "counters", stats_json(ch),
+                     "upstream", upstream_status_json(ch->up));
 }

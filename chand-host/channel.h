@@ -25,6 +25,8 @@
 
 struct chandb_channel_state;
 struct chandb_prior;
+struct chandb_upstream;
+struct upstream;
 
 enum channel_state {
     CHANNEL_DOWN,               /* Not provisioned or flows not installed. */
@@ -57,11 +59,13 @@ typedef int channel_transmit_func(uint32_t chan_id, const uint8_t *frame,
  * interface 'iface' (copied) at OpenFlow port 'ofport'.  'prior' (may be
  * NULL; borrowed) is what a previous chand-host left in the Chan DB: if the
  * guest turns out to be exactly there, the channel goes on with that
- * session and sends only what the guest lacks.  The caller owns the
- * result. */
+ * session and sends only what the guest lacks.  'up_prior' (may be NULL;
+ * borrowed) is the Chan DB's upstream state for the VM: its Guest_Record
+ * rows and the upstream position.  The caller owns the result. */
 struct channel *channel_create(const char *vm, const struct chan_config *cfg,
                                const char *iface, int64_t ofport,
                                const struct chandb_prior *prior,
+                               const struct chandb_upstream *up_prior,
                                const struct channel_limits *,
                                channel_transmit_func *, void *aux,
                                long long now);
@@ -99,6 +103,10 @@ void channel_set_keys(struct channel *, const json_t *keys);
  * and endpoint addresses. */
 void channel_receive(struct channel *, const uint8_t *payload, size_t len,
                      long long now);
+
+/* The channel's upstream end: the records its guest publishes (borrowed;
+ * the caller writes its batches to the Chan DB). */
+struct upstream *channel_upstream(struct channel *);
 
 /* Sends what is due. */
 void channel_run(struct channel *, long long now);

@@ -23,6 +23,7 @@
 #include "packets.h"
 #include "poll-loop.h"
 #include "provision.h"
+#include "upstream.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(host);
@@ -189,8 +190,61 @@ is_active(const char *iface_uuid, void *h_)
     return false;
 }
 
+/* Upstream: the records the guests publish, written to the Chan DB one
+ * batch per channel at a time (upstream.h). */
+
+struct upstream_write {
+    struct host *host;
+    char *vm;
+    struct channel *ch;         /* Compared, never dereferenced unless it is
+                                 * still one of 'host''s channels. */
+};
+
 static void
-remove_channel(struct host *h, size_t i, long long now)
+upstream_write_done(bool ok, void *w_)
+{
+    struct upstream_write *w = w_;
+    struct host *h = w->host;
+    for (size_t i = 0; i < h->n_channels; i++) {
+        if (h->channels[i] == w->ch
+            && !strcmp(channel_vm(w->ch), w->vm)) {
+            upstream_batch_done(channel_upstream(w->ch), ok, time_msec());
+            break;
+        }
+    }
+    free(w->vm);
+    free(w);
+}
+
+static void
+write_upstream(struct host *h, struct channel *ch, long long now)
+{
+    struct upstream *up = channel_upstream(ch);
+    const struct upstream_batch *b = upstream_next_batch(up, now);
+    if (!b) {
+        return;
+    }
+    size_t n_rows = json_object_size(upstream_rows(up));
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->changes[i].value) {
+            n_rows--;
+        } else if (b->changes[i].insert) {
+            n_rows++;
+        }
+    }
+    struct upstream_write *w = calloc(1, sizeof *w);
+    if (!w) {
+        abort();
+    }
+    w->host = h;
+    w->vm = strdup(channel_vm(ch));
+    w->ch = ch;
+    chandb_write_guest_batch(h->db, channel_vm(ch), b, n_rows,
+                             upstream_write_done, w);
+}
+
+static void
+remove_channel(struct host *h, size_t i, bool deprovisioned, long long now)
 {
     struct channel *ch = h->channels[i];
     struct chandb_channel_state st;
@@ -201,7 +255,12 @@ remove_channel(struct host *h, size_t i, long long now)
     st.reason = "deprovisioned";
     chandb_update_channel(h->db, &st);
     json_object_set_new(h->down, channel_vm(ch), json_true());
-    VLOG_INFO("%s: channel removed", channel_vm(ch));
+    if (deprovisioned) {
+        /* The VM's published records go with its channel. */
+        chandb_delete_guest_records(h->db, channel_vm(ch));
+    }
+    VLOG_INFO("%s: channel removed%s", channel_vm(ch),
+              deprovisioned ? ", with its published records" : "");
     channel_destroy(ch);
     h->channels[i] = h->channels[--h->n_channels];
 }
@@ -228,20 +287,23 @@ reprovision(struct host *h, long long now)
     /* Drop channels that are gone or changed. */
     for (size_t i = 0; i < h->n_channels; ) {
         struct channel *ch = h->channels[i];
-        bool keep = false;
+        bool keep = false, provisioned = false;
         for (size_t j = 0; j < set.n; j++) {
             const struct prov_channel *pc = &set.channels[j];
-            if (pc->vm && !pc->error && pc->ofport > 0
-                && !strcmp(pc->vm, channel_vm(ch))
-                && channel_matches(ch, &pc->cfg, pc->iface, pc->ofport)) {
-                keep = true;
-                break;
+            if (pc->vm && !strcmp(pc->vm, channel_vm(ch))) {
+                provisioned |= !pc->error;
+                if (!pc->error && pc->ofport > 0
+                    && channel_matches(ch, &pc->cfg, pc->iface,
+                                       pc->ofport)) {
+                    keep = true;
+                    break;
+                }
             }
         }
         if (keep) {
             i++;
         } else {
-            remove_channel(h, i, now);
+            remove_channel(h, i, !provisioned, now);
         }
     }
 
@@ -263,13 +325,16 @@ reprovision(struct host *h, long long now)
                 if (!find_by_vm(h, pc->vm)) {
                     struct chandb_prior prior;
                     bool has_prior = chandb_get_prior(h->db, pc->vm, &prior);
+                    struct chandb_upstream up;
+                    chandb_get_upstream(h->db, pc->vm, &up);
                     struct channel *ch = channel_create(
                         pc->vm, &pc->cfg, pc->iface, pc->ofport,
-                        has_prior ? &prior : NULL, &h->opts.limits,
+                        has_prior ? &prior : NULL, &up, &h->opts.limits,
                         transmit, h, now);
                     if (has_prior) {
                         json_decref(prior.applied);
                     }
+                    json_decref(up.rows);
                     h->channels = realloc(h->channels, (h->n_channels + 1)
                                           * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
@@ -695,6 +760,7 @@ host_run(struct host *h)
     }
     for (size_t i = 0; i < h->n_channels; i++) {
         channel_run(h->channels[i], now);
+        write_upstream(h, h->channels[i], now);
     }
     ofconn_run(h->of);          /* Flush what the channels queued. */
     inject_flush(h->inj);

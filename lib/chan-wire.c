@@ -44,7 +44,7 @@ struct type_info {
 static const struct type_info types[] = {
     { CHAN_WIRE_DATA, "DATA", CHAN_WIRE_F_ALL, true, false, false, false },
     { CHAN_WIRE_ACK, "ACK", CHAN_WIRE_F_ACK_VALID,
-      false, false, true, true },
+      false, true, true, true },
     { CHAN_WIRE_HELLO, "HELLO", CHAN_WIRE_F_ACK_VALID,
       false, true, true, false },
     { CHAN_WIRE_SYNC, "SYNC", CHAN_WIRE_F_ACK_VALID,

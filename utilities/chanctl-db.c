@@ -1356,3 +1356,86 @@ chanctl_cmd_key_list(const struct chanctl_options *opts, int argc,
     json_decref(rows);
     return CHANCTL_OK;
 }
+
+/* ----------------------------------------------------------------------
+ * published --vm NAME [PREFIX]: what a VM published (Guest_Record).
+ */
+
+static int
+compare_rows_by_key(const void *a_, const void *b_)
+{
+    const json_t *a = *(const json_t *const *) a_;
+    const json_t *b = *(const json_t *const *) b_;
+    return strcmp(json_string_value(json_object_get(a, "key")),
+                  json_string_value(json_object_get(b, "key")));
+}
+
+int
+chanctl_cmd_published_vm(const struct chanctl_options *opts, int argc,
+                         char *argv[])
+{
+    const char *prefix = argc > 1 ? argv[1] : "";
+    struct db db;
+    int error;
+
+    if (!opts->vm) {
+        chanctl_error("published on the host needs --vm NAME");
+        return CHANCTL_USAGE;
+    }
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    json_t *rows = db_select(&db, "Guest_Record",
+                             json_pack("[o]", ovsdb_condition(
+                                           "vm", "==", json_string(opts->vm))),
+                             json_pack("[ssss]", "key", "value", "version",
+                                       "updated"));
+    db_close(&db);
+    if (!rows) {
+        return CHANCTL_FAIL;
+    }
+
+    /* Keep the prefix's rows, sorted by key. */
+    size_t n = 0;
+    json_t **sorted = calloc(json_array_size(rows) + 1, sizeof *sorted);
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        const char *key = json_string_value(json_object_get(row, "key"));
+        if (key && !strncmp(key, prefix, strlen(prefix))) {
+            sorted[n++] = row;
+        }
+    }
+    qsort(sorted, n, sizeof *sorted, compare_rows_by_key);
+    if (opts->json) {
+        json_t *out = json_array();
+        for (i = 0; i < n; i++) {
+            json_t *value = json_loads(json_string_value(
+                                           json_object_get(sorted[i],
+                                                           "value")),
+                                       JSON_DECODE_ANY, NULL);
+            json_array_append_new(out, json_pack(
+                                      "{sO so* sO sO}",
+                                      "key", json_object_get(sorted[i], "key"),
+                                      "value", value,
+                                      "version", json_object_get(sorted[i],
+                                                                 "version"),
+                                      "updated", json_object_get(sorted[i],
+                                                                 "updated")));
+        }
+        print_json(out);
+        json_decref(out);
+    } else {
+        for (i = 0; i < n; i++) {
+            printf("%s = %s (version %"JSON_INTEGER_FORMAT")\n",
+                   json_string_value(json_object_get(sorted[i], "key")),
+                   json_string_value(json_object_get(sorted[i], "value")),
+                   json_integer_value(json_object_get(sorted[i],
+                                                      "version")));
+        }
+        printf("%zu records published by %s\n", n, opts->vm);
+    }
+    free(sorted);
+    json_decref(rows);
+    return 0;
+}

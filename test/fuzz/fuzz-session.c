@@ -315,7 +315,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .applied = json_pack("{s:[i,n]}", "motd", 3),
     };
     struct channel *ch = channel_create("vm1", &cfg, "vnet7", 5,
-                                        setup & 2 ? &prior : NULL, &limits,
+                                        setup & 2 ? &prior : NULL, NULL,
+                                        &limits,
                                         transmit, &cfg, now);
     json_decref(prior.applied);
     if (setup & 2) {

@@ -111,9 +111,16 @@ test_unit_test_guest_receiver_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_s
 	-DFLOWS_DIR='"$(abs_top_srcdir)/flows"'
 test_unit_test_guest_receiver_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
+UNIT_TESTS += test/unit/test-upstream
+test_unit_test_upstream_SOURCES = test/unit/test-upstream.c $(UNIT_COMMON) \
+	chand-host/upstream.c chand-host/upstream.h
+test_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_upstream_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-host-channel
 test_unit_test_host_channel_SOURCES = test/unit/test-host-channel.c \
-	$(UNIT_COMMON) chand-host/channel.c chand-host/channel.h
+	$(UNIT_COMMON) chand-host/channel.c chand-host/channel.h \
+	chand-host/upstream.c chand-host/upstream.h
 test_unit_test_host_channel_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_host_channel_LDADD = $(UNIT_LDADD)
 

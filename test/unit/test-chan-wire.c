@@ -445,7 +445,7 @@ static const struct hdr_case hdr_cases[] = {
     { "vid upper bits", 1, 0, 0x1001, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_VID },
     { "vid 0xffff", 1, 0, 0xffff, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_VID },
     { "data epoch 0", 1, 0, 10, 0, 1, 0, 0, 1, CHAN_WIRE_ERR_EPOCH },
-    { "ack epoch 0", 2, AV, 10, 0, 0, 0, 0, 1, CHAN_WIRE_ERR_EPOCH },
+    { "ack epoch 0", 2, AV, 10, 0, 0, 0, 0, 1, CHAN_WIRE_OK },
     { "sync epoch 0", 4, 0, 10, 0, 0, 0, 0, 1, CHAN_WIRE_ERR_EPOCH },
     { "hb epoch 0", 5, 0, 10, 0, 0, 0, 0, 1, CHAN_WIRE_ERR_EPOCH },
     { "data seq 0", 1, 0, 10, 5, 0, 0, 0, 1, CHAN_WIRE_ERR_SEQ },
@@ -730,11 +730,15 @@ test_reject_epoch(void)
     uint8_t zero[4] = { 0, 0, 0, 0 };
     check_patch(8, zero, 4, CHAN_WIRE_ERR_EPOCH);
 
-    /* HELLO may carry epoch 0. */
+    /* HELLO and ACK may carry epoch 0. */
     uint8_t buf[BUF_MAX];
     size_t len = sample_frame(buf);
     buf[3] = CHAN_WIRE_HELLO;
     memcpy(buf + 8, zero, 4);
+    remac(buf, len);
+    CU_ASSERT_EQUAL(decode_copy(buf, len, NULL, NULL), CHAN_WIRE_OK);
+    buf[3] = CHAN_WIRE_ACK;
+    buf[4] = CHAN_WIRE_F_ACK_VALID;
     remac(buf, len);
     CU_ASSERT_EQUAL(decode_copy(buf, len, NULL, NULL), CHAN_WIRE_OK);
 }

@@ -55,7 +55,7 @@ make_channel(const struct chandb_prior *prior)
     chan_config_default(7, &cfg);
     n_sent = 0;
     struct channel *ch = channel_create("vm1", &cfg, "vnet0", 3, prior,
-                                        &limits, capture, NULL, 0);
+                                        NULL, &limits, capture, NULL, 0);
     channel_set_flows_installed(ch, true);
     return ch;
 }
