@@ -2,6 +2,7 @@
 
 #include <config.h>
 #include "chandb.h"
+#include "relay.h"
 #include "upstream.h"
 
 #include <stdlib.h>
@@ -39,10 +40,17 @@ struct chandb {
     json_t *writers_by_vm;      /* vm -> json integer (struct pointer). */
     bool was_synced;
     struct chandb_stats stats;
+
+    /* Relay (relay.h). */
+    bool relay_dirty;           /* Relayed records may need writing. */
+    uint64_t relay_txn;         /* Transaction in flight, 0 if none. */
+    json_t *relay_counts;       /* vm -> {"relayed": n, "refused": n}. */
 };
 
 static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
                                                       const char *vm);
+static bool relay_inputs_changed(const struct chandb *);
+static void relay_run(struct chandb *);
 static bool get_uint(const struct ovsdb_replica_row *, const char *column,
                      uint64_t max, uint64_t *value);
 
@@ -60,7 +68,7 @@ chandb_create(const char *remote)
     struct ovsdb_replica_table *t = ovsdb_replica_add_table(db->replica,
                                                             "Record");
     static const char *record_cols[] = { "key", "vm", "value", "version",
-                                         "error" };
+                                         "error", "external_ids" };
     for (size_t i = 0; i < sizeof record_cols / sizeof *record_cols; i++) {
         ovsdb_replica_add_column(t, record_cols[i], NULL);
     }
@@ -78,6 +86,12 @@ chandb_create(const char *remote)
         ovsdb_replica_add_column(t, guest_cols[i], NULL);
     }
 
+    t = ovsdb_replica_add_table(db->replica, "Relay");
+    static const char *relay_cols[] = { "source", "prefix", "to", "vms" };
+    for (size_t i = 0; i < sizeof relay_cols / sizeof *relay_cols; i++) {
+        ovsdb_replica_add_column(t, relay_cols[i], NULL);
+    }
+
     t = ovsdb_replica_add_table(db->replica, "Channel_Key");
     static const char *key_cols[] = { "vm", "generation", "key" };
     for (size_t i = 0; i < sizeof key_cols / sizeof *key_cols; i++) {
@@ -89,6 +103,7 @@ chandb_create(const char *remote)
     db->merged = json_object();
     db->record_errors = json_object();
     db->writers_by_vm = json_object();
+    db->relay_counts = json_object();
     ovsdb_replica_connect(db->replica, remote);
     return db;
 }
@@ -121,6 +136,7 @@ chandb_destroy(struct chandb *db)
     json_decref(db->merged);
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
+    json_decref(db->relay_counts);
     free(db);
 }
 
@@ -288,6 +304,9 @@ chandb_run(struct chandb *db)
         if (!db->replica_seqno || ovsdb_replica_track_first(keys)) {
             db->keys_seqno++;
         }
+        if (!db->replica_seqno || relay_inputs_changed(db)) {
+            db->relay_dirty = true;
+        }
         db->replica_seqno = seqno;
         ovsdb_replica_track_clear(db->replica);
     }
@@ -296,6 +315,9 @@ chandb_run(struct chandb *db)
     json_t *p;
     json_object_foreach (db->writers_by_vm, vm, p) {
         write_channel(db, vm, writer_get(db, vm));
+    }
+    if (synced) {
+        relay_run(db);
     }
 }
 
@@ -733,6 +755,248 @@ chandb_delete_guest_records(struct chandb *db, const char *vm)
     }
     ctx->db = db;
     ovsdb_replica_transact(db->replica, ops, guest_batch_done, ctx);
+}
+
+/* Relay. */
+
+/* True if a table relay_compute() reads changed since the last track
+ * clear: Guest_Record, Relay, Record (relayed rows someone changed), or the
+ * set of Channel rows. */
+static bool
+relay_inputs_changed(const struct chandb *db)
+{
+    static const char *const tables[] = { "Guest_Record", "Relay",
+                                          "Record" };
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
+                                                              tables[i]))) {
+            return true;
+        }
+    }
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
+                                                               "Channel")) {
+        if (ovsdb_replica_row_change(row) != OVSDB_REPLICA_MODIFIED) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *
+row_string(const struct ovsdb_replica_row *row, const char *column)
+{
+    const char *s = NULL;
+    ovsdb_datum_get_string(ovsdb_replica_row_get(row, column), &s);
+    return s;
+}
+
+/* Every VM's Guest_Record rows: vm -> (key -> [version, value_text]). */
+static json_t *
+relay_published(const struct chandb *db)
+{
+    json_t *published = json_object();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Guest_Record")) {
+        const char *vm = row_string(row, "vm");
+        const char *key = row_string(row, "key");
+        const char *value = row_string(row, "value");
+        int64_t version;
+        bool present;
+        if (!vm || !key || !value
+            || ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "version"),
+                                       &version, &present) || !present) {
+            continue;
+        }
+        json_t *records = json_object_get(published, vm);
+        if (!records) {
+            records = json_object();
+            json_object_set_new(published, vm, records);
+        }
+        json_object_set_new(records, key,
+                            json_pack("[Is]", (json_int_t) version, value));
+    }
+    return published;
+}
+
+/* The Relay rules.  Fills '*rulesp' (free it and its 'vms' arrays); the
+ * strings are borrowed from the replica. */
+static size_t
+relay_rules(const struct chandb *db, struct relay_rule **rulesp,
+            struct ovsdb_datum **datumsp)
+{
+    const struct ovsdb_replica_table *t
+        = ovsdb_replica_get_table(db->replica, "Relay");
+    size_t n_rows = ovsdb_replica_table_count(t), n = 0;
+    struct relay_rule *rules = calloc(n_rows + 1, sizeof *rules);
+    struct ovsdb_datum *datums = calloc(n_rows + 1, sizeof *datums);
+    const struct ovsdb_replica_row *row;
+    if (!rules || !datums) {
+        abort();
+    }
+    OVSDB_REPLICA_FOR_EACH (row, t) {
+        struct relay_rule *r = &rules[n];
+        const char *source = row_string(row, "source");
+        r->source = source && *source ? source : NULL;
+        r->prefix = row_string(row, "prefix");
+        if (!r->prefix || !relay_to_from_string(row_string(row, "to"),
+                                                &r->to)
+            || ovsdb_datum_from_json(&datums[n],
+                                     ovsdb_replica_row_get(row, "vms"),
+                                     false)) {
+            VLOG_WARN_RL(&rl, "Relay row %s is invalid: ignored",
+                         ovsdb_replica_row_uuid(row));
+            continue;
+        }
+        const char **vms = calloc(datums[n].n + 1, sizeof *vms);
+        if (!vms) {
+            abort();
+        }
+        for (size_t i = 0; i < datums[n].n; i++) {
+            if (datums[n].keys[i].type == OVSDB_ATOM_STRING) {
+                vms[r->n_vms++] = datums[n].keys[i].u.string;
+            }
+        }
+        r->vms = vms;
+        n++;
+    }
+    *rulesp = rules;
+    *datumsp = datums;
+    return n;
+}
+
+static void
+relay_done(const json_t *result, const char *error, void *db_)
+{
+    struct chandb *db = db_;
+    db->relay_txn = 0;
+    if (error) {
+        db->stats.txn_errors++;
+        db->relay_dirty = true;
+        VLOG_WARN_RL(&rl, "writing relayed records failed: %s", error);
+    }
+    (void) result;
+}
+
+/* Makes the relayed Record rows (external_ids:chand-relay=true) equal to
+ * what relay_compute() wants, in one transaction. */
+static void
+relay_run(struct chandb *db)
+{
+    if (!db->relay_dirty || db->relay_txn) {
+        return;
+    }
+    db->relay_dirty = false;
+
+    json_t *published = relay_published(db);
+    json_t *vms = json_array();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Channel")) {
+        const char *vm = row_string(row, "vm");
+        if (vm) {
+            json_array_append_new(vms, json_string(vm));
+        }
+    }
+    struct relay_rule *rules;
+    struct ovsdb_datum *datums;
+    size_t n_rules = relay_rules(db, &rules, &datums);
+    json_t *counts = json_object();
+    json_t *wanted = relay_compute(rules, n_rules, published, vms, counts);
+    for (size_t i = 0; i < n_rules; i++) {
+        free((void *) rules[i].vms);
+        ovsdb_datum_destroy(&datums[i]);
+    }
+    free(rules);
+    free(datums);
+
+    /* Compare with the Record rows: ours are updated or deleted, anyone
+     * else's with the same key and VM wins (the relay is refused). */
+    json_t *ops = json_array();
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Record")) {
+        const char *vm = row_string(row, "vm");
+        const char *key = row_string(row, "key");
+        json_t *ids = NULL;
+        bool ours = false;
+        if (!ovsdb_datum_get_string_map(ovsdb_replica_row_get(
+                                            row, "external_ids"), &ids)) {
+            const char *v = json_string_value(json_object_get(ids,
+                                                              "chand-relay"));
+            ours = v && !strcmp(v, "true");
+        }
+        json_decref(ids);
+        json_t *target = vm ? json_object_get(wanted, vm) : NULL;
+        json_t *want = target && key ? json_object_get(target, key) : NULL;
+        if (!ours) {
+            if (want) {
+                json_object_del(target, key);
+            }
+            continue;
+        }
+        if (!want) {
+            json_array_append_new(ops, ovsdb_op_delete(
+                                      "Record", ovsdb_where_uuid(
+                                          ovsdb_replica_row_uuid(row))));
+            continue;
+        }
+        int64_t version;
+        bool present;
+        const char *value = row_string(row, "value");
+        if (ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "version"),
+                                    &version, &present) || !present
+            || version != json_integer_value(json_array_get(want, 0))
+            || !value
+            || strcmp(value, json_string_value(json_array_get(want, 1)))) {
+            json_array_append_new(ops, ovsdb_op_update(
+                                      "Record", ovsdb_where_uuid(
+                                          ovsdb_replica_row_uuid(row)),
+                                      json_pack("{sO sO}",
+                                                "version",
+                                                json_array_get(want, 0),
+                                                "value",
+                                                json_array_get(want, 1))));
+        }
+        json_object_del(target, key);
+    }
+    const char *vm;
+    json_t *target;
+    json_object_foreach (wanted, vm, target) {
+        const char *key;
+        json_t *want;
+        json_object_foreach (target, key, want) {
+            json_array_append_new(ops, ovsdb_op_insert(
+                                      "Record", json_pack(
+                                          "{ss ss sO sO s[s[[ss]]]}",
+                                          "vm", vm, "key", key,
+                                          "value", json_array_get(want, 1),
+                                          "version", json_array_get(want, 0),
+                                          "external_ids", "map",
+                                          "chand-relay", "true"),
+                                      NULL));
+        }
+    }
+    json_decref(db->relay_counts);
+    db->relay_counts = counts;
+    json_decref(wanted);
+    json_decref(published);
+    json_decref(vms);
+    if (json_array_size(ops)) {
+        db->relay_txn = ovsdb_replica_transact(db->replica, ops, relay_done,
+                                               db);
+    } else {
+        json_decref(ops);
+    }
+}
+
+void
+chandb_relay_counts(const struct chandb *db, const char *vm,
+                    uint64_t *relayed, uint64_t *refused)
+{
+    const json_t *c = json_object_get(db->relay_counts, vm);
+    *relayed = json_integer_value(json_object_get(c, "relayed"));
+    *refused = json_integer_value(json_object_get(c, "refused"));
 }
 
 void

@@ -113,6 +113,14 @@ void chandb_write_guest_batch(struct chandb *, const char *vm,
  * up_epoch, up_position and published_count (deprovisioning). */
 void chandb_delete_guest_records(struct chandb *, const char *vm);
 
+/* Relay (relay.h): chandb keeps the relayed Record rows (external_ids
+ * chand-relay=true) equal to what the Relay rules make of the published
+ * records.  Stores how many records VM 'vm' had relayed (one per target)
+ * and how many of its messages or records were refused, as of the last
+ * computation. */
+void chandb_relay_counts(const struct chandb *, const char *vm,
+                         uint64_t *relayed, uint64_t *refused);
+
 struct chandb_stats {
     uint64_t bad_records;       /* Records currently invalid. */
     uint64_t txn_errors;

@@ -520,6 +520,11 @@ write_channel_rows(struct host *h, long long now)
     }
     h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
+        struct channel *ch = h->channels[i];
+        uint64_t relayed, refused;
+        chandb_relay_counts(h->db, channel_vm(ch), &relayed, &refused);
+        channel_set_counter(ch, "relayed", relayed);
+        channel_set_counter(ch, "relay_refused", refused);
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);
         chandb_update_channel(h->db, &st);

@@ -117,6 +117,12 @@ test_unit_test_upstream_SOURCES = test/unit/test-upstream.c $(UNIT_COMMON) \
 test_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_upstream_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-relay
+test_unit_test_relay_SOURCES = test/unit/test-relay.c $(UNIT_COMMON) \
+	chand-host/relay.c chand-host/relay.h
+test_unit_test_relay_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_relay_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-host-channel
 test_unit_test_host_channel_SOURCES = test/unit/test-host-channel.c \
 	$(UNIT_COMMON) chand-host/channel.c chand-host/channel.h \
