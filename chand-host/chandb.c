@@ -5,6 +5,7 @@
 #include "relay.h"
 #include "upstream.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,7 @@ struct chandb {
     uint64_t replica_seqno;     /* Replica seqno the index was built at. */
     uint64_t seqno;             /* Our desired-state seqno. */
     uint64_t keys_seqno;        /* Changes with Channel_Key rows. */
+    uint64_t limits_seqno;      /* Changes with the guest limits. */
 
     json_t *global;             /* key -> desired entry (all VMs). */
     json_t *per_vm;             /* vm -> (key -> desired entry). */
@@ -85,6 +87,12 @@ chandb_create(const char *remote)
     for (size_t i = 0; i < sizeof guest_cols / sizeof *guest_cols; i++) {
         ovsdb_replica_add_column(t, guest_cols[i], NULL);
     }
+
+    t = ovsdb_replica_add_table(db->replica, "Chan_Global");
+    ovsdb_replica_add_column(t, "guest_limits", NULL);
+    t = ovsdb_replica_add_table(db->replica, "Guest_Limits");
+    ovsdb_replica_add_column(t, "vm", NULL);
+    ovsdb_replica_add_column(t, "limits", NULL);
 
     t = ovsdb_replica_add_table(db->replica, "Relay");
     static const char *relay_cols[] = { "source", "prefix", "to", "vms" };
@@ -303,6 +311,13 @@ chandb_run(struct chandb *db)
         }
         if (!db->replica_seqno || ovsdb_replica_track_first(keys)) {
             db->keys_seqno++;
+        }
+        if (!db->replica_seqno
+            || ovsdb_replica_track_first(ovsdb_replica_get_table(
+                                             db->replica, "Chan_Global"))
+            || ovsdb_replica_track_first(ovsdb_replica_get_table(
+                                             db->replica, "Guest_Limits"))) {
+            db->limits_seqno++;
         }
         if (!db->replica_seqno || relay_inputs_changed(db)) {
             db->relay_dirty = true;
@@ -987,6 +1002,70 @@ relay_run(struct chandb *db)
                                                db);
     } else {
         json_decref(ops);
+    }
+}
+
+/* Guest limits. */
+
+uint64_t
+chandb_get_limits_seqno(const struct chandb *db)
+{
+    return db->limits_seqno;
+}
+
+/* Applies the limits in map column 'column' of 'row' to 'l'. */
+static void
+apply_limits(const struct ovsdb_replica_row *row, const char *column,
+             struct upstream_limits *l)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        { "max_records", offsetof(struct upstream_limits, max_records) },
+        { "max_value_bytes",
+          offsetof(struct upstream_limits, max_value_bytes) },
+        { "max_total_bytes",
+          offsetof(struct upstream_limits, max_total_bytes) },
+        { "max_publish_rate",
+          offsetof(struct upstream_limits, max_publish_rate) },
+    };
+    struct ovsdb_datum d;
+    if (!row || ovsdb_datum_from_json(&d, ovsdb_replica_row_get(row, column),
+                                      false)) {
+        return;
+    }
+    for (size_t i = 0; d.is_map && i < d.n; i++) {
+        if (d.keys[i].type != OVSDB_ATOM_STRING
+            || d.values[i].type != OVSDB_ATOM_INTEGER
+            || d.values[i].u.integer < 0) {
+            continue;
+        }
+        for (size_t j = 0; j < sizeof fields / sizeof fields[0]; j++) {
+            if (!strcmp(d.keys[i].u.string, fields[j].name)) {
+                *(uint64_t *) ((char *) l + fields[j].offset)
+                    = d.values[i].u.integer;
+            }
+        }
+    }
+    ovsdb_datum_destroy(&d);
+}
+
+void
+chandb_guest_limits(const struct chandb *db, const char *vm,
+                    struct upstream_limits *l)
+{
+    *l = (struct upstream_limits) UPSTREAM_LIMITS_DEFAULT;
+    apply_limits(ovsdb_replica_first(ovsdb_replica_get_table(db->replica,
+                                                             "Chan_Global")),
+                 "guest_limits", l);
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Guest_Limits")) {
+        const char *name = row_string(row, "vm");
+        if (name && !strcmp(name, vm)) {
+            apply_limits(row, "limits", l);
+        }
     }
 }
 

@@ -121,6 +121,14 @@ void chandb_delete_guest_records(struct chandb *, const char *vm);
 void chandb_relay_counts(const struct chandb *, const char *vm,
                          uint64_t *relayed, uint64_t *refused);
 
+/* Guest limits (doc/chan-db.md): the defaults (UPSTREAM_LIMITS_DEFAULT),
+ * overridden by Chan_Global.guest_limits, overridden by VM 'vm''s
+ * Guest_Limits row.  The seqno changes whenever they may have changed. */
+struct upstream_limits;
+void chandb_guest_limits(const struct chandb *, const char *vm,
+                         struct upstream_limits *);
+uint64_t chandb_get_limits_seqno(const struct chandb *);
+
 struct chandb_stats {
     uint64_t bad_records;       /* Records currently invalid. */
     uint64_t txn_errors;

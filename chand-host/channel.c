@@ -288,7 +288,7 @@ message_done(void *cookie_, bool acked, void *aux)
 }
 
 static void send_upstream_ack(uint32_t epoch, uint64_t position,
-                              void *ch_);
+                              const json_t *obj, void *ch_);
 
 struct channel *
 channel_create(const char *vm, const struct chan_config *cfg,
@@ -486,10 +486,13 @@ send_control(struct channel *ch, uint8_t type, json_t *obj, long long now)
 
 /* Sends an ACK of the upstream stream (doc/SESSION.md, "Upstream"). */
 static void
-send_upstream_ack(uint32_t epoch, uint64_t position, void *ch_)
+send_upstream_ack(uint32_t epoch, uint64_t position, const json_t *obj,
+                  void *ch_)
 {
     struct channel *ch = ch_;
     uint8_t buf[CHAN_WIRE_MAX_FRAME];
+    char *text = NULL;
+    size_t text_len = 0;
     size_t len;
     struct chan_wire_header h = {
         .type = CHAN_WIRE_ACK,
@@ -501,11 +504,15 @@ send_upstream_ack(uint32_t epoch, uint64_t position, void *ch_)
     };
     size_t key_len;
     const uint8_t *key = tx_key(ch, &key_len);
+    if (obj) {
+        chan_payload_encode_object(obj, NULL, &text, &text_len);
+    }
     if (ch->flows_installed
-        && !chan_wire_encode(&h, NULL, 0, key, key_len, buf, sizeof buf,
-                             &len)) {
+        && !chan_wire_encode(&h, text, text_len, key, key_len, buf,
+                             sizeof buf, &len)) {
         transmit_payload(ch, buf, len, ch->now);
     }
+    free(text);
 }
 
 static void

@@ -48,6 +48,7 @@ struct host {
     uint64_t ovs_seqno;
     uint64_t db_seqno;
     uint64_t keys_seqno;
+    uint64_t limits_seqno;
     unsigned int of_seqno;
     bool reprovision;           /* Provisioning must be recomputed. */
     struct inject *inj;         /* How frames meet the bridge. */
@@ -188,6 +189,14 @@ is_active(const char *iface_uuid, void *h_)
         }
     }
     return false;
+}
+
+static void
+set_guest_limits(struct host *h, struct channel *ch)
+{
+    struct upstream_limits l;
+    chandb_guest_limits(h->db, channel_vm(ch), &l);
+    upstream_set_limits(channel_upstream(ch), &l);
 }
 
 /* Upstream: the records the guests publish, written to the Chan DB one
@@ -335,6 +344,7 @@ reprovision(struct host *h, long long now)
                         json_decref(prior.applied);
                     }
                     json_decref(up.rows);
+                    set_guest_limits(h, ch);
                     h->channels = realloc(h->channels, (h->n_channels + 1)
                                           * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
@@ -751,6 +761,13 @@ host_run(struct host *h)
             struct channel *ch = h->channels[i];
             channel_set_desired(ch, chandb_desired(h->db, channel_vm(ch)),
                                 now);
+        }
+    }
+    uint64_t limits_seqno = chandb_get_limits_seqno(h->db);
+    if (limits_seqno != h->limits_seqno) {
+        h->limits_seqno = limits_seqno;
+        for (size_t i = 0; i < h->n_channels; i++) {
+            set_guest_limits(h, h->channels[i]);
         }
     }
     uint64_t keys_seqno = chandb_get_keys_seqno(h->db);

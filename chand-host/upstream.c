@@ -40,6 +40,8 @@ struct upstream {
     bool batch_ends_snapshot;
 
     long long last_limited_ack;
+    struct upstream_limits limits;
+    uint64_t total_bytes;       /* Keys and values in 'rows'. */
     struct upstream_stats stats;
 };
 
@@ -47,7 +49,41 @@ static void
 send_ack(struct upstream *up, uint64_t position)
 {
     up->stats.tx_ack++;
-    up->ack(up->epoch, position, up->aux);
+    up->ack(up->epoch, position, NULL, up->aux);
+}
+
+/* An ACK that also tells the guest its limits. */
+static void
+send_ack_limits(struct upstream *up, uint64_t position)
+{
+    json_t *obj = json_pack("{so}", "limits",
+                            upstream_limits_to_json(&up->limits));
+    up->stats.tx_ack++;
+    up->ack(up->epoch, position, obj, up->aux);
+    json_decref(obj);
+}
+
+json_t *
+upstream_limits_to_json(const struct upstream_limits *l)
+{
+    return json_pack("{sI sI sI sI}",
+                     "max_records", (json_int_t) l->max_records,
+                     "max_value_bytes", (json_int_t) l->max_value_bytes,
+                     "max_total_bytes", (json_int_t) l->max_total_bytes,
+                     "max_publish_rate", (json_int_t) l->max_publish_rate);
+}
+
+static uint64_t
+row_bytes(const char *key, const json_t *row)
+{
+    const char *value = json_string_value(json_array_get(row, 1));
+    return strlen(key) + (value ? strlen(value) : 0);
+}
+
+void
+upstream_set_limits(struct upstream *up, const struct upstream_limits *l)
+{
+    up->limits = *l;
 }
 
 /* The position to acknowledge: the committed one, or, while the chunks of
@@ -90,6 +126,12 @@ upstream_create(const char *vm, uint32_t epoch, uint64_t position,
     up->reasm = chan_reasm_create(0);
     up->rows = rows ? json_deep_copy(rows) : json_object();
     up->last_limited_ack = LLONG_MIN / 2;
+    up->limits = (struct upstream_limits) UPSTREAM_LIMITS_DEFAULT;
+    const char *key;
+    json_t *row;
+    json_object_foreach (up->rows, key, row) {
+        up->total_bytes += row_bytes(key, row);
+    }
     if (!up->vm || !up->seen || !up->reasm || !up->rows) {
         abort();
     }
@@ -164,7 +206,7 @@ upstream_receive_sync(struct upstream *up, const struct chan_wire_header *h,
     }
     up->stats.rx_sync++;
     if (h->epoch == up->epoch) {
-        send_ack(up, ack_position(up));     /* A repeat. */
+        send_ack_limits(up, ack_position(up));      /* A repeat. */
         return;
     }
 
@@ -188,7 +230,7 @@ upstream_receive_sync(struct upstream *up, const struct chan_wire_header *h,
         chan_batch_init(&empty);
         add_msg(up, &empty, 0);
     } else {
-        send_ack(up, 0);
+        send_ack_limits(up, 0);
     }
     (void) now;
 }
@@ -257,7 +299,10 @@ upstream_receive_data(struct upstream *up, const struct chan_wire_header *h,
 void
 upstream_receive_hello(struct upstream *up, long long now)
 {
-    limited_ack(up, now);
+    if (now - up->last_limited_ack >= UPSTREAM_ACK_MIN_MS) {
+        up->last_limited_ack = now;
+        send_ack_limits(up, ack_position(up));
+    }
 }
 
 /* Finds key 'key' among the first 'n' changes of 'b' (linear: batches are
@@ -311,12 +356,50 @@ collapse(struct upstream *up, json_t *index, const struct chan_record *r)
     }
 }
 
-/* Drops the changes that would leave a row as it is, and sets 'insert'. */
+/* Returns true if the put 'c' is within the limits, given 'n_rows' rows
+ * and 'total' bytes held once the batch's earlier changes apply (both
+ * updated); counts a refusal otherwise. */
+static bool
+within_limits(struct upstream *up, const struct upstream_change *c,
+              const json_t *row, uint64_t *n_rows, uint64_t *total)
+{
+    const struct upstream_limits *l = &up->limits;
+    uint64_t old = row ? row_bytes(c->key, row) : 0;
+    uint64_t new = strlen(c->key) + strlen(c->value);
+
+    if (l->max_value_bytes && strlen(c->value) > l->max_value_bytes) {
+        up->stats.refused_value_size++;
+    } else if (!row && l->max_records && *n_rows >= l->max_records) {
+        up->stats.refused_records++;
+    } else if (l->max_total_bytes && *total - old + new > l->max_total_bytes) {
+        up->stats.refused_total_bytes++;
+    } else {
+        *n_rows += !row;
+        *total = *total - old + new;
+        return true;
+    }
+    return false;
+}
+
+/* Drops the changes that would leave a row as it is, and those over the
+ * limits, and sets 'insert'. */
 static void
 prune_changes(struct upstream *up)
 {
     struct upstream_batch *b = &up->batch;
+    uint64_t n_rows = json_object_size(up->rows);
+    uint64_t total = up->total_bytes;
     size_t k = 0;
+
+    /* Deletes first: they make room. */
+    for (size_t i = 0; i < b->n; i++) {
+        const struct upstream_change *c = &b->changes[i];
+        const json_t *row = json_object_get(up->rows, c->key);
+        if (!c->value && row) {
+            n_rows--;
+            total -= row_bytes(c->key, row);
+        }
+    }
     for (size_t i = 0; i < b->n; i++) {
         struct upstream_change *c = &b->changes[i];
         const json_t *row = json_object_get(up->rows, c->key);
@@ -325,9 +408,10 @@ prune_changes(struct upstream *up)
             keep = row != NULL;
         } else {
             const char *text = json_string_value(json_array_get(row, 1));
-            keep = !row || json_integer_value(json_array_get(row, 0))
-                           != c->version
-                   || !text || strcmp(text, c->value);
+            keep = (!row || json_integer_value(json_array_get(row, 0))
+                            != c->version
+                    || !text || strcmp(text, c->value))
+                   && within_limits(up, c, row, &n_rows, &total);
             c->insert = !row;
         }
         if (keep) {
@@ -404,10 +488,15 @@ apply_batch(struct upstream *up)
     const struct upstream_batch *b = &up->batch;
     for (size_t i = 0; i < b->n; i++) {
         const struct upstream_change *c = &b->changes[i];
+        const json_t *row = json_object_get(up->rows, c->key);
+        if (row) {
+            up->total_bytes -= row_bytes(c->key, row);
+        }
         if (c->value) {
-            json_object_set_new(up->rows, c->key,
-                                json_pack("[Is]", (json_int_t) c->version,
-                                          c->value));
+            json_t *new = json_pack("[Is]", (json_int_t) c->version,
+                                    c->value);
+            up->total_bytes += row_bytes(c->key, new);
+            json_object_set_new(up->rows, c->key, new);
         } else {
             json_object_del(up->rows, c->key);
         }
@@ -497,6 +586,9 @@ upstream_get_stats(const struct upstream *up, struct upstream_stats *stats)
     C(msgs_bad)                                 \
     C(records)                                  \
     C(refused_reserved)                         \
+    C(refused_value_size)                       \
+    C(refused_records)                          \
+    C(refused_total_bytes)                      \
     C(sessions)                                 \
     C(snapshots)                                \
     C(batches)                                  \

@@ -22,8 +22,11 @@
  * the only writer of a VM's Guest_Record rows.
  *
  * Records under the reserved prefix "from/" (relayed records; a VM may not
- * forge another VM's origin) are refused and counted, as are records the
- * caller's limits refuse; the stream goes on past them.
+ * forge another VM's origin) are refused and counted, as are records over
+ * the VM's limits (struct upstream_limits); the stream goes on past them
+ * and nothing already stored is lost.  The ACKs that answer the guest's
+ * HELLO and SYNC carry the limits ({"limits": {...}}), so that chand-guest
+ * refuses an application's publication over a limit at once.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H 1
@@ -39,8 +42,26 @@
 #define UPSTREAM_ACK_MIN_MS 100     /* Gap and epoch ACKs: 10 a second. */
 
 /* Sends an ACK of the upstream stream to the guest: header epoch 'epoch'
- * (0: no upstream session), ack 'position', ACK_VALID. */
-typedef void upstream_ack_func(uint32_t epoch, uint64_t position, void *aux);
+ * (0: no upstream session), ack 'position', ACK_VALID, and 'obj'
+ * (borrowed; NULL for none) as its payload. */
+typedef void upstream_ack_func(uint32_t epoch, uint64_t position,
+                               const json_t *obj, void *aux);
+
+/* What a VM may publish (doc/chan-db.md, "Guest limits").  0 means no
+ * limit. */
+struct upstream_limits {
+    uint64_t max_records;       /* Records held. */
+    uint64_t max_value_bytes;   /* Bytes of one value (JSON text). */
+    uint64_t max_total_bytes;   /* Bytes of all keys and values. */
+    uint64_t max_publish_rate;  /* Publications per second (enforced by
+                                 * chand-guest; the host passes it on). */
+};
+
+#define UPSTREAM_LIMITS_DEFAULT { 10000, 1u << 20, 64u << 20, 1000 }
+
+/* The limits as the JSON object chand-host sends the guest:
+ * {"max_records": N, ...}.  Returns a new reference. */
+json_t *upstream_limits_to_json(const struct upstream_limits *);
 
 /* One change to a Guest_Record row.  Strings are owned by the batch. */
 struct upstream_change {
@@ -72,6 +93,9 @@ struct upstream_stats {
     uint64_t msgs_bad;          /* Of those, not a usable batch. */
     uint64_t records;           /* Records in usable messages. */
     uint64_t refused_reserved;  /* Records under "from/". */
+    uint64_t refused_value_size;    /* Value over max_value_bytes. */
+    uint64_t refused_records;   /* New key over max_records. */
+    uint64_t refused_total_bytes;   /* Over max_total_bytes. */
     uint64_t sessions;          /* Upstream sessions started. */
     uint64_t snapshots;         /* Snapshots completed. */
     uint64_t batches;           /* Batches committed. */
@@ -89,6 +113,11 @@ struct upstream *upstream_create(const char *vm, uint32_t epoch,
                                  uint64_t position, const json_t *rows,
                                  upstream_ack_func *ack, void *aux);
 void upstream_destroy(struct upstream *);
+
+/* Sets the limits (copied).  Records already stored stay; new ones over
+ * a limit are refused and counted.  The guest learns of them with the next
+ * ACK that answers its HELLO or SYNC. */
+void upstream_set_limits(struct upstream *, const struct upstream_limits *);
 
 /* The guest sent SYNC with header 'h' and payload object 'obj' (both
  * borrowed). */

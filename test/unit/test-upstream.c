@@ -22,10 +22,13 @@ static struct {
 } acks[4096];
 static size_t n_acks;
 
+static bool last_ack_had_limits;
+
 static void
-record_ack(uint32_t epoch, uint64_t position, void *aux)
+record_ack(uint32_t epoch, uint64_t position, const json_t *obj, void *aux)
 {
     (void) aux;
+    last_ack_had_limits = json_object_get(obj, "limits") != NULL;
     CU_ASSERT_FATAL(n_acks < sizeof acks / sizeof acks[0]);
     acks[n_acks].epoch = epoch;
     acks[n_acks].position = position;
@@ -455,7 +458,74 @@ test_bad_payload(void)
     db_rows = NULL;
 }
 
+/* Over a limit a record is refused and counted; what is stored stays; the
+ * guest learns the limits from the ACKs that answer its SYNC and HELLO. */
+static void
+test_limits(void)
+{
+    setup_db("{\"kept\": [1, \"\\\"old\\\"\"]}");
+    struct upstream *up = make(EPOCH, 4);
+    const struct upstream_limits l = { 2, 10, 40, 5 };
+    upstream_set_limits(up, &l);
+    upstream_receive_hello(up, 0);
+    CU_ASSERT_TRUE(last_ack_had_limits);
+
+    send_msg(up, EPOCH, 5, false,
+             "[[\"put\", \"a\", 1, 1],"                /* 2nd record: ok */
+             " [\"put\", \"b\", 2, 2],"                /* 3rd: refused */
+             " [\"put\", \"kept\", \"0123456789abc\", 3]]", /* too big */
+             0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    CU_ASSERT_FALSE(last_ack_had_limits);
+    CU_ASSERT_EQUAL(json_object_size(db_rows), 2);
+    CU_ASSERT_STRING_EQUAL(db_value("kept"), "\"old\"");
+    CU_ASSERT_STRING_EQUAL(db_value("a"), "1");
+    CU_ASSERT_EQUAL(db_position, 5);              /* The stream went on. */
+
+    /* A delete makes room; the total bytes limit still applies. */
+    send_msg(up, EPOCH, 6, false,
+             "[[\"delete\", \"a\", null, 4], [\"put\", \"c\", \"xxxxxxxx\", 5],"
+             " [\"put\", \"kept\", \"yyyyyyyy\", 6]]", 0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    CU_ASSERT_PTR_NULL(json_object_get(db_rows, "a"));
+    CU_ASSERT_STRING_EQUAL(db_value("c"), "\"xxxxxxxx\"");
+    CU_ASSERT_STRING_EQUAL(db_value("kept"), "\"yyyyyyyy\"");
+    send_msg(up, EPOCH, 7, false,
+             "[[\"put\", \"c\", \"zzzzzzzz\", 7]]", 0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    struct upstream_stats st;
+    upstream_get_stats(up, &st);
+    CU_ASSERT_EQUAL(st.refused_records, 1);
+    CU_ASSERT_EQUAL(st.refused_value_size, 1);
+    CU_ASSERT_EQUAL(st.refused_total_bytes, 0);
+
+    /* Total: 4 + 10 ("kept" + "yyyyyyyy" quoted) + 1 + 10 = 25 held; a
+     * 10-byte value under a 16-byte key goes over 40. */
+    send_msg(up, EPOCH, 8, false,
+             "[[\"put\", \"sixteen-byte-key\", \"12345678\", 8]]", 0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    upstream_get_stats(up, &st);
+    CU_ASSERT_EQUAL(st.refused_records, 2);     /* Third record, again. */
+    send_sync(up, EPOCH + 1, 1);
+    CU_ASSERT_TRUE(last_ack_had_limits);
+    upstream_destroy(up);
+
+    setup_db("{}");
+    up = make(EPOCH, 1);
+    const struct upstream_limits small = { 100, 100, 20, 0 };
+    upstream_set_limits(up, &small);
+    send_msg(up, EPOCH, 2, false, "[[\"put\", \"k\", \"0123456789\", 1],"
+             " [\"put\", \"m\", \"0123456789\", 2]]", 0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    CU_ASSERT_PTR_NOT_NULL(json_object_get(db_rows, "k"));
+    CU_ASSERT_PTR_NULL(json_object_get(db_rows, "m"));
+    upstream_get_stats(up, &st);
+    CU_ASSERT_EQUAL(st.refused_total_bytes, 1);
+    upstream_destroy(up);
+}
+
 static const struct unit_test tests[] = {
+    { "limits", test_limits },
     { "snapshot", test_snapshot },
     { "empty snapshot", test_empty_snapshot },
     { "duplicates, gaps, epochs", test_duplicates_gaps_epochs },
