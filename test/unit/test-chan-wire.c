@@ -1,9 +1,11 @@
 /* Unit tests for lib/chan-wire: frames, MAC, chunking, reassembly, JSON
- * payloads, and the example frame in doc/PROTOCOL.md.
+ * payloads, and the example frames in doc/PROTOCOL.md (section 9, host to
+ * guest, and section 9.1, upstream: guest to host).
  *
  * Set CHAND_GEN_PROTOCOL_EXAMPLE=<file> to make the "PROTOCOL.md example"
- * test write the example blocks (```hexdump and ```summary) to <file>
- * instead of checking them; paste them into doc/PROTOCOL.md. */
+ * test write the example blocks (```hexdump and ```summary for section 9,
+ * then ```hexdump-upstream and ```summary-upstream for section 9.1) to
+ * <file> instead of checking them; paste them into doc/PROTOCOL.md. */
 
 #include <config.h>
 #include "unit.h"
@@ -2308,11 +2310,87 @@ test_end_to_end(void)
     chan_reasm_destroy(r);
 }
 
-/* The example frame in doc/PROTOCOL.md. */
+/* The example frames in doc/PROTOCOL.md: section 9 (a DATA frame from the
+ * host daemon to a guest) and section 9.1 (an upstream DATA frame from a
+ * guest to the host daemon).  Each has a ```hexdump<suffix> and a
+ * ```summary<suffix> block; the same code renders and checks both. */
 
 #define EXAMPLE_CHAN_ID 7
 #define EXAMPLE_VID 4094
 #define EXAMPLE_KEY "example-key"
+
+static void
+make_upstream_example_batch(struct chan_batch *batch)
+{
+    json_t *value = json_pack("{s:i}", "uptime", 42);
+    chan_batch_init(batch);
+    chan_batch_add_put(batch, "stats/app", value, 9);
+    chan_batch_add_delete(batch, "obj/old", 10);
+    json_decref(value);
+}
+
+struct example {
+    const char *section;        /* Where in PROTOCOL.md, for messages. */
+    const char *suffix;         /* Of the block tags: "" or "-upstream". */
+    bool upstream;              /* Guest to host daemon (else the reverse). */
+    struct chan_wire_header hdr;        /* payload_len is ignored. */
+    void (*make_batch)(struct chan_batch *);
+};
+
+static const struct example examples[] = {
+    {
+        .section = "section 9", .suffix = "", .upstream = false,
+        .hdr = {
+            .type = CHAN_WIRE_DATA, .flags = CHAN_WIRE_F_ACK_VALID,
+            .vid = EXAMPLE_VID, .epoch = 1, .seq = 42, .ack = 17,
+            .chunk_index = 0, .chunk_count = 1,
+        },
+        .make_batch = make_example_batch,
+    },
+    {
+        .section = "section 9.1", .suffix = "-upstream", .upstream = true,
+        .hdr = {
+            .type = CHAN_WIRE_DATA, .flags = 0,
+            .vid = EXAMPLE_VID, .epoch = 0x5eed, .seq = 3, .ack = 0,
+            .chunk_index = 0, .chunk_count = 1,
+        },
+        .make_batch = make_upstream_example_batch,
+    },
+};
+
+/* The endpoints of 'ex': source and destination, with the words the
+ * annotations use for them. */
+struct example_ends {
+    struct chan_endpoint host, guest;
+    const struct chan_endpoint *src, *dst;
+    char guest_name[32];
+    const char *src_name, *dst_name;
+};
+
+static void
+example_ends_init(const struct example *ex, uint32_t chan_id,
+                  struct example_ends *e)
+{
+    chan_endpoint_host(&e->host);
+    chan_endpoint_guest(chan_id, &e->guest);
+    snprintf(e->guest_name, sizeof e->guest_name, "guest of chan-id %"PRIu32,
+             chan_id);
+    e->src = ex->upstream ? &e->guest : &e->host;
+    e->dst = ex->upstream ? &e->host : &e->guest;
+    e->src_name = ex->upstream ? e->guest_name : "host daemon";
+    e->dst_name = ex->upstream ? "host daemon" : e->guest_name;
+}
+
+/* The header flags as the summary and the annotations write them: the
+ * names separated by '|', or "none". */
+static const char *
+example_flags(uint8_t flags)
+{
+    static const char *const names[4] = {
+        "none", "ACK_VALID", "SNAPSHOT", "ACK_VALID|SNAPSHOT",
+    };
+    return flags < 4 ? names[flags] : "invalid";
+}
 
 /* Writes one hexdump line: offset, 'n' bytes, annotation.  The bytes field
  * is padded to 16 bytes so that annotations line up. */
@@ -2337,28 +2415,22 @@ dump_line(FILE *f, const uint8_t *frame, size_t *ofs, size_t n,
     *ofs += n;
 }
 
-/* Renders the example frame's ```hexdump and ```summary blocks into a
- * malloc()ed string. */
-static char *
-generate_example(void)
+/* Renders the ```hexdump<suffix> and ```summary<suffix> blocks of 'ex'
+ * into 's'. */
+static void
+generate_example(FILE *s, const struct example *ex)
 {
-    struct chan_endpoint host, guest;
+    struct example_ends e;
     struct chan_batch batch;
     char *json;
     size_t json_len;
 
-    chan_endpoint_host(&host);
-    chan_endpoint_guest(EXAMPLE_CHAN_ID, &guest);
-    make_example_batch(&batch);
+    example_ends_init(ex, EXAMPLE_CHAN_ID, &e);
+    ex->make_batch(&batch);
     CU_ASSERT_EQUAL_FATAL(chan_batch_encode(&batch, NULL, &json, &json_len),
                           CHAN_WIRE_OK);
-    chan_batch_destroy(&batch);
 
-    struct chan_wire_header hdr = {
-        .type = CHAN_WIRE_DATA, .flags = CHAN_WIRE_F_ACK_VALID,
-        .vid = EXAMPLE_VID, .epoch = 1, .seq = 42, .ack = 17,
-        .chunk_index = 0, .chunk_count = 1,
-    };
+    const struct chan_wire_header hdr = ex->hdr;
     uint8_t chan[1472];
     size_t chan_len;
     CU_ASSERT_EQUAL_FATAL(chan_wire_encode(&hdr, json, json_len, EXAMPLE_KEY,
@@ -2367,28 +2439,25 @@ generate_example(void)
                           CHAN_WIRE_OK);
 
     struct pkt_udp pkt = {
-        .eth_dst = guest.mac, .eth_src = host.mac,
+        .eth_dst = e.dst->mac, .eth_src = e.src->mac,
         .vlan = true, .vid = EXAMPLE_VID, .pcp = 0,
-        .ip_src = host.ip, .ip_dst = guest.ip, .ttl = PKT_DEFAULT_TTL,
-        .udp_src = host.port, .udp_dst = guest.port,
+        .ip_src = e.src->ip, .ip_dst = e.dst->ip, .ttl = PKT_DEFAULT_TTL,
+        .udp_src = e.src->port, .udp_dst = e.dst->port,
         .payload = chan, .payload_len = chan_len,
     };
     uint8_t f[1600];
     size_t len;
     CU_ASSERT_EQUAL_FATAL(pkt_udp_build(&pkt, f, sizeof f, &len), PKT_OK);
 
-    char *out;
-    size_t out_len;
-    FILE *s = open_memstream(&out, &out_len);
     size_t ofs = 0;
     char mac_s[ETH_ADDR_STRLEN], ip_s[IP_STRLEN];
 
-    fprintf(s, "```hexdump\n");
+    fprintf(s, "```hexdump%s\n", ex->suffix);
     fprintf(s, "# Ethernet II header with 802.1Q tag (18 bytes)\n");
-    dump_line(s, f, &ofs, 6, "destination MAC %s (guest of chan-id %d)",
-              eth_addr_to_string(&guest.mac, mac_s), EXAMPLE_CHAN_ID);
-    dump_line(s, f, &ofs, 6, "source MAC %s (host daemon)",
-              eth_addr_to_string(&host.mac, mac_s));
+    dump_line(s, f, &ofs, 6, "destination MAC %s (%s)",
+              eth_addr_to_string(&e.dst->mac, mac_s), e.dst_name);
+    dump_line(s, f, &ofs, 6, "source MAC %s (%s)",
+              eth_addr_to_string(&e.src->mac, mac_s), e.src_name);
     dump_line(s, f, &ofs, 2, "TPID 0x8100 (802.1Q)");
     dump_line(s, f, &ofs, 2, "TCI: PCP 0, DEI 0, VID %d", EXAMPLE_VID);
     dump_line(s, f, &ofs, 2, "ethertype 0x0800 (IPv4)");
@@ -2401,28 +2470,36 @@ generate_example(void)
     dump_line(s, f, &ofs, 2, "TTL %d, protocol 17 (UDP)", PKT_DEFAULT_TTL);
     dump_line(s, f, &ofs, 2, "header checksum 0x%04x",
               pkt_get_be16(f + 18 + 10));
-    dump_line(s, f, &ofs, 4, "source %s (host daemon)",
-              ip_to_string(host.ip, ip_s));
-    dump_line(s, f, &ofs, 4, "destination %s (guest of chan-id %d)",
-              ip_to_string(guest.ip, ip_s), EXAMPLE_CHAN_ID);
+    dump_line(s, f, &ofs, 4, "source %s (%s)",
+              ip_to_string(e.src->ip, ip_s), e.src_name);
+    dump_line(s, f, &ofs, 4, "destination %s (%s)",
+              ip_to_string(e.dst->ip, ip_s), e.dst_name);
     fprintf(s, "# UDP header (8 bytes)\n");
-    dump_line(s, f, &ofs, 2, "source port %d", CHAN_UDP_PORT);
-    dump_line(s, f, &ofs, 2, "destination port %d", CHAN_UDP_PORT);
+    dump_line(s, f, &ofs, 2, "source port %u", e.src->port);
+    dump_line(s, f, &ofs, 2, "destination port %u", e.dst->port);
     dump_line(s, f, &ofs, 2, "length %u", pkt_get_be16(f + 38 + 4));
     dump_line(s, f, &ofs, 2, "checksum 0x%04x (with pseudo-header)",
               pkt_get_be16(f + 38 + 6));
     fprintf(s, "# chand header (36 bytes)\n");
     dump_line(s, f, &ofs, 2, "magic 0x4348 \"CH\"");
     dump_line(s, f, &ofs, 1, "version 1");
-    dump_line(s, f, &ofs, 1, "type 1 (DATA)");
-    dump_line(s, f, &ofs, 1, "flags 0x01 (ACK_VALID)");
+    dump_line(s, f, &ofs, 1, "type %u (%s)", hdr.type,
+              chan_wire_type_name(hdr.type));
+    dump_line(s, f, &ofs, 1, "flags 0x%02x (%s)", hdr.flags,
+              example_flags(hdr.flags));
     dump_line(s, f, &ofs, 1, "reserved");
-    dump_line(s, f, &ofs, 2, "vid %d", EXAMPLE_VID);
-    dump_line(s, f, &ofs, 4, "epoch %"PRIu32, hdr.epoch);
+    dump_line(s, f, &ofs, 2, "vid %u", hdr.vid);
+    if (ex->upstream) {
+        dump_line(s, f, &ofs, 4, "epoch %"PRIu32" (0x%"PRIx32
+                  ", the guest's upstream epoch)", hdr.epoch, hdr.epoch);
+    } else {
+        dump_line(s, f, &ofs, 4, "epoch %"PRIu32, hdr.epoch);
+    }
     dump_line(s, f, &ofs, 8, "seq %"PRIu64, hdr.seq);
-    dump_line(s, f, &ofs, 8, "ack %"PRIu64, hdr.ack);
-    dump_line(s, f, &ofs, 2, "chunk index 0");
-    dump_line(s, f, &ofs, 2, "chunk count 1");
+    dump_line(s, f, &ofs, 8, "ack %"PRIu64"%s", hdr.ack,
+              hdr.flags & CHAN_WIRE_F_ACK_VALID ? "" : " (no ACK_VALID)");
+    dump_line(s, f, &ofs, 2, "chunk index %u", hdr.chunk_index);
+    dump_line(s, f, &ofs, 2, "chunk count %u", hdr.chunk_count);
     dump_line(s, f, &ofs, 2, "payload length %zu", json_len);
     dump_line(s, f, &ofs, 2, "reserved");
     fprintf(s, "# payload: %zu bytes of JSON\n", json_len);
@@ -2443,30 +2520,61 @@ generate_example(void)
     fprintf(s, "```\n");
     CU_ASSERT_EQUAL(ofs, len);
 
-    fprintf(s, "\n```summary\n");
+    fprintf(s, "\n```summary%s\n", ex->suffix);
     fprintf(s, "chan-id %d\n", EXAMPLE_CHAN_ID);
     fprintf(s, "key %s\n", EXAMPLE_KEY);
     fprintf(s, "frame-length %zu\n", len);
     fprintf(s, "vid %d\n", EXAMPLE_VID);
-    fprintf(s, "eth-dst %s\n", eth_addr_to_string(&guest.mac, mac_s));
-    fprintf(s, "eth-src %s\n", eth_addr_to_string(&host.mac, mac_s));
-    fprintf(s, "ip-dst %s\n", ip_to_string(guest.ip, ip_s));
-    fprintf(s, "ip-src %s\n", ip_to_string(host.ip, ip_s));
-    fprintf(s, "udp-dst %d\n", CHAN_UDP_PORT);
-    fprintf(s, "udp-src %d\n", CHAN_UDP_PORT);
+    fprintf(s, "eth-dst %s\n", eth_addr_to_string(&e.dst->mac, mac_s));
+    fprintf(s, "eth-src %s\n", eth_addr_to_string(&e.src->mac, mac_s));
+    fprintf(s, "ip-dst %s\n", ip_to_string(e.dst->ip, ip_s));
+    fprintf(s, "ip-src %s\n", ip_to_string(e.src->ip, ip_s));
+    fprintf(s, "udp-dst %u\n", e.dst->port);
+    fprintf(s, "udp-src %u\n", e.src->port);
     fprintf(s, "ttl %d\n", PKT_DEFAULT_TTL);
-    fprintf(s, "type DATA\n");
-    fprintf(s, "flags ACK_VALID\n");
+    fprintf(s, "type %s\n", chan_wire_type_name(hdr.type));
+    fprintf(s, "flags %s\n", example_flags(hdr.flags));
     fprintf(s, "epoch %"PRIu32"\n", hdr.epoch);
     fprintf(s, "seq %"PRIu64"\n", hdr.seq);
     fprintf(s, "ack %"PRIu64"\n", hdr.ack);
-    fprintf(s, "chunk 0/1\n");
+    fprintf(s, "chunk %u/%u\n", hdr.chunk_index, hdr.chunk_count);
     fprintf(s, "payload-length %zu\n", json_len);
-    fprintf(s, "record put motd 3 {\"text\":\"hello\",\"lang\":\"en\"}\n");
-    fprintf(s, "record delete old-motd 4\n");
+    for (size_t i = 0; i < batch.n; i++) {
+        const struct chan_record *r = &batch.records[i];
+        if (r->op == CHAN_OP_PUT) {
+            char *value = json_dumps(r->value, JSON_COMPACT | JSON_ENCODE_ANY
+                                               | JSON_PRESERVE_ORDER);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(value);
+            fprintf(s, "record put %s %"PRId64" %s\n", r->key, r->version,
+                    value);
+            free(value);
+        } else {
+            fprintf(s, "record delete %s %"PRId64"\n", r->key, r->version);
+        }
+    }
     fprintf(s, "```\n");
-    fclose(s);
+    chan_batch_destroy(&batch);
     free(json);
+}
+
+/* Renders the blocks of every example, in the order of PROTOCOL.md (each
+ * example's blocks separated by a blank line, as in the document), into a
+ * malloc()ed string. */
+static char *
+generate_examples(void)
+{
+    char *out;
+    size_t out_len;
+    FILE *s = open_memstream(&out, &out_len);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (size_t i = 0; i < N_ELEMS(examples); i++) {
+        if (i) {
+            fprintf(s, "\n");
+        }
+        generate_example(s, &examples[i]);
+    }
+    fclose(s);
     return out;
 }
 
@@ -2497,8 +2605,9 @@ read_file(const char *name)
     return buf;
 }
 
-/* Returns a malloc()ed copy of the fenced block that starts with the line
- * "```<tag>" in 'doc', including both fence lines, or NULL. */
+/* Returns a malloc()ed copy of the first fenced block that starts with the
+ * line "```<tag>" in 'doc', including both fence lines, or NULL.  The whole
+ * line must match: tag "hexdump" does not find "```hexdump-upstream". */
 static char *
 extract_block(const char *doc, const char *tag)
 {
@@ -2598,42 +2707,68 @@ summary_is(const char *block, const char *name, const char *expected)
     return v && !strncmp(v, expected, len) && v[len] == '\n';
 }
 
-static void
-test_protocol_md(void)
+/* Returns a malloc()ed string "<base><suffix>". */
+static char *
+example_tag(const char *base, const struct example *ex)
 {
-    char *generated = generate_example();
-    const char *gen_file = getenv("CHAND_GEN_PROTOCOL_EXAMPLE");
+    char *tag = malloc(strlen(base) + strlen(ex->suffix) + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tag);
+    strcpy(tag, base);
+    strcat(tag, ex->suffix);
+    return tag;
+}
 
-    if (gen_file && *gen_file) {
-        FILE *f = fopen(gen_file, "w");
-        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-        fputs(generated, f);
-        fclose(f);
-        free(generated);
-        return;
-    }
+/* Counts the lines "```<tag>" in 'doc' (exactly that tag). */
+static int
+count_blocks(const char *doc, const char *tag)
+{
+    char open[64];
+    int n = 0;
 
-    char *doc = read_file(PROTOCOL_MD);
-    if (!doc) {
-        fprintf(stderr, "cannot read %s\n", PROTOCOL_MD);
-        CU_FAIL_FATAL("doc/PROTOCOL.md missing");
+    snprintf(open, sizeof open, "```%s\n", tag);
+    for (const char *p = doc; (p = strstr(p, open)) != NULL; p++) {
+        n += p == doc || p[-1] == '\n';
     }
-    char *hexdump = extract_block(doc, "hexdump");
-    char *summary = extract_block(doc, "summary");
+    return n;
+}
+
+/* Checks the example 'ex' in 'doc' against 'generated' (the output of
+ * generate_examples()), then decodes its hexdump independently and checks
+ * it against its summary and against 'ex'. */
+static void
+check_example(const char *doc, const char *generated, const struct example *ex)
+{
+    char *hexdump_tag = example_tag("hexdump", ex);
+    char *summary_tag = example_tag("summary", ex);
+
+    /* Exactly one block of each, so that the check below cannot look at
+     * a copy while another, stale one is what readers see. */
+    CU_ASSERT_EQUAL(count_blocks(doc, hexdump_tag), 1);
+    CU_ASSERT_EQUAL(count_blocks(doc, summary_tag), 1);
+    char *hexdump = extract_block(doc, hexdump_tag);
+    char *summary = extract_block(doc, summary_tag);
+    if (!hexdump || !summary) {
+        fprintf(stderr, "doc/PROTOCOL.md %s: no ```%s or ```%s block\n",
+                ex->section, hexdump_tag, summary_tag);
+    }
     CU_ASSERT_PTR_NOT_NULL_FATAL(hexdump);
     CU_ASSERT_PTR_NOT_NULL_FATAL(summary);
 
     /* 1. The document shows exactly what the code produces today. */
-    char *gen_hexdump = extract_block(generated, "hexdump");
-    char *gen_summary = extract_block(generated, "summary");
+    char *gen_hexdump = extract_block(generated, hexdump_tag);
+    char *gen_summary = extract_block(generated, summary_tag);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gen_hexdump);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gen_summary);
     if (strcmp(hexdump, gen_hexdump) || strcmp(summary, gen_summary)) {
-        fprintf(stderr, "doc/PROTOCOL.md example is stale; regenerate with "
-                "CHAND_GEN_PROTOCOL_EXAMPLE=/tmp/ex test/unit/test-chan-wire"
-                "\n--- generated ---\n%s", generated);
+        fprintf(stderr, "doc/PROTOCOL.md example (%s) is stale; regenerate "
+                "with CHAND_GEN_PROTOCOL_EXAMPLE=/tmp/ex "
+                "test/unit/test-chan-wire\n--- generated ---\n%s%s",
+                ex->section, gen_hexdump, gen_summary);
         CU_FAIL("PROTOCOL.md example differs from the code's output");
     }
 
-    /* 2. Independently, the hexdump decodes to what the summary says. */
+    /* 2. Independently, the hexdump decodes to what the summary says, and
+     *    that is the example as specified. */
     uint8_t frame[2048];
     int len = parse_hexdump(hexdump, frame, sizeof frame);
     CU_ASSERT_FATAL(len > 0);
@@ -2642,10 +2777,9 @@ test_protocol_md(void)
     uint32_t chan_id = summary_num(summary, "chan-id");
     CU_ASSERT_EQUAL(chan_id, EXAMPLE_CHAN_ID);
     CU_ASSERT(summary_is(summary, "key", EXAMPLE_KEY));
-    struct chan_endpoint host, guest;
+    struct example_ends e;
     char mac_s[ETH_ADDR_STRLEN], ip_s[IP_STRLEN], num[32];
-    chan_endpoint_host(&host);
-    chan_endpoint_guest(chan_id, &guest);
+    example_ends_init(ex, chan_id, &e);
 
     struct pkt_udp pkt;
     CU_ASSERT_EQUAL_FATAL(pkt_udp_parse(frame, len,
@@ -2654,19 +2788,20 @@ test_protocol_md(void)
     CU_ASSERT(pkt.vlan);
     CU_ASSERT_EQUAL(pkt.vid, summary_num(summary, "vid"));
     CU_ASSERT_EQUAL(pkt.vid, EXAMPLE_VID);
-    CU_ASSERT(eth_addr_equals(&pkt.eth_dst, &guest.mac));
-    CU_ASSERT(eth_addr_equals(&pkt.eth_src, &host.mac));
+    CU_ASSERT(eth_addr_equals(&pkt.eth_dst, &e.dst->mac));
+    CU_ASSERT(eth_addr_equals(&pkt.eth_src, &e.src->mac));
     CU_ASSERT(summary_is(summary, "eth-dst",
                          eth_addr_to_string(&pkt.eth_dst, mac_s)));
     CU_ASSERT(summary_is(summary, "eth-src",
                          eth_addr_to_string(&pkt.eth_src, mac_s)));
-    CU_ASSERT_EQUAL(pkt.ip_dst, guest.ip);
-    CU_ASSERT_EQUAL(pkt.ip_src, host.ip);
+    CU_ASSERT_EQUAL(pkt.ip_dst, e.dst->ip);
+    CU_ASSERT_EQUAL(pkt.ip_src, e.src->ip);
     CU_ASSERT(summary_is(summary, "ip-dst", ip_to_string(pkt.ip_dst, ip_s)));
     CU_ASSERT(summary_is(summary, "ip-src", ip_to_string(pkt.ip_src, ip_s)));
     CU_ASSERT_EQUAL(pkt.udp_dst, summary_num(summary, "udp-dst"));
     CU_ASSERT_EQUAL(pkt.udp_src, summary_num(summary, "udp-src"));
     CU_ASSERT_EQUAL(pkt.udp_dst, CHAN_UDP_PORT);
+    CU_ASSERT_EQUAL(pkt.udp_src, CHAN_UDP_PORT);
     CU_ASSERT_EQUAL(pkt.ttl, summary_num(summary, "ttl"));
 
     struct chan_wire_header hdr;
@@ -2677,21 +2812,31 @@ test_protocol_md(void)
                                            EXAMPLE_KEY, strlen(EXAMPLE_KEY),
                                            &hdr, &payload), CHAN_WIRE_OK);
     CU_ASSERT(summary_is(summary, "type", chan_wire_type_name(hdr.type)));
-    CU_ASSERT_EQUAL(hdr.type, CHAN_WIRE_DATA);
+    CU_ASSERT_EQUAL(hdr.type, ex->hdr.type);
     CU_ASSERT_EQUAL(hdr.vid, pkt.vid);
-    CU_ASSERT_EQUAL(hdr.flags, CHAN_WIRE_F_ACK_VALID);
-    CU_ASSERT(summary_is(summary, "flags", "ACK_VALID"));
+    CU_ASSERT_EQUAL(hdr.flags, ex->hdr.flags);
+    CU_ASSERT(summary_is(summary, "flags", example_flags(hdr.flags)));
     CU_ASSERT_EQUAL(hdr.epoch, summary_num(summary, "epoch"));
+    CU_ASSERT_EQUAL(hdr.epoch, ex->hdr.epoch);
     CU_ASSERT_EQUAL(hdr.seq, summary_num(summary, "seq"));
+    CU_ASSERT_EQUAL(hdr.seq, ex->hdr.seq);
     CU_ASSERT_EQUAL(hdr.ack, summary_num(summary, "ack"));
+    CU_ASSERT_EQUAL(hdr.ack, ex->hdr.ack);
     snprintf(num, sizeof num, "%u/%u", hdr.chunk_index, hdr.chunk_count);
     CU_ASSERT(summary_is(summary, "chunk", num));
+    CU_ASSERT_EQUAL(hdr.chunk_index, ex->hdr.chunk_index);
+    CU_ASSERT_EQUAL(hdr.chunk_count, ex->hdr.chunk_count);
     CU_ASSERT_EQUAL(hdr.payload_len, summary_num(summary, "payload-length"));
 
-    struct chan_batch batch;
+    struct chan_batch batch, expected_batch;
     chan_batch_init(&batch);
     CU_ASSERT_EQUAL_FATAL(chan_batch_decode(payload, hdr.payload_len, NULL,
                                             &batch), CHAN_WIRE_OK);
+    ex->make_batch(&expected_batch);
+    assert_batch_equal(&batch, &expected_batch);
+    size_t n_expected = expected_batch.n;
+    chan_batch_destroy(&expected_batch);
+
     const char *rec = NULL;
     size_t i = 0;
     while ((rec = summary_get(summary, "record", rec)) != NULL) {
@@ -2712,16 +2857,45 @@ test_protocol_md(void)
             CU_ASSERT_PTR_NOT_NULL(expected);
             CU_ASSERT(json_equal(expected, r->value));
             json_decref(expected);
+        } else {
+            CU_ASSERT_EQUAL(rec[consumed], '\n');
         }
     }
     CU_ASSERT_EQUAL(i, batch.n);
-    CU_ASSERT_EQUAL(i, 2);
+    CU_ASSERT_EQUAL(i, n_expected);
     chan_batch_destroy(&batch);
 
     free(gen_hexdump);
     free(gen_summary);
     free(hexdump);
     free(summary);
+    free(hexdump_tag);
+    free(summary_tag);
+}
+
+static void
+test_protocol_md(void)
+{
+    char *generated = generate_examples();
+    const char *gen_file = getenv("CHAND_GEN_PROTOCOL_EXAMPLE");
+
+    if (gen_file && *gen_file) {
+        FILE *f = fopen(gen_file, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs(generated, f);
+        fclose(f);
+        free(generated);
+        return;
+    }
+
+    char *doc = read_file(PROTOCOL_MD);
+    if (!doc) {
+        fprintf(stderr, "cannot read %s\n", PROTOCOL_MD);
+        CU_FAIL_FATAL("doc/PROTOCOL.md missing");
+    }
+    for (size_t i = 0; i < N_ELEMS(examples); i++) {
+        check_example(doc, generated, &examples[i]);
+    }
     free(doc);
     free(generated);
 }
@@ -2746,6 +2920,39 @@ test_hexdump_parser(void)
                                   sizeof b), -1);
     CU_ASSERT_EQUAL(parse_hexdump("```hexdump\n000  01\n```\n", b,
                                   sizeof b), -1);
+}
+
+/* Block extraction takes the exact tag: "hexdump" is not the start of
+ * "hexdump-upstream", whichever comes first, and a tag only counts at the
+ * start of a line. */
+static void
+test_extract_block(void)
+{
+    static const char doc[] =
+        "x ```hexdump\nno\n```\n"
+        "```hexdump-upstream\nup\n```\n"
+        "```hexdump\ndown\n```\n"
+        "```summary-upstream\nsu\n```\n"
+        "```summary\nsd\n```\n";
+    char *b;
+
+    b = extract_block(doc, "hexdump");
+    CU_ASSERT_STRING_EQUAL(b, "```hexdump\ndown\n```\n");
+    free(b);
+    b = extract_block(doc, "hexdump-upstream");
+    CU_ASSERT_STRING_EQUAL(b, "```hexdump-upstream\nup\n```\n");
+    free(b);
+    b = extract_block(doc, "summary");
+    CU_ASSERT_STRING_EQUAL(b, "```summary\nsd\n```\n");
+    free(b);
+    b = extract_block(doc, "summary-upstream");
+    CU_ASSERT_STRING_EQUAL(b, "```summary-upstream\nsu\n```\n");
+    free(b);
+    CU_ASSERT_PTR_NULL(extract_block(doc, "hexdump-up"));
+    CU_ASSERT_EQUAL(count_blocks(doc, "hexdump"), 1);
+    CU_ASSERT_EQUAL(count_blocks(doc, "hexdump-upstream"), 1);
+    CU_ASSERT_EQUAL(count_blocks(doc, "summary"), 1);
+    CU_ASSERT_EQUAL(count_blocks(doc, "hexdump-up"), 0);
 }
 
 static const struct unit_test tests[] = {
@@ -2806,6 +3013,7 @@ static const struct unit_test tests[] = {
     { "object payloads", test_object_payloads },
     { "end to end", test_end_to_end },
     { "hexdump parser", test_hexdump_parser },
+    { "example block extraction", test_extract_block },
     { "PROTOCOL.md example", test_protocol_md },
 };
 
