@@ -21,6 +21,8 @@ struct upstream {
     void *aux;
 
     uint32_t epoch;             /* Current upstream epoch, 0: none. */
+    uint64_t session;           /* Bumped at each new session: a guest may
+                                 * come back to an epoch it used before. */
     uint64_t committed;         /* Position the Chan DB holds (or, during
                                  * the snapshot, has the rows of). */
     uint64_t next_seq;          /* Next DATA seq expected. */
@@ -37,6 +39,7 @@ struct upstream {
 
     struct upstream_batch batch;
     bool writing;               /* 'batch' is in flight. */
+    uint64_t batch_session;     /* 'session' the batch belongs to. */
     bool batch_ends_snapshot;
 
     long long last_limited_ack;
@@ -214,6 +217,7 @@ upstream_receive_sync(struct upstream *up, const struct chan_wire_header *h,
      * committed is forgotten (a batch in flight still commits its rows;
      * the snapshot's end makes the table right). */
     up->stats.sessions++;
+    up->session++;
     up->epoch = h->epoch;
     up->committed = 0;
     up->next_seq = 1;
@@ -473,6 +477,7 @@ upstream_next_batch(struct upstream *up, long long now)
     prune_changes(up);
     b->id++;
     b->epoch = up->epoch;
+    up->batch_session = up->session;
     b->set_position = !up->in_snapshot || ends_snapshot;
     up->batch_ends_snapshot = ends_snapshot;
     up->writing = true;
@@ -511,7 +516,7 @@ upstream_batch_done(struct upstream *up, bool ok, long long now)
         return;
     }
     up->writing = false;
-    bool current = up->batch.epoch == up->epoch;
+    bool current = up->batch_session == up->session;
     if (ok) {
         up->stats.batches++;
         apply_batch(up);

@@ -166,8 +166,22 @@ transmit(uint32_t chan_id, const uint8_t *frame, size_t len, void *aux)
     const uint8_t *payload;
     FUZZ_CHECK(decode_any(pkt.payload, pkt.payload_len, &h, &payload));
     FUZZ_CHECK(h.vid == cfg->vid);
-    /* The host never acknowledges anything. */
-    FUZZ_CHECK(h.type != CHAN_WIRE_ACK);
+    /* The host's only ACKs are of the guest's upstream stream
+     * (upstream.c): ACK_VALID, and a payload that is empty or holds the
+     * limits.  They are not part of the downstream session. */
+    if (h.type == CHAN_WIRE_ACK) {
+        json_t *obj;
+        FUZZ_CHECK(h.flags & CHAN_WIRE_F_ACK_VALID);
+        FUZZ_CHECK(!chan_payload_decode_object(payload, h.payload_len, NULL,
+                                               &obj));
+        FUZZ_CHECK(json_object_size(obj) == 0
+                   || (json_object_size(obj) == 1
+                       && json_is_object(json_object_get(obj, "limits"))));
+        json_decref(obj);
+        view.n_frames++;
+        free(copy);
+        return 0;
+    }
 
     if (h.epoch != view.epoch) {
         view.epoch = h.epoch;

@@ -138,6 +138,35 @@ fuzz_frame_key(uint8_t *key, size_t len)
     }
 }
 
+/* Steps of a fuzz-upstream script (see fuzz-upstream.c): the low 3 bits of
+ * a step's first byte, and option bits above them. */
+#define FUZZ_UP_SYNC   0
+#define FUZZ_UP_DATA   1
+#define FUZZ_UP_HELLO  2
+#define FUZZ_UP_TAKE   3        /* upstream_next_batch() */
+#define FUZZ_UP_DONE   4        /* upstream_batch_done() */
+#define FUZZ_UP_COMMIT 5        /* TAKE then DONE */
+#define FUZZ_UP_LIMITS 6
+#define FUZZ_UP_TIME   7
+
+#define FUZZ_UP_OK            0x08  /* DONE, COMMIT: the transaction
+                                     * commits (else it fails). */
+#define FUZZ_UP_DATA_RAW      0x08  /* DATA: payload bytes from the input. */
+#define FUZZ_UP_DATA_REUSE    0x10  /* DATA: the previous message again. */
+#define FUZZ_UP_DATA_SNAPSHOT 0x20  /* DATA: SNAPSHOT flag. */
+#define FUZZ_UP_DATA_ALL      0x40  /* DATA: the chunks from the index to
+                                     * the last, at consecutive seqs. */
+#define FUZZ_UP_ACK_VALID     0x80  /* DATA, SYNC: ACK_VALID flag. */
+
+/* Epoch selectors (low 3 bits of an epoch byte). */
+#define FUZZ_UP_EPOCH_CURRENT 0     /* upstream_epoch(), or A if none. */
+#define FUZZ_UP_EPOCH_A       1
+#define FUZZ_UP_EPOCH_B       2
+#define FUZZ_UP_EPOCH_C       3
+#define FUZZ_UP_EPOCH_MAX     4
+#define FUZZ_UP_EPOCH_PRIOR   5     /* The one the upstream was created in. */
+#define FUZZ_UP_EPOCH_INPUT   6     /* 4 more bytes. */
+
 /* The prototype libFuzzer expects; declared here for -Wmissing-prototypes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -847,6 +847,188 @@ gen_session(void)
     free(b.data);
 }
 
+/* ---------------------------------------------------------------------
+ * The upstream end (fuzz-upstream's script format).
+ */
+
+/* Record specs (see fuzz-upstream.c): keys[] and values[] indexes. */
+enum {
+    K_MOTD = 0, K_CFG_A = 1, K_CFG_B = 2, K_K = 3, K_FROM = 4,
+    K_LONG = 8, K_200 = 9,
+};
+enum { V_1 = 0, V_2 = 1, V_X = 4, V_OBJ = 8, V_40 = 13, V_300 = 14,
+       V_1500 = 15 };
+
+static void
+put_record(struct buf *b, bool delete, unsigned int key, unsigned int value,
+           unsigned int version)
+{
+    buf_put_u8(b, (delete ? 0x80 : 0) | ((version & 7) << 4) | key);
+    buf_put_u8(b, ((version >> 3) << 4) | value);
+}
+
+static void
+put_up_sync(struct buf *b, uint8_t epoch, uint8_t end)
+{
+    buf_put_u8(b, FUZZ_UP_SYNC);
+    buf_put_u8(b, epoch);
+    buf_put_u8(b, end);
+}
+
+/* A DATA step of the current epoch at the next seq ('seq' byte 0) with a
+ * batch of 'n' records to follow (put_record()). */
+static void
+put_up_data(struct buf *b, uint8_t flags, uint8_t chunks, int n)
+{
+    buf_put_u8(b, FUZZ_UP_DATA | flags);
+    buf_put_u8(b, FUZZ_UP_EPOCH_CURRENT);
+    buf_put_u8(b, 0);
+    buf_put_u8(b, chunks);
+    if (n >= 0) {
+        buf_put_u8(b, n);
+    }
+}
+
+static void
+gen_upstream(void)
+{
+    struct buf b = { 0 };
+
+    /* A session from scratch: SYNC (snapshot of 2 messages), the
+     * snapshot, commit, more DATA, commit, a HELLO. */
+    buf_put_u8(&b, 0);              /* No prior session, no rows. */
+    buf_put_u8(&b, 0);              /* Position. */
+    put_up_sync(&b, FUZZ_UP_EPOCH_A, 2);
+    put_up_data(&b, FUZZ_UP_DATA_SNAPSHOT, 0, 2);
+    put_record(&b, false, K_MOTD, V_X, 3);
+    put_record(&b, false, K_CFG_A, V_OBJ, 4);
+    put_up_data(&b, FUZZ_UP_DATA_SNAPSHOT, 0, 1);
+    put_record(&b, false, K_CFG_B, V_1, 5);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    put_up_data(&b, 0, 0, 3);
+    put_record(&b, true, K_MOTD, 0, 6);
+    put_record(&b, false, K_CFG_A, V_2, 7);
+    put_record(&b, false, K_K, V_40, 8);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    buf_put_u8(&b, FUZZ_UP_TIME | 0xf8);
+    buf_put_u8(&b, FUZZ_UP_HELLO);
+    write_buf("upstream", "session", &b);
+
+    /* A message in 3 chunks sent at once, then one in 4 chunks sent one
+     * step at a time (the message reused), with a long key and a long
+     * value. */
+    buf_clear(&b);
+    buf_put_u8(&b, 1);              /* Prior session in epoch A at 4. */
+    buf_put_u8(&b, 4);
+    put_up_data(&b, FUZZ_UP_DATA_ALL, 2, 3);
+    put_record(&b, false, K_LONG, V_300, 1);
+    put_record(&b, false, K_200, V_1500, 2);
+    put_record(&b, false, K_FROM, V_1, 3);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    put_up_data(&b, 0, 3 | (0 << 3), 2);
+    put_record(&b, false, K_LONG, V_1500, 9);
+    put_record(&b, false, K_MOTD, V_40, 9);
+    for (int i = 1; i < 4; i++) {
+        put_up_data(&b, FUZZ_UP_DATA_REUSE, 3 | (i << 3), -1);
+    }
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    write_buf("upstream", "chunked", &b);
+
+    /* A batch taken, a message arriving while it is in flight, the
+     * batch failing, then both messages sent again and committed. */
+    buf_clear(&b);
+    buf_put_u8(&b, 2 | (2 << 4));   /* Epoch B at 7, with 2 rows. */
+    buf_put_u8(&b, 7);
+    put_record(&b, false, K_MOTD, V_X, 3);
+    put_record(&b, false, K_CFG_A, V_1, 1);
+    put_up_data(&b, 0, 0, 2);
+    put_record(&b, false, K_MOTD, V_OBJ, 4);
+    put_record(&b, true, K_CFG_A, 0, 2);
+    buf_put_u8(&b, FUZZ_UP_TAKE);
+    put_up_data(&b, 0, 0, 1);
+    put_record(&b, false, K_K, V_2, 5);
+    buf_put_u8(&b, FUZZ_UP_DONE);   /* Fails. */
+    for (int i = 0; i < 2; i++) {
+        buf_put_u8(&b, FUZZ_UP_DATA);
+        buf_put_u8(&b, FUZZ_UP_EPOCH_CURRENT);
+        buf_put_u8(&b, 0x80);       /* Duplicate: at the position. */
+        buf_put_u8(&b, 0);
+        buf_put_u8(&b, 0);
+    }
+    put_up_data(&b, 0, 0, 2);
+    put_record(&b, false, K_MOTD, V_OBJ, 4);
+    put_record(&b, true, K_CFG_A, 0, 2);
+    put_up_data(&b, 0, 0, 1);
+    put_record(&b, false, K_K, V_2, 5);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    write_buf("upstream", "fail-retransmit", &b);
+
+    /* Prior rows, then a new session whose snapshot is empty (every row
+     * goes), then one with limits that refuse some of a snapshot. */
+    buf_clear(&b);
+    buf_put_u8(&b, 1 | (3 << 4));
+    buf_put_u8(&b, 9);
+    put_record(&b, false, K_MOTD, V_X, 3);
+    put_record(&b, false, K_CFG_A, V_1, 1);
+    put_record(&b, false, K_CFG_B, V_300, 2);
+    put_up_sync(&b, FUZZ_UP_EPOCH_B, 0);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    buf_put_u8(&b, FUZZ_UP_LIMITS);
+    buf_put(&b, "\x02\x08\x04\x00", 4);
+    put_up_sync(&b, FUZZ_UP_EPOCH_C, 1);
+    put_up_data(&b, FUZZ_UP_DATA_SNAPSHOT, 0, 4);
+    put_record(&b, false, K_MOTD, V_X, 3);
+    put_record(&b, false, K_CFG_A, V_40, 1);
+    put_record(&b, false, K_CFG_B, V_1, 2);
+    put_record(&b, false, K_K, V_1, 2);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    buf_put_u8(&b, FUZZ_UP_HELLO);
+    write_buf("upstream", "snapshot-limits", &b);
+
+    /* A raw batch from chand's encoder (a reserved key among others), a
+     * SYNC repeat, a bad SYNC, DATA of another epoch and a gap. */
+    buf_clear(&b);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    put_up_sync(&b, FUZZ_UP_EPOCH_A, 1);
+    struct chan_batch batch;
+    chan_batch_init(&batch);
+    json_t *v = json_pack("{s:[i,n]}", "a", 1);
+    chan_batch_add_put(&batch, "cfg/raw", v, 1);
+    chan_batch_add_put(&batch, "from/vm2/x", v, 1);
+    chan_batch_add_delete(&batch, "gone", 2);
+    json_decref(v);
+    char *text;
+    size_t len;
+    if (chan_batch_encode(&batch, NULL, &text, &len)) {
+        abort();
+    }
+    chan_batch_destroy(&batch);
+    buf_put_u8(&b, FUZZ_UP_DATA | FUZZ_UP_DATA_RAW | FUZZ_UP_DATA_SNAPSHOT);
+    buf_put_u8(&b, FUZZ_UP_EPOCH_CURRENT);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    buf_put_be16(&b, len);
+    buf_put(&b, text, len);
+    free(text);
+    put_up_sync(&b, FUZZ_UP_EPOCH_A, 1);
+    put_up_sync(&b, FUZZ_UP_EPOCH_B, 0xc0 | 1);
+    buf_put_u8(&b, FUZZ_UP_COMMIT | FUZZ_UP_OK);
+    buf_put_u8(&b, FUZZ_UP_DATA);
+    buf_put_u8(&b, FUZZ_UP_EPOCH_B);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, FUZZ_UP_DATA);
+    buf_put_u8(&b, FUZZ_UP_EPOCH_CURRENT);
+    buf_put_u8(&b, 0x40 | 40);      /* next + 8: a gap. */
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, 0);
+    buf_put_u8(&b, FUZZ_UP_HELLO);
+    write_buf("upstream", "raw-and-bad", &b);
+    free(b.data);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -864,5 +1046,6 @@ main(int argc, char *argv[])
     gen_api();
     gen_flow_template();
     gen_session();
+    gen_upstream();
     return 0;
 }
