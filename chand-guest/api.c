@@ -306,6 +306,154 @@ handle_watch(struct api *api, struct api_conn *c, const json_t *params,
                             "position", (json_int_t) st.position), id);
 }
 
+/* Checks published key 'k' (a JSON string, borrowed); replies with the
+ * error and returns false if it is bad. */
+static bool
+check_published_key(struct api *api, struct api_conn *c, const json_t *id,
+                     const json_t *k)
+{
+    int error;
+
+    if (!string_is_clean(k)) {
+        reply_error(api, c, id, "invalid params: bad key: key contains "
+                    "U+0000");
+        return false;
+    }
+    error = datastore_check_published_key(json_string_value(k));
+    if (error == EPERM) {
+        reply_error(api, c, id, "invalid params: reserved key: %s",
+                    datastore_last_error());
+        return false;
+    } else if (error) {
+        reply_error(api, c, id, "invalid params: bad key: %s",
+                    datastore_last_error());
+        return false;
+    }
+    return true;
+}
+
+static void
+handle_publish(struct api *api, struct api_conn *c, const json_t *params,
+               const json_t *id)
+{
+    const json_t *k = json_array_get(params, 0);
+    const json_t *v = json_array_get(params, 1);
+    int64_t version;
+    char *text;
+    int error;
+
+    if (json_array_size(params) != 2 || !json_is_string(k)) {
+        reply_error(api, c, id, "invalid params: publish takes two, the "
+                    "key (a string) and the value (any JSON value)");
+        return;
+    }
+    if (!check_published_key(api, c, id, k)) {
+        return;
+    }
+    text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) {
+        reply_error(api, c, id, "invalid params: bad value: it cannot be "
+                    "rendered as JSON");
+        return;
+    }
+    error = datastore_check_published_value(text, NULL);
+    if (!error) {
+        error = datastore_publish(api->ds, json_string_value(k), text,
+                                  &version);
+    }
+    if (!error) {
+        reply(api, c, json_pack("{s:I}", "version", (json_int_t) version),
+              id);
+    } else if (error == EINVAL) {
+        /* The key was checked above: it is the value. */
+        reply_error(api, c, id, "invalid params: bad value: %s",
+                    datastore_last_error());
+    } else if (error == EDQUOT) {
+        reply_error(api, c, id, "over limit: %s", datastore_last_error());
+    } else {
+        reply_error(api, c, id, "internal error: %s",
+                    datastore_last_error());
+    }
+    free(text);
+}
+
+static void
+handle_unpublish(struct api *api, struct api_conn *c, const json_t *params,
+                 const json_t *id)
+{
+    const json_t *k = json_array_get(params, 0);
+    int64_t version;
+    int error;
+
+    if (json_array_size(params) != 1 || !json_is_string(k)) {
+        reply_error(api, c, id, "invalid params: unpublish takes one "
+                    "string, the key");
+        return;
+    }
+    if (!check_published_key(api, c, id, k)) {
+        return;
+    }
+    error = datastore_unpublish(api->ds, json_string_value(k), &version);
+    if (error == ENOENT) {
+        reply_error(api, c, id, "not found: unknown or already withdrawn "
+                    "key");
+    } else if (error) {
+        reply_error(api, c, id, "internal error: %s",
+                    datastore_last_error());
+    } else {
+        reply(api, c, json_pack("{s:I}", "version", (json_int_t) version),
+              id);
+    }
+}
+
+static int
+published_cb(void *array, const struct ds_published *p)
+{
+    json_t *value = p->deleted ? json_null() : parse_value(p->value);
+
+    json_array_append_new(array, json_pack(
+                              "{s:s, s:o, s:I, s:I, s:b, s:s}",
+                              "key", p->key,
+                              "value", value ? value : json_null(),
+                              "version", (json_int_t) p->version,
+                              "acked_version",
+                              (json_int_t) p->acked_version,
+                              "deleted", p->deleted,
+                              "state", (ds_published_pending(p)
+                                        ? "pending" : "delivered")));
+    return 0;
+}
+
+static void
+handle_published(struct api *api, struct api_conn *c, const json_t *params,
+                 const json_t *id)
+{
+    struct ds_pub_counts counts;
+    const char *prefix;
+    json_t *array;
+    int error;
+
+    if (!get_optional_string(params, &prefix)
+        || (prefix && !string_is_clean(json_array_get(params, 0)))) {
+        reply_error(api, c, id, "invalid params: published takes an "
+                    "optional string, the key prefix");
+        return;
+    }
+    array = json_array();
+    error = datastore_list_published(api->ds, prefix, true, published_cb,
+                                     array, &counts);
+    if (error) {
+        json_decref(array);
+        reply_error(api, c, id, "internal error: %s",
+                    datastore_last_error());
+        return;
+    }
+    reply(api, c, json_pack("{s:o, s:I, s:I, s:I}", "records", array,
+                            "count", (json_int_t) counts.records,
+                            "withdrawn", (json_int_t) counts.withdrawn,
+                            "pending", (json_int_t) counts.pending), id);
+}
+
 static void
 handle_request(struct api *api, struct api_conn *c, const json_t *msg)
 {
@@ -319,6 +467,12 @@ handle_request(struct api *api, struct api_conn *c, const json_t *msg)
         handle_list(api, c, params, id);
     } else if (!strcmp(method, "watch")) {
         handle_watch(api, c, params, id);
+    } else if (!strcmp(method, "publish")) {
+        handle_publish(api, c, params, id);
+    } else if (!strcmp(method, "unpublish")) {
+        handle_unpublish(api, c, params, id);
+    } else if (!strcmp(method, "published")) {
+        handle_published(api, c, params, id);
     } else if (!strcmp(method, "status")) {
         if (json_array_size(params)) {
             reply_error(api, c, id, "invalid params: status takes none");

@@ -19,6 +19,25 @@
  *                        Several watches on one connection add up; each
  *                        change is sent once.  Watch, then list, to see
  *                        every state with no gap.
+ *   "publish" [KEY, VALUE]
+ *                     -> {"version": N}: KEY (1..256 bytes of UTF-8, not
+ *                        under "from/") is published with VALUE (any JSON
+ *                        value) for the host (doc/SESSION.md, "Upstream"),
+ *                        durably before the reply; N is its new version
+ *   "unpublish" [KEY] -> {"version": N}: KEY is withdrawn (a tombstone of
+ *                        version N until the host has it), or the error
+ *                        "not found: unknown or already withdrawn key"
+ *   "published" [PREFIX?]
+ *                     -> {"records": [{"key", "value", "version",
+ *                         "acked_version", "deleted", "state"}, ...],
+ *                         "count": C, "withdrawn": W, "pending": P}: the
+ *                        published records (withdrawals still pending
+ *                        included, with "value" null and "deleted" true)
+ *                        in ascending bytewise key order, "state"
+ *                        "pending" until the host acknowledged the record's
+ *                        version, then "delivered"; C counts the records
+ *                        not withdrawn, W the pending withdrawals, P the
+ *                        pending rows of either kind
  *   "status" []       -> chand-guest's status object (as "guest/status"
  *                        on the control socket)
  *   "echo" [ANY...]   -> the params, unchanged
@@ -26,10 +45,17 @@
  * V is the record's value as JSON (the datastore keeps JSON text).  Errors
  * are JSON-RPC error replies whose "error" is a string: "not found",
  * "unknown method: M", "invalid params: ...", "invalid request: ..." or
- * "internal error: ...".  Every bad request is counted; a message that is
- * not JSON, or longer than API_MAX_REQUEST, closes the connection.  A
- * watcher that does not read its notifications is disconnected once more
- * than API_MAX_BACKLOG bytes wait for it, so it never slows the daemon.
+ * "internal error: ...".  A key or value "publish" or "unpublish" refuses
+ * gives "invalid params: bad key: ...", "invalid params: reserved key:
+ * ..." (under "from/": the prefix of records chand-host relays) or
+ * "invalid params: bad value: ..." (nested deeper than 32 levels, longer
+ * than 1 MiB in compact form, ...); a publication over a limit the host
+ * set for the VM (records held, bytes of a value, bytes in all,
+ * publications a second) gives "over limit: ...".  Every bad request is
+ * counted; a message that is not JSON, or longer than API_MAX_REQUEST,
+ * closes the connection.  A watcher that does not read its notifications is
+ * disconnected once more than API_MAX_BACKLOG bytes wait for it, so it
+ * never slows the daemon.
  */
 #ifndef API_H
 #define API_H 1

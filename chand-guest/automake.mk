@@ -5,6 +5,7 @@ chand_guest_chand_guest_SOURCES = \
 	chand-guest/main.c \
 	chand-guest/guest.c chand-guest/guest.h \
 	chand-guest/receiver.c chand-guest/receiver.h \
+	chand-guest/publisher.c chand-guest/publisher.h \
 	chand-guest/udp.c chand-guest/udp.h \
 	chand-guest/api.c chand-guest/api.h \
 	chand-guest/bridge.c chand-guest/bridge.h \

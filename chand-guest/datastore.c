@@ -13,6 +13,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "chan-wire.h"
+
 /* How long a write waits for another process's lock, in milliseconds.
  * Only chand-guest writes, and readers never block a writer in WAL mode,
  * so this only matters for WAL recovery at open and for a second daemon
@@ -50,6 +54,23 @@ static const char ds_schema_sql[] =
     " apply_count INTEGER NOT NULL,"
     " seen_gen INTEGER NOT NULL);";
 
+/* The tables schema version 2 added: created with a new file, and by the
+ * upgrade of a version 1 file. */
+static const char ds_schema_v2_sql[] =
+    "CREATE TABLE published ("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT,"
+    " version INTEGER NOT NULL CHECK (version >= 1),"
+    " deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
+    " acked_version INTEGER NOT NULL CHECK (acked_version >= 0),"
+    " updated_at INTEGER NOT NULL,"
+    " CHECK ((deleted = 0) = (value IS NOT NULL)));"
+    "CREATE INDEX published_by_version ON published (version);"
+    "CREATE TABLE publish_counter ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " last_version INTEGER NOT NULL CHECK (last_version >= 0));"
+    "INSERT INTO publish_counter (id, last_version) VALUES (1, 0);";
+
 /* Cached statements.  Every piece of data is bound, never spliced. */
 enum ds_stmt {
     ST_BEGIN,
@@ -69,6 +90,19 @@ enum ds_stmt {
     ST_COUNT,
     ST_UNSEEN,
     ST_DELETE_UNSEEN,
+    ST_PUB_COUNTER_LOAD,
+    ST_PUB_COUNTER_STORE,
+    ST_PUB_UPSERT,
+    ST_PUB_WITHDRAW,
+    ST_PUB_GET,
+    ST_PUB_LIST,
+    ST_PUB_SINCE,
+    ST_PUB_ACK,
+    ST_PUB_ACK_PURGE,
+    ST_PUB_PURGE,
+    ST_PUB_PENDING,
+    ST_PUB_USAGE,
+    ST_PUB_HELD,
     N_STMTS
 };
 
@@ -101,6 +135,42 @@ static const char *const ds_stmt_sql[N_STMTS] = {
     [ST_COUNT] = "SELECT count(*) FROM records",
     [ST_UNSEEN] = "SELECT key FROM records WHERE seen_gen <> ?1",
     [ST_DELETE_UNSEEN] = "DELETE FROM records WHERE seen_gen <> ?1",
+    [ST_PUB_COUNTER_LOAD] = "SELECT last_version FROM publish_counter"
+                            " WHERE id = 1",
+    [ST_PUB_COUNTER_STORE] = "UPDATE publish_counter SET last_version = ?1"
+                             " WHERE id = 1",
+    [ST_PUB_UPSERT] = "INSERT INTO published (key, value, version, deleted,"
+                      " acked_version, updated_at)"
+                      " VALUES (?1, ?2, ?3, 0, 0, ?4)"
+                      " ON CONFLICT (key) DO UPDATE SET"
+                      " value = excluded.value, version = excluded.version,"
+                      " deleted = 0, updated_at = excluded.updated_at",
+    [ST_PUB_WITHDRAW] = "UPDATE published SET value = NULL, version = ?2,"
+                        " deleted = 1, updated_at = ?3"
+                        " WHERE key = ?1 AND deleted = 0",
+    [ST_PUB_GET] = "SELECT value, version, acked_version, deleted"
+                   " FROM published WHERE key = ?1",
+    [ST_PUB_LIST] = "SELECT key, value, version, acked_version, deleted"
+                    " FROM published"
+                    " WHERE key >= ?1 AND (?2 IS NULL OR key < ?2)"
+                    " ORDER BY key",
+    [ST_PUB_SINCE] = "SELECT key, value, version, acked_version, deleted"
+                     " FROM published WHERE version > ?1"
+                     " ORDER BY version LIMIT ?2",
+    [ST_PUB_ACK] = "UPDATE published SET acked_version = ?2"
+                   " WHERE key = ?1 AND acked_version < ?2"
+                   " AND version >= ?2",
+    [ST_PUB_ACK_PURGE] = "DELETE FROM published WHERE key = ?1"
+                         " AND deleted = 1 AND acked_version >= version",
+    [ST_PUB_PURGE] = "DELETE FROM published WHERE deleted = 1"
+                     " AND version <= ?1",
+    [ST_PUB_PENDING] = "SELECT count(*) FROM published"
+                       " WHERE acked_version < version",
+    [ST_PUB_USAGE] = "SELECT count(*), total(length(CAST(key AS BLOB))"
+                     " + length(CAST(value AS BLOB)))"
+                     " FROM published WHERE deleted = 0",
+    [ST_PUB_HELD] = "SELECT length(CAST(value AS BLOB)) FROM published"
+                    " WHERE key = ?1 AND deleted = 0",
 };
 
 /* A change waiting for the commit that makes it durable. */
@@ -120,6 +190,11 @@ struct datastore {
     bool in_txn;
     bool listing;               /* Inside datastore_list()'s callback. */
     int64_t txn_now_ms;         /* updated_at for this transaction. */
+    int64_t pub_counter;        /* publish_counter.last_version, now. */
+    int64_t txn_start_pub_counter;  /* The same when the txn began. */
+    struct ds_pub_limits pub_limits;
+    double pub_tokens;          /* Publications the rate allows now. */
+    long long pub_tokens_ms;    /* When 'pub_tokens' was computed. */
 
     datastore_change_cb *change_cb;
     void *change_aux;
@@ -470,6 +545,32 @@ store_state(struct datastore *ds, const struct ds_state *state)
     return run(ds, ST_STORE, "writing channel state");
 }
 
+/* Loads publish_counter.last_version into '*counterp'. */
+static int
+load_pub_counter(struct datastore *ds, int64_t *counterp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_COUNTER_LOAD);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(s, 0);
+        if (v < 0) {
+            error = set_error(EBADMSG, "%s: publish counter holds an "
+                              "invalid value", ds->path);
+        } else {
+            *counterp = v;
+        }
+    } else if (rc == SQLITE_DONE) {
+        error = set_error(EBADMSG, "%s: publish counter row is missing",
+                          ds->path);
+    } else {
+        error = sql_error(ds, rc, "reading publish counter");
+    }
+    stmt_done(s);
+    return error;
+}
+
 /* Pending notifications. */
 
 static void
@@ -568,6 +669,7 @@ txn_forget(struct datastore *ds)
 {
     ds->in_txn = false;
     ds->state = ds->txn_start;
+    ds->pub_counter = ds->txn_start_pub_counter;
     pending_clear(ds);
 }
 
@@ -682,9 +784,10 @@ query_one(struct datastore *ds, const char *sql, const char *what,
 }
 
 /* Checks that the file is empty or a chand datastore of a version we
- * support.  Stores in '*emptyp' whether it is empty. */
+ * support.  Stores in '*emptyp' whether it is empty and, if it is not, its
+ * schema version in '*versionp'. */
 static int
-check_identity(struct datastore *ds, bool *emptyp)
+check_identity(struct datastore *ds, bool *emptyp, int64_t *versionp)
 {
     int64_t app_id, n_objects, version;
     sqlite3_stmt *s;
@@ -729,9 +832,9 @@ check_identity(struct datastore *ds, bool *emptyp)
         } else if (version < 1) {
             error = set_error(EBADMSG, "%s: invalid datastore schema version "
                               "%"PRId64, ds->path, version);
+        } else {
+            *versionp = version;    /* Older versions: see upgrade(). */
         }
-        /* Older versions would be migrated here, one step at a time, in one
-         * transaction.  Version 1 is the first, so there are none. */
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         error = set_error(EBADMSG, "%s: datastore meta table holds no valid "
                           "schema version", ds->path);
@@ -758,6 +861,9 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
     int rc, error;
 
     error = exec_sql(ds, ds_schema_sql, "creating schema");
+    if (!error) {
+        error = exec_sql(ds, ds_schema_v2_sql, "creating schema");
+    }
     if (!error) {
         /* A constant, not data. */
         char sql[64];
@@ -796,6 +902,38 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
     return 0;
 }
 
+/* Upgrades an older file to DS_SCHEMA_VERSION in place, in one
+ * transaction: version 1 lacks the published tables. */
+static int
+upgrade(struct datastore *ds)
+{
+    int64_t version = 0;
+    bool empty;
+    int error;
+
+    error = exec_sql(ds, "BEGIN IMMEDIATE", "upgrading schema");
+    if (error) {
+        return error;
+    }
+    /* Another process may have upgraded it meanwhile. */
+    error = check_identity(ds, &empty, &version);
+    if (!error && !empty && version == 1) {
+        error = exec_sql(ds, ds_schema_v2_sql, "upgrading schema to "
+                         "version 2");
+        if (!error) {
+            error = exec_sql(ds, "UPDATE meta SET schema_version = 2",
+                             "upgrading schema to version 2");
+        }
+    }
+    if (!error) {
+        error = exec_sql(ds, "COMMIT", "committing schema upgrade");
+    }
+    if (error) {
+        rollback_quietly(ds);
+    }
+    return error;
+}
+
 static int
 prepare_all(struct datastore *ds)
 {
@@ -804,7 +942,8 @@ prepare_all(struct datastore *ds)
                                     SQLITE_PREPARE_PERSISTENT,
                                     &ds->stmts[i], NULL);
         if (rc != SQLITE_OK) {
-            int error = sql_error(ds, rc, "schema does not match version 1");
+            int error = sql_error(ds, rc, "schema does not match version "
+                                  "2");
             return error == EIO ? EBADMSG : error;
         }
     }
@@ -829,6 +968,7 @@ static int
 do_open(struct datastore *ds, const struct datastore_options *options)
 {
     char mode[16];
+    int64_t version = 0;
     bool empty;
     int rc, error;
 
@@ -841,7 +981,7 @@ do_open(struct datastore *ds, const struct datastore_options *options)
 
     /* Look before touching anything: a foreign or newer file must be left
      * exactly as it is. */
-    error = check_identity(ds, &empty);
+    error = check_identity(ds, &empty, &version);
     if (error) {
         return error;
     }
@@ -875,7 +1015,7 @@ do_open(struct datastore *ds, const struct datastore_options *options)
             return error;
         }
         /* Another process may have created it meanwhile. */
-        error = check_identity(ds, &empty);
+        error = check_identity(ds, &empty, &version);
         if (!error && empty) {
             error = create_schema(ds, options->guest_epoch);
         }
@@ -886,11 +1026,19 @@ do_open(struct datastore *ds, const struct datastore_options *options)
             rollback_quietly(ds);
             return error;
         }
+    } else if (version < DS_SCHEMA_VERSION) {
+        error = upgrade(ds);
+        if (error) {
+            return error;
+        }
     }
 
     error = prepare_all(ds);
     if (!error) {
         error = load_state(ds, &ds->state);
+    }
+    if (!error) {
+        error = load_pub_counter(ds, &ds->pub_counter);
     }
     return error;
 }
@@ -975,11 +1123,15 @@ datastore_begin(struct datastore *ds)
     }
     /* The file is the truth: reload what it says now. */
     error = load_state(ds, &ds->state);
+    if (!error) {
+        error = load_pub_counter(ds, &ds->pub_counter);
+    }
     if (error) {
         rollback_quietly(ds);
         return error;
     }
     ds->txn_start = ds->state;
+    ds->txn_start_pub_counter = ds->pub_counter;
     ds->txn_now_ms = wall_msec();
     ds->in_txn = true;
     pending_clear(ds);
@@ -1488,5 +1640,605 @@ datastore_check(struct datastore *ds)
         error = set_error(EBADMSG, "%s: integrity check failed: %s",
                           ds->path, result);
     }
+    return error;
+}
+
+/* Published records. */
+
+int
+datastore_check_published_key(const char *key)
+{
+    size_t len;
+
+    if (!key) {
+        return set_error(EINVAL, "key is NULL");
+    }
+    len = strlen(key);
+    if (!len) {
+        return set_error(EINVAL, "key is empty");
+    } else if (len > DS_PUB_KEY_MAX) {
+        return set_error(EINVAL, "key is %zu bytes long (maximum %d)",
+                         len, DS_PUB_KEY_MAX);
+    } else if (!utf8_valid((const unsigned char *) key, len)) {
+        return set_error(EINVAL, "key is not valid UTF-8");
+    } else if (!strncmp(key, DS_PUB_RESERVED_PREFIX,
+                        strlen(DS_PUB_RESERVED_PREFIX))) {
+        return set_error(EPERM, "keys starting with \"%s\" are reserved "
+                         "for records chand-host relays and cannot be "
+                         "published", DS_PUB_RESERVED_PREFIX);
+    }
+    return 0;
+}
+
+int
+datastore_check_published_value(const char *value, char **compactp)
+{
+    const struct chan_wire_limits limits = {
+        .max_depth = DS_PUB_MAX_DEPTH,
+    };
+    enum chan_wire_error werr;
+    struct chan_batch batch;
+    json_error_t jerror;
+    char *text = NULL;
+    size_t len;
+    json_t *v;
+
+    if (compactp) {
+        *compactp = NULL;
+    }
+    if (!value) {
+        return set_error(EINVAL, "value is NULL");
+    }
+    v = json_loads(value, (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES
+                           | JSON_ALLOW_NUL), &jerror);
+    if (!v) {
+        return set_error(EINVAL, "value is not valid JSON: %s (line %d, "
+                         "column %d)", jerror.text, jerror.line,
+                         jerror.column);
+    }
+
+    /* The wire's own rules, exactly: the record must encode. */
+    chan_batch_init(&batch);
+    chan_batch_add_put(&batch, "k", v, 1);
+    werr = chan_batch_encode(&batch, &limits, &text, &len);
+    chan_batch_destroy(&batch);
+    free(text);
+    if (werr) {
+        json_decref(v);
+        if (werr == CHAN_WIRE_ERR_JSON_TOO_DEEP) {
+            return set_error(EINVAL, "value is nested more than %d levels "
+                             "deep", DS_PUB_MAX_DEPTH);
+        }
+        return set_error(EINVAL, "value cannot be sent: %s",
+                         chan_wire_strerror(werr));
+    }
+
+    text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (!text) {
+        return set_error(ENOMEM, "out of memory rendering a value");
+    }
+    len = strlen(text);
+    if (len > DS_PUB_VALUE_MAX) {
+        free(text);
+        return set_error(EINVAL, "value is %zu bytes long in compact form "
+                         "(maximum %d)", len, DS_PUB_VALUE_MAX);
+    }
+    if (compactp) {
+        *compactp = text;
+    } else {
+        free(text);
+    }
+    return 0;
+}
+
+/* Opens what a published write needs: a transaction of its own if none is
+ * open (then '*ownp' is true), and a savepoint in it. */
+static int
+pub_write_begin(struct datastore *ds, const char *what, bool *ownp)
+{
+    int error;
+
+    *ownp = false;
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: %s inside a listing callback",
+                         ds->path, what);
+    }
+    if (!ds->in_txn) {
+        error = datastore_begin(ds);
+        if (error) {
+            return error;
+        }
+        *ownp = true;
+    }
+    error = sp_begin(ds);
+    if (error && *ownp) {
+        datastore_rollback(ds);
+    }
+    return error;
+}
+
+/* Commits ('error' 0) or rolls back a transaction pub_write_begin()
+ * opened, after the caller closed the savepoint with sp_end().  Returns
+ * 'error' or the commit's error. */
+static int
+pub_write_finish(struct datastore *ds, int error, bool own)
+{
+    if (own) {
+        if (!error) {
+            error = datastore_commit(ds);
+        } else {
+            datastore_rollback(ds);
+        }
+    }
+    return error;
+}
+
+static long long
+mono_msec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+datastore_set_publish_limits(struct datastore *ds,
+                             const struct ds_pub_limits *limits)
+{
+    static const struct ds_pub_limits none;
+    const struct ds_pub_limits *l = limits ? limits : &none;
+
+    if (l->max_publish_rate != ds->pub_limits.max_publish_rate) {
+        ds->pub_tokens = l->max_publish_rate;   /* A full bucket. */
+        ds->pub_tokens_ms = mono_msec();
+    }
+    ds->pub_limits = *l;
+}
+
+void
+datastore_get_publish_limits(const struct datastore *ds,
+                             struct ds_pub_limits *limits)
+{
+    *limits = ds->pub_limits;
+}
+
+/* Refills the rate bucket and returns how many publications it allows. */
+static double
+pub_tokens(struct datastore *ds)
+{
+    double rate = ds->pub_limits.max_publish_rate;
+    long long now = mono_msec();
+
+    double tokens = ds->pub_tokens + (now - ds->pub_tokens_ms) * rate / 1000;
+
+    ds->pub_tokens = tokens < rate ? tokens : rate;
+    ds->pub_tokens_ms = now;
+    return ds->pub_tokens;
+}
+
+/* Checks a publication of 'key' with a 'value_len'-byte value against the
+ * limits.  Returns 0, EDQUOT with a message, or an I/O error. */
+static int
+check_pub_limits(struct datastore *ds, const char *key, size_t value_len)
+{
+    const struct ds_pub_limits *l = &ds->pub_limits;
+    size_t key_len = strlen(key);
+
+    if (l->max_value_bytes && value_len > l->max_value_bytes) {
+        return set_error(EDQUOT, "the value is %zu bytes, over this VM's "
+                         "limit of %"PRIu64" bytes for one value", value_len,
+                         l->max_value_bytes);
+    }
+    if (l->max_publish_rate && pub_tokens(ds) < 1) {
+        return set_error(EDQUOT, "over this VM's limit of %"PRIu64
+                         " publications a second", l->max_publish_rate);
+    }
+    if (!l->max_records && !l->max_total_bytes) {
+        return 0;
+    }
+
+    /* What is held now, and what this key holds of it. */
+    sqlite3_stmt *s = stmt(ds, ST_PUB_USAGE);
+    uint64_t n_records = 0, total = 0, held = 0;
+    bool exists = false;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        n_records = sqlite3_column_int64(s, 0);
+        total = sqlite3_column_double(s, 1);
+    }
+    stmt_done(s);
+    if (rc != SQLITE_ROW) {
+        return sql_error(ds, rc, "counting published records");
+    }
+    s = stmt(ds, ST_PUB_HELD);
+    bind_text(s, 1, key, key_len);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        exists = true;
+        held = key_len + sqlite3_column_int64(s, 0);
+    }
+    stmt_done(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return sql_error(ds, rc, "reading published record");
+    }
+
+    if (!exists && l->max_records && n_records >= l->max_records) {
+        return set_error(EDQUOT, "this VM may hold at most %"PRIu64
+                         " published records (withdraw one first)",
+                         l->max_records);
+    }
+    uint64_t new_total = total - held + key_len + value_len;
+    if (l->max_total_bytes && new_total > l->max_total_bytes) {
+        return set_error(EDQUOT, "the records published would take %"PRIu64
+                         " bytes, over this VM's limit of %"PRIu64" bytes",
+                         new_total, l->max_total_bytes);
+    }
+    return 0;
+}
+
+static int
+store_pub_counter(struct datastore *ds, int64_t counter)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_COUNTER_STORE);
+
+    sqlite3_bind_int64(s, 1, counter);
+    return run(ds, ST_PUB_COUNTER_STORE, "writing publish counter");
+}
+
+int
+datastore_publish(struct datastore *ds, const char *key, const char *value,
+                  int64_t *versionp)
+{
+    char *compact = NULL;
+    int64_t version;
+    bool own;
+    int error;
+
+    error = datastore_check_published_key(key);
+    if (!error) {
+        error = datastore_check_published_value(value, &compact);
+    }
+    if (error) {
+        return prepend_error(error, "%s: publish", ds->path);
+    }
+    error = pub_write_begin(ds, "publish", &own);
+    if (error) {
+        free(compact);
+        return error;
+    }
+    version = ds->pub_counter + 1;
+    error = check_pub_limits(ds, key, strlen(compact));
+    if (!error) {
+        error = store_pub_counter(ds, version);
+    }
+    if (!error) {
+        sqlite3_stmt *s = stmt(ds, ST_PUB_UPSERT);
+
+        bind_text(s, 1, key, strlen(key));
+        bind_text(s, 2, compact, strlen(compact));
+        sqlite3_bind_int64(s, 3, version);
+        sqlite3_bind_int64(s, 4, ds->txn_now_ms);
+        error = run(ds, ST_PUB_UPSERT, "publishing record");
+    }
+    free(compact);
+    error = sp_end(ds, error);
+    if (!error) {
+        ds->pub_counter = version;
+    }
+    error = pub_write_finish(ds, error, own);
+    if (!error && ds->pub_limits.max_publish_rate) {
+        ds->pub_tokens--;
+    }
+    if (!error && versionp) {
+        *versionp = version;
+    }
+    return error;
+}
+
+int
+datastore_unpublish(struct datastore *ds, const char *key,
+                    int64_t *versionp)
+{
+    int64_t version;
+    bool own;
+    int error;
+
+    error = datastore_check_published_key(key);
+    if (error) {
+        return prepend_error(error, "%s: unpublish", ds->path);
+    }
+    error = pub_write_begin(ds, "unpublish", &own);
+    if (error) {
+        return error;
+    }
+    version = ds->pub_counter + 1;
+    sqlite3_stmt *s = stmt(ds, ST_PUB_WITHDRAW);
+    bind_text(s, 1, key, strlen(key));
+    sqlite3_bind_int64(s, 2, version);
+    sqlite3_bind_int64(s, 3, ds->txn_now_ms);
+    error = run(ds, ST_PUB_WITHDRAW, "withdrawing record");
+    if (!error && sqlite3_changes(ds->db) == 0) {
+        error = set_error(ENOENT, "%s: no published record with key \"%s\"",
+                          ds->path, key);
+    }
+    if (!error) {
+        error = store_pub_counter(ds, version);
+    }
+    error = sp_end(ds, error);
+    if (!error) {
+        ds->pub_counter = version;
+    }
+    error = pub_write_finish(ds, error, own);
+    if (!error && versionp) {
+        *versionp = version;
+    }
+    return error;
+}
+
+/* Fills '*p' from a row of ST_PUB_LIST or ST_PUB_SINCE (key, value,
+ * version, acked_version, deleted).  Returns false if SQLite could not
+ * produce the text (out of memory). */
+static bool
+pub_from_row(sqlite3_stmt *s, struct ds_published *p)
+{
+    p->key = (const char *) sqlite3_column_text(s, 0);
+    p->value = (const char *) sqlite3_column_text(s, 1);
+    p->version = sqlite3_column_int64(s, 2);
+    p->acked_version = sqlite3_column_int64(s, 3);
+    p->deleted = sqlite3_column_int(s, 4) != 0;
+    return p->key && (p->deleted || p->value);
+}
+
+int
+datastore_get_published(struct datastore *ds, const char *key,
+                        char **valuep, int64_t *versionp,
+                        int64_t *acked_versionp, bool *deletedp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_GET);
+    int rc, error = 0;
+
+    if (!key || !*key) {
+        return set_error(EINVAL, "%s: get published: key is empty",
+                         ds->path);
+    }
+    bind_text(s, 1, key, strlen(key));
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *) sqlite3_column_text(s, 0);
+        bool deleted = sqlite3_column_int(s, 3) != 0;
+
+        if (valuep) {
+            *valuep = NULL;
+            if (text && !deleted && !(*valuep = strdup(text))) {
+                error = set_error(ENOMEM, "%s: get published: out of "
+                                  "memory", ds->path);
+            }
+        }
+        if (versionp) {
+            *versionp = sqlite3_column_int64(s, 1);
+        }
+        if (acked_versionp) {
+            *acked_versionp = sqlite3_column_int64(s, 2);
+        }
+        if (deletedp) {
+            *deletedp = deleted;
+        }
+    } else if (rc == SQLITE_DONE) {
+        error = set_error(ENOENT, "%s: no published record with key \"%s\"",
+                          ds->path, key);
+    } else {
+        error = sql_error(ds, rc, "reading published record");
+    }
+    stmt_done(s);
+    return error;
+}
+
+int
+datastore_list_published(struct datastore *ds, const char *prefix,
+                         bool withdrawn, datastore_published_cb *cb,
+                         void *aux, struct ds_pub_counts *countsp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_LIST);
+    size_t prefix_len = prefix ? strlen(prefix) : 0;
+    struct ds_pub_counts counts = { 0, 0, 0 };
+    char *upper = NULL;
+    int rc, error = 0;
+
+    if (countsp) {
+        *countsp = counts;
+    }
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: list inside a listing callback",
+                         ds->path);
+    }
+    if (prefix_len) {
+        size_t upper_len;
+
+        upper = malloc(prefix_len);
+        if (!upper) {
+            return set_error(ENOMEM, "%s: list published: out of memory",
+                             ds->path);
+        }
+        upper_len = prefix_successor(prefix, prefix_len, upper);
+        bind_text(s, 1, prefix, prefix_len);
+        if (upper_len) {
+            bind_text(s, 2, upper, upper_len);
+        }
+    } else {
+        sqlite3_bind_text(s, 1, "", 0, SQLITE_STATIC);
+    }
+
+    ds->listing = true;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct ds_published p;
+
+        if (!pub_from_row(s, &p)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (p.deleted) {
+            counts.withdrawn++;
+        } else {
+            counts.records++;
+        }
+        if (ds_published_pending(&p)) {
+            counts.pending++;
+        }
+        if (cb && (withdrawn || !p.deleted)) {
+            error = cb(aux, &p);
+            if (error) {
+                break;
+            }
+        }
+    }
+    ds->listing = false;
+    if (!error && rc != SQLITE_DONE) {
+        error = sql_error(ds, rc == SQLITE_ROW ? SQLITE_NOMEM : rc,
+                          "listing published records");
+    }
+    stmt_done(s);
+    free(upper);
+    if (!error && countsp) {
+        *countsp = counts;
+    }
+    return error;
+}
+
+int
+datastore_published_since(struct datastore *ds, int64_t after, size_t limit,
+                          datastore_published_cb *cb, void *aux)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_SINCE);
+    int rc, error = 0;
+
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: list inside a listing callback",
+                         ds->path);
+    }
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, (limit && limit <= INT64_MAX
+                              ? (int64_t) limit : -1));
+    ds->listing = true;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct ds_published p;
+
+        if (!pub_from_row(s, &p)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        error = cb(aux, &p);
+        if (error) {
+            break;
+        }
+    }
+    ds->listing = false;
+    if (!error && rc != SQLITE_DONE) {
+        error = sql_error(ds, rc == SQLITE_ROW ? SQLITE_NOMEM : rc,
+                          "listing changed published records");
+    }
+    stmt_done(s);
+    return error;
+}
+
+int64_t
+datastore_published_counter(const struct datastore *ds)
+{
+    return ds->pub_counter;
+}
+
+int
+datastore_ack_published(struct datastore *ds, const struct ds_pub_ack *acks,
+                        size_t n, uint64_t *n_removedp)
+{
+    uint64_t n_removed = 0;
+    bool own;
+    int error;
+
+    if (n_removedp) {
+        *n_removedp = 0;
+    }
+    if (n && !acks) {
+        return set_error(EINVAL, "%s: ack published: %zu acks but no array",
+                         ds->path, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!acks[i].key || acks[i].version < 1) {
+            return set_error(EINVAL, "%s: ack published: ack %zu is "
+                             "invalid", ds->path, i);
+        }
+    }
+    error = pub_write_begin(ds, "ack published", &own);
+    if (error) {
+        return error;
+    }
+    for (size_t i = 0; !error && i < n; i++) {
+        size_t key_len = strlen(acks[i].key);
+        sqlite3_stmt *s = stmt(ds, ST_PUB_ACK);
+
+        bind_text(s, 1, acks[i].key, key_len);
+        sqlite3_bind_int64(s, 2, acks[i].version);
+        error = run(ds, ST_PUB_ACK, "acknowledging published record");
+        if (!error && sqlite3_changes(ds->db) > 0) {
+            s = stmt(ds, ST_PUB_ACK_PURGE);
+            bind_text(s, 1, acks[i].key, key_len);
+            error = run(ds, ST_PUB_ACK_PURGE, "removing a tombstone");
+            if (!error) {
+                n_removed += sqlite3_changes(ds->db);
+            }
+        }
+    }
+    error = sp_end(ds, error);
+    error = pub_write_finish(ds, error, own);
+    if (!error && n_removedp) {
+        *n_removedp = n_removed;
+    }
+    return error;
+}
+
+int
+datastore_purge_published(struct datastore *ds, int64_t version,
+                          uint64_t *n_removedp)
+{
+    uint64_t n_removed = 0;
+    bool own;
+    int error;
+
+    if (n_removedp) {
+        *n_removedp = 0;
+    }
+    error = pub_write_begin(ds, "purge published", &own);
+    if (error) {
+        return error;
+    }
+    sqlite3_stmt *s = stmt(ds, ST_PUB_PURGE);
+    sqlite3_bind_int64(s, 1, version);
+    error = run(ds, ST_PUB_PURGE, "removing tombstones");
+    if (!error) {
+        n_removed = sqlite3_changes(ds->db);
+    }
+    error = sp_end(ds, error);
+    error = pub_write_finish(ds, error, own);
+    if (!error && n_removedp) {
+        *n_removedp = n_removed;
+    }
+    return error;
+}
+
+int
+datastore_count_pending(struct datastore *ds, uint64_t *np)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_PENDING);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc == SQLITE_ROW) {
+        *np = sqlite3_column_int64(s, 0);
+    } else {
+        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+                          "counting pending published records");
+    }
+    stmt_done(s);
     return error;
 }

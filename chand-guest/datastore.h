@@ -22,10 +22,10 @@
  * no longer has: use NORMAL only where the host resyncs from the position
  * the guest reports after every guest restart (chand's protocol does).
  *
- * Schema (version 1; apps may read it, never write it):
+ * Schema (version 2; apps may read it, never write it):
  *
  *   meta(id INTEGER PRIMARY KEY CHECK (id = 1),
- *        schema_version INTEGER NOT NULL,   -- 1
+ *        schema_version INTEGER NOT NULL,   -- 2
  *        created_at INTEGER NOT NULL,       -- unix ms
  *        created_by TEXT NOT NULL)          -- e.g. "chand 0.1.0"
  *
@@ -47,10 +47,24 @@
  *           frames_applied INTEGER NOT NULL,-- frames applied, ever
  *           ops_applied INTEGER NOT NULL)   -- record ops in those frames
  *
+ *   published(key TEXT PRIMARY KEY NOT NULL,-- UTF-8, 1..DS_PUB_KEY_MAX bytes
+ *             value TEXT,                 -- JSON text; NULL once withdrawn
+ *             version INTEGER NOT NULL,   -- from publish_counter, >= 1
+ *             deleted INTEGER NOT NULL,   -- 1: withdrawn (a tombstone)
+ *             acked_version INTEGER NOT NULL, -- highest version the host
+ *                                         -- acknowledged (0: none)
+ *             updated_at INTEGER NOT NULL)-- unix ms of the last change
+ *   (index published_by_version on version)
+ *
+ *   publish_counter(id INTEGER PRIMARY KEY CHECK (id = 1),
+ *                   last_version INTEGER NOT NULL) -- the last version given
+ *
  * e.g. `sqlite3 -readonly guest.db "SELECT value FROM records WHERE
  * key = 'net/dns'"`.  The file's PRAGMA application_id is 0x4348414e
- * ("CHAN").  Opening a file with another schema_version is refused (newer:
- * ENOTSUP; version 1 is the first, so there is nothing to migrate yet).
+ * ("CHAN").  Opening a file with a newer schema_version is refused
+ * (ENOTSUP) without touching it; a version 1 file (no published and
+ * publish_counter tables) is upgraded in place, in one transaction, when
+ * it is opened.
  *
  * Semantics.
  *   - Exactly-once: datastore_apply() of a frame whose seq is <= the stored
@@ -77,6 +91,22 @@
  *   - Change notifications go to the callback registered with
  *     datastore_set_change_cb(), after a successful commit only, one per
  *     change in the order applied (a key changed twice is reported twice).
+ *     They concern the records table only, never published.
+ *
+ * Published records (doc/SESSION.md, "Upstream").  The published table
+ * holds what guest applications publish for the host, independent of the
+ * records the host delivers.  Each publication or withdrawal takes the next
+ * number of publish_counter, a counter that only grows, as the key's
+ * version, so that a key's versions grow across withdrawals and
+ * re-publications and "version > V" names everything changed since V.  A
+ * withdrawal leaves a tombstone (deleted = 1, value NULL) until the host
+ * has acknowledged it (or a snapshot without it).  A record is pending
+ * while acked_version < version, delivered otherwise.  Keys follow the
+ * wire's record rules (1..DS_PUB_KEY_MAX bytes of UTF-8, no NUL) and may
+ * not start with DS_PUB_RESERVED_PREFIX; values are JSON texts the wire
+ * accepts (no duplicate member names, nesting at most DS_PUB_MAX_DEPTH,
+ * integers within 64 bits), at most DS_PUB_VALUE_MAX bytes once rendered
+ * compactly, which is the form stored.
  *
  * Errors: functions that act return 0 or a positive errno and leave a
  * message for datastore_last_error():
@@ -86,7 +116,11 @@
  *   ENOTSUP  file has a newer schema version, or WAL is unavailable
  *   EBADMSG  not an SQLite file, not a chand datastore, or corrupt
  *   EBUSY    another process holds the write lock
- *   ENOENT   (datastore_get) no such key; (open) missing directory
+ *   ENOENT   (datastore_get) no such key; (open) missing directory;
+ *            (datastore_unpublish) no such published record
+ *   EPERM    a published key under DS_PUB_RESERVED_PREFIX
+ *   EDQUOT   a publication over a limit set with
+ *            datastore_set_publish_limits()
  *   ENOSPC, EFBIG, EROFS, EACCES, ENOMEM, EIO and other I/O errnos.
  *
  * A struct datastore is not thread-safe: use it from one thread.
@@ -101,7 +135,7 @@
 struct datastore;
 
 /* Version of the schema described above. */
-#define DS_SCHEMA_VERSION 1
+#define DS_SCHEMA_VERSION 2
 
 /* PRAGMA application_id of a chand datastore: "CHAN". */
 #define DS_APPLICATION_ID 0x4348414e
@@ -111,6 +145,13 @@ struct datastore;
 
 /* Largest seq/position (SQLite integers are signed 64-bit). */
 #define DS_SEQ_MAX INT64_MAX
+
+/* Published records: the wire's key rules (chan-wire's record batches),
+ * the reserved prefix of relayed records, the value limits. */
+#define DS_PUB_KEY_MAX 256                  /* CHAN_WIRE_MAX_KEY_LEN. */
+#define DS_PUB_RESERVED_PREFIX "from/"
+#define DS_PUB_MAX_DEPTH 32                 /* CHAN_WIRE_DEFAULT_MAX_DEPTH. */
+#define DS_PUB_VALUE_MAX (1024 * 1024)      /* Bytes of compact JSON. */
 
 enum ds_sync {
     DS_SYNC_FULL,               /* fsync at every commit (default). */
@@ -312,5 +353,138 @@ int datastore_count(struct datastore *ds, uint64_t *countp);
  * operators, not for every start).  EBADMSG with the first problem in
  * datastore_last_error() if the file is damaged. */
 int datastore_check(struct datastore *ds);
+
+/* Published records (see above).
+ *
+ * The functions that write do so in the open transaction if there is one
+ * (atomically: on error nothing of the call remains in it), else in a
+ * transaction of their own that is committed before they return, so that
+ * what they did is durable on return. */
+
+/* One row of the published table, borrowed for a callback's duration. */
+struct ds_published {
+    const char *key;
+    const char *value;          /* JSON text; NULL if withdrawn. */
+    int64_t version;
+    int64_t acked_version;      /* 0: never acknowledged. */
+    bool deleted;               /* Withdrawn: a tombstone. */
+};
+
+/* True if 'p' is pending: the host has not acknowledged its version. */
+static inline bool
+ds_published_pending(const struct ds_published *p)
+{
+    return p->acked_version < p->version;
+}
+
+/* One acknowledgement: the host has version 'version' of 'key'
+ * (borrowed). */
+struct ds_pub_ack {
+    const char *key;
+    int64_t version;
+};
+
+/* Counts over the published rows a listing covered. */
+struct ds_pub_counts {
+    uint64_t records;           /* Not withdrawn. */
+    uint64_t withdrawn;         /* Tombstones. */
+    uint64_t pending;           /* Rows of either kind that are pending. */
+};
+
+/* Checks 'key' for publishing: 0, EINVAL (not 1..DS_PUB_KEY_MAX bytes of
+ * UTF-8) or EPERM (under DS_PUB_RESERVED_PREFIX), with a message for
+ * datastore_last_error(). */
+int datastore_check_published_key(const char *key);
+
+/* Checks the JSON text 'value': 0 or EINVAL with a message.  If 'compactp'
+ * is nonnull, stores there the compact rendering that would be stored (a
+ * malloc()ed string the caller frees) on success. */
+int datastore_check_published_value(const char *value, char **compactp);
+
+/* What the host lets the VM publish (doc/chan-db.md, "Guest_Limits"),
+ * as chand-host tells the guest.  0 means no limit. */
+struct ds_pub_limits {
+    uint64_t max_records;       /* Records held (not withdrawn). */
+    uint64_t max_value_bytes;   /* Bytes of one value (compact JSON). */
+    uint64_t max_total_bytes;   /* Bytes of the keys and values held. */
+    uint64_t max_publish_rate;  /* Publications a second (a bucket of that
+                                 * many, refilled at that rate). */
+};
+
+/* Sets the limits datastore_publish() enforces from now on ('limits'
+ * copied; NULL: none, the default).  Records already held are never
+ * touched by a lower limit. */
+void datastore_set_publish_limits(struct datastore *ds,
+                                  const struct ds_pub_limits *limits);
+
+/* Copies the limits in force into '*limits' (all 0: none). */
+void datastore_get_publish_limits(const struct datastore *ds,
+                                  struct ds_pub_limits *limits);
+
+/* Publishes 'value' (JSON text, borrowed) as 'key': inserts the record, or
+ * replaces its value (a withdrawn key is published again), with the next
+ * version, which it stores in '*versionp' if nonnull.  Returns 0, EINVAL
+ * (bad key or value), EPERM (reserved key), EDQUOT (over a limit: the
+ * message says which) or an I/O error. */
+int datastore_publish(struct datastore *ds, const char *key,
+                      const char *value, int64_t *versionp);
+
+/* Withdraws 'key': makes it a tombstone with the next version, stored in
+ * '*versionp' if nonnull.  ENOENT if there is no such record or it is
+ * already withdrawn; EINVAL, EPERM for a bad key. */
+int datastore_unpublish(struct datastore *ds, const char *key,
+                        int64_t *versionp);
+
+/* Looks up published 'key' (tombstones included).  On success returns 0
+ * and stores, for each nonnull output, a malloc()ed copy of the JSON text
+ * (NULL for a tombstone; the caller frees it), the version, the acked
+ * version and whether it is withdrawn.  ENOENT if there is no row. */
+int datastore_get_published(struct datastore *ds, const char *key,
+                            char **valuep, int64_t *versionp,
+                            int64_t *acked_versionp, bool *deletedp);
+
+/* Called for each published row; returns 0 to go on, anything else to
+ * stop (the listing function then returns it).  It must not write to the
+ * datastore or list again (EBUSY). */
+typedef int datastore_published_cb(void *aux, const struct ds_published *);
+
+/* Calls 'cb' (may be NULL: counting only) for every published row whose
+ * key starts with 'prefix' (NULL or "": all), tombstones included if
+ * 'withdrawn', in ascending bytewise key order, and stores the counts
+ * over the rows matching 'prefix' (tombstones always counted) in
+ * '*countsp' if nonnull.  Returns 0, the callback's result or an error. */
+int datastore_list_published(struct datastore *ds, const char *prefix,
+                             bool withdrawn, datastore_published_cb *cb,
+                             void *aux, struct ds_pub_counts *countsp);
+
+/* Calls 'cb' for every row, tombstones included, whose version is above
+ * 'after', in ascending version order, at most 'limit' rows (0: no
+ * limit).  What changed since 'after': the publisher's send queue. */
+int datastore_published_since(struct datastore *ds, int64_t after,
+                              size_t limit, datastore_published_cb *cb,
+                              void *aux);
+
+/* The last version given out (0 if none ever): every row's version is at
+ * most this.  As of the open transaction, if any; no I/O. */
+int64_t datastore_published_counter(const struct datastore *ds);
+
+/* Records that the host acknowledged each of the 'n' (key, version) pairs
+ * in 'acks': acked_version becomes that version unless it is already as
+ * high (or the row no longer exists, or holds a lower version), and a
+ * tombstone whose version is acknowledged is removed.  Stores the number
+ * of tombstones removed in '*n_removedp' if nonnull. */
+int datastore_ack_published(struct datastore *ds,
+                            const struct ds_pub_ack *acks, size_t n,
+                            uint64_t *n_removedp);
+
+/* Removes every tombstone whose version is at most 'version' (after the
+ * host acknowledged a snapshot taken at counter 'version', which carried
+ * none of them).  Stores the number removed in '*n_removedp' if
+ * nonnull. */
+int datastore_purge_published(struct datastore *ds, int64_t version,
+                              uint64_t *n_removedp);
+
+/* Stores the number of pending published rows in '*np'. */
+int datastore_count_pending(struct datastore *ds, uint64_t *np);
 
 #endif /* datastore.h */

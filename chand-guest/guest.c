@@ -21,6 +21,7 @@
 #include "keyring.h"
 #include "packets.h"
 #include "poll-loop.h"
+#include "publisher.h"
 #include "receiver.h"
 #include "udp.h"
 #include "vlog.h"
@@ -39,10 +40,15 @@ struct guest {
     struct udp *udp;
     struct keyring_file *keys;
     struct receiver *rx;
+    struct publisher *pub;
     struct api *api;
     struct ctl_server *ctl;
     bool exiting;
     long long now;              /* Time of the current read burst. */
+    long long started;          /* time_msec() at creation. */
+    long long stats_interval;   /* ms; 0: no statistics record. */
+    long long next_stats;       /* When to publish it next. */
+    uint64_t stats_errors;      /* Statistics records not published. */
 };
 
 /* Creates the directories leading to 'path' (the file itself excluded),
@@ -87,6 +93,36 @@ datagram_received(const uint8_t *data, size_t len, uint32_t src_ip,
     struct guest *g = g_;
 
     receiver_input(g->rx, data, len, src_ip, src_port, g->now);
+}
+
+/* ACK from the host: for the publisher. */
+static void
+upstream_ack(const struct chan_wire_header *h, const json_t *obj,
+             long long now, void *g_)
+{
+    struct guest *g = g_;
+
+    if (g->pub) {
+        publisher_ack(g->pub, h, obj, now);
+    }
+}
+
+static uint32_t
+up_epoch(void *g_)
+{
+    struct guest *g = g_;
+
+    return g->pub ? publisher_up_epoch(g->pub) : 0;
+}
+
+/* Gives the publisher the key the receiver sends with. */
+static void
+update_publisher_key(struct guest *g)
+{
+    const struct keyring_key *k = receiver_tx_key(g->rx);
+
+    publisher_set_key(g->pub, k ? k->generation : 0, k ? k->key : NULL,
+                      k ? KEYRING_KEY_LEN : 0);
 }
 
 static void
@@ -145,6 +181,114 @@ address_is_configured(uint32_t ip)
     }
     freeifaddrs(ifas);
     return found;
+}
+
+/* The statistics record. */
+
+/* Returns the bytes the datastore's files take (the database and its
+ * WAL). */
+static uint64_t
+datastore_bytes(const struct guest *g)
+{
+    uint64_t total = 0;
+    struct stat st;
+    char wal[4096];
+
+    if (!stat(g->db_path, &st)) {
+        total += st.st_size;
+    }
+    snprintf(wal, sizeof wal, "%s-wal", g->db_path);
+    if (!stat(wal, &st)) {
+        total += st.st_size;
+    }
+    return total;
+}
+
+/* Returns [1, 5, 15 minute load averages] from /proc/loadavg, or null. */
+static json_t *
+load_average(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l1, l5, l15;
+    int n;
+
+    if (!f) {
+        return json_null();
+    }
+    n = fscanf(f, "%lf %lf %lf", &l1, &l5, &l15);
+    fclose(f);
+    return n == 3 ? json_pack("[f, f, f]", l1, l5, l15) : json_null();
+}
+
+/* Returns the system's uptime in seconds from /proc/uptime, or null. */
+static json_t *
+system_uptime(void)
+{
+    FILE *f = fopen("/proc/uptime", "r");
+    double up;
+    int n;
+
+    if (!f) {
+        return json_null();
+    }
+    n = fscanf(f, "%lf", &up);
+    fclose(f);
+    return n == 1 ? json_integer((json_int_t) up) : json_null();
+}
+
+/* Returns the statistics record's value. */
+static json_t *
+stats_json(const struct guest *g, long long now)
+{
+    json_t *rx = receiver_status_json(g->rx, now);
+    json_t *pub = publisher_status_json(g->pub, now);
+    struct ds_pub_counts pc = { 0, 0, 0 };
+    uint64_t records = 0;
+
+    if (datastore_count(g->ds, &records)) {
+        records = 0;
+    }
+    datastore_list_published(g->ds, NULL, false, NULL, NULL, &pc);
+    json_t *value = json_pack(
+        "{s:s, s:O, s:O, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+        "version", PACKAGE_VERSION,
+        "receiver", json_object_get(rx, "counters"),
+        "publisher", json_object_get(pub, "counters"),
+        "datastore_bytes", (json_int_t) datastore_bytes(g),
+        "records", (json_int_t) records,
+        "published", (json_int_t) pc.records,
+        "pending", (json_int_t) pc.pending,
+        "uptime", (json_int_t) ((now - g->started) / 1000),
+        "system_uptime", system_uptime(),
+        "loadavg", load_average());
+    json_decref(rx);
+    json_decref(pub);
+    return value;
+}
+
+/* Publishes the statistics record if it is due. */
+static void
+maybe_publish_stats(struct guest *g)
+{
+    long long now = time_msec();
+
+    if (!g->stats_interval || now < g->next_stats) {
+        return;
+    }
+    g->next_stats = now + g->stats_interval;
+
+    json_t *value = stats_json(g, now);
+    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    int error = text ? datastore_publish(g->ds, GUEST_STATS_KEY, text, NULL)
+                     : ENOMEM;
+    if (error) {
+        g->stats_errors++;
+        VLOG_WARN_RL(&rl, "cannot publish %s: %s", GUEST_STATS_KEY,
+                     error == ENOMEM ? "out of memory"
+                     : datastore_last_error());
+    }
+    free(text);
+    json_decref(value);
 }
 
 /* Control commands. */
@@ -296,12 +440,28 @@ guest_create(const struct guest_options *opts, struct guest **gp)
         .host_ip = g->chan.host.ip,
         .host_port = g->chan.host.port,
         .keys = keyring_file_get(g->keys),
+        .upstream_ack = upstream_ack,
+        .up_epoch = up_epoch,
+        .upstream_aux = g,
     };
     g->rx = receiver_create(&rc, g->ds, send_to_host, g, time_msec());
     if (!g->rx) {
         error = ENOMEM;
         goto error;
     }
+
+    /* The publisher: the upstream stream, with the receiver's key. */
+    struct publisher_config pc = {
+        .vid = g->chan.vid,
+    };
+    g->pub = publisher_create(&pc, g->ds, send_to_host, g, time_msec());
+    if (!g->pub) {
+        error = ENOMEM;
+        goto error;
+    }
+    update_publisher_key(g);
+    g->stats_interval = (long long) opts->stats_interval * 1000;
+    g->started = g->next_stats = time_msec();
 
     /* Local sockets. */
     error = api_create(opts->api, g->ds, api_status, g, &g->api);
@@ -342,6 +502,8 @@ guest_destroy(struct guest *g)
             datastore_set_change_cb(g->ds, NULL, NULL);
         }
         api_destroy(g->api);
+        publisher_destroy(g->pub);
+        g->pub = NULL;
         receiver_destroy(g->rx);
         keyring_file_destroy(g->keys);
         udp_close(g->udp);
@@ -385,6 +547,9 @@ guest_run(struct guest *g)
     receiver_run(g->rx, time_msec());
 
     api_run(g->api);
+    maybe_publish_stats(g);
+    update_publisher_key(g);
+    publisher_run(g->pub, time_msec());
     ctl_server_run(g->ctl);
 }
 
@@ -394,8 +559,13 @@ guest_wait(struct guest *g)
     long long now = time_msec();
     long long next = receiver_next_wakeup(g->rx, now);
     long long k = keyring_file_next_check(g->keys);
+    long long p = publisher_next_wakeup(g->pub, now);
 
     next = k < next ? k : next;
+    next = p < next ? p : next;
+    if (g->stats_interval && g->next_stats < next) {
+        next = g->next_stats;
+    }
     if (g->bridge) {
         long long b = bridge_next_wakeup(g->bridge, now);
         next = b < next ? b : next;
@@ -453,5 +623,11 @@ guest_status_json(const struct guest *g)
         "key_file", keyring_file_status_json(g->keys));
     json_object_update(status, more);
     json_decref(more);
+    json_object_set_new(status, "publisher",
+                        publisher_status_json(g->pub, now));
+    json_object_set_new(status, "stats_record", json_pack(
+                            "{s:s, s:I, s:I}", "key", GUEST_STATS_KEY,
+                            "interval", (json_int_t) g->stats_interval / 1000,
+                            "errors", (json_int_t) g->stats_errors));
     return status;
 }

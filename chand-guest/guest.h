@@ -16,6 +16,17 @@
  *
  * The channel keys come from the key file (keyring.h), checked every
  * second and reloaded when it changes.
+ *
+ * The publisher (publisher.h) carries what guest applications publish
+ * (the local API's "publish" and "unpublish") to the host, with the
+ * receiver's key; the receiver hands it the host's ACKs.  Every
+ * 'stats_interval' seconds chand-guest publishes its own statistics as the
+ * record GUEST_STATS_KEY: {"version", "receiver" and "publisher" (their
+ * counters), "datastore_bytes" (the database and its WAL), "records"
+ * (delivered by the host), "published" (records published, not
+ * withdrawn), "pending" (published rows not yet acknowledged), "uptime"
+ * (the daemon's, seconds), "system_uptime" (seconds, or null), "loadavg"
+ * ([1, 5, 15 minutes] from /proc/loadavg, or null)}.
  */
 #ifndef GUEST_H
 #define GUEST_H 1
@@ -26,6 +37,9 @@
 #include <stdint.h>
 
 #include "chan-endpoint.h"
+
+#define GUEST_STATS_KEY "stats/chand-guest"
+#define GUEST_DEFAULT_STATS_INTERVAL 10     /* Seconds. */
 
 struct guest_options {
     struct chan_config chan;    /* Channel identifiers and endpoints. */
@@ -41,6 +55,8 @@ struct guest_options {
     const char *api;            /* Local API socket ("@name" or path). */
     const char *ctl;            /* Control socket ("@name" or path). */
     const char *key_file;       /* Channel key file (keyring.h). */
+    unsigned int stats_interval;    /* Seconds between statistics records;
+                                     * 0: none. */
 };
 
 struct guest;
@@ -62,8 +78,9 @@ bool guest_exiting(const struct guest *);
 
 /* Returns a new JSON object: the session state, keys and counters (see
  * receiver_status_json()) at the top level, plus the channel
- * configuration, "records", and "bridge", "api", "socket" and "key_file"
- * (keyring_file_status_json()) objects. */
+ * configuration, "records", and "bridge", "api", "socket", "key_file"
+ * (keyring_file_status_json()) and "publisher"
+ * (publisher_status_json()) objects. */
 json_t *guest_status_json(const struct guest *);
 
 #endif /* guest.h */

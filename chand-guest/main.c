@@ -3,7 +3,9 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,10 @@ Datastore and keys:\n\
                       directory (default: %s/guest.db)\n\
   --key-file=FILE     channel keys, \"GENERATION HEXKEY\" lines (default:\n\
                       %s; missing: not authenticated)\n\
+  --stats-interval=SECS\n\
+                      publish the daemon's statistics to the host as the\n\
+                      record stats/chand-guest every SECS seconds\n\
+                      (default: %d; 0: never)\n\
 \n\
 Offline replay (no Open vSwitch, no sockets; see chand-guest(8)):\n\
   --replay=FILE       apply the host's frames in capture FILE (tcpdump on\n\
@@ -79,7 +85,8 @@ Daemon:\n\
   -v, --verbose       same as --vlog=ANY:dbg\n\
   -h, --help          show this help and exit\n\
   -V, --version       show the version and exit\n",
-           CHAND_DBDIR, KEYRING_DEFAULT_FILE, DEFAULT_OVS_DB,
+           CHAND_DBDIR, KEYRING_DEFAULT_FILE, GUEST_DEFAULT_STATS_INTERVAL,
+           DEFAULT_OVS_DB,
            CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
 }
 
@@ -95,6 +102,27 @@ ep_error_option(enum chan_ep_error e)
         return "--guest-ip";
     }
     return "--guest-mac";
+}
+
+#define STATS_INTERVAL_MAX 86400
+
+/* Parses 's' as a whole number of seconds 0..STATS_INTERVAL_MAX. */
+static bool
+parse_seconds(const char *s, unsigned int *secondsp)
+{
+    char *end;
+    unsigned long n;
+
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    errno = 0;
+    n = strtoul(s, &end, 10);
+    if (errno || *end || n > STATS_INTERVAL_MAX) {
+        return false;
+    }
+    *secondsp = n;
+    return true;
 }
 
 static void *
@@ -138,7 +166,8 @@ main(int argc, char *argv[])
     enum { OPT_CHAN_ID = 256, OPT_VID, OPT_GUEST_IP, OPT_GUEST_MAC, OPT_DB,
            OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
            OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
-           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_REPLAY };
+           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_REPLAY,
+           OPT_STATS_INTERVAL };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -147,6 +176,7 @@ main(int argc, char *argv[])
         { "db", required_argument, NULL, OPT_DB },
         { "key-file", required_argument, NULL, OPT_KEY_FILE },
         { "replay", required_argument, NULL, OPT_REPLAY },
+        { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
@@ -177,6 +207,7 @@ main(int argc, char *argv[])
         .api = API_DEFAULT_PATH,
         .ctl = DEFAULT_CTL,
         .key_file = KEYRING_DEFAULT_FILE,
+        .stats_interval = GUEST_DEFAULT_STATS_INTERVAL,
     };
     const char *chan_id = NULL, *vid = NULL, *guest_ip = NULL;
     const char *guest_mac = NULL;
@@ -196,6 +227,14 @@ main(int argc, char *argv[])
         case OPT_DB: opts.db = optarg; db_given = true; break;
         case OPT_KEY_FILE: opts.key_file = optarg; break;
         case OPT_REPLAY: replay = optarg; break;
+        case OPT_STATS_INTERVAL:
+            if (!parse_seconds(optarg, &opts.stats_interval)) {
+                fprintf(stderr, "chand-guest: --stats-interval: '%s' is not "
+                        "a number of seconds (0 to %d)\n", optarg,
+                        STATS_INTERVAL_MAX);
+                return 2;
+            }
+            break;
         case OPT_NO_BRIDGE: opts.no_bridge = true; break;
         case OPT_OVS_DB: opts.ovs_db = optarg; break;
         case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;

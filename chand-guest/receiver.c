@@ -164,6 +164,12 @@ receiver_tx_generation(const struct receiver *rx)
     return k ? k->generation : 0;
 }
 
+const struct keyring_key *
+receiver_tx_key(const struct receiver *rx)
+{
+    return tx_key(rx);
+}
+
 /* Transmission. */
 
 /* Sends a frame of 'type' with 'flags', 'epoch' and 'ack' and the object
@@ -226,6 +232,11 @@ send_hello(struct receiver *rx, long long now)
     if (obj && st.snapshot == DS_SNAPSHOT_ACTIVE) {
         json_object_set_new(obj, "snapshot_end",
                             json_integer((json_int_t) st.snapshot_end));
+    }
+    if (obj && rx->cfg.up_epoch) {
+        uint32_t up_epoch = rx->cfg.up_epoch(rx->cfg.upstream_aux);
+        json_object_set_new(obj, "up_epoch",
+                            json_integer((json_int_t) up_epoch));
     }
     if (send_frame(rx, CHAN_WIRE_HELLO, CHAN_WIRE_F_ACK_VALID, st.host_epoch,
                    st.position, obj)) {
@@ -688,6 +699,33 @@ handle_host_hello(struct receiver *rx, const struct chan_wire_header *h,
     rx->hello_due = true;
 }
 
+/* ACK from the host: an acknowledgement of the upstream stream, for the
+ * publisher. */
+static void
+handle_upstream_ack(struct receiver *rx, const struct chan_wire_header *h,
+                    const uint8_t *payload, long long now)
+{
+    enum chan_wire_error werr;
+    json_t *obj;
+
+    if (!rx->cfg.upstream_ack) {
+        rx->stats.drop_type++;
+        VLOG_DBG_RL(&dbg_rl, "dropped ACK frame from the host (nothing "
+                    "published upstream)");
+        return;
+    }
+    werr = chan_payload_decode_object(payload, h->payload_len, NULL, &obj);
+    if (werr) {
+        rx->stats.drop_wire[werr]++;
+        VLOG_DBG_RL(&dbg_rl, "dropped ACK with bad payload: %s",
+                    chan_wire_strerror(werr));
+        return;
+    }
+    rx->stats.rx_upstream_ack++;
+    rx->cfg.upstream_ack(h, obj, now, rx->cfg.upstream_aux);
+    json_decref(obj);
+}
+
 /* Input. */
 
 void
@@ -777,6 +815,8 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
         handle_host_hello(rx, &h, body);
         break;
     case CHAN_WIRE_ACK:
+        handle_upstream_ack(rx, &h, body, now);
+        break;
     default:
         rx->stats.drop_type++;
         VLOG_DBG_RL(&dbg_rl, "dropped %s frame from the host",
@@ -915,6 +955,7 @@ receiver_status_json(const struct receiver *rx, long long now)
     COUNTER(rx_duplicate);
     COUNTER(rx_sync_repeat);
     COUNTER(rx_generation_changes);
+    COUNTER(rx_upstream_ack);
     COUNTER(drop_source);
     COUNTER(drop_vid);
     COUNTER(drop_type);

@@ -33,7 +33,13 @@
  *     second), and the receiver is no longer in session.
  *   - HELLO from the host (it has no session with us, e.g. it restarted):
  *     HELLO at once (same limit), and no longer in session.
- *   - ACK is never sent by the host: dropped.
+ *   - ACK from the host belongs to the other direction, the upstream
+ *     stream of records the guest publishes (doc/SESSION.md, "Upstream"),
+ *     which the receiver does not follow: once its payload checks out (an
+ *     object or nothing), its decoded header and payload object go to the
+ *     config's upstream_ack callback (chand-guest's publisher), whatever
+ *     its epoch (0 included: the host has no upstream session).  Without a
+ *     callback it is dropped (drop_type).
  *
  * Every message of one burst is applied in ONE transaction (group
  * commit), committed by receiver_flush(), which then sends ONE ACK
@@ -54,10 +60,17 @@
  * session means it has seen a SYNC, DATA or HEARTBEAT of its stored host
  * epoch in the last RECEIVER_LIVENESS_MS.
  *
+ * Every HELLO carries "up_epoch", the upstream epoch the config's
+ * up_epoch callback returns (0 before the publisher's first SYNC), so that
+ * the host can tell whether it still has the guest's upstream session; the
+ * host answers each HELLO with an upstream ACK.  Without a callback the
+ * member is left out.
+ *
  * Keys (doc/SESSION.md, "Keys and rotation").  Every frame the receiver
  * sends is authenticated with the key of the rx generation if that key is
  * still loaded, else with the newest key loaded, else with the empty key
- * (the "tx generation", 0 for the empty key).  Every HELLO and every ACK
+ * (the "tx generation", 0 for the empty key; receiver_tx_key() gives it to
+ * the publisher, which sends with it too).  Every HELLO and every ACK
  * carries "keys": the generations loaded, ascending, so that the host can
  * switch to the newest generation both sides have; the receiver then
  * follows it.
@@ -81,12 +94,27 @@ struct datastore;
 #define RECEIVER_GAP_ACK_MIN_MS 100     /* At most 10 gap ACKs a second. */
 #define RECEIVER_LIVENESS_MS 5000       /* Silence that ends a session. */
 
+/* Called with the header and the payload object (an empty object for an
+ * empty payload), both borrowed for the call, of each valid ACK the host
+ * sends: an acknowledgement of the upstream stream. */
+typedef void receiver_upstream_ack_func(const struct chan_wire_header *h,
+                                        const json_t *obj, long long now,
+                                        void *aux);
+
+/* Returns the upstream epoch to put in HELLO (0: none yet). */
+typedef uint32_t receiver_up_epoch_func(void *aux);
+
 struct receiver_config {
     uint16_t vid;               /* Channel vid, 1..4094. */
     uint32_t host_ip;           /* Host endpoint address, host order. */
     uint16_t host_port;         /* Host endpoint port, host order. */
     const struct keyring *keys; /* Channel keys (copied); NULL: none. */
     size_t max_msg;             /* Reassembly limit; 0: default. */
+
+    /* The upstream direction (see above); NULL: none. */
+    receiver_upstream_ack_func *upstream_ack;
+    receiver_up_epoch_func *up_epoch;
+    void *upstream_aux;         /* For both. */
 };
 
 /* Transmits 'frame' (a chan-wire frame, borrowed for the call) as the
@@ -105,6 +133,7 @@ struct receiver_stats {
     uint64_t rx_duplicate;      /* DATA already applied or absorbed. */
     uint64_t rx_generation_changes; /* The rx generation changed. */
     uint64_t rx_sync_repeat;    /* SYNC of the stored epoch again. */
+    uint64_t rx_upstream_ack;   /* ACK from the host, handed upstream. */
 
     /* Drops. */
     uint64_t drop_source;       /* Not from the host endpoint. */
@@ -112,7 +141,8 @@ struct receiver_stats {
                                              * counts the cause of each
                                              * skipped message. */
     uint64_t drop_vid;          /* Another channel's vid. */
-    uint64_t drop_type;         /* ACK from the host. */
+    uint64_t drop_type;         /* ACK from the host, with no upstream
+                                 * callback. */
     uint64_t drop_epoch;        /* DATA/HEARTBEAT of another epoch. */
     uint64_t drop_gap;          /* DATA beyond the next expected seq. */
     uint64_t drop_sync_payload; /* SYNC without valid guest_epoch or
@@ -162,6 +192,10 @@ uint32_t receiver_rx_generation(const struct receiver *rx);
 /* The generation of the key the receiver sends with now (0: the empty
  * key). */
 uint32_t receiver_tx_generation(const struct receiver *rx);
+
+/* The key the receiver sends with now (borrowed: valid until the keys
+ * change or another frame is received), or NULL for the empty key. */
+const struct keyring_key *receiver_tx_key(const struct receiver *rx);
 
 /* Processes one received datagram: its UDP payload ('len' bytes at
  * 'payload', borrowed) and its source address and port (host order).

@@ -43,15 +43,21 @@ struct upstream {
     bool batch_ends_snapshot;
 
     long long last_limited_ack;
+    uint64_t acked;             /* Last position acknowledged: acks do not
+                                 * go back within a session unless a batch
+                                 * fails (the frames are then gone). */
     struct upstream_limits limits;
     uint64_t total_bytes;       /* Keys and values in 'rows'. */
     struct upstream_stats stats;
 };
 
+static uint64_t ack_position(const struct upstream *);
+
 static void
 send_ack(struct upstream *up, uint64_t position)
 {
     up->stats.tx_ack++;
+    up->acked = position;
     up->ack(up->epoch, position, NULL, up->aux);
 }
 
@@ -62,6 +68,7 @@ send_ack_limits(struct upstream *up, uint64_t position)
     json_t *obj = json_pack("{so}", "limits",
                             upstream_limits_to_json(&up->limits));
     up->stats.tx_ack++;
+    up->acked = position;
     up->ack(up->epoch, position, obj, up->aux);
     json_decref(obj);
 }
@@ -86,7 +93,11 @@ row_bytes(const char *key, const json_t *row)
 void
 upstream_set_limits(struct upstream *up, const struct upstream_limits *l)
 {
+    bool changed = memcmp(&up->limits, l, sizeof *l);
     up->limits = *l;
+    if (changed && up->epoch && !up->in_snapshot) {
+        send_ack_limits(up, ack_position(up));  /* Tell the guest now. */
+    }
 }
 
 /* The position to acknowledge: the committed one, or, while the chunks of
@@ -96,10 +107,13 @@ upstream_set_limits(struct upstream *up, const struct upstream_limits *l)
 static uint64_t
 ack_position(const struct upstream *up)
 {
+    uint64_t pos = up->committed;
     if (!up->n_msgs && !up->writing && chan_reasm_in_progress(up->reasm)) {
-        return up->next_seq - 1;
+        pos = up->next_seq - 1;
     }
-    return up->committed;
+    /* Chunks acknowledged earlier are still held (in the reassembled
+     * messages waiting for a batch, or in the batch in flight). */
+    return pos > up->acked ? pos : up->acked;
 }
 
 static void
@@ -211,6 +225,14 @@ upstream_receive_sync(struct upstream *up, const struct chan_wire_header *h,
     if (h->epoch == up->epoch) {
         send_ack_limits(up, ack_position(up));      /* A repeat. */
         return;
+    } else if (json_is_true(json_object_get(obj, "refresh"))) {
+        /* A repeat of a session we do not have: say which one we have,
+         * so that the guest starts a new one. */
+        if (now - up->last_limited_ack >= UPSTREAM_ACK_MIN_MS) {
+            up->last_limited_ack = now;
+            send_ack_limits(up, ack_position(up));
+        }
+        return;
     }
 
     /* A new session: whatever was received of the old one and is not
@@ -220,6 +242,7 @@ upstream_receive_sync(struct upstream *up, const struct chan_wire_header *h,
     up->session++;
     up->epoch = h->epoch;
     up->committed = 0;
+    up->acked = 0;
     up->next_seq = 1;
     up->in_snapshot = true;
     up->snapshot_received = false;
@@ -236,7 +259,6 @@ upstream_receive_sync(struct upstream *up, const struct chan_wire_header *h,
     } else {
         send_ack_limits(up, 0);
     }
-    (void) now;
 }
 
 /* Absorbs DATA frame 'h' with payload 'body', whose seq is the next one. */
@@ -538,6 +560,7 @@ upstream_batch_done(struct upstream *up, bool ok, long long now)
              * from there (the ACK below repeats it, which also makes the
              * guest go back at once). */
             up->next_seq = up->committed + 1;
+            up->acked = up->committed;
             up->snapshot_received = false;
             chan_reasm_reset(up->reasm);
             clear_msgs(up);

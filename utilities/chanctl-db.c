@@ -1374,7 +1374,7 @@ int
 chanctl_cmd_published_vm(const struct chanctl_options *opts, int argc,
                          char *argv[])
 {
-    const char *prefix = argc > 1 ? argv[1] : "";
+    const char *prefix = argc > 0 ? argv[0] : "";
     struct db db;
     int error;
 

@@ -1,5 +1,5 @@
 /* chanctl: guest commands that talk to chand-guest's local API (get, list,
- * watch, guest-status).  See chanctl.h.
+ * watch, publish, unpublish, published, guest-status).  See chanctl.h.
  *
  * The API is JSON-RPC 1.0 on a Unix socket (by default the abstract socket
  * "@chand-guest"):
@@ -8,6 +8,11 @@
  *     "list" [PREFIX?]     -> [{"key", "value", "version"}, ...]
  *     "watch" [PREFIX?]    -> a reply, then "update" notifications whose
  *                             params are {"key", "op", "value"?, "version"}
+ *     "publish" [KEY, VALUE] -> {"version"}
+ *     "unpublish" [KEY]    -> {"version"}, or error "not found"
+ *     "published" [PREFIX?] -> {"records": [{"key", "value", "version",
+ *                             "acked_version", "deleted", "state"}, ...],
+ *                             "count", "withdrawn", "pending"}
  *     "status" []          -> an object
  */
 
@@ -325,6 +330,179 @@ chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
     json_decref(id);
     jsonrpc_close(rpc);
     return CHANCTL_FAIL;
+}
+
+/* Checks KEY for publish and unpublish as chand-guest would (1..256
+ * bytes of UTF-8, not under "from/") and returns it as a JSON string, or
+ * returns NULL after printing a usage error in '*errorp'. */
+static json_t *
+published_key(const char *key, int *errorp)
+{
+    json_t *k = json_string(key);
+
+    if (!k) {
+        *errorp = chanctl_usage_error("KEY is not valid UTF-8");
+    } else if (!*key || strlen(key) > CHANCTL_PUB_KEY_MAX) {
+        *errorp = chanctl_usage_error("KEY must be 1 to %d bytes long",
+                                      CHANCTL_PUB_KEY_MAX);
+    } else if (!strncmp(key, CHANCTL_PUB_RESERVED,
+                        strlen(CHANCTL_PUB_RESERVED))) {
+        *errorp = chanctl_usage_error("keys starting with \"%s\" are "
+                                      "reserved for records chand-host "
+                                      "relays; they cannot be published",
+                                      CHANCTL_PUB_RESERVED);
+    } else {
+        return k;
+    }
+    json_decref(k);
+    return NULL;
+}
+
+int
+chanctl_cmd_publish(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    json_error_t jerror;
+    json_t *key, *value, *result;
+    int error = 0;
+
+    (void) argc;
+    key = published_key(argv[0], &error);
+    if (!key) {
+        return error;
+    }
+    value = json_loads(argv[1], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                       &jerror);
+    if (!value) {
+        json_decref(key);
+        return chanctl_usage_error("value for %s is not valid JSON: %s "
+                                   "(line %d, column %d)", argv[0],
+                                   jerror.text, jerror.line, jerror.column);
+    }
+
+    char *what = chanctl_xasprintf("publish %s", argv[0]);
+    error = api_call(opts, what, "publish", json_pack("[oo]", key, value),
+                     &result);
+    if (!error) {
+        json_t *version = json_object_get(result, "version");
+        if (!json_is_integer(version)) {
+            chanctl_error("%s: chand-guest API: malformed reply", what);
+            error = CHANCTL_FAIL;
+        } else if (opts->verbose) {
+            printf("published %s version %"JSON_INTEGER_FORMAT"\n",
+                   argv[0], json_integer_value(version));
+        }
+    }
+    json_decref(result);
+    free(what);
+    return error;
+}
+
+int
+chanctl_cmd_unpublish(const struct chanctl_options *opts, int argc,
+                      char *argv[])
+{
+    json_t *key, *result;
+    int error = 0;
+
+    (void) argc;
+    key = published_key(argv[0], &error);
+    if (!key) {
+        return error;
+    }
+    char *what = chanctl_xasprintf("unpublish %s", argv[0]);
+    error = api_call(opts, what, "unpublish", json_pack("[o]", key),
+                     &result);
+    if (!error) {
+        json_t *version = json_object_get(result, "version");
+        if (!json_is_integer(version)) {
+            chanctl_error("%s: chand-guest API: malformed reply", what);
+            error = CHANCTL_FAIL;
+        } else if (opts->verbose) {
+            printf("unpublished %s version %"JSON_INTEGER_FORMAT"\n",
+                   argv[0], json_integer_value(version));
+        }
+    }
+    json_decref(result);
+    free(what);
+    return error;
+}
+
+/* Returns true if 'result' (borrowed) looks like a "published" reply. */
+static bool
+is_published_reply(const json_t *result)
+{
+    const json_t *records = json_object_get(result, "records");
+    const json_t *rec;
+    size_t i;
+
+    if (!json_is_array(records)
+        || !json_is_integer(json_object_get(result, "count"))
+        || !json_is_integer(json_object_get(result, "pending"))) {
+        return false;
+    }
+    json_array_foreach (records, i, rec) {
+        if (!json_is_string(json_object_get(rec, "key"))
+            || !json_object_get(rec, "value")
+            || !json_is_integer(json_object_get(rec, "version"))
+            || !json_is_string(json_object_get(rec, "state"))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+chanctl_cmd_published(const struct chanctl_options *opts, int argc,
+                      char *argv[])
+{
+    if (opts->vm) {
+        /* On the host: what the VM published, from the Chan DB. */
+        return chanctl_cmd_published_vm(opts, argc, argv);
+    }
+
+    json_t *params = prefix_params(argc, argv);
+    json_t *result;
+
+    if (!params) {
+        return chanctl_usage_error("PREFIX is not valid UTF-8");
+    }
+    int error = api_call(opts, "published", "published", params, &result);
+    if (error) {
+        return error;
+    }
+    if (!is_published_reply(result)) {
+        chanctl_error("published: chand-guest API: malformed reply");
+        json_decref(result);
+        return CHANCTL_FAIL;
+    }
+    if (opts->json) {
+        print_indented(result);
+    } else {
+        const json_t *rec;
+        size_t i;
+
+        json_array_foreach (json_object_get(result, "records"), i, rec) {
+            const json_t *value = json_object_get(rec, "value");
+            bool withdrawn = json_is_true(json_object_get(rec, "deleted"));
+            char *text = (withdrawn ? NULL
+                          : json_dumps(value, JSON_COMPACT
+                                       | JSON_ENCODE_ANY));
+
+            printf("%s\t%s\t%"JSON_INTEGER_FORMAT"\t%s\n",
+                   json_string_value(json_object_get(rec, "key")),
+                   json_string_value(json_object_get(rec, "state")),
+                   json_integer_value(json_object_get(rec, "version")),
+                   withdrawn ? "withdrawn" : text ? text : "null");
+            free(text);
+        }
+        printf("%"JSON_INTEGER_FORMAT" records, %"JSON_INTEGER_FORMAT
+               " pending\n",
+               json_integer_value(json_object_get(result, "count")),
+               json_integer_value(json_object_get(result, "pending")));
+    }
+    json_decref(result);
+    return CHANCTL_OK;
 }
 
 int

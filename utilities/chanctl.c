@@ -63,6 +63,13 @@ static const struct command commands[] = {
       "print KEY<TAB>JSON per record" },
     { "watch", "[PREFIX] [--json]", 0, 1, OPT_JSON, chanctl_cmd_watch,
       "print record changes as they happen" },
+    { "publish", "KEY JSON", 2, 2, 0, chanctl_cmd_publish,
+      "publish KEY with value JSON for the host" },
+    { "unpublish", "KEY", 1, 1, 0, chanctl_cmd_unpublish,
+      "withdraw published KEY" },
+    { "published", "[--vm NAME] [PREFIX]", 0, 1, OPT_VM | OPT_JSON,
+      chanctl_cmd_published,
+      "print published records (--vm: the Chan DB's)" },
     { "guest-status", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_guest_status,
       "print chand-guest's status" },
     { "guest", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_guest,
@@ -160,15 +167,17 @@ usage(void)
            "  --guest-ctl PATH   chand-guest control socket; "
            "env CHAND_GUEST_CTL\n"
            "                     (default: %s)\n"
-           "  --vm NAME          push, delete, status, wait: one VM\n"
-           "  --json             status, list, watch, guest-status: "
-           "JSON output\n"
+           "  --vm NAME          push, delete, status, wait, published: "
+           "one VM\n"
+           "  --json             status, list, watch, published, "
+           "guest-status:\n"
+           "                     JSON output\n"
            "  --timeout SEC      give up after SEC seconds (exit 1); wait:\n"
            "                     how long to wait; watch: stop (exit 0)\n"
            "                     (default: no limit)\n"
-           "  -v, --verbose      push, delete: say what was done; "
-           "status --vm:\n"
-           "                     also list the applied keys\n"
+           "  -v, --verbose      push, delete, publish, unpublish: say what "
+           "was done;\n"
+           "                     status --vm: also list the applied keys\n"
            "  -h, --help         print this help and exit\n"
            "  -V, --version      print the version and exit\n"
            "  --                 end of options (e.g. before a JSON value "

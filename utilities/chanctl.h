@@ -9,7 +9,8 @@
  *   - chanctl-ctl.c: the daemons' control sockets (lib/ctl client):
  *     channels, channel-show, host (chand-host), guest (chand-guest).
  *   - chanctl-guest.c: chand-guest's local API (JSON-RPC on a Unix
- *     socket): get, list, watch, guest-status.
+ *     socket): get, list, watch, publish, unpublish, published,
+ *     guest-status.
  *
  * Every command function takes the parsed options and its positional
  * arguments (borrowed) and returns the process exit status: CHANCTL_OK,
@@ -35,6 +36,11 @@ enum {
 #define CHANCTL_DEFAULT_API "@chand-guest"
 #define CHANCTL_DEFAULT_GUEST_CTL "@chand-guest.ctl"
 #define CHANCTL_DB_NAME "Chan"
+
+/* Published keys (chand-guest/datastore.h): at most this many bytes, and
+ * not under the prefix of records chand-host relays. */
+#define CHANCTL_PUB_KEY_MAX 256
+#define CHANCTL_PUB_RESERVED "from/"
 
 
 /* Where an option's value came from, for error hints. */
@@ -117,6 +123,12 @@ int chanctl_cmd_get(const struct chanctl_options *, int argc, char *argv[]);
 int chanctl_cmd_list(const struct chanctl_options *, int argc, char *argv[]);
 int chanctl_cmd_watch(const struct chanctl_options *, int argc,
                       char *argv[]);
+int chanctl_cmd_publish(const struct chanctl_options *, int argc,
+                        char *argv[]);
+int chanctl_cmd_unpublish(const struct chanctl_options *, int argc,
+                          char *argv[]);
+int chanctl_cmd_published(const struct chanctl_options *, int argc,
+                          char *argv[]);
 int chanctl_cmd_guest_status(const struct chanctl_options *, int argc,
                              char *argv[]);
 

@@ -630,6 +630,14 @@ gen_api(void)
           "{\"method\":\"list\",\"params\":[],\"id\":3}"
           "{\"method\":\"status\",\"params\":[],\"id\":4}"
           "{\"method\":\"echo\",\"params\":[1,{\"a\":null}],\"id\":5}" },
+        { "guest-publish", 0x80 | 9,
+          "{\"method\":\"publish\",\"params\":[\"app/x\",{\"a\":[1]}],"
+          "\"id\":1}"
+          "{\"method\":\"publish\",\"params\":[\"from/x\",1],\"id\":2}"
+          "{\"method\":\"unpublish\",\"params\":[\"app/x\"],\"id\":3}"
+          "{\"method\":\"unpublish\",\"params\":[\"app/x\"],\"id\":4}"
+          "{\"method\":\"published\",\"params\":[\"app/\"],\"id\":5}"
+          "{\"method\":\"published\",\"params\":[],\"id\":6}" },
         { "guest-watch", 0x80 | 7,
           "{\"method\":\"watch\",\"params\":[\"cfg/\"],\"id\":1}\n"
           "{\"method\":\"watch\",\"params\":[],\"id\":2}\n" },

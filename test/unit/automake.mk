@@ -123,6 +123,24 @@ test_unit_test_relay_SOURCES = test/unit/test-relay.c $(UNIT_COMMON) \
 test_unit_test_relay_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_relay_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-guest-publisher
+test_unit_test_guest_publisher_SOURCES = test/unit/test-guest-publisher.c $(UNIT_COMMON) \
+	chand-guest/publisher.c chand-guest/publisher.h \
+	chand-guest/receiver.c chand-guest/receiver.h \
+	chand-guest/keyring.c chand-guest/keyring.h \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_guest_publisher_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
+test_unit_test_guest_publisher_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
+UNIT_TESTS += test/unit/test-upstream-interop
+test_unit_test_upstream_interop_SOURCES = test/unit/test-upstream-interop.c $(UNIT_COMMON) \
+	chand-guest/publisher.c chand-guest/publisher.h \
+	chand-guest/datastore.c chand-guest/datastore.h \
+	chand-host/upstream.c chand-host/upstream.h
+test_unit_test_upstream_interop_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) \
+	-I$(top_srcdir)/chand-guest -I$(top_srcdir)/chand-host
+test_unit_test_upstream_interop_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
 UNIT_TESTS += test/unit/test-host-channel
 test_unit_test_host_channel_SOURCES = test/unit/test-host-channel.c \
 	$(UNIT_COMMON) chand-host/channel.c chand-host/channel.h \

@@ -528,10 +528,10 @@ test_schema_version(void)
     scratch_init(&sc);
     make_store(sc.path);
 
-    raw_exec(sc.path, "UPDATE meta SET schema_version = 2");
-    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 2");
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 3");
+    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 3");
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
-                            NULL), 2);
+                            NULL), 3);
 
     raw_exec(sc.path, "UPDATE meta SET schema_version = 0");
     assert_open_refused_unchanged(sc.path, EBADMSG, "schema version 0");
@@ -549,7 +549,7 @@ test_schema_version(void)
     raw_exec(sc.path, "CREATE TABLE meta (id INTEGER PRIMARY KEY,"
              " schema_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
              " created_by TEXT NOT NULL);"
-             "INSERT INTO meta VALUES (1, 1, 0, 'test');");
+             "INSERT INTO meta VALUES (1, 2, 0, 'test');");
     ds = open_ok(sc.path);
     assert_record(ds, "k", "1", 1);
     datastore_close(ds);
@@ -2260,6 +2260,572 @@ test_random_model(void)
     scratch_destroy(&sc);
 }
 
+/* Published records (the upstream direction). */
+
+/* Publishes 'value' as 'key', asserting success; returns the version. */
+static int64_t
+publish_ok(struct datastore *ds, const char *key, const char *value)
+{
+    int64_t version = -1;
+    int error = datastore_publish(ds, key, value, &version);
+
+    if (error) {
+        fprintf(stderr, "datastore_publish: %s\n", datastore_last_error());
+    }
+    CU_ASSERT_FATAL(error == 0);
+    CU_ASSERT_FATAL(version >= 1);
+    return version;
+}
+
+static int64_t
+unpublish_ok(struct datastore *ds, const char *key)
+{
+    int64_t version = -1;
+    int error = datastore_unpublish(ds, key, &version);
+
+    if (error) {
+        fprintf(stderr, "datastore_unpublish: %s\n",
+                datastore_last_error());
+    }
+    CU_ASSERT_FATAL(error == 0);
+    return version;
+}
+
+/* Asserts that published 'key' holds 'value' (NULL: a tombstone) at
+ * 'version' with 'acked'. */
+static void
+assert_published(struct datastore *ds, const char *key, const char *value,
+                 int64_t version, int64_t acked)
+{
+    char *got = (char *) "untouched";
+    int64_t got_version = -1, got_acked = -1;
+    bool deleted = !value;
+    int error = datastore_get_published(ds, key, &got, &got_version,
+                                        &got_acked, &deleted);
+
+    CU_ASSERT_EQUAL_FATAL(error, 0);
+    if (value) {
+        CU_ASSERT_FALSE(deleted);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+        CU_ASSERT_STRING_EQUAL(got, value);
+    } else {
+        CU_ASSERT_TRUE(deleted);
+        CU_ASSERT_PTR_NULL(got);
+    }
+    CU_ASSERT_EQUAL(got_version, version);
+    CU_ASSERT_EQUAL(got_acked, acked);
+    free(got);
+}
+
+static void
+assert_no_published(struct datastore *ds, const char *key)
+{
+    int64_t version = -1;
+
+    CU_ASSERT_EQUAL(datastore_get_published(ds, key, NULL, &version, NULL,
+                                            NULL), ENOENT);
+    CU_ASSERT_EQUAL(version, -1);
+}
+
+static struct ds_pub_counts
+pub_counts(struct datastore *ds, const char *prefix)
+{
+    struct ds_pub_counts c = { 99, 99, 99 };
+
+    CU_ASSERT_FATAL(datastore_list_published(ds, prefix, true, NULL, NULL,
+                                             &c) == 0);
+    return c;
+}
+
+static uint64_t
+pending(struct datastore *ds)
+{
+    uint64_t n = 12345;
+
+    CU_ASSERT_FATAL(datastore_count_pending(ds, &n) == 0);
+    return n;
+}
+
+/* Collects what a published listing passes to its callback, as
+ * "key=value@version/acked" lines ("key=-@..." for a tombstone). */
+struct pub_log {
+    char text[8192];
+    size_t n;
+    int stop_after;             /* Return 77 after this many (0: never). */
+};
+
+static int
+pub_log_cb(void *log_, const struct ds_published *p)
+{
+    struct pub_log *log = log_;
+    size_t len = strlen(log->text);
+
+    snprintf(log->text + len, sizeof log->text - len,
+             "%s=%s@%"PRId64"/%"PRId64"\n", p->key,
+             p->value ? p->value : "-", p->version, p->acked_version);
+    CU_ASSERT(p->deleted == !p->value);
+    log->n++;
+    return log->stop_after && (int) log->n >= log->stop_after ? 77 : 0;
+}
+
+static void
+test_published_basic(void)
+{
+    struct change_log log = { 0 };
+    struct pub_log pl;
+    struct scratch sc;
+    struct datastore *ds;
+    uint64_t removed;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    datastore_set_change_cb(ds, change_log_cb, &log);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 0);
+    CU_ASSERT_EQUAL(pending(ds), 0);
+
+    /* Versions come from one counter that only grows. */
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/a", "1"), 1);
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/b", "{\"x\": [1, 2]}"), 2);
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/a", "\"again\""), 3);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 3);
+    assert_published(ds, "app/a", "\"again\"", 3, 0);
+    assert_published(ds, "app/b", "{\"x\":[1,2]}", 2, 0);  /* Compact. */
+    CU_ASSERT_EQUAL(pending(ds), 2);
+
+    /* Withdrawal: a tombstone with a new version. */
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "app/b"), 4);
+    assert_published(ds, "app/b", NULL, 4, 0);
+    CU_ASSERT_EQUAL(datastore_unpublish(ds, "app/b", NULL), ENOENT);
+    CU_ASSERT_EQUAL(datastore_unpublish(ds, "nope", NULL), ENOENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "nope"));
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 4);
+    struct ds_pub_counts c = pub_counts(ds, NULL);
+    CU_ASSERT_EQUAL(c.records, 1);
+    CU_ASSERT_EQUAL(c.withdrawn, 1);
+    CU_ASSERT_EQUAL(c.pending, 2);
+
+    /* Listing: key order, tombstones on request, prefix, stop. */
+    memset(&pl, 0, sizeof pl);
+    CU_ASSERT_EQUAL(datastore_list_published(ds, NULL, true, pub_log_cb,
+                                             &pl, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(pl.text, "app/a=\"again\"@3/0\napp/b=-@4/0\n");
+    memset(&pl, 0, sizeof pl);
+    CU_ASSERT_EQUAL(datastore_list_published(ds, "app/", false, pub_log_cb,
+                                             &pl, &c), 0);
+    CU_ASSERT_STRING_EQUAL(pl.text, "app/a=\"again\"@3/0\n");
+    CU_ASSERT_EQUAL(c.records, 1);
+    CU_ASSERT_EQUAL(c.withdrawn, 1);
+    memset(&pl, 0, sizeof pl);
+    CU_ASSERT_EQUAL(datastore_list_published(ds, "zzz", true, pub_log_cb,
+                                             &pl, &c), 0);
+    CU_ASSERT_EQUAL(pl.n, 0);
+    CU_ASSERT_EQUAL(c.records + c.withdrawn + c.pending, 0);
+    memset(&pl, 0, sizeof pl);
+    pl.stop_after = 1;
+    CU_ASSERT_EQUAL(datastore_list_published(ds, NULL, true, pub_log_cb,
+                                             &pl, NULL), 77);
+
+    /* Changed since a version, in version order. */
+    memset(&pl, 0, sizeof pl);
+    CU_ASSERT_EQUAL(datastore_published_since(ds, 0, 0, pub_log_cb, &pl),
+                    0);
+    CU_ASSERT_STRING_EQUAL(pl.text, "app/a=\"again\"@3/0\napp/b=-@4/0\n");
+    memset(&pl, 0, sizeof pl);
+    CU_ASSERT_EQUAL(datastore_published_since(ds, 3, 0, pub_log_cb, &pl),
+                    0);
+    CU_ASSERT_STRING_EQUAL(pl.text, "app/b=-@4/0\n");
+    memset(&pl, 0, sizeof pl);
+    CU_ASSERT_EQUAL(datastore_published_since(ds, 0, 1, pub_log_cb, &pl),
+                    0);
+    CU_ASSERT_EQUAL(pl.n, 1);
+
+    /* Acknowledgements: an old version marks what it can, never lowers. */
+    struct ds_pub_ack a1 = { "app/a", 1 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &a1, 1, &removed), 0);
+    assert_published(ds, "app/a", "\"again\"", 3, 1);
+    struct ds_pub_ack a3 = { "app/a", 3 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &a3, 1, &removed), 0);
+    assert_published(ds, "app/a", "\"again\"", 3, 3);
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &a1, 1, &removed), 0);
+    assert_published(ds, "app/a", "\"again\"", 3, 3);
+    CU_ASSERT_EQUAL(removed, 0);
+    CU_ASSERT_EQUAL(pending(ds), 1);
+    /* A version beyond the row's is not taken. */
+    struct ds_pub_ack a9 = { "app/a", 9 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &a9, 1, NULL), 0);
+    assert_published(ds, "app/a", "\"again\"", 3, 3);
+    /* An unknown key is no error. */
+    struct ds_pub_ack ax = { "gone", 2 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &ax, 1, NULL), 0);
+    /* The put of b (version 2) is acked after its withdrawal: the
+     * tombstone stays, pending. */
+    struct ds_pub_ack b2 = { "app/b", 2 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &b2, 1, &removed), 0);
+    CU_ASSERT_EQUAL(removed, 0);
+    assert_published(ds, "app/b", NULL, 4, 2);
+    /* Acking the tombstone removes it. */
+    struct ds_pub_ack b4[] = { { "app/b", 4 }, { "app/a", 3 } };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, b4, 2, &removed), 0);
+    CU_ASSERT_EQUAL(removed, 1);
+    assert_no_published(ds, "app/b");
+    CU_ASSERT_EQUAL(pending(ds), 0);
+    /* Bad acks change nothing. */
+    struct ds_pub_ack bad = { "app/a", 0 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &bad, 1, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, NULL, 1, NULL), EINVAL);
+
+    /* A republication after a withdrawal gets a higher version still,
+     * and is pending again even if it was delivered before. */
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "app/a"), 5);
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/a", "[]"), 6);
+    assert_published(ds, "app/a", "[]", 6, 3);
+    CU_ASSERT_EQUAL(pending(ds), 1);
+
+    /* Purge: tombstones up to a version only. */
+    CU_ASSERT_EQUAL(publish_ok(ds, "t1", "1"), 7);
+    CU_ASSERT_EQUAL(publish_ok(ds, "t2", "2"), 8);
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "t1"), 9);
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "t2"), 10);
+    CU_ASSERT_EQUAL(datastore_purge_published(ds, 9, &removed), 0);
+    CU_ASSERT_EQUAL(removed, 1);
+    assert_no_published(ds, "t1");
+    assert_published(ds, "t2", NULL, 10, 0);
+    assert_published(ds, "app/a", "[]", 6, 3);  /* Live: never purged. */
+    CU_ASSERT_EQUAL(datastore_purge_published(ds, 100, &removed), 0);
+    CU_ASSERT_EQUAL(removed, 1);
+    assert_no_published(ds, "t2");
+
+    /* The records table and its notifications are untouched. */
+    CU_ASSERT_EQUAL(count(ds), 0);
+    CU_ASSERT_EQUAL(log.n, 0);
+    assert_record(ds, "app/a", NULL, 0);
+
+    datastore_close(ds);
+    change_log_clear(&log);
+    scratch_destroy(&sc);
+}
+
+static void
+test_published_validation(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    char key[300];
+    char *compact;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+
+    /* Keys: the wire's rules. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "", "1", NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, NULL, "1", NULL), EINVAL);
+    memset(key, 'k', sizeof key);
+    key[257] = '\0';
+    CU_ASSERT_EQUAL(datastore_publish(ds, key, "1", NULL), EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "257"));
+    key[256] = '\0';
+    CU_ASSERT_EQUAL(publish_ok(ds, key, "1"), 1);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "bad\xff", "1", NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "\xc0\xaf", "1", NULL), EINVAL);
+    CU_ASSERT_EQUAL(publish_ok(ds, "caf\xc3\xa9", "1"), 2);
+
+    /* The reserved prefix: a distinct error, for publish and unpublish. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "from/vm2/x", "1", NULL), EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "reserved"));
+    CU_ASSERT_EQUAL(datastore_publish(ds, "from/", "1", NULL), EPERM);
+    CU_ASSERT_EQUAL(datastore_unpublish(ds, "from/x", NULL), EPERM);
+    CU_ASSERT_EQUAL(datastore_check_published_key("from/a"), EPERM);
+    CU_ASSERT_EQUAL(datastore_check_published_key("from"), 0);
+    CU_ASSERT_EQUAL(datastore_check_published_key("fromage"), 0);
+    CU_ASSERT_EQUAL(datastore_check_published_key("x/from/y"), 0);
+    CU_ASSERT_EQUAL(datastore_check_published_key("stats/chand-guest"), 0);
+
+    /* Values: JSON the wire accepts. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "", NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", NULL, NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "{", NULL), EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "not valid JSON"));
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "1 2", NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "{\"a\":1,\"a\":2}", NULL),
+                    EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "123456789012345678901234",
+                                      NULL), EINVAL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "\"\xff\"", NULL), EINVAL);
+    /* Nesting: 32 levels pass, 33 do not. */
+    char deep[80];
+    memset(deep, '[', 33);
+    memset(deep + 33, ']', 33);
+    deep[66] = '\0';
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", deep, NULL), EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "32"));
+    deep[65] = '\0';
+    CU_ASSERT_EQUAL(publish_ok(ds, "v", deep + 1), 3);  /* 32 levels. */
+    /* Scalars, null, a NUL inside a string are fine; compact form. */
+    CU_ASSERT_EQUAL(publish_ok(ds, "n", "null"), 4);
+    assert_published(ds, "n", "null", 4, 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "s", " \"a\\u0000b\" "), 5);
+    assert_published(ds, "s", "\"a\\u0000b\"", 5, 0);
+    CU_ASSERT_EQUAL(datastore_check_published_value(" { \"a\" : [ 1 , "
+                                                    "true ] } ", &compact),
+                    0);
+    CU_ASSERT_STRING_EQUAL(compact, "{\"a\":[1,true]}");
+    free(compact);
+    /* Size, in compact form. */
+    size_t big_len = DS_PUB_VALUE_MAX + 16;
+    char *big = malloc(big_len + 1);
+    CU_ASSERT_FATAL(big != NULL);
+    memset(big, 'x', big_len);
+    big[0] = '"';
+    big[DS_PUB_VALUE_MAX + 1] = '"';      /* DS_PUB_VALUE_MAX + 2 bytes. */
+    big[DS_PUB_VALUE_MAX + 2] = '\0';
+    CU_ASSERT_EQUAL(datastore_publish(ds, "big", big, NULL), EINVAL);
+    big[DS_PUB_VALUE_MAX - 1] = '"';      /* Exactly the maximum. */
+    big[DS_PUB_VALUE_MAX] = '\0';
+    CU_ASSERT_EQUAL(publish_ok(ds, "big", big), 6);
+    free(big);
+
+    /* Nothing refused left a trace. */
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 6);
+    struct ds_pub_counts c = pub_counts(ds, NULL);
+    CU_ASSERT_EQUAL(c.records, 6);
+    CU_ASSERT_EQUAL(c.withdrawn, 0);
+    assert_no_published(ds, "from/vm2/x");
+    CU_ASSERT_EQUAL(datastore_get_published(ds, "", NULL, NULL, NULL,
+                                            NULL), EINVAL);
+
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_published_reopen_and_txn(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(publish_ok(ds, "a", "1"), 1);
+    CU_ASSERT_EQUAL(publish_ok(ds, "b", "2"), 2);
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "b"), 3);
+    struct ds_pub_ack ack = { "a", 1 };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &ack, 1, NULL), 0);
+    datastore_close(ds);
+
+    /* Durable on return, without any commit by the caller. */
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT last_version FROM "
+                            "publish_counter", NULL), 3);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT acked_version FROM published "
+                            "WHERE key = ?1", "a"), 1);
+
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 3);
+    assert_published(ds, "a", "1", 1, 1);
+    assert_published(ds, "b", NULL, 3, 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "c", "3"), 4);
+
+    /* Inside an open transaction: part of it. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "d", "4"), 5);
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "a"), 6);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 6);
+    /* A failing call leaves the transaction as it was. */
+    CU_ASSERT_EQUAL(datastore_unpublish(ds, "zz", NULL), ENOENT);
+    CU_ASSERT_TRUE(datastore_in_transaction(ds));
+    datastore_rollback(ds);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 4);
+    assert_no_published(ds, "d");
+    assert_published(ds, "a", "1", 1, 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "d", "4"), 5);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    ds = open_ok(sc.path);
+    assert_published(ds, "d", "4", 5, 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "e", "5"), 6);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_published_limits(void)
+{
+    struct ds_pub_limits l = { .max_records = 2 }, got;
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc);
+    ds = open_ok(sc.path);
+    datastore_get_publish_limits(ds, &got);
+    CU_ASSERT_EQUAL(got.max_records + got.max_value_bytes
+                    + got.max_total_bytes + got.max_publish_rate, 0);
+
+    /* Records held. */
+    datastore_set_publish_limits(ds, &l);
+    publish_ok(ds, "a", "1");
+    publish_ok(ds, "b", "2");
+    CU_ASSERT_EQUAL(datastore_publish(ds, "c", "3", NULL), EDQUOT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "at most 2"));
+    assert_no_published(ds, "c");
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 2);
+    publish_ok(ds, "a", "11");                  /* Updates are fine. */
+    unpublish_ok(ds, "b");                      /* Withdrawing makes room. */
+    CU_ASSERT_EQUAL(publish_ok(ds, "c", "3"), 5);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "b", "2", NULL), EDQUOT);
+
+    /* One value's bytes, compact. */
+    l = (struct ds_pub_limits) { .max_value_bytes = 5 };
+    datastore_set_publish_limits(ds, &l);
+    publish_ok(ds, "v", "[ 1 ,  2 ]");          /* [1,2]: 5 bytes. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "v", "[1,2,3]", NULL), EDQUOT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "7 bytes"));
+    assert_published(ds, "v", "[1,2]", 6, 0);
+
+    /* Keys and values held, in bytes: a(1)+11(2), c(1)+3(1), v(1)+5 = 11;
+     * replacing a value counts the difference. */
+    l = (struct ds_pub_limits) { .max_total_bytes = 14 };
+    datastore_set_publish_limits(ds, &l);
+    publish_ok(ds, "xy", "1");                  /* 14. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "z", "1", NULL), EDQUOT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "16 bytes"));
+    publish_ok(ds, "a", "9");                   /* 13. */
+    publish_ok(ds, "xy", "12");                 /* 14. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "xy", "123", NULL), EDQUOT);
+    /* UTF-8 counts in bytes. */
+    unpublish_ok(ds, "xy");                     /* 10. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "\xc3\xa9", "123", NULL), EDQUOT);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "\xc3\xa9", "12", NULL), 0);
+    /* 14. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "q", "1", NULL), EDQUOT);
+
+    /* Publications a second: a bucket of that many. */
+    struct timespec t0, t1;
+    l = (struct ds_pub_limits) { .max_publish_rate = 4 };
+    datastore_set_publish_limits(ds, &l);
+    int ok = 0, refused = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 8; i++) {
+        int error = datastore_publish(ds, "r", "1", NULL);
+        ok += !error;
+        refused += error == EDQUOT;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* 4 at once, and 4 more a second (normally none in time). */
+    long long ms = ((t1.tv_sec - t0.tv_sec) * 1000
+                    + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    CU_ASSERT(ok >= 4 && ok <= 4 + 4 * ms / 1000 + 1);
+    CU_ASSERT_EQUAL(ok + refused, 8);
+    CU_ASSERT(refused >= 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "a second"));
+    struct timespec ts = { 0, 300 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "r", "2", NULL), 0);
+    /* Withdrawals are not limited. */
+    unpublish_ok(ds, "r");
+
+    /* No limits any more. */
+    datastore_set_publish_limits(ds, NULL);
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "n%d", i);
+        publish_ok(ds, key, "[1,2,3,4,5,6,7,8,9]");
+    }
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* The version 1 schema, exactly as chand 0.1.0 created it. */
+static const char v1_schema[] =
+    "PRAGMA application_id = 1128808782;"
+    "PRAGMA journal_mode = WAL;"
+    "CREATE TABLE meta ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " schema_version INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE channel ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " guest_epoch INTEGER NOT NULL"
+    "  CHECK (guest_epoch BETWEEN 1 AND 4294967295),"
+    " host_epoch INTEGER NOT NULL"
+    "  CHECK (host_epoch BETWEEN 0 AND 4294967295),"
+    " position INTEGER NOT NULL CHECK (position >= 0),"
+    " snapshot_state TEXT NOT NULL"
+    "  CHECK (snapshot_state IN ('none', 'active', 'complete')),"
+    " snapshot_gen INTEGER NOT NULL CHECK (snapshot_gen >= 0),"
+    " snapshot_end INTEGER NOT NULL DEFAULT 0 CHECK (snapshot_end >= 0),"
+    " frames_applied INTEGER NOT NULL,"
+    " ops_applied INTEGER NOT NULL);"
+    "CREATE TABLE records ("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " apply_count INTEGER NOT NULL,"
+    " seen_gen INTEGER NOT NULL);"
+    "INSERT INTO meta VALUES (1, 1, 0, 'chand 0.1.0');"
+    "INSERT INTO channel (id, guest_epoch, host_epoch, position,"
+    " snapshot_state, snapshot_gen, frames_applied, ops_applied)"
+    " VALUES (1, 4242, 7, 3, 'complete', 1, 3, 3);"
+    "INSERT INTO records VALUES ('net/dns', '{\"s\":[]}', 5, 0, 1, 1);";
+
+static void
+test_published_upgrade(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc);
+    raw_exec(sc.path, v1_schema);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
+                            "WHERE name = 'published'", NULL), 0);
+
+    ds = open_ok(sc.path);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), DS_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
+                            "WHERE name IN ('published', 'publish_counter',"
+                            " 'published_by_version')", NULL), 3);
+    /* The downstream side is as it was. */
+    struct ds_state st = get_state(ds);
+    CU_ASSERT_EQUAL(st.guest_epoch, 4242);
+    CU_ASSERT_EQUAL(st.host_epoch, 7);
+    CU_ASSERT_EQUAL(st.position, 3);
+    CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
+    assert_record(ds, "net/dns", "{\"s\":[]}", 5);
+    /* And the upstream side works. */
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/x", "true"), 1);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    struct ds_record r = put("k", "1", 1);
+    CU_ASSERT(apply(ds, 7, 4, &r, 1));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    datastore_close(ds);
+
+    /* Opening it again changes nothing more. */
+    ds = open_ok(sc.path);
+    assert_published(ds, "app/x", "true", 1, 0);
+    assert_record(ds, "k", "1", 1);
+    CU_ASSERT_EQUAL(get_state(ds).position, 4);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+
+    /* A version 1 file that cannot be upgraded (it already has a table of
+     * that name) is refused and left as it was. */
+    remove_db(sc.path);
+    raw_exec(sc.path, v1_schema);
+    raw_exec(sc.path, "CREATE TABLE published (x)");
+    CU_ASSERT_NOT_EQUAL(datastore_open(sc.path, &ds), 0);
+    CU_ASSERT_PTR_NULL(ds);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), 1);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
+                            "WHERE name = 'publish_counter'", NULL), 0);
+    scratch_destroy(&sc);
+}
+
 static void
 test_misc_strings(void)
 {
@@ -2301,6 +2867,11 @@ static const struct unit_test tests[] = {
     { "second writer busy", test_second_writer_busy },
     { "random model", test_random_model },
     { "strings", test_misc_strings },
+    { "published: versions, tombstones, acks", test_published_basic },
+    { "published: keys and values", test_published_validation },
+    { "published: reopen, transactions", test_published_reopen_and_txn },
+    { "published: upgrade of a version 1 file", test_published_upgrade },
+    { "published: limits", test_published_limits },
 };
 
 int

@@ -2513,6 +2513,236 @@ test_api_slow_watcher(void)
     api_fix_destroy(&af);
 }
 
+/* Returns the "version" of a successful publish/unpublish reply, or -1
+ * (asserting) if it is not one. */
+static int64_t
+reply_version(const json_t *r)
+{
+    json_t *v = json_object_get(jsonrpc_msg_result(r), "version");
+
+    CU_ASSERT_EQUAL(jsonrpc_msg_type(r), JSONRPC_REPLY);
+    CU_ASSERT(json_is_integer(v));
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+/* Asserts that 'r' (stolen) is an error reply that starts with
+ * 'prefix'. */
+static void
+assert_error_prefix(json_t *r, const char *prefix)
+{
+    const char *e = error_of(r);
+
+    CU_ASSERT_EQUAL(jsonrpc_msg_type(r), JSONRPC_ERROR);
+    CU_ASSERT_PTR_NOT_NULL(e);
+    if (e && strncmp(e, prefix, strlen(prefix))) {
+        fprintf(stderr, "error \"%s\" does not start with \"%s\"\n", e,
+                prefix);
+        CU_FAIL("wrong error");
+    }
+    json_decref(r);
+}
+
+static void
+test_api_publish(void)
+{
+    struct api_fix af;
+    struct jsonrpc *c;
+    struct api_stats st;
+    json_t *r, *res;
+
+    api_fix_init(&af);
+    c = api_connect(&af);
+
+    /* Publish: versions from one counter, durable at the reply. */
+    r = api_call(&af, c, "publish", json_pack("[s{s:i}]", "app/x", "a", 1));
+    CU_ASSERT_EQUAL(reply_version(r), 1);
+    json_decref(r);
+    r = api_call(&af, c, "publish", json_pack("[s i]", "app/x", 2));
+    CU_ASSERT_EQUAL(reply_version(r), 2);
+    json_decref(r);
+    r = api_call(&af, c, "publish", json_pack("[s n]", "app/n", 0));
+    CU_ASSERT_EQUAL(reply_version(r), 3);
+    json_decref(r);
+    r = api_call(&af, c, "publish", json_pack("[s s]", "stats/app", "s"));
+    CU_ASSERT_EQUAL(reply_version(r), 4);
+    json_decref(r);
+    char *value = NULL;
+    int64_t version = 0;
+    CU_ASSERT_EQUAL(datastore_get_published(af.f.ds, "app/x", &value,
+                                            &version, NULL, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(value, "2");
+    CU_ASSERT_EQUAL(version, 2);
+    free(value);
+    /* Downstream records are another table. */
+    r = api_call(&af, c, "get", json_pack("[s]", "app/x"));
+    CU_ASSERT_STRING_EQUAL(error_of(r), "not found");
+    json_decref(r);
+
+    /* Keys and values refused, each with its own error. */
+    char long_key[300];
+    memset(long_key, 'k', 257);
+    long_key[257] = '\0';
+    assert_error_prefix(api_call(&af, c, "publish",
+                                 json_pack("[s i]", "from/vm2/x", 1)),
+                        "invalid params: reserved key: ");
+    assert_error_prefix(api_call(&af, c, "publish",
+                                 json_pack("[s i]", "", 1)),
+                        "invalid params: bad key: ");
+    assert_error_prefix(api_call(&af, c, "publish",
+                                 json_pack("[s i]", long_key, 1)),
+                        "invalid params: bad key: ");
+    json_t *deep = json_loads("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]"
+                              "]]]]]]]]]]]]]]]]]]]]]]", 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(deep);
+    assert_error_prefix(api_call(&af, c, "publish",
+                                 json_pack("[s o]", "deep", deep)),
+                        "invalid params: bad value: ");
+    static const char *const bad_params[] = {
+        "[]", "[\"k\"]", "[1, 2]", "[\"k\", 1, 2]", "[null, 1]",
+    };
+    for (size_t i = 0; i < sizeof bad_params / sizeof bad_params[0]; i++) {
+        assert_error_prefix(api_call(&af, c, "publish",
+                                     json_loads(bad_params[i], 0, NULL)),
+                            "invalid params: ");
+    }
+
+    /* Unpublish. */
+    assert_error_prefix(api_call(&af, c, "unpublish",
+                                 json_pack("[s]", "nope")), "not found");
+    r = api_call(&af, c, "unpublish", json_pack("[s]", "app/n"));
+    CU_ASSERT_EQUAL(reply_version(r), 5);
+    json_decref(r);
+    assert_error_prefix(api_call(&af, c, "unpublish",
+                                 json_pack("[s]", "app/n")), "not found");
+    assert_error_prefix(api_call(&af, c, "unpublish",
+                                 json_pack("[s]", "from/x")),
+                        "invalid params: reserved key: ");
+    assert_error_prefix(api_call(&af, c, "unpublish", json_pack("[i]", 1)),
+                        "invalid params: ");
+    assert_error_prefix(api_call(&af, c, "unpublish", NULL),
+                        "invalid params: ");
+
+    /* The host acknowledges app/x's version 2. */
+    struct ds_pub_ack ack = { "app/x", 2 };
+    CU_ASSERT_EQUAL(datastore_ack_published(af.f.ds, &ack, 1, NULL), 0);
+
+    /* Published: every row, withdrawals included, with its state. */
+    r = api_call(&af, c, "published", NULL);
+    res = jsonrpc_msg_result(r);
+    json_t *expect = json_pack(
+        "{s:[{s:s, s:i, s:i, s:i, s:b, s:s},"
+        "    {s:s, s:n, s:i, s:i, s:b, s:s},"
+        "    {s:s, s:s, s:i, s:i, s:b, s:s}],"
+        " s:i, s:i, s:i}",
+        "records",
+        "key", "app/x", "value", 2, "version", 2, "acked_version", 2,
+        "deleted", 0, "state", "delivered",
+        "key", "app/n", "value", "version", 5, "acked_version", 0,
+        "deleted", 1, "state", "pending",
+        "key", "stats/app", "value", "s", "version", 4, "acked_version", 0,
+        "deleted", 0, "state", "pending",
+        "count", 2, "withdrawn", 1, "pending", 2);
+    /* Key order: app/n, app/x, stats/app. */
+    json_t *recs = json_object_get(expect, "records");
+    json_t *first = json_incref(json_array_get(recs, 0));
+    json_array_remove(recs, 0);
+    json_array_insert_new(recs, 1, first);
+    if (!json_equal(res, expect)) {
+        char *a = json_dumps(res, JSON_SORT_KEYS);
+        char *b = json_dumps(expect, JSON_SORT_KEYS);
+        fprintf(stderr, "\ngot %s\nexpected %s\n", a, b);
+        free(a);
+        free(b);
+    }
+    CU_ASSERT(json_equal(res, expect));
+    json_decref(expect);
+    json_decref(r);
+
+    r = api_call(&af, c, "published", json_pack("[s]", "stats/"));
+    res = jsonrpc_msg_result(r);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(res, "records")), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(res, "count")), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(res, "pending")), 1);
+    json_decref(r);
+    assert_error_prefix(api_call(&af, c, "published", json_pack("[i]", 1)),
+                        "invalid params: ");
+    assert_error_prefix(api_call(&af, c, "published",
+                                 json_pack("[s s]", "a", "b")),
+                        "invalid params: ");
+
+    /* Nothing a client sends brings the daemon down: random params. */
+    uint64_t rng = 77;
+    static const char *const methods[] = {
+        "publish", "unpublish", "published",
+    };
+    for (int i = 0; i < 300; i++) {
+        json_t *params = json_array();
+        int n = unit_random(&rng) % 4;
+        for (int j = 0; j < n; j++) {
+            switch (unit_random(&rng) % 6) {
+            case 0: json_array_append_new(params, json_integer(
+                                              unit_random(&rng) % 100));
+                break;
+            case 1: json_array_append_new(params, json_string("from/z"));
+                break;
+            case 2: json_array_append_new(params, json_null());
+                break;
+            case 3: json_array_append_new(params, json_pack(
+                                              "{s:[i, s]}", "x", 1, "y"));
+                break;
+            default: {
+                char k[8];
+                snprintf(k, sizeof k, "r%d",
+                         (int) (unit_random(&rng) % 5));
+                json_array_append_new(params, json_string(k));
+                break;
+            }
+            }
+        }
+        if (!(unit_random(&rng) % 10)) {
+            json_decref(params);
+            params = json_pack("{s:i}", "not", 1);     /* Not an array. */
+        }
+        r = api_call(&af, c, methods[unit_random(&rng) % 3], params);
+        CU_ASSERT(jsonrpc_msg_type(r) == JSONRPC_REPLY
+                  || jsonrpc_msg_type(r) == JSONRPC_ERROR);
+        json_decref(r);
+    }
+    CU_ASSERT_EQUAL(jsonrpc_get_status(c), 0);
+    CU_ASSERT_EQUAL(datastore_check(af.f.ds), 0);
+    api_get_stats(af.api, &st);
+    CU_ASSERT(st.bad_requests > 15);
+    CU_ASSERT(st.requests > 10);
+
+    /* A key with U+0000: lib/jsonrpc takes no \u0000 at all, so the
+     * connection is closed; the daemon goes on. */
+    jsonrpc_send(c, jsonrpc_create_request("publish",
+                                           json_pack("[s# i]", "a\0b",
+                                                     (int) 3, 1), NULL));
+    CU_ASSERT_PTR_NULL(api_pump(&af, c, 20));
+    CU_ASSERT_NOT_EQUAL(jsonrpc_get_status(c), 0);
+    jsonrpc_close(c);
+    c = api_connect(&af);
+    r = api_call(&af, c, "published", json_pack("[s]", "a"));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                        jsonrpc_msg_result(r), "count")), 1);
+    json_decref(r);
+
+    /* Over a limit the host set: a clear error, nothing stored. */
+    struct ds_pub_limits limits = { .max_value_bytes = 4 };
+    datastore_set_publish_limits(af.f.ds, &limits);
+    assert_error_prefix(api_call(&af, c, "publish",
+                                 json_pack("[s s]", "lim", "long")),
+                        "over limit: the value is 6 bytes");
+    r = api_call(&af, c, "publish", json_pack("[s s]", "lim", "ok"));
+    CU_ASSERT(reply_version(r) > 0);
+    json_decref(r);
+
+    jsonrpc_close(c);
+    api_run(af.api);
+    api_fix_destroy(&af);
+}
+
 static const struct unit_test tests[] = {
     { "HELLO until in session, liveness", test_hello_until_session },
     { "SYNC and snapshot", test_sync_and_snapshot },
@@ -2542,6 +2772,7 @@ static const struct unit_test tests[] = {
     { "bridge: create and refuse", test_bridge_create },
     { "api: requests, errors, watch", test_api },
     { "api: slow watcher disconnected", test_api_slow_watcher },
+    { "api: publish, unpublish, published", test_api_publish },
 };
 
 int
