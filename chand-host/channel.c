@@ -419,9 +419,9 @@ channel_set_flows_installed(struct channel *ch, bool installed)
 
 /* Transmission. */
 
+/* Wraps chand frame 'payload' in Ethernet/IPv4/UDP and transmits it. */
 static void
-transmit_payload(struct channel *ch, const uint8_t *payload, size_t len,
-                 long long now)
+transmit_frame(struct channel *ch, const uint8_t *payload, size_t len)
 {
     struct pkt_udp pkt = {
         .eth_src = ch->cfg.host.mac,
@@ -445,6 +445,15 @@ transmit_payload(struct channel *ch, const uint8_t *payload, size_t len,
     } else {
         count(ch, "tx_frames");
     }
+}
+
+/* Transmits a frame of the downstream session: it also stands for a
+ * heartbeat. */
+static void
+transmit_payload(struct channel *ch, const uint8_t *payload, size_t len,
+                 long long now)
+{
+    transmit_frame(ch, payload, len);
     ch->last_tx = now;
 }
 
@@ -507,10 +516,12 @@ send_upstream_ack(uint32_t epoch, uint64_t position, const json_t *obj,
     if (obj) {
         chan_payload_encode_object(obj, NULL, &text, &text_len);
     }
+    /* Not transmit_payload(): the guest needs the downstream session's
+     * heartbeats whatever the upstream ACKs. */
     if (ch->flows_installed
         && !chan_wire_encode(&h, text, text_len, key, key_len, buf,
                              sizeof buf, &len)) {
-        transmit_payload(ch, buf, len, ch->now);
+        transmit_frame(ch, buf, len);
     }
     free(text);
 }
