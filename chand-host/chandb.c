@@ -5,6 +5,7 @@
 #include "relay.h"
 #include "upstream.h"
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,10 @@ struct chandb {
     /* Relay (relay.h). */
     bool relay_dirty;           /* Relayed records may need writing. */
     uint64_t relay_txn;         /* Transaction in flight, 0 if none. */
-    json_t *relay_counts;       /* vm -> {"relayed": n, "refused": n}. */
+    json_t *relay_counts;       /* vm -> {"relayed": n, "refused": n}:
+                                 * running totals. */
+    json_t *relay_refused;      /* "vm/version/key" -> true: refusals
+                                 * already counted. */
 };
 
 static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
@@ -112,6 +116,7 @@ chandb_create(const char *remote)
     db->record_errors = json_object();
     db->writers_by_vm = json_object();
     db->relay_counts = json_object();
+    db->relay_refused = json_object();
     ovsdb_replica_connect(db->replica, remote);
     return db;
 }
@@ -145,6 +150,7 @@ chandb_destroy(struct chandb *db)
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
     json_decref(db->relay_counts);
+    json_decref(db->relay_refused);
     free(db);
 }
 
@@ -881,6 +887,65 @@ relay_rules(const struct chandb *db, struct relay_rule **rulesp,
     return n;
 }
 
+/* Adds 'n' to counter 'what' of VM 'vm''s running relay totals. */
+static void
+relay_count(struct chandb *db, const char *vm, const char *what,
+            json_int_t n)
+{
+    json_t *c = json_object_get(db->relay_counts, vm);
+    if (!c) {
+        c = json_object();
+        json_object_set_new(db->relay_counts, vm, c);
+    }
+    json_object_set_new(c, what, json_integer(
+                            json_integer_value(json_object_get(c, what))
+                            + n));
+}
+
+/* Counts the refusals in 'counts' (from relay_compute()) that were not
+ * counted before: each published version is refused once.  Only the
+ * refusals that still stand are remembered, so the set never outgrows the
+ * published records. */
+static void
+relay_count_refusals(struct chandb *db, const json_t *counts)
+{
+    json_t *now = json_object();
+    const char *vm;
+    const json_t *c;
+    json_object_foreach ((json_t *) counts, vm, c) {
+        const char *key;
+        json_t *version;
+        json_object_foreach (json_object_get(c, "refused_keys"), key,
+                             version) {
+            char *id;
+            if (asprintf(&id, "%s/%"JSON_INTEGER_FORMAT"/%s", vm,
+                         json_integer_value(version), key) < 0) {
+                abort();
+            }
+            if (!json_object_get(db->relay_refused, id)) {
+                relay_count(db, vm, "refused", 1);
+            }
+            json_object_set_new(now, id, json_true());
+            free(id);
+        }
+    }
+    json_decref(db->relay_refused);
+    db->relay_refused = now;
+}
+
+/* Counts a relayed record written for key 'relayed' ("from/<vm>/..."). */
+static void
+relay_count_write(struct chandb *db, const char *relayed)
+{
+    const char *vm = relayed + strlen(RELAY_FROM_PREFIX);
+    const char *slash = strchr(vm, '/');
+    char *name = slash ? strndup(vm, slash - vm) : NULL;
+    if (name) {
+        relay_count(db, name, "relayed", 1);
+        free(name);
+    }
+}
+
 static void
 relay_done(const json_t *result, const char *error, void *db_)
 {
@@ -972,6 +1037,7 @@ relay_run(struct chandb *db)
                                                 json_array_get(want, 0),
                                                 "value",
                                                 json_array_get(want, 1))));
+            relay_count_write(db, key);
         }
         json_object_del(target, key);
     }
@@ -990,10 +1056,11 @@ relay_run(struct chandb *db)
                                           "external_ids", "map",
                                           "chand-relay", "true"),
                                       NULL));
+            relay_count_write(db, key);
         }
     }
-    json_decref(db->relay_counts);
-    db->relay_counts = counts;
+    relay_count_refusals(db, counts);
+    json_decref(counts);
     json_decref(wanted);
     json_decref(published);
     json_decref(vms);

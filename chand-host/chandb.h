@@ -115,9 +115,9 @@ void chandb_delete_guest_records(struct chandb *, const char *vm);
 
 /* Relay (relay.h): chandb keeps the relayed Record rows (external_ids
  * chand-relay=true) equal to what the Relay rules make of the published
- * records.  Stores how many records VM 'vm' had relayed (one per target)
- * and how many of its messages or records were refused, as of the last
- * computation. */
+ * records.  Stores the running totals of relayed records of VM 'vm'
+ * written (inserted or updated, one per target) and of its published
+ * records (each version once) that no rule let through. */
 void chandb_relay_counts(const struct chandb *, const char *vm,
                          uint64_t *relayed, uint64_t *refused);
 

@@ -47,6 +47,22 @@ add_count(json_t *counts, const char *vm, const char *what)
                                          json_object_get(c, what)) + 1));
 }
 
+/* Counts a refusal of record 'key' (version in 'row') of 'source', and
+ * notes which one it was: counts[source]["refused_keys"][key] = version. */
+static void
+note_refused(json_t *counts, const char *source, const char *key,
+             const json_t *row)
+{
+    add_count(counts, source, "refused");
+    json_t *c = json_object_get(counts, source);
+    json_t *keys = json_object_get(c, "refused_keys");
+    if (!keys) {
+        keys = json_object();
+        json_object_set_new(c, "refused_keys", keys);
+    }
+    json_object_set(keys, key, json_array_get(row, 0));
+}
+
 /* Adds to 'targets' (an object used as a set) the targets of rule 'r' for
  * record 'key' of 'source'. */
 static void
@@ -112,7 +128,7 @@ relay_record(const struct relay_rule *rules, size_t n_rules,
         if (allowed) {
             json_object_set_new(targets, name, json_true());
         } else {
-            add_count(counts, source, "refused");
+            note_refused(counts, source, key, row);
         }
         free(name);
     } else if (!matched) {
@@ -125,7 +141,7 @@ relay_record(const struct relay_rule *rules, size_t n_rules,
                      source, key);
     if (n < 0 || (size_t) n > CHAN_WIRE_MAX_KEY_LEN) {
         if (json_object_size(targets)) {
-            add_count(counts, source, "refused");
+            note_refused(counts, source, key, row);
         }
         json_decref(targets);
         return;

@@ -49,9 +49,10 @@ bool relay_to_from_string(const char *to, enum relay_to *);
  * 'vms' (borrowed) an array of the names of the VMs that have a channel.
  * Returns a new object target_vm -> (relayed_key -> [version,
  * value_text]).  Adds to 'counts' (an object, borrowed) per source VM
- * vm -> {"relayed": n, "refused": n}: relayed records made (one per
- * target), and messages ("to/<vm>/...") or records no rule lets through to
- * a target (and relayed keys longer than 256 bytes). */
+ * vm -> {"relayed": n, "refused": n, "refused_keys": {key: version}}:
+ * relayed records made (one per target), and messages ("to/<vm>/...") or
+ * records no rule lets through to a target (and relayed keys longer than
+ * 256 bytes), with which ones. */
 json_t *relay_compute(const struct relay_rule *rules, size_t n_rules,
                       const json_t *published, const json_t *vms,
                       json_t *counts);

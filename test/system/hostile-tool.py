@@ -30,8 +30,8 @@ usage:
   hostile-tool.py attack IFACE PHASE --cfg JSON [--count N]
       Sends one phase of the attack from IFACE and prints a JSON object
       {case: frames sent}.  PHASES: spoof, hostsrc, bcast, lan, isolation,
-      tenant, malformed, jumbo, replay, replay-hello (see the phase_*
-      functions).  --cfg holds
+      tenant, upstream, malformed, jumbo, replay, replay-hello (see the
+      phase_* functions).  --cfg holds
       the addresses, vids, the attacker's own key, the captured frames
       file and the host's current epoch for the attacker's channel.
 
@@ -443,6 +443,8 @@ class Cfg:
         self.keyed = bool(self.key)
         self.capture = c.get("capture")
         self.host_epoch = c.get("host_epoch", 0)
+        self.victim_vm = c.get("victim_vm")
+        self.attacker_vm = c.get("attacker_vm")
         self.vm_mac = guest_mac(self.victim_id)
         self.vm_ip = guest_ip(self.victim_id)
         self.am_mac = guest_mac(self.attacker_id)
@@ -614,6 +616,37 @@ def phase_tenant(cfg, s, n):
     return sent
 
 
+def phase_upstream(cfg, s, n):
+    """The attacker's own upstream stream written by hand with its own key,
+    bypassing its chand-guest: a SYNC of a session of its own, then a
+    snapshot DATA (sent n times: duplicates) with a record under from/
+    (another VM's origin), a value over its limit, a message to itself
+    (a relay loop) and one ordinary record."""
+    k = cfg.key
+    own = cfg.own()
+    epoch = 0x7a7a0000 | random.randint(1, 0xffff)
+    victim = cfg.victim_vm or "victim"
+    attacker = cfg.attacker_vm or "attacker"
+    records = [
+        {"op": "put", "key": "from/%s/forged" % victim, "value": 1,
+         "version": 1},
+        {"op": "put", "key": "big", "value": "x" * 4096, "version": 2},
+        {"op": "put", "key": "to/%s/loop" % attacker, "value": "again",
+         "version": 3},
+        {"op": "put", "key": "hand-made", "value": True, "version": 4},
+    ]
+    payload = json.dumps({"records": records},
+                         separators=(",", ":")).encode()
+    sync = chand(T_SYNC, cfg.attacker_vid, epoch=epoch,
+                 payload=b'{"snapshot_end":1}', key=k)
+    data = chand(T_DATA, cfg.attacker_vid, epoch=epoch, seq=1,
+                 flags=F_SNAPSHOT, payload=payload, key=k)
+    sent = {"upstream_sync": send(s, own.frame(sync))}
+    time.sleep(0.3)
+    sent["upstream_data"] = sum(send(s, own.frame(data)) for _ in range(n))
+    return sent
+
+
 def phase_malformed(cfg, s, n):
     """Malformed datagrams on the attacker's own channel, exact addresses
     (so that only the check under test can stop them)."""
@@ -668,9 +701,10 @@ def phase_malformed(cfg, s, n):
                                    if cfg.victim_vid != cfg.attacker_vid
                                    else 1, epoch=epoch, key=k))
     cases["type"] = own.frame(chand(9, cfg.attacker_vid, epoch=epoch, key=k))
+    # (DATA and SYNC from a guest are its upstream stream; HEARTBEAT is
+    # the host's alone.)
     cases["unexpected_type"] = own.frame(chand(
-        T_DATA, cfg.attacker_vid, epoch=epoch, seq=1,
-        payload=b'{"records":[]}', key=k))
+        T_HEARTBEAT, cfg.attacker_vid, epoch=epoch, key=k))
     cases["bad_hello"] = own.frame(chand(T_HELLO, cfg.attacker_vid, epoch=0,
                                          payload=b"{}", key=k))
     cases["json"] = own.frame(chand(T_ACK, cfg.attacker_vid, epoch=epoch,
@@ -775,6 +809,7 @@ def phase_replay_hello(cfg, s, n):
 PHASES = {"spoof": phase_spoof, "hostsrc": phase_hostsrc,
           "bcast": phase_bcast, "lan": phase_lan,
           "isolation": phase_isolation, "tenant": phase_tenant,
+          "upstream": phase_upstream,
           "malformed": phase_malformed, "jumbo": phase_jumbo,
           "replay": phase_replay, "replay-hello": phase_replay_hello}
 
