@@ -872,8 +872,13 @@ def cmd_guest_inject(cfg, n):
                             key=b"forged " + os.urandom(8))),
         "g_vid": (u, chand(T_HEARTBEAT, (cfg.attacker_vid % 4094) + 1,
                            epoch=epoch, key=k)),
-        "g_type": (u, chand(T_ACK, cfg.attacker_vid, epoch=epoch,
-                            flags=F_ACK_VALID, key=k)),
+        # An unknown frame type (an ACK from the host is its answer to the
+        # guest's upstream stream now: every type has a use).
+        "g_type": (u, chand(9, cfg.attacker_vid, epoch=epoch, key=k)),
+        # An upstream ACK of an epoch the attacker's publisher does not
+        # have: it starts a new upstream session (it only hurts itself).
+        "g_up_ack": (u, chand(T_ACK, cfg.attacker_vid, epoch=epoch,
+                              flags=F_ACK_VALID, key=k)),
         "g_source": (other, chand(T_HEARTBEAT, cfg.attacker_vid,
                                   epoch=epoch, key=k)),
     }
@@ -1041,8 +1046,10 @@ GUEST_CASES = {
     "drop_type": ["g_type"],
     "drop_source": ["g_source"],
 }
-# At least this many (duplicates of the session also count there).
+# At least this many (duplicates of the session also count there; the
+# host's own upstream ACKs count with the hand-made ones).
 GUEST_MIN_CASES = {
+    "rx_upstream_ack": ["g_up_ack"],
     "rx_duplicate": ["g_replay_data_current"],
     "drop_epoch": ["g_replay_data_old_epoch"],
 }
