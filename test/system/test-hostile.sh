@@ -23,7 +23,11 @@
 # of the drop rules, chand-host's and chand-guest's drop counters, the
 # meter), the victim converges within the normal bound while the flood
 # runs, and the attacker's own channel converges afterwards with nothing
-# lost or applied twice.
+# lost or applied twice.  Isolation (flows/README.md): nothing the attacker
+# sends into the channel space, whatever its tags or addresses, reaches the
+# victim's eth0, ordinary link-local traffic still does, the attacker's
+# isolation_drops count it all, and frames written to the attacker's own
+# chand0 into the channel space are counted by its guest bridge.
 #
 # Knobs: CHAND_HOSTILE_PUSHES (3000), CHAND_HOSTILE_BOUND (30 s: the
 # victim's convergence bound under the flood), CHAND_HOSTILE_NOKEYS=1 (run
@@ -494,5 +498,72 @@ for vm in "$V" "$A"; do
 done
 st_check "chand-host and both chand-guests are alive at the end" daemons_alive
 hl "keys: $([ $KEYS = 1 ] && echo "tested (generation ${gen:-?})" || echo "NOT tested")"
+
+# --- the guest bridge's isolation rules ----------------------------------
+# chand-guest reports what its bridge's isolation rules (guest.flows,
+# priority 40000) dropped as bridge.isolation_drops in guest-status.  While
+# the host bridge isolates, nothing in the channel space but the channel's
+# own frames reaches a guest bridge from its vNIC, and what a VM sends on
+# its own eth0 leaves it without entering its guest bridge; the other way
+# in is chand0.  So the attacker, inside its VM, writes frames into the
+# channel space that are not its channel to chand0 (raw, as a process of
+# the VM or a faulty chand-guest could): to the victim's endpoint, tagged
+# with the victim's vid, and broadcast to the link-local subnet on the
+# channel port.  Its guest bridge must drop and count every one (the
+# counter is read from the bridge every 5 s).
+g_iso() {               # VM: its guest bridge's isolation_drops.
+    guest_show "$1" | jget bridge.isolation_drops
+}
+is_count() {
+    [[ $1 =~ ^[0-9]+$ ]]
+}
+v_giso=$(g_iso "$V")
+st_check "the victim's chand-guest reports its bridge's isolation_drops ($v_giso)" \
+    is_count "$v_giso"
+hl "  guest bridge isolation_drops: $V $v_giso; $A $(jget bridge.isolation_drops <"$W/guest-a.0.json") before the attack, $(jget bridge.isolation_drops <"$W/guest-a.2.json") after it (sent on its eth0)"
+a_giso0=$(g_iso "$A")
+g_sent=$(ip netns exec "$A" "$PY" - "$(guest_show "$A" | jget guest_mac guest_ip)" \
+    "$(guest_show "$V" | jget guest_mac guest_ip)" "$V_VID" 10 <<'PY'
+import socket, struct, sys
+a_mac, a_ip = sys.argv[1].split()
+v_mac, v_ip = sys.argv[2].split()
+vid, n = int(sys.argv[3]), int(sys.argv[4])
+
+def mac(s):
+    return bytes(int(x, 16) for x in s.split(":"))
+
+def udp(src, dst, text):
+    payload = text.encode().ljust(18, b"\0")
+    u = struct.pack("!HHHH", 7433, 7433, 8 + len(payload), 0) + payload
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(u), 0xBAD0, 0, 64,
+                    17, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    s = sum(struct.unpack("!10H", h))
+    s = (s & 0xffff) + (s >> 16)
+    s = (s & 0xffff) + (s >> 16)
+    return h[:10] + struct.pack("!H", ~s & 0xffff) + h[12:] + u
+
+ip4 = b"\x08\x00"
+frames = [
+    mac(v_mac) + mac(a_mac) + ip4 + udp(a_ip, v_ip, "sideways"),
+    mac(v_mac) + mac(a_mac) + struct.pack("!HH", 0x8100, vid) + ip4
+    + udp(a_ip, v_ip, "victim vid"),
+    b"\xff" * 6 + mac(a_mac) + ip4 + udp(a_ip, "169.254.255.255", "bcast"),
+]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("chand0", 0))
+for f in frames:
+    for _ in range(n):
+        s.send(f)
+print(len(frames) * n)
+PY
+) || st_fail "cannot send raw frames on $A's chand0"
+g_iso_counted() {       # The attacker's count grew by >= what it sent.
+    a_giso1=$(g_iso "$A")
+    is_count "$a_giso0" && is_count "$a_giso1" && is_count "${g_sent:-}" &&
+        [ $((a_giso1 - a_giso0)) -ge "$g_sent" ]
+}
+st_wait 15 g_iso_counted
+st_check "$A's guest bridge counted the ${g_sent:-?} frames written to its chand0 into the channel space as isolation_drops ($a_giso0 -> $a_giso1)" \
+    g_iso_counted
 
 st_exit
