@@ -630,7 +630,7 @@ def phase_upstream(cfg, s, n):
     records = [
         {"op": "put", "key": "from/%s/forged" % victim, "value": 1,
          "version": 1},
-        {"op": "put", "key": "big", "value": "x" * 4096, "version": 2},
+        {"op": "put", "key": "big", "value": "x" * 200, "version": 2},
         {"op": "put", "key": "to/%s/loop" % attacker, "value": "again",
          "version": 3},
         {"op": "put", "key": "hand-made", "value": True, "version": 4},
@@ -641,8 +641,10 @@ def phase_upstream(cfg, s, n):
                  payload=b'{"snapshot_end":1}', key=k)
     data = chand(T_DATA, cfg.attacker_vid, epoch=epoch, seq=1,
                  flags=F_SNAPSHOT, payload=payload, key=k)
+    # Back to back: the host's ACK of the SYNC makes the attacker's own
+    # chand-guest start a session of its own at once, which would leave
+    # hand-made DATA sent later in a dead epoch.
     sent = {"upstream_sync": send(s, own.frame(sync))}
-    time.sleep(0.3)
     sent["upstream_data"] = sum(send(s, own.frame(data)) for _ in range(n))
     return sent
 

@@ -227,7 +227,7 @@ cat >"$W/cfg.json" <<EOF
  "attacker_id": $A_ID, "attacker_vid": $A_VID,
  "victim_eth_mac": "$VM1_ETH", "attacker_eth_mac": "$VM2_ETH",
  "attacker_key": "$A_KEY", "capture": "$W/capture.jsonl",
- "host_epoch": $A_EPOCH}
+ "host_epoch": $A_EPOCH, "victim_vm": "$V", "attacker_vm": "$A"}
 EOF
 hl "captured $(wc -l <"$W/capture.jsonl") frames on $A's eth0 (host epochs $epoch_before then $A_EPOCH)"
 ht capture-summary --cfg "$W/cfg.json" >"$W/capture-summary.json"
@@ -498,6 +498,61 @@ for vm in "$V" "$A"; do
 done
 st_check "chand-host and both chand-guests are alive at the end" daemons_alive
 hl "keys: $([ $KEYS = 1 ] && echo "tested (generation ${gen:-?})" || echo "NOT tested")"
+
+# --- the attacker's own upstream stream, by hand -------------------------
+# Bypassing its chand-guest, with its own key: a record under from/ (the
+# victim's origin), a value over its limit, a message to itself (a relay
+# loop), sent three times.  chand-host refuses and counts each, the victim
+# and its rows stay as they were, and the attacker's rows come back to what
+# its chand-guest publishes (its next refresh shows the host another
+# session, and its snapshot replaces the hand-made one).
+UT=$here/upstream-tool.py
+ovsdb-client transact "$(topo_db)" '["Chan",
+    {"op":"insert","table":"Guest_Limits","row":{"vm":"'"$A"'",
+     "limits":["map",[["max_value_bytes",100]]]}},
+    {"op":"insert","table":"Relay","row":{"source":"'"$A"'",
+     "prefix":"to/","to":"vms","vms":["set",["'"$A"'"]]}}]' >/dev/null ||
+    st_fail "cannot add the attacker's limit and relay rule"
+sleep 1
+v_rows() {              # The victim's rows, but for its statistics.
+    "$PY" "$UT" guest-records "$(topo_db)" "$V" | "$PY" -c 'import json, sys
+print(json.dumps({k: v for k, v in json.load(sys.stdin).items()
+                  if not k.startswith("stats/")}, sort_keys=True))'
+}
+ip netns exec "$V" "$PY" "$UT" call publish '["mine", {"of": "the victim"}]' \
+    >/dev/null || st_fail "the victim cannot publish"
+v_has_mine() {
+    v_rows | grep -q '"mine"'
+}
+st_check "the victim's own record is in its Guest_Record rows" \
+    st_wait 20 v_has_mine
+v_rows >"$W/v-rows.0.json"
+out=$(attack upstream 3) || st_fail "attack phase upstream"
+hl "sent [upstream] $out"
+up_refused() {
+    local c
+    c=$(host_show "$A" | jget --zero counters.up_refused_reserved \
+        counters.up_refused_value_size counters.relay_refused | tr '\n' ' ')
+    UP_REFUSED=$c
+    set -- $c
+    [ "$1" -ge 1 ] && [ "$2" -ge 1 ] && [ "$3" -ge 1 ]
+}
+st_check "chand-host refused the forged origin, the value over the limit and the relay loop" \
+    st_wait 20 up_refused
+hl "  up_refused_reserved, up_refused_value_size, relay_refused: $UP_REFUSED"
+v_rows >"$W/v-rows.1.json"
+hcheck "$PY" "$UT" compare "the victim's Guest_Record rows did not move" \
+    "$W/v-rows.0.json" "$W/v-rows.1.json"
+st_check "$V datastore still exact after the hand-made upstream stream" \
+    "$here/compare-store.py" "$W/expect.json" "$V" "$TOPO_RUN/$V/guest.db"
+a_healed() {
+    "$PY" "$UT" guest-records "$(topo_db)" "$A" >"$W/a-rows.json" &&
+        ! grep -q hand-made "$W/a-rows.json"
+}
+st_check "the attacker's rows come back to what its chand-guest publishes" \
+    st_wait 30 a_healed
+st_check "nothing was relayed to $A itself" \
+    test -z "$(st_guest "$A" list from/ 2>/dev/null)"
 
 # --- the guest bridge's isolation rules ----------------------------------
 # chand-guest reports what its bridge's isolation rules (guest.flows,
