@@ -11,11 +11,13 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,27 +25,56 @@
 #include "chan-flows.h"
 #include "flow-counters.h"
 #include "packets.h"
+#include "poll-loop.h"
+#include "reconnect.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(bridge);
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 10);
 
-/* Timeouts given to the OVS utilities, in seconds. */
-#define OVS_TIMEOUT "--timeout=10"
+/* Timeout given to the OVS utilities, in seconds. */
+#define OVS_TIMEOUT_S 10
+#define OVS_TIMEOUT "--timeout=" STRINGIZE(OVS_TIMEOUT_S)
+#define STRINGIZE(X) STRINGIZE_(X)
+#define STRINGIZE_(X) #X
 
 /* Most output kept from one command (for error messages). */
 #define MAX_OUTPUT (1024 * 1024)
 
+/* Most of a worker's report kept: a dump of MAX_OUTPUT bytes and the rest.
+ * A longer report is a failure. */
+#define MAX_REPORT (MAX_OUTPUT + 64 * 1024)
+
+/* What a worker does. */
+enum bridge_task {
+    TASK_SETUP,
+    TASK_CHECK,
+};
+
+/* A setup or check in progress, in a child process. */
+struct bridge_worker {
+    enum bridge_task task;
+    pid_t pid;                  /* Also its process group. */
+    int fd;                     /* Read end of the report pipe. */
+    long long started;
+    long long deadline;         /* Killed if not done by then. */
+    char *report;               /* What it wrote so far, null-terminated. */
+    size_t len, cap;
+    bool overflow;              /* Wrote more than MAX_REPORT. */
+};
+
 struct bridge {
-    struct bridge_config cfg;   /* Strings owned (copies). */
+    struct bridge_config cfg;   /* Strings owned (copies); timing with the
+                                 * defaults filled in. */
     char *target;               /* "unix:RUNDIR/BRIDGE.mgmt". */
     struct flow_template *template;
 
     bool ready;
     unsigned int seqno;
-    long long next_run;         /* When to set up or check next. */
-    long long retry_ms;         /* Current setup backoff. */
+    struct reconnect *retry;    /* Setup attempts and their backoff. */
+    long long next_check;       /* While ready: when to check next. */
+    struct bridge_worker *worker;   /* Setup or check running, or NULL. */
 
     /* As of the last successful setup. */
     int64_t vnic_ofport;
@@ -61,6 +92,8 @@ struct bridge {
     uint64_t n_check_failures;
     char last_error[256];
 };
+
+static void worker_kill(struct bridge_worker *);
 
 bool
 bridge_name_is_valid(const char *name)
@@ -169,6 +202,12 @@ bridge_render(const struct flow_template *ft, const struct chan_config *chan,
     return e;
 }
 
+static int
+default_ms(int ms, int def)
+{
+    return ms > 0 ? ms : def;
+}
+
 int
 bridge_create(const struct bridge_config *config, struct bridge **brp)
 {
@@ -237,11 +276,26 @@ bridge_create(const struct bridge_config *config, struct bridge **brp)
     br->cfg.vnic = xstrdup(config->vnic);
     br->cfg.port = xstrdup(config->port);
     br->cfg.flows = xstrdup(config->flows);
+    br->cfg.check_ms = default_ms(config->check_ms, BRIDGE_CHECK_MS);
+    br->cfg.setup_timeout_ms = default_ms(config->setup_timeout_ms,
+                                          BRIDGE_SETUP_TIMEOUT_MS);
+    br->cfg.check_timeout_ms = default_ms(config->check_timeout_ms,
+                                          BRIDGE_CHECK_TIMEOUT_MS);
+    br->cfg.retry_min_ms = default_ms(config->retry_min_ms,
+                                      BRIDGE_RETRY_MIN_MS);
+    br->cfg.retry_max_ms = default_ms(config->retry_max_ms,
+                                      BRIDGE_RETRY_MAX_MS);
     br->target = xasprintf("unix:%s/%s.mgmt", config->ovs_rundir,
                            config->bridge);
     br->template = ft;
-    br->next_run = LLONG_MIN;
-    br->retry_ms = BRIDGE_RETRY_MIN_MS;
+    flow_counters_init(&br->counters);
+
+    /* Enabled at the first bridge_run(), which has the time. */
+    br->retry = reconnect_create(0);
+    reconnect_set_name(br->retry, br->cfg.bridge);
+    reconnect_set_backoff(br->retry, br->cfg.retry_min_ms,
+                          br->cfg.retry_max_ms);
+    reconnect_set_probe_interval(br->retry, 0);
     *brp = br;
     return 0;
 }
@@ -250,6 +304,7 @@ void
 bridge_destroy(struct bridge *br)
 {
     if (br) {
+        worker_kill(br->worker);
         free((char *) br->cfg.ovs_db);
         free((char *) br->cfg.ovs_rundir);
         free((char *) br->cfg.bridge);
@@ -257,6 +312,7 @@ bridge_destroy(struct bridge *br)
         free((char *) br->cfg.port);
         free((char *) br->cfg.flows);
         free(br->target);
+        reconnect_destroy(br->retry);
         flow_template_flows_destroy(&br->flows);
         flow_counters_destroy(&br->counters);
         flow_template_destroy(br->template);
@@ -265,15 +321,56 @@ bridge_destroy(struct bridge *br)
     }
 }
 
-/* Running programs. */
+/* The worker's side.
+ *
+ * A worker is a fork of chand-guest: it has a copy of the bridge (config,
+ * template, ofports) and works on that copy, runs the programs, writes its
+ * report (see struct bridge_report) and exits.  It does not log (its copy
+ * of vlog is turned off): what it has to say goes into the report, as
+ * "log" lines when chand-guest logs at debug level. */
 
-/* Runs 'argv' (argv[0] looked up in PATH) with standard input from
- * /dev/null, and returns its exit status (0 is success; -1 if it could
- * not be run or was killed).  Stores its standard output and error (at
- * most MAX_OUTPUT bytes, NUL-terminated, malloc'd; the caller frees it)
- * in '*outp' if 'outp' is nonnull. */
+/* Whether the worker writes "log" lines: the parent's bridge:dbg. */
+static bool worker_debug;
+
+/* Writes a "log" line to 'report' if 'worker_debug', with newlines in the
+ * text made into " | ". */
+static void
+worker_log(FILE *report, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+worker_log(FILE *report, const char *format, ...)
+{
+    va_list args;
+    char *s;
+
+    if (!worker_debug) {
+        return;
+    }
+    va_start(args, format);
+    if (vasprintf(&s, format, args) >= 0) {
+        fputs("log ", report);
+        for (const char *p = s; *p; p++) {
+            if (*p == '\n') {
+                fputs(p[1] ? " | " : "", report);
+            } else {
+                putc(*p, report);
+            }
+        }
+        putc('\n', report);
+        free(s);
+    }
+    va_end(args);
+}
+
+/* Runs 'argv' (argv[0] looked up in PATH) with standard input from 'input'
+ * (a file descriptor, or -1 for /dev/null), and returns its exit status (0
+ * is success; 128 + N if signal N killed it; -1 if it could not be run).
+ * Stores its
+ * standard output and error (at most MAX_OUTPUT bytes, NUL-terminated,
+ * malloc'd; the caller frees it) in '*outp' if 'outp' is nonnull. */
 static int
-run_cmd(char *const argv[], char **outp)
+run_cmd(FILE *report, char *const argv[], int input, char **outp)
 {
     size_t cap = 4096, len = 0;
     char *out = malloc(cap);
@@ -287,15 +384,16 @@ run_cmd(char *const argv[], char **outp)
         free(out);
         return -1;
     }
-    if (VLOG_IS_DBG_ENABLED()) {
+    if (worker_debug) {
         char line[1024];
         size_t n = 0;
         for (int i = 0; argv[i] && n < sizeof line; i++) {
             n += snprintf(line + n, sizeof line - n, "%s%s", i ? " " : "",
                           argv[i]);
         }
-        VLOG_DBG("running: %s", line);
+        worker_log(report, "running: %s", line);
     }
+    fflush(report);
     pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -303,14 +401,13 @@ run_cmd(char *const argv[], char **outp)
         free(out);
         return -1;
     } else if (!pid) {
-        int null = open("/dev/null", O_RDONLY);
+        int in = input >= 0 ? input : open("/dev/null", O_RDONLY);
 
-        if (null >= 0) {
-            dup2(null, STDIN_FILENO);
+        if (in >= 0) {
+            dup2(in, STDIN_FILENO);
         }
         dup2(fds[1], STDOUT_FILENO);
         dup2(fds[1], STDERR_FILENO);
-        signal(SIGPIPE, SIG_DFL);
         execvp(argv[0], argv);
         fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -354,6 +451,8 @@ run_cmd(char *const argv[], char **outp)
     }
     if (status != -1 && WIFEXITED(status)) {
         return WEXITSTATUS(status);
+    } else if (status != -1 && WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
     }
     return -1;
 }
@@ -369,27 +468,40 @@ set_error(struct bridge *br, const char *what, const char *out)
              n ? ": " : "", (int) n, out ? out : "");
 }
 
-/* Runs 'argv'; on failure records and logs 'what' with its output and
+/* Records why the program that ran as 'what' failed with 'status' and
+ * output 'out'.  The OVS utilities die of SIGALRM at their --timeout. */
+static void
+set_cmd_error(struct bridge *br, const char *what, int status,
+              const char *out)
+{
+    if (status == 128 + SIGALRM) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "%s: no answer within %d s", what, OVS_TIMEOUT_S);
+    } else {
+        set_error(br, what, out);
+    }
+}
+
+/* Runs 'argv'; on failure records 'what' with its output as the error and
  * returns false. */
 static bool
-run_or_fail(struct bridge *br, char *const argv[], const char *what)
+run_or_fail(struct bridge *br, FILE *report, char *const argv[],
+            const char *what)
 {
     char *out;
-    int status = run_cmd(argv, &out);
+    int status = run_cmd(report, argv, -1, &out);
 
     if (status) {
-        set_error(br, what, out);
-        VLOG_DBG("%s failed (status %d): %s", what, status,
-                 out && *out ? out : "no output");
+        set_cmd_error(br, what, status, out);
+        worker_log(report, "%s failed (status %d): %s", what, status,
+                   out && *out ? out : "no output");
     }
     free(out);
     return status == 0;
 }
 
-/* Setup. */
-
 static bool
-ovs_add_ports(struct bridge *br)
+ovs_add_ports(struct bridge *br, FILE *report)
 {
     char mac[ETH_ADDR_STRLEN];
     char *db = xasprintf("--db=%s", br->cfg.ovs_db);
@@ -411,7 +523,7 @@ ovs_add_ports(struct bridge *br)
         mac_arg,
         NULL
     };
-    ok = run_or_fail(br, argv, "ovs-vsctl add-br/add-port");
+    ok = run_or_fail(br, report, argv, "ovs-vsctl add-br/add-port");
     free(mac_arg);
     free(db);
     return ok;
@@ -420,17 +532,18 @@ ovs_add_ports(struct bridge *br)
 /* Reads column 'column' of Interface 'iface'.  Returns the output
  * (malloc'd) or NULL. */
 static char *
-ovs_get_interface(struct bridge *br, const char *iface, const char *column)
+ovs_get_interface(struct bridge *br, FILE *report, const char *iface,
+                  const char *column)
 {
     char *db = xasprintf("--db=%s", br->cfg.ovs_db);
     char *argv[] = { "ovs-vsctl", db, OVS_TIMEOUT, "get", "Interface",
                      (char *) iface, (char *) column, NULL };
     char *out;
-    int status = run_cmd(argv, &out);
+    int status = run_cmd(report, argv, -1, &out);
 
     free(db);
     if (status) {
-        set_error(br, "ovs-vsctl get Interface", out);
+        set_cmd_error(br, "ovs-vsctl get Interface", status, out);
         free(out);
         return NULL;
     }
@@ -440,9 +553,9 @@ ovs_get_interface(struct bridge *br, const char *iface, const char *column)
 /* Reads the ofport of 'iface': > 0 once assigned, 0 while not yet, -1 if
  * OVS could not add it, -2 if it cannot be read. */
 static int64_t
-ovs_get_ofport(struct bridge *br, const char *iface)
+ovs_get_ofport(struct bridge *br, FILE *report, const char *iface)
 {
-    char *out = ovs_get_interface(br, iface, "ofport");
+    char *out = ovs_get_interface(br, report, iface, "ofport");
     char *end;
     long long v;
 
@@ -468,9 +581,10 @@ sleep_msec(long long ms)
     }
 }
 
-/* Waits until both ports have OpenFlow port numbers. */
+/* Waits until both ports have OpenFlow port numbers.  (The worker may:
+ * nobody waits for it but its deadline.) */
 static bool
-ovs_wait_ofports(struct bridge *br)
+ovs_wait_ofports(struct bridge *br, FILE *report)
 {
     const char *ifaces[2] = { br->cfg.vnic, br->cfg.port };
     int64_t ofports[2] = { 0, 0 };
@@ -478,12 +592,13 @@ ovs_wait_ofports(struct bridge *br)
     for (int waited = 0; waited <= BRIDGE_OFPORT_WAIT_MS; waited += 100) {
         for (int i = 0; i < 2; i++) {
             if (ofports[i] <= 0) {
-                ofports[i] = ovs_get_ofport(br, ifaces[i]);
+                ofports[i] = ovs_get_ofport(br, report, ifaces[i]);
             }
             if (ofports[i] == -2) {
                 return false;
             } else if (ofports[i] == -1) {
-                char *err = ovs_get_interface(br, ifaces[i], "error");
+                char *err = ovs_get_interface(br, report, ifaces[i],
+                                              "error");
                 char *what = xasprintf("Open vSwitch cannot add %s",
                                        ifaces[i]);
                 set_error(br, what, err);
@@ -519,7 +634,7 @@ is_link_local(uint32_t ip)
  * reach through its own NIC (cloud metadata services at 169.254.169.254,
  * for one). */
 static bool
-configure_port(struct bridge *br)
+configure_port(struct bridge *br, FILE *report)
 {
     const struct chan_config *c = &br->cfg.chan;
     char mac[ETH_ADDR_STRLEN], host_mac[ETH_ADDR_STRLEN];
@@ -544,17 +659,288 @@ configure_port(struct bridge *br)
     char *neigh[] = { "ip", "neigh", "replace", host_ip, "lladdr", host_mac,
                       "dev", port, "nud", "permanent", NULL };
 
-    ok = (run_or_fail(br, set_mac, "ip link set address")
-          && run_or_fail(br, up, "ip link set up")
-          && run_or_fail(br, add_addr, "ip addr replace")
-          && run_or_fail(br, route, "ip route replace"));
-    if (ok && run_cmd(neigh, NULL)) {
+    ok = (run_or_fail(br, report, set_mac, "ip link set address")
+          && run_or_fail(br, report, up, "ip link set up")
+          && run_or_fail(br, report, add_addr, "ip addr replace")
+          && run_or_fail(br, report, route, "ip route replace"));
+    if (ok && run_cmd(report, neigh, -1, NULL)) {
         /* Not needed: the bridge answers ARP for the host endpoint. */
-        VLOG_DBG("could not add a neighbour entry for %s on %s", host_ip,
-                 port);
+        worker_log(report, "could not add a neighbour entry for %s on %s",
+                   host_ip, port);
     }
     free(addr);
     return ok;
+}
+
+/* Renders the flows for the ofports found and installs them with
+ * replace-flows, given on standard input (an unnamed temporary file: a
+ * killed worker leaves nothing behind). */
+static bool
+install_flows(struct bridge *br, FILE *report)
+{
+    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    struct flow_template_diag diag;
+    enum flow_template_error e;
+    FILE *f = NULL;
+    bool ok = false;
+
+    e = bridge_render(br->template, &br->cfg.chan, br->vnic_ofport,
+                      br->chand_ofport, &flows, &diag);
+    if (e) {
+        snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
+                 br->cfg.flows, diag.line, flow_template_strerror(e));
+        goto out;
+    }
+
+    f = tmpfile();
+    if (!f) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "cannot create a temporary file: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < flows.n; i++) {
+        char *line = flow_template_format_flow(&flows.flows[i]);
+        if (line) {
+            fprintf(f, "%s\n", line);
+            free(line);
+        }
+    }
+    if (fflush(f) || ferror(f) || fseek(f, 0, SEEK_SET)) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "cannot write the flows to a temporary file: %s",
+                 strerror(errno));
+        goto out;
+    }
+
+    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "--bundle",
+                     OVS_TIMEOUT, "replace-flows", br->target, "-", NULL };
+    char *output;
+    int status = run_cmd(report, argv, fileno(f), &output);
+    if (status) {
+        set_cmd_error(br, "ovs-ofctl replace-flows", status, output);
+        worker_log(report, "ovs-ofctl replace-flows failed (status %d): %s",
+                   status, output && *output ? output : "no output");
+    } else {
+        worker_log(report, "%zu flows installed", flows.n);
+        ok = true;
+    }
+    free(output);
+out:
+    if (f) {
+        fclose(f);
+    }
+    flow_template_flows_destroy(&flows);
+    return ok;
+}
+
+/* A setup, in the worker: reports the port numbers and chand0's ifindex.
+ * (The parent renders the flows again from the port numbers: the same
+ * template and ports give the same flows.) */
+static bool
+worker_setup(struct bridge *br, FILE *report)
+{
+    if (!ovs_add_ports(br, report) || !ovs_wait_ofports(br, report)
+        || !configure_port(br, report) || !install_flows(br, report)) {
+        return false;
+    }
+    fprintf(report, "ofports %"PRId64" %"PRId64"\n", br->vnic_ofport,
+            br->chand_ofport);
+    fprintf(report, "ifindex %u\n", if_nametoindex(br->cfg.port));
+    return true;
+}
+
+/* A check, in the worker: reports the bridge's flows, as dump-flows shows
+ * them.  The parent compares them and adds up the counters. */
+static bool
+worker_check(struct bridge *br, FILE *report)
+{
+    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", OVS_TIMEOUT,
+                     "dump-flows", br->target, NULL };
+    char *out;
+    int status = run_cmd(report, argv, -1, &out);
+
+    if (status) {
+        set_cmd_error(br, "cannot read the flows: ovs-ofctl dump-flows",
+                      status, out);
+        worker_log(report, "ovs-ofctl dump-flows failed (status %d): %s",
+                   status, out && *out ? out : "no output");
+        free(out);
+        return false;
+    }
+    size_t len = strlen(out);
+    fprintf(report, "dump %zu\n", len);
+    fwrite(out, 1, len, report);
+    putc('\n', report);
+    free(out);
+    return true;
+}
+
+/* Closes every file descriptor above 2 but 'keep'. */
+static void
+close_fds_except(int keep)
+{
+    if (keep > 3) {
+        close_range(3, keep - 1, 0);
+    }
+    if (close_range(keep + 1, ~0U, 0)) {
+        long max = sysconf(_SC_OPEN_MAX);
+
+        for (int fd = keep + 1; fd < (max > 0 && max < 65536 ? max : 65536);
+             fd++) {
+            close(fd);
+        }
+    }
+}
+
+static void __attribute__((noreturn))
+worker_main(struct bridge *br, enum bridge_task task, int fd, pid_t parent)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM };
+    FILE *report;
+    bool ok;
+
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        signal(sigs[i], SIG_DFL);
+    }
+    setpgid(0, 0);              /* So a timeout kills its programs too. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+        _exit(1);               /* chand-guest died before the prctl. */
+    }
+    worker_debug = VLOG_IS_DBG_ENABLED();
+    vlog_set_levels_from_string("ANY:off");
+    close_fds_except(fd);       /* Sockets, datastore, log file... */
+
+    report = fdopen(fd, "w");
+    if (!report) {
+        _exit(1);
+    }
+    ok = task == TASK_SETUP ? worker_setup(br, report)
+                            : worker_check(br, report);
+    if (ok) {
+        fputs("ok\n", report);
+    } else {
+        fprintf(report, "error %s\n",
+                *br->last_error ? br->last_error : "failed");
+    }
+    _exit(fclose(report) ? 1 : 0);
+}
+
+/* The parent's side. */
+
+static const char *
+task_name(enum bridge_task task)
+{
+    return task == TASK_SETUP ? "setup" : "check";
+}
+
+/* Kills 'w' (if nonnull) and whatever it runs, reaps it, and frees it. */
+static void
+worker_kill(struct bridge_worker *w)
+{
+    if (w) {
+        kill(-w->pid, SIGKILL);
+        kill(w->pid, SIGKILL);
+        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
+            continue;
+        }
+        close(w->fd);
+        free(w->report);
+        free(w);
+    }
+}
+
+/* Starts 'task' in a worker.  Returns 0 or an errno. */
+static int
+worker_start(struct bridge *br, enum bridge_task task, long long now)
+{
+    struct bridge_worker *w;
+    pid_t parent = getpid();
+    int fds[2];
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC)) {
+        return errno;
+    }
+    w = calloc(1, sizeof *w);
+    if (!w) {
+        close(fds[0]);
+        close(fds[1]);
+        return ENOMEM;
+    }
+    pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        free(w);
+        return error;
+    } else if (!pid) {
+        close(fds[0]);
+        worker_main(br, task, fds[1], parent);
+    }
+    close(fds[1]);
+    setpgid(pid, pid);          /* Also in the child: whoever is first. */
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+
+    w->task = task;
+    w->pid = pid;
+    w->fd = fds[0];
+    w->started = now;
+    w->deadline = now + (task == TASK_SETUP ? br->cfg.setup_timeout_ms
+                                            : br->cfg.check_timeout_ms);
+    br->worker = w;
+    return 0;
+}
+
+/* Reads what the worker has written, without waiting.  Returns true once
+ * it is all there (end of file). */
+static bool
+worker_read(struct bridge_worker *w)
+{
+    for (;;) {
+        char discard[4096];
+        char *buf = discard;
+        size_t room = sizeof discard;
+        ssize_t n;
+
+        if (!w->overflow) {
+            if (w->cap - w->len < 4096) {
+                size_t cap = w->cap ? 2 * w->cap : 16384;
+                char *bigger = realloc(w->report, cap);
+                if (!bigger) {
+                    w->overflow = true;
+                    continue;
+                }
+                w->report = bigger;
+                w->cap = cap;
+            }
+            buf = w->report + w->len;
+            room = w->cap - w->len - 1;
+        }
+        n = read(w->fd, buf, room);
+        if (n > 0) {
+            if (!w->overflow) {
+                w->len += n;
+                w->report[w->len] = '\0';
+                if (w->len > MAX_REPORT) {
+                    w->overflow = true;
+                }
+            }
+        } else if (n == 0) {
+            return true;
+        } else if (errno != EINTR) {
+            return errno != EAGAIN;
+        }
+    }
+}
+
+static void
+log_worker_line(const char *text, void *w_)
+{
+    const struct bridge_worker *w = w_;
+
+    VLOG_DBG("%s worker %ld: %s", task_name(w->task), (long) w->pid, text);
 }
 
 static int
@@ -565,79 +951,37 @@ compare_cookies(const void *a_, const void *b_)
     return a < b ? -1 : a > b;
 }
 
-/* Renders the flows for the current ofports, installs them with
- * replace-flows, and remembers their cookies. */
+/* Makes the flows for the reported ports the expected ones. */
 static bool
-install_flows(struct bridge *br)
+take_flows(struct bridge *br, int64_t vnic_ofport, int64_t chand_ofport)
 {
     struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
     struct flow_template_diag diag;
     enum flow_template_error e;
-    char path[] = "/tmp/chand-guest-flows-XXXXXX";
-    FILE *f = NULL;
-    bool ok = false;
-    int fd;
+    uint64_t *cookies;
 
-    e = bridge_render(br->template, &br->cfg.chan, br->vnic_ofport,
-                      br->chand_ofport, &flows, &diag);
-    if (e) {
+    e = bridge_render(br->template, &br->cfg.chan, vnic_ofport,
+                      chand_ofport, &flows, &diag);
+    cookies = e ? NULL : malloc((flows.n ? flows.n : 1) * sizeof *cookies);
+    if (!cookies) {
         snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
-                 br->cfg.flows, diag.line, flow_template_strerror(e));
-        VLOG_ERR_RL(&rl, "%s", br->last_error);
-        goto out;
-    }
-
-    fd = mkstemp(path);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "cannot create a temporary file: %s", strerror(errno));
-        VLOG_ERR_RL(&rl, "%s", br->last_error);
-        if (fd >= 0) {
-            close(fd);
-            unlink(path);
-        }
-        goto out;
+                 br->cfg.flows, diag.line,
+                 e ? flow_template_strerror(e) : "out of memory");
+        flow_template_flows_destroy(&flows);
+        return false;
     }
     for (size_t i = 0; i < flows.n; i++) {
-        char *line = flow_template_format_flow(&flows.flows[i]);
-        if (line) {
-            fprintf(f, "%s\n", line);
-            free(line);
-        }
+        cookies[i] = flows.flows[i].cookie;
     }
-    if (fclose(f)) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "cannot write %s: %s", path, strerror(errno));
-        VLOG_ERR_RL(&rl, "%s", br->last_error);
-        unlink(path);
-        goto out;
-    }
-
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "--bundle",
-                     OVS_TIMEOUT, "replace-flows", br->target, path, NULL };
-    ok = run_or_fail(br, argv, "ovs-ofctl replace-flows");
-    unlink(path);
-    if (ok) {
-        uint64_t *cookies = malloc((flows.n ? flows.n : 1)
-                                   * sizeof *cookies);
-        if (!cookies) {
-            ok = false;
-            goto out;
-        }
-        for (size_t i = 0; i < flows.n; i++) {
-            cookies[i] = flows.flows[i].cookie;
-        }
-        qsort(cookies, flows.n, sizeof *cookies, compare_cookies);
-        free(br->cookies);
-        br->cookies = cookies;
-        br->n_cookies = flows.n;
-        flow_template_flows_destroy(&br->flows);
-        br->flows = flows;
-        flow_template_flows_init(&flows);
-    }
-out:
-    flow_template_flows_destroy(&flows);
-    return ok;
+    qsort(cookies, flows.n, sizeof *cookies, compare_cookies);
+    free(br->cookies);
+    br->cookies = cookies;
+    br->n_cookies = flows.n;
+    flow_template_flows_destroy(&br->flows);
+    br->flows = flows;
+    br->vnic_ofport = vnic_ofport;
+    br->chand_ofport = chand_ofport;
+    return true;
 }
 
 /* Adds up the counted flows' packets in 'dump' (dump-flows output). */
@@ -651,26 +995,15 @@ take_counters(struct bridge *br, const char *dump)
     free(counts);
 }
 
-/* Reads the cookies of every flow on the bridge, sorted.  Returns false if
- * they cannot be read. */
-static bool
-dump_cookies(struct bridge *br, uint64_t **cookiesp, size_t *np)
+/* Reads the cookies of every flow in 'dump' (dump-flows output) into a
+ * malloc'd array, sorted.  Returns NULL if memory runs out. */
+static uint64_t *
+dump_cookies(const char *dump, size_t *np)
 {
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", OVS_TIMEOUT,
-                     "dump-flows", br->target, NULL };
     size_t n = 0, cap = 16;
-    uint64_t *cookies;
-    char *out;
+    uint64_t *cookies = malloc(cap * sizeof *cookies);
 
-    *cookiesp = NULL;
-    *np = 0;
-    if (run_cmd(argv, &out)) {
-        set_error(br, "ovs-ofctl dump-flows", out);
-        free(out);
-        return false;
-    }
-    cookies = malloc(cap * sizeof *cookies);
-    for (char *p = out; cookies && (p = strstr(p, "cookie=0x")); ) {
+    for (const char *p = dump; cookies && (p = strstr(p, "cookie=0x")); ) {
         char *end;
         uint64_t cookie = strtoull(p + 9, &end, 16);
 
@@ -678,22 +1011,47 @@ dump_cookies(struct bridge *br, uint64_t **cookiesp, size_t *np)
         if (n >= cap) {
             uint64_t *bigger = realloc(cookies, 2 * cap * sizeof *cookies);
             if (!bigger) {
-                break;
+                free(cookies);
+                return NULL;
             }
             cookies = bigger;
             cap *= 2;
         }
         cookies[n++] = cookie;
     }
-    take_counters(br, out);
-    free(out);
-    if (!cookies) {
-        return false;
+    if (cookies) {
+        qsort(cookies, n, sizeof *cookies, compare_cookies);
     }
-    qsort(cookies, n, sizeof *cookies, compare_cookies);
-    *cookiesp = cookies;
     *np = n;
-    return true;
+    return cookies;
+}
+
+void
+bridge_compare_flows(const uint64_t *expected, size_t n_expected,
+                     const char *dump, size_t *missingp, size_t *extrap)
+{
+    size_t n;
+    uint64_t *cookies = dump_cookies(dump, &n);
+    size_t missing = 0, extra = 0, i = 0, j = 0;
+
+    if (!cookies) {
+        n = 0;
+    }
+    while (i < n_expected || j < n) {
+        if (j >= n || (i < n_expected && expected[i] < cookies[j])) {
+            missing++;
+            i++;
+        } else if (i >= n_expected || cookies[j] < expected[i]) {
+            extra++;
+            j++;
+        } else {
+            i++;
+            j++;
+        }
+    }
+    free(cookies);
+    *missingp = missing;
+    *extrap = extra;
 }
 
 /* Returns true if 'ifname' has IPv4 address 'ip'. */
@@ -717,109 +1075,282 @@ has_address(const char *ifname, uint32_t ip)
     return found;
 }
 
-static bool
-setup(struct bridge *br)
+static int
+parse_int64(const char *s, int64_t *v)
 {
-    if (!ovs_add_ports(br) || !ovs_wait_ofports(br) || !configure_port(br)
-        || !install_flows(br)) {
-        return false;
-    }
-    br->ifindex = if_nametoindex(br->cfg.port);
-    return true;
+    char *end;
+
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return end != s && !*end && !errno;
 }
 
-/* Checks that the bridge still looks as set up.  Returns NULL if so, or a
- * static reason. */
-static const char *
-check(struct bridge *br, char *buf, size_t size)
+bool
+bridge_parse_report(char *text, size_t len, struct bridge_report *r,
+                    bridge_report_log_func *log, void *aux)
 {
-    uint64_t *cookies;
-    size_t n;
+    char *p = text, *end = text + len;
+    bool done = false;
 
-    if (if_nametoindex(br->cfg.port) != br->ifindex) {
-        snprintf(buf, size, "%s was removed or recreated (ovs-vswitchd "
-                 "restarted?)", br->cfg.port);
-        return buf;
-    } else if (!has_address(br->cfg.port, br->cfg.chan.guest.ip)) {
-        snprintf(buf, size, "%s lost its address", br->cfg.port);
-        return buf;
-    } else if (!dump_cookies(br, &cookies, &n)) {
-        snprintf(buf, size, "cannot read the flows (%.200s)",
-                 br->last_error);
-        return buf;
-    }
+    memset(r, 0, sizeof *r);
+    while (p < end) {
+        char *nl = memchr(p, '\n', end - p);
+        int64_t a, b;
 
-    size_t missing = 0, extra = 0, i = 0, j = 0;
-    while (i < br->n_cookies || j < n) {
-        if (j >= n || (i < br->n_cookies && br->cookies[i] < cookies[j])) {
-            missing++;
-            i++;
-        } else if (i >= br->n_cookies || cookies[j] < br->cookies[i]) {
-            extra++;
-            j++;
-        } else {
-            i++;
-            j++;
+        if (!nl || done) {
+            return false;       /* Cut short, or more after the outcome. */
         }
+        *nl = '\0';
+        if (!strncmp(p, "log ", 4)) {
+            if (log) {
+                log(p + 4, aux);
+            }
+        } else if (!strncmp(p, "ofports ", 8)) {
+            char *space = strchr(p + 8, ' ');
+            if (!space) {
+                return false;
+            }
+            *space = '\0';
+            if (!parse_int64(p + 8, &a) || !parse_int64(space + 1, &b)
+                || a <= 0 || b <= 0) {
+                return false;
+            }
+            r->vnic_ofport = a;
+            r->chand_ofport = b;
+        } else if (!strncmp(p, "ifindex ", 8)) {
+            if (!parse_int64(p + 8, &a) || a < 0 || a > UINT_MAX) {
+                return false;
+            }
+            r->ifindex = a;
+        } else if (!strncmp(p, "dump ", 5)) {
+            char *dump = nl + 1;
+            if (!parse_int64(p + 5, &a) || a < 0 || a >= end - dump
+                || dump[a] != '\n') {
+                return false;
+            }
+            dump[a] = '\0';
+            r->dump = dump;
+            nl = dump + a;
+        } else if (!strcmp(p, "ok")) {
+            r->ok = done = true;
+        } else if (!strncmp(p, "error ", 6)) {
+            snprintf(r->error, sizeof r->error, "%s", p + 6);
+            done = true;
+        } else {
+            return false;
+        }
+        p = nl + 1;
     }
-    free(cookies);
-    if (missing || extra) {
-        snprintf(buf, size, "%zu of %zu flows missing and %zu unexpected "
-                 "flows on %s", missing, br->n_cookies, extra,
+    return done;
+}
+
+/* Starts a setup, or counts a failure if it cannot. */
+static void
+start_setup(struct bridge *br, long long now)
+{
+    int error;
+
+    reconnect_connecting(br->retry, now);
+    error = worker_start(br, TASK_SETUP, now);
+    if (error) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "cannot start a setup: %s", strerror(error));
+        br->n_setup_failures++;
+        reconnect_connect_failed(br->retry, now, error);
+        VLOG_ERR_RL(&rl, "guest bridge %s: %s", br->cfg.bridge,
+                    br->last_error);
+    }
+}
+
+/* The bridge is not as set up: 'reason' says why.  Sets it up again at
+ * once (the backoff grows if it was ready for a short while only). */
+static void
+check_failed(struct bridge *br, const char *reason, long long now)
+{
+    snprintf(br->last_error, sizeof br->last_error, "%s", reason);
+    br->n_check_failures++;
+    br->ready = false;
+    VLOG_WARN("guest bridge %s: %s; setting it up again", br->cfg.bridge,
+              reason);
+    reconnect_force_reconnect(br->retry, now);
+    reconnect_disconnected(br->retry, now, EAGAIN);
+}
+
+/* Starts a check: the interface checks here, the flows in a worker. */
+static void
+start_check(struct bridge *br, long long now)
+{
+    char why[256];
+    int error;
+
+    br->n_checks++;
+    if (if_nametoindex(br->cfg.port) != br->ifindex) {
+        snprintf(why, sizeof why, "%s was removed or recreated "
+                 "(ovs-vswitchd restarted?)", br->cfg.port);
+    } else if (!has_address(br->cfg.port, br->cfg.chan.guest.ip)) {
+        snprintf(why, sizeof why, "%s lost its address", br->cfg.port);
+    } else if ((error = worker_start(br, TASK_CHECK, now)) != 0) {
+        /* Not the bridge's fault: try again at the next period. */
+        VLOG_WARN_RL(&rl, "guest bridge %s: cannot start a check: %s",
+                     br->cfg.bridge, strerror(error));
+        br->next_check = now + br->cfg.check_ms;
+        return;
+    } else {
+        return;
+    }
+    check_failed(br, why, now);
+}
+
+static void
+setup_done(struct bridge *br, const struct bridge_report *r, long long now)
+{
+    if (r && r->ok && (r->vnic_ofport <= 0 || r->chand_ofport <= 0)) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "the setup worker reported no OpenFlow port numbers");
+    } else if (r && r->ok
+               && take_flows(br, r->vnic_ofport, r->chand_ofport)) {
+        br->ifindex = r->ifindex;
+        br->ready = true;
+        br->seqno++;
+        br->n_setups++;
+        br->next_check = now + br->cfg.check_ms;
+        br->last_error[0] = '\0';
+        reconnect_connected(br->retry, now);
+        VLOG_INFO("guest bridge %s ready: %s is OpenFlow port %"PRId64", %s "
+                  "is OpenFlow port %"PRId64", %zu flows installed",
+                  br->cfg.bridge, br->cfg.vnic, br->vnic_ofport,
+                  br->cfg.port, br->chand_ofport, br->n_cookies);
+        return;
+    }
+    br->n_setup_failures++;
+    reconnect_connect_failed(br->retry, now, EAGAIN);
+    VLOG_ERR_RL(&rl, "guest bridge %s setup failed: %s; retrying in %lld "
+                "ms", br->cfg.bridge, br->last_error,
+                reconnect_wait(br->retry, now) - now);
+}
+
+static void
+check_done(struct bridge *br, const struct bridge_report *r, long long now)
+{
+    size_t missing, extra;
+    char why[256];
+
+    if (r && r->ok && r->dump) {
+        bridge_compare_flows(br->cookies, br->n_cookies, r->dump, &missing,
+                             &extra);
+        take_counters(br, r->dump);
+        if (!missing && !extra) {
+            br->next_check = now + br->cfg.check_ms;
+            return;
+        }
+        snprintf(why, sizeof why, "%zu of %zu flows missing and %zu "
+                 "unexpected flows on %s", missing, br->n_cookies, extra,
                  br->cfg.bridge);
-        return buf;
+    } else if (r && r->ok) {
+        snprintf(why, sizeof why, "the check reported no flows");
+    } else {
+        snprintf(why, sizeof why, "%s", br->last_error);
     }
-    return NULL;
+    check_failed(br, why, now);
+}
+
+/* Takes the report of a worker that ended, or stops one past its
+ * deadline, and acts on the outcome.  Returns false if it still runs. */
+static bool
+worker_finish(struct bridge *br, long long now)
+{
+    struct bridge_worker *w = br->worker;
+    struct bridge_report report, *r = NULL;
+
+    if (worker_read(w)) {
+        if (w->overflow) {
+            snprintf(br->last_error, sizeof br->last_error,
+                     "the %s worker reported more than %d bytes",
+                     task_name(w->task), MAX_REPORT);
+        } else if (!bridge_parse_report(w->report ? w->report : "", w->len,
+                                        &report, log_worker_line, w)) {
+            snprintf(br->last_error, sizeof br->last_error,
+                     "the %s worker ended without a complete report",
+                     task_name(w->task));
+        } else {
+            r = &report;
+            if (!r->ok) {
+                snprintf(br->last_error, sizeof br->last_error, "%.*s",
+                         (int) sizeof br->last_error - 1, r->error);
+            }
+        }
+    } else if (now >= w->deadline) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "the %s took longer than %lld ms (Open vSwitch does not "
+                 "answer?), stopped", task_name(w->task),
+                 w->deadline - w->started);
+    } else {
+        return false;
+    }
+
+    /* 'report' points into the worker's buffer: act before freeing it. */
+    br->worker = NULL;
+    if (w->task == TASK_SETUP) {
+        setup_done(br, r, now);
+    } else {
+        check_done(br, r, now);
+    }
+    worker_kill(w);
+    return true;
 }
 
 void
 bridge_run(struct bridge *br, long long now)
 {
-    char why[256];
-
-    if (now < br->next_run) {
+    if (!reconnect_is_enabled(br->retry)) {
+        reconnect_enable(br->retry, now);
+    }
+    if (br->worker && !worker_finish(br, now)) {
         return;
     }
     if (br->ready) {
-        const char *reason;
-
-        br->n_checks++;
-        reason = check(br, why, sizeof why);
-        if (!reason) {
-            br->next_run = now + BRIDGE_CHECK_MS;
+        if (now >= br->next_check) {
+            start_check(br, now);
+        }
+        if (br->ready || br->worker) {
             return;
         }
-        br->n_check_failures++;
-        br->ready = false;
-        VLOG_WARN("guest bridge %s: %s; setting it up again",
-                  br->cfg.bridge, reason);
     }
-
-    if (setup(br)) {
-        br->ready = true;
-        br->seqno++;
-        br->n_setups++;
-        br->retry_ms = BRIDGE_RETRY_MIN_MS;
-        br->next_run = now + BRIDGE_CHECK_MS;
-        br->last_error[0] = '\0';
-        VLOG_INFO("guest bridge %s ready: %s is OpenFlow port %"PRId64", %s "
-                  "is OpenFlow port %"PRId64", %zu flows installed",
-                  br->cfg.bridge, br->cfg.vnic, br->vnic_ofport,
-                  br->cfg.port, br->chand_ofport, br->n_cookies);
-    } else {
-        br->n_setup_failures++;
-        VLOG_ERR_RL(&rl, "guest bridge %s setup failed: %s; retrying in %lld "
-                    "ms", br->cfg.bridge, br->last_error, br->retry_ms);
-        br->next_run = now + br->retry_ms;
-        br->retry_ms = (br->retry_ms * 2 > BRIDGE_RETRY_MAX_MS
-                        ? BRIDGE_RETRY_MAX_MS : br->retry_ms * 2);
+    if (reconnect_run(br->retry, now) == RECONNECT_CONNECT) {
+        start_setup(br, now);
     }
 }
 
 long long
 bridge_next_wakeup(const struct bridge *br, long long now)
 {
-    return br->next_run < now ? now : br->next_run;
+    long long next;
+
+    if (br->worker) {
+        next = br->worker->deadline;
+    } else if (br->ready) {
+        next = br->next_check;
+    } else if (!reconnect_is_enabled(br->retry)) {
+        next = now;
+    } else {
+        next = reconnect_wait(br->retry, now);
+    }
+    return next < now ? now : next;
+}
+
+void
+bridge_wait(const struct bridge *br, long long now)
+{
+    if (br->worker) {
+        poll_fd_wait(br->worker->fd, POLLIN);
+    }
+    poll_timer_wait_until(bridge_next_wakeup(br, now));
+}
+
+bool
+bridge_is_busy(const struct bridge *br)
+{
+    return br->worker != NULL;
 }
 
 bool
@@ -837,8 +1368,11 @@ bridge_get_seqno(const struct bridge *br)
 json_t *
 bridge_status_json(const struct bridge *br, long long now)
 {
+    const struct bridge_worker *w = br->worker;
+    long long next = bridge_next_wakeup(br, now);
+
     return json_pack("{s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:s, s:I, s:I, "
-                     "s:I, s:I, s:s, s:I, s:I}",
+                     "s:I, s:I, s:s, s:I, s:s?, s:I, s:I, s:I}",
                      "bridge", br->cfg.bridge,
                      "ready", br->ready,
                      "vnic", br->cfg.vnic,
@@ -856,6 +1390,9 @@ bridge_status_json(const struct bridge *br, long long now)
                          &br->counters, br->cfg.chan.chan_id,
                          "isolation_drops") + (json_int_t) flow_counters_get(
                          &br->counters, 0, "isolation_drops"),
-                     "next_run_ms", (json_int_t) (br->next_run > now
-                                                  ? br->next_run - now : 0));
+                     "task", w ? task_name(w->task) : NULL,
+                     "task_ms", (json_int_t) (w ? now - w->started : 0),
+                     "backoff_ms",
+                     (json_int_t) reconnect_get_backoff(br->retry),
+                     "next_run_ms", (json_int_t) (w ? 0 : next - now));
 }

@@ -291,6 +291,21 @@ maybe_publish_stats(struct guest *g)
     json_decref(value);
 }
 
+/* Runs the first bridge setup to its end (or its deadline), so that a
+ * daemon that reports itself ready has its bridge set up if Open vSwitch
+ * is up.  Only at start: afterwards the setups and checks run while the
+ * loop goes on.  A fatal signal cuts the wait short. */
+static void
+bridge_first_setup(struct bridge *br)
+{
+    bridge_run(br, time_msec());
+    while (bridge_is_busy(br) && !fatal_signal_received()) {
+        bridge_wait(br, time_msec());
+        poll_block();
+        bridge_run(br, time_msec());
+    }
+}
+
 /* Control commands. */
 
 static void
@@ -417,7 +432,7 @@ guest_create(const struct guest_options *opts, struct guest **gp)
         if (error) {
             goto error;
         }
-        bridge_run(g->bridge, time_msec());
+        bridge_first_setup(g->bridge);
     }
 
     /* The channel socket and the receiver. */
@@ -567,8 +582,7 @@ guest_wait(struct guest *g)
         next = g->next_stats;
     }
     if (g->bridge) {
-        long long b = bridge_next_wakeup(g->bridge, now);
-        next = b < next ? b : next;
+        bridge_wait(g->bridge, now);
     }
     poll_timer_wait_until(next);
     udp_wait(g->udp);

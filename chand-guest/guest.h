@@ -61,10 +61,12 @@ struct guest_options {
 
 struct guest;
 
-/* Creates everything; the first bridge setup is attempted before this
- * returns (a failure there is retried later, not fatal), so that a daemon
- * that reports itself ready has its flows installed if Open vSwitch is
- * up.  An invalid key file is an error; a missing one means no keys.
+/* Creates everything; the first bridge setup runs to its end (or is
+ * stopped at its deadline, bridge.h) before this returns (a failure there
+ * is retried later, not fatal), so that a daemon that reports itself ready
+ * has its flows installed if Open vSwitch is up.  From then on the bridge
+ * is set up and checked in the background: guest_run() never waits for
+ * Open vSwitch.  An invalid key file is an error; a missing one means no keys.
  * Returns 0 and stores the guest in '*gp', or a positive errno with the
  * reason logged, and stores NULL.  'opts' is copied (strings too). */
 int guest_create(const struct guest_options *opts, struct guest **gp);

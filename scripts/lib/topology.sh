@@ -186,20 +186,30 @@ topo_host_vswitchd_restart() {
 }
 
 topo_host_vswitchd_kill() {
-    topo__kill9 "$(ovsi_dir "$TOPO_HOST")/run/ovs-vswitchd.pid" ovs-vswitchd
+    topo_vswitchd_kill "$TOPO_HOST"
 }
 
 topo_host_vswitchd_start() {
-    local dir i
-    dir=$(ovsi_dir "$TOPO_HOST")
+    topo_vswitchd_start "$TOPO_HOST"
+}
+
+# topo_vswitchd_kill NAME / topo_vswitchd_start NAME: the same for any
+# instance: the hypervisor's ($TOPO_HOST) or a VM's own (its name).
+topo_vswitchd_kill() {
+    topo__kill9 "$(ovsi_dir "$1")/run/ovs-vswitchd.pid" ovs-vswitchd
+}
+
+topo_vswitchd_start() {
+    local name=$1 dir i
+    dir=$(ovsi_dir "$name")
     topo__kill9 "$dir/run/ovs-vswitchd.pid" ovs-vswitchd || return 1
-    ovsi_run "$TOPO_HOST" ovs-vswitchd "unix:$dir/run/db.sock" \
+    ovsi_run "$name" ovs-vswitchd "unix:$dir/run/db.sock" \
         -vconsole:off --disable-system \
         --pidfile="$dir/run/ovs-vswitchd.pid" \
         --log-file="$dir/log/ovs-vswitchd.log" --detach --no-chdir ||
         return 1
     for i in $(seq 50); do
-        ovsi_appctl "$TOPO_HOST" -t ovs-vswitchd version >/dev/null 2>&1 &&
+        ovsi_appctl "$name" -t ovs-vswitchd version >/dev/null 2>&1 &&
             return 0
         sleep 0.1
     done
