@@ -1,7 +1,8 @@
 /* Copyright (c) 2026 The chand authors.  See chand-bench.h.
  *
  * Chan DB roles: push (bulk inserts), pushrate (updates at an offered
- * rate), pushbig (one huge value), cpwrite (ovsdb-client transact). */
+ * rate), pushbig (one huge value), cpwrite (ovsdb-client transact),
+ * grwatch (a monitor of Guest_Record, and of relayed Record rows). */
 
 #include <config.h>
 #include "chand-bench.h"
@@ -37,7 +38,11 @@ struct dbc {
     uint64_t replies, errors;
     char first_error[256];
     json_t *last_result;        /* Result of the latest transact reply. */
+    struct grwatch *grw;        /* grwatch's state, or NULL. */
 };
+
+static void grwatch_rows(struct grwatch *, const json_t *updates, bool
+                         initial);
 
 static void
 dbc_open(struct dbc *db, const char *name)
@@ -111,14 +116,24 @@ dbc_handle(struct dbc *db, json_t *msg)
                      jsonrpc_msg_id(msg)));
     } else if (type == JSONRPC_NOTIFY && method
                && !strcmp(method, "update")) {
-        channel_rows(db, json_array_get(jsonrpc_msg_params(msg), 1));
+        if (db->grw) {
+            grwatch_rows(db->grw, json_array_get(jsonrpc_msg_params(msg), 1),
+                         false);
+        } else {
+            channel_rows(db, json_array_get(jsonrpc_msg_params(msg), 1));
+        }
     } else if ((type == JSONRPC_REPLY || type == JSONRPC_ERROR)
                && db->monitor_id
                && jsonrpc_id_equal(jsonrpc_msg_id(msg), db->monitor_id)) {
         if (type == JSONRPC_ERROR) {
-            bench_fatal("monitor failed");
+            char *text = json_dumps(msg, JSON_COMPACT);
+            bench_fatal("monitor failed: %s", text ? text : "?");
         }
-        channel_rows(db, jsonrpc_msg_result(msg));
+        if (db->grw) {
+            grwatch_rows(db->grw, jsonrpc_msg_result(msg), true);
+        } else {
+            channel_rows(db, jsonrpc_msg_result(msg));
+        }
         db->monitor_ready = true;
     } else if (type == JSONRPC_ERROR) {
         db->replies++;
@@ -276,7 +291,7 @@ enum {
     OPT_VM = 256, OPT_ALL, OPT_PREFIX, OPT_COUNT, OPT_PER_TXN,
     OPT_VALUE_SIZE, OPT_WAIT_APPLIED, OPT_TIMEOUT, OPT_KEYS, OPT_RATE,
     OPT_LOG, OPT_SETTLE, OPT_INSERT, OPT_KEY, OPT_BYTES, OPT_VERSION,
-    OPT_INTERVAL,
+    OPT_INTERVAL, OPT_RELAY_PREFIX, OPT_RELAY_LOG, OPT_READY, OPT_IDLE,
 };
 
 static const struct option db_longopts[] = {
@@ -297,6 +312,10 @@ static const struct option db_longopts[] = {
     {"bytes", required_argument, NULL, OPT_BYTES},
     {"version", required_argument, NULL, OPT_VERSION},
     {"interval-ms", required_argument, NULL, OPT_INTERVAL},
+    {"relay-prefix", required_argument, NULL, OPT_RELAY_PREFIX},
+    {"relay-log", required_argument, NULL, OPT_RELAY_LOG},
+    {"ready", required_argument, NULL, OPT_READY},
+    {"idle-s", required_argument, NULL, OPT_IDLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -307,9 +326,10 @@ struct db_opts {
     const char *prefix;
     const char *key;
     const char *log;
+    const char *relay_prefix, *relay_log, *ready;
     uint64_t count, per_txn, value_size, wait_applied, keys, settle;
     uint64_t bytes, version, interval_ms;
-    double timeout, rate;
+    double timeout, rate, idle;
     bool insert;
 };
 
@@ -352,6 +372,10 @@ parse_db_opts(int argc, char *argv[], struct db_opts *o)
             o->timeout = bench_arg_double("--timeout-s", optarg);
             break;
         case OPT_RATE: o->rate = bench_arg_double("--rate", optarg); break;
+        case OPT_RELAY_PREFIX: o->relay_prefix = optarg; break;
+        case OPT_RELAY_LOG: o->relay_log = optarg; break;
+        case OPT_READY: o->ready = optarg; break;
+        case OPT_IDLE: o->idle = bench_arg_double("--idle-s", optarg); break;
         default: exit(2);
         }
     }
@@ -711,4 +735,181 @@ bench_cmd_cpwrite(int argc, char *argv[])
     bench_print_json(json_pack("{sI sI}", "samples", (json_int_t) o.count,
                                "failures", (json_int_t) failures));
     return failures ? 1 : 0;
+}
+
+/* --- grwatch ------------------------------------------------------------ */
+
+struct grwatch {
+    const char *vm, *prefix, *relay_prefix;
+    FILE *log, *relay_log;
+    uint64_t rows, relayed, initial;
+    int64_t t_first, t_last, t_relay_last;
+};
+
+/* Logs "KEY VERSION T" for each row of 'table' in 'updates' (a monitor
+ * update or the initial contents) whose key starts with 'prefix' and, if
+ * 'vm' is nonnull, whose vm is 'vm': an insert, or a modify that changed
+ * the version.  Returns how many it logged. */
+static uint64_t
+grwatch_table(const json_t *updates, const char *table, const char *vm,
+              const char *prefix, FILE *log, int64_t t)
+{
+    const json_t *rows = json_object_get(updates, table);
+    const char *uuid;
+    json_t *row;
+    uint64_t n = 0;
+    size_t plen = strlen(prefix);
+    json_object_foreach ((json_t *) rows, uuid, row) {
+        json_t *new = json_object_get(row, "new");
+        json_t *old = json_object_get(row, "old");
+        const char *key = json_string_value(json_object_get(new, "key"));
+        if (!key || strncmp(key, prefix, plen)) {
+            continue;           /* A delete, or another key. */
+        }
+        if (vm) {
+            const char *v = json_string_value(json_object_get(new, "vm"));
+            if (!v || strcmp(v, vm)) {
+                continue;
+            }
+        }
+        if (old && !json_object_get(old, "version")) {
+            continue;           /* Modified, but not a new version. */
+        }
+        if (log) {
+            fprintf(log, "%s %" PRId64 " %" PRId64 "\n", key,
+                    (int64_t) json_integer_value(json_object_get(new,
+                                                                 "version")),
+                    t);
+        }
+        n++;
+    }
+    return n;
+}
+
+static void
+grwatch_rows(struct grwatch *g, const json_t *updates, bool initial)
+{
+    int64_t t = bench_now();
+    if (initial) {
+        g->initial = grwatch_table(updates, "Guest_Record", g->vm, g->prefix,
+                                   NULL, t);
+        return;
+    }
+    uint64_t n = grwatch_table(updates, "Guest_Record", g->vm, g->prefix,
+                               g->log, t);
+    if (n) {
+        if (!g->rows) {
+            g->t_first = t;
+        }
+        g->rows += n;
+        g->t_last = t;
+    }
+    if (g->relay_prefix) {
+        n = grwatch_table(updates, "Record", NULL, g->relay_prefix,
+                          g->relay_log, t);
+        if (n) {
+            g->relayed += n;
+            g->t_relay_last = t;
+        }
+    }
+}
+
+/* grwatch: monitors the Chan DB's Guest_Record table (and with
+ * --relay-prefix the Record table too) and logs, when each update reaches
+ * this client, "KEY VERSION T" for each new version of a row of --vm whose
+ * key starts with --prefix (--log), and of a Record row whose key starts
+ * with --relay-prefix (--relay-log: the records chand-host relayed).  The
+ * rows present when the monitor starts are not logged.  Stops after
+ * --count Guest_Record rows (and --count relayed rows with
+ * --relay-prefix), after --idle-s without any (once one came), at
+ * --timeout-s, or on SIGTERM; exits 1 if --count was not reached. */
+int
+bench_cmd_grwatch(int argc, char *argv[])
+{
+    struct db_opts o;
+    parse_db_opts(argc, argv, &o);
+    if (!o.vm) {
+        bench_fatal("grwatch: needs --vm");
+    }
+    struct grwatch g = { .vm = o.vm, .prefix = o.prefix,
+                         .relay_prefix = o.relay_prefix };
+    if (o.log && !(g.log = fopen(o.log, "w"))) {
+        bench_fatal("%s: %s", o.log, strerror(errno));
+    }
+    if (o.relay_log && !(g.relay_log = fopen(o.relay_log, "w"))) {
+        bench_fatal("%s: %s", o.relay_log, strerror(errno));
+    }
+    if (g.log) {
+        setvbuf(g.log, NULL, _IOFBF, 1 << 20);
+    }
+    if (g.relay_log) {
+        setvbuf(g.relay_log, NULL, _IOFBF, 1 << 20);
+    }
+    struct dbc db;
+    dbc_open(&db, o.db);
+    db.grw = &g;
+    json_t *mon = json_pack("{s{s[sss]}}", "Guest_Record", "columns", "vm",
+                            "key", "version");
+    if (o.relay_prefix) {
+        json_object_set_new(mon, "Record", json_pack("{s[sss]}", "columns",
+                                                     "vm", "key",
+                                                     "version"));
+    }
+    dbc_send(&db, jsonrpc_create_request(
+                 "monitor", json_pack("[s s o]", "Chan", "bench-grwatch",
+                                      mon), &db.monitor_id));
+    int64_t deadline = bench_now() + 10000000000LL;
+    while (!db.monitor_ready) {
+        if (!dbc_step(&db, deadline)) {
+            bench_fatal("grwatch: no answer to monitor");
+        }
+    }
+    if (o.ready) {
+        int fd = open(o.ready, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                      0644);
+        if (fd < 0) {
+            bench_fatal("%s: %s", o.ready, strerror(errno));
+        }
+        close(fd);
+    }
+
+    const char *end = "count";
+    deadline = bench_now() + o.timeout * 1e9;
+    while (!o.count || g.rows < o.count
+           || (o.relay_prefix && g.relayed < o.count)) {
+        int64_t now = bench_now();
+        if (bench_stop) {
+            end = "signal";
+            break;
+        }
+        if (now >= deadline) {
+            end = "timeout";
+            break;
+        }
+        int64_t t_any = g.t_last > g.t_relay_last ? g.t_last
+                                                  : g.t_relay_last;
+        if (o.idle > 0 && t_any && now - t_any > o.idle * 1e9) {
+            end = "idle";
+            break;
+        }
+        int64_t wake = now + 50000000;
+        dbc_step(&db, wake < deadline ? wake : deadline);
+    }
+    if (g.log) {
+        fclose(g.log);
+    }
+    if (g.relay_log) {
+        fclose(g.relay_log);
+    }
+    bench_print_json(json_pack(
+        "{sI sI sI sI sI sI ss}",
+        "rows", (json_int_t) g.rows,
+        "relayed", (json_int_t) g.relayed,
+        "initial", (json_int_t) g.initial,
+        "t_first", (json_int_t) g.t_first,
+        "t_last", (json_int_t) g.t_last,
+        "t_relay_last", (json_int_t) g.t_relay_last,
+        "end", end));
+    dbc_close(&db);
+    return !strcmp(end, "count") ? 0 : 1;
 }

@@ -38,6 +38,12 @@ static const struct {
     { "dbpoll", bench_cmd_dbpoll,
       "GUEST-DB --count N [--interval-us US] [--timeout-s S] "
       "[--ready FILE]" },
+    { "publish", bench_cmd_publish,
+      "API --prefix P --count N --log FILE [--keys K] [--inflight N] "
+      "[--rate R] [--value-size B] [--wait-session S] [--timeout-s S]" },
+    { "grwatch", bench_cmd_grwatch,
+      "DB --vm VM --prefix P [--count N] [--log FILE] [--relay-prefix RP "
+      "--relay-log FILE] [--ready FILE] [--idle-s S] [--timeout-s S]" },
 };
 
 static void

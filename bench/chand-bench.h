@@ -16,6 +16,10 @@
  *   cpwrite  runs `ovsdb-client transact` once per sample, timing it.
  *   watch    the guest API's "watch": logs when each change is notified.
  *   dbpoll   polls the guest datastore's applied-ops counter.
+ *   publish  publishes records through the guest's local API, pipelined,
+ *            unpaced or at an offered rate, logging when each call returns.
+ *   grwatch  monitors Guest_Record (and relayed Record rows) in the Chan
+ *            DB: logs when each published version becomes visible.
  *
  * Every time is CLOCK_MONOTONIC in nanoseconds, one clock for the whole
  * machine (network namespaces do not change it), so times taken by
@@ -74,5 +78,7 @@ int bench_cmd_pushbig(int argc, char *argv[]);
 int bench_cmd_cpwrite(int argc, char *argv[]);
 int bench_cmd_watch(int argc, char *argv[]);
 int bench_cmd_dbpoll(int argc, char *argv[]);
+int bench_cmd_publish(int argc, char *argv[]);
+int bench_cmd_grwatch(int argc, char *argv[]);
 
 #endif /* chand-bench.h */

@@ -708,6 +708,248 @@ def inject_targets(ij):
     return out
 
 
+def delta(before, after):
+    """after - before for the integer counters of two flat dicts."""
+    out = {}
+    for k, v in (after or {}).items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            b = (before or {}).get(k)
+            out[k] = v - b if isinstance(b, int) else v
+    return out
+
+
+def up_counters(base):
+    """The counters of one upstream run: chand-host's channel counters
+    (up_*, relayed), the guest publisher's and its sender's, as deltas."""
+    c0 = load(base + ".channel0.json", {}) or {}
+    c1 = load(base + ".channel.json", {}) or {}
+    g0 = (load(base + ".guest0.json", {}) or {}).get("publisher") or {}
+    g1 = (load(base + ".guest.json", {}) or {}).get("publisher") or {}
+    host = delta(c0.get("counters"), c1.get("counters"))
+    pub = delta(g0.get("counters"), g1.get("counters"))
+    snd = delta(g0.get("sender"), g1.get("sender"))
+    return {
+        "host_msgs": host.get("up_msgs"),
+        "host_records": host.get("up_records"),
+        "host_batches": host.get("up_batches"),
+        "host_rows_written": host.get("up_rows_written"),
+        "host_rx_data": host.get("up_rx_data"),
+        "host_rx_duplicate": host.get("up_rx_duplicate"),
+        "host_drop_gap": host.get("up_drop_gap"),
+        "host_tx_ack": host.get("up_tx_ack"),
+        "relayed": host.get("relayed"),
+        "relay_refused": host.get("relay_refused"),
+        "guest_msgs_queued": pub.get("msgs_queued"),
+        "guest_records_queued": pub.get("records_queued"),
+        "guest_frames_sent": snd.get("frames_sent"),
+        "guest_frames_resent": snd.get("frames_resent"),
+        "guest_fast_retransmits": snd.get("fast_retransmits"),
+        "guest_timeouts": snd.get("timeouts"),
+        "guest_cwnd_end": g1.get("cwnd"),
+        "guest_sessions": pub.get("sessions"),
+    }
+
+
+def up_rate_tenths(pub_log):
+    """Publications/s the API answered over the first and the last tenth of
+    a run (from the reply times), or (None, None)."""
+    t = sorted(v[1] for v in read_log(pub_log, 4).values())
+    n = len(t) // 10
+    if n < 10:
+        return None, None
+
+    def rate(a):
+        return (n - 1) / ((a[-1] - a[0]) / 1e9) if a[-1] > a[0] else None
+    return rate(t[:n]), rate(t[-n:])
+
+
+def up_tput_one(base):
+    pub = load(base + ".pub.json")
+    gr = load(base + ".gr.json")
+    if not pub or not gr or gr.get("end") != "count" or not pub.get("ok"):
+        problem("upstream throughput run {}: records not all in "
+                "Guest_Record".format(base))
+        return None
+    n = pub["ok"]
+    rows = read_text(base + ".rows").strip()
+    if rows != str(pub["count"]):
+        problem("upstream throughput run {}: Guest_Record holds {} of {} "
+                "records".format(base, rows or "?", pub["count"]))
+    t0, t_first, t_done = pub["t_start"], gr["t_first"], gr["t_last"]
+    first, last = up_rate_tenths(base + ".pub.log")
+    r = {"records": n,
+         "guest_record_rows": int(rows) if rows.isdigit() else None,
+         "rate": n / ((t_done - t0) / 1e9),
+         "rate_steady": (n / ((t_done - t_first) / 1e9)
+                         if t_done > t_first else None),
+         "publish_rate": (n / ((pub["t_last_reply"] - t0) / 1e9)
+                          if pub["t_last_reply"] > t0 else None),
+         "publish_rate_first_tenth": first,
+         "publish_rate_last_tenth": last,
+         "first_row_s": (t_first - t0) / 1e9,
+         "tail_s": (t_done - pub["t_last_reply"]) / 1e9,
+         "api_p50_ms": pub["send_to_reply"].get("p50_ms"),
+         "api_p99_ms": pub["send_to_reply"].get("p99_ms"),
+         "cost": cost_of(base + ".cost.json", n)}
+    r.update(up_counters(base))
+    if r["host_msgs"]:
+        r["records_per_msg"] = n / r["host_msgs"]
+    if r["guest_frames_sent"]:
+        r["records_per_frame"] = n / r["guest_frames_sent"]
+    return r
+
+
+def up_lat_one(base, what):
+    sent = read_log(base + ".pub.log", 4)
+    seen = read_log(base + ".gr.log", 3)
+    vis, vis_send, api = [], [], []
+    for key, (ts, tr) in sent.items():
+        api.append(tr - ts)
+        if key in seen:
+            vis.append(seen[key][0] - tr)
+            vis_send.append(seen[key][0] - ts)
+    if not vis:
+        problem("{}: no published version seen in Guest_Record".format(what))
+    pub = load(base + ".pub.json", {}) or {}
+    r = {"sent": len(sent), "seen": len(vis),
+         "achieved_rate": pub.get("achieved_rate"),
+         "max_send_lag_ms": pub.get("max_send_lag_ms"),
+         "publish_to_visible": dist_ms(vis),
+         "send_to_visible": dist_ms(vis_send),
+         "api_call": dist_ms(api)}
+    r.update(up_counters(base))
+    return r
+
+
+def up_relay_one(base, source, what):
+    sent = read_log(base + ".pub.log", 4)
+    gr = read_log(base + ".gr.log", 3)
+    rel = read_log(base + ".relay.log", 3)
+    seen = read_log(base + ".watch.log", 3)
+    total, to_gr, to_rel, to_app = [], [], [], []
+    for (key, ver), (ts, tr) in sent.items():
+        rk = ("from/{}/{}".format(source, key), ver)
+        if rk not in seen:
+            continue
+        ta = seen[rk][0]
+        total.append(ta - tr)
+        if (key, ver) in gr and rk in rel:
+            to_gr.append(gr[(key, ver)][0] - tr)
+            to_rel.append(rel[rk][0] - gr[(key, ver)][0])
+            to_app.append(ta - rel[rk][0])
+    if not total:
+        problem("{}: no relayed record seen applied".format(what))
+    elif len(total) < len(sent):
+        problem("{}: {} of {} relayed records not seen applied".format(
+            what, len(sent) - len(total), len(sent)))
+    sq = read_text(base + ".sqlite").strip()
+    if sq != str(len(sent)):
+        problem("{}: the target's datastore holds {} of {} relayed records"
+                .format(what, sq or "?", len(sent)))
+    r = {"sent": len(sent), "applied_seen": len(total),
+         "target_datastore_count": int(sq) if sq.isdigit() else None,
+         "publish_to_applied": dist_ms(total),
+         "publish_to_guest_record": dist_ms(to_gr),
+         "guest_record_to_relayed_row": dist_ms(to_rel),
+         "relayed_row_to_applied": dist_ms(to_app)}
+    r.update(up_counters(base))
+    return r
+
+
+UP_TPUT_KEYS = ["records", "rate", "rate_steady", "publish_rate",
+                "publish_rate_first_tenth", "publish_rate_last_tenth",
+                "first_row_s", "tail_s", "api_p50_ms", "api_p99_ms",
+                "records_per_msg", "records_per_frame", "host_msgs",
+                "host_batches", "host_rows_written", "host_rx_duplicate",
+                "host_tx_ack", "guest_frames_sent", "guest_frames_resent",
+                "guest_fast_retransmits", "guest_timeouts",
+                "guest_cwnd_end"]
+
+
+def dist_agg(runs, parts, extra=("p999_ms", "max_ms")):
+    return {part: {p: mmm([x[part].get(p) for x in runs])
+                   for p in ("p50_ms", "p99_ms") + tuple(extra)}
+            for part in parts}
+
+
+def upstream(raw):
+    """Section 9: records the guests publish, and their relay."""
+    d = os.path.join(raw, "up")
+    if not os.path.isdir(d):
+        return {}
+    setup = load(os.path.join(d, "setup.json"), {}) or {}
+    out = {"setup": setup}
+    runs = [up_tput_one(f[:-len(".pub.json")]) for _, f in
+            run_files(os.path.join(d, "tput-*.pub.json"))]
+    runs = [x for x in runs if x]
+    if runs:
+        t = agg_runs(runs, UP_TPUT_KEYS)
+        t["cost"] = agg_cost(runs)
+        t["per_run"] = runs
+        out["throughput"] = t
+    elif setup:
+        problem("upstream: no throughput run")
+    lat = [up_lat_one(f[:-len(".pub.json")],
+                      "upstream latency run {}".format(run))
+           for run, f in run_files(os.path.join(d, "lat-*.pub.json"))]
+    if lat:
+        x = dist_agg(lat, ("publish_to_visible", "send_to_visible",
+                           "api_call"))
+        x.update({k: mmm([r.get(k) for r in lat])
+                  for k in ("sent", "seen", "achieved_rate",
+                            "max_send_lag_ms", "host_msgs", "host_batches",
+                            "guest_frames_sent", "guest_frames_resent",
+                            "guest_fast_retransmits", "guest_timeouts")})
+        x["per_run"] = lat
+        out["latency"] = x
+    elif setup:
+        problem("upstream: no latency run")
+    source = setup.get("relay_source", "chb-vm1")
+    rel = [up_relay_one(f[:-len(".pub.json")], source,
+                        "relay run {}".format(run))
+           for run, f in run_files(os.path.join(d, "relay-*.pub.json"))]
+    if rel:
+        x = dist_agg(rel, ("publish_to_applied", "publish_to_guest_record",
+                           "guest_record_to_relayed_row",
+                           "relayed_row_to_applied"))
+        x.update({k: mmm([r.get(k) for r in rel])
+                  for k in ("sent", "applied_seen", "relayed",
+                            "relay_refused")})
+        vms = read_text(os.path.join(d, "relay-vms")).strip()
+        x["vms_up"] = int(vms) if vms.isdigit() else None
+        x["per_run"] = rel
+        out["relay"] = x
+    elif os.path.exists(os.path.join(d, "relay-vms")):
+        problem("upstream: no relay run")
+    prof = perf_rows(os.path.join(d, "profile-children.txt"), 120)
+    if prof:
+        out["profile"] = {"children": prof,
+                          "run": up_tput_one(os.path.join(d, "profile"))}
+    return out
+
+
+def perf_rows(path, limit):
+    """Rows of a `perf report --stdio --sort comm,sym` listing: pct, comm,
+    what (the first percentage column)."""
+    res = []
+    for line in read_text(path).splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?(\S+)\s+(.*)$", line)
+        if m and not line.lstrip().startswith("#"):
+            what = re.sub(r"\s*\(inlined\)$", "",
+                          m.group(4).replace("[.] ", "").strip())
+            res.append({"pct": float(m.group(1)), "comm": m.group(3),
+                        "what": what})
+    return res[:limit]
+
+
+def up_prof_pct(up, comm, fn):
+    """Inclusive share of 'fn' in 'comm' in the upstream profile, or None."""
+    for row in (up.get("profile") or {}).get("children", []):
+        if row["comm"] == comm and row["what"] == fn:
+            return row["pct"]
+    return None
+
+
 # --- Report ---------------------------------------------------------------
 
 def targets(r):
@@ -939,6 +1181,16 @@ def md_report(r):
         w("| guest commits (group commit) | {} | {} |".format(
             fm(msgs.get("guest_commits")), fm(recs.get("guest_commits"))))
         w("")
+        ut = (r.get("upstream") or {}).get("throughput")
+        if ut and recs.get("rate_from_commit"):
+            w("The other direction, records a guest publishes until they "
+              "are in the Chan DB's `Guest_Record` ([section 9]"
+              "(#9-upstream-records-the-guests-publish)): **{} records/s**, "
+              "{}× the downstream records/s above.".format(
+                  fm(ut["rate"]), fmt(ratio(med(ut["rate"]),
+                                            med(recs["rate_from_commit"])),
+                                      2)))
+            w("")
 
     # 3. Latency.
     lat = r["latency"]
@@ -1076,6 +1328,9 @@ def md_report(r):
 
     # 8. Injection path.
     inject_md(r, w)
+
+    # 9. Upstream.
+    upstream_md(r, w)
 
     # Knobs.
     k = r["knobs"]
@@ -1387,6 +1642,323 @@ def inject_md(r, w):
         w("")
 
 
+def upstream_md(r, w):
+    up = r.get("upstream") or {}
+    if not up:
+        return
+    st = up.get("setup") or {}
+    w("## 9. Upstream: records the guests publish")
+    w("")
+    w("The other direction: a guest application publishes a record "
+      "through chand-guest's local API (`publish`, JSON-RPC on "
+      "`@chand-guest`; the call returns once the record is committed in "
+      "the guest datastore), chand-guest sends it upstream and chand-host "
+      "writes it to the Chan DB's `Guest_Record`.  `chand-bench publish` "
+      "in the VM sends the API requests on one connection, pipelined; "
+      "`chand-bench grwatch` on the host holds an OVSDB monitor of "
+      "`Guest_Record` (and of `Record`, for relayed rows) and logs when "
+      "each version reaches it, i.e. becomes visible to any Chan DB "
+      "client.  The VM's publish limits are lifted for these runs "
+      "(`Chan_Global.guest_limits`: `max_publish_rate` and `max_records` "
+      "0; by default a VM may publish 1,000 records/s and hold 10,000): "
+      "this measures the channel, not the policy.")
+    w("")
+    t = up.get("throughput")
+    down = r["throughput"].get("recs", {})
+    if t:
+        w("**Throughput.** After a reset, chb-vm1 publishes {} new records "
+          "as fast as the API answers ({} requests unanswered at most); "
+          "the clock runs from the first request until the monitor has "
+          "seen the last row.  Downstream, for comparison, is section 2's "
+          "records/s (one transaction of as many records, from its commit "
+          "until the guest datastore has them all).".format(
+              fmt(med(t["records"])), st.get("inflight", "?")))
+        w("")
+        w("| figure | upstream (publish → `Guest_Record`) | downstream "
+          "(section 2, batching) | upstream / downstream |")
+        w("|---|---|---|---|")
+        w("| records per run | {} | {} | |".format(
+            fm(t["records"]), fm(down.get("records"))))
+        w("| **records/s** (upstream: first publish → all visible; "
+          "downstream: commit → all applied) | **{}** | {} | **{}** |"
+          .format(fm(t["rate"]), fm(down.get("rate_from_commit")),
+                  fmt(ratio(med(t["rate"]),
+                            med(down.get("rate_from_commit"))), 2)))
+        w("| records/s, steady (first → last visible / applied) | {} | {} "
+          "| {} |".format(fm(t["rate_steady"]), fm(down.get("rate_steady")),
+                          fmt(ratio(med(t["rate_steady"]),
+                                    med(down.get("rate_steady"))), 2)))
+        uc = t.get("cost", {}).get("daemons", {})
+        dc = down.get("cost", {}).get("daemons", {})
+        for name in ("chand-host", "chand-guest(vm)", "ovsdb-server(host)",
+                     "ovs-vswitchd(host)", "ovs-vswitchd(vm)"):
+            a = (uc.get(name) or {}).get("cpu_s_per_million")
+            b = (dc.get(name) or {}).get("cpu_s_per_million")
+            if a or b:
+                w("| CPU s per million records: {} | {} | {} | {} |".format(
+                    name, fm(a, digits=1), fm(b, digits=1),
+                    fmt(ratio(med(a), med(b)), 2)))
+        dframes = med(down.get("messages"))
+        w("| records per frame | {} | {} | |".format(
+            fm(t["records_per_frame"], digits=1),
+            fmt(med(down.get("records")) / dframes, 1) if dframes else
+            "n/a"))
+        w("| frames retransmitted / retransmission timeouts | {} / {} | "
+          "{} / {} | |".format(
+              fm(t["guest_frames_resent"]), fm(t["guest_timeouts"]),
+              fm(down.get("frames_resent")), fm(down.get("timeouts"))))
+        w("")
+        w("| upstream detail | |")
+        w("|---|---|")
+        w("| publications/s the API answered (first request → last reply; "
+          "each one committed in the guest) | {} |".format(
+              fm(t["publish_rate"])))
+        w("| ... over the first / the last tenth of the run | {} / {} |"
+          .format(fm(t["publish_rate_first_tenth"]),
+                  fm(t["publish_rate_last_tenth"])))
+        w("| API call (request → reply) p50 / p99 (ms), with {} in flight "
+          "| {} / {} |".format(st.get("inflight", "?"), fm(t["api_p50_ms"]),
+                               fm(t["api_p99_ms"])))
+        w("| first request → first row visible (s) | {} |".format(
+            fm(t["first_row_s"])))
+        w("| last reply → last row visible (s) | {} |".format(
+            fm(t["tail_s"])))
+        w("| DATA messages / records per message / chand-host "
+          "transactions (`up_msgs`, `up_batches`) | {} / {} / {} |".format(
+              fm(t["host_msgs"]), fm(t["records_per_msg"], digits=1),
+              fm(t["host_batches"])))
+        w("| guest sender: frames sent / resent / fast retransmits | "
+          "{} / {} / {} |".format(fm(t["guest_frames_sent"]),
+                                  fm(t["guest_frames_resent"]),
+                                  fm(t["guest_fast_retransmits"])))
+        w("| chand-host: duplicate DATA frames / ACKs sent (`up_rx_duplicate`,"
+          " `up_tx_ack`) | {} / {} |".format(fm(t["host_rx_duplicate"]),
+                                              fm(t["host_tx_ack"])))
+        w("| guest sender's congestion window at the end (frames) | {} |"
+          .format(fm(t["guest_cwnd_end"])))
+        w("")
+    lt = up.get("latency")
+    if lt:
+        dl = r["latency"].get(str(st.get("latency_rate", 1000)), {}) \
+            .get("push_to_applied", {})
+        w("**Latency.** After a reset, chb-vm1 publishes updates of {} keys "
+          "round-robin at {:,} records/s (open loop: each request at its "
+          "time whatever the replies, within {:,} unanswered), {} per run.  "
+          "Per record: from the API call's return (the record is durable "
+          "in the guest) until the monitor sees that version in "
+          "`Guest_Record`.  Downstream is section 3's push → applied at "
+          "the same rate.".format(
+              st.get("latency_keys", 200), st.get("latency_rate", 1000),
+              st.get("latency_inflight", 1000), fmt(med(lt["sent"]))))
+        w("")
+        w("| figure | p50 | p99 | p99.9 |")
+        w("|---|---|---|---|")
+        pv, sv, ac = (lt["publish_to_visible"], lt["send_to_visible"],
+                      lt["api_call"])
+        w("| **publish returned → visible in `Guest_Record`** (ms) | **{}** "
+          "| **{}** | {} |".format(fm(pv["p50_ms"]), fm(pv["p99_ms"]),
+                                   fm(pv["p999_ms"])))
+        w("| request sent → visible (ms) | {} | {} | {} |".format(
+            fm(sv["p50_ms"]), fm(sv["p99_ms"]), fm(sv["p999_ms"])))
+        w("| the API call alone (request → reply, ms) | {} | {} | {} |"
+          .format(fm(ac["p50_ms"]), fm(ac["p99_ms"]), fm(ac["p999_ms"])))
+        if dl:
+            w("| downstream: push → applied at {:,} msg/s (section 3, ms) | "
+              "{} | {} | {} |".format(st.get("latency_rate", 1000),
+                                      fm(dl.get("p50_ms")),
+                                      fm(dl.get("p99_ms")),
+                                      fm(dl.get("p999_ms"))))
+            w("| upstream / downstream | {} | {} | {} |".format(*(
+                fmt(ratio(med(pv[q]), med(dl.get(q))), 2)
+                for q in ("p50_ms", "p99_ms", "p999_ms"))))
+        w("")
+        w("Achieved rate {}/s (largest lag behind the schedule {} ms); "
+          "versions seen in `Guest_Record`: {} of {} published (the guest "
+          "sends the latest value of each key: a version published while "
+          "the previous one waits is never sent on its own); {} DATA "
+          "messages in {} chand-host transactions; frames sent / resent: "
+          "{} / {}.".format(
+              fm(lt["achieved_rate"]), fm(lt["max_send_lag_ms"]),
+              fm(lt["seen"]), fm(lt["sent"]), fm(lt["host_msgs"]),
+              fm(lt["host_batches"]), fm(lt["guest_frames_sent"]),
+              fm(lt["guest_frames_resent"])))
+        w("")
+    rl = up.get("relay")
+    if rl:
+        w("**Relay.** A `Relay` rule (source `{src}`, prefix `rl/`, to "
+          "`vms` = `{dst}`) makes chand-host pass each record `{src}` "
+          "publishes under `rl/` on to `{dst}` as the record "
+          "`from/{src}/<key>`.  `{src}` publishes {n} new records at "
+          "{rate}/s; time from the API call's return in `{src}` until "
+          "`{dst}`'s local API notifies the record (`chand-bench watch`, "
+          "after chand-guest's commit), with the monitor's view of the "
+          "`Guest_Record` row and of the relayed `Record` row in between.  "
+          "{vms} VMs were up (the relay runs after the fan-out phase, "
+          "which adds VMs)."
+          .format(src=st.get("relay_source", "chb-vm1"),
+                  dst=st.get("relay_target", "chb-vm2"),
+                  n=st.get("relay_count", "?"),
+                  rate=st.get("relay_rate", "?"),
+                  vms=rl.get("vms_up") or "?"))
+        w("")
+        w("| figure | p50 | p99 | p99.9 |")
+        w("|---|---|---|---|")
+        for label, part in (
+                ("**publish returned → applied in the target** (ms)",
+                 "publish_to_applied"),
+                ("publish returned → `Guest_Record` row visible",
+                 "publish_to_guest_record"),
+                ("`Guest_Record` row → relayed `Record` row visible "
+                 "(chand-host's relay transaction)",
+                 "guest_record_to_relayed_row"),
+                ("relayed `Record` row → applied in the target (the "
+                 "downstream path)", "relayed_row_to_applied")):
+            x = rl[part]
+            bold = part == "publish_to_applied"
+            w("| {} | {} | {} | {} |".format(
+                label, *(("**{}**" if bold and q != "p999_ms" else "{}")
+                         .format(fm(x.get(q)))
+                         for q in ("p50_ms", "p99_ms", "p999_ms"))))
+        w("")
+        w("Relayed records applied in the target: {} of {} per run "
+          "(`relayed` counter: {}; refused: {}).".format(
+              fm(rl["applied_seen"]), fm(rl["sent"]), fm(rl["relayed"]),
+              fm(rl["relay_refused"])))
+        w("")
+    pr = up.get("profile")
+    if pr:
+        run = pr.get("run") or {}
+        w("**Profile.** One more throughput run ({} records, {} records/s "
+          "under the profiler; not among the figures above) with `perf "
+          "record -F 199 --call-graph dwarf` on chand-host and "
+          "chand-guest.  Functions including what they call, in % of both "
+          "processes' samples (entry points left out):".format(
+              fmt(run.get("records")), fmt(run.get("rate"))))
+        w("")
+        w("| % | process | function |")
+        w("|---|---|---|")
+        skip = ("_start", "main", "__libc_start_main",
+                "__libc_start_call_main", "__libc_start_main_impl",
+                "daemon_run")
+        n = 0
+        for row in pr["children"]:
+            fn = row["what"]
+            if (fn.split("@")[0] in skip or fn.startswith("0x")
+                    or fn.startswith("[k]") or re.match(r"^0+$", fn)):
+                continue
+            if n < 24:
+                w("| {:.1f} | {} | `{}` |".format(row["pct"], row["comm"],
+                                                  fn))
+                n += 1
+        w("")
+
+
+def upstream_limits(r, w):
+    """The upstream paragraph of 'What limits each number'."""
+    up = r.get("upstream") or {}
+    t = up.get("throughput")
+    if not t:
+        return
+    down = r["throughput"].get("recs", {})
+    rate = med(t["rate"])
+    prate = med(t["publish_rate"])
+    first = med(t["publish_rate_first_tenth"])
+    last = med(t["publish_rate_last_tenth"])
+    uc = t.get("cost", {}).get("daemons", {})
+
+    def cpu(name):
+        return med((uc.get(name) or {}).get("cpu_s_per_million"))
+
+    ratio_down = ratio(rate, med(down.get("rate_from_commit")))
+    tail = med(t["tail_s"])
+    run_s = med(t["records"]) / rate if rate else None
+    w("**Upstream records/s: {}/s{}.**  The API answered {} publications/s "
+      "and the rows trailed the last reply by {} s{}.  Each publication "
+      "is its own SQLite transaction with an fsync (there is no group "
+      "commit on the API side, unlike the receiver's), and chand-guest "
+      "used {} CPU s per million records (chand-host {}).".format(
+          fmt(rate),
+          " ({}× the downstream records/s)".format(fmt(ratio_down, 2))
+          if ratio_down else "",
+          fmt(prate), fmt(tail),
+          ", so the guest's publishing is the limit, not the channel"
+          if tail is not None and run_s and tail < 0.1 * run_s
+          else ": the channel and chand-host did not keep up with the "
+          "publications",
+          fmt(cpu("chand-guest(vm)")), fmt(cpu("chand-host"))))
+    limits = up_prof_pct(up, "chand-guest", "check_pub_limits")
+    commit = up_prof_pct(up, "chand-guest", "datastore_commit")
+    relay = up_prof_pct(up, "chand-host", "relay_run")
+    host = up_prof_pct(up, "chand-host", "main")
+    if first and last and last < 0.7 * first:
+        w("The rate fell during the run, from {}/s over its first tenth "
+          "to {}/s over its last: the cost of a publication grows with "
+          "the records the VM already holds.  {}before each publication "
+          "chand-guest checks the VM's limits by counting and summing "
+          "every published row (`check_pub_limits`, statement "
+          "`ST_PUB_USAGE` in chand-guest/datastore.c: a full scan of "
+          "`published` whenever `max_records` or `max_total_bytes` is set, "
+          "and `max_total_bytes` is set by default), so N publications "
+          "cost O(N²){}; and chand-host recomputes the relayed records "
+          "from every `Guest_Record` row (and walks every `Record` row) "
+          "at each change of the table, rule or no rule (`relay_run` → "
+          "`relay_published`){}.  Running totals (as chand-host's "
+          "upstream end keeps) and no relay computation when no rule "
+          "matches the changed rows would make both proportional to the "
+          "change.".format(
+              fmt(first), fmt(last),
+              "The profile shows why: " if limits or relay
+              else "The likely cause: ",
+              " — {:.0f} % of the profiled samples, against {:.0f} % for "
+              "the commits with their fsync (`datastore_commit`)".format(
+                  limits, commit or 0) if limits else "",
+              " — {:.0f} % of the samples, most of chand-host's {:.0f} %"
+              .format(relay, host or 0) if relay else ""))
+    resent, sent = med(t["guest_frames_resent"]), med(t["guest_frames_sent"])
+    if resent and sent and resent > 0.1 * sent:
+        w("{} of {} upstream frames were sent again ({} fast retransmits, "
+          "{} retransmission timeouts; chand-host counted {} duplicates).  "
+          "The counters fit what the code does: a DATA message of several "
+          "frames ({} records per message, {} "
+          "per frame here) gets an ACK at its first chunk that repeats "
+          "the position already acknowledged (chand-host/upstream.c acks "
+          "partial messages so that one longer than the window can "
+          "progress), and the guest's sender (lib/chan-sender) takes a "
+          "repeated ack with frames in flight for a loss: it goes back "
+          "and resends the message and halves its congestion window "
+          "({} frames at the end).  Acking a partial message only when "
+          "it has more frames than the sender's window, or a sender that "
+          "does not count an ack carrying \"limits\" or answering a "
+          "partial message as a duplicate, would remove that traffic."
+          .format(fmt(resent), fmt(sent),
+                  fmt(med(t["guest_fast_retransmits"])),
+                  fmt(med(t["guest_timeouts"])),
+                  fmt(med(t["host_rx_duplicate"])),
+                  fmt(med(t["records_per_msg"]), 1),
+                  fmt(med(t["records_per_frame"]), 1),
+                  fmt(med(t["guest_cwnd_end"]))))
+    lt = up.get("latency")
+    if lt:
+        pv = lt["publish_to_visible"]
+        w("Upstream latency at {:,}/s: p50 {} ms, p99 {} ms from the "
+          "API's reply to the row in the Chan DB: the guest's sender, the "
+          "channel, chand-host's transaction (one at a time, the records "
+          "that arrive meanwhile wait for the next), ovsdb-server's "
+          "commit and its monitor update.".format(
+              (up.get("setup") or {}).get("latency_rate", 1000),
+              fmt(med(pv["p50_ms"])), fmt(med(pv["p99_ms"]))))
+    rl = up.get("relay")
+    if rl:
+        parts = [(lbl, med(rl[k]["p50_ms"])) for lbl, k in (
+            ("to `Guest_Record`", "publish_to_guest_record"),
+            ("chand-host's relay transaction", "guest_record_to_relayed_row"),
+            ("the downstream delivery", "relayed_row_to_applied"))]
+        w("Relay p50 {} ms, in parts (p50): {}.".format(
+            fmt(med(rl["publish_to_applied"]["p50_ms"])),
+            ", ".join("{} {} ms".format(lbl, fmt(v)) for lbl, v in parts)))
+    w("")
+
+
 def med(stat, default=None):
     return stat["median"] if stat else default
 
@@ -1684,6 +2256,7 @@ def limits_md(r):
               fmt(med(cp["ovsdb_client_exit"]["p50_ms"]))))
         w("")
     large_limits(r, w)
+    upstream_limits(r, w)
     return "\n".join(L)
 
 
@@ -1816,7 +2389,8 @@ def main():
          "large": large(raw),
          "knobs": knobs(raw),
          "profile": profile(raw),
-         "inject": inject(raw)}
+         "inject": inject(raw),
+         "upstream": upstream(raw)}
     r["targets"] = targets(r)
     r["problems"] = PROBLEMS
     with open(a.json, "w") as f:
@@ -1835,9 +2409,14 @@ def main():
         missing = [key.get(p, p) for p in phases
                    if key.get(p, p) in ("ceilings", "throughput", "latency",
                                         "control_plane", "large", "fanout",
-                                        "inject")
+                                        "inject", "upstream")
                    and not (r[key.get(p, p)] and
                             r[key.get(p, p)].get("measured", True))]
+        up = r["upstream"]
+        if "upstream" in phases and up:
+            for part in ("throughput", "latency", "relay"):
+                if part not in up:
+                    missing.append("upstream " + part)
         for k in missing:
             print("report: no data for " + k, file=sys.stderr)
         if PROBLEMS or missing:
