@@ -314,9 +314,11 @@ upstream_receive_data(struct upstream *up, const struct chan_wire_header *h,
         bool partial = chan_reasm_in_progress(up->reasm);
         absorb(up, h, body);
         if (chan_reasm_in_progress(up->reasm)
-            && (!partial || (h->seq & 15) == 0)) {
+            && (!partial || (h->seq & 15) == 0)
+            && ack_position(up) > up->acked) {
             /* Chunks of a message longer than the guest's window must be
-             * acknowledged before the message is whole. */
+             * acknowledged before the message is whole; an ACK that does
+             * not move on would look like a gap to the guest. */
             send_ack(up, ack_position(up));
         }
     }
