@@ -7,7 +7,6 @@ chand_host_chand_host_SOURCES = \
 	chand-host/provision.c chand-host/provision.h \
 	chand-host/flowmgr.c chand-host/flowmgr.h \
 	chand-host/inject.c chand-host/inject.h \
-	chand-host/ofconn.c chand-host/ofconn.h \
 	chand-host/chandb.c chand-host/chandb.h \
 	chand-host/channel.c chand-host/channel.h \
 	chand-host/upstream.c chand-host/upstream.h \

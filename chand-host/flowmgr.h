@@ -1,21 +1,21 @@
 /*
- * flowmgr: keeps chand's OpenFlow rules on the host bridge equal to what
- * the provisioned channels want, in the manner of OVN's ofctrl: the wanted
- * flows are rendered from flows/host.flows (one [bridge] set, one [vid] set
- * per distinct vid, one [channel] set per channel), the installed chand
- * flows are read back by cookie, and the difference is pushed as one
- * atomic OpenFlow bundle (deletes then adds).  Each rule's cookie carries
- * the chan-id of the channel it belongs to and a hash of its text, so a
- * changed rule gets a new cookie, leftovers are found by cookie, and flows
- * with other cookies (the bridge's own) are never touched.
+ * flowmgr: keeps chand's OpenFlow rules and meters on the host bridge equal
+ * to what the provisioned channels want.
  *
- * Each channel also has an OpenFlow meter (id chan_flows_meter_id()) that
- * rate-limits its guest-to-host frames; meters are created before the
- * flows that use them and removed after.
+ * The wanted flows are rendered from flows/host.flows (one [bridge] set,
+ * one [vid] set per distinct vid, one [channel] set per channel, and the
+ * [port] set when frames go through the chand port).  Each rule's cookie
+ * carries the chand-id of the channel it belongs to and a hash of its text
+ * (lib/flow-template), so a changed rule gets a new cookie and leftovers are
+ * found by cookie.  Each channel also has an OpenFlow meter (id
+ * chan_flows_meter_id()) that rate-limits its guest-to-host frames.
  *
- * The bridge is programmed with ovs-ofctl through the bridge's management
- * socket, from a child process (one sync at a time), so that a switch that
- * does not answer never stalls the caller's loop.
+ * The bridge is programmed by lib/ofctrl over chand-host's own OpenFlow
+ * connection to the bridge's management socket (apart from the packet
+ * path's): the installed chand flows are read back by cookie, the
+ * difference is pushed as one atomic bundle, and a rule the switch refuses
+ * is logged with its template file and line.  A sync never blocks the
+ * caller's loop.
  */
 #ifndef FLOWMGR_H
 #define FLOWMGR_H 1
@@ -28,12 +28,11 @@
 
 struct flowmgr;
 
-/* Loads the template at 'template_path'.  'target' is what ovs-ofctl is
- * given as the switch (e.g. "unix:/var/run/openvswitch/br-int.mgmt").
- * Returns 0 and stores the manager in '*fmp', or an errno with a message
- * logged. */
-int flowmgr_create(const char *template_path, const char *target,
-                   struct flowmgr **fmp);
+/* Loads the template at 'template_path' and starts connecting to the
+ * bridge's management socket 'target' (e.g.
+ * "unix:/var/run/openvswitch/br-int.mgmt").  Returns the manager, which the
+ * caller owns, or NULL with a message logged. */
+struct flowmgr *flowmgr_create(const char *template_path, const char *target);
 void flowmgr_destroy(struct flowmgr *);
 
 /* Sets the rate limit of each channel's guest-to-host meter: 'pps' packets
@@ -63,8 +62,9 @@ void flowmgr_set_inject_ofport(struct flowmgr *, int64_t ofport);
 void flowmgr_clear(struct flowmgr *);
 
 /* Adds channel 'cfg' at OpenFlow port 'ofport' to the wanted set.  Returns
- * 0, or an error message (malloc'd, caller frees) if its rules cannot be
- * rendered (the channel is then left out). */
+ * NULL, or an error message (malloc'd, caller frees) naming the template
+ * line if its rules cannot be rendered or encoded (the channel is then left
+ * out). */
 char *flowmgr_add_channel(struct flowmgr *, const struct chan_config *cfg,
                           int64_t ofport);
 
@@ -80,6 +80,16 @@ void flowmgr_sync(struct flowmgr *, bool force, long long now);
  * again later). */
 bool flowmgr_run(struct flowmgr *, long long now, int *errorp);
 void flowmgr_wait(const struct flowmgr *);
+
+/* True while the flow programming connection is up. */
+bool flowmgr_is_connected(const struct flowmgr *);
+
+/* Changes each time the flow programming connection is made or lost
+ * (ovs-vswitchd may have restarted with no flows). */
+unsigned int flowmgr_get_seqno(const struct flowmgr *);
+
+/* Number of errors the switch has reported to syncs so far. */
+uint64_t flowmgr_n_errors(const struct flowmgr *);
 
 /* True while a sync runs. */
 bool flowmgr_is_syncing(const struct flowmgr *);

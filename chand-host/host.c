@@ -495,12 +495,12 @@ sync_flows(struct host *h, long long now)
                               : h->opts.flow_check_ms
                               ? now + h->opts.flow_check_ms : LLONG_MAX);
     }
-    if (!ofconn_is_ready(h->of)) {
+    if (!flowmgr_is_connected(h->fm)) {
         h->flows_ok = false;
         set_channels_installed(h);
         return;
     }
-    unsigned int of_seqno = ofconn_get_seqno(h->of);
+    unsigned int of_seqno = flowmgr_get_seqno(h->fm);
     if (of_seqno != h->of_seqno) {
         h->of_seqno = of_seqno;
         h->flows_ok = false;
@@ -602,13 +602,15 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
     struct ofconn_stats of;
     ofconn_get_stats(h->of, &of);
     json_t *j = json_pack(
-        "{ss sb sb sb sb sI sI sI sI sI sO so}",
+        "{ss sb sb sb sb sb sI sI sI sI sI sI sO so}",
         "bridge", h->opts.bridge,
         "ovs_db_connected", ovsdb_replica_is_synced(h->ovs),
         "chan_db_connected", chandb_is_connected(h->db),
         "openflow_connected", ofconn_is_ready(h->of),
+        "flow_connection", flowmgr_is_connected(h->fm),
         "flows_installed", h->flows_ok,
         "chand_flows", (json_int_t) flowmgr_n_installed(h->fm),
+        "flow_errors", (json_int_t) flowmgr_n_errors(h->fm),
         "channels", (json_int_t) h->n_channels,
         "packet_outs", (json_int_t) of.packet_outs,
         "packet_ins", (json_int_t) of.packet_ins,
@@ -670,7 +672,8 @@ host_create(const struct host_options *opts)
                  opts->bridge) < 0) {
         abort();
     }
-    if (flowmgr_create(opts->flows, h->target, &h->fm)) {
+    h->fm = flowmgr_create(opts->flows, h->target);
+    if (!h->fm) {
         free(h->target);
         free(h);
         return NULL;
@@ -687,7 +690,7 @@ host_create(const struct host_options *opts)
     }
     h->ovs = create_ovs_replica(opts->ovs_db);
     h->db = chandb_create(opts->chan_db);
-    h->of = ofconn_create(h->target, packet_in, h);
+    h->of = ofconn_create_packet(h->target, packet_in, h);
     h->inj = inject_create(opts->inject, opts->bridge, opts->chand_port,
                            opts->ovs_rundir, port_recv, h);
     h->down = json_object();
@@ -799,7 +802,7 @@ host_wait(struct host *h)
     inject_wait(h->inj);
     ctl_server_wait(h->ctl);
     flowmgr_wait(h->fm);
-    if (ofconn_is_ready(h->of)) {
+    if (flowmgr_is_connected(h->fm)) {
         poll_timer_wait_until(h->next_flow_check);
     }
     if (h->n_channels) {

@@ -15,6 +15,9 @@ lib_libchand_a_SOURCES = \
 	lib/ovsdb-msg.c lib/ovsdb-msg.h \
 	lib/ovsdb-replica.c lib/ovsdb-replica.h \
 	lib/ofp13.c lib/ofp13.h \
+	lib/ofp13-flow.c lib/ofp13-flow.h \
+	lib/ofconn.c lib/ofconn.h \
+	lib/ofctrl.c lib/ofctrl.h \
 	lib/flow-template.c lib/flow-template.h \
 	lib/daemon.c lib/daemon.h \
 	lib/chan-flows.c lib/chan-flows.h \

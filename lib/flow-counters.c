@@ -103,8 +103,9 @@ collect(const struct flow_template_flows *flows, struct flow_count *counts,
 }
 
 size_t
-flow_counters_sum(const struct flow_template_flows *flows, const char *dump,
-                  struct flow_count **countsp)
+flow_counters_sum_packets(const struct flow_template_flows *flows,
+                          const struct flow_packets *packets, size_t n_packets,
+                          struct flow_count **countsp)
 {
     size_t n_flows = flows->n ? flows->n : 1;
     struct flow_count *counts = calloc(n_flows, sizeof *counts);
@@ -120,21 +121,13 @@ flow_counters_sum(const struct flow_template_flows *flows, const char *dump,
     if (!n) {
         goto out;
     }
-    for (const char *line = dump; line && *line; ) {
-        const char *end = strchr(line, '\n');
-        if (!end) {
-            end = line + strlen(line);
+    for (size_t i = 0; i < n_packets; i++) {
+        struct counted key = { .cookie = packets[i].cookie };
+        struct counted *hit = bsearch(&key, counted, n_counted,
+                                      sizeof *counted, compare_counted);
+        if (hit) {
+            counts[hit->slot].packets += packets[i].packets;
         }
-        const char *c = strstr(line, "cookie=0x");
-        if (c && c < end) {
-            struct counted key = { .cookie = strtoull(c + 9, NULL, 16) };
-            struct counted *hit = bsearch(&key, counted, n_counted,
-                                          sizeof *counted, compare_counted);
-            if (hit) {
-                counts[hit->slot].packets += line_packets(line, end);
-            }
-        }
-        line = *end ? end + 1 : end;
     }
     *countsp = counts;
     counts = NULL;
@@ -143,6 +136,59 @@ out:
     free(counts);
     free(counted);
     return *countsp ? n : 0;
+}
+
+/* Reads every "cookie=0x... n_packets=N" line of the dump-flows output
+ * 'dump' into a malloc'd array (caller frees) and stores its length in
+ * '*np'.  Returns NULL if memory runs out. */
+static struct flow_packets *
+parse_dump(const char *dump, size_t *np)
+{
+    size_t n = 0, cap = 16;
+    struct flow_packets *packets = malloc(cap * sizeof *packets);
+
+    for (const char *line = dump; packets && line && *line; ) {
+        const char *end = strchr(line, '\n');
+        if (!end) {
+            end = line + strlen(line);
+        }
+        const char *c = strstr(line, "cookie=0x");
+        if (c && c < end) {
+            if (n >= cap) {
+                struct flow_packets *bigger;
+                cap *= 2;
+                bigger = realloc(packets, cap * sizeof *packets);
+                if (!bigger) {
+                    free(packets);
+                    return NULL;
+                }
+                packets = bigger;
+            }
+            packets[n++] = (struct flow_packets) {
+                .cookie = strtoull(c + 9, NULL, 16),
+                .packets = line_packets(line, end),
+            };
+        }
+        line = *end ? end + 1 : end;
+    }
+    *np = n;
+    return packets;
+}
+
+size_t
+flow_counters_sum(const struct flow_template_flows *flows, const char *dump,
+                  struct flow_count **countsp)
+{
+    size_t n_packets;
+    struct flow_packets *packets = parse_dump(dump, &n_packets);
+
+    *countsp = NULL;
+    if (!packets) {
+        return 0;
+    }
+    size_t n = flow_counters_sum_packets(flows, packets, n_packets, countsp);
+    free(packets);
+    return n;
 }
 
 void

@@ -6,8 +6,9 @@
  * counted flow: every packet it matches counts towards NAME of its
  * channel (its cookie's chan_id; 0 for the bridge's shared rules), e.g.
  * "isolation_drops" of the VM whose vNIC sent the frame.
- * flow_counters_sum() reads `ovs-ofctl dump-flows` output and adds up the
- * n_packets of every counted flow of a rendered flow list.
+ * flow_counters_sum() reads `ovs-ofctl dump-flows` output, and
+ * flow_counters_sum_packets() OpenFlow flow statistics, and add up the
+ * packets of every counted flow of a rendered flow list.
  *
  * Open vSwitch forgets a flow's counts when the flow is removed and added
  * again (an ovs-vswitchd restart, a re-rendered rule), so a struct
@@ -43,6 +44,20 @@ struct flow_count {
  * runs out. */
 size_t flow_counters_sum(const struct flow_template_flows *flows,
                          const char *dump, struct flow_count **countsp);
+
+/* The packet count of the flow with 'cookie'. */
+struct flow_packets {
+    uint64_t cookie;
+    uint64_t packets;
+};
+
+/* Like flow_counters_sum(), with the flows' packet counts given as the
+ * 'n_packets' pairs in 'packets' (e.g. from OpenFlow flow statistics)
+ * instead of dump-flows text. */
+size_t flow_counters_sum_packets(const struct flow_template_flows *flows,
+                                 const struct flow_packets *packets,
+                                 size_t n_packets,
+                                 struct flow_count **countsp);
 
 /* Running totals.  Initialize with flow_counters_init(), free with
  * flow_counters_destroy(). */
