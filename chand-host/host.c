@@ -55,6 +55,8 @@ struct host {
     int64_t inject_ofport;      /* What the flows are rendered with. */
     bool flows_ok;
     bool flows_resync;          /* OpenFlow reconnected: sync in full. */
+    bool provisioned;           /* The channels were computed once: until
+                                 * then the wanted flows are not known. */
     long long next_flow_check;
     long long next_db_write;
     json_t *status_wanted;      /* iface uuid -> status string or null. */
@@ -507,6 +509,11 @@ sync_flows(struct host *h, long long now)
         h->flows_resync = true;
     }
     bool force = h->flows_resync || now >= h->next_flow_check;
+    if (!h->provisioned) {
+        /* Syncing now would remove every channel's flows until the
+         * channels are known. */
+        return;
+    }
     if (!flowmgr_is_syncing(h->fm)
         && (force || (h->flows_ok && flowmgr_needs_sync(h->fm)))) {
         flowmgr_sync(h->fm, force, now);
@@ -752,6 +759,7 @@ host_run(struct host *h)
         ovsdb_replica_track_clear(h->ovs);
         check_vlan_limit(h);
         reprovision(h, now);
+        h->provisioned = true;
         json_object_clear(h->status_pending);
     }
     sync_flows(h, now);

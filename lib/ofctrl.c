@@ -30,7 +30,11 @@ static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(20, 50);
 enum ofctrl_state {
     S_IDLE,
     S_DUMP,                     /* Waiting for the three dumps. */
-    S_BARRIER,                  /* Changes sent, waiting for the barrier. */
+    S_BUNDLE,                   /* Bundle filled, waiting for the barrier
+                                 * that says whether every message was
+                                 * accepted. */
+    S_BARRIER,                  /* Commit (or discard) sent, waiting for
+                                 * the last barrier. */
 };
 
 /* What a message of a sync is about, to explain an error. */
@@ -86,6 +90,7 @@ struct ofctrl {
     size_t n_sources, sources_cap;
     uint32_t barrier_xid;
     size_t sync_errors;
+    size_t n_del, n_add;        /* Flow changes sent. */
 
     /* Result of the last sync, until taken. */
     bool has_result;
@@ -360,8 +365,11 @@ send_flow_add(struct ofctrl *oc, size_t i)
     return send_bundled(oc, xid, buf, len);
 }
 
-/* Step 3: the flow changes, as one bundle (none if nothing changes).
- * Stores the number of deletes and adds in '*n_delp' and '*n_addp'. */
+/* Step 3: opens a bundle and fills it with the flow changes (nothing if
+ * nothing changes).  Stores the number of deletes and adds in '*n_delp' and
+ * '*n_addp'.  The switch checks each message as it is added and rejects a
+ * bad one alone, so the caller commits only after a barrier shows that none
+ * was rejected. */
 static int
 send_flow_changes(struct ofctrl *oc, size_t *n_delp, size_t *n_addp)
 {
@@ -400,10 +408,38 @@ send_flow_changes(struct ofctrl *oc, size_t *n_delp, size_t *n_addp)
             error = send_flow_add(oc, i);
         }
     }
-    return error ? error : send_bundle_ctrl(oc, OFP13_BCT_COMMIT_REQUEST);
+    return error;
 }
 
-/* The dumps are complete: sends steps 2 to 5. */
+static int
+send_barrier(struct ofctrl *oc)
+{
+    uint8_t buf[16];
+    size_t len;
+    oc->barrier_xid = add_source(oc, SRC_BARRIER, 0);
+    ofp13_encode_simple(buf, sizeof buf, &len, OFP13_BARRIER_REQUEST,
+                        oc->barrier_xid);
+    return send_msg(oc, buf, len);
+}
+
+/* Sends the end of the sync: the meters nobody wants (step 4) and the
+ * last barrier (step 5). */
+static void
+send_finish(struct ofctrl *oc)
+{
+    int error = send_meter_deletes(oc);
+    if (!error) {
+        error = send_barrier(oc);
+    }
+    if (error) {
+        finish_sync(oc, error);
+        return;
+    }
+    oc->state = S_BARRIER;
+}
+
+/* The dumps are complete: sends steps 2 and 3, then a barrier; if there is
+ * a bundle, the commit waits for that barrier (see bundle_checked()). */
 static void
 send_changes(struct ofctrl *oc)
 {
@@ -419,28 +455,39 @@ send_changes(struct ofctrl *oc)
     if (!error) {
         error = send_flow_changes(oc, &n_del, &n_add);
     }
-    if (!error) {
-        error = send_meter_deletes(oc);
-    }
     if (error) {
         finish_sync(oc, error == EINVAL ? EPROTO : error);
         return;
     }
-    uint8_t buf[16];
-    size_t len;
-    oc->barrier_xid = add_source(oc, SRC_BARRIER, 0);
-    ofp13_encode_simple(buf, sizeof buf, &len, OFP13_BARRIER_REQUEST,
-                        oc->barrier_xid);
-    if (send_msg(oc, buf, len)) {
+    oc->n_del = n_del;
+    oc->n_add = n_add;
+    if (!n_del && !n_add) {
+        send_finish(oc);
+    } else if (send_barrier(oc)) {
         finish_sync(oc, ENOBUFS);
-        return;
+    } else {
+        oc->state = S_BUNDLE;
     }
-    if (n_del || n_add) {
-        VLOG_INFO("%s: sending flow changes: %zu removed, %zu added, %zu "
-                  "chand flows in all", oc->target, n_del, n_add,
-                  oc->wanted.n);
+}
+
+/* The barrier after the bundle's messages came back: commits the bundle if
+ * the switch accepted every message so far, otherwise discards it, so the
+ * flows change all at once or not at all. */
+static void
+bundle_checked(struct ofctrl *oc)
+{
+    if (oc->sync_errors) {
+        if (send_bundle_ctrl(oc, OFP13_BCT_DISCARD_REQUEST)
+            || send_barrier(oc)) {
+            finish_sync(oc, ENOBUFS);
+        } else {
+            oc->state = S_BARRIER;
+        }
+    } else if (send_bundle_ctrl(oc, OFP13_BCT_COMMIT_REQUEST)) {
+        finish_sync(oc, ENOBUFS);
+    } else {
+        send_finish(oc);
     }
-    oc->state = S_BARRIER;
 }
 
 /* Step 1. */
@@ -548,7 +595,9 @@ log_error(struct ofctrl *oc, uint32_t xid, const char *error)
     case SRC_BUNDLE:
         VLOG_WARN_RL(&rl, "%s: %s: bundle %s failed; the flows are left as "
                      "they were", oc->target, error,
-                     s->index == OFP13_BCT_OPEN_REQUEST ? "open" : "commit");
+                     s->index == OFP13_BCT_OPEN_REQUEST ? "open"
+                     : s->index == OFP13_BCT_DISCARD_REQUEST ? "discard"
+                     : "commit");
         break;
     case SRC_DUMP:
     case SRC_BARRIER:
@@ -648,9 +697,22 @@ static void
 handle_barrier_reply(struct ofctrl *oc, const uint8_t *msg, size_t len)
 {
     uint32_t xid;
-    if (oc->state == S_BARRIER
-        && !ofp13_decode_simple(msg, len, OFP13_BARRIER_REPLY, &xid)
-        && xid == oc->barrier_xid) {
+    if (ofp13_decode_simple(msg, len, OFP13_BARRIER_REPLY, &xid)
+        || xid != oc->barrier_xid) {
+        return;
+    }
+    if (oc->state == S_BUNDLE) {
+        bundle_checked(oc);
+    } else if (oc->state == S_BARRIER) {
+        if (!oc->sync_errors && (oc->n_del || oc->n_add)) {
+            VLOG_INFO("%s: flows synced: %zu removed, %zu added, %zu chand "
+                      "flows in all", oc->target, oc->n_del, oc->n_add,
+                      oc->wanted.n);
+        } else if (oc->sync_errors) {
+            VLOG_WARN("%s: flow sync failed: the switch refused %zu "
+                      "message(s), logged above", oc->target,
+                      oc->sync_errors);
+        }
         finish_sync(oc, oc->sync_errors ? EPROTO : 0);
     }
 }

@@ -16,7 +16,10 @@
  *      OpenFlow 1.3): a delete by cookie for each installed cookie nobody
  *      wants, then an add for each wanted flow whose cookie is not
  *      installed.  Flows with other cookies (the bridge's own, OVN's) are
- *      never touched.
+ *      never touched.  The switch checks each message as it is added to
+ *      the bundle and rejects a bad one alone, so a barrier follows: the
+ *      bundle is committed only if no message was rejected, and discarded
+ *      otherwise.  The flows change all at once or not at all.
  *   4. Meters again: delete each installed meter in the caller's range
  *      that nobody wants, once no flow uses it.
  *   5. A barrier.  The sync is done when its reply arrives.

@@ -71,6 +71,12 @@ test_unit_test_ofp13_SOURCES = test/unit/test-ofp13.c $(UNIT_COMMON)
 test_unit_test_ofp13_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_ofp13_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-ofp13-flow
+test_unit_test_ofp13_flow_SOURCES = test/unit/test-ofp13-flow.c $(UNIT_COMMON)
+test_unit_test_ofp13_flow_CFLAGS = $(UNIT_CFLAGS) \
+	-DFLOWS_DIR='"$(abs_top_srcdir)/flows"'
+test_unit_test_ofp13_flow_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-flow-template
 test_unit_test_flow_template_SOURCES = test/unit/test-flow-template.c $(UNIT_COMMON)
 test_unit_test_flow_template_CFLAGS = $(UNIT_CFLAGS) \
