@@ -15,7 +15,7 @@ For chand-host, chand-guest and chanctl, checks both ways that
     entry's tag, exists.  The daemons list their control commands only
     while running (list-commands), so the list is taken from the source:
     the ctl_command_register() calls in lib/ and the daemon's directory,
-    and lib/ctl.c's built-ins.
+    lib/ctl.c's built-ins and lib/vlog.c's vlog/ commands.
 
 Prints one line per mismatch and a closing "manpages: N passed, N failed"
 line, N counting single checks (one item in one direction).  Exits 0 if
