@@ -179,29 +179,6 @@ read_file(const char *path, size_t *lenp)
     return buf;
 }
 
-enum flow_template_error
-bridge_render(const struct flow_template *ft, const struct chan_config *chan,
-              int64_t vnic_ofport, int64_t chand_ofport,
-              struct flow_template_flows *flows,
-              struct flow_template_diag *diag)
-{
-    struct chan_flows_vars v;
-    enum flow_template_error e;
-
-    chan_flows_guest_vars(chan, vnic_ofport, chand_ofport, &v);
-    e = flow_template_render(ft, FLOW_TEMPLATE_BRIDGE, 0, v.vars, v.n,
-                             flows, diag);
-    if (!e) {
-        e = flow_template_render(ft, FLOW_TEMPLATE_VID, 0, v.vars, v.n,
-                                 flows, diag);
-    }
-    if (!e) {
-        e = flow_template_render(ft, FLOW_TEMPLATE_CHANNEL, chan->chan_id,
-                                 v.vars, v.n, flows, diag);
-    }
-    return e;
-}
-
 static int
 default_ms(int ms, int def)
 {
@@ -254,7 +231,8 @@ bridge_create(const struct bridge_config *config, struct bridge **brp)
         return EINVAL;
     }
     /* Render once with made-up ports, to find template problems now. */
-    e = bridge_render(ft, &config->chan, 1, 2, &trial, &diag);
+    e = chan_flows_render_guest(ft, &config->chan, 1, 2, &trial, &diag,
+                                NULL);
     flow_template_flows_destroy(&trial);
     if (e) {
         VLOG_ERR("%s:%u: %s%s%s", config->flows, diag.line,
@@ -684,8 +662,9 @@ install_flows(struct bridge *br, FILE *report)
     FILE *f = NULL;
     bool ok = false;
 
-    e = bridge_render(br->template, &br->cfg.chan, br->vnic_ofport,
-                      br->chand_ofport, &flows, &diag);
+    e = chan_flows_render_guest(br->template, &br->cfg.chan,
+                                br->vnic_ofport, br->chand_ofport, &flows,
+                                &diag, NULL);
     if (e) {
         snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
                  br->cfg.flows, diag.line, flow_template_strerror(e));
@@ -960,8 +939,8 @@ take_flows(struct bridge *br, int64_t vnic_ofport, int64_t chand_ofport)
     enum flow_template_error e;
     uint64_t *cookies;
 
-    e = bridge_render(br->template, &br->cfg.chan, vnic_ofport,
-                      chand_ofport, &flows, &diag);
+    e = chan_flows_render_guest(br->template, &br->cfg.chan, vnic_ofport,
+                                chand_ofport, &flows, &diag, NULL);
     cookies = e ? NULL : malloc((flows.n ? flows.n : 1) * sizeof *cookies);
     if (!cookies) {
         snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
