@@ -99,8 +99,8 @@ open_capture(const char *path)
                                                 PCAP_TSTAMP_PRECISION_MICRO,
                                                 errbuf);
     if (!p) {
-        fprintf(stderr, "chand-guest-replay: cannot read capture %s: %s\n", path,
-                errbuf);
+        fprintf(stderr, "chand-guest-replay: cannot read capture %s: %s\n",
+                path, errbuf);
         return NULL;
     }
     if (pcap_datalink(p) != DLT_EN10MB) {
@@ -312,8 +312,8 @@ replay_run(const struct replay_options *opts, FILE *out)
     error = keyring_file_open(opts->key_file, 0, &kf, key_error,
                               sizeof key_error);
     if (error) {
-        fprintf(stderr, "chand-guest-replay: cannot load the channel keys: %s\n",
-                key_error);
+        fprintf(stderr, "chand-guest-replay: cannot load the channel keys: "
+                "%s\n", key_error);
         return error;
     }
     p = open_capture(opts->pcap);
@@ -364,8 +364,9 @@ replay_run(const struct replay_options *opts, FILE *out)
         if (rc == PCAP_ERROR_BREAK) {
             break;              /* End of file. */
         } else if (rc != 1) {
-            fprintf(stderr, "chand-guest-replay: error reading %s after %"PRIu64
-                    " frames: %s (the frames before it were applied)\n",
+            fprintf(stderr, "chand-guest-replay: error reading %s after "
+                    "%"PRIu64" frames: %s (the frames before it were "
+                    "applied)\n",
                     opts->pcap, rs.frames_read, pcap_geterr(p));
             error = EIO;
             break;
