@@ -27,6 +27,7 @@
 #include "packets.h"
 #include "poll-loop.h"
 #include "reconnect.h"
+#include "subprocess.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(bridge);
@@ -179,29 +180,6 @@ read_file(const char *path, size_t *lenp)
     return buf;
 }
 
-enum flow_template_error
-bridge_render(const struct flow_template *ft, const struct chan_config *chan,
-              int64_t vnic_ofport, int64_t chand_ofport,
-              struct flow_template_flows *flows,
-              struct flow_template_diag *diag)
-{
-    struct chan_flows_vars v;
-    enum flow_template_error e;
-
-    chan_flows_guest_vars(chan, vnic_ofport, chand_ofport, &v);
-    e = flow_template_render(ft, FLOW_TEMPLATE_BRIDGE, 0, v.vars, v.n,
-                             flows, diag);
-    if (!e) {
-        e = flow_template_render(ft, FLOW_TEMPLATE_VID, 0, v.vars, v.n,
-                                 flows, diag);
-    }
-    if (!e) {
-        e = flow_template_render(ft, FLOW_TEMPLATE_CHANNEL, chan->chan_id,
-                                 v.vars, v.n, flows, diag);
-    }
-    return e;
-}
-
 static int
 default_ms(int ms, int def)
 {
@@ -254,7 +232,8 @@ bridge_create(const struct bridge_config *config, struct bridge **brp)
         return EINVAL;
     }
     /* Render once with made-up ports, to find template problems now. */
-    e = bridge_render(ft, &config->chan, 1, 2, &trial, &diag);
+    e = chan_flows_render_guest(ft, &config->chan, 1, 2, &trial, &diag,
+                                NULL);
     flow_template_flows_destroy(&trial);
     if (e) {
         VLOG_ERR("%s:%u: %s%s%s", config->flows, diag.line,
@@ -363,27 +342,21 @@ worker_log(FILE *report, const char *format, ...)
     va_end(args);
 }
 
-/* Runs 'argv' (argv[0] looked up in PATH) with standard input from 'input'
- * (a file descriptor, or -1 for /dev/null), and returns its exit status (0
- * is success; 128 + N if signal N killed it; -1 if it could not be run).
- * Stores its
- * standard output and error (at most MAX_OUTPUT bytes, NUL-terminated,
- * malloc'd; the caller frees it) in '*outp' if 'outp' is nonnull. */
+/* Runs 'argv' (argv[0] looked up in PATH, no shell) with standard input
+ * from 'input' (a file descriptor, or -1 for /dev/null), and returns its
+ * exit status (0 is success; 128 + N if signal N killed it; -1 if it could
+ * not be run).  Stores its standard output and error (at most MAX_OUTPUT
+ * bytes, NUL-terminated, malloc'd; the caller frees it) in '*outp' if
+ * 'outp' is nonnull.  No timeout of its own: the program stays in the
+ * worker's process group, which is killed at the worker's deadline. */
 static int
 run_cmd(FILE *report, char *const argv[], int input, char **outp)
 {
-    size_t cap = 4096, len = 0;
-    char *out = malloc(cap);
-    int fds[2], status;
-    pid_t pid;
+    struct subprocess_options opts = {
+        .input = input,
+        .max_output = MAX_OUTPUT,
+    };
 
-    if (outp) {
-        *outp = NULL;
-    }
-    if (!out || pipe2(fds, O_CLOEXEC)) {
-        free(out);
-        return -1;
-    }
     if (worker_debug) {
         char line[1024];
         size_t n = 0;
@@ -394,67 +367,7 @@ run_cmd(FILE *report, char *const argv[], int input, char **outp)
         worker_log(report, "running: %s", line);
     }
     fflush(report);
-    pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        free(out);
-        return -1;
-    } else if (!pid) {
-        int in = input >= 0 ? input : open("/dev/null", O_RDONLY);
-
-        if (in >= 0) {
-            dup2(in, STDIN_FILENO);
-        }
-        dup2(fds[1], STDOUT_FILENO);
-        dup2(fds[1], STDERR_FILENO);
-        execvp(argv[0], argv);
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    for (;;) {
-        ssize_t n;
-
-        if (len + 1 >= cap && cap < MAX_OUTPUT) {
-            char *bigger = realloc(out, cap * 2);
-            if (bigger) {
-                out = bigger;
-                cap *= 2;
-            }
-        }
-        if (len + 1 >= cap) {
-            char discard[4096];
-            n = read(fds[0], discard, sizeof discard);
-        } else {
-            n = read(fds[0], out + len, cap - len - 1);
-            if (n > 0) {
-                len += n;
-            }
-        }
-        if (n == 0 || (n < 0 && errno != EINTR)) {
-            break;
-        }
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            status = -1;
-            break;
-        }
-    }
-    if (outp) {
-        *outp = out;
-    } else {
-        free(out);
-    }
-    if (status != -1 && WIFEXITED(status)) {
-        return WEXITSTATUS(status);
-    } else if (status != -1 && WIFSIGNALED(status)) {
-        return 128 + WTERMSIG(status);
-    }
-    return -1;
+    return subprocess_run(argv, &opts, outp);
 }
 
 /* Copies the first line of 'out' (without the newline) into the bridge's
@@ -684,8 +597,9 @@ install_flows(struct bridge *br, FILE *report)
     FILE *f = NULL;
     bool ok = false;
 
-    e = bridge_render(br->template, &br->cfg.chan, br->vnic_ofport,
-                      br->chand_ofport, &flows, &diag);
+    e = chan_flows_render_guest(br->template, &br->cfg.chan,
+                                br->vnic_ofport, br->chand_ofport, &flows,
+                                &diag, NULL);
     if (e) {
         snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
                  br->cfg.flows, diag.line, flow_template_strerror(e));
@@ -960,8 +874,8 @@ take_flows(struct bridge *br, int64_t vnic_ofport, int64_t chand_ofport)
     enum flow_template_error e;
     uint64_t *cookies;
 
-    e = bridge_render(br->template, &br->cfg.chan, vnic_ofport,
-                      chand_ofport, &flows, &diag);
+    e = chan_flows_render_guest(br->template, &br->cfg.chan, vnic_ofport,
+                                chand_ofport, &flows, &diag, NULL);
     cookies = e ? NULL : malloc((flows.n ? flows.n : 1) * sizeof *cookies);
     if (!cookies) {
         snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",

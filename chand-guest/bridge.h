@@ -42,8 +42,8 @@
  * BRIDGE_RETRY_MAX_MS.  After a failed check the setup starts at once; the
  * backoff starts over if the bridge had been ready for BRIDGE_RETRY_MAX_MS.
  *
- * bridge_render(), bridge_parse_report() and bridge_compare_flows() are
- * pure.
+ * The flows are rendered by chan_flows_render_guest() (lib/chan-flows.h).
+ * bridge_parse_report() and bridge_compare_flows() are pure.
  */
 #ifndef BRIDGE_H
 #define BRIDGE_H 1
@@ -134,16 +134,6 @@ unsigned int bridge_get_seqno(const struct bridge *);
  * (how long it has run), "backoff_ms" (the current retry backoff) and
  * "next_run_ms" (time to the next setup or check; 0 while one runs). */
 json_t *bridge_status_json(const struct bridge *, long long now);
-
-/* Renders every section of 'ft' for channel 'chan' with the given ofports
- * into 'flows' (initialized by the caller).  Returns 0, or a flow-template
- * error with the line and detail in '*diag' (if nonnull). */
-enum flow_template_error bridge_render(const struct flow_template *ft,
-                                       const struct chan_config *chan,
-                                       int64_t vnic_ofport,
-                                       int64_t chand_ofport,
-                                       struct flow_template_flows *flows,
-                                       struct flow_template_diag *diag);
 
 /* A worker's report, parsed.  The worker writes lines:
  *

@@ -16,7 +16,6 @@
 #include "guest.h"
 #include "keyring.h"
 #include "poll-loop.h"
-#include "replay.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(main);
@@ -30,8 +29,6 @@ usage(void)
     printf("\
 chand-guest: guest daemon of chand, the in-band VM control channel\n\
 usage: chand-guest --chan-id=N [OPTIONS]\n\
-       chand-guest --replay=FILE --db=FILE (--chan-id=N | --guest-ip=IP)\n\
-                   [--vid=VID] [--key-file=FILE]\n\
 \n\
 Sets up the guest bridge on the VM's own Open vSwitch, receives the records\n\
 chand-host delivers over the channel, applies them to a local SQLite\n\
@@ -54,10 +51,6 @@ Datastore and keys:\n\
                       publish the daemon's statistics to the host as the\n\
                       record stats/chand-guest every SECS seconds\n\
                       (default: %d; 0: never)\n\
-\n\
-Offline replay (no Open vSwitch, no sockets; see chand-guest(8)):\n\
-  --replay=FILE       apply the host's frames in capture FILE (tcpdump on\n\
-                      the vNIC or chand0) to --db, print a summary, exit\n\
 \n\
 Guest bridge:\n\
   --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
@@ -88,20 +81,6 @@ Daemon:\n\
            CHAND_DBDIR, KEYRING_DEFAULT_FILE, GUEST_DEFAULT_STATS_INTERVAL,
            DEFAULT_OVS_DB,
            CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
-}
-
-/* Names the option an endpoint parsing error is about. */
-static const char *
-ep_error_option(enum chan_ep_error e)
-{
-    if (e <= CHAN_EP_ID_RANGE) {
-        return "--chan-id";
-    } else if (e <= CHAN_EP_VID_RANGE) {
-        return "--vid";
-    } else if (e <= CHAN_EP_IP_HOST) {
-        return "--guest-ip";
-    }
-    return "--guest-mac";
 }
 
 #define STATS_INTERVAL_MAX 86400
@@ -166,8 +145,7 @@ main(int argc, char *argv[])
     enum { OPT_CHAN_ID = 256, OPT_VID, OPT_GUEST_IP, OPT_GUEST_MAC, OPT_DB,
            OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
            OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
-           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_REPLAY,
-           OPT_STATS_INTERVAL };
+           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -175,7 +153,6 @@ main(int argc, char *argv[])
         { "guest-mac", required_argument, NULL, OPT_GUEST_MAC },
         { "db", required_argument, NULL, OPT_DB },
         { "key-file", required_argument, NULL, OPT_KEY_FILE },
-        { "replay", required_argument, NULL, OPT_REPLAY },
         { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
@@ -211,8 +188,7 @@ main(int argc, char *argv[])
     };
     const char *chan_id = NULL, *vid = NULL, *guest_ip = NULL;
     const char *guest_mac = NULL;
-    const char *log_file = NULL, *pidfile = NULL, *replay = NULL;
-    bool db_given = false;
+    const char *log_file = NULL, *pidfile = NULL;
     bool detach = false;
     enum chan_ep_error ep_error;
     int c;
@@ -224,9 +200,8 @@ main(int argc, char *argv[])
         case OPT_VID: vid = optarg; break;
         case OPT_GUEST_IP: guest_ip = optarg; break;
         case OPT_GUEST_MAC: guest_mac = optarg; break;
-        case OPT_DB: opts.db = optarg; db_given = true; break;
+        case OPT_DB: opts.db = optarg; break;
         case OPT_KEY_FILE: opts.key_file = optarg; break;
-        case OPT_REPLAY: replay = optarg; break;
         case OPT_STATS_INTERVAL:
             if (!parse_seconds(optarg, &opts.stats_interval)) {
                 fprintf(stderr, "chand-guest: --stats-interval: '%s' is not "
@@ -266,23 +241,17 @@ main(int argc, char *argv[])
                 argv[optind]);
         return 2;
     }
-    if (!chan_id && !(replay && guest_ip)) {
+    if (!chan_id) {
         fprintf(stderr, "chand-guest: --chan-id is required (the id the "
-                "host provisioned for this VM: external_ids:chand-id)%s\n",
-                replay ? "; or, with --replay, --guest-ip" : "");
+                "host provisioned for this VM: external_ids:chand-id)\n");
         return 2;
     }
-    /* Without a chan-id (replay only), "1" stands in for it: the guest IP
-     * is given and the MAC is not used. */
-    ep_error = chan_config_from_strings(chan_id ? chan_id : "1", vid,
-                                        guest_ip, guest_mac, &opts.chan);
+    ep_error = chan_config_from_strings(chan_id, vid, guest_ip, guest_mac,
+                                        &opts.chan);
     if (ep_error) {
         fprintf(stderr, "chand-guest: invalid %s: %s\n",
-                ep_error_option(ep_error), chan_ep_strerror(ep_error));
+                chan_ep_error_option(ep_error), chan_ep_strerror(ep_error));
         return 2;
-    }
-    if (!chan_id) {
-        opts.chan.chan_id = 0;
     }
     if (!*opts.db || !*opts.api || !*opts.ctl || !*opts.key_file) {
         fprintf(stderr, "chand-guest: --db, --key-file, --api and --ctl may "
@@ -292,28 +261,6 @@ main(int argc, char *argv[])
     if (log_file && vlog_set_log_file(log_file)) {
         fprintf(stderr, "chand-guest: cannot open log file %s\n", log_file);
         return 1;
-    }
-
-    if (replay) {
-        struct replay_options ro = {
-            .pcap = replay,
-            .db = opts.db,
-            .chan = opts.chan,
-            .key_file = opts.key_file,
-        };
-
-        if (!db_given) {
-            fprintf(stderr, "chand-guest: --replay needs --db (the datastore "
-                    "to apply the capture to; never the live one by "
-                    "default)\n");
-            return 2;
-        }
-        if (detach || pidfile) {
-            fprintf(stderr, "chand-guest: --replay runs in the foreground "
-                    "(no --detach or --pidfile)\n");
-            return 2;
-        }
-        return replay_run(&ro, stdout) ? 1 : 0;
     }
 
     return daemon_run(&guest_class, &opts, detach, pidfile);

@@ -108,6 +108,19 @@ chan_ep_strerror(enum chan_ep_error error)
            ? chan_ep_errors[error] : "unknown provisioning error";
 }
 
+const char *
+chan_ep_error_option(enum chan_ep_error e)
+{
+    if (e <= CHAN_EP_ID_RANGE) {
+        return "--chan-id";
+    } else if (e <= CHAN_EP_VID_RANGE) {
+        return "--vid";
+    } else if (e <= CHAN_EP_IP_HOST) {
+        return "--guest-ip";
+    }
+    return "--guest-mac";
+}
+
 /* Parses 's' as plain decimal digits (no sign, no spaces, no leading
  * zeros) with a value up to 'max'.  Returns 0 and stores the value, or 1
  * (syntax), 2 (leading zero), 3 (above 'max'). */

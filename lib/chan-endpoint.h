@@ -114,6 +114,11 @@ enum chan_ep_error {
  * (1..4094)"; "success" for CHAN_EP_OK. */
 const char *chan_ep_strerror(enum chan_ep_error);
 
+/* Returns the command-line option of chand-guest and chand-guest-replay
+ * that 'error' is about: "--chan-id", "--vid", "--guest-ip" or
+ * "--guest-mac". */
+const char *chan_ep_error_option(enum chan_ep_error);
+
 /* Strict parsers for one provisioning value each.  's' is borrowed and may
  * be NULL (treated like ""); on success the result is stored and 0
  * returned, otherwise the output is left unchanged. */

@@ -89,3 +89,34 @@ chan_flows_guest_vars(const struct chan_config *cfg, int64_t vnic_ofport,
     add_int(v, "VNIC_OFPORT", vnic_ofport);
     add_int(v, "CHAND_OFPORT", chand_ofport);
 }
+
+enum flow_template_error
+chan_flows_render_guest(const struct flow_template *ft,
+                        const struct chan_config *chan,
+                        int64_t vnic_ofport, int64_t chand_ofport,
+                        struct flow_template_flows *flows,
+                        struct flow_template_diag *diag,
+                        enum flow_template_section *sectionp)
+{
+    static const enum flow_template_section sections[] = {
+        FLOW_TEMPLATE_BRIDGE, FLOW_TEMPLATE_VID, FLOW_TEMPLATE_CHANNEL,
+    };
+    struct chan_flows_vars v;
+
+    chan_flows_guest_vars(chan, vnic_ofport, chand_ofport, &v);
+    for (size_t i = 0; i < sizeof sections / sizeof *sections; i++) {
+        uint32_t chan_id = (sections[i] == FLOW_TEMPLATE_CHANNEL
+                            ? chan->chan_id : 0);
+        enum flow_template_error e;
+
+        e = flow_template_render(ft, sections[i], chan_id, v.vars, v.n,
+                                 flows, diag);
+        if (e) {
+            if (sectionp) {
+                *sectionp = sections[i];
+            }
+            return e;
+        }
+    }
+    return 0;
+}

@@ -59,4 +59,17 @@ void chan_flows_guest_vars(const struct chan_config *cfg,
                            int64_t vnic_ofport, int64_t chand_ofport,
                            struct chan_flows_vars *v);
 
+/* Renders the guest bridge's flows from the guest template 'ft' for
+ * channel 'chan', its vNIC at 'vnic_ofport' and chand-guest's port at
+ * 'chand_ofport': the [bridge], [vid] and [channel] sections, in that
+ * order, appended to 'flows' (initialized by the caller), exactly as
+ * chand-guest installs them.  Returns 0, or the error of the first section
+ * that fails, with its line and detail in '*diag' and the section in
+ * '*sectionp' (each if nonnull). */
+enum flow_template_error chan_flows_render_guest(
+    const struct flow_template *ft, const struct chan_config *chan,
+    int64_t vnic_ofport, int64_t chand_ofport,
+    struct flow_template_flows *flows, struct flow_template_diag *diag,
+    enum flow_template_section *sectionp);
+
 #endif /* chan-flows.h */

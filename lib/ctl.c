@@ -267,45 +267,6 @@ ctl_version(struct ctl_conn *conn, int argc, const char *argv[], void *aux)
 }
 
 static void
-ctl_vlog_set(struct ctl_conn *conn, int argc, const char *argv[], void *aux)
-{
-    for (int i = 1; i < argc; i++) {
-        if (vlog_set_levels_from_string(argv[i])) {
-            char *msg;
-            if (asprintf(&msg, "invalid log level setting \"%s\" (use "
-                         "MODULE:LEVEL or ANY:LEVEL; levels are off, err, "
-                         "warn, info, dbg)", argv[i]) < 0) {
-                msg = NULL;
-            }
-            ctl_command_reply_error(conn, msg ? msg : "invalid setting");
-            free(msg);
-            return;
-        }
-    }
-    ctl_command_reply(conn, "");
-}
-
-static void
-ctl_vlog_list(struct ctl_conn *conn, int argc, const char *argv[], void *aux)
-{
-    char *levels = vlog_get_levels();
-    ctl_command_reply(conn, levels ? levels : "");
-    free(levels);
-}
-
-static void
-ctl_vlog_reopen(struct ctl_conn *conn, int argc, const char *argv[],
-                void *aux)
-{
-    int error = vlog_reopen_log_file();
-    if (error) {
-        ctl_command_reply_error(conn, strerror(error));
-    } else {
-        ctl_command_reply(conn, "");
-    }
-}
-
-static void
 ctl_stats(struct ctl_conn *conn, int argc, const char *argv[], void *aux)
 {
     struct ctl_server_stats st;
@@ -355,10 +316,6 @@ ensure_builtins(void)
         done = true;
         register_command("list-commands", "", 0, 0, ctl_list_commands, NULL);
         register_command("version", "", 0, 0, ctl_version, NULL);
-        register_command("vlog/set", "{ANY|MODULE}:{off|err|warn|info|dbg}...",
-                         1, INT_MAX, ctl_vlog_set, NULL);
-        register_command("vlog/list", "", 0, 0, ctl_vlog_list, NULL);
-        register_command("vlog/reopen", "", 0, 0, ctl_vlog_reopen, NULL);
         register_command("ctl/stats", "", 0, 0, ctl_stats, NULL);
     }
 }

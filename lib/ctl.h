@@ -15,8 +15,9 @@
  * client goes away, and replying to a vanished client is harmless).  While
  * a call is outstanding, further requests on that connection wait.
  *
- * Built-in commands: "list-commands", "version", "vlog/set SPEC...",
- * "vlog/list", "vlog/reopen", "ctl/stats".
+ * Built-in commands: "list-commands", "version", "ctl/stats".  Other
+ * modules register their own (lib/vlog: "vlog/set", "vlog/list",
+ * "vlog/reopen", at vlog_init()).
  *
  * Hostile input is counted and answered with an error, never fatal: bad
  * JSON or an oversized message closes the connection (the byte stream

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "poll-loop.h"
 
 /* Registered modules, in registration order. */
@@ -240,6 +241,67 @@ vlog_get_levels(void)
     return buf;
 }
 
+/* Control commands. */
+
+/* "vlog/set SPEC...": applies each SPEC, stopping at the first invalid
+ * one. */
+static void
+vlog_ctl_set(struct ctl_conn *conn, int argc, const char *argv[], void *aux)
+{
+    for (int i = 1; i < argc; i++) {
+        if (vlog_set_levels_from_string(argv[i])) {
+            char *msg;
+            if (asprintf(&msg, "invalid log level setting \"%s\" (use "
+                         "MODULE:LEVEL or ANY:LEVEL; levels are off, err, "
+                         "warn, info, dbg)", argv[i]) < 0) {
+                msg = NULL;
+            }
+            ctl_command_reply_error(conn, msg ? msg : "invalid setting");
+            free(msg);
+            return;
+        }
+    }
+    ctl_command_reply(conn, "");
+}
+
+/* "vlog/list": each module and its level. */
+static void
+vlog_ctl_list(struct ctl_conn *conn, int argc, const char *argv[], void *aux)
+{
+    char *levels = vlog_get_levels();
+    ctl_command_reply(conn, levels ? levels : "");
+    free(levels);
+}
+
+/* "vlog/reopen": reopens the log file (after rotation). */
+static void
+vlog_ctl_reopen(struct ctl_conn *conn, int argc, const char *argv[],
+                void *aux)
+{
+    int error = vlog_reopen_log_file();
+    if (error) {
+        ctl_command_reply_error(conn, strerror(error));
+    } else {
+        ctl_command_reply(conn, "");
+    }
+}
+
+/* Registers the vlog/ control commands with lib/ctl, once. */
+static void
+vlog_register_ctl_commands(void)
+{
+    static bool done;
+
+    if (!done) {
+        done = true;
+        ctl_command_register("vlog/set",
+                             "{ANY|MODULE}:{off|err|warn|info|dbg}...",
+                             1, INT_MAX, vlog_ctl_set, NULL);
+        ctl_command_register("vlog/list", "", 0, 0, vlog_ctl_list, NULL);
+        ctl_command_register("vlog/reopen", "", 0, 0, vlog_ctl_reopen, NULL);
+    }
+}
+
 /* Output. */
 
 void
@@ -247,6 +309,7 @@ vlog_init(const char *name)
 {
     free(program_name);
     program_name = name ? strdup(name) : NULL;
+    vlog_register_ctl_commands();
 }
 
 const char *

@@ -154,7 +154,11 @@ void vlog_rate_limit(const struct vlog_module *module, enum vlog_level level,
 #define VLOG_IS_INFO_ENABLED() (this_module->level >= VLL_INFO)
 
 /* Records the program name ('program_name' is copied; NULL clears it) for
- * vlog_get_program_name().  Optional: logging works without it. */
+ * vlog_get_program_name(), and registers vlog's control commands with
+ * lib/ctl (process-wide, so every control socket the program serves has
+ * them): "vlog/set SPEC..." (vlog_set_levels_from_string() for each SPEC),
+ * "vlog/list" (vlog_get_levels()) and "vlog/reopen"
+ * (vlog_reopen_log_file()).  Optional: logging works without it. */
 void vlog_init(const char *program_name);
 
 /* The name given to vlog_init(), or NULL. */

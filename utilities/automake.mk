@@ -1,4 +1,6 @@
-# utilities: chanctl, the operator CLI for host and guest.
+# utilities: chanctl, the operator CLI for host and guest, and
+# chand-guest-replay, the offline replay of a channel capture into a guest
+# datastore.
 
 bin_PROGRAMS += utilities/chanctl
 utilities_chanctl_SOURCES = \
@@ -8,6 +10,24 @@ utilities_chanctl_SOURCES = \
 	utilities/chanctl-guest.c
 utilities_chanctl_LDADD = $(CHAND_LIBS)
 dist_man_MANS += doc/chanctl.8
+
+# chand-guest-replay runs chand-guest's own receiver, datastore and keyring
+# on a capture; it, not the daemon, links libpcap.
+bin_PROGRAMS += utilities/chand-guest-replay
+utilities_chand_guest_replay_SOURCES = \
+	utilities/chand-guest-replay.c \
+	utilities/guest-replay.c utilities/guest-replay.h \
+	chand-guest/receiver.c chand-guest/receiver.h \
+	chand-guest/datastore.c chand-guest/datastore.h \
+	chand-guest/keyring.c chand-guest/keyring.h \
+	chand-guest/udp.h
+utilities_chand_guest_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/chand-guest
+utilities_chand_guest_replay_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) \
+	$(PCAP_CFLAGS)
+utilities_chand_guest_replay_LDADD = $(CHAND_LIBS) $(SQLITE_LIBS) \
+	$(PCAP_LIBS)
+dist_man_MANS += doc/chand-guest-replay.8
 
 # The Chan DB reference, kept here with chanctl, its main client.  (chanctl's
 # system test, test/system/chanctl.sh, is distributed with test/system.)

@@ -258,6 +258,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     vlog_set_hook(discard_log, NULL);
+    vlog_init("fuzz-api");      /* The vlog/ control commands. */
 
     ctl_command_register("fuzz/echo", "[ARG...]", 0, INT_MAX, cmd_echo,
                          NULL);

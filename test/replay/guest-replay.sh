@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # test/replay/guest-replay.sh -- offline replay of a channel capture into a
-# guest datastore (chand-guest --replay; doc/replay.md, "Offline replay into
+# guest datastore (chand-guest-replay; doc/replay.md, "Offline replay into
 # a guest datastore").
 #
 # Builds a capture with make-guest-capture.py (an independent Python
 # encoder: Ethernet, 802.1Q, IPv4, UDP, chand frames with HMAC trailers),
-# replays it with chand-guest --replay into fresh and existing datastores,
+# replays it with chand-guest-replay into fresh and existing datastores,
 # and checks the summary and, with sqlite3, the exact records, position and
 # apply counts.  No Open vSwitch, no root, no namespaces.
 #
 # Usage: test/replay/guest-replay.sh [--keep]
 # Environment:
-#   CHAND_BUILD_DIR  build directory holding chand-guest/chand-guest
-#                    (default: _build/default of this tree)
-#   CHAND_GUEST      the chand-guest binary (overrides CHAND_BUILD_DIR)
+#   CHAND_BUILD_DIR     build directory holding
+#                       utilities/chand-guest-replay
+#                       (default: _build/default of this tree)
+#   CHAND_GUEST_REPLAY  the chand-guest-replay binary (overrides
+#                       CHAND_BUILD_DIR)
 # Exit status: 0 pass, 1 fail, 77 skip (python3 or sqlite3 missing, or
-# chand-guest not built).
+# chand-guest-replay not built).
 
 set -u -o pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${CHAND_BUILD_DIR:-$top/_build/default}
-guest=${CHAND_GUEST:-$build/chand-guest/chand-guest}
+replay_tool=${CHAND_GUEST_REPLAY:-$build/utilities/chand-guest-replay}
 keep=0
 [ "${1:-}" = --keep ] && keep=1
 
@@ -31,9 +33,9 @@ for prog in python3 sqlite3; do
         exit 77
     fi
 done
-if [ ! -x "$guest" ]; then
-    echo "guest-replay: SKIP: $guest not built" \
-         "(set CHAND_BUILD_DIR or CHAND_GUEST)"
+if [ ! -x "$replay_tool" ]; then
+    echo "guest-replay: SKIP: $replay_tool not built" \
+         "(set CHAND_BUILD_DIR or CHAND_GUEST_REPLAY)"
     exit 77
 fi
 
@@ -53,13 +55,13 @@ fail() {
     failures=$((failures + 1))
 }
 
-# replay NAME DB [ARGS...]: runs chand-guest --replay of the test capture
+# replay NAME DB [ARGS...]: runs chand-guest-replay of the test capture
 # into DB with ARGS; the summary goes to $work/NAME.out, the log to
 # $work/NAME.log, the exit status to $rc.
 replay() {
     local name=$1 db=$2
     shift 2
-    "$guest" --replay="$cap" --db="$db" "$@" \
+    "$replay_tool" --db="$db" "$@" "$cap" \
         >"$work/$name.out" 2>"$work/$name.log"
     rc=$?
     last=$name
@@ -240,11 +242,13 @@ expect frames_read 18 position 8 records 4
 grep -q "error reading" "$work/cut.log" || fail "cut: error not reported"
 
 cap=$work/cap.orig
-"$guest" --replay="$cap" --chan-id=7 >"$work/nodbopt.out" 2>&1
-[ $? = 2 ] || fail "--replay without --db: not a usage error"
-"$guest" --replay="$cap" --db="$work/x.db" >"$work/noid.out" 2>&1
+"$replay_tool" --chan-id=7 "$cap" >"$work/nodbopt.out" 2>&1
+[ $? = 2 ] || fail "without --db: not a usage error"
+"$replay_tool" --db="$work/x.db" "$cap" >"$work/noid.out" 2>&1
 [ $? = 2 ] ||
-    fail "--replay without --chan-id or --guest-ip: not a usage error"
+    fail "without --chan-id or --guest-ip: not a usage error"
+"$replay_tool" --db="$work/x.db" --chan-id=7 >"$work/nocap.out" 2>&1
+[ $? = 2 ] || fail "without a capture: not a usage error"
 
 # ---------------------------------------------------------------------------
 if [ $failures != 0 ]; then

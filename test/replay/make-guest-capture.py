@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes a capture of one chand channel, as tcpdump records it on the VM's
-vNIC, for test/replay/guest-replay.sh (chand-guest --replay).
+vNIC, for test/replay/guest-replay.sh (chand-guest-replay).
 
 Usage: make-guest-capture.py OUT.pcap KEY_FILE
 

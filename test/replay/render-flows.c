@@ -144,6 +144,17 @@ parse_channel(const char *arg, struct chan_config *cfg, int64_t ports[],
     return ok;
 }
 
+static void
+print_render_error(const char *path, enum flow_template_section section,
+                   enum flow_template_error e,
+                   const struct flow_template_diag *diag)
+{
+    fprintf(stderr, "render-flows: %s:%u: [%s] %s%s%s\n", path, diag->line,
+            flow_template_section_name(section), flow_template_strerror(e),
+            *diag->detail ? ": " : "", diag->detail);
+}
+
+/* Renders 'section' of 'ft' with 'v' into 'flows', as chand-host does. */
 static bool
 render(const struct flow_template *ft, const char *path,
        enum flow_template_section section, uint32_t chan_id,
@@ -155,10 +166,26 @@ render(const struct flow_template *ft, const char *path,
     e = flow_template_render(ft, section, chan_id, v->vars, v->n, flows,
                              &diag);
     if (e) {
-        fprintf(stderr, "render-flows: %s:%u: [%s] %s%s%s\n", path,
-                diag.line, flow_template_section_name(section),
-                flow_template_strerror(e), *diag.detail ? ": " : "",
-                diag.detail);
+        print_render_error(path, section, e, &diag);
+        return false;
+    }
+    return true;
+}
+
+/* Renders the guest bridge's flows, as chand-guest does. */
+static bool
+render_guest(const struct flow_template *ft, const char *path,
+             const struct chan_config *cfg, int64_t vnic_ofport,
+             int64_t chand_ofport, struct flow_template_flows *flows)
+{
+    enum flow_template_section section;
+    struct flow_template_diag diag;
+    enum flow_template_error e;
+
+    e = chan_flows_render_guest(ft, cfg, vnic_ofport, chand_ofport, flows,
+                                &diag, &section);
+    if (e) {
+        print_render_error(path, section, e, &diag);
         return false;
     }
     return true;
@@ -311,11 +338,7 @@ main(int argc, char *argv[])
             flow_template_destroy(ft);
             return 2;
         }
-        chan_flows_guest_vars(&cfg, ports[0], ports[1], &v);
-        ok = (render(ft, path, FLOW_TEMPLATE_BRIDGE, 0, &v, &flows)
-              && render(ft, path, FLOW_TEMPLATE_VID, 0, &v, &flows)
-              && render(ft, path, FLOW_TEMPLATE_CHANNEL, cfg.chan_id, &v,
-                        &flows));
+        ok = render_guest(ft, path, &cfg, ports[0], ports[1], &flows);
     }
 
     if (ok && count_path) {

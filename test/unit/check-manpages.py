@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """check-manpages.py BUILD_DIR [SRCDIR] -- the man pages against the programs.
 
-For chand-host, chand-guest and chanctl, checks both ways that
+For chand-host, chand-guest, chanctl and chand-guest-replay, checks both
+ways that
 
   - every long option that PROGRAM --help prints is documented in the
     OPTIONS section of doc/PROGRAM.8 (as the tag of an entry), and every
@@ -15,7 +16,7 @@ For chand-host, chand-guest and chanctl, checks both ways that
     entry's tag, exists.  The daemons list their control commands only
     while running (list-commands), so the list is taken from the source:
     the ctl_command_register() calls in lib/ and the daemon's directory,
-    and lib/ctl.c's built-ins.
+    lib/ctl.c's built-ins and lib/vlog.c's vlog/ commands.
 
 Prints one line per mismatch and a closing "manpages: N passed, N failed"
 line, N counting single checks (one item in one direction).  Exits 0 if
@@ -35,6 +36,7 @@ PROGRAMS = [
     ("chand-host", "chand-host/chand-host", "chand-host"),
     ("chand-guest", "chand-guest/chand-guest", "chand-guest"),
     ("chanctl", "utilities/chanctl", None),
+    ("chand-guest-replay", "utilities/chand-guest-replay", None),
 ]
 
 LONG_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")

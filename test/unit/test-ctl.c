@@ -991,5 +991,8 @@ static const struct unit_test tests[] = {
 int
 unit_register(void)
 {
+    /* vlog/set, vlog/list and vlog/reopen are vlog's, registered by
+     * vlog_init() as in the daemons. */
+    vlog_init("test-ctl");
     return UNIT_ADD_SUITE("ctl", tests);
 }

@@ -23,6 +23,7 @@
 #include "api.h"
 #include "bridge.h"
 #include "chan-endpoint.h"
+#include "chan-flows.h"
 #include "chan-sender.h"
 #include "chan-wire.h"
 #include "datastore.h"
@@ -2152,7 +2153,8 @@ test_bridge_render(void)
     free(text);
     CU_ASSERT_EQUAL_FATAL(chan_config_from_strings("300", "100", NULL, NULL,
                                                    &cfg), 0);
-    CU_ASSERT_EQUAL_FATAL(bridge_render(ft, &cfg, 7, 9, &flows, &diag), 0);
+    CU_ASSERT_EQUAL_FATAL(chan_flows_render_guest(ft, &cfg, 7, 9, &flows,
+                                                  &diag, NULL), 0);
     CU_ASSERT(flows.n >= 3);
     for (size_t i = 0; i < flows.n; i++) {
         const struct flow_template_flow *fl = &flows.flows[i];
@@ -2190,7 +2192,8 @@ test_bridge_render(void)
 
     /* Other ports: same rules, other cookies. */
     struct flow_template_flows flows2 = FLOW_TEMPLATE_FLOWS_INITIALIZER;
-    CU_ASSERT_EQUAL(bridge_render(ft, &cfg, 8, 9, &flows2, &diag), 0);
+    CU_ASSERT_EQUAL(chan_flows_render_guest(ft, &cfg, 8, 9, &flows2, &diag,
+                                            NULL), 0);
     CU_ASSERT_EQUAL(flows2.n, flows.n);
     size_t n_same = 0;
     for (size_t i = 0; i < flows.n && i < flows2.n; i++) {
@@ -2671,7 +2674,8 @@ test_bridge_worker(void)
     text = slurp(FLOWS_DIR "/guest.flows", &len);
     CU_ASSERT_EQUAL_FATAL(flow_template_parse(text, len, &ft, &diag), 0);
     free(text);
-    CU_ASSERT_EQUAL_FATAL(bridge_render(ft, &bc.chan, 7, 9, &flows, &diag),
+    CU_ASSERT_EQUAL_FATAL(chan_flows_render_guest(ft, &bc.chan, 7, 9, &flows,
+                                                  &diag, NULL),
                           0);
     for (size_t i = 0; i < flows.n; i++) {
         n_counted += (flows.flows[i].counter

@@ -1,5 +1,5 @@
 /*
- * replay: chand-guest's offline replay (chand-guest --replay).  Reads a
+ * guest-replay: the offline replay of chand-guest-replay(8).  Reads a
  * capture of a channel (pcap or pcapng, Ethernet link type) as tcpdump
  * records it on the VM's vNIC (802.1Q-tagged with the channel's vid) or on
  * chand-guest's port chand0 (untagged), and applies the host's frames to a
@@ -33,8 +33,8 @@
  *
  * The summary printed at the end has one "name value" line each.
  */
-#ifndef REPLAY_H
-#define REPLAY_H 1
+#ifndef GUEST_REPLAY_H
+#define GUEST_REPLAY_H 1
 
 #include <stdio.h>
 
@@ -56,4 +56,4 @@ struct replay_options {
  * the datastore could not be opened, or a datastore transaction failed. */
 int replay_run(const struct replay_options *opts, FILE *out);
 
-#endif /* replay.h */
+#endif /* guest-replay.h */

@@ -1,7 +1,8 @@
-/* chand-guest's offline replay of a capture: see replay.h. */
+/* The offline replay of a capture into a guest datastore: see
+ * guest-replay.h. */
 
 #include <config.h>
-#include "replay.h"
+#include "guest-replay.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -98,14 +99,14 @@ open_capture(const char *path)
                                                 PCAP_TSTAMP_PRECISION_MICRO,
                                                 errbuf);
     if (!p) {
-        fprintf(stderr, "chand-guest: cannot read capture %s: %s\n", path,
-                errbuf);
+        fprintf(stderr, "chand-guest-replay: cannot read capture %s: %s\n",
+                path, errbuf);
         return NULL;
     }
     if (pcap_datalink(p) != DLT_EN10MB) {
         const char *name = pcap_datalink_val_to_name(pcap_datalink(p));
 
-        fprintf(stderr, "chand-guest: %s: link type %s is not Ethernet "
+        fprintf(stderr, "chand-guest-replay: %s: link type %s is not Ethernet "
                 "(capture on the vNIC or on chand0 with tcpdump -i IFACE, "
                 "not -i any)\n", path, name ? name : "unknown");
         pcap_close(p);
@@ -311,8 +312,8 @@ replay_run(const struct replay_options *opts, FILE *out)
     error = keyring_file_open(opts->key_file, 0, &kf, key_error,
                               sizeof key_error);
     if (error) {
-        fprintf(stderr, "chand-guest: cannot load the channel keys: %s\n",
-                key_error);
+        fprintf(stderr, "chand-guest-replay: cannot load the channel keys: "
+                "%s\n", key_error);
         return error;
     }
     p = open_capture(opts->pcap);
@@ -326,7 +327,7 @@ replay_run(const struct replay_options *opts, FILE *out)
     dso.guest_epoch = find_guest_epoch(opts, keyring_file_get(kf));
     error = datastore_open_opts(opts->db, &dso, &ds);
     if (error) {
-        fprintf(stderr, "chand-guest: cannot open the datastore: %s\n",
+        fprintf(stderr, "chand-guest-replay: cannot open the datastore: %s\n",
                 datastore_last_error());
         goto out;
     }
@@ -363,8 +364,9 @@ replay_run(const struct replay_options *opts, FILE *out)
         if (rc == PCAP_ERROR_BREAK) {
             break;              /* End of file. */
         } else if (rc != 1) {
-            fprintf(stderr, "chand-guest: error reading %s after %"PRIu64
-                    " frames: %s (the frames before it were applied)\n",
+            fprintf(stderr, "chand-guest-replay: error reading %s after "
+                    "%"PRIu64" frames: %s (the frames before it were "
+                    "applied)\n",
                     opts->pcap, rs.frames_read, pcap_geterr(p));
             error = EIO;
             break;
@@ -423,7 +425,7 @@ replay_run(const struct replay_options *opts, FILE *out)
     struct receiver_stats s;
     receiver_get_stats(rx, &s);
     if (!error && s.commit_errors) {
-        fprintf(stderr, "chand-guest: %"PRIu64" datastore transactions "
+        fprintf(stderr, "chand-guest-replay: %"PRIu64" datastore transactions "
                 "failed (see the log): the store does not hold everything "
                 "the capture carries\n", s.commit_errors);
         error = EIO;
