@@ -45,24 +45,25 @@ guest_has() {
         "$got" "$2"
 }
 
+# push_applied WHAT VERSION JSON: pushes JSON as py/rec for $VM with the
+# IDL, expecting VERSION; the Channel row must show it applied and the
+# guest hold JSON.
+push_applied() {
+    local what=$1 want=$2 value=$3 ver out
+    ver=$(idl push "$VM" py/rec "$value") || st_fail "push ($what) failed"
+    st_check "the $what is version $want" test "$ver" = "$want"
+    out=$(idl wait-applied "$VM" py/rec "$want" 30) &&
+        st_log "ok: Channel row: $out" ||
+        st_fail "version $want not applied: $out"
+    st_check "the guest holds version $want's value" guest_has py/rec "$value"
+}
+
 st_up "$VM:41"
 st_check "$VM ready" st_chanctl wait --vm "$VM" --timeout 30
 
-# Insert.
-v1='{"source": "python-idl", "n": 1}'
-ver=$(idl push "$VM" py/rec "$v1") || st_fail "push (insert) failed"
-st_check "the insert is version 1" test "$ver" = 1
-out=$(idl wait-applied "$VM" py/rec 1 30) &&
-    st_log "ok: Channel row: $out" || st_fail "version 1 not applied: $out"
-st_check "the guest holds version 1's value" guest_has py/rec "$v1"
-
+push_applied insert 1 '{"source": "python-idl", "n": 1}'
 # Update: version + 1, on the row the IDL found.
-v2='{"source": "python-idl", "n": 2, "list": [1, 2, 3]}'
-ver=$(idl push "$VM" py/rec "$v2") || st_fail "push (update) failed"
-st_check "the update is version 2" test "$ver" = 2
-out=$(idl wait-applied "$VM" py/rec 2 30) &&
-    st_log "ok: Channel row: $out" || st_fail "version 2 not applied: $out"
-st_check "the guest holds version 2's value" guest_has py/rec "$v2"
+push_applied update 2 '{"source": "python-idl", "n": 2, "list": [1, 2, 3]}'
 st_check "chanctl agrees: in sync" \
     st_chanctl wait --vm "$VM" --timeout 10
 
