@@ -52,38 +52,40 @@ listen_name(const char *path)
     return name;
 }
 
-int
+struct api *
 api_create(const char *path, struct datastore *ds, api_status_func *status,
-           void *aux, struct api **apip)
+           void *aux)
 {
     struct api *api;
     char *name;
     int error;
 
-    *apip = NULL;
     if (!path || !*path) {
-        return EINVAL;
+        VLOG_ERR("no path for the local API socket");
+        errno = EINVAL;
+        return NULL;
     }
     name = listen_name(path);
-    if (!name) {
-        return ENOMEM;
-    }
-    api = calloc(1, sizeof *api);
+    api = name ? calloc(1, sizeof *api) : NULL;
     if (!api) {
+        VLOG_ERR("%s: out of memory", path);
         free(name);
-        return ENOMEM;
+        errno = ENOMEM;
+        return NULL;
     }
     error = pstream_open(name, &api->listener);
     free(name);
     if (error) {
+        VLOG_ERR("%s: cannot listen for the local API: %s", path,
+                 strerror(error));
         free(api);
-        return error;
+        errno = error;
+        return NULL;
     }
     api->ds = ds;
     api->status = status;
     api->aux = aux;
-    *apip = api;
-    return 0;
+    return api;
 }
 
 static void

@@ -89,11 +89,11 @@ struct api_stats {
 
 /* Listens on 'path': a file path, "@name" for an abstract socket, or a
  * "punix:" name.  Serves records from 'ds' (borrowed; must outlive the
- * api) and status from 'status' with 'aux'.  Returns 0 and stores the api
- * in '*apip' (the caller frees it with api_destroy()), or a positive errno
- * and stores NULL. */
-int api_create(const char *path, struct datastore *ds,
-               api_status_func *status, void *aux, struct api **apip);
+ * api) and status from 'status' with 'aux'.  Returns the new api (the
+ * caller frees it with api_destroy()), or NULL with the reason logged and
+ * errno set. */
+struct api *api_create(const char *path, struct datastore *ds,
+                       api_status_func *status, void *aux);
 
 /* Closes every connection and the listener.  NULL is a no-op. */
 void api_destroy(struct api *);

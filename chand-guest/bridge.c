@@ -186,8 +186,10 @@ default_ms(int ms, int def)
     return ms > 0 ? ms : def;
 }
 
-int
-bridge_create(const struct bridge_config *config, struct bridge **brp)
+/* bridge_create()'s work: returns 0 or a positive errno, with the reason
+ * logged. */
+static int
+bridge_create__(const struct bridge_config *config, struct bridge **brp)
 {
     struct flow_template_flows trial = FLOW_TEMPLATE_FLOWS_INITIALIZER;
     struct flow_template_diag diag;
@@ -277,6 +279,19 @@ bridge_create(const struct bridge_config *config, struct bridge **brp)
     reconnect_set_probe_interval(br->retry, 0);
     *brp = br;
     return 0;
+}
+
+struct bridge *
+bridge_create(const struct bridge_config *config)
+{
+    struct bridge *br;
+    int error = bridge_create__(config, &br);
+
+    if (error) {
+        errno = error;
+        return NULL;
+    }
+    return br;
 }
 
 void

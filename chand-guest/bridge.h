@@ -93,10 +93,9 @@ struct bridge;
 bool bridge_name_is_valid(const char *name);
 
 /* Checks 'config' (copied) and loads and checks the template.  Does not
- * touch Open vSwitch yet.  Returns 0 and stores the bridge in '*brp' (the
- * caller frees it with bridge_destroy()), or a positive errno with the
- * reason logged, and stores NULL. */
-int bridge_create(const struct bridge_config *config, struct bridge **brp);
+ * touch Open vSwitch yet.  Returns the new bridge (the caller frees it
+ * with bridge_destroy()), or NULL with the reason logged and errno set. */
+struct bridge *bridge_create(const struct bridge_config *config);
 
 /* Frees the bridge; a running worker is killed (with its process group)
  * and reaped.  The guest bridge itself is left as it is. */

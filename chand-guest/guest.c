@@ -365,24 +365,23 @@ ctl_exit(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
 
 /* Life cycle. */
 
-int
-guest_create(const struct guest_options *opts, struct guest **gp)
+struct guest *
+guest_create(const struct guest_options *opts)
 {
     char ip[IP_STRLEN], mac[ETH_ADDR_STRLEN];
     struct guest *g;
     int error;
 
-    *gp = NULL;
     g = calloc(1, sizeof *g);
     if (!g) {
-        return ENOMEM;
+        VLOG_ERR("out of memory");
+        return NULL;
     }
     g->chan = opts->chan;
     g->db_path = strdup(opts->db);
     g->port = strdup(opts->port);
     if (!g->db_path || !g->port) {
-        error = ENOMEM;
-        goto error;
+        goto enomem;
     }
     g->now = time_msec();
 
@@ -428,8 +427,8 @@ guest_create(const struct guest_options *opts, struct guest **gp)
             .flows = opts->flows,
             .chan = opts->chan,
         };
-        error = bridge_create(&bc, &g->bridge);
-        if (error) {
+        g->bridge = bridge_create(&bc);
+        if (!g->bridge) {
             goto error;
         }
         bridge_first_setup(g->bridge);
@@ -461,8 +460,7 @@ guest_create(const struct guest_options *opts, struct guest **gp)
     };
     g->rx = receiver_create(&rc, g->ds, send_to_host, g, time_msec());
     if (!g->rx) {
-        error = ENOMEM;
-        goto error;
+        goto enomem;
     }
 
     /* The publisher: the upstream stream, with the receiver's key. */
@@ -471,24 +469,19 @@ guest_create(const struct guest_options *opts, struct guest **gp)
     };
     g->pub = publisher_create(&pc, g->ds, send_to_host, g, time_msec());
     if (!g->pub) {
-        error = ENOMEM;
-        goto error;
+        goto enomem;
     }
     update_publisher_key(g);
     g->stats_interval = (long long) opts->stats_interval * 1000;
     g->started = g->next_stats = time_msec();
 
     /* Local sockets. */
-    error = api_create(opts->api, g->ds, api_status, g, &g->api);
-    if (error) {
-        VLOG_ERR("%s: cannot listen for the local API: %s", opts->api,
-                 strerror(error));
+    g->api = api_create(opts->api, g->ds, api_status, g);
+    if (!g->api) {
         goto error;
     }
-    error = ctl_server_create(opts->ctl, &g->ctl);
-    if (error) {
-        VLOG_ERR("%s: cannot listen for control commands: %s", opts->ctl,
-                 strerror(error));
+    g->ctl = ctl_server_create(opts->ctl);
+    if (!g->ctl) {
         goto error;
     }
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
@@ -497,12 +490,13 @@ guest_create(const struct guest_options *opts, struct guest **gp)
     VLOG_INFO("local API on %s, control socket on %s", api_get_name(g->api),
               ctl_server_get_name(g->ctl));
 
-    *gp = g;
-    return 0;
+    return g;
 
+enomem:
+    VLOG_ERR("out of memory");
 error:
     guest_destroy(g);
-    return error;
+    return NULL;
 }
 
 void

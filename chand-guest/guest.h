@@ -67,9 +67,9 @@ struct guest;
  * has its flows installed if Open vSwitch is up.  From then on the bridge
  * is set up and checked in the background: guest_run() never waits for
  * Open vSwitch.  An invalid key file is an error; a missing one means no keys.
- * Returns 0 and stores the guest in '*gp', or a positive errno with the
- * reason logged, and stores NULL.  'opts' is copied (strings too). */
-int guest_create(const struct guest_options *opts, struct guest **gp);
+ * Returns the new guest, or NULL with the reason logged.  'opts' is
+ * copied (strings too). */
+struct guest *guest_create(const struct guest_options *opts);
 void guest_destroy(struct guest *);
 
 void guest_run(struct guest *);

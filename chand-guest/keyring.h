@@ -1,6 +1,6 @@
 /*
- * keyring: chand-guest's channel message authentication keys (DESIGN.md
- * §5, doc/SESSION.md "Keys and rotation").
+ * keyring: chand-guest's channel message authentication keys
+ * (doc/design.md §5, doc/SESSION.md "Keys and rotation").
  *
  * Each key is 32 random bytes with a generation number (1, 2, ...).  The
  * host gets them from the Chan DB (table Channel_Key); the guest from its

@@ -107,8 +107,7 @@ parse_seconds(const char *s, unsigned int *secondsp)
 static void *
 guest_create_(const void *opts)
 {
-    struct guest *g;
-    return guest_create(opts, &g) ? NULL : g;
+    return guest_create(opts);
 }
 
 static void

@@ -686,10 +686,8 @@ host_create(const struct host_options *opts)
         return NULL;
     }
     flowmgr_set_meter_rate(h->fm, opts->guest_pps, opts->guest_burst);
-    int error = ctl_server_create(opts->ctl, &h->ctl);
-    if (error) {
-        VLOG_ERR("%s: cannot create control socket (%s)", opts->ctl,
-                 strerror(error));
+    h->ctl = ctl_server_create(opts->ctl);
+    if (!h->ctl) {
         flowmgr_destroy(h->fm);
         free(h->target);
         free(h);

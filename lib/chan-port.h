@@ -1,6 +1,6 @@
 /*
  * chan-port: the daemon side of Open vSwitch's "chand" port, the datapath
- * extension in ovs-patches/ (DESIGN.md section 6, path 2).
+ * extension in ovs-patches/ (doc/design.md §6, path 2).
  *
  * With the patched Open vSwitch, a bridge port of type "chand" carries
  * frames between the userspace datapath and a local daemon together with

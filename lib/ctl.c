@@ -322,12 +322,13 @@ ensure_builtins(void)
 
 /* Server. */
 
-int
-ctl_server_create(const char *path, struct ctl_server **serverp)
+struct ctl_server *
+ctl_server_create(const char *path)
 {
-    *serverp = NULL;
     if (!path || !*path) {
-        return EINVAL;
+        VLOG_ERR("no path for the control socket");
+        errno = EINVAL;
+        return NULL;
     }
     ensure_builtins();
 
@@ -338,27 +339,31 @@ ctl_server_create(const char *path, struct ctl_server **serverp)
         name = NULL;
     }
     if (!name) {
-        return ENOMEM;
+        VLOG_ERR("%s: out of memory", path);
+        errno = ENOMEM;
+        return NULL;
     }
 
     struct pstream *listener;
     int error = pstream_open(name, &listener);
     if (error) {
-        VLOG_WARN("%s: could not listen for control connections (%s)",
-                  name, strerror(error));
+        VLOG_ERR("%s: could not listen for control connections (%s)",
+                 name, strerror(error));
         free(name);
-        return error;
+        errno = error;
+        return NULL;
     }
     free(name);
 
     struct ctl_server *server = calloc(1, sizeof *server);
     if (!server) {
+        VLOG_ERR("%s: out of memory", path);
         pstream_close(listener);
-        return ENOMEM;
+        errno = ENOMEM;
+        return NULL;
     }
     server->listener = listener;
-    *serverp = server;
-    return 0;
+    return server;
 }
 
 const char *

@@ -72,10 +72,10 @@ void ctl_set_version(const char *version);
 
 /* Creates a server listening on 'path': a file path (removing a stale
  * socket, creating the directory 0755 if missing) or "@name" for an
- * abstract socket.  A "punix:" prefix is accepted too.  Returns 0 and
- * stores the server in '*serverp', or a positive errno (EINVAL for a NULL
- * or empty 'path') and stores NULL. */
-int ctl_server_create(const char *path, struct ctl_server **serverp);
+ * abstract socket.  A "punix:" prefix is accepted too.  Returns the new
+ * server, or NULL with the reason logged and errno set (EINVAL for a NULL
+ * or empty 'path'). */
+struct ctl_server *ctl_server_create(const char *path);
 
 void ctl_server_run(struct ctl_server *);
 void ctl_server_wait(struct ctl_server *);

@@ -46,7 +46,7 @@ struct db {
 static int
 db_open(const struct chanctl_options *opts, struct db *db)
 {
-    const char *remote = opts->db;
+    const char *remote = opts->chan_db;
     const char *colon = strchr(remote, ':');
     const char *slash = strchr(remote, '/');
     struct stream *stream;
@@ -62,9 +62,12 @@ db_open(const struct chanctl_options *opts, struct db *db)
     int error = stream_open_block(db->name, &stream);
     if (error) {
         chanctl_error("cannot connect to %s: %s (is ovsdb-server running? "
-                      "use --db%s)", db->name, strerror(error),
-                      opts->db_origin == CHANCTL_FROM_ENV
-                      ? " or unset CHAND_DB" : "");
+                      "use %s%s%s)", db->name, strerror(error),
+                      opts->chan_db_option,
+                      opts->chan_db_origin == CHANCTL_FROM_ENV
+                      ? " or unset " : "",
+                      opts->chan_db_origin == CHANCTL_FROM_ENV
+                      ? opts->chan_db_env : "");
         free(db->name);
         db->name = NULL;
         return CHANCTL_FAIL;

@@ -156,8 +156,13 @@ usage(void)
         free(synopsis);
     }
     printf("\nOptions:\n"
-           "  --db REMOTE        Chan DB server, unix:PATH; env CHAND_DB\n"
+           "  --chan-db REMOTE   Chan DB server, unix:PATH; env "
+           "CHAND_CHAN_DB\n"
            "                     (default: %s)\n"
+           "  --db REMOTE        deprecated spelling of --chan-db, as "
+           "CHAND_DB is of\n"
+           "                     CHAND_CHAN_DB; both are removed in the "
+           "next release\n"
            "  --host-ctl PATH    chand-host control socket; "
            "env CHAND_HOST_CTL\n"
            "                     (default: %s)\n"
@@ -202,7 +207,7 @@ find_command(const char *name)
 
 /* Long options that take a value. */
 static const char *const value_options[] = {
-    "db", "host-ctl", "api", "guest-ctl", "vm", "timeout"
+    "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout"
 };
 
 static bool
@@ -303,9 +308,11 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
     }
     (*ip)++;
 
-    if (!strcmp(name, "db")) {
-        opts->db = value;
-        opts->db_origin = CHANCTL_FROM_OPTION;
+    if (!strcmp(name, "chan-db") || !strcmp(name, "db")) {
+        /* "--db" is the deprecated spelling of "--chan-db". */
+        opts->chan_db = value;
+        opts->chan_db_origin = CHANCTL_FROM_OPTION;
+        opts->chan_db_option = !strcmp(name, "db") ? "--db" : "--chan-db";
     } else if (!strcmp(name, "host-ctl")) {
         opts->host_ctl = value;
         opts->host_ctl_origin = CHANCTL_FROM_OPTION;
@@ -402,13 +409,20 @@ main(int argc, char *argv[])
     }
     memset(&opts, 0, sizeof opts);
     memset(&ps, 0, sizeof ps);
-    opts.db = CHANCTL_DEFAULT_DB;
+    opts.chan_db = CHANCTL_DEFAULT_DB;
+    opts.chan_db_option = "--chan-db";
     opts.host_ctl = CHANCTL_DEFAULT_HOST_CTL;
     opts.api = CHANCTL_DEFAULT_API;
     opts.guest_ctl = CHANCTL_DEFAULT_GUEST_CTL;
-    if ((env = getenv("CHAND_DB")) && *env) {
-        opts.db = env;
-        opts.db_origin = CHANCTL_FROM_ENV;
+    /* CHAND_DB is the deprecated spelling of CHAND_CHAN_DB. */
+    if ((env = getenv("CHAND_CHAN_DB")) && *env) {
+        opts.chan_db = env;
+        opts.chan_db_origin = CHANCTL_FROM_ENV;
+        opts.chan_db_env = "CHAND_CHAN_DB";
+    } else if ((env = getenv("CHAND_DB")) && *env) {
+        opts.chan_db = env;
+        opts.chan_db_origin = CHANCTL_FROM_ENV;
+        opts.chan_db_env = "CHAND_DB";
     }
     if ((env = getenv("CHAND_HOST_CTL")) && *env) {
         opts.host_ctl = env;

@@ -53,8 +53,11 @@ enum chanctl_origin {
 /* Parsed command-line options.  All strings are borrowed from argv or the
  * environment and live as long as the process. */
 struct chanctl_options {
-    const char *db;             /* Chan DB remote, e.g. "unix:/x/db.sock". */
-    enum chanctl_origin db_origin;
+    const char *chan_db;        /* Chan DB remote, e.g. "unix:/x/db.sock". */
+    enum chanctl_origin chan_db_origin;
+    const char *chan_db_option; /* "--chan-db" or its deprecated "--db". */
+    const char *chan_db_env;    /* With CHANCTL_FROM_ENV: "CHAND_CHAN_DB",
+                                 * or its deprecated spelling "CHAND_DB". */
     const char *host_ctl;       /* chand-host control socket path. */
     enum chanctl_origin host_ctl_origin;
     const char *api;            /* chand-guest API socket ("@name", path). */

@@ -100,7 +100,7 @@ topo__vm_index() {
 topo_key_add() {
     local vm=$1 line
     mkdir -p "$TOPO_RUN/$vm" || return 1
-    line=$(CHAND_DB=$(topo_db) "$(topo__prog utilities chanctl)" \
+    line=$(CHAND_CHAN_DB=$(topo_db) "$(topo__prog utilities chanctl)" \
            key-add --vm "$vm") || return 1
     (umask 077 && printf '%s\n' "$line" >>"$TOPO_RUN/$vm/channel.key")
 }

@@ -246,9 +246,9 @@ setup_guest_api(void)
 
     snprintf(api_name, sizeof api_name, "@chand-fuzz-guest-api-%ld",
              (long) getpid());
-    error = api_create(api_name, ds, guest_status, NULL, &api);
-    if (error) {
-        fprintf(stderr, "api_create(%s): %s\n", api_name, strerror(error));
+    api = api_create(api_name, ds, guest_status, NULL);
+    if (!api) {
+        fprintf(stderr, "api_create(%s): %s\n", api_name, strerror(errno));
         abort();
     }
     datastore_set_change_cb(ds, guest_change, NULL);
@@ -269,10 +269,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     snprintf(ctl_name, sizeof ctl_name, "@chand-fuzz-ctl-%ld",
              (long) getpid());
-    int error = ctl_server_create(ctl_name, &ctl);
-    if (error) {
+    ctl = ctl_server_create(ctl_name);
+    if (!ctl) {
         fprintf(stderr, "ctl_server_create(%s): %s\n", ctl_name,
-                strerror(error));
+                strerror(errno));
         abort();
     }
 

@@ -31,7 +31,7 @@ if [ ! -x "$CHANCTL" ]; then
 fi
 
 # Keep the caller's settings out of the way: every test says where to go.
-unset CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API CHAND_GUEST_CTL
+unset CHAND_CHAN_DB CHAND_DB CHAND_HOST_CTL CHAND_GUEST_API CHAND_GUEST_CTL
 
 tmp=$(mktemp -d /tmp/chanctl-test.XXXXXX)
 pids=()
@@ -332,8 +332,9 @@ for cmd in push delete status wait channels channel-show host get list \
            watch guest-status guest; do
     out_has "  $cmd "
 done
-for opt in --db --host-ctl --api --guest-ctl --vm --json --timeout \
-           --verbose --help --version CHAND_DB CHAND_HOST_CTL \
+for opt in --chan-db --db --host-ctl --api --guest-ctl --vm --json \
+           --timeout --verbose --help --version CHAND_CHAN_DB CHAND_DB \
+           CHAND_HOST_CTL deprecated \
            CHAND_GUEST_API CHAND_GUEST_CTL unix:/var/run/openvswitch/db.sock \
            /var/run/chand/chand-host.ctl @chand-guest @chand-guest.ctl; do
     out_has "$opt"
@@ -346,8 +347,9 @@ expect 2 "$CHANCTL" && err_has "missing command" && err_has "--help"
 expect 2 "$CHANCTL" frobnicate && err_has "unknown command 'frobnicate'"
 expect 2 "$CHANCTL" --frob status && err_has "unknown option '--frob'"
 expect 2 "$CHANCTL" -x status && err_has "unknown option '-x'"
+expect 2 "$CHANCTL" status --chan-db && err_has "'--chan-db' needs a value"
+expect 2 "$CHANCTL" status --chan-db= && err_has "nonempty"
 expect 2 "$CHANCTL" status --db && err_has "'--db' needs a value"
-expect 2 "$CHANCTL" status --db= && err_has "nonempty"
 expect 2 "$CHANCTL" status --json=yes && err_has "takes no value"
 expect 2 "$CHANCTL" --vm vm1 get k && err_has "'get' does not take --vm"
 expect 2 "$CHANCTL" --json push k 1 && err_has "'push' does not take --json"
@@ -374,84 +376,97 @@ done
 # ---------------------------------------------------------------------------
 # push.
 
-expect 0 "$CHANCTL" --db "$DB" push net/dns '{"servers": ["10.0.0.1"]}' &&
+expect 0 "$CHANCTL" --chan-db "$DB" push net/dns '{"servers": ["10.0.0.1"]}' &&
     out_empty && err_empty
 check_that "push inserts version 1" [ "$(record_version net/dns '')" = 1 ]
 check_that "push stores the JSON text" \
     [ "$(record_value net/dns '')" = '{"servers": ["10.0.0.1"]}' ]
-expect 0 "$CHANCTL" --db "$DB" -v push net/dns '{"servers": []}' &&
+expect 0 "$CHANCTL" --chan-db "$DB" -v push net/dns '{"servers": []}' &&
     out_is "pushed net/dns version 2 to all VMs"
 check_that "push bumps the version" [ "$(record_version net/dns '')" = 2 ]
 check_that "push updates the value" \
     [ "$(record_value net/dns '')" = '{"servers": []}' ]
-expect 0 "$CHANCTL" push --db="$DB" --vm vm1 net/dns '"vm1 only"' --verbose &&
+expect 0 "$CHANCTL" push --chan-db="$DB" --vm vm1 net/dns '"vm1 only"' --verbose &&
     out_is "pushed net/dns version 1 to vm1"
 check_that "push --vm inserts a per-VM record" \
     [ "$(record_version net/dns vm1)" = 1 ]
 check_that "push --vm leaves the all-VM record" \
     [ "$(record_version net/dns '')" = 2 ]
-CHAND_DB=$DB expect 0 "$CHANCTL" -v push --vm vm1 net/dns '"again"' &&
+CHAND_CHAN_DB=$DB expect 0 "$CHANCTL" -v push --vm vm1 net/dns '"again"' &&
     out_is "pushed net/dns version 2 to vm1"
-expect 0 "$CHANCTL" --db "$DB" push num -5
+# The deprecated spellings --db and CHAND_DB still work for one release;
+# CHAND_CHAN_DB wins over CHAND_DB.
+expect 0 "$CHANCTL" --db "$DB" -v push --vm vm1 net/dns '"again"' &&
+    out_is "pushed net/dns version 3 to vm1"
+CHAND_DB=$DB expect 0 "$CHANCTL" -v push --vm vm1 net/dns '"again"' &&
+    out_is "pushed net/dns version 4 to vm1"
+CHAND_DB=unix:$tmp/nothing.sock CHAND_CHAN_DB=$DB \
+    expect 0 "$CHANCTL" -v push --vm vm1 net/dns '"again"' &&
+    out_is "pushed net/dns version 5 to vm1"
+expect 0 "$CHANCTL" --chan-db "$DB" push num -5
 check_that "a negative number is a value" [ "$(record_value num '')" = -5 ]
-expect 0 "$CHANCTL" --db "$DB" push -- num -6.5
+expect 0 "$CHANCTL" --chan-db "$DB" push -- num -6.5
 check_that "'--' ends options" [ "$(record_value num '')" = -6.5 ]
 for v in 'null' 'true' '"s"' '[]' '{}' '0' '"ünïcødé"'; do
-    expect 0 "$CHANCTL" --db "$DB" push scalar "$v"
+    expect 0 "$CHANCTL" --chan-db "$DB" push scalar "$v"
     check_that "push stores $v" [ "$(record_value scalar '')" = "$v" ]
 done
 key256=$(printf 'k%.0s' $(seq 256))
-expect 0 "$CHANCTL" --db "$DB" push "$key256" 1
+expect 0 "$CHANCTL" --chan-db "$DB" push "$key256" 1
 check_that "a 256-byte key is accepted" \
     [ "$(record_version "$key256" '')" = 1 ]
 vm64=$(printf 'v%.0s' $(seq 64))
-expect 0 "$CHANCTL" --db "$DB" push --vm "$vm64" k 1
+expect 0 "$CHANCTL" --chan-db "$DB" push --vm "$vm64" k 1
 
 # push: usage errors (exit 2), nothing written.
-expect 2 "$CHANCTL" --db "$DB" push bad '{"a": 1' &&
+expect 2 "$CHANCTL" --chan-db "$DB" push bad '{"a": 1' &&
     err_has "value for bad is not valid JSON"
-expect 2 "$CHANCTL" --db "$DB" push bad '{"a": 1, "a": 2}' &&
+expect 2 "$CHANCTL" --chan-db "$DB" push bad '{"a": 1, "a": 2}' &&
     err_has "duplicate"
-expect 2 "$CHANCTL" --db "$DB" push bad '' && err_has "not valid JSON"
-expect 2 "$CHANCTL" --db "$DB" push bad 'nope' && err_has "not valid JSON"
-expect 2 "$CHANCTL" --db "$DB" push bad '1 2' && err_has "not valid JSON"
-expect 2 "$CHANCTL" --db "$DB" push bad "$(printf '"\xff"')" &&
+expect 2 "$CHANCTL" --chan-db "$DB" push bad '' && err_has "not valid JSON"
+expect 2 "$CHANCTL" --chan-db "$DB" push bad 'nope' && err_has "not valid JSON"
+expect 2 "$CHANCTL" --chan-db "$DB" push bad '1 2' && err_has "not valid JSON"
+expect 2 "$CHANCTL" --chan-db "$DB" push bad "$(printf '"\xff"')" &&
     err_has "not valid JSON"
 check_that "invalid values are not written" \
     [ "$(record_version bad '')" = absent ]
-expect 2 "$CHANCTL" --db "$DB" push '' 1 && err_has "KEY must be 1 to 256"
-expect 2 "$CHANCTL" --db "$DB" push "k$key256" 1 &&
+expect 2 "$CHANCTL" --chan-db "$DB" push '' 1 && err_has "KEY must be 1 to 256"
+expect 2 "$CHANCTL" --chan-db "$DB" push "k$key256" 1 &&
     err_has "KEY must be 1 to 256 bytes (got 257)"
-expect 2 "$CHANCTL" --db "$DB" push "$(printf 'k\xff')" 1 &&
+expect 2 "$CHANCTL" --chan-db "$DB" push "$(printf 'k\xff')" 1 &&
     err_has "not valid UTF-8"
-expect 2 "$CHANCTL" --db "$DB" push --vm 'bad name' k 1 &&
+expect 2 "$CHANCTL" --chan-db "$DB" push --vm 'bad name' k 1 &&
     err_has "not a valid VM name"
-expect 2 "$CHANCTL" --db "$DB" push --vm "v$vm64" k 1 &&
+expect 2 "$CHANCTL" --chan-db "$DB" push --vm "v$vm64" k 1 &&
     err_has "not a valid VM name"
 
 # push: connection errors (exit 1).
-expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" push k 1 &&
-    err_has "cannot connect to unix:$tmp/nothing.sock: No such file or directory (is ovsdb-server running? use --db)"
-CHAND_DB=unix:$tmp/nothing.sock expect 1 "$CHANCTL" push k 1 &&
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/nothing.sock" push k 1 &&
+    err_has "cannot connect to unix:$tmp/nothing.sock: No such file or directory (is ovsdb-server running? use --chan-db)"
+CHAND_CHAN_DB=unix:$tmp/nothing.sock expect 1 "$CHANCTL" push k 1 &&
     err_has "cannot connect to unix:$tmp/nothing.sock" &&
-    err_has "unset CHAND_DB"
-expect 1 "$CHANCTL" --db "$tmp/nothing.sock" push k 1 &&
+    err_has "use --chan-db or unset CHAND_CHAN_DB"
+CHAND_DB=unix:$tmp/nothing.sock expect 1 "$CHANCTL" push k 1 &&
+    err_has "use --chan-db or unset CHAND_DB)"
+expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" push k 1 &&
+    err_has "(is ovsdb-server running? use --db)"
+expect 1 "$CHANCTL" --chan-db "$tmp/nothing.sock" push k 1 &&
     err_has "cannot connect to unix:$tmp/nothing.sock"
-expect 2 "$CHANCTL" --db tcp:127.0.0.1:6640 push k 1 &&
+expect 2 "$CHANCTL" --chan-db tcp:127.0.0.1:6640 push k 1 &&
     err_has "unsupported Chan DB remote 'tcp:127.0.0.1:6640'"
-expect 1 "$CHANCTL" --db "unix:$tmp/other.sock" push k 1 &&
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/other.sock" push k 1 &&
     err_has "serves no database \"Chan\""
 if [ ! -e /var/run/openvswitch/db.sock ]; then
     expect 1 "$CHANCTL" push k 1 &&
-        err_has "cannot connect to unix:/var/run/openvswitch/db.sock: No such file or directory (is ovsdb-server running? use --db)"
+        err_has "cannot connect to unix:/var/run/openvswitch/db.sock: No such file or directory (is ovsdb-server running? use --chan-db)"
 fi
 
 # push: concurrent writers of one record all succeed, and every push
 # bumps the version exactly once (optimistic concurrency with retries).
-expect 0 "$CHANCTL" --db "$DB" push race 0
+expect 0 "$CHANCTL" --chan-db "$DB" push race 0
 race_pids=()
 for i in $(seq 8); do
-    "$CHANCTL" --db "$DB" push race "$i" 2>"$tmp/race.$i" &
+    "$CHANCTL" --chan-db "$DB" push race "$i" 2>"$tmp/race.$i" &
     race_pids+=($!)
 done
 race_failed=0
@@ -470,53 +485,53 @@ for i in $(seq 5); do
     dbq '{"op":"delete","table":"Record","where":[["key","==","flap"]]},
          {"op":"insert","table":"Record",
           "row":{"key":"flap","value":"0","version":100}}' >/dev/null
-    expect 0 "$CHANCTL" --db "$DB" -v push flap 1 &&
+    expect 0 "$CHANCTL" --chan-db "$DB" -v push flap 1 &&
         out_is "pushed flap version 101 to all VMs"
 done
 
 # ---------------------------------------------------------------------------
 # delete.
 
-expect 0 "$CHANCTL" --db "$DB" delete num && out_empty && err_empty
+expect 0 "$CHANCTL" --chan-db "$DB" delete num && out_empty && err_empty
 check_that "delete removes the record" [ "$(record_version num '')" = absent ]
-expect 1 "$CHANCTL" --db "$DB" delete num &&
+expect 1 "$CHANCTL" --chan-db "$DB" delete num &&
     err_has "delete: no record num for all VMs"
-expect 0 "$CHANCTL" --db "$DB" -v delete --vm vm1 net/dns &&
+expect 0 "$CHANCTL" --chan-db "$DB" -v delete --vm vm1 net/dns &&
     out_is "deleted net/dns from vm1"
 check_that "delete --vm leaves the all-VM record" \
     [ "$(record_version net/dns '')" = 2 ]
-expect 1 "$CHANCTL" --db "$DB" delete --vm vm1 net/dns &&
+expect 1 "$CHANCTL" --chan-db "$DB" delete --vm vm1 net/dns &&
     err_has "no record net/dns for vm1" &&
     err_has "net/dns has records for: all VMs (without --vm)"
-expect 0 "$CHANCTL" --db "$DB" push --vm vm7 only7 1
-expect 1 "$CHANCTL" --db "$DB" delete only7 &&
+expect 0 "$CHANCTL" --chan-db "$DB" push --vm vm7 only7 1
+expect 1 "$CHANCTL" --chan-db "$DB" delete only7 &&
     err_has "only7 has records for: vm7"
-expect 2 "$CHANCTL" --db "$DB" delete '' && err_has "KEY must be 1 to 256"
-expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" delete k &&
+expect 2 "$CHANCTL" --chan-db "$DB" delete '' && err_has "KEY must be 1 to 256"
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/nothing.sock" delete k &&
     err_has "cannot connect to unix:$tmp/nothing.sock"
-expect 1 "$CHANCTL" --db "unix:$tmp/other.sock" delete k &&
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/other.sock" delete k &&
     err_has "serves no database"
 
 # ---------------------------------------------------------------------------
 # status.
 
-expect 0 "$CHANCTL" --db "$DB" status && out_is "no channels"
-expect 0 "$CHANCTL" --db "$DB" status --json && out_is "[]"
-expect 1 "$CHANCTL" --db "$DB" status --vm vm1 &&
+expect 0 "$CHANCTL" --chan-db "$DB" status && out_is "no channels"
+expect 0 "$CHANCTL" --chan-db "$DB" status --json && out_is "[]"
+expect 1 "$CHANCTL" --chan-db "$DB" status --vm vm1 &&
     err_has "no channel for VM vm1"
-expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" status &&
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/nothing.sock" status &&
     err_has "cannot connect"
-expect 1 "$CHANCTL" --db "unix:$tmp/other.sock" status &&
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/other.sock" status &&
     err_has "serves no database"
 
 # Start over with a known desired state: all VMs get net/dns v2 and
 # app/x v1; vm1 has its own net/dns.  Then write Channel rows the way
 # chand-host would.
 dbq '{"op":"delete","table":"Record","where":[]}' >/dev/null
-"$CHANCTL" --db "$DB" push net/dns '{"servers": []}'
-"$CHANCTL" --db "$DB" push net/dns '{"servers": ["10.0.0.9"]}'
-"$CHANCTL" --db "$DB" push app/x 1
-"$CHANCTL" --db "$DB" push --vm vm1 net/dns '"vm1 dns"'
+"$CHANCTL" --chan-db "$DB" push net/dns '{"servers": []}'
+"$CHANCTL" --chan-db "$DB" push net/dns '{"servers": ["10.0.0.9"]}'
+"$CHANCTL" --chan-db "$DB" push app/x 1
+"$CHANCTL" --chan-db "$DB" push --vm vm1 net/dns '"vm1 dns"'
 dbq '{"op":"insert","table":"Record",
       "row":{"key":"broken","value":"{oops","version":1,
              "error":"value is not valid JSON"}}' >/dev/null
@@ -533,7 +548,7 @@ dbq '{"op":"insert","table":"Channel","row":{
         "desired_count":2,"applied_count":0,"synced":false,
         "errors":["map",[["big/key","value too large"]]]}}' >/dev/null
 
-expect 0 "$CHANCTL" --db "$DB" status && err_empty
+expect 0 "$CHANCTL" --chan-db "$DB" status && err_empty
 out_has "VM   STATE       APPLIED/DESIRED  SYNCED  HOST_EPOCH"
 out_has "vm1  ready       2/2              yes     305419896"
 out_has "vm2  connecting  0/2              no      0"
@@ -542,7 +557,7 @@ out_has "    error: big/key: value too large"
 out_has "Record errors:"
 out_has "  broken (all VMs): value is not valid JSON"
 
-expect 0 "$CHANCTL" --db "$DB" status --json
+expect 0 "$CHANCTL" --chan-db "$DB" status --json
 check_that "status --json lists both channels" \
     [ "$(pyget '",".join(c["vm"] for c in j)')" = "vm1,vm2" ]
 check_that "status --json has the columns" \
@@ -558,7 +573,7 @@ check_that "status --json: record errors" \
 check_that "status --json: state_reason" \
     [ "$(pyget '(j[0]["state_reason"], j[1]["state_reason"])')" = "(None, 'no HELLO from the guest yet')" ]
 
-expect 0 "$CHANCTL" --db "$DB" status --vm vm1
+expect 0 "$CHANCTL" --chan-db "$DB" status --vm vm1
 out_has "vm:             vm1"
 out_has "state:          ready"
 out_has "chan_id:        7"
@@ -575,39 +590,39 @@ out_has "  frames_sent: 12"
 out_has "  broken (all VMs): value is not valid JSON"
 n_checks=$((n_checks + 1))
 grep -q '^  app/x: 1$' "$tmp/out" && fail "applied keys listed without -v"
-expect 0 "$CHANCTL" --db "$DB" status --vm vm1 -v && out_has "  app/x: 1" &&
+expect 0 "$CHANCTL" --chan-db "$DB" status --vm vm1 -v && out_has "  app/x: 1" &&
     out_has "  net/dns: 1"
-expect 0 "$CHANCTL" --db "$DB" status --vm vm2
+expect 0 "$CHANCTL" --chan-db "$DB" status --vm vm2
 out_has "state:          connecting (no HELLO from the guest yet)"
 out_has "synced:         no"
 out_has "pending:        2: "
 out_has "app/x (version 1, not applied)"
 out_has "  big/key: value too large"
-expect 0 "$CHANCTL" --db "$DB" status --vm vm2 --json
+expect 0 "$CHANCTL" --chan-db "$DB" status --vm vm2 --json
 check_that "status --vm --json is one object" \
     [ "$(pyget '(j["vm"], j["vid"])')" = "('vm2', 4093)" ]
-expect 1 "$CHANCTL" --db "$DB" status --vm vm3 --json &&
+expect 1 "$CHANCTL" --chan-db "$DB" status --vm vm3 --json &&
     err_has "no channel for VM vm3" && out_empty
 
 # ---------------------------------------------------------------------------
 # wait.
 
-expect 0 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 5 && out_empty
-expect 1 "$CHANCTL" --db "$DB" wait --timeout 0.3 &&
+expect 0 "$CHANCTL" --chan-db "$DB" wait --vm vm1 --timeout 5 && out_empty
+expect 1 "$CHANCTL" --chan-db "$DB" wait --timeout 0.3 &&
     err_has "wait: timed out after 0.3 seconds" &&
     err_has "vm2: state is connecting (no HELLO from the guest yet); not synced (applied 0/2); pending: " &&
     err_has "    error: big/key: value too large"
-expect 1 "$CHANCTL" --db "$DB" wait --vm vm2 --timeout 0.2 &&
+expect 1 "$CHANCTL" --chan-db "$DB" wait --vm vm2 --timeout 0.2 &&
     err_has "vm2: state is connecting"
-expect 1 "$CHANCTL" --db "$DB" wait --vm vm9 --timeout 0.2 &&
+expect 1 "$CHANCTL" --chan-db "$DB" wait --vm vm9 --timeout 0.2 &&
     err_has "vm9: no Channel row"
-expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" wait --timeout 1 &&
+expect 1 "$CHANCTL" --chan-db "unix:$tmp/nothing.sock" wait --timeout 1 &&
     err_has "cannot connect"
 
 # A new version is pending until the Channel row says it was applied,
 # even while the row still says synced.
-"$CHANCTL" --db "$DB" push --vm vm1 net/dns '"vm1 dns v2"'
-expect 1 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 0.3 &&
+"$CHANCTL" --chan-db "$DB" push --vm vm1 net/dns '"vm1 dns v2"'
+expect 1 "$CHANCTL" --chan-db "$DB" wait --vm vm1 --timeout 0.3 &&
     err_has "vm1: pending: net/dns (version 2, applied 1)"
 # Channel rows catching up while wait runs: it returns 0.
 (sleep 0.5
@@ -619,12 +634,12 @@ expect 1 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 0.3 &&
               "applied_count":2,"synced":true,"errors":["map",[]]}}' \
      >/dev/null) &
 updater=$!
-expect 0 "$CHANCTL" --db "$DB" wait --timeout 10 && out_empty && err_empty
+expect 0 "$CHANCTL" --chan-db "$DB" wait --timeout 10 && out_empty && err_empty
 wait "$updater"
-expect 0 "$CHANCTL" --db "$DB" status && out_has "vm2  ready"
+expect 0 "$CHANCTL" --chan-db "$DB" status && out_has "vm2  ready"
 # A delete is pending until the guest no longer has the key.
-"$CHANCTL" --db "$DB" delete app/x
-expect 1 "$CHANCTL" --db "$DB" wait --vm vm2 --timeout 0.2 &&
+"$CHANCTL" --chan-db "$DB" delete app/x
+expect 1 "$CHANCTL" --chan-db "$DB" wait --vm vm2 --timeout 0.2 &&
     err_has "pending: app/x (to delete)"
 
 # ---------------------------------------------------------------------------
@@ -763,7 +778,7 @@ check_that "doc: vm1's own net/dns was deleted" \
 last_block=$(ls "$tmp"/doc/block.*.sh.out | tail -1)
 check_that "doc: the applied-includes select finds vm1" \
     grep -qF '"vm":"vm1"' "$last_block"
-expect 0 "$CHANCTL" --db "$DB" wait --vm vm1 --timeout 5
+expect 0 "$CHANCTL" --chan-db "$DB" wait --vm vm1 --timeout 5
 
 # ---------------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ st_up() {
 }
 
 st_chanctl() {
-    CHAND_DB=$(topo_db) CHAND_HOST_CTL=$TOPO_RUN/chand-host.ctl \
+    CHAND_CHAN_DB=$(topo_db) CHAND_HOST_CTL=$TOPO_RUN/chand-host.ctl \
         "$ST_BUILD/utilities/chanctl" "$@"
 }
 

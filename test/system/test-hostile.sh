@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A hostile VM (DESIGN.md section 5).  Two VMs: the victim chst-vic1
+# A hostile VM (doc/design.md §5, "Security model").  Two VMs: the victim chst-vic1
 # (chan-id 11, vid 4094) and the attacker chst-att2 (chan-id 12, vid 3000),
 # with per-channel keys when chand-guest supports --key-file.  While a
 # legitimate push of a few thousand records runs to both, the attacker's

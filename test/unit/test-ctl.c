@@ -243,13 +243,22 @@ register_test_commands(void)
     ctl_command_register("test/defer", "", 0, 0, cmd_defer, NULL);
 }
 
+/* ctl_server_create(), returning 0 or the errno it failed with. */
+static int
+create_server(const char *path, struct ctl_server **serverp)
+{
+    errno = 0;
+    *serverp = ctl_server_create(path);
+    return *serverp ? 0 : errno;
+}
+
 static struct ctl_server *
 make_server(void)
 {
     struct ctl_server *server;
 
     register_test_commands();
-    CU_ASSERT_EQUAL_FATAL(ctl_server_create(server_path(), &server), 0);
+    CU_ASSERT_EQUAL_FATAL(create_server(server_path(), &server), 0);
     return server;
 }
 
@@ -259,16 +268,16 @@ test_create_errors(void)
     struct ctl_server *server = (struct ctl_server *) 1;
 
     vlog_set_levels_from_string("ctl:off");
-    CU_ASSERT_EQUAL(ctl_server_create(NULL, &server), EINVAL);
+    CU_ASSERT_EQUAL(create_server(NULL, &server), EINVAL);
     CU_ASSERT_PTR_NULL(server);
-    CU_ASSERT_EQUAL(ctl_server_create("", &server), EINVAL);
-    CU_ASSERT_EQUAL(ctl_server_create("/nonexistent-dir/a/b.ctl", &server),
+    CU_ASSERT_EQUAL(create_server("", &server), EINVAL);
+    CU_ASSERT_EQUAL(create_server("/nonexistent-dir/a/b.ctl", &server),
                     ENOENT);
 
     /* The same abstract name twice. */
     struct ctl_server *s1, *s2;
-    CU_ASSERT_EQUAL_FATAL(ctl_server_create(server_path(), &s1), 0);
-    CU_ASSERT_EQUAL(ctl_server_create(server_path(), &s2), EADDRINUSE);
+    CU_ASSERT_EQUAL_FATAL(create_server(server_path(), &s1), 0);
+    CU_ASSERT_EQUAL(create_server(server_path(), &s2), EADDRINUSE);
     ctl_server_destroy(s1);
     ctl_server_destroy(NULL);
     vlog_set_levels_from_string("ctl:info");
@@ -434,7 +443,7 @@ test_file_path(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/run/chand-test.ctl", dir);
     register_test_commands();
-    CU_ASSERT_EQUAL_FATAL(ctl_server_create(path, &server), 0);
+    CU_ASSERT_EQUAL_FATAL(create_server(path, &server), 0);
     CU_ASSERT_EQUAL(access(path, F_OK), 0);
 
     char *args[] = { "via-file" };
@@ -458,10 +467,10 @@ test_file_path(void)
     snprintf(pname, sizeof pname, "punix:%s", path);
     CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &p), 0);
     vlog_set_levels_from_string("ctl:off");
-    CU_ASSERT_EQUAL(ctl_server_create(path, &server), EADDRINUSE);
+    CU_ASSERT_EQUAL(create_server(path, &server), EADDRINUSE);
     vlog_set_levels_from_string("ctl:info");
     pstream_close(p);
-    CU_ASSERT_EQUAL_FATAL(ctl_server_create(path, &server), 0);
+    CU_ASSERT_EQUAL_FATAL(create_server(path, &server), 0);
     ctl_server_destroy(server);
 
     snprintf(pname, sizeof pname, "%s/run", dir);

@@ -2215,6 +2215,15 @@ write_text(const char *path, const char *text)
     fclose(f);
 }
 
+/* bridge_create(), returning 0 or the errno it failed with. */
+static int
+create_bridge(const struct bridge_config *bc, struct bridge **brp)
+{
+    errno = 0;
+    *brp = bridge_create(bc);
+    return *brp ? 0 : errno;
+}
+
 static void
 test_bridge_create(void)
 {
@@ -2234,7 +2243,7 @@ test_bridge_create(void)
     chan_config_default(5, &bc.chan);
 
     /* A good configuration: nothing runs until bridge_run(). */
-    CU_ASSERT_EQUAL(bridge_create(&bc, &br), 0);
+    CU_ASSERT_EQUAL(create_bridge(&bc, &br), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(br);
     CU_ASSERT_FALSE(bridge_is_ready(br));
     CU_ASSERT_EQUAL(bridge_get_seqno(br), 0);
@@ -2248,24 +2257,24 @@ test_bridge_create(void)
 
     /* Bad names, clashing names. */
     bc.vnic = "eth0;reboot";
-    CU_ASSERT_EQUAL(bridge_create(&bc, &br), EINVAL);
+    CU_ASSERT_EQUAL(create_bridge(&bc, &br), EINVAL);
     CU_ASSERT_PTR_NULL(br);
     bc.vnic = "chand0";
-    CU_ASSERT_EQUAL(bridge_create(&bc, &br), EINVAL);
+    CU_ASSERT_EQUAL(create_bridge(&bc, &br), EINVAL);
     bc.vnic = "eth0";
 
     /* Missing, malformed, and unrenderable templates. */
     bc.flows = "/nonexistent/guest.flows";
-    CU_ASSERT_EQUAL(bridge_create(&bc, &br), ENOENT);
+    CU_ASSERT_EQUAL(create_bridge(&bc, &br), ENOENT);
     snprintf(bad, sizeof bad, "%s/bad.flows", sc.dir);
     write_text(bad, "priority=1,actions=drop\n");
     bc.flows = bad;
-    CU_ASSERT_EQUAL(bridge_create(&bc, &br), EINVAL);
+    CU_ASSERT_EQUAL(create_bridge(&bc, &br), EINVAL);
     snprintf(unknown_var, sizeof unknown_var, "%s/var.flows", sc.dir);
     write_text(unknown_var, "[bridge]\npriority=1,in_port=${NOPE},"
                "actions=drop\n");
     bc.flows = unknown_var;
-    CU_ASSERT_EQUAL(bridge_create(&bc, &br), EINVAL);
+    CU_ASSERT_EQUAL(create_bridge(&bc, &br), EINVAL);
     CU_ASSERT_PTR_NULL(br);
     scratch_destroy(&sc);
 }
@@ -2683,7 +2692,7 @@ test_bridge_worker(void)
     }
     CU_ASSERT(n_counted > 0);
 
-    CU_ASSERT_EQUAL_FATAL(bridge_create(&bc, &fo.br), 0);
+    CU_ASSERT_EQUAL_FATAL(create_bridge(&bc, &fo.br), 0);
 
     /* The setup runs in a worker: bridge_run() returns at once. */
     fake_run(&fo);
@@ -2836,8 +2845,8 @@ api_fix_init(struct api_fix *af)
     fix_init(&af->f);
     snprintf(af->name, sizeof af->name, "@chand-test-api-%ld",
              (long) getpid());
-    CU_ASSERT_EQUAL_FATAL(api_create(af->name, af->f.ds, api_status_cb, af,
-                                     &af->api), 0);
+    af->api = api_create(af->name, af->f.ds, api_status_cb, af);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(af->api);
     datastore_set_change_cb(af->f.ds, api_change_cb, af->api);
 }
 
