@@ -227,7 +227,7 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
     uint32_t meter_id = chan_flows_meter_id(cfg->chan_id);
     for (size_t i = 0; i < fm->n_meters; i++) {
         if (fm->meters[i].meter_id == meter_id) {
-            return xasprintf("meter %u already used by chand-id %u",
+            return xasprintf("meter %u already used by chan-id %u",
                              meter_id, fm->meters[i].chan_id);
         }
     }
