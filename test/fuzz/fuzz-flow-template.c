@@ -25,12 +25,14 @@
  * Also: cookies are what flow_template_cookie() says; a failed render
  * leaves the list unchanged (rendering twice into one list fails on
  * duplicate cookies); formatted lines and bundles have exactly the lines
- * they should.
+ * they should; lib/ofp13-flow's parser either refuses a rendered rule with
+ * a message or encodes it to one well-formed FLOW_MOD.
  */
 #include <config.h>
 #include "fuzz.h"
 
 #include "flow-template.h"
+#include "ofp13-flow.h"
 
 #ifndef FLOWS_DIR
 #error "build with -DFLOWS_DIR=\"<source>/flows\""
@@ -129,6 +131,28 @@ count_lines(const char *s)
     return n;
 }
 
+/* chand-host's parser on the rendered rule: it may refuse it (with a
+ * message), and what it accepts encodes to one well-formed FLOW_MOD. */
+static void
+check_encoding(const struct flow_template_flow *f)
+{
+    static uint8_t msg[OFP13_MAX_MSG_LEN];
+    struct ofp13_flow flow;
+    char err[128];
+    size_t len, framed;
+
+    if (ofp13_flow_parse(f->text, &flow, err, sizeof err)) {
+        FUZZ_CHECK(err[0] != '\0' && strlen(err) < sizeof err);
+        return;
+    }
+    FUZZ_CHECK(flow.match_len <= sizeof flow.match
+               && flow.insts_len <= sizeof flow.insts);
+    FUZZ_CHECK(!ofp13_encode_flow_add(msg, sizeof msg, &len, 1, f->cookie,
+                                      &flow));
+    FUZZ_CHECK(!ofp13_frame(msg, len, OFP13_VERSION, &framed)
+               && framed == len && len % 8 == 0);
+}
+
 static void
 check_flows(const struct flow_template_flows *flows, size_t n_before,
             enum flow_template_section section, uint32_t chan_id)
@@ -154,6 +178,7 @@ check_flows(const struct flow_template_flows *flows, size_t n_before,
         line = flow_template_format_add(f);
         FUZZ_CHECK(line && !strncmp(line, "add cookie=0x", 13));
         free(line);
+        check_encoding(f);
     }
 
     /* A bundle deleting every cookie and adding every flow. */

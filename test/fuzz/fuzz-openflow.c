@@ -10,14 +10,17 @@
  * Invariants checked besides memory safety: the framer's answers for every
  * short prefix of a message; pointers returned by decoders stay inside the
  * message; a decoded HELLO/ECHO/ERROR/FEATURES_REPLY/async config/
- * controller id/PACKET_IN, encoded again from its fields, decodes to the
- * same fields.
+ * controller id/PACKET_IN/bundle control, encoded again from its fields,
+ * decodes to the same fields; the multipart reply iterators (flow, meter
+ * and meter config statistics, as lib/ofctrl reads them) walk forward and
+ * stay inside the body.
  */
 #include <config.h>
 #include "fuzz.h"
 
 #include "chan-wire.h"
 #include "ofp13.h"
+#include "ofp13-flow.h"
 #include "packets.h"
 
 /* Bytes of output buffer for re-encoding. */
@@ -217,6 +220,53 @@ fuzz_packet_out(const uint8_t *msg, size_t len)
     }
 }
 
+/* A multipart reply: each iterator walks the body forward and stays inside
+ * it, and stops at the end or on an error. */
+static void
+fuzz_multipart(const uint8_t *msg, size_t len)
+{
+    struct ofp13_multipart mp;
+    size_t ofs;
+    int error;
+
+    if (ofp13_decode_multipart_reply(msg, len, &mp)) {
+        return;
+    }
+    FUZZ_CHECK(inside(mp.body, mp.body_len, msg, len) || !mp.body_len);
+    struct ofp13_flow_stats fs;
+    for (ofs = 0; !(error = ofp13_next_flow_stats(&mp, &ofs, &fs)); ) {
+        FUZZ_CHECK(ofs <= mp.body_len);
+    }
+    FUZZ_CHECK(error == -1 ? ofs >= mp.body_len : error > 0);
+    struct ofp13_meter_stats ms;
+    for (ofs = 0; !(error = ofp13_next_meter_stats(&mp, &ofs, &ms)); ) {
+        FUZZ_CHECK(ofs <= mp.body_len);
+    }
+    FUZZ_CHECK(error == -1 || error > 0);
+    struct ofp13_meter_config mc;
+    for (ofs = 0; !(error = ofp13_next_meter_config(&mp, &ofs, &mc)); ) {
+        FUZZ_CHECK(ofs <= mp.body_len);
+    }
+    FUZZ_CHECK(error == -1 || error > 0);
+}
+
+/* A bundle control message: encoded again, it decodes the same. */
+static void
+fuzz_bundle_ctrl(const uint8_t *msg, size_t len)
+{
+    struct ofp13_bundle_ctrl bc, again;
+    size_t n;
+
+    if (ofp13_decode_bundle_ctrl(msg, len, &bc)) {
+        return;
+    }
+    FUZZ_CHECK(!ofp13_encode_bundle_ctrl(buf, sizeof buf, &n, bc.xid,
+                                         bc.bundle_id, bc.type, bc.flags));
+    FUZZ_CHECK(!ofp13_decode_bundle_ctrl(buf, n, &again));
+    FUZZ_CHECK(again.xid == bc.xid && again.bundle_id == bc.bundle_id
+               && again.type == bc.type && again.flags == bc.flags);
+}
+
 /* Runs every decoder on the 'len'-byte message 'msg'.  Returns true if it
  * is a HELLO that offers OpenFlow 1.3. */
 static bool
@@ -244,6 +294,8 @@ fuzz_message(const uint8_t *msg, size_t len)
     fuzz_experimenter(msg, len);
     fuzz_packet_in(msg, len);
     fuzz_packet_out(msg, len);
+    fuzz_multipart(msg, len);
+    fuzz_bundle_ctrl(msg, len);
     return hello13;
 }
 

@@ -20,6 +20,7 @@
 #include "chan-endpoint.h"
 #include "chan-wire.h"
 #include "ofp13.h"
+#include "ofp13-flow.h"
 #include "ovsdb-msg.h"
 #include "packets.h"
 
@@ -512,6 +513,23 @@ static const char *const ovs_messages[][2] = {
       "0001a9fe01011d091d090008f6b8" },
 };
 
+/* Writes a MULTIPART_REPLY of 'type' with the body in 'hex' into 'msg'.
+ * Returns its length. */
+static size_t
+multipart_reply(uint8_t *msg, uint16_t type, bool more, const char *hex)
+{
+    size_t n = unhex(hex, msg + 16, 4096);
+    memset(msg, 0, 16);
+    msg[0] = OFP13_VERSION;
+    msg[1] = OFP13_MULTIPART_REPLY;
+    msg[2] = (16 + n) >> 8;
+    msg[3] = 16 + n;
+    msg[7] = 11;
+    msg[9] = type;
+    msg[11] = more;
+    return 16 + n;
+}
+
 static void
 gen_openflow(void)
 {
@@ -578,6 +596,26 @@ gen_openflow(void)
     ofp13_encode_error(msg, sizeof msg, &len, 7, OFP13_ET_EXPERIMENTER, 5,
                        OFP13_NX_VENDOR_ID, "abcdefgh", 8);
     write_seed("openflow", "error-experimenter", msg, len);
+
+    /* What lib/ofctrl reads: statistics replies and a bundle reply. */
+    len = multipart_reply(msg, OFP13_MP_FLOW, true,
+                          "00380000000000010000000200640000000000000000"
+                          "00004300abcd00000007000000000000000500000000"
+                          "000001f40001000400000000");
+    write_seed("openflow", "flow-stats-reply", msg, len);
+    len = multipart_reply(msg, OFP13_MP_METER, false,
+                          "00000007003800000000000000000002000000000000"
+                          "00640000000000001900000000010000000000000000"
+                          "0000000a0000000000000280");
+    write_seed("openflow", "meter-stats-reply", msg, len);
+    len = multipart_reply(msg, OFP13_MP_METER_CONFIG, false,
+                          "0018000e00000007000100100000"
+                          "07d0000001f400000000");
+    write_seed("openflow", "meter-config-reply", msg, len);
+    ofp13_encode_bundle_ctrl(msg, sizeof msg, &len, 12, 1,
+                             OFP13_BCT_COMMIT_REPLY,
+                             OFP13_BF_ATOMIC | OFP13_BF_ORDERED);
+    write_seed("openflow", "bundle-commit-reply", msg, len);
     free(b.data);
 }
 
