@@ -12,7 +12,8 @@
 #      switch's error, host/status counts it, the bundle leaves the bridge's
 #      flows as they were, and the channel is not ready.
 # With the real template back, the channel is ready and carries records,
-# and a restart with it changes no flow.
+# and a restart with it changes no flow, even while chand-host cannot know
+# its channels (the Chan DB away).
 
 . "$(dirname "$0")/lib.sh"
 st_require_root
@@ -111,13 +112,23 @@ st_check "it is in the guest store" \
 
 # --- a restart with the same template changes nothing --------------------
 # chand-host syncs only once it knows its channels: a sync before that
-# would remove every channel's flows for a moment.
+# would remove every channel's flows until they are known.  The Chan DB is
+# taken away for the restart, so that chand-host cannot know them for a
+# while.
 before3=$(chand_cookies)
+hv_dir=$(ovsi_dir "$TOPO_HOST")
+ovsi_run "$TOPO_HOST" ovs-appctl -t ovsdb-server ovsdb-server/remove-db Chan ||
+    st_fail "cannot take the Chan DB away"
 restart_host
-st_check "ready after a plain restart" st_chanctl wait --timeout 60
+sleep 3
+st_check "without its channels known, chand-host removes no flow" \
+    test "$(chand_cookies)" = "$before3"
+ovsi_run "$TOPO_HOST" ovs-appctl -t ovsdb-server ovsdb-server/add-db \
+    "$hv_dir/db/chan.db" || st_fail "cannot bring the Chan DB back"
+st_check "ready after the restart" st_chanctl wait --timeout 60
 sleep 1
-st_check "a plain restart removes no flow" \
+st_check "the restart removed no flow" \
     bash -c "! tail -n +$((n_log + 1)) '$TOPO_RUN/chand-host.log' |
              grep -q 'flows synced: [1-9]'"
-st_check "and leaves the same flows" test "$(chand_cookies)" = "$before3"
+st_check "and left the same flows" test "$(chand_cookies)" = "$before3"
 st_exit
