@@ -158,3 +158,8 @@ UNIT_TESTS += test/unit/test-chan-port
 test_unit_test_chan_port_SOURCES = test/unit/test-chan-port.c $(UNIT_COMMON)
 test_unit_test_chan_port_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_chan_port_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-util
+test_unit_test_util_SOURCES = test/unit/test-util.c $(UNIT_COMMON)
+test_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_util_LDADD = $(UNIT_LDADD)
