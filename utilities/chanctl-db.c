@@ -20,6 +20,7 @@
 #include "jsonrpc.h"
 #include "ovsdb-msg.h"
 #include "stream.h"
+#include "util.h"
 
 /* How many times push retries when another writer changed the record
  * between its read and its write. */
@@ -97,17 +98,17 @@ describe_rpc_error(const struct db *db, const json_t *error)
                                                             "details"));
 
     if (kind && !strcmp(kind, "unknown database")) {
-        return chanctl_xasprintf("%s serves no database \"%s\" (create it "
+        return xasprintf("%s serves no database \"%s\" (create it "
                                  "with: ovsdb-tool create FILE "
                                  "chan.ovsschema, and serve FILE)",
                                  db->name, CHANCTL_DB_NAME);
     }
     if (kind) {
-        return chanctl_xasprintf("%s: %s%s%s", db->name, kind,
+        return xasprintf("%s: %s%s%s", db->name, kind,
                                  details ? ": " : "", details ? details : "");
     }
     char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *msg = chanctl_xasprintf("%s: error %s", db->name,
+    char *msg = xasprintf("%s: error %s", db->name,
                                   text ? text : "?");
     free(text);
     return msg;
@@ -131,9 +132,9 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
     int error = jsonrpc_transact_block(db->rpc, request, &reply);
     if (error) {
         *errorp = (error == EOF
-                   ? chanctl_xasprintf("%s: connection closed by the server",
+                   ? xasprintf("%s: connection closed by the server",
                                        db->name)
-                   : chanctl_xasprintf("%s: %s", db->name,
+                   : xasprintf("%s: %s", db->name,
                                        strerror(error)));
         return TXN_FAILED;
     }
@@ -143,7 +144,7 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
         json_decref(reply);
         return TXN_FAILED;
     } else if (jsonrpc_msg_type(reply) != JSONRPC_REPLY) {
-        *errorp = chanctl_xasprintf("%s: malformed reply", db->name);
+        *errorp = xasprintf("%s: malformed reply", db->name);
         json_decref(reply);
         return TXN_FAILED;
     }
@@ -168,11 +169,11 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
                 status = TXN_RETRY;
             }
         }
-        *errorp = chanctl_xasprintf("%s: transaction failed: %s", db->name,
+        *errorp = xasprintf("%s: transaction failed: %s", db->name,
                                     msg);
         free(msg);
     } else {
-        *errorp = chanctl_xasprintf("%s: malformed transaction reply: %s",
+        *errorp = xasprintf("%s: malformed transaction reply: %s",
                                     db->name, msg);
         free(msg);
         status = TXN_FAILED;
@@ -576,7 +577,7 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
     }
     rows = json_object_get(json_array_get(result, 0), "rows");
     size_t n_rows = json_array_size(rows);
-    char *comment = chanctl_xasprintf("chanctl: push %s to %s", key,
+    char *comment = xasprintf("chanctl: push %s to %s", key,
                                       target_name(vm));
 
     if (n_rows == 0) {
@@ -598,7 +599,7 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
         const char *uuid;
         if (ovsdb_datum_get_uuid(json_object_get(r, "_uuid"), &uuid)
             || !uuid) {
-            *errorp = chanctl_xasprintf("%s: malformed Record row",
+            *errorp = xasprintf("%s: malformed Record row",
                                         db->name);
             free(comment);
             json_decref(result);
@@ -606,7 +607,7 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
         }
         int64_t old = row_int(r, "version", 0);
         if (old >= INT64_MAX) {
-            *errorp = chanctl_xasprintf("record %s for %s: version cannot "
+            *errorp = xasprintf("record %s for %s: version cannot "
                                         "grow past %"PRId64, key,
                                         target_name(vm), old);
             free(comment);
@@ -625,7 +626,7 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
             ovsdb_op_comment(comment));
         *versionp = old + 1;
     } else {
-        *errorp = chanctl_xasprintf("%s: %zu Record rows for key %s and %s "
+        *errorp = xasprintf("%s: %zu Record rows for key %s and %s "
                                     "(the (key, vm) index should prevent "
                                     "this)", db->name, n_rows, key,
                                     target_name(vm));
@@ -771,7 +772,7 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
         return error;
     }
 
-    char *comment = chanctl_xasprintf("chanctl: delete %s from %s", key,
+    char *comment = xasprintf("chanctl: delete %s from %s", key,
                                       target_name(opts->vm));
     json_t *ops = json_pack("[oo]",
                             ovsdb_op_delete("Record",

@@ -28,6 +28,7 @@
 
 #include "jsonrpc.h"
 #include "stream.h"
+#include "util.h"
 
 /* Connects to the guest API.  Returns the connection, or NULL after
  * printing why. */
@@ -58,15 +59,15 @@ static char *
 describe_error(const json_t *error)
 {
     if (json_is_string(error)) {
-        return chanctl_xasprintf("%s", json_string_value(error));
+        return xasprintf("%s", json_string_value(error));
     }
     const char *e = json_string_value(json_object_get(error, "error"));
     const char *d = json_string_value(json_object_get(error, "details"));
     if (e) {
-        return chanctl_xasprintf("%s%s%s", e, d ? ": " : "", d ? d : "");
+        return xasprintf("%s%s%s", e, d ? ": " : "", d ? d : "");
     }
     char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *msg = chanctl_xasprintf("%s", text ? text : "error");
+    char *msg = xasprintf("%s", text ? text : "error");
     free(text);
     return msg;
 }
@@ -155,7 +156,7 @@ chanctl_cmd_get(const struct chanctl_options *opts, int argc, char *argv[])
     if (!key) {
         return chanctl_usage_error("KEY is not valid UTF-8");
     }
-    what = chanctl_xasprintf("get %s", argv[0]);
+    what = xasprintf("get %s", argv[0]);
     error = api_call(opts, what, "get", json_pack("[o]", key), &result);
     if (!error) {
         if (!is_record(result)) {
@@ -380,7 +381,7 @@ chanctl_cmd_publish(const struct chanctl_options *opts, int argc,
                                    jerror.text, jerror.line, jerror.column);
     }
 
-    char *what = chanctl_xasprintf("publish %s", argv[0]);
+    char *what = xasprintf("publish %s", argv[0]);
     error = api_call(opts, what, "publish", json_pack("[oo]", key, value),
                      &result);
     if (!error) {
@@ -410,7 +411,7 @@ chanctl_cmd_unpublish(const struct chanctl_options *opts, int argc,
     if (!key) {
         return error;
     }
-    char *what = chanctl_xasprintf("unpublish %s", argv[0]);
+    char *what = xasprintf("unpublish %s", argv[0]);
     error = api_call(opts, what, "unpublish", json_pack("[o]", key),
                      &result);
     if (!error) {
