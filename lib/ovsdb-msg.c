@@ -389,8 +389,9 @@ ovsdb_datum_destroy(struct ovsdb_datum *datum)
     }
 }
 
-static json_t *
-atom_to_json(const struct ovsdb_atom *atom)
+/* Returns a new reference owned by the caller; see ovsdb-msg.h. */
+json_t *
+ovsdb_atom_to_json(const struct ovsdb_atom *atom)
 {
     switch (atom->type) {
     case OVSDB_ATOM_INTEGER:
@@ -415,14 +416,14 @@ json_t *
 ovsdb_datum_to_json(const struct ovsdb_datum *datum)
 {
     if (!datum->is_map && datum->n == 1) {
-        return atom_to_json(&datum->keys[0]);
+        return ovsdb_atom_to_json(&datum->keys[0]);
     }
     json_t *body = json_array();
     for (size_t i = 0; i < datum->n; i++) {
-        json_t *key = atom_to_json(&datum->keys[i]);
+        json_t *key = ovsdb_atom_to_json(&datum->keys[i]);
         if (datum->is_map) {
             json_array_append_new(body, json_pack("[oo]", key,
-                                  atom_to_json(&datum->values[i])));
+                                  ovsdb_atom_to_json(&datum->values[i])));
         } else {
             json_array_append_new(body, key);
         }

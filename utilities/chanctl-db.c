@@ -245,25 +245,15 @@ row_bool(const json_t *row, const char *column)
             && present && value);
 }
 
-/* Returns the JSON form of 'atom'.  New reference. */
+/* Returns the JSON form of 'atom' for display, a new reference owned by the
+ * caller: as on the wire, except that a UUID is a bare string. */
 static json_t *
-atom_to_json(const struct ovsdb_atom *atom)
+atom_to_display_json(const struct ovsdb_atom *atom)
 {
-    switch (atom->type) {
-    case OVSDB_ATOM_INTEGER:
-        return json_integer(atom->u.integer);
-    case OVSDB_ATOM_REAL:
-        return json_real(atom->u.real);
-    case OVSDB_ATOM_BOOLEAN:
-        return json_boolean(atom->u.boolean);
-    case OVSDB_ATOM_STRING:
-    case OVSDB_ATOM_UUID:
-    case OVSDB_ATOM_NAMED_UUID:
-        return json_string(atom->u.string);
-    case OVSDB_ATOM_NONE:
-    default:
-        return json_null();
-    }
+    return (atom->type == OVSDB_ATOM_UUID
+            || atom->type == OVSDB_ATOM_NAMED_UUID
+            ? json_string(atom->u.string)
+            : ovsdb_atom_to_json(atom));
 }
 
 /* Returns map column 'column' of 'row' as a JSON object (new reference):
@@ -283,7 +273,7 @@ row_map(const json_t *row, const char *column)
         for (size_t i = 0; i < datum.n; i++) {
             if (datum.keys[i].type == OVSDB_ATOM_STRING) {
                 json_object_set_new(object, datum.keys[i].u.string,
-                                    atom_to_json(&datum.values[i]));
+                                    atom_to_display_json(&datum.values[i]));
             }
         }
     }
