@@ -15,6 +15,7 @@
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
 #include "chan-endpoint.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(chandb);
@@ -413,7 +414,7 @@ chandb_keys(const struct chandb *db, const char *vm)
                          ovsdb_replica_row_uuid(row), vm);
             continue;
         }
-        keys = realloc(keys, (n + 1) * sizeof *keys);
+        keys = xrealloc(keys, (n + 1) * sizeof *keys);
         keys[n++] = json_pack("[Is]", (json_int_t) gen, key);
     }
     if (n) {

@@ -24,6 +24,7 @@
 #include "poll-loop.h"
 #include "provision.h"
 #include "upstream.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(host);
@@ -345,8 +346,8 @@ reprovision(struct host *h, long long now)
                     }
                     json_decref(up.rows);
                     set_guest_limits(h, ch);
-                    h->channels = realloc(h->channels, (h->n_channels + 1)
-                                          * sizeof *h->channels);
+                    h->channels = xrealloc(h->channels, (h->n_channels + 1)
+                                           * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
                     json_object_del(h->down, pc->vm);
                     json_t *keys = chandb_keys(h->db, pc->vm);
@@ -644,17 +645,9 @@ static struct ovsdb_replica *
 create_ovs_replica(const char *remote)
 {
     struct ovsdb_replica *r = ovsdb_replica_create("Open_vSwitch");
-    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, "Interface");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "external_ids", NULL);
-    ovsdb_replica_add_column(t, "ofport", NULL);
-    t = ovsdb_replica_add_table(r, "Port");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "interfaces", NULL);
-    t = ovsdb_replica_add_table(r, "Bridge");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "ports", NULL);
-    t = ovsdb_replica_add_table(r, "Open_vSwitch");
+    provision_add_columns(r);
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r,
+                                                            "Open_vSwitch");
     ovsdb_replica_add_column(t, "other_config", NULL);
     inject_add_columns(r);
     ovsdb_replica_connect(r, remote);
