@@ -67,16 +67,6 @@ map_get(const json_t *map, const char *key)
     return json_string_value(json_object_get(map, key));
 }
 
-static char *
-xasprintf_(const char *fmt, const char *a, const char *b)
-{
-    char *s;
-    if (asprintf(&s, fmt, a, b) < 0) {
-        abort();
-    }
-    return s;
-}
-
 /* Validates one interface's keys into 'pc'. */
 static void
 validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
@@ -98,8 +88,8 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
                                              &pc->cfg))) {
         pc->error = xstrdup(chan_ep_strerror(e));
     } else if (!on_bridge) {
-        pc->error = xasprintf_("interface %s is not on bridge %s",
-                               pc->iface, bridge);
+        pc->error = xasprintf("interface %s is not on bridge %s",
+                              pc->iface, bridge);
     }
 }
 
@@ -131,13 +121,13 @@ settle_duplicates(struct prov_set *set, provision_is_active_func *is_active,
                 char id[16];
                 snprintf(id, sizeof id, "%u", a->cfg.chan_id);
                 if (b->cfg.chan_id == a->cfg.chan_id) {
-                    b->error = xasprintf_("duplicate chand-id %s "
-                                          "(already used by %s)",
-                                          id, a->iface);
+                    b->error = xasprintf("duplicate chand-id %s "
+                                         "(already used by %s)",
+                                         id, a->iface);
                 } else if (!strcmp(b->vm, a->vm)) {
-                    b->error = xasprintf_("duplicate chand-vm %s "
-                                          "(already used by %s)",
-                                          a->vm, a->iface);
+                    b->error = xasprintf("duplicate chand-vm %s "
+                                         "(already used by %s)",
+                                         a->vm, a->iface);
                 }
             }
         }

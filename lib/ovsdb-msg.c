@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 const char *
 ovsdb_msg_strerror(int error)
 {
@@ -302,16 +304,6 @@ has_duplicates(const struct ovsdb_atom *atoms, size_t n)
     }
     free(v);
     return dup;
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        abort();
-    }
-    return p;
 }
 
 int
@@ -921,21 +913,6 @@ ovsdb_msg_parse_update_params(const json_t *params,
     *monitor_id = json_array_get(params, 0);
     *updates = json_array_get(params, 1);
     return 0;
-}
-
-static char *
-xasprintf(const char *format, ...)
-{
-    va_list args;
-    char *s;
-
-    va_start(args, format);
-    int n = vasprintf(&s, format, args);
-    va_end(args);
-    if (n < 0) {
-        abort();
-    }
-    return s;
 }
 
 /* Returns true if 'elem' is an <error> object (has an "error" member). */

@@ -99,17 +99,17 @@ describe_rpc_error(const struct db *db, const json_t *error)
 
     if (kind && !strcmp(kind, "unknown database")) {
         return xasprintf("%s serves no database \"%s\" (create it "
-                                 "with: ovsdb-tool create FILE "
-                                 "chan.ovsschema, and serve FILE)",
-                                 db->name, CHANCTL_DB_NAME);
+                         "with: ovsdb-tool create FILE "
+                         "chan.ovsschema, and serve FILE)",
+                         db->name, CHANCTL_DB_NAME);
     }
     if (kind) {
         return xasprintf("%s: %s%s%s", db->name, kind,
-                                 details ? ": " : "", details ? details : "");
+                         details ? ": " : "", details ? details : "");
     }
     char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
     char *msg = xasprintf("%s: error %s", db->name,
-                                  text ? text : "?");
+                          text ? text : "?");
     free(text);
     return msg;
 }
@@ -133,9 +133,9 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
     if (error) {
         *errorp = (error == EOF
                    ? xasprintf("%s: connection closed by the server",
-                                       db->name)
+                               db->name)
                    : xasprintf("%s: %s", db->name,
-                                       strerror(error)));
+                               strerror(error)));
         return TXN_FAILED;
     }
 
@@ -170,11 +170,11 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
             }
         }
         *errorp = xasprintf("%s: transaction failed: %s", db->name,
-                                    msg);
+                            msg);
         free(msg);
     } else {
         *errorp = xasprintf("%s: malformed transaction reply: %s",
-                                    db->name, msg);
+                            db->name, msg);
         free(msg);
         status = TXN_FAILED;
     }
@@ -568,7 +568,7 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
     rows = json_object_get(json_array_get(result, 0), "rows");
     size_t n_rows = json_array_size(rows);
     char *comment = xasprintf("chanctl: push %s to %s", key,
-                                      target_name(vm));
+                              target_name(vm));
 
     if (n_rows == 0) {
         /* Insert, provided nobody inserted it meanwhile. */
@@ -590,7 +590,7 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
         if (ovsdb_datum_get_uuid(json_object_get(r, "_uuid"), &uuid)
             || !uuid) {
             *errorp = xasprintf("%s: malformed Record row",
-                                        db->name);
+                                db->name);
             free(comment);
             json_decref(result);
             return TXN_FAILED;
@@ -598,8 +598,8 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
         int64_t old = row_int(r, "version", 0);
         if (old >= INT64_MAX) {
             *errorp = xasprintf("record %s for %s: version cannot "
-                                        "grow past %"PRId64, key,
-                                        target_name(vm), old);
+                                "grow past %"PRId64, key,
+                                target_name(vm), old);
             free(comment);
             json_decref(result);
             return TXN_FAILED;
@@ -617,9 +617,9 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
         *versionp = old + 1;
     } else {
         *errorp = xasprintf("%s: %zu Record rows for key %s and %s "
-                                    "(the (key, vm) index should prevent "
-                                    "this)", db->name, n_rows, key,
-                                    target_name(vm));
+                            "(the (key, vm) index should prevent "
+                            "this)", db->name, n_rows, key,
+                            target_name(vm));
         free(comment);
         json_decref(result);
         return TXN_FAILED;
@@ -763,7 +763,7 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
     }
 
     char *comment = xasprintf("chanctl: delete %s from %s", key,
-                                      target_name(opts->vm));
+                              target_name(opts->vm));
     json_t *ops = json_pack("[oo]",
                             ovsdb_op_delete("Record",
                                             record_where(key, opts->vm)),

@@ -22,6 +22,7 @@
 #include "ofp13.h"
 #include "ovsdb-msg.h"
 #include "packets.h"
+#include "util.h"
 
 static const char *outdir;
 
@@ -36,10 +37,7 @@ buf_put(struct buf *b, const void *p, size_t n)
 {
     if (b->len + n > b->allocated) {
         b->allocated = 2 * (b->len + n) + 64;
-        b->data = realloc(b->data, b->allocated);
-        if (!b->data) {
-            abort();
-        }
+        b->data = xrealloc(b->data, b->allocated);
     }
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Scratch directories. */
 
 struct scratch {
@@ -85,21 +87,14 @@ write_file(const char *path, const void *data, size_t len)
     close(fd);
 }
 
-/* Returns a malloc'd copy of the file at 'path' and its size. */
+/* Returns a malloc'd copy of the file at 'path' (the caller frees it) and
+ * its size; fails the test if it cannot be read. */
 static char *
-read_file(const char *path, size_t *lenp)
+must_read_file(const char *path, size_t *lenp)
 {
-    struct stat st;
-    char *buf;
-    int fd = open(path, O_RDONLY);
+    char *buf = read_file(path, lenp);
 
-    CU_ASSERT_FATAL(fd >= 0);
-    CU_ASSERT_FATAL(fstat(fd, &st) == 0);
-    buf = malloc(st.st_size + 1);
-    CU_ASSERT_FATAL(buf != NULL);
-    CU_ASSERT_FATAL(read(fd, buf, st.st_size) == st.st_size);
-    close(fd);
-    *lenp = st.st_size;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
     return buf;
 }
 
@@ -449,11 +444,11 @@ assert_open_refused_unchanged(const char *path, int expected,
                               const char *msg_part)
 {
     size_t len0, len1;
-    char *before = read_file(path, &len0);
+    char *before = must_read_file(path, &len0);
     char *after;
 
     assert_open_fails(path, expected, msg_part);
-    after = read_file(path, &len1);
+    after = must_read_file(path, &len1);
     CU_ASSERT(len0 == len1 && !memcmp(before, after, len0));
     free(before);
     free(after);
@@ -600,7 +595,7 @@ test_corrupt_file(void)
     datastore_close(ds);
 
     /* Garbage over the second half of the file (record pages). */
-    data = read_file(sc.path, &len);
+    data = must_read_file(sc.path, &len);
     CU_ASSERT_FATAL(len > 16 * 4096);
     memset(data + len / 2, 0x5a, len - len / 2);
     write_file(sc.path, data, len);
