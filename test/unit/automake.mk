@@ -163,3 +163,13 @@ UNIT_TESTS += test/unit/test-util
 test_unit_test_util_SOURCES = test/unit/test-util.c $(UNIT_COMMON)
 test_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_util_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-list
+test_unit_test_list_SOURCES = test/unit/test-list.c $(UNIT_COMMON)
+test_unit_test_list_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_list_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-hmap
+test_unit_test_hmap_SOURCES = test/unit/test-hmap.c $(UNIT_COMMON)
+test_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_hmap_LDADD = $(UNIT_LDADD)
