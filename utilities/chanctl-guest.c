@@ -359,12 +359,38 @@ published_key(const char *key, int *errorp)
     return NULL;
 }
 
+/* Calls 'method' ("publish" or "unpublish") for 'key' with 'params'
+ * (stolen) and checks the reply, {"version": N}; with -v prints "'done'
+ * KEY version N".  Returns an exit status. */
+static int
+publish_call(const struct chanctl_options *opts, const char *method,
+             const char *done, const char *key, json_t *params)
+{
+    char *what = xasprintf("%s %s", method, key);
+    json_t *result;
+    int error = api_call(opts, what, method, params, &result);
+
+    if (!error) {
+        json_t *version = json_object_get(result, "version");
+        if (!json_is_integer(version)) {
+            chanctl_error("%s: chand-guest API: malformed reply", what);
+            error = CHANCTL_FAIL;
+        } else if (opts->verbose) {
+            printf("%s %s version %"JSON_INTEGER_FORMAT"\n", done, key,
+                   json_integer_value(version));
+        }
+    }
+    json_decref(result);
+    free(what);
+    return error;
+}
+
 int
 chanctl_cmd_publish(const struct chanctl_options *opts, int argc,
                     char *argv[])
 {
     json_error_t jerror;
-    json_t *key, *value, *result;
+    json_t *key, *value;
     int error = 0;
 
     (void) argc;
@@ -380,30 +406,15 @@ chanctl_cmd_publish(const struct chanctl_options *opts, int argc,
                                    "(line %d, column %d)", argv[0],
                                    jerror.text, jerror.line, jerror.column);
     }
-
-    char *what = xasprintf("publish %s", argv[0]);
-    error = api_call(opts, what, "publish", json_pack("[oo]", key, value),
-                     &result);
-    if (!error) {
-        json_t *version = json_object_get(result, "version");
-        if (!json_is_integer(version)) {
-            chanctl_error("%s: chand-guest API: malformed reply", what);
-            error = CHANCTL_FAIL;
-        } else if (opts->verbose) {
-            printf("published %s version %"JSON_INTEGER_FORMAT"\n",
-                   argv[0], json_integer_value(version));
-        }
-    }
-    json_decref(result);
-    free(what);
-    return error;
+    return publish_call(opts, "publish", "published", argv[0],
+                        json_pack("[oo]", key, value));
 }
 
 int
 chanctl_cmd_unpublish(const struct chanctl_options *opts, int argc,
                       char *argv[])
 {
-    json_t *key, *result;
+    json_t *key;
     int error = 0;
 
     (void) argc;
@@ -411,22 +422,8 @@ chanctl_cmd_unpublish(const struct chanctl_options *opts, int argc,
     if (!key) {
         return error;
     }
-    char *what = xasprintf("unpublish %s", argv[0]);
-    error = api_call(opts, what, "unpublish", json_pack("[o]", key),
-                     &result);
-    if (!error) {
-        json_t *version = json_object_get(result, "version");
-        if (!json_is_integer(version)) {
-            chanctl_error("%s: chand-guest API: malformed reply", what);
-            error = CHANCTL_FAIL;
-        } else if (opts->verbose) {
-            printf("unpublished %s version %"JSON_INTEGER_FORMAT"\n",
-                   argv[0], json_integer_value(version));
-        }
-    }
-    json_decref(result);
-    free(what);
-    return error;
+    return publish_call(opts, "unpublish", "unpublished", argv[0],
+                        json_pack("[o]", key));
 }
 
 /* Returns true if 'result' (borrowed) looks like a "published" reply. */
