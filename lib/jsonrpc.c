@@ -664,6 +664,19 @@ handle_echo_request(struct jsonrpc *rpc, const json_t *msg)
 }
 
 int
+jsonrpc_recv_block_noecho(struct jsonrpc *rpc, json_t **msgp)
+{
+    for (;;) {
+        int error = jsonrpc_recv_block(rpc, msgp);
+        if (error || !handle_echo_request(rpc, *msgp)) {
+            return error;
+        }
+        json_decref(*msgp);
+        *msgp = NULL;
+    }
+}
+
+int
 jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
 {
     *replyp = NULL;
@@ -677,7 +690,7 @@ jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
     int error = jsonrpc_send_block(rpc, request);
     while (!error) {
         json_t *msg;
-        error = jsonrpc_recv_block(rpc, &msg);
+        error = jsonrpc_recv_block_noecho(rpc, &msg);
         if (error) {
             break;
         }
@@ -687,7 +700,6 @@ jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
             *replyp = msg;
             break;
         }
-        handle_echo_request(rpc, msg);
         json_decref(msg);
     }
     json_decref(id);

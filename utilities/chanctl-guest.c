@@ -274,7 +274,7 @@ chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
         rpc, jsonrpc_create_request("watch", params, &id));
     while (!error) {
         json_t *msg;
-        error = jsonrpc_recv_block(rpc, &msg);
+        error = jsonrpc_recv_block_noecho(rpc, &msg);
         if (error) {
             break;
         }
@@ -317,10 +317,6 @@ chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
                     print_update(u, opts->json);
                 }
             }
-        } else if (type == JSONRPC_REQUEST && !strcmp(method, "echo")) {
-            error = jsonrpc_send_block(
-                rpc, jsonrpc_create_reply(json_incref(jsonrpc_msg_params(msg)),
-                                          jsonrpc_msg_id(msg)));
         }
         json_decref(msg);
     }
