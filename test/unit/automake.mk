@@ -84,6 +84,7 @@ test_unit_test_flow_counters_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-datastore
 test_unit_test_datastore_SOURCES = test/unit/test-datastore.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
 	chand-guest/datastore.c chand-guest/datastore.h
 test_unit_test_datastore_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_datastore_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
@@ -102,6 +103,7 @@ test_unit_test_chan_sender_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-guest-receiver
 test_unit_test_guest_receiver_SOURCES = test/unit/test-guest-receiver.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
 	chand-guest/receiver.c chand-guest/receiver.h \
 	chand-guest/keyring.c chand-guest/keyring.h \
 	chand-guest/bridge.c chand-guest/bridge.h \
@@ -125,6 +127,7 @@ test_unit_test_relay_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-guest-publisher
 test_unit_test_guest_publisher_SOURCES = test/unit/test-guest-publisher.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
 	chand-guest/publisher.c chand-guest/publisher.h \
 	chand-guest/receiver.c chand-guest/receiver.h \
 	chand-guest/keyring.c chand-guest/keyring.h \
