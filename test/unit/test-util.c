@@ -102,37 +102,38 @@ write_temp(char *name, const void *data, size_t len)
     close(fd);
 }
 
+/* Asserts that read_file() gives back the 'n' bytes at 'data', with a NUL
+ * after them. */
 static void
-test_read_file(void)
+check_read_file(const char *data, size_t n)
 {
+    size_t len = n + 99;
     char name[32];
-    size_t len = 99;
     char *buf;
 
-    write_temp(name, "one\0two\n", 8);
+    write_temp(name, data, n);
     buf = read_file(name, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    CU_ASSERT_EQUAL(len, 8);
-    CU_ASSERT_EQUAL(memcmp(buf, "one\0two\n", 9), 0);  /* NUL after. */
-    free(buf);
-    buf = read_file(name, NULL);
-    CU_ASSERT_STRING_EQUAL(buf, "one");
+    CU_ASSERT_EQUAL(len, n);
+    CU_ASSERT_EQUAL(memcmp(buf, data, n), 0);
+    CU_ASSERT_EQUAL(buf[n], '\0');
     free(buf);
     unlink(name);
 }
 
 static void
-test_read_file_empty(void)
+test_read_file(void)
 {
     char name[32];
-    size_t len = 99;
     char *buf;
 
-    write_temp(name, "", 0);
-    buf = read_file(name, &len);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    CU_ASSERT_EQUAL(len, 0);
-    CU_ASSERT_EQUAL(buf[0], '\0');
+    check_read_file("one\0two\n", 8);
+    check_read_file("", 0);
+
+    /* The length is optional. */
+    write_temp(name, "one\0two\n", 8);
+    buf = read_file(name, NULL);
+    CU_ASSERT_STRING_EQUAL(buf, "one");
     free(buf);
     unlink(name);
 }
@@ -144,22 +145,13 @@ test_read_file_big(void)
     static const size_t sizes[] = { 8191, 8192, 8193, 16384, 100000 };
 
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        size_t n = sizes[i], len = 0;
-        char *data = xmalloc(n);
-        char name[32];
+        char *data = xmalloc(sizes[i]);
 
-        for (size_t j = 0; j < n; j++) {
+        for (size_t j = 0; j < sizes[i]; j++) {
             data[j] = 'a' + j % 26;
         }
-        write_temp(name, data, n);
-        char *buf = read_file(name, &len);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-        CU_ASSERT_EQUAL(len, n);
-        CU_ASSERT_EQUAL(memcmp(buf, data, n), 0);
-        CU_ASSERT_EQUAL(buf[n], '\0');
-        free(buf);
+        check_read_file(data, sizes[i]);
         free(data);
-        unlink(name);
     }
 }
 
@@ -222,7 +214,6 @@ static const struct unit_test tests[] = {
     { "strdup and memdup", test_dups },
     { "asprintf", test_asprintf },
     { "read_file", test_read_file },
-    { "read_file empty", test_read_file_empty },
     { "read_file big", test_read_file_big },
     { "read_file errors", test_read_file_errors },
     { "hexit_value", test_hexit_value },
