@@ -242,12 +242,9 @@ write_upstream(struct host *h, struct channel *ch, long long now)
             n_rows++;
         }
     }
-    struct upstream_write *w = calloc(1, sizeof *w);
-    if (!w) {
-        abort();
-    }
+    struct upstream_write *w = xzalloc(sizeof *w);
     w->host = h;
-    w->vm = strdup(channel_vm(ch));
+    w->vm = xstrdup(channel_vm(ch));
     w->ch = ch;
     chandb_write_guest_batch(h->db, channel_vm(ch), b, n_rows,
                              upstream_write_done, w);
@@ -362,9 +359,7 @@ reprovision(struct host *h, long long now)
             status = "pending: no OpenFlow port yet";
         }
         if (pc->error) {
-            if (asprintf(&error_status, "error: %s", pc->error) < 0) {
-                abort();
-            }
+            error_status = xasprintf("error: %s", pc->error);
             status = error_status;
             VLOG_WARN_RL(&rl, "interface %s: %s", pc->iface, pc->error);
         }
@@ -657,12 +652,9 @@ create_ovs_replica(const char *remote)
 struct host *
 host_create(const struct host_options *opts)
 {
-    struct host *h = calloc(1, sizeof *h);
+    struct host *h = xzalloc(sizeof *h);
     h->opts = *opts;
-    if (asprintf(&h->target, "unix:%s/%s.mgmt", opts->ovs_rundir,
-                 opts->bridge) < 0) {
-        abort();
-    }
+    h->target = xasprintf("unix:%s/%s.mgmt", opts->ovs_rundir, opts->bridge);
     if (flowmgr_create(opts->flows, h->target, &h->fm)) {
         free(h->target);
         free(h);

@@ -290,10 +290,7 @@ has_duplicates(const struct ovsdb_atom *atoms, size_t n)
     if (n < 2) {
         return false;
     }
-    const struct ovsdb_atom **v = malloc(n * sizeof *v);
-    if (!v) {
-        abort();
-    }
+    const struct ovsdb_atom **v = xmalloc(n * sizeof *v);
     for (size_t i = 0; i < n; i++) {
         v[i] = &atoms[i];
     }

@@ -296,13 +296,10 @@ struct record {
 static struct record *
 parse_records(const json_t *rows, size_t *n)
 {
-    struct record *recs = calloc(json_array_size(rows) + 1, sizeof *recs);
+    struct record *recs = xcalloc(json_array_size(rows) + 1, sizeof *recs);
     size_t i;
     json_t *row;
 
-    if (!recs) {
-        abort();
-    }
     *n = 0;
     json_array_foreach (rows, i, row) {
         struct record *r = &recs[*n];
@@ -484,10 +481,7 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
     size_t n_recs;
     struct record *recs = parse_records(rec_rows, &n_recs);
     size_t n = json_array_size(chan_rows);
-    json_t **objs = calloc(n + 1, sizeof *objs);
-    if (!objs) {
-        abort();
-    }
+    json_t **objs = xcalloc(n + 1, sizeof *objs);
     for (size_t i = 0; i < n; i++) {
         objs[i] = channel_to_json(json_array_get(chan_rows, i), recs,
                                   n_recs);
