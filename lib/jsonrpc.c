@@ -662,6 +662,8 @@ handle_echo_request(struct jsonrpc *rpc, const json_t *msg)
     return false;
 }
 
+/* Waits for a message other than "echo" and stores it in '*msgp', a new
+ * reference the caller owns; see jsonrpc.h. */
 int
 jsonrpc_recv_block_noecho(struct jsonrpc *rpc, json_t **msgp)
 {
