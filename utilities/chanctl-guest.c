@@ -256,10 +256,71 @@ print_update(const json_t *update, bool as_json)
     fflush(stdout);
 }
 
+/* Prints the records a "watch" reply's result (borrowed) lists, as updates
+ * with op "current". */
+static void
+print_current(const json_t *result, bool as_json)
+{
+    size_t i;
+    json_t *rec;
+
+    json_array_foreach (result, i, rec) {
+        if (is_record(rec)) {
+            json_t *u = json_deep_copy(rec);
+            json_object_set_new(u, "op", json_string("current"));
+            print_update(u, as_json);
+            json_decref(u);
+        }
+    }
+}
+
+/* Prints the updates of an "update" notification's params (borrowed):
+ * [UPDATE...], or (leniently) a bare UPDATE object. */
+static void
+print_updates(const json_t *params, bool as_json)
+{
+    size_t i;
+    json_t *u;
+
+    if (json_is_object(params)) {
+        print_update(params, as_json);
+    }
+    json_array_foreach (params, i, u) {
+        if (json_is_object(u)) {
+            print_update(u, as_json);
+        }
+    }
+}
+
+/* Handles one message 'msg' (borrowed) of a watch whose request had 'id':
+ * prints what it brings.  Returns false after printing why if it is the
+ * error reply to the watch, otherwise true. */
+static bool
+watch_handle(const struct chanctl_options *opts, const json_t *id,
+             const json_t *msg)
+{
+    enum jsonrpc_msg_type type = jsonrpc_msg_type(msg);
+    const char *method = jsonrpc_msg_method(msg);
+
+    if (type == JSONRPC_ERROR && jsonrpc_id_equal(jsonrpc_msg_id(msg), id)) {
+        char *text = describe_error(jsonrpc_msg_error(msg));
+        chanctl_error("watch: %s", text);
+        free(text);
+        return false;
+    } else if (type == JSONRPC_REPLY) {
+        print_current(jsonrpc_msg_result(msg), opts->json);
+    } else if (method && !strcmp(method, "update")
+               && type != JSONRPC_REQUEST) {
+        print_updates(json_object_get(msg, "params"), opts->json);
+    }
+    return true;
+}
+
 int
 chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
 {
     json_t *params = prefix_params(argc, argv);
+    bool refused = false;
     json_t *id;
 
     if (!params) {
@@ -272,58 +333,21 @@ chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
     }
     int error = jsonrpc_send_block(
         rpc, jsonrpc_create_request("watch", params, &id));
-    while (!error) {
+    while (!error && !refused) {
         json_t *msg;
-        error = jsonrpc_recv_block_noecho(rpc, &msg);
-        if (error) {
-            break;
-        }
 
-        enum jsonrpc_msg_type type = jsonrpc_msg_type(msg);
-        const char *method = jsonrpc_msg_method(msg);
-        if (type == JSONRPC_ERROR && jsonrpc_id_equal(jsonrpc_msg_id(msg),
-                                                      id)) {
-            char *text = describe_error(jsonrpc_msg_error(msg));
-            chanctl_error("watch: %s", text);
-            free(text);
+        error = jsonrpc_recv_block_noecho(rpc, &msg);
+        if (!error) {
+            refused = !watch_handle(opts, id, msg);
             json_decref(msg);
-            json_decref(id);
-            jsonrpc_close(rpc);
-            return CHANCTL_FAIL;
-        } else if (type == JSONRPC_REPLY) {
-            /* If the reply lists the current records, show them first. */
-            json_t *result = jsonrpc_msg_result(msg);
-            size_t i;
-            json_t *rec;
-            json_array_foreach (result, i, rec) {
-                if (is_record(rec)) {
-                    json_t *u = json_deep_copy(rec);
-                    json_object_set_new(u, "op", json_string("current"));
-                    print_update(u, opts->json);
-                    json_decref(u);
-                }
-            }
-        } else if (method && !strcmp(method, "update")
-                   && type != JSONRPC_REQUEST) {
-            /* Params [UPDATE...], or (leniently) a bare UPDATE object. */
-            json_t *p = json_object_get(msg, "params");
-            size_t i;
-            json_t *u;
-            if (json_is_object(p)) {
-                print_update(p, opts->json);
-            }
-            json_array_foreach (p, i, u) {
-                if (json_is_object(u)) {
-                    print_update(u, opts->json);
-                }
-            }
         }
-        json_decref(msg);
     }
-    chanctl_error("watch: chand-guest API %s: %s", jsonrpc_get_name(rpc),
-                  error == EOF ? "connection closed by chand-guest"
-                  : error == EPROTO ? "malformed message"
-                  : strerror(error));
+    if (!refused) {
+        chanctl_error("watch: chand-guest API %s: %s", jsonrpc_get_name(rpc),
+                      error == EOF ? "connection closed by chand-guest"
+                      : error == EPROTO ? "malformed message"
+                      : strerror(error));
+    }
     json_decref(id);
     jsonrpc_close(rpc);
     return CHANCTL_FAIL;
