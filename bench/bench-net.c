@@ -25,6 +25,7 @@
 #include "ofp13.h"
 #include "packets.h"
 #include "stream.h"
+#include "util.h"
 
 /* Common options of the senders. */
 struct send_opts {
@@ -764,7 +765,7 @@ bench_cmd_capture(int argc, char *argv[])
                 }
                 if (n_pend == cap_pend) {
                     cap_pend *= 2;
-                    pend = realloc(pend, cap_pend * sizeof *pend);
+                    pend = xrealloc(pend, cap_pend * sizeof *pend);
                 }
                 pend[n_pend].seq = f.seq;
                 pend[n_pend].t = t;
@@ -777,7 +778,7 @@ bench_cmd_capture(int argc, char *argv[])
                 while (head < n_pend && pend[head].seq <= f.ack) {
                     if (n_lat == cap_lat) {
                         cap_lat *= 2;
-                        lat = realloc(lat, cap_lat * sizeof *lat);
+                        lat = xrealloc(lat, cap_lat * sizeof *lat);
                     }
                     lat[n_lat++] = t - pend[head].t;
                     if (log) {

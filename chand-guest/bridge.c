@@ -28,6 +28,7 @@
 #include "poll-loop.h"
 #include "reconnect.h"
 #include "subprocess.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(bridge);
@@ -113,71 +114,6 @@ bridge_name_is_valid(const char *name)
         }
     }
     return true;
-}
-
-static char *
-xasprintf(const char *format, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *format, ...)
-{
-    va_list args;
-    char *s;
-
-    va_start(args, format);
-    if (vasprintf(&s, format, args) < 0) {
-        abort();
-    }
-    va_end(args);
-    return s;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    char *copy = strdup(s);
-
-    if (!copy) {
-        abort();
-    }
-    return copy;
-}
-
-/* Reads the whole file at 'path'.  Returns a malloc'd buffer and its
- * length, or NULL with errno set. */
-static char *
-read_file(const char *path, size_t *lenp)
-{
-    FILE *f = fopen(path, "r");
-    size_t cap = 8192, len = 0, n;
-    char *buf;
-
-    if (!f) {
-        return NULL;
-    }
-    buf = malloc(cap);
-    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-        errno = EIO;
-    }
-    fclose(f);
-    *lenp = len;
-    return buf;
 }
 
 static int

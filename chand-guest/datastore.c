@@ -1611,21 +1611,30 @@ datastore_list(struct datastore *ds, const char *prefix,
     return error;
 }
 
-int
-datastore_count(struct datastore *ds, uint64_t *countp)
+/* Runs 'which', a "SELECT count(*)" statement without parameters, and
+ * stores its result in '*countp'.  Returns 0 or an errno, after logging a
+ * failure to do 'what'. */
+static int
+count_rows(struct datastore *ds, enum ds_stmt which, const char *what,
+           uint64_t *countp)
 {
-    sqlite3_stmt *s = stmt(ds, ST_COUNT);
+    sqlite3_stmt *s = stmt(ds, which);
     int rc = sqlite3_step(s);
     int error = 0;
 
     if (rc == SQLITE_ROW) {
         *countp = sqlite3_column_int64(s, 0);
     } else {
-        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
-                          "counting records");
+        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, what);
     }
     stmt_done(s);
     return error;
+}
+
+int
+datastore_count(struct datastore *ds, uint64_t *countp)
+{
+    return count_rows(ds, ST_COUNT, "counting records", countp);
 }
 
 int
@@ -2229,16 +2238,6 @@ datastore_purge_published(struct datastore *ds, int64_t version,
 int
 datastore_count_pending(struct datastore *ds, uint64_t *np)
 {
-    sqlite3_stmt *s = stmt(ds, ST_PUB_PENDING);
-    int rc = sqlite3_step(s);
-    int error = 0;
-
-    if (rc == SQLITE_ROW) {
-        *np = sqlite3_column_int64(s, 0);
-    } else {
-        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
-                          "counting pending published records");
-    }
-    stmt_done(s);
-    return error;
+    return count_rows(ds, ST_PUB_PENDING,
+                      "counting pending published records", np);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(keyring);
@@ -75,19 +76,6 @@ is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r';
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* A field of a line: 'len' bytes at 's'. */
 struct field {
     const char *s;
@@ -143,8 +131,8 @@ parse_key(const struct field *f, size_t line, uint8_t key[KEYRING_KEY_LEN],
         return EINVAL;
     }
     for (size_t i = 0; i < f->len; i += 2) {
-        int hi = hex_value(f->s[i]);
-        int lo = hex_value(f->s[i + 1]);
+        int hi = hexit_value(f->s[i]);
+        int lo = hexit_value(f->s[i + 1]);
 
         if (hi < 0 || lo < 0) {
             format_error(error, error_size, "line %zu: key has a character "

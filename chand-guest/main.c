@@ -104,39 +104,15 @@ parse_seconds(const char *s, unsigned int *secondsp)
     return true;
 }
 
+/* Creates the guest daemon from 'opts' (a struct guest_options); the
+ * caller owns the result. */
 static void *
 guest_create_(const void *opts)
 {
     return guest_create(opts);
 }
 
-static void
-guest_run_(void *g)
-{
-    guest_run(g);
-}
-
-static void
-guest_wait_(void *g)
-{
-    guest_wait(g);
-}
-
-static bool
-guest_exiting_(const void *g)
-{
-    return guest_exiting(g);
-}
-
-static void
-guest_destroy_(void *g)
-{
-    guest_destroy(g);
-}
-
-static const struct daemon_class guest_class = {
-    guest_create_, guest_run_, guest_wait_, guest_exiting_, guest_destroy_,
-};
+DAEMON_CLASS_DEFINE(guest, guest_create_);
 
 int
 main(int argc, char *argv[])

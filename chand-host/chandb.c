@@ -15,6 +15,7 @@
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
 #include "chan-endpoint.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(chandb);
@@ -185,11 +186,7 @@ parse_record(const struct ovsdb_replica_row *row, const char **keyp,
     json_t *parsed = json_loads(value, JSON_DECODE_ANY
                                 | JSON_REJECT_DUPLICATES, &error);
     if (!parsed) {
-        char *reason;
-        if (asprintf(&reason, "value is not valid JSON: %s", error.text) < 0) {
-            abort();
-        }
-        return reason;
+        return xasprintf("value is not valid JSON: %s", error.text);
     }
     *keyp = key;
     *vmp = vm && *vm ? vm : NULL;
@@ -413,7 +410,7 @@ chandb_keys(const struct chandb *db, const char *vm)
                          ovsdb_replica_row_uuid(row), vm);
             continue;
         }
-        keys = realloc(keys, (n + 1) * sizeof *keys);
+        keys = xrealloc(keys, (n + 1) * sizeof *keys);
         keys[n++] = json_pack("[Is]", (json_int_t) gen, key);
     }
     if (n) {
@@ -746,10 +743,7 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
                                             "published_count",
                                             (json_int_t) n_rows)));
     }
-    struct write_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) {
-        abort();
-    }
+    struct write_ctx *ctx = xzalloc(sizeof *ctx);
     ctx->db = db;
     ctx->done = done;
     ctx->aux = aux;
@@ -770,10 +764,7 @@ chandb_delete_guest_records(struct chandb *db, const char *vm)
                         json_pack("{sI sI sI}", "up_epoch", (json_int_t) 0,
                                   "up_position", (json_int_t) 0,
                                   "published_count", (json_int_t) 0)));
-    struct write_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) {
-        abort();
-    }
+    struct write_ctx *ctx = xzalloc(sizeof *ctx);
     ctx->db = db;
     ovsdb_replica_transact(db->replica, ops, guest_batch_done, ctx);
 }
@@ -850,12 +841,9 @@ relay_rules(const struct chandb *db, struct relay_rule **rulesp,
     const struct ovsdb_replica_table *t
         = ovsdb_replica_get_table(db->replica, "Relay");
     size_t n_rows = ovsdb_replica_table_count(t), n = 0;
-    struct relay_rule *rules = calloc(n_rows + 1, sizeof *rules);
-    struct ovsdb_datum *datums = calloc(n_rows + 1, sizeof *datums);
+    struct relay_rule *rules = xcalloc(n_rows + 1, sizeof *rules);
+    struct ovsdb_datum *datums = xcalloc(n_rows + 1, sizeof *datums);
     const struct ovsdb_replica_row *row;
-    if (!rules || !datums) {
-        abort();
-    }
     OVSDB_REPLICA_FOR_EACH (row, t) {
         struct relay_rule *r = &rules[n];
         const char *source = row_string(row, "source");
@@ -870,10 +858,7 @@ relay_rules(const struct chandb *db, struct relay_rule **rulesp,
                          ovsdb_replica_row_uuid(row));
             continue;
         }
-        const char **vms = calloc(datums[n].n + 1, sizeof *vms);
-        if (!vms) {
-            abort();
-        }
+        const char **vms = xcalloc(datums[n].n + 1, sizeof *vms);
         for (size_t i = 0; i < datums[n].n; i++) {
             if (datums[n].keys[i].type == OVSDB_ATOM_STRING) {
                 vms[r->n_vms++] = datums[n].keys[i].u.string;
@@ -917,11 +902,8 @@ relay_count_refusals(struct chandb *db, const json_t *counts)
         json_t *version;
         json_object_foreach (json_object_get(c, "refused_keys"), key,
                              version) {
-            char *id;
-            if (asprintf(&id, "%s/%"JSON_INTEGER_FORMAT"/%s", vm,
-                         json_integer_value(version), key) < 0) {
-                abort();
-            }
+            char *id = xasprintf("%s/%"JSON_INTEGER_FORMAT"/%s", vm,
+                                 json_integer_value(version), key);
             if (!json_object_get(db->relay_refused, id)) {
                 relay_count(db, vm, "refused", 1);
             }

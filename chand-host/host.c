@@ -24,6 +24,7 @@
 #include "poll-loop.h"
 #include "provision.h"
 #include "upstream.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(host);
@@ -243,12 +244,9 @@ write_upstream(struct host *h, struct channel *ch, long long now)
             n_rows++;
         }
     }
-    struct upstream_write *w = calloc(1, sizeof *w);
-    if (!w) {
-        abort();
-    }
+    struct upstream_write *w = xzalloc(sizeof *w);
     w->host = h;
-    w->vm = strdup(channel_vm(ch));
+    w->vm = xstrdup(channel_vm(ch));
     w->ch = ch;
     chandb_write_guest_batch(h->db, channel_vm(ch), b, n_rows,
                              upstream_write_done, w);
@@ -347,8 +345,8 @@ reprovision(struct host *h, long long now)
                     }
                     json_decref(up.rows);
                     set_guest_limits(h, ch);
-                    h->channels = realloc(h->channels, (h->n_channels + 1)
-                                          * sizeof *h->channels);
+                    h->channels = xrealloc(h->channels, (h->n_channels + 1)
+                                           * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
                     json_object_del(h->down, pc->vm);
                     json_t *keys = chandb_keys(h->db, pc->vm);
@@ -363,9 +361,7 @@ reprovision(struct host *h, long long now)
             status = "pending: no OpenFlow port yet";
         }
         if (pc->error) {
-            if (asprintf(&error_status, "error: %s", pc->error) < 0) {
-                abort();
-            }
+            error_status = xasprintf("error: %s", pc->error);
             status = error_status;
             VLOG_WARN_RL(&rl, "interface %s: %s", pc->iface, pc->error);
         }
@@ -653,17 +649,9 @@ static struct ovsdb_replica *
 create_ovs_replica(const char *remote)
 {
     struct ovsdb_replica *r = ovsdb_replica_create("Open_vSwitch");
-    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, "Interface");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "external_ids", NULL);
-    ovsdb_replica_add_column(t, "ofport", NULL);
-    t = ovsdb_replica_add_table(r, "Port");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "interfaces", NULL);
-    t = ovsdb_replica_add_table(r, "Bridge");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "ports", NULL);
-    t = ovsdb_replica_add_table(r, "Open_vSwitch");
+    provision_add_columns(r);
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r,
+                                                            "Open_vSwitch");
     ovsdb_replica_add_column(t, "other_config", NULL);
     inject_add_columns(r);
     ovsdb_replica_connect(r, remote);
@@ -673,12 +661,9 @@ create_ovs_replica(const char *remote)
 struct host *
 host_create(const struct host_options *opts)
 {
-    struct host *h = calloc(1, sizeof *h);
+    struct host *h = xzalloc(sizeof *h);
     h->opts = *opts;
-    if (asprintf(&h->target, "unix:%s/%s.mgmt", opts->ovs_rundir,
-                 opts->bridge) < 0) {
-        abort();
-    }
+    h->target = xasprintf("unix:%s/%s.mgmt", opts->ovs_rundir, opts->bridge);
     h->fm = flowmgr_create(opts->flows, h->target);
     if (!h->fm) {
         free(h->target);

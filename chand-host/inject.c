@@ -13,6 +13,7 @@
 #include "ofp13.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(inject);
@@ -282,17 +283,13 @@ examine_port(struct inject *inj, struct ovsdb_replica *ovs, long long now,
     }
     const char *type = row_string(iface, "type");
     if (!type || strcmp(type, "chand")) {
-        if (asprintf(reason, "interface %s has type \"%s\", not chand",
-                     inj->port_name, type ? type : "") < 0) {
-            abort();
-        }
+        *reason = xasprintf("interface %s has type \"%s\", not chand",
+                            inj->port_name, type ? type : "");
         return 0;
     }
     const char *error = row_string(iface, "error");
     if (error && *error) {
-        if (asprintf(reason, "port %s: %s", inj->port_name, error) < 0) {
-            abort();
-        }
+        *reason = xasprintf("port %s: %s", inj->port_name, error);
         return 0;
     }
     int64_t tag;
@@ -329,10 +326,7 @@ connect_port(struct inject *inj, const char *path)
 {
     char *dflt = NULL;
     if (!path) {
-        if (asprintf(&dflt, "%s/%s.chand", inj->ovs_rundir,
-                     inj->port_name) < 0) {
-            abort();
-        }
+        dflt = xasprintf("%s/%s.chand", inj->ovs_rundir, inj->port_name);
         path = dflt;
     }
     if (!inj->port || strcmp(chan_port_get_name(inj->port), path)) {

@@ -114,39 +114,15 @@ parse_rate(const char *s, unsigned int *pps, unsigned int *burst)
     return 0;
 }
 
+/* Creates the host daemon from 'opts' (a struct host_options); the caller
+ * owns the result. */
 static void *
 host_create_(const void *opts)
 {
     return host_create(opts);
 }
 
-static void
-host_run_(void *h)
-{
-    host_run(h);
-}
-
-static void
-host_wait_(void *h)
-{
-    host_wait(h);
-}
-
-static bool
-host_exiting_(const void *h)
-{
-    return host_exiting(h);
-}
-
-static void
-host_destroy_(void *h)
-{
-    host_destroy(h);
-}
-
-static const struct daemon_class host_class = {
-    host_create_, host_run_, host_wait_, host_exiting_, host_destroy_,
-};
+DAEMON_CLASS_DEFINE(host, host_create_);
 
 int
 main(int argc, char *argv[])

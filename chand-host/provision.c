@@ -9,6 +9,7 @@
 
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
+#include "util.h"
 
 /* Returns a new JSON array of the uuids of the interfaces on 'bridge'. */
 static json_t *
@@ -66,16 +67,6 @@ map_get(const json_t *map, const char *key)
     return json_string_value(json_object_get(map, key));
 }
 
-static char *
-xasprintf_(const char *fmt, const char *a, const char *b)
-{
-    char *s;
-    if (asprintf(&s, fmt, a, b) < 0) {
-        abort();
-    }
-    return s;
-}
-
 /* Validates one interface's keys into 'pc'. */
 static void
 validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
@@ -85,20 +76,20 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
     enum chan_ep_error e;
 
     if (!pc->vm) {
-        pc->error = strdup("missing chand-vm");
+        pc->error = xstrdup("missing chand-vm");
     } else if (!chan_vm_name_is_valid(pc->vm)) {
-        pc->error = strdup("chand-vm: must be 1 to 64 characters from "
-                           "A-Z a-z 0-9 . _ -");
+        pc->error = xstrdup("chand-vm: must be 1 to 64 characters from "
+                            "A-Z a-z 0-9 . _ -");
     } else if (!id) {
-        pc->error = strdup("missing chand-id");
+        pc->error = xstrdup("missing chand-id");
     } else if ((e = chan_config_from_strings(id, map_get(ids, "chand-vid"),
                                              map_get(ids, "chand-guest-ip"),
                                              map_get(ids, "chand-guest-mac"),
                                              &pc->cfg))) {
-        pc->error = strdup(chan_ep_strerror(e));
+        pc->error = xstrdup(chan_ep_strerror(e));
     } else if (!on_bridge) {
-        pc->error = xasprintf_("interface %s is not on bridge %s",
-                               pc->iface, bridge);
+        pc->error = xasprintf("interface %s is not on bridge %s",
+                              pc->iface, bridge);
     }
 }
 
@@ -130,17 +121,33 @@ settle_duplicates(struct prov_set *set, provision_is_active_func *is_active,
                 char id[16];
                 snprintf(id, sizeof id, "%u", a->cfg.chan_id);
                 if (b->cfg.chan_id == a->cfg.chan_id) {
-                    b->error = xasprintf_("duplicate chand-id %s "
-                                          "(already used by %s)",
-                                          id, a->iface);
+                    b->error = xasprintf("duplicate chand-id %s "
+                                         "(already used by %s)",
+                                         id, a->iface);
                 } else if (!strcmp(b->vm, a->vm)) {
-                    b->error = xasprintf_("duplicate chand-vm %s "
-                                          "(already used by %s)",
-                                          a->vm, a->iface);
+                    b->error = xasprintf("duplicate chand-vm %s "
+                                         "(already used by %s)",
+                                         a->vm, a->iface);
                 }
             }
         }
     }
+}
+
+/* Adds the columns provisioning reads to 'ovs' (borrowed). */
+void
+provision_add_columns(struct ovsdb_replica *ovs)
+{
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(ovs, "Interface");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "external_ids", NULL);
+    ovsdb_replica_add_column(t, "ofport", NULL);
+    t = ovsdb_replica_add_table(ovs, "Port");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "interfaces", NULL);
+    t = ovsdb_replica_add_table(ovs, "Bridge");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "ports", NULL);
 }
 
 void
@@ -171,19 +178,19 @@ provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
         }
         if (set->n >= allocated) {
             allocated = allocated ? 2 * allocated : 8;
-            set->channels = realloc(set->channels,
-                                    allocated * sizeof *set->channels);
+            set->channels = xrealloc(set->channels,
+                                     allocated * sizeof *set->channels);
         }
         struct prov_channel *pc = &set->channels[set->n++];
         memset(pc, 0, sizeof *pc);
-        pc->iface_uuid = strdup(ovsdb_replica_row_uuid(row));
+        pc->iface_uuid = xstrdup(ovsdb_replica_row_uuid(row));
         name = NULL;
         ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name);
-        pc->iface = strdup(name ? name : "?");
-        pc->vm = map_get(ids, "chand-vm") ? strdup(map_get(ids, "chand-vm"))
+        pc->iface = xstrdup(name ? name : "?");
+        pc->vm = map_get(ids, "chand-vm") ? xstrdup(map_get(ids, "chand-vm"))
                                            : NULL;
         pc->status = map_get(ids, "chand-status")
-                     ? strdup(map_get(ids, "chand-status")) : NULL;
+                     ? xstrdup(map_get(ids, "chand-status")) : NULL;
 
         int64_t ofport;
         bool present;

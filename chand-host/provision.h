@@ -43,6 +43,11 @@ struct prov_set {
     size_t n;
 };
 
+/* Adds to 'ovs' (an Open_vSwitch replica, not yet connected) the tables
+ * and columns provision_compute() reads: Interface name, external_ids and
+ * ofport; Port name and interfaces; Bridge name and ports. */
+void provision_add_columns(struct ovsdb_replica *ovs);
+
 /* Callback that tells whether interface 'iface_uuid' has an active channel
  * now (to settle duplicates in its favour). */
 typedef bool provision_is_active_func(const char *iface_uuid, void *aux);

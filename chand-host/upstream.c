@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* A message received whole and not yet in a batch. */
 struct up_msg {
     struct chan_batch records;  /* Empty for a skipped message. */
@@ -129,11 +131,8 @@ struct upstream *
 upstream_create(const char *vm, uint32_t epoch, uint64_t position,
                 const json_t *rows, upstream_ack_func *ack, void *aux)
 {
-    struct upstream *up = calloc(1, sizeof *up);
-    if (!up) {
-        abort();
-    }
-    up->vm = strdup(vm);
+    struct upstream *up = xzalloc(sizeof *up);
+    up->vm = xstrdup(vm);
     up->ack = ack;
     up->aux = aux;
     up->epoch = epoch;
@@ -149,8 +148,8 @@ upstream_create(const char *vm, uint32_t epoch, uint64_t position,
     json_object_foreach (up->rows, key, row) {
         up->total_bytes += row_bytes(key, row);
     }
-    if (!up->vm || !up->seen || !up->reasm || !up->rows) {
-        abort();
+    if (!up->seen || !up->reasm || !up->rows) {
+        out_of_memory();
     }
     return up;
 }
@@ -196,11 +195,7 @@ add_msg(struct upstream *up, struct chan_batch *records, uint64_t last_seq)
 {
     if (up->n_msgs >= up->allocated_msgs) {
         size_t n = up->allocated_msgs ? 2 * up->allocated_msgs : 8;
-        struct up_msg *msgs = realloc(up->msgs, n * sizeof *msgs);
-        if (!msgs) {
-            abort();
-        }
-        up->msgs = msgs;
+        up->msgs = xrealloc(up->msgs, n * sizeof *up->msgs);
         up->allocated_msgs = n;
     }
     struct up_msg *m = &up->msgs[up->n_msgs++];
@@ -347,19 +342,12 @@ add_change(struct upstream_batch *b, json_t *index, const char *key)
 {
     if (b->n >= b->allocated) {
         size_t n = b->allocated ? 2 * b->allocated : 16;
-        struct upstream_change *c = realloc(b->changes, n * sizeof *c);
-        if (!c) {
-            abort();
-        }
-        b->changes = c;
+        b->changes = xrealloc(b->changes, n * sizeof *b->changes);
         b->allocated = n;
     }
     struct upstream_change *c = &b->changes[b->n];
     memset(c, 0, sizeof *c);
-    c->key = strdup(key);
-    if (!c->key) {
-        abort();
-    }
+    c->key = xstrdup(key);
     json_object_set_new(index, key, json_integer(b->n++));
     return c;
 }
@@ -379,7 +367,7 @@ collapse(struct upstream *up, json_t *index, const struct chan_record *r)
     if (r->op == CHAN_OP_PUT) {
         c->value = json_dumps(r->value, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!c->value) {
-            abort();
+            out_of_memory();
         }
     }
 }

@@ -23,7 +23,10 @@ lib_libchand_a_SOURCES = \
 	lib/daemon.c lib/daemon.h \
 	lib/chan-flows.c lib/chan-flows.h \
 	lib/flow-counters.c lib/flow-counters.h \
-	lib/chan-port.c lib/chan-port.h
+	lib/chan-port.c lib/chan-port.h \
+	lib/util.c lib/util.h \
+	lib/list.h \
+	lib/hmap.c lib/hmap.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
 CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)

@@ -17,6 +17,7 @@
 
 #include "packets.h"
 #include "poll-loop.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(chan_port);
@@ -174,10 +175,8 @@ chan_port_decode(const void *dgram_, size_t len, struct chan_port_frame *frame)
 static struct chan_port *
 chan_port_alloc(const char *name, chan_port_recv_func *recv_cb, void *aux)
 {
-    struct chan_port *port = calloc(1, sizeof *port);
-    if (!port || !(port->name = strdup(name))) {
-        abort();
-    }
+    struct chan_port *port = xzalloc(sizeof *port);
+    port->name = xstrdup(name);
     port->fd = -1;
     port->backoff = CHAN_PORT_BACKOFF_MIN;
     port->recv_cb = recv_cb;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "packets.h"
+#include "util.h"
 
 /* Header field offsets. */
 #define OFS_MAGIC 0
@@ -677,28 +678,18 @@ chan_batch_destroy(struct chan_batch *batch)
     chan_batch_init(batch);
 }
 
-static void *
-xrealloc_or_abort(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 static struct chan_record *
 batch_append(struct chan_batch *batch, const char *key)
 {
     if (batch->n >= batch->allocated) {
         batch->allocated = batch->allocated ? 2 * batch->allocated : 16;
-        batch->records = xrealloc_or_abort(
+        batch->records = xrealloc(
             batch->records, batch->allocated * sizeof *batch->records);
     }
 
     struct chan_record *rec = &batch->records[batch->n++];
     size_t key_len = strlen(key);
-    rec->key = xrealloc_or_abort(NULL, key_len + 1);
+    rec->key = xrealloc(NULL, key_len + 1);
     memcpy(rec->key, key, key_len + 1);
     rec->value = NULL;
     return rec;
@@ -881,7 +872,7 @@ record_from_json(json_t *json, size_t max_depth, struct chan_record *rec)
         }
     }
 
-    rec->key = xrealloc_or_abort(NULL, key_len + 1);
+    rec->key = xrealloc(NULL, key_len + 1);
     memcpy(rec->key, key_s, key_len + 1);
     rec->value = json_incref(value);
     rec->version = json_integer_value(version);
@@ -930,7 +921,7 @@ chan_batch_decode(const void *data, size_t len,
         goto out;
     }
 
-    batch->records = xrealloc_or_abort(NULL, n * sizeof *batch->records);
+    batch->records = xrealloc(NULL, n * sizeof *batch->records);
     batch->allocated = n;
     batch->n = 0;
     for (size_t i = 0; i < n; i++) {

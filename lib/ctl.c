@@ -17,6 +17,7 @@
 #include "jsonrpc.h"
 #include "poll-loop.h"
 #include "stream.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(ctl);
@@ -87,20 +88,13 @@ register_command(const char *name, const char *usage, int min_args,
     } else {
         if (n_commands >= allocated_commands) {
             size_t n = allocated_commands ? allocated_commands * 2 : 16;
-            struct ctl_command *p = realloc(commands, n * sizeof *p);
-            if (!p) {
-                abort();
-            }
-            commands = p;
+            commands = xrealloc(commands, n * sizeof *commands);
             allocated_commands = n;
         }
         c = &commands[n_commands++];
     }
-    c->name = strdup(name);
-    c->usage = strdup(usage ? usage : "");
-    if (!c->name || !c->usage) {
-        abort();
-    }
+    c->name = xstrdup(name);
+    c->usage = xstrdup(usage ? usage : "");
     c->min_args = min_args < 0 ? 0 : min_args;
     c->max_args = max_args < c->min_args ? c->min_args : max_args;
     c->cb = cb;

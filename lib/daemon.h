@@ -38,6 +38,38 @@ struct daemon_class {
     void (*destroy)(void *);
 };
 
+/* Defines 'static const struct daemon_class NAME##_class' for a daemon whose
+ * state is a 'struct NAME' driven by NAME##_run(), NAME##_wait(),
+ * NAME##_exiting() and NAME##_destroy() (the usual chand daemon life cycle),
+ * plus CREATE, a 'void *CREATE(const void *opts)' that returns a new 'struct
+ * NAME' (owned by daemon_run()) or NULL.  The class's functions are small
+ * trampolines from 'void *' to 'struct NAME *'. */
+#define DAEMON_CLASS_DEFINE(NAME, CREATE)                               \
+    static void                                                         \
+    NAME##_run__(void *d)                                               \
+    {                                                                   \
+        NAME##_run(d);                                                  \
+    }                                                                   \
+    static void                                                         \
+    NAME##_wait__(void *d)                                              \
+    {                                                                   \
+        NAME##_wait(d);                                                 \
+    }                                                                   \
+    static bool                                                         \
+    NAME##_exiting__(const void *d)                                     \
+    {                                                                   \
+        return NAME##_exiting(d);                                       \
+    }                                                                   \
+    static void                                                         \
+    NAME##_destroy__(void *d)                                           \
+    {                                                                   \
+        NAME##_destroy(d);                                              \
+    }                                                                   \
+    static const struct daemon_class NAME##_class = {                   \
+        CREATE, NAME##_run__, NAME##_wait__, NAME##_exiting__,          \
+        NAME##_destroy__,                                               \
+    }
+
 /* Runs a daemon to the end: detaches if 'detach' (the command returns once
  * 'class->create' succeeded), handles SIGTERM/SIGINT/SIGHUP, writes
  * 'pidfile' (if nonnull) once started, loops on run/wait/poll_block until a

@@ -13,6 +13,7 @@
 #include "poll-loop.h"
 #include "reconnect.h"
 #include "stream.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(jsonrpc);
@@ -249,11 +250,9 @@ jsonrpc_id_equal(const json_t *a, const json_t *b)
 struct jsonrpc *
 jsonrpc_open(struct stream *stream)
 {
-    struct jsonrpc *rpc = calloc(1, sizeof *rpc);
+    struct jsonrpc *rpc = xzalloc(sizeof *rpc);
 
-    if (!rpc || !(rpc->name = strdup(stream_get_name(stream)))) {
-        abort();
-    }
+    rpc->name = xstrdup(stream_get_name(stream));
     rpc->stream = stream;
     rpc->max_msg = JSONRPC_MAX_MSG;
     rpc->scan = SCAN_IDLE;
@@ -663,6 +662,21 @@ handle_echo_request(struct jsonrpc *rpc, const json_t *msg)
     return false;
 }
 
+/* Waits for a message other than "echo" and stores it in '*msgp', a new
+ * reference the caller owns; see jsonrpc.h. */
+int
+jsonrpc_recv_block_noecho(struct jsonrpc *rpc, json_t **msgp)
+{
+    for (;;) {
+        int error = jsonrpc_recv_block(rpc, msgp);
+        if (error || !handle_echo_request(rpc, *msgp)) {
+            return error;
+        }
+        json_decref(*msgp);
+        *msgp = NULL;
+    }
+}
+
 int
 jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
 {
@@ -677,7 +691,7 @@ jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
     int error = jsonrpc_send_block(rpc, request);
     while (!error) {
         json_t *msg;
-        error = jsonrpc_recv_block(rpc, &msg);
+        error = jsonrpc_recv_block_noecho(rpc, &msg);
         if (error) {
             break;
         }
@@ -687,7 +701,6 @@ jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
             *replyp = msg;
             break;
         }
-        handle_echo_request(rpc, msg);
         json_decref(msg);
     }
     json_decref(id);
@@ -711,11 +724,9 @@ static struct vlog_rate_limit session_rl = VLOG_RATE_LIMIT_INIT(10, 10);
 static struct jsonrpc_session *
 session_create(const char *name)
 {
-    struct jsonrpc_session *s = calloc(1, sizeof *s);
+    struct jsonrpc_session *s = xzalloc(sizeof *s);
 
-    if (!s || !(s->name = strdup(name ? name : "(null)"))) {
-        abort();
-    }
+    s->name = xstrdup(name ? name : "(null)");
     s->reconnect = reconnect_create(time_msec());
     reconnect_set_name(s->reconnect, s->name);
     /* Unix sockets report a dead peer at once; probes are opt-in. */

@@ -134,6 +134,10 @@ int jsonrpc_send_block(struct jsonrpc *rpc, json_t *msg);
  * errno. */
 int jsonrpc_recv_block(struct jsonrpc *rpc, json_t **msgp);
 
+/* Like jsonrpc_recv_block(), but answers "echo" requests itself (and drops
+ * them) while it waits for any other message. */
+int jsonrpc_recv_block_noecho(struct jsonrpc *rpc, json_t **msgp);
+
 /* Sends 'request' (stolen; must be a request with an id) and waits for the
  * reply or error with the same id, answering "echo" requests and discarding
  * other messages meanwhile.  Returns 0 and stores the reply or error

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 const char *
 ovsdb_msg_strerror(int error)
 {
@@ -288,10 +290,7 @@ has_duplicates(const struct ovsdb_atom *atoms, size_t n)
     if (n < 2) {
         return false;
     }
-    const struct ovsdb_atom **v = malloc(n * sizeof *v);
-    if (!v) {
-        abort();
-    }
+    const struct ovsdb_atom **v = xmalloc(n * sizeof *v);
     for (size_t i = 0; i < n; i++) {
         v[i] = &atoms[i];
     }
@@ -302,16 +301,6 @@ has_duplicates(const struct ovsdb_atom *atoms, size_t n)
     }
     free(v);
     return dup;
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        abort();
-    }
-    return p;
 }
 
 int
@@ -389,8 +378,9 @@ ovsdb_datum_destroy(struct ovsdb_datum *datum)
     }
 }
 
-static json_t *
-atom_to_json(const struct ovsdb_atom *atom)
+/* Returns a new reference owned by the caller; see ovsdb-msg.h. */
+json_t *
+ovsdb_atom_to_json(const struct ovsdb_atom *atom)
 {
     switch (atom->type) {
     case OVSDB_ATOM_INTEGER:
@@ -415,14 +405,14 @@ json_t *
 ovsdb_datum_to_json(const struct ovsdb_datum *datum)
 {
     if (!datum->is_map && datum->n == 1) {
-        return atom_to_json(&datum->keys[0]);
+        return ovsdb_atom_to_json(&datum->keys[0]);
     }
     json_t *body = json_array();
     for (size_t i = 0; i < datum->n; i++) {
-        json_t *key = atom_to_json(&datum->keys[i]);
+        json_t *key = ovsdb_atom_to_json(&datum->keys[i]);
         if (datum->is_map) {
             json_array_append_new(body, json_pack("[oo]", key,
-                                  atom_to_json(&datum->values[i])));
+                                  ovsdb_atom_to_json(&datum->values[i])));
         } else {
             json_array_append_new(body, key);
         }
@@ -920,21 +910,6 @@ ovsdb_msg_parse_update_params(const json_t *params,
     *monitor_id = json_array_get(params, 0);
     *updates = json_array_get(params, 1);
     return 0;
-}
-
-static char *
-xasprintf(const char *format, ...)
-{
-    va_list args;
-    char *s;
-
-    va_start(args, format);
-    int n = vasprintf(&s, format, args);
-    va_end(args);
-    if (n < 0) {
-        abort();
-    }
-    return s;
 }
 
 /* Returns true if 'elem' is an <error> object (has an "error" member). */

@@ -154,6 +154,11 @@ int ovsdb_datum_from_json(struct ovsdb_datum *datum, const json_t *json,
 /* Frees what 'datum' holds (not 'datum' itself).  NULL is ignored. */
 void ovsdb_datum_destroy(struct ovsdb_datum *datum);
 
+/* Returns a new reference to the JSON form of 'atom' on the wire: a UUID
+ * as ["uuid", "..."], a named UUID as ["named-uuid", "..."], an absent atom
+ * (OVSDB_ATOM_NONE) as null. */
+json_t *ovsdb_atom_to_json(const struct ovsdb_atom *atom);
+
 /* Returns a new reference to the canonical JSON form of 'datum' (as
  * ovsdb-server writes it): a 1-element set as a bare atom, other sets as
  * ["set", [...]], maps always as ["map", [...]]. */

@@ -9,9 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hmap.h"
 #include "jsonrpc.h"
+#include "list.h"
 #include "poll-loop.h"
 #include "reconnect.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(ovsdb_replica);
@@ -19,43 +22,6 @@ VLOG_DEFINE_THIS_MODULE(ovsdb_replica);
 /* Most messages handled in one ovsdb_replica_run(), so that a busy server
  * cannot starve the rest of the poll loop. */
 #define MAX_MSGS_PER_RUN 100
-
-/* A tiny intrusive doubly linked list. */
-struct rlist {
-    struct rlist *prev, *next;
-};
-
-#define RLIST_ENTRY(PTR, TYPE, MEMBER) \
-    ((TYPE *) (void *) ((char *) (PTR) - offsetof(TYPE, MEMBER)))
-
-static void
-rlist_init(struct rlist *list)
-{
-    list->prev = list->next = list;
-}
-
-static bool
-rlist_is_empty(const struct rlist *list)
-{
-    return list->next == list;
-}
-
-static void
-rlist_push_back(struct rlist *list, struct rlist *elem)
-{
-    elem->prev = list->prev;
-    elem->next = list;
-    list->prev->next = elem;
-    list->prev = elem;
-}
-
-static void
-rlist_remove(struct rlist *elem)
-{
-    elem->prev->next = elem->next;
-    elem->next->prev = elem->prev;
-    elem->prev = elem->next = elem;
-}
 
 struct ovsdb_replica_column {
     char *name;
@@ -65,9 +31,9 @@ struct ovsdb_replica_column {
 };
 
 struct ovsdb_replica_row {
-    struct ovsdb_replica_row *hash_next;
-    struct rlist node;          /* In table->rows, unless deleted. */
-    struct rlist track_node;    /* In table->track, if tracked. */
+    struct hmap_node hmap_node; /* In table->by_uuid. */
+    struct list node;          /* In table->rows, unless deleted. */
+    struct list track_node;    /* In table->track, if tracked. */
     struct ovsdb_replica_table *table;
     char uuid[OVSDB_UUID_LEN + 1];
     json_t *columns;            /* Current columns; NULL if deleted. */
@@ -86,12 +52,10 @@ struct ovsdb_replica_table {
     bool in_schema;
     bool warned;                /* Logged that the server lacks it. */
 
-    struct ovsdb_replica_row **buckets;
-    size_t n_buckets;           /* Power of 2. */
-    size_t n_hashed;            /* Rows in 'buckets', deleted included. */
+    struct hmap by_uuid;        /* All rows, deleted included. */
     size_t n_live;              /* Rows in 'rows'. */
-    struct rlist rows;
-    struct rlist track;
+    struct list rows;
+    struct list track;
 };
 
 enum replica_state {
@@ -103,7 +67,7 @@ enum replica_state {
 };
 
 struct replica_txn {
-    struct rlist node;
+    struct list node;
     uint64_t id;
     json_t *request_id;         /* Sent: JSON-RPC id.  NULL if failed. */
     size_t n_ops;
@@ -133,7 +97,7 @@ struct ovsdb_replica {
     int retry_backoff;          /* Next wait after a refusal (ms). */
     bool more_msgs;             /* run() stopped at MAX_MSGS_PER_RUN. */
 
-    struct rlist txns;
+    struct list txns;
     uint64_t next_txn_id;
 };
 
@@ -141,31 +105,6 @@ static struct vlog_rate_limit bad_row_rl = VLOG_RATE_LIMIT_INIT(5, 10);
 static struct vlog_rate_limit proto_rl = VLOG_RATE_LIMIT_INIT(5, 10);
 static struct vlog_rate_limit conn_rl = VLOG_RATE_LIMIT_INIT(10, 10);
 static struct vlog_rate_limit retry_rl = VLOG_RATE_LIMIT_INIT(10, 10);
-
-static void *
-xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
-static void *
-xzalloc(size_t size)
-{
-    void *p = xmalloc(size);
-    memset(p, 0, size);
-    return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
 
 /* ----------------------------------------------------------------------
  * Set-up.
@@ -180,7 +119,7 @@ ovsdb_replica_create(const char *db_name)
     r->min_backoff = RECONNECT_DEFAULT_MIN_BACKOFF;
     r->max_backoff = RECONNECT_DEFAULT_MAX_BACKOFF;
     r->retry_backoff = r->min_backoff;
-    rlist_init(&r->txns);
+    list_init(&r->txns);
     return r;
 }
 
@@ -195,14 +134,11 @@ row_free(struct ovsdb_replica_row *row)
 static void
 table_destroy(struct ovsdb_replica_table *t)
 {
-    for (size_t i = 0; i < t->n_buckets; i++) {
-        struct ovsdb_replica_row *row, *next;
-        for (row = t->buckets[i]; row; row = next) {
-            next = row->hash_next;
-            row_free(row);
-        }
+    struct ovsdb_replica_row *row;
+    HMAP_FOR_EACH_SAFE (row, hmap_node, &t->by_uuid) {
+        row_free(row);
     }
-    free(t->buckets);
+    hmap_destroy(&t->by_uuid);
     for (size_t i = 0; i < t->n_columns; i++) {
         free(t->columns[i].name);
     }
@@ -226,10 +162,10 @@ ovsdb_replica_destroy(struct ovsdb_replica *r)
         return;
     }
     jsonrpc_session_close(r->session);
-    while (!rlist_is_empty(&r->txns)) {
-        struct replica_txn *txn = RLIST_ENTRY(r->txns.next,
-                                              struct replica_txn, node);
-        rlist_remove(&txn->node);
+    while (!list_is_empty(&r->txns)) {
+        struct replica_txn *txn = LIST_ELEM(list_front(&r->txns),
+                                            struct replica_txn, node);
+        list_remove(&txn->node);
         txn_free(txn);
     }
     for (size_t i = 0; i < r->n_tables; i++) {
@@ -265,15 +201,11 @@ ovsdb_replica_add_table(struct ovsdb_replica *r, const char *name)
     t->replica = r;
     t->name = xstrdup(name);
     t->in_schema = true;
-    t->n_buckets = 16;
-    t->buckets = xzalloc(t->n_buckets * sizeof *t->buckets);
-    rlist_init(&t->rows);
-    rlist_init(&t->track);
+    hmap_init(&t->by_uuid);
+    list_init(&t->rows);
+    list_init(&t->track);
 
-    r->tables = realloc(r->tables, (r->n_tables + 1) * sizeof *r->tables);
-    if (!r->tables) {
-        abort();
-    }
+    r->tables = xrealloc(r->tables, (r->n_tables + 1) * sizeof *r->tables);
     r->tables[r->n_tables++] = t;
     return t;
 }
@@ -296,11 +228,8 @@ ovsdb_replica_add_column(struct ovsdb_replica_table *t, const char *name,
     static const struct ovsdb_type any = OVSDB_TYPE_ANY;
     struct ovsdb_replica_column *c = table_find_column(t, name);
     if (!c) {
-        t->columns = realloc(t->columns,
-                             (t->n_columns + 1) * sizeof *t->columns);
-        if (!t->columns) {
-            abort();
-        }
+        t->columns = xrealloc(t->columns,
+                              (t->n_columns + 1) * sizeof *t->columns);
         c = &t->columns[t->n_columns++];
         memset(c, 0, sizeof *c);
         c->name = xstrdup(name);
@@ -336,28 +265,14 @@ ovsdb_replica_has_column(const struct ovsdb_replica_table *t,
  * Rows.
  */
 
-static uint32_t
-hash_uuid(const char *uuid)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = uuid; *p; p++) {
-        h = (h ^ (unsigned char) tolower((unsigned char) *p)) * 16777619u;
-    }
-    return h;
-}
-
-static struct ovsdb_replica_row **
-bucket_for(const struct ovsdb_replica_table *t, const char *uuid)
-{
-    return &t->buckets[hash_uuid(uuid) & (t->n_buckets - 1)];
-}
-
-/* Finds the row with 'uuid' (validated), deleted or not. */
+/* Finds the row with 'uuid' (validated), deleted or not.  Borrowed. */
 static struct ovsdb_replica_row *
 table_lookup(const struct ovsdb_replica_table *t, const char *uuid)
 {
-    for (struct ovsdb_replica_row *row = *bucket_for(t, uuid); row;
-         row = row->hash_next) {
+    struct ovsdb_replica_row *row;
+
+    HMAP_FOR_EACH_WITH_HASH (row, hmap_node, hash_string_nocase(uuid),
+                             &t->by_uuid) {
         if (!strcasecmp(row->uuid, uuid)) {
             return row;
         }
@@ -365,35 +280,12 @@ table_lookup(const struct ovsdb_replica_table *t, const char *uuid)
     return NULL;
 }
 
-static void
-table_grow(struct ovsdb_replica_table *t)
-{
-    size_t old_n = t->n_buckets;
-    struct ovsdb_replica_row **old = t->buckets;
-
-    t->n_buckets *= 2;
-    t->buckets = xzalloc(t->n_buckets * sizeof *t->buckets);
-    for (size_t i = 0; i < old_n; i++) {
-        struct ovsdb_replica_row *row, *next;
-        for (row = old[i]; row; row = next) {
-            struct ovsdb_replica_row **b = bucket_for(t, row->uuid);
-            next = row->hash_next;
-            row->hash_next = *b;
-            *b = row;
-        }
-    }
-    free(old);
-}
-
+/* Removes 'row' (still owned by the caller) from the rows of 't' by
+ * UUID. */
 static void
 table_unhash(struct ovsdb_replica_table *t, struct ovsdb_replica_row *row)
 {
-    struct ovsdb_replica_row **p;
-    for (p = bucket_for(t, row->uuid); *p != row; p = &(*p)->hash_next) {
-        continue;
-    }
-    *p = row->hash_next;
-    t->n_hashed--;
+    hmap_remove(&t->by_uuid, &row->hmap_node);
 }
 
 size_t
@@ -415,16 +307,16 @@ ovsdb_replica_find(const struct ovsdb_replica_table *t, const char *uuid)
 const struct ovsdb_replica_row *
 ovsdb_replica_first(const struct ovsdb_replica_table *t)
 {
-    return (rlist_is_empty(&t->rows) ? NULL
-            : RLIST_ENTRY(t->rows.next, struct ovsdb_replica_row, node));
+    return (list_is_empty(&t->rows) ? NULL
+            : LIST_ELEM(t->rows.next, struct ovsdb_replica_row, node));
 }
 
 const struct ovsdb_replica_row *
 ovsdb_replica_next(const struct ovsdb_replica_row *row)
 {
-    const struct rlist *next = row->node.next;
+    const struct list *next = row->node.next;
     return (next == &row->table->rows ? NULL
-            : RLIST_ENTRY(next, struct ovsdb_replica_row, node));
+            : LIST_ELEM(next, struct ovsdb_replica_row, node));
 }
 
 const char *
@@ -509,24 +401,24 @@ ovsdb_replica_row_column_changed(const struct ovsdb_replica_row *row,
 const struct ovsdb_replica_row *
 ovsdb_replica_track_first(const struct ovsdb_replica_table *t)
 {
-    return (rlist_is_empty(&t->track) ? NULL
-            : RLIST_ENTRY(t->track.next, struct ovsdb_replica_row,
-                          track_node));
+    return (list_is_empty(&t->track) ? NULL
+            : LIST_ELEM(t->track.next, struct ovsdb_replica_row,
+                        track_node));
 }
 
 const struct ovsdb_replica_row *
 ovsdb_replica_track_next(const struct ovsdb_replica_row *row)
 {
-    const struct rlist *next = row->track_node.next;
+    const struct list *next = row->track_node.next;
     return (next == &row->table->track ? NULL
-            : RLIST_ENTRY(next, struct ovsdb_replica_row, track_node));
+            : LIST_ELEM(next, struct ovsdb_replica_row, track_node));
 }
 
 bool
 ovsdb_replica_has_changes(const struct ovsdb_replica *r)
 {
     for (size_t i = 0; i < r->n_tables; i++) {
-        if (!rlist_is_empty(&r->tables[i]->track)) {
+        if (!list_is_empty(&r->tables[i]->track)) {
             return true;
         }
     }
@@ -538,11 +430,11 @@ ovsdb_replica_track_clear(struct ovsdb_replica *r)
 {
     for (size_t i = 0; i < r->n_tables; i++) {
         struct ovsdb_replica_table *t = r->tables[i];
-        while (!rlist_is_empty(&t->track)) {
+        while (!list_is_empty(&t->track)) {
             struct ovsdb_replica_row *row
-                = RLIST_ENTRY(t->track.next, struct ovsdb_replica_row,
-                              track_node);
-            rlist_remove(&row->track_node);
+                = LIST_ELEM(list_front(&t->track), struct ovsdb_replica_row,
+                            track_node);
+            list_remove(&row->track_node);
             row->tracked = false;
             json_decref(row->orig);
             row->orig = NULL;
@@ -578,7 +470,7 @@ row_track(struct ovsdb_replica_row *row, json_t *orig)
 {
     row->tracked = true;
     row->orig = orig;
-    rlist_push_back(&row->table->track, &row->track_node);
+    list_push_back(&row->table->track, &row->track_node);
 }
 
 static void
@@ -587,7 +479,7 @@ row_untrack(struct ovsdb_replica_row *row)
     row->tracked = false;
     json_decref(row->orig);
     row->orig = NULL;
-    rlist_remove(&row->track_node);
+    list_remove(&row->track_node);
 }
 
 /* Makes 'cols' (reference taken over) the contents of the row 'uuid' in
@@ -599,26 +491,21 @@ row_set(struct ovsdb_replica_table *t, struct ovsdb_replica_row *row,
     struct ovsdb_replica *r = t->replica;
 
     if (!row) {
-        if (t->n_hashed >= t->n_buckets) {
-            table_grow(t);
-        }
         row = xzalloc(sizeof *row);
         row->table = t;
         for (size_t i = 0; i <= OVSDB_UUID_LEN; i++) {
             row->uuid[i] = tolower((unsigned char) uuid[i]);
         }
-        struct ovsdb_replica_row **b = bucket_for(t, row->uuid);
-        row->hash_next = *b;
-        *b = row;
-        t->n_hashed++;
-        rlist_push_back(&t->rows, &row->node);
+        hmap_insert(&t->by_uuid, &row->hmap_node,
+                    hash_string_nocase(row->uuid));
+        list_push_back(&t->rows, &row->node);
         t->n_live++;
         row->columns = cols;
         row_track(row, NULL);
     } else if (row->deleted) {
         /* Deleted and back since the last clear: compare with then. */
         row->deleted = false;
-        rlist_push_back(&t->rows, &row->node);
+        list_push_back(&t->rows, &row->node);
         t->n_live++;
         row->columns = cols;
         if (json_equal(row->orig, cols)) {
@@ -647,7 +534,7 @@ row_delete(struct ovsdb_replica_row *row)
 {
     struct ovsdb_replica_table *t = row->table;
 
-    rlist_remove(&row->node);
+    list_remove(&row->node);
     t->n_live--;
     t->replica->seqno++;
     if (!row->tracked) {
@@ -656,7 +543,7 @@ row_delete(struct ovsdb_replica_row *row)
         row->deleted = true;
     } else if (!row->orig) {
         /* Inserted since the last clear: the caller never knew it. */
-        rlist_remove(&row->track_node);
+        list_remove(&row->track_node);
         table_unhash(t, row);
         row_free(row);
     } else {
@@ -753,11 +640,8 @@ ovsdb_replica_apply_updates(struct ovsdb_replica *r, const json_t *updates,
     if (initial) {
         for (size_t i = 0; i < r->n_tables; i++) {
             struct ovsdb_replica_table *t = r->tables[i];
-            struct rlist *node, *next;
-            for (node = t->rows.next; node != &t->rows; node = next) {
-                struct ovsdb_replica_row *row
-                    = RLIST_ENTRY(node, struct ovsdb_replica_row, node);
-                next = node->next;
+            struct ovsdb_replica_row *row;
+            LIST_FOR_EACH_SAFE (row, node, &t->rows) {
                 if (row->generation != r->generation) {
                     row_delete(row);
                 }
@@ -786,10 +670,8 @@ txn_complete(struct replica_txn *txn, const json_t *result,
 static void
 fail_sent_txns(struct ovsdb_replica *r, const char *why)
 {
-    struct rlist *node;
-    for (node = r->txns.next; node != &r->txns; node = node->next) {
-        struct replica_txn *txn = RLIST_ENTRY(node, struct replica_txn,
-                                              node);
+    struct replica_txn *txn;
+    LIST_FOR_EACH (txn, node, &r->txns) {
         if (txn->request_id) {
             json_decref(txn->request_id);
             txn->request_id = NULL;
@@ -803,21 +685,19 @@ fail_sent_txns(struct ovsdb_replica *r, const char *why)
 static void
 report_failures(struct ovsdb_replica *r)
 {
-    struct rlist failed, *node, *next;
-    rlist_init(&failed);
-    for (node = r->txns.next; node != &r->txns; node = next) {
-        next = node->next;
-        struct replica_txn *txn = RLIST_ENTRY(node, struct replica_txn,
-                                              node);
+    struct replica_txn *txn;
+    struct list failed;
+
+    list_init(&failed);
+    LIST_FOR_EACH_SAFE (txn, node, &r->txns) {
         if (txn->fail) {
-            rlist_remove(node);
-            rlist_push_back(&failed, node);
+            list_remove(&txn->node);
+            list_push_back(&failed, &txn->node);
         }
     }
-    while (!rlist_is_empty(&failed)) {
-        struct replica_txn *txn = RLIST_ENTRY(failed.next,
-                                              struct replica_txn, node);
-        rlist_remove(&txn->node);
+    while (!list_is_empty(&failed)) {
+        txn = LIST_ELEM(list_front(&failed), struct replica_txn, node);
+        list_remove(&txn->node);
         r->stats.n_txn_failed++;
         txn_complete(txn, NULL, txn->fail);
     }
@@ -831,7 +711,7 @@ ovsdb_replica_transact(struct ovsdb_replica *r, json_t *ops,
     txn->id = ++r->next_txn_id;
     txn->cb = cb;
     txn->aux = aux;
-    rlist_push_back(&r->txns, &txn->node);
+    list_push_back(&r->txns, &txn->node);
 
     if (!json_is_array(ops)) {
         txn->fail = xstrdup("invalid transaction: operations must be an "
@@ -861,12 +741,10 @@ ovsdb_replica_transact(struct ovsdb_replica *r, json_t *ops,
 void
 ovsdb_replica_transact_cancel(struct ovsdb_replica *r, uint64_t id)
 {
-    struct rlist *node;
-    for (node = r->txns.next; node != &r->txns; node = node->next) {
-        struct replica_txn *txn = RLIST_ENTRY(node, struct replica_txn,
-                                              node);
+    struct replica_txn *txn;
+    LIST_FOR_EACH (txn, node, &r->txns) {
         if (txn->id == id) {
-            rlist_remove(node);
+            list_remove(&txn->node);
             txn_free(txn);
             return;
         }
@@ -876,21 +754,14 @@ ovsdb_replica_transact_cancel(struct ovsdb_replica *r, uint64_t id)
 size_t
 ovsdb_replica_n_pending(const struct ovsdb_replica *r)
 {
-    size_t n = 0;
-    const struct rlist *node;
-    for (node = r->txns.next; node != &r->txns; node = node->next) {
-        n++;
-    }
-    return n;
+    return list_size(&r->txns);
 }
 
 static struct replica_txn *
 find_sent_txn(struct ovsdb_replica *r, const json_t *id)
 {
-    struct rlist *node;
-    for (node = r->txns.next; node != &r->txns; node = node->next) {
-        struct replica_txn *txn = RLIST_ENTRY(node, struct replica_txn,
-                                              node);
+    struct replica_txn *txn;
+    LIST_FOR_EACH (txn, node, &r->txns) {
         if (txn->request_id && jsonrpc_id_equal(txn->request_id, id)) {
             return txn;
         }
@@ -909,11 +780,7 @@ describe_rpc_error(const json_t *error)
     const char *e = json_string_value(json_object_get(error, "error"));
     const char *d = json_string_value(json_object_get(error, "details"));
     if (e) {
-        char *msg;
-        if (asprintf(&msg, "%s%s%s", e, d ? ": " : "", d ? d : "") < 0) {
-            abort();
-        }
-        return msg;
+        return xasprintf("%s%s%s", e, d ? ": " : "", d ? d : "");
     }
     char *dump = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
     return dump ? dump : xstrdup("error");
@@ -923,7 +790,7 @@ static void
 handle_txn_reply(struct ovsdb_replica *r, struct replica_txn *txn,
                  const json_t *msg, enum jsonrpc_msg_type type)
 {
-    rlist_remove(&txn->node);
+    list_remove(&txn->node);
     if (type == JSONRPC_ERROR) {
         char *why = describe_rpc_error(jsonrpc_msg_error(msg));
         r->stats.n_txn_failed++;
@@ -1303,10 +1170,8 @@ ovsdb_replica_wait(struct ovsdb_replica *r)
         poll_immediate_wake();
     }
 
-    const struct rlist *node;
-    for (node = r->txns.next; node != &r->txns; node = node->next) {
-        const struct replica_txn *txn
-            = RLIST_ENTRY(node, struct replica_txn, node);
+    const struct replica_txn *txn;
+    LIST_FOR_EACH (txn, node, &r->txns) {
         if (txn->fail) {
             poll_immediate_wake();
             break;

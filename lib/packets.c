@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 bool
 eth_addr_equals(const struct eth_addr *a, const struct eth_addr *b)
 {
@@ -36,19 +38,6 @@ eth_addr_to_string(const struct eth_addr *ea, char buf[ETH_ADDR_STRLEN])
 {
     snprintf(buf, ETH_ADDR_STRLEN, ETH_ADDR_FMT, ETH_ADDR_ARGS(*ea));
     return buf;
-}
-
-static int
-hexit_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 bool

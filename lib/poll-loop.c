@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Registered waits for the next poll_block(). */
 static struct pollfd *pollfds;
 static size_t n_pollfds, allocated_pollfds;
@@ -62,12 +64,8 @@ static void *
 grow_array(void *p, size_t *allocated, size_t elem_size)
 {
     size_t n = *allocated ? *allocated * 2 : 16;
-    void *q = realloc(p, n * elem_size);
+    void *q = xrealloc(p, n * elem_size);
 
-    if (!q) {
-        fprintf(stderr, "poll-loop: out of memory\n");
-        abort();
-    }
     *allocated = n;
     return q;
 }

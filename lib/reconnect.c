@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 /* Shortest allowed timeout for a connection attempt (ms). */
 #define MIN_CONNECT_TIMEOUT 1000
 
@@ -48,11 +50,8 @@ transition(struct reconnect *r, long long int now,
 struct reconnect *
 reconnect_create(long long int now)
 {
-    struct reconnect *r = calloc(1, sizeof *r);
+    struct reconnect *r = xzalloc(sizeof *r);
 
-    if (!r) {
-        abort();
-    }
     r->min_backoff = RECONNECT_DEFAULT_MIN_BACKOFF;
     r->max_backoff = RECONNECT_DEFAULT_MAX_BACKOFF;
     r->probe_interval = RECONNECT_DEFAULT_PROBE_INTERVAL;

@@ -1,21 +1,65 @@
-/* Placeholder until lib/util lands: allocation that aborts on failure. */
+/*
+ * util: the small helpers every part of chand uses, in one place.
+ *
+ * Out of memory.  chand has one policy for an allocation that fails: it is
+ * not an error to handle but the end of the process.  Every x*() function
+ * below, and out_of_memory() itself, logs "out of memory" through vlog (at
+ * ERR, from a stack buffer, so the message needs no heap), then calls
+ * abort().  A daemon is restarted by its supervisor; a tool exits non-zero.
+ * Code that can shed load instead (a queue that may refuse one more entry)
+ * calls malloc() or realloc() itself, checks the result and keeps the old
+ * block on failure; it never writes "p = realloc(p, ...)".
+ *
+ * Ownership.  Every pointer an x*() function returns is malloc'd and owned
+ * by the caller, who frees it with free().
+ *
+ * Files.  read_file() reads a whole file into one buffer.
+ *
+ * Hex.  hexit_value() gives the value of one hex digit, as in Open vSwitch.
+ */
 #ifndef UTIL_H
 #define UTIL_H 1
-#include <stdlib.h>
-#include <string.h>
-static inline void *xmalloc(size_t n) { void *p = malloc(n ? n : 1); if (!p) abort(); return p; }
-static inline void *xcalloc(size_t c, size_t n) { void *p = calloc(c ? c : 1, n ? n : 1); if (!p) abort(); return p; }
-static inline void *xrealloc(void *q, size_t n) { void *p = realloc(q, n ? n : 1); if (!p) abort(); return p; }
-static inline char *xstrdup(const char *s) { char *p = strdup(s); if (!p) abort(); return p; }
+
 #include <stdarg.h>
-#include <stdio.h>
-#include <errno.h>
-static inline char *xasprintf(const char *f, ...) __attribute__((format(printf,1,2)));
-static inline char *xasprintf(const char *f, ...) { va_list a; char *s; va_start(a, f); if (vasprintf(&s, f, a) < 0) abort(); va_end(a); return s; }
-static inline char *read_file(const char *path, size_t *lenp) {
-    FILE *f = fopen(path, "r"); if (!f) return NULL;
-    size_t cap = 8192, len = 0, n; char *buf = xmalloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) { len += n; if (len + 1 == cap) { cap *= 2; buf = xrealloc(buf, cap); } }
-    int e = ferror(f) ? EIO : 0; fclose(f); if (e) { free(buf); errno = e; return NULL; }
-    buf[len] = 0; *lenp = len; return buf; }
-#endif
+#include <stddef.h>
+
+/* Returns the address of the struct of type STRUCT that contains 'POINTER'
+ * as its member MEMBER. */
+#define CONTAINER_OF(POINTER, STRUCT, MEMBER)                           \
+    ((STRUCT *) (void *) ((char *) (POINTER) - offsetof(STRUCT, MEMBER)))
+
+/* Logs that memory ran out and aborts.  Never returns. */
+void out_of_memory(void) __attribute__((noreturn));
+
+/* Like malloc(), calloc(), realloc() and strdup(), but never return NULL:
+ * on failure they call out_of_memory().  A 'size' of 0 allocates 1 byte,
+ * so the result is always a distinct pointer.  The caller owns (frees) the
+ * result; xrealloc() takes ownership of 'p'. */
+void *xmalloc(size_t size) __attribute__((malloc));
+void *xcalloc(size_t n, size_t size) __attribute__((malloc));
+void *xzalloc(size_t size) __attribute__((malloc));
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s) __attribute__((malloc));
+
+/* Returns a malloc'd copy of the 'size' bytes at 'p' (which may be NULL if
+ * 'size' is 0).  The caller owns (frees) it. */
+void *xmemdup(const void *p, size_t size) __attribute__((malloc));
+
+/* Returns a malloc'd, printf-formatted string.  The caller owns (frees)
+ * it. */
+char *xasprintf(const char *format, ...)
+    __attribute__((format(printf, 1, 2), malloc));
+char *xvasprintf(const char *format, va_list args)
+    __attribute__((format(printf, 1, 0), malloc));
+
+/* Reads the whole file at 'path'.  Returns a malloc'd buffer (owned by the
+ * caller) holding the file's bytes and a '\0' after them, and stores their
+ * number in '*lenp' (which may be NULL).  On failure returns NULL with errno
+ * set: the error from open or read, or EINVAL if 'path' is NULL.  Running
+ * out of memory aborts (see above). */
+char *read_file(const char *path, size_t *lenp);
+
+/* Returns the value of hex digit 'c' (0..15), or -1 if 'c' is not one. */
+int hexit_value(int c);
+
+#endif /* util.h */

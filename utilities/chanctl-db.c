@@ -20,6 +20,7 @@
 #include "jsonrpc.h"
 #include "ovsdb-msg.h"
 #include "stream.h"
+#include "util.h"
 
 /* How many times push retries when another writer changed the record
  * between its read and its write. */
@@ -100,18 +101,18 @@ describe_rpc_error(const struct db *db, const json_t *error)
                                                             "details"));
 
     if (kind && !strcmp(kind, "unknown database")) {
-        return chanctl_xasprintf("%s serves no database \"%s\" (create it "
-                                 "with: ovsdb-tool create FILE "
-                                 "chan.ovsschema, and serve FILE)",
-                                 db->name, CHANCTL_DB_NAME);
+        return xasprintf("%s serves no database \"%s\" (create it "
+                         "with: ovsdb-tool create FILE "
+                         "chan.ovsschema, and serve FILE)",
+                         db->name, CHANCTL_DB_NAME);
     }
     if (kind) {
-        return chanctl_xasprintf("%s: %s%s%s", db->name, kind,
-                                 details ? ": " : "", details ? details : "");
+        return xasprintf("%s: %s%s%s", db->name, kind,
+                         details ? ": " : "", details ? details : "");
     }
     char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *msg = chanctl_xasprintf("%s: error %s", db->name,
-                                  text ? text : "?");
+    char *msg = xasprintf("%s: error %s", db->name,
+                          text ? text : "?");
     free(text);
     return msg;
 }
@@ -134,10 +135,10 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
     int error = jsonrpc_transact_block(db->rpc, request, &reply);
     if (error) {
         *errorp = (error == EOF
-                   ? chanctl_xasprintf("%s: connection closed by the server",
-                                       db->name)
-                   : chanctl_xasprintf("%s: %s", db->name,
-                                       strerror(error)));
+                   ? xasprintf("%s: connection closed by the server",
+                               db->name)
+                   : xasprintf("%s: %s", db->name,
+                               strerror(error)));
         return TXN_FAILED;
     }
 
@@ -146,7 +147,7 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
         json_decref(reply);
         return TXN_FAILED;
     } else if (jsonrpc_msg_type(reply) != JSONRPC_REPLY) {
-        *errorp = chanctl_xasprintf("%s: malformed reply", db->name);
+        *errorp = xasprintf("%s: malformed reply", db->name);
         json_decref(reply);
         return TXN_FAILED;
     }
@@ -171,12 +172,12 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
                 status = TXN_RETRY;
             }
         }
-        *errorp = chanctl_xasprintf("%s: transaction failed: %s", db->name,
-                                    msg);
+        *errorp = xasprintf("%s: transaction failed: %s", db->name,
+                            msg);
         free(msg);
     } else {
-        *errorp = chanctl_xasprintf("%s: malformed transaction reply: %s",
-                                    db->name, msg);
+        *errorp = xasprintf("%s: malformed transaction reply: %s",
+                            db->name, msg);
         free(msg);
         status = TXN_FAILED;
     }
@@ -247,25 +248,15 @@ row_bool(const json_t *row, const char *column)
             && present && value);
 }
 
-/* Returns the JSON form of 'atom'.  New reference. */
+/* Returns the JSON form of 'atom' for display, a new reference owned by the
+ * caller: as on the wire, except that a UUID is a bare string. */
 static json_t *
-atom_to_json(const struct ovsdb_atom *atom)
+atom_to_display_json(const struct ovsdb_atom *atom)
 {
-    switch (atom->type) {
-    case OVSDB_ATOM_INTEGER:
-        return json_integer(atom->u.integer);
-    case OVSDB_ATOM_REAL:
-        return json_real(atom->u.real);
-    case OVSDB_ATOM_BOOLEAN:
-        return json_boolean(atom->u.boolean);
-    case OVSDB_ATOM_STRING:
-    case OVSDB_ATOM_UUID:
-    case OVSDB_ATOM_NAMED_UUID:
-        return json_string(atom->u.string);
-    case OVSDB_ATOM_NONE:
-    default:
-        return json_null();
-    }
+    return (atom->type == OVSDB_ATOM_UUID
+            || atom->type == OVSDB_ATOM_NAMED_UUID
+            ? json_string(atom->u.string)
+            : ovsdb_atom_to_json(atom));
 }
 
 /* Returns map column 'column' of 'row' as a JSON object (new reference):
@@ -285,7 +276,7 @@ row_map(const json_t *row, const char *column)
         for (size_t i = 0; i < datum.n; i++) {
             if (datum.keys[i].type == OVSDB_ATOM_STRING) {
                 json_object_set_new(object, datum.keys[i].u.string,
-                                    atom_to_json(&datum.values[i]));
+                                    atom_to_display_json(&datum.values[i]));
             }
         }
     }
@@ -308,13 +299,10 @@ struct record {
 static struct record *
 parse_records(const json_t *rows, size_t *n)
 {
-    struct record *recs = calloc(json_array_size(rows) + 1, sizeof *recs);
+    struct record *recs = xcalloc(json_array_size(rows) + 1, sizeof *recs);
     size_t i;
     json_t *row;
 
-    if (!recs) {
-        abort();
-    }
     *n = 0;
     json_array_foreach (rows, i, row) {
         struct record *r = &recs[*n];
@@ -496,10 +484,7 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
     size_t n_recs;
     struct record *recs = parse_records(rec_rows, &n_recs);
     size_t n = json_array_size(chan_rows);
-    json_t **objs = calloc(n + 1, sizeof *objs);
-    if (!objs) {
-        abort();
-    }
+    json_t **objs = xcalloc(n + 1, sizeof *objs);
     for (size_t i = 0; i < n; i++) {
         objs[i] = channel_to_json(json_array_get(chan_rows, i), recs,
                                   n_recs);
@@ -579,8 +564,8 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
     }
     rows = json_object_get(json_array_get(result, 0), "rows");
     size_t n_rows = json_array_size(rows);
-    char *comment = chanctl_xasprintf("chanctl: push %s to %s", key,
-                                      target_name(vm));
+    char *comment = xasprintf("chanctl: push %s to %s", key,
+                              target_name(vm));
 
     if (n_rows == 0) {
         /* Insert, provided nobody inserted it meanwhile. */
@@ -601,17 +586,17 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
         const char *uuid;
         if (ovsdb_datum_get_uuid(json_object_get(r, "_uuid"), &uuid)
             || !uuid) {
-            *errorp = chanctl_xasprintf("%s: malformed Record row",
-                                        db->name);
+            *errorp = xasprintf("%s: malformed Record row",
+                                db->name);
             free(comment);
             json_decref(result);
             return TXN_FAILED;
         }
         int64_t old = row_int(r, "version", 0);
         if (old >= INT64_MAX) {
-            *errorp = chanctl_xasprintf("record %s for %s: version cannot "
-                                        "grow past %"PRId64, key,
-                                        target_name(vm), old);
+            *errorp = xasprintf("record %s for %s: version cannot "
+                                "grow past %"PRId64, key,
+                                target_name(vm), old);
             free(comment);
             json_decref(result);
             return TXN_FAILED;
@@ -628,10 +613,10 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
             ovsdb_op_comment(comment));
         *versionp = old + 1;
     } else {
-        *errorp = chanctl_xasprintf("%s: %zu Record rows for key %s and %s "
-                                    "(the (key, vm) index should prevent "
-                                    "this)", db->name, n_rows, key,
-                                    target_name(vm));
+        *errorp = xasprintf("%s: %zu Record rows for key %s and %s "
+                            "(the (key, vm) index should prevent "
+                            "this)", db->name, n_rows, key,
+                            target_name(vm));
         free(comment);
         json_decref(result);
         return TXN_FAILED;
@@ -774,8 +759,8 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
         return error;
     }
 
-    char *comment = chanctl_xasprintf("chanctl: delete %s from %s", key,
-                                      target_name(opts->vm));
+    char *comment = xasprintf("chanctl: delete %s from %s", key,
+                              target_name(opts->vm));
     json_t *ops = json_pack("[oo]",
                             ovsdb_op_delete("Record",
                                             record_where(key, opts->vm)),

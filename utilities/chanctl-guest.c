@@ -28,6 +28,7 @@
 
 #include "jsonrpc.h"
 #include "stream.h"
+#include "util.h"
 
 /* Connects to the guest API.  Returns the connection, or NULL after
  * printing why. */
@@ -58,15 +59,15 @@ static char *
 describe_error(const json_t *error)
 {
     if (json_is_string(error)) {
-        return chanctl_xasprintf("%s", json_string_value(error));
+        return xasprintf("%s", json_string_value(error));
     }
     const char *e = json_string_value(json_object_get(error, "error"));
     const char *d = json_string_value(json_object_get(error, "details"));
     if (e) {
-        return chanctl_xasprintf("%s%s%s", e, d ? ": " : "", d ? d : "");
+        return xasprintf("%s%s%s", e, d ? ": " : "", d ? d : "");
     }
     char *text = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *msg = chanctl_xasprintf("%s", text ? text : "error");
+    char *msg = xasprintf("%s", text ? text : "error");
     free(text);
     return msg;
 }
@@ -155,7 +156,7 @@ chanctl_cmd_get(const struct chanctl_options *opts, int argc, char *argv[])
     if (!key) {
         return chanctl_usage_error("KEY is not valid UTF-8");
     }
-    what = chanctl_xasprintf("get %s", argv[0]);
+    what = xasprintf("get %s", argv[0]);
     error = api_call(opts, what, "get", json_pack("[o]", key), &result);
     if (!error) {
         if (!is_record(result)) {
@@ -255,10 +256,71 @@ print_update(const json_t *update, bool as_json)
     fflush(stdout);
 }
 
+/* Prints the records a "watch" reply's result (borrowed) lists, as updates
+ * with op "current". */
+static void
+print_current(const json_t *result, bool as_json)
+{
+    size_t i;
+    json_t *rec;
+
+    json_array_foreach (result, i, rec) {
+        if (is_record(rec)) {
+            json_t *u = json_deep_copy(rec);
+            json_object_set_new(u, "op", json_string("current"));
+            print_update(u, as_json);
+            json_decref(u);
+        }
+    }
+}
+
+/* Prints the updates of an "update" notification's params (borrowed):
+ * [UPDATE...], or (leniently) a bare UPDATE object. */
+static void
+print_updates(const json_t *params, bool as_json)
+{
+    size_t i;
+    json_t *u;
+
+    if (json_is_object(params)) {
+        print_update(params, as_json);
+    }
+    json_array_foreach (params, i, u) {
+        if (json_is_object(u)) {
+            print_update(u, as_json);
+        }
+    }
+}
+
+/* Handles one message 'msg' (borrowed) of a watch whose request had 'id':
+ * prints what it brings.  Returns false after printing why if it is the
+ * error reply to the watch, otherwise true. */
+static bool
+watch_handle(const struct chanctl_options *opts, const json_t *id,
+             const json_t *msg)
+{
+    enum jsonrpc_msg_type type = jsonrpc_msg_type(msg);
+    const char *method = jsonrpc_msg_method(msg);
+
+    if (type == JSONRPC_ERROR && jsonrpc_id_equal(jsonrpc_msg_id(msg), id)) {
+        char *text = describe_error(jsonrpc_msg_error(msg));
+        chanctl_error("watch: %s", text);
+        free(text);
+        return false;
+    } else if (type == JSONRPC_REPLY) {
+        print_current(jsonrpc_msg_result(msg), opts->json);
+    } else if (method && !strcmp(method, "update")
+               && type != JSONRPC_REQUEST) {
+        print_updates(json_object_get(msg, "params"), opts->json);
+    }
+    return true;
+}
+
 int
 chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
 {
     json_t *params = prefix_params(argc, argv);
+    bool refused = false;
     json_t *id;
 
     if (!params) {
@@ -271,62 +333,21 @@ chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
     }
     int error = jsonrpc_send_block(
         rpc, jsonrpc_create_request("watch", params, &id));
-    while (!error) {
+    while (!error && !refused) {
         json_t *msg;
-        error = jsonrpc_recv_block(rpc, &msg);
-        if (error) {
-            break;
-        }
 
-        enum jsonrpc_msg_type type = jsonrpc_msg_type(msg);
-        const char *method = jsonrpc_msg_method(msg);
-        if (type == JSONRPC_ERROR && jsonrpc_id_equal(jsonrpc_msg_id(msg),
-                                                      id)) {
-            char *text = describe_error(jsonrpc_msg_error(msg));
-            chanctl_error("watch: %s", text);
-            free(text);
+        error = jsonrpc_recv_block_noecho(rpc, &msg);
+        if (!error) {
+            refused = !watch_handle(opts, id, msg);
             json_decref(msg);
-            json_decref(id);
-            jsonrpc_close(rpc);
-            return CHANCTL_FAIL;
-        } else if (type == JSONRPC_REPLY) {
-            /* If the reply lists the current records, show them first. */
-            json_t *result = jsonrpc_msg_result(msg);
-            size_t i;
-            json_t *rec;
-            json_array_foreach (result, i, rec) {
-                if (is_record(rec)) {
-                    json_t *u = json_deep_copy(rec);
-                    json_object_set_new(u, "op", json_string("current"));
-                    print_update(u, opts->json);
-                    json_decref(u);
-                }
-            }
-        } else if (method && !strcmp(method, "update")
-                   && type != JSONRPC_REQUEST) {
-            /* Params [UPDATE...], or (leniently) a bare UPDATE object. */
-            json_t *p = json_object_get(msg, "params");
-            size_t i;
-            json_t *u;
-            if (json_is_object(p)) {
-                print_update(p, opts->json);
-            }
-            json_array_foreach (p, i, u) {
-                if (json_is_object(u)) {
-                    print_update(u, opts->json);
-                }
-            }
-        } else if (type == JSONRPC_REQUEST && !strcmp(method, "echo")) {
-            error = jsonrpc_send_block(
-                rpc, jsonrpc_create_reply(json_incref(jsonrpc_msg_params(msg)),
-                                          jsonrpc_msg_id(msg)));
         }
-        json_decref(msg);
     }
-    chanctl_error("watch: chand-guest API %s: %s", jsonrpc_get_name(rpc),
-                  error == EOF ? "connection closed by chand-guest"
-                  : error == EPROTO ? "malformed message"
-                  : strerror(error));
+    if (!refused) {
+        chanctl_error("watch: chand-guest API %s: %s", jsonrpc_get_name(rpc),
+                      error == EOF ? "connection closed by chand-guest"
+                      : error == EPROTO ? "malformed message"
+                      : strerror(error));
+    }
     json_decref(id);
     jsonrpc_close(rpc);
     return CHANCTL_FAIL;
@@ -358,12 +379,38 @@ published_key(const char *key, int *errorp)
     return NULL;
 }
 
+/* Calls 'method' ("publish" or "unpublish") for 'key' with 'params'
+ * (stolen) and checks the reply, {"version": N}; with -v prints "'done'
+ * KEY version N".  Returns an exit status. */
+static int
+publish_call(const struct chanctl_options *opts, const char *method,
+             const char *done, const char *key, json_t *params)
+{
+    char *what = xasprintf("%s %s", method, key);
+    json_t *result;
+    int error = api_call(opts, what, method, params, &result);
+
+    if (!error) {
+        json_t *version = json_object_get(result, "version");
+        if (!json_is_integer(version)) {
+            chanctl_error("%s: chand-guest API: malformed reply", what);
+            error = CHANCTL_FAIL;
+        } else if (opts->verbose) {
+            printf("%s %s version %"JSON_INTEGER_FORMAT"\n", done, key,
+                   json_integer_value(version));
+        }
+    }
+    json_decref(result);
+    free(what);
+    return error;
+}
+
 int
 chanctl_cmd_publish(const struct chanctl_options *opts, int argc,
                     char *argv[])
 {
     json_error_t jerror;
-    json_t *key, *value, *result;
+    json_t *key, *value;
     int error = 0;
 
     (void) argc;
@@ -379,30 +426,15 @@ chanctl_cmd_publish(const struct chanctl_options *opts, int argc,
                                    "(line %d, column %d)", argv[0],
                                    jerror.text, jerror.line, jerror.column);
     }
-
-    char *what = chanctl_xasprintf("publish %s", argv[0]);
-    error = api_call(opts, what, "publish", json_pack("[oo]", key, value),
-                     &result);
-    if (!error) {
-        json_t *version = json_object_get(result, "version");
-        if (!json_is_integer(version)) {
-            chanctl_error("%s: chand-guest API: malformed reply", what);
-            error = CHANCTL_FAIL;
-        } else if (opts->verbose) {
-            printf("published %s version %"JSON_INTEGER_FORMAT"\n",
-                   argv[0], json_integer_value(version));
-        }
-    }
-    json_decref(result);
-    free(what);
-    return error;
+    return publish_call(opts, "publish", "published", argv[0],
+                        json_pack("[oo]", key, value));
 }
 
 int
 chanctl_cmd_unpublish(const struct chanctl_options *opts, int argc,
                       char *argv[])
 {
-    json_t *key, *result;
+    json_t *key;
     int error = 0;
 
     (void) argc;
@@ -410,22 +442,8 @@ chanctl_cmd_unpublish(const struct chanctl_options *opts, int argc,
     if (!key) {
         return error;
     }
-    char *what = chanctl_xasprintf("unpublish %s", argv[0]);
-    error = api_call(opts, what, "unpublish", json_pack("[o]", key),
-                     &result);
-    if (!error) {
-        json_t *version = json_object_get(result, "version");
-        if (!json_is_integer(version)) {
-            chanctl_error("%s: chand-guest API: malformed reply", what);
-            error = CHANCTL_FAIL;
-        } else if (opts->verbose) {
-            printf("unpublished %s version %"JSON_INTEGER_FORMAT"\n",
-                   argv[0], json_integer_value(version));
-        }
-    }
-    json_decref(result);
-    free(what);
-    return error;
+    return publish_call(opts, "unpublish", "unpublished", argv[0],
+                        json_pack("[o]", key));
 }
 
 /* Returns true if 'result' (borrowed) looks like a "published" reply. */

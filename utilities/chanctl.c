@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Options a command accepts besides the connection options, --timeout and
  * -v, which every command accepts. */
 enum {
@@ -106,25 +108,11 @@ chanctl_usage_error(const char *format, ...)
 }
 
 char *
-chanctl_xasprintf(const char *format, ...)
-{
-    va_list args;
-    char *s;
-
-    va_start(args, format);
-    if (vasprintf(&s, format, args) < 0) {
-        abort();
-    }
-    va_end(args);
-    return s;
-}
-
-char *
 chanctl_unix_name(const char *target)
 {
     return (!strncmp(target, "unix:", 5)
-            ? chanctl_xasprintf("%s", target)
-            : chanctl_xasprintf("unix:%s", target));
+            ? xasprintf("%s", target)
+            : xasprintf("unix:%s", target));
 }
 
 long long int
@@ -144,7 +132,7 @@ usage(void)
            "\nHost commands (Chan DB, through ovsdb-server):\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
         const struct command *c = &commands[i];
-        char *synopsis = chanctl_xasprintf("%s %s", c->name, c->args);
+        char *synopsis = xasprintf("%s %s", c->name, c->args);
 
         if (!strcmp(c->name, "channels")) {
             printf("\nHost commands (chand-host control socket):\n");
@@ -507,13 +495,13 @@ main(int argc, char *argv[])
         } else if (!strcmp(cmd->name, "wait")) {
             /* wait checks its deadline itself; this only catches a server
              * that stops answering. */
-            char *msg = chanctl_xasprintf(
+            char *msg = xasprintf(
                 "chanctl: wait: timed out after %g seconds (no answer from "
                 "the Chan DB)\n", opts.timeout);
             arm_timeout(opts.timeout + 2, msg, CHANCTL_FAIL);
             free(msg);
         } else {
-            char *msg = chanctl_xasprintf(
+            char *msg = xasprintf(
                 "chanctl: %s: timed out after %g seconds\n", cmd->name,
                 opts.timeout);
             arm_timeout(opts.timeout, msg, CHANCTL_FAIL);

@@ -85,10 +85,6 @@ int chanctl_usage_error(const char *format, ...)
  * "unix:" prepended.  The caller frees it. */
 char *chanctl_unix_name(const char *target);
 
-/* Returns a malloc'd printf-style string (aborts on allocation failure). */
-char *chanctl_xasprintf(const char *format, ...)
-    __attribute__((format(printf, 1, 2)));
-
 
 /* Monotonic time in milliseconds. */
 long long int chanctl_time_msec(void);

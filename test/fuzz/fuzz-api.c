@@ -53,6 +53,7 @@
 #include "datastore.h"
 #include "jsonrpc.h"
 #include "stream.h"
+#include "util.h"
 #include "vlog.h"
 
 /* Loop iterations allowed per input before a server counts as wedged.  One
@@ -453,8 +454,7 @@ client_read(const struct server *s, struct client *c)
     for (;;) {
         if (c->allocated - c->len < 65536) {
             c->allocated = 2 * c->allocated + 65536;
-            c->buf = realloc(c->buf, c->allocated);
-            FUZZ_CHECK(c->buf);
+            c->buf = xrealloc(c->buf, c->allocated);
         }
         ssize_t n = recv(c->fd, c->buf + c->len, c->allocated - c->len,
                          MSG_DONTWAIT);

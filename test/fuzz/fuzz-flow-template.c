@@ -33,6 +33,7 @@
 
 #include "flow-template.h"
 #include "ofp13-flow.h"
+#include "util.h"
 
 #ifndef FLOWS_DIR
 #error "build with -DFLOWS_DIR=\"<source>/flows\""
@@ -52,40 +53,28 @@ struct text {
 
 static struct text real_templates[2];
 
+/* Returns the flows/ template 'name', read whole (the caller owns 't.data');
+ * aborts if it cannot be read. */
 static struct text
-read_file(const char *name)
+read_template(const char *name)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", FLOWS_DIR, name);
+    struct text t;
 
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "fuzz-flow-template: cannot open %s\n", path);
+    snprintf(path, sizeof path, "%s/%s", FLOWS_DIR, name);
+    t.data = read_file(path, &t.len);
+    if (!t.data) {
+        fprintf(stderr, "fuzz-flow-template: cannot read %s\n", path);
         abort();
     }
-    struct text t = { NULL, 0 };
-    size_t allocated = 0;
-    for (;;) {
-        if (t.len == allocated) {
-            allocated = allocated ? 2 * allocated : 8192;
-            t.data = realloc(t.data, allocated);
-            FUZZ_CHECK(t.data);
-        }
-        size_t n = fread(t.data + t.len, 1, allocated - t.len, f);
-        if (!n) {
-            break;
-        }
-        t.len += n;
-    }
-    fclose(f);
     return t;
 }
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    real_templates[0] = read_file("host.flows");
-    real_templates[1] = read_file("guest.flows");
+    real_templates[0] = read_template("host.flows");
+    real_templates[1] = read_template("guest.flows");
 
     /* The real templates must parse, or every input is wasted. */
     for (int i = 0; i < 2; i++) {

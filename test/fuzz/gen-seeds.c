@@ -23,6 +23,7 @@
 #include "ofp13-flow.h"
 #include "ovsdb-msg.h"
 #include "packets.h"
+#include "util.h"
 
 static const char *outdir;
 
@@ -37,10 +38,7 @@ buf_put(struct buf *b, const void *p, size_t n)
 {
     if (b->len + n > b->allocated) {
         b->allocated = 2 * (b->len + n) + 64;
-        b->data = realloc(b->data, b->allocated);
-        if (!b->data) {
-            abort();
-        }
+        b->data = xrealloc(b->data, b->allocated);
     }
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -53,6 +53,7 @@
 #include "chan-flows.h"
 #include "flow-counters.h"
 #include "flow-template.h"
+#include "util.h"
 
 static void
 usage(void)
@@ -64,38 +65,6 @@ usage(void)
             "ID:VID:VNIC_OFPORT:CHAND_OFPORT\n"
             "       render-flows meter-ids ID...\n");
     exit(2);
-}
-
-static char *
-read_file(const char *path, size_t *lenp)
-{
-    FILE *f = fopen(path, "r");
-    size_t cap = 8192, len = 0, n;
-    char *buf;
-
-    if (!f) {
-        return NULL;
-    }
-    buf = malloc(cap);
-    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) {
-        buf[len] = '\0';       /* 'len' < 'cap' here. */
-    }
-    *lenp = len;
-    return buf;
 }
 
 /* Parses a decimal port number 1..65279 (OpenFlow's physical range). */

@@ -43,6 +43,7 @@
 
 #include "frame-desc.h"
 #include "replay-pcap.h"
+#include "util.h"
 
 static bool unordered;
 static bool with_timestamps;
@@ -66,7 +67,7 @@ describe(const struct replay_pkt *pkt, struct frame_desc *desc)
 {
     frame_desc_decode(pkt->data, pkt->len, desc);
     if (pkt->meta && *pkt->meta) {
-        char *copy = replay_xstrdup(pkt->meta), *save = NULL;
+        char *copy = xstrdup(pkt->meta), *save = NULL;
         for (char *w = strtok_r(copy, " ", &save); w;
              w = strtok_r(NULL, " ", &save)) {
             char *eq = strchr(w, '=');
@@ -179,7 +180,7 @@ static void
 report_run(const struct replay_pcap *exp, const size_t *dels, size_t n_dels,
            const struct replay_pcap *act, const size_t *ins, size_t n_ins)
 {
-    bool *used = replay_xcalloc(n_ins + 1, sizeof *used);
+    bool *used = xcalloc(n_ins + 1, sizeof *used);
 
     for (size_t d = 0; d < n_dels; d++) {
         size_t best = SIZE_MAX, best_score = SIZE_MAX;
@@ -225,15 +226,15 @@ compare_lists(const char *name, const struct replay_pcap *exp,
               const struct replay_pcap *act)
 {
     size_t n = exp->n, m = act->n;
-    size_t *dels = replay_xmalloc((n + 1) * sizeof *dels);
-    size_t *ins = replay_xmalloc((m + 1) * sizeof *ins);
+    size_t *dels = xmalloc((n + 1) * sizeof *dels);
+    size_t *ins = xmalloc((m + 1) * sizeof *ins);
     size_t n_dels = 0, n_ins = 0;
     bool ok = true;
 
     n_reports = 0;
 
     if (unordered) {
-        bool *taken = replay_xcalloc(m + 1, sizeof *taken);
+        bool *taken = xcalloc(m + 1, sizeof *taken);
         for (size_t i = 0; i < n; i++) {
             size_t j;
             for (j = 0; j < m; j++) {
@@ -260,8 +261,8 @@ compare_lists(const char *name, const struct replay_pcap *exp,
         }
     } else {
         /* Longest common subsequence, then walk the edit script. */
-        unsigned int *lcs = replay_xcalloc((n + 1) * (m + 1),
-                                           sizeof *lcs);
+        unsigned int *lcs = xcalloc((n + 1) * (m + 1),
+                                    sizeof *lcs);
 #define LCS(I, J) lcs[(I) * (m + 1) + (J)]
         for (size_t i = n; i-- > 0;) {
             for (size_t j = m; j-- > 0;) {
@@ -327,8 +328,8 @@ list_dir(const char *dir, char ***names, size_t *n)
             dup |= !strcmp((*names)[i], de->d_name);
         }
         if (!dup) {
-            *names = replay_xrealloc(*names, (*n + 1) * sizeof **names);
-            (*names)[(*n)++] = replay_xstrdup(de->d_name);
+            *names = xrealloc(*names, (*n + 1) * sizeof **names);
+            (*names)[(*n)++] = xstrdup(de->d_name);
         }
     }
     closedir(d);
@@ -355,8 +356,8 @@ do_compare(const char *exp_dir, const char *act_dir)
     for (size_t i = 0; i < n; i++) {
         struct replay_pcap exp = REPLAY_PCAP_INITIALIZER;
         struct replay_pcap act = REPLAY_PCAP_INITIALIZER;
-        char *ep = replay_xasprintf("%s/%s", exp_dir, names[i]);
-        char *ap = replay_xasprintf("%s/%s", act_dir, names[i]);
+        char *ep = xasprintf("%s/%s", exp_dir, names[i]);
+        char *ap = xasprintf("%s/%s", act_dir, names[i]);
         char *err;
 
         if (replay_pcap_read(ep, true, &exp, &err)

@@ -91,6 +91,7 @@
 #include "ofp13.h"
 #include "replay-pcap.h"
 #include "stream.h"
+#include "util.h"
 
 #define CHAND_CONTROLLER_ID 17224
 #define MAX_PORTS 64
@@ -180,7 +181,7 @@ of_recv(struct ofconn *c, double deadline, size_t *lenp)
         size_t msg_len;
         int error = ofp13_frame(c->buf, c->len, 0, &msg_len);
         if (!error) {
-            uint8_t *msg = memcpy(replay_xmalloc(msg_len), c->buf, msg_len);
+            uint8_t *msg = memcpy(xmalloc(msg_len), c->buf, msg_len);
             memmove(c->buf, c->buf + msg_len, c->len - msg_len);
             c->len -= msg_len;
             *lenp = msg_len;
@@ -203,7 +204,7 @@ of_recv(struct ofconn *c, double deadline, size_t *lenp)
         }
         if (c->cap - c->len < 65536) {
             c->cap = c->len + 65536 * 2;
-            c->buf = replay_xrealloc(c->buf, c->cap);
+            c->buf = xrealloc(c->buf, c->cap);
         }
         ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
         if (n == 0) {
@@ -386,7 +387,7 @@ of_packet_out(struct ofconn *c, uint32_t mark, const uint8_t *frame,
               size_t frame_len)
 {
     size_t size = ofp13_packet_out_size(frame_len), len;
-    uint8_t *msg = replay_xmalloc(size);
+    uint8_t *msg = xmalloc(size);
     int error = ofp13_encode_packet_out(msg, size, &len, c->next_xid++,
                                         OFP13_PORT_CONTROLLER, mark, frame,
                                         frame_len);
@@ -441,7 +442,7 @@ static struct jsonrpc *unixctl;
 static void
 unixctl_connect(const char *path)
 {
-    char *name = replay_xasprintf("unix:%s", path);
+    char *name = xasprintf("unix:%s", path);
     struct stream *stream;
     int error = stream_open_block(name, &stream);
     if (error) {
@@ -468,8 +469,8 @@ unixctl_call(const char *method, json_t *params)
               json_is_string(err) ? json_string_value(err) : "error");
     }
     json_t *result = jsonrpc_msg_result(reply);
-    char *text = replay_xstrdup(json_is_string(result)
-                                ? json_string_value(result) : "");
+    char *text = xstrdup(json_is_string(result)
+                         ? json_string_value(result) : "");
     json_decref(reply);
     return text;
 }
@@ -526,7 +527,7 @@ wait_received(unsigned long long target, struct ofconn *c)
 static char *
 hex(const uint8_t *data, size_t len)
 {
-    char *s = replay_xmalloc(2 * len + 1);
+    char *s = xmalloc(2 * len + 1);
     for (size_t i = 0; i < len; i++) {
         sprintf(s + 2 * i, "%02x", data[i]);
     }
@@ -660,7 +661,7 @@ static void
 write_capture(const char *dir, const char *name,
               const struct replay_pcap *pcap)
 {
-    char *path = replay_xasprintf("%s/%s", dir, name);
+    char *path = xasprintf("%s/%s", dir, name);
     char *err;
 
     if (replay_pcap_write(path, pcap, false, &err)) {
@@ -698,7 +699,7 @@ parse_input_name(const char *path, struct input *in)
         in->port = NULL;
         in->mark = mark;
     } else {
-        in->port = replay_xasprintf("%.*s", (int) (len - 8), base + 3);
+        in->port = xasprintf("%.*s", (int) (len - 8), base + 3);
         in->mark = 0;
     }
 }
@@ -738,9 +739,9 @@ main(int argc, char *argv[])
             if (!eq || n_ports >= MAX_PORTS) {
                 fatal("--ofport=NAME=NUMBER");
             }
-            ports[n_ports].name = replay_xasprintf("%.*s",
-                                                   (int) (eq - optarg),
-                                                   optarg);
+            ports[n_ports].name = xasprintf("%.*s",
+                                            (int) (eq - optarg),
+                                            optarg);
             ports[n_ports++].ofport = strtoul(eq + 1, NULL, 10);
             break;
         }
@@ -763,7 +764,7 @@ main(int argc, char *argv[])
 
     /* Load inputs and order their packets. */
     size_t n_inputs = argc - optind, n_steps = 0;
-    struct input *inputs = replay_xcalloc(n_inputs, sizeof *inputs);
+    struct input *inputs = xcalloc(n_inputs, sizeof *inputs);
     for (size_t i = 0; i < n_inputs; i++) {
         char *err;
         parse_input_name(argv[optind + i], &inputs[i]);
@@ -773,7 +774,7 @@ main(int argc, char *argv[])
         }
         n_steps += inputs[i].pcap.n;
     }
-    struct step *steps = replay_xmalloc(n_steps * sizeof *steps);
+    struct step *steps = xmalloc(n_steps * sizeof *steps);
     n_steps = 0;
     for (size_t i = 0; i < n_inputs; i++) {
         for (size_t j = 0; j < inputs[i].pcap.n; j++) {
@@ -830,8 +831,8 @@ main(int argc, char *argv[])
             of_packet_out(&conn, in->mark, pkt->data, pkt->len);
         } else if (dpdk_start) {
             if (!in->started) {
-                char *program = replay_xasprintf("%s/start-%s", dpdk_start,
-                                                 in->port);
+                char *program = xasprintf("%s/start-%s", dpdk_start,
+                                          in->port);
                 in->started = true;
                 run_program(program);
                 free(program);

@@ -45,6 +45,7 @@
 #include "frame-desc.h"
 #include "packets.h"
 #include "replay-pcap.h"
+#include "util.h"
 
 #define MAX_TOKENS 64
 #define MAX_FRAME 9216
@@ -581,7 +582,7 @@ layer_chand(struct frame *f, const struct opts *o)
     hdr.chunk_index = 0;
     hdr.chunk_count = 1;
     if (opt(o, "chunk")) {
-        char *copy = replay_xstrdup(opt(o, "chunk")), *i_s, *n_s;
+        char *copy = xstrdup(opt(o, "chunk")), *i_s, *n_s;
         char *slash = strchr(copy, '/');
         if (!slash) {
             fatal("chunk= is INDEX/COUNT");
@@ -606,7 +607,7 @@ layer_chand(struct frame *f, const struct opts *o)
         if (payload || total < fixed) {
             fatal("chand fill=N (N >= %zu) replaces payload=", fixed);
         }
-        filled = replay_xmalloc(total + 1);
+        filled = xmalloc(total + 1);
         memset(filled, 'x', total);
         memcpy(filled, head, strlen(head));
         memcpy(filled + total - strlen(tail), tail, strlen(tail));
@@ -805,9 +806,9 @@ get_file(struct out_file **files, size_t *n, const char *name)
             return &(*files)[i];
         }
     }
-    *files = replay_xrealloc(*files, (*n + 1) * sizeof **files);
+    *files = xrealloc(*files, (*n + 1) * sizeof **files);
     struct out_file *file = &(*files)[(*n)++];
-    file->name = replay_xstrdup(name);
+    file->name = xstrdup(name);
     replay_pcap_init(&file->pcap);
     return file;
 }
@@ -904,8 +905,8 @@ main(int argc, char *argv[])
         }
         /* Continuation lines. */
         char *prev = joined;
-        joined = replay_xasprintf("%s%s%s", prev ? prev : "",
-                                  prev ? " " : "", line);
+        joined = xasprintf("%s%s%s", prev ? prev : "",
+                           prev ? " " : "", line);
         free(prev);
         if (len > 0 && line[len - 1] == '\\') {
             joined[strlen(joined) - 1] = ' ';
@@ -955,14 +956,14 @@ main(int argc, char *argv[])
                     first++;
                 }
                 if (!strcmp(port, "controller")) {
-                    name = replay_xasprintf("in-controller-%lld.pcap",
-                                            mark < 0 ? 0 : mark);
+                    name = xasprintf("in-controller-%lld.pcap",
+                                     mark < 0 ? 0 : mark);
                 } else if (mark >= 0) {
                     fatal("mark= is only for port controller (PACKET_OUT)");
                 } else if (!valid_port_name(port)) {
                     fatal("\"%s\" is not a port name", port);
                 } else {
-                    name = replay_xasprintf("in-%s.pcap", port);
+                    name = xasprintf("in-%s.pcap", port);
                 }
 
                 static struct frame frame;
@@ -1012,7 +1013,7 @@ main(int argc, char *argv[])
 
     int status = 0;
     for (size_t i = 0; i < n_files; i++) {
-        char *path = replay_xasprintf("%s/%s", outdir, files[i].name);
+        char *path = xasprintf("%s/%s", outdir, files[i].name);
         char *err;
         if (replay_pcap_write(path, &files[i].pcap, false, &err)) {
             fprintf(stderr, "replay-gen: %s\n", err);

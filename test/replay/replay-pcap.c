@@ -12,60 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void *
-replay_xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-void *
-replay_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-void *
-replay_xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-char *
-replay_xstrdup(const char *s)
-{
-    size_t len = strlen(s) + 1;
-    return memcpy(replay_xmalloc(len), s, len);
-}
-
-char *
-replay_xasprintf(const char *format, ...)
-{
-    va_list args;
-    char *s;
-
-    va_start(args, format);
-    if (vasprintf(&s, format, args) < 0) {
-        fprintf(stderr, "out of memory\n");
-        abort();
-    }
-    va_end(args);
-    return s;
-}
+#include "util.h"
 
 void
 replay_pcap_init(struct replay_pcap *pcap)
@@ -91,11 +38,11 @@ replay_pcap_add(struct replay_pcap *pcap, const void *data, size_t len,
 {
     if (pcap->n >= pcap->allocated) {
         pcap->allocated = pcap->allocated ? 2 * pcap->allocated : 16;
-        pcap->pkts = replay_xrealloc(pcap->pkts,
-                                     pcap->allocated * sizeof *pcap->pkts);
+        pcap->pkts = xrealloc(pcap->pkts,
+                              pcap->allocated * sizeof *pcap->pkts);
     }
     struct replay_pkt *pkt = &pcap->pkts[pcap->n++];
-    pkt->data = memcpy(replay_xmalloc(len), data, len);
+    pkt->data = memcpy(xmalloc(len), data, len);
     pkt->len = len;
     if (ts) {
         pkt->ts = *ts;
@@ -103,7 +50,7 @@ replay_pcap_add(struct replay_pcap *pcap, const void *data, size_t len,
         pkt->ts.tv_sec = 0;
         pkt->ts.tv_usec = 0;
     }
-    pkt->meta = meta ? replay_xstrdup(meta) : NULL;
+    pkt->meta = meta ? xstrdup(meta) : NULL;
 }
 
 char *
@@ -111,9 +58,9 @@ replay_pcap_meta_path(const char *path)
 {
     size_t len = strlen(path);
     if (len >= 5 && !strcmp(path + len - 5, ".pcap")) {
-        return replay_xasprintf("%.*s.meta", (int) (len - 5), path);
+        return xasprintf("%.*s.meta", (int) (len - 5), path);
     }
-    return replay_xasprintf("%s.meta", path);
+    return xasprintf("%s.meta", path);
 }
 
 /* Attaches the lines of 'meta_path' to the packets 'first'... of 'pcap'. */
@@ -135,17 +82,17 @@ read_meta(const char *meta_path, struct replay_pcap *pcap, size_t first,
             line[--n] = '\0';
         }
         if (i >= pcap->n) {
-            *errp = replay_xasprintf("%s: more lines than the %zu packets of "
-                                     "its pcap", meta_path, pcap->n - first);
+            *errp = xasprintf("%s: more lines than the %zu packets of "
+                              "its pcap", meta_path, pcap->n - first);
             error = EINVAL;
             break;
         }
         free(pcap->pkts[i].meta);
-        pcap->pkts[i++].meta = replay_xstrdup(line);
+        pcap->pkts[i++].meta = xstrdup(line);
     }
     if (!error && i != pcap->n) {
-        *errp = replay_xasprintf("%s: %zu lines for %zu packets", meta_path,
-                                 i - first, pcap->n - first);
+        *errp = xasprintf("%s: %zu lines for %zu packets", meta_path,
+                          i - first, pcap->n - first);
         error = EINVAL;
     }
     free(line);
@@ -172,12 +119,12 @@ replay_pcap_read(const char *path, bool missing_ok, struct replay_pcap *pcap,
     }
     pcap_t *p = pcap_open_offline(path, ebuf);
     if (!p) {
-        *errp = replay_xasprintf("%s: %s", path, ebuf);
+        *errp = xasprintf("%s: %s", path, ebuf);
         return access(path, R_OK) ? errno : EINVAL;
     }
     if (pcap_datalink(p) != DLT_EN10MB) {
-        *errp = replay_xasprintf("%s: link type %d is not Ethernet", path,
-                                 pcap_datalink(p));
+        *errp = xasprintf("%s: link type %d is not Ethernet", path,
+                          pcap_datalink(p));
         pcap_close(p);
         return EINVAL;
     }
@@ -188,17 +135,17 @@ replay_pcap_read(const char *path, bool missing_ok, struct replay_pcap *pcap,
     int error = 0;
     while ((retval = pcap_next_ex(p, &hdr, &data)) == 1) {
         if (hdr->caplen != hdr->len) {
-            *errp = replay_xasprintf("%s: packet %zu truncated by the capture "
-                                     "(%u of %u bytes)", path,
-                                     pcap->n - first + 1, hdr->caplen,
-                                     hdr->len);
+            *errp = xasprintf("%s: packet %zu truncated by the capture "
+                              "(%u of %u bytes)", path,
+                              pcap->n - first + 1, hdr->caplen,
+                              hdr->len);
             error = EINVAL;
             break;
         }
         replay_pcap_add(pcap, data, hdr->caplen, &hdr->ts, NULL);
     }
     if (!error && retval == PCAP_ERROR) {
-        *errp = replay_xasprintf("%s: %s", path, pcap_geterr(p));
+        *errp = xasprintf("%s: %s", path, pcap_geterr(p));
         error = EINVAL;
     }
     pcap_close(p);
@@ -207,7 +154,7 @@ replay_pcap_read(const char *path, bool missing_ok, struct replay_pcap *pcap,
         char *meta_path = replay_pcap_meta_path(path);
         error = read_meta(meta_path, pcap, first, errp);
         if (error && !*errp) {
-            *errp = replay_xasprintf("%s: %s", meta_path, strerror(error));
+            *errp = xasprintf("%s: %s", meta_path, strerror(error));
         }
         free(meta_path);
     }
@@ -221,12 +168,12 @@ replay_pcap_write(const char *path, const struct replay_pcap *pcap,
     *errp = NULL;
     pcap_t *p = pcap_open_dead(DLT_EN10MB, REPLAY_PCAP_SNAPLEN);
     if (!p) {
-        *errp = replay_xasprintf("%s: pcap_open_dead failed", path);
+        *errp = xasprintf("%s: pcap_open_dead failed", path);
         return ENOMEM;
     }
     pcap_dumper_t *d = pcap_dump_open(p, path);
     if (!d) {
-        *errp = replay_xstrdup(pcap_geterr(p));     /* Names 'path'. */
+        *errp = xstrdup(pcap_geterr(p));     /* Names 'path'. */
         pcap_close(p);
         return EIO;
     }
@@ -249,7 +196,7 @@ replay_pcap_write(const char *path, const struct replay_pcap *pcap,
     pcap_dump_close(d);
     pcap_close(p);
     if (error) {
-        *errp = replay_xasprintf("%s: write failed", path);
+        *errp = xasprintf("%s: write failed", path);
         return error;
     }
 
@@ -271,7 +218,7 @@ replay_pcap_write(const char *path, const struct replay_pcap *pcap,
         error = errno;
     }
     if (error) {
-        *errp = replay_xasprintf("%s: %s", meta_path, strerror(error));
+        *errp = xasprintf("%s: %s", meta_path, strerror(error));
     }
     free(meta_path);
     return error;

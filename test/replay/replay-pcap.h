@@ -75,15 +75,4 @@ int replay_pcap_write(const char *path, const struct replay_pcap *pcap,
  * (or ".meta" appended).  The caller frees it. */
 char *replay_pcap_meta_path(const char *path);
 
-/* Returns a new string (caller frees) printf()-formatted from 'format'.
- * Aborts if out of memory. */
-char *replay_xasprintf(const char *format, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/* Like malloc()/calloc()/realloc()/strdup() but abort if out of memory. */
-void *replay_xmalloc(size_t size);
-void *replay_xcalloc(size_t n, size_t size);
-void *replay_xrealloc(void *p, size_t size);
-char *replay_xstrdup(const char *s);
-
 #endif /* replay-pcap.h */

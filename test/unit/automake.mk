@@ -95,6 +95,7 @@ test_unit_test_flow_counters_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-datastore
 test_unit_test_datastore_SOURCES = test/unit/test-datastore.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
 	chand-guest/datastore.c chand-guest/datastore.h
 test_unit_test_datastore_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_datastore_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
@@ -113,6 +114,7 @@ test_unit_test_chan_sender_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-guest-receiver
 test_unit_test_guest_receiver_SOURCES = test/unit/test-guest-receiver.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
 	chand-guest/receiver.c chand-guest/receiver.h \
 	chand-guest/keyring.c chand-guest/keyring.h \
 	chand-guest/bridge.c chand-guest/bridge.h \
@@ -136,6 +138,7 @@ test_unit_test_relay_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-guest-publisher
 test_unit_test_guest_publisher_SOURCES = test/unit/test-guest-publisher.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
 	chand-guest/publisher.c chand-guest/publisher.h \
 	chand-guest/receiver.c chand-guest/receiver.h \
 	chand-guest/keyring.c chand-guest/keyring.h \
@@ -169,3 +172,18 @@ UNIT_TESTS += test/unit/test-chan-port
 test_unit_test_chan_port_SOURCES = test/unit/test-chan-port.c $(UNIT_COMMON)
 test_unit_test_chan_port_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_chan_port_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-util
+test_unit_test_util_SOURCES = test/unit/test-util.c $(UNIT_COMMON)
+test_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_util_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-list
+test_unit_test_list_SOURCES = test/unit/test-list.c $(UNIT_COMMON)
+test_unit_test_list_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_list_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-hmap
+test_unit_test_hmap_SOURCES = test/unit/test-hmap.c $(UNIT_COMMON)
+test_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_hmap_LDADD = $(UNIT_LDADD)

@@ -20,6 +20,7 @@
 
 #include "chan-endpoint.h"
 #include "packets.h"
+#include "util.h"
 
 #ifndef PROTOCOL_MD
 #error "PROTOCOL_MD must name doc/PROTOCOL.md"
@@ -2578,33 +2579,6 @@ generate_examples(void)
     return out;
 }
 
-/* Reads the whole file 'name' into a malloc()ed string, or NULL. */
-static char *
-read_file(const char *name)
-{
-    FILE *f = fopen(name, "rb");
-    char *buf = NULL;
-    size_t size = 0, len = 0;
-
-    if (!f) {
-        return NULL;
-    }
-    for (;;) {
-        if (len + 4096 + 1 > size) {
-            size = 2 * size + 4096 + 1;
-            buf = realloc(buf, size);
-        }
-        size_t n = fread(buf + len, 1, size - len - 1, f);
-        if (!n) {
-            break;
-        }
-        len += n;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
 /* Returns a malloc()ed copy of the first fenced block that starts with the
  * line "```<tag>" in 'doc', including both fence lines, or NULL.  The whole
  * line must match: tag "hexdump" does not find "```hexdump-upstream". */
@@ -2888,7 +2862,7 @@ test_protocol_md(void)
         return;
     }
 
-    char *doc = read_file(PROTOCOL_MD);
+    char *doc = read_file(PROTOCOL_MD, NULL);
     if (!doc) {
         fprintf(stderr, "cannot read %s\n", PROTOCOL_MD);
         CU_FAIL_FATAL("doc/PROTOCOL.md missing");

@@ -18,6 +18,7 @@
 #include "jsonrpc.h"
 #include "poll-loop.h"
 #include "stream.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(test_ctl);
@@ -136,7 +137,7 @@ call_ex(struct ctl_server *server, const char *path, const char *command,
         }
         if (alloc - n < 4096) {
             alloc = alloc ? alloc * 2 : 65536;
-            buf = realloc(buf, alloc);
+            buf = xrealloc(buf, alloc);
         }
         ssize_t r = read(fds[0], buf + n, alloc - n);
         if (r == 0) {
@@ -632,7 +633,7 @@ raw_reply(struct ctl_server *server, struct raw_client *rc)
         char buf[4096];
         ssize_t r = stream_recv(rc->stream, buf, sizeof buf);
         if (r > 0) {
-            rc->in = realloc(rc->in, rc->n_in + r);
+            rc->in = xrealloc(rc->in, rc->n_in + r);
             memcpy(rc->in + rc->n_in, buf, r);
             rc->n_in += r;
             continue;

@@ -19,49 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Scratch directories. */
-
-struct scratch {
-    char dir[64];
-    char path[128];             /* dir/guest.db */
-};
-
-static void
-scratch_init(struct scratch *sc)
-{
-    snprintf(sc->dir, sizeof sc->dir, "/tmp/chand-ds-XXXXXX");
-    CU_ASSERT_FATAL(mkdtemp(sc->dir) != NULL);
-    snprintf(sc->path, sizeof sc->path, "%s/guest.db", sc->dir);
-}
-
-static void
-scratch_file(const struct scratch *sc, const char *name, char *buf,
-             size_t size)
-{
-    snprintf(buf, size, "%s/%s", sc->dir, name);
-}
-
-static void
-scratch_destroy(struct scratch *sc)
-{
-    DIR *d = opendir(sc->dir);
-    struct dirent *de;
-
-    if (!d) {
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        char file[512];
-
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
-            continue;
-        }
-        snprintf(file, sizeof file, "%s/%s", sc->dir, de->d_name);
-        unlink(file);
-    }
-    closedir(d);
-    rmdir(sc->dir);
-}
+#include "guest-fixture.h"
+#include "util.h"
 
 static void
 remove_db(const char *path)
@@ -85,21 +44,14 @@ write_file(const char *path, const void *data, size_t len)
     close(fd);
 }
 
-/* Returns a malloc'd copy of the file at 'path' and its size. */
+/* Returns a malloc'd copy of the file at 'path' (the caller frees it) and
+ * its size; fails the test if it cannot be read. */
 static char *
-read_file(const char *path, size_t *lenp)
+must_read_file(const char *path, size_t *lenp)
 {
-    struct stat st;
-    char *buf;
-    int fd = open(path, O_RDONLY);
+    char *buf = read_file(path, lenp);
 
-    CU_ASSERT_FATAL(fd >= 0);
-    CU_ASSERT_FATAL(fstat(fd, &st) == 0);
-    buf = malloc(st.st_size + 1);
-    CU_ASSERT_FATAL(buf != NULL);
-    CU_ASSERT_FATAL(read(fd, buf, st.st_size) == st.st_size);
-    close(fd);
-    *lenp = st.st_size;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
     return buf;
 }
 
@@ -170,20 +122,6 @@ apply_count(const char *path, const char *key)
 
 /* Datastore helpers. */
 
-static struct datastore *
-open_ok(const char *path)
-{
-    struct datastore *ds = NULL;
-    int error = datastore_open(path, &ds);
-
-    if (error) {
-        fprintf(stderr, "datastore_open: %s\n", datastore_last_error());
-    }
-    CU_ASSERT_FATAL(error == 0);
-    CU_ASSERT_FATAL(ds != NULL);
-    return ds;
-}
-
 static struct ds_record
 put(const char *key, const char *value, int64_t version)
 {
@@ -210,29 +148,6 @@ apply(struct datastore *ds, uint32_t epoch, uint64_t seq,
     }
     CU_ASSERT_FATAL(error == 0);
     return applied;
-}
-
-/* Asserts that 'key' holds 'value' at 'version' (or is absent if 'value'
- * is NULL). */
-static void
-assert_record(struct datastore *ds, const char *key, const char *value,
-              int64_t version)
-{
-    char *got = NULL;
-    int64_t got_version = -12345;
-    int error = datastore_get(ds, key, &got, &got_version);
-
-    if (!value) {
-        CU_ASSERT_EQUAL(error, ENOENT);
-        CU_ASSERT_PTR_NULL(got);
-        CU_ASSERT_EQUAL(got_version, -12345);
-        return;
-    }
-    CU_ASSERT_EQUAL_FATAL(error, 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
-    CU_ASSERT_STRING_EQUAL(got, value);
-    CU_ASSERT_EQUAL(got_version, version);
-    free(got);
 }
 
 static uint64_t
@@ -328,8 +243,8 @@ test_open_create_reopen(void)
     struct ds_state st, st2;
     char *mode;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     st = get_state(ds);
     CU_ASSERT(st.guest_epoch != 0);
     CU_ASSERT_EQUAL(st.host_epoch, 0);
@@ -360,7 +275,7 @@ test_open_create_reopen(void)
     free(mode);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     st2 = get_state(ds);
     CU_ASSERT(state_equal(&st, &st2));
     datastore_close(ds);
@@ -369,7 +284,7 @@ test_open_create_reopen(void)
     /* An empty file (e.g. from touch) is a new datastore. */
     remove_db(sc.path);
     write_file(sc.path, "", 0);
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT(get_state(ds).guest_epoch != 0);
     datastore_close(ds);
 
@@ -384,10 +299,10 @@ test_guest_epoch_per_file(void)
     struct datastore *a, *b;
     uint32_t ea, eb, ec;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     scratch_file(&sc, "other.db", other, sizeof other);
-    a = open_ok(sc.path);
-    b = open_ok(other);
+    a = open_ds(sc.path);
+    b = open_ds(other);
     ea = get_state(a).guest_epoch;
     eb = get_state(b).guest_epoch;
     CU_ASSERT(ea != 0 && eb != 0);
@@ -397,7 +312,7 @@ test_guest_epoch_per_file(void)
 
     /* Wiping the store gives a new guest epoch, so the host can tell. */
     remove_db(sc.path);
-    a = open_ok(sc.path);
+    a = open_ds(sc.path);
     ec = get_state(a).guest_epoch;
     CU_ASSERT(ec != 0 && ec != ea);
     datastore_close(a);
@@ -412,7 +327,7 @@ test_guest_epoch_per_file(void)
     CU_ASSERT_EQUAL_FATAL(datastore_open_opts(sc.path, &opts, &a), 0);
     CU_ASSERT_EQUAL(get_state(a).guest_epoch, 0xfedcba98);
     datastore_close(a);
-    a = open_ok(sc.path);
+    a = open_ds(sc.path);
     CU_ASSERT_EQUAL(get_state(a).guest_epoch, 0xfedcba98);
     datastore_close(a);
     scratch_destroy(&sc);
@@ -449,11 +364,11 @@ assert_open_refused_unchanged(const char *path, int expected,
                               const char *msg_part)
 {
     size_t len0, len1;
-    char *before = read_file(path, &len0);
+    char *before = must_read_file(path, &len0);
     char *after;
 
     assert_open_fails(path, expected, msg_part);
-    after = read_file(path, &len1);
+    after = must_read_file(path, &len1);
     CU_ASSERT(len0 == len1 && !memcmp(before, after, len0));
     free(before);
     free(after);
@@ -467,7 +382,7 @@ test_open_errors(void)
     char path[256], missing[256];
     char text[8192];
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
 
     assert_open_fails("", EINVAL, NULL);
     CU_ASSERT_EQUAL(datastore_open(NULL, &ds), EINVAL);
@@ -509,7 +424,7 @@ test_open_errors(void)
 static void
 make_store(const char *path)
 {
-    struct datastore *ds = open_ok(path);
+    struct datastore *ds = open_ds(path);
     struct ds_record r = put("k", "1", 1);
 
     snapshot_begin_commit(ds, 1);
@@ -525,7 +440,7 @@ test_schema_version(void)
     struct scratch sc;
     struct datastore *ds;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     make_store(sc.path);
 
     raw_exec(sc.path, "UPDATE meta SET schema_version = 3");
@@ -550,7 +465,7 @@ test_schema_version(void)
              " schema_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
              " created_by TEXT NOT NULL);"
              "INSERT INTO meta VALUES (1, 2, 0, 'test');");
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     assert_record(ds, "k", "1", 1);
     datastore_close(ds);
 
@@ -579,10 +494,10 @@ test_corrupt_file(void)
     char *data;
     int error;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
 
     /* Enough records for many pages. */
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
     memset(value, 'v', sizeof value - 3);
@@ -600,7 +515,7 @@ test_corrupt_file(void)
     datastore_close(ds);
 
     /* Garbage over the second half of the file (record pages). */
-    data = read_file(sc.path, &len);
+    data = must_read_file(sc.path, &len);
     CU_ASSERT_FATAL(len > 16 * 4096);
     memset(data + len / 2, 0x5a, len - len / 2);
     write_file(sc.path, data, len);
@@ -637,8 +552,8 @@ test_apply_get(void)
     long long int before, after;
     struct timespec ts;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
 
     /* Nothing can be applied before the first snapshot or rebase. */
     struct ds_record r0 = put("a", "0", 0);
@@ -744,8 +659,8 @@ test_txn_misuse(void)
     struct ds_record r = put("k", "1", 1);
     bool applied = true;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
 
     CU_ASSERT_EQUAL(datastore_apply(ds, 1, 1, &r, 1, &applied), EINVAL);
     CU_ASSERT_FALSE(applied);
@@ -776,7 +691,7 @@ test_txn_misuse(void)
     CU_ASSERT_EQUAL(datastore_begin(ds), 0);
     CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 2, 0), 0);
     datastore_close(ds);
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(get_state(ds).host_epoch, 1);
     CU_ASSERT_EQUAL(get_state(ds).position, (uint64_t) DS_SEQ_MAX);
     datastore_close(ds);
@@ -797,8 +712,8 @@ test_duplicates(void)
     struct ds_state st;
     bool applied;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 5);
 
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
@@ -818,7 +733,7 @@ test_duplicates(void)
     datastore_close(ds);
 
     /* Retransmissions after a restart. */
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
     CU_ASSERT_FALSE(apply(ds, 5, 1, f1, 2));
     CU_ASSERT_FALSE(apply(ds, 5, 2, f2, 1));
@@ -987,8 +902,8 @@ test_many_frames_one_txn(void)
     uint64_t rng = 42, ops = 0;
     const int n_frames = 2000;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 3);
 
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
@@ -1007,7 +922,7 @@ test_many_frames_one_txn(void)
     CU_ASSERT_EQUAL(get_state(ds).ops_applied, ops);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     assert_model(ds, &m);
     CU_ASSERT_EQUAL(get_state(ds).position, n_frames);
     CU_ASSERT_EQUAL(get_state(ds).ops_applied, ops);
@@ -1027,8 +942,8 @@ test_rollback(void)
     struct ds_record f2[] = { put("a", "9", 9), del("b"), put("c", "3", 1) };
     struct ds_state st, st2;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
     CU_ASSERT(apply(ds, 1, 1, f1, 2));
@@ -1060,7 +975,7 @@ test_rollback(void)
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     CU_ASSERT_EQUAL(log.n, 0);
     datastore_close(ds);
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     st2 = get_state(ds);
     CU_ASSERT(state_equal(&st, &st2));
     assert_record(ds, "a", "1", 1);
@@ -1092,8 +1007,8 @@ test_invalid_records(void)
     char *long_key, *max_key;
     struct ds_state st;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
 
     long_key = malloc(DS_KEY_MAX + 2);
@@ -1171,8 +1086,8 @@ test_frame_atomic_on_sql_error(void)
     struct ds_record f2[] = { put("ok2", "3", 1) };
     int error;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     raw_exec(sc.path, "CREATE TRIGGER boom BEFORE INSERT ON records"
              " WHEN NEW.key = 'boom'"
@@ -1241,8 +1156,8 @@ test_notifications(void)
     struct datastore *ds;
     struct change_log log = { 0 };
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     datastore_set_change_cb(ds, change_log_cb, &log);
     snapshot_begin_commit(ds, 1);
     CU_ASSERT_EQUAL(log.n, 0);
@@ -1416,7 +1331,7 @@ child_commit_then_kill(const char *path)
 static void
 crash_setup(const char *path, struct ds_state *st)
 {
-    struct datastore *ds = open_ok(path);
+    struct datastore *ds = open_ds(path);
     struct ds_record f[] = { put("a", "1", 1), put("b", "2", 2) };
 
     snapshot_begin_commit(ds, 5);
@@ -1433,7 +1348,7 @@ crash_setup(const char *path, struct ds_state *st)
 static void
 assert_crash_setup_state(const char *path, const struct ds_state *st0)
 {
-    struct datastore *ds = open_ok(path);
+    struct datastore *ds = open_ds(path);
     struct ds_state st = get_state(ds);
 
     CU_ASSERT(state_equal(&st, st0));
@@ -1463,7 +1378,7 @@ test_crash_exit_uncommitted(void)
     struct ds_state st0;
     int status;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     crash_setup(sc.path, &st0);
     status = run_child(child_exit, sc.path);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -1478,7 +1393,7 @@ test_crash_kill_uncommitted(void)
     struct ds_state st0;
     int status;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     crash_setup(sc.path, &st0);
     status = run_child(child_kill, sc.path);
     CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -1494,12 +1409,12 @@ test_crash_after_commit(void)
     struct ds_state st0, st;
     int status;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     crash_setup(sc.path, &st0);
     status = run_child(child_commit_then_kill, sc.path);
     CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     st = get_state(ds);
     CU_ASSERT_EQUAL(st.position, 4);
     CU_ASSERT_EQUAL(st.frames_applied, st0.frames_applied + 1);
@@ -1527,7 +1442,7 @@ test_crash_after_commit(void)
 static struct datastore *
 snapshot_setup(const char *path)
 {
-    struct datastore *ds = open_ok(path);
+    struct datastore *ds = open_ds(path);
     struct ds_record f[] = {
         put("a", "\"a\"", 1), put("b", "\"b\"", 1), put("c", "\"c\"", 1),
         put("d", "\"d\"", 1), put("e", "\"e\"", 1),
@@ -1551,7 +1466,7 @@ test_snapshot_reconcile(void)
     uint64_t n_deleted = 99;
     char *state;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     ds = snapshot_setup(sc.path);
     st = get_state(ds);
     CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
@@ -1632,7 +1547,7 @@ test_snapshot_interrupted(void)
     struct ds_state st;
     uint64_t n_deleted;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     ds = snapshot_setup(sc.path);
 
     /* First attempt: sees a, b, x; interrupted (closed) before finish. */
@@ -1645,7 +1560,7 @@ test_snapshot_interrupted(void)
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     st = get_state(ds);
     CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_ACTIVE);
     CU_ASSERT_EQUAL(st.host_epoch, 2);
@@ -1706,7 +1621,7 @@ test_snapshot_crash_resume(void)
     uint64_t n_deleted;
     int status;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     ds = snapshot_setup(sc.path);
     datastore_close(ds);
 
@@ -1714,7 +1629,7 @@ test_snapshot_crash_resume(void)
     CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
     /* Never 'complete': still active at batch 1, nothing deleted. */
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     st = get_state(ds);
     CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_ACTIVE);
     CU_ASSERT_EQUAL(st.host_epoch, 9);
@@ -1749,8 +1664,8 @@ test_snapshot_rules_and_rebase(void)
     struct ds_state st;
     struct ds_record r = put("k", "1", 1);
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
     CU_ASSERT_EQUAL(datastore_snapshot_begin(ds, 0, 0), EINVAL);
     CU_ASSERT_EQUAL(datastore_rebase(ds, 0, 0), EINVAL);
@@ -1801,8 +1716,8 @@ test_snapshot_end(void)
     struct datastore *ds;
     struct ds_record r = put("k", "1", 1);
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 0);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT snapshot_end FROM channel",
                             NULL), 0);
@@ -1824,7 +1739,7 @@ test_snapshot_end(void)
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT snapshot_end FROM channel",
                             NULL), 7);
     datastore_close(ds);
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(get_state(ds).snapshot_end, 7);
     CU_ASSERT_EQUAL(get_state(ds).snapshot, DS_SNAPSHOT_ACTIVE);
 
@@ -1909,8 +1824,8 @@ test_odd_keys(void)
     struct collect c = { 0 };
     const char *sorted[N];
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     for (size_t i = 0; i < N; i++) {
         snprintf(values[i], sizeof values[i],
@@ -1922,7 +1837,7 @@ test_odd_keys(void)
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(count(ds), N);
     for (size_t i = 0; i < N; i++) {
         assert_record(ds, keys[i], values[i], i);
@@ -2008,8 +1923,8 @@ test_list_reentry(void)
     struct nested n = { 0 };
     struct ds_record r = put("k", "1", 1);
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
     CU_ASSERT(apply(ds, 1, 1, &r, 1));
@@ -2041,8 +1956,8 @@ test_large_value(void)
     char *v2 = big_value(len, 2);
     char *got = NULL;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     struct ds_record r1 = put("big", v1, 1);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
@@ -2050,7 +1965,7 @@ test_large_value(void)
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL_FATAL(datastore_get(ds, "big", &got, NULL), 0);
     CU_ASSERT_EQUAL(strlen(got), len);
     CU_ASSERT(!strcmp(got, v1));
@@ -2086,7 +2001,7 @@ test_sync_normal(void)
     struct datastore_options opts = { .sync = DS_SYNC_NORMAL };
     struct ds_record r = put("k", "1", 1);
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     CU_ASSERT_FATAL(datastore_open_opts(sc.path, &opts, &ds) == 0);
     snapshot_begin_commit(ds, 1);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
@@ -2094,7 +2009,7 @@ test_sync_normal(void)
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     assert_record(ds, "k", "1", 1);
     CU_ASSERT_EQUAL(get_state(ds).position, 1);
     datastore_close(ds);
@@ -2112,8 +2027,8 @@ test_concurrent_reader(void)
     sqlite3_stmt *s;
     struct ds_record r1 = put("k", "1", 1), r2 = put("k", "2", 2);
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, 1);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
     CU_ASSERT(apply(ds, 1, 1, &r1, 1));
@@ -2157,9 +2072,9 @@ test_second_writer_busy(void)
     struct datastore *a, *b;
     struct ds_record r = put("k", "1", 1);
 
-    scratch_init(&sc);
-    a = open_ok(sc.path);
-    b = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    a = open_ds(sc.path);
+    b = open_ds(sc.path);
     snapshot_begin_commit(a, 1);
     CU_ASSERT_FATAL(datastore_begin(a) == 0);
     CU_ASSERT_EQUAL(datastore_begin(b), EBUSY);
@@ -2192,8 +2107,8 @@ test_random_model(void)
     uint64_t seq = 0, committed_seq = 0;
     uint32_t committed_epoch = 1;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     snapshot_begin_commit(ds, epoch);
 
     for (int round = 0; round < 300; round++) {
@@ -2248,7 +2163,7 @@ test_random_model(void)
         }
         if (unit_random(&rng) % 20 == 0) {
             datastore_close(ds);
-            ds = open_ok(sc.path);
+            ds = open_ds(sc.path);
         }
         assert_model(ds, &m);
         CU_ASSERT_EQUAL(get_state(ds).position, seq);
@@ -2377,8 +2292,8 @@ test_published_basic(void)
     struct datastore *ds;
     uint64_t removed;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     datastore_set_change_cb(ds, change_log_cb, &log);
     CU_ASSERT_EQUAL(datastore_published_counter(ds), 0);
     CU_ASSERT_EQUAL(pending(ds), 0);
@@ -2513,8 +2428,8 @@ test_published_validation(void)
     char key[300];
     char *compact;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
 
     /* Keys: the wire's rules. */
     CU_ASSERT_EQUAL(datastore_publish(ds, "", "1", NULL), EINVAL);
@@ -2603,8 +2518,8 @@ test_published_reopen_and_txn(void)
     struct scratch sc;
     struct datastore *ds;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(publish_ok(ds, "a", "1"), 1);
     CU_ASSERT_EQUAL(publish_ok(ds, "b", "2"), 2);
     CU_ASSERT_EQUAL(unpublish_ok(ds, "b"), 3);
@@ -2618,7 +2533,7 @@ test_published_reopen_and_txn(void)
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT acked_version FROM published "
                             "WHERE key = ?1", "a"), 1);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(datastore_published_counter(ds), 3);
     assert_published(ds, "a", "1", 1, 1);
     assert_published(ds, "b", NULL, 3, 0);
@@ -2641,7 +2556,7 @@ test_published_reopen_and_txn(void)
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     datastore_close(ds);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     assert_published(ds, "d", "4", 5, 0);
     CU_ASSERT_EQUAL(publish_ok(ds, "e", "5"), 6);
     CU_ASSERT_EQUAL(datastore_check(ds), 0);
@@ -2656,8 +2571,8 @@ test_published_limits(void)
     struct scratch sc;
     struct datastore *ds;
 
-    scratch_init(&sc);
-    ds = open_ok(sc.path);
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
     datastore_get_publish_limits(ds, &got);
     CU_ASSERT_EQUAL(got.max_records + got.max_value_bytes
                     + got.max_total_bytes + got.max_publish_rate, 0);
@@ -2777,12 +2692,12 @@ test_published_upgrade(void)
     struct scratch sc;
     struct datastore *ds;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "ds");
     raw_exec(sc.path, v1_schema);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
                             "WHERE name = 'published'", NULL), 0);
 
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
                             NULL), DS_SCHEMA_VERSION);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
@@ -2805,7 +2720,7 @@ test_published_upgrade(void)
     datastore_close(ds);
 
     /* Opening it again changes nothing more. */
-    ds = open_ok(sc.path);
+    ds = open_ds(sc.path);
     assert_published(ds, "app/x", "true", 1, 0);
     assert_record(ds, "k", "1", 1);
     CU_ASSERT_EQUAL(get_state(ds).position, 4);

@@ -22,6 +22,7 @@
 #include "chan-endpoint.h"
 #include "chan-wire.h"
 #include "datastore.h"
+#include "guest-fixture.h"
 #include "keyring.h"
 #include "publisher.h"
 #include "receiver.h"
@@ -32,42 +33,6 @@
 /* The channel key (32 bytes). */
 static const char key1[] = "test-key-0123456789abcdef-012345";
 static const char key2[] = "second-key-0123456789abcdef-0123";
-
-/* Scratch directory with one datastore file. */
-
-struct scratch {
-    char dir[64];
-    char path[128];
-};
-
-static void
-scratch_init(struct scratch *sc)
-{
-    snprintf(sc->dir, sizeof sc->dir, "/tmp/chand-pub-XXXXXX");
-    CU_ASSERT_FATAL(mkdtemp(sc->dir) != NULL);
-    snprintf(sc->path, sizeof sc->path, "%s/guest.db", sc->dir);
-}
-
-static void
-scratch_destroy(struct scratch *sc)
-{
-    DIR *d = opendir(sc->dir);
-    struct dirent *de;
-
-    if (!d) {
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        char file[512];
-
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(file, sizeof file, "%s/%s", sc->dir, de->d_name);
-            unlink(file);
-        }
-    }
-    closedir(d);
-    rmdir(sc->dir);
-}
 
 /* The fake host. */
 
@@ -453,7 +418,7 @@ fix_init_cfg(struct fix *f, const struct publisher_config *cfg)
     memset(f, 0, sizeof *f);
     host_init(&f->host);
     f->now = 100000;
-    scratch_init(&f->sc);
+    scratch_init(&f->sc, "pub");
     CU_ASSERT_FATAL(datastore_open(f->sc.path, &f->ds) == 0);
     f->pub = make_pub(f, cfg);
 }
@@ -1397,7 +1362,7 @@ test_receiver_hands_acks(void)
     struct keyring keys;
     long long now = 5000;
 
-    scratch_init(&sc);
+    scratch_init(&sc, "pub");
     CU_ASSERT_FATAL(datastore_open(sc.path, &ds) == 0);
     keyring_init(&keys);
     CU_ASSERT_FATAL(!keyring_add(&keys, 1, key1));

@@ -27,6 +27,7 @@
 #include "chan-sender.h"
 #include "chan-wire.h"
 #include "datastore.h"
+#include "guest-fixture.h"
 #include "jsonrpc.h"
 #include "keyring.h"
 #include "poll-loop.h"
@@ -45,55 +46,6 @@ static const char key[] = "test-key-0123456789abcdef-012345";
 /* More keys, for the rotation tests. */
 static const char key2[] = "second-key-0123456789abcdef-0123";
 static const char key3[] = "third-key-0123456789abcdef-01234";
-
-/* Scratch directory with one datastore file. */
-
-struct scratch {
-    char dir[64];
-    char path[128];
-};
-
-static void
-scratch_init(struct scratch *sc)
-{
-    snprintf(sc->dir, sizeof sc->dir, "/tmp/chand-rx-XXXXXX");
-    CU_ASSERT_FATAL(mkdtemp(sc->dir) != NULL);
-    snprintf(sc->path, sizeof sc->path, "%s/guest.db", sc->dir);
-}
-
-static void
-scratch_destroy(struct scratch *sc)
-{
-    DIR *d = opendir(sc->dir);
-    struct dirent *de;
-
-    if (!d) {
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        char file[512];
-
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(file, sizeof file, "%s/%s", sc->dir, de->d_name);
-            unlink(file);
-        }
-    }
-    closedir(d);
-    rmdir(sc->dir);
-}
-
-static struct datastore *
-open_ds(const char *path)
-{
-    struct datastore *ds = NULL;
-    int error = datastore_open(path, &ds);
-
-    if (error) {
-        fprintf(stderr, "datastore_open: %s\n", datastore_last_error());
-    }
-    CU_ASSERT_FATAL(error == 0);
-    return ds;
-}
 
 static struct ds_state
 state(struct datastore *ds)
@@ -276,7 +228,7 @@ fix_init(struct fix *f)
     keyring_init(&f->keys);
     CU_ASSERT_FATAL(!keyring_add(&f->keys, 1, key));
     f->now = 100000;
-    scratch_init(&f->sc);
+    scratch_init(&f->sc, "rx");
     f->ds = open_ds(f->sc.path);
     f->rx = make_rx(f);
 }
@@ -391,24 +343,6 @@ del1(const char *k, int ver)
     return b;
 }
 
-static void
-assert_value(struct datastore *ds, const char *k, const char *v,
-             int64_t version)
-{
-    char *got = NULL;
-    int64_t got_version = -1;
-    int error = datastore_get(ds, k, &got, &got_version);
-
-    if (!v) {
-        CU_ASSERT_EQUAL(error, ENOENT);
-        return;
-    }
-    CU_ASSERT_EQUAL_FATAL(error, 0);
-    CU_ASSERT_STRING_EQUAL(got, v);
-    CU_ASSERT_EQUAL(got_version, version);
-    free(got);
-}
-
 /* Puts the fixture in session 'epoch' with keys a=1 and b=2 applied at
  * seqs 1 and 2 (a snapshot ending at 2). */
 static void
@@ -506,8 +440,8 @@ test_sync_and_snapshot(void)
     fix_init(&f);
     ge = state(f.ds).guest_epoch;
     start_session(&f, 5);
-    assert_value(f.ds, "a", "1", 1);
-    assert_value(f.ds, "b", "2", 1);
+    assert_record(f.ds, "a", "1", 1);
+    assert_record(f.ds, "b", "2", 1);
 
     /* A new session (host restarted): the snapshot carries a and c only;
      * b must be gone when it completes, and not before. */
@@ -528,7 +462,7 @@ test_sync_and_snapshot(void)
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 6, 2);
     CU_ASSERT_EQUAL(state(f.ds).snapshot, DS_SNAPSHOT_ACTIVE);
-    assert_value(f.ds, "b", "2", 1);
+    assert_record(f.ds, "b", "2", 1);
 
     /* The last snapshot message, then a delta in the same burst. */
     feed_raw(&f, CHAN_WIRE_DATA, CHAN_WIRE_F_SNAPSHOT, VID, 6, 3, 0, 1,
@@ -539,10 +473,10 @@ test_sync_and_snapshot(void)
     st = state(f.ds);
     CU_ASSERT_EQUAL(st.snapshot, DS_SNAPSHOT_COMPLETE);
     CU_ASSERT_EQUAL(st.position, 4);
-    assert_value(f.ds, "a", "1", 1);
-    assert_value(f.ds, "b", NULL, 0);
-    assert_value(f.ds, "c", "[3]", 4);
-    assert_value(f.ds, "d", "{\"x\":true}", 9);
+    assert_record(f.ds, "a", "1", 1);
+    assert_record(f.ds, "b", NULL, 0);
+    assert_record(f.ds, "c", "[3]", 4);
+    assert_record(f.ds, "d", "{\"x\":true}", 9);
     CU_ASSERT_EQUAL(stats(&f).snapshots_begun, 2);
     CU_ASSERT_EQUAL(stats(&f).snapshots_finished, 2);
 
@@ -577,7 +511,7 @@ test_sync_repeat_and_other_guest(void)
     CU_ASSERT_EQUAL(state(f.ds).position, 2);
     CU_ASSERT_EQUAL(state(f.ds).snapshot_gen, 1);
     CU_ASSERT_EQUAL(stats(&f).rx_sync_repeat, 1);
-    assert_value(f.ds, "a", "1", 1);
+    assert_record(f.ds, "a", "1", 1);
 
     /* A SYNC for another guest store: ignored, HELLO at once. */
     feed_sync(&f, 9, ge + 1, 0);
@@ -627,8 +561,8 @@ test_duplicates_and_gaps(void)
     feed_data(&f, 5, 2, put1("b", "200", 200));
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 2);
-    assert_value(f.ds, "a", "1", 1);
-    assert_value(f.ds, "b", "2", 1);
+    assert_record(f.ds, "a", "1", 1);
+    assert_record(f.ds, "b", "2", 1);
     CU_ASSERT_EQUAL(state(f.ds).frames_applied, st.frames_applied);
     CU_ASSERT_EQUAL(stats(&f).rx_duplicate, 2);
 
@@ -636,7 +570,7 @@ test_duplicates_and_gaps(void)
     feed_data(&f, 5, 4, put1("x", "1", 1));
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 2);
-    assert_value(f.ds, "x", NULL, 0);
+    assert_record(f.ds, "x", NULL, 0);
     f.now += 50;
     feed_data(&f, 5, 5, put1("x", "1", 1));
     receiver_flush(f.rx, f.now);
@@ -654,9 +588,9 @@ test_duplicates_and_gaps(void)
     feed_data(&f, 5, 5, del1("a", 2));
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 5);
-    assert_value(f.ds, "c", "3", 1);
-    assert_value(f.ds, "x", "4", 1);
-    assert_value(f.ds, "a", NULL, 0);
+    assert_record(f.ds, "c", "3", 1);
+    assert_record(f.ds, "x", "4", 1);
+    assert_record(f.ds, "a", NULL, 0);
     fix_destroy(&f);
 }
 
@@ -685,7 +619,7 @@ test_other_epoch(void)
     receiver_flush(f.rx, f.now);
     expect_hello(&f.cap, 5, 2, ge, -1);
     CU_ASSERT_FALSE(receiver_in_session(f.rx));
-    assert_value(f.ds, "z", NULL, 0);
+    assert_record(f.ds, "z", NULL, 0);
 
     /* More of them: at most one HELLO per RECEIVER_HELLO_MIN_MS. */
     f.now += 10;
@@ -811,7 +745,7 @@ test_rejections(void)
     receiver_flush(f.rx, f.now + 5000);
     CU_ASSERT_EQUAL(f.cap.n, 0);
     CU_ASSERT_EQUAL(state(f.ds).frames_applied, frames);
-    assert_value(f.ds, "x", NULL, 0);
+    assert_record(f.ds, "x", NULL, 0);
 
     /* Garbage from random bytes never gets anywhere. */
     uint64_t rng = 0x1234;
@@ -865,7 +799,7 @@ test_unusable_messages_skipped(void)
     CU_ASSERT_EQUAL(stats(&f).msgs_skipped, 2);
     CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_OP_INVALID], 1);
     CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_JSON], 1);
-    assert_value(f.ds, "ok", "1", 1);
+    assert_record(f.ds, "ok", "1", 1);
 
     /* A chunk sequence that cannot be reassembled: a chunk 1 of 2 with no
      * chunk 0 before it is skipped, and so is the next. */
@@ -875,7 +809,7 @@ test_unusable_messages_skipped(void)
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 8);
     CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_REASM_INDEX], 2);
-    assert_value(f.ds, "ok2", "2", 1);
+    assert_record(f.ds, "ok2", "2", 1);
 
     /* A chunk count that changes mid-message. */
     feed_raw(&f, CHAN_WIRE_DATA, 0, VID, 5, 9, 0, 2, "{\"records\":");
@@ -999,7 +933,7 @@ test_group_commit(void)
     expect_ack(&f.cap, 5, 202);
     CU_ASSERT_EQUAL(stats(&f).commits, commits + 1);
     CU_ASSERT_EQUAL(stats(&f).msgs_applied, 202);
-    assert_value(f.ds, "k199", "7", 199);
+    assert_record(f.ds, "k199", "7", 199);
 
     /* A burst that is never flushed (the daemon died) leaves nothing: the
      * host resends and everything is applied once. */
@@ -1009,7 +943,7 @@ test_group_commit(void)
     }
     fix_restart(&f);
     CU_ASSERT_EQUAL(state(f.ds).position, 202);
-    assert_value(f.ds, "n0", NULL, 0);
+    assert_record(f.ds, "n0", NULL, 0);
     receiver_run(f.rx, f.now);
     expect_hello(&f.cap, 5, 202, state(f.ds).guest_epoch, -1);
     for (int i = 0; i < 10; i++) {
@@ -1018,7 +952,7 @@ test_group_commit(void)
     }
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 212);
-    assert_value(f.ds, "n9", "1", 1);
+    assert_record(f.ds, "n9", "1", 1);
     fix_destroy(&f);
 }
 
@@ -1053,9 +987,9 @@ test_resume_mid_snapshot(void)
     expect_ack(&f.cap, 8, 3);
     CU_ASSERT(receiver_in_session(f.rx));
     CU_ASSERT_EQUAL(state(f.ds).snapshot, DS_SNAPSHOT_COMPLETE);
-    assert_value(f.ds, "a", "1", 1);
-    assert_value(f.ds, "b", NULL, 0);
-    assert_value(f.ds, "c", "3", 1);
+    assert_record(f.ds, "a", "1", 1);
+    assert_record(f.ds, "b", NULL, 0);
+    assert_record(f.ds, "c", "3", 1);
 
     /* After a restart with the snapshot complete, no snapshot_end. */
     fix_restart(&f);
@@ -1193,8 +1127,8 @@ test_datastore_failure(void)
     feed_data(&f, 5, 4, put1("y", "1", 1));
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 4);
-    assert_value(f.ds, "x", "1", 1);
-    assert_value(f.ds, "y", "1", 1);
+    assert_record(f.ds, "x", "1", 1);
+    assert_record(f.ds, "y", "1", 1);
     fix_destroy(&f);
 }
 
@@ -1717,8 +1651,8 @@ test_keys_accept_reject(void)
     feed_keyed(&f, "test-key", CHAN_WIRE_HEARTBEAT, 5, 0, NULL);
     receiver_flush(f.rx, f.now);
     expect_ack(&f.cap, 5, 3);
-    assert_value(f.ds, "x", "1", 1);
-    assert_value(f.ds, "y", NULL, 0);
+    assert_record(f.ds, "x", "1", 1);
+    assert_record(f.ds, "y", NULL, 0);
     CU_ASSERT_EQUAL(stats(&f).drop_wire[CHAN_WIRE_ERR_AUTH], 3);
     CU_ASSERT_EQUAL(state(f.ds).position, 3);
 
@@ -1789,7 +1723,7 @@ test_keys_rotation(void)
     feed_keyed(&f, key2, CHAN_WIRE_DATA, 5, 4, put1("d", "4", 1));
     receiver_flush(f.rx, f.now);
     expect_sent(&f.cap, CHAN_WIRE_ACK, 2, g2, 1);
-    assert_value(f.ds, "d", "4", 1);
+    assert_record(f.ds, "d", "4", 1);
 
     /* The rx generation is retired before the host moved on (a file
      * replaced wholesale): the guest sends with its newest key, and HELLO
@@ -1889,7 +1823,7 @@ test_keys_unauthenticated(void)
     feed_keyed(&f, "", CHAN_WIRE_DATA, 9, 1, put1("u", "1", 1));
     receiver_flush(f.rx, f.now);
     expect_sent(&f.cap, CHAN_WIRE_ACK, 0, NULL, 0);
-    assert_value(f.ds, "u", "1", 1);
+    assert_record(f.ds, "u", "1", 1);
     CU_ASSERT_EQUAL(receiver_rx_generation(f.rx), 0);
 
     k = status_keys(&f);
@@ -2239,7 +2173,7 @@ test_bridge_create(void)
         .flows = FLOWS_DIR "/guest.flows",
     };
 
-    scratch_init(&sc);
+    scratch_init(&sc, "rx");
     chan_config_default(5, &bc.chan);
 
     /* A good configuration: nothing runs until bridge_run(). */
@@ -2475,7 +2409,7 @@ fake_ovs_init(struct fake_ovs *fo)
     if (!find_interface(fo)) {
         return false;
     }
-    scratch_init(&fo->sc);
+    scratch_init(&fo->sc, "rx");
     fake_script(fo, "ovs-vsctl",
         "case \"$*\" in\n"
         "*' get Interface '*' ofport')\n"

@@ -17,16 +17,7 @@ static struct ovsdb_replica *
 make_replica(void)
 {
     struct ovsdb_replica *r = ovsdb_replica_create("Open_vSwitch");
-    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, "Interface");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "external_ids", NULL);
-    ovsdb_replica_add_column(t, "ofport", NULL);
-    t = ovsdb_replica_add_table(r, "Port");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "interfaces", NULL);
-    t = ovsdb_replica_add_table(r, "Bridge");
-    ovsdb_replica_add_column(t, "name", NULL);
-    ovsdb_replica_add_column(t, "ports", NULL);
+    provision_add_columns(r);
     return r;
 }
 

@@ -122,6 +122,34 @@ test_uuid_syntax(void)
     }
 }
 
+/* Each kind of atom in its wire form. */
+static void
+test_atom_to_json(void)
+{
+    struct ovsdb_atom a;
+
+    a.type = OVSDB_ATOM_INTEGER;
+    a.u.integer = -7;
+    check_json(ovsdb_atom_to_json(&a), "-7");
+    a.type = OVSDB_ATOM_REAL;
+    a.u.real = 1.5;
+    check_json(ovsdb_atom_to_json(&a), "1.5");
+    a.type = OVSDB_ATOM_BOOLEAN;
+    a.u.boolean = true;
+    check_json(ovsdb_atom_to_json(&a), "true");
+    a.type = OVSDB_ATOM_STRING;
+    a.u.string = "s";
+    check_json(ovsdb_atom_to_json(&a), "\"s\"");
+    a.type = OVSDB_ATOM_UUID;
+    a.u.string = UUID1;
+    check_json(ovsdb_atom_to_json(&a), "[\"uuid\", \"" UUID1 "\"]");
+    a.type = OVSDB_ATOM_NAMED_UUID;
+    a.u.string = "row";
+    check_json(ovsdb_atom_to_json(&a), "[\"named-uuid\", \"row\"]");
+    a.type = OVSDB_ATOM_NONE;
+    check_json(ovsdb_atom_to_json(&a), "null");
+}
+
 /* Canonical datums: decode, re-encode, compare. */
 static void
 test_datum_round_trip(void)
@@ -1122,6 +1150,7 @@ unit_register(void)
     static const struct unit_test tests[] = {
         { "strerror", test_strerror },
         { "uuid syntax", test_uuid_syntax },
+        { "atom to json", test_atom_to_json },
         { "datum round trip", test_datum_round_trip },
         { "datum rejection table", test_datum_reject },
         { "datum types", test_datum_types },
