@@ -10,6 +10,7 @@ chand_host_chand_host_SOURCES = \
 	chand-host/chandb.c chand-host/chandb.h \
 	chand-host/channel.c chand-host/channel.h \
 	chand-host/upstream.c chand-host/upstream.h \
-	chand-host/relay.c chand-host/relay.h
+	chand-host/relay.c chand-host/relay.h \
+	chand-host/objmap.c chand-host/objmap.h
 chand_host_chand_host_LDADD = $(CHAND_LIBS)
 dist_man_MANS += doc/chand-host.8

@@ -2,6 +2,7 @@
 
 #include <config.h>
 #include "chandb.h"
+#include "objmap.h"
 #include "relay.h"
 #include "upstream.h"
 
@@ -110,6 +111,8 @@ chandb_create(const char *remote)
     for (size_t i = 0; i < sizeof key_cols / sizeof *key_cols; i++) {
         ovsdb_replica_add_column(t, key_cols[i], NULL);
     }
+
+    objmap_add_columns(db->replica);
 
     db->global = json_object();
     db->per_vm = json_object();
@@ -668,7 +671,12 @@ struct write_ctx {
     struct chandb *db;
     chandb_done_func *done;
     void *aux;
+    char *vm;                   /* For counting, or NULL. */
+    json_int_t objects_refused; /* Object records mapping nothing. */
 };
+
+static void relay_count(struct chandb *, const char *vm, const char *what,
+                        json_int_t n);
 
 static void
 guest_batch_done(const json_t *result, const char *error, void *aux)
@@ -677,10 +685,14 @@ guest_batch_done(const json_t *result, const char *error, void *aux)
     if (error) {
         ctx->db->stats.txn_errors++;
         VLOG_WARN_RL(&rl, "writing Guest_Record rows failed: %s", error);
+    } else if (ctx->vm && ctx->objects_refused) {
+        relay_count(ctx->db, ctx->vm, "objects_refused",
+                    ctx->objects_refused);
     }
     if (ctx->done) {
         ctx->done(!error, ctx->aux);
     }
+    free(ctx->vm);
     free(ctx);
     (void) result;
 }
@@ -705,7 +717,10 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
 {
     json_t *ops = json_array();
     json_int_t now_ms = time_wall_msec();
+    struct write_ctx *ctx = xzalloc(sizeof *ctx);
+    struct objmap_txn otxn;
 
+    objmap_txn_init(&otxn);
     if (b->set_position) {
         /* The Channel row must exist, or the position would be lost. */
         json_array_append_new(ops, ovsdb_op_wait("Channel", where_vm(vm),
@@ -731,7 +746,17 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
                                            "updated", now_ms));
         }
         json_array_append_new(ops, op);
+        if (objmap_is_object_key(c->key)) {
+            const char *refused = objmap_ops(db->replica, &otxn, vm, c->key,
+                                             c->value, now_ms, ops);
+            if (refused) {
+                VLOG_WARN_RL(&rl, "%s: object record %s maps nothing: %s",
+                             vm, c->key, refused);
+                ctx->objects_refused++;
+            }
+        }
     }
+    objmap_txn_destroy(&otxn);
     if (b->set_position) {
         json_array_append_new(ops, ovsdb_op_update(
                                   "Channel", where_vm(vm),
@@ -743,10 +768,10 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
                                             "published_count",
                                             (json_int_t) n_rows)));
     }
-    struct write_ctx *ctx = xzalloc(sizeof *ctx);
     ctx->db = db;
     ctx->done = done;
     ctx->aux = aux;
+    ctx->vm = xstrdup(vm);
     if (!json_array_size(ops)) {
         json_decref(ops);
         guest_batch_done(NULL, NULL, ctx);
@@ -764,6 +789,7 @@ chandb_delete_guest_records(struct chandb *db, const char *vm)
                         json_pack("{sI sI sI}", "up_epoch", (json_int_t) 0,
                                   "up_position", (json_int_t) 0,
                                   "published_count", (json_int_t) 0)));
+    objmap_delete_vm(vm, ops);
     struct write_ctx *ctx = xzalloc(sizeof *ctx);
     ctx->db = db;
     ovsdb_replica_transact(db->replica, ops, guest_batch_done, ctx);
@@ -1125,6 +1151,13 @@ chandb_relay_counts(const struct chandb *db, const char *vm,
     const json_t *c = json_object_get(db->relay_counts, vm);
     *relayed = json_integer_value(json_object_get(c, "relayed"));
     *refused = json_integer_value(json_object_get(c, "refused"));
+}
+
+uint64_t
+chandb_objects_refused(const struct chandb *db, const char *vm)
+{
+    const json_t *c = json_object_get(db->relay_counts, vm);
+    return json_integer_value(json_object_get(c, "objects_refused"));
 }
 
 void

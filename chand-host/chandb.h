@@ -109,8 +109,9 @@ void chandb_write_guest_batch(struct chandb *, const char *vm,
                               const struct upstream_batch *b, size_t n_rows,
                               chandb_done_func *done, void *aux);
 
-/* Deletes every Guest_Record row of VM 'vm' and clears its Channel row's
- * up_epoch, up_position and published_count (deprovisioning). */
+/* Deletes every Guest_Record and Object_Ref row of VM 'vm' and clears its
+ * Channel row's up_epoch, up_position and published_count
+ * (deprovisioning). */
 void chandb_delete_guest_records(struct chandb *, const char *vm);
 
 /* Relay (relay.h): chandb keeps the relayed Record rows (external_ids
@@ -120,6 +121,11 @@ void chandb_delete_guest_records(struct chandb *, const char *vm);
  * records (each version once) that no rule let through. */
 void chandb_relay_counts(const struct chandb *, const char *vm,
                          uint64_t *relayed, uint64_t *refused);
+
+/* The running total of VM 'vm''s object records (objmap.h) that were
+ * stored but mapped nothing (malformed, or a size that disagrees with the
+ * object's). */
+uint64_t chandb_objects_refused(const struct chandb *, const char *vm);
 
 /* Guest limits (doc/chan-db.md): the defaults (UPSTREAM_LIMITS_DEFAULT),
  * overridden by Chan_Global.guest_limits, overridden by VM 'vm''s

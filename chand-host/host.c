@@ -537,6 +537,8 @@ write_channel_rows(struct host *h, long long now)
         uint64_t relayed, refused;
         chandb_relay_counts(h->db, channel_vm(ch), &relayed, &refused);
         channel_set_counter(ch, "relayed", relayed);
+        channel_set_counter(ch, "objects_refused",
+                            chandb_objects_refused(h->db, channel_vm(ch)));
         channel_set_counter(ch, "relay_refused", refused);
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);

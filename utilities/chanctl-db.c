@@ -1427,3 +1427,257 @@ chanctl_cmd_published_vm(const struct chanctl_options *opts, int argc,
     json_decref(rows);
     return 0;
 }
+
+/* ----------------------------------------------------------------------
+ * object-list [DIGEST-PREFIX], object-show DIGEST: the object mapping
+ * (Object, Object_Ref; doc/objects.md).
+ */
+
+/* Returns a set-of-strings datum as a new JSON array of strings ([] if it
+ * is not one). */
+static json_t *
+datum_strings(const json_t *datum)
+{
+    json_t *out = json_array();
+    if (json_is_string(datum)) {
+        json_array_append(out, (json_t *) datum);
+    } else if (json_is_array(datum) && json_array_size(datum) == 2
+               && !strcmp(json_string_value(json_array_get(datum, 0))
+                          ? json_string_value(json_array_get(datum, 0))
+                          : "", "set")) {
+        size_t i;
+        json_t *atom;
+        json_array_foreach (json_array_get(datum, 1), i, atom) {
+            if (json_is_string(atom)) {
+                json_array_append(out, atom);
+            }
+        }
+    }
+    return out;
+}
+
+/* Number of references in an Object row's 'refs' (a set of uuids). */
+static size_t
+object_n_refs(const json_t *row)
+{
+    json_t *uuids;
+    size_t n = 0;
+    if (!ovsdb_datum_get_uuid_set(json_object_get(row, "refs"), &uuids)) {
+        n = json_array_size(uuids);
+        json_decref(uuids);
+    }
+    return n;
+}
+
+/* Returns the strings of 'array' joined by ',' (malloc'd; "-" if none). */
+static char *
+join_strings(const json_t *array)
+{
+    size_t i;
+    json_t *s;
+    char *joined = NULL;
+
+    json_array_foreach (array, i, s) {
+        char *next = xasprintf("%s%s%s", joined ? joined : "",
+                               joined ? "," : "", json_string_value(s));
+        free(joined);
+        joined = next;
+    }
+    return joined ? joined : xstrdup("-");
+}
+
+static json_t *
+object_json(const json_t *row)
+{
+    json_t *params;
+    if (ovsdb_datum_get_string_map(json_object_get(row, "params"),
+                                   &params)) {
+        params = json_object();
+    }
+    return json_pack("{ss sI so so sI}",
+                     "digest", row_string(row, "digest"),
+                     "size", (json_int_t) row_int(row, "size", 0),
+                     "flags", datum_strings(json_object_get(row, "flags")),
+                     "params", params,
+                     "n_refs", (json_int_t) object_n_refs(row));
+}
+
+static int
+compare_rows_by_column(const json_t *a, const json_t *b, const char *column)
+{
+    const char *x = row_string(a, column), *y = row_string(b, column);
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+static int
+compare_rows_by_digest(const void *a_, const void *b_)
+{
+    return compare_rows_by_column(*(const json_t *const *) a_,
+                                  *(const json_t *const *) b_, "digest");
+}
+
+static int
+compare_rows_by_vm(const void *a_, const void *b_)
+{
+    return compare_rows_by_column(*(const json_t *const *) a_,
+                                  *(const json_t *const *) b_, "vm");
+}
+
+/* Returns the rows of 'rows' (borrowed) whose 'column' starts with
+ * 'prefix', sorted with 'compare', as a malloc'd array; '*np' gets its
+ * length. */
+static const json_t **
+sorted_rows(const json_t *rows, const char *column, const char *prefix,
+            int (*compare)(const void *, const void *), size_t *np)
+{
+    const json_t **out = xcalloc(json_array_size(rows) + 1, sizeof *out);
+    size_t i, n = 0;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        const char *s = row_string(row, column);
+        if (s && !strncmp(s, prefix, strlen(prefix))) {
+            out[n++] = row;
+        }
+    }
+    qsort(out, n, sizeof *out, compare);
+    *np = n;
+    return out;
+}
+
+int
+chanctl_cmd_object_list(const struct chanctl_options *opts, int argc,
+                        char *argv[])
+{
+    const char *prefix = argc > 0 ? argv[0] : "";
+    struct db db;
+    int error;
+
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    json_t *rows = db_select(&db, "Object", json_array(), NULL);
+    db_close(&db);
+    if (!rows) {
+        return CHANCTL_FAIL;
+    }
+    size_t n;
+    const json_t **sorted = sorted_rows(rows, "digest", prefix,
+                                        compare_rows_by_digest, &n);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(out, object_json(sorted[i]));
+    }
+    if (opts->json) {
+        print_json(out);
+    } else {
+        size_t i;
+        json_t *o;
+        json_array_foreach (out, i, o) {
+            char *flags = join_strings(json_object_get(o, "flags"));
+            printf("%s size %"JSON_INTEGER_FORMAT" refs %"
+                   JSON_INTEGER_FORMAT" flags %s\n",
+                   json_string_value(json_object_get(o, "digest")),
+                   json_integer_value(json_object_get(o, "size")),
+                   json_integer_value(json_object_get(o, "n_refs")), flags);
+            free(flags);
+        }
+        printf("%zu objects\n", n);
+    }
+    json_decref(out);
+    free(sorted);
+    json_decref(rows);
+    return 0;
+}
+
+static json_t *
+ref_json(const json_t *row)
+{
+    json_t *params;
+    if (ovsdb_datum_get_string_map(json_object_get(row, "params"),
+                                   &params)) {
+        params = json_object();
+    }
+    return json_pack("{ss so so so sI}",
+                     "vm", row_string(row, "vm"),
+                     "paths", datum_strings(json_object_get(row, "paths")),
+                     "flags", datum_strings(json_object_get(row, "flags")),
+                     "params", params,
+                     "last_seen", (json_int_t) row_int(row, "last_seen", 0));
+}
+
+static void
+print_object(const json_t *o)
+{
+    char *flags = join_strings(json_object_get(o, "flags"));
+    printf("object %s\n  size %"JSON_INTEGER_FORMAT", flags %s, "
+           "referenced by %"JSON_INTEGER_FORMAT" VMs\n",
+           json_string_value(json_object_get(o, "digest")),
+           json_integer_value(json_object_get(o, "size")), flags,
+           json_integer_value(json_object_get(o, "n_refs")));
+    free(flags);
+
+    size_t i;
+    json_t *r;
+    json_array_foreach (json_object_get(o, "refs"), i, r) {
+        char *paths = join_strings(json_object_get(r, "paths"));
+        char *rflags = join_strings(json_object_get(r, "flags"));
+        printf("  %s: %s (flags %s)\n",
+               json_string_value(json_object_get(r, "vm")), paths, rflags);
+        free(paths);
+        free(rflags);
+    }
+}
+
+int
+chanctl_cmd_object_show(const struct chanctl_options *opts, int argc,
+                        char *argv[])
+{
+    const char *digest = argv[0];
+    struct db db;
+    int error;
+
+    if (argc != 1) {
+        return chanctl_usage_error("object-show needs one DIGEST");
+    }
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    json_t *where = json_pack("[o]", ovsdb_condition("digest", "==",
+                                                     json_string(digest)));
+    json_t *objects = db_select(&db, "Object", json_incref(where), NULL);
+    json_t *refs = objects ? db_select(&db, "Object_Ref", json_incref(where),
+                                       NULL)
+                           : NULL;
+    json_decref(where);
+    db_close(&db);
+    if (!objects || !refs) {
+        json_decref(objects);
+        return CHANCTL_FAIL;
+    }
+    if (!json_array_size(objects)) {
+        chanctl_error("no object %s in the Chan DB", digest);
+        json_decref(objects);
+        json_decref(refs);
+        return CHANCTL_FAIL;
+    }
+
+    json_t *o = object_json(json_array_get(objects, 0));
+    size_t n;
+    const json_t **sorted = sorted_rows(refs, "vm", "", compare_rows_by_vm,
+                                        &n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, ref_json(sorted[i]));
+    }
+    json_object_set_new(o, "refs", list);
+    if (opts->json) {
+        print_json(o);
+    } else {
+        print_object(o);
+    }
+    json_decref(o);
+    free(sorted);
+    json_decref(objects);
+    json_decref(refs);
+    return 0;
+}

@@ -51,6 +51,12 @@ static const struct command commands[] = {
       chanctl_cmd_key_retire, "remove one of VM's key generations" },
     { "key-list", "[--vm NAME]", 0, 0, OPT_VM, chanctl_cmd_key_list,
       "list key generations per VM (not the keys)" },
+    { "object-list", "[DIGEST-PREFIX] [--json]", 0, 1, OPT_JSON,
+      chanctl_cmd_object_list,
+      "objects the VMs hold: digest, size, VMs referencing it, flags" },
+    { "object-show", "DIGEST [--json]", 1, 1, OPT_JSON,
+      chanctl_cmd_object_show,
+      "one object and, per VM, its paths and flags" },
     /* Host: chand-host control socket. */
     { "channels", "", 0, 0, 0, chanctl_cmd_channels,
       "chand-host's channel table (channel/list)" },
@@ -163,7 +169,8 @@ usage(void)
            "  --vm NAME          push, delete, status, wait, published: "
            "one VM\n"
            "  --json             status, list, watch, published, "
-           "guest-status:\n"
+           "guest-status,\n"
+           "                     object-list, object-show:\n"
            "                     JSON output\n"
            "  --timeout SEC      give up after SEC seconds (exit 1); wait:\n"
            "                     how long to wait; watch: stop (exit 0)\n"

@@ -130,6 +130,12 @@ test_unit_test_upstream_SOURCES = test/unit/test-upstream.c $(UNIT_COMMON) \
 test_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_upstream_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-objmap
+test_unit_test_objmap_SOURCES = test/unit/test-objmap.c $(UNIT_COMMON) \
+	chand-host/objmap.c chand-host/objmap.h
+test_unit_test_objmap_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_objmap_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-relay
 test_unit_test_relay_SOURCES = test/unit/test-relay.c $(UNIT_COMMON) \
 	chand-host/relay.c chand-host/relay.h
