@@ -11,6 +11,7 @@ chand_host_chand_host_SOURCES = \
 	chand-host/channel.c chand-host/channel.h \
 	chand-host/upstream.c chand-host/upstream.h \
 	chand-host/relay.c chand-host/relay.h \
-	chand-host/objmap.c chand-host/objmap.h
+	chand-host/objmap.c chand-host/objmap.h \
+	chand-host/objaction.c chand-host/objaction.h
 chand_host_chand_host_LDADD = $(CHAND_LIBS)
 dist_man_MANS += doc/chand-host.8

@@ -2,6 +2,7 @@
 
 #include <config.h>
 #include "chandb.h"
+#include "objaction.h"
 #include "objmap.h"
 #include "relay.h"
 #include "upstream.h"
@@ -48,6 +49,8 @@ struct chandb {
 
     /* Relay (relay.h). */
     bool relay_dirty;           /* Relayed records may need writing. */
+    bool objaction_dirty;       /* Object action records may need it. */
+    uint64_t objaction_txn;     /* Transaction in flight, 0 if none. */
     uint64_t relay_txn;         /* Transaction in flight, 0 if none. */
     json_t *relay_counts;       /* vm -> {"relayed": n, "refused": n}:
                                  * running totals. */
@@ -59,6 +62,8 @@ static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
                                                       const char *vm);
 static bool relay_inputs_changed(const struct chandb *);
 static void relay_run(struct chandb *);
+static void objaction_run(struct chandb *);
+static bool objaction_inputs_changed(const struct chandb *);
 static bool get_uint(const struct ovsdb_replica_row *, const char *column,
                      uint64_t max, uint64_t *value);
 
@@ -328,6 +333,9 @@ chandb_run(struct chandb *db)
         if (!db->replica_seqno || relay_inputs_changed(db)) {
             db->relay_dirty = true;
         }
+        if (!db->replica_seqno || objaction_inputs_changed(db)) {
+            db->objaction_dirty = true;
+        }
         db->replica_seqno = seqno;
         ovsdb_replica_track_clear(db->replica);
     }
@@ -339,6 +347,7 @@ chandb_run(struct chandb *db)
     }
     if (synced) {
         relay_run(db);
+        objaction_run(db);
     }
 }
 
@@ -954,6 +963,115 @@ relay_count_write(struct chandb *db, const char *relayed)
     }
 }
 
+/* True if Record row 'row' carries external_ids:'marker'=true: a record
+ * chand-host derives (relayed records, object actions). */
+static bool
+record_is_derived(const struct ovsdb_replica_row *row, const char *marker)
+{
+    json_t *ids = NULL;
+    bool derived = false;
+    if (!ovsdb_datum_get_string_map(ovsdb_replica_row_get(row,
+                                                          "external_ids"),
+                                    &ids)) {
+        const char *v = json_string_value(json_object_get(ids, marker));
+        derived = v && !strcmp(v, "true");
+    }
+    json_decref(ids);
+    return derived;
+}
+
+/* The version a derived record gets: 'want''s own if it has one, else the
+ * row's plus one (1 for a new row). */
+static json_t *
+derived_version(const json_t *want, int64_t current)
+{
+    const json_t *v = json_array_get(want, 0);
+    return json_is_integer(v) ? json_incref((json_t *) v)
+                              : json_integer(current + 1);
+}
+
+/* Returns operations that make the Record rows marked 'marker' (see
+ * record_is_derived()) equal to 'wanted' (vm -> (key -> [version or null,
+ * value_text]); modified: entries already right are removed).  A row of
+ * anyone else with the same VM and key wins: that entry is not written.  A
+ * null version stands for the row's version plus one, used only when the
+ * value changes.  Calls 'on_write' (may be NULL) with each key written. */
+static json_t *
+derived_record_ops(struct chandb *db, const char *marker, json_t *wanted,
+                   void (*on_write)(struct chandb *, const char *key))
+{
+    json_t *ops = json_array();
+    const struct ovsdb_replica_row *row;
+
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Record")) {
+        const char *vm = row_string(row, "vm");
+        const char *key = row_string(row, "key");
+        json_t *target = vm ? json_object_get(wanted, vm) : NULL;
+        json_t *want = target && key ? json_object_get(target, key) : NULL;
+        if (!record_is_derived(row, marker)) {
+            if (want) {
+                json_object_del(target, key);
+            }
+            continue;
+        }
+        if (!want) {
+            json_array_append_new(ops, ovsdb_op_delete(
+                                      "Record", ovsdb_where_uuid(
+                                          ovsdb_replica_row_uuid(row))));
+            continue;
+        }
+        int64_t version = 0;
+        bool present = false;
+        const char *value = row_string(row, "value");
+        ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "version"),
+                                &version, &present);
+        const json_t *wv = json_array_get(want, 0);
+        bool same_value = value && !strcmp(value, json_string_value(
+                                               json_array_get(want, 1)));
+        bool same_version = json_is_integer(wv)
+                            ? present && version == json_integer_value(wv)
+                            : present;
+        if (!same_value || !same_version) {
+            json_array_append_new(ops, ovsdb_op_update(
+                                      "Record", ovsdb_where_uuid(
+                                          ovsdb_replica_row_uuid(row)),
+                                      json_pack("{so sO}",
+                                                "version",
+                                                derived_version(want,
+                                                                version),
+                                                "value",
+                                                json_array_get(want, 1))));
+            if (on_write) {
+                on_write(db, key);
+            }
+        }
+        json_object_del(target, key);
+    }
+    const char *vm;
+    json_t *target;
+    json_object_foreach (wanted, vm, target) {
+        const char *key;
+        json_t *want;
+        json_object_foreach (target, key, want) {
+            json_array_append_new(ops, ovsdb_op_insert(
+                                      "Record", json_pack(
+                                          "{ss ss sO so s[s[[ss]]]}",
+                                          "vm", vm, "key", key,
+                                          "value", json_array_get(want, 1),
+                                          "version",
+                                          derived_version(want, 0),
+                                          "external_ids", "map",
+                                          marker, "true"),
+                                      NULL));
+            if (on_write) {
+                on_write(db, key);
+            }
+        }
+    }
+    return ops;
+}
+
 static void
 relay_done(const json_t *result, const char *error, void *db_)
 {
@@ -999,74 +1117,8 @@ relay_run(struct chandb *db)
     free(rules);
     free(datums);
 
-    /* Compare with the Record rows: ours are updated or deleted, anyone
-     * else's with the same key and VM wins (the relay is refused). */
-    json_t *ops = json_array();
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
-                                                        "Record")) {
-        const char *vm = row_string(row, "vm");
-        const char *key = row_string(row, "key");
-        json_t *ids = NULL;
-        bool ours = false;
-        if (!ovsdb_datum_get_string_map(ovsdb_replica_row_get(
-                                            row, "external_ids"), &ids)) {
-            const char *v = json_string_value(json_object_get(ids,
-                                                              "chand-relay"));
-            ours = v && !strcmp(v, "true");
-        }
-        json_decref(ids);
-        json_t *target = vm ? json_object_get(wanted, vm) : NULL;
-        json_t *want = target && key ? json_object_get(target, key) : NULL;
-        if (!ours) {
-            if (want) {
-                json_object_del(target, key);
-            }
-            continue;
-        }
-        if (!want) {
-            json_array_append_new(ops, ovsdb_op_delete(
-                                      "Record", ovsdb_where_uuid(
-                                          ovsdb_replica_row_uuid(row))));
-            continue;
-        }
-        int64_t version;
-        bool present;
-        const char *value = row_string(row, "value");
-        if (ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "version"),
-                                    &version, &present) || !present
-            || version != json_integer_value(json_array_get(want, 0))
-            || !value
-            || strcmp(value, json_string_value(json_array_get(want, 1)))) {
-            json_array_append_new(ops, ovsdb_op_update(
-                                      "Record", ovsdb_where_uuid(
-                                          ovsdb_replica_row_uuid(row)),
-                                      json_pack("{sO sO}",
-                                                "version",
-                                                json_array_get(want, 0),
-                                                "value",
-                                                json_array_get(want, 1))));
-            relay_count_write(db, key);
-        }
-        json_object_del(target, key);
-    }
-    const char *vm;
-    json_t *target;
-    json_object_foreach (wanted, vm, target) {
-        const char *key;
-        json_t *want;
-        json_object_foreach (target, key, want) {
-            json_array_append_new(ops, ovsdb_op_insert(
-                                      "Record", json_pack(
-                                          "{ss ss sO sO s[s[[ss]]]}",
-                                          "vm", vm, "key", key,
-                                          "value", json_array_get(want, 1),
-                                          "version", json_array_get(want, 0),
-                                          "external_ids", "map",
-                                          "chand-relay", "true"),
-                                      NULL));
-            relay_count_write(db, key);
-        }
-    }
+    json_t *ops = derived_record_ops(db, "chand-relay", wanted,
+                                     relay_count_write);
     relay_count_refusals(db, counts);
     json_decref(counts);
     json_decref(wanted);
@@ -1075,6 +1127,146 @@ relay_run(struct chandb *db)
     if (json_array_size(ops)) {
         db->relay_txn = ovsdb_replica_transact(db->replica, ops, relay_done,
                                                db);
+    } else {
+        json_decref(ops);
+    }
+}
+
+/* Object actions (objaction.h): verdicts and update notices. */
+
+static bool
+objaction_inputs_changed(const struct chandb *db)
+{
+    static const char *const tables[] = { "Object", "Object_Ref", "Record" };
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
+                                                              tables[i]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Returns a set-of-strings datum as a new, sorted JSON array. */
+static json_t *
+datum_string_array(const json_t *datum)
+{
+    json_t *out = json_array();
+    if (json_is_string(datum)) {
+        json_array_append(out, (json_t *) datum);
+    } else if (json_is_array(datum)) {
+        size_t i;
+        json_t *atom;
+        json_array_foreach (json_array_get(datum, 1), i, atom) {
+            if (json_is_string(atom)) {
+                json_array_append(out, atom);
+            }
+        }
+    }
+    return out;
+}
+
+/* digest -> {"size", "flags", "params"} for every Object row. */
+static json_t *
+objaction_objects(const struct chandb *db)
+{
+    json_t *objects = json_object();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Object")) {
+        const char *digest = row_string(row, "digest");
+        int64_t size = 0;
+        bool present = false;
+        json_t *params;
+        if (!digest) {
+            continue;
+        }
+        ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "size"), &size,
+                                &present);
+        if (ovsdb_datum_get_string_map(ovsdb_replica_row_get(row, "params"),
+                                       &params)) {
+            params = json_object();
+        }
+        json_object_set_new(objects, digest, json_pack(
+                                "{sI so so}", "size", (json_int_t) size,
+                                "flags", datum_string_array(
+                                    ovsdb_replica_row_get(row, "flags")),
+                                "params", params));
+    }
+    return objects;
+}
+
+/* vm -> (digest -> [paths]) for every Object_Ref row. */
+static json_t *
+objaction_refs(const struct chandb *db)
+{
+    json_t *refs = json_object();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Object_Ref")) {
+        const char *vm = row_string(row, "vm");
+        const char *digest = row_string(row, "digest");
+        if (!vm || !digest) {
+            continue;
+        }
+        json_t *held = json_object_get(refs, vm);
+        if (!held) {
+            held = json_object();
+            json_object_set_new(refs, vm, held);
+        }
+        json_object_set_new(held, digest, datum_string_array(
+                                ovsdb_replica_row_get(row, "paths")));
+    }
+    return refs;
+}
+
+static void
+objaction_done(const json_t *result, const char *error, void *db_)
+{
+    struct chandb *db = db_;
+    db->objaction_txn = 0;
+    if (error) {
+        db->stats.txn_errors++;
+        db->objaction_dirty = true;
+        VLOG_WARN_RL(&rl, "writing object action records failed: %s",
+                     error);
+    }
+    (void) result;
+}
+
+/* Keeps the Record rows marked chand-object equal to what
+ * objaction_compute() makes of the object mapping. */
+static void
+objaction_run(struct chandb *db)
+{
+    if (!db->objaction_dirty || db->objaction_txn) {
+        return;
+    }
+    db->objaction_dirty = false;
+
+    json_t *objects = objaction_objects(db);
+    json_t *refs = objaction_refs(db);
+    json_t *computed = objaction_compute(objects, refs);
+    json_t *wanted = json_object();
+    const char *vm;
+    json_t *records;
+    json_object_foreach (computed, vm, records) {
+        json_t *target = json_object();
+        const char *key;
+        json_t *text;
+        json_object_foreach (records, key, text) {
+            json_object_set_new(target, key, json_pack("[nO]", text));
+        }
+        json_object_set_new(wanted, vm, target);
+    }
+    json_t *ops = derived_record_ops(db, "chand-object", wanted, NULL);
+    json_decref(wanted);
+    json_decref(computed);
+    json_decref(refs);
+    json_decref(objects);
+    if (json_array_size(ops)) {
+        db->objaction_txn = ovsdb_replica_transact(db->replica, ops,
+                                                   objaction_done, db);
     } else {
         json_decref(ops);
     }

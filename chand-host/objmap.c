@@ -345,7 +345,10 @@ objmap_add_columns(struct ovsdb_replica *replica)
                                                             "Object");
     ovsdb_replica_add_column(t, "digest", NULL);
     ovsdb_replica_add_column(t, "size", NULL);
+    ovsdb_replica_add_column(t, "flags", NULL);
+    ovsdb_replica_add_column(t, "params", NULL);
     t = ovsdb_replica_add_table(replica, "Object_Ref");
     ovsdb_replica_add_column(t, "vm", NULL);
     ovsdb_replica_add_column(t, "digest", NULL);
+    ovsdb_replica_add_column(t, "paths", NULL);
 }

@@ -93,8 +93,9 @@ const char *objmap_ops(const struct ovsdb_replica *replica,
 /* Appends to 'ops' the deletion of every Object_Ref row of VM 'vm'. */
 void objmap_delete_vm(const char *vm, json_t *ops);
 
-/* Adds the Object and Object_Ref tables and the columns objmap_ops() reads
- * to 'replica' (before it connects). */
+/* Adds the Object and Object_Ref tables and the columns objmap_ops() and
+ * objaction (flags, params, paths) read to 'replica' (before it
+ * connects). */
 void objmap_add_columns(struct ovsdb_replica *replica);
 
 #endif /* objmap.h */

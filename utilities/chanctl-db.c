@@ -1681,3 +1681,107 @@ chanctl_cmd_object_show(const struct chanctl_options *opts, int argc,
     json_decref(refs);
     return 0;
 }
+
+/* Parses object-set's changes ('argc' words at 'argv': flags=F1,F2,...
+ * or NAME=VALUE or NAME=) into operations on the Object rows selected by
+ * 'where' (borrowed).  Returns them (a new JSON array), or NULL after
+ * printing the error. */
+static json_t *
+object_set_ops(int argc, char *argv[], const json_t *where)
+{
+    json_t *flags = NULL, *set = json_object(), *unset = json_array();
+    json_t *ops = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        const char *w = argv[i];
+        const char *eq = strchr(w, '=');
+        if (!eq || eq == w) {
+            chanctl_usage_error("object-set: \"%s\" is not flags=F,... or "
+                                "NAME=VALUE", w);
+            goto out;
+        }
+        char *name = xasprintf("%.*s", (int) (eq - w), w);
+        if (!strcmp(name, "flags")) {
+            json_decref(flags);
+            flags = json_array();
+            char *list = xstrdup(eq + 1), *save = NULL;
+            for (char *f = strtok_r(list, ",", &save); f;
+                 f = strtok_r(NULL, ",", &save)) {
+                json_array_append_new(flags, json_string(f));
+            }
+            free(list);
+        } else {
+            json_array_append_new(unset, json_string(name));
+            if (eq[1]) {
+                json_object_set_new(set, name, json_string(eq + 1));
+            }
+        }
+        free(name);
+    }
+    ops = json_array();
+    json_t *mutations = json_array();
+    if (json_array_size(unset)) {
+        /* A map insert keeps an existing key: delete it first. */
+        json_array_append_new(mutations, ovsdb_mutation(
+                                  "params", "delete",
+                                  ovsdb_datum_set(json_incref(unset))));
+    }
+    if (json_object_size(set)) {
+        json_array_append_new(mutations, ovsdb_mutation(
+                                  "params", "insert",
+                                  ovsdb_datum_string_map(set)));
+    }
+    /* The first operation always counts the rows: a mutate, empty or not. */
+    json_array_append_new(ops, ovsdb_op_mutate("Object",
+                                               json_deep_copy(where),
+                                               mutations));
+    if (flags) {
+        json_array_append_new(ops, ovsdb_op_update(
+                                  "Object", json_deep_copy(where),
+                                  json_pack("{so}", "flags",
+                                            ovsdb_datum_set(
+                                                json_incref(flags)))));
+    }
+out:
+    json_decref(flags);
+    json_decref(set);
+    json_decref(unset);
+    return ops;
+}
+
+/* chanctl object-set DIGEST [+FLAG|-FLAG|NAME=VALUE|NAME=]...: the control
+ * plane's flags and parameters of an object (doc/objects.md). */
+int
+chanctl_cmd_object_set(const struct chanctl_options *opts, int argc,
+                       char *argv[])
+{
+    json_t *where = json_pack("[o]", ovsdb_condition("digest", "==",
+                                                     json_string(argv[0])));
+    json_t *ops = object_set_ops(argc - 1, argv + 1, where);
+    json_decref(where);
+    if (!ops) {
+        return CHANCTL_USAGE;
+    }
+    struct db db;
+    int status = db_open(opts, &db);
+    if (status) {
+        json_decref(ops);
+        return status;
+    }
+    json_t *result;
+    char *error;
+    enum txn_status txn = db_transact(&db, ops, &result, &error);
+    db_close(&db);
+    if (txn != TXN_OK) {
+        chanctl_error("%s", error);
+        free(error);
+        return CHANCTL_FAIL;
+    }
+    int64_t count = row_int(json_array_get(result, 0), "count", 0);
+    json_decref(result);
+    if (!count) {
+        chanctl_error("no object %s in the Chan DB", argv[0]);
+        return CHANCTL_FAIL;
+    }
+    return CHANCTL_OK;
+}

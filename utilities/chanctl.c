@@ -57,6 +57,9 @@ static const struct command commands[] = {
     { "object-show", "DIGEST [--json]", 1, 1, OPT_JSON,
       chanctl_cmd_object_show,
       "one object and, per VM, its paths and flags" },
+    { "object-set", "DIGEST [flags=F,...] [NAME=VALUE]...", 2, -1, 0,
+      chanctl_cmd_object_set,
+      "set an object's flags (e.g. flags=infected) and parameters" },
     /* Host: chand-host control socket. */
     { "channels", "", 0, 0, 0, chanctl_cmd_channels,
       "chand-host's channel table (channel/list)" },

@@ -107,6 +107,8 @@ int chanctl_cmd_object_list(const struct chanctl_options *, int argc,
                             char *argv[]);
 int chanctl_cmd_object_show(const struct chanctl_options *, int argc,
                             char *argv[]);
+int chanctl_cmd_object_set(const struct chanctl_options *, int argc,
+                           char *argv[]);
 int chanctl_cmd_published_vm(const struct chanctl_options *, int argc,
                              char *argv[]);
 int chanctl_cmd_key_list(const struct chanctl_options *, int argc,

@@ -132,7 +132,8 @@ test_unit_test_upstream_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-objmap
 test_unit_test_objmap_SOURCES = test/unit/test-objmap.c $(UNIT_COMMON) \
-	chand-host/objmap.c chand-host/objmap.h
+	chand-host/objmap.c chand-host/objmap.h \
+	chand-host/objaction.c chand-host/objaction.h
 test_unit_test_objmap_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_objmap_LDADD = $(UNIT_LDADD)
 

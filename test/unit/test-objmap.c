@@ -1,11 +1,13 @@
-/* Unit tests for chand-host/objmap: parsing object records, and the OVSDB
- * operations that keep Object and Object_Ref in step with them. */
+/* Unit tests for chand-host/objmap (parsing object records, and the OVSDB
+ * operations that keep Object and Object_Ref in step with them) and
+ * chand-host/objaction (the verdicts and notices wanted per VM). */
 
 #include <config.h>
 
 #include <jansson.h>
 #include <string.h>
 
+#include "objaction.h"
 #include "objmap.h"
 #include "ovsdb-replica.h"
 #include "unit.h"
@@ -206,13 +208,102 @@ test_ops(void)
     ovsdb_replica_destroy(r);
 }
 
+/* Returns VM 'vm''s record 'key' in 'wanted', parsed, or NULL. */
+static json_t *
+wanted_value(const json_t *wanted, const char *vm, const char *key)
+{
+    const char *text = json_string_value(json_object_get(
+                                             json_object_get(wanted, vm),
+                                             key));
+    return text ? json_loads(text, 0, NULL) : NULL;
+}
+
+static void
+test_actions(void)
+{
+    json_t *objects = json_pack(
+        "{s{si s[s] s{ss}} s{si s[] s{ss}} s{si s[] s{}}}",
+        D1, "size", 10, "flags", "infected", "params", "action", "delete",
+        D2, "size", 20, "flags", "params", "superseded_by",
+        "3333333333333333333333333333333333333333333333333333333333333333",
+        "3333333333333333333333333333333333333333333333333333333333333333",
+        "size", 30, "flags", "params");
+    json_t *refs = json_pack("{s{s[s]s[s]} s{s[ss]} s{}}",
+                             "vm1", D1, "/a", D2, "/b",
+                             "vm2", D1, "/c", "/d",
+                             "vm3");
+    json_t *wanted = objaction_compute(objects, refs);
+
+    /* The verdict reaches vm1 and vm2, each with its own paths. */
+    json_t *v = wanted_value(wanted, "vm1", "verdict/" D1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "action")),
+                           "delete");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "verdict")),
+                           "infected");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+                               json_object_get(v, "paths"), 0)), "/a");
+    json_decref(v);
+    v = wanted_value(wanted, "vm2", "verdict/" D1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(v, "paths")), 2);
+    json_decref(v);
+    /* vm3 holds nothing: no record at all. */
+    CU_ASSERT_PTR_NULL(json_object_get(wanted, "vm3"));
+
+    /* The notice: only vm1 holds D2; the new size comes from the new
+     * object's row. */
+    v = wanted_value(wanted, "vm1", "notice/" D2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(v, "size")), 30);
+    json_decref(v);
+    CU_ASSERT_PTR_NULL(json_object_get(json_object_get(wanted, "vm2"),
+                                       "notice/" D2));
+    CU_ASSERT_EQUAL(json_object_size(json_object_get(wanted, "vm1")), 2);
+    CU_ASSERT_EQUAL(json_object_size(json_object_get(wanted, "vm2")), 1);
+    json_decref(wanted);
+
+    /* Unknown superseding size, no action: no notice; an action other than
+     * delete means quarantine. */
+    json_object_del(objects, "3333333333333333333333333333333333333333333333333333333333333333");
+    json_object_set_new(json_object_get(json_object_get(objects, D1),
+                                        "params"),
+                        "action", json_string("shred"));
+    wanted = objaction_compute(objects, refs);
+    CU_ASSERT_PTR_NULL(json_object_get(json_object_get(wanted, "vm1"),
+                                       "notice/" D2));
+    v = wanted_value(wanted, "vm1", "verdict/" D1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "action")),
+                           "quarantine");
+    json_decref(v);
+    json_decref(wanted);
+
+    /* ...and params:new_size stands in for a missing row. */
+    json_object_set_new(json_object_get(json_object_get(objects, D2),
+                                        "params"),
+                        "new_size", json_string("77"));
+    wanted = objaction_compute(objects, refs);
+    v = wanted_value(wanted, "vm1", "notice/" D2);
+    CU_ASSERT_PTR_NOT_NULL(v);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(v, "size")), 77);
+    json_decref(v);
+    json_decref(wanted);
+    json_decref(objects);
+    json_decref(refs);
+}
+
 static const struct unit_test tests[] = {
     { "parse", test_parse },
     { "ops", test_ops },
 };
 
+static const struct unit_test action_tests[] = {
+    { "verdicts and notices", test_actions },
+};
+
 int
 unit_register(void)
 {
-    return UNIT_ADD_SUITE("objmap", tests);
+    int error = UNIT_ADD_SUITE("objmap", tests);
+    return error ? error : UNIT_ADD_SUITE("objaction", action_tests);
 }
