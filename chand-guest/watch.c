@@ -524,19 +524,24 @@ json_t *
 watch_status_json(const struct watch *w)
 {
     const struct watch_stats *s = &w->stats;
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counters[] = {
+        { "scans", s->scans }, { "overflows", s->overflows },
+        { "events", s->events }, { "hashed", s->hashed },
+        { "bytes_hashed", s->bytes_hashed }, { "rehashed", s->rehashed },
+        { "added", s->added }, { "removed", s->removed },
+        { "errors", s->errors },
+    };
+    json_t *status = json_pack("{s:s, s:b, s:I, s:s?}", "dir", w->dir,
+                               "watching", !w->dead,
+                               "queued", (json_int_t) hmap_count(&w->names),
+                               "hashing", w->current);
 
-    return json_pack("{s:s, s:b, s:I, s:s?, s:I, s:I, s:I, s:I, s:I, s:I,"
-                     " s:I, s:I, s:I}",
-                     "dir", w->dir, "watching", !w->dead,
-                     "queued", (json_int_t) hmap_count(&w->names),
-                     "hashing", w->current,
-                     "scans", (json_int_t) s->scans,
-                     "overflows", (json_int_t) s->overflows,
-                     "events", (json_int_t) s->events,
-                     "hashed", (json_int_t) s->hashed,
-                     "bytes_hashed", (json_int_t) s->bytes_hashed,
-                     "rehashed", (json_int_t) s->rehashed,
-                     "added", (json_int_t) s->added,
-                     "removed", (json_int_t) s->removed,
-                     "errors", (json_int_t) s->errors);
+    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
+        json_object_set_new(status, counters[i].name,
+                            json_integer(counters[i].value));
+    }
+    return status;
 }

@@ -146,6 +146,26 @@ api_call(const struct chanctl_options *opts, const char *what,
     return CHANCTL_OK;
 }
 
+/* Calls 'method' with 'params' (stolen) as api_call() does, and checks
+ * the result (stored in '*resultp', a new reference) with 'valid'.
+ * Returns an exit status; on failure prints an error that starts with
+ * 'what' and stores NULL. */
+static int
+api_query(const struct chanctl_options *opts, const char *what,
+          const char *method, json_t *params,
+          bool (*valid)(const json_t *), json_t **resultp)
+{
+    int error = api_call(opts, what, method, params, resultp);
+
+    if (!error && !valid(*resultp)) {
+        chanctl_error("%s: chand-guest API: malformed reply", what);
+        json_decref(*resultp);
+        *resultp = NULL;
+        error = CHANCTL_FAIL;
+    }
+    return error;
+}
+
 /* Returns true if 'rec' (borrowed) looks like {"key": STRING, "value": ANY,
  * ...}. */
 static bool
@@ -513,14 +533,10 @@ chanctl_cmd_published(const struct chanctl_options *opts, int argc,
     if (!params) {
         return chanctl_usage_error("PREFIX is not valid UTF-8");
     }
-    int error = api_call(opts, "published", "published", params, &result);
+    int error = api_query(opts, "published", "published", params,
+                          is_published_reply, &result);
     if (error) {
         return error;
-    }
-    if (!is_published_reply(result)) {
-        chanctl_error("published: chand-guest API: malformed reply");
-        json_decref(result);
-        return CHANCTL_FAIL;
     }
     if (opts->json) {
         print_indented(result);
@@ -811,14 +827,10 @@ chanctl_cmd_objects(const struct chanctl_options *opts, int argc,
     if (!params) {
         return chanctl_usage_error("DIGEST is not valid UTF-8");
     }
-    int error = api_call(opts, "objects", "objects", params, &result);
+    int error = api_query(opts, "objects", "objects", params,
+                          is_objects_reply, &result);
     if (error) {
         return error;
-    }
-    if (!is_objects_reply(result)) {
-        chanctl_error("objects: chand-guest API: malformed reply");
-        json_decref(result);
-        return CHANCTL_FAIL;
     }
     if (opts->json) {
         print_indented(result);

@@ -249,6 +249,20 @@ parse_timeout(const char *s, double *timeout)
     return 0;
 }
 
+/* Appends 'value' (borrowed from argv) of repeatable option 'option' to
+ * 'values', which holds '*np' of at most 'max'.  Returns 0 or
+ * CHANCTL_USAGE. */
+static int
+add_repeated(const char **values, size_t *np, size_t max, const char *option,
+             const char *value)
+{
+    if (*np >= max) {
+        return chanctl_usage_error("at most %zu %s options", max, option);
+    }
+    values[(*np)++] = value;
+    return 0;
+}
+
 /* Parses the option at argv[*ip] (which starts with '-').  Returns 0 and
  * advances '*ip' past it (and its value), or CHANCTL_USAGE. */
 static int
@@ -331,23 +345,17 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
     } else if (!strcmp(name, "timeout")) {
         return parse_timeout(value, &opts->timeout);
     } else if (!strcmp(name, "flag")) {
-        if (opts->n_flags >= CHANCTL_OBJ_MAX_FLAGS) {
-            return chanctl_usage_error("at most %d --flag options",
-                                       CHANCTL_OBJ_MAX_FLAGS);
-        }
-        opts->flags[opts->n_flags++] = value;
         ps->object_given = "--flag";
+        return add_repeated(opts->flags, &opts->n_flags,
+                            CHANCTL_OBJ_MAX_FLAGS, "--flag", value);
     } else if (!strcmp(name, "param")) {
+        ps->object_given = "--param";
         if (!strchr(value, '=')) {
             return chanctl_usage_error("--param: '%s' is not NAME=VALUE",
                                        value);
         }
-        if (opts->n_params >= CHANCTL_OBJ_MAX_PARAMS) {
-            return chanctl_usage_error("at most %d --param options",
-                                       CHANCTL_OBJ_MAX_PARAMS);
-        }
-        opts->params[opts->n_params++] = value;
-        ps->object_given = "--param";
+        return add_repeated(opts->params, &opts->n_params,
+                            CHANCTL_OBJ_MAX_PARAMS, "--param", value);
     } else if (!strcmp(name, "json")) {
         opts->json = true;
         ps->json_given = "--json";
