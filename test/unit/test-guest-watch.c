@@ -255,7 +255,7 @@ test_watch_scan_and_events(void)
     char *value = NULL;
     CU_ASSERT_EQUAL(datastore_get_published(f.ds, "obj/" SHA_XYZ, &value,
                                             NULL, NULL, NULL), 0);
-    CU_ASSERT_PTR_NOT_NULL(value && strstr(value, "/elsewhere/x"));
+    CU_ASSERT(value && strstr(value, "/elsewhere/x"));
     free(value);
     CU_ASSERT_EQUAL(datastore_get_published(f.ds, "obj/" SHA_ABC, &value,
                                             NULL, NULL, NULL), 0);
