@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <inttypes.h>
+#include <limits.h>
 
 #include "jsonrpc.h"
 #include "poll-loop.h"
 #include "stream.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(api);
@@ -456,6 +460,201 @@ handle_published(struct api *api, struct api_conn *c, const json_t *params,
                             "pending", (json_int_t) counts.pending), id);
 }
 
+/* Objects. */
+
+/* Sends the error reply for a refused object request, counting it. */
+static void
+reply_object_error(struct api *api, struct api_conn *c, const json_t *id,
+                   int error, const char *what)
+{
+    api->stats.object_errors++;
+    if (error == EINVAL) {
+        reply_error(api, c, id, "invalid params: %s: %s", what,
+                    datastore_last_error());
+    } else if (error == ENOENT) {
+        reply_error(api, c, id, "not found: %s", datastore_last_error());
+    } else if (error == EDQUOT) {
+        reply_error(api, c, id, "over limit: %s", datastore_last_error());
+    } else {
+        reply_error(api, c, id, "internal error: %s",
+                    datastore_last_error());
+    }
+}
+
+/* Returns the single object of 'params' (borrowed), or NULL. */
+static const json_t *
+object_params(const json_t *params)
+{
+    const json_t *o = json_array_get(params, 0);
+
+    return json_array_size(params) == 1 && json_is_object(o) ? o : NULL;
+}
+
+/* Returns member 'name' of 'o' if it is a string without U+0000, else
+ * NULL. */
+static const char *
+member_string(const json_t *o, const char *name)
+{
+    const json_t *s = json_object_get(o, name);
+
+    return json_is_string(s) && string_is_clean(s)
+           ? json_string_value(s) : NULL;
+}
+
+/* Checks that 'path' is a regular file (not a symbolic link) of 'size'
+ * bytes in a directory named by its canonical path.  Returns NULL if so,
+ * else a message (malloc()ed, owned by the caller). */
+static char *
+check_object_file(const char *path, int64_t size)
+{
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    char *real, *problem = NULL;
+    struct stat st;
+
+    *slash = '\0';
+    real = realpath(*dir ? dir : "/", NULL);
+    if (!real) {
+        problem = xasprintf("%s: %s", *dir ? dir : "/", strerror(errno));
+    } else if (strcmp(real, *dir ? dir : "/")) {
+        problem = xasprintf("%s: the directory is not named by its "
+                            "canonical path (%s): a symbolic link", dir,
+                            real);
+    } else if (lstat(path, &st)) {
+        problem = xasprintf("%s: %s", path, strerror(errno));
+    } else if (S_ISLNK(st.st_mode)) {
+        problem = xasprintf("%s: a symbolic link, not a regular file", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        problem = xasprintf("%s: not a regular file", path);
+    } else if (st.st_size != size) {
+        problem = xasprintf("%s: the file has %lld bytes, not %"PRId64,
+                            path, (long long) st.st_size, size);
+    }
+    free(real);
+    free(dir);
+    return problem;
+}
+
+/* Renders member 'name' of 'o' (NULL if absent) as JSON text in '*textp'
+ * (malloc()ed, owned by the caller). */
+static void
+member_text(const json_t *o, const char *name, char **textp)
+{
+    const json_t *v = json_object_get(o, name);
+
+    *textp = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+static void
+handle_object_add(struct api *api, struct api_conn *c, const json_t *params,
+                  const json_t *id)
+{
+    const json_t *o = object_params(params);
+    const char *path = member_string(o, "path");
+    const char *digest = member_string(o, "digest");
+    const json_t *size = json_object_get(o, "size");
+    char *flags, *param_text, *problem;
+    int error;
+
+    if (!path || !digest || !json_is_integer(size)) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "invalid params: object-add takes one "
+                    "object {\"path\": string, \"digest\": string, "
+                    "\"size\": integer, \"flags\"?: [string], "
+                    "\"params\"?: {string: string}}");
+        return;
+    }
+    error = datastore_check_object_path(path);
+    if (error) {
+        reply_object_error(api, c, id, error, "bad path");
+        return;
+    }
+    problem = check_object_file(path, json_integer_value(size));
+    if (problem) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "invalid params: bad file: %s", problem);
+        free(problem);
+        return;
+    }
+    member_text(o, "flags", &flags);
+    member_text(o, "params", &param_text);
+    error = datastore_object_add(api->ds, path, digest,
+                                 json_integer_value(size), flags,
+                                 param_text);
+    if (error) {
+        reply_object_error(api, c, id, error, "bad object");
+    } else {
+        api->stats.objects_added++;
+        reply(api, c, json_pack("{s:s, s:s}", "path", path,
+                                "digest", digest), id);
+    }
+    free(flags);
+    free(param_text);
+}
+
+static void
+handle_object_remove(struct api *api, struct api_conn *c,
+                     const json_t *params, const json_t *id)
+{
+    const char *path = member_string(object_params(params), "path");
+    int error;
+
+    if (!path) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "invalid params: object-remove takes one "
+                    "object {\"path\": string}");
+        return;
+    }
+    error = datastore_object_remove(api->ds, path);
+    if (error) {
+        reply_object_error(api, c, id, error, "bad path");
+    } else {
+        api->stats.objects_removed++;
+        reply(api, c, json_pack("{s:s}", "path", path), id);
+    }
+}
+
+static int
+objects_cb(void *array, const struct ds_object *o)
+{
+    json_t *flags = parse_value(o->flags);
+    json_t *params = parse_value(o->params);
+
+    json_array_append_new(array, json_pack(
+                              "{s:s, s:s, s:I, s:o, s:o, s:I}",
+                              "path", o->path, "digest", o->digest,
+                              "size", (json_int_t) o->size,
+                              "flags", flags ? flags : json_array(),
+                              "params", params ? params : json_object(),
+                              "added_at", (json_int_t) o->added_at));
+    return 0;
+}
+
+static void
+handle_objects(struct api *api, struct api_conn *c, const json_t *params,
+               const json_t *id)
+{
+    const json_t *o = object_params(params);
+    const char *digest = member_string(o, "digest");
+    json_t *array;
+    int error;
+
+    if (json_array_size(params) && (!o || (json_object_get(o, "digest")
+                                           && !digest))) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "invalid params: objects takes nothing or "
+                    "one object {\"digest\"?: string}");
+        return;
+    }
+    array = json_array();
+    error = datastore_list_objects(api->ds, digest, objects_cb, array);
+    if (error) {
+        json_decref(array);
+        reply_object_error(api, c, id, error, "bad digest");
+        return;
+    }
+    reply(api, c, array, id);
+}
+
 static void
 handle_request(struct api *api, struct api_conn *c, const json_t *msg)
 {
@@ -475,6 +674,12 @@ handle_request(struct api *api, struct api_conn *c, const json_t *msg)
         handle_unpublish(api, c, params, id);
     } else if (!strcmp(method, "published")) {
         handle_published(api, c, params, id);
+    } else if (!strcmp(method, "object-add")) {
+        handle_object_add(api, c, params, id);
+    } else if (!strcmp(method, "object-remove")) {
+        handle_object_remove(api, c, params, id);
+    } else if (!strcmp(method, "objects")) {
+        handle_objects(api, c, params, id);
     } else if (!strcmp(method, "status")) {
         if (json_array_size(params)) {
             reply_error(api, c, id, "invalid params: status takes none");
@@ -690,7 +895,8 @@ api_stats_json(const struct api *api)
     for (size_t i = 0; i < api->n_conns; i++) {
         n_watchers += api->conns[i].n_prefixes > 0;
     }
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                     " s:I, s:I, s:I}",
                      "socket", api_get_name(api),
                      "connections", (json_int_t) api->n_conns,
                      "watchers", (json_int_t) n_watchers,
@@ -700,5 +906,8 @@ api_stats_json(const struct api *api)
                      "conns_broken", (json_int_t) s->conns_broken,
                      "requests", (json_int_t) s->requests,
                      "bad_requests", (json_int_t) s->bad_requests,
-                     "notifications", (json_int_t) s->notifications);
+                     "notifications", (json_int_t) s->notifications,
+                     "objects_added", (json_int_t) s->objects_added,
+                     "objects_removed", (json_int_t) s->objects_removed,
+                     "object_errors", (json_int_t) s->object_errors);
 }

@@ -38,6 +38,24 @@
  *                        version, then "delivered"; C counts the records
  *                        not withdrawn, W the pending withdrawals, P the
  *                        pending rows of either kind
+ *   "object-add" [{"path": P, "digest": D, "size": N, "flags"?: [F...],
+ *                  "params"?: {K: V...}}]
+ *                     -> {"path": P, "digest": D}: registers the regular
+ *                        file P (absolute and normalized, in a directory
+ *                        named by its canonical path; not a symbolic link;
+ *                        of N bytes, checked with lstat()) as the object D
+ *                        (its sha256, 64 lowercase hex digits, computed by
+ *                        the client) with flags and params
+ *                        (datastore.h, "Objects"), and publishes the record
+ *                        "obj/D" durably before the reply
+ *   "object-remove" [{"path": P}]
+ *                     -> {"path": P}: unregisters P, republishing "obj/D"
+ *                        or withdrawing it with D's last path; the error
+ *                        "not found: ..." if P is not registered
+ *   "objects" [{"digest"?: D}]
+ *                     -> [{"path", "digest", "size", "flags", "params",
+ *                         "added_at"}, ...]: the registered paths (of D
+ *                        only, with D) in ascending bytewise path order
  *   "status" []       -> chand-guest's status object (as "guest/status"
  *                        on the control socket)
  *   "echo" [ANY...]   -> the params, unchanged
@@ -47,11 +65,18 @@
  * "unknown method: M", "invalid params: ...", "invalid request: ..." or
  * "internal error: ...".  A key or value "publish" or "unpublish" refuses
  * gives "invalid params: bad key: ...", "invalid params: reserved key:
- * ..." (under "from/": the prefix of records chand-host relays) or
+ * ..." (under "from/": the prefix of records chand-host relays, or
+ * "obj/": the object records, which only "object-add" writes) or
  * "invalid params: bad value: ..." (nested deeper than 32 levels, longer
  * than 1 MiB in compact form, ...); a publication over a limit the host
  * set for the VM (records held, bytes of a value, bytes in all,
- * publications a second) gives "over limit: ...".  Every bad request is
+ * publications a second) gives "over limit: ...".  An object request
+ * refused gives "invalid params: bad path: ...", "invalid params: bad
+ * file: ..." (not a regular file, a symbolic link, a size that is not the
+ * file's), "invalid params: bad object: ..." (digest, flags, params),
+ * "not found: ..." or "over limit: ..." (more than 64 paths for one
+ * digest, or a publication limit), and is counted in object_errors as
+ * well.  Every bad request is
  * counted; a message that is not JSON, or longer than API_MAX_REQUEST,
  * closes the connection.  A watcher that does not read its notifications is
  * disconnected once more than API_MAX_BACKLOG bytes wait for it, so it
@@ -85,6 +110,10 @@ struct api_stats {
     uint64_t bad_requests;      /* Anything answered with an error, plus
                                  * messages that could not be answered. */
     uint64_t notifications;     /* "update" notifications sent. */
+    uint64_t objects_added;     /* "object-add" requests done. */
+    uint64_t objects_removed;   /* "object-remove" requests done. */
+    uint64_t object_errors;     /* Object requests refused (also counted
+                                 * in bad_requests). */
 };
 
 /* Listens on 'path': a file path, "@name" for an abstract socket, or a

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "chan-wire.h"
+#include "util.h"
 
 /* How long a write waits for another process's lock, in milliseconds.
  * Only chand-guest writes, and readers never block a writer in WAL mode,
@@ -26,6 +27,10 @@
 /* Bound on the WAL's size after a checkpoint (a big snapshot can grow it
  * far beyond this while it runs). */
 #define DS_JOURNAL_SIZE_LIMIT (16 * 1024 * 1024)
+
+#define DS_STRINGIZE_(X) #X
+#define DS_STRINGIZE(X) DS_STRINGIZE_(X)
+#define DS_SCHEMA_VERSION_STRING DS_STRINGIZE(DS_SCHEMA_VERSION)
 
 static const char ds_schema_sql[] =
     "CREATE TABLE meta ("
@@ -71,6 +76,18 @@ static const char ds_schema_v2_sql[] =
     " last_version INTEGER NOT NULL CHECK (last_version >= 0));"
     "INSERT INTO publish_counter (id, last_version) VALUES (1, 0);";
 
+/* The table schema version 3 added: created with a new file, and by the
+ * upgrade of a version 2 file. */
+static const char ds_schema_v3_sql[] =
+    "CREATE TABLE objects ("
+    " path TEXT PRIMARY KEY,"
+    " digest TEXT NOT NULL,"
+    " size INTEGER NOT NULL CHECK (size >= 0),"
+    " flags TEXT NOT NULL,"
+    " params TEXT NOT NULL,"
+    " added_at INTEGER NOT NULL);"
+    "CREATE INDEX objects_by_digest ON objects (digest);";
+
 /* Cached statements.  Every piece of data is bound, never spliced. */
 enum ds_stmt {
     ST_BEGIN,
@@ -103,6 +120,11 @@ enum ds_stmt {
     ST_PUB_PENDING,
     ST_PUB_USAGE,
     ST_PUB_HELD,
+    ST_OBJ_DIGEST,
+    ST_OBJ_UPSERT,
+    ST_OBJ_DELETE,
+    ST_OBJ_OF_DIGEST,
+    ST_OBJ_LIST,
     N_STMTS
 };
 
@@ -171,6 +193,20 @@ static const char *const ds_stmt_sql[N_STMTS] = {
                      " FROM published WHERE deleted = 0",
     [ST_PUB_HELD] = "SELECT length(CAST(value AS BLOB)) FROM published"
                     " WHERE key = ?1 AND deleted = 0",
+    [ST_OBJ_DIGEST] = "SELECT digest FROM objects WHERE path = ?1",
+    [ST_OBJ_UPSERT] = "INSERT INTO objects (path, digest, size, flags,"
+                      " params, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                      " ON CONFLICT (path) DO UPDATE SET"
+                      " added_at = CASE WHEN digest = excluded.digest"
+                      " THEN added_at ELSE excluded.added_at END,"
+                      " digest = excluded.digest, size = excluded.size,"
+                      " flags = excluded.flags, params = excluded.params",
+    [ST_OBJ_DELETE] = "DELETE FROM objects WHERE path = ?1",
+    [ST_OBJ_OF_DIGEST] = "SELECT path, digest, size, flags, params,"
+                         " added_at FROM objects WHERE digest = ?1"
+                         " ORDER BY path",
+    [ST_OBJ_LIST] = "SELECT path, digest, size, flags, params, added_at"
+                    " FROM objects ORDER BY path",
 };
 
 /* A change waiting for the commit that makes it durable. */
@@ -865,6 +901,9 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
         error = exec_sql(ds, ds_schema_v2_sql, "creating schema");
     }
     if (!error) {
+        error = exec_sql(ds, ds_schema_v3_sql, "creating schema");
+    }
+    if (!error) {
         /* A constant, not data. */
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d",
@@ -902,8 +941,26 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
     return 0;
 }
 
+/* Upgrades a file of schema 'version' to the next version, in the open
+ * transaction: version 1 lacks the published tables, version 2 the
+ * objects table. */
+static int
+upgrade_step(struct datastore *ds, int64_t version)
+{
+    const char *sql = version == 1 ? ds_schema_v2_sql : ds_schema_v3_sql;
+    char what[64], update[64];
+    int error;
+
+    snprintf(what, sizeof what, "upgrading schema to version %"PRId64,
+             version + 1);
+    snprintf(update, sizeof update,
+             "UPDATE meta SET schema_version = %"PRId64, version + 1);
+    error = exec_sql(ds, sql, what);
+    return error ? error : exec_sql(ds, update, what);
+}
+
 /* Upgrades an older file to DS_SCHEMA_VERSION in place, in one
- * transaction: version 1 lacks the published tables. */
+ * transaction (see upgrade_step()). */
 static int
 upgrade(struct datastore *ds)
 {
@@ -917,13 +974,8 @@ upgrade(struct datastore *ds)
     }
     /* Another process may have upgraded it meanwhile. */
     error = check_identity(ds, &empty, &version);
-    if (!error && !empty && version == 1) {
-        error = exec_sql(ds, ds_schema_v2_sql, "upgrading schema to "
-                         "version 2");
-        if (!error) {
-            error = exec_sql(ds, "UPDATE meta SET schema_version = 2",
-                             "upgrading schema to version 2");
-        }
+    while (!error && !empty && version < DS_SCHEMA_VERSION) {
+        error = upgrade_step(ds, version++);
     }
     if (!error) {
         error = exec_sql(ds, "COMMIT", "committing schema upgrade");
@@ -943,7 +995,7 @@ prepare_all(struct datastore *ds)
                                     &ds->stmts[i], NULL);
         if (rc != SQLITE_OK) {
             int error = sql_error(ds, rc, "schema does not match version "
-                                  "2");
+                                  DS_SCHEMA_VERSION_STRING);
             return error == EIO ? EBADMSG : error;
         }
     }
@@ -1654,6 +1706,27 @@ datastore_check(struct datastore *ds)
 
 /* Published records. */
 
+/* Returns EPERM with a message if 'key' is under one of the reserved
+ * prefixes, else 0. */
+static int
+check_reserved_key(const char *key)
+{
+    static const char *const prefixes[] = DS_PUB_RESERVED_PREFIXES;
+    static const char *const owners[] = {
+        "records chand-host relays", "object records (use object-add)",
+    };
+    _Static_assert(sizeof prefixes == sizeof owners, "one owner a prefix");
+
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        if (!strncmp(key, prefixes[i], strlen(prefixes[i]))) {
+            return set_error(EPERM, "keys starting with \"%s\" are "
+                             "reserved for %s and cannot be published",
+                             prefixes[i], owners[i]);
+        }
+    }
+    return 0;
+}
+
 int
 datastore_check_published_key(const char *key)
 {
@@ -1670,13 +1743,8 @@ datastore_check_published_key(const char *key)
                          len, DS_PUB_KEY_MAX);
     } else if (!utf8_valid((const unsigned char *) key, len)) {
         return set_error(EINVAL, "key is not valid UTF-8");
-    } else if (!strncmp(key, DS_PUB_RESERVED_PREFIX,
-                        strlen(DS_PUB_RESERVED_PREFIX))) {
-        return set_error(EPERM, "keys starting with \"%s\" are reserved "
-                         "for records chand-host relays and cannot be "
-                         "published", DS_PUB_RESERVED_PREFIX);
     }
-    return 0;
+    return check_reserved_key(key);
 }
 
 int
@@ -1896,12 +1964,87 @@ store_pub_counter(struct datastore *ds, int64_t counter)
     return run(ds, ST_PUB_COUNTER_STORE, "writing publish counter");
 }
 
+/* Publishes 'compact' (compact JSON text, checked, borrowed) as 'key'
+ * (checked, borrowed) with the next version, inside the open savepoint:
+ * checks the limits, takes a rate token, advances the counter.  Returns 0
+ * or an errno; on failure the caller rolls the savepoint back and
+ * restores ds->pub_counter. */
+static int
+pub_put(struct datastore *ds, const char *key, const char *compact)
+{
+    int64_t version = ds->pub_counter + 1;
+    int error;
+
+    error = check_pub_limits(ds, key, strlen(compact));
+    if (!error) {
+        error = store_pub_counter(ds, version);
+    }
+    if (!error) {
+        sqlite3_stmt *s = stmt(ds, ST_PUB_UPSERT);
+
+        bind_text(s, 1, key, strlen(key));
+        bind_text(s, 2, compact, strlen(compact));
+        sqlite3_bind_int64(s, 3, version);
+        sqlite3_bind_int64(s, 4, ds->txn_now_ms);
+        error = run(ds, ST_PUB_UPSERT, "publishing record");
+    }
+    if (!error) {
+        ds->pub_counter = version;
+        if (ds->pub_limits.max_publish_rate) {
+            ds->pub_tokens--;
+        }
+    }
+    return error;
+}
+
+/* Withdraws 'key' (borrowed) with the next version, inside the open
+ * savepoint.  Returns 0, ENOENT (no such record, or already withdrawn) or
+ * an errno; on failure the caller rolls the savepoint back and restores
+ * ds->pub_counter. */
+static int
+pub_withdraw(struct datastore *ds, const char *key)
+{
+    int64_t version = ds->pub_counter + 1;
+    sqlite3_stmt *s = stmt(ds, ST_PUB_WITHDRAW);
+    int error;
+
+    bind_text(s, 1, key, strlen(key));
+    sqlite3_bind_int64(s, 2, version);
+    sqlite3_bind_int64(s, 3, ds->txn_now_ms);
+    error = run(ds, ST_PUB_WITHDRAW, "withdrawing record");
+    if (!error && sqlite3_changes(ds->db) == 0) {
+        error = set_error(ENOENT, "%s: no published record with key \"%s\"",
+                          ds->path, key);
+    }
+    if (!error) {
+        error = store_pub_counter(ds, version);
+    }
+    if (!error) {
+        ds->pub_counter = version;
+    }
+    return error;
+}
+
+/* Closes the savepoint of a published write that began with the counter
+ * at 'saved' (see sp_end()), putting the counter back on failure, then
+ * commits or rolls back as pub_write_finish() does.  Returns 'error' or
+ * the error of closing. */
+static int
+pub_write_end(struct datastore *ds, int error, bool own, int64_t saved)
+{
+    error = sp_end(ds, error);
+    if (error && ds->in_txn) {
+        ds->pub_counter = saved;
+    }
+    return pub_write_finish(ds, error, own);
+}
+
 int
 datastore_publish(struct datastore *ds, const char *key, const char *value,
                   int64_t *versionp)
 {
     char *compact = NULL;
-    int64_t version;
+    int64_t saved;
     bool own;
     int error;
 
@@ -1917,31 +2060,12 @@ datastore_publish(struct datastore *ds, const char *key, const char *value,
         free(compact);
         return error;
     }
-    version = ds->pub_counter + 1;
-    error = check_pub_limits(ds, key, strlen(compact));
-    if (!error) {
-        error = store_pub_counter(ds, version);
-    }
-    if (!error) {
-        sqlite3_stmt *s = stmt(ds, ST_PUB_UPSERT);
-
-        bind_text(s, 1, key, strlen(key));
-        bind_text(s, 2, compact, strlen(compact));
-        sqlite3_bind_int64(s, 3, version);
-        sqlite3_bind_int64(s, 4, ds->txn_now_ms);
-        error = run(ds, ST_PUB_UPSERT, "publishing record");
-    }
+    saved = ds->pub_counter;
+    error = pub_put(ds, key, compact);
     free(compact);
-    error = sp_end(ds, error);
-    if (!error) {
-        ds->pub_counter = version;
-    }
-    error = pub_write_finish(ds, error, own);
-    if (!error && ds->pub_limits.max_publish_rate) {
-        ds->pub_tokens--;
-    }
+    error = pub_write_end(ds, error, own, saved);
     if (!error && versionp) {
-        *versionp = version;
+        *versionp = ds->pub_counter;
     }
     return error;
 }
@@ -1950,7 +2074,7 @@ int
 datastore_unpublish(struct datastore *ds, const char *key,
                     int64_t *versionp)
 {
-    int64_t version;
+    int64_t saved;
     bool own;
     int error;
 
@@ -1962,26 +2086,11 @@ datastore_unpublish(struct datastore *ds, const char *key,
     if (error) {
         return error;
     }
-    version = ds->pub_counter + 1;
-    sqlite3_stmt *s = stmt(ds, ST_PUB_WITHDRAW);
-    bind_text(s, 1, key, strlen(key));
-    sqlite3_bind_int64(s, 2, version);
-    sqlite3_bind_int64(s, 3, ds->txn_now_ms);
-    error = run(ds, ST_PUB_WITHDRAW, "withdrawing record");
-    if (!error && sqlite3_changes(ds->db) == 0) {
-        error = set_error(ENOENT, "%s: no published record with key \"%s\"",
-                          ds->path, key);
-    }
-    if (!error) {
-        error = store_pub_counter(ds, version);
-    }
-    error = sp_end(ds, error);
-    if (!error) {
-        ds->pub_counter = version;
-    }
-    error = pub_write_finish(ds, error, own);
+    saved = ds->pub_counter;
+    error = pub_withdraw(ds, key);
+    error = pub_write_end(ds, error, own, saved);
     if (!error && versionp) {
-        *versionp = version;
+        *versionp = ds->pub_counter;
     }
     return error;
 }
@@ -2240,4 +2349,597 @@ datastore_count_pending(struct datastore *ds, uint64_t *np)
 {
     return count_rows(ds, ST_PUB_PENDING,
                       "counting pending published records", np);
+}
+
+/* Objects. */
+
+static bool
+is_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '_' || c == '-';
+}
+
+/* Checks 'name', a flag or a param name ('what' says which, for the
+ * message): 1..DS_OBJ_NAME_MAX bytes of [a-z0-9_-].  0 or EINVAL. */
+static int
+check_obj_name(const char *what, const char *name)
+{
+    size_t len = strlen(name);
+
+    if (!len || len > DS_OBJ_NAME_MAX) {
+        return set_error(EINVAL, "%s \"%.64s\" must be 1 to %d bytes long",
+                         what, name, DS_OBJ_NAME_MAX);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_name_char(name[i])) {
+            return set_error(EINVAL, "%s \"%.64s\" may hold only a-z, 0-9, "
+                             "\"_\" and \"-\"", what, name);
+        }
+    }
+    return 0;
+}
+
+int
+datastore_check_object_digest(const char *digest)
+{
+    if (!digest) {
+        return set_error(EINVAL, "digest is NULL");
+    }
+    size_t len = strlen(digest);
+    if (len != DS_OBJ_DIGEST_LEN) {
+        return set_error(EINVAL, "digest is %zu characters long (a sha256 "
+                         "digest is %d lowercase hex digits)", len,
+                         DS_OBJ_DIGEST_LEN);
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = digest[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return set_error(EINVAL, "digest holds '%c' at %zu (a sha256 "
+                             "digest is %d lowercase hex digits)",
+                             c, i, DS_OBJ_DIGEST_LEN);
+        }
+    }
+    return 0;
+}
+
+/* Checks the path component of 'len' bytes at 'c'. */
+static int
+check_path_component(const char *c, size_t len)
+{
+    if (!len) {
+        return set_error(EINVAL, "path has an empty component (\"//\" or "
+                         "a trailing \"/\")");
+    } else if ((len == 1 && c[0] == '.')
+               || (len == 2 && c[0] == '.' && c[1] == '.')) {
+        return set_error(EINVAL, "path has a \"%.*s\" component (give it "
+                         "normalized)", (int) len, c);
+    }
+    return 0;
+}
+
+int
+datastore_check_object_path(const char *path)
+{
+    if (!path) {
+        return set_error(EINVAL, "path is NULL");
+    }
+    size_t len = strlen(path);
+    if (path[0] != '/') {
+        return set_error(EINVAL, "path \"%.64s\" is not absolute", path);
+    } else if (len > DS_OBJ_PATH_MAX) {
+        return set_error(EINVAL, "path is %zu bytes long (maximum %d)", len,
+                         DS_OBJ_PATH_MAX);
+    } else if (!utf8_valid((const unsigned char *) path, len)) {
+        return set_error(EINVAL, "path is not valid UTF-8");
+    }
+    for (const char *p = path + 1; ; ) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t) (slash - p) : strlen(p);
+        int error = check_path_component(p, n);
+
+        if (error) {
+            return error;
+        } else if (!slash) {
+            return 0;
+        }
+        p = slash + 1;
+    }
+}
+
+static int
+cmp_strings(const void *a_, const void *b_)
+{
+    const char *const *a = a_;
+    const char *const *b = b_;
+
+    return strcmp(*a, *b);
+}
+
+/* Returns the compact JSON text (malloc()ed, owned by the caller) of an
+ * array of the keys of 'set' (a JSON object, borrowed), sorted. */
+static char *
+sorted_keys_json(const json_t *set)
+{
+    size_t n = json_object_size(set), i = 0;
+    const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+    const char *key;
+    json_t *value, *array = json_array();
+
+    json_object_foreach ((json_t *) set, key, value) {
+        keys[i++] = key;
+    }
+    qsort(keys, n, sizeof *keys, cmp_strings);
+    for (i = 0; i < n; i++) {
+        json_array_append_new(array, json_string(keys[i]));
+    }
+    free(keys);
+    char *text = json_dumps(array, JSON_COMPACT);
+    json_decref(array);
+    if (!text) {
+        out_of_memory();
+    }
+    return text;
+}
+
+/* Parses 'text' (NULL: "[]"), an array of flags, into '*textp': the
+ * sorted array without duplicates, as compact JSON (malloc()ed, owned by
+ * the caller).  0 or EINVAL with a message. */
+static int
+normalize_flags(const char *text, char **textp)
+{
+    json_t *flags = json_loads(text ? text : "[]", 0, NULL);
+    json_t *set = json_object(), *flag;
+    size_t i;
+    int error = 0;
+
+    *textp = NULL;
+    if (!json_is_array(flags)) {
+        error = set_error(EINVAL, "flags are not a JSON array");
+    } else if (json_array_size(flags) > DS_OBJ_MAX_FLAGS) {
+        error = set_error(EINVAL, "%zu flags (maximum %d)",
+                          json_array_size(flags), DS_OBJ_MAX_FLAGS);
+    }
+    json_array_foreach (flags, i, flag) {
+        if (error) {
+            break;
+        } else if (!json_is_string(flag)
+                   || strlen(json_string_value(flag))
+                      != json_string_length(flag)) {
+            error = set_error(EINVAL, "flag %zu is not a string", i);
+        } else {
+            error = check_obj_name("flag", json_string_value(flag));
+            json_object_set(set, json_string_value(flag), json_true());
+        }
+    }
+    if (!error) {
+        *textp = sorted_keys_json(set);
+    }
+    json_decref(set);
+    json_decref(flags);
+    return error;
+}
+
+/* Checks one param 'name' = 'value' (borrowed). */
+static int
+check_param(const char *name, const json_t *value)
+{
+    int error = check_obj_name("param", name);
+
+    if (error) {
+        return error;
+    } else if (!json_is_string(value)
+               || strlen(json_string_value(value))
+                  != json_string_length(value)) {
+        return set_error(EINVAL, "param \"%s\" is not a string without "
+                         "U+0000", name);
+    } else if (json_string_length(value) > DS_OBJ_PARAM_VALUE_MAX) {
+        return set_error(EINVAL, "param \"%s\" is %zu bytes long (maximum "
+                         "%d)", name, json_string_length(value),
+                         DS_OBJ_PARAM_VALUE_MAX);
+    }
+    return 0;
+}
+
+/* Parses 'text' (NULL: "{}"), an object of params, into '*textp': compact
+ * JSON with sorted names (malloc()ed, owned by the caller).  0 or EINVAL
+ * with a message. */
+static int
+normalize_params(const char *text, char **textp)
+{
+    json_t *params = json_loads(text ? text : "{}", JSON_REJECT_DUPLICATES,
+                                NULL);
+    const char *name;
+    json_t *value;
+    int error = 0;
+
+    *textp = NULL;
+    if (!json_is_object(params)) {
+        error = set_error(EINVAL, "params are not a JSON object (with "
+                          "distinct names)");
+    } else if (json_object_size(params) > DS_OBJ_MAX_PARAMS) {
+        error = set_error(EINVAL, "%zu params (maximum %d)",
+                          json_object_size(params), DS_OBJ_MAX_PARAMS);
+    }
+    json_object_foreach (params, name, value) {
+        if (error) {
+            break;
+        }
+        error = check_param(name, value);
+    }
+    if (!error) {
+        *textp = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!*textp) {
+            out_of_memory();
+        }
+    }
+    json_decref(params);
+    return error;
+}
+
+/* Fills '*o' from a row of ST_OBJ_OF_DIGEST or ST_OBJ_LIST.  Returns false
+ * if SQLite could not produce the text (out of memory). */
+static bool
+obj_from_row(sqlite3_stmt *s, struct ds_object *o)
+{
+    o->path = (const char *) sqlite3_column_text(s, 0);
+    o->digest = (const char *) sqlite3_column_text(s, 1);
+    o->size = sqlite3_column_int64(s, 2);
+    o->flags = (const char *) sqlite3_column_text(s, 3);
+    o->params = (const char *) sqlite3_column_text(s, 4);
+    o->added_at = sqlite3_column_int64(s, 5);
+    return o->path && o->digest && o->flags && o->params;
+}
+
+/* Calls 'cb' with 'aux' for every row of 'digest' (borrowed; NULL: every
+ * row), internally (no listing flag).  Returns 0, the callback's result or
+ * an error. */
+static int
+obj_foreach(struct datastore *ds, const char *digest,
+            datastore_object_cb *cb, void *aux)
+{
+    enum ds_stmt which = digest ? ST_OBJ_OF_DIGEST : ST_OBJ_LIST;
+    sqlite3_stmt *s = stmt(ds, which);
+    int rc, error = 0;
+
+    if (digest) {
+        bind_text(s, 1, digest, strlen(digest));
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct ds_object o;
+
+        if (!obj_from_row(s, &o)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        error = cb(aux, &o);
+        if (error) {
+            break;
+        }
+    }
+    if (!error && rc != SQLITE_DONE) {
+        error = sql_error(ds, rc == SQLITE_ROW ? SQLITE_NOMEM : rc,
+                          "listing objects");
+    }
+    stmt_done(s);
+    return error;
+}
+
+/* What the rows of one digest add up to, for its record. */
+struct obj_record {
+    int64_t size;
+    json_t *paths;              /* Array, in path order. */
+    json_t *flags;              /* Object used as a set. */
+    json_t *params;             /* Merged: the first path's value wins. */
+};
+
+static int
+obj_record_cb(void *rec_, const struct ds_object *o)
+{
+    struct obj_record *rec = rec_;
+    json_t *flags = json_loads(o->flags, 0, NULL);
+    json_t *params = json_loads(o->params, 0, NULL);
+    json_t *value;
+    const char *name;
+    size_t i;
+
+    rec->size = o->size;
+    json_array_append_new(rec->paths, json_string(o->path));
+    json_array_foreach (flags, i, value) {
+        if (json_is_string(value)) {
+            json_object_set(rec->flags, json_string_value(value),
+                            json_true());
+        }
+    }
+    json_object_foreach (params, name, value) {
+        if (!json_object_get(rec->params, name)) {
+            json_object_set(rec->params, name, value);
+        }
+    }
+    json_decref(flags);
+    json_decref(params);
+    return 0;
+}
+
+/* Computes the value of the record of 'digest' (borrowed) from its rows
+ * into '*valuep' (compact JSON, malloc()ed and owned by the caller; NULL
+ * if the digest has no rows).  Returns 0 or an error. */
+static int
+obj_record_value(struct datastore *ds, const char *digest, char **valuep)
+{
+    struct obj_record rec = {
+        .paths = json_array(),
+        .flags = json_object(),
+        .params = json_object(),
+    };
+    int error = obj_foreach(ds, digest, obj_record_cb, &rec);
+
+    *valuep = NULL;
+    if (!error && json_array_size(rec.paths)) {
+        char *paths = json_dumps(rec.paths, JSON_COMPACT);
+        char *flags = sorted_keys_json(rec.flags);
+        char *params = json_dumps(rec.params, JSON_COMPACT | JSON_SORT_KEYS);
+
+        if (!paths || !params) {
+            out_of_memory();
+        }
+        *valuep = xasprintf("{\"size\":%"PRId64",\"paths\":%s,\"flags\":%s,"
+                            "\"params\":%s}", rec.size, paths, flags,
+                            params);
+        free(paths);
+        free(flags);
+        free(params);
+    }
+    json_decref(rec.paths);
+    json_decref(rec.flags);
+    json_decref(rec.params);
+    return error;
+}
+
+/* Stores in '*samep' whether published 'key' holds exactly 'value' (and
+ * is not withdrawn). */
+static int
+pub_holds(struct datastore *ds, const char *key, const char *value,
+          bool *samep)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_GET);
+    int rc;
+
+    *samep = false;
+    bind_text(s, 1, key, strlen(key));
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *) sqlite3_column_text(s, 0);
+        *samep = (!sqlite3_column_int(s, 3) && text
+                  && !strcmp(text, value));
+    }
+    stmt_done(s);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE
+            ? 0 : sql_error(ds, rc, "reading published record"));
+}
+
+/* Brings the record of 'digest' (borrowed) in line with its rows, inside
+ * the open savepoint: publishes the new value if it changed, withdraws the
+ * record if no row is left. */
+static int
+obj_republish(struct datastore *ds, const char *digest)
+{
+    char *key = xasprintf("%s%s", DS_OBJ_KEY_PREFIX, digest);
+    char *value;
+    bool same;
+    int error;
+
+    error = obj_record_value(ds, digest, &value);
+    if (!error && !value) {
+        error = pub_withdraw(ds, key);
+        if (error == ENOENT) {
+            error = 0;          /* Nothing was published. */
+        }
+    } else if (!error) {
+        error = pub_holds(ds, key, value, &same);
+        if (!error && !same) {
+            error = pub_put(ds, key, value);
+        }
+    }
+    free(value);
+    free(key);
+    return error;
+}
+
+/* Stores in '*digestp' the digest registered for 'path' (malloc()ed, owned
+ * by the caller), or NULL if there is none. */
+static int
+obj_get_digest(struct datastore *ds, const char *path, char **digestp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_OBJ_DIGEST);
+    int rc;
+
+    *digestp = NULL;
+    bind_text(s, 1, path, strlen(path));
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *digest = (const char *) sqlite3_column_text(s, 0);
+        *digestp = xstrdup(digest ? digest : "");
+    }
+    stmt_done(s);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE
+            ? 0 : sql_error(ds, rc, "reading object"));
+}
+
+/* Counts the rows of one digest other than 'path', checking their size. */
+struct obj_room {
+    const char *path;
+    int64_t size;
+    size_t n_others;
+    int64_t other_size;         /* -1: none differs. */
+};
+
+static int
+obj_room_cb(void *room_, const struct ds_object *o)
+{
+    struct obj_room *room = room_;
+
+    if (strcmp(o->path, room->path)) {
+        room->n_others++;
+        if (o->size != room->size) {
+            room->other_size = o->size;
+        }
+    }
+    return 0;
+}
+
+/* Checks that 'path' may be added to 'digest' with 'size': the digest's
+ * other paths have that size and there are fewer than DS_OBJ_MAX_PATHS. */
+static int
+obj_check_room(struct datastore *ds, const char *digest, const char *path,
+               int64_t size)
+{
+    struct obj_room room = { path, size, 0, -1 };
+    int error = obj_foreach(ds, digest, obj_room_cb, &room);
+
+    if (error) {
+        return error;
+    } else if (room.other_size >= 0) {
+        return set_error(EINVAL, "object %s is registered with size %"PRId64
+                         ", not %"PRId64, digest, room.other_size, size);
+    } else if (room.n_others >= DS_OBJ_MAX_PATHS) {
+        return set_error(EDQUOT, "object %s already has %d paths (the "
+                         "maximum)", digest, DS_OBJ_MAX_PATHS);
+    }
+    return 0;
+}
+
+/* The work of datastore_object_add() with checked, normalized arguments,
+ * inside the open savepoint. */
+static int
+obj_add(struct datastore *ds, const char *path, const char *digest,
+        int64_t size, const char *flags, const char *params)
+{
+    char *old;
+    int error;
+
+    error = obj_get_digest(ds, path, &old);
+    if (!error) {
+        error = obj_check_room(ds, digest, path, size);
+    }
+    if (!error) {
+        sqlite3_stmt *s = stmt(ds, ST_OBJ_UPSERT);
+
+        bind_text(s, 1, path, strlen(path));
+        bind_text(s, 2, digest, strlen(digest));
+        sqlite3_bind_int64(s, 3, size);
+        bind_text(s, 4, flags, strlen(flags));
+        bind_text(s, 5, params, strlen(params));
+        sqlite3_bind_int64(s, 6, ds->txn_now_ms);
+        error = run(ds, ST_OBJ_UPSERT, "writing object");
+    }
+    if (!error) {
+        error = obj_republish(ds, digest);
+    }
+    if (!error && old && strcmp(old, digest)) {
+        error = obj_republish(ds, old);
+    }
+    free(old);
+    return error;
+}
+
+/* Checks and normalizes the arguments of datastore_object_add(). */
+static int
+obj_check_args(const char *path, const char *digest, int64_t size,
+               const char *flags_json, const char *params_json,
+               char **flagsp, char **paramsp)
+{
+    int error = datastore_check_object_path(path);
+
+    *flagsp = *paramsp = NULL;
+    if (!error) {
+        error = datastore_check_object_digest(digest);
+    }
+    if (!error && size < 0) {
+        error = set_error(EINVAL, "size %"PRId64" is negative", size);
+    }
+    if (!error) {
+        error = normalize_flags(flags_json, flagsp);
+    }
+    if (!error) {
+        error = normalize_params(params_json, paramsp);
+    }
+    return error;
+}
+
+int
+datastore_object_add(struct datastore *ds, const char *path,
+                     const char *digest, int64_t size,
+                     const char *flags_json, const char *params_json)
+{
+    char *flags, *params;
+    int64_t saved;
+    bool own;
+    int error;
+
+    error = obj_check_args(path, digest, size, flags_json, params_json,
+                           &flags, &params);
+    if (!error) {
+        error = pub_write_begin(ds, "object add", &own);
+    }
+    if (!error) {
+        saved = ds->pub_counter;
+        error = obj_add(ds, path, digest, size, flags, params);
+        error = pub_write_end(ds, error, own, saved);
+    }
+    free(flags);
+    free(params);
+    return error ? prepend_error(error, "%s: object add", ds->path) : 0;
+}
+
+int
+datastore_object_remove(struct datastore *ds, const char *path)
+{
+    char *digest = NULL;
+    int64_t saved;
+    bool own;
+    int error;
+
+    error = datastore_check_object_path(path);
+    if (!error) {
+        error = pub_write_begin(ds, "object remove", &own);
+    }
+    if (error) {
+        return prepend_error(error, "%s: object remove", ds->path);
+    }
+    saved = ds->pub_counter;
+    error = obj_get_digest(ds, path, &digest);
+    if (!error && !digest) {
+        error = set_error(ENOENT, "no object is registered at %s", path);
+    }
+    if (!error) {
+        sqlite3_stmt *s = stmt(ds, ST_OBJ_DELETE);
+
+        bind_text(s, 1, path, strlen(path));
+        error = run(ds, ST_OBJ_DELETE, "removing object");
+    }
+    if (!error) {
+        error = obj_republish(ds, digest);
+    }
+    free(digest);
+    error = pub_write_end(ds, error, own, saved);
+    return error ? prepend_error(error, "%s: object remove", ds->path) : 0;
+}
+
+int
+datastore_list_objects(struct datastore *ds, const char *digest,
+                       datastore_object_cb *cb, void *aux)
+{
+    int error;
+
+    if (digest && datastore_check_object_digest(digest)) {
+        return prepend_error(EINVAL, "%s: list objects", ds->path);
+    } else if (ds->listing) {
+        return set_error(EBUSY, "%s: list inside a listing callback",
+                         ds->path);
+    }
+    ds->listing = true;
+    error = obj_foreach(ds, digest, cb, aux);
+    ds->listing = false;
+    return error;
 }

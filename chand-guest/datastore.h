@@ -22,10 +22,10 @@
  * no longer has: use NORMAL only where the host resyncs from the position
  * the guest reports after every guest restart (chand's protocol does).
  *
- * Schema (version 2; apps may read it, never write it):
+ * Schema (version 3; apps may read it, never write it):
  *
  *   meta(id INTEGER PRIMARY KEY CHECK (id = 1),
- *        schema_version INTEGER NOT NULL,   -- 2
+ *        schema_version INTEGER NOT NULL,   -- 3
  *        created_at INTEGER NOT NULL,       -- unix ms
  *        created_by TEXT NOT NULL)          -- e.g. "chand 0.1.0"
  *
@@ -59,12 +59,20 @@
  *   publish_counter(id INTEGER PRIMARY KEY CHECK (id = 1),
  *                   last_version INTEGER NOT NULL) -- the last version given
  *
+ *   objects(path TEXT PRIMARY KEY,        -- absolute, normalized
+ *           digest TEXT NOT NULL,         -- sha256, 64 lowercase hex
+ *           size INTEGER NOT NULL,        -- bytes
+ *           flags TEXT NOT NULL,          -- JSON array of strings, sorted
+ *           params TEXT NOT NULL,         -- JSON object string -> string
+ *           added_at INTEGER NOT NULL)    -- unix ms the path got the digest
+ *   (index objects_by_digest on digest)
+ *
  * e.g. `sqlite3 -readonly guest.db "SELECT value FROM records WHERE
  * key = 'net/dns'"`.  The file's PRAGMA application_id is 0x4348414e
  * ("CHAN").  Opening a file with a newer schema_version is refused
- * (ENOTSUP) without touching it; a version 1 file (no published and
- * publish_counter tables) is upgraded in place, in one transaction, when
- * it is opened.
+ * (ENOTSUP) without touching it; an older file is upgraded in place, in
+ * one transaction, when it is opened: version 1 lacks the published and
+ * publish_counter tables, version 2 the objects table.
  *
  * Semantics.
  *   - Exactly-once: datastore_apply() of a frame whose seq is <= the stored
@@ -103,10 +111,30 @@
  * has acknowledged it (or a snapshot without it).  A record is pending
  * while acked_version < version, delivered otherwise.  Keys follow the
  * wire's record rules (1..DS_PUB_KEY_MAX bytes of UTF-8, no NUL) and may
- * not start with DS_PUB_RESERVED_PREFIX; values are JSON texts the wire
+ * not start with one of DS_PUB_RESERVED_PREFIXES ("from/": records
+ * chand-host relays; "obj/": the object records below); values are JSON
+ * texts the wire
  * accepts (no duplicate member names, nesting at most DS_PUB_MAX_DEPTH,
  * integers within 64 bits), at most DS_PUB_VALUE_MAX bytes once rendered
  * compactly, which is the form stored.
+ *
+ * Objects (doc/objects.md).  An object is a file known by its sha256
+ * digest.  The objects table maps each registered path to the digest,
+ * size, flags and params of its content; several paths may share a
+ * digest.  For every digest that has at least one path the published
+ * table holds the record "obj/<digest>" with the value
+ *
+ *   {"size": N, "paths": [P...], "flags": [F...], "params": {K: V...}}
+ *
+ * (compact JSON, members in this order): the paths sorted bytewise, the
+ * flags the sorted union of every path's flags, the params every path's
+ * params merged (for a name two paths give different values, the value of
+ * the path that sorts first).  datastore_object_add() and
+ * datastore_object_remove() change the objects rows and that record in one
+ * transaction, so the two never disagree, even after a crash; the record
+ * of the digest's last path is withdrawn with it.  The record is
+ * republished only if its value changes.  Object records count against
+ * the publication limits like any other.
  *
  * Errors: functions that act return 0 or a positive errno and leave a
  * message for datastore_last_error():
@@ -118,9 +146,10 @@
  *   EBUSY    another process holds the write lock
  *   ENOENT   (datastore_get) no such key; (open) missing directory;
  *            (datastore_unpublish) no such published record
- *   EPERM    a published key under DS_PUB_RESERVED_PREFIX
+ *   EPERM    a published key under a reserved prefix
  *   EDQUOT   a publication over a limit set with
- *            datastore_set_publish_limits()
+ *            datastore_set_publish_limits(), or more than DS_OBJ_MAX_PATHS
+ *            paths for one digest
  *   ENOSPC, EFBIG, EROFS, EACCES, ENOMEM, EIO and other I/O errnos.
  *
  * A struct datastore is not thread-safe: use it from one thread.
@@ -135,7 +164,7 @@
 struct datastore;
 
 /* Version of the schema described above. */
-#define DS_SCHEMA_VERSION 2
+#define DS_SCHEMA_VERSION 3
 
 /* PRAGMA application_id of a chand datastore: "CHAN". */
 #define DS_APPLICATION_ID 0x4348414e
@@ -149,9 +178,20 @@ struct datastore;
 /* Published records: the wire's key rules (chan-wire's record batches),
  * the reserved prefix of relayed records, the value limits. */
 #define DS_PUB_KEY_MAX 256                  /* CHAN_WIRE_MAX_KEY_LEN. */
-#define DS_PUB_RESERVED_PREFIX "from/"
+#define DS_PUB_RESERVED_PREFIXES { "from/", DS_OBJ_KEY_PREFIX }
 #define DS_PUB_MAX_DEPTH 32                 /* CHAN_WIRE_DEFAULT_MAX_DEPTH. */
 #define DS_PUB_VALUE_MAX (1024 * 1024)      /* Bytes of compact JSON. */
+
+/* Objects (see above). */
+#define DS_OBJ_KEY_PREFIX "obj/"            /* + the digest: the record. */
+#define DS_OBJ_DIGEST_LEN 64                /* sha256, lowercase hex. */
+#define DS_OBJ_PATH_MAX 4096                /* Bytes of a path. */
+#define DS_OBJ_MAX_PATHS 64                 /* Paths of one digest. */
+#define DS_OBJ_MAX_FLAGS 16                 /* Flags of one path. */
+#define DS_OBJ_MAX_PARAMS 16                /* Params of one path. */
+#define DS_OBJ_NAME_MAX 32                  /* Bytes of a flag or a param
+                                             * name: [a-z0-9_-]. */
+#define DS_OBJ_PARAM_VALUE_MAX 256          /* Bytes of a param value. */
 
 enum ds_sync {
     DS_SYNC_FULL,               /* fsync at every commit (default). */
@@ -392,8 +432,8 @@ struct ds_pub_counts {
 };
 
 /* Checks 'key' for publishing: 0, EINVAL (not 1..DS_PUB_KEY_MAX bytes of
- * UTF-8) or EPERM (under DS_PUB_RESERVED_PREFIX), with a message for
- * datastore_last_error(). */
+ * UTF-8) or EPERM (under one of DS_PUB_RESERVED_PREFIXES), with a message
+ * for datastore_last_error(). */
 int datastore_check_published_key(const char *key);
 
 /* Checks the JSON text 'value': 0 or EINVAL with a message.  If 'compactp'
@@ -486,5 +526,56 @@ int datastore_purge_published(struct datastore *ds, int64_t version,
 
 /* Stores the number of pending published rows in '*np'. */
 int datastore_count_pending(struct datastore *ds, uint64_t *np);
+
+/* Objects (see above).  The writing functions behave like the published
+ * records' ones: in the open transaction if there is one (atomically),
+ * else in one of their own, committed before they return. */
+
+/* One row of the objects table, borrowed for a callback's duration. */
+struct ds_object {
+    const char *path;
+    const char *digest;
+    int64_t size;
+    const char *flags;          /* JSON array of strings, sorted. */
+    const char *params;         /* JSON object, string to string. */
+    int64_t added_at;           /* Unix ms. */
+};
+
+/* Check an object's path and digest as datastore_object_add() does: 0 or
+ * EINVAL with a message for datastore_last_error(). */
+int datastore_check_object_path(const char *path);
+int datastore_check_object_digest(const char *digest);
+
+/* Registers 'path' (absolute, normalized: no empty, "." or ".."
+ * component, no trailing "/", at most DS_OBJ_PATH_MAX bytes of UTF-8) as
+ * holding the object 'digest' (DS_OBJ_DIGEST_LEN lowercase hex digits) of
+ * 'size' bytes (>= 0), with the JSON texts 'flags_json' (an array of at
+ * most DS_OBJ_MAX_FLAGS names, duplicates ignored; NULL: none) and
+ * 'params_json' (an object of at most DS_OBJ_MAX_PARAMS names to strings
+ * of at most DS_OBJ_PARAM_VALUE_MAX bytes; NULL: none), all borrowed.  A
+ * path registered before is replaced; if its digest changes, the records
+ * of both digests are republished.  Returns 0, EINVAL (a bad argument, or
+ * a size other than that of the digest's other paths), EDQUOT (the digest
+ * already has DS_OBJ_MAX_PATHS paths, or a publication limit) or an I/O
+ * error, with a message. */
+int datastore_object_add(struct datastore *ds, const char *path,
+                         const char *digest, int64_t size,
+                         const char *flags_json, const char *params_json);
+
+/* Unregisters 'path' (borrowed) and republishes its digest's record, or
+ * withdraws it if that was the digest's last path.  ENOENT if 'path' is
+ * not registered; EINVAL for a bad path. */
+int datastore_object_remove(struct datastore *ds, const char *path);
+
+/* Called for each object row; returns 0 to go on, anything else to stop
+ * (the listing function then returns it).  It must not write to the
+ * datastore or list again (EBUSY). */
+typedef int datastore_object_cb(void *aux, const struct ds_object *);
+
+/* Calls 'cb' for every row of the objects table whose digest is 'digest'
+ * (NULL: every row), in ascending bytewise path order.  Returns 0, the
+ * callback's result, EINVAL for a bad digest, or an error. */
+int datastore_list_objects(struct datastore *ds, const char *digest,
+                           datastore_object_cb *cb, void *aux);
 
 #endif /* datastore.h */

@@ -24,6 +24,7 @@
 #include "publisher.h"
 #include "receiver.h"
 #include "udp.h"
+#include "watch.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(guest);
@@ -43,6 +44,7 @@ struct guest {
     struct publisher *pub;
     struct api *api;
     struct ctl_server *ctl;
+    struct watch *watch;        /* NULL without --watch-dir. */
     bool exiting;
     long long now;              /* Time of the current read burst. */
     long long started;          /* time_msec() at creation. */
@@ -484,6 +486,12 @@ guest_create(const struct guest_options *opts)
     if (!g->ctl) {
         goto error;
     }
+    if (opts->watch_dir) {
+        g->watch = watch_create(opts->watch_dir, g->ds);
+        if (!g->watch) {
+            goto error;
+        }
+    }
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
     ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);
     ctl_command_register("exit", "", 0, 0, ctl_exit, g);
@@ -510,6 +518,7 @@ guest_destroy(struct guest *g)
         if (g->ds) {
             datastore_set_change_cb(g->ds, NULL, NULL);
         }
+        watch_destroy(g->watch);
         api_destroy(g->api);
         publisher_destroy(g->pub);
         g->pub = NULL;
@@ -556,6 +565,9 @@ guest_run(struct guest *g)
     receiver_run(g->rx, time_msec());
 
     api_run(g->api);
+    if (g->watch) {
+        watch_run(g->watch);
+    }
     maybe_publish_stats(g);
     update_publisher_key(g);
     publisher_run(g->pub, time_msec());
@@ -581,6 +593,9 @@ guest_wait(struct guest *g)
     poll_timer_wait_until(next);
     udp_wait(g->udp);
     api_wait(g->api);
+    if (g->watch) {
+        watch_wait(g->watch);
+    }
     ctl_server_wait(g->ctl);
 }
 
@@ -633,6 +648,9 @@ guest_status_json(const struct guest *g)
     json_decref(more);
     json_object_set_new(status, "publisher",
                         publisher_status_json(g->pub, now));
+    json_object_set_new(status, "watch", (g->watch
+                                          ? watch_status_json(g->watch)
+                                          : json_null()));
     json_object_set_new(status, "stats_record", json_pack(
                             "{s:s, s:I, s:I}", "key", GUEST_STATS_KEY,
                             "interval", (json_int_t) g->stats_interval / 1000,

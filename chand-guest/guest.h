@@ -57,6 +57,9 @@ struct guest_options {
     const char *key_file;       /* Channel key file (keyring.h). */
     unsigned int stats_interval;    /* Seconds between statistics records;
                                      * 0: none. */
+    const char *watch_dir;      /* Directory whose files are kept
+                                 * registered as objects (watch.h), or
+                                 * NULL. */
 };
 
 struct guest;
@@ -82,7 +85,8 @@ bool guest_exiting(const struct guest *);
  * receiver_status_json()) at the top level, plus the channel
  * configuration, "records", and "bridge", "api", "socket", "key_file"
  * (keyring_file_status_json()) and "publisher"
- * (publisher_status_json()) objects. */
+ * (publisher_status_json()) objects, and "watch" (watch_status_json(), or
+ * null without --watch-dir). */
 json_t *guest_status_json(const struct guest *);
 
 #endif /* guest.h */

@@ -51,6 +51,8 @@ Datastore and keys:\n\
                       publish the daemon's statistics to the host as the\n\
                       record stats/chand-guest every SECS seconds\n\
                       (default: %d; 0: never)\n\
+  --watch-dir=DIR     keep every regular file directly in DIR registered\n\
+                      as an object (published as obj/SHA256)\n\
 \n\
 Guest bridge:\n\
   --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
@@ -120,7 +122,8 @@ main(int argc, char *argv[])
     enum { OPT_CHAN_ID = 256, OPT_VID, OPT_GUEST_IP, OPT_GUEST_MAC, OPT_DB,
            OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
            OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
-           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL };
+           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL,
+           OPT_WATCH_DIR };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -129,6 +132,7 @@ main(int argc, char *argv[])
         { "db", required_argument, NULL, OPT_DB },
         { "key-file", required_argument, NULL, OPT_KEY_FILE },
         { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+        { "watch-dir", required_argument, NULL, OPT_WATCH_DIR },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
@@ -185,6 +189,7 @@ main(int argc, char *argv[])
                 return 2;
             }
             break;
+        case OPT_WATCH_DIR: opts.watch_dir = optarg; break;
         case OPT_NO_BRIDGE: opts.no_bridge = true; break;
         case OPT_OVS_DB: opts.ovs_db = optarg; break;
         case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;

@@ -1,5 +1,6 @@
 /* chanctl: guest commands that talk to chand-guest's local API (get, list,
- * watch, publish, unpublish, published, guest-status).  See chanctl.h.
+ * watch, publish, unpublish, published, object-add, object-remove, objects,
+ * guest-status).  See chanctl.h.
  *
  * The API is JSON-RPC 1.0 on a Unix socket (by default the abstract socket
  * "@chand-guest"):
@@ -13,6 +14,11 @@
  *     "published" [PREFIX?] -> {"records": [{"key", "value", "version",
  *                             "acked_version", "deleted", "state"}, ...],
  *                             "count", "withdrawn", "pending"}
+ *     "object-add" [{"path", "digest", "size", "flags"?, "params"?}]
+ *                          -> {"path", "digest"}
+ *     "object-remove" [{"path"}] -> {"path"}, or error "not found: ..."
+ *     "objects" [{"digest"?}] -> [{"path", "digest", "size", "flags",
+ *                             "params", "added_at"}, ...]
  *     "status" []          -> an object
  */
 
@@ -20,11 +26,16 @@
 #include "chanctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "jsonrpc.h"
 #include "stream.h"
@@ -133,6 +144,26 @@ api_call(const struct chanctl_options *opts, const char *what,
     *resultp = json_incref(jsonrpc_msg_result(reply));
     json_decref(reply);
     return CHANCTL_OK;
+}
+
+/* Calls 'method' with 'params' (stolen) as api_call() does, and checks
+ * the result (stored in '*resultp', a new reference) with 'valid'.
+ * Returns an exit status; on failure prints an error that starts with
+ * 'what' and stores NULL. */
+static int
+api_query(const struct chanctl_options *opts, const char *what,
+          const char *method, json_t *params,
+          bool (*valid)(const json_t *), json_t **resultp)
+{
+    int error = api_call(opts, what, method, params, resultp);
+
+    if (!error && !valid(*resultp)) {
+        chanctl_error("%s: chand-guest API: malformed reply", what);
+        json_decref(*resultp);
+        *resultp = NULL;
+        error = CHANCTL_FAIL;
+    }
+    return error;
 }
 
 /* Returns true if 'rec' (borrowed) looks like {"key": STRING, "value": ANY,
@@ -353,8 +384,24 @@ chanctl_cmd_watch(const struct chanctl_options *opts, int argc, char *argv[])
     return CHANCTL_FAIL;
 }
 
+/* Returns the reserved prefix 'key' starts with (a string constant), or
+ * NULL. */
+static const char *
+reserved_prefix(const char *key)
+{
+    static const char *const prefixes[] = CHANCTL_PUB_RESERVED;
+
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        if (!strncmp(key, prefixes[i], strlen(prefixes[i]))) {
+            return prefixes[i];
+        }
+    }
+    return NULL;
+}
+
 /* Checks KEY for publish and unpublish as chand-guest would (1..256
- * bytes of UTF-8, not under "from/") and returns it as a JSON string, or
+ * bytes of UTF-8, not under "from/" or "obj/") and returns it as a JSON
+ * string, or
  * returns NULL after printing a usage error in '*errorp'. */
 static json_t *
 published_key(const char *key, int *errorp)
@@ -366,12 +413,13 @@ published_key(const char *key, int *errorp)
     } else if (!*key || strlen(key) > CHANCTL_PUB_KEY_MAX) {
         *errorp = chanctl_usage_error("KEY must be 1 to %d bytes long",
                                       CHANCTL_PUB_KEY_MAX);
-    } else if (!strncmp(key, CHANCTL_PUB_RESERVED,
-                        strlen(CHANCTL_PUB_RESERVED))) {
+    } else if (reserved_prefix(key)) {
         *errorp = chanctl_usage_error("keys starting with \"%s\" are "
-                                      "reserved for records chand-host "
-                                      "relays; they cannot be published",
-                                      CHANCTL_PUB_RESERVED);
+                                      "reserved (%s); they cannot be "
+                                      "published", reserved_prefix(key),
+                                      strcmp(reserved_prefix(key), "obj/")
+                                      ? "records chand-host relays"
+                                      : "objects: use object-add");
     } else {
         return k;
     }
@@ -485,14 +533,10 @@ chanctl_cmd_published(const struct chanctl_options *opts, int argc,
     if (!params) {
         return chanctl_usage_error("PREFIX is not valid UTF-8");
     }
-    int error = api_call(opts, "published", "published", params, &result);
+    int error = api_query(opts, "published", "published", params,
+                          is_published_reply, &result);
     if (error) {
         return error;
-    }
-    if (!is_published_reply(result)) {
-        chanctl_error("published: chand-guest API: malformed reply");
-        json_decref(result);
-        return CHANCTL_FAIL;
     }
     if (opts->json) {
         print_indented(result);
@@ -518,6 +562,282 @@ chanctl_cmd_published(const struct chanctl_options *opts, int argc,
                " pending\n",
                json_integer_value(json_object_get(result, "count")),
                json_integer_value(json_object_get(result, "pending")));
+    }
+    json_decref(result);
+    return CHANCTL_OK;
+}
+
+/* Objects. */
+
+/* Bytes read at a time while hashing: files may be many GiB. */
+#define HASH_CHUNK (1024 * 1024)
+
+/* Hashes the open regular file 'fd' (named 'path', for messages) with
+ * sha256, reading it to its end, into 'hex' (64 lowercase hex digits and
+ * a '\0') and its size into '*sizep'.  Returns 0 or an exit status after
+ * printing why. */
+static int
+hash_fd(int fd, const char *path, char hex[65], off_t *sizep)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char *buf = xmalloc(HASH_CHUNK);
+    off_t size = 0;
+    ssize_t n;
+
+    if (!ctx) {
+        out_of_memory();
+    }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    while ((n = read(fd, buf, HASH_CHUNK)) > 0
+           || (n < 0 && errno == EINTR)) {
+        if (n > 0) {
+            EVP_DigestUpdate(ctx, buf, n);
+            size += n;
+        }
+    }
+    int error = errno;
+    EVP_DigestFinal_ex(ctx, md, &md_len);
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    if (n < 0) {
+        chanctl_error("object-add: %s: %s", path, strerror(error));
+        return CHANCTL_FAIL;
+    }
+    for (unsigned int i = 0; i < md_len && i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+    *sizep = size;
+    return 0;
+}
+
+/* Returns 'path' made absolute and normalized (malloc()ed, owned by the
+ * caller): the canonical path of its directory (symbolic links resolved)
+ * and its last component, which is not resolved.  Returns NULL after
+ * printing why, for 'what' (the command), if that cannot be done. */
+static char *
+object_path(const char *what, const char *path)
+{
+    char *copy = xstrdup(path), *slash, *dir, *real;
+    const char *base;
+    char *result = NULL;
+
+    slash = strrchr(copy, '/');
+    if (slash) {
+        *slash = '\0';
+        dir = slash == copy ? "/" : copy;
+        base = slash + 1;
+    } else {
+        dir = ".";
+        base = copy;
+    }
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+        chanctl_error("%s: %s: not a file name", what, path);
+    } else if (!(real = realpath(dir, NULL))) {
+        chanctl_error("%s: %s: %s", what, dir, strerror(errno));
+    } else {
+        result = xasprintf("%s/%s", strcmp(real, "/") ? real : "", base);
+        free(real);
+    }
+    free(copy);
+    return result;
+}
+
+/* Returns the "params" object of the --param options (new reference), or
+ * NULL after printing a usage error in '*errorp'. */
+static json_t *
+object_params_json(const struct chanctl_options *opts, int *errorp)
+{
+    json_t *params = json_object();
+
+    for (size_t i = 0; i < opts->n_params; i++) {
+        const char *eq = strchr(opts->params[i], '=');
+        char *name = xmemdup(opts->params[i], eq - opts->params[i] + 1);
+        json_t *value = json_string(eq + 1);
+
+        name[eq - opts->params[i]] = '\0';
+        if (!value || json_object_get(params, name)) {
+            *errorp = chanctl_usage_error("--param %s: %s", opts->params[i],
+                                          value ? "name given twice"
+                                          : "not valid UTF-8");
+            json_decref(value);
+            json_decref(params);
+            free(name);
+            return NULL;
+        }
+        json_object_set_new(params, name, value);
+        free(name);
+    }
+    return params;
+}
+
+/* Hashes the file at 'path' (absolute, normalized) without following a
+ * final symbolic link and registers it with chand-guest with 'flags' and
+ * 'params' (borrowed).  Returns an exit status. */
+static int
+object_add_one(const struct chanctl_options *opts, const char *path,
+               const json_t *flags, const json_t *params)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    char hex[65];
+    off_t size;
+    int error;
+
+    if (fd < 0) {
+        chanctl_error("object-add: %s: %s", path, errno == ELOOP
+                      ? "a symbolic link (give the file itself)"
+                      : strerror(errno));
+        return CHANCTL_FAIL;
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        chanctl_error("object-add: %s: not a regular file", path);
+        close(fd);
+        return CHANCTL_FAIL;
+    }
+    error = hash_fd(fd, path, hex, &size);
+    close(fd);
+    if (error) {
+        return error;
+    }
+
+    json_t *result;
+    char *what = xasprintf("object-add %s", path);
+    error = api_call(opts, what, "object-add",
+                     json_pack("[{s:s, s:s, s:I, s:O, s:O}]", "path", path,
+                               "digest", hex, "size", (json_int_t) size,
+                               "flags", flags, "params", params), &result);
+    free(what);
+    if (!error && opts->verbose) {
+        printf("added %s %s %lld\n", path, hex, (long long) size);
+    }
+    json_decref(result);
+    return error;
+}
+
+int
+chanctl_cmd_object_add(const struct chanctl_options *opts, int argc,
+                       char *argv[])
+{
+    json_t *flags = json_array(), *params;
+    int status = CHANCTL_OK;
+
+    for (size_t i = 0; i < opts->n_flags; i++) {
+        json_array_append_new(flags, json_string(opts->flags[i]));
+    }
+    params = object_params_json(opts, &status);
+    if (!params) {
+        json_decref(flags);
+        return status;
+    }
+    for (int i = 0; i < argc; i++) {
+        char *path = object_path("object-add", argv[i]);
+        int error = (path ? object_add_one(opts, path, flags, params)
+                     : CHANCTL_FAIL);
+
+        if (error && !status) {
+            status = error;
+        }
+        free(path);
+    }
+    json_decref(flags);
+    json_decref(params);
+    return status;
+}
+
+int
+chanctl_cmd_object_remove(const struct chanctl_options *opts, int argc,
+                          char *argv[])
+{
+    int status = CHANCTL_OK;
+
+    for (int i = 0; i < argc; i++) {
+        char *path = object_path("object-remove", argv[i]);
+        int error = CHANCTL_FAIL;
+
+        if (path) {
+            char *what = xasprintf("object-remove %s", path);
+            json_t *result;
+
+            error = api_call(opts, what, "object-remove",
+                             json_pack("[{s:s}]", "path", path), &result);
+            if (!error && opts->verbose) {
+                printf("removed %s\n", path);
+            }
+            json_decref(result);
+            free(what);
+        }
+        if (error && !status) {
+            status = error;
+        }
+        free(path);
+    }
+    return status;
+}
+
+/* Prints one object of an "objects" reply (borrowed) as "PATH DIGEST SIZE
+ * FLAGS", tab-separated, FLAGS comma-separated or "-". */
+static void
+print_object(const json_t *o)
+{
+    const json_t *flags = json_object_get(o, "flags"), *flag;
+    size_t i;
+
+    printf("%s\t%s\t%"JSON_INTEGER_FORMAT"\t",
+           json_string_value(json_object_get(o, "path")),
+           json_string_value(json_object_get(o, "digest")),
+           json_integer_value(json_object_get(o, "size")));
+    json_array_foreach (flags, i, flag) {
+        printf("%s%s", i ? "," : "", json_string_value(flag));
+    }
+    printf("%s\n", json_array_size(flags) ? "" : "-");
+}
+
+/* Returns true if 'result' (borrowed) looks like an "objects" reply. */
+static bool
+is_objects_reply(const json_t *result)
+{
+    const json_t *o;
+    size_t i;
+
+    if (!json_is_array(result)) {
+        return false;
+    }
+    json_array_foreach (result, i, o) {
+        if (!json_is_string(json_object_get(o, "path"))
+            || !json_is_string(json_object_get(o, "digest"))
+            || !json_is_integer(json_object_get(o, "size"))
+            || !json_is_array(json_object_get(o, "flags"))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+chanctl_cmd_objects(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    json_t *params = (argc ? json_pack("[{s:s}]", "digest", argv[0])
+                      : json_array());
+    json_t *result, *o;
+    size_t i;
+
+    if (!params) {
+        return chanctl_usage_error("DIGEST is not valid UTF-8");
+    }
+    int error = api_query(opts, "objects", "objects", params,
+                          is_objects_reply, &result);
+    if (error) {
+        return error;
+    }
+    if (opts->json) {
+        print_indented(result);
+    } else {
+        json_array_foreach (result, i, o) {
+            print_object(o);
+        }
     }
     json_decref(result);
     return CHANCTL_OK;

@@ -20,7 +20,8 @@
  * -v, which every command accepts. */
 enum {
     OPT_VM = 1 << 0,
-    OPT_JSON = 1 << 1
+    OPT_JSON = 1 << 1,
+    OPT_OBJECT = 1 << 2         /* --flag, --param. */
 };
 
 typedef int chanctl_cmd_func(const struct chanctl_options *, int argc,
@@ -81,6 +82,13 @@ static const struct command commands[] = {
     { "published", "[--vm NAME] [PREFIX]", 0, 1, OPT_VM | OPT_JSON,
       chanctl_cmd_published,
       "print published records (--vm: the Chan DB's)" },
+    { "object-add", "[--flag F]... [--param K=V]... PATH...", 1, -1,
+      OPT_OBJECT, chanctl_cmd_object_add,
+      "register files as objects (sha256) for the host" },
+    { "object-remove", "PATH...", 1, -1, 0, chanctl_cmd_object_remove,
+      "unregister objects" },
+    { "objects", "[DIGEST] [--json]", 0, 1, OPT_JSON, chanctl_cmd_objects,
+      "print the registered objects" },
     { "guest-status", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_guest_status,
       "print chand-guest's status" },
     { "guest", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_guest,
@@ -172,14 +180,19 @@ usage(void)
            "  --vm NAME          push, delete, status, wait, published: "
            "one VM\n"
            "  --json             status, list, watch, published, "
-           "guest-status,\n"
-           "                     object-list, object-show:\n"
+           "objects,\n"
+           "                     guest-status, object-list, object-show:\n"
            "                     JSON output\n"
+           "  --flag F           object-add: give the objects flag F "
+           "(repeatable)\n"
+           "  --param K=V        object-add: give the objects param K "
+           "(repeatable)\n"
            "  --timeout SEC      give up after SEC seconds (exit 1); wait:\n"
            "                     how long to wait; watch: stop (exit 0)\n"
            "                     (default: no limit)\n"
-           "  -v, --verbose      push, delete, publish, unpublish: say what "
-           "was done;\n"
+           "  -v, --verbose      push, delete, publish, unpublish, "
+           "object-add,\n"
+           "                     object-remove: say what was done;\n"
            "                     status --vm: also list the applied keys\n"
            "  -h, --help         print this help and exit\n"
            "  -V, --version      print the version and exit\n"
@@ -205,7 +218,8 @@ find_command(const char *name)
 
 /* Long options that take a value. */
 static const char *const value_options[] = {
-    "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout"
+    "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout",
+    "flag", "param"
 };
 
 static bool
@@ -226,6 +240,7 @@ struct parse_state {
     bool help, version;
     const char *vm_given;       /* Spelling, for the error message. */
     const char *json_given;
+    const char *object_given;   /* --flag or --param. */
 };
 
 static int
@@ -241,6 +256,20 @@ parse_timeout(const char *s, double *timeout)
                                    "seconds (0 to 31536000)", s);
     }
     *timeout = t;
+    return 0;
+}
+
+/* Appends 'value' (borrowed from argv) of repeatable option 'option' to
+ * 'values', which holds '*np' of at most 'max'.  Returns 0 or
+ * CHANCTL_USAGE. */
+static int
+add_repeated(const char **values, size_t *np, size_t max, const char *option,
+             const char *value)
+{
+    if (*np >= max) {
+        return chanctl_usage_error("at most %zu %s options", max, option);
+    }
+    values[(*np)++] = value;
     return 0;
 }
 
@@ -325,6 +354,18 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
         ps->vm_given = "--vm";
     } else if (!strcmp(name, "timeout")) {
         return parse_timeout(value, &opts->timeout);
+    } else if (!strcmp(name, "flag")) {
+        ps->object_given = "--flag";
+        return add_repeated(opts->flags, &opts->n_flags,
+                            CHANCTL_OBJ_MAX_FLAGS, "--flag", value);
+    } else if (!strcmp(name, "param")) {
+        ps->object_given = "--param";
+        if (!strchr(value, '=')) {
+            return chanctl_usage_error("--param: '%s' is not NAME=VALUE",
+                                       value);
+        }
+        return add_repeated(opts->params, &opts->n_params,
+                            CHANCTL_OBJ_MAX_PARAMS, "--param", value);
     } else if (!strcmp(name, "json")) {
         opts->json = true;
         ps->json_given = "--json";
@@ -483,6 +524,9 @@ main(int argc, char *argv[])
     } else if (ps.json_given && !(cmd->opts & OPT_JSON)) {
         error = chanctl_usage_error("'%s' does not take --json",
                                     cmd->name);
+    } else if (ps.object_given && !(cmd->opts & OPT_OBJECT)) {
+        error = chanctl_usage_error("'%s' does not take %s", cmd->name,
+                                    ps.object_given);
     } else if (n_pos < cmd->min_args) {
         error = chanctl_usage_error("missing arguments for '%s' (usage: "
                                     "chanctl %s %s)", cmd->name, cmd->name,

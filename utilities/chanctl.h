@@ -10,7 +10,7 @@
  *     channels, channel-show, host (chand-host), guest (chand-guest).
  *   - chanctl-guest.c: chand-guest's local API (JSON-RPC on a Unix
  *     socket): get, list, watch, publish, unpublish, published,
- *     guest-status.
+ *     object-add, object-remove, objects, guest-status.
  *
  * Every command function takes the parsed options and its positional
  * arguments (borrowed) and returns the process exit status: CHANCTL_OK,
@@ -22,6 +22,7 @@
 #define CHANCTL_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Exit statuses. */
 enum {
@@ -40,7 +41,11 @@ enum {
 /* Published keys (chand-guest/datastore.h): at most this many bytes, and
  * not under the prefix of records chand-host relays. */
 #define CHANCTL_PUB_KEY_MAX 256
-#define CHANCTL_PUB_RESERVED "from/"
+#define CHANCTL_PUB_RESERVED { "from/", "obj/" }
+
+/* Objects (chand-guest/datastore.h): flags and params of one path. */
+#define CHANCTL_OBJ_MAX_FLAGS 16
+#define CHANCTL_OBJ_MAX_PARAMS 16
 
 
 /* Where an option's value came from, for error hints. */
@@ -68,6 +73,10 @@ struct chanctl_options {
     bool json;                  /* --json. */
     bool verbose;               /* -v, --verbose. */
     double timeout;             /* --timeout SEC; 0 means none. */
+    const char *flags[CHANCTL_OBJ_MAX_FLAGS];   /* --flag F, in order. */
+    size_t n_flags;
+    const char *params[CHANCTL_OBJ_MAX_PARAMS]; /* --param K=V, in order. */
+    size_t n_params;
 };
 
 /* Prints "chanctl: " and the printf-style message and a newline on
@@ -134,6 +143,12 @@ int chanctl_cmd_unpublish(const struct chanctl_options *, int argc,
                           char *argv[]);
 int chanctl_cmd_published(const struct chanctl_options *, int argc,
                           char *argv[]);
+int chanctl_cmd_object_add(const struct chanctl_options *, int argc,
+                           char *argv[]);
+int chanctl_cmd_object_remove(const struct chanctl_options *, int argc,
+                              char *argv[]);
+int chanctl_cmd_objects(const struct chanctl_options *, int argc,
+                        char *argv[]);
 int chanctl_cmd_guest_status(const struct chanctl_options *, int argc,
                              char *argv[]);
 

@@ -16,6 +16,9 @@
 #   TOPO_KEYS    1 (default): each VM gets a message authentication key,
 #                added to the Chan DB with chanctl key-add and handed to
 #                its chand-guest in a key file; 0: unauthenticated
+#   TOPO_GUEST_ARGS  (optional) array of extra chand-guest options, given
+#                to every chand-guest started from then on, e.g.
+#                TOPO_GUEST_ARGS=(--watch-dir=/some/dir)
 
 TOPO_HOST=hv
 
@@ -117,7 +120,8 @@ topo_guest_start() {
         --db="$TOPO_RUN/$vm/guest.db" \
         --key-file="$TOPO_RUN/$vm/channel.key" \
         --log-file="$TOPO_RUN/$vm/chand-guest.log" \
-        --pidfile="$TOPO_RUN/$vm/chand-guest.pid" --detach 2>/dev/null ||
+        --pidfile="$TOPO_RUN/$vm/chand-guest.pid" \
+        ${TOPO_GUEST_ARGS[@]+"${TOPO_GUEST_ARGS[@]}"} --detach 2>/dev/null ||
         { tail -5 "$TOPO_RUN/$vm/chand-guest.log" >&2; return 1; }
 }
 

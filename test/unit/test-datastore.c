@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,10 +444,10 @@ test_schema_version(void)
     scratch_init(&sc, "ds");
     make_store(sc.path);
 
-    raw_exec(sc.path, "UPDATE meta SET schema_version = 3");
-    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 3");
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 4");
+    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 4");
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
-                            NULL), 3);
+                            NULL), 4);
 
     raw_exec(sc.path, "UPDATE meta SET schema_version = 0");
     assert_open_refused_unchanged(sc.path, EBADMSG, "schema version 0");
@@ -464,7 +465,7 @@ test_schema_version(void)
     raw_exec(sc.path, "CREATE TABLE meta (id INTEGER PRIMARY KEY,"
              " schema_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
              " created_by TEXT NOT NULL);"
-             "INSERT INTO meta VALUES (1, 2, 0, 'test');");
+             "INSERT INTO meta VALUES (1, 3, 0, 'test');");
     ds = open_ds(sc.path);
     assert_record(ds, "k", "1", 1);
     datastore_close(ds);
@@ -2454,6 +2455,11 @@ test_published_validation(void)
     CU_ASSERT_EQUAL(datastore_check_published_key("fromage"), 0);
     CU_ASSERT_EQUAL(datastore_check_published_key("x/from/y"), 0);
     CU_ASSERT_EQUAL(datastore_check_published_key("stats/chand-guest"), 0);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "obj/x", "1", NULL), EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "\"obj/\""));
+    CU_ASSERT_EQUAL(datastore_unpublish(ds, "obj/x", NULL), EPERM);
+    CU_ASSERT_EQUAL(datastore_check_published_key("obj"), 0);
+    CU_ASSERT_EQUAL(datastore_check_published_key("objx/y"), 0);
 
     /* Values: JSON the wire accepts. */
     CU_ASSERT_EQUAL(datastore_publish(ds, "v", "", NULL), EINVAL);
@@ -2702,7 +2708,8 @@ test_published_upgrade(void)
                             NULL), DS_SCHEMA_VERSION);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
                             "WHERE name IN ('published', 'publish_counter',"
-                            " 'published_by_version')", NULL), 3);
+                            " 'published_by_version', 'objects',"
+                            " 'objects_by_digest')", NULL), 5);
     /* The downstream side is as it was. */
     struct ds_state st = get_state(ds);
     CU_ASSERT_EQUAL(st.guest_epoch, 4242);
@@ -2752,6 +2759,347 @@ test_misc_strings(void)
     CU_ASSERT_STRING_EQUAL(ds_snapshot_to_string(17), "?");
 }
 
+/* Objects. */
+
+#define D1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define D3 "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+
+static void
+object_add_ok(struct datastore *ds, const char *path, const char *digest,
+              int64_t size, const char *flags, const char *params)
+{
+    int error = datastore_object_add(ds, path, digest, size, flags, params);
+
+    if (error) {
+        fprintf(stderr, "datastore_object_add: %s\n",
+                datastore_last_error());
+    }
+    CU_ASSERT_FATAL(error == 0);
+}
+
+static int
+count_objects_cb(void *n_, const struct ds_object *o)
+{
+    size_t *n = n_;
+
+    CU_ASSERT_EQUAL(strlen(o->digest), 64);
+    (*n)++;
+    return 0;
+}
+
+static size_t
+count_objects(struct datastore *ds, const char *digest)
+{
+    size_t n = 0;
+
+    CU_ASSERT_EQUAL(datastore_list_objects(ds, digest, count_objects_cb, &n),
+                    0);
+    return n;
+}
+
+/* Asserts, reading the file as another process would, that the objects
+ * table and the "obj/" records agree: every digest with rows has a record
+ * whose paths and size are those rows', and every record has rows. */
+static void
+assert_objects_agree(const char *path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+
+    CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL)
+                    == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(
+        db, "SELECT 'obj/' || digest, json_group_array(path), max(size),"
+        " min(size), p.value FROM (SELECT * FROM objects ORDER BY path)"
+        " LEFT JOIN published p ON p.key = 'obj/' || digest"
+        " AND p.deleted = 0 GROUP BY digest", -1, &s, NULL) == SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text(s, 0);
+        const char *paths = (const char *) sqlite3_column_text(s, 1);
+        const char *value = (const char *) sqlite3_column_text(s, 4);
+        json_t *v = value ? json_loads(value, 0, NULL) : NULL;
+        json_t *want = json_loads(paths, 0, NULL);
+
+        CU_ASSERT_EQUAL(sqlite3_column_int64(s, 2),
+                        sqlite3_column_int64(s, 3));
+        if (!v) {
+            fprintf(stderr, "%s: no record\n", key);
+        }
+        CU_ASSERT_FATAL(v != NULL);
+        CU_ASSERT(json_equal(json_object_get(v, "paths"), want));
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(v, "size")),
+                        sqlite3_column_int64(s, 2));
+        json_decref(v);
+        json_decref(want);
+    }
+    sqlite3_finalize(s);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(
+        db, "SELECT count(*) FROM published WHERE key LIKE 'obj/%'"
+        " AND deleted = 0 AND substr(key, 5) NOT IN"
+        " (SELECT digest FROM objects)", -1, &s, NULL) == SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(s), SQLITE_ROW);
+    CU_ASSERT_EQUAL(sqlite3_column_int64(s, 0), 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static void
+test_objects_records(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
+
+    /* Two paths with one content, one with another. */
+    object_add_ok(ds, "/srv/b", D1, 10, "[\"x\",\"clean\",\"x\"]",
+                  "{\"src\":\"b\"}");
+    assert_published(ds, "obj/" D1, "{\"size\":10,\"paths\":[\"/srv/b\"],"
+                     "\"flags\":[\"clean\",\"x\"],\"params\":{\"src\":\"b\"}}",
+                     1, 0);
+    object_add_ok(ds, "/srv/a", D1, 10, NULL, "{\"src\":\"a\",\"z\":\"1\"}");
+    assert_published(ds, "obj/" D1, "{\"size\":10,\"paths\":[\"/srv/a\","
+                     "\"/srv/b\"],\"flags\":[\"clean\",\"x\"],\"params\":"
+                     "{\"src\":\"a\",\"z\":\"1\"}}", 2, 0);
+    object_add_ok(ds, "/srv/c", D2, 0, "[]", "{}");
+    assert_published(ds, "obj/" D2, "{\"size\":0,\"paths\":[\"/srv/c\"],"
+                     "\"flags\":[],\"params\":{}}", 3, 0);
+    CU_ASSERT_EQUAL(count_objects(ds, NULL), 3);
+    CU_ASSERT_EQUAL(count_objects(ds, D1), 2);
+    CU_ASSERT_EQUAL(count_objects(ds, D3), 0);
+    assert_objects_agree(sc.path);
+
+    /* The same again changes nothing, not even the version. */
+    object_add_ok(ds, "/srv/c", D2, 0, NULL, NULL);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 3);
+
+    /* A path whose content changed: both records follow. */
+    object_add_ok(ds, "/srv/b", D2, 0, NULL, NULL);
+    assert_published(ds, "obj/" D2, "{\"size\":0,\"paths\":[\"/srv/b\","
+                     "\"/srv/c\"],\"flags\":[],\"params\":{}}", 4, 0);
+    assert_published(ds, "obj/" D1, "{\"size\":10,\"paths\":[\"/srv/a\"],"
+                     "\"flags\":[],\"params\":{\"src\":\"a\",\"z\":\"1\"}}",
+                     5, 0);
+    assert_objects_agree(sc.path);
+
+    /* Removing a path; removing the last withdraws the record. */
+    CU_ASSERT_EQUAL(datastore_object_remove(ds, "/srv/b"), 0);
+    assert_published(ds, "obj/" D2, "{\"size\":0,\"paths\":[\"/srv/c\"],"
+                     "\"flags\":[],\"params\":{}}", 6, 0);
+    CU_ASSERT_EQUAL(datastore_object_remove(ds, "/srv/a"), 0);
+    assert_published(ds, "obj/" D1, NULL, 7, 0);
+    CU_ASSERT_EQUAL(datastore_object_remove(ds, "/srv/a"), ENOENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "/srv/a"));
+    CU_ASSERT_EQUAL(count_objects(ds, D1), 0);
+    assert_objects_agree(sc.path);
+
+    /* Back again, and durable across a reopen. */
+    object_add_ok(ds, "/srv/a", D1, 10, NULL, NULL);
+    datastore_close(ds);
+    ds = open_ds(sc.path);
+    assert_published(ds, "obj/" D1, "{\"size\":10,\"paths\":[\"/srv/a\"],"
+                     "\"flags\":[],\"params\":{}}", 8, 0);
+    CU_ASSERT_EQUAL(count_objects(ds, NULL), 2);
+    assert_objects_agree(sc.path);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+assert_object_refused(struct datastore *ds, const char *path,
+                      const char *digest, int64_t size, const char *flags,
+                      const char *params, int error, const char *message)
+{
+    int64_t counter = datastore_published_counter(ds);
+
+    CU_ASSERT_EQUAL(datastore_object_add(ds, path, digest, size, flags,
+                                         params), error);
+    if (!strstr(datastore_last_error(), message)) {
+        fprintf(stderr, "\"%s\" lacks \"%s\"\n", datastore_last_error(),
+                message);
+        CU_FAIL("message");
+    }
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), counter);
+}
+
+static void
+test_objects_validation(void)
+{
+    char long_path[DS_OBJ_PATH_MAX + 2];
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
+
+    /* Digests. */
+    assert_object_refused(ds, "/a", "abc", 1, NULL, NULL, EINVAL, "64");
+    assert_object_refused(ds, "/a", D1 "1", 1, NULL, NULL, EINVAL, "65");
+    char upper[] = D3;
+    upper[3] = 'D';
+    assert_object_refused(ds, "/a", upper, 1, NULL, NULL, EINVAL, "'D' at 3");
+    assert_object_refused(ds, "/a", NULL, 1, NULL, NULL, EINVAL, "NULL");
+    CU_ASSERT_EQUAL(datastore_list_objects(ds, "x", count_objects_cb, NULL),
+                    EINVAL);
+
+    /* Paths. */
+    assert_object_refused(ds, "a/b", D1, 1, NULL, NULL, EINVAL,
+                          "not absolute");
+    assert_object_refused(ds, "", D1, 1, NULL, NULL, EINVAL, "absolute");
+    assert_object_refused(ds, "/", D1, 1, NULL, NULL, EINVAL, "empty");
+    assert_object_refused(ds, "/a//b", D1, 1, NULL, NULL, EINVAL, "empty");
+    assert_object_refused(ds, "/a/", D1, 1, NULL, NULL, EINVAL, "trailing");
+    assert_object_refused(ds, "/a/./b", D1, 1, NULL, NULL, EINVAL,
+                          "\".\"");
+    assert_object_refused(ds, "/a/../etc/passwd", D1, 1, NULL, NULL, EINVAL,
+                          "\"..\"");
+    assert_object_refused(ds, "/..", D1, 1, NULL, NULL, EINVAL, "\"..\"");
+    assert_object_refused(ds, "/a\xff", D1, 1, NULL, NULL, EINVAL, "UTF-8");
+    memset(long_path, 'x', sizeof long_path - 1);
+    long_path[0] = '/';
+    long_path[sizeof long_path - 1] = '\0';
+    assert_object_refused(ds, long_path, D1, 1, NULL, NULL, EINVAL, "4097");
+    long_path[DS_OBJ_PATH_MAX] = '\0';
+    object_add_ok(ds, long_path, D3, 1, NULL, NULL);
+    object_add_ok(ds, "/a/.b/..c/...", D3, 1, NULL, NULL);
+
+    /* Size, flags, params. */
+    assert_object_refused(ds, "/a", D1, -1, NULL, NULL, EINVAL, "negative");
+    assert_object_refused(ds, "/a", D3, 2, NULL, NULL, EINVAL, "size 1");
+    assert_object_refused(ds, "/a", D1, 1, "{}", NULL, EINVAL, "array");
+    assert_object_refused(ds, "/a", D1, 1, "[1]", NULL, EINVAL, "string");
+    assert_object_refused(ds, "/a", D1, 1, "[\"Bad\"]", NULL, EINVAL,
+                          "a-z");
+    assert_object_refused(ds, "/a", D1, 1, "[\"\"]", NULL, EINVAL, "1 to 32");
+    assert_object_refused(ds, "/a", D1, 1,
+                          "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]", NULL,
+                          EINVAL, "1 to 32");
+    assert_object_refused(ds, "/a", D1, 1, "[\"a\",\"b\",\"c\",\"d\",\"e\","
+                          "\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\","
+                          "\"n\",\"o\",\"p\",\"q\"]", NULL, EINVAL, "17");
+    assert_object_refused(ds, "/a", D1, 1, "[", NULL, EINVAL, "array");
+    assert_object_refused(ds, "/a", D1, 1, NULL, "[]", EINVAL, "object");
+    assert_object_refused(ds, "/a", D1, 1, NULL, "{\"a\":\"1\",\"a\":\"2\"}",
+                          EINVAL, "object");
+    assert_object_refused(ds, "/a", D1, 1, NULL, "{\"a\":1}", EINVAL,
+                          "not a string");
+    assert_object_refused(ds, "/a", D1, 1, NULL, "{\"A\":\"1\"}", EINVAL,
+                          "a-z");
+    char *big = xasprintf("{\"a\":\"%0257d\"}", 0);
+    assert_object_refused(ds, "/a", D1, 1, NULL, big, EINVAL, "257 bytes");
+    free(big);
+    object_add_ok(ds, "/a", D1, 1, "[\"a-b_9\"]", "{\"k\":\"\"}");
+    CU_ASSERT_EQUAL(datastore_object_remove(ds, "a"), EINVAL);
+
+    /* At most 64 paths a digest. */
+    for (int i = 0; i < DS_OBJ_MAX_PATHS; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/many/%02d", i);
+        object_add_ok(ds, path, D2, 5, NULL, NULL);
+    }
+    assert_object_refused(ds, "/many/64", D2, 5, NULL, NULL, EDQUOT,
+                          "64 paths");
+    object_add_ok(ds, "/many/00", D2, 5, "[\"again\"]", NULL);
+    CU_ASSERT_EQUAL(count_objects(ds, D2), DS_OBJ_MAX_PATHS);
+    assert_objects_agree(sc.path);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* A random sequence of adds, moves and removes, some refused by a limit
+ * on records held, some inside transactions that are rolled back: after
+ * every call the rows and the records agree. */
+static void
+test_objects_atomic(void)
+{
+    static const char *const digests[] = { D1, D2, D3 };
+    struct ds_pub_limits l = { .max_records = 2 };
+    uint64_t seed = 0x0b1ec75, state = seed;
+    unsigned int failures = CU_get_number_of_failures();
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
+    datastore_set_publish_limits(ds, &l);
+    for (int i = 0; i < 300; i++) {
+        uint64_t r = unit_random(&state);
+        char path[16];
+        int error;
+
+        snprintf(path, sizeof path, "/f/%d", (int) (r % 7));
+        r /= 7;
+        if (r % 4 == 0) {
+            error = datastore_object_remove(ds, path);
+            CU_ASSERT(!error || error == ENOENT);
+        } else if (r % 4 == 1) {
+            /* Inside a transaction that is rolled back. */
+            CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+            datastore_object_add(ds, path, digests[r / 4 % 3], 3, NULL,
+                                 NULL);
+            datastore_rollback(ds);
+        } else {
+            error = datastore_object_add(ds, path, digests[r / 4 % 3], 3,
+                                         NULL, NULL);
+            CU_ASSERT(!error || error == EDQUOT);
+            if (error == EDQUOT) {
+                CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(),
+                                              "at most 2"));
+            }
+        }
+        assert_objects_agree(sc.path);
+        if (CU_get_number_of_failures() != failures) {
+            fprintf(stderr, "seed %#"PRIx64", step %d\n", seed, i);
+            break;
+        }
+    }
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_objects_upgrade(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+
+    /* A version 2 file: today's file without the objects table. */
+    scratch_init(&sc, "ds");
+    make_store(sc.path);
+    ds = open_ds(sc.path);
+    publish_ok(ds, "app/x", "1");
+    datastore_close(ds);
+    raw_exec(sc.path, "DROP TABLE objects;"
+             "UPDATE meta SET schema_version = 2");
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
+                            "WHERE name LIKE 'objects%'", NULL), 0);
+
+    ds = open_ds(sc.path);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), 3);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
+                            "WHERE name IN ('objects', 'objects_by_digest')",
+                            NULL), 2);
+    assert_record(ds, "k", "1", 1);
+    assert_published(ds, "app/x", "1", 1, 0);
+    object_add_ok(ds, "/x", D1, 1, NULL, NULL);
+    assert_published(ds, "obj/" D1, "{\"size\":1,\"paths\":[\"/x\"],"
+                     "\"flags\":[],\"params\":{}}", 2, 0);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+
+    /* A version 2 file that cannot be upgraded is left as it was. */
+    raw_exec(sc.path, "DROP TABLE objects;"
+             "UPDATE meta SET schema_version = 2;"
+             "CREATE TABLE objects (x)");
+    CU_ASSERT_NOT_EQUAL(datastore_open(sc.path, &ds), 0);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), 2);
+    scratch_destroy(&sc);
+}
+
 static const struct unit_test tests[] = {
     { "open, create, reopen", test_open_create_reopen },
     { "guest epoch per file", test_guest_epoch_per_file },
@@ -2787,6 +3135,10 @@ static const struct unit_test tests[] = {
     { "published: reopen, transactions", test_published_reopen_and_txn },
     { "published: upgrade of a version 1 file", test_published_upgrade },
     { "published: limits", test_published_limits },
+    { "objects: records follow the paths", test_objects_records },
+    { "objects: validation", test_objects_validation },
+    { "objects: row and record agree", test_objects_atomic },
+    { "objects: upgrade of a version 2 file", test_objects_upgrade },
 };
 
 int

@@ -33,6 +33,7 @@
 #include "poll-loop.h"
 #include "receiver.h"
 #include "stream.h"
+#include "util.h"
 #include "vlog.h"
 
 #define VID 4094
@@ -3228,6 +3229,156 @@ test_api_publish(void)
     api_fix_destroy(&af);
 }
 
+/* Writes 'len' bytes 'x' to the new file 'path'. */
+static void
+write_bytes(const char *path, size_t len)
+{
+    FILE *f = fopen(path, "w");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (size_t i = 0; i < len; i++) {
+        fputc('x', f);
+    }
+    fclose(f);
+}
+
+#define OBJ_D1 \
+    "1111111111111111111111111111111111111111111111111111111111111111"
+#define OBJ_D2 \
+    "2222222222222222222222222222222222222222222222222222222222222222"
+
+static void
+test_api_objects(void)
+{
+    char a[128], b[128], link[128], dir[128];
+    struct api_fix af;
+    struct api_stats st;
+    struct jsonrpc *c;
+    char *value = NULL;
+    json_t *r;
+
+    api_fix_init(&af);
+    c = api_connect(&af);
+    scratch_file(&af.f.sc, "a", a, sizeof a);
+    scratch_file(&af.f.sc, "b", b, sizeof b);
+    scratch_file(&af.f.sc, "link", link, sizeof link);
+    scratch_file(&af.f.sc, "d", dir, sizeof dir);
+    write_bytes(a, 3);
+    write_bytes(b, 3);
+    CU_ASSERT_FATAL(symlink(a, link) == 0);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+
+    /* Two paths, one digest: one record. */
+    r = api_call(&af, c, "object-add", json_pack(
+                     "[{s:s, s:s, s:i, s:[s], s:{s:s}}]", "path", a,
+                     "digest", OBJ_D1, "size", 3, "flags", "x",
+                     "params", "k", "v"));
+    CU_ASSERT_EQUAL(jsonrpc_msg_type(r), JSONRPC_REPLY);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                               jsonrpc_msg_result(r), "digest")), OBJ_D1);
+    json_decref(r);
+    r = api_call(&af, c, "object-add", json_pack(
+                     "[{s:s, s:s, s:i}]", "path", b, "digest", OBJ_D1,
+                     "size", 3));
+    CU_ASSERT_EQUAL(jsonrpc_msg_type(r), JSONRPC_REPLY);
+    json_decref(r);
+    CU_ASSERT_EQUAL(datastore_get_published(af.f.ds, "obj/" OBJ_D1, &value,
+                                            NULL, NULL, NULL), 0);
+    char *expect = xasprintf("{\"size\":3,\"paths\":[\"%s\",\"%s\"],"
+                             "\"flags\":[\"x\"],\"params\":{\"k\":\"v\"}}",
+                             a, b);
+    CU_ASSERT_STRING_EQUAL(value, expect);
+    free(expect);
+    free(value);
+
+    r = api_call(&af, c, "objects", NULL);
+    CU_ASSERT_EQUAL(json_array_size(jsonrpc_msg_result(r)), 2);
+    json_t *first = json_array_get(jsonrpc_msg_result(r), 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(first, "path")),
+                           a);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(first, "size")), 3);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+                               json_object_get(first, "flags"), 0)), "x");
+    json_decref(r);
+    r = api_call(&af, c, "objects", json_pack("[{s:s}]", "digest", OBJ_D2));
+    CU_ASSERT_EQUAL(json_array_size(jsonrpc_msg_result(r)), 0);
+    json_decref(r);
+
+    /* Refusals, each with its own error and counted. */
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:s, s:i}]", "path", link,
+                                     "digest", OBJ_D1, "size", 3)),
+                        "invalid params: bad file:");
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:s, s:i}]", "path", dir,
+                                     "digest", OBJ_D1, "size", 3)),
+                        "invalid params: bad file:");
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:s, s:i}]", "path", a,
+                                     "digest", OBJ_D2, "size", 4)),
+                        "invalid params: bad file:");
+    char *dotdot = xasprintf("%s/../a", dir);
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:s, s:i}]", "path", dotdot,
+                                     "digest", OBJ_D1, "size", 3)),
+                        "invalid params: bad path:");
+    free(dotdot);
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:s, s:i}]", "path", a,
+                                     "digest", "abc", "size", 3)),
+                        "invalid params: bad object:");
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:s, s:i, s:i}]", "path", a,
+                                     "digest", OBJ_D1, "size", 3,
+                                     "flags", 1)),
+                        "invalid params: bad object:");
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack(
+                                     "[{s:s, s:i}]", "path", a, "size", 3)),
+                        "invalid params: object-add takes");
+    assert_error_prefix(api_call(&af, c, "object-add", json_pack("[s]", a)),
+                        "invalid params: object-add takes");
+    assert_error_prefix(api_call(&af, c, "object-remove",
+                                 json_pack("[{s:s}]", "path", link)),
+                        "not found:");
+    assert_error_prefix(api_call(&af, c, "object-remove", NULL),
+                        "invalid params: object-remove takes");
+    assert_error_prefix(api_call(&af, c, "objects", json_pack("[i]", 1)),
+                        "invalid params: objects takes");
+    assert_error_prefix(api_call(&af, c, "objects",
+                                 json_pack("[{s:s}]", "digest", "x")),
+                        "invalid params: bad digest:");
+    assert_error_prefix(api_call(&af, c, "publish",
+                                 json_pack("[s i]", "obj/" OBJ_D1, 1)),
+                        "invalid params: reserved key:");
+    api_get_stats(af.api, &st);
+    CU_ASSERT_EQUAL(st.object_errors, 12);
+    CU_ASSERT_EQUAL(st.objects_added, 2);
+
+    /* Removing both paths withdraws the record. */
+    r = api_call(&af, c, "object-remove", json_pack("[{s:s}]", "path", a));
+    CU_ASSERT_EQUAL(jsonrpc_msg_type(r), JSONRPC_REPLY);
+    json_decref(r);
+    r = api_call(&af, c, "object-remove", json_pack("[{s:s}]", "path", b));
+    CU_ASSERT_EQUAL(jsonrpc_msg_type(r), JSONRPC_REPLY);
+    json_decref(r);
+    bool deleted = false;
+    CU_ASSERT_EQUAL(datastore_get_published(af.f.ds, "obj/" OBJ_D1, NULL,
+                                            NULL, NULL, &deleted), 0);
+    CU_ASSERT(deleted);
+    api_get_stats(af.api, &st);
+    CU_ASSERT_EQUAL(st.objects_removed, 2);
+    json_t *stats = api_stats_json(af.api);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(stats,
+                                                       "object_errors")), 12);
+    json_decref(stats);
+
+    unlink(link);
+    rmdir(dir);
+    jsonrpc_close(c);
+    api_run(af.api);
+    api_fix_destroy(&af);
+}
+
 static const struct unit_test tests[] = {
     { "HELLO until in session, liveness", test_hello_until_session },
     { "SYNC and snapshot", test_sync_and_snapshot },
@@ -3262,6 +3413,7 @@ static const struct unit_test tests[] = {
     { "api: requests, errors, watch", test_api },
     { "api: slow watcher disconnected", test_api_slow_watcher },
     { "api: publish, unpublish, published", test_api_publish },
+    { "api: object-add, object-remove, objects", test_api_objects },
 };
 
 int
