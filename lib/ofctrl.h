@@ -21,7 +21,8 @@
  *      never touched, except on a bridge of OFCTRL_ALL_FLOWS.  The switch
  *      checks each message as it is added to the bundle and rejects a bad
  *      one alone, so a barrier follows: the bundle is committed only if no
- *      message was rejected, and discarded otherwise.  The flows change all at once or not at all.
+ *      message was rejected, and discarded otherwise.  The flows change
+ *      all at once or not at all.
  *   4. Meters again: delete each installed meter in the caller's range
  *      that nobody wants, once no flow uses it.
  *   5. A barrier.  The sync is done when its reply arrives.
