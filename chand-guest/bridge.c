@@ -278,49 +278,13 @@ step_name(enum bridge_step step)
 
 /* The database: the bridge and its ports. */
 
-static const char *
-row_string(const struct ovsdb_replica_row *row, const char *column)
-{
-    const char *s = NULL;
-
-    if (row) {
-        ovsdb_datum_get_string(ovsdb_replica_row_get(row, column), &s);
-    }
-    return s;
-}
-
 /* Returns the row of 'table' named 'name', or NULL. */
 static const struct ovsdb_replica_row *
 find_by_name(const struct bridge *br, const char *table, const char *name)
 {
-    const struct ovsdb_replica_row *row;
-
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(br->ovs, table)) {
-        const char *s = row_string(row, "name");
-        if (s && !strcmp(s, name)) {
-            return row;
-        }
-    }
-    return NULL;
-}
-
-/* True if the uuid set in 'row''s 'column' holds 'uuid'. */
-static bool
-row_refers_to(const struct ovsdb_replica_row *row, const char *column,
-              const char *uuid)
-{
-    json_t *uuids, *u;
-    bool found = false;
-    size_t i;
-
-    if (!ovsdb_datum_get_uuid_set(ovsdb_replica_row_get(row, column),
-                                  &uuids)) {
-        json_array_foreach (uuids, i, u) {
-            found |= !strcmp(json_string_value(u), uuid);
-        }
-        json_decref(uuids);
-    }
-    return found;
+    return ovsdb_replica_find_by_string(ovsdb_replica_get_table(br->ovs,
+                                                                table),
+                                        "name", name);
 }
 
 /* The Interface columns of chand-guest's port: an internal port with the
@@ -389,8 +353,9 @@ add_port_ops(const struct bridge *br, const struct ovsdb_replica_row *bridge,
                                       ops, names[i],
                                       chand ? chand_iface_columns(br) : NULL,
                                       i));
-        } else if (!bridge || !row_refers_to(bridge, "ports",
-                                              ovsdb_replica_row_uuid(port))) {
+        } else if (!bridge
+                   || !ovsdb_replica_row_refers_to(
+                       bridge, "ports", ovsdb_replica_row_uuid(port))) {
             return chand ? "chand-guest's port exists on another bridge"
                          : "the vNIC is a port of another bridge";
         }
@@ -497,17 +462,17 @@ static int64_t
 get_ofport(struct bridge *br, const char *name)
 {
     const struct ovsdb_replica_row *iface;
+    const json_t *datum;
     int64_t ofport;
     bool has;
 
     iface = find_by_name(br, "Interface", name);
-    if (!iface || ovsdb_datum_get_integer(ovsdb_replica_row_get(iface,
-                                                                "ofport"),
-                                          &ofport, &has) || !has) {
+    datum = iface ? ovsdb_replica_row_get(iface, "ofport") : NULL;
+    if (!datum || ovsdb_datum_get_integer(datum, &ofport, &has) || !has) {
         return 0;
     }
     if (ofport < 0) {
-        const char *error = row_string(iface, "error");
+        const char *error = ovsdb_replica_row_get_string(iface, "error");
         snprintf(br->last_error, sizeof br->last_error,
                  "Open vSwitch cannot add %s%s%s", name,
                  error && *error ? ": " : "", error ? error : "");
