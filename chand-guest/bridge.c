@@ -127,6 +127,7 @@ add_ovs_columns(struct ovsdb_replica *ovs)
     }
 }
 
+/* Returns 'ms' if it is positive, else 'def'. */
 static int
 default_ms(int ms, int def)
 {
@@ -262,6 +263,7 @@ bridge_destroy(struct bridge *br)
     }
 }
 
+/* Returns the name of 'step' (a static string), or NULL for STEP_IDLE. */
 static const char *
 step_name(enum bridge_step step)
 {
@@ -504,6 +506,8 @@ has_address(const char *ifname, uint32_t ip)
     return found;
 }
 
+/* Stores IPv4 address 'ip' (host byte order) as a sockaddr_in in the
+ * caller's '*sa'. */
 static void
 set_sin(struct sockaddr *sa, uint32_t ip)
 {
@@ -529,6 +533,7 @@ do_ioctl(struct bridge *br, int fd, unsigned long request, void *arg,
     return true;
 }
 
+/* Clears the caller's '*ifr' and names chand0 in it. */
 static void
 init_ifreq(const struct bridge *br, struct ifreq *ifr)
 {
@@ -754,6 +759,7 @@ setup_failed(struct bridge *br, long long now)
                 reconnect_wait(br->retry, now) - now);
 }
 
+/* Starts a setup: its first step waits for the database. */
 static void
 start_setup(struct bridge *br, long long now)
 {
