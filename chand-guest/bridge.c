@@ -365,12 +365,57 @@ add_port_ops(const struct bridge *br, const struct ovsdb_replica_row *bridge,
     return NULL;
 }
 
-/* Returns the operations that make the guest bridge and its ports what
- * they must be (what "ovs-vsctl --may-exist add-br BRIDGE -- set Bridge
- * BRIDGE datapath_type=netdev protocols=OpenFlow13 fail_mode=secure --
- * --may-exist add-port BRIDGE VNIC -- --may-exist add-port BRIDGE PORT --
- * set Interface PORT type=internal mac=MAC" does), or NULL with the reason
- * in the bridge's last error. */
+/* Adds to 'ops' the insertion of the guest bridge, with its own internal
+ * port and the ports in 'new_ports' (stolen). */
+static void
+insert_bridge_ops(const struct bridge *br, json_t *ops, json_t *new_ports)
+{
+    json_t *row = bridge_columns();
+    json_t *bridges;
+
+    json_array_append_new(new_ports, insert_port(
+                              ops, br->cfg.bridge,
+                              json_pack("{ss}", "type", "internal"), 2));
+    json_object_set_new(row, "name", json_string(br->cfg.bridge));
+    json_object_set_new(row, "ports", ovsdb_datum_set(new_ports));
+    json_array_append_new(ops, ovsdb_op_insert("Bridge", row, "br"));
+    bridges = ovsdb_datum_set(json_pack("[o]",
+                                        ovsdb_datum_named_uuid("br")));
+    json_array_append_new(ops, ovsdb_op_mutate(
+                              "Open_vSwitch", json_array(),
+                              json_pack("[o]", ovsdb_mutation(
+                                            "bridges", "insert", bridges))));
+}
+
+/* Adds to 'ops' the update of the existing guest bridge 'bridge' and the
+ * addition of the ports in 'new_ports' (stolen) to it. */
+static void
+update_bridge_ops(const struct ovsdb_replica_row *bridge, json_t *ops,
+                  json_t *new_ports)
+{
+    const char *uuid = ovsdb_replica_row_uuid(bridge);
+
+    json_array_append_new(ops, ovsdb_op_update(
+                              "Bridge", ovsdb_where_uuid(uuid),
+                              bridge_columns()));
+    if (!json_array_size(new_ports)) {
+        json_decref(new_ports);
+        return;
+    }
+    json_array_append_new(ops, ovsdb_op_mutate(
+                              "Bridge", ovsdb_where_uuid(uuid),
+                              json_pack("[o]", ovsdb_mutation(
+                                            "ports", "insert",
+                                            ovsdb_datum_set(new_ports)))));
+}
+
+/* Returns the operations (a new JSON array, owned by the caller) that make
+ * the guest bridge and its ports what they must be (what "ovs-vsctl
+ * --may-exist add-br BRIDGE -- set Bridge BRIDGE datapath_type=netdev
+ * protocols=OpenFlow13 fail_mode=secure -- --may-exist add-port BRIDGE
+ * VNIC -- --may-exist add-port BRIDGE PORT -- set Interface PORT
+ * type=internal mac=MAC" does), or NULL with the reason in the bridge's
+ * last error. */
 static json_t *
 setup_ops(struct bridge *br)
 {
@@ -388,38 +433,9 @@ setup_ops(struct bridge *br)
         return NULL;
     }
     if (!bridge) {
-        json_t *row = bridge_columns();
-
-        json_array_append_new(new_ports, insert_port(
-                                  ops, br->cfg.bridge,
-                                  json_pack("{ss}", "type", "internal"), 2));
-        json_object_set_new(row, "name", json_string(br->cfg.bridge));
-        json_object_set_new(row, "ports", ovsdb_datum_set(new_ports));
-        json_array_append_new(ops, ovsdb_op_insert("Bridge", row, "br"));
-        json_array_append_new(ops, ovsdb_op_mutate(
-                                  "Open_vSwitch", json_array(),
-                                  json_pack("[o]", ovsdb_mutation(
-                                                "bridges", "insert",
-                                                ovsdb_datum_set(json_pack(
-                                                    "[o]",
-                                                    ovsdb_datum_named_uuid(
-                                                        "br")))))));
+        insert_bridge_ops(br, ops, new_ports);
     } else {
-        const char *uuid = ovsdb_replica_row_uuid(bridge);
-
-        json_array_append_new(ops, ovsdb_op_update(
-                                  "Bridge", ovsdb_where_uuid(uuid),
-                                  bridge_columns()));
-        if (json_array_size(new_ports)) {
-            json_array_append_new(ops, ovsdb_op_mutate(
-                                      "Bridge", ovsdb_where_uuid(uuid),
-                                      json_pack("[o]", ovsdb_mutation(
-                                                    "ports", "insert",
-                                                    ovsdb_datum_set(
-                                                        new_ports)))));
-        } else {
-            json_decref(new_ports);
-        }
+        update_bridge_ops(bridge, ops, new_ports);
     }
     iface = find_by_name(br, "Interface", br->cfg.port);
     if (iface) {
