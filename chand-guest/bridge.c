@@ -5,29 +5,27 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <net/if.h>
+#include <net/if_arp.h>
+#include <net/route.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "chan-flows.h"
 #include "flow-counters.h"
+#include "ofctrl.h"
+#include "ovsdb-msg.h"
+#include "ovsdb-replica.h"
 #include "packets.h"
 #include "poll-loop.h"
 #include "reconnect.h"
-#include "subprocess.h"
 #include "util.h"
 #include "vlog.h"
 
@@ -35,35 +33,22 @@ VLOG_DEFINE_THIS_MODULE(bridge);
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 10);
 
-/* Timeout given to the OVS utilities, in seconds. */
-#define OVS_TIMEOUT_S 10
-#define OVS_TIMEOUT "--timeout=" STRINGIZE(OVS_TIMEOUT_S)
-#define STRINGIZE(X) STRINGIZE_(X)
-#define STRINGIZE_(X) #X
+/* What the bridge is doing. */
+enum bridge_step {
+    STEP_IDLE,                  /* Nothing: ready, or waiting to retry. */
 
-/* Most output kept from one command (for error messages). */
-#define MAX_OUTPUT (1024 * 1024)
+    /* A setup. */
+    STEP_OVSDB,                 /* Waiting for the database, then for the
+                                 * transaction adding the bridge and its
+                                 * ports. */
+    STEP_OFPORTS,               /* Waiting for both ports' OpenFlow port
+                                 * numbers to appear in the database. */
+    STEP_OPENFLOW,              /* Waiting for the OpenFlow connection. */
+    STEP_FLOWS,                 /* Installing the flows (a sync). */
 
-/* Most of a worker's report kept: a dump of MAX_OUTPUT bytes and the rest.
- * A longer report is a failure. */
-#define MAX_REPORT (MAX_OUTPUT + 64 * 1024)
-
-/* What a worker does. */
-enum bridge_task {
-    TASK_SETUP,
-    TASK_CHECK,
-};
-
-/* A setup or check in progress, in a child process. */
-struct bridge_worker {
-    enum bridge_task task;
-    pid_t pid;                  /* Also its process group. */
-    int fd;                     /* Read end of the report pipe. */
-    long long started;
-    long long deadline;         /* Killed if not done by then. */
-    char *report;               /* What it wrote so far, null-terminated. */
-    size_t len, cap;
-    bool overflow;              /* Wrote more than MAX_REPORT. */
+    /* A check. */
+    STEP_CHECK,                 /* A forced sync: re-adds missing flows,
+                                 * removes unwanted ones, reads counts. */
 };
 
 struct bridge {
@@ -71,20 +56,27 @@ struct bridge {
                                  * defaults filled in. */
     char *target;               /* "unix:RUNDIR/BRIDGE.mgmt". */
     struct flow_template *template;
+    struct ovsdb_replica *ovs;  /* The guest's Open_vSwitch database. */
+    struct ofctrl *ofctrl;      /* Flows, once the bridge exists. */
 
     bool ready;
     unsigned int seqno;
     struct reconnect *retry;    /* Setup attempts and their backoff. */
     long long next_check;       /* While ready: when to check next. */
-    struct bridge_worker *worker;   /* Setup or check running, or NULL. */
+
+    /* The setup or check in progress. */
+    enum bridge_step step;
+    long long started;
+    long long deadline;         /* Fails if not done by then. */
+    uint64_t txn_id;            /* The setup's OVSDB transaction, or 0. */
+    long long now;              /* Time of the bridge_run() in progress. */
 
     /* As of the last successful setup. */
     int64_t vnic_ofport;
     int64_t chand_ofport;
     unsigned int ifindex;
-    uint64_t *cookies;          /* Expected flows, sorted. */
-    size_t n_cookies;
-    struct flow_template_flows flows;   /* Installed flows (counters). */
+    unsigned int of_seqno;      /* The OpenFlow connection's seqno. */
+    struct flow_template_flows flows;   /* Wanted flows (counters). */
     struct flow_counters counters;      /* Counted flows' packets. */
 
     /* Counters. */
@@ -94,8 +86,6 @@ struct bridge {
     uint64_t n_check_failures;
     char last_error[256];
 };
-
-static void worker_kill(struct bridge_worker *);
 
 bool
 bridge_name_is_valid(const char *name)
@@ -116,6 +106,28 @@ bridge_name_is_valid(const char *name)
     return true;
 }
 
+/* Declares the tables and columns of the Open_vSwitch database the bridge
+ * reads. */
+static void
+add_ovs_columns(struct ovsdb_replica *ovs)
+{
+    static const char *const columns[][4] = {
+        { "Open_vSwitch", "bridges", NULL },
+        { "Bridge", "name", "ports", NULL },
+        { "Port", "name", "interfaces", NULL },
+        { "Interface", "name", "ofport", "error" },
+    };
+
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++) {
+        struct ovsdb_replica_table *t = ovsdb_replica_add_table(
+            ovs, columns[i][0]);
+        for (size_t j = 1; j < 4 && columns[i][j]; j++) {
+            ovsdb_replica_add_column(t, columns[i][j], NULL);
+        }
+    }
+}
+
+/* Returns 'ms' if it is positive, else 'def'. */
 static int
 default_ms(int ms, int def)
 {
@@ -181,11 +193,7 @@ bridge_create__(const struct bridge_config *config, struct bridge **brp)
         return EINVAL;
     }
 
-    br = calloc(1, sizeof *br);
-    if (!br) {
-        flow_template_destroy(ft);
-        return ENOMEM;
-    }
+    br = xcalloc(1, sizeof *br);
     br->cfg = *config;
     br->cfg.ovs_db = xstrdup(config->ovs_db);
     br->cfg.ovs_rundir = xstrdup(config->ovs_rundir);
@@ -205,9 +213,13 @@ bridge_create__(const struct bridge_config *config, struct bridge **brp)
     br->target = xasprintf("unix:%s/%s.mgmt", config->ovs_rundir,
                            config->bridge);
     br->template = ft;
+    br->ovs = ovsdb_replica_create("Open_vSwitch");
+    add_ovs_columns(br->ovs);
+    flow_template_flows_init(&br->flows);
     flow_counters_init(&br->counters);
 
-    /* Enabled at the first bridge_run(), which has the time. */
+    /* Enabled, and the database connected, at the first bridge_run(),
+     * which has the time. */
     br->retry = reconnect_create(0);
     reconnect_set_name(br->retry, br->cfg.bridge);
     reconnect_set_backoff(br->retry, br->cfg.retry_min_ms,
@@ -234,7 +246,8 @@ void
 bridge_destroy(struct bridge *br)
 {
     if (br) {
-        worker_kill(br->worker);
+        ofctrl_destroy(br->ofctrl);
+        ovsdb_replica_destroy(br->ovs);
         free((char *) br->cfg.ovs_db);
         free((char *) br->cfg.ovs_rundir);
         free((char *) br->cfg.bridge);
@@ -246,678 +259,247 @@ bridge_destroy(struct bridge *br)
         flow_template_flows_destroy(&br->flows);
         flow_counters_destroy(&br->counters);
         flow_template_destroy(br->template);
-        free(br->cookies);
         free(br);
     }
 }
 
-/* The worker's side.
- *
- * A worker is a fork of chand-guest: it has a copy of the bridge (config,
- * template, ofports) and works on that copy, runs the programs, writes its
- * report (see struct bridge_report) and exits.  It does not log (its copy
- * of vlog is turned off): what it has to say goes into the report, as
- * "log" lines when chand-guest logs at debug level. */
-
-/* Whether the worker writes "log" lines: the parent's bridge:dbg. */
-static bool worker_debug;
-
-/* Writes a "log" line to 'report' if 'worker_debug', with newlines in the
- * text made into " | ". */
-static void
-worker_log(FILE *report, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-worker_log(FILE *report, const char *format, ...)
+/* Returns the name of 'step' (a static string), or NULL for STEP_IDLE. */
+static const char *
+step_name(enum bridge_step step)
 {
-    va_list args;
-    char *s;
-
-    if (!worker_debug) {
-        return;
-    }
-    va_start(args, format);
-    if (vasprintf(&s, format, args) >= 0) {
-        fputs("log ", report);
-        for (const char *p = s; *p; p++) {
-            if (*p == '\n') {
-                fputs(p[1] ? " | " : "", report);
-            } else {
-                putc(*p, report);
-            }
-        }
-        putc('\n', report);
-        free(s);
-    }
-    va_end(args);
-}
-
-/* Runs 'argv' (argv[0] looked up in PATH, no shell) with standard input
- * from 'input' (a file descriptor, or -1 for /dev/null), and returns its
- * exit status (0 is success; 128 + N if signal N killed it; -1 if it could
- * not be run).  Stores its standard output and error (at most MAX_OUTPUT
- * bytes, NUL-terminated, malloc'd; the caller frees it) in '*outp' if
- * 'outp' is nonnull.  No timeout of its own: the program stays in the
- * worker's process group, which is killed at the worker's deadline. */
-static int
-run_cmd(FILE *report, char *const argv[], int input, char **outp)
-{
-    struct subprocess_options opts = {
-        .input = input,
-        .max_output = MAX_OUTPUT,
-    };
-
-    if (worker_debug) {
-        char line[1024];
-        size_t n = 0;
-        for (int i = 0; argv[i] && n < sizeof line; i++) {
-            n += snprintf(line + n, sizeof line - n, "%s%s", i ? " " : "",
-                          argv[i]);
-        }
-        worker_log(report, "running: %s", line);
-    }
-    fflush(report);
-    return subprocess_run(argv, &opts, outp);
-}
-
-/* Copies the first line of 'out' (without the newline) into the bridge's
- * last error, prefixed with 'what'. */
-static void
-set_error(struct bridge *br, const char *what, const char *out)
-{
-    size_t n = out ? strcspn(out, "\n") : 0;
-
-    snprintf(br->last_error, sizeof br->last_error, "%s%s%.*s", what,
-             n ? ": " : "", (int) n, out ? out : "");
-}
-
-/* Records why the program that ran as 'what' failed with 'status' and
- * output 'out'.  The OVS utilities die of SIGALRM at their --timeout. */
-static void
-set_cmd_error(struct bridge *br, const char *what, int status,
-              const char *out)
-{
-    if (status == 128 + SIGALRM) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "%s: no answer within %d s", what, OVS_TIMEOUT_S);
-    } else {
-        set_error(br, what, out);
+    switch (step) {
+    case STEP_OVSDB: return "ovsdb";
+    case STEP_OFPORTS: return "ofports";
+    case STEP_OPENFLOW: return "openflow";
+    case STEP_FLOWS: return "flows";
+    case STEP_CHECK: return "check";
+    case STEP_IDLE:
+    default: return NULL;
     }
 }
 
-/* Runs 'argv'; on failure records 'what' with its output as the error and
- * returns false. */
-static bool
-run_or_fail(struct bridge *br, FILE *report, char *const argv[],
-            const char *what)
-{
-    char *out;
-    int status = run_cmd(report, argv, -1, &out);
+/* The database: the bridge and its ports. */
 
-    if (status) {
-        set_cmd_error(br, what, status, out);
-        worker_log(report, "%s failed (status %d): %s", what, status,
-                   out && *out ? out : "no output");
-    }
-    free(out);
-    return status == 0;
+/* Returns the row of 'table' named 'name', or NULL. */
+static const struct ovsdb_replica_row *
+find_by_name(const struct bridge *br, const char *table, const char *name)
+{
+    return ovsdb_replica_find_by_string(ovsdb_replica_get_table(br->ovs,
+                                                                table),
+                                        "name", name);
 }
 
-static bool
-ovs_add_ports(struct bridge *br, FILE *report)
+/* The Interface columns of chand-guest's port: an internal port with the
+ * guest endpoint's MAC. */
+static json_t *
+chand_iface_columns(const struct bridge *br)
 {
     char mac[ETH_ADDR_STRLEN];
-    char *db = xasprintf("--db=%s", br->cfg.ovs_db);
-    char *mac_arg;
-    bool ok;
 
     eth_addr_to_string(&br->cfg.chan.guest.mac, mac);
-    mac_arg = xasprintf("mac=\"%s\"", mac);
-    char *argv[] = {
-        "ovs-vsctl", db, OVS_TIMEOUT,
-        "--", "--may-exist", "add-br", (char *) br->cfg.bridge,
-        "--", "set", "Bridge", (char *) br->cfg.bridge,
-        "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure",
-        "--", "--may-exist", "add-port", (char *) br->cfg.bridge,
-        (char *) br->cfg.vnic,
-        "--", "--may-exist", "add-port", (char *) br->cfg.bridge,
-        (char *) br->cfg.port,
-        "--", "set", "Interface", (char *) br->cfg.port, "type=internal",
-        mac_arg,
-        NULL
-    };
-    ok = run_or_fail(br, report, argv, "ovs-vsctl add-br/add-port");
-    free(mac_arg);
-    free(db);
-    return ok;
+    return json_pack("{ss ss}", "type", "internal", "mac", mac);
 }
 
-/* Reads column 'column' of Interface 'iface'.  Returns the output
- * (malloc'd) or NULL. */
-static char *
-ovs_get_interface(struct bridge *br, FILE *report, const char *iface,
-                  const char *column)
+/* Adds to 'ops' the insertion of port 'name' with its interface (whose
+ * columns are 'iface_columns', stolen, or none for a system interface),
+ * named "port<N>" for the transaction, and returns that name's
+ * reference. */
+static json_t *
+insert_port(json_t *ops, const char *name, json_t *iface_columns, int n)
 {
-    char *db = xasprintf("--db=%s", br->cfg.ovs_db);
-    char *argv[] = { "ovs-vsctl", db, OVS_TIMEOUT, "get", "Interface",
-                     (char *) iface, (char *) column, NULL };
-    char *out;
-    int status = run_cmd(report, argv, -1, &out);
+    char iface_ref[16], port_ref[16];
+    json_t *iface = iface_columns ? iface_columns : json_object();
 
-    free(db);
-    if (status) {
-        set_cmd_error(br, "ovs-vsctl get Interface", status, out);
-        free(out);
+    snprintf(iface_ref, sizeof iface_ref, "iface%d", n);
+    snprintf(port_ref, sizeof port_ref, "port%d", n);
+    json_object_set_new(iface, "name", json_string(name));
+    json_array_append_new(ops, ovsdb_op_insert("Interface", iface,
+                                               iface_ref));
+    json_array_append_new(ops, ovsdb_op_insert(
+                              "Port", json_pack("{ss so}", "name", name,
+                                                "interfaces",
+                                                ovsdb_datum_named_uuid(
+                                                    iface_ref)),
+                              port_ref));
+    return ovsdb_datum_named_uuid(port_ref);
+}
+
+/* The Bridge columns the guest bridge must have. */
+static json_t *
+bridge_columns(void)
+{
+    static const char *const protocols[] = { "OpenFlow13" };
+
+    return json_pack("{ss so ss}", "datapath_type", "netdev",
+                     "protocols", ovsdb_datum_string_set(protocols, 1),
+                     "fail_mode", "secure");
+}
+
+/* Adds to 'ops' what the guest bridge lacks: its ports (the vNIC and
+ * chand-guest's), with their references added to 'new_ports'.  'bridge'
+ * is the bridge's row, or NULL if it is added in the same transaction.
+ * Returns NULL, or why it cannot be done (a static string). */
+static const char *
+add_port_ops(const struct bridge *br, const struct ovsdb_replica_row *bridge,
+             json_t *ops, json_t *new_ports)
+{
+    const char *names[2] = { br->cfg.vnic, br->cfg.port };
+
+    for (int i = 0; i < 2; i++) {
+        const struct ovsdb_replica_row *port;
+        bool chand = i == 1;
+
+        port = find_by_name(br, "Port", names[i]);
+        if (!port) {
+            json_array_append_new(new_ports, insert_port(
+                                      ops, names[i],
+                                      chand ? chand_iface_columns(br) : NULL,
+                                      i));
+        } else if (!bridge
+                   || !ovsdb_replica_row_refers_to(
+                       bridge, "ports", ovsdb_replica_row_uuid(port))) {
+            return chand ? "chand-guest's port exists on another bridge"
+                         : "the vNIC is a port of another bridge";
+        }
+    }
+    return NULL;
+}
+
+/* Adds to 'ops' the insertion of the guest bridge, with its own internal
+ * port and the ports in 'new_ports' (stolen). */
+static void
+insert_bridge_ops(const struct bridge *br, json_t *ops, json_t *new_ports)
+{
+    json_t *row = bridge_columns();
+    json_t *bridges;
+
+    json_array_append_new(new_ports, insert_port(
+                              ops, br->cfg.bridge,
+                              json_pack("{ss}", "type", "internal"), 2));
+    json_object_set_new(row, "name", json_string(br->cfg.bridge));
+    json_object_set_new(row, "ports", ovsdb_datum_set(new_ports));
+    json_array_append_new(ops, ovsdb_op_insert("Bridge", row, "br"));
+    bridges = ovsdb_datum_set(json_pack("[o]",
+                                        ovsdb_datum_named_uuid("br")));
+    json_array_append_new(ops, ovsdb_op_mutate(
+                              "Open_vSwitch", json_array(),
+                              json_pack("[o]", ovsdb_mutation(
+                                            "bridges", "insert", bridges))));
+}
+
+/* Adds to 'ops' the update of the existing guest bridge 'bridge' and the
+ * addition of the ports in 'new_ports' (stolen) to it. */
+static void
+update_bridge_ops(const struct ovsdb_replica_row *bridge, json_t *ops,
+                  json_t *new_ports)
+{
+    const char *uuid = ovsdb_replica_row_uuid(bridge);
+
+    json_array_append_new(ops, ovsdb_op_update(
+                              "Bridge", ovsdb_where_uuid(uuid),
+                              bridge_columns()));
+    if (!json_array_size(new_ports)) {
+        json_decref(new_ports);
+        return;
+    }
+    json_array_append_new(ops, ovsdb_op_mutate(
+                              "Bridge", ovsdb_where_uuid(uuid),
+                              json_pack("[o]", ovsdb_mutation(
+                                            "ports", "insert",
+                                            ovsdb_datum_set(new_ports)))));
+}
+
+/* Returns the operations (a new JSON array, owned by the caller) that make
+ * the guest bridge and its ports what they must be (what "ovs-vsctl
+ * --may-exist add-br BRIDGE -- set Bridge BRIDGE datapath_type=netdev
+ * protocols=OpenFlow13 fail_mode=secure -- --may-exist add-port BRIDGE
+ * VNIC -- --may-exist add-port BRIDGE PORT -- set Interface PORT
+ * type=internal mac=MAC" does), or NULL with the reason in the bridge's
+ * last error. */
+static json_t *
+setup_ops(struct bridge *br)
+{
+    const struct ovsdb_replica_row *bridge, *iface;
+    json_t *ops = json_array();
+    json_t *new_ports = json_array();
+    const char *error;
+
+    bridge = find_by_name(br, "Bridge", br->cfg.bridge);
+    error = add_port_ops(br, bridge, ops, new_ports);
+    if (error) {
+        snprintf(br->last_error, sizeof br->last_error, "%s", error);
+        json_decref(new_ports);
+        json_decref(ops);
         return NULL;
     }
-    return out;
+    if (!bridge) {
+        insert_bridge_ops(br, ops, new_ports);
+    } else {
+        update_bridge_ops(bridge, ops, new_ports);
+    }
+    iface = find_by_name(br, "Interface", br->cfg.port);
+    if (iface) {
+        json_array_append_new(ops, ovsdb_op_update(
+                                  "Interface",
+                                  ovsdb_where_uuid(
+                                      ovsdb_replica_row_uuid(iface)),
+                                  chand_iface_columns(br)));
+    }
+    json_array_append_new(ops, ovsdb_op_comment("chand-guest: guest bridge "
+                                                "setup"));
+    return ops;
 }
 
-/* Reads the ofport of 'iface': > 0 once assigned, 0 while not yet, -1 if
- * OVS could not add it, -2 if it cannot be read. */
+static void setup_failed(struct bridge *, long long now);
+
+/* The setup's transaction ended. */
+static void
+setup_txn_done(const json_t *result, const char *error,
+               void *br_)
+{
+    struct bridge *br = br_;
+
+    (void) result;
+    br->txn_id = 0;
+    if (br->step != STEP_OVSDB) {
+        return;
+    }
+    if (error) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "Open vSwitch database transaction failed: %s", error);
+        setup_failed(br, br->now);
+    } else {
+        br->step = STEP_OFPORTS;
+    }
+}
+
+/* Reads the OpenFlow port number of interface 'name': > 0 once assigned, 0
+ * while not yet, -1 if Open vSwitch could not add it (with the reason in
+ * the bridge's last error). */
 static int64_t
-ovs_get_ofport(struct bridge *br, FILE *report, const char *iface)
+get_ofport(struct bridge *br, const char *name)
 {
-    char *out = ovs_get_interface(br, report, iface, "ofport");
-    char *end;
-    long long v;
+    const struct ovsdb_replica_row *iface;
+    const json_t *datum;
+    int64_t ofport;
+    bool has;
 
-    if (!out) {
-        return -2;
+    iface = find_by_name(br, "Interface", name);
+    datum = iface ? ovsdb_replica_row_get(iface, "ofport") : NULL;
+    if (!datum || ovsdb_datum_get_integer(datum, &ofport, &has) || !has) {
+        return 0;
     }
-    errno = 0;
-    v = strtoll(out, &end, 10);
-    if (end == out || errno) {
-        v = 0;                  /* "[]": not assigned yet. */
-    }
-    free(out);
-    return v;
-}
-
-static void
-sleep_msec(long long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-    while (nanosleep(&ts, &ts) && errno == EINTR) {
-        continue;
-    }
-}
-
-/* Waits until both ports have OpenFlow port numbers.  (The worker may:
- * nobody waits for it but its deadline.) */
-static bool
-ovs_wait_ofports(struct bridge *br, FILE *report)
-{
-    const char *ifaces[2] = { br->cfg.vnic, br->cfg.port };
-    int64_t ofports[2] = { 0, 0 };
-
-    for (int waited = 0; waited <= BRIDGE_OFPORT_WAIT_MS; waited += 100) {
-        for (int i = 0; i < 2; i++) {
-            if (ofports[i] <= 0) {
-                ofports[i] = ovs_get_ofport(br, report, ifaces[i]);
-            }
-            if (ofports[i] == -2) {
-                return false;
-            } else if (ofports[i] == -1) {
-                char *err = ovs_get_interface(br, report, ifaces[i],
-                                              "error");
-                char *what = xasprintf("Open vSwitch cannot add %s",
-                                       ifaces[i]);
-                set_error(br, what, err);
-                free(what);
-                free(err);
-                return false;
-            }
-        }
-        if (ofports[0] > 0 && ofports[1] > 0) {
-            br->vnic_ofport = ofports[0];
-            br->chand_ofport = ofports[1];
-            return true;
-        }
-        sleep_msec(100);
-    }
-    snprintf(br->last_error, sizeof br->last_error,
-             "no OpenFlow port number for %s after %d ms",
-             ofports[0] <= 0 ? br->cfg.vnic : br->cfg.port,
-             BRIDGE_OFPORT_WAIT_MS);
-    return false;
-}
-
-static bool
-is_link_local(uint32_t ip)
-{
-    return (ip & CHAN_LINK_LOCAL_MASK) == CHAN_LINK_LOCAL_NET;
-}
-
-/* Configures chand0: MAC, up, the guest endpoint address, a host route to
- * the host endpoint, and its neighbour entry (the guest flows also answer
- * ARP for it).  A link-local address gets its /16 but with noprefixroute:
- * chand0 must not capture the rest of 169.254.0.0/16, which the VM may
- * reach through its own NIC (cloud metadata services at 169.254.169.254,
- * for one). */
-static bool
-configure_port(struct bridge *br, FILE *report)
-{
-    const struct chan_config *c = &br->cfg.chan;
-    char mac[ETH_ADDR_STRLEN], host_mac[ETH_ADDR_STRLEN];
-    char ip[IP_STRLEN], host_ip[IP_STRLEN];
-    char *port = (char *) br->cfg.port;
-    char *addr;
-    bool ok;
-
-    eth_addr_to_string(&c->guest.mac, mac);
-    eth_addr_to_string(&c->host.mac, host_mac);
-    ip_to_string(c->guest.ip, ip);
-    ip_to_string(c->host.ip, host_ip);
-    addr = xasprintf("%s/%d", ip, is_link_local(c->guest.ip) ? 16 : 32);
-
-    char *set_mac[] = { "ip", "link", "set", "dev", port, "address", mac,
-                        NULL };
-    char *up[] = { "ip", "link", "set", "dev", port, "up", NULL };
-    char *add_addr[] = { "ip", "addr", "replace", addr, "dev", port,
-                         "noprefixroute", NULL };
-    char *route[] = { "ip", "route", "replace", host_ip, "dev", port,
-                      "scope", "link", "src", ip, NULL };
-    char *neigh[] = { "ip", "neigh", "replace", host_ip, "lladdr", host_mac,
-                      "dev", port, "nud", "permanent", NULL };
-
-    ok = (run_or_fail(br, report, set_mac, "ip link set address")
-          && run_or_fail(br, report, up, "ip link set up")
-          && run_or_fail(br, report, add_addr, "ip addr replace")
-          && run_or_fail(br, report, route, "ip route replace"));
-    if (ok && run_cmd(report, neigh, -1, NULL)) {
-        /* Not needed: the bridge answers ARP for the host endpoint. */
-        worker_log(report, "could not add a neighbour entry for %s on %s",
-                   host_ip, port);
-    }
-    free(addr);
-    return ok;
-}
-
-/* Renders the flows for the ofports found and installs them with
- * replace-flows, given on standard input (an unnamed temporary file: a
- * killed worker leaves nothing behind). */
-static bool
-install_flows(struct bridge *br, FILE *report)
-{
-    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
-    struct flow_template_diag diag;
-    enum flow_template_error e;
-    FILE *f = NULL;
-    bool ok = false;
-
-    e = chan_flows_render_guest(br->template, &br->cfg.chan,
-                                br->vnic_ofport, br->chand_ofport, &flows,
-                                &diag, NULL);
-    if (e) {
-        snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
-                 br->cfg.flows, diag.line, flow_template_strerror(e));
-        goto out;
-    }
-
-    f = tmpfile();
-    if (!f) {
+    if (ofport < 0) {
+        const char *error = ovsdb_replica_row_get_string(iface, "error");
         snprintf(br->last_error, sizeof br->last_error,
-                 "cannot create a temporary file: %s", strerror(errno));
-        goto out;
+                 "Open vSwitch cannot add %s%s%s", name,
+                 error && *error ? ": " : "", error ? error : "");
+        return -1;
     }
-    for (size_t i = 0; i < flows.n; i++) {
-        char *line = flow_template_format_flow(&flows.flows[i]);
-        if (line) {
-            fprintf(f, "%s\n", line);
-            free(line);
-        }
-    }
-    if (fflush(f) || ferror(f) || fseek(f, 0, SEEK_SET)) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "cannot write the flows to a temporary file: %s",
-                 strerror(errno));
-        goto out;
-    }
-
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "--bundle",
-                     OVS_TIMEOUT, "replace-flows", br->target, "-", NULL };
-    char *output;
-    int status = run_cmd(report, argv, fileno(f), &output);
-    if (status) {
-        set_cmd_error(br, "ovs-ofctl replace-flows", status, output);
-        worker_log(report, "ovs-ofctl replace-flows failed (status %d): %s",
-                   status, output && *output ? output : "no output");
-    } else {
-        worker_log(report, "%zu flows installed", flows.n);
-        ok = true;
-    }
-    free(output);
-out:
-    if (f) {
-        fclose(f);
-    }
-    flow_template_flows_destroy(&flows);
-    return ok;
+    return ofport;
 }
 
-/* A setup, in the worker: reports the port numbers and chand0's ifindex.
- * (The parent renders the flows again from the port numbers: the same
- * template and ports give the same flows.) */
-static bool
-worker_setup(struct bridge *br, FILE *report)
-{
-    if (!ovs_add_ports(br, report) || !ovs_wait_ofports(br, report)
-        || !configure_port(br, report) || !install_flows(br, report)) {
-        return false;
-    }
-    fprintf(report, "ofports %"PRId64" %"PRId64"\n", br->vnic_ofport,
-            br->chand_ofport);
-    fprintf(report, "ifindex %u\n", if_nametoindex(br->cfg.port));
-    return true;
-}
-
-/* A check, in the worker: reports the bridge's flows, as dump-flows shows
- * them.  The parent compares them and adds up the counters. */
-static bool
-worker_check(struct bridge *br, FILE *report)
-{
-    char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", OVS_TIMEOUT,
-                     "dump-flows", br->target, NULL };
-    char *out;
-    int status = run_cmd(report, argv, -1, &out);
-
-    if (status) {
-        set_cmd_error(br, "cannot read the flows: ovs-ofctl dump-flows",
-                      status, out);
-        worker_log(report, "ovs-ofctl dump-flows failed (status %d): %s",
-                   status, out && *out ? out : "no output");
-        free(out);
-        return false;
-    }
-    size_t len = strlen(out);
-    fprintf(report, "dump %zu\n", len);
-    fwrite(out, 1, len, report);
-    putc('\n', report);
-    free(out);
-    return true;
-}
-
-/* Closes every file descriptor above 2 but 'keep'. */
-static void
-close_fds_except(int keep)
-{
-    if (keep > 3) {
-        close_range(3, keep - 1, 0);
-    }
-    if (close_range(keep + 1, ~0U, 0)) {
-        long max = sysconf(_SC_OPEN_MAX);
-
-        for (int fd = keep + 1; fd < (max > 0 && max < 65536 ? max : 65536);
-             fd++) {
-            close(fd);
-        }
-    }
-}
-
-static void __attribute__((noreturn))
-worker_main(struct bridge *br, enum bridge_task task, int fd, pid_t parent)
-{
-    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM };
-    FILE *report;
-    bool ok;
-
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        signal(sigs[i], SIG_DFL);
-    }
-    setpgid(0, 0);              /* So a timeout kills its programs too. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) {
-        _exit(1);               /* chand-guest died before the prctl. */
-    }
-    worker_debug = VLOG_IS_DBG_ENABLED();
-    vlog_set_levels_from_string("ANY:off");
-    close_fds_except(fd);       /* Sockets, datastore, log file... */
-
-    report = fdopen(fd, "w");
-    if (!report) {
-        _exit(1);
-    }
-    ok = task == TASK_SETUP ? worker_setup(br, report)
-                            : worker_check(br, report);
-    if (ok) {
-        fputs("ok\n", report);
-    } else {
-        fprintf(report, "error %s\n",
-                *br->last_error ? br->last_error : "failed");
-    }
-    _exit(fclose(report) ? 1 : 0);
-}
-
-/* The parent's side. */
-
-static const char *
-task_name(enum bridge_task task)
-{
-    return task == TASK_SETUP ? "setup" : "check";
-}
-
-/* Kills 'w' (if nonnull) and whatever it runs, reaps it, and frees it. */
-static void
-worker_kill(struct bridge_worker *w)
-{
-    if (w) {
-        kill(-w->pid, SIGKILL);
-        kill(w->pid, SIGKILL);
-        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
-            continue;
-        }
-        close(w->fd);
-        free(w->report);
-        free(w);
-    }
-}
-
-/* Starts 'task' in a worker.  Returns 0 or an errno. */
-static int
-worker_start(struct bridge *br, enum bridge_task task, long long now)
-{
-    struct bridge_worker *w;
-    pid_t parent = getpid();
-    int fds[2];
-    pid_t pid;
-
-    if (pipe2(fds, O_CLOEXEC)) {
-        return errno;
-    }
-    w = calloc(1, sizeof *w);
-    if (!w) {
-        close(fds[0]);
-        close(fds[1]);
-        return ENOMEM;
-    }
-    pid = fork();
-    if (pid < 0) {
-        int error = errno;
-        close(fds[0]);
-        close(fds[1]);
-        free(w);
-        return error;
-    } else if (!pid) {
-        close(fds[0]);
-        worker_main(br, task, fds[1], parent);
-    }
-    close(fds[1]);
-    setpgid(pid, pid);          /* Also in the child: whoever is first. */
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
-
-    w->task = task;
-    w->pid = pid;
-    w->fd = fds[0];
-    w->started = now;
-    w->deadline = now + (task == TASK_SETUP ? br->cfg.setup_timeout_ms
-                                            : br->cfg.check_timeout_ms);
-    br->worker = w;
-    return 0;
-}
-
-/* Reads what the worker has written, without waiting.  Returns true once
- * it is all there (end of file). */
-static bool
-worker_read(struct bridge_worker *w)
-{
-    for (;;) {
-        char discard[4096];
-        char *buf = discard;
-        size_t room = sizeof discard;
-        ssize_t n;
-
-        if (!w->overflow) {
-            if (w->cap - w->len < 4096) {
-                size_t cap = w->cap ? 2 * w->cap : 16384;
-                char *bigger = realloc(w->report, cap);
-                if (!bigger) {
-                    w->overflow = true;
-                    continue;
-                }
-                w->report = bigger;
-                w->cap = cap;
-            }
-            buf = w->report + w->len;
-            room = w->cap - w->len - 1;
-        }
-        n = read(w->fd, buf, room);
-        if (n > 0) {
-            if (!w->overflow) {
-                w->len += n;
-                w->report[w->len] = '\0';
-                if (w->len > MAX_REPORT) {
-                    w->overflow = true;
-                }
-            }
-        } else if (n == 0) {
-            return true;
-        } else if (errno != EINTR) {
-            return errno != EAGAIN;
-        }
-    }
-}
-
-static void
-log_worker_line(const char *text, void *w_)
-{
-    const struct bridge_worker *w = w_;
-
-    VLOG_DBG("%s worker %ld: %s", task_name(w->task), (long) w->pid, text);
-}
-
-static int
-compare_cookies(const void *a_, const void *b_)
-{
-    uint64_t a = *(const uint64_t *) a_, b = *(const uint64_t *) b_;
-
-    return a < b ? -1 : a > b;
-}
-
-/* Makes the flows for the reported ports the expected ones. */
-static bool
-take_flows(struct bridge *br, int64_t vnic_ofport, int64_t chand_ofport)
-{
-    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
-    struct flow_template_diag diag;
-    enum flow_template_error e;
-    uint64_t *cookies;
-
-    e = chan_flows_render_guest(br->template, &br->cfg.chan, vnic_ofport,
-                                chand_ofport, &flows, &diag, NULL);
-    cookies = e ? NULL : malloc((flows.n ? flows.n : 1) * sizeof *cookies);
-    if (!cookies) {
-        snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
-                 br->cfg.flows, diag.line,
-                 e ? flow_template_strerror(e) : "out of memory");
-        flow_template_flows_destroy(&flows);
-        return false;
-    }
-    for (size_t i = 0; i < flows.n; i++) {
-        cookies[i] = flows.flows[i].cookie;
-    }
-    qsort(cookies, flows.n, sizeof *cookies, compare_cookies);
-    free(br->cookies);
-    br->cookies = cookies;
-    br->n_cookies = flows.n;
-    flow_template_flows_destroy(&br->flows);
-    br->flows = flows;
-    br->vnic_ofport = vnic_ofport;
-    br->chand_ofport = chand_ofport;
-    return true;
-}
-
-/* Adds up the counted flows' packets in 'dump' (dump-flows output). */
-static void
-take_counters(struct bridge *br, const char *dump)
-{
-    struct flow_count *counts;
-    size_t n = flow_counters_sum(&br->flows, dump, &counts);
-
-    flow_counters_update(&br->counters, counts, n);
-    free(counts);
-}
-
-/* Reads the cookies of every flow in 'dump' (dump-flows output) into a
- * malloc'd array, sorted.  Returns NULL if memory runs out. */
-static uint64_t *
-dump_cookies(const char *dump, size_t *np)
-{
-    size_t n = 0, cap = 16;
-    uint64_t *cookies = malloc(cap * sizeof *cookies);
-
-    for (const char *p = dump; cookies && (p = strstr(p, "cookie=0x")); ) {
-        char *end;
-        uint64_t cookie = strtoull(p + 9, &end, 16);
-
-        p = end;
-        if (n >= cap) {
-            uint64_t *bigger = realloc(cookies, 2 * cap * sizeof *cookies);
-            if (!bigger) {
-                free(cookies);
-                return NULL;
-            }
-            cookies = bigger;
-            cap *= 2;
-        }
-        cookies[n++] = cookie;
-    }
-    if (cookies) {
-        qsort(cookies, n, sizeof *cookies, compare_cookies);
-    }
-    *np = n;
-    return cookies;
-}
-
-void
-bridge_compare_flows(const uint64_t *expected, size_t n_expected,
-                     const char *dump, size_t *missingp, size_t *extrap)
-{
-    size_t n;
-    uint64_t *cookies = dump_cookies(dump, &n);
-    size_t missing = 0, extra = 0, i = 0, j = 0;
-
-    if (!cookies) {
-        n = 0;
-    }
-    while (i < n_expected || j < n) {
-        if (j >= n || (i < n_expected && expected[i] < cookies[j])) {
-            missing++;
-            i++;
-        } else if (i >= n_expected || cookies[j] < expected[i]) {
-            extra++;
-            j++;
-        } else {
-            i++;
-            j++;
-        }
-    }
-    free(cookies);
-    *missingp = missing;
-    *extrap = extra;
-}
+/* chand0, configured in-process: non-blocking ioctls. */
 
 /* Returns true if 'ifname' has IPv4 address 'ip'. */
 static bool
@@ -940,153 +522,252 @@ has_address(const char *ifname, uint32_t ip)
     return found;
 }
 
+/* Stores IPv4 address 'ip' (host byte order) as a sockaddr_in in the
+ * caller's '*sa'. */
+static void
+set_sin(struct sockaddr *sa, uint32_t ip)
+{
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET,
+        .sin_addr.s_addr = htonl(ip),
+    };
+
+    memcpy(sa, &sin, sizeof sin);
+}
+
+/* Does ioctl 'request' on 'arg' with socket 'fd'.  On failure records
+ * 'what' and the error as the bridge's last error and returns false. */
+static bool
+do_ioctl(struct bridge *br, int fd, unsigned long request, void *arg,
+         const char *what)
+{
+    if (ioctl(fd, request, arg) && errno != EEXIST) {
+        snprintf(br->last_error, sizeof br->last_error, "%s: %s %s: %s",
+                 br->cfg.port, "cannot", what, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Clears the caller's '*ifr' and names chand0 in it. */
+static void
+init_ifreq(const struct bridge *br, struct ifreq *ifr)
+{
+    memset(ifr, 0, sizeof *ifr);
+    snprintf(ifr->ifr_name, sizeof ifr->ifr_name, "%s", br->cfg.port);
+}
+
+/* Gives chand0 the guest endpoint's MAC, unless it has it. */
+static bool
+set_port_mac(struct bridge *br, int fd)
+{
+    const struct eth_addr *mac = &br->cfg.chan.guest.mac;
+    struct ifreq ifr;
+
+    init_ifreq(br, &ifr);
+    if (!ioctl(fd, SIOCGIFHWADDR, &ifr)
+        && !memcmp(ifr.ifr_hwaddr.sa_data, mac->ea, ETH_ADDR_LEN)) {
+        return true;
+    }
+    init_ifreq(br, &ifr);
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(ifr.ifr_hwaddr.sa_data, mac->ea, ETH_ADDR_LEN);
+    return do_ioctl(br, fd, SIOCSIFHWADDR, &ifr, "set the MAC address");
+}
+
+/* Gives chand0 the guest endpoint's address as a /32, unless it has it:
+ * no prefix route, so chand0 never captures the rest of the address's
+ * network (for a link-local address, 169.254.0.0/16, which the VM may
+ * reach through its own NIC: cloud metadata services at 169.254.169.254,
+ * for one).  The address comes before the link is up, so that the kernel
+ * never adds the route of the address's class in between. */
+static bool
+set_port_address(struct bridge *br, int fd)
+{
+    struct ifreq ifr;
+
+    if (has_address(br->cfg.port, br->cfg.chan.guest.ip)) {
+        return true;
+    }
+    init_ifreq(br, &ifr);
+    set_sin(&ifr.ifr_addr, br->cfg.chan.guest.ip);
+    if (!do_ioctl(br, fd, SIOCSIFADDR, &ifr, "set the address")) {
+        return false;
+    }
+    init_ifreq(br, &ifr);
+    set_sin(&ifr.ifr_netmask, UINT32_MAX);
+    return do_ioctl(br, fd, SIOCSIFNETMASK, &ifr, "set the netmask");
+}
+
+/* Brings chand0 up, unless it is. */
+static bool
+set_port_up(struct bridge *br, int fd)
+{
+    struct ifreq ifr;
+
+    init_ifreq(br, &ifr);
+    if (!do_ioctl(br, fd, SIOCGIFFLAGS, &ifr, "read the flags")) {
+        return false;
+    }
+    if (ifr.ifr_flags & IFF_UP) {
+        return true;
+    }
+    ifr.ifr_flags |= IFF_UP;
+    return do_ioctl(br, fd, SIOCSIFFLAGS, &ifr, "bring the link up");
+}
+
+/* Adds a host route to the host endpoint through chand0 (scope link; an
+ * existing one is kept). */
+static bool
+add_host_route(struct bridge *br, int fd)
+{
+    struct rtentry rt;
+
+    memset(&rt, 0, sizeof rt);
+    set_sin(&rt.rt_dst, br->cfg.chan.host.ip);
+    set_sin(&rt.rt_genmask, UINT32_MAX);
+    rt.rt_flags = RTF_UP | RTF_HOST;
+    rt.rt_dev = (char *) br->cfg.port;
+    return do_ioctl(br, fd, SIOCADDRT, &rt, "add the route to the host "
+                    "endpoint");
+}
+
+/* Adds a permanent neighbour entry for the host endpoint.  Not needed (the
+ * guest flows answer ARP for it): a failure is only logged. */
+static void
+add_host_neighbour(struct bridge *br, int fd)
+{
+    struct arpreq arp;
+
+    memset(&arp, 0, sizeof arp);
+    set_sin(&arp.arp_pa, br->cfg.chan.host.ip);
+    arp.arp_ha.sa_family = ARPHRD_ETHER;
+    memcpy(arp.arp_ha.sa_data, br->cfg.chan.host.mac.ea, ETH_ADDR_LEN);
+    arp.arp_flags = ATF_PERM | ATF_COM;
+    snprintf(arp.arp_dev, sizeof arp.arp_dev, "%s", br->cfg.port);
+    if (ioctl(fd, SIOCSARP, &arp)) {
+        VLOG_DBG("%s: could not add a neighbour entry for the host "
+                 "endpoint: %s", br->cfg.port, strerror(errno));
+    }
+}
+
+/* Configures chand0: MAC, the guest endpoint address, up, a host route to
+ * the host endpoint, and its neighbour entry.  Each step is one ioctl that
+ * the kernel does at once.  Stores chand0's index in the bridge. */
+static bool
+configure_port(struct bridge *br)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    if (fd < 0) {
+        snprintf(br->last_error, sizeof br->last_error,
+                 "cannot create a socket: %s", strerror(errno));
+        return false;
+    }
+    ok = (set_port_mac(br, fd) && set_port_address(br, fd)
+          && set_port_up(br, fd) && add_host_route(br, fd));
+    if (ok) {
+        add_host_neighbour(br, fd);
+        br->ifindex = if_nametoindex(br->cfg.port);
+    }
+    close(fd);
+    return ok;
+}
+
+/* Flows. */
+
+/* Renders the flows for the ports found into the wanted ones. */
+static bool
+render_flows(struct bridge *br, int64_t vnic_ofport, int64_t chand_ofport)
+{
+    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    struct flow_template_diag diag;
+    enum flow_template_error e;
+
+    e = chan_flows_render_guest(br->template, &br->cfg.chan, vnic_ofport,
+                                chand_ofport, &flows, &diag, NULL);
+    if (e) {
+        snprintf(br->last_error, sizeof br->last_error, "%s:%u: %s",
+                 br->cfg.flows, diag.line, flow_template_strerror(e));
+        flow_template_flows_destroy(&flows);
+        return false;
+    }
+    flow_template_flows_destroy(&br->flows);
+    br->flows = flows;
+    br->vnic_ofport = vnic_ofport;
+    br->chand_ofport = chand_ofport;
+    return true;
+}
+
+/* Adds up the counted flows' packets from the last sync's flow
+ * statistics. */
+static void
+take_counters(struct bridge *br)
+{
+    size_t n_stats;
+    const struct flow_packets *stats = ofctrl_flow_stats(br->ofctrl,
+                                                         &n_stats);
+    struct flow_count *counts;
+    size_t n = flow_counters_sum_packets(&br->flows, stats, n_stats,
+                                         &counts);
+
+    if (n) {
+        flow_counters_update(&br->counters, counts, n);
+    }
+    free(counts);
+}
+
+/* Starts a sync of the wanted flows, to be over by the deadline of the
+ * current step.  Returns 0 or an errno. */
 static int
-parse_int64(const char *s, int64_t *v)
+start_sync(struct bridge *br)
 {
-    char *end;
-
-    errno = 0;
-    *v = strtoll(s, &end, 10);
-    return end != s && !*end && !errno;
+    return ofctrl_sync_start(br->ofctrl, &br->flows, NULL, 0, br->deadline);
 }
 
-bool
-bridge_parse_report(char *text, size_t len, struct bridge_report *r,
-                    bridge_report_log_func *log, void *aux)
-{
-    char *p = text, *end = text + len;
-    bool done = false;
-
-    memset(r, 0, sizeof *r);
-    while (p < end) {
-        char *nl = memchr(p, '\n', end - p);
-        int64_t a, b;
-
-        if (!nl || done) {
-            return false;       /* Cut short, or more after the outcome. */
-        }
-        *nl = '\0';
-        if (!strncmp(p, "log ", 4)) {
-            if (log) {
-                log(p + 4, aux);
-            }
-        } else if (!strncmp(p, "ofports ", 8)) {
-            char *space = strchr(p + 8, ' ');
-            if (!space) {
-                return false;
-            }
-            *space = '\0';
-            if (!parse_int64(p + 8, &a) || !parse_int64(space + 1, &b)
-                || a <= 0 || b <= 0) {
-                return false;
-            }
-            r->vnic_ofport = a;
-            r->chand_ofport = b;
-        } else if (!strncmp(p, "ifindex ", 8)) {
-            if (!parse_int64(p + 8, &a) || a < 0 || a > UINT_MAX) {
-                return false;
-            }
-            r->ifindex = a;
-        } else if (!strncmp(p, "dump ", 5)) {
-            char *dump = nl + 1;
-            if (!parse_int64(p + 5, &a) || a < 0 || a >= end - dump
-                || dump[a] != '\n') {
-                return false;
-            }
-            dump[a] = '\0';
-            r->dump = dump;
-            nl = dump + a;
-        } else if (!strcmp(p, "ok")) {
-            r->ok = done = true;
-        } else if (!strncmp(p, "error ", 6)) {
-            snprintf(r->error, sizeof r->error, "%s", p + 6);
-            done = true;
-        } else {
-            return false;
-        }
-        p = nl + 1;
-    }
-    return done;
-}
-
-/* Starts a setup, or counts a failure if it cannot. */
+/* Describes a sync's error 'error' in the bridge's last error. */
 static void
-start_setup(struct bridge *br, long long now)
+set_sync_error(struct bridge *br, const char *what, int error)
 {
-    int error;
-
-    reconnect_connecting(br->retry, now);
-    error = worker_start(br, TASK_SETUP, now);
-    if (error) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "cannot start a setup: %s", strerror(error));
-        br->n_setup_failures++;
-        reconnect_connect_failed(br->retry, now, error);
-        VLOG_ERR_RL(&rl, "guest bridge %s: %s", br->cfg.bridge,
-                    br->last_error);
-    }
+    snprintf(br->last_error, sizeof br->last_error, "%s: %s", what,
+             error == EPROTO ? "the switch refused flows (logged)"
+             : error == ENOTCONN ? "the OpenFlow connection was lost"
+             : error == ETIMEDOUT ? "no answer from ovs-vswitchd in time"
+             : strerror(error));
 }
 
-/* The bridge is not as set up: 'reason' says why.  Sets it up again at
- * once (the backoff grows if it was ready for a short while only). */
+
+/* Setups and checks. */
+
+/* Starts step 'step' of a setup or check (at 'now', ending by
+ * 'timeout_ms' later). */
 static void
-check_failed(struct bridge *br, const char *reason, long long now)
+start_step(struct bridge *br, enum bridge_step step, long long now,
+           int timeout_ms)
 {
-    snprintf(br->last_error, sizeof br->last_error, "%s", reason);
-    br->n_check_failures++;
-    br->ready = false;
-    VLOG_WARN("guest bridge %s: %s; setting it up again", br->cfg.bridge,
-              reason);
-    reconnect_force_reconnect(br->retry, now);
-    reconnect_disconnected(br->retry, now, EAGAIN);
+    br->step = step;
+    br->started = now;
+    br->deadline = now + timeout_ms;
 }
 
-/* Starts a check: the interface checks here, the flows in a worker. */
+/* Ends the setup or check in progress. */
 static void
-start_check(struct bridge *br, long long now)
+end_step(struct bridge *br)
 {
-    char why[256];
-    int error;
-
-    br->n_checks++;
-    if (if_nametoindex(br->cfg.port) != br->ifindex) {
-        snprintf(why, sizeof why, "%s was removed or recreated "
-                 "(ovs-vswitchd restarted?)", br->cfg.port);
-    } else if (!has_address(br->cfg.port, br->cfg.chan.guest.ip)) {
-        snprintf(why, sizeof why, "%s lost its address", br->cfg.port);
-    } else if ((error = worker_start(br, TASK_CHECK, now)) != 0) {
-        /* Not the bridge's fault: try again at the next period. */
-        VLOG_WARN_RL(&rl, "guest bridge %s: cannot start a check: %s",
-                     br->cfg.bridge, strerror(error));
-        br->next_check = now + br->cfg.check_ms;
-        return;
-    } else {
-        return;
+    if (br->txn_id) {
+        ovsdb_replica_transact_cancel(br->ovs, br->txn_id);
+        br->txn_id = 0;
     }
-    check_failed(br, why, now);
+    br->step = STEP_IDLE;
 }
 
+/* The setup failed: the bridge's last error says why.  Retried after the
+ * backoff. */
 static void
-setup_done(struct bridge *br, const struct bridge_report *r, long long now)
+setup_failed(struct bridge *br, long long now)
 {
-    if (r && r->ok && (r->vnic_ofport <= 0 || r->chand_ofport <= 0)) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "the setup worker reported no OpenFlow port numbers");
-    } else if (r && r->ok
-               && take_flows(br, r->vnic_ofport, r->chand_ofport)) {
-        br->ifindex = r->ifindex;
-        br->ready = true;
-        br->seqno++;
-        br->n_setups++;
-        br->next_check = now + br->cfg.check_ms;
-        br->last_error[0] = '\0';
-        reconnect_connected(br->retry, now);
-        VLOG_INFO("guest bridge %s ready: %s is OpenFlow port %"PRId64", %s "
-                  "is OpenFlow port %"PRId64", %zu flows installed",
-                  br->cfg.bridge, br->cfg.vnic, br->vnic_ofport,
-                  br->cfg.port, br->chand_ofport, br->n_cookies);
-        return;
-    }
+    end_step(br);
     br->n_setup_failures++;
     reconnect_connect_failed(br->retry, now, EAGAIN);
     VLOG_ERR_RL(&rl, "guest bridge %s setup failed: %s; retrying in %lld "
@@ -1094,95 +775,240 @@ setup_done(struct bridge *br, const struct bridge_report *r, long long now)
                 reconnect_wait(br->retry, now) - now);
 }
 
+/* Starts a setup: its first step waits for the database. */
 static void
-check_done(struct bridge *br, const struct bridge_report *r, long long now)
+start_setup(struct bridge *br, long long now)
 {
-    size_t missing, extra;
+    reconnect_connecting(br->retry, now);
+    start_step(br, STEP_OVSDB, now, br->cfg.setup_timeout_ms);
+}
+
+/* The setup succeeded. */
+static void
+setup_done(struct bridge *br, long long now)
+{
+    end_step(br);
+    take_counters(br);
+    br->ready = true;
+    br->seqno++;
+    br->n_setups++;
+    br->next_check = now + br->cfg.check_ms;
+    br->last_error[0] = '\0';
+    reconnect_connected(br->retry, now);
+    VLOG_INFO("guest bridge %s ready: %s is OpenFlow port %"PRId64", %s "
+              "is OpenFlow port %"PRId64", %zu flows installed",
+              br->cfg.bridge, br->cfg.vnic, br->vnic_ofport, br->cfg.port,
+              br->chand_ofport, br->flows.n);
+}
+
+/* The bridge is not as set up: 'reason' says why.  Sets it up again at
+ * once (the backoff grows if it was ready for a short while only). */
+static void
+check_failed(struct bridge *br, const char *reason, long long now)
+{
+    if (reason != br->last_error) {
+        snprintf(br->last_error, sizeof br->last_error, "%s", reason);
+    }
+    end_step(br);
+    br->n_check_failures++;
+    br->ready = false;
+    VLOG_WARN("guest bridge %s: %s; setting it up again", br->cfg.bridge,
+              br->last_error);
+    reconnect_force_reconnect(br->retry, now);
+    reconnect_disconnected(br->retry, now, EAGAIN);
+}
+
+/* Starts a check: chand0 is checked here, then a forced sync puts back
+ * missing flows, removes unwanted ones and reads the counts. */
+static void
+start_check(struct bridge *br, long long now)
+{
     char why[256];
 
-    if (r && r->ok && r->dump) {
-        bridge_compare_flows(br->cookies, br->n_cookies, r->dump, &missing,
-                             &extra);
-        take_counters(br, r->dump);
-        if (!missing && !extra) {
-            br->next_check = now + br->cfg.check_ms;
-            return;
-        }
-        snprintf(why, sizeof why, "%zu of %zu flows missing and %zu "
-                 "unexpected flows on %s", missing, br->n_cookies, extra,
-                 br->cfg.bridge);
-    } else if (r && r->ok) {
-        snprintf(why, sizeof why, "the check reported no flows");
+    br->n_checks++;
+    if (if_nametoindex(br->cfg.port) != br->ifindex) {
+        snprintf(why, sizeof why, "%s was removed or recreated "
+                 "(ovs-vswitchd restarted?)", br->cfg.port);
+    } else if (!has_address(br->cfg.port, br->cfg.chan.guest.ip)) {
+        snprintf(why, sizeof why, "%s lost its address", br->cfg.port);
     } else {
-        snprintf(why, sizeof why, "%s", br->last_error);
+        int error;
+
+        start_step(br, STEP_CHECK, now, br->cfg.check_timeout_ms);
+        error = start_sync(br);
+        if (error) {
+            set_sync_error(br, "cannot check the flows", error);
+            check_failed(br, br->last_error, now);
+        }
+        return;
     }
     check_failed(br, why, now);
 }
 
-/* Takes the report of a worker that ended, or stops one past its
- * deadline, and acts on the outcome.  Returns false if it still runs. */
-static bool
-worker_finish(struct bridge *br, long long now)
+/* STEP_OVSDB: once the database is read, sends the transaction. */
+static void
+run_ovsdb(struct bridge *br, long long now)
 {
-    struct bridge_worker *w = br->worker;
-    struct bridge_report report, *r = NULL;
+    json_t *ops;
 
-    if (worker_read(w)) {
-        if (w->overflow) {
+    if (br->txn_id) {
+        return;
+    } else if (!ovsdb_replica_is_synced(br->ovs)) {
+        if (!ovsdb_replica_is_connected(br->ovs)
+            && now - br->started >= BRIDGE_OVSDB_WAIT_MS) {
             snprintf(br->last_error, sizeof br->last_error,
-                     "the %s worker reported more than %d bytes",
-                     task_name(w->task), MAX_REPORT);
-        } else if (!bridge_parse_report(w->report ? w->report : "", w->len,
-                                        &report, log_worker_line, w)) {
-            snprintf(br->last_error, sizeof br->last_error,
-                     "the %s worker ended without a complete report",
-                     task_name(w->task));
-        } else {
-            r = &report;
-            if (!r->ok) {
-                snprintf(br->last_error, sizeof br->last_error, "%.*s",
-                         (int) sizeof br->last_error - 1, r->error);
-            }
+                     "no connection to the Open vSwitch database %s",
+                     br->cfg.ovs_db);
+            setup_failed(br, now);
         }
-    } else if (now >= w->deadline) {
-        snprintf(br->last_error, sizeof br->last_error,
-                 "the %s took longer than %lld ms (Open vSwitch does not "
-                 "answer?), stopped", task_name(w->task),
-                 w->deadline - w->started);
-    } else {
-        return false;
+        return;
     }
+    ops = setup_ops(br);
+    if (!ops) {
+        setup_failed(br, now);
+        return;
+    }
+    br->txn_id = ovsdb_replica_transact(br->ovs, ops, setup_txn_done, br);
+}
 
-    /* 'report' points into the worker's buffer: act before freeing it. */
-    br->worker = NULL;
-    if (w->task == TASK_SETUP) {
-        setup_done(br, r, now);
-    } else {
-        check_done(br, r, now);
+/* STEP_OFPORTS: once both ports have OpenFlow port numbers, configures
+ * chand0 and renders the flows. */
+static void
+run_ofports(struct bridge *br, long long now)
+{
+    int64_t vnic = get_ofport(br, br->cfg.vnic);
+    int64_t chand = vnic < 0 ? 0 : get_ofport(br, br->cfg.port);
+
+    if (vnic < 0 || chand < 0) {
+        setup_failed(br, now);
+    } else if (vnic && chand) {
+        if (!configure_port(br) || !render_flows(br, vnic, chand)) {
+            setup_failed(br, now);
+            return;
+        }
+        if (!br->ofctrl) {
+            br->ofctrl = ofctrl_create(br->target, br->cfg.flows,
+                                       OFCTRL_ALL_FLOWS, 1, 0);
+        }
+        br->step = STEP_OPENFLOW;
     }
-    worker_kill(w);
-    return true;
+}
+
+/* STEP_OPENFLOW: once connected, starts installing the flows. */
+static void
+run_openflow(struct bridge *br, long long now)
+{
+    int error;
+
+    if (!ofctrl_is_connected(br->ofctrl)) {
+        return;
+    }
+    br->of_seqno = ofctrl_get_seqno(br->ofctrl);
+    br->step = STEP_FLOWS;
+    error = start_sync(br);
+    if (error) {
+        set_sync_error(br, "cannot install the flows", error);
+        setup_failed(br, now);
+    }
+}
+
+/* STEP_FLOWS and STEP_CHECK: the sync's outcome. */
+static void
+run_sync(struct bridge *br, long long now)
+{
+    bool setup = br->step == STEP_FLOWS;
+    int error;
+
+    if (!ofctrl_sync_result(br->ofctrl, &error)) {
+        return;
+    }
+    if (error) {
+        set_sync_error(br, setup ? "cannot install the flows"
+                       : "cannot check the flows", error);
+        if (setup) {
+            setup_failed(br, now);
+        } else {
+            check_failed(br, br->last_error, now);
+        }
+    } else if (setup) {
+        setup_done(br, now);
+    } else {
+        end_step(br);
+        take_counters(br);
+        br->next_check = now + br->cfg.check_ms;
+    }
+}
+
+/* Moves the setup or check in progress on as far as it can go now. */
+static void
+run_step(struct bridge *br, long long now)
+{
+    enum bridge_step step;
+
+    do {
+        step = br->step;
+        switch (step) {
+        case STEP_OVSDB: run_ovsdb(br, now); break;
+        case STEP_OFPORTS: run_ofports(br, now); break;
+        case STEP_OPENFLOW: run_openflow(br, now); break;
+        case STEP_FLOWS:
+        case STEP_CHECK: run_sync(br, now); break;
+        case STEP_IDLE:
+        default: break;
+        }
+    } while (br->step != step && br->step != STEP_IDLE);
+
+    if (br->step != STEP_IDLE && now >= br->deadline) {
+        bool setup = br->step != STEP_CHECK;
+        const char *name = step_name(br->step);
+
+        snprintf(br->last_error, sizeof br->last_error,
+                 "the %s took longer than %lld ms at step \"%s\" (Open "
+                 "vSwitch does not answer?), stopped",
+                 setup ? "setup" : "check", br->deadline - br->started,
+                 name ? name : "");
+        if (setup) {
+            setup_failed(br, now);
+        } else {
+            check_failed(br, br->last_error, now);
+        }
+    }
+}
+
+/* While ready and idle: a lost OpenFlow connection means ovs-vswitchd
+ * restarted (or went away), and the flows may be gone with it. */
+static void
+run_ready(struct bridge *br, long long now)
+{
+    if (ofctrl_get_seqno(br->ofctrl) != br->of_seqno) {
+        check_failed(br, "the OpenFlow connection was lost or made again "
+                     "(ovs-vswitchd restarted?)", now);
+    } else if (now >= br->next_check) {
+        start_check(br, now);
+    }
 }
 
 void
 bridge_run(struct bridge *br, long long now)
 {
+    br->now = now;
     if (!reconnect_is_enabled(br->retry)) {
         reconnect_enable(br->retry, now);
+        ovsdb_replica_connect(br->ovs, br->cfg.ovs_db);
     }
-    if (br->worker && !worker_finish(br, now)) {
-        return;
+    ovsdb_replica_run(br->ovs);         /* May end the transaction. */
+    if (br->ofctrl) {
+        ofctrl_run(br->ofctrl, now);
     }
-    if (br->ready) {
-        if (now >= br->next_check) {
-            start_check(br, now);
-        }
-        if (br->ready || br->worker) {
-            return;
-        }
+    if (br->step != STEP_IDLE) {
+        run_step(br, now);
+    } else if (br->ready) {
+        run_ready(br, now);
     }
-    if (reconnect_run(br->retry, now) == RECONNECT_CONNECT) {
+    if (br->step == STEP_IDLE && !br->ready
+        && reconnect_run(br->retry, now) == RECONNECT_CONNECT) {
         start_setup(br, now);
+        run_step(br, now);
     }
 }
 
@@ -1191,8 +1017,12 @@ bridge_next_wakeup(const struct bridge *br, long long now)
 {
     long long next;
 
-    if (br->worker) {
-        next = br->worker->deadline;
+    if (br->step != STEP_IDLE) {
+        next = br->deadline;
+        if (br->step == STEP_OVSDB && !ovsdb_replica_is_synced(br->ovs)
+            && br->started + BRIDGE_OVSDB_WAIT_MS < next) {
+            next = br->started + BRIDGE_OVSDB_WAIT_MS;
+        }
     } else if (br->ready) {
         next = br->next_check;
     } else if (!reconnect_is_enabled(br->retry)) {
@@ -1206,8 +1036,9 @@ bridge_next_wakeup(const struct bridge *br, long long now)
 void
 bridge_wait(const struct bridge *br, long long now)
 {
-    if (br->worker) {
-        poll_fd_wait(br->worker->fd, POLLIN);
+    ovsdb_replica_wait(br->ovs);
+    if (br->ofctrl) {
+        ofctrl_wait(br->ofctrl);
     }
     poll_timer_wait_until(bridge_next_wakeup(br, now));
 }
@@ -1215,7 +1046,7 @@ bridge_wait(const struct bridge *br, long long now)
 bool
 bridge_is_busy(const struct bridge *br)
 {
-    return br->worker != NULL;
+    return br->step != STEP_IDLE;
 }
 
 bool
@@ -1233,18 +1064,19 @@ bridge_get_seqno(const struct bridge *br)
 json_t *
 bridge_status_json(const struct bridge *br, long long now)
 {
-    const struct bridge_worker *w = br->worker;
+    bool busy = br->step != STEP_IDLE;
     long long next = bridge_next_wakeup(br, now);
 
     return json_pack("{s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:s, s:I, s:I, "
-                     "s:I, s:I, s:s, s:I, s:s?, s:I, s:I, s:I}",
+                     "s:I, s:I, s:s, s:I, s:s?, s:s?, s:I, s:b, s:b, s:I, "
+                     "s:I}",
                      "bridge", br->cfg.bridge,
                      "ready", br->ready,
                      "vnic", br->cfg.vnic,
                      "vnic_ofport", (json_int_t) br->vnic_ofport,
                      "port", br->cfg.port,
                      "port_ofport", (json_int_t) br->chand_ofport,
-                     "flows", (json_int_t) br->n_cookies,
+                     "flows", (json_int_t) br->flows.n,
                      "flow_template", br->cfg.flows,
                      "setups", (json_int_t) br->n_setups,
                      "setup_failures", (json_int_t) br->n_setup_failures,
@@ -1255,9 +1087,15 @@ bridge_status_json(const struct bridge *br, long long now)
                          &br->counters, br->cfg.chan.chan_id,
                          "isolation_drops") + (json_int_t) flow_counters_get(
                          &br->counters, 0, "isolation_drops"),
-                     "task", w ? task_name(w->task) : NULL,
-                     "task_ms", (json_int_t) (w ? now - w->started : 0),
+                     "syncing", (!busy ? NULL
+                                 : br->step == STEP_CHECK ? "check"
+                                 : "setup"),
+                     "step", step_name(br->step),
+                     "sync_ms", (json_int_t) (busy ? now - br->started : 0),
+                     "ovsdb_connected", ovsdb_replica_is_connected(br->ovs),
+                     "openflow_connected",
+                     br->ofctrl && ofctrl_is_connected(br->ofctrl),
                      "backoff_ms",
                      (json_int_t) reconnect_get_backoff(br->retry),
-                     "next_run_ms", (json_int_t) (w ? 0 : next - now));
+                     "next_run_ms", (json_int_t) (busy ? 0 : next - now));
 }

@@ -719,6 +719,27 @@ where_vm_key(const char *vm, const char *key)
                      ovsdb_condition("key", "==", json_string(key)));
 }
 
+/* Returns the keys of VM 'vm''s Guest_Record rows in the replica, as a new
+ * JSON object (key -> true). */
+static json_t *
+guest_record_keys(const struct chandb *db, const char *vm)
+{
+    json_t *keys = json_object();
+    const struct ovsdb_replica_table *t
+        = ovsdb_replica_get_table(db->replica, "Guest_Record");
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, t) {
+        const char *name, *key;
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
+            && name && !strcmp(name, vm)
+            && !ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"),
+                                       &key) && key) {
+            json_object_set_new(keys, key, json_true());
+        }
+    }
+    return keys;
+}
+
 void
 chandb_write_guest_batch(struct chandb *db, const char *vm,
                          const struct upstream_batch *b, size_t n_rows,
@@ -736,12 +757,19 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
                                                  json_array(), "!=",
                                                  json_array(), 0));
     }
+    /* Whether a put inserts or updates follows the rows as the Chan DB has
+     * them, not 'c->insert': a transaction cut off by a lost connection may
+     * have committed all the same. */
+    json_t *existing = guest_record_keys(db, vm);
     for (size_t i = 0; i < b->n; i++) {
         const struct upstream_change *c = &b->changes[i];
+        bool exists = json_object_get(existing, c->key) != NULL;
         json_t *op;
         if (!c->value) {
             op = ovsdb_op_delete("Guest_Record", where_vm_key(vm, c->key));
-        } else if (c->insert) {
+            json_object_del(existing, c->key);
+        } else if (!exists) {
+            json_object_set_new(existing, c->key, json_true());
             op = ovsdb_op_insert("Guest_Record", json_pack(
                                      "{ss ss ss sI sI}", "vm", vm,
                                      "key", c->key, "value", c->value,
@@ -766,6 +794,7 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
         }
     }
     objmap_txn_destroy(&otxn);
+    json_decref(existing);
     if (b->set_position) {
         json_array_append_new(ops, ovsdb_op_update(
                                   "Channel", where_vm(vm),

@@ -94,8 +94,8 @@ flowmgr_create(const char *template_path, const char *target)
     struct flowmgr *fm = xcalloc(1, sizeof *fm);
     fm->template = ft;
     fm->template_path = xstrdup(template_path);
-    fm->ofctrl = ofctrl_create(target, template_path, 1,
-                               CHAN_FLOWS_MAX_METER);
+    fm->ofctrl = ofctrl_create(target, template_path, OFCTRL_CHAND_FLOWS,
+                               1, CHAN_FLOWS_MAX_METER);
     flow_template_flows_init(&fm->wanted);
     flow_counters_init(&fm->counters);
     fm->meter_pps = 2000;

@@ -135,47 +135,12 @@ vswitchd_has_chand_type(const struct ovsdb_replica *ovs)
                                  "chand");
 }
 
-static const char *
-row_string(const struct ovsdb_replica_row *row, const char *column)
-{
-    const char *s = NULL;
-    if (row) {
-        ovsdb_datum_get_string(ovsdb_replica_row_get(row, column), &s);
-    }
-    return s;
-}
-
 static const struct ovsdb_replica_row *
 find_by_name(const struct ovsdb_replica *ovs, const char *table,
              const char *name)
 {
-    const struct ovsdb_replica_row *row;
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(ovs, table)) {
-        const char *s = row_string(row, "name");
-        if (s && !strcmp(s, name)) {
-            return row;
-        }
-    }
-    return NULL;
-}
-
-/* True if the uuid set in 'row''s 'column' holds 'uuid'. */
-static bool
-row_refers_to(const struct ovsdb_replica_row *row, const char *column,
-              const char *uuid)
-{
-    json_t *uuids;
-    bool found = false;
-    if (!ovsdb_datum_get_uuid_set(ovsdb_replica_row_get(row, column),
-                                  &uuids)) {
-        size_t i;
-        json_t *u;
-        json_array_foreach (uuids, i, u) {
-            found |= !strcmp(json_string_value(u), uuid);
-        }
-        json_decref(uuids);
-    }
-    return found;
+    return ovsdb_replica_find_by_string(ovsdb_replica_get_table(ovs, table),
+                                        "name", name);
 }
 
 static void
@@ -275,19 +240,20 @@ examine_port(struct inject *inj, struct ovsdb_replica *ovs, long long now,
         *reason = strdup("creating the chand port");
         return 0;
     }
-    if (!row_refers_to(bridge, "ports", ovsdb_replica_row_uuid(port))
-        || !row_refers_to(port, "interfaces",
-                          ovsdb_replica_row_uuid(iface))) {
+    if (!ovsdb_replica_row_refers_to(bridge, "ports",
+                                     ovsdb_replica_row_uuid(port))
+        || !ovsdb_replica_row_refers_to(port, "interfaces",
+                                        ovsdb_replica_row_uuid(iface))) {
         *reason = strdup("a port of that name exists on another bridge");
         return 0;
     }
-    const char *type = row_string(iface, "type");
+    const char *type = ovsdb_replica_row_get_string(iface, "type");
     if (!type || strcmp(type, "chand")) {
         *reason = xasprintf("interface %s has type \"%s\", not chand",
                             inj->port_name, type ? type : "");
         return 0;
     }
-    const char *error = row_string(iface, "error");
+    const char *error = ovsdb_replica_row_get_string(iface, "error");
     if (error && *error) {
         *reason = xasprintf("port %s: %s", inj->port_name, error);
         return 0;

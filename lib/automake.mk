@@ -12,7 +12,6 @@ lib_libchand_a_SOURCES = \
 	lib/reconnect.c lib/reconnect.h \
 	lib/jsonrpc.c lib/jsonrpc.h \
 	lib/ctl.c lib/ctl.h \
-	lib/subprocess.c lib/subprocess.h \
 	lib/ovsdb-msg.c lib/ovsdb-msg.h \
 	lib/ovsdb-replica.c lib/ovsdb-replica.h \
 	lib/ofp13.c lib/ofp13.h \

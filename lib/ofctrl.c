@@ -70,6 +70,7 @@ struct meter_seen {
 struct ofctrl {
     char *target;
     char *source;
+    enum ofctrl_scope scope;
     uint32_t meter_min, meter_max;
     struct ofconn *conn;
     uint64_t n_errors;
@@ -108,12 +109,13 @@ struct ofctrl {
 static void handle_msg(const uint8_t *msg, size_t len, void *ofctrl_);
 
 struct ofctrl *
-ofctrl_create(const char *target, const char *source, uint32_t meter_min,
-              uint32_t meter_max)
+ofctrl_create(const char *target, const char *source,
+              enum ofctrl_scope scope, uint32_t meter_min, uint32_t meter_max)
 {
     struct ofctrl *oc = xcalloc(1, sizeof *oc);
     oc->target = xstrdup(target);
     oc->source = xstrdup(source);
+    oc->scope = scope;
     oc->meter_min = meter_min;
     oc->meter_max = meter_max;
     oc->conn = ofconn_create(target, handle_msg, oc, OFCTRL_TX_MAX);
@@ -490,10 +492,32 @@ bundle_checked(struct ofctrl *oc)
     }
 }
 
+/* True if the caller has meters: syncs then read and fix the bridge's. */
+static bool
+has_meters(const struct ofctrl *oc)
+{
+    return oc->meter_min <= oc->meter_max;
+}
+
+/* Sends the request for the meter statistics or configuration ('type'),
+ * with xid 'xid'. */
+static int
+send_meter_dump(struct ofctrl *oc, uint16_t type,
+                uint32_t xid)
+{
+    uint8_t buf[64];
+    size_t len;
+
+    ofp13_encode_meter_request(buf, sizeof buf, &len, xid, type,
+                               OFP13_METER_ALL);
+    return send_msg(oc, buf, len);
+}
+
 /* Step 1. */
 static int
 send_dumps(struct ofctrl *oc)
 {
+    bool all = oc->scope == OFCTRL_ALL_FLOWS;
     uint8_t buf[128];
     size_t len;
     int error;
@@ -502,20 +526,20 @@ send_dumps(struct ofctrl *oc)
     add_source(oc, SRC_DUMP, DUMP_METER_STATS);
     add_source(oc, SRC_DUMP, DUMP_METER_CONFIG);
     ofp13_encode_flow_stats_request(buf, sizeof buf, &len, oc->dump_xid,
-                                    FLOW_TEMPLATE_COOKIE_TAG,
-                                    FLOW_TEMPLATE_COOKIE_MASK);
+                                    all ? 0 : FLOW_TEMPLATE_COOKIE_TAG,
+                                    all ? 0 : FLOW_TEMPLATE_COOKIE_MASK);
     error = send_msg(oc, buf, len);
-    if (!error) {
-        ofp13_encode_meter_request(buf, sizeof buf, &len, oc->dump_xid + 1,
-                                   OFP13_MP_METER, OFP13_METER_ALL);
-        error = send_msg(oc, buf, len);
+    oc->dumps = DUMP_FLOWS;
+    if (has_meters(oc)) {
+        if (!error) {
+            error = send_meter_dump(oc, OFP13_MP_METER, oc->dump_xid + 1);
+        }
+        if (!error) {
+            error = send_meter_dump(oc, OFP13_MP_METER_CONFIG,
+                                    oc->dump_xid + 2);
+        }
+        oc->dumps |= DUMP_METER_STATS | DUMP_METER_CONFIG;
     }
-    if (!error) {
-        ofp13_encode_meter_request(buf, sizeof buf, &len, oc->dump_xid + 2,
-                                   OFP13_MP_METER_CONFIG, OFP13_METER_ALL);
-        error = send_msg(oc, buf, len);
-    }
-    oc->dumps = DUMP_FLOWS | DUMP_METER_STATS | DUMP_METER_CONFIG;
     oc->n_stats = 0;
     oc->n_seen = 0;
     return error;
@@ -547,7 +571,9 @@ ofctrl_sync_start(struct ofctrl *oc, const struct flow_template_flows *flows,
         oc->wanted.flows[oc->wanted.n++].text = xstrdup(f->text);
     }
     oc->meters = xmalloc((n_meters + 1) * sizeof *oc->meters);
-    memcpy(oc->meters, meters, n_meters * sizeof *meters);
+    if (n_meters) {
+        memcpy(oc->meters, meters, n_meters * sizeof *meters);
+    }
     oc->n_meters = n_meters;
     oc->deadline = deadline;
     oc->conn_seqno = ofconn_get_seqno(oc->conn);

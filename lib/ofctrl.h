@@ -6,8 +6,10 @@
  * lib/ofconn connection, without ever blocking the caller:
  *
  *   1. Dump: one flow statistics request for every flow whose cookie
- *      carries chand's tag (FLOW_TEMPLATE_COOKIE_TAG), one meter
- *      statistics and one meter configuration request.  The replies give
+ *      carries chand's tag (FLOW_TEMPLATE_COOKIE_TAG), or for every flow
+ *      of a bridge that belongs to chand entirely (OFCTRL_ALL_FLOWS), one
+ *      meter statistics and one meter configuration request (none if the
+ *      caller has no meters).  The replies give
  *      the installed cookies with their packet counts, and the installed
  *      meters with their rates and drop counts.
  *   2. Meters: METER_MOD add for each wanted meter that is missing, modify
@@ -16,10 +18,11 @@
  *      OpenFlow 1.3): a delete by cookie for each installed cookie nobody
  *      wants, then an add for each wanted flow whose cookie is not
  *      installed.  Flows with other cookies (the bridge's own, OVN's) are
- *      never touched.  The switch checks each message as it is added to
- *      the bundle and rejects a bad one alone, so a barrier follows: the
- *      bundle is committed only if no message was rejected, and discarded
- *      otherwise.  The flows change all at once or not at all.
+ *      never touched, except on a bridge of OFCTRL_ALL_FLOWS.  The switch
+ *      checks each message as it is added to the bundle and rejects a bad
+ *      one alone, so a barrier follows: the bundle is committed only if no
+ *      message was rejected, and discarded otherwise.  The flows change
+ *      all at once or not at all.
  *   4. Meters again: delete each installed meter in the caller's range
  *      that nobody wants, once no flow uses it.
  *   5. A barrier.  The sync is done when its reply arrives.
@@ -57,12 +60,25 @@ struct ofctrl_meter {
     uint32_t burst;
 };
 
+/* Which flows of the bridge a controller keeps equal to the wanted ones. */
+enum ofctrl_scope {
+    OFCTRL_CHAND_FLOWS,         /* Those whose cookie carries chand's tag:
+                                 * other flows are never touched. */
+    OFCTRL_ALL_FLOWS,           /* Every flow: the bridge belongs to the
+                                 * caller, so a flow nobody wants is
+                                 * removed whatever its cookie. */
+};
+
 /* Creates a controller for the bridge whose management socket is 'target'
  * (copied, e.g. "unix:/var/run/openvswitch/br-int.mgmt").  'source' (copied)
- * names the flow template in error messages.  Meters with ids in
- * ['meter_min', 'meter_max'] belong to the caller: those nobody wants are
- * deleted.  The caller owns the result. */
+ * names the flow template in error messages.  'scope' says which flows it
+ * dumps and removes when unwanted.  Meters with ids in ['meter_min',
+ * 'meter_max'] belong to the caller: those nobody wants are deleted; an
+ * empty range ('meter_min' > 'meter_max') means the caller has no meters,
+ * and syncs then do not read the bridge's meters at all.  The caller owns
+ * the result. */
 struct ofctrl *ofctrl_create(const char *target, const char *source,
+                             enum ofctrl_scope scope,
                              uint32_t meter_min, uint32_t meter_max);
 void ofctrl_destroy(struct ofctrl *);
 
@@ -90,8 +106,9 @@ bool ofctrl_is_syncing(const struct ofctrl *);
  * with its source; ENOTCONN: the connection was lost; ETIMEDOUT). */
 bool ofctrl_sync_result(struct ofctrl *, int *errorp);
 
-/* The chand flows and their packet counts as of the last dump (sorted by
- * cookie), valid until the next sync starts. */
+/* The flows in the controller's scope (chand's, or all of them) and their
+ * packet counts as of the last dump (sorted by cookie), valid until the
+ * next sync starts. */
 const struct flow_packets *ofctrl_flow_stats(const struct ofctrl *,
                                                  size_t *n);
 

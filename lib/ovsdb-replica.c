@@ -338,6 +338,52 @@ ovsdb_replica_row_get(const struct ovsdb_replica_row *row,
     return json_object_get(row->deleted ? row->orig : row->columns, column);
 }
 
+const char *
+ovsdb_replica_row_get_string(const struct ovsdb_replica_row *row,
+                             const char *column)
+{
+    const json_t *datum = row ? ovsdb_replica_row_get(row, column) : NULL;
+    const char *s = NULL;
+
+    if (datum && ovsdb_datum_get_string(datum, &s)) {
+        s = NULL;
+    }
+    return s;
+}
+
+const struct ovsdb_replica_row *
+ovsdb_replica_find_by_string(const struct ovsdb_replica_table *table,
+                             const char *column, const char *value)
+{
+    const struct ovsdb_replica_row *row;
+
+    OVSDB_REPLICA_FOR_EACH (row, table) {
+        const char *s = ovsdb_replica_row_get_string(row, column);
+        if (s && !strcmp(s, value)) {
+            return row;
+        }
+    }
+    return NULL;
+}
+
+bool
+ovsdb_replica_row_refers_to(const struct ovsdb_replica_row *row,
+                            const char *column, const char *uuid)
+{
+    const json_t *datum = ovsdb_replica_row_get(row, column);
+    json_t *uuids, *u;
+    bool found = false;
+    size_t i;
+
+    if (datum && !ovsdb_datum_get_uuid_set(datum, &uuids)) {
+        json_array_foreach (uuids, i, u) {
+            found |= !strcmp(json_string_value(u), uuid);
+        }
+        json_decref(uuids);
+    }
+    return found;
+}
+
 const json_t *
 ovsdb_replica_row_get_old(const struct ovsdb_replica_row *row,
                           const char *column)

@@ -135,6 +135,22 @@ const struct ovsdb_replica_table *ovsdb_replica_row_table(
 const json_t *ovsdb_replica_row_get(const struct ovsdb_replica_row *,
                                     const char *column);
 
+/* Returns the string value of 'column' of 'row' (borrowed), or NULL if
+ * 'row' is NULL or the column is missing or has no string value. */
+const char *ovsdb_replica_row_get_string(const struct ovsdb_replica_row *,
+                                         const char *column);
+
+/* Returns the first row now in 'table' whose 'column' is the string
+ * 'value', or NULL. */
+const struct ovsdb_replica_row *ovsdb_replica_find_by_string(
+    const struct ovsdb_replica_table *, const char *column,
+    const char *value);
+
+/* True if the set of uuids in 'column' of 'row' holds 'uuid' (false if
+ * the column is missing or is not a set of uuids). */
+bool ovsdb_replica_row_refers_to(const struct ovsdb_replica_row *,
+                                 const char *column, const char *uuid);
+
 /* Returns the value 'column' had at the last track clear (borrowed), or NULL
  * if the row did not exist then (INSERTED) or lacked the column.  For an
  * untracked row, same as ovsdb_replica_row_get(). */

@@ -51,11 +51,6 @@ test_unit_test_jsonrpc_SOURCES = test/unit/test-jsonrpc.c $(UNIT_COMMON)
 test_unit_test_jsonrpc_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_jsonrpc_LDADD = $(UNIT_LDADD)
 
-UNIT_TESTS += test/unit/test-subprocess
-test_unit_test_subprocess_SOURCES = test/unit/test-subprocess.c $(UNIT_COMMON)
-test_unit_test_subprocess_CFLAGS = $(UNIT_CFLAGS)
-test_unit_test_subprocess_LDADD = $(UNIT_LDADD)
-
 UNIT_TESTS += test/unit/test-ctl
 test_unit_test_ctl_SOURCES = test/unit/test-ctl.c $(UNIT_COMMON)
 test_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS)

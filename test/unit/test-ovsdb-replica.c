@@ -533,6 +533,39 @@ test_find(void)
     ovsdb_replica_destroy(r);
 }
 
+/* Rows found by a string column, string values, uuid sets. */
+static void
+test_find_by_string(void)
+{
+    struct ovsdb_replica *r = make_replica();
+    const struct ovsdb_replica_table *t = ovsdb_replica_get_table(r,
+                                                                  "Bridge");
+    apply(r, "{'Bridge':{'"U1"':{'new':{'name':'br0','ports':"
+          "['set',[['uuid','"U2"'],['uuid','"U3"']]]}},"
+          "'"U2"':{'new':{'name':'br1','ports':['uuid','"U1"']}}}}", false);
+
+    const struct ovsdb_replica_row *row;
+    row = ovsdb_replica_find_by_string(t, "name", "br1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_row_uuid(row), U2);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_row_get_string(row, "name"), "br1");
+    CU_ASSERT_PTR_NULL(ovsdb_replica_row_get_string(row, "ports"));
+    CU_ASSERT_PTR_NULL(ovsdb_replica_row_get_string(NULL, "name"));
+    CU_ASSERT_PTR_NULL(ovsdb_replica_find_by_string(t, "name", "br2"));
+    CU_ASSERT_PTR_NULL(ovsdb_replica_find_by_string(t, "nope", "br1"));
+
+    /* A set of two uuids, and a single uuid. */
+    CU_ASSERT(ovsdb_replica_row_refers_to(row, "ports", U1));
+    CU_ASSERT_FALSE(ovsdb_replica_row_refers_to(row, "ports", U2));
+    row = ovsdb_replica_find_by_string(t, "name", "br0");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    CU_ASSERT(ovsdb_replica_row_refers_to(row, "ports", U2));
+    CU_ASSERT(ovsdb_replica_row_refers_to(row, "ports", U3));
+    CU_ASSERT_FALSE(ovsdb_replica_row_refers_to(row, "ports", U1));
+    CU_ASSERT_FALSE(ovsdb_replica_row_refers_to(row, "name", U2));
+    ovsdb_replica_destroy(r);
+}
+
 /* Many rows: the hash grows, every row stays findable, iteration sees each
  * row once. */
 static void
@@ -1723,6 +1756,7 @@ unit_register(void)
         { "inconsistent updates", test_inconsistent },
         { "bad rows", test_bad_rows },
         { "find", test_find },
+        { "find by a string column", test_find_by_string },
         { "many rows", test_many_rows },
         { "random model", test_random_model },
         { "transactions offline", test_txn_offline },
