@@ -936,6 +936,19 @@ relay_rules(const struct chandb *db, struct relay_rule **rulesp,
     return n;
 }
 
+/* Frees what relay_rules() returned. */
+static void
+relay_rules_destroy(struct relay_rule *rules, struct ovsdb_datum *datums,
+                    size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((void *) rules[i].vms);
+        ovsdb_datum_destroy(&datums[i]);
+    }
+    free(rules);
+    free(datums);
+}
+
 /* Adds 'n' to counter 'what' of VM 'vm''s running relay totals. */
 static void
 relay_count(struct chandb *db, const char *vm, const char *what,
@@ -1139,12 +1152,7 @@ relay_run(struct chandb *db)
     size_t n_rules = relay_rules(db, &rules, &datums);
     json_t *counts = json_object();
     json_t *wanted = relay_compute(rules, n_rules, published, vms, counts);
-    for (size_t i = 0; i < n_rules; i++) {
-        free((void *) rules[i].vms);
-        ovsdb_datum_destroy(&datums[i]);
-    }
-    free(rules);
-    free(datums);
+    relay_rules_destroy(rules, datums, n_rules);
 
     json_t *ops = derived_record_ops(db, "chand-relay", wanted,
                                      relay_count_write);
@@ -1166,7 +1174,8 @@ relay_run(struct chandb *db)
 static bool
 objaction_inputs_changed(const struct chandb *db)
 {
-    static const char *const tables[] = { "Object", "Object_Ref", "Record" };
+    static const char *const tables[] = { "Object", "Object_Ref", "Record",
+                                          "Guest_Record", "Relay" };
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
                                                               tables[i]))) {
@@ -1263,6 +1272,36 @@ objaction_done(const json_t *result, const char *error, void *db_)
     (void) result;
 }
 
+/* digest -> scanning VM, for every VM's published "verdict/<digest>"
+ * {"verdict": "infected"} that a Relay rule matches (its source and
+ * prefix).  VMs are taken in Guest_Record order; the first one names the
+ * verdict. */
+static json_t *
+objaction_scanned(const struct chandb *db)
+{
+    json_t *scanned = json_object();
+    struct relay_rule *rules;
+    struct ovsdb_datum *datums;
+    size_t n_rules = relay_rules(db, &rules, &datums);
+    const struct ovsdb_replica_row *row;
+
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Guest_Record")) {
+        const char *vm = row_string(row, "vm");
+        const char *key = row_string(row, "key");
+        const char *digest = vm && key
+                             ? objaction_parse_scan(key,
+                                                    row_string(row, "value"))
+                             : NULL;
+        if (digest && !json_object_get(scanned, digest)
+            && relay_allows(rules, n_rules, vm, key)) {
+            json_object_set_new(scanned, digest, json_string(vm));
+        }
+    }
+    relay_rules_destroy(rules, datums, n_rules);
+    return scanned;
+}
+
 /* Keeps the Record rows marked chand-object equal to what
  * objaction_compute() makes of the object mapping. */
 static void
@@ -1275,7 +1314,9 @@ objaction_run(struct chandb *db)
 
     json_t *objects = objaction_objects(db);
     json_t *refs = objaction_refs(db);
-    json_t *computed = objaction_compute(objects, refs);
+    json_t *scanned = objaction_scanned(db);
+    json_t *computed = objaction_compute(objects, refs, scanned);
+    json_decref(scanned);
     json_t *wanted = json_object();
     const char *vm;
     json_t *records;

@@ -52,16 +52,20 @@ want(json_t *wanted, const char *vm, const char *key, json_t *value)
 
 static void
 add_verdict(json_t *wanted, const char *vm, const char *digest,
-            const json_t *object, const json_t *paths)
+            const json_t *object, const json_t *paths, const char *source)
 {
     const char *action = param(object, "action");
     if (!action || strcmp(action, "delete")) {
         action = "quarantine";
     }
     char *key = xasprintf("%s%s", OBJACTION_VERDICT_PREFIX, digest);
-    want(wanted, vm, key, json_pack("{ss ss ss sO}", "digest", digest,
-                                    "verdict", "infected", "action", action,
-                                    "paths", paths));
+    json_t *value = json_pack("{ss ss ss sO}", "digest", digest,
+                              "verdict", "infected", "action", action,
+                              "paths", paths);
+    if (source) {
+        json_object_set_new(value, "source", json_string(source));
+    }
+    want(wanted, vm, key, value);
     free(key);
 }
 
@@ -102,7 +106,8 @@ add_notice(json_t *wanted, const char *vm, const char *digest,
 }
 
 json_t *
-objaction_compute(const json_t *objects, const json_t *refs)
+objaction_compute(const json_t *objects, const json_t *refs,
+                  const json_t *scanned)
 {
     json_t *wanted = json_object();
     const char *vm;
@@ -116,11 +121,31 @@ objaction_compute(const json_t *objects, const json_t *refs)
             if (!object) {
                 continue;
             }
+            const char *scanner = json_string_value(
+                json_object_get(scanned, digest));
             if (has_flag(json_object_get(object, "flags"), "infected")) {
-                add_verdict(wanted, vm, digest, object, paths);
+                add_verdict(wanted, vm, digest, object, paths, NULL);
+            } else if (scanner) {
+                add_verdict(wanted, vm, digest, object, paths, scanner);
             }
             add_notice(wanted, vm, digest, objects, object, paths);
         }
     }
     return wanted;
+}
+
+const char *
+objaction_parse_scan(const char *key, const char *value_text)
+{
+    size_t n = strlen(OBJACTION_VERDICT_PREFIX);
+    const char *digest = key + n;
+    if (strncmp(key, OBJACTION_VERDICT_PREFIX, n) || strlen(digest) != 64
+        || strspn(digest, "0123456789abcdef") != 64) {
+        return NULL;
+    }
+    json_t *v = value_text ? json_loads(value_text, 0, NULL) : NULL;
+    const char *verdict = json_string_value(json_object_get(v, "verdict"));
+    bool infected = verdict && !strcmp(verdict, "infected");
+    json_decref(v);
+    return infected ? digest : NULL;
 }

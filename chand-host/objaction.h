@@ -5,12 +5,15 @@
  * From the object mapping (Object and Object_Ref, objmap.h) it computes,
  * for every VM that references an object:
  *
- *   - a verdict, when the object's flags hold "infected":
+ *   - a verdict, when the object's flags hold "infected" (the control
+ *     plane's verdict), or when a VM's scanner published one that a rule
+ *     lets count (see objaction_compute()):
  *       key   "verdict/<digest>"
  *       value {"digest": D, "verdict": "infected", "action": A,
  *              "paths": [the VM's paths]}
- *     where A is the object's params:action ("quarantine" or "delete";
- *     "quarantine" if unset or anything else);
+ *     plus "source": the scanning VM's name, for a scanner's verdict; A is
+ *     the object's params:action ("quarantine" or "delete"; "quarantine"
+ *     if unset or anything else);
  *   - an update notice, when the object's params:superseded_by names
  *     another digest:
  *       key   "notice/<digest>"
@@ -33,7 +36,16 @@
 
 /* 'objects' (borrowed): digest -> {"size": N, "flags": [...],
  * "params": {...}}.  'refs' (borrowed): vm -> (digest -> [paths]).
+ * 'scanned' (borrowed, may be NULL): digest -> the name of a VM whose
+ * scanner verdict "infected" on it counts (the caller checks that a rule
+ * allows it).  The control plane's verdict wins over a scanner's.
  * Returns a new object vm -> (key -> value_text). */
-json_t *objaction_compute(const json_t *objects, const json_t *refs);
+json_t *objaction_compute(const json_t *objects, const json_t *refs,
+                          const json_t *scanned);
+
+/* Parses a VM's published scanner verdict: 'key' must be "verdict/" and a
+ * digest, 'value_text' {"verdict": "infected"}.  Returns the digest's
+ * start in 'key', or NULL if it is not one. */
+const char *objaction_parse_scan(const char *key, const char *value_text);
 
 #endif /* objaction.h */

@@ -33,6 +33,18 @@ rule_matches(const struct relay_rule *r, const char *vm, const char *key)
            && !strncmp(key, r->prefix, strlen(r->prefix));
 }
 
+bool
+relay_allows(const struct relay_rule *rules, size_t n_rules, const char *vm,
+             const char *key)
+{
+    for (size_t i = 0; i < n_rules; i++) {
+        if (rule_matches(&rules[i], vm, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 add_count(json_t *counts, const char *vm, const char *what)
 {

@@ -44,6 +44,13 @@ struct relay_rule {
  * of them. */
 bool relay_to_from_string(const char *to, enum relay_to *);
 
+/* True if one of the 'n_rules' rules in 'rules' matches a record 'key'
+ * published by VM 'vm' (its source and prefix), whatever its targets.
+ * Rules also give permission this way: a VM's scanner verdicts count only
+ * where a rule matches them (objaction.h). */
+bool relay_allows(const struct relay_rule *rules, size_t n_rules,
+                  const char *vm, const char *key);
+
 /* Computes the relayed records wanted.  'published' (borrowed) is an object
  * vm -> (key -> [version, value_text]) of every VM's Guest_Record rows;
  * 'vms' (borrowed) an array of the names of the VMs that have a channel.

@@ -8,7 +8,8 @@
 # reference count (the size of Object.refs) equal to its Object_Ref rows.
 # A verdict (object-set F flags=infected) reaches vm1 and vm2, each with
 # its own paths, and not vm3; an update notice (G superseded by H) reaches
-# vm2 with H's size.  A VM that claims F under another size maps nothing
+# vm2 with H's size; a verdict published by vm1's scanner counts only once
+# a Relay rule allows it.  A VM that claims F under another size maps nothing
 # and is counted.  chand-host is killed (-9) while vm1 registers 40 more
 # files, and the mapping is still exactly what the guests hold, with no
 # reference written twice.  Withdrawals and cleared verdicts take the
@@ -78,7 +79,7 @@ st_check "F is referenced by vm1 and vm2, each with its path" \
     "objs['$F']['refs'] == 2 and objs['$F']['size'] == 11
      and refs['$V1']['$F'] == ['$D/1/f'] and refs['$V2']['$F'] == ['$D/2/copy-of-f']"
 st_check "G is vm2's alone, H vm3's" st_wait 30 check_mapping \
-    "objs['$G']['refs'] == 1 and list(refs['$V2']) == sorted(['$F', '$G'])
+    "objs['$G']['refs'] == 1 and sorted(refs['$V2']) == sorted(['$F', '$G'])
      and objs['$H']['refs'] == 1 and list(refs['$V3']) == ['$H']"
 st_chanctl object-show "$F" | sed 's/^/    /'
 
@@ -131,6 +132,31 @@ no_notice() {
 }
 st_check "vm1 gets none" no_notice "$V1"
 st_check "vm3 gets none" no_notice "$V3"
+
+# --- a verdict from vm1's scanner -----------------------------------------
+# record_is VM KEY PYEXPR: VM's record KEY ('v', None if absent).
+record_is() {
+    local out
+    out=$(st_guest "$1" get "$2" 2>/dev/null) || out=null
+    "$PY" -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' \
+        "$out" "$3"
+}
+st_check "vm1's scanner publishes a verdict on H" \
+    st_guest "$V1" publish "verdict/$H" '{"verdict":"infected"}'
+sleep 2
+st_check "without a rule, it does not count: vm3 gets no verdict" \
+    record_is "$V3" "verdict/$H" "v is None"
+ovsdb-client transact "$(topo_db)" \
+    '["Chan",{"op":"insert","table":"Relay",
+              "row":{"source":"'"$V1"'","prefix":"verdict/","to":"vms"}}]' \
+    >/dev/null || st_fail "cannot insert the Relay rule"
+st_check "with a rule for vm1's verdicts, vm3 gets one on H, naming vm1" \
+    st_wait 30 record_is "$V3" "verdict/$H" \
+    "v is not None and v['source'] == '$V1' and v['paths'] == ['$D/3/h']"
+st_check "vm2 (no H) gets none" record_is "$V2" "verdict/$H" "v is None"
+st_check "vm1 withdraws its verdict" st_guest "$V1" unpublish "verdict/$H"
+st_check "vm3's verdict on H goes" \
+    st_wait 30 record_is "$V3" "verdict/$H" "v is None"
 
 # --- kill -9 of chand-host while vm1 registers 40 files -------------------
 for i in $(seq 1 40); do

@@ -232,7 +232,7 @@ test_actions(void)
                              "vm1", D1, "/a", D2, "/b",
                              "vm2", D1, "/c", "/d",
                              "vm3");
-    json_t *wanted = objaction_compute(objects, refs);
+    json_t *wanted = objaction_compute(objects, refs, NULL);
 
     /* The verdict reaches vm1 and vm2, each with its own paths. */
     json_t *v = wanted_value(wanted, "vm1", "verdict/" D1);
@@ -269,7 +269,7 @@ test_actions(void)
     json_object_set_new(json_object_get(json_object_get(objects, D1),
                                         "params"),
                         "action", json_string("shred"));
-    wanted = objaction_compute(objects, refs);
+    wanted = objaction_compute(objects, refs, NULL);
     CU_ASSERT_PTR_NULL(json_object_get(json_object_get(wanted, "vm1"),
                                        "notice/" D2));
     v = wanted_value(wanted, "vm1", "verdict/" D1);
@@ -282,12 +282,45 @@ test_actions(void)
     json_object_set_new(json_object_get(json_object_get(objects, D2),
                                         "params"),
                         "new_size", json_string("77"));
-    wanted = objaction_compute(objects, refs);
+    wanted = objaction_compute(objects, refs, NULL);
     v = wanted_value(wanted, "vm1", "notice/" D2);
     CU_ASSERT_PTR_NOT_NULL(v);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(v, "size")), 77);
     json_decref(v);
     json_decref(wanted);
+
+    /* A scanner's verdict: G is not flagged, vm3 scanned it; vm1 holds it
+     * and gets a verdict naming the source.  A digest nobody holds makes
+     * nothing.  The control plane's verdict wins (no source). */
+    json_t *scanned = json_pack("{ss ss ss}", D2, "vm3", D1, "vm3",
+                                "4444444444444444444444444444444444444444444444444444444444444444",
+                                "vm3");
+    wanted = objaction_compute(objects, refs, scanned);
+    v = wanted_value(wanted, "vm1", "verdict/" D2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "source")),
+                           "vm3");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "action")),
+                           "quarantine");
+    json_decref(v);
+    v = wanted_value(wanted, "vm1", "verdict/" D1);
+    CU_ASSERT_PTR_NULL(json_object_get(v, "source"));
+    json_decref(v);
+    CU_ASSERT_PTR_NULL(json_object_get(wanted, "vm3"));
+    json_decref(wanted);
+    json_decref(scanned);
+
+    /* What counts as a scanner verdict. */
+    CU_ASSERT_PTR_NOT_NULL(objaction_parse_scan("verdict/" D1,
+                                                "{\"verdict\":\"infected\"}"));
+    CU_ASSERT_PTR_NULL(objaction_parse_scan("verdict/" D1,
+                                            "{\"verdict\":\"clean\"}"));
+    CU_ASSERT_PTR_NULL(objaction_parse_scan("verdict/" D1, "[1"));
+    CU_ASSERT_PTR_NULL(objaction_parse_scan("verdict/" D1, NULL));
+    CU_ASSERT_PTR_NULL(objaction_parse_scan("verdict/abc",
+                                            "{\"verdict\":\"infected\"}"));
+    CU_ASSERT_PTR_NULL(objaction_parse_scan("verdicts/" D1,
+                                            "{\"verdict\":\"infected\"}"));
     json_decref(objects);
     json_decref(refs);
 }

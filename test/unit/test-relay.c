@@ -127,7 +127,24 @@ test_to_from_string(void)
     CU_ASSERT_FALSE(relay_to_from_string(NULL, &to));
 }
 
+/* relay_allows(): source and prefix, whatever the targets. */
+static void
+test_allows(void)
+{
+    static const char *const vms[] = { "vm2" };
+    const struct relay_rule rules[] = {
+        { "vm1", "verdict/", RELAY_TO_VMS, vms, 1 },
+        { NULL, "any/", RELAY_TO_ALL, NULL, 0 },
+    };
+    CU_ASSERT_TRUE(relay_allows(rules, 2, "vm1", "verdict/abc"));
+    CU_ASSERT_FALSE(relay_allows(rules, 2, "vm2", "verdict/abc"));
+    CU_ASSERT_FALSE(relay_allows(rules, 2, "vm1", "verdicts"));
+    CU_ASSERT_TRUE(relay_allows(rules, 2, "vm9", "any/x"));
+    CU_ASSERT_FALSE(relay_allows(rules, 0, "vm1", "verdict/abc"));
+}
+
 static const struct unit_test tests[] = {
+    { "allows", test_allows },
     { "no rules", test_no_rules },
     { "rules", test_rules },
     { "long key", test_long_key },
