@@ -1625,6 +1625,58 @@ print_object(const json_t *o)
                json_string_value(json_object_get(r, "vm")), paths, rflags);
         free(paths);
         free(rflags);
+
+        const char *kind;
+        json_t *res;
+        json_object_foreach (json_object_get(r, "results"), kind, res) {
+            const char *why = json_string_value(json_object_get(res,
+                                                                "reason"));
+            const char *detail = json_string_value(json_object_get(res,
+                                                                   "detail"));
+            printf("    %s: %s%s%s\n", kind,
+                   json_string_value(json_object_get(res, "status")),
+                   why || detail ? ": " : "", why ? why : detail ? detail : "");
+        }
+    }
+}
+
+/* The rows of 'table' whose key is 'key' (a new reference), or NULL after
+ * printing the error. */
+static json_t *
+select_by_key(struct db *db, const char *table, const char *key)
+{
+    return db_select(db, table, json_pack("[o]", ovsdb_condition(
+                                              "key", "==", json_string(key))),
+                     NULL);
+}
+
+/* Adds to each VM's entry of 'refs' (an array of ref_json()) a "results"
+ * object: kind -> the VM's published result of its record <kind>/DIGEST
+ * (doc/objects.md, "Handlers"), from the Guest_Record 'rows'. */
+static void
+add_results(json_t *refs, const json_t *rows)
+{
+    size_t i, j;
+    json_t *r, *row;
+    json_array_foreach (refs, i, r) {
+        json_t *results = json_object();
+        const char *vm = json_string_value(json_object_get(r, "vm"));
+        json_array_foreach (rows, j, row) {
+            const char *rvm = row_string(row, "vm");
+            const char *key = row_string(row, "key");
+            const char *value = row_string(row, "value");
+            json_t *v = value ? json_loads(value, 0, NULL) : NULL;
+            if (v && rvm && key && !strcmp(rvm, vm)) {
+                /* "result/<kind>/<digest>". */
+                char *kind = xasprintf("%.*s", (int) strcspn(key + 7, "/"),
+                                       key + 7);
+                json_object_set_new(results, kind, v);
+                free(kind);
+            } else {
+                json_decref(v);
+            }
+        }
+        json_object_set_new(r, "results", results);
     }
 }
 
@@ -1648,16 +1700,33 @@ chanctl_cmd_object_show(const struct chanctl_options *opts, int argc,
     json_t *refs = objects ? db_select(&db, "Object_Ref", json_incref(where),
                                        NULL)
                            : NULL;
+    char *verdict = xasprintf("result/verdict/%s", digest);
+    char *notice = xasprintf("result/notice/%s", digest);
+    json_t *results = refs ? select_by_key(&db, "Guest_Record", verdict)
+                           : NULL;
+    json_t *notices = results ? select_by_key(&db, "Guest_Record", notice)
+                              : NULL;
+    if (notices) {
+        json_array_extend(results, notices);
+        json_decref(notices);
+    } else {
+        json_decref(results);
+        results = NULL;
+    }
+    free(verdict);
+    free(notice);
     json_decref(where);
     db_close(&db);
-    if (!objects || !refs) {
+    if (!objects || !refs || !results) {
         json_decref(objects);
+        json_decref(refs);
         return CHANCTL_FAIL;
     }
     if (!json_array_size(objects)) {
         chanctl_error("no object %s in the Chan DB", digest);
         json_decref(objects);
         json_decref(refs);
+        json_decref(results);
         return CHANCTL_FAIL;
     }
 
@@ -1669,6 +1738,7 @@ chanctl_cmd_object_show(const struct chanctl_options *opts, int argc,
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(list, ref_json(sorted[i]));
     }
+    add_results(list, results);
     json_object_set_new(o, "refs", list);
     if (opts->json) {
         print_json(o);
@@ -1679,6 +1749,7 @@ chanctl_cmd_object_show(const struct chanctl_options *opts, int argc,
     free(sorted);
     json_decref(objects);
     json_decref(refs);
+    json_decref(results);
     return 0;
 }
 
