@@ -111,6 +111,12 @@ test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COM
 test_unit_test_guest_handler_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_guest_handler_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
+UNIT_TESTS += test/unit/test-chand-handler
+test_unit_test_chand_handler_SOURCES = test/unit/test-chand-handler.c $(UNIT_COMMON) \
+	utilities/handler-actions.c utilities/handler-actions.h
+test_unit_test_chand_handler_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/utilities
+test_unit_test_chand_handler_LDADD = $(UNIT_LDADD)
+
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
