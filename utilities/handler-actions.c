@@ -268,14 +268,14 @@ move_file(const char *from, const char *to, mode_t mode)
     return error;
 }
 
-/* Writes 'j' to new file 'path' (mode 0600) through a temporary file,
- * fsynced.  Returns 0 or an errno. */
+/* Writes 'j' to new file 'path' (mode 0600; EEXIST if it exists, so that
+ * of several writers only one gets a name), fsynced.  Returns 0 or an
+ * errno. */
 static int
 write_json_file(const char *path, const json_t *j)
 {
-    char *tmp = xasprintf("%s.tmp", path);
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     size_t len = text ? strlen(text) : 0;
     int error = 0;
 
@@ -287,17 +287,11 @@ write_json_file(const char *path, const json_t *j)
     } else if (write(fd, text, len) != (ssize_t) len || write(fd, "\n", 1)
                != 1 || fsync(fd)) {
         error = errno ? errno : EIO;
+        unlink(path);
     }
     if (fd >= 0) {
         close(fd);
     }
-    if (!error && rename(tmp, path)) {
-        error = errno;
-    }
-    if (error) {
-        unlink(tmp);
-    }
-    free(tmp);
     free(text);
     return error;
 }
@@ -357,24 +351,25 @@ quarantine(const char *dir, const char *digest, const char *path,
     for (unsigned int n = 1; !error; n++) {
         char *file = xasprintf("%s/%u", dir, n);
         char *json = xasprintf("%s/%u.json", dir, n);
-        struct stat s;
+        struct stat taken;
+        int claim = lstat(file, &taken) ? write_json_file(json, meta) : EEXIST;
+        bool done = !claim;
 
-        if (lstat(file, &s) && lstat(json, &s)) {
-            error = write_json_file(json, meta);
-            if (!error) {
-                error = move_file(path, file, 0400);
-                if (error) {
-                    unlink(json);
-                } else {
-                    chmod(file, 0400);
-                }
+        if (done) {
+            error = move_file(path, file, 0400);
+            if (error) {
+                unlink(json);
+            } else {
+                chmod(file, 0400);
             }
-            free(file);
-            free(json);
-            break;
+        } else if (claim != EEXIST) {
+            error = claim;
         }
         free(file);
         free(json);
+        if (done) {
+            break;
+        }
     }
     json_decref(meta);
     return error;
