@@ -517,6 +517,20 @@ handler_record_changed(struct handler *h, const struct ds_change *change)
 
 /* Starting a run. */
 
+/* Returns 'j' (owned, freed here; NULL means out of memory) as compact
+ * JSON with sorted members, malloc()ed. */
+static char *
+dump_and_free(json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+    json_decref(j);
+    if (!text) {
+        out_of_memory();
+    }
+    return text;
+}
+
 /* Returns the stdin of a run: {"key", "kind", "version", "value"}, the
  * record's 'value' (borrowed) parsed, or as a string if it is not JSON.
  * malloc()ed. */
@@ -526,19 +540,13 @@ make_input(const char *key, const char *kind, int64_t version,
 {
     json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
     json_t *in;
-    char *text;
 
     if (!v) {
         v = json_string(value);
     }
     in = json_pack("{s:s, s:s, s:I, s:o*}", "key", key, "kind", kind,
                    "version", (json_int_t) version, "value", v);
-    text = in ? json_dumps(in, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(in);
-    if (!text) {
-        out_of_memory();
-    }
-    return text;
+    return dump_and_free(in);
 }
 
 /* Opens pipes for the child: 'fds'[0..2] are the child's stdin, stdout and
@@ -918,7 +926,6 @@ result_json(const struct hrun *r)
                           "key", r->key,
                           "status", o->class == HANDLER_OK ? "ok" : "failed",
                           "version", (json_int_t) r->version);
-    char *text;
 
     if (v && o->detail) {
         json_object_set_new(v, "detail", json_string(o->detail));
@@ -926,12 +933,7 @@ result_json(const struct hrun *r)
     if (v && o->reason) {
         json_object_set_new(v, "reason", json_string(o->reason));
     }
-    text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(v);
-    if (!text) {
-        out_of_memory();
-    }
-    return text;
+    return dump_and_free(v);
 }
 
 /* Adds the object flags of a verdict handled ok, inside the open
