@@ -21,7 +21,7 @@
  *                        every state with no gap.
  *   "publish" [KEY, VALUE]
  *                     -> {"version": N}: KEY (1..256 bytes of UTF-8, not
- *                        under "from/") is published with VALUE (any JSON
+ *                        under "from/", "obj/" or "result/") is published with VALUE (any JSON
  *                        value) for the host (doc/SESSION.md, "Upstream"),
  *                        durably before the reply; N is its new version
  *   "unpublish" [KEY] -> {"version": N}: KEY is withdrawn (a tombstone of
@@ -66,7 +66,8 @@
  * "internal error: ...".  A key or value "publish" or "unpublish" refuses
  * gives "invalid params: bad key: ...", "invalid params: reserved key:
  * ..." (under "from/": the prefix of records chand-host relays, or
- * "obj/": the object records, which only "object-add" writes) or
+ * "obj/": the object records, which only "object-add" writes, or
+ * "result/": the handlers' results, which only chand-guest writes) or
  * "invalid params: bad value: ..." (nested deeper than 32 levels, longer
  * than 1 MiB in compact form, ...); a publication over a limit the host
  * set for the VM (records held, bytes of a value, bytes in all,

@@ -88,6 +88,22 @@ static const char ds_schema_v3_sql[] =
     " added_at INTEGER NOT NULL);"
     "CREATE INDEX objects_by_digest ON objects (digest);";
 
+/* The table schema version 4 added: created with a new file, and by the
+ * upgrade of a version 3 file. */
+static const char ds_schema_v4_sql[] =
+    "CREATE TABLE handled ("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),"
+    " handled_at INTEGER NOT NULL);";
+
+/* The tables each version adds, indexed by the version before it. */
+static const char *const ds_schema_upgrade_sql[] = {
+    [1] = ds_schema_v2_sql,
+    [2] = ds_schema_v3_sql,
+    [3] = ds_schema_v4_sql,
+};
+
 /* Cached statements.  Every piece of data is bound, never spliced. */
 enum ds_stmt {
     ST_BEGIN,
@@ -125,6 +141,11 @@ enum ds_stmt {
     ST_OBJ_DELETE,
     ST_OBJ_OF_DIGEST,
     ST_OBJ_LIST,
+    ST_OBJ_SET_FLAGS,
+    ST_HANDLED_GET,
+    ST_HANDLED_PUT,
+    ST_HANDLED_DELETE,
+    ST_HANDLED_LIST,
     N_STMTS
 };
 
@@ -207,6 +228,17 @@ static const char *const ds_stmt_sql[N_STMTS] = {
                          " ORDER BY path",
     [ST_OBJ_LIST] = "SELECT path, digest, size, flags, params, added_at"
                     " FROM objects ORDER BY path",
+    [ST_OBJ_SET_FLAGS] = "UPDATE objects SET flags = ?2 WHERE path = ?1",
+    [ST_HANDLED_GET] = "SELECT version FROM handled WHERE key = ?1",
+    [ST_HANDLED_PUT] = "INSERT INTO handled (key, version, status,"
+                       " handled_at) VALUES (?1, ?2, ?3, ?4)"
+                       " ON CONFLICT (key) DO UPDATE SET"
+                       " version = excluded.version,"
+                       " status = excluded.status,"
+                       " handled_at = excluded.handled_at",
+    [ST_HANDLED_DELETE] = "DELETE FROM handled WHERE key = ?1",
+    [ST_HANDLED_LIST] = "SELECT key, version, status, handled_at"
+                        " FROM handled ORDER BY key",
 };
 
 /* A change waiting for the commit that makes it durable. */
@@ -904,6 +936,9 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
         error = exec_sql(ds, ds_schema_v3_sql, "creating schema");
     }
     if (!error) {
+        error = exec_sql(ds, ds_schema_v4_sql, "creating schema");
+    }
+    if (!error) {
         /* A constant, not data. */
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d",
@@ -943,11 +978,11 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
 
 /* Upgrades a file of schema 'version' to the next version, in the open
  * transaction: version 1 lacks the published tables, version 2 the
- * objects table. */
+ * objects table, version 3 the handled table. */
 static int
 upgrade_step(struct datastore *ds, int64_t version)
 {
-    const char *sql = version == 1 ? ds_schema_v2_sql : ds_schema_v3_sql;
+    const char *sql = ds_schema_upgrade_sql[version];
     char what[64], update[64];
     int error;
 
@@ -1714,6 +1749,7 @@ check_reserved_key(const char *key)
     static const char *const prefixes[] = DS_PUB_RESERVED_PREFIXES;
     static const char *const owners[] = {
         "records chand-host relays", "object records (use object-add)",
+        "handler results",
     };
     _Static_assert(sizeof prefixes == sizeof owners, "one owner a prefix");
 
@@ -2940,6 +2976,264 @@ datastore_list_objects(struct datastore *ds, const char *digest,
     }
     ds->listing = true;
     error = obj_foreach(ds, digest, cb, aux);
+    ds->listing = false;
+    return error;
+}
+
+/* Object flags set by a handler. */
+
+/* One row of a digest whose flags are to grow. */
+struct obj_flags_row {
+    char *path;                 /* Owned. */
+    char *flags;                /* The new flags, compact JSON, owned. */
+};
+
+/* Collects the rows of one digest with their flags and 'add' merged. */
+struct obj_flags {
+    const json_t *add;          /* Array of flags, borrowed. */
+    struct obj_flags_row *rows;
+    size_t n;
+    int error;
+};
+
+static int
+obj_flags_cb(void *of_, const struct ds_object *o)
+{
+    struct obj_flags *of = of_;
+    json_t *flags = json_loads(o->flags, 0, NULL);
+    char *merged = NULL;
+    char *text;
+
+    if (!json_is_array(flags)) {
+        json_decref(flags);
+        flags = json_array();
+    }
+    json_array_extend(flags, (json_t *) of->add);
+    text = json_dumps(flags, JSON_COMPACT);
+    json_decref(flags);
+    if (!text) {
+        out_of_memory();
+    }
+    of->error = normalize_flags(text, &merged);
+    free(text);
+    if (of->error) {
+        return of->error;
+    }
+    of->rows = xrealloc(of->rows, (of->n + 1) * sizeof *of->rows);
+    of->rows[of->n].path = xstrdup(o->path);
+    of->rows[of->n].flags = merged;
+    of->n++;
+    return 0;
+}
+
+/* The work of datastore_object_add_flags() inside the open savepoint. */
+static int
+obj_add_flags(struct datastore *ds, const char *digest, const json_t *add)
+{
+    struct obj_flags of = { .add = add };
+    int error = obj_foreach(ds, digest, obj_flags_cb, &of);
+
+    if (!error && !of.n) {
+        error = set_error(ENOENT, "no path holds object %s", digest);
+    }
+    for (size_t i = 0; i < of.n; i++) {
+        if (!error) {
+            sqlite3_stmt *s = stmt(ds, ST_OBJ_SET_FLAGS);
+
+            bind_text(s, 1, of.rows[i].path, strlen(of.rows[i].path));
+            bind_text(s, 2, of.rows[i].flags, strlen(of.rows[i].flags));
+            error = run(ds, ST_OBJ_SET_FLAGS, "writing object flags");
+        }
+        free(of.rows[i].path);
+        free(of.rows[i].flags);
+    }
+    free(of.rows);
+    return error ? error : obj_republish(ds, digest);
+}
+
+int
+datastore_object_add_flags(struct datastore *ds, const char *digest,
+                           const char *flags_json)
+{
+    char *flags = NULL;
+    json_t *add = NULL;
+    int64_t saved;
+    bool own;
+    int error;
+
+    error = datastore_check_object_digest(digest);
+    if (!error) {
+        error = normalize_flags(flags_json, &flags);
+    }
+    if (!error) {
+        add = json_loads(flags, 0, NULL);
+        error = pub_write_begin(ds, "object flags", &own);
+    }
+    if (!error) {
+        saved = ds->pub_counter;
+        error = obj_add_flags(ds, digest, add);
+        error = pub_write_end(ds, error, own, saved);
+    }
+    json_decref(add);
+    free(flags);
+    return error ? prepend_error(error, "%s: object flags", ds->path) : 0;
+}
+
+/* Handled records. */
+
+/* Returns the key of the result record of 'key' (malloc()ed, owned by the
+ * caller). */
+static char *
+result_key(const char *key)
+{
+    return xasprintf("%s%s", DS_RESULT_KEY_PREFIX, key);
+}
+
+int
+datastore_get_handled(struct datastore *ds, const char *key,
+                      int64_t *versionp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_HANDLED_GET);
+    int rc, error = 0;
+
+    bind_text(s, 1, key, strlen(key));
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *versionp = sqlite3_column_int64(s, 0);
+    } else if (rc == SQLITE_DONE) {
+        error = ENOENT;
+    } else {
+        error = sql_error(ds, rc, "reading handled record");
+    }
+    stmt_done(s);
+    return error;
+}
+
+/* The work of datastore_set_handled() inside the open savepoint. */
+static int
+handled_put(struct datastore *ds, const char *key, int64_t version, bool ok,
+            const char *compact)
+{
+    sqlite3_stmt *s = stmt(ds, ST_HANDLED_PUT);
+    const char *status = ok ? "ok" : "failed";
+    int error;
+
+    bind_text(s, 1, key, strlen(key));
+    sqlite3_bind_int64(s, 2, version);
+    bind_text(s, 3, status, strlen(status));
+    sqlite3_bind_int64(s, 4, ds->txn_now_ms);
+    error = run(ds, ST_HANDLED_PUT, "writing handled record");
+    if (!error && compact) {
+        char *rkey = result_key(key);
+
+        error = pub_put(ds, rkey, compact);
+        free(rkey);
+    }
+    return error;
+}
+
+int
+datastore_set_handled(struct datastore *ds, const char *key,
+                      int64_t version, bool ok, const char *result_json)
+{
+    char *compact = NULL, *rkey = NULL;
+    int64_t saved;
+    bool own;
+    int error = 0;
+
+    if (!key || !*key || strlen(key) > DS_KEY_MAX) {
+        error = set_error(EINVAL, "bad key");
+    } else if (result_json) {
+        rkey = result_key(key);
+        error = datastore_check_published_value(result_json, &compact);
+        if (!error && strlen(rkey) > DS_PUB_KEY_MAX) {
+            error = set_error(EINVAL, "result key is longer than %d bytes",
+                              DS_PUB_KEY_MAX);
+        }
+        free(rkey);
+    }
+    if (!error) {
+        error = pub_write_begin(ds, "handled", &own);
+    }
+    if (!error) {
+        saved = ds->pub_counter;
+        error = handled_put(ds, key, version, ok, compact);
+        error = pub_write_end(ds, error, own, saved);
+    }
+    free(compact);
+    return error ? prepend_error(error, "%s: handled", ds->path) : 0;
+}
+
+/* The work of datastore_forget_handled() inside the open savepoint. */
+static int
+handled_forget(struct datastore *ds, const char *key)
+{
+    sqlite3_stmt *s = stmt(ds, ST_HANDLED_DELETE);
+    char *rkey = result_key(key);
+    int error;
+
+    bind_text(s, 1, key, strlen(key));
+    error = run(ds, ST_HANDLED_DELETE, "forgetting handled record");
+    if (!error) {
+        error = pub_withdraw(ds, rkey);
+        if (error == ENOENT) {
+            error = 0;
+        }
+    }
+    free(rkey);
+    return error;
+}
+
+int
+datastore_forget_handled(struct datastore *ds, const char *key)
+{
+    int64_t saved;
+    bool own;
+    int error;
+
+    if (!key || !*key) {
+        return set_error(EINVAL, "bad key");
+    }
+    error = pub_write_begin(ds, "forget handled", &own);
+    if (!error) {
+        saved = ds->pub_counter;
+        error = handled_forget(ds, key);
+        error = pub_write_end(ds, error, own, saved);
+    }
+    return error ? prepend_error(error, "%s: forget handled", ds->path) : 0;
+}
+
+int
+datastore_list_handled(struct datastore *ds, datastore_handled_cb *cb,
+                       void *aux)
+{
+    sqlite3_stmt *s = stmt(ds, ST_HANDLED_LIST);
+    int rc, error = 0;
+
+    if (ds->listing) {
+        return set_error(EBUSY, "%s: list inside a listing callback",
+                         ds->path);
+    }
+    ds->listing = true;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text(s, 0);
+        const char *status = (const char *) sqlite3_column_text(s, 2);
+
+        if (!key || !status) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        error = cb(aux, key, sqlite3_column_int64(s, 1),
+                   !strcmp(status, "ok"), sqlite3_column_int64(s, 3));
+        if (error) {
+            break;
+        }
+    }
+    if (!error && rc != SQLITE_DONE) {
+        error = sql_error(ds, rc == SQLITE_ROW ? SQLITE_NOMEM : rc,
+                          "listing handled records");
+    }
+    stmt_done(s);
     ds->listing = false;
     return error;
 }

@@ -22,7 +22,7 @@
  * no longer has: use NORMAL only where the host resyncs from the position
  * the guest reports after every guest restart (chand's protocol does).
  *
- * Schema (version 3; apps may read it, never write it):
+ * Schema (version 4; apps may read it, never write it):
  *
  *   meta(id INTEGER PRIMARY KEY CHECK (id = 1),
  *        schema_version INTEGER NOT NULL,   -- 3
@@ -67,12 +67,18 @@
  *           added_at INTEGER NOT NULL)    -- unix ms the path got the digest
  *   (index objects_by_digest on digest)
  *
+ *   handled(key TEXT PRIMARY KEY NOT NULL,  -- a delivered record's key
+ *           version INTEGER NOT NULL,       -- its version a handler ran for
+ *           status TEXT NOT NULL,           -- 'ok' | 'failed'
+ *           handled_at INTEGER NOT NULL)    -- unix ms
+ *
  * e.g. `sqlite3 -readonly guest.db "SELECT value FROM records WHERE
  * key = 'net/dns'"`.  The file's PRAGMA application_id is 0x4348414e
  * ("CHAN").  Opening a file with a newer schema_version is refused
  * (ENOTSUP) without touching it; an older file is upgraded in place, in
  * one transaction, when it is opened: version 1 lacks the published and
- * publish_counter tables, version 2 the objects table.
+ * publish_counter tables, version 2 the objects table, version 3 the
+ * handled table.
  *
  * Semantics.
  *   - Exactly-once: datastore_apply() of a frame whose seq is <= the stored
@@ -112,7 +118,8 @@
  * while acked_version < version, delivered otherwise.  Keys follow the
  * wire's record rules (1..DS_PUB_KEY_MAX bytes of UTF-8, no NUL) and may
  * not start with one of DS_PUB_RESERVED_PREFIXES ("from/": records
- * chand-host relays; "obj/": the object records below); values are JSON
+ * chand-host relays; "obj/": the object records below; "result/": the
+ * handler results below); values are JSON
  * texts the wire
  * accepts (no duplicate member names, nesting at most DS_PUB_MAX_DEPTH,
  * integers within 64 bits), at most DS_PUB_VALUE_MAX bytes once rendered
@@ -135,6 +142,14 @@
  * of the digest's last path is withdrawn with it.  The record is
  * republished only if its value changes.  Object records count against
  * the publication limits like any other.
+ *
+ * Handled records (doc/objects.md, "Handlers").  chand-guest's handler
+ * runner (handler.h) notes in the handled table which version of a
+ * delivered record a handler ran for, and publishes the outcome as the
+ * record "result/<key>" in the same transaction, so that the two agree
+ * after a crash.  Forgetting a key deletes its row and withdraws its
+ * result.  A handler may also add flags to the rows of one object
+ * (datastore_object_add_flags()), which republishes its record.
  *
  * Errors: functions that act return 0 or a positive errno and leave a
  * message for datastore_last_error():
@@ -164,7 +179,7 @@
 struct datastore;
 
 /* Version of the schema described above. */
-#define DS_SCHEMA_VERSION 3
+#define DS_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of a chand datastore: "CHAN". */
 #define DS_APPLICATION_ID 0x4348414e
@@ -178,7 +193,8 @@ struct datastore;
 /* Published records: the wire's key rules (chan-wire's record batches),
  * the reserved prefix of relayed records, the value limits. */
 #define DS_PUB_KEY_MAX 256                  /* CHAN_WIRE_MAX_KEY_LEN. */
-#define DS_PUB_RESERVED_PREFIXES { "from/", DS_OBJ_KEY_PREFIX }
+#define DS_PUB_RESERVED_PREFIXES \
+    { "from/", DS_OBJ_KEY_PREFIX, DS_RESULT_KEY_PREFIX }
 #define DS_PUB_MAX_DEPTH 32                 /* CHAN_WIRE_DEFAULT_MAX_DEPTH. */
 #define DS_PUB_VALUE_MAX (1024 * 1024)      /* Bytes of compact JSON. */
 
@@ -192,6 +208,9 @@ struct datastore;
 #define DS_OBJ_NAME_MAX 32                  /* Bytes of a flag or a param
                                              * name: [a-z0-9_-]. */
 #define DS_OBJ_PARAM_VALUE_MAX 256          /* Bytes of a param value. */
+
+/* Handled records (see above). */
+#define DS_RESULT_KEY_PREFIX "result/"      /* + the record's key. */
 
 enum ds_sync {
     DS_SYNC_FULL,               /* fsync at every commit (default). */
@@ -577,5 +596,51 @@ typedef int datastore_object_cb(void *aux, const struct ds_object *);
  * callback's result, EINVAL for a bad digest, or an error. */
 int datastore_list_objects(struct datastore *ds, const char *digest,
                            datastore_object_cb *cb, void *aux);
+
+/* Adds the flags of 'flags_json' (a JSON array of flag names, borrowed,
+ * as for datastore_object_add()) to every row of 'digest' (borrowed), and
+ * republishes its record if that changes it.  Returns 0, ENOENT (no path
+ * holds 'digest'), EINVAL (a bad digest or flags, or a row would get more
+ * than DS_OBJ_MAX_FLAGS flags), EDQUOT (a publication limit) or an I/O
+ * error, with a message.  In the open transaction if there is one, else
+ * in one of its own. */
+int datastore_object_add_flags(struct datastore *ds, const char *digest,
+                               const char *flags_json);
+
+/* Handled records (see above).  The writing functions work like the
+ * published records' ones: in the open transaction if there is one
+ * (atomically), else in one of their own, committed before they
+ * return. */
+
+/* Stores in '*versionp' the version of record 'key' (borrowed) that was
+ * handled.  Returns 0, ENOENT if none was, or an I/O error. */
+int datastore_get_handled(struct datastore *ds, const char *key,
+                          int64_t *versionp);
+
+/* Notes that version 'version' of record 'key' (borrowed) was handled
+ * ('ok' or not) and, if 'result_json' (borrowed) is nonnull, publishes it
+ * as DS_RESULT_KEY_PREFIX + 'key' in the same transaction.  Returns 0,
+ * EINVAL (a bad key or value, or a result key longer than DS_PUB_KEY_MAX),
+ * EDQUOT (a publication limit: then nothing is written) or an I/O
+ * error. */
+int datastore_set_handled(struct datastore *ds, const char *key,
+                          int64_t version, bool ok, const char *result_json);
+
+/* Forgets record 'key' (borrowed): deletes its handled row, if any, and
+ * withdraws its result record, if one is published.  Returns 0, EINVAL or
+ * an I/O error. */
+int datastore_forget_handled(struct datastore *ds, const char *key);
+
+/* Called for each handled row ('key' borrowed for the call); returns 0 to
+ * go on, anything else to stop.  It must not write to the datastore or
+ * list again (EBUSY). */
+typedef int datastore_handled_cb(void *aux, const char *key,
+                                 int64_t version, bool ok,
+                                 int64_t handled_at);
+
+/* Calls 'cb' for every handled row, in ascending bytewise key order.
+ * Returns 0, the callback's result or an error. */
+int datastore_list_handled(struct datastore *ds, datastore_handled_cb *cb,
+                           void *aux);
 
 #endif /* datastore.h */

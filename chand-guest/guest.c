@@ -18,6 +18,7 @@
 #include "bridge.h"
 #include "ctl.h"
 #include "datastore.h"
+#include "handler.h"
 #include "keyring.h"
 #include "packets.h"
 #include "poll-loop.h"
@@ -45,6 +46,7 @@ struct guest {
     struct api *api;
     struct ctl_server *ctl;
     struct watch *watch;        /* NULL without --watch-dir. */
+    struct handler *handler;
     bool exiting;
     long long now;              /* Time of the current read burst. */
     long long started;          /* time_msec() at creation. */
@@ -134,6 +136,9 @@ datastore_changed(void *g_, const struct ds_change *change)
 
     if (g->api) {
         api_notify(g->api, change);
+    }
+    if (g->handler) {
+        handler_record_changed(g->handler, change);
     }
 }
 
@@ -492,6 +497,17 @@ guest_create(const struct guest_options *opts)
             goto error;
         }
     }
+    struct handler_config hc = {
+        .dir = opts->handlers_dir ? opts->handlers_dir : HANDLER_DEFAULT_DIR,
+        .user = opts->handler_user,
+        .timeout = opts->handler_timeout,
+        .max_running = opts->handlers_max,
+        .quarantine_dir = opts->quarantine_dir,
+    };
+    g->handler = handler_create(&hc, g->ds);
+    if (!g->handler) {
+        goto error;
+    }
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
     ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);
     ctl_command_register("exit", "", 0, 0, ctl_exit, g);
@@ -519,6 +535,7 @@ guest_destroy(struct guest *g)
             datastore_set_change_cb(g->ds, NULL, NULL);
         }
         watch_destroy(g->watch);
+        handler_destroy(g->handler);
         api_destroy(g->api);
         publisher_destroy(g->pub);
         g->pub = NULL;
@@ -568,6 +585,7 @@ guest_run(struct guest *g)
     if (g->watch) {
         watch_run(g->watch);
     }
+    handler_run(g->handler);
     maybe_publish_stats(g);
     update_publisher_key(g);
     publisher_run(g->pub, time_msec());
@@ -596,6 +614,7 @@ guest_wait(struct guest *g)
     if (g->watch) {
         watch_wait(g->watch);
     }
+    handler_wait(g->handler);
     ctl_server_wait(g->ctl);
 }
 
@@ -651,6 +670,8 @@ guest_status_json(const struct guest *g)
     json_object_set_new(status, "watch", (g->watch
                                           ? watch_status_json(g->watch)
                                           : json_null()));
+    json_object_set_new(status, "handlers",
+                        handler_status_json(g->handler));
     json_object_set_new(status, "stats_record", json_pack(
                             "{s:s, s:I, s:I}", "key", GUEST_STATS_KEY,
                             "interval", (json_int_t) g->stats_interval / 1000,

@@ -17,6 +17,9 @@
  * The channel keys come from the key file (keyring.h), checked every
  * second and reloaded when it changes.
  *
+ * The handler runner (handler.h) runs the handlers of the delivered
+ * records that ask for action and publishes their results.
+ *
  * The publisher (publisher.h) carries what guest applications publish
  * (the local API's "publish" and "unpublish") to the host, with the
  * receiver's key; the receiver hands it the host's ACKs.  Every
@@ -60,6 +63,11 @@ struct guest_options {
     const char *watch_dir;      /* Directory whose files are kept
                                  * registered as objects (watch.h), or
                                  * NULL. */
+    const char *handlers_dir;   /* Handlers (handler.h). */
+    const char *handler_user;   /* Or NULL: chand-guest's own user. */
+    unsigned int handler_timeout;   /* Seconds. */
+    unsigned int handlers_max;      /* Concurrent runs. */
+    const char *quarantine_dir; /* For the handlers, or NULL. */
 };
 
 struct guest;
@@ -85,8 +93,8 @@ bool guest_exiting(const struct guest *);
  * receiver_status_json()) at the top level, plus the channel
  * configuration, "records", and "bridge", "api", "socket", "key_file"
  * (keyring_file_status_json()) and "publisher"
- * (publisher_status_json()) objects, and "watch" (watch_status_json(), or
- * null without --watch-dir). */
+ * (publisher_status_json()) objects, "watch" (watch_status_json(), or
+ * null without --watch-dir) and "handlers" (handler_status_json()). */
 json_t *guest_status_json(const struct guest *);
 
 #endif /* guest.h */

@@ -14,6 +14,7 @@
 #include "chan-endpoint.h"
 #include "daemon.h"
 #include "guest.h"
+#include "handler.h"
 #include "keyring.h"
 #include "poll-loop.h"
 #include "vlog.h"
@@ -54,6 +55,20 @@ Datastore and keys:\n\
   --watch-dir=DIR     keep every regular file directly in DIR registered\n\
                       as an object (published as obj/SHA256)\n\
 \n\
+Handlers (run for verdict/, notice/, install/ and restore/ records):\n\
+  --handlers-dir=DIR  the handlers' directory, DIR/KIND run for a record\n\
+                      of KIND (default: %s)\n\
+  --handler-user=USER run the handlers as USER (default: chand-guest's\n\
+                      own user)\n\
+  --handler-timeout=SECS\n\
+                      kill a handler still running after SECS seconds\n\
+                      (default: %d)\n\
+  --handlers-max=N    run at most N handlers at once (default: %d)\n\
+  --quarantine-dir=DIR\n\
+                      CHAND_QUARANTINE_DIR for the handlers: where the\n\
+                      built-in verdict handler moves files (default: its\n\
+                      own, /var/lib/chand/quarantine)\n\
+\n\
 Guest bridge:\n\
   --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
                       is configured by someone else (tests)\n\
@@ -81,15 +96,19 @@ Daemon:\n\
   -h, --help          show this help and exit\n\
   -V, --version       show the version and exit\n",
            CHAND_DBDIR, KEYRING_DEFAULT_FILE, GUEST_DEFAULT_STATS_INTERVAL,
-           DEFAULT_OVS_DB,
+           HANDLER_DEFAULT_DIR, HANDLER_DEFAULT_TIMEOUT,
+           HANDLER_DEFAULT_MAX_RUNNING, DEFAULT_OVS_DB,
            CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
 }
 
 #define STATS_INTERVAL_MAX 86400
+#define HANDLER_TIMEOUT_MAX 86400
+#define HANDLERS_MAX_MAX 64
 
-/* Parses 's' as a whole number of seconds 0..STATS_INTERVAL_MAX. */
+/* Parses 's' as a whole number 'min'..'max'. */
 static bool
-parse_seconds(const char *s, unsigned int *secondsp)
+parse_number(const char *s, unsigned int min, unsigned int max,
+             unsigned int *np)
 {
     char *end;
     unsigned long n;
@@ -99,11 +118,18 @@ parse_seconds(const char *s, unsigned int *secondsp)
     }
     errno = 0;
     n = strtoul(s, &end, 10);
-    if (errno || *end || n > STATS_INTERVAL_MAX) {
+    if (errno || *end || n < min || n > max) {
         return false;
     }
-    *secondsp = n;
+    *np = n;
     return true;
+}
+
+/* Parses 's' as a whole number of seconds 0..STATS_INTERVAL_MAX. */
+static bool
+parse_seconds(const char *s, unsigned int *secondsp)
+{
+    return parse_number(s, 0, STATS_INTERVAL_MAX, secondsp);
 }
 
 /* Creates the guest daemon from 'opts' (a struct guest_options); the
@@ -123,7 +149,8 @@ main(int argc, char *argv[])
            OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
            OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
            OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL,
-           OPT_WATCH_DIR };
+           OPT_WATCH_DIR, OPT_HANDLERS_DIR, OPT_HANDLER_USER,
+           OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -133,6 +160,11 @@ main(int argc, char *argv[])
         { "key-file", required_argument, NULL, OPT_KEY_FILE },
         { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
         { "watch-dir", required_argument, NULL, OPT_WATCH_DIR },
+        { "handlers-dir", required_argument, NULL, OPT_HANDLERS_DIR },
+        { "handler-user", required_argument, NULL, OPT_HANDLER_USER },
+        { "handler-timeout", required_argument, NULL, OPT_HANDLER_TIMEOUT },
+        { "handlers-max", required_argument, NULL, OPT_HANDLERS_MAX },
+        { "quarantine-dir", required_argument, NULL, OPT_QUARANTINE_DIR },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
@@ -164,6 +196,9 @@ main(int argc, char *argv[])
         .ctl = DEFAULT_CTL,
         .key_file = KEYRING_DEFAULT_FILE,
         .stats_interval = GUEST_DEFAULT_STATS_INTERVAL,
+        .handlers_dir = HANDLER_DEFAULT_DIR,
+        .handler_timeout = HANDLER_DEFAULT_TIMEOUT,
+        .handlers_max = HANDLER_DEFAULT_MAX_RUNNING,
     };
     const char *chan_id = NULL, *vid = NULL, *guest_ip = NULL;
     const char *guest_mac = NULL;
@@ -190,6 +225,26 @@ main(int argc, char *argv[])
             }
             break;
         case OPT_WATCH_DIR: opts.watch_dir = optarg; break;
+        case OPT_HANDLERS_DIR: opts.handlers_dir = optarg; break;
+        case OPT_HANDLER_USER: opts.handler_user = optarg; break;
+        case OPT_QUARANTINE_DIR: opts.quarantine_dir = optarg; break;
+        case OPT_HANDLER_TIMEOUT:
+            if (!parse_number(optarg, 1, HANDLER_TIMEOUT_MAX,
+                              &opts.handler_timeout)) {
+                fprintf(stderr, "chand-guest: --handler-timeout: '%s' is not "
+                        "a number of seconds (1 to %d)\n", optarg,
+                        HANDLER_TIMEOUT_MAX);
+                return 2;
+            }
+            break;
+        case OPT_HANDLERS_MAX:
+            if (!parse_number(optarg, 1, HANDLERS_MAX_MAX,
+                              &opts.handlers_max)) {
+                fprintf(stderr, "chand-guest: --handlers-max: '%s' is not "
+                        "a number from 1 to %d\n", optarg, HANDLERS_MAX_MAX);
+                return 2;
+            }
+            break;
         case OPT_NO_BRIDGE: opts.no_bridge = true; break;
         case OPT_OVS_DB: opts.ovs_db = optarg; break;
         case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;
@@ -233,9 +288,10 @@ main(int argc, char *argv[])
                 chan_ep_error_option(ep_error), chan_ep_strerror(ep_error));
         return 2;
     }
-    if (!*opts.db || !*opts.api || !*opts.ctl || !*opts.key_file) {
-        fprintf(stderr, "chand-guest: --db, --key-file, --api and --ctl may "
-                "not be empty\n");
+    if (!*opts.db || !*opts.api || !*opts.ctl || !*opts.key_file
+        || !*opts.handlers_dir) {
+        fprintf(stderr, "chand-guest: --db, --key-file, --api, --ctl and "
+                "--handlers-dir may not be empty\n");
         return 2;
     }
     if (log_file && vlog_set_log_file(log_file)) {

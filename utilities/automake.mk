@@ -32,3 +32,26 @@ dist_man_MANS += doc/chand-guest-replay.8
 # The Chan DB reference, kept here with chanctl, its main client.  (chanctl's
 # system test, test/system/chanctl.sh, is distributed with test/system.)
 dist_doc_DATA += doc/chan-db.md
+
+# chand-handler, the built-in handlers of chand-guest; installed also as
+# the default handlers (copies: the runner refuses symbolic links).
+sbin_PROGRAMS += utilities/chand-handler
+utilities_chand_handler_SOURCES = \
+	utilities/chand-handler.c \
+	utilities/handler-actions.c utilities/handler-actions.h
+utilities_chand_handler_LDADD = $(CHAND_LIBS)
+dist_man_MANS += doc/chand-handler.8
+
+handlersdir = $(sysconfdir)/chand/handlers.d
+install-exec-hook: install-default-handlers
+install-default-handlers:
+	$(MKDIR_P) -m 755 '$(DESTDIR)$(handlersdir)'
+	for kind in verdict notice; do \
+	  $(INSTALL_PROGRAM) utilities/chand-handler \
+	    '$(DESTDIR)$(handlersdir)'/$$kind || exit 1; \
+	done
+uninstall-local: uninstall-default-handlers
+uninstall-default-handlers:
+	rm -f '$(DESTDIR)$(handlersdir)/verdict' \
+	  '$(DESTDIR)$(handlersdir)/notice'
+.PHONY: install-default-handlers uninstall-default-handlers

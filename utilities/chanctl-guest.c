@@ -399,10 +399,19 @@ reserved_prefix(const char *key)
     return NULL;
 }
 
+/* Returns what the reserved prefix 'prefix' is for. */
+static const char *
+reserved_owner(const char *prefix)
+{
+    return (!strcmp(prefix, "obj/") ? "objects: use object-add"
+            : !strcmp(prefix, "result/") ? "handler results"
+            : "records chand-host relays");
+}
+
 /* Checks KEY for publish and unpublish as chand-guest would (1..256
- * bytes of UTF-8, not under "from/" or "obj/") and returns it as a JSON
- * string, or
- * returns NULL after printing a usage error in '*errorp'. */
+ * bytes of UTF-8, not under "from/", "obj/" or "result/") and returns it
+ * as a JSON string, or returns NULL after printing a usage error in
+ * '*errorp'. */
 static json_t *
 published_key(const char *key, int *errorp)
 {
@@ -417,9 +426,7 @@ published_key(const char *key, int *errorp)
         *errorp = chanctl_usage_error("keys starting with \"%s\" are "
                                       "reserved (%s); they cannot be "
                                       "published", reserved_prefix(key),
-                                      strcmp(reserved_prefix(key), "obj/")
-                                      ? "records chand-host relays"
-                                      : "objects: use object-add");
+                                      reserved_owner(reserved_prefix(key)));
     } else {
         return k;
     }

@@ -41,7 +41,7 @@ enum {
 /* Published keys (chand-guest/datastore.h): at most this many bytes, and
  * not under the prefix of records chand-host relays. */
 #define CHANCTL_PUB_KEY_MAX 256
-#define CHANCTL_PUB_RESERVED { "from/", "obj/" }
+#define CHANCTL_PUB_RESERVED { "from/", "obj/", "result/" }
 
 /* Objects (chand-guest/datastore.h): flags and params of one path. */
 #define CHANCTL_OBJ_MAX_FLAGS 16

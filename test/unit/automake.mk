@@ -103,6 +103,20 @@ test_unit_test_guest_watch_SOURCES = test/unit/test-guest-watch.c $(UNIT_COMMON)
 test_unit_test_guest_watch_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_guest_watch_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
+UNIT_TESTS += test/unit/test-guest-handler
+test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/handler.c chand-guest/handler.h \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_guest_handler_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
+test_unit_test_guest_handler_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
+UNIT_TESTS += test/unit/test-chand-handler
+test_unit_test_chand_handler_SOURCES = test/unit/test-chand-handler.c $(UNIT_COMMON) \
+	utilities/handler-actions.c utilities/handler-actions.h
+test_unit_test_chand_handler_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/utilities
+test_unit_test_chand_handler_LDADD = $(UNIT_LDADD)
+
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 

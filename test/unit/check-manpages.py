@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """check-manpages.py BUILD_DIR [SRCDIR] -- the man pages against the programs.
 
-For chand-host, chand-guest, chanctl and chand-guest-replay, checks both
-ways that
+For chand-host, chand-guest, chanctl, chand-guest-replay and
+chand-handler, checks both ways that
 
   - every long option that PROGRAM --help prints is documented in the
     OPTIONS section of doc/PROGRAM.8 (as the tag of an entry), and every
@@ -37,6 +37,7 @@ PROGRAMS = [
     ("chand-guest", "chand-guest/chand-guest", "chand-guest"),
     ("chanctl", "utilities/chanctl", None),
     ("chand-guest-replay", "utilities/chand-guest-replay", None),
+    ("chand-handler", "utilities/chand-handler", None),
 ]
 
 LONG_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")

@@ -444,10 +444,10 @@ test_schema_version(void)
     scratch_init(&sc, "ds");
     make_store(sc.path);
 
-    raw_exec(sc.path, "UPDATE meta SET schema_version = 4");
-    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 4");
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 5");
+    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 5");
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
-                            NULL), 4);
+                            NULL), 5);
 
     raw_exec(sc.path, "UPDATE meta SET schema_version = 0");
     assert_open_refused_unchanged(sc.path, EBADMSG, "schema version 0");
@@ -465,7 +465,7 @@ test_schema_version(void)
     raw_exec(sc.path, "CREATE TABLE meta (id INTEGER PRIMARY KEY,"
              " schema_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
              " created_by TEXT NOT NULL);"
-             "INSERT INTO meta VALUES (1, 3, 0, 'test');");
+             "INSERT INTO meta VALUES (1, 4, 0, 'test');");
     ds = open_ds(sc.path);
     assert_record(ds, "k", "1", 1);
     datastore_close(ds);
@@ -3071,14 +3071,16 @@ test_objects_upgrade(void)
     ds = open_ds(sc.path);
     publish_ok(ds, "app/x", "1");
     datastore_close(ds);
-    raw_exec(sc.path, "DROP TABLE objects;"
+    raw_exec(sc.path, "DROP TABLE objects; DROP TABLE handled;"
              "UPDATE meta SET schema_version = 2");
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
                             "WHERE name LIKE 'objects%'", NULL), 0);
 
     ds = open_ds(sc.path);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
-                            NULL), 3);
+                            NULL), DS_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
+                            "WHERE name = 'handled'", NULL), 1);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
                             "WHERE name IN ('objects', 'objects_by_digest')",
                             NULL), 2);
@@ -3091,12 +3093,101 @@ test_objects_upgrade(void)
     datastore_close(ds);
 
     /* A version 2 file that cannot be upgraded is left as it was. */
-    raw_exec(sc.path, "DROP TABLE objects;"
+    raw_exec(sc.path, "DROP TABLE objects; DROP TABLE handled;"
              "UPDATE meta SET schema_version = 2;"
              "CREATE TABLE objects (x)");
     CU_ASSERT_NOT_EQUAL(datastore_open(sc.path, &ds), 0);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
                             NULL), 2);
+    scratch_destroy(&sc);
+}
+
+static int
+count_handled_cb(void *n_, const char *key, int64_t version, bool ok,
+                 int64_t handled_at)
+{
+    size_t *n = n_;
+
+    (void) key;
+    (void) version;
+    (void) ok;
+    (void) handled_at;
+    (*n)++;
+    return 0;
+}
+
+static void
+test_handled(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    int64_t version = -1, pv;
+    bool deleted;
+    size_t n = 0;
+
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
+    CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version),
+                    ENOENT);
+    CU_ASSERT_EQUAL(datastore_set_handled(ds, "verdict/" D1, 3, true,
+                                          "{ \"status\": \"ok\" }"), 0);
+    CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version), 0);
+    CU_ASSERT_EQUAL(version, 3);
+    assert_published(ds, "result/verdict/" D1, "{\"status\":\"ok\"}", 1, 0);
+
+    /* Applications cannot publish under result/. */
+    CU_ASSERT_EQUAL(datastore_publish(ds, "result/x", "1", NULL), EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(datastore_last_error(), "handler results"));
+
+    /* Without a result: only the row. */
+    CU_ASSERT_EQUAL(datastore_set_handled(ds, "notice/" D2, 1, false, NULL),
+                    0);
+    CU_ASSERT_EQUAL(datastore_list_handled(ds, count_handled_cb, &n), 0);
+    CU_ASSERT_EQUAL(n, 2);
+    datastore_close(ds);
+
+    /* Persisted; forgetting withdraws the result. */
+    ds = open_ds(sc.path);
+    CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version), 0);
+    CU_ASSERT_EQUAL(version, 3);
+    CU_ASSERT_EQUAL(datastore_forget_handled(ds, "verdict/" D1), 0);
+    CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version),
+                    ENOENT);
+    CU_ASSERT_EQUAL(datastore_get_published(ds, "result/verdict/" D1, NULL,
+                                            &pv, NULL, &deleted), 0);
+    CU_ASSERT(deleted);
+    CU_ASSERT_EQUAL(datastore_forget_handled(ds, "notice/" D2), 0);
+    CU_ASSERT_EQUAL(datastore_forget_handled(ds, "notice/" D2), 0);
+    n = 0;
+    CU_ASSERT_EQUAL(datastore_list_handled(ds, count_handled_cb, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+static void
+test_object_add_flags(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
+    object_add_ok(ds, "/a", D1, 1, "[\"x\"]", NULL);
+    object_add_ok(ds, "/b", D1, 1, NULL, NULL);
+    CU_ASSERT_EQUAL(datastore_object_add_flags(ds, D1, "[\"quarantined\"]"),
+                    0);
+    assert_published(ds, "obj/" D1, "{\"size\":1,\"paths\":[\"/a\",\"/b\"],"
+                     "\"flags\":[\"quarantined\",\"x\"],\"params\":{}}", 3, 0);
+    /* Again: nothing changes, nothing is republished. */
+    CU_ASSERT_EQUAL(datastore_object_add_flags(ds, D1, "[\"quarantined\"]"),
+                    0);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 3);
+    CU_ASSERT_EQUAL(datastore_object_add_flags(ds, D2, "[\"deleted\"]"),
+                    ENOENT);
+    CU_ASSERT_EQUAL(datastore_object_add_flags(ds, D1, "[\"Bad\"]"), EINVAL);
+    CU_ASSERT_EQUAL(datastore_object_add_flags(ds, "x", "[]"), EINVAL);
+    datastore_close(ds);
     scratch_destroy(&sc);
 }
 
@@ -3139,6 +3230,8 @@ static const struct unit_test tests[] = {
     { "objects: validation", test_objects_validation },
     { "objects: row and record agree", test_objects_atomic },
     { "objects: upgrade of a version 2 file", test_objects_upgrade },
+    { "handled records and results", test_handled },
+    { "objects: flags added by a handler", test_object_add_flags },
 };
 
 int
