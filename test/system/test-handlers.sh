@@ -8,7 +8,9 @@
 # from its path, in the quarantine directory with its metadata), vm3 is
 # untouched; the Chan DB shows each VM's result (Guest_Record
 # result/verdict/F, status ok) and Object_Ref flags "quarantined".
-# chand-handler release puts the files back.  Then the verdict handler
+# chand-handler release puts the files back.  The same with the verdict
+# published by vm1's scanner, which a Relay rule lets count.  Then the
+# verdict handler
 # hangs: it is killed at its timeout and reported failed; then it crashes
 # (SIGSEGV): reported failed; chand-guest stays up and keeps answering.
 
@@ -114,6 +116,30 @@ st_check "vm1's F is back, byte for byte" \
 st_check "with its mode" test "$(stat -c %a "$D/1/f")" = 640
 st_check "vm2's F is back" \
     test "$(sha256sum <"$D/2/copy-of-f" | cut -d' ' -f1)" = "$F"
+
+# --- the same verdict from vm1's scanner ----------------------------------
+st_check "the control plane's verdict is cleared" \
+    st_chanctl object-set "$F" flags=
+st_check "vm1's result is withdrawn with it" st_wait 30 result_is "$V1" \
+    "r is None"
+ovsdb-client transact "$(topo_db)" \
+    '["Chan",{"op":"insert","table":"Relay",
+              "row":{"source":"'"$V1"'","prefix":"verdict/","to":"vms"}}]' \
+    >/dev/null || st_fail "cannot insert the Relay rule for vm1's verdicts"
+st_check "vm1's scanner publishes a verdict on F" \
+    st_guest "$V1" publish "verdict/$F" '{"verdict":"infected"}'
+st_check "vm1 handles it ok" st_wait 30 result_is "$V1" \
+    "r is not None and r['status'] == 'ok'"
+st_check "vm2 handles it ok" st_wait 30 result_is "$V2" \
+    "r is not None and r['status'] == 'ok'"
+st_check "vm3 reports nothing" result_is "$V3" "r is None"
+st_check "vm1's F is quarantined again" test ! -e "$D/1/f"
+st_check "vm2's F too" test ! -e "$D/2/copy-of-f"
+st_check "release again" env CHAND_QUARANTINE_DIR="$Q" \
+    "$ST_BUILD/utilities/chand-handler" release "$F"
+st_check "vm1's F is back" test -e "$D/1/f"
+st_check "vm1 withdraws its verdict" st_guest "$V1" unpublish "verdict/$F"
+st_check "the results are withdrawn" st_wait 30 result_is "$V2" "r is None"
 
 # new_verdict: withdraws the verdict and sets it again (a new version).
 new_verdict() {
