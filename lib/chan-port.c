@@ -17,6 +17,7 @@
 
 #include "packets.h"
 #include "poll-loop.h"
+#include "reconnect.h"
 #include "util.h"
 #include "vlog.h"
 
@@ -56,11 +57,10 @@ struct txq_entry {
 
 struct chan_port {
     char *name;                 /* Socket path, or a name for logs. */
-    bool reconnect;             /* False for chan_port_create_fd(). */
+    struct reconnect *rc;       /* When to connect; NULL for
+                                 * chan_port_create_fd(). */
     int fd;                     /* Connected socket, or -1. */
     unsigned int seqno;
-    long long int next_attempt; /* When to try connecting (time_msec()). */
-    int backoff;                /* Next backoff, ms. */
 
     chan_port_recv_func *recv_cb;
     void *aux;
@@ -178,7 +178,6 @@ chan_port_alloc(const char *name, chan_port_recv_func *recv_cb, void *aux)
     struct chan_port *port = xzalloc(sizeof *port);
     port->name = xstrdup(name);
     port->fd = -1;
-    port->backoff = CHAN_PORT_BACKOFF_MIN;
     port->recv_cb = recv_cb;
     port->aux = aux;
     return port;
@@ -188,8 +187,12 @@ struct chan_port *
 chan_port_create(const char *path, chan_port_recv_func *recv_cb, void *aux)
 {
     struct chan_port *port = chan_port_alloc(path, recv_cb, aux);
-    port->reconnect = true;
-    port->next_attempt = LLONG_MIN;
+    port->rc = reconnect_create(time_msec());
+    reconnect_set_name(port->rc, port->name);
+    reconnect_set_backoff(port->rc, CHAN_PORT_BACKOFF_MIN,
+                          CHAN_PORT_BACKOFF_MAX);
+    reconnect_set_probe_interval(port->rc, 0);
+    reconnect_enable(port->rc, time_msec());
     return port;
 }
 
@@ -207,7 +210,6 @@ set_connected(struct chan_port *port, int fd)
 {
     port->fd = fd;
     port->seqno++;
-    port->backoff = CHAN_PORT_BACKOFF_MIN;
     port->stats.connects++;
     set_sndbuf(fd);
 }
@@ -251,7 +253,9 @@ disconnect(struct chan_port *port, const char *reason)
     port->stats.disconnects++;
     port->stats.tx_discarded += chan_port_queued(port);
     txq_clear(port);
-    port->next_attempt = time_msec() + port->backoff;
+    if (port->rc) {
+        reconnect_disconnected(port->rc, time_msec(), 0);
+    }
 }
 
 void
@@ -261,6 +265,7 @@ chan_port_destroy(struct chan_port *port)
         if (port->fd >= 0) {
             close(port->fd);
         }
+        reconnect_destroy(port->rc);
         free(port->name);
         free(port->txbuf);
         free(port->txq);
@@ -334,6 +339,7 @@ try_connect(struct chan_port *port)
     }
     if (!error) {
         set_connected(port, fd);
+        reconnect_connected(port->rc, time_msec());
         VLOG_INFO("%s: connected", port->name);
         return;
     }
@@ -346,9 +352,7 @@ try_connect(struct chan_port *port)
                  strerror(error),
                  error == ENOENT || error == ECONNREFUSED
                  ? "; is ovs-vswitchd running with the chand port?" : "");
-    port->next_attempt = time_msec() + port->backoff;
-    port->backoff = (port->backoff * 2 > CHAN_PORT_BACKOFF_MAX
-                     ? CHAN_PORT_BACKOFF_MAX : port->backoff * 2);
+    reconnect_connect_failed(port->rc, time_msec(), error);
 }
 
 bool
@@ -729,9 +733,11 @@ void
 chan_port_run(struct chan_port *port)
 {
     if (port->fd < 0) {
-        if (!port->reconnect || time_msec() < port->next_attempt) {
+        if (!port->rc
+            || reconnect_run(port->rc, time_msec()) != RECONNECT_CONNECT) {
             return;
         }
+        reconnect_connecting(port->rc, time_msec());
         try_connect(port);
         if (port->fd < 0) {
             return;
@@ -762,8 +768,8 @@ void
 chan_port_wait(struct chan_port *port)
 {
     if (port->fd < 0) {
-        if (port->reconnect) {
-            poll_timer_wait_until(port->next_attempt);
+        if (port->rc) {
+            poll_timer_wait_until(reconnect_wait(port->rc, time_msec()));
         }
         return;
     }

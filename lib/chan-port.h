@@ -139,8 +139,8 @@ struct chan_port_stats {
 /* Creates a connection to the chand port socket at 'path' (copied), e.g.
  * "/var/run/openvswitch/chand0.chand"; paths longer than a sockaddr_un can
  * hold work too.  It connects on the next chan_port_run(), and reconnects
- * with backoff (250 ms doubling to 4 s) whenever the connection fails or is
- * lost.  If 'recv_cb' is nonnull, chan_port_run() receives frames and calls
+ * with lib/reconnect's backoff (250 ms doubling to 4 s) whenever the
+ * connection fails or is lost.  If 'recv_cb' is nonnull, chan_port_run() receives frames and calls
  * it with 'aux'; if it is NULL, the caller receives with
  * chan_port_recv_batch().  The caller owns the result and frees it with
  * chan_port_destroy(). */
