@@ -37,11 +37,7 @@ TOPO_GUEST_ARGS=(--handlers-dir="$HD" --quarantine-dir="$Q"
 st_up "$V1:71" "$V2:72" "$V3:73"
 st_chanctl wait --timeout 60 || { st_fail "channels not ready"; exit 1; }
 
-mkdir -p -m 755 "$HD"
-chmod 755 "$HD"
-for kind in verdict notice; do
-    install -m 755 "$ST_BUILD/utilities/chand-handler" "$HD/$kind"
-done
+st_install_handlers "$HD" || st_fail "cannot install the handlers"
 
 D=$OVSI_BASE/files
 mkdir -p "$D/1" "$D/3" "$D/4"
@@ -81,10 +77,7 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"
 # result_is VM PYEXPR [KIND]: VM's Guest_Record result/KIND/F (KIND:
 # verdict by default; 'r', None if absent) satisfies PYEXPR.
 result_is() {
-    "$PY" "$UT" guest-records "$(topo_db)" "$1" result/ | "$PY" -c '
-import json, sys
-r = json.load(sys.stdin).get("result/%s/%s" % (sys.argv[3], sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$F" "$2" "${3:-verdict}"
+    st_result_is "$1" "${3:-verdict}" "$F" "$2"
 }
 
 # handled_ok VM N: VM's chand-guest counts at least N handler runs ok.
