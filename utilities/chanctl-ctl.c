@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan-endpoint.h"
 #include "ctl.h"
 
 /* Which daemon a control command goes to. */
@@ -121,6 +122,8 @@ chanctl_cmd_object_delink(const struct chanctl_options *opts, int argc,
     (void) argv;
     if (!opts->vm) {
         return chanctl_usage_error("object-delink needs --vm NAME");
+    } else if (!chan_vm_name_is_valid(opts->vm)) {
+        return chanctl_usage_error("invalid VM name '%s'", opts->vm);
     }
     return run_ctl_command(&t, "object/delink", 1, args);
 }
