@@ -97,12 +97,33 @@ static const char ds_schema_v4_sql[] =
     " status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),"
     " handled_at INTEGER NOT NULL);";
 
+/* The identity columns schema version 5 added: created with a new file,
+ * and by the upgrade of a version 4 file (chan_id 0: not recorded yet). */
+static const char ds_schema_v5_sql[] =
+    "ALTER TABLE channel ADD COLUMN chan_id INTEGER NOT NULL DEFAULT 0"
+    " CHECK (chan_id BETWEEN 0 AND 4294967295);"
+    "ALTER TABLE channel ADD COLUMN clones INTEGER NOT NULL DEFAULT 0"
+    " CHECK (clones >= 0);"
+    "ALTER TABLE channel ADD COLUMN clone_of INTEGER NOT NULL DEFAULT 0"
+    " CHECK (clone_of BETWEEN 0 AND 4294967295);";
+
 /* The tables each version adds, indexed by the version before it. */
 static const char *const ds_schema_upgrade_sql[] = {
     [1] = ds_schema_v2_sql,
     [2] = ds_schema_v3_sql,
     [3] = ds_schema_v4_sql,
+    [4] = ds_schema_v5_sql,
 };
+
+/* What a clone forgets of its parent's state (see datastore_claim_chan_id()),
+ * in the open transaction: the tombstones and results the new VM's host
+ * never had, the acknowledgements of the parent's host, the handled
+ * table. */
+static const char ds_clone_reset_sql[] =
+    "DELETE FROM published WHERE deleted = 1"
+    " OR (key >= '" DS_RESULT_KEY_PREFIX "' AND key < 'result0');"
+    "UPDATE published SET acked_version = 0;"
+    "DELETE FROM handled;";
 
 /* Cached statements.  Every piece of data is bound, never spliced. */
 enum ds_stmt {
@@ -146,6 +167,8 @@ enum ds_stmt {
     ST_HANDLED_PUT,
     ST_HANDLED_DELETE,
     ST_HANDLED_LIST,
+    ST_IDENTITY_STORE,
+    ST_CLONE_CHANNEL,
     N_STMTS
 };
 
@@ -156,8 +179,8 @@ static const char *const ds_stmt_sql[N_STMTS] = {
     [ST_RELEASE] = "RELEASE ds_frame",
     [ST_ROLLBACK_TO] = "ROLLBACK TO ds_frame",
     [ST_LOAD] = "SELECT guest_epoch, host_epoch, position, snapshot_state,"
-                " snapshot_gen, frames_applied, ops_applied, snapshot_end"
-                " FROM channel WHERE id = 1",
+                " snapshot_gen, frames_applied, ops_applied, snapshot_end,"
+                " chan_id, clones, clone_of FROM channel WHERE id = 1",
     [ST_STORE] = "UPDATE channel SET host_epoch = ?1, position = ?2,"
                  " snapshot_state = ?3, snapshot_gen = ?4,"
                  " frames_applied = ?5, ops_applied = ?6,"
@@ -239,6 +262,10 @@ static const char *const ds_stmt_sql[N_STMTS] = {
     [ST_HANDLED_DELETE] = "DELETE FROM handled WHERE key = ?1",
     [ST_HANDLED_LIST] = "SELECT key, version, status, handled_at"
                         " FROM handled ORDER BY key",
+    [ST_IDENTITY_STORE] = "UPDATE channel SET chan_id = ?1, clones = ?2,"
+                          " clone_of = ?3 WHERE id = 1",
+    [ST_CLONE_CHANNEL] = "UPDATE channel SET guest_epoch = ?1,"
+                         " host_epoch = 0, position = 0 WHERE id = 1",
 };
 
 /* A change waiting for the commit that makes it durable. */
@@ -570,11 +597,15 @@ load_state(struct datastore *ds, struct ds_state *state)
         int64_t frames = sqlite3_column_int64(s, 5);
         int64_t ops = sqlite3_column_int64(s, 6);
         int64_t end = sqlite3_column_int64(s, 7);
+        int64_t chan_id = sqlite3_column_int64(s, 8);
+        int64_t clones = sqlite3_column_int64(s, 9);
+        int64_t clone_of = sqlite3_column_int64(s, 10);
 
         if (guest_epoch < 1 || guest_epoch > UINT32_MAX
             || host_epoch < 0 || host_epoch > UINT32_MAX
             || position < 0 || gen < 0 || frames < 0 || ops < 0
-            || end < 0
+            || end < 0 || chan_id < 0 || chan_id > UINT32_MAX
+            || clones < 0 || clone_of < 0 || clone_of > UINT32_MAX
             || !ds_snapshot_from_string(snap, &state->snapshot)) {
             error = set_error(EBADMSG, "%s: channel row holds invalid "
                               "values", ds->path);
@@ -586,6 +617,9 @@ load_state(struct datastore *ds, struct ds_state *state)
             state->frames_applied = frames;
             state->ops_applied = ops;
             state->snapshot_end = end;
+            state->chan_id = chan_id;
+            state->clones = clones;
+            state->clone_of = clone_of;
         }
     } else if (rc == SQLITE_DONE) {
         error = set_error(EBADMSG, "%s: channel row is missing", ds->path);
@@ -596,7 +630,8 @@ load_state(struct datastore *ds, struct ds_state *state)
     return error;
 }
 
-/* Writes '*state' to the channel row (guest_epoch never changes). */
+/* Writes '*state' to the channel row (guest_epoch and the identity
+ * columns excepted: see datastore_claim_chan_id()). */
 static int
 store_state(struct datastore *ds, const struct ds_state *state)
 {
@@ -939,6 +974,9 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
         error = exec_sql(ds, ds_schema_v4_sql, "creating schema");
     }
     if (!error) {
+        error = exec_sql(ds, ds_schema_v5_sql, "creating schema");
+    }
+    if (!error) {
         /* A constant, not data. */
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d",
@@ -978,7 +1016,8 @@ create_schema(struct datastore *ds, uint32_t guest_epoch)
 
 /* Upgrades a file of schema 'version' to the next version, in the open
  * transaction: version 1 lacks the published tables, version 2 the
- * objects table, version 3 the handled table. */
+ * objects table, version 3 the handled table, version 4 the identity
+ * columns. */
 static int
 upgrade_step(struct datastore *ds, int64_t version)
 {
@@ -1177,6 +1216,95 @@ datastore_close(struct datastore *ds)
         datastore_rollback(ds);
         ds_free(ds);
     }
+}
+
+/* Identity and clones. */
+
+/* Writes the identity columns of the channel row, in the open
+ * transaction, and notes them in ds->state. */
+static int
+identity_store(struct datastore *ds, uint32_t chan_id, uint64_t clones,
+               uint32_t clone_of)
+{
+    sqlite3_stmt *s = stmt(ds, ST_IDENTITY_STORE);
+    int error;
+
+    sqlite3_bind_int64(s, 1, chan_id);
+    sqlite3_bind_int64(s, 2, clones);
+    sqlite3_bind_int64(s, 3, clone_of);
+    error = run(ds, ST_IDENTITY_STORE, "writing identity");
+    if (!error) {
+        ds->state.chan_id = chan_id;
+        ds->state.clones = clones;
+        ds->state.clone_of = clone_of;
+    }
+    return error;
+}
+
+/* Makes a cloned file forget its parent's channel, in the open transaction
+ * (see "Clones" in datastore.h): a new guest epoch, no host epoch or
+ * position, no acknowledgement, tombstone, result or handled row. */
+static int
+clone_reset(struct datastore *ds)
+{
+    sqlite3_stmt *s = stmt(ds, ST_CLONE_CHANNEL);
+    uint32_t epoch;
+    int error;
+
+    do {
+        random_guest_epoch(&epoch);
+    } while (epoch == ds->state.guest_epoch);
+    sqlite3_bind_int64(s, 1, epoch);
+    error = run(ds, ST_CLONE_CHANNEL, "resetting channel of a clone");
+    if (!error) {
+        error = exec_sql(ds, ds_clone_reset_sql, "resetting clone state");
+    }
+    if (!error) {
+        ds->state.guest_epoch = epoch;
+        ds->state.host_epoch = 0;
+        ds->state.position = 0;
+    }
+    return error;
+}
+
+int
+datastore_claim_chan_id(struct datastore *ds, uint32_t chan_id,
+                        uint32_t *prevp)
+{
+    uint32_t prev;
+    int error;
+
+    *prevp = 0;
+    if (!chan_id) {
+        return set_error(EINVAL, "%s: chan-id 0 is invalid", ds->path);
+    }
+    error = datastore_begin(ds);
+    if (error) {
+        return error;
+    }
+    prev = ds->state.chan_id;
+    if (prev == chan_id) {
+        datastore_rollback(ds);
+        *prevp = prev;
+        return 0;
+    }
+    if (prev) {
+        error = clone_reset(ds);
+    }
+    if (!error) {
+        error = identity_store(ds, chan_id, ds->state.clones + !!prev,
+                               prev ? prev : ds->state.clone_of);
+    }
+    if (!error) {
+        error = datastore_commit(ds);
+    } else {
+        datastore_rollback(ds);
+    }
+    if (!error) {
+        *prevp = prev;
+    }
+    return error ? prepend_error(error, "%s: claim chan-id %"PRIu32,
+                                 ds->path, chan_id) : 0;
 }
 
 void

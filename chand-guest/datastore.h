@@ -22,10 +22,10 @@
  * no longer has: use NORMAL only where the host resyncs from the position
  * the guest reports after every guest restart (chand's protocol does).
  *
- * Schema (version 4; apps may read it, never write it):
+ * Schema (version 5; apps may read it, never write it):
  *
  *   meta(id INTEGER PRIMARY KEY CHECK (id = 1),
- *        schema_version INTEGER NOT NULL,   -- 3
+ *        schema_version INTEGER NOT NULL,   -- 5
  *        created_at INTEGER NOT NULL,       -- unix ms
  *        created_by TEXT NOT NULL)          -- e.g. "chand 0.1.0"
  *
@@ -45,7 +45,12 @@
  *           snapshot_end INTEGER NOT NULL,  -- last seq of the snapshot, 0 if
  *                                           -- not (yet) known
  *           frames_applied INTEGER NOT NULL,-- frames applied, ever
- *           ops_applied INTEGER NOT NULL)   -- record ops in those frames
+ *           ops_applied INTEGER NOT NULL,   -- record ops in those frames
+ *           chan_id INTEGER NOT NULL,       -- the channel the file serves
+ *                                           -- (0: not recorded yet)
+ *           clones INTEGER NOT NULL,        -- clones detected, ever
+ *           clone_of INTEGER NOT NULL)      -- parent's chan-id at the last
+ *                                           -- clone detected (0: none)
  *
  *   published(key TEXT PRIMARY KEY NOT NULL,-- UTF-8, 1..DS_PUB_KEY_MAX bytes
  *             value TEXT,                 -- JSON text; NULL once withdrawn
@@ -78,7 +83,8 @@
  * (ENOTSUP) without touching it; an older file is upgraded in place, in
  * one transaction, when it is opened: version 1 lacks the published and
  * publish_counter tables, version 2 the objects table, version 3 the
- * handled table.
+ * handled table, version 4 the channel's identity columns (an upgraded
+ * file records its chan-id at the first datastore_claim_chan_id()).
  *
  * Semantics.
  *   - Exactly-once: datastore_apply() of a frame whose seq is <= the stored
@@ -151,6 +157,17 @@
  * result.  A handler may also add flags to the rows of one object
  * (datastore_object_add_flags()), which republishes its record.
  *
+ * Clones (doc/objects.md, "Clones").  The channel row names the chan-id
+ * the file serves.  A file opened for another chan-id was copied into a
+ * new VM: datastore_claim_chan_id() then makes it forget, in one
+ * transaction, what belongs to its parent's channel: it takes a new
+ * random guest epoch and forgets the host epoch and position (the host
+ * sends the new VM a full snapshot), forgets every acknowledgement of
+ * the published table and drops its tombstones (the new VM's host holds
+ * none of its records: all are sent again), empties the handled table
+ * and drops the parent's result records (the clone runs its handlers and
+ * reports on its own).  Records, published records and objects stay.
+ *
  * Errors: functions that act return 0 or a positive errno and leave a
  * message for datastore_last_error():
  *   EINVAL   bad argument, invalid key/value, or call out of sequence
@@ -179,7 +196,7 @@
 struct datastore;
 
 /* Version of the schema described above. */
-#define DS_SCHEMA_VERSION 4
+#define DS_SCHEMA_VERSION 5
 
 /* PRAGMA application_id of a chand datastore: "CHAN". */
 #define DS_APPLICATION_ID 0x4348414e
@@ -269,6 +286,11 @@ struct ds_state {
                                  * datastore_snapshot_finish(). */
     uint64_t frames_applied;    /* Frames applied over the file's life. */
     uint64_t ops_applied;       /* Record ops in those frames. */
+    uint32_t chan_id;           /* The channel the file serves (0: not
+                                 * recorded yet). */
+    uint64_t clones;            /* Clones detected over the file's life. */
+    uint32_t clone_of;          /* The chan-id of the parent, at the last
+                                 * clone detected (0: none). */
 };
 
 /* One change, passed to the change callback. */
@@ -314,6 +336,16 @@ const char *datastore_last_error(void);
  * when the callback is set are collected only from then on. */
 void datastore_set_change_cb(struct datastore *ds, datastore_change_cb *cb,
                              void *aux);
+
+/* Stores in the datastore that it serves channel 'chan_id' (nonzero).  If
+ * it served another one, the file is a clone: resets what belongs to the
+ * parent's channel (see "Clones" above), counts the clone and notes the
+ * parent's chan-id, in the same transaction.  Stores in '*prevp' the
+ * chan-id the file served before (0: none recorded; 'chan_id': the same
+ * channel, nothing changed).  Must be called outside a transaction (it
+ * commits one of its own).  Returns 0, EINVAL or an I/O error. */
+int datastore_claim_chan_id(struct datastore *ds, uint32_t chan_id,
+                            uint32_t *prevp);
 
 /* Transactions.  Every function that writes must be called between
  * datastore_begin() and datastore_commit()/datastore_rollback(). */

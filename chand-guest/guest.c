@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
@@ -47,6 +48,8 @@ struct guest {
     struct ctl_server *ctl;
     struct watch *watch;        /* NULL without --watch-dir. */
     struct handler *handler;
+    uint32_t clone_of;          /* The parent's chan-id if this start found
+                                 * a clone (0: it did not). */
     bool exiting;
     long long now;              /* Time of the current read burst. */
     long long started;          /* time_msec() at creation. */
@@ -54,6 +57,29 @@ struct guest {
     long long next_stats;       /* When to publish it next. */
     uint64_t stats_errors;      /* Statistics records not published. */
 };
+
+/* Records in g->ds that it serves g's channel.  A datastore that served
+ * another chan-id was copied from another VM: the datastore forgets the
+ * parent's channel (see datastore.h, "Clones") and this says so.  Returns
+ * 0 or a positive errno (logged). */
+static int
+claim_datastore(struct guest *g)
+{
+    uint32_t prev;
+    int error = datastore_claim_chan_id(g->ds, g->chan.chan_id, &prev);
+
+    if (error) {
+        VLOG_ERR("cannot record the chan-id in the datastore: %s",
+                 datastore_last_error());
+    } else if (prev && prev != g->chan.chan_id) {
+        g->clone_of = prev;
+        VLOG_WARN("datastore was chan-id %"PRIu32", now chan-id %"PRIu32": "
+                  "a clone; it takes a new guest epoch, publishes every "
+                  "record again and runs its handlers on its own (the "
+                  "parent's results are withdrawn)", prev, g->chan.chan_id);
+    }
+    return error;
+}
 
 /* Creates the directories leading to 'path' (the file itself excluded),
  * mode 0755.  Returns 0 or a positive errno. */
@@ -421,6 +447,10 @@ guest_create(const struct guest_options *opts)
         VLOG_ERR("cannot open the datastore: %s", datastore_last_error());
         goto error;
     }
+    error = claim_datastore(g);
+    if (error) {
+        goto error;
+    }
     datastore_set_change_cb(g->ds, datastore_changed, g);
 
     /* The guest bridge: first attempt now. */
@@ -624,6 +654,21 @@ guest_exiting(const struct guest *g)
     return g->exiting;
 }
 
+/* The datastore's identity, for guest/status: a new JSON object owned by
+ * the caller. */
+static json_t *
+identity_status_json(const struct guest *g)
+{
+    struct ds_state st;
+
+    datastore_get_state(g->ds, &st);
+    return json_pack("{s:I, s:I, s:I, s:b}",
+                     "chan_id", (json_int_t) st.chan_id,
+                     "clones", (json_int_t) st.clones,
+                     "clone_of", (json_int_t) st.clone_of,
+                     "clone_detected", g->clone_of != 0);
+}
+
 json_t *
 guest_status_json(const struct guest *g)
 {
@@ -672,6 +717,7 @@ guest_status_json(const struct guest *g)
                                           : json_null()));
     json_object_set_new(status, "handlers",
                         handler_status_json(g->handler));
+    json_object_set_new(status, "identity", identity_status_json(g));
     json_object_set_new(status, "stats_record", json_pack(
                             "{s:s, s:I, s:I}", "key", GUEST_STATS_KEY,
                             "interval", (json_int_t) g->stats_interval / 1000,

@@ -599,6 +599,36 @@ ctl_channel_show(struct ctl_conn *conn, int argc, const char *argv[],
     json_decref(j);
 }
 
+/* object/delink VM: drops what chand-host holds of VM's published records
+ * (its Guest_Record and Object_Ref rows, its upstream session) and makes
+ * the guest send them all again, so that they are rebuilt from what the
+ * guest holds now. */
+static void
+ctl_object_delink(struct ctl_conn *conn, int argc, const char *argv[],
+                  void *h_)
+{
+    struct host *h = h_;
+    struct channel *ch = find_by_vm(h, argv[1]);
+
+    (void) argc;
+    if (!ch) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "no channel for VM %.64s", argv[1]);
+        ctl_command_reply_error(conn, msg);
+        return;
+    }
+    chandb_delete_guest_records(h->db, channel_vm(ch));
+    upstream_drop(channel_upstream(ch));
+    VLOG_WARN("%s: delinked: published records and object references "
+              "dropped, asking the guest for all of them again",
+              channel_vm(ch));
+    char *reply = xasprintf("%s: delinked; its published records and "
+                            "object references are rebuilt from the guest",
+                            channel_vm(ch));
+    ctl_command_reply(conn, reply);
+    free(reply);
+}
+
 static void
 ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
                 void *h_)
@@ -642,6 +672,7 @@ register_commands(struct host *h)
     ctl_command_register("channel/list", "", 0, 0, ctl_channel_list, h);
     ctl_command_register("channel/show", "VM", 1, 1, ctl_channel_show, h);
     ctl_command_register("host/status", "", 0, 0, ctl_host_status, h);
+    ctl_command_register("object/delink", "VM", 1, 1, ctl_object_delink, h);
     ctl_command_register("exit", "", 0, 0, ctl_exit, h);
 }
 

@@ -41,6 +41,8 @@ struct upstream {
 
     struct upstream_batch batch;
     bool writing;               /* 'batch' is in flight. */
+    bool discard_batch;         /* Its rows are deleted after it commits
+                                 * (upstream_drop()): do not note them. */
     uint64_t batch_session;     /* 'session' the batch belongs to. */
     bool batch_ends_snapshot;
 
@@ -531,7 +533,9 @@ upstream_batch_done(struct upstream *up, bool ok, long long now)
     bool current = up->batch_session == up->session;
     if (ok) {
         up->stats.batches++;
-        apply_batch(up);
+        if (!up->discard_batch) {
+            apply_batch(up);
+        }
         if (current) {
             up->committed = up->batch.position;
             if (up->batch_ends_snapshot) {
@@ -556,11 +560,32 @@ upstream_batch_done(struct upstream *up, bool ok, long long now)
             clear_msgs(up);
         }
     }
+    up->discard_batch = false;
     clear_batch(&up->batch);
     if (current && up->epoch) {
         send_ack(up, ack_position(up));
     }
     (void) now;
+}
+
+void
+upstream_drop(struct upstream *up)
+{
+    up->stats.drops++;
+    up->session++;
+    up->epoch = 0;
+    up->committed = 0;
+    up->next_seq = 1;
+    up->in_snapshot = false;
+    up->snapshot_received = false;
+    up->snapshot_end = 0;
+    up->discard_batch = up->writing;
+    json_object_clear(up->seen);
+    json_object_clear(up->rows);
+    up->total_bytes = 0;
+    chan_reasm_reset(up->reasm);
+    clear_msgs(up);
+    send_ack_limits(up, 0);
 }
 
 bool
@@ -608,6 +633,7 @@ upstream_get_stats(const struct upstream *up, struct upstream_stats *stats)
     C(refused_records)                          \
     C(refused_total_bytes)                      \
     C(sessions)                                 \
+    C(drops)                                    \
     C(snapshots)                                \
     C(batches)                                  \
     C(batch_errors)                             \

@@ -97,6 +97,7 @@ struct upstream_stats {
     uint64_t refused_records;   /* New key over max_records. */
     uint64_t refused_total_bytes;   /* Over max_total_bytes. */
     uint64_t sessions;          /* Upstream sessions started. */
+    uint64_t drops;             /* Sessions dropped by upstream_drop(). */
     uint64_t snapshots;         /* Snapshots completed. */
     uint64_t batches;           /* Batches committed. */
     uint64_t batch_errors;      /* Batches that failed. */
@@ -131,6 +132,14 @@ void upstream_receive_data(struct upstream *, const struct chan_wire_header *h,
 
 /* The guest sent HELLO: answers with where the host stands. */
 void upstream_receive_hello(struct upstream *, long long now);
+
+/* Forgets the session and the VM's rows, for a caller that deletes the
+ * VM's Guest_Record rows (after any batch in flight, whose rows are then
+ * not noted) and wants them rebuilt from what the guest holds now: the
+ * epoch becomes 0 and an ACK of epoch 0 tells the guest at once, which
+ * then starts a new session whose snapshot carries every record it
+ * publishes. */
+void upstream_drop(struct upstream *);
 
 /* Returns the next batch to write, or NULL if there is nothing to write or
  * a batch is already in flight.  The batch is then in flight until

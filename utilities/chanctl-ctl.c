@@ -1,5 +1,5 @@
 /* chanctl: commands that talk to a daemon's control socket (channels,
- * channel-show and host for chand-host; guest for chand-guest).  See
+ * channel-show, object-delink and host for chand-host; guest for chand-guest).  See
  * chanctl.h and lib/ctl.h. */
 
 #include <config.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan-endpoint.h"
 #include "ctl.h"
 
 /* Which daemon a control command goes to. */
@@ -107,6 +108,24 @@ chanctl_cmd_channel_show(const struct chanctl_options *opts, int argc,
     struct ctl_target t = host_target(opts);
 
     return run_ctl_command(&t, "channel/show", argc, argv);
+}
+
+/* chanctl object-delink --vm VM: chand-host's object/delink. */
+int
+chanctl_cmd_object_delink(const struct chanctl_options *opts, int argc,
+                          char *argv[])
+{
+    struct ctl_target t = host_target(opts);
+    char *args[] = { (char *) opts->vm };
+
+    (void) argc;
+    (void) argv;
+    if (!opts->vm) {
+        return chanctl_usage_error("object-delink needs --vm NAME");
+    } else if (!chan_vm_name_is_valid(opts->vm)) {
+        return chanctl_usage_error("invalid VM name '%s'", opts->vm);
+    }
+    return run_ctl_command(&t, "object/delink", 1, args);
 }
 
 int

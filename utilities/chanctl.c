@@ -66,6 +66,9 @@ static const struct command commands[] = {
       "chand-host's channel table (channel/list)" },
     { "channel-show", "VM", 1, 1, 0, chanctl_cmd_channel_show,
       "chand-host's view of VM (channel/show)" },
+    { "object-delink", "--vm NAME", 0, 0, OPT_VM, chanctl_cmd_object_delink,
+      "rebuild VM's published records and object references from the "
+      "guest (object/delink)" },
     { "host", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_host,
       "any chand-host control command" },
     /* Guest: chand-guest local API. */

@@ -128,6 +128,8 @@ int chanctl_cmd_channels(const struct chanctl_options *, int argc,
                          char *argv[]);
 int chanctl_cmd_channel_show(const struct chanctl_options *, int argc,
                              char *argv[]);
+int chanctl_cmd_object_delink(const struct chanctl_options *, int argc,
+                              char *argv[]);
 int chanctl_cmd_host(const struct chanctl_options *, int argc, char *argv[]);
 int chanctl_cmd_guest(const struct chanctl_options *, int argc,
                       char *argv[]);

@@ -105,6 +105,27 @@ st_ofctl() {
     ovsi_ofctl "$TOPO_HOST" "$@"
 }
 
+# st_install_handlers DIR: DIR (mode 0755) holds the built-in chand-handler
+# as the verdict and notice handlers.
+st_install_handlers() {
+    mkdir -p -m 755 "$1" && chmod 755 "$1" || return 1
+    local kind
+    for kind in verdict notice; do
+        install -m 755 "$ST_BUILD/utilities/chand-handler" "$1/$kind" ||
+            return 1
+    done
+}
+
+# st_result_is VM KIND DIGEST PYEXPR: VM's Guest_Record result/KIND/DIGEST
+# (as 'r', parsed; None if absent) satisfies the Python expression PYEXPR.
+st_result_is() {
+    python3 "$ST_SRC/test/system/upstream-tool.py" guest-records \
+            "$(topo_db)" "$1" result/ | python3 -c '
+import json, sys
+r = json.load(sys.stdin).get("result/%s/%s" % (sys.argv[1], sys.argv[2]))
+sys.exit(0 if eval(sys.argv[3]) else 1)' "$2" "$3" "$4"
+}
+
 # st_wait SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
 st_wait() {
     local deadline=$(( $(date +%s) + $1 ))

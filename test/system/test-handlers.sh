@@ -31,11 +31,7 @@ TOPO_GUEST_ARGS=(--handlers-dir="$HD" --quarantine-dir="$Q"
 st_up "$V1:61" "$V2:62" "$V3:63"
 st_chanctl wait --timeout 60 || { st_fail "channels not ready"; exit 1; }
 
-mkdir -p -m 755 "$HD"
-chmod 755 "$HD"
-for kind in verdict notice; do
-    install -m 755 "$ST_BUILD/utilities/chand-handler" "$HD/$kind"
-done
+st_install_handlers "$HD" || st_fail "cannot install the handlers"
 
 D=$OVSI_BASE/files
 mkdir -p "$D/1" "$D/2" "$D/3"
@@ -53,10 +49,7 @@ st_check "vm3 registers H" st_guest "$V3" object-add "$D/3/h"
 # result_is VM PYEXPR: VM's Guest_Record result/verdict/F ('r', None if
 # absent) satisfies PYEXPR.
 result_is() {
-    "$PY" "$UT" guest-records "$(topo_db)" "$1" result/ | "$PY" -c '
-import json, sys
-r = json.load(sys.stdin).get("result/verdict/" + sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$F" "$2"
+    st_result_is "$1" verdict "$F" "$2"
 }
 
 # ref_flags_are VM FLAGS...: VM's Object_Ref row of F has exactly FLAGS.

@@ -179,7 +179,10 @@ state_equal(const struct ds_state *a, const struct ds_state *b)
             && a->snapshot_gen == b->snapshot_gen
             && a->snapshot_end == b->snapshot_end
             && a->frames_applied == b->frames_applied
-            && a->ops_applied == b->ops_applied);
+            && a->ops_applied == b->ops_applied
+            && a->chan_id == b->chan_id
+            && a->clones == b->clones
+            && a->clone_of == b->clone_of);
 }
 
 /* Begins a snapshot in a transaction of its own. */
@@ -444,10 +447,10 @@ test_schema_version(void)
     scratch_init(&sc, "ds");
     make_store(sc.path);
 
-    raw_exec(sc.path, "UPDATE meta SET schema_version = 5");
-    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 5");
+    raw_exec(sc.path, "UPDATE meta SET schema_version = 6");
+    assert_open_refused_unchanged(sc.path, ENOTSUP, "schema version 6");
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
-                            NULL), 5);
+                            NULL), 6);
 
     raw_exec(sc.path, "UPDATE meta SET schema_version = 0");
     assert_open_refused_unchanged(sc.path, EBADMSG, "schema version 0");
@@ -465,7 +468,7 @@ test_schema_version(void)
     raw_exec(sc.path, "CREATE TABLE meta (id INTEGER PRIMARY KEY,"
              " schema_version INTEGER NOT NULL, created_at INTEGER NOT NULL,"
              " created_by TEXT NOT NULL);"
-             "INSERT INTO meta VALUES (1, 4, 0, 'test');");
+             "INSERT INTO meta VALUES (1, 5, 0, 'test');");
     ds = open_ds(sc.path);
     assert_record(ds, "k", "1", 1);
     datastore_close(ds);
@@ -3059,6 +3062,12 @@ test_objects_atomic(void)
     scratch_destroy(&sc);
 }
 
+/* Turns today's channel table into that of version 4. */
+#define DROP_IDENTITY_SQL                           \
+    "ALTER TABLE channel DROP COLUMN chan_id;"      \
+    "ALTER TABLE channel DROP COLUMN clones;"       \
+    "ALTER TABLE channel DROP COLUMN clone_of;"
+
 static void
 test_objects_upgrade(void)
 {
@@ -3072,7 +3081,7 @@ test_objects_upgrade(void)
     publish_ok(ds, "app/x", "1");
     datastore_close(ds);
     raw_exec(sc.path, "DROP TABLE objects; DROP TABLE handled;"
-             "UPDATE meta SET schema_version = 2");
+             DROP_IDENTITY_SQL "UPDATE meta SET schema_version = 2");
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM sqlite_master "
                             "WHERE name LIKE 'objects%'", NULL), 0);
 
@@ -3094,7 +3103,7 @@ test_objects_upgrade(void)
 
     /* A version 2 file that cannot be upgraded is left as it was. */
     raw_exec(sc.path, "DROP TABLE objects; DROP TABLE handled;"
-             "UPDATE meta SET schema_version = 2;"
+             DROP_IDENTITY_SQL "UPDATE meta SET schema_version = 2;"
              "CREATE TABLE objects (x)");
     CU_ASSERT_NOT_EQUAL(datastore_open(sc.path, &ds), 0);
     CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
@@ -3191,6 +3200,181 @@ test_object_add_flags(void)
     scratch_destroy(&sc);
 }
 
+
+/* Identity and clones. */
+
+static uint32_t
+claim_ok(struct datastore *ds, uint32_t chan_id)
+{
+    uint32_t prev = 12345;
+    int error = datastore_claim_chan_id(ds, chan_id, &prev);
+
+    if (error) {
+        fprintf(stderr, "datastore_claim_chan_id: %s\n",
+                datastore_last_error());
+    }
+    CU_ASSERT_FATAL(error == 0);
+    return prev;
+}
+
+static void
+test_identity_upgrade(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st0, st;
+
+    /* A version 4 file: today's file without the identity columns. */
+    scratch_init(&sc, "ds");
+    make_store(sc.path);
+    ds = open_ds(sc.path);
+    publish_ok(ds, "app/x", "1");
+    CU_ASSERT_EQUAL(datastore_set_handled(ds, "verdict/" D1, 2, true,
+                                          "{}"), 0);
+    datastore_close(ds);
+    raw_exec(sc.path, DROP_IDENTITY_SQL "UPDATE meta SET schema_version = 4");
+
+    /* Upgraded in place; the first claim records the chan-id and resets
+     * nothing. */
+    ds = open_ds(sc.path);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT schema_version FROM meta",
+                            NULL), DS_SCHEMA_VERSION);
+    st0 = get_state(ds);
+    CU_ASSERT_EQUAL(st0.chan_id, 0);
+    CU_ASSERT_EQUAL(claim_ok(ds, 31), 0);
+    st = get_state(ds);
+    CU_ASSERT_EQUAL(st.chan_id, 31);
+    CU_ASSERT_EQUAL(st.clones, 0);
+    CU_ASSERT_EQUAL(st.clone_of, 0);
+    st.chan_id = 0;
+    CU_ASSERT(state_equal(&st, &st0));
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT count(*) FROM handled", NULL),
+                    1);
+    assert_published(ds, "app/x", "1", 1, 0);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+    CU_ASSERT_EQUAL(raw_int(sc.path, "SELECT chan_id FROM channel", NULL),
+                    31);
+
+    /* Bad arguments. */
+    ds = open_ds(sc.path);
+    uint32_t prev = 7;
+    CU_ASSERT_EQUAL(datastore_claim_chan_id(ds, 0, &prev), EINVAL);
+    CU_ASSERT_EQUAL(prev, 0);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_EQUAL(datastore_claim_chan_id(ds, 41, &prev), EINVAL);
+    datastore_rollback(ds);
+    CU_ASSERT_EQUAL(get_state(ds).chan_id, 31);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
+/* Builds a store that served chan-id 31: records from host epoch 9, a
+ * published record the host acknowledged, a tombstone, an object and a
+ * handled verdict with its result. */
+static void
+clone_setup(const char *path)
+{
+    struct datastore *ds = open_ds(path);
+    struct ds_record r[2] = { put("verdict/" D1, "{\"flags\":[\"x\"]}", 4),
+                              put("net/dns", "1", 2) };
+    struct ds_pub_ack ack = { "app/x", 1 };
+
+    CU_ASSERT_EQUAL(claim_ok(ds, 31), 0);
+    snapshot_begin_commit(ds, 9);
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT(apply(ds, 9, 1, r, 2));
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/x", "true"), 1);
+    CU_ASSERT_EQUAL(publish_ok(ds, "app/gone", "1"), 2);
+    CU_ASSERT_EQUAL(unpublish_ok(ds, "app/gone"), 3);
+    object_add_ok(ds, "/srv/f", D1, 5, NULL, NULL);                 /* 4 */
+    CU_ASSERT_EQUAL(datastore_set_handled(ds, "verdict/" D1, 4, true,
+                                          "{\"status\":\"ok\"}"), 0);  /* 5 */
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &ack, 1, NULL), 0);
+    datastore_close(ds);
+}
+
+static int
+count_objects_of_cb(void *n_, const struct ds_object *o)
+{
+    size_t *n = n_;
+
+    (void) o;
+    (*n)++;
+    return 0;
+}
+
+static void
+test_clone_detected(void)
+{
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_state st0, st;
+    int64_t version;
+    size_t n = 0;
+
+    scratch_init(&sc, "ds");
+    clone_setup(sc.path);
+
+    /* The same channel again: nothing changes. */
+    ds = open_ds(sc.path);
+    st0 = get_state(ds);
+    CU_ASSERT_EQUAL(claim_ok(ds, 31), 31);
+    st = get_state(ds);
+    CU_ASSERT(state_equal(&st, &st0));
+    CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version), 0);
+    datastore_close(ds);
+
+    /* Another channel: a clone. */
+    ds = open_ds(sc.path);
+    CU_ASSERT_EQUAL(claim_ok(ds, 41), 31);
+    st = get_state(ds);
+    CU_ASSERT_NOT_EQUAL(st.guest_epoch, st0.guest_epoch);
+    CU_ASSERT_NOT_EQUAL(st.guest_epoch, 0);
+    CU_ASSERT_EQUAL(st.host_epoch, 0);
+    CU_ASSERT_EQUAL(st.position, 0);
+    CU_ASSERT_EQUAL(st.chan_id, 41);
+    CU_ASSERT_EQUAL(st.clones, 1);
+    CU_ASSERT_EQUAL(st.clone_of, 31);
+    CU_ASSERT_EQUAL(st.frames_applied, st0.frames_applied);
+    datastore_close(ds);
+
+    /* Durable; what it kept and what it forgot. */
+    ds = open_ds(sc.path);
+    st0 = get_state(ds);
+    CU_ASSERT(state_equal(&st, &st0));
+    assert_record(ds, "verdict/" D1, "{\"flags\":[\"x\"]}", 4);
+    assert_record(ds, "net/dns", "1", 2);
+    CU_ASSERT_EQUAL(datastore_list_objects(ds, D1, count_objects_of_cb, &n),
+                    0);
+    CU_ASSERT_EQUAL(n, 1);
+    assert_published(ds, "app/x", "true", 1, 0);
+    assert_published(ds, "obj/" D1, "{\"size\":5,\"paths\":[\"/srv/f\"],"
+                     "\"flags\":[],\"params\":{}}", 4, 0);
+    assert_no_published(ds, "app/gone");
+    assert_no_published(ds, "result/verdict/" D1);
+    CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version),
+                    ENOENT);
+    CU_ASSERT_EQUAL(datastore_published_counter(ds), 5);
+    CU_ASSERT_EQUAL(pending(ds), 2);
+
+    /* The new host epoch is adopted by the host's snapshot as usual. */
+    snapshot_begin_commit(ds, 9);
+    CU_ASSERT_EQUAL(get_state(ds).host_epoch, 9);
+
+    /* Claiming the clone's own chan-id again changes nothing; a clone of
+     * the clone counts again. */
+    CU_ASSERT_EQUAL(claim_ok(ds, 41), 41);
+    CU_ASSERT_EQUAL(get_state(ds).clones, 1);
+    CU_ASSERT_EQUAL(claim_ok(ds, 51), 41);
+    CU_ASSERT_EQUAL(get_state(ds).clones, 2);
+    CU_ASSERT_EQUAL(get_state(ds).clone_of, 41);
+    CU_ASSERT_EQUAL(datastore_check(ds), 0);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
 static const struct unit_test tests[] = {
     { "open, create, reopen", test_open_create_reopen },
     { "guest epoch per file", test_guest_epoch_per_file },
@@ -3232,6 +3416,9 @@ static const struct unit_test tests[] = {
     { "objects: upgrade of a version 2 file", test_objects_upgrade },
     { "handled records and results", test_handled },
     { "objects: flags added by a handler", test_object_add_flags },
+    { "identity: upgrade of a version 4 file", test_identity_upgrade },
+    { "identity: a clone forgets its parent's channel",
+      test_clone_detected },
 };
 
 int

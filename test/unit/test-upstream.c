@@ -524,6 +524,53 @@ test_limits(void)
     upstream_destroy(up);
 }
 
+/* upstream_drop() forgets the session and the rows, also those of a batch
+ * in flight, and says so with an ACK of epoch 0; the guest's next session
+ * then inserts every row again. */
+static void
+test_drop(void)
+{
+    setup_db("{}");
+    struct upstream *up = make(0, 0);
+    send_sync(up, EPOCH, 1);
+    send_msg(up, EPOCH, 1, true, "[[\"put\", \"a\", 1, 1],"
+             " [\"put\", \"b\", 2, 2]]", 0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    CU_ASSERT_EQUAL(json_object_size(db_rows), 2);
+
+    /* A batch in flight when the rows are dropped. */
+    send_msg(up, EPOCH, 2, false, "[[\"put\", \"c\", 3, 3]]", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(upstream_next_batch(up, 0));
+    upstream_drop(up);
+    CU_ASSERT(last_ack_is(0, 0));
+    CU_ASSERT_TRUE(last_ack_had_limits);
+    CU_ASSERT_EQUAL(upstream_epoch(up), 0);
+    CU_ASSERT_EQUAL(upstream_position(up), 0);
+    CU_ASSERT_EQUAL(json_object_size(upstream_rows(up)), 0);
+    upstream_batch_done(up, true, 0);           /* Its rows are not noted. */
+    CU_ASSERT_EQUAL(json_object_size(upstream_rows(up)), 0);
+    setup_db("{}");                             /* The caller's delete. */
+
+    /* The old session's DATA is refused; the new session inserts all. */
+    send_msg(up, EPOCH, 3, false, "[[\"put\", \"d\", 4, 4]]", 0);
+    CU_ASSERT_FALSE(commit(up, true, 0));
+    send_sync(up, EPOCH + 1, 1);
+    CU_ASSERT(last_ack_is(EPOCH + 1, 0));
+    send_msg(up, EPOCH + 1, 1, true, "[[\"put\", \"a\", 1, 1],"
+             " [\"put\", \"b\", 2, 2], [\"put\", \"c\", 3, 3]]", 0);
+    CU_ASSERT_TRUE(commit(up, true, 0));
+    CU_ASSERT_EQUAL(json_object_size(db_rows), 3);
+    CU_ASSERT_EQUAL(db_epoch, EPOCH + 1);
+    CU_ASSERT_EQUAL(db_position, 1);
+    CU_ASSERT_TRUE(json_equal(upstream_rows(up), db_rows));
+
+    struct upstream_stats st;
+    upstream_get_stats(up, &st);
+    CU_ASSERT_EQUAL(st.drops, 1);
+    CU_ASSERT_EQUAL(st.sessions, 2);
+    upstream_destroy(up);
+}
+
 static const struct unit_test tests[] = {
     { "limits", test_limits },
     { "snapshot", test_snapshot },
@@ -535,6 +582,7 @@ static const struct unit_test tests[] = {
     { "resume after a host restart", test_resume },
     { "chunked message", test_chunked },
     { "bad payload", test_bad_payload },
+    { "drop the session and the rows", test_drop },
 };
 
 int
