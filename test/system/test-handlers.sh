@@ -12,7 +12,9 @@
 # published by vm1's scanner, which a Relay rule lets count.  Then the
 # verdict handler
 # hangs: it is killed at its timeout and reported failed; then it crashes
-# (SIGSEGV): reported failed; chand-guest stays up and keeps answering.
+# (SIGSEGV): reported failed; a handler of vm3's, started with
+# --handler-user=nobody, runs as nobody; chand-guest stays up and keeps
+# answering.
 
 . "$(dirname "$0")/lib.sh"
 st_require_root
@@ -166,6 +168,21 @@ mv "$HD/verdict.new" "$HD/verdict"
 st_check "another verdict" new_verdict
 st_check "the crash is reported" st_wait 30 result_is "$V1" \
     "r is not None and r['status'] == 'failed' and r['reason'] == 'crashed: signal 11'"
+
+# --- a handler run as another user (--handler-user) -----------------------
+printf '#!/bin/sh\nprintf "{\\"detail\\":\\"uid %%s gid %%s\\"}" "$(id -u)" "$(id -g)"\n' \
+    >"$HD/notice.new"
+chmod 755 "$HD/notice.new"
+mv "$HD/notice.new" "$HD/notice"
+topo_guest_stop "$V3"
+TOPO_GUEST_ARGS+=(--handler-user=nobody)
+topo_guest_start "$V3" 63 || st_fail "vm3's chand-guest did not restart"
+nobody="uid $(id -u nobody) gid $(id -g nobody)"
+st_check "object-set H superseded_by=F" st_chanctl object-set "$H" \
+    "superseded_by=$F"
+st_check "vm3's notice handler ran as nobody ($nobody)" st_wait 30 \
+    st_result_is "$V3" notice "$H" \
+    "r is not None and r['status'] == 'ok' and r['detail'] == '$nobody'"
 
 # --- chand-guest carries on -----------------------------------------------
 counters_ok() {
