@@ -1185,25 +1185,6 @@ objaction_inputs_changed(const struct chandb *db)
     return false;
 }
 
-/* Returns a set-of-strings datum as a new, sorted JSON array. */
-static json_t *
-datum_string_array(const json_t *datum)
-{
-    json_t *out = json_array();
-    if (json_is_string(datum)) {
-        json_array_append(out, (json_t *) datum);
-    } else if (json_is_array(datum)) {
-        size_t i;
-        json_t *atom;
-        json_array_foreach (json_array_get(datum, 1), i, atom) {
-            if (json_is_string(atom)) {
-                json_array_append(out, atom);
-            }
-        }
-    }
-    return out;
-}
-
 /* digest -> {"size", "flags", "params"} for every Object row. */
 static json_t *
 objaction_objects(const struct chandb *db)
@@ -1227,7 +1208,7 @@ objaction_objects(const struct chandb *db)
         }
         json_object_set_new(objects, digest, json_pack(
                                 "{sI so so}", "size", (json_int_t) size,
-                                "flags", datum_string_array(
+                                "flags", ovsdb_datum_string_array(
                                     ovsdb_replica_row_get(row, "flags")),
                                 "params", params));
     }
@@ -1252,7 +1233,7 @@ objaction_refs(const struct chandb *db)
             held = json_object();
             json_object_set_new(refs, vm, held);
         }
-        json_object_set_new(held, digest, datum_string_array(
+        json_object_set_new(held, digest, ovsdb_datum_string_array(
                                 ovsdb_replica_row_get(row, "paths")));
     }
     return refs;

@@ -571,6 +571,25 @@ ovsdb_datum_get_uuid_set(const json_t *datum, json_t **uuids)
     return error;
 }
 
+json_t *
+ovsdb_datum_string_array(const json_t *datum)
+{
+    static const struct ovsdb_type type = OVSDB_TYPE_SET(STRING);
+    json_t *array = json_array();
+    struct ovsdb_datum d;
+
+    if (datum && !ovsdb_datum_from_json(&d, datum, false)) {
+        if (!datum_check_type(&d, &type, false)) {
+            for (size_t i = 0; i < d.n; i++) {
+                json_array_append_new(array,
+                                      json_string(d.keys[i].u.string));
+            }
+        }
+        ovsdb_datum_destroy(&d);
+    }
+    return array;
+}
+
 int
 ovsdb_datum_get_string_map(const json_t *datum, json_t **map)
 {

@@ -193,6 +193,10 @@ int ovsdb_datum_get_uuid(const json_t *datum, const char **uuid);
  * strings, in the datum's order. */
 int ovsdb_datum_get_uuid_set(const json_t *datum, json_t **uuids);
 
+/* Set of strings (e.g. Object.flags): a new JSON array of the strings, in
+ * the datum's order; empty if 'datum' is NULL or not a set of strings. */
+json_t *ovsdb_datum_string_array(const json_t *datum);
+
 /* String-to-string map (e.g. external_ids): '*map' is a new JSON object.
  * An empty set (["set", []]) is accepted as an empty map. */
 int ovsdb_datum_get_string_map(const json_t *datum, json_t **map);

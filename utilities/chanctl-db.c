@@ -1433,27 +1433,14 @@ chanctl_cmd_published_vm(const struct chanctl_options *opts, int argc,
  * (Object, Object_Ref; doc/objects.md).
  */
 
-/* Returns a set-of-strings datum as a new JSON array of strings ([] if it
- * is not one). */
+/* Returns column 'column' of 'row', a map of strings, as a new JSON
+ * object ({} if it is not one). */
 static json_t *
-datum_strings(const json_t *datum)
+row_string_map(const json_t *row, const char *column)
 {
-    json_t *out = json_array();
-    if (json_is_string(datum)) {
-        json_array_append(out, (json_t *) datum);
-    } else if (json_is_array(datum) && json_array_size(datum) == 2
-               && !strcmp(json_string_value(json_array_get(datum, 0))
-                          ? json_string_value(json_array_get(datum, 0))
-                          : "", "set")) {
-        size_t i;
-        json_t *atom;
-        json_array_foreach (json_array_get(datum, 1), i, atom) {
-            if (json_is_string(atom)) {
-                json_array_append(out, atom);
-            }
-        }
-    }
-    return out;
+    json_t *map;
+    return (ovsdb_datum_get_string_map(json_object_get(row, column), &map)
+            ? json_object() : map);
 }
 
 /* Number of references in an Object row's 'refs' (a set of uuids). */
@@ -1489,16 +1476,12 @@ join_strings(const json_t *array)
 static json_t *
 object_json(const json_t *row)
 {
-    json_t *params;
-    if (ovsdb_datum_get_string_map(json_object_get(row, "params"),
-                                   &params)) {
-        params = json_object();
-    }
     return json_pack("{ss sI so so sI}",
                      "digest", row_string(row, "digest"),
                      "size", (json_int_t) row_int(row, "size", 0),
-                     "flags", datum_strings(json_object_get(row, "flags")),
-                     "params", params,
+                     "flags", ovsdb_datum_string_array(
+                         json_object_get(row, "flags")),
+                     "params", row_string_map(row, "params"),
                      "n_refs", (json_int_t) object_n_refs(row));
 }
 
@@ -1592,16 +1575,13 @@ chanctl_cmd_object_list(const struct chanctl_options *opts, int argc,
 static json_t *
 ref_json(const json_t *row)
 {
-    json_t *params;
-    if (ovsdb_datum_get_string_map(json_object_get(row, "params"),
-                                   &params)) {
-        params = json_object();
-    }
     return json_pack("{ss so so so sI}",
                      "vm", row_string(row, "vm"),
-                     "paths", datum_strings(json_object_get(row, "paths")),
-                     "flags", datum_strings(json_object_get(row, "flags")),
-                     "params", params,
+                     "paths", ovsdb_datum_string_array(
+                         json_object_get(row, "paths")),
+                     "flags", ovsdb_datum_string_array(
+                         json_object_get(row, "flags")),
+                     "params", row_string_map(row, "params"),
                      "last_seen", (json_int_t) row_int(row, "last_seen", 0));
 }
 

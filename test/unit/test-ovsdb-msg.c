@@ -122,6 +122,30 @@ test_uuid_syntax(void)
     }
 }
 
+/* Sets of strings as arrays; anything else as an empty one. */
+static void
+test_string_array(void)
+{
+    json_t *d;
+
+    d = jl("[\"set\", [\"a\", \"b\"]]");
+    check_json(ovsdb_datum_string_array(d), "[\"a\", \"b\"]");
+    json_decref(d);
+    d = jl("\"only\"");
+    check_json(ovsdb_datum_string_array(d), "[\"only\"]");
+    json_decref(d);
+    d = jl("[\"set\", []]");
+    check_json(ovsdb_datum_string_array(d), "[]");
+    json_decref(d);
+    d = jl("[\"set\", [1, 2]]");
+    check_json(ovsdb_datum_string_array(d), "[]");
+    json_decref(d);
+    d = jl("[\"map\", [[\"k\", \"v\"]]]");
+    check_json(ovsdb_datum_string_array(d), "[]");
+    json_decref(d);
+    check_json(ovsdb_datum_string_array(NULL), "[]");
+}
+
 /* Each kind of atom in its wire form. */
 static void
 test_atom_to_json(void)
@@ -1151,6 +1175,7 @@ unit_register(void)
         { "strerror", test_strerror },
         { "uuid syntax", test_uuid_syntax },
         { "atom to json", test_atom_to_json },
+    { "string array", test_string_array },
         { "datum round trip", test_datum_round_trip },
         { "datum rejection table", test_datum_reject },
         { "datum types", test_datum_types },
