@@ -99,6 +99,25 @@ st_check "chand-host refuses vm3's F of another size and counts it" \
 st_check "F is still referenced by vm1 and vm2 only" check_mapping \
     "objs['$F']['refs'] == 2 and '$F' not in refs.get('$V3', {})"
 
+# --- bad object-set arguments ---------------------------------------------
+# refused WHAT EXPECTED-STATUS EXPECTED-TEXT CMD...
+refused() {
+    local what=$1 status=$2 text=$3 out rc
+    shift 3
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" = "$status" ] && [[ $out == *"$text"* ]]; then
+        st_log "ok: $what: $out"
+    else
+        st_fail "$what: exit $rc, \"$out\""
+    fi
+}
+refused "object-set with a word that is no change" 2 'is not flags=' \
+    st_chanctl object-set "$F" infected
+refused "object-set of an object nobody holds" 1 'no object 0000' \
+    st_chanctl object-set 0000 flags=infected
+st_check "and F keeps no flag" check_mapping "objs['$F']['flags'] == []"
+
 # --- a verdict ------------------------------------------------------------
 st_check "object-set F flags=infected" st_chanctl object-set "$F" \
     flags=infected action=quarantine
