@@ -37,6 +37,8 @@ struct api {
     struct pstream *listener;
     struct datastore *ds;
     api_status_func *status;
+    api_restore_func *restore;
+    void *restore_aux;
     void *aux;
     struct api_conn conns[API_MAX_CONNS];
     size_t n_conns;
@@ -655,6 +657,48 @@ handle_objects(struct api *api, struct api_conn *c, const json_t *params,
     reply(api, c, array, id);
 }
 
+void
+api_set_restore(struct api *api, api_restore_func *restore, void *aux)
+{
+    api->restore = restore;
+    api->restore_aux = aux;
+}
+
+static void
+handle_object_restore(struct api *api, struct api_conn *c,
+                      const json_t *params, const json_t *id)
+{
+    const json_t *o = object_params(params);
+    const char *digest = member_string(o, "digest");
+    const char *path = member_string(o, "path");
+    char *error = NULL;
+
+    if (!digest || !path) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "invalid params: object-restore takes one "
+                    "object {\"digest\": string, \"path\": string}");
+        return;
+    }
+    if (!api->restore) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "not supported: no transfer lane");
+        return;
+    }
+    int err = api->restore(api->restore_aux, digest, path, &error);
+    if (err) {
+        api->stats.object_errors++;
+        reply_error(api, c, id, "%s: %s",
+                    err == EINVAL || err == ENOENT ? "invalid params"
+                    : err == EDQUOT ? "over limit" : "internal error",
+                    error ? error : strerror(err));
+    } else {
+        char *key = xasprintf("restore/%s", digest);
+        reply(api, c, json_pack("{s:s}", "key", key), id);
+        free(key);
+    }
+    free(error);
+}
+
 static void
 handle_request(struct api *api, struct api_conn *c, const json_t *msg)
 {
@@ -680,6 +724,8 @@ handle_request(struct api *api, struct api_conn *c, const json_t *msg)
         handle_object_remove(api, c, params, id);
     } else if (!strcmp(method, "objects")) {
         handle_objects(api, c, params, id);
+    } else if (!strcmp(method, "object-restore")) {
+        handle_object_restore(api, c, params, id);
     } else if (!strcmp(method, "status")) {
         if (json_array_size(params)) {
             reply_error(api, c, id, "invalid params: status takes none");

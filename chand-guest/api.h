@@ -56,6 +56,13 @@
  *                     -> [{"path", "digest", "size", "flags", "params",
  *                         "added_at"}, ...]: the registered paths (of D
  *                        only, with D) in ascending bytewise path order
+ *   "object-restore" [{"digest": D, "path": P}]
+ *                     -> {"key": "restore/D"}: asks the host for
+ *                        object D, to be written to P (absolute,
+ *                        normalized, in an existing directory) by the
+ *                        restore handler; the outcome is published as
+ *                        "result/restore/D" (doc/objects.md, "Restore
+ *                        from a sibling")
  *   "status" []       -> chand-guest's status object (as "guest/status"
  *                        on the control socket)
  *   "echo" [ANY...]   -> the params, unchanged
@@ -101,6 +108,16 @@ struct api;
 /* Returns a new JSON object (owned by the caller) with the daemon's
  * status, for the "status" request. */
 typedef json_t *api_status_func(void *aux);
+
+/* Asks for object 'digest' to be restored to 'path' (both borrowed), for
+ * the "object-restore" request.  Returns 0, or an errno value with
+ * '*errorp' (owned by the caller) saying why not. */
+typedef int api_restore_func(void *aux, const char *digest,
+                             const char *path, char **errorp);
+
+/* Sets the "object-restore" handler (NULL: the request is refused with
+ * "not supported"). */
+void api_set_restore(struct api *, api_restore_func *, void *aux);
 
 struct api_stats {
     uint64_t conns_accepted;

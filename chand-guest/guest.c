@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "chan-wire.h"
 #include "bridge.h"
 #include "ctl.h"
 #include "datastore.h"
@@ -25,7 +26,9 @@
 #include "poll-loop.h"
 #include "publisher.h"
 #include "receiver.h"
+#include "transfer.h"
 #include "udp.h"
+#include "util.h"
 #include "watch.h"
 #include "vlog.h"
 
@@ -48,6 +51,7 @@ struct guest {
     struct ctl_server *ctl;
     struct watch *watch;        /* NULL without --watch-dir. */
     struct handler *handler;
+    struct transfer *transfer;
     uint32_t clone_of;          /* The parent's chan-id if this start found
                                  * a clone (0: it did not). */
     bool exiting;
@@ -135,6 +139,66 @@ upstream_ack(const struct chan_wire_header *h, const json_t *obj,
     if (g->pub) {
         publisher_ack(g->pub, h, obj, now);
     }
+}
+
+/* The file transfer lane. */
+
+static void
+xfer_frame(const struct chan_wire_header *h, const uint8_t *payload,
+           long long now, void *g_)
+{
+    struct guest *g = g_;
+
+    if (g->transfer) {
+        transfer_input(g->transfer, h, payload, now);
+    }
+}
+
+static void
+transfer_key(void *g_, const uint8_t **keyp, size_t *lenp)
+{
+    struct guest *g = g_;
+    const struct keyring_key *k = receiver_tx_key(g->rx);
+
+    *keyp = k ? k->key : NULL;
+    *lenp = k ? KEYRING_KEY_LEN : 0;
+}
+
+static void
+transfer_poke(void *g_, const char *key)
+{
+    struct guest *g = g_;
+
+    if (g->handler) {
+        handler_poke(g->handler, key);
+    }
+}
+
+static int
+api_restore(void *g_, const char *digest, const char *path, char **errorp)
+{
+    struct guest *g = g_;
+
+    return transfer_request_restore(g->transfer, digest, path, errorp);
+}
+
+static const struct transfer_ops transfer_ops = {
+    .send = send_to_host,
+    .key = transfer_key,
+    .poke = transfer_poke,
+};
+
+/* Returns the content store's directory: 'dir', or "content" in the
+ * datastore's directory.  malloc()ed. */
+static char *
+content_dir(const char *dir, const char *db)
+{
+    if (dir) {
+        return xstrdup(dir);
+    }
+    const char *slash = strrchr(db, '/');
+    return slash ? xasprintf("%.*s/content", (int) (slash - db), db)
+                 : xstrdup("content");
 }
 
 static uint32_t
@@ -494,6 +558,8 @@ guest_create(const struct guest_options *opts)
         .upstream_ack = upstream_ack,
         .up_epoch = up_epoch,
         .upstream_aux = g,
+        .xfer = xfer_frame,
+        .xfer_aux = g,
     };
     g->rx = receiver_create(&rc, g->ds, send_to_host, g, time_msec());
     if (!g->rx) {
@@ -527,12 +593,28 @@ guest_create(const struct guest_options *opts)
             goto error;
         }
     }
+    char *cdir = content_dir(opts->content_dir, opts->db);
+    struct transfer_config tc = {
+        .content_dir = cdir,
+        .max_size = opts->max_transfer,
+        .mtu = CHAN_WIRE_DEFAULT_MTU,
+        .vid = g->chan.vid,
+        .install_dir = opts->install_dir,
+    };
+    g->transfer = transfer_create(&tc, &transfer_ops, g, g->ds);
+    free(cdir);
+    if (!g->transfer) {
+        goto error;
+    }
+    api_set_restore(g->api, api_restore, g);
     struct handler_config hc = {
         .dir = opts->handlers_dir ? opts->handlers_dir : HANDLER_DEFAULT_DIR,
         .user = opts->handler_user,
         .timeout = opts->handler_timeout,
         .max_running = opts->handlers_max,
         .quarantine_dir = opts->quarantine_dir,
+        .prepare = transfer_prepare,
+        .prepare_aux = g->transfer,
     };
     g->handler = handler_create(&hc, g->ds);
     if (!g->handler) {
@@ -566,6 +648,8 @@ guest_destroy(struct guest *g)
         }
         watch_destroy(g->watch);
         handler_destroy(g->handler);
+        transfer_destroy(g->transfer);
+        g->transfer = NULL;
         api_destroy(g->api);
         publisher_destroy(g->pub);
         g->pub = NULL;
@@ -615,6 +699,7 @@ guest_run(struct guest *g)
     if (g->watch) {
         watch_run(g->watch);
     }
+    transfer_run(g->transfer, time_msec());
     handler_run(g->handler);
     maybe_publish_stats(g);
     update_publisher_key(g);
@@ -645,6 +730,7 @@ guest_wait(struct guest *g)
         watch_wait(g->watch);
     }
     handler_wait(g->handler);
+    transfer_wait(g->transfer, now);
     ctl_server_wait(g->ctl);
 }
 
@@ -718,6 +804,8 @@ guest_status_json(const struct guest *g)
     json_object_set_new(status, "handlers",
                         handler_status_json(g->handler));
     json_object_set_new(status, "identity", identity_status_json(g));
+    json_object_set_new(status, "transfer",
+                        transfer_status_json(g->transfer, now));
     json_object_set_new(status, "stats_record", json_pack(
                             "{s:s, s:I, s:I}", "key", GUEST_STATS_KEY,
                             "interval", (json_int_t) g->stats_interval / 1000,

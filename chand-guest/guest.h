@@ -68,6 +68,10 @@ struct guest_options {
     unsigned int handler_timeout;   /* Seconds. */
     unsigned int handlers_max;      /* Concurrent runs. */
     const char *quarantine_dir; /* For the handlers, or NULL. */
+    const char *content_dir;    /* Content store (transfer.h), or NULL:
+                                 * "content" next to the datastore. */
+    const char *install_dir;    /* Or NULL: the default. */
+    uint64_t max_transfer;      /* Bytes; 0: the default (1 GiB). */
 };
 
 struct guest;

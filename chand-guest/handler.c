@@ -77,6 +77,8 @@ struct handler {
     unsigned int timeout;
     unsigned int max_running;
     char *quarantine_dir;       /* Or NULL. */
+    handler_prepare_func *prepare;  /* Or NULL. */
+    void *prepare_aux;
     struct hmap queued;         /* struct hkey, all in 'queue'. */
     struct list queue;
     struct list runs;           /* struct hrun, started or ended. */
@@ -437,6 +439,8 @@ handler_create(const struct handler_config *config, struct datastore *ds)
     h->max_running = config->max_running ? config->max_running : 1;
     h->quarantine_dir = (config->quarantine_dir
                          ? xstrdup(config->quarantine_dir) : NULL);
+    h->prepare = config->prepare;
+    h->prepare_aux = config->prepare_aux;
     signal(SIGPIPE, SIG_IGN);   /* A handler may close its stdin. */
     hmap_init(&h->queued);
     list_init(&h->queue);
@@ -536,7 +540,7 @@ dump_and_free(json_t *j)
  * malloc()ed. */
 static char *
 make_input(const char *key, const char *kind, int64_t version,
-           const char *value)
+           const char *value, const json_t *extra)
 {
     json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
     json_t *in;
@@ -546,6 +550,9 @@ make_input(const char *key, const char *kind, int64_t version,
     }
     in = json_pack("{s:s, s:s, s:I, s:o*}", "key", key, "kind", kind,
                    "version", (json_int_t) version, "value", v);
+    if (extra) {
+        json_object_update_missing(in, (json_t *) extra);
+    }
     return dump_and_free(in);
 }
 
@@ -730,11 +737,13 @@ count_outcome(struct handler *h, const struct hrun *r)
                  r->version, o->reason);
 }
 
-/* Starts a run of version 'version' of 'key' of 'kind' with 'value'
- * (borrowed). */
+/* Starts a run of version 'version' of 'key' of 'kind' with 'value' and
+ * 'extra' (see make_input()); or, if 'refusal' is nonnull, ends it at once
+ * as failed with that reason.  All borrowed. */
 static void
 start_run(struct handler *h, const char *key, const char *kind,
-          int64_t version, const char *value)
+          int64_t version, const char *value, const json_t *extra,
+          const char *refusal)
 {
     struct hrun *r = xzalloc(sizeof *r);
     char reason[512];
@@ -749,13 +758,19 @@ start_run(struct handler *h, const char *key, const char *kind,
     r->deadline = r->started + (long long) h->timeout * 1000;
     list_push_back(&h->runs, &r->list_node);
 
+    if (refusal) {
+        h->stats.refused++;
+        end_refused(r, refusal);
+        count_outcome(h, r);
+        return;
+    }
     if (handler_check_file(h->dir, kind, reason, sizeof reason)) {
         h->stats.refused++;
         end_refused(r, reason);
         count_outcome(h, r);
         return;
     }
-    r->input = make_input(key, kind, version, value);
+    r->input = make_input(key, kind, version, value, extra);
     r->input_len = strlen(r->input);
     int error = spawn(h, r);
     if (error) {
@@ -768,6 +783,39 @@ start_run(struct handler *h, const char *key, const char *kind,
     h->n_running++;
     VLOG_DBG("%s version %"PRId64": handler %s/%s started, pid %ld", key,
              version, h->dir, kind, (long) r->pid);
+}
+
+/* Runs the prepare step for version 'version' of 'key' of 'kind' with
+ * 'value' (all borrowed), then starts the run, fails it, or leaves it for
+ * later. */
+static void
+prepare_and_start(struct handler *h, const char *key, const char *kind,
+                  int64_t version, const char *value)
+{
+    json_t *extra = NULL;
+    char *reason = NULL;
+    int error = h->prepare ? h->prepare(h->prepare_aux, key, kind, value,
+                                        &extra, &reason)
+                           : 0;
+
+    if (error == EINPROGRESS) {
+        h->stats.waiting++;
+        VLOG_DBG("%s version %"PRId64": waiting for its content", key,
+                 version);
+    } else if (error) {
+        start_run(h, key, kind, version, value, NULL,
+                  reason ? reason : strerror(error));
+    } else {
+        start_run(h, key, kind, version, value, extra, NULL);
+    }
+    json_decref(extra);
+    free(reason);
+}
+
+void
+handler_poke(struct handler *h, const char *key)
+{
+    queue_key(h, key);
 }
 
 /* Looks at queued 'key' (borrowed): forgets a deleted record, starts a run
@@ -792,7 +840,7 @@ look_at(struct handler *h, const char *key)
     }
     error = datastore_get_handled(h->ds, key, &handled);
     if (kind && (error == ENOENT || (!error && handled != version))) {
-        start_run(h, key, kind, version, value);
+        prepare_and_start(h, key, kind, version, value);
     } else if (error && error != ENOENT) {
         VLOG_WARN_RL(&rl, "%s: %s", key, datastore_last_error());
     }
@@ -1123,7 +1171,7 @@ handler_status_json(const struct handler *h)
     }
     return json_pack(
         "{s:s, s:s?, s:I, s:I, s:s?, s:I, s:o,"
-        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "dir", h->dir, "user", h->user,
         "timeout", (json_int_t) h->timeout,
         "max_running", (json_int_t) h->max_running,
@@ -1137,5 +1185,6 @@ handler_status_json(const struct handler *h)
         "crashes", (json_int_t) s->crashes,
         "bad_output", (json_int_t) s->bad_output,
         "refused", (json_int_t) s->refused,
+        "waiting", (json_int_t) s->waiting,
         "store_errors", (json_int_t) s->store_errors);
 }

@@ -10,7 +10,9 @@
  * Running.  The handler runs in a child process of its own process group,
  * through execve() (no shell), with:
  *   - stdin: {"key": K, "kind": KIND, "version": N, "value": V}, V being
- *     the record's JSON value;
+ *     the record's JSON value, plus the members the configured prepare
+ *     step adds (see handler_prepare_func; chand-guest's adds "content"
+ *     and "path" for install and restore, transfer.h);
  *   - stdout and stderr captured, HANDLER_OUTPUT_MAX bytes of each (the
  *     rest is read and dropped);
  *   - the environment PATH, LANG=C, CHAND_HANDLER_KIND=KIND and, if
@@ -87,6 +89,16 @@ struct ds_change;
 #define HANDLER_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:" \
                      "/sbin:/bin"
 
+/* Called before a run of a record of 'kind' ('key', JSON text 'value', all
+ * borrowed).  Returns 0 to run it, with '*extrap' (owned by the caller,
+ * may stay NULL) holding members to add to the handler's input; returns
+ * EINPROGRESS to run it later (after handler_poke() on the key, or a new
+ * version); returns another errno value to fail the version at once with
+ * '*reasonp' (owned by the caller) as the reason. */
+typedef int handler_prepare_func(void *aux, const char *key,
+                                 const char *kind, const char *value,
+                                 json_t **extrap, char **reasonp);
+
 struct handler_config {
     const char *dir;            /* The handlers directory. */
     const char *user;           /* User to run as, or NULL: chand-guest's
@@ -95,6 +107,8 @@ struct handler_config {
     unsigned int max_running;   /* Concurrent runs, >= 1. */
     const char *quarantine_dir; /* CHAND_QUARANTINE_DIR for the handlers,
                                  * or NULL: not set. */
+    handler_prepare_func *prepare;  /* Or NULL: run every record as is. */
+    void *prepare_aux;
 };
 
 struct handler_stats {
@@ -105,6 +119,8 @@ struct handler_stats {
     uint64_t crashes;           /* Killed by a signal (not by us). */
     uint64_t bad_output;        /* Unreadable output. */
     uint64_t refused;           /* Missing or unsafe handler. */
+    uint64_t waiting;           /* Versions the prepare step held back
+                                 * (each time). */
     uint64_t store_errors;      /* Results the datastore refused (each
                                  * tried again later). */
 };
@@ -128,6 +144,9 @@ void handler_destroy(struct handler *);
 /* Queues 'change''s key if it is of a kind.  For the datastore's change
  * callback. */
 void handler_record_changed(struct handler *, const struct ds_change *);
+
+/* Looks at record 'key' again (its prepare step may now let it run). */
+void handler_poke(struct handler *, const char *key);
 
 /* Moves the runs on: feeds stdin, reads stdout and stderr, notices ends
  * and timeouts, stores outcomes, starts queued runs. */

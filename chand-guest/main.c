@@ -15,6 +15,8 @@
 #include "daemon.h"
 #include "guest.h"
 #include "handler.h"
+#include "transfer.h"
+#include "util.h"
 #include "keyring.h"
 #include "poll-loop.h"
 #include "vlog.h"
@@ -69,6 +71,15 @@ Handlers (run for verdict/, notice/, install/ and restore/ records):\n\
                       built-in verdict handler moves files (default: its\n\
                       own, /var/lib/chand/quarantine)\n\
 \n\
+File transfer (install/ and restore/ content, objects the host fetches):\n\
+  --content-dir=DIR   where content pulled from the host is kept\n\
+                      (default: content/ next to the datastore)\n\
+  --install-dir=DIR   install/ records may only write inside DIR\n\
+                      (default: %s)\n\
+  --max-transfer=BYTES\n\
+                      largest object sent or received, with an optional\n\
+                      K, M, G suffix (default: 1G)\n\
+\n\
 Guest bridge:\n\
   --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
                       is configured by someone else (tests)\n\
@@ -97,7 +108,8 @@ Daemon:\n\
   -V, --version       show the version and exit\n",
            CHAND_DBDIR, KEYRING_DEFAULT_FILE, GUEST_DEFAULT_STATS_INTERVAL,
            HANDLER_DEFAULT_DIR, HANDLER_DEFAULT_TIMEOUT,
-           HANDLER_DEFAULT_MAX_RUNNING, DEFAULT_OVS_DB,
+           HANDLER_DEFAULT_MAX_RUNNING, TRANSFER_DEFAULT_INSTALL_DIR,
+           DEFAULT_OVS_DB,
            CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
 }
 
@@ -150,7 +162,8 @@ main(int argc, char *argv[])
            OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
            OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL,
            OPT_WATCH_DIR, OPT_HANDLERS_DIR, OPT_HANDLER_USER,
-           OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR };
+           OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR,
+           OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -165,6 +178,9 @@ main(int argc, char *argv[])
         { "handler-timeout", required_argument, NULL, OPT_HANDLER_TIMEOUT },
         { "handlers-max", required_argument, NULL, OPT_HANDLERS_MAX },
         { "quarantine-dir", required_argument, NULL, OPT_QUARANTINE_DIR },
+        { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
+        { "install-dir", required_argument, NULL, OPT_INSTALL_DIR },
+        { "max-transfer", required_argument, NULL, OPT_MAX_TRANSFER },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
@@ -228,6 +244,17 @@ main(int argc, char *argv[])
         case OPT_HANDLERS_DIR: opts.handlers_dir = optarg; break;
         case OPT_HANDLER_USER: opts.handler_user = optarg; break;
         case OPT_QUARANTINE_DIR: opts.quarantine_dir = optarg; break;
+        case OPT_CONTENT_DIR: opts.content_dir = optarg; break;
+        case OPT_INSTALL_DIR: opts.install_dir = optarg; break;
+        case OPT_MAX_TRANSFER:
+            if (!parse_byte_size(optarg, &opts.max_transfer)
+                || !opts.max_transfer) {
+                fprintf(stderr, "chand-guest: --max-transfer: '%s' is not "
+                        "a size in bytes above 0 (such as 512M or 2G)\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case OPT_HANDLER_TIMEOUT:
             if (!parse_number(optarg, 1, HANDLER_TIMEOUT_MAX,
                               &opts.handler_timeout)) {

@@ -817,6 +817,14 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
     case CHAN_WIRE_ACK:
         handle_upstream_ack(rx, &h, body, now);
         break;
+    case CHAN_WIRE_CHUNK:
+    case CHAN_WIRE_XFER:
+        if (rx->cfg.xfer) {
+            rx->stats.rx_xfer++;
+            rx->cfg.xfer(&h, body, now, rx->cfg.xfer_aux);
+            break;
+        }
+        /* fall through */
     default:
         rx->stats.drop_type++;
         VLOG_DBG_RL(&dbg_rl, "dropped %s frame from the host",
@@ -956,6 +964,7 @@ receiver_status_json(const struct receiver *rx, long long now)
     COUNTER(rx_sync_repeat);
     COUNTER(rx_generation_changes);
     COUNTER(rx_upstream_ack);
+    COUNTER(rx_xfer);
     COUNTER(drop_source);
     COUNTER(drop_vid);
     COUNTER(drop_type);

@@ -115,6 +115,13 @@ struct receiver_config {
     receiver_upstream_ack_func *upstream_ack;
     receiver_up_epoch_func *up_epoch;
     void *upstream_aux;         /* For both. */
+
+    /* The file transfer lane: called with each valid CHUNK or XFER frame
+     * (header and payload borrowed for the call), in or out of a session;
+     * NULL: such frames are dropped (drop_type). */
+    void (*xfer)(const struct chan_wire_header *h, const uint8_t *payload,
+                 long long now, void *aux);
+    void *xfer_aux;
 };
 
 /* Transmits 'frame' (a chan-wire frame, borrowed for the call) as the
@@ -134,6 +141,7 @@ struct receiver_stats {
     uint64_t rx_generation_changes; /* The rx generation changed. */
     uint64_t rx_sync_repeat;    /* SYNC of the stored epoch again. */
     uint64_t rx_upstream_ack;   /* ACK from the host, handed upstream. */
+    uint64_t rx_xfer;           /* CHUNK and XFER, handed to the lane. */
 
     /* Drops. */
     uint64_t drop_source;       /* Not from the host endpoint. */

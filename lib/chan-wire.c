@@ -52,6 +52,8 @@ static const struct type_info types[] = {
       false, false, true, false },
     { CHAN_WIRE_HEARTBEAT, "HEARTBEAT", CHAN_WIRE_F_ACK_VALID,
       false, false, true, false },
+    { CHAN_WIRE_CHUNK, "CHUNK", 0, false, false, true, false },
+    { CHAN_WIRE_XFER, "XFER", 0, false, false, true, false },
 };
 
 static const struct type_info *

@@ -69,6 +69,11 @@
  *   HELLO      ACK_VALID            1       yes      yes    optional
  *   SYNC       ACK_VALID            1       no       yes    optional
  *   HEARTBEAT  ACK_VALID            1       no       yes    optional
+ *   CHUNK      none                 1       no       yes    no
+ *   XFER       none                 1       no       yes    no
+ *
+ * CHUNK and XFER make up the file transfer lane (xfer.h): their epoch is a
+ * transfer id, a CHUNK's seq is a chunk index and its payload raw bytes.
  *
  * Epoch 0 means "no epoch yet": only a HELLO sent before the sender has
  * ever synchronised may carry it. */
@@ -78,6 +83,8 @@ enum chan_wire_type {
     CHAN_WIRE_HELLO = 3,
     CHAN_WIRE_SYNC = 4,
     CHAN_WIRE_HEARTBEAT = 5,
+    CHAN_WIRE_CHUNK = 6,
+    CHAN_WIRE_XFER = 7,
 };
 
 bool chan_wire_type_is_valid(unsigned int type);

@@ -3,6 +3,7 @@
 #include <config.h>
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,4 +178,38 @@ hexit_value(int c)
         return c - 'A' + 10;
     }
     return -1;
+}
+
+bool
+parse_byte_size(const char *s, uint64_t *np)
+{
+    static const char suffixes[] = "kmgt";
+    unsigned long long n;
+    char *end;
+
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    if (errno) {
+        return false;
+    }
+    if (*end) {
+        const char *p = strchr(suffixes, tolower((unsigned char) *end));
+        if (!p) {
+            return false;
+        }
+        int shift = 10 * (int) (p - suffixes + 1);
+        end++;
+        if (*end == 'b' || *end == 'B') {
+            end++;
+        }
+        if (*end || n > (UINT64_MAX >> shift)) {
+            return false;
+        }
+        n <<= shift;
+    }
+    *np = n;
+    return true;
 }

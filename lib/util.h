@@ -21,7 +21,9 @@
 #define UTIL_H 1
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Returns the address of the struct of type STRUCT that contains 'POINTER'
  * as its member MEMBER. */
@@ -61,5 +63,10 @@ char *read_file(const char *path, size_t *lenp);
 
 /* Returns the value of hex digit 'c' (0..15), or -1 if 'c' is not one. */
 int hexit_value(int c);
+
+/* Parses 's', a number of bytes with an optional binary suffix K, M, G or
+ * T (KiB, MiB, GiB, TiB; case-insensitive, "B" after it allowed), into
+ * '*np'.  Returns false if 's' is anything else or overflows 64 bits. */
+bool parse_byte_size(const char *s, uint64_t *np);
 
 #endif /* util.h */

@@ -49,6 +49,12 @@ make_hdr(uint8_t type)
         .chunk_index = 0,
         .chunk_count = 1,
     };
+    if (type == CHAN_WIRE_CHUNK || type == CHAN_WIRE_XFER) {
+        /* The transfer lane carries no ack. */
+        hdr.flags = 0;
+        hdr.ack = 0;
+        hdr.seq = type == CHAN_WIRE_CHUNK ? 0x3132333435363738ULL : 0;
+    }
     return hdr;
 }
 
@@ -168,10 +174,10 @@ static void
 test_types(void)
 {
     static const char *const names[] = {
-        NULL, "DATA", "ACK", "HELLO", "SYNC", "HEARTBEAT"
+        NULL, "DATA", "ACK", "HELLO", "SYNC", "HEARTBEAT", "CHUNK", "XFER"
     };
     for (unsigned int t = 0; t < 512; t++) {
-        bool valid = t >= 1 && t <= 5;
+        bool valid = t >= 1 && t <= 7;
         CU_ASSERT_EQUAL(chan_wire_type_is_valid(t), valid);
         CU_ASSERT_STRING_EQUAL(chan_wire_type_name(t),
                                valid ? names[t] : "unknown");
@@ -295,7 +301,7 @@ test_round_trip_types(void)
 {
     static const uint8_t types[] = {
         CHAN_WIRE_DATA, CHAN_WIRE_ACK, CHAN_WIRE_HELLO, CHAN_WIRE_SYNC,
-        CHAN_WIRE_HEARTBEAT,
+        CHAN_WIRE_HEARTBEAT, CHAN_WIRE_CHUNK, CHAN_WIRE_XFER,
     };
     static const char payload[] = "{\"epoch\":1,\"applied\":42}";
 
@@ -434,7 +440,15 @@ static const struct hdr_case hdr_cases[] = {
     { "last of max chunks", 1, 0, 10, 5, 65535, 0, 65534, 65535,
       CHAN_WIRE_OK },
     { "type 0", 0, 0, 10, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_TYPE },
-    { "type 6", 6, 0, 10, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_TYPE },
+    { "chunk ok", 6, 0, 10, 5, 0, 0, 0, 1, CHAN_WIRE_OK },
+    { "chunk seq 9", 6, 0, 10, 5, 9, 0, 0, 1, CHAN_WIRE_OK },
+    { "xfer ok", 7, 0, 10, 5, 0, 0, 0, 1, CHAN_WIRE_OK },
+    { "chunk epoch 0", 6, 0, 10, 0, 0, 0, 0, 1, CHAN_WIRE_ERR_EPOCH },
+    { "xfer epoch 0", 7, 0, 10, 0, 0, 0, 0, 1, CHAN_WIRE_ERR_EPOCH },
+    { "chunk acking", 6, AV, 10, 5, 0, 1, 0, 1, CHAN_WIRE_ERR_FLAGS_TYPE },
+    { "xfer snapshot", 7, SN, 10, 5, 0, 0, 0, 1, CHAN_WIRE_ERR_FLAGS_TYPE },
+    { "chunk 2 chunks", 6, 0, 10, 5, 1, 0, 0, 2, CHAN_WIRE_ERR_CHUNK_TYPE },
+    { "type 8", 8, 0, 10, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_TYPE },
     { "type 255", 255, 0, 10, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_TYPE },
     { "flag 0x04", 1, 0x04, 10, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_FLAGS },
     { "flag 0x80", 1, 0x80 | AV, 10, 5, 1, 0, 0, 1, CHAN_WIRE_ERR_FLAGS },
@@ -675,9 +689,12 @@ test_reject_type(void)
     for (unsigned int t = 0; t < 256; t++) {
         uint8_t b = t;
         /* The sample (ACK_VALID, nonzero epoch and seq, one chunk) is
-         * valid as any known type. */
-        check_patch(3, &b, 1, chan_wire_type_is_valid(t)
-                              ? CHAN_WIRE_OK : CHAN_WIRE_ERR_TYPE);
+         * valid as any known type but those of the transfer lane, which
+         * carry no ack. */
+        check_patch(3, &b, 1,
+                    !chan_wire_type_is_valid(t) ? CHAN_WIRE_ERR_TYPE
+                    : t == CHAN_WIRE_CHUNK || t == CHAN_WIRE_XFER
+                    ? CHAN_WIRE_ERR_FLAGS_TYPE : CHAN_WIRE_OK);
     }
 }
 
