@@ -319,10 +319,15 @@ objmap_ops(const struct ovsdb_replica *replica, struct objmap_txn *txn,
         json_t *refs = ovsdb_datum_set(json_pack(
                                            "[o]",
                                            ovsdb_datum_named_uuid(name)));
+        json_t *held_by = ovsdb_datum_set(json_pack("[s]", vm));
         json_array_append_new(ops, ovsdb_op_mutate(
                                   "Object", mutate_where,
-                                  json_pack("[o]", ovsdb_mutation(
-                                                "refs", "insert", refs))));
+                                  json_pack("[oo]",
+                                            ovsdb_mutation("refs", "insert",
+                                                           refs),
+                                            ovsdb_mutation("held_by",
+                                                           "insert",
+                                                           held_by))));
         free(name);
     }
     json_decref(value);
@@ -347,6 +352,7 @@ objmap_add_columns(struct ovsdb_replica *replica)
     ovsdb_replica_add_column(t, "size", NULL);
     ovsdb_replica_add_column(t, "flags", NULL);
     ovsdb_replica_add_column(t, "params", NULL);
+    ovsdb_replica_add_column(t, "held_by", NULL);
     t = ovsdb_replica_add_table(replica, "Object_Ref");
     ovsdb_replica_add_column(t, "vm", NULL);
     ovsdb_replica_add_column(t, "digest", NULL);
