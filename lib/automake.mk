@@ -26,6 +26,7 @@ lib_libchand_a_SOURCES = \
 	lib/util.c lib/util.h \
 	lib/list.h \
 	lib/hmap.c lib/hmap.h \
+	lib/content-store.c lib/content-store.h \
 	lib/xfer-lane.c lib/xfer-lane.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.

@@ -40,11 +40,12 @@
  * again from nothing.
  *
  * Cap and eviction.  The store has a cap in bytes (0: none) on the total
- * size of complete and partial content.  content_store_reserve() makes
- * room for a new object by removing complete content that the owner says
- * is not in use, least recently used first (by the files' modification
- * time, which content_store_touch() bumps); it fails with ENOSPC when the
- * rest is in use.
+ * size of complete and partial content (a partial counts its whole object
+ * size while it is open or once it has a map, else its file's length).
+ * content_store_reserve() makes room for a new object by removing complete
+ * content that the owner says is not in use, least recently used first (by
+ * the files' modification time, which content_store_touch() bumps); it
+ * fails with ENOSPC when the rest is in use.
  *
  * Errors are returned as errno values with an English message in
  * '*errorp' where there is one (the caller frees it).  No logging; the
@@ -68,6 +69,8 @@ struct content_partial;
  * it with content_store_close(). */
 struct content_store *content_store_open(const char *dir, uint64_t cap,
                                          char **errorp);
+
+/* Frees the store.  Every partial opened in it must have ended first. */
 void content_store_close(struct content_store *);
 
 const char *content_store_dir(const struct content_store *);
@@ -92,9 +95,10 @@ typedef bool content_in_use_func(const char *digest, void *aux);
 
 /* Makes room for 'size' more bytes under the cap, evicting complete
  * content not in use (least recently used first).  Returns 0, or ENOSPC
- * with '*errorp' set if the cap cannot be met.  Every eviction's digest is
- * appended to '*evictedp' (a NULL-terminated array the caller frees with
- * its strings) if 'evictedp' is nonnull. */
+ * with '*errorp' set if the cap cannot be met (and then evicts nothing).
+ * Every eviction's digest is appended to '*evictedp' (a NULL-terminated
+ * array the caller frees with its strings) if 'evictedp' is nonnull; if
+ * '*evictedp' is NULL on entry it is set to a new, possibly empty, array. */
 int content_store_reserve(struct content_store *, uint64_t size,
                           content_in_use_func *in_use, void *aux,
                           char ***evictedp, char **errorp);
@@ -115,9 +119,11 @@ int content_hash_file(const char *path, char digest[CONTENT_DIGEST_LEN + 1],
                       uint64_t *sizep);
 
 /* Opens the partial content of 'digest', 'size' bytes in 'chunk_size'
- * chunks, resuming from its map when that matches (see above).  Returns
- * the partial, or NULL with '*errorp' set.  The caller owns it: it ends
- * with content_partial_finish(), content_partial_abort() or
+ * chunks, resuming from its map when that matches (see above).  From then
+ * on the partial counts 'size' bytes in the store's usage (make room first
+ * with content_store_reserve()).  Returns the partial, or NULL with
+ * '*errorp' set (also if that partial is open already).  The caller owns
+ * it: it ends with content_partial_finish(), content_partial_abort() or
  * content_partial_close(). */
 struct content_partial *content_partial_open(struct content_store *,
                                              const char *digest,
@@ -125,20 +131,24 @@ struct content_partial *content_partial_open(struct content_store *,
                                              uint32_t chunk_size,
                                              char **errorp);
 
-/* The durable held-chunk bitmap loaded at open (xfer.h layout) and its
- * length, and how many chunks it holds. */
+/* The durable held-chunk bitmap (xfer.h layout): the one loaded at open,
+ * then the one of the last checkpoint; and its length, and how many chunks
+ * it holds.  Borrowed, valid until the next checkpoint. */
 const uint8_t *content_partial_bitmap(const struct content_partial *,
                                       size_t *n_bytes);
 uint64_t content_partial_durable(const struct content_partial *);
 
 /* Writes chunk 'index' ('len' bytes at 'data') at its offset.  Returns 0
- * or an errno value. */
+ * or an errno value: EINVAL if there is no such chunk or 'len' is not its
+ * length. */
 int content_partial_write(struct content_partial *, uint64_t index,
                           const void *data, size_t len);
 
 /* Makes every chunk whose bit is set in 'bitmap' (xfer.h layout, as from
  * xfer_rx_bitmap()) durable, as described above.  Only chunks written with
- * content_partial_write() may be set.  Returns 0 or an errno value. */
+ * content_partial_write() (or durable already) may be set; bits past the
+ * last chunk are ignored.  Returns 0 or an errno value: EINVAL for a bit
+ * of a chunk not written or an 'n_bytes' other than the bitmap's. */
 int content_partial_checkpoint(struct content_partial *,
                                const uint8_t *bitmap, size_t n_bytes);
 
