@@ -54,6 +54,10 @@ struct chandb {
     uint64_t relay_txn;         /* Transaction in flight, 0 if none. */
     json_t *relay_counts;       /* vm -> {"relayed": n, "refused": n}:
                                  * running totals. */
+    chandb_content_func *content_func;
+    void *content_aux;
+    json_t *restore_needs;      /* objaction_restore()'s 'needs'. */
+    uint64_t needs_seqno;
     json_t *relay_refused;      /* "vm/version/key" -> true: refusals
                                  * already counted. */
 };
@@ -118,6 +122,10 @@ chandb_create(const char *remote)
     }
 
     objmap_add_columns(db->replica);
+    t = ovsdb_replica_add_table(db->replica, "Allowlist");
+    ovsdb_replica_add_column(t, "digest", NULL);
+    ovsdb_replica_add_column(t, "name", NULL);
+    db->restore_needs = json_object();
 
     db->global = json_object();
     db->per_vm = json_object();
@@ -158,6 +166,7 @@ chandb_destroy(struct chandb *db)
     json_decref(db->merged);
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
+    json_decref(db->restore_needs);
     json_decref(db->relay_counts);
     json_decref(db->relay_refused);
     free(db);
@@ -1175,10 +1184,19 @@ static bool
 objaction_inputs_changed(const struct chandb *db)
 {
     static const char *const tables[] = { "Object", "Object_Ref", "Record",
-                                          "Guest_Record", "Relay" };
+                                          "Guest_Record", "Relay",
+                                          "Allowlist" };
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
                                                               tables[i]))) {
+            return true;
+        }
+    }
+    /* A VM that comes or goes gets or loses the allowlist. */
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
+                                                               "Channel")) {
+        if (ovsdb_replica_row_change(row) != OVSDB_REPLICA_MODIFIED) {
             return true;
         }
     }
@@ -1207,17 +1225,21 @@ objaction_objects(const struct chandb *db)
             params = json_object();
         }
         json_object_set_new(objects, digest, json_pack(
-                                "{sI so so}", "size", (json_int_t) size,
+                                "{sI so so so}", "size", (json_int_t) size,
                                 "flags", ovsdb_datum_string_array(
                                     ovsdb_replica_row_get(row, "flags")),
-                                "params", params));
+                                "params", params,
+                                "held_by", ovsdb_datum_string_array(
+                                    ovsdb_replica_row_get(row,
+                                                          "held_by"))));
     }
     return objects;
 }
 
-/* vm -> (digest -> [paths]) for every Object_Ref row. */
+/* vm -> (digest -> [paths], or [flags] if 'flags') for every Object_Ref
+ * row. */
 static json_t *
-objaction_refs(const struct chandb *db)
+objaction_refs(const struct chandb *db, bool flags)
 {
     json_t *refs = json_object();
     const struct ovsdb_replica_row *row;
@@ -1234,7 +1256,8 @@ objaction_refs(const struct chandb *db)
             json_object_set_new(refs, vm, held);
         }
         json_object_set_new(held, digest, ovsdb_datum_string_array(
-                                ovsdb_replica_row_get(row, "paths")));
+                                ovsdb_replica_row_get(row, flags ? "flags"
+                                                           : "paths")));
     }
     return refs;
 }
@@ -1283,6 +1306,238 @@ objaction_scanned(const struct chandb *db)
     return scanned;
 }
 
+/* vm -> (digest -> at) for every VM's well-formed restore request. */
+static json_t *
+objaction_requests(const struct chandb *db)
+{
+    json_t *requests = json_object();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Guest_Record")) {
+        const char *vm = row_string(row, "vm");
+        const char *key = row_string(row, "key");
+        json_int_t at;
+        const char *digest = vm && key
+                             ? objaction_parse_restore(
+                                 key, row_string(row, "value"), &at)
+                             : NULL;
+        if (digest) {
+            json_t *asked = json_object_get(requests, vm);
+            if (!asked) {
+                asked = json_object();
+                json_object_set_new(requests, vm, asked);
+            }
+            json_object_set_new(asked, digest, json_integer(at));
+        }
+    }
+    return requests;
+}
+
+/* Adds the answers to the VMs' restore requests to 'computed' and
+ * recomputes the fetches they need. */
+static void
+objaction_add_restores(struct chandb *db, const json_t *objects,
+                       json_t *computed)
+{
+    json_t *requests = objaction_requests(db);
+    json_t *digests = json_object();
+    const char *vm;
+    json_t *asked;
+    json_object_foreach (requests, vm, asked) {
+        json_object_update(digests, asked);
+    }
+    json_t *content = (db->content_func && json_object_size(digests)
+                       ? db->content_func(digests, db->content_aux)
+                       : json_object());
+    json_t *ref_flags = objaction_refs(db, true);
+    json_t *needs = json_object();
+    db->stats.restores_refused = objaction_restore(objects, ref_flags,
+                                                   requests, content,
+                                                   computed, needs);
+    if (!json_equal(needs, db->restore_needs)) {
+        json_decref(db->restore_needs);
+        db->restore_needs = json_incref(needs);
+        db->needs_seqno++;
+    }
+    json_decref(needs);
+    json_decref(ref_flags);
+    json_decref(content);
+    json_decref(digests);
+    json_decref(requests);
+}
+
+/* Adds the allowlist records for every VM with a Channel row. */
+static void
+objaction_add_allowlist(struct chandb *db, json_t *computed)
+{
+    json_t *allow = json_object();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Allowlist")) {
+        const char *digest = row_string(row, "digest");
+        const char *name = row_string(row, "name");
+        if (digest && strlen(digest) == 64
+            && strspn(digest, "0123456789abcdef") == 64) {
+            json_object_set_new(allow, digest, json_string(name ? name
+                                                                 : ""));
+        }
+    }
+    if (json_object_size(allow)) {
+        json_t *vms = json_array();
+        OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                            "Channel")) {
+            const char *vm = row_string(row, "vm");
+            if (vm) {
+                json_array_append_new(vms, json_string(vm));
+            }
+        }
+        objaction_allow(allow, vms, computed);
+        json_decref(vms);
+    }
+    json_decref(allow);
+}
+
+void
+chandb_set_content_source(struct chandb *db, chandb_content_func *func,
+                          void *aux)
+{
+    db->content_func = func;
+    db->content_aux = aux;
+    db->objaction_dirty = true;
+}
+
+void
+chandb_content_changed(struct chandb *db)
+{
+    db->objaction_dirty = true;
+}
+
+const json_t *
+chandb_restore_needs(const struct chandb *db)
+{
+    return db->restore_needs;
+}
+
+uint64_t
+chandb_get_needs_seqno(const struct chandb *db)
+{
+    return db->needs_seqno;
+}
+
+/* Returns the digest that notice record 'value' names as superseding, or
+ * NULL. */
+static const char *
+notice_target(const json_t *value)
+{
+    return json_string_value(json_object_get(value, "superseded_by"));
+}
+
+bool
+chandb_vm_entitled(struct chandb *db, const char *vm, const char *digest,
+                   int64_t *sizep)
+{
+    const json_t *desired = chandb_desired(db, vm);
+    static const char *const prefixes[] = { OBJACTION_INSTALL_PREFIX,
+                                            OBJACTION_RESTORE_PREFIX };
+    *sizep = -1;
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        char *key = xasprintf("%s%s", prefixes[i], digest);
+        const json_t *rec = json_object_get(desired, key);
+        free(key);
+        const json_t *value = json_array_get(rec, 2);
+        const json_t *size = json_object_get(value, "size");
+        if (json_is_integer(size)) {
+            *sizep = json_integer_value(size);
+            return true;
+        }
+    }
+    const char *key;
+    const json_t *rec;
+    json_object_foreach ((json_t *) desired, key, rec) {
+        const json_t *value = json_array_get(rec, 2);
+        const char *target = notice_target(value);
+        if (!strncmp(key, OBJACTION_NOTICE_PREFIX,
+                     strlen(OBJACTION_NOTICE_PREFIX))
+            && target && !strcmp(target, digest)) {
+            const json_t *size = json_object_get(value, "size");
+            *sizep = json_is_integer(size) ? json_integer_value(size) : -1;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const struct ovsdb_replica_row *
+find_by_digest(const struct chandb *db, const char *table,
+               const char *digest)
+{
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        table)) {
+        const char *d = row_string(row, "digest");
+        if (d && !strcmp(d, digest)) {
+            return row;
+        }
+    }
+    return NULL;
+}
+
+bool
+chandb_object_size(const struct chandb *db, const char *digest,
+                   int64_t *sizep)
+{
+    const struct ovsdb_replica_row *row = find_by_digest(db, "Object",
+                                                         digest);
+    bool present = false;
+    if (row) {
+        ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "size"), sizep,
+                                &present);
+    }
+    return present;
+}
+
+bool
+chandb_content_in_use(const struct chandb *db, const char *digest)
+{
+    if (find_by_digest(db, "Allowlist", digest)) {
+        return true;
+    }
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Object_Ref")) {
+        const char *d = row_string(row, "digest");
+        if (d && !strcmp(d, digest)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+ensure_object_done(const json_t *result, const char *error, void *db_)
+{
+    struct chandb *db = db_;
+    if (error) {
+        db->stats.txn_errors++;
+        VLOG_WARN_RL(&rl, "inserting an Object row failed: %s", error);
+    }
+    (void) result;
+}
+
+void
+chandb_ensure_object(struct chandb *db, const char *digest, int64_t size)
+{
+    if (find_by_digest(db, "Object", digest)) {
+        return;
+    }
+    json_t *ops = json_pack("[o]", ovsdb_op_insert(
+                                "Object", json_pack("{ss sI}", "digest",
+                                                    digest, "size",
+                                                    (json_int_t) size),
+                                NULL));
+    ovsdb_replica_transact(db->replica, ops, ensure_object_done, db);
+}
+
 /* Keeps the Record rows marked chand-object equal to what
  * objaction_compute() makes of the object mapping. */
 static void
@@ -1294,10 +1549,12 @@ objaction_run(struct chandb *db)
     db->objaction_dirty = false;
 
     json_t *objects = objaction_objects(db);
-    json_t *refs = objaction_refs(db);
+    json_t *refs = objaction_refs(db, false);
     json_t *scanned = objaction_scanned(db);
     json_t *computed = objaction_compute(objects, refs, scanned);
     json_decref(scanned);
+    objaction_add_restores(db, objects, computed);
+    objaction_add_allowlist(db, computed);
     json_t *wanted = json_object();
     const char *vm;
     json_t *records;

@@ -138,7 +138,46 @@ uint64_t chandb_get_limits_seqno(const struct chandb *);
 struct chandb_stats {
     uint64_t bad_records;       /* Records currently invalid. */
     uint64_t txn_errors;
+    uint64_t restores_refused;  /* Restore requests not entitled (as of
+                                 * the last computation). */
 };
+
+/* The content store's view, for restore answers (objaction.h): returns a
+ * new JSON object digest -> "present" | {"error": reason} for the digests
+ * in 'digests' (borrowed, an object whose keys are digests). */
+typedef json_t *chandb_content_func(const json_t *digests, void *aux);
+void chandb_set_content_source(struct chandb *, chandb_content_func *,
+                               void *aux);
+
+/* Tells chandb that the content store changed (a fetch ended), so that
+ * restore answers are computed again. */
+void chandb_content_changed(struct chandb *);
+
+/* The objects whose content restore requests need fetched: digest ->
+ * {"size": S, "candidates": [vm...]} (borrowed; valid until the next
+ * chandb_run()).  chandb_get_needs_seqno() changes when it may have. */
+const json_t *chandb_restore_needs(const struct chandb *);
+uint64_t chandb_get_needs_seqno(const struct chandb *);
+
+/* True if VM 'vm''s desired state names object 'digest' in a record that
+ * delivers content: "install/<digest>", "restore/<digest>" with a size,
+ * or a "notice/..." whose "superseded_by" is 'digest'.  Stores the size
+ * that record gives (or -1) in '*sizep'. */
+bool chandb_vm_entitled(struct chandb *, const char *vm, const char *digest,
+                        int64_t *sizep);
+
+/* The size of Object row 'digest', in '*sizep'; false if there is none. */
+bool chandb_object_size(const struct chandb *, const char *digest,
+                        int64_t *sizep);
+
+/* True if content 'digest' must stay in the content store: some VM
+ * references the object, or the allowlist names it. */
+bool chandb_content_in_use(const struct chandb *, const char *digest);
+
+/* Inserts an Object row for 'digest' of 'size' bytes unless there is one
+ * (content the operator stored, so that installs can name it). */
+void chandb_ensure_object(struct chandb *, const char *digest,
+                          int64_t size);
 void chandb_get_stats(const struct chandb *, struct chandb_stats *);
 
 #endif /* chandb.h */

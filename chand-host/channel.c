@@ -55,6 +55,8 @@ struct channel {
     int64_t ofport;
     channel_transmit_func *transmit;
     void *aux;
+    channel_xfer_func *xfer;    /* The transfer lane, or NULL. */
+    void *xfer_aux;
     struct channel_limits limits;
     bool flows_installed;
 
@@ -419,8 +421,9 @@ channel_set_flows_installed(struct channel *ch, bool installed)
 
 /* Transmission. */
 
-/* Wraps chand frame 'payload' in Ethernet/IPv4/UDP and transmits it. */
-static void
+/* Wraps chand frame 'payload' in Ethernet/IPv4/UDP and transmits it.
+ * Returns 0 or an errno value. */
+static int
 transmit_frame(struct channel *ch, const uint8_t *payload, size_t len)
 {
     struct pkt_udp pkt = {
@@ -438,13 +441,31 @@ transmit_frame(struct channel *ch, const uint8_t *payload, size_t len)
     if (!ch->flows_installed
         || pkt_udp_build(&pkt, ch->frame, sizeof ch->frame, &frame_len)) {
         count(ch, "tx_dropped");
-        return;
+        return ENETDOWN;
     }
-    if (ch->transmit(ch->cfg.chan_id, ch->frame, frame_len, ch->aux)) {
-        count(ch, "tx_dropped");
-    } else {
-        count(ch, "tx_frames");
-    }
+    int error = ch->transmit(ch->cfg.chan_id, ch->frame, frame_len, ch->aux);
+    count(ch, error ? "tx_dropped" : "tx_frames");
+    return error;
+}
+
+void
+channel_set_xfer(struct channel *ch, channel_xfer_func *func, void *aux)
+{
+    ch->xfer = func;
+    ch->xfer_aux = aux;
+}
+
+int
+channel_send_xfer(struct channel *ch, const uint8_t *frame, size_t len)
+{
+    return transmit_frame(ch, frame, len);
+}
+
+void
+channel_tx_key(const struct channel *ch, const uint8_t **keyp,
+               size_t *lenp)
+{
+    *keyp = tx_key(ch, lenp);
 }
 
 /* Transmits a frame of the downstream session: it also stands for a
@@ -964,6 +985,14 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
         ch->now = now;
         upstream_receive_data(ch->up, &h, body, now);
         break;
+    case CHAN_WIRE_CHUNK:
+    case CHAN_WIRE_XFER:
+        if (ch->xfer) {
+            ch->last_rx = now;
+            ch->xfer(ch, &h, body, now, ch->xfer_aux);
+            break;
+        }
+        /* fall through */
     case CHAN_WIRE_HEARTBEAT:
     default:
         channel_count_drop(ch, "unexpected_type");

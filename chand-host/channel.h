@@ -108,6 +108,25 @@ void channel_receive(struct channel *, const uint8_t *payload, size_t len,
  * the caller writes its batches to the Chan DB). */
 struct upstream *channel_upstream(struct channel *);
 
+/* The file transfer lane (xfer-lane.h).  'func' is called with each
+ * valid CHUNK or XFER frame from the guest (header and payload borrowed
+ * for the call); NULL drops them as "unexpected_type". */
+struct chan_wire_header;
+typedef void channel_xfer_func(struct channel *,
+                               const struct chan_wire_header *,
+                               const uint8_t *payload, long long now,
+                               void *aux);
+void channel_set_xfer(struct channel *, channel_xfer_func *, void *aux);
+
+/* Sends chand frame 'frame' (borrowed) of the transfer lane to the guest.
+ * Returns 0, or an errno value if it was not sent (no flows, transmit
+ * failure). */
+int channel_send_xfer(struct channel *, const uint8_t *frame, size_t len);
+
+/* The key to send with now (NULL and 0: the empty key). */
+void channel_tx_key(const struct channel *, const uint8_t **keyp,
+                    size_t *lenp);
+
 /* Sends what is due. */
 void channel_run(struct channel *, long long now);
 long long channel_next_deadline(const struct channel *, long long now);

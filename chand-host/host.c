@@ -23,6 +23,7 @@
 #include "packets.h"
 #include "poll-loop.h"
 #include "provision.h"
+#include "transfer.h"
 #include "upstream.h"
 #include "util.h"
 #include "vlog.h"
@@ -41,6 +42,7 @@ struct host {
     struct ofconn *of;
     struct flowmgr *fm;
     struct ctl_server *ctl;
+    struct transfer *transfer;
 
     struct channel **channels;
     size_t n_channels;
@@ -270,6 +272,7 @@ remove_channel(struct host *h, size_t i, bool deprovisioned, long long now)
     }
     VLOG_INFO("%s: channel removed%s", channel_vm(ch),
               deprovisioned ? ", with its published records" : "");
+    transfer_detach(h->transfer, ch);
     channel_destroy(ch);
     h->channels[i] = h->channels[--h->n_channels];
 }
@@ -345,6 +348,7 @@ reprovision(struct host *h, long long now)
                     }
                     json_decref(up.rows);
                     set_guest_limits(h, ch);
+                    transfer_attach(h->transfer, ch);
                     h->channels = xrealloc(h->channels, (h->n_channels + 1)
                                            * sizeof *h->channels);
                     h->channels[h->n_channels++] = ch;
@@ -593,6 +597,8 @@ ctl_channel_show(struct ctl_conn *conn, int argc, const char *argv[],
         return;
     }
     json_t *j = channel_to_json(ch, time_msec());
+    json_t *lane = transfer_lane_json(h->transfer, argv[1], time_msec());
+    json_object_set_new(j, "transfer", lane ? lane : json_null());
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     ctl_command_reply(conn, text);
     free(text);
@@ -627,6 +633,70 @@ ctl_object_delink(struct ctl_conn *conn, int argc, const char *argv[],
                             channel_vm(ch));
     ctl_command_reply(conn, reply);
     free(reply);
+}
+
+/* object/fetch VM DIGEST: fetches an object from a VM into the content
+ * store. */
+static void
+ctl_object_fetch(struct ctl_conn *conn, int argc, const char *argv[],
+                 void *h_)
+{
+    struct host *h = h_;
+    char *error = NULL;
+
+    (void) argc;
+    if (!find_by_vm(h, argv[1])) {
+        char *msg = xasprintf("no channel for VM %.64s", argv[1]);
+        ctl_command_reply_error(conn, msg);
+        free(msg);
+    } else if (transfer_fetch(h->transfer, argv[1], argv[2], &error)) {
+        ctl_command_reply_error(conn, error);
+    } else {
+        char *reply = xasprintf("fetching %.12s from %s", argv[2], argv[1]);
+        ctl_command_reply(conn, reply);
+        free(reply);
+    }
+    free(error);
+}
+
+/* object/store PATH: copies a file into the content store. */
+static void
+ctl_object_store(struct ctl_conn *conn, int argc, const char *argv[],
+                 void *h_)
+{
+    struct host *h = h_;
+    char digest[65], *error = NULL;
+    uint64_t size;
+
+    (void) argc;
+    if (argv[1][0] != '/') {
+        ctl_command_reply_error(conn, "the path must be absolute (chand-host "
+                                "reads it from its own working directory)");
+    } else if (transfer_store_file(h->transfer, argv[1], digest, &size,
+                                   &error)) {
+        ctl_command_reply_error(conn, error);
+    } else {
+        char *reply = xasprintf("%s %"PRIu64, digest, size);
+        ctl_command_reply(conn, reply);
+        free(reply);
+    }
+    free(error);
+}
+
+/* transfer/list: the content store, fetches and every lane. */
+static void
+ctl_transfer_list(struct ctl_conn *conn, int argc, const char *argv[],
+                  void *h_)
+{
+    struct host *h = h_;
+    json_t *j = transfer_status_json(h->transfer, time_msec());
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+    (void) argc;
+    (void) argv;
+    ctl_command_reply(conn, text);
+    free(text);
+    json_decref(j);
 }
 
 static void
@@ -673,6 +743,10 @@ register_commands(struct host *h)
     ctl_command_register("channel/show", "VM", 1, 1, ctl_channel_show, h);
     ctl_command_register("host/status", "", 0, 0, ctl_host_status, h);
     ctl_command_register("object/delink", "VM", 1, 1, ctl_object_delink, h);
+    ctl_command_register("object/fetch", "VM DIGEST", 2, 2,
+                         ctl_object_fetch, h);
+    ctl_command_register("object/store", "PATH", 1, 1, ctl_object_store, h);
+    ctl_command_register("transfer/list", "", 0, 0, ctl_transfer_list, h);
     ctl_command_register("exit", "", 0, 0, ctl_exit, h);
 }
 
@@ -713,6 +787,24 @@ host_create(const struct host_options *opts)
     }
     h->ovs = create_ovs_replica(opts->ovs_db);
     h->db = chandb_create(opts->chan_db);
+    struct transfer_config tc = {
+        .content_dir = opts->content_dir,
+        .cap = opts->content_cap,
+        .max_size = opts->max_transfer,
+        /* Stay under the meter on the VM's frames, leaving room for the
+         * rest of the channel. */
+        .guest_rate = opts->guest_pps - opts->guest_pps / 5,
+    };
+    h->transfer = transfer_create(&tc, h->db);
+    if (!h->transfer) {
+        chandb_destroy(h->db);
+        ovsdb_replica_destroy(h->ovs);
+        ctl_server_destroy(h->ctl);
+        flowmgr_destroy(h->fm);
+        free(h->target);
+        free(h);
+        return NULL;
+    }
     h->of = ofconn_create_packet(h->target, packet_in, h);
     h->inj = inject_create(opts->inject, opts->bridge, opts->chand_port,
                            opts->ovs_rundir, port_recv, h);
@@ -735,9 +827,11 @@ host_destroy(struct host *h)
         return;
     }
     for (size_t i = 0; i < h->n_channels; i++) {
+        transfer_detach(h->transfer, h->channels[i]);
         channel_destroy(h->channels[i]);
     }
     free(h->channels);
+    transfer_destroy(h->transfer);
     ctl_server_destroy(h->ctl);
     inject_destroy(h->inj);
     ofconn_destroy(h->of);
@@ -811,6 +905,7 @@ host_run(struct host *h)
         channel_run(h->channels[i], now);
         write_upstream(h, h->channels[i], now);
     }
+    transfer_run(h->transfer, now);
     ofconn_run(h->of);          /* Flush what the channels queued. */
     inject_flush(h->inj);
     write_channel_rows(h, now);
@@ -826,6 +921,7 @@ host_wait(struct host *h)
     inject_wait(h->inj);
     ctl_server_wait(h->ctl);
     flowmgr_wait(h->fm);
+    transfer_wait(h->transfer, now);
     if (flowmgr_is_connected(h->fm)) {
         poll_timer_wait_until(h->next_flow_check);
     }

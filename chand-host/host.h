@@ -9,6 +9,7 @@
 #define HOST_H 1
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "channel.h"
 #include "inject.h"
@@ -26,6 +27,9 @@ struct host_options {
     long long flow_check_ms;    /* Periodic flow check interval, 0: none. */
     enum inject_mode inject;    /* How frames meet the bridge. */
     const char *chand_port;     /* Name of the chand port, e.g. "chand0". */
+    const char *content_dir;    /* Content store (transfer.h). */
+    uint64_t content_cap;       /* Its cap in bytes; 0: the default. */
+    uint64_t max_transfer;      /* Largest object; 0: the default. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "host.h"
+#include "util.h"
 #include "poll-loop.h"
 #include "vlog.h"
 
@@ -51,7 +52,17 @@ Per-channel limits:\n\
   --max-queued=BYTES  bytes queued for one guest before it is resynced\n\
                       from a snapshot instead (default: 256M)\n\
   --guest-rate=PPS[/BURST]  meter on each guest's frames to the host,\n\
-                      packets per second and burst (default: 2000/500)\n\
+                      packets per second and burst (default: 2000/500);\n\
+                      fetches from a VM ask for at most 80%% of PPS\n\
+\n\
+File transfer and the content store:\n\
+  --content-dir=DIR   objects' content, once per digest\n\
+                      (default: %s/content)\n\
+  --content-cap=BYTES the content store's cap; content no VM references\n\
+                      and the allowlist does not name is evicted to stay\n\
+                      under it (default: 4G)\n\
+  --max-transfer=BYTES largest object sent or fetched (default: 1G)\n\
+\n\
   --log-file=FILE     also log to FILE\n\
   --pidfile=FILE      write the process id to FILE\n\
   --detach            run in the background once ready\n\
@@ -59,7 +70,7 @@ Per-channel limits:\n\
   -v, --verbose       same as --vlog=ANY:dbg\n\
   -h, --help          show this help and exit\n\
   -V, --version       show the version and exit\n",
-           DEFAULT_OVS_DB, CHAND_PKGDATADIR, CHAND_RUNDIR);
+           DEFAULT_OVS_DB, CHAND_PKGDATADIR, CHAND_RUNDIR, CHAND_DBDIR);
 }
 
 static int
@@ -131,7 +142,8 @@ main(int argc, char *argv[])
            OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
            OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
-           OPT_CHAND_PORT };
+           OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
+           OPT_MAX_TRANSFER };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -148,6 +160,9 @@ main(int argc, char *argv[])
         { "window", required_argument, NULL, OPT_WINDOW },
         { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
         { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
+        { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
+        { "content-cap", required_argument, NULL, OPT_CONTENT_CAP },
+        { "max-transfer", required_argument, NULL, OPT_MAX_TRANSFER },
         { "flow-check", required_argument, NULL, OPT_FLOW_CHECK },
         { "inject", required_argument, NULL, OPT_INJECT },
         { "chand-port", required_argument, NULL, OPT_CHAND_PORT },
@@ -169,6 +184,7 @@ main(int argc, char *argv[])
         .flow_check_ms = 5000,
         .inject = INJECT_AUTO,
         .chand_port = "chand0",
+        .content_dir = CHAND_DBDIR "/content",
     };
     const char *log_file = NULL, *pidfile = NULL;
     bool detach = false;
@@ -215,6 +231,19 @@ main(int argc, char *argv[])
             if (parse_size(optarg, 1 << 16, 1ull << 40,
                            &opts.limits.max_queued)) {
                 return bad_value("--max-queued", optarg);
+            }
+            break;
+        case OPT_CONTENT_DIR: opts.content_dir = optarg; break;
+        case OPT_CONTENT_CAP:
+            if (!parse_byte_size(optarg, &opts.content_cap)
+                || !opts.content_cap) {
+                return bad_value("--content-cap", optarg);
+            }
+            break;
+        case OPT_MAX_TRANSFER:
+            if (!parse_byte_size(optarg, &opts.max_transfer)
+                || !opts.max_transfer) {
+                return bad_value("--max-transfer", optarg);
             }
             break;
         case OPT_GUEST_RATE:

@@ -149,3 +149,162 @@ objaction_parse_scan(const char *key, const char *value_text)
     json_decref(v);
     return infected ? digest : NULL;
 }
+
+static bool
+is_digest(const char *s)
+{
+    return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+const char *
+objaction_parse_restore(const char *key, const char *value_text,
+                        json_int_t *atp)
+{
+    size_t n = strlen(OBJACTION_RESTORE_PREFIX);
+    const char *digest = key + n;
+    if (strncmp(key, OBJACTION_RESTORE_PREFIX, n) || !is_digest(digest)
+        || !value_text) {
+        return NULL;
+    }
+    json_t *v = json_loads(value_text, 0, NULL);
+    const char *d = json_string_value(json_object_get(v, "digest"));
+    const json_t *at = json_object_get(v, "at");
+    bool ok = (d && !strcmp(d, digest)
+               && json_is_string(json_object_get(v, "path"))
+               && json_is_integer(at));
+    if (ok) {
+        *atp = json_integer_value(at);
+    }
+    json_decref(v);
+    return ok ? digest : NULL;
+}
+
+/* True if 'vm' is in the array of strings 'vms'. */
+static bool
+has_vm(const json_t *vms, const char *vm)
+{
+    return has_flag(vms, vm);
+}
+
+/* Returns a new array of the VMs of 'refs' that hold a clean copy of
+ * 'digest', 'requester' excluded, sorted. */
+static json_t *
+clean_holders(const json_t *refs, const char *digest, const char *requester)
+{
+    json_t *candidates = json_array();
+    const char *vm;
+    const json_t *held;
+    json_object_foreach ((json_t *) refs, vm, held) {
+        const json_t *flags = json_object_get(held, digest);
+        if (flags && strcmp(vm, requester)
+            && !has_flag(flags, "infected")
+            && !has_flag(flags, "quarantined")) {
+            json_array_append_new(candidates, json_string(vm));
+        }
+    }
+    /* Sort by name: a simple insertion sort over a short array. */
+    for (size_t i = 1; i < json_array_size(candidates); i++) {
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get(candidates, j - 1);
+            json_t *b = json_array_get(candidates, j);
+            if (strcmp(json_string_value(a), json_string_value(b)) <= 0) {
+                break;
+            }
+            json_incref(a);
+            json_array_set(candidates, j - 1, b);
+            json_array_set_new(candidates, j, a);
+        }
+    }
+    return candidates;
+}
+
+static void
+answer_error(json_t *wanted, const char *vm, const char *digest,
+             const json_t *at, char *error)
+{
+    char *key = xasprintf("%s%s", OBJACTION_RESTORE_PREFIX, digest);
+    want(wanted, vm, key, json_pack("{ss sO ss}", "digest", digest,
+                                    "request", at, "error", error));
+    free(key);
+    free(error);
+}
+
+unsigned int
+objaction_restore(const json_t *objects, const json_t *refs,
+                  const json_t *requests, const json_t *content,
+                  json_t *wanted, json_t *needs)
+{
+    unsigned int refused = 0;
+    const char *vm;
+    const json_t *asked;
+
+    json_object_foreach ((json_t *) requests, vm, asked) {
+        const char *digest;
+        const json_t *at;
+        json_object_foreach ((json_t *) asked, digest, at) {
+            const json_t *object = json_object_get(objects, digest);
+            const json_t *state = json_object_get(content, digest);
+            bool holds = json_object_get(json_object_get(refs, vm),
+                                         digest) != NULL;
+            if (!object || (!holds && !has_vm(json_object_get(
+                                                  object, "held_by"), vm))) {
+                refused++;
+                answer_error(wanted, vm, digest, at, xasprintf(
+                                 "not entitled: VM %s never held object "
+                                 "%.12s", vm, digest));
+                continue;
+            }
+            if (has_flag(json_object_get(object, "flags"), "infected")) {
+                answer_error(wanted, vm, digest, at, xasprintf(
+                                 "object %.12s is flagged infected", digest));
+                continue;
+            }
+            if (json_is_string(state)) {
+                char *key = xasprintf("%s%s", OBJACTION_RESTORE_PREFIX,
+                                      digest);
+                want(wanted, vm, key, json_pack(
+                         "{ss sO sO}", "digest", digest, "request", at,
+                         "size", json_object_get(object, "size")));
+                free(key);
+                continue;
+            }
+            const char *error = json_string_value(json_object_get(state,
+                                                                  "error"));
+            json_t *candidates = clean_holders(refs, digest, vm);
+            if (error) {
+                answer_error(wanted, vm, digest, at, xstrdup(error));
+            } else if (!json_array_size(candidates)) {
+                answer_error(wanted, vm, digest, at, xasprintf(
+                                 "no other VM holds a clean copy of object "
+                                 "%.12s", digest));
+            } else {
+                json_t *need = json_object_get(needs, digest);
+                if (!need) {
+                    json_object_set_new(needs, digest, json_pack(
+                                            "{sO sO}", "size",
+                                            json_object_get(object, "size"),
+                                            "candidates", candidates));
+                }
+            }
+            json_decref(candidates);
+        }
+    }
+    return refused;
+}
+
+void
+objaction_allow(const json_t *allow, const json_t *vms, json_t *wanted)
+{
+    size_t i;
+    const json_t *vm;
+    json_array_foreach (vms, i, vm) {
+        const char *digest;
+        const json_t *name;
+        json_object_foreach ((json_t *) allow, digest, name) {
+            char *key = xasprintf("%s%s", OBJACTION_ALLOW_PREFIX, digest);
+            want(wanted, json_string_value(vm), key,
+                 json_pack("{ss sO}", "digest", digest, "name", name));
+            free(key);
+        }
+    }
+}

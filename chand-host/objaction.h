@@ -33,6 +33,9 @@
 
 #define OBJACTION_VERDICT_PREFIX "verdict/"
 #define OBJACTION_NOTICE_PREFIX "notice/"
+#define OBJACTION_RESTORE_PREFIX "restore/"
+#define OBJACTION_ALLOW_PREFIX "allow/"
+#define OBJACTION_INSTALL_PREFIX "install/"
 
 /* 'objects' (borrowed): digest -> {"size": N, "flags": [...],
  * "params": {...}}.  'refs' (borrowed): vm -> (digest -> [paths]).
@@ -42,6 +45,43 @@
  * Returns a new object vm -> (key -> value_text). */
 json_t *objaction_compute(const json_t *objects, const json_t *refs,
                           const json_t *scanned);
+
+/* Restore from a sibling (doc/objects.md, "Restore from a sibling").
+ *
+ * 'objects' as above, each with "held_by" (an array of the VMs that have
+ * ever referenced it).  'refs' (borrowed): vm -> (digest -> [flags of the
+ * VM's reference]).  'requests' (borrowed): vm -> (digest -> the request's
+ * "at", an integer), the VMs' well-formed "restore/<digest>" records.
+ * 'content' (borrowed): digest -> "present" when chand-host's content
+ * store has it, or {"error": reason} when fetching it failed for good.
+ *
+ * For each request, adds to 'wanted' (vm -> (key -> value_text)) the
+ * answer "restore/<digest>":
+ *   - {"digest", "request": at, "error": E} when the VM never held the
+ *     object ("not entitled"), the object is flagged infected, no other VM
+ *     holds a clean copy (its reference flags neither "infected" nor
+ *     "quarantined"), or fetching failed;
+ *   - {"digest", "request": at, "size": S} once the content is present;
+ *   - nothing yet while it is on its way.
+ * And adds to 'needs' (digest -> {"size": S, "candidates": [vm...]}) each
+ * object whose content must be fetched, with the VMs holding a clean copy
+ * (the requester excluded), sorted by name.  Returns the number of
+ * requests refused as not entitled. */
+unsigned int objaction_restore(const json_t *objects, const json_t *refs,
+                               const json_t *requests, const json_t *content,
+                               json_t *wanted, json_t *needs);
+
+/* Parses a VM's "restore/<digest>" request: {"digest": D, "path": P,
+ * "at": T} with D the key's digest, P a string and T an integer.  Returns
+ * the digest's start in 'key' and stores T in '*atp', or returns NULL. */
+const char *objaction_parse_restore(const char *key, const char *value_text,
+                                    json_int_t *atp);
+
+/* The allowlist (Allowlist rows, 'allow': digest -> name, borrowed) for
+ * every VM of 'vms' (an array of names, borrowed): "allow/<digest>" with
+ * {"digest": D, "name": N}, added to 'wanted'. */
+void objaction_allow(const json_t *allow, const json_t *vms,
+                     json_t *wanted);
 
 /* Parses a VM's published scanner verdict: 'key' must be "verdict/" and a
  * digest, 'value_text' {"verdict": "infected"}.  Returns the digest's

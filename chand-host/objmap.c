@@ -357,4 +357,5 @@ objmap_add_columns(struct ovsdb_replica *replica)
     ovsdb_replica_add_column(t, "vm", NULL);
     ovsdb_replica_add_column(t, "digest", NULL);
     ovsdb_replica_add_column(t, "paths", NULL);
+    ovsdb_replica_add_column(t, "flags", NULL);
 }

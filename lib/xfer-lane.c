@@ -63,7 +63,44 @@ struct xfer_lane {
     struct xfer_lane_stats stats;
     uint8_t *frame;             /* Encoding buffer, CHAN_WIRE_MAX_FRAME. */
     uint8_t *chunk;             /* Read buffer, CHAN_WIRE_MAX_PAYLOAD. */
+    double tokens;              /* Chunks that may be asked for now, with
+                                 * 'max_rate' (may go below 0). */
+    long long tokens_at;        /* When 'tokens' was last brought up to
+                                 * date. */
 };
+
+/* Brings the pacing tokens up to 'now'; true if a GET may go out. */
+static bool
+pace(struct xfer_lane *lane, long long now)
+{
+    unsigned int rate = lane->cfg.max_rate;
+    if (!rate) {
+        return true;
+    }
+    double burst = rate / 10.0 > XFER_DEFAULT_WINDOW ? rate / 10.0
+                                                    : XFER_DEFAULT_WINDOW;
+    if (now > lane->tokens_at) {
+        lane->tokens += (now - lane->tokens_at) * (rate / 1000.0);
+        if (lane->tokens > burst) {
+            lane->tokens = burst;
+        }
+        lane->tokens_at = now;
+    }
+    return lane->tokens > 0;
+}
+
+/* When pace() will next allow a GET. */
+static long long
+pace_wakeup(const struct xfer_lane *lane, long long now)
+{
+    unsigned int rate = lane->cfg.max_rate;
+    if (!rate || lane->tokens > 0) {
+        return now;
+    }
+    long long t = lane->tokens_at + 1
+                  + (long long) (-lane->tokens * 1000.0 / rate);
+    return t > now ? t : now;
+}
 
 struct xfer_lane *
 xfer_lane_create(const struct xfer_lane_config *cfg,
@@ -422,8 +459,12 @@ pull_run(struct xfer_lane *lane, struct pull *p, long long now)
     snprintf(msg.digest, sizeof msg.digest, "%s", p->digest);
     msg.size = p->size;
     msg.chunk_size = p->chunk_size;
-    while ((msg.n_ranges = xfer_rx_next_get(p->rx, now, msg.ranges)) > 0) {
+    while (pace(lane, now)
+           && (msg.n_ranges = xfer_rx_next_get(p->rx, now, msg.ranges)) > 0) {
         lane->stats.gets_sent++;
+        for (size_t i = 0; i < msg.n_ranges; i++) {
+            lane->tokens -= msg.ranges[i].count;
+        }
         if (send_msg(lane, p->id, &msg)) {
             break;
         }
@@ -673,6 +714,10 @@ xfer_lane_next_wakeup(const struct xfer_lane *lane, long long now)
     const struct pull *p;
     LIST_FOR_EACH (p, node, &lane->pulls) {
         long long t = xfer_rx_next_wakeup(p->rx, now);
+        if (lane->cfg.max_rate && lane->tokens <= 0) {
+            /* Paced: nothing goes out before the tokens are back. */
+            t = pace_wakeup(lane, now);
+        }
         if (p->since_checkpoint) {
             long long c = p->last_checkpoint + XFER_LANE_CHECKPOINT_MS;
             t = c < t ? c : t;

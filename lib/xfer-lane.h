@@ -78,6 +78,12 @@ struct xfer_lane_config {
     uint64_t max_size;          /* Largest object pulled or served; 0:
                                  * XFER_DEFAULT_MAX_SIZE. */
     struct xfer_rx_config rx;   /* Zeros: defaults. */
+    unsigned int max_rate;      /* Chunks this lane's pulls ask for per
+                                 * second, all pulls together; 0: no
+                                 * limit.  For a peer behind a meter (the
+                                 * host's meter on a VM's frames), so that
+                                 * the pulls stay under it instead of
+                                 * losing chunks to it. */
 };
 
 struct xfer_lane;
