@@ -684,7 +684,8 @@ handle_object_restore(struct api *api, struct api_conn *c,
         reply_error(api, c, id, "not supported: no transfer lane");
         return;
     }
-    int err = api->restore(api->restore_aux, digest, path, &error);
+    int64_t at = 0;
+    int err = api->restore(api->restore_aux, digest, path, &at, &error);
     if (err) {
         api->stats.object_errors++;
         reply_error(api, c, id, "%s: %s",
@@ -693,7 +694,8 @@ handle_object_restore(struct api *api, struct api_conn *c,
                     error ? error : strerror(err));
     } else {
         char *key = xasprintf("restore/%s", digest);
-        reply(api, c, json_pack("{s:s}", "key", key), id);
+        reply(api, c, json_pack("{s:s, s:I}", "key", key,
+                                "at", (json_int_t) at), id);
         free(key);
     }
     free(error);

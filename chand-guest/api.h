@@ -57,12 +57,12 @@
  *                         "added_at"}, ...]: the registered paths (of D
  *                        only, with D) in ascending bytewise path order
  *   "object-restore" [{"digest": D, "path": P}]
- *                     -> {"key": "restore/D"}: asks the host for
+ *                     -> {"key": "restore/D", "at": T}: asks the host for
  *                        object D, to be written to P (absolute,
  *                        normalized, in an existing directory) by the
  *                        restore handler; the outcome is published as
- *                        "result/restore/D" (doc/objects.md, "Restore
- *                        from a sibling")
+ *                        "result/restore/D" with an "at" of T or later
+ *                        (doc/objects.md, "Restore from a sibling")
  *   "status" []       -> chand-guest's status object (as "guest/status"
  *                        on the control socket)
  *   "echo" [ANY...]   -> the params, unchanged
@@ -113,7 +113,8 @@ typedef json_t *api_status_func(void *aux);
  * the "object-restore" request.  Returns 0, or an errno value with
  * '*errorp' (owned by the caller) saying why not. */
 typedef int api_restore_func(void *aux, const char *digest,
-                             const char *path, char **errorp);
+                             const char *path, int64_t *atp,
+                             char **errorp);
 
 /* Sets the "object-restore" handler (NULL: the request is refused with
  * "not supported"). */

@@ -175,11 +175,12 @@ transfer_poke(void *g_, const char *key)
 }
 
 static int
-api_restore(void *g_, const char *digest, const char *path, char **errorp)
+api_restore(void *g_, const char *digest, const char *path, int64_t *atp,
+            char **errorp)
 {
     struct guest *g = g_;
 
-    return transfer_request_restore(g->transfer, digest, path, errorp);
+    return transfer_request_restore(g->transfer, digest, path, atp, errorp);
 }
 
 static const struct transfer_ops transfer_ops = {

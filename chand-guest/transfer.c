@@ -411,7 +411,7 @@ transfer_prepare(void *t_, const char *key, const char *kind,
 
 int
 transfer_request_restore(struct transfer *t, const char *digest,
-                         const char *path, char **errorp)
+                         const char *path, int64_t *atp, char **errorp)
 {
     *errorp = NULL;
     if (datastore_check_object_digest(digest)
@@ -440,8 +440,9 @@ transfer_request_restore(struct transfer *t, const char *digest,
     free(parent);
 
     char *key = xasprintf(TRANSFER_RESTORE_PREFIX"%s", digest);
+    *atp = time_wall_msec();
     json_t *req = json_pack("{ss ss sI}", "digest", digest, "path", path,
-                            "at", (json_int_t) time_wall_msec());
+                            "at", (json_int_t) *atp);
     char *text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
     int error = datastore_publish(t->ds, key, text, NULL);
     if (error) {

@@ -95,10 +95,11 @@ int transfer_prepare(void *t, const char *key, const char *kind,
                      const char *value, json_t **extrap, char **reasonp);
 
 /* Validates and publishes a restore request for 'digest' to 'path'
- * (absolute, normalized, not inside the content store).  Returns 0, or an
- * errno value with '*errorp' set (the caller frees it). */
+ * (absolute, normalized, not inside the content store) and stores its
+ * "at" in '*atp'.  Returns 0, or an errno value with '*errorp' set (the
+ * caller frees it). */
 int transfer_request_restore(struct transfer *, const char *digest,
-                             const char *path, char **errorp);
+                             const char *path, int64_t *atp, char **errorp);
 
 /* Status: the lane's pulls, served objects and counters, plus
  * "refused" (records refused, by reason class). */
