@@ -25,7 +25,8 @@ lib_libchand_a_SOURCES = \
 	lib/chan-port.c lib/chan-port.h \
 	lib/util.c lib/util.h \
 	lib/list.h \
-	lib/hmap.c lib/hmap.h
+	lib/hmap.c lib/hmap.h \
+	lib/xfer.c lib/xfer.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
 CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)

@@ -211,3 +211,8 @@ UNIT_TESTS += test/unit/test-hmap
 test_unit_test_hmap_SOURCES = test/unit/test-hmap.c $(UNIT_COMMON)
 test_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_hmap_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-xfer
+test_unit_test_xfer_SOURCES = test/unit/test-xfer.c $(UNIT_COMMON)
+test_unit_test_xfer_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_xfer_LDADD = $(UNIT_LDADD)
