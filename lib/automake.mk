@@ -27,7 +27,8 @@ lib_libchand_a_SOURCES = \
 	lib/list.h \
 	lib/hmap.c lib/hmap.h \
 	lib/content-store.c lib/content-store.h \
-	lib/xfer-lane.c lib/xfer-lane.h
+	lib/xfer-lane.c lib/xfer-lane.h \
+	lib/xfer.c lib/xfer.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
 CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)

@@ -47,9 +47,12 @@
  * still outstanding 'rto' ms after it was requested is asked for again too
  * (a "timeout" re-request); rto follows the measured round trip (srtt + 4 *
  * rttvar, as TCP does, between rto_min and rto_max) and doubles on each
- * timeout without progress.  At most 'window' chunks are outstanding; a
- * GET names at most XFER_MAX_GET_CHUNKS chunks in at most
- * XFER_MAX_RANGES ranges.
+ * timeout without progress (a new chunk arriving ends the doubling).  Only
+ * a chunk requested exactly once gives a round trip (Karn), and a chunk
+ * that ever timed out says nothing about the chunks requested before its
+ * latest request (the answer may be to an earlier one), so it presumes
+ * none of them lost.  At most 'window' chunks are outstanding; a GET names
+ * at most XFER_MAX_GET_CHUNKS chunks in at most XFER_MAX_RANGES ranges.
  */
 #ifndef XFER_H
 #define XFER_H 1
@@ -98,8 +101,8 @@ struct xfer_range {
     uint32_t count;             /* >= 1. */
 };
 
-/* A parsed XFER message.  Owns nothing: 'ranges' points into the struct,
- * strings are copied. */
+/* A parsed XFER message.  Owns nothing: the ranges and the strings are
+ * stored in the struct itself. */
 struct xfer_msg {
     enum xfer_op op;
     char digest[XFER_DIGEST_LEN + 1];
@@ -121,8 +124,10 @@ struct xfer_msg {
  * ranges 1..XFER_MAX_RANGES pairs of integers with count >= 1, every
  * range inside the object's chunks, at most XFER_MAX_GET_CHUNKS chunks in
  * all, the object at most XFER_MAX_CHUNKS chunks; for FAIL "error" as
- * above and "reason" a string (truncated to XFER_REASON_MAX bytes at a
- * UTF-8 boundary); no other members. */
+ * above and "reason" a string (cut at its first U+0000, if any, and
+ * truncated to XFER_REASON_MAX bytes at a UTF-8 boundary); every member
+ * named here is required and no other member is allowed.  '*msg' is
+ * unspecified after an error. */
 const char *xfer_msg_parse(const uint8_t *payload, size_t len,
                            struct xfer_msg *msg);
 
@@ -131,11 +136,12 @@ const char *xfer_msg_parse(const uint8_t *payload, size_t len,
 json_t *xfer_msg_to_json(const struct xfer_msg *msg);
 
 /* Number of chunks of an object of 'size' bytes cut in 'chunk_size' ones:
- * 1 for an empty object (one empty chunk), else ceil(size / chunk_size). */
+ * 1 for an empty object (one empty chunk), else ceil(size / chunk_size);
+ * 0 if 'chunk_size' is 0. */
 uint64_t xfer_n_chunks(uint64_t size, uint32_t chunk_size);
 
 /* Length of chunk 'index' of that object: chunk_size for all but the
- * last. */
+ * last; 0 for an index past the last chunk. */
 uint32_t xfer_chunk_len(uint64_t size, uint32_t chunk_size, uint64_t index);
 
 /* True if 's' is 64 lowercase hex digits. */
@@ -171,8 +177,8 @@ struct xfer_rx;
 
 /* Creates the engine for an object of 'size' bytes in chunks of
  * 'chunk_size' bytes (1..CHAN_WIRE_MAX_PAYLOAD) that holds no chunk yet.
- * Returns NULL if the object has more than XFER_MAX_CHUNKS chunks or memory
- * runs out.  'cfg' may be NULL for the defaults.  The caller owns the
+ * Returns NULL if 'chunk_size' is outside that range, the object has more
+ * than XFER_MAX_CHUNKS chunks or memory for its bitmap runs out.  'cfg' may be NULL for the defaults.  The caller owns the
  * result and frees it with xfer_rx_destroy(). */
 struct xfer_rx *xfer_rx_create(uint64_t size, uint32_t chunk_size,
                                const struct xfer_rx_config *cfg);
@@ -204,7 +210,9 @@ enum xfer_rx_verdict {
 
 /* Tells the engine that the CHUNK for 'index' with 'len' payload bytes
  * arrived at 'now'.  On XFER_RX_NEW the engine counts the chunk as held:
- * the caller stores the bytes (and if it cannot, calls xfer_rx_lost()). */
+ * the caller stores the bytes (and if it cannot, calls xfer_rx_lost()).  A
+ * missing chunk that was not asked for is XFER_RX_NEW too (and counted in
+ * 'unrequested'). */
 enum xfer_rx_verdict xfer_rx_chunk(struct xfer_rx *, uint64_t index,
                                    size_t len, long long now);
 
@@ -224,12 +232,15 @@ size_t xfer_rx_next_get(struct xfer_rx *, long long now,
                         struct xfer_range ranges[XFER_MAX_RANGES]);
 
 /* When xfer_rx_next_get() may next have something to ask for without a
- * chunk arriving first (the earliest timeout), or LLONG_MAX. */
+ * chunk arriving first: 'now' if it has something already (it was not
+ * called until it returned 0), else the earliest timeout, or LLONG_MAX if
+ * nothing is outstanding. */
 long long xfer_rx_next_wakeup(const struct xfer_rx *, long long now);
 
 /* Forgets every outstanding request, so that the next xfer_rx_next_get()
- * asks for all missing chunks again from the start of the window (after
- * the sender was replaced or the transfer id changed). */
+ * asks for all missing chunks again from the lowest one (after the sender
+ * was replaced or the transfer id changed).  The round-trip estimate is
+ * kept; the timeout doubling ends. */
 void xfer_rx_restart(struct xfer_rx *);
 
 void xfer_rx_get_stats(const struct xfer_rx *, struct xfer_rx_stats *);

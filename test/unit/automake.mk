@@ -216,3 +216,8 @@ UNIT_TESTS += test/unit/test-content-store
 test_unit_test_content_store_SOURCES = test/unit/test-content-store.c $(UNIT_COMMON)
 test_unit_test_content_store_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_content_store_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-xfer
+test_unit_test_xfer_SOURCES = test/unit/test-xfer.c $(UNIT_COMMON)
+test_unit_test_xfer_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_xfer_LDADD = $(UNIT_LDADD)
