@@ -21,8 +21,6 @@
 
 VLOG_DEFINE_THIS_MODULE(transfer);
 
-static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
-
 /* A channel's lane. */
 struct lane {
     struct list node;           /* In transfer's 'lanes'. */
@@ -170,12 +168,12 @@ transfer_destroy(struct transfer *t)
         return;
     }
     chandb_set_content_source(t->db, NULL, NULL);
-    struct lane *l, *next_l;
-    LIST_FOR_EACH_SAFE (l, next_l, node, &t->lanes) {
+    struct lane *l;
+    LIST_FOR_EACH_SAFE (l, node, &t->lanes) {
         lane_free(l);
     }
-    struct fetch *f, *next_f;
-    LIST_FOR_EACH_SAFE (f, next_f, node, &t->fetches) {
+    struct fetch *f;
+    LIST_FOR_EACH_SAFE (f, node, &t->fetches) {
         fetch_free(f);
     }
     content_store_close(t->cs);
@@ -381,8 +379,8 @@ sync_needs(struct transfer *t, long long now)
     t->needs_seqno = seqno;
 
     const json_t *needs = chandb_restore_needs(t->db);
-    struct fetch *f, *next;
-    LIST_FOR_EACH_SAFE (f, next, node, &t->fetches) {
+    struct fetch *f;
+    LIST_FOR_EACH_SAFE (f, node, &t->fetches) {
         const json_t *need = json_object_get(needs, f->digest);
         if (!need && !f->operator && !f->error) {
             if (f->source) {

@@ -161,12 +161,12 @@ xfer_lane_destroy(struct xfer_lane *lane)
 void
 xfer_lane_reset(struct xfer_lane *lane)
 {
-    struct pull *p, *next_p;
-    LIST_FOR_EACH_SAFE (p, next_p, node, &lane->pulls) {
+    struct pull *p;
+    LIST_FOR_EACH_SAFE (p, node, &lane->pulls) {
         pull_free(p);
     }
-    struct served *s, *next_s;
-    LIST_FOR_EACH_SAFE (s, next_s, node, &lane->served) {
+    struct served *s;
+    LIST_FOR_EACH_SAFE (s, node, &lane->served) {
         served_free(s);
     }
 }
@@ -690,13 +690,13 @@ xfer_lane_input(struct xfer_lane *lane, const struct chan_wire_header *h,
 void
 xfer_lane_run(struct xfer_lane *lane, long long now)
 {
-    struct pull *p, *next_p;
-    LIST_FOR_EACH_SAFE (p, next_p, node, &lane->pulls) {
+    struct pull *p;
+    LIST_FOR_EACH_SAFE (p, node, &lane->pulls) {
         pull_run(lane, p, now);
     }
 
-    struct served *s, *next_s;
-    LIST_FOR_EACH_SAFE (s, next_s, node, &lane->served) {
+    struct served *s;
+    LIST_FOR_EACH_SAFE (s, node, &lane->served) {
         if (s->fd >= 0 && now - s->last_used >= XFER_LANE_FILE_IDLE_MS) {
             close(s->fd);
             s->fd = -1;
