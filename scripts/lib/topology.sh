@@ -62,6 +62,7 @@ topo_host_start() {
         --ovs-db="unix:$dir/run/db.sock" --ovs-rundir="$dir/run" \
         --flows="$TOPO_SRC/flows/host.flows" \
         --ctl="$TOPO_RUN/chand-host.ctl" \
+        --content-dir="$TOPO_RUN/content" \
         --log-file="$TOPO_RUN/chand-host.log" \
         --pidfile="$TOPO_RUN/chand-host.pid" --detach \
         ${TOPO_HOST_ARGS[@]+"${TOPO_HOST_ARGS[@]}"} 2>/dev/null ||
