@@ -1,6 +1,7 @@
 /* chanctl: host commands that talk to the Chan DB (push, delete, status,
- * wait, key-add, key-retire, key-list).  See chanctl.h and
- * doc/chan-db.md. */
+ * wait, key-add, key-retire, key-list, object-list, object-show,
+ * object-set, allow, disallow, allowlist, install, published --vm).  See
+ * chanctl.h and doc/chan-db.md. */
 
 #include <config.h>
 #include "chanctl.h"
@@ -643,6 +644,55 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
     return status;
 }
 
+/* Sets record 'key' to the JSON text 'value' (both checked already) for
+ * opts->vm (NULL: all VMs) on 'db', retrying while other writers change
+ * it, and reports as push does.  Returns an exit status. */
+static int
+push_record(const struct chanctl_options *opts, struct db *db,
+            const char *key, const char *value)
+{
+    char *msg = NULL;
+    int64_t version = 0;
+    bool has_channel = true;
+    enum txn_status status = TXN_RETRY;
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        status = push_once(db, key, opts->vm, value, &version, &has_channel,
+                           &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        /* Someone else wrote the record: back off a little, then read it
+         * again. */
+        chanctl_sleep_msec((attempt + 1) * 10);
+    }
+
+    if (status == TXN_RETRY) {
+        chanctl_error("push %s to %s: gave up after %d attempts, the record "
+                      "keeps changing (last error: %s)", key,
+                      target_name(opts->vm), PUSH_MAX_ATTEMPTS, msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    } else if (status == TXN_FAILED) {
+        chanctl_error("push %s to %s: %s", key, target_name(opts->vm), msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    }
+    if (opts->verbose) {
+        printf("pushed %s version %"PRId64" to %s\n", key, version,
+               target_name(opts->vm));
+    }
+    if (!has_channel) {
+        /* Desired state may precede the VM: keep the record, but say so, in
+         * case the name is a typo. */
+        chanctl_error("warning: no channel for VM '%s' yet; the record is "
+                      "kept and will be delivered when its channel comes up",
+                      opts->vm);
+    }
+    return CHANCTL_OK;
+}
+
 int
 chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
 {
@@ -673,48 +723,9 @@ chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
     if ((error = db_open(opts, &db))) {
         return error;
     }
-    char *msg = NULL;
-    int64_t version = 0;
-    bool has_channel = true;
-    enum txn_status status = TXN_RETRY;
-    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
-        free(msg);
-        msg = NULL;
-        status = push_once(&db, key, opts->vm, value, &version, &has_channel,
-                           &msg);
-        if (status != TXN_RETRY) {
-            break;
-        }
-        /* Someone else wrote the record: back off a little, then read it
-         * again. */
-        struct timespec ts = { 0, (attempt + 1) * 10 * 1000 * 1000L };
-        nanosleep(&ts, NULL);
-    }
+    error = push_record(opts, &db, key, value);
     db_close(&db);
-
-    if (status == TXN_RETRY) {
-        chanctl_error("push %s to %s: gave up after %d attempts, the record "
-                      "keeps changing (last error: %s)", key,
-                      target_name(opts->vm), PUSH_MAX_ATTEMPTS, msg);
-        free(msg);
-        return CHANCTL_FAIL;
-    } else if (status == TXN_FAILED) {
-        chanctl_error("push %s to %s: %s", key, target_name(opts->vm), msg);
-        free(msg);
-        return CHANCTL_FAIL;
-    }
-    if (opts->verbose) {
-        printf("pushed %s version %"PRId64" to %s\n", key, version,
-               target_name(opts->vm));
-    }
-    if (!has_channel) {
-        /* Desired state may precede the VM: keep the record, but say so, in
-         * case the name is a typo. */
-        chanctl_error("warning: no channel for VM '%s' yet; the record is "
-                      "kept and will be delivered when its channel comes up",
-                      opts->vm);
-    }
-    return CHANCTL_OK;
+    return error;
 }
 
 /* After a failed delete: if KEY has records for other targets, names them
@@ -1835,4 +1846,284 @@ chanctl_cmd_object_set(const struct chanctl_options *opts, int argc,
         return CHANCTL_FAIL;
     }
     return CHANCTL_OK;
+}
+
+/* ----------------------------------------------------------------------
+ * allow, disallow, allowlist: the objects VMs may install (Allowlist).
+ */
+
+static json_t *
+digest_where(const char *digest)
+{
+    return json_pack("[o]", ovsdb_condition("digest", "==",
+                                            json_string(digest)));
+}
+
+/* One allow attempt: inserts the Allowlist row of 'digest' with 'name'
+ * (NULL: "") or, if there is one, sets its name to 'name' (NULL: leaves
+ * it).  Returns TXN_OK, TXN_RETRY if a row was inserted meanwhile, or
+ * TXN_FAILED with the error in '*errorp'. */
+static enum txn_status
+allow_once(struct db *db, const char *digest, const char *name,
+           char **errorp)
+{
+    json_t *ops = json_pack("[o]", ovsdb_op_select(
+                                "Allowlist", digest_where(digest),
+                                json_pack("[s]", "_uuid")));
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+
+    if (status != TXN_OK) {
+        return status == TXN_RETRY ? TXN_FAILED : status;
+    }
+    size_t n_rows = json_array_size(json_object_get(json_array_get(result, 0),
+                                                    "rows"));
+    json_decref(result);
+    if (n_rows && !name) {
+        return TXN_OK;
+    }
+
+    char *comment = xasprintf("chanctl: allow %s", digest);
+    json_t *op = (n_rows
+                  ? ovsdb_op_update("Allowlist", digest_where(digest),
+                                    json_pack("{ss}", "name", name))
+                  : ovsdb_op_insert("Allowlist",
+                                    json_pack("{ss ss}", "digest", digest,
+                                              "name", name ? name : ""),
+                                    NULL));
+    ops = json_pack("[oo]", op, ovsdb_op_comment(comment));
+    free(comment);
+    status = db_transact(db, ops, &result, errorp);
+    json_decref(result);
+    return status;
+}
+
+/* chanctl allow DIGEST [NAME]: puts DIGEST on the allowlist with NAME, or
+ * renames its entry. */
+int
+chanctl_cmd_allow(const struct chanctl_options *opts, int argc,
+                  char *argv[])
+{
+    const char *digest = argv[0];
+    const char *name = argc > 1 ? argv[1] : NULL;
+    struct db db;
+    int error;
+
+    if ((error = chanctl_check_digest(digest))) {
+        return error;
+    }
+    if (name) {
+        json_t *s = json_string(name);
+        if (!s) {
+            return chanctl_usage_error("NAME is not valid UTF-8");
+        }
+        json_decref(s);
+    }
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    enum txn_status status = TXN_RETRY;
+    char *msg = NULL;
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        status = allow_once(&db, digest, name, &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        chanctl_sleep_msec((attempt + 1) * 10);
+    }
+    db_close(&db);
+    if (status != TXN_OK) {
+        chanctl_error("allow %s: %s", digest, msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    }
+    if (opts->verbose) {
+        printf("allowed %s%s%s\n", digest, name ? " as " : "",
+               name ? name : "");
+    }
+    return CHANCTL_OK;
+}
+
+/* chanctl disallow DIGEST. */
+int
+chanctl_cmd_disallow(const struct chanctl_options *opts, int argc,
+                     char *argv[])
+{
+    const char *digest = argv[0];
+    struct db db;
+    int error;
+
+    (void) argc;
+    if ((error = chanctl_check_digest(digest))) {
+        return error;
+    }
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    char *comment = xasprintf("chanctl: disallow %s", digest);
+    json_t *ops = json_pack("[oo]",
+                            ovsdb_op_delete("Allowlist",
+                                            digest_where(digest)),
+                            ovsdb_op_comment(comment));
+    free(comment);
+    json_t *result;
+    char *msg;
+    enum txn_status txn = db_transact(&db, ops, &result, &msg);
+    db_close(&db);
+    if (txn != TXN_OK) {
+        chanctl_error("disallow %s: %s", digest, msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    }
+    int64_t count = row_int(json_array_get(result, 0), "count", 0);
+    json_decref(result);
+    if (!count) {
+        chanctl_error("no allowlist entry for %s", digest);
+        return CHANCTL_FAIL;
+    }
+    if (opts->verbose) {
+        printf("disallowed %s\n", digest);
+    }
+    return CHANCTL_OK;
+}
+
+/* chanctl allowlist [--json]: "DIGEST NAME" per entry, by digest. */
+int
+chanctl_cmd_allowlist(const struct chanctl_options *opts, int argc,
+                      char *argv[])
+{
+    struct db db;
+    int error;
+
+    (void) argc;
+    (void) argv;
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    json_t *rows = db_select(&db, "Allowlist", json_array(),
+                             json_pack("[ss]", "digest", "name"));
+    db_close(&db);
+    if (!rows) {
+        return CHANCTL_FAIL;
+    }
+    size_t n;
+    const json_t **sorted = sorted_rows(rows, "digest", "",
+                                        compare_rows_by_digest, &n);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *name = row_string(sorted[i], "name");
+        json_array_append_new(out, json_pack(
+                                  "{ss ss}", "digest",
+                                  row_string(sorted[i], "digest"),
+                                  "name", name ? name : ""));
+    }
+    if (opts->json) {
+        print_json(out);
+    } else {
+        size_t i;
+        json_t *e;
+        json_array_foreach (out, i, e) {
+            const char *name = json_string_value(json_object_get(e, "name"));
+            printf("%s %s\n",
+                   json_string_value(json_object_get(e, "digest")),
+                   *name ? name : "-");
+        }
+    }
+    json_decref(out);
+    free(sorted);
+    json_decref(rows);
+    return CHANCTL_OK;
+}
+
+/* ----------------------------------------------------------------------
+ * install --vm NAME DIGEST PATH [--mode MODE]: the record install/DIGEST.
+ */
+
+/* Checks an install mode: 3 or 4 octal digits, without the setuid, setgid
+ * and sticky bits.  Returns 0 or a usage error. */
+static int
+check_mode(const char *mode)
+{
+    size_t len = strlen(mode);
+
+    if (len < 3 || len > 4 || strspn(mode, "01234567") != len) {
+        return chanctl_usage_error("--mode: '%s' is not an octal mode of 3 "
+                                   "or 4 digits, such as 0755", mode);
+    } else if (strtol(mode, NULL, 8) & 07000) {
+        return chanctl_usage_error("--mode: '%s' has setuid, setgid or "
+                                   "sticky bits, which install refuses",
+                                   mode);
+    }
+    return 0;
+}
+
+/* Reads the size of object 'digest' from its Object row into '*sizep'.
+ * Returns an exit status after printing why if there is none. */
+static int
+object_size(struct db *db, const char *digest, int64_t *sizep)
+{
+    json_t *rows = db_select(db, "Object", digest_where(digest),
+                             json_pack("[s]", "size"));
+
+    if (!rows) {
+        return CHANCTL_FAIL;
+    } else if (!json_array_size(rows)) {
+        chanctl_error("no object %s in the Chan DB: store it with chanctl "
+                      "object-store FILE first", digest);
+        json_decref(rows);
+        return CHANCTL_FAIL;
+    }
+    *sizep = row_int(json_array_get(rows, 0), "size", 0);
+    json_decref(rows);
+    return CHANCTL_OK;
+}
+
+/* chanctl install --vm VM DIGEST PATH [--mode MODE]: asks VM to install
+ * object DIGEST at PATH, by pushing the record install/DIGEST for it. */
+int
+chanctl_cmd_install(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    const char *digest = argv[0];
+    const char *path = argv[1];
+    const char *mode = opts->mode ? opts->mode : "0755";
+    json_t *jpath = json_string(path);
+    bool path_is_utf8 = jpath != NULL;
+    struct db db;
+    int error;
+
+    (void) argc;
+    json_decref(jpath);
+    if ((error = chanctl_check_vm_required(opts, "install"))
+        || (error = chanctl_check_digest(digest))
+        || (error = check_mode(mode))) {
+        return error;
+    } else if (path[0] != '/') {
+        return chanctl_usage_error("PATH '%s' is not absolute (it is a path "
+                                   "in the VM)", path);
+    } else if (!path_is_utf8) {
+        return chanctl_usage_error("PATH is not valid UTF-8");
+    }
+
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    int64_t size;
+    error = object_size(&db, digest, &size);
+    if (!error) {
+        char *key = xasprintf("install/%s", digest);
+        json_t *v = json_pack("{ss ss ss sI}", "digest", digest,
+                              "mode", mode, "path", path,
+                              "size", (json_int_t) size);
+        char *value = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+
+        error = push_record(opts, &db, key, value);
+        free(value);
+        json_decref(v);
+        free(key);
+    }
+    db_close(&db);
+    return error;
 }

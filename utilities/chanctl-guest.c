@@ -1,6 +1,6 @@
 /* chanctl: guest commands that talk to chand-guest's local API (get, list,
  * watch, publish, unpublish, published, object-add, object-remove, objects,
- * guest-status).  See chanctl.h.
+ * object-restore, guest-status).  See chanctl.h.
  *
  * The API is JSON-RPC 1.0 on a Unix socket (by default the abstract socket
  * "@chand-guest"):
@@ -19,6 +19,10 @@
  *     "object-remove" [{"path"}] -> {"path"}, or error "not found: ..."
  *     "objects" [{"digest"?}] -> [{"path", "digest", "size", "flags",
  *                             "params", "added_at"}, ...]
+ *     "object-restore" [{"digest", "path"}] -> {"key": "restore/D", "at"};
+ *                             the outcome is published as
+ *                             "result/restore/D", {"at", "key", "status",
+ *                             "reason"?, "detail"?, "version"}
  *     "status" []          -> an object
  */
 
@@ -104,10 +108,13 @@ print_indented(const json_t *json)
 
 /* Calls 'method' with 'params' (stolen) and stores the result (new
  * reference) in '*resultp'.  Returns an exit status; on failure prints an
- * error that starts with 'what'. */
+ * error that starts with 'what', except that if 'api_errorp' is nonnull
+ * the description of an error answer is stored there (malloc'd, owned by
+ * the caller) instead of printed. */
 static int
-api_call(const struct chanctl_options *opts, const char *what,
-         const char *method, json_t *params, json_t **resultp)
+api_call__(const struct chanctl_options *opts, const char *what,
+           const char *method, json_t *params, json_t **resultp,
+           char **api_errorp)
 {
     struct jsonrpc *rpc = api_open(opts);
     json_t *reply;
@@ -132,8 +139,12 @@ api_call(const struct chanctl_options *opts, const char *what,
 
     if (jsonrpc_msg_type(reply) == JSONRPC_ERROR) {
         char *msg = describe_error(jsonrpc_msg_error(reply));
-        chanctl_error("%s: %s", what, msg);
-        free(msg);
+        if (api_errorp) {
+            *api_errorp = msg;
+        } else {
+            chanctl_error("%s: %s", what, msg);
+            free(msg);
+        }
         json_decref(reply);
         return CHANCTL_FAIL;
     } else if (jsonrpc_msg_type(reply) != JSONRPC_REPLY) {
@@ -144,6 +155,16 @@ api_call(const struct chanctl_options *opts, const char *what,
     *resultp = json_incref(jsonrpc_msg_result(reply));
     json_decref(reply);
     return CHANCTL_OK;
+}
+
+/* Calls 'method' with 'params' (stolen) and stores the result (new
+ * reference) in '*resultp'.  Returns an exit status; on failure prints an
+ * error that starts with 'what'. */
+static int
+api_call(const struct chanctl_options *opts, const char *what,
+         const char *method, json_t *params, json_t **resultp)
+{
+    return api_call__(opts, what, method, params, resultp, NULL);
 }
 
 /* Calls 'method' with 'params' (stolen) as api_call() does, and checks
@@ -880,4 +901,170 @@ chanctl_cmd_guest_status(const struct chanctl_options *opts, int argc,
     }
     json_decref(result);
     return CHANCTL_OK;
+}
+
+/* Restore. */
+
+/* Returns true if 'result' (borrowed) looks like an "object-restore"
+ * reply. */
+static bool
+is_restore_reply(const json_t *result)
+{
+    return (json_is_string(json_object_get(result, "key"))
+            && json_is_integer(json_object_get(result, "at")));
+}
+
+/* Returns the value of the record 'key' in a "published" reply 'result'
+ * (borrowed) if it is an object with an "at" of 'at' or later, otherwise
+ * NULL. */
+static const json_t *
+find_result(const json_t *result, const char *key, json_int_t at)
+{
+    const json_t *rec;
+    size_t i;
+
+    json_array_foreach (json_object_get(result, "records"), i, rec) {
+        const json_t *value = json_object_get(rec, "value");
+        const json_t *rec_at = json_object_get(value, "at");
+
+        if (!strcmp(json_string_value(json_object_get(rec, "key")), key)
+            && !json_is_true(json_object_get(rec, "deleted"))
+            && json_is_integer(rec_at)
+            && json_integer_value(rec_at) >= at) {
+            return value;
+        }
+    }
+    return NULL;
+}
+
+/* Withdraws the restore request 'key' after it failed; a request that is
+ * gone already is no error.  Prints why if it cannot. */
+static void
+withdraw_request(const struct chanctl_options *opts, const char *key)
+{
+    char *what = xasprintf("unpublish %s", key);
+    char *api_error = NULL;
+    json_t *result;
+
+    api_call__(opts, what, "unpublish", json_pack("[s]", key), &result,
+               &api_error);
+    if (api_error && strncmp(api_error, "not found", 9)) {
+        chanctl_error("%s: %s", what, api_error);
+    }
+    free(api_error);
+    json_decref(result);
+    free(what);
+}
+
+/* Reports the result 'value' (borrowed) of the restore of 'digest' to
+ * 'path' with request 'key'.  Returns an exit status. */
+static int
+report_restore(const struct chanctl_options *opts, const char *digest,
+               const char *path, const char *key, const json_t *value)
+{
+    const char *status = json_string_value(json_object_get(value, "status"));
+
+    if (status && !strcmp(status, "ok")) {
+        printf("restored %s to %s\n", digest, path);
+        return CHANCTL_OK;
+    }
+    const char *reason = json_string_value(json_object_get(value, "reason"));
+    const char *detail = json_string_value(json_object_get(value, "detail"));
+    if (!reason) {
+        reason = detail;
+        detail = NULL;
+    }
+    chanctl_error("restore of %s failed: %s%s%s%s", digest,
+                  reason ? reason : status ? status : "no reason given",
+                  detail ? " (" : "", detail ? detail : "",
+                  detail ? ")" : "");
+    withdraw_request(opts, key);
+    return CHANCTL_FAIL;
+}
+
+/* Polls "published" until the result of restore request 'key' made at
+ * 'at' appears or opts->timeout passes.  Returns an exit status. */
+static int
+wait_for_restore(const struct chanctl_options *opts, const char *digest,
+                 const char *path, const char *key, json_int_t at)
+{
+    long long int deadline = chanctl_deadline(opts->timeout);
+    char *result_key = xasprintf("result/%s", key);
+    int error;
+
+    for (;;) {
+        json_t *result;
+
+        error = api_query(opts, "object-restore", "published",
+                          json_pack("[s]", result_key), is_published_reply,
+                          &result);
+        if (error) {
+            break;
+        }
+        const json_t *value = find_result(result, result_key, at);
+        if (value) {
+            error = report_restore(opts, digest, path, key, value);
+            json_decref(result);
+            break;
+        }
+        json_decref(result);
+        if (deadline && chanctl_time_msec() >= deadline) {
+            chanctl_error("object-restore: no result for %s after %g "
+                          "seconds; the request stays (see chanctl "
+                          "published %s; withdraw it with chanctl "
+                          "unpublish %s)", key, opts->timeout, result_key,
+                          key);
+            error = CHANCTL_FAIL;
+            break;
+        }
+        chanctl_poll_sleep(deadline);
+    }
+    free(result_key);
+    return error;
+}
+
+/* chanctl object-restore DIGEST PATH [--no-wait]: asks chand-guest to
+ * restore object DIGEST from the host to PATH and, unless --no-wait, waits
+ * for the outcome. */
+int
+chanctl_cmd_object_restore(const struct chanctl_options *opts, int argc,
+                           char *argv[])
+{
+    const char *digest = argv[0];
+    json_t *result;
+    int error;
+
+    (void) argc;
+    if ((error = chanctl_check_digest(digest))) {
+        return error;
+    }
+    char *path = object_path("object-restore", argv[1]);
+    if (!path) {
+        return CHANCTL_FAIL;
+    }
+    json_t *params = json_pack("[{s:s, s:s}]", "digest", digest,
+                               "path", path);
+    if (!params) {
+        free(path);
+        return chanctl_usage_error("PATH is not valid UTF-8");
+    }
+    char *what = xasprintf("object-restore %.12s", digest);
+    error = api_query(opts, what, "object-restore", params,
+                      is_restore_reply, &result);
+    free(what);
+    if (!error) {
+        const char *key = json_string_value(json_object_get(result, "key"));
+        json_int_t at = json_integer_value(json_object_get(result, "at"));
+
+        if (opts->verbose) {
+            printf("requested %s (restore of %s to %s)\n", key, digest,
+                   path);
+        }
+        if (!opts->no_wait) {
+            error = wait_for_restore(opts, digest, path, key, at);
+        }
+    }
+    json_decref(result);
+    free(path);
+    return error;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan-endpoint.h"
 #include "util.h"
 
 /* Options a command accepts besides the connection options, --timeout and
@@ -21,7 +22,10 @@
 enum {
     OPT_VM = 1 << 0,
     OPT_JSON = 1 << 1,
-    OPT_OBJECT = 1 << 2         /* --flag, --param. */
+    OPT_OBJECT = 1 << 2,        /* --flag, --param. */
+    OPT_WAIT = 1 << 3,          /* --wait. */
+    OPT_NO_WAIT = 1 << 4,       /* --no-wait. */
+    OPT_MODE = 1 << 5           /* --mode MODE. */
 };
 
 typedef int chanctl_cmd_func(const struct chanctl_options *, int argc,
@@ -61,6 +65,15 @@ static const struct command commands[] = {
     { "object-set", "DIGEST [flags=F,...] [NAME=VALUE]...", 2, -1, 0,
       chanctl_cmd_object_set,
       "set an object's flags (e.g. flags=infected) and parameters" },
+    { "allow", "DIGEST [NAME]", 1, 2, 0, chanctl_cmd_allow,
+      "put an object on the install allowlist (or rename its entry)" },
+    { "disallow", "DIGEST", 1, 1, 0, chanctl_cmd_disallow,
+      "remove an object from the install allowlist" },
+    { "allowlist", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_allowlist,
+      "list the install allowlist: digest, name" },
+    { "install", "--vm NAME DIGEST PATH [--mode MODE]", 2, 2,
+      OPT_VM | OPT_MODE, chanctl_cmd_install,
+      "have VM install a stored object at PATH (record install/DIGEST)" },
     /* Host: chand-host control socket. */
     { "channels", "", 0, 0, 0, chanctl_cmd_channels,
       "chand-host's channel table (channel/list)" },
@@ -69,6 +82,13 @@ static const struct command commands[] = {
     { "object-delink", "--vm NAME", 0, 0, OPT_VM, chanctl_cmd_object_delink,
       "rebuild VM's published records and object references from the "
       "guest (object/delink)" },
+    { "object-store", "FILE", 1, 1, 0, chanctl_cmd_object_store,
+      "copy FILE into chand-host's content store; print \"DIGEST SIZE\"" },
+    { "object-fetch", "--vm NAME DIGEST [--wait]", 1, 1, OPT_VM | OPT_WAIT,
+      chanctl_cmd_object_fetch,
+      "fetch an object from VM into the content store (object/fetch)" },
+    { "transfers", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_transfers,
+      "content store, fetches and transfer lanes (transfer/list)" },
     { "host", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_host,
       "any chand-host control command" },
     /* Guest: chand-guest local API. */
@@ -92,6 +112,9 @@ static const struct command commands[] = {
       "unregister objects" },
     { "objects", "[DIGEST] [--json]", 0, 1, OPT_JSON, chanctl_cmd_objects,
       "print the registered objects" },
+    { "object-restore", "DIGEST PATH [--no-wait]", 2, 2,
+      OPT_WAIT | OPT_NO_WAIT, chanctl_cmd_object_restore,
+      "restore an object from the host to PATH and wait for the result" },
     { "guest-status", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_guest_status,
       "print chand-guest's status" },
     { "guest", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_guest,
@@ -144,6 +167,67 @@ chanctl_time_msec(void)
     return (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void
+chanctl_sleep_msec(long long int msec)
+{
+    if (msec > 0) {
+        struct timespec ts = { msec / 1000, (msec % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
+long long int
+chanctl_deadline(double seconds)
+{
+    return (seconds > 0
+            ? chanctl_time_msec() + (long long int) (seconds * 1000)
+            : 0);
+}
+
+void
+chanctl_poll_sleep(long long int deadline)
+{
+    long long int msec = CHANCTL_POLL_MSEC;
+
+    if (deadline) {
+        long long int left = deadline - chanctl_time_msec();
+        msec = left < msec ? left : msec;
+    }
+    chanctl_sleep_msec(msec);
+}
+
+bool
+chanctl_digest_is_valid(const char *digest)
+{
+    return (strlen(digest) == CHANCTL_DIGEST_LEN
+            && strspn(digest, "0123456789abcdef") == CHANCTL_DIGEST_LEN);
+}
+
+int
+chanctl_check_digest(const char *digest)
+{
+    if (!chanctl_digest_is_valid(digest)) {
+        return chanctl_usage_error("'%.80s' is not a DIGEST: a sha256 "
+                                   "digest is %d lowercase hex digits",
+                                   digest, CHANCTL_DIGEST_LEN);
+    }
+    return 0;
+}
+
+int
+chanctl_check_vm_required(const struct chanctl_options *opts,
+                          const char *command)
+{
+    if (!opts->vm) {
+        return chanctl_usage_error("%s needs --vm NAME", command);
+    } else if (!chan_vm_name_is_valid(opts->vm)) {
+        return chanctl_usage_error("--vm: '%s' is not a valid VM name (1 to "
+                                   "%d characters from A-Z a-z 0-9 . _ -)",
+                                   opts->vm, CHAN_VM_NAME_MAX);
+    }
+    return 0;
+}
+
 static void
 usage(void)
 {
@@ -181,21 +265,36 @@ usage(void)
            "env CHAND_GUEST_CTL\n"
            "                     (default: %s)\n"
            "  --vm NAME          push, delete, status, wait, published: "
-           "one VM\n"
+           "one VM;\n"
+           "                     key-add, key-retire, object-delink, "
+           "object-fetch,\n"
+           "                     install: the VM (required)\n"
            "  --json             status, list, watch, published, "
            "objects,\n"
-           "                     guest-status, object-list, object-show:\n"
-           "                     JSON output\n"
+           "                     guest-status, object-list, object-show,\n"
+           "                     allowlist, transfers: JSON output\n"
+           "  --wait             object-fetch: wait until the object is "
+           "fetched;\n"
+           "                     object-restore: wait for the result (the "
+           "default)\n"
+           "  --no-wait          object-restore: return once the request "
+           "is made\n"
+           "  --mode MODE        install: the file's octal mode "
+           "(default: 0755)\n"
            "  --flag F           object-add: give the objects flag F "
            "(repeatable)\n"
            "  --param K=V        object-add: give the objects param K "
            "(repeatable)\n"
-           "  --timeout SEC      give up after SEC seconds (exit 1); wait:\n"
-           "                     how long to wait; watch: stop (exit 0)\n"
-           "                     (default: no limit)\n"
+           "  --timeout SEC      give up after SEC seconds (exit 1); wait,\n"
+           "                     object-fetch --wait, object-restore: how "
+           "long to\n"
+           "                     wait; watch: stop (exit 0) (default: no "
+           "limit;\n"
+           "                     object-restore: %d)\n"
            "  -v, --verbose      push, delete, publish, unpublish, "
            "object-add,\n"
-           "                     object-remove: say what was done;\n"
+           "                     object-remove, allow, disallow, install,\n"
+           "                     object-restore: say what was done;\n"
            "                     status --vm: also list the applied keys\n"
            "  -h, --help         print this help and exit\n"
            "  -V, --version      print the version and exit\n"
@@ -205,7 +304,8 @@ usage(void)
            "Exit status: 0 success, 1 not found or failed, "
            "2 usage error.\n",
            CHANCTL_DEFAULT_DB, CHANCTL_DEFAULT_HOST_CTL,
-           CHANCTL_DEFAULT_API, CHANCTL_DEFAULT_GUEST_CTL, CHANCTL_DB_NAME);
+           CHANCTL_DEFAULT_API, CHANCTL_DEFAULT_GUEST_CTL,
+           CHANCTL_RESTORE_TIMEOUT, CHANCTL_DB_NAME);
 }
 
 static const struct command *
@@ -222,7 +322,7 @@ find_command(const char *name)
 /* Long options that take a value. */
 static const char *const value_options[] = {
     "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout",
-    "flag", "param"
+    "flag", "param", "mode"
 };
 
 static bool
@@ -244,6 +344,9 @@ struct parse_state {
     const char *vm_given;       /* Spelling, for the error message. */
     const char *json_given;
     const char *object_given;   /* --flag or --param. */
+    const char *wait_given;
+    const char *no_wait_given;
+    const char *mode_given;
 };
 
 static int
@@ -330,7 +433,8 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
         }
     } else if (eq) {
         if (!strcmp(name, "json") || !strcmp(name, "verbose")
-            || !strcmp(name, "help") || !strcmp(name, "version")) {
+            || !strcmp(name, "help") || !strcmp(name, "version")
+            || !strcmp(name, "wait") || !strcmp(name, "no-wait")) {
             return chanctl_usage_error("option '--%s' takes no value",
                                        name);
         }
@@ -369,9 +473,18 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
         }
         return add_repeated(opts->params, &opts->n_params,
                             CHANCTL_OBJ_MAX_PARAMS, "--param", value);
+    } else if (!strcmp(name, "mode")) {
+        opts->mode = value;
+        ps->mode_given = "--mode";
     } else if (!strcmp(name, "json")) {
         opts->json = true;
         ps->json_given = "--json";
+    } else if (!strcmp(name, "wait")) {
+        opts->wait = true;
+        ps->wait_given = "--wait";
+    } else if (!strcmp(name, "no-wait")) {
+        opts->no_wait = true;
+        ps->no_wait_given = "--no-wait";
     } else if (!strcmp(name, "verbose")) {
         opts->verbose = true;
     } else if (!strcmp(name, "help")) {
@@ -431,6 +544,22 @@ arm_timeout(double seconds, const char *msg, int status)
         it.it_value.tv_usec = 1;
     }
     setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* If 'cmd' with 'opts' polls a server until its own deadline, returns
+ * what it polls, for the message if the server stops answering; otherwise
+ * NULL. */
+static const char *
+polled_server(const struct command *cmd, const struct chanctl_options *opts)
+{
+    if (!strcmp(cmd->name, "wait")) {
+        return "the Chan DB";
+    } else if (!strcmp(cmd->name, "object-fetch") && opts->wait) {
+        return "chand-host";
+    } else if (!strcmp(cmd->name, "object-restore") && !opts->no_wait) {
+        return "chand-guest";
+    }
+    return NULL;
 }
 
 int
@@ -530,6 +659,16 @@ main(int argc, char *argv[])
     } else if (ps.object_given && !(cmd->opts & OPT_OBJECT)) {
         error = chanctl_usage_error("'%s' does not take %s", cmd->name,
                                     ps.object_given);
+    } else if (ps.wait_given && !(cmd->opts & OPT_WAIT)) {
+        error = chanctl_usage_error("'%s' does not take --wait", cmd->name);
+    } else if (ps.no_wait_given && !(cmd->opts & OPT_NO_WAIT)) {
+        error = chanctl_usage_error("'%s' does not take --no-wait",
+                                    cmd->name);
+    } else if (ps.mode_given && !(cmd->opts & OPT_MODE)) {
+        error = chanctl_usage_error("'%s' does not take --mode", cmd->name);
+    } else if (opts.wait && opts.no_wait) {
+        error = chanctl_usage_error("--wait and --no-wait contradict each "
+                                    "other");
     } else if (n_pos < cmd->min_args) {
         error = chanctl_usage_error("missing arguments for '%s' (usage: "
                                     "chanctl %s %s)", cmd->name, cmd->name,
@@ -546,15 +685,21 @@ main(int argc, char *argv[])
         return error;
     }
 
+    if (!strcmp(cmd->name, "object-restore") && !opts.no_wait
+        && !opts.timeout) {
+        opts.timeout = CHANCTL_RESTORE_TIMEOUT;
+    }
     if (opts.timeout > 0) {
+        const char *server = polled_server(cmd, &opts);
+
         if (!strcmp(cmd->name, "watch")) {
             arm_timeout(opts.timeout, "", CHANCTL_OK);
-        } else if (!strcmp(cmd->name, "wait")) {
-            /* wait checks its deadline itself; this only catches a server
-             * that stops answering. */
+        } else if (server) {
+            /* The command checks its deadline itself; this only catches a
+             * server that stops answering. */
             char *msg = xasprintf(
-                "chanctl: wait: timed out after %g seconds (no answer from "
-                "the Chan DB)\n", opts.timeout);
+                "chanctl: %s: timed out after %g seconds (no answer from "
+                "%s)\n", cmd->name, opts.timeout, server);
             arm_timeout(opts.timeout + 2, msg, CHANCTL_FAIL);
             free(msg);
         } else {

@@ -5,12 +5,15 @@
  * function; the commands live in three files by what they talk to:
  *
  *   - chanctl-db.c: the Chan DB (OVSDB JSON-RPC to ovsdb-server): push,
- *     delete, status, wait.
+ *     delete, status, wait, key-add, key-retire, key-list, object-list,
+ *     object-show, object-set, allow, disallow, allowlist, install,
+ *     published --vm.
  *   - chanctl-ctl.c: the daemons' control sockets (lib/ctl client):
- *     channels, channel-show, host (chand-host), guest (chand-guest).
+ *     channels, channel-show, object-delink, object-store, object-fetch,
+ *     transfers, host (chand-host), guest (chand-guest).
  *   - chanctl-guest.c: chand-guest's local API (JSON-RPC on a Unix
  *     socket): get, list, watch, publish, unpublish, published,
- *     object-add, object-remove, objects, guest-status.
+ *     object-add, object-remove, objects, object-restore, guest-status.
  *
  * Every command function takes the parsed options and its positional
  * arguments (borrowed) and returns the process exit status: CHANCTL_OK,
@@ -47,6 +50,15 @@ enum {
 #define CHANCTL_OBJ_MAX_FLAGS 16
 #define CHANCTL_OBJ_MAX_PARAMS 16
 
+/* Object digests: sha256, as 64 lowercase hex digits. */
+#define CHANCTL_DIGEST_LEN 64
+
+/* object-fetch --wait and object-restore: how often they look again. */
+#define CHANCTL_POLL_MSEC 200
+
+/* object-restore: how long it waits for the result without --timeout. */
+#define CHANCTL_RESTORE_TIMEOUT 300
+
 
 /* Where an option's value came from, for error hints. */
 enum chanctl_origin {
@@ -73,6 +85,9 @@ struct chanctl_options {
     bool json;                  /* --json. */
     bool verbose;               /* -v, --verbose. */
     double timeout;             /* --timeout SEC; 0 means none. */
+    bool wait;                  /* --wait. */
+    bool no_wait;               /* --no-wait. */
+    const char *mode;           /* --mode MODE, or NULL. */
     const char *flags[CHANCTL_OBJ_MAX_FLAGS];   /* --flag F, in order. */
     size_t n_flags;
     const char *params[CHANCTL_OBJ_MAX_PARAMS]; /* --param K=V, in order. */
@@ -98,6 +113,31 @@ char *chanctl_unix_name(const char *target);
 /* Monotonic time in milliseconds. */
 long long int chanctl_time_msec(void);
 
+/* Sleeps 'msec' milliseconds (nothing if 'msec' <= 0). */
+void chanctl_sleep_msec(long long int msec);
+
+/* Returns the monotonic time at which a poll of at most 'seconds' ends
+ * (0: 'seconds' is 0, no limit). */
+long long int chanctl_deadline(double seconds);
+
+/* Sleeps until the next poll, CHANCTL_POLL_MSEC from now or at 'deadline'
+ * (0: none), whichever comes first. */
+void chanctl_poll_sleep(long long int deadline);
+
+/* Returns true if 'digest' is a sha256 digest: CHANCTL_DIGEST_LEN
+ * lowercase hex digits. */
+bool chanctl_digest_is_valid(const char *digest);
+
+/* Checks 'digest' with chanctl_digest_is_valid(); returns 0, or prints a
+ * usage error and returns CHANCTL_USAGE. */
+int chanctl_check_digest(const char *digest);
+
+/* Checks --vm for a command that requires it ('command' names it in the
+ * message); returns 0, or prints a usage error and returns
+ * CHANCTL_USAGE. */
+int chanctl_check_vm_required(const struct chanctl_options *,
+                              const char *command);
+
 /* Commands.  'argv' holds the command's positional arguments (not the
  * command name), borrowed. */
 
@@ -122,6 +162,14 @@ int chanctl_cmd_published_vm(const struct chanctl_options *, int argc,
                              char *argv[]);
 int chanctl_cmd_key_list(const struct chanctl_options *, int argc,
                          char *argv[]);
+int chanctl_cmd_allow(const struct chanctl_options *, int argc,
+                      char *argv[]);
+int chanctl_cmd_disallow(const struct chanctl_options *, int argc,
+                         char *argv[]);
+int chanctl_cmd_allowlist(const struct chanctl_options *, int argc,
+                          char *argv[]);
+int chanctl_cmd_install(const struct chanctl_options *, int argc,
+                        char *argv[]);
 
 /* chanctl-ctl.c. */
 int chanctl_cmd_channels(const struct chanctl_options *, int argc,
@@ -130,6 +178,12 @@ int chanctl_cmd_channel_show(const struct chanctl_options *, int argc,
                              char *argv[]);
 int chanctl_cmd_object_delink(const struct chanctl_options *, int argc,
                               char *argv[]);
+int chanctl_cmd_object_store(const struct chanctl_options *, int argc,
+                             char *argv[]);
+int chanctl_cmd_object_fetch(const struct chanctl_options *, int argc,
+                             char *argv[]);
+int chanctl_cmd_transfers(const struct chanctl_options *, int argc,
+                          char *argv[]);
 int chanctl_cmd_host(const struct chanctl_options *, int argc, char *argv[]);
 int chanctl_cmd_guest(const struct chanctl_options *, int argc,
                       char *argv[]);
@@ -151,6 +205,8 @@ int chanctl_cmd_object_remove(const struct chanctl_options *, int argc,
                               char *argv[]);
 int chanctl_cmd_objects(const struct chanctl_options *, int argc,
                         char *argv[]);
+int chanctl_cmd_object_restore(const struct chanctl_options *, int argc,
+                               char *argv[]);
 int chanctl_cmd_guest_status(const struct chanctl_options *, int argc,
                              char *argv[]);
 
