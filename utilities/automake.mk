@@ -34,7 +34,8 @@ dist_man_MANS += doc/chand-guest-replay.8
 dist_doc_DATA += doc/chan-db.md
 
 # chand-handler, the built-in handlers of chand-guest; installed also as
-# the default handlers (copies: the runner refuses symbolic links).
+# the default handlers verdict, notice, install and restore (copies: the
+# runner refuses symbolic links).
 sbin_PROGRAMS += utilities/chand-handler
 utilities_chand_handler_SOURCES = \
 	utilities/chand-handler.c \
@@ -46,12 +47,13 @@ handlersdir = $(sysconfdir)/chand/handlers.d
 install-exec-hook: install-default-handlers
 install-default-handlers:
 	$(MKDIR_P) -m 755 '$(DESTDIR)$(handlersdir)'
-	for kind in verdict notice; do \
+	for kind in verdict notice install restore; do \
 	  $(INSTALL_PROGRAM) utilities/chand-handler \
 	    '$(DESTDIR)$(handlersdir)'/$$kind || exit 1; \
 	done
 uninstall-local: uninstall-default-handlers
 uninstall-default-handlers:
-	rm -f '$(DESTDIR)$(handlersdir)/verdict' \
-	  '$(DESTDIR)$(handlersdir)/notice'
+	for kind in verdict notice install restore; do \
+	  rm -f '$(DESTDIR)$(handlersdir)'/$$kind; \
+	done
 .PHONY: install-default-handlers uninstall-default-handlers

@@ -1,6 +1,6 @@
 /* chand-handler: the built-in handlers of chand-guest (doc/objects.md,
- * "Built-in handlers").  Installed as <handlers-dir>/verdict and
- * <handlers-dir>/notice, it does what its name says; called as
+ * "Built-in handlers").  Installed as <handlers-dir>/verdict, notice,
+ * install and restore, it does what its name says; called as
  * chand-handler, it takes the action as its first argument. */
 
 #include <config.h>
@@ -23,14 +23,19 @@ usage(void)
 {
     printf("\
 chand-handler: the built-in handlers of chand-guest\n\
-usage: chand-handler verdict|notice < RECORD\n\
+usage: chand-handler verdict|notice|install|restore < RECORD\n\
        chand-handler release DIGEST\n\
-       (or installed as HANDLERS-DIR/verdict and HANDLERS-DIR/notice)\n\
+       (or installed as HANDLERS-DIR/verdict, HANDLERS-DIR/notice,\n\
+       HANDLERS-DIR/install and HANDLERS-DIR/restore)\n\
 \n\
 verdict   for each path of the record whose file still holds the object,\n\
           quarantine it (move it into the quarantine directory with its\n\
           metadata) or delete it, as the record's action says\n\
 notice    report the object that supersedes this one\n\
+install   put the record's verified content at its path, with its mode\n\
+          (atomically; never through a symbolic link)\n\
+restore   put the record's verified content back at the path asked for,\n\
+          keeping the mode of the file it replaces\n\
 release   put every quarantined file of DIGEST back where it was\n\
 \n\
 The quarantine directory is $CHAND_QUARANTINE_DIR, or %s.\n\
@@ -99,10 +104,16 @@ run_handler(const char *kind)
     }
     if (!strcmp(kind, "verdict")) {
         ha_verdict(&in, quarantine_dir(), now_ms(), &res);
+    } else if (!strcmp(kind, "install")) {
+        ha_install(&in, &res);
+    } else if (!strcmp(kind, "restore")) {
+        ha_restore(&in, &res);
     } else {
         ha_notice(&in, &res);
     }
-    printf("%s\n", res.output);
+    if (res.output) {
+        printf("%s\n", res.output);
+    }
     if (res.error) {
         fprintf(stderr, "chand-handler %s: %s\n", kind, res.error);
     }
@@ -140,7 +151,7 @@ main(int argc, char *argv[])
     int c;
 
     name = name ? name + 1 : argv[0];
-    if (!strcmp(name, "verdict") || !strcmp(name, "notice")) {
+    if (ha_known_kind(name)) {
         return run_handler(name);
     }
     while ((c = getopt_long(argc, argv, "+hV", long_options, NULL)) != -1) {
@@ -154,13 +165,12 @@ main(int argc, char *argv[])
     }
     argc -= optind;
     argv += optind;
-    if (argc == 1 && (!strcmp(argv[0], "verdict")
-                      || !strcmp(argv[0], "notice"))) {
+    if (argc == 1 && ha_known_kind(argv[0])) {
         return run_handler(argv[0]);
     } else if (argc == 2 && !strcmp(argv[0], "release")) {
         return release(argv[1]);
     }
-    fprintf(stderr, "chand-handler: expected verdict, notice or release "
-            "DIGEST (try --help)\n");
+    fprintf(stderr, "chand-handler: expected verdict, notice, install, "
+            "restore or release DIGEST (try --help)\n");
     return 2;
 }

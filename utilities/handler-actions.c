@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,23 @@ ha_valid_path(const char *path)
     return true;
 }
 
+bool
+ha_parse_mode(const char *text, unsigned int *modep)
+{
+    size_t len = text ? strlen(text) : 0;
+    unsigned long mode;
+
+    if (!len || len > 4 || strspn(text, "01234567") != len) {
+        return false;
+    }
+    mode = strtoul(text, NULL, 8);
+    if (mode > 0777) {
+        return false;
+    }
+    *modep = mode;
+    return true;
+}
+
 void
 ha_input_destroy(struct ha_input *in)
 {
@@ -58,6 +76,8 @@ ha_input_destroy(struct ha_input *in)
     free(in->digest);
     free(in->action);
     free(in->superseded_by);
+    free(in->content);
+    free(in->path);
     memset(in, 0, sizeof *in);
 }
 
@@ -113,6 +133,54 @@ parse_value(const json_t *v, struct ha_input *in)
     return parse_paths(json_object_get(v, "paths"), in);
 }
 
+/* Fills 'in' from record 'j' of kind 'in->kind', "install" or "restore":
+ * the digest from its key, and the members chand-guest adds, "content",
+ * "path" and (install) "mode".  Returns NULL or a message. */
+static char *
+parse_content_record(const json_t *j, struct ha_input *in)
+{
+    const char *key = json_string_value(json_object_get(j, "key"));
+    const json_t *v = json_object_get(j, "value");
+    const char *digest = json_string_value(json_object_get(v, "digest"));
+    const char *content = json_string_value(json_object_get(j, "content"));
+    const char *path = json_string_value(json_object_get(j, "path"));
+    const json_t *mode = json_object_get(j, "mode");
+    const json_t *size = json_object_get(v, "size");
+    size_t klen = strlen(in->kind);
+
+    in->mode = 0755;
+    if (!json_is_object(v)) {
+        return xstrdup("the value is not a JSON object");
+    } else if (!key || strncmp(key, in->kind, klen) || key[klen] != '/'
+               || !ha_valid_digest(key + klen + 1)) {
+        return xasprintf("\"key\" is not \"%s/\" and a sha256 digest",
+                         in->kind);
+    } else if (digest && strcmp(digest, key + klen + 1)) {
+        return xstrdup("the value's digest is not the key's");
+    } else if (!ha_valid_path(content)) {
+        return xstrdup("\"content\" is not an absolute, normalized path");
+    } else if (!ha_valid_path(path)) {
+        return xstrdup("\"path\" is not an absolute, normalized path");
+    } else if (!strcmp(in->kind, "install") && mode
+               && !ha_parse_mode(json_string_value(mode), &in->mode)) {
+        return xstrdup("\"mode\" is not an octal mode of at most 0777 "
+                       "(no setuid, setgid or sticky bit)");
+    }
+    in->digest = xstrdup(key + klen + 1);
+    in->size = json_is_integer(size) ? json_integer_value(size) : -1;
+    in->content = xstrdup(content);
+    in->path = xstrdup(path);
+    return NULL;
+}
+
+bool
+ha_known_kind(const char *kind)
+{
+    return (kind && (!strcmp(kind, "verdict") || !strcmp(kind, "notice")
+                     || !strcmp(kind, "install")
+                     || !strcmp(kind, "restore")));
+}
+
 char *
 ha_parse_input(const char *text, size_t len, struct ha_input *in)
 {
@@ -123,11 +191,14 @@ ha_parse_input(const char *text, size_t len, struct ha_input *in)
     memset(in, 0, sizeof *in);
     if (!json_is_object(j)) {
         error = xstrdup("stdin is not a JSON object");
-    } else if (!kind || (strcmp(kind, "verdict") && strcmp(kind, "notice"))) {
-        error = xstrdup("\"kind\" is neither \"verdict\" nor \"notice\"");
+    } else if (!ha_known_kind(kind)) {
+        error = xstrdup("\"kind\" is not \"verdict\", \"notice\", "
+                        "\"install\" or \"restore\"");
     } else {
         in->kind = xstrdup(kind);
-        error = parse_value(json_object_get(j, "value"), in);
+        error = (!strcmp(kind, "install") || !strcmp(kind, "restore")
+                 ? parse_content_record(j, in)
+                 : parse_value(json_object_get(j, "value"), in));
     }
     if (error) {
         ha_input_destroy(in);
@@ -138,37 +209,63 @@ ha_parse_input(const char *text, size_t len, struct ha_input *in)
 
 /* Hashing. */
 
-/* Hashes what is left of open file 'fd' into 'hex'.  Returns 0 or an
- * errno. */
+/* Writes the 'n' bytes of 'buf' to 'fd'.  Returns 0 or an errno. */
 static int
-sha256_fd(int fd, char hex[65])
+write_all(int fd, const char *buf, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, buf, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w <= 0) {
+            return w < 0 ? errno : EIO;
+        }
+        buf += w;
+        n -= w;
+    }
+    return 0;
+}
+
+/* Reads what is left of open file 'in', writing it to 'out' unless 'out'
+ * is negative, and stores the sha256 of what was read into 'hex'.
+ * Returns 0 or an errno (then 'hex' holds nothing). */
+static int
+copy_hash_fd(int in, int out, char hex[65])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char md[EVP_MAX_MD_SIZE];
     static char buf[64 * 1024];
     unsigned int len = 0;
+    int error = 0;
     ssize_t n;
 
     if (!ctx) {
         out_of_memory();
     }
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    while ((n = read(fd, buf, sizeof buf)) != 0) {
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0) {
-            int error = errno;
-            EVP_MD_CTX_free(ctx);
-            return error;
+    while (!error && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            error = errno == EINTR ? 0 : errno;
+        } else {
+            EVP_DigestUpdate(ctx, buf, n);
+            error = out < 0 ? 0 : write_all(out, buf, n);
         }
-        EVP_DigestUpdate(ctx, buf, n);
     }
     EVP_DigestFinal_ex(ctx, md, &len);
     EVP_MD_CTX_free(ctx);
-    for (unsigned int i = 0; i < len && i < 32; i++) {
+    for (unsigned int i = 0; !error && i < len && i < 32; i++) {
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     }
-    return 0;
+    return error;
+}
+
+/* Hashes what is left of open file 'fd' into 'hex'.  Returns 0 or an
+ * errno. */
+static int
+sha256_fd(int fd, char hex[65])
+{
+    return copy_hash_fd(fd, -1, hex);
 }
 
 /* Opens regular file 'path' for reading without following a final
@@ -219,16 +316,11 @@ copy_file(const char *from, const char *to, mode_t mode)
     int in = open_regular(from, &st);
     int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                                  mode);
-    static char buf[64 * 1024];
     int error = in < 0 || out < 0 ? errno : 0;
-    ssize_t n = 0;
+    char hex[65];
 
-    while (!error && (n = read(in, buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            error = errno == EINTR ? 0 : errno;
-        } else if (write(out, buf, n) != n) {
-            error = errno ? errno : EIO;
-        }
+    if (!error) {
+        error = copy_hash_fd(in, out, hex);
     }
     if (!error && fsync(out)) {
         error = errno;
@@ -576,4 +668,222 @@ ha_release(const char *qdir, const char *digest, size_t *releasedp)
     rmdir(dir);
     free(dir);
     return errors;
+}
+
+/* Install and restore. */
+
+/* Opens the directory of 'path' (absolute, normalized) into '*dirfdp'.
+ * Returns NULL or a message naming the directory. */
+static char *
+open_parent(const char *path, int *dirfdp)
+{
+    size_t len = strrchr(path, '/') - path;
+    char *dir = len ? xasprintf("%.*s", (int) len, path) : xstrdup("/");
+    char *error = NULL;
+
+    *dirfdp = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfdp < 0) {
+        error = (errno == ENOENT
+                 ? xasprintf("directory %s does not exist", dir)
+                 : xasprintf("directory %s: %s", dir, strerror(errno)));
+    }
+    free(dir);
+    return error;
+}
+
+/* Stores in '*st' the status of 'base' in directory 'dirfd' ('path' in
+ * messages), not following a symbolic link; st->st_mode is 0 if it does
+ * not exist.  Returns NULL, or a message if it exists as anything but a
+ * regular file or cannot be looked at. */
+static char *
+check_target(int dirfd, const char *base, const char *path, struct stat *st)
+{
+    if (fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW)) {
+        int error = errno;
+
+        memset(st, 0, sizeof *st);
+        return error == ENOENT ? NULL : xasprintf("%s: %s", path,
+                                                  strerror(error));
+    }
+    return (S_ISLNK(st->st_mode) ? xasprintf("%s is a symbolic link", path)
+            : S_ISDIR(st->st_mode) ? xasprintf("%s is a directory", path)
+            : !S_ISREG(st->st_mode)
+            ? xasprintf("%s is not a regular file", path)
+            : NULL);
+}
+
+/* Creates a new, empty file (mode 0600) under a random name in directory
+ * 'dirfd', storing the name in 'name'.  Returns the descriptor, or -1
+ * with errno set. */
+static int
+open_temp(int dirfd, char name[32])
+{
+    for (int i = 0; i < 16; i++) {
+        uint64_t r;
+        int fd;
+
+        if (getrandom(&r, sizeof r, 0) != sizeof r) {
+            return -1;
+        }
+        snprintf(name, 32, ".chand-%016"PRIx64".tmp", r);
+        fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+                    | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST) {
+            return fd;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* Copies 'content' into a new temporary file in directory 'dirfd' (the
+ * directory of 'path'), storing its name in 'tmp' (left empty if none was
+ * created).  What was copied must hash to 'digest'.  The file gets 'mode'
+ * and, as root, the owner of 'owner' unless it is NULL, and is fsynced.
+ * Returns NULL or a message. */
+static char *
+write_temp(int dirfd, char tmp[32], const char *path, const char *digest,
+           const char *content, mode_t mode, const struct stat *owner)
+{
+    struct stat st;
+    char hex[65];
+    int in = open_regular(content, &st);
+    int out = in < 0 ? -1 : open_temp(dirfd, tmp);
+    int e = in < 0 || out < 0 ? errno : copy_hash_fd(in, out, hex);
+    char *error = (in < 0
+                   ? xasprintf("content %s: %s", content,
+                               e == ELOOP ? "a symbolic link"
+                               : e == EINVAL ? "not a regular file"
+                               : strerror(e))
+                   : out < 0
+                   ? xasprintf("cannot create a file beside %s: %s", path,
+                               strerror(e))
+                   : e ? xasprintf("cannot copy %s: %s", content, strerror(e))
+                   : strcmp(hex, digest)
+                   ? xstrdup("content does not match its digest")
+                   : NULL);
+
+    if (out < 0) {
+        tmp[0] = '\0';
+    }
+    if (!error && owner && !geteuid()
+        && fchown(out, owner->st_uid, owner->st_gid)) {
+        error = xasprintf("cannot chown a file for %s: %s", path,
+                          strerror(errno));
+    }
+    if (!error && (fchmod(out, mode) || fsync(out))) {
+        error = xasprintf("cannot write a file for %s: %s", path,
+                          strerror(errno));
+    }
+    if (out >= 0 && close(out) && !error) {
+        error = xasprintf("cannot write a file for %s: %s", path,
+                          strerror(errno));
+    }
+    if (in >= 0) {
+        close(in);
+    }
+    return error;
+}
+
+/* Puts a copy of 'content', which must hash to 'digest', at 'path'
+ * atomically (see handler-actions.h): the copy replaces a regular file
+ * but never a symbolic link, a directory or anything else.  The copy gets
+ * 'mode' or, if 'keep' and 'path' is a regular file, its permission bits
+ * (and, as root, its owner).  Returns NULL or a message. */
+static char *
+place_content(const char *digest, const char *content, const char *path,
+              mode_t mode, bool keep)
+{
+    const char *base = NULL;
+    char tmp[32] = "";
+    struct stat st;
+    int dirfd = -1;
+    char *error = (!ha_valid_path(path)
+                   ? xstrdup("the target is not an absolute, normalized path")
+                   : mode & ~0777
+                   ? xasprintf("mode %04o is over 0777", (unsigned) mode)
+                   : open_parent(path, &dirfd));
+
+    if (!error) {
+        base = strrchr(path, '/') + 1;
+        error = check_target(dirfd, base, path, &st);
+    }
+    if (!error) {
+        bool replace = keep && S_ISREG(st.st_mode);
+
+        error = write_temp(dirfd, tmp, path, digest, content,
+                           replace ? st.st_mode & 0777 : mode,
+                           replace ? &st : NULL);
+    }
+    if (!error) {
+        /* Once more, just before the rename, which replaces a symbolic
+         * link rather than following it. */
+        error = check_target(dirfd, base, path, &st);
+    }
+    if (!error && renameat(dirfd, tmp, dirfd, base)) {
+        error = xasprintf("cannot rename a file to %s: %s", path,
+                          strerror(errno));
+    } else if (!error) {
+        tmp[0] = '\0';
+        if (fsync(dirfd)) {
+            error = xasprintf("%s is in place but its directory could not "
+                              "be synced: %s", path, strerror(errno));
+        }
+    }
+    if (tmp[0]) {
+        unlinkat(dirfd, tmp, 0);
+    }
+    if (dirfd >= 0) {
+        close(dirfd);
+    }
+    return error;
+}
+
+/* Fills 'res' with 'detail' (for stdout) or 'error' (for stderr), taking
+ * ownership of both; exactly one is nonnull. */
+static void
+content_result(struct ha_result *res, char *detail, char *error)
+{
+    res->exit_code = error ? 1 : 0;
+    res->error = error;
+    res->output = NULL;
+    if (detail) {
+        json_t *out = json_pack("{s:s}", "detail", detail);
+
+        res->output = json_dumps(out, JSON_COMPACT);
+        if (!res->output) {
+            out_of_memory();
+        }
+        json_decref(out);
+        free(detail);
+    }
+}
+
+void
+ha_install(const struct ha_input *in, struct ha_result *res)
+{
+    char *error = place_content(in->digest, in->content, in->path, in->mode,
+                                false);
+
+    content_result(res, error ? NULL
+                   : xasprintf("installed %.12s at %s (mode %04o)",
+                               in->digest, in->path, in->mode), error);
+}
+
+void
+ha_restore(const struct ha_input *in, struct ha_result *res)
+{
+    char hex[65];
+    char *error;
+
+    if (ha_valid_path(in->path) && !ha_sha256_file(in->path, hex)
+        && !strcmp(hex, in->digest)) {
+        content_result(res, xasprintf("%s already holds %.12s", in->path,
+                                      in->digest), NULL);
+        return;
+    }
+    error = place_content(in->digest, in->content, in->path, 0644, true);
+    content_result(res, error ? NULL
+                   : xasprintf("restored %.12s to %s", in->digest,
+                               in->path), error);
 }

@@ -1,10 +1,12 @@
 /* Tests for utilities/handler-actions, the work of chand-handler: input
- * parsing, and quarantine, delete and release on real files. */
+ * parsing, and quarantine, delete, release, install and restore on real
+ * files. */
 
 #include <config.h>
 #include "unit.h"
 #include "handler-actions.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,11 +253,317 @@ test_delete(void)
     remove_dir(dir);
 }
 
+/* An install or restore record of 'kind' for SHA_HELLO, with 'extra'
+ * (members after "path"). */
+#define CONTENT_RECORD(KIND, EXTRA) \
+    "{\"key\":\"" KIND "/" SHA_HELLO "\",\"kind\":\"" KIND "\"," \
+    "\"version\":2,\"value\":{\"digest\":\"" SHA_HELLO "\",\"path\":" \
+    "\"/srv/app\",\"size\":6},\"content\":\"/var/lib/chand/content/x\"," \
+    "\"path\":\"/srv/app\"" EXTRA "}"
+
+static void
+test_parse_content(void)
+{
+    struct ha_input in;
+
+    CU_ASSERT_FATAL(parses(CONTENT_RECORD("install", ",\"mode\":\"0750\""),
+                           &in));
+    CU_ASSERT_STRING_EQUAL(in.kind, "install");
+    CU_ASSERT_STRING_EQUAL(in.digest, SHA_HELLO);
+    CU_ASSERT_STRING_EQUAL(in.content, "/var/lib/chand/content/x");
+    CU_ASSERT_STRING_EQUAL(in.path, "/srv/app");
+    CU_ASSERT_EQUAL(in.mode, 0750);
+    CU_ASSERT_EQUAL(in.size, 6);
+    ha_input_destroy(&in);
+
+    CU_ASSERT_FATAL(parses(CONTENT_RECORD("install", ""), &in));
+    CU_ASSERT_EQUAL(in.mode, 0755);
+    ha_input_destroy(&in);
+    CU_ASSERT_FATAL(parses(CONTENT_RECORD("restore", ""), &in));
+    CU_ASSERT_STRING_EQUAL(in.kind, "restore");
+    CU_ASSERT_STRING_EQUAL(in.path, "/srv/app");
+    ha_input_destroy(&in);
+
+    /* The value's digest is optional. */
+    CU_ASSERT(parses("{\"key\":\"install/" SHA_HELLO "\",\"kind\":"
+                     "\"install\",\"value\":{},\"content\":\"/c\","
+                     "\"path\":\"/p\"}", &in));
+    ha_input_destroy(&in);
+
+    /* Refused. */
+    CU_ASSERT_FALSE(parses(CONTENT_RECORD("install", ",\"mode\":\"4755\""),
+                           &in));
+    CU_ASSERT_FALSE(parses(CONTENT_RECORD("install", ",\"mode\":\"1777\""),
+                           &in));
+    CU_ASSERT_FALSE(parses(CONTENT_RECORD("install", ",\"mode\":\"0758\""),
+                           &in));
+    CU_ASSERT_FALSE(parses(CONTENT_RECORD("install", ",\"mode\":\"\""),
+                           &in));
+    CU_ASSERT_FALSE(parses(CONTENT_RECORD("install", ",\"mode\":493"), &in));
+    CU_ASSERT_FALSE(parses("{\"key\":\"install/" SHA_HELLO "\",\"kind\":"
+                           "\"install\",\"value\":{},\"content\":\"/c\","
+                           "\"path\":\"/srv/../etc/passwd\"}", &in));
+    CU_ASSERT_FALSE(parses("{\"key\":\"install/" SHA_HELLO "\",\"kind\":"
+                           "\"install\",\"value\":{},\"path\":\"/p\"}",
+                           &in));
+    CU_ASSERT_FALSE(parses("{\"key\":\"install/" SHA_HELLO "\",\"kind\":"
+                           "\"install\",\"value\":{\"digest\":\"" SHA_ABC
+                           "\"},\"content\":\"/c\",\"path\":\"/p\"}",
+                           &in));
+    CU_ASSERT_FALSE(parses("{\"key\":\"restore/" SHA_HELLO "\",\"kind\":"
+                           "\"install\",\"value\":{},\"content\":\"/c\","
+                           "\"path\":\"/p\"}", &in));
+    CU_ASSERT_FALSE(parses("{\"key\":\"install/x\",\"kind\":\"install\","
+                           "\"value\":{},\"content\":\"/c\",\"path\":"
+                           "\"/p\"}", &in));
+    CU_ASSERT_FALSE(parses("{\"kind\":\"restore\",\"value\":{},"
+                           "\"content\":\"/c\",\"path\":\"/p\"}", &in));
+}
+
+/* Runs 'kind' ("install" or "restore") of SHA_HELLO from 'content' to
+ * 'path' with 'mode' into 'res'. */
+static void
+place(const char *kind, const char *content, const char *path,
+      unsigned int mode, struct ha_result *res)
+{
+    struct ha_input in = {
+        .kind = (char *) kind,
+        .digest = (char *) SHA_HELLO,
+        .content = (char *) content,
+        .path = (char *) path,
+        .mode = mode,
+        .size = -1,
+    };
+
+    if (!strcmp(kind, "install")) {
+        ha_install(&in, res);
+    } else {
+        ha_restore(&in, res);
+    }
+}
+
+/* True if 'res' failed with a reason that contains 'reason'; frees it. */
+static bool
+refused(struct ha_result *res, const char *reason)
+{
+    bool ok = (res->exit_code == 1 && !res->output && res->error
+               && strstr(res->error, reason));
+
+    if (!ok) {
+        fprintf(stderr, "expected \"%s\", got exit %d, \"%s\", \"%s\"\n",
+                reason, res->exit_code, res->output ? res->output : "",
+                res->error ? res->error : "");
+    }
+    free(res->output);
+    free(res->error);
+    return ok;
+}
+
+/* True if 'res' succeeded with detail 'detail'; frees it. */
+static bool
+succeeded(struct ha_result *res, const char *detail)
+{
+    char *want = xasprintf("{\"detail\":\"%s\"}", detail);
+    bool ok = (res->exit_code == 0 && !res->error && res->output
+               && !strcmp(res->output, want));
+
+    if (!ok) {
+        fprintf(stderr, "expected %s, got exit %d, \"%s\", \"%s\"\n", want,
+                res->exit_code, res->output ? res->output : "",
+                res->error ? res->error : "");
+    }
+    free(want);
+    free(res->output);
+    free(res->error);
+    return ok;
+}
+
+/* True if 'path' is a regular file holding exactly 'text' with 'mode'. */
+static bool
+holds(const char *path, const char *text, unsigned int mode)
+{
+    size_t len = 0;
+    char *data = read_file(path, &len);
+    struct stat st;
+    bool ok = (data && len == strlen(text) && !memcmp(data, text, len)
+               && !lstat(path, &st) && S_ISREG(st.st_mode)
+               && (st.st_mode & 07777) == mode);
+
+    free(data);
+    return ok;
+}
+
+/* Number of entries of 'dir' besides "." and "..". */
+static int
+count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    CU_ASSERT_FATAL(d != NULL);
+    while ((de = readdir(d))) {
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    }
+    closedir(d);
+    return n;
+}
+
+static void
+test_install(void)
+{
+    char *dir = make_dir();
+    char *content = write_file(dir, "content", "hello\n");
+    char *other = write_file(dir, "other", "abc");
+    char *victim = write_file(dir, "victim", "victim\n");
+    char *t = xasprintf("%s/t", dir);
+    char *app = xasprintf("%s/app", t);
+    char *link = xasprintf("%s/link", t);
+    char *sub = xasprintf("%s/sub", t);
+    char *missing = xasprintf("%s/nope/app", t);
+    char *dotdot = xasprintf("%s/sub/../app", t);
+    char *detail = xasprintf("installed 5891b5b522d5 at %s (mode 0750)", app);
+    struct ha_result res;
+    struct stat st;
+
+    CU_ASSERT_FATAL(mkdir(t, 0755) == 0);
+    place("install", content, app, 0750, &res);
+    CU_ASSERT(succeeded(&res, detail));
+    CU_ASSERT(holds(app, "hello\n", 0750));
+    CU_ASSERT_EQUAL(count_entries(t), 1);
+
+    /* Over a regular file: replaced, with the record's mode. */
+    CU_ASSERT(chmod(app, 0600) == 0);
+    CU_ASSERT(truncate(app, 2) == 0);
+    place("install", content, app, 0750, &res);
+    CU_ASSERT(succeeded(&res, detail));
+    CU_ASSERT(holds(app, "hello\n", 0750));
+
+    /* Content that is not the digest: the target is untouched. */
+    place("install", other, app, 0755, &res);
+    CU_ASSERT(refused(&res, "content does not match its digest"));
+    CU_ASSERT(holds(app, "hello\n", 0750));
+    CU_ASSERT_EQUAL(count_entries(t), 1);
+
+    /* A symbolic link at the target: refused, its target untouched. */
+    CU_ASSERT_FATAL(stat(victim, &st) == 0);
+    CU_ASSERT_FATAL(symlink(victim, link) == 0);
+    place("install", content, link, 0755, &res);
+    CU_ASSERT(refused(&res, "is a symbolic link"));
+    CU_ASSERT(holds(victim, "victim\n", st.st_mode & 07777));
+    CU_ASSERT(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+
+    /* A directory at the target. */
+    CU_ASSERT_FATAL(mkdir(sub, 0755) == 0);
+    place("install", content, sub, 0755, &res);
+    CU_ASSERT(refused(&res, "is a directory"));
+    CU_ASSERT(lstat(sub, &st) == 0 && S_ISDIR(st.st_mode));
+
+    /* No directory is created. */
+    char *reason = xasprintf("directory %s/nope does not exist", t);
+    place("install", content, missing, 0755, &res);
+    CU_ASSERT(refused(&res, reason));
+    free(reason);
+
+    /* Bad paths and modes; missing content. */
+    place("install", content, dotdot, 0755, &res);
+    CU_ASSERT(refused(&res, "not an absolute, normalized path"));
+    place("install", content, "relative", 0755, &res);
+    CU_ASSERT(refused(&res, "not an absolute, normalized path"));
+    place("install", content, app, 04755, &res);
+    CU_ASSERT(refused(&res, "over 0777"));
+    place("install", victim, app, 0755, &res);
+    CU_ASSERT(refused(&res, "does not match"));
+    place("install", link, app, 0755, &res);
+    CU_ASSERT(refused(&res, "a symbolic link"));
+    CU_ASSERT(holds(app, "hello\n", 0750));
+    CU_ASSERT_EQUAL(count_entries(t), 3);       /* app, link, sub. */
+
+    free(content);
+    free(other);
+    free(victim);
+    free(t);
+    free(app);
+    free(link);
+    free(sub);
+    free(missing);
+    free(dotdot);
+    free(detail);
+    remove_dir(dir);
+}
+
+static void
+test_restore(void)
+{
+    char *dir = make_dir();
+    char *content = write_file(dir, "content", "hello\n");
+    char *old = write_file(dir, "old", "old contents\n");
+    char *fresh = xasprintf("%s/fresh", dir);
+    char *link = xasprintf("%s/link", dir);
+    char *detail = xasprintf("restored 5891b5b522d5 to %s", old);
+    char *already = xasprintf("%s already holds 5891b5b522d5", old);
+    struct ha_result res;
+    struct stat before, after;
+
+    /* An existing file keeps its mode. */
+    CU_ASSERT(chmod(old, 0640) == 0);
+    place("restore", content, old, 0, &res);
+    CU_ASSERT(succeeded(&res, detail));
+    CU_ASSERT(holds(old, "hello\n", 0640));
+
+    /* Identical content: nothing is written, even without the content. */
+    CU_ASSERT_FATAL(stat(old, &before) == 0);
+    place("restore", "/nonexistent", old, 0, &res);
+    CU_ASSERT(succeeded(&res, already));
+    CU_ASSERT_FATAL(stat(old, &after) == 0);
+    CU_ASSERT_EQUAL(before.st_ino, after.st_ino);
+    CU_ASSERT_EQUAL(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+
+    /* A new file: 0644. */
+    free(detail);
+    detail = xasprintf("restored 5891b5b522d5 to %s", fresh);
+    place("restore", content, fresh, 0, &res);
+    CU_ASSERT(succeeded(&res, detail));
+    CU_ASSERT(holds(fresh, "hello\n", 0644));
+
+    /* Same rules as install. */
+    CU_ASSERT_FATAL(symlink(old, link) == 0);
+    place("restore", content, link, 0, &res);
+    CU_ASSERT(refused(&res, "is a symbolic link"));
+    CU_ASSERT(lstat(link, &after) == 0 && S_ISLNK(after.st_mode));
+    place("restore", content, dir, 0, &res);
+    CU_ASSERT(refused(&res, "is a directory"));
+    CU_ASSERT(unlink(fresh) == 0);
+    place("restore", old, fresh, 0, &res);     /* old holds "hello\n". */
+    CU_ASSERT(succeeded(&res, detail));
+    CU_ASSERT(truncate(fresh, 3) == 0);
+    place("restore", link, fresh, 0, &res);
+    CU_ASSERT(refused(&res, "a symbolic link"));
+    CU_ASSERT(truncate(content, 5) == 0);
+    place("restore", content, fresh, 0, &res);
+    CU_ASSERT(refused(&res, "content does not match its digest"));
+    CU_ASSERT(holds(fresh, "hel", 0644));
+    CU_ASSERT_EQUAL(count_entries(dir), 4);     /* content, old, fresh,
+                                                 * link: no temporary
+                                                 * file left. */
+
+    free(content);
+    free(old);
+    free(fresh);
+    free(link);
+    free(detail);
+    free(already);
+    remove_dir(dir);
+}
+
 static const struct unit_test tests[] = {
     { "digests and paths", test_valid },
     { "input", test_parse },
+    { "install and restore input", test_parse_content },
     { "quarantine and release", test_quarantine_release },
     { "delete", test_delete },
+    { "install", test_install },
+    { "restore", test_restore },
 };
 
 int
