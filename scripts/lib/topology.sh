@@ -287,6 +287,37 @@ table inet chloss {
 NFT
 }
 
+# topo_vm_loss_typed VM PERCENT: like topo_vm_loss VM PERCENT PERCENT, but
+# the CHUNK frames of the transfer lane (chand type 6, UDP payload byte 3)
+# are dropped and counted apart from the rest, both ways:
+# topo_vm_loss_drops VM in-chunk|out-chunk prints how many CHUNK frames
+# were dropped, in|out the others.
+topo_vm_loss_typed() {
+    local vm=$1 pct=$2
+    ovsi_exec "$vm" nft -f - <<NFT
+table inet chloss {
+    chain in-chunk {
+        numgen random mod 100 < $pct counter drop
+        accept
+    }
+    chain out-chunk {
+        numgen random mod 100 < $pct counter drop
+        accept
+    }
+    chain in {
+        type filter hook input priority 0;
+        iifname "chand0" udp dport 7433 @th,88,8 6 jump in-chunk
+        iifname "chand0" udp dport 7433 numgen random mod 100 < $pct counter drop
+    }
+    chain out {
+        type filter hook output priority 0;
+        oifname "chand0" udp sport 7433 @th,88,8 6 jump out-chunk
+        oifname "chand0" udp sport 7433 numgen random mod 100 < $pct counter drop
+    }
+}
+NFT
+}
+
 topo_vm_loss_drops() {
     ovsi_exec "$1" nft list chain inet chloss "${2:-in}" 2>/dev/null |
         sed -n 's/.*counter packets \([0-9]*\) .*/\1/p' | head -1

@@ -21,7 +21,7 @@ ST_VMS=""
 ST_FAILED=0
 
 st_log() {
-    printf '[%s] %s\n' "$ST_NAME" "$*" >&2
+    printf '[%s %3ds] %s\n' "$ST_NAME" "$SECONDS" "$*" >&2
 }
 
 st_fail() {
@@ -110,7 +110,7 @@ st_ofctl() {
 st_install_handlers() {
     mkdir -p -m 755 "$1" && chmod 755 "$1" || return 1
     local kind
-    for kind in verdict notice; do
+    for kind in verdict notice install restore; do
         install -m 755 "$ST_BUILD/utilities/chand-handler" "$1/$kind" ||
             return 1
     done
