@@ -615,12 +615,15 @@ serve_get(struct xfer_lane *lane, uint32_t id, const struct xfer_msg *msg,
                 s->fd = -1;
                 return;
             }
-            if (send_frame(lane, CHAN_WIRE_CHUNK, id, index, lane->chunk,
-                           len)) {
-                /* The peer asks again for what it lacks. */
+            int error = send_frame(lane, CHAN_WIRE_CHUNK, id, index,
+                                   lane->chunk, len);
+            if (error == EAGAIN || error == EWOULDBLOCK
+                || error == ENOBUFS) {
+                /* No room: the peer asks again for what it lacks. */
                 return;
+            } else if (!error) {
+                note_sent(lane, s, msg->chunk_size, index);
             }
-            note_sent(lane, s, msg->chunk_size, index);
         }
     }
 }
