@@ -57,6 +57,12 @@ usage:
   hostile-tool.py capture-summary --cfg JSON
       Counts the captured frames by direction, epoch and type.
 
+  hostile-tool.py xfer-get IFACE CHAN_ID DIGEST SIZE [--vid V] [--key HEX]
+      From a VM's IFACE (its eth0): one XFER GET for the first chunks of
+      object DIGEST of SIZE bytes, as the VM of CHAN_ID (its own
+      addresses, vid V, default 4094, authenticated with key HEX, default
+      the empty key), whatever it is entitled to.  Prints {"sent": n}.
+
   hostile-tool.py flows < dump-flows      -> {"PRIORITY MATCH": n_packets}
   hostile-tool.py meters < meter-stats    -> {"ID": {"in": n, "drop": n}}
 
@@ -111,6 +117,7 @@ IP_TRANSPARENT = 19
 SO_BINDTODEVICE = 25
 
 T_DATA, T_ACK, T_HELLO, T_SYNC, T_HEARTBEAT = 1, 2, 3, 4, 5
+T_CHUNK, T_XFER = 6, 7
 F_ACK_VALID, F_SNAPSHOT = 0x01, 0x02
 
 
@@ -1223,8 +1230,25 @@ def opt(args, name, default=None):
     return default
 
 
+def cmd_xfer_get(iface, chan_id, digest, size, vid, key):
+    get = {"op": "get", "digest": digest, "size": size, "chunk_size": 1420,
+           "ranges": [[0, min(8, max(1, (size + 1419) // 1420))]]}
+    payload = json.dumps(get, separators=(",", ":")).encode()
+    ep = Endpoints(guest_mac(chan_id), HOST_MAC, guest_ip(chan_id), HOST_IP,
+                   vid)
+    frame = ep.frame(chand(T_XFER, vid, epoch=0x6e7a, payload=payload,
+                           key=key), ip_kw={"ident": 0})
+    s = tx_socket(iface)
+    print(json.dumps({"sent": send(s, frame)}))
+    return 0
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
+    if cmd == "xfer-get":
+        return cmd_xfer_get(args[0], int(args[1]), args[2], int(args[3]),
+                            int(opt(args, "--vid", "4094")),
+                            bytes.fromhex(opt(args, "--key", "")))
     if cmd == "selftest":
         return cmd_selftest()
     if cmd == "capture":
