@@ -21,6 +21,7 @@
 #include "chan-endpoint.h"
 #include "packets.h"
 #include "util.h"
+#include "xfer.h"
 
 #ifndef PROTOCOL_MD
 #error "PROTOCOL_MD must name doc/PROTOCOL.md"
@@ -2891,6 +2892,200 @@ test_protocol_md(void)
     free(generated);
 }
 
+
+/* The transfer lane's example (doc/PROTOCOL.md §7.4): a GET for chunks 0
+ * and 1 of a 1,500-byte object in 1,420-byte chunks, and the CHUNK that
+ * carries chunk 1, both chand frames alone (the UDP payload). */
+#define XFER_EXAMPLE_DIGEST \
+    "9f4a11c43dde2b48c06d6a3ff4d6e0a0c6e1c5bb1a7e2c1a1f0ad3c4b0e6f2a7"
+#define XFER_EXAMPLE_ID 0x1d2c3b4a
+#define XFER_EXAMPLE_SIZE 1500
+
+/* Byte i of the example object. */
+static uint8_t
+xfer_example_byte(size_t i)
+{
+    return (uint8_t) (i * 7 + 3);
+}
+
+static size_t
+xfer_example_frame(bool chunk, uint8_t *buf, size_t size)
+{
+    struct chan_wire_header h = {
+        .type = chunk ? CHAN_WIRE_CHUNK : CHAN_WIRE_XFER,
+        .vid = EXAMPLE_VID,
+        .epoch = XFER_EXAMPLE_ID,
+        .seq = chunk ? 1 : 0,
+        .chunk_count = 1,
+    };
+    uint8_t payload[1420];
+    size_t n;
+    char *text = NULL;
+
+    if (chunk) {
+        n = xfer_chunk_len(XFER_EXAMPLE_SIZE, 1420, 1);
+        for (size_t i = 0; i < n; i++) {
+            payload[i] = xfer_example_byte(1420 + i);
+        }
+    } else {
+        struct xfer_msg msg = {
+            .op = XFER_OP_GET,
+            .digest = XFER_EXAMPLE_DIGEST,
+            .size = XFER_EXAMPLE_SIZE,
+            .chunk_size = 1420,
+            .n_ranges = 1,
+            .ranges = { { 0, 2 } },
+        };
+        json_t *j = xfer_msg_to_json(&msg);
+        text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        n = strlen(text);
+        memcpy(payload, text, n);
+    }
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(chan_wire_encode(&h, payload, n, EXAMPLE_KEY,
+                                           strlen(EXAMPLE_KEY), buf, size,
+                                           &len), CHAN_WIRE_OK);
+    free(text);
+    return len;
+}
+
+/* Writes the ```TAG block of 'frame' ('len' bytes, a chand frame) to
+ * 's', in the hexdump format of §9: the header a field group per line,
+ * the payload 16 bytes per line, then the trailer. */
+static void
+xfer_example_block(FILE *s, const char *tag, const uint8_t *f, size_t len)
+{
+    static const struct {
+        size_t n;
+        const char *what;
+    } groups[] = {
+        { 4, "magic \"CH\", version 1, type" },
+        { 4, "flags 0, reserved, vid" },
+        { 4, "epoch: the transfer id" },
+        { 8, "seq" },
+        { 8, "ack 0" },
+        { 4, "chunk index 0, chunk count 1" },
+        { 4, "payload length, reserved" },
+    };
+    size_t ofs = 0, payload_len = pkt_get_be16(f + 32);
+
+    fprintf(s, "```%s\n# chand header (36 bytes)\n", tag);
+    for (size_t g = 0; g < N_ELEMS(groups); g++) {
+        fprintf(s, "%04zx ", ofs);
+        for (size_t i = 0; i < groups[g].n; i++) {
+            fprintf(s, " %02x", f[ofs++]);
+        }
+        fprintf(s, "%*s%s\n", (int) (3 * (16 - groups[g].n) + 2), "",
+                groups[g].what);
+    }
+    fprintf(s, "# payload (%zu bytes)\n", payload_len);
+    while (ofs < 36 + payload_len) {
+        size_t n = 36 + payload_len - ofs < 16 ? 36 + payload_len - ofs : 16;
+        fprintf(s, "%04zx ", ofs);
+        for (size_t i = 0; i < n; i++) {
+            fprintf(s, " %02x", f[ofs + i]);
+        }
+        fprintf(s, "\n");
+        ofs += n;
+    }
+    fprintf(s, "# trailer: HMAC-SHA256(\"%s\", header || payload)[0..15]\n",
+            EXAMPLE_KEY);
+    fprintf(s, "%04zx ", ofs);
+    for (size_t i = 0; i < 16 && ofs < len; i++) {
+        fprintf(s, " %02x", f[ofs++]);
+    }
+    fprintf(s, "\n```\n");
+}
+
+static char *
+generate_xfer_example(void)
+{
+    char *out;
+    size_t out_len;
+    uint8_t frame[2048];
+    FILE *s = open_memstream(&out, &out_len);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    size_t len = xfer_example_frame(false, frame, sizeof frame);
+    xfer_example_block(s, "hexdump-xfer-get", frame, len);
+    fprintf(s, "\n");
+    len = xfer_example_frame(true, frame, sizeof frame);
+    xfer_example_block(s, "hexdump-xfer-chunk", frame, len);
+    fclose(s);
+    return out;
+}
+
+/* doc/PROTOCOL.md §7.4 shows what the code produces, and its bytes decode
+ * to the GET and the CHUNK it describes. */
+static void
+test_protocol_md_xfer(void)
+{
+    char *generated = generate_xfer_example();
+    const char *gen_file = getenv("CHAND_GEN_XFER_EXAMPLE");
+
+    if (gen_file && *gen_file) {
+        FILE *f = fopen(gen_file, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs(generated, f);
+        fclose(f);
+        free(generated);
+        return;
+    }
+    char *doc = read_file(PROTOCOL_MD, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    static const char *const tags[] = { "hexdump-xfer-get",
+                                        "hexdump-xfer-chunk" };
+    for (size_t t = 0; t < N_ELEMS(tags); t++) {
+        CU_ASSERT_EQUAL(count_blocks(doc, tags[t]), 1);
+        char *block = extract_block(doc, tags[t]);
+        char *gen = extract_block(generated, tags[t]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(block);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(gen);
+        if (strcmp(block, gen)) {
+            fprintf(stderr, "doc/PROTOCOL.md §7.4 (%s) is stale; "
+                    "regenerate with CHAND_GEN_XFER_EXAMPLE=/tmp/x "
+                    "test/unit/test-chan-wire\n%s", tags[t], gen);
+            CU_FAIL("PROTOCOL.md transfer example differs from the code");
+        }
+
+        uint8_t frame[2048];
+        int len = parse_hexdump(block, frame, sizeof frame);
+        struct chan_wire_header h;
+        const uint8_t *payload;
+        CU_ASSERT_FATAL(len > 0);
+        CU_ASSERT_EQUAL_FATAL(chan_wire_decode(frame, len, EXAMPLE_KEY,
+                                               strlen(EXAMPLE_KEY), &h,
+                                               &payload), CHAN_WIRE_OK);
+        CU_ASSERT_EQUAL(h.epoch, XFER_EXAMPLE_ID);
+        CU_ASSERT_EQUAL(h.vid, EXAMPLE_VID);
+        if (t == 0) {
+            struct xfer_msg msg;
+            CU_ASSERT_EQUAL(h.type, CHAN_WIRE_XFER);
+            CU_ASSERT_PTR_NULL(xfer_msg_parse(payload, h.payload_len,
+                                              &msg));
+            CU_ASSERT_EQUAL(msg.op, XFER_OP_GET);
+            CU_ASSERT_STRING_EQUAL(msg.digest, XFER_EXAMPLE_DIGEST);
+            CU_ASSERT_EQUAL(msg.size, XFER_EXAMPLE_SIZE);
+            CU_ASSERT_EQUAL(msg.n_ranges, 1);
+            CU_ASSERT_EQUAL(msg.ranges[0].first, 0);
+            CU_ASSERT_EQUAL(msg.ranges[0].count, 2);
+        } else {
+            CU_ASSERT_EQUAL(h.type, CHAN_WIRE_CHUNK);
+            CU_ASSERT_EQUAL(h.seq, 1);
+            CU_ASSERT_EQUAL(h.payload_len, XFER_EXAMPLE_SIZE - 1420);
+            for (size_t i = 0; i < h.payload_len; i++) {
+                CU_ASSERT_EQUAL_FATAL(payload[i],
+                                      xfer_example_byte(1420 + i));
+            }
+        }
+        free(block);
+        free(gen);
+    }
+    free(doc);
+    free(generated);
+}
+
 /* The hexdump parser itself: it must reject what the format forbids, so
  * that the check above means something. */
 static void
@@ -3006,6 +3201,7 @@ static const struct unit_test tests[] = {
     { "hexdump parser", test_hexdump_parser },
     { "example block extraction", test_extract_block },
     { "PROTOCOL.md example", test_protocol_md },
+    { "PROTOCOL.md transfer example", test_protocol_md_xfer },
 };
 
 int
