@@ -218,6 +218,21 @@ clean_holders(const json_t *refs, const char *digest, const char *requester)
     return candidates;
 }
 
+/* True if 'candidates' names a VM that 'tried' (an array of names) does
+ * not. */
+static bool
+untried(const json_t *candidates, const json_t *tried)
+{
+    size_t i;
+    const json_t *vm;
+    json_array_foreach (candidates, i, vm) {
+        if (!has_vm(tried, json_string_value(vm))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 answer_error(json_t *wanted, const char *vm, const char *digest,
              const json_t *at, char *error)
@@ -271,7 +286,8 @@ objaction_restore(const json_t *objects, const json_t *refs,
             const char *error = json_string_value(json_object_get(state,
                                                                   "error"));
             json_t *candidates = clean_holders(refs, digest, vm);
-            if (error) {
+            if (error && !untried(candidates,
+                                  json_object_get(state, "tried"))) {
                 answer_error(wanted, vm, digest, at, xstrdup(error));
             } else if (!json_array_size(candidates)) {
                 answer_error(wanted, vm, digest, at, xasprintf(

@@ -53,7 +53,9 @@ json_t *objaction_compute(const json_t *objects, const json_t *refs,
  * VM's reference]).  'requests' (borrowed): vm -> (digest -> the request's
  * "at", an integer), the VMs' well-formed "restore/<digest>" records.
  * 'content' (borrowed): digest -> "present" when chand-host's content
- * store has it, or {"error": reason} when fetching it failed for good.
+ * store has it, or {"error": reason, "tried": [vm...]} when fetching it
+ * from the VMs in "tried" failed: the error is the answer unless a clean
+ * holder outside "tried" has appeared since (then it is needed again).
  *
  * For each request, adds to 'wanted' (vm -> (key -> value_text)) the
  * answer "restore/<digest>":

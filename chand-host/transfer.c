@@ -109,8 +109,15 @@ content_state(const json_t *digests, void *t_)
         if (path) {
             json_object_set_new(state, digest, json_string("present"));
         } else if (f && f->error) {
+            json_t *tried = json_array();
+            const char *vm;
+            json_t *reason;
+            json_object_foreach (f->tried, vm, reason) {
+                json_array_append_new(tried, json_string(vm));
+            }
             json_object_set_new(state, digest,
-                                json_pack("{ss}", "error", f->error));
+                                json_pack("{ss so}", "error", f->error,
+                                          "tried", tried));
         }
         free(path);
     }
