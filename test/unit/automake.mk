@@ -221,3 +221,8 @@ UNIT_TESTS += test/unit/test-xfer
 test_unit_test_xfer_SOURCES = test/unit/test-xfer.c $(UNIT_COMMON)
 test_unit_test_xfer_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_xfer_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-xfer-lane
+test_unit_test_xfer_lane_SOURCES = test/unit/test-xfer-lane.c $(UNIT_COMMON)
+test_unit_test_xfer_lane_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_xfer_lane_LDADD = $(UNIT_LDADD)
