@@ -450,9 +450,13 @@ test_restore(void)
         "vm5", D1, 501, D4, 504,
         "vm2", D1, 201);
     CU_ASSERT_PTR_NOT_NULL_FATAL(requests);
-    json_t *content = json_pack("{ss ss s{ss}}", D4, "present",
-                                D3, "present",
-                                D5, "error", "all sources failed: io");
+    /* D5 failed from its one clean holder; D2 failed from vma only, and
+     * vmb and vmz hold clean copies too. */
+    json_t *content = json_pack("{ss ss s{ss s[s]} s{ss s[s]}}",
+                                D4, "present", D3, "present",
+                                D5, "error", "all sources failed: io",
+                                "tried", "vm2",
+                                D2, "error", "vma failed", "tried", "vma");
     CU_ASSERT_PTR_NOT_NULL_FATAL(content);
     json_t *wanted = json_object();
     json_t *needs = json_object();
@@ -516,6 +520,11 @@ test_restore(void)
     free(error);
     check_restore_error(wanted, "vm1", D5, 105, "all sources failed: io");
     CU_ASSERT_PTR_NULL(json_object_get(needs, D5));
+
+    /* Fetching failed, but from some clean holders only: no answer, the
+     * object is needed again. */
+    CU_ASSERT_PTR_NULL(wanted_value(wanted, "vm1", "restore/" D2));
+    CU_ASSERT_PTR_NOT_NULL(json_object_get(needs, D2));
 
     /* No clean copy elsewhere: only infected or quarantined holders, or
      * only the requester. */
