@@ -34,6 +34,7 @@ struct pull {
     struct xfer_rx *rx;
     struct content_partial *partial;
     unsigned int since_checkpoint;  /* Chunks written since the last. */
+    unsigned int checkpoint_every;  /* Chunks between checkpoints. */
     long long last_checkpoint;
     long long started;
     long long last_chunk;       /* When the last new chunk arrived. */
@@ -260,6 +261,18 @@ find_pull_by_id(const struct xfer_lane *lane, uint32_t id)
     return NULL;
 }
 
+/* Chunks between checkpoints for an object of 'n_chunks': about a 32nd of
+ * the object, so that a restart costs a small share of any object, within
+ * XFER_LANE_CHECKPOINT_MIN..XFER_LANE_CHECKPOINT_CHUNKS. */
+static unsigned int
+checkpoint_interval(uint64_t n_chunks)
+{
+    uint64_t every = n_chunks / 32;
+    return (every < XFER_LANE_CHECKPOINT_MIN ? XFER_LANE_CHECKPOINT_MIN
+            : every > XFER_LANE_CHECKPOINT_CHUNKS
+            ? XFER_LANE_CHECKPOINT_CHUNKS : every);
+}
+
 static uint32_t
 new_id(const struct xfer_lane *lane)
 {
@@ -314,6 +327,8 @@ xfer_lane_pull(struct xfer_lane *lane, const char *digest, uint64_t size,
     p->partial = partial;
     p->id = new_id(lane);
     p->started = p->last_chunk = p->last_checkpoint = now;
+    p->checkpoint_every = checkpoint_interval(xfer_n_chunks(size,
+                                                            chunk_size));
     list_push_back(&lane->pulls, &p->node);
     lane->stats.pulls_started++;
 
@@ -445,7 +460,7 @@ receive_chunk(struct xfer_lane *lane, const struct chan_wire_header *h,
     p->since_checkpoint++;
     if (xfer_rx_is_complete(p->rx)) {
         pull_finish(lane, p, now);
-    } else if (p->since_checkpoint >= XFER_LANE_CHECKPOINT_CHUNKS) {
+    } else if (p->since_checkpoint >= p->checkpoint_every) {
         checkpoint(lane, p, now);
     }
 }

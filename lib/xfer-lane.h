@@ -7,8 +7,9 @@
  * content store: the partial content is opened (resuming from its last
  * checkpoint), an xfer_rx engine asks the peer for the missing chunks, each
  * chunk that arrives is written to the partial file, and a checkpoint
- * makes them durable every XFER_LANE_CHECKPOINT_CHUNKS chunks or
- * XFER_LANE_CHECKPOINT_MS ms.  When every chunk is held the content is
+ * makes them durable every 32nd of the object (at least
+ * XFER_LANE_CHECKPOINT_MIN, at most XFER_LANE_CHECKPOINT_CHUNKS chunks) or
+ * every XFER_LANE_CHECKPOINT_MS ms.  When every chunk is held the content is
  * verified against its digest and becomes complete; the owner learns the
  * outcome through its 'pulled' callback: success, the peer's FAIL (error
  * name and reason), or "digest" when the content the peer sent does not
@@ -44,6 +45,7 @@ struct chan_wire_header;
 struct content_store;
 
 #define XFER_LANE_CHECKPOINT_CHUNKS 512
+#define XFER_LANE_CHECKPOINT_MIN 16
 #define XFER_LANE_CHECKPOINT_MS 250
 #define XFER_LANE_FILE_IDLE_MS 10000    /* Open files kept this long. */
 #define XFER_LANE_SERVED_IDLE_MS 60000  /* Served counters kept this long. */
