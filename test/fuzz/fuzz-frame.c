@@ -3,7 +3,8 @@
  * packet takes: pkt_udp_parse() (lib/packets), chan_wire_decode()
  * (lib/chan-wire) of the UDP payload with three keys, a chan_reasm fed with
  * every frame that authenticates, and the payload decoders on every message
- * the reassembler completes.
+ * the reassembler completes (xfer_msg_parse() for XFER; CHUNK payloads are
+ * raw bytes).
  *
  * Input layout (see also gen-seeds.c):
  *
@@ -24,13 +25,16 @@
  *     to the same fields and payload;
  *   - a decoded channel frame re-encodes to exactly the same bytes;
  *   - a reassembled message, chunked again with chan_chunker, encoded,
- *     decoded and reassembled, gives back the same message.
+ *     decoded and reassembled, gives back the same message;
+ *   - a CHUNK (raw bytes) or XFER (an XFER message, xfer_msg_parse(); the
+ *     fuzz-xfer target checks it in depth) is one frame.
  */
 #include <config.h>
 #include "fuzz.h"
 
 #include "chan-wire.h"
 #include "packets.h"
+#include "xfer.h"
 
 #define MAX_FRAMES 64
 #define SMALL_REASM_LIMIT 4096
@@ -112,7 +116,20 @@ check_rebuild(const struct pkt_udp *pkt)
 static void
 decode_message(const struct chan_msg *msg)
 {
-    if (msg->type == CHAN_WIRE_DATA) {
+    if (msg->type == CHAN_WIRE_CHUNK) {
+        /* Raw bytes of one chunk: the transfer lane checks only the
+         * length, against its engine (fuzz-xfer). */
+        FUZZ_CHECK(msg->n_chunks == 1);
+        FUZZ_CHECK(msg->len <= CHAN_WIRE_MAX_PAYLOAD);
+    } else if (msg->type == CHAN_WIRE_XFER) {
+        struct xfer_msg xmsg;
+        if (!xfer_msg_parse(msg->data, msg->len, &xmsg)) {
+            FUZZ_CHECK(xfer_digest_is_valid(xmsg.digest));
+            FUZZ_CHECK(xmsg.op != XFER_OP_GET
+                       || (xmsg.n_ranges >= 1
+                           && xmsg.n_ranges <= XFER_MAX_RANGES));
+        }
+    } else if (msg->type == CHAN_WIRE_DATA) {
         struct chan_batch batch;
         chan_batch_init(&batch);
         if (!chan_batch_decode(msg->data, msg->len, NULL, &batch)) {

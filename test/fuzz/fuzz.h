@@ -167,6 +167,19 @@ fuzz_frame_key(uint8_t *key, size_t len)
 #define FUZZ_UP_EPOCH_PRIOR   5     /* The one the upstream was created in. */
 #define FUZZ_UP_EPOCH_INPUT   6     /* 4 more bytes. */
 
+/* Steps of a fuzz-xfer engine script (see fuzz-xfer.c): the low 3 bits of
+ * a step's byte; the 5 bits above them are its argument. */
+#define FUZZ_XFER_ENGINE   0x01 /* First byte: an engine script follows. */
+#define FUZZ_XFER_CHUNK    0
+#define FUZZ_XFER_GET      1
+#define FUZZ_XFER_TIME     2
+#define FUZZ_XFER_WAKEUP   3
+#define FUZZ_XFER_HAVE     4
+#define FUZZ_XFER_LOST     5
+#define FUZZ_XFER_RESTART  6
+#define FUZZ_XFER_DELIVER  7
+#define FUZZ_XFER_STEP(STEP, ARG) ((uint8_t) ((STEP) | (ARG) << 3))
+
 /* The prototype libFuzzer expects; declared here for -Wmissing-prototypes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

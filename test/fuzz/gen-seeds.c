@@ -24,6 +24,7 @@
 #include "ovsdb-msg.h"
 #include "packets.h"
 #include "util.h"
+#include "xfer.h"
 
 static const char *outdir;
 
@@ -124,16 +125,16 @@ unhex(const char *s, uint8_t *out, size_t cap)
 #define EPOCH 0x1234abcd
 #define GUEST_EPOCH 0x5eed
 
-/* Builds the Ethernet frame carrying channel frame 'hdr' + 'payload' from
- * the guest to the host (or the other way), signed with 'key'. */
+/* Builds the Ethernet frame carrying channel frame 'hdr' + the
+ * 'payload_len' bytes at 'payload' from the guest to the host (or the
+ * other way), signed with 'key'. */
 static size_t
-build_frame(const struct chan_wire_header *hdr, const char *payload,
-            const uint8_t *key, size_t key_len, bool to_guest, bool vlan,
-            uint8_t *out, size_t size)
+build_frame_len(const struct chan_wire_header *hdr, const void *payload,
+                size_t payload_len, const uint8_t *key, size_t key_len,
+                bool to_guest, bool vlan, uint8_t *out, size_t size)
 {
     uint8_t udp[CHAN_WIRE_MAX_FRAME];
     size_t udp_len;
-    size_t payload_len = payload ? strlen(payload) : 0;
 
     if (chan_wire_encode(hdr, payload, payload_len, key, key_len, udp,
                          sizeof udp, &udp_len)) {
@@ -164,17 +165,89 @@ build_frame(const struct chan_wire_header *hdr, const char *payload,
     return len;
 }
 
+/* Like build_frame_len() for a NUL-terminated payload (or none). */
+static size_t
+build_frame(const struct chan_wire_header *hdr, const char *payload,
+            const uint8_t *key, size_t key_len, bool to_guest, bool vlan,
+            uint8_t *out, size_t size)
+{
+    return build_frame_len(hdr, payload, payload ? strlen(payload) : 0,
+                           key, key_len, to_guest, vlan, out, size);
+}
+
+/* Appends one length-prefixed frame with a 'payload_len'-byte payload to a
+ * fuzz-frame input. */
+static void
+put_frame_len(struct buf *b, const struct chan_wire_header *hdr,
+              const void *payload, size_t payload_len, const uint8_t *key,
+              size_t key_len, bool to_guest, bool vlan)
+{
+    uint8_t frame[65536];
+    size_t len = build_frame_len(hdr, payload, payload_len, key, key_len,
+                                 to_guest, vlan, frame, sizeof frame);
+    buf_put_be16(b, len);
+    buf_put(b, frame, len);
+}
+
 /* Appends one length-prefixed frame to a fuzz-frame input. */
 static void
 put_frame(struct buf *b, const struct chan_wire_header *hdr,
           const char *payload, const uint8_t *key, size_t key_len,
           bool to_guest, bool vlan)
 {
-    uint8_t frame[65536];
-    size_t len = build_frame(hdr, payload, key, key_len, to_guest, vlan,
-                             frame, sizeof frame);
-    buf_put_be16(b, len);
-    buf_put(b, frame, len);
+    put_frame_len(b, hdr, payload, payload ? strlen(payload) : 0, key,
+                  key_len, to_guest, vlan);
+}
+
+/* ---------------------------------------------------------------------
+ * XFER messages (the transfer lane, lib/xfer.h).
+ */
+
+#define XFER_ID 0x7e57c0de      /* A transfer id (the frames' epoch). */
+#define DIGEST "9f86d081884c7d659a2feaa0c55ad015" \
+               "a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+static void
+xfer_msg_start(struct xfer_msg *msg, enum xfer_op op)
+{
+    memset(msg, 0, sizeof *msg);
+    msg->op = op;
+    memcpy(msg->digest, DIGEST, XFER_DIGEST_LEN);
+}
+
+/* A GET of object 'size' / 'chunk_size' for the one range 'first',
+ * 'count'. */
+static void
+xfer_get(struct xfer_msg *msg, uint64_t size, uint32_t chunk_size,
+         uint64_t first, uint32_t count)
+{
+    xfer_msg_start(msg, XFER_OP_GET);
+    msg->size = size;
+    msg->chunk_size = chunk_size;
+    msg->n_ranges = 1;
+    msg->ranges[0] = (struct xfer_range) { .first = first, .count = count };
+}
+
+static void
+xfer_fail(struct xfer_msg *msg, const char *error, const char *reason)
+{
+    xfer_msg_start(msg, XFER_OP_FAIL);
+    snprintf(msg->error, sizeof msg->error, "%s", error);
+    snprintf(msg->reason, sizeof msg->reason, "%s", reason);
+}
+
+/* Returns 'msg' as the wire carries it (compact JSON; the caller frees
+ * it). */
+static char *
+xfer_text(const struct xfer_msg *msg)
+{
+    json_t *json = xfer_msg_to_json(msg);
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    if (!text) {
+        abort();
+    }
+    json_decref(json);
+    return text;
 }
 
 static const char *
@@ -289,6 +362,52 @@ gen_frame(void)
     START(FUZZ_FRAME_FIX_CSUM | FUZZ_FRAME_RESIGN, 0);
     put_frame(&b, &data, small_batch, key, 0, true, true);
     write_buf("frame", "data-fixup", &b);
+
+    /* The transfer lane, with a 32-byte selected key: chand-host's XFER
+     * GET of a 40-byte object in 16-byte chunks, the guest's three CHUNKs
+     * (raw bytes, the last one short) and chand-host's XFER DONE. */
+    START(0, 32);
+    struct xfer_msg xmsg;
+    struct chan_wire_header xfer = {
+        .type = CHAN_WIRE_XFER, .vid = 4094, .epoch = XFER_ID,
+        .chunk_count = 1,
+    };
+    xfer_get(&xmsg, 40, 16, 0, 3);
+    char *xtext = xfer_text(&xmsg);
+    put_frame(&b, &xfer, xtext, key, 32, true, false);
+    free(xtext);
+    for (unsigned int i = 0; i < 3; i++) {
+        struct chan_wire_header chunk = {
+            .type = CHAN_WIRE_CHUNK, .vid = 4094, .epoch = XFER_ID,
+            .seq = i, .chunk_count = 1,
+        };
+        uint8_t bytes[16];
+        for (size_t j = 0; j < sizeof bytes; j++) {
+            bytes[j] = (uint8_t) (i * 16 + j) * 37;
+        }
+        put_frame_len(&b, &chunk, bytes, xfer_chunk_len(40, 16, i), key, 32,
+                      false, false);
+    }
+    xfer_msg_start(&xmsg, XFER_OP_DONE);
+    xtext = xfer_text(&xmsg);
+    put_frame(&b, &xfer, xtext, key, 32, true, false);
+    free(xtext);
+    write_buf("frame", "xfer-get-chunks-done", &b);
+
+    /* With fix-up on and the empty key, to the guest: a CHUNK of an object
+     * chand-host sends and an XFER FAIL refusing one. */
+    START(FUZZ_FRAME_FIX_CSUM | FUZZ_FRAME_RESIGN, 0);
+    struct chan_wire_header chunk = {
+        .type = CHAN_WIRE_CHUNK, .vid = 4094, .epoch = XFER_ID, .seq = 7,
+        .chunk_count = 1,
+    };
+    put_frame_len(&b, &chunk, "\0\1\2\3\377chunk", 10, key, 0, true,
+                  false);
+    xfer_fail(&xmsg, XFER_ERR_NOT_ENTITLED, "not this VM's object");
+    xtext = xfer_text(&xmsg);
+    put_frame(&b, &xfer, xtext, key, 0, true, true);
+    free(xtext);
+    write_buf("frame", "xfer-chunk-fail-fixup", &b);
 
     free(b.data);
 #undef START
@@ -1073,6 +1192,267 @@ gen_upstream(void)
     free(b.data);
 }
 
+/* ---------------------------------------------------------------------
+ * fuzz-xfer: XFER payloads (valid ones built with xfer_msg_to_json(),
+ * refusals as text) and engine scripts.
+ */
+
+static void
+write_xfer_text(const char *name, const char *text)
+{
+    struct buf b = { 0 };
+    buf_put_u8(&b, 0);
+    buf_put_str(&b, text);
+    write_buf("xfer", name, &b);
+    free(b.data);
+}
+
+static void
+write_xfer_msg(const char *name, const struct xfer_msg *msg)
+{
+    char *text = xfer_text(msg);
+    write_xfer_text(name, text);
+    free(text);
+}
+
+static void
+buf_put_be32(struct buf *b, uint32_t x)
+{
+    buf_put_be16(b, x >> 16);
+    buf_put_be16(b, x);
+}
+
+/* Starts an engine script: window, rto_min, rto_max / 8, rto_initial / 4,
+ * chunk_size, size. */
+static void
+xfer_engine_start(struct buf *b, uint16_t window, uint8_t rto_min,
+                  uint8_t rto_max8, uint8_t rto_initial4,
+                  uint16_t chunk_size, uint64_t size)
+{
+    buf_clear(b);
+    buf_put_u8(b, FUZZ_XFER_ENGINE);
+    buf_put_be16(b, window);
+    buf_put_u8(b, rto_min);
+    buf_put_u8(b, rto_max8);
+    buf_put_u8(b, rto_initial4);
+    buf_put_be16(b, chunk_size);
+    buf_put_be32(b, size >> 32);
+    buf_put_be32(b, size);
+}
+
+static void
+put_xfer_step(struct buf *b, int step, unsigned int arg)
+{
+    buf_put_u8(b, FUZZ_XFER_STEP(step, arg));
+}
+
+/* GETs until there is nothing to ask for, then the sender delivers
+ * 'n' * 32 chunks in order, 'delay' ms apart, dropping the ones 'loss'
+ * marks. */
+static void
+put_xfer_round(struct buf *b, int n, uint8_t delay, uint8_t loss)
+{
+    put_xfer_step(b, FUZZ_XFER_GET, 1);
+    for (int i = 0; i < n; i++) {
+        put_xfer_step(b, FUZZ_XFER_DELIVER, 31);
+        buf_put_u8(b, delay);
+        buf_put_u8(b, loss);
+    }
+}
+
+static void
+gen_xfer(void)
+{
+    struct xfer_msg msg;
+    struct buf b = { 0 };
+
+    /* Valid messages. */
+    xfer_get(&msg, 40, 16, 0, 3);
+    write_xfer_msg("get", &msg);
+    xfer_get(&msg, 0, 1, 0, 1);
+    write_xfer_msg("get-empty-object", &msg);
+    xfer_get(&msg, UINT64_C(1) << 30, CHAN_WIRE_MAX_PAYLOAD, 16000, 256);
+    write_xfer_msg("get-max-chunk-size", &msg);
+    /* The largest object by chunks (2^32 of them), its last chunk short. */
+    xfer_get(&msg, XFER_MAX_CHUNKS * CHAN_WIRE_MAX_PAYLOAD - 1,
+             CHAN_WIRE_MAX_PAYLOAD, XFER_MAX_CHUNKS - 1, 1);
+    write_xfer_msg("get-last-of-max-chunks", &msg);
+    /* 64 ranges of 4 chunks: 256 in all. */
+    xfer_get(&msg, 1000000, 1000, 0, 4);
+    msg.n_ranges = XFER_MAX_RANGES;
+    for (size_t i = 0; i < XFER_MAX_RANGES; i++) {
+        msg.ranges[i] = (struct xfer_range) { .first = 996 - i * 10,
+                                              .count = 4 };
+    }
+    write_xfer_msg("get-64-ranges", &msg);
+
+    static const char *const errors[] = {
+        XFER_ERR_NOT_ENTITLED, XFER_ERR_NO_OBJECT, XFER_ERR_SIZE,
+        XFER_ERR_CHUNK_SIZE, XFER_ERR_TOO_BIG, XFER_ERR_IO,
+    };
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "fail-%s", errors[i]);
+        xfer_fail(&msg, errors[i], "the sender says why: \"\xc3\xa9\"");
+        write_xfer_msg(name, &msg);
+    }
+
+    xfer_msg_start(&msg, XFER_OP_DONE);
+    write_xfer_msg("done", &msg);
+
+    /* A reason longer than XFER_REASON_MAX with a 3-byte character across
+     * the limit, one with U+0000 in it, one of escapes. */
+    char long_reason[1024];
+    snprintf(long_reason, sizeof long_reason,
+             "{\"op\":\"fail\",\"digest\":\"" DIGEST "\","
+             "\"error\":\"io\",\"reason\":\"%0255d"
+             "\xe2\x82\xac\xe2\x82\xac tail\"}", 0);
+    write_xfer_text("fail-long-reason", long_reason);
+    write_xfer_text("fail-reason-nul",
+                    "{\"op\":\"fail\",\"digest\":\"" DIGEST "\","
+                    "\"error\":\"newer_peer_error_9\","
+                    "\"reason\":\"cut here\\u0000not kept\"}");
+    write_xfer_text("fail-reason-escapes",
+                    "{\"reason\":\"\\ud83d\\ude00 \\u00e9\\t\\\"\","
+                    "\"error\":\"x\",\"digest\":\"" DIGEST "\","
+                    "\"op\":\"fail\"}");
+
+    /* Refusals, one rule each. */
+    static const struct {
+        const char *name;
+        const char *text;
+    } bad[] = {
+        { "bad-257-chunks",
+          "{\"op\":\"get\",\"digest\":\"" DIGEST "\",\"size\":1000000,"
+          "\"chunk_size\":1000,\"ranges\":[[0,256],[300,1]]}" },
+        { "bad-past-end",
+          "{\"op\":\"get\",\"digest\":\"" DIGEST "\",\"size\":40,"
+          "\"chunk_size\":16,\"ranges\":[[2,2]]}" },
+        { "bad-chunk-size",
+          "{\"op\":\"get\",\"digest\":\"" DIGEST "\",\"size\":40,"
+          "\"chunk_size\":65456,\"ranges\":[[0,1]]}" },
+        { "bad-too-many-chunks",
+          "{\"op\":\"get\",\"digest\":\"" DIGEST "\","
+          "\"size\":4294967297,\"chunk_size\":1,\"ranges\":[[0,1]]}" },
+        { "bad-negative",
+          "{\"op\":\"get\",\"digest\":\"" DIGEST "\",\"size\":-1,"
+          "\"chunk_size\":16,\"ranges\":[[-1,1]]}" },
+        { "bad-extra-member",
+          "{\"op\":\"done\",\"digest\":\"" DIGEST "\",\"size\":0}" },
+        { "bad-digest-upper",
+          "{\"op\":\"done\",\"digest\":"
+          "\"9F86D081884C7D659A2FEAA0C55AD015"
+          "A3BF4F1B2B0B822CD15D6C15B0F00A08\"}" },
+        { "bad-error-name",
+          "{\"op\":\"fail\",\"digest\":\"" DIGEST "\",\"error\":\"No-Such\","
+          "\"reason\":\"\"}" },
+        { "bad-duplicate-member",
+          "{\"op\":\"done\",\"op\":\"done\",\"digest\":\"" DIGEST "\"}" },
+        { "bad-not-object", "[\"get\"]" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_xfer_text(bad[i].name, bad[i].text);
+    }
+    xfer_get(&msg, 1000000, 1000, 0, 1);
+    msg.n_ranges = XFER_MAX_RANGES;
+    for (size_t i = 0; i < XFER_MAX_RANGES; i++) {
+        msg.ranges[i] = (struct xfer_range) { .first = i * 2, .count = 1 };
+    }
+    char *text = xfer_text(&msg);
+    char *text65 = xasprintf("%.*s,[200,1]]}", (int) strlen(text) - 2, text);
+    write_xfer_text("bad-65-ranges", text65);
+    free(text65);
+    free(text);
+
+    /* Engine: a 100-chunk object with the defaults, delivered without
+     * loss. */
+    xfer_engine_start(&b, 0, 0, 0, 0, 1000, 99999);
+    for (int i = 0; i < 4; i++) {
+        put_xfer_round(&b, 1, 1, 0);
+    }
+    put_xfer_step(&b, FUZZ_XFER_GET, 0);
+    write_buf("xfer", "engine-lossless", &b);
+
+    /* Loss both ways: a quarter of the chunks dropped, timers run out, a
+     * chunk could not be stored, the sender replaced. */
+    xfer_engine_start(&b, 16, 10, 25, 10, 512, 40000);
+    for (int i = 0; i < 6; i++) {
+        put_xfer_round(&b, 1, 3, 0x11);
+        put_xfer_step(&b, FUZZ_XFER_WAKEUP, 0);
+    }
+    put_xfer_step(&b, FUZZ_XFER_LOST, 0);
+    buf_put_u8(&b, 2);
+    put_xfer_step(&b, FUZZ_XFER_TIME, 4);
+    buf_put_u8(&b, 200);
+    put_xfer_round(&b, 2, 1, 0x80);
+    put_xfer_step(&b, FUZZ_XFER_RESTART, 0);
+    for (int i = 0; i < 4; i++) {
+        put_xfer_round(&b, 1, 1, 0);
+    }
+    write_buf("xfer", "engine-lossy", &b);
+
+    /* Resumption: a bitmap of the chunks held and one more chunk, then
+     * out-of-order arrivals, wrong lengths, duplicates, indexes past the
+     * end and the short last chunk. */
+    xfer_engine_start(&b, 8, 0, 0, 0, 100, 2050);
+    put_xfer_step(&b, FUZZ_XFER_HAVE, 1);
+    buf_put_u8(&b, 2);
+    buf_put_u8(&b, 0xa5);
+    buf_put_u8(&b, 0x0f);
+    put_xfer_step(&b, FUZZ_XFER_HAVE, 2);
+    buf_put_be32(&b, 20);
+    put_xfer_step(&b, FUZZ_XFER_GET, 0);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 0);      /* Queued, position 3. */
+    buf_put_u8(&b, 3);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 0);
+    buf_put_u8(&b, 0);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 2);      /* A duplicate. */
+    buf_put_u8(&b, 0);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 1);      /* Past the end. */
+    buf_put_be32(&b, 21);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 3);      /* The last, unrequested. */
+    buf_put_u8(&b, 0);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 3 | 2 << 2);     /* Length - 1. */
+    buf_put_u8(&b, 1);
+    buf_put_u8(&b, 0xff);
+    put_xfer_step(&b, FUZZ_XFER_CHUNK, 0 | 3 << 2);     /* Length 0. */
+    buf_put_u8(&b, 0);
+    buf_put_be16(&b, 0);
+    put_xfer_round(&b, 1, 5, 0x02);
+    put_xfer_round(&b, 1, 5, 0);
+    put_xfer_step(&b, FUZZ_XFER_TIME, 20);      /* Time goes back. */
+    buf_put_u8(&b, 50);
+    put_xfer_round(&b, 1, 5, 0);
+    write_buf("xfer", "engine-resume", &b);
+
+    /* The largest window and GET over 16384 chunks of 1 byte. */
+    xfer_engine_start(&b, 1024, 1, 255, 255, 1, 16384);
+    put_xfer_step(&b, FUZZ_XFER_GET, 1);
+    for (int i = 0; i < 8; i++) {
+        put_xfer_step(&b, FUZZ_XFER_DELIVER, 31);
+        buf_put_u8(&b, 0);
+        buf_put_u8(&b, i == 3 ? 0x01 : 0);
+    }
+    put_xfer_step(&b, FUZZ_XFER_GET, 1);
+    write_buf("xfer", "engine-big-window", &b);
+
+    /* An empty object (one empty chunk); creation refused: chunk_size 0,
+     * above CHAN_WIRE_MAX_PAYLOAD, more than XFER_MAX_CHUNKS chunks. */
+    xfer_engine_start(&b, 0, 0, 0, 0, 1, 0);
+    put_xfer_round(&b, 1, 1, 0);
+    put_xfer_step(&b, FUZZ_XFER_LOST, 0);
+    buf_put_u8(&b, 0);
+    put_xfer_step(&b, FUZZ_XFER_GET, 0);
+    write_buf("xfer", "engine-empty-object", &b);
+    xfer_engine_start(&b, 0, 0, 0, 0, 0, 100);
+    write_buf("xfer", "engine-chunk-size-0", &b);
+    xfer_engine_start(&b, 0, 0, 0, 0, CHAN_WIRE_MAX_PAYLOAD + 1, 100);
+    write_buf("xfer", "engine-chunk-size-big", &b);
+    xfer_engine_start(&b, 0, 0, 0, 0, 1, XFER_MAX_CHUNKS + 1);
+    write_buf("xfer", "engine-too-many-chunks", &b);
+    free(b.data);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1091,5 +1471,6 @@ main(int argc, char *argv[])
     gen_flow_template();
     gen_session();
     gen_upstream();
+    gen_xfer();
     return 0;
 }
