@@ -186,6 +186,8 @@ def ceilings(raw):
         if not res:
             problem("ceiling ({}): no measurement".format(path))
         out[path] = res
+    if os.path.exists(os.path.join(raw, "ceil-a", "from-transfer")):
+        out["a_from_transfer"] = True
     txt = read_text(os.path.join(raw, "ceil-a", "guest-afpacket.txt"))
     m = re.search(r"rb(\d+).*?d(\d+)\)", txt)
     if m:
@@ -950,6 +952,292 @@ def up_prof_pct(up, comm, fn):
     return None
 
 
+# --- 10. File transfer ---------------------------------------------------
+
+XFER_CHUNK = 1420          # Payload bytes of a CHUNK frame.
+XFER_CONDS = ("h2g", "g2h-default", "g2h-high")
+
+
+def guest_rate_of(host_args):
+    """The packets/s of chand-host's --guest-rate in 'host_args' (2000,
+    its default, without one)."""
+    m = re.search(r"--guest-rate=(\d+)", host_args or "")
+    return int(m.group(1)) if m else 2000
+
+
+def xdelta(before, after):
+    """after - before of two counters (a missing 'before' counts as 0)."""
+    if not isinstance(after, int):
+        return None
+    return after - (before if isinstance(before, int) else 0)
+
+
+def xfer_one(base):
+    setup = load(base + ".setup.json", {}) or {}
+    t = load(base + ".time.json", {}) or {}
+    h0, h1 = load(base + ".host0.json", {}) or {}, \
+        load(base + ".host.json", {}) or {}
+    g0, g1 = load(base + ".guest0.json", {}) or {}, \
+        load(base + ".guest.json", {}) or {}
+    vm = "chb-vm1"
+    hl0 = (h0.get("lanes") or {}).get(vm) or {}
+    hl1 = (h1.get("lanes") or {}).get(vm) or {}
+    gl0, gl1 = g0.get("transfer") or {}, g1.get("transfer") or {}
+    h2g = setup.get("direction") == "h2g"
+    snd0, snd1 = (hl0, hl1) if h2g else (gl0, gl1)
+    rcv0, rcv1 = (gl0, gl1) if h2g else (hl0, hl1)
+    digest = setup.get("digest")
+    n = setup.get("bytes") or 0
+    r = {"bytes": n, "n_chunks": -(-n // XFER_CHUNK),
+         "loss_pct": setup.get("loss_pct"),
+         "chand_host_args": setup.get("chand_host_args", ""),
+         "guest_rate_pps": guest_rate_of(setup.get("chand_host_args")),
+         "completed": bool(t.get("t_done")), "digest": digest}
+    if r["completed"]:
+        r["seconds"] = (t["t_done"] - t["t_start"]) / 1e9
+        r["mb_per_s"] = n / 1e6 / r["seconds"]
+    m = re.search(r"complete and verified \(\d+ bytes in (\d+) ms\)",
+                  read_text(base + ".log"))
+    if m:
+        r["receiver_pull_s"] = int(m.group(1)) / 1e3
+    served = next((s for s in snd1.get("served") or []
+                   if s.get("digest") == digest), None)
+    c0, c1 = snd0.get("counters") or {}, snd1.get("counters") or {}
+    if served:
+        r["chunks_sent"] = served.get("chunks_sent")
+        r["sent_again"] = served.get("sent_again")
+    elif c1:
+        r["chunks_sent"] = xdelta(c0.get("chunks_sent"), c1.get("chunks_sent"))
+        r["sent_again"] = xdelta(c0.get("chunks_sent_again"),
+                                c1.get("chunks_sent_again"))
+    r["send_errors"] = (xdelta(c0.get("tx_errors"), c1.get("tx_errors"))
+                        if c1 else None)
+    c0, c1 = rcv0.get("counters") or {}, rcv1.get("counters") or {}
+    for k, name in (("chunks_received", "chunks_received"),
+                    ("chunks_duplicate", "duplicates"),
+                    ("gets_sent", "gets_sent"), ("tx_errors", "rx_tx_errors"),
+                    ("checkpoints", "checkpoints")):
+        r[name] = xdelta(c0.get(k), c1.get(k)) if c1 else None
+    p = t.get("last_pull") or {}
+    r["rerequested"] = p.get("rerequested")
+    r["rerequested_fast"] = p.get("rerequested_fast")
+    r["pull_timeouts"] = p.get("timeouts")
+    r["last_sample_have"] = (p["have"] / p["n_chunks"]
+                             if p.get("n_chunks") else None)
+    drops = dict(l.split(None, 1) if len(l.split()) == 2 else (l.strip(), "")
+                 for l in read_text(base + ".drops").splitlines()
+                 if l.strip())
+    def num(k):
+        v = drops.get(k, "").strip()
+        return int(v) if v.isdigit() else (0 if not r["loss_pct"] else None)
+    r["chunk_frames_dropped"] = num("in-chunk" if h2g else "out-chunk")
+    r["other_frames_dropped"] = (
+        num("out") + num("in") if num("out") is not None
+        and num("in") is not None else None)
+    if not r["completed"]:
+        problem("transfer {}: not complete after the timeout ({})".format(
+            os.path.basename(base), t.get("error") or "the receiver's "
+            "content store never had the object"))
+    elif not r.get("chunks_sent"):
+        problem("transfer {}: the sender's counters show no chunk sent"
+                .format(os.path.basename(base)))
+    return r
+
+
+XFER_KEYS = ("mb_per_s", "seconds", "receiver_pull_s", "chunks_sent",
+             "sent_again", "send_errors", "rerequested", "rerequested_fast",
+             "duplicates",
+             "chunk_frames_dropped", "other_frames_dropped",
+             "last_sample_have")
+
+
+def transfer(raw):
+    d = os.path.join(raw, "xfer")
+    if not os.path.isdir(d):
+        return {}
+    res = {}
+    for f in glob.glob(os.path.join(d, "*.time.json")):
+        m = re.match(r"(h2g|g2h-default|g2h-high)-loss(\d+)-(\d+)"
+                     r"\.time\.json$", os.path.basename(f))
+        if not m:
+            continue
+        r = xfer_one(f[:-len(".time.json")])
+        r["run"] = int(m.group(3))
+        res.setdefault("{}-loss{}".format(m.group(1), m.group(2)),
+                       []).append(r)
+    out = {"setup": load(os.path.join(d, "setup.json"), {}), "figures": {}}
+    def order(name):
+        cond, loss = name.rsplit("-loss", 1)
+        return XFER_CONDS.index(cond), int(loss)
+    for name, runs in sorted(res.items(), key=lambda kv: order(kv[0])):
+        runs.sort(key=lambda r: r["run"])
+        fig = {k: mmm([r.get(k) for r in runs]) for k in XFER_KEYS}
+        fig.update({"bytes": runs[0]["bytes"],
+                    "n_chunks": runs[0]["n_chunks"],
+                    "loss_pct": runs[0]["loss_pct"],
+                    "guest_rate_pps": runs[0]["guest_rate_pps"],
+                    "chand_host_args": runs[0]["chand_host_args"],
+                    "completed": all(r["completed"] for r in runs),
+                    "per_run": runs})
+        out["figures"][name] = fig
+    if not out["figures"]:
+        problem("transfer: no measurement")
+    return out
+
+
+def xfer_ceilings(r):
+    """Adds to each transfer figure its ceilings (MB/s) and ratios: ceiling
+    (a) at 1,400 B × 1,420 bytes per CHUNK frame; for guest -> host also
+    the fetch's pace, 80% of the meter's packets/s × 1,420."""
+    tr = r.get("transfer") or {}
+    a = ((r.get("ceilings") or {}).get("a") or {}).get("1400", {}) \
+        .get("ceiling_pps")
+    raw_mb = a["median"] * XFER_CHUNK / 1e6 if a else None
+    tr["raw_ceiling_mb_per_s"] = raw_mb
+    for name, f in (tr.get("figures") or {}).items():
+        v = med(f["mb_per_s"])
+        f["raw_ceiling_mb_per_s"] = raw_mb
+        f["ratio_to_raw"] = ratio(v, raw_mb)
+        if name.startswith("g2h"):
+            meter = f["guest_rate_pps"] * 0.8 * XFER_CHUNK / 1e6
+            f["meter_ceiling_mb_per_s"] = meter
+            f["ratio_to_meter"] = ratio(v, meter)
+            f["ceiling_mb_per_s"] = (min(raw_mb, meter) if raw_mb
+                                     else meter)
+            f["ratio_to_ceiling"] = ratio(v, f["ceiling_mb_per_s"])
+        else:
+            f["ceiling_mb_per_s"] = raw_mb
+            f["ratio_to_ceiling"] = f["ratio_to_raw"]
+
+
+def transfer_md(r, w):
+    tr = r.get("transfer") or {}
+    figs = tr.get("figures") or {}
+    if not figs:
+        return
+    st = tr.get("setup") or {}
+    raw = tr.get("raw_ceiling_mb_per_s")
+    a = ((r.get("ceilings") or {}).get("a") or {}).get("1400", {}) \
+        .get("ceiling_pps")
+    w("## 10. File transfer (the transfer lane)")
+    w("")
+    w("One object of random bytes per run, from a reset (both content "
+      "stores empty).  **Host → guest**: chand-host stores it "
+      "(`chanctl object-store`), it goes on the allowlist, and once "
+      "chb-vm1 holds `allow/<digest>` the record `install/<digest>` is "
+      "pushed; chand-guest pulls the content from chand-host.  **Guest → "
+      "host**: chb-vm1 registers it (`chanctl object-add`), and once the "
+      "Chan DB has its `Object` row chand-host is asked to fetch it "
+      "(`object/fetch`).  The clock runs from the request (the install "
+      "push; the fetch command) until the receiver's content store has "
+      "the object, complete and verified against its digest.  MB/s = 10⁶ "
+      "bytes/s.  *Loss*: nftables in the VM drops that share of the "
+      "chand frames at random both ways on `chand0` (CHUNK frames "
+      "counted apart).")
+    w("")
+    if raw:
+        w("*Raw ceiling*: ceiling (a) at 1,400-byte datagrams ({} "
+          "pkts/s{}) × {:,} payload bytes per CHUNK frame = **{} MB/s** "
+          "(measured host → guest; the guest → host path is not measured "
+          "on its own).  Guest → host fetches ask for at most 80 % of "
+          "chand-host's `--guest-rate` packets/s, so their *ceiling* is "
+          "the lower of the raw ceiling and that pace × {:,} bytes."
+          .format(fmt(a["median"]),
+                  ", measured by this phase" if ((r.get("ceilings") or {})
+                                                 .get("a_from_transfer"))
+                  else ", section 1", XFER_CHUNK, fmt(raw), XFER_CHUNK))
+    else:
+        w("*Raw ceiling*: not measured (no ceiling (a) at 1,400 B).")
+    w("")
+    w("| direction | chand-host `--guest-rate` | loss | object | MB/s | "
+      "seconds | receiver's own pull time (s) | raw ceiling MB/s | ratio "
+      "| meter pace ceiling MB/s | ratio |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, f in figs.items():
+        h2g = name.startswith("h2g")
+        rate = "{}{}".format(
+            (st.get("high_guest_rate") if "high" in name
+             else st.get("default_guest_rate", "2000/500")),
+            "" if "high" in name else " (default)")
+        w("| {} | {} | {} % | {} MiB | {} | {} | {} | {} | {} | {} | {} |"
+          .format("host → guest" if h2g else "guest → host",
+                  "—" if h2g else rate, f["loss_pct"],
+                  fmt(f["bytes"] / 2**20), fm(f["mb_per_s"]),
+                  fm(f["seconds"]), fm(f["receiver_pull_s"]),
+                  fmt(f["raw_ceiling_mb_per_s"]),
+                  pct_of(f["ratio_to_raw"]),
+                  "—" if h2g else fmt(f["meter_ceiling_mb_per_s"]),
+                  "—" if h2g else pct_of(f["ratio_to_meter"])))
+    w("")
+    w("*Receiver's own pull time*: from its log (\"complete and verified "
+      "(N bytes in T ms)\"), from the pull's start to the verified "
+      "content; the difference to *seconds* is the request reaching the "
+      "receiver (a record through the channel, or the control command) "
+      "and starting the pull.")
+    w("")
+    w("Counters per run (median, min–max): the sender's chunks sent for "
+      "the object and how many of them it had sent before (chand-host's "
+      "`transfer/list` for host → guest, chand-guest's `guest/status` "
+      "`transfer` for guest → host), the receiver's chunks received "
+      "twice (its lane's `chunks_duplicate`), chunks it asked for again "
+      "(its pull's `rerequested`, of which on a gap: `rerequested_fast`; "
+      "a finished pull leaves the status, so these are as of the last "
+      "status sample, taken every 100 ms, and the column *sampled at* "
+      "says how much of the object had arrived by then) and the CHUNK "
+      "frames the loss rule dropped on their way.  The rule drops guest → "
+      "host frames in the VM's output hook, where the sender's `sendto()` "
+      "fails: such a chunk never left, counts as a send error, not as "
+      "sent, and its second transmission not as *sent again*.")
+    w("")
+    w("| direction | `--guest-rate` | loss | chunks | sent | sent again "
+      "| sender's send errors | re-requested (fast) | sampled at | "
+      "duplicates | CHUNK frames dropped | other frames dropped |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, f in figs.items():
+        h2g = name.startswith("h2g")
+        w("| {} | {} | {} % | {} | {} | {} | {} | {} ({}) | {} | {} | {} "
+          "| {} |"
+          .format("host → guest" if h2g else "guest → host",
+                  "—" if h2g else ("high" if "high" in name else "default"),
+                  f["loss_pct"], fmt(f["n_chunks"]), fm(f["chunks_sent"]),
+                  fm(f["sent_again"]), fm(f["send_errors"]),
+                  fm(f["rerequested"]),
+                  fm(f["rerequested_fast"]),
+                  fm(f["last_sample_have"], digits=0, scale=100) + " %"
+                  if f["last_sample_have"] else "n/a",
+                  fm(f["duplicates"]), fm(f["chunk_frames_dropped"]),
+                  fm(f["other_frames_dropped"])))
+    w("")
+    if any((f.get("ratio_to_raw") or 0) > 1 for f in figs.values()):
+        w("A ratio above 100 % means the lane moved more chunks per second "
+          "than the sweep of section 1 delivered at its best point: the "
+          "sweep's bursts overflow the guest ovs-vswitchd's AF_PACKET "
+          "buffer (its last column), while a pull keeps at most 64 chunks "
+          "outstanding.  Quick mode's sweep has two points only, so its "
+          "ceiling is rough.")
+        w("")
+    d0, hi = figs.get("g2h-default-loss0"), figs.get("g2h-high-loss0")
+    if d0 and d0.get("ratio_to_meter") and hi and hi.get("mb_per_s"):
+        w("Guest → host at the default `--guest-rate` ran at {} of the "
+          "fetch's pace ({:,.0f} chunks/s, {} MB/s): there the pace is the "
+          "limit, not the path.  With `--guest-rate={}` the same fetch "
+          "reached {} MB/s ({} of the raw ceiling).".format(
+              pct_of(d0["ratio_to_meter"]), d0["guest_rate_pps"] * 0.8,
+              fmt(d0["meter_ceiling_mb_per_s"]),
+              st.get("high_guest_rate"), fmt(med(hi["mb_per_s"])),
+              pct_of(hi.get("ratio_to_raw"))))
+        w("")
+    for name, f in figs.items():
+        if not f["completed"]:
+            w("- **{}**: not every run completed within the timeout (see "
+              "`problems`).".format(name))
+    w("")
+
+
+def pct_of(x):
+    return "n/a" if x is None else "{:.0f} %".format(100 * x)
+
+
 # --- Report ---------------------------------------------------------------
 
 def targets(r):
@@ -1092,6 +1380,11 @@ def md_report(r):
                     fm(lf) if lf and lf["max"] > 0
                     else "none (every point lost ≥ 1 %)"))
         w("")
+        if c.get("a_from_transfer"):
+            w("Only (a) at 1,400 B here: the ceilings phase did not run, "
+              "and the transfer phase (section 10) measured it for its "
+              "ratios, with the same sweep.")
+            w("")
         w("<details><summary>Sweeps (median delivered rate and loss per "
           "offered rate)</summary>")
         w("")
@@ -1331,6 +1624,9 @@ def md_report(r):
 
     # 9. Upstream.
     upstream_md(r, w)
+
+    # 10. File transfer.
+    transfer_md(r, w)
 
     # Knobs.
     k = r["knobs"]
@@ -2390,7 +2686,9 @@ def main():
          "knobs": knobs(raw),
          "profile": profile(raw),
          "inject": inject(raw),
-         "upstream": upstream(raw)}
+         "upstream": upstream(raw),
+         "transfer": transfer(raw)}
+    xfer_ceilings(r)
     r["targets"] = targets(r)
     r["problems"] = PROBLEMS
     with open(a.json, "w") as f:
@@ -2409,7 +2707,7 @@ def main():
         missing = [key.get(p, p) for p in phases
                    if key.get(p, p) in ("ceilings", "throughput", "latency",
                                         "control_plane", "large", "fanout",
-                                        "inject", "upstream")
+                                        "inject", "upstream", "transfer")
                    and not (r[key.get(p, p)] and
                             r[key.get(p, p)].get("measured", True))]
         up = r["upstream"]
