@@ -64,6 +64,9 @@ struct xfer_lane {
     struct xfer_lane_stats stats;
     uint8_t *frame;             /* Encoding buffer, CHAN_WIRE_MAX_FRAME. */
     uint8_t *chunk;             /* Read buffer, CHAN_WIRE_MAX_PAYLOAD. */
+    json_t *recent;             /* The last XFER_LANE_RECENT pulls that
+                                 * ended, as pull_json() plus "result" and
+                                 * "ms". */
     double tokens;              /* Chunks that may be asked for now, with
                                  * 'max_rate' (may go below 0). */
     long long tokens_at;        /* When 'tokens' was last brought up to
@@ -119,6 +122,7 @@ xfer_lane_create(const struct xfer_lane_config *cfg,
     lane->cs = cs;
     list_init(&lane->pulls);
     list_init(&lane->served);
+    lane->recent = json_array();
     lane->frame = xmalloc(CHAN_WIRE_MAX_FRAME);
     lane->chunk = xmalloc(CHAN_WIRE_MAX_PAYLOAD);
     return lane;
@@ -154,6 +158,7 @@ xfer_lane_destroy(struct xfer_lane *lane)
         return;
     }
     xfer_lane_reset(lane);
+    json_decref(lane->recent);
     free(lane->frame);
     free(lane->chunk);
     free(lane);
@@ -381,11 +386,22 @@ xfer_lane_cancel(struct xfer_lane *lane, const char *digest)
 }
 
 /* Ends pull 'p' with 'error' (NULL: success) and tells the owner. */
+static json_t *pull_json(const struct pull *, long long now);
+
 static void
 pull_end(struct xfer_lane *lane, struct pull *p, const char *error,
-         const char *reason)
+         const char *reason, long long now)
 {
     char digest[XFER_DIGEST_LEN + 1];
+
+    /* Keep its final counters for a while, for transfer/list. */
+    json_t *done = pull_json(p, now);
+    json_object_set_new(done, "result", json_string(error ? error : "ok"));
+    json_object_set_new(done, "ms", json_integer(now - p->started));
+    json_array_append_new(lane->recent, done);
+    while (json_array_size(lane->recent) > XFER_LANE_RECENT) {
+        json_array_remove(lane->recent, 0);
+    }
 
     memcpy(digest, p->digest, sizeof digest);
     if (error) {
@@ -414,10 +430,10 @@ pull_finish(struct xfer_lane *lane, struct pull *p, long long now)
         send_msg(lane, p->id, &msg);
         VLOG_INFO("transfer %.12s: complete and verified (%"PRIu64" bytes "
                   "in %lld ms)", p->digest, p->size, now - p->started);
-        pull_end(lane, p, NULL, NULL);
+        pull_end(lane, p, NULL, NULL, now);
     } else {
         VLOG_WARN("transfer %.12s: %s", p->digest, error);
-        pull_end(lane, p, err == EBADMSG ? "digest" : "store", error);
+        pull_end(lane, p, err == EBADMSG ? "digest" : "store", error, now);
     }
     free(error);
 }
@@ -683,7 +699,7 @@ receive_msg(struct xfer_lane *lane, const struct chan_wire_header *h,
             if (p->since_checkpoint) {
                 checkpoint(lane, p, now);
             }
-            pull_end(lane, p, msg.error, msg.reason);
+            pull_end(lane, p, msg.error, msg.reason, now);
         } else {
             lane->stats.bad_messages++;
         }
@@ -817,6 +833,6 @@ xfer_lane_status_json(const struct xfer_lane *lane, long long now)
         "bad_messages", (json_int_t) c->bad_messages,
         "tx_errors", (json_int_t) c->tx_errors,
         "checkpoints", (json_int_t) c->checkpoints);
-    return json_pack("{so so so}", "pulls", pulls, "served", served,
-                     "counters", counters);
+    return json_pack("{so so sO so}", "pulls", pulls, "served", served,
+                     "recent", lane->recent, "counters", counters);
 }

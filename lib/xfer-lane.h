@@ -49,6 +49,7 @@ struct content_store;
 #define XFER_LANE_CHECKPOINT_MS 250
 #define XFER_LANE_FILE_IDLE_MS 10000    /* Open files kept this long. */
 #define XFER_LANE_SERVED_IDLE_MS 60000  /* Served counters kept this long. */
+#define XFER_LANE_RECENT 8              /* Ended pulls kept in the status. */
 
 struct xfer_lane_ops {
     /* Sends 'frame' (borrowed).  Returns 0 or an errno value. */
@@ -145,7 +146,9 @@ void xfer_lane_get_stats(const struct xfer_lane *, struct xfer_lane_stats *);
 
 /* {"pulls": [{"digest", "size", "id", "have", "n_chunks",
  * "had_at_start", "requested", "rerequested", "duplicates", ...}],
- * "served": [{"digest", "chunks_sent", "sent_again"}], "counters": {...}}.
+ * "served": [{"digest", "chunks_sent", "sent_again"}], "recent": [the
+ * last XFER_LANE_RECENT pulls that ended, as in "pulls" with "result"
+ * ("ok" or the error) and "ms" (how long they took)], "counters": {...}}.
  * The caller owns it. */
 json_t *xfer_lane_status_json(const struct xfer_lane *, long long now);
 
