@@ -244,6 +244,30 @@ answer_error(json_t *wanted, const char *vm, const char *digest,
     free(error);
 }
 
+/* True if 'records' (key -> value_text, one VM's computed records) holds
+ * an update notice whose "superseded_by" is 'digest'. */
+static bool
+noticed(const json_t *records, const char *digest)
+{
+    const char *key;
+    const json_t *text;
+    json_object_foreach ((json_t *) records, key, text) {
+        if (strncmp(key, OBJACTION_NOTICE_PREFIX,
+                    strlen(OBJACTION_NOTICE_PREFIX))) {
+            continue;
+        }
+        json_t *v = json_loads(json_string_value(text), 0, NULL);
+        const char *new = json_string_value(json_object_get(
+                                                v, "superseded_by"));
+        bool match = new && !strcmp(new, digest);
+        json_decref(v);
+        if (match) {
+            return true;
+        }
+    }
+    return false;
+}
+
 unsigned int
 objaction_restore(const json_t *objects, const json_t *refs,
                   const json_t *requests, const json_t *content,
@@ -261,8 +285,10 @@ objaction_restore(const json_t *objects, const json_t *refs,
             const json_t *state = json_object_get(content, digest);
             bool holds = json_object_get(json_object_get(refs, vm),
                                          digest) != NULL;
-            if (!object || (!holds && !has_vm(json_object_get(
-                                                  object, "held_by"), vm))) {
+            bool told = noticed(json_object_get(wanted, vm), digest);
+            if (!object || (!holds && !told
+                            && !has_vm(json_object_get(object, "held_by"),
+                                       vm))) {
                 refused++;
                 answer_error(wanted, vm, digest, at, xasprintf(
                                  "not entitled: VM %s never held object "

@@ -60,7 +60,9 @@ json_t *objaction_compute(const json_t *objects, const json_t *refs,
  * For each request, adds to 'wanted' (vm -> (key -> value_text)) the
  * answer "restore/<digest>":
  *   - {"digest", "request": at, "error": E} when the VM never held the
- *     object ("not entitled"), the object is flagged infected, no other VM
+ *     object and no update notice in 'wanted' for it names the object as
+ *     superseding ("not entitled"), the object is flagged infected, no
+ *     other VM
  *     holds a clean copy (its reference flags neither "infected" nor
  *     "quarantined"), or fetching failed;
  *   - {"digest", "request": at, "size": S} once the content is present;

@@ -13,6 +13,9 @@
 #     is clean, vm2 withdrew its own with object-remove: vm2's restore
 #     fetches from vm1 first, finds the content does not match the digest
 #     (counted), and gets it from vm3;
+#   - H is superseded by H2, which only chand-host's content store holds:
+#     vm3, which holds H, gets the notice and fetches H2 with
+#     object-restore; vm2, which withdrew H, is not entitled to it;
 #   - install: a script on the allowlist installs in vm3 and runs; one
 #     that is not is refused and the refusal shows in the Chan DB; once
 #     the script is removed from the allowlist a new install of it is
@@ -130,6 +133,25 @@ st_check "vm1's changed copy was caught and counted" \
     test "$mismatches" -gt "$mismatches0"
 st_check "chand-host logged the mismatch" \
     grep -q "content does not match" "$TOPO_RUN/chand-host.log"
+
+# --- an update notice's new object -------------------------------------------
+printf 'H, version 2\n' >"$D/host/h2"
+H2=$(st_chanctl object-store "$D/host/h2" | cut -d' ' -f1)
+st_check "chand-host stores H's new version" test "$H2" = \
+    "$(sha256sum <"$D/host/h2" | cut -d' ' -f1)"
+st_check "H is superseded by it" st_chanctl object-set "$H" \
+    superseded_by="$H2"
+noticed() {
+    st_guest "$V3" get "notice/$H" >/dev/null
+}
+st_check "vm3, which holds H, gets the notice" st_wait 30 noticed
+st_check "and fetches the new version the notice names" \
+    st_guest "$V3" object-restore "$H2" "$D/3/h2" --timeout 60
+st_check "byte for byte" cmp "$D/host/h2" "$D/3/h2"
+out=$(st_guest "$V2" object-restore "$H2" "$D/2/h2" --timeout 60 2>&1)
+st_log "object-restore H2 in vm2: $out"
+st_check "vm2, which no longer holds H, got no notice and is refused" \
+    grep -q "not entitled" <<<"$out"
 
 # --- approved install --------------------------------------------------------
 printf '#!/bin/sh\necho installed-and-running\n' >"$D/host/tool"

@@ -402,6 +402,45 @@ names_are(const json_t *a, const char *const *names, size_t n)
     return true;
 }
 
+
+/* An update notice entitles its VM to the superseding object, which it
+ * never held; another VM without the notice stays refused. */
+static void
+test_restore_noticed(void)
+{
+    json_t *objects = json_pack("{s{si s[] s{} s[s]} s{si s[] s{} s[]}}",
+                                D1, "size", 10, "flags", "params",
+                                "held_by", "vm1",
+                                D4, "size", 40, "flags", "params",
+                                "held_by");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objects);
+    json_t *refs = json_pack("{s{s[]}}", "vm1", D1);
+    json_t *requests = json_pack("{s{si} s{si}}", "vm1", D4, 11,
+                                 "vm2", D4, 21);
+    json_t *content = json_pack("{ss}", D4, "present");
+    json_t *wanted = json_pack(
+        "{s{ss}}", "vm1", "notice/" D1,
+        "{\"digest\":\"" D1 "\",\"paths\":[\"/a\"],\"size\":40,"
+        "\"superseded_by\":\"" D4 "\"}");
+    json_t *needs = json_object();
+
+    CU_ASSERT_EQUAL(objaction_restore(objects, refs, requests, content,
+                                      wanted, needs), 1);
+    json_t *v = wanted_value(wanted, "vm1", "restore/" D4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(v, "size")), 40);
+    CU_ASSERT_PTR_NULL(json_object_get(v, "error"));
+    json_decref(v);
+    check_restore_error(wanted, "vm2", D4, 21, "not entitled");
+
+    json_decref(objects);
+    json_decref(refs);
+    json_decref(requests);
+    json_decref(content);
+    json_decref(wanted);
+    json_decref(needs);
+}
+
 static void
 test_restore(void)
 {
@@ -708,6 +747,7 @@ static const struct unit_test tests[] = {
 static const struct unit_test action_tests[] = {
     { "verdicts and notices", test_actions },
     { "restore answers and needs", test_restore },
+    { "restore of a notice's new object", test_restore_noticed },
     { "restore candidates", test_restore_candidates },
     { "parse restore requests", test_parse_restore },
     { "allowlist", test_allow },
