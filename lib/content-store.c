@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "list.h"
+#include "packets.h"
 #include "util.h"
 
 #define FILE_MODE 0640
@@ -96,35 +97,6 @@ static bool
 bit_is_set(const uint8_t *bitmap, uint64_t i)
 {
     return (bitmap[i / 8] >> (i % 8)) & 1;
-}
-
-static void
-put_be32(uint8_t *p, uint32_t x)
-{
-    p[0] = x >> 24;
-    p[1] = x >> 16;
-    p[2] = x >> 8;
-    p[3] = x;
-}
-
-static void
-put_be64(uint8_t *p, uint64_t x)
-{
-    put_be32(p, x >> 32);
-    put_be32(p + 4, x);
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-           | ((uint32_t) p[2] << 8) | p[3];
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-    return ((uint64_t) get_be32(p) << 32) | get_be32(p + 4);
 }
 
 /* Returns a new sha256 context.  The caller frees it with
@@ -251,10 +223,10 @@ set_error(char **errorp, char *msg)
 
 /* Hashing. */
 
-/* Hashes what 'fd' reads from its current offset to its end into 'md' and
- * stores the length in '*sizep'.  Returns 0 or an errno value. */
+/* Copies what 'in' reads to 'out' (if 'out' >= 0), hashing it into 'md'
+ * and counting it in '*sizep'.  Returns 0 or an errno value. */
 static int
-hash_fd(int fd, uint8_t md[SHA256_LEN], uint64_t *sizep)
+copy_and_hash(int in, int out, uint8_t md[SHA256_LEN], uint64_t *sizep)
 {
     EVP_MD_CTX *ctx = sha256_new();
     char *buf = xmalloc(IO_BUF_SIZE);
@@ -262,7 +234,7 @@ hash_fd(int fd, uint8_t md[SHA256_LEN], uint64_t *sizep)
     int error = 0;
 
     for (;;) {
-        ssize_t n = read(fd, buf, IO_BUF_SIZE);
+        ssize_t n = read(in, buf, IO_BUF_SIZE);
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -273,12 +245,25 @@ hash_fd(int fd, uint8_t md[SHA256_LEN], uint64_t *sizep)
             break;
         }
         EVP_DigestUpdate(ctx, buf, n);
+        error = out >= 0 ? pwrite_all(out, buf, n, size) : 0;
+        if (error) {
+            break;
+        }
         size += n;
     }
     free(buf);
     sha256_final(ctx, md);
     *sizep = size;
     return error;
+}
+
+
+/* Hashes what 'fd' reads from its current offset to its end into 'md' and
+ * stores the length in '*sizep'.  Returns 0 or an errno value. */
+static int
+hash_fd(int fd, uint8_t md[SHA256_LEN], uint64_t *sizep)
+{
+    return copy_and_hash(fd, -1, md, sizep);
 }
 
 /* Opens 'path' for reading, refusing anything but a regular file.  Returns
@@ -353,13 +338,13 @@ map_read(const char *path, uint64_t *sizep, uint32_t *chunk_sizep,
 
     buf = (uint8_t *) read_file(path, &len);
     if (!buf || len < MAP_BITMAP_OFS
-        || memcmp(buf, MAP_MAGIC, 4) || get_be32(buf + 4) != MAP_VERSION
-        || get_be32(buf + 20) != 0) {
+        || memcmp(buf, MAP_MAGIC, 4) || pkt_get_be32(buf + 4) != MAP_VERSION
+        || pkt_get_be32(buf + 20) != 0) {
         free(buf);
         return false;
     }
-    size = get_be64(buf + 8);
-    chunk_size = get_be32(buf + 16);
+    size = pkt_get_be64(buf + 8);
+    chunk_size = pkt_get_be32(buf + 16);
     n_chunks = chunk_size ? n_chunks_of(size, chunk_size) : 0;
     n_bytes = (n_chunks + 7) / 8;
     if (!chunk_size || n_chunks > MAX_CHUNKS
@@ -392,9 +377,9 @@ map_write(const struct content_partial *p, const uint8_t *bitmap)
     int fd;
 
     memcpy(buf, MAP_MAGIC, 4);
-    put_be32(buf + 4, MAP_VERSION);
-    put_be64(buf + 8, p->size);
-    put_be32(buf + 16, p->chunk_size);
+    pkt_put_be32(buf + 4, MAP_VERSION);
+    pkt_put_be64(buf + 8, p->size);
+    pkt_put_be32(buf + 16, p->chunk_size);
     memcpy(buf + MAP_BITMAP_OFS, bitmap, p->n_bytes);
     map_check(buf, bitmap, p->n_bytes, buf + MAP_HDR_LEN);
 
@@ -759,40 +744,6 @@ content_store_reserve(struct content_store *store, uint64_t size,
 }
 
 /* Adding files. */
-
-/* Copies what 'in' reads to 'out', hashing it into 'md' and counting it in
- * '*sizep'.  Returns 0 or an errno value. */
-static int
-copy_and_hash(int in, int out, uint8_t md[SHA256_LEN], uint64_t *sizep)
-{
-    EVP_MD_CTX *ctx = sha256_new();
-    char *buf = xmalloc(IO_BUF_SIZE);
-    uint64_t size = 0;
-    int error = 0;
-
-    for (;;) {
-        ssize_t n = read(in, buf, IO_BUF_SIZE);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0) {
-            error = errno;
-            break;
-        } else if (n == 0) {
-            break;
-        }
-        EVP_DigestUpdate(ctx, buf, n);
-        error = pwrite_all(out, buf, n, size);
-        if (error) {
-            break;
-        }
-        size += n;
-    }
-    free(buf);
-    sha256_final(ctx, md);
-    *sizep = size;
-    return error;
-}
 
 /* Copies 'path', whose content has 'digest' and 'size', into the store
  * through a temporary file.  Returns 0 or an errno value with '*errorp'
