@@ -21,6 +21,8 @@
 #     the script is removed from the allowlist a new install of it is
 #     refused; install paths outside the install directory, or through
 #     "..", are refused and counted, and nothing is written there;
+#   - a 24 MiB package installs in the three VMs at once: three lanes
+#     serve it, chand-host's content store holds it once;
 #   - chand-host refuses a GET of F from vm3, which no record entitles to
 #     it (a forged XFER frame), with "not_entitled", and counts it.
 . "$(dirname "$0")/lib.sh"
@@ -201,6 +203,60 @@ st_check "both are counted" test "$refused" -ge $((refused0 + 2))
 st_check "nothing is written outside" \
     test ! -e "$D/escape" -a ! -e "$D/outside"
 
+# --- three VMs at once -------------------------------------------------------
+head -c $((24 << 20)) /dev/urandom >"$D/host/pkg"
+P=$(st_chanctl object-store "$D/host/pkg" | cut -d' ' -f1)
+st_check "a 24 MiB package goes on the allowlist" st_chanctl allow "$P" pkg
+for v in 1 2 3; do
+    st_check "install it in vm$v" \
+        st_chanctl install --vm "chst-rvm$v" "$P" "$INST/pkg-$v" --mode 0644
+done
+installed_all() {
+    local v
+    for v in 1 2 3; do
+        st_result_is "chst-rvm$v" install "$P" \
+            "r is not None and r['status'] == 'ok'" || return 1
+    done
+}
+st_check "all three install it" st_wait 120 installed_all
+for v in 1 2 3; do
+    st_check "vm$v's copy is byte for byte the package" \
+        cmp "$D/host/pkg" "$INST/pkg-$v"
+done
+overlap=$(st_chanctl host transfer/list | "$PY" -c '
+import json, sys
+j = json.load(sys.stdin)
+spans = []
+for vm, lane in j["lanes"].items():
+    for s in lane["served"]:
+        if s["digest"] == sys.argv[1]:
+            spans.append(vm)
+print(len(spans))' "$P")
+st_check "chand-host served it on three lanes" test "$overlap" -eq 3
+st_check "and keeps one copy of it" \
+    test "$(ls "$TOPO_RUN/content" | grep -c "^$P")" -eq 1
+at_once() {
+    local v first last
+    for v in 1 2 3; do
+        grep -h "transfer ${P:0:12}: pulling" \
+            "$TOPO_RUN/chst-rvm$v/chand-guest.log" | cut -c1-23
+        grep -h "transfer ${P:0:12}: complete" \
+            "$TOPO_RUN/chst-rvm$v/chand-guest.log" | cut -c1-23
+    done
+}
+spans=$(at_once | tr '\n' ' ')
+st_log "pulls (start, end per VM): $spans"
+overlapping() {
+    "$PY" -c '
+import sys
+t = sys.argv[1:]
+spans = sorted(zip(t[0::2], t[1::2]))
+sys.exit(0 if len(spans) == 3
+         and any(b[0] < a[1] for a, b in zip(spans, spans[1:])) else 1)
+' $spans
+}
+st_check "and the pulls ran at the same time" overlapping
+
 # --- a forged GET -----------------------------------------------------------
 refused0=$(jq_host "j['counters']['refused_not_entitled']")
 # A GET authenticated like any of vm3's frames (its own key), naming an
@@ -216,5 +272,11 @@ st_check "chand-host refuses it as not entitled, and counts it" \
 st_check "and logs it" grep -q "refused GET of ${F:0:12}" \
     "$TOPO_RUN/chand-host.log"
 
-st_check "every chand-guest is up" st_guest "$V2" guest guest/status
+guests_up() {
+    local vm
+    for vm in "$V1" "$V2" "$V3"; do
+        st_guest "$vm" guest guest/status >/dev/null || return 1
+    done
+}
+st_check "every chand-guest is up" guests_up
 st_exit
