@@ -286,9 +286,15 @@ objaction_restore(const json_t *objects, const json_t *refs,
             bool holds = json_object_get(json_object_get(refs, vm),
                                          digest) != NULL;
             bool told = noticed(json_object_get(wanted, vm), digest);
-            if (!object || (!holds && !told
-                            && !has_vm(json_object_get(object, "held_by"),
-                                       vm))) {
+            if (!object) {
+                refused++;
+                answer_error(wanted, vm, digest, at, xasprintf(
+                                 "not entitled: no VM ever reported object "
+                                 "%.12s", digest));
+                continue;
+            }
+            if (!holds && !told
+                && !has_vm(json_object_get(object, "held_by"), vm)) {
                 refused++;
                 answer_error(wanted, vm, digest, at, xasprintf(
                                  "not entitled: VM %s never held object "
