@@ -368,8 +368,8 @@ print_fetches(const json_t *status)
     }
 }
 
-/* Prints one VM's lane of transfer/list's answer: its pulls and the
- * objects it serves. */
+/* Prints one VM's lane of transfer/list's answer: its pulls, the objects
+ * it serves and the pulls that ended lately. */
 static void
 print_lane(const char *vm, const json_t *lane)
 {
@@ -396,6 +396,15 @@ print_lane(const char *vm, const json_t *lane)
                "  sent_again %"JSON_INTEGER_FORMAT"\n",
                json_string_value(json_object_get(p, "digest")),
                member_int(p, "chunks_sent"), member_int(p, "sent_again"));
+    }
+    json_array_foreach (json_object_get(lane, "recent"), i, p) {
+        printf("  pulled %.12s  %s  %"JSON_INTEGER_FORMAT" chunks in %"
+               JSON_INTEGER_FORMAT" ms  rerequested %"JSON_INTEGER_FORMAT
+               "  duplicates %"JSON_INTEGER_FORMAT"\n",
+               json_string_value(json_object_get(p, "digest")),
+               json_string_value(json_object_get(p, "result")),
+               member_int(p, "n_chunks"), member_int(p, "ms"),
+               member_int(p, "rerequested"), member_int(p, "duplicates"));
     }
 }
 
