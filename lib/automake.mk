@@ -9,6 +9,7 @@ lib_libchand_a_SOURCES = \
 	lib/poll-loop.c lib/poll-loop.h \
 	lib/vlog.c lib/vlog.h \
 	lib/stream.c lib/stream.h \
+	lib/stream-ssl.c lib/stream-ssl.h \
 	lib/reconnect.c lib/reconnect.h \
 	lib/jsonrpc.c lib/jsonrpc.h \
 	lib/ctl.c lib/ctl.h \
@@ -31,4 +32,4 @@ lib_libchand_a_SOURCES = \
 	lib/xfer.c lib/xfer.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
-CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(CRYPTO_LIBS)
+CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)

@@ -3,10 +3,15 @@
 #include <config.h>
 #include "stream.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,10 @@
 #include <unistd.h>
 
 #include "poll-loop.h"
+#include "stream-ssl.h"
+#include "vlog.h"
+
+VLOG_DEFINE_THIS_MODULE(stream);
 
 /* How long to wait before retrying a connect() that failed with EAGAIN
  * (the listener's backlog was full). */
@@ -23,10 +32,19 @@
 
 #define LISTEN_BACKLOG 64
 
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 25);
+
+enum stream_kind {
+    KIND_UNIX,                  /* "unix:", "punix:" */
+    KIND_TCP,                   /* "tcp:", "ptcp:" */
+    KIND_SSL                    /* "ssl:", "pssl:" */
+};
+
 enum connect_state {
-    CS_CONNECTED,               /* Connected. */
+    CS_CONNECTED,               /* Connected (and TLS handshake done). */
     CS_IN_PROGRESS,             /* connect() said EINPROGRESS. */
     CS_RETRY,                   /* connect() said EAGAIN: call it again. */
+    CS_HANDSHAKE,               /* TLS handshake in progress. */
     CS_FAILED                   /* 'error' says why. */
 };
 
@@ -35,15 +53,18 @@ struct stream {
     int fd;
     enum connect_state state;
     int error;                  /* For CS_FAILED. */
-    struct sockaddr_un sun;     /* Peer address, for CS_RETRY. */
-    socklen_t sun_len;
+    struct sockaddr_storage ss; /* Peer address, for CS_RETRY. */
+    socklen_t ss_len;
+    struct ssl_conn *ssl;       /* For KIND_SSL, otherwise NULL. */
 };
 
 struct pstream {
     char *name;
-    char *accepted_name;        /* Name given to accepted streams. */
+    char *accepted_name;        /* Name given to accepted unix streams. */
     int fd;
     char *unlink_path;          /* Socket file to remove on close, or NULL. */
+    enum stream_kind kind;
+    uint16_t port;              /* Bound port for ptcp and pssl. */
 };
 
 /* If 'name' starts with 'prefix', returns the rest, otherwise NULL. */
@@ -54,19 +75,292 @@ strip_prefix(const char *name, const char *prefix)
     return name && !strncmp(name, prefix, n) ? name + n : NULL;
 }
 
+/* Finds the kind of active ('passive' false) or passive stream 'name'
+ * names.  Returns the rest of the name in '*suffixp', or NULL if the prefix
+ * is unknown. */
+static const char *
+parse_kind(const char *name, bool passive, enum stream_kind *kindp)
+{
+    static const struct {
+        const char *active, *passive;
+        enum stream_kind kind;
+    } kinds[] = {
+        { "unix:", "punix:", KIND_UNIX },
+        { "tcp:", "ptcp:", KIND_TCP },
+        { "ssl:", "pssl:", KIND_SSL },
+    };
+
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *suffix = strip_prefix(name, (passive ? kinds[i].passive
+                                                 : kinds[i].active));
+        if (suffix) {
+            *kindp = kinds[i].kind;
+            return suffix;
+        }
+    }
+    return NULL;
+}
+
+/* Internet addresses. */
+
+/* Parses a port number: 1 to 5 decimal digits, at most 65535, and not 0
+ * unless 'allow_zero'. */
+static bool
+parse_port(const char *s, bool allow_zero, uint16_t *portp)
+{
+    size_t n = strspn(s, "0123456789");
+    if (!n || n > 5 || s[n]) {
+        return false;
+    }
+    long port = strtol(s, NULL, 10);
+    if (port > 65535 || (!port && !allow_zero)) {
+        return false;
+    }
+    *portp = port;
+    return true;
+}
+
+/* If 'host' is "[...]", strips the brackets in place.  Returns false if it
+ * has brackets anywhere else or nothing inside them. */
+static bool
+unbracket(char **hostp)
+{
+    char *host = *hostp;
+    size_t n = strlen(host);
+
+    if (host[0] == '[') {
+        if (n < 3 || host[n - 1] != ']'
+            || strpbrk(host + 1, "[]") != host + n - 1) {
+            return false;
+        }
+        host[n - 1] = '\0';
+        *hostp = host + 1;
+        return true;
+    }
+    return !strpbrk(host, "[]");
+}
+
+/* Splits 's' (modified in place) into host and port, as OVS does: "HOST:PORT"
+ * if 'host_first', otherwise "PORT[:HOST]".  A host that contains colons (an
+ * IPv6 address) must be in brackets.  '*hostp' may be NULL for the passive
+ * form.  Returns 0 or EINVAL. */
+static int
+split_host_port(char *s, bool host_first, char **hostp, char **portp)
+{
+    char *colon = NULL;
+    bool in_brackets = false;
+    int n_colons = 0;
+
+    *hostp = *portp = NULL;
+    for (char *p = s; *p; p++) {
+        if (*p == '[') {
+            if (in_brackets) {
+                return EINVAL;
+            }
+            in_brackets = true;
+        } else if (*p == ']') {
+            if (!in_brackets) {
+                return EINVAL;
+            }
+            in_brackets = false;
+        } else if (*p == ':' && !in_brackets) {
+            n_colons++;
+            colon = p;
+        }
+    }
+    if (in_brackets || n_colons > 1 || (host_first && !n_colons)) {
+        return EINVAL;
+    }
+
+    if (colon) {
+        *colon = '\0';
+        *hostp = host_first ? s : colon + 1;
+        *portp = host_first ? colon + 1 : s;
+    } else {
+        *portp = s;
+    }
+    if (*hostp && (!**hostp || !unbracket(hostp))) {
+        return EINVAL;
+    }
+    return strpbrk(*portp, "[]") ? EINVAL : 0;
+}
+
+/* Returns true if 'host' could be a DNS host name, as opposed to a
+ * malformed IP address: letters, digits, '-' and '.', not only digits and
+ * dots. */
+static bool
+is_host_name(const char *host)
+{
+    return (host[strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")] == '\0'
+            && host[strspn(host, "0123456789.")] != '\0');
+}
+
+/* Resolves 'host' (an IPv4 or IPv6 literal, or a host name unless
+ * 'numeric_only'; NULL for the IPv4 wildcard) and 'port' into '*ss'.
+ * Returns 0, EINVAL for a malformed address, or EADDRNOTAVAIL for a host
+ * name that does not resolve. */
+static int
+resolve(const char *host, uint16_t port, bool numeric_only,
+        struct sockaddr_storage *ss, socklen_t *lenp)
+{
+    memset(ss, 0, sizeof *ss);
+    if (!host) {
+        struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        sin->sin_port = htons(port);
+        *lenp = sizeof *sin;
+        return 0;
+    }
+
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICHOST,
+    };
+    struct addrinfo *ai;
+    int error = getaddrinfo(host, NULL, &hints, &ai);
+    if (error) {
+        if (!is_host_name(host)) {
+            return EINVAL;
+        }
+        if (numeric_only) {
+            return 0;
+        }
+        hints.ai_flags = 0;
+        error = getaddrinfo(host, NULL, &hints, &ai);
+        if (error) {
+            VLOG_WARN_RL(&rl, "%s: could not resolve host name (%s)", host,
+                         gai_strerror(error));
+            return EADDRNOTAVAIL;
+        }
+    }
+    if (ai->ai_addrlen > sizeof *ss
+        || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)) {
+        freeaddrinfo(ai);
+        return EADDRNOTAVAIL;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *lenp = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    if (ss->ss_family == AF_INET) {
+        ((struct sockaddr_in *) ss)->sin_port = htons(port);
+    } else {
+        ((struct sockaddr_in6 *) ss)->sin6_port = htons(port);
+    }
+    return 0;
+}
+
+/* Parses 'target', "HOST:PORT" for an active stream or "PORT[:HOST]" for a
+ * passive one, into '*ss'.  Resolves host names unless 'numeric_only' (then
+ * '*ss' is not filled in for a host name).  If 'hostp' is nonnull, stores
+ * the host (without brackets; NULL if none), which the caller frees.
+ * Returns 0 or a positive errno. */
+static int
+parse_inet(const char *target, bool passive, bool numeric_only,
+           struct sockaddr_storage *ss, socklen_t *lenp, char **hostp)
+{
+    char *copy = strdup(target);
+    char *host, *port_s;
+    uint16_t port;
+    int error;
+
+    if (hostp) {
+        *hostp = NULL;
+    }
+    if (!copy) {
+        return ENOMEM;
+    }
+    error = split_host_port(copy, !passive, &host, &port_s);
+    if (!error && !parse_port(port_s, passive, &port)) {
+        error = EINVAL;
+    }
+    if (!error) {
+        error = resolve(host, port, numeric_only, ss, lenp);
+    }
+    if (!error && hostp && host) {
+        *hostp = strdup(host);
+        if (!*hostp) {
+            error = ENOMEM;
+        }
+    }
+    free(copy);
+    return error;
+}
+
+/* Formats the address and port in 'ss' as "PREFIX:ADDR:PORT" ('port_first'
+ * false) or "PREFIX:PORT:ADDR", with an IPv6 address in brackets.  Returns
+ * a malloc()ed string or NULL. */
+static char *
+format_inet(const char *prefix, const struct sockaddr_storage *ss,
+            bool port_first)
+{
+    char addr[INET6_ADDRSTRLEN + 2];
+    char *s;
+    uint16_t port;
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
+        addr[0] = '[';
+        inet_ntop(AF_INET6, &sin6->sin6_addr, addr + 1, INET6_ADDRSTRLEN);
+        strcat(addr, "]");
+        port = ntohs(sin6->sin6_port);
+    } else {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
+        inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
+        port = ntohs(sin->sin_port);
+    }
+    if ((port_first
+         ? asprintf(&s, "%s:%u:%s", prefix, port, addr)
+         : asprintf(&s, "%s:%s:%u", prefix, addr, port)) < 0) {
+        return NULL;
+    }
+    return s;
+}
+
+static void
+set_tcp_nodelay(int fd)
+{
+    int on = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on)) {
+        VLOG_ERR_RL(&rl, "setsockopt(TCP_NODELAY): %s", strerror(errno));
+    }
+}
+
 bool
 stream_verify_name(const char *name)
 {
-    const char *path = strip_prefix(name, "unix:");
-    return path && *path;
+    enum stream_kind kind;
+    const char *suffix = parse_kind(name, false, &kind);
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (!suffix) {
+        return false;
+    }
+    return (kind == KIND_UNIX
+            ? *suffix != '\0'
+            : !parse_inet(suffix, false, true, &ss, &len, NULL));
 }
 
 bool
 pstream_verify_name(const char *name)
 {
-    const char *path = strip_prefix(name, "punix:");
-    return path && *path;
+    enum stream_kind kind;
+    const char *suffix = parse_kind(name, true, &kind);
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (!suffix) {
+        return false;
+    }
+    return (kind == KIND_UNIX
+            ? *suffix != '\0'
+            : !parse_inet(suffix, true, true, &ss, &len, NULL));
 }
+
+/* Unix domain sockets. */
 
 /* Fills in '*sun' and '*lenp' for 'path' ("@name" for an abstract socket).
  * Returns 0 or a positive errno. */
@@ -101,20 +395,32 @@ make_sockaddr(const char *path, struct sockaddr_un *sun, socklen_t *lenp)
     return 0;
 }
 
+/* Returns a new nonblocking, close-on-exec stream socket of 'family', or a
+ * negative errno. */
 static int
-new_socket(void)
+new_socket(int family)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     return fd < 0 ? -errno : fd;
+}
+
+
+/* Active streams. */
+
+/* The socket is connected: on to the TLS handshake, if any. */
+static void
+socket_connected(struct stream *stream)
+{
+    stream->state = stream->ssl ? CS_HANDSHAKE : CS_CONNECTED;
 }
 
 /* Calls connect() for 'stream' and updates its state. */
 static void
 try_connect(struct stream *stream)
 {
-    if (!connect(stream->fd, (struct sockaddr *) &stream->sun,
-                 stream->sun_len)) {
-        stream->state = CS_CONNECTED;
+    if (!connect(stream->fd, (struct sockaddr *) &stream->ss,
+                 stream->ss_len)) {
+        socket_connected(stream);
         return;
     }
     switch (errno) {
@@ -126,7 +432,7 @@ try_connect(struct stream *stream)
         stream->state = CS_RETRY;
         break;
     case EISCONN:
-        stream->state = CS_CONNECTED;
+        socket_connected(stream);
         break;
     default:
         stream->state = CS_FAILED;
@@ -138,34 +444,58 @@ try_connect(struct stream *stream)
 int
 stream_open(const char *name, struct stream **streamp)
 {
-    struct sockaddr_un sun;
-    socklen_t sun_len;
-    const char *path = strip_prefix(name, "unix:");
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    enum stream_kind kind;
+    const char *suffix = parse_kind(name, false, &kind);
+    char *host = NULL;
     int error;
 
     *streamp = NULL;
-    if (!path) {
+    if (!suffix) {
         return EAFNOSUPPORT;
     }
-    error = make_sockaddr(path, &sun, &sun_len);
+    if (kind == KIND_UNIX) {
+        error = make_sockaddr(suffix, (struct sockaddr_un *) &ss, &ss_len);
+    } else {
+        error = parse_inet(suffix, false, false, &ss, &ss_len, &host);
+    }
     if (error) {
+        free(host);
         return error;
     }
 
-    int fd = new_socket();
+    int fd = new_socket(ss.ss_family);
     if (fd < 0) {
+        free(host);
         return -fd;
+    }
+    if (kind != KIND_UNIX) {
+        set_tcp_nodelay(fd);
     }
 
     struct stream *stream = calloc(1, sizeof *stream);
     if (!stream || !(stream->name = strdup(name))) {
         free(stream);
+        free(host);
         close(fd);
         return ENOMEM;
     }
     stream->fd = fd;
-    stream->sun = sun;
-    stream->sun_len = sun_len;
+    stream->ss = ss;
+    stream->ss_len = ss_len;
+    if (kind == KIND_SSL) {
+        /* Before connecting, so that a missing configuration fails at
+         * once. */
+        error = ssl_conn_create(fd, false, host, name, &stream->ssl);
+        if (error) {
+            free(host);
+            stream_close(stream);
+            return error;
+        }
+    }
+    free(host);
+
     try_connect(stream);
     if (stream->state == CS_FAILED) {
         error = stream->error;
@@ -199,14 +529,25 @@ stream_connect(struct stream *stream)
                 stream->state = CS_FAILED;
                 stream->error = error;
             } else {
-                stream->state = CS_CONNECTED;
+                socket_connected(stream);
             }
         }
         break;
     }
 
+    case CS_HANDSHAKE:
     case CS_FAILED:
         break;
+    }
+
+    if (stream->state == CS_HANDSHAKE) {
+        int error = ssl_conn_handshake(stream->ssl);
+        if (!error) {
+            stream->state = CS_CONNECTED;
+        } else if (error != EAGAIN) {
+            stream->state = CS_FAILED;
+            stream->error = error;
+        }
     }
 
     switch (stream->state) {
@@ -216,8 +557,28 @@ stream_connect(struct stream *stream)
         return stream->error;
     case CS_IN_PROGRESS:
     case CS_RETRY:
+    case CS_HANDSHAKE:
     default:
         return EAGAIN;
+    }
+}
+
+/* For a stream that is still connecting, the poll events to wait for on its
+ * socket; 0 means to retry at once, -1 after STREAM_CONNECT_RETRY_MSEC. */
+static int
+connect_wait_events(const struct stream *stream)
+{
+    switch (stream->state) {
+    case CS_RETRY:
+        return -1;
+    case CS_IN_PROGRESS:
+        return POLLOUT;
+    case CS_HANDSHAKE:
+        return ssl_conn_wait_events(stream->ssl, STREAM_CONNECT, false);
+    case CS_CONNECTED:
+    case CS_FAILED:
+    default:
+        return 0;
     }
 }
 
@@ -232,10 +593,11 @@ stream_open_block(const char *name, struct stream **streamp)
         return error;
     }
     while ((error = stream_connect(stream)) == EAGAIN) {
-        if (stream->state == CS_RETRY) {
+        int events = connect_wait_events(stream);
+        if (events < 0) {
             poll(NULL, 0, STREAM_CONNECT_RETRY_MSEC);
-        } else {
-            struct pollfd pfd = { .fd = stream->fd, .events = POLLOUT };
+        } else if (events > 0) {
+            struct pollfd pfd = { .fd = stream->fd, .events = events };
             poll(&pfd, 1, -1);
         }
     }
@@ -256,6 +618,9 @@ stream_recv(struct stream *stream, void *buffer, size_t n)
     }
     if (!n) {
         return 0;
+    }
+    if (stream->ssl) {
+        return ssl_conn_recv(stream->ssl, buffer, n);
     }
 
     for (;;) {
@@ -282,6 +647,9 @@ stream_send(struct stream *stream, const void *buffer, size_t n)
     if (!n) {
         return 0;
     }
+    if (stream->ssl) {
+        return ssl_conn_send(stream->ssl, buffer, n);
+    }
 
     for (;;) {
         ssize_t retval = send(stream->fd, buffer, n,
@@ -301,18 +669,29 @@ stream_send(struct stream *stream, const void *buffer, size_t n)
 void
 stream_run(struct stream *stream)
 {
-    (void) stream;
+    if (stream->ssl && stream->state == CS_CONNECTED) {
+        ssl_conn_run(stream->ssl);
+    }
 }
 
 void
 stream_run_wait(struct stream *stream)
 {
-    (void) stream;
+    if (stream->ssl && stream->state == CS_CONNECTED) {
+        int events = ssl_conn_run_wait_events(stream->ssl);
+        if (events > 0) {
+            poll_fd_wait(stream->fd, events);
+        } else if (!events) {
+            poll_immediate_wake();
+        }
+    }
 }
 
 void
 stream_wait(struct stream *stream, enum stream_wait_type type)
 {
+    int events;
+
     switch (stream->state) {
     case CS_FAILED:
         poll_immediate_wake();
@@ -321,22 +700,30 @@ stream_wait(struct stream *stream, enum stream_wait_type type)
         poll_timer_wait(STREAM_CONNECT_RETRY_MSEC);
         return;
     case CS_IN_PROGRESS:
-        poll_fd_wait(stream->fd, POLLOUT);
-        return;
+    case CS_HANDSHAKE:
+        events = connect_wait_events(stream);
+        break;
     case CS_CONNECTED:
+    default:
+        switch (type) {
+        case STREAM_CONNECT:
+            events = 0;
+            break;
+        case STREAM_RECV:
+        case STREAM_SEND:
+        default:
+            events = (stream->ssl
+                      ? ssl_conn_wait_events(stream->ssl, type, true)
+                      : type == STREAM_RECV ? POLLIN : POLLOUT);
+            break;
+        }
         break;
     }
 
-    switch (type) {
-    case STREAM_CONNECT:
+    if (events > 0) {
+        poll_fd_wait(stream->fd, events);
+    } else {
         poll_immediate_wake();
-        break;
-    case STREAM_RECV:
-        poll_fd_wait(stream->fd, POLLIN);
-        break;
-    case STREAM_SEND:
-        poll_fd_wait(stream->fd, POLLOUT);
-        break;
     }
 }
 
@@ -362,6 +749,7 @@ void
 stream_close(struct stream *stream)
 {
     if (stream) {
+        ssl_conn_destroy(stream->ssl);
         close(stream->fd);
         free(stream->name);
         free(stream);
@@ -378,6 +766,14 @@ int
 stream_get_fd(const struct stream *stream)
 {
     return stream->fd;
+}
+
+const char *
+stream_get_peer_id(const struct stream *stream)
+{
+    return (stream->ssl && stream->state == CS_CONNECTED
+            ? ssl_conn_get_peer_cn(stream->ssl)
+            : NULL);
 }
 
 /* Passive streams. */
@@ -433,7 +829,7 @@ remove_stale_socket(const char *path, const struct sockaddr_un *sun,
         return EADDRINUSE;
     }
 
-    int fd = new_socket();
+    int fd = new_socket(AF_UNIX);
     if (fd < 0) {
         return -fd;
     }
@@ -454,18 +850,13 @@ remove_stale_socket(const char *path, const struct sockaddr_un *sun,
     return error;
 }
 
-int
-pstream_open(const char *name, struct pstream **pstreamp)
+static int
+punix_open(const char *name, const char *path, struct pstream **pstreamp)
 {
     struct sockaddr_un sun;
     socklen_t sun_len;
-    const char *path = strip_prefix(name, "punix:");
     int error;
 
-    *pstreamp = NULL;
-    if (!path) {
-        return EAFNOSUPPORT;
-    }
     error = make_sockaddr(path, &sun, &sun_len);
     if (error) {
         return error;
@@ -482,7 +873,7 @@ pstream_open(const char *name, struct pstream **pstreamp)
         }
     }
 
-    int fd = new_socket();
+    int fd = new_socket(AF_UNIX);
     if (fd < 0) {
         return -fd;
     }
@@ -501,6 +892,7 @@ pstream_open(const char *name, struct pstream **pstreamp)
         }
         return ENOMEM;
     }
+    pstream->kind = KIND_UNIX;
     pstream->fd = fd;
     pstream->name = strdup(name);
     if (asprintf(&pstream->accepted_name, "unix:%s", path) < 0) {
@@ -519,14 +911,85 @@ pstream_open(const char *name, struct pstream **pstreamp)
     return 0;
 }
 
+static int
+pinet_open(enum stream_kind kind, const char *suffix,
+           struct pstream **pstreamp)
+{
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    int error;
+
+    error = parse_inet(suffix, true, false, &ss, &ss_len, NULL);
+    if (error) {
+        return error;
+    }
+
+    int fd = new_socket(ss.ss_family);
+    if (fd < 0) {
+        return -fd;
+    }
+    int yes = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes)
+        || bind(fd, (struct sockaddr *) &ss, ss_len)
+        || listen(fd, LISTEN_BACKLOG)) {
+        error = errno;
+        close(fd);
+        return error;
+    }
+    ss_len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *) &ss, &ss_len)) {
+        error = errno;
+        close(fd);
+        return error;
+    }
+
+    struct pstream *pstream = calloc(1, sizeof *pstream);
+    if (!pstream) {
+        close(fd);
+        return ENOMEM;
+    }
+    pstream->kind = kind;
+    pstream->fd = fd;
+    pstream->name = format_inet(kind == KIND_SSL ? "pssl" : "ptcp", &ss,
+                                true);
+    pstream->port = (ss.ss_family == AF_INET6
+                     ? ntohs(((struct sockaddr_in6 *) &ss)->sin6_port)
+                     : ntohs(((struct sockaddr_in *) &ss)->sin_port));
+    if (!pstream->name) {
+        pstream_close(pstream);
+        return ENOMEM;
+    }
+    *pstreamp = pstream;
+    return 0;
+}
+
+int
+pstream_open(const char *name, struct pstream **pstreamp)
+{
+    enum stream_kind kind;
+    const char *suffix = parse_kind(name, true, &kind);
+
+    *pstreamp = NULL;
+    if (!suffix) {
+        return EAFNOSUPPORT;
+    }
+    return (kind == KIND_UNIX
+            ? punix_open(name, suffix, pstreamp)
+            : pinet_open(kind, suffix, pstreamp));
+}
+
 int
 pstream_accept(struct pstream *pstream, struct stream **streamp)
 {
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
     int fd;
 
     *streamp = NULL;
     for (;;) {
-        fd = accept4(pstream->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ss_len = sizeof ss;
+        fd = accept4(pstream->fd, (struct sockaddr *) &ss, &ss_len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             break;
         }
@@ -543,13 +1006,31 @@ pstream_accept(struct pstream *pstream, struct stream **streamp)
     }
 
     struct stream *stream = calloc(1, sizeof *stream);
-    if (!stream || !(stream->name = strdup(pstream->accepted_name))) {
+    if (stream) {
+        stream->name = (pstream->kind == KIND_UNIX
+                        ? strdup(pstream->accepted_name)
+                        : format_inet(pstream->kind == KIND_SSL
+                                      ? "ssl" : "tcp", &ss, false));
+    }
+    if (!stream || !stream->name) {
         free(stream);
         close(fd);
         return ENOMEM;
     }
     stream->fd = fd;
     stream->state = CS_CONNECTED;
+    if (pstream->kind != KIND_UNIX) {
+        set_tcp_nodelay(fd);
+    }
+    if (pstream->kind == KIND_SSL) {
+        int error = ssl_conn_create(fd, true, NULL, stream->name,
+                                    &stream->ssl);
+        if (error) {
+            stream_close(stream);
+            return error;
+        }
+        stream->state = CS_HANDSHAKE;
+    }
     *streamp = stream;
     return 0;
 }
@@ -579,4 +1060,10 @@ const char *
 pstream_get_name(const struct pstream *pstream)
 {
     return pstream->name;
+}
+
+int
+pstream_get_bound_port(const struct pstream *pstream)
+{
+    return pstream->kind == KIND_UNIX ? 0 : pstream->port;
 }

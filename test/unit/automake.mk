@@ -41,6 +41,11 @@ test_unit_test_stream_SOURCES = test/unit/test-stream.c $(UNIT_COMMON)
 test_unit_test_stream_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_stream_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-stream-ssl
+test_unit_test_stream_ssl_SOURCES = test/unit/test-stream-ssl.c $(UNIT_COMMON)
+test_unit_test_stream_ssl_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_stream_ssl_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-reconnect
 test_unit_test_reconnect_SOURCES = test/unit/test-reconnect.c $(UNIT_COMMON)
 test_unit_test_reconnect_CFLAGS = $(UNIT_CFLAGS)

@@ -1057,7 +1057,7 @@ test_session_no_retry(void)
     vlog_set_levels_from_string("jsonrpc:off");
 
     /* Bad name: fails, then gives up. */
-    struct jsonrpc_session *s = jsonrpc_session_open("tcp:1.2.3.4:5", false);
+    struct jsonrpc_session *s = jsonrpc_session_open("sctp:1.2.3.4:5", false);
     RUN_UNTIL(s, &srv, !jsonrpc_session_is_alive(s));
     CU_ASSERT_EQUAL(jsonrpc_session_get_last_error(s), EAFNOSUPPORT);
     jsonrpc_session_close(s);

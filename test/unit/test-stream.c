@@ -1,9 +1,13 @@
-/* Tests for lib/stream: real Unix sockets, file and abstract. */
+/* Tests for lib/stream: real Unix sockets, file and abstract, and TCP over
+ * IPv4 and IPv6 loopback.  TLS is in test-stream-ssl.c. */
 
 #include <config.h>
 #include "unit.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,16 +110,35 @@ send_all(struct stream *s, const char *buf, size_t n)
     alarm(0);
 }
 
-/* Connects a client to 'pname' (via 'aname') and checks traffic both ways,
- * a large transfer, and EOF in both directions. */
+/* The name an accepted TCP stream should have: the client's local
+ * address. */
 static void
-exercise_pair(const char *pname, const char *aname)
+expected_accepted_name(struct stream *c, char *buf, size_t size)
 {
-    struct pstream *p;
-    struct stream *c, *s;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char addr[INET6_ADDRSTRLEN];
 
-    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &p), 0);
-    CU_ASSERT_STRING_EQUAL(pstream_get_name(p), pname);
+    CU_ASSERT_EQUAL_FATAL(getsockname(stream_get_fd(c),
+                                      (struct sockaddr *) &ss, &len), 0);
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof addr);
+        snprintf(buf, size, "tcp:[%s]:%u", addr, ntohs(sin6->sin6_port));
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+        inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof addr);
+        snprintf(buf, size, "tcp:%s:%u", addr, ntohs(sin->sin_port));
+    }
+}
+
+/* Connects a client to 'p' (via 'aname') and checks traffic both ways, a
+ * large transfer, and EOF in both directions.  Closes 'p'. */
+static void
+exercise_listener(struct pstream *p, const char *aname)
+{
+    bool inet = !strncmp(aname, "tcp:", 4);
+    struct stream *c, *s;
 
     /* Nothing pending yet. */
     CU_ASSERT_EQUAL(pstream_accept(p, &s), EAGAIN);
@@ -127,7 +150,15 @@ exercise_pair(const char *pname, const char *aname)
     CU_ASSERT_EQUAL(stream_connect(c), 0);      /* Stays connected. */
     s = accept_one(p);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    CU_ASSERT_STRING_EQUAL(stream_get_name(s), aname);
+    if (inet) {
+        char expected[128];
+        expected_accepted_name(c, expected, sizeof expected);
+        CU_ASSERT_STRING_EQUAL(stream_get_name(s), expected);
+        CU_ASSERT_PTR_NULL(stream_get_peer_id(s));
+    } else {
+        CU_ASSERT_STRING_EQUAL(stream_get_name(s), aname);
+        CU_ASSERT_EQUAL(pstream_get_bound_port(p), 0);
+    }
     CU_ASSERT(stream_get_fd(s) >= 0);
     CU_ASSERT_EQUAL(stream_connect(s), 0);
 
@@ -204,6 +235,16 @@ exercise_pair(const char *pname, const char *aname)
     stream_close(c);
 
     pstream_close(p);
+}
+
+static void
+exercise_pair(const char *pname, const char *aname)
+{
+    struct pstream *p;
+
+    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &p), 0);
+    CU_ASSERT_STRING_EQUAL(pstream_get_name(p), pname);
+    exercise_listener(p, aname);
 }
 
 static void
@@ -337,7 +378,7 @@ test_bad_names(void)
     struct pstream *p = (struct pstream *) 1;
     char long_name[300];
 
-    CU_ASSERT_FALSE(stream_verify_name("tcp:1.2.3.4:5"));
+    CU_ASSERT_FALSE(stream_verify_name("sctp:1.2.3.4:5"));
     CU_ASSERT_FALSE(stream_verify_name("unix:"));
     CU_ASSERT_FALSE(stream_verify_name("punix:/x"));
     CU_ASSERT_FALSE(stream_verify_name(NULL));
@@ -347,7 +388,7 @@ test_bad_names(void)
     CU_ASSERT_FALSE(pstream_verify_name("punix:"));
     CU_ASSERT_TRUE(pstream_verify_name("punix:@x"));
 
-    CU_ASSERT_EQUAL(stream_open("tcp:127.0.0.1:1", &s), EAFNOSUPPORT);
+    CU_ASSERT_EQUAL(stream_open("sctp:127.0.0.1:1", &s), EAFNOSUPPORT);
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_EQUAL(stream_open("/tmp/x", &s), EAFNOSUPPORT);
     CU_ASSERT_EQUAL(stream_open(NULL, &s), EAFNOSUPPORT);
@@ -453,6 +494,229 @@ test_many_clients(void)
     pstream_close(p);
 }
 
+
+/* Returns true if the kernel has an IPv6 loopback address. */
+static bool
+have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+                                 .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    bool ok = fd >= 0 && !bind(fd, (struct sockaddr *) &sin6, sizeof sin6);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+/* Opens 'pname' (with port 0) and checks that its name became
+ * "PREFIX:PORT:ADDR" for the kernel's port; stores "tcp:ADDR:PORT" (with
+ * 'aprefix') in 'aname'. */
+static struct pstream *
+open_inet_listener(const char *pname, const char *addr, const char *aprefix,
+                   char *aname, size_t size)
+{
+    struct pstream *p;
+    char expected[128];
+
+    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &p), 0);
+    int port = pstream_get_bound_port(p);
+    CU_ASSERT_FATAL(port > 0 && port <= 65535);
+    snprintf(expected, sizeof expected, "%.4s:%d:%s", pname, port, addr);
+    CU_ASSERT_STRING_EQUAL(pstream_get_name(p), expected);
+    snprintf(aname, size, "%s:%s:%d", aprefix, addr, port);
+    return p;
+}
+
+static void
+test_tcp_ipv4(void)
+{
+    char aname[128];
+    struct pstream *p = open_inet_listener("ptcp:0:127.0.0.1", "127.0.0.1",
+                                           "tcp", aname, sizeof aname);
+    exercise_listener(p, aname);
+}
+
+static void
+test_tcp_ipv6(void)
+{
+    char aname[128];
+
+    if (!have_ipv6_loopback()) {
+        printf("\n    (no IPv6 loopback address ::1: IPv6 part skipped) ");
+        return;
+    }
+    struct pstream *p = open_inet_listener("ptcp:0:[::1]", "[::1]", "tcp",
+                                           aname, sizeof aname);
+    exercise_listener(p, aname);
+
+    /* The IPv6 wildcard accepts ::1 too. */
+    p = open_inet_listener("ptcp:0:[::]", "[::]", "tcp", aname,
+                           sizeof aname);
+    snprintf(aname, sizeof aname, "tcp:[::1]:%d", pstream_get_bound_port(p));
+    exercise_listener(p, aname);
+}
+
+static void
+test_tcp_misc(void)
+{
+    char aname[128];
+    struct pstream *p;
+    struct stream *c, *s;
+
+    /* Without an address, a listener takes every IPv4 address. */
+    CU_ASSERT_EQUAL_FATAL(pstream_open("ptcp:0", &p), 0);
+    int port = pstream_get_bound_port(p);
+    char expected[64];
+    snprintf(expected, sizeof expected, "ptcp:%d:0.0.0.0", port);
+    CU_ASSERT_STRING_EQUAL(pstream_get_name(p), expected);
+    snprintf(aname, sizeof aname, "tcp:127.0.0.1:%d", port);
+
+    /* stream_open_block(). */
+    CU_ASSERT_EQUAL_FATAL(stream_open_block(aname, &c), 0);
+    CU_ASSERT_EQUAL(stream_connect(c), 0);
+    s = accept_one(p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+
+    /* TCP_NODELAY on both ends. */
+    int on = 0;
+    socklen_t len = sizeof on;
+    CU_ASSERT_EQUAL(getsockopt(stream_get_fd(c), IPPROTO_TCP, TCP_NODELAY,
+                               &on, &len), 0);
+    CU_ASSERT(on);
+    on = 0;
+    CU_ASSERT_EQUAL(getsockopt(stream_get_fd(s), IPPROTO_TCP, TCP_NODELAY,
+                               &on, &len), 0);
+    CU_ASSERT(on);
+
+    /* Nonblocking: nothing to read yet on either side. */
+    char buf[8];
+    CU_ASSERT_EQUAL(stream_recv(c, buf, sizeof buf), -EAGAIN);
+    CU_ASSERT_EQUAL(stream_recv(s, buf, sizeof buf), -EAGAIN);
+    send_all(s, "abc", 3);
+    CU_ASSERT_EQUAL(recv_exactly(c, buf, 3), 3);
+    CU_ASSERT(!memcmp(buf, "abc", 3));
+    stream_close(c);
+    stream_close(s);
+
+    /* The port is busy while listening. */
+    struct pstream *p2;
+    snprintf(expected, sizeof expected, "ptcp:%d:127.0.0.1", port);
+    CU_ASSERT_EQUAL(pstream_open(expected, &p2), EADDRINUSE);
+    CU_ASSERT_PTR_NULL(p2);
+    pstream_close(p);
+
+    /* Nobody listens any more: connection refused, reported by
+     * stream_open() or, for a connection in progress, stream_connect(). */
+    int error = stream_open(aname, &c);
+    if (!error) {
+        error = connect_one(c);
+        CU_ASSERT_EQUAL(stream_connect(c), error);      /* Sticky. */
+        CU_ASSERT_EQUAL(stream_recv(c, buf, 1), -error);
+        CU_ASSERT_EQUAL(stream_send(c, buf, 1), -error);
+        stream_close(c);
+    } else {
+        CU_ASSERT_PTR_NULL(c);
+    }
+    CU_ASSERT_EQUAL(error, ECONNREFUSED);
+    CU_ASSERT_EQUAL(stream_open_block(aname, &c), ECONNREFUSED);
+    CU_ASSERT_PTR_NULL(c);
+
+    /* A host name, resolved with getaddrinfo(). */
+    CU_ASSERT_EQUAL_FATAL(pstream_open("ptcp:0:localhost", &p), 0);
+    snprintf(aname, sizeof aname, "tcp:localhost:%d",
+             pstream_get_bound_port(p));
+    CU_ASSERT_EQUAL_FATAL(stream_open_block(aname, &c), 0);
+    CU_ASSERT_STRING_EQUAL(stream_get_name(c), aname);
+    s = accept_one(p);
+    CU_ASSERT_PTR_NOT_NULL(s);
+    stream_close(s);
+    stream_close(c);
+    pstream_close(p);
+}
+
+static void
+test_inet_names(void)
+{
+    static const char *good_active[] = {
+        "tcp:1.2.3.4:5", "tcp:127.0.0.1:65535", "tcp:[::1]:6641",
+        "tcp:[2001:db8::1]:1", "tcp:[::ffff:1.2.3.4]:80",
+        "tcp:localhost:6641", "tcp:db-1.example.com:6641",
+        "ssl:1.2.3.4:6641", "ssl:[::1]:6641", "ssl:chan-db:6641",
+    };
+    static const char *bad_active[] = {
+        "tcp:", "tcp:1.2.3.4", "tcp:1.2.3.4:", "tcp::80", "tcp:[::1]",
+        "tcp:[::1:80", "tcp:::1]:80", "tcp:[::1]]:80", "tcp:[[::1]]:80",
+        "tcp:[::1]x:80", "tcp:x[::1]:80", "tcp:[]:80", "tcp:[1.2.3.4:80]",
+        "tcp:::1:80", "tcp:::1", "tcp:1.2.3.4:80:90", "tcp:1.2.3.4:0",
+        "tcp:1.2.3.4:65536", "tcp:1.2.3.4:99999999", "tcp:1.2.3.4:-1",
+        "tcp:1.2.3.4:+80", "tcp:1.2.3.4:80x", "tcp:1.2.3.4: 80",
+        "tcp:1.2.3.4:[80]", "tcp:1.2.3.256:80", "tcp:1.2.3:80x",
+        "tcp:[zz::1]:80", "tcp:bad_host:80", "tcp:a b:80", "ssl:",
+        "ssl:1.2.3.4", "ssl:[::1]", "ssl:1.2.3.4:65536",
+        "ptcp:80", "pssl:80", "unix:", "tcp1.2.3.4:80",
+    };
+    static const char *good_passive[] = {
+        "ptcp:0", "ptcp:6641", "ptcp:65535", "ptcp:6641:127.0.0.1",
+        "ptcp:6641:[::1]", "ptcp:6641:[::]", "ptcp:6641:0.0.0.0",
+        "ptcp:6641:localhost", "pssl:6641", "pssl:0:[::1]",
+    };
+    static const char *bad_passive[] = {
+        "ptcp:", "ptcp:65536", "ptcp:abc", "ptcp:-1", "ptcp::127.0.0.1",
+        "ptcp:80:", "ptcp:80:::1", "ptcp:80:[::1", "ptcp:80:::1]",
+        "ptcp:[80]", "ptcp:80:[]", "ptcp:80:1.2.3.256",
+        "ptcp:127.0.0.1:80", "ptcp:80:1.2.3.4:5", "pssl:", "pssl:x",
+        "tcp:1.2.3.4:80", "ssl:1.2.3.4:80",
+    };
+
+    for (size_t i = 0; i < sizeof good_active / sizeof *good_active; i++) {
+        if (!stream_verify_name(good_active[i])) {
+            CU_FAIL("a good active name is refused");
+            printf("\n    refused: %s ", good_active[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof bad_active / sizeof *bad_active; i++) {
+        const char *name = bad_active[i];
+        struct stream *s = (struct stream *) 1;
+        int expected = (!strncmp(name, "tcp:", 4) || !strncmp(name, "ssl:", 4)
+                        || !strncmp(name, "unix:", 5)
+                        ? EINVAL : EAFNOSUPPORT);
+        int error = stream_open(name, &s);
+        if (stream_verify_name(name) || error != expected) {
+            CU_FAIL("a bad active name is accepted");
+            printf("\n    accepted: %s (%d) ", name, error);
+        }
+        CU_ASSERT_PTR_NULL(s);
+    }
+    for (size_t i = 0; i < sizeof good_passive / sizeof *good_passive;
+         i++) {
+        if (!pstream_verify_name(good_passive[i])) {
+            CU_FAIL("a good passive name is refused");
+            printf("\n    refused: %s ", good_passive[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof bad_passive / sizeof *bad_passive; i++) {
+        const char *name = bad_passive[i];
+        struct pstream *p = (struct pstream *) 1;
+        int expected = (!strncmp(name, "ptcp:", 5)
+                        || !strncmp(name, "pssl:", 5)
+                        ? EINVAL : EAFNOSUPPORT);
+        int error = pstream_open(name, &p);
+        if (pstream_verify_name(name) || error != expected) {
+            CU_FAIL("a bad passive name is accepted");
+            printf("\n    accepted: %s (%d) ", name, error);
+        }
+        CU_ASSERT_PTR_NULL(p);
+    }
+
+    /* A host name that does not resolve. */
+    struct stream *s;
+    CU_ASSERT_EQUAL(stream_open("tcp:no-such-host.invalid:80", &s),
+                    EADDRNOTAVAIL);
+    CU_ASSERT_PTR_NULL(s);
+}
+
 static const struct unit_test tests[] = {
     { "file socket", test_file_socket },
     { "abstract socket", test_abstract_socket },
@@ -460,6 +724,10 @@ static const struct unit_test tests[] = {
     { "stale socket", test_stale_socket },
     { "bad names", test_bad_names },
     { "many clients", test_many_clients },
+    { "tcp ipv4", test_tcp_ipv4 },
+    { "tcp ipv6", test_tcp_ipv6 },
+    { "tcp misc", test_tcp_misc },
+    { "inet names", test_inet_names },
 };
 
 int
