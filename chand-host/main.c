@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "host.h"
+#include "stream-ssl.h"
 #include "util.h"
 #include "poll-loop.h"
 #include "vlog.h"
@@ -32,7 +33,15 @@ delivers the Chan DB's records to each VM and writes back what they applied.\n\
 \n\
 Options:\n\
   --ovs-db=REMOTE     local Open_vSwitch DB (default: %s)\n\
-  --chan-db=REMOTE    Chan DB (default: the --ovs-db remote)\n\
+  --chan-db=REMOTE    Chan DB: unix:PATH, tcp:IP:PORT or ssl:IP:PORT\n\
+                      (default: the --ovs-db remote)\n\
+  --private-key=FILE, --certificate=FILE, --ca-cert=FILE\n\
+                      TLS for ssl: remotes: chand-host's key and\n\
+                      certificate, and the CA certificate that signs the\n\
+                      server's (peer certificates are verified)\n\
+  --bootstrap-ca-cert=FILE\n\
+                      as --ca-cert, but if FILE does not exist, trust the\n\
+                      CA certificate the server presents first and save it\n\
   --bridge=BRIDGE     host bridge carrying the VMs' vNICs (default: br-int)\n\
   --ovs-rundir=DIR    where BRIDGE.mgmt is (default: $OVS_RUNDIR or\n\
                       /var/run/openvswitch)\n\
@@ -143,7 +152,8 @@ main(int argc, char *argv[])
            OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
-           OPT_MAX_TRANSFER };
+           OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
+           OPT_BOOTSTRAP_CA_CERT };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -161,6 +171,11 @@ main(int argc, char *argv[])
         { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
         { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
         { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
+        { "private-key", required_argument, NULL, OPT_PRIVATE_KEY },
+        { "certificate", required_argument, NULL, OPT_CERTIFICATE },
+        { "ca-cert", required_argument, NULL, OPT_CA_CERT },
+        { "bootstrap-ca-cert", required_argument, NULL,
+          OPT_BOOTSTRAP_CA_CERT },
         { "content-cap", required_argument, NULL, OPT_CONTENT_CAP },
         { "max-transfer", required_argument, NULL, OPT_MAX_TRANSFER },
         { "flow-check", required_argument, NULL, OPT_FLOW_CHECK },
@@ -234,6 +249,12 @@ main(int argc, char *argv[])
             }
             break;
         case OPT_CONTENT_DIR: opts.content_dir = optarg; break;
+        case OPT_PRIVATE_KEY: stream_ssl_set_private_key_file(optarg); break;
+        case OPT_CERTIFICATE: stream_ssl_set_certificate_file(optarg); break;
+        case OPT_CA_CERT:
+        case OPT_BOOTSTRAP_CA_CERT:
+            stream_ssl_set_ca_cert_file(optarg, c == OPT_BOOTSTRAP_CA_CERT);
+            break;
         case OPT_CONTENT_CAP:
             if (!parse_byte_size(optarg, &opts.content_cap)
                 || !opts.content_cap) {

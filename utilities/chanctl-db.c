@@ -38,44 +38,80 @@
  */
 
 struct db {
-    char *name;                 /* "unix:..." */
+    char *name;                 /* The remote connected to. */
     struct jsonrpc *rpc;
 };
 
-/* Connects 'db' to the Chan DB server named in 'opts'.  Returns 0, or
- * prints why not and returns CHANCTL_FAIL (CHANCTL_USAGE for an unusable
- * remote).  On success the caller calls db_close(). */
+/* Returns the stream name for one Chan DB remote 'r': a name with a
+ * known prefix as is, a plain path as "unix:PATH"; or NULL if 'r' has
+ * another prefix.  malloc()ed. */
+static char *
+remote_name(const char *r)
+{
+    const char *colon = strchr(r, ':');
+    const char *slash = strchr(r, '/');
+
+    if (stream_verify_name(r)) {
+        return xstrdup(r);
+    } else if (colon && (!slash || colon < slash)) {
+        return NULL;
+    }
+    return chanctl_unix_name(r);
+}
+
+/* Connects 'db' to the Chan DB server named in 'opts': the first of its
+ * comma-separated remotes that answers.  Returns 0, or prints why not and
+ * returns CHANCTL_FAIL (CHANCTL_USAGE for an unusable remote).  On
+ * success the caller calls db_close(). */
 static int
 db_open(const struct chanctl_options *opts, struct db *db)
 {
-    const char *remote = opts->chan_db;
-    const char *colon = strchr(remote, ':');
-    const char *slash = strchr(remote, '/');
-    struct stream *stream;
+    char *remotes = xstrdup(opts->chan_db);
+    char *save = NULL, *failures = NULL;
+    int status = CHANCTL_FAIL;
 
     db->rpc = NULL;
     db->name = NULL;
-    if (colon && (!slash || colon < slash) && strncmp(remote, "unix:", 5)) {
-        chanctl_error("unsupported Chan DB remote '%s': chanctl connects to "
-                      "unix:PATH only", remote);
-        return CHANCTL_USAGE;
+    for (char *r = strtok_r(remotes, ",", &save); r;
+         r = strtok_r(NULL, ",", &save)) {
+        char *name = remote_name(r);
+        struct stream *stream;
+
+        if (!name) {
+            chanctl_error("unsupported Chan DB remote '%s': use unix:PATH, "
+                          "tcp:IP:PORT or ssl:IP:PORT", r);
+            status = CHANCTL_USAGE;
+            break;
+        }
+        int error = stream_open_block(name, &stream);
+        if (!error) {
+            db->name = name;
+            db->rpc = jsonrpc_open(stream);
+            status = 0;
+            break;
+        }
+        char *f = xasprintf("%s%s%s: %s", failures ? failures : "",
+                            failures ? "; " : "", name,
+                            error == EPROTO ? "TLS handshake failed"
+                            : error == ENOPROTOOPT
+                            ? "TLS needs --private-key, --certificate and "
+                              "--ca-cert" : strerror(error));
+        free(failures);
+        failures = f;
+        free(name);
     }
-    db->name = chanctl_unix_name(remote);
-    int error = stream_open_block(db->name, &stream);
-    if (error) {
-        chanctl_error("cannot connect to %s: %s (is ovsdb-server running? "
-                      "use %s%s%s)", db->name, strerror(error),
+    if (status == CHANCTL_FAIL) {
+        chanctl_error("cannot connect to the Chan DB (%s) (is ovsdb-server "
+                      "running? use %s%s%s)", failures ? failures : "",
                       opts->chan_db_option,
                       opts->chan_db_origin == CHANCTL_FROM_ENV
                       ? " or unset " : "",
                       opts->chan_db_origin == CHANCTL_FROM_ENV
                       ? opts->chan_db_env : "");
-        free(db->name);
-        db->name = NULL;
-        return CHANCTL_FAIL;
     }
-    db->rpc = jsonrpc_open(stream);
-    return 0;
+    free(failures);
+    free(remotes);
+    return status;
 }
 
 static void

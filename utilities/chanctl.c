@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "chan-endpoint.h"
+#include "stream-ssl.h"
 #include "util.h"
 
 /* Options a command accepts besides the connection options, --timeout and
@@ -248,13 +249,26 @@ usage(void)
         free(synopsis);
     }
     printf("\nOptions:\n"
-           "  --chan-db REMOTE   Chan DB server, unix:PATH; env "
-           "CHAND_CHAN_DB\n"
+           "  --chan-db REMOTE   Chan DB server: unix:PATH, tcp:IP:PORT or "
+           "ssl:IP:PORT,\n"
+           "                     or several, comma-separated (the first "
+           "that answers);\n"
+           "                     env CHAND_CHAN_DB\n"
            "                     (default: %s)\n"
            "  --db REMOTE        deprecated spelling of --chan-db, as "
            "CHAND_DB is of\n"
            "                     CHAND_CHAN_DB; both are removed in the "
            "next release\n"
+           "  --private-key FILE, --certificate FILE, --ca-cert FILE\n"
+           "                     TLS for ssl: remotes: this client's key and "
+           "certificate,\n"
+           "                     and the CA certificate that signs the "
+           "server's\n"
+           "  --bootstrap-ca-cert FILE\n"
+           "                     as --ca-cert, but if FILE does not exist, "
+           "trust the CA\n"
+           "                     certificate the server presents first and "
+           "save it there\n"
            "  --host-ctl PATH    chand-host control socket; "
            "env CHAND_HOST_CTL\n"
            "                     (default: %s)\n"
@@ -300,7 +314,8 @@ usage(void)
            "  -V, --version      print the version and exit\n"
            "  --                 end of options (e.g. before a JSON value "
            "such as -1)\n"
-           "\nThe Chan DB database is \"%s\"; REMOTE is unix:PATH.\n"
+           "\nThe Chan DB database is \"%s\"; a REMOTE without a prefix "
+           "is a unix: path.\n"
            "Exit status: 0 success, 1 not found or failed, "
            "2 usage error.\n",
            CHANCTL_DEFAULT_DB, CHANCTL_DEFAULT_HOST_CTL,
@@ -322,7 +337,8 @@ find_command(const char *name)
 /* Long options that take a value. */
 static const char *const value_options[] = {
     "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout",
-    "flag", "param", "mode"
+    "flag", "param", "mode", "private-key", "certificate", "ca-cert",
+    "bootstrap-ca-cert"
 };
 
 static bool
@@ -476,6 +492,12 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
     } else if (!strcmp(name, "mode")) {
         opts->mode = value;
         ps->mode_given = "--mode";
+    } else if (!strcmp(name, "private-key")) {
+        stream_ssl_set_private_key_file(value);
+    } else if (!strcmp(name, "certificate")) {
+        stream_ssl_set_certificate_file(value);
+    } else if (!strcmp(name, "ca-cert") || !strcmp(name, "bootstrap-ca-cert")) {
+        stream_ssl_set_ca_cert_file(value, !strcmp(name, "bootstrap-ca-cert"));
     } else if (!strcmp(name, "json")) {
         opts->json = true;
         ps->json_given = "--json";

@@ -101,7 +101,7 @@ class ManPage:
                     continue
                 if section is None:
                     continue
-                if line.startswith(".TP"):
+                if line.startswith(".TP") or line.startswith(".TQ"):
                     after_tp = True
                     continue
                 if after_tp and not line.startswith(".\\\""):
