@@ -1505,6 +1505,49 @@ stat_reaches(struct ovsdb_replica *r, void *w_)
     ((struct stat_wait) { offsetof(struct ovsdb_replica_stats, FIELD), \
                           (VALUE) })
 
+/* Answers the _Server get_schema of a new connection as a server without
+ * _Server does. */
+static void
+fake_no_server_db(struct fake *f, struct ovsdb_replica *r)
+{
+    json_t *req = fake_expect(f, r, "get_schema");
+    if (req) {
+        json_t *expect = jl("['_Server']");
+        CU_ASSERT(json_equal(jsonrpc_msg_params(req), expect));
+        json_decref(expect);
+        jsonrpc_send(f->rpc, jsonrpc_create_error(
+                         jl("{'error':'unknown database',"
+                            "'details':'_Server'}"),
+                         jsonrpc_msg_id(req)));
+        json_decref(req);
+    }
+}
+
+/* Refuses 'method' with "unknown method", as servers that lack it do. */
+static void
+fake_unknown_method(struct fake *f, struct ovsdb_replica *r,
+                    const char *method)
+{
+    json_t *req = fake_expect(f, r, method);
+    if (req) {
+        jsonrpc_send(f->rpc, jsonrpc_create_error(
+                         json_string("unknown method"),
+                         jsonrpc_msg_id(req)));
+        json_decref(req);
+    }
+}
+
+/* Receives the data monitor request of a new connection to a server that
+ * only knows "monitor": refuses monitor_cond_since and monitor_cond, then
+ * returns the "monitor" request. */
+static json_t *
+fake_expect_monitor_v1(struct fake *f, struct ovsdb_replica *r)
+{
+    fake_unknown_method(f, r, "monitor_cond_since");
+    fake_unknown_method(f, r, "monitor_cond");
+    return fake_expect(f, r, "monitor");
+}
+
 static const char fake_schema[] =
     "{'name':'Open_vSwitch','version':'1','tables':{"
     "'Interface':{'columns':{'name':{'type':'string'},"
@@ -1534,6 +1577,7 @@ test_fake_server(void)
     ovsdb_replica_connect(r, aname);
 
     /* get_schema, then a monitor for the columns the schema has. */
+    fake_no_server_db(&f, r);
     json_t *req = fake_expect(&f, r, "get_schema");
     if (req) {
         json_t *expect = jl("['Open_vSwitch']");
@@ -1541,7 +1585,7 @@ test_fake_server(void)
         json_decref(expect);
     }
     fake_reply(&f, req, fake_schema);
-    req = fake_expect(&f, r, "monitor");
+    req = fake_expect_monitor_v1(&f, r);
     json_t *monitor_id = NULL;
     if (req) {
         json_t *expect = jl("{'Interface':{'columns':['name','external_ids',"
@@ -1705,6 +1749,7 @@ test_fake_server(void)
     txn_result_clear(&res);
 
     /* After reconnecting, a refused get_schema is retried. */
+    fake_no_server_db(&f, r);
     req = fake_expect(&f, r, "get_schema");
     if (req) {
         jsonrpc_send(f.rpc, jsonrpc_create_error(json_string("busy"),
@@ -1717,7 +1762,7 @@ test_fake_server(void)
     CU_ASSERT_TRUE(ovsdb_replica_is_connected(r));
     req = fake_expect(&f, r, "get_schema");
     fake_reply(&f, req, fake_schema);
-    req = fake_expect(&f, r, "monitor");
+    req = fake_expect_monitor_v1(&f, r);
     /* A malformed initial reply is refused too (and retried). */
     fake_reply(&f, req, "{'Interface':[]}");
     sw = STAT_WAIT(n_monitor_errors, 2);
