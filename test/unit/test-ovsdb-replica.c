@@ -806,6 +806,326 @@ test_random_model(void)
 
 /* Transactions while not connected fail from the next run, never from
  * inside ovsdb_replica_transact(). */
+/* ----------------------------------------------------------------------
+ * Version 2 updates, the _Server check, conditions (pure core).
+ */
+
+#define L1 "a1a1a1a1-0000-0000-0000-000000000001"
+#define L2 "a1a1a1a1-0000-0000-0000-000000000002"
+#define L3 "a1a1a1a1-0000-0000-0000-000000000003"
+#define L4 "a1a1a1a1-0000-0000-0000-000000000004"
+#define L5 "a1a1a1a1-0000-0000-0000-000000000005"
+#define L6 "a1a1a1a1-0000-0000-0000-000000000006"
+#define U9 "99999999-9999-9999-9999-999999999999"
+
+static const char ovs_schema2[] =
+    "{'name':'Open_vSwitch','tables':{"
+    "'Interface':{'columns':{'name':{'type':'string'},"
+    "'external_ids':{'type':{'key':'string','value':'string',"
+    "'min':0,'max':'unlimited'}},"
+    "'ofport':{'type':{'key':'integer','min':0,'max':1}}}},"
+    "'Bridge':{'columns':{'name':{'type':'string'},"
+    "'ports':{'type':{'key':{'type':'uuid','refTable':'Port'},"
+    "'min':0,'max':'unlimited'}},"
+    "'other':{'type':{'key':'string','min':0,'max':'unlimited'}}}}}}";
+
+static int
+apply2(struct ovsdb_replica *r, const char *text, bool initial)
+{
+    json_t *u = jl(text);
+    int error = ovsdb_replica_apply_updates2(r, u, initial);
+    json_decref(u);
+    return error;
+}
+
+static void
+test_update2(void)
+{
+    struct ovsdb_replica *r = make_replica();
+    struct ovsdb_replica_stats s;
+    int n_logged = 0;
+    json_t *schema = jl(ovs_schema2);
+    ovsdb_replica_set_schema(r, schema);
+    json_decref(schema);
+
+    /* Initial rows: columns left out take their defaults. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U1 "':{'initial':{"
+                           "'name':'vif1','external_ids':['map',[['a','1'],"
+                           "['b','2']]]}}},'Bridge':{'" U2 "':{'initial':{"
+                           "'name':'br0'}}}}", true), 0);
+    const struct ovsdb_replica_row *vif = find(r, "Interface", U1);
+    const struct ovsdb_replica_row *br = find(r, "Bridge", U2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(vif);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(br);
+    check_value(ovsdb_replica_row_get(vif, "ofport"), "['set',[]]");
+    check_value(ovsdb_replica_row_get(br, "ports"), "['set',[]]");
+    check_value(ovsdb_replica_row_get(br, "other"), "['set',[]]");
+    CU_ASSERT_STRING_EQUAL(tracked(r, "Interface"), "11:inserted");
+    ovsdb_replica_track_clear(r);
+
+    /* Map diff: a (same value) removed, b replaced, c added; an optional
+     * column's diff is its new value. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U1 "':{'modify':{"
+                           "'external_ids':['map',[['a','1'],['b','3'],"
+                           "['c','4']]],'ofport':5}}}}", false), 0);
+    vif = find(r, "Interface", U1);
+    check_value(ovsdb_replica_row_get(vif, "external_ids"),
+                "['map',[['b','3'],['c','4']]]");
+    check_value(ovsdb_replica_row_get(vif, "ofport"), "5");
+    check_value(ovsdb_replica_row_get(vif, "name"), "'vif1'");
+    CU_ASSERT_STRING_EQUAL(tracked(r, "Interface"), "11:modified");
+    CU_ASSERT_TRUE(ovsdb_replica_row_column_changed(vif, "external_ids"));
+    CU_ASSERT_FALSE(ovsdb_replica_row_column_changed(vif, "name"));
+    ovsdb_replica_track_clear(r);
+
+    /* Set diffs toggle elements; the result is canonical (sorted, one
+     * element as a bare atom). */
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'modify':{"
+                           "'ports':['set',[['uuid','" U4 "'],['uuid','"
+                           U3 "']]],'other':['set',['y','x']]}}}}", false),
+                    0);
+    br = find(r, "Bridge", U2);
+    check_value(ovsdb_replica_row_get(br, "ports"),
+                "['set',[['uuid','" U3 "'],['uuid','" U4 "']]]");
+    check_value(ovsdb_replica_row_get(br, "other"), "['set',['x','y']]");
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'modify':{"
+                           "'ports':['uuid','" U3 "'],"
+                           "'other':['set',['x','z']]}}}}", false), 0);
+    br = find(r, "Bridge", U2);
+    check_value(ovsdb_replica_row_get(br, "ports"), "['uuid','" U4 "']");
+    check_value(ovsdb_replica_row_get(br, "other"), "['set',['y','z']]");
+    /* Clearing an optional column and the last map pairs. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U1 "':{'modify':{"
+                           "'ofport':['set',[]],'external_ids':['map',"
+                           "[['b','3'],['c','4']]]}}}}", false), 0);
+    vif = find(r, "Interface", U1);
+    check_value(ovsdb_replica_row_get(vif, "ofport"), "['set',[]]");
+    check_value(ovsdb_replica_row_get(vif, "external_ids"), "['map',[]]");
+
+    /* An insert, and a delete. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U3 "':{'insert':{"
+                           "'name':'vif3','ofport':3}},'" U1 "':{'delete':"
+                           "null}}}", false), 0);
+    ovsdb_replica_track_clear(r);
+    CU_ASSERT_PTR_NULL(find(r, "Interface", U1));
+    CU_ASSERT_EQUAL(ovsdb_replica_table_count(
+                        ovsdb_replica_get_table(r, "Interface")), 1);
+    check_value(ovsdb_replica_row_get(find(r, "Interface", U3),
+                                      "external_ids"), "['map',[]]");
+    CU_ASSERT_EQUAL(ovsdb_replica_table_n_row_updates(
+                        ovsdb_replica_get_table(r, "Interface")), 5);
+
+    /* Malformed: nothing applied, counted. */
+    vlog_set_hook(quiet_hook, &n_logged);
+    static const char *const bad[] = {
+        "[]",
+        "{'Interface':[]}",
+        "{'Interface':{'not-a-uuid':{'insert':{}}}}",
+        "{'Interface':{'" U3 "':{}}}",
+        "{'Interface':{'" U3 "':{'insert':{},'delete':null}}}",
+        "{'Interface':{'" U3 "':{'delete':1}}}",
+        "{'Interface':{'" U3 "':{'remove':{}}}}",
+        "{'Interface':{'" U3 "':{'modify':{'name':['set',[1,1]]}}}}",
+        "{'Interface':{'" U4 "':{'insert':{}}},'Bridge':{'" U2 "':"
+        "{'modify':[]}}}",
+    };
+    uint64_t seqno = ovsdb_replica_get_seqno(r);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT(apply2(r, bad[i], false) > 0);
+    }
+    ovsdb_replica_get_stats(r, &s);
+    CU_ASSERT_EQUAL(s.n_bad_updates, sizeof bad / sizeof bad[0]);
+    CU_ASSERT_EQUAL(ovsdb_replica_get_seqno(r), seqno);
+    CU_ASSERT_PTR_NULL(find(r, "Interface", U4));
+
+    /* Diffs that do not fit: a modify of an unknown row, a map diff on a
+     * set: inconsistent (resync needed), the rest applied. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U4 "':{'modify':{"
+                           "'ofport':1}},'" U3 "':{'modify':{'ofport':4}}}}",
+                           false), OVSDB_REPLICA_E_INCONSISTENT);
+    check_value(ovsdb_replica_row_get(find(r, "Interface", U3), "ofport"),
+                "4");
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'modify':{"
+                           "'other':['map',[['k','v']]]}}}}", false),
+                    OVSDB_REPLICA_E_INCONSISTENT);
+    ovsdb_replica_get_stats(r, &s);
+    CU_ASSERT_EQUAL(s.n_inconsistent, 1);
+    CU_ASSERT(s.n_bad_rows >= 1);
+
+    /* A full snapshot repairs everything. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'initial':{"
+                           "'name':'br0','other':'q'}}}}", true), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_table_count(
+                        ovsdb_replica_get_table(r, "Interface")), 0);
+    check_value(ovsdb_replica_row_get(find(r, "Bridge", U2), "other"), "'q'");
+    vlog_set_hook(NULL, NULL);
+    ovsdb_replica_destroy(r);
+}
+
+static void
+check_diff_(const char *old, const char *diff, const struct ovsdb_type *type,
+            const char *expect, int line)
+{
+    json_t *o = old ? jl(old) : NULL;
+    json_t *d = jl(diff);
+    json_t *n;
+    int error = ovsdb_datum_apply_diff(o, d, type, &n);
+    if (expect) {
+        CU_ASSERT_EQUAL(error, 0);
+        check_value_(n, expect, line);
+    } else {
+        CU_ASSERT(error != 0);
+        CU_ASSERT_PTR_NULL(n);
+    }
+    json_decref(n);
+    json_decref(o);
+    json_decref(d);
+}
+#define check_diff(O, D, T, E) check_diff_(O, D, T, E, __LINE__)
+
+static void
+test_apply_diff(void)
+{
+    static const struct ovsdb_type any = OVSDB_TYPE_ANY;
+    static const struct ovsdb_type str = OVSDB_TYPE_SCALAR(STRING);
+    static const struct ovsdb_type opt = OVSDB_TYPE_OPTIONAL(INTEGER);
+    static const struct ovsdb_type set = OVSDB_TYPE_SET(INTEGER);
+    static const struct ovsdb_type map = OVSDB_TYPE_MAP(STRING, INTEGER);
+    static const struct ovsdb_type set12 = { OVSDB_ATOM_INTEGER,
+                                             OVSDB_ATOM_NONE, 1, 2 };
+
+    check_diff("'a'", "'b'", &str, "'b'");
+    check_diff("'a'", "1", &str, NULL);
+    check_diff("['set',[]]", "7", &opt, "7");
+    check_diff("7", "['set',[]]", &opt, "['set',[]]");
+    check_diff(NULL, "['set',[3,1]]", &set, "['set',[1,3]]");
+    check_diff("['set',[1,2,3]]", "['set',[2,4]]", &set, "['set',[1,3,4]]");
+    check_diff("['set',[1,2]]", "['set',[1]]", &set, "2");
+    check_diff("['set',[1,2]]", "3", &set12, NULL);     /* Too many. */
+    check_diff("['map',[['a',1],['b',2]]]",
+               "['map',[['a',1],['b',5],['c',0]]]", &map,
+               "['map',[['b',5],['c',0]]]");
+    check_diff("['map',[['a',1]]]", "['set',[1]]", &map, NULL);
+    check_diff("['map',[['a',1]]]", "['map',[['a','x']]]", &map, NULL);
+    /* Unknown types: the diff's shape decides. */
+    check_diff("['set',['a']]", "['set',['a','b']]", &any, "'b'");
+    check_diff("['map',[['k','v']]]", "['map',[['k','w']]]", &any,
+               "['map',[['k','w']]]");
+    check_diff("'a'", "'b'", &any, "'b'");
+    check_diff("['set',['a']]", "['set',[1]]", &any, NULL);   /* Mixed. */
+    check_diff("'a'", "['named-uuid','x']", &any, NULL);
+}
+
+/* Applies _Server "Database" updates given as JSON text. */
+static int
+apply_server(struct ovsdb_replica *r, const char *text, bool initial)
+{
+    json_t *u = jl(text);
+    int error = ovsdb_replica_apply_server_updates(r, u, initial);
+    json_decref(u);
+    return error;
+}
+
+#define DB_ROW(NAME, MODEL, CONNECTED, LEADER, SCHEMA, INDEX)              \
+    "{'Database':{'" U9 "':{'new':{'name':'" NAME "','model':'" MODEL "',"  \
+    "'connected':" CONNECTED ",'leader':" LEADER ",'schema':" SCHEMA ","    \
+    "'index':" INDEX ",'cid':['set',[]]}}}}"
+
+static void
+test_server_check(void)
+{
+    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
+
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NO_DB);
+    CU_ASSERT_EQUAL(apply_server(r, DB_ROW("Other", "standalone", "true",
+                                           "true", "'{}'", "['set',[]]"),
+                                 true), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NO_DB);
+
+    /* Standalone: needs only a schema. */
+    apply_server(r, DB_ROW("Chan", "standalone", "true", "true", "'{}'",
+                           "['set',[]]"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    apply_server(r, DB_ROW("Chan", "standalone", "true", "true",
+                           "['set',[]]", "['set',[]]"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NO_SCHEMA);
+
+    /* Clustered. */
+    apply_server(r, DB_ROW("Chan", "clustered", "false", "false",
+                           "['set',[]]", "['set',[]]"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NOT_JOINED);
+    apply_server(r, DB_ROW("Chan", "clustered", "false", "false", "'{}'",
+                           "3"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_DISCONNECTED);
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "false", "'{}'",
+                           "10"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    ovsdb_replica_set_leader_only(r, true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NOT_LEADER);
+    /* A v1 modify: only the changed column in 'old'. */
+    CU_ASSERT_EQUAL(apply_server(r, "{'Database':{'" U9 "':{'old':{"
+                                 "'leader':false},'new':{'name':'Chan',"
+                                 "'model':'clustered','connected':true,"
+                                 "'leader':true,'schema':'{}','index':12}}}}",
+                                 false), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    /* Another server behind the highest index seen: stale. */
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "true", "'{}'",
+                           "11"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_STALE);
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "true", "'{}'",
+                           "12"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    ovsdb_replica_set_leader_only(r, false);
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "false", "'{}'",
+                           "12"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    CU_ASSERT(apply_server(r, "{'Database':[]}", false) > 0);
+    CU_ASSERT_STRING_EQUAL(
+        ovsdb_replica_server_status_name(OVSDB_REPLICA_SERVER_NOT_LEADER),
+        "clustered database server is not cluster leader");
+    ovsdb_replica_destroy(r);
+}
+
+static void
+test_condition_api(void)
+{
+    struct ovsdb_replica *r = make_replica();
+    struct ovsdb_replica_table *t = ovsdb_replica_get_table(r, "Interface");
+    json_t *c = jl("[['name','==','vif1']]");
+    json_t *t1 = jl("[true]");
+    json_t *bad = jl("{'x':1}");
+
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, bad), EINVAL);
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    /* [true] is the default: no change. */
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, t1), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, NULL), 0);
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, c), 0);
+    CU_ASSERT_TRUE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, c), 0);
+    CU_ASSERT_PTR_NULL(ovsdb_replica_get_last_id(r));
+    CU_ASSERT_PTR_NULL(ovsdb_replica_get_remote(r));
+    json_decref(c);
+    json_decref(t1);
+    json_decref(bad);
+    ovsdb_replica_destroy(r);
+}
+
 struct txn_result {
     int n_calls;
     char *error;
@@ -1805,6 +2125,10 @@ unit_register(void)
         { "many rows", test_many_rows },
         { "random model", test_random_model },
         { "transactions offline", test_txn_offline },
+        { "update2 and diffs", test_update2 },
+        { "datum diffs", test_apply_diff },
+        { "_Server check", test_server_check },
+        { "condition API", test_condition_api },
         { "fake server", test_fake_server },
         { "real ovsdb-server", test_real_server },
     };
