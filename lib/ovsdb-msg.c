@@ -1400,6 +1400,8 @@ ovsdb_msg_parse_update3_params(const json_t *params, bool v3,
         return OVSDB_MSG_E_BAD_PARAMS;
     }
     *last_id = NULL;
+    *monitor_id = json_array_get(params, 0);
+    *updates = json_array_get(params, v3 ? 2 : 1);
     if (v3) {
         const json_t *id = json_array_get(params, 1);
         if (!json_is_string(id) || string_has_nul(id)
@@ -1408,8 +1410,6 @@ ovsdb_msg_parse_update3_params(const json_t *params, bool v3,
         }
         *last_id = json_string_value(id);
     }
-    *monitor_id = json_array_get(params, 0);
-    *updates = json_array_get(params, v3 ? 2 : 1);
     return 0;
 }
 

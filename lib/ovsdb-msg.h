@@ -387,7 +387,8 @@ int ovsdb_msg_parse_table_updates2(const json_t *updates,
 /* Splits the params of an "update2" ([monitor_id, updates]) or "update3"
  * ([monitor_id, last_txn_id, updates]) notification.  '*last_id' is set
  * for update3 (a uuid string, validated) and to NULL for update2.  Returns
- * 0 or OVSDB_MSG_E_BAD_PARAMS (OVSDB_MSG_E_BAD_UUID for a bad last id). */
+ * 0 or OVSDB_MSG_E_BAD_PARAMS; or OVSDB_MSG_E_BAD_UUID for a bad last id,
+ * with '*monitor_id' and '*updates' set (the monitor is known). */
 int ovsdb_msg_parse_update3_params(const json_t *params, bool v3,
                                    const json_t **monitor_id,
                                    const char **last_id,

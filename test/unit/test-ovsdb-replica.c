@@ -22,6 +22,7 @@
 #include "poll-loop.h"
 #include "stream.h"
 #include "unit.h"
+#include "util.h"
 #include "vlog.h"
 
 /* Parses 'text', with ' standing for ", into a new JSON value. */
@@ -2110,6 +2111,324 @@ test_fake_server(void)
     pstream_close(f.listener);
 }
 
+static const char server_schema[] =
+    "{'name':'_Server','version':'1','tables':{'Database':{'columns':{"
+    "'name':{'type':'string'},'model':{'type':'string'},"
+    "'connected':{'type':'boolean'},'leader':{'type':'boolean'},"
+    "'schema':{'type':{'key':'string','min':0,'max':1}},"
+    "'cid':{'type':{'key':'uuid','min':0,'max':1}},"
+    "'index':{'type':{'key':'integer','min':0,'max':1}}}}}}";
+
+static const char chan_schema[] =
+    "{\\'name\\':\\'Chan\\',\\'version\\':\\'1\\',\\'tables\\':{"
+    "\\'VM\\':{\\'columns\\':{\\'name\\':{\\'type\\':\\'string\\'},"
+    "\\'host\\':{\\'type\\':\\'string\\'},"
+    "\\'tags\\':{\\'type\\':{\\'key\\':\\'string\\',\\'min\\':0,"
+    "\\'max\\':\\'unlimited\\'}}}}}}";
+
+/* The _Server "Database" row of a clustered "Chan" (v1 <table-updates>). */
+static char *
+chan_db_row(bool leader, int index)
+{
+    char *s = xasprintf("{'Database':{'" U9 "':{'new':{'name':'Chan',"
+                        "'model':'clustered','connected':true,"
+                        "'leader':%s,'schema':'%s','index':%d}}}}",
+                        leader ? "true" : "false", chan_schema, index);
+    /* chan_schema's \' become \" (quotes inside the string) in jl(). */
+    return s;
+}
+
+/* Handles the _Server handshake of a new connection: get_schema, then
+ * the monitor of Database, answered with 'row'. */
+static void
+fake_server_db(struct fake *f, struct ovsdb_replica *r, bool leader,
+               int index)
+{
+    json_t *req = fake_expect(f, r, "get_schema");
+    if (req) {
+        json_t *expect = jl("['_Server']");
+        CU_ASSERT(json_equal(jsonrpc_msg_params(req), expect));
+        json_decref(expect);
+    }
+    fake_reply(f, req, server_schema);
+    req = fake_expect(f, r, "monitor");
+    if (req) {
+        json_t *expect = jl("['_Server','_Server',{'Database':{'columns':["
+                            "'name','model','connected','leader','schema',"
+                            "'cid','index']}}]");
+        CU_ASSERT(json_equal(jsonrpc_msg_params(req), expect));
+        json_decref(expect);
+        char *row = chan_db_row(leader, index);
+        jsonrpc_send(f->rpc, jsonrpc_create_reply(jl(row),
+                                                  jsonrpc_msg_id(req)));
+        free(row);
+        json_decref(req);
+    }
+}
+
+/* Waits until the replica closes its connection (the server side sees
+ * the end of the stream) and forgets it. */
+static void
+fake_wait_closed(struct fake *f, struct ovsdb_replica *r)
+{
+    long long int deadline = time_msec() + 30000;
+    while (f->rpc && time_msec() < deadline) {
+        fake_pump(f, r);
+        json_t *msg;
+        int error = jsonrpc_recv(f->rpc, &msg);
+        if (!error) {
+            json_decref(msg);
+            continue;
+        } else if (error != EAGAIN) {
+            jsonrpc_close(f->rpc);
+            f->rpc = NULL;
+            break;
+        }
+        fake_wait(f, r);
+    }
+    CU_ASSERT_PTR_NULL(f->rpc);
+}
+
+/* Sends notification 'method' with params 'text' whose first element is
+ * replaced by 'id'. */
+static void
+fake_notify(struct fake *f, const char *method, const json_t *id,
+            const char *text)
+{
+    json_t *params = jl(text);
+    json_array_set(params, 0, (json_t *) id);
+    if (f->rpc) {
+        jsonrpc_send(f->rpc, jsonrpc_create_notify(method, params));
+    } else {
+        json_decref(params);
+    }
+}
+
+static uint64_t
+stat_of(struct ovsdb_replica *r, size_t offset)
+{
+    struct ovsdb_replica_stats s;
+    uint64_t v;
+    ovsdb_replica_get_stats(r, &s);
+    memcpy(&v, (char *) &s + offset, sizeof v);
+    return v;
+}
+#define STAT(R, FIELD) \
+    stat_of(R, offsetof(struct ovsdb_replica_stats, FIELD))
+
+static bool
+not_connected(struct ovsdb_replica *r, void *aux)
+{
+    (void) aux;
+    return !ovsdb_replica_is_connected(r);
+}
+
+static void
+test_fake_cluster(void)
+{
+    char name[64], pname[80], aname[80];
+    struct fake f = { NULL, NULL };
+    int n_logged = 0;
+    static const struct ovsdb_type t_str = OVSDB_TYPE_SCALAR(STRING);
+    static const struct ovsdb_type t_tags = OVSDB_TYPE_SET(STRING);
+
+    snprintf(name, sizeof name, "@chand-test-ovsdb-cluster-%ld",
+             (long) getpid());
+    snprintf(pname, sizeof pname, "punix:%s", name);
+    snprintf(aname, sizeof aname, "unix:%s", name);
+    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &f.listener), 0);
+    vlog_set_hook(quiet_hook, &n_logged);
+
+    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
+    struct ovsdb_replica_table *vm = ovsdb_replica_add_table(r, "VM");
+    ovsdb_replica_add_column(vm, "name", &t_str);
+    ovsdb_replica_add_column(vm, "host", &t_str);
+    ovsdb_replica_add_column(vm, "tags", &t_tags);
+    ovsdb_replica_set_backoff(r, 100, 500);
+    json_t *cond = jl("[['host','==','h1']]");
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(vm, cond), 0);
+    json_decref(cond);
+    ovsdb_replica_connect(r, aname);
+
+    /* _Server first, then monitor_cond_since with the condition and no
+     * last transaction id. */
+    fake_server_db(&f, r, false, 5);
+    json_t *req = fake_expect(&f, r, "monitor_cond_since");
+    json_t *mid = NULL;
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        json_t *expect = jl("{'VM':[{'columns':['name','host','tags'],"
+                            "'where':[['host','==','h1']]}]}");
+        CU_ASSERT_EQUAL(json_array_size(params), 4);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 0)),
+                               "Chan");
+        CU_ASSERT(json_equal(json_array_get(params, 2), expect));
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 3)),
+                               OVSDB_UUID_ZERO);
+        mid = json_incref(json_array_get(params, 1));
+        json_decref(expect);
+    }
+    /* found=false: a full snapshot. */
+    fake_reply(&f, req, "[false,'" L1 "',{'VM':{'" U1 "':{'initial':{"
+               "'name':'vm1','host':'h1'}}}}]");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(STAT(r, monitor_version), 3);
+    CU_ASSERT_EQUAL(STAT(r, n_syncs), 1);
+    CU_ASSERT_EQUAL(STAT(r, n_resumes), 0);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_last_id(r), L1);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_remote(r), aname);
+    check_value(ovsdb_replica_row_get(find(r, "VM", U1), "tags"),
+                "['set',[]]");
+
+    /* update3: applied, last id kept. */
+    fake_notify(&f, "update3", mid, "[0,'" L2 "',{'VM':{'" U1 "':{"
+                "'modify':{'tags':['set',['b','a']]}}}}]");
+    struct stat_wait sw = STAT_WAIT(n_update_msgs, 1);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    check_value(ovsdb_replica_row_get(find(r, "VM", U1), "tags"),
+                "['set',['a','b']]");
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_last_id(r), L2);
+
+    /* A condition change: monitor_cond_change with a new monitor id; the
+     * server then deletes the rows that no longer match. */
+    cond = jl("[['host','==','h2']]");
+    ovsdb_replica_set_condition(vm, cond);
+    json_decref(cond);
+    CU_ASSERT_TRUE(ovsdb_replica_cond_pending(r));
+    req = fake_expect(&f, r, "monitor_cond_change");
+    json_t *mid2 = NULL;
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        json_t *expect = jl("{'VM':[{'where':[['host','==','h2']]}]}");
+        CU_ASSERT(json_equal(json_array_get(params, 0), mid));
+        mid2 = json_incref(json_array_get(params, 1));
+        CU_ASSERT_FALSE(json_equal(mid2, mid));
+        CU_ASSERT(json_equal(json_array_get(params, 2), expect));
+        json_decref(expect);
+    }
+    fake_reply(&f, req, "{}");
+    fake_notify(&f, "update3", mid2, "[0,'" L3 "',{'VM':{"
+                "'" U1 "':{'delete':null},"
+                "'" U2 "':{'insert':{'name':'vm2','host':'h2'}}}}]");
+    sw = STAT_WAIT(n_update_msgs, 2);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(STAT(r, n_cond_changes), 1);
+    CU_ASSERT_PTR_NULL(find(r, "VM", U1));
+    CU_ASSERT_PTR_NOT_NULL(find(r, "VM", U2));
+    json_decref(mid);
+    mid = mid2;
+
+    /* A malformed update3 (bad last id): counted, and a resync on the
+     * same connection: monitor_cancel, then monitor_cond_since from
+     * scratch with the current condition. */
+    fake_notify(&f, "update3", mid, "[0,'nope',{}]");
+    req = fake_expect(&f, r, "monitor_cancel");
+    fake_reply(&f, req, "{}");
+    req = fake_expect(&f, r, "monitor_cond_since");
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        json_t *expect = jl("{'VM':[{'columns':['name','host','tags'],"
+                            "'where':[['host','==','h2']]}]}");
+        CU_ASSERT(json_equal(json_array_get(params, 2), expect));
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 3)),
+                               OVSDB_UUID_ZERO);
+        json_decref(mid);
+        mid = json_incref(json_array_get(params, 1));
+        json_decref(expect);
+    }
+    fake_reply(&f, req, "[false,'" L4 "',{'VM':{'" U2 "':{'initial':{"
+               "'name':'vm2','host':'h2'}}}}]");
+    sw = STAT_WAIT(n_syncs, 2);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_EQUAL(STAT(r, n_bad_updates), 1);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_last_id(r), L4);
+
+    /* Connection lost: on reconnection the replica resumes from L4 and
+     * the server sends only what was missed (found=true). */
+    ovsdb_replica_track_clear(r);
+    jsonrpc_close(f.rpc);
+    f.rpc = NULL;
+    fake_server_db(&f, r, false, 6);
+    req = fake_expect(&f, r, "monitor_cond_since");
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 3)),
+                               L4);
+        json_decref(mid);
+        mid = json_incref(json_array_get(params, 1));
+    }
+    fake_reply(&f, req, "[true,'" L5 "',{'VM':{'" U3 "':{'insert':{"
+               "'name':'vm3','host':'h2'}}}}]");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_EQUAL(STAT(r, n_resumes), 1);
+    CU_ASSERT_EQUAL(STAT(r, n_syncs), 2);
+    CU_ASSERT_PTR_NOT_NULL(find(r, "VM", U2));
+    CU_ASSERT_PTR_NOT_NULL(find(r, "VM", U3));
+    CU_ASSERT_STRING_EQUAL(tracked(r, "VM"), "33:inserted");
+
+    /* Leader only: the server loses leadership, the replica leaves it. */
+    ovsdb_replica_set_leader_only(r, true);
+    CU_ASSERT_EQUAL(STAT(r, n_not_leader), 1);
+    fake_wait_closed(&f, r);
+    /* It comes back (single remote) and finds a leader this time; a
+     * leadership loss reported by an update moves it away again. */
+    fake_server_db(&f, r, true, 7);
+    req = fake_expect(&f, r, "monitor_cond_since");
+    if (req) {
+        json_decref(mid);
+        mid = json_incref(json_array_get(jsonrpc_msg_params(req), 1));
+    }
+    fake_reply(&f, req, "[true,'" L5 "',{}]");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_EQUAL(STAT(r, n_resumes), 2);
+    json_t *sid = json_string("_Server");
+    fake_notify(&f, "update", sid, "[0,{'Database':{'" U9 "':{"
+                "'old':{'leader':true},'new':{'name':'Chan',"
+                "'model':'clustered','connected':true,'leader':false,"
+                "'schema':'{}','index':8}}}}]");
+    json_decref(sid);
+    sw = STAT_WAIT(n_not_leader, 2);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_EQUAL(STAT(r, n_leader_changes), 1);
+    fake_wait_closed(&f, r);
+    ovsdb_replica_set_leader_only(r, false);
+
+    /* A server without monitor_cond_since: monitor_cond and update2. */
+    fake_server_db(&f, r, false, 9);
+    fake_unknown_method(&f, r, "monitor_cond_since");
+    req = fake_expect(&f, r, "monitor_cond");
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        CU_ASSERT_EQUAL(json_array_size(params), 3);
+        json_decref(mid);
+        mid = json_incref(json_array_get(params, 1));
+    }
+    fake_reply(&f, req, "{'VM':{'" U2 "':{'initial':{'name':'vm2',"
+               "'host':'h2','tags':'x'}}}}");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_EQUAL(STAT(r, monitor_version), 2);
+    CU_ASSERT_EQUAL(STAT(r, n_monitor_fallbacks), 1);
+    CU_ASSERT_EQUAL(STAT(r, n_syncs), 3);
+    CU_ASSERT_PTR_NULL(find(r, "VM", U3));
+    fake_notify(&f, "update2", mid, "[0,{'VM':{'" U2 "':{'modify':{"
+                "'tags':['set',['x','y']]}}}}]");
+    sw = STAT_WAIT(n_update_msgs, 3);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    check_value(ovsdb_replica_row_get(find(r, "VM", U2), "tags"), "'y'");
+    CU_ASSERT(STAT(r, n_bytes_received) > 0);
+    CU_ASSERT(STAT(r, n_connects) >= 4);
+
+    jsonrpc_close(f.rpc);
+    f.rpc = NULL;
+    CU_ASSERT_TRUE(fake_run_until(&f, r, not_connected, NULL));
+    json_decref(mid);
+    ovsdb_replica_destroy(r);
+    vlog_set_hook(NULL, NULL);
+    pstream_close(f.listener);
+}
+
 int
 unit_register(void)
 {
@@ -2130,6 +2449,7 @@ unit_register(void)
         { "_Server check", test_server_check },
         { "condition API", test_condition_api },
         { "fake server", test_fake_server },
+        { "fake cluster server", test_fake_cluster },
         { "real ovsdb-server", test_real_server },
     };
     return UNIT_ADD_SUITE("ovsdb-replica", tests);
