@@ -5,6 +5,10 @@
 #include "ovsdb-replica.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
@@ -2429,6 +2433,324 @@ test_fake_cluster(void)
     pstream_close(f.listener);
 }
 
+/* ----------------------------------------------------------------------
+ * A real 3-member Raft cluster of ovsdb-server processes.
+ */
+
+static const char cluster_schema[] =
+    "{\"name\":\"Clu\",\"version\":\"1.0.0\",\"tables\":{\"VM\":{"
+    "\"columns\":{\"name\":{\"type\":\"string\"},"
+    "\"host\":{\"type\":\"string\"}}}}}";
+
+#define N_MEMBERS 3
+
+struct cluster {
+    char dir[32];
+    struct server members[N_MEMBERS];
+    struct ovsdb_replica *replicas[2];
+    size_t n_replicas;
+};
+
+/* Returns a TCP port on 127.0.0.1 that was free a moment ago. */
+static int
+free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    int port = 0;
+
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && !bind(fd, (struct sockaddr *) &sin, sizeof sin)
+        && !getsockname(fd, (struct sockaddr *) &sin, &len)) {
+        port = ntohs(sin.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+/* Runs every replica of 'c' until 'done(c, aux)' or 60 s. */
+static bool
+cluster_run_until(struct cluster *c,
+                  bool (*done)(struct cluster *, void *), void *aux)
+{
+    long long int deadline = time_msec() + 60000;
+    for (;;) {
+        for (size_t i = 0; i < c->n_replicas; i++) {
+            ovsdb_replica_run(c->replicas[i]);
+        }
+        if (done(c, aux)) {
+            return true;
+        }
+        if (time_msec() > deadline) {
+            return false;
+        }
+        for (size_t i = 0; i < c->n_replicas; i++) {
+            ovsdb_replica_wait(c->replicas[i]);
+        }
+        poll_timer_wait(100);
+        poll_block();
+    }
+}
+
+static bool
+all_synced(struct cluster *c, void *aux)
+{
+    (void) aux;
+    for (size_t i = 0; i < c->n_replicas; i++) {
+        if (!ovsdb_replica_is_synced(c->replicas[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Index of the member whose socket 'r' is connected to, or -1. */
+static int
+member_of(const struct cluster *c, const struct ovsdb_replica *r)
+{
+    const char *remote = ovsdb_replica_get_remote(r);
+    for (int i = 0; remote && i < N_MEMBERS; i++) {
+        if (!strcmp(remote, c->members[i].remote)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+struct vm_wait {
+    const char *name;
+    bool present;
+};
+
+static const struct ovsdb_replica_row *
+find_vm(struct ovsdb_replica *r, const char *name)
+{
+    return ovsdb_replica_find_by_string(ovsdb_replica_get_table(r, "VM"),
+                                        "name", name);
+}
+
+/* All replicas synced and have (or lack) VM 'name' ('aux' a vm_wait;
+ * replicas[0] only sees host h1). */
+static bool
+vm_seen(struct cluster *c, void *w_)
+{
+    struct vm_wait *w = w_;
+    for (size_t i = 0; i < c->n_replicas; i++) {
+        if (!ovsdb_replica_is_synced(c->replicas[i])
+            || !find_vm(c->replicas[i], w->name) != !w->present) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct moved_wait {
+    int killed;
+};
+
+static bool
+moved_and_synced(struct cluster *c, void *w_)
+{
+    struct moved_wait *w = w_;
+    for (size_t i = 0; i < c->n_replicas; i++) {
+        if (!ovsdb_replica_is_synced(c->replicas[i])
+            || member_of(c, c->replicas[i]) == w->killed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+cluster_txn_done(struct cluster *c, void *res_)
+{
+    struct txn_result *res = res_;
+    (void) c;
+    return res->n_calls > 0;
+}
+
+static json_t *
+insert_vm_ops(const char *name, const char *host)
+{
+    json_t *ops = json_array();
+    json_array_append_new(ops, ovsdb_op_insert(
+        "VM", json_pack("{ssss}", "name", name, "host", host), NULL));
+    return ops;
+}
+
+static void
+test_real_cluster(void)
+{
+    struct cluster c;
+    char tool[256], server[256], client[256];
+    struct txn_result res = { 0 };
+    int ports[N_MEMBERS];
+    int n_logged = 0;
+
+    memset(&c, 0, sizeof c);
+    if (!find_program("ovsdb-server", server, sizeof server)
+        || !find_program("ovsdb-tool", tool, sizeof tool)
+        || !find_program("ovsdb-client", client, sizeof client)) {
+        CU_FAIL("ovsdb-server, ovsdb-tool or ovsdb-client not installed");
+        return;
+    }
+    snprintf(c.dir, sizeof c.dir, "/tmp/ovsrc.XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(c.dir));
+    char schema[128];
+    snprintf(schema, sizeof schema, "%s/clu.ovsschema", c.dir);
+    FILE *file = fopen(schema, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(cluster_schema, file);
+    fclose(file);
+
+    /* Three members: create the cluster, two join it. */
+    for (int i = 0; i < N_MEMBERS; i++) {
+        struct server *m = &c.members[i];
+        snprintf(m->dir, sizeof m->dir, "%s/m%d", c.dir, i);
+        CU_ASSERT_EQUAL_FATAL(mkdir(m->dir, 0700), 0);
+        snprintf(m->db, sizeof m->db, "%s/clu.db", m->dir);
+        snprintf(m->sock, sizeof m->sock, "%s/db.sock", m->dir);
+        snprintf(m->remote, sizeof m->remote, "unix:%s", m->sock);
+        ports[i] = free_port();
+        CU_ASSERT_FATAL(ports[i] > 0);
+    }
+    CU_ASSERT_FATAL(run_cmd("%s create-cluster %s %s tcp:127.0.0.1:%d",
+                            tool, c.members[0].db, schema, ports[0]));
+    for (int i = 1; i < N_MEMBERS; i++) {
+        CU_ASSERT_FATAL(run_cmd("%s join-cluster %s Clu tcp:127.0.0.1:%d "
+                                "tcp:127.0.0.1:%d", tool, c.members[i].db,
+                                ports[i], ports[0]));
+    }
+    for (int i = 0; i < N_MEMBERS; i++) {
+        CU_ASSERT_FATAL(server_start(&c.members[i]));
+    }
+
+    char remotes[512];
+    snprintf(remotes, sizeof remotes, "%s,%s,%s", c.members[0].remote,
+             c.members[1].remote, c.members[2].remote);
+
+    /* A leader-only replica of everything. */
+    vlog_set_hook(quiet_hook, &n_logged);
+    struct ovsdb_replica *lead = ovsdb_replica_create("Clu");
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(lead, "VM");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "host", NULL);
+    ovsdb_replica_set_backoff(lead, 100, 500);
+    ovsdb_replica_set_leader_only(lead, true);
+    ovsdb_replica_connect(lead, remotes);
+    c.replicas[c.n_replicas++] = lead;
+    CU_ASSERT_TRUE_FATAL(cluster_run_until(&c, all_synced, NULL));
+    int leader = member_of(&c, lead);
+    CU_ASSERT_FATAL(leader >= 0);
+    struct ovsdb_replica_stats s;
+    ovsdb_replica_get_stats(lead, &s);
+    CU_ASSERT_EQUAL(s.monitor_version, 3);
+    CU_ASSERT_EQUAL(s.n_syncs, 1);
+
+    /* A replica of host h1's VMs, any member, connected to the leader
+     * first (remotes in order). */
+    struct ovsdb_replica *h1 = ovsdb_replica_create("Clu");
+    t = ovsdb_replica_add_table(h1, "VM");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "host", NULL);
+    json_t *cond = jl("[['host','==','h1']]");
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, cond), 0);
+    json_decref(cond);
+    ovsdb_replica_set_backoff(h1, 100, 500);
+    ovsdb_replica_set_shuffle_remotes(h1, false);
+    snprintf(remotes, sizeof remotes, "%s,%s,%s",
+             c.members[leader].remote,
+             c.members[(leader + 1) % N_MEMBERS].remote,
+             c.members[(leader + 2) % N_MEMBERS].remote);
+    ovsdb_replica_connect(h1, remotes);
+    c.replicas[c.n_replicas++] = h1;
+    CU_ASSERT_TRUE_FATAL(cluster_run_until(&c, all_synced, NULL));
+    CU_ASSERT_EQUAL(member_of(&c, h1), leader);
+
+    /* Writes through the leader-only replica; h1 sees only its VM. */
+    ovsdb_replica_transact(lead, insert_vm_ops("vm1", "h1"), txn_cb, &res);
+    CU_ASSERT_TRUE(cluster_run_until(&c, cluster_txn_done, &res));
+    CU_ASSERT_PTR_NULL(res.error);
+    txn_result_clear(&res);
+    ovsdb_replica_transact(lead, insert_vm_ops("vm2", "h2"), txn_cb, &res);
+    CU_ASSERT_TRUE(cluster_run_until(&c, cluster_txn_done, &res));
+    CU_ASSERT_PTR_NULL(res.error);
+    txn_result_clear(&res);
+    struct vm_wait w = { "vm1", true };
+    CU_ASSERT_TRUE(cluster_run_until(&c, vm_seen, &w));
+    long long int until = time_msec() + 500;
+    while (time_msec() < until) {
+        for (size_t i = 0; i < c.n_replicas; i++) {
+            ovsdb_replica_run(c.replicas[i]);
+            ovsdb_replica_wait(c.replicas[i]);
+        }
+        poll_timer_wait_until(until);
+        poll_block();
+    }
+    CU_ASSERT_PTR_NOT_NULL(find_vm(lead, "vm2"));
+    CU_ASSERT_PTR_NULL(find_vm(h1, "vm2"));
+    CU_ASSERT_EQUAL(ovsdb_replica_table_n_row_updates(
+                        ovsdb_replica_get_table(h1, "VM")), 1);
+    CU_ASSERT_EQUAL(ovsdb_replica_table_n_row_updates(
+                        ovsdb_replica_get_table(lead, "VM")), 2);
+    CU_ASSERT_PTR_NOT_NULL(ovsdb_replica_get_last_id(lead));
+
+    /* Kill the leader.  While nobody is connected, a change is made
+     * through a surviving member. */
+    server_stop(&c.members[leader]);
+    int other = (leader + 1) % N_MEMBERS;
+    CU_ASSERT(run_cmd("for i in $(seq 100); do timeout 10 %s transact %s "
+                      "'[\"Clu\",{\"op\":\"insert\",\"table\":\"VM\","
+                      "\"row\":{\"name\":\"vm3\",\"host\":\"h1\"}}]' "
+                      ">/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1",
+                      client, c.members[other].remote));
+
+    /* Both move to another member and resume there: no full resync. */
+    struct moved_wait mw = { leader };
+    CU_ASSERT_TRUE(cluster_run_until(&c, moved_and_synced, &mw));
+    w = (struct vm_wait) { "vm3", true };
+    CU_ASSERT_TRUE(cluster_run_until(&c, vm_seen, &w));
+    for (size_t i = 0; i < c.n_replicas; i++) {
+        ovsdb_replica_get_stats(c.replicas[i], &s);
+        fprintf(stderr, "replica %zu: member %d->%d syncs %"PRIu64
+                " resumes %"PRIu64" not-leader %"PRIu64" rejects %"PRIu64
+                " moves %"PRIu64" connects %"PRIu64" rows %"PRIu64
+                " bytes %"PRIu64"\n", i, leader,
+                member_of(&c, c.replicas[i]), s.n_syncs, s.n_resumes,
+                s.n_not_leader, s.n_server_rejects, s.n_remote_moves,
+                s.n_connects, s.n_row_updates, s.n_bytes_received);
+        CU_ASSERT_EQUAL(s.monitor_version, 3);
+        CU_ASSERT_EQUAL(s.n_syncs, 1);
+        CU_ASSERT(s.n_resumes >= 1);
+        CU_ASSERT(s.n_remote_moves >= 1);
+        CU_ASSERT_EQUAL(s.n_bad_updates, 0);
+    }
+    CU_ASSERT_PTR_NULL(find_vm(h1, "vm2"));
+    CU_ASSERT_PTR_NOT_NULL(find_vm(lead, "vm1"));
+
+    /* The leader-only replica still writes (to the new leader). */
+    ovsdb_replica_transact(lead, insert_vm_ops("vm4", "h1"), txn_cb, &res);
+    CU_ASSERT_TRUE(cluster_run_until(&c, cluster_txn_done, &res));
+    CU_ASSERT_PTR_NULL(res.error);
+    txn_result_clear(&res);
+    w = (struct vm_wait) { "vm4", true };
+    CU_ASSERT_TRUE(cluster_run_until(&c, vm_seen, &w));
+
+    for (size_t i = 0; i < c.n_replicas; i++) {
+        ovsdb_replica_destroy(c.replicas[i]);
+    }
+    vlog_set_hook(NULL, NULL);
+    for (int i = 0; i < N_MEMBERS; i++) {
+        server_stop(&c.members[i]);
+    }
+    run_cmd("rm -rf %s", c.dir);
+}
+
 int
 unit_register(void)
 {
@@ -2451,6 +2773,7 @@ unit_register(void)
         { "fake server", test_fake_server },
         { "fake cluster server", test_fake_cluster },
         { "real ovsdb-server", test_real_server },
+        { "real Raft cluster", test_real_cluster },
     };
     return UNIT_ADD_SUITE("ovsdb-replica", tests);
 }
