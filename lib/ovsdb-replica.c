@@ -1722,6 +1722,35 @@ handle_update(struct ovsdb_replica *r, const json_t *msg, int version)
     }
 }
 
+/* The server cancelled one of our monitors (e.g. the database was
+ * converted or removed): as ovsdb-cs, cancel the other one and start over
+ * on the same connection. */
+static void
+handle_monitor_canceled(struct ovsdb_replica *r, const json_t *msg)
+{
+    const json_t *params = jsonrpc_msg_params(msg);
+    const json_t *id = json_array_size(params) == 1
+                       ? json_array_get(params, 0) : NULL;
+    bool data = id && r->monitor_id && json_equal((json_t *) id,
+                                                  r->monitor_id);
+    bool server = id && r->server_monitor_id
+                  && json_equal((json_t *) id, r->server_monitor_id);
+    if (!data && !server) {
+        return;
+    }
+    json_t *other = data ? r->server_monitor_id : r->monitor_id;
+    if (other) {
+        jsonrpc_session_send(r->session, jsonrpc_create_request(
+                                 "monitor_cancel",
+                                 ovsdb_msg_monitor_cancel_params(
+                                     json_incref(other)), NULL));
+    }
+    VLOG_INFO("%s: %s monitor cancelled by the server, restarting",
+              r->db_name, data ? "data" : "_Server");
+    cond_sync(r);
+    start_sync(r);
+}
+
 static bool
 is_unknown_method(const json_t *error)
 {
@@ -1933,6 +1962,8 @@ handle_msg(struct ovsdb_replica *r, const json_t *msg)
                        : !strcmp(method, "update3") ? 3 : 0);
         if (version) {
             handle_update(r, msg, version);
+        } else if (!strcmp(method, "monitor_canceled")) {
+            handle_monitor_canceled(r, msg);
         }
         /* Other notifications (e.g. "locked") are not ours. */
         break;
@@ -2130,8 +2161,9 @@ check_connection(struct ovsdb_replica *r)
         r->prev_remote = xstrdup(name);
         VLOG_INFO("%s: connected to %s", r->db_name, name);
     } else {
+        /* The session already points to the next remote. */
         VLOG_INFO_RL(&conn_rl, "%s: disconnected from %s", r->db_name,
-                     jsonrpc_session_get_name(r->session));
+                     r->prev_remote ? r->prev_remote : "?");
     }
 }
 

@@ -2227,6 +2227,60 @@ not_connected(struct ovsdb_replica *r, void *aux)
     return !ovsdb_replica_is_connected(r);
 }
 
+static bool
+is_connected(struct ovsdb_replica *r, void *aux)
+{
+    (void) aux;
+    return ovsdb_replica_is_connected(r);
+}
+
+static void
+test_multiple_remotes(void)
+{
+    char name[64], pname[80], aname[80], remotes[256];
+    struct fake f = { NULL, NULL };
+    int n_logged = 0;
+
+    snprintf(name, sizeof name, "@chand-test-ovsdb-multi-%ld",
+             (long) getpid());
+    snprintf(pname, sizeof pname, "punix:%s", name);
+    snprintf(aname, sizeof aname, "unix:%s", name);
+    snprintf(remotes, sizeof remotes,
+             "unix:@chand-no-such-1-%ld, unix:@chand-no-such-2-%ld ,%s",
+             (long) getpid(), (long) getpid(), aname);
+    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &f.listener), 0);
+    vlog_set_hook(quiet_hook, &n_logged);
+
+    /* The first round over the remotes goes without backoff: the third
+     * remote is reached long before the 1 s minimum backoff. */
+    struct ovsdb_replica *r = make_replica();
+    ovsdb_replica_set_shuffle_remotes(r, false);
+    ovsdb_replica_set_backoff(r, 1000, 2000);
+    long long int start = time_msec();
+    ovsdb_replica_connect(r, remotes);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_connected, NULL));
+    CU_ASSERT(time_msec() - start < 900);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_remote(r), aname);
+    CU_ASSERT_EQUAL(STAT(r, n_connects), 1);
+
+    /* Dropped: the next remotes in turn (failing), then back to ours. */
+    ovsdb_replica_set_backoff(r, 50, 100);
+    json_decref(fake_expect(&f, r, "get_schema"));
+    jsonrpc_close(f.rpc);
+    f.rpc = NULL;
+    CU_ASSERT_TRUE(fake_run_until(&f, r, not_connected, NULL));
+    CU_ASSERT_STRING_NOT_EQUAL(ovsdb_replica_get_remote(r), aname);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_connected, NULL));
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_remote(r), aname);
+    CU_ASSERT_EQUAL(STAT(r, n_connects), 2);
+    CU_ASSERT_EQUAL(STAT(r, n_remote_moves), 0);
+
+    ovsdb_replica_destroy(r);
+    vlog_set_hook(NULL, NULL);
+    jsonrpc_close(f.rpc);
+    pstream_close(f.listener);
+}
+
 static void
 test_fake_cluster(void)
 {
@@ -2423,6 +2477,22 @@ test_fake_cluster(void)
     check_value(ovsdb_replica_row_get(find(r, "VM", U2), "tags"), "'y'");
     CU_ASSERT(STAT(r, n_bytes_received) > 0);
     CU_ASSERT(STAT(r, n_connects) >= 4);
+
+    /* The server cancels the data monitor: the replica cancels the
+     * _Server one and starts over on the same connection. */
+    fake_notify(&f, "monitor_canceled", mid, "[0]");
+    req = fake_expect(&f, r, "monitor_cancel");
+    if (req) {
+        check_value(jsonrpc_msg_params(req), "['_Server']");
+    }
+    fake_reply(&f, req, "{}");
+    fake_server_db(&f, r, false, 9);
+    req = fake_expect(&f, r, "monitor_cond");
+    fake_reply(&f, req, "{'VM':{'" U2 "':{'initial':{'name':'vm2',"
+               "'host':'h2','tags':'y'}}}}");
+    sw = STAT_WAIT(n_syncs, 4);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_TRUE(ovsdb_replica_is_synced(r));
 
     jsonrpc_close(f.rpc);
     f.rpc = NULL;
@@ -2772,6 +2842,7 @@ unit_register(void)
         { "condition API", test_condition_api },
         { "fake server", test_fake_server },
         { "fake cluster server", test_fake_cluster },
+        { "multiple remotes", test_multiple_remotes },
         { "real ovsdb-server", test_real_server },
         { "real Raft cluster", test_real_cluster },
     };
