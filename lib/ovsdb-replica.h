@@ -380,8 +380,11 @@ void ovsdb_replica_get_stats(const struct ovsdb_replica *,
 
 /* Starts connecting to 'remote' (e.g. "unix:/run/openvswitch/db.sock"),
  * or to one of a comma-separated list of remotes ("unix:/a,unix:/b"; each
- * an opaque stream name), with reconnection forever.  Replaces an earlier connection (pending
- * transactions fail with "connection closed" on the next run). */
+ * an opaque stream name; blanks around commas are ignored), with
+ * reconnection forever, moving to the next remote whenever a connection
+ * fails, drops or is given up (see the _Server check above).  Replaces an
+ * earlier connection (pending transactions fail with "connection closed"
+ * on the next run). */
 void ovsdb_replica_connect(struct ovsdb_replica *, const char *remote);
 
 /* Sets the reconnection backoff of the session (milliseconds; see
@@ -391,7 +394,9 @@ void ovsdb_replica_connect(struct ovsdb_replica *, const char *remote);
 void ovsdb_replica_set_backoff(struct ovsdb_replica *, int min_backoff,
                                int max_backoff);
 
-/* Drops the connection and reconnects (a full resync follows). */
+/* Drops the connection and reconnects, to the next remote if there are
+ * several, without backoff if the replica was synced (a resume or a full
+ * resync follows). */
 void ovsdb_replica_force_reconnect(struct ovsdb_replica *);
 
 /* Does the replica's work: connection management, incoming updates,
