@@ -710,7 +710,13 @@ jsonrpc_transact_block(struct jsonrpc *rpc, json_t *request, json_t **replyp)
 /* Sessions. */
 
 struct jsonrpc_session {
-    char *name;
+    char *name;                 /* Current remote: one of 'remotes'. */
+    char **remotes;             /* All remotes, tried in turn. */
+    size_t n_remotes;
+    size_t next_remote;         /* Index of the remote to try next. */
+    unsigned int free_tries;    /* Attempts left without backoff. */
+    unsigned long long int rx_closed; /* Bytes received on closed
+                                       * connections. */
     struct reconnect *reconnect;
     struct stream *stream;      /* Connecting, or NULL. */
     struct jsonrpc *rpc;        /* Connected, or NULL. */
@@ -721,27 +727,70 @@ struct jsonrpc_session {
 
 static struct vlog_rate_limit session_rl = VLOG_RATE_LIMIT_INIT(10, 10);
 
+/* Makes the next remote in turn the current one. */
+static void
+session_pick_remote(struct jsonrpc_session *s)
+{
+    s->name = s->remotes[s->next_remote++ % s->n_remotes];
+    reconnect_set_name(s->reconnect, s->name);
+}
+
 static struct jsonrpc_session *
-session_create(const char *name)
+session_create_multiple(const char *const *names, size_t n)
 {
     struct jsonrpc_session *s = xzalloc(sizeof *s);
 
-    s->name = xstrdup(name ? name : "(null)");
+    if (!n) {
+        static const char *const invalid = "invalid:";
+        names = &invalid;
+        n = 1;
+    }
+    s->remotes = xmalloc(n * sizeof *s->remotes);
+    for (size_t i = 0; i < n; i++) {
+        s->remotes[i] = xstrdup(names[i] ? names[i] : "(null)");
+    }
+    s->n_remotes = n;
     s->reconnect = reconnect_create(time_msec());
-    reconnect_set_name(s->reconnect, s->name);
+    session_pick_remote(s);
     /* Unix sockets report a dead peer at once; probes are opt-in. */
     reconnect_set_probe_interval(s->reconnect, 0);
     return s;
 }
 
+static struct jsonrpc_session *
+session_create(const char *name)
+{
+    return session_create_multiple(&name, 1);
+}
+
 struct jsonrpc_session *
 jsonrpc_session_open(const char *name, bool retry)
 {
-    struct jsonrpc_session *s = session_create(name);
+    return jsonrpc_session_open_multiple(&name, 1, retry);
+}
+
+struct jsonrpc_session *
+jsonrpc_session_open_multiple(const char *const *names, size_t n, bool retry)
+{
+    struct jsonrpc_session *s = session_create_multiple(names, n);
 
     reconnect_set_retry(s->reconnect, retry);
     reconnect_enable(s->reconnect, time_msec());
+    s->free_tries = s->n_remotes;
     return s;
+}
+
+/* After a failed attempt or a lost connection the reconnect machine is
+ * backing off: with more remotes to try without backoff, cut the wait
+ * short and move on to the next one. */
+static void
+session_next_remote(struct jsonrpc_session *s, long long int now)
+{
+    session_pick_remote(s);
+    if (s->free_tries > 1) {
+        s->free_tries--;
+        reconnect_force_reconnect(s->reconnect, now);
+    }
 }
 
 struct jsonrpc_session *
@@ -764,6 +813,7 @@ static void
 session_disconnect(struct jsonrpc_session *s)
 {
     if (s->rpc) {
+        s->rx_closed += jsonrpc_get_received_bytes(s->rpc);
         jsonrpc_close(s->rpc);
         s->rpc = NULL;
         s->seqno++;
@@ -779,7 +829,10 @@ jsonrpc_session_close(struct jsonrpc_session *s)
     if (s) {
         session_disconnect(s);
         reconnect_destroy(s->reconnect);
-        free(s->name);
+        for (size_t i = 0; i < s->n_remotes; i++) {
+            free(s->remotes[i]);
+        }
+        free(s->remotes);
         free(s);
     }
 }
@@ -806,6 +859,7 @@ session_connect_failed(struct jsonrpc_session *s, long long int now,
     reconnect_connect_failed(s->reconnect, now, error);
     VLOG_WARN_RL(&session_rl, "%s: connection attempt failed (%s)",
                  s->name, strerror(error));
+    session_next_remote(s, now);
 }
 
 static void
@@ -820,6 +874,7 @@ session_dropped(struct jsonrpc_session *s, long long int now, int error)
         VLOG_WARN_RL(&session_rl, "%s: connection dropped (%s)",
                      s->name, strerror(error));
     }
+    session_next_remote(s, now);
 }
 
 static void
@@ -885,6 +940,7 @@ jsonrpc_session_run(struct jsonrpc_session *s)
             s->last_error = timed_out ? ETIMEDOUT : 0;
             session_disconnect(s);
             reconnect_disconnected(s->reconnect, now, s->last_error);
+            session_next_remote(s, now);
         } else {
             session_connect_failed(s, now, ETIMEDOUT);
         }
@@ -990,6 +1046,25 @@ void
 jsonrpc_session_force_reconnect(struct jsonrpc_session *s)
 {
     reconnect_force_reconnect(s->reconnect, time_msec());
+}
+
+void
+jsonrpc_session_reset_backoff(struct jsonrpc_session *s)
+{
+    /* The extra try goes to dropping the current connection. */
+    s->free_tries = s->n_remotes + (s->rpc != NULL);
+}
+
+unsigned long long int
+jsonrpc_session_get_received_bytes(const struct jsonrpc_session *s)
+{
+    return s->rx_closed + (s->rpc ? jsonrpc_get_received_bytes(s->rpc) : 0);
+}
+
+size_t
+jsonrpc_session_get_n_remotes(const struct jsonrpc_session *s)
+{
+    return s->n_remotes;
 }
 
 void

@@ -174,6 +174,30 @@ const char *jsonrpc_get_name(const struct jsonrpc *rpc);
  * with jsonrpc_session_close(). */
 struct jsonrpc_session *jsonrpc_session_open(const char *name, bool retry);
 
+/* Like jsonrpc_session_open(), with 'n' remotes ('names' copied), as
+ * Open vSwitch's jsonrpc_session_open_multiple(): the session connects to
+ * one remote at a time, in the given order, and moves on to the next one
+ * (wrapping around) whenever an attempt fails or a connection is lost or
+ * dropped (jsonrpc_session_force_reconnect()).  The first round over the
+ * remotes goes without backoff waits; after that the usual backoff applies
+ * between attempts.  jsonrpc_session_get_name() is the current remote.
+ * 'n' == 0 gives a session that never connects ("invalid:"). */
+struct jsonrpc_session *jsonrpc_session_open_multiple(
+    const char *const *names, size_t n, bool retry);
+
+/* Allows one more round over all remotes without backoff (plus the drop of
+ * the current connection, if any), for callers that drop a connection on
+ * purpose and want the next remote at once (e.g. the server is not the
+ * cluster leader). */
+void jsonrpc_session_reset_backoff(struct jsonrpc_session *);
+
+/* Total bytes received over all the session's connections. */
+unsigned long long int jsonrpc_session_get_received_bytes(
+    const struct jsonrpc_session *);
+
+/* Number of remotes of the session. */
+size_t jsonrpc_session_get_n_remotes(const struct jsonrpc_session *);
+
 /* Creates a session around an already connected 'rpc' (stolen), e.g. one
  * accepted from a pstream; it does not reconnect. */
 struct jsonrpc_session *jsonrpc_session_open_unreliably(struct jsonrpc *rpc);

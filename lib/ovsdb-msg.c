@@ -11,6 +11,10 @@
 
 #include "util.h"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(A) (sizeof (A) / sizeof (A)[0])
+#endif
+
 const char *
 ovsdb_msg_strerror(int error)
 {
@@ -1072,4 +1076,401 @@ ovsdb_msg_schema_has_column(const json_t *schema, const char *table,
         return true;
     }
     return json_object_get(json_object_get(t, "columns"), column) != NULL;
+}
+
+/* ----------------------------------------------------------------------
+ * Monitor versions 2 and 3.
+ */
+
+static enum ovsdb_atom_type
+schema_atom_type(const json_t *json)
+{
+    if (json_is_object(json)) {
+        json = json_object_get(json, "type");
+    }
+    const char *s = json_string_value(json);
+    static const enum ovsdb_atom_type types[] = {
+        OVSDB_ATOM_INTEGER, OVSDB_ATOM_REAL, OVSDB_ATOM_BOOLEAN,
+        OVSDB_ATOM_STRING, OVSDB_ATOM_UUID,
+    };
+    for (size_t i = 0; s && i < ARRAY_SIZE(types); i++) {
+        if (!strcmp(s, ovsdb_atom_type_name(types[i]))) {
+            return types[i];
+        }
+    }
+    return OVSDB_ATOM_NONE;
+}
+
+static bool
+schema_bound(const json_t *json, unsigned int dflt, unsigned int *n)
+{
+    if (!json) {
+        *n = dflt;
+    } else if (json_is_string(json)
+               && !strcmp(json_string_value(json), "unlimited")) {
+        *n = OVSDB_N_UNLIMITED;
+    } else if (json_is_integer(json) && json_integer_value(json) >= 0
+               && json_integer_value(json) < OVSDB_N_UNLIMITED) {
+        *n = json_integer_value(json);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool
+ovsdb_msg_schema_column_type(const json_t *schema, const char *table,
+                             const char *column, struct ovsdb_type *type)
+{
+    const json_t *t = json_object_get(json_object_get(schema, "tables"),
+                                      table);
+    if (!json_is_object(t)) {
+        return false;
+    }
+    if (!strcmp(column, "_uuid") || !strcmp(column, "_version")) {
+        *type = (struct ovsdb_type) OVSDB_TYPE_SCALAR(UUID);
+        return true;
+    }
+    const json_t *c = json_object_get(json_object_get(t, "columns"), column);
+    const json_t *ty = json_object_get(c, "type");
+    struct ovsdb_type result = { OVSDB_ATOM_NONE, OVSDB_ATOM_NONE, 1, 1 };
+
+    if (json_is_string(ty)) {
+        result.key = schema_atom_type(ty);
+    } else if (json_is_object(ty)) {
+        result.key = schema_atom_type(json_object_get(ty, "key"));
+        const json_t *value = json_object_get(ty, "value");
+        if (value) {
+            result.value = schema_atom_type(value);
+            if (result.value == OVSDB_ATOM_NONE) {
+                result.key = OVSDB_ATOM_NONE;
+            }
+        }
+        if (!schema_bound(json_object_get(ty, "min"), 1, &result.n_min)
+            || !schema_bound(json_object_get(ty, "max"), 1, &result.n_max)) {
+            return false;
+        }
+    } else {
+        return false;
+    }
+    *type = result;
+    return true;
+}
+
+static json_t *
+atom_default(enum ovsdb_atom_type type)
+{
+    switch (type) {
+    case OVSDB_ATOM_INTEGER:
+        return json_integer(0);
+    case OVSDB_ATOM_REAL:
+        return json_real(0.0);
+    case OVSDB_ATOM_BOOLEAN:
+        return json_false();
+    case OVSDB_ATOM_STRING:
+        return json_string("");
+    case OVSDB_ATOM_UUID:
+        return ovsdb_datum_uuid(OVSDB_UUID_ZERO);
+    case OVSDB_ATOM_NAMED_UUID:
+    case OVSDB_ATOM_NONE:
+    default:
+        return NULL;
+    }
+}
+
+json_t *
+ovsdb_datum_default(const struct ovsdb_type *type)
+{
+    if (type->key == OVSDB_ATOM_NONE) {
+        return NULL;
+    }
+    if (type->n_min == 0) {
+        return json_pack("[s[]]", type->value != OVSDB_ATOM_NONE
+                                  ? "map" : "set");
+    }
+    if (type->value != OVSDB_ATOM_NONE) {
+        json_t *k = atom_default(type->key);
+        json_t *v = atom_default(type->value);
+        return json_pack("[s[[oo]]]", "map", k, v);
+    }
+    return atom_default(type->key);
+}
+
+struct pair {
+    struct ovsdb_atom key;
+    struct ovsdb_atom value;
+};
+
+static int
+compare_pairs(const void *a_, const void *b_)
+{
+    const struct pair *a = a_;
+    const struct pair *b = b_;
+    return compare_atoms(&a->key, &b->key);
+}
+
+/* Returns the index of 'key' in 'pairs' (n elements), or -1. */
+static ptrdiff_t
+find_pair(const struct pair *pairs, size_t n, const struct ovsdb_atom *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!compare_atoms(&pairs[i].key, key)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int
+ovsdb_datum_apply_diff(const json_t *old, const json_t *diff,
+                       const struct ovsdb_type *type, json_t **newp)
+{
+    struct ovsdb_datum o, d;
+    json_t *dflt = NULL;
+    int error;
+
+    *newp = NULL;
+    error = ovsdb_datum_from_json(&d, diff, false);
+    if (error) {
+        return error;
+    }
+
+    bool known = type->key != OVSDB_ATOM_NONE;
+    const char *tag = array_tag(diff);
+    bool composite = (known ? type->n_max > 1
+                      : tag && (!strcmp(tag, "set") || !strcmp(tag, "map")));
+    if (!composite) {
+        error = known ? datum_check_type(&d, type, false) : 0;
+        if (!error) {
+            *newp = json_incref((json_t *) diff);
+        }
+        ovsdb_datum_destroy(&d);
+        return error;
+    }
+    bool is_map = known ? type->value != OVSDB_ATOM_NONE : d.is_map;
+    if (d.n && d.is_map != is_map) {
+        ovsdb_datum_destroy(&d);
+        return OVSDB_MSG_E_WRONG_TYPE;
+    }
+
+    if (!old) {
+        old = dflt = known ? ovsdb_datum_default(type)
+                           : json_pack("[s[]]", is_map ? "map" : "set");
+    }
+    error = ovsdb_datum_from_json(&o, old, false);
+    if (error) {
+        json_decref(dflt);
+        ovsdb_datum_destroy(&d);
+        return error;
+    }
+    if (o.n && o.is_map != is_map) {
+        error = OVSDB_MSG_E_WRONG_TYPE;
+        goto out;
+    }
+
+    struct pair *pairs = xcalloc(o.n + d.n + 1, sizeof *pairs);
+    size_t n = o.n;
+    for (size_t i = 0; i < o.n; i++) {
+        pairs[i].key = o.keys[i];
+        if (is_map) {
+            pairs[i].value = o.values[i];
+        }
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        ptrdiff_t pos = find_pair(pairs, n, &d.keys[i]);
+        if (pos < 0) {
+            pairs[n].key = d.keys[i];
+            if (is_map) {
+                pairs[n].value = d.values[i];
+            }
+            n++;
+        } else if (is_map && compare_atoms(&pairs[pos].value,
+                                           &d.values[i])) {
+            pairs[pos].value = d.values[i];
+        } else {
+            pairs[pos] = pairs[--n];
+        }
+    }
+    qsort(pairs, n, sizeof *pairs, compare_pairs);
+
+    struct ovsdb_datum result = {
+        .is_map = is_map,
+        .n = n,
+        .keys = xcalloc(n + 1, sizeof *result.keys),
+        .values = is_map ? xcalloc(n + 1, sizeof *result.values) : NULL,
+    };
+    for (size_t i = 0; i < n; i++) {
+        result.keys[i] = pairs[i].key;
+        if (is_map) {
+            result.values[i] = pairs[i].value;
+        }
+    }
+    free(pairs);
+    if (known) {
+        error = datum_check_type(&result, type, false);
+    } else {
+        error = unify_types(result.keys, n);
+    }
+    if (!error) {
+        *newp = ovsdb_datum_to_json(&result);
+    }
+    free(result.keys);
+    free(result.values);
+
+out:
+    ovsdb_datum_destroy(&o);
+    ovsdb_datum_destroy(&d);
+    json_decref(dflt);
+    return error;
+}
+
+static const char *const ru2_names[] = {
+    [OVSDB_RU2_INITIAL] = "initial",
+    [OVSDB_RU2_INSERT] = "insert",
+    [OVSDB_RU2_DELETE] = "delete",
+    [OVSDB_RU2_MODIFY] = "modify",
+};
+
+static int
+check_row_update2(const json_t *ru, enum ovsdb_row_update2_kind *kind)
+{
+    if (!json_is_object(ru)) {
+        return OVSDB_MSG_E_NOT_OBJECT;
+    }
+    if (json_object_size(ru) != 1) {
+        return json_object_size(ru) ? OVSDB_MSG_E_BAD_MEMBER
+                                    : OVSDB_MSG_E_EMPTY_UPDATE;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(ru2_names); i++) {
+        const json_t *value = json_object_get(ru, ru2_names[i]);
+        if (value) {
+            *kind = i;
+            if (i == OVSDB_RU2_DELETE) {
+                return json_is_null(value) ? 0 : OVSDB_MSG_E_BAD_MEMBER;
+            }
+            return check_row(value);
+        }
+    }
+    return OVSDB_MSG_E_BAD_MEMBER;
+}
+
+int
+ovsdb_msg_parse_table_updates2(const json_t *updates, ovsdb_msg_row2_cb *cb,
+                               void *aux)
+{
+    enum ovsdb_row_update2_kind kind;
+    const char *table, *uuid;
+    json_t *tu, *ru;
+
+    if (!json_is_object(updates)) {
+        return OVSDB_MSG_E_NOT_OBJECT;
+    }
+    json_object_foreach ((json_t *) updates, table, tu) {
+        if (!json_is_object(tu)) {
+            return OVSDB_MSG_E_NOT_OBJECT;
+        }
+        json_object_foreach (tu, uuid, ru) {
+            if (!ovsdb_uuid_is_valid(uuid)) {
+                return OVSDB_MSG_E_BAD_UUID;
+            }
+            int error = check_row_update2(ru, &kind);
+            if (error) {
+                return error;
+            }
+        }
+    }
+
+    json_object_foreach ((json_t *) updates, table, tu) {
+        json_object_foreach (tu, uuid, ru) {
+            check_row_update2(ru, &kind);
+            const json_t *row = json_object_get(ru, ru2_names[kind]);
+            cb(table, uuid, kind, kind == OVSDB_RU2_DELETE ? NULL : row,
+               aux);
+        }
+    }
+    return 0;
+}
+
+int
+ovsdb_msg_parse_update3_params(const json_t *params, bool v3,
+                               const json_t **monitor_id,
+                               const char **last_id, const json_t **updates)
+{
+    if (!json_is_array(params) || json_array_size(params) != (v3 ? 3 : 2)) {
+        return OVSDB_MSG_E_BAD_PARAMS;
+    }
+    *last_id = NULL;
+    *monitor_id = json_array_get(params, 0);
+    *updates = json_array_get(params, v3 ? 2 : 1);
+    if (v3) {
+        const json_t *id = json_array_get(params, 1);
+        if (!json_is_string(id) || string_has_nul(id)
+            || !ovsdb_uuid_is_valid(json_string_value(id))) {
+            return OVSDB_MSG_E_BAD_UUID;
+        }
+        *last_id = json_string_value(id);
+    }
+    return 0;
+}
+
+int
+ovsdb_msg_parse_monitor_cond_since_reply(const json_t *result, bool *found,
+                                         const char **last_id,
+                                         const json_t **updates)
+{
+    if (!json_is_array(result) || json_array_size(result) != 3
+        || !json_is_boolean(json_array_get(result, 0))) {
+        return OVSDB_MSG_E_BAD_PARAMS;
+    }
+    const json_t *id = json_array_get(result, 1);
+    if (!json_is_string(id) || string_has_nul(id)
+        || !ovsdb_uuid_is_valid(json_string_value(id))) {
+        return OVSDB_MSG_E_BAD_UUID;
+    }
+    *found = json_is_true(json_array_get(result, 0));
+    *last_id = json_string_value(id);
+    *updates = json_array_get(result, 2);
+    return 0;
+}
+
+int
+ovsdb_msg_monitor_cond_requests_add(json_t *requests, const char *table,
+                                    const char *const *columns,
+                                    size_t n_columns, json_t *where)
+{
+    if (!json_is_object(requests)) {
+        json_decref(where);
+        return OVSDB_MSG_E_NOT_OBJECT;
+    }
+    json_t *req = json_object();
+    if (n_columns) {
+        json_t *cols = json_array();
+        for (size_t i = 0; i < n_columns; i++) {
+            json_array_append_new(cols, json_string(columns[i]));
+        }
+        json_object_set_new(req, "columns", cols);
+    }
+    if (where) {
+        json_object_set_new(req, "where", where);
+    }
+    json_object_set_new(requests, table, json_pack("[o]", req));
+    return 0;
+}
+
+json_t *
+ovsdb_msg_monitor_cond_params(const char *db, json_t *monitor_id,
+                              json_t *requests, const char *last_id)
+{
+    json_t *params = json_pack("[soo]", db, monitor_id, requests);
+    if (last_id) {
+        json_array_append_new(params, json_string(last_id));
+    }
+    return params;
+}
+
+json_t *
+ovsdb_msg_monitor_cond_change_params(json_t *old_id, json_t *new_id,
+                                     json_t *changes)
+{
+    return json_pack("[ooo]", old_id, new_id, changes);
 }

@@ -328,4 +328,99 @@ int ovsdb_msg_parse_transact_reply(const json_t *result, size_t n_ops,
 bool ovsdb_msg_schema_has_column(const json_t *schema, const char *table,
                                  const char *column);
 
+/* ----------------------------------------------------------------------
+ * Monitor versions 2 and 3 (the "monitor_cond" and "monitor_cond_since"
+ * extensions of ovsdb-server(7)).
+ */
+
+/* Returns the column type of 'column' of 'table' in 'schema' (a get_schema
+ * reply) in '*type': atomic key and value types (OVSDB_ATOM_NONE for a
+ * value that is not a map and for atomic types chand does not know), and
+ * n_min/n_max (defaults 1 and 1, "unlimited" is OVSDB_N_UNLIMITED).
+ * Returns true on success, false if the column is missing or its type is
+ * malformed ("_uuid" and "_version" are uuid scalars). */
+bool ovsdb_msg_schema_column_type(const json_t *schema, const char *table,
+                                  const char *column,
+                                  struct ovsdb_type *type);
+
+/* Returns a new reference to the default value of a column of 'type', as
+ * ovsdb-server leaves it out of "initial" and "insert" row updates of
+ * version 2: the empty set (or map) if n_min is 0, else the default atom
+ * (0, 0.0, false, "", the all-zeros uuid).  NULL if 'type' has key
+ * OVSDB_ATOM_NONE (unknown). */
+json_t *ovsdb_datum_default(const struct ovsdb_type *type);
+
+/* Applies the <value> diff 'diff' of a version 2 "modify" to 'old' (both
+ * borrowed datums; 'old' NULL means the default of 'type') and stores the
+ * new datum (a new reference, canonical: sorted, 1-element sets as bare
+ * atoms) in '*newp'.  For a column with n_max <= 1 the diff is the new
+ * value.  For sets it lists the elements to toggle; for maps, pairs whose
+ * key is absent are added, pairs equal to an existing pair are removed,
+ * pairs whose key exists with another value replace it.  If 'type' has key
+ * OVSDB_ATOM_NONE (unknown), the diff's own shape decides: "map" and "set"
+ * are diffs of maps and sets, a bare atom replaces the value.  Returns 0 or
+ * an enum ovsdb_msg_error ('*newp' NULL). */
+int ovsdb_datum_apply_diff(const json_t *old, const json_t *diff,
+                           const struct ovsdb_type *type, json_t **newp);
+
+enum ovsdb_row_update2_kind {
+    OVSDB_RU2_INITIAL,
+    OVSDB_RU2_INSERT,
+    OVSDB_RU2_DELETE,
+    OVSDB_RU2_MODIFY
+};
+
+/* Called once per <row-update2>: 'row' (borrowed) is the row for INITIAL
+ * and INSERT (columns with default values may be missing), NULL for
+ * DELETE, and the column diffs for MODIFY. */
+typedef void ovsdb_msg_row2_cb(const char *table, const char *uuid,
+                               enum ovsdb_row_update2_kind kind,
+                               const json_t *row, void *aux);
+
+/* Validates <table-updates2> 'updates' completely (objects, uuid keys,
+ * exactly one of "initial", "insert", "delete" (null), "modify" per row,
+ * every value a well-formed datum) and, only if all of it is valid, calls
+ * 'cb' for every row update.  Returns 0 or an enum ovsdb_msg_error. */
+int ovsdb_msg_parse_table_updates2(const json_t *updates,
+                                   ovsdb_msg_row2_cb *cb, void *aux);
+
+/* Splits the params of an "update2" ([monitor_id, updates]) or "update3"
+ * ([monitor_id, last_txn_id, updates]) notification.  '*last_id' is set
+ * for update3 (a uuid string, validated) and to NULL for update2.  Returns
+ * 0 or OVSDB_MSG_E_BAD_PARAMS; or OVSDB_MSG_E_BAD_UUID for a bad last id,
+ * with '*monitor_id' and '*updates' set (the monitor is known). */
+int ovsdb_msg_parse_update3_params(const json_t *params, bool v3,
+                                   const json_t **monitor_id,
+                                   const char **last_id,
+                                   const json_t **updates);
+
+/* Parses the reply to "monitor_cond_since": [found, last_txn_id,
+ * table-updates2].  Returns 0 or OVSDB_MSG_E_BAD_PARAMS (or
+ * OVSDB_MSG_E_BAD_UUID).  Pointers are borrowed from 'result'. */
+int ovsdb_msg_parse_monitor_cond_since_reply(const json_t *result,
+                                             bool *found,
+                                             const char **last_id,
+                                             const json_t **updates);
+
+/* Adds a <monitor-cond-request> [{"columns": [...], "where": where}] for
+ * 'table' to 'requests' (borrowed).  'where' is stolen; NULL leaves
+ * "where" out (all rows).  Returns 0 or OVSDB_MSG_E_NOT_OBJECT. */
+int ovsdb_msg_monitor_cond_requests_add(json_t *requests, const char *table,
+                                        const char *const *columns,
+                                        size_t n_columns, json_t *where);
+
+/* Params of "monitor_cond" ([db, monitor_id, requests]) and, with
+ * 'last_id' nonnull, of "monitor_cond_since" ([db, monitor_id, requests,
+ * last_id]).  Steals 'monitor_id' and 'requests'. */
+json_t *ovsdb_msg_monitor_cond_params(const char *db, json_t *monitor_id,
+                                      json_t *requests, const char *last_id);
+
+/* Params of "monitor_cond_change": [old_id, new_id, changes] where
+ * 'changes' maps table names to [{"where": condition}].  Steals all. */
+json_t *ovsdb_msg_monitor_cond_change_params(json_t *old_id, json_t *new_id,
+                                             json_t *changes);
+
+/* The all-zeros uuid: "no transaction" for monitor_cond_since. */
+#define OVSDB_UUID_ZERO "00000000-0000-0000-0000-000000000000"
+
 #endif /* ovsdb-msg.h */

@@ -15,15 +15,48 @@
  *     to "monitor", which replaces the whole contents).  It does no I/O and
  *     is what the unit tests drive directly.
  *
- *   - Session glue over jsonrpc_session: ovsdb_replica_connect() and
- *     ovsdb_replica_run()/ovsdb_replica_wait() for the poll loop.  On every
- *     (re)connection the replica asks for the schema (so that columns the
- *     server lacks are skipped instead of failing the monitor), sends
- *     "monitor" and treats the reply as a full snapshot.  Standalone
- *     ovsdb-server cannot resume a monitor, so every reconnection is a full
- *     resync; it converges without churn: rows missing from the snapshot are
- *     reported deleted, changed rows modified, identical rows not at all.
+ *     ovsdb_replica_apply_updates2() does the same for version 2
+ *     <table-updates2> ("update2"/"update3" and the replies to
+ *     "monitor_cond"/"monitor_cond_since"), whose "modify" carries diffs.
+ *
+ *   - Session glue over jsonrpc_session, after Open vSwitch's
+ *     lib/ovsdb-cs.c: ovsdb_replica_connect() and
+ *     ovsdb_replica_run()/ovsdb_replica_wait() for the poll loop.  The
+ *     remote may be a comma-separated list (the members of a cluster); the
+ *     session connects to one at a time, in an order shuffled once per
+ *     connect (see ovsdb_replica_set_shuffle_remotes()), and moves on to
+ *     the next on failure.  On every (re)connection the replica:
+ *
+ *       1. Monitors the "Database" table of the server's "_Server"
+ *          database and checks the row of its database: a clustered
+ *          database must have joined its cluster and be connected to it,
+ *          must not have older data than a server already used (Raft
+ *          index), and, with ovsdb_replica_set_leader_only(), must be the
+ *          leader.  Otherwise the replica drops the connection and tries
+ *          the next remote.  The check is redone whenever the row changes
+ *          (e.g. the server loses leadership).  Servers without "_Server"
+ *          skip the check.  The database schema comes from that row (or
+ *          from "get_schema" on old servers): columns the server lacks are
+ *          skipped instead of failing the monitor.
+ *
+ *       2. Monitors the declared tables with "monitor_cond_since", passing
+ *          the id of the last transaction it has seen: the server then
+ *          sends only what was missed (a resume; found=true), or, if it
+ *          does not know that transaction, a full snapshot (a resync).
+ *          Servers that answer "unknown method" get "monitor_cond", then
+ *          plain "monitor" (every reconnection then is a full resync).  A
+ *          full resync converges without churn: rows missing from the
+ *          snapshot are reported deleted, changed rows modified, identical
+ *          rows not at all.
+ *
  *     Reconnection uses jsonrpc_session's backoff and goes on forever.
+ *
+ * Conditional monitoring: ovsdb_replica_set_condition() gives a table an
+ * OVSDB condition (default [true]: all rows).  It goes with the monitor
+ * request and later changes are sent with "monitor_cond_change"; the
+ * server then sends deletes for rows that stopped matching and inserts for
+ * rows that started to.  Servers that only know "monitor" ignore
+ * conditions (all rows are replicated).
  *
  * Change tracking: the replica remembers, per row, what it looked like when
  * the caller last called ovsdb_replica_track_clear().  The tracked rows of a
@@ -218,6 +251,94 @@ uint64_t ovsdb_replica_get_seqno(const struct ovsdb_replica *);
 int ovsdb_replica_apply_updates(struct ovsdb_replica *, const json_t *updates,
                                 bool initial);
 
+/* Like ovsdb_replica_apply_updates(), for version 2 <table-updates2>
+ * 'updates' (borrowed): rows are "initial", "insert", "delete" or
+ * "modify".  Columns left out of "initial" and "insert" take their default
+ * value (per the server's schema, or the declared type).  A "modify"
+ * carries, per column, the new value (columns of at most one element) or a
+ * diff: set elements to toggle, map pairs to add, remove (same key and
+ * value) or replace (same key, other value); see
+ * ovsdb_datum_apply_diff().  Column types come from the schema set with
+ * ovsdb_replica_set_schema() (done on every connection), else from the
+ * declared types.
+ *
+ * Returns 0; or an enum ovsdb_msg_error if 'updates' is malformed (nothing
+ * applied, n_bad_updates incremented); or OVSDB_REPLICA_E_INCONSISTENT if
+ * an update did not fit the replica in a way that loses information (a
+ * "modify" of an unknown row, a diff that does not apply), counted in
+ * n_inconsistent: the rest was applied and the caller must resync. */
+#define OVSDB_REPLICA_E_INCONSISTENT (-1)
+int ovsdb_replica_apply_updates2(struct ovsdb_replica *,
+                                 const json_t *updates, bool initial);
+
+/* Uses 'schema' (a get_schema reply, borrowed) for which tables and
+ * columns the server has and for column types.  The session does this
+ * itself on every connection; for callers driving the pure core. */
+void ovsdb_replica_set_schema(struct ovsdb_replica *, const json_t *schema);
+
+/* The _Server database check, as a pure function of the "Database" rows.
+ * ovsdb_replica_apply_server_updates() applies version 1 <table-updates>
+ * of the _Server "Database" table (with 'initial', a full snapshot) to the
+ * replica's copy (the session does it from its _Server monitor), and
+ * ovsdb_replica_check_server() decides whether the server may serve this
+ * replica. */
+enum ovsdb_replica_server_status {
+    OVSDB_REPLICA_SERVER_OK,
+    OVSDB_REPLICA_SERVER_NO_DB,         /* No row for our database. */
+    OVSDB_REPLICA_SERVER_NOT_JOINED,    /* Clustered: no schema yet. */
+    OVSDB_REPLICA_SERVER_DISCONNECTED,  /* Not connected to the cluster. */
+    OVSDB_REPLICA_SERVER_NOT_LEADER,    /* Leader only, and not leader. */
+    OVSDB_REPLICA_SERVER_STALE,         /* Older Raft index than seen. */
+    OVSDB_REPLICA_SERVER_NO_SCHEMA,     /* Standalone row without schema. */
+};
+const char *ovsdb_replica_server_status_name(
+    enum ovsdb_replica_server_status);
+int ovsdb_replica_apply_server_updates(struct ovsdb_replica *,
+                                       const json_t *updates, bool initial);
+/* Checks the row of our database (leader_only and the highest Raft index
+ * accepted so far apply).  With 'accept', an OK server's index becomes the
+ * new minimum. */
+enum ovsdb_replica_server_status ovsdb_replica_check_server(
+    struct ovsdb_replica *, bool accept);
+
+/* Requires (or not, the default) that a clustered server be the cluster
+ * leader, as ovsdb-cs's leader_only (whose default is true there): for
+ * replicas whose transactions must go to the leader.  Rechecks at once
+ * when connected. */
+void ovsdb_replica_set_leader_only(struct ovsdb_replica *, bool leader_only);
+
+/* Whether ovsdb_replica_connect() shuffles its list of remotes (default
+ * true, as ovsdb-cs: clients spread over cluster members).  Set before
+ * connecting. */
+void ovsdb_replica_set_shuffle_remotes(struct ovsdb_replica *, bool shuffle);
+
+/* Sets the inactivity probe interval (ms, 0 disables; the default 0 suits
+ * unix: remotes).  Can be called before ovsdb_replica_connect(). */
+void ovsdb_replica_set_probe_interval(struct ovsdb_replica *, int interval);
+
+/* Conditional monitoring.  Sets the condition of 'table' to 'cond'
+ * (borrowed; an array of OVSDB conditions such as [["vm","==","vm1"]], or
+ * [true]/[] for all rows; NULL means [true]).  Returns 0, or EINVAL if
+ * 'cond' is not an array (nothing changes).  Takes effect with the next
+ * monitor request or, when monitoring, a "monitor_cond_change". */
+int ovsdb_replica_set_condition(struct ovsdb_replica_table *,
+                                const json_t *cond);
+
+/* True while a condition set with ovsdb_replica_set_condition() has not
+ * been acknowledged by the server (so rows may not match it yet). */
+bool ovsdb_replica_cond_pending(const struct ovsdb_replica *);
+
+/* Row updates received for 'table' (snapshots, notifications, all kinds),
+ * e.g. to show that a condition keeps other rows away. */
+uint64_t ovsdb_replica_table_n_row_updates(
+    const struct ovsdb_replica_table *);
+
+/* The last transaction id seen (for monitor_cond_since), or NULL. */
+const char *ovsdb_replica_get_last_id(const struct ovsdb_replica *);
+
+/* The remote currently used (connected, or being tried), or NULL. */
+const char *ovsdb_replica_get_remote(const struct ovsdb_replica *);
+
 struct ovsdb_replica_stats {
     uint64_t n_bad_rows;        /* Row updates with a badly typed column. */
     uint64_t n_bad_updates;     /* Malformed update messages. */
@@ -228,6 +349,25 @@ struct ovsdb_replica_stats {
     uint64_t n_monitor_errors;  /* get_schema/monitor refused. */
     uint64_t n_txn_sent;        /* Transactions sent. */
     uint64_t n_txn_failed;      /* Transactions that failed (any cause). */
+
+    /* Monitor in use: 0 none, 1 "monitor", 2 "monitor_cond", 3
+     * "monitor_cond_since". */
+    uint64_t monitor_version;
+    uint64_t n_monitor_fallbacks; /* "unknown method": older monitor. */
+    uint64_t n_resumes;         /* monitor_cond_since replies, found=true
+                                 * (n_syncs counts full snapshots). */
+    uint64_t n_server_rejects;  /* Servers dropped after the _Server check
+                                 * (any reason, including not leader). */
+    uint64_t n_not_leader;      /* ...of which: not the leader. */
+    uint64_t n_leader_changes;  /* Leadership of the connected server
+                                 * changed. */
+    uint64_t n_remote_moves;    /* Connections to another remote than the
+                                 * previous connection's. */
+    uint64_t n_cond_changes;    /* monitor_cond_change acknowledged. */
+    uint64_t n_update_msgs;     /* Update notifications applied. */
+    uint64_t n_row_updates;     /* Row updates received (all tables, all
+                                 * kinds, snapshots included). */
+    uint64_t n_bytes_received;  /* Bytes received from servers. */
 };
 
 /* Copies the replica's counters into '*stats'. */
@@ -239,8 +379,12 @@ void ovsdb_replica_get_stats(const struct ovsdb_replica *,
  */
 
 /* Starts connecting to 'remote' (e.g. "unix:/run/openvswitch/db.sock"),
- * with reconnection forever.  Replaces an earlier connection (pending
- * transactions fail with "connection closed" on the next run). */
+ * or to one of a comma-separated list of remotes ("unix:/a,unix:/b"; each
+ * an opaque stream name; blanks around commas are ignored), with
+ * reconnection forever, moving to the next remote whenever a connection
+ * fails, drops or is given up (see the _Server check above).  Replaces an
+ * earlier connection (pending transactions fail with "connection closed"
+ * on the next run). */
 void ovsdb_replica_connect(struct ovsdb_replica *, const char *remote);
 
 /* Sets the reconnection backoff of the session (milliseconds; see
@@ -250,7 +394,9 @@ void ovsdb_replica_connect(struct ovsdb_replica *, const char *remote);
 void ovsdb_replica_set_backoff(struct ovsdb_replica *, int min_backoff,
                                int max_backoff);
 
-/* Drops the connection and reconnects (a full resync follows). */
+/* Drops the connection and reconnects, to the next remote if there are
+ * several, without backoff if the replica was synced (a resume or a full
+ * resync follows). */
 void ovsdb_replica_force_reconnect(struct ovsdb_replica *);
 
 /* Does the replica's work: connection management, incoming updates,

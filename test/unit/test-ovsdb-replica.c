@@ -5,6 +5,10 @@
 #include "ovsdb-replica.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
@@ -22,6 +26,7 @@
 #include "poll-loop.h"
 #include "stream.h"
 #include "unit.h"
+#include "util.h"
 #include "vlog.h"
 
 /* Parses 'text', with ' standing for ", into a new JSON value. */
@@ -806,6 +811,326 @@ test_random_model(void)
 
 /* Transactions while not connected fail from the next run, never from
  * inside ovsdb_replica_transact(). */
+/* ----------------------------------------------------------------------
+ * Version 2 updates, the _Server check, conditions (pure core).
+ */
+
+#define L1 "a1a1a1a1-0000-0000-0000-000000000001"
+#define L2 "a1a1a1a1-0000-0000-0000-000000000002"
+#define L3 "a1a1a1a1-0000-0000-0000-000000000003"
+#define L4 "a1a1a1a1-0000-0000-0000-000000000004"
+#define L5 "a1a1a1a1-0000-0000-0000-000000000005"
+#define L6 "a1a1a1a1-0000-0000-0000-000000000006"
+#define U9 "99999999-9999-9999-9999-999999999999"
+
+static const char ovs_schema2[] =
+    "{'name':'Open_vSwitch','tables':{"
+    "'Interface':{'columns':{'name':{'type':'string'},"
+    "'external_ids':{'type':{'key':'string','value':'string',"
+    "'min':0,'max':'unlimited'}},"
+    "'ofport':{'type':{'key':'integer','min':0,'max':1}}}},"
+    "'Bridge':{'columns':{'name':{'type':'string'},"
+    "'ports':{'type':{'key':{'type':'uuid','refTable':'Port'},"
+    "'min':0,'max':'unlimited'}},"
+    "'other':{'type':{'key':'string','min':0,'max':'unlimited'}}}}}}";
+
+static int
+apply2(struct ovsdb_replica *r, const char *text, bool initial)
+{
+    json_t *u = jl(text);
+    int error = ovsdb_replica_apply_updates2(r, u, initial);
+    json_decref(u);
+    return error;
+}
+
+static void
+test_update2(void)
+{
+    struct ovsdb_replica *r = make_replica();
+    struct ovsdb_replica_stats s;
+    int n_logged = 0;
+    json_t *schema = jl(ovs_schema2);
+    ovsdb_replica_set_schema(r, schema);
+    json_decref(schema);
+
+    /* Initial rows: columns left out take their defaults. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U1 "':{'initial':{"
+                           "'name':'vif1','external_ids':['map',[['a','1'],"
+                           "['b','2']]]}}},'Bridge':{'" U2 "':{'initial':{"
+                           "'name':'br0'}}}}", true), 0);
+    const struct ovsdb_replica_row *vif = find(r, "Interface", U1);
+    const struct ovsdb_replica_row *br = find(r, "Bridge", U2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(vif);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(br);
+    check_value(ovsdb_replica_row_get(vif, "ofport"), "['set',[]]");
+    check_value(ovsdb_replica_row_get(br, "ports"), "['set',[]]");
+    check_value(ovsdb_replica_row_get(br, "other"), "['set',[]]");
+    CU_ASSERT_STRING_EQUAL(tracked(r, "Interface"), "11:inserted");
+    ovsdb_replica_track_clear(r);
+
+    /* Map diff: a (same value) removed, b replaced, c added; an optional
+     * column's diff is its new value. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U1 "':{'modify':{"
+                           "'external_ids':['map',[['a','1'],['b','3'],"
+                           "['c','4']]],'ofport':5}}}}", false), 0);
+    vif = find(r, "Interface", U1);
+    check_value(ovsdb_replica_row_get(vif, "external_ids"),
+                "['map',[['b','3'],['c','4']]]");
+    check_value(ovsdb_replica_row_get(vif, "ofport"), "5");
+    check_value(ovsdb_replica_row_get(vif, "name"), "'vif1'");
+    CU_ASSERT_STRING_EQUAL(tracked(r, "Interface"), "11:modified");
+    CU_ASSERT_TRUE(ovsdb_replica_row_column_changed(vif, "external_ids"));
+    CU_ASSERT_FALSE(ovsdb_replica_row_column_changed(vif, "name"));
+    ovsdb_replica_track_clear(r);
+
+    /* Set diffs toggle elements; the result is canonical (sorted, one
+     * element as a bare atom). */
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'modify':{"
+                           "'ports':['set',[['uuid','" U4 "'],['uuid','"
+                           U3 "']]],'other':['set',['y','x']]}}}}", false),
+                    0);
+    br = find(r, "Bridge", U2);
+    check_value(ovsdb_replica_row_get(br, "ports"),
+                "['set',[['uuid','" U3 "'],['uuid','" U4 "']]]");
+    check_value(ovsdb_replica_row_get(br, "other"), "['set',['x','y']]");
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'modify':{"
+                           "'ports':['uuid','" U3 "'],"
+                           "'other':['set',['x','z']]}}}}", false), 0);
+    br = find(r, "Bridge", U2);
+    check_value(ovsdb_replica_row_get(br, "ports"), "['uuid','" U4 "']");
+    check_value(ovsdb_replica_row_get(br, "other"), "['set',['y','z']]");
+    /* Clearing an optional column and the last map pairs. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U1 "':{'modify':{"
+                           "'ofport':['set',[]],'external_ids':['map',"
+                           "[['b','3'],['c','4']]]}}}}", false), 0);
+    vif = find(r, "Interface", U1);
+    check_value(ovsdb_replica_row_get(vif, "ofport"), "['set',[]]");
+    check_value(ovsdb_replica_row_get(vif, "external_ids"), "['map',[]]");
+
+    /* An insert, and a delete. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U3 "':{'insert':{"
+                           "'name':'vif3','ofport':3}},'" U1 "':{'delete':"
+                           "null}}}", false), 0);
+    ovsdb_replica_track_clear(r);
+    CU_ASSERT_PTR_NULL(find(r, "Interface", U1));
+    CU_ASSERT_EQUAL(ovsdb_replica_table_count(
+                        ovsdb_replica_get_table(r, "Interface")), 1);
+    check_value(ovsdb_replica_row_get(find(r, "Interface", U3),
+                                      "external_ids"), "['map',[]]");
+    CU_ASSERT_EQUAL(ovsdb_replica_table_n_row_updates(
+                        ovsdb_replica_get_table(r, "Interface")), 5);
+
+    /* Malformed: nothing applied, counted. */
+    vlog_set_hook(quiet_hook, &n_logged);
+    static const char *const bad[] = {
+        "[]",
+        "{'Interface':[]}",
+        "{'Interface':{'not-a-uuid':{'insert':{}}}}",
+        "{'Interface':{'" U3 "':{}}}",
+        "{'Interface':{'" U3 "':{'insert':{},'delete':null}}}",
+        "{'Interface':{'" U3 "':{'delete':1}}}",
+        "{'Interface':{'" U3 "':{'remove':{}}}}",
+        "{'Interface':{'" U3 "':{'modify':{'name':['set',[1,1]]}}}}",
+        "{'Interface':{'" U4 "':{'insert':{}}},'Bridge':{'" U2 "':"
+        "{'modify':[]}}}",
+    };
+    uint64_t seqno = ovsdb_replica_get_seqno(r);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT(apply2(r, bad[i], false) > 0);
+    }
+    ovsdb_replica_get_stats(r, &s);
+    CU_ASSERT_EQUAL(s.n_bad_updates, sizeof bad / sizeof bad[0]);
+    CU_ASSERT_EQUAL(ovsdb_replica_get_seqno(r), seqno);
+    CU_ASSERT_PTR_NULL(find(r, "Interface", U4));
+
+    /* Diffs that do not fit: a modify of an unknown row, a map diff on a
+     * set: inconsistent (resync needed), the rest applied. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Interface':{'" U4 "':{'modify':{"
+                           "'ofport':1}},'" U3 "':{'modify':{'ofport':4}}}}",
+                           false), OVSDB_REPLICA_E_INCONSISTENT);
+    check_value(ovsdb_replica_row_get(find(r, "Interface", U3), "ofport"),
+                "4");
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'modify':{"
+                           "'other':['map',[['k','v']]]}}}}", false),
+                    OVSDB_REPLICA_E_INCONSISTENT);
+    ovsdb_replica_get_stats(r, &s);
+    CU_ASSERT_EQUAL(s.n_inconsistent, 1);
+    CU_ASSERT(s.n_bad_rows >= 1);
+
+    /* A full snapshot repairs everything. */
+    CU_ASSERT_EQUAL(apply2(r, "{'Bridge':{'" U2 "':{'initial':{"
+                           "'name':'br0','other':'q'}}}}", true), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_table_count(
+                        ovsdb_replica_get_table(r, "Interface")), 0);
+    check_value(ovsdb_replica_row_get(find(r, "Bridge", U2), "other"), "'q'");
+    vlog_set_hook(NULL, NULL);
+    ovsdb_replica_destroy(r);
+}
+
+static void
+check_diff_(const char *old, const char *diff, const struct ovsdb_type *type,
+            const char *expect, int line)
+{
+    json_t *o = old ? jl(old) : NULL;
+    json_t *d = jl(diff);
+    json_t *n;
+    int error = ovsdb_datum_apply_diff(o, d, type, &n);
+    if (expect) {
+        CU_ASSERT_EQUAL(error, 0);
+        check_value_(n, expect, line);
+    } else {
+        CU_ASSERT(error != 0);
+        CU_ASSERT_PTR_NULL(n);
+    }
+    json_decref(n);
+    json_decref(o);
+    json_decref(d);
+}
+#define check_diff(O, D, T, E) check_diff_(O, D, T, E, __LINE__)
+
+static void
+test_apply_diff(void)
+{
+    static const struct ovsdb_type any = OVSDB_TYPE_ANY;
+    static const struct ovsdb_type str = OVSDB_TYPE_SCALAR(STRING);
+    static const struct ovsdb_type opt = OVSDB_TYPE_OPTIONAL(INTEGER);
+    static const struct ovsdb_type set = OVSDB_TYPE_SET(INTEGER);
+    static const struct ovsdb_type map = OVSDB_TYPE_MAP(STRING, INTEGER);
+    static const struct ovsdb_type set12 = { OVSDB_ATOM_INTEGER,
+                                             OVSDB_ATOM_NONE, 1, 2 };
+
+    check_diff("'a'", "'b'", &str, "'b'");
+    check_diff("'a'", "1", &str, NULL);
+    check_diff("['set',[]]", "7", &opt, "7");
+    check_diff("7", "['set',[]]", &opt, "['set',[]]");
+    check_diff(NULL, "['set',[3,1]]", &set, "['set',[1,3]]");
+    check_diff("['set',[1,2,3]]", "['set',[2,4]]", &set, "['set',[1,3,4]]");
+    check_diff("['set',[1,2]]", "['set',[1]]", &set, "2");
+    check_diff("['set',[1,2]]", "3", &set12, NULL);     /* Too many. */
+    check_diff("['map',[['a',1],['b',2]]]",
+               "['map',[['a',1],['b',5],['c',0]]]", &map,
+               "['map',[['b',5],['c',0]]]");
+    check_diff("['map',[['a',1]]]", "['set',[1]]", &map, NULL);
+    check_diff("['map',[['a',1]]]", "['map',[['a','x']]]", &map, NULL);
+    /* Unknown types: the diff's shape decides. */
+    check_diff("['set',['a']]", "['set',['a','b']]", &any, "'b'");
+    check_diff("['map',[['k','v']]]", "['map',[['k','w']]]", &any,
+               "['map',[['k','w']]]");
+    check_diff("'a'", "'b'", &any, "'b'");
+    check_diff("['set',['a']]", "['set',[1]]", &any, NULL);   /* Mixed. */
+    check_diff("'a'", "['named-uuid','x']", &any, NULL);
+}
+
+/* Applies _Server "Database" updates given as JSON text. */
+static int
+apply_server(struct ovsdb_replica *r, const char *text, bool initial)
+{
+    json_t *u = jl(text);
+    int error = ovsdb_replica_apply_server_updates(r, u, initial);
+    json_decref(u);
+    return error;
+}
+
+#define DB_ROW(NAME, MODEL, CONNECTED, LEADER, SCHEMA, INDEX)              \
+    "{'Database':{'" U9 "':{'new':{'name':'" NAME "','model':'" MODEL "',"  \
+    "'connected':" CONNECTED ",'leader':" LEADER ",'schema':" SCHEMA ","    \
+    "'index':" INDEX ",'cid':['set',[]]}}}}"
+
+static void
+test_server_check(void)
+{
+    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
+
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NO_DB);
+    CU_ASSERT_EQUAL(apply_server(r, DB_ROW("Other", "standalone", "true",
+                                           "true", "'{}'", "['set',[]]"),
+                                 true), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NO_DB);
+
+    /* Standalone: needs only a schema. */
+    apply_server(r, DB_ROW("Chan", "standalone", "true", "true", "'{}'",
+                           "['set',[]]"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    apply_server(r, DB_ROW("Chan", "standalone", "true", "true",
+                           "['set',[]]", "['set',[]]"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NO_SCHEMA);
+
+    /* Clustered. */
+    apply_server(r, DB_ROW("Chan", "clustered", "false", "false",
+                           "['set',[]]", "['set',[]]"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NOT_JOINED);
+    apply_server(r, DB_ROW("Chan", "clustered", "false", "false", "'{}'",
+                           "3"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_DISCONNECTED);
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "false", "'{}'",
+                           "10"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    ovsdb_replica_set_leader_only(r, true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_NOT_LEADER);
+    /* A v1 modify: only the changed column in 'old'. */
+    CU_ASSERT_EQUAL(apply_server(r, "{'Database':{'" U9 "':{'old':{"
+                                 "'leader':false},'new':{'name':'Chan',"
+                                 "'model':'clustered','connected':true,"
+                                 "'leader':true,'schema':'{}','index':12}}}}",
+                                 false), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    /* Another server behind the highest index seen: stale. */
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "true", "'{}'",
+                           "11"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_STALE);
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "true", "'{}'",
+                           "12"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    ovsdb_replica_set_leader_only(r, false);
+    apply_server(r, DB_ROW("Chan", "clustered", "true", "false", "'{}'",
+                           "12"), true);
+    CU_ASSERT_EQUAL(ovsdb_replica_check_server(r, true),
+                    OVSDB_REPLICA_SERVER_OK);
+    CU_ASSERT(apply_server(r, "{'Database':[]}", false) > 0);
+    CU_ASSERT_STRING_EQUAL(
+        ovsdb_replica_server_status_name(OVSDB_REPLICA_SERVER_NOT_LEADER),
+        "clustered database server is not cluster leader");
+    ovsdb_replica_destroy(r);
+}
+
+static void
+test_condition_api(void)
+{
+    struct ovsdb_replica *r = make_replica();
+    struct ovsdb_replica_table *t = ovsdb_replica_get_table(r, "Interface");
+    json_t *c = jl("[['name','==','vif1']]");
+    json_t *t1 = jl("[true]");
+    json_t *bad = jl("{'x':1}");
+
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, bad), EINVAL);
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    /* [true] is the default: no change. */
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, t1), 0);
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, NULL), 0);
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, c), 0);
+    CU_ASSERT_TRUE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, c), 0);
+    CU_ASSERT_PTR_NULL(ovsdb_replica_get_last_id(r));
+    CU_ASSERT_PTR_NULL(ovsdb_replica_get_remote(r));
+    json_decref(c);
+    json_decref(t1);
+    json_decref(bad);
+    ovsdb_replica_destroy(r);
+}
+
 struct txn_result {
     int n_calls;
     char *error;
@@ -1505,6 +1830,49 @@ stat_reaches(struct ovsdb_replica *r, void *w_)
     ((struct stat_wait) { offsetof(struct ovsdb_replica_stats, FIELD), \
                           (VALUE) })
 
+/* Answers the _Server get_schema of a new connection as a server without
+ * _Server does. */
+static void
+fake_no_server_db(struct fake *f, struct ovsdb_replica *r)
+{
+    json_t *req = fake_expect(f, r, "get_schema");
+    if (req) {
+        json_t *expect = jl("['_Server']");
+        CU_ASSERT(json_equal(jsonrpc_msg_params(req), expect));
+        json_decref(expect);
+        jsonrpc_send(f->rpc, jsonrpc_create_error(
+                         jl("{'error':'unknown database',"
+                            "'details':'_Server'}"),
+                         jsonrpc_msg_id(req)));
+        json_decref(req);
+    }
+}
+
+/* Refuses 'method' with "unknown method", as servers that lack it do. */
+static void
+fake_unknown_method(struct fake *f, struct ovsdb_replica *r,
+                    const char *method)
+{
+    json_t *req = fake_expect(f, r, method);
+    if (req) {
+        jsonrpc_send(f->rpc, jsonrpc_create_error(
+                         json_string("unknown method"),
+                         jsonrpc_msg_id(req)));
+        json_decref(req);
+    }
+}
+
+/* Receives the data monitor request of a new connection to a server that
+ * only knows "monitor": refuses monitor_cond_since and monitor_cond, then
+ * returns the "monitor" request. */
+static json_t *
+fake_expect_monitor_v1(struct fake *f, struct ovsdb_replica *r)
+{
+    fake_unknown_method(f, r, "monitor_cond_since");
+    fake_unknown_method(f, r, "monitor_cond");
+    return fake_expect(f, r, "monitor");
+}
+
 static const char fake_schema[] =
     "{'name':'Open_vSwitch','version':'1','tables':{"
     "'Interface':{'columns':{'name':{'type':'string'},"
@@ -1534,6 +1902,7 @@ test_fake_server(void)
     ovsdb_replica_connect(r, aname);
 
     /* get_schema, then a monitor for the columns the schema has. */
+    fake_no_server_db(&f, r);
     json_t *req = fake_expect(&f, r, "get_schema");
     if (req) {
         json_t *expect = jl("['Open_vSwitch']");
@@ -1541,7 +1910,7 @@ test_fake_server(void)
         json_decref(expect);
     }
     fake_reply(&f, req, fake_schema);
-    req = fake_expect(&f, r, "monitor");
+    req = fake_expect_monitor_v1(&f, r);
     json_t *monitor_id = NULL;
     if (req) {
         json_t *expect = jl("{'Interface':{'columns':['name','external_ids',"
@@ -1705,6 +2074,7 @@ test_fake_server(void)
     txn_result_clear(&res);
 
     /* After reconnecting, a refused get_schema is retried. */
+    fake_no_server_db(&f, r);
     req = fake_expect(&f, r, "get_schema");
     if (req) {
         jsonrpc_send(f.rpc, jsonrpc_create_error(json_string("busy"),
@@ -1717,7 +2087,7 @@ test_fake_server(void)
     CU_ASSERT_TRUE(ovsdb_replica_is_connected(r));
     req = fake_expect(&f, r, "get_schema");
     fake_reply(&f, req, fake_schema);
-    req = fake_expect(&f, r, "monitor");
+    req = fake_expect_monitor_v1(&f, r);
     /* A malformed initial reply is refused too (and retried). */
     fake_reply(&f, req, "{'Interface':[]}");
     sw = STAT_WAIT(n_monitor_errors, 2);
@@ -1745,6 +2115,712 @@ test_fake_server(void)
     pstream_close(f.listener);
 }
 
+static const char server_schema[] =
+    "{'name':'_Server','version':'1','tables':{'Database':{'columns':{"
+    "'name':{'type':'string'},'model':{'type':'string'},"
+    "'connected':{'type':'boolean'},'leader':{'type':'boolean'},"
+    "'schema':{'type':{'key':'string','min':0,'max':1}},"
+    "'cid':{'type':{'key':'uuid','min':0,'max':1}},"
+    "'index':{'type':{'key':'integer','min':0,'max':1}}}}}}";
+
+static const char chan_schema[] =
+    "{\\'name\\':\\'Chan\\',\\'version\\':\\'1\\',\\'tables\\':{"
+    "\\'VM\\':{\\'columns\\':{\\'name\\':{\\'type\\':\\'string\\'},"
+    "\\'host\\':{\\'type\\':\\'string\\'},"
+    "\\'tags\\':{\\'type\\':{\\'key\\':\\'string\\',\\'min\\':0,"
+    "\\'max\\':\\'unlimited\\'}}}}}}";
+
+/* The _Server "Database" row of a clustered "Chan" (v1 <table-updates>). */
+static char *
+chan_db_row(bool leader, int index)
+{
+    char *s = xasprintf("{'Database':{'" U9 "':{'new':{'name':'Chan',"
+                        "'model':'clustered','connected':true,"
+                        "'leader':%s,'schema':'%s','index':%d}}}}",
+                        leader ? "true" : "false", chan_schema, index);
+    /* chan_schema's \' become \" (quotes inside the string) in jl(). */
+    return s;
+}
+
+/* Handles the _Server handshake of a new connection: get_schema, then
+ * the monitor of Database, answered with 'row'. */
+static void
+fake_server_db(struct fake *f, struct ovsdb_replica *r, bool leader,
+               int index)
+{
+    json_t *req = fake_expect(f, r, "get_schema");
+    if (req) {
+        json_t *expect = jl("['_Server']");
+        CU_ASSERT(json_equal(jsonrpc_msg_params(req), expect));
+        json_decref(expect);
+    }
+    fake_reply(f, req, server_schema);
+    req = fake_expect(f, r, "monitor");
+    if (req) {
+        json_t *expect = jl("['_Server','_Server',{'Database':{'columns':["
+                            "'name','model','connected','leader','schema',"
+                            "'cid','index']}}]");
+        CU_ASSERT(json_equal(jsonrpc_msg_params(req), expect));
+        json_decref(expect);
+        char *row = chan_db_row(leader, index);
+        jsonrpc_send(f->rpc, jsonrpc_create_reply(jl(row),
+                                                  jsonrpc_msg_id(req)));
+        free(row);
+        json_decref(req);
+    }
+}
+
+/* Waits until the replica closes its connection (the server side sees
+ * the end of the stream) and forgets it. */
+static void
+fake_wait_closed(struct fake *f, struct ovsdb_replica *r)
+{
+    long long int deadline = time_msec() + 30000;
+    while (f->rpc && time_msec() < deadline) {
+        fake_pump(f, r);
+        json_t *msg;
+        int error = jsonrpc_recv(f->rpc, &msg);
+        if (!error) {
+            json_decref(msg);
+            continue;
+        } else if (error != EAGAIN) {
+            jsonrpc_close(f->rpc);
+            f->rpc = NULL;
+            break;
+        }
+        fake_wait(f, r);
+    }
+    CU_ASSERT_PTR_NULL(f->rpc);
+}
+
+/* Sends notification 'method' with params 'text' whose first element is
+ * replaced by 'id'. */
+static void
+fake_notify(struct fake *f, const char *method, const json_t *id,
+            const char *text)
+{
+    json_t *params = jl(text);
+    json_array_set(params, 0, (json_t *) id);
+    if (f->rpc) {
+        jsonrpc_send(f->rpc, jsonrpc_create_notify(method, params));
+    } else {
+        json_decref(params);
+    }
+}
+
+static uint64_t
+stat_of(struct ovsdb_replica *r, size_t offset)
+{
+    struct ovsdb_replica_stats s;
+    uint64_t v;
+    ovsdb_replica_get_stats(r, &s);
+    memcpy(&v, (char *) &s + offset, sizeof v);
+    return v;
+}
+#define STAT(R, FIELD) \
+    stat_of(R, offsetof(struct ovsdb_replica_stats, FIELD))
+
+static bool
+not_connected(struct ovsdb_replica *r, void *aux)
+{
+    (void) aux;
+    return !ovsdb_replica_is_connected(r);
+}
+
+static bool
+is_connected(struct ovsdb_replica *r, void *aux)
+{
+    (void) aux;
+    return ovsdb_replica_is_connected(r);
+}
+
+static void
+test_multiple_remotes(void)
+{
+    char name[64], pname[80], aname[80], remotes[256];
+    struct fake f = { NULL, NULL };
+    int n_logged = 0;
+
+    snprintf(name, sizeof name, "@chand-test-ovsdb-multi-%ld",
+             (long) getpid());
+    snprintf(pname, sizeof pname, "punix:%s", name);
+    snprintf(aname, sizeof aname, "unix:%s", name);
+    snprintf(remotes, sizeof remotes,
+             "unix:@chand-no-such-1-%ld, unix:@chand-no-such-2-%ld ,%s",
+             (long) getpid(), (long) getpid(), aname);
+    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &f.listener), 0);
+    vlog_set_hook(quiet_hook, &n_logged);
+
+    /* The first round over the remotes goes without backoff: the third
+     * remote is reached long before the 1 s minimum backoff. */
+    struct ovsdb_replica *r = make_replica();
+    ovsdb_replica_set_shuffle_remotes(r, false);
+    ovsdb_replica_set_backoff(r, 1000, 2000);
+    long long int start = time_msec();
+    ovsdb_replica_connect(r, remotes);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_connected, NULL));
+    CU_ASSERT(time_msec() - start < 900);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_remote(r), aname);
+    CU_ASSERT_EQUAL(STAT(r, n_connects), 1);
+
+    /* Dropped: the next remotes in turn (failing), then back to ours. */
+    ovsdb_replica_set_backoff(r, 50, 100);
+    json_decref(fake_expect(&f, r, "get_schema"));
+    jsonrpc_close(f.rpc);
+    f.rpc = NULL;
+    CU_ASSERT_TRUE(fake_run_until(&f, r, not_connected, NULL));
+    CU_ASSERT_STRING_NOT_EQUAL(ovsdb_replica_get_remote(r), aname);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_connected, NULL));
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_remote(r), aname);
+    CU_ASSERT_EQUAL(STAT(r, n_connects), 2);
+    CU_ASSERT_EQUAL(STAT(r, n_remote_moves), 0);
+
+    ovsdb_replica_destroy(r);
+    vlog_set_hook(NULL, NULL);
+    jsonrpc_close(f.rpc);
+    pstream_close(f.listener);
+}
+
+static void
+test_fake_cluster(void)
+{
+    char name[64], pname[80], aname[80];
+    struct fake f = { NULL, NULL };
+    int n_logged = 0;
+    static const struct ovsdb_type t_str = OVSDB_TYPE_SCALAR(STRING);
+    static const struct ovsdb_type t_tags = OVSDB_TYPE_SET(STRING);
+
+    snprintf(name, sizeof name, "@chand-test-ovsdb-cluster-%ld",
+             (long) getpid());
+    snprintf(pname, sizeof pname, "punix:%s", name);
+    snprintf(aname, sizeof aname, "unix:%s", name);
+    CU_ASSERT_EQUAL_FATAL(pstream_open(pname, &f.listener), 0);
+    vlog_set_hook(quiet_hook, &n_logged);
+
+    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
+    struct ovsdb_replica_table *vm = ovsdb_replica_add_table(r, "VM");
+    ovsdb_replica_add_column(vm, "name", &t_str);
+    ovsdb_replica_add_column(vm, "host", &t_str);
+    ovsdb_replica_add_column(vm, "tags", &t_tags);
+    ovsdb_replica_set_backoff(r, 100, 500);
+    json_t *cond = jl("[['host','==','h1']]");
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(vm, cond), 0);
+    json_decref(cond);
+    ovsdb_replica_connect(r, aname);
+
+    /* _Server first, then monitor_cond_since with the condition and no
+     * last transaction id. */
+    fake_server_db(&f, r, false, 5);
+    json_t *req = fake_expect(&f, r, "monitor_cond_since");
+    json_t *mid = NULL;
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        json_t *expect = jl("{'VM':[{'columns':['name','host','tags'],"
+                            "'where':[['host','==','h1']]}]}");
+        CU_ASSERT_EQUAL(json_array_size(params), 4);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 0)),
+                               "Chan");
+        CU_ASSERT(json_equal(json_array_get(params, 2), expect));
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 3)),
+                               OVSDB_UUID_ZERO);
+        mid = json_incref(json_array_get(params, 1));
+        json_decref(expect);
+    }
+    /* found=false: a full snapshot. */
+    fake_reply(&f, req, "[false,'" L1 "',{'VM':{'" U1 "':{'initial':{"
+               "'name':'vm1','host':'h1'}}}}]");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(STAT(r, monitor_version), 3);
+    CU_ASSERT_EQUAL(STAT(r, n_syncs), 1);
+    CU_ASSERT_EQUAL(STAT(r, n_resumes), 0);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_last_id(r), L1);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_remote(r), aname);
+    check_value(ovsdb_replica_row_get(find(r, "VM", U1), "tags"),
+                "['set',[]]");
+
+    /* update3: applied, last id kept. */
+    fake_notify(&f, "update3", mid, "[0,'" L2 "',{'VM':{'" U1 "':{"
+                "'modify':{'tags':['set',['b','a']]}}}}]");
+    struct stat_wait sw = STAT_WAIT(n_update_msgs, 1);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    check_value(ovsdb_replica_row_get(find(r, "VM", U1), "tags"),
+                "['set',['a','b']]");
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_last_id(r), L2);
+
+    /* A condition change: monitor_cond_change with a new monitor id; the
+     * server then deletes the rows that no longer match. */
+    cond = jl("[['host','==','h2']]");
+    ovsdb_replica_set_condition(vm, cond);
+    json_decref(cond);
+    CU_ASSERT_TRUE(ovsdb_replica_cond_pending(r));
+    req = fake_expect(&f, r, "monitor_cond_change");
+    json_t *mid2 = NULL;
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        json_t *expect = jl("{'VM':[{'where':[['host','==','h2']]}]}");
+        CU_ASSERT(json_equal(json_array_get(params, 0), mid));
+        mid2 = json_incref(json_array_get(params, 1));
+        CU_ASSERT_FALSE(json_equal(mid2, mid));
+        CU_ASSERT(json_equal(json_array_get(params, 2), expect));
+        json_decref(expect);
+    }
+    fake_reply(&f, req, "{}");
+    fake_notify(&f, "update3", mid2, "[0,'" L3 "',{'VM':{"
+                "'" U1 "':{'delete':null},"
+                "'" U2 "':{'insert':{'name':'vm2','host':'h2'}}}}]");
+    sw = STAT_WAIT(n_update_msgs, 2);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_FALSE(ovsdb_replica_cond_pending(r));
+    CU_ASSERT_EQUAL(STAT(r, n_cond_changes), 1);
+    CU_ASSERT_PTR_NULL(find(r, "VM", U1));
+    CU_ASSERT_PTR_NOT_NULL(find(r, "VM", U2));
+    json_decref(mid);
+    mid = mid2;
+
+    /* A malformed update3 (bad last id): counted, and a resync on the
+     * same connection: monitor_cancel, then monitor_cond_since from
+     * scratch with the current condition. */
+    fake_notify(&f, "update3", mid, "[0,'nope',{}]");
+    req = fake_expect(&f, r, "monitor_cancel");
+    fake_reply(&f, req, "{}");
+    req = fake_expect(&f, r, "monitor_cond_since");
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        json_t *expect = jl("{'VM':[{'columns':['name','host','tags'],"
+                            "'where':[['host','==','h2']]}]}");
+        CU_ASSERT(json_equal(json_array_get(params, 2), expect));
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 3)),
+                               OVSDB_UUID_ZERO);
+        json_decref(mid);
+        mid = json_incref(json_array_get(params, 1));
+        json_decref(expect);
+    }
+    fake_reply(&f, req, "[false,'" L4 "',{'VM':{'" U2 "':{'initial':{"
+               "'name':'vm2','host':'h2'}}}}]");
+    sw = STAT_WAIT(n_syncs, 2);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_EQUAL(STAT(r, n_bad_updates), 1);
+    CU_ASSERT_STRING_EQUAL(ovsdb_replica_get_last_id(r), L4);
+
+    /* Connection lost: on reconnection the replica resumes from L4 and
+     * the server sends only what was missed (found=true). */
+    ovsdb_replica_track_clear(r);
+    jsonrpc_close(f.rpc);
+    f.rpc = NULL;
+    fake_server_db(&f, r, false, 6);
+    req = fake_expect(&f, r, "monitor_cond_since");
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(params, 3)),
+                               L4);
+        json_decref(mid);
+        mid = json_incref(json_array_get(params, 1));
+    }
+    fake_reply(&f, req, "[true,'" L5 "',{'VM':{'" U3 "':{'insert':{"
+               "'name':'vm3','host':'h2'}}}}]");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_EQUAL(STAT(r, n_resumes), 1);
+    CU_ASSERT_EQUAL(STAT(r, n_syncs), 2);
+    CU_ASSERT_PTR_NOT_NULL(find(r, "VM", U2));
+    CU_ASSERT_PTR_NOT_NULL(find(r, "VM", U3));
+    CU_ASSERT_STRING_EQUAL(tracked(r, "VM"), "33:inserted");
+
+    /* Leader only: the server loses leadership, the replica leaves it. */
+    ovsdb_replica_set_leader_only(r, true);
+    CU_ASSERT_EQUAL(STAT(r, n_not_leader), 1);
+    fake_wait_closed(&f, r);
+    /* It comes back (single remote) and finds a leader this time; a
+     * leadership loss reported by an update moves it away again. */
+    fake_server_db(&f, r, true, 7);
+    req = fake_expect(&f, r, "monitor_cond_since");
+    if (req) {
+        json_decref(mid);
+        mid = json_incref(json_array_get(jsonrpc_msg_params(req), 1));
+    }
+    fake_reply(&f, req, "[true,'" L5 "',{}]");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_EQUAL(STAT(r, n_resumes), 2);
+    json_t *sid = json_string("_Server");
+    fake_notify(&f, "update", sid, "[0,{'Database':{'" U9 "':{"
+                "'old':{'leader':true},'new':{'name':'Chan',"
+                "'model':'clustered','connected':true,'leader':false,"
+                "'schema':'{}','index':8}}}}]");
+    json_decref(sid);
+    sw = STAT_WAIT(n_not_leader, 2);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_EQUAL(STAT(r, n_leader_changes), 1);
+    fake_wait_closed(&f, r);
+    ovsdb_replica_set_leader_only(r, false);
+
+    /* A server without monitor_cond_since: monitor_cond and update2. */
+    fake_server_db(&f, r, false, 9);
+    fake_unknown_method(&f, r, "monitor_cond_since");
+    req = fake_expect(&f, r, "monitor_cond");
+    if (req) {
+        json_t *params = jsonrpc_msg_params(req);
+        CU_ASSERT_EQUAL(json_array_size(params), 3);
+        json_decref(mid);
+        mid = json_incref(json_array_get(params, 1));
+    }
+    fake_reply(&f, req, "{'VM':{'" U2 "':{'initial':{'name':'vm2',"
+               "'host':'h2','tags':'x'}}}}");
+    CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
+    CU_ASSERT_EQUAL(STAT(r, monitor_version), 2);
+    CU_ASSERT_EQUAL(STAT(r, n_monitor_fallbacks), 1);
+    CU_ASSERT_EQUAL(STAT(r, n_syncs), 3);
+    CU_ASSERT_PTR_NULL(find(r, "VM", U3));
+    fake_notify(&f, "update2", mid, "[0,{'VM':{'" U2 "':{'modify':{"
+                "'tags':['set',['x','y']]}}}}]");
+    sw = STAT_WAIT(n_update_msgs, 3);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    check_value(ovsdb_replica_row_get(find(r, "VM", U2), "tags"), "'y'");
+    CU_ASSERT(STAT(r, n_bytes_received) > 0);
+    CU_ASSERT(STAT(r, n_connects) >= 4);
+
+    /* The server cancels the data monitor: the replica cancels the
+     * _Server one and starts over on the same connection. */
+    fake_notify(&f, "monitor_canceled", mid, "[0]");
+    req = fake_expect(&f, r, "monitor_cancel");
+    if (req) {
+        check_value(jsonrpc_msg_params(req), "['_Server']");
+    }
+    fake_reply(&f, req, "{}");
+    fake_server_db(&f, r, false, 9);
+    req = fake_expect(&f, r, "monitor_cond");
+    fake_reply(&f, req, "{'VM':{'" U2 "':{'initial':{'name':'vm2',"
+               "'host':'h2','tags':'y'}}}}");
+    sw = STAT_WAIT(n_syncs, 4);
+    CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
+    CU_ASSERT_TRUE(ovsdb_replica_is_synced(r));
+
+    jsonrpc_close(f.rpc);
+    f.rpc = NULL;
+    CU_ASSERT_TRUE(fake_run_until(&f, r, not_connected, NULL));
+    json_decref(mid);
+    ovsdb_replica_destroy(r);
+    vlog_set_hook(NULL, NULL);
+    pstream_close(f.listener);
+}
+
+/* ----------------------------------------------------------------------
+ * A real 3-member Raft cluster of ovsdb-server processes.
+ */
+
+static const char cluster_schema[] =
+    "{\"name\":\"Clu\",\"version\":\"1.0.0\",\"tables\":{\"VM\":{"
+    "\"columns\":{\"name\":{\"type\":\"string\"},"
+    "\"host\":{\"type\":\"string\"}}}}}";
+
+#define N_MEMBERS 3
+
+struct cluster {
+    char dir[32];
+    struct server members[N_MEMBERS];
+    struct ovsdb_replica *replicas[2];
+    size_t n_replicas;
+};
+
+/* Returns a TCP port on 127.0.0.1 that was free a moment ago. */
+static int
+free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    int port = 0;
+
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && !bind(fd, (struct sockaddr *) &sin, sizeof sin)
+        && !getsockname(fd, (struct sockaddr *) &sin, &len)) {
+        port = ntohs(sin.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+/* Runs every replica of 'c' until 'done(c, aux)' or 60 s. */
+static bool
+cluster_run_until(struct cluster *c,
+                  bool (*done)(struct cluster *, void *), void *aux)
+{
+    long long int deadline = time_msec() + 60000;
+    for (;;) {
+        for (size_t i = 0; i < c->n_replicas; i++) {
+            ovsdb_replica_run(c->replicas[i]);
+        }
+        if (done(c, aux)) {
+            return true;
+        }
+        if (time_msec() > deadline) {
+            return false;
+        }
+        for (size_t i = 0; i < c->n_replicas; i++) {
+            ovsdb_replica_wait(c->replicas[i]);
+        }
+        poll_timer_wait(100);
+        poll_block();
+    }
+}
+
+static bool
+all_synced(struct cluster *c, void *aux)
+{
+    (void) aux;
+    for (size_t i = 0; i < c->n_replicas; i++) {
+        if (!ovsdb_replica_is_synced(c->replicas[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Index of the member whose socket 'r' is connected to, or -1. */
+static int
+member_of(const struct cluster *c, const struct ovsdb_replica *r)
+{
+    const char *remote = ovsdb_replica_get_remote(r);
+    for (int i = 0; remote && i < N_MEMBERS; i++) {
+        if (!strcmp(remote, c->members[i].remote)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+struct vm_wait {
+    const char *name;
+    bool present;
+};
+
+static const struct ovsdb_replica_row *
+find_vm(struct ovsdb_replica *r, const char *name)
+{
+    return ovsdb_replica_find_by_string(ovsdb_replica_get_table(r, "VM"),
+                                        "name", name);
+}
+
+/* All replicas synced and have (or lack) VM 'name' ('aux' a vm_wait;
+ * replicas[0] only sees host h1). */
+static bool
+vm_seen(struct cluster *c, void *w_)
+{
+    struct vm_wait *w = w_;
+    for (size_t i = 0; i < c->n_replicas; i++) {
+        if (!ovsdb_replica_is_synced(c->replicas[i])
+            || !find_vm(c->replicas[i], w->name) != !w->present) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct moved_wait {
+    int killed;
+};
+
+static bool
+moved_and_synced(struct cluster *c, void *w_)
+{
+    struct moved_wait *w = w_;
+    for (size_t i = 0; i < c->n_replicas; i++) {
+        if (!ovsdb_replica_is_synced(c->replicas[i])
+            || member_of(c, c->replicas[i]) == w->killed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+cluster_txn_done(struct cluster *c, void *res_)
+{
+    struct txn_result *res = res_;
+    (void) c;
+    return res->n_calls > 0;
+}
+
+static json_t *
+insert_vm_ops(const char *name, const char *host)
+{
+    json_t *ops = json_array();
+    json_array_append_new(ops, ovsdb_op_insert(
+        "VM", json_pack("{ssss}", "name", name, "host", host), NULL));
+    return ops;
+}
+
+static void
+test_real_cluster(void)
+{
+    struct cluster c;
+    char tool[256], server[256], client[256];
+    struct txn_result res = { 0 };
+    int ports[N_MEMBERS];
+    int n_logged = 0;
+
+    memset(&c, 0, sizeof c);
+    if (!find_program("ovsdb-server", server, sizeof server)
+        || !find_program("ovsdb-tool", tool, sizeof tool)
+        || !find_program("ovsdb-client", client, sizeof client)) {
+        CU_FAIL("ovsdb-server, ovsdb-tool or ovsdb-client not installed");
+        return;
+    }
+    snprintf(c.dir, sizeof c.dir, "/tmp/ovsrc.XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(c.dir));
+    char schema[128];
+    snprintf(schema, sizeof schema, "%s/clu.ovsschema", c.dir);
+    FILE *file = fopen(schema, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(cluster_schema, file);
+    fclose(file);
+
+    /* Three members: create the cluster, two join it. */
+    for (int i = 0; i < N_MEMBERS; i++) {
+        struct server *m = &c.members[i];
+        snprintf(m->dir, sizeof m->dir, "%s/m%d", c.dir, i);
+        CU_ASSERT_EQUAL_FATAL(mkdir(m->dir, 0700), 0);
+        snprintf(m->db, sizeof m->db, "%s/clu.db", m->dir);
+        snprintf(m->sock, sizeof m->sock, "%s/db.sock", m->dir);
+        snprintf(m->remote, sizeof m->remote, "unix:%s", m->sock);
+        ports[i] = free_port();
+        CU_ASSERT_FATAL(ports[i] > 0);
+    }
+    CU_ASSERT_FATAL(run_cmd("%s create-cluster %s %s tcp:127.0.0.1:%d",
+                            tool, c.members[0].db, schema, ports[0]));
+    for (int i = 1; i < N_MEMBERS; i++) {
+        CU_ASSERT_FATAL(run_cmd("%s join-cluster %s Clu tcp:127.0.0.1:%d "
+                                "tcp:127.0.0.1:%d", tool, c.members[i].db,
+                                ports[i], ports[0]));
+    }
+    for (int i = 0; i < N_MEMBERS; i++) {
+        CU_ASSERT_FATAL(server_start(&c.members[i]));
+    }
+
+    char remotes[512];
+    snprintf(remotes, sizeof remotes, "%s,%s,%s", c.members[0].remote,
+             c.members[1].remote, c.members[2].remote);
+
+    /* A leader-only replica of everything. */
+    vlog_set_hook(quiet_hook, &n_logged);
+    struct ovsdb_replica *lead = ovsdb_replica_create("Clu");
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(lead, "VM");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "host", NULL);
+    ovsdb_replica_set_backoff(lead, 100, 500);
+    ovsdb_replica_set_leader_only(lead, true);
+    ovsdb_replica_connect(lead, remotes);
+    c.replicas[c.n_replicas++] = lead;
+    CU_ASSERT_TRUE_FATAL(cluster_run_until(&c, all_synced, NULL));
+    int leader = member_of(&c, lead);
+    CU_ASSERT_FATAL(leader >= 0);
+    struct ovsdb_replica_stats s;
+    ovsdb_replica_get_stats(lead, &s);
+    CU_ASSERT_EQUAL(s.monitor_version, 3);
+    CU_ASSERT_EQUAL(s.n_syncs, 1);
+
+    /* A replica of host h1's VMs, any member, connected to the leader
+     * first (remotes in order). */
+    struct ovsdb_replica *h1 = ovsdb_replica_create("Clu");
+    t = ovsdb_replica_add_table(h1, "VM");
+    ovsdb_replica_add_column(t, "name", NULL);
+    ovsdb_replica_add_column(t, "host", NULL);
+    json_t *cond = jl("[['host','==','h1']]");
+    CU_ASSERT_EQUAL(ovsdb_replica_set_condition(t, cond), 0);
+    json_decref(cond);
+    ovsdb_replica_set_backoff(h1, 100, 500);
+    ovsdb_replica_set_shuffle_remotes(h1, false);
+    snprintf(remotes, sizeof remotes, "%s,%s,%s",
+             c.members[leader].remote,
+             c.members[(leader + 1) % N_MEMBERS].remote,
+             c.members[(leader + 2) % N_MEMBERS].remote);
+    ovsdb_replica_connect(h1, remotes);
+    c.replicas[c.n_replicas++] = h1;
+    CU_ASSERT_TRUE_FATAL(cluster_run_until(&c, all_synced, NULL));
+    CU_ASSERT_EQUAL(member_of(&c, h1), leader);
+
+    /* Writes through the leader-only replica; h1 sees only its VM. */
+    ovsdb_replica_transact(lead, insert_vm_ops("vm1", "h1"), txn_cb, &res);
+    CU_ASSERT_TRUE(cluster_run_until(&c, cluster_txn_done, &res));
+    CU_ASSERT_PTR_NULL(res.error);
+    txn_result_clear(&res);
+    ovsdb_replica_transact(lead, insert_vm_ops("vm2", "h2"), txn_cb, &res);
+    CU_ASSERT_TRUE(cluster_run_until(&c, cluster_txn_done, &res));
+    CU_ASSERT_PTR_NULL(res.error);
+    txn_result_clear(&res);
+    struct vm_wait w = { "vm1", true };
+    CU_ASSERT_TRUE(cluster_run_until(&c, vm_seen, &w));
+    long long int until = time_msec() + 500;
+    while (time_msec() < until) {
+        for (size_t i = 0; i < c.n_replicas; i++) {
+            ovsdb_replica_run(c.replicas[i]);
+            ovsdb_replica_wait(c.replicas[i]);
+        }
+        poll_timer_wait_until(until);
+        poll_block();
+    }
+    CU_ASSERT_PTR_NOT_NULL(find_vm(lead, "vm2"));
+    CU_ASSERT_PTR_NULL(find_vm(h1, "vm2"));
+    CU_ASSERT_EQUAL(ovsdb_replica_table_n_row_updates(
+                        ovsdb_replica_get_table(h1, "VM")), 1);
+    CU_ASSERT_EQUAL(ovsdb_replica_table_n_row_updates(
+                        ovsdb_replica_get_table(lead, "VM")), 2);
+    CU_ASSERT_PTR_NOT_NULL(ovsdb_replica_get_last_id(lead));
+
+    /* Kill the leader.  While nobody is connected, a change is made
+     * through a surviving member. */
+    server_stop(&c.members[leader]);
+    int other = (leader + 1) % N_MEMBERS;
+    CU_ASSERT(run_cmd("for i in $(seq 100); do timeout 10 %s transact %s "
+                      "'[\"Clu\",{\"op\":\"insert\",\"table\":\"VM\","
+                      "\"row\":{\"name\":\"vm3\",\"host\":\"h1\"}}]' "
+                      ">/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1",
+                      client, c.members[other].remote));
+
+    /* Both move to another member and resume there: no full resync. */
+    struct moved_wait mw = { leader };
+    CU_ASSERT_TRUE(cluster_run_until(&c, moved_and_synced, &mw));
+    w = (struct vm_wait) { "vm3", true };
+    CU_ASSERT_TRUE(cluster_run_until(&c, vm_seen, &w));
+    for (size_t i = 0; i < c.n_replicas; i++) {
+        ovsdb_replica_get_stats(c.replicas[i], &s);
+        fprintf(stderr, "replica %zu: member %d->%d syncs %"PRIu64
+                " resumes %"PRIu64" not-leader %"PRIu64" rejects %"PRIu64
+                " moves %"PRIu64" connects %"PRIu64" rows %"PRIu64
+                " bytes %"PRIu64"\n", i, leader,
+                member_of(&c, c.replicas[i]), s.n_syncs, s.n_resumes,
+                s.n_not_leader, s.n_server_rejects, s.n_remote_moves,
+                s.n_connects, s.n_row_updates, s.n_bytes_received);
+        CU_ASSERT_EQUAL(s.monitor_version, 3);
+        CU_ASSERT_EQUAL(s.n_syncs, 1);
+        CU_ASSERT(s.n_resumes >= 1);
+        CU_ASSERT(s.n_remote_moves >= 1);
+        CU_ASSERT_EQUAL(s.n_bad_updates, 0);
+    }
+    CU_ASSERT_PTR_NULL(find_vm(h1, "vm2"));
+    CU_ASSERT_PTR_NOT_NULL(find_vm(lead, "vm1"));
+
+    /* The leader-only replica still writes (to the new leader). */
+    ovsdb_replica_transact(lead, insert_vm_ops("vm4", "h1"), txn_cb, &res);
+    CU_ASSERT_TRUE(cluster_run_until(&c, cluster_txn_done, &res));
+    CU_ASSERT_PTR_NULL(res.error);
+    txn_result_clear(&res);
+    w = (struct vm_wait) { "vm4", true };
+    CU_ASSERT_TRUE(cluster_run_until(&c, vm_seen, &w));
+
+    for (size_t i = 0; i < c.n_replicas; i++) {
+        ovsdb_replica_destroy(c.replicas[i]);
+    }
+    vlog_set_hook(NULL, NULL);
+    for (int i = 0; i < N_MEMBERS; i++) {
+        server_stop(&c.members[i]);
+    }
+    run_cmd("rm -rf %s", c.dir);
+}
+
 int
 unit_register(void)
 {
@@ -1760,8 +2836,15 @@ unit_register(void)
         { "many rows", test_many_rows },
         { "random model", test_random_model },
         { "transactions offline", test_txn_offline },
+        { "update2 and diffs", test_update2 },
+        { "datum diffs", test_apply_diff },
+        { "_Server check", test_server_check },
+        { "condition API", test_condition_api },
         { "fake server", test_fake_server },
+        { "fake cluster server", test_fake_cluster },
+        { "multiple remotes", test_multiple_remotes },
         { "real ovsdb-server", test_real_server },
+        { "real Raft cluster", test_real_cluster },
     };
     return UNIT_ADD_SUITE("ovsdb-replica", tests);
 }
