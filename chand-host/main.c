@@ -33,7 +33,8 @@ delivers the Chan DB's records to each VM and writes back what they applied.\n\
 \n\
 Options:\n\
   --ovs-db=REMOTE     local Open_vSwitch DB (default: %s)\n\
-  --chan-db=REMOTE    Chan DB: unix:PATH, tcp:IP:PORT or ssl:IP:PORT\n\
+  --chan-db=REMOTE    Chan DB: unix:PATH, tcp:IP:PORT or ssl:IP:PORT, or\n\
+                      several, comma-separated: any member of a cluster\n\
                       (default: the --ovs-db remote)\n\
   --private-key=FILE, --certificate=FILE, --ca-cert=FILE\n\
                       TLS for ssl: remotes: chand-host's key and\n\

@@ -2,8 +2,9 @@
 # The Chan DB over TLS (doc/operations.md, "The Chan DB over the network"):
 # an ovsdb-server of its own serves the Chan DB on pssl: only, with
 # certificates made by ovs-pki; chand-host reaches it with --chan-db=ssl:
-# and its own certificate, provisions the VM and delivers what chanctl
-# (also over ssl:, with a certificate of its own) pushes.  A client with no
+# (listed after a dead remote) and its own certificate, provisions the VM
+# and delivers what chanctl (also over ssl:, with a certificate of its own)
+# pushes.  A client with no
 # certificate, one signed by another CA, and a plain tcp: client are all
 # refused with a clear error; --bootstrap-ca-cert learns the CA from the
 # server.  chanctl with several remotes uses the first that answers.
@@ -51,7 +52,8 @@ in_host ovsdb-server "$DB" --remote="pssl:$PORT:127.0.0.1" \
     --unixctl="$OVSI_BASE/chan-ssl.ctl" \
     --detach --no-chdir ||
     { st_fail "cannot start the TLS ovsdb-server"; exit 1; }
-trap 'kill "$(cat "$OVSI_BASE/chan-ssl.pid" 2>/dev/null)" 2>/dev/null' EXIT
+trap 'kill "$(cat "$OVSI_BASE/chan-ssl.pid" 2>/dev/null)" 2>/dev/null;
+      st_cleanup' EXIT
 
 REMOTE=ssl:127.0.0.1:$PORT
 op() {
@@ -60,9 +62,17 @@ op() {
         --certificate="$C/operator-cert.pem" --ca-cert="$CACERT" "$@"
 }
 
+# The VM's channel key moves with it (generation 1 in both).
+key=$(awk '$1 == 1 { print $2 }' "$TOPO_RUN/$V1/channel.key")
+st_check "the VM's key goes into the TLS Chan DB" \
+    op key-add --vm "$V1" "$key"
+
 # chand-host moves to it.
 topo_host_stop
-TOPO_HOST_ARGS=(--chan-db="$REMOTE" --private-key="$C/host-a-privkey.pem"
+# Two remotes, one of them dead: chand-host connects to the one that
+# answers.
+TOPO_HOST_ARGS=(--chan-db="ssl:127.0.0.1:1,$REMOTE"
+                --private-key="$C/host-a-privkey.pem"
                 --certificate="$C/host-a-cert.pem" --ca-cert="$CACERT")
 st_check "chand-host starts on the TLS Chan DB" topo_host_start
 if op wait --vm "$V1" --timeout 60; then
