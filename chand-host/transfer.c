@@ -149,6 +149,8 @@ transfer_create(const struct transfer_config *cfg, struct chandb *db)
     t->lane_cfg.mtu = cfg->mtu;
     t->lane_cfg.max_size = cfg->max_size;
     t->lane_cfg.max_rate = cfg->guest_rate;
+    t->lane_cfg.serve_rate = (cfg->serve_rate ? cfg->serve_rate
+                              : TRANSFER_DEFAULT_SERVE_RATE);
     list_init(&t->lanes);
     list_init(&t->fetches);
     chandb_set_content_source(db, content_state, t);

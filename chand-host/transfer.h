@@ -12,8 +12,9 @@
  *
  *   - serves a VM's GETs for an object its desired state entitles it to
  *     (chandb_vm_entitled(): an install, a restore answer, or an update
- *     notice naming the object), from the content store; anything else is
- *     refused with "not_entitled" or "no_object" and counted;
+ *     notice naming the object), from the content store, at most
+ *     'serve_rate' chunks a second to one VM; anything else is refused
+ *     with "not_entitled" or "no_object" and counted;
  *
  *   - fetches objects from VMs into the content store.  A fetch has
  *     candidate VMs; it pulls from the first candidate whose channel is
@@ -41,6 +42,7 @@ struct chandb;
 
 #define TRANSFER_SOURCE_GRACE_MS 30000
 #define TRANSFER_DEFAULT_CAP (UINT64_C(4) << 30)
+#define TRANSFER_DEFAULT_SERVE_RATE 100000     /* Chunks/s: 142 MB/s. */
 
 struct transfer_config {
     const char *content_dir;
@@ -49,6 +51,8 @@ struct transfer_config {
     unsigned int mtu;           /* 0: the default. */
     unsigned int guest_rate;    /* Chunks/s asked of one VM; 0: no
                                  * limit (xfer_lane_config.max_rate). */
+    unsigned int serve_rate;    /* Chunks/s sent to one VM at most; 0:
+                                 * TRANSFER_DEFAULT_SERVE_RATE. */
 };
 
 struct transfer;

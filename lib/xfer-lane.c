@@ -67,6 +67,9 @@ struct xfer_lane {
     json_t *recent;             /* The last XFER_LANE_RECENT pulls that
                                  * ended, as pull_json() plus "result" and
                                  * "ms". */
+    double serve_tokens;        /* Chunks that may be sent now, with
+                                 * 'serve_rate'. */
+    long long serve_tokens_at;
     double tokens;              /* Chunks that may be asked for now, with
                                  * 'max_rate' (may go below 0). */
     long long tokens_at;        /* When 'tokens' was last brought up to
@@ -587,6 +590,31 @@ open_served(struct xfer_lane *lane, uint32_t id, const struct xfer_msg *msg,
     return s;
 }
 
+/* Brings the serving tokens up to 'now'; true if one more chunk may be
+ * sent (and takes it). */
+static bool
+serve_token(struct xfer_lane *lane, long long now)
+{
+    unsigned int rate = lane->cfg.serve_rate;
+    if (!rate) {
+        return true;
+    }
+    double burst = rate / 10.0 > 4 * XFER_MAX_GET_CHUNKS
+                   ? rate / 10.0 : 4 * XFER_MAX_GET_CHUNKS;
+    if (now > lane->serve_tokens_at) {
+        lane->serve_tokens += (now - lane->serve_tokens_at) * (rate / 1000.0);
+        if (lane->serve_tokens > burst) {
+            lane->serve_tokens = burst;
+        }
+        lane->serve_tokens_at = now;
+    }
+    if (lane->serve_tokens < 1) {
+        return false;
+    }
+    lane->serve_tokens--;
+    return true;
+}
+
 /* Notes that chunk 'index' of 's' is sent, for the "sent again" count. */
 static void
 note_sent(struct xfer_lane *lane, struct served *s, uint32_t chunk_size,
@@ -634,6 +662,14 @@ serve_get(struct xfer_lane *lane, uint32_t id, const struct xfer_msg *msg,
         const struct xfer_range *r = &msg->ranges[i];
         for (uint64_t index = r->first; index < r->first + r->count;
              index++) {
+            if (!serve_token(lane, now)) {
+                /* Over the rate: the peer asks again for the rest. */
+                lane->stats.chunks_throttled += r->first + r->count - index;
+                for (size_t j = i + 1; j < msg->n_ranges; j++) {
+                    lane->stats.chunks_throttled += msg->ranges[j].count;
+                }
+                return;
+            }
             uint32_t len = xfer_chunk_len(msg->size, msg->chunk_size, index);
             ssize_t n = len ? pread(s->fd, lane->chunk, len,
                                     (off_t) (index * msg->chunk_size))
@@ -818,7 +854,7 @@ xfer_lane_status_json(const struct xfer_lane *lane, long long now)
     }
     const struct xfer_lane_stats *c = &lane->stats;
     json_t *counters = json_pack(
-        "{sI sI sI sI sI sI sI sI sI sI sI sI sI sI}",
+        "{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}",
         "pulls_started", (json_int_t) c->pulls_started,
         "pulls_done", (json_int_t) c->pulls_done,
         "pulls_failed", (json_int_t) c->pulls_failed,
@@ -830,6 +866,7 @@ xfer_lane_status_json(const struct xfer_lane *lane, long long now)
         "gets_refused", (json_int_t) c->gets_refused,
         "chunks_sent", (json_int_t) c->chunks_sent,
         "chunks_sent_again", (json_int_t) c->chunks_sent_again,
+        "chunks_throttled", (json_int_t) c->chunks_throttled,
         "bad_messages", (json_int_t) c->bad_messages,
         "tx_errors", (json_int_t) c->tx_errors,
         "checkpoints", (json_int_t) c->checkpoints);

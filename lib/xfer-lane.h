@@ -87,6 +87,11 @@ struct xfer_lane_config {
                                  * host's meter on a VM's frames), so that
                                  * the pulls stay under it instead of
                                  * losing chunks to it. */
+    unsigned int serve_rate;    /* Chunks this lane sends per second at
+                                 * most, answering GETs; 0: no limit.  A
+                                 * GET beyond it is answered in part (the
+                                 * peer asks again), so that one peer's
+                                 * GETs cannot take the sender's CPU. */
 };
 
 struct xfer_lane;
@@ -137,6 +142,7 @@ struct xfer_lane_stats {
     uint64_t gets_refused;      /* Answered with FAIL. */
     uint64_t chunks_sent;
     uint64_t chunks_sent_again; /* Sent to this peer before. */
+    uint64_t chunks_throttled;  /* Asked for beyond serve_rate, not sent. */
     uint64_t bad_messages;      /* XFER payloads that did not parse. */
     uint64_t tx_errors;         /* Frames 'send' refused. */
     uint64_t checkpoints;

@@ -901,6 +901,46 @@ test_pacing(void)
     net_destroy(&net);
 }
 
+
+/* A server whose serve_rate is below what the puller asks for answers
+ * GETs in part (counted as throttled), and the pull still completes, no
+ * faster than the rate. */
+static void
+test_serve_rate(void)
+{
+    const unsigned int rate = 1000;
+    const uint64_t n_chunks = 3000;
+    const uint64_t size = n_chunks * chunk_size(0);
+    struct net net;
+    char digest[CONTENT_DIGEST_LEN + 1];
+    uint8_t *data;
+
+    net_init(&net, 0, 0, 12);
+    struct side *rx = net.sides[0], *tx = net.sides[1];
+    xfer_lane_destroy(tx->lane);
+    tx->cfg.serve_rate = rate;
+    side_start_lane(tx);
+    tx->serve_path = make_object(tx->dir, "object", size, 12, &data, digest);
+
+    long long start = net.now;
+    start_pull(rx, digest, size);
+    CU_ASSERT_TRUE_FATAL(net_run(&net, pulled, 600 * 1000));
+    CU_ASSERT_PTR_NULL(rx->pulled_error);
+    CU_ASSERT_TRUE(store_has(rx->cs, digest, data, size));
+
+    struct xfer_lane_stats st;
+    xfer_lane_get_stats(tx->lane, &st);
+    long long elapsed = rx->pulled_at - start;
+    /* The bucket starts with a burst of 4 GETs' worth (1024 chunks). */
+    CU_ASSERT_TRUE(elapsed >= (long long) (n_chunks - 1024) * 1000 / rate
+                              - 100);
+    CU_ASSERT_TRUE(st.chunks_throttled > 0);
+    CU_ASSERT_TRUE(st.chunks_sent >= n_chunks);
+
+    free(data);
+    net_destroy(&net);
+}
+
 static const struct unit_test tests[] = {
     { "2 MiB, no loss", test_clean },
     { "2 MiB, 20% loss both ways", test_loss },
@@ -912,6 +952,7 @@ static const struct unit_test tests[] = {
     { "stray chunks", test_stray },
     { "malformed XFER payloads", test_bad_messages },
     { "pacing by max_rate", test_pacing },
+    { "serving under serve_rate", test_serve_rate },
 };
 
 int
