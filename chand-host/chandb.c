@@ -501,6 +501,8 @@ channel_row(const struct chandb_channel_state *st)
         "errors", "map", errors_map);
     json_object_set_new(row, "applied_seq",
                         json_integer((json_int_t) st->applied_seq));
+    json_object_set_new(row, "chassis",
+                        json_string(st->chassis ? st->chassis : ""));
     json_object_set_new(row, "state_reason",
                         st->reason ? json_string(st->reason)
                                    : json_pack("[s[]]", "set"));

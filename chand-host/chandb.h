@@ -30,6 +30,7 @@ struct chandb_channel_state {
     uint32_t chan_id;
     uint16_t vid;
     const char *iface;
+    const char *chassis;        /* The chand-host serving it, or NULL. */
     const char *state;          /* "down", "connecting", "ready", ... */
     const char *reason;         /* May be NULL. */
     uint32_t host_epoch;

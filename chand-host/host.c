@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan-endpoint.h"
 #include "chandb.h"
@@ -68,6 +69,8 @@ struct host {
     json_t *counters;           /* Host-level drops. */
     int vlan_limit;             /* Open_vSwitch other_config:vlan-limit,
                                  * -1 until known. */
+    char *chassis;              /* --chassis, system-id or host name; NULL
+                                 * until known. */
     bool exiting;
 };
 
@@ -262,6 +265,7 @@ remove_channel(struct host *h, size_t i, bool deprovisioned, long long now)
 
     channel_set_flows_installed(ch, false);
     channel_get_db_state(ch, now, &st);
+    st.chassis = h->chassis;
     st.state = "down";
     st.reason = "deprovisioned";
     chandb_update_channel(h->db, &st);
@@ -446,6 +450,45 @@ take_flow_counters(struct host *h)
  * VLAN tags (default 1, 0 meaning as many as it can, 2): below 2, the
  * isolation rules see a frame with two tags by its MAC addresses only.
  * Says so once per change. */
+/* Works out this chand-host's chassis name: --chassis, else the local
+ * Open_vSwitch's external_ids:system-id (as OVN's ovn-controller does),
+ * else the host name. */
+static void
+update_chassis(struct host *h)
+{
+    const struct ovsdb_replica_row *row = ovsdb_replica_first(
+        ovsdb_replica_get_table(h->ovs, "Open_vSwitch"));
+    char *name = NULL;
+    const char *source = "--chassis";
+
+    if (h->opts.chassis) {
+        name = xstrdup(h->opts.chassis);
+    } else {
+        json_t *ids = NULL;
+        if (row && !ovsdb_datum_get_string_map(
+                ovsdb_replica_row_get(row, "external_ids"), &ids)) {
+            const char *id = json_string_value(json_object_get(ids,
+                                                               "system-id"));
+            name = id && *id ? xstrdup(id) : NULL;
+        }
+        json_decref(ids);
+        source = "external_ids:system-id";
+    }
+    if (!name) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        name = xstrdup(*host ? host : "unknown");
+        source = "the host name (no external_ids:system-id)";
+    }
+    if (!h->chassis || strcmp(h->chassis, name)) {
+        VLOG_INFO("chassis %s (from %s)", name, source);
+        free(h->chassis);
+        h->chassis = name;
+    } else {
+        free(name);
+    }
+}
+
 static void
 check_vlan_limit(struct host *h)
 {
@@ -546,6 +589,7 @@ write_channel_rows(struct host *h, long long now)
         channel_set_counter(ch, "relay_refused", refused);
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);
+        st.chassis = h->chassis;
         chandb_update_channel(h->db, &st);
     }
 }
@@ -707,8 +751,9 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
     struct ofconn_stats of;
     ofconn_get_stats(h->of, &of);
     json_t *j = json_pack(
-        "{ss sb sb sb sb sb sI sI sI sI sI sI sO so}",
+        "{ss s?s sb sb sb sb sb sI sI sI sI sI sI sO so}",
         "bridge", h->opts.bridge,
+        "chassis", h->chassis,
         "ovs_db_connected", ovsdb_replica_is_synced(h->ovs),
         "chan_db_connected", chandb_is_connected(h->db),
         "openflow_connected", ofconn_is_ready(h->of),
@@ -760,6 +805,7 @@ create_ovs_replica(const char *remote)
     struct ovsdb_replica_table *t = ovsdb_replica_add_table(r,
                                                             "Open_vSwitch");
     ovsdb_replica_add_column(t, "other_config", NULL);
+    ovsdb_replica_add_column(t, "external_ids", NULL);
     inject_add_columns(r);
     ovsdb_replica_connect(r, remote);
     return r;
@@ -842,6 +888,7 @@ host_destroy(struct host *h)
     json_decref(h->status_wanted);
     json_decref(h->status_pending);
     json_decref(h->counters);
+    free(h->chassis);
     free(h->target);
     free(h);
 }
@@ -868,6 +915,7 @@ host_run(struct host *h)
         h->ovs_seqno = ovs_seqno;
         ovsdb_replica_track_clear(h->ovs);
         check_vlan_limit(h);
+        update_chassis(h);
         reprovision(h, now);
         h->provisioned = true;
         json_object_clear(h->status_pending);

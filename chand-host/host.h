@@ -27,6 +27,10 @@ struct host_options {
     long long flow_check_ms;    /* Periodic flow check interval, 0: none. */
     enum inject_mode inject;    /* How frames meet the bridge. */
     const char *chand_port;     /* Name of the chand port, e.g. "chand0". */
+    const char *chassis;        /* This chand-host's name in the Chan DB,
+                                 * or NULL: the local Open_vSwitch's
+                                 * external_ids:system-id, else the host
+                                 * name. */
     const char *content_dir;    /* Content store (transfer.h). */
     uint64_t content_cap;       /* Its cap in bytes; 0: the default. */
     uint64_t max_transfer;      /* Largest object; 0: the default. */

@@ -43,6 +43,9 @@ Options:\n\
   --bootstrap-ca-cert=FILE\n\
                       as --ca-cert, but if FILE does not exist, trust the\n\
                       CA certificate the server presents first and save it\n\
+  --chassis=NAME      this hypervisor's name in the Chan DB's Channel rows\n\
+                      (default: the Open_vSwitch DB's external_ids:system-id,\n\
+                      else the host name)\n\
   --bridge=BRIDGE     host bridge carrying the VMs' vNICs (default: br-int)\n\
   --ovs-rundir=DIR    where BRIDGE.mgmt is (default: $OVS_RUNDIR or\n\
                       /var/run/openvswitch)\n\
@@ -154,7 +157,7 @@ main(int argc, char *argv[])
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
            OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
-           OPT_BOOTSTRAP_CA_CERT };
+           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -173,6 +176,7 @@ main(int argc, char *argv[])
         { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
         { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
         { "private-key", required_argument, NULL, OPT_PRIVATE_KEY },
+        { "chassis", required_argument, NULL, OPT_CHASSIS },
         { "certificate", required_argument, NULL, OPT_CERTIFICATE },
         { "ca-cert", required_argument, NULL, OPT_CA_CERT },
         { "bootstrap-ca-cert", required_argument, NULL,
@@ -251,6 +255,12 @@ main(int argc, char *argv[])
             break;
         case OPT_CONTENT_DIR: opts.content_dir = optarg; break;
         case OPT_PRIVATE_KEY: stream_ssl_set_private_key_file(optarg); break;
+        case OPT_CHASSIS:
+            if (!*optarg || strlen(optarg) > 255) {
+                return bad_value("--chassis", optarg);
+            }
+            opts.chassis = optarg;
+            break;
         case OPT_CERTIFICATE: stream_ssl_set_certificate_file(optarg); break;
         case OPT_CA_CERT:
         case OPT_BOOTSTRAP_CA_CERT:

@@ -67,6 +67,9 @@ key=$(awk '$1 == 1 { print $2 }' "$TOPO_RUN/$V1/channel.key")
 st_check "the VM's key goes into the TLS Chan DB" \
     op key-add --vm "$V1" "$key"
 
+# The hypervisor's name in the Chan DB, as OVN takes it.
+st_vsctl set Open_vSwitch . external_ids:system-id=hv-a
+
 # chand-host moves to it.
 topo_host_stop
 # Two remotes, one of them dead: chand-host connects to the one that
@@ -81,6 +84,14 @@ else
     st_fail "the channel is ready, as the Chan DB over TLS shows"
     tail -20 "$TOPO_RUN/chand-host.log" >&2
 fi
+chassis_is() {
+    in_host ovsdb-client --private-key="$C/operator-privkey.pem" \
+        --certificate="$C/operator-cert.pem" --ca-cert="$CACERT" \
+        --format=csv --no-headings dump "$REMOTE" Chan Channel chassis |
+        grep -qx "\"\\?$1\"\\?"
+}
+st_check "the Channel row names the chassis that serves it (system-id)" \
+    st_wait 30 chassis_is hv-a
 st_check "chanctl pushes over ssl:" op push --vm "$V1" motd '"over TLS"'
 delivered() {
     [ "$(st_guest "$V1" get motd)" = '"over TLS"' ]
