@@ -101,7 +101,7 @@ db_open(const struct chanctl_options *opts, struct db *db)
         free(name);
     }
     if (status == CHANCTL_FAIL) {
-        chanctl_error("cannot connect to the Chan DB (%s) (is ovsdb-server "
+        chanctl_error("cannot connect to %s (is ovsdb-server "
                       "running? use %s%s%s)", failures ? failures : "",
                       opts->chan_db_option,
                       opts->chan_db_origin == CHANCTL_FROM_ENV

@@ -452,8 +452,13 @@ expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" push k 1 &&
     err_has "(is ovsdb-server running? use --db)"
 expect 1 "$CHANCTL" --chan-db "$tmp/nothing.sock" push k 1 &&
     err_has "cannot connect to unix:$tmp/nothing.sock"
-expect 2 "$CHANCTL" --chan-db tcp:127.0.0.1:6640 push k 1 &&
-    err_has "unsupported Chan DB remote 'tcp:127.0.0.1:6640'"
+expect 2 "$CHANCTL" --chan-db sctp:127.0.0.1:6640 push k 1 &&
+    err_has "unsupported Chan DB remote 'sctp:127.0.0.1:6640'"
+expect 1 "$CHANCTL" --chan-db tcp:127.0.0.1:1 push k 1 &&
+    err_has "cannot connect to tcp:127.0.0.1:1: Connection refused"
+expect 1 "$CHANCTL" --chan-db "tcp:127.0.0.1:1,unix:$tmp/nothing.sock" \
+    push k 1 &&
+    err_has "cannot connect to tcp:127.0.0.1:1: Connection refused; unix:$tmp/nothing.sock: No such file or directory"
 expect 1 "$CHANCTL" --chan-db "unix:$tmp/other.sock" push k 1 &&
     err_has "serves no database \"Chan\""
 if [ ! -e /var/run/openvswitch/db.sock ]; then
