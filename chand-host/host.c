@@ -751,7 +751,7 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
     struct ofconn_stats of;
     ofconn_get_stats(h->of, &of);
     json_t *j = json_pack(
-        "{ss s?s sb sb sb sb sb sI sI sI sI sI sI sO so}",
+        "{ss ss? sb sb sb sb sb sI sI sI sI sI sI sO so}",
         "bridge", h->opts.bridge,
         "chassis", h->chassis,
         "ovs_db_connected", ovsdb_replica_is_synced(h->ovs),

@@ -595,7 +595,7 @@ transfer_store_file(struct transfer *t, const char *path, char digest[65],
 static json_t *
 fetch_json(const struct fetch *f)
 {
-    return json_pack("{ss sI sO sO sb s?s s?s}",
+    return json_pack("{ss sI sO sO sb ss? ss?}",
                      "digest", f->digest, "size", (json_int_t) f->size,
                      "candidates", f->candidates, "tried", f->tried,
                      "operator", f->operator, "source", f->source,

@@ -257,6 +257,18 @@ sys.exit(0 if len(spans) == 3
 }
 st_check "and the pulls ran at the same time" overlapping
 
+# --- the operator fetches an object ----------------------------------------
+head -c 5000000 /dev/urandom >"$D/3/j"
+J=$(sha256sum <"$D/3/j" | cut -d' ' -f1)
+st_check "vm3 registers J" st_guest "$V3" object-add "$D/3/j"
+st_check "the Chan DB maps J to vm3" st_wait 30 mapped "$V3" "$J"
+out=$(st_chanctl object-fetch --vm "$V3" "$J" --wait --timeout 60 2>&1)
+st_log "object-fetch --wait: $out"
+st_check "chanctl object-fetch --wait reports the fetch done" \
+    grep -q "fetched $J from $V3" <<<"$out"
+st_check "and the content store holds J" \
+    cmp "$D/3/j" "$TOPO_RUN/content/$J"
+
 # --- a forged GET -----------------------------------------------------------
 refused0=$(jq_host "j['counters']['refused_not_entitled']")
 # A GET authenticated like any of vm3's frames (its own key), naming an
