@@ -29,6 +29,7 @@ struct transfer {
     struct content_store *cs;
     struct xfer_lane *lane;
     char *install_dir;
+    uint64_t max_size;          /* Largest object pulled. */
     json_t *waiting;            /* digest -> {"keys": {key: true},
                                  * "error"?: reason}. */
     uint64_t refused_allowlist; /* Install of a digest not allowed. */
@@ -148,6 +149,7 @@ transfer_create(const struct transfer_config *cfg,
     t->cs = cs;
     t->install_dir = xstrdup(cfg->install_dir ? cfg->install_dir
                                               : TRANSFER_DEFAULT_INSTALL_DIR);
+    t->max_size = max_size;
     t->waiting = json_object();
 
     struct xfer_lane_config lc = {
@@ -229,6 +231,13 @@ fetch(struct transfer *t, const char *key, const char *digest,
     json_object_set_new(json_object_get(w, "keys"), key, json_true());
     if (xfer_lane_is_pulling(t->lane, digest)) {
         return EINPROGRESS;
+    }
+    if (size > t->max_size) {
+        *reasonp = xasprintf("cannot fetch %.12s: %"PRIu64" bytes is above "
+                             "the transfer limit of %"PRIu64" bytes "
+                             "(--max-transfer)", digest, size, t->max_size);
+        json_object_del(t->waiting, digest);
+        return EFBIG;
     }
 
     char *msg = NULL;
