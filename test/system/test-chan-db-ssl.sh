@@ -45,7 +45,13 @@ st_check "ovs-pki made a CA and certificates" \
 DB=$OVSI_BASE/chan-ssl.db
 ovsdb-tool create "$DB" "$ST_SRC/ovsdb/chan.ovsschema" ||
     { st_fail "cannot create the Chan DB"; exit 1; }
-in_host ovsdb-server "$DB" --remote="pssl:$PORT:127.0.0.1" \
+# Debian's ovsdb-server, built with TLS (a patched Open vSwitch first in
+# PATH, test/system/run --ovs=patched, may be built without it); this
+# Chan DB server is the same whichever switch the VMs' traffic crosses.
+server=/usr/sbin/ovsdb-server client=/usr/bin/ovsdb-client
+[ -x "$server" ] || server=ovsdb-server
+[ -x "$client" ] || client=ovsdb-client
+in_host "$server" "$DB" --remote="pssl:$PORT:127.0.0.1" \
     --private-key="$C/chan-db-privkey.pem" \
     --certificate="$C/chan-db-cert.pem" --ca-cert="$CACERT" \
     --pidfile="$OVSI_BASE/chan-ssl.pid" --log-file="$OVSI_BASE/chan-ssl.log" \
@@ -85,7 +91,7 @@ else
     tail -20 "$TOPO_RUN/chand-host.log" >&2
 fi
 chassis_is() {
-    in_host ovsdb-client --private-key="$C/operator-privkey.pem" \
+    in_host "$client" --private-key="$C/operator-privkey.pem" \
         --certificate="$C/operator-cert.pem" --ca-cert="$CACERT" \
         --format=csv --no-headings dump "$REMOTE" Chan Channel chassis |
         grep -qx "\"\\?$1\"\\?"
