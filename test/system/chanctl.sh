@@ -452,6 +452,27 @@ expect 1 "$CHANCTL" --db "unix:$tmp/nothing.sock" push k 1 &&
     err_has "(is ovsdb-server running? use --db)"
 expect 1 "$CHANCTL" --chan-db "$tmp/nothing.sock" push k 1 &&
     err_has "cannot connect to unix:$tmp/nothing.sock"
+# Transfer, allowlist and install commands: bad arguments (exit 2).
+D64=$(printf 'a%.0s' $(seq 64))
+expect 2 "$CHANCTL" --chan-db "$DB" allow XYZ &&
+    err_has "'XYZ' is not a DIGEST"
+expect 2 "$CHANCTL" --chan-db "$DB" disallow 12 &&
+    err_has "'12' is not a DIGEST"
+expect 2 "$CHANCTL" --chan-db "$DB" install "$D64" /x &&
+    err_has "install needs --vm NAME"
+expect 2 "$CHANCTL" --chan-db "$DB" install --vm v1 "$D64" rel/path &&
+    err_has "PATH 'rel/path' is not absolute"
+expect 2 "$CHANCTL" --chan-db "$DB" install --vm v1 "$D64" /x --mode 4755 &&
+    err_has "has setuid, setgid or sticky bits"
+expect 2 "$CHANCTL" --chan-db "$DB" install --vm v1 "$D64" /x --mode 0789 &&
+    err_has "is not an octal mode"
+expect 2 "$CHANCTL" object-fetch --vm v1 nothex &&
+    err_has "'nothex' is not a DIGEST"
+expect 2 "$CHANCTL" object-restore ABC /x &&
+    err_has "'ABC' is not a DIGEST"
+expect 2 "$CHANCTL" object-store &&
+    err_has "missing arguments for 'object-store'"
+
 expect 2 "$CHANCTL" --chan-db sctp:127.0.0.1:6640 push k 1 &&
     err_has "unsupported Chan DB remote 'sctp:127.0.0.1:6640'"
 expect 1 "$CHANCTL" --chan-db tcp:127.0.0.1:1 push k 1 &&
