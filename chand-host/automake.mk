@@ -13,6 +13,7 @@ chand_host_chand_host_SOURCES = \
 	chand-host/relay.c chand-host/relay.h \
 	chand-host/objmap.c chand-host/objmap.h \
 	chand-host/objaction.c chand-host/objaction.h \
-	chand-host/transfer.c chand-host/transfer.h
+	chand-host/transfer.c chand-host/transfer.h \
+	chand-host/claim.c chand-host/claim.h
 chand_host_chand_host_LDADD = $(CHAND_LIBS)
 dist_man_MANS += doc/chand-host.8

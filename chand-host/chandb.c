@@ -2,6 +2,7 @@
 
 #include <config.h>
 #include "chandb.h"
+#include "claim.h"
 #include "objaction.h"
 #include "objmap.h"
 #include "relay.h"
@@ -33,6 +34,13 @@ struct chandb_writer {
 
 struct chandb {
     struct ovsdb_replica *replica;
+    char *remote;
+    bool monitor_all;           /* All rows, or only this chassis's VMs. */
+    char *chassis;              /* This chand-host's chassis, or NULL. */
+    json_t *vms;                /* vm -> true: the VMs monitored (own). */
+    char *cond_chassis;         /* Chassis the conditions were set for. */
+    uint64_t claims_seqno;      /* Changes with Channel rows. */
+    bool cond_was_pending;
     uint64_t replica_seqno;     /* Replica seqno the index was built at. */
     uint64_t seqno;             /* Our desired-state seqno. */
     uint64_t keys_seqno;        /* Changes with Channel_Key rows. */
@@ -76,11 +84,36 @@ struct txn_ctx {
     char *vm;
 };
 
+/* True if every remote in the comma-separated list 'remote' is local
+ * (unix:). */
+static bool
+remote_is_local(const char *remote)
+{
+    char *copy = xstrdup(remote);
+    char *save = NULL;
+    bool local = true;
+    for (char *r = strtok_r(copy, ", ", &save); r;
+         r = strtok_r(NULL, ", ", &save)) {
+        local &= !strncmp(r, "unix:", 5);
+    }
+    free(copy);
+    return local;
+}
+
 struct chandb *
-chandb_create(const char *remote)
+chandb_create(const char *remote, enum chandb_monitor monitor)
 {
     struct chandb *db = calloc(1, sizeof *db);
     db->replica = ovsdb_replica_create(CHANDB_NAME);
+    db->remote = xstrdup(remote);
+    db->monitor_all = (monitor == CHANDB_MONITOR_ALL
+                       || (monitor == CHANDB_MONITOR_AUTO
+                           && remote_is_local(remote)));
+    db->vms = json_object();
+    if (!remote_is_local(remote)) {
+        /* As Open vSwitch does for tcp: and ssl: remotes. */
+        ovsdb_replica_set_probe_interval(db->replica, 5000);
+    }
 
     struct ovsdb_replica_table *t = ovsdb_replica_add_table(db->replica,
                                                             "Record");
@@ -90,8 +123,11 @@ chandb_create(const char *remote)
         ovsdb_replica_add_column(t, record_cols[i], NULL);
     }
     t = ovsdb_replica_add_table(db->replica, "Channel");
-    static const char *channel_cols[] = { "vm", "host_epoch", "guest_epoch",
+    static const char *channel_cols[] = { "vm", "chassis", "claim",
+                                          "migrations", "state",
+                                          "host_epoch", "guest_epoch",
                                           "applied_seq", "applied",
+                                          "sent_seq", "sent",
                                           "up_epoch", "up_position" };
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
         ovsdb_replica_add_column(t, channel_cols[i], NULL);
@@ -134,7 +170,12 @@ chandb_create(const char *remote)
     db->writers_by_vm = json_object();
     db->relay_counts = json_object();
     db->relay_refused = json_object();
+    if (!db->monitor_all) {
+        chandb_set_vms(db, NULL, 0);
+    }
     ovsdb_replica_connect(db->replica, remote);
+    VLOG_INFO("Chan DB %s: monitoring %s", remote,
+              db->monitor_all ? "all rows" : "this chassis's VMs only");
     return db;
 }
 
@@ -169,6 +210,10 @@ chandb_destroy(struct chandb *db)
     json_decref(db->restore_needs);
     json_decref(db->relay_counts);
     json_decref(db->relay_refused);
+    json_decref(db->vms);
+    free(db->chassis);
+    free(db->cond_chassis);
+    free(db->remote);
     free(db);
 }
 
@@ -339,6 +384,11 @@ chandb_run(struct chandb *db)
                                              db->replica, "Guest_Limits"))) {
             db->limits_seqno++;
         }
+        if (!db->replica_seqno
+            || ovsdb_replica_track_first(ovsdb_replica_get_table(
+                                             db->replica, "Channel"))) {
+            db->claims_seqno++;
+        }
         if (!db->replica_seqno || relay_inputs_changed(db)) {
             db->relay_dirty = true;
         }
@@ -349,12 +399,20 @@ chandb_run(struct chandb *db)
         ovsdb_replica_track_clear(db->replica);
     }
 
+    bool pending = ovsdb_replica_cond_pending(db->replica);
+    if (db->cond_was_pending && !pending) {
+        db->claims_seqno++;
+    }
+    db->cond_was_pending = pending;
+
     const char *vm;
     json_t *p;
     json_object_foreach (db->writers_by_vm, vm, p) {
         write_channel(db, vm, writer_get(db, vm));
     }
-    if (synced) {
+    if (synced && db->monitor_all) {
+        /* Relayed records and object actions are derived from every VM's
+         * rows: only a chand-host that sees them all computes them. */
         relay_run(db);
         objaction_run(db);
     }
@@ -506,6 +564,20 @@ channel_row(const struct chandb_channel_state *st)
     json_object_set_new(row, "state_reason",
                         st->reason ? json_string(st->reason)
                                    : json_pack("[s[]]", "set"));
+    json_object_set_new(row, "claim", json_integer(st->claim));
+    json_object_set_new(row, "migrations", json_integer(st->migrations));
+    json_t *sent_map = json_array();
+    if (st->sent_seq && st->sent) {
+        json_object_foreach ((json_t *) st->sent, key, entry) {
+            json_array_append_new(sent_map, json_pack(
+                                      "[sO]", key, json_array_get(entry,
+                                                                  0)));
+        }
+    }
+    json_object_set_new(row, "sent_seq",
+                        json_integer(st->sent ? (json_int_t) st->sent_seq
+                                              : 0));
+    json_object_set_new(row, "sent", json_pack("[so]", "map", sent_map));
     json_decref(applied);
     return row;
 }
@@ -554,6 +626,19 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
     w->written = json_incref(w->wanted);
 }
 
+/* True if Channel row 'row' is VM 'vm''s.  With 'chassis', also that
+ * chassis's. */
+static bool
+channel_row_is(const struct ovsdb_replica_row *row, const char *vm,
+               const char *chassis)
+{
+    const char *name = ovsdb_replica_row_get_string(row, "vm");
+    const char *owner = ovsdb_replica_row_get_string(row, "chassis");
+    return name && !strcmp(name, vm)
+           && (!chassis || (owner && !strcmp(owner, chassis)));
+}
+
+/* This chassis's Channel row of VM 'vm', or NULL. */
 static const struct ovsdb_replica_row *
 find_channel_row(const struct chandb *db, const char *vm)
 {
@@ -561,13 +646,21 @@ find_channel_row(const struct chandb *db, const char *vm)
         = ovsdb_replica_get_table(db->replica, "Channel");
     const struct ovsdb_replica_row *row;
     OVSDB_REPLICA_FOR_EACH (row, channels) {
-        const char *name;
-        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
-            && name && !strcmp(name, vm)) {
+        if (channel_row_is(row, vm, db->chassis ? db->chassis : "")) {
             return row;
         }
     }
     return NULL;
+}
+
+/* The condition that selects this chassis's Channel row of VM 'vm'. */
+static json_t *
+where_own_channel(const struct chandb *db, const char *vm)
+{
+    return json_pack("[oo]", ovsdb_condition("vm", "==", json_string(vm)),
+                     ovsdb_condition("chassis", "==",
+                                     json_string(db->chassis
+                                                 ? db->chassis : "")));
 }
 
 static bool
@@ -585,43 +678,325 @@ get_uint(const struct ovsdb_replica_row *row, const char *column,
     return true;
 }
 
+/* Reads a map string -> integer column into a new JSON object key ->
+ * [integer, null]; NULL if it is not one. */
+static json_t *
+get_version_map(const struct ovsdb_replica_row *row, const char *column)
+{
+    struct ovsdb_datum d;
+    if (ovsdb_datum_from_json(&d, ovsdb_replica_row_get(row, column),
+                              false)) {
+        return NULL;
+    }
+    json_t *map = json_object();
+    bool ok = d.is_map || d.n == 0;
+    for (size_t i = 0; ok && i < d.n; i++) {
+        if (d.keys[i].type != OVSDB_ATOM_STRING
+            || d.values[i].type != OVSDB_ATOM_INTEGER) {
+            ok = false;
+            break;
+        }
+        json_object_set_new(map, d.keys[i].u.string,
+                            json_pack("[In]",
+                                      (json_int_t) d.values[i].u.integer));
+    }
+    ovsdb_datum_destroy(&d);
+    if (!ok) {
+        json_decref(map);
+        map = NULL;
+    }
+    return map;
+}
+
+static int64_t
+row_claim(const struct ovsdb_replica_row *row)
+{
+    uint64_t claim;
+    return get_uint(row, "claim", INT64_MAX, &claim) ? (int64_t) claim : 0;
+}
+
+/* Fills 'prior' from Channel row 'row' if it holds an exact position. */
+static bool
+prior_from_row(const struct chandb *db, const struct ovsdb_replica_row *row,
+               struct chandb_prior *prior)
+{
+    uint64_t epoch, guest_epoch, seq, sent_seq;
+
+    if (!get_uint(row, "host_epoch", UINT32_MAX, &epoch) || !epoch
+        || !get_uint(row, "guest_epoch", UINT32_MAX, &guest_epoch)
+        || !get_uint(row, "applied_seq", INT64_MAX, &seq) || !seq) {
+        return false;
+    }
+    json_t *applied = get_version_map(row, "applied");
+    if (!applied) {
+        return false;
+    }
+    memset(prior, 0, sizeof *prior);
+    prior->host_epoch = epoch;
+    prior->guest_epoch = guest_epoch;
+    prior->applied_seq = seq;
+    prior->applied = applied;
+    if (get_uint(row, "sent_seq", INT64_MAX, &sent_seq) && sent_seq > seq) {
+        prior->sent = get_version_map(row, "sent");
+        prior->sent_seq = prior->sent ? sent_seq : 0;
+    }
+    const char *chassis = ovsdb_replica_row_get_string(row, "chassis");
+    prior->other_chassis = (chassis && db->chassis
+                            && strcmp(chassis, db->chassis));
+    return true;
+}
+
 bool
 chandb_get_prior(const struct chandb *db, const char *vm,
                  struct chandb_prior *prior)
 {
-    const struct ovsdb_replica_row *row = find_channel_row(db, vm);
-    uint64_t epoch, guest_epoch, seq;
-    struct ovsdb_datum applied;
-
-    if (!row
-        || !get_uint(row, "host_epoch", UINT32_MAX, &epoch) || !epoch
-        || !get_uint(row, "guest_epoch", UINT32_MAX, &guest_epoch)
-        || !get_uint(row, "applied_seq", INT64_MAX, &seq) || !seq
-        || ovsdb_datum_from_json(&applied,
-                                 ovsdb_replica_row_get(row, "applied"),
-                                 false)) {
-        return false;
-    }
-    prior->host_epoch = epoch;
-    prior->guest_epoch = guest_epoch;
-    prior->applied_seq = seq;
-    prior->applied = json_object();
-    bool ok = applied.is_map || applied.n == 0;
-    for (size_t i = 0; ok && i < applied.n; i++) {
-        if (applied.keys[i].type != OVSDB_ATOM_STRING
-            || applied.values[i].type != OVSDB_ATOM_INTEGER) {
-            ok = false;
-            break;
+    /* The newest claim that holds an exact position: the host that served
+     * the guest last (a row just claimed has none yet). */
+    const struct ovsdb_replica_row *row, *best = NULL;
+    struct chandb_prior tmp;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Channel")) {
+        if (channel_row_is(row, vm, NULL)
+            && (!best || row_claim(row) > row_claim(best))
+            && prior_from_row(db, row, &tmp)) {
+            json_decref(tmp.applied);
+            json_decref(tmp.sent);
+            best = row;
         }
-        json_object_set_new(prior->applied, applied.keys[i].u.string,
-                            json_pack("[In]", (json_int_t)
-                                      applied.values[i].u.integer));
     }
-    ovsdb_datum_destroy(&applied);
-    if (!ok) {
-        json_decref(prior->applied);
+    return best && prior_from_row(db, best, prior);
+}
+
+void
+chandb_prior_destroy(struct chandb_prior *prior)
+{
+    json_decref(prior->applied);
+    json_decref(prior->sent);
+}
+
+size_t
+chandb_get_claims(const struct chandb *db, const char *vm,
+                  struct claim_row **rowsp)
+{
+    struct claim_row *rows = NULL;
+    size_t n = 0;
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Channel")) {
+        if (channel_row_is(row, vm, NULL)) {
+            uint64_t migrations;
+            rows = xrealloc(rows, (n + 1) * sizeof *rows);
+            rows[n++] = (struct claim_row) {
+                .chassis = ovsdb_replica_row_get_string(row, "chassis"),
+                .claim = row_claim(row),
+                .migrations = (get_uint(row, "migrations", INT64_MAX,
+                                        &migrations) ? migrations : 0),
+                .state = ovsdb_replica_row_get_string(row, "state"),
+            };
+        }
     }
-    return ok;
+    *rowsp = rows;
+    return n;
+}
+
+uint64_t
+chandb_get_claims_seqno(const struct chandb *db)
+{
+    return db->claims_seqno;
+}
+
+json_t *
+chandb_own_rows(const struct chandb *db)
+{
+    json_t *vms = json_object();
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Channel")) {
+        const char *vm = ovsdb_replica_row_get_string(row, "vm");
+        const char *chassis = ovsdb_replica_row_get_string(row, "chassis");
+        if (vm && chassis && db->chassis && !strcmp(chassis, db->chassis)) {
+            json_object_set_new(vms, vm, json_true());
+        }
+    }
+    return vms;
+}
+
+static void
+delete_channel_done(const json_t *result, const char *error, void *aux)
+{
+    struct txn_ctx *ctx = aux;
+    if (error) {
+        ctx->db->stats.txn_errors++;
+        VLOG_WARN_RL(&rl, "deleting Channel %s failed: %s", ctx->vm, error);
+    }
+    free(ctx->vm);
+    free(ctx);
+    (void) result;
+}
+
+void
+chandb_delete_channel(struct chandb *db, const char *vm)
+{
+    struct chandb_writer *w = writer_get(db, vm);
+    if (w) {
+        if (w->txn) {
+            return;             /* Once the write in flight ends. */
+        }
+        json_decref(w->wanted);
+        json_decref(w->written);
+        free(w);
+        json_object_del(db->writers_by_vm, vm);
+    }
+    if (!find_channel_row(db, vm) || !ovsdb_replica_is_synced(db->replica)) {
+        return;
+    }
+    struct txn_ctx *ctx = xzalloc(sizeof *ctx);
+    ctx->db = db;
+    ctx->vm = xstrdup(vm);
+    ovsdb_replica_transact(db->replica,
+                           json_pack("[o]", ovsdb_op_delete(
+                                         "Channel",
+                                         where_own_channel(db, vm))),
+                           delete_channel_done, ctx);
+}
+
+bool
+chandb_has_writer(const struct chandb *db, const char *vm)
+{
+    return writer_get(db, vm) != NULL;
+}
+
+void
+chandb_set_chassis(struct chandb *db, const char *chassis)
+{
+    if (!db->chassis || strcmp(db->chassis, chassis)) {
+        free(db->chassis);
+        db->chassis = xstrdup(chassis);
+        if (!db->monitor_all) {
+            json_t *vms = json_deep_copy(db->vms);
+            free(db->cond_chassis);
+            db->cond_chassis = NULL;
+            const char **names = xmalloc((json_object_size(vms) + 1)
+                                         * sizeof *names);
+            size_t n = 0;
+            const char *vm;
+            json_t *v;
+            json_object_foreach (vms, vm, v) {
+                names[n++] = vm;
+            }
+            chandb_set_vms(db, names, n);
+            free(names);
+            json_decref(vms);
+        }
+    }
+}
+
+/* Sets the condition of 'table' to 'base' (clauses, stolen) plus one
+ * "vm == V" clause per monitored VM. */
+static void
+set_vm_condition(struct chandb *db, const char *table, json_t *base)
+{
+    const char *vm;
+    json_t *v;
+    json_object_foreach (db->vms, vm, v) {
+        json_array_append_new(base, json_pack("[sss]", "vm", "==", vm));
+    }
+    if (!json_array_size(base)) {
+        json_array_append_new(base, json_false());
+    }
+    ovsdb_replica_set_condition(ovsdb_replica_get_table(db->replica, table),
+                                base);
+    json_decref(base);
+}
+
+void
+chandb_set_vms(struct chandb *db, const char *const *vms, size_t n)
+{
+    if (db->monitor_all) {
+        return;
+    }
+    json_t *set = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_object_set_new(set, vms[i], json_true());
+    }
+    const char *chassis = db->chassis ? db->chassis : "";
+    bool same = (db->cond_chassis && json_equal(set, db->vms)
+                 && !strcmp(db->cond_chassis, chassis));
+    json_decref(db->vms);
+    db->vms = set;
+    if (same) {
+        return;
+    }
+    free(db->cond_chassis);
+    db->cond_chassis = xstrdup(chassis);
+    /* Records for all VMs; this chassis's own Channel rows (of VMs it
+     * released too); the monitored VMs' rows. */
+    set_vm_condition(db, "Record",
+                     json_pack("[[ss[s[]]] [sss]]", "vm", "==", "set",
+                               "vm", "==", ""));
+    set_vm_condition(db, "Channel",
+                     db->chassis ? json_pack("[[sss]]", "chassis", "==",
+                                             db->chassis)
+                                 : json_array());
+    static const char *const per_vm[] = { "Guest_Record", "Channel_Key",
+                                          "Guest_Limits", "Object_Ref" };
+    for (size_t i = 0; i < sizeof per_vm / sizeof *per_vm; i++) {
+        set_vm_condition(db, per_vm[i], json_array());
+    }
+}
+
+bool
+chandb_monitors_all(const struct chandb *db)
+{
+    return db->monitor_all;
+}
+
+bool
+chandb_is_ready(const struct chandb *db)
+{
+    return ovsdb_replica_is_synced(db->replica)
+           && !ovsdb_replica_cond_pending(db->replica);
+}
+
+json_t *
+chandb_status_json(const struct chandb *db)
+{
+    struct ovsdb_replica_stats st;
+    ovsdb_replica_get_stats(db->replica, &st);
+    json_t *updates = json_object();
+    static const char *const tables[] = { "Record", "Channel",
+                                          "Guest_Record", "Channel_Key",
+                                          "Guest_Limits", "Object_Ref",
+                                          "Object", "Relay", "Allowlist",
+                                          "Chan_Global" };
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        const struct ovsdb_replica_table *t
+            = ovsdb_replica_get_table(db->replica, tables[i]);
+        if (t) {
+            json_object_set_new(updates, tables[i], json_integer(
+                                    ovsdb_replica_table_n_row_updates(t)));
+        }
+    }
+    const char *remote = ovsdb_replica_get_remote(db->replica);
+    const char *last_id = ovsdb_replica_get_last_id(db->replica);
+    return json_pack("{ss ss? ss sI sb sI sI sI sI sI sI sI sI sI so ss?}",
+                     "remotes", db->remote,
+                     "remote", remote,
+                     "monitor", db->monitor_all ? "all" : "own",
+                     "vms_monitored", (json_int_t) json_object_size(db->vms),
+                     "conditions_pending",
+                     ovsdb_replica_cond_pending(db->replica),
+                     "connects", (json_int_t) st.n_connects,
+                     "full_syncs", (json_int_t) st.n_syncs,
+                     "resumes", (json_int_t) st.n_resumes,
+                     "monitor_version", (json_int_t) st.monitor_version,
+                     "leader_changes", (json_int_t) st.n_leader_changes,
+                     "remote_moves", (json_int_t) st.n_remote_moves,
+                     "server_rejects", (json_int_t) st.n_server_rejects,
+                     "cond_changes", (json_int_t) st.n_cond_changes,
+                     "bytes_received", (json_int_t) st.n_bytes_received,
+                     "row_updates", updates,
+                     "last_txn_id", last_id);
 }
 
 void
@@ -645,15 +1020,23 @@ void
 chandb_get_upstream(const struct chandb *db, const char *vm,
                     struct chandb_upstream *up)
 {
-    const struct ovsdb_replica_row *row = find_channel_row(db, vm);
+    const struct ovsdb_replica_row *row, *best = NULL;
     uint64_t epoch, position;
 
+    /* The newest claim that stored a position: after a migration, the
+     * previous chassis's row. */
     up->epoch = 0;
     up->position = 0;
-    if (row && get_uint(row, "up_epoch", UINT32_MAX, &epoch) && epoch
-        && get_uint(row, "up_position", INT64_MAX, &position)) {
-        up->epoch = epoch;
-        up->position = position;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Channel")) {
+        if (channel_row_is(row, vm, NULL)
+            && get_uint(row, "up_epoch", UINT32_MAX, &epoch) && epoch
+            && get_uint(row, "up_position", INT64_MAX, &position)
+            && (!best || row_claim(row) > row_claim(best))) {
+            best = row;
+            up->epoch = epoch;
+            up->position = position;
+        }
     }
     up->rows = json_object();
     const struct ovsdb_replica_table *t
@@ -764,7 +1147,8 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
     objmap_txn_init(&otxn);
     if (b->set_position) {
         /* The Channel row must exist, or the position would be lost. */
-        json_array_append_new(ops, ovsdb_op_wait("Channel", where_vm(vm),
+        json_array_append_new(ops, ovsdb_op_wait("Channel",
+                                                 where_own_channel(db, vm),
                                                  json_array(), "!=",
                                                  json_array(), 0));
     }
@@ -808,7 +1192,7 @@ chandb_write_guest_batch(struct chandb *db, const char *vm,
     json_decref(existing);
     if (b->set_position) {
         json_array_append_new(ops, ovsdb_op_update(
-                                  "Channel", where_vm(vm),
+                                  "Channel", where_own_channel(db, vm),
                                   json_pack("{sI sI sI}",
                                             "up_epoch",
                                             (json_int_t) b->epoch,
@@ -834,7 +1218,7 @@ chandb_delete_guest_records(struct chandb *db, const char *vm)
 {
     json_t *ops = json_pack(
         "[oo]", ovsdb_op_delete("Guest_Record", where_vm(vm)),
-        ovsdb_op_update("Channel", where_vm(vm),
+        ovsdb_op_update("Channel", where_own_channel(db, vm),
                         json_pack("{sI sI sI}", "up_epoch", (json_int_t) 0,
                                   "up_position", (json_int_t) 0,
                                   "published_count", (json_int_t) 0)));

@@ -41,6 +41,11 @@ struct chandb_channel_state {
     const json_t *statistics;   /* Borrowed: name -> integer. */
     const json_t *errors;       /* Borrowed: key -> reason. */
     uint64_t applied_seq;       /* Seq 'applied' is exact at, 0 if none. */
+    int64_t claim;              /* Claim number (claim.h). */
+    int64_t migrations;         /* Moves between chassis so far. */
+    uint64_t sent_seq;          /* With 'sent': the last seq sent and the */
+    const json_t *sent;         /* state after it (borrowed: key ->
+                                 * [version, ...]); written on release. */
 };
 
 /* What a Channel row says about a VM's channel, as an earlier chand-host
@@ -50,9 +55,23 @@ struct chandb_prior {
     uint32_t guest_epoch;
     uint64_t applied_seq;       /* 0: 'applied' is not exact. */
     json_t *applied;            /* New reference: key -> [version, null]. */
+    uint64_t sent_seq;          /* 0, or the last seq the host sent... */
+    json_t *sent;               /* ...and the state after it (new
+                                 * reference, or NULL). */
+    bool other_chassis;         /* Written by another chassis (a
+                                 * migration). */
 };
 
-struct chandb *chandb_create(const char *remote);
+/* What chand-host monitors of the Chan DB: every row (needed to derive
+ * relayed records and object actions), or only what concerns this
+ * chassis's VMs.  AUTO: all for a local unix: Chan DB, own otherwise. */
+enum chandb_monitor {
+    CHANDB_MONITOR_AUTO,
+    CHANDB_MONITOR_ALL,
+    CHANDB_MONITOR_OWN,
+};
+
+struct chandb *chandb_create(const char *remote, enum chandb_monitor);
 void chandb_destroy(struct chandb *);
 void chandb_run(struct chandb *);
 void chandb_wait(struct chandb *);
@@ -74,10 +93,47 @@ json_t *chandb_keys(const struct chandb *, const char *vm);
  * (borrowed from 'db': valid until the next chandb_run()). */
 const json_t *chandb_desired(struct chandb *, const char *vm);
 
-/* If the Chan DB holds a Channel row for 'vm' with an exact applied state,
- * fills 'prior' (the caller owns prior->applied) and returns true. */
+/* If the Chan DB holds a Channel row for 'vm' with an exact applied state
+ * (of any chassis: the newest claim that has one), fills 'prior' (free it
+ * with chandb_prior_destroy()) and returns true. */
 bool chandb_get_prior(const struct chandb *, const char *vm,
                       struct chandb_prior *prior);
+void chandb_prior_destroy(struct chandb_prior *);
+
+/* Claims (claim.h).  This chassis's name: Channel rows are written and
+ * looked up as (vm, chassis). */
+void chandb_set_chassis(struct chandb *, const char *chassis);
+
+/* The VMs whose rows a chand-host that does not monitor everything wants:
+ * those provisioned on its bridge.  The conditions change with them;
+ * chandb_is_ready() is false until the server applied them. */
+void chandb_set_vms(struct chandb *, const char *const *vms, size_t n);
+bool chandb_is_ready(const struct chandb *);
+bool chandb_monitors_all(const struct chandb *);
+
+/* Stores in '*rowsp' (the caller frees the array; its strings are borrowed
+ * until the next chandb_run()) VM 'vm''s Channel rows, of every chassis,
+ * and returns how many. */
+struct claim_row;
+size_t chandb_get_claims(const struct chandb *, const char *vm,
+                         struct claim_row **rowsp);
+
+/* Changes whenever some Channel row may have changed, or the conditions
+ * were applied. */
+uint64_t chandb_get_claims_seqno(const struct chandb *);
+
+/* Returns a new JSON object vm -> true: the VMs this chassis has a Channel
+ * row of. */
+json_t *chandb_own_rows(const struct chandb *);
+
+/* Deletes this chassis's Channel row of VM 'vm' and forgets its writes
+ * (after another chassis took the VM over). */
+void chandb_delete_channel(struct chandb *, const char *vm);
+bool chandb_has_writer(const struct chandb *, const char *vm);
+
+/* host/status's "chan_db" member: remotes, monitoring, counters (new
+ * reference). */
+json_t *chandb_status_json(const struct chandb *);
 
 /* Asks for the Channel row of 'st->vm' to hold 'st' (copied). */
 void chandb_update_channel(struct chandb *,

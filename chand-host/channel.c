@@ -65,6 +65,9 @@ struct channel {
     uint32_t guest_epoch;
     bool epoch_used;            /* Frames of 'epoch' may exist somewhere. */
     uint64_t resume_seq;        /* Prior run's exact applied seq, or 0. */
+    uint64_t resume_sent_seq;   /* Prior run's last sent seq, or 0... */
+    json_t *resume_sent;        /* ...and the state after it. */
+    bool resume_migrated;       /* The prior run was another chassis's. */
     enum session session;
     struct chan_sender *sender;
     uint64_t snapshot_end;
@@ -326,6 +329,11 @@ channel_create(const char *vm, const struct chan_config *cfg,
         ch->epoch_used = true;
         ch->resume_seq = prior->applied_seq;
         json_object_update(ch->applied, prior->applied);
+        if (prior->sent_seq && prior->sent) {
+            ch->resume_sent_seq = prior->sent_seq;
+            ch->resume_sent = json_deep_copy(prior->sent);
+        }
+        ch->resume_migrated = prior->other_chassis;
     }
     ch->errors = json_object();
     ch->last_desired = json_object();
@@ -357,6 +365,7 @@ channel_destroy(struct channel *ch)
         json_decref(ch->snapshot);
         json_decref(ch->last_desired);
         json_decref(ch->guest_keys);
+        json_decref(ch->resume_sent);
         json_decref(ch->counters);
         json_decref(ch->db_stats);
         free(ch->vm);
@@ -733,6 +742,7 @@ start_session(struct channel *ch, uint32_t guest_epoch, long long now)
     }
     ch->epoch_used = true;
     ch->resume_seq = 0;
+    ch->resume_sent_seq = 0;
     chan_sender_reset(ch->sender, ch->epoch);
     ch->guest_epoch = guest_epoch;
     ch->session = SESSION_SYNCING;
@@ -814,6 +824,7 @@ queue_changes(struct channel *ch)
         json_object_clear(ch->sent);
         ch->session = SESSION_NONE;
         ch->resume_seq = 0;
+        ch->resume_sent_seq = 0;
     }
 }
 
@@ -847,19 +858,29 @@ handle_hello(struct channel *ch, const struct chan_wire_header *h,
 
     if (ch->session == SESSION_NONE && ch->resume_seq
         && h->epoch == ch->epoch && guest_epoch == ch->guest_epoch
-        && position == ch->resume_seq) {
-        /* A previous chand-host left the guest exactly here: go on with
-         * its epoch and send only the difference. */
+        && (position == ch->resume_seq
+            || (ch->resume_sent_seq && position == ch->resume_sent_seq))) {
+        /* A previous chand-host (here, or on the chassis the VM came from)
+         * left the guest exactly here: at the position it knew acked, or
+         * at the last one it sent.  Go on with its epoch and send only the
+         * difference. */
+        if (position != ch->resume_seq) {
+            json_decref(ch->applied);
+            ch->applied = json_deep_copy(ch->resume_sent);
+        }
         chan_sender_reset_at(ch->sender, ch->epoch, position + 1);
         json_decref(ch->sent);
         ch->sent = json_deep_copy(ch->applied);
         ch->session = SESSION_ACTIVE;
         ch->resume_seq = 0;
+        ch->resume_sent_seq = 0;
         queue_changes(ch);
         update_synced(ch);
-        count(ch, "resumes_after_restart");
-        VLOG_INFO("%s: guest is where the previous chand-host left it "
+        count(ch, ch->resume_migrated ? "resumes_after_migration"
+                                      : "resumes_after_restart");
+        VLOG_INFO("%s: guest is where the previous chand-host%s left it "
                   "(epoch %u, seq %llu): sending only what it lacks", ch->vm,
+                  ch->resume_migrated ? " (another chassis)" : "",
                   ch->epoch, (unsigned long long) position);
     } else if (ch->session != SESSION_NONE && h->epoch == ch->epoch
         && guest_epoch == ch->guest_epoch
@@ -1107,6 +1128,19 @@ channel_get_db_state(struct channel *ch, long long now,
     st->applied_seq = (ch->snapshot ? 0
                        : ch->session == SESSION_ACTIVE
                        ? chan_sender_acked_seq(ch->sender) : ch->resume_seq);
+}
+
+void
+channel_get_sent(const struct channel *ch, uint64_t *seq,
+                 const json_t **sent)
+{
+    if (ch->session == SESSION_ACTIVE && !ch->snapshot) {
+        *seq = chan_sender_last_seq(ch->sender);
+        *sent = ch->sent;
+    } else {
+        *seq = 0;
+        *sent = NULL;
+    }
 }
 
 json_t *

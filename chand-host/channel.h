@@ -136,6 +136,13 @@ long long channel_next_deadline(const struct channel *, long long now);
 void channel_get_db_state(struct channel *, long long now,
                           struct chandb_channel_state *st);
 
+/* The last seq sent in the current session and the state the guest has
+ * once it applied everything up to it (borrowed: key -> [version, text]);
+ * 0 and NULL outside an active session.  Written when the channel is
+ * released, so that the next chassis can resume a guest found there. */
+void channel_get_sent(const struct channel *, uint64_t *seq,
+                      const json_t **sent);
+
 /* Returns a new JSON object with the channel's details and counters (for
  * chanctl). */
 json_t *channel_to_json(const struct channel *, long long now);

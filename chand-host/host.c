@@ -13,6 +13,7 @@
 
 #include "chan-endpoint.h"
 #include "chandb.h"
+#include "claim.h"
 #include "channel.h"
 #include "ctl.h"
 #include "flow-template.h"
@@ -32,6 +33,9 @@
 VLOG_DEFINE_THIS_MODULE(host);
 
 #define DB_WRITE_MS 200         /* Channel rows written at most this often. */
+#define CLAIM_WAIT_MS 10000     /* How long a chassis that takes a VM over
+                                 * waits for the previous one to release
+                                 * it (one that died never does). */
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
 
@@ -48,6 +52,14 @@ struct host {
     struct channel **channels;
     size_t n_channels;
     json_t *down;               /* vm -> true: deprovisioned, written down. */
+    json_t *claims;             /* vm -> {"claim", "migrations", and while
+                                 * taking it over "deadline"}: this
+                                 * chassis's claims (claim.h). */
+    json_t *yielded;            /* vm -> true: yielded, vNIC still here. */
+    json_t *holders;            /* vm -> the other chassis last decided
+                                 * about. */
+    uint64_t claims_seqno;
+    long long next_claim_check; /* A takeover's deadline. */
 
     uint64_t ovs_seqno;
     uint64_t db_seqno;
@@ -257,25 +269,83 @@ write_upstream(struct host *h, struct channel *ch, long long now)
                              upstream_write_done, w);
 }
 
+/* Why a channel goes (remove_channel()). */
+enum removal {
+    REMOVE_CHANGED,             /* Its provisioning changed: made again. */
+    REMOVE_DEPROVISIONED,       /* chand-vm left the Interface. */
+    REMOVE_RELEASED,            /* The vNIC left this chassis. */
+    REMOVE_YIELDED,             /* Another chassis claimed the VM. */
+};
+
+static json_t *
+claim_get(const struct host *h, const char *vm)
+{
+    return json_object_get(h->claims, vm);
+}
+
+static int64_t
+claim_field(const struct host *h, const char *vm, const char *field)
+{
+    return json_integer_value(json_object_get(claim_get(h, vm), field));
+}
+
 static void
-remove_channel(struct host *h, size_t i, bool deprovisioned, long long now)
+claim_set(struct host *h, const char *vm, int64_t claim, int64_t migrations,
+          long long deadline)
+{
+    json_t *c = json_pack("{sI sI}", "claim", (json_int_t) claim,
+                          "migrations", (json_int_t) migrations);
+    if (deadline) {
+        json_object_set_new(c, "deadline", json_integer(deadline));
+    }
+    json_object_set_new(h->claims, vm, c);
+}
+
+static void
+remove_channel(struct host *h, size_t i, enum removal why,
+               const char *other, long long now)
 {
     struct channel *ch = h->channels[i];
+    const char *vm = channel_vm(ch);
     struct chandb_channel_state st;
+    char *reason = NULL;
 
     channel_set_flows_installed(ch, false);
     channel_get_db_state(ch, now, &st);
     st.chassis = h->chassis;
-    st.state = "down";
-    st.reason = "deprovisioned";
-    chandb_update_channel(h->db, &st);
-    json_object_set_new(h->down, channel_vm(ch), json_true());
-    if (deprovisioned) {
-        /* The VM's published records go with its channel. */
-        chandb_delete_guest_records(h->db, channel_vm(ch));
+    st.claim = claim_field(h, vm, "claim");
+    st.migrations = claim_field(h, vm, "migrations");
+    switch (why) {
+    case REMOVE_CHANGED:
+    case REMOVE_DEPROVISIONED:
+        st.state = "down";
+        st.reason = "deprovisioned";
+        break;
+    case REMOVE_RELEASED:
+    case REMOVE_YIELDED:
+        /* The next chassis resumes from what this row says. */
+        st.state = "released";
+        reason = (why == REMOVE_RELEASED
+                  ? xasprintf("the vNIC left chassis %s", h->chassis)
+                  : xasprintf("claimed by chassis %s", other));
+        st.reason = reason;
+        channel_get_sent(ch, &st.sent_seq, &st.sent);
+        break;
     }
-    VLOG_INFO("%s: channel removed%s", channel_vm(ch),
-              deprovisioned ? ", with its published records" : "");
+    chandb_update_channel(h->db, &st);
+    free(reason);
+    json_object_set_new(h->down, vm, json_true());
+    if (why == REMOVE_DEPROVISIONED) {
+        /* The VM's published records go with its channel. */
+        chandb_delete_guest_records(h->db, vm);
+    }
+    VLOG_INFO("%s: channel removed (%s)%s", vm,
+              why == REMOVE_CHANGED ? "provisioning changed"
+              : why == REMOVE_DEPROVISIONED ? "deprovisioned"
+              : why == REMOVE_RELEASED ? "vNIC left this chassis"
+              : "claimed by another chassis",
+              why == REMOVE_DEPROVISIONED ? ", with its published records"
+              : "");
     transfer_detach(h->transfer, ch);
     channel_destroy(ch);
     h->channels[i] = h->channels[--h->n_channels];
@@ -294,18 +364,209 @@ want_status(struct host *h, const char *uuid, const char *current,
                         status ? json_string(status) : json_null());
 }
 
+/* The VMs whose Chan DB rows this chassis wants: those provisioned on its
+ * bridge and those it still has a Channel row of. */
+static void
+set_monitored_vms(struct host *h, const struct prov_set *set)
+{
+    json_t *vms = chandb_own_rows(h->db);
+    for (size_t j = 0; j < set->n; j++) {
+        const struct prov_channel *pc = &set->channels[j];
+        if (pc->vm && !pc->error) {
+            json_object_set_new(vms, pc->vm, json_true());
+        }
+    }
+    const char **names = xmalloc((json_object_size(vms) + 1)
+                                 * sizeof *names);
+    size_t n = 0;
+    const char *vm;
+    json_t *v;
+    json_object_foreach (vms, vm, v) {
+        names[n++] = vm;
+    }
+    chandb_set_vms(h->db, names, n);
+    free(names);
+    json_decref(vms);
+}
+
+static void
+claim_check_at(struct host *h, long long when)
+{
+    if (when < h->next_claim_check) {
+        h->next_claim_check = when;
+    }
+}
+
+/* Decides about VM 'vm' (claim.h) into 'd' and returns its action; the
+ * other chassis concerned, if any, is then holder_of(h, vm). */
+static enum claim_action
+decide_claim(struct host *h, const char *vm, bool serving, long long now,
+             struct claim_decision *d)
+{
+    struct claim_row *rows;
+    size_t n = chandb_get_claims(h->db, vm, &rows);
+    json_t *deadline = json_object_get(claim_get(h, vm), "deadline");
+    bool waiting = deadline && now < json_integer_value(deadline);
+    claim_decide(h->chassis, rows, n, serving,
+                 json_object_get(h->yielded, vm) != NULL, waiting, d);
+    if (d->holder) {
+        /* Copy what outlives 'rows'. */
+        json_object_set_new(h->holders, vm,
+                            json_string(d->holder->chassis
+                                        ? d->holder->chassis : ""));
+    } else {
+        json_object_del(h->holders, vm);
+    }
+    d->holder = NULL;
+    free(rows);
+    if (waiting) {
+        claim_check_at(h, json_integer_value(deadline));
+    }
+    return d->action;
+}
+
+static const char *
+holder_of(const struct host *h, const char *vm)
+{
+    const char *c = json_string_value(json_object_get(h->holders, vm));
+    return c && *c ? c : "(unnamed)";
+}
+
+/* Writes this chassis's claim on VM 'vm' (provisioned as 'pc') before it
+ * serves it: the previous holder sees it and releases the VM. */
+static void
+write_claim(struct host *h, const struct prov_channel *pc, const char *from)
+{
+    char *reason = xasprintf("taking over from chassis %s", from);
+    struct chandb_channel_state st = {
+        .vm = pc->vm,
+        .chan_id = pc->cfg.chan_id,
+        .vid = pc->cfg.vid,
+        .iface = pc->iface,
+        .chassis = h->chassis,
+        .state = "connecting",
+        .reason = reason,
+        .claim = claim_field(h, pc->vm, "claim"),
+        .migrations = claim_field(h, pc->vm, "migrations"),
+    };
+    chandb_update_channel(h->db, &st);
+    free(reason);
+}
+
+static struct channel *
+add_channel(struct host *h, const struct prov_channel *pc, long long now)
+{
+    struct chandb_prior prior;
+    bool has_prior = chandb_get_prior(h->db, pc->vm, &prior);
+    struct chandb_upstream up;
+    chandb_get_upstream(h->db, pc->vm, &up);
+    struct channel *ch = channel_create(
+        pc->vm, &pc->cfg, pc->iface, pc->ofport, has_prior ? &prior : NULL,
+        &up, &h->opts.limits, transmit, h, now);
+    if (has_prior) {
+        chandb_prior_destroy(&prior);
+    }
+    json_decref(up.rows);
+    set_guest_limits(h, ch);
+    transfer_attach(h->transfer, ch);
+    h->channels = xrealloc(h->channels,
+                           (h->n_channels + 1) * sizeof *h->channels);
+    h->channels[h->n_channels++] = ch;
+    json_object_del(h->down, pc->vm);
+    json_t *keys = chandb_keys(h->db, pc->vm);
+    channel_set_keys(ch, keys);
+    json_decref(keys);
+    channel_set_desired(ch, chandb_desired(h->db, pc->vm), now);
+    return ch;
+}
+
+/* For a provisioned VM without a channel here: serves it, takes it over,
+ * or waits.  Returns the Interface's chand-status (malloc'd). */
+static char *
+start_channel(struct host *h, const struct prov_channel *pc, long long now)
+{
+    if (!chandb_is_ready(h->db) || !h->chassis) {
+        return xstrdup("pending: waiting for the Chan DB");
+    }
+    struct claim_decision d;
+    const char *vm = pc->vm;
+    switch (decide_claim(h, vm, false, now, &d)) {
+    case CLAIM_SERVE:
+        if (json_object_get(claim_get(h, vm), "deadline")) {
+            VLOG_INFO("%s: serving it, taken over from chassis %s", vm,
+                      holder_of(h, vm));
+        }
+        claim_set(h, vm, d.claim, d.migrations, 0);
+        json_object_del(h->yielded, vm);
+        add_channel(h, pc, now);
+        return xstrdup("ready");
+    case CLAIM_TAKE:
+        VLOG_INFO("%s: vNIC here, chassis %s holds claim %"PRId64": "
+                  "claiming it (claim %"PRId64")", vm, holder_of(h, vm),
+                  d.claim - 1, d.claim);
+        claim_set(h, vm, d.claim, d.migrations, now + CLAIM_WAIT_MS);
+        claim_check_at(h, now + CLAIM_WAIT_MS);
+        write_claim(h, pc, holder_of(h, vm));
+        count(h, "claims");
+        return xasprintf("pending: taking over from chassis %s",
+                         holder_of(h, vm));
+    case CLAIM_WAIT:
+        return xasprintf("pending: waiting for chassis %s to release it",
+                         holder_of(h, vm));
+    case CLAIM_YIELD:
+    default:
+        return xasprintf("standby: served by chassis %s", holder_of(h, vm));
+    }
+}
+
+/* Deletes this chassis's Channel rows of VMs that another chassis now
+ * serves (its row is newer and ready). */
+static void
+clean_released_rows(struct host *h)
+{
+    json_t *own = chandb_own_rows(h->db);
+    const char *vm;
+    json_t *v;
+    json_object_foreach (own, vm, v) {
+        if (find_by_vm(h, vm) || json_object_get(h->claims, vm)) {
+            continue;
+        }
+        struct claim_row *rows;
+        size_t n = chandb_get_claims(h->db, vm, &rows);
+        const struct claim_row *mine = NULL, *newest = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i].chassis && !strcmp(rows[i].chassis, h->chassis)) {
+                mine = &rows[i];
+            } else if (!newest || rows[i].claim > newest->claim) {
+                newest = &rows[i];
+            }
+        }
+        if (mine && newest && newest->claim > mine->claim
+            && newest->state && !strcmp(newest->state, "ready")) {
+            VLOG_INFO("%s: chassis %s serves it now: deleting this "
+                      "chassis's Channel row", vm, newest->chassis);
+            chandb_delete_channel(h->db, vm);
+        }
+        free(rows);
+    }
+    json_decref(own);
+}
+
 static void
 reprovision(struct host *h, long long now)
 {
     struct prov_set set;
     provision_compute(h->ovs, h->opts.bridge, is_active, h, &set);
+    set_monitored_vms(h, &set);
+    h->next_claim_check = LLONG_MAX;
 
-    /* Drop channels that are gone or changed. */
+    /* Drop channels that are gone, changed, or claimed elsewhere. */
     for (size_t i = 0; i < h->n_channels; ) {
         struct channel *ch = h->channels[i];
-        bool keep = false, provisioned = false;
+        bool keep = false, provisioned = false, iface_here = false;
         for (size_t j = 0; j < set.n; j++) {
             const struct prov_channel *pc = &set.channels[j];
+            iface_here |= !strcmp(pc->iface, channel_iface(ch));
             if (pc->vm && !strcmp(pc->vm, channel_vm(ch))) {
                 provisioned |= !pc->error;
                 if (!pc->error && pc->ofport > 0
@@ -316,10 +577,27 @@ reprovision(struct host *h, long long now)
                 }
             }
         }
-        if (keep) {
+        struct claim_decision d;
+        const char *vm = channel_vm(ch);
+        if (keep && chandb_is_ready(h->db)
+            && decide_claim(h, vm, true, now, &d) == CLAIM_YIELD) {
+            VLOG_WARN("%s: chassis %s claimed it after this chassis: "
+                      "yielding (the vNIC is still here)", vm,
+                      holder_of(h, vm));
+            json_object_set_new(h->yielded, vm, json_true());
+            remove_channel(h, i, REMOVE_YIELDED, holder_of(h, vm), now);
+            json_object_del(h->claims, vm);
+            count(h, "yields");
+        } else if (keep) {
             i++;
         } else {
-            remove_channel(h, i, !provisioned, now);
+            enum removal why = (provisioned ? REMOVE_CHANGED
+                                : iface_here ? REMOVE_DEPROVISIONED
+                                : REMOVE_RELEASED);
+            remove_channel(h, i, why, NULL, now);
+            if (why != REMOVE_CHANGED) {
+                json_object_del(h->claims, vm);
+            }
         }
     }
 
@@ -328,53 +606,49 @@ reprovision(struct host *h, long long now)
     flowmgr_set_inject_ofport(h->fm, h->inject_ofport);
     flowmgr_clear(h->fm);
     json_object_clear(h->status_wanted);
+    json_t *here = json_object();
     for (size_t j = 0; j < set.n; j++) {
         struct prov_channel *pc = &set.channels[j];
-        const char *status = NULL;
-        char *error_status = NULL;
+        char *status = NULL;
 
         if (pc->vm && !pc->error && pc->ofport > 0) {
             char *error = flowmgr_add_channel(h->fm, &pc->cfg, pc->ofport);
             if (error) {
                 pc->error = error;
             } else {
-                if (!find_by_vm(h, pc->vm)) {
-                    struct chandb_prior prior;
-                    bool has_prior = chandb_get_prior(h->db, pc->vm, &prior);
-                    struct chandb_upstream up;
-                    chandb_get_upstream(h->db, pc->vm, &up);
-                    struct channel *ch = channel_create(
-                        pc->vm, &pc->cfg, pc->iface, pc->ofport,
-                        has_prior ? &prior : NULL, &up, &h->opts.limits,
-                        transmit, h, now);
-                    if (has_prior) {
-                        json_decref(prior.applied);
-                    }
-                    json_decref(up.rows);
-                    set_guest_limits(h, ch);
-                    transfer_attach(h->transfer, ch);
-                    h->channels = xrealloc(h->channels, (h->n_channels + 1)
-                                           * sizeof *h->channels);
-                    h->channels[h->n_channels++] = ch;
-                    json_object_del(h->down, pc->vm);
-                    json_t *keys = chandb_keys(h->db, pc->vm);
-                    channel_set_keys(ch, keys);
-                    json_decref(keys);
-                    channel_set_desired(ch, chandb_desired(h->db, pc->vm),
-                                        now);
-                }
-                status = "ready";
+                json_object_set_new(here, pc->vm, json_true());
+                status = (find_by_vm(h, pc->vm) ? xstrdup("ready")
+                          : start_channel(h, pc, now));
             }
         } else if (pc->vm && !pc->error) {
-            status = "pending: no OpenFlow port yet";
+            status = xstrdup("pending: no OpenFlow port yet");
         }
         if (pc->error) {
-            error_status = xasprintf("error: %s", pc->error);
-            status = error_status;
+            free(status);
+            status = xasprintf("error: %s", pc->error);
             VLOG_WARN_RL(&rl, "interface %s: %s", pc->iface, pc->error);
         }
         want_status(h, pc->iface_uuid, pc->status, status);
-        free(error_status);
+        free(status);
+    }
+
+    /* A VM whose vNIC left is no longer yielded nor being claimed. */
+    const char *vm;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe (h->yielded, tmp, vm, v) {
+        if (!json_object_get(here, vm)) {
+            json_object_del(h->yielded, vm);
+        }
+    }
+    json_object_foreach_safe (h->claims, tmp, vm, v) {
+        if (!json_object_get(here, vm) && !find_by_vm(h, vm)) {
+            json_object_del(h->claims, vm);
+        }
+    }
+    json_decref(here);
+    if (chandb_is_ready(h->db)) {
+        clean_released_rows(h);
     }
     provision_set_destroy(&set);
 }
@@ -590,6 +864,8 @@ write_channel_rows(struct host *h, long long now)
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);
         st.chassis = h->chassis;
+        st.claim = claim_field(h, channel_vm(ch), "claim");
+        st.migrations = claim_field(h, channel_vm(ch), "migrations");
         chandb_update_channel(h->db, &st);
     }
 }
@@ -767,6 +1043,7 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
         "packet_out_drops", (json_int_t) of.tx_dropped,
         "counters", h->counters,
         "inject", inject_status(h->inj));
+    json_object_set_new(j, "chan_db", chandb_status_json(h->db));
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     ctl_command_reply(conn, text);
     free(text);
@@ -832,7 +1109,7 @@ host_create(const struct host_options *opts)
         return NULL;
     }
     h->ovs = create_ovs_replica(opts->ovs_db);
-    h->db = chandb_create(opts->chan_db);
+    h->db = chandb_create(opts->chan_db, opts->monitor);
     struct transfer_config tc = {
         .content_dir = opts->content_dir,
         .cap = opts->content_cap,
@@ -855,6 +1132,10 @@ host_create(const struct host_options *opts)
     h->inj = inject_create(opts->inject, opts->bridge, opts->chand_port,
                            opts->ovs_rundir, port_recv, h);
     h->down = json_object();
+    h->claims = json_object();
+    h->yielded = json_object();
+    h->holders = json_object();
+    h->next_claim_check = LLONG_MAX;
     h->status_wanted = json_object();
     h->status_pending = json_object();
     h->counters = json_object();
@@ -885,6 +1166,9 @@ host_destroy(struct host *h)
     ovsdb_replica_destroy(h->ovs);
     flowmgr_destroy(h->fm);
     json_decref(h->down);
+    json_decref(h->claims);
+    json_decref(h->yielded);
+    json_decref(h->holders);
     json_decref(h->status_wanted);
     json_decref(h->status_pending);
     json_decref(h->counters);
@@ -908,14 +1192,19 @@ host_run(struct host *h)
      * channel needs the Chan DB for its desired state and for what a
      * previous run left there. */
     uint64_t ovs_seqno = ovsdb_replica_get_seqno(h->ovs);
+    uint64_t claims_seqno = chandb_get_claims_seqno(h->db);
     if ((ovs_seqno != h->ovs_seqno
+         || claims_seqno != h->claims_seqno
+         || now >= h->next_claim_check
          || inject_ofport(h->inj) != h->inject_ofport)
         && ovsdb_replica_is_synced(h->ovs)
         && chandb_is_connected(h->db)) {
         h->ovs_seqno = ovs_seqno;
+        h->claims_seqno = claims_seqno;
         ovsdb_replica_track_clear(h->ovs);
         check_vlan_limit(h);
         update_chassis(h);
+        chandb_set_chassis(h->db, h->chassis);
         reprovision(h, now);
         h->provisioned = true;
         json_object_clear(h->status_pending);
@@ -976,6 +1265,7 @@ host_wait(struct host *h)
     if (h->n_channels) {
         poll_timer_wait_until(h->next_db_write);
     }
+    poll_timer_wait_until(h->next_claim_check);
     for (size_t i = 0; i < h->n_channels; i++) {
         poll_timer_wait_until(channel_next_deadline(h->channels[i], now));
     }

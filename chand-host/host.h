@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "channel.h"
+#include "chandb.h"
 #include "inject.h"
 
 struct host_options {
@@ -34,6 +35,7 @@ struct host_options {
     const char *content_dir;    /* Content store (transfer.h). */
     uint64_t content_cap;       /* Its cap in bytes; 0: the default. */
     uint64_t max_transfer;      /* Largest object; 0: the default. */
+    enum chandb_monitor monitor;  /* What of the Chan DB to monitor. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

@@ -46,6 +46,12 @@ Options:\n\
   --chassis=NAME      this hypervisor's name in the Chan DB's Channel rows\n\
                       (default: the Open_vSwitch DB's external_ids:system-id,\n\
                       else the host name)\n\
+  --monitor=WHAT      what of the Chan DB to replicate: own (only what\n\
+                      concerns this chassis's VMs, and records for all\n\
+                      VMs) or all (every row: needed to derive relayed\n\
+                      records and object actions; run one such chand-host\n\
+                      per Chan DB) (default: all for a unix: Chan DB,\n\
+                      own for tcp: and ssl:)\n\
   --bridge=BRIDGE     host bridge carrying the VMs' vNICs (default: br-int)\n\
   --ovs-rundir=DIR    where BRIDGE.mgmt is (default: $OVS_RUNDIR or\n\
                       /var/run/openvswitch)\n\
@@ -157,7 +163,7 @@ main(int argc, char *argv[])
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
            OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
-           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS };
+           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS, OPT_MONITOR };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -177,6 +183,7 @@ main(int argc, char *argv[])
         { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
         { "private-key", required_argument, NULL, OPT_PRIVATE_KEY },
         { "chassis", required_argument, NULL, OPT_CHASSIS },
+        { "monitor", required_argument, NULL, OPT_MONITOR },
         { "certificate", required_argument, NULL, OPT_CERTIFICATE },
         { "ca-cert", required_argument, NULL, OPT_CA_CERT },
         { "bootstrap-ca-cert", required_argument, NULL,
@@ -260,6 +267,15 @@ main(int argc, char *argv[])
                 return bad_value("--chassis", optarg);
             }
             opts.chassis = optarg;
+            break;
+        case OPT_MONITOR:
+            if (!strcmp(optarg, "all")) {
+                opts.monitor = CHANDB_MONITOR_ALL;
+            } else if (!strcmp(optarg, "own")) {
+                opts.monitor = CHANDB_MONITOR_OWN;
+            } else {
+                return bad_value("--monitor", optarg);
+            }
             break;
         case OPT_CERTIFICATE: stream_ssl_set_certificate_file(optarg); break;
         case OPT_CA_CERT:

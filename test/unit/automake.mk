@@ -231,3 +231,9 @@ UNIT_TESTS += test/unit/test-xfer-lane
 test_unit_test_xfer_lane_SOURCES = test/unit/test-xfer-lane.c $(UNIT_COMMON)
 test_unit_test_xfer_lane_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_xfer_lane_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-claim
+test_unit_test_claim_SOURCES = test/unit/test-claim.c $(UNIT_COMMON) \
+	chand-host/claim.c chand-host/claim.h
+test_unit_test_claim_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_claim_LDADD = $(UNIT_LDADD)
