@@ -452,6 +452,7 @@ channel_to_json(const json_t *row, const struct record *recs, size_t n)
     json_t *desired = desired_for_vm(recs, n, vm ? vm : "");
     json_t *pending = pending_keys(desired, applied);
 
+    const char *chassis = row_string(row, "chassis");
     json_t *obj = json_pack(
         "{ss ss ss? sI sI ss sI sI sI sI sb so so so so so so}",
         "vm", vm ? vm : "",
@@ -471,23 +472,36 @@ channel_to_json(const json_t *row, const struct record *recs, size_t n)
         "external_ids", row_map(row, "external_ids"),
         "pending", pending,
         "record_errors", record_errors(recs, n, vm ? vm : ""));
+    json_object_set_new(obj, "chassis", json_string(chassis ? chassis : ""));
+    json_object_set_new(obj, "claim",
+                        json_integer(row_int(row, "claim", 0)));
+    json_object_set_new(obj, "migrations",
+                        json_integer(row_int(row, "migrations", 0)));
     json_decref(desired);
     return obj;
 }
 
+/* By VM name, then newest claim first. */
 static int
 compare_channels(const void *a_, const void *b_)
 {
     const json_t *const *a = a_;
     const json_t *const *b = b_;
-
-    return strcmp(json_string_value(json_object_get(*a, "vm")),
-                  json_string_value(json_object_get(*b, "vm")));
+    int cmp = strcmp(json_string_value(json_object_get(*a, "vm")),
+                     json_string_value(json_object_get(*b, "vm")));
+    if (cmp) {
+        return cmp;
+    }
+    json_int_t ca = json_integer_value(json_object_get(*a, "claim"));
+    json_int_t cb = json_integer_value(json_object_get(*b, "claim"));
+    return ca < cb ? 1 : ca > cb ? -1
+           : strcmp(json_string_value(json_object_get(*b, "chassis")),
+                    json_string_value(json_object_get(*a, "chassis")));
 }
 
 /* Reads every Channel row (or only VM 'vm''s, if nonnull) and every Record
  * row, and returns a new JSON array of channel_to_json() objects sorted by
- * VM name; stores the Record rows (new reference) in '*record_rowsp' if it
+ * VM name, one per VM (the newest claim's row); stores the Record rows (new reference) in '*record_rowsp' if it
  * is nonnull.  Returns NULL after printing an error. */
 static json_t *
 read_channels(struct db *db, const char *vm, json_t **record_rowsp)
@@ -529,6 +543,14 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
     qsort(objs, n, sizeof *objs, compare_channels);
     json_t *channels = json_array();
     for (size_t i = 0; i < n; i++) {
+        /* Several chassis may have a row of a VM (during and after a
+         * migration): the newest claim is the one that serves it. */
+        if (i && !strcmp(json_string_value(json_object_get(objs[i], "vm")),
+                         json_string_value(json_object_get(objs[i - 1],
+                                                           "vm")))) {
+            json_decref(objs[i]);
+            continue;
+        }
         json_array_append_new(channels, objs[i]);
     }
     free(objs);
@@ -936,6 +958,10 @@ print_channel_detail(const json_t *ch, bool verbose)
     printf("%-15s %"JSON_INTEGER_FORMAT"\n", "vid:", GET_INT("vid"));
     printf("%-15s %s\n", "interface:",
            json_string_value(json_object_get(ch, "interface")));
+    printf("%-15s %s (claim %"JSON_INTEGER_FORMAT", %"JSON_INTEGER_FORMAT
+           " migrations)\n", "chassis:",
+           json_string_value(json_object_get(ch, "chassis")),
+           GET_INT("claim"), GET_INT("migrations"));
     printf("%-15s %"JSON_INTEGER_FORMAT"\n", "host_epoch:",
            GET_INT("host_epoch"));
     printf("%-15s %"JSON_INTEGER_FORMAT"\n", "guest_epoch:",
@@ -991,9 +1017,9 @@ print_channel_table(const json_t *channels, const json_t *all_rec_errors)
     if (!json_array_size(channels)) {
         printf("no channels\n");
     } else {
-        printf("%-*s  %-*s  %-15s  %-6s  %s\n", (int) vm_width, "VM",
+        printf("%-*s  %-*s  %-15s  %-6s  %-10s  %s\n", (int) vm_width, "VM",
                (int) state_width, "STATE", "APPLIED/DESIRED", "SYNCED",
-               "HOST_EPOCH");
+               "HOST_EPOCH", "CHASSIS");
     }
     json_array_foreach (channels, i, ch) {
         char counts[64];
@@ -1001,12 +1027,13 @@ print_channel_table(const json_t *channels, const json_t *all_rec_errors)
                  "%"JSON_INTEGER_FORMAT"/%"JSON_INTEGER_FORMAT,
                  json_integer_value(json_object_get(ch, "applied_count")),
                  json_integer_value(json_object_get(ch, "desired_count")));
-        printf("%-*s  %-*s  %-15s  %-6s  %"JSON_INTEGER_FORMAT"\n",
+        printf("%-*s  %-*s  %-15s  %-6s  %-10"JSON_INTEGER_FORMAT"  %s\n",
                (int) vm_width, json_string_value(json_object_get(ch, "vm")),
                (int) state_width,
                json_string_value(json_object_get(ch, "state")), counts,
                yes_no(json_is_true(json_object_get(ch, "synced"))),
-               json_integer_value(json_object_get(ch, "host_epoch")));
+               json_integer_value(json_object_get(ch, "host_epoch")),
+               json_string_value(json_object_get(ch, "chassis")));
 
         const char *reason = json_string_value(json_object_get(
                                                    ch, "state_reason"));
