@@ -125,6 +125,9 @@ enum txn_status {
     TXN_OK,                     /* Every operation succeeded. */
     TXN_RETRY,                  /* A wait failed or a concurrent write made
                                  * the commit fail: read and try again. */
+    TXN_LOST,                   /* The connection went before the reply:
+                                 * the transaction may or may not have
+                                 * committed (e.g. a cluster failover). */
     TXN_FAILED                  /* Anything else. */
 };
 
@@ -176,7 +179,7 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
                                db->name)
                    : xasprintf("%s: %s", db->name,
                                strerror(error)));
-        return TXN_FAILED;
+        return TXN_LOST;
     }
 
     if (jsonrpc_msg_type(reply) == JSONRPC_ERROR) {
@@ -609,12 +612,14 @@ check_key(const char *key)
  * record was written (read in the same transaction). */
 static enum txn_status
 push_once(struct db *db, const char *key, const char *vm, const char *value,
-          int64_t *versionp, bool *has_channelp, char **errorp)
+          int64_t tried, int64_t *versionp, bool *has_channelp,
+          char **errorp)
 {
     json_t *rows = NULL;
     json_t *ops = json_pack("[o]", ovsdb_op_select(
                                 "Record", record_where(key, vm),
-                                json_pack("[ss]", "_uuid", "version")));
+                                json_pack("[sss]", "_uuid", "version",
+                                          "value")));
     json_t *result;
     enum txn_status status = db_transact(db, ops, &result, errorp);
 
@@ -623,6 +628,20 @@ push_once(struct db *db, const char *key, const char *vm, const char *value,
     }
     rows = json_object_get(json_array_get(result, 0), "rows");
     size_t n_rows = json_array_size(rows);
+    if (tried && n_rows == 1) {
+        /* The previous attempt's outcome was unknown (its connection went,
+         * or its wait failed, which the server's own retry after a cluster
+         * failover also causes): if the row holds exactly what it wrote,
+         * it committed, and writing again would apply it twice. */
+        const json_t *r = json_array_get(rows, 0);
+        const char *v = row_string(r, "value");
+        if (row_int(r, "version", 0) == tried && v && !strcmp(v, value)) {
+            *versionp = tried;
+            *has_channelp = true;
+            json_decref(result);
+            return TXN_OK;
+        }
+    }
     char *comment = xasprintf("chanctl: push %s to %s", key,
                               target_name(vm));
 
@@ -710,17 +729,32 @@ push_record(const struct chanctl_options *opts, struct db *db,
             const char *key, const char *value)
 {
     char *msg = NULL;
-    int64_t version = 0;
+    int64_t version = 0, tried = 0;
     bool has_channel = true;
     enum txn_status status = TXN_RETRY;
     for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
         free(msg);
         msg = NULL;
-        status = push_once(db, key, opts->vm, value, &version, &has_channel,
-                           &msg);
+        status = push_once(db, key, opts->vm, value, tried, &version,
+                           &has_channel, &msg);
+        if (status == TXN_LOST) {
+            /* Reconnect (to the next remote that answers: after a cluster
+             * failover, another member) and find out what happened. */
+            chanctl_sleep_msec((attempt + 1) * 100);
+            db_close(db);
+            if (db_open(opts, db)) {
+                db->rpc = NULL;
+                db->name = NULL;
+                break;
+            }
+            tried = version;
+            status = TXN_RETRY;
+            continue;
+        }
         if (status != TXN_RETRY) {
             break;
         }
+        tried = version;
         /* Someone else wrote the record: back off a little, then read it
          * again. */
         chanctl_sleep_msec((attempt + 1) * 10);
@@ -732,7 +766,7 @@ push_record(const struct chanctl_options *opts, struct db *db,
                       target_name(opts->vm), PUSH_MAX_ATTEMPTS, msg);
         free(msg);
         return CHANCTL_FAIL;
-    } else if (status == TXN_FAILED) {
+    } else if (status == TXN_FAILED || status == TXN_LOST) {
         chanctl_error("push %s to %s: %s", key, target_name(opts->vm), msg);
         free(msg);
         return CHANCTL_FAIL;
@@ -1337,7 +1371,7 @@ chanctl_cmd_key_add(const struct chanctl_options *opts, int argc,
             printf("%"PRId64" %s\n", next, hex);
             return CHANCTL_OK;
         }
-        if (txn == TXN_FAILED) {
+        if (txn == TXN_FAILED || txn == TXN_LOST) {
             chanctl_error("%s", error);
             free(error);
             break;
