@@ -1137,6 +1137,10 @@ channel_get_sent(const struct channel *ch, uint64_t *seq,
     if (ch->session == SESSION_ACTIVE && !ch->snapshot) {
         *seq = chan_sender_last_seq(ch->sender);
         *sent = ch->sent;
+    } else if (ch->session == SESSION_NONE && ch->resume_sent_seq) {
+        /* Never heard the guest: pass on what the previous run knew. */
+        *seq = ch->resume_sent_seq;
+        *sent = ch->resume_sent;
     } else {
         *seq = 0;
         *sent = NULL;

@@ -501,6 +501,12 @@ start_channel(struct host *h, const struct prov_channel *pc, long long now)
         add_channel(h, pc, now);
         return xstrdup("ready");
     case CLAIM_TAKE:
+        if (json_object_get(claim_get(h, vm), "deadline")
+            && claim_field(h, vm, "claim") == d.claim) {
+            /* Claimed already; the row is on its way. */
+            return xasprintf("pending: taking over from chassis %s",
+                             holder_of(h, vm));
+        }
         VLOG_INFO("%s: vNIC here, chassis %s holds claim %"PRId64": "
                   "claiming it (claim %"PRId64")", vm, holder_of(h, vm),
                   d.claim - 1, d.claim);
