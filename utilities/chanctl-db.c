@@ -1,6 +1,7 @@
 /* chanctl: host commands that talk to the Chan DB (push, delete, status,
  * wait, key-add, key-retire, key-list, object-list, object-show,
- * object-set, allow, disallow, allowlist, install, published --vm).  See
+ * object-set, allow, disallow, allowlist, install, published --vm,
+ * set-connection, get-connection, del-connection, rbac-init).  See
  * chanctl.h and doc/chan-db.md. */
 
 #include <config.h>
@@ -2223,4 +2224,724 @@ chanctl_cmd_install(const struct chanctl_options *opts, int argc,
     }
     db_close(&db);
     return error;
+}
+
+/* ----------------------------------------------------------------------
+ * set-connection, get-connection, del-connection: the Chan DB server's own
+ * remotes, the Connection rows of Chan_Global.connections, which
+ * ovsdb-server serves with --remote=db:Chan,Chan_Global,connections.
+ */
+
+/* Returns true if 'target' is a remote ovsdb-server can serve or connect
+ * to: ptcp:PORT[:IP], pssl:PORT[:IP], punix:PATH, tcp:IP:PORT,
+ * ssl:IP:PORT or unix:PATH, with something after the prefix. */
+static bool
+connection_target_is_valid(const char *target)
+{
+    static const char *const prefixes[] = {
+        "ptcp:", "pssl:", "punix:", "tcp:", "ssl:", "unix:"
+    };
+
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t len = strlen(prefixes[i]);
+        if (!strncmp(target, prefixes[i], len) && target[len]) {
+            if (prefixes[i][0] == 'p' && prefixes[i][1] != 'u') {
+                /* ptcp:, pssl:: PORT is 0 to 65535. */
+                char *end;
+                errno = 0;
+                long port = strtol(target + len, &end, 10);
+                return (!errno && end != target + len
+                        && (*end == '\0' || *end == ':')
+                        && port >= 0 && port <= 65535);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads the _uuid of the Chan_Global row into '*uuidp' (malloc'd; NULL if
+ * there is none).  Returns TXN_OK, or TXN_FAILED with '*errorp'. */
+static enum txn_status
+read_chan_global(struct db *db, char **uuidp, char **errorp)
+{
+    json_t *ops = json_pack("[o]", ovsdb_op_select(
+                                "Chan_Global", json_array(),
+                                json_pack("[s]", "_uuid")));
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+    const char *uuid = NULL;
+
+    *uuidp = NULL;
+    if (status != TXN_OK) {
+        return TXN_FAILED;
+    }
+    json_t *rows = json_object_get(json_array_get(result, 0), "rows");
+    if (json_array_size(rows)) {
+        ovsdb_datum_get_uuid(json_object_get(json_array_get(rows, 0),
+                                             "_uuid"), &uuid);
+    }
+    *uuidp = uuid ? xstrdup(uuid) : NULL;
+    json_decref(result);
+    return TXN_OK;
+}
+
+/* One attempt to make Chan_Global.connections 'n' new Connection rows, one
+ * per target in 'targets', with 'opts''s --role, --read-only and
+ * --inactivity-probe (n == 0: no connections).  The Connection rows no
+ * longer referenced go with the commit (Connection is not a root table).
+ * Returns TXN_OK, TXN_RETRY if the Chan_Global row came or went meanwhile,
+ * or TXN_FAILED with '*errorp'. */
+static enum txn_status
+set_connections_once(struct db *db, const struct chanctl_options *opts,
+                     char *targets[], size_t n, const char *comment,
+                     char **errorp)
+{
+    char *global;
+    enum txn_status status = read_chan_global(db, &global, errorp);
+
+    if (status != TXN_OK) {
+        return status;
+    }
+    if (!global && !n) {
+        return TXN_OK;          /* No Chan_Global row: no connections. */
+    }
+
+    json_t *ops = json_array();
+    json_t *refs = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "conn%zu", i);
+        json_t *row = json_pack("{ss ss sb}", "target", targets[i],
+                                "role", opts->role ? opts->role : "",
+                                "read_only", opts->read_only);
+        if (opts->inactivity_probe >= 0) {
+            json_object_set_new(row, "inactivity_probe",
+                                json_integer(opts->inactivity_probe));
+        }
+        json_array_append_new(ops, ovsdb_op_insert("Connection", row, name));
+        json_array_append_new(refs, ovsdb_datum_named_uuid(name));
+    }
+    json_t *row = json_pack("{so}", "connections", ovsdb_datum_set(refs));
+    if (global) {
+        json_array_append_new(ops, ovsdb_op_update(
+                                  "Chan_Global", ovsdb_where_uuid(global),
+                                  row));
+    } else {
+        json_array_append_new(ops, ovsdb_op_insert("Chan_Global", row,
+                                                   NULL));
+    }
+    json_array_append_new(ops, ovsdb_op_comment(comment));
+    size_t global_op = n;
+
+    json_t *result;
+    status = db_transact(db, ops, &result, errorp);
+    if (status == TXN_OK && global
+        && !row_int(json_array_get(result, global_op), "count", 0)) {
+        status = TXN_RETRY;     /* The row went away meanwhile. */
+        *errorp = xasprintf("%s: the Chan_Global row keeps changing",
+                            db->name);
+    }
+    json_decref(result);
+    free(global);
+    return status;
+}
+
+/* Runs set_connections_once() until it succeeds or fails for good.
+ * Returns 0, or prints the error and returns CHANCTL_FAIL. */
+static int
+set_connections(struct db *db, const struct chanctl_options *opts,
+                char *targets[], size_t n, const char *what)
+{
+    enum txn_status status = TXN_RETRY;
+    char *msg = NULL;
+    char *comment = xasprintf("chanctl: %s", what);
+
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        status = set_connections_once(db, opts, targets, n, comment, &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        chanctl_sleep_msec((attempt + 1) * 10);
+    }
+    free(comment);
+    if (status != TXN_OK) {
+        chanctl_error("%s: %s", what, msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    }
+    return 0;
+}
+
+/* Returns true if the Chan DB has an RBAC_Role row named 'role'.  (False
+ * also if it cannot tell; the caller only warns.) */
+static bool
+role_exists(struct db *db, const char *role)
+{
+    json_t *ops = json_pack("[o]", ovsdb_op_select(
+                                "RBAC_Role",
+                                json_pack("[o]", ovsdb_condition(
+                                              "name", "==",
+                                              json_string(role))),
+                                json_pack("[s]", "_uuid")));
+    json_t *result;
+    char *error;
+
+    if (db_transact(db, ops, &result, &error) != TXN_OK) {
+        free(error);
+        return false;
+    }
+    bool exists = json_array_size(json_object_get(json_array_get(result, 0),
+                                                  "rows")) > 0;
+    json_decref(result);
+    return exists;
+}
+
+/* chanctl set-connection [--role ROLE] [--read-only]
+ * [--inactivity-probe MSEC] TARGET... */
+int
+chanctl_cmd_set_connection(const struct chanctl_options *opts, int argc,
+                           char *argv[])
+{
+    struct db db;
+    int error;
+
+    for (int i = 0; i < argc; i++) {
+        if (!connection_target_is_valid(argv[i])) {
+            return chanctl_usage_error("'%s' is not a TARGET: use "
+                                       "pssl:PORT[:IP], ptcp:PORT[:IP], "
+                                       "punix:PATH, ssl:IP:PORT, "
+                                       "tcp:IP:PORT or unix:PATH", argv[i]);
+        }
+        for (int j = 0; j < i; j++) {
+            if (!strcmp(argv[i], argv[j])) {
+                return chanctl_usage_error("TARGET '%s' is given twice",
+                                           argv[i]);
+            }
+        }
+    }
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    error = set_connections(&db, opts, argv, argc, "set-connection");
+    bool warn = !error && opts->role && !role_exists(&db, opts->role);
+    db_close(&db);
+    if (error) {
+        return error;
+    }
+    if (warn) {
+        chanctl_error("note: there is no RBAC role '%s' yet, so clients on "
+                      "these remotes can write nothing (create it with: "
+                      "chanctl rbac-init --role %s)", opts->role,
+                      opts->role);
+    }
+    if (opts->verbose) {
+        for (int i = 0; i < argc; i++) {
+            printf("connection %s%s%s%s\n", argv[i],
+                   opts->role ? " role " : "",
+                   opts->role ? opts->role : "",
+                   opts->read_only ? " read-only" : "");
+        }
+    }
+    return CHANCTL_OK;
+}
+
+static int
+compare_rows_by_target(const void *a_, const void *b_)
+{
+    return compare_rows_by_column(*(const json_t *const *) a_,
+                                  *(const json_t *const *) b_, "target");
+}
+
+/* chanctl get-connection [--json]: the Connection rows, by target. */
+int
+chanctl_cmd_get_connection(const struct chanctl_options *opts, int argc,
+                           char *argv[])
+{
+    struct db db;
+    int error;
+
+    (void) argc;
+    (void) argv;
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    /* Connection is not a root table: every row is one that
+     * Chan_Global.connections references. */
+    json_t *rows = db_select(&db, "Connection", json_array(), NULL);
+    db_close(&db);
+    if (!rows) {
+        return CHANCTL_FAIL;
+    }
+    size_t n;
+    const json_t **sorted = sorted_rows(rows, "target", "",
+                                        compare_rows_by_target, &n);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const json_t *row = sorted[i];
+        const char *role = row_string(row, "role");
+        int64_t probe = row_int(row, "inactivity_probe", -1);
+        json_array_append_new(out, json_pack(
+                                  "{ss ss sb so sb so}",
+                                  "target", row_string(row, "target"),
+                                  "role", role ? role : "",
+                                  "read_only", row_bool(row, "read_only"),
+                                  "inactivity_probe",
+                                  probe >= 0 ? json_integer(probe)
+                                             : json_null(),
+                                  "is_connected",
+                                  row_bool(row, "is_connected"),
+                                  "status", row_map(row, "status")));
+    }
+    if (opts->json) {
+        print_json(out);
+    } else {
+        size_t i;
+        json_t *c;
+        json_array_foreach (out, i, c) {
+            const char *role = json_string_value(json_object_get(c,
+                                                                 "role"));
+            const json_t *probe = json_object_get(c, "inactivity_probe");
+            if (json_is_true(json_object_get(c, "read_only"))) {
+                printf("read-only ");
+            }
+            if (*role) {
+                printf("role=\"%s\" ", role);
+            }
+            if (json_is_integer(probe)) {
+                printf("inactivity-probe=%" JSON_INTEGER_FORMAT " ",
+                       json_integer_value(probe));
+            }
+            printf("%s\n", json_string_value(json_object_get(c, "target")));
+        }
+    }
+    json_decref(out);
+    free(sorted);
+    json_decref(rows);
+    return CHANCTL_OK;
+}
+
+/* chanctl del-connection: no remotes in Chan_Global.connections. */
+int
+chanctl_cmd_del_connection(const struct chanctl_options *opts, int argc,
+                           char *argv[])
+{
+    struct db db;
+    int error;
+
+    (void) argc;
+    (void) argv;
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    json_t *rows = db_select(&db, "Connection", json_array(),
+                             json_pack("[s]", "target"));
+    if (!rows) {
+        db_close(&db);
+        return CHANCTL_FAIL;
+    }
+    error = set_connections(&db, opts, NULL, 0, "del-connection");
+    db_close(&db);
+    if (!error && opts->verbose) {
+        size_t n;
+        const json_t **sorted = sorted_rows(rows, "target", "",
+                                            compare_rows_by_target, &n);
+        for (size_t i = 0; i < n; i++) {
+            printf("deleted connection %s\n",
+                   row_string(sorted[i], "target"));
+        }
+        free(sorted);
+    }
+    json_decref(rows);
+    return error;
+}
+
+/* ----------------------------------------------------------------------
+ * rbac-init: the RBAC role chand-host connects with.
+ *
+ * ovsdb-server (ovsdb/rbac.c) gives a client on a remote whose Connection
+ * has a nonempty role, identified by the common name (CN) of its TLS
+ * certificate, these rights per table, from the RBAC_Permission row that
+ * RBAC_Role.permissions maps the table to (no row: no writes at all):
+ *
+ *   - insert: only if 'insert_delete' and the new row is "authorized":
+ *     one of the 'authorization' columns of the row holds the client's id
+ *     ("" authorizes every row).  Which columns are set does not matter.
+ *   - delete: only if 'insert_delete' and every row the where clause
+ *     matches is authorized.
+ *   - update, mutate: only if every row the where clause matches is
+ *     authorized (as it is before the change) and every column set or
+ *     mutated is in 'update'.
+ *
+ * Reads are never restricted.
+ */
+
+/* The permissions of one table. */
+struct rbac_perm {
+    const char *table;
+    const char *authorization;  /* One column, or "" for every row. */
+    bool insert_delete;
+    const char *const *update;  /* NULL-terminated. */
+};
+
+/* Channel: a host writes only the rows that name it in 'chassis', and
+ * every column chand-host writes but 'chassis' (so that a row never moves
+ * to another chassis) and 'vm'. */
+static const char *const channel_update[] = {
+    "chan_id", "vid", "interface", "claim", "migrations", "state",
+    "state_reason", "host_epoch", "guest_epoch", "applied_seq", "sent_seq",
+    "sent", "up_epoch", "up_position", "published_count", "applied",
+    "desired_count", "applied_count", "synced", "errors", "statistics",
+    NULL
+};
+/* Record: Record.error, and the relayed and object-action records that
+ * chand-host derives. */
+static const char *const record_update[] = {
+    "error", "value", "version", NULL
+};
+static const char *const guest_record_update[] = {
+    "value", "version", "updated", NULL
+};
+/* Object and Object_Ref: what chand-host/objmap.c updates and mutates. */
+static const char *const object_update[] = {
+    "refs", "held_by", NULL
+};
+static const char *const object_ref_update[] = {
+    "paths", "flags", "params", "last_seen", NULL
+};
+
+static const struct rbac_perm rbac_perms[] = {
+    { "Channel", "chassis", true, channel_update },
+    { "Guest_Record", "", true, guest_record_update },
+    { "Object", "", true, object_update },
+    { "Object_Ref", "", true, object_ref_update },
+    { "Record", "", true, record_update },
+};
+
+#define N_RBAC_PERMS (sizeof rbac_perms / sizeof *rbac_perms)
+
+static int
+compare_strings(const void *a_, const void *b_)
+{
+    return strcmp(*(const char *const *) a_, *(const char *const *) b_);
+}
+
+/* Returns 'strings' (NULL-terminated) as a sorted JSON array. */
+static json_t *
+sorted_string_array(const char *const *strings)
+{
+    json_t *array = json_array();
+    size_t n = 0;
+
+    while (strings[n]) {
+        n++;
+    }
+    const char **copy = xmalloc((n + 1) * sizeof *copy);
+    memcpy(copy, strings, n * sizeof *copy);
+    qsort(copy, n, sizeof *copy, compare_strings);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(array, json_string(copy[i]));
+    }
+    free(copy);
+    return array;
+}
+
+/* Returns the strings of set column 'column' of 'row' as a sorted JSON
+ * array (new reference). */
+static json_t *
+row_sorted_strings(const json_t *row, const char *column)
+{
+    json_t *array = ovsdb_datum_string_array(json_object_get(row, column));
+    size_t n = json_array_size(array);
+    const char **strings = xmalloc((n + 1) * sizeof *strings);
+
+    for (size_t i = 0; i < n; i++) {
+        strings[i] = json_string_value(json_array_get(array, i));
+    }
+    strings[n] = NULL;
+    json_t *sorted = sorted_string_array(strings);
+    free(strings);
+    json_decref(array);
+    return sorted;
+}
+
+/* Returns true if RBAC_Permission row 'row' grants exactly 'p'. */
+static bool
+perm_row_matches(const json_t *row, const struct rbac_perm *p)
+{
+    const char *table = row_string(row, "table");
+    const char *const auth[] = { p->authorization, NULL };
+    json_t *want_auth = sorted_string_array(auth);
+    json_t *want_update = sorted_string_array(p->update);
+    json_t *have_auth = row_sorted_strings(row, "authorization");
+    json_t *have_update = row_sorted_strings(row, "update");
+    bool insdel, present;
+
+    bool match = (table && !strcmp(table, p->table)
+                  && !ovsdb_datum_get_boolean(json_object_get(
+                                                  row, "insert_delete"),
+                                              &insdel, &present)
+                  && present && insdel == p->insert_delete
+                  && json_equal(want_auth, have_auth)
+                  && json_equal(want_update, have_update));
+    json_decref(want_auth);
+    json_decref(want_update);
+    json_decref(have_auth);
+    json_decref(have_update);
+    return match;
+}
+
+/* Returns the RBAC_Permission row of 'rows' (borrowed) whose _uuid is
+ * 'uuid', or NULL. */
+static const json_t *
+find_row_by_uuid(const json_t *rows, const char *uuid)
+{
+    size_t i;
+    const json_t *row;
+
+    json_array_foreach (rows, i, row) {
+        const char *u;
+        if (!ovsdb_datum_get_uuid(json_object_get(row, "_uuid"), &u)
+            && u && !strcmp(u, uuid)) {
+            return row;
+        }
+    }
+    return NULL;
+}
+
+/* Decodes RBAC_Role.permissions of 'role' into a new JSON object
+ * table -> permission uuid. */
+static json_t *
+role_permissions(const json_t *role)
+{
+    const json_t *json = json_object_get(role, "permissions");
+    json_t *object = json_object();
+    struct ovsdb_datum datum;
+
+    if (!json || ovsdb_datum_from_json(&datum, json, false)) {
+        return object;
+    }
+    for (size_t i = 0; datum.is_map && i < datum.n; i++) {
+        if (datum.keys[i].type == OVSDB_ATOM_STRING
+            && datum.values[i].type == OVSDB_ATOM_UUID) {
+            json_object_set_new(object, datum.keys[i].u.string,
+                                json_string(datum.values[i].u.string));
+        }
+    }
+    ovsdb_datum_destroy(&datum);
+    return object;
+}
+
+/* Returns true if 'perms' (table -> uuid, from role_permissions()) maps
+ * exactly the tables of rbac_perms[] to RBAC_Permission rows of 'perm_rows'
+ * that grant what rbac_perms[] says. */
+static bool
+role_is_as_wanted(const json_t *perms, const json_t *perm_rows)
+{
+    if (json_object_size(perms) != N_RBAC_PERMS) {
+        return false;
+    }
+    for (size_t i = 0; i < N_RBAC_PERMS; i++) {
+        const char *uuid = json_string_value(
+            json_object_get(perms, rbac_perms[i].table));
+        const json_t *row = uuid ? find_row_by_uuid(perm_rows, uuid) : NULL;
+        if (!row || !perm_row_matches(row, &rbac_perms[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* What rbac_init_once() did. */
+enum rbac_outcome {
+    RBAC_UNCHANGED,
+    RBAC_CREATED,
+    RBAC_REPLACED
+};
+
+/* One attempt to make role 'role' grant rbac_perms[].  Reads the roles and
+ * permissions; if the role is as wanted, changes nothing.  Otherwise, in
+ * one transaction that first checks that the role's row is still as read:
+ * inserts the RBAC_Permission rows, points the role (inserted if missing)
+ * at them, and deletes the permission rows it pointed at before that no
+ * other role uses.  Returns TXN_OK and '*outcome', TXN_RETRY if another
+ * writer got in between, or TXN_FAILED with '*errorp'. */
+static enum txn_status
+rbac_init_once(struct db *db, const char *role, enum rbac_outcome *outcome,
+               char **errorp)
+{
+    json_t *ops = json_pack("[oo]",
+                            ovsdb_op_select("RBAC_Role", json_array(),
+                                            NULL),
+                            ovsdb_op_select("RBAC_Permission", json_array(),
+                                            NULL));
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+
+    if (status != TXN_OK) {
+        return TXN_FAILED;
+    }
+    const json_t *roles = json_object_get(json_array_get(result, 0), "rows");
+    const json_t *perm_rows = json_object_get(json_array_get(result, 1),
+                                              "rows");
+
+    /* This role, and the permission rows other roles use. */
+    const json_t *mine = NULL;
+    json_t *others_use = json_object();
+    size_t i;
+    const json_t *r;
+    json_array_foreach (roles, i, r) {
+        const char *name = row_string(r, "name");
+        if (name && !strcmp(name, role)) {
+            mine = r;
+            continue;
+        }
+        json_t *perms = role_permissions(r);
+        const char *table;
+        json_t *uuid;
+        json_object_foreach (perms, table, uuid) {
+            json_object_set_new(others_use, json_string_value(uuid),
+                                json_true());
+        }
+        json_decref(perms);
+    }
+    json_t *old = mine ? role_permissions(mine) : json_object();
+
+    if (mine && role_is_as_wanted(old, perm_rows)) {
+        *outcome = RBAC_UNCHANGED;
+        json_decref(old);
+        json_decref(others_use);
+        json_decref(result);
+        return TXN_OK;
+    }
+
+    json_t *where_role = json_pack("[o]", ovsdb_condition(
+                                       "name", "==", json_string(role)));
+    ops = json_array();
+    /* The role is as read: the same permissions, or still missing. */
+    json_t *expect = json_array();
+    if (mine) {
+        json_array_append_new(expect, json_pack(
+                                  "{sO}", "permissions",
+                                  json_object_get(mine, "permissions")));
+    }
+    json_array_append_new(ops, ovsdb_op_wait(
+                              "RBAC_Role", json_deep_copy(where_role),
+                              json_pack("[s]", "permissions"), "==",
+                              expect, 0));
+
+    json_t *map = json_array();
+    for (size_t k = 0; k < N_RBAC_PERMS; k++) {
+        const struct rbac_perm *p = &rbac_perms[k];
+        const char *const auth[] = { p->authorization, NULL };
+        size_t n_update = 0;
+        char name[32];
+
+        while (p->update[n_update]) {
+            n_update++;
+        }
+        snprintf(name, sizeof name, "perm%zu", k);
+        json_array_append_new(ops, ovsdb_op_insert(
+                                  "RBAC_Permission",
+                                  json_pack("{ss so sb so}",
+                                            "table", p->table,
+                                            "authorization",
+                                            ovsdb_datum_string_set(auth, 1),
+                                            "insert_delete",
+                                            p->insert_delete,
+                                            "update",
+                                            ovsdb_datum_string_set(
+                                                p->update, n_update)),
+                                  name));
+        json_array_append_new(map, json_pack("[so]", p->table,
+                                             ovsdb_datum_named_uuid(name)));
+    }
+    json_t *permissions = json_pack("[so]", "map", map);
+    if (mine) {
+        json_array_append_new(ops, ovsdb_op_update(
+                                  "RBAC_Role", where_role,
+                                  json_pack("{so}", "permissions",
+                                            permissions)));
+    } else {
+        json_array_append_new(ops, ovsdb_op_insert(
+                                  "RBAC_Role",
+                                  json_pack("{ss so}", "name", role,
+                                            "permissions", permissions),
+                                  NULL));
+        json_decref(where_role);
+    }
+    /* RBAC_Permission is a root table: the rows the role no longer uses
+     * stay unless deleted. */
+    const char *table;
+    json_t *uuid;
+    json_object_foreach (old, table, uuid) {
+        const char *u = json_string_value(uuid);
+        if (!json_object_get(others_use, u)) {
+            json_array_append_new(ops, ovsdb_op_delete(
+                                      "RBAC_Permission",
+                                      ovsdb_where_uuid(u)));
+        }
+    }
+    char *comment = xasprintf("chanctl: rbac-init --role %s", role);
+    json_array_append_new(ops, ovsdb_op_comment(comment));
+    free(comment);
+
+    *outcome = mine ? RBAC_REPLACED : RBAC_CREATED;
+    json_decref(old);
+    json_decref(others_use);
+    json_decref(result);
+
+    status = db_transact(db, ops, &result, errorp);
+    json_decref(result);
+    return status;
+}
+
+/* chanctl rbac-init [--role ROLE]. */
+int
+chanctl_cmd_rbac_init(const struct chanctl_options *opts, int argc,
+                      char *argv[])
+{
+    const char *role = opts->role ? opts->role : CHANCTL_DEFAULT_ROLE;
+    enum rbac_outcome outcome = RBAC_UNCHANGED;
+    enum txn_status status = TXN_RETRY;
+    char *msg = NULL;
+    struct db db;
+    int error;
+
+    (void) argc;
+    (void) argv;
+    if ((error = db_open(opts, &db))) {
+        return error;
+    }
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        status = rbac_init_once(&db, role, &outcome, &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        chanctl_sleep_msec((attempt + 1) * 10);
+    }
+    db_close(&db);
+    if (status != TXN_OK) {
+        chanctl_error("rbac-init: %s", msg);
+        free(msg);
+        return CHANCTL_FAIL;
+    }
+
+    if (outcome == RBAC_UNCHANGED) {
+        printf("role %s is already set up: nothing changed\n", role);
+    } else {
+        printf("%s role %s: writes ", (outcome == RBAC_CREATED
+                                        ? "created" : "replaced the "
+                                        "permissions of"), role);
+        for (size_t i = 0; i < N_RBAC_PERMS; i++) {
+            printf("%s%s", i ? ", " : "", rbac_perms[i].table);
+        }
+        printf(" (Channel: only rows whose chassis is the client's "
+               "certificate CN)\n");
+    }
+    return CHANCTL_OK;
 }

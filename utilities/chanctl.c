@@ -4,6 +4,7 @@
 #include "chanctl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,7 +27,9 @@ enum {
     OPT_OBJECT = 1 << 2,        /* --flag, --param. */
     OPT_WAIT = 1 << 3,          /* --wait. */
     OPT_NO_WAIT = 1 << 4,       /* --no-wait. */
-    OPT_MODE = 1 << 5           /* --mode MODE. */
+    OPT_MODE = 1 << 5,          /* --mode MODE. */
+    OPT_ROLE = 1 << 6,          /* --role ROLE. */
+    OPT_CONNECTION = 1 << 7     /* --read-only, --inactivity-probe MSEC. */
 };
 
 typedef int chanctl_cmd_func(const struct chanctl_options *, int argc,
@@ -75,6 +78,18 @@ static const struct command commands[] = {
     { "install", "--vm NAME DIGEST PATH [--mode MODE]", 2, 2,
       OPT_VM | OPT_MODE, chanctl_cmd_install,
       "have VM install a stored object at PATH (record install/DIGEST)" },
+    { "set-connection", "[--role ROLE] [--read-only] "
+      "[--inactivity-probe MSEC] TARGET...", 1, -1,
+      OPT_ROLE | OPT_CONNECTION, chanctl_cmd_set_connection,
+      "make Chan_Global.connections these TARGETs (e.g. pssl:6641)" },
+    { "get-connection", "[--json]", 0, 0, OPT_JSON,
+      chanctl_cmd_get_connection,
+      "list the Chan DB server's remotes: options, TARGET" },
+    { "del-connection", "", 0, 0, 0, chanctl_cmd_del_connection,
+      "remove all of the Chan DB server's remotes" },
+    { "rbac-init", "[--role ROLE]", 0, 0, OPT_ROLE, chanctl_cmd_rbac_init,
+      "create or repair the RBAC role of hypervisors' chand-host "
+      "(default: " CHANCTL_DEFAULT_ROLE ")" },
     /* Host: chand-host control socket. */
     { "channels", "", 0, 0, 0, chanctl_cmd_channels,
       "chand-host's channel table (channel/list)" },
@@ -286,7 +301,8 @@ usage(void)
            "  --json             status, list, watch, published, "
            "objects,\n"
            "                     guest-status, object-list, object-show,\n"
-           "                     allowlist, transfers: JSON output\n"
+           "                     allowlist, transfers, get-connection: JSON "
+           "output\n"
            "  --wait             object-fetch: wait until the object is "
            "fetched;\n"
            "                     object-restore: wait for the result (the "
@@ -295,6 +311,17 @@ usage(void)
            "is made\n"
            "  --mode MODE        install: the file's octal mode "
            "(default: 0755)\n"
+           "  --role ROLE        set-connection: the RBAC role of clients "
+           "on the TARGETs\n"
+           "                     (default: none, unrestricted); rbac-init: "
+           "the role to\n"
+           "                     set up (default: %s)\n"
+           "  --read-only        set-connection: clients on the TARGETs "
+           "may not write\n"
+           "  --inactivity-probe MSEC\n"
+           "                     set-connection: probe idle clients every "
+           "MSEC ms\n"
+           "                     (0: never; default: ovsdb-server's, 5000)\n"
            "  --flag F           object-add: give the objects flag F "
            "(repeatable)\n"
            "  --param K=V        object-add: give the objects param K "
@@ -308,7 +335,8 @@ usage(void)
            "  -v, --verbose      push, delete, publish, unpublish, "
            "object-add,\n"
            "                     object-remove, allow, disallow, install,\n"
-           "                     object-restore: say what was done;\n"
+           "                     object-restore, set-connection,\n"
+           "                     del-connection: say what was done;\n"
            "                     status --vm: also list the applied keys\n"
            "  -h, --help         print this help and exit\n"
            "  -V, --version      print the version and exit\n"
@@ -320,7 +348,7 @@ usage(void)
            "2 usage error.\n",
            CHANCTL_DEFAULT_DB, CHANCTL_DEFAULT_HOST_CTL,
            CHANCTL_DEFAULT_API, CHANCTL_DEFAULT_GUEST_CTL,
-           CHANCTL_RESTORE_TIMEOUT, CHANCTL_DB_NAME);
+           CHANCTL_DEFAULT_ROLE, CHANCTL_RESTORE_TIMEOUT, CHANCTL_DB_NAME);
 }
 
 static const struct command *
@@ -338,7 +366,7 @@ find_command(const char *name)
 static const char *const value_options[] = {
     "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout",
     "flag", "param", "mode", "private-key", "certificate", "ca-cert",
-    "bootstrap-ca-cert"
+    "bootstrap-ca-cert", "role", "inactivity-probe"
 };
 
 static bool
@@ -363,6 +391,8 @@ struct parse_state {
     const char *wait_given;
     const char *no_wait_given;
     const char *mode_given;
+    const char *role_given;
+    const char *connection_given; /* --read-only or --inactivity-probe. */
 };
 
 static int
@@ -378,6 +408,26 @@ parse_timeout(const char *s, double *timeout)
                                    "seconds (0 to 31536000)", s);
     }
     *timeout = t;
+    return 0;
+}
+
+/* Parses set-connection's --inactivity-probe: 0 (no probes) or
+ * CHANCTL_MIN_INACTIVITY_PROBE to INT_MAX milliseconds. */
+static int
+parse_inactivity_probe(const char *s, long long int *msec)
+{
+    char *end;
+
+    errno = 0;
+    long long int v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > INT_MAX
+        || (v && v < CHANCTL_MIN_INACTIVITY_PROBE)) {
+        return chanctl_usage_error("--inactivity-probe: '%s' is neither 0 "
+                                   "(no probes) nor a number of "
+                                   "milliseconds from %d to %d", s,
+                                   CHANCTL_MIN_INACTIVITY_PROBE, INT_MAX);
+    }
+    *msec = v;
     return 0;
 }
 
@@ -450,7 +500,8 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
     } else if (eq) {
         if (!strcmp(name, "json") || !strcmp(name, "verbose")
             || !strcmp(name, "help") || !strcmp(name, "version")
-            || !strcmp(name, "wait") || !strcmp(name, "no-wait")) {
+            || !strcmp(name, "wait") || !strcmp(name, "no-wait")
+            || !strcmp(name, "read-only")) {
             return chanctl_usage_error("option '--%s' takes no value",
                                        name);
         }
@@ -492,6 +543,15 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
     } else if (!strcmp(name, "mode")) {
         opts->mode = value;
         ps->mode_given = "--mode";
+    } else if (!strcmp(name, "role")) {
+        opts->role = value;
+        ps->role_given = "--role";
+    } else if (!strcmp(name, "read-only")) {
+        opts->read_only = true;
+        ps->connection_given = "--read-only";
+    } else if (!strcmp(name, "inactivity-probe")) {
+        ps->connection_given = "--inactivity-probe";
+        return parse_inactivity_probe(value, &opts->inactivity_probe);
     } else if (!strcmp(name, "private-key")) {
         stream_ssl_set_private_key_file(value);
     } else if (!strcmp(name, "certificate")) {
@@ -607,6 +667,7 @@ main(int argc, char *argv[])
     opts.host_ctl = CHANCTL_DEFAULT_HOST_CTL;
     opts.api = CHANCTL_DEFAULT_API;
     opts.guest_ctl = CHANCTL_DEFAULT_GUEST_CTL;
+    opts.inactivity_probe = -1;
     /* CHAND_DB is the deprecated spelling of CHAND_CHAN_DB. */
     if ((env = getenv("CHAND_CHAN_DB")) && *env) {
         opts.chan_db = env;
@@ -688,6 +749,11 @@ main(int argc, char *argv[])
                                     cmd->name);
     } else if (ps.mode_given && !(cmd->opts & OPT_MODE)) {
         error = chanctl_usage_error("'%s' does not take --mode", cmd->name);
+    } else if (ps.role_given && !(cmd->opts & OPT_ROLE)) {
+        error = chanctl_usage_error("'%s' does not take --role", cmd->name);
+    } else if (ps.connection_given && !(cmd->opts & OPT_CONNECTION)) {
+        error = chanctl_usage_error("'%s' does not take %s", cmd->name,
+                                    ps.connection_given);
     } else if (opts.wait && opts.no_wait) {
         error = chanctl_usage_error("--wait and --no-wait contradict each "
                                     "other");

@@ -7,7 +7,8 @@
  *   - chanctl-db.c: the Chan DB (OVSDB JSON-RPC to ovsdb-server): push,
  *     delete, status, wait, key-add, key-retire, key-list, object-list,
  *     object-show, object-set, allow, disallow, allowlist, install,
- *     published --vm.
+ *     published --vm, set-connection, get-connection, del-connection,
+ *     rbac-init.
  *   - chanctl-ctl.c: the daemons' control sockets (lib/ctl client):
  *     channels, channel-show, object-delink, object-store, object-fetch,
  *     transfers, host (chand-host), guest (chand-guest).
@@ -56,6 +57,14 @@ enum {
 /* object-fetch --wait and object-restore: how often they look again. */
 #define CHANCTL_POLL_MSEC 200
 
+/* rbac-init: the role it sets up without --role, the one chand-host's
+ * connections use. */
+#define CHANCTL_DEFAULT_ROLE "chand-host"
+
+/* set-connection --inactivity-probe: 0 (no probes) or this many
+ * milliseconds up to INT_MAX (ovsdb-server probes no more often). */
+#define CHANCTL_MIN_INACTIVITY_PROBE 1000
+
 /* object-restore: how long it waits for the result without --timeout. */
 #define CHANCTL_RESTORE_TIMEOUT 300
 
@@ -92,6 +101,9 @@ struct chanctl_options {
     size_t n_flags;
     const char *params[CHANCTL_OBJ_MAX_PARAMS]; /* --param K=V, in order. */
     size_t n_params;
+    const char *role;           /* --role ROLE, or NULL. */
+    bool read_only;             /* --read-only. */
+    long long int inactivity_probe; /* --inactivity-probe MSEC; -1: none. */
 };
 
 /* Prints "chanctl: " and the printf-style message and a newline on
@@ -170,6 +182,14 @@ int chanctl_cmd_allowlist(const struct chanctl_options *, int argc,
                           char *argv[]);
 int chanctl_cmd_install(const struct chanctl_options *, int argc,
                         char *argv[]);
+int chanctl_cmd_set_connection(const struct chanctl_options *, int argc,
+                               char *argv[]);
+int chanctl_cmd_get_connection(const struct chanctl_options *, int argc,
+                               char *argv[]);
+int chanctl_cmd_del_connection(const struct chanctl_options *, int argc,
+                               char *argv[]);
+int chanctl_cmd_rbac_init(const struct chanctl_options *, int argc,
+                          char *argv[]);
 
 /* chanctl-ctl.c. */
 int chanctl_cmd_channels(const struct chanctl_options *, int argc,

@@ -40,6 +40,8 @@ cleanup() {
         >/dev/null 2>&1
     [ -S "$tmp/other.ctl" ] && ovs-appctl -t "$tmp/other.ctl" exit \
         >/dev/null 2>&1
+    [ -S "$tmp/conn.ctl" ] && ovs-appctl -t "$tmp/conn.ctl" exit \
+        >/dev/null 2>&1
     local p
     for p in "${pids[@]}"; do
         kill "$p" 2>/dev/null
@@ -765,6 +767,128 @@ CHAND_GUEST_API=$tmp/none.sock expect 1 "$CHANCTL" list &&
 expect 1 "$CHANCTL" --api "$tmp/none.sock" watch && err_has "cannot connect"
 expect 1 "$CHANCTL" --api "$tmp/none.sock" guest-status &&
     err_has "cannot connect"
+
+# ---------------------------------------------------------------------------
+# set-connection, get-connection, del-connection, rbac-init, on a Chan DB
+# of their own served with --remote=db:Chan,Chan_Global,connections.
+
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection &&
+    err_has "missing arguments for 'set-connection'"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection bogus:1 &&
+    err_has "'bogus:1' is not a TARGET"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection ptcp:port &&
+    err_has "'ptcp:port' is not a TARGET"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection pssl:70000 &&
+    err_has "'pssl:70000' is not a TARGET"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection pssl: &&
+    err_has "'pssl:' is not a TARGET"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection ptcp:1 ptcp:1 &&
+    err_has "TARGET 'ptcp:1' is given twice"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection --inactivity-probe 999 \
+    ptcp:1 && err_has "'999' is neither 0 (no probes) nor"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection --inactivity-probe=-1 \
+    ptcp:1 && err_has "'-1' is neither 0"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection --inactivity-probe=5s \
+    ptcp:1 && err_has "'5s' is neither 0"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection --read-only=yes ptcp:1 &&
+    err_has "option '--read-only' takes no value"
+expect 2 "$CHANCTL" --chan-db "$DB" set-connection --role= ptcp:1 &&
+    err_has "option '--role' needs a nonempty value"
+expect 2 "$CHANCTL" --chan-db "$DB" get-connection --role x &&
+    err_has "'get-connection' does not take --role"
+expect 2 "$CHANCTL" --chan-db "$DB" del-connection ptcp:1 &&
+    err_has "too many arguments for 'del-connection'"
+expect 2 "$CHANCTL" --chan-db "$DB" rbac-init --read-only &&
+    err_has "'rbac-init' does not take --read-only"
+expect 2 "$CHANCTL" --chan-db "$DB" push --inactivity-probe 1000 k 1 &&
+    err_has "'push' does not take --inactivity-probe"
+expect 2 "$CHANCTL" --chan-db "$DB" rbac-init --json &&
+    err_has "'rbac-init' does not take --json"
+
+ovsdb-tool create "$tmp/conn.db" "$schema" || exit 1
+ovsdb-server --detach --no-chdir --pidfile="$tmp/conn.pid" \
+    --remote="punix:$tmp/conn.sock" \
+    --remote=db:Chan,Chan_Global,connections --unixctl="$tmp/conn.ctl" \
+    --log-file="$tmp/conn.log" "$tmp/conn.db" 2>"$tmp/conn.start" ||
+    { cat "$tmp/conn.start" >&2; exit 1; }
+CDB=unix:$tmp/conn.sock
+conn_count() {
+    ovsdb-client transact "$CDB" "[\"Chan\", {\"op\": \"select\",
+        \"table\": \"$1\", \"where\": []}]" |
+        python3 -c 'import json, sys; print(len(json.load(sys.stdin)[0]["rows"]))'
+}
+expect 0 "$CHANCTL" --chan-db "$CDB" get-connection && out_empty
+expect 0 "$CHANCTL" --chan-db "$CDB" del-connection && out_empty
+check_that "del-connection without Chan_Global creates none" \
+    [ "$(conn_count Chan_Global)" = 0 ]
+expect 0 "$CHANCTL" --chan-db "$CDB" -v set-connection --role chand-host \
+    --inactivity-probe 3000 "punix:$tmp/hv.sock" ptcp:0:127.0.0.1 &&
+    out_has "connection punix:$tmp/hv.sock role chand-host" &&
+    err_has "there is no RBAC role 'chand-host' yet"
+check_that "set-connection created the Chan_Global row" \
+    [ "$(conn_count Chan_Global)" = 1 ]
+expect 0 "$CHANCTL" --chan-db "$CDB" get-connection &&
+    out_is "role=\"chand-host\" inactivity-probe=3000 ptcp:0:127.0.0.1
+role=\"chand-host\" inactivity-probe=3000 punix:$tmp/hv.sock"
+served() { [ -S "$tmp/hv.sock" ]; }
+wait_for() {
+    local i
+    for i in $(seq 50); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+check_that "ovsdb-server serves the punix: connection" wait_for served
+# Again, with other options: the rows are replaced, not added to (the
+# same target included).
+expect 0 "$CHANCTL" --chan-db "$CDB" set-connection --read-only \
+    "punix:$tmp/hv.sock" && err_empty
+expect 0 "$CHANCTL" --chan-db "$CDB" get-connection &&
+    out_is "read-only punix:$tmp/hv.sock"
+check_that "one Connection row is left" [ "$(conn_count Connection)" = 1 ]
+expect 0 "$CHANCTL" --chan-db "$CDB" get-connection --json &&
+    out_has '"read_only": true' && out_has '"role": ""' &&
+    out_has '"inactivity_probe": null' && out_has '"is_connected": false'
+expect 0 "$CHANCTL" --chan-db "$CDB" -v del-connection &&
+    out_is "deleted connection punix:$tmp/hv.sock"
+expect 0 "$CHANCTL" --chan-db "$CDB" get-connection && out_empty
+check_that "del-connection leaves no Connection row" \
+    [ "$(conn_count Connection)" = 0 ]
+not_served() { [ ! -S "$tmp/hv.sock" ]; }
+check_that "ovsdb-server no longer serves it" wait_for not_served
+
+expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
+    out_is "created role chand-host: writes Channel, Guest_Record, Object, Object_Ref, Record (Channel: only rows whose chassis is the client's certificate CN)"
+expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
+    out_is "role chand-host is already set up: nothing changed"
+check_that "rbac-init made 5 RBAC_Permission rows" \
+    [ "$(conn_count RBAC_Permission)" = 5 ]
+ovsdb-client transact "$CDB" '["Chan", {"op": "select", "table":
+    "RBAC_Permission", "where": [["table", "==", "Channel"]]}]' \
+    >"$tmp/perm.json"
+check_that "Channel: authorization chassis, insert_delete, no chassis in update" \
+    python3 -c '
+import json, sys
+row = json.load(open(sys.argv[1]))[0]["rows"][0]
+upd = row["update"][1]
+assert row["authorization"] == "chassis", row
+assert row["insert_delete"] is True
+assert "chassis" not in upd and "vm" not in upd and "applied" in upd
+assert len(upd) == 21, upd' "$tmp/perm.json"
+# Something else changed the role: rbac-init puts it right, once.
+dbc() { ovsdb-client transact "$CDB" "[\"Chan\", $1]" >/dev/null; }
+dbc '{"op": "mutate", "table": "RBAC_Permission",
+      "where": [["table", "==", "Record"]],
+      "mutations": [["update", "insert", "key"]]}'
+expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
+    out_has "replaced the permissions of role chand-host"
+expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
+    out_has "nothing changed"
+check_that "the old RBAC_Permission rows are gone" \
+    [ "$(conn_count RBAC_Permission)" = 5 ]
+expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init --role other &&
+    out_has "created role other"
+check_that "another role has rows of its own" \
+    [ "$(conn_count RBAC_Permission)" = 10 ]
+expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init && out_has "nothing changed"
 
 # ---------------------------------------------------------------------------
 # doc/chan-db.md: its `sh` blocks, run in order against an empty Chan DB,
