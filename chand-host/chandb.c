@@ -9,6 +9,7 @@
 #include "upstream.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "chan-wire.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
+#include "poll-loop.h"
 #include "chan-endpoint.h"
 #include "util.h"
 #include "vlog.h"
@@ -25,11 +27,15 @@ VLOG_DEFINE_THIS_MODULE(chandb);
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
 
+#define CHANNEL_RETRY_MS 1000   /* A refused Channel write waits this. */
+#define MIN_LL(A, B) ((A) < (B) ? (A) : (B))
+
 /* Per-VM write state for the Channel table. */
 struct chandb_writer {
     json_t *wanted;             /* Row contents to write (object). */
     json_t *written;            /* Last row contents written (object). */
     uint64_t txn;               /* Transaction in flight, 0 if none. */
+    long long retry_at;         /* After a failed write, not before. */
 };
 
 struct chandb {
@@ -41,6 +47,7 @@ struct chandb {
     char *cond_chassis;         /* Chassis the conditions were set for. */
     uint64_t claims_seqno;      /* Changes with Channel rows. */
     bool cond_was_pending;
+    long long retry_at;         /* Earliest writer retry, LLONG_MAX: none. */
     uint64_t replica_seqno;     /* Replica seqno the index was built at. */
     uint64_t seqno;             /* Our desired-state seqno. */
     uint64_t keys_seqno;        /* Changes with Channel_Key rows. */
@@ -110,6 +117,7 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
                        || (monitor == CHANDB_MONITOR_AUTO
                            && remote_is_local(remote)));
     db->vms = json_object();
+    db->retry_at = LLONG_MAX;
     if (!remote_is_local(remote)) {
         /* As Open vSwitch does for tcp: and ssl: remotes. */
         ovsdb_replica_set_probe_interval(db->replica, 5000);
@@ -407,6 +415,7 @@ chandb_run(struct chandb *db)
 
     const char *vm;
     json_t *p;
+    db->retry_at = LLONG_MAX;
     json_object_foreach (db->writers_by_vm, vm, p) {
         write_channel(db, vm, writer_get(db, vm));
     }
@@ -422,6 +431,9 @@ void
 chandb_wait(struct chandb *db)
 {
     ovsdb_replica_wait(db->replica);
+    if (db->retry_at != LLONG_MAX) {
+        poll_timer_wait_until(db->retry_at);
+    }
 }
 
 bool
@@ -594,7 +606,8 @@ channel_write_done(const json_t *result, const char *error, void *aux)
             VLOG_WARN_RL(&rl, "writing Channel %s failed: %s", ctx->vm,
                          error);
             json_decref(w->written);
-            w->written = NULL;  /* Write it again on the next change. */
+            w->written = NULL;  /* Write it again, in a while. */
+            w->retry_at = time_msec() + CHANNEL_RETRY_MS;
         }
     }
     free(ctx->vm);
@@ -608,12 +621,21 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
         || (w->written && json_equal(w->written, w->wanted))) {
         return;
     }
+    if (time_msec() < w->retry_at) {
+        db->retry_at = MIN_LL(db->retry_at, w->retry_at);
+        return;
+    }
     const struct ovsdb_replica_row *found = find_channel_row(db, vm);
     json_t *op;
     if (found) {
+        /* The row's identity (vm, chassis) stays as inserted: a host's
+         * role may update its rows but not rename them (RBAC). */
+        json_t *row = json_deep_copy(w->wanted);
+        json_object_del(row, "vm");
+        json_object_del(row, "chassis");
         op = ovsdb_op_update("Channel",
                              ovsdb_where_uuid(ovsdb_replica_row_uuid(found)),
-                             json_deep_copy(w->wanted));
+                             row);
     } else {
         op = ovsdb_op_insert("Channel", json_deep_copy(w->wanted), NULL);
     }
@@ -1059,15 +1081,6 @@ chandb_get_upstream(const struct chandb *db, const char *vm,
                                           value));
         }
     }
-}
-
-/* Milliseconds since the Unix epoch, for Guest_Record.updated. */
-static json_int_t
-time_wall_msec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (json_int_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct write_ctx {
