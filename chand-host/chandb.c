@@ -179,7 +179,9 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->relay_counts = json_object();
     db->relay_refused = json_object();
     if (!db->monitor_all) {
-        chandb_set_vms(db, NULL, 0);
+        json_t *none = json_object();
+        chandb_set_vms(db, none);
+        json_decref(none);
     }
     ovsdb_replica_connect(db->replica, remote);
     VLOG_INFO("Chan DB %s: monitoring %s", remote,
@@ -364,6 +366,26 @@ rewrite_all(struct chandb *db)
     json_object_clear(db->record_errors);
 }
 
+/* True if a Channel row came, went, or changed its chassis, claim or
+ * state since the last track clear (not its counters, written all the
+ * time). */
+static bool
+claims_changed(const struct chandb *db)
+{
+    const struct ovsdb_replica_row *row;
+    for (row = ovsdb_replica_track_first(ovsdb_replica_get_table(
+                                             db->replica, "Channel"));
+         row; row = ovsdb_replica_track_next(row)) {
+        if (ovsdb_replica_row_change(row) != OVSDB_REPLICA_MODIFIED
+            || ovsdb_replica_row_column_changed(row, "chassis")
+            || ovsdb_replica_row_column_changed(row, "claim")
+            || ovsdb_replica_row_column_changed(row, "state")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void
 chandb_run(struct chandb *db)
 {
@@ -392,9 +414,7 @@ chandb_run(struct chandb *db)
                                              db->replica, "Guest_Limits"))) {
             db->limits_seqno++;
         }
-        if (!db->replica_seqno
-            || ovsdb_replica_track_first(ovsdb_replica_get_table(
-                                             db->replica, "Channel"))) {
+        if (!db->replica_seqno || claims_changed(db)) {
             db->claims_seqno++;
         }
         if (!db->replica_seqno || relay_inputs_changed(db)) {
@@ -898,16 +918,7 @@ chandb_set_chassis(struct chandb *db, const char *chassis)
             json_t *vms = json_deep_copy(db->vms);
             free(db->cond_chassis);
             db->cond_chassis = NULL;
-            const char **names = xmalloc((json_object_size(vms) + 1)
-                                         * sizeof *names);
-            size_t n = 0;
-            const char *vm;
-            json_t *v;
-            json_object_foreach (vms, vm, v) {
-                names[n++] = vm;
-            }
-            chandb_set_vms(db, names, n);
-            free(names);
+            chandb_set_vms(db, vms);
             json_decref(vms);
         }
     }
@@ -932,15 +943,12 @@ set_vm_condition(struct chandb *db, const char *table, json_t *base)
 }
 
 void
-chandb_set_vms(struct chandb *db, const char *const *vms, size_t n)
+chandb_set_vms(struct chandb *db, const json_t *vms)
 {
     if (db->monitor_all) {
         return;
     }
-    json_t *set = json_object();
-    for (size_t i = 0; i < n; i++) {
-        json_object_set_new(set, vms[i], json_true());
-    }
+    json_t *set = json_deep_copy(vms);
     const char *chassis = db->chassis ? db->chassis : "";
     bool same = (db->cond_chassis && json_equal(set, db->vms)
                  && !strcmp(db->cond_chassis, chassis));

@@ -105,9 +105,10 @@ void chandb_prior_destroy(struct chandb_prior *);
 void chandb_set_chassis(struct chandb *, const char *chassis);
 
 /* The VMs whose rows a chand-host that does not monitor everything wants:
- * those provisioned on its bridge.  The conditions change with them;
- * chandb_is_ready() is false until the server applied them. */
-void chandb_set_vms(struct chandb *, const char *const *vms, size_t n);
+ * those provisioned on its bridge ('vms', borrowed: an object whose keys
+ * are VM names).  The conditions change with them; chandb_is_ready() is
+ * false until the server applied them. */
+void chandb_set_vms(struct chandb *, const json_t *vms);
 bool chandb_is_ready(const struct chandb *);
 bool chandb_monitors_all(const struct chandb *);
 

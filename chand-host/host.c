@@ -376,16 +376,7 @@ set_monitored_vms(struct host *h, const struct prov_set *set)
             json_object_set_new(vms, pc->vm, json_true());
         }
     }
-    const char **names = xmalloc((json_object_size(vms) + 1)
-                                 * sizeof *names);
-    size_t n = 0;
-    const char *vm;
-    json_t *v;
-    json_object_foreach (vms, vm, v) {
-        names[n++] = vm;
-    }
-    chandb_set_vms(h->db, names, n);
-    free(names);
+    chandb_set_vms(h->db, vms);
     json_decref(vms);
 }
 

@@ -528,9 +528,10 @@ transfer_wait(struct transfer *t, long long now)
     }
     struct fetch *f;
     LIST_FOR_EACH (f, node, &t->fetches) {
-        if (!f->error) {
-            /* Sources come and go with their channels. */
-            long long w = now + 1000;
+        if (!f->error && f->source_down) {
+            /* Sources come and go with their channels (transfer_run() runs
+             * when they do); a source down too long is given up. */
+            long long w = f->source_down + TRANSFER_SOURCE_GRACE_MS;
             next = w < next ? w : next;
         }
     }
