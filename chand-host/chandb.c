@@ -903,9 +903,10 @@ chandb_delete_channel(struct chandb *db, const char *vm)
 }
 
 bool
-chandb_has_writer(const struct chandb *db, const char *vm)
+chandb_channel_written(const struct chandb *db, const char *vm)
 {
-    return writer_get(db, vm) != NULL;
+    const struct chandb_writer *w = writer_get(db, vm);
+    return w && w->written;
 }
 
 void

@@ -65,6 +65,8 @@ struct channel {
     uint32_t guest_epoch;
     bool epoch_used;            /* Frames of 'epoch' may exist somewhere. */
     uint64_t resume_seq;        /* Prior run's exact applied seq, or 0. */
+    uint64_t db_hash;           /* channel_db_hash() when last written. */
+    long long db_stats_due;     /* When its counters are written next. */
     uint64_t resume_sent_seq;   /* Prior run's last sent seq, or 0... */
     json_t *resume_sent;        /* ...and the state after it. */
     bool resume_migrated;       /* The prior run was another chassis's. */
@@ -1128,6 +1130,44 @@ channel_get_db_state(struct channel *ch, long long now,
     st->applied_seq = (ch->snapshot ? 0
                        : ch->session == SESSION_ACTIVE
                        ? chan_sender_acked_seq(ch->sender) : ch->resume_seq);
+}
+
+/* A digest of what the Channel row says but the counters: the state, the
+ * epochs, the acknowledged position and sizes of the applied and desired
+ * states, the errors. */
+static uint64_t
+channel_db_hash(const struct channel *ch, long long now)
+{
+    uint64_t v[] = {
+        channel_get_state(ch, now), ch->epoch, ch->guest_epoch,
+        ch->session, ch->snapshot != NULL,
+        ch->session == SESSION_ACTIVE ? chan_sender_acked_seq(ch->sender)
+                                      : ch->resume_seq,
+        json_object_size(ch->applied), ch->desired_count, ch->synced,
+        json_object_size(ch->errors),
+    };
+    uint64_t h = 1469598103934665603ULL;        /* FNV-1a. */
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        for (int b = 0; b < 8; b++) {
+            h = (h ^ ((v[i] >> (8 * b)) & 0xff)) * 1099511628211ULL;
+        }
+    }
+    return h;
+}
+
+bool
+channel_db_write_due(const struct channel *ch, long long now)
+{
+    return now >= ch->db_stats_due || channel_db_hash(ch, now) != ch->db_hash;
+}
+
+void
+channel_db_written(struct channel *ch, long long now)
+{
+    ch->db_hash = channel_db_hash(ch, now);
+    /* Counters every few seconds, spread over the channels. */
+    ch->db_stats_due = now + CHANNEL_STATS_WRITE_MS
+                       + ch->cfg.chan_id % 1000;
 }
 
 void

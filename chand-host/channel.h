@@ -136,6 +136,16 @@ long long channel_next_deadline(const struct channel *, long long now);
 void channel_get_db_state(struct channel *, long long now,
                           struct chandb_channel_state *st);
 
+/* How often a channel's Channel row is written when only its counters
+ * changed (milliseconds; other changes go at once). */
+#define CHANNEL_STATS_WRITE_MS 5000
+
+/* True if the channel's Channel row should be written now: something but
+ * its counters changed since channel_db_written(), or the counters are
+ * due. */
+bool channel_db_write_due(const struct channel *, long long now);
+void channel_db_written(struct channel *, long long now);
+
 /* The last seq sent in the current session and the state the guest has
  * once it applied everything up to it (borrowed: key -> [version, text]);
  * 0 and NULL outside an active session.  Written when the channel is

@@ -192,6 +192,13 @@ render(struct flowmgr *fm, enum flow_template_section section,
     return error;
 }
 
+static int
+compare_ids(const void *a_, const void *b_)
+{
+    uint32_t a = *(const uint32_t *) a_, b = *(const uint32_t *) b_;
+    return a < b ? -1 : a > b;
+}
+
 /* Renders the [bridge] rules, and the [port] rules if frames go through a
  * chand port. */
 static void
@@ -304,6 +311,15 @@ flowmgr_sync(struct flowmgr *fm, bool force, long long now)
             fm->sync_ids[fm->n_sync_ids++] = fm->wanted.flows[i].chan_id;
         }
     }
+    /* Sorted and unique, for flowmgr_is_installed()'s binary search. */
+    qsort(fm->sync_ids, fm->n_sync_ids, sizeof *fm->sync_ids, compare_ids);
+    size_t n = 0;
+    for (size_t i = 0; i < fm->n_sync_ids; i++) {
+        if (!n || fm->sync_ids[n - 1] != fm->sync_ids[i]) {
+            fm->sync_ids[n++] = fm->sync_ids[i];
+        }
+    }
+    fm->n_sync_ids = n;
     fm->sync_n_flows = fm->wanted.n;
 }
 
@@ -379,12 +395,9 @@ flowmgr_needs_sync(const struct flowmgr *fm)
 bool
 flowmgr_is_installed(const struct flowmgr *fm, uint32_t chan_id)
 {
-    for (size_t i = 0; i < fm->n_installed_ids; i++) {
-        if (fm->installed_ids[i] == chan_id) {
-            return true;
-        }
-    }
-    return false;
+    return fm->n_installed_ids
+           && bsearch(&chan_id, fm->installed_ids, fm->n_installed_ids,
+                      sizeof *fm->installed_ids, compare_ids);
 }
 
 size_t

@@ -852,6 +852,12 @@ write_channel_rows(struct host *h, long long now)
     h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
         struct channel *ch = h->channels[i];
+        if (!channel_db_write_due(ch, now)
+            && chandb_channel_written(h->db, channel_vm(ch))) {
+            /* Nothing but counters changed, and they were written less
+             * than a few seconds ago. */
+            continue;
+        }
         uint64_t relayed, refused;
         chandb_relay_counts(h->db, channel_vm(ch), &relayed, &refused);
         channel_set_counter(ch, "relayed", relayed);
@@ -864,6 +870,7 @@ write_channel_rows(struct host *h, long long now)
         st.claim = claim_field(h, channel_vm(ch), "claim");
         st.migrations = claim_field(h, channel_vm(ch), "migrations");
         chandb_update_channel(h->db, &st);
+        channel_db_written(ch, now);
     }
 }
 

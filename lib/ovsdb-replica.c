@@ -961,6 +961,20 @@ ovsdb_replica_apply_server_updates(struct ovsdb_replica *r,
     return error;
 }
 
+/* The same for version 2 <table-updates2>: the session monitors _Server
+ * with "monitor_cond", as Open vSwitch's ovsdb-cs does, so that a commit,
+ * which changes the row's "index", sends that column only, not the whole
+ * row with the database's schema in it. */
+static int
+apply_server_updates2(struct ovsdb_replica *r, const json_t *updates,
+                      bool initial)
+{
+    struct ovsdb_replica *server = server_replica(r);
+    int error = ovsdb_replica_apply_updates2(server, updates, initial);
+    ovsdb_replica_track_clear(server);
+    return error;
+}
+
 const char *
 ovsdb_replica_server_status_name(enum ovsdb_replica_server_status status)
 {
@@ -1656,9 +1670,12 @@ apply_error_name(int error)
 }
 
 static void
-handle_server_update(struct ovsdb_replica *r, const json_t *updates)
+handle_server_update(struct ovsdb_replica *r, const json_t *updates,
+                     int version)
 {
-    int error = ovsdb_replica_apply_server_updates(r, updates, false);
+    int error = (version == 1
+                 ? ovsdb_replica_apply_server_updates(r, updates, false)
+                 : apply_server_updates2(r, updates, false));
     if (error) {
         r->stats.n_bad_messages++;
         VLOG_WARN_RL(&proto_rl, "%s: malformed _Server update (%s)",
@@ -1690,9 +1707,13 @@ handle_update(struct ovsdb_replica *r, const json_t *msg, int version)
         return;
     }
 
-    if (version == 1 && r->server_monitor_id
+    if (r->server_monitor_id
         && json_equal((json_t *) monitor_id, r->server_monitor_id)) {
-        handle_server_update(r, updates);
+        if (!error) {
+            handle_server_update(r, updates, version);
+        } else {
+            r->stats.n_bad_messages++;
+        }
         return;
     }
     if (r->state != RS_SYNCED
@@ -1893,7 +1914,8 @@ handle_sync_reply(struct ovsdb_replica *r, const json_t *msg,
             ovsdb_msg_monitor_requests_add(requests, "Database", names, n);
             json_decref(r->server_monitor_id);
             r->server_monitor_id = json_string("_Server");
-            send_sync_request(r, "monitor",
+            ovsdb_replica_set_schema(server_replica(r), result);
+            send_sync_request(r, "monitor_cond",
                               ovsdb_msg_monitor_params(
                                   "_Server",
                                   json_incref(r->server_monitor_id),
@@ -1909,7 +1931,7 @@ handle_sync_reply(struct ovsdb_replica *r, const json_t *msg,
             r->no_server_db = true;
             send_get_schema(r);
         } else {
-            int error = ovsdb_replica_apply_server_updates(r, result, true);
+            int error = apply_server_updates2(r, result, true);
             if (error) {
                 r->stats.n_bad_messages++;
                 schedule_retry(r, "_Server monitor",

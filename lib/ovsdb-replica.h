@@ -27,7 +27,8 @@
  *     connect (see ovsdb_replica_set_shuffle_remotes()), and moves on to
  *     the next on failure.  On every (re)connection the replica:
  *
- *       1. Monitors the "Database" table of the server's "_Server"
+ *       1. Monitors (with "monitor_cond", so that a commit sends only the
+ *          changed "index") the "Database" table of the server's "_Server"
  *          database and checks the row of its database: a clustered
  *          database must have joined its cluster and be connected to it,
  *          must not have older data than a server already used (Raft

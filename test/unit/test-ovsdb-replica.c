@@ -2130,11 +2130,12 @@ static const char chan_schema[] =
     "\\'tags\\':{\\'type\\':{\\'key\\':\\'string\\',\\'min\\':0,"
     "\\'max\\':\\'unlimited\\'}}}}}}";
 
-/* The _Server "Database" row of a clustered "Chan" (v1 <table-updates>). */
+/* The _Server "Database" row of a clustered "Chan" (v2 <table-updates2>,
+ * the reply to "monitor_cond"). */
 static char *
 chan_db_row(bool leader, int index)
 {
-    char *s = xasprintf("{'Database':{'" U9 "':{'new':{'name':'Chan',"
+    char *s = xasprintf("{'Database':{'" U9 "':{'initial':{'name':'Chan',"
                         "'model':'clustered','connected':true,"
                         "'leader':%s,'schema':'%s','index':%d}}}}",
                         leader ? "true" : "false", chan_schema, index);
@@ -2155,7 +2156,7 @@ fake_server_db(struct fake *f, struct ovsdb_replica *r, bool leader,
         json_decref(expect);
     }
     fake_reply(f, req, server_schema);
-    req = fake_expect(f, r, "monitor");
+    req = fake_expect(f, r, "monitor_cond");
     if (req) {
         json_t *expect = jl("['_Server','_Server',{'Database':{'columns':["
                             "'name','model','connected','leader','schema',"
@@ -2442,10 +2443,8 @@ test_fake_cluster(void)
     CU_ASSERT_TRUE(fake_run_until(&f, r, is_synced, NULL));
     CU_ASSERT_EQUAL(STAT(r, n_resumes), 2);
     json_t *sid = json_string("_Server");
-    fake_notify(&f, "update", sid, "[0,{'Database':{'" U9 "':{"
-                "'old':{'leader':true},'new':{'name':'Chan',"
-                "'model':'clustered','connected':true,'leader':false,"
-                "'schema':'{}','index':8}}}}]");
+    fake_notify(&f, "update2", sid, "[0,{'Database':{'" U9 "':{"
+                "'modify':{'leader':false,'index':8}}}}]");
     json_decref(sid);
     sw = STAT_WAIT(n_not_leader, 2);
     CU_ASSERT_TRUE(fake_run_until(&f, r, stat_reaches, &sw));
