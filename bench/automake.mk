@@ -8,6 +8,7 @@ bench_chand_bench_SOURCES = \
 	bench/bench-util.c \
 	bench/bench-net.c \
 	bench/bench-db.c \
+	bench/bench-cluster.c \
 	bench/bench-guest.c
 bench_chand_bench_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 bench_chand_bench_LDADD = $(CHAND_LIBS) $(SQLITE_LIBS)

@@ -21,6 +21,7 @@
 
 #include "jsonrpc.h"
 #include "stream.h"
+#include "vlog.h"
 
 extern char **environ;
 
@@ -292,6 +293,7 @@ enum {
     OPT_VALUE_SIZE, OPT_WAIT_APPLIED, OPT_TIMEOUT, OPT_KEYS, OPT_RATE,
     OPT_LOG, OPT_SETTLE, OPT_INSERT, OPT_KEY, OPT_BYTES, OPT_VERSION,
     OPT_INTERVAL, OPT_RELAY_PREFIX, OPT_RELAY_LOG, OPT_READY, OPT_IDLE,
+    OPT_TLS,
 };
 
 static const struct option db_longopts[] = {
@@ -316,6 +318,9 @@ static const struct option db_longopts[] = {
     {"relay-log", required_argument, NULL, OPT_RELAY_LOG},
     {"ready", required_argument, NULL, OPT_READY},
     {"idle-s", required_argument, NULL, OPT_IDLE},
+    {"private-key", required_argument, NULL, OPT_TLS},
+    {"certificate", required_argument, NULL, OPT_TLS},
+    {"ca-cert", required_argument, NULL, OPT_TLS},
     {NULL, 0, NULL, 0},
 };
 
@@ -336,13 +341,15 @@ struct db_opts {
 static void
 parse_db_opts(int argc, char *argv[], struct db_opts *o)
 {
-    int c;
+    int c, idx;
+    vlog_set_levels_from_string("warn");     /* No connection chatter. */
     memset(o, 0, sizeof *o);
     o->timeout = 120;
     o->version = 1;
     o->prefix = "bench/";
-    while ((c = getopt_long(argc, argv, "", db_longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", db_longopts, &idx)) != -1) {
         switch (c) {
+        case OPT_TLS: bench_tls_option(db_longopts[idx].name, optarg); break;
         case OPT_VM: o->vm = optarg; break;
         case OPT_ALL: o->all = true; break;
         case OPT_PREFIX: o->prefix = optarg; break;
@@ -380,7 +387,8 @@ parse_db_opts(int argc, char *argv[], struct db_opts *o)
         }
     }
     if (argc - optind != 1) {
-        bench_fatal("%s: expected the Chan DB remote (unix:PATH)", argv[0]);
+        bench_fatal("%s: expected the Chan DB remote (unix:PATH, ssl:IP:PORT)",
+                    argv[0]);
     }
     o->db = argv[optind];
     if (!o->vm && !o->all) {

@@ -44,6 +44,16 @@ static const struct {
     { "grwatch", bench_cmd_grwatch,
       "DB --vm VM --prefix P [--count N] [--log FILE] [--relay-prefix RP "
       "--relay-log FILE] [--ready FILE] [--idle-s S] [--timeout-s S]" },
+    { "now", bench_cmd_now, "" },
+    { "failover", bench_cmd_failover,
+      "REMOTES --vm VM --key K --kill-pid PID [--retry-ms MS] "
+      "[--attempt-ms MS] [--timeout-s S]" },
+    { "chwait", bench_cmd_chwait,
+      "REMOTES --vm VM --chassis C [--log FILE] [--ready FILE] "
+      "[--timeout-s S]" },
+    { "simhosts", bench_cmd_simhosts,
+      "REMOTES --hosts N [--vms-per-host V] [--pushes P] [--prefix P] "
+      "[--settle-ms MS] [--idle-ms MS] [--cpu NAME=PID]... [--timeout-s S]" },
 };
 
 static void
@@ -54,7 +64,9 @@ usage(void)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         printf("  chand-bench %s %s\n", commands[i].name, commands[i].usage);
     }
-    printf("Times are CLOCK_MONOTONIC nanoseconds; results are one JSON "
+    printf("Chan DB roles take --private-key FILE --certificate FILE "
+           "--ca-cert FILE for ssl: remotes.\n"
+           "Times are CLOCK_MONOTONIC nanoseconds; results are one JSON "
            "object on stdout.\n");
 }
 

@@ -20,6 +20,17 @@
  *            unpaced or at an offered rate, logging when each call returns.
  *   grwatch  monitors Guest_Record (and relayed Record rows) in the Chan
  *            DB: logs when each published version becomes visible.
+ *   now      prints the CLOCK_MONOTONIC time (the harness's own marks).
+ *   failover kills a clustered Chan DB's leader and pushes one record at
+ *            once, retrying until a member commits it.
+ *   chwait   follows a VM's Channel rows until the newest claim's is on a
+ *            given chassis and ready (a migration's end).
+ *   simhosts many simulated hypervisors in one process, each a Chan DB
+ *            replica with chand-host's per-VM conditions: what a push
+ *            costs the host serving the VM and every other host.
+ *
+ * The Chan DB roles take --private-key, --certificate and --ca-cert for
+ * ssl: remotes.
  *
  * Every time is CLOCK_MONOTONIC in nanoseconds, one clock for the whole
  * machine (network namespaces do not change it), so times taken by
@@ -80,5 +91,13 @@ int bench_cmd_watch(int argc, char *argv[]);
 int bench_cmd_dbpoll(int argc, char *argv[]);
 int bench_cmd_publish(int argc, char *argv[]);
 int bench_cmd_grwatch(int argc, char *argv[]);
+int bench_cmd_now(int argc, char *argv[]);
+int bench_cmd_failover(int argc, char *argv[]);
+int bench_cmd_chwait(int argc, char *argv[]);
+int bench_cmd_simhosts(int argc, char *argv[]);
+
+/* bench-cluster.c: --private-key, --certificate, --ca-cert (for ssl:
+ * remotes); false if 'name' is none of them. */
+bool bench_tls_option(const char *name, const char *value);
 
 #endif /* chand-bench.h */

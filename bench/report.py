@@ -250,6 +250,7 @@ def tput_one(prefix):
         "host_first_s": (t_first - t_commit) / 1e9,
         "apply_s": (t_done - t_first) / 1e9,
         "rate_from_commit": n / ((t_done - t_commit) / 1e9),
+        "rate_from_send": n / ((t_done - push["t_send"]) / 1e9),
         "rate_steady": n / ((t_done - t_first) / 1e9) if t_done > t_first
         else None,
         "channel_row_lag_s": ((push["t_channel_applied"] - t_done) / 1e9
@@ -289,7 +290,7 @@ def agg_cost(runs):
 TPUT_KEYS = ["records", "messages", "ingest_s", "host_first_s", "apply_s",
              "rate_from_commit", "rate_steady", "msgs_from_commit",
              "msgs_steady", "channel_row_lag_s", "frames_resent",
-             "timeouts", "guest_commits", "frames_sent"]
+             "timeouts", "guest_commits", "frames_sent", "rate_from_send"]
 
 
 def throughput(raw):
@@ -1234,6 +1235,464 @@ def transfer_md(r, w):
     w("")
 
 
+# --- 11. Clustered Chan DB ------------------------------------------------
+
+def cl_status_delta(d):
+    """chand-host's chan_db counters across a failover run."""
+    s0 = (load(d + ".status0.json", {}) or {}).get("chan_db") or {}
+    s1 = (load(d + ".status.json", {}) or {}).get("chan_db") or {}
+    out = {"remote_before": s0.get("remote"), "remote_after": s1.get("remote")}
+    for k in ("connects", "full_syncs", "resumes", "leader_changes",
+              "remote_moves", "server_rejects", "bytes_received"):
+        a, b = s0.get(k), s1.get(k)
+        out[k] = b - a if isinstance(a, int) and isinstance(b, int) else None
+    return out
+
+
+def cl_failover_one(d):
+    fo = load(d + ".fo.json")
+    watch = read_log(d + ".watch.log", 3)
+    if not fo or not fo.get("t_commit") or not watch:
+        problem("cluster failover {}: the record pushed after the kill was "
+                "not applied".format(d))
+        return None
+    t_applied = min(v[0] for v in watch.values())
+    r = {"on_leader": read_text(d + ".on_leader").strip() == "true",
+         "killed_member": read_text(d + ".leader").strip(),
+         "new_leader": read_text(d + ".new_leader").strip(),
+         "kill_to_commit_s": (fo["t_commit"] - fo["t_kill"]) / 1e9,
+         "kill_to_applied_s": (t_applied - fo["t_kill"]) / 1e9,
+         "push_attempts": fo.get("attempts"),
+         "push_unanswered": fo.get("unanswered"),
+         "pusher_remote": fo.get("remote_at_commit")}
+    r.update(cl_status_delta(d))
+    r["resumed"] = bool(r.get("resumes")) and not r.get("full_syncs")
+    if r["on_leader"] and not r.get("connects"):
+        problem("cluster failover {}: chand-host was on the killed leader "
+                "but did not reconnect".format(d))
+    return r
+
+
+def cl_migrate_one(d):
+    try:
+        t0 = int(read_text(d + ".t0").strip())
+        t1 = int(read_text(d + ".t1").strip())
+    except ValueError:
+        problem("cluster migration {}: no times".format(d))
+        return None
+    cw = load(d + ".chwait.json") or {}
+    push = load(d + ".push.json") or {}
+    watch = read_log(d + ".watch.log", 3)
+    if not cw.get("t_ready") or not watch:
+        problem("cluster migration {}: not ready or record not applied"
+                .format(d))
+        return None
+    hvs = read_text(d + ".hvs").split()
+    trans = []
+    try:
+        with open(d + ".chwait.log") as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 4:
+                    trans.append({"t_s": (int(p[0]) - t0) / 1e9,
+                                  "chassis": p[1], "claim": int(p[2]),
+                                  "state": p[3]})
+    except OSError:
+        pass
+    released = [x["t_s"] for x in trans if x["state"] == "released"]
+    return {"from": hvs[0] if hvs else None, "to": hvs[1] if len(hvs) > 1
+            else None,
+            "move_s": (t1 - t0) / 1e9,
+            "to_ready_s": (cw["t_ready"] - t0) / 1e9,
+            "to_applied_s": (min(v[0] for v in watch.values()) - t0) / 1e9,
+            "push_sent_s": ((push["t_send"] - t0) / 1e9
+                            if push.get("t_send") else None),
+            "push_committed_s": ((push["t_commit"] - t0) / 1e9
+                                 if push.get("t_commit") else None),
+            "released_s": released[0] if released else None,
+            "transitions": trans}
+
+
+def cl_sim_one(path):
+    d = load(path)
+    if not d:
+        problem("cluster simulation {}: no result".format(path))
+        return None
+    hz = 100.0
+    out = {"hosts": d["hosts"], "connect_s": d["connect_s"],
+           "hosts_per_member": d["hosts_per_member"],
+           "full_syncs": d["full_syncs"],
+           "idle_bytes_per_host_per_s":
+           d["idle"]["bytes"] / d["hosts"] / d["idle"]["seconds"]
+           if d["idle"]["seconds"] else None,
+           "idle_row_updates": d["idle"]["row_updates"]}
+    for kind in ("one_vm", "all_vms"):
+        p = d[kind]
+        n = p["pushes"]
+        if not n:
+            continue
+        o = p["others"]
+        sb, sr = p["serving_bytes"], p["serving_row_updates"]
+        cpu = {k: (v / hz * 1e3 / n if v is not None else None)
+               for k, v in p["cpu_ticks"].items()}
+        out[kind] = {
+            "pushes": n,
+            "serving_bytes": statistics.median(sb) if sb else None,
+            "serving_row_updates": statistics.median(sr) if sr else None,
+            "serving_row_updates_max": max(sr) if sr else None,
+            "others_bytes_mean": o["bytes"] / o["samples"]
+            if o["samples"] else None,
+            "others_bytes_max": o["bytes_max"] if o["samples"] else None,
+            "others_row_updates": o["row_updates"],
+            "others_row_updates_max": o["row_updates_max"],
+            "others_samples": o["samples"],
+            "members_cpu_ms_per_push": cpu,
+            "members_cpu_ms_per_push_total":
+            sum(v for v in cpu.values() if v is not None),
+            "simulator_cpu_ms_per_push": p["self_cpu_ticks"] / hz * 1e3 / n,
+            "first_host_ms": statistics.median(p["t_first_ns"]) / 1e6,
+            "last_host_ms": statistics.median(p["t_last_ns"]) / 1e6,
+            "cluster_bytes_per_push": (sum(sb) + o["bytes"]) / n}
+        if not sb or min(sr) < 1:
+            problem("cluster simulation {}: a serving host saw no row "
+                    "update".format(path))
+    return out
+
+
+CL_SIM_KEYS = ("serving_bytes", "serving_row_updates", "others_bytes_mean",
+               "others_bytes_max", "others_row_updates",
+               "others_row_updates_max", "members_cpu_ms_per_push_total",
+               "simulator_cpu_ms_per_push", "first_host_ms", "last_host_ms",
+               "cluster_bytes_per_push")
+
+
+def cluster(raw):
+    d = os.path.join(raw, "cluster")
+    if not os.path.isdir(d):
+        return None
+    r = {"setup": load(os.path.join(d, "setup.json"), {})}
+    tp = {}
+    for kind in ("local", "cluster"):
+        runs = [tput_one(f[:-len(".push.json")]) for _, f in
+                run_files(os.path.join(d, "tput-{}-*.push.json".format(kind)))]
+        runs = [x for x in runs if x]
+        if runs:
+            tp[kind] = agg_runs(runs, TPUT_KEYS)
+            tp[kind]["cost"] = agg_cost(runs)
+            tp[kind]["per_run"] = runs
+    if "local" in tp and "cluster" in tp:
+        tp["ratio_cluster_to_local"] = ratio(
+            (tp["cluster"]["rate_from_commit"] or {}).get("median"),
+            (tp["local"]["rate_from_commit"] or {}).get("median"))
+    r["throughput"] = tp
+    lat = {}
+    for kind in ("local", "cluster"):
+        runs = [lat_one(f[:-len(".push.json")],
+                        "cluster latency {} run {}".format(kind, run))
+                for run, f in run_files(os.path.join(
+                    d, "lat-{}-*.push.json".format(kind)))]
+        if runs:
+            a = {"push_to_applied": {
+                p: mmm([x["push_to_applied"].get(p) for x in runs])
+                for p in ("p50_ms", "p99_ms", "p999_ms", "max_ms")},
+                 "samples": mmm([x["applied_seen"] for x in runs]),
+                 "sent": mmm([x["sent"] for x in runs]),
+                 "achieved_rate": mmm([x["achieved_rate"] for x in runs]),
+                 "per_run": runs}
+            lat[kind] = a
+    if "local" in lat and "cluster" in lat:
+        lat["ratio_p99_cluster_to_local"] = ratio(
+            (lat["cluster"]["push_to_applied"]["p99_ms"] or {})
+            .get("median"),
+            (lat["local"]["push_to_applied"]["p99_ms"] or {}).get("median"))
+    r["latency"] = lat
+    fo = [cl_failover_one(f[:-len(".fo.json")]) for _, f in
+          run_files(os.path.join(d, "failover-*.fo.json"))]
+    fo = [x for x in fo if x]
+    if fo:
+        r["failover"] = {
+            "kill_to_applied_s": mmm([x["kill_to_applied_s"] for x in fo]),
+            "kill_to_commit_s": mmm([x["kill_to_commit_s"] for x in fo]),
+            "on_leader_runs": sum(x["on_leader"] for x in fo),
+            "resumed_runs": sum(x["resumed"] for x in fo),
+            "full_syncs": sum(x.get("full_syncs") or 0 for x in fo),
+            "resumes": sum(x.get("resumes") or 0 for x in fo),
+            "per_run": fo}
+    mig = [cl_migrate_one(f[:-len(".t0")]) for _, f in
+           run_files(os.path.join(d, "migrate-*.t0"))]
+    mig = [x for x in mig if x]
+    if mig:
+        r["migration"] = {k: mmm([x[k] for x in mig]) for k in
+                          ("move_s", "to_ready_s", "to_applied_s",
+                           "push_committed_s", "released_s")}
+        r["migration"]["per_run"] = mig
+    sim = {}
+    idle = os.path.join(d, "sim-idle.json")
+    if os.path.exists(idle):
+        x = cl_sim_one(idle)
+        if x:
+            sim["idle_with_hypervisors"] = x
+    levels = {}
+    for f in glob.glob(os.path.join(d, "sim-*-*.json")):
+        m = re.match(r"sim-(\d+)-(\d+)\.json$", os.path.basename(f))
+        if m:
+            x = cl_sim_one(f)
+            if x:
+                levels.setdefault(int(m.group(1)), []).append(x)
+    sim["levels"] = {}
+    for n, runs in sorted(levels.items()):
+        e = {"connect_s": mmm([x["connect_s"] for x in runs]),
+             "hosts_per_member": runs[0]["hosts_per_member"],
+             "per_run": runs}
+        for kind in ("one_vm", "all_vms"):
+            rs = [x[kind] for x in runs if kind in x]
+            if rs:
+                e[kind] = {k: mmm([x.get(k) for x in rs]) for k in CL_SIM_KEYS}
+                e[kind]["members_cpu_ms_per_push"] = {
+                    m: mmm([x["members_cpu_ms_per_push"].get(m) for x in rs])
+                    for m in rs[0]["members_cpu_ms_per_push"]}
+        sim["levels"][str(n)] = e
+    sim["skipped"] = {os.path.basename(f)[4:-len(".skipped")]:
+                      read_text(f).strip() for f in
+                      glob.glob(os.path.join(d, "sim-*.skipped"))}
+    r["simulation"] = sim
+    return r
+
+
+def cluster_md(r, w):
+    c = r.get("cluster")
+    if not c:
+        return
+    st = c.get("setup") or {}
+    w("## 11. Clustered Chan DB (3-member Raft over ssl:)")
+    w("")
+    w("chand-host on a Chan DB that is a 3-member Raft cluster ({}; "
+      "`scripts/lib/cluster.sh`), reached over ssl: with ovs-pki "
+      "certificates, `--monitor=own`; hypervisors `hva` and `hvb` each in "
+      "its own namespace with its own Open vSwitch; VMs chb-cvm1 (stays on "
+      "hva) and chb-cvm2 (migrates).  The baseline is the stock topology "
+      "of sections 2–3: chand-host on its local standalone Chan DB "
+      "(`unix:`), measured in the same run, alternating with the cluster."
+      .format(st.get("ovsdb_server", "ovsdb-server")))
+    w("")
+    tp = c.get("throughput") or {}
+    lat = c.get("latency") or {}
+    if tp or lat:
+        w("| figure | local standalone Chan DB | 3-member cluster, ssl: | "
+          "cluster / local |")
+        w("|---|---|---|---|")
+        loc, clu = tp.get("local") or {}, tp.get("cluster") or {}
+        if loc or clu:
+            w("| records/s, commit → last applied ({} records, one "
+              "transaction, as section 2) | {} | {} | {} |".format(
+                  fmt(st.get("records")), fm(loc.get("rate_from_commit")),
+                  fm(clu.get("rate_from_commit")),
+                  fmt(tp.get("ratio_cluster_to_local"), 2)))
+            w("| records/s, transaction sent → last applied (the OVSDB "
+              "ingest included) | {} | {} | {} |".format(
+                  fm(loc.get("rate_from_send")),
+                  fm(clu.get("rate_from_send")),
+                  fmt(ratio((clu.get("rate_from_send") or {}).get("median"),
+                            (loc.get("rate_from_send") or {})
+                            .get("median")), 2)))
+            w("| OVSDB ingest (send → commit reply), s | {} | {} | |".format(
+                fm(loc.get("ingest_s"), digits=3),
+                fm(clu.get("ingest_s"), digits=3)))
+            w("| commit → first record applied, s | {} | {} | |".format(
+                fm(loc.get("host_first_s"), digits=3),
+                fm(clu.get("host_first_s"), digits=3)))
+        ll, lc = lat.get("local") or {}, lat.get("cluster") or {}
+        if ll or lc:
+            for p in ("p50_ms", "p99_ms", "p999_ms"):
+                w("| push → applied {} at {}/s ({} updates of 200 keys), ms "
+                  "| {} | {} | {} |".format(
+                      p[:-3].replace("p999", "p99.9"),
+                      fmt(st.get("latency_rate")),
+                      fmt(st.get("latency_count")),
+                      fm((ll.get("push_to_applied") or {}).get(p)),
+                      fm((lc.get("push_to_applied") or {}).get(p)),
+                      fmt(ratio(((lc.get("push_to_applied") or {}).get(p)
+                                 or {}).get("median"),
+                                ((ll.get("push_to_applied") or {}).get(p)
+                                 or {}).get("median")), 2)))
+        w("")
+        w("Section 2's records/s starts its clock at the commit reply.  "
+          "On the cluster the reply comes later (the leader commits once "
+          "a majority has the log entry), and part of chand-host's work "
+          "can overlap that longer ingest (compare commit → first record "
+          "applied): the rate from the transaction's sending, which "
+          "includes the ingest, is the fairer comparison of the two.")
+        w("")
+        cc = (clu.get("cost") or {}).get("daemons") or {}
+        cl_ = (loc.get("cost") or {}).get("daemons") or {}
+        if cc:
+            w("CPU seconds per million records during the records/s runs "
+              "(as section 6; the local Chan DB is served by the "
+              "hypervisor's ovsdb-server, the cluster's by its members):")
+            w("")
+            w("| process | local | cluster |")
+            w("|---|---|---|")
+            for name in sorted(set(cc) | set(cl_)):
+                w("| {} | {} | {} |".format(
+                    name,
+                    fm((cl_.get(name) or {}).get("cpu_s_per_million")),
+                    fm((cc.get(name) or {}).get("cpu_s_per_million"))))
+            w("")
+    fo = c.get("failover")
+    if fo:
+        base = ((lat.get("cluster") or {}).get("push_to_applied") or {})
+        w("**Leader killed** (`kill -9` of the member that leads; chand-host "
+          "of hva first restarted until it is connected to the leader, "
+          "which it was in {} of {} runs).  At the kill, `chand-bench "
+          "failover` (connected to a surviving member) pushes one record "
+          "for chb-cvm1 and retries every 250 ms until a member commits "
+          "it; the watcher in the VM logs when it is applied.".format(
+              fo["on_leader_runs"], len(fo["per_run"])))
+        w("")
+        w("| figure | value | baseline (healthy cluster) |")
+        w("|---|---|---|")
+        w("| kill → record applied in the guest, s | {} | push → applied "
+          "p50 {} ms, p99 {} ms |".format(
+              fm(fo["kill_to_applied_s"], digits=2),
+              fm(base.get("p50_ms")), fm(base.get("p99_ms"))))
+        w("| kill → record committed (new leader elected), s | {} | |"
+          .format(fm(fo["kill_to_commit_s"], digits=2)))
+        w("| chand-host `chan_db.resumes` / `full_syncs` (sum of the "
+          "runs' increments) | {} / {} | resumed in {} of {} runs |".format(
+              fo["resumes"], fo["full_syncs"], fo["resumed_runs"],
+              len(fo["per_run"])))
+        w("")
+        w("| run | on leader | killed | chand-host before → after | "
+          "connects | resumes | full_syncs | remote_moves | kill → "
+          "applied, s |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for i, x in enumerate(fo["per_run"], 1):
+            w("| {} | {} | member {} | {} → {} | +{} | +{} | +{} | +{} | {} |"
+              .format(i, "yes" if x["on_leader"] else "no",
+                      x["killed_member"], x["remote_before"],
+                      x["remote_after"], x.get("connects"),
+                      x.get("resumes"), x.get("full_syncs"),
+                      x.get("remote_moves"),
+                      fmt(x["kill_to_applied_s"], 2)))
+        w("")
+    mg = c.get("migration")
+    if mg:
+        base = ((lat.get("cluster") or {}).get("push_to_applied") or {})
+        w("**Migration** of chb-cvm2 between hva and hvb (back and forth), "
+          "with `cl_migrate`: delete the vNIC's port on the source, `ip "
+          "link set dev VNIC netns` the destination, add it to the "
+          "destination's br-int with the same external_ids.  Times from "
+          "the start of the move; a record for chb-cvm2 is pushed as soon "
+          "as the port is on the destination.")
+        w("")
+        w("| figure | s |")
+        w("|---|---|")
+        w("| the move itself (ovs-vsctl del-port, ip link, add-port) | {} |"
+          .format(fm(mg["move_s"], digits=3)))
+        w("| source's Channel row `released` | {} |".format(
+            fm(mg["released_s"], digits=3)))
+        w("| newest-claim Channel row on the destination and `ready` | {} |"
+          .format(fm(mg["to_ready_s"], digits=3)))
+        w("| record pushed at the move: committed | {} |".format(
+            fm(mg["push_committed_s"], digits=3)))
+        w("| record pushed at the move: applied in the guest | {} |"
+          .format(fm(mg["to_applied_s"], digits=3)))
+        w("| baseline: push → applied on the healthy cluster, p50 / p99 | "
+          "{} / {} ms |".format(fm(base.get("p50_ms")),
+                                fm(base.get("p99_ms"))))
+        w("")
+        w("(`Channel` rows are written every 200 ms (`DB_WRITE_MS`), so "
+          "the row can say `ready` after the guest has already applied "
+          "the record.)")
+        w("")
+    sim = c.get("simulation") or {}
+    lv = sim.get("levels") or {}
+    if lv:
+        w("**Many hypervisors.**  `chand-bench simhosts`: N simulated "
+          "hypervisors in one process, each a `lib/ovsdb-replica` replica "
+          "on the cluster (remotes shuffled, as chand-host) with chand-host's "
+          "tables and its `--monitor=own` conditions for its {} VMs; the "
+          "real chand-hosts are stopped meanwhile, so the pushes are the "
+          "only writes.  {} pushes of one record each to one VM (the first "
+          "VM of a different host each time), then {} to all VMs "
+          "(`Record.vm` empty); after each, until the serving host(s) have "
+          "it and 100 ms more.  Bytes are what the replica received "
+          "(`n_bytes_received`), row updates those of the Chan tables.  "
+          "Members' CPU from `/proc/PID/stat` (10 ms ticks) over the pushes."
+          .format(st.get("sim_vms_per_host", 2), fmt(st.get("sim_pushes")),
+                  fmt(st.get("sim_pushes"))))
+        w("")
+        w("| hosts | connect all, s | push to | serving host: bytes / row "
+          "updates | each other host: bytes (mean, max) / row updates "
+          "(total) | all hosts: bytes per push | members' CPU per push, ms "
+          "| first / last host has it, ms |")
+        w("|---|---|---|---|---|---|---|---|")
+        for n, e in sorted(lv.items(), key=lambda x: int(x[0])):
+            for kind, label in (("one_vm", "one VM"), ("all_vms", "all VMs")):
+                k = e.get(kind)
+                if not k:
+                    continue
+                others = "—" if kind == "all_vms" else "{} ({}) / {}".format(
+                    fm(k["others_bytes_mean"]), fm(k["others_bytes_max"]),
+                    fm(k["others_row_updates"]))
+                w("| {} | {} | {} | {} / {} | {} | {} | {} | {} / {} |".format(
+                    fmt(int(n)), fm(e["connect_s"], digits=2), label,
+                    fm(k["serving_bytes"]), fm(k["serving_row_updates"]),
+                    others, fm(k["cluster_bytes_per_push"]),
+                    fm(k["members_cpu_ms_per_push_total"], digits=1),
+                    fm(k["first_host_ms"], digits=1),
+                    fm(k["last_host_ms"], digits=1)))
+        w("")
+        one = [(int(n), e["one_vm"]) for n, e in lv.items()
+               if e.get("one_vm")]
+        if one:
+            n, k = max(one)
+            ob = (k["others_bytes_mean"] or {}).get("median")
+            sb = (k["serving_bytes"] or {}).get("median")
+            orow = (k["others_row_updates"] or {}).get("median")
+            w("Conditional monitoring keeps the *rows* away from the other "
+              "hosts: {} row updates reached the {:,} hosts that do not "
+              "serve the VM.  It does not keep the *bytes* away: each "
+              "other host still received about {} bytes per push (the "
+              "serving host {}, so the record itself is about {} bytes).  "
+              "That is the `_Server` database's `Database` row, which "
+              "lib/ovsdb-replica monitors with a version 1 `monitor`: "
+              "every commit changes its `index`, and a version 1 update "
+              "carries the whole new row, the Chan DB's schema text "
+              "included, to every client of every member.  A push to one "
+              "VM thus costs the cluster about {} bytes with {:,} "
+              "hypervisors."
+              .format(fmt(orow), n - 1, fmt(ob), fmt(sb),
+                      fmt(sb - ob) if sb is not None and ob is not None
+                      else "n/a",
+                      fm(k["cluster_bytes_per_push"]), n))
+            w("")
+        idle = sim.get("idle_with_hypervisors")
+        if idle:
+            w("At rest, with the two real chand-hosts running (two idle VMs, "
+              "no push), each of {} simulated hosts received {} bytes/s "
+              "and {} row updates: the chand-hosts' periodic `Channel` row "
+              "writes (`statistics`) are commits too, and each sends the "
+              "`_Server` row to every client.".format(
+                  idle["hosts"], fmt(idle["idle_bytes_per_host_per_s"]),
+                  idle["idle_row_updates"]))
+            w("")
+        w("What would remove this cost (lib/ovsdb-replica, chand-host; "
+          "not changed here): monitor `_Server` with `monitor_cond`, "
+          "whose `update2` carries only the changed columns (the `index`, "
+          "some tens of bytes), as Open vSwitch's ovsdb-cs does, or leave "
+          "`schema` out of that monitor and fetch it with `get_schema` "
+          "when `cid` or the connection changes; and have chand-host "
+          "write `Channel.statistics` far less often than every "
+          "`DB_WRITE_MS` when a channel is idle, since with many "
+          "hypervisors every commit reaches every replica.")
+        w("")
+        sk = sim.get("skipped") or {}
+        for n, why in sk.items():
+            w("Not measured with {} hosts: {}.".format(n, why))
+            w("")
+
+
 def pct_of(x):
     return "n/a" if x is None else "{:.0f} %".format(100 * x)
 
@@ -1627,6 +2086,9 @@ def md_report(r):
 
     # 10. File transfer.
     transfer_md(r, w)
+
+    # 11. Clustered Chan DB.
+    cluster_md(r, w)
 
     # Knobs.
     k = r["knobs"]
@@ -2687,7 +3149,8 @@ def main():
          "profile": profile(raw),
          "inject": inject(raw),
          "upstream": upstream(raw),
-         "transfer": transfer(raw)}
+         "transfer": transfer(raw),
+         "cluster": cluster(raw)}
     xfer_ceilings(r)
     r["targets"] = targets(r)
     r["problems"] = PROBLEMS
@@ -2707,7 +3170,8 @@ def main():
         missing = [key.get(p, p) for p in phases
                    if key.get(p, p) in ("ceilings", "throughput", "latency",
                                         "control_plane", "large", "fanout",
-                                        "inject", "upstream", "transfer")
+                                        "inject", "upstream", "transfer",
+                                        "cluster")
                    and not (r[key.get(p, p)] and
                             r[key.get(p, p)].get("measured", True))]
         up = r["upstream"]
@@ -2715,6 +3179,13 @@ def main():
             for part in ("throughput", "latency", "relay"):
                 if part not in up:
                     missing.append("upstream " + part)
+        cl = r.get("cluster")
+        if "cluster" in phases and cl:
+            for part in ("throughput", "latency", "failover", "migration"):
+                if not cl.get(part):
+                    missing.append("cluster " + part)
+            if not (cl.get("simulation") or {}).get("levels"):
+                missing.append("cluster simulation")
         for k in missing:
             print("report: no data for " + k, file=sys.stderr)
         if PROBLEMS or missing:
