@@ -1601,9 +1601,9 @@ def cluster_md(r, w):
           "{} / {} ms |".format(fm(base.get("p50_ms")),
                                 fm(base.get("p99_ms"))))
         w("")
-        w("(`Channel` rows are written every 200 ms (`DB_WRITE_MS`), so "
-          "the row can say `ready` after the guest has already applied "
-          "the record.)")
+        w("(chand-host writes a `Channel` row within 200 ms of a change "
+          "of its state (`DB_WRITE_MS`), so the row can say `ready` after "
+          "the guest has already applied the record.)")
         w("")
     sim = c.get("simulation") or {}
     lv = sim.get("levels") or {}
@@ -1652,16 +1652,14 @@ def cluster_md(r, w):
             orow = (k["others_row_updates"] or {}).get("median")
             w("Conditional monitoring keeps the *rows* away from the other "
               "hosts: {} row updates reached the {:,} hosts that do not "
-              "serve the VM.  It does not keep the *bytes* away: each "
-              "other host still received about {} bytes per push (the "
-              "serving host {}, so the record itself is about {} bytes).  "
-              "That is the `_Server` database's `Database` row, which "
-              "lib/ovsdb-replica monitors with a version 1 `monitor`: "
-              "every commit changes its `index`, and a version 1 update "
-              "carries the whole new row, the Chan DB's schema text "
-              "included, to every client of every member.  A push to one "
-              "VM thus costs the cluster about {} bytes with {:,} "
-              "hypervisors."
+              "serve the VM, and each of them received about {} bytes per "
+              "push (the serving host {}, so the record itself is about {} "
+              "bytes).  What the others get is the `_Server` database's "
+              "`Database` row changing its `index` at every commit: "
+              "lib/ovsdb-replica monitors it with `monitor_cond`, as Open "
+              "vSwitch's ovsdb-cs does, so the update carries that column "
+              "only.  A push to one VM costs the cluster about {} bytes "
+              "with {:,} hypervisors."
               .format(fmt(orow), n - 1, fmt(ob), fmt(sb),
                       fmt(sb - ob) if sb is not None and ob is not None
                       else "n/a",
@@ -1671,22 +1669,13 @@ def cluster_md(r, w):
         if idle:
             w("At rest, with the two real chand-hosts running (two idle VMs, "
               "no push), each of {} simulated hosts received {} bytes/s "
-              "and {} row updates: the chand-hosts' periodic `Channel` row "
-              "writes (`statistics`) are commits too, and each sends the "
-              "`_Server` row to every client.".format(
+              "and {} row updates: an idle channel's `Channel` row is "
+              "rewritten only for its counters, every 5 s "
+              "(`CHANNEL_STATS_WRITE_MS`), and each such commit sends the "
+              "`_Server` index to every client.".format(
                   idle["hosts"], fmt(idle["idle_bytes_per_host_per_s"]),
                   idle["idle_row_updates"]))
             w("")
-        w("What would remove this cost (lib/ovsdb-replica, chand-host; "
-          "not changed here): monitor `_Server` with `monitor_cond`, "
-          "whose `update2` carries only the changed columns (the `index`, "
-          "some tens of bytes), as Open vSwitch's ovsdb-cs does, or leave "
-          "`schema` out of that monitor and fetch it with `get_schema` "
-          "when `cid` or the connection changes; and have chand-host "
-          "write `Channel.statistics` far less often than every "
-          "`DB_WRITE_MS` when a channel is idle, since with many "
-          "hypervisors every commit reaches every replica.")
-        w("")
         sk = sim.get("skipped") or {}
         for n, why in sk.items():
             w("Not measured with {} hosts: {}.".format(n, why))
