@@ -19,6 +19,11 @@
 #   TOPO_GUEST_ARGS  (optional) array of extra chand-guest options, given
 #                to every chand-guest started from then on, e.g.
 #                TOPO_GUEST_ARGS=(--watch-dir=/some/dir)
+#   TOPO_CHANCTL (optional) array: the command topo_key_add runs as chanctl
+#                to add a VM's key to the Chan DB that chand-host reads,
+#                when that is not the hypervisor's own (topo_db), e.g.
+#                TOPO_CHANCTL=(chanctl --chan-db=ssl:... --private-key=...)
+#                or a shell function (scripts/lib/cluster.sh: cl_chanctl)
 
 TOPO_HOST=hv
 
@@ -99,13 +104,17 @@ topo__vm_index() {
     printf '%s\n' "$1" | tr -cd '0-9' | sed 's/^$/1/'
 }
 
-# topo_key_add VM: adds VM's next key generation to the Chan DB and to the
-# key file its chand-guest reads ($TOPO_RUN/VM/channel.key, mode 0600).
+# topo_key_add VM: adds VM's next key generation to the Chan DB (topo_db,
+# or with TOPO_CHANCTL) and to the key file its chand-guest reads ($TOPO_RUN/VM/channel.key, mode 0600).
 topo_key_add() {
     local vm=$1 line
     mkdir -p "$TOPO_RUN/$vm" || return 1
-    line=$(CHAND_CHAN_DB=$(topo_db) "$(topo__prog utilities chanctl)" \
-           key-add --vm "$vm") || return 1
+    if [ -n "${TOPO_CHANCTL[*]:-}" ]; then
+        line=$("${TOPO_CHANCTL[@]}" key-add --vm "$vm") || return 1
+    else
+        line=$(CHAND_CHAN_DB=$(topo_db) "$(topo__prog utilities chanctl)" \
+               key-add --vm "$vm") || return 1
+    fi
     (umask 077 && printf '%s\n' "$line" >>"$TOPO_RUN/$vm/channel.key")
 }
 
