@@ -144,7 +144,9 @@ ct_expect() {
 }
 
 # ct_check_stores VM...: each VM's datastore holds exactly the desired
-# records (keys, values, versions), and the Chan DB the committed pushes.
+# records (keys, values, versions) -- within CT_STORE_WAIT seconds (default
+# 30: a Channel row may say "synced" for a while after its chand-host
+# died) -- and the Chan DB the committed pushes.
 ct_check_stores() {
     local vm out
     ct_expect "${CT_VMS[@]}" || { st_fail "no desired state"; return 1; }
@@ -157,12 +159,16 @@ ct_check_stores() {
         st_fail "the Chan DB's records are the committed pushes"
     fi
     for vm in "$@"; do
-        if out=$(python3 "$CT_TOOL" compare "$OVSI_BASE/expect.json" "$vm" \
-                 "$(cl_vm_db "$vm")"); then
-            ct_log "ok: $out"
+        if st_wait "${CT_STORE_WAIT:-30}" ct_store_is "$vm"; then
+            ct_log "ok: $(ct_store_is "$vm")"
         else
-            printf '%s\n' "$out" >&2
+            ct_store_is "$vm" >&2
             st_fail "$vm's datastore is exactly the desired state"
         fi
     done
+}
+
+# ct_store_is VM: VM's datastore is exactly expect.json's (ct_expect).
+ct_store_is() {
+    python3 "$CT_TOOL" compare "$OVSI_BASE/expect.json" "$1" "$(cl_vm_db "$1")"
 }
