@@ -12,7 +12,8 @@ Each writer owns its keys, so logs can be concatenated.  A key's version
 is the number of pushes since it was last created (chanctl's rule: a new
 record gets version 1, an update the version plus one).
 
-TLS: the environment gives the client's files: CL_KEY, CL_CERT, CL_CACERT.
+TLS: the environment gives the client's files: CL_KEY, CL_CERT, CL_CACERT
+(CL_CERT empty: no client certificate).
 
 usage:
   cluster-tool.py bulk REMOTES LOG PREFIX SEED N BATCH PAUSE VM...
@@ -35,6 +36,9 @@ usage:
   cluster-tool.py transact REMOTES JSON_OPS
       One transaction (a JSON array of operations on "Chan"); prints the
       result.
+  cluster-tool.py probe REMOTE
+      Connects to one remote and asks for its databases (list_dbs), 10 s
+      at most; prints the answer or the error; exits 1 on an error.
   cluster-tool.py channels REMOTES [VM]
       Prints the Channel rows (JSON list, sorted by vm, claim).
 """
@@ -71,8 +75,9 @@ class Conn:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_REQUIRED
                 ctx.load_verify_locations(os.environ["CL_CACERT"])
-                ctx.load_cert_chain(os.environ["CL_CERT"],
-                                    os.environ["CL_KEY"])
+                if os.environ.get("CL_CERT"):
+                    ctx.load_cert_chain(os.environ["CL_CERT"],
+                                        os.environ["CL_KEY"])
                 s = ctx.wrap_socket(s)
         else:
             raise ValueError("unknown remote %s" % remote)
@@ -367,6 +372,15 @@ def cmd_channels(remotes, vm):
     print(json.dumps(rows, sort_keys=True))
 
 
+def cmd_probe(remote):
+    try:
+        c = Conn(remote, timeout=10)
+        print("answered: %s" % json.dumps(c.call("list_dbs", [])))
+    except (OSError, OvsdbError, ValueError, ssl.SSLError) as e:
+        print("refused: %s: %s" % (type(e).__name__, e))
+        sys.exit(1)
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "bulk":
@@ -380,6 +394,8 @@ def main(argv):
         cmd_chandb_check(args[0], args[1], args[2:])
     elif cmd == "transact":
         cmd_transact(*args)
+    elif cmd == "probe":
+        cmd_probe(args[0])
     elif cmd == "channels":
         cmd_channels(args[0], args[1] if len(args) > 1 else None)
     else:
