@@ -91,11 +91,16 @@ ct_host() {
         json-get "$@"
 }
 
-# ct_host_member HV: the Chan DB remote HV's chand-host last connected to
-# (from its log).
+# ct_host_member HV: the Chan DB remote HV's chand-host is on (host/status
+# chan_db.remote; else the last it connected to, from its log).
 ct_host_member() {
-    sed -n 's/.*ovsdb_replica|INFO|Chan: connected to //p' \
-        "$CL_BASE/$1/chand-host.log" | tail -1
+    local r
+    r=$(ct_host "$1" chan_db.remote)
+    case $r in
+        ssl:* | tcp:*) printf '%s\n' "$r" ;;
+        *) sed -n 's/.*ovsdb_replica|INFO|Chan: connected to //p' \
+               "$CL_BASE/$1/chand-host.log" | tail -1 ;;
+    esac
 }
 
 # ct_channel VM PATH...: members of chand-host's view of VM's channel

@@ -16,10 +16,11 @@ TLS: the environment gives the client's files: CL_KEY, CL_CERT, CL_CACERT
 (CL_CERT empty: no client certificate).
 
 usage:
-  cluster-tool.py bulk REMOTES LOG PREFIX SEED N BATCH PAUSE VM...
+  cluster-tool.py bulk REMOTES LOG PREFIX SEED N BATCH PAUSE [--no-all] VM...
       Commits N operations on keys PREFIX... in transactions of BATCH
       (sleeping PAUSE seconds between them), aimed at one of the VMs or at
-      all (vm empty), appending each committed transaction to LOG.  When
+      all (vm empty; not with --no-all), appending each committed
+      transaction to LOG.  When
       a transaction's outcome is unknown (the connection broke, the
       cluster lost its leader) it reconnects, to any member, and sends the
       same transaction again: updates and deletes are idempotent, and an
@@ -200,6 +201,10 @@ def merged(live, vms):
 
 
 def cmd_bulk(remotes, log, prefix, seed, n, batch, pause, vms):
+    targets = [None] + vms
+    if vms[:1] == ["--no-all"]:
+        vms = vms[1:]
+        targets = vms
     rng = random.Random(seed)
     live = {}                           # (key, vm) -> version
     for (key, vm), (_, version) in model([log]).items():
@@ -212,7 +217,7 @@ def cmd_bulk(remotes, log, prefix, seed, n, batch, pause, vms):
         ops, lines, touched = [], [], set()
         while len(ops) < batch and done + len(ops) < n:
             i = serial + len(ops)
-            target = rng.choice([None] + vms)
+            target = rng.choice(targets)
             r = rng.random()
             mine = [k for k in live if k[1] == target and k not in touched]
             if r < 0.08 and mine:
