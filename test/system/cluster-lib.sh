@@ -37,7 +37,8 @@ ct_up() {
     cl_vm_up hv-a "$CT_V1" 31 && cl_vm_up hv-a "$CT_V2" 32 &&
         cl_vm_up hv-b "$CT_V3" 33 && cl_vm_up hv-b "$CT_V4" 34 ||
         { st_fail "the VMs did not start"; exit 1; }
-    if cl_chanctl wait --timeout 60 >/dev/null; then
+    # Per VM: "chanctl wait" alone does not wait for a row not written yet.
+    if ct_converge "" 60 "${CT_VMS[@]}" >/dev/null 2>&1; then
         ct_log "up: hv-a ($CT_V1 $CT_V2), hv-b ($CT_V3 $CT_V4), channels ready"
     else
         cl_chanctl status >&2
@@ -118,7 +119,8 @@ ct_host_connected() {
 }
 
 # ct_converge WHAT [TIMEOUT] [VM...]: the channels (all, or these) ready
-# and in sync (chanctl wait).
+# and in sync (chanctl wait; with VMs named, also a VM whose Channel row
+# is not written yet).
 CT_WAIT=90
 ct_converge() {
     local what=$1 timeout=${2:-$CT_WAIT} out vm rc=0
@@ -132,7 +134,7 @@ ct_converge() {
         done
     fi
     if [ $rc = 0 ]; then
-        ct_log "ok: $what"
+        [ -z "$what" ] || ct_log "ok: $what"
     else
         printf '%s\n' "$out" | head -8 >&2
         st_fail "$what"

@@ -15,7 +15,7 @@ trap ct_cleanup EXIT
 cl_up || { st_fail "the cluster did not start"; exit 1; }
 cl_hv_up hv-a && cl_vm_up hv-a "$CT_V1" 41 ||
     { st_fail "hv-a and its VM did not start"; exit 1; }
-ct_converge "hv-a's channel to $CT_V1 is ready" 60
+ct_converge "hv-a's channel to $CT_V1 is ready" 60 "$CT_V1"
 
 C=$CL_BASE/certs
 chanctl_as() {
