@@ -4,6 +4,10 @@
 #
 # Sourced after lib.sh (and st_require_root).  Namespaces: chst-c*.
 
+if ! command -v ovs-pki >/dev/null; then
+    echo "$ST_NAME: SKIP: needs ovs-pki (Debian: openvswitch-common)" >&2
+    exit 77
+fi
 CT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CT_TOOL=$CT_HERE/cluster-tool.py
 . "$ST_SRC/scripts/lib/cluster.sh"
