@@ -9,7 +9,8 @@
 # and rejoins.  chand-host picks a member at random, so it may have been
 # on a follower: then the member it is on is killed too, during a second
 # push, so that every chand-host loses its member once.  Every VM's
-# datastore must end exactly as desired (each key, value and version), the
+# datastore must end exactly as desired (each key, value and version:
+# also those of a key chanctl pushes 40 times across the fault), the
 # Chan DB's records exactly the committed pushes, both chand-hosts
 # connected to the Chan DB, and no channel needed a new session.
 . "$(dirname "$0")/lib.sh"
@@ -84,9 +85,25 @@ bulk_join() {
 # 2 s of pushing before the fault and as much after.
 bulk bulk 7 2000
 mid 600
+# Meanwhile chanctl pushes one key over and over, one push at a time: a
+# push whose reply the failover cut off is checked before it is retried,
+# so the key's version ends exactly at the number of pushes (the store
+# checks below compare versions; one push applied twice would be one too
+# many).
+(
+    for i in $(seq 1 40); do
+        ct_push push --vm "$CT_V2" failover/once "$i" ||
+            echo "push $i failed" >>"$OVSI_BASE/chanctl-failed"
+        sleep 0.05
+    done
+) &
+CHANCTL_LOOP=$!
 leader=$(cl_leader) || { st_fail "no leader before the fault"; exit 1; }
 fault "$leader" leader
 bulk_join
+wait "$CHANCTL_LOOP"
+ct_check "chanctl's 40 pushes across the leader's death all succeeded" \
+    test ! -e "$OVSI_BASE/chanctl-failed"
 
 # A chand-host that was on a follower: its member goes down too.
 for hv in hv-a hv-b; do
