@@ -1390,8 +1390,15 @@ send_sync_request(struct ovsdb_replica *r, const char *method,
     json_t *request = jsonrpc_create_request(method, params, &r->request_id);
     int error = jsonrpc_session_send(r->session, request);
     if (error) {
-        VLOG_WARN_RL(&conn_rl, "%s: sending %s failed: %s", r->db_name,
-                     method, strerror(error));
+        const char *remote = jsonrpc_session_get_name(r->session);
+        VLOG_WARN_RL(&conn_rl, "%s: sending %s failed: %s%s", r->db_name,
+                     method, strerror(error),
+                     remote && !strncmp(remote, "ssl:", 4)
+                     && (error == EPIPE || error == ECONNRESET
+                         || error == EPROTO)
+                     ? " (the server may have refused this TLS "
+                       "certificate: is it signed by the CA the server "
+                       "trusts?)" : "");
         reset_requests(r);
         set_state(r, RS_IDLE);
     } else {

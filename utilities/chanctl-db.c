@@ -70,6 +70,8 @@ db_open(const struct chanctl_options *opts, struct db *db)
     char *remotes = xstrdup(opts->chan_db);
     char *save = NULL, *failures = NULL;
     int status = CHANCTL_FAIL;
+    bool tls_options = false;   /* The only failures: TLS options lacking. */
+    bool other = false;
 
     db->rpc = NULL;
     db->name = NULL;
@@ -91,6 +93,11 @@ db_open(const struct chanctl_options *opts, struct db *db)
             status = 0;
             break;
         }
+        if (error == ENOPROTOOPT) {
+            tls_options = true;
+        } else {
+            other = true;
+        }
         char *f = xasprintf("%s%s%s: %s", failures ? failures : "",
                             failures ? "; " : "", name,
                             error == EPROTO ? "TLS handshake failed"
@@ -101,7 +108,9 @@ db_open(const struct chanctl_options *opts, struct db *db)
         failures = f;
         free(name);
     }
-    if (status == CHANCTL_FAIL) {
+    if (status == CHANCTL_FAIL && tls_options && !other) {
+        chanctl_error("cannot connect to %s", failures);
+    } else if (status == CHANCTL_FAIL) {
         chanctl_error("cannot connect to %s (is ovsdb-server "
                       "running? use %s%s%s)", failures ? failures : "",
                       opts->chan_db_option,
@@ -175,11 +184,19 @@ db_transact(struct db *db, json_t *ops, json_t **resultp, char **errorp)
     *errorp = NULL;
     int error = jsonrpc_transact_block(db->rpc, request, &reply);
     if (error) {
+        bool tls = !strncmp(db->name, "ssl:", 4);
+        const char *hint = (tls && (error == EOF || error == EPIPE
+                                    || error == ECONNRESET
+                                    || error == EPROTO)
+                            ? " (over TLS this is how a server refuses a "
+                              "certificate it does not trust: check that "
+                              "--certificate is signed by the CA it "
+                              "trusts)" : "");
         *errorp = (error == EOF
-                   ? xasprintf("%s: connection closed by the server",
-                               db->name)
-                   : xasprintf("%s: %s", db->name,
-                               strerror(error)));
+                   ? xasprintf("%s: connection closed by the server%s",
+                               db->name, hint)
+                   : xasprintf("%s: %s%s", db->name,
+                               strerror(error), hint));
         return TXN_LOST;
     }
 
