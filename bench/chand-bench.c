@@ -54,6 +54,11 @@ static const struct {
     { "simhosts", bench_cmd_simhosts,
       "REMOTES --hosts N [--vms-per-host V] [--pushes P] [--prefix P] "
       "[--settle-ms MS] [--idle-ms MS] [--cpu NAME=PID]... [--timeout-s S]" },
+    { "guests", bench_cmd_guests,
+      "{--channels FILE|--channel VM,ID,VID,IFACE[,KEYFILE]}... --dir DIR "
+      "[--status FILE] [--status-interval S] [--sync normal|full] "
+      "[--rcvbuf B] [--log-file F] [--verbose LEVELS] [--ready FILE]  "
+      "(until SIGTERM; SIGUSR1: status now)" },
 };
 
 static void

@@ -28,6 +28,9 @@
  *   simhosts many simulated hypervisors in one process, each a Chan DB
  *            replica with chand-host's per-VM conditions: what a push
  *            costs the host serving the VM and every other host.
+ *   guests   the guest simulator: one process serving many channels with
+ *            chand-guest's receiver, keyring and datastore, on one veth
+ *            per simulated VM (bench-guests.c; doc/bench.md).
  *
  * The Chan DB roles take --private-key, --certificate and --ca-cert for
  * ssl: remotes.
@@ -95,6 +98,7 @@ int bench_cmd_now(int argc, char *argv[]);
 int bench_cmd_failover(int argc, char *argv[]);
 int bench_cmd_chwait(int argc, char *argv[]);
 int bench_cmd_simhosts(int argc, char *argv[]);
+int bench_cmd_guests(int argc, char *argv[]);
 
 /* bench-cluster.c: --private-key, --certificate, --ca-cert (for ssl:
  * remotes); false if 'name' is none of them. */

@@ -237,3 +237,9 @@ test_unit_test_claim_SOURCES = test/unit/test-claim.c $(UNIT_COMMON) \
 	chand-host/claim.c chand-host/claim.h
 test_unit_test_claim_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_claim_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-bench-guests
+test_unit_test_bench_guests_SOURCES = test/unit/test-bench-guests.c $(UNIT_COMMON) \
+	bench/guests-spec.c bench/guests-spec.h
+test_unit_test_bench_guests_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/bench
+test_unit_test_bench_guests_LDADD = $(UNIT_LDADD)
