@@ -122,7 +122,8 @@ fi
 st_check "chanctl wait: every channel ready and synced" \
     st_chanctl wait --timeout 60
 st_log "simulator: $(sim_total in_session) of $N in session," \
-    "$(sim_total snapshots_begun) snapshots begun"
+    "$(sim_total snapshots_begun) snapshots begun; chand-host's path:" \
+    "$(st_chanctl host host/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["inject"]["path"])')"
 
 # --- 2: one record to all VMs ----------------------------------------------
 t0=$SECONDS
