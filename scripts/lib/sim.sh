@@ -36,8 +36,9 @@
 SIM_NS=${SIM_NS:-chand-sim}
 SIM_PREFIX=${SIM_PREFIX:-sim}
 SIM_VID=${SIM_VID:-4094}
-SIM_BATCH=${SIM_BATCH:-100}     # ports per ovs-vsctl call, keys per
-                                # transaction
+SIM_BATCH=${SIM_BATCH:-100}     # ports per ovs-vsctl call
+SIM_KEY_BATCH=100               # keys per transaction (one command-line
+                                # argument: at most 128 kB)
 
 sim__dir() {
     printf '%s\n' "${SIM_DIR:-$TOPO_RUN/sim}"
@@ -116,13 +117,13 @@ topo_sim_up() {
 }
 
 # sim__keys FIRST LAST: generation 1 of a fresh random key for each VM, in
-# the Chan DB (Channel_Key rows, SIM_BATCH per transaction) and in
+# the Chan DB (Channel_Key rows, SIM_KEY_BATCH per transaction) and in
 # $(sim__dir)/keys/VM.key.  The VMs must have no key yet.
 sim__keys() {
     local first=$1 last=$2 dir db
     dir=$(sim__dir)
     db=$(topo_db)
-    python3 - "$first" "$last" "$SIM_PREFIX" "$dir/keys" "$SIM_BATCH" <<'EOF' |
+    python3 - "$first" "$last" "$SIM_PREFIX" "$dir/keys" "$SIM_KEY_BATCH" <<'EOF' |
 import json, os, sys
 first, last, prefix, keydir, batch = (int(sys.argv[1]), int(sys.argv[2]),
                                       sys.argv[3], sys.argv[4],
@@ -200,15 +201,15 @@ topo_sim_down() {
         while [ "$i" -le "$last" ]; do
             args=()
             ops=""
-            for j in $(seq "$i" $(( i + SIM_BATCH - 1 < last
-                                    ? i + SIM_BATCH - 1 : last ))); do
+            for j in $(seq "$i" $(( i + SIM_KEY_BATCH - 1 < last
+                                    ? i + SIM_KEY_BATCH - 1 : last ))); do
                 args+=(-- --if-exists del-port br-int "$SIM_PREFIX$j-vnic")
                 ops="$ops,{\"op\":\"delete\",\"table\":\"Channel_Key\",\"where\":[[\"vm\",\"==\",\"$SIM_PREFIX$j\"]]}"
             done
             ovsi_vsctl "$TOPO_HOST" "${args[@]}" >/dev/null 2>&1
             ovsdb-client transact "$(topo_db)" "[\"Chan\"$ops]" \
                 >/dev/null 2>&1
-            i=$(( i + SIM_BATCH ))
+            i=$(( i + SIM_KEY_BATCH ))
         done
     fi
     ovsi_netns_del "$SIM_NS"        # and with it every veth pair
