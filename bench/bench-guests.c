@@ -547,7 +547,7 @@ bench_cmd_guests(int argc, char *argv[])
         {"ready", required_argument, NULL, OPT_READY},
         {NULL, 0, NULL, 0},
     };
-    struct sim sim = { .status_interval = 1000, .sync = DS_SYNC_NORMAL };
+    struct sim sim = { .status_interval = 1000, .sync = DS_SYNC_FULL };
     const char *verbose = "warn", *log_file = NULL, *ready = NULL;
     int rcvbuf = 0;
     int c;

@@ -56,7 +56,7 @@ static const struct {
       "[--settle-ms MS] [--idle-ms MS] [--cpu NAME=PID]... [--timeout-s S]" },
     { "guests", bench_cmd_guests,
       "{--channels FILE|--channel VM,ID,VID,IFACE[,KEYFILE]}... --dir DIR "
-      "[--status FILE] [--status-interval S] [--sync normal|full] "
+      "[--status FILE] [--status-interval S] [--sync full|normal] "
       "[--rcvbuf B] [--log-file F] [--verbose LEVELS] [--ready FILE]  "
       "(until SIGTERM; SIGUSR1: status now)" },
 };

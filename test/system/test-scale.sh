@@ -25,9 +25,6 @@ SIM_NS=chst-ssim
 SIM_DIR=$TOPO_RUN/sim
 SIM_STORE=/dev/shm/chst-sim.$$
 SIM_PREFIX=s
-# The datastores as chand-guest keeps them by default (fsync per commit:
-# cheap on tmpfs).
-SIM_ARGS=(--sync=full)
 
 scale_cleanup() {
     if [ "$ST_FAILED" != 0 ]; then
