@@ -383,7 +383,7 @@ struct sim_totals {
     uint64_t in_session, sessions, records_applied, msgs_applied,
              snapshots_begun, snapshots_finished, sessions_lost, commits,
              commit_errors, rx_frames, rx_accepted, rx_dropped, rx_errors,
-             tx_frames, tx_errors, drop_auth, drop_other;
+             tx_frames, tx_errors, drop_auth, drop_other, drop_upstream;
 };
 
 static json_t *
@@ -423,6 +423,7 @@ vm_json(const struct sim_vm *vm, long long now, struct sim_totals *t)
     t->tx_errors += vm->tx_errors;
     t->drop_auth += s.drop_wire[CHAN_WIRE_ERR_AUTH];
     t->drop_other += drop_other;
+    t->drop_upstream += s.drop_type;
 
     json_t *drops = json_object();
     for (int i = 1; i < GUESTS_N_DROPS; i++) {
@@ -432,7 +433,7 @@ vm_json(const struct sim_vm *vm, long long now, struct sim_totals *t)
         }
     }
     return json_pack(
-        "{sI sI sb sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI so}",
+        "{sI sI sb sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI so}",
         "chan_id", (json_int_t) vm->spec.chan_id,
         "vid", (json_int_t) vm->spec.vid,
         "in_session", vm->in_session,
@@ -453,6 +454,7 @@ vm_json(const struct sim_vm *vm, long long now, struct sim_totals *t)
         "tx_errors", (json_int_t) vm->tx_errors,
         "drop_auth", (json_int_t) s.drop_wire[CHAN_WIRE_ERR_AUTH],
         "drop_protocol", (json_int_t) drop_other,
+        "drop_upstream", (json_int_t) s.drop_type,
         "rx_generation", (json_int_t) receiver_rx_generation(vm->rx),
         "drop_frame", drops);
 }
@@ -462,7 +464,7 @@ totals_json(const struct sim *sim, const struct sim_totals *t,
             long long now)
 {
     return json_pack(
-        "{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}",
+        "{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}",
         "channels", (json_int_t) sim->n,
         "in_session", (json_int_t) t->in_session,
         "sessions", (json_int_t) t->sessions,
@@ -481,6 +483,7 @@ totals_json(const struct sim *sim, const struct sim_totals *t,
         "tx_errors", (json_int_t) t->tx_errors,
         "drop_auth", (json_int_t) t->drop_auth,
         "drop_protocol", (json_int_t) t->drop_other,
+        "drop_upstream", (json_int_t) t->drop_upstream,
         "loops", (json_int_t) sim->loops,
         "uptime_ms", (json_int_t) (now - sim->started));
 }
