@@ -181,8 +181,8 @@ static bool
 cookie_installed(const struct ofctrl *oc, uint64_t cookie)
 {
     struct flow_packets key = { .cookie = cookie };
-    return bsearch(&key, oc->stats, oc->n_stats, sizeof key,
-                   compare_stat) != NULL;
+    return oc->n_stats && bsearch(&key, oc->stats, oc->n_stats, sizeof key,
+                                  compare_stat);
 }
 
 static const struct meter_seen *
@@ -447,7 +447,9 @@ send_changes(struct ofctrl *oc)
 {
     size_t n_del = 0, n_add = 0;
 
-    qsort(oc->stats, oc->n_stats, sizeof *oc->stats, compare_stat);
+    if (oc->n_stats) {          /* qsort() wants a non-null array. */
+        qsort(oc->stats, oc->n_stats, sizeof *oc->stats, compare_stat);
+    }
     free(oc->drops);
     oc->drops = xmalloc((oc->n_seen + 1) * sizeof *oc->drops);
     memcpy(oc->drops, oc->seen, oc->n_seen * sizeof *oc->seen);
