@@ -931,6 +931,20 @@ check_that "doc: the applied-includes select finds vm1" \
 expect 0 "$CHANCTL" --chan-db "$DB" wait --vm vm1 --timeout 5
 
 # ---------------------------------------------------------------------------
+# chand-host's options for a shared Chan DB: bad values are usage errors
+# that name the option, before anything starts.
+
+HOSTD=$build/chand-host/chand-host
+expect 2 "$HOSTD" --monitor=bogus
+err_has "invalid --monitor 'bogus'"
+expect 2 "$HOSTD" --monitor=
+err_has "invalid --monitor"
+expect 2 "$HOSTD" --chassis=
+err_has "invalid --chassis"
+run "$HOSTD" --help
+out_has "--monitor=WHAT"
+
+# ---------------------------------------------------------------------------
 
 if [ "$n_failed" -ne 0 ]; then
     echo "chanctl.sh: $n_failed of $n_checks checks FAILED" >&2
