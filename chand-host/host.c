@@ -81,6 +81,8 @@ struct host {
     json_t *counters;           /* Host-level drops. */
     int vlan_limit;             /* Open_vSwitch other_config:vlan-limit,
                                  * -1 until known. */
+    char *fail_mode;            /* The bridge's fail_mode, NULL until
+                                 * known. */
     char *chassis;              /* --chassis, system-id or host name; NULL
                                  * until known. */
     bool exiting;
@@ -717,10 +719,6 @@ take_flow_counters(struct host *h)
                             flowmgr_counter(h->fm, 0, "isolation_drops")));
 }
 
-/* Open vSwitch matches IPv4 fields behind at most other_config:vlan-limit
- * VLAN tags (default 1, 0 meaning as many as it can, 2): below 2, the
- * isolation rules see a frame with two tags by its MAC addresses only.
- * Says so once per change. */
 /* Works out this chand-host's chassis name: --chassis, else the local
  * Open_vSwitch's external_ids:system-id (as OVN's ovn-controller does),
  * else the host name. */
@@ -760,6 +758,10 @@ update_chassis(struct host *h)
     }
 }
 
+/* Open vSwitch matches IPv4 fields behind at most other_config:vlan-limit
+ * VLAN tags (default 1, 0 meaning as many as it can, 2): below 2, the
+ * isolation rules see a frame with two tags by its MAC addresses only.
+ * Says so once per change. */
 static void
 check_vlan_limit(struct host *h)
 {
@@ -791,6 +793,33 @@ check_vlan_limit(struct host *h)
         } else {
             VLOG_INFO("Open_vSwitch other_config:vlan-limit is %d", limit);
         }
+    }
+}
+
+/* On a bridge in fail_mode standalone (Open vSwitch's default), a
+ * restarted ovs-vswitchd switches everything with its own NORMAL flow until
+ * chand-host's flows are back: every guest's channel frames are flooded to
+ * every port, and with hundreds of vNICs that flood can keep ovs-vswitchd
+ * too busy to take the flows at all.  fail_mode=secure (as OVN sets on
+ * br-int) drops what no flow matches instead.  Says so once per change. */
+static void
+check_fail_mode(struct host *h)
+{
+    const char *mode = provision_fail_mode(h->ovs, h->opts.bridge);
+    if (!mode || (h->fail_mode && !strcmp(mode, h->fail_mode))) {
+        return;
+    }
+    free(h->fail_mode);
+    h->fail_mode = xstrdup(mode);
+    if (strcmp(mode, "secure")) {
+        VLOG_WARN("bridge %s is fail_mode=%s: after an ovs-vswitchd restart "
+                  "it floods the guests' channel frames to every port until "
+                  "chand-host's flows are back, which with many vNICs can "
+                  "keep ovs-vswitchd from taking them; set fail_mode=secure "
+                  "(doc/operations.md, \"The hypervisor bridge\")",
+                  h->opts.bridge, mode);
+    } else {
+        VLOG_INFO("bridge %s is fail_mode=secure", h->opts.bridge);
     }
 }
 
@@ -1031,8 +1060,9 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
     struct ofconn_stats of;
     ofconn_get_stats(h->of, &of);
     json_t *j = json_pack(
-        "{ss ss? sb sb sb sb sb sI sI sI sI sI sI sO so}",
+        "{ss ss? ss? sb sb sb sb sb sI sI sI sI sI sI sO so}",
         "bridge", h->opts.bridge,
+        "bridge_fail_mode", h->fail_mode,
         "chassis", h->chassis,
         "ovs_db_connected", ovsdb_replica_is_synced(h->ovs),
         "chan_db_connected", chandb_is_connected(h->db),
@@ -1177,6 +1207,7 @@ host_destroy(struct host *h)
     json_decref(h->status_pending);
     json_decref(h->counters);
     free(h->chassis);
+    free(h->fail_mode);
     free(h->target);
     free(h);
 }
@@ -1207,6 +1238,7 @@ host_run(struct host *h)
         h->claims_seqno = claims_seqno;
         ovsdb_replica_track_clear(h->ovs);
         check_vlan_limit(h);
+        check_fail_mode(h);
         update_chassis(h);
         chandb_set_chassis(h->db, h->chassis);
         reprovision(h, now);

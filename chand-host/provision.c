@@ -11,11 +11,12 @@
 #include "ovsdb-replica.h"
 #include "util.h"
 
-/* Returns a new JSON array of the uuids of the interfaces on 'bridge'. */
+/* Returns a new JSON object whose keys are the uuids of the interfaces on
+ * 'bridge'. */
 static json_t *
 bridge_interfaces(const struct ovsdb_replica *ovs, const char *bridge)
 {
-    json_t *ifaces = json_array();
+    json_t *ifaces = json_object();
     const struct ovsdb_replica_table *bridges
         = ovsdb_replica_get_table(ovs, "Bridge");
     const struct ovsdb_replica_table *ports
@@ -39,26 +40,18 @@ bridge_interfaces(const struct ovsdb_replica *ovs, const char *bridge)
             json_t *iface_uuids;
             if (port && !ovsdb_datum_get_uuid_set(
                     ovsdb_replica_row_get(port, "interfaces"), &iface_uuids)) {
-                json_array_extend(ifaces, iface_uuids);
+                size_t k;
+                json_t *iu;
+                json_array_foreach (iface_uuids, k, iu) {
+                    json_object_set(ifaces, json_string_value(iu),
+                                    json_true());
+                }
                 json_decref(iface_uuids);
             }
         }
         json_decref(port_uuids);
     }
     return ifaces;
-}
-
-static bool
-array_has_string(const json_t *array, const char *s)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach (array, i, e) {
-        if (!strcmp(json_string_value(e), s)) {
-            return true;
-        }
-    }
-    return false;
 }
 
 static const char *
@@ -100,38 +93,57 @@ compare_by_name(const void *a_, const void *b_)
     return strcmp(a->iface, b->iface);
 }
 
+/* Settles channel 'i' of 'set' against the chand-ids and VM names already
+ * taken ('taken': "id:N" or "vm:NAME" -> index of the channel that has it):
+ * it takes them, or gets the error that names who has them. */
+static void
+settle_one(struct prov_set *set, size_t i, json_t *taken)
+{
+    struct prov_channel *a = &set->channels[i];
+    char id_key[24];
+    snprintf(id_key, sizeof id_key, "id:%u", a->cfg.chan_id);
+    char *vm_key = xasprintf("vm:%s", a->vm);
+    json_t *by_id = json_object_get(taken, id_key);
+    json_t *by_vm = json_object_get(taken, vm_key);
+
+    if (by_id) {
+        a->error = xasprintf("duplicate chand-id %u (already used by %s)",
+                             a->cfg.chan_id,
+                             set->channels[json_integer_value(by_id)].iface);
+    } else if (by_vm) {
+        a->error = xasprintf("duplicate chand-vm %s (already used by %s)",
+                             a->vm,
+                             set->channels[json_integer_value(by_vm)].iface);
+    } else {
+        json_object_set_new(taken, id_key, json_integer(i));
+        json_object_set_new(taken, vm_key, json_integer(i));
+    }
+    free(vm_key);
+}
+
 /* Marks the losers of duplicate chand-ids and VM names.  'set' is sorted by
  * interface name; winners are the active ones, then the first by name. */
 static void
 settle_duplicates(struct prov_set *set, provision_is_active_func *is_active,
                   void *aux)
 {
+    json_t *taken = json_object();
+    bool *active = xcalloc(set->n ? set->n : 1, sizeof *active);
+
+    for (size_t i = 0; i < set->n; i++) {
+        const struct prov_channel *a = &set->channels[i];
+        active[i] = is_active && is_active(a->iface_uuid, aux);
+    }
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < set->n; i++) {
-            struct prov_channel *a = &set->channels[i];
-            bool a_active = is_active && is_active(a->iface_uuid, aux);
-            if (a->error || !a->vm || (pass == 0 && !a_active)) {
-                continue;
-            }
-            for (size_t j = 0; j < set->n; j++) {
-                struct prov_channel *b = &set->channels[j];
-                if (j == i || b->error || !b->vm) {
-                    continue;
-                }
-                char id[16];
-                snprintf(id, sizeof id, "%u", a->cfg.chan_id);
-                if (b->cfg.chan_id == a->cfg.chan_id) {
-                    b->error = xasprintf("duplicate chand-id %s "
-                                         "(already used by %s)",
-                                         id, a->iface);
-                } else if (!strcmp(b->vm, a->vm)) {
-                    b->error = xasprintf("duplicate chand-vm %s "
-                                         "(already used by %s)",
-                                         a->vm, a->iface);
-                }
+            const struct prov_channel *a = &set->channels[i];
+            if (!a->error && a->vm && active[i] == (pass == 0)) {
+                settle_one(set, i, taken);
             }
         }
     }
+    free(active);
+    json_decref(taken);
 }
 
 /* Adds the columns provisioning reads to 'ovs' (borrowed). */
@@ -148,6 +160,24 @@ provision_add_columns(struct ovsdb_replica *ovs)
     t = ovsdb_replica_add_table(ovs, "Bridge");
     ovsdb_replica_add_column(t, "name", NULL);
     ovsdb_replica_add_column(t, "ports", NULL);
+    ovsdb_replica_add_column(t, "fail_mode", NULL);
+}
+
+const char *
+provision_fail_mode(const struct ovsdb_replica *ovs, const char *bridge)
+{
+    const struct ovsdb_replica_row *br;
+    OVSDB_REPLICA_FOR_EACH (br, ovsdb_replica_get_table(ovs, "Bridge")) {
+        const char *name = NULL, *mode = NULL;
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(br, "name"), &name)
+            && name && !strcmp(name, bridge)) {
+            /* An empty set (no fail_mode) is standalone. */
+            ovsdb_datum_get_string(ovsdb_replica_row_get(br, "fail_mode"),
+                                   &mode);
+            return mode ? mode : "standalone";
+        }
+    }
+    return NULL;
 }
 
 void
@@ -201,7 +231,8 @@ provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
             pc->ofport = ofport;
         }
         if (map_get(ids, "chand-vm") || map_get(ids, "chand-id")) {
-            validate(pc, ids, array_has_string(on_bridge, pc->iface_uuid),
+            validate(pc, ids,
+                     json_object_get(on_bridge, pc->iface_uuid) != NULL,
                      bridge);
         } else {
             /* Only a stale chand-status: not a channel any more. */

@@ -45,8 +45,14 @@ struct prov_set {
 
 /* Adds to 'ovs' (an Open_vSwitch replica, not yet connected) the tables
  * and columns provision_compute() reads: Interface name, external_ids and
- * ofport; Port name and interfaces; Bridge name and ports. */
+ * ofport; Port name and interfaces; Bridge name, ports and fail_mode. */
 void provision_add_columns(struct ovsdb_replica *ovs);
+
+/* Returns bridge 'bridge''s fail_mode in 'ovs' ("secure" or "standalone",
+ * which is also what no fail_mode means), or NULL if there is no such
+ * bridge.  The string belongs to 'ovs' and lasts until its next change. */
+const char *provision_fail_mode(const struct ovsdb_replica *ovs,
+                                const char *bridge);
 
 /* Callback that tells whether interface 'iface_uuid' has an active channel
  * now (to settle duplicates in its favour). */

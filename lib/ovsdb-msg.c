@@ -159,10 +159,14 @@ array_tag(const json_t *json)
     return NULL;
 }
 
-/* Decodes one atom from 'json' into 'atom'.  Returns 0 or an error. */
+/* Decodes one atom from 'json' into 'atom'.  Returns 0 or an error (also
+ * for a null 'json': a column a row does not have). */
 static int
 atom_from_json(const json_t *json, bool allow_named, struct ovsdb_atom *atom)
 {
+    if (!json) {
+        return OVSDB_MSG_E_BAD_ATOM;
+    }
     switch (json_typeof(json)) {
     case JSON_INTEGER:
         atom->type = OVSDB_ATOM_INTEGER;

@@ -49,13 +49,28 @@ topo_host_up() {
         return 1
     ovsi_run "$TOPO_HOST" ovs-appctl -t ovsdb-server ovsdb-server/add-db \
         "$dir/db/chan.db" || return 1
-    ovsi_add_bridge "$TOPO_HOST" br-int || return 1
-    # Let Open vSwitch see the IPv4 header behind two VLAN tags, so that
-    # chand's isolation rules keep double-tagged frames to a channel's IP
-    # out of the VMs too (doc/operations.md, "Isolation").
-    ovsi_vsctl "$TOPO_HOST" set Open_vSwitch . other_config:vlan-limit=2 ||
-        return 1
+    topo_host_bridge_up "$TOPO_HOST" || return 1
     topo_host_start
+}
+
+# topo_host_bridge_up NAME: br-int on instance NAME, set up as a hypervisor
+# bridge for chand (doc/operations.md, "The hypervisor bridge"):
+# fail_mode=secure, as OVN sets on its br-int, so that after an
+# ovs-vswitchd restart nothing is switched until the flows are back (a
+# standalone bridge's own NORMAL flow would flood every guest's frames to
+# every port, which at hundreds of vNICs keeps ovs-vswitchd too busy to take
+# chand-host's flows); then the VMs' ordinary switching, a priority-0 NORMAL
+# flow, as the cloud's own controller would install (a restarted
+# ovs-vswitchd has it no more: nothing here plays that controller); and
+# vlan-limit=2, so that Open vSwitch sees the IPv4 header behind two VLAN
+# tags and chand's isolation rules keep double-tagged frames to a channel's
+# IP out of the VMs too (doc/operations.md, "Isolation").
+topo_host_bridge_up() {
+    local name=$1
+    ovsi_add_bridge "$name" br-int fail_mode=secure &&
+        ovsi_run "$name" ovs-ofctl -O OpenFlow13 add-flow br-int \
+            priority=0,actions=NORMAL &&
+        ovsi_vsctl "$name" set Open_vSwitch . other_config:vlan-limit=2
 }
 
 # topo_host_start / topo_host_stop: chand-host alone (for restart tests).

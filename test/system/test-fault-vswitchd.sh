@@ -54,4 +54,26 @@ fl_push push pre2 '"after the restart"'
 
 fl_final_checks
 fl_check_one_session
+
+# The bridge is fail_mode=secure (topology.sh, doc/operations.md "The
+# hypervisor bridge"); chand-host says so, and warns once it is not.
+fail_mode() {
+    st_chanctl host host/status | "$FL_TOOL" json-get bridge_fail_mode
+}
+fl_check "host/status: bridge_fail_mode secure" \
+    test "$(fail_mode)" = secure
+fl_check "no fail_mode warning on a secure bridge" \
+    sh -c '! grep -q "WARN|bridge br-int is fail_mode" "$1"' - "$TOPO_RUN/chand-host.log"
+ovsi_vsctl "$TOPO_HOST" set Bridge br-int fail_mode=standalone
+standalone_seen() {
+    [ "$(fail_mode)" = standalone ] &&
+        grep -q "bridge br-int is fail_mode=standalone: .*set fail_mode=secure" \
+            "$TOPO_RUN/chand-host.log"
+}
+if st_wait 10 standalone_seen; then
+    fl_log "ok: chand-host warns of a standalone bridge"
+else
+    st_fail "no warning for fail_mode=standalone (host/status: $(fail_mode))"
+fi
+ovsi_vsctl "$TOPO_HOST" set Bridge br-int fail_mode=secure
 st_exit

@@ -57,8 +57,7 @@ TOPO_HOST_ARGS=(--chassis=hv-a --monitor=own --chan-db="$DB")
 hv $A topo_host_up || { st_fail "hv-a did not start"; exit 1; }
 mkdir -p "$OVSI_BASE/$B/chand"
 ovsi_netns_add $NS_B && ovsi_start $B $NS_B &&
-    ovsi_add_bridge $B br-int &&
-    ovsi_vsctl $B set Open_vSwitch . other_config:vlan-limit=2 ||
+    topo_host_bridge_up $B ||
     { st_fail "hv-b's Open vSwitch did not start"; exit 1; }
 TOPO_HOST_ARGS=(--chassis=hv-b --monitor=own --chan-db="$DB")
 hv $B topo_host_start || { st_fail "hv-b's chand-host did not start"; exit 1; }

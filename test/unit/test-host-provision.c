@@ -223,6 +223,29 @@ test_duplicates_favour_active(void)
     ovsdb_replica_destroy(r);
 }
 
+/* The bridge's fail_mode: none is standalone; an unknown bridge has
+ * none. */
+static void
+test_fail_mode(void)
+{
+    static const struct iface ifaces[] = {
+        { "vnet0", "[[\"chand-vm\",\"vm1\"],[\"chand-id\",\"7\"]]", 2, true },
+    };
+    struct ovsdb_replica *r = make_replica();
+    load(r, ifaces, 1);
+
+    CU_ASSERT_STRING_EQUAL(provision_fail_mode(r, "br-int"), "standalone");
+    CU_ASSERT_PTR_NULL(provision_fail_mode(r, "br-ex"));
+
+    json_t *updates = json_pack(
+        "{s{s{s{ssss}}}}", "Bridge", BR_UUID, "new", "name", "br-int",
+        "fail_mode", "secure");
+    CU_ASSERT_EQUAL_FATAL(ovsdb_replica_apply_updates(r, updates, false), 0);
+    json_decref(updates);
+    CU_ASSERT_STRING_EQUAL(provision_fail_mode(r, "br-int"), "secure");
+    ovsdb_replica_destroy(r);
+}
+
 #define IFACE1_UUID "00000000-0000-0000-0000-000000000001"
 
 /* True if 'json' is the string 's'. */
@@ -310,6 +333,7 @@ test_status_op(void)
 static const struct unit_test tests[] = {
     { "valid and invalid provisioning", test_valid_and_invalid },
     { "duplicates favour the active channel", test_duplicates_favour_active },
+    { "the bridge's fail_mode", test_fail_mode },
     { "status operation", test_status_op },
 };
 
