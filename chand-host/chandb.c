@@ -59,6 +59,8 @@ struct chandb {
 
     json_t *record_errors;      /* Record uuid -> error written (string). */
     json_t *writers_by_vm;      /* vm -> json integer (struct pointer). */
+    json_t *writers_pending;    /* vm -> true: writers whose row may still
+                                 * need a write (chandb_run() tries them). */
     bool was_synced;
     struct chandb_stats stats;
 
@@ -140,18 +142,21 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
         ovsdb_replica_add_column(t, channel_cols[i], NULL);
     }
+    ovsdb_replica_add_index(t, "vm");
 
     t = ovsdb_replica_add_table(db->replica, "Guest_Record");
     static const char *guest_cols[] = { "vm", "key", "value", "version" };
     for (size_t i = 0; i < sizeof guest_cols / sizeof *guest_cols; i++) {
         ovsdb_replica_add_column(t, guest_cols[i], NULL);
     }
+    ovsdb_replica_add_index(t, "vm");
 
     t = ovsdb_replica_add_table(db->replica, "Chan_Global");
     ovsdb_replica_add_column(t, "guest_limits", NULL);
     t = ovsdb_replica_add_table(db->replica, "Guest_Limits");
     ovsdb_replica_add_column(t, "vm", NULL);
     ovsdb_replica_add_column(t, "limits", NULL);
+    ovsdb_replica_add_index(t, "vm");
 
     t = ovsdb_replica_add_table(db->replica, "Relay");
     static const char *relay_cols[] = { "source", "prefix", "to", "vms" };
@@ -164,6 +169,7 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     for (size_t i = 0; i < sizeof key_cols / sizeof *key_cols; i++) {
         ovsdb_replica_add_column(t, key_cols[i], NULL);
     }
+    ovsdb_replica_add_index(t, "vm");
 
     objmap_add_columns(db->replica);
     t = ovsdb_replica_add_table(db->replica, "Allowlist");
@@ -176,6 +182,7 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->merged = json_object();
     db->record_errors = json_object();
     db->writers_by_vm = json_object();
+    db->writers_pending = json_object();
     db->relay_counts = json_object();
     db->relay_refused = json_object();
     if (!db->monitor_all) {
@@ -217,6 +224,7 @@ chandb_destroy(struct chandb *db)
     json_decref(db->merged);
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
+    json_decref(db->writers_pending);
     json_decref(db->restore_needs);
     json_decref(db->relay_counts);
     json_decref(db->relay_refused);
@@ -362,6 +370,7 @@ rewrite_all(struct chandb *db)
         struct chandb_writer *w = writer_get(db, vm);
         json_decref(w->written);
         w->written = NULL;
+        json_object_set_new(db->writers_pending, vm, json_true());
     }
     json_object_clear(db->record_errors);
 }
@@ -435,8 +444,9 @@ chandb_run(struct chandb *db)
 
     const char *vm;
     json_t *p;
+    void *tmp;
     db->retry_at = LLONG_MAX;
-    json_object_foreach (db->writers_by_vm, vm, p) {
+    json_object_foreach_safe (db->writers_pending, tmp, vm, p) {
         write_channel(db, vm, writer_get(db, vm));
     }
     if (synced && db->monitor_all) {
@@ -506,13 +516,9 @@ chandb_keys(const struct chandb *db, const char *vm)
     json_t **keys = NULL;
     size_t n = 0;
 
-    OVSDB_REPLICA_FOR_EACH (row, t) {
-        const char *name, *key;
+    OVSDB_REPLICA_FOR_EACH_EQ (row, t, vm) {
+        const char *key;
         uint64_t gen;
-        if (ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
-            || !name || strcmp(name, vm)) {
-            continue;
-        }
         if (ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"), &key)
             || !is_hex_key(key)
             || !get_uint(row, "generation", INT32_MAX, &gen) || !gen) {
@@ -621,6 +627,8 @@ channel_write_done(const json_t *result, const char *error, void *aux)
     struct chandb_writer *w = writer_get(ctx->db, ctx->vm);
     if (w) {
         w->txn = 0;
+        /* The row may have changed while this was in flight. */
+        json_object_set_new(ctx->db->writers_pending, ctx->vm, json_true());
         if (error) {
             ctx->db->stats.txn_errors++;
             VLOG_WARN_RL(&rl, "writing Channel %s failed: %s", ctx->vm,
@@ -634,11 +642,18 @@ channel_write_done(const json_t *result, const char *error, void *aux)
     free(ctx);
 }
 
+/* Writes VM 'vm''s Channel row (writer 'w', NULL if it has none) if it
+ * differs from what was written, and keeps 'vm' in 'writers_pending' while
+ * it is not written yet and no write is in flight. */
 static void
 write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
 {
-    if (w->txn || !ovsdb_replica_is_synced(db->replica)
-        || (w->written && json_equal(w->written, w->wanted))) {
+    if (!w || w->txn || (w->written && json_equal(w->written, w->wanted))) {
+        json_object_del(db->writers_pending, vm);
+        return;
+    }
+    json_object_set_new(db->writers_pending, vm, json_true());
+    if (!ovsdb_replica_is_synced(db->replica)) {
         return;
     }
     if (time_msec() < w->retry_at) {
@@ -666,6 +681,7 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
                                     channel_write_done, ctx);
     json_decref(w->written);
     w->written = json_incref(w->wanted);
+    json_object_del(db->writers_pending, vm);
 }
 
 /* True if Channel row 'row' is VM 'vm''s.  With 'chassis', also that
@@ -687,7 +703,7 @@ find_channel_row(const struct chandb *db, const char *vm)
     const struct ovsdb_replica_table *channels
         = ovsdb_replica_get_table(db->replica, "Channel");
     const struct ovsdb_replica_row *row;
-    OVSDB_REPLICA_FOR_EACH (row, channels) {
+    OVSDB_REPLICA_FOR_EACH_EQ (row, channels, vm) {
         if (channel_row_is(row, vm, db->chassis ? db->chassis : "")) {
             return row;
         }
@@ -796,8 +812,8 @@ chandb_get_prior(const struct chandb *db, const char *vm,
      * the guest last (a row just claimed has none yet). */
     const struct ovsdb_replica_row *row, *best = NULL;
     struct chandb_prior tmp;
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
-                                                        "Channel")) {
+    OVSDB_REPLICA_FOR_EACH_EQ (row, ovsdb_replica_get_table(db->replica,
+                                                           "Channel"), vm) {
         if (channel_row_is(row, vm, NULL)
             && (!best || row_claim(row) > row_claim(best))
             && prior_from_row(db, row, &tmp)) {
@@ -823,8 +839,8 @@ chandb_get_claims(const struct chandb *db, const char *vm,
     struct claim_row *rows = NULL;
     size_t n = 0;
     const struct ovsdb_replica_row *row;
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
-                                                        "Channel")) {
+    OVSDB_REPLICA_FOR_EACH_EQ (row, ovsdb_replica_get_table(db->replica,
+                                                           "Channel"), vm) {
         if (channel_row_is(row, vm, NULL)) {
             uint64_t migrations;
             rows = xrealloc(rows, (n + 1) * sizeof *rows);
@@ -888,6 +904,7 @@ chandb_delete_channel(struct chandb *db, const char *vm)
         json_decref(w->written);
         free(w);
         json_object_del(db->writers_by_vm, vm);
+        json_object_del(db->writers_pending, vm);
     }
     if (!find_channel_row(db, vm) || !ovsdb_replica_is_synced(db->replica)) {
         return;
@@ -900,13 +917,6 @@ chandb_delete_channel(struct chandb *db, const char *vm)
                                          "Channel",
                                          where_own_channel(db, vm))),
                            delete_channel_done, ctx);
-}
-
-bool
-chandb_channel_written(const struct chandb *db, const char *vm)
-{
-    const struct chandb_writer *w = writer_get(db, vm);
-    return w && w->written;
 }
 
 void
@@ -1058,8 +1068,8 @@ chandb_get_upstream(const struct chandb *db, const char *vm,
      * previous chassis's row. */
     up->epoch = 0;
     up->position = 0;
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
-                                                        "Channel")) {
+    OVSDB_REPLICA_FOR_EACH_EQ (row, ovsdb_replica_get_table(db->replica,
+                                                           "Channel"), vm) {
         if (channel_row_is(row, vm, NULL)
             && get_uint(row, "up_epoch", UINT32_MAX, &epoch) && epoch
             && get_uint(row, "up_position", INT64_MAX, &position)
@@ -1072,14 +1082,12 @@ chandb_get_upstream(const struct chandb *db, const char *vm,
     up->rows = json_object();
     const struct ovsdb_replica_table *t
         = ovsdb_replica_get_table(db->replica, "Guest_Record");
-    OVSDB_REPLICA_FOR_EACH (row, t) {
-        const char *name, *key, *value;
+    OVSDB_REPLICA_FOR_EACH_EQ (row, t, vm) {
+        const char *key, *value;
         int64_t version;
         bool present;
-        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
-            && name && !strcmp(name, vm)
-            && !ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"),
-                                       &key) && key
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"),
+                                    &key) && key
             && !ovsdb_datum_get_string(ovsdb_replica_row_get(row, "value"),
                                        &value) && value
             && !ovsdb_datum_get_integer(ovsdb_replica_row_get(row,
@@ -1144,12 +1152,10 @@ guest_record_keys(const struct chandb *db, const char *vm)
     const struct ovsdb_replica_table *t
         = ovsdb_replica_get_table(db->replica, "Guest_Record");
     const struct ovsdb_replica_row *row;
-    OVSDB_REPLICA_FOR_EACH (row, t) {
-        const char *name, *key;
-        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &name)
-            && name && !strcmp(name, vm)
-            && !ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"),
-                                       &key) && key) {
+    OVSDB_REPLICA_FOR_EACH_EQ (row, t, vm) {
+        const char *key;
+        if (!ovsdb_datum_get_string(ovsdb_replica_row_get(row, "key"),
+                                    &key) && key) {
             json_object_set_new(keys, key, json_true());
         }
     }
@@ -2043,12 +2049,10 @@ chandb_guest_limits(const struct chandb *db, const char *vm,
                                                              "Chan_Global")),
                  "guest_limits", l);
     const struct ovsdb_replica_row *row;
-    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
-                                                        "Guest_Limits")) {
-        const char *name = row_string(row, "vm");
-        if (name && !strcmp(name, vm)) {
-            apply_limits(row, "limits", l);
-        }
+    OVSDB_REPLICA_FOR_EACH_EQ (row, ovsdb_replica_get_table(db->replica,
+                                                           "Guest_Limits"),
+                               vm) {
+        apply_limits(row, "limits", l);
     }
 }
 

@@ -130,9 +130,6 @@ json_t *chandb_own_rows(const struct chandb *);
 /* Deletes this chassis's Channel row of VM 'vm' and forgets its writes
  * (after another chassis took the VM over). */
 void chandb_delete_channel(struct chandb *, const char *vm);
-/* True if this chassis's Channel row of 'vm' was written since the last
- * (re)connection and the write did not fail. */
-bool chandb_channel_written(const struct chandb *, const char *vm);
 
 /* host/status's "chan_db" member: remotes, monitoring, counters (new
  * reference). */

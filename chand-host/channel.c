@@ -69,7 +69,12 @@ struct channel {
     bool epoch_used;            /* Frames of 'epoch' may exist somewhere. */
     uint64_t resume_seq;        /* Prior run's exact applied seq, or 0. */
     uint64_t db_hash;           /* channel_db_hash() when last written. */
-    long long db_stats_due;     /* When its counters are written next. */
+    bool db_written;            /* Written at least once. */
+    long long db_stats_due;     /* When its counters are looked at next. */
+    long long db_keepalive_due; /* When they are written even if only the
+                                 * keepalive counters changed. */
+    json_t *db_stats_active;    /* The counters last written, without the
+                                 * keepalive ones. */
     uint64_t resume_sent_seq;   /* Prior run's last sent seq, or 0... */
     json_t *resume_sent;        /* ...and the state after it. */
     bool resume_migrated;       /* The prior run was another chassis's. */
@@ -373,6 +378,7 @@ channel_destroy(struct channel *ch)
         json_decref(ch->resume_sent);
         json_decref(ch->counters);
         json_decref(ch->db_stats);
+        json_decref(ch->db_stats_active);
         free(ch->vm);
         free(ch->iface);
         free(ch);
@@ -1164,19 +1170,55 @@ channel_db_hash(const struct channel *ch, long long now)
     return h;
 }
 
-bool
-channel_db_write_due(const struct channel *ch, long long now)
+/* Returns the channel's counters without those that an idle channel's
+ * heartbeats move (a new object). */
+static json_t *
+active_stats(const struct channel *ch)
 {
-    return now >= ch->db_stats_due || channel_db_hash(ch, now) != ch->db_hash;
+    static const char *keepalive[] = { "tx_heartbeat", "rx_ack",
+                                       "tx_frames" };
+    json_t *stats = stats_json(ch);
+    for (size_t i = 0; i < sizeof keepalive / sizeof *keepalive; i++) {
+        json_object_del(stats, keepalive[i]);
+    }
+    return stats;
+}
+
+bool
+channel_db_write_due(struct channel *ch, long long now)
+{
+    if (!ch->db_written || channel_db_hash(ch, now) != ch->db_hash) {
+        return true;
+    }
+    if (now < ch->db_stats_due) {
+        return false;
+    }
+    if (now >= ch->db_keepalive_due) {
+        return true;
+    }
+    json_t *active = active_stats(ch);
+    bool changed = !json_equal(active, ch->db_stats_active);
+    json_decref(active);
+    if (!changed) {
+        /* Only heartbeats: look again in a while. */
+        ch->db_stats_due = now + CHANNEL_STATS_WRITE_MS;
+    }
+    return changed;
 }
 
 void
 channel_db_written(struct channel *ch, long long now)
 {
+    ch->db_written = true;
     ch->db_hash = channel_db_hash(ch, now);
-    /* Counters every few seconds, spread over the channels. */
+    json_decref(ch->db_stats_active);
+    ch->db_stats_active = active_stats(ch);
+    /* Counters every few seconds, spread over the channels; an idle
+     * channel's every minute. */
     ch->db_stats_due = now + CHANNEL_STATS_WRITE_MS
                        + ch->cfg.chan_id % 1000;
+    ch->db_keepalive_due = now + CHANNEL_STATS_IDLE_WRITE_MS
+                           + ch->cfg.chan_id % 1000;
 }
 
 void

@@ -137,13 +137,17 @@ void channel_get_db_state(struct channel *, long long now,
                           struct chandb_channel_state *st);
 
 /* How often a channel's Channel row is written when only its counters
- * changed (milliseconds; other changes go at once). */
+ * changed (milliseconds; other changes go at once), and when only the
+ * keepalive counters did (tx_heartbeat, rx_ack, tx_frames: an idle
+ * channel's heartbeats, which would otherwise cost a row write every few
+ * seconds per channel). */
 #define CHANNEL_STATS_WRITE_MS 5000
+#define CHANNEL_STATS_IDLE_WRITE_MS 60000
 
-/* True if the channel's Channel row should be written now: something but
- * its counters changed since channel_db_written(), or the counters are
- * due. */
-bool channel_db_write_due(const struct channel *, long long now);
+/* True if the channel's Channel row should be written now: it never was,
+ * something but its counters changed since channel_db_written(), or the
+ * counters are due (see above). */
+bool channel_db_write_due(struct channel *, long long now);
 void channel_db_written(struct channel *, long long now);
 
 /* The last seq sent in the current session and the state the guest has

@@ -77,6 +77,13 @@ struct host {
     long long next_db_write;
     json_t *status_wanted;      /* iface uuid -> status string or null. */
     json_t *status_pending;     /* iface uuid -> status being written. */
+    bool statuses_dirty;        /* 'status_wanted' or 'status_pending'
+                                 * changed since write_statuses() ran. */
+    bool installed_dirty;       /* The channels' flows_installed must be
+                                 * worked out again: channels or installed
+                                 * flows changed. */
+    bool installed_of_ready;    /* ofconn_is_ready() and 'flows_ok' when */
+    bool installed_flows_ok;    /* they were last worked out. */
 
     json_t *counters;           /* Host-level drops. */
     int vlan_limit;             /* Open_vSwitch other_config:vlan-limit,
@@ -359,11 +366,18 @@ want_status(struct host *h, const char *uuid, const char *current,
 {
     if ((!current && !status) || (current && status
                                   && !strcmp(current, status))) {
-        json_object_del(h->status_wanted, uuid);
+        if (json_object_get(h->status_wanted, uuid)) {
+            json_object_del(h->status_wanted, uuid);
+            h->statuses_dirty = true;
+        }
         return;
     }
-    json_object_set_new(h->status_wanted, uuid,
-                        status ? json_string(status) : json_null());
+    json_t *old = json_object_get(h->status_wanted, uuid);
+    json_t *new = status ? json_string(status) : json_null();
+    if (!old || !json_equal(old, new)) {
+        h->statuses_dirty = true;
+    }
+    json_object_set_new(h->status_wanted, uuid, new);
 }
 
 /* The VMs whose Chan DB rows this chassis wants: those provisioned on its
@@ -663,13 +677,16 @@ status_done(const json_t *result, const char *error, void *aux)
     free(uuid);
 }
 
-/* Writes the chand-status values that differ, once flows are in place. */
+/* Writes the chand-status values that differ, once flows are in place
+ * (and only after a change: nothing to do on most turns of the loop). */
 static void
 write_statuses(struct host *h)
 {
-    if (!h->flows_ok || !ovsdb_replica_is_synced(h->ovs)) {
+    if (!h->statuses_dirty || !h->flows_ok
+        || !ovsdb_replica_is_synced(h->ovs)) {
         return;
     }
+    h->statuses_dirty = false;
     const char *uuid;
     json_t *status;
     json_object_foreach (h->status_wanted, uuid, status) {
@@ -686,9 +703,19 @@ write_statuses(struct host *h)
 
 /* Flows. */
 
+/* Tells each channel whether its flows are in place, when that may have
+ * changed. */
 static void
 set_channels_installed(struct host *h)
 {
+    bool of_ready = ofconn_is_ready(h->of);
+    if (!h->installed_dirty && of_ready == h->installed_of_ready
+        && h->flows_ok == h->installed_flows_ok) {
+        return;
+    }
+    h->installed_dirty = false;
+    h->installed_of_ready = of_ready;
+    h->installed_flows_ok = h->flows_ok;
     for (size_t i = 0; i < h->n_channels; i++) {
         struct channel *ch = h->channels[i];
         channel_set_flows_installed(
@@ -834,6 +861,7 @@ sync_flows(struct host *h, long long now)
 {
     int error;
     if (flowmgr_run(h->fm, now, &error)) {
+        h->installed_dirty = true;
         take_flow_counters(h);
         h->flows_ok = !error && !h->flows_resync;
         h->next_flow_check = (error ? now + 1000
@@ -881,10 +909,9 @@ write_channel_rows(struct host *h, long long now)
     h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
         struct channel *ch = h->channels[i];
-        if (!channel_db_write_due(ch, now)
-            && chandb_channel_written(h->db, channel_vm(ch))) {
+        if (!channel_db_write_due(ch, now)) {
             /* Nothing but counters changed, and they were written less
-             * than a few seconds ago. */
+             * than a few seconds ago (a minute for an idle channel). */
             continue;
         }
         uint64_t relayed, refused;
@@ -1243,7 +1270,9 @@ host_run(struct host *h)
         chandb_set_chassis(h->db, h->chassis);
         reprovision(h, now);
         h->provisioned = true;
+        h->installed_dirty = true;
         json_object_clear(h->status_pending);
+        h->statuses_dirty = true;
     }
     sync_flows(h, now);
     write_statuses(h);

@@ -39,6 +39,10 @@ struct ovsdb_replica_row {
     struct hmap_node hmap_node; /* In table->by_uuid. */
     struct list node;          /* In table->rows, unless deleted. */
     struct list track_node;    /* In table->track, if tracked. */
+    struct hmap_node index_node; /* In table->by_index, if 'index_key'. */
+    char *index_key;            /* Value of the table's index column, NULL
+                                 * if not indexed (deleted, no index, or a
+                                 * value that is not one string). */
     struct ovsdb_replica_table *table;
     char uuid[OVSDB_UUID_LEN + 1];
     json_t *columns;            /* Current columns; NULL if deleted. */
@@ -58,6 +62,8 @@ struct ovsdb_replica_table {
     bool warned;                /* Logged that the server lacks it. */
 
     struct hmap by_uuid;        /* All rows, deleted included. */
+    char *index_column;         /* Column of 'by_index', or NULL. */
+    struct hmap by_index;       /* Live rows by 'index_column' value. */
     size_t n_live;              /* Rows in 'rows'. */
     struct list rows;
     struct list track;
@@ -165,9 +171,48 @@ ovsdb_replica_create(const char *db_name)
     return r;
 }
 
+/* Takes 'row' out of its table's index. */
+static void
+row_unindex(struct ovsdb_replica_row *row)
+{
+    if (row->index_key) {
+        hmap_remove(&row->table->by_index, &row->index_node);
+        free(row->index_key);
+        row->index_key = NULL;
+    }
+}
+
+/* Puts live 'row' in its table's index under its index column's current
+ * value, or takes it out (the value is not one string). */
+static void
+row_index(struct ovsdb_replica_row *row)
+{
+    struct ovsdb_replica_table *t = row->table;
+    const char *key = NULL;
+
+    if (!t->index_column) {
+        return;
+    }
+    if (row->columns
+        && ovsdb_datum_get_string(json_object_get(row->columns,
+                                                  t->index_column), &key)) {
+        key = NULL;
+    }
+    if (key && row->index_key && !strcmp(key, row->index_key)) {
+        return;
+    }
+    row_unindex(row);
+    if (key) {
+        row->index_key = xstrdup(key);
+        hmap_insert(&t->by_index, &row->index_node,
+                    hash_string_nocase(key));
+    }
+}
+
 static void
 row_free(struct ovsdb_replica_row *row)
 {
+    free(row->index_key);
     json_decref(row->columns);
     json_decref(row->orig);
     free(row);
@@ -181,6 +226,8 @@ table_destroy(struct ovsdb_replica_table *t)
         row_free(row);
     }
     hmap_destroy(&t->by_uuid);
+    hmap_destroy(&t->by_index);
+    free(t->index_column);
     for (size_t i = 0; i < t->n_columns; i++) {
         free(t->columns[i].name);
     }
@@ -251,6 +298,7 @@ ovsdb_replica_add_table(struct ovsdb_replica *r, const char *name)
     t->name = xstrdup(name);
     t->in_schema = true;
     hmap_init(&t->by_uuid);
+    hmap_init(&t->by_index);
     list_init(&t->rows);
     list_init(&t->track);
 
@@ -367,6 +415,59 @@ ovsdb_replica_next(const struct ovsdb_replica_row *row)
     const struct list *next = row->node.next;
     return (next == &row->table->rows ? NULL
             : LIST_ELEM(next, struct ovsdb_replica_row, node));
+}
+
+void
+ovsdb_replica_add_index(struct ovsdb_replica_table *t, const char *column)
+{
+    struct ovsdb_replica_row *row;
+
+    if (t->index_column && !strcmp(t->index_column, column)) {
+        return;
+    }
+    HMAP_FOR_EACH_SAFE (row, hmap_node, &t->by_uuid) {
+        row_unindex(row);
+    }
+    free(t->index_column);
+    t->index_column = xstrdup(column);
+    HMAP_FOR_EACH_SAFE (row, hmap_node, &t->by_uuid) {
+        if (!row->deleted) {
+            row_index(row);
+        }
+    }
+}
+
+/* Returns the first row at or after 'node' in 'by_index' whose key is
+ * 'key', or NULL. */
+static const struct ovsdb_replica_row *
+index_scan(const struct hmap_node *node, const char *key)
+{
+    for (; node; node = hmap_next_with_hash(node)) {
+        const struct ovsdb_replica_row *row
+            = HMAP_ELEM(node, struct ovsdb_replica_row, index_node);
+        if (!strcmp(row->index_key, key)) {
+            return row;
+        }
+    }
+    return NULL;
+}
+
+const struct ovsdb_replica_row *
+ovsdb_replica_index_first(const struct ovsdb_replica_table *t,
+                          const char *value)
+{
+    if (!t || !t->index_column || !value) {
+        return NULL;
+    }
+    return index_scan(hmap_first_with_hash(&t->by_index,
+                                           hash_string_nocase(value)),
+                      value);
+}
+
+const struct ovsdb_replica_row *
+ovsdb_replica_index_next(const struct ovsdb_replica_row *row)
+{
+    return index_scan(hmap_next_with_hash(&row->index_node), row->index_key);
 }
 
 const char *
@@ -627,6 +728,7 @@ row_set(struct ovsdb_replica_table *t, struct ovsdb_replica_row *row,
             row_untrack(row);
         }
     }
+    row_index(row);
     r->seqno++;
     return row;
 }
@@ -639,6 +741,7 @@ row_delete(struct ovsdb_replica_row *row)
     list_remove(&row->node);
     t->n_live--;
     t->replica->seqno++;
+    row_unindex(row);
     if (!row->tracked) {
         row_track(row, row->columns);
         row->columns = NULL;

@@ -157,6 +157,25 @@ const struct ovsdb_replica_row *ovsdb_replica_next(
     for ((ROW) = ovsdb_replica_first(TABLE); (ROW);             \
          (ROW) = ovsdb_replica_next(ROW))
 
+/* Index: a table may have one string column by whose value its rows can
+ * be found without a walk of the table (chand-host's Chan DB tables by
+ * "vm").  ovsdb_replica_add_index() makes 'column' (copied) the index of
+ * 'table' (replacing any other; the rows present are indexed at once).
+ * OVSDB_REPLICA_FOR_EACH_EQ visits the rows now in 'table' whose index
+ * column is exactly the string 'value', in no particular order; a row
+ * whose column is not one string (e.g. an empty optional) is in no
+ * group.  A table without an index, or a null 'table' or 'value', has no
+ * rows to visit. */
+void ovsdb_replica_add_index(struct ovsdb_replica_table *,
+                             const char *column);
+const struct ovsdb_replica_row *ovsdb_replica_index_first(
+    const struct ovsdb_replica_table *, const char *value);
+const struct ovsdb_replica_row *ovsdb_replica_index_next(
+    const struct ovsdb_replica_row *);
+#define OVSDB_REPLICA_FOR_EACH_EQ(ROW, TABLE, VALUE)                    \
+    for ((ROW) = ovsdb_replica_index_first(TABLE, VALUE); (ROW);        \
+         (ROW) = ovsdb_replica_index_next(ROW))
+
 /* The row's uuid: 36 lowercase characters, owned by the row. */
 const char *ovsdb_replica_row_uuid(const struct ovsdb_replica_row *);
 const struct ovsdb_replica_table *ovsdb_replica_row_table(

@@ -163,9 +163,11 @@ topo_guest_kill() {
     rm -f "$TOPO_RUN/$1/chand-guest.pid"
 }
 
+# topo__wait_gone PID: waits up to 30 s for PID to exit (a killed
+# ovs-vswitchd with a thousand ports takes seconds to close them).
 topo__wait_gone() {
     local i
-    for i in $(seq 100); do
+    for i in $(seq 600); do
         kill -0 "$1" 2>/dev/null || return 0
         [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ] && return 0
         sleep 0.05

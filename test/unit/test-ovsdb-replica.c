@@ -727,6 +727,32 @@ check_model(const struct ovsdb_replica *r, const struct model *now,
     CU_ASSERT_EQUAL(n_tracked, n_changes);
 }
 
+/* The index on "name" (if 'indexed', else on the integer "ofport", which
+ * groups nothing) visits exactly the present rows of each name. */
+static void
+check_model_index(const struct ovsdb_replica *r, const struct model *now,
+                  bool indexed)
+{
+    const struct ovsdb_replica_table *t
+        = ovsdb_replica_get_table(r, "Interface");
+    for (int k = 0; k < 4; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%d", k);
+        size_t expect = 0, found = 0;
+        for (int i = 0; i < MODEL_ROWS; i++) {
+            expect += now->present[i] && now->name[i] == k;
+        }
+        const struct ovsdb_replica_row *row;
+        OVSDB_REPLICA_FOR_EACH_EQ (row, t, name) {
+            const char *v = ovsdb_replica_row_get_string(row, "name");
+            CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+            CU_ASSERT_STRING_EQUAL(v, name);
+            found++;
+        }
+        CU_ASSERT_EQUAL(found, indexed ? expect : 0);
+    }
+}
+
 static void
 test_random_model(void)
 {
@@ -737,8 +763,18 @@ test_random_model(void)
 
     memset(&now, 0, sizeof now);
     then = now;
+    struct ovsdb_replica_table *iface = ovsdb_replica_get_table(r,
+                                                                "Interface");
+    ovsdb_replica_add_index(iface, "name");
+    bool indexed = true;
     for (int step = 0; step < 3000; step++) {
         uint64_t what = unit_random(&seed) % 10;
+        if (step == 1000 || step == 1500) {
+            /* Another index, then "name" again over the rows present. */
+            indexed = step == 1500;
+            ovsdb_replica_add_index(iface, indexed ? "name" : "ofport");
+            check_model_index(r, &now, indexed);
+        }
         if (what == 0) {
             ovsdb_replica_track_clear(r);
             then = now;
@@ -800,6 +836,7 @@ test_random_model(void)
         json_decref(u);
         now = next;
         check_model(r, &now, &then);
+        check_model_index(r, &now, indexed);
     }
 
     struct ovsdb_replica_stats s;
