@@ -1184,6 +1184,18 @@ active_stats(const struct channel *ch)
     return stats;
 }
 
+/* The first time after 'now', at most 'period' ms later, in the channel's
+ * own phase of 'period': channels that all started at once (a chand-host
+ * restart) still write their counters spread over the whole period, not
+ * in one burst. */
+static long long
+next_in_phase(const struct channel *ch, long long now, long long period)
+{
+    long long phase = (ch->cfg.chan_id * 7919LL) % period;
+    long long next = now + period;
+    return next - (next - phase) % period;
+}
+
 bool
 channel_db_write_due(struct channel *ch, long long now)
 {
@@ -1201,7 +1213,7 @@ channel_db_write_due(struct channel *ch, long long now)
     json_decref(active);
     if (!changed) {
         /* Only heartbeats: look again in a while. */
-        ch->db_stats_due = now + CHANNEL_STATS_WRITE_MS;
+        ch->db_stats_due = next_in_phase(ch, now, CHANNEL_STATS_WRITE_MS);
     }
     return changed;
 }
@@ -1213,12 +1225,10 @@ channel_db_written(struct channel *ch, long long now)
     ch->db_hash = channel_db_hash(ch, now);
     json_decref(ch->db_stats_active);
     ch->db_stats_active = active_stats(ch);
-    /* Counters every few seconds, spread over the channels; an idle
-     * channel's every minute. */
-    ch->db_stats_due = now + CHANNEL_STATS_WRITE_MS
-                       + ch->cfg.chan_id % 1000;
-    ch->db_keepalive_due = now + CHANNEL_STATS_IDLE_WRITE_MS
-                           + ch->cfg.chan_id % 1000;
+    /* Counters every few seconds; an idle channel's every minute. */
+    ch->db_stats_due = next_in_phase(ch, now, CHANNEL_STATS_WRITE_MS);
+    ch->db_keepalive_due = next_in_phase(ch, now,
+                                         CHANNEL_STATS_IDLE_WRITE_MS);
 }
 
 void

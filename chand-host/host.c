@@ -18,6 +18,7 @@
 #include "ctl.h"
 #include "flow-template.h"
 #include "flowmgr.h"
+#include "hmap.h"
 #include "inject.h"
 #include "ofconn.h"
 #include "ovsdb-msg.h"
@@ -49,8 +50,17 @@ struct host {
     struct ctl_server *ctl;
     struct transfer *transfer;
 
+    /* The channels.  'due' and 'refs' are parallel to 'channels': when each
+     * next needs channel_run() (0: on the next turn; a frame for it or a
+     * change to its inputs sets that), and its entry in the lookups by
+     * chan-id and VM name.  So a turn of the loop that a few frames woke
+     * runs those few channels, not all of them. */
     struct channel **channels;
+    long long *due;
+    struct chan_ref **refs;
     size_t n_channels;
+    struct hmap by_chan_id;     /* Of struct chan_ref, by 'by_chan_id'. */
+    struct hmap by_vm;          /* Of struct chan_ref, by 'by_vm'. */
     json_t *down;               /* vm -> true: deprovisioned, written down. */
     json_t *claims;             /* vm -> {"claim", "migrations", and while
                                  * taking it over "deadline"}: this
@@ -103,26 +113,98 @@ count(struct host *h, const char *name)
                         json_integer(n ? json_integer_value(n) + 1 : 1));
 }
 
-static struct channel *
-find_by_vm(const struct host *h, const char *vm)
+/* Where a channel is in 'channels': found by chan-id or VM name. */
+struct chan_ref {
+    struct hmap_node by_chan_id;
+    struct hmap_node by_vm;
+    size_t idx;                 /* Index in 'channels', 'due', 'refs'. */
+};
+
+static size_t
+hash_chan_id(uint32_t chan_id)
 {
-    for (size_t i = 0; i < h->n_channels; i++) {
-        if (!strcmp(channel_vm(h->channels[i]), vm)) {
-            return h->channels[i];
+    return chan_id * 2654435761u;
+}
+
+/* Appends 'ch' (taken over) to the channels, due at once. */
+static void
+channels_add(struct host *h, struct channel *ch)
+{
+    size_t n = h->n_channels + 1;
+    h->channels = xrealloc(h->channels, n * sizeof *h->channels);
+    h->due = xrealloc(h->due, n * sizeof *h->due);
+    h->refs = xrealloc(h->refs, n * sizeof *h->refs);
+
+    struct chan_ref *ref = xzalloc(sizeof *ref);
+    ref->idx = h->n_channels;
+    hmap_insert(&h->by_chan_id, &ref->by_chan_id,
+                hash_chan_id(channel_config(ch)->chan_id));
+    hmap_insert(&h->by_vm, &ref->by_vm, hash_string_nocase(channel_vm(ch)));
+    h->channels[ref->idx] = ch;
+    h->due[ref->idx] = 0;
+    h->refs[ref->idx] = ref;
+    h->n_channels = n;
+}
+
+/* Takes channel 'i' out of the channels (the caller destroys it); the last
+ * one takes its place. */
+static void
+channels_del(struct host *h, size_t i)
+{
+    struct chan_ref *ref = h->refs[i];
+    hmap_remove(&h->by_chan_id, &ref->by_chan_id);
+    hmap_remove(&h->by_vm, &ref->by_vm);
+    free(ref);
+
+    size_t last = --h->n_channels;
+    h->channels[i] = h->channels[last];
+    h->due[i] = h->due[last];
+    h->refs[i] = h->refs[last];
+    if (i < last) {
+        h->refs[i]->idx = i;
+    }
+}
+
+static const struct chan_ref *
+ref_by_vm(const struct host *h, const char *vm)
+{
+    const struct chan_ref *ref;
+    HMAP_FOR_EACH_WITH_HASH (ref, by_vm, hash_string_nocase(vm),
+                             &h->by_vm) {
+        if (!strcmp(channel_vm(h->channels[ref->idx]), vm)) {
+            return ref;
+        }
+    }
+    return NULL;
+}
+
+static const struct chan_ref *
+ref_by_chan_id(const struct host *h, uint32_t chan_id)
+{
+    const struct chan_ref *ref;
+    HMAP_FOR_EACH_WITH_HASH (ref, by_chan_id, hash_chan_id(chan_id),
+                             &h->by_chan_id) {
+        if (channel_config(h->channels[ref->idx])->chan_id == chan_id) {
+            return ref;
         }
     }
     return NULL;
 }
 
 static struct channel *
-find_by_chan_id(const struct host *h, uint32_t chan_id)
+find_by_vm(const struct host *h, const char *vm)
+{
+    const struct chan_ref *ref = ref_by_vm(h, vm);
+    return ref ? h->channels[ref->idx] : NULL;
+}
+
+/* Makes every channel due on the next turn (its inputs changed). */
+static void
+kick_all(struct host *h)
 {
     for (size_t i = 0; i < h->n_channels; i++) {
-        if (channel_config(h->channels[i])->chan_id == chan_id) {
-            return h->channels[i];
-        }
+        h->due[i] = 0;
     }
-    return NULL;
 }
 
 /* Packet path. */
@@ -137,8 +219,12 @@ transmit(uint32_t chan_id, const uint8_t *frame, size_t len, void *h_)
 /* Checks a frame that the bridge handed to chand-host for channel 'ch' and
  * passes its payload to the channel. */
 static void
-deliver(struct channel *ch, const uint8_t *frame, size_t len)
+deliver(struct host *h, const struct chan_ref *ref, const uint8_t *frame,
+        size_t len)
 {
+    struct channel *ch = h->channels[ref->idx];
+
+    h->due[ref->idx] = 0;
     struct pkt_udp pkt;
     enum pkt_error error = pkt_udp_parse(frame, len, 0, &pkt);
     if (error) {
@@ -165,14 +251,14 @@ static void
 port_recv(uint32_t mark, const uint8_t *frame, size_t len, void *h_)
 {
     struct host *h = h_;
-    struct channel *ch = find_by_chan_id(h, mark);
-    if (!ch) {
+    const struct chan_ref *ref = ref_by_chan_id(h, mark);
+    if (!ref) {
         count(h, "rx_drop_unknown_mark");
         VLOG_WARN_RL(&rl, "frame from the chand port with unknown pkt_mark "
                      "%"PRIu32, mark);
         return;
     }
-    deliver(ch, frame, len);
+    deliver(h, ref, frame, len);
 }
 
 static void
@@ -184,40 +270,43 @@ packet_in(uint64_t cookie, uint32_t in_port, bool has_mark, uint32_t mark,
         count(h, "rx_drop_foreign_flow");
         return;
     }
-    struct channel *ch = has_mark ? find_by_chan_id(h, mark) : NULL;
-    if (!ch) {
+    const struct chan_ref *ref = has_mark ? ref_by_chan_id(h, mark) : NULL;
+    if (!ref) {
         count(h, "rx_drop_unknown_mark");
         VLOG_WARN_RL(&rl, "PACKET_IN from port %u with unknown pkt_mark %u",
                      in_port, mark);
         return;
     }
+    struct channel *ch = h->channels[ref->idx];
     if (in_port != channel_ofport(ch)) {
         channel_count_drop(ch, "in_port");
         return;
     }
-    deliver(ch, frame, len);
+    deliver(h, ref, frame, len);
 }
 
 /* Provisioning. */
 
+/* What is_active() looks at. */
+struct active_ctx {
+    const struct host *h;
+    json_t *ifaces;             /* Interface name -> true: the channels'. */
+};
+
 static bool
-is_active(const char *iface_uuid, void *h_)
+is_active(const char *iface_uuid, void *ctx_)
 {
-    /* A channel is identified by its interface name in 'channels'; the
-     * replica maps uuids to names, so compare through the row. */
-    struct host *h = h_;
+    /* A channel is identified by its interface name; the replica maps
+     * uuids to names, so compare through the row. */
+    const struct active_ctx *ctx = ctx_;
+    const json_t *ifaces = ctx->ifaces;
     const struct ovsdb_replica_row *row = ovsdb_replica_find(
-        ovsdb_replica_get_table(h->ovs, "Interface"), iface_uuid);
+        ovsdb_replica_get_table(ctx->h->ovs, "Interface"), iface_uuid);
     const char *name = NULL;
     if (row) {
         ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name);
     }
-    for (size_t i = 0; name && i < h->n_channels; i++) {
-        if (!strcmp(channel_iface(h->channels[i]), name)) {
-            return true;
-        }
-    }
-    return false;
+    return name && json_object_get(ifaces, name);
 }
 
 static void
@@ -243,12 +332,10 @@ upstream_write_done(bool ok, void *w_)
 {
     struct upstream_write *w = w_;
     struct host *h = w->host;
-    for (size_t i = 0; i < h->n_channels; i++) {
-        if (h->channels[i] == w->ch
-            && !strcmp(channel_vm(w->ch), w->vm)) {
-            upstream_batch_done(channel_upstream(w->ch), ok, time_msec());
-            break;
-        }
+    const struct chan_ref *ref = ref_by_vm(h, w->vm);
+    if (ref && h->channels[ref->idx] == w->ch) {
+        upstream_batch_done(channel_upstream(w->ch), ok, time_msec());
+        h->due[ref->idx] = 0;
     }
     free(w->vm);
     free(w);
@@ -357,7 +444,7 @@ remove_channel(struct host *h, size_t i, enum removal why,
               : "");
     transfer_detach(h->transfer, ch);
     channel_destroy(ch);
-    h->channels[i] = h->channels[--h->n_channels];
+    channels_del(h, i);
 }
 
 static void
@@ -476,9 +563,7 @@ add_channel(struct host *h, const struct prov_channel *pc, long long now)
     json_decref(up.rows);
     set_guest_limits(h, ch);
     transfer_attach(h->transfer, ch);
-    h->channels = xrealloc(h->channels,
-                           (h->n_channels + 1) * sizeof *h->channels);
-    h->channels[h->n_channels++] = ch;
+    channels_add(h, ch);
     json_object_del(h->down, pc->vm);
     json_t *keys = chandb_keys(h->db, pc->vm);
     channel_set_keys(ch, keys);
@@ -569,7 +654,13 @@ static void
 reprovision(struct host *h, long long now)
 {
     struct prov_set set;
-    provision_compute(h->ovs, h->opts.bridge, is_active, h, &set);
+    struct active_ctx active = { h, json_object() };
+    for (size_t i = 0; i < h->n_channels; i++) {
+        json_object_set_new(active.ifaces, channel_iface(h->channels[i]),
+                            json_true());
+    }
+    provision_compute(h->ovs, h->opts.bridge, is_active, &active, &set);
+    json_decref(active.ifaces);
     set_monitored_vms(h, &set);
     h->next_claim_check = LLONG_MAX;
 
@@ -664,6 +755,7 @@ reprovision(struct host *h, long long now)
         clean_released_rows(h);
     }
     provision_set_destroy(&set);
+    kick_all(h);
 }
 
 static void
@@ -718,6 +810,7 @@ set_channels_installed(struct host *h)
     h->installed_flows_ok = h->flows_ok;
     for (size_t i = 0; i < h->n_channels; i++) {
         struct channel *ch = h->channels[i];
+        h->due[i] = 0;
         channel_set_flows_installed(
             ch, h->flows_ok && ofconn_is_ready(h->of)
                 && flowmgr_is_installed(h->fm, channel_config(ch)->chan_id));
@@ -1005,6 +1098,7 @@ ctl_object_delink(struct ctl_conn *conn, int argc, const char *argv[],
     }
     chandb_delete_guest_records(h->db, channel_vm(ch));
     upstream_drop(channel_upstream(ch));
+    h->due[ref_by_vm(h, argv[1])->idx] = 0;
     VLOG_WARN("%s: delinked: published records and object references "
               "dropped, asking the guest for all of them again",
               channel_vm(ch));
@@ -1201,6 +1295,8 @@ host_create(const struct host_options *opts)
     h->status_pending = json_object();
     h->counters = json_object();
     h->vlan_limit = -1;
+    hmap_init(&h->by_chan_id);
+    hmap_init(&h->by_vm);
     register_commands(h);
     VLOG_INFO("chand-host starting: bridge %s (%s), Open_vSwitch DB %s, "
               "Chan DB %s", opts->bridge, h->target, opts->ovs_db,
@@ -1217,8 +1313,13 @@ host_destroy(struct host *h)
     for (size_t i = 0; i < h->n_channels; i++) {
         transfer_detach(h->transfer, h->channels[i]);
         channel_destroy(h->channels[i]);
+        free(h->refs[i]);
     }
     free(h->channels);
+    free(h->due);
+    free(h->refs);
+    hmap_destroy(&h->by_chan_id);
+    hmap_destroy(&h->by_vm);
     transfer_destroy(h->transfer);
     ctl_server_destroy(h->ctl);
     inject_destroy(h->inj);
@@ -1284,6 +1385,7 @@ host_run(struct host *h)
             struct channel *ch = h->channels[i];
             channel_set_desired(ch, chandb_desired(h->db, channel_vm(ch)),
                                 now);
+            h->due[i] = 0;
         }
     }
     uint64_t limits_seqno = chandb_get_limits_seqno(h->db);
@@ -1291,6 +1393,7 @@ host_run(struct host *h)
         h->limits_seqno = limits_seqno;
         for (size_t i = 0; i < h->n_channels; i++) {
             set_guest_limits(h, h->channels[i]);
+            h->due[i] = 0;
         }
     }
     uint64_t keys_seqno = chandb_get_keys_seqno(h->db);
@@ -1301,11 +1404,16 @@ host_run(struct host *h)
             json_t *keys = chandb_keys(h->db, channel_vm(ch));
             channel_set_keys(ch, keys);
             json_decref(keys);
+            h->due[i] = 0;
         }
     }
     for (size_t i = 0; i < h->n_channels; i++) {
-        channel_run(h->channels[i], now);
-        write_upstream(h, h->channels[i], now);
+        if (now >= h->due[i]) {
+            struct channel *ch = h->channels[i];
+            channel_run(ch, now);
+            write_upstream(h, ch, now);
+            h->due[i] = channel_next_deadline(ch, now);
+        }
     }
     transfer_run(h->transfer, now);
     ofconn_run(h->of);          /* Flush what the channels queued. */
@@ -1331,9 +1439,11 @@ host_wait(struct host *h)
         poll_timer_wait_until(h->next_db_write);
     }
     poll_timer_wait_until(h->next_claim_check);
+    long long due = LLONG_MAX;
     for (size_t i = 0; i < h->n_channels; i++) {
-        poll_timer_wait_until(channel_next_deadline(h->channels[i], now));
+        due = h->due[i] < due ? h->due[i] : due;
     }
+    poll_timer_wait_until(due);
 }
 
 bool

@@ -24,6 +24,9 @@ VLOG_DEFINE_THIS_MODULE(transfer);
 /* A channel's lane. */
 struct lane {
     struct list node;           /* In transfer's 'lanes'. */
+    struct list busy_node;      /* In transfer's 'busy', if 'busy'. */
+    bool busy;                  /* Not xfer_lane_is_idle() (or was not at
+                                 * the last transfer_run()). */
     struct transfer *t;
     struct channel *ch;         /* Borrowed. */
     char *vm;
@@ -50,6 +53,8 @@ struct transfer {
     struct content_store *cs;
     struct xfer_lane_config lane_cfg;
     struct list lanes;
+    struct list busy;           /* The lanes with work: transfer_run() and
+                                 * transfer_wait() visit only these. */
     struct list fetches;
     uint64_t needs_seqno;
     uint64_t fetches_done;
@@ -152,6 +157,7 @@ transfer_create(const struct transfer_config *cfg, struct chandb *db)
     t->lane_cfg.serve_rate = (cfg->serve_rate ? cfg->serve_rate
                               : TRANSFER_DEFAULT_SERVE_RATE);
     list_init(&t->lanes);
+    list_init(&t->busy);
     list_init(&t->fetches);
     chandb_set_content_source(db, content_state, t);
     VLOG_INFO("content store %s: %"PRIu64" bytes of %"PRIu64,
@@ -164,6 +170,9 @@ static void
 lane_free(struct lane *l)
 {
     list_remove(&l->node);
+    if (l->busy) {
+        list_remove(&l->busy_node);
+    }
     channel_set_xfer(l->ch, NULL, NULL);
     xfer_lane_destroy(l->lane);
     free(l->vm);
@@ -187,6 +196,16 @@ transfer_destroy(struct transfer *t)
     }
     content_store_close(t->cs);
     free(t);
+}
+
+/* Makes transfer_run() and transfer_wait() visit lane 'l'. */
+static void
+lane_busy(struct lane *l)
+{
+    if (!l->busy) {
+        list_push_back(&l->t->busy, &l->busy_node);
+        l->busy = true;
+    }
 }
 
 /* Lane callbacks (aux: struct lane). */
@@ -310,6 +329,7 @@ lane_input(struct channel *ch, const struct chan_wire_header *h,
     struct lane *l = l_;
     (void) ch;
     xfer_lane_input(l->lane, h, payload, now);
+    lane_busy(l);
 }
 
 void
@@ -449,6 +469,7 @@ start_fetch(struct transfer *t, struct fetch *f, long long now)
                                         NULL, &error);
         if (!err) {
             err = xfer_lane_pull(l->lane, f->digest, f->size, now, &error);
+            lane_busy(l);
         }
         if (err && err != EEXIST) {
             json_object_set_new(f->tried, vm, json_string(
@@ -512,8 +533,12 @@ transfer_run(struct transfer *t, long long now)
     }
 
     struct lane *l;
-    LIST_FOR_EACH (l, node, &t->lanes) {
+    LIST_FOR_EACH_SAFE (l, busy_node, &t->busy) {
         xfer_lane_run(l->lane, now);
+        if (xfer_lane_is_idle(l->lane)) {
+            list_remove(&l->busy_node);
+            l->busy = false;
+        }
     }
 }
 
@@ -522,7 +547,7 @@ transfer_wait(struct transfer *t, long long now)
 {
     long long next = LLONG_MAX;
     struct lane *l;
-    LIST_FOR_EACH (l, node, &t->lanes) {
+    LIST_FOR_EACH (l, busy_node, &t->busy) {
         long long w = xfer_lane_next_wakeup(l->lane, now);
         next = w < next ? w : next;
     }

@@ -777,6 +777,12 @@ xfer_lane_run(struct xfer_lane *lane, long long now)
     }
 }
 
+bool
+xfer_lane_is_idle(const struct xfer_lane *lane)
+{
+    return list_is_empty(&lane->pulls) && list_is_empty(&lane->served);
+}
+
 long long
 xfer_lane_next_wakeup(const struct xfer_lane *lane, long long now)
 {

@@ -129,6 +129,10 @@ void xfer_lane_reset(struct xfer_lane *);
 void xfer_lane_run(struct xfer_lane *, long long now);
 long long xfer_lane_next_wakeup(const struct xfer_lane *, long long now);
 
+/* True if the lane has nothing to run and no wakeup: no pull and nothing
+ * served.  Only xfer_lane_input() and xfer_lane_pull() make it busy. */
+bool xfer_lane_is_idle(const struct xfer_lane *);
+
 /* Lane totals. */
 struct xfer_lane_stats {
     uint64_t pulls_started;
