@@ -21,7 +21,7 @@
 VLOG_DEFINE_THIS_MODULE(channel);
 
 #define HEARTBEAT_MS 1000       /* Idle interval between heartbeats. */
-#define TIMER_SLACK_MS 100      /* Heartbeats and SYNC repeats are due on
+#define TIMER_SLACK_MS 250      /* Heartbeats and SYNC repeats are due on
                                  * this grid, so that many channels' timers
                                  * share one wakeup. */
 #define SYNC_RETRY_MS 1000      /* SYNC repeated until acknowledged. */
@@ -1078,7 +1078,7 @@ channel_next_deadline(const struct channel *ch, long long now)
     }
     if (next > 0) {
         /* Up to the next multiple of the slack: nothing here is latency
-         * bound, and 1,000 idle channels then cost at most 10 wakeups a
+         * bound, and 1,000 idle channels then cost at most 4 timer wakeups a
          * second instead of 1,000. */
         next += TIMER_SLACK_MS - 1 - (next - 1) % TIMER_SLACK_MS;
     }
