@@ -1855,21 +1855,23 @@ def scale_md(r, w):
     w("")
     w("| N | setup: veths, keys, simulator, ports (s) | chand flows / all "
       "flows / meters | ovs-vswitchd RSS MiB / idle CPU % | ovsdb-server "
-      "idle CPU % | simulator RSS MiB / idle CPU % | new sessions after "
+      "idle CPU % | simulator RSS MiB / idle CPU % | ovs-vswitchd "
+      "restart: answering again after (s) | new sessions after "
       "ovs-vswitchd restart | chand-host / ovs-vswitchd log warnings |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("|---|---|---|---|---|---|---|---|---|")
     for n, x in sorted(lv.items(), key=lambda kv: int(kv[0])):
         vs = x.get("vswitchd") or {}
         sim = x.get("sim") or {}
         lw = x.get("log_warnings") or {}
         rv = x.get("restart_vswitchd")
-        w("| {} | {} | {} / {} / {} | {} / {} | {} | {} / {} | {} | {} / {} "
-          "|".format(
+        w("| {} | {} | {} / {} / {} | {} / {} | {} | {} / {} | {} | {} | "
+          "{} / {} |".format(
               fmt(int(n)), fmt(x.get("setup_s"), 1), fmt(x.get("flows")),
               fmt(x.get("flows_all")), fmt(x.get("meters")),
               fmt(mib(vs.get("rss_kb")), 1), fmt(vs.get("idle_cpu_pct"), 2),
               fmt((x.get("ovsdb_server") or {}).get("idle_cpu_pct"), 2),
               fmt(mib(sim.get("rss_kb")), 1), fmt(sim.get("idle_cpu_pct"), 2),
+              fmt(rv.get("started_s"), 1) if rv else "—",
               fmt(rv.get("host_sessions")) if rv else "—",
               fmt(lw.get("chand-host")), fmt(lw.get("ovs-vswitchd"))))
     w("")
