@@ -25,8 +25,12 @@
  * --status-interval seconds and at once on SIGUSR1), with the aggregate
  * counters and, per VM, whether it is in session, its host epoch and
  * position, records applied, snapshots begun and finished, sessions
- * entered, frames in and out, drops.  It runs until SIGTERM or SIGINT,
- * then prints the aggregate as one JSON object on stdout. */
+ * entered, frames in and out, drops.  With --watch-key KEY (repeatable),
+ * each VM notes the wall-clock time at which it first committed a put of
+ * KEY (its datastore's change callback, called after the commit), and the
+ * status has, per KEY, how many VMs did and when (percentiles and the
+ * sorted times).  It runs until SIGTERM or SIGINT, then prints the
+ * aggregate as one JSON object on stdout. */
 
 #include <config.h>
 #include "chand-bench.h"
@@ -53,6 +57,7 @@
 #include "keyring.h"
 #include "poll-loop.h"
 #include "receiver.h"
+#include "util.h"
 #include "vlog.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -63,8 +68,11 @@
                                  * (chand-guest's UDP_BATCH). */
 #define SIM_FRAME_MAX (9216 + 64)/* A jumbo datagram with its headers. */
 
+struct sim;
+
 struct sim_vm {
     struct guests_spec spec;
+    const struct sim *sim;
     struct chan_config cfg;
     int fd;
     struct datastore *ds;
@@ -80,6 +88,10 @@ struct sim_vm {
     uint64_t rx_errors;
     uint64_t tx_frames;
     uint64_t tx_errors;
+
+    /* When this VM first committed a put of each watched key (CLOCK_REALTIME
+     * ms; 0: not yet). */
+    long long watch_ms[GUESTS_WATCH_MAX];
 };
 
 struct sim {
@@ -93,6 +105,8 @@ struct sim {
     enum ds_sync sync;
     long long started;
     uint64_t loops;
+    const char *watch[GUESTS_WATCH_MAX]; /* --watch-key arguments. */
+    size_t n_watch;
 };
 
 static volatile sig_atomic_t dump_requested;
@@ -234,6 +248,23 @@ open_socket(const char *iface, int rcvbuf)
     return fd;
 }
 
+/* Datastore change callback (only with --watch-key): notes the first put of
+ * each watched key. */
+static void
+vm_changed(void *vm_, const struct ds_change *change)
+{
+    struct sim_vm *vm = vm_;
+
+    if (change->op != DS_PUT) {
+        return;
+    }
+    for (size_t i = 0; i < vm->sim->n_watch; i++) {
+        if (!vm->watch_ms[i] && !strcmp(change->key, vm->sim->watch[i])) {
+            vm->watch_ms[i] = time_wall_msec();
+        }
+    }
+}
+
 static void
 vm_start(struct sim *sim, struct sim_vm *vm, int rcvbuf, long long now)
 {
@@ -265,6 +296,10 @@ vm_start(struct sim *sim, struct sim_vm *vm, int rcvbuf, long long now)
     if (err) {
         bench_fatal("guests: %s: datastore: %s", vm->spec.vm,
                     datastore_last_error());
+    }
+    vm->sim = sim;
+    if (sim->n_watch) {
+        datastore_set_change_cb(vm->ds, vm_changed, vm);
     }
     struct receiver_config rc = {
         .vid = vm->cfg.vid,
@@ -432,7 +467,7 @@ vm_json(const struct sim_vm *vm, long long now, struct sim_totals *t)
                                 json_integer(vm->rx_drops[i]));
         }
     }
-    return json_pack(
+    json_t *j = json_pack(
         "{sI sI sb sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI so}",
         "chan_id", (json_int_t) vm->spec.chan_id,
         "vid", (json_int_t) vm->spec.vid,
@@ -457,6 +492,66 @@ vm_json(const struct sim_vm *vm, long long now, struct sim_totals *t)
         "drop_upstream", (json_int_t) s.drop_type,
         "rx_generation", (json_int_t) receiver_rx_generation(vm->rx),
         "drop_frame", drops);
+    if (j && vm->sim && vm->sim->n_watch) {
+        json_t *watch = json_object();
+        for (size_t i = 0; i < vm->sim->n_watch; i++) {
+            json_object_set_new(watch, vm->sim->watch[i],
+                                vm->watch_ms[i]
+                                ? json_integer(vm->watch_ms[i])
+                                : json_null());
+        }
+        json_object_set_new(j, "watch", watch);
+    }
+    return j;
+}
+
+static int
+compare_ll(const void *a_, const void *b_)
+{
+    const long long *a = a_, *b = b_;
+
+    return *a < *b ? -1 : *a > *b;
+}
+
+/* The watched keys: per key, how many VMs committed it and when (ms,
+ * CLOCK_REALTIME): first, p50, p90, p99, max and all times, ascending. */
+static json_t *
+watch_json(const struct sim *sim)
+{
+    json_t *watch = json_object();
+    long long *t = xmalloc((sim->n ? sim->n : 1) * sizeof *t);
+
+    for (size_t w = 0; w < sim->n_watch; w++) {
+        size_t n = 0;
+        for (size_t i = 0; i < sim->n; i++) {
+            if (sim->vms[i].watch_ms[w]) {
+                t[n++] = sim->vms[i].watch_ms[w];
+            }
+        }
+        qsort(t, n, sizeof *t, compare_ll);
+        json_t *times = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(times, json_integer(t[i]));
+        }
+        json_t *o = json_pack("{sI sI so}", "vms", (json_int_t) n,
+                              "of", (json_int_t) sim->n, "times_ms", times);
+        static const struct {
+            const char *name;
+            double p;
+        } pcts[] = {
+            { "first_ms", 0 }, { "p50_ms", 50 }, { "p90_ms", 90 },
+            { "p99_ms", 99 }, { "max_ms", 100 },
+        };
+        for (size_t i = 0; i < sizeof pcts / sizeof *pcts; i++) {
+            json_object_set_new(o, pcts[i].name,
+                                n ? json_integer(guests_percentile(
+                                                     t, n, pcts[i].p))
+                                  : json_null());
+        }
+        json_object_set_new(watch, sim->watch[w], o);
+    }
+    free(t);
+    return watch;
 }
 
 static json_t *
@@ -499,8 +594,13 @@ status_json(const struct sim *sim, long long now, struct sim_totals *t)
         json_object_set_new(vms, sim->vms[i].spec.vm,
                             vm_json(&sim->vms[i], now, t));
     }
-    return json_pack("{sI so so}", "pid", (json_int_t) getpid(),
-                     "total", totals_json(sim, t, now), "vms", vms);
+    json_t *status = json_pack("{sI so so}", "pid", (json_int_t) getpid(),
+                               "total", totals_json(sim, t, now),
+                               "vms", vms);
+    if (status && sim->n_watch) {
+        json_object_set_new(status, "watch", watch_json(sim));
+    }
+    return status;
 }
 
 static void
@@ -531,7 +631,7 @@ write_status(struct sim *sim, long long now)
 enum {
     OPT_CHANNELS = 256, OPT_CHANNEL, OPT_DIR, OPT_STATUS,
     OPT_STATUS_INTERVAL, OPT_SYNC, OPT_RCVBUF, OPT_LOG_FILE, OPT_VERBOSE,
-    OPT_READY,
+    OPT_READY, OPT_WATCH_KEY,
 };
 
 int
@@ -548,6 +648,7 @@ bench_cmd_guests(int argc, char *argv[])
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {"verbose", required_argument, NULL, OPT_VERBOSE},
         {"ready", required_argument, NULL, OPT_READY},
+        {"watch-key", required_argument, NULL, OPT_WATCH_KEY},
         {NULL, 0, NULL, 0},
     };
     struct sim sim = { .status_interval = 1000, .sync = DS_SYNC_FULL };
@@ -593,6 +694,15 @@ bench_cmd_guests(int argc, char *argv[])
         case OPT_LOG_FILE: log_file = optarg; break;
         case OPT_VERBOSE: verbose = optarg; break;
         case OPT_READY: ready = optarg; break;
+        case OPT_WATCH_KEY: {
+            char error[GUESTS_ERROR_LEN];
+            if (guests_watch_key_check(optarg, sim.watch, sim.n_watch,
+                                       error, sizeof error)) {
+                bench_fatal("guests: --watch-key %s: %s", optarg, error);
+            }
+            sim.watch[sim.n_watch++] = optarg;
+            break;
+        }
         default: exit(2);
         }
     }

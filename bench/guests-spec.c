@@ -208,3 +208,52 @@ guests_frame_build(const struct chan_config *cfg, const uint8_t *payload,
 
     return pkt_udp_build(&pkt, buf, size, lenp);
 }
+
+int
+guests_watch_key_check(const char *key, const char *const *watched,
+                       size_t n_watched, char *error, size_t error_size)
+{
+    size_t len = strlen(key);
+
+    if (!len || len > GUESTS_WATCH_KEY_MAX) {
+        return spec_error(error, error_size, "a key has 1..%d bytes",
+                          GUESTS_WATCH_KEY_MAX);
+    }
+    for (const char *p = key; *p; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            return spec_error(error, error_size, "control character in "
+                              "the key");
+        }
+    }
+    for (size_t i = 0; i < n_watched; i++) {
+        if (!strcmp(watched[i], key)) {
+            return spec_error(error, error_size, "key given twice");
+        }
+    }
+    if (n_watched >= GUESTS_WATCH_MAX) {
+        return spec_error(error, error_size, "at most %d keys",
+                          GUESTS_WATCH_MAX);
+    }
+    return 0;
+}
+
+long long
+guests_percentile(const long long *sorted, size_t n, double p)
+{
+    if (!n) {
+        return -1;
+    }
+    double rank = p * (double) n / 100.0;
+    size_t k;
+    if (rank <= 1) {
+        k = 1;
+    } else if (rank >= (double) n) {
+        k = n;
+    } else {
+        k = (size_t) rank;
+        if ((double) k < rank) {
+            k++;                /* Rounded up. */
+        }
+    }
+    return sorted[k - 1];
+}

@@ -28,6 +28,12 @@
  * vid, the host endpoint as source, the guest endpoint as destination.
  * guests_frame_build() writes what the host's guest-to-host rule accepts:
  * tagged with the vid, from the guest endpoint to the host endpoint.
+ *
+ * Watched keys.  With --watch-key KEY (repeatable) the simulator notes,
+ * per simulated VM, the wall-clock time (CLOCK_REALTIME, ms) at which the
+ * VM first committed a put of KEY, and its status gives per KEY how many
+ * VMs did and the nearest-rank percentiles of those times
+ * (guests_percentile()).
  */
 #ifndef GUESTS_SPEC_H
 #define GUESTS_SPEC_H 1
@@ -94,5 +100,21 @@ enum guests_drop guests_frame_accept(const struct chan_config *cfg,
  * its length in '*lenp'.  Returns 0 or a pkt_error (packets.h). */
 int guests_frame_build(const struct chan_config *cfg, const uint8_t *payload,
                        size_t len, uint8_t *buf, size_t size, size_t *lenp);
+
+/* Watched keys (--watch-key). */
+#define GUESTS_WATCH_MAX 8              /* Keys watched at most. */
+#define GUESTS_WATCH_KEY_MAX 4096       /* Bytes (DS_KEY_MAX). */
+
+/* Checks one --watch-key argument 'key' given after 'n_watched' others
+ * ('watched', borrowed): 1..GUESTS_WATCH_KEY_MAX bytes, no control
+ * character, not a repeat, at most GUESTS_WATCH_MAX in all.  Returns 0, or
+ * -1 with the problem in 'error'. */
+int guests_watch_key_check(const char *key, const char *const *watched,
+                           size_t n_watched, char *error, size_t error_size);
+
+/* The nearest-rank 'p'th percentile (0 < p <= 100) of the 'n' ascending
+ * values at 'sorted' (the smallest value whose rank is at least p% of n),
+ * or -1 if 'n' is 0. */
+long long guests_percentile(const long long *sorted, size_t n, double p);
 
 #endif /* guests-spec.h */

@@ -1682,6 +1682,229 @@ def cluster_md(r, w):
             w("")
 
 
+# --- 12. Scale: N channels on one hypervisor ------------------------------
+
+# The issue's targets: (label, figure, target, unit, test).
+SCALE_TARGET_N = 1000
+
+
+def scale_rss_peak_kb(x):
+    v = [x.get("rss_peak_kb")] + [(x.get(k) or {}).get("rss_peak_kb")
+                                  for k in ("restart_host",
+                                            "restart_vswitchd")]
+    v = [y for y in v if y is not None]
+    return max(v) if v else None
+
+
+def scale(raw):
+    d = os.path.join(raw, "scale")
+    if not os.path.isdir(d):
+        return {}
+    out = {"setup": load(os.path.join(d, "setup.json"), {}), "levels": {}}
+    for f in glob.glob(os.path.join(d, "result-*.json")):
+        m = re.search(r"result-(\d+)\.json$", f)
+        x = load(f)
+        if not m:
+            continue
+        n = m.group(1)
+        if x is None:
+            problem("scale {}: result.json unreadable".format(n))
+            continue
+        if not x.get("ok"):
+            problem("scale {}: sim-scale could not do its job: {}".format(
+                n, x.get("error")))
+        if not x.get("ready"):
+            problem("scale {}: no channel became ready".format(n))
+        if not (x.get("push") or {}).get("applied"):
+            problem("scale {}: the record pushed to all VMs was committed "
+                    "by no VM".format(n))
+        x["rss_peak_any_kb"] = scale_rss_peak_kb(x)
+        out["levels"][n] = x
+    out["measured"] = bool(out["levels"])
+    out["targets"] = scale_targets(out)
+    return out
+
+
+def scale_targets(sc):
+    """The issue's targets at the largest N measured."""
+    lv = sc.get("levels") or {}
+    if not lv:
+        return []
+    n = max(lv, key=int)
+    x = lv[n]
+    idle_window = x.get("idle_measured_s") or 0
+    rh = x.get("restart_host")
+    rv = x.get("restart_vswitchd")
+    at = "" if int(n) == SCALE_TARGET_N else " (target for {:,} channels; " \
+        "measured at {:,})".format(SCALE_TARGET_N, int(n))
+    out = []
+
+    def t(what, limit, value, unit, met, **kw):
+        d = {"target": "scale: {} {}{}".format(what, limit, at),
+             "what": what, "limit": limit, "value": value, "unit": unit,
+             "met": met, "n": int(n)}
+        d.update(kw)
+        out.append(d)
+    v = x.get("ready_s")
+    t("all channels ready after chand-host starts", "≤ 30 s", v, "s",
+      v is not None and v <= 30)
+    p = x.get("push") or {}
+    v = p.get("p99_ms")
+    t("one record for all VMs: push → applied in all, p99", "≤ 2,000 ms",
+      v, "ms", v is not None and v <= 2000 and p.get("applied") == int(n))
+    v = x.get("rss_peak_any_kb")
+    t("chand-host RSS (peak)", "≤ 256 MiB", None if v is None else v / 1024,
+      "MiB", v is not None and v <= 256 * 1024)
+    v = x.get("idle_cpu_pct")
+    t("chand-host CPU at rest, all ready, no pushes",
+      "≤ 2 % of one core (over ≥ 20 s)", v, "% of a core",
+      v is not None and v <= 2 and idle_window >= 20,
+      judged=idle_window >= 20)
+    if rh:
+        v = rh.get("back_s")
+        t("kill -9 chand-host: all resynced", "≤ 30 s", v, "s",
+          v is not None and v <= 30)
+        v = rh.get("snapshots")
+        t("kill -9 chand-host: guests given a full snapshot (all positions "
+          "known)", "none", v, "guests", v == 0)
+    if rv:
+        v = rv.get("back_s")
+        t("ovs-vswitchd restart: all chand flows back, all channels ready",
+          "≤ 30 s", v, "s", v is not None and v <= 30)
+    return out
+
+
+def scale_md(r, w):
+    sc = r.get("scale")
+    if not sc:
+        return
+    st = sc.get("setup") or {}
+    lv = sc.get("levels") or {}
+    w("## 12. Scale: N channels on one hypervisor")
+    w("")
+    w("`scripts/sim-scale N --idle {} --restart-host{}` for N = {}: one "
+      "hypervisor (its own Open vSwitch, Chan DB and chand-host) and N "
+      "simulated VMs served by the guest simulator (`chand-bench guests`: "
+      "chand-guest's own receiver and datastore per VM, one process, no "
+      "guest Open vSwitch; doc/bench.md).  The ports, keys and simulator "
+      "are set up first, then chand-host starts{}.  **One run per N**{}.  "
+      "Push → applied: one record for all VMs (`chanctl push`), from just "
+      "before the push to the commit in each VM's datastore (the "
+      "simulator's `--watch-key` times).  Idle CPU: `/proc/PID/stat` over "
+      "{} s with every channel ready and nothing pushed.  Restarts: "
+      "SIGKILL and a start; *back* is from the kill until every channel is "
+      "ready again in a row the new chand-host wrote (for ovs-vswitchd: "
+      "with all of chand's flows on br-int again), sampled about twice a "
+      "second."
+      .format(st.get("idle_s", "?"),
+              " --restart-vswitchd" if st.get("restart_vswitchd") else "",
+              ", ".join("{:,}".format(n) for n in st.get("levels", [])),
+              " (the time to ready is from its start)",
+              " whatever `--runs` says" if r["meta"].get("runs", 1) > 1
+              else "", st.get("idle_s", "?")))
+    w("")
+    if not lv:
+        w("Not measured.")
+        w("")
+        return
+
+    def mib(kb):
+        return None if kb is None else kb / 1024
+
+    def back(x):
+        if not x:
+            return "—"
+        if x.get("back_s") is None:
+            return "not within {} s ({} of N)".format(
+                fmt(st.get("wait_s")), fmt(x.get("back")))
+        return fmt(x["back_s"], 1)
+
+    def ready(x):
+        if x.get("ready_s") is None:
+            return "not within {} s ({} ready)".format(
+                fmt(x.get("wait_s")), fmt(x.get("ready")))
+        return fmt(x["ready_s"], 1)
+
+    w("| N | all ready (s) | push → applied in all: p50 / p99 / max (ms) "
+      "| chand-host RSS, MiB (peak) | chand-host idle CPU (% of a core) "
+      "| kill -9 chand-host: all back (s) | … guests snapshotted / resumed "
+      "| ovs-vswitchd restart: all back (s) | chand flows / meters per "
+      "channel |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for n, x in sorted(lv.items(), key=lambda kv: int(kv[0])):
+        p = x.get("push") or {}
+        rh = x.get("restart_host")
+        push = "{} / {} / {}".format(fmt(p.get("p50_ms")),
+                                     fmt(p.get("p99_ms")),
+                                     fmt(p.get("max_ms")))
+        if p.get("applied") != int(n):
+            push += " ({} of {} applied)".format(fmt(p.get("applied")),
+                                                 fmt(int(n)))
+        w("| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} / {} |".format(
+            fmt(int(n)), ready(x), push, fmt(mib(x.get("rss_kb")), 1),
+            fmt(mib(x.get("rss_peak_any_kb")), 1),
+            fmt(x.get("idle_cpu_pct"), 2), back(rh),
+            "{} / {}".format(fmt(rh.get("snapshots")),
+                             fmt(rh.get("resumes"))) if rh else "—",
+            back(x.get("restart_vswitchd")),
+            fmt(x.get("flows_per_channel"), 2),
+            fmt(x.get("meters_per_channel"), 2)))
+    w("")
+    w("Context: br-int and the other processes (RSS at rest; CPU over the "
+      "idle window), and what the logs said.")
+    w("")
+    w("| N | setup: veths, keys, simulator, ports (s) | chand flows / all "
+      "flows / meters | ovs-vswitchd RSS MiB / idle CPU % | ovsdb-server "
+      "idle CPU % | simulator RSS MiB / idle CPU % | ovs-vswitchd "
+      "restart: answering again after (s) | new sessions after "
+      "ovs-vswitchd restart | chand-host / ovs-vswitchd log warnings |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for n, x in sorted(lv.items(), key=lambda kv: int(kv[0])):
+        vs = x.get("vswitchd") or {}
+        sim = x.get("sim") or {}
+        lw = x.get("log_warnings") or {}
+        rv = x.get("restart_vswitchd")
+        w("| {} | {} | {} / {} / {} | {} / {} | {} | {} / {} | {} | {} | "
+          "{} / {} |".format(
+              fmt(int(n)), fmt(x.get("setup_s"), 1), fmt(x.get("flows")),
+              fmt(x.get("flows_all")), fmt(x.get("meters")),
+              fmt(mib(vs.get("rss_kb")), 1), fmt(vs.get("idle_cpu_pct"), 2),
+              fmt((x.get("ovsdb_server") or {}).get("idle_cpu_pct"), 2),
+              fmt(mib(sim.get("rss_kb")), 1), fmt(sim.get("idle_cpu_pct"), 2),
+              fmt(rv.get("started_s"), 1) if rv else "—",
+              fmt(rv.get("host_sessions")) if rv else "—",
+              fmt(lw.get("chand-host")), fmt(lw.get("ovs-vswitchd"))))
+    w("")
+    tg = sc.get("targets") or []
+    if tg:
+        n = tg[0]["n"]
+        w("Targets (issue 19) at the largest N measured, {:,}{}:".format(
+            n, "" if n == SCALE_TARGET_N else
+            " (the targets are for {:,} channels)".format(SCALE_TARGET_N)))
+        w("")
+        w("| figure | value | target | |")
+        w("|---|---|---|---|")
+        for t in tg:
+            v = t["value"]
+            if v is None:
+                val = "not within {} s".format(fmt(st.get("wait_s"))) \
+                    if t["unit"] == "s" else "n/a"
+            else:
+                val = "{} {}".format(fmt(v, 1 if t["unit"] == "s" else None),
+                                     t["unit"])
+            if t.get("judged") is False:
+                verdict = "not judged (idle window under 20 s)"
+            else:
+                verdict = "met" if t["met"] else "**missed**"
+            w("| {} | {} | {} | {} |".format(t["what"], val, t["limit"],
+                                             verdict))
+        w("")
+    w("Per-N logs, samples and the simulator's status: the raw directory's "
+      "`scale/` (`bench/report.py --raw` re-renders this section from its "
+      "`result-N.json`).")
+    w("")
+
+
 def pct_of(x):
     return "n/a" if x is None else "{:.0f} %".format(100 * x)
 
@@ -1720,6 +1943,8 @@ def targets(r):
                               "the PACKET_OUT path",
                     "value": None, "unit": "not measured", "met": False})
     out += ij.get("targets", [])
+    out += [t for t in (r.get("scale") or {}).get("targets", [])
+            if t.get("judged") is not False]
     return out
 
 
@@ -2078,6 +2303,9 @@ def md_report(r):
 
     # 11. Clustered Chan DB.
     cluster_md(r, w)
+
+    # 12. Scale.
+    scale_md(r, w)
 
     # Knobs.
     k = r["knobs"]
@@ -3139,7 +3367,8 @@ def main():
          "inject": inject(raw),
          "upstream": upstream(raw),
          "transfer": transfer(raw),
-         "cluster": cluster(raw)}
+         "cluster": cluster(raw),
+         "scale": scale(raw)}
     xfer_ceilings(r)
     r["targets"] = targets(r)
     r["problems"] = PROBLEMS
@@ -3160,7 +3389,7 @@ def main():
                    if key.get(p, p) in ("ceilings", "throughput", "latency",
                                         "control_plane", "large", "fanout",
                                         "inject", "upstream", "transfer",
-                                        "cluster")
+                                        "cluster", "scale")
                    and not (r[key.get(p, p)] and
                             r[key.get(p, p)].get("measured", True))]
         up = r["upstream"]

@@ -275,12 +275,79 @@ test_frame_build(void)
                                            buf, 20, &len), 0);
 }
 
+static void
+test_watch_keys(void)
+{
+    const char *watched[GUESTS_WATCH_MAX] = { NULL };
+    char error[GUESTS_ERROR_LEN];
+    char long_key[GUESTS_WATCH_KEY_MAX + 2];
+    size_t n = 0;
+
+    CU_ASSERT_EQUAL(guests_watch_key_check("scale/all", watched, n, error,
+                                           sizeof error), 0);
+    watched[n++] = "scale/all";
+    CU_ASSERT_EQUAL(guests_watch_key_check("scale/one", watched, n, error,
+                                           sizeof error), 0);
+    watched[n++] = "scale/one";
+
+    /* A repeat, nothing, a control character. */
+    CU_ASSERT_EQUAL(guests_watch_key_check("scale/all", watched, n, error,
+                                           sizeof error), -1);
+    CU_ASSERT_STRING_EQUAL(error, "key given twice");
+    CU_ASSERT_EQUAL(guests_watch_key_check("", watched, n, error,
+                                           sizeof error), -1);
+    CU_ASSERT_EQUAL(guests_watch_key_check("a\tb", watched, n, error,
+                                           sizeof error), -1);
+
+    /* The longest key, and one byte more. */
+    memset(long_key, 'k', GUESTS_WATCH_KEY_MAX);
+    long_key[GUESTS_WATCH_KEY_MAX] = '\0';
+    CU_ASSERT_EQUAL(guests_watch_key_check(long_key, watched, n, error,
+                                           sizeof error), 0);
+    long_key[GUESTS_WATCH_KEY_MAX] = 'k';
+    long_key[GUESTS_WATCH_KEY_MAX + 1] = '\0';
+    CU_ASSERT_EQUAL(guests_watch_key_check(long_key, watched, n, error,
+                                           sizeof error), -1);
+
+    /* At most GUESTS_WATCH_MAX keys. */
+    static const char *const more[] = { "k2", "k3", "k4", "k5", "k6", "k7" };
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+        CU_ASSERT_EQUAL(guests_watch_key_check(more[i], watched, n, error,
+                                               sizeof error), 0);
+        watched[n++] = more[i];
+    }
+    CU_ASSERT_EQUAL(n, GUESTS_WATCH_MAX);
+    CU_ASSERT_EQUAL(guests_watch_key_check("k8", watched, n, error,
+                                           sizeof error), -1);
+}
+
+static void
+test_percentile(void)
+{
+    long long v[100];
+
+    for (int i = 0; i < 100; i++) {
+        v[i] = 1000 + i;
+    }
+    CU_ASSERT_EQUAL(guests_percentile(v, 0, 50), -1);
+    CU_ASSERT_EQUAL(guests_percentile(v, 1, 50), 1000);
+    CU_ASSERT_EQUAL(guests_percentile(v, 1, 99), 1000);
+    CU_ASSERT_EQUAL(guests_percentile(v, 100, 50), 1049);
+    CU_ASSERT_EQUAL(guests_percentile(v, 100, 99), 1098);
+    CU_ASSERT_EQUAL(guests_percentile(v, 100, 100), 1099);
+    CU_ASSERT_EQUAL(guests_percentile(v, 3, 50), 1001);
+    CU_ASSERT_EQUAL(guests_percentile(v, 10, 99), 1009);
+    CU_ASSERT_EQUAL(guests_percentile(v, 10, 0.1), 1000);
+}
+
 static const struct unit_test tests[] = {
     { "channel list lines", test_spec_lines },
     { "--channel with commas", test_spec_commas },
     { "channel list errors", test_spec_errors },
     { "frames accepted and refused", test_frame_accept },
     { "frames built", test_frame_build },
+    { "--watch-key arguments", test_watch_keys },
+    { "nearest-rank percentiles", test_percentile },
 };
 
 int
