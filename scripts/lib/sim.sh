@@ -110,7 +110,11 @@ topo_sim_up() {
                    -- set Interface "$vm-vnic" external_ids:chand-vm="$vm"
                    external_ids:chand-id="$j" external_ids:chand-vid="$SIM_VID")
         done
-        ovsi_vsctl "$TOPO_HOST" "${args[@]}" ||
+        # ovs-vsctl waits until ovs-vswitchd has added the ports: with a
+        # thousand on the bridge, and the kernel perhaps still tearing
+        # down an earlier run's veths, that can take longer than
+        # ovsi_vsctl's 10 s.
+        ovsi_run "$TOPO_HOST" ovs-vsctl --timeout=120 "${args[@]}" ||
             { echo "sim: provisioning ports $i.. failed" >&2; return 1; }
         i=$(( i + SIM_BATCH ))
     done
@@ -206,7 +210,8 @@ topo_sim_down() {
                 args+=(-- --if-exists del-port br-int "$SIM_PREFIX$j-vnic")
                 ops="$ops,{\"op\":\"delete\",\"table\":\"Channel_Key\",\"where\":[[\"vm\",\"==\",\"$SIM_PREFIX$j\"]]}"
             done
-            ovsi_vsctl "$TOPO_HOST" "${args[@]}" >/dev/null 2>&1
+            ovsi_run "$TOPO_HOST" ovs-vsctl --timeout=120 "${args[@]}" \
+                >/dev/null 2>&1
             ovsdb-client transact "$(topo_db)" "[\"Chan\"$ops]" \
                 >/dev/null 2>&1
             i=$(( i + SIM_KEY_BATCH ))
