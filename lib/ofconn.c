@@ -64,6 +64,12 @@ ofconn_create__(const char *target, size_t tx_max)
     return c;
 }
 
+void
+ofconn_set_probe_interval(struct ofconn *c, int ms)
+{
+    reconnect_set_probe_interval(c->rc, ms);
+}
+
 struct ofconn *
 ofconn_create_packet(const char *target, ofconn_packet_in_func *packet_in,
                      void *aux)

@@ -68,6 +68,10 @@ struct ofconn *ofconn_create(const char *target, ofconn_msg_func *msg_cb,
                              void *aux, size_t tx_max);
 void ofconn_destroy(struct ofconn *);
 
+/* Sends an echo request after 'ms' of silence and drops the connection if
+ * nothing comes for as long again (default 5,000; 0: never). */
+void ofconn_set_probe_interval(struct ofconn *, int ms);
+
 void ofconn_run(struct ofconn *);
 void ofconn_wait(struct ofconn *);
 

@@ -119,6 +119,13 @@ ofctrl_create(const char *target, const char *source,
     oc->meter_min = meter_min;
     oc->meter_max = meter_max;
     oc->conn = ofconn_create(target, handle_msg, oc, OFCTRL_TX_MAX);
+    /* No echo requests, as ovn-controller on its br-int connection: a sync
+     * of thousands of flows and meters keeps ovs-vswitchd from answering
+     * them for longer than a probe interval, and a connection dropped for
+     * that throws the sync away, again and again.  A sync has its own
+     * deadline (ofctrl_sync()), and a dead ovs-vswitchd closes the
+     * socket. */
+    ofconn_set_probe_interval(oc->conn, 0);
     flow_template_flows_init(&oc->wanted);
     return oc;
 }

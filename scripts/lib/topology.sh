@@ -65,12 +65,19 @@ topo_host_up() {
 # vlan-limit=2, so that Open vSwitch sees the IPv4 header behind two VLAN
 # tags and chand's isolation rules keep double-tagged frames to a channel's
 # IP out of the VMs too (doc/operations.md, "Isolation").
+#
+# TOPO_HOST_NORMAL=0 leaves the NORMAL flow out, as on an OVN br-int
+# (scripts/lib/sim.sh's hypervisors: with it, the HELLOs of a thousand
+# simulated guests whose channel flows are not there yet, before chand-host
+# starts, would be flooded to every port).
 topo_host_bridge_up() {
     local name=$1
-    ovsi_add_bridge "$name" br-int fail_mode=secure &&
+    ovsi_add_bridge "$name" br-int fail_mode=secure || return 1
+    if [ "${TOPO_HOST_NORMAL:-1}" = 1 ]; then
         ovsi_run "$name" ovs-ofctl -O OpenFlow13 add-flow br-int \
-            priority=0,actions=NORMAL &&
-        ovsi_vsctl "$name" set Open_vSwitch . other_config:vlan-limit=2
+            priority=0,actions=NORMAL || return 1
+    fi
+    ovsi_vsctl "$name" set Open_vSwitch . other_config:vlan-limit=2
 }
 
 # topo_host_start / topo_host_stop: chand-host alone (for restart tests).

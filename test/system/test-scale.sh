@@ -21,6 +21,7 @@ st_require_root
 
 N=${CHAND_SCALE_N:-200}
 TOPO_HOST_NS=chst-shv
+TOPO_HOST_NORMAL=0
 SIM_NS=chst-ssim
 SIM_DIR=$TOPO_RUN/sim
 SIM_STORE=/dev/shm/chst-sim.$$
