@@ -36,6 +36,13 @@ struct receiver {
     bool in_session;
     long long last_rx;          /* Last frame of our epoch. */
     long long last_hello;       /* Last HELLO sent. */
+    long long hello_interval;   /* Until the next HELLO of our own while
+                                 * not in session: doubles after each
+                                 * unanswered one up to
+                                 * RECEIVER_HELLO_MAX_MS, back to
+                                 * RECEIVER_HELLO_INTERVAL_MS in a
+                                 * session. */
+    bool hello_backoff;         /* A HELLO of our own went unanswered. */
     long long last_gap_ack;     /* Last ACK sent for a gap. */
     bool hello_due;             /* Send HELLO as soon as the rate allows. */
     bool ack_due;               /* Send ACK at the end of the burst. */
@@ -87,6 +94,7 @@ receiver_create(const struct receiver_config *config, struct datastore *ds,
     rx->aux = aux;
     rx->last_rx = now;
     rx->last_hello = LLONG_MIN / 2;
+    rx->hello_interval = RECEIVER_HELLO_INTERVAL_MS;
     rx->last_gap_ack = LLONG_MIN / 2;
     reset_to_position(rx);
 
@@ -275,15 +283,26 @@ send_ack(struct receiver *rx)
     }
 }
 
+static long long min_ll(long long a, long long b);
+
 /* Sends whatever HELLO is due at 'now'. */
 static void
 maybe_send_hello(struct receiver *rx, long long now)
 {
     long long since = now - rx->last_hello;
+    bool periodic = !rx->in_session && since >= rx->hello_interval;
 
-    if ((!rx->in_session && since >= RECEIVER_HELLO_INTERVAL_MS)
-        || (rx->hello_due && since >= RECEIVER_HELLO_MIN_MS)) {
+    if (periodic || (rx->hello_due && since >= RECEIVER_HELLO_MIN_MS)) {
         send_hello(rx, now);
+        if (periodic && rx->hello_backoff) {
+            /* Nobody answers: the host is down, or its flows are not
+             * there and a standalone bridge would flood every guest's
+             * HELLOs to every port.  A host that comes back sends its
+             * own HELLO, answered at once. */
+            rx->hello_interval = min_ll(2 * rx->hello_interval,
+                                        RECEIVER_HELLO_MAX_MS);
+        }
+        rx->hello_backoff |= periodic;
     }
 }
 
@@ -298,6 +317,8 @@ enter_session(struct receiver *rx, long long now)
 
         datastore_get_state(rx->ds, &st);
         rx->in_session = true;
+        rx->hello_interval = RECEIVER_HELLO_INTERVAL_MS;
+        rx->hello_backoff = false;
         rx->hello_due = false;
         VLOG_INFO("in session with host epoch %"PRIu32" at seq %"PRIu64,
                   st.host_epoch, st.position);
@@ -908,7 +929,7 @@ receiver_next_wakeup(const struct receiver *rx, long long now)
         return now;
     }
     if (!rx->in_session) {
-        next = min_ll(next, rx->last_hello + RECEIVER_HELLO_INTERVAL_MS);
+        next = min_ll(next, rx->last_hello + rx->hello_interval);
     } else {
         next = min_ll(next, rx->last_rx + RECEIVER_LIVENESS_MS);
     }

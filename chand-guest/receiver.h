@@ -88,8 +88,9 @@
 
 struct datastore;
 
-#define RECEIVER_HELLO_INTERVAL_MS 1000 /* HELLO period while not in
-                                         * session. */
+#define RECEIVER_HELLO_INTERVAL_MS 1000 /* First HELLO period while not
+                                         * in session... */
+#define RECEIVER_HELLO_MAX_MS 8000      /* ...doubling up to this. */
 #define RECEIVER_HELLO_MIN_MS 100       /* At most 10 HELLOs a second. */
 #define RECEIVER_GAP_ACK_MIN_MS 100     /* At most 10 gap ACKs a second. */
 #define RECEIVER_LIVENESS_MS 5000       /* Silence that ends a session. */

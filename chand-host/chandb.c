@@ -137,6 +137,7 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
                                           "migrations", "state",
                                           "host_epoch", "guest_epoch",
                                           "applied_seq", "applied",
+                                          "applied_digest",
                                           "sent_seq", "sent",
                                           "up_epoch", "up_position" };
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
@@ -616,6 +617,8 @@ channel_row(const struct chandb_channel_state *st)
                         json_integer(st->sent ? (json_int_t) st->sent_seq
                                               : 0));
     json_object_set_new(row, "sent", json_pack("[so]", "map", sent_map));
+    json_object_set_new(row, "applied_digest",
+                        json_string(st->applied_digest));
     json_decref(applied);
     return row;
 }
@@ -794,6 +797,10 @@ prior_from_row(const struct chandb *db, const struct ovsdb_replica_row *row,
     prior->guest_epoch = guest_epoch;
     prior->applied_seq = seq;
     prior->applied = applied;
+    const char *digest = ovsdb_replica_row_get_string(row, "applied_digest");
+    if (digest && strlen(digest) == 16) {
+        memcpy(prior->applied_digest, digest, 17);
+    }
     if (get_uint(row, "sent_seq", INT64_MAX, &sent_seq) && sent_seq > seq) {
         prior->sent = get_version_map(row, "sent");
         prior->sent_seq = prior->sent ? sent_seq : 0;

@@ -36,6 +36,8 @@ struct chandb_channel_state {
     uint32_t host_epoch;
     uint32_t guest_epoch;
     const json_t *applied;      /* Borrowed: key -> [version, text]. */
+    char applied_digest[17];    /* Of 'applied' with its texts (channel.h),
+                                 * "" if unknown. */
     size_t desired_count;
     bool synced;
     const json_t *statistics;   /* Borrowed: name -> integer. */
@@ -55,6 +57,8 @@ struct chandb_prior {
     uint32_t guest_epoch;
     uint64_t applied_seq;       /* 0: 'applied' is not exact. */
     json_t *applied;            /* New reference: key -> [version, null]. */
+    char applied_digest[17];    /* chandb_applied_digest() of the applied
+                                 * state, "" if unknown. */
     uint64_t sent_seq;          /* 0, or the last seq the host sent... */
     json_t *sent;               /* ...and the state after it (new
                                  * reference, or NULL). */

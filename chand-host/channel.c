@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,9 @@ struct channel {
     uint64_t resume_sent_seq;   /* Prior run's last sent seq, or 0... */
     json_t *resume_sent;        /* ...and the state after it. */
     bool resume_migrated;       /* The prior run was another chassis's. */
+    char resume_digest[17];     /* The prior run's applied_digest, until
+                                 * the desired texts matched it or the
+                                 * session started; "" if none. */
     enum session session;
     struct chan_sender *sender;
     uint64_t snapshot_end;
@@ -344,6 +348,8 @@ channel_create(const char *vm, const struct chan_config *cfg,
             ch->resume_sent = json_deep_copy(prior->sent);
         }
         ch->resume_migrated = prior->other_chassis;
+        memcpy(ch->resume_digest, prior->applied_digest,
+               sizeof ch->resume_digest);
     }
     ch->errors = json_object();
     ch->last_desired = json_object();
@@ -839,12 +845,91 @@ queue_changes(struct channel *ch)
     }
 }
 
+/* Writes to 'digest' the digest of applied state 'applied' (key ->
+ * [version, text, ...], borrowed), as Channel.applied_digest stores it: 16
+ * hex digits, an XOR over the entries of a 64-bit FNV-1a hash of key,
+ * version and text; or "" if an entry's text is unknown.  The Channel row
+ * keeps only versions, and a version alone does not tell a value (a Record
+ * deleted and pushed again starts over), so a chand-host that resumes from
+ * the row checks the desired texts against this before it takes them for
+ * what the guest holds (resume_verify()). */
+static void
+applied_digest(const json_t *applied, char digest[17])
+{
+    uint64_t x = 0;
+    const char *key;
+    json_t *entry;
+    json_object_foreach ((json_t *) applied, key, entry) {
+        const char *text = json_string_value(json_array_get(entry, 1));
+        if (!text) {
+            *digest = '\0';
+            return;
+        }
+        char version[24];
+        snprintf(version, sizeof version, "%"PRId64,
+                 (int64_t) json_integer_value(json_array_get(entry, 0)));
+        uint64_t h = 1469598103934665603ULL;
+        const char *parts[] = { key, version, text };
+        for (size_t i = 0; i < 3; i++) {
+            for (const char *p = parts[i]; ; p++) {
+                h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+                if (!*p) {
+                    break;
+                }
+            }
+        }
+        x ^= h;
+    }
+    snprintf(digest, 17, "%016"PRIx64, x);
+}
+
+/* A resumed applied state knows only versions (the Channel row's).  If the
+ * desired state has the same version of every applied key and its texts
+ * give the digest the previous run wrote, those texts are what the guest
+ * holds: take them, so that resuming sends nothing the guest has.
+ * Otherwise the keys are sent again (identical puts are no-ops in the
+ * guest's store). */
+static void
+resume_verify(struct channel *ch)
+{
+    if (!ch->resume_digest[0] || ch->session != SESSION_NONE) {
+        return;
+    }
+    json_t *check = json_object();
+    const char *key;
+    json_t *have;
+    json_object_foreach (ch->applied, key, have) {
+        json_t *want = json_object_get(ch->last_desired, key);
+        if (!want || !json_is_string(json_array_get(want, 1))
+            || json_integer_value(json_array_get(want, 0))
+               != json_integer_value(json_array_get(have, 0))) {
+            json_decref(check);
+            return;             /* Changed since: the digest cannot tell. */
+        }
+        json_object_set_new(check, key,
+                            json_pack("[OO]", json_array_get(want, 0),
+                                      json_array_get(want, 1)));
+    }
+    char digest[17];
+    applied_digest(check, digest);
+    if (!strcmp(digest, ch->resume_digest)) {
+        json_decref(ch->applied);
+        ch->applied = check;
+        count(ch, "resume_digest_matches");
+    } else {
+        json_decref(check);
+        count(ch, "resume_digest_mismatches");
+    }
+    ch->resume_digest[0] = '\0';
+}
+
 void
 channel_set_desired(struct channel *ch, const json_t *desired, long long now)
 {
     json_decref(ch->last_desired);
     ch->last_desired = json_copy((json_t *) desired);
     ch->desired_count = json_object_size(desired);
+    resume_verify(ch);
     if (ch->session != SESSION_NONE) {
         queue_changes(ch);
     }
@@ -1138,6 +1223,7 @@ channel_get_db_state(struct channel *ch, long long now,
     st->host_epoch = ch->epoch;
     st->guest_epoch = ch->guest_epoch;
     st->applied = ch->applied;
+    applied_digest(ch->applied, st->applied_digest);
     st->desired_count = ch->desired_count;
     st->synced = ch->synced;
     st->statistics = ch->db_stats;

@@ -13,6 +13,7 @@
 #include "chan-flows.h"
 #include "flow-counters.h"
 #include "flow-template.h"
+#include "hmap.h"
 #include "ofctrl.h"
 #include "ofp13-flow.h"
 #include "util.h"
@@ -28,16 +29,32 @@ struct fm_meter {
     uint32_t chan_id;
 };
 
+/* A channel's rendered [channel] rules, kept from one rebuild of the wanted
+ * set to the next: a rebuild renders (and checks) only the channels whose
+ * variables changed, and copies the others. */
+struct fm_channel {
+    struct hmap_node node;      /* In 'channels', by chan-id. */
+    uint32_t chan_id;
+    char *inputs;               /* The variables it was rendered with. */
+    struct flow_template_flows flows;
+    bool used;                  /* Added since the last flowmgr_clear(). */
+};
+
 struct flowmgr {
     struct flow_template *template;
     char *template_path;
     struct ofctrl *ofctrl;
 
     struct flow_template_flows wanted;
+    struct flow_template_flows shared;  /* The chan-id 0 rules of 'wanted'
+                                         * ([bridge], [port], [vid]). */
+    struct hmap channels;       /* Of struct fm_channel. */
     uint16_t *vids;             /* Distinct vids in 'wanted'. */
     size_t n_vids;
-    uint64_t wanted_seqno;      /* Bumped when 'wanted' or a rate changes. */
-    uint64_t installed_seqno;   /* 'wanted_seqno' of the last good sync. */
+    uint64_t wanted_hash;       /* Of 'wanted' (cookies and texts), in
+                                 * order, and the meters. */
+    uint64_t installed_hash;    /* wanted_hash() of the last good sync, 0
+                                 * if none. */
 
     int64_t inject_ofport;      /* chand port's ofport, 0: OpenFlow. */
 
@@ -52,13 +69,14 @@ struct flowmgr {
 
     /* The sync in progress. */
     bool syncing;
-    uint64_t sync_seqno;        /* 'wanted_seqno' it is installing. */
+    uint64_t sync_hash;         /* wanted_hash() it is installing. */
     uint32_t *sync_ids;         /* Chan-ids of the flows it installs. */
     size_t n_sync_ids;
     size_t sync_n_flows;
 };
 
 static void add_bridge_flows(struct flowmgr *);
+static void fm_channel_free(struct flowmgr *, struct fm_channel *);
 
 /* Reads and parses the template at 'path'.  Returns it, or NULL with the
  * error logged. */
@@ -97,6 +115,8 @@ flowmgr_create(const char *template_path, const char *target)
     fm->ofctrl = ofctrl_create(target, template_path, OFCTRL_CHAND_FLOWS,
                                1, CHAN_FLOWS_MAX_METER);
     flow_template_flows_init(&fm->wanted);
+    flow_template_flows_init(&fm->shared);
+    hmap_init(&fm->channels);
     flow_counters_init(&fm->counters);
     fm->meter_pps = 2000;
     fm->meter_burst = 500;
@@ -111,6 +131,12 @@ flowmgr_destroy(struct flowmgr *fm)
         ofctrl_destroy(fm->ofctrl);
         flow_template_destroy(fm->template);
         flow_template_flows_destroy(&fm->wanted);
+        flow_template_flows_destroy(&fm->shared);
+        struct fm_channel *c;
+        HMAP_FOR_EACH_SAFE (c, node, &fm->channels) {
+            fm_channel_free(fm, c);
+        }
+        hmap_destroy(&fm->channels);
         free(fm->template_path);
         free(fm->vids);
         free(fm->installed_ids);
@@ -133,7 +159,6 @@ flowmgr_set_meter_rate(struct flowmgr *fm, unsigned int pps,
 {
     fm->meter_pps = pps;
     fm->meter_burst = burst;
-    fm->wanted_seqno++;
 }
 
 /* Checks that every flow of 'flows' from index 'first' on can be encoded.
@@ -153,15 +178,6 @@ check_flows(const struct flowmgr *fm, const struct flow_template_flows *flows,
     return NULL;
 }
 
-/* Drops the flows of 'fm->wanted' from index 'n' on. */
-static void
-truncate_wanted(struct flowmgr *fm, size_t n)
-{
-    while (fm->wanted.n > n) {
-        free(fm->wanted.flows[--fm->wanted.n].text);
-    }
-}
-
 static char *
 render_error(const struct flowmgr *fm, const char *what,
              enum flow_template_error e, const struct flow_template_diag *diag)
@@ -171,25 +187,70 @@ render_error(const struct flowmgr *fm, const char *what,
                      *diag->detail ? ": " : "", diag->detail);
 }
 
-/* Renders 'section' with 'v' into the wanted flows.  Returns NULL or an
- * error message (malloc'd); on error the wanted flows are unchanged. */
+/* Renders 'section' with 'v' into 'flows', whose own rules are the only
+ * ones its cookies are checked against (rules of different chan-ids cannot
+ * share a cookie: it carries the chan-id).  Returns NULL or an error
+ * message (malloc'd); on error 'flows' is unchanged. */
 static char *
-render(struct flowmgr *fm, enum flow_template_section section,
-       uint32_t chan_id, const struct chan_flows_vars *v)
+render(const struct flowmgr *fm, enum flow_template_section section,
+       uint32_t chan_id, const struct chan_flows_vars *v,
+       struct flow_template_flows *flows)
 {
     struct flow_template_diag diag;
-    size_t n_before = fm->wanted.n;
+    size_t n_before = flows->n;
     enum flow_template_error e = flow_template_render(
-        fm->template, section, chan_id, v->vars, v->n, &fm->wanted, &diag);
+        fm->template, section, chan_id, v->vars, v->n, flows, &diag);
     if (e) {
         return render_error(fm, flow_template_section_name(section), e,
                             &diag);
     }
-    char *error = check_flows(fm, &fm->wanted, n_before);
+    char *error = check_flows(fm, flows, n_before);
     if (error) {
-        truncate_wanted(fm, n_before);
+        while (flows->n > n_before) {
+            free(flows->flows[--flows->n].text);
+        }
     }
     return error;
+}
+
+/* Appends copies of 'flows' from index 'first' on to the wanted set. */
+static void
+want_flows(struct flowmgr *fm, const struct flow_template_flows *flows,
+           size_t first)
+{
+    struct flow_template_flows *w = &fm->wanted;
+    size_t n = flows->n - first;
+    if (w->n + n > w->allocated) {
+        w->allocated = w->allocated ? 2 * w->allocated : 64;
+        if (w->allocated < w->n + n) {
+            w->allocated = w->n + n;
+        }
+        w->flows = xrealloc(w->flows, w->allocated * sizeof *w->flows);
+    }
+    for (size_t i = first; i < flows->n; i++) {
+        struct flow_template_flow *f = &w->flows[w->n++];
+        *f = flows->flows[i];
+        f->text = xstrdup(f->text);
+
+        /* FNV-1a over the cookie and the text. */
+        uint64_t h = fm->wanted_hash ^ f->cookie;
+        h *= 1099511628211ULL;
+        for (const char *p = f->text; *p; p++) {
+            h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+        }
+        fm->wanted_hash = h;
+    }
+}
+
+/* What a sync installs: the wanted flows and meters, and the meters'
+ * rate.  A rebuild that changes none of them needs no sync. */
+static uint64_t
+wanted_hash(const struct flowmgr *fm)
+{
+    uint64_t h = fm->wanted_hash;
+    h = (h ^ fm->meter_pps) * 1099511628211ULL;
+    h = (h ^ fm->meter_burst) * 1099511628211ULL;
+    return h ? h : 1;
 }
 
 static int
@@ -206,25 +267,105 @@ add_bridge_flows(struct flowmgr *fm)
 {
     struct chan_flows_vars v;
     chan_flows_host_vars(NULL, 0, fm->inject_ofport, &v);
-    char *error = render(fm, FLOW_TEMPLATE_BRIDGE, 0, &v);
+    char *error = render(fm, FLOW_TEMPLATE_BRIDGE, 0, &v, &fm->shared);
     if (!error && fm->inject_ofport) {
-        error = render(fm, FLOW_TEMPLATE_PORT, 0, &v);
+        error = render(fm, FLOW_TEMPLATE_PORT, 0, &v, &fm->shared);
     }
     if (error) {
         VLOG_ERR("%s", error);
         free(error);
     }
+    want_flows(fm, &fm->shared, 0);
+}
+
+static void
+fm_channel_free(struct flowmgr *fm, struct fm_channel *c)
+{
+    hmap_remove(&fm->channels, &c->node);
+    free(c->inputs);
+    flow_template_flows_destroy(&c->flows);
+    free(c);
+}
+
+static struct fm_channel *
+fm_channel_find(const struct flowmgr *fm, uint32_t chan_id)
+{
+    struct fm_channel *c;
+    HMAP_FOR_EACH_WITH_HASH (c, node, chan_id * 2654435761u, &fm->channels) {
+        if (c->chan_id == chan_id) {
+            return c;
+        }
+    }
+    return NULL;
 }
 
 void
 flowmgr_clear(struct flowmgr *fm)
 {
+    /* Rendered channels the last rebuild did not add are gone. */
+    struct fm_channel *c;
+    HMAP_FOR_EACH_SAFE (c, node, &fm->channels) {
+        if (!c->used) {
+            fm_channel_free(fm, c);
+        } else {
+            c->used = false;
+        }
+    }
     flow_template_flows_destroy(&fm->wanted);
     flow_template_flows_init(&fm->wanted);
+    flow_template_flows_destroy(&fm->shared);
+    flow_template_flows_init(&fm->shared);
+    fm->wanted_hash = 1469598103934665603ULL;
     fm->n_vids = 0;
     fm->n_meters = 0;
     add_bridge_flows(fm);
-    fm->wanted_seqno++;
+}
+
+/* Returns the text that identifies variables 'v' (a new string). */
+static char *
+vars_inputs(const struct chan_flows_vars *v)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < v->n; i++) {
+        size += strlen(v->vars[i].name) + strlen(v->vars[i].value) + 2;
+    }
+    char *s = xmalloc(size), *p = s;
+    for (size_t i = 0; i < v->n; i++) {
+        p += sprintf(p, "%s=%s;", v->vars[i].name, v->vars[i].value);
+    }
+    *p = '\0';
+    return s;
+}
+
+/* Returns channel 'cfg''s rendered [channel] rules for variables 'v',
+ * rendering them only if they are not kept from an earlier rebuild, or
+ * NULL with an error message in '*errorp'. */
+static struct fm_channel *
+channel_flows(struct flowmgr *fm, const struct chan_config *cfg,
+              const struct chan_flows_vars *v, char **errorp)
+{
+    char *inputs = vars_inputs(v);
+    struct fm_channel *c = fm_channel_find(fm, cfg->chan_id);
+    if (c && !strcmp(c->inputs, inputs)) {
+        free(inputs);
+        return c;
+    }
+    if (c) {
+        fm_channel_free(fm, c);
+    }
+    struct flow_template_flows flows = FLOW_TEMPLATE_FLOWS_INITIALIZER;
+    *errorp = render(fm, FLOW_TEMPLATE_CHANNEL, cfg->chan_id, v, &flows);
+    if (*errorp) {
+        free(inputs);
+        flow_template_flows_destroy(&flows);
+        return NULL;
+    }
+    c = xzalloc(sizeof *c);
+    c->chan_id = cfg->chan_id;
+    c->inputs = inputs;
+    c->flows = flows;
+    hmap_insert(&fm->channels, &c->node, cfg->chan_id * 2654435761u);
+    return c;
 }
 
 char *
@@ -232,17 +373,20 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
                     int64_t ofport)
 {
     uint32_t meter_id = chan_flows_meter_id(cfg->chan_id);
-    for (size_t i = 0; i < fm->n_meters; i++) {
-        if (fm->meters[i].meter_id == meter_id) {
-            return xasprintf("meter %u already used by chan-id %u",
-                             meter_id, fm->meters[i].chan_id);
+    if (meter_id != cfg->chan_id) {
+        /* A folded meter id (chan_flows_meter_id()) may be taken. */
+        for (size_t i = 0; i < fm->n_meters; i++) {
+            if (fm->meters[i].meter_id == meter_id) {
+                return xasprintf("meter %u already used by chan-id %u",
+                                 meter_id, fm->meters[i].chan_id);
+            }
         }
     }
     struct chan_flows_vars v;
     chan_flows_host_vars(cfg, ofport, fm->inject_ofport, &v);
-    size_t n_before = fm->wanted.n;
-    char *error = render(fm, FLOW_TEMPLATE_CHANNEL, cfg->chan_id, &v);
-    if (error) {
+    char *error;
+    struct fm_channel *c = channel_flows(fm, cfg, &v, &error);
+    if (!c) {
         return error;
     }
 
@@ -251,20 +395,23 @@ flowmgr_add_channel(struct flowmgr *fm, const struct chan_config *cfg,
         have_vid |= fm->vids[i] == cfg->vid;
     }
     if (!have_vid) {
-        error = render(fm, FLOW_TEMPLATE_VID, 0, &v);
+        size_t n_shared = fm->shared.n;
+        error = render(fm, FLOW_TEMPLATE_VID, 0, &v, &fm->shared);
         if (error) {
-            truncate_wanted(fm, n_before);      /* This channel's flows. */
             return error;
         }
+        want_flows(fm, &fm->shared, n_shared);
         fm->vids = xrealloc(fm->vids, (fm->n_vids + 1) * sizeof *fm->vids);
         fm->vids[fm->n_vids++] = cfg->vid;
     }
+    c->used = true;
+    want_flows(fm, &c->flows, 0);
     fm->meters = xrealloc(fm->meters,
                           (fm->n_meters + 1) * sizeof *fm->meters);
     fm->meters[fm->n_meters++] = (struct fm_meter) {
         .meter_id = meter_id, .chan_id = cfg->chan_id,
     };
-    fm->wanted_seqno++;
+    fm->wanted_hash = (fm->wanted_hash ^ meter_id) * 1099511628211ULL;
     return NULL;
 }
 
@@ -302,7 +449,7 @@ flowmgr_sync(struct flowmgr *fm, bool force, long long now)
     free(meters);
 
     fm->syncing = true;
-    fm->sync_seqno = fm->wanted_seqno;
+    fm->sync_hash = wanted_hash(fm);
     fm->sync_ids = xrealloc(fm->sync_ids,
                             (fm->wanted.n + 1) * sizeof *fm->sync_ids);
     fm->n_sync_ids = 0;
@@ -356,7 +503,7 @@ flowmgr_run(struct flowmgr *fm, long long now, int *errorp)
         fm->n_installed_ids = fm->n_sync_ids;
         fm->sync_ids = ids;
         fm->n_installed = fm->sync_n_flows;
-        fm->installed_seqno = fm->sync_seqno;
+        fm->installed_hash = fm->sync_hash;
     }
     *errorp = error;
     return true;
@@ -389,7 +536,7 @@ flowmgr_is_syncing(const struct flowmgr *fm)
 bool
 flowmgr_needs_sync(const struct flowmgr *fm)
 {
-    return fm->wanted_seqno != fm->installed_seqno;
+    return wanted_hash(fm) != fm->installed_hash;
 }
 
 bool

@@ -10,6 +10,13 @@
  * found by cookie.  Each channel also has an OpenFlow meter (id
  * chan_flows_meter_id()) that rate-limits its guest-to-host frames.
  *
+ * The caller rebuilds the wanted set whenever provisioning changes
+ * (flowmgr_clear(), then flowmgr_add_channel() for each channel).  A
+ * channel's rules are rendered and checked once and kept while its
+ * variables stay the same, so a rebuild of a thousand channels copies
+ * their rules instead of rendering them again; and a rebuild that changes
+ * nothing (same rules, meters and rate) needs no sync.
+ *
  * The bridge is programmed by lib/ofctrl over chand-host's own OpenFlow
  * connection to the bridge's management socket (apart from the packet
  * path's): the installed chand flows are read back by cookie, the

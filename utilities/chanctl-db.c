@@ -2610,7 +2610,7 @@ static const char *const channel_update[] = {
     "chan_id", "vid", "interface", "claim", "migrations", "state",
     "state_reason", "host_epoch", "guest_epoch", "applied_seq", "sent_seq",
     "sent", "up_epoch", "up_position", "published_count", "applied",
-    "desired_count", "applied_count", "synced", "errors", "statistics",
+    "applied_digest", "desired_count", "applied_count", "synced", "errors", "statistics",
     NULL
 };
 /* Record: Record.error, and the relayed and object-action records that

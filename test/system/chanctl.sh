@@ -872,7 +872,8 @@ upd = row["update"][1]
 assert row["authorization"] == "chassis", row
 assert row["insert_delete"] is True
 assert "chassis" not in upd and "vm" not in upd and "applied" in upd
-assert len(upd) == 21, upd' "$tmp/perm.json"
+assert "applied_digest" in upd, upd
+assert len(upd) == 22, upd' "$tmp/perm.json"
 # Something else changed the role: rbac-init puts it right, once.
 dbc() { ovsdb-client transact "$CDB" "[\"Chan\", $1]" >/dev/null; }
 dbc '{"op": "mutate", "table": "RBAC_Permission",

@@ -388,6 +388,23 @@ test_hello_until_session(void)
     expect_hello(&f.cap, 0, 0, ge, -1);
     CU_ASSERT_EQUAL(stats(&f).tx_hello, 2);
 
+    /* Unanswered: then after 2, 4 and every RECEIVER_HELLO_MAX_MS. */
+    for (long long wait = 2000; wait <= 3 * RECEIVER_HELLO_MAX_MS;
+         wait = wait * 2 > RECEIVER_HELLO_MAX_MS ? RECEIVER_HELLO_MAX_MS
+                                                 : wait * 2) {
+        CU_ASSERT_EQUAL(receiver_next_wakeup(f.rx, f.now), f.now + wait);
+        f.now += wait - 1;
+        receiver_run(f.rx, f.now);
+        CU_ASSERT_EQUAL(f.cap.n, 0);
+        f.now += 1;
+        receiver_run(f.rx, f.now);
+        expect_hello(&f.cap, 0, 0, ge, -1);
+        if (wait == RECEIVER_HELLO_MAX_MS) {
+            break;
+        }
+    }
+    CU_ASSERT_EQUAL(stats(&f).tx_hello, 5);
+
     /* A flush with nothing in it sends nothing before its time. */
     receiver_flush(f.rx, f.now + 10);
     CU_ASSERT_EQUAL(f.cap.n, 0);
