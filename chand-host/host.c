@@ -664,21 +664,38 @@ reprovision(struct host *h, long long now)
     set_monitored_vms(h, &set);
     h->next_claim_check = LLONG_MAX;
 
-    /* Drop channels that are gone, changed, or claimed elsewhere. */
+    /* Drop channels that are gone, changed, or claimed elsewhere.  The
+     * provisioned interfaces by name, and by VM name the indexes of those
+     * that name one (several, when names clash). */
+    json_t *set_ifaces = json_object(), *set_vms = json_object();
+    for (size_t j = 0; j < set.n; j++) {
+        const struct prov_channel *pc = &set.channels[j];
+        json_object_set_new(set_ifaces, pc->iface, json_true());
+        if (pc->vm) {
+            json_t *list = json_object_get(set_vms, pc->vm);
+            if (!list) {
+                list = json_array();
+                json_object_set_new(set_vms, pc->vm, list);
+            }
+            json_array_append_new(list, json_integer(j));
+        }
+    }
     for (size_t i = 0; i < h->n_channels; ) {
         struct channel *ch = h->channels[i];
-        bool keep = false, provisioned = false, iface_here = false;
-        for (size_t j = 0; j < set.n; j++) {
-            const struct prov_channel *pc = &set.channels[j];
-            iface_here |= !strcmp(pc->iface, channel_iface(ch));
-            if (pc->vm && !strcmp(pc->vm, channel_vm(ch))) {
-                provisioned |= !pc->error;
-                if (!pc->error && pc->ofport > 0
-                    && channel_matches(ch, &pc->cfg, pc->iface,
-                                       pc->ofport)) {
-                    keep = true;
-                    break;
-                }
+        bool keep = false, provisioned = false;
+        bool iface_here = json_object_get(set_ifaces,
+                                          channel_iface(ch)) != NULL;
+        size_t k;
+        json_t *jj;
+        json_array_foreach (json_object_get(set_vms, channel_vm(ch)), k,
+                            jj) {
+            const struct prov_channel *pc
+                = &set.channels[json_integer_value(jj)];
+            provisioned |= !pc->error;
+            if (!pc->error && pc->ofport > 0
+                && channel_matches(ch, &pc->cfg, pc->iface, pc->ofport)) {
+                keep = true;
+                break;
             }
         }
         struct claim_decision d;
@@ -704,6 +721,9 @@ reprovision(struct host *h, long long now)
             }
         }
     }
+
+    json_decref(set_ifaces);
+    json_decref(set_vms);
 
     /* Add new ones, and rebuild the wanted flows. */
     h->inject_ofport = inject_ofport(h->inj);
