@@ -269,6 +269,27 @@ db_select(struct db *db, const char *table, json_t *where, json_t *columns)
     return rows;
 }
 
+/* Opens the Chan DB as 'opts' says, runs one select as db_select() does
+ * ('where' and 'columns' stolen) and closes it: what a command that only
+ * reads one table needs.  Returns the rows (a new reference), or NULL with
+ * the exit status in '*statusp' (the error printed). */
+static json_t *
+select_rows(const struct chanctl_options *opts, const char *table,
+            json_t *where, json_t *columns, int *statusp)
+{
+    struct db db;
+    *statusp = db_open(opts, &db);
+    if (*statusp) {
+        json_decref(where);
+        json_decref(columns);
+        return NULL;
+    }
+    json_t *rows = db_select(&db, table, where, columns);
+    db_close(&db);
+    *statusp = rows ? CHANCTL_OK : CHANCTL_FAIL;
+    return rows;
+}
+
 /* ----------------------------------------------------------------------
  * Reading rows.
  */
@@ -1449,17 +1470,13 @@ int
 chanctl_cmd_key_list(const struct chanctl_options *opts, int argc,
                      char *argv[])
 {
-    struct db db;
-    int status = db_open(opts, &db);
-    if (status) {
-        return status;
-    }
-    json_t *rows = db_select(&db, "Channel_Key",
-                             opts->vm ? key_where(opts->vm) : json_array(),
-                             json_pack("[ss]", "vm", "generation"));
-    db_close(&db);
+    int status;
+    json_t *rows = select_rows(opts, "Channel_Key",
+                               opts->vm ? key_where(opts->vm) : json_array(),
+                               json_pack("[ss]", "vm", "generation"),
+                               &status);
     if (!rows) {
-        return CHANCTL_FAIL;
+        return status;
     }
     size_t i;
     json_t *row;
@@ -1489,24 +1506,21 @@ chanctl_cmd_published_vm(const struct chanctl_options *opts, int argc,
                          char *argv[])
 {
     const char *prefix = argc > 0 ? argv[0] : "";
-    struct db db;
     int error;
 
     if (!opts->vm) {
         chanctl_error("published on the host needs --vm NAME");
         return CHANCTL_USAGE;
     }
-    if ((error = db_open(opts, &db))) {
-        return error;
-    }
-    json_t *rows = db_select(&db, "Guest_Record",
-                             json_pack("[o]", ovsdb_condition(
-                                           "vm", "==", json_string(opts->vm))),
-                             json_pack("[ssss]", "key", "value", "version",
-                                       "updated"));
-    db_close(&db);
+    json_t *rows = select_rows(opts, "Guest_Record",
+                               json_pack("[o]", ovsdb_condition(
+                                             "vm", "==",
+                                             json_string(opts->vm))),
+                               json_pack("[ssss]", "key", "value", "version",
+                                         "updated"),
+                               &error);
     if (!rows) {
-        return CHANCTL_FAIL;
+        return error;
     }
 
     /* Keep the prefix's rows, sorted by key. */
@@ -1658,16 +1672,11 @@ chanctl_cmd_object_list(const struct chanctl_options *opts, int argc,
                         char *argv[])
 {
     const char *prefix = argc > 0 ? argv[0] : "";
-    struct db db;
     int error;
 
-    if ((error = db_open(opts, &db))) {
-        return error;
-    }
-    json_t *rows = db_select(&db, "Object", json_array(), NULL);
-    db_close(&db);
+    json_t *rows = select_rows(opts, "Object", json_array(), NULL, &error);
     if (!rows) {
-        return CHANCTL_FAIL;
+        return error;
     }
     size_t n;
     const json_t **sorted = sorted_rows(rows, "digest", prefix,
@@ -2109,19 +2118,14 @@ int
 chanctl_cmd_allowlist(const struct chanctl_options *opts, int argc,
                       char *argv[])
 {
-    struct db db;
     int error;
 
     (void) argc;
     (void) argv;
-    if ((error = db_open(opts, &db))) {
-        return error;
-    }
-    json_t *rows = db_select(&db, "Allowlist", json_array(),
-                             json_pack("[ss]", "digest", "name"));
-    db_close(&db);
+    json_t *rows = select_rows(opts, "Allowlist", json_array(),
+                               json_pack("[ss]", "digest", "name"), &error);
     if (!rows) {
-        return CHANCTL_FAIL;
+        return error;
     }
     size_t n;
     const json_t **sorted = sorted_rows(rows, "digest", "",
@@ -2477,20 +2481,16 @@ int
 chanctl_cmd_get_connection(const struct chanctl_options *opts, int argc,
                            char *argv[])
 {
-    struct db db;
     int error;
 
     (void) argc;
     (void) argv;
-    if ((error = db_open(opts, &db))) {
-        return error;
-    }
     /* Connection is not a root table: every row is one that
      * Chan_Global.connections references. */
-    json_t *rows = db_select(&db, "Connection", json_array(), NULL);
-    db_close(&db);
+    json_t *rows = select_rows(opts, "Connection", json_array(), NULL,
+                               &error);
     if (!rows) {
-        return CHANCTL_FAIL;
+        return error;
     }
     size_t n;
     const json_t **sorted = sorted_rows(rows, "target", "",
