@@ -135,6 +135,42 @@ fo_txn_cb(const json_t *result, const char *error, void *aux)
     }
 }
 
+/* Creates a replica of the Chan DB that monitors 'columns' (n of them) of
+ * 'table' with condition 'cond' (borrowed), reconnecting with a backoff of
+ * 'min_ms' to 'max_ms', and starts connecting to 'remotes' (in their order
+ * unless 'shuffle').  The caller owns the replica; '*tp' is the table. */
+static struct ovsdb_replica *
+chan_replica(const char *remotes, const char *table,
+             const char *const *columns, size_t n, const json_t *cond,
+             int min_ms, int max_ms, bool shuffle,
+             struct ovsdb_replica_table **tp)
+{
+    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
+    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, table);
+    for (size_t i = 0; i < n; i++) {
+        ovsdb_replica_add_column(t, columns[i], NULL);
+    }
+    ovsdb_replica_set_condition(t, cond);
+    ovsdb_replica_set_shuffle_remotes(r, shuffle);
+    ovsdb_replica_set_backoff(r, min_ms, max_ms);
+    ovsdb_replica_connect(r, remotes);
+    if (tp) {
+        *tp = t;
+    }
+    return r;
+}
+
+/* Appends {"t": T, "error": ERROR} to 'errors', up to 20 of them. */
+static void
+note_error(json_t *errors, int64_t t, const char *error)
+{
+    if (json_array_size(errors) < 20) {
+        json_array_append_new(errors, json_pack("{sI ss}", "t",
+                                                (json_int_t) t,
+                                                "error", error));
+    }
+}
+
 /* Deletes then inserts the record: the same transaction sent again (after
  * a reply that was lost) leaves exactly one row. */
 static json_t *
@@ -214,15 +250,12 @@ bench_cmd_failover(int argc, char *argv[])
         bench_fatal("failover: REMOTES --vm VM --key K --kill-pid PID");
     }
     quiet_logs();
-    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
-    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, "Record");
-    ovsdb_replica_add_column(t, "key", NULL);
+    /* No rows: the connection alone, to the first remote that works. */
+    static const char *const cols[] = { "key" };
     json_t *none = json_pack("[b]", false);
-    ovsdb_replica_set_condition(t, none);
+    struct ovsdb_replica *r = chan_replica(argv[optind], "Record", cols, 1,
+                                           none, 50, 200, false, NULL);
     json_decref(none);
-    ovsdb_replica_set_shuffle_remotes(r, false);
-    ovsdb_replica_set_backoff(r, 50, 200);
-    ovsdb_replica_connect(r, argv[optind]);
     int64_t deadline = bench_now() + (int64_t) (timeout * 1e9);
     while (!ovsdb_replica_is_synced(r)) {
         if (bench_now() > deadline) {
@@ -261,10 +294,7 @@ bench_cmd_failover(int argc, char *argv[])
                      " ms", attempt_ms);
             lost++;
             t_next = now;
-            if (json_array_size(errors) < 20) {
-                json_array_append_new(errors, json_pack(
-                    "{sI ss}", "t", (json_int_t) now, "error", txn.error));
-            }
+            note_error(errors, now, txn.error);
             continue;
         }
         loop_once(&r, 1, 1);
@@ -274,11 +304,7 @@ bench_cmd_failover(int argc, char *argv[])
             if (!first_error[0]) {
                 snprintf(first_error, sizeof first_error, "%s", txn.error);
             }
-            if (json_array_size(errors) < 20) {
-                json_array_append_new(errors, json_pack(
-                    "{sI ss}", "t", (json_int_t) bench_now(),
-                    "error", txn.error));
-            }
+            note_error(errors, bench_now(), txn.error);
             txn.error[0] = '\0';
             t_next = bench_now() + (int64_t) retry_ms * 1000000;
         }
@@ -344,17 +370,12 @@ bench_cmd_chwait(int argc, char *argv[])
     }
     quiet_logs();
     FILE *log = logname ? fopen(logname, "w") : NULL;
-    struct ovsdb_replica *r = ovsdb_replica_create("Chan");
-    struct ovsdb_replica_table *t = ovsdb_replica_add_table(r, "Channel");
-    static const char *cols[] = { "vm", "chassis", "claim", "state" };
-    for (size_t i = 0; i < 4; i++) {
-        ovsdb_replica_add_column(t, cols[i], NULL);
-    }
+    static const char *const cols[] = { "vm", "chassis", "claim", "state" };
     json_t *cond = json_pack("[[sss]]", "vm", "==", vm);
-    ovsdb_replica_set_condition(t, cond);
+    struct ovsdb_replica_table *t;
+    struct ovsdb_replica *r = chan_replica(argv[optind], "Channel", cols, 4,
+                                           cond, 50, 500, true, &t);
     json_decref(cond);
-    ovsdb_replica_set_backoff(r, 50, 500);
-    ovsdb_replica_connect(r, argv[optind]);
     int64_t deadline = bench_now() + (int64_t) (timeout * 1e9);
     bool synced = false;
     uint64_t seqno = 0;
