@@ -184,11 +184,7 @@ topo_sim_stop() {
 }
 
 topo_sim_kill() {
-    local pid
-    pid=$(cat "$(sim__dir)/guests.pid" 2>/dev/null) || return 0
-    kill -9 "$pid" 2>/dev/null
-    topo__wait_gone "$pid"
-    rm -f "$(sim__dir)/guests.pid"
+    topo__kill9 "$(sim__dir)/guests.pid" chand-bench
 }
 
 topo_sim_status() {

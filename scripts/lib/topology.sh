@@ -163,11 +163,7 @@ topo_guest_stop() {
 
 # topo_guest_kill VM: SIGKILL, as a crash.
 topo_guest_kill() {
-    local pid
-    pid=$(cat "$TOPO_RUN/$1/chand-guest.pid" 2>/dev/null) || return 0
-    kill -9 "$pid" 2>/dev/null
-    topo__wait_gone "$pid"
-    rm -f "$TOPO_RUN/$1/chand-guest.pid"
+    topo__kill9 "$TOPO_RUN/$1/chand-guest.pid" chand-guest
 }
 
 # topo__wait_gone PID: waits up to 30 s for PID to exit (a killed

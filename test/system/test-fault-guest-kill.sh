@@ -17,6 +17,8 @@ done
 fl_converge "initial records delivered"
 sessions0=$(fl_host chst-fvm1 counters.sessions)
 
+n_down=0
+
 # --- 1: while the host delivers a bulk push ------------------------------
 fl_bulk_bg b 11 3000 1000 0.3
 fl_midpush chst-fvm1 200 10 "$TOPO_RUN/chst-fvm1/chand-guest.pid" chand-guest
@@ -26,6 +28,9 @@ fl_log "its datastore: position $pos of host epoch $epoch, $frames frames" \
     "applied"
 fl_log "the host had sent up to seq $FL_MID_SENT and seen $FL_MID_ACKED" \
     "acknowledged when it died"
+# A record for it alone, which nothing can apply while it is down (the
+# guest may have applied and acknowledged all the host had sent).
+fl_push push --vm chst-fvm1 "down$((++n_down))" '"pushed while it is down"'
 fl_pending chst-fvm1
 fl_hot 12 hot/
 fl_push delete pre1
@@ -47,6 +52,9 @@ read -r frames ops pos epoch _ <<<"$(fl_guest chst-fvm1)"
 fl_log "its datastore: position $pos, $frames frames applied"
 fl_log "the host had sent up to seq $FL_MID_SENT and seen $FL_MID_ACKED" \
     "acknowledged when it died"
+# A record for it alone, which nothing can apply while it is down (the
+# guest may have applied and acknowledged all the host had sent).
+fl_push push --vm chst-fvm1 "down$((++n_down))" '"pushed while it is down"'
 fl_pending chst-fvm1
 fl_hot 12 hot/
 sleep 0.3
