@@ -388,6 +388,38 @@ expect 0 "$CHANCTL" --chan-db "$DB" -v push net/dns '{"servers": []}' &&
 check_that "push bumps the version" [ "$(record_version net/dns '')" = 2 ]
 check_that "push updates the value" \
     [ "$(record_value net/dns '')" = '{"servers": []}' ]
+
+# A lost reply (as in a cluster failover): drop-reply-proxy.py forwards to
+# the Chan DB but loses the reply to the second transaction of its first
+# connection, a push's write, after the server committed it.  chanctl
+# reconnects, finds its own write there and stops: once, not twice.
+lost_push() {
+    local expect_version=$1
+    shift
+    python3 "$top/test/system/drop-reply-proxy.py" "$tmp/lossy.sock" \
+        "$tmp/db.sock" 2 >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    local proxy=$! i
+    for i in $(seq 50); do
+        [ -s "$tmp/proxy.out" ] && break
+        sleep 0.1
+    done
+    expect 0 "$CHANCTL" --chan-db "unix:$tmp/lossy.sock" -v push "$@" &&
+        out_is "pushed $1 version $expect_version to all VMs"
+    kill "$proxy" 2>/dev/null
+    wait "$proxy" 2>/dev/null
+}
+lost_push 1 net/lost '"written once"'
+check_that "the insert's reply was lost" \
+    grep -q "lost the reply" "$tmp/proxy.err"
+check_that "a push whose insert reply was lost is in once: version 1" \
+    [ "$(record_version net/lost '')" = 1 ]
+lost_push 2 net/lost '"updated once"'
+check_that "the update's reply was lost" \
+    grep -q "lost the reply" "$tmp/proxy.err"
+check_that "a push whose update reply was lost is in once: version 2" \
+    [ "$(record_version net/lost '')" = 2 ]
+check_that "with the value pushed" \
+    [ "$(record_value net/lost '')" = '"updated once"' ]
 expect 0 "$CHANCTL" push --chan-db="$DB" --vm vm1 net/dns '"vm1 only"' --verbose &&
     out_is "pushed net/dns version 1 to vm1"
 check_that "push --vm inserts a per-VM record" \
