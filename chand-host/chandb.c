@@ -44,7 +44,6 @@ struct chandb {
     bool monitor_all;           /* All rows, or only this chassis's VMs. */
     char *chassis;              /* This chand-host's chassis, or NULL. */
     json_t *vms;                /* vm -> true: the VMs monitored (own). */
-    char *cond_chassis;         /* Chassis the conditions were set for. */
     uint64_t claims_seqno;      /* Changes with Channel rows. */
     bool cond_was_pending;
     long long retry_at;         /* Earliest writer retry, LLONG_MAX: none. */
@@ -84,6 +83,7 @@ static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
 static bool relay_inputs_changed(const struct chandb *);
 static void relay_run(struct chandb *);
 static void objaction_run(struct chandb *);
+static void send_conditions(struct chandb *);
 static bool objaction_inputs_changed(const struct chandb *);
 static bool get_uint(const struct ovsdb_replica_row *, const char *column,
                      uint64_t max, uint64_t *value);
@@ -187,9 +187,8 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->relay_counts = json_object();
     db->relay_refused = json_object();
     if (!db->monitor_all) {
-        json_t *none = json_object();
-        chandb_set_vms(db, none);
-        json_decref(none);
+        /* No VM yet. */
+        send_conditions(db);
     }
     ovsdb_replica_connect(db->replica, remote);
     VLOG_INFO("Chan DB %s: monitoring %s", remote,
@@ -231,7 +230,6 @@ chandb_destroy(struct chandb *db)
     json_decref(db->relay_refused);
     json_decref(db->vms);
     free(db->chassis);
-    free(db->cond_chassis);
     free(db->remote);
     free(db);
 }
@@ -933,11 +931,7 @@ chandb_set_chassis(struct chandb *db, const char *chassis)
         free(db->chassis);
         db->chassis = xstrdup(chassis);
         if (!db->monitor_all) {
-            json_t *vms = json_deep_copy(db->vms);
-            free(db->cond_chassis);
-            db->cond_chassis = NULL;
-            chandb_set_vms(db, vms);
-            json_decref(vms);
+            send_conditions(db);
         }
     }
 }
@@ -960,23 +954,13 @@ set_vm_condition(struct chandb *db, const char *table, json_t *base)
     json_decref(base);
 }
 
-void
-chandb_set_vms(struct chandb *db, const json_t *vms)
+/* Sets the condition of every monitored table from 'db->vms' and
+ * 'db->chassis' (a chand-host that does not monitor everything): the
+ * conditions are sent to the server, and chandb_is_ready() is false until
+ * it applied them.  Called whenever either changes. */
+static void
+send_conditions(struct chandb *db)
 {
-    if (db->monitor_all) {
-        return;
-    }
-    json_t *set = json_deep_copy(vms);
-    const char *chassis = db->chassis ? db->chassis : "";
-    bool same = (db->cond_chassis && json_equal(set, db->vms)
-                 && !strcmp(db->cond_chassis, chassis));
-    json_decref(db->vms);
-    db->vms = set;
-    if (same) {
-        return;
-    }
-    free(db->cond_chassis);
-    db->cond_chassis = xstrdup(chassis);
     /* Records for all VMs; this chassis's own Channel rows (of VMs it
      * released too); the monitored VMs' rows. */
     set_vm_condition(db, "Record",
@@ -990,6 +974,23 @@ chandb_set_vms(struct chandb *db, const json_t *vms)
                                           "Guest_Limits", "Object_Ref" };
     for (size_t i = 0; i < sizeof per_vm / sizeof *per_vm; i++) {
         set_vm_condition(db, per_vm[i], json_array());
+    }
+}
+
+void
+chandb_set_vms(struct chandb *db, const json_t *vms)
+{
+    if (db->monitor_all) {
+        return;
+    }
+    /* Kept even when equal: the next conditions sent list the VMs in the
+     * order of the latest set. */
+    json_t *set = json_deep_copy(vms);
+    bool same = json_equal(set, db->vms);
+    json_decref(db->vms);
+    db->vms = set;
+    if (!same) {
+        send_conditions(db);
     }
 }
 

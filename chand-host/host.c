@@ -62,12 +62,7 @@ struct host {
     struct hmap by_chan_id;     /* Of struct chan_ref, by 'by_chan_id'. */
     struct hmap by_vm;          /* Of struct chan_ref, by 'by_vm'. */
     json_t *down;               /* vm -> true: deprovisioned, written down. */
-    json_t *claims;             /* vm -> {"claim", "migrations", and while
-                                 * taking it over "deadline"}: this
-                                 * chassis's claims (claim.h). */
-    json_t *yielded;            /* vm -> true: yielded, vNIC still here. */
-    json_t *holders;            /* vm -> the other chassis last decided
-                                 * about. */
+    struct hmap claims;         /* Of struct vm_claim, by VM name. */
     uint64_t claims_seqno;
     long long next_claim_check; /* A takeover's deadline. */
 
@@ -111,6 +106,72 @@ count(struct host *h, const char *name)
     json_t *n = json_object_get(h->counters, name);
     json_object_set_new(h->counters, name,
                         json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
+/* This chassis's claim state of one VM (claim.h), in 'claims' while any
+ * of it is set: its claim on the VM, whether it yielded the VM, the other
+ * chassis last decided about. */
+struct vm_claim {
+    struct hmap_node node;      /* In 'claims', by hash_string_nocase(vm). */
+    char *vm;                   /* Owned. */
+    bool claimed;               /* 'claim' and 'migrations' are ours. */
+    int64_t claim;              /* 0 unless 'claimed'. */
+    int64_t migrations;         /* 0 unless 'claimed'. */
+    long long deadline;         /* While taking the VM over, when the
+                                 * previous holder's release stops being
+                                 * waited for; 0 otherwise. */
+    bool yielded;               /* Yielded, the vNIC still here. */
+    char *holder;               /* Owned; the other chassis last decided
+                                 * about, NULL if none. */
+};
+
+/* Returns VM 'vm''s claim state (owned by 'h'), or NULL if it has none. */
+static struct vm_claim *
+vm_claim_find(const struct host *h, const char *vm)
+{
+    struct vm_claim *c;
+    HMAP_FOR_EACH_WITH_HASH (c, node, hash_string_nocase(vm), &h->claims) {
+        if (!strcmp(c->vm, vm)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Returns VM 'vm''s claim state (owned by 'h'), empty if it had none: the
+ * caller sets some of it, or calls vm_claim_prune(). */
+static struct vm_claim *
+vm_claim_get(struct host *h, const char *vm)
+{
+    struct vm_claim *c = vm_claim_find(h, vm);
+    if (!c) {
+        c = xzalloc(sizeof *c);
+        c->vm = xstrdup(vm);
+        hmap_insert(&h->claims, &c->node, hash_string_nocase(vm));
+    }
+    return c;
+}
+
+/* Frees 'c' (and takes it out of 'h') if nothing of it is set any more. */
+static void
+vm_claim_prune(struct host *h, struct vm_claim *c)
+{
+    if (!c->claimed && !c->yielded && !c->holder) {
+        hmap_remove(&h->claims, &c->node);
+        free(c->vm);
+        free(c);
+    }
+}
+
+/* Forgets this chassis's claim on 'c''s VM (which may free 'c'). */
+static void
+vm_claim_unclaim(struct host *h, struct vm_claim *c)
+{
+    c->claimed = false;
+    c->claim = 0;
+    c->migrations = 0;
+    c->deadline = 0;
+    vm_claim_prune(h, c);
 }
 
 /* Where a channel is in 'channels': found by chan-id or VM name. */
@@ -373,28 +434,38 @@ enum removal {
     REMOVE_YIELDED,             /* Another chassis claimed the VM. */
 };
 
-static json_t *
-claim_get(const struct host *h, const char *vm)
-{
-    return json_object_get(h->claims, vm);
-}
-
-static int64_t
-claim_field(const struct host *h, const char *vm, const char *field)
-{
-    return json_integer_value(json_object_get(claim_get(h, vm), field));
-}
-
+/* Records this chassis's claim on VM 'vm': 'claim' and 'migrations', and
+ * while it takes the VM over 'deadline' (0 if it does not). */
 static void
 claim_set(struct host *h, const char *vm, int64_t claim, int64_t migrations,
           long long deadline)
 {
-    json_t *c = json_pack("{sI sI}", "claim", (json_int_t) claim,
-                          "migrations", (json_int_t) migrations);
-    if (deadline) {
-        json_object_set_new(c, "deadline", json_integer(deadline));
-    }
-    json_object_set_new(h->claims, vm, c);
+    struct vm_claim *c = vm_claim_get(h, vm);
+    c->claimed = true;
+    c->claim = claim;
+    c->migrations = migrations;
+    c->deadline = deadline;
+}
+
+/* Returns the deadline of this chassis's takeover of VM 'vm', 0 if it is
+ * not taking it over. */
+static long long
+claim_deadline(const struct host *h, const char *vm)
+{
+    const struct vm_claim *c = vm_claim_find(h, vm);
+    return c ? c->deadline : 0;
+}
+
+/* Sets the chassis, claim and migrations of 'st', a Channel row of VM 'vm'
+ * of this chassis (0 and 0 without a claim). */
+static void
+claim_fill_row(const struct host *h, const char *vm,
+               struct chandb_channel_state *st)
+{
+    const struct vm_claim *c = vm_claim_find(h, vm);
+    st->chassis = h->chassis;
+    st->claim = c ? c->claim : 0;
+    st->migrations = c ? c->migrations : 0;
 }
 
 static void
@@ -408,9 +479,7 @@ remove_channel(struct host *h, size_t i, enum removal why,
 
     channel_set_flows_installed(ch, false);
     channel_get_db_state(ch, now, &st);
-    st.chassis = h->chassis;
-    st.claim = claim_field(h, vm, "claim");
-    st.migrations = claim_field(h, vm, "migrations");
+    claim_fill_row(h, vm, &st);
     switch (why) {
     case REMOVE_CHANGED:
     case REMOVE_DEPROVISIONED:
@@ -499,22 +568,24 @@ decide_claim(struct host *h, const char *vm, bool serving, long long now,
 {
     struct claim_row *rows;
     size_t n = chandb_get_claims(h->db, vm, &rows);
-    json_t *deadline = json_object_get(claim_get(h, vm), "deadline");
-    bool waiting = deadline && now < json_integer_value(deadline);
-    claim_decide(h->chassis, rows, n, serving,
-                 json_object_get(h->yielded, vm) != NULL, waiting, d);
+    struct vm_claim *c = vm_claim_find(h, vm);
+    long long deadline = c ? c->deadline : 0;
+    bool waiting = deadline && now < deadline;
+    claim_decide(h->chassis, rows, n, serving, c && c->yielded, waiting, d);
     if (d->holder) {
         /* Copy what outlives 'rows'. */
-        json_object_set_new(h->holders, vm,
-                            json_string(d->holder->chassis
-                                        ? d->holder->chassis : ""));
-    } else {
-        json_object_del(h->holders, vm);
+        c = vm_claim_get(h, vm);
+        free(c->holder);
+        c->holder = xstrdup(d->holder->chassis ? d->holder->chassis : "");
+    } else if (c) {
+        free(c->holder);
+        c->holder = NULL;
+        vm_claim_prune(h, c);
     }
     d->holder = NULL;
     free(rows);
     if (waiting) {
-        claim_check_at(h, json_integer_value(deadline));
+        claim_check_at(h, deadline);
     }
     return d->action;
 }
@@ -522,8 +593,8 @@ decide_claim(struct host *h, const char *vm, bool serving, long long now,
 static const char *
 holder_of(const struct host *h, const char *vm)
 {
-    const char *c = json_string_value(json_object_get(h->holders, vm));
-    return c && *c ? c : "(unnamed)";
+    const struct vm_claim *c = vm_claim_find(h, vm);
+    return c && c->holder && *c->holder ? c->holder : "(unnamed)";
 }
 
 /* Writes this chassis's claim on VM 'vm' (provisioned as 'pc') before it
@@ -537,12 +608,10 @@ write_claim(struct host *h, const struct prov_channel *pc, const char *from)
         .chan_id = pc->cfg.chan_id,
         .vid = pc->cfg.vid,
         .iface = pc->iface,
-        .chassis = h->chassis,
         .state = "connecting",
         .reason = reason,
-        .claim = claim_field(h, pc->vm, "claim"),
-        .migrations = claim_field(h, pc->vm, "migrations"),
     };
+    claim_fill_row(h, pc->vm, &st);
     chandb_update_channel(h->db, &st);
     free(reason);
 }
@@ -584,17 +653,17 @@ start_channel(struct host *h, const struct prov_channel *pc, long long now)
     const char *vm = pc->vm;
     switch (decide_claim(h, vm, false, now, &d)) {
     case CLAIM_SERVE:
-        if (json_object_get(claim_get(h, vm), "deadline")) {
+        if (claim_deadline(h, vm)) {
             VLOG_INFO("%s: serving it, taken over from chassis %s", vm,
                       holder_of(h, vm));
         }
         claim_set(h, vm, d.claim, d.migrations, 0);
-        json_object_del(h->yielded, vm);
+        vm_claim_get(h, vm)->yielded = false;
         add_channel(h, pc, now);
         return xstrdup("ready");
     case CLAIM_TAKE:
-        if (json_object_get(claim_get(h, vm), "deadline")
-            && claim_field(h, vm, "claim") == d.claim) {
+        if (claim_deadline(h, vm)
+            && vm_claim_find(h, vm)->claim == d.claim) {
             /* Claimed already; the row is on its way. */
             return xasprintf("pending: taking over from chassis %s",
                              holder_of(h, vm));
@@ -626,7 +695,8 @@ clean_released_rows(struct host *h)
     const char *vm;
     json_t *v;
     json_object_foreach (own, vm, v) {
-        if (find_by_vm(h, vm) || json_object_get(h->claims, vm)) {
+        const struct vm_claim *c = vm_claim_find(h, vm);
+        if (find_by_vm(h, vm) || (c && c->claimed)) {
             continue;
         }
         struct claim_row *rows;
@@ -705,9 +775,11 @@ reprovision(struct host *h, long long now)
             VLOG_WARN("%s: chassis %s claimed it after this chassis: "
                       "yielding (the vNIC is still here)", vm,
                       holder_of(h, vm));
-            json_object_set_new(h->yielded, vm, json_true());
+            /* 'vm' goes with the channel; 'c' stays (yielded). */
+            struct vm_claim *c = vm_claim_get(h, vm);
+            c->yielded = true;
             remove_channel(h, i, REMOVE_YIELDED, holder_of(h, vm), now);
-            json_object_del(h->claims, vm);
+            vm_claim_unclaim(h, c);
             count(h, "yields");
         } else if (keep) {
             i++;
@@ -715,9 +787,12 @@ reprovision(struct host *h, long long now)
             enum removal why = (provisioned ? REMOVE_CHANGED
                                 : iface_here ? REMOVE_DEPROVISIONED
                                 : REMOVE_RELEASED);
+            /* 'vm' goes with the channel, 'c' stays until unclaimed. */
+            struct vm_claim *c = (why != REMOVE_CHANGED
+                                  ? vm_claim_find(h, vm) : NULL);
             remove_channel(h, i, why, NULL, now);
-            if (why != REMOVE_CHANGED) {
-                json_object_del(h->claims, vm);
+            if (c) {
+                vm_claim_unclaim(h, c);
             }
         }
     }
@@ -757,17 +832,15 @@ reprovision(struct host *h, long long now)
     }
 
     /* A VM whose vNIC left is no longer yielded nor being claimed. */
-    const char *vm;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe (h->yielded, tmp, vm, v) {
-        if (!json_object_get(here, vm)) {
-            json_object_del(h->yielded, vm);
-        }
-    }
-    json_object_foreach_safe (h->claims, tmp, vm, v) {
-        if (!json_object_get(here, vm) && !find_by_vm(h, vm)) {
-            json_object_del(h->claims, vm);
+    struct vm_claim *c;
+    HMAP_FOR_EACH_SAFE (c, node, &h->claims) {
+        if (!json_object_get(here, c->vm)) {
+            c->yielded = false;
+            if (!find_by_vm(h, c->vm)) {
+                vm_claim_unclaim(h, c);
+            } else {
+                vm_claim_prune(h, c);
+            }
         }
     }
     json_decref(here);
@@ -1035,9 +1108,7 @@ write_channel_rows(struct host *h, long long now)
         channel_set_counter(ch, "relay_refused", refused);
         struct chandb_channel_state st;
         channel_get_db_state(h->channels[i], now, &st);
-        st.chassis = h->chassis;
-        st.claim = claim_field(h, channel_vm(ch), "claim");
-        st.migrations = claim_field(h, channel_vm(ch), "migrations");
+        claim_fill_row(h, channel_vm(ch), &st);
         chandb_update_channel(h->db, &st);
         channel_db_written(ch, now);
     }
@@ -1307,9 +1378,7 @@ host_create(const struct host_options *opts)
     h->inj = inject_create(opts->inject, opts->bridge, opts->chand_port,
                            opts->ovs_rundir, port_recv, h);
     h->down = json_object();
-    h->claims = json_object();
-    h->yielded = json_object();
-    h->holders = json_object();
+    hmap_init(&h->claims);
     h->next_claim_check = LLONG_MAX;
     h->status_wanted = json_object();
     h->status_pending = json_object();
@@ -1348,9 +1417,14 @@ host_destroy(struct host *h)
     ovsdb_replica_destroy(h->ovs);
     flowmgr_destroy(h->fm);
     json_decref(h->down);
-    json_decref(h->claims);
-    json_decref(h->yielded);
-    json_decref(h->holders);
+    struct vm_claim *c;
+    HMAP_FOR_EACH_SAFE (c, node, &h->claims) {
+        hmap_remove(&h->claims, &c->node);
+        free(c->vm);
+        free(c->holder);
+        free(c);
+    }
+    hmap_destroy(&h->claims);
     json_decref(h->status_wanted);
     json_decref(h->status_pending);
     json_decref(h->counters);
