@@ -57,6 +57,8 @@ struct host {
      * runs those few channels, not all of them. */
     struct channel **channels;
     long long *due;
+    bool *ran;                  /* Ran since write_channel_rows() looked at
+                                 * it: its row may need writing. */
     struct chan_ref **refs;
     size_t n_channels;
     struct hmap by_chan_id;     /* Of struct chan_ref, by 'by_chan_id'. */
@@ -194,6 +196,7 @@ channels_add(struct host *h, struct channel *ch)
     size_t n = h->n_channels + 1;
     h->channels = xrealloc(h->channels, n * sizeof *h->channels);
     h->due = xrealloc(h->due, n * sizeof *h->due);
+    h->ran = xrealloc(h->ran, n * sizeof *h->ran);
     h->refs = xrealloc(h->refs, n * sizeof *h->refs);
 
     struct chan_ref *ref = xzalloc(sizeof *ref);
@@ -203,6 +206,7 @@ channels_add(struct host *h, struct channel *ch)
     hmap_insert(&h->by_vm, &ref->by_vm, hash_string_nocase(channel_vm(ch)));
     h->channels[ref->idx] = ch;
     h->due[ref->idx] = 0;
+    h->ran[ref->idx] = true;
     h->refs[ref->idx] = ref;
     h->n_channels = n;
 }
@@ -220,6 +224,7 @@ channels_del(struct host *h, size_t i)
     size_t last = --h->n_channels;
     h->channels[i] = h->channels[last];
     h->due[i] = h->due[last];
+    h->ran[i] = h->ran[last];
     h->refs[i] = h->refs[last];
     if (i < last) {
         h->refs[i]->idx = i;
@@ -1094,6 +1099,13 @@ write_channel_rows(struct host *h, long long now)
     }
     h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
+        /* A channel's row changes only with what it does, and it runs at
+         * least once a heartbeat while its flows are in place; one that
+         * did not run since the last look has nothing new. */
+        if (!h->ran[i]) {
+            continue;
+        }
+        h->ran[i] = false;
         struct channel *ch = h->channels[i];
         if (!channel_db_write_due(ch, now)) {
             /* Nothing but counters changed, and they were written less
@@ -1406,6 +1418,7 @@ host_destroy(struct host *h)
     }
     free(h->channels);
     free(h->due);
+    free(h->ran);
     free(h->refs);
     hmap_destroy(&h->by_chan_id);
     hmap_destroy(&h->by_vm);
@@ -1507,6 +1520,7 @@ host_run(struct host *h)
             channel_run(ch, now);
             write_upstream(h, ch, now);
             h->due[i] = channel_next_deadline(ch, now);
+            h->ran[i] = true;
         }
     }
     transfer_run(h->transfer, now);
