@@ -53,7 +53,7 @@ import time
 sys.dont_write_bytecode = True          # nothing left in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ovsdb_rpc import Conn, RpcError, connect  # noqa: E402
-from push_log import log_line, read_log, vm_cond  # noqa: E402
+from push_log import next_batch, read_log, versions  # noqa: E402
 
 
 def model(logs):
@@ -84,51 +84,14 @@ def cmd_bulk(remotes, log, prefix, seed, n, batch, pause, vms):
         vms = vms[1:]
         targets = vms
     rng = random.Random(seed)
-    live = {}                           # (key, vm) -> version
-    for (key, vm), (_, version) in model([log]).items():
-        live[(key, vm)] = version
+    live = versions(log)                # (key, vm) -> version
     serial = sum(1 for _ in read_log(log))
     done = 0
     retries = 0
     conn, at = connect(remotes, time.time() + 30)
     while done < n:
-        ops, lines, touched = [], [], set()
-        while len(ops) < batch and done + len(ops) < n:
-            i = serial + len(ops)
-            target = rng.choice(targets)
-            r = rng.random()
-            mine = [k for k in live if k[1] == target and k not in touched]
-            if r < 0.08 and mine:
-                key = rng.choice(mine)
-                ops.append({"op": "delete", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)]})
-                lines.append(log_line("delete", target, key[0]))
-                del live[key]
-                touched.add(key)
-                continue
-            value = rng.choice([i, "v%d" % i, {"n": i, "t": [i % 7]},
-                                [i, True, None], "\u00e9t\u00e9 %d" % i])
-            if r < 0.25 and mine:
-                key = rng.choice(mine)
-                live[key] += 1
-                ops.append({"op": "update", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)],
-                            "row": {"value": json.dumps(value),
-                                    "version": live[key]}})
-            else:
-                key = ("%s%05d" % (prefix, i), target)
-                if key in live:
-                    continue
-                live[key] = 1
-                row = {"key": key[0], "value": json.dumps(value),
-                       "version": 1}
-                if target:
-                    row["vm"] = target
-                ops.append({"op": "insert", "table": "Record", "row": row})
-            touched.add(key)
-            lines.append(log_line("push", target, key[0], value))
+        ops, lines = next_batch(rng, live, targets, prefix, serial,
+                                min(batch, n - done), accents=True)
         uncertain = False
         deadline = time.time() + 90
         while True:

@@ -49,7 +49,7 @@ import time
 sys.dont_write_bytecode = True          # nothing left in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ovsdb_rpc import Conn, connect  # noqa: E402
-from push_log import log_line, read_log, vm_cond  # noqa: E402
+from push_log import next_batch, read_log, versions, vm_cond  # noqa: E402
 
 
 def committed(conn, op, live):
@@ -71,53 +71,13 @@ def committed(conn, op, live):
 
 def cmd_bulk(db, log, prefix, seed, n, batch, pause, vms):
     rng = random.Random(seed)
-    live = {}                           # (key, vm) -> version
-    for verb, vm, key, _ in read_log(log):
-        if verb == "push":
-            live[(key, vm)] = live.get((key, vm), 0) + 1
-        else:
-            live.pop((key, vm), None)
+    live = versions(log)                # (key, vm) -> version
     serial = sum(1 for _ in read_log(log))
     done = 0
     conn = Conn(db, timeout=60)
     while done < n:
-        ops, lines, touched = [], [], set()
-        while len(ops) < batch and done + len(ops) < n:
-            i = serial + len(ops)
-            target = rng.choice([None] + vms)
-            r = rng.random()
-            mine = [k for k in live if k[1] == target and k not in touched]
-            if r < 0.08 and mine:
-                key = rng.choice(mine)
-                ops.append({"op": "delete", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)]})
-                lines.append(log_line("delete", target, key[0]))
-                del live[key]
-                touched.add(key)
-                continue
-            value = rng.choice([i, "v%d" % i, {"n": i, "t": [i % 7]},
-                                [i, True, None]])
-            if r < 0.25 and mine:
-                key = rng.choice(mine)
-                live[key] += 1
-                ops.append({"op": "update", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)],
-                            "row": {"value": json.dumps(value),
-                                    "version": live[key]}})
-            else:
-                key = ("%s%05d" % (prefix, i), target)
-                if key in live:
-                    continue
-                live[key] = 1
-                row = {"key": key[0], "value": json.dumps(value),
-                       "version": 1}
-                if target:
-                    row["vm"] = target
-                ops.append({"op": "insert", "table": "Record", "row": row})
-            touched.add(key)
-            lines.append(log_line("push", target, key[0], value))
+        ops, lines = next_batch(rng, live, [None] + vms, prefix, serial,
+                                min(batch, n - done))
         try:
             result = conn.transact(ops)
         except (OSError, RuntimeError, ValueError) as e:
