@@ -38,6 +38,10 @@
 # Functions (all return non-zero with a message on stderr on failure):
 #   cl_up                   network, certificates, cluster with a leader
 #   cl_net_up / cl_pki_up / cl_cluster_up   the three parts of cl_up
+#   cl_pki_ca [PKI_DIR]     a CA (cl_pki_up makes $CL_BASE/pki and the
+#                           foreign one, $CL_BASE/rogue)
+#   cl_pki_sign [--with-id] NAME [PKI_DIR]   a certificate for NAME (see
+#                           there); cl_key NAME / cl_cert NAME its files
 #   cl_remotes              ssl:10.78.0.1:PORT,ssl:10.78.0.2:PORT,...
 #   cl_wait_leader [SECS]   wait until the cluster has a leader (all
 #                           running members see it); prints its number
@@ -147,33 +151,43 @@ cl_cert() {
     printf '%s/certs/%s-cert.pem\n' "$CL_BASE" "$1"
 }
 
-# cl_pki_sign NAME [PKI_DIR]: a certificate whose CN is exactly NAME (-u:
-# without it ovs-pki appends " id:UUID" to the CN).
+# cl_pki_ca [PKI_DIR]: a CA (ovs-pki init) in PKI_DIR (default
+# $CL_BASE/pki, the one cl_cacert names), unless it is there already.
+cl_pki_ca() {
+    local pki=${1:-$CL_BASE/pki}
+    command -v ovs-pki >/dev/null ||
+        { cl__err "ovs-pki is missing (Debian: openvswitch-pki or openvswitch-common)"; return 1; }
+    mkdir -p "$CL_BASE/certs" || return 1
+    [ -s "$pki/switchca/cacert.pem" ] && return 0
+    ovs-pki --dir="$pki" init >>"$CL_BASE/pki.log" 2>&1 ||
+        { cl__err "ovs-pki init of $pki failed (see $CL_BASE/pki.log)"; return 1; }
+}
+
+# cl_pki_sign [--with-id] NAME [PKI_DIR]: a certificate whose CN is exactly
+# NAME (-u: without it ovs-pki appends " id:UUID" to the CN), signed by the
+# CA in PKI_DIR (default $CL_BASE/pki); --with-id: the CN "NAME id:UUID".
+# NAME may be SUBDIR/NAME: the files go to $CL_BASE/certs/SUBDIR (cl_key
+# and cl_cert take SUBDIR/NAME too), the CN is NAME.
 cl_pki_sign() {
-    local name=$1 pki=${2:-$CL_BASE/pki}
-    [ -s "$CL_BASE/certs/$name-cert.pem" ] && return 0
-    (cd "$CL_BASE/certs" &&
-        ovs-pki --dir="$pki" -u req+sign "$name" switch >>"$CL_BASE/pki.log" 2>&1) ||
+    local unique=(-u)
+    [ "$1" = --with-id ] && { unique=(); shift; }
+    local name=$1 pki=${2:-$CL_BASE/pki} dir
+    dir=$(dirname "$CL_BASE/certs/$name")
+    [ -s "$(cl_cert "$name")" ] && return 0
+    (mkdir -p "$dir" && cd "$dir" &&
+        ovs-pki --dir="$pki" "${unique[@]}" req+sign "$(basename "$name")" switch \
+            >>"$CL_BASE/pki.log" 2>&1) ||
         { cl__err "ovs-pki cannot sign $name (see $CL_BASE/pki.log)"; return 1; }
 }
 
 cl_pki_up() {
-    local i hv
-    command -v ovs-pki >/dev/null ||
-        { cl__err "ovs-pki is missing (Debian: openvswitch-pki or openvswitch-common)"; return 1; }
-    mkdir -p "$CL_BASE/certs" || return 1
-    if [ ! -s "$(cl_cacert)" ]; then
-        ovs-pki --dir="$CL_BASE/pki" init >>"$CL_BASE/pki.log" 2>&1 ||
-            { cl__err "ovs-pki init failed (see $CL_BASE/pki.log)"; return 1; }
-    fi
+    local i
+    cl_pki_ca || return 1
     for i in $(seq "$CL_MEMBERS"); do
         cl_pki_sign "db$i" || return 1
     done
     cl_pki_sign operator || return 1
-    if [ ! -s "$(cl_rogue_cacert)" ]; then
-        ovs-pki --dir="$CL_BASE/rogue" init >>"$CL_BASE/pki.log" 2>&1 ||
-            { cl__err "ovs-pki init (foreign CA) failed"; return 1; }
-    fi
+    cl_pki_ca "$CL_BASE/rogue" || return 1
     cl_pki_sign intruder "$CL_BASE/rogue"
 }
 

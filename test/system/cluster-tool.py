@@ -46,136 +46,14 @@ usage:
 import json
 import os
 import random
-import shlex
-import socket
-import ssl
 import sqlite3
 import sys
 import time
 
-
-class OvsdbError(Exception):
-    pass
-
-
-class Conn:
-    """A blocking JSON-RPC connection to one OVSDB remote."""
-
-    def __init__(self, remote, timeout=10):
-        kind, _, rest = remote.partition(":")
-        if kind == "unix":
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            s.connect(rest)
-        elif kind in ("tcp", "ssl"):
-            host, _, port = rest.rpartition(":")
-            host = host.strip("[]")
-            s = socket.create_connection((host, int(port)), timeout=timeout)
-            if kind == "ssl":
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(os.environ["CL_CACERT"])
-                if os.environ.get("CL_CERT"):
-                    ctx.load_cert_chain(os.environ["CL_CERT"],
-                                        os.environ["CL_KEY"])
-                s = ctx.wrap_socket(s)
-        else:
-            raise ValueError("unknown remote %s" % remote)
-        self.sock = s
-        self.remote = remote
-        self.buf = ""
-        self.decoder = json.JSONDecoder()
-        self.next_id = 0
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def _recv(self):
-        while True:
-            text = self.buf.lstrip()
-            if text:
-                try:
-                    msg, end = self.decoder.raw_decode(text)
-                    self.buf = text[end:]
-                    return msg
-                except ValueError:
-                    pass
-            data = self.sock.recv(1 << 16)
-            if not data:
-                raise OSError("connection closed by %s" % self.remote)
-            self.buf += data.decode()
-
-    def call(self, method, params):
-        self.next_id += 1
-        req = {"method": method, "params": params, "id": self.next_id}
-        self.sock.sendall(json.dumps(req).encode())
-        while True:
-            msg = self._recv()
-            if msg.get("method") == "echo":
-                self.sock.sendall(json.dumps(
-                    {"result": msg["params"], "id": msg["id"]}).encode())
-                continue
-            if msg.get("id") != self.next_id:
-                continue
-            if msg.get("error"):
-                raise OvsdbError(json.dumps(msg["error"]))
-            return msg["result"]
-
-    def transact(self, ops):
-        return self.call("transact", ["Chan"] + ops)
-
-
-def connect(remotes, deadline, start=0):
-    """Connects to the first remote of the list, from 'start' on, that
-    answers a transaction; keeps trying until 'deadline'."""
-    remotes = remotes.split(",")
-    i = start
-    while True:
-        r = remotes[i % len(remotes)]
-        try:
-            c = Conn(r, timeout=10)
-            c.transact([])
-            return c, i % len(remotes)
-        except (OSError, OvsdbError, ValueError, ssl.SSLError) as e:
-            if time.time() > deadline:
-                raise RuntimeError("no Chan DB member answers: %s" % e)
-            i += 1
-            time.sleep(0.2)
-
-
-def read_log(path):
-    """Yields (verb, vm or None, key, value or None) for each line."""
-    try:
-        f = open(path)
-    except FileNotFoundError:
-        return
-    with f:
-        for line in f:
-            args = shlex.split(line)
-            if not args:
-                continue
-            verb, args = args[0], args[1:]
-            vm = None
-            if args[0] == "--vm":
-                vm, args = args[1], args[2:]
-            yield (verb, vm, args[0],
-                   json.loads(args[1]) if verb == "push" else None)
-
-
-def log_line(verb, vm, key, value=None):
-    op = [verb] + (["--vm", vm] if vm else []) + [key]
-    if verb == "push":
-        op.append(json.dumps(value, separators=(",", ":"),
-                             ensure_ascii=False))
-    return " ".join(shlex.quote(a) for a in op) + "\n"
-
-
-def vm_cond(vm):
-    return ["vm", "==", vm if vm else ["set", []]]
+sys.dont_write_bytecode = True          # nothing left in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ovsdb_rpc import Conn, RpcError, connect  # noqa: E402
+from push_log import next_batch, read_log, versions  # noqa: E402
 
 
 def model(logs):
@@ -206,57 +84,20 @@ def cmd_bulk(remotes, log, prefix, seed, n, batch, pause, vms):
         vms = vms[1:]
         targets = vms
     rng = random.Random(seed)
-    live = {}                           # (key, vm) -> version
-    for (key, vm), (_, version) in model([log]).items():
-        live[(key, vm)] = version
+    live = versions(log)                # (key, vm) -> version
     serial = sum(1 for _ in read_log(log))
     done = 0
     retries = 0
     conn, at = connect(remotes, time.time() + 30)
     while done < n:
-        ops, lines, touched = [], [], set()
-        while len(ops) < batch and done + len(ops) < n:
-            i = serial + len(ops)
-            target = rng.choice(targets)
-            r = rng.random()
-            mine = [k for k in live if k[1] == target and k not in touched]
-            if r < 0.08 and mine:
-                key = rng.choice(mine)
-                ops.append({"op": "delete", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)]})
-                lines.append(log_line("delete", target, key[0]))
-                del live[key]
-                touched.add(key)
-                continue
-            value = rng.choice([i, "v%d" % i, {"n": i, "t": [i % 7]},
-                                [i, True, None], "\u00e9t\u00e9 %d" % i])
-            if r < 0.25 and mine:
-                key = rng.choice(mine)
-                live[key] += 1
-                ops.append({"op": "update", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)],
-                            "row": {"value": json.dumps(value),
-                                    "version": live[key]}})
-            else:
-                key = ("%s%05d" % (prefix, i), target)
-                if key in live:
-                    continue
-                live[key] = 1
-                row = {"key": key[0], "value": json.dumps(value),
-                       "version": 1}
-                if target:
-                    row["vm"] = target
-                ops.append({"op": "insert", "table": "Record", "row": row})
-            touched.add(key)
-            lines.append(log_line("push", target, key[0], value))
+        ops, lines = next_batch(rng, live, targets, prefix, serial,
+                                min(batch, n - done), accents=True)
         uncertain = False
         deadline = time.time() + 90
         while True:
             try:
                 result = conn.transact(ops)
-            except (OSError, OvsdbError, ssl.SSLError) as e:
+            except (OSError, RpcError) as e:
                 print("bulk: %s: %s; reconnecting" % (conn.remote, e),
                       file=sys.stderr)
                 conn.close()
@@ -381,7 +222,7 @@ def cmd_probe(remote):
     try:
         c = Conn(remote, timeout=10)
         print("answered: %s" % json.dumps(c.call("list_dbs", [])))
-    except (OSError, OvsdbError, ValueError, ssl.SSLError) as e:
+    except (OSError, RpcError, ValueError) as e:
         print("refused: %s: %s" % (type(e).__name__, e))
         sys.exit(1)
 

@@ -41,109 +41,15 @@ usage:
 import json
 import random
 import os
-import shlex
 import signal
-import socket
 import sqlite3
 import sys
 import time
 
-
-class JsonRpc:
-    """A minimal blocking JSON-RPC client on a Unix socket."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(60)
-        self.sock.connect(path)
-        self.buf = ""
-        self.decoder = json.JSONDecoder()
-        self.next_id = 0
-
-    def _recv(self):
-        while True:
-            text = self.buf.lstrip()
-            if text:
-                try:
-                    msg, end = self.decoder.raw_decode(text)
-                    self.buf = text[end:]
-                    return msg
-                except ValueError:
-                    pass
-            data = self.sock.recv(1 << 16)
-            if not data:
-                raise RuntimeError("connection closed by peer")
-            self.buf += data.decode()
-
-    def call(self, method, params):
-        self.next_id += 1
-        req = {"method": method, "params": params, "id": self.next_id}
-        self.sock.sendall(json.dumps(req).encode())
-        while True:
-            msg = self._recv()
-            if msg.get("method") == "echo":
-                self.sock.sendall(json.dumps(
-                    {"result": msg["params"], "id": msg["id"]}).encode())
-            elif msg.get("id") == self.next_id:
-                if msg.get("error"):
-                    raise RuntimeError("%s: %s" % (method, msg["error"]))
-                return msg["result"]
-
-
-class Ovsdb(JsonRpc):
-    """ovsdb-server's Chan DB at a unix:PATH remote."""
-
-    def __init__(self, remote):
-        if not remote.startswith("unix:"):
-            raise ValueError("unix:PATH remotes only: %s" % remote)
-        JsonRpc.__init__(self, remote[5:])
-
-    def transact(self, ops):
-        return self.call("transact", ["Chan"] + ops)
-
-
-def read_log(path):
-    """Yields (verb, vm or None, key, value or None) for each line."""
-    try:
-        f = open(path)
-    except FileNotFoundError:
-        return
-    with f:
-        for line in f:
-            args = shlex.split(line)
-            if not args:
-                continue
-            verb, args = args[0], args[1:]
-            vm = None
-            if args[0] == "--vm":
-                vm, args = args[1], args[2:]
-            yield (verb, vm, args[0],
-                   json.loads(args[1]) if verb == "push" else None)
-
-
-def log_line(verb, vm, key, value=None):
-    op = [verb] + (["--vm", vm] if vm else []) + [key]
-    if verb == "push":
-        op.append(json.dumps(value, separators=(",", ":"),
-                             ensure_ascii=False))
-    return " ".join(shlex.quote(a) for a in op) + "\n"
-
-
-def vm_cond(vm):
-    return ["vm", "==", vm if vm else ["set", []]]
-
-
-def reconnect(db, timeout):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            conn = Ovsdb(db)
-            conn.transact([])
-            return conn
-        except (OSError, RuntimeError, ValueError):
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
+sys.dont_write_bytecode = True          # nothing left in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ovsdb_rpc import Conn, connect  # noqa: E402
+from push_log import next_batch, read_log, versions, vm_cond  # noqa: E402
 
 
 def committed(conn, op, live):
@@ -165,60 +71,20 @@ def committed(conn, op, live):
 
 def cmd_bulk(db, log, prefix, seed, n, batch, pause, vms):
     rng = random.Random(seed)
-    live = {}                           # (key, vm) -> version
-    for verb, vm, key, _ in read_log(log):
-        if verb == "push":
-            live[(key, vm)] = live.get((key, vm), 0) + 1
-        else:
-            live.pop((key, vm), None)
+    live = versions(log)                # (key, vm) -> version
     serial = sum(1 for _ in read_log(log))
     done = 0
-    conn = Ovsdb(db)
+    conn = Conn(db, timeout=60)
     while done < n:
-        ops, lines, touched = [], [], set()
-        while len(ops) < batch and done + len(ops) < n:
-            i = serial + len(ops)
-            target = rng.choice([None] + vms)
-            r = rng.random()
-            mine = [k for k in live if k[1] == target and k not in touched]
-            if r < 0.08 and mine:
-                key = rng.choice(mine)
-                ops.append({"op": "delete", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)]})
-                lines.append(log_line("delete", target, key[0]))
-                del live[key]
-                touched.add(key)
-                continue
-            value = rng.choice([i, "v%d" % i, {"n": i, "t": [i % 7]},
-                                [i, True, None]])
-            if r < 0.25 and mine:
-                key = rng.choice(mine)
-                live[key] += 1
-                ops.append({"op": "update", "table": "Record",
-                            "where": [["key", "==", key[0]],
-                                      vm_cond(target)],
-                            "row": {"value": json.dumps(value),
-                                    "version": live[key]}})
-            else:
-                key = ("%s%05d" % (prefix, i), target)
-                if key in live:
-                    continue
-                live[key] = 1
-                row = {"key": key[0], "value": json.dumps(value),
-                       "version": 1}
-                if target:
-                    row["vm"] = target
-                ops.append({"op": "insert", "table": "Record", "row": row})
-            touched.add(key)
-            lines.append(log_line("push", target, key[0], value))
+        ops, lines = next_batch(rng, live, [None] + vms, prefix, serial,
+                                min(batch, n - done))
         try:
             result = conn.transact(ops)
         except (OSError, RuntimeError, ValueError) as e:
             # ovsdb-server went away (a fault test restarts it): reconnect,
             # then find out whether the transaction committed.
             print("bulk: %s; reconnecting" % e, file=sys.stderr)
-            conn = reconnect(db, 30)
+            conn, _ = connect(db, time.time() + 30, timeout=60)
             if committed(conn, ops[0], live):
                 result = [{"count": 1}] * len(ops)
             else:
@@ -264,8 +130,8 @@ def cmd_midpush(db, ctl, vm, min_applied, min_outstanding, timeout,
             return 1
     deadline = time.time() + timeout
     row = show = None
-    conn = Ovsdb(db)
-    host = JsonRpc(ctl)
+    conn = Conn(db, timeout=60)
+    host = Conn("unix:" + ctl, timeout=60)
     while time.time() < deadline:
         row = channel_row(conn, vm)
         if row and row["applied_count"] >= min_applied:

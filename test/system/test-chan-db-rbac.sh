@@ -19,7 +19,6 @@ command -v ovs-pki >/dev/null ||
     { echo "$ST_NAME: SKIP: needs ovs-pki (Debian: openvswitch-common)" >&2; exit 77; }
 TOPO_HOST_NS=chst-rhv
 V1=chst-rvm1
-PKI=$OVSI_BASE/pki
 PORT=16643                      # hypervisors: role chand-host
 OPPORT=16644                    # the operator: no role
 st_up "$V1:121"
@@ -33,21 +32,18 @@ ip -n "$TOPO_HOST_NS" link set lo up
 # --- certificates ---------------------------------------------------------
 # ovsdb-server takes a client's id for RBAC from its certificate's CN.
 # "ovs-pki req+sign NAME switch" gives the CN "NAME id:UUID"; with -u
-# (--unique: NAME is unique) the CN is NAME itself.
-pki() {
-    ovs-pki --dir="$PKI" "$@" >/dev/null 2>&1
-}
-C=$OVSI_BASE/certs
-mkdir -p "$C/plain"
-( cd "$C" &&
-  pki init &&
-  pki req+sign chan-db switch &&
-  pki -u req+sign hv-a switch &&
-  pki -u req+sign hv-b switch &&
-  pki -u req+sign operator switch &&
-  cd plain && pki req+sign hv-a switch ) ||
+# (--unique: NAME is unique) the CN is NAME itself.  scripts/lib/cluster.sh's
+# cl_pki_sign uses -u; plain/hv-a is hv-a's without it (--with-id).
+. "$ST_SRC/scripts/lib/cluster.sh"
+cl_pki_ca &&
+    cl_pki_sign chan-db &&
+    cl_pki_sign hv-a &&
+    cl_pki_sign hv-b &&
+    cl_pki_sign operator &&
+    cl_pki_sign --with-id plain/hv-a ||
     { st_fail "ovs-pki cannot make the certificates"; exit 1; }
-CACERT=$PKI/switchca/cacert.pem
+C=$CL_BASE/certs
+CACERT=$(cl_cacert)
 cn() {
     openssl x509 -noout -subject -nameopt multiline -in "$1" |
         sed -n 's/^ *commonName *= *//p'

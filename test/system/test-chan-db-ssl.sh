@@ -12,8 +12,6 @@
 st_require_root
 TOPO_HOST_NS=chst-shv
 V1=chst-svm1
-PKI=$OVSI_BASE/pki
-ROGUE=$OVSI_BASE/rogue
 PORT=16641
 st_up "$V1:111"
 st_chanctl wait --timeout 60 || { st_fail "channel not ready"; exit 1; }
@@ -24,20 +22,17 @@ in_host() {
 ip -n "$TOPO_HOST_NS" link set lo up
 
 # --- certificates ------------------------------------------------------------
-pki() {
-    ovs-pki --dir="$1" "${@:2}" >/dev/null 2>&1
-}
-mkdir -p "$OVSI_BASE/certs"
-C=$OVSI_BASE/certs
-( cd "$C" &&
-  pki "$PKI" init &&
-  pki "$PKI" req+sign chan-db switch &&
-  pki "$PKI" req+sign host-a switch &&
-  pki "$PKI" req+sign operator switch &&
-  pki "$ROGUE" init &&
-  pki "$ROGUE" req+sign intruder switch ) ||
+# scripts/lib/cluster.sh's: a CA, and a foreign one ($CL_BASE/rogue).
+. "$ST_SRC/scripts/lib/cluster.sh"
+cl_pki_ca &&
+    cl_pki_sign chan-db &&
+    cl_pki_sign host-a &&
+    cl_pki_sign operator &&
+    cl_pki_ca "$CL_BASE/rogue" &&
+    cl_pki_sign intruder "$CL_BASE/rogue" ||
     { st_fail "ovs-pki cannot make the certificates"; exit 1; }
-CACERT=$PKI/switchca/cacert.pem
+C=$CL_BASE/certs
+CACERT=$(cl_cacert)
 st_check "ovs-pki made a CA and certificates" \
     test -s "$CACERT" -a -s "$C/chan-db-cert.pem" -a -s "$C/host-a-cert.pem"
 
@@ -114,7 +109,7 @@ st_check "and told that TLS needs one" grep -q "TLS needs" <<<"$out"
 out=$(in_host "$ST_BUILD/utilities/chanctl" --chan-db="$REMOTE" \
       --private-key="$C/intruder-privkey.pem" \
       --certificate="$C/intruder-cert.pem" \
-      --ca-cert="$ROGUE/switchca/cacert.pem" status 2>&1)
+      --ca-cert="$(cl_rogue_cacert)" status 2>&1)
 rc=$?
 st_log "another CA: rc $rc: $out"
 st_check "a client whose certificate another CA signed is refused" \
