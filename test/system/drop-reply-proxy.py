@@ -14,6 +14,7 @@ A test tool (test/system/chanctl.sh): it drives chanctl's "verify after a
 lost reply" path on purpose.
 """
 
+import codecs
 import json
 import os
 import selectors
@@ -49,6 +50,9 @@ class Pair:
         self.seen = 0
         self.doomed_id = None
         self.bufs = {client: "", server: ""}
+        # Incremental: a UTF-8 character may straddle two reads.
+        self.utf8 = {x: codecs.getincrementaldecoder("utf-8")()
+                     for x in (client, server)}
 
     def other(self, s):
         return self.server if s is self.client else self.client
@@ -59,7 +63,7 @@ class Pair:
         if not self.lossy:
             self.other(s).sendall(data)
             return True
-        self.bufs[s] += data.decode()
+        self.bufs[s] += self.utf8[s].decode(data)
         msgs, self.bufs[s] = split_messages(self.bufs[s])
         for msg, text in msgs:
             if s is self.client and msg.get("method") == "transact":

@@ -14,6 +14,7 @@ Errors: a connection that cannot be made, breaks or is closed raises
 OSError (ssl.SSLError is one); an error answer raises RpcError (a
 RuntimeError); an unknown kind of remote raises ValueError.
 """
+import codecs
 import json
 import os
 import socket
@@ -53,6 +54,8 @@ class Conn:
         self.remote = remote
         self.buf = ""
         self.decoder = json.JSONDecoder()
+        # Incremental: a UTF-8 character may straddle two reads.
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
         self.next_id = 0
 
     def close(self):
@@ -74,7 +77,7 @@ class Conn:
             data = self.sock.recv(1 << 16)
             if not data:
                 raise OSError("connection closed by %s" % self.remote)
-            self.buf += data.decode()
+            self.buf += self.utf8.decode(data)
 
     def call(self, method, params):
         """Sends one request and returns its result, answering the peer's

@@ -23,7 +23,8 @@ fl_log "20% loss on chst-fvm1's input path (udp dport 7433 on chand0)," \
 
 fl_bulk_bg b 7 5000 500 0.1
 fl_midpush chst-fvm1 300
-# For a while (20 pushes and a second) every ACK is lost: the host times out and sends again
+# For a while (20 pushes, a second, and until the host timed out twice)
+# every ACK is lost: the host times out and sends again
 # frames the guest already applied, which it must recognise as duplicates.
 ovsi_exec chst-fvm1 nft -f - <<'NFT'
 table inet chblock {
@@ -34,8 +35,16 @@ table inet chblock {
 }
 NFT
 t_block=$(date +%s.%N)
+timeouts0=$(fl_host chst-fvm1 counters.timeouts)
 fl_hot 20 hot/
+# Until the host has timed out (and sent again) at least twice: a second
+# went by without any at times.
+timed_out_twice() {
+    [ "$(fl_host chst-fvm1 counters.timeouts)" -ge $((${timeouts0:-0} + 2)) ]
+}
 sleep 1
+st_wait 10 timed_out_twice ||
+    fl_log "chand-host did not time out twice with every ACK lost"
 blocked=$(ovsi_exec chst-fvm1 nft list table inet chblock |
     sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
 ovsi_exec chst-fvm1 nft delete table inet chblock
