@@ -459,7 +459,9 @@ send_changes(struct ofctrl *oc)
     }
     free(oc->drops);
     oc->drops = xmalloc((oc->n_seen + 1) * sizeof *oc->drops);
-    memcpy(oc->drops, oc->seen, oc->n_seen * sizeof *oc->seen);
+    if (oc->n_seen) {           /* memcpy() wants a non-null source. */
+        memcpy(oc->drops, oc->seen, oc->n_seen * sizeof *oc->seen);
+    }
     oc->n_drops = oc->n_seen;
 
     int error = send_meter_changes(oc);

@@ -130,6 +130,31 @@ run_both_ovs() {
     return $rc
 }
 
+# run_system_asan DIR: a few system tests, the daemons built with ASan and
+# UBSan in DIR, against stock Open vSwitch: the daemons' own paths (first
+# flow sync, a thousand-step push, migration, 200 channels with restarts)
+# under the sanitizers, which stop a daemon at the first error.  The
+# sanitizers' reports go to DIR/sanitizer.*, printed if there are any.
+# Returns non-zero if a test fails or a report was written.
+SYSTEM_ASAN_TESTS="test-e2e.sh test-migration.sh test-scale.sh"
+run_system_asan() {
+    local dir=$1 rc f
+    rm -f "$dir"/sanitizer.*
+    # shellcheck disable=SC2086
+    ASAN_OPTIONS=detect_leaks=0:log_path=$dir/sanitizer \
+        UBSAN_OPTIONS=print_stacktrace=1:log_path=$dir/sanitizer \
+        CHAND_BUILD_DIR=$dir "$top/test/system/run" --ovs=stock \
+        $SYSTEM_ASAN_TESTS
+    rc=$?
+    for f in "$dir"/sanitizer.*; do
+        [ -e "$f" ] || continue
+        printf '\n--- %s\n' "$f"
+        cat "$f"
+        rc=1
+    done
+    return $rc
+}
+
 # run_manpages DIR: checks the man pages against the programs built in DIR
 # (test/unit/check-manpages.py).  The result does not depend on the
 # compiler, so it runs once: not in the ASan/UBSan build ($asan_dir, set by
