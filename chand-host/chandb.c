@@ -36,6 +36,8 @@ struct chandb_writer {
     json_t *written;            /* Last row contents written (object). */
     uint64_t txn;               /* Transaction in flight, 0 if none. */
     long long retry_at;         /* After a failed write, not before. */
+    uint64_t wanted_mark;       /* chandb_channel_state.ack_mark of... */
+    uint64_t txn_mark;          /* ...'wanted' and of the txn in flight. */
 };
 
 struct chandb {
@@ -55,11 +57,21 @@ struct chandb {
     json_t *global;             /* key -> desired entry (all VMs). */
     json_t *per_vm;             /* vm -> (key -> desired entry). */
     json_t *merged;             /* vm -> merged desired state (cache). */
+    json_t *record_rows;        /* Record uuid -> [vm or "", key] of the
+                                 * entry it gives (valid rows only). */
+    json_t *bad_rows;           /* Record uuid -> true: invalid rows. */
+    json_t *changed;            /* vm or "" -> (key -> true): changed since
+                                 * chandb_desired_changes_clear(). */
+    bool changed_all;           /* Any key of any VM may have changed. */
+    bool index_ambiguous;       /* Two rows give one (vm, key): vm [] and
+                                 * "".  Every change then rebuilds. */
 
     json_t *record_errors;      /* Record uuid -> error written (string). */
     json_t *writers_by_vm;      /* vm -> json integer (struct pointer). */
     json_t *writers_pending;    /* vm -> true: writers whose row may still
                                  * need a write (chandb_run() tries them). */
+    json_t *committed;          /* vm -> ack mark of a Channel row write
+                                 * committed since chandb_take_committed(). */
     bool was_synced;
     struct chandb_stats stats;
 
@@ -132,6 +144,12 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     for (size_t i = 0; i < sizeof record_cols / sizeof *record_cols; i++) {
         ovsdb_replica_add_column(t, record_cols[i], NULL);
     }
+    t = ovsdb_replica_add_table(db->replica, "Record_Set");
+    static const char *set_cols[] = { "name", "vm", "records", "version",
+                                      "error" };
+    for (size_t i = 0; i < sizeof set_cols / sizeof *set_cols; i++) {
+        ovsdb_replica_add_column(t, set_cols[i], NULL);
+    }
     t = ovsdb_replica_add_table(db->replica, "Channel");
     static const char *channel_cols[] = { "vm", "chassis", "claim",
                                           "migrations", "state",
@@ -181,9 +199,13 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->global = json_object();
     db->per_vm = json_object();
     db->merged = json_object();
+    db->record_rows = json_object();
+    db->bad_rows = json_object();
+    db->changed = json_object();
     db->record_errors = json_object();
     db->writers_by_vm = json_object();
     db->writers_pending = json_object();
+    db->committed = json_object();
     db->relay_counts = json_object();
     db->relay_refused = json_object();
     if (!db->monitor_all) {
@@ -222,9 +244,13 @@ chandb_destroy(struct chandb *db)
     json_decref(db->global);
     json_decref(db->per_vm);
     json_decref(db->merged);
+    json_decref(db->record_rows);
+    json_decref(db->bad_rows);
+    json_decref(db->changed);
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
     json_decref(db->writers_pending);
+    json_decref(db->committed);
     json_decref(db->restore_needs);
     json_decref(db->relay_counts);
     json_decref(db->relay_refused);
@@ -280,17 +306,18 @@ record_error_done(const json_t *result, const char *error, void *aux)
     struct txn_ctx *ctx = aux;
     if (error) {
         ctx->db->stats.txn_errors++;
-        VLOG_WARN_RL(&rl, "writing Record.error failed: %s", error);
+        VLOG_WARN_RL(&rl, "writing a Record or Record_Set error failed: %s",
+                     error);
     }
     free(ctx->vm);
     free(ctx);
 }
 
-/* Writes Record.error of row 'uuid' ('reason' NULL clears it) unless it
- * already says so. */
+/* Writes the error column of Record or Record_Set row 'row' of 'table'
+ * ('reason' NULL clears it) unless it already says so. */
 static void
-set_record_error(struct chandb *db, const struct ovsdb_replica_row *row,
-                 const char *reason)
+set_row_error(struct chandb *db, const char *table,
+              const struct ovsdb_replica_row *row, const char *reason)
 {
     const char *current = NULL;
     ovsdb_datum_get_string(ovsdb_replica_row_get(row, "error"), &current);
@@ -309,7 +336,7 @@ set_record_error(struct chandb *db, const struct ovsdb_replica_row *row,
     json_t *row_json = json_pack("{so}", "error",
                                  reason ? json_string(reason)
                                         : json_pack("[s[]]", "set"));
-    json_t *ops = json_pack("[o]", ovsdb_op_update("Record",
+    json_t *ops = json_pack("[o]", ovsdb_op_update(table,
                                                    ovsdb_where_uuid(uuid),
                                                    row_json));
     struct txn_ctx *ctx = calloc(1, sizeof *ctx);
@@ -317,42 +344,379 @@ set_record_error(struct chandb *db, const struct ovsdb_replica_row *row,
     ovsdb_replica_transact(db->replica, ops, record_error_done, ctx);
 }
 
-/* Rebuilds the desired-state index from the replica. */
+/* The desired-state map of 'vm' ("" for the records of every VM), created
+ * if 'create'; NULL if it does not exist. */
+static json_t *
+vm_map(struct chandb *db, const char *vm, bool create)
+{
+    if (!*vm) {
+        return db->global;
+    }
+    json_t *map = json_object_get(db->per_vm, vm);
+    if (!map && create) {
+        map = json_object();
+        json_object_set_new(db->per_vm, vm, map);
+    }
+    return map;
+}
+
+/* Brings the cached merged state of VM 'vm' (of every cached VM if 'vm' is
+ * "") up to date for 'key'. */
+static void
+refresh_merged(struct chandb *db, const char *vm, const char *key)
+{
+    const char *name;
+    json_t *merged;
+    json_object_foreach (db->merged, name, merged) {
+        if (*vm && strcmp(vm, name)) {
+            continue;
+        }
+        json_t *own = json_object_get(db->per_vm, name);
+        json_t *entry = json_object_get(own, key);
+        if (!entry) {
+            entry = json_object_get(db->global, key);
+        }
+        if (entry) {
+            json_object_set(merged, key, entry);
+        } else {
+            json_object_del(merged, key);
+        }
+        if (*vm) {
+            break;
+        }
+    }
+}
+
+/* Notes that 'key' of 'vm' ("": of every VM) may have changed. */
+static void
+note_changed(struct chandb *db, const char *vm, const char *key)
+{
+    json_t *keys = json_object_get(db->changed, vm);
+    if (!keys) {
+        keys = json_object();
+        json_object_set_new(db->changed, vm, keys);
+    }
+    json_object_set_new(keys, key, json_true());
+    refresh_merged(db, vm, key);
+}
+
+/* Takes out the entries that Record or Record_Set row 'uuid' gave, if
+ * any. */
+static void
+index_remove(struct chandb *db, const char *uuid)
+{
+    json_object_del(db->bad_rows, uuid);
+    json_t *ref = json_object_get(db->record_rows, uuid);
+    if (!ref) {
+        return;
+    }
+    const char *vm = json_string_value(json_array_get(ref, 0));
+    json_t *map = vm_map(db, vm, false);
+    for (size_t i = 1; i < json_array_size(ref); i++) {
+        const char *key = json_string_value(json_array_get(ref, i));
+        json_t *entry = json_object_get(map, key);
+        if (entry && !strcmp(json_string_value(json_array_get(entry, 3)),
+                             uuid)) {
+            json_object_del(map, key);
+        } else {
+            db->index_ambiguous = true;
+        }
+        note_changed(db, vm, key);
+    }
+    if (*vm && map && !json_object_size(map)) {
+        json_object_del(db->per_vm, vm);
+    }
+    json_object_del(db->record_rows, uuid);
+}
+
+/* Puts desired entry 'entry' (stolen; [version, text, value]) of 'key'
+ * for 'vm' ("": every VM) in place, from row 'uuid'.  Returns false if
+ * another row already gave that key (then the index is ambiguous, and
+ * rebuild_index() settles which row wins). */
+static bool
+index_put(struct chandb *db, const char *vm, const char *key,
+          json_t *entry, const char *uuid)
+{
+    json_array_append_new(entry, json_string(uuid));
+    json_t *map = vm_map(db, vm, true);
+    json_t *old = json_object_get(map, key);
+    bool unique = true;
+    if (old && strcmp(json_string_value(json_array_get(old, 3)), uuid)) {
+        db->index_ambiguous = true;
+        unique = false;
+    }
+    json_object_set_new(map, key, entry);
+    note_changed(db, vm, key);
+    return unique;
+}
+
+/* Adds the entry of Record row 'row', or notes (and writes back) why it
+ * is invalid. */
+static void
+index_add(struct chandb *db, const struct ovsdb_replica_row *row)
+{
+    const char *uuid = ovsdb_replica_row_uuid(row);
+    const char *key, *vm;
+    json_t *entry;
+    char *reason = parse_record(row, &key, &vm, &entry);
+    set_row_error(db, "Record", row, reason);
+    if (reason) {
+        VLOG_WARN_RL(&rl, "Record %s: %s", uuid, reason);
+        json_object_set_new(db->bad_rows, uuid, json_true());
+        free(reason);
+        return;
+    }
+    vm = vm ? vm : "";
+    json_object_set_new(db->record_rows, uuid, json_pack("[ss]", vm, key));
+    index_put(db, vm, key, entry, uuid);
+}
+
+/* Checks one record of a Record_Set: 'key' -> JSON text 'value' at
+ * 'version'.  Returns NULL and the desired entry in '*entryp', or why it
+ * is invalid (malloc'd). */
+static char *
+parse_set_record(const char *key, const char *value, int64_t version,
+                 json_t **entryp)
+{
+    size_t key_len = strlen(key);
+    if (!key_len || key_len > CHAN_WIRE_MAX_KEY_LEN) {
+        return strdup("key must be 1 to 256 bytes");
+    }
+    json_error_t error;
+    json_t *parsed = json_loads(value, JSON_DECODE_ANY
+                                | JSON_REJECT_DUPLICATES, &error);
+    if (!parsed) {
+        return xasprintf("value is not valid JSON: %s", error.text);
+    }
+    *entryp = json_pack("[Iso]", (json_int_t) version, value, parsed);
+    return NULL;
+}
+
+/* Adds the entries of Record_Set row 'row': each of its records as if it
+ * were a Record row with the set's vm and version.  Invalid records are
+ * left out; the set's error column says how many and the first reason. */
+static void
+index_add_set(struct chandb *db, const struct ovsdb_replica_row *row)
+{
+    const char *uuid = ovsdb_replica_row_uuid(row);
+    const char *name, *vm;
+    int64_t version;
+    bool present;
+    json_t *records;
+    if (ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name)
+        || ovsdb_datum_get_string(ovsdb_replica_row_get(row, "vm"), &vm)
+        || ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "version"),
+                                   &version, &present)
+        || ovsdb_datum_get_string_map(ovsdb_replica_row_get(row, "records"),
+                                      &records)) {
+        set_row_error(db, "Record_Set", row, "malformed row");
+        json_object_set_new(db->bad_rows, uuid, json_true());
+        return;
+    }
+    if (vm && *vm && !chan_vm_name_is_valid(vm)) {
+        set_row_error(db, "Record_Set", row, "vm must be 1 to 64 characters "
+                      "from A-Z a-z 0-9 . _ -");
+        json_object_set_new(db->bad_rows, uuid, json_true());
+        json_decref(records);
+        return;
+    }
+    vm = vm && *vm ? vm : "";
+    json_t *ref = json_pack("[s]", vm);
+    json_object_set_new(db->record_rows, uuid, ref);
+    size_t n_bad = 0, n_shadowed = 0;
+    char *first_bad = NULL;
+    const char *key, *first_shadowed = NULL;
+    json_t *value;
+    json_object_foreach (records, key, value) {
+        json_t *entry = NULL;
+        char *reason = parse_set_record(key, json_string_value(value),
+                                        present ? version : 0, &entry);
+        if (reason) {
+            if (!n_bad++) {
+                first_bad = xasprintf("%s: %s", key, reason);
+            }
+            free(reason);
+            continue;
+        }
+        json_array_append_new(ref, json_string(key));
+        if (!index_put(db, vm, key, entry, uuid) && !n_shadowed++) {
+            first_shadowed = key;
+        }
+    }
+    char *error = NULL;
+    if (n_bad) {
+        error = xasprintf("%zu of %zu records invalid, left out (%s)", n_bad,
+                          json_object_size(records), first_bad);
+        VLOG_WARN_RL(&rl, "Record_Set %s (%s): %s", uuid, name, error);
+    }
+    set_row_error(db, "Record_Set", row, error);
+    if (n_shadowed) {
+        /* Settled by rebuild_index(): the winner's error is written. */
+        VLOG_DBG("Record_Set %s: %zu keys also given by another row (%s)",
+                 name, n_shadowed, first_shadowed);
+    }
+    free(error);
+    free(first_bad);
+    json_decref(records);
+}
+
+/* After rebuild_index(): a Record_Set some of whose keys another row
+ * gives too (a Record row, or a set whose name sorts first) says so in its
+ * error column. */
+static void
+note_shadowed_sets(struct chandb *db)
+{
+    const struct ovsdb_replica_table *sets
+        = ovsdb_replica_get_table(db->replica, "Record_Set");
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH (row, sets) {
+        const char *uuid = ovsdb_replica_row_uuid(row);
+        json_t *ref = json_object_get(db->record_rows, uuid);
+        if (!ref) {
+            continue;
+        }
+        const char *vm = json_string_value(json_array_get(ref, 0));
+        json_t *map = vm_map(db, vm, false);
+        size_t n_shadowed = 0;
+        const char *first = NULL;
+        for (size_t i = 1; i < json_array_size(ref); i++) {
+            const char *key = json_string_value(json_array_get(ref, i));
+            json_t *entry = json_object_get(map, key);
+            if (!entry || strcmp(json_string_value(json_array_get(entry, 3)),
+                                 uuid)) {
+                first = first ? first : key;
+                n_shadowed++;
+            }
+        }
+        if (n_shadowed) {
+            char *error = xasprintf("%zu keys also given by a Record row or "
+                                    "by a Record_Set whose name sorts first, "
+                                    "which wins (%s)", n_shadowed, first);
+            set_row_error(db, "Record_Set", row, error);
+            free(error);
+        }
+    }
+}
+
+static int
+compare_set_names_desc(const void *a_, const void *b_)
+{
+    const struct ovsdb_replica_row *const *a = a_, *const *b = b_;
+    const char *na = ovsdb_replica_row_get_string(*a, "name");
+    const char *nb = ovsdb_replica_row_get_string(*b, "name");
+    return -strcmp(na ? na : "", nb ? nb : "");
+}
+
+/* Builds the desired states from every Record and Record_Set row.  Where
+ * two rows give the same key to a VM, a Record row wins over a set, and
+ * of two sets the one whose name sorts first: the sets go in in reverse
+ * order of name, then the Record rows. */
 static void
 rebuild_index(struct chandb *db)
 {
     const struct ovsdb_replica_table *records
         = ovsdb_replica_get_table(db->replica, "Record");
+    const struct ovsdb_replica_table *sets
+        = ovsdb_replica_get_table(db->replica, "Record_Set");
     const struct ovsdb_replica_row *row;
 
     json_object_clear(db->global);
     json_object_clear(db->per_vm);
     json_object_clear(db->merged);
-    db->stats.bad_records = 0;
+    json_object_clear(db->record_rows);
+    json_object_clear(db->bad_rows);
+    db->index_ambiguous = false;
 
+    size_t n_sets = 0, i = 0;
+    OVSDB_REPLICA_FOR_EACH (row, sets) {
+        n_sets++;
+    }
+    const struct ovsdb_replica_row **by_name = xmalloc((n_sets + 1)
+                                                       * sizeof *by_name);
+    OVSDB_REPLICA_FOR_EACH (row, sets) {
+        by_name[i++] = row;
+    }
+    qsort(by_name, n_sets, sizeof *by_name, compare_set_names_desc);
+    for (i = 0; i < n_sets; i++) {
+        index_add_set(db, by_name[i]);
+    }
+    free(by_name);
     OVSDB_REPLICA_FOR_EACH (row, records) {
-        const char *key, *vm;
-        json_t *entry;
-        char *reason = parse_record(row, &key, &vm, &entry);
-        set_record_error(db, row, reason);
-        if (reason) {
-            VLOG_WARN_RL(&rl, "Record %s: %s", ovsdb_replica_row_uuid(row),
-                         reason);
-            db->stats.bad_records++;
-            free(reason);
+        index_add(db, row);
+    }
+    if (db->index_ambiguous) {
+        note_shadowed_sets(db);
+    }
+    json_object_clear(db->changed);
+    db->changed_all = true;
+    db->stats.bad_records = json_object_size(db->bad_rows);
+    db->seqno++;
+}
+
+/* True if Record or Record_Set row 'row' changed only in columns that do
+ * not make its entries (its error, written back by chand-host, or its
+ * external_ids). */
+static bool
+record_entry_unchanged(const struct ovsdb_replica_row *row)
+{
+    static const char *columns[] = { "key", "vm", "value", "version",
+                                     "name", "records" };
+    if (ovsdb_replica_row_change(row) != OVSDB_REPLICA_MODIFIED) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof columns / sizeof *columns; i++) {
+        if (ovsdb_replica_row_column_changed(row, columns[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Updates the desired states with the tracked rows of 'table' (Record or
+ * Record_Set).  Returns true if any entry may have changed. */
+static bool
+update_index_table(struct chandb *db, const char *table)
+{
+    const struct ovsdb_replica_row *row;
+    bool changed = false;
+    OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
+                                                                table)) {
+        if (record_entry_unchanged(row)) {
             continue;
         }
-        json_t *map = db->global;
-        if (vm) {
-            map = json_object_get(db->per_vm, vm);
-            if (!map) {
-                map = json_object();
-                json_object_set_new(db->per_vm, vm, map);
-            }
+        const char *uuid = ovsdb_replica_row_uuid(row);
+        index_remove(db, uuid);
+        if (ovsdb_replica_row_change(row) == OVSDB_REPLICA_DELETED) {
+            json_object_del(db->record_errors, uuid);
+        } else if (!strcmp(table, "Record")) {
+            index_add(db, row);
+        } else {
+            index_add_set(db, row);
         }
-        json_object_set_new(map, key, entry);
+        changed = true;
     }
-    db->seqno++;
+    return changed;
+}
+
+/* Updates the desired states with the Record and Record_Set rows that
+ * changed since the last track clear: only their keys are parsed and
+ * compared again.  While two rows give one key to a VM, every change
+ * rebuilds instead, which settles the winner. */
+static void
+update_index(struct chandb *db)
+{
+    if (db->index_ambiguous) {
+        rebuild_index(db);
+        return;
+    }
+    bool changed = update_index_table(db, "Record_Set");
+    changed = update_index_table(db, "Record") || changed;
+    if (db->index_ambiguous) {
+        rebuild_index(db);
+    } else if (changed) {
+        db->stats.bad_records = json_object_size(db->bad_rows);
+        db->seqno++;
+    }
 }
 
 static void write_channel(struct chandb *, const char *vm,
@@ -409,8 +773,13 @@ chandb_run(struct chandb *db)
             = ovsdb_replica_get_table(db->replica, "Record");
         const struct ovsdb_replica_table *keys
             = ovsdb_replica_get_table(db->replica, "Channel_Key");
-        if (!db->replica_seqno || ovsdb_replica_track_first(records)) {
+        if (!db->replica_seqno) {
             rebuild_index(db);
+        } else if (ovsdb_replica_track_first(records)
+                   || ovsdb_replica_track_first(ovsdb_replica_get_table(
+                                                    db->replica,
+                                                    "Record_Set"))) {
+            update_index(db);
         }
         if (!db->replica_seqno || ovsdb_replica_track_first(keys)) {
             db->keys_seqno++;
@@ -540,6 +909,25 @@ chandb_keys(const struct chandb *db, const char *vm)
     return array;
 }
 
+bool
+chandb_desired_changed_all(const struct chandb *db)
+{
+    return db->changed_all;
+}
+
+const json_t *
+chandb_desired_changes(const struct chandb *db)
+{
+    return db->changed;
+}
+
+void
+chandb_desired_changes_clear(struct chandb *db)
+{
+    json_object_clear(db->changed);
+    db->changed_all = false;
+}
+
 const json_t *
 chandb_desired(struct chandb *db, const char *vm)
 {
@@ -621,6 +1009,17 @@ channel_row(const struct chandb_channel_state *st)
     return row;
 }
 
+/* Notes that VM 'vm''s Channel row in the Chan DB shows its channel as it
+ * was at ack mark 'mark' (chandb_take_committed()). */
+static void
+note_committed(struct chandb *db, const char *vm, uint64_t mark)
+{
+    json_t *old = json_object_get(db->committed, vm);
+    if (mark && (!old || (uint64_t) json_integer_value(old) < mark)) {
+        json_object_set_new(db->committed, vm, json_integer(mark));
+    }
+}
+
 static void
 channel_write_done(const json_t *result, const char *error, void *aux)
 {
@@ -628,6 +1027,9 @@ channel_write_done(const json_t *result, const char *error, void *aux)
     struct chandb_writer *w = writer_get(ctx->db, ctx->vm);
     if (w) {
         w->txn = 0;
+        if (!error) {
+            note_committed(ctx->db, ctx->vm, w->txn_mark);
+        }
         /* The row may have changed while this was in flight. */
         json_object_set_new(ctx->db->writers_pending, ctx->vm, json_true());
         if (error) {
@@ -650,6 +1052,10 @@ static void
 write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
 {
     if (!w || w->txn || (w->written && json_equal(w->written, w->wanted))) {
+        if (w && !w->txn && w->written) {
+            /* The row already says what the channel had at this mark. */
+            note_committed(db, vm, w->wanted_mark);
+        }
         json_object_del(db->writers_pending, vm);
         return;
     }
@@ -680,6 +1086,7 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
     ctx->vm = strdup(vm);
     w->txn = ovsdb_replica_transact(db->replica, json_pack("[o]", op),
                                     channel_write_done, ctx);
+    w->txn_mark = w->wanted_mark;
     json_decref(w->written);
     w->written = json_incref(w->wanted);
     json_object_del(db->writers_pending, vm);
@@ -966,6 +1373,9 @@ send_conditions(struct chandb *db)
     set_vm_condition(db, "Record",
                      json_pack("[[ss[s[]]] [sss]]", "vm", "==", "set",
                                "vm", "==", ""));
+    set_vm_condition(db, "Record_Set",
+                     json_pack("[[ss[s[]]] [sss]]", "vm", "==", "set",
+                               "vm", "==", ""));
     set_vm_condition(db, "Channel",
                      db->chassis ? json_pack("[[sss]]", "chassis", "==",
                                              db->chassis)
@@ -1013,8 +1423,8 @@ chandb_status_json(const struct chandb *db)
     struct ovsdb_replica_stats st;
     ovsdb_replica_get_stats(db->replica, &st);
     json_t *updates = json_object();
-    static const char *const tables[] = { "Record", "Channel",
-                                          "Guest_Record", "Channel_Key",
+    static const char *const tables[] = { "Record", "Record_Set",
+                                          "Channel", "Guest_Record", "Channel_Key",
                                           "Guest_Limits", "Object_Ref",
                                           "Object", "Relay", "Allowlist",
                                           "Chan_Global" };
@@ -1060,7 +1470,19 @@ chandb_update_channel(struct chandb *db,
     }
     json_decref(w->wanted);
     w->wanted = channel_row(st);
+    w->wanted_mark = st->ack_mark;
     write_channel(db, st->vm, w);
+}
+
+json_t *
+chandb_take_committed(struct chandb *db)
+{
+    if (!json_object_size(db->committed)) {
+        return NULL;
+    }
+    json_t *committed = db->committed;
+    db->committed = json_object();
+    return committed;
 }
 
 /* Upstream. */

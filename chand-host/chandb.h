@@ -48,6 +48,8 @@ struct chandb_channel_state {
     uint64_t sent_seq;          /* With 'sent': the last seq sent and the */
     const json_t *sent;         /* state after it (borrowed: key ->
                                  * [version, ...]); written on release. */
+    uint64_t ack_mark;          /* The channel's ack mark (channel.h): the
+                                 * row shows every message acked up to it. */
 };
 
 /* What a Channel row says about a VM's channel, as an earlier chand-host
@@ -94,8 +96,19 @@ uint64_t chandb_get_keys_seqno(const struct chandb *);
 json_t *chandb_keys(const struct chandb *, const char *vm);
 
 /* Returns VM 'vm''s desired state as a JSON object key -> desired entry
- * (borrowed from 'db': valid until the next chandb_run()). */
+ * (borrowed from 'db').  A caller may keep a reference: the object stays
+ * up to date, changed in place, until chandb_desired_changed_all(). */
 const json_t *chandb_desired(struct chandb *, const char *vm);
+
+/* What changed in the desired states since chandb_desired_changes_clear():
+ * if chandb_desired_changed_all(), anything may have (the Chan DB was read
+ * afresh); otherwise chandb_desired_changes() (borrowed) maps a VM name,
+ * or "" for the records of every VM, to an object whose names are the keys
+ * that may have changed.  The desired states themselves (chandb_desired())
+ * are already up to date: their objects change in place. */
+bool chandb_desired_changed_all(const struct chandb *);
+const json_t *chandb_desired_changes(const struct chandb *);
+void chandb_desired_changes_clear(struct chandb *);
 
 /* If the Chan DB holds a Channel row for 'vm' with an exact applied state
  * (of any chassis: the newest claim that has one), fills 'prior' (free it
@@ -138,6 +151,12 @@ void chandb_delete_channel(struct chandb *, const char *vm);
 /* host/status's "chan_db" member: remotes, monitoring, counters (new
  * reference). */
 json_t *chandb_status_json(const struct chandb *);
+
+/* Returns NULL, or a new JSON object vm -> ack mark: the Channel rows
+ * committed in the Chan DB since the last call, each with the
+ * chandb_channel_state.ack_mark it was written with.  The caller owns the
+ * result. */
+json_t *chandb_take_committed(struct chandb *);
 
 /* Asks for the Channel row of 'st->vm' to hold 'st' (copied). */
 void chandb_update_channel(struct chandb *,

@@ -17,6 +17,8 @@
 #include "chan-wire.h"
 #include "chandb.h"
 #include "packets.h"
+#include "poll-loop.h"
+#include "util.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(channel);
@@ -51,7 +53,21 @@ struct channel_key {
 struct msg_cookie {
     json_t *records;            /* [[op, key, version, text], ...] or NULL. */
     bool snapshot_end;
+    long long seen_us;          /* When its change was seen, 0 if unknown. */
+    long long sent_us;          /* First transmission, 0 before. */
 };
+
+/* An acknowledged message, until a Channel row that shows it is
+ * committed. */
+struct ack_stamp {
+    uint64_t mark;              /* channel's 'ack_mark' for it. */
+    long long seen_us;          /* 0 if unknown. */
+    long long acked_us;
+};
+
+/* Acknowledged messages waiting for their Channel row, at most (older ones
+ * are then not measured). */
+#define CHANNEL_MAX_ACK_STAMPS 65536
 
 struct channel {
     char *vm;
@@ -92,7 +108,13 @@ struct channel {
     json_t *errors;             /* key -> reason. */
     size_t desired_count;
     bool synced;                /* 'applied' equals the desired state. */
-    json_t *last_desired;       /* Borrowed-then-copied desired keys. */
+    json_t *last_desired;       /* The desired state (a reference). */
+    json_t *unsynced;           /* key -> true: desired and applied differ
+                                 * (as of the last update_synced())... */
+    json_t *recheck;            /* ...except for these keys (-> true)... */
+    bool recheck_all;           /* ...or for any key. */
+    uint64_t digest_x;          /* XOR of entry_hash() over 'applied'... */
+    size_t digest_unknown;      /* ...and its entries without a text. */
 
     long long last_rx;          /* Last valid frame from the guest. */
     long long last_tx;          /* Last frame sent. */
@@ -110,6 +132,13 @@ struct channel {
     uint8_t frame[2048];
 
     struct upstream *up;        /* The records the guest publishes. */
+
+    struct latency_hist latency[CHANNEL_N_LATENCY];
+    long long queue_seen_us;    /* For messages queued now, 0: unknown. */
+    uint64_t ack_mark;          /* Messages acknowledged so far. */
+    struct ack_stamp *stamps;   /* Ring of acked messages not yet shown */
+    size_t stamps_head;         /* in a committed Channel row: */
+    size_t n_stamps;            /* 'n_stamps' from 'stamps_head'. */
 };
 
 const char *
@@ -274,6 +303,142 @@ cookie_free(struct msg_cookie *c)
 }
 
 static void update_synced(struct channel *);
+static void digest_entry(struct channel *, const char *key,
+                         const json_t *entry, int sign);
+
+/* Notes that 'key' must be looked at again by update_synced(). */
+static void
+recheck_key(struct channel *ch, const char *key)
+{
+    if (!ch->recheck_all) {
+        json_object_set_new(ch->recheck, key, json_true());
+    }
+}
+
+/* Sets applied entry 'key' to 'entry' ([version, text], stolen). */
+static void
+applied_set(struct channel *ch, const char *key, json_t *entry)
+{
+    json_t *old = json_object_get(ch->applied, key);
+    if (old) {
+        digest_entry(ch, key, old, -1);
+    }
+    digest_entry(ch, key, entry, 1);
+    json_object_set_new(ch->applied, key, entry);
+    recheck_key(ch, key);
+}
+
+/* Takes applied entry 'key' out, if there is one. */
+static void
+applied_del(struct channel *ch, const char *key)
+{
+    json_t *old = json_object_get(ch->applied, key);
+    if (old) {
+        digest_entry(ch, key, old, -1);
+        recheck_key(ch, key);
+        json_object_del(ch->applied, key);
+    }
+}
+
+/* Replaces the whole applied state with 'applied' (stolen). */
+static void
+applied_replace(struct channel *ch, json_t *applied)
+{
+    json_decref(ch->applied);
+    ch->applied = applied;
+    ch->digest_x = 0;
+    ch->digest_unknown = 0;
+    const char *key;
+    json_t *entry;
+    json_object_foreach (applied, key, entry) {
+        digest_entry(ch, key, entry, 1);
+    }
+    ch->recheck_all = true;
+}
+
+static const char *const latency_names[CHANNEL_N_LATENCY] = {
+    [CHANNEL_LAT_SEEN_TO_SENT] = "seen_to_sent",
+    [CHANNEL_LAT_SENT_TO_ACKED] = "sent_to_acked",
+    [CHANNEL_LAT_ACKED_TO_APPLIED] = "acked_to_applied",
+    [CHANNEL_LAT_SEEN_TO_ACKED] = "seen_to_acked",
+    [CHANNEL_LAT_SEEN_TO_APPLIED] = "seen_to_applied",
+};
+
+const char *
+channel_latency_name(enum channel_latency lat)
+{
+    return lat < CHANNEL_N_LATENCY ? latency_names[lat] : "?";
+}
+
+const struct latency_hist *
+channel_latency(const struct channel *ch)
+{
+    return ch->latency;
+}
+
+/* chan-sender callback: the first frame of message 'cookie_' leaves. */
+static void
+message_first_tx(void *cookie_, void *ch_)
+{
+    struct channel *ch = ch_;
+    struct msg_cookie *cookie = cookie_;
+    if (cookie && !cookie->sent_us) {
+        cookie->sent_us = time_usec();
+        if (cookie->seen_us) {
+            latency_hist_add(&ch->latency[CHANNEL_LAT_SEEN_TO_SENT],
+                             cookie->sent_us - cookie->seen_us);
+        }
+    }
+}
+
+/* Records the latencies of acknowledged message 'cookie' and keeps its
+ * stamp until a Channel row shows it (channel_db_committed()). */
+static void
+note_acked(struct channel *ch, const struct msg_cookie *cookie)
+{
+    long long now_us = time_usec();
+    ch->ack_mark++;
+    if (!cookie->sent_us) {
+        return;                 /* Not a message we measure. */
+    }
+    latency_hist_add(&ch->latency[CHANNEL_LAT_SENT_TO_ACKED],
+                     now_us - cookie->sent_us);
+    if (cookie->seen_us) {
+        latency_hist_add(&ch->latency[CHANNEL_LAT_SEEN_TO_ACKED],
+                         now_us - cookie->seen_us);
+    }
+    if (!ch->stamps) {
+        ch->stamps = xmalloc(CHANNEL_MAX_ACK_STAMPS * sizeof *ch->stamps);
+    }
+    if (ch->n_stamps == CHANNEL_MAX_ACK_STAMPS) {
+        ch->stamps_head = (ch->stamps_head + 1) % CHANNEL_MAX_ACK_STAMPS;
+        ch->n_stamps--;
+    }
+    struct ack_stamp *st = &ch->stamps[(ch->stamps_head + ch->n_stamps++)
+                                       % CHANNEL_MAX_ACK_STAMPS];
+    st->mark = ch->ack_mark;
+    st->seen_us = cookie->seen_us;
+    st->acked_us = now_us;
+}
+
+void
+channel_db_committed(struct channel *ch, uint64_t mark, long long now_us)
+{
+    while (ch->n_stamps) {
+        const struct ack_stamp *st = &ch->stamps[ch->stamps_head];
+        if (st->mark > mark) {
+            break;
+        }
+        latency_hist_add(&ch->latency[CHANNEL_LAT_ACKED_TO_APPLIED],
+                         now_us - st->acked_us);
+        if (st->seen_us) {
+            latency_hist_add(&ch->latency[CHANNEL_LAT_SEEN_TO_APPLIED],
+                             now_us - st->seen_us);
+        }
+        ch->stamps_head = (ch->stamps_head + 1) % CHANNEL_MAX_ACK_STAMPS;
+        ch->n_stamps--;
+    }
+}
 
 /* chan-sender callback: a message was acked or discarded. */
 static void
@@ -283,9 +448,9 @@ message_done(void *cookie_, bool acked, void *aux)
     struct msg_cookie *cookie = cookie_;
 
     if (acked && cookie) {
+        note_acked(ch, cookie);
         if (cookie->snapshot_end && ch->snapshot) {
-            json_decref(ch->applied);
-            ch->applied = ch->snapshot;
+            applied_replace(ch, ch->snapshot);
             ch->snapshot = NULL;
             count(ch, "snapshots_applied");
         }
@@ -295,11 +460,10 @@ message_done(void *cookie_, bool acked, void *aux)
             const char *op = json_string_value(json_array_get(r, 0));
             const char *key = json_string_value(json_array_get(r, 1));
             if (!strcmp(op, "put")) {
-                json_object_set_new(ch->applied, key,
-                                    json_pack("[OO]", json_array_get(r, 2),
-                                              json_array_get(r, 3)));
+                applied_set(ch, key, json_pack("[OO]", json_array_get(r, 2),
+                                               json_array_get(r, 3)));
             } else {
-                json_object_del(ch->applied, key);
+                applied_del(ch, key);
             }
         }
         update_synced(ch);
@@ -335,6 +499,7 @@ channel_create(const char *vm, const struct chan_config *cfg,
                                             | cfg->chan_id };
     ch->sender = chan_sender_create(&p, ch->epoch, NULL, 0,
                                     message_done, ch);
+    chan_sender_set_first_tx(ch->sender, message_first_tx);
     ch->sent = json_object();
     ch->applied = json_object();
     if (prior) {
@@ -342,7 +507,7 @@ channel_create(const char *vm, const struct chan_config *cfg,
         ch->guest_epoch = prior->guest_epoch;
         ch->epoch_used = true;
         ch->resume_seq = prior->applied_seq;
-        json_object_update(ch->applied, prior->applied);
+        applied_replace(ch, json_copy(prior->applied));
         if (prior->sent_seq && prior->sent) {
             ch->resume_sent_seq = prior->sent_seq;
             ch->resume_sent = json_deep_copy(prior->sent);
@@ -353,6 +518,9 @@ channel_create(const char *vm, const struct chan_config *cfg,
     }
     ch->errors = json_object();
     ch->last_desired = json_object();
+    ch->unsynced = json_object();
+    ch->recheck = json_object();
+    ch->recheck_all = true;
     ch->guest_keys = json_array();
     ch->counters = json_object();
     ch->last_rx = LLONG_MIN / 2;
@@ -380,11 +548,14 @@ channel_destroy(struct channel *ch)
         json_decref(ch->errors);
         json_decref(ch->snapshot);
         json_decref(ch->last_desired);
+        json_decref(ch->unsynced);
+        json_decref(ch->recheck);
         json_decref(ch->guest_keys);
         json_decref(ch->resume_sent);
         json_decref(ch->counters);
         json_decref(ch->db_stats);
         json_decref(ch->db_stats_active);
+        free(ch->stamps);
         free(ch->vm);
         free(ch->iface);
         free(ch);
@@ -628,6 +799,7 @@ batcher_flush(struct batcher *b, bool snapshot_end)
     struct msg_cookie *cookie = calloc(1, sizeof *cookie);
     cookie->records = b->flags ? NULL : json_incref(b->records);
     cookie->snapshot_end = snapshot_end;
+    cookie->seen_us = ch->queue_seen_us;
     uint64_t last_seq;
     if (chan_sender_queue(ch->sender, b->flags, text, len, cookie,
                           &last_seq)) {
@@ -728,24 +900,46 @@ entry_equal(const json_t *a, const json_t *b)
            && ta && tb && !strcmp(ta, tb);
 }
 
+/* True if applied entry 'key' is what the desired state says. */
+static bool
+key_synced(const struct channel *ch, const char *key)
+{
+    json_t *want = json_object_get(ch->last_desired, key);
+    json_t *have = json_object_get(ch->applied, key);
+    return want ? have && entry_equal(have, want) : !have;
+}
+
+/* Brings 'unsynced' and 'synced' up to date: only the keys noted since the
+ * last call are compared again, unless anything may have changed. */
 static void
 update_synced(struct channel *ch)
 {
-    bool synced = !ch->snapshot
-                  && json_object_size(ch->applied)
-                     == json_object_size(ch->last_desired);
-    if (synced) {
-        const char *key;
-        json_t *want;
-        json_object_foreach (ch->last_desired, key, want) {
-            json_t *have = json_object_get(ch->applied, key);
-            if (!have || !entry_equal(have, want)) {
-                synced = false;
-                break;
+    const char *key;
+    json_t *value;
+    if (ch->recheck_all) {
+        json_object_clear(ch->unsynced);
+        json_object_foreach (ch->last_desired, key, value) {
+            if (!key_synced(ch, key)) {
+                json_object_set_new(ch->unsynced, key, json_true());
+            }
+        }
+        json_object_foreach (ch->applied, key, value) {
+            if (!json_object_get(ch->last_desired, key)) {
+                json_object_set_new(ch->unsynced, key, json_true());
+            }
+        }
+        ch->recheck_all = false;
+    } else {
+        json_object_foreach (ch->recheck, key, value) {
+            if (key_synced(ch, key)) {
+                json_object_del(ch->unsynced, key);
+            } else {
+                json_object_set_new(ch->unsynced, key, json_true());
             }
         }
     }
-    ch->synced = synced;
+    json_object_clear(ch->recheck);
+    ch->synced = !ch->snapshot && !json_object_size(ch->unsynced);
 }
 
 /* Starts a new session for guest store 'guest_epoch': a new epoch, and a
@@ -794,44 +988,40 @@ start_session(struct channel *ch, uint32_t guest_epoch, long long now)
     send_sync(ch, now);
 }
 
-/* Queues the difference between the desired state and 'sent'. */
+/* Adds to 'b' what key 'key' needs for the guest to get the desired
+ * state: a put if 'sent' lacks it or has another version or text, a delete
+ * if it is no longer desired. */
 static void
-queue_changes(struct channel *ch)
+queue_key(struct channel *ch, struct batcher *b, const char *key)
 {
-    struct batcher b;
-    batcher_init(&b, ch, 0);
-
-    const char *key;
-    json_t *entry;
-    json_object_foreach (ch->last_desired, key, entry) {
-        json_t *have = json_object_get(ch->sent, key);
+    json_t *entry = json_object_get(ch->last_desired, key);
+    json_t *have = json_object_get(ch->sent, key);
+    if (entry) {
         if (have && entry_equal(have, entry)) {
-            continue;
+            return;
         }
         int64_t version = json_integer_value(json_array_get(entry, 0));
         const char *text = json_string_value(json_array_get(entry, 1));
-        if (batcher_add(&b, key, version, text, json_array_get(entry, 2))) {
+        if (batcher_add(b, key, version, text, json_array_get(entry, 2))) {
             json_object_set_new(ch->sent, key,
                                 json_pack("[Is]", (json_int_t) version,
                                           text));
         }
-    }
-    void *tmp;
-    json_object_foreach_safe (ch->sent, tmp, key, entry) {
-        if (!json_object_get(ch->last_desired, key)) {
-            int64_t version = json_integer_value(json_array_get(entry, 0));
-            if (batcher_add(&b, key, version, NULL, NULL)) {
-                json_object_del(ch->sent, key);
-            }
+    } else if (have) {
+        int64_t version = json_integer_value(json_array_get(have, 0));
+        if (batcher_add(b, key, version, NULL, NULL)) {
+            json_object_del(ch->sent, key);
         }
     }
-    batcher_flush(&b, false);
-    batcher_destroy(&b);
+}
 
+/* If the guest is far behind, rather than queue without bound, drops the
+ * queue and resyncs from a snapshot, which carries each key's latest state
+ * once. */
+static void
+check_queue_limit(struct channel *ch)
+{
     if (chan_sender_queued_bytes(ch->sender) > ch->limits.max_queued) {
-        /* The guest is far behind: rather than queue without bound, drop
-         * the queue and resync from a snapshot, which carries each key's
-         * latest state once. */
         VLOG_WARN("%s: %zu bytes queued for the guest exceed the limit of "
                   "%zu; will resync with a snapshot", ch->vm,
                   chan_sender_queued_bytes(ch->sender), ch->limits.max_queued);
@@ -845,42 +1035,106 @@ queue_changes(struct channel *ch)
     }
 }
 
-/* Writes to 'digest' the digest of applied state 'applied' (key ->
- * [version, text, ...], borrowed), as Channel.applied_digest stores it: 16
- * hex digits, an XOR over the entries of a 64-bit FNV-1a hash of key,
- * version and text; or "" if an entry's text is unknown.  The Channel row
- * keeps only versions, and a version alone does not tell a value (a Record
- * deleted and pushed again starts over), so a chand-host that resumes from
- * the row checks the desired texts against this before it takes them for
- * what the guest holds (resume_verify()). */
+/* Queues the difference between the desired state and 'sent': for the keys
+ * named in 'keys' (an object), or for every key if 'keys' is NULL. */
+static void
+queue_changes(struct channel *ch, const json_t *keys)
+{
+    struct batcher b;
+    batcher_init(&b, ch, 0);
+
+    const char *key;
+    json_t *value;
+    if (keys) {
+        json_object_foreach ((json_t *) keys, key, value) {
+            queue_key(ch, &b, key);
+        }
+    } else {
+        json_object_foreach (ch->last_desired, key, value) {
+            queue_key(ch, &b, key);
+        }
+        void *tmp;
+        json_object_foreach_safe (ch->sent, tmp, key, value) {
+            if (!json_object_get(ch->last_desired, key)) {
+                queue_key(ch, &b, key);
+            }
+        }
+    }
+    batcher_flush(&b, false);
+    batcher_destroy(&b);
+    check_queue_limit(ch);
+}
+
+/* The digest of one applied entry (key -> [version, text, ...]) as
+ * Channel.applied_digest combines them: a 64-bit FNV-1a hash of key,
+ * version and text.  The entry must have a text. */
+static uint64_t
+entry_hash(const char *key, const json_t *entry)
+{
+    char version[24];
+    snprintf(version, sizeof version, "%"PRId64,
+             (int64_t) json_integer_value(json_array_get(entry, 0)));
+    const char *text = json_string_value(json_array_get(entry, 1));
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = { key, version, text };
+    for (size_t i = 0; i < 3; i++) {
+        for (const char *p = parts[i]; ; p++) {
+            h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+            if (!*p) {
+                break;
+            }
+        }
+    }
+    return h;
+}
+
+/* Writes to 'digest' the digest of an applied state with XOR 'x' of its
+ * entries' hashes and 'n_unknown' entries without a text, as
+ * Channel.applied_digest stores it: 16 hex digits, or "" if any entry's
+ * text is unknown.  The Channel row keeps only versions, and a version
+ * alone does not tell a value (a Record deleted and pushed again starts
+ * over), so a chand-host that resumes from the row checks the desired
+ * texts against this before it takes them for what the guest holds
+ * (resume_verify()). */
+static void
+format_digest(uint64_t x, size_t n_unknown, char digest[17])
+{
+    if (n_unknown) {
+        *digest = '\0';
+    } else {
+        snprintf(digest, 17, "%016"PRIx64, x);
+    }
+}
+
+/* Adds ('sign' 1) or takes out ('sign' -1) applied entry 'key' -> 'entry'
+ * to or from the channel's running digest. */
+static void
+digest_entry(struct channel *ch, const char *key, const json_t *entry,
+             int sign)
+{
+    if (!json_is_string(json_array_get(entry, 1))) {
+        ch->digest_unknown += sign;
+    } else {
+        ch->digest_x ^= entry_hash(key, entry);
+    }
+}
+
+/* Digest of a whole applied state 'applied' (borrowed). */
 static void
 applied_digest(const json_t *applied, char digest[17])
 {
     uint64_t x = 0;
+    size_t n_unknown = 0;
     const char *key;
     json_t *entry;
     json_object_foreach ((json_t *) applied, key, entry) {
-        const char *text = json_string_value(json_array_get(entry, 1));
-        if (!text) {
-            *digest = '\0';
-            return;
+        if (!json_is_string(json_array_get(entry, 1))) {
+            n_unknown++;
+        } else {
+            x ^= entry_hash(key, entry);
         }
-        char version[24];
-        snprintf(version, sizeof version, "%"PRId64,
-                 (int64_t) json_integer_value(json_array_get(entry, 0)));
-        uint64_t h = 1469598103934665603ULL;
-        const char *parts[] = { key, version, text };
-        for (size_t i = 0; i < 3; i++) {
-            for (const char *p = parts[i]; ; p++) {
-                h = (h ^ (unsigned char) *p) * 1099511628211ULL;
-                if (!*p) {
-                    break;
-                }
-            }
-        }
-        x ^= h;
     }
-    snprintf(digest, 17, "%016"PRIx64, x);
+    format_digest(x, n_unknown, digest);
 }
 
 /* A resumed applied state knows only versions (the Channel row's).  If the
@@ -913,8 +1167,7 @@ resume_verify(struct channel *ch)
     char digest[17];
     applied_digest(check, digest);
     if (!strcmp(digest, ch->resume_digest)) {
-        json_decref(ch->applied);
-        ch->applied = check;
+        applied_replace(ch, check);
         count(ch, "resume_digest_matches");
     } else {
         json_decref(check);
@@ -924,14 +1177,29 @@ resume_verify(struct channel *ch)
 }
 
 void
-channel_set_desired(struct channel *ch, const json_t *desired, long long now)
+channel_set_desired(struct channel *ch, const json_t *desired,
+                    const json_t *changed, long long now, long long seen_us)
 {
-    json_decref(ch->last_desired);
-    ch->last_desired = json_copy((json_t *) desired);
+    if (desired != ch->last_desired) {
+        json_decref(ch->last_desired);
+        ch->last_desired = json_incref((json_t *) desired);
+        changed = NULL;
+    }
     ch->desired_count = json_object_size(desired);
+    if (changed) {
+        const char *key;
+        json_t *value;
+        json_object_foreach ((json_t *) changed, key, value) {
+            recheck_key(ch, key);
+        }
+    } else {
+        ch->recheck_all = true;
+    }
     resume_verify(ch);
     if (ch->session != SESSION_NONE) {
-        queue_changes(ch);
+        ch->queue_seen_us = seen_us;
+        queue_changes(ch, changed);
+        ch->queue_seen_us = 0;
     }
     update_synced(ch);
 }
@@ -961,8 +1229,7 @@ handle_hello(struct channel *ch, const struct chan_wire_header *h,
          * at the last one it sent.  Go on with its epoch and send only the
          * difference. */
         if (position != ch->resume_seq) {
-            json_decref(ch->applied);
-            ch->applied = json_deep_copy(ch->resume_sent);
+            applied_replace(ch, json_deep_copy(ch->resume_sent));
         }
         chan_sender_reset_at(ch->sender, ch->epoch, position + 1);
         json_decref(ch->sent);
@@ -970,7 +1237,7 @@ handle_hello(struct channel *ch, const struct chan_wire_header *h,
         ch->session = SESSION_ACTIVE;
         ch->resume_seq = 0;
         ch->resume_sent_seq = 0;
-        queue_changes(ch);
+        queue_changes(ch, NULL);
         update_synced(ch);
         count(ch, ch->resume_migrated ? "resumes_after_migration"
                                       : "resumes_after_restart");
@@ -984,8 +1251,7 @@ handle_hello(struct channel *ch, const struct chan_wire_header *h,
         && !chan_sender_rewind(ch->sender, position, now)) {
         if (ch->session == SESSION_SYNCING && ch->snapshot_end == 0
             && ch->snapshot) {
-            json_decref(ch->applied);
-            ch->applied = ch->snapshot;
+            applied_replace(ch, ch->snapshot);
             ch->snapshot = NULL;
         }
         ch->session = SESSION_ACTIVE;
@@ -1011,8 +1277,7 @@ handle_ack(struct channel *ch, const struct chan_wire_header *h,
     if (ch->session == SESSION_SYNCING) {
         ch->session = SESSION_ACTIVE;
         if (ch->snapshot_end == 0 && ch->snapshot) {
-            json_decref(ch->applied);
-            ch->applied = ch->snapshot;
+            applied_replace(ch, ch->snapshot);
             ch->snapshot = NULL;
             update_synced(ch);
         }
@@ -1201,6 +1466,20 @@ stats_json(const struct channel *ch)
                         json_integer(ch->rx_generation));
     json_object_set_new(stats, "queued_msgs",
                         json_integer(chan_sender_queued_msgs(ch->sender)));
+    for (int i = 0; i < CHANNEL_N_LATENCY; i++) {
+        const struct latency_hist *h = &ch->latency[i];
+        if (h->count) {
+            char name[64];
+            snprintf(name, sizeof name, "latency_%s_p50_us",
+                     latency_names[i]);
+            json_object_set_new(stats, name,
+                                json_integer(latency_hist_percentile(h, 50)));
+            snprintf(name, sizeof name, "latency_%s_p99_us",
+                     latency_names[i]);
+            json_object_set_new(stats, name,
+                                json_integer(latency_hist_percentile(h, 99)));
+        }
+    }
     return stats;
 }
 
@@ -1223,11 +1502,12 @@ channel_get_db_state(struct channel *ch, long long now,
     st->host_epoch = ch->epoch;
     st->guest_epoch = ch->guest_epoch;
     st->applied = ch->applied;
-    applied_digest(ch->applied, st->applied_digest);
+    format_digest(ch->digest_x, ch->digest_unknown, st->applied_digest);
     st->desired_count = ch->desired_count;
     st->synced = ch->synced;
     st->statistics = ch->db_stats;
     st->errors = ch->errors;
+    st->ack_mark = ch->ack_mark;
     st->applied_seq = (ch->snapshot ? 0
                        : ch->session == SESSION_ACTIVE
                        ? chan_sender_acked_seq(ch->sender) : ch->resume_seq);
@@ -1340,7 +1620,7 @@ channel_to_json(const struct channel *ch, long long now)
     char gmac[ETH_ADDR_STRLEN], gip[IP_STRLEN];
     eth_addr_to_string(&ch->cfg.guest.mac, gmac);
     ip_to_string(ch->cfg.guest.ip, gip);
-    return json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so so}",
+    return json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so so so}",
                      "vm", ch->vm,
                      "interface", ch->iface,
                      "chan_id", (json_int_t) ch->cfg.chan_id,
@@ -1356,5 +1636,17 @@ channel_to_json(const struct channel *ch, long long now)
                      "synced", ch->synced,
                      "errors", json_deep_copy(ch->errors),
                      "counters", stats_json(ch),
-                     "upstream", upstream_status_json(ch->up));
+                     "upstream", upstream_status_json(ch->up),
+                     "latency", channel_latency_json(ch->latency, true));
+}
+
+json_t *
+channel_latency_json(const struct latency_hist *hists, bool with_buckets)
+{
+    json_t *obj = json_object();
+    for (int i = 0; i < CHANNEL_N_LATENCY; i++) {
+        json_object_set_new(obj, latency_names[i],
+                            latency_hist_to_json(&hists[i], with_buckets));
+    }
+    return obj;
 }

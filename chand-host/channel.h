@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "chan-endpoint.h"
+#include "latency-hist.h"
 
 struct chandb_channel_state;
 struct chandb_prior;
@@ -87,9 +88,15 @@ bool channel_matches(const struct channel *, const struct chan_config *cfg,
 void channel_set_flows_installed(struct channel *, bool installed);
 
 /* Gives the VM's desired state: an object key -> [version, value_text,
- * value] (borrowed).  Queues whatever the guest lacks. */
+ * value] (the channel keeps a reference; its owner may change it in place
+ * and call this again with the same object and the keys it changed).
+ * 'changed' (borrowed) is an object whose names are the keys that may have
+ * changed since the last call with the same object, or NULL for any key.
+ * Queues whatever the guest lacks.  'seen_us' (time_usec()) is when
+ * chand-host learned of the change, for the latency histograms. */
 void channel_set_desired(struct channel *, const json_t *desired,
-                         long long now);
+                         const json_t *changed, long long now,
+                         long long seen_us);
 
 /* Sets the channel's message authentication keys: 'keys' (borrowed) is a
  * JSON array of [generation, "64 hex digits"], newest first (see
@@ -156,6 +163,38 @@ void channel_db_written(struct channel *, long long now);
  * released, so that the next chassis can resume a guest found there. */
 void channel_get_sent(const struct channel *, uint64_t *seq,
                       const json_t **sent);
+
+/* Latency histograms (microseconds), kept for every message that carries
+ * records, from chand-host's start: a push is "seen" when chand-host reads
+ * the Chan DB change, "sent" when its DATA frame first leaves, "acked"
+ * when the guest's ACK covers it (the guest acks after its durable
+ * commit), "applied" when a Channel row that shows it (Channel.applied)
+ * is committed in the Chan DB. */
+enum channel_latency {
+    CHANNEL_LAT_SEEN_TO_SENT,
+    CHANNEL_LAT_SENT_TO_ACKED,
+    CHANNEL_LAT_ACKED_TO_APPLIED,
+    CHANNEL_LAT_SEEN_TO_ACKED,
+    CHANNEL_LAT_SEEN_TO_APPLIED,
+    CHANNEL_N_LATENCY
+};
+
+/* "seen_to_sent", ...: the name in channel-show, host/status and
+ * Channel.statistics. */
+const char *channel_latency_name(enum channel_latency);
+
+/* Returns the channel's CHANNEL_N_LATENCY histograms (borrowed). */
+const struct latency_hist *channel_latency(const struct channel *);
+
+/* Returns a new JSON object: name -> latency_hist_to_json() of each of
+ * 'hists' (CHANNEL_N_LATENCY of them, in enum order). */
+json_t *channel_latency_json(const struct latency_hist *hists,
+                             bool with_buckets);
+
+/* Tells the channel that its Channel row as of ack mark 'mark'
+ * (chandb_channel_state.ack_mark) is committed in the Chan DB, at
+ * 'now_us'. */
+void channel_db_committed(struct channel *, uint64_t mark, long long now_us);
 
 /* Returns a new JSON object with the channel's details and counters (for
  * chanctl). */

@@ -642,7 +642,8 @@ add_channel(struct host *h, const struct prov_channel *pc, long long now)
     json_t *keys = chandb_keys(h->db, pc->vm);
     channel_set_keys(ch, keys);
     json_decref(keys);
-    channel_set_desired(ch, chandb_desired(h->db, pc->vm), now);
+    channel_set_desired(ch, chandb_desired(h->db, pc->vm), NULL, now,
+                        time_usec());
     return ch;
 }
 
@@ -1276,6 +1277,21 @@ ctl_transfer_list(struct ctl_conn *conn, int argc, const char *argv[],
     json_decref(j);
 }
 
+/* host/status's "latency": every channel's histograms added up. */
+static json_t *
+latency_status(const struct host *h)
+{
+    struct latency_hist all[CHANNEL_N_LATENCY];
+    memset(all, 0, sizeof all);
+    for (size_t i = 0; i < h->n_channels; i++) {
+        const struct latency_hist *lat = channel_latency(h->channels[i]);
+        for (int k = 0; k < CHANNEL_N_LATENCY; k++) {
+            latency_hist_merge(&all[k], &lat[k]);
+        }
+    }
+    return channel_latency_json(all, true);
+}
+
 static void
 ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
                 void *h_)
@@ -1302,6 +1318,7 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
         "counters", h->counters,
         "inject", inject_status(h->inj));
     json_object_set_new(j, "chan_db", chandb_status_json(h->db));
+    json_object_set_new(j, "latency", latency_status(h));
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     ctl_command_reply(conn, text);
     free(text);
@@ -1447,13 +1464,91 @@ host_destroy(struct host *h)
     free(h);
 }
 
+/* Gives channel 'i' the keys of its VM's desired state that changed:
+ * 'all' (may be NULL) those of every VM, 'own' (may be NULL) its own. */
+static void
+pass_channel_changes(struct host *h, size_t i, const json_t *all,
+                     const json_t *own, long long now, long long seen_us)
+{
+    struct channel *ch = h->channels[i];
+    const json_t *desired = chandb_desired(h->db, channel_vm(ch));
+    if (all && own) {
+        json_t *both = json_copy((json_t *) all);
+        json_object_update(both, (json_t *) own);
+        channel_set_desired(ch, desired, both, now, seen_us);
+        json_decref(both);
+    } else {
+        channel_set_desired(ch, desired, all ? all : own, now, seen_us);
+    }
+    h->due[i] = 0;
+}
+
+/* Passes the Chan DB's desired-state changes on to the channels concerned:
+ * all of them for a record of every VM, otherwise only those of the VMs
+ * whose records changed. */
+static void
+pass_desired_changes(struct host *h, long long now, long long seen_us)
+{
+    if (chandb_desired_changed_all(h->db)) {
+        for (size_t i = 0; i < h->n_channels; i++) {
+            struct channel *ch = h->channels[i];
+            channel_set_desired(ch, chandb_desired(h->db, channel_vm(ch)),
+                                NULL, now, seen_us);
+            h->due[i] = 0;
+        }
+    } else {
+        const json_t *changes = chandb_desired_changes(h->db);
+        const json_t *all = json_object_get(changes, "");
+        if (all) {
+            for (size_t i = 0; i < h->n_channels; i++) {
+                const char *vm = channel_vm(h->channels[i]);
+                pass_channel_changes(h, i, all, json_object_get(changes, vm),
+                                     now, seen_us);
+            }
+        } else {
+            const char *vm;
+            json_t *keys;
+            json_object_foreach ((json_t *) changes, vm, keys) {
+                const struct chan_ref *ref = ref_by_vm(h, vm);
+                if (ref) {
+                    pass_channel_changes(h, ref->idx, NULL, keys, now,
+                                         seen_us);
+                }
+            }
+        }
+    }
+    chandb_desired_changes_clear(h->db);
+}
+
+/* Passes on to the channels which of their Channel rows are committed in
+ * the Chan DB (the last stage of their latency histograms). */
+static void
+note_rows_committed(struct host *h)
+{
+    json_t *committed = chandb_take_committed(h->db);
+    if (committed) {
+        long long now_us = time_usec();
+        const char *vm;
+        json_t *mark;
+        json_object_foreach (committed, vm, mark) {
+            struct channel *ch = find_by_vm(h, vm);
+            if (ch) {
+                channel_db_committed(ch, json_integer_value(mark), now_us);
+            }
+        }
+        json_decref(committed);
+    }
+}
+
 void
 host_run(struct host *h)
 {
     long long now = time_msec();
+    long long seen_us = time_usec();    /* Changes read in this turn. */
 
     ovsdb_replica_run(h->ovs);
     chandb_run(h->db);
+    note_rows_committed(h);
     ofconn_run(h->of);
     ctl_server_run(h->ctl);
     inject_run(h->inj, h->ovs, now);
@@ -1488,12 +1583,7 @@ host_run(struct host *h)
     uint64_t db_seqno = chandb_get_seqno(h->db);
     if (db_seqno != h->db_seqno) {
         h->db_seqno = db_seqno;
-        for (size_t i = 0; i < h->n_channels; i++) {
-            struct channel *ch = h->channels[i];
-            channel_set_desired(ch, chandb_desired(h->db, channel_vm(ch)),
-                                now);
-            h->due[i] = 0;
-        }
+        pass_desired_changes(h, now, seen_us);
     }
     uint64_t limits_seqno = chandb_get_limits_seqno(h->db);
     if (limits_seqno != h->limits_seqno) {

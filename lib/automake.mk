@@ -27,6 +27,7 @@ lib_libchand_a_SOURCES = \
 	lib/util.c lib/util.h \
 	lib/list.h \
 	lib/hmap.c lib/hmap.h \
+	lib/latency-hist.c lib/latency-hist.h \
 	lib/content-store.c lib/content-store.h \
 	lib/xfer-lane.c lib/xfer-lane.h \
 	lib/xfer.c lib/xfer.h

@@ -27,6 +27,7 @@ struct chan_sender {
     uint8_t *key;
     size_t key_len;
     chan_sender_done_func *done;
+    chan_sender_first_tx_func *first_tx;
     void *aux;
 
     /* Messages in seq order, oldest (holding 'una') first. */
@@ -117,6 +118,13 @@ chan_sender_destroy(struct chan_sender *s)
         free(s->key);
         free(s);
     }
+}
+
+void
+chan_sender_set_first_tx(struct chan_sender *s,
+                         chan_sender_first_tx_func *first_tx)
+{
+    s->first_tx = first_tx;
 }
 
 void
@@ -382,6 +390,9 @@ emit_frame(struct chan_sender *s, const struct chan_sender_msg *m,
     if (seq > s->max_sent) {
         s->max_sent = seq;
         s->stats.frames_sent++;
+        if (seq == m->first_seq && s->first_tx) {
+            s->first_tx(m->cookie, s->aux);
+        }
     } else {
         s->stats.frames_resent++;
     }

@@ -62,6 +62,11 @@ typedef void chan_sender_emit_func(const uint8_t *frame, size_t len,
  * the one passed to chan_sender_queue(); ownership returns to the caller. */
 typedef void chan_sender_done_func(void *cookie, bool acked, void *aux);
 
+/* Called once per message, when its first frame is transmitted for the
+ * first time, with the message's cookie (still owned by the caller) and
+ * the 'aux' given to chan_sender_create(). */
+typedef void chan_sender_first_tx_func(void *cookie, void *aux);
+
 /* Creates a sender in epoch 'epoch' (nonzero).  'key' (may be NULL if
  * 'key_len' is 0) is copied.  'done' is called as described above with
  * 'aux'.  The caller owns the result; free it with chan_sender_destroy(). */
@@ -74,6 +79,10 @@ struct chan_sender *chan_sender_create(const struct chan_sender_params *,
 /* Discards every message (calling 'done' with acked = false) and frees the
  * sender. */
 void chan_sender_destroy(struct chan_sender *);
+
+/* Sets (or with NULL clears) the callback for first transmissions. */
+void chan_sender_set_first_tx(struct chan_sender *,
+                              chan_sender_first_tx_func *);
 
 /* Starts epoch 'epoch' (nonzero) at seq 1, discarding every queued and
  * in-flight message as chan_sender_destroy() does. */

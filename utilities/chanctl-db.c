@@ -541,8 +541,56 @@ compare_channels(const void *a_, const void *b_)
                     json_string_value(json_object_get(*a, "chassis")));
 }
 
-/* Reads every Channel row (or only VM 'vm''s, if nonnull) and every Record
- * row, and returns a new JSON array of channel_to_json() objects sorted by
+static json_t *row_string_map(const json_t *row, const char *column);
+
+static int
+compare_set_rows_desc(const void *a_, const void *b_)
+{
+    const json_t *const *a = a_, *const *b = b_;
+    const char *na = row_string(*a, "name"), *nb = row_string(*b, "name");
+    return -strcmp(na ? na : "", nb ? nb : "");
+}
+
+/* Returns a new JSON array: each entry of each Record_Set row of
+ * 'set_rows' as a Record row (key, vm, value, version), then the Record
+ * rows of 'rec_rows', so that where two give a key the later wins as in
+ * chand-host: a Record row over a set, and of two sets the one whose name
+ * sorts first. */
+static json_t *
+records_with_sets(const json_t *rec_rows, const json_t *set_rows)
+{
+    size_t n_sets = json_array_size(set_rows);
+    const json_t **sets = xcalloc(n_sets + 1, sizeof *sets);
+    for (size_t i = 0; i < n_sets; i++) {
+        sets[i] = json_array_get(set_rows, i);
+    }
+    qsort(sets, n_sets, sizeof *sets, compare_set_rows_desc);
+    json_t *all = json_array();
+    for (size_t i = 0; i < n_sets; i++) {
+        json_t *records = row_string_map(sets[i], "records");
+        json_t *vm = json_object_get(sets[i], "vm");
+        json_t *version = json_object_get(sets[i], "version");
+        const char *key;
+        json_t *value;
+        json_object_foreach (records, key, value) {
+            json_t *row = json_pack("{sssO}", "key", key, "value", value);
+            if (vm) {
+                json_object_set(row, "vm", vm);
+            }
+            if (version) {
+                json_object_set(row, "version", version);
+            }
+            json_array_append_new(all, row);
+        }
+        json_decref(records);
+    }
+    free(sets);
+    json_array_extend(all, (json_t *) rec_rows);
+    return all;
+}
+
+/* Reads every Channel row (or only VM 'vm''s, if nonnull), every Record
+ * row and every Record_Set row, and returns a new JSON array of channel_to_json() objects sorted by
  * VM name, one per VM (the newest claim's row); stores the Record rows (new reference) in '*record_rowsp' if it
  * is nonnull.  Returns NULL after printing an error. */
 static json_t *
@@ -554,10 +602,13 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
                                                      json_string(vm)));
     }
     json_t *ops = json_pack(
-        "[oo]", ovsdb_op_select("Channel", where, NULL),
+        "[ooo]", ovsdb_op_select("Channel", where, NULL),
         ovsdb_op_select("Record", json_array(),
                         json_pack("[sssss]", "key", "vm", "value", "version",
-                                  "error")));
+                                  "error")),
+        ovsdb_op_select("Record_Set", json_array(),
+                        json_pack("[ssss]", "name", "vm", "records",
+                                  "version")));
     json_t *result;
     char *error;
 
@@ -568,11 +619,14 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
     }
     json_t *chan_rows = json_object_get(json_array_get(result, 0), "rows");
     json_t *rec_rows = json_object_get(json_array_get(result, 1), "rows");
-    if (!json_is_array(chan_rows) || !json_is_array(rec_rows)) {
+    json_t *set_rows = json_object_get(json_array_get(result, 2), "rows");
+    if (!json_is_array(chan_rows) || !json_is_array(rec_rows)
+        || !json_is_array(set_rows)) {
         chanctl_error("%s: malformed select result", db->name);
         json_decref(result);
         return NULL;
     }
+    rec_rows = records_with_sets(rec_rows, set_rows);
 
     size_t n_recs;
     struct record *recs = parse_records(rec_rows, &n_recs);
@@ -600,6 +654,7 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
     if (record_rowsp) {
         *record_rowsp = json_incref(rec_rows);
     }
+    json_decref(rec_rows);
     json_decref(result);
     return channels;
 }
@@ -824,39 +879,226 @@ push_record(const struct chanctl_options *opts, struct db *db,
     return CHANCTL_OK;
 }
 
+/* The Record_Set that a push of several records writes to, per target. */
+#define PUSH_SET_NAME "chanctl"
+
+/* Returns a new where clause matching Record_Set 'name' of 'vm' (NULL: the
+ * all-VMs set). */
+static json_t *
+set_where(const char *name, const char *vm)
+{
+    return json_pack("[oo]",
+                     ovsdb_condition("name", "==", json_string(name)),
+                     ovsdb_condition("vm", "==",
+                                     vm ? json_string(vm)
+                                        : json_pack("[s[]]", "set")));
+}
+
+/* One attempt at writing 'pairs' (key -> JSON text, all checked) into
+ * opts->vm's Record_Set PUSH_SET_NAME, in one transaction that also
+ * deletes the target's Record rows of the same keys (a Record row would
+ * win over the set).  Returns TXN_OK, TXN_RETRY (the set came or went
+ * meanwhile) or TXN_FAILED/TXN_LOST with '*errorp'. */
+static enum txn_status
+push_set_once(struct db *db, const char *vm, const json_t *pairs,
+              char **errorp)
+{
+    json_t *ops = json_pack(
+        "[oo]",
+        ovsdb_op_select("Record_Set", set_where(PUSH_SET_NAME, vm),
+                        json_pack("[s]", "_uuid")),
+        ovsdb_op_select("Record",
+                        json_pack("[o]", ovsdb_condition(
+                                      "vm", "==",
+                                      vm ? json_string(vm)
+                                         : json_pack("[s[]]", "set"))),
+                        json_pack("[ss]", "_uuid", "key")));
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+    if (status != TXN_OK) {
+        return status == TXN_RETRY ? TXN_FAILED : status;
+    }
+    json_t *sets = json_object_get(json_array_get(result, 0), "rows");
+    json_t *records = json_object_get(json_array_get(result, 1), "rows");
+
+    json_t *map = json_array();
+    json_t *keys = json_array();
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) pairs, key, value) {
+        json_array_append_new(map, json_pack("[sO]", key, value));
+        json_array_append_new(keys, json_string(key));
+    }
+    char *comment = xasprintf("chanctl: push %zu records to %s",
+                              json_object_size(pairs), target_name(vm));
+    ops = json_array();
+    const char *uuid = NULL;
+    if (json_array_size(sets) == 1) {
+        ovsdb_datum_get_uuid(json_object_get(json_array_get(sets, 0),
+                                             "_uuid"), &uuid);
+    }
+    if (uuid) {
+        json_t *mutations = json_pack(
+            "[oo]",
+            ovsdb_mutation("records", "delete", json_pack("[so]", "set",
+                                                           keys)),
+            ovsdb_mutation("records", "insert", json_pack("[so]", "map",
+                                                           map)));
+        json_array_append_new(ops, ovsdb_op_mutate("Record_Set",
+                                                   ovsdb_where_uuid(uuid),
+                                                   mutations));
+    } else {
+        json_t *row = json_pack("{ss so sI}", "name", PUSH_SET_NAME,
+                                "records", json_pack("[so]", "map", map),
+                                "version", (json_int_t) 1);
+        json_object_set_new(row, "vm", vm ? json_string(vm)
+                                          : json_pack("[s[]]", "set"));
+        json_array_append_new(ops, ovsdb_op_wait(
+                                  "Record_Set", set_where(PUSH_SET_NAME, vm),
+                                  json_pack("[s]", "version"), "==",
+                                  json_array(), 0));
+        json_array_append_new(ops, ovsdb_op_insert("Record_Set", row, NULL));
+        json_decref(keys);
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach (records, i, r) {
+        const char *k = row_string(r, "key");
+        const char *ruuid;
+        if (k && json_object_get(pairs, k)
+            && !ovsdb_datum_get_uuid(json_object_get(r, "_uuid"), &ruuid)
+            && ruuid) {
+            json_array_append_new(ops, ovsdb_op_delete(
+                                      "Record", ovsdb_where_uuid(ruuid)));
+        }
+    }
+    json_array_append_new(ops, ovsdb_op_comment(comment));
+    free(comment);
+    json_decref(result);
+
+    status = db_transact(db, ops, &result, errorp);
+    if (status == TXN_OK && uuid
+        && json_integer_value(json_object_get(json_array_get(result, 0),
+                                              "count")) != 1) {
+        status = TXN_RETRY;     /* The set went meanwhile. */
+    }
+    json_decref(result);
+    return status;
+}
+
+/* Writes 'pairs' (stolen) into the target's Record_Set, retrying while
+ * other writers change it.  Returns an exit status. */
+static int
+push_set(const struct chanctl_options *opts, struct db *db, json_t *pairs)
+{
+    char *msg = NULL;
+    enum txn_status status = TXN_RETRY;
+    for (int attempt = 0; attempt < PUSH_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        status = push_set_once(db, opts->vm, pairs, &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        chanctl_sleep_msec((attempt + 1) * 10);
+    }
+    int error = CHANCTL_OK;
+    if (status != TXN_OK) {
+        chanctl_error("push %zu records to %s: %s",
+                      json_object_size(pairs), target_name(opts->vm),
+                      msg ? msg : "the record set keeps changing");
+        error = CHANCTL_FAIL;
+    } else if (opts->verbose) {
+        printf("pushed %zu records to %s (Record_Set %s)\n",
+               json_object_size(pairs), target_name(opts->vm),
+               PUSH_SET_NAME);
+    }
+    free(msg);
+    json_decref(pairs);
+    return error;
+}
+
 int
 chanctl_cmd_push(const struct chanctl_options *opts, int argc, char *argv[])
 {
-    const char *key = argv[0];
-    const char *value = argv[1];
     json_error_t jerror;
     struct db db;
     int error;
 
-    (void) argc;
-    if ((error = check_key(key))) {
-        return error;
+    if (argc % 2) {
+        return chanctl_usage_error("push takes KEY JSON pairs (%d "
+                                   "arguments given)", argc);
     }
     if (opts->vm && !chan_vm_name_is_valid(opts->vm)) {
         return chanctl_usage_error("--vm: '%s' is not a valid VM name (1 to "
                                    "%d characters from A-Z a-z 0-9 . _ -)",
                                    opts->vm, CHAN_VM_NAME_MAX);
     }
-    json_t *parsed = json_loads(value, JSON_DECODE_ANY
-                                | JSON_REJECT_DUPLICATES, &jerror);
-    if (!parsed) {
-        return chanctl_usage_error("value for %s is not valid JSON: %s "
-                                   "(line %d, column %d)", key, jerror.text,
-                                   jerror.line, jerror.column);
+    json_t *pairs = json_object();
+    for (int i = 0; i < argc; i += 2) {
+        const char *key = argv[i];
+        const char *value = argv[i + 1];
+        if ((error = check_key(key))) {
+            json_decref(pairs);
+            return error;
+        }
+        json_t *parsed = json_loads(value, JSON_DECODE_ANY
+                                    | JSON_REJECT_DUPLICATES, &jerror);
+        if (!parsed) {
+            json_decref(pairs);
+            return chanctl_usage_error("value for %s is not valid JSON: %s "
+                                       "(line %d, column %d)", key,
+                                       jerror.text, jerror.line,
+                                       jerror.column);
+        }
+        json_decref(parsed);
+        if (json_object_get(pairs, key)) {
+            json_decref(pairs);
+            return chanctl_usage_error("key %s given twice", key);
+        }
+        json_object_set_new(pairs, key, json_string(value));
     }
-    json_decref(parsed);
 
     if ((error = db_open(opts, &db))) {
+        json_decref(pairs);
         return error;
     }
-    error = push_record(opts, &db, key, value);
+    if (argc == 2) {
+        error = push_record(opts, &db, argv[0], argv[1]);
+        json_decref(pairs);
+    } else {
+        error = push_set(opts, &db, pairs);
+    }
     db_close(&db);
     return error;
+}
+
+/* Returns a new JSON array of the _uuids of 'vm''s Record_Set rows (NULL:
+ * the all-VMs sets) that hold 'key'. */
+static json_t *
+sets_with_key(struct db *db, const char *key, const char *vm)
+{
+    json_t *uuids = json_array();
+    json_t *rows = db_select(db, "Record_Set",
+                             json_pack("[o]", ovsdb_condition(
+                                           "vm", "==",
+                                           vm ? json_string(vm)
+                                              : json_pack("[s[]]", "set"))),
+                             json_pack("[ss]", "_uuid", "records"));
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        json_t *records = row_string_map(row, "records");
+        const char *uuid;
+        if (json_object_get(records, key)
+            && !ovsdb_datum_get_uuid(json_object_get(row, "_uuid"), &uuid)
+            && uuid) {
+            json_array_append_new(uuids, json_string(uuid));
+        }
+        json_decref(records);
+    }
+    json_decref(rows);
+    return uuids;
 }
 
 /* After a failed delete: if KEY has records for other targets, names them
@@ -903,10 +1145,23 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
 
     char *comment = xasprintf("chanctl: delete %s from %s", key,
                               target_name(opts->vm));
-    json_t *ops = json_pack("[oo]",
-                            ovsdb_op_delete("Record",
-                                            record_where(key, opts->vm)),
-                            ovsdb_op_comment(comment));
+    json_t *sets = sets_with_key(&db, key, opts->vm);
+    json_t *ops = json_pack("[o]", ovsdb_op_delete(
+                                "Record", record_where(key, opts->vm)));
+    size_t i;
+    json_t *uuid;
+    json_array_foreach (sets, i, uuid) {
+        json_array_append_new(ops, ovsdb_op_mutate(
+                                  "Record_Set",
+                                  ovsdb_where_uuid(json_string_value(uuid)),
+                                  json_pack("[o]", ovsdb_mutation(
+                                                "records", "delete",
+                                                json_pack("[s[s]]", "set",
+                                                          key)))));
+    }
+    json_array_append_new(ops, ovsdb_op_comment(comment));
+    size_t n_sets = json_array_size(sets);
+    json_decref(sets);
     free(comment);
     json_t *result;
     char *msg;
@@ -920,7 +1175,7 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
     json_int_t count = json_integer_value(
         json_object_get(json_array_get(result, 0), "count"));
     json_decref(result);
-    if (!count) {
+    if (!count && !n_sets) {
         chanctl_error("delete: no record %s for %s", key,
                       target_name(opts->vm));
         hint_other_targets(&db, key);
@@ -2618,6 +2873,10 @@ static const char *const channel_update[] = {
 static const char *const record_update[] = {
     "error", "value", "version", NULL
 };
+/* Record_Set: its error column. */
+static const char *const record_set_update[] = {
+    "error", NULL
+};
 static const char *const guest_record_update[] = {
     "value", "version", "updated", NULL
 };
@@ -2635,6 +2894,7 @@ static const struct rbac_perm rbac_perms[] = {
     { "Object", "", true, object_update },
     { "Object_Ref", "", true, object_ref_update },
     { "Record", "", true, record_update },
+    { "Record_Set", "", false, record_set_update },
 };
 
 #define N_RBAC_PERMS (sizeof rbac_perms / sizeof *rbac_perms)

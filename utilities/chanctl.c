@@ -46,8 +46,9 @@ struct command {
 
 static const struct command commands[] = {
     /* Host: Chan DB. */
-    { "push", "[--vm NAME] KEY JSON", 2, 2, OPT_VM, chanctl_cmd_push,
-      "set KEY to JSON for one VM or all VMs" },
+    { "push", "[--vm NAME] KEY JSON [KEY JSON]...", 2, -1, OPT_VM,
+      chanctl_cmd_push,
+      "set KEY to JSON for one VM or all VMs (several: one Record_Set)" },
     { "delete", "[--vm NAME] KEY", 1, 1, OPT_VM, chanctl_cmd_delete,
       "delete KEY's record for one VM or all VMs" },
     { "status", "[--vm NAME] [--json]", 0, 0, OPT_VM | OPT_JSON,

@@ -346,7 +346,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     desired_put(desired, "motd", 3, "{\"text\":\"hello\"}");
     desired_put(desired, "cfg/a", 4, "1");
     desired_put(desired, "cfg/b", 5, "[true,null]");
-    channel_set_desired(ch, desired, now);
+    channel_set_desired(ch, desired, NULL, now, 0);
 
     for (int i = 0; i < MAX_STEPS && in.size; i++) {
         uint8_t op = fuzz_u8(&in);
@@ -398,7 +398,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 big[sizeof big - 1] = '\0';
                 desired_put(desired, "big", 1, big);
             }
-            channel_set_desired(ch, desired, now);
+            channel_set_desired(ch, desired, NULL, now, 0);
             break;
         }
 

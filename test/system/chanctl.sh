@@ -357,7 +357,7 @@ expect 2 "$CHANCTL" --vm vm1 get k && err_has "'get' does not take --vm"
 expect 2 "$CHANCTL" --json push k 1 && err_has "'push' does not take --json"
 expect 2 "$CHANCTL" --json channels && err_has "does not take --json"
 expect 2 "$CHANCTL" push k && err_has "missing arguments for 'push'"
-expect 2 "$CHANCTL" push k 1 2 && err_has "too many arguments for 'push'"
+expect 2 "$CHANCTL" push k 1 2 && err_has "push takes KEY JSON pairs"
 expect 2 "$CHANCTL" delete && err_has "missing arguments for 'delete'"
 expect 2 "$CHANCTL" status extra && err_has "too many arguments"
 expect 2 "$CHANCTL" wait extra && err_has "too many arguments"
@@ -451,6 +451,46 @@ check_that "a 256-byte key is accepted" \
     [ "$(record_version "$key256" '')" = 1 ]
 vm64=$(printf 'v%.0s' $(seq 64))
 expect 0 "$CHANCTL" --chan-db "$DB" push --vm "$vm64" k 1
+
+# push of several records: one Record_Set row ("chanctl") per target, in
+# one transaction; a Record row of the same key goes (it would win).
+set_json() {
+    local vmcond
+    if [ -z "$2" ]; then
+        vmcond='["vm","==",["set",[]]]'
+    else
+        vmcond="[\"vm\",\"==\",\"$2\"]"
+    fi
+    dbq "{\"op\":\"select\",\"table\":\"Record_Set\",
+          \"where\":[[\"name\",\"==\",\"$1\"],$vmcond]}"
+}
+set_records() {
+    set_json "$1" "$2" >"$tmp/out"
+    pyget 'json.dumps(dict(j[0]["rows"][0]["records"][1]), sort_keys=True) if j[0]["rows"] else "absent"'
+}
+expect 0 "$CHANCTL" --chan-db "$DB" push --vm vmset net/dns '"single"'
+expect 0 "$CHANCTL" --chan-db "$DB" -v push --vm vmset set/a 1 set/b '"two"' \
+    net/dns '{"x": [1]}' && out_has "pushed 3 records to vmset"
+check_that "push of several records writes one Record_Set" \
+    [ "$(set_records chanctl vmset)" = '{"net/dns": "{\"x\": [1]}", "set/a": "1", "set/b": "\"two\""}' ]
+check_that "...and removes the Record row of a key it holds" \
+    [ "$(record_version net/dns vmset)" = absent ]
+expect 0 "$CHANCTL" --chan-db "$DB" push --vm vmset set/b 3 set/c null
+check_that "a second push changes and adds entries of the same set" \
+    [ "$(set_records chanctl vmset)" = '{"net/dns": "{\"x\": [1]}", "set/a": "1", "set/b": "3", "set/c": "null"}' ]
+expect 0 "$CHANCTL" --chan-db "$DB" push s/1 1 s/2 2
+check_that "without --vm the set is the all-VMs one" \
+    [ "$(set_records chanctl '')" = '{"s/1": "1", "s/2": "2"}' ]
+expect 0 "$CHANCTL" --chan-db "$DB" -v delete --vm vmset set/a &&
+    out_has "deleted set/a from vmset"
+check_that "delete takes a key out of the target's set" \
+    [ "$(set_records chanctl vmset)" = '{"net/dns": "{\"x\": [1]}", "set/b": "3", "set/c": "null"}' ]
+expect 1 "$CHANCTL" --chan-db "$DB" delete --vm vmset set/a &&
+    err_has "no record set/a for vmset"
+expect 2 "$CHANCTL" --chan-db "$DB" push --vm vmset a 1 a 2 &&
+    err_has "key a given twice"
+expect 2 "$CHANCTL" --chan-db "$DB" push --vm vmset a 1 b '{' &&
+    err_has "value for b is not valid JSON"
 
 # push: usage errors (exit 2), nothing written.
 expect 2 "$CHANCTL" --chan-db "$DB" push bad '{"a": 1' &&
@@ -888,11 +928,11 @@ not_served() { [ ! -S "$tmp/hv.sock" ]; }
 check_that "ovsdb-server no longer serves it" wait_for not_served
 
 expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
-    out_is "created role chand-host: writes Channel, Guest_Record, Object, Object_Ref, Record (Channel: only rows whose chassis is the client's certificate CN)"
+    out_is "created role chand-host: writes Channel, Guest_Record, Object, Object_Ref, Record, Record_Set (Channel: only rows whose chassis is the client's certificate CN)"
 expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
     out_is "role chand-host is already set up: nothing changed"
-check_that "rbac-init made 5 RBAC_Permission rows" \
-    [ "$(conn_count RBAC_Permission)" = 5 ]
+check_that "rbac-init made 6 RBAC_Permission rows" \
+    [ "$(conn_count RBAC_Permission)" = 6 ]
 ovsdb-client transact "$CDB" '["Chan", {"op": "select", "table":
     "RBAC_Permission", "where": [["table", "==", "Channel"]]}]' \
     >"$tmp/perm.json"
@@ -916,11 +956,11 @@ expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
 expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init &&
     out_has "nothing changed"
 check_that "the old RBAC_Permission rows are gone" \
-    [ "$(conn_count RBAC_Permission)" = 5 ]
+    [ "$(conn_count RBAC_Permission)" = 6 ]
 expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init --role other &&
     out_has "created role other"
 check_that "another role has rows of its own" \
-    [ "$(conn_count RBAC_Permission)" = 10 ]
+    [ "$(conn_count RBAC_Permission)" = 12 ]
 expect 0 "$CHANCTL" --chan-db "$CDB" rbac-init && out_has "nothing changed"
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,11 @@ test_unit_test_chan_wire_CFLAGS = $(UNIT_CFLAGS) \
 	-DPROTOCOL_MD='"$(abs_top_srcdir)/doc/PROTOCOL.md"'
 test_unit_test_chan_wire_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-latency-hist
+test_unit_test_latency_hist_SOURCES = test/unit/test-latency-hist.c $(UNIT_COMMON)
+test_unit_test_latency_hist_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_latency_hist_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-poll-loop
 test_unit_test_poll_loop_SOURCES = test/unit/test-poll-loop.c $(UNIT_COMMON)
 test_unit_test_poll_loop_CFLAGS = $(UNIT_CFLAGS)

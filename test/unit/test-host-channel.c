@@ -12,6 +12,7 @@
 #include "chandb.h"
 #include "channel.h"
 #include "packets.h"
+#include "poll-loop.h"
 #include "vlog.h"
 
 #define MAX_FRAMES 4096
@@ -133,7 +134,7 @@ test_hello_sync_snapshot(void)
 {
     struct channel *ch = make_channel(NULL);
     json_t *d = desired(30, 1);
-    channel_set_desired(ch, d, 0);
+    channel_set_desired(ch, d, NULL, 0, 0);
     CU_ASSERT_EQUAL(channel_get_state(ch, 0), CHANNEL_CONNECTING);
 
     /* Without a session the host asks the guest to speak. */
@@ -175,7 +176,7 @@ test_hello_sync_snapshot(void)
     /* An update and a delete travel as ordinary DATA. */
     json_t *d2 = desired(29, 2);
     n_sent = 0;
-    channel_set_desired(ch, d2, 1006);
+    channel_set_desired(ch, d2, NULL, 1006, 0);
     channel_get_db_state(ch, 1006, &st);
     CU_ASSERT_FALSE(st.synced);
     channel_run(ch, 1007);
@@ -201,7 +202,7 @@ test_resume_and_new_session(void)
 {
     struct channel *ch = make_channel(NULL);
     json_t *d = desired(10, 1);
-    channel_set_desired(ch, d, 0);
+    channel_set_desired(ch, d, NULL, 0, 0);
     guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":5}", 1);
     uint32_t epoch = last_of_type(CHAN_WIRE_SYNC)->h.epoch;
     guest_send(ch, CHAN_WIRE_ACK, epoch, 0, NULL, 2);
@@ -249,7 +250,7 @@ test_resume_after_host_restart(void)
     json_object_set_new(prior.applied, "k9", json_pack("[In]", 1));
     struct channel *ch = make_channel(&prior);
     json_decref(prior.applied);
-    channel_set_desired(ch, d, 0);
+    channel_set_desired(ch, d, NULL, 0, 0);
 
     guest_send(ch, CHAN_WIRE_HELLO, 77, 3, "{\"guest_epoch\":9}", 1);
     CU_ASSERT_PTR_NULL(last_of_type(CHAN_WIRE_SYNC));
@@ -290,7 +291,7 @@ test_resume_after_host_restart(void)
         }
         struct channel *chd = make_channel(&p);
         json_decref(p.applied);
-        channel_set_desired(chd, d, 0);
+        channel_set_desired(chd, d, NULL, 0, 0);
         guest_send(chd, CHAN_WIRE_HELLO, 77, 4, "{\"guest_epoch\":9}", 1);
         channel_run(chd, 2);
         CU_ASSERT_PTR_NULL(last_of_type(CHAN_WIRE_SYNC));
@@ -323,7 +324,7 @@ test_resume_after_host_restart(void)
     };
     struct channel *ch2 = make_channel(&prior2);
     json_decref(prior2.applied);
-    channel_set_desired(ch2, d, 0);
+    channel_set_desired(ch2, d, NULL, 0, 0);
     guest_send(ch2, CHAN_WIRE_HELLO, 77, 2, "{\"guest_epoch\":9}", 1);
     CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_SYNC));
     CU_ASSERT(last_of_type(CHAN_WIRE_SYNC)->h.epoch != 77);
@@ -395,7 +396,119 @@ test_keys_and_rotation(void)
     channel_destroy(ch);
 }
 
+/* Brings a channel to an active session with desired state 'd' applied;
+ * returns the epoch and sets '*pos'. */
+static uint32_t
+activate(struct channel *ch, json_t *d, uint64_t *pos)
+{
+    channel_set_desired(ch, d, NULL, 0, 0);
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, "{\"guest_epoch\":5}", 1);
+    uint32_t epoch = last_of_type(CHAN_WIRE_SYNC)->h.epoch;
+    guest_send(ch, CHAN_WIRE_ACK, epoch, 0, NULL, 2);
+    channel_run(ch, 3);
+    size_t n = 0;
+    *pos = guest_apply(ch, epoch, 0, &n, 4);
+    return epoch;
+}
+
+/* The desired state changed in place, a few keys at a time, with the keys
+ * named: only they are sent, and the applied state, 'synced' and the
+ * digest come out as with whole updates. */
+static void
+test_changes_by_key(void)
+{
+    uint64_t rng = 0xc4a9;
+    struct channel *ch = make_channel(NULL);
+    json_t *d = desired(50, 1);
+    uint64_t pos;
+    uint32_t epoch = activate(ch, d, &pos);
+    long long now = 10;
+
+    for (int round = 0; round < 40; round++) {
+        json_t *changed = json_object();
+        int n_ops = 1 + unit_random(&rng) % 5;
+        for (int i = 0; i < n_ops; i++) {
+            char k[16], v[48];
+            snprintf(k, sizeof k, "k%d", (int) (unit_random(&rng) % 70));
+            json_object_set_new(changed, k, json_true());
+            if (unit_random(&rng) % 4 == 0) {
+                json_object_del(d, k);
+            } else {
+                snprintf(v, sizeof v, "\"r%d.%d\"", round, i);
+                json_object_set_new(d, k, json_pack("[Isf]",
+                                                    (json_int_t) round, v,
+                                                    0.0));
+                json_array_set_new(json_object_get(d, k), 2,
+                                   json_loads(v, JSON_DECODE_ANY, NULL));
+            }
+        }
+        n_sent = 0;
+        channel_set_desired(ch, d, changed, now, time_usec());
+        struct chandb_channel_state st;
+        channel_get_db_state(ch, now, &st);
+        channel_run(ch, ++now);
+        size_t n_records = 0;
+        pos = guest_apply(ch, epoch, pos, &n_records, ++now);
+        CU_ASSERT(n_records <= json_object_size(changed));
+        json_decref(changed);
+
+        channel_get_db_state(ch, ++now, &st);
+        CU_ASSERT_TRUE(st.synced);
+        CU_ASSERT_EQUAL(json_object_size(st.applied), json_object_size(d));
+        const char *name;
+        json_t *want;
+        json_object_foreach (d, name, want) {
+            json_t *have = json_object_get(st.applied, name);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(have);
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(have, 1)),
+                                   json_string_value(json_array_get(want,
+                                                                    1)));
+        }
+    }
+
+    /* The running digest is the one of a channel given it all at once. */
+    struct chandb_channel_state st, st2;
+    channel_get_db_state(ch, now, &st);
+    char digest[17];
+    memcpy(digest, st.applied_digest, sizeof digest);
+    json_t *copy = json_deep_copy(d);
+    struct channel *ch2 = make_channel(NULL);
+    uint64_t pos2;
+    activate(ch2, copy, &pos2);
+    channel_get_db_state(ch2, now, &st2);
+    CU_ASSERT_TRUE(st2.synced);
+    CU_ASSERT_EQUAL(strlen(digest), 16);
+    CU_ASSERT_STRING_EQUAL(digest, st2.applied_digest);
+
+    /* Latency: every change was seen, sent and acked; a committed row
+     * completes the stages. */
+    const struct latency_hist *lat = channel_latency(ch);
+    CU_ASSERT(lat[CHANNEL_LAT_SEEN_TO_ACKED].count > 0);
+    CU_ASSERT_EQUAL(lat[CHANNEL_LAT_SEEN_TO_SENT].count,
+                    lat[CHANNEL_LAT_SEEN_TO_ACKED].count);
+    CU_ASSERT_EQUAL(lat[CHANNEL_LAT_ACKED_TO_APPLIED].count, 0);
+    channel_db_committed(ch, st.ack_mark, time_usec());
+    CU_ASSERT_EQUAL(lat[CHANNEL_LAT_SEEN_TO_APPLIED].count,
+                    lat[CHANNEL_LAT_SEEN_TO_ACKED].count);
+    CU_ASSERT(lat[CHANNEL_LAT_ACKED_TO_APPLIED].count
+              >= lat[CHANNEL_LAT_SEEN_TO_ACKED].count);
+    json_t *j = channel_to_json(ch, now);
+    json_t *shown = json_object_get(json_object_get(j, "latency"),
+                                    "seen_to_applied");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(shown, "count")),
+                    lat[CHANNEL_LAT_SEEN_TO_APPLIED].count);
+    CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(j, "counters"),
+                                           "latency_seen_to_acked_p99_us"));
+    json_decref(j);
+
+    json_decref(copy);
+    json_decref(d);
+    channel_destroy(ch2);
+    channel_destroy(ch);
+}
+
 static const struct unit_test tests[] = {
+    { "changes named by key", test_changes_by_key },
     { "HELLO, SYNC, snapshot, updates", test_hello_sync_snapshot },
     { "resume and new session", test_resume_and_new_session },
     { "resume after host restart", test_resume_after_host_restart },
