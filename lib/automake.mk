@@ -6,6 +6,7 @@ lib_libchand_a_SOURCES = \
 	lib/chan-endpoint.c lib/chan-endpoint.h \
 	lib/chan-wire.c lib/chan-wire.h \
 	lib/chan-sender.c lib/chan-sender.h \
+	lib/chan-mtu.c lib/chan-mtu.h \
 	lib/poll-loop.c lib/poll-loop.h \
 	lib/vlog.c lib/vlog.h \
 	lib/stream.c lib/stream.h \

@@ -14,6 +14,7 @@ struct chan_sender_msg {
     struct chan_sender_msg *next;
     uint64_t first_seq;
     unsigned int n_chunks;
+    size_t chunk_size;          /* Payload bytes per chunk but the last. */
     uint8_t flags;
     void *cookie;
     size_t len;
@@ -165,6 +166,37 @@ chan_sender_set_key(struct chan_sender *s, const void *key, size_t key_len)
     }
 }
 
+int
+chan_sender_set_mtu(struct chan_sender *s, unsigned int mtu)
+{
+    size_t chunk_size = chan_wire_max_payload(mtu);
+    if (!chunk_size) {
+        return EINVAL;
+    }
+    s->p.mtu = mtu;
+    s->chunk_size = chunk_size;
+    return 0;
+}
+
+unsigned int
+chan_sender_mtu(const struct chan_sender *s)
+{
+    return s->p.mtu;
+}
+
+size_t
+chan_sender_max_queued_chunk(const struct chan_sender *s)
+{
+    size_t max = 0;
+    for (const struct chan_sender_msg *m = s->head; m; m = m->next) {
+        size_t chunk = m->len < m->chunk_size ? m->len : m->chunk_size;
+        if (chunk > max) {
+            max = chunk;
+        }
+    }
+    return max;
+}
+
 uint32_t
 chan_sender_epoch(const struct chan_sender *s)
 {
@@ -187,6 +219,7 @@ chan_sender_queue(struct chan_sender *s, uint8_t flags, const void *payload,
     m->next = NULL;
     m->first_seq = s->next_seq;
     m->n_chunks = n_chunks;
+    m->chunk_size = s->chunk_size;
     m->flags = flags;
     m->cookie = cookie;
     m->len = len;
@@ -370,9 +403,9 @@ emit_frame(struct chan_sender *s, const struct chan_sender_msg *m,
            uint64_t seq, chan_sender_emit_func *emit, void *aux)
 {
     unsigned int index = seq - m->first_seq;
-    size_t offset = (size_t) index * s->chunk_size;
-    size_t n = m->len - offset < s->chunk_size ? m->len - offset
-                                                : s->chunk_size;
+    size_t offset = (size_t) index * m->chunk_size;
+    size_t n = m->len - offset < m->chunk_size ? m->len - offset
+                                                : m->chunk_size;
     struct chan_wire_header h = {
         .type = CHAN_WIRE_DATA,
         .flags = m->flags,
@@ -386,6 +419,9 @@ emit_frame(struct chan_sender *s, const struct chan_sender_msg *m,
     if (!chan_wire_encode(&h, m->payload + offset, n, s->key, s->key_len,
                           s->frame, sizeof s->frame, &len)) {
         emit(s->frame, len, aux);
+        if (len > s->stats.max_frame) {
+            s->stats.max_frame = len;
+        }
     }
     if (seq > s->max_sent) {
         s->max_sent = seq;

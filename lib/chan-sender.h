@@ -50,6 +50,7 @@ struct chan_sender_stats {
     uint64_t timeouts;          /* Retransmission timer expiries. */
     uint64_t fast_retransmits;  /* Go-backs on a duplicate ack. */
     uint64_t bad_acks;          /* Acks beyond what was sent. */
+    uint64_t max_frame;         /* Bytes of the largest frame emitted. */
 };
 
 /* Called with each frame (a complete chan-wire frame, borrowed for the
@@ -130,6 +131,19 @@ int chan_sender_ack(struct chan_sender *, uint64_t ack, long long now);
  * emitted or before what can be sent again. */
 int chan_sender_rewind(struct chan_sender *, uint64_t position,
                        long long now);
+
+/* Sets the IP MTU of the path (CHAN_WIRE_MIN_MTU..MAX_MTU) for the
+ * messages queued from now on; those already queued keep the chunk size
+ * they were given (their seqs are assigned), and go on being sent and
+ * sent again with it.  Returns 0, or EINVAL (nothing changed) if 'mtu' is
+ * out of range. */
+int chan_sender_set_mtu(struct chan_sender *, unsigned int mtu);
+unsigned int chan_sender_mtu(const struct chan_sender *);
+
+/* The payload bytes of the largest frame a queued message still has (0 if
+ * none is queued): after lowering the MTU, the caller starts over
+ * (chan_sender_reset()) if that no longer fits. */
+size_t chan_sender_max_queued_chunk(const struct chan_sender *);
 
 /* True if chan_sender_rewind() to 'position' would succeed. */
 bool chan_sender_can_rewind(const struct chan_sender *, uint64_t position);

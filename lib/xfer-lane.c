@@ -294,6 +294,18 @@ new_id(const struct xfer_lane *lane)
     return id;
 }
 
+void
+xfer_lane_set_mtu(struct xfer_lane *lane, unsigned int mtu)
+{
+    lane->cfg.mtu = mtu;
+}
+
+unsigned int
+xfer_lane_mtu(const struct xfer_lane *lane)
+{
+    return lane->cfg.mtu ? lane->cfg.mtu : CHAN_WIRE_DEFAULT_MTU;
+}
+
 int
 xfer_lane_pull(struct xfer_lane *lane, const char *digest, uint64_t size,
                long long now, char **errorp)
@@ -307,9 +319,7 @@ xfer_lane_pull(struct xfer_lane *lane, const char *digest, uint64_t size,
                             "of %"PRIu64" bytes", size, lane->cfg.max_size);
         return EFBIG;
     }
-    uint32_t chunk_size = chan_wire_max_payload(lane->cfg.mtu
-                                                ? lane->cfg.mtu
-                                                : CHAN_WIRE_DEFAULT_MTU);
+    uint32_t chunk_size = chan_wire_max_payload(xfer_lane_mtu(lane));
     struct content_partial *partial = content_partial_open(lane->cs, digest,
                                                            size, chunk_size,
                                                            errorp);
@@ -643,9 +653,7 @@ static void
 serve_get(struct xfer_lane *lane, uint32_t id, const struct xfer_msg *msg,
           long long now)
 {
-    if (msg->chunk_size > chan_wire_max_payload(lane->cfg.mtu
-                                                ? lane->cfg.mtu
-                                                : CHAN_WIRE_DEFAULT_MTU)) {
+    if (msg->chunk_size > chan_wire_max_payload(xfer_lane_mtu(lane))) {
         lane->stats.gets_refused++;
         char *reason = xasprintf("chunks of %"PRIu32" bytes do not fit this "
                                  "side's MTU", msg->chunk_size);

@@ -104,6 +104,13 @@ struct xfer_lane *xfer_lane_create(const struct xfer_lane_config *cfg,
                                    void *aux, struct content_store *cs);
 void xfer_lane_destroy(struct xfer_lane *);
 
+/* Sets the IP MTU the lane's frames may take ('mtu' 0: the default): the
+ * chunk size of the pulls started from now on (a pull resumed with another
+ * chunk size starts over, content-store.h) and the largest chunks it
+ * serves. */
+void xfer_lane_set_mtu(struct xfer_lane *, unsigned int mtu);
+unsigned int xfer_lane_mtu(const struct xfer_lane *);
+
 /* Feeds a decoded, authenticated CHUNK or XFER frame of this channel
  * (header and payload borrowed). */
 void xfer_lane_input(struct xfer_lane *, const struct chan_wire_header *,

@@ -26,6 +26,11 @@ test_unit_test_latency_hist_SOURCES = test/unit/test-latency-hist.c $(UNIT_COMMO
 test_unit_test_latency_hist_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_latency_hist_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-chan-mtu
+test_unit_test_chan_mtu_SOURCES = test/unit/test-chan-mtu.c $(UNIT_COMMON)
+test_unit_test_chan_mtu_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_chan_mtu_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-poll-loop
 test_unit_test_poll_loop_SOURCES = test/unit/test-poll-loop.c $(UNIT_COMMON)
 test_unit_test_poll_loop_CFLAGS = $(UNIT_CFLAGS)

@@ -601,6 +601,63 @@ test_large_message_chunked(void)
     chan_reasm_destroy(l.reasm);
 }
 
+/* A link that carries jumbo frames: held frames are not used. */
+static void
+test_mtu_change(void)
+{
+    struct link l;
+    struct chan_sender *s = make_sender(&l, 64, 6);
+    size_t n = 100000;
+    char *big = malloc(n);
+    memset(big, 'z', n);
+    uint64_t last;
+
+    CU_ASSERT_EQUAL(chan_sender_mtu(s), 1500);
+    CU_ASSERT_EQUAL(chan_sender_set_mtu(s, 575), EINVAL);
+    CU_ASSERT_EQUAL(chan_sender_set_mtu(s, 65536), EINVAL);
+    CU_ASSERT_EQUAL(chan_sender_mtu(s), 1500);
+    CU_ASSERT_EQUAL(chan_sender_max_queued_chunk(s), 0);
+
+    /* Queued at 1500: 1420-byte chunks. */
+    CU_ASSERT_EQUAL(chan_sender_queue(s, 0, big, n, NULL, &last), 0);
+    CU_ASSERT_EQUAL(last, (n + 1419) / 1420);
+    CU_ASSERT_EQUAL(chan_sender_max_queued_chunk(s), 1420);
+
+    /* Queued at 9000: 8920-byte chunks; the first message keeps its own. */
+    CU_ASSERT_EQUAL(chan_sender_set_mtu(s, 9000), 0);
+    CU_ASSERT_EQUAL(chan_sender_mtu(s), 9000);
+    uint64_t last2;
+    CU_ASSERT_EQUAL(chan_sender_queue(s, 0, big, n, NULL, &last2), 0);
+    CU_ASSERT_EQUAL(last2 - last, (n + 8919) / 8920);
+    CU_ASSERT_EQUAL(chan_sender_max_queued_chunk(s), 8920);
+
+    /* Down to 1500 again: the jumbo message is still queued. */
+    CU_ASSERT_EQUAL(chan_sender_set_mtu(s, 1500), 0);
+    uint64_t last3;
+    CU_ASSERT_EQUAL(chan_sender_queue(s, 0, "#0:x", 4, NULL, &last3), 0);
+    CU_ASSERT_EQUAL(last3, last2 + 1);
+    CU_ASSERT_EQUAL(chan_sender_max_queued_chunk(s), 8920);
+
+    long long now = 0;
+    drive(s, &l, &now, 100000);
+    CU_ASSERT_FALSE(l.bad_frame);
+    CU_ASSERT_EQUAL(l.delivered, 3);
+    CU_ASSERT_EQUAL(l.delivered_bytes, 2 * n + 4);
+    CU_ASSERT_EQUAL(l.position, last3);
+
+    struct chan_sender_stats st;
+    chan_sender_get_stats(s, &st);
+    CU_ASSERT_EQUAL(st.max_frame, 8920 + CHAN_WIRE_OVERHEAD);
+    CU_ASSERT_EQUAL(chan_sender_max_queued_chunk(s), 0);
+
+    /* A reset keeps the MTU. */
+    chan_sender_reset(s, 7);
+    CU_ASSERT_EQUAL(chan_sender_mtu(s), 1500);
+    free(big);
+    chan_sender_destroy(s);
+    chan_reasm_destroy(l.reasm);
+}
+
 static const struct unit_test tests[] = {
     { "lossless in order", test_lossless_in_order },
     { "window bounds in flight", test_window_bounds_in_flight },
@@ -615,6 +672,7 @@ static const struct unit_test tests[] = {
     { "reset_at continues an epoch", test_reset_at_continues_epoch },
     { "rewind into a partial message", test_rewind_into_partial_message },
     { "large message chunked", test_large_message_chunked },
+    { "MTU change", test_mtu_change },
 };
 
 int
