@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "chan-mtu.h"
 #include "chan-sender.h"
 #include "chan-wire.h"
 #include "chandb.h"
@@ -31,7 +32,6 @@ VLOG_DEFINE_THIS_MODULE(channel);
 #define DEAD_MS 5000            /* Silence after which a channel is
                                  * degraded. */
 #define DEGRADED_TIMEOUTS 5     /* Retransmission timeouts in a row. */
-#define FRAME_BUDGET 1380       /* Batch size aimed at: one frame. */
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(20, 40);
 
@@ -129,7 +129,8 @@ struct channel {
 
     json_t *counters;           /* name -> integer. */
     json_t *db_stats;           /* Last statistics handed out. */
-    uint8_t frame[2048];
+    unsigned int local_mtu;     /* This side's MTU (channel_set_mtu()). */
+    unsigned int guest_mtu;     /* The guest's advertised MTU; 0: none. */
 
     struct upstream *up;        /* The records the guest publishes. */
 
@@ -492,6 +493,7 @@ channel_create(const char *vm, const struct chan_config *cfg,
     ch->limits = *limits;
     ch->epoch = random_epoch();
     ch->session = SESSION_NONE;
+    ch->local_mtu = CHAN_WIRE_DEFAULT_MTU;
 
     struct chan_sender_params p = { .vid = cfg->vid,
                                     .window = limits->window,
@@ -635,13 +637,14 @@ transmit_frame(struct channel *ch, const uint8_t *payload, size_t len)
         .payload = payload,
         .payload_len = len,
     };
+    static uint8_t frame[ETH_HEADER_LEN + IP_MAX_LEN];
     size_t frame_len;
     if (!ch->flows_installed
-        || pkt_udp_build(&pkt, ch->frame, sizeof ch->frame, &frame_len)) {
+        || pkt_udp_build(&pkt, frame, sizeof frame, &frame_len)) {
         count(ch, "tx_dropped");
         return ENETDOWN;
     }
-    int error = ch->transmit(ch->cfg.chan_id, ch->frame, frame_len, ch->aux);
+    int error = ch->transmit(ch->cfg.chan_id, frame, frame_len, ch->aux);
     count(ch, error ? "tx_dropped" : "tx_frames");
     return error;
 }
@@ -699,10 +702,12 @@ send_control(struct channel *ch, uint8_t type, json_t *obj, long long now)
         .chunk_count = 1,
     };
 
-    if (obj) {
-        chan_payload_encode_object(obj, NULL, &text, &text_len);
-        json_decref(obj);
+    if (!obj) {
+        obj = json_object();
     }
+    chan_mtu_to_json(obj, ch->local_mtu);
+    chan_payload_encode_object(obj, NULL, &text, &text_len);
+    json_decref(obj);
     size_t key_len;
     const uint8_t *key = tx_key(ch, &key_len);
     if (!chan_wire_encode(&h, text, text_len, key, key_len, buf, sizeof buf,
@@ -733,7 +738,11 @@ send_upstream_ack(uint32_t epoch, uint64_t position, const json_t *obj,
     size_t key_len;
     const uint8_t *key = tx_key(ch, &key_len);
     if (obj) {
-        chan_payload_encode_object(obj, NULL, &text, &text_len);
+        /* The ACKs that answer a HELLO or SYNC: tell the MTU too. */
+        json_t *copy = json_copy((json_t *) obj);
+        chan_mtu_to_json(copy, ch->local_mtu);
+        chan_payload_encode_object(copy, NULL, &text, &text_len);
+        json_decref(copy);
     }
     /* Not transmit_payload(): the guest needs the downstream session's
      * heartbeats whatever the upstream ACKs. */
@@ -862,7 +871,8 @@ batcher_add(struct batcher *b, const char *key, int64_t version,
     json_object_del(ch->errors, key);
 
     size_t size = strlen(key) + text_len + 48;
-    if (b->batch.n && (b->size + size > FRAME_BUDGET
+    size_t budget = chan_mtu_batch_budget(chan_sender_mtu(ch->sender));
+    if (b->batch.n && (b->size + size > budget
                        || b->batch.n >= ch->limits.max_batch_records)) {
         batcher_flush(b, false);
     }
@@ -1204,6 +1214,64 @@ channel_set_desired(struct channel *ch, const json_t *desired,
     update_synced(ch);
 }
 
+/* MTU (doc/PROTOCOL.md §4.1). */
+
+/* Sends with the smaller of our MTU and the guest's.  Messages already
+ * queued keep their chunk size: if some no longer fit, the guest could
+ * never receive them, so the channel starts over (new epoch, then HELLO
+ * and a snapshot), as after a queue overflow. */
+static void
+apply_mtu(struct channel *ch)
+{
+    unsigned int mtu = chan_mtu_effective(ch->local_mtu, ch->guest_mtu);
+    unsigned int old = chan_sender_mtu(ch->sender);
+    if (mtu == old || chan_sender_set_mtu(ch->sender, mtu)) {
+        return;
+    }
+    VLOG_INFO("%s: sending frames of up to MTU %u (was %u; ours %u, the "
+              "guest's %u)", ch->vm, mtu, old, ch->local_mtu,
+              ch->guest_mtu ? ch->guest_mtu : CHAN_WIRE_DEFAULT_MTU);
+    count(ch, "mtu_changes");
+    if (chan_sender_max_queued_chunk(ch->sender)
+        > chan_wire_max_payload(mtu)) {
+        VLOG_WARN("%s: queued frames do not fit MTU %u; will resync with a "
+                  "snapshot", ch->vm, mtu);
+        ch->epoch = random_epoch();
+        chan_sender_reset(ch->sender, ch->epoch);
+        json_object_clear(ch->sent);
+        ch->session = SESSION_NONE;
+        ch->resume_seq = 0;
+        ch->resume_sent_seq = 0;
+    }
+}
+
+void
+channel_set_mtu(struct channel *ch, unsigned int mtu)
+{
+    if (mtu != ch->local_mtu) {
+        ch->local_mtu = mtu;
+        apply_mtu(ch);
+    }
+}
+
+unsigned int
+channel_mtu(const struct channel *ch)
+{
+    return chan_sender_mtu(ch->sender);
+}
+
+/* Records the MTU the guest advertises in a HELLO ('hello': no "mtu"
+ * member means an older guest, 1500) or an ACK (no member: not
+ * reported). */
+static void
+note_guest_mtu(struct channel *ch, const json_t *obj, bool hello)
+{
+    if (hello || json_object_get(obj, CHAN_MTU_MEMBER)) {
+        ch->guest_mtu = chan_mtu_from_json(obj);
+        apply_mtu(ch);
+    }
+}
+
 /* Reception. */
 
 static void
@@ -1336,6 +1404,7 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
         }
         ch->last_rx = now;
         note_guest_keys(ch, obj);
+        note_guest_mtu(ch, obj, true);
         handle_hello(ch, &h, obj, now);
         json_decref(obj);
         ch->now = now;
@@ -1349,6 +1418,7 @@ channel_receive(struct channel *ch, const uint8_t *payload, size_t len,
         }
         ch->last_rx = now;
         note_guest_keys(ch, obj);
+        note_guest_mtu(ch, obj, false);
         json_decref(obj);
         handle_ack(ch, &h, now);
         break;
@@ -1480,6 +1550,7 @@ stats_json(const struct channel *ch)
                                 json_integer(latency_hist_percentile(h, 99)));
         }
     }
+    json_object_set_new(stats, "max_frame_sent", json_integer(s.max_frame));
     return stats;
 }
 
@@ -1620,7 +1691,7 @@ channel_to_json(const struct channel *ch, long long now)
     char gmac[ETH_ADDR_STRLEN], gip[IP_STRLEN];
     eth_addr_to_string(&ch->cfg.guest.mac, gmac);
     ip_to_string(ch->cfg.guest.ip, gip);
-    return json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so so so}",
+    json_t *j = json_pack("{ss ss sI sI sI ss ss ss sI sI sI sI sb so so so so}",
                      "vm", ch->vm,
                      "interface", ch->iface,
                      "chan_id", (json_int_t) ch->cfg.chan_id,
@@ -1638,6 +1709,14 @@ channel_to_json(const struct channel *ch, long long now)
                      "counters", stats_json(ch),
                      "upstream", upstream_status_json(ch->up),
                      "latency", channel_latency_json(ch->latency, true));
+    json_object_set_new(j, "mtu", json_pack(
+                            "{sI so sI}",
+                            "local", (json_int_t) ch->local_mtu,
+                            "guest", (ch->guest_mtu
+                                      ? json_integer(ch->guest_mtu)
+                                      : json_null()),
+                            "effective", (json_int_t) channel_mtu(ch)));
+    return j;
 }
 
 json_t *

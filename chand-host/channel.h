@@ -72,6 +72,14 @@ struct channel *channel_create(const char *vm, const struct chan_config *cfg,
                                long long now);
 void channel_destroy(struct channel *);
 
+/* Sets this side's MTU for the channel (chan-mtu.h: configured or
+ * detected, capped at what the path carries).  The channel advertises it
+ * to the guest and sends with the smaller of it and the guest's. */
+void channel_set_mtu(struct channel *, unsigned int mtu);
+
+/* The MTU the channel sends with now. */
+unsigned int channel_mtu(const struct channel *);
+
 const char *channel_vm(const struct channel *);
 const char *channel_iface(const struct channel *);
 const struct chan_config *channel_config(const struct channel *);

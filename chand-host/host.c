@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "chan-endpoint.h"
+#include "chan-mtu.h"
 #include "chandb.h"
 #include "claim.h"
 #include "channel.h"
@@ -76,6 +77,8 @@ struct host {
     bool reprovision;           /* Provisioning must be recomputed. */
     struct inject *inj;         /* How frames meet the bridge. */
     int64_t inject_ofport;      /* What the flows are rendered with. */
+    unsigned int inject_mtu;    /* inject_max_mtu() the MTUs were set
+                                 * with. */
     bool flows_ok;
     bool flows_resync;          /* OpenFlow reconnected: sync in full. */
     bool provisioned;           /* The channels were computed once: until
@@ -726,6 +729,30 @@ clean_released_rows(struct host *h)
     json_decref(own);
 }
 
+/* Sets each channel's MTU (chan-mtu.h): its vNIC's external_ids:chand-mtu,
+ * else --mtu, else auto; capped at the vNIC's MTU and at what the packet
+ * path takes.  Asks the path for the largest one the channels want. */
+static void
+set_mtus(struct host *h, const struct prov_set *set)
+{
+    unsigned int want = 0;
+    for (size_t j = 0; j < set->n; j++) {
+        const struct prov_channel *pc = &set->channels[j];
+        if (!pc->vm || pc->error) {
+            continue;
+        }
+        unsigned int configured = pc->mtu ? pc->mtu : h->opts.mtu;
+        unsigned int mtu = chan_mtu_local(configured, pc->iface_mtu, 0);
+        want = mtu > want ? mtu : want;
+        struct channel *ch = find_by_vm(h, pc->vm);
+        if (ch && !strcmp(channel_iface(ch), pc->iface)) {
+            channel_set_mtu(ch, chan_mtu_local(configured, pc->iface_mtu,
+                                               h->inject_mtu));
+        }
+    }
+    inject_set_mtu(h->inj, want);
+}
+
 static void
 reprovision(struct host *h, long long now)
 {
@@ -808,6 +835,7 @@ reprovision(struct host *h, long long now)
 
     /* Add new ones, and rebuild the wanted flows. */
     h->inject_ofport = inject_ofport(h->inj);
+    h->inject_mtu = inject_max_mtu(h->inj);
     flowmgr_set_inject_ofport(h->fm, h->inject_ofport);
     flowmgr_clear(h->fm);
     json_object_clear(h->status_wanted);
@@ -836,6 +864,7 @@ reprovision(struct host *h, long long now)
         want_status(h, pc->iface_uuid, pc->status, status);
         free(status);
     }
+    set_mtus(h, &set);
 
     /* A VM whose vNIC left is no longer yielded nor being claimed. */
     struct vm_claim *c;
@@ -1561,7 +1590,8 @@ host_run(struct host *h)
     if ((ovs_seqno != h->ovs_seqno
          || claims_seqno != h->claims_seqno
          || now >= h->next_claim_check
-         || inject_ofport(h->inj) != h->inject_ofport)
+         || inject_ofport(h->inj) != h->inject_ofport
+         || inject_max_mtu(h->inj) != h->inject_mtu)
         && ovsdb_replica_is_synced(h->ovs)
         && chandb_is_connected(h->db)) {
         h->ovs_seqno = ovs_seqno;

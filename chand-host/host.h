@@ -36,6 +36,8 @@ struct host_options {
     uint64_t content_cap;       /* Its cap in bytes; 0: the default. */
     uint64_t max_transfer;      /* Largest object; 0: the default. */
     enum chandb_monitor monitor;  /* What of the Chan DB to monitor. */
+    unsigned int mtu;           /* --mtu: channels' MTU unless their
+                                 * external_ids:chand-mtu says; 0: auto. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

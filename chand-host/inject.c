@@ -33,6 +33,9 @@ struct inject {
     bool decided;               /* A decision has been logged. */
     struct chan_port *port;     /* Connection to the port's socket. */
 
+    unsigned int want_mtu;      /* MTU the channels would like; 0: any. */
+    unsigned int port_mtu;      /* The chand port's MTU; 0: unknown. */
+
     bool txn_pending;           /* Creating or fixing the port. */
     long long next_txn;         /* No new transaction before. */
 };
@@ -72,6 +75,8 @@ inject_add_columns(struct ovsdb_replica *ovs)
     ovsdb_replica_add_column(t, "type", NULL);
     ovsdb_replica_add_column(t, "error", NULL);
     ovsdb_replica_add_column(t, "status", NULL);
+    ovsdb_replica_add_column(t, "mtu", NULL);
+    ovsdb_replica_add_column(t, "mtu_request", NULL);
     t = ovsdb_replica_add_table(ovs, "Port");
     ovsdb_replica_add_column(t, "tag", NULL);
 }
@@ -209,6 +214,24 @@ set_port_vlan(struct inject *inj, struct ovsdb_replica *ovs,
     transact(inj, ovs, ops, now);
 }
 
+/* Asks for MTU 'mtu' on the chand port 'iface' (a chand port drops the
+ * frames we send that are longer than its MTU). */
+static void
+set_port_mtu(struct inject *inj, struct ovsdb_replica *ovs,
+             const struct ovsdb_replica_row *iface, unsigned int mtu,
+             long long now)
+{
+    json_t *row = json_pack("{sI}", "mtu_request", (json_int_t) mtu);
+    json_t *ops = json_pack("[o]", ovsdb_op_update(
+                                "Interface",
+                                ovsdb_where_uuid(ovsdb_replica_row_uuid(
+                                                     iface)),
+                                row));
+    VLOG_INFO("bridge %s: asking for MTU %u on chand port %s, for the "
+              "channels' frames", inj->bridge, mtu, inj->port_name);
+    transact(inj, ovs, ops, now);
+}
+
 /* Looks at the chand port in 'ovs'.  Returns its ofport if it can carry
  * frames, otherwise 0 with a reason (malloc'd) in '*reason'; creates or
  * fixes the port when needed.  '*socket' gets the port's socket path
@@ -265,6 +288,20 @@ examine_port(struct inject *inj, struct ovsdb_replica *ovs, long long now,
                                     &tag, &has_tag)
         && (!has_tag || tag != INJECT_PORT_VLAN)) {
         set_port_vlan(inj, ovs, port, now);
+    }
+    int64_t mtu, mtu_request;
+    bool has_mtu, has_request;
+    inj->port_mtu = 0;
+    if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(iface, "mtu"),
+                                 &mtu, &has_mtu) && has_mtu && mtu > 0) {
+        inj->port_mtu = mtu;
+    }
+    if (can_txn && inj->want_mtu > (inj->port_mtu ? inj->port_mtu : 1500)
+        && !ovsdb_datum_get_integer(ovsdb_replica_row_get(iface,
+                                                          "mtu_request"),
+                                    &mtu_request, &has_request)
+        && (!has_request || mtu_request < inj->want_mtu)) {
+        set_port_mtu(inj, ovs, iface, inj->want_mtu, now);
     }
     int64_t ofport;
     bool has_ofport;
@@ -364,6 +401,21 @@ inject_wait(struct inject *inj)
     if (inj->port) {
         chan_port_wait(inj->port);
     }
+}
+
+void
+inject_set_mtu(struct inject *inj, unsigned int mtu)
+{
+    inj->want_mtu = mtu;
+}
+
+unsigned int
+inject_max_mtu(const struct inject *inj)
+{
+    if (!inj->ofport) {
+        return 0;               /* PACKET_OUT carries any frame. */
+    }
+    return inj->port_mtu ? inj->port_mtu : 1500;
 }
 
 int64_t

@@ -79,6 +79,15 @@ void inject_wait(struct inject *);
  * OpenFlow.  Changes when inject_run() switches paths. */
 int64_t inject_ofport(const struct inject *);
 
+/* The largest MTU the channels want ('mtu', 0: none above the default): on
+ * the chand port path, chand-host asks for it on the port (Interface
+ * mtu_request) if the port's MTU is smaller. */
+void inject_set_mtu(struct inject *, unsigned int mtu);
+
+/* The largest IP MTU the path takes now: the chand port's MTU on that
+ * path, 0 (no limit) on the OpenFlow path. */
+unsigned int inject_max_mtu(const struct inject *);
+
 /* Sends 'frame' (borrowed, 'len' bytes) marked 'pkt_mark': through the
  * chand port if it is in use and connected, otherwise as a PACKET_OUT on
  * 'of' (with in_port CONTROLLER, or the chand port while its socket is

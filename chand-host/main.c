@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan-mtu.h"
 #include "daemon.h"
 #include "host.h"
 #include "stream-ssl.h"
@@ -63,6 +64,9 @@ Options:\n\
                       ovs-vswitchd has it, else OpenFlow), port, openflow\n\
                       (default: auto)\n\
   --chand-port=NAME   name of the chand port on BRIDGE (default: chand0)\n\
+  --mtu=N|auto        channels' IP MTU, 576..65535, unless the vNIC's\n\
+                      external_ids:chand-mtu says otherwise; never above\n\
+                      the vNIC's MTU; auto: the vNIC's MTU (default: auto)\n\
 \n\
 Per-channel limits:\n\
   --max-record=BYTES  largest record value (default: 72M)\n\
@@ -163,7 +167,7 @@ main(int argc, char *argv[])
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
            OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
-           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS, OPT_MONITOR };
+           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS, OPT_MONITOR, OPT_MTU };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -193,6 +197,7 @@ main(int argc, char *argv[])
         { "flow-check", required_argument, NULL, OPT_FLOW_CHECK },
         { "inject", required_argument, NULL, OPT_INJECT },
         { "chand-port", required_argument, NULL, OPT_CHAND_PORT },
+        { "mtu", required_argument, NULL, OPT_MTU },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -261,6 +266,11 @@ main(int argc, char *argv[])
             }
             break;
         case OPT_CONTENT_DIR: opts.content_dir = optarg; break;
+        case OPT_MTU:
+            if (chan_mtu_parse(optarg, &opts.mtu)) {
+                return bad_value("--mtu", optarg);
+            }
+            break;
         case OPT_PRIVATE_KEY: stream_ssl_set_private_key_file(optarg); break;
         case OPT_CHASSIS:
             if (!*optarg || strlen(optarg) > 255) {

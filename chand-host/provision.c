@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan-mtu.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
 #include "util.h"
@@ -66,6 +67,8 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
          const char *bridge)
 {
     const char *id = map_get(ids, "chand-id");
+    const char *mtu = map_get(ids, "chand-mtu");
+    const char *mtu_error = NULL;
     enum chan_ep_error e;
 
     if (!pc->vm) {
@@ -80,6 +83,8 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
                                              map_get(ids, "chand-guest-mac"),
                                              &pc->cfg))) {
         pc->error = xstrdup(chan_ep_strerror(e));
+    } else if (mtu && (mtu_error = chan_mtu_parse(mtu, &pc->mtu))) {
+        pc->error = xasprintf("chand-mtu: %s", mtu_error);
     } else if (!on_bridge) {
         pc->error = xasprintf("interface %s is not on bridge %s",
                               pc->iface, bridge);
@@ -154,6 +159,7 @@ provision_add_columns(struct ovsdb_replica *ovs)
     ovsdb_replica_add_column(t, "name", NULL);
     ovsdb_replica_add_column(t, "external_ids", NULL);
     ovsdb_replica_add_column(t, "ofport", NULL);
+    ovsdb_replica_add_column(t, "mtu", NULL);
     t = ovsdb_replica_add_table(ovs, "Port");
     ovsdb_replica_add_column(t, "name", NULL);
     ovsdb_replica_add_column(t, "interfaces", NULL);
@@ -229,6 +235,12 @@ provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
                                      &ofport, &present)
             && present && ofport > 0 && ofport < 0xff00) {
             pc->ofport = ofport;
+        }
+        int64_t mtu;
+        if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "mtu"),
+                                     &mtu, &present)
+            && present && mtu > 0 && mtu <= UINT16_MAX) {
+            pc->iface_mtu = mtu;
         }
         if (map_get(ids, "chand-vm") || map_get(ids, "chand-id")) {
             validate(pc, ids,

@@ -4,7 +4,7 @@
  *
  * A channel exists for every Interface whose external_ids carry
  * chand-vm=<name> and chand-id=<chan-id> (optional chand-vid,
- * chand-guest-ip, chand-guest-mac), on a port of chand-host's bridge.
+ * chand-guest-ip, chand-guest-mac, chand-mtu), on a port of chand-host's bridge.
  * provision_compute() turns the replica's Interface/Port/Bridge rows into a
  * list of candidate channels, each either valid or with the reason it is not
  * ("duplicate chand-id 7 (also on vnet1)", "chand-vid: ...").  When two
@@ -32,6 +32,10 @@ struct prov_channel {
     char *vm;                   /* chand-vm, NULL if absent. */
     struct chan_config cfg;     /* Valid only if !error. */
     int64_t ofport;             /* -1 if not assigned yet. */
+    unsigned int mtu;           /* external_ids:chand-mtu; 0: none or
+                                 * "auto". */
+    unsigned int iface_mtu;     /* The Interface's "mtu" column (what
+                                 * ovs-vswitchd reports); 0: unknown. */
     char *error;                /* NULL if valid, else the reason. */
                                 /* A row with only a stale chand-status has
                                  * 'vm' and 'error' both NULL: not a channel. */
@@ -44,8 +48,8 @@ struct prov_set {
 };
 
 /* Adds to 'ovs' (an Open_vSwitch replica, not yet connected) the tables
- * and columns provision_compute() reads: Interface name, external_ids and
- * ofport; Port name and interfaces; Bridge name, ports and fail_mode. */
+ * and columns provision_compute() reads: Interface name, external_ids,
+ * ofport and mtu; Port name and interfaces; Bridge name, ports and fail_mode. */
 void provision_add_columns(struct ovsdb_replica *ovs);
 
 /* Returns bridge 'bridge''s fail_mode in 'ovs' ("secure" or "standalone",

@@ -202,6 +202,9 @@ transfer_destroy(struct transfer *t)
 static void
 lane_busy(struct lane *l)
 {
+    /* The lane's frames take the channel's MTU: chunks of the pulls that
+     * start from now on, and the largest chunks served. */
+    xfer_lane_set_mtu(l->lane, channel_mtu(l->ch));
     if (!l->busy) {
         list_push_back(&l->t->busy, &l->busy_node);
         l->busy = true;
@@ -328,8 +331,8 @@ lane_input(struct channel *ch, const struct chan_wire_header *h,
 {
     struct lane *l = l_;
     (void) ch;
-    xfer_lane_input(l->lane, h, payload, now);
     lane_busy(l);
+    xfer_lane_input(l->lane, h, payload, now);
 }
 
 void
@@ -468,8 +471,8 @@ start_fetch(struct transfer *t, struct fetch *f, long long now)
         int err = content_store_reserve(t->cs, f->size, content_in_use, t,
                                         NULL, &error);
         if (!err) {
-            err = xfer_lane_pull(l->lane, f->digest, f->size, now, &error);
             lane_busy(l);
+            err = xfer_lane_pull(l->lane, f->digest, f->size, now, &error);
         }
         if (err && err != EEXIST) {
             json_object_set_new(f->tried, vm, json_string(

@@ -20,7 +20,7 @@
 /* Frames chand-host transmitted, decoded. */
 struct sent {
     struct chan_wire_header h;
-    uint8_t payload[2048];
+    uint8_t payload[9216];
     size_t len;
 };
 
@@ -507,6 +507,167 @@ test_changes_by_key(void)
     channel_destroy(ch);
 }
 
+/* A desired state of 'n' records whose values are strings of 'size'
+ * bytes. */
+static json_t *
+desired_big(int n, size_t size)
+{
+    json_t *d = json_object();
+    char *text = malloc(size + 3);
+    text[0] = '"';
+    memset(text + 1, 'm', size);
+    text[size + 1] = '"';
+    text[size + 2] = '\0';
+    for (int i = 0; i < n; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "big%d", i);
+        json_object_set_new(d, k, json_pack("[Iso]", (json_int_t) 1, text,
+                                            json_loads(text, JSON_DECODE_ANY,
+                                                       NULL)));
+    }
+    free(text);
+    return d;
+}
+
+/* The largest DATA payload sent so far, and how many DATA frames. */
+static size_t
+max_data_payload(size_t *n_data)
+{
+    size_t max = 0;
+    *n_data = 0;
+    for (size_t i = 0; i < n_sent; i++) {
+        if (sent[i].h.type == CHAN_WIRE_DATA) {
+            (*n_data)++;
+            max = sent[i].len > max ? sent[i].len : max;
+        }
+    }
+    return max;
+}
+
+static json_int_t
+payload_mtu(const struct sent *s)
+{
+    json_t *obj = json_loadb((const char *) s->payload, s->len, 0, NULL);
+    json_int_t mtu = json_integer_value(json_object_get(obj, "mtu"));
+    json_decref(obj);
+    return mtu;
+}
+
+/* Starts a session with a guest whose HELLO payload is 'hello'; returns
+ * the epoch. */
+static uint32_t
+mtu_session(struct channel *ch, const char *hello)
+{
+    channel_run(ch, 1000);
+    const struct sent *h = last_of_type(CHAN_WIRE_HELLO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_EQUAL(payload_mtu(h), 9000);     /* Ours, advertised. */
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0, hello, 1001);
+    const struct sent *sync = last_of_type(CHAN_WIRE_SYNC);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sync);
+    CU_ASSERT_EQUAL(payload_mtu(sync), 9000);
+    guest_send(ch, CHAN_WIRE_ACK, sync->h.epoch, 0, NULL, 1002);
+    return sync->h.epoch;
+}
+
+static void
+test_mtu_negotiation(void)
+{
+    json_t *d = desired_big(40, 1000);
+    size_t n_data, n_records;
+
+    /* An older guest (no "mtu" in its HELLO): 1500 both ways. */
+    struct channel *ch = make_channel(NULL);
+    channel_set_mtu(ch, 9000);
+    channel_set_desired(ch, d, NULL, 0, 0);
+    uint32_t epoch = mtu_session(ch, "{\"guest_epoch\":1}");
+    CU_ASSERT_EQUAL(channel_mtu(ch), 1500);
+    channel_run(ch, 1003);
+    CU_ASSERT(max_data_payload(&n_data) <= 1420);
+    CU_ASSERT(n_data >= 30);
+    n_records = 0;
+    guest_apply(ch, epoch, 0, &n_records, 1004);
+    CU_ASSERT_EQUAL(n_records, 40);
+    channel_destroy(ch);
+
+    /* A 9000 guest: batches and frames up to 9000. */
+    ch = make_channel(NULL);
+    channel_set_mtu(ch, 9000);
+    channel_set_desired(ch, d, NULL, 0, 0);
+    epoch = mtu_session(ch, "{\"guest_epoch\":1,\"mtu\":9000}");
+    CU_ASSERT_EQUAL(channel_mtu(ch), 9000);
+    channel_run(ch, 1003);
+    size_t max = max_data_payload(&n_data);
+    CU_ASSERT(max > 1420 && max <= 8920);
+    CU_ASSERT(n_data <= 6);
+    n_records = 0;
+    uint64_t pos = guest_apply(ch, epoch, 0, &n_records, 1004);
+    CU_ASSERT_EQUAL(n_records, 40);
+    json_t *j = channel_to_json(ch, 1005);
+    json_t *m = json_object_get(j, "mtu");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "local")), 9000);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "guest")), 9000);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "effective")),
+                    9000);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                        json_object_get(j, "counters"), "max_frame_sent")),
+                    max + CHAN_WIRE_OVERHEAD);
+    json_decref(j);
+
+    /* Heartbeats carry our MTU too. */
+    n_sent = 0;
+    channel_run(ch, 3000);
+    const struct sent *hb = last_of_type(CHAN_WIRE_HEARTBEAT);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hb);
+    CU_ASSERT_EQUAL(payload_mtu(hb), 9000);
+
+    /* The guest's MTU drops while jumbo frames are queued: they could
+     * never arrive, so the channel starts over, at 1500. */
+    json_t *d2 = desired_big(40, 1001);
+    n_sent = 0;
+    channel_set_desired(ch, d2, NULL, 3001, 0);
+    guest_send(ch, CHAN_WIRE_ACK, epoch, pos, "{\"mtu\":1500}", 3002);
+    CU_ASSERT_EQUAL(channel_mtu(ch), 1500);
+    CU_ASSERT_EQUAL(channel_get_state(ch, 3002), CHANNEL_CONNECTING);
+    n_sent = 0;
+    channel_run(ch, 5000);
+    CU_ASSERT_PTR_NOT_NULL(last_of_type(CHAN_WIRE_HELLO));
+    guest_send(ch, CHAN_WIRE_HELLO, epoch, pos,
+               "{\"guest_epoch\":1,\"mtu\":1500}", 5001);
+    const struct sent *sync = last_of_type(CHAN_WIRE_SYNC);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sync);
+    CU_ASSERT_NOT_EQUAL(sync->h.epoch, epoch);
+    guest_send(ch, CHAN_WIRE_ACK, sync->h.epoch, 0, NULL, 5002);
+    channel_run(ch, 5003);
+    CU_ASSERT(max_data_payload(&n_data) <= 1420);
+    n_records = 0;
+    guest_apply(ch, sync->h.epoch, 0, &n_records, 5004);
+    CU_ASSERT_EQUAL(n_records, 40);
+    struct chandb_channel_state st;
+    channel_get_db_state(ch, 5005, &st);
+    CU_ASSERT_TRUE(st.synced);
+    channel_destroy(ch);
+
+    /* Our MTU is the limit: a 9000 guest gets 1500 from a 1500 host, and
+     * an ACK without "mtu" changes nothing. */
+    ch = make_channel(NULL);
+    channel_set_desired(ch, d, NULL, 0, 0);
+    channel_set_mtu(ch, 1500);
+    channel_run(ch, 1000);
+    guest_send(ch, CHAN_WIRE_HELLO, 0, 0,
+               "{\"guest_epoch\":1,\"mtu\":9000}", 1001);
+    CU_ASSERT_EQUAL(channel_mtu(ch), 1500);
+    channel_set_mtu(ch, 9000);
+    CU_ASSERT_EQUAL(channel_mtu(ch), 9000);
+    guest_send(ch, CHAN_WIRE_ACK, last_of_type(CHAN_WIRE_SYNC)->h.epoch, 0,
+               "{\"keys\":[]}", 1002);
+    CU_ASSERT_EQUAL(channel_mtu(ch), 9000);
+    channel_destroy(ch);
+
+    json_decref(d);
+    json_decref(d2);
+}
+
 static const struct unit_test tests[] = {
     { "changes named by key", test_changes_by_key },
     { "HELLO, SYNC, snapshot, updates", test_hello_sync_snapshot },
@@ -514,6 +675,7 @@ static const struct unit_test tests[] = {
     { "resume after host restart", test_resume_after_host_restart },
     { "bad frames counted", test_bad_frames_counted },
     { "keys and rotation", test_keys_and_rotation },
+    { "MTU negotiation", test_mtu_negotiation },
 };
 
 int

@@ -116,6 +116,12 @@ test_valid_and_invalid(void)
         { "stale", "[[\"chand-status\",\"ready\"]]", 10, true },
         { "noport", "[[\"chand-vm\",\"vm3\"],[\"chand-id\",\"14\"]]", -1,
           true },
+        { "jumbo", "[[\"chand-vm\",\"vm4\"],[\"chand-id\",\"15\"],"
+                   "[\"chand-mtu\",\"9000\"]]", 11, true },
+        { "mtu-auto", "[[\"chand-vm\",\"vm5\"],[\"chand-id\",\"16\"],"
+                      "[\"chand-mtu\",\"auto\"]]", 12, true },
+        { "bad-mtu", "[[\"chand-vm\",\"b5\"],[\"chand-id\",\"17\"],"
+                     "[\"chand-mtu\",\"100\"]]", 13, true },
     };
     struct ovsdb_replica *r = make_replica();
     const struct prov_channel *pc;
@@ -123,8 +129,20 @@ test_valid_and_invalid(void)
     load(r, ifaces, sizeof ifaces / sizeof *ifaces);
     provision_compute(r, "br-int", NULL, NULL, &set);
 
-    CU_ASSERT_EQUAL(set.n, 10);
+    CU_ASSERT_EQUAL(set.n, 13);
     CU_ASSERT_PTR_NULL(find(&set, "plain"));    /* Not chand's. */
+
+    pc = find(&set, "jumbo");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_EQUAL(pc->mtu, 9000);
+    pc = find(&set, "mtu-auto");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_EQUAL(pc->mtu, 0);
+    pc = find(&set, "bad-mtu");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "chand-mtu: out of range"));
 
     pc = find(&set, "vnet1");
     CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
