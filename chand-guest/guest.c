@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "chan-mtu.h"
 #include "chan-wire.h"
 #include "bridge.h"
 #include "ctl.h"
@@ -35,6 +36,9 @@
 VLOG_DEFINE_THIS_MODULE(guest);
 
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 10);
+
+struct guest;
+static void update_mtu(struct guest *, long long now);
 
 struct guest {
     struct chan_config chan;
@@ -60,6 +64,10 @@ struct guest {
     long long stats_interval;   /* ms; 0: no statistics record. */
     long long next_stats;       /* When to publish it next. */
     uint64_t stats_errors;      /* Statistics records not published. */
+    char *vnic;                 /* The VM's NIC (for its MTU). */
+    unsigned int mtu_option;    /* --mtu; 0: auto. */
+    unsigned int mtu_sent;      /* What the publisher and lane send with. */
+    long long next_mtu_check;   /* When the interfaces' MTUs are read. */
 };
 
 /* Records in g->ds that it serves g's channel.  A datastore that served
@@ -478,7 +486,9 @@ guest_create(const struct guest_options *opts)
     g->chan = opts->chan;
     g->db_path = strdup(opts->db);
     g->port = strdup(opts->port);
-    if (!g->db_path || !g->port) {
+    g->vnic = strdup(opts->vnic ? opts->vnic : "");
+    g->mtu_option = opts->mtu;
+    if (!g->db_path || !g->port || !g->vnic) {
         goto enomem;
     }
     g->now = time_msec();
@@ -608,6 +618,7 @@ guest_create(const struct guest_options *opts)
         goto error;
     }
     api_set_restore(g->api, api_restore, g);
+    update_mtu(g, time_msec());
     struct handler_config hc = {
         .dir = opts->handlers_dir ? opts->handlers_dir : HANDLER_DEFAULT_DIR,
         .user = opts->handler_user,
@@ -661,7 +672,35 @@ guest_destroy(struct guest *g)
         datastore_close(g->ds);
         free(g->db_path);
         free(g->port);
+        free(g->vnic);
         free(g);
+    }
+}
+
+#define MTU_CHECK_MS 1000
+
+/* Our MTU (chan-mtu.h): --mtu, capped at (or with auto, equal to) the
+ * smaller of the vNIC's and chand0's MTUs, and at the largest datagram the
+ * socket receives whole.  Upstream frames and transfer chunks take the
+ * smaller of it and the host's. */
+static void
+update_mtu(struct guest *g, long long now)
+{
+    if (now >= g->next_mtu_check) {
+        unsigned int vnic = g->bridge ? udp_if_mtu(g->udp, g->vnic) : 0;
+        unsigned int port = udp_if_mtu(g->udp, g->port);
+        unsigned int detected = (vnic && port ? (vnic < port ? vnic : port)
+                                 : vnic ? vnic : port);
+        receiver_set_mtu(g->rx, chan_mtu_local(g->mtu_option, detected,
+                                               UDP_MAX_DATAGRAM
+                                               + CHAN_WIRE_IP_UDP_LEN));
+        g->next_mtu_check = now + MTU_CHECK_MS;
+    }
+    unsigned int mtu = receiver_mtu(g->rx);
+    if (mtu != g->mtu_sent) {
+        g->mtu_sent = mtu;
+        publisher_set_mtu(g->pub, mtu, now);
+        transfer_set_mtu(g->transfer, mtu);
     }
 }
 
@@ -700,6 +739,7 @@ guest_run(struct guest *g)
     if (g->watch) {
         watch_run(g->watch);
     }
+    update_mtu(g, time_msec());
     transfer_run(g->transfer, time_msec());
     handler_run(g->handler);
     maybe_publish_stats(g);

@@ -54,6 +54,7 @@ struct guest_options {
     const char *bridge;         /* Guest bridge name. */
     const char *vnic;           /* The VM's NIC. */
     const char *port;           /* chand-guest's internal port. */
+    unsigned int mtu;           /* --mtu; 0: auto (chan-mtu.h). */
     const char *flows;          /* Guest flow template. */
     const char *api;            /* Local API socket ("@name" or path). */
     const char *ctl;            /* Control socket ("@name" or path). */

@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "chan-endpoint.h"
+#include "chan-mtu.h"
 #include "daemon.h"
 #include "guest.h"
 #include "handler.h"
@@ -89,6 +90,9 @@ Guest bridge:\n\
   --bridge=NAME       guest bridge (default: br-chan)\n\
   --vnic=IFACE        the VM's NIC to put on it (default: eth0)\n\
   --port=IFACE        chand-guest's internal port (default: chand0)\n\
+  --mtu=N|auto        the channel's IP MTU, 576..65535, never above the\n\
+                      smaller of IFACE's and the vNIC's MTU (nor 9244);\n\
+                      auto: that smaller MTU (default: auto)\n\
   --flows=FILE        guest flow template\n\
                       (default: %s/flows/guest.flows)\n\
 \n\
@@ -163,7 +167,7 @@ main(int argc, char *argv[])
            OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL,
            OPT_WATCH_DIR, OPT_HANDLERS_DIR, OPT_HANDLER_USER,
            OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR,
-           OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER };
+           OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER, OPT_MTU };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -187,6 +191,7 @@ main(int argc, char *argv[])
         { "bridge", required_argument, NULL, OPT_BRIDGE },
         { "vnic", required_argument, NULL, OPT_VNIC },
         { "port", required_argument, NULL, OPT_PORT },
+        { "mtu", required_argument, NULL, OPT_MTU },
         { "flows", required_argument, NULL, OPT_FLOWS },
         { "api", required_argument, NULL, OPT_API },
         { "ctl", required_argument, NULL, OPT_CTL },
@@ -278,6 +283,15 @@ main(int argc, char *argv[])
         case OPT_BRIDGE: opts.bridge = optarg; break;
         case OPT_VNIC: opts.vnic = optarg; break;
         case OPT_PORT: opts.port = optarg; break;
+        case OPT_MTU: {
+            const char *error = chan_mtu_parse(optarg, &opts.mtu);
+            if (error) {
+                fprintf(stderr, "chand-guest: --mtu: '%s': %s\n", optarg,
+                        error);
+                return 2;
+            }
+            break;
+        }
         case OPT_FLOWS: opts.flows = optarg; break;
         case OPT_API: opts.api = optarg; break;
         case OPT_CTL: opts.ctl = optarg; break;

@@ -779,6 +779,21 @@ publisher_set_key(struct publisher *pub, uint32_t generation,
     VLOG_DBG("sending upstream with key generation %"PRIu32, generation);
 }
 
+void
+publisher_set_mtu(struct publisher *pub, unsigned int mtu, long long now)
+{
+    unsigned int old = chan_sender_mtu(pub->sender);
+    if (mtu == old || chan_sender_set_mtu(pub->sender, mtu)) {
+        return;
+    }
+    VLOG_INFO("sending upstream frames of up to MTU %u (was %u)", mtu, old);
+    if (chan_sender_max_queued_chunk(pub->sender)
+        > chan_wire_max_payload(mtu)) {
+        /* Queued frames the host could not receive: start over. */
+        lose_session(pub, "queued frames do not fit the new MTU", now);
+    }
+}
+
 /* Reads member 'name' of 'obj' as a limit (a nonnegative integer; 0 if
  * absent).  Returns false if it is there but not one. */
 static bool
@@ -1016,7 +1031,7 @@ publisher_status_json(const struct publisher *pub, long long now)
 
     chan_sender_get_stats(pub->sender, &ss);
     json_t *sender = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "frames_sent", (json_int_t) ss.frames_sent,
         "frames_resent", (json_int_t) ss.frames_resent,
         "frames_acked", (json_int_t) ss.frames_acked,
@@ -1024,7 +1039,9 @@ publisher_status_json(const struct publisher *pub, long long now)
         "msgs_acked", (json_int_t) ss.msgs_acked,
         "timeouts", (json_int_t) ss.timeouts,
         "fast_retransmits", (json_int_t) ss.fast_retransmits,
-        "bad_acks", (json_int_t) ss.bad_acks);
+        "bad_acks", (json_int_t) ss.bad_acks,
+        "mtu", (json_int_t) chan_sender_mtu(pub->sender),
+        "max_frame", (json_int_t) ss.max_frame);
 
     json_t *limits = json_null();
     if (pub->limits_known) {

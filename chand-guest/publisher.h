@@ -152,6 +152,13 @@ void publisher_destroy(struct publisher *pub);
 void publisher_set_key(struct publisher *pub, uint32_t generation,
                        const void *key, size_t key_len);
 
+/* Sets the IP MTU of upstream frames for the messages queued from now on
+ * (chand-guest: the smaller of its MTU and the host's).  If messages
+ * already queued have frames that no longer fit, the upstream session
+ * starts over. */
+void publisher_set_mtu(struct publisher *pub, unsigned int mtu,
+                       long long now);
+
 /* Processes an ACK from the host: 'h' (borrowed) is its decoded header,
  * 'obj' (borrowed; NULL: none) its payload object.  Never fails: anything
  * unexpected is counted.  May be called inside the receiver's burst; it

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan-mtu.h"
 #include "datastore.h"
 #include "packets.h"
 #include "vlog.h"
@@ -48,6 +49,8 @@ struct receiver {
     bool ack_due;               /* Send ACK at the end of the burst. */
     bool gap_ack_due;           /* Send ACK as soon as the rate allows. */
     bool burst_failed;          /* The datastore failed in this burst. */
+    unsigned int mtu;           /* Ours, advertised (receiver_set_mtu()). */
+    unsigned int host_mtu;      /* The host's advertised MTU; 0: none. */
 
     /* For logging once the burst commits. */
     bool log_snapshot_finished;
@@ -96,6 +99,7 @@ receiver_create(const struct receiver_config *config, struct datastore *ds,
     rx->last_hello = LLONG_MIN / 2;
     rx->hello_interval = RECEIVER_HELLO_INTERVAL_MS;
     rx->last_gap_ack = LLONG_MIN / 2;
+    rx->mtu = config->mtu ? config->mtu : CHAN_WIRE_DEFAULT_MTU;
     reset_to_position(rx);
 
     datastore_get_state(ds, &st);
@@ -235,8 +239,10 @@ send_hello(struct receiver *rx, long long now)
     json_t *obj;
 
     datastore_get_state(rx->ds, &st);
-    obj = json_pack("{sI so}", "guest_epoch", (json_int_t) st.guest_epoch,
-                    "keys", keyring_generations_json(&rx->keys));
+    obj = json_pack("{sI so sI}", "guest_epoch",
+                    (json_int_t) st.guest_epoch,
+                    "keys", keyring_generations_json(&rx->keys),
+                    CHAN_MTU_MEMBER, (json_int_t) rx->mtu);
     if (obj && st.snapshot == DS_SNAPSHOT_ACTIVE) {
         json_object_set_new(obj, "snapshot_end",
                             json_integer((json_int_t) st.snapshot_end));
@@ -277,8 +283,9 @@ send_ack(struct receiver *rx)
     }
     if (send_frame(rx, CHAN_WIRE_ACK, CHAN_WIRE_F_ACK_VALID, st.host_epoch,
                    ack,
-                   json_pack("{so}", "keys",
-                             keyring_generations_json(&rx->keys)))) {
+                   json_pack("{so sI}", "keys",
+                             keyring_generations_json(&rx->keys),
+                             CHAN_MTU_MEMBER, (json_int_t) rx->mtu))) {
         rx->stats.tx_ack++;
     }
 }
@@ -383,6 +390,39 @@ ensure_txn(struct receiver *rx)
     return error;
 }
 
+/* MTU (doc/PROTOCOL.md §4.1). */
+
+/* Records the MTU the host advertises in control payload 'obj': a HELLO or
+ * SYNC ('always') without it comes from an older host (1500); in other
+ * frames no member means "not reported". */
+static void
+note_host_mtu(struct receiver *rx, const json_t *obj, bool always)
+{
+    if (always || json_object_get(obj, CHAN_MTU_MEMBER)) {
+        unsigned int mtu = chan_mtu_from_json(obj);
+        if (mtu != rx->host_mtu) {
+            VLOG_INFO("host advertises MTU %u: sending frames of up to %u",
+                      mtu, chan_mtu_effective(rx->mtu, mtu));
+            rx->host_mtu = mtu;
+        }
+    }
+}
+
+void
+receiver_set_mtu(struct receiver *rx, unsigned int mtu)
+{
+    if (mtu != rx->mtu) {
+        rx->mtu = mtu;
+        rx->ack_due |= rx->in_session;  /* Tell the host soon. */
+    }
+}
+
+unsigned int
+receiver_mtu(const struct receiver *rx)
+{
+    return chan_mtu_effective(rx->mtu, rx->host_mtu);
+}
+
 /* SYNC. */
 
 /* Reads a nonnegative integer member 'name' of 'obj' no larger than 'max'.
@@ -427,6 +467,7 @@ handle_sync(struct receiver *rx, const struct chan_wire_header *h,
                      "snapshot_end");
         return;
     }
+    note_host_mtu(rx, obj, true);
     json_decref(obj);
 
     datastore_get_state(rx->ds, &st);
@@ -710,7 +751,8 @@ handle_host_hello(struct receiver *rx, const struct chan_wire_header *h,
                     chan_wire_strerror(werr));
         return;
     }
-    json_decref(obj);           /* Nothing in it is used. */
+    note_host_mtu(rx, obj, true);
+    json_decref(obj);           /* Nothing else in it is used. */
     rx->stats.rx_hello++;
     if (rx->in_session) {
         VLOG_INFO("host has no session with us (epoch %"PRIu32" in its "
@@ -743,6 +785,7 @@ handle_upstream_ack(struct receiver *rx, const struct chan_wire_header *h,
         return;
     }
     rx->stats.rx_upstream_ack++;
+    note_host_mtu(rx, obj, false);
     rx->cfg.upstream_ack(h, obj, now, rx->cfg.upstream_aux);
     json_decref(obj);
 }
@@ -760,6 +803,9 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
     struct ds_state st;
 
     rx->stats.rx_datagrams++;
+    if (len > rx->stats.rx_max_frame) {
+        rx->stats.rx_max_frame = len;
+    }
     if (src_ip != rx->cfg.host_ip || src_port != rx->cfg.host_port) {
         rx->stats.drop_source++;
         VLOG_DBG_RL(&dbg_rl, "dropped datagram from "IP_FMT":%u (not the "
@@ -827,7 +873,14 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
         if (!st.host_epoch || h.epoch != st.host_epoch) {
             other_epoch(rx, &h);
         } else {
+            json_t *obj;
             rx->stats.rx_heartbeat++;
+            if (h.payload_len
+                && !chan_payload_decode_object(body, h.payload_len, NULL,
+                                               &obj)) {
+                note_host_mtu(rx, obj, false);
+                json_decref(obj);
+            }
             rx->ack_due = true;
             enter_session(rx, now);
         }
@@ -1006,6 +1059,7 @@ receiver_status_json(const struct receiver *rx, long long now)
     COUNTER(tx_ack);
     COUNTER(tx_hello);
     COUNTER(tx_errors);
+    COUNTER(rx_max_frame);
 #undef COUNTER
     for (int i = 1; i < CHAN_WIRE_N_ERRORS; i++) {
         char name[96];
@@ -1032,8 +1086,14 @@ receiver_status_json(const struct receiver *rx, long long now)
         "auth_failures", (json_int_t) s->drop_wire[CHAN_WIRE_ERR_AUTH],
         "verified", verified);
 
+    json_t *mtu = json_pack("{sI so sI}", "local", (json_int_t) rx->mtu,
+                            "host", (rx->host_mtu
+                                     ? json_integer(rx->host_mtu)
+                                     : json_null()),
+                            "effective", (json_int_t) receiver_mtu(rx));
+
     datastore_get_state(rx->ds, &st);
-    return json_pack("{sI sI sI ss sI sb sI sI sI sI so so}",
+    return json_pack("{sI sI sI ss sI sb sI sI sI sI so so so}",
                      "host_epoch", (json_int_t) st.host_epoch,
                      "guest_epoch", (json_int_t) st.guest_epoch,
                      "position", (json_int_t) st.position,
@@ -1045,5 +1105,6 @@ receiver_status_json(const struct receiver *rx, long long now)
                      "frames_applied", (json_int_t) st.frames_applied,
                      "ops_applied", (json_int_t) st.ops_applied,
                      "keys", keys,
+                     "mtu", mtu,
                      "counters", counters);
 }

@@ -111,6 +111,8 @@ struct receiver_config {
     uint16_t host_port;         /* Host endpoint port, host order. */
     const struct keyring *keys; /* Channel keys (copied); NULL: none. */
     size_t max_msg;             /* Reassembly limit; 0: default. */
+    unsigned int mtu;           /* Our MTU, advertised to the host (see
+                                 * receiver_set_mtu()); 0: 1500. */
 
     /* The upstream direction (see above); NULL: none. */
     receiver_upstream_ack_func *upstream_ack;
@@ -143,6 +145,7 @@ struct receiver_stats {
     uint64_t rx_sync_repeat;    /* SYNC of the stored epoch again. */
     uint64_t rx_upstream_ack;   /* ACK from the host, handed upstream. */
     uint64_t rx_xfer;           /* CHUNK and XFER, handed to the lane. */
+    uint64_t rx_max_frame;      /* Bytes of the largest datagram. */
 
     /* Drops. */
     uint64_t drop_source;       /* Not from the host endpoint. */
@@ -193,6 +196,13 @@ void receiver_destroy(struct receiver *rx);
 /* Replaces the channel keys with 'keys' (copied; NULL: none).  The
  * per-generation counters of generations still loaded are kept. */
 void receiver_set_keys(struct receiver *rx, const struct keyring *keys);
+
+/* Sets our MTU (chan-mtu.h), which the receiver advertises to the host in
+ * its HELLOs and ACKs ("mtu").  receiver_mtu() is what the guest sends
+ * with: the smaller of it and the host's advertised MTU (1500 until the
+ * host says, or if it never does). */
+void receiver_set_mtu(struct receiver *rx, unsigned int mtu);
+unsigned int receiver_mtu(const struct receiver *rx);
 
 /* The generation of the key that verified the last valid frame from the
  * host (0: none yet, or the empty key). */

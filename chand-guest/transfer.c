@@ -181,6 +181,12 @@ transfer_input(struct transfer *t, const struct chan_wire_header *h,
 }
 
 void
+transfer_set_mtu(struct transfer *t, unsigned int mtu)
+{
+    xfer_lane_set_mtu(t->lane, mtu);
+}
+
+void
 transfer_run(struct transfer *t, long long now)
 {
     xfer_lane_run(t->lane, now);

@@ -81,6 +81,9 @@ void transfer_destroy(struct transfer *);
 void transfer_input(struct transfer *, const struct chan_wire_header *,
                     const uint8_t *payload, long long now);
 
+/* Sets the IP MTU of the lane's frames (xfer_lane_set_mtu()). */
+void transfer_set_mtu(struct transfer *, unsigned int mtu);
+
 void transfer_run(struct transfer *, long long now);
 void transfer_wait(struct transfer *, long long now);
 

@@ -5,9 +5,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -79,6 +82,22 @@ udp_bind_device(struct udp *udp, const char *ifname)
         return errno;
     }
     return 0;
+}
+
+unsigned int
+udp_if_mtu(const struct udp *udp, const char *ifname)
+{
+    struct ifreq ifr;
+
+    if (!ifname || !*ifname || strlen(ifname) >= sizeof ifr.ifr_name) {
+        return 0;
+    }
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+    if (ioctl(udp->fd, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu <= 0) {
+        return 0;
+    }
+    return ifr.ifr_mtu;
 }
 
 int

@@ -48,6 +48,10 @@ void udp_close(struct udp *);
  * the binding is by interface index.  Returns 0 or a positive errno. */
 int udp_bind_device(struct udp *, const char *ifname);
 
+/* The MTU of interface 'ifname', or 0 if there is no such interface (or
+ * it cannot be read). */
+unsigned int udp_if_mtu(const struct udp *, const char *ifname);
+
 /* Called for each datagram received: its payload ('len' bytes at 'data',
  * borrowed for the call) and source address and port (host order). */
 typedef void udp_input_func(const uint8_t *data, size_t len,

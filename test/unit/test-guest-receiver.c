@@ -159,7 +159,9 @@ expect_ack(struct capture *cap, uint32_t epoch, uint64_t ack)
     CU_ASSERT_EQUAL(cap->f[0].h.ack, ack);
     CU_ASSERT_EQUAL(cap->f[0].gen, 1);
     assert_keys_member(cap->f[0].obj, gen1, 1);
-    CU_ASSERT_EQUAL(json_object_size(cap->f[0].obj), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(cap->f[0].obj,
+                                                       "mtu")), 1500);
+    CU_ASSERT_EQUAL(json_object_size(cap->f[0].obj), 2);
     capture_clear(cap);
 }
 
@@ -183,14 +185,15 @@ expect_hello(struct capture *cap, uint32_t epoch, uint64_t ack, uint32_t ge,
     json_t *o = cap->f[0].obj;
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "guest_epoch")),
                     ge);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "mtu")), 1500);
     if (snapshot_end < 0) {
         CU_ASSERT_PTR_NULL(json_object_get(o, "snapshot_end"));
-        CU_ASSERT_EQUAL(json_object_size(o), 2);
+        CU_ASSERT_EQUAL(json_object_size(o), 3);
     } else {
         CU_ASSERT_EQUAL(json_integer_value(json_object_get(o,
                                                            "snapshot_end")),
                         snapshot_end);
-        CU_ASSERT_EQUAL(json_object_size(o), 3);
+        CU_ASSERT_EQUAL(json_object_size(o), 4);
     }
     capture_clear(cap);
 }
@@ -2914,8 +2917,70 @@ test_api_objects(void)
     api_fix_destroy(&af);
 }
 
+/* What the receiver advertises and learns of the host's MTU. */
+static void
+test_mtu(void)
+{
+    struct fix f;
+    uint32_t ge;
+
+    fix_init(&f);
+    ge = state(f.ds).guest_epoch;
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 1500);  /* Nothing heard yet. */
+    receiver_set_mtu(f.rx, 9000);
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 1500);
+    receiver_run(f.rx, f.now);
+    CU_ASSERT_EQUAL_FATAL(f.cap.n, 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(f.cap.f[0].obj,
+                                                       "mtu")), 9000);
+    capture_clear(&f.cap);
+
+    /* A SYNC that says 9000. */
+    char payload[128];
+    snprintf(payload, sizeof payload, "{\"guest_epoch\":%"PRIu32","
+             "\"snapshot_end\":0,\"mtu\":9000}", ge);
+    feed_raw(&f, CHAN_WIRE_SYNC, 0, VID, 5, 0, 0, 1, payload);
+    receiver_flush(f.rx, f.now);
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 9000);
+    CU_ASSERT_EQUAL_FATAL(f.cap.n, 1);
+    CU_ASSERT_EQUAL(f.cap.f[0].h.type, CHAN_WIRE_ACK);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(f.cap.f[0].obj,
+                                                       "mtu")), 9000);
+    capture_clear(&f.cap);
+
+    /* A HEARTBEAT that says 4000, one that says nothing. */
+    feed_raw(&f, CHAN_WIRE_HEARTBEAT, 0, VID, 5, 0, 0, 1, "{\"mtu\":4000}");
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 4000);
+    feed_heartbeat(&f, 5);
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 4000);
+    receiver_flush(f.rx, f.now);
+    capture_clear(&f.cap);
+
+    /* Our own MTU is the limit. */
+    receiver_set_mtu(f.rx, 1500);
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 1500);
+    receiver_set_mtu(f.rx, 9000);
+
+    /* A HELLO without "mtu" is an older host: 1500. */
+    feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 5, 0, 0, 1, "{}");
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 1500);
+    feed_raw(&f, CHAN_WIRE_HELLO, 0, VID, 5, 0, 0, 1, "{\"mtu\":9000}");
+    CU_ASSERT_EQUAL(receiver_mtu(f.rx), 9000);
+
+    json_t *st = receiver_status_json(f.rx, f.now);
+    json_t *m = json_object_get(st, "mtu");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "local")), 9000);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "host")), 9000);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "effective")),
+                    9000);
+    json_decref(st);
+    receiver_flush(f.rx, f.now);
+    fix_destroy(&f);
+}
+
 static const struct unit_test tests[] = {
     { "HELLO until in session, liveness", test_hello_until_session },
+    { "MTU advertised and learnt", test_mtu },
     { "SYNC and snapshot", test_sync_and_snapshot },
     { "SYNC repeated, for another guest, malformed",
       test_sync_repeat_and_other_guest },
