@@ -499,6 +499,82 @@ def large(raw):
     return dict(sorted(out.items(), key=lambda kv: kv[1]["bytes"] or 0))
 
 
+MTUS = ("1500", "9000")
+
+
+def mtu(raw):
+    """The mtu phase: throughput's runs and the 64 MiB value per MTU."""
+    out = {}
+    for m in MTUS:
+        base = os.path.join(raw, "mtu", m)
+        if not os.path.isdir(base):
+            continue
+        t, lv = throughput(base), large(base)
+        if t or lv:
+            out[m] = {"throughput": t, "large": lv.get("64M")}
+    return out
+
+
+def mtu_md(r, w):
+    mt = r.get("mtu") or {}
+    if not mt:
+        return
+    w("## 7b. Jumbo frames: MTU 1,500 and 9,000")
+    w("")
+    w("Section 2's two throughput runs and section 7's 64 MiB value again, "
+      "at each MTU, on the same topology: chb-vm1's vNIC veth pair and its "
+      "`chand0` set to the MTU (`ip link set ... mtu`, Interface "
+      "`mtu_request`), which chand-host (the vNIC's Interface `mtu`) and "
+      "chand-guest (its interfaces) detect and advertise; the channel "
+      "sends with the smaller of the two (doc/PROTOCOL.md §4.1).  At 9,000 "
+      "a frame carries up to 8,920 payload bytes instead of 1,420, and "
+      "chand-host batches records up to 8,880 bytes per message instead "
+      "of 1,380.")
+    w("")
+
+    def get(m, *path):
+        x = mt.get(m)
+        for p in path:
+            x = (x or {}).get(p)
+        return x
+
+    def row(label, *path, digits=None, bold=False):
+        a, b = get("1500", *path), get("9000", *path)
+        ratio = ("{:.2f}×".format(b["median"] / a["median"])
+                 if a and b and a.get("median") else "n/a")
+        fa, fb = fm(a, digits=digits), fm(b, digits=digits)
+        if bold:
+            fa, fb = "**{}**".format(fa), "**{}**".format(fb)
+        w("| {} | {} | {} | {} |".format(label, fa, fb, ratio))
+
+    w("| figure | MTU 1,500 | MTU 9,000 | 9,000 / 1,500 |")
+    w("|---|---|---|---|")
+    row("acknowledged messages/s (--max-batch=1, commit → all applied)",
+        "throughput", "msgs", "msgs_from_commit", bold=True)
+    row("records/s (batching, commit → all applied)",
+        "throughput", "recs", "rate_from_commit", bold=True)
+    row("records/s, steady (batching, first → last applied)",
+        "throughput", "recs", "rate_steady")
+    row("messages applied (batching)", "throughput", "recs", "messages")
+    row("DATA frames sent (batching)", "throughput", "recs", "frames_sent")
+    row("64 MiB value: MB/s (commit → applied)", "large", "mb_per_s",
+        bold=True)
+    row("64 MiB value: seconds", "large", "seconds")
+    row("64 MiB value: first frame → committed in the guest, s", "large",
+        "transfer_s")
+    row("64 MiB value: DATA frames (capture on the vNIC)", "large",
+        "frames")
+    row("64 MiB value: frames resent", "large", "frames_resent")
+    row("64 MiB value: retransmission timeouts", "large", "timeouts")
+    w("")
+    for m in MTUS:
+        lv = get(m, "large")
+        if lv and not lv["delivered"]:
+            w("- **64 MiB at MTU {}** not delivered: {}.".format(m,
+                                                                lv["why"]))
+    w("")
+
+
 def natural(name):
     return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", name)]
 
@@ -2292,6 +2368,9 @@ def md_report(r):
                 w("- **{}** not delivered: {}.".format(size, x["why"]))
         w("")
 
+    # 7b. MTU.
+    mtu_md(r, w)
+
     # 8. Injection path.
     inject_md(r, w)
 
@@ -3362,6 +3441,7 @@ def main():
          "fanout": fanout(raw),
          "control_plane": control_plane(raw),
          "large": large(raw),
+         "mtu": mtu(raw),
          "knobs": knobs(raw),
          "profile": profile(raw),
          "inject": inject(raw),
@@ -3387,7 +3467,8 @@ def main():
         key = {"cp": "control_plane"}
         missing = [key.get(p, p) for p in phases
                    if key.get(p, p) in ("ceilings", "throughput", "latency",
-                                        "control_plane", "large", "fanout",
+                                        "control_plane", "large", "mtu",
+                                        "fanout",
                                         "inject", "upstream", "transfer",
                                         "cluster", "scale")
                    and not (r[key.get(p, p)] and
