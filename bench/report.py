@@ -3415,9 +3415,11 @@ def daemon_changes_md():
    `ovs-ofctl`/`ovs-vsctl` synchronously every 5 s (a child process each,
    tens of milliseconds under load) while frames wait; run it
    asynchronously (a child watched by the poll loop).
-5. **Bigger frames where the vNIC allows** (an MTU option for the channel):
-   records per frame and MB/s scale with the payload; the path's cost is
-   per frame.
+5. **Jumbo frames that do not overrun the guest** (the MTU option, section
+   7b): records per frame scale with the payload, but a window of 256
+   frames of 9,000 bytes is ten times the bytes in flight, far more than
+   the guest ovs-vswitchd's AF_PACKET buffer holds; a window in bytes, or
+   pacing (1), would let large values gain from it too.
 6. **chand-guest `--sync=normal|full`** (the datastore already supports
    NORMAL) for guests whose disks have slow fsync.
 7. **Measurement hooks**: frame → ack and commit → PACKET_OUT histograms
