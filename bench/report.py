@@ -3176,7 +3176,7 @@ def limits_md(r):
               "profile".format(sd) if sd else ""))
         w("3. *The channel*: {} s from the first to the last record, {} "
           "frames (about {} records per frame: a DATA message is capped "
-          "at one frame, `FRAME_BUDGET` 1,380 bytes), so {} frames/s "
+          "at about one frame, 1,380 bytes at MTU 1,500), so {} frames/s "
           "against ceiling (a) of {} at full size{}.".format(
               fmt(apply_s), fmt(frames),
               fmt(n / frames if frames else None, 0),
