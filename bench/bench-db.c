@@ -288,12 +288,34 @@ insert_op(const char *vm, const char *key, const char *value,
                      "row", row);
 }
 
+/* An insert of Record_Set 'name' for 'vm' with 'records' (stolen: an
+ * object key -> JSON text) at 'version'. */
+static json_t *
+insert_set_op(const char *vm, const char *name, json_t *records,
+              int64_t version)
+{
+    json_t *pairs = json_array();
+    const char *key;
+    json_t *value;
+    json_object_foreach (records, key, value) {
+        json_array_append_new(pairs, json_pack("[sO]", key, value));
+    }
+    json_decref(records);
+    json_t *row = json_pack("{ss s[so] sI}", "name", name, "records", "map",
+                            pairs, "version", (json_int_t) version);
+    if (vm) {
+        json_object_set_new(row, "vm", json_string(vm));
+    }
+    return json_pack("{ss ss so}", "op", "insert", "table", "Record_Set",
+                     "row", row);
+}
+
 enum {
     OPT_VM = 256, OPT_ALL, OPT_PREFIX, OPT_COUNT, OPT_PER_TXN,
     OPT_VALUE_SIZE, OPT_WAIT_APPLIED, OPT_TIMEOUT, OPT_KEYS, OPT_RATE,
     OPT_LOG, OPT_SETTLE, OPT_INSERT, OPT_KEY, OPT_BYTES, OPT_VERSION,
     OPT_INTERVAL, OPT_RELAY_PREFIX, OPT_RELAY_LOG, OPT_READY, OPT_IDLE,
-    OPT_TLS,
+    OPT_TLS, OPT_SET,
 };
 
 static const struct option db_longopts[] = {
@@ -310,6 +332,7 @@ static const struct option db_longopts[] = {
     {"log", required_argument, NULL, OPT_LOG},
     {"settle", required_argument, NULL, OPT_SETTLE},
     {"insert", no_argument, NULL, OPT_INSERT},
+    {"set", required_argument, NULL, OPT_SET},
     {"key", required_argument, NULL, OPT_KEY},
     {"bytes", required_argument, NULL, OPT_BYTES},
     {"version", required_argument, NULL, OPT_VERSION},
@@ -332,6 +355,7 @@ struct db_opts {
     const char *key;
     const char *log;
     const char *relay_prefix, *relay_log, *ready;
+    const char *set;            /* push: Record_Set name prefix, or NULL. */
     uint64_t count, per_txn, value_size, wait_applied, keys, settle;
     uint64_t bytes, version, interval_ms;
     double timeout, rate, idle;
@@ -356,6 +380,7 @@ parse_db_opts(int argc, char *argv[], struct db_opts *o)
         case OPT_KEY: o->key = optarg; break;
         case OPT_LOG: o->log = optarg; break;
         case OPT_INSERT: o->insert = true; break;
+        case OPT_SET: o->set = optarg; break;
         case OPT_COUNT: o->count = bench_arg_u64("--count", optarg); break;
         case OPT_PER_TXN:
             o->per_txn = bench_arg_u64("--per-txn", optarg);
@@ -396,7 +421,8 @@ parse_db_opts(int argc, char *argv[], struct db_opts *o)
     }
 }
 
-/* push: N inserts in pipelined transactions of K. */
+/* push: N inserts in pipelined transactions of K; with --set NAME, each
+ * transaction is one Record_Set row of its K records instead. */
 int
 bench_cmd_push(int argc, char *argv[])
 {
@@ -426,14 +452,25 @@ bench_cmd_push(int argc, char *argv[])
     json_t **txns = calloc(n_txn, sizeof *txns);
     for (size_t t = 0; t < n_txn; t++) {
         json_t *ops = json_array();
+        json_t *set = o.set ? json_object() : NULL;
         for (uint64_t i = t * o.per_txn;
              i < o.count && i < (t + 1) * o.per_txn; i++) {
             char key[256];
             snprintf(key, sizeof key, "%s%08" PRIu64, o.prefix, i);
             char *value = value_text(o.value_size, i);
-            json_array_append_new(ops, insert_op(o.vm, key, value,
-                                                 o.version));
+            if (set) {
+                json_object_set_new(set, key, json_string(value));
+            } else {
+                json_array_append_new(ops, insert_op(o.vm, key, value,
+                                                     o.version));
+            }
             free(value);
+        }
+        if (set) {
+            char name[256];
+            snprintf(name, sizeof name, "%s%s%zu", o.set, o.prefix, t);
+            json_array_append_new(ops, insert_set_op(o.vm, name, set,
+                                                     o.version));
         }
         txns[t] = txn(ops);
     }

@@ -24,7 +24,7 @@ static const struct {
       "IFACE [--duration-s S] [--ready FILE]  (until SIGTERM)" },
     { "push", bench_cmd_push,
       "DB --vm VM|--all --prefix P --count N [--per-txn K] "
-      "[--value-size B] [--wait-applied N] [--timeout-s S]" },
+      "[--value-size B] [--wait-applied N] [--timeout-s S] [--set NAME]" },
     { "pushrate", bench_cmd_pushrate,
       "DB --vm VM|--all --prefix P --keys K --rate R --count N --log FILE "
       "[--settle N]" },

@@ -64,7 +64,11 @@ struct chandb {
                                  * chandb_desired_changes_clear(). */
     bool changed_all;           /* Any key of any VM may have changed. */
     bool index_ambiguous;       /* Two rows give one (vm, key): vm [] and
-                                 * "".  Every change then rebuilds. */
+                                 * "", or a Record_Set and another row.
+                                 * Every change then rebuilds. */
+    bool rebuilding;            /* In rebuild_index(). */
+    json_t *set_errors;         /* Record_Set uuid -> its invalid records
+                                 * (string), for write_set_errors(). */
 
     json_t *record_errors;      /* Record uuid -> error written (string). */
     json_t *writers_by_vm;      /* vm -> json integer (struct pointer). */
@@ -201,6 +205,7 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->merged = json_object();
     db->record_rows = json_object();
     db->bad_rows = json_object();
+    db->set_errors = json_object();
     db->changed = json_object();
     db->record_errors = json_object();
     db->writers_by_vm = json_object();
@@ -246,6 +251,7 @@ chandb_destroy(struct chandb *db)
     json_decref(db->merged);
     json_decref(db->record_rows);
     json_decref(db->bad_rows);
+    json_decref(db->set_errors);
     json_decref(db->changed);
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
@@ -295,8 +301,13 @@ parse_record(const struct ovsdb_replica_row *row, const char **keyp,
     }
     *keyp = key;
     *vmp = vm && *vm ? vm : NULL;
-    *entryp = json_pack("[Iso]", (json_int_t) (present ? version : 0),
-                        value, parsed);
+    /* The text as the row holds it, shared rather than copied (a value may
+     * be tens of megabytes). */
+    const json_t *text = ovsdb_replica_row_get(row, "value");
+    *entryp = json_pack("[Ioo]", (json_int_t) (present ? version : 0),
+                        json_is_string(text) ? json_incref((json_t *) text)
+                                             : json_string(value),
+                        parsed);
     return NULL;
 }
 
@@ -548,10 +559,16 @@ index_add_set(struct chandb *db, const struct ovsdb_replica_row *row)
         error = xasprintf("%zu of %zu records invalid, left out (%s)", n_bad,
                           json_object_size(records), first_bad);
         VLOG_WARN_RL(&rl, "Record_Set %s (%s): %s", uuid, name, error);
+        json_object_set_new(db->set_errors, uuid, json_string(error));
+    } else {
+        json_object_del(db->set_errors, uuid);
     }
-    set_row_error(db, "Record_Set", row, error);
+    if (!db->rebuilding) {
+        /* A key given twice makes the index ambiguous, and the rebuild
+         * that follows writes the error with what it found. */
+        set_row_error(db, "Record_Set", row, error);
+    }
     if (n_shadowed) {
-        /* Settled by rebuild_index(): the winner's error is written. */
         VLOG_DBG("Record_Set %s: %zu keys also given by another row (%s)",
                  name, n_shadowed, first_shadowed);
     }
@@ -560,11 +577,11 @@ index_add_set(struct chandb *db, const struct ovsdb_replica_row *row)
     json_decref(records);
 }
 
-/* After rebuild_index(): a Record_Set some of whose keys another row
- * gives too (a Record row, or a set whose name sorts first) says so in its
- * error column. */
+/* After rebuild_index(): writes each Record_Set's error: its invalid
+ * records, and the keys another row gives too (a Record row, or a set
+ * whose name sorts first), which win. */
 static void
-note_shadowed_sets(struct chandb *db)
+write_set_errors(struct chandb *db)
 {
     const struct ovsdb_replica_table *sets
         = ovsdb_replica_get_table(db->replica, "Record_Set");
@@ -573,7 +590,7 @@ note_shadowed_sets(struct chandb *db)
         const char *uuid = ovsdb_replica_row_uuid(row);
         json_t *ref = json_object_get(db->record_rows, uuid);
         if (!ref) {
-            continue;
+            continue;           /* Malformed: already written. */
         }
         const char *vm = json_string_value(json_array_get(ref, 0));
         json_t *map = vm_map(db, vm, false);
@@ -588,13 +605,19 @@ note_shadowed_sets(struct chandb *db)
                 n_shadowed++;
             }
         }
+        const char *invalid = json_string_value(json_object_get(
+                                                    db->set_errors, uuid));
+        char *error = NULL;
         if (n_shadowed) {
-            char *error = xasprintf("%zu keys also given by a Record row or "
-                                    "by a Record_Set whose name sorts first, "
-                                    "which wins (%s)", n_shadowed, first);
-            set_row_error(db, "Record_Set", row, error);
-            free(error);
+            error = xasprintf("%s%s%zu keys also given by a Record row or by "
+                              "a Record_Set whose name sorts first, which "
+                              "wins (%s)", invalid ? invalid : "",
+                              invalid ? "; " : "", n_shadowed, first);
+        } else if (invalid) {
+            error = strdup(invalid);
         }
+        set_row_error(db, "Record_Set", row, error);
+        free(error);
     }
 }
 
@@ -625,7 +648,9 @@ rebuild_index(struct chandb *db)
     json_object_clear(db->merged);
     json_object_clear(db->record_rows);
     json_object_clear(db->bad_rows);
+    json_object_clear(db->set_errors);
     db->index_ambiguous = false;
+    db->rebuilding = true;
 
     size_t n_sets = 0, i = 0;
     OVSDB_REPLICA_FOR_EACH (row, sets) {
@@ -644,9 +669,8 @@ rebuild_index(struct chandb *db)
     OVSDB_REPLICA_FOR_EACH (row, records) {
         index_add(db, row);
     }
-    if (db->index_ambiguous) {
-        note_shadowed_sets(db);
-    }
+    db->rebuilding = false;
+    write_set_errors(db);
     json_object_clear(db->changed);
     db->changed_all = true;
     db->stats.bad_records = json_object_size(db->bad_rows);
@@ -688,6 +712,7 @@ update_index_table(struct chandb *db, const char *table)
         index_remove(db, uuid);
         if (ovsdb_replica_row_change(row) == OVSDB_REPLICA_DELETED) {
             json_object_del(db->record_errors, uuid);
+            json_object_del(db->set_errors, uuid);
         } else if (!strcmp(table, "Record")) {
             index_add(db, row);
         } else {
@@ -698,15 +723,33 @@ update_index_table(struct chandb *db, const char *table)
     return changed;
 }
 
+/* True if a tracked row of 'table' changed in a column that makes its
+ * entries. */
+static bool
+table_entries_changed(const struct chandb *db, const char *table)
+{
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
+                                                                table)) {
+        if (!record_entry_unchanged(row)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Updates the desired states with the Record and Record_Set rows that
  * changed since the last track clear: only their keys are parsed and
- * compared again.  While two rows give one key to a VM, every change
- * rebuilds instead, which settles the winner. */
+ * compared again.  While two rows give one key to a VM, a change rebuilds
+ * instead, which settles the winner. */
 static void
 update_index(struct chandb *db)
 {
     if (db->index_ambiguous) {
-        rebuild_index(db);
+        if (table_entries_changed(db, "Record_Set")
+            || table_entries_changed(db, "Record")) {
+            rebuild_index(db);
+        }
         return;
     }
     bool changed = update_index_table(db, "Record_Set");

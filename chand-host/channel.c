@@ -829,32 +829,19 @@ batcher_flush(struct batcher *b, bool snapshot_end)
 static const char *
 record_check(const char *key, json_t *value, int64_t version)
 {
-    struct chan_batch one;
-    char *text;
-    size_t len;
-    chan_batch_init(&one);
-    if (value) {
-        chan_batch_add_put(&one, key, value, version);
-    } else {
-        chan_batch_add_delete(&one, key, version);
-    }
-    enum chan_wire_error error = chan_batch_encode(&one, NULL, &text, &len);
-    chan_batch_destroy(&one);
-    if (!error) {
-        free(text);
-        return NULL;
-    }
-    return chan_wire_strerror(error);
+    enum chan_wire_error error = chan_record_check(key, value, version);
+    return error ? chan_wire_strerror(error) : NULL;
 }
 
 /* Adds a put ('value' non-null) or delete of 'key' to 'b'.  Returns false
  * (and records the error) if the record cannot be sent. */
 static bool
 batcher_add(struct batcher *b, const char *key, int64_t version,
-            const char *text, json_t *value)
+            json_t *text_json, json_t *value)
 {
     struct channel *ch = b->ch;
-    size_t text_len = text ? strlen(text) : 0;
+    const char *text = json_string_value(text_json);
+    size_t text_len = text ? json_string_length(text_json) : 0;
     if (text_len > ch->limits.max_record) {
         char reason[128];
         snprintf(reason, sizeof reason, "value of %zu bytes exceeds the "
@@ -882,8 +869,10 @@ batcher_add(struct batcher *b, const char *key, int64_t version,
         chan_batch_add_delete(&b->batch, key, version);
     }
     json_array_append_new(b->records,
-                          json_pack("[ssIs]", value ? "put" : "delete", key,
-                                    (json_int_t) version, text ? text : ""));
+                          json_pack("[ssIo]", value ? "put" : "delete", key,
+                                    (json_int_t) version,
+                                    text ? json_incref(text_json)
+                                         : json_string("")));
     b->size += size;
     return true;
 }
@@ -978,9 +967,9 @@ start_session(struct channel *ch, uint32_t guest_epoch, long long now)
     json_t *entry;
     json_object_foreach (ch->last_desired, key, entry) {
         int64_t version = json_integer_value(json_array_get(entry, 0));
-        const char *text = json_string_value(json_array_get(entry, 1));
+        json_t *text = json_array_get(entry, 1);
         if (batcher_add(&b, key, version, text, json_array_get(entry, 2))) {
-            json_t *e = json_pack("[Is]", (json_int_t) version, text);
+            json_t *e = json_pack("[IO]", (json_int_t) version, text);
             json_object_set(ch->sent, key, e);
             json_object_set_new(ch->snapshot, key, e);
         }
@@ -1011,10 +1000,10 @@ queue_key(struct channel *ch, struct batcher *b, const char *key)
             return;
         }
         int64_t version = json_integer_value(json_array_get(entry, 0));
-        const char *text = json_string_value(json_array_get(entry, 1));
+        json_t *text = json_array_get(entry, 1);
         if (batcher_add(b, key, version, text, json_array_get(entry, 2))) {
             json_object_set_new(ch->sent, key,
-                                json_pack("[Is]", (json_int_t) version,
+                                json_pack("[IO]", (json_int_t) version,
                                           text));
         }
     } else if (have) {

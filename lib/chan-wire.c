@@ -647,17 +647,15 @@ check_json(const json_t *json, size_t max)
 static enum chan_wire_error
 dump_json(const json_t *json, char **textp, size_t *lenp)
 {
-    size_t flags = JSON_COMPACT;
-    size_t len = json_dumpb(json, NULL, 0, flags);
-    char *text = len ? malloc(len + 1) : NULL;
-
-    if (!text || json_dumpb(json, text, len, flags) != len) {
-        free(text);
+    /* One pass: the output of a large value is not rendered twice to learn
+     * its size.  Control characters, NUL included, are escaped in JSON
+     * text, so its length is strlen(). */
+    char *text = json_dumps(json, JSON_COMPACT);
+    if (!text) {
         return CHAN_WIRE_ERR_NOMEM;
     }
-    text[len] = '\0';
     *textp = text;
-    *lenp = len;
+    *lenp = strlen(text);
     return CHAN_WIRE_OK;
 }
 
@@ -795,6 +793,24 @@ chan_batch_encode(const struct chan_batch *batch,
     json_object_set_new(root, "records", records);
     error = dump_json(root, textp, lenp);
     json_decref(root);
+    return error;
+}
+
+enum chan_wire_error
+chan_record_check(const char *key, const json_t *value, int64_t version)
+{
+    struct chan_record rec = {
+        .op = value ? CHAN_OP_PUT : CHAN_OP_DELETE,
+        .key = (char *) key,
+        .value = (json_t *) value,
+        .version = version,
+    };
+    json_t *json;
+    enum chan_wire_error error = record_to_json(&rec, limit_depth(NULL),
+                                                &json);
+    if (!error) {
+        json_decref(json);
+    }
     return error;
 }
 

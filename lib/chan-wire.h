@@ -372,6 +372,12 @@ enum chan_wire_error chan_batch_encode(const struct chan_batch *,
                                        const struct chan_wire_limits *,
                                        char **textp, size_t *lenp);
 
+/* Applies to one record (a put of 'value', or a delete if 'value' is NULL)
+ * the checks chan_batch_encode() applies with default limits, without
+ * rendering anything: 0 if a batch of it encodes, else why not. */
+enum chan_wire_error chan_record_check(const char *key, const json_t *value,
+                                       int64_t version);
+
 /* Strictly decodes the 'len' bytes of JSON at 'data' into 'batch', which
  * must be initialized and empty.  On success returns 0 and the batch owns
  * its records (free with chan_batch_destroy()).  On error returns the

@@ -491,6 +491,8 @@ expect 2 "$CHANCTL" --chan-db "$DB" push --vm vmset a 1 a 2 &&
     err_has "key a given twice"
 expect 2 "$CHANCTL" --chan-db "$DB" push --vm vmset a 1 b '{' &&
     err_has "value for b is not valid JSON"
+# The sets would be pending in the channel checks below.
+dbq '{"op":"delete","table":"Record_Set","where":[]}' >/dev/null
 
 # push: usage errors (exit 2), nothing written.
 expect 2 "$CHANCTL" --chan-db "$DB" push bad '{"a": 1' &&

@@ -28,9 +28,10 @@ frames_sent() {
 import json, sys
 print(json.load(sys.stdin)["counters"]["frames_sent"])'
 }
+# set_error NAME VM: the error column of VM's Record_Set NAME.
 set_error() {
-    db '{"op":"select","table":"Record_Set","where":[["name","==","'"$1"'"]],
-         "columns":["error"]}' | python3 -c '
+    db '{"op":"select","table":"Record_Set","where":[["name","==","'"$1"'"],
+         ["vm","==","'"$2"'"]], "columns":["error"]}' | python3 -c '
 import json, sys
 e = json.load(sys.stdin)[0]["rows"][0]["error"]
 print(e if isinstance(e, str) else "")'
@@ -70,12 +71,12 @@ done
 st_chanctl push --vm chst-vm1 bulk/9 '"from a Record row"' || st_fail "push bulk/9"
 st_check "the Record row's value wins over the set's" \
     st_wait 30 value_is chst-vm1 bulk/9 '"from a Record row"'
-shadowed() { set_error chanctl | grep -q "1 keys also given by a Record row"; }
+shadowed() { set_error chanctl chst-vm1 | grep -q "1 keys also given by a Record row"; }
 st_check "the set's error names the shadowed key" st_wait 30 shadowed
 db '{"op":"delete","table":"Record","where":[["key","==","bulk/9"]]}' >/dev/null
 st_check "with the Record row gone the set's value is back" \
     st_wait 30 value_is chst-vm1 bulk/9 "\"$pad-9\""
-no_error() { [ -z "$(set_error chanctl)" ]; }
+no_error() { [ -z "$(set_error chanctl chst-vm1)" ]; }
 st_check "and its error is cleared" st_wait 30 no_error
 
 # --- invalid entries are left out, the rest delivered -------------------
@@ -83,7 +84,7 @@ db '{"op":"insert","table":"Record_Set","row":{"name":"mixed","vm":"chst-vm2",
      "version":4,"records":["map",[["mix/good","[1,2]"],["mix/bad","{nope"]]]}}' >/dev/null
 st_check "a set's valid entry arrives" st_wait 30 value_is chst-vm2 mix/good '[1,2]'
 st_check "its invalid entry does not" count_is chst-vm2 mix/bad 0
-bad_noted() { set_error mixed | grep -q "1 of 2 records invalid, left out (mix/bad: value is not valid JSON"; }
+bad_noted() { set_error mixed chst-vm2 | grep -q "1 of 2 records invalid, left out (mix/bad: value is not valid JSON"; }
 st_check "the set's error says which entry is invalid" st_wait 30 bad_noted
 applied_version() {
     db '{"op":"select","table":"Channel","where":[["vm","==","chst-vm2"]],
