@@ -157,6 +157,7 @@ enum ds_stmt {
     ST_PUB_PENDING,
     ST_PUB_USAGE,
     ST_PUB_HELD,
+    ST_DATA_VERSION,
     ST_OBJ_DIGEST,
     ST_OBJ_UPSERT,
     ST_OBJ_DELETE,
@@ -237,6 +238,7 @@ static const char *const ds_stmt_sql[N_STMTS] = {
                      " FROM published WHERE deleted = 0",
     [ST_PUB_HELD] = "SELECT length(CAST(value AS BLOB)) FROM published"
                     " WHERE key = ?1 AND deleted = 0",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_OBJ_DIGEST] = "SELECT digest FROM objects WHERE path = ?1",
     [ST_OBJ_UPSERT] = "INSERT INTO objects (path, digest, size, flags,"
                       " params, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -287,6 +289,14 @@ struct datastore {
     int64_t txn_now_ms;         /* updated_at for this transaction. */
     int64_t pub_counter;        /* publish_counter.last_version, now. */
     int64_t txn_start_pub_counter;  /* The same when the txn began. */
+    struct ds_pub_usage pub_usage;  /* What the published rows hold, now
+                                     * (see refresh_pub_usage()). */
+    struct ds_pub_usage txn_start_pub_usage;  /* The same when the txn
+                                               * began. */
+    bool pub_usage_valid;       /* False: count 'pub_usage' from the file in
+                                 * the next transaction. */
+    int64_t data_version;       /* PRAGMA data_version when 'pub_usage' was
+                                 * last known to match the file. */
     struct ds_pub_limits pub_limits;
     double pub_tokens;          /* Publications the rate allows now. */
     long long pub_tokens_ms;    /* When 'pub_tokens' was computed. */
@@ -674,6 +684,70 @@ load_pub_counter(struct datastore *ds, int64_t *counterp)
     return error;
 }
 
+/* Counts what the published rows hold into '*usage': a scan of the
+ * table, for refresh_pub_usage() and after a clone's reset. */
+static int
+count_pub_usage(struct datastore *ds, struct ds_pub_usage *usage)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_USAGE);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc == SQLITE_ROW) {
+        usage->n_records = sqlite3_column_int64(s, 0);
+        usage->total_bytes = sqlite3_column_double(s, 1);
+    } else {
+        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+                          "counting published records");
+    }
+    stmt_done(s);
+    return error;
+}
+
+/* Reads PRAGMA data_version into '*versionp': it changes when another
+ * connection commits to the file, not when this one does. */
+static int
+load_data_version(struct datastore *ds, int64_t *versionp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_DATA_VERSION);
+    int rc = sqlite3_step(s);
+    int error = 0;
+
+    if (rc == SQLITE_ROW) {
+        *versionp = sqlite3_column_int64(s, 0);
+    } else {
+        error = sql_error(ds, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+                          "reading the data version");
+    }
+    stmt_done(s);
+    return error;
+}
+
+/* Brings ds->pub_usage up to date at the start of a transaction (the
+ * caller holds the write lock).  The figures are kept in memory by every
+ * write to the published table (pub_put(), pub_withdraw(), clone_reset();
+ * acknowledgements and purges only remove tombstones, which hold
+ * nothing) and put back with the rest of the state on a rollback, so they
+ * are counted from the file only the first time and when another
+ * connection changed it since they were last known to match. */
+static int
+refresh_pub_usage(struct datastore *ds)
+{
+    int64_t version = 0;
+    int error;
+
+    error = load_data_version(ds, &version);
+    if (!error && (!ds->pub_usage_valid || version != ds->data_version)) {
+        ds->pub_usage_valid = false;
+        error = count_pub_usage(ds, &ds->pub_usage);
+        if (!error) {
+            ds->pub_usage_valid = true;
+            ds->data_version = version;
+        }
+    }
+    return error;
+}
+
 /* Pending notifications. */
 
 static void
@@ -773,6 +847,7 @@ txn_forget(struct datastore *ds)
     ds->in_txn = false;
     ds->state = ds->txn_start;
     ds->pub_counter = ds->txn_start_pub_counter;
+    ds->pub_usage = ds->txn_start_pub_usage;
     pending_clear(ds);
 }
 
@@ -1260,6 +1335,10 @@ clone_reset(struct datastore *ds)
         error = exec_sql(ds, ds_clone_reset_sql, "resetting clone state");
     }
     if (!error) {
+        /* It removed result records: count again (rare). */
+        error = count_pub_usage(ds, &ds->pub_usage);
+    }
+    if (!error) {
         ds->state.guest_epoch = epoch;
         ds->state.host_epoch = 0;
         ds->state.position = 0;
@@ -1341,12 +1420,16 @@ datastore_begin(struct datastore *ds)
     if (!error) {
         error = load_pub_counter(ds, &ds->pub_counter);
     }
+    if (!error) {
+        error = refresh_pub_usage(ds);
+    }
     if (error) {
         rollback_quietly(ds);
         return error;
     }
     ds->txn_start = ds->state;
     ds->txn_start_pub_counter = ds->pub_counter;
+    ds->txn_start_pub_usage = ds->pub_usage;
     ds->txn_now_ms = wall_msec();
     ds->in_txn = true;
     pending_clear(ds);
@@ -2059,13 +2142,40 @@ pub_tokens(struct datastore *ds)
     return ds->pub_tokens;
 }
 
-/* Checks a publication of 'key' with a 'value_len'-byte value against the
- * limits.  Returns 0, EDQUOT with a message, or an I/O error. */
+/* Looks up what published 'key' ('key_len' bytes) holds now: stores in
+ * '*heldp' the bytes of its key and value if it is published (not
+ * withdrawn), else 0 (with '*existsp' false).  One lookup by key. */
 static int
-check_pub_limits(struct datastore *ds, const char *key, size_t value_len)
+pub_held(struct datastore *ds, const char *key, size_t key_len,
+         bool *existsp, uint64_t *heldp)
+{
+    sqlite3_stmt *s = stmt(ds, ST_PUB_HELD);
+    int rc;
+
+    *existsp = false;
+    *heldp = 0;
+    bind_text(s, 1, key, key_len);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *existsp = true;
+        *heldp = key_len + sqlite3_column_int64(s, 0);
+    }
+    stmt_done(s);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE
+            ? 0 : sql_error(ds, rc, "reading published record"));
+}
+
+/* Checks a publication of a 'key_len'-byte key with a 'value_len'-byte
+ * value against the limits, given whether the key is published now
+ * ('exists') and the bytes it holds ('held').  What the published records
+ * hold comes from ds->pub_usage: no scan.  Returns 0 or EDQUOT with a
+ * message. */
+static int
+check_pub_limits(struct datastore *ds, size_t key_len, size_t value_len,
+                 bool exists, uint64_t held)
 {
     const struct ds_pub_limits *l = &ds->pub_limits;
-    size_t key_len = strlen(key);
+    const struct ds_pub_usage *u = &ds->pub_usage;
 
     if (l->max_value_bytes && value_len > l->max_value_bytes) {
         return set_error(EDQUOT, "the value is %zu bytes, over this VM's "
@@ -2076,41 +2186,12 @@ check_pub_limits(struct datastore *ds, const char *key, size_t value_len)
         return set_error(EDQUOT, "over this VM's limit of %"PRIu64
                          " publications a second", l->max_publish_rate);
     }
-    if (!l->max_records && !l->max_total_bytes) {
-        return 0;
-    }
-
-    /* What is held now, and what this key holds of it. */
-    sqlite3_stmt *s = stmt(ds, ST_PUB_USAGE);
-    uint64_t n_records = 0, total = 0, held = 0;
-    bool exists = false;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        n_records = sqlite3_column_int64(s, 0);
-        total = sqlite3_column_double(s, 1);
-    }
-    stmt_done(s);
-    if (rc != SQLITE_ROW) {
-        return sql_error(ds, rc, "counting published records");
-    }
-    s = stmt(ds, ST_PUB_HELD);
-    bind_text(s, 1, key, key_len);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        exists = true;
-        held = key_len + sqlite3_column_int64(s, 0);
-    }
-    stmt_done(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return sql_error(ds, rc, "reading published record");
-    }
-
-    if (!exists && l->max_records && n_records >= l->max_records) {
+    if (!exists && l->max_records && u->n_records >= l->max_records) {
         return set_error(EDQUOT, "this VM may hold at most %"PRIu64
                          " published records (withdraw one first)",
                          l->max_records);
     }
-    uint64_t new_total = total - held + key_len + value_len;
+    uint64_t new_total = u->total_bytes - held + key_len + value_len;
     if (l->max_total_bytes && new_total > l->max_total_bytes) {
         return set_error(EDQUOT, "the records published would take %"PRIu64
                          " bytes, over this VM's limit of %"PRIu64" bytes",
@@ -2137,23 +2218,32 @@ static int
 pub_put(struct datastore *ds, const char *key, const char *compact)
 {
     int64_t version = ds->pub_counter + 1;
+    size_t key_len = strlen(key);
+    size_t value_len = strlen(compact);
+    uint64_t held;
+    bool exists;
     int error;
 
-    error = check_pub_limits(ds, key, strlen(compact));
+    error = pub_held(ds, key, key_len, &exists, &held);
+    if (!error) {
+        error = check_pub_limits(ds, key_len, value_len, exists, held);
+    }
     if (!error) {
         error = store_pub_counter(ds, version);
     }
     if (!error) {
         sqlite3_stmt *s = stmt(ds, ST_PUB_UPSERT);
 
-        bind_text(s, 1, key, strlen(key));
-        bind_text(s, 2, compact, strlen(compact));
+        bind_text(s, 1, key, key_len);
+        bind_text(s, 2, compact, value_len);
         sqlite3_bind_int64(s, 3, version);
         sqlite3_bind_int64(s, 4, ds->txn_now_ms);
         error = run(ds, ST_PUB_UPSERT, "publishing record");
     }
     if (!error) {
         ds->pub_counter = version;
+        ds->pub_usage.n_records += !exists;
+        ds->pub_usage.total_bytes += key_len + value_len - held;
         if (ds->pub_limits.max_publish_rate) {
             ds->pub_tokens--;
         }
@@ -2164,18 +2254,29 @@ pub_put(struct datastore *ds, const char *key, const char *compact)
 /* Withdraws 'key' (borrowed) with the next version, inside the open
  * savepoint.  Returns 0, ENOENT (no such record, or already withdrawn) or
  * an errno; on failure the caller rolls the savepoint back and restores
- * ds->pub_counter. */
+ * what pub_save() saved. */
 static int
 pub_withdraw(struct datastore *ds, const char *key)
 {
     int64_t version = ds->pub_counter + 1;
-    sqlite3_stmt *s = stmt(ds, ST_PUB_WITHDRAW);
+    size_t key_len = strlen(key);
+    uint64_t held;
+    bool exists;
     int error;
 
-    bind_text(s, 1, key, strlen(key));
-    sqlite3_bind_int64(s, 2, version);
-    sqlite3_bind_int64(s, 3, ds->txn_now_ms);
-    error = run(ds, ST_PUB_WITHDRAW, "withdrawing record");
+    error = pub_held(ds, key, key_len, &exists, &held);
+    if (!error && !exists) {
+        return set_error(ENOENT, "%s: no published record with key \"%s\"",
+                         ds->path, key);
+    }
+    if (!error) {
+        sqlite3_stmt *s = stmt(ds, ST_PUB_WITHDRAW);
+
+        bind_text(s, 1, key, key_len);
+        sqlite3_bind_int64(s, 2, version);
+        sqlite3_bind_int64(s, 3, ds->txn_now_ms);
+        error = run(ds, ST_PUB_WITHDRAW, "withdrawing record");
+    }
     if (!error && sqlite3_changes(ds->db) == 0) {
         error = set_error(ENOENT, "%s: no published record with key \"%s\"",
                           ds->path, key);
@@ -2185,20 +2286,37 @@ pub_withdraw(struct datastore *ds, const char *key)
     }
     if (!error) {
         ds->pub_counter = version;
+        ds->pub_usage.n_records--;
+        ds->pub_usage.total_bytes -= held;
     }
     return error;
 }
 
-/* Closes the savepoint of a published write that began with the counter
- * at 'saved' (see sp_end()), putting the counter back on failure, then
+/* What a published write changes in memory, saved before it so that a
+ * failure can put it back. */
+struct pub_saved {
+    int64_t counter;
+    struct ds_pub_usage usage;
+};
+
+static struct pub_saved
+pub_save(const struct datastore *ds)
+{
+    return (struct pub_saved) { ds->pub_counter, ds->pub_usage };
+}
+
+/* Closes the savepoint of a published write that began in state 'saved'
+ * (see sp_end()), putting the counter and usage back on failure, then
  * commits or rolls back as pub_write_finish() does.  Returns 'error' or
  * the error of closing. */
 static int
-pub_write_end(struct datastore *ds, int error, bool own, int64_t saved)
+pub_write_end(struct datastore *ds, int error, bool own,
+              const struct pub_saved *saved)
 {
     error = sp_end(ds, error);
     if (error && ds->in_txn) {
-        ds->pub_counter = saved;
+        ds->pub_counter = saved->counter;
+        ds->pub_usage = saved->usage;
     }
     return pub_write_finish(ds, error, own);
 }
@@ -2208,7 +2326,7 @@ datastore_publish(struct datastore *ds, const char *key, const char *value,
                   int64_t *versionp)
 {
     char *compact = NULL;
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error;
 
@@ -2224,10 +2342,10 @@ datastore_publish(struct datastore *ds, const char *key, const char *value,
         free(compact);
         return error;
     }
-    saved = ds->pub_counter;
+    saved = pub_save(ds);
     error = pub_put(ds, key, compact);
     free(compact);
-    error = pub_write_end(ds, error, own, saved);
+    error = pub_write_end(ds, error, own, &saved);
     if (!error && versionp) {
         *versionp = ds->pub_counter;
     }
@@ -2238,7 +2356,7 @@ int
 datastore_unpublish(struct datastore *ds, const char *key,
                     int64_t *versionp)
 {
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error;
 
@@ -2250,9 +2368,9 @@ datastore_unpublish(struct datastore *ds, const char *key,
     if (error) {
         return error;
     }
-    saved = ds->pub_counter;
+    saved = pub_save(ds);
     error = pub_withdraw(ds, key);
-    error = pub_write_end(ds, error, own, saved);
+    error = pub_write_end(ds, error, own, &saved);
     if (!error && versionp) {
         *versionp = ds->pub_counter;
     }
@@ -2513,6 +2631,24 @@ datastore_count_pending(struct datastore *ds, uint64_t *np)
 {
     return count_rows(ds, ST_PUB_PENDING,
                       "counting pending published records", np);
+}
+
+int
+datastore_get_pub_usage(struct datastore *ds, struct ds_pub_usage *usage)
+{
+    int error = 0;
+
+    if (!ds->in_txn) {
+        error = datastore_begin(ds);
+        if (error) {
+            return error;
+        }
+        *usage = ds->pub_usage;
+        datastore_rollback(ds);
+    } else {
+        *usage = ds->pub_usage;
+    }
+    return error;
 }
 
 /* Objects. */
@@ -3037,7 +3173,7 @@ datastore_object_add(struct datastore *ds, const char *path,
                      const char *flags_json, const char *params_json)
 {
     char *flags, *params;
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error;
 
@@ -3047,9 +3183,9 @@ datastore_object_add(struct datastore *ds, const char *path,
         error = pub_write_begin(ds, "object add", &own);
     }
     if (!error) {
-        saved = ds->pub_counter;
+        saved = pub_save(ds);
         error = obj_add(ds, path, digest, size, flags, params);
-        error = pub_write_end(ds, error, own, saved);
+        error = pub_write_end(ds, error, own, &saved);
     }
     free(flags);
     free(params);
@@ -3060,7 +3196,7 @@ int
 datastore_object_remove(struct datastore *ds, const char *path)
 {
     char *digest = NULL;
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error;
 
@@ -3071,7 +3207,7 @@ datastore_object_remove(struct datastore *ds, const char *path)
     if (error) {
         return prepend_error(error, "%s: object remove", ds->path);
     }
-    saved = ds->pub_counter;
+    saved = pub_save(ds);
     error = obj_get_digest(ds, path, &digest);
     if (!error && !digest) {
         error = set_error(ENOENT, "no object is registered at %s", path);
@@ -3086,7 +3222,7 @@ datastore_object_remove(struct datastore *ds, const char *path)
         error = obj_republish(ds, digest);
     }
     free(digest);
-    error = pub_write_end(ds, error, own, saved);
+    error = pub_write_end(ds, error, own, &saved);
     return error ? prepend_error(error, "%s: object remove", ds->path) : 0;
 }
 
@@ -3185,7 +3321,7 @@ datastore_object_add_flags(struct datastore *ds, const char *digest,
 {
     char *flags = NULL;
     json_t *add = NULL;
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error;
 
@@ -3198,9 +3334,9 @@ datastore_object_add_flags(struct datastore *ds, const char *digest,
         error = pub_write_begin(ds, "object flags", &own);
     }
     if (!error) {
-        saved = ds->pub_counter;
+        saved = pub_save(ds);
         error = obj_add_flags(ds, digest, add);
-        error = pub_write_end(ds, error, own, saved);
+        error = pub_write_end(ds, error, own, &saved);
     }
     json_decref(add);
     free(flags);
@@ -3265,7 +3401,7 @@ datastore_set_handled(struct datastore *ds, const char *key,
                       int64_t version, bool ok, const char *result_json)
 {
     char *compact = NULL, *rkey = NULL;
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error = 0;
 
@@ -3284,9 +3420,9 @@ datastore_set_handled(struct datastore *ds, const char *key,
         error = pub_write_begin(ds, "handled", &own);
     }
     if (!error) {
-        saved = ds->pub_counter;
+        saved = pub_save(ds);
         error = handled_put(ds, key, version, ok, compact);
-        error = pub_write_end(ds, error, own, saved);
+        error = pub_write_end(ds, error, own, &saved);
     }
     free(compact);
     return error ? prepend_error(error, "%s: handled", ds->path) : 0;
@@ -3315,7 +3451,7 @@ handled_forget(struct datastore *ds, const char *key)
 int
 datastore_forget_handled(struct datastore *ds, const char *key)
 {
-    int64_t saved;
+    struct pub_saved saved;
     bool own;
     int error;
 
@@ -3324,9 +3460,9 @@ datastore_forget_handled(struct datastore *ds, const char *key)
     }
     error = pub_write_begin(ds, "forget handled", &own);
     if (!error) {
-        saved = ds->pub_counter;
+        saved = pub_save(ds);
         error = handled_forget(ds, key);
-        error = pub_write_end(ds, error, own, saved);
+        error = pub_write_end(ds, error, own, &saved);
     }
     return error ? prepend_error(error, "%s: forget handled", ds->path) : 0;
 }

@@ -578,6 +578,22 @@ int datastore_purge_published(struct datastore *ds, int64_t version,
 /* Stores the number of pending published rows in '*np'. */
 int datastore_count_pending(struct datastore *ds, uint64_t *np);
 
+/* What the published records hold, as the limits count it: the rows not
+ * withdrawn and the bytes of their keys and values. */
+struct ds_pub_usage {
+    uint64_t n_records;
+    uint64_t total_bytes;
+};
+
+/* Stores in '*usage' what the published records hold.  The datastore
+ * keeps these figures in memory, so that checking a publication against
+ * the limits costs no scan: it counts them from the file in the first
+ * transaction, and again in any transaction that finds the file changed by
+ * another connection; every write of its own updates them.  Inside a
+ * transaction: as of that transaction, no I/O; outside one, it opens and
+ * rolls back one to bring them up to date.  Returns 0 or an error. */
+int datastore_get_pub_usage(struct datastore *ds, struct ds_pub_usage *usage);
+
 /* Objects (see above).  The writing functions behave like the published
  * records' ones: in the open transaction if there is one (atomically),
  * else in one of their own, committed before they return. */

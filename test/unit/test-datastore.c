@@ -3375,6 +3375,115 @@ test_clone_detected(void)
     scratch_destroy(&sc);
 }
 
+/* Asserts that the usage the datastore keeps in memory is what a scan of
+ * the file says: 'n' records of 'bytes' bytes. */
+static void
+assert_pub_usage(struct datastore *ds, const char *path, uint64_t n,
+                 uint64_t bytes)
+{
+    struct ds_pub_usage u;
+
+    CU_ASSERT_FATAL(datastore_get_pub_usage(ds, &u) == 0);
+    CU_ASSERT_EQUAL(u.n_records, n);
+    CU_ASSERT_EQUAL(u.total_bytes, bytes);
+    CU_ASSERT_EQUAL(raw_int(path, "SELECT count(*) FROM published"
+                            " WHERE deleted = 0", NULL), (int64_t) n);
+    CU_ASSERT_EQUAL(raw_int(path, "SELECT total(length(CAST(key AS BLOB))"
+                            " + length(CAST(value AS BLOB))) FROM published"
+                            " WHERE deleted = 0", NULL), (int64_t) bytes);
+}
+
+static void
+test_published_usage(void)
+{
+    struct ds_pub_limits l = { 0 };
+    struct ds_pub_ack ack;
+    struct scratch sc;
+    struct datastore *ds;
+    struct ds_pub_usage u;
+    uint32_t prev;
+
+    scratch_init(&sc, "ds");
+    ds = open_ds(sc.path);
+    assert_pub_usage(ds, sc.path, 0, 0);
+
+    /* Inserts, updates (larger and smaller), withdrawals, re-publication
+     * of a withdrawn key. */
+    publish_ok(ds, "a", "1");
+    assert_pub_usage(ds, sc.path, 1, 2);
+    publish_ok(ds, "a", "[1,2]");
+    assert_pub_usage(ds, sc.path, 1, 6);
+    publish_ok(ds, "\xc3\xa9", "\"x\"");
+    assert_pub_usage(ds, sc.path, 2, 11);
+    publish_ok(ds, "a", "7");
+    assert_pub_usage(ds, sc.path, 2, 7);
+    unpublish_ok(ds, "a");
+    assert_pub_usage(ds, sc.path, 1, 5);
+    CU_ASSERT_EQUAL(datastore_unpublish(ds, "a", NULL), ENOENT);
+    assert_pub_usage(ds, sc.path, 1, 5);
+    publish_ok(ds, "a", "12");
+    assert_pub_usage(ds, sc.path, 2, 8);
+
+    /* Acknowledging removes the tombstones only. */
+    unpublish_ok(ds, "a");
+    ack = (struct ds_pub_ack) { "a", datastore_published_counter(ds) };
+    CU_ASSERT_EQUAL(datastore_ack_published(ds, &ack, 1, NULL), 0);
+    assert_pub_usage(ds, sc.path, 1, 5);
+
+    /* A rolled-back transaction and a refused publication leave it. */
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    publish_ok(ds, "b", "true");
+    unpublish_ok(ds, "\xc3\xa9");
+    CU_ASSERT_FATAL(datastore_get_pub_usage(ds, &u) == 0);
+    CU_ASSERT_EQUAL(u.n_records, 1);
+    CU_ASSERT_EQUAL(u.total_bytes, 5);
+    datastore_rollback(ds);
+    assert_pub_usage(ds, sc.path, 1, 5);
+    l.max_total_bytes = 8;
+    datastore_set_publish_limits(ds, &l);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "bb", "1234", NULL), EDQUOT);
+    assert_pub_usage(ds, sc.path, 1, 5);
+    publish_ok(ds, "b", "12");                  /* 5 + 3 = 8: fits. */
+    assert_pub_usage(ds, sc.path, 2, 8);
+
+    /* Another connection changes the file: counted again, and the limits
+     * follow. */
+    raw_exec(sc.path, "DELETE FROM published WHERE key = 'b'");
+    assert_pub_usage(ds, sc.path, 1, 5);
+    publish_ok(ds, "c", "12");
+    assert_pub_usage(ds, sc.path, 2, 8);
+    l = (struct ds_pub_limits) { .max_records = 2 };
+    datastore_set_publish_limits(ds, &l);
+    CU_ASSERT_EQUAL(datastore_publish(ds, "d", "1", NULL), EDQUOT);
+    raw_exec(sc.path, "UPDATE published SET deleted = 1, value = NULL"
+             " WHERE key = 'c'");
+    publish_ok(ds, "d", "1");
+    assert_pub_usage(ds, sc.path, 2, 7);
+    datastore_set_publish_limits(ds, NULL);
+
+    /* Handler results publish through the same path. */
+    CU_ASSERT_EQUAL(datastore_set_handled(ds, "k", 1, true, "{\"a\":1}"),
+                    0);
+    assert_pub_usage(ds, sc.path, 3, 22);       /* result/k {"a":1} */
+    CU_ASSERT_EQUAL(datastore_forget_handled(ds, "k"), 0);
+    assert_pub_usage(ds, sc.path, 2, 7);
+    CU_ASSERT_EQUAL(datastore_set_handled(ds, "k", 2, true, "1"), 0);
+    assert_pub_usage(ds, sc.path, 3, 16);
+
+    /* Reopened: counted from the file. */
+    datastore_close(ds);
+    ds = open_ds(sc.path);
+    assert_pub_usage(ds, sc.path, 3, 16);
+
+    /* A clone forgets the results. */
+    CU_ASSERT_EQUAL(datastore_claim_chan_id(ds, 7, &prev), 0);
+    CU_ASSERT_EQUAL(datastore_claim_chan_id(ds, 8, &prev), 0);
+    CU_ASSERT_EQUAL(prev, 7);
+    assert_pub_usage(ds, sc.path, 2, 7);
+    datastore_close(ds);
+    scratch_destroy(&sc);
+}
+
 static const struct unit_test tests[] = {
     { "open, create, reopen", test_open_create_reopen },
     { "guest epoch per file", test_guest_epoch_per_file },
@@ -3410,6 +3519,7 @@ static const struct unit_test tests[] = {
     { "published: reopen, transactions", test_published_reopen_and_txn },
     { "published: upgrade of a version 1 file", test_published_upgrade },
     { "published: limits", test_published_limits },
+    { "published: usage kept in memory", test_published_usage },
     { "objects: records follow the paths", test_objects_records },
     { "objects: validation", test_objects_validation },
     { "objects: row and record agree", test_objects_atomic },
