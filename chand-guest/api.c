@@ -33,6 +33,15 @@ struct api_conn {
     size_t n_prefixes;
 };
 
+/* A reply held back until the publications before it are committed. */
+struct api_held_reply {
+    json_t *id;                 /* Owned reference. */
+    json_t *result;             /* Owned; NULL for an error reply. */
+    char *error;                /* The error text of an error reply. */
+    bool uncommitted;           /* A success that waits for the group's
+                                 * commit. */
+};
+
 struct api {
     struct pstream *listener;
     struct datastore *ds;
@@ -43,6 +52,17 @@ struct api {
     struct api_conn conns[API_MAX_CONNS];
     size_t n_conns;
     struct api_stats stats;
+
+    /* Group commit of publications.  The publish and unpublish requests
+     * that one connection sends in a row, within one conn_run(), share one
+     * transaction (and so one fsync), and their replies are held until it
+     * is committed: a reply still says that the record is durable.  Any
+     * other request, and the end of the connection's turn, commits the
+     * group and sends the held replies first, in order. */
+    bool grouping;              /* Replies are being held. */
+    bool group_txn;             /* The group's transaction is open. */
+    struct api_held_reply *held;
+    size_t n_held, allocated_held;
 };
 
 static char *
@@ -122,6 +142,7 @@ api_destroy(struct api *api)
             conn_close(api, api->n_conns - 1);
         }
         pstream_close(api->listener);
+        free(api->held);        /* Empty: see group_flush(). */
         free(api);
     }
 }
@@ -134,23 +155,36 @@ api_get_name(const struct api *api)
 
 /* Replies. */
 
-static void
-reply_error(struct api *api, struct api_conn *c, const json_t *id,
-            const char *format, ...)
+static void reply_error(struct api *api, struct api_conn *c,
+                        const json_t *id, const char *format, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Sends an error reply with a formatted string to request 'id' (borrowed)
- * and counts a bad request. */
+/* Appends a held reply to request 'id' (borrowed): 'result' (stolen) or
+ * else 'error' (copied). */
 static void
-reply_error(struct api *api, struct api_conn *c, const json_t *id,
-            const char *format, ...)
+hold_reply(struct api *api, const json_t *id, json_t *result,
+           const char *error)
 {
-    char text[512];
-    va_list args;
+    if (api->n_held >= api->allocated_held) {
+        api->allocated_held = (api->allocated_held
+                               ? 2 * api->allocated_held : 64);
+        api->held = xrealloc(api->held,
+                             api->allocated_held * sizeof *api->held);
+    }
+    api->held[api->n_held++] = (struct api_held_reply) {
+        .id = json_incref((json_t *) id),
+        .result = result,
+        .error = result ? NULL : xstrdup(error),
+        .uncommitted = result && api->group_txn,
+    };
+}
 
-    va_start(args, format);
-    vsnprintf(text, sizeof text, format, args);
-    va_end(args);
+/* Sends an error reply 'text' to request 'id' (borrowed) and counts a bad
+ * request. */
+static void
+send_error(struct api *api, struct api_conn *c, const json_t *id,
+           const char *text)
+{
     api->stats.bad_requests++;
     jsonrpc_send(c->rpc, jsonrpc_create_error(json_string(text), id));
 }
@@ -158,7 +192,8 @@ reply_error(struct api *api, struct api_conn *c, const json_t *id,
 /* Sends a reply with 'result' (stolen) to request 'id' (borrowed) and
  * counts a good request. */
 static void
-reply(struct api *api, struct api_conn *c, json_t *result, const json_t *id)
+send_reply(struct api *api, struct api_conn *c, json_t *result,
+           const json_t *id)
 {
     int error = jsonrpc_send(c->rpc, jsonrpc_create_reply(result, id));
 
@@ -169,6 +204,120 @@ reply(struct api *api, struct api_conn *c, json_t *result, const json_t *id)
     } else {
         api->stats.requests++;
     }
+}
+
+/* Sends (or, in a group of publications, holds) an error reply with a
+ * formatted string to request 'id' (borrowed). */
+static void
+reply_error(struct api *api, struct api_conn *c, const json_t *id,
+            const char *format, ...)
+{
+    char text[512];
+    va_list args;
+
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    if (api->grouping) {
+        hold_reply(api, id, NULL, text);
+    } else {
+        send_error(api, c, id, text);
+    }
+}
+
+/* Sends (or, in a group of publications, holds) a reply with 'result'
+ * (stolen) to request 'id' (borrowed). */
+static void
+reply(struct api *api, struct api_conn *c, json_t *result, const json_t *id)
+{
+    if (api->grouping) {
+        hold_reply(api, id, result, NULL);
+    } else {
+        send_reply(api, c, result, id);
+    }
+}
+
+/* Group commit of publications (see struct api). */
+
+/* Turns the held successes that wait for the group's transaction into
+ * errors: the transaction is lost ('why' says why). */
+static void
+group_fail(struct api *api, const char *why)
+{
+    for (size_t i = 0; i < api->n_held; i++) {
+        struct api_held_reply *h = &api->held[i];
+
+        if (h->uncommitted) {
+            json_decref(h->result);
+            h->result = NULL;
+            h->error = xasprintf("internal error: %s", why);
+            h->uncommitted = false;
+        }
+    }
+    api->group_txn = false;
+}
+
+/* Called before a publish or unpublish request: holds the replies from now
+ * on and makes sure that the group's transaction is open.  If another
+ * transaction is open, or one cannot begin, the request goes its own way
+ * (it reports the error). */
+static void
+group_begin(struct api *api)
+{
+    if (!api->grouping) {
+        if (datastore_in_transaction(api->ds)) {
+            return;             /* Not ours: publish into it as before. */
+        }
+        api->grouping = true;
+    }
+    if (!api->group_txn && !datastore_in_transaction(api->ds)
+        && !datastore_begin(api->ds)) {
+        api->group_txn = true;
+    }
+}
+
+/* Called after a publication in the group: if the datastore gave up the
+ * whole transaction, the publications held before are lost. */
+static void
+group_check(struct api *api)
+{
+    if (api->group_txn && !datastore_in_transaction(api->ds)) {
+        group_fail(api, datastore_last_error());
+    }
+}
+
+/* Commits the group's transaction, if any, and sends the held replies to
+ * 'c' in order. */
+static void
+group_flush(struct api *api, struct api_conn *c)
+{
+    if (!api->grouping) {
+        return;
+    }
+    if (api->group_txn) {
+        int error = datastore_commit(api->ds);
+
+        api->group_txn = false;
+        api->stats.publish_commits++;
+        if (error) {
+            VLOG_ERR_RL(&rl, "committing %zu publications failed: %s",
+                        api->n_held, datastore_last_error());
+            group_fail(api, datastore_last_error());
+        }
+    }
+    api->grouping = false;
+    for (size_t i = 0; i < api->n_held; i++) {
+        struct api_held_reply *h = &api->held[i];
+
+        if (h->result) {
+            send_reply(api, c, h->result, h->id);
+        } else {
+            send_error(api, c, h->id, h->error);
+            free(h->error);
+        }
+        json_decref(h->id);
+    }
+    api->n_held = 0;
 }
 
 /* Parses stored JSON text 'text' into a new reference.  The datastore only
@@ -358,16 +507,16 @@ handle_publish(struct api *api, struct api_conn *c, const json_t *params,
     if (!check_published_key(api, c, id, k)) {
         return;
     }
-    text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text) {
+    error = datastore_check_published_json(v, &text);
+    if (error == ENOMEM) {
         reply_error(api, c, id, "invalid params: bad value: it cannot be "
                     "rendered as JSON");
         return;
     }
-    error = datastore_check_published_value(text, NULL);
     if (!error) {
-        error = datastore_publish(api->ds, json_string_value(k), text,
-                                  &version);
+        error = datastore_publish_checked(api->ds, json_string_value(k),
+                                          text, &version);
+        group_check(api);
     }
     if (!error) {
         reply(api, c, json_pack("{s:I}", "version", (json_int_t) version),
@@ -402,6 +551,7 @@ handle_unpublish(struct api *api, struct api_conn *c, const json_t *params,
         return;
     }
     error = datastore_unpublish(api->ds, json_string_value(k), &version);
+    group_check(api);
     if (error == ENOENT) {
         reply_error(api, c, id, "not found: unknown or already withdrawn "
                     "key");
@@ -708,6 +858,12 @@ handle_request(struct api *api, struct api_conn *c, const json_t *msg)
     const json_t *params = jsonrpc_msg_params(msg);
     const json_t *id = jsonrpc_msg_id(msg);
 
+    if (!strcmp(method, "publish") || !strcmp(method, "unpublish")) {
+        group_begin(api);
+    } else {
+        /* Everything else sees (and answers after) what was published. */
+        group_flush(api, c);
+    }
     if (!strcmp(method, "get")) {
         handle_get(api, c, params, id);
     } else if (!strcmp(method, "list")) {
@@ -792,6 +948,7 @@ conn_run(struct api *api, size_t i)
         if (error == EAGAIN || error == EOF) {
             break;              /* On EOF, answer what was asked first. */
         } else if (error) {
+            group_flush(api, c);
             api->stats.conns_broken++;
             VLOG_INFO_RL(&rl, "%s: closing connection: %s",
                          jsonrpc_get_name(c->rpc),
@@ -802,6 +959,7 @@ conn_run(struct api *api, size_t i)
         handle_msg(api, c, msg);
         json_decref(msg);
     }
+    group_flush(api, c);
     jsonrpc_run(c->rpc);
     int status = jsonrpc_get_status(c->rpc);
     if (status == EOF && !jsonrpc_get_backlog(c->rpc)) {
@@ -944,7 +1102,7 @@ api_stats_json(const struct api *api)
         n_watchers += api->conns[i].n_prefixes > 0;
     }
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                     " s:I, s:I, s:I}",
+                     " s:I, s:I, s:I, s:I}",
                      "socket", api_get_name(api),
                      "connections", (json_int_t) api->n_conns,
                      "watchers", (json_int_t) n_watchers,
@@ -957,5 +1115,6 @@ api_stats_json(const struct api *api)
                      "notifications", (json_int_t) s->notifications,
                      "objects_added", (json_int_t) s->objects_added,
                      "objects_removed", (json_int_t) s->objects_removed,
-                     "object_errors", (json_int_t) s->object_errors);
+                     "object_errors", (json_int_t) s->object_errors,
+                     "publish_commits", (json_int_t) s->publish_commits);
 }

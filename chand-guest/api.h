@@ -133,6 +133,8 @@ struct api_stats {
     uint64_t objects_removed;   /* "object-remove" requests done. */
     uint64_t object_errors;     /* Object requests refused (also counted
                                  * in bad_requests). */
+    uint64_t publish_commits;   /* Commits of a group of publish and
+                                 * unpublish requests (see api.c). */
 };
 
 /* Listens on 'path': a file path, "@name" for an abstract socket, or a

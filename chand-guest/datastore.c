@@ -1995,40 +1995,30 @@ datastore_check_published_key(const char *key)
 }
 
 int
-datastore_check_published_value(const char *value, char **compactp)
+datastore_check_published_json(const json_t *v, char **compactp)
 {
     const struct chan_wire_limits limits = {
         .max_depth = DS_PUB_MAX_DEPTH,
     };
     enum chan_wire_error werr;
     struct chan_batch batch;
-    json_error_t jerror;
     char *text = NULL;
     size_t len;
-    json_t *v;
 
     if (compactp) {
         *compactp = NULL;
     }
-    if (!value) {
-        return set_error(EINVAL, "value is NULL");
-    }
-    v = json_loads(value, (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES
-                           | JSON_ALLOW_NUL), &jerror);
     if (!v) {
-        return set_error(EINVAL, "value is not valid JSON: %s (line %d, "
-                         "column %d)", jerror.text, jerror.line,
-                         jerror.column);
+        return set_error(EINVAL, "value is NULL");
     }
 
     /* The wire's own rules, exactly: the record must encode. */
     chan_batch_init(&batch);
-    chan_batch_add_put(&batch, "k", v, 1);
+    chan_batch_add_put(&batch, "k", (json_t *) v, 1);
     werr = chan_batch_encode(&batch, &limits, &text, &len);
     chan_batch_destroy(&batch);
     free(text);
     if (werr) {
-        json_decref(v);
         if (werr == CHAN_WIRE_ERR_JSON_TOO_DEEP) {
             return set_error(EINVAL, "value is nested more than %d levels "
                              "deep", DS_PUB_MAX_DEPTH);
@@ -2038,7 +2028,6 @@ datastore_check_published_value(const char *value, char **compactp)
     }
 
     text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(v);
     if (!text) {
         return set_error(ENOMEM, "out of memory rendering a value");
     }
@@ -2054,6 +2043,31 @@ datastore_check_published_value(const char *value, char **compactp)
         free(text);
     }
     return 0;
+}
+
+int
+datastore_check_published_value(const char *value, char **compactp)
+{
+    json_error_t jerror;
+    json_t *v;
+    int error;
+
+    if (compactp) {
+        *compactp = NULL;
+    }
+    if (!value) {
+        return set_error(EINVAL, "value is NULL");
+    }
+    v = json_loads(value, (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES
+                           | JSON_ALLOW_NUL), &jerror);
+    if (!v) {
+        return set_error(EINVAL, "value is not valid JSON: %s (line %d, "
+                         "column %d)", jerror.text, jerror.line,
+                         jerror.column);
+    }
+    error = datastore_check_published_json(v, compactp);
+    json_decref(v);
+    return error;
 }
 
 /* Opens what a published write needs: a transaction of its own if none is
@@ -2326,8 +2340,6 @@ datastore_publish(struct datastore *ds, const char *key, const char *value,
                   int64_t *versionp)
 {
     char *compact = NULL;
-    struct pub_saved saved;
-    bool own;
     int error;
 
     error = datastore_check_published_key(key);
@@ -2337,14 +2349,25 @@ datastore_publish(struct datastore *ds, const char *key, const char *value,
     if (error) {
         return prepend_error(error, "%s: publish", ds->path);
     }
+    error = datastore_publish_checked(ds, key, compact, versionp);
+    free(compact);
+    return error;
+}
+
+int
+datastore_publish_checked(struct datastore *ds, const char *key,
+                          const char *compact, int64_t *versionp)
+{
+    struct pub_saved saved;
+    bool own;
+    int error;
+
     error = pub_write_begin(ds, "publish", &own);
     if (error) {
-        free(compact);
         return error;
     }
     saved = pub_save(ds);
     error = pub_put(ds, key, compact);
-    free(compact);
     error = pub_write_end(ds, error, own, &saved);
     if (!error && versionp) {
         *versionp = ds->pub_counter;

@@ -192,6 +192,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 struct datastore;
 
@@ -492,6 +493,10 @@ int datastore_check_published_key(const char *key);
  * malloc()ed string the caller frees) on success. */
 int datastore_check_published_value(const char *value, char **compactp);
 
+/* The same for a value already parsed, 'v' (borrowed), such as the
+ * parameter of a local API request: no text to parse. */
+int datastore_check_published_json(const json_t *v, char **compactp);
+
 /* What the host lets the VM publish (doc/chan-db.md, "Guest_Limits"),
  * as chand-host tells the guest.  0 means no limit. */
 struct ds_pub_limits {
@@ -519,6 +524,13 @@ void datastore_get_publish_limits(const struct datastore *ds,
  * message says which) or an I/O error. */
 int datastore_publish(struct datastore *ds, const char *key,
                       const char *value, int64_t *versionp);
+
+/* datastore_publish() of a key that datastore_check_published_key()
+ * accepted and of 'compact', the text datastore_check_published_value() or
+ * datastore_check_published_json() returned for the value: no second
+ * check.  Returns 0, EDQUOT or an I/O error. */
+int datastore_publish_checked(struct datastore *ds, const char *key,
+                              const char *compact, int64_t *versionp);
 
 /* Withdraws 'key': makes it a tombstone with the next version, stored in
  * '*versionp' if nonnull.  ENOENT if there is no such record or it is

@@ -2767,6 +2767,101 @@ test_api_publish(void)
     api_fix_destroy(&af);
 }
 
+/* Publications pipelined on one connection share one commit; their
+ * replies come after it, in order, with the other requests' replies where
+ * they were asked, and each one that succeeded is committed. */
+static void
+test_api_publish_group(void)
+{
+    struct ds_pub_limits limits = { .max_value_bytes = 4 };
+    enum { N = 16 };
+    json_t *ids[N], *r;
+    struct api_stats st;
+    struct api_fix af;
+    struct jsonrpc *c;
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    int n;
+
+    api_fix_init(&af);
+    start_session(&af.f, 5);
+    c = api_connect(&af);
+    datastore_set_publish_limits(af.f.ds, &limits);
+
+    /* 0..9: publications; 10: "published" sees them; 11: over a limit;
+     * 12: a reserved key; 13: a key again; 14: a withdrawal; 15: an
+     * unknown key withdrawn. */
+    for (int i = 0; i < N; i++) {
+        const char *method = "publish";
+        json_t *params;
+        char name[16];
+
+        snprintf(name, sizeof name, "g/%d", i);
+        if (i < 10) {
+            params = json_pack("[s i]", name, i);
+        } else if (i == 10) {
+            method = "published";
+            params = json_pack("[s]", "g/");
+        } else if (i == 11) {
+            params = json_pack("[s s]", "g/x", "long");
+        } else if (i == 12) {
+            params = json_pack("[s i]", "from/x", 1);
+        } else if (i == 13) {
+            params = json_pack("[s i]", "g/0", 100);
+        } else {
+            method = "unpublish";
+            params = json_pack("[s]", i == 14 ? "g/1" : "g/none");
+        }
+        CU_ASSERT_EQUAL_FATAL(jsonrpc_send(c, jsonrpc_create_request(
+                                               method, params, &ids[i])),
+                              0);
+    }
+    for (int i = 0; i < N; i++) {
+        r = api_pump(&af, c, 100);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT(json_equal(jsonrpc_msg_id(r), ids[i]));
+        if (i < 10) {
+            CU_ASSERT_EQUAL(reply_version(r), i + 1);
+        } else if (i == 10) {
+            CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                                jsonrpc_msg_result(r), "count")), 10);
+        } else if (i == 11) {
+            assert_error_prefix(json_incref(r), "over limit:");
+        } else if (i == 12) {
+            assert_error_prefix(json_incref(r),
+                                "invalid params: reserved key");
+        } else if (i == 13) {
+            CU_ASSERT_EQUAL(reply_version(r), 11);
+        } else if (i == 14) {
+            CU_ASSERT_EQUAL(reply_version(r), 12);
+        } else {
+            assert_error_prefix(json_incref(r), "not found");
+        }
+        json_decref(r);
+        json_decref(ids[i]);
+    }
+    CU_ASSERT(!datastore_in_transaction(af.f.ds));
+    api_get_stats(af.api, &st);
+    CU_ASSERT(st.publish_commits >= 2);     /* Before and after 10. */
+    CU_ASSERT(st.publish_commits < 5);      /* Not one a publication. */
+
+    /* Another connection sees what the replies said. */
+    CU_ASSERT_FATAL(sqlite3_open(af.f.sc.path, &db) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT count(*), max(version)"
+                                       " FROM published WHERE deleted = 0",
+                                       -1, &s, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_step(s) == SQLITE_ROW);
+    n = sqlite3_column_int(s, 0);
+    CU_ASSERT_EQUAL(n, 9);
+    CU_ASSERT_EQUAL(sqlite3_column_int(s, 1), 11);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+
+    jsonrpc_close(c);
+    api_run(af.api);
+    api_fix_destroy(&af);
+}
+
 /* Writes 'len' bytes 'x' to the new file 'path'. */
 static void
 write_bytes(const char *path, size_t len)
@@ -3011,6 +3106,8 @@ static const struct unit_test tests[] = {
     { "api: requests, errors, watch", test_api },
     { "api: slow watcher disconnected", test_api_slow_watcher },
     { "api: publish, unpublish, published", test_api_publish },
+    { "api: pipelined publications share a commit",
+      test_api_publish_group },
     { "api: object-add, object-remove, objects", test_api_objects },
 };
 
