@@ -284,6 +284,10 @@ struct datastore {
 
     struct ds_state state;      /* The channel row, as of now. */
     struct ds_state txn_start;  /* The channel row when the txn began. */
+    bool state_unstored;        /* 'state' is ahead of the channel row in
+                                 * the open transaction: frames applied
+                                 * since it was written, which
+                                 * datastore_commit() writes. */
     bool in_txn;
     bool listing;               /* Inside datastore_list()'s callback. */
     int64_t txn_now_ms;         /* updated_at for this transaction. */
@@ -846,6 +850,7 @@ txn_forget(struct datastore *ds)
 {
     ds->in_txn = false;
     ds->state = ds->txn_start;
+    ds->state_unstored = false;
     ds->pub_counter = ds->txn_start_pub_counter;
     ds->pub_usage = ds->txn_start_pub_usage;
     pending_clear(ds);
@@ -1428,6 +1433,7 @@ datastore_begin(struct datastore *ds)
         return error;
     }
     ds->txn_start = ds->state;
+    ds->state_unstored = false;
     ds->txn_start_pub_counter = ds->pub_counter;
     ds->txn_start_pub_usage = ds->pub_usage;
     ds->txn_now_ms = wall_msec();
@@ -1444,6 +1450,18 @@ datastore_commit(struct datastore *ds)
     error = check_writable(ds, "commit");
     if (error) {
         return error;
+    }
+    if (ds->state_unstored) {
+        /* The position and counters of the frames applied since the
+         * channel row was last written: once per transaction, not once a
+         * frame (see datastore_apply()). */
+        error = store_state(ds, &ds->state);
+        if (error) {
+            rollback_quietly(ds);
+            txn_forget(ds);
+            return error;
+        }
+        ds->state_unstored = false;
     }
     error = run(ds, ST_COMMIT, "committing");
     if (error) {
@@ -1592,9 +1610,6 @@ datastore_apply(struct datastore *ds, uint32_t host_epoch, uint64_t seq,
                  ? apply_put(ds, &recs[i], &state)
                  : apply_delete(ds, &recs[i]));
     }
-    if (!error) {
-        error = store_state(ds, &state);
-    }
     error = sp_end(ds, error);
     if (error) {
         if (ds->in_txn) {
@@ -1602,7 +1617,11 @@ datastore_apply(struct datastore *ds, uint32_t host_epoch, uint64_t seq,
         }
         return error;
     }
+    /* The channel row is written by datastore_commit() (or by the next
+     * write of the whole state), in the same transaction: a burst of
+     * frames writes it once. */
     ds->state = state;
+    ds->state_unstored = true;
     if (appliedp) {
         *appliedp = true;
     }
@@ -1642,6 +1661,7 @@ set_state(struct datastore *ds, const struct ds_state *state)
         error = sp_end(ds, store_state(ds, state));
         if (!error) {
             ds->state = *state;
+            ds->state_unstored = false;
         }
     }
     return error;

@@ -370,7 +370,9 @@ bool datastore_in_transaction(const struct datastore *ds);
 
 /* Applies the frame ('host_epoch', 'seq') carrying the 'n' operations in
  * 'recs' (borrowed; may be NULL if 'n' is 0) in order, and advances the
- * position to 'seq'.  If 'seq' <= the stored position, does nothing:
+ * position to 'seq' (the channel row is written once per transaction, by
+ * datastore_commit(), with the position and counters of all the frames
+ * applied in it).  If 'seq' <= the stored position, does nothing:
  * *appliedp (if nonnull) says whether the frame was applied.  The frame is
  * atomic: on any error it has no effect.  Returns 0, EINVAL (no
  * transaction, seq > DS_SEQ_MAX, invalid record: empty, overlong or
