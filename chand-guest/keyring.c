@@ -269,6 +269,17 @@ keyring_decode(const struct keyring *ring, const void *frame, size_t len,
                struct chan_wire_header *hdr, const uint8_t **payloadp,
                uint32_t *generationp)
 {
+    return keyring_decode_first(ring, 0, frame, len, hdr, payloadp,
+                                generationp);
+}
+
+enum chan_wire_error
+keyring_decode_first(const struct keyring *ring, uint32_t first,
+                     const void *frame, size_t len,
+                     struct chan_wire_header *hdr, const uint8_t **payloadp,
+                     uint32_t *generationp)
+{
+    const struct keyring_key *k = first ? keyring_find(ring, first) : NULL;
     enum chan_wire_error error;
 
     if (!ring->n) {
@@ -278,12 +289,19 @@ keyring_decode(const struct keyring *ring, const void *frame, size_t len,
         }
         return error;
     }
-    for (size_t i = 0; i < ring->n; i++) {
-        error = chan_wire_decode(frame, len, ring->keys[i].key,
-                                 KEYRING_KEY_LEN, hdr, payloadp);
+    for (size_t i = 0; i <= ring->n; i++) {
+        /* 'k' first, if loaded, then the others newest first. */
+        const struct keyring_key *key = (!i ? k
+                                         : &ring->keys[i - 1] != k
+                                         ? &ring->keys[i - 1] : NULL);
+        if (!key) {
+            continue;
+        }
+        error = chan_wire_decode(frame, len, key->key, KEYRING_KEY_LEN, hdr,
+                                 payloadp);
         if (error != CHAN_WIRE_ERR_AUTH) {
             if (!error) {
-                *generationp = ring->keys[i].generation;
+                *generationp = key->generation;
             }
             return error;
         }

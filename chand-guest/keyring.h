@@ -98,6 +98,18 @@ enum chan_wire_error keyring_decode(const struct keyring *ring,
                                     const uint8_t **payloadp,
                                     uint32_t *generationp);
 
+/* The same, trying first the key of generation 'first' if 'ring' holds it
+ * (0: none), then the others newest first.  The receiver passes the
+ * generation that verified the host's last frame, so that while the host
+ * still signs with an older key (a rotation in progress) a frame costs
+ * one HMAC, not one for each newer key tried first. */
+enum chan_wire_error keyring_decode_first(const struct keyring *ring,
+                                          uint32_t first, const void *frame,
+                                          size_t len,
+                                          struct chan_wire_header *hdr,
+                                          const uint8_t **payloadp,
+                                          uint32_t *generationp);
+
 /* Returns a new JSON array (owned by the caller) of the generations in
  * 'ring', ascending. */
 json_t *keyring_generations_json(const struct keyring *ring);

@@ -812,7 +812,8 @@ receiver_input(struct receiver *rx, const uint8_t *payload, size_t len,
                     "host endpoint)", IP_ARGS(src_ip), src_port);
         return;
     }
-    werr = keyring_decode(&rx->keys, payload, len, &h, &body, &generation);
+    werr = keyring_decode_first(&rx->keys, rx->rx_generation, payload, len,
+                                &h, &body, &generation);
     if (werr) {
         rx->stats.drop_wire[werr]++;
         if (werr == CHAN_WIRE_ERR_AUTH) {

@@ -11,8 +11,9 @@
  * What it does with each frame, in order of the checks:
  *
  *   - A datagram not from the host endpoint (IP and port) is dropped.
- *   - keyring_decode(): chan_wire_decode() with each channel key, newest
- *     generation first (the empty key if there are none); every rejection
+ *   - keyring_decode_first(): chan_wire_decode() with each channel key,
+ *     the rx generation's first, then newest generation first (the empty
+ *     key if there are none); every rejection
  *     is counted under its chan_wire_error_name(), a frame no key verifies
  *     under "auth".  A frame for another vid is dropped.  The generation
  *     that verified the last valid frame is the "rx generation".

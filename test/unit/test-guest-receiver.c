@@ -1602,6 +1602,34 @@ test_keyring_decode(void)
                   buf + len - CHAN_WIRE_TRAILER_LEN);
     CU_ASSERT_EQUAL(keyring_decode(&ring123, buf, len, &h, &payload, &gen),
                     CHAN_WIRE_ERR_RESERVED);
+
+    /* A generation tried first: the same results, whichever it is. */
+    len = build(buf, sizeof buf, CHAN_WIRE_HEARTBEAT, 0, VID, 5, 0, 0, 1,
+                "{}", key2);
+    for (uint32_t first = 0; first <= 4; first++) {
+        gen = 99;
+        CU_ASSERT_EQUAL(keyring_decode_first(&ring123, first, buf, len, &h,
+                                             &payload, &gen), 0);
+        CU_ASSERT_EQUAL(gen, 2);
+        CU_ASSERT_EQUAL(h.payload_len, 2);
+        CU_ASSERT_EQUAL(keyring_decode_first(&ring1, first, buf, len, &h,
+                                             &payload, &gen),
+                        CHAN_WIRE_ERR_AUTH);
+        CU_ASSERT_EQUAL(keyring_decode_first(&none, first, buf, len, &h,
+                                             &payload, &gen),
+                        CHAN_WIRE_ERR_AUTH);
+        CU_ASSERT_EQUAL(keyring_decode_first(&ring123, first, buf, 10, &h,
+                                             &payload, &gen),
+                        CHAN_WIRE_ERR_SHORT);
+    }
+    len = build(buf, sizeof buf, CHAN_WIRE_HEARTBEAT, 0, VID, 5, 0, 0, 1,
+                "{}", key);
+    CU_ASSERT_EQUAL(keyring_decode_first(&ring123, 1, buf, len, &h,
+                                         &payload, &gen), 0);
+    CU_ASSERT_EQUAL(gen, 1);
+    CU_ASSERT_EQUAL(keyring_decode_first(&ring123, 3, buf, len, &h,
+                                         &payload, &gen), 0);
+    CU_ASSERT_EQUAL(gen, 1);
 }
 
 /* Feeds a frame under key 'k' ("" for the empty key). */
