@@ -3049,9 +3049,9 @@ def upstream_limits(r, w):
     tail = med(t["tail_s"])
     run_s = med(t["records"]) / rate if rate else None
     w("**Upstream records/s: {}/s{}.**  The API answered {} publications/s "
-      "and the rows trailed the last reply by {} s{}.  Each publication "
-      "is its own SQLite transaction with an fsync (there is no group "
-      "commit on the API side, unlike the receiver's), and chand-guest "
+      "and the rows trailed the last reply by {} s{}.  The publications "
+      "one connection pipelines share one SQLite commit and fsync "
+      "(`publish_commits` in chand-guest's `api` status), and chand-guest "
       "used {} CPU s per million records (chand-host {}).".format(
           fmt(rate),
           " ({}× the downstream records/s)".format(fmt(ratio_down, 2))
@@ -3069,25 +3069,21 @@ def upstream_limits(r, w):
     if first and last and last < 0.7 * first:
         w("The rate fell during the run, from {}/s over its first tenth "
           "to {}/s over its last: the cost of a publication grows with "
-          "the records the VM already holds.  {}before each publication "
-          "chand-guest checks the VM's limits by counting and summing "
-          "every published row (`check_pub_limits`, statement "
-          "`ST_PUB_USAGE` in chand-guest/datastore.c: a full scan of "
-          "`published` whenever `max_records` or `max_total_bytes` is set, "
-          "and `max_total_bytes` is set by default), so N publications "
-          "cost O(N²){}; and chand-host recomputes the relayed records "
-          "from every `Guest_Record` row (and walks every `Record` row) "
-          "at each change of the table, rule or no rule (`relay_run` → "
-          "`relay_published`){}.  Running totals (as chand-host's "
-          "upstream end keeps) and no relay computation when no rule "
-          "matches the changed rows would make both proportional to the "
-          "change.".format(
+          "the records the VM already holds.  {}{}chand-host recomputes "
+          "the relayed records from every `Guest_Record` row (and walks "
+          "every `Record` row) at each change of the table, rule or no "
+          "rule (`relay_run` → `relay_published`){}.  No relay "
+          "computation when no rule matches the changed rows would make "
+          "it proportional to the change.".format(
               fmt(first), fmt(last),
               "The profile shows why: " if limits or relay
               else "The likely cause: ",
-              " — {:.0f} % of the profiled samples, against {:.0f} % for "
-              "the commits with their fsync (`datastore_commit`)".format(
-                  limits, commit or 0) if limits else "",
+              "chand-guest's limit check (`check_pub_limits`, which "
+              "keeps the usage in memory since the scan of `published` "
+              "it did before each publication went) still shows — {:.0f} "
+              "% of the profiled samples, against {:.0f} % for the commits "
+              "with their fsync (`datastore_commit`); and ".format(
+                  limits, commit or 0) if limits and limits >= 5 else "",
               " — {:.0f} % of the samples, most of chand-host's {:.0f} %"
               .format(relay, host or 0) if relay else ""))
     resent, sent = med(t["guest_frames_resent"]), med(t["guest_frames_sent"])
@@ -3376,10 +3372,11 @@ def limits_md(r):
           "the SQLite commit, the ACK back) p50 {} / p99 {} ms.  {}  "
           "The tail comes from CPU contention (two CPUs for seven busy "
           "processes, plus other work), from lost frames, each of which "
-          "costs a 200 ms retransmission timeout, and from chand-guest's "
-          "bridge health check, which every 5 s runs `ovs-ofctl` and "
-          "`ovs-vsctl` synchronously and so stalls its receive loop (26–63 "
-          "ms per check under strace when this harness was written).{}"
+          "costs a 200 ms retransmission timeout.  (chand-guest's bridge "
+          "health check no longer stalls its receive loop: it runs "
+          "in-process, an OpenFlow flow sync that the loop drives every "
+          "5 s, where it used to run `ovs-ofctl` and `ovs-vsctl` "
+          "synchronously.){}"
           .format(
               fmt(med(pa["p99_ms"])), fmt(med(pa["p50_ms"])),
               fmt(med(pf["p50_ms"])), fmt(med(pf["p99_ms"])),
@@ -3403,8 +3400,7 @@ def limits_md(r):
         slow_fsync = fs.get("p90", 0) >= 1
         w("What would change it: chand-host work per change proportional "
           "to the change; fast retransmit and pacing (no 200 ms timer "
-          "after a burst loss); the bridge check off chand-guest's receive "
-          "path; {}".format(
+          "after a burst loss); {}".format(
               "and a chand-guest option for `synchronous=NORMAL` (the "
               "datastore has `DS_SYNC_NORMAL`; after a guest crash the "
               "host would resend from the position the guest reports, "
@@ -3533,18 +3529,14 @@ def daemon_changes_md():
 3. **`Channel.applied` as a delta**: `mutate` the changed keys (or publish
    `applied_count` and `applied_seq`, with the per-key map on demand)
    instead of rewriting the whole map every 200 ms.
-4. **chand-guest's bridge health check off the receive path**: it runs
-   `ovs-ofctl`/`ovs-vsctl` synchronously every 5 s (a child process each,
-   tens of milliseconds under load) while frames wait; run it
-   asynchronously (a child watched by the poll loop).
-5. **Jumbo frames that do not overrun the guest** (the MTU option, section
+4. **Jumbo frames that do not overrun the guest** (the MTU option, section
    7b): records per frame scale with the payload, but a window of 256
    frames of 9,000 bytes is ten times the bytes in flight, far more than
    the guest ovs-vswitchd's AF_PACKET buffer holds; a window in bytes, or
    pacing (1), would let large values gain from it too.
-6. **chand-guest `--sync=normal|full`** (the datastore already supports
+5. **chand-guest `--sync=normal|full`** (the datastore already supports
    NORMAL) for guests whose disks have slow fsync.
-7. **Measurement hooks**: frame → ack and commit → PACKET_OUT histograms
+6. **Measurement hooks**: frame → ack and commit → PACKET_OUT histograms
    in `channel-show` counters; commit timestamps and group-commit sizes in
    `guest-status`.
 """
