@@ -333,6 +333,9 @@ def markdown(r):
     if r["ok"]:
         out.append("**Result: the channel worked throughout** (every check "
                    "below passed).")
+    elif not r["problems"] and m.get("ended") == "interrupted":
+        out.append("**Result: interrupted** after %.0f s (the checks below "
+                   "ran once the load stopped)." % r["duration_s"])
     else:
         out.append("**Result: FAILED** (%s)." % (
             m.get("ended") if m.get("ended") not in (None, "end", "failed")

@@ -382,7 +382,7 @@ if pub["records"] != gr:
              " at %d keys, e.g. %s" % (len(diff), diff[:3]))
 print("%d records published, all in Guest_Record" % len(gr))
 PY
-            ); then
+            2>&1); then
             printf 'published\t%s\tok\t%s\n' "$vm" "$detail" \
                 >>"$RAW/checks.tsv"
         else
@@ -607,8 +607,10 @@ soak_main() {
         soak_sample_counters "$t"
     fi
     trap 'exit 130' INT TERM HUP
-    soak_event stop - "${SOAK_STOP:-end}"
-    soak_log "load stopped (${SOAK_STOP:-end}); checking the channels"
+    local why=${SOAK_STOP:-end}
+    [ ${#SOAK_PROBLEMS[@]} -gt 0 ] && why=failed
+    soak_event stop - "$why"
+    soak_log "load stopped ($why); checking the channels"
     for vm in "${SOAK_VMS[@]}"; do
         soak_publish_stop "$vm"
         soak_push_stop "$vm"
