@@ -54,6 +54,9 @@
 # bench/soak-report.py turns the samples into DIR/<date>-soak.md and .json
 # (DIR: --out, default /tmp/chand-soak).
 
+# (top, build, keep and the soak_* options come from scripts/bench.)
+# shellcheck disable=SC2154
+
 SOAK_VMS=(chsk-vm1 chsk-vm2)
 SOAK_NAMESPACES="chsk-hv chsk-vm1 chsk-vm2"
 SOAK_PUSH_KEYS=100              # Records each pusher updates round-robin.
@@ -306,7 +309,7 @@ soak_rotate() {
     fi
     soak_chanctl key-retire --vm "$vm" "$old" >/dev/null ||
         { soak_fail "key-retire of $vm's generation $old failed"; return 1; }
-    sed -i "/^$old[[:space:]]/d" "$keys"
+    sed -i "/^${old}[[:space:]]/d" "$keys"
     soak_event rotate "$vm" "generation $old -> $new in" \
         "$(( ($(soak_now_us) - t0) / 1000 )) ms"
 }
@@ -369,7 +372,7 @@ soak_end_checks() {
         python3 "$top/test/system/upstream-tool.py" guest-records \
             "$(soak_db)" "$vm" soakpub/ >"$RAW/guest-records-$vm.json" 2>&1
         if detail=$(python3 - "$RAW/published-$vm.json" \
-                    "$RAW/guest-records-$vm.json" <<'PY'
+                    "$RAW/guest-records-$vm.json" 2>&1 <<'PY'
 import json, sys
 pub = json.load(open(sys.argv[1]))
 gr = json.load(open(sys.argv[2]))
@@ -382,7 +385,7 @@ if pub["records"] != gr:
              " at %d keys, e.g. %s" % (len(diff), diff[:3]))
 print("%d records published, all in Guest_Record" % len(gr))
 PY
-            2>&1); then
+            ); then
             printf 'published\t%s\tok\t%s\n' "$vm" "$detail" \
                 >>"$RAW/checks.tsv"
         else
