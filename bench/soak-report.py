@@ -417,9 +417,9 @@ def markdown(r):
                                                               len(rst)))
     out.append("")
     for e in r["events"]:
-        out.append("- %7.1f s  %s: %s" % (
-            max(e["t"], 0.0), e["kind"] + (" " + e["vm"] if e["vm"] != "-"
-                                           else ""), e["detail"]))
+        what = e["kind"] + (" " + e["vm"] if e["vm"] != "-" else "")
+        out.append("- %7.1f s  %s: %s" % (max(e["t"], 0.0) + 0.0, what,
+                                          e["detail"]))
     out += ["", "The raw samples are in the JSON (`raw`)."]
     return "\n".join(out) + "\n"
 
