@@ -431,6 +431,8 @@ json.dump({
     "restart_s": float(restart), "push_rate": float(push_rate),
     "push_keys_per_vm": 100, "publish_rate_per_vm": float(pub_rate),
     "publish_keys_per_vm": 20, "stall_s": int(stall), "hz": int(hz),
+    "btime": int(next(l.split()[1] for l in open("/proc/stat")
+                      if l.startswith("btime "))),
     "vms": vms.split(),
     "git": sh("git describe --always --dirty 2>/dev/null"),
     "kernel": platform.release(),
