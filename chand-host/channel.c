@@ -68,6 +68,7 @@ struct ack_stamp {
 /* Acknowledged messages waiting for their Channel row, at most (older ones
  * are then not measured). */
 #define CHANNEL_MAX_ACK_STAMPS 65536
+#define CHANNEL_MIN_ACK_STAMPS 16     /* A power of 2 below the max. */
 
 struct channel {
     char *vm;
@@ -139,7 +140,8 @@ struct channel {
     uint64_t ack_mark;          /* Messages acknowledged so far. */
     struct ack_stamp *stamps;   /* Ring of acked messages not yet shown */
     size_t stamps_head;         /* in a committed Channel row: */
-    size_t n_stamps;            /* 'n_stamps' from 'stamps_head'. */
+    size_t n_stamps;            /* 'n_stamps' from 'stamps_head', of */
+    size_t stamps_alloc;        /* 'stamps_alloc' (0: none allocated). */
 };
 
 const char *
@@ -392,6 +394,23 @@ message_first_tx(void *cookie_, void *ch_)
     }
 }
 
+/* Doubles the ring of ack stamps (at least CHANNEL_MIN_ACK_STAMPS), keeping
+ * their order. */
+static void
+stamps_grow(struct channel *ch)
+{
+    size_t alloc = ch->stamps_alloc ? 2 * ch->stamps_alloc
+                                    : CHANNEL_MIN_ACK_STAMPS;
+    struct ack_stamp *stamps = xmalloc(alloc * sizeof *stamps);
+    for (size_t i = 0; i < ch->n_stamps; i++) {
+        stamps[i] = ch->stamps[(ch->stamps_head + i) % ch->stamps_alloc];
+    }
+    free(ch->stamps);
+    ch->stamps = stamps;
+    ch->stamps_alloc = alloc;
+    ch->stamps_head = 0;
+}
+
 /* Records the latencies of acknowledged message 'cookie' and keeps its
  * stamp until a Channel row shows it (channel_db_committed()). */
 static void
@@ -408,15 +427,17 @@ note_acked(struct channel *ch, const struct msg_cookie *cookie)
         latency_hist_add(&ch->latency[CHANNEL_LAT_SEEN_TO_ACKED],
                          now_us - cookie->seen_us);
     }
-    if (!ch->stamps) {
-        ch->stamps = xmalloc(CHANNEL_MAX_ACK_STAMPS * sizeof *ch->stamps);
-    }
-    if (ch->n_stamps == CHANNEL_MAX_ACK_STAMPS) {
-        ch->stamps_head = (ch->stamps_head + 1) % CHANNEL_MAX_ACK_STAMPS;
-        ch->n_stamps--;
+    if (ch->n_stamps == ch->stamps_alloc) {
+        if (ch->stamps_alloc < CHANNEL_MAX_ACK_STAMPS) {
+            stamps_grow(ch);
+        } else {
+            /* The oldest goes unmeasured. */
+            ch->stamps_head = (ch->stamps_head + 1) % ch->stamps_alloc;
+            ch->n_stamps--;
+        }
     }
     struct ack_stamp *st = &ch->stamps[(ch->stamps_head + ch->n_stamps++)
-                                       % CHANNEL_MAX_ACK_STAMPS];
+                                       % ch->stamps_alloc];
     st->mark = ch->ack_mark;
     st->seen_us = cookie->seen_us;
     st->acked_us = now_us;
@@ -436,8 +457,15 @@ channel_db_committed(struct channel *ch, uint64_t mark, long long now_us)
             latency_hist_add(&ch->latency[CHANNEL_LAT_SEEN_TO_APPLIED],
                              now_us - st->seen_us);
         }
-        ch->stamps_head = (ch->stamps_head + 1) % CHANNEL_MAX_ACK_STAMPS;
+        ch->stamps_head = (ch->stamps_head + 1) % ch->stamps_alloc;
         ch->n_stamps--;
+    }
+    if (!ch->n_stamps && ch->stamps_alloc > CHANNEL_MIN_ACK_STAMPS) {
+        /* After a burst: an idle channel keeps a small ring. */
+        free(ch->stamps);
+        ch->stamps = NULL;
+        ch->stamps_alloc = 0;
+        ch->stamps_head = 0;
     }
 }
 
