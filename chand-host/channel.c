@@ -965,7 +965,14 @@ update_synced(struct channel *ch)
             }
         }
     }
-    json_object_clear(ch->recheck);
+    if (json_object_size(ch->recheck) > 64) {
+        /* Clearing costs the table's size, which a burst grew: start
+         * small again. */
+        json_decref(ch->recheck);
+        ch->recheck = json_object();
+    } else if (json_object_size(ch->recheck)) {
+        json_object_clear(ch->recheck);
+    }
     ch->synced = !ch->snapshot && !json_object_size(ch->unsynced);
 }
 

@@ -298,13 +298,21 @@ has_duplicates(const struct ovsdb_atom *atoms, size_t n)
     if (n < 2) {
         return false;
     }
+    /* ovsdb-server sends sets and maps in order: then one pass tells. */
+    size_t i;
+    for (i = 1; i < n && compare_atoms(&atoms[i - 1], &atoms[i]) < 0; i++) {
+        continue;
+    }
+    if (i == n) {
+        return false;
+    }
     const struct ovsdb_atom **v = xmalloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         v[i] = &atoms[i];
     }
     qsort(v, n, sizeof *v, compare_atom_ptrs);
     bool dup = false;
-    for (size_t i = 1; i < n && !dup; i++) {
+    for (i = 1; i < n && !dup; i++) {
         dup = !compare_atoms(v[i - 1], v[i]);
     }
     free(v);
@@ -1213,16 +1221,52 @@ compare_pairs(const void *a_, const void *b_)
     return compare_atoms(&a->key, &b->key);
 }
 
-/* Returns the index of 'key' in 'pairs' (n elements), or -1. */
+/* Returns the index of 'key' in 'pairs' (n elements, sorted by key), or
+ * -1. */
 static ptrdiff_t
 find_pair(const struct pair *pairs, size_t n, const struct ovsdb_atom *key)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (!compare_atoms(&pairs[i].key, key)) {
-            return i;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = compare_atoms(&pairs[mid].key, key);
+        if (!cmp) {
+            return mid;
+        } else if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
     return -1;
+}
+
+static bool
+pairs_sorted(const struct pair *pairs, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (compare_pairs(&pairs[i - 1], &pairs[i]) > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Merges the sorted runs 'a' (na pairs) and 'b' (nb pairs) into 'out'. */
+static void
+merge_pairs(const struct pair *a, size_t na, const struct pair *b, size_t nb,
+            struct pair *out)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < na && j < nb) {
+        out[k++] = compare_pairs(&a[i], &b[j]) <= 0 ? a[i++] : b[j++];
+    }
+    while (i < na) {
+        out[k++] = a[i++];
+    }
+    while (j < nb) {
+        out[k++] = b[j++];
+    }
 }
 
 int
@@ -1272,7 +1316,12 @@ ovsdb_datum_apply_diff(const json_t *old, const json_t *diff,
         goto out;
     }
 
+    /* The old pairs, sorted (ovsdb-server sends them so), are looked up by
+     * binary search and marked 'gone'; the diff's new keys go after them,
+     * then both runs are merged: a diff of m pairs to a datum of n costs
+     * O(n + m log n), not O(n m). */
     struct pair *pairs = xcalloc(o.n + d.n + 1, sizeof *pairs);
+    bool *gone = xcalloc(o.n + 1, sizeof *gone);
     size_t n = o.n;
     for (size_t i = 0; i < o.n; i++) {
         pairs[i].key = o.keys[i];
@@ -1280,9 +1329,14 @@ ovsdb_datum_apply_diff(const json_t *old, const json_t *diff,
             pairs[i].value = o.values[i];
         }
     }
+    if (!pairs_sorted(pairs, o.n)) {
+        qsort(pairs, o.n, sizeof *pairs, compare_pairs);
+    }
     for (size_t i = 0; i < d.n; i++) {
-        ptrdiff_t pos = find_pair(pairs, n, &d.keys[i]);
+        ptrdiff_t pos = find_pair(pairs, o.n, &d.keys[i]);
         if (pos < 0) {
+            /* A new key (the diff's keys are distinct: decoding it
+             * checked). */
             pairs[n].key = d.keys[i];
             if (is_map) {
                 pairs[n].value = d.values[i];
@@ -1292,10 +1346,24 @@ ovsdb_datum_apply_diff(const json_t *old, const json_t *diff,
                                            &d.values[i])) {
             pairs[pos].value = d.values[i];
         } else {
-            pairs[pos] = pairs[--n];
+            gone[pos] = true;
         }
     }
-    qsort(pairs, n, sizeof *pairs, compare_pairs);
+    size_t kept = 0;
+    for (size_t i = 0; i < o.n; i++) {
+        if (!gone[i]) {
+            pairs[kept++] = pairs[i];
+        }
+    }
+    size_t n_new = n - o.n;
+    struct pair *added = pairs + o.n;
+    qsort(added, n_new, sizeof *added, compare_pairs);
+    struct pair *merged = xcalloc(kept + n_new + 1, sizeof *merged);
+    merge_pairs(pairs, kept, added, n_new, merged);
+    free(pairs);
+    free(gone);
+    pairs = merged;
+    n = kept + n_new;
 
     struct ovsdb_datum result = {
         .is_map = is_map,

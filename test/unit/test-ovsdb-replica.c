@@ -1058,6 +1058,82 @@ test_apply_diff(void)
     check_diff("'a'", "['named-uuid','x']", &any, NULL);
 }
 
+/* Map diffs against a model: a key the diff names is added if absent,
+ * changed if its value differs, and removed if equal; the result is
+ * sorted.  The old datum comes in a random order. */
+static void
+test_apply_diff_random(void)
+{
+    static const struct ovsdb_type map = OVSDB_TYPE_MAP(STRING, INTEGER);
+    uint64_t rng = 0xd1ff;
+    for (int round = 0; round < 300; round++) {
+        json_t *model = json_object();
+        json_t *old_pairs = json_array();
+        size_t n_old = unit_random(&rng) % 200;
+        for (size_t i = 0; i < n_old; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "k%03d", (int) (unit_random(&rng) % 300));
+            if (json_object_get(model, k)) {
+                continue;
+            }
+            json_int_t v = unit_random(&rng) % 3;
+            json_object_set_new(model, k, json_integer(v));
+            /* Insert at a random place: not sorted. */
+            size_t at = json_array_size(old_pairs)
+                        ? unit_random(&rng) % (json_array_size(old_pairs) + 1)
+                        : 0;
+            json_array_insert_new(old_pairs, at, json_pack("[sI]", k, v));
+        }
+        json_t *diff_pairs = json_array();
+        json_t *named = json_object();
+        size_t n_diff = unit_random(&rng) % 40;
+        for (size_t i = 0; i < n_diff; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "k%03d", (int) (unit_random(&rng) % 300));
+            if (json_object_get(named, k)) {
+                continue;
+            }
+            json_object_set_new(named, k, json_true());
+            json_int_t v = unit_random(&rng) % 3;
+            json_array_append_new(diff_pairs, json_pack("[sI]", k, v));
+            json_t *have = json_object_get(model, k);
+            if (have && json_integer_value(have) == v) {
+                json_object_del(model, k);
+            } else {
+                json_object_set_new(model, k, json_integer(v));
+            }
+        }
+        json_t *old = json_pack("[so]", "map", old_pairs);
+        json_t *diff = json_pack("[so]", "map", diff_pairs);
+        json_t *result;
+        CU_ASSERT_EQUAL_FATAL(ovsdb_datum_apply_diff(old, diff, &map,
+                                                     &result), 0);
+        /* Compare pair by pair, in order. */
+        const json_t *pairs = json_is_array(result)
+                              && !strcmp(json_string_value(
+                                             json_array_get(result, 0)),
+                                         "map")
+                              ? json_array_get(result, 1) : NULL;
+        CU_ASSERT_PTR_NOT_NULL(pairs);
+        size_t n_result = pairs ? json_array_size(pairs) : 0;
+        CU_ASSERT_EQUAL(n_result, json_object_size(model));
+        const char *prev = "";
+        for (size_t i = 0; i < n_result; i++) {
+            const json_t *pair = json_array_get(pairs, i);
+            const char *k = json_string_value(json_array_get(pair, 0));
+            CU_ASSERT(strcmp(prev, k) < 0);
+            prev = k;
+            CU_ASSERT_EQUAL(json_integer_value(json_array_get(pair, 1)),
+                            json_integer_value(json_object_get(model, k)));
+        }
+        json_decref(result);
+        json_decref(old);
+        json_decref(diff);
+        json_decref(named);
+        json_decref(model);
+    }
+}
+
 /* Applies _Server "Database" updates given as JSON text. */
 static int
 apply_server(struct ovsdb_replica *r, const char *text, bool initial)
@@ -2874,6 +2950,7 @@ unit_register(void)
         { "transactions offline", test_txn_offline },
         { "update2 and diffs", test_update2 },
         { "datum diffs", test_apply_diff },
+        { "map diffs against a model", test_apply_diff_random },
         { "_Server check", test_server_check },
         { "condition API", test_condition_api },
         { "fake server", test_fake_server },
