@@ -1088,6 +1088,62 @@ channel_write_done(const json_t *result, const char *error, void *aux)
     free(ctx);
 }
 
+/* Returns the mutations that turn the 'applied' map of Channel row
+ * contents 'old' into that of 'new' (both as channel_row() makes them): a
+ * new JSON array, empty if they are equal. */
+static json_t *
+applied_mutations(const json_t *old, const json_t *new)
+{
+    json_t *have = json_object();
+    size_t i;
+    json_t *pair;
+    json_array_foreach (json_array_get(json_object_get(old, "applied"), 1),
+                        i, pair) {
+        json_object_set(have, json_string_value(json_array_get(pair, 0)),
+                        json_array_get(pair, 1));
+    }
+    json_t *del = json_array();
+    json_t *ins = json_array();
+    json_array_foreach (json_array_get(json_object_get(new, "applied"), 1),
+                        i, pair) {
+        const char *key = json_string_value(json_array_get(pair, 0));
+        json_t *value = json_array_get(pair, 1);
+        json_t *was = json_object_get(have, key);
+        if (!was || !json_equal(was, value)) {
+            if (was) {
+                json_array_append_new(del, json_string(key));
+            }
+            json_array_append(ins, pair);
+        }
+        json_object_del(have, key);
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (have, key, value) {
+        json_array_append_new(del, json_string(key));
+    }
+    json_decref(have);
+
+    /* A mutation's "delete" goes first: "insert" leaves a key that is
+     * there alone. */
+    json_t *mutations = json_array();
+    if (json_array_size(del)) {
+        json_array_append_new(mutations, ovsdb_mutation(
+                                  "applied", "delete",
+                                  json_pack("[so]", "set", del)));
+    } else {
+        json_decref(del);
+    }
+    if (json_array_size(ins)) {
+        json_array_append_new(mutations, ovsdb_mutation(
+                                  "applied", "insert",
+                                  json_pack("[so]", "map", ins)));
+    } else {
+        json_decref(ins);
+    }
+    return mutations;
+}
+
 /* Writes VM 'vm''s Channel row (writer 'w', NULL if it has none) if it
  * differs from what was written, and keeps 'vm' in 'writers_pending' while
  * it is not written yet and no write is in flight. */
@@ -1111,24 +1167,40 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
         return;
     }
     const struct ovsdb_replica_row *found = find_channel_row(db, vm);
-    json_t *op;
+    json_t *ops = json_array();
     if (found) {
         /* The row's identity (vm, chassis) stays as inserted: a host's
          * role may update its rows but not rename them (RBAC). */
-        json_t *row = json_deep_copy(w->wanted);
+        const char *uuid = ovsdb_replica_row_uuid(found);
+        json_t *row = json_copy(w->wanted);
         json_object_del(row, "vm");
         json_object_del(row, "chassis");
-        op = ovsdb_op_update("Channel",
-                             ovsdb_where_uuid(ovsdb_replica_row_uuid(found)),
-                             row);
+        json_t *mutations = w->written ? applied_mutations(w->written,
+                                                           w->wanted)
+                                       : NULL;
+        if (mutations) {
+            /* Only what changed in 'applied', which may hold many keys. */
+            json_object_del(row, "applied");
+        }
+        json_array_append_new(ops, ovsdb_op_update("Channel",
+                                                   ovsdb_where_uuid(uuid),
+                                                   row));
+        if (mutations && json_array_size(mutations)) {
+            json_array_append_new(ops, ovsdb_op_mutate(
+                                      "Channel", ovsdb_where_uuid(uuid),
+                                      json_incref(mutations)));
+        }
+        json_decref(mutations);
     } else {
-        op = ovsdb_op_insert("Channel", json_deep_copy(w->wanted), NULL);
+        json_array_append_new(ops, ovsdb_op_insert("Channel",
+                                                   json_copy(w->wanted),
+                                                   NULL));
     }
     struct txn_ctx *ctx = calloc(1, sizeof *ctx);
     ctx->db = db;
     ctx->vm = strdup(vm);
-    w->txn = ovsdb_replica_transact(db->replica, json_pack("[o]", op),
-                                    channel_write_done, ctx);
+    w->txn = ovsdb_replica_transact(db->replica, ops, channel_write_done,
+                                    ctx);
     w->txn_mark = w->wanted_mark;
     json_decref(w->written);
     w->written = json_incref(w->wanted);
