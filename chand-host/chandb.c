@@ -38,6 +38,12 @@ struct chandb_writer {
     long long retry_at;         /* After a failed write, not before. */
     uint64_t wanted_mark;       /* chandb_channel_state.ack_mark of... */
     uint64_t txn_mark;          /* ...'wanted' and of the txn in flight. */
+
+    /* Channel.applied is kept out of 'wanted' and 'written', which would
+     * otherwise copy and compare it whole at every write: */
+    json_t *applied;            /* key -> version: the map wanted. */
+    json_t *pending;            /* key -> true: keys not written since... */
+    bool pending_all;           /* ...or all of them (a whole write). */
 };
 
 struct chandb {
@@ -96,6 +102,9 @@ struct chandb {
 
 static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
                                                       const char *vm);
+static void writer_free(struct chandb_writer *);
+static void writer_set_applied(struct chandb_writer *,
+                               const struct chandb_channel_state *);
 static bool relay_inputs_changed(const struct chandb *);
 static void relay_run(struct chandb *);
 static void objaction_run(struct chandb *);
@@ -240,10 +249,7 @@ chandb_destroy(struct chandb *db)
     const char *vm;
     json_t *p;
     json_object_foreach (db->writers_by_vm, vm, p) {
-        struct chandb_writer *w = writer_get(db, vm);
-        json_decref(w->wanted);
-        json_decref(w->written);
-        free(w);
+        writer_free(writer_get(db, vm));
     }
     ovsdb_replica_destroy(db->replica);
     json_decref(db->global);
@@ -776,6 +782,7 @@ rewrite_all(struct chandb *db)
         struct chandb_writer *w = writer_get(db, vm);
         json_decref(w->written);
         w->written = NULL;
+        w->pending_all = true;
         json_object_set_new(db->writers_pending, vm, json_true());
     }
     json_object_clear(db->record_errors);
@@ -985,19 +992,25 @@ chandb_desired(struct chandb *db, const char *vm)
 
 /* Channel rows. */
 
+static void
+writer_free(struct chandb_writer *w)
+{
+    if (w) {
+        json_decref(w->wanted);
+        json_decref(w->written);
+        json_decref(w->applied);
+        json_decref(w->pending);
+        free(w);
+    }
+}
+
+/* Returns Channel row contents for 'st' without 'applied' (a new JSON
+ * object), which the writer keeps apart. */
 static json_t *
 channel_row(const struct chandb_channel_state *st)
 {
-    json_t *applied = json_object();
     const char *key;
     json_t *entry;
-    json_object_foreach ((json_t *) st->applied, key, entry) {
-        json_object_set(applied, key, json_array_get(entry, 0));
-    }
-    json_t *applied_map = json_array();
-    json_object_foreach (applied, key, entry) {
-        json_array_append_new(applied_map, json_pack("[sO]", key, entry));
-    }
     json_t *stats_map = json_array();
     if (st->statistics) {
         json_object_foreach ((json_t *) st->statistics, key, entry) {
@@ -1011,7 +1024,7 @@ channel_row(const struct chandb_channel_state *st)
         }
     }
     json_t *row = json_pack(
-        "{ss sI sI ss ss sI sI s[so] sI sI sb s[so] s[so]}",
+        "{ss sI sI ss ss sI sI sI sI sb s[so] s[so]}",
         "vm", st->vm,
         "chan_id", (json_int_t) st->chan_id,
         "vid", (json_int_t) st->vid,
@@ -1019,9 +1032,8 @@ channel_row(const struct chandb_channel_state *st)
         "state", st->state,
         "host_epoch", (json_int_t) st->host_epoch,
         "guest_epoch", (json_int_t) st->guest_epoch,
-        "applied", "map", applied_map,
         "desired_count", (json_int_t) st->desired_count,
-        "applied_count", (json_int_t) json_object_size(applied),
+        "applied_count", (json_int_t) json_object_size(st->applied),
         "synced", st->synced,
         "statistics", "map", stats_map,
         "errors", "map", errors_map);
@@ -1048,7 +1060,6 @@ channel_row(const struct chandb_channel_state *st)
     json_object_set_new(row, "sent", json_pack("[so]", "map", sent_map));
     json_object_set_new(row, "applied_digest",
                         json_string(st->applied_digest));
-    json_decref(applied);
     return row;
 }
 
@@ -1081,6 +1092,7 @@ channel_write_done(const json_t *result, const char *error, void *aux)
                          error);
             json_decref(w->written);
             w->written = NULL;  /* Write it again, in a while. */
+            w->pending_all = true;
             w->retry_at = time_msec() + CHANNEL_RETRY_MS;
         }
     }
@@ -1088,44 +1100,39 @@ channel_write_done(const json_t *result, const char *error, void *aux)
     free(ctx);
 }
 
-/* Returns the mutations that turn the 'applied' map of Channel row
- * contents 'old' into that of 'new' (both as channel_row() makes them): a
- * new JSON array, empty if they are equal. */
+/* Returns the whole 'applied' map that writer 'w' wants, as an OVSDB
+ * datum (a new reference). */
 static json_t *
-applied_mutations(const json_t *old, const json_t *new)
+applied_map(const struct chandb_writer *w)
 {
-    json_t *have = json_object();
-    size_t i;
-    json_t *pair;
-    json_array_foreach (json_array_get(json_object_get(old, "applied"), 1),
-                        i, pair) {
-        json_object_set(have, json_string_value(json_array_get(pair, 0)),
-                        json_array_get(pair, 1));
+    json_t *pairs = json_array();
+    const char *key;
+    json_t *version;
+    json_object_foreach (w->applied, key, version) {
+        json_array_append_new(pairs, json_pack("[sO]", key, version));
     }
+    return json_pack("[so]", "map", pairs);
+}
+
+/* Returns the mutations that bring 'applied' from what writer 'w' last
+ * wrote to what it wants: its pending keys deleted, then those it still
+ * has inserted with their versions ("insert" leaves a key that is there
+ * alone, so the delete goes first).  A new JSON array, empty if nothing
+ * is pending. */
+static json_t *
+applied_mutations(const struct chandb_writer *w)
+{
     json_t *del = json_array();
     json_t *ins = json_array();
-    json_array_foreach (json_array_get(json_object_get(new, "applied"), 1),
-                        i, pair) {
-        const char *key = json_string_value(json_array_get(pair, 0));
-        json_t *value = json_array_get(pair, 1);
-        json_t *was = json_object_get(have, key);
-        if (!was || !json_equal(was, value)) {
-            if (was) {
-                json_array_append_new(del, json_string(key));
-            }
-            json_array_append(ins, pair);
-        }
-        json_object_del(have, key);
-    }
     const char *key;
-    json_t *value;
-    json_object_foreach (have, key, value) {
+    json_t *v;
+    json_object_foreach (w->pending, key, v) {
         json_array_append_new(del, json_string(key));
+        json_t *version = json_object_get(w->applied, key);
+        if (version) {
+            json_array_append_new(ins, json_pack("[sO]", key, version));
+        }
     }
-    json_decref(have);
-
-    /* A mutation's "delete" goes first: "insert" leaves a key that is
-     * there alone. */
     json_t *mutations = json_array();
     if (json_array_size(del)) {
         json_array_append_new(mutations, ovsdb_mutation(
@@ -1150,7 +1157,9 @@ applied_mutations(const json_t *old, const json_t *new)
 static void
 write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
 {
-    if (!w || w->txn || (w->written && json_equal(w->written, w->wanted))) {
+    if (!w || w->txn
+        || (w->written && !w->pending_all && !json_object_size(w->pending)
+            && json_equal(w->written, w->wanted))) {
         if (w && !w->txn && w->written) {
             /* The row already says what the channel had at this mark. */
             note_committed(db, vm, w->wanted_mark);
@@ -1168,34 +1177,32 @@ write_channel(struct chandb *db, const char *vm, struct chandb_writer *w)
     }
     const struct ovsdb_replica_row *found = find_channel_row(db, vm);
     json_t *ops = json_array();
+    bool whole = !found || !w->written || w->pending_all;
+    json_t *row = json_copy(w->wanted);
+    if (whole) {
+        json_object_set_new(row, "applied", applied_map(w));
+    }
     if (found) {
         /* The row's identity (vm, chassis) stays as inserted: a host's
          * role may update its rows but not rename them (RBAC). */
         const char *uuid = ovsdb_replica_row_uuid(found);
-        json_t *row = json_copy(w->wanted);
         json_object_del(row, "vm");
         json_object_del(row, "chassis");
-        json_t *mutations = w->written ? applied_mutations(w->written,
-                                                           w->wanted)
-                                       : NULL;
-        if (mutations) {
-            /* Only what changed in 'applied', which may hold many keys. */
-            json_object_del(row, "applied");
-        }
         json_array_append_new(ops, ovsdb_op_update("Channel",
                                                    ovsdb_where_uuid(uuid),
                                                    row));
-        if (mutations && json_array_size(mutations)) {
+        if (!whole && json_object_size(w->pending)) {
+            /* Only what changed in 'applied', which may hold many keys. */
             json_array_append_new(ops, ovsdb_op_mutate(
                                       "Channel", ovsdb_where_uuid(uuid),
-                                      json_incref(mutations)));
+                                      applied_mutations(w)));
         }
-        json_decref(mutations);
     } else {
-        json_array_append_new(ops, ovsdb_op_insert("Channel",
-                                                   json_copy(w->wanted),
-                                                   NULL));
+        json_array_append_new(ops, ovsdb_op_insert("Channel", row, NULL));
     }
+    json_decref(w->pending);
+    w->pending = json_object();
+    w->pending_all = false;
     struct txn_ctx *ctx = calloc(1, sizeof *ctx);
     ctx->db = db;
     ctx->vm = strdup(vm);
@@ -1427,9 +1434,7 @@ chandb_delete_channel(struct chandb *db, const char *vm)
         if (w->txn) {
             return;             /* Once the write in flight ends. */
         }
-        json_decref(w->wanted);
-        json_decref(w->written);
-        free(w);
+        writer_free(w);
         json_object_del(db->writers_by_vm, vm);
         json_object_del(db->writers_pending, vm);
     }
@@ -1586,7 +1591,45 @@ chandb_update_channel(struct chandb *db,
     json_decref(w->wanted);
     w->wanted = channel_row(st);
     w->wanted_mark = st->ack_mark;
+    writer_set_applied(w, st);
     write_channel(db, st->vm, w);
+}
+
+/* Brings writer 'w''s wanted 'applied' map up to 'st', noting the keys to
+ * write. */
+static void
+writer_set_applied(struct chandb_writer *w,
+                   const struct chandb_channel_state *st)
+{
+    const char *key;
+    json_t *entry;
+    if (!w->pending) {
+        w->pending = json_object();
+    }
+    if (!st->applied_changed || !w->applied) {
+        json_decref(w->applied);
+        w->applied = json_object();
+        if (st->applied) {
+            json_object_foreach ((json_t *) st->applied, key, entry) {
+                json_object_set(w->applied, key, json_array_get(entry, 0));
+            }
+        }
+        json_object_clear(w->pending);
+        w->pending_all = true;
+        return;
+    }
+    json_t *v;
+    json_object_foreach ((json_t *) st->applied_changed, key, v) {
+        entry = json_object_get(st->applied, key);
+        if (entry) {
+            json_object_set(w->applied, key, json_array_get(entry, 0));
+        } else {
+            json_object_del(w->applied, key);
+        }
+        if (!w->pending_all) {
+            json_object_set_new(w->pending, key, json_true());
+        }
+    }
 }
 
 json_t *

@@ -36,6 +36,10 @@ struct chandb_channel_state {
     uint32_t host_epoch;
     uint32_t guest_epoch;
     const json_t *applied;      /* Borrowed: key -> [version, text]. */
+    const json_t *applied_changed;  /* Borrowed: key -> true, the keys of
+                                     * 'applied' that changed since the
+                                     * previous state given for this VM;
+                                     * NULL: any may have. */
     char applied_digest[17];    /* Of 'applied' with its texts (channel.h),
                                  * "" if unknown. */
     size_t desired_count;

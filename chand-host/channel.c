@@ -114,6 +114,10 @@ struct channel {
                                  * (as of the last update_synced())... */
     json_t *recheck;            /* ...except for these keys (-> true)... */
     bool recheck_all;           /* ...or for any key. */
+    json_t *applied_dirty;      /* key -> true: 'applied' keys changed
+                                 * since channel_get_db_state()... */
+    bool applied_dirty_all;     /* ...or any of them. */
+    json_t *applied_given;      /* What it gave out last (or NULL). */
     uint64_t digest_x;          /* XOR of entry_hash() over 'applied'... */
     size_t digest_unknown;      /* ...and its entries without a text. */
 
@@ -318,6 +322,16 @@ recheck_key(struct channel *ch, const char *key)
     }
 }
 
+/* Notes that applied key 'key' changed, for the Channel row. */
+static void
+applied_changed(struct channel *ch, const char *key)
+{
+    recheck_key(ch, key);
+    if (!ch->applied_dirty_all) {
+        json_object_set_new(ch->applied_dirty, key, json_true());
+    }
+}
+
 /* Sets applied entry 'key' to 'entry' ([version, text], stolen). */
 static void
 applied_set(struct channel *ch, const char *key, json_t *entry)
@@ -328,7 +342,7 @@ applied_set(struct channel *ch, const char *key, json_t *entry)
     }
     digest_entry(ch, key, entry, 1);
     json_object_set_new(ch->applied, key, entry);
-    recheck_key(ch, key);
+    applied_changed(ch, key);
 }
 
 /* Takes applied entry 'key' out, if there is one. */
@@ -338,7 +352,7 @@ applied_del(struct channel *ch, const char *key)
     json_t *old = json_object_get(ch->applied, key);
     if (old) {
         digest_entry(ch, key, old, -1);
-        recheck_key(ch, key);
+        applied_changed(ch, key);
         json_object_del(ch->applied, key);
     }
 }
@@ -357,6 +371,7 @@ applied_replace(struct channel *ch, json_t *applied)
         digest_entry(ch, key, entry, 1);
     }
     ch->recheck_all = true;
+    ch->applied_dirty_all = true;
 }
 
 static const char *const latency_names[CHANNEL_N_LATENCY] = {
@@ -532,6 +547,8 @@ channel_create(const char *vm, const struct chan_config *cfg,
     chan_sender_set_first_tx(ch->sender, message_first_tx);
     ch->sent = json_object();
     ch->applied = json_object();
+    ch->applied_dirty = json_object();
+    ch->applied_dirty_all = true;
     if (prior) {
         ch->epoch = prior->host_epoch;
         ch->guest_epoch = prior->guest_epoch;
@@ -580,6 +597,8 @@ channel_destroy(struct channel *ch)
         json_decref(ch->last_desired);
         json_decref(ch->unsynced);
         json_decref(ch->recheck);
+        json_decref(ch->applied_dirty);
+        json_decref(ch->applied_given);
         json_decref(ch->guest_keys);
         json_decref(ch->resume_sent);
         json_decref(ch->counters);
@@ -1597,6 +1616,13 @@ channel_get_db_state(struct channel *ch, long long now,
     st->host_epoch = ch->epoch;
     st->guest_epoch = ch->guest_epoch;
     st->applied = ch->applied;
+    json_decref(ch->applied_given);
+    ch->applied_given = (ch->applied_dirty_all ? NULL
+                         : json_incref(ch->applied_dirty));
+    json_decref(ch->applied_dirty);
+    ch->applied_dirty = json_object();
+    ch->applied_dirty_all = false;
+    st->applied_changed = ch->applied_given;
     format_digest(ch->digest_x, ch->digest_unknown, st->applied_digest);
     st->desired_count = ch->desired_count;
     st->synced = ch->synced;
