@@ -105,6 +105,8 @@ static const struct ovsdb_replica_row *find_channel_row(const struct chandb *,
 static void writer_free(struct chandb_writer *);
 static void writer_set_applied(struct chandb_writer *,
                                const struct chandb_channel_state *);
+static bool records_changed_under(const struct chandb *,
+                                  const char *const *prefixes);
 static bool relay_inputs_changed(const struct chandb *);
 static void relay_run(struct chandb *);
 static void objaction_run(struct chandb *);
@@ -1852,8 +1854,11 @@ chandb_delete_guest_records(struct chandb *db, const char *vm)
 static bool
 relay_inputs_changed(const struct chandb *db)
 {
-    static const char *const tables[] = { "Guest_Record", "Relay",
-                                          "Record" };
+    static const char *const tables[] = { "Guest_Record", "Relay" };
+    static const char *const prefixes[] = { RELAY_FROM_PREFIX, NULL };
+    if (records_changed_under(db, prefixes)) {
+        return true;
+    }
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
                                                               tables[i]))) {
@@ -1864,6 +1869,42 @@ relay_inputs_changed(const struct chandb *db)
     OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
                                                                "Channel")) {
         if (ovsdb_replica_row_change(row) != OVSDB_REPLICA_MODIFIED) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+key_has_prefix(const json_t *datum, const char *const *prefixes)
+{
+    const char *key = NULL;
+    if (!datum || ovsdb_datum_get_string(datum, &key) || !key) {
+        return false;
+    }
+    for (const char *const *p = prefixes; *p; p++) {
+        if (!strncmp(key, *p, strlen(*p))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True if a Record row whose key is (or was) under one of 'prefixes' (a
+ * NULL-terminated array) changed since the last track clear.  The relayed
+ * and object-action records live under their own prefixes, and only
+ * records there (derived ones, or the control plane's, which take
+ * precedence) change what chand-host derives: a push of any other record
+ * does not make it compute them all again. */
+static bool
+records_changed_under(const struct chandb *db, const char *const *prefixes)
+{
+    const struct ovsdb_replica_row *row;
+    OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
+                                                               "Record")) {
+        if (key_has_prefix(ovsdb_replica_row_get(row, "key"), prefixes)
+            || key_has_prefix(ovsdb_replica_row_get_old(row, "key"),
+                              prefixes)) {
             return true;
         }
     }
@@ -2185,9 +2226,17 @@ relay_run(struct chandb *db)
 static bool
 objaction_inputs_changed(const struct chandb *db)
 {
-    static const char *const tables[] = { "Object", "Object_Ref", "Record",
+    static const char *const tables[] = { "Object", "Object_Ref",
                                           "Guest_Record", "Relay",
                                           "Allowlist" };
+    static const char *const prefixes[] = {
+        OBJACTION_VERDICT_PREFIX, OBJACTION_NOTICE_PREFIX,
+        OBJACTION_RESTORE_PREFIX, OBJACTION_ALLOW_PREFIX,
+        OBJACTION_INSTALL_PREFIX, NULL
+    };
+    if (records_changed_under(db, prefixes)) {
+        return true;
+    }
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
                                                               tables[i]))) {
