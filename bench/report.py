@@ -296,7 +296,7 @@ TPUT_KEYS = ["records", "messages", "ingest_s", "host_first_s", "apply_s",
 def throughput(raw):
     d = os.path.join(raw, "tput")
     out = {}
-    for kind in ("msgs", "recs", "sets"):
+    for kind in ("msgs", "msgsets", "recs", "sets"):
         runs = [tput_one(f[:-len(".push.json")]) for _, f in
                 run_files(os.path.join(d, kind + "-*.push.json"))]
         runs = [r for r in runs if r]
@@ -2042,13 +2042,17 @@ def targets(r):
     a128 = (ca.get("128") or {}).get("ceiling_pps")
     a1400 = (ca.get("1400") or {}).get("ceiling_pps")
     t = r["throughput"]
-    msgs = t.get("msgs", {}).get("msgs_from_commit")
-    if a128 and msgs:
-        ratio_ = msgs["median"] / a128["median"]
+    best_msgs, msgs_form = None, None
+    for kind, name in (("msgs", "Record rows"), ("msgsets", "one Record_Set")):
+        x = t.get(kind, {}).get("msgs_from_commit")
+        if x and (best_msgs is None or x["median"] > best_msgs):
+            best_msgs, msgs_form = x["median"], name
+    if a128 and best_msgs:
+        ratio_ = best_msgs / a128["median"]
         out.append({"target": "acknowledged messages/s (one record each) "
                               ">= 50 % of ceiling (a) at that frame size",
                     "value": ratio_, "unit": "of ceiling",
-                    "met": ratio_ >= 0.5})
+                    "form": msgs_form, "met": ratio_ >= 0.5})
     best, form = None, None
     for kind, name in (("recs", "Record rows"), ("sets", "one Record_Set")):
         x = t.get(kind, {}).get("rate_from_commit")
@@ -2158,7 +2162,8 @@ def md_report(r):
     for t in r["targets"]:
         v = t["value"]
         if t["unit"] == "of ceiling":
-            val = "{:.0f} % of ceiling (a)".format(v * 100)
+            val = "{:.0f} % of ceiling (a){}".format(
+                v * 100, " ({})".format(t["form"]) if t.get("form") else "")
         elif t["unit"] == "MB/s" and not v:
             val = "not delivered (see section 7)"
         elif t["unit"] == "not measured":
@@ -2260,16 +2265,17 @@ def md_report(r):
           "(`applied_count`).  *Steady* excludes the time before the first "
           "record is applied (chand-host digesting the transaction).")
         w("")
-        w("The third column pushes the same records as the entries of "
-          "**one `Record_Set` row** (doc/chan-db.md) instead of one "
-          "`Record` row each.")
+        w("The second and fourth columns push the same records as the "
+          "entries of **one `Record_Set` row** (doc/chan-db.md) instead of "
+          "one `Record` row each.")
         w("")
-        w("| figure | messages (--max-batch=1) | records (batching, "
-          "default) | records in one Record_Set row |")
-        w("|---|---|---|---|")
+        w("| figure | messages (--max-batch=1) | messages, from one "
+          "Record_Set row | records (batching, default) | records in one "
+          "Record_Set row |")
+        w("|---|---|---|---|---|")
         msgs, recs = t.get("msgs", {}), t.get("recs", {})
-        sets = t.get("sets", {})
-        kinds = (msgs, recs, sets)
+        sets, msgsets = t.get("sets", {}), t.get("msgsets", {})
+        kinds = (msgs, msgsets, recs, sets)
 
         def row3(label, key, bold=None):
             cells = []
@@ -2280,9 +2286,9 @@ def md_report(r):
         row3("records per run", "records")
         row3("messages (frames) applied", "messages")
         row3("**acknowledged messages/s** (commit → all applied)",
-             "msgs_from_commit", bold=0)
+             "msgs_from_commit", bold=1 if msgsets else 0)
         row3("**records/s** (commit → all applied)", "rate_from_commit",
-             bold=2 if sets else 1)
+             bold=3 if sets else 2)
         row3("records/s, steady (first → last applied)", "rate_steady")
         a128 = ca.get("128", {}).get("ceiling_pps")
         a1400 = ca.get("1400", {}).get("ceiling_pps")
@@ -2294,9 +2300,9 @@ def md_report(r):
                 return ("{:.1f} % of {}".format(100 * m / ceil, fmt(ceil))
                         if m else "—")
             w("| ratio to ceiling (a) (frames/s over ceiling at that frame "
-              "size) | {} | {} | {} |".format(
-                  share(msgs, a128["median"]), share(recs, big),
-                  share(sets, big)))
+              "size) | {} | {} | {} | {} |".format(
+                  share(msgs, a128["median"]), share(msgsets, a128["median"]),
+                  share(recs, big), share(sets, big)))
         row3("OVSDB ingest (send → commit reply), s", "ingest_s")
         row3("commit → first record applied, s", "host_first_s")
         row3("first → last record applied, s", "apply_s")
