@@ -540,6 +540,7 @@ channel_create(const char *vm, const struct chan_config *cfg,
 
     struct chan_sender_params p = { .vid = cfg->vid,
                                     .window = limits->window,
+                                    .window_bytes = limits->window_bytes,
                                     .seed = ((uint64_t) ch->epoch << 32)
                                             | cfg->chan_id };
     ch->sender = chan_sender_create(&p, ch->epoch, NULL, 0,

@@ -72,6 +72,9 @@ Per-channel limits:\n\
   --max-record=BYTES  largest record value (default: 72M)\n\
   --max-batch=N       records per DATA message (default: 1000)\n\
   --window=FRAMES     frames in flight, unacknowledged (default: 256)\n\
+  --window-bytes=BYTES  and their payload bytes at most, so that a burst\n\
+                      fits the guest's receive buffer (default: 128K;\n\
+                      0: frames only)\n\
   --max-queued=BYTES  bytes queued for one guest before it is resynced\n\
                       from a snapshot instead (default: 256M)\n\
   --guest-rate=PPS[/BURST]  meter on each guest's frames to the host,\n\
@@ -164,6 +167,7 @@ main(int argc, char *argv[])
     enum { OPT_OVS_DB = 256, OPT_CHAN_DB, OPT_BRIDGE, OPT_OVS_RUNDIR,
            OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
            OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
+           OPT_WINDOW_BYTES,
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
            OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
@@ -182,6 +186,7 @@ main(int argc, char *argv[])
         { "max-record", required_argument, NULL, OPT_MAX_RECORD },
         { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
         { "window", required_argument, NULL, OPT_WINDOW },
+        { "window-bytes", required_argument, NULL, OPT_WINDOW_BYTES },
         { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
         { "guest-rate", required_argument, NULL, OPT_GUEST_RATE },
         { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
@@ -259,6 +264,12 @@ main(int argc, char *argv[])
             opts.limits.window = window;
             break;
         }
+        case OPT_WINDOW_BYTES:
+            if (parse_size(optarg, 0, 1ull << 30,
+                           &opts.limits.window_bytes)) {
+                return bad_value("--window-bytes", optarg);
+            }
+            break;
         case OPT_MAX_QUEUED:
             if (parse_size(optarg, 1 << 16, 1ull << 40,
                            &opts.limits.max_queued)) {

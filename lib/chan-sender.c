@@ -280,6 +280,21 @@ min_cwnd(const struct chan_sender *s)
     return min_u64(CHAN_SENDER_MIN_CWND, s->p.window);
 }
 
+/* Frames that may be in flight now: the congestion window, capped by the
+ * window in bytes at the current frame size.  A receiver's socket buffer
+ * holds bytes, not frames: 256 jumbo frames overflow what holds 256
+ * standard ones. */
+static uint64_t
+flight_limit(const struct chan_sender *s)
+{
+    uint64_t limit = s->cwnd;
+    if (s->p.window_bytes && s->chunk_size) {
+        uint64_t frames = s->p.window_bytes / s->chunk_size;
+        limit = min_u64(limit, frames ? frames : 1);
+    }
+    return limit;
+}
+
 /* A loss showed: halve the congestion window ('timeout': and start again
  * from the minimum, growing fast up to half the old window). */
 static void
@@ -449,7 +464,8 @@ chan_sender_run(struct chan_sender *s, long long now,
 
     const struct chan_sender_msg *m = NULL;
     bool sent = false;
-    while (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + s->cwnd) {
+    while (s->snd_nxt < s->next_seq
+           && s->snd_nxt < s->una + flight_limit(s)) {
         if (!m || msg_last_seq(m) < s->snd_nxt) {
             m = m ? m->next : find_msg(s, s->snd_nxt);
         }
@@ -464,7 +480,7 @@ chan_sender_run(struct chan_sender *s, long long now,
 long long
 chan_sender_next_deadline(const struct chan_sender *s, long long now)
 {
-    if (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + s->cwnd) {
+    if (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + flight_limit(s)) {
         return now;
     }
     return s->deadline;

@@ -36,6 +36,9 @@ struct chan_sender_params {
     uint16_t vid;               /* Channel vid, 1..4094. */
     unsigned int mtu;           /* IP MTU of the path; 0: 1500. */
     unsigned int window;        /* Frames in flight; 0: default. */
+    size_t window_bytes;        /* Payload bytes in flight at most (in
+                                 * whole frames, at least one frame); 0: no
+                                 * limit but 'window'. */
     unsigned int rto_ms;        /* First retransmission timeout; 0: dflt. */
     unsigned int rto_max_ms;    /* Backoff ceiling; 0: default. */
     uint64_t seed;              /* Jitter PRNG seed. */

@@ -281,6 +281,39 @@ test_window_bounds_in_flight(void)
     chan_reasm_destroy(l.reasm);
 }
 
+/* The window in bytes caps the frames in flight at the frame size (the
+ * default MTU's 1,420-byte chunks here): 10,000 bytes are 7 frames, and a
+ * window smaller than one frame still lets one through. */
+static void
+test_window_bytes_bounds_in_flight(void)
+{
+    static const size_t bytes[] = { 10000, 100, 0 };
+    static const size_t expect[] = { 7, 1, 32 };
+    for (size_t k = 0; k < sizeof bytes / sizeof *bytes; k++) {
+        struct link l;
+        memset(&l, 0, sizeof l);
+        l.reasm = chan_reasm_create(0);
+        struct chan_sender_params p = { .vid = 4094, .window = 32,
+                                        .window_bytes = bytes[k],
+                                        .rto_ms = 100, .rto_max_ms = 800,
+                                        .seed = 7 };
+        struct chan_sender *s = chan_sender_create(&p, 5, key, strlen(key),
+                                                   done_cb, &l);
+        char big[20000];
+        memset(big, ' ', sizeof big);
+        big[0] = '[';
+        big[sizeof big - 1] = ']';
+        for (int i = 0; i < 3; i++) {       /* 3 x 15 frames. */
+            chan_sender_queue(s, 0, big, sizeof big, NULL, NULL);
+        }
+        l.loss_pct = 100;
+        chan_sender_run(s, 0, emit_cb, &l);
+        CU_ASSERT_EQUAL(chan_sender_in_flight(s), expect[k]);
+        chan_sender_destroy(s);
+        chan_reasm_destroy(l.reasm);
+    }
+}
+
 static void
 test_backoff_grows_and_caps(void)
 {
@@ -661,6 +694,8 @@ test_mtu_change(void)
 static const struct unit_test tests[] = {
     { "lossless in order", test_lossless_in_order },
     { "window bounds in flight", test_window_bounds_in_flight },
+    { "window in bytes bounds in flight",
+      test_window_bytes_bounds_in_flight },
     { "backoff grows and caps", test_backoff_grows_and_caps },
     { "loss, duplicates, reordering: exactly once, in order",
       test_loss_exactly_once },
