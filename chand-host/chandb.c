@@ -277,6 +277,27 @@ chandb_destroy(struct chandb *db)
 /* Validates one Record row.  On success returns NULL and stores the key
  * (borrowed), target VM (borrowed, NULL for all) and a new desired entry in
  * '*entryp'; on failure returns a malloc'd reason. */
+/* Returns the parsed form of a record's value text 'text' (a new
+ * reference) for a desired entry, or NULL and why not in '*reasonp'
+ * (malloc'd).  A plain string literal is not parsed: its entry holds null
+ * and the channel sends the text as it is (a value of tens of megabytes
+ * would otherwise be parsed here and rendered again for every message). */
+static json_t *
+parse_value(const char *text, char **reasonp)
+{
+    *reasonp = NULL;
+    if (chan_json_string_is_simple(text, strlen(text))) {
+        return json_null();
+    }
+    json_error_t error;
+    json_t *parsed = json_loads(text, JSON_DECODE_ANY
+                                | JSON_REJECT_DUPLICATES, &error);
+    if (!parsed) {
+        *reasonp = xasprintf("value is not valid JSON: %s", error.text);
+    }
+    return parsed;
+}
+
 static char *
 parse_record(const struct ovsdb_replica_row *row, const char **keyp,
              const char **vmp, json_t **entryp)
@@ -301,11 +322,10 @@ parse_record(const struct ovsdb_replica_row *row, const char **keyp,
     if (vm && *vm && !chan_vm_name_is_valid(vm)) {
         return strdup("vm must be 1 to 64 characters from A-Z a-z 0-9 . _ -");
     }
-    json_error_t error;
-    json_t *parsed = json_loads(value, JSON_DECODE_ANY
-                                | JSON_REJECT_DUPLICATES, &error);
+    char *reason;
+    json_t *parsed = parse_value(value, &reason);
     if (!parsed) {
-        return xasprintf("value is not valid JSON: %s", error.text);
+        return reason;
     }
     *keyp = key;
     *vmp = vm && *vm ? vm : NULL;
@@ -475,8 +495,8 @@ static void
 index_add(struct chandb *db, const struct ovsdb_replica_row *row)
 {
     const char *uuid = ovsdb_replica_row_uuid(row);
-    const char *key, *vm;
-    json_t *entry;
+    const char *key = NULL, *vm = NULL;
+    json_t *entry = NULL;
     char *reason = parse_record(row, &key, &vm, &entry);
     set_row_error(db, "Record", row, reason);
     if (reason) {
@@ -501,11 +521,10 @@ parse_set_record(const char *key, const char *value, int64_t version,
     if (!key_len || key_len > CHAN_WIRE_MAX_KEY_LEN) {
         return strdup("key must be 1 to 256 bytes");
     }
-    json_error_t error;
-    json_t *parsed = json_loads(value, JSON_DECODE_ANY
-                                | JSON_REJECT_DUPLICATES, &error);
+    char *reason;
+    json_t *parsed = parse_value(value, &reason);
     if (!parsed) {
-        return xasprintf("value is not valid JSON: %s", error.text);
+        return reason;
     }
     *entryp = json_pack("[Iso]", (json_int_t) version, value, parsed);
     return NULL;

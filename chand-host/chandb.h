@@ -23,7 +23,8 @@
 
 /* A desired entry for one key: a JSON array [version, value_text, value]
  * where version is an integer, value_text the Record's JSON text and value
- * its parsed form. */
+ * its parsed form, or null for a plain string literal, which is not parsed
+ * (the channel sends its text as it is). */
 
 struct chandb_channel_state {
     const char *vm;

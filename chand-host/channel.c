@@ -911,7 +911,10 @@ batcher_add(struct batcher *b, const char *key, int64_t version,
                        || b->batch.n >= ch->limits.max_batch_records)) {
         batcher_flush(b, false);
     }
-    if (value) {
+    if (value && json_is_null(value) && text && text[0] == '"') {
+        /* A string literal left unparsed (chandb.c, parse_value()). */
+        chan_batch_add_put_raw(&b->batch, key, text_json, version);
+    } else if (value) {
         chan_batch_add_put(&b->batch, key, value, version);
     } else {
         chan_batch_add_delete(&b->batch, key, version);

@@ -673,6 +673,7 @@ chan_batch_destroy(struct chan_batch *batch)
     for (size_t i = 0; i < batch->n; i++) {
         free(batch->records[i].key);
         json_decref(batch->records[i].value);
+        json_decref(batch->records[i].raw);
     }
     free(batch->records);
     chan_batch_init(batch);
@@ -692,6 +693,7 @@ batch_append(struct chan_batch *batch, const char *key)
     rec->key = xrealloc(NULL, key_len + 1);
     memcpy(rec->key, key, key_len + 1);
     rec->value = NULL;
+    rec->raw = NULL;
     return rec;
 }
 
@@ -712,6 +714,64 @@ chan_batch_add_delete(struct chan_batch *batch, const char *key,
     struct chan_record *rec = batch_append(batch, key);
     rec->op = CHAN_OP_DELETE;
     rec->version = version;
+}
+
+void
+chan_batch_add_put_raw(struct chan_batch *batch, const char *key,
+                       json_t *text, int64_t version)
+{
+    struct chan_record *rec = batch_append(batch, key);
+    rec->op = CHAN_OP_PUT;
+    rec->raw = json_incref(text);
+    rec->version = version;
+}
+
+static int
+hex_value(unsigned char c)
+{
+    return (c >= '0' && c <= '9' ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+            : -1);
+}
+
+bool
+chan_json_string_is_simple(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    if (len < 2 || p[0] != '"' || p[len - 1] != '"') {
+        return false;
+    }
+    const unsigned char *end = p + len - 1;
+    for (p++; p < end; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            continue;
+        } else if (c != '\\' || p + 1 >= end) {
+            return false;
+        }
+        c = *++p;
+        if (c == 'u') {
+            if (end - p < 5) {
+                return false;
+            }
+            unsigned int u = 0;
+            for (int i = 1; i <= 4; i++) {
+                int h = hex_value(p[i]);
+                if (h < 0) {
+                    return false;
+                }
+                u = u << 4 | h;
+            }
+            if (!u || (u >= 0xd800 && u <= 0xdfff)) {
+                return false;
+            }
+            p += 4;
+        } else if (!strchr("\"\\/bfnrt", c) || !c) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static const char *
@@ -764,6 +824,81 @@ record_to_json(const struct chan_record *rec, size_t max_depth,
     return CHAN_WIRE_OK;
 }
 
+/* Appends 'len' bytes at 'data' to the malloc()ed buffer '*bufp' of
+ * '*lenp' bytes, '*allocp' allocated. */
+static void
+buf_put(char **bufp, size_t *lenp, size_t *allocp, const char *data,
+        size_t len)
+{
+    if (*lenp + len + 1 > *allocp) {
+        size_t alloc = *allocp ? *allocp : 256;
+        while (alloc < *lenp + len + 1) {
+            alloc *= 2;
+        }
+        *bufp = xrealloc(*bufp, alloc);
+        *allocp = alloc;
+    }
+    memcpy(*bufp + *lenp, data, len);
+    *lenp += len;
+    (*bufp)[*lenp] = '\0';
+}
+
+/* Renders 'batch', some of whose puts carry their value as JSON text, the
+ * way chan_batch_encode() renders a batch without any: each record as
+ * record_to_json() makes it, compact, with the text in place of the value
+ * for those. */
+static enum chan_wire_error
+encode_with_raw(const struct chan_batch *batch, size_t max_depth,
+                char **textp, size_t *lenp)
+{
+    char *buf = NULL;
+    size_t len = 0, alloc = 0;
+    buf_put(&buf, &len, &alloc, "{\"records\":[", 12);
+    for (size_t i = 0; i < batch->n; i++) {
+        const struct chan_record *rec = &batch->records[i];
+        struct chan_record check = *rec;
+        if (rec->raw) {
+            /* Checked as a put of null: the key, the version. */
+            check.value = json_null();
+        }
+        json_t *json;
+        enum chan_wire_error error = record_to_json(&check, max_depth, &json);
+        if (error) {
+            free(buf);
+            return error;
+        }
+        char *text;
+        size_t text_len;
+        error = dump_json(json, &text, &text_len);
+        json_decref(json);
+        if (error) {
+            free(buf);
+            return error;
+        }
+        if (i) {
+            buf_put(&buf, &len, &alloc, ",", 1);
+        }
+        if (rec->raw) {
+            /* {"op":"put","key":K,"value":null,"version":V}: the text
+             * replaces the null. */
+            char *null = strstr(text, ",\"value\":null,\"version\":");
+            size_t head = null - text + 9;
+            buf_put(&buf, &len, &alloc, text, head);
+            buf_put(&buf, &len, &alloc, json_string_value(rec->raw),
+                    json_string_length(rec->raw));
+            buf_put(&buf, &len, &alloc, text + head + 4,
+                    text_len - head - 4);
+        } else {
+            buf_put(&buf, &len, &alloc, text, text_len);
+        }
+        free(text);
+    }
+    buf_put(&buf, &len, &alloc, "]}", 2);
+    *textp = buf;
+    *lenp = len;
+    return CHAN_WIRE_OK;
+}
+
 enum chan_wire_error
 chan_batch_encode(const struct chan_batch *batch,
                   const struct chan_wire_limits *limits,
@@ -776,6 +911,12 @@ chan_batch_encode(const struct chan_batch *batch,
     *lenp = 0;
     if (batch->n > limit_records(limits)) {
         return CHAN_WIRE_ERR_BATCH_TOO_MANY;
+    }
+
+    for (size_t i = 0; i < batch->n; i++) {
+        if (batch->records[i].raw) {
+            return encode_with_raw(batch, max_depth, textp, lenp);
+        }
     }
 
     json_t *records = json_array();
@@ -939,7 +1080,7 @@ chan_batch_decode(const void *data, size_t len,
         goto out;
     }
 
-    batch->records = xrealloc(NULL, n * sizeof *batch->records);
+    batch->records = xcalloc(n ? n : 1, sizeof *batch->records);
     batch->allocated = n;
     batch->n = 0;
     for (size_t i = 0; i < n; i++) {

@@ -331,6 +331,9 @@ struct chan_record {
     char *key;                  /* Owned by the batch (malloc). */
     json_t *value;              /* Reference owned by the batch; NULL for
                                  * delete. */
+    json_t *raw;                /* Encoding only: a put whose value is given
+                                 * as its JSON text (a string reference owned
+                                 * by the batch), or NULL. */
     int64_t version;            /* >= 0. */
 };
 
@@ -362,6 +365,22 @@ void chan_batch_add_put(struct chan_batch *, const char *key,
                         json_t *value, int64_t version);
 void chan_batch_add_delete(struct chan_batch *, const char *key,
                            int64_t version);
+
+/* Appends a put whose value is the JSON string literal 'text' (a JSON
+ * string holding it, reference borrowed: the batch takes its own), which
+ * chan_json_string_is_simple() must accept: the encoder puts it in the
+ * message as it is, without parsing and rendering it again.  For large
+ * values. */
+void chan_batch_add_put_raw(struct chan_batch *, const char *key,
+                            json_t *text, int64_t version);
+
+/* True if the 'len' bytes at 'text' are a JSON string literal of printable
+ * ASCII and simple escapes only: '"', then bytes 0x20..0x7e other than '"'
+ * and '\', or the escapes \" \\ \/ \b \f \n \r \t and \uXXXX (neither
+ * 0000 nor a surrogate), then '"', nothing around it.  Every conforming
+ * decoder, jansson included, reads such text as a string; anything else
+ * (other bytes, surrogate pairs, whitespace around it) needs a parser. */
+bool chan_json_string_is_simple(const char *text, size_t len);
 
 /* Renders 'batch' as compact JSON text.  On success stores a malloc()ed,
  * NUL-terminated string (owned by the caller, free() it) in '*textp', its

@@ -3141,8 +3141,93 @@ test_extract_block(void)
     CU_ASSERT_EQUAL(count_blocks(doc, "hexdump-up"), 0);
 }
 
+/* A put given as JSON text renders as the same put given parsed; a batch
+ * mixing both decodes back to every record. */
+static void
+test_batch_encode_raw(void)
+{
+    static const char *const literals[] = {
+        "\"\"", "\"plain\"", "\"esc \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"",
+        "\"\\u00e9\\u20ac\"",
+    };
+    for (size_t i = 0; i < sizeof literals / sizeof *literals; i++) {
+        const char *lit = literals[i];
+        CU_ASSERT_TRUE(chan_json_string_is_simple(lit, strlen(lit)));
+        json_t *parsed = json_loads(lit, JSON_DECODE_ANY, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(parsed);
+
+        struct chan_batch a, b;
+        chan_batch_init(&a);
+        chan_batch_init(&b);
+        json_t *text = json_string(lit);
+        chan_batch_add_delete(&a, "gone", 1);
+        chan_batch_add_put_raw(&a, "k\"ey", text, 7);
+        chan_batch_add_put(&a, "n", json_null(), 8);
+        json_decref(text);
+        chan_batch_add_delete(&b, "gone", 1);
+        chan_batch_add_put(&b, "k\"ey", parsed, 7);
+        chan_batch_add_put(&b, "n", json_null(), 8);
+
+        char *ta, *tb;
+        size_t la, lb;
+        CU_ASSERT_EQUAL_FATAL(chan_batch_encode(&a, NULL, &ta, &la), 0);
+        CU_ASSERT_EQUAL_FATAL(chan_batch_encode(&b, NULL, &tb, &lb), 0);
+        struct chan_batch back;
+        chan_batch_init(&back);
+        CU_ASSERT_EQUAL_FATAL(chan_batch_decode(ta, la, NULL, &back), 0);
+        CU_ASSERT_EQUAL(back.n, 3);
+        CU_ASSERT_TRUE(json_equal(back.records[1].value, parsed));
+        CU_ASSERT_STRING_EQUAL(back.records[1].key, "k\"ey");
+        CU_ASSERT_EQUAL(back.records[1].version, 7);
+        if (!strcmp(lit, "\"plain\"") || !strcmp(lit, "\"\"")) {
+            /* Nothing to render differently: the same bytes. */
+            CU_ASSERT_STRING_EQUAL(ta, tb);
+        }
+        free(ta);
+        free(tb);
+        chan_batch_destroy(&back);
+        chan_batch_destroy(&a);
+        chan_batch_destroy(&b);
+        json_decref(parsed);
+    }
+}
+
+/* chan_json_string_is_simple() accepts only what jansson reads as a
+ * string: random texts from an alphabet of the tricky bytes. */
+static void
+test_json_string_is_simple(void)
+{
+    static const char *const no[] = {
+        "", "\"", "x\"\"", "\"\"x", " \"a\"", "\"a\" ", "\"\\\"", "\"\\x\"",
+        "\"\\u12\"", "\"\\u0000\"", "\"\\ud800\"", "\"\\udfff\"", "\"\\u12g4\"",
+        "\"a\"b\"", "\"\x01\"", "\"\x7f\"", "\"\xc3\xa9\"", "\"tab\there\"",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        CU_ASSERT_FALSE(chan_json_string_is_simple(no[i], strlen(no[i])));
+    }
+    static const char alphabet[] = "\"\\/bfnrtu0dD8aA9 x\x01\x7f\xc3";
+    uint64_t rng = 0x5171;
+    for (int round = 0; round < 20000; round++) {
+        char text[16];
+        size_t n = 2 + unit_random(&rng) % 12;
+        text[0] = '"';
+        for (size_t i = 1; i < n - 1; i++) {
+            text[i] = alphabet[unit_random(&rng) % (sizeof alphabet - 1)];
+        }
+        text[n - 1] = '"';
+        if (chan_json_string_is_simple(text, n)) {
+            json_t *j = json_loadb(text, n, JSON_DECODE_ANY, NULL);
+            CU_ASSERT_PTR_NOT_NULL(j);
+            CU_ASSERT_TRUE(json_is_string(j));
+            json_decref(j);
+        }
+    }
+}
+
 static const struct unit_test tests[] = {
     { "mtu arithmetic", test_mtu_arithmetic },
+    { "batch encode with a value as text", test_batch_encode_raw },
+    { "simple JSON string literals", test_json_string_is_simple },
     { "types", test_types },
     { "strerror", test_strerror },
     { "hmac vectors", test_hmac_vectors },
