@@ -3234,7 +3234,8 @@ def limits_md(r):
     if msgs:
         rate = med(msgs.get("msgs_from_commit"))
         w("**Acknowledged messages/s: {}/s, {} % of ceiling (a) (target "
-          "80 %).**  With `--max-batch=1` every record is a message and a "
+          "50 %), with the records as `Record` rows.**  With "
+          "`--max-batch=1` every record is a message and a "
           "frame.  CPU per message: chand-host {} µs, ovsdb-server {} µs "
           "(the insert, and `Channel` row write-backs), chand-guest {} µs, "
           "both ovs-vswitchd {} µs; the pipeline needs about {} µs of CPU "
@@ -3280,7 +3281,8 @@ def limits_md(r):
         frames = med(recs.get("messages"))
         apply_s = med(recs.get("apply_s"))
         w("**Records/s with batching: {}/s from the commit, {}/s steady "
-          "(target 500,000/s).**  The run splits into:".format(
+          "with `Record` rows (target 100,000/s; section 2 has the "
+          "`Record_Set` form).**  The run splits into:".format(
               fmt(med(recs.get("rate_from_commit"))),
               fmt(med(recs.get("rate_steady")))))
         w("")
@@ -3289,12 +3291,9 @@ def limits_md(r):
               fmt(med(recs.get("ingest_s"))), fmt(n)))
         sd = prof_pct(r, "chand-host", "channel_set_desired")
         w("2. *chand-host digesting it*: {} s from the commit to the "
-          "first record applied.  It parses the monitor update, then "
-          "recomputes the VM's desired state, copies it whole "
-          "(`channel_set_desired`: `json_copy`) and walks every key "
-          "(`queue_changes`) — on every Chan DB change, whatever its "
-          "size — and encodes each record twice (`record_check`, then the "
-          "batch){}.".format(
+          "first record applied.  It parses the monitor update (one row "
+          "and one JSON value per record), updates the VM's desired state "
+          "by changed key and queues those keys{}.".format(
               fmt(med(recs.get("host_first_s"))),
               "; `channel_set_desired` was {:.0f} % of chand-host's "
               "profile".format(sd) if sd else ""))
@@ -3314,12 +3313,11 @@ def limits_md(r):
               if med(recs.get("timeouts"), 0) > 0 else ""))
         wr = prof_pct(r, "chand-host", "write_channel_rows") or \
             prof_pct(r, "chand-host", "chandb_update_channel")
-        w("4. *Write-back*: every 200 ms (`DB_WRITE_MS`) chand-host "
-          "rewrites the VM's whole `Channel.applied` map (one entry per "
-          "key) into the Chan DB and its own monitor gets it back{}; the "
+        w("4. *Write-back*: at most every 200 ms (`DB_WRITE_MS`) "
+          "chand-host writes the keys of `Channel.applied` that changed "
+          "(a `mutate`) and its own monitor gets them back{}; the "
           "control plane saw the records applied {} s after the guest "
-          "had them.  This cost grows with the number of keys a VM has, "
-          "not with the change.".format(
+          "had them.".format(
               " (`write_channel_rows` was {:.0f} % of chand-host's "
               "profile)".format(wr) if wr else "",
               fmt(med(recs.get("channel_row_lag_s")))))
@@ -3372,7 +3370,8 @@ def limits_md(r):
         keys = next((v for k, v in r["knobs"].items()
                      if k.startswith("lat-")), None)
         w("**Latency: p99 push → applied {} ms at 1,000 msg/s (p50 {} "
-          "ms; target 2 ms).**  push → frame (ovsdb-server commit, the "
+          "ms; targets: the fsync's p50 + 1 ms and p99 + 3 ms).**  push → "
+          "frame (ovsdb-server commit, the "
           "monitor update, chand-host's per-change work, PACKET_OUT) p50 "
           "{} / p99 {} ms; frame → ack (guest ovs-vswitchd, chand-guest, "
           "the SQLite commit, the ACK back) p50 {} / p99 {} ms.  {}  "
@@ -3451,10 +3450,8 @@ def big_profile(r):
                      "the value (`jsonrpc_recv` → `json_loadb`)".format(
                          share["jsonrpc_session_recv"]))
     if "parse_record" in share:
-        parts.append("{:.0f} % re-parsing every Record's value "
-                     "(`rebuild_index` → `parse_record` → `json_loads`), "
-                     "which chandb does for all records on every Record "
-                     "change".format(share["parse_record"]))
+        parts.append("{:.0f} % checking the Record's value "
+                     "(`parse_record`)".format(share["parse_record"]))
     if "channel_set_desired" in share:
         parts.append("{:.0f} % in `channel_set_desired`".format(
             share["channel_set_desired"]))
@@ -3474,7 +3471,8 @@ def large_limits(r, w):
     cap = a1400 * 1420 / 1e6 if a1400 else None
     if big["delivered"]:
         bp = big_profile(r)
-        w("**Large values: the 64 MiB value at {} MB/s (target 50 MB/s).** "
+        w("**Large values: the 64 MiB value at {} MB/s (target 25 MB/s "
+          "and half the raw path's byte ceiling).** "
           "It travels as {} DATA frames of at most 1,420 payload bytes.  "
           "Of the {} s, chand-host spent {} s between the commit and its "
           "first frame{}, and the transfer took {} s more, frames and the "
@@ -3522,29 +3520,28 @@ def large_limits(r, w):
 def daemon_changes_md():
     return """## Daemon changes that would help
 
-1. **Pacing and fast retransmit** (lib/chan-sender): send at most about the
-   loss-free rate of ceiling (a), or grow the window on acks and shrink it
-   on loss; retransmit on a gap ACK instead of after 200 ms.  Every burst
-   loss above cost a retransmission timeout.
-2. **Per-change work in chand-host proportional to the change**: apply the
-   Chan DB monitor's row updates to the per-VM desired state instead of
-   re-parsing every Record's value (`rebuild_index` → `parse_record` →
-   `json_loads`, on every Record change) and copying (`json_copy`) and
-   walking the whole state (`channel_set_desired`, `queue_changes`);
-   validate each record once (`record_check` encodes it a second time).
-3. **`Channel.applied` as a delta**: `mutate` the changed keys (or publish
-   `applied_count` and `applied_seq`, with the per-key map on demand)
-   instead of rewriting the whole map every 200 ms.
-4. **Jumbo frames that do not overrun the guest** (the MTU option, section
-   7b): records per frame scale with the payload, but a window of 256
-   frames of 9,000 bytes is ten times the bytes in flight, far more than
-   the guest ovs-vswitchd's AF_PACKET buffer holds; a window in bytes, or
-   pacing (1), would let large values gain from it too.
-5. **chand-guest `--sync=normal|full`** (the datastore already supports
-   NORMAL) for guests whose disks have slow fsync.
-6. **Measurement hooks**: frame → ack and commit → PACKET_OUT histograms
-   in `channel-show` counters; commit timestamps and group-commit sizes in
-   `guest-status`.
+Done since the first reports: chand-host's per-change work follows the
+change (the desired state is updated by changed key, `Channel.applied` is
+written as a delta, relayed records are recomputed only for changes under
+their prefixes), the bulk `Record_Set` form, a window in bytes
+(`--window-bytes`) so that bursts fit the guest's receive buffer, latency
+histograms in `channel-show`, and a plain string value sent without being
+parsed and rendered again.  What would help next:
+
+1. **Pacing and selective retransmission** (lib/chan-sender): go-back-N
+   resends everything after a lost frame, and the timer (200 ms, doubling)
+   fires while the guest is still busy applying a large message.
+2. **chand-guest's decoding of large values**: the guest parses a whole
+   message with jansson and renders each value back to text for its
+   store; for a 64 MiB string that is most of the last second (section 7).
+3. **Fewer copies per record in chand-host**: a record is held as JSON in
+   the desired state, `sent`, `applied`, the message's cookie and the
+   writer's map; per-message CPU is where acknowledged messages/s stops
+   (section 6).
+4. **chand-guest `--sync=normal|full`** (the datastore already supports
+   NORMAL) for guests whose disks have slow fsync, named for what it risks.
+5. **`DB_WRITE_MS` per load**: rows could be written sooner when little
+   changes, so that acked → applied (section 3) is shorter than 200 ms.
 """
 
 

@@ -280,16 +280,17 @@ min_cwnd(const struct chan_sender *s)
     return min_u64(CHAN_SENDER_MIN_CWND, s->p.window);
 }
 
-/* Frames that may be in flight now: the congestion window, capped by the
- * window in bytes at the current frame size.  A receiver's socket buffer
- * holds bytes, not frames: 256 jumbo frames overflow what holds 256
- * standard ones. */
+/* Frames that may be in flight now, if the next to send carries
+ * 'frame_len' payload bytes: the congestion window, capped by the window
+ * in bytes at that frame size.  A receiver's socket buffer holds bytes,
+ * not frames: 256 jumbo frames overflow what holds 256 standard ones,
+ * while small frames (one small record each) need no cap but the window. */
 static uint64_t
-flight_limit(const struct chan_sender *s)
+flight_limit(const struct chan_sender *s, size_t frame_len)
 {
     uint64_t limit = s->cwnd;
-    if (s->p.window_bytes && s->chunk_size) {
-        uint64_t frames = s->p.window_bytes / s->chunk_size;
+    if (s->p.window_bytes) {
+        uint64_t frames = s->p.window_bytes / (frame_len ? frame_len : 1);
         limit = min_u64(limit, frames ? frames : 1);
     }
     return limit;
@@ -413,6 +414,15 @@ find_msg(const struct chan_sender *s, uint64_t seq)
     return m;
 }
 
+/* The payload bytes of frame 'seq' of message 'm'. */
+static size_t
+frame_len(const struct chan_sender_msg *m, uint64_t seq)
+{
+    size_t offset = (size_t) (seq - m->first_seq) * m->chunk_size;
+    return m->len - offset < m->chunk_size ? m->len - offset
+                                           : m->chunk_size;
+}
+
 static void
 emit_frame(struct chan_sender *s, const struct chan_sender_msg *m,
            uint64_t seq, chan_sender_emit_func *emit, void *aux)
@@ -464,10 +474,13 @@ chan_sender_run(struct chan_sender *s, long long now,
 
     const struct chan_sender_msg *m = NULL;
     bool sent = false;
-    while (s->snd_nxt < s->next_seq
-           && s->snd_nxt < s->una + flight_limit(s)) {
+    while (s->snd_nxt < s->next_seq) {
         if (!m || msg_last_seq(m) < s->snd_nxt) {
             m = m ? m->next : find_msg(s, s->snd_nxt);
+        }
+        if (s->snd_nxt >= s->una + flight_limit(s, frame_len(m,
+                                                             s->snd_nxt))) {
+            break;
         }
         emit_frame(s, m, s->snd_nxt++, emit, aux);
         sent = true;
@@ -480,7 +493,10 @@ chan_sender_run(struct chan_sender *s, long long now,
 long long
 chan_sender_next_deadline(const struct chan_sender *s, long long now)
 {
-    if (s->snd_nxt < s->next_seq && s->snd_nxt < s->una + flight_limit(s)) {
+    if (s->snd_nxt < s->next_seq
+        && s->snd_nxt < s->una
+                        + flight_limit(s, frame_len(find_msg(s, s->snd_nxt),
+                                                    s->snd_nxt))) {
         return now;
     }
     return s->deadline;

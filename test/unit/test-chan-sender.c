@@ -312,6 +312,25 @@ test_window_bytes_bounds_in_flight(void)
         chan_sender_destroy(s);
         chan_reasm_destroy(l.reasm);
     }
+
+    /* Small frames (one small record each) are held by the frame window
+     * only. */
+    struct link l;
+    memset(&l, 0, sizeof l);
+    l.reasm = chan_reasm_create(0);
+    struct chan_sender_params p = { .vid = 4094, .window = 32,
+                                    .window_bytes = 10000, .rto_ms = 100,
+                                    .rto_max_ms = 800, .seed = 7 };
+    struct chan_sender *s = chan_sender_create(&p, 5, key, strlen(key),
+                                               done_cb, &l);
+    for (int i = 0; i < 50; i++) {
+        chan_sender_queue(s, 0, "{}", 2, NULL, NULL);
+    }
+    l.loss_pct = 100;
+    chan_sender_run(s, 0, emit_cb, &l);
+    CU_ASSERT_EQUAL(chan_sender_in_flight(s), 32);
+    chan_sender_destroy(s);
+    chan_reasm_destroy(l.reasm);
 }
 
 static void
