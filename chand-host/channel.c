@@ -1072,6 +1072,19 @@ queue_key(struct channel *ch, struct batcher *b, const char *key)
     }
 }
 
+/* Drops the queue and the session: the guest's next HELLO starts a new
+ * epoch with a snapshot, which carries each key's latest state once. */
+static void
+drop_session(struct channel *ch)
+{
+    ch->epoch = random_epoch();
+    chan_sender_reset(ch->sender, ch->epoch);
+    json_object_clear(ch->sent);
+    ch->session = SESSION_NONE;
+    ch->resume_seq = 0;
+    ch->resume_sent_seq = 0;
+}
+
 /* If the guest is far behind, rather than queue without bound, drops the
  * queue and resyncs from a snapshot, which carries each key's latest state
  * once. */
@@ -1083,12 +1096,7 @@ check_queue_limit(struct channel *ch)
                   "%zu; will resync with a snapshot", ch->vm,
                   chan_sender_queued_bytes(ch->sender), ch->limits.max_queued);
         count(ch, "queue_overflows");
-        ch->epoch = random_epoch();
-        chan_sender_reset(ch->sender, ch->epoch);
-        json_object_clear(ch->sent);
-        ch->session = SESSION_NONE;
-        ch->resume_seq = 0;
-        ch->resume_sent_seq = 0;
+        drop_session(ch);
     }
 }
 
@@ -1283,12 +1291,7 @@ apply_mtu(struct channel *ch)
         > chan_wire_max_payload(mtu)) {
         VLOG_WARN("%s: queued frames do not fit MTU %u; will resync with a "
                   "snapshot", ch->vm, mtu);
-        ch->epoch = random_epoch();
-        chan_sender_reset(ch->sender, ch->epoch);
-        json_object_clear(ch->sent);
-        ch->session = SESSION_NONE;
-        ch->resume_seq = 0;
-        ch->resume_sent_seq = 0;
+        drop_session(ch);
     }
 }
 

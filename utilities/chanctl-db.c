@@ -663,6 +663,15 @@ read_channels(struct db *db, const char *vm, json_t **record_rowsp)
  * push and delete.
  */
 
+/* Returns a new condition matching rows for 'vm' (NULL: for all VMs, whose
+ * vm is the empty set). */
+static json_t *
+vm_condition(const char *vm)
+{
+    return ovsdb_condition("vm", "==", vm ? json_string(vm)
+                                          : json_pack("[s[]]", "set"));
+}
+
 /* Returns a new where clause matching the Record of 'key' for 'vm' (NULL:
  * the all-VMs record, whose vm is the empty set). */
 static json_t *
@@ -670,9 +679,7 @@ record_where(const char *key, const char *vm)
 {
     return json_pack("[oo]",
                      ovsdb_condition("key", "==", json_string(key)),
-                     ovsdb_condition("vm", "==",
-                                     vm ? json_string(vm)
-                                        : json_pack("[s[]]", "set")));
+                     vm_condition(vm));
 }
 
 static const char *
@@ -889,9 +896,7 @@ set_where(const char *name, const char *vm)
 {
     return json_pack("[oo]",
                      ovsdb_condition("name", "==", json_string(name)),
-                     ovsdb_condition("vm", "==",
-                                     vm ? json_string(vm)
-                                        : json_pack("[s[]]", "set")));
+                     vm_condition(vm));
 }
 
 /* One attempt at writing 'pairs' (key -> JSON text, all checked) into
@@ -908,10 +913,7 @@ push_set_once(struct db *db, const char *vm, const json_t *pairs,
         ovsdb_op_select("Record_Set", set_where(PUSH_SET_NAME, vm),
                         json_pack("[s]", "_uuid")),
         ovsdb_op_select("Record",
-                        json_pack("[o]", ovsdb_condition(
-                                      "vm", "==",
-                                      vm ? json_string(vm)
-                                         : json_pack("[s[]]", "set"))),
+                        json_pack("[o]", vm_condition(vm)),
                         json_pack("[ss]", "_uuid", "key")));
     json_t *result;
     enum txn_status status = db_transact(db, ops, &result, errorp);
@@ -1080,10 +1082,7 @@ sets_with_key(struct db *db, const char *key, const char *vm)
 {
     json_t *uuids = json_array();
     json_t *rows = db_select(db, "Record_Set",
-                             json_pack("[o]", ovsdb_condition(
-                                           "vm", "==",
-                                           vm ? json_string(vm)
-                                              : json_pack("[s[]]", "set"))),
+                             json_pack("[o]", vm_condition(vm)),
                              json_pack("[ss]", "_uuid", "records"));
     size_t i;
     json_t *row;
