@@ -82,6 +82,11 @@ struct chandb {
                                  * need a write (chandb_run() tries them). */
     json_t *committed;          /* vm -> ack mark of a Channel row write
                                  * committed since chandb_take_committed(). */
+    json_t *priors;             /* vm -> null while its Channel rows are
+                                 * being read (chandb_get_prior()), then
+                                 * {"at": MS, "rows": [ROW...]}, or
+                                 * {"retry_at": MS} after a failure. */
+    long long prior_retry_at;   /* Earliest such retry, LLONG_MAX: none. */
     bool was_synced;
     struct chandb_stats stats;
 
@@ -112,6 +117,7 @@ static void relay_run(struct chandb *);
 static void objaction_run(struct chandb *);
 static void send_conditions(struct chandb *);
 static bool objaction_inputs_changed(const struct chandb *);
+static void sweep_priors(struct chandb *, long long now);
 static bool get_uint(const struct ovsdb_replica_row *, const char *column,
                      uint64_t max, uint64_t *value);
 
@@ -166,12 +172,14 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
         ovsdb_replica_add_column(t, set_cols[i], NULL);
     }
     t = ovsdb_replica_add_table(db->replica, "Channel");
+    /* Not "applied" and "sent", which may hold many keys and change with
+     * every write this chand-host makes: they are read only when a channel
+     * starts (chandb_get_prior()), with a "select". */
     static const char *channel_cols[] = { "vm", "chassis", "claim",
                                           "migrations", "state",
                                           "host_epoch", "guest_epoch",
-                                          "applied_seq", "applied",
-                                          "applied_digest",
-                                          "sent_seq", "sent",
+                                          "applied_seq", "applied_digest",
+                                          "sent_seq",
                                           "up_epoch", "up_position" };
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
         ovsdb_replica_add_column(t, channel_cols[i], NULL);
@@ -222,6 +230,8 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->writers_by_vm = json_object();
     db->writers_pending = json_object();
     db->committed = json_object();
+    db->priors = json_object();
+    db->prior_retry_at = LLONG_MAX;
     db->relay_counts = json_object();
     db->relay_refused = json_object();
     if (!db->monitor_all) {
@@ -264,6 +274,7 @@ chandb_destroy(struct chandb *db)
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
     json_decref(db->writers_pending);
+    json_decref(db->priors);
     json_decref(db->committed);
     json_decref(db->restore_needs);
     json_decref(db->relay_counts);
@@ -879,6 +890,9 @@ chandb_run(struct chandb *db)
     if (db->cond_was_pending && !pending) {
         db->claims_seqno++;
     }
+    if (json_object_size(db->priors)) {
+        sweep_priors(db, time_msec());
+    }
     db->cond_was_pending = pending;
 
     const char *vm;
@@ -902,6 +916,9 @@ chandb_wait(struct chandb *db)
     ovsdb_replica_wait(db->replica);
     if (db->retry_at != LLONG_MAX) {
         poll_timer_wait_until(db->retry_at);
+    }
+    if (db->prior_retry_at != LLONG_MAX) {
+        poll_timer_wait_until(db->prior_retry_at);
     }
 }
 
@@ -1287,14 +1304,14 @@ get_uint(const struct ovsdb_replica_row *row, const char *column,
     return true;
 }
 
-/* Reads a map string -> integer column into a new JSON object key ->
- * [integer, null]; NULL if it is not one. */
+/* Reads a map string -> integer column value 'column' (borrowed, may be
+ * NULL) into a new JSON object key -> [integer, null]; NULL if it is not
+ * one. */
 static json_t *
-get_version_map(const struct ovsdb_replica_row *row, const char *column)
+get_version_map(const json_t *column)
 {
     struct ovsdb_datum d;
-    if (ovsdb_datum_from_json(&d, ovsdb_replica_row_get(row, column),
-                              false)) {
+    if (!column || ovsdb_datum_from_json(&d, column, false)) {
         return NULL;
     }
     json_t *map = json_object();
@@ -1317,6 +1334,21 @@ get_version_map(const struct ovsdb_replica_row *row, const char *column)
     return map;
 }
 
+/* Reads integer column value 'column' (borrowed, may be NULL), if it is
+ * 0..'max', into '*value'. */
+static bool
+get_uint_value(const json_t *column, uint64_t max, uint64_t *value)
+{
+    int64_t v;
+    bool present;
+    if (!column || ovsdb_datum_get_integer(column, &v, &present)
+        || !present || v < 0 || (uint64_t) v > max) {
+        return false;
+    }
+    *value = v;
+    return true;
+}
+
 static int64_t
 row_claim(const struct ovsdb_replica_row *row)
 {
@@ -1324,19 +1356,23 @@ row_claim(const struct ovsdb_replica_row *row)
     return get_uint(row, "claim", INT64_MAX, &claim) ? (int64_t) claim : 0;
 }
 
-/* Fills 'prior' from Channel row 'row' if it holds an exact position. */
+/* Fills 'prior' from 'row', a Channel row as a "select" returns it
+ * (borrowed), if it holds an exact position. */
 static bool
-prior_from_row(const struct chandb *db, const struct ovsdb_replica_row *row,
+prior_from_row(const struct chandb *db, const json_t *row,
                struct chandb_prior *prior)
 {
     uint64_t epoch, guest_epoch, seq, sent_seq;
 
-    if (!get_uint(row, "host_epoch", UINT32_MAX, &epoch) || !epoch
-        || !get_uint(row, "guest_epoch", UINT32_MAX, &guest_epoch)
-        || !get_uint(row, "applied_seq", INT64_MAX, &seq) || !seq) {
+    if (!get_uint_value(json_object_get(row, "host_epoch"), UINT32_MAX,
+                        &epoch) || !epoch
+        || !get_uint_value(json_object_get(row, "guest_epoch"), UINT32_MAX,
+                           &guest_epoch)
+        || !get_uint_value(json_object_get(row, "applied_seq"), INT64_MAX,
+                           &seq) || !seq) {
         return false;
     }
-    json_t *applied = get_version_map(row, "applied");
+    json_t *applied = get_version_map(json_object_get(row, "applied"));
     if (!applied) {
         return false;
     }
@@ -1345,39 +1381,150 @@ prior_from_row(const struct chandb *db, const struct ovsdb_replica_row *row,
     prior->guest_epoch = guest_epoch;
     prior->applied_seq = seq;
     prior->applied = applied;
-    const char *digest = ovsdb_replica_row_get_string(row, "applied_digest");
+    const char *digest = json_string_value(json_object_get(row,
+                                                           "applied_digest"));
     if (digest && strlen(digest) == 16) {
         memcpy(prior->applied_digest, digest, 17);
     }
-    if (get_uint(row, "sent_seq", INT64_MAX, &sent_seq) && sent_seq > seq) {
-        prior->sent = get_version_map(row, "sent");
+    if (get_uint_value(json_object_get(row, "sent_seq"), INT64_MAX,
+                       &sent_seq) && sent_seq > seq) {
+        prior->sent = get_version_map(json_object_get(row, "sent"));
         prior->sent_seq = prior->sent ? sent_seq : 0;
     }
-    const char *chassis = ovsdb_replica_row_get_string(row, "chassis");
+    const char *chassis = json_string_value(json_object_get(row, "chassis"));
     prior->other_chassis = (chassis && db->chassis
                             && strcmp(chassis, db->chassis));
     return true;
 }
 
-bool
-chandb_get_prior(const struct chandb *db, const char *vm,
-                 struct chandb_prior *prior)
+/* Fills 'prior' from the newest claim among 'rows' (VM 'vm''s Channel rows
+ * as a "select" returns them, borrowed) that holds an exact position: the
+ * host that served the guest last (a row just claimed has none yet). */
+static bool
+prior_from_rows(const struct chandb *db, const char *vm, const json_t *rows,
+                struct chandb_prior *prior)
 {
-    /* The newest claim that holds an exact position: the host that served
-     * the guest last (a row just claimed has none yet). */
-    const struct ovsdb_replica_row *row, *best = NULL;
-    struct chandb_prior tmp;
-    OVSDB_REPLICA_FOR_EACH_EQ (row, ovsdb_replica_get_table(db->replica,
-                                                           "Channel"), vm) {
-        if (channel_row_is(row, vm, NULL)
-            && (!best || row_claim(row) > row_claim(best))
+    const json_t *best = NULL;
+    uint64_t best_claim = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        const char *name = json_string_value(json_object_get(row, "vm"));
+        uint64_t claim;
+        if (!get_uint_value(json_object_get(row, "claim"), INT64_MAX,
+                            &claim)) {
+            claim = 0;
+        }
+        struct chandb_prior tmp;
+        if (name && !strcmp(name, vm) && (!best || claim > best_claim)
             && prior_from_row(db, row, &tmp)) {
-            json_decref(tmp.applied);
-            json_decref(tmp.sent);
+            chandb_prior_destroy(&tmp);
             best = row;
+            best_claim = claim;
         }
     }
     return best && prior_from_row(db, best, prior);
+}
+
+struct prior_ctx {
+    struct chandb *db;
+    char *vm;
+};
+
+/* Forgets replies no channel used in time, and failures whose retry is
+ * due: chandb_get_prior() reads those again when asked. */
+static void
+sweep_priors(struct chandb *db, long long now)
+{
+    const char *vm;
+    json_t *p;
+    void *tmp;
+    json_object_foreach_safe (db->priors, tmp, vm, p) {
+        json_t *at = json_object_get(p, "at");
+        json_t *retry_at = json_object_get(p, "retry_at");
+        if ((at && now - json_integer_value(at) > CHANDB_PRIOR_MAX_AGE_MS)
+            || (retry_at && now >= json_integer_value(retry_at))) {
+            json_object_del(db->priors, vm);
+        }
+    }
+    if (now >= db->prior_retry_at) {
+        db->prior_retry_at = LLONG_MAX;
+        db->claims_seqno++;     /* Channels waiting for a retry. */
+    }
+}
+
+static void
+prior_fetched(const json_t *result, const char *error, void *aux)
+{
+    struct prior_ctx *ctx = aux;
+    struct chandb *db = ctx->db;
+    const json_t *rows = (error ? NULL
+                          : json_object_get(json_array_get(result, 0),
+                                            "rows"));
+    long long now = time_msec();
+    if (json_is_array(rows)) {
+        json_object_set_new(db->priors, ctx->vm,
+                            json_pack("{sIsO}", "at", (json_int_t) now,
+                                      "rows", rows));
+        db->claims_seqno++;     /* chand-host looks at the VM again. */
+    } else {
+        db->stats.txn_errors++;
+        VLOG_WARN_RL(&rl, "%s: reading its Channel rows failed: %s",
+                     ctx->vm, error ? error : "no rows in the reply");
+        long long retry = now + CHANNEL_RETRY_MS;
+        json_object_set_new(db->priors, ctx->vm,
+                            json_pack("{sI}", "retry_at",
+                                      (json_int_t) retry));
+        db->prior_retry_at = MIN_LL(db->prior_retry_at, retry);
+    }
+    free(ctx->vm);
+    free(ctx);
+}
+
+/* Reads VM 'vm''s Channel rows, of every chassis, from the Chan DB: the
+ * columns prior_from_row() needs. */
+static void
+fetch_prior(struct chandb *db, const char *vm)
+{
+    json_object_set_new(db->priors, vm, json_null());
+    struct prior_ctx *ctx = xmalloc(sizeof *ctx);
+    ctx->db = db;
+    ctx->vm = xstrdup(vm);
+    json_t *columns = json_pack("[ssssssssss]", "vm", "chassis", "claim",
+                                "host_epoch", "guest_epoch", "applied_seq",
+                                "applied", "applied_digest", "sent_seq",
+                                "sent");
+    json_t *where = json_pack("[o]", ovsdb_condition("vm", "==",
+                                                     json_string(vm)));
+    ovsdb_replica_transact(db->replica,
+                           json_pack("[o]", ovsdb_op_select("Channel", where,
+                                                            columns)),
+                           prior_fetched, ctx);
+}
+
+enum chandb_prior_status
+chandb_get_prior(struct chandb *db, const char *vm,
+                 struct chandb_prior *prior)
+{
+    json_t *p = json_object_get(db->priors, vm);
+    long long now = time_msec();
+    if (p && json_is_null(p)) {
+        return CHANDB_PRIOR_PENDING;
+    } else if (p && json_object_get(p, "rows")) {
+        long long at = json_integer_value(json_object_get(p, "at"));
+        if (now - at <= CHANDB_PRIOR_MAX_AGE_MS) {
+            bool found = prior_from_rows(db, vm, json_object_get(p, "rows"),
+                                         prior);
+            json_object_del(db->priors, vm);
+            return found ? CHANDB_PRIOR_FOUND : CHANDB_PRIOR_NONE;
+        }
+        /* Read too long ago: read again. */
+    } else if (p && now < json_integer_value(json_object_get(p,
+                                                             "retry_at"))) {
+        return CHANDB_PRIOR_PENDING;
+    }
+    fetch_prior(db, vm);
+    return CHANDB_PRIOR_PENDING;
 }
 
 void

@@ -115,11 +115,25 @@ bool chandb_desired_changed_all(const struct chandb *);
 const json_t *chandb_desired_changes(const struct chandb *);
 void chandb_desired_changes_clear(struct chandb *);
 
-/* If the Chan DB holds a Channel row for 'vm' with an exact applied state
- * (of any chassis: the newest claim that has one), fills 'prior' (free it
- * with chandb_prior_destroy()) and returns true. */
-bool chandb_get_prior(const struct chandb *, const char *vm,
-                      struct chandb_prior *prior);
+/* What a previous run left for a VM's channel: its Channel rows' applied
+ * and sent states.  chand-host does not monitor those columns (they may
+ * hold many keys and change with each of its writes); chandb_get_prior()
+ * reads them with a "select" the first time it is asked about 'vm' and
+ * returns CHANDB_PRIOR_PENDING until the reply is in, which bumps
+ * chandb_get_claims_seqno().  Asked again within CHANDB_PRIOR_MAX_AGE_MS of
+ * the reply, it returns CHANDB_PRIOR_FOUND and fills 'prior' (free it with
+ * chandb_prior_destroy()) if a row of 'vm' holds an exact applied state (of
+ * any chassis: the newest claim that has one), else CHANDB_PRIOR_NONE; the
+ * reply is used once.  A reply older than that is read again.  A failed
+ * read is retried a second later. */
+enum chandb_prior_status {
+    CHANDB_PRIOR_PENDING,
+    CHANDB_PRIOR_NONE,
+    CHANDB_PRIOR_FOUND,
+};
+#define CHANDB_PRIOR_MAX_AGE_MS 1000
+enum chandb_prior_status chandb_get_prior(struct chandb *, const char *vm,
+                                          struct chandb_prior *prior);
 void chandb_prior_destroy(struct chandb_prior *);
 
 /* Claims (claim.h).  This chassis's name: Channel rows are written and

@@ -50,8 +50,17 @@ struct channel_key {
 };
 
 /* What a queued message carries, for bookkeeping once it is acked. */
+/* One record of a message, as it is once acknowledged. */
+struct cookie_rec {
+    char *key;                  /* Owned. */
+    json_t *entry;              /* The desired entry [version, text, ...]
+                                 * it puts (a reference), NULL for a
+                                 * delete. */
+};
+
 struct msg_cookie {
-    json_t *records;            /* [[op, key, version, text], ...] or NULL. */
+    struct cookie_rec *recs;    /* Owned; none for a snapshot message. */
+    size_t n_recs;
     bool snapshot_end;
     long long seen_us;          /* When its change was seen, 0 if unknown. */
     long long sent_us;          /* First transmission, 0 before. */
@@ -87,7 +96,8 @@ struct channel {
     bool epoch_used;            /* Frames of 'epoch' may exist somewhere. */
     uint64_t resume_seq;        /* Prior run's exact applied seq, or 0. */
     uint64_t db_hash;           /* channel_db_hash() when last written. */
-    bool db_written;            /* Written at least once. */
+    bool db_written;            /* Written at least once... */
+    long long db_written_at;    /* ...last at this time. */
     long long db_stats_due;     /* When its counters are looked at next. */
     long long db_keepalive_due; /* When they are written even if only the
                                  * keepalive counters changed. */
@@ -104,8 +114,10 @@ struct channel {
     uint64_t snapshot_end;
     json_t *snapshot;           /* Snapshot being delivered, or NULL. */
 
-    json_t *sent;               /* key -> [version, text]: after queue. */
-    json_t *applied;            /* key -> [version, text]: acknowledged. */
+    json_t *sent;               /* key -> [version, text, ...]: after
+                                 * queue (the desired entry, shared)... */
+    json_t *applied;            /* ...and acknowledged.  After a restart,
+                                 * [version, null]. */
     json_t *errors;             /* key -> reason. */
     size_t desired_count;
     bool synced;                /* 'applied' equals the desired state. */
@@ -301,10 +313,20 @@ random_epoch(void)
 }
 
 static void
+cookie_recs_free(struct cookie_rec *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(recs[i].key);
+        json_decref(recs[i].entry);
+    }
+    free(recs);
+}
+
+static void
 cookie_free(struct msg_cookie *c)
 {
     if (c) {
-        json_decref(c->records);
+        cookie_recs_free(c->recs, c->n_recs);
         free(c);
     }
 }
@@ -332,7 +354,7 @@ applied_changed(struct channel *ch, const char *key)
     }
 }
 
-/* Sets applied entry 'key' to 'entry' ([version, text], stolen). */
+/* Sets applied entry 'key' to 'entry' ([version, text, ...], stolen). */
 static void
 applied_set(struct channel *ch, const char *key, json_t *entry)
 {
@@ -498,16 +520,12 @@ message_done(void *cookie_, bool acked, void *aux)
             ch->snapshot = NULL;
             count(ch, "snapshots_applied");
         }
-        size_t i;
-        json_t *r;
-        json_array_foreach (cookie->records, i, r) {
-            const char *op = json_string_value(json_array_get(r, 0));
-            const char *key = json_string_value(json_array_get(r, 1));
-            if (!strcmp(op, "put")) {
-                applied_set(ch, key, json_pack("[OO]", json_array_get(r, 2),
-                                               json_array_get(r, 3)));
+        for (size_t i = 0; i < cookie->n_recs; i++) {
+            const struct cookie_rec *r = &cookie->recs[i];
+            if (r->entry) {
+                applied_set(ch, r->key, json_incref(r->entry));
             } else {
-                applied_del(ch, key);
+                applied_del(ch, r->key);
             }
         }
         update_synced(ch);
@@ -819,7 +837,8 @@ struct batcher {
     struct channel *ch;
     uint8_t flags;
     struct chan_batch batch;
-    json_t *records;            /* For the cookie. */
+    struct cookie_rec *recs;    /* For the cookie (not for a snapshot). */
+    size_t n_recs, allocated_recs;
     size_t size;
 };
 
@@ -829,7 +848,8 @@ batcher_init(struct batcher *b, struct channel *ch, uint8_t flags)
     b->ch = ch;
     b->flags = flags;
     chan_batch_init(&b->batch);
-    b->records = json_array();
+    b->recs = NULL;
+    b->n_recs = b->allocated_recs = 0;
     b->size = 0;
 }
 
@@ -854,7 +874,10 @@ batcher_flush(struct batcher *b, bool snapshot_end)
         len = strlen(text);
     }
     struct msg_cookie *cookie = calloc(1, sizeof *cookie);
-    cookie->records = b->flags ? NULL : json_incref(b->records);
+    cookie->recs = b->recs;
+    cookie->n_recs = b->n_recs;
+    b->recs = NULL;
+    b->n_recs = b->allocated_recs = 0;
     cookie->snapshot_end = snapshot_end;
     cookie->seen_us = ch->queue_seen_us;
     uint64_t last_seq;
@@ -868,8 +891,6 @@ batcher_flush(struct batcher *b, bool snapshot_end)
     free(text);
     chan_batch_destroy(&b->batch);
     chan_batch_init(&b->batch);
-    json_decref(b->records);
-    b->records = json_array();
     b->size = 0;
 }
 
@@ -881,11 +902,12 @@ record_check(const char *key, json_t *value, int64_t version)
     return error ? chan_wire_strerror(error) : NULL;
 }
 
-/* Adds a put ('value' non-null) or delete of 'key' to 'b'.  Returns false
- * (and records the error) if the record cannot be sent. */
+/* Adds a put ('value' non-null) or delete of 'key' to 'b'.  'entry' is
+ * the desired entry the put is for (borrowed), NULL for a delete.  Returns
+ * false (and records the error) if the record cannot be sent. */
 static bool
 batcher_add(struct batcher *b, const char *key, int64_t version,
-            json_t *text_json, json_t *value)
+            json_t *text_json, json_t *value, json_t *entry)
 {
     struct channel *ch = b->ch;
     const char *text = json_string_value(text_json);
@@ -919,11 +941,17 @@ batcher_add(struct batcher *b, const char *key, int64_t version,
     } else {
         chan_batch_add_delete(&b->batch, key, version);
     }
-    json_array_append_new(b->records,
-                          json_pack("[ssIo]", value ? "put" : "delete", key,
-                                    (json_int_t) version,
-                                    text ? json_incref(text_json)
-                                         : json_string("")));
+    if (!b->flags) {
+        if (b->n_recs == b->allocated_recs) {
+            b->allocated_recs = b->allocated_recs ? 2 * b->allocated_recs
+                                                  : 16;
+            b->recs = xrealloc(b->recs,
+                               b->allocated_recs * sizeof *b->recs);
+        }
+        struct cookie_rec *r = &b->recs[b->n_recs++];
+        r->key = xstrdup(key);
+        r->entry = value ? json_incref(entry) : NULL;
+    }
     b->size += size;
     return true;
 }
@@ -932,7 +960,7 @@ static void
 batcher_destroy(struct batcher *b)
 {
     chan_batch_destroy(&b->batch);
-    json_decref(b->records);
+    cookie_recs_free(b->recs, b->n_recs);
 }
 
 /* Compares two [version, text] entries.  An entry learned from the Chan DB
@@ -1026,10 +1054,10 @@ start_session(struct channel *ch, uint32_t guest_epoch, long long now)
     json_object_foreach (ch->last_desired, key, entry) {
         int64_t version = json_integer_value(json_array_get(entry, 0));
         json_t *text = json_array_get(entry, 1);
-        if (batcher_add(&b, key, version, text, json_array_get(entry, 2))) {
-            json_t *e = json_pack("[IO]", (json_int_t) version, text);
-            json_object_set(ch->sent, key, e);
-            json_object_set_new(ch->snapshot, key, e);
+        if (batcher_add(&b, key, version, text, json_array_get(entry, 2),
+                        entry)) {
+            json_object_set(ch->sent, key, entry);
+            json_object_set(ch->snapshot, key, entry);
         }
     }
     ch->snapshot_end = 0;
@@ -1059,14 +1087,13 @@ queue_key(struct channel *ch, struct batcher *b, const char *key)
         }
         int64_t version = json_integer_value(json_array_get(entry, 0));
         json_t *text = json_array_get(entry, 1);
-        if (batcher_add(b, key, version, text, json_array_get(entry, 2))) {
-            json_object_set_new(ch->sent, key,
-                                json_pack("[IO]", (json_int_t) version,
-                                          text));
+        if (batcher_add(b, key, version, text, json_array_get(entry, 2),
+                        entry)) {
+            json_object_set(ch->sent, key, entry);
         }
     } else if (have) {
         int64_t version = json_integer_value(json_array_get(have, 0));
-        if (batcher_add(b, key, version, NULL, NULL)) {
+        if (batcher_add(b, key, version, NULL, NULL, NULL)) {
             json_object_del(ch->sent, key);
         }
     }
@@ -1712,10 +1739,21 @@ channel_db_write_due(struct channel *ch, long long now)
     return changed;
 }
 
+long long
+channel_db_prompt_due(const struct channel *ch)
+{
+    if (!ch->db_written || !ch->synced
+        || (!ch->applied_dirty_all && !json_object_size(ch->applied_dirty))) {
+        return LLONG_MAX;
+    }
+    return ch->db_written_at + CHANNEL_PROMPT_WRITE_MS;
+}
+
 void
 channel_db_written(struct channel *ch, long long now)
 {
     ch->db_written = true;
+    ch->db_written_at = now;
     ch->db_hash = channel_db_hash(ch, now);
     json_decref(ch->db_stats_active);
     ch->db_stats_active = active_stats(ch);

@@ -172,6 +172,16 @@ void channel_get_db_state(struct channel *, long long now,
 bool channel_db_write_due(struct channel *, long long now);
 void channel_db_written(struct channel *, long long now);
 
+/* Channel rows are written on a cadence (chand-host's DB_WRITE_MS) while
+ * records flow.  A channel that has just caught up with its desired state
+ * (everything desired is acknowledged) and whose row does not show it yet
+ * is written sooner: from the time this returns, which is at least
+ * CHANNEL_PROMPT_WRITE_MS after its last write, so that a channel fed one
+ * record at a time costs at most 1000 / CHANNEL_PROMPT_WRITE_MS row writes
+ * a second.  LLONG_MAX if no such write is wanted. */
+#define CHANNEL_PROMPT_WRITE_MS 20
+long long channel_db_prompt_due(const struct channel *);
+
 /* The last seq sent in the current session and the state the guest has
  * once it applied everything up to it (borrowed: key -> [version, text]);
  * 0 and NULL outside an active session.  Written when the channel is

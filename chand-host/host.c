@@ -34,7 +34,9 @@
 
 VLOG_DEFINE_THIS_MODULE(host);
 
-#define DB_WRITE_MS 200         /* Channel rows written at most this often. */
+#define DB_WRITE_MS 200         /* Channel rows written at most this often,
+                                 * or sooner once a channel caught up
+                                 * (channel_db_prompt_due()). */
 #define CLAIM_WAIT_MS 10000     /* How long a chassis that takes a VM over
                                  * waits for the previous one to release
                                  * it (one that died never does). */
@@ -624,19 +626,17 @@ write_claim(struct host *h, const struct prov_channel *pc, const char *from)
     free(reason);
 }
 
+/* Starts the channel of VM 'pc', resuming from 'prior' (borrowed; NULL if
+ * no previous run left an exact state). */
 static struct channel *
-add_channel(struct host *h, const struct prov_channel *pc, long long now)
+add_channel(struct host *h, const struct prov_channel *pc,
+            const struct chandb_prior *prior, long long now)
 {
-    struct chandb_prior prior;
-    bool has_prior = chandb_get_prior(h->db, pc->vm, &prior);
     struct chandb_upstream up;
     chandb_get_upstream(h->db, pc->vm, &up);
     struct channel *ch = channel_create(
-        pc->vm, &pc->cfg, pc->iface, pc->ofport, has_prior ? &prior : NULL,
-        &up, &h->opts.limits, transmit, h, now);
-    if (has_prior) {
-        chandb_prior_destroy(&prior);
-    }
+        pc->vm, &pc->cfg, pc->iface, pc->ofport, prior, &up,
+        &h->opts.limits, transmit, h, now);
     json_decref(up.rows);
     set_guest_limits(h, ch);
     transfer_attach(h->transfer, ch);
@@ -660,15 +660,25 @@ start_channel(struct host *h, const struct prov_channel *pc, long long now)
     }
     struct claim_decision d;
     const char *vm = pc->vm;
+    struct chandb_prior prior;
+    enum chandb_prior_status ps;
     switch (decide_claim(h, vm, false, now, &d)) {
     case CLAIM_SERVE:
+        ps = chandb_get_prior(h->db, vm, &prior);
+        if (ps == CHANDB_PRIOR_PENDING) {
+            return xstrdup("pending: reading its Channel rows");
+        }
+        bool has_prior = ps == CHANDB_PRIOR_FOUND;
         if (claim_deadline(h, vm)) {
             VLOG_INFO("%s: serving it, taken over from chassis %s", vm,
                       holder_of(h, vm));
         }
         claim_set(h, vm, d.claim, d.migrations, 0);
         vm_claim_get(h, vm)->yielded = false;
-        add_channel(h, pc, now);
+        add_channel(h, pc, has_prior ? &prior : NULL, now);
+        if (ps == CHANDB_PRIOR_FOUND) {
+            chandb_prior_destroy(&prior);
+        }
         return xstrdup("ready");
     case CLAIM_TAKE:
         if (claim_deadline(h, vm)
@@ -1124,10 +1134,10 @@ sync_flows(struct host *h, long long now)
 static void
 write_channel_rows(struct host *h, long long now)
 {
-    if (now < h->next_db_write) {
-        return;
+    bool cadence = now >= h->next_db_write;
+    if (cadence) {
+        h->next_db_write = now + DB_WRITE_MS;
     }
-    h->next_db_write = now + DB_WRITE_MS;
     for (size_t i = 0; i < h->n_channels; i++) {
         /* A channel's row changes only with what it does, and it runs at
          * least once a heartbeat while its flows are in place; one that
@@ -1135,9 +1145,13 @@ write_channel_rows(struct host *h, long long now)
         if (!h->ran[i]) {
             continue;
         }
-        h->ran[i] = false;
         struct channel *ch = h->channels[i];
-        if (!channel_db_write_due(ch, now)) {
+        bool prompt = now >= channel_db_prompt_due(ch);
+        if (!cadence && !prompt) {
+            continue;
+        }
+        h->ran[i] = false;
+        if (!prompt && !channel_db_write_due(ch, now)) {
             /* Nothing but counters changed, and they were written less
              * than a few seconds ago (a minute for an idle channel). */
             continue;
@@ -1670,6 +1684,10 @@ host_wait(struct host *h)
     long long due = LLONG_MAX;
     for (size_t i = 0; i < h->n_channels; i++) {
         due = h->due[i] < due ? h->due[i] : due;
+        if (h->ran[i]) {
+            long long prompt = channel_db_prompt_due(h->channels[i]);
+            due = prompt < due ? prompt : due;
+        }
     }
     poll_timer_wait_until(due);
 }

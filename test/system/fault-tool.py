@@ -135,8 +135,8 @@ def cmd_midpush(db, ctl, vm, min_applied, min_outstanding, timeout,
     while time.time() < deadline:
         row = channel_row(conn, vm)
         if row and row["applied_count"] >= min_applied:
-            # The Channel row is written every 200 ms, the host's own view
-            # is live: a push to one VM is delivered in tens of ms.
+            # The Channel row is written every 200 ms while records flow,
+            # the host's own view is live: a push to one VM is delivered in tens of ms.
             show = json.loads(host.call("channel/show", [vm]))["counters"]
             if show["queued_msgs"] >= min_outstanding:
                 if pid:

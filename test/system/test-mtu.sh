@@ -47,6 +47,25 @@ push_big() {            # VM KEY N
     "$here/push-big.py" "$(topo_db | sed 's/^unix://')" "$1" "$2" "$3"
 }
 
+bad_option() {          # DAEMON OPTION VALUE: refused with exit 2, named.
+    local out rc=0
+    out=$("$ST_BUILD/$1/$1" "--$2=$3" 2>&1) || rc=$?
+    [ "$rc" = 2 ] && printf '%s' "$out" | grep -F -- "--$2" | grep -qF "'$3'"
+}
+
+# --- bad values of the frame-size options are refused at start -------------
+for v in 575 65536 jumbo 1500x ''; do
+    st_check "chand-host refuses --mtu='$v'" bad_option chand-host mtu "$v"
+    st_check "chand-guest refuses --mtu='$v'" bad_option chand-guest mtu "$v"
+done
+for v in -1 1x 2G abc ''; do
+    st_check "chand-host refuses --window-bytes='$v'" \
+        bad_option chand-host window-bytes "$v"
+done
+for v in 0 65537 abc; do
+    st_check "chand-host refuses --window='$v'" bad_option chand-host window "$v"
+done
+
 st_up "$V1:41" "$V2:42"
 st_check "both channels ready" st_chanctl wait --timeout 60
 
