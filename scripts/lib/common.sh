@@ -8,7 +8,7 @@ openvswitch-switch openvswitch-common python3 python3-openvswitch iproute2
 nftables tcpdump
 clang libclang-rt-14-dev
 openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23
-debhelper dh-autoreconf dpkg-dev fakeroot lintian debootstrap systemd
+debhelper dh-autoreconf dh-python dpkg-dev fakeroot lintian debootstrap systemd
 logrotate"
 
 log() {
