@@ -13,7 +13,9 @@
 #     it is meant to survive), and its hardening is in force: the
 #     capability bounding set is CAP_NET_ADMIN, no_new_privs is set, /usr
 #     is read-only and /var/lib/chand writable in its mount namespace;
-#   - chanctl reaches both daemons on their default control sockets;
+#   - chanctl reaches both daemons on their default control sockets, and
+#     chand-host reads the files given to chanctl object-store in /tmp and
+#     in /root;
 #   - systemctl enable --now chand-guest runs it, with its capabilities;
 #   - logrotate -f /etc/logrotate.d/chand makes both reopen their logs;
 #   - a chand-host killed with SIGKILL is restarted (Restart=on-failure);
@@ -158,6 +160,17 @@ if ! nsenter -t "$hpid" -m -r touch /usr/chand-test 2>/dev/null &&
 else
     fail "chand-host: ProtectSystem=strict and ReadWritePaths are not in force"
 fi
+# chanctl object-store FILE has chand-host open FILE itself: the sandbox
+# must leave the operator's files readable, in /tmp and in home directories.
+for f in /tmp/chand-object /root/chand-object; do
+    ct sh -c "echo 'an object in $f' > $f"
+    out=$(ct chanctl object-store "$f" 2>&1)
+    if echo "$out" | grep -Eq '^[0-9a-f]{64} [0-9]+$'; then
+        ok "chanctl object-store $f: chand-host read it"
+    else
+        fail "chanctl object-store $f: '$out'"
+    fi
+done
 out=$(ct chanctl host version 2>&1)
 if [ "$out" = "chand $version" ]; then
     ok "chanctl host version: $out"
