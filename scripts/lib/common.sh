@@ -8,7 +8,9 @@ openvswitch-switch openvswitch-common python3 python3-openvswitch iproute2
 nftables tcpdump
 python3-pip python3-venv
 clang libclang-rt-14-dev
-openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23"
+openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23
+debhelper dh-autoreconf dh-python dpkg-dev fakeroot lintian debootstrap systemd
+logrotate"
 
 log() {
     printf '%s\n' "$*" >&2
@@ -91,6 +93,7 @@ tier_exists() {
         system) [ -x "$top/test/system/run" ] ;;
         fuzz) [ -x "$top/test/fuzz/run" ] ;;
         bench) [ -x "$top/scripts/bench" ] ;;
+        package) [ -x "$top/test/package/run" ] && [ -d "$top/debian" ] ;;
         *) return 1 ;;
     esac
 }
@@ -113,6 +116,7 @@ run_tier() {
         system) run_both_ovs "$dir" "$top/test/system/run" ;;
         fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
         bench) CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick ;;
+        package) "$top/test/package/run" ;;
     esac
 }
 
