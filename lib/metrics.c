@@ -139,6 +139,8 @@ put_labels(FILE *s, const struct metrics_labels *labels,
     putc('}', s);
 }
 
+/* Writes ' VALUE\n': an integer as such, otherwise the shortest decimal
+ * that reads back as 'value'. */
 static void
 put_value(FILE *s, double value)
 {
@@ -150,7 +152,14 @@ put_value(FILE *s, double value)
                && value == (double) (long long) value) {
         fprintf(s, " %lld\n", (long long) value);
     } else {
-        fprintf(s, " %.17g\n", value);
+        char buf[32];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, value);
+            if (strtod(buf, NULL) == value) {
+                break;
+            }
+        }
+        fprintf(s, " %s\n", buf);
     }
 }
 
