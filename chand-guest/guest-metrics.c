@@ -122,7 +122,8 @@ static const struct metrics_rule status_rules[] = {
 };
 
 void
-guest_metrics_add_status(struct metrics *m, const json_t *status)
+guest_metrics_add_status(struct metrics *m, const json_t *status,
+                         const struct ctl_server *ctl)
 {
     struct metrics_labels labels = { 0 };
     char chan_id[24];
@@ -131,4 +132,5 @@ guest_metrics_add_status(struct metrics *m, const json_t *status)
     metrics_labels_add(&labels, "chan_id", chan_id);
     metrics_add_json(m, "chand_guest", "chand-guest guest/status", status,
                      &labels, status_rules);
+    metrics_add_ctl(m, "chand_guest", ctl, &labels);
 }

@@ -12,10 +12,12 @@
 
 #include <jansson.h>
 
+struct ctl_server;
 struct metrics;
 
-/* Adds guest/status's object 'status' (borrowed) as chand_guest_*
- * series. */
-void guest_metrics_add_status(struct metrics *, const json_t *status);
+/* Adds guest/status's object 'status' (borrowed) and the counters of
+ * control socket 'ctl' as chand_guest_* series. */
+void guest_metrics_add_status(struct metrics *, const json_t *status,
+                              const struct ctl_server *ctl);
 
 #endif /* guest-metrics.h */

@@ -433,14 +433,15 @@ ctl_status(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
     json_decref(status);
 }
 
-/* guest/metrics: every counter and gauge of guest/status, as Prometheus
- * text. */
+/* guest/metrics: every counter and gauge of guest/status and ctl/stats,
+ * as Prometheus text. */
 static void
 ctl_metrics(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
 {
+    struct guest *g = g_;
     struct metrics *m = metrics_create();
-    json_t *status = guest_status_json(g_);
-    guest_metrics_add_status(m, status);
+    json_t *status = guest_status_json(g);
+    guest_metrics_add_status(m, status, g->ctl);
     json_decref(status);
     char *text = metrics_render(m);
     metrics_destroy(m);

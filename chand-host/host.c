@@ -1370,8 +1370,8 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
     json_decref(j);
 }
 
-/* Renders every counter and gauge of host/status and of each channel's
- * channel/show as Prometheus text (a new string owned by the caller), for
+/* Renders every counter and gauge of host/status, transfer/list, ctl/stats
+ * and each channel's channel/show as Prometheus text (a new string owned by the caller), for
  * host/metrics and --metrics. */
 static char *
 render_metrics(void *h_)
@@ -1384,6 +1384,9 @@ render_metrics(void *h_)
     host_metrics_add_status(m, status, transfer, h->chassis);
     json_decref(transfer);
     json_decref(status);
+    struct metrics_labels labels = { 0 };
+    metrics_labels_add(&labels, "chassis", h->chassis);
+    metrics_add_ctl(m, "chand_host", h->ctl, &labels);
     for (size_t i = 0; i < h->n_channels; i++) {
         const struct channel *ch = h->channels[i];
         json_t *j = channel_to_json(ch, now);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "hmap.h"
 #include "latency-hist.h"
 #include "util.h"
@@ -393,6 +394,62 @@ metrics_add_json(struct metrics *m, const char *prefix, const char *source,
     if (json_is_object(obj)) {
         walk(&w, "", obj, NULL);
     }
+}
+
+/* The control socket. */
+
+static const struct metrics_rule ctl_rules[] = {
+    { "ctl.conns", METRICS_GAUGE, "ctl_connections",
+      "Control socket connections open now.", NULL },
+    { "ctl.conns_accepted", METRICS_COUNTER, "ctl_connections_total",
+      "Control socket connections accepted.", NULL },
+    { "ctl.conns_refused", METRICS_COUNTER, "ctl_refused_connections_total",
+      "Control socket connections refused: too many open.", NULL },
+    { "ctl.conns_unauthorized", METRICS_COUNTER,
+      "ctl_unauthorized_connections_total",
+      "Control socket connections refused: peer neither root nor the "
+      "daemon's user.", NULL },
+    { "ctl.requests", METRICS_COUNTER, "ctl_requests_total",
+      "Control commands run.", NULL },
+    { "ctl.bad_json", METRICS_COUNTER, "ctl_bad_json_total",
+      "Control socket input that was not JSON (connection closed).",
+      NULL },
+    { "ctl.oversized", METRICS_COUNTER, "ctl_oversized_total",
+      "Control socket messages over the size limit (connection closed).",
+      NULL },
+    { "ctl.bad_requests", METRICS_COUNTER, "ctl_bad_requests_total",
+      "Control socket messages that were not a valid request.", NULL },
+    { "ctl.unknown_commands", METRICS_COUNTER, "ctl_unknown_commands_total",
+      "Control requests for a command that does not exist.", NULL },
+    { "ctl.bad_arg_counts", METRICS_COUNTER, "ctl_bad_arg_counts_total",
+      "Control requests with the wrong number of arguments.", NULL },
+    { "ctl.errors_replied", METRICS_COUNTER, "ctl_errors_replied_total",
+      "Control requests answered with an error, of any cause.", NULL },
+    { NULL, 0, NULL, NULL, NULL },
+};
+
+void
+metrics_add_ctl(struct metrics *m, const char *prefix,
+                const struct ctl_server *server,
+                const struct metrics_labels *labels)
+{
+    struct ctl_server_stats st;
+    ctl_server_get_stats(server, &st);
+    json_t *j = json_pack(
+        "{s{sI sI sI sI sI sI sI sI sI sI sI}}", "ctl",
+        "conns", (json_int_t) st.n_conns,
+        "conns_accepted", (json_int_t) st.n_conns_accepted,
+        "conns_refused", (json_int_t) st.n_conns_refused,
+        "conns_unauthorized", (json_int_t) st.n_conns_unauthorized,
+        "requests", (json_int_t) st.n_requests,
+        "bad_json", (json_int_t) st.n_bad_json,
+        "oversized", (json_int_t) st.n_oversized,
+        "bad_requests", (json_int_t) st.n_bad_requests,
+        "unknown_commands", (json_int_t) st.n_unknown_commands,
+        "bad_arg_counts", (json_int_t) st.n_bad_arg_counts,
+        "errors_replied", (json_int_t) st.n_errors_replied);
+    metrics_add_json(m, prefix, "ctl/stats", j, labels, ctl_rules);
+    json_decref(j);
 }
 
 /* Rendering. */

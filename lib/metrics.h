@@ -104,6 +104,13 @@ void metrics_add_json(struct metrics *, const char *prefix,
                       const struct metrics_labels *,
                       const struct metrics_rule *rules);
 
+/* Adds the control socket counters of 'server' (lib/ctl, what ctl/stats
+ * shows) as 'prefix'_ctl_* series with 'labels' (may be NULL). */
+struct ctl_server;
+void metrics_add_ctl(struct metrics *, const char *prefix,
+                     const struct ctl_server *,
+                     const struct metrics_labels *);
+
 /* Returns the exposition text of everything added (a new string owned by
  * the caller; "" for nothing). */
 char *metrics_render(const struct metrics *);

@@ -183,7 +183,28 @@ st_check "http: 404 counted" value_is "$out/http2.txt" 1 \
     chand_host_metrics_http_responses_total code=404
 st_check "http: the silent client counted as a timeout" \
     value_is "$out/http2.txt" 1 chand_host_metrics_http_timeouts_total
+
+# --- bad input on the control sockets is counted too ----------------------
+st_chanctl host no/such-command >/dev/null 2>&1 &&
+    st_fail "an unknown control command succeeded"
 st_check "host: chanctl still answers" st_chanctl metrics host \
     >"$out/host2.txt"
+st_check "host: the unknown control command is counted" \
+    value_is "$out/host2.txt" 1 chand_host_ctl_unknown_commands_total \
+    chassis=$CHASSIS
+st_guest $VM1 guest guest/nonsense >/dev/null 2>&1 &&
+    st_fail "an unknown guest control command succeeded"
+st_guest $VM1 metrics guest >"$out/guest2.txt" ||
+    st_fail "chanctl metrics guest in $VM1 after bad input"
+st_check "guest: the unknown control command is counted" \
+    value_is "$out/guest2.txt" 1 chand_guest_ctl_unknown_commands_total \
+    chan_id=41
+st_check "guest: chanctl metrics foo is a usage error" \
+    bash -c "! '$ST_BUILD/utilities/chanctl' metrics foo 2>/dev/null"
+
+# CHAND_METRICS_SAVE=DIR keeps the scrapes (e.g. to list the metrics).
+if [ -n "${CHAND_METRICS_SAVE:-}" ]; then
+    mkdir -p "$CHAND_METRICS_SAVE" && cp "$out"/*.txt "$CHAND_METRICS_SAVE"
+fi
 
 st_exit
