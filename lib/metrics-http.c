@@ -295,9 +295,11 @@ conn_read(struct metrics_http *http, struct http_conn *c)
         c->n_in += n;
         c->in[c->n_in] = '\0';
 
+        /* The request line so far, without its CR LF (or a CR that may
+         * be one). */
         const char *nl = memchr(c->in, '\n', c->n_in);
         size_t line_len = nl ? nl - c->in : c->n_in;
-        if (line_len && c->in[line_len - 1] == '\r' && nl) {
+        if (line_len && c->in[line_len - 1] == '\r') {
             line_len--;
         }
         if (memchr(c->in, '\0', c->n_in)
