@@ -4,8 +4,11 @@
 # prometheus_client's text parser (a real Prometheus parser): HELP and TYPE
 # on every family, the counters the test caused (records pushed and
 # applied, frames acknowledged), labels vm and chassis with the right
-# values; then 404, 405, 400 and 431 over HTTP, chand-host still serving
-# after garbage, and its bad-request counter gone up by as many.
+# values; then 404, 405, 400 and 431 over HTTP, a silent client cut off
+# after the timeout while others are served, chand-host still serving after
+# garbage and its bad-request counter gone up by as many; a second
+# chand-host on the same port exits 1 saying why; bad control commands
+# counted on host and guest.
 
 . "$(dirname "$0")/lib.sh"
 st_require_root
@@ -122,6 +125,8 @@ st_check "guest: chanctl metrics parses, HELP and TYPE everywhere" \
 st_log "  $(MT parse "$out/guest.txt")"
 st_check "guest: $VM1 holds $N1 records" \
     value_is "$out/guest.txt" $N1 chand_guest_records chan_id=41
+st_check "guest: $N1 records applied" \
+    value_is "$out/guest.txt" $N1 chand_guest_records_applied_total chan_id=41
 st_check "guest: every series has chan_id 41" \
     MT labels "$out/guest.txt" chand_guest_ chan_id=41
 st_guest $VM1 metrics >"$out/guest-auto.txt" ||
@@ -183,6 +188,20 @@ st_check "http: 404 counted" value_is "$out/http2.txt" 1 \
     chand_host_metrics_http_responses_total code=404
 st_check "http: the silent client counted as a timeout" \
     value_is "$out/http2.txt" 1 chand_host_metrics_http_timeouts_total
+
+# A second chand-host cannot take the port: it says so and exits 1.
+second_fails() {
+    local rc
+    ovsi_exec "$TOPO_HOST" timeout 10 "$ST_BUILD/chand-host/chand-host" \
+        --metrics=127.0.0.1:$PORT --ctl="$OVSI_BASE/second.ctl" \
+        --flows="$ST_SRC/flows/host.flows" --ovs-db=unix:/nonexistent \
+        --content-dir="$OVSI_BASE/second-content" 2>"$out/second.err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "cannot serve metrics on 127.0.0.1:$PORT: Address already in use" \
+        "$out/second.err"
+}
+st_check "a second chand-host on the same --metrics port exits 1, saying why" \
+    second_fails
 
 # --- bad input on the control sockets is counted too ----------------------
 st_chanctl host no/such-command >/dev/null 2>&1 &&
