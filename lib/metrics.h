@@ -77,8 +77,11 @@ void metrics_add_histogram(struct metrics *, const char *name,
 /* How metrics_add_json() treats the member at 'path', the dot-separated
  * names from the object given to it down to the member, e.g.
  * "counters.rx_ack".  A 'path' ending in '*' matches every path that
- * starts with what precedes it; the rest of the member's name then goes in
- * label 'label' (e.g. "counters.rx_drop_*" with label "reason").  An
+ * starts with what precedes it; with a 'label', the rest of the member's
+ * name then goes in that label (e.g. "counters.rx_drop_*" with label
+ * "reason") and the series is named after 'name' or the path before the
+ * '*'; without one, each member is named after its own path (so a '*'
+ * rule with a 'name' needs a 'label').  An
  * object's path matches too: a rule on an object applies to every member
  * under it that has no rule of its own.  Rules are tried in order. */
 struct metrics_rule {
