@@ -4,6 +4,7 @@ sbin_PROGRAMS += chand-guest/chand-guest
 chand_guest_chand_guest_SOURCES = \
 	chand-guest/main.c \
 	chand-guest/guest.c chand-guest/guest.h \
+	chand-guest/guest-metrics.c chand-guest/guest-metrics.h \
 	chand-guest/receiver.c chand-guest/receiver.h \
 	chand-guest/publisher.c chand-guest/publisher.h \
 	chand-guest/udp.c chand-guest/udp.h \

@@ -21,8 +21,10 @@
 #include "bridge.h"
 #include "ctl.h"
 #include "datastore.h"
+#include "guest-metrics.h"
 #include "handler.h"
 #include "keyring.h"
+#include "metrics.h"
 #include "packets.h"
 #include "poll-loop.h"
 #include "publisher.h"
@@ -431,6 +433,25 @@ ctl_status(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
     json_decref(status);
 }
 
+/* guest/metrics: every counter and gauge of guest/status and ctl/stats,
+ * as Prometheus text. */
+static void
+ctl_metrics(struct ctl_conn *conn, int argc, const char *argv[], void *g_)
+{
+    struct guest *g = g_;
+    struct metrics *m = metrics_create();
+    json_t *status = guest_status_json(g);
+    guest_metrics_add_status(m, status, g->ctl);
+    json_decref(status);
+    char *text = metrics_render(m);
+    metrics_destroy(m);
+
+    (void) argc;
+    (void) argv;
+    ctl_command_reply(conn, text);
+    free(text);
+}
+
 static void
 ctl_reload_keys(struct ctl_conn *conn, int argc, const char *argv[],
                 void *g_)
@@ -633,6 +654,7 @@ guest_create(const struct guest_options *opts)
         goto error;
     }
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
+    ctl_command_register("guest/metrics", "", 0, 0, ctl_metrics, g);
     ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);
     ctl_command_register("exit", "", 0, 0, ctl_exit, g);
     VLOG_INFO("local API on %s, control socket on %s", api_get_name(g->api),
@@ -652,6 +674,7 @@ guest_destroy(struct guest *g)
 {
     if (g) {
         ctl_command_unregister("guest/status");
+        ctl_command_unregister("guest/metrics");
         ctl_command_unregister("guest/reload-keys");
         ctl_command_unregister("exit");
         ctl_server_destroy(g->ctl);

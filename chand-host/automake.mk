@@ -4,6 +4,7 @@ sbin_PROGRAMS += chand-host/chand-host
 chand_host_chand_host_SOURCES = \
 	chand-host/main.c \
 	chand-host/host.c chand-host/host.h \
+	chand-host/host-metrics.c chand-host/host-metrics.h \
 	chand-host/provision.c chand-host/provision.h \
 	chand-host/flowmgr.c chand-host/flowmgr.h \
 	chand-host/inject.c chand-host/inject.h \

@@ -20,7 +20,10 @@
 #include "flow-template.h"
 #include "flowmgr.h"
 #include "hmap.h"
+#include "host-metrics.h"
 #include "inject.h"
+#include "metrics.h"
+#include "metrics-http.h"
 #include "ofconn.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
@@ -98,6 +101,7 @@ struct host {
     bool installed_flows_ok;    /* they were last worked out. */
 
     json_t *counters;           /* Host-level drops. */
+    struct metrics_http *http;  /* --metrics, or NULL. */
     int vlan_limit;             /* Open_vSwitch other_config:vlan-limit,
                                  * -1 until known. */
     char *fail_mode;            /* The bridge's fail_mode, NULL until
@@ -1335,11 +1339,10 @@ latency_status(const struct host *h)
     return channel_latency_json(all, true);
 }
 
-static void
-ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
-                void *h_)
+/* host/status's object: a new JSON object owned by the caller. */
+static json_t *
+host_status_json(const struct host *h)
 {
-    struct host *h = h_;
     struct ofconn_stats of;
     ofconn_get_stats(h->of, &of);
     json_t *j = json_pack(
@@ -1362,10 +1365,65 @@ ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
         "inject", inject_status(h->inj));
     json_object_set_new(j, "chan_db", chandb_status_json(h->db));
     json_object_set_new(j, "latency", latency_status(h));
+    if (h->http) {
+        json_object_set_new(j, "metrics_http",
+                            metrics_http_status_json(h->http));
+    }
+    return j;
+}
+
+static void
+ctl_host_status(struct ctl_conn *conn, int argc, const char *argv[],
+                void *h_)
+{
+    struct host *h = h_;
+    json_t *j = host_status_json(h);
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     ctl_command_reply(conn, text);
     free(text);
     json_decref(j);
+}
+
+/* Renders every counter and gauge of host/status, transfer/list, ctl/stats
+ * and each channel's channel/show as Prometheus text (a new string owned by the caller), for
+ * host/metrics and --metrics. */
+static char *
+render_metrics(void *h_)
+{
+    struct host *h = h_;
+    long long now = time_msec();
+    struct metrics *m = metrics_create();
+    json_t *status = host_status_json(h);
+    json_t *transfer = transfer_status_json(h->transfer, now);
+    host_metrics_add_status(m, status, transfer, h->chassis);
+    json_decref(transfer);
+    json_decref(status);
+    struct metrics_labels labels = { 0 };
+    metrics_labels_add(&labels, "chassis", h->chassis);
+    metrics_add_ctl(m, "chand_host", h->ctl, &labels);
+    for (size_t i = 0; i < h->n_channels; i++) {
+        const struct channel *ch = h->channels[i];
+        json_t *j = channel_to_json(ch, now);
+        json_t *lane = transfer_lane_json(h->transfer, channel_vm(ch), now);
+        json_object_set_new(j, "transfer", lane ? lane : json_null());
+        host_metrics_add_channel(m, j, h->chassis, channel_latency(ch));
+        json_decref(j);
+    }
+    char *text = metrics_render(m);
+    metrics_destroy(m);
+    return text;
+}
+
+static void
+ctl_host_metrics(struct ctl_conn *conn, int argc, const char *argv[],
+                 void *h_)
+{
+    char *text = render_metrics(h_);
+
+    (void) argc;
+    (void) argv;
+    ctl_command_reply(conn, text);
+    free(text);
 }
 
 static void
@@ -1382,6 +1440,7 @@ register_commands(struct host *h)
     ctl_command_register("channel/list", "", 0, 0, ctl_channel_list, h);
     ctl_command_register("channel/show", "VM", 1, 1, ctl_channel_show, h);
     ctl_command_register("host/status", "", 0, 0, ctl_host_status, h);
+    ctl_command_register("host/metrics", "", 0, 0, ctl_host_metrics, h);
     ctl_command_register("object/delink", "VM", 1, 1, ctl_object_delink, h);
     ctl_command_register("object/fetch", "VM DIGEST", 2, 2,
                          ctl_object_fetch, h);
@@ -1458,6 +1517,17 @@ host_create(const struct host_options *opts)
     h->vlan_limit = -1;
     hmap_init(&h->by_chan_id);
     hmap_init(&h->by_vm);
+    if (opts->metrics) {
+        char *error;
+        if (metrics_http_create(opts->metrics, render_metrics, h, &h->http,
+                                &error)) {
+            VLOG_ERR("%s", error);
+            free(error);
+            host_destroy(h);
+            return NULL;
+        }
+        VLOG_INFO("serving metrics on http://%s/metrics", opts->metrics);
+    }
     register_commands(h);
     VLOG_INFO("chand-host starting: bridge %s (%s), Open_vSwitch DB %s, "
               "Chan DB %s", opts->bridge, h->target, opts->ovs_db,
@@ -1483,6 +1553,7 @@ host_destroy(struct host *h)
     hmap_destroy(&h->by_chan_id);
     hmap_destroy(&h->by_vm);
     transfer_destroy(h->transfer);
+    metrics_http_destroy(h->http);
     ctl_server_destroy(h->ctl);
     inject_destroy(h->inj);
     ofconn_destroy(h->of);
@@ -1594,6 +1665,9 @@ host_run(struct host *h)
     note_rows_committed(h);
     ofconn_run(h->of);
     ctl_server_run(h->ctl);
+    if (h->http) {
+        metrics_http_run(h->http);
+    }
     inject_run(h->inj, h->ovs, now);
 
     /* Channels are (re)computed once both databases are in sync: a new
@@ -1672,6 +1746,9 @@ host_wait(struct host *h)
     ofconn_wait(h->of);
     inject_wait(h->inj);
     ctl_server_wait(h->ctl);
+    if (h->http) {
+        metrics_http_wait(h->http);
+    }
     flowmgr_wait(h->fm);
     transfer_wait(h->transfer, now);
     if (flowmgr_is_connected(h->fm)) {

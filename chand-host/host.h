@@ -38,6 +38,8 @@ struct host_options {
     enum chandb_monitor monitor;  /* What of the Chan DB to monitor. */
     unsigned int mtu;           /* --mtu: channels' MTU unless their
                                  * external_ids:chand-mtu says; 0: auto. */
+    const char *metrics;        /* --metrics ADDR:PORT to serve metrics on
+                                 * over HTTP, or NULL. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

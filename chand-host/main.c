@@ -12,6 +12,7 @@
 #include "chan-mtu.h"
 #include "daemon.h"
 #include "host.h"
+#include "metrics-http.h"
 #include "stream-ssl.h"
 #include "util.h"
 #include "poll-loop.h"
@@ -67,6 +68,9 @@ Options:\n\
   --mtu=N|auto        channels' IP MTU, 576..65535, unless the vNIC's\n\
                       external_ids:chand-mtu says otherwise; never above\n\
                       the vNIC's MTU; auto: the vNIC's MTU (default: auto)\n\
+  --metrics=ADDR:PORT serve the metrics of chanctl metrics over HTTP on\n\
+                      GET /metrics, for Prometheus; ADDR is an IPv4\n\
+                      address or a bracketed IPv6 one (default: off)\n\
 \n\
 Per-channel limits:\n\
   --max-record=BYTES  largest record value (default: 72M)\n\
@@ -171,7 +175,8 @@ main(int argc, char *argv[])
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
            OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
-           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS, OPT_MONITOR, OPT_MTU };
+           OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS, OPT_MONITOR, OPT_MTU,
+           OPT_METRICS };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -203,6 +208,7 @@ main(int argc, char *argv[])
         { "inject", required_argument, NULL, OPT_INJECT },
         { "chand-port", required_argument, NULL, OPT_CHAND_PORT },
         { "mtu", required_argument, NULL, OPT_MTU },
+        { "metrics", required_argument, NULL, OPT_METRICS },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -281,6 +287,12 @@ main(int argc, char *argv[])
             if (chan_mtu_parse(optarg, &opts.mtu)) {
                 return bad_value("--mtu", optarg);
             }
+            break;
+        case OPT_METRICS:
+            if (!metrics_http_verify_addr(optarg)) {
+                return bad_value("--metrics", optarg);
+            }
+            opts.metrics = optarg;
             break;
         case OPT_PRIVATE_KEY: stream_ssl_set_private_key_file(optarg); break;
         case OPT_CHASSIS:

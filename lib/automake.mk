@@ -29,6 +29,8 @@ lib_libchand_a_SOURCES = \
 	lib/list.h \
 	lib/hmap.c lib/hmap.h \
 	lib/latency-hist.c lib/latency-hist.h \
+	lib/metrics.c lib/metrics.h \
+	lib/metrics-http.c lib/metrics-http.h \
 	lib/content-store.c lib/content-store.h \
 	lib/xfer-lane.c lib/xfer-lane.h \
 	lib/xfer.c lib/xfer.h

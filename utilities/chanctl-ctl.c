@@ -1,7 +1,7 @@
 /* chanctl: commands that talk to a daemon's control socket (channels,
  * channel-show, object-delink, object-store, object-fetch, transfers and
- * host for chand-host; guest for chand-guest).  See chanctl.h and
- * lib/ctl.h. */
+ * host for chand-host; guest for chand-guest; metrics for either).  See
+ * chanctl.h and lib/ctl.h. */
 
 #include <config.h>
 #include "chanctl.h"
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -447,6 +448,34 @@ chanctl_cmd_host(const struct chanctl_options *opts, int argc, char *argv[])
     struct ctl_target t = host_target(opts);
 
     return run_ctl_command(&t, argv[0], argc - 1, argv + 1);
+}
+
+/* chanctl metrics [host|guest]: host/metrics or guest/metrics; without an
+ * argument, chand-host's if its control socket exists, else
+ * chand-guest's. */
+int
+chanctl_cmd_metrics(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    bool host;
+    if (argc) {
+        host = !strcmp(argv[0], "host");
+        if (!host && strcmp(argv[0], "guest")) {
+            return chanctl_usage_error("metrics: '%s' is neither host nor "
+                                       "guest", argv[0]);
+        }
+    } else {
+        host = access(opts->host_ctl, F_OK) == 0;
+    }
+    struct ctl_target t = host ? host_target(opts) : guest_target(opts);
+    char *text;
+    int error = ctl_query(&t, host ? "host/metrics" : "guest/metrics", 0,
+                          NULL, &text);
+    if (!error) {
+        fputs(text, stdout);
+        free(text);
+    }
+    return error;
 }
 
 int

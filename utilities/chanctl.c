@@ -108,6 +108,10 @@ static const struct command commands[] = {
       "content store, fetches and transfer lanes (transfer/list)" },
     { "host", "COMMAND [ARG...]", 1, -1, 0, chanctl_cmd_host,
       "any chand-host control command" },
+    { "metrics", "[host|guest]", 0, 1, 0, chanctl_cmd_metrics,
+      "every counter and gauge of chand-host or chand-guest (default: "
+      "chand-host if its control socket exists), in Prometheus text "
+      "format (host/metrics, guest/metrics)" },
     /* Guest: chand-guest local API. */
     { "get", "KEY", 1, 1, 0, chanctl_cmd_get,
       "print KEY's JSON value" },

@@ -205,6 +205,8 @@ int chanctl_cmd_object_fetch(const struct chanctl_options *, int argc,
 int chanctl_cmd_transfers(const struct chanctl_options *, int argc,
                           char *argv[]);
 int chanctl_cmd_host(const struct chanctl_options *, int argc, char *argv[]);
+int chanctl_cmd_metrics(const struct chanctl_options *, int argc,
+                        char *argv[]);
 int chanctl_cmd_guest(const struct chanctl_options *, int argc,
                       char *argv[]);
 

@@ -5,7 +5,7 @@
 CHAND_DEB_PACKAGES="build-essential autoconf automake pkg-config
 libjansson-dev libpcap-dev libcunit1-dev libsqlite3-dev libssl-dev sqlite3
 openvswitch-switch openvswitch-common python3 python3-openvswitch iproute2
-nftables tcpdump
+nftables tcpdump python3-prometheus-client
 python3-pip python3-venv
 clang libclang-rt-14-dev
 openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23

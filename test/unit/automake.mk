@@ -201,6 +201,14 @@ test_unit_test_host_channel_SOURCES = test/unit/test-host-channel.c \
 test_unit_test_host_channel_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_host_channel_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-metrics
+test_unit_test_metrics_SOURCES = test/unit/test-metrics.c $(UNIT_COMMON) \
+	chand-host/host-metrics.c chand-host/host-metrics.h \
+	chand-host/channel.c chand-host/channel.h \
+	chand-host/upstream.c chand-host/upstream.h
+test_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_metrics_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-host-provision
 test_unit_test_host_provision_SOURCES = test/unit/test-host-provision.c \
 	$(UNIT_COMMON) chand-host/provision.c chand-host/provision.h
