@@ -5,6 +5,7 @@ chand_host_chand_host_SOURCES = \
 	chand-host/main.c \
 	chand-host/host.c chand-host/host.h \
 	chand-host/provision.c chand-host/provision.h \
+	chand-host/autoid.c chand-host/autoid.h \
 	chand-host/flowmgr.c chand-host/flowmgr.h \
 	chand-host/inject.c chand-host/inject.h \
 	chand-host/chandb.c chand-host/chandb.h \

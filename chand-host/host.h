@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "chandb.h"
 #include "inject.h"
+#include "provision.h"
 
 struct host_options {
     const char *ovs_db;         /* Local Open_vSwitch DB remote. */
@@ -38,6 +39,7 @@ struct host_options {
     enum chandb_monitor monitor;  /* What of the Chan DB to monitor. */
     unsigned int mtu;           /* --mtu: channels' MTU unless their
                                  * external_ids:chand-mtu says; 0: auto. */
+    enum provision_vm_name vm_name;     /* --vm-name-from. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:
