@@ -32,15 +32,15 @@ in_range(uint32_t id)
 }
 
 int
-autoid_pick(const uint32_t *used, size_t n, uint32_t preferred,
-            uint32_t *idp)
+autoid_pick(const uint32_t *used, size_t n, size_t n_here,
+            uint32_t preferred, uint32_t *idp)
 {
     uint32_t *sorted = xmalloc((n ? n : 1) * sizeof *sorted);
     bool preferred_used = false;
     size_t m = 0;
 
     for (size_t i = 0; i < n; i++) {
-        preferred_used |= used[i] == preferred;
+        preferred_used |= i < n_here && used[i] == preferred;
         if (in_range(used[i])) {
             sorted[m++] = used[i];
         }

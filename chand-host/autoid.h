@@ -14,7 +14,8 @@
  *
  * The choice (autoid_pick(), pure): the id the VM's Channel row in the Chan
  * DB already has, if any (a VM whose vNIC was re-created, or that migrated
- * here, keeps the id its guest runs with), unless that id is in use; else
+ * here, keeps the id its guest runs with), unless an Interface here has
+ * it (chan-ids are unique per host, not across hosts); else
  * the lowest id in AUTOID_MIN..AUTOID_MAX that is in use nowhere the caller
  * knows of: no Interface's chand-id (hand-set or automatic) and no other
  * VM's Channel row.  Deterministic: the same ids in use give the same id.
@@ -43,12 +44,15 @@
 #define AUTOID_MIN 1
 #define AUTOID_MAX 65023
 
-/* Chooses an id: 'preferred' (0: none) if it lies in the range and is not
- * among the 'n' ids of 'used' (borrowed, any order, duplicates and ids
- * outside the range allowed), else the lowest free id of the range.
- * Returns 0 and stores it in '*idp', or ENOSPC if every id is used. */
-int autoid_pick(const uint32_t *used, size_t n, uint32_t preferred,
-                uint32_t *idp);
+/* Chooses an id, given the 'n' ids of 'used' (borrowed, any order,
+ * duplicates and ids outside the range allowed), of which the first
+ * 'n_here' are in use on this host (Interfaces, writes under way) and the
+ * others elsewhere (other VMs' Channel rows): 'preferred' (0: none) if it
+ * lies in the range and is not in use here, else the lowest id of the
+ * range in use nowhere.  Returns 0 and stores it in '*idp', or ENOSPC if
+ * every id is used. */
+int autoid_pick(const uint32_t *used, size_t n, size_t n_here,
+                uint32_t preferred, uint32_t *idp);
 
 /* Returns a new reference to the operations of the transaction that writes
  * chand-id=N and chand-id-auto=N into Interface 'iface_uuid', whose

@@ -771,18 +771,20 @@ allocate_id(struct host *h, struct prov_channel *pc,
         return xstrdup("pending: allocating a chand-id");
     }
 
-    /* In use: the Chan DB's other VMs' ids, every Interface's, and those
-     * being written (for other Interfaces, in this pass too). */
-    uint32_t *used, *pending, vm_id, id;
-    size_t n = chandb_chan_ids(h->db, pc->vm, &used, &vm_id);
+    /* In use here: every Interface's id, and those being written (for
+     * other Interfaces, in this pass too); elsewhere: the Chan DB's other
+     * VMs' ids. */
+    uint32_t *pending, *elsewhere, vm_id, id;
     size_t n_pending = autoid_pending_ids(h->autoid, &pending);
-    used = xrealloc(used, (n + set->n_ids + n_pending + 1) * sizeof *used);
-    memcpy(&used[n], set->ids, set->n_ids * sizeof *used);
-    n += set->n_ids;
-    memcpy(&used[n], pending, n_pending * sizeof *used);
-    n += n_pending;
+    size_t n_elsewhere = chandb_chan_ids(h->db, pc->vm, &elsewhere, &vm_id);
+    size_t n_here = set->n_ids + n_pending;
+    uint32_t *used = xmalloc((n_here + n_elsewhere + 1) * sizeof *used);
+    memcpy(used, set->ids, set->n_ids * sizeof *used);
+    memcpy(&used[set->n_ids], pending, n_pending * sizeof *used);
+    memcpy(&used[n_here], elsewhere, n_elsewhere * sizeof *used);
     free(pending);
-    int error = autoid_pick(used, n, vm_id, &id);
+    free(elsewhere);
+    int error = autoid_pick(used, n_here + n_elsewhere, n_here, vm_id, &id);
     free(used);
     if (error) {
         pc->error = xasprintf("no free chand-id to allocate (%d..%d all in "

@@ -16,7 +16,7 @@ static uint32_t
 pick(const uint32_t *used, size_t n, uint32_t preferred)
 {
     uint32_t id = 0;
-    CU_ASSERT_EQUAL_FATAL(autoid_pick(used, n, preferred, &id), 0);
+    CU_ASSERT_EQUAL_FATAL(autoid_pick(used, n, n, preferred, &id), 0);
     return id;
 }
 
@@ -56,6 +56,17 @@ test_hand_set_collisions(void)
     CU_ASSERT_EQUAL(pick(hand, 4, 7), 4);
     CU_ASSERT_EQUAL(pick(hand, 4, AUTOID_MAX + 1), 4);
     CU_ASSERT_EQUAL(pick(hand, 4, AUTOID_MAX), AUTOID_MAX);
+
+    /* Ids in use elsewhere only (other VMs' Channel rows, after the first
+     * 'n_here'): a fresh id avoids them, the VM's own previous id may be
+     * one of them (ids are unique per host). */
+    static const uint32_t mixed[] = { 1, 2, 3, 4, 5 };     /* 3 here. */
+    CU_ASSERT_EQUAL_FATAL(autoid_pick(mixed, 5, 3, 0, &id), 0);
+    CU_ASSERT_EQUAL(id, 6);
+    CU_ASSERT_EQUAL_FATAL(autoid_pick(mixed, 5, 3, 4, &id), 0);
+    CU_ASSERT_EQUAL(id, 4);
+    CU_ASSERT_EQUAL_FATAL(autoid_pick(mixed, 5, 3, 2, &id), 0);
+    CU_ASSERT_EQUAL(id, 6);
 }
 
 /* Every id of the range in use: ENOSPC, nothing stored. */
@@ -69,8 +80,8 @@ test_exhaustion(void)
         used[i] = AUTOID_MAX - i;
     }
     uint32_t id = 12345;
-    CU_ASSERT_EQUAL(autoid_pick(used, n, 0, &id), ENOSPC);
-    CU_ASSERT_EQUAL(autoid_pick(used, n, 17, &id), ENOSPC);
+    CU_ASSERT_EQUAL(autoid_pick(used, n, n, 0, &id), ENOSPC);
+    CU_ASSERT_EQUAL(autoid_pick(used, n, n, 17, &id), ENOSPC);
     CU_ASSERT_EQUAL(id, 12345);
 
     /* One freed: that one. */
