@@ -6,6 +6,7 @@ chand_host_chand_host_SOURCES = \
 	chand-host/host.c chand-host/host.h \
 	chand-host/host-metrics.c chand-host/host-metrics.h \
 	chand-host/provision.c chand-host/provision.h \
+	chand-host/autoid.c chand-host/autoid.h \
 	chand-host/flowmgr.c chand-host/flowmgr.h \
 	chand-host/inject.c chand-host/inject.h \
 	chand-host/chandb.c chand-host/chandb.h \

@@ -180,7 +180,8 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
                                           "host_epoch", "guest_epoch",
                                           "applied_seq", "applied_digest",
                                           "sent_seq",
-                                          "up_epoch", "up_position" };
+                                          "up_epoch", "up_position",
+                                          "chan_id" };
     for (size_t i = 0; i < sizeof channel_cols / sizeof *channel_cols; i++) {
         ovsdb_replica_add_column(t, channel_cols[i], NULL);
     }
@@ -1579,6 +1580,37 @@ chandb_own_rows(const struct chandb *db)
         }
     }
     return vms;
+}
+
+size_t
+chandb_chan_ids(const struct chandb *db, const char *vm, uint32_t **idsp,
+                uint32_t *vm_idp)
+{
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    int64_t newest = -1;
+    const struct ovsdb_replica_row *row;
+
+    *vm_idp = 0;
+    OVSDB_REPLICA_FOR_EACH (row, ovsdb_replica_get_table(db->replica,
+                                                        "Channel")) {
+        const char *name = ovsdb_replica_row_get_string(row, "vm");
+        uint64_t id;
+        if (!name || !get_uint(row, "chan_id", UINT32_MAX, &id) || !id) {
+            continue;
+        }
+        if (!strcmp(name, vm)) {
+            if (row_claim(row) > newest) {
+                newest = row_claim(row);
+                *vm_idp = id;
+            }
+            continue;
+        }
+        ids = xrealloc(ids, (n + 1) * sizeof *ids);
+        ids[n++] = id;
+    }
+    *idsp = ids;
+    return n;
 }
 
 static void

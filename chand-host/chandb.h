@@ -163,6 +163,14 @@ uint64_t chandb_get_claims_seqno(const struct chandb *);
  * row of. */
 json_t *chandb_own_rows(const struct chandb *);
 
+/* The chan-ids of the Channel rows this chand-host sees (every row with
+ * --monitor=all; with own, those of its own rows and of the VMs on its
+ * bridge): stores in '*idsp' (the caller frees it) those of the VMs other
+ * than 'vm' and returns how many; stores in '*vm_idp' the chan-id of
+ * 'vm''s row with the newest claim, or 0 if it has none. */
+size_t chandb_chan_ids(const struct chandb *, const char *vm,
+                       uint32_t **idsp, uint32_t *vm_idp);
+
 /* Deletes this chassis's Channel row of VM 'vm' and forgets its writes
  * (after another chassis took the VM over). */
 void chandb_delete_channel(struct chandb *, const char *vm);

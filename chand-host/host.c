@@ -30,6 +30,7 @@
 #include "packets.h"
 #include "poll-loop.h"
 #include "provision.h"
+#include "autoid.h"
 #include "transfer.h"
 #include "upstream.h"
 #include "util.h"
@@ -55,6 +56,7 @@ struct host {
     struct flowmgr *fm;
     struct ctl_server *ctl;
     struct transfer *transfer;
+    struct autoid *autoid;      /* chand-ids being allocated. */
 
     /* The channels.  'due' and 'refs' are parallel to 'channels': when each
      * next needs channel_run() (0: on the next turn; a frame for it or a
@@ -752,7 +754,7 @@ set_mtus(struct host *h, const struct prov_set *set)
     unsigned int want = 0;
     for (size_t j = 0; j < set->n; j++) {
         const struct prov_channel *pc = &set->channels[j];
-        if (!pc->vm || pc->error) {
+        if (!pc->vm || pc->error || pc->needs_id) {
             continue;
         }
         unsigned int configured = pc->mtu ? pc->mtu : h->opts.mtu;
@@ -767,6 +769,52 @@ set_mtus(struct host *h, const struct prov_set *set)
     inject_set_mtu(h->inj, want);
 }
 
+/* For provisioned VM 'pc' without a chand-id: chooses one (autoid.h) and
+ * writes it, unless a write is under way.  Sets 'pc->error' if no id is
+ * free.  Returns the Interface's chand-status (malloc'd). */
+static char *
+allocate_id(struct host *h, struct prov_channel *pc,
+            const struct prov_set *set)
+{
+    uint64_t seqno = ovsdb_replica_get_seqno(h->ovs);
+    if (!chandb_is_ready(h->db) || !h->chassis) {
+        /* The VM's Channel row, if any, says which id its guest has. */
+        return xstrdup("pending: waiting for the Chan DB");
+    }
+    if (!autoid_may_start(h->autoid, pc->iface_uuid, seqno)) {
+        return xstrdup("pending: allocating a chand-id");
+    }
+
+    /* In use here: every Interface's id, and those being written (for
+     * other Interfaces, in this pass too); elsewhere: the Chan DB's other
+     * VMs' ids. */
+    uint32_t *pending, *elsewhere, vm_id, id;
+    size_t n_pending = autoid_pending_ids(h->autoid, &pending);
+    size_t n_elsewhere = chandb_chan_ids(h->db, pc->vm, &elsewhere, &vm_id);
+    size_t n_here = set->n_ids + n_pending;
+    uint32_t *used = xmalloc((n_here + n_elsewhere + 1) * sizeof *used);
+    memcpy(used, set->ids, set->n_ids * sizeof *used);
+    memcpy(&used[set->n_ids], pending, n_pending * sizeof *used);
+    memcpy(&used[n_here], elsewhere, n_elsewhere * sizeof *used);
+    free(pending);
+    free(elsewhere);
+    int error = autoid_pick(used, n_here + n_elsewhere, n_here, vm_id, &id);
+    free(used);
+    if (error) {
+        pc->error = xasprintf("no free chand-id to allocate (%d..%d all in "
+                              "use)", AUTOID_MIN, AUTOID_MAX);
+        return NULL;
+    }
+    if (vm_id && vm_id != id) {
+        VLOG_WARN("%s: its Channel row in the Chan DB has chan-id %"PRIu32
+                  ", in use here or out of the automatic range: allocating "
+                  "another; its guest needs the new one", pc->vm, vm_id);
+    }
+    autoid_start(h->autoid, h->ovs, pc->iface_uuid, pc->iface, pc->vm,
+                 pc->external_ids, id, seqno);
+    return xstrdup("pending: allocating a chand-id");
+}
+
 static void
 reprovision(struct host *h, long long now)
 {
@@ -776,7 +824,8 @@ reprovision(struct host *h, long long now)
         json_object_set_new(active.ifaces, channel_iface(h->channels[i]),
                             json_true());
     }
-    provision_compute(h->ovs, h->opts.bridge, is_active, &active, &set);
+    provision_compute(h->ovs, h->opts.bridge, h->opts.vm_name, is_active,
+                      &active, &set);
     json_decref(active.ifaces);
     set_monitored_vms(h, &set);
     h->next_claim_check = LLONG_MAX;
@@ -809,7 +858,7 @@ reprovision(struct host *h, long long now)
             const struct prov_channel *pc
                 = &set.channels[json_integer_value(jj)];
             provisioned |= !pc->error;
-            if (!pc->error && pc->ofport > 0
+            if (!pc->error && !pc->needs_id && pc->ofport > 0
                 && channel_matches(ch, &pc->cfg, pc->iface, pc->ofport)) {
                 keep = true;
                 break;
@@ -853,12 +902,15 @@ reprovision(struct host *h, long long now)
     flowmgr_set_inject_ofport(h->fm, h->inject_ofport);
     flowmgr_clear(h->fm);
     json_object_clear(h->status_wanted);
-    json_t *here = json_object();
+    json_t *here = json_object(), *needing = json_object();
     for (size_t j = 0; j < set.n; j++) {
         struct prov_channel *pc = &set.channels[j];
         char *status = NULL;
 
-        if (pc->vm && !pc->error && pc->ofport > 0) {
+        if (pc->vm && !pc->error && pc->needs_id) {
+            json_object_set_new(needing, pc->iface_uuid, json_true());
+            status = allocate_id(h, pc, &set);
+        } else if (pc->vm && !pc->error && pc->ofport > 0) {
             char *error = flowmgr_add_channel(h->fm, &pc->cfg, pc->ofport);
             if (error) {
                 pc->error = error;
@@ -879,6 +931,8 @@ reprovision(struct host *h, long long now)
         free(status);
     }
     set_mtus(h, &set);
+    autoid_retain(h->autoid, needing);
+    json_decref(needing);
 
     /* A VM whose vNIC left is no longer yielded nor being claimed. */
     struct vm_claim *c;
@@ -1363,6 +1417,10 @@ host_status_json(const struct host *h)
         "packet_out_drops", (json_int_t) of.tx_dropped,
         "counters", h->counters,
         "inject", inject_status(h->inj));
+    json_object_set_new(json_object_get(j, "counters"), "ids_allocated",
+                        json_integer(autoid_n_allocated(h->autoid)));
+    json_object_set_new(json_object_get(j, "counters"), "id_writes_failed",
+                        json_integer(autoid_n_failed(h->autoid)));
     json_object_set_new(j, "chan_db", chandb_status_json(h->db));
     json_object_set_new(j, "latency", latency_status(h));
     if (h->http) {
@@ -1505,6 +1563,7 @@ host_create(const struct host_options *opts)
         free(h);
         return NULL;
     }
+    h->autoid = autoid_create();
     h->of = ofconn_create_packet(h->target, packet_in, h);
     h->inj = inject_create(opts->inject, opts->bridge, opts->chand_port,
                            opts->ovs_rundir, port_recv, h);
@@ -1559,6 +1618,7 @@ host_destroy(struct host *h)
     ofconn_destroy(h->of);
     chandb_destroy(h->db);
     ovsdb_replica_destroy(h->ovs);
+    autoid_destroy(h->autoid);
     flowmgr_destroy(h->fm);
     json_decref(h->down);
     struct vm_claim *c;

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "chandb.h"
 #include "inject.h"
+#include "provision.h"
 
 struct host_options {
     const char *ovs_db;         /* Local Open_vSwitch DB remote. */
@@ -40,6 +41,7 @@ struct host_options {
                                  * external_ids:chand-mtu says; 0: auto. */
     const char *metrics;        /* --metrics ADDR:PORT to serve metrics on
                                  * over HTTP, or NULL. */
+    enum provision_vm_name vm_name;     /* --vm-name-from. */
 };
 
 /* Creates the host.  Returns NULL (after logging why) if it cannot start:

@@ -30,8 +30,9 @@ chand-host: hypervisor daemon of chand, the in-band VM control channel\n\
 usage: chand-host [OPTIONS]\n\
 \n\
 Watches the local Open_vSwitch database for interfaces provisioned with\n\
-external_ids:chand-vm and chand-id, installs chand's flows on the bridge,\n\
-delivers the Chan DB's records to each VM and writes back what they applied.\n\
+external_ids:chand-vm (and chand-id, or one it allocates), installs chand's\n\
+flows on the bridge, delivers the Chan DB's records to each VM and writes\n\
+back what they applied.\n\
 \n\
 Options:\n\
   --ovs-db=REMOTE     local Open_vSwitch DB (default: %s)\n\
@@ -71,6 +72,10 @@ Options:\n\
   --metrics=ADDR:PORT serve the metrics of chanctl metrics over HTTP on\n\
                       GET /metrics, for Prometheus; ADDR is an IPv4\n\
                       address or a bracketed IPv6 one (default: off)\n\
+  --vm-name-from=KEY  where an Interface's VM name comes from: chand-vm\n\
+                      (external_ids:chand-vm) or iface-id (chand-vm if\n\
+                      set, else external_ids:iface-id, as OVN and Nova\n\
+                      set it) (default: chand-vm)\n\
 \n\
 Per-channel limits:\n\
   --max-record=BYTES  largest record value (default: 72M)\n\
@@ -176,7 +181,8 @@ main(int argc, char *argv[])
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
            OPT_MAX_TRANSFER, OPT_PRIVATE_KEY, OPT_CERTIFICATE, OPT_CA_CERT,
            OPT_BOOTSTRAP_CA_CERT, OPT_CHASSIS, OPT_MONITOR, OPT_MTU,
-           OPT_METRICS };
+           OPT_METRICS,
+           OPT_VM_NAME_FROM };
     static const struct option long_options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
@@ -209,6 +215,7 @@ main(int argc, char *argv[])
         { "chand-port", required_argument, NULL, OPT_CHAND_PORT },
         { "mtu", required_argument, NULL, OPT_MTU },
         { "metrics", required_argument, NULL, OPT_METRICS },
+        { "vm-name-from", required_argument, NULL, OPT_VM_NAME_FROM },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -293,6 +300,12 @@ main(int argc, char *argv[])
                 return bad_value("--metrics", optarg);
             }
             opts.metrics = optarg;
+        case OPT_VM_NAME_FROM:
+            if (!provision_vm_name_from_string(optarg, &opts.vm_name)) {
+                fprintf(stderr, "chand-host: invalid --vm-name-from '%s': "
+                        "use chand-vm or iface-id\n", optarg);
+                return 2;
+            }
             break;
         case OPT_PRIVATE_KEY: stream_ssl_set_private_key_file(optarg); break;
         case OPT_CHASSIS:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoid.h"
 #include "chan-mtu.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
@@ -61,10 +62,12 @@ map_get(const json_t *map, const char *key)
     return json_string_value(json_object_get(map, key));
 }
 
-/* Validates one interface's keys into 'pc'. */
+/* Validates one interface's keys into 'pc'.  Without a chand-id, the other
+ * keys are checked as they would be with chan-id 1, and 'pc' needs an id.
+ * 'vm_name' says which keys a missing VM name is about. */
 static void
 validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
-         const char *bridge)
+         const char *bridge, enum provision_vm_name vm_name)
 {
     const char *id = map_get(ids, "chand-id");
     const char *mtu = map_get(ids, "chand-mtu");
@@ -72,13 +75,16 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
     enum chan_ep_error e;
 
     if (!pc->vm) {
-        pc->error = xstrdup("missing chand-vm");
+        pc->error = xstrdup(vm_name == PROVISION_VM_NAME_IFACE_ID
+                            ? "missing chand-vm and iface-id"
+                            : "missing chand-vm");
     } else if (!chan_vm_name_is_valid(pc->vm)) {
-        pc->error = xstrdup("chand-vm: must be 1 to 64 characters from "
-                            "A-Z a-z 0-9 . _ -");
-    } else if (!id) {
-        pc->error = xstrdup("missing chand-id");
-    } else if ((e = chan_config_from_strings(id, map_get(ids, "chand-vid"),
+        pc->error = xasprintf("%s: must be 1 to 64 characters from "
+                              "A-Z a-z 0-9 . _ -",
+                              map_get(ids, "chand-vm") ? "chand-vm"
+                                                       : "iface-id");
+    } else if ((e = chan_config_from_strings(id ? id : "1",
+                                             map_get(ids, "chand-vid"),
                                              map_get(ids, "chand-guest-ip"),
                                              map_get(ids, "chand-guest-mac"),
                                              &pc->cfg))) {
@@ -88,6 +94,9 @@ validate(struct prov_channel *pc, const json_t *ids, bool on_bridge,
     } else if (!on_bridge) {
         pc->error = xasprintf("interface %s is not on bridge %s",
                               pc->iface, bridge);
+    } else {
+        pc->needs_id = !id;
+        pc->auto_id = id && autoid_is_auto(ids);
     }
 }
 
@@ -111,16 +120,23 @@ settle_one(struct prov_set *set, size_t i, json_t *taken)
     json_t *by_id = json_object_get(taken, id_key);
     json_t *by_vm = json_object_get(taken, vm_key);
 
+    if (a->needs_id) {
+        by_id = NULL;           /* No id yet: only the name can clash. */
+    }
     if (by_id) {
-        a->error = xasprintf("duplicate chand-id %u (already used by %s)",
-                             a->cfg.chan_id,
-                             set->channels[json_integer_value(by_id)].iface);
+        const struct prov_channel *b
+            = &set->channels[json_integer_value(by_id)];
+        a->error = xasprintf("duplicate chand-id %u (already used by %s%s)",
+                             a->cfg.chan_id, b->iface,
+                             b->auto_id ? ", allocated automatically" : "");
     } else if (by_vm) {
         a->error = xasprintf("duplicate chand-vm %s (already used by %s)",
                              a->vm,
                              set->channels[json_integer_value(by_vm)].iface);
     } else {
-        json_object_set_new(taken, id_key, json_integer(i));
+        if (!a->needs_id) {
+            json_object_set_new(taken, id_key, json_integer(i));
+        }
         json_object_set_new(taken, vm_key, json_integer(i));
     }
     free(vm_key);
@@ -186,8 +202,87 @@ provision_fail_mode(const struct ovsdb_replica *ovs, const char *bridge)
     return NULL;
 }
 
+/* Returns the VM name 'ids' (an Interface's external_ids) give with
+ * 'vm_name', or NULL (borrowed from 'ids'). */
+static const char *
+vm_name_of(const json_t *ids, enum provision_vm_name vm_name)
+{
+    const char *vm = map_get(ids, "chand-vm");
+    if (!vm && vm_name == PROVISION_VM_NAME_IFACE_ID) {
+        vm = map_get(ids, "iface-id");
+    }
+    return vm;
+}
+
+/* Adds the chand-id of 'ids' (an Interface's external_ids), if valid, to
+ * 'set''s ids. */
+static void
+note_id(struct prov_set *set, const json_t *ids, size_t *allocated)
+{
+    uint32_t id;
+    if (chan_parse_id(map_get(ids, "chand-id"), &id)) {
+        return;
+    }
+    if (set->n_ids >= *allocated) {
+        *allocated = *allocated ? 2 * *allocated : 8;
+        set->ids = xrealloc(set->ids, *allocated * sizeof *set->ids);
+    }
+    set->ids[set->n_ids++] = id;
+}
+
+/* Adds a channel for Interface 'row', whose external_ids are 'ids' (a new
+ * reference, which the channel takes), to 'set'. */
+static void
+add_candidate(struct prov_set *set, size_t *allocated,
+              const struct ovsdb_replica_row *row, json_t *ids,
+              const json_t *on_bridge, const char *bridge,
+              enum provision_vm_name vm_name)
+{
+    if (set->n >= *allocated) {
+        *allocated = *allocated ? 2 * *allocated : 8;
+        set->channels = xrealloc(set->channels,
+                                 *allocated * sizeof *set->channels);
+    }
+    struct prov_channel *pc = &set->channels[set->n++];
+    const char *name = NULL;
+    const char *vm = vm_name_of(ids, vm_name);
+
+    memset(pc, 0, sizeof *pc);
+    pc->iface_uuid = xstrdup(ovsdb_replica_row_uuid(row));
+    ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name);
+    pc->iface = xstrdup(name ? name : "?");
+    pc->vm = vm ? xstrdup(vm) : NULL;
+    pc->status = map_get(ids, "chand-status")
+                 ? xstrdup(map_get(ids, "chand-status")) : NULL;
+    pc->external_ids = ids;
+
+    int64_t ofport;
+    bool present;
+    pc->ofport = -1;
+    if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "ofport"),
+                                 &ofport, &present)
+        && present && ofport > 0 && ofport < 0xff00) {
+        pc->ofport = ofport;
+    }
+    int64_t mtu;
+    if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "mtu"),
+                                 &mtu, &present)
+        && present && mtu > 0 && mtu <= UINT16_MAX) {
+        pc->iface_mtu = mtu;
+    }
+    if (vm || map_get(ids, "chand-id")) {
+        validate(pc, ids,
+                 json_object_get(on_bridge, pc->iface_uuid) != NULL,
+                 bridge, vm_name);
+    } else {
+        /* Only a stale chand-status: not a channel any more. */
+        pc->error = NULL;
+    }
+}
+
 void
 provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
+                  enum provision_vm_name vm_name,
                   provision_is_active_func *is_active, void *aux,
                   struct prov_set *set)
 {
@@ -195,64 +290,24 @@ provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
         = ovsdb_replica_get_table(ovs, "Interface");
     json_t *on_bridge = bridge_interfaces(ovs, bridge);
     const struct ovsdb_replica_row *row;
-    size_t allocated = 0;
+    size_t allocated = 0, ids_allocated = 0;
 
-    set->channels = NULL;
-    set->n = 0;
+    memset(set, 0, sizeof *set);
     OVSDB_REPLICA_FOR_EACH (row, ifaces) {
         json_t *ids;
-        const char *name;
         if (ovsdb_datum_get_string_map(ovsdb_replica_row_get(row,
                                                              "external_ids"),
                                        &ids)) {
             continue;
         }
-        if (!map_get(ids, "chand-vm") && !map_get(ids, "chand-id")
+        note_id(set, ids, &ids_allocated);
+        if (!vm_name_of(ids, vm_name) && !map_get(ids, "chand-id")
             && !map_get(ids, "chand-status")) {
             json_decref(ids);
             continue;
         }
-        if (set->n >= allocated) {
-            allocated = allocated ? 2 * allocated : 8;
-            set->channels = xrealloc(set->channels,
-                                     allocated * sizeof *set->channels);
-        }
-        struct prov_channel *pc = &set->channels[set->n++];
-        memset(pc, 0, sizeof *pc);
-        pc->iface_uuid = xstrdup(ovsdb_replica_row_uuid(row));
-        name = NULL;
-        ovsdb_datum_get_string(ovsdb_replica_row_get(row, "name"), &name);
-        pc->iface = xstrdup(name ? name : "?");
-        pc->vm = map_get(ids, "chand-vm") ? xstrdup(map_get(ids, "chand-vm"))
-                                           : NULL;
-        pc->status = map_get(ids, "chand-status")
-                     ? xstrdup(map_get(ids, "chand-status")) : NULL;
-
-        int64_t ofport;
-        bool present;
-        pc->ofport = -1;
-        if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "ofport"),
-                                     &ofport, &present)
-            && present && ofport > 0 && ofport < 0xff00) {
-            pc->ofport = ofport;
-        }
-        int64_t mtu;
-        if (!ovsdb_datum_get_integer(ovsdb_replica_row_get(row, "mtu"),
-                                     &mtu, &present)
-            && present && mtu > 0 && mtu <= UINT16_MAX) {
-            pc->iface_mtu = mtu;
-        }
-        if (map_get(ids, "chand-vm") || map_get(ids, "chand-id")) {
-            validate(pc, ids,
-                     json_object_get(on_bridge, pc->iface_uuid) != NULL,
-                     bridge);
-        } else {
-            /* Only a stale chand-status: not a channel any more. */
-            pc->error = NULL;
-            free(pc->vm);
-            pc->vm = NULL;
-        }
-        json_decref(ids);
+        add_candidate(set, &allocated, row, ids, on_bridge, bridge,
+                      vm_name);
     }
     json_decref(on_bridge);
 
@@ -260,6 +315,19 @@ provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
         qsort(set->channels, set->n, sizeof *set->channels, compare_by_name);
     }
     settle_duplicates(set, is_active, aux);
+}
+
+bool
+provision_vm_name_from_string(const char *s, enum provision_vm_name *from)
+{
+    if (!strcmp(s, "chand-vm")) {
+        *from = PROVISION_VM_NAME_CHAND_VM;
+    } else if (!strcmp(s, "iface-id")) {
+        *from = PROVISION_VM_NAME_IFACE_ID;
+    } else {
+        return false;
+    }
+    return true;
 }
 
 void
@@ -272,10 +340,11 @@ provision_set_destroy(struct prov_set *set)
         free(pc->vm);
         free(pc->error);
         free(pc->status);
+        json_decref(pc->external_ids);
     }
     free(set->channels);
-    set->channels = NULL;
-    set->n = 0;
+    free(set->ids);
+    memset(set, 0, sizeof *set);
 }
 
 json_t *

@@ -5,6 +5,10 @@
  * A channel exists for every Interface whose external_ids carry
  * chand-vm=<name> and chand-id=<chan-id> (optional chand-vid,
  * chand-guest-ip, chand-guest-mac, chand-mtu), on a port of chand-host's bridge.
+ * With PROVISION_VM_NAME_IFACE_ID, an Interface without chand-vm takes its
+ * external_ids:iface-id (OVN's, Nova's) as the VM name.  An Interface with
+ * a VM name but no chand-id is valid and 'needs_id': chand-host allocates
+ * one (autoid.h).
  * provision_compute() turns the replica's Interface/Port/Bridge rows into a
  * list of candidate channels, each either valid or with the reason it is not
  * ("duplicate chand-id 7 (also on vnet1)", "chand-vid: ...").  When two
@@ -40,12 +44,29 @@ struct prov_channel {
                                 /* A row with only a stale chand-status has
                                  * 'vm' and 'error' both NULL: not a channel. */
     char *status;               /* Current chand-status value or NULL. */
+    bool needs_id;              /* Valid, but no chand-id yet: 'cfg' holds
+                                 * the defaults of chan-id 1 and the
+                                 * Interface's other keys, checked. */
+    bool auto_id;               /* chand-id was allocated (autoid.h). */
+    json_t *external_ids;       /* The Interface's, as read (owned). */
 };
 
 struct prov_set {
     struct prov_channel *channels;
     size_t n;
+    uint32_t *ids;              /* Every valid chand-id of every Interface */
+    size_t n_ids;               /* of the database, on any bridge. */
 };
+
+/* Where the VM name of an Interface comes from (--vm-name-from). */
+enum provision_vm_name {
+    PROVISION_VM_NAME_CHAND_VM,     /* external_ids:chand-vm. */
+    PROVISION_VM_NAME_IFACE_ID,     /* chand-vm, else iface-id. */
+};
+
+/* Parses "chand-vm" or "iface-id" into '*from'; false if 's' is neither. */
+bool provision_vm_name_from_string(const char *s,
+                                   enum provision_vm_name *from);
 
 /* Adds to 'ovs' (an Open_vSwitch replica, not yet connected) the tables
  * and columns provision_compute() reads: Interface name, external_ids,
@@ -63,9 +84,11 @@ const char *provision_fail_mode(const struct ovsdb_replica *ovs,
 typedef bool provision_is_active_func(const char *iface_uuid, void *aux);
 
 /* Fills 'set' (which the caller frees with provision_set_destroy()) from
- * 'ovs', for bridge 'bridge'.  Only interfaces that carry some chand-* key
- * (chand-vm, chand-id, or a stale chand-status) are listed. */
+ * 'ovs', for bridge 'bridge', with VM names from 'vm_name'.  Only
+ * interfaces that carry some chand-* key (chand-vm, chand-id, or a stale
+ * chand-status), or an iface-id that names a VM, are listed. */
 void provision_compute(const struct ovsdb_replica *ovs, const char *bridge,
+                       enum provision_vm_name vm_name,
                        provision_is_active_func *, void *aux,
                        struct prov_set *set);
 void provision_set_destroy(struct prov_set *);

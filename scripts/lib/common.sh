@@ -1,7 +1,9 @@
 # Shared shell helpers for scripts/check, scripts/demo and the test tiers.
 # Sourced; expects $top to be the source tree.
 
-# Debian packages chand needs to build and test.
+# Debian packages chand needs to build and test.  (ovn-central and ovn-host:
+# test/system/test-ovn-iface-id.sh runs a private OVN of its own; where
+# systemd runs, the packages also enable their system services.)
 CHAND_DEB_PACKAGES="build-essential autoconf automake pkg-config
 libjansson-dev libpcap-dev libcunit1-dev libsqlite3-dev libssl-dev sqlite3
 openvswitch-switch openvswitch-common python3 python3-openvswitch iproute2
@@ -10,7 +12,8 @@ python3-pip python3-venv
 clang libclang-rt-14-dev
 openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23
 debhelper dh-autoreconf dh-python dpkg-dev fakeroot lintian debootstrap systemd
-logrotate"
+logrotate
+ovn-central ovn-host"
 
 log() {
     printf '%s\n' "$*" >&2

@@ -208,10 +208,16 @@ test_unit_test_metrics_SOURCES = test/unit/test-metrics.c $(UNIT_COMMON) \
 	chand-host/upstream.c chand-host/upstream.h
 test_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_metrics_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += test/unit/test-host-autoid
+test_unit_test_host_autoid_SOURCES = test/unit/test-host-autoid.c \
+	$(UNIT_COMMON) chand-host/autoid.c chand-host/autoid.h
+test_unit_test_host_autoid_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
+test_unit_test_host_autoid_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += test/unit/test-host-provision
 test_unit_test_host_provision_SOURCES = test/unit/test-host-provision.c \
-	$(UNIT_COMMON) chand-host/provision.c chand-host/provision.h
+	$(UNIT_COMMON) chand-host/provision.c chand-host/provision.h \
+	chand-host/autoid.c chand-host/autoid.h
 test_unit_test_host_provision_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/chand-host
 test_unit_test_host_provision_LDADD = $(UNIT_LDADD)
 

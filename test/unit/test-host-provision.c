@@ -127,7 +127,8 @@ test_valid_and_invalid(void)
     const struct prov_channel *pc;
     struct prov_set set;
     load(r, ifaces, sizeof ifaces / sizeof *ifaces);
-    provision_compute(r, "br-int", NULL, NULL, &set);
+    provision_compute(r, "br-int", PROVISION_VM_NAME_CHAND_VM,
+                      NULL, NULL, &set);
 
     CU_ASSERT_EQUAL(set.n, 13);
     CU_ASSERT_PTR_NULL(find(&set, "plain"));    /* Not chand's. */
@@ -212,7 +213,8 @@ test_duplicates_favour_active(void)
 
     /* Nobody active: the first interface by name wins each conflict. */
     active_uuid = NULL;
-    provision_compute(r, "br-int", is_active, NULL, &set);
+    provision_compute(r, "br-int", PROVISION_VM_NAME_CHAND_VM,
+                      is_active, NULL, &set);
     a = find(&set, "a-new");
     b = find(&set, "b-new");
     z = find(&set, "z-old");
@@ -226,7 +228,8 @@ test_duplicates_favour_active(void)
 
     /* z-old is the working channel: it keeps both its id and its name. */
     active_uuid = "00000000-0000-0000-0000-000000000003";
-    provision_compute(r, "br-int", is_active, NULL, &set);
+    provision_compute(r, "br-int", PROVISION_VM_NAME_CHAND_VM,
+                      is_active, NULL, &set);
     a = find(&set, "a-new");
     b = find(&set, "b-new");
     z = find(&set, "z-old");
@@ -239,6 +242,136 @@ test_duplicates_favour_active(void)
     provision_set_destroy(&set);
     active_uuid = NULL;
     ovsdb_replica_destroy(r);
+}
+
+/* An Interface with a VM name and no chand-id is valid and needs an id; the
+ * ids in use are collected from every Interface; chand-id-auto marks an
+ * allocated id only while it equals chand-id. */
+static void
+test_needs_id_and_ids(void)
+{
+    static const struct iface ifaces[] = {
+        { "vif1", "[[\"chand-vm\",\"vm1\"]]", 1, true },
+        { "vif2", "[[\"chand-vm\",\"vm2\"],[\"chand-id\",\"3\"],"
+                  "[\"chand-id-auto\",\"3\"]]", 2, true },
+        { "vif3", "[[\"chand-vm\",\"vm3\"],[\"chand-id\",\"5\"],"
+                  "[\"chand-id-auto\",\"4\"]]", 3, true },
+        { "vif4", "[[\"chand-vm\",\"vm4\"],[\"chand-vid\",\"0\"]]", 4,
+          true },
+        { "other", "[[\"chand-vm\",\"vm5\"],[\"chand-id\",\"9\"]]", 5,
+          false },
+        { "vif6", "[[\"chand-vm\",\"vm6\"],[\"chand-id\",\"3\"]]", 6,
+          true },
+        { "vif7", "[[\"chand-vm\",\"vm1\"]]", 7, true },
+    };
+    struct ovsdb_replica *r = make_replica();
+    const struct prov_channel *pc;
+    struct prov_set set;
+    load(r, ifaces, sizeof ifaces / sizeof *ifaces);
+    provision_compute(r, "br-int", PROVISION_VM_NAME_CHAND_VM, NULL, NULL,
+                      &set);
+
+    pc = find(&set, "vif1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_TRUE(pc->needs_id);
+    CU_ASSERT_FALSE(pc->auto_id);
+    CU_ASSERT_STRING_EQUAL(json_string_value(
+        json_object_get(pc->external_ids, "chand-vm")), "vm1");
+
+    pc = find(&set, "vif2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_FALSE(pc->needs_id);
+    CU_ASSERT_TRUE(pc->auto_id);
+
+    /* chand-id set by hand over an allocated one. */
+    pc = find(&set, "vif3");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_FALSE(pc->auto_id);
+
+    /* The other keys are checked before an id is allocated. */
+    pc = find(&set, "vif4");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "chand-vid"));
+    CU_ASSERT_FALSE(pc->needs_id);
+
+    /* A hand-set duplicate of an allocated id: loud, and says so. */
+    pc = find(&set, "vif6");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "duplicate chand-id 3 (already used by "
+                             "vif2, allocated automatically)"));
+
+    /* Two Interfaces with the same VM name and no ids: only one. */
+    pc = find(&set, "vif7");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "duplicate chand-vm vm1"));
+
+    /* Every valid id of every Interface, on the bridge or not. */
+    CU_ASSERT_EQUAL_FATAL(set.n_ids, 4);
+    uint32_t sum = 0;
+    for (size_t i = 0; i < set.n_ids; i++) {
+        sum += set.ids[i];
+    }
+    CU_ASSERT_EQUAL(sum, 3 + 5 + 9 + 3);
+    provision_set_destroy(&set);
+    ovsdb_replica_destroy(r);
+}
+
+/* --vm-name-from=iface-id: iface-id names the VM when chand-vm is absent;
+ * chand-vm wins when both are set. */
+static void
+test_vm_name_from_iface_id(void)
+{
+    static const struct iface ifaces[] = {
+        { "tap1", "[[\"iface-id\",\"5b1c7e1a-0c1d-4e1f-9a2b-3c4d5e6f7a8b\"]]",
+          1, true },
+        { "tap2", "[[\"iface-id\",\"lsp2\"],[\"chand-vm\",\"vm2\"]]", 2,
+          true },
+        { "tap3", "[[\"iface-id\",\"not a name\"]]", 3, true },
+        { "tap4", "[[\"chand-id\",\"4\"]]", 4, true },
+    };
+    struct ovsdb_replica *r = make_replica();
+    const struct prov_channel *pc;
+    struct prov_set set;
+    load(r, ifaces, sizeof ifaces / sizeof *ifaces);
+
+    /* The default ignores iface-id. */
+    provision_compute(r, "br-int", PROVISION_VM_NAME_CHAND_VM, NULL, NULL,
+                      &set);
+    CU_ASSERT_PTR_NULL(find(&set, "tap1"));
+    CU_ASSERT_PTR_NULL(find(&set, "tap3"));
+    pc = find(&set, "tap2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_STRING_EQUAL(pc->vm, "vm2");
+    provision_set_destroy(&set);
+
+    provision_compute(r, "br-int", PROVISION_VM_NAME_IFACE_ID, NULL, NULL,
+                      &set);
+    pc = find(&set, "tap1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_PTR_NULL(pc->error);
+    CU_ASSERT_STRING_EQUAL(pc->vm, "5b1c7e1a-0c1d-4e1f-9a2b-3c4d5e6f7a8b");
+    CU_ASSERT_TRUE(pc->needs_id);
+    pc = find(&set, "tap2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_STRING_EQUAL(pc->vm, "vm2");
+    pc = find(&set, "tap3");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "iface-id: must be"));
+    pc = find(&set, "tap4");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT(error_contains(pc, "missing chand-vm and iface-id"));
+    provision_set_destroy(&set);
+    ovsdb_replica_destroy(r);
+
+    enum provision_vm_name from;
+    CU_ASSERT_TRUE(provision_vm_name_from_string("iface-id", &from));
+    CU_ASSERT_EQUAL(from, PROVISION_VM_NAME_IFACE_ID);
+    CU_ASSERT_TRUE(provision_vm_name_from_string("chand-vm", &from));
+    CU_ASSERT_EQUAL(from, PROVISION_VM_NAME_CHAND_VM);
+    CU_ASSERT_FALSE(provision_vm_name_from_string("iface_id", &from));
+    CU_ASSERT_FALSE(provision_vm_name_from_string("", &from));
 }
 
 /* The bridge's fail_mode: none is standalone; an unknown bridge has
@@ -352,6 +485,8 @@ static const struct unit_test tests[] = {
     { "valid and invalid provisioning", test_valid_and_invalid },
     { "duplicates favour the active channel", test_duplicates_favour_active },
     { "the bridge's fail_mode", test_fail_mode },
+    { "no chand-id: an id is needed", test_needs_id_and_ids },
+    { "VM names from iface-id", test_vm_name_from_iface_id },
     { "status operation", test_status_op },
 };
 
