@@ -300,6 +300,7 @@ main(int argc, char *argv[])
                 return bad_value("--metrics", optarg);
             }
             opts.metrics = optarg;
+            break;
         case OPT_VM_NAME_FROM:
             if (!provision_vm_name_from_string(optarg, &opts.vm_name)) {
                 fprintf(stderr, "chand-host: invalid --vm-name-from '%s': "
