@@ -82,7 +82,7 @@ Per-channel limits:\n\
   --max-batch=N       records per DATA message (default: 1000)\n\
   --window=FRAMES     frames in flight, unacknowledged (default: 256)\n\
   --window-bytes=BYTES  and their payload bytes at most, so that a burst\n\
-                      fits the guest's receive buffer (default: 128K;\n\
+                      fits the guest's receive buffer (default: 96K;\n\
                       0: frames only)\n\
   --max-queued=BYTES  bytes queued for one guest before it is resynced\n\
                       from a snapshot instead (default: 256M)\n\

@@ -22,7 +22,7 @@ cleanup() {
     for pid in "${servers[@]}"; do
         kill "$pid" 2>/dev/null
     done
-    [ "$ST_FAILED" != 0 ] && tail -20 "$OVSI_BASE"/*/ovsdb-server.log >&2
+    [ "$ST_FAILED" != 0 ] && tail -n 20 "$OVSI_BASE"/*/ovsdb-server.log >&2
     rm -rf "$OVSI_BASE"
 }
 trap cleanup EXIT
@@ -37,7 +37,8 @@ start_server() {
         OVS_RUNDIR=$dir ovsdb-server "$dir/conf.db" "$@" \
             --remote="punix:$dir/db.sock" \
             --pidfile="$dir/ovsdb-server.pid" \
-            --log-file="$dir/ovsdb-server.log" --detach --no-chdir &&
+            --log-file="$dir/ovsdb-server.log" -vconsole:off \
+            --detach --no-chdir &&
         servers+=("$(cat "$dir/ovsdb-server.pid")")
 }
 
@@ -46,8 +47,9 @@ serve() {
     OVS_RUNDIR=$1 "$SERVE" ${2+"$2"}
 }
 
-dbs() {
-    ovsdb-client list-dbs "unix:$1/db.sock" | sort | tr '\n' ' '
+dbs() {                 # DIR: the databases DIR's server serves, but _Server.
+    ovsdb-client list-dbs "unix:$1/db.sock" | grep -vx _Server | sort |
+        tr '\n' ' '
 }
 
 # old_schema FILE: the Chan DB schema at version 1.5.0, without Record_Set
