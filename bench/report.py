@@ -3355,15 +3355,14 @@ def limits_md(r):
         w("")
         w("Reaching 500,000 records/s needs the channel to run near its "
           "frame ceiling with many records per frame, and everything "
-          "around it to scale with the change instead of the state: "
-          "incremental desired-state tracking in chand-host (apply the "
-          "monitor's row changes; no whole-state copy per change); "
-          "`Channel.applied` written as a delta (`mutate` of the changed "
-          "keys) or replaced by a count plus `applied_seq`; one encoding "
-          "per record; a paced sender without timeouts; a larger MTU on "
-          "the vNIC segment (chand's frames never leave it) for more "
-          "records per frame; and bulk loads that do not go row by row "
-          "through one OVSDB transaction.")
+          "around it to keep scaling with the change instead of the "
+          "state (chand-host does, since the desired state, "
+          "`Channel.applied` and the relayed records are kept by changed "
+          "key): a paced sender without timeouts; a larger MTU on the "
+          "vNIC segment (chand's frames never leave it) for more records "
+          "per frame; fewer JSON copies per record on both sides; and "
+          "bulk loads as one `Record_Set` row rather than a row per "
+          "record.")
         w("")
     l1 = lat.get("1000")
     if l1:
@@ -3395,19 +3394,17 @@ def limits_md(r):
                                                fmt(fs.get("p90"))))
               if fs.get("p90", 0) >= 1 else
               ("An fsync cost p50 {} ms, p90 {} ms on this file system when "
-               "the run started: the commit is not what keeps p99 above 2 "
-               "ms.".format(fmt(fs.get("p50")), fmt(fs.get("p90"))))
+               "the run started: a small part of the latency."
+               .format(fmt(fs.get("p50")), fmt(fs.get("p90"))))
               if fs else "",
-              "  With 24,000 keys in the VM, chand-host's per-change "
-              "work (copying and walking the whole desired state, "
-              "rewriting the applied map) no longer keeps up with 1,000 "
-              "changes/s: push → applied p50 {} ms.".format(
+              "  With 24,000 keys in the VM (chand-host's work per "
+              "change follows the change, not the state): push → applied "
+              "p50 {} ms.".format(
                   fmt(keys["push_to_applied"].get("p50_ms")))
               if keys else ""))
         slow_fsync = fs.get("p90", 0) >= 1
-        w("What would change it: chand-host work per change proportional "
-          "to the change; fast retransmit and pacing (no 200 ms timer "
-          "after a burst loss); {}".format(
+        w("What would change it: pacing and selective retransmission "
+          "(no 200 ms timer after a burst loss); {}".format(
               "and a chand-guest option for `synchronous=NORMAL` (the "
               "datastore has `DS_SYNC_NORMAL`; after a guest crash the "
               "host would resend from the position the guest reports, "
