@@ -399,10 +399,13 @@ lost_push() {
     python3 "$top/test/system/drop-reply-proxy.py" "$tmp/lossy.sock" \
         "$tmp/db.sock" 2 >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
     local proxy=$! i
-    for i in $(seq 50); do
+    # Up to 30 s: a loaded machine can take seconds to start Python.
+    for i in $(seq 300); do
         [ -s "$tmp/proxy.out" ] && break
         sleep 0.1
     done
+    [ -s "$tmp/proxy.out" ] ||
+        echo "drop-reply-proxy.py is not ready: $(cat "$tmp/proxy.err")" >&2
     expect 0 "$CHANCTL" --chan-db "unix:$tmp/lossy.sock" -v push "$@" &&
         out_is "pushed $1 version $expect_version to all VMs"
     kill "$proxy" 2>/dev/null
