@@ -1742,7 +1742,9 @@ channel_db_write_due(struct channel *ch, long long now)
 long long
 channel_db_prompt_due(const struct channel *ch)
 {
-    if (!ch->db_written || !ch->synced
+    if (!ch->db_written) {
+        return 0;               /* A new channel's row, at once. */
+    } else if (!ch->synced
         || (!ch->applied_dirty_all && !json_object_size(ch->applied_dirty))) {
         return LLONG_MAX;
     }

@@ -175,9 +175,10 @@ bool channel_db_write_due(struct channel *, long long now);
 void channel_db_written(struct channel *, long long now);
 
 /* Channel rows are written on a cadence (chand-host's DB_WRITE_MS) while
- * records flow.  A channel that has just caught up with its desired state
- * (everything desired is acknowledged) and whose row does not show it yet
- * is written sooner: from the time this returns, which is at least
+ * records flow.  A new channel's row is written at once (this returns 0).
+ * A channel that has just caught up with its desired state (everything
+ * desired is acknowledged) and whose row does not show it yet is written
+ * sooner: from the time this returns, which is at least
  * CHANNEL_PROMPT_WRITE_MS after its last write, so that a channel fed one
  * record at a time costs at most 1000 / CHANNEL_PROMPT_WRITE_MS row writes
  * a second.  LLONG_MAX if no such write is wanted. */

@@ -105,7 +105,7 @@ restart_host
 st_check "ready again with the real template" st_chanctl wait --timeout 60
 st_check "chand-status is ready" test "$(status)" = ready
 st_chanctl push --vm chst-fe1 after '"the fix"' || st_fail "push"
-st_check "a record arrives" st_chanctl wait --timeout 60
+st_check "a record arrives" st_chanctl wait --vm chst-fe1 --timeout 60
 st_check "it is in the guest store" \
     test "$(sqlite3 "$TOPO_RUN/chst-fe1/guest.db" \
             "select value from records where key = 'after'")" = '"the fix"'
