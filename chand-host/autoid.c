@@ -127,6 +127,7 @@ struct autoid {
     json_t *ifaces;
     uint64_t n_allocated;
     uint64_t n_failed;
+    uint64_t seqno;             /* Bumped when a write fails. */
 };
 
 struct autoid *
@@ -227,6 +228,7 @@ txn_done(const json_t *result, const char *error, void *t_)
                   t->iface);
     } else {
         a->n_failed++;
+        a->seqno++;
         set_state(a, t->uuid, "failed", t->seqno, t->id);
         VLOG_WARN_RL(&rl, "chand-id %"PRIu32" for %s on %s not written (%s): "
                      "choosing again once the database changes", t->id,
@@ -279,4 +281,10 @@ uint64_t
 autoid_n_failed(const struct autoid *a)
 {
     return a->n_failed;
+}
+
+uint64_t
+autoid_get_seqno(const struct autoid *a)
+{
+    return a->seqno;
 }

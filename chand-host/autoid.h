@@ -101,4 +101,9 @@ void autoid_retain(struct autoid *, const json_t *needing);
 uint64_t autoid_n_allocated(const struct autoid *);
 uint64_t autoid_n_failed(const struct autoid *);
 
+/* Changes when a write fails: the caller decides again (the database may
+ * have changed while the write was in flight, and the change that made it
+ * fail may already have been seen). */
+uint64_t autoid_get_seqno(const struct autoid *);
+
 #endif /* autoid.h */

@@ -57,6 +57,7 @@ struct host {
     struct ctl_server *ctl;
     struct transfer *transfer;
     struct autoid *autoid;      /* chand-ids being allocated. */
+    uint64_t autoid_seqno;
 
     /* The channels.  'due' and 'refs' are parallel to 'channels': when each
      * next needs channel_run() (0: on the next turn; a frame for it or a
@@ -1735,8 +1736,10 @@ host_run(struct host *h)
      * previous run left there. */
     uint64_t ovs_seqno = ovsdb_replica_get_seqno(h->ovs);
     uint64_t claims_seqno = chandb_get_claims_seqno(h->db);
+    uint64_t autoid_seqno = autoid_get_seqno(h->autoid);
     if ((ovs_seqno != h->ovs_seqno
          || claims_seqno != h->claims_seqno
+         || autoid_seqno != h->autoid_seqno
          || now >= h->next_claim_check
          || inject_ofport(h->inj) != h->inject_ofport
          || inject_max_mtu(h->inj) != h->inject_mtu)
@@ -1744,6 +1747,7 @@ host_run(struct host *h)
         && chandb_is_connected(h->db)) {
         h->ovs_seqno = ovs_seqno;
         h->claims_seqno = claims_seqno;
+        h->autoid_seqno = autoid_seqno;
         ovsdb_replica_track_clear(h->ovs);
         check_vlan_limit(h);
         check_fail_mode(h);

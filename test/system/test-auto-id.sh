@@ -188,8 +188,9 @@ st_check "vm2 gets its id $id2 back" test "$(ext $V2-vnic chand-id)" = "$id2"
 st_check "vm2 works again" push_to $V2 d
 
 # Two chand-hosts on one bridge (an overlapping restart, a mistake): for
-# the same Interfaces both choose the same ids; for each, one write commits
-# and the other's precondition refuses it.
+# the same Interfaces both may choose the same ids; for each, one write
+# commits and the other's precondition refuses it, or the second host sees
+# the first one's ids before it writes.
 dir=$(ovsi_dir "$TOPO_HOST")
 refused() { cat "$TOPO_RUN"/chand-host*.log | grep -c "not written"; }
 r0=$(refused)
@@ -216,10 +217,11 @@ sleep 1
 st_check "two chand-hosts: no duplicate at all" no_silent_duplicate
 tw_ids=$(for i in $(seq 10); do ext tw$i chand-id; done | sort -u | wc -l)
 st_check "two chand-hosts: ten different ids ($tw_ids)" test "$tw_ids" = 10
+# Whether the two actually raced depends on timing: when one host's
+# write lands before the other reads, the other never writes.  Either way
+# the ids above are distinct; the refusals are reported, not required.
 st_log "two chand-hosts: $(( $(refused) - r0 )) writes refused by the" \
     "precondition"
-st_check "two chand-hosts: the losing writes were refused" \
-    test "$(refused)" -gt "$r0"
 topo__kill "$TOPO_RUN/chand-host-b.pid"
 
 st_exit

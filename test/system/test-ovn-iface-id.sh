@@ -107,9 +107,12 @@ push_to() {     # push_to VM-NAME KEY GUEST-NAMESPACE
 }
 
 flows() { st_ofctl dump-flows br-int; }
-chand_flows() { flows | grep -c 'cookie=0x43'; }
-ovn_flows() { flows | grep -vc 'cookie=0x43\|NXST_FLOW\|OFPST_FLOW'; }
-ovn_tables() { flows | grep -v 'cookie=0x43' | grep -o 'table=[0-9]*' |
+# chand's cookies have 0x43 in their top byte (64 bits: 16 hex digits);
+# OVN's are 32 bits, and one may well start with 43.
+CHAND_COOKIE='cookie=0x43[0-9a-f]\{14\},'
+chand_flows() { flows | grep -c "$CHAND_COOKIE"; }
+ovn_flows() { flows | grep -v "$CHAND_COOKIE" | grep -vc 'NXST_FLOW\|OFPST_FLOW'; }
+ovn_tables() { flows | grep -v "$CHAND_COOKIE" | grep -o 'table=[0-9]*' |
                sort -u | wc -l; }
 bound() { [ "$(ext "$1" ovn-installed)" = true ]; }
 both_bound() { bound $V1-vnic && bound $V2-vnic; }
