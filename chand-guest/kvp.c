@@ -6,10 +6,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -400,6 +402,7 @@ struct kvp {
                                  * "reason"}; pool -1: no pool. */
     json_t *up_errors;          /* Pool 1 name -> reason. */
     long long next_poll;
+    int inotify_fd;             /* -1 until the directory is watched. */
     struct kvp_stats stats;
 };
 
@@ -513,6 +516,7 @@ kvp_create(const struct kvp_config *cfg, struct datastore *ds)
     kvp->refusals = json_object();
     kvp->up_errors = json_object();
     kvp->names_dirty = true;
+    kvp->inotify_fd = -1;
     for (int p = 0; p < KVP_POOL_COUNT; p++) {
         kvp->pools[p].path = kvp_pool_path(kvp->dir, p);
         kvp->pools[p].owned = json_object();
@@ -532,6 +536,9 @@ kvp_destroy(struct kvp *kvp)
         for (int p = 0; p < KVP_POOL_COUNT; p++) {
             free(kvp->pools[p].path);
             json_decref(kvp->pools[p].owned);
+        }
+        if (kvp->inotify_fd >= 0) {
+            close(kvp->inotify_fd);
         }
         json_decref(kvp->refusals);
         json_decref(kvp->up_errors);
@@ -573,10 +580,74 @@ kvp_record_changed(struct kvp *kvp, const struct ds_change *change)
     }
 }
 
+/* Starts watching the pools' directory with inotify, if it exists and is
+ * not watched yet.  (File timestamps are only as fine as the kernel's
+ * clock tick: inotify sees a change of the same size within one tick,
+ * which the poll of the timestamps would miss.) */
+static void
+watch_dir(struct kvp *kvp)
+{
+    if (kvp->inotify_fd >= 0) {
+        return;
+    }
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    if (inotify_add_watch(fd, kvp->dir,
+                          IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE
+                          | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF
+                          | IN_MOVE_SELF) < 0) {
+        close(fd);
+        return;
+    }
+    kvp->inotify_fd = fd;
+}
+
+/* Reads the inotify events: a pool file's name makes it dirty; an
+ * overflow or the directory going away makes every pool dirty. */
+static void
+read_events(struct kvp *kvp)
+{
+    char buf[16 * 1024] __attribute__((aligned(__alignof__(struct
+                                                           inotify_event))));
+
+    while (kvp->inotify_fd >= 0) {
+        ssize_t n = read(kvp->inotify_fd, buf, sizeof buf);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n <= 0) {
+            return;
+        }
+        for (char *p = buf; p < buf + n; ) {
+            const struct inotify_event *ev = (const void *) p;
+            int pool;
+
+            if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF
+                            | IN_MOVE_SELF)) {
+                for (int i = 0; i < KVP_POOL_COUNT; i++) {
+                    kvp->pools[i].dirty = true;
+                }
+                if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+                    close(kvp->inotify_fd);     /* Watched again later. */
+                    kvp->inotify_fd = -1;
+                    return;
+                }
+            } else if (ev->len && sscanf(ev->name, ".kvp_pool_%d", &pool) == 1
+                       && pool >= 0 && pool < KVP_POOL_COUNT) {
+                kvp->pools[pool].dirty = true;
+            }
+            p += sizeof *ev + ev->len;
+        }
+    }
+}
+
 /* Marks the pools whose files changed since they were last synced. */
 static void
 poll_files(struct kvp *kvp)
 {
+    watch_dir(kvp);
     for (int p = 0; p < KVP_POOL_COUNT; p++) {
         struct pool_state *ps = &kvp->pools[p];
         struct stat st;
@@ -956,6 +1027,31 @@ lock_and_read(struct kvp *kvp, int p, bool write, bool create,
     return error;
 }
 
+/* Adds to each name's value in 'new_owned' (as kvp_merge() leaves it:
+ * one value) the value chand wrote before it, from 'old_owned' (the
+ * first value of each name is the latest), so that a stale write-back of
+ * chand's previous value (hv_kvp_daemon rewrites a pool from what it read
+ * a moment before, with its lock released in between) is still known as
+ * chand's. */
+static void
+keep_previous(json_t *new_owned, const json_t *old_owned)
+{
+    const char *name;
+    json_t *vals;
+
+    json_object_foreach (new_owned, name, vals) {
+        json_t *old = json_object_get(old_owned, name);
+        json_t *prev = json_array_get(old, 0);
+
+        if (prev && json_equal(prev, json_array_get(vals, 0))) {
+            prev = json_array_get(old, 1);
+        }
+        if (prev) {
+            json_array_append(vals, prev);
+        }
+    }
+}
+
 /* Brings 'pool' (read from pool 'p''s file, locked with 'fd') in line
  * with 'w', writing the file if that changes it.  Returns 0 or an
  * errno (logged, counted). */
@@ -977,6 +1073,7 @@ merge_and_write(struct kvp *kvp, int p, int fd, struct kvp_pool *pool,
     }
     add_conflicts(kvp, w, p, conflicts);
     json_decref(conflicts);
+    keep_previous(new_owned, ps->owned);
     if (changed) {
         error = write_pool(kvp, p, fd, pool, new_owned);
         if (!error) {
@@ -1189,6 +1286,7 @@ kvp_run(struct kvp *kvp, long long now)
     bool due = kvp->names_dirty;
     struct wanted w;
 
+    read_events(kvp);
     if (now >= kvp->next_poll) {
         poll_files(kvp);
         kvp->next_poll = now + KVP_POLL_MS;
@@ -1232,6 +1330,9 @@ kvp_wait(struct kvp *kvp, long long now)
     (void) now;
     if (kvp->names_dirty) {
         poll_immediate_wake();
+    }
+    if (kvp->inotify_fd >= 0) {
+        poll_fd_wait(kvp->inotify_fd, POLLIN);
     }
     for (int p = 0; p < KVP_POOL_COUNT; p++) {
         if (kvp->pools[p].dirty && kvp->pools[p].retry_at < next) {

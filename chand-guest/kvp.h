@@ -31,9 +31,12 @@
  *
  * Ownership.  chand only ever changes or removes the entries it wrote.  It
  * keeps, in DIR/KVP_OWNED_FILE (JSON), per pool, the names it owns and the
- * values it may have written there (two while a write is under way: the
- * file is written before and after each pool write, so a crash at any
- * point leaves every entry of chand's recognizable).  An entry is chand's
+ * values it may have written there: the latest and the one before it (so
+ * that hv_kvp_daemon writing back a pool it read a moment before chand's
+ * last write does not take the entry from chand), and the new one too
+ * while a write is under way (the file is written before and after each
+ * pool write, so a crash at any point leaves every entry of chand's
+ * recognizable).  An entry is chand's
  * if its name is owned and its value one of those; an owned entry whose
  * value someone else changed is given up (it is theirs now); an owned
  * entry someone else removed is written again while its record exists.
@@ -52,8 +55,10 @@
  * Scheduling.  Nothing blocks chand-guest's loop: locks are tried
  * (F_SETLK) and a busy pool is tried again KVP_RETRY_MS later.  A pool is
  * synchronized when a record under P<n>/ changes (kvp_record_changed()),
- * when its file changes (its inode, size, mtime or ctime, looked at every
- * KVP_POLL_MS) and at start, so that a restart rebuilds the view.  The
+ * when its file changes (inotify on DIR, and the file's inode, size, mtime
+ * and ctime, looked at every KVP_POLL_MS, which also starts the inotify
+ * watch once DIR exists) and at start, so that a restart rebuilds the
+ * view.  The
  * view writes to the datastore (publications, results) only when no
  * transaction is open.
  */

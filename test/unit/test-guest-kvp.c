@@ -618,6 +618,16 @@ test_view_down(void)
     CU_ASSERT_EQUAL(pool.n, 0);
     kvp_pool_destroy(&pool);
 
+    /* hv_kvp_daemon writes back what it read before that update: chand's
+     * previous value is still chand's, and put right. */
+    tool_set(&f, 0, "color", "blue");
+    vpoll(&f);
+    vread(&f, 0, &pool);
+    assert_entry(&pool, 1, "color", "green");
+    kvp_pool_destroy(&pool);
+    kvp_get_stats(f.kvp, &st);
+    CU_ASSERT_EQUAL(st.given_up, 0);
+
     /* Too big for KVP: refused, reported, whole in the store. */
     char *big = xmalloc(3003);
     big[0] = '"';
