@@ -1153,8 +1153,9 @@ result_is(struct kvp *kvp, const char *key, const json_t *r)
                               json_object_get(r, "reason"))
                 && json_equal(json_object_get(old, "version"),
                               json_object_get(r, "version"))
-                && json_equal(json_object_get(old, "status"),
-                              json_string("failed")));
+                && json_is_string(json_object_get(old, "status"))
+                && !strcmp(json_string_value(json_object_get(old, "status")),
+                           "failed"));
         json_decref(old);
     }
     free(value);
