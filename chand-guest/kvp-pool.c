@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +173,8 @@ kvp_pool_lock(const char *path, bool write, bool create, int *fdp)
         error = EINVAL;
     } else if (fcntl(fd, F_SETLK, &fl)) {
         error = errno == EACCES ? EAGAIN : errno;
+    } else if (flock(fd, (write ? LOCK_EX : LOCK_SH) | LOCK_NB)) {
+        error = errno == EWOULDBLOCK ? EAGAIN : errno;
     } else {
         *fdp = fd;
         return 0;

@@ -12,7 +12,9 @@
  * whole file (hv_kvp_daemon takes F_WRLCK for everything; chand takes
  * F_WRLCK to write and F_RDLCK to only read) and rewrites the file in
  * place (same inode: the daemon keeps the descriptor it locks with open),
- * whole records only.
+ * whole records only.  Some tools lock with flock() instead (cloud-init's
+ * Hyper-V reporter appends to pool 1 under flock(LOCK_EX)); on Linux the
+ * two kinds do not exclude each other, so chand takes both.
  */
 #ifndef KVP_POOL_H
 #define KVP_POOL_H 1
@@ -80,8 +82,9 @@ const char *kvp_check_entry(const char *key, size_t key_len,
 /* Returns DIR/.kvp_pool_N, malloc()ed. */
 char *kvp_pool_path(const char *dir, int pool);
 
-/* Opens 'path' and tries its lock over the whole file: F_WRLCK if
- * 'write' (creating the file, mode 0644, if 'create'), else F_RDLCK.
+/* Opens 'path' and tries its locks over the whole file: fcntl() F_WRLCK
+ * and flock() LOCK_EX if 'write' (creating the file, mode 0644, if
+ * 'create'), else F_RDLCK and LOCK_SH.
  * Returns 0 with the descriptor in '*fdp' (close() releases the lock),
  * EAGAIN if another process holds a conflicting lock, ENOENT (no file
  * and not 'create'), or another errno. */

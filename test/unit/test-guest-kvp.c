@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -250,8 +251,9 @@ test_limits(void)
 /* Locks. */
 
 /* Forks a child that takes lock 'type' over all of 'path' with a
- * descriptor of its own and holds it until killed.  Returns its pid once
- * it holds the lock. */
+ * descriptor of its own (flock() LOCK_EX if 'type' is HOLD_FLOCK) and
+ * holds it until killed.  Returns its pid once it holds the lock. */
+#define HOLD_FLOCK (-1)
 static pid_t
 hold_lock(const char *path, short type)
 {
@@ -264,9 +266,10 @@ hold_lock(const char *path, short type)
     CU_ASSERT_FATAL(pid >= 0);
     if (!pid) {
         struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
-        int fd = open(path, type == F_WRLCK ? O_RDWR : O_RDONLY);
+        int fd = open(path, type == F_RDLCK ? O_RDONLY : O_RDWR);
 
-        if (fd < 0 || fcntl(fd, F_SETLKW, &fl)) {
+        if (fd < 0 || (type != HOLD_FLOCK ? fcntl(fd, F_SETLKW, &fl)
+                       : flock(fd, LOCK_EX))) {
             _exit(1);
         }
         if (write(pipefd[1], "x", 1) != 1) {
@@ -318,6 +321,12 @@ test_locks(void)
     CU_ASSERT_EQUAL(kvp_pool_lock(path, false, false, &fd), 0);
     close(fd);
     CU_ASSERT_EQUAL(kvp_pool_lock(path, true, false, &fd), EAGAIN);
+    release_lock(pid);
+
+    /* cloud-init's flock(LOCK_EX) keeps chand out too. */
+    pid = hold_lock(path, HOLD_FLOCK);
+    CU_ASSERT_EQUAL(kvp_pool_lock(path, true, false, &fd), EAGAIN);
+    CU_ASSERT_EQUAL(kvp_pool_lock(path, false, false, &fd), EAGAIN);
     release_lock(pid);
 
     /* While chand holds its lock, another process cannot take one. */
