@@ -27,12 +27,11 @@ V1=chst-kvm1
 HV=$OVSI_BASE/hyperv
 TOPO_GUEST_ARGS=(--kvp-prefix=kvp/ --kvp-dir="$HV" --stats-interval=1)
 
+st_up "$V1:71"
+st_chanctl wait --timeout 60 || { st_fail "channel not ready"; exit 1; }
 mkdir -p "$HV"
 "$PY" "$KT" set "$HV" 0 Foreign "written by someone else" ||
     st_fail "cannot write pool 0"
-
-st_up "$V1:71"
-st_chanctl wait --timeout 60 || { st_fail "channel not ready"; exit 1; }
 
 # pool_is POOL PYEXPR: pool POOL as read by kvp-tool ('p', a dict)
 # satisfies PYEXPR.
