@@ -13,6 +13,8 @@ chand_guest_chand_guest_SOURCES = \
 	chand-guest/datastore.c chand-guest/datastore.h \
 	chand-guest/keyring.c chand-guest/keyring.h \
 	chand-guest/watch.c chand-guest/watch.h \
+	chand-guest/kvp.c chand-guest/kvp.h \
+	chand-guest/kvp-pool.c chand-guest/kvp-pool.h \
 	chand-guest/handler.c chand-guest/handler.h \
 	chand-guest/transfer.c chand-guest/transfer.h
 chand_guest_chand_guest_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

@@ -113,6 +113,10 @@ static const struct metrics_rule status_rules[] = {
     { "watch.bytes_hashed", METRICS_COUNTER, "watch_hashed_bytes_total",
       "Bytes of watched files hashed.", NULL },
     { "watch", METRICS_COUNTER, NULL, NULL, NULL },
+    { "kvp.n_refusals", METRICS_GAUGE, "kvp_refusals",
+      "Records the KVP view refuses now.", NULL },
+    { "kvp.refusals", METRICS_SKIP, NULL, NULL, NULL },     /* Keys. */
+    { "kvp.unpublishable", METRICS_SKIP, NULL, NULL, NULL },
     { "stats_record.interval", METRICS_GAUGE,
       "stats_record_interval_seconds",
       "How often the guest publishes its statistics record.", NULL },

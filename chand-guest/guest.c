@@ -24,6 +24,7 @@
 #include "guest-metrics.h"
 #include "handler.h"
 #include "keyring.h"
+#include "kvp.h"
 #include "metrics.h"
 #include "packets.h"
 #include "poll-loop.h"
@@ -56,6 +57,7 @@ struct guest {
     struct api *api;
     struct ctl_server *ctl;
     struct watch *watch;        /* NULL without --watch-dir. */
+    struct kvp *kvp;            /* NULL without --kvp-prefix. */
     struct handler *handler;
     struct transfer *transfer;
     uint32_t clone_of;          /* The parent's chan-id if this start found
@@ -241,6 +243,9 @@ datastore_changed(void *g_, const struct ds_change *change)
     if (g->handler) {
         handler_record_changed(g->handler, change);
     }
+    if (g->kvp) {
+        kvp_record_changed(g->kvp, change);
+    }
 }
 
 static json_t *
@@ -369,6 +374,9 @@ stats_json(const struct guest *g, long long now)
         "uptime", (json_int_t) ((now - g->started) / 1000),
         "system_uptime", system_uptime(),
         "loadavg", load_average());
+    if (g->kvp) {
+        json_object_set_new(value, "kvp", kvp_counters_json(g->kvp));
+    }
     json_decref(rx);
     json_decref(pub);
     return value;
@@ -625,6 +633,16 @@ guest_create(const struct guest_options *opts)
             goto error;
         }
     }
+    if (opts->kvp_prefix) {
+        struct kvp_config kc = {
+            .dir = opts->kvp_dir,
+            .prefix = opts->kvp_prefix,
+        };
+        g->kvp = kvp_create(&kc, g->ds);
+        if (!g->kvp) {
+            goto error;
+        }
+    }
     char *cdir = content_dir(opts->content_dir, opts->db);
     struct transfer_config tc = {
         .content_dir = cdir,
@@ -682,6 +700,7 @@ guest_destroy(struct guest *g)
             datastore_set_change_cb(g->ds, NULL, NULL);
         }
         watch_destroy(g->watch);
+        kvp_destroy(g->kvp);
         handler_destroy(g->handler);
         transfer_destroy(g->transfer);
         g->transfer = NULL;
@@ -762,6 +781,9 @@ guest_run(struct guest *g)
     if (g->watch) {
         watch_run(g->watch);
     }
+    if (g->kvp) {
+        kvp_run(g->kvp, time_msec());
+    }
     update_mtu(g, time_msec());
     transfer_run(g->transfer, time_msec());
     handler_run(g->handler);
@@ -792,6 +814,9 @@ guest_wait(struct guest *g)
     api_wait(g->api);
     if (g->watch) {
         watch_wait(g->watch);
+    }
+    if (g->kvp) {
+        kvp_wait(g->kvp, now);
     }
     handler_wait(g->handler);
     transfer_wait(g->transfer, now);
@@ -867,6 +892,8 @@ guest_status_json(const struct guest *g)
                                           : json_null()));
     json_object_set_new(status, "handlers",
                         handler_status_json(g->handler));
+    json_object_set_new(status, "kvp", (g->kvp ? kvp_status_json(g->kvp)
+                                        : json_null()));
     json_object_set_new(status, "identity", identity_status_json(g));
     json_object_set_new(status, "transfer",
                         transfer_status_json(g->transfer, now));

@@ -29,7 +29,8 @@
  * (delivered by the host), "published" (records published, not
  * withdrawn), "pending" (published rows not yet acknowledged), "uptime"
  * (the daemon's, seconds), "system_uptime" (seconds, or null), "loadavg"
- * ([1, 5, 15 minutes] from /proc/loadavg, or null)}.
+ * ([1, 5, 15 minutes] from /proc/loadavg, or null)}, plus "kvp" (the KVP
+ * view's counters) with --kvp-prefix.
  */
 #ifndef GUEST_H
 #define GUEST_H 1
@@ -73,6 +74,10 @@ struct guest_options {
                                  * "content" next to the datastore. */
     const char *install_dir;    /* Or NULL: the default. */
     uint64_t max_transfer;      /* Bytes; 0: the default (1 GiB). */
+    const char *kvp_prefix;     /* Records shown in the Hyper-V KVP pools
+                                 * (kvp.h), or NULL: no KVP view. */
+    const char *kvp_dir;        /* The pools' directory, or NULL: the
+                                 * default. */
 };
 
 struct guest;
@@ -99,7 +104,8 @@ bool guest_exiting(const struct guest *);
  * configuration, "records", and "bridge", "api", "socket", "key_file"
  * (keyring_file_status_json()) and "publisher"
  * (publisher_status_json()) objects, "watch" (watch_status_json(), or
- * null without --watch-dir) and "handlers" (handler_status_json()). */
+ * null without --watch-dir), "handlers" (handler_status_json()) and "kvp"
+ * (kvp_status_json(), or null without --kvp-prefix). */
 json_t *guest_status_json(const struct guest *);
 
 #endif /* guest.h */

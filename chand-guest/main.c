@@ -19,6 +19,7 @@
 #include "transfer.h"
 #include "util.h"
 #include "keyring.h"
+#include "kvp.h"
 #include "poll-loop.h"
 #include "vlog.h"
 
@@ -81,6 +82,13 @@ File transfer (install/ and restore/ content, objects the host fetches):\n\
                       largest object sent or received, with an optional\n\
                       K, M, G suffix (default: 1G)\n\
 \n\
+Hyper-V KVP view (off by default):\n\
+  --kvp-prefix=PREFIX show the records PREFIX<pool>/<name> (pool 0-4) as\n\
+                      entries of the Hyper-V KVP pool files, and publish\n\
+                      the entries guest tools write in pool 1 as\n\
+                      PREFIX1/<name> (e.g. --kvp-prefix=kvp/)\n\
+  --kvp-dir=DIR       the pool files' directory (default: %s)\n\
+\n\
 Guest bridge:\n\
   --no-bridge         leave Open vSwitch alone: the guest endpoint address\n\
                       is configured by someone else (tests)\n\
@@ -113,7 +121,7 @@ Daemon:\n\
            CHAND_DBDIR, KEYRING_DEFAULT_FILE, GUEST_DEFAULT_STATS_INTERVAL,
            HANDLER_DEFAULT_DIR, HANDLER_DEFAULT_TIMEOUT,
            HANDLER_DEFAULT_MAX_RUNNING, TRANSFER_DEFAULT_INSTALL_DIR,
-           DEFAULT_OVS_DB,
+           KVP_DEFAULT_DIR, DEFAULT_OVS_DB,
            CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
 }
 
@@ -167,7 +175,8 @@ main(int argc, char *argv[])
            OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL,
            OPT_WATCH_DIR, OPT_HANDLERS_DIR, OPT_HANDLER_USER,
            OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR,
-           OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER, OPT_MTU };
+           OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER, OPT_MTU,
+           OPT_KVP_PREFIX, OPT_KVP_DIR };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -185,6 +194,8 @@ main(int argc, char *argv[])
         { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
         { "install-dir", required_argument, NULL, OPT_INSTALL_DIR },
         { "max-transfer", required_argument, NULL, OPT_MAX_TRANSFER },
+        { "kvp-prefix", required_argument, NULL, OPT_KVP_PREFIX },
+        { "kvp-dir", required_argument, NULL, OPT_KVP_DIR },
         { "no-bridge", no_argument, NULL, OPT_NO_BRIDGE },
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
@@ -259,6 +270,23 @@ main(int argc, char *argv[])
                         optarg);
                 return 2;
             }
+            break;
+        case OPT_KVP_PREFIX: {
+            const char *why = kvp_check_prefix(optarg);
+            if (why) {
+                fprintf(stderr, "chand-guest: --kvp-prefix: '%s' %s\n",
+                        optarg, why);
+                return 2;
+            }
+            opts.kvp_prefix = optarg;
+            break;
+        }
+        case OPT_KVP_DIR:
+            if (!*optarg) {
+                fprintf(stderr, "chand-guest: --kvp-dir may not be empty\n");
+                return 2;
+            }
+            opts.kvp_dir = optarg;
             break;
         case OPT_HANDLER_TIMEOUT:
             if (!parse_number(optarg, 1, HANDLER_TIMEOUT_MAX,

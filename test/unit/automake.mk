@@ -126,6 +126,15 @@ test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COM
 test_unit_test_guest_handler_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_guest_handler_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
+UNIT_TESTS += test/unit/test-guest-kvp
+test_unit_test_guest_kvp_SOURCES = test/unit/test-guest-kvp.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/kvp.c chand-guest/kvp.h \
+	chand-guest/kvp-pool.c chand-guest/kvp-pool.h \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_guest_kvp_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
+test_unit_test_guest_kvp_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
 UNIT_TESTS += test/unit/test-chand-handler
 test_unit_test_chand_handler_SOURCES = test/unit/test-chand-handler.c $(UNIT_COMMON) \
 	utilities/handler-actions.c utilities/handler-actions.h
