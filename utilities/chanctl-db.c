@@ -3311,7 +3311,7 @@ format_msec(int64_t msec, char buf[32])
 static void
 id_error(const char *what, const char *msg)
 {
-    bool old = strstr(msg, "unknown table") || strstr(msg, VM_ID_TABLE);
+    bool old = strstr(msg, "No table named " VM_ID_TABLE) != NULL;
     chanctl_error("%s: %s%s", what, msg,
                   old ? " (the Chan DB has no VM_Id table: its schema is "
                         "older than 1.7.0; convert it with ovsdb-client "
