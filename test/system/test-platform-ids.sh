@@ -13,8 +13,8 @@
 # malformed one are errors, and nothing is written.
 . "$(dirname "$0")/lib.sh"
 st_require_root
-TOPO_HOST_NS=chst-pidhv
-V1=chst-pidvm1
+TOPO_HOST_NS=chst-phv
+V1=chst-pvm1                    # (a veth name "V1-vnic" has 15 bytes at most)
 OTHER=vm-other                  # VMs without a channel: ids only.
 THIRD=vm-third
 st_up "$V1:141"
