@@ -18,7 +18,7 @@ V1=chst-pvm1                    # (a veth name "V1-vnic" has 15 bytes at most)
 OTHER=vm-other                  # VMs without a channel: ids only.
 THIRD=vm-third
 st_up "$V1:141"
-st_check "the channel is ready" st_chanctl wait --timeout 60 ||
+st_check "the channel is ready" st_chanctl wait --vm "$V1" --timeout 60 ||
     { st_fail "no channel"; exit 1; }
 
 U1=6f1c2d3e-4a5b-4c6d-8e7f-0123456789ab
@@ -172,10 +172,10 @@ run id-show "libvirt-uuid:$U1" --json
 st_check "  it resolves as current" json "j['status'] == 'current'"
 run id-list --vm "$V1" --json
 st_check "id-list: the history, one current id per kind" json \
-    "sorted((r['kind'], r['id'], r['current']) for r in j) == [
+    "sorted((r['kind'], r['id'], r['current']) for r in j) == sorted([
        ('iface-id', '$IFACE', True), ('libvirt-uuid', '$U1', True),
        ('libvirt-uuid', '$U2', False), ('nova-uuid', '$NOVA', True),
-       ('platform-id', '42', False)]"
+       ('platform-id', '42', False)])"
 
 # --- one-to-one, both ways ---------------------------------------------------
 n0=$(n_records)
