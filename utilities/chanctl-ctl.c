@@ -18,6 +18,7 @@
 #include "chan-endpoint.h"
 #include "ctl.h"
 #include "util.h"
+#include "vm-id.h"
 
 /* Which daemon a control command goes to. */
 struct ctl_target {
@@ -134,13 +135,55 @@ chanctl_cmd_channels(const struct chanctl_options *opts, int argc,
     return run_ctl_command(&t, "channel/list", 0, NULL);
 }
 
+/* Prints channel/show's answer 'text' (a JSON object) with "id" and
+ * "id_status" from 'ref' added, the way chand-host formats it; other text
+ * as it is. */
+static void
+print_channel_with_id(const char *text, const struct chanctl_vm_ref *ref,
+                      const char *id)
+{
+    json_t *j = json_loads(text, 0, NULL);
+
+    if (json_is_object(j)) {
+        json_object_set_new(j, "id", json_string(id));
+        json_object_set_new(j, "id_status", json_string(ref->status));
+        char *out = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        print_output(out ? out : text);
+        free(out);
+    } else {
+        print_output(text);
+    }
+    json_decref(j);
+}
+
+/* chanctl channel-show VM: VM may be KIND:ID, resolved through the Chan
+ * DB; the answer then shows the id. */
 int
 chanctl_cmd_channel_show(const struct chanctl_options *opts, int argc,
                          char *argv[])
 {
     struct ctl_target t = host_target(opts);
+    struct chanctl_vm_ref ref;
+    char *answer;
 
-    return run_ctl_command(&t, "channel/show", argc, argv);
+    if (!vm_id_is_spec(argv[0])) {
+        return run_ctl_command(&t, "channel/show", argc, argv);
+    }
+    int error = chanctl_resolve_vm(opts, "channel-show", argv[0], &ref);
+    if (error) {
+        return error;
+    }
+    char *args[] = { ref.vm };
+    error = ctl_query(&t, "channel/show", 1, args, &answer);
+    if (!error) {
+        print_channel_with_id(answer, &ref, argv[0]);
+        free(answer);
+    } else {
+        chanctl_error("channel-show: %s is VM %s", argv[0], ref.vm);
+    }
+    free(ref.vm);
+    free(ref.label);
+    return error;
 }
 
 /* chanctl object-delink --vm VM: chand-host's object/delink. */
@@ -274,13 +317,13 @@ wait_for_fetch(const struct chanctl_options *opts,
         const char *why = json_string_value(json_object_get(fetch,
                                                             "error"));
         if (!fetch) {
-            printf("fetched %s from %s\n", digest, opts->vm);
+            printf("fetched %s from %s\n", digest, chanctl_vm_label(opts));
         } else if (why) {
             chanctl_error("object-fetch: %s", why);
         } else if (deadline && chanctl_time_msec() >= deadline) {
             chanctl_error("object-fetch: timed out after %g seconds waiting "
                           "for %.12s from %s", opts->timeout, digest,
-                          opts->vm);
+                          chanctl_vm_label(opts));
             print_fetch_progress(status, opts->vm, digest);
         } else {
             json_decref(status);

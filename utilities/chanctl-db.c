@@ -1,8 +1,9 @@
 /* chanctl: host commands that talk to the Chan DB (push, delete, status,
  * wait, key-add, key-retire, key-list, object-list, object-show,
  * object-set, allow, disallow, allowlist, install, published --vm,
- * set-connection, get-connection, del-connection, rbac-init).  See
- * chanctl.h and doc/chan-db.md. */
+ * set-connection, get-connection, del-connection, rbac-init; the platform
+ * ids: id-set, id-retire, id-delete, id-list, id-show and --vm KIND:ID).
+ * See chanctl.h and doc/chan-db.md. */
 
 #include <config.h>
 #include "chanctl.h"
@@ -23,6 +24,7 @@
 #include "ovsdb-msg.h"
 #include "stream.h"
 #include "util.h"
+#include "vm-id.h"
 
 /* How many times push retries when another writer changed the record
  * between its read and its write. */
@@ -688,6 +690,14 @@ target_name(const char *vm)
     return vm ? vm : "all VMs";
 }
 
+/* As target_name(), for messages to the caller: the VM as the caller named
+ * it (KIND:ID and its name, after --vm KIND:ID). */
+static const char *
+target_label(const struct chanctl_options *opts)
+{
+    return opts->vm ? chanctl_vm_label(opts) : "all VMs";
+}
+
 /* Checks KEY; returns 0 or a usage error. */
 static int
 check_key(const char *key)
@@ -864,24 +874,24 @@ push_record(const struct chanctl_options *opts, struct db *db,
     if (status == TXN_RETRY) {
         chanctl_error("push %s to %s: gave up after %d attempts, the record "
                       "keeps changing (last error: %s)", key,
-                      target_name(opts->vm), PUSH_MAX_ATTEMPTS, msg);
+                      target_label(opts), PUSH_MAX_ATTEMPTS, msg);
         free(msg);
         return CHANCTL_FAIL;
     } else if (status == TXN_FAILED || status == TXN_LOST) {
-        chanctl_error("push %s to %s: %s", key, target_name(opts->vm), msg);
+        chanctl_error("push %s to %s: %s", key, target_label(opts), msg);
         free(msg);
         return CHANCTL_FAIL;
     }
     if (opts->verbose) {
         printf("pushed %s version %"PRId64" to %s\n", key, version,
-               target_name(opts->vm));
+               target_label(opts));
     }
     if (!has_channel) {
         /* Desired state may precede the VM: keep the record, but say so, in
          * case the name is a typo. */
         chanctl_error("warning: no channel for VM '%s' yet; the record is "
                       "kept and will be delivered when its channel comes up",
-                      opts->vm);
+                      chanctl_vm_label(opts));
     }
     return CHANCTL_OK;
 }
@@ -1007,12 +1017,12 @@ push_set(const struct chanctl_options *opts, struct db *db, json_t *pairs)
     int error = CHANCTL_OK;
     if (status != TXN_OK) {
         chanctl_error("push %zu records to %s: %s",
-                      json_object_size(pairs), target_name(opts->vm),
+                      json_object_size(pairs), target_label(opts),
                       msg ? msg : "the record set keeps changing");
         error = CHANCTL_FAIL;
     } else if (opts->verbose) {
         printf("pushed %zu records to %s (Record_Set %s)\n",
-               json_object_size(pairs), target_name(opts->vm),
+               json_object_size(pairs), target_label(opts),
                PUSH_SET_NAME);
     }
     free(msg);
@@ -1143,7 +1153,7 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
     }
 
     char *comment = xasprintf("chanctl: delete %s from %s", key,
-                              target_name(opts->vm));
+                              target_label(opts));
     json_t *sets = sets_with_key(&db, key, opts->vm);
     json_t *ops = json_pack("[o]", ovsdb_op_delete(
                                 "Record", record_where(key, opts->vm)));
@@ -1165,7 +1175,7 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
     json_t *result;
     char *msg;
     if (db_transact(&db, ops, &result, &msg) != TXN_OK) {
-        chanctl_error("delete %s from %s: %s", key, target_name(opts->vm),
+        chanctl_error("delete %s from %s: %s", key, target_label(opts),
                       msg);
         free(msg);
         db_close(&db);
@@ -1176,14 +1186,14 @@ chanctl_cmd_delete(const struct chanctl_options *opts, int argc,
     json_decref(result);
     if (!count && !n_sets) {
         chanctl_error("delete: no record %s for %s", key,
-                      target_name(opts->vm));
+                      target_label(opts));
         hint_other_targets(&db, key);
         db_close(&db);
         return CHANCTL_FAIL;
     }
     db_close(&db);
     if (opts->verbose) {
-        printf("deleted %s from %s\n", key, target_name(opts->vm));
+        printf("deleted %s from %s\n", key, target_label(opts));
     }
     return CHANCTL_OK;
 }
@@ -1266,6 +1276,34 @@ print_record_errors(const json_t *errors, const char *indent)
     }
 }
 
+/* After --vm KIND:ID: records in channel 'ch' (a channel_to_json() object)
+ * the id by which the caller named the VM, so that it is reported with
+ * it. */
+static void
+tag_channel_id(json_t *ch, const struct chanctl_options *opts)
+{
+    if (ch && opts->vm_id) {
+        json_object_set_new(ch, "id", json_string(opts->vm_id));
+        json_object_set_new(ch, "id_status",
+                            json_string(opts->vm_id_status));
+    }
+}
+
+/* Prints how the caller named channel 'ch': "KIND:ID (NAME)" if tagged by
+ * tag_channel_id(), else its VM name. */
+static void
+print_channel_name(FILE *stream, const json_t *ch)
+{
+    const char *vm = json_string_value(json_object_get(ch, "vm"));
+    const char *id = json_string_value(json_object_get(ch, "id"));
+
+    if (id) {
+        fprintf(stream, "%s (%s)", id, vm);
+    } else {
+        fputs(vm, stream);
+    }
+}
+
 /* Prints the detailed view of one channel. */
 static void
 print_channel_detail(const json_t *ch, bool verbose)
@@ -1278,6 +1316,11 @@ print_channel_detail(const json_t *ch, bool verbose)
 
 #define GET_INT(NAME) json_integer_value(json_object_get(ch, NAME))
     printf("%-15s %s\n", "vm:", json_string_value(json_object_get(ch, "vm")));
+    if (json_object_get(ch, "id")) {
+        printf("%-15s %s (%s)\n", "id:",
+               json_string_value(json_object_get(ch, "id")),
+               json_string_value(json_object_get(ch, "id_status")));
+    }
     printf("%-15s %s%s%s%s\n", "state:",
            json_string_value(json_object_get(ch, "state")),
            reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
@@ -1412,9 +1455,11 @@ chanctl_cmd_status(const struct chanctl_options *opts, int argc,
 
     if (opts->vm) {
         json_t *ch = json_array_get(channels, 0);
+        tag_channel_id(ch, opts);
         if (!ch) {
             chanctl_error("no channel for VM %s in the Chan DB (is chand-host "
-                          "running and the VM provisioned?)", opts->vm);
+                          "running and the VM provisioned?)",
+                          chanctl_vm_label(opts));
             error = CHANCTL_FAIL;
         } else if (opts->json) {
             print_json(ch);
@@ -1458,7 +1503,9 @@ channel_is_done(const json_t *ch, FILE *why)
     }
     if (why) {
         const char *sep = "";
-        fprintf(why, "  %s: ", json_string_value(json_object_get(ch, "vm")));
+        fputs("  ", why);
+        print_channel_name(why, ch);
+        fputs(": ", why);
         if (!ready) {
             fprintf(why, "state is %s%s%s%s", state, reason ? " (" : "",
                     reason ? reason : "", reason ? ")" : "");
@@ -1513,6 +1560,7 @@ chanctl_cmd_wait(const struct chanctl_options *opts, int argc, char *argv[])
         bool done = !opts->vm || json_array_size(channels);
         size_t i;
         json_t *ch;
+        tag_channel_id(json_array_get(channels, 0), opts);
         json_array_foreach (channels, i, ch) {
             done = done && channel_is_done(ch, NULL);
         }
@@ -1528,7 +1576,8 @@ chanctl_cmd_wait(const struct chanctl_options *opts, int argc, char *argv[])
                           "for:", opts->timeout);
             if (opts->vm && !json_array_size(channels)) {
                 fprintf(stderr, "  %s: no Channel row (is chand-host running "
-                        "and the VM provisioned?)\n", opts->vm);
+                        "and the VM provisioned?)\n",
+                        chanctl_vm_label(opts));
             }
             json_array_foreach (channels, i, ch) {
                 channel_is_done(ch, stderr);
@@ -1713,7 +1762,8 @@ chanctl_cmd_key_retire(const struct chanctl_options *opts, int argc,
     int64_t count = row_int(json_array_get(result, 0), "count", 0);
     json_decref(result);
     if (!count) {
-        chanctl_error("%s has no key generation %lld", opts->vm, gen);
+        chanctl_error("%s has no key generation %lld",
+                      chanctl_vm_label(opts), gen);
         return CHANCTL_FAIL;
     }
     return CHANCTL_OK;
@@ -1815,7 +1865,7 @@ chanctl_cmd_published_vm(const struct chanctl_options *opts, int argc,
                    json_integer_value(json_object_get(sorted[i],
                                                       "version")));
         }
-        printf("%zu records published by %s\n", n, opts->vm);
+        printf("%zu records published by %s\n", n, chanctl_vm_label(opts));
     }
     free(sorted);
     json_decref(rows);
@@ -3220,4 +3270,746 @@ chanctl_cmd_rbac_init(const struct chanctl_options *opts, int argc,
                "certificate CN)\n");
     }
     return CHANCTL_OK;
+}
+
+/* ----------------------------------------------------------------------
+ * Platform ids (VM_Id): --vm KIND:ID, id-set, id-retire, id-delete,
+ * id-list, id-show.  The syntax and the resolution are lib/vm-id's.
+ */
+
+/* id-set and id-retire: how many times they read again when another
+ * writer changed the VM's ids meanwhile. */
+#define ID_MAX_ATTEMPTS 10
+
+/* Milliseconds since 1970. */
+static int64_t
+realtime_msec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Formats 'msec' (since 1970) as "2026-12-07T17:01:02Z" in 'buf', or "-"
+ * for 0. */
+static const char *
+format_msec(int64_t msec, char buf[32])
+{
+    time_t t = msec / 1000;
+    struct tm tm;
+
+    if (!msec || !gmtime_r(&t, &tm)
+        || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+        snprintf(buf, 32, "-");
+    }
+    return buf;
+}
+
+/* Prints transaction error 'msg' for 'what', with a hint if the server's
+ * Chan DB predates the VM_Id table. */
+static void
+id_error(const char *what, const char *msg)
+{
+    bool old = strstr(msg, "No table named " VM_ID_TABLE) != NULL;
+    chanctl_error("%s: %s%s", what, msg,
+                  old ? " (the Chan DB has no VM_Id table: its schema is "
+                        "older than 1.7.0; convert it with ovsdb-client "
+                        "convert, doc/chan-db.md)" : "");
+}
+
+/* Runs the lookup of 'spec' on 'db'.  Returns the rows of the id (a new
+ * JSON array), or NULL after printing an error for 'what'. */
+static json_t *
+id_lookup(struct db *db, const char *what, const struct vm_id_spec *spec)
+{
+    json_t *ops = vm_id_spec_lookup_ops(spec);
+    size_t n_ops = json_array_size(ops);
+    json_t *result;
+    char *error;
+
+    if (db_transact(db, ops, &result, &error) != TXN_OK) {
+        id_error(what, error);
+        free(error);
+        return NULL;
+    }
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n_ops; i++) {
+        json_t *r = json_object_get(json_array_get(result, i), "rows");
+        if (json_is_array(r)) {
+            json_array_extend(rows, r);
+        }
+    }
+    json_decref(result);
+    return rows;
+}
+
+/* Returns a new where clause: VM 'vm''s ids of kind 'kind'. */
+static json_t *
+vm_kind_where(const char *vm, enum vm_id_kind kind)
+{
+    return json_pack("[oo]",
+                     ovsdb_condition("vm", "==", json_string(vm)),
+                     ovsdb_condition("kind", "==",
+                                     json_string(vm_id_kind_name(kind))));
+}
+
+/* Returns a new where clause: the rows of id 'id' of kind 'kind'. */
+static json_t *
+kind_id_where(enum vm_id_kind kind, const char *id)
+{
+    return json_pack("[oo]",
+                     ovsdb_condition("kind", "==",
+                                     json_string(vm_id_kind_name(kind))),
+                     ovsdb_condition("id", "==", json_string(id)));
+}
+
+/* Prints the note that 'text' resolved through a retired id ('m'),
+ * with the VM's current id of that kind if it has one. */
+static void
+note_retired(struct db *db, const char *text, const struct vm_id_match *m)
+{
+    json_t *rows = db_select(db, VM_ID_TABLE, vm_kind_where(m->vm, m->kind),
+                             NULL);
+    const char *now = rows ? vm_id_find_current(rows, m->vm, m->kind) : NULL;
+    char when[32];
+
+    chanctl_error("note: %s is a retired id of %s (retired %s; %s %s%s%s)",
+                  text, m->vm, format_msec(m->retired, when),
+                  now ? "its current" : "it has no current",
+                  vm_id_kind_name(m->kind), now ? " is " : "",
+                  now ? now : "");
+    json_decref(rows);
+}
+
+/* Resolves 'spec' on 'db' into 'm' and reports as chanctl_resolve_vm()
+ * says.  Returns an exit status. */
+static int
+resolve_on(struct db *db, const char *what, const struct vm_id_spec *spec,
+           struct vm_id_match *m)
+{
+    json_t *rows = id_lookup(db, what, spec);
+
+    memset(m, 0, sizeof *m);
+    if (!rows) {
+        return CHANCTL_FAIL;
+    }
+    vm_id_resolve(spec, rows, m);
+    json_decref(rows);
+    switch (m->status) {
+    case VM_ID_UNKNOWN:
+        chanctl_error("%s: no VM has the id %s (chanctl id-list lists the "
+                      "ids)", what, spec->text);
+        return CHANCTL_FAIL;
+    case VM_ID_AMBIGUOUS:
+        chanctl_error("%s: %s is ambiguous, the id of %s: give its kind "
+                      "instead of any", what, spec->text, m->candidates);
+        return CHANCTL_FAIL;
+    case VM_ID_RETIRED:
+        note_retired(db, spec->text, m);
+        return CHANCTL_OK;
+    case VM_ID_CURRENT:
+    default:
+        return CHANCTL_OK;
+    }
+}
+
+/* Parses 'text' as a KIND:ID given to 'what'; returns 0 or a usage
+ * error. */
+static int
+parse_spec(const char *what, const char *text, struct vm_id_spec *spec)
+{
+    char *msg = vm_id_spec_parse(text, spec);
+
+    if (msg) {
+        int error = chanctl_usage_error("%s: %s", what, msg);
+        free(msg);
+        return error;
+    }
+    return 0;
+}
+
+int
+chanctl_resolve_vm(const struct chanctl_options *opts, const char *what,
+                   const char *text, struct chanctl_vm_ref *ref)
+{
+    struct vm_id_spec spec;
+    struct vm_id_match m;
+    struct db db;
+    int error;
+
+    memset(ref, 0, sizeof *ref);
+    if ((error = parse_spec(what, text, &spec))) {
+        return error;
+    }
+    if ((error = db_open(opts, &db))) {
+        vm_id_spec_destroy(&spec);
+        return error;
+    }
+    error = resolve_on(&db, what, &spec, &m);
+    db_close(&db);
+    if (!error) {
+        ref->vm = xstrdup(m.vm);
+        ref->label = xasprintf("%s (%s)", text, m.vm);
+        ref->status = vm_id_status_name(m.status);
+    }
+    vm_id_match_destroy(&m);
+    vm_id_spec_destroy(&spec);
+    return error;
+}
+
+/* Parses the KIND:ID arguments of 'command' into 'specs' (as many as
+ * 'argc'); every KIND must be a real one, not "any", and with 'one_per_kind'
+ * no kind may come twice.  Returns 0 (the caller destroys the specs) or a
+ * usage error (nothing to destroy). */
+static int
+parse_specs(const char *command, int argc, char *argv[],
+            struct vm_id_spec *specs, bool one_per_kind)
+{
+    for (int i = 0; i < argc; i++) {
+        int error = parse_spec(command, argv[i], &specs[i]);
+        if (!error && specs[i].kind == VM_ID_ANY) {
+            error = chanctl_usage_error("%s: %s: give the id's kind (%s), "
+                                        "not any", command, argv[i],
+                                        vm_id_kind_list());
+            vm_id_spec_destroy(&specs[i]);
+        }
+        for (int j = 0; !error && one_per_kind && j < i; j++) {
+            if (specs[j].kind == specs[i].kind) {
+                error = chanctl_usage_error("%s: two ids of kind %s: a VM "
+                                            "has one of each kind", command,
+                                            vm_id_kind_name(specs[i].kind));
+                vm_id_spec_destroy(&specs[i]);
+            }
+        }
+        if (error) {
+            while (i-- > 0) {
+                vm_id_spec_destroy(&specs[i]);
+            }
+            return error;
+        }
+    }
+    return 0;
+}
+
+static void
+destroy_specs(struct vm_id_spec *specs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        vm_id_spec_destroy(&specs[i]);
+    }
+    free(specs);
+}
+
+/* Returns the _uuid of 'row' (borrowed), or NULL. */
+static const char *
+row_uuid(const json_t *row)
+{
+    const char *uuid;
+
+    return (!ovsdb_datum_get_uuid(json_object_get(row, "_uuid"), &uuid)
+            ? uuid : NULL);
+}
+
+/* Returns when to retire an id of the VM whose ids of that kind are 'rows':
+ * now, or later than any of them was retired (VM_Id's index (vm, kind,
+ * retired) needs a time of its own per retirement). */
+static int64_t
+retire_time(const json_t *rows, int64_t now)
+{
+    int64_t t = now;
+    size_t i;
+    json_t *row;
+
+    json_array_foreach (rows, i, row) {
+        int64_t r = row_int(row, "retired", 0);
+        if (r >= t) {
+            t = r + 1;
+        }
+    }
+    return t;
+}
+
+/* Returns a new "update" operation that retires VM_Id row 'uuid' at
+ * 'when', if it is still current. */
+static json_t *
+retire_op(const char *uuid, int64_t when)
+{
+    json_t *where = json_pack("[oo]", ovsdb_condition(
+                                  "_uuid", "==", ovsdb_datum_uuid(uuid)),
+                              ovsdb_condition("retired", "==",
+                                              json_integer(0)));
+    return ovsdb_op_update(VM_ID_TABLE, where,
+                           json_pack("{sI}", "retired", (json_int_t) when));
+}
+
+/* Describes the row 'row' of an id that another VM holds, for id-set's
+ * refusal: "vm2's current id" or "vm2's retired id (retired T; id-delete
+ * forgets it)".  Returns a malloc'd string. */
+static char *
+describe_holder(const json_t *row)
+{
+    int64_t retired = row_int(row, "retired", 0);
+    const char *vm = row_string(row, "vm");
+    char when[32];
+
+    if (!retired) {
+        return xasprintf("%s's current id", vm ? vm : "?");
+    }
+    return xasprintf("%s's retired id (retired %s; chanctl id-delete "
+                     "forgets it)", vm ? vm : "?",
+                     format_msec(retired, when));
+}
+
+/* Adds to 'ops' what makes 'spec' current for 'vm', given 'owner' (the
+ * rows of the id: none, or one) and 'mine' (vm's rows of its kind).  Returns
+ * NULL, or a malloc'd reason why it cannot be (another VM holds the id).
+ * Appends what it retires to 'done' for -v. */
+static char *
+id_set_ops(const char *vm, const struct vm_id_spec *spec, const json_t *owner,
+           const json_t *mine, int64_t now, json_t *ops, json_t *done)
+{
+    const char *id = spec->ids[spec->kind];
+    const json_t *row = json_array_get(owner, 0);
+    const char *holder = row ? row_string(row, "vm") : NULL;
+
+    if (row && (!holder || strcmp(holder, vm))) {
+        char *who = describe_holder(row);
+        char *msg = xasprintf("%s is %s", spec->text, who);
+        free(who);
+        return msg;
+    }
+    if (row && !row_int(row, "retired", 0)) {
+        json_array_append_new(done, json_sprintf("%s:%s is already %s's",
+                                                 vm_id_kind_name(spec->kind),
+                                                 id, vm));
+        return NULL;
+    }
+
+    /* Retire the current one, then reinstate or insert. */
+    int64_t when = retire_time(mine, now);
+    size_t i;
+    json_t *m;
+    json_array_foreach (mine, i, m) {
+        if (!row_int(m, "retired", 0) && row_uuid(m)) {
+            json_array_append_new(ops, retire_op(row_uuid(m), when));
+            json_array_append_new(done, json_sprintf(
+                                      "retired %s:%s of %s",
+                                      vm_id_kind_name(spec->kind),
+                                      row_string(m, "id"), vm));
+        }
+    }
+    json_t *new = json_pack("{sI sI}", "retired", (json_int_t) 0,
+                            "since", (json_int_t) now);
+    if (row) {
+        json_array_append_new(ops, ovsdb_op_update(
+                                  VM_ID_TABLE,
+                                  ovsdb_where_uuid(row_uuid(row)), new));
+    } else {
+        json_object_set_new(new, "vm", json_string(vm));
+        json_object_set_new(new, "kind",
+                            json_string(vm_id_kind_name(spec->kind)));
+        json_object_set_new(new, "id", json_string(id));
+        json_array_append_new(ops, ovsdb_op_insert(VM_ID_TABLE, new, NULL));
+    }
+    json_array_append_new(done, json_sprintf("%s:%s is %s's",
+                                             vm_id_kind_name(spec->kind),
+                                             id, vm));
+    return NULL;
+}
+
+/* Prints the strings of 'done' when -v. */
+static void
+print_done(const struct chanctl_options *opts, const json_t *done)
+{
+    size_t i;
+    json_t *s;
+
+    if (opts->verbose) {
+        json_array_foreach (done, i, s) {
+            printf("%s\n", json_string_value(s));
+        }
+    }
+}
+
+/* One attempt at a change of ids: reads, then writes.  Returns TXN_OK,
+ * TXN_RETRY (a concurrent writer: read again) or TXN_FAILED/TXN_LOST with
+ * '*errorp'; appends what it did to 'done' (cleared first). */
+typedef enum txn_status id_once_func(struct db *, const void *aux,
+                                     json_t *done, char **errorp);
+
+/* Runs 'once' with 'aux' until it does not ask to retry, at most
+ * ID_MAX_ATTEMPTS times, then prints what it did (-v) or why it failed
+ * ('command' names it).  Returns an exit status. */
+static int
+id_retry(const struct chanctl_options *opts, const char *command,
+         struct db *db, id_once_func *once, const void *aux)
+{
+    enum txn_status status = TXN_RETRY;
+    json_t *done = json_array();
+    char *msg = NULL;
+
+    for (int attempt = 0; attempt < ID_MAX_ATTEMPTS; attempt++) {
+        free(msg);
+        msg = NULL;
+        json_array_clear(done);
+        status = once(db, aux, done, &msg);
+        if (status != TXN_RETRY) {
+            break;
+        }
+        chanctl_sleep_msec((attempt + 1) * 10);
+    }
+    int error = CHANCTL_OK;
+    if (status != TXN_OK) {
+        id_error(command, msg ? msg : "the ids keep changing");
+        error = CHANCTL_FAIL;
+    } else {
+        print_done(opts, done);
+    }
+    free(msg);
+    json_decref(done);
+    return error;
+}
+
+/* id-set's arguments. */
+struct id_set_args {
+    const char *vm;
+    const struct vm_id_spec *specs;
+    int n;
+};
+
+/* One attempt at id-set (an id_once_func, 'args_' a struct id_set_args):
+ * reads the ids concerned, then writes them in one transaction. */
+static enum txn_status
+id_set_once(struct db *db, const void *args_, json_t *done, char **errorp)
+{
+    const struct id_set_args *args = args_;
+    const char *vm = args->vm;
+    const struct vm_id_spec *specs = args->specs;
+    int n = args->n;
+    json_t *ops = json_array();
+    for (int i = 0; i < n; i++) {
+        enum vm_id_kind k = specs[i].kind;
+        json_array_append_new(ops, ovsdb_op_select(
+                                  VM_ID_TABLE,
+                                  kind_id_where(k, specs[i].ids[k]), NULL));
+        json_array_append_new(ops, ovsdb_op_select(
+                                  VM_ID_TABLE, vm_kind_where(vm, k), NULL));
+    }
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+    if (status != TXN_OK) {
+        return status == TXN_RETRY ? TXN_FAILED : status;
+    }
+
+    int64_t now = realtime_msec();
+    ops = json_array();
+    for (int i = 0; i < n && !*errorp; i++) {
+        *errorp = id_set_ops(
+            vm, &specs[i],
+            json_object_get(json_array_get(result, 2 * i), "rows"),
+            json_object_get(json_array_get(result, 2 * i + 1), "rows"),
+            now, ops, done);
+    }
+    json_decref(result);
+    if (*errorp) {
+        json_decref(ops);
+        return TXN_FAILED;
+    }
+    if (!json_array_size(ops)) {
+        json_decref(ops);
+        return TXN_OK;
+    }
+    char *comment = xasprintf("chanctl: id-set --vm %s", vm);
+    json_array_append_new(ops, ovsdb_op_comment(comment));
+    free(comment);
+    status = db_transact(db, ops, &result, errorp);
+    json_decref(result);
+    return status;
+}
+
+/* chanctl id-set --vm VM KIND:ID...: makes each id VM's current id of its
+ * kind, retiring the one it had; an id another VM holds (current or
+ * retired) is refused. */
+int
+chanctl_cmd_id_set(const struct chanctl_options *opts, int argc,
+                   char *argv[])
+{
+    int error = chanctl_check_vm_required(opts, "id-set");
+    if (error) {
+        return error;
+    }
+    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
+    if ((error = parse_specs("id-set", argc, argv, specs, true))) {
+        free(specs);
+        return error;
+    }
+    struct db db;
+    if ((error = db_open(opts, &db))) {
+        destroy_specs(specs, argc);
+        return error;
+    }
+    struct id_set_args args = { opts->vm, specs, argc };
+    error = id_retry(opts, "id-set", &db, id_set_once, &args);
+    db_close(&db);
+    destroy_specs(specs, argc);
+    return error;
+}
+
+/* One attempt at retiring 'spec'.  Returns TXN_OK, TXN_RETRY or TXN_FAILED
+ * with '*errorp'. */
+static enum txn_status
+id_retire_once(struct db *db, const void *spec_, json_t *done, char **errorp)
+{
+    const struct vm_id_spec *spec = spec_;
+    enum vm_id_kind k = spec->kind;
+    json_t *rows = db_select(db, VM_ID_TABLE,
+                             kind_id_where(k, spec->ids[k]), NULL);
+    const json_t *row = json_array_get(rows, 0);
+    const char *vm = row ? row_string(row, "vm") : NULL;
+    const char *uuid = row ? row_uuid(row) : NULL;
+    char when[32];
+
+    if (!rows) {
+        *errorp = xstrdup("cannot read VM_Id");
+        return TXN_FAILED;
+    } else if (!vm || !uuid) {
+        *errorp = xasprintf("no VM has the id %s", spec->text);
+        json_decref(rows);
+        return TXN_FAILED;
+    } else if (row_int(row, "retired", 0)) {
+        *errorp = xasprintf("%s is already retired (%s, retired %s)",
+                            spec->text, vm,
+                            format_msec(row_int(row, "retired", 0), when));
+        json_decref(rows);
+        return TXN_FAILED;
+    }
+    json_t *mine = db_select(db, VM_ID_TABLE, vm_kind_where(vm, k), NULL);
+    int64_t t = retire_time(mine, realtime_msec());
+    json_t *ops = json_pack("[oo]", retire_op(uuid, t),
+                            ovsdb_op_comment("chanctl: id-retire"));
+    json_decref(mine);
+    json_t *result;
+    enum txn_status status = db_transact(db, ops, &result, errorp);
+    if (status == TXN_OK
+        && row_int(json_array_get(result, 0), "count", 0) != 1) {
+        status = TXN_RETRY;     /* Retired or gone meanwhile. */
+    } else if (status == TXN_OK) {
+        json_array_append_new(done, json_sprintf("retired %s:%s of %s",
+                                                 vm_id_kind_name(k),
+                                                 spec->ids[k], vm));
+    }
+    json_decref(result);
+    json_decref(rows);
+    return status;
+}
+
+/* chanctl id-retire KIND:ID...: the ids stay in VM_Id, retired: they still
+ * resolve, and are reported as retired. */
+int
+chanctl_cmd_id_retire(const struct chanctl_options *opts, int argc,
+                      char *argv[])
+{
+    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
+    int error = parse_specs("id-retire", argc, argv, specs, false);
+    if (error) {
+        free(specs);
+        return error;
+    }
+    struct db db;
+    if ((error = db_open(opts, &db))) {
+        destroy_specs(specs, argc);
+        return error;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (id_retry(opts, "id-retire", &db, id_retire_once, &specs[i])) {
+            error = CHANCTL_FAIL;
+        }
+    }
+    db_close(&db);
+    destroy_specs(specs, argc);
+    return error;
+}
+
+/* chanctl id-delete KIND:ID...: forgets the ids, in one transaction. */
+int
+chanctl_cmd_id_delete(const struct chanctl_options *opts, int argc,
+                      char *argv[])
+{
+    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
+    int error = parse_specs("id-delete", argc, argv, specs, false);
+    if (error) {
+        free(specs);
+        return error;
+    }
+    struct db db;
+    if ((error = db_open(opts, &db))) {
+        destroy_specs(specs, argc);
+        return error;
+    }
+    json_t *ops = json_array();
+    for (int i = 0; i < argc; i++) {
+        enum vm_id_kind k = specs[i].kind;
+        json_array_append_new(ops, ovsdb_op_delete(
+                                  VM_ID_TABLE,
+                                  kind_id_where(k, specs[i].ids[k])));
+    }
+    json_array_append_new(ops, ovsdb_op_comment("chanctl: id-delete"));
+    json_t *result;
+    char *msg;
+    if (db_transact(&db, ops, &result, &msg) != TXN_OK) {
+        id_error("id-delete", msg);
+        free(msg);
+        error = CHANCTL_FAIL;
+    } else {
+        for (int i = 0; i < argc; i++) {
+            if (!row_int(json_array_get(result, i), "count", 0)) {
+                chanctl_error("id-delete: no VM has the id %s",
+                              specs[i].text);
+                error = CHANCTL_FAIL;
+            } else if (opts->verbose) {
+                printf("deleted %s\n", specs[i].text);
+            }
+        }
+        json_decref(result);
+    }
+    db_close(&db);
+    destroy_specs(specs, argc);
+    return error;
+}
+
+/* By VM, kind, then current first, then the latest retired first. */
+static int
+compare_id_rows(const void *a_, const void *b_)
+{
+    const json_t *a = *(const json_t *const *) a_;
+    const json_t *b = *(const json_t *const *) b_;
+    int cmp = compare_rows_by_column(a, b, "vm");
+    if (!cmp) {
+        cmp = compare_rows_by_column(a, b, "kind");
+    }
+    if (!cmp) {
+        int64_t ra = row_int(a, "retired", 0), rb = row_int(b, "retired", 0);
+        cmp = (!ra != !rb ? (ra ? 1 : -1) : ra < rb ? 1 : ra > rb ? -1 : 0);
+    }
+    return cmp ? cmp : compare_rows_by_column(a, b, "id");
+}
+
+/* Returns VM_Id row 'row' as a plain JSON object (new reference). */
+static json_t *
+id_row_json(const json_t *row)
+{
+    const char *vm, *id;
+    enum vm_id_kind kind;
+    int64_t since, retired;
+    bool valid = vm_id_row_parse(row, &vm, &kind, &id, &since, &retired);
+    const char *kind_name = row_string(row, "kind");
+
+    return json_pack("{ss ss ss sI sI sb sb}",
+                     "vm", row_string(row, "vm") ? row_string(row, "vm") : "",
+                     "kind", kind_name ? kind_name : "",
+                     "id", row_string(row, "id") ? row_string(row, "id") : "",
+                     "since", (json_int_t) row_int(row, "since", 0),
+                     "retired", (json_int_t) row_int(row, "retired", 0),
+                     "current", !row_int(row, "retired", 0),
+                     "valid", valid);
+}
+
+/* chanctl id-list [--vm VM] [--json]. */
+int
+chanctl_cmd_id_list(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    int status;
+
+    (void) argc;
+    (void) argv;
+    json_t *where = json_array();
+    if (opts->vm) {
+        json_array_append_new(where, ovsdb_condition(
+                                  "vm", "==", json_string(opts->vm)));
+    }
+    json_t *rows = select_rows(opts, VM_ID_TABLE, where, NULL, &status);
+    if (!rows) {
+        return status;
+    }
+    size_t n = json_array_size(rows);
+    const json_t **sorted = xcalloc(n + 1, sizeof *sorted);
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = json_array_get(rows, i);
+    }
+    qsort(sorted, n, sizeof *sorted, compare_id_rows);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(out, id_row_json(sorted[i]));
+    }
+    free(sorted);
+    json_decref(rows);
+
+    if (opts->json) {
+        print_json(out);
+    } else if (!n) {
+        printf("no ids%s%s\n", opts->vm ? " for " : "",
+               opts->vm ? chanctl_vm_label(opts) : "");
+    } else {
+        size_t i;
+        json_t *r;
+        printf("%-16s %-12s %-36s %-20s %s\n", "VM", "KIND", "ID", "SINCE",
+               "RETIRED");
+        json_array_foreach (out, i, r) {
+            char since[32], retired[32];
+            printf("%-16s %-12s %-36s %-20s %s%s\n",
+                   json_string_value(json_object_get(r, "vm")),
+                   json_string_value(json_object_get(r, "kind")),
+                   json_string_value(json_object_get(r, "id")),
+                   format_msec(json_integer_value(json_object_get(r, "since")),
+                               since),
+                   format_msec(json_integer_value(json_object_get(r,
+                                                                  "retired")),
+                               retired),
+                   json_is_true(json_object_get(r, "valid"))
+                   ? "" : "  (malformed row: never resolves)");
+        }
+    }
+    json_decref(out);
+    return CHANCTL_OK;
+}
+
+/* chanctl id-show KIND:ID [--json]: prints the VM's name (with --json, the
+ * whole resolution). */
+int
+chanctl_cmd_id_show(const struct chanctl_options *opts, int argc,
+                    char *argv[])
+{
+    struct vm_id_spec spec;
+    struct vm_id_match m;
+    struct db db;
+    int error;
+
+    (void) argc;
+    if ((error = parse_spec("id-show", argv[0], &spec))) {
+        return error;
+    }
+    if ((error = db_open(opts, &db))) {
+        vm_id_spec_destroy(&spec);
+        return error;
+    }
+    error = resolve_on(&db, "id-show", &spec, &m);
+    db_close(&db);
+    if (!error && opts->json) {
+        json_t *j = json_pack("{ss ss ss ss ss sI sI}",
+                              "id", spec.text, "vm", m.vm,
+                              "status", vm_id_status_name(m.status),
+                              "kind", vm_id_kind_name(m.kind),
+                              "matched", m.id,
+                              "since", (json_int_t) m.since,
+                              "retired", (json_int_t) m.retired);
+        print_json(j);
+        json_decref(j);
+    } else if (!error) {
+        printf("%s\n", m.vm);
+    }
+    vm_id_match_destroy(&m);
+    vm_id_spec_destroy(&spec);
+    return error;
 }

@@ -18,6 +18,7 @@
 #include "chan-endpoint.h"
 #include "stream-ssl.h"
 #include "util.h"
+#include "vm-id.h"
 
 /* Options a command accepts besides the connection options, --timeout and
  * -v, which every command accepts. */
@@ -91,6 +92,16 @@ static const struct command commands[] = {
     { "rbac-init", "[--role ROLE]", 0, 0, OPT_ROLE, chanctl_cmd_rbac_init,
       "create or repair the RBAC role of hypervisors' chand-host "
       "(default: " CHANCTL_DEFAULT_ROLE ")" },
+    { "id-set", "--vm NAME KIND:ID...", 1, -1, OPT_VM, chanctl_cmd_id_set,
+      "give VM platform ids (its previous id of each KIND is retired)" },
+    { "id-retire", "KIND:ID...", 1, -1, 0, chanctl_cmd_id_retire,
+      "retire platform ids: kept, still resolve, reported as retired" },
+    { "id-delete", "KIND:ID...", 1, -1, 0, chanctl_cmd_id_delete,
+      "forget platform ids, current or retired" },
+    { "id-list", "[--vm NAME] [--json]", 0, 0, OPT_VM | OPT_JSON,
+      chanctl_cmd_id_list, "platform ids per VM, current and retired" },
+    { "id-show", "KIND:ID [--json]", 1, 1, OPT_JSON, chanctl_cmd_id_show,
+      "print the VM a platform id names (KIND any: any kind)" },
     /* Host: chand-host control socket. */
     { "channels", "", 0, 0, 0, chanctl_cmd_channels,
       "chand-host's channel table (channel/list)" },
@@ -235,6 +246,12 @@ chanctl_check_digest(const char *digest)
     return 0;
 }
 
+const char *
+chanctl_vm_label(const struct chanctl_options *opts)
+{
+    return opts->vm_label ? opts->vm_label : opts->vm;
+}
+
 int
 chanctl_check_vm_required(const struct chanctl_options *opts,
                           const char *command)
@@ -298,16 +315,23 @@ usage(void)
            "  --guest-ctl PATH   chand-guest control socket; "
            "env CHAND_GUEST_CTL\n"
            "                     (default: %s)\n"
-           "  --vm NAME          push, delete, status, wait, published: "
-           "one VM;\n"
-           "                     key-add, key-retire, object-delink, "
-           "object-fetch,\n"
-           "                     install: the VM (required)\n"
+           "  --vm NAME          push, delete, status, wait, published, "
+           "key-list,\n"
+           "                     id-list: one VM; key-add, key-retire, "
+           "object-delink,\n"
+           "                     object-fetch, install, id-set: the VM "
+           "(required)\n"
+           "  --vm KIND:ID       the same, the VM named by a platform id "
+           "(KIND: libvirt-uuid,\n"
+           "                     iface-id, nova-uuid, platform-id, or any); "
+           "channel-show\n"
+           "                     takes KIND:ID for VM too\n"
            "  --json             status, list, watch, published, "
            "objects,\n"
            "                     guest-status, object-list, object-show,\n"
-           "                     allowlist, transfers, get-connection: JSON "
-           "output\n"
+           "                     allowlist, transfers, get-connection, "
+           "id-list,\n"
+           "                     id-show: JSON output\n"
            "  --wait             object-fetch: wait until the object is "
            "fetched;\n"
            "                     object-restore: wait for the result (the "
@@ -341,7 +365,9 @@ usage(void)
            "object-add,\n"
            "                     object-remove, allow, disallow, install,\n"
            "                     object-restore, set-connection,\n"
-           "                     del-connection: say what was done;\n"
+           "                     del-connection, id-set, id-retire, "
+           "id-delete:\n"
+           "                     say what was done;\n"
            "                     status --vm: also list the applied keys\n"
            "  -h, --help         print this help and exit\n"
            "  -V, --version      print the version and exit\n"
@@ -807,8 +833,24 @@ main(int argc, char *argv[])
     /* A reader that goes away (chanctl list | head) ends us quietly. */
     signal(SIGPIPE, SIG_DFL);
 
+    /* --vm KIND:ID: the VM that the platform id names. */
+    struct chanctl_vm_ref ref = { NULL, NULL, NULL };
+    if (opts.vm && vm_id_is_spec(opts.vm)) {
+        error = chanctl_resolve_vm(&opts, "--vm", opts.vm, &ref);
+        if (error) {
+            free(pos);
+            return error;
+        }
+        opts.vm_id = opts.vm;
+        opts.vm = ref.vm;
+        opts.vm_label = ref.label;
+        opts.vm_id_status = ref.status;
+    }
+
     error = cmd->func(&opts, n_pos, pos);
     free(pos);
+    free(ref.vm);
+    free(ref.label);
     if (fflush(stdout) || ferror(stdout)) {
         chanctl_error("error writing output: %s", strerror(errno));
         return CHANCTL_FAIL;

@@ -8,7 +8,8 @@
  *     delete, status, wait, key-add, key-retire, key-list, object-list,
  *     object-show, object-set, allow, disallow, allowlist, install,
  *     published --vm, set-connection, get-connection, del-connection,
- *     rbac-init.
+ *     rbac-init, id-set, id-retire, id-delete, id-list, id-show; and the
+ *     resolution of a VM given by a platform id (--vm KIND:ID).
  *   - chanctl-ctl.c: the daemons' control sockets (lib/ctl client):
  *     channels, channel-show, object-delink, object-store, object-fetch,
  *     transfers, host (chand-host), guest (chand-guest).
@@ -90,7 +91,13 @@ struct chanctl_options {
     enum chanctl_origin api_origin;
     const char *guest_ctl;      /* chand-guest control socket. */
     enum chanctl_origin guest_ctl_origin;
-    const char *vm;             /* --vm NAME, or NULL. */
+    const char *vm;             /* --vm NAME, or NULL; after --vm KIND:ID,
+                                 * the VM it resolved to. */
+    const char *vm_id;          /* --vm KIND:ID as given, or NULL. */
+    const char *vm_label;       /* For messages: "KIND:ID (NAME)" after
+                                 * --vm KIND:ID, else NULL. */
+    const char *vm_id_status;   /* After --vm KIND:ID: "current" or
+                                 * "retired". */
     bool json;                  /* --json. */
     bool verbose;               /* -v, --verbose. */
     double timeout;             /* --timeout SEC; 0 means none. */
@@ -150,6 +157,28 @@ int chanctl_check_digest(const char *digest);
 int chanctl_check_vm_required(const struct chanctl_options *,
                               const char *command);
 
+/* Returns how messages name the VM of --vm: "KIND:ID (NAME)" when the
+ * caller named it by a platform id, else its name (NULL without --vm). */
+const char *chanctl_vm_label(const struct chanctl_options *);
+
+/* Platform ids (chanctl-db.c). */
+
+/* What chanctl_resolve_vm() found. */
+struct chanctl_vm_ref {
+    char *vm;                   /* The VM's name. */
+    char *label;                /* "KIND:ID (NAME)", KIND:ID as given. */
+    const char *status;         /* "current" or "retired". */
+};
+
+/* Resolves 'text' (KIND:ID, as given to option or argument 'what', e.g.
+ * "--vm") through the Chan DB's VM_Id table.  On success returns
+ * CHANCTL_OK and fills 'ref' (the caller frees its strings), after a note on
+ * stderr if the id is a retired one.  Otherwise prints why (malformed id:
+ * CHANCTL_USAGE; unknown or ambiguous id, no VM_Id table, no Chan DB:
+ * CHANCTL_FAIL) and returns it. */
+int chanctl_resolve_vm(const struct chanctl_options *, const char *what,
+                       const char *text, struct chanctl_vm_ref *ref);
+
 /* Commands.  'argv' holds the command's positional arguments (not the
  * command name), borrowed. */
 
@@ -190,6 +219,16 @@ int chanctl_cmd_del_connection(const struct chanctl_options *, int argc,
                                char *argv[]);
 int chanctl_cmd_rbac_init(const struct chanctl_options *, int argc,
                           char *argv[]);
+int chanctl_cmd_id_set(const struct chanctl_options *, int argc,
+                       char *argv[]);
+int chanctl_cmd_id_retire(const struct chanctl_options *, int argc,
+                          char *argv[]);
+int chanctl_cmd_id_delete(const struct chanctl_options *, int argc,
+                          char *argv[]);
+int chanctl_cmd_id_list(const struct chanctl_options *, int argc,
+                        char *argv[]);
+int chanctl_cmd_id_show(const struct chanctl_options *, int argc,
+                        char *argv[]);
 
 /* chanctl-ctl.c. */
 int chanctl_cmd_channels(const struct chanctl_options *, int argc,

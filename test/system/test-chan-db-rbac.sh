@@ -9,7 +9,7 @@
 # ovs-pki whose CN is exactly the chassis name (ovs-pki -u), ovsdb-client
 # shows what hv-a may do: insert, update and delete its own Channel rows;
 # not another chassis's, not move a row to another chassis, not write
-# Channel_Key, Relay, Chan_Global, Connection or the RBAC tables; and what
+# Channel_Key, Relay, VM_Id, Chan_Global, Connection or the RBAC tables; and what
 # it still may: read everything (Channel_Key included) and write Record
 # rows of any VM.  Then the real chand-host connects as hv-a, with
 # --chassis=hv-a and hv-a's certificate.
@@ -224,6 +224,19 @@ st_check "hv-a cannot write Relay" \
     denied hv-a '{"op": "insert", "table": "Relay", "row": {"prefix": "x/",
                  "to": "all"}}' \
     'row insertion into table \"Relay\"'
+op id-set --vm vm-a platform-id:1 >/dev/null ||
+    st_fail "the operator gives vm-a a platform id"
+st_check "hv-a cannot write VM_Id (platform ids)" \
+    denied hv-a '{"op": "insert", "table": "VM_Id", "row": {"vm": "vm-a",
+                 "kind": "platform-id", "id": "2"}}' \
+    'row insertion into table \"VM_Id\"'
+st_check "nor retire an id" \
+    denied hv-a '{"op": "update", "table": "VM_Id", "where": [],
+                 "row": {"retired": 1}}' \
+    'modification of table \"VM_Id\"'
+st_check "nor delete one" \
+    denied hv-a '{"op": "delete", "table": "VM_Id", "where": []}' \
+    'row deletion from table \"VM_Id\"'
 st_check "hv-a cannot write Chan_Global" \
     denied hv-a '{"op": "update", "table": "Chan_Global", "where": [],
                  "row": {"guest_limits": ["map", [["max_records", 1]]]}}' \

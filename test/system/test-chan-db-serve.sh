@@ -53,13 +53,14 @@ dbs() {                 # DIR: the databases DIR's server serves, but _Server.
 }
 
 # old_schema FILE: the Chan DB schema at version 1.5.0, without Record_Set
-# (as before 1.6.0).
+# and VM_Id (as before 1.6.0).
 old_schema() {
     python3 - "$CHAND_SCHEMA" "$1" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 s["version"] = "1.5.0"
 s["tables"].pop("Record_Set")
+s["tables"].pop("VM_Id")
 json.dump(s, open(sys.argv[2], "w"))
 PY
 }

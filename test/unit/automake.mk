@@ -240,6 +240,11 @@ test_unit_test_util_SOURCES = test/unit/test-util.c $(UNIT_COMMON)
 test_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_util_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-vm-id
+test_unit_test_vm_id_SOURCES = test/unit/test-vm-id.c $(UNIT_COMMON)
+test_unit_test_vm_id_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_vm_id_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-list
 test_unit_test_list_SOURCES = test/unit/test-list.c $(UNIT_COMMON)
 test_unit_test_list_CFLAGS = $(UNIT_CFLAGS)
