@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "datastore.h"
 #include "hmap.h"
 #include "list.h"
@@ -41,28 +42,15 @@ struct hkey {
     char *key;                  /* Owned. */
 };
 
-/* Bytes read from one of a child's pipes. */
-struct hbuf {
-    int fd;                     /* -1 once closed. */
-    char *data;                 /* Owned; HANDLER_OUTPUT_MAX + 1 bytes. */
-    size_t len;
-};
-
 /* One run of a handler, from its start to its stored result. */
 struct hrun {
     struct list list_node;      /* In 'runs'. */
     char *key;                  /* Owned. */
     const char *kind;           /* A constant. */
     int64_t version;
-    pid_t pid;                  /* 0 once reaped (or never started). */
-    int pidfd;                  /* -1: none. */
-    int in_fd;                  /* -1 once all of 'input' is written. */
-    char *input;                /* Owned. */
-    size_t input_len, input_done;
-    struct hbuf out, err;
+    struct child proc;          /* The handler's process. */
     long long started, deadline;    /* time_msec(). */
     bool timed_out;
-    int status;                 /* Wait status, once reaped. */
     bool ended;                 /* The outcome is known. */
     struct handler_outcome outcome;
     long long retry_at;         /* When to try storing it again; 0: now. */
@@ -72,8 +60,7 @@ struct handler {
     struct datastore *ds;       /* Borrowed. */
     char *dir;
     char *user;                 /* Or NULL. */
-    uid_t uid;                  /* With 'user'. */
-    gid_t gid;
+    struct child_user cuser;    /* With 'user'. */
     unsigned int timeout;
     unsigned int max_running;
     char *quarantine_dir;       /* Or NULL. */
@@ -417,9 +404,10 @@ resolve_user(struct handler *h)
         VLOG_ERR("--handler-user: no user \"%s\"", h->user);
         return false;
     }
-    h->uid = pw->pw_uid;
-    h->gid = pw->pw_gid;
-    if (geteuid() != 0 && h->uid != geteuid()) {
+    h->cuser.name = h->user;
+    h->cuser.uid = pw->pw_uid;
+    h->cuser.gid = pw->pw_gid;
+    if (geteuid() != 0 && h->cuser.uid != geteuid()) {
         VLOG_ERR("--handler-user: chand-guest must run as root to run "
                  "handlers as \"%s\"", h->user);
         return false;
@@ -456,34 +444,12 @@ handler_create(const struct handler_config *config, struct datastore *ds)
     return h;
 }
 
-static void
-close_fd(int *fdp)
-{
-    if (*fdp >= 0) {
-        close(*fdp);
-        *fdp = -1;
-    }
-}
-
 /* Frees 'r' (taken off the list by the caller), killing its process group
  * if it still runs. */
 static void
 run_free(struct hrun *r)
 {
-    if (r->pid > 0) {
-        kill(-r->pid, SIGKILL);
-        kill(r->pid, SIGKILL);
-        while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR) {
-            continue;
-        }
-    }
-    close_fd(&r->pidfd);
-    close_fd(&r->in_fd);
-    close_fd(&r->out.fd);
-    close_fd(&r->err.fd);
-    free(r->out.data);
-    free(r->err.data);
-    free(r->input);
+    child_destroy(&r->proc);
     free(r->key);
     handler_outcome_destroy(&r->outcome);
     free(r);
@@ -556,116 +522,10 @@ make_input(const char *key, const char *kind, int64_t version,
     return dump_and_free(in);
 }
 
-/* Opens pipes for the child: 'fds'[0..2] are the child's stdin, stdout and
- * stderr, 'fds'[3..5] our ends.  Returns 0 or an errno. */
+/* Forks and execs the handler of 'r' with 'input' (borrowed).  Returns 0
+ * or an errno. */
 static int
-open_pipes(int fds[6])
-{
-    int p[3][2];
-
-    for (int i = 0; i < 3; i++) {
-        if (pipe2(p[i], O_CLOEXEC)) {
-            int error = errno;
-
-            for (int j = 0; j < i; j++) {
-                close(p[j][0]);
-                close(p[j][1]);
-            }
-            return error;
-        }
-    }
-    fds[0] = p[0][0];
-    fds[3] = p[0][1];
-    fds[1] = p[1][1];
-    fds[4] = p[1][0];
-    fds[2] = p[2][1];
-    fds[5] = p[2][0];
-    for (int i = 3; i < 6; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-    }
-    return 0;
-}
-
-/* In the child: closes every descriptor above 2. */
-static void
-close_other_fds(void)
-{
-#ifdef SYS_close_range
-    if (!syscall(SYS_close_range, 3U, ~0U, 0U)) {
-        return;
-    }
-#endif
-    long max = sysconf(_SC_OPEN_MAX);
-    for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
-        close(fd);
-    }
-}
-
-/* In the child: writes "chand-guest: 'what': <errno>" to stderr and exits
- * with 'code'. */
-static void
-child_fail(const char *what, int code)
-{
-    dprintf(2, "chand-guest: %s: %s\n", what, strerror(errno));
-    _exit(code);
-}
-
-/* In the child, after fork(): sets up and execs 'path'.  Never returns. */
-static void
-child(const struct handler *h, const char *path, const char *kind,
-      const int fds[6], char *const envp[])
-{
-    char *const argv[] = { (char *) kind, NULL };
-    sigset_t none;
-
-    setpgid(0, 0);
-    for (int i = 0; i < 3; i++) {
-        if (dup2(fds[i], i) < 0) {
-            _exit(126);
-        }
-    }
-    close_other_fds();
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++) {
-        signal(sig, SIG_DFL);
-    }
-    if (h->user) {
-        if (initgroups(h->user, h->gid)) {
-            child_fail("initgroups", 126);
-        } else if (setgid(h->gid)) {
-            child_fail("setgid", 126);
-        } else if (setuid(h->uid)) {
-            child_fail("setuid", 126);
-        }
-    }
-    if (chdir("/")) {
-        child_fail("chdir /", 126);
-    }
-    execve(path, argv, envp);
-    child_fail(path, 127);
-}
-
-/* Returns a pidfd for 'pid', or -1 if the kernel has none. */
-static int
-open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    int fd = syscall(SYS_pidfd_open, pid, 0);
-
-    if (fd >= 0) {
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        return fd;
-    }
-#else
-    (void) pid;
-#endif
-    return -1;
-}
-
-/* Forks and execs the handler of 'r'.  Returns 0 or an errno. */
-static int
-spawn(struct handler *h, struct hrun *r)
+spawn(struct handler *h, struct hrun *r, const char *input)
 {
     char *path = xasprintf("%s/%s", h->dir, r->kind);
     char *env_kind = xasprintf("CHAND_HANDLER_KIND=%s", r->kind);
@@ -674,32 +534,11 @@ spawn(struct handler *h, struct hrun *r)
                    : NULL);
     char *envp[] = { (char *) "PATH=" HANDLER_PATH, (char *) "LANG=C",
                      env_kind, env_q, NULL };
-    int fds[6], error;
-    pid_t pid;
+    char *const argv[] = { (char *) r->kind, NULL };
+    int error = child_spawn(&r->proc, path, argv, envp,
+                            h->user ? &h->cuser : NULL, input,
+                            strlen(input));
 
-    error = open_pipes(fds);
-    if (!error) {
-        pid = fork();
-        if (pid == 0) {
-            child(h, path, r->kind, fds, envp);
-        }
-        error = pid < 0 ? errno : 0;
-        for (int i = 0; i < 3; i++) {
-            close(fds[i]);
-        }
-        if (error) {
-            for (int i = 3; i < 6; i++) {
-                close(fds[i]);
-            }
-        } else {
-            setpgid(pid, pid);      /* Also in the child: no race. */
-            r->pid = pid;
-            r->pidfd = open_pidfd(pid);
-            r->in_fd = fds[3];
-            r->out.fd = fds[4];
-            r->err.fd = fds[5];
-        }
-    }
     free(path);
     free(env_kind);
     free(env_q);
@@ -751,9 +590,7 @@ start_run(struct handler *h, const char *key, const char *kind,
     r->key = xstrdup(key);
     r->kind = kind;
     r->version = version;
-    r->pidfd = r->in_fd = r->out.fd = r->err.fd = -1;
-    r->out.data = xmalloc(HANDLER_OUTPUT_MAX + 1);
-    r->err.data = xmalloc(HANDLER_OUTPUT_MAX + 1);
+    child_init(&r->proc, HANDLER_OUTPUT_MAX);
     r->started = time_msec();
     r->deadline = r->started + (long long) h->timeout * 1000;
     list_push_back(&h->runs, &r->list_node);
@@ -770,9 +607,9 @@ start_run(struct handler *h, const char *key, const char *kind,
         count_outcome(h, r);
         return;
     }
-    r->input = make_input(key, kind, version, value, extra);
-    r->input_len = strlen(r->input);
-    int error = spawn(h, r);
+    char *input = make_input(key, kind, version, value, extra);
+    int error = spawn(h, r, input);
+    free(input);
     if (error) {
         snprintf(reason, sizeof reason, "cannot start the handler: %s",
                  strerror(error));
@@ -782,7 +619,7 @@ start_run(struct handler *h, const char *key, const char *kind,
     }
     h->n_running++;
     VLOG_DBG("%s version %"PRId64": handler %s/%s started, pid %ld", key,
-             version, h->dir, kind, (long) r->pid);
+             version, h->dir, kind, (long) r->proc.pid);
 }
 
 /* Runs the prepare step for version 'version' of 'key' of 'kind' with
@@ -869,94 +706,21 @@ start_queued(struct handler *h)
 
 /* A run under way. */
 
-/* Writes what it can of 'r''s stdin; closes it when done or when the
- * handler does not want it. */
-static void
-feed_input(struct hrun *r)
-{
-    while (r->in_fd >= 0 && r->input_done < r->input_len) {
-        ssize_t n = write(r->in_fd, r->input + r->input_done,
-                          r->input_len - r->input_done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            return;
-        } else if (n < 0) {
-            break;              /* EPIPE: it closed its stdin. */
-        }
-        r->input_done += n;
-    }
-    close_fd(&r->in_fd);
-}
-
-/* Reads what is there from 'b', keeping at most HANDLER_OUTPUT_MAX bytes;
- * closes it at end of file. */
-static void
-drain(struct hbuf *b)
-{
-    char scratch[4096];
-
-    while (b->fd >= 0) {
-        size_t room = HANDLER_OUTPUT_MAX - b->len;
-        char *dst = room ? b->data + b->len : scratch;
-        ssize_t n = read(b->fd, dst, room ? room : sizeof scratch);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            return;
-        } else if (n <= 0) {
-            close_fd(&b->fd);
-        } else if (room) {
-            b->len += n;
-        }
-    }
-}
-
-/* Checks whether 'r''s process ended; if so kills what is left of its
- * process group and reaps it.  Returns true once reaped. */
-static bool
-reap(struct hrun *r)
-{
-    siginfo_t info;
-
-    memset(&info, 0, sizeof info);
-    if (waitid(P_PID, r->pid, &info, WEXITED | WNOHANG | WNOWAIT)
-        || !info.si_pid) {
-        return false;
-    }
-    kill(-r->pid, SIGKILL);     /* Leftovers; the zombie keeps the id. */
-    if (waitpid(r->pid, &r->status, 0) < 0) {
-        r->status = 0;
-    }
-    r->pid = 0;
-    return true;
-}
-
 /* Moves 'r' (under way) on. */
 static void
 step_run(struct handler *h, struct hrun *r)
 {
-    feed_input(r);
-    drain(&r->out);
-    drain(&r->err);
+    struct child *c = &r->proc;
+
     if (!r->timed_out && time_msec() >= r->deadline) {
-        kill(-r->pid, SIGKILL);
-        kill(r->pid, SIGKILL);
+        child_kill(c);
         r->timed_out = true;
     }
-    if (!reap(r)) {
+    if (!child_step(c)) {
         return;
     }
-    drain(&r->out);
-    drain(&r->err);
-    close_fd(&r->pidfd);
-    close_fd(&r->in_fd);
-    close_fd(&r->out.fd);
-    close_fd(&r->err.fd);
-    handler_evaluate(r->status, r->timed_out, h->timeout, r->out.data,
-                     r->out.len, r->err.data, r->err.len, &r->outcome);
+    handler_evaluate(c->status, r->timed_out, h->timeout, c->out.data,
+                     c->out.len, c->err.data, c->err.len, &r->outcome);
     r->ended = true;
     h->n_running--;
     count_outcome(h, r);
@@ -1115,20 +879,7 @@ handler_wait(struct handler *h)
             poll_timer_wait_until(r->retry_at);
             continue;
         }
-        if (r->in_fd >= 0) {
-            poll_fd_wait(r->in_fd, POLLOUT);
-        }
-        if (r->out.fd >= 0) {
-            poll_fd_wait(r->out.fd, POLLIN);
-        }
-        if (r->err.fd >= 0) {
-            poll_fd_wait(r->err.fd, POLLIN);
-        }
-        if (r->pidfd >= 0) {
-            poll_fd_wait(r->pidfd, POLLIN);
-        } else {
-            poll_timer_wait(HANDLER_POLL_MS);
-        }
+        child_wait(&r->proc);
         if (!r->timed_out) {
             poll_timer_wait_until(r->deadline);
         } else {
@@ -1165,7 +916,7 @@ handler_status_json(const struct handler *h)
             json_array_append_new(running, json_pack(
                 "{s:s, s:I, s:I, s:I}", "key", r->key,
                 "version", (json_int_t) r->version,
-                "pid", (json_int_t) r->pid,
+                "pid", (json_int_t) r->proc.pid,
                 "seconds", (json_int_t) ((now - r->started) / 1000)));
         }
     }

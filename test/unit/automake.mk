@@ -121,6 +121,7 @@ test_unit_test_guest_watch_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 UNIT_TESTS += test/unit/test-guest-handler
 test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COMMON) \
 	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/child.c chand-guest/child.h \
 	chand-guest/handler.c chand-guest/handler.h \
 	chand-guest/datastore.c chand-guest/datastore.h
 test_unit_test_guest_handler_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
