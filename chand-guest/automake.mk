@@ -14,6 +14,7 @@ chand_guest_chand_guest_SOURCES = \
 	chand-guest/keyring.c chand-guest/keyring.h \
 	chand-guest/watch.c chand-guest/watch.h \
 	chand-guest/child.c chand-guest/child.h \
+	chand-guest/call.c chand-guest/call.h \
 	chand-guest/handler.c chand-guest/handler.h \
 	chand-guest/transfer.c chand-guest/transfer.h
 chand_guest_chand_guest_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

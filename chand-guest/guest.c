@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "datastore.h"
 #include "guest-metrics.h"
+#include "call.h"
 #include "handler.h"
 #include "keyring.h"
 #include "metrics.h"
@@ -57,6 +58,7 @@ struct guest {
     struct ctl_server *ctl;
     struct watch *watch;        /* NULL without --watch-dir. */
     struct handler *handler;
+    struct call *call;          /* Requests (call.h). */
     struct transfer *transfer;
     uint32_t clone_of;          /* The parent's chan-id if this start found
                                  * a clone (0: it did not). */
@@ -240,6 +242,9 @@ datastore_changed(void *g_, const struct ds_change *change)
     }
     if (g->handler) {
         handler_record_changed(g->handler, change);
+    }
+    if (g->call) {
+        call_record_changed(g->call, change);
     }
 }
 
@@ -653,6 +658,8 @@ guest_create(const struct guest_options *opts)
     if (!g->handler) {
         goto error;
     }
+    struct call_config cc = { .exec_allow = opts->exec_allow };
+    g->call = call_create(&cc, g->ds);
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
     ctl_command_register("guest/metrics", "", 0, 0, ctl_metrics, g);
     ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);
@@ -683,6 +690,7 @@ guest_destroy(struct guest *g)
         }
         watch_destroy(g->watch);
         handler_destroy(g->handler);
+        call_destroy(g->call);
         transfer_destroy(g->transfer);
         g->transfer = NULL;
         api_destroy(g->api);
@@ -765,6 +773,7 @@ guest_run(struct guest *g)
     update_mtu(g, time_msec());
     transfer_run(g->transfer, time_msec());
     handler_run(g->handler);
+    call_run(g->call);
     maybe_publish_stats(g);
     update_publisher_key(g);
     publisher_run(g->pub, time_msec());
@@ -794,6 +803,7 @@ guest_wait(struct guest *g)
         watch_wait(g->watch);
     }
     handler_wait(g->handler);
+    call_wait(g->call);
     transfer_wait(g->transfer, now);
     ctl_server_wait(g->ctl);
 }
@@ -867,6 +877,7 @@ guest_status_json(const struct guest *g)
                                           : json_null()));
     json_object_set_new(status, "handlers",
                         handler_status_json(g->handler));
+    json_object_set_new(status, "calls", call_status_json(g->call));
     json_object_set_new(status, "identity", identity_status_json(g));
     json_object_set_new(status, "transfer",
                         transfer_status_json(g->transfer, now));

@@ -127,6 +127,15 @@ test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COM
 test_unit_test_guest_handler_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_guest_handler_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
+UNIT_TESTS += test/unit/test-guest-call
+test_unit_test_guest_call_SOURCES = test/unit/test-guest-call.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/child.c chand-guest/child.h \
+	chand-guest/call.c chand-guest/call.h \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_guest_call_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
+test_unit_test_guest_call_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+
 UNIT_TESTS += test/unit/test-chand-handler
 test_unit_test_chand_handler_SOURCES = test/unit/test-chand-handler.c $(UNIT_COMMON) \
 	utilities/handler-actions.c utilities/handler-actions.h
