@@ -1,6 +1,6 @@
 /* chanctl: host commands that talk to the Chan DB (push, delete, status,
  * wait, key-add, key-retire, key-list, object-list, object-show,
- * object-set, allow, disallow, allowlist, install, published --vm,
+ * object-set, allow, disallow, allowlist, install, call, published --vm,
  * set-connection, get-connection, del-connection, rbac-init).  See
  * chanctl.h and doc/chan-db.md. */
 
@@ -2498,6 +2498,160 @@ chanctl_cmd_install(const struct chanctl_options *opts, int argc,
         free(key);
     }
     db_close(&db);
+    return error;
+}
+
+/* ----------------------------------------------------------------------
+ * call: a request to a VM and its response (doc/adapters.md).
+ */
+
+/* Returns the response to request 'key' from Guest_Record result/'key' of
+ * 'vm' (a new reference), NULL if there is none yet, or NULL with
+ * '*failedp' set after printing the error. */
+static json_t *
+read_response(struct db *db, const char *vm, const char *key, bool *failedp)
+{
+    char *rkey = xasprintf("result/%s", key);
+    json_t *rows = db_select(db, "Guest_Record",
+                             json_pack("[oo]",
+                                       ovsdb_condition("vm", "==",
+                                                       json_string(vm)),
+                                       ovsdb_condition("key", "==",
+                                                       json_string(rkey))),
+                             json_pack("[s]", "value"));
+    json_t *response = NULL;
+
+    free(rkey);
+    if (!rows) {
+        *failedp = true;
+        return NULL;
+    }
+    const char *value = row_string(json_array_get(rows, 0), "value");
+    if (value) {
+        response = json_loads(value, 0, NULL);
+    }
+    json_decref(rows);
+    return response;
+}
+
+/* Deletes request 'key' of 'vm' (which withdraws its response). */
+static void
+delete_request(struct db *db, const char *vm, const char *key)
+{
+    json_t *ops = json_pack("[oo]",
+                            ovsdb_op_delete("Record", record_where(key, vm)),
+                            ovsdb_op_comment("chanctl: call done"));
+    json_t *result;
+    char *msg;
+
+    if (db_transact(db, ops, &result, &msg) != TXN_OK) {
+        chanctl_error("warning: cannot delete the request %s of %s: %s",
+                      key, vm, msg);
+        free(msg);
+    }
+    json_decref(result);
+}
+
+/* Prints 'response' (borrowed) for 'command'; returns the exit status. */
+static int
+print_response(const struct chanctl_options *opts, const char *command,
+               const json_t *response)
+{
+    const json_t *error = json_object_get(response, "error");
+
+    if (opts->json) {
+        print_json(response);
+    } else if (!error) {
+        char *text = json_dumps(json_object_get(response, "result"),
+                                JSON_ENCODE_ANY | JSON_COMPACT
+                                | JSON_SORT_KEYS);
+        printf("%s\n", text ? text : "null");
+        free(text);
+    }
+    if (error) {
+        chanctl_error("call %s: %s: %s", command,
+                      json_string_value(json_object_get(error, "class")),
+                      json_string_value(json_object_get(error, "desc")));
+        return CHANCTL_FAIL;
+    }
+    return CHANCTL_OK;
+}
+
+int
+chanctl_cmd_call(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    const char *command = argv[0];
+    double timeout = opts->timeout > 0 ? opts->timeout : CHANCTL_CALL_TIMEOUT;
+    json_t *args = argc > 1 ? json_loads(argv[1], 0, NULL) : json_object();
+    char id[2 * KEY_BYTES + 1];
+    struct db db;
+    int error;
+
+    if ((error = chanctl_check_vm_required(opts, "call"))) {
+        json_decref(args);
+        return error;
+    } else if (!json_is_object(args)) {
+        json_decref(args);
+        return chanctl_usage_error("JSON-ARGS must be a JSON object");
+    } else if (!*command || strlen(command) > CHAN_WIRE_MAX_KEY_LEN) {
+        json_decref(args);
+        return chanctl_usage_error("COMMAND must be 1 to %d bytes",
+                                   CHAN_WIRE_MAX_KEY_LEN);
+    } else if ((error = random_hex_key(id))) {
+        json_decref(args);
+        return error;
+    }
+    id[CHANCTL_CALL_ID_LEN] = '\0';
+
+    char *key = xasprintf("call/%s", id);
+    json_t *req = json_pack("{s:o, s:I, s:s, s:I}", "args", args,
+                            "at", (json_int_t) chanctl_wall_msec(),
+                            "command", command,
+                            "timeout_ms", (json_int_t) (timeout * 1000 + 0.5));
+    char *value = req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(req);
+    if (!value) {
+        free(key);
+        return chanctl_usage_error("COMMAND is not valid UTF-8");
+    }
+    if ((error = db_open(opts, &db))) {
+        goto out;
+    }
+    error = push_record(opts, &db, key, value);
+    if (error) {
+        goto out_close;
+    }
+
+    /* The guest answers a request it could not run in time with a Timeout
+     * error; the grace covers the trip back. */
+    long long deadline = chanctl_deadline(timeout
+                                          + CHANCTL_CALL_GRACE_MSEC / 1000.0);
+    bool failed = false;
+    json_t *response = NULL;
+    while (!failed) {
+        response = read_response(&db, opts->vm, key, &failed);
+        if (response || failed || chanctl_time_msec() >= deadline) {
+            break;
+        }
+        chanctl_poll_sleep(deadline);
+    }
+    if (response) {
+        error = print_response(opts, command, response);
+        json_decref(response);
+    } else if (!failed) {
+        chanctl_error("call %s: Timeout: no response from %s within %g s",
+                      command, opts->vm, timeout);
+        error = CHANCTL_FAIL;
+    } else {
+        error = CHANCTL_FAIL;
+    }
+    delete_request(&db, opts->vm, key);
+
+out_close:
+    db_close(&db);
+out:
+    free(value);
+    free(key);
     return error;
 }
 
