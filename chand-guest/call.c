@@ -1009,6 +1009,7 @@ exec_start(struct call *c, struct crun *r, const json_t *args,
         timeout_ms = t;
     }
     child_init(&r->proc, CALL_EXEC_OUTPUT_MAX);
+    r->proc.die_with_parent = true;
     error = child_spawn(&r->proc, path, argv, envp, NULL, in, in_len);
     free(in);
     if (error) {

@@ -25,9 +25,10 @@
  * so a request already answered is never run again (a restart, a host
  * snapshot, a record delivered twice); its response stays published.  A
  * command that runs outside the loop (exec) first notes the version with
- * no response: if chand-guest stops before it ends, the next start finds
- * the note without a response and answers CALL_E_INTERRUPTED instead of
- * running it again.  A deleted request's handled row is deleted and its
+ * no response: if chand-guest stops (or dies) before it ends, the child
+ * is killed with it (SIGKILL; a process it left in the background may live
+ * on), and the next start finds the note without a response and answers
+ * CALL_E_INTERRUPTED instead of running it again.  A deleted request's handled row is deleted and its
  * response withdrawn (and a running exec killed).  A new version of the
  * same key is a new request.
  *

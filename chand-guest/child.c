@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,11 +95,16 @@ child_fail(const char *what, int code)
 /* In the child, after fork(): sets up and execs 'path'.  Never returns. */
 static void
 child_main(const char *path, char *const argv[], char *const envp[],
-           const struct child_user *user, const int fds[6])
+           const struct child_user *user, const int fds[6],
+           bool die_with_parent, pid_t parent)
 {
     sigset_t none;
 
     setpgid(0, 0);
+    if (die_with_parent
+        && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)) {
+        _exit(126);             /* The parent is gone already. */
+    }
     for (int i = 0; i < 3; i++) {
         if (dup2(fds[i], i) < 0) {
             _exit(126);
@@ -148,6 +154,7 @@ child_spawn(struct child *c, const char *path, char *const argv[],
             char *const envp[], const struct child_user *user,
             const char *input, size_t input_len)
 {
+    pid_t parent = getpid();
     int fds[6];
     int error = open_pipes(fds);
     pid_t pid;
@@ -157,7 +164,7 @@ child_spawn(struct child *c, const char *path, char *const argv[],
     }
     pid = fork();
     if (pid == 0) {
-        child_main(path, argv, envp, user, fds);
+        child_main(path, argv, envp, user, fds, c->die_with_parent, parent);
     }
     error = pid < 0 ? errno : 0;
     for (int i = 0; i < 3; i++) {

@@ -45,6 +45,9 @@ struct child {
     size_t input_len, input_done;
     struct child_buf out, err;
     int status;                 /* Wait status, once reaped. */
+    bool die_with_parent;       /* Set before child_spawn(): the child gets
+                                 * SIGKILL if chand-guest dies (even by
+                                 * SIGKILL) before it exits. */
 };
 
 /* Initializes 'c' as not started, with room for 'out_max' bytes of each
