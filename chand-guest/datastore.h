@@ -125,7 +125,8 @@
  * wire's record rules (1..DS_PUB_KEY_MAX bytes of UTF-8, no NUL) and may
  * not start with one of DS_PUB_RESERVED_PREFIXES ("from/": records
  * chand-host relays; "obj/": the object records below; "result/": the
- * handler results below); values are JSON
+ * handler results below and the responses to requests, call.h); values
+ * are JSON
  * texts the wire
  * accepts (no duplicate member names, nesting at most DS_PUB_MAX_DEPTH,
  * integers within 64 bits), at most DS_PUB_VALUE_MAX bytes once rendered
