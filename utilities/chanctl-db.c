@@ -2505,32 +2505,58 @@ chanctl_cmd_install(const struct chanctl_options *opts, int argc,
  * call: a request to a VM and its response (doc/adapters.md).
  */
 
-/* Returns the response to request 'key' from Guest_Record result/'key' of
- * 'vm' (a new reference), NULL if there is none yet, or NULL with
- * '*failedp' set after printing the error. */
+/* Reads, in one transaction, the response to request 'key' of 'vm'
+ * (Guest_Record result/'key') and why chand-host cannot deliver the
+ * request, if it cannot (the Record's error, or the key's entry in the
+ * VM's Channel.errors).  Returns the response (a new reference), or NULL
+ * with '*whyp' set (malloc()ed) if the request is undeliverable, or NULL
+ * alone if there is no response yet.  On failure to read, prints the
+ * error and sets '*failedp'. */
 static json_t *
-read_response(struct db *db, const char *vm, const char *key, bool *failedp)
+read_response(struct db *db, const char *vm, const char *key, char **whyp,
+              bool *failedp)
 {
     char *rkey = xasprintf("result/%s", key);
-    json_t *rows = db_select(db, "Guest_Record",
-                             json_pack("[oo]",
-                                       ovsdb_condition("vm", "==",
-                                                       json_string(vm)),
-                                       ovsdb_condition("key", "==",
-                                                       json_string(rkey))),
-                             json_pack("[s]", "value"));
-    json_t *response = NULL;
+    json_t *ops = json_pack(
+        "[ooo]",
+        ovsdb_op_select("Guest_Record",
+                        json_pack("[oo]",
+                                  ovsdb_condition("vm", "==",
+                                                  json_string(vm)),
+                                  ovsdb_condition("key", "==",
+                                                  json_string(rkey))),
+                        json_pack("[s]", "value")),
+        ovsdb_op_select("Record", record_where(key, vm),
+                        json_pack("[s]", "error")),
+        ovsdb_op_select("Channel",
+                        json_pack("[o]", ovsdb_condition("vm", "==",
+                                                         json_string(vm))),
+                        json_pack("[s]", "errors")));
+    json_t *result, *response = NULL;
+    char *msg;
 
     free(rkey);
-    if (!rows) {
+    if (db_transact(db, ops, &result, &msg) != TXN_OK) {
+        chanctl_error("%s", msg);
+        free(msg);
         *failedp = true;
         return NULL;
     }
-    const char *value = row_string(json_array_get(rows, 0), "value");
+#define ROW(I) json_array_get(json_object_get(json_array_get(result, I), \
+                                              "rows"), 0)
+    const char *value = row_string(ROW(0), "value");
+    const char *error = row_string(ROW(1), "error");
+    json_t *errors = row_map(ROW(2), "errors");
+#undef ROW
+    const char *reason = json_string_value(json_object_get(errors, key));
+
     if (value) {
         response = json_loads(value, 0, NULL);
+    } else if (error || reason) {
+        *whyp = xstrdup(error ? error : reason);
     }
-    json_decref(rows);
+    json_decref(errors);
+    json_decref(result);
     return response;
 }
 
@@ -2628,9 +2654,11 @@ chanctl_cmd_call(const struct chanctl_options *opts, int argc, char *argv[])
                                           + CHANCTL_CALL_GRACE_MSEC / 1000.0);
     bool failed = false;
     json_t *response = NULL;
+    char *why = NULL;
     while (!failed) {
-        response = read_response(&db, opts->vm, key, &failed);
-        if (response || failed || chanctl_time_msec() >= deadline) {
+        response = read_response(&db, opts->vm, key, &why, &failed);
+        if (response || why || failed
+            || chanctl_time_msec() >= deadline) {
             break;
         }
         chanctl_poll_sleep(deadline);
@@ -2638,6 +2666,11 @@ chanctl_cmd_call(const struct chanctl_options *opts, int argc, char *argv[])
     if (response) {
         error = print_response(opts, command, response);
         json_decref(response);
+    } else if (why) {
+        chanctl_error("call %s: chand-host cannot deliver the request: %s",
+                      command, why);
+        free(why);
+        error = CHANCTL_FAIL;
     } else if (!failed) {
         chanctl_error("call %s: Timeout: no response from %s within %g s",
                       command, opts->vm, timeout);

@@ -23,6 +23,8 @@ TOPO_HOST_NS=chst-chv
 VM=chst-cvm1
 ID=71
 
+# Records of at most 8 KiB: a larger request cannot be delivered.
+TOPO_HOST_ARGS=(--max-record=8192)
 st_up "$VM:$ID"
 st_chanctl wait --timeout 60 || { st_fail "channel not ready"; exit 1; }
 
@@ -155,6 +157,26 @@ st_check "it is answered Interrupted" st_wait 30 response_is cut \
 sleep 4
 st_check "and was not run again (nor to its end)" test ! -e "$CUT"
 
+# --- limits --------------------------------------------------------------
+big=$(head -c 12000 /dev/zero | base64 -w0)
+st_check "a request over chand-host's --max-record: a clear error at once" \
+    eval 'call file-write "{\"handle\":1,\"buf-b64\":\"$big\"}" 2>&1 >/dev/null |
+        grep -q "cannot deliver the request: value of .* exceeds the limit of 8192 bytes"'
+db_tx() {
+    ovsdb-client transact "$(topo_db)" "[\"Chan\",$1]" >/dev/null
+}
+db_tx '{"op":"insert","table":"Guest_Limits","row":{"vm":"'"$VM"'",
+        "limits":["map",[["max_value_bytes",1024]]]}}' ||
+    st_fail "insert Guest_Limits"
+head -c 4000 /dev/zero >"$D/big"
+sleep 3                 # The guest learns its limits at its next SYNC.
+h=$(call file-open "{\"path\":\"$D/big\"}" | handle)
+st_check "a response over the VM's publication limits: ResultTooLarge" \
+    fails_with ResultTooLarge call file-read "{\"handle\":$h,\"count\":4000}"
+st_check "a smaller read fits" eval 'call file-read "{\"handle\":$h,\"count\":100}" |
+    json_ok "r[\"count\"] == 100"'
+db_tx '{"op":"delete","table":"Guest_Limits","where":[]}'
+
 # --- deletion ------------------------------------------------------------
 st_check "deleting a request" st_chanctl delete --vm "$VM" call/once
 st_check "withdraws its response" st_wait 30 response_is once "r is None"
@@ -169,7 +191,7 @@ st_check "chanctl call left no request or response behind" st_wait 30 \
 
 counters_ok() {
     st_guest "$VM" guest-status --json |
-        json_ok 'r["calls"]["counters"]["interrupted"] == 1'
+        json_ok 'r["calls"]["counters"]["interrupted"] == 1 and r["calls"]["counters"]["too_large"] == 1'
 }
 st_check "chand-guest answers, with its counters" counters_ok
 st_check "chand-guest is up" kill -0 "$(cat "$TOPO_RUN/$VM/chand-guest.pid")"
