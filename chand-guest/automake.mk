@@ -13,6 +13,7 @@ chand_guest_chand_guest_SOURCES = \
 	chand-guest/datastore.c chand-guest/datastore.h \
 	chand-guest/keyring.c chand-guest/keyring.h \
 	chand-guest/watch.c chand-guest/watch.h \
+	chand-guest/keyq.c chand-guest/keyq.h \
 	chand-guest/child.c chand-guest/child.h \
 	chand-guest/call.c chand-guest/call.h \
 	chand-guest/handler.c chand-guest/handler.h \

@@ -28,6 +28,7 @@
 #include "base64.h"
 #include "child.h"
 #include "datastore.h"
+#include "keyq.h"
 #include "list.h"
 #include "poll-loop.h"
 #include "util.h"
@@ -44,12 +45,6 @@ static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
 #define CALL_EXEC_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:" \
                        "/usr/bin:/sbin:/bin"
 #define CALL_EXEC_MAX_ARGS 256
-
-/* A key waiting to be looked at. */
-struct ckey {
-    struct list list_node;      /* In 'queue'. */
-    char *key;                  /* Owned. */
-};
 
 /* One request being answered: an exec child under way, or a response
  * waiting to be stored. */
@@ -81,7 +76,7 @@ struct cfile {
 struct call {
     struct datastore *ds;       /* Borrowed. */
     char *exec_allow;           /* Or NULL. */
-    struct list queue;          /* struct ckey. */
+    struct keyq queue;          /* Keys to look at. */
     struct list runs;           /* struct crun. */
     size_t n_running;
     struct cfile files[CALL_MAX_FILES];
@@ -510,7 +505,8 @@ file_of(struct call *c, const json_t *args, const char **classp,
         return NULL;
     }
     for (size_t i = 0; i < CALL_MAX_FILES; i++) {
-        if (c->files[i].handle && c->files[i].handle == json_integer_value(h)) {
+        if (c->files[i].handle
+            && c->files[i].handle == json_integer_value(h)) {
             return &c->files[i];
         }
     }
@@ -765,8 +761,10 @@ freeze_one(struct call *c, const char *path)
     }
     close(fd);
     if (!error) {
+        size_t n = c->n_frozen + 1;
+
         c->frozen_paths = xrealloc(c->frozen_paths,
-                                   (c->n_frozen + 1) * sizeof *c->frozen_paths);
+                                   n * sizeof *c->frozen_paths);
         c->frozen_paths[c->n_frozen++] = xstrdup(path);
         c->frozen = true;
     }
@@ -1136,30 +1134,6 @@ find_run(const struct call *c, const char *key)
     return NULL;
 }
 
-static void
-queue_key(struct call *c, const char *key)
-{
-    struct ckey *k;
-
-    LIST_FOR_EACH (k, list_node, &c->queue) {
-        if (!strcmp(k->key, key)) {
-            return;
-        }
-    }
-    k = xmalloc(sizeof *k);
-    k->key = xstrdup(key);
-    list_push_back(&c->queue, &k->list_node);
-}
-
-static int
-queue_record_cb(void *c, const char *key, const char *value, int64_t version)
-{
-    (void) value;
-    (void) version;
-    queue_key(c, key);
-    return 0;
-}
-
 static int
 queue_handled_cb(void *c, const char *key, int64_t version, bool ok,
                  int64_t handled_at)
@@ -1168,7 +1142,7 @@ queue_handled_cb(void *c, const char *key, int64_t version, bool ok,
     (void) ok;
     (void) handled_at;
     if (call_id_of(key)) {
-        queue_key(c, key);
+        keyq_push(&((struct call *) c)->queue, key);
     }
     return 0;
 }
@@ -1180,10 +1154,11 @@ call_create(const struct call_config *config, struct datastore *ds)
 
     c->ds = ds;
     c->exec_allow = config->exec_allow ? xstrdup(config->exec_allow) : NULL;
-    list_init(&c->queue);
+    keyq_init(&c->queue);
     list_init(&c->runs);
     c->next_handle = time_wall_msec();  /* Not one of a previous run's. */
-    if (datastore_list(ds, CALL_KEY_PREFIX, queue_record_cb, c)) {
+    if (datastore_list(ds, CALL_KEY_PREFIX, keyq_push_record_cb,
+                       &c->queue)) {
         VLOG_WARN("cannot list the requests: %s", datastore_last_error());
     }
     if (datastore_list_handled(ds, queue_handled_cb, c)) {
@@ -1197,14 +1172,9 @@ void
 call_destroy(struct call *c)
 {
     if (c) {
-        struct ckey *k;
         struct crun *r;
 
-        LIST_FOR_EACH_SAFE (k, list_node, &c->queue) {
-            list_remove(&k->list_node);
-            free(k->key);
-            free(k);
-        }
+        keyq_destroy(&c->queue);
         LIST_FOR_EACH_SAFE (r, list_node, &c->runs) {
             run_free(c, r);
         }
@@ -1223,7 +1193,7 @@ void
 call_record_changed(struct call *c, const struct ds_change *change)
 {
     if (!strncmp(change->key, CALL_KEY_PREFIX, strlen(CALL_KEY_PREFIX))) {
-        queue_key(c, change->key);
+        keyq_push(&c->queue, change->key);
     }
 }
 
@@ -1407,7 +1377,7 @@ store_ended(struct call *c)
             continue;
         }
         count(c, r->class);
-        queue_key(c, r->key);   /* A newer version may be waiting. */
+        keyq_push(&c->queue, r->key);   /* A newer version may be waiting. */
         run_free(c, r);
     }
 }
@@ -1416,16 +1386,18 @@ store_ended(struct call *c)
 static void
 start_queued(struct call *c)
 {
-    struct ckey *k;
+    struct keyq_entry *k;
 
-    LIST_FOR_EACH_SAFE (k, list_node, &c->queue) {
+    LIST_FOR_EACH_SAFE (k, list_node, &c->queue.order) {
+        char *key;
+
         if (c->n_running >= CALL_MAX_RUNNING) {
             return;
         }
-        list_remove(&k->list_node);
-        look_at(c, k->key);
-        free(k->key);
-        free(k);
+        key = xstrdup(k->key);
+        keyq_remove(&c->queue, k);
+        look_at(c, key);
+        free(key);
     }
 }
 
@@ -1459,7 +1431,7 @@ call_wait(struct call *c)
                                                : r->deadline);
         }
     }
-    if (!list_is_empty(&c->queue) && c->n_running < CALL_MAX_RUNNING) {
+    if (!keyq_is_empty(&c->queue) && c->n_running < CALL_MAX_RUNNING) {
         poll_immediate_wake();
     }
 }
@@ -1467,7 +1439,7 @@ call_wait(struct call *c)
 bool
 call_is_idle(const struct call *c)
 {
-    return list_is_empty(&c->queue) && list_is_empty(&c->runs);
+    return keyq_is_empty(&c->queue) && list_is_empty(&c->runs);
 }
 
 void
@@ -1499,7 +1471,7 @@ call_status_json(const struct call *c)
         "{s:s?, s:I, s:o, s:I, s:s,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "exec_allow", c->exec_allow,
-        "queued", (json_int_t) list_size(&c->queue),
+        "queued", (json_int_t) keyq_size(&c->queue),
         "running", running,
         "files", (json_int_t) n_files,
         "fsfreeze", c->frozen ? "frozen" : "thawed",

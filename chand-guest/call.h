@@ -28,9 +28,9 @@
  * no response: if chand-guest stops (or dies) before it ends, the child
  * is killed with it (SIGKILL; a process it left in the background may live
  * on), and the next start finds the note without a response and answers
- * CALL_E_INTERRUPTED instead of running it again.  A deleted request's handled row is deleted and its
- * response withdrawn (and a running exec killed).  A new version of the
- * same key is a new request.
+ * CALL_E_INTERRUPTED instead of running it again.  A deleted request's
+ * handled row is deleted and its response withdrawn (and a running exec
+ * killed).  A new version of the same key is a new request.
  *
  * Commands (the table in call.c): ping, info, os-info, time,
  * network-interfaces, file-open, file-read, file-write, file-close, exec,

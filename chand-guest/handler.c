@@ -20,6 +20,7 @@
 
 #include "child.h"
 #include "datastore.h"
+#include "keyq.h"
 #include "hmap.h"
 #include "list.h"
 #include "poll-loop.h"
@@ -34,13 +35,6 @@ static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
  * result the datastore refused, in ms. */
 #define HANDLER_POLL_MS 100
 #define HANDLER_RETRY_MS 1000
-
-/* A key waiting to be looked at. */
-struct hkey {
-    struct hmap_node node;      /* In 'queued', by hash of 'key'. */
-    struct list list_node;      /* In 'queue'. */
-    char *key;                  /* Owned. */
-};
 
 /* One run of a handler, from its start to its stored result. */
 struct hrun {
@@ -66,8 +60,7 @@ struct handler {
     char *quarantine_dir;       /* Or NULL. */
     handler_prepare_func *prepare;  /* Or NULL. */
     void *prepare_aux;
-    struct hmap queued;         /* struct hkey, all in 'queue'. */
-    struct list queue;
+    struct keyq queue;          /* Keys to look at. */
     struct list runs;           /* struct hrun, started or ended. */
     size_t n_running;           /* Runs not yet ended. */
     struct handler_stats stats;
@@ -298,44 +291,6 @@ handler_outcome_destroy(struct handler_outcome *o)
     memset(o, 0, sizeof *o);
 }
 
-/* The queue. */
-
-static struct hkey *
-find_queued(const struct handler *h, const char *key)
-{
-    struct hkey *k;
-
-    HMAP_FOR_EACH_WITH_HASH (k, node, hash_string_nocase(key), &h->queued) {
-        if (!strcmp(k->key, key)) {
-            return k;
-        }
-    }
-    return NULL;
-}
-
-/* Queues 'key' (borrowed, copied) unless it is queued already. */
-static void
-queue_key(struct handler *h, const char *key)
-{
-    if (!find_queued(h, key)) {
-        struct hkey *k = xmalloc(sizeof *k);
-
-        k->key = xstrdup(key);
-        hmap_insert(&h->queued, &k->node, hash_string_nocase(key));
-        list_push_back(&h->queue, &k->list_node);
-    }
-}
-
-/* Takes 'k' off the queue and frees it. */
-static void
-unqueue(struct handler *h, struct hkey *k)
-{
-    hmap_remove(&h->queued, &k->node);
-    list_remove(&k->list_node);
-    free(k->key);
-    free(k);
-}
-
 /* Returns the run of 'key', if one is under way or waiting to be
  * stored. */
 static struct hrun *
@@ -352,23 +307,13 @@ find_run(const struct handler *h, const char *key)
 }
 
 static int
-queue_record_cb(void *h_, const char *key, const char *value,
-                int64_t version)
-{
-    (void) value;
-    (void) version;
-    queue_key(h_, key);
-    return 0;
-}
-
-static int
 queue_handled_cb(void *h_, const char *key, int64_t version, bool ok,
                  int64_t handled_at)
 {
     (void) version;
     (void) ok;
     (void) handled_at;
-    queue_key(h_, key);
+    keyq_push(&((struct handler *) h_)->queue, key);
     return 0;
 }
 
@@ -379,7 +324,7 @@ queue_all(struct handler *h)
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         char *prefix = xasprintf("%s/", kinds[i]);
 
-        if (datastore_list(h->ds, prefix, queue_record_cb, h)) {
+        if (datastore_list(h->ds, prefix, keyq_push_record_cb, &h->queue)) {
             VLOG_WARN("cannot list the %s records: %s", kinds[i],
                       datastore_last_error());
         }
@@ -430,8 +375,7 @@ handler_create(const struct handler_config *config, struct datastore *ds)
     h->prepare = config->prepare;
     h->prepare_aux = config->prepare_aux;
     signal(SIGPIPE, SIG_IGN);   /* A handler may close its stdin. */
-    hmap_init(&h->queued);
-    list_init(&h->queue);
+    keyq_init(&h->queue);
     list_init(&h->runs);
     if (h->user && !resolve_user(h)) {
         handler_destroy(h);
@@ -459,17 +403,13 @@ void
 handler_destroy(struct handler *h)
 {
     if (h) {
-        struct hkey *k;
         struct hrun *r;
 
-        LIST_FOR_EACH_SAFE (k, list_node, &h->queue) {
-            unqueue(h, k);
-        }
+        keyq_destroy(&h->queue);
         LIST_FOR_EACH_SAFE (r, list_node, &h->runs) {
             list_remove(&r->list_node);
             run_free(r);
         }
-        hmap_destroy(&h->queued);
         free(h->dir);
         free(h->user);
         free(h->quarantine_dir);
@@ -481,7 +421,7 @@ void
 handler_record_changed(struct handler *h, const struct ds_change *change)
 {
     if (handler_kind_of(change->key)) {
-        queue_key(h, change->key);
+        keyq_push(&h->queue, change->key);
     }
 }
 
@@ -652,7 +592,7 @@ prepare_and_start(struct handler *h, const char *key, const char *kind,
 void
 handler_poke(struct handler *h, const char *key)
 {
-    queue_key(h, key);
+    keyq_push(&h->queue, key);
 }
 
 /* Looks at queued 'key' (borrowed): forgets a deleted record, starts a run
@@ -688,16 +628,16 @@ look_at(struct handler *h, const char *key)
 static void
 start_queued(struct handler *h)
 {
-    struct hkey *k;
+    struct keyq_entry *k;
 
-    LIST_FOR_EACH_SAFE (k, list_node, &h->queue) {
+    LIST_FOR_EACH_SAFE (k, list_node, &h->queue.order) {
         if (h->n_running >= h->max_running) {
             return;
         }
         if (!find_run(h, k->key)) {
             char *key = xstrdup(k->key);
 
-            unqueue(h, k);
+            keyq_remove(&h->queue, k);
             look_at(h, key);
             free(key);
         }
@@ -832,7 +772,7 @@ store_ended(struct handler *h)
             r->retry_at = now + HANDLER_RETRY_MS;
             continue;
         }
-        queue_key(h, r->key);   /* A newer version may be waiting. */
+        keyq_push(&h->queue, r->key);   /* A newer version may be waiting. */
         list_remove(&r->list_node);
         run_free(r);
     }
@@ -859,9 +799,9 @@ handler_run(struct handler *h)
 static bool
 can_start(const struct handler *h)
 {
-    struct hkey *k;
+    struct keyq_entry *k;
 
-    LIST_FOR_EACH (k, list_node, &h->queue) {
+    LIST_FOR_EACH (k, list_node, &h->queue.order) {
         if (!find_run(h, k->key)) {
             return true;
         }
@@ -894,7 +834,7 @@ handler_wait(struct handler *h)
 bool
 handler_is_idle(const struct handler *h)
 {
-    return list_is_empty(&h->queue) && list_is_empty(&h->runs);
+    return keyq_is_empty(&h->queue) && list_is_empty(&h->runs);
 }
 
 void
@@ -927,7 +867,7 @@ handler_status_json(const struct handler *h)
         "timeout", (json_int_t) h->timeout,
         "max_running", (json_int_t) h->max_running,
         "quarantine_dir", h->quarantine_dir,
-        "queued", (json_int_t) list_size(&h->queue),
+        "queued", (json_int_t) keyq_size(&h->queue),
         "running", running,
         "counters",
         "runs", (json_int_t) s->runs, "ok", (json_int_t) s->ok,

@@ -121,6 +121,7 @@ test_unit_test_guest_watch_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 UNIT_TESTS += test/unit/test-guest-handler
 test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COMMON) \
 	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/keyq.c chand-guest/keyq.h \
 	chand-guest/child.c chand-guest/child.h \
 	chand-guest/handler.c chand-guest/handler.h \
 	chand-guest/datastore.c chand-guest/datastore.h
@@ -130,6 +131,7 @@ test_unit_test_guest_handler_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 UNIT_TESTS += test/unit/test-guest-call
 test_unit_test_guest_call_SOURCES = test/unit/test-guest-call.c $(UNIT_COMMON) \
 	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/keyq.c chand-guest/keyq.h \
 	chand-guest/child.c chand-guest/child.h \
 	chand-guest/call.c chand-guest/call.h \
 	chand-guest/datastore.c chand-guest/datastore.h

@@ -90,16 +90,7 @@ cfix_destroy(struct cfix *f)
 static void
 deliver(struct cfix *f, const char *key, const char *value, int64_t version)
 {
-    struct ds_record r = {
-        .op = value ? DS_PUT : DS_DELETE,
-        .key = key,
-        .value = value,
-        .version = version,
-    };
-
-    CU_ASSERT_FATAL(datastore_begin(f->ds) == 0);
-    CU_ASSERT_FATAL(datastore_apply(f->ds, 1, ++f->seq, &r, 1, NULL) == 0);
-    CU_ASSERT_FATAL(datastore_commit(f->ds) == 0);
+    deliver_record(f->ds, &f->seq, key, value, version);
 }
 
 /* Runs the runner until it is idle (at most 'max_ms'). */
@@ -524,7 +515,8 @@ test_exec(void)
                            "ZXJyCg==");
     json_decref(r);
 
-    r = call(&f, "e2", "{\"command\":\"exec\",\"args\":{\"path\":\"/bin/ls\"}}");
+    r = call(&f, "e2",
+             "{\"command\":\"exec\",\"args\":{\"path\":\"/bin/ls\"}}");
     CU_ASSERT_STRING_EQUAL(error_class(r), CALL_E_DENIED);
     json_decref(r);
 
