@@ -1237,6 +1237,10 @@ start_request(struct call *c, const char *key, int64_t version,
     long long left = (req.at
                       ? req.at + req.timeout_ms - time_wall_msec()
                       : req.timeout_ms);
+
+    if (left > req.timeout_ms) {
+        left = req.timeout_ms;  /* The guest's clock is behind. */
+    }
     if (left <= 0) {
         desc = xasprintf("the request expired %lld ms before it could run",
                          -left);
