@@ -675,6 +675,44 @@ cmd_file_write(struct call *c, const json_t *args, const char **classp,
     return json_pack("{s:I, s:b}", "count", (json_int_t) done, "eof", 0);
 }
 
+static json_t *
+cmd_file_seek(struct call *c, const json_t *args, const char **classp,
+              char **descp)
+{
+    static const char *const names[] = { "set", "cur", "end" };
+    const json_t *jw = json_object_get(args, "whence");
+    struct cfile *f = NULL;
+    int64_t offset, w = -1;
+    off_t pos;
+
+    if (!ONLY_ARGS(args, classp, descp, "handle", "offset", "whence")
+        || !(f = file_of(c, args, classp, descp))) {
+        return NULL;
+    } else if (!get_int(json_object_get(args, "offset"), INT64_MIN,
+                        INT64_MAX, &offset)) {
+        return fail(classp, descp, CALL_E_BAD_ARGS,
+                    "\"offset\" must be an integer");
+    }
+    for (int i = 0; i < 3; i++) {
+        if ((json_is_string(jw) && !strcmp(json_string_value(jw), names[i]))
+            || (json_is_integer(jw) && json_integer_value(jw) == i)) {
+            w = i;
+        }
+    }
+    if (w < 0) {
+        return fail(classp, descp, CALL_E_BAD_ARGS,
+                    "\"whence\" must be \"set\", \"cur\" or \"end\" "
+                    "(or 0, 1, 2)");
+    }
+    pos = lseek(f->fd, offset,
+                w == 0 ? SEEK_SET : w == 1 ? SEEK_CUR : SEEK_END);
+    if (pos < 0) {
+        return fail(classp, descp, CALL_E_FAILED, "%s: %s", f->path,
+                    strerror(errno));
+    }
+    return json_pack("{s:I, s:b}", "position", (json_int_t) pos, "eof", 0);
+}
+
 /* Closes 'f' and frees its slot. */
 static void
 close_file(struct cfile *f)
@@ -829,6 +867,7 @@ static const struct call_command commands[] = {
     { "file-open", cmd_file_open },
     { "file-read", cmd_file_read },
     { "file-write", cmd_file_write },
+    { "file-seek", cmd_file_seek },
     { "file-close", cmd_file_close },
     { "exec", cmd_exec },
     { "fsfreeze-status", cmd_fsfreeze_status },

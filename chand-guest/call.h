@@ -33,7 +33,8 @@
  * killed).  A new version of the same key is a new request.
  *
  * Commands (the table in call.c): ping, info, os-info, time,
- * network-interfaces, file-open, file-read, file-write, file-close, exec,
+ * network-interfaces, file-open, file-read, file-write, file-seek,
+ * file-close, exec,
  * fsfreeze-status, fsfreeze-freeze, fsfreeze-thaw.  All but exec run in
  * the loop and are short: file reads are at most CALL_FILE_READ_MAX bytes,
  * on regular files only.  exec runs a child process (child.h), only for an

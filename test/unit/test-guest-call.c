@@ -413,6 +413,17 @@ test_files(void)
     CU_ASSERT(json_is_true(json_object_get(r, "eof")));
     json_decref(r);
     free(args);
+    args = xasprintf("{\"handle\":%"PRId64",\"offset\":-2,"
+                     "\"whence\":\"end\"}", h);
+    r = dispatch(&f, "file-seek", args, &class);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "position")), 4);
+    json_decref(r);
+    free(args);
+    args = xasprintf("{\"handle\":%"PRId64",\"offset\":1,"
+                     "\"whence\":\"middle\"}", h);
+    CU_ASSERT_PTR_NULL(dispatch(&f, "file-seek", args, &class));
+    CU_ASSERT_STRING_EQUAL(class, CALL_E_BAD_ARGS);
+    free(args);
     args = xasprintf("{\"handle\":%"PRId64",\"count\":%d}", h,
                      CALL_FILE_READ_MAX + 1);
     CU_ASSERT_PTR_NULL(dispatch(&f, "file-read", args, &class));
