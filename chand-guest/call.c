@@ -92,11 +92,11 @@ struct call {
 const char *
 call_id_of(const char *key)
 {
-    size_t n = strlen(CALL_KEY_PREFIX);
+    size_t n = strlen(DS_CALL_KEY_PREFIX);
     const char *id = key + n;
     size_t len;
 
-    if (strncmp(key, CALL_KEY_PREFIX, n)) {
+    if (strncmp(key, DS_CALL_KEY_PREFIX, n)) {
         return NULL;
     }
     len = strlen(id);
@@ -143,7 +143,7 @@ call_parse_request(const char *key, const char *value,
     *descp = NULL;
     if (!id) {
         *descp = xasprintf("bad request key \"%s\": want %s and 1 to %d of "
-                           "[A-Za-z0-9._-]", key, CALL_KEY_PREFIX,
+                           "[A-Za-z0-9._-]", key, DS_CALL_KEY_PREFIX,
                            CALL_ID_MAX);
         return false;
     }
@@ -1121,7 +1121,7 @@ static void
 end_run(struct call *c, struct crun *r, json_t *result, const char *class,
         const char *desc)
 {
-    const char *id = r->key + strlen(CALL_KEY_PREFIX);
+    const char *id = r->key + strlen(DS_CALL_KEY_PREFIX);
 
     r->response = call_render_response(id, r->version, time_wall_msec(),
                                        result, class, desc);
@@ -1196,7 +1196,7 @@ call_create(const struct call_config *config, struct datastore *ds)
     keyq_init(&c->queue);
     list_init(&c->runs);
     c->next_handle = time_wall_msec();  /* Not one of a previous run's. */
-    if (datastore_list(ds, CALL_KEY_PREFIX, keyq_push_record_cb,
+    if (datastore_list(ds, DS_CALL_KEY_PREFIX, keyq_push_record_cb,
                        &c->queue)) {
         VLOG_WARN("cannot list the requests: %s", datastore_last_error());
     }
@@ -1231,7 +1231,7 @@ call_destroy(struct call *c)
 void
 call_record_changed(struct call *c, const struct ds_change *change)
 {
-    if (!strncmp(change->key, CALL_KEY_PREFIX, strlen(CALL_KEY_PREFIX))) {
+    if (!strncmp(change->key, DS_CALL_KEY_PREFIX, strlen(DS_CALL_KEY_PREFIX))) {
         keyq_push(&c->queue, change->key);
     }
 }

@@ -1,7 +1,7 @@
 /*
  * call: requests and responses on the channel (doc/adapters.md).
  *
- * A request is a delivered record "call/<id>" (CALL_KEY_PREFIX, <id> 1 to
+ * A request is a delivered record "call/<id>" (DS_CALL_KEY_PREFIX, <id> 1 to
  * CALL_ID_MAX bytes of [A-Za-z0-9._-]) whose value is
  *
  *     {"command": C, "args"?: {...}, "timeout_ms"?: T, "at"?: A}
@@ -48,10 +48,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datastore.h"          /* DS_CALL_KEY_PREFIX, the requests' keys. */
+
 struct datastore;
 struct ds_change;
 
-#define CALL_KEY_PREFIX "call/"
 #define CALL_ID_MAX 64
 #define CALL_DEFAULT_TIMEOUT_MS 30000
 #define CALL_TIMEOUT_MAX_MS (24LL * 3600 * 1000)

@@ -167,7 +167,10 @@
  * the published table and drops its tombstones (the new VM's host holds
  * none of its records: all are sent again), empties the handled table
  * and drops the parent's result records (the clone runs its handlers and
- * reports on its own).  Records, published records and objects stay.
+ * reports on its own), and drops the parent's requests ("call/" records,
+ * call.h: requests to the parent are never run in the clone; its host
+ * sends the clone's own).  Other records, published records and objects
+ * stay.
  *
  * Errors: functions that act return 0 or a positive errno and leave a
  * message for datastore_last_error():
@@ -230,6 +233,8 @@ struct datastore;
 
 /* Handled records (see above). */
 #define DS_RESULT_KEY_PREFIX "result/"      /* + the record's key. */
+#define DS_CALL_KEY_PREFIX "call/"          /* Requests (call.h): a clone
+                                             * drops its parent's. */
 
 enum ds_sync {
     DS_SYNC_FULL,               /* fsync at every commit (default). */
