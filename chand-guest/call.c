@@ -1380,13 +1380,20 @@ store_response(struct call *c, struct crun *r)
     error = datastore_set_handled(c->ds, r->key, r->version, !r->class,
                                   r->response);
     if (error == EDQUOT || error == EINVAL) {
-        /* Over the publication limits (or the value limit): say so in a
-         * response that fits. */
-        char *desc = xasprintf("the response is %zu bytes, over %s",
-                               strlen(r->response),
-                               error == EDQUOT
-                               ? "this VM's publication limits"
-                               : "the largest value a record may have");
+        struct ds_pub_limits limits;
+        size_t len = strlen(r->response);
+
+        datastore_get_publish_limits(c->ds, &limits);
+        if (len <= DS_PUB_VALUE_MAX
+            && (!limits.max_value_bytes || len <= limits.max_value_bytes)) {
+            return error;       /* Another limit (rate, count, total): the
+                                 * caller tries again later. */
+        }
+        /* Over the value limits: say so in a response that fits. */
+        char *desc = xasprintf("the response is %zu bytes, over %s", len,
+                               len > DS_PUB_VALUE_MAX
+                               ? "the largest value a record may have"
+                               : "this VM's publication limit for a value");
 
         free(r->response);
         end_run(c, r, NULL, CALL_E_TOO_LARGE, desc);
