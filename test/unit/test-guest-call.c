@@ -582,6 +582,25 @@ test_too_large(void)
     CU_ASSERT_STRING_EQUAL(error_class(r), CALL_E_TOO_LARGE);
     CU_ASSERT_EQUAL(stats(&f).too_large, 1);
     json_decref(r);
+
+    /* Over the publication rate: stored again, later, as it is. */
+    limits.max_value_bytes = 0;
+    limits.max_publish_rate = 1;
+    datastore_set_publish_limits(f.ds, &limits);
+    deliver(&f, "call/p1", "{\"command\":\"ping\"}", 1);
+    deliver(&f, "call/p2", "{\"command\":\"ping\"}", 1);
+    deliver(&f, "call/p3", "{\"command\":\"ping\"}", 1);
+    run_idle(&f, 5000);
+    for (int i = 1; i <= 3; i++) {
+        char id[8];
+
+        snprintf(id, sizeof id, "p%d", i);
+        r = response(&f, id);
+        CU_ASSERT(json_is_object(json_object_get(r, "result")));
+        json_decref(r);
+    }
+    CU_ASSERT(stats(&f).store_errors >= 1);
+    CU_ASSERT_EQUAL(stats(&f).too_large, 1);
     cfix_destroy(&f);
 }
 
