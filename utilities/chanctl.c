@@ -799,14 +799,24 @@ main(int argc, char *argv[])
         && !opts.timeout) {
         opts.timeout = CHANCTL_RESTORE_TIMEOUT;
     }
+    if (!strcmp(cmd->name, "call") && !opts.timeout) {
+        opts.timeout = CHANCTL_CALL_TIMEOUT;
+    }
     if (opts.timeout > 0) {
         const char *server = polled_server(cmd, &opts);
 
         if (!strcmp(cmd->name, "watch")) {
             arm_timeout(opts.timeout, "", CHANCTL_OK);
         } else if (!strcmp(cmd->name, "call")) {
-            /* The VM's time; the command waits for the response and
-             * cleans up itself. */
+            /* The VM's time: the command waits for the response and its
+             * grace itself, and cleans up; this only catches a Chan DB
+             * that stops answering. */
+            char *msg = xasprintf(
+                "chanctl: call: timed out after %g seconds (no answer from "
+                "the Chan DB)\n", opts.timeout);
+            arm_timeout(opts.timeout + CHANCTL_CALL_GRACE_MSEC / 1000.0 + 5,
+                        msg, CHANCTL_FAIL);
+            free(msg);
         } else if (server) {
             /* The command checks its deadline itself; this only catches a
              * server that stops answering. */
