@@ -15,6 +15,9 @@ chand_guest_chand_guest_SOURCES = \
 	chand-guest/watch.c chand-guest/watch.h \
 	chand-guest/kvp.c chand-guest/kvp.h \
 	chand-guest/kvp-pool.c chand-guest/kvp-pool.h \
+	chand-guest/keyq.c chand-guest/keyq.h \
+	chand-guest/child.c chand-guest/child.h \
+	chand-guest/call.c chand-guest/call.h \
 	chand-guest/handler.c chand-guest/handler.h \
 	chand-guest/transfer.c chand-guest/transfer.h
 chand_guest_chand_guest_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

@@ -118,12 +118,15 @@ static const char *const ds_schema_upgrade_sql[] = {
 /* What a clone forgets of its parent's state (see datastore_claim_chan_id()),
  * in the open transaction: the tombstones and results the new VM's host
  * never had, the acknowledgements of the parent's host, the handled
- * table. */
+ * table, the requests to the parent (never to be run again in the
+ * clone). */
 static const char ds_clone_reset_sql[] =
     "DELETE FROM published WHERE deleted = 1"
     " OR (key >= '" DS_RESULT_KEY_PREFIX "' AND key < 'result0');"
     "UPDATE published SET acked_version = 0;"
-    "DELETE FROM handled;";
+    "DELETE FROM handled;"
+    "DELETE FROM records"
+    " WHERE key >= '" DS_CALL_KEY_PREFIX "' AND key < 'call0';";
 
 /* Cached statements.  Every piece of data is bound, never spliced. */
 enum ds_stmt {

@@ -125,7 +125,8 @@
  * wire's record rules (1..DS_PUB_KEY_MAX bytes of UTF-8, no NUL) and may
  * not start with one of DS_PUB_RESERVED_PREFIXES ("from/": records
  * chand-host relays; "obj/": the object records below; "result/": the
- * handler results below); values are JSON
+ * handler results below and the responses to requests, call.h); values
+ * are JSON
  * texts the wire
  * accepts (no duplicate member names, nesting at most DS_PUB_MAX_DEPTH,
  * integers within 64 bits), at most DS_PUB_VALUE_MAX bytes once rendered
@@ -166,7 +167,10 @@
  * the published table and drops its tombstones (the new VM's host holds
  * none of its records: all are sent again), empties the handled table
  * and drops the parent's result records (the clone runs its handlers and
- * reports on its own).  Records, published records and objects stay.
+ * reports on its own), and drops the parent's requests ("call/" records,
+ * call.h: requests to the parent are never run in the clone; its host
+ * sends the clone's own).  Other records, published records and objects
+ * stay.
  *
  * Errors: functions that act return 0 or a positive errno and leave a
  * message for datastore_last_error():
@@ -229,6 +233,8 @@ struct datastore;
 
 /* Handled records (see above). */
 #define DS_RESULT_KEY_PREFIX "result/"      /* + the record's key. */
+#define DS_CALL_KEY_PREFIX "call/"          /* Requests (call.h): a clone
+                                             * drops its parent's. */
 
 enum ds_sync {
     DS_SYNC_FULL,               /* fsync at every commit (default). */

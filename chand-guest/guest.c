@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "datastore.h"
 #include "guest-metrics.h"
+#include "call.h"
 #include "handler.h"
 #include "keyring.h"
 #include "kvp.h"
@@ -59,6 +60,7 @@ struct guest {
     struct watch *watch;        /* NULL without --watch-dir. */
     struct kvp *kvp;            /* NULL without --kvp-prefix. */
     struct handler *handler;
+    struct call *call;          /* Requests (call.h). */
     struct transfer *transfer;
     uint32_t clone_of;          /* The parent's chan-id if this start found
                                  * a clone (0: it did not). */
@@ -245,6 +247,9 @@ datastore_changed(void *g_, const struct ds_change *change)
     }
     if (g->kvp) {
         kvp_record_changed(g->kvp, change);
+    }
+    if (g->call) {
+        call_record_changed(g->call, change);
     }
 }
 
@@ -671,6 +676,8 @@ guest_create(const struct guest_options *opts)
     if (!g->handler) {
         goto error;
     }
+    struct call_config cc = { .exec_allow = opts->exec_allow };
+    g->call = call_create(&cc, g->ds);
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
     ctl_command_register("guest/metrics", "", 0, 0, ctl_metrics, g);
     ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);
@@ -702,6 +709,7 @@ guest_destroy(struct guest *g)
         watch_destroy(g->watch);
         kvp_destroy(g->kvp);
         handler_destroy(g->handler);
+        call_destroy(g->call);
         transfer_destroy(g->transfer);
         g->transfer = NULL;
         api_destroy(g->api);
@@ -787,6 +795,7 @@ guest_run(struct guest *g)
     update_mtu(g, time_msec());
     transfer_run(g->transfer, time_msec());
     handler_run(g->handler);
+    call_run(g->call);
     maybe_publish_stats(g);
     update_publisher_key(g);
     publisher_run(g->pub, time_msec());
@@ -819,6 +828,7 @@ guest_wait(struct guest *g)
         kvp_wait(g->kvp, now);
     }
     handler_wait(g->handler);
+    call_wait(g->call);
     transfer_wait(g->transfer, now);
     ctl_server_wait(g->ctl);
 }
@@ -894,6 +904,7 @@ guest_status_json(const struct guest *g)
                         handler_status_json(g->handler));
     json_object_set_new(status, "kvp", (g->kvp ? kvp_status_json(g->kvp)
                                         : json_null()));
+    json_object_set_new(status, "calls", call_status_json(g->call));
     json_object_set_new(status, "identity", identity_status_json(g));
     json_object_set_new(status, "transfer",
                         transfer_status_json(g->transfer, now));

@@ -20,6 +20,9 @@
  * The handler runner (handler.h) runs the handlers of the delivered
  * records that ask for action and publishes their results.
  *
+ * The call runner (call.h) answers the requests delivered as "call/<id>"
+ * records with "result/call/<id>" records.
+ *
  * The publisher (publisher.h) carries what guest applications publish
  * (the local API's "publish" and "unpublish") to the host, with the
  * receiver's key; the receiver hands it the host's ACKs.  Every
@@ -78,6 +81,8 @@ struct guest_options {
                                  * (kvp.h), or NULL: no KVP view. */
     const char *kvp_dir;        /* The pools' directory, or NULL: the
                                  * default. */
+    const char *exec_allow;     /* The calls' exec allowlist file, or NULL:
+                                 * exec is refused (call.h). */
 };
 
 struct guest;
@@ -104,8 +109,9 @@ bool guest_exiting(const struct guest *);
  * configuration, "records", and "bridge", "api", "socket", "key_file"
  * (keyring_file_status_json()) and "publisher"
  * (publisher_status_json()) objects, "watch" (watch_status_json(), or
- * null without --watch-dir), "handlers" (handler_status_json()) and "kvp"
- * (kvp_status_json(), or null without --kvp-prefix). */
+ * null without --watch-dir), "handlers" (handler_status_json()), "kvp"
+ * (kvp_status_json(), or null without --kvp-prefix) and "calls"
+ * (call_status_json()). */
 json_t *guest_status_json(const struct guest *);
 
 #endif /* guest.h */

@@ -18,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "datastore.h"
+#include "keyq.h"
 #include "hmap.h"
 #include "list.h"
 #include "poll-loop.h"
@@ -34,35 +36,15 @@ static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 20);
 #define HANDLER_POLL_MS 100
 #define HANDLER_RETRY_MS 1000
 
-/* A key waiting to be looked at. */
-struct hkey {
-    struct hmap_node node;      /* In 'queued', by hash of 'key'. */
-    struct list list_node;      /* In 'queue'. */
-    char *key;                  /* Owned. */
-};
-
-/* Bytes read from one of a child's pipes. */
-struct hbuf {
-    int fd;                     /* -1 once closed. */
-    char *data;                 /* Owned; HANDLER_OUTPUT_MAX + 1 bytes. */
-    size_t len;
-};
-
 /* One run of a handler, from its start to its stored result. */
 struct hrun {
     struct list list_node;      /* In 'runs'. */
     char *key;                  /* Owned. */
     const char *kind;           /* A constant. */
     int64_t version;
-    pid_t pid;                  /* 0 once reaped (or never started). */
-    int pidfd;                  /* -1: none. */
-    int in_fd;                  /* -1 once all of 'input' is written. */
-    char *input;                /* Owned. */
-    size_t input_len, input_done;
-    struct hbuf out, err;
+    struct child proc;          /* The handler's process. */
     long long started, deadline;    /* time_msec(). */
     bool timed_out;
-    int status;                 /* Wait status, once reaped. */
     bool ended;                 /* The outcome is known. */
     struct handler_outcome outcome;
     long long retry_at;         /* When to try storing it again; 0: now. */
@@ -72,15 +54,13 @@ struct handler {
     struct datastore *ds;       /* Borrowed. */
     char *dir;
     char *user;                 /* Or NULL. */
-    uid_t uid;                  /* With 'user'. */
-    gid_t gid;
+    struct child_user cuser;    /* With 'user'. */
     unsigned int timeout;
     unsigned int max_running;
     char *quarantine_dir;       /* Or NULL. */
     handler_prepare_func *prepare;  /* Or NULL. */
     void *prepare_aux;
-    struct hmap queued;         /* struct hkey, all in 'queue'. */
-    struct list queue;
+    struct keyq queue;          /* Keys to look at. */
     struct list runs;           /* struct hrun, started or ended. */
     size_t n_running;           /* Runs not yet ended. */
     struct handler_stats stats;
@@ -311,44 +291,6 @@ handler_outcome_destroy(struct handler_outcome *o)
     memset(o, 0, sizeof *o);
 }
 
-/* The queue. */
-
-static struct hkey *
-find_queued(const struct handler *h, const char *key)
-{
-    struct hkey *k;
-
-    HMAP_FOR_EACH_WITH_HASH (k, node, hash_string_nocase(key), &h->queued) {
-        if (!strcmp(k->key, key)) {
-            return k;
-        }
-    }
-    return NULL;
-}
-
-/* Queues 'key' (borrowed, copied) unless it is queued already. */
-static void
-queue_key(struct handler *h, const char *key)
-{
-    if (!find_queued(h, key)) {
-        struct hkey *k = xmalloc(sizeof *k);
-
-        k->key = xstrdup(key);
-        hmap_insert(&h->queued, &k->node, hash_string_nocase(key));
-        list_push_back(&h->queue, &k->list_node);
-    }
-}
-
-/* Takes 'k' off the queue and frees it. */
-static void
-unqueue(struct handler *h, struct hkey *k)
-{
-    hmap_remove(&h->queued, &k->node);
-    list_remove(&k->list_node);
-    free(k->key);
-    free(k);
-}
-
 /* Returns the run of 'key', if one is under way or waiting to be
  * stored. */
 static struct hrun *
@@ -365,23 +307,13 @@ find_run(const struct handler *h, const char *key)
 }
 
 static int
-queue_record_cb(void *h_, const char *key, const char *value,
-                int64_t version)
-{
-    (void) value;
-    (void) version;
-    queue_key(h_, key);
-    return 0;
-}
-
-static int
 queue_handled_cb(void *h_, const char *key, int64_t version, bool ok,
                  int64_t handled_at)
 {
     (void) version;
     (void) ok;
     (void) handled_at;
-    queue_key(h_, key);
+    keyq_push(&((struct handler *) h_)->queue, key);
     return 0;
 }
 
@@ -392,7 +324,7 @@ queue_all(struct handler *h)
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         char *prefix = xasprintf("%s/", kinds[i]);
 
-        if (datastore_list(h->ds, prefix, queue_record_cb, h)) {
+        if (datastore_list(h->ds, prefix, keyq_push_record_cb, &h->queue)) {
             VLOG_WARN("cannot list the %s records: %s", kinds[i],
                       datastore_last_error());
         }
@@ -417,9 +349,10 @@ resolve_user(struct handler *h)
         VLOG_ERR("--handler-user: no user \"%s\"", h->user);
         return false;
     }
-    h->uid = pw->pw_uid;
-    h->gid = pw->pw_gid;
-    if (geteuid() != 0 && h->uid != geteuid()) {
+    h->cuser.name = h->user;
+    h->cuser.uid = pw->pw_uid;
+    h->cuser.gid = pw->pw_gid;
+    if (geteuid() != 0 && h->cuser.uid != geteuid()) {
         VLOG_ERR("--handler-user: chand-guest must run as root to run "
                  "handlers as \"%s\"", h->user);
         return false;
@@ -442,8 +375,7 @@ handler_create(const struct handler_config *config, struct datastore *ds)
     h->prepare = config->prepare;
     h->prepare_aux = config->prepare_aux;
     signal(SIGPIPE, SIG_IGN);   /* A handler may close its stdin. */
-    hmap_init(&h->queued);
-    list_init(&h->queue);
+    keyq_init(&h->queue);
     list_init(&h->runs);
     if (h->user && !resolve_user(h)) {
         handler_destroy(h);
@@ -456,34 +388,12 @@ handler_create(const struct handler_config *config, struct datastore *ds)
     return h;
 }
 
-static void
-close_fd(int *fdp)
-{
-    if (*fdp >= 0) {
-        close(*fdp);
-        *fdp = -1;
-    }
-}
-
 /* Frees 'r' (taken off the list by the caller), killing its process group
  * if it still runs. */
 static void
 run_free(struct hrun *r)
 {
-    if (r->pid > 0) {
-        kill(-r->pid, SIGKILL);
-        kill(r->pid, SIGKILL);
-        while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR) {
-            continue;
-        }
-    }
-    close_fd(&r->pidfd);
-    close_fd(&r->in_fd);
-    close_fd(&r->out.fd);
-    close_fd(&r->err.fd);
-    free(r->out.data);
-    free(r->err.data);
-    free(r->input);
+    child_destroy(&r->proc);
     free(r->key);
     handler_outcome_destroy(&r->outcome);
     free(r);
@@ -493,17 +403,13 @@ void
 handler_destroy(struct handler *h)
 {
     if (h) {
-        struct hkey *k;
         struct hrun *r;
 
-        LIST_FOR_EACH_SAFE (k, list_node, &h->queue) {
-            unqueue(h, k);
-        }
+        keyq_destroy(&h->queue);
         LIST_FOR_EACH_SAFE (r, list_node, &h->runs) {
             list_remove(&r->list_node);
             run_free(r);
         }
-        hmap_destroy(&h->queued);
         free(h->dir);
         free(h->user);
         free(h->quarantine_dir);
@@ -515,7 +421,7 @@ void
 handler_record_changed(struct handler *h, const struct ds_change *change)
 {
     if (handler_kind_of(change->key)) {
-        queue_key(h, change->key);
+        keyq_push(&h->queue, change->key);
     }
 }
 
@@ -556,116 +462,10 @@ make_input(const char *key, const char *kind, int64_t version,
     return dump_and_free(in);
 }
 
-/* Opens pipes for the child: 'fds'[0..2] are the child's stdin, stdout and
- * stderr, 'fds'[3..5] our ends.  Returns 0 or an errno. */
+/* Forks and execs the handler of 'r' with 'input' (borrowed).  Returns 0
+ * or an errno. */
 static int
-open_pipes(int fds[6])
-{
-    int p[3][2];
-
-    for (int i = 0; i < 3; i++) {
-        if (pipe2(p[i], O_CLOEXEC)) {
-            int error = errno;
-
-            for (int j = 0; j < i; j++) {
-                close(p[j][0]);
-                close(p[j][1]);
-            }
-            return error;
-        }
-    }
-    fds[0] = p[0][0];
-    fds[3] = p[0][1];
-    fds[1] = p[1][1];
-    fds[4] = p[1][0];
-    fds[2] = p[2][1];
-    fds[5] = p[2][0];
-    for (int i = 3; i < 6; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-    }
-    return 0;
-}
-
-/* In the child: closes every descriptor above 2. */
-static void
-close_other_fds(void)
-{
-#ifdef SYS_close_range
-    if (!syscall(SYS_close_range, 3U, ~0U, 0U)) {
-        return;
-    }
-#endif
-    long max = sysconf(_SC_OPEN_MAX);
-    for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
-        close(fd);
-    }
-}
-
-/* In the child: writes "chand-guest: 'what': <errno>" to stderr and exits
- * with 'code'. */
-static void
-child_fail(const char *what, int code)
-{
-    dprintf(2, "chand-guest: %s: %s\n", what, strerror(errno));
-    _exit(code);
-}
-
-/* In the child, after fork(): sets up and execs 'path'.  Never returns. */
-static void
-child(const struct handler *h, const char *path, const char *kind,
-      const int fds[6], char *const envp[])
-{
-    char *const argv[] = { (char *) kind, NULL };
-    sigset_t none;
-
-    setpgid(0, 0);
-    for (int i = 0; i < 3; i++) {
-        if (dup2(fds[i], i) < 0) {
-            _exit(126);
-        }
-    }
-    close_other_fds();
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++) {
-        signal(sig, SIG_DFL);
-    }
-    if (h->user) {
-        if (initgroups(h->user, h->gid)) {
-            child_fail("initgroups", 126);
-        } else if (setgid(h->gid)) {
-            child_fail("setgid", 126);
-        } else if (setuid(h->uid)) {
-            child_fail("setuid", 126);
-        }
-    }
-    if (chdir("/")) {
-        child_fail("chdir /", 126);
-    }
-    execve(path, argv, envp);
-    child_fail(path, 127);
-}
-
-/* Returns a pidfd for 'pid', or -1 if the kernel has none. */
-static int
-open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    int fd = syscall(SYS_pidfd_open, pid, 0);
-
-    if (fd >= 0) {
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        return fd;
-    }
-#else
-    (void) pid;
-#endif
-    return -1;
-}
-
-/* Forks and execs the handler of 'r'.  Returns 0 or an errno. */
-static int
-spawn(struct handler *h, struct hrun *r)
+spawn(struct handler *h, struct hrun *r, const char *input)
 {
     char *path = xasprintf("%s/%s", h->dir, r->kind);
     char *env_kind = xasprintf("CHAND_HANDLER_KIND=%s", r->kind);
@@ -674,32 +474,11 @@ spawn(struct handler *h, struct hrun *r)
                    : NULL);
     char *envp[] = { (char *) "PATH=" HANDLER_PATH, (char *) "LANG=C",
                      env_kind, env_q, NULL };
-    int fds[6], error;
-    pid_t pid;
+    char *const argv[] = { (char *) r->kind, NULL };
+    int error = child_spawn(&r->proc, path, argv, envp,
+                            h->user ? &h->cuser : NULL, input,
+                            strlen(input));
 
-    error = open_pipes(fds);
-    if (!error) {
-        pid = fork();
-        if (pid == 0) {
-            child(h, path, r->kind, fds, envp);
-        }
-        error = pid < 0 ? errno : 0;
-        for (int i = 0; i < 3; i++) {
-            close(fds[i]);
-        }
-        if (error) {
-            for (int i = 3; i < 6; i++) {
-                close(fds[i]);
-            }
-        } else {
-            setpgid(pid, pid);      /* Also in the child: no race. */
-            r->pid = pid;
-            r->pidfd = open_pidfd(pid);
-            r->in_fd = fds[3];
-            r->out.fd = fds[4];
-            r->err.fd = fds[5];
-        }
-    }
     free(path);
     free(env_kind);
     free(env_q);
@@ -751,9 +530,7 @@ start_run(struct handler *h, const char *key, const char *kind,
     r->key = xstrdup(key);
     r->kind = kind;
     r->version = version;
-    r->pidfd = r->in_fd = r->out.fd = r->err.fd = -1;
-    r->out.data = xmalloc(HANDLER_OUTPUT_MAX + 1);
-    r->err.data = xmalloc(HANDLER_OUTPUT_MAX + 1);
+    child_init(&r->proc, HANDLER_OUTPUT_MAX);
     r->started = time_msec();
     r->deadline = r->started + (long long) h->timeout * 1000;
     list_push_back(&h->runs, &r->list_node);
@@ -770,9 +547,9 @@ start_run(struct handler *h, const char *key, const char *kind,
         count_outcome(h, r);
         return;
     }
-    r->input = make_input(key, kind, version, value, extra);
-    r->input_len = strlen(r->input);
-    int error = spawn(h, r);
+    char *input = make_input(key, kind, version, value, extra);
+    int error = spawn(h, r, input);
+    free(input);
     if (error) {
         snprintf(reason, sizeof reason, "cannot start the handler: %s",
                  strerror(error));
@@ -782,7 +559,7 @@ start_run(struct handler *h, const char *key, const char *kind,
     }
     h->n_running++;
     VLOG_DBG("%s version %"PRId64": handler %s/%s started, pid %ld", key,
-             version, h->dir, kind, (long) r->pid);
+             version, h->dir, kind, (long) r->proc.pid);
 }
 
 /* Runs the prepare step for version 'version' of 'key' of 'kind' with
@@ -815,7 +592,7 @@ prepare_and_start(struct handler *h, const char *key, const char *kind,
 void
 handler_poke(struct handler *h, const char *key)
 {
-    queue_key(h, key);
+    keyq_push(&h->queue, key);
 }
 
 /* Looks at queued 'key' (borrowed): forgets a deleted record, starts a run
@@ -851,16 +628,16 @@ look_at(struct handler *h, const char *key)
 static void
 start_queued(struct handler *h)
 {
-    struct hkey *k;
+    struct keyq_entry *k;
 
-    LIST_FOR_EACH_SAFE (k, list_node, &h->queue) {
+    LIST_FOR_EACH_SAFE (k, list_node, &h->queue.order) {
         if (h->n_running >= h->max_running) {
             return;
         }
         if (!find_run(h, k->key)) {
             char *key = xstrdup(k->key);
 
-            unqueue(h, k);
+            keyq_remove(&h->queue, k);
             look_at(h, key);
             free(key);
         }
@@ -869,94 +646,21 @@ start_queued(struct handler *h)
 
 /* A run under way. */
 
-/* Writes what it can of 'r''s stdin; closes it when done or when the
- * handler does not want it. */
-static void
-feed_input(struct hrun *r)
-{
-    while (r->in_fd >= 0 && r->input_done < r->input_len) {
-        ssize_t n = write(r->in_fd, r->input + r->input_done,
-                          r->input_len - r->input_done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            return;
-        } else if (n < 0) {
-            break;              /* EPIPE: it closed its stdin. */
-        }
-        r->input_done += n;
-    }
-    close_fd(&r->in_fd);
-}
-
-/* Reads what is there from 'b', keeping at most HANDLER_OUTPUT_MAX bytes;
- * closes it at end of file. */
-static void
-drain(struct hbuf *b)
-{
-    char scratch[4096];
-
-    while (b->fd >= 0) {
-        size_t room = HANDLER_OUTPUT_MAX - b->len;
-        char *dst = room ? b->data + b->len : scratch;
-        ssize_t n = read(b->fd, dst, room ? room : sizeof scratch);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            return;
-        } else if (n <= 0) {
-            close_fd(&b->fd);
-        } else if (room) {
-            b->len += n;
-        }
-    }
-}
-
-/* Checks whether 'r''s process ended; if so kills what is left of its
- * process group and reaps it.  Returns true once reaped. */
-static bool
-reap(struct hrun *r)
-{
-    siginfo_t info;
-
-    memset(&info, 0, sizeof info);
-    if (waitid(P_PID, r->pid, &info, WEXITED | WNOHANG | WNOWAIT)
-        || !info.si_pid) {
-        return false;
-    }
-    kill(-r->pid, SIGKILL);     /* Leftovers; the zombie keeps the id. */
-    if (waitpid(r->pid, &r->status, 0) < 0) {
-        r->status = 0;
-    }
-    r->pid = 0;
-    return true;
-}
-
 /* Moves 'r' (under way) on. */
 static void
 step_run(struct handler *h, struct hrun *r)
 {
-    feed_input(r);
-    drain(&r->out);
-    drain(&r->err);
+    struct child *c = &r->proc;
+
     if (!r->timed_out && time_msec() >= r->deadline) {
-        kill(-r->pid, SIGKILL);
-        kill(r->pid, SIGKILL);
+        child_kill(c);
         r->timed_out = true;
     }
-    if (!reap(r)) {
+    if (!child_step(c)) {
         return;
     }
-    drain(&r->out);
-    drain(&r->err);
-    close_fd(&r->pidfd);
-    close_fd(&r->in_fd);
-    close_fd(&r->out.fd);
-    close_fd(&r->err.fd);
-    handler_evaluate(r->status, r->timed_out, h->timeout, r->out.data,
-                     r->out.len, r->err.data, r->err.len, &r->outcome);
+    handler_evaluate(c->status, r->timed_out, h->timeout, c->out.data,
+                     c->out.len, c->err.data, c->err.len, &r->outcome);
     r->ended = true;
     h->n_running--;
     count_outcome(h, r);
@@ -1068,7 +772,7 @@ store_ended(struct handler *h)
             r->retry_at = now + HANDLER_RETRY_MS;
             continue;
         }
-        queue_key(h, r->key);   /* A newer version may be waiting. */
+        keyq_push(&h->queue, r->key);   /* A newer version may be waiting. */
         list_remove(&r->list_node);
         run_free(r);
     }
@@ -1095,9 +799,9 @@ handler_run(struct handler *h)
 static bool
 can_start(const struct handler *h)
 {
-    struct hkey *k;
+    struct keyq_entry *k;
 
-    LIST_FOR_EACH (k, list_node, &h->queue) {
+    LIST_FOR_EACH (k, list_node, &h->queue.order) {
         if (!find_run(h, k->key)) {
             return true;
         }
@@ -1115,20 +819,7 @@ handler_wait(struct handler *h)
             poll_timer_wait_until(r->retry_at);
             continue;
         }
-        if (r->in_fd >= 0) {
-            poll_fd_wait(r->in_fd, POLLOUT);
-        }
-        if (r->out.fd >= 0) {
-            poll_fd_wait(r->out.fd, POLLIN);
-        }
-        if (r->err.fd >= 0) {
-            poll_fd_wait(r->err.fd, POLLIN);
-        }
-        if (r->pidfd >= 0) {
-            poll_fd_wait(r->pidfd, POLLIN);
-        } else {
-            poll_timer_wait(HANDLER_POLL_MS);
-        }
+        child_wait(&r->proc);
         if (!r->timed_out) {
             poll_timer_wait_until(r->deadline);
         } else {
@@ -1143,7 +834,7 @@ handler_wait(struct handler *h)
 bool
 handler_is_idle(const struct handler *h)
 {
-    return list_is_empty(&h->queue) && list_is_empty(&h->runs);
+    return keyq_is_empty(&h->queue) && list_is_empty(&h->runs);
 }
 
 void
@@ -1165,7 +856,7 @@ handler_status_json(const struct handler *h)
             json_array_append_new(running, json_pack(
                 "{s:s, s:I, s:I, s:I}", "key", r->key,
                 "version", (json_int_t) r->version,
-                "pid", (json_int_t) r->pid,
+                "pid", (json_int_t) r->proc.pid,
                 "seconds", (json_int_t) ((now - r->started) / 1000)));
         }
     }
@@ -1176,7 +867,7 @@ handler_status_json(const struct handler *h)
         "timeout", (json_int_t) h->timeout,
         "max_running", (json_int_t) h->max_running,
         "quarantine_dir", h->quarantine_dir,
-        "queued", (json_int_t) list_size(&h->queue),
+        "queued", (json_int_t) keyq_size(&h->queue),
         "running", running,
         "counters",
         "runs", (json_int_t) s->runs, "ok", (json_int_t) s->ok,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "chan-endpoint.h"
@@ -72,6 +73,11 @@ Handlers (run for verdict/, notice/, install/ and restore/ records):\n\
                       CHAND_QUARANTINE_DIR for the handlers: where the\n\
                       built-in verdict handler moves files (default: its\n\
                       own, /var/lib/chand/quarantine)\n\
+\n\
+Requests (call/ records, answered as result/call/; doc/adapters.md):\n\
+  --exec-allow=FILE   allow the exec command for the executables listed\n\
+                      in FILE, one absolute path a line (default: exec\n\
+                      is refused)\n\
 \n\
 File transfer (install/ and restore/ content, objects the host fetches):\n\
   --content-dir=DIR   where content pulled from the host is kept\n\
@@ -176,7 +182,8 @@ main(int argc, char *argv[])
            OPT_WATCH_DIR, OPT_HANDLERS_DIR, OPT_HANDLER_USER,
            OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR,
            OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER, OPT_MTU,
-           OPT_KVP_PREFIX, OPT_KVP_DIR };
+           OPT_KVP_PREFIX, OPT_KVP_DIR,
+           OPT_EXEC_ALLOW };
     static const struct option long_options[] = {
         { "chan-id", required_argument, NULL, OPT_CHAN_ID },
         { "vid", required_argument, NULL, OPT_VID },
@@ -191,6 +198,7 @@ main(int argc, char *argv[])
         { "handler-timeout", required_argument, NULL, OPT_HANDLER_TIMEOUT },
         { "handlers-max", required_argument, NULL, OPT_HANDLERS_MAX },
         { "quarantine-dir", required_argument, NULL, OPT_QUARANTINE_DIR },
+        { "exec-allow", required_argument, NULL, OPT_EXEC_ALLOW },
         { "content-dir", required_argument, NULL, OPT_CONTENT_DIR },
         { "install-dir", required_argument, NULL, OPT_INSTALL_DIR },
         { "max-transfer", required_argument, NULL, OPT_MAX_TRANSFER },
@@ -260,6 +268,7 @@ main(int argc, char *argv[])
         case OPT_HANDLERS_DIR: opts.handlers_dir = optarg; break;
         case OPT_HANDLER_USER: opts.handler_user = optarg; break;
         case OPT_QUARANTINE_DIR: opts.quarantine_dir = optarg; break;
+        case OPT_EXEC_ALLOW: opts.exec_allow = optarg; break;
         case OPT_CONTENT_DIR: opts.content_dir = optarg; break;
         case OPT_INSTALL_DIR: opts.install_dir = optarg; break;
         case OPT_MAX_TRANSFER:
@@ -361,6 +370,11 @@ main(int argc, char *argv[])
         || !*opts.handlers_dir) {
         fprintf(stderr, "chand-guest: --db, --key-file, --api, --ctl and "
                 "--handlers-dir may not be empty\n");
+        return 2;
+    }
+    if (opts.exec_allow && access(opts.exec_allow, R_OK)) {
+        fprintf(stderr, "chand-guest: --exec-allow: cannot read %s: %s\n",
+                opts.exec_allow, strerror(errno));
         return 2;
     }
     if (log_file && vlog_set_log_file(log_file)) {

@@ -3,6 +3,7 @@
 noinst_LIBRARIES += lib/libchand.a
 lib_libchand_a_SOURCES = \
 	lib/packets.c lib/packets.h \
+	lib/base64.c lib/base64.h \
 	lib/chan-endpoint.c lib/chan-endpoint.h \
 	lib/chan-wire.c lib/chan-wire.h \
 	lib/chan-sender.c lib/chan-sender.h \

@@ -1,6 +1,6 @@
 /* chanctl: host commands that talk to the Chan DB (push, delete, status,
  * wait, key-add, key-retire, key-list, object-list, object-show,
- * object-set, allow, disallow, allowlist, install, published --vm,
+ * object-set, allow, disallow, allowlist, install, call, published --vm,
  * set-connection, get-connection, del-connection, rbac-init; the platform
  * ids: id-set, id-retire, id-delete, id-list, id-show and --vm KIND:ID).
  * See chanctl.h and doc/chan-db.md. */
@@ -2548,6 +2548,193 @@ chanctl_cmd_install(const struct chanctl_options *opts, int argc,
         free(key);
     }
     db_close(&db);
+    return error;
+}
+
+/* ----------------------------------------------------------------------
+ * call: a request to a VM and its response (doc/adapters.md).
+ */
+
+/* Reads, in one transaction, the response to request 'key' of 'vm'
+ * (Guest_Record result/'key') and why chand-host cannot deliver the
+ * request, if it cannot (the Record's error, or the key's entry in the
+ * VM's Channel.errors).  Returns the response (a new reference), or NULL
+ * with '*whyp' set (malloc()ed) if the request is undeliverable, or NULL
+ * alone if there is no response yet.  On failure to read, prints the
+ * error and sets '*failedp'. */
+static json_t *
+read_response(struct db *db, const char *vm, const char *key, char **whyp,
+              bool *failedp)
+{
+    char *rkey = xasprintf("result/%s", key);
+    json_t *ops = json_pack(
+        "[ooo]",
+        ovsdb_op_select("Guest_Record",
+                        json_pack("[oo]",
+                                  ovsdb_condition("vm", "==",
+                                                  json_string(vm)),
+                                  ovsdb_condition("key", "==",
+                                                  json_string(rkey))),
+                        json_pack("[s]", "value")),
+        ovsdb_op_select("Record", record_where(key, vm),
+                        json_pack("[s]", "error")),
+        ovsdb_op_select("Channel",
+                        json_pack("[o]", ovsdb_condition("vm", "==",
+                                                         json_string(vm))),
+                        json_pack("[s]", "errors")));
+    json_t *result, *response = NULL;
+    char *msg;
+
+    free(rkey);
+    if (db_transact(db, ops, &result, &msg) != TXN_OK) {
+        chanctl_error("%s", msg);
+        free(msg);
+        *failedp = true;
+        return NULL;
+    }
+#define ROW(I) json_array_get(json_object_get(json_array_get(result, I), \
+                                              "rows"), 0)
+    const char *value = row_string(ROW(0), "value");
+    const char *error = row_string(ROW(1), "error");
+    json_t *errors = row_map(ROW(2), "errors");
+#undef ROW
+    const char *reason = json_string_value(json_object_get(errors, key));
+
+    if (value) {
+        response = json_loads(value, 0, NULL);
+    } else if (error || reason) {
+        *whyp = xstrdup(error ? error : reason);
+    }
+    json_decref(errors);
+    json_decref(result);
+    return response;
+}
+
+/* Deletes request 'key' of 'vm' (which withdraws its response). */
+static void
+delete_request(struct db *db, const char *vm, const char *key)
+{
+    json_t *ops = json_pack("[oo]",
+                            ovsdb_op_delete("Record", record_where(key, vm)),
+                            ovsdb_op_comment("chanctl: call done"));
+    json_t *result;
+    char *msg;
+
+    if (db_transact(db, ops, &result, &msg) != TXN_OK) {
+        chanctl_error("warning: cannot delete the request %s of %s: %s",
+                      key, vm, msg);
+        free(msg);
+    }
+    json_decref(result);
+}
+
+/* Prints 'response' (borrowed) for 'command'; returns the exit status. */
+static int
+print_response(const struct chanctl_options *opts, const char *command,
+               const json_t *response)
+{
+    const json_t *error = json_object_get(response, "error");
+
+    if (opts->json) {
+        print_json(response);
+    } else if (!error) {
+        char *text = json_dumps(json_object_get(response, "result"),
+                                JSON_ENCODE_ANY | JSON_COMPACT
+                                | JSON_SORT_KEYS);
+        printf("%s\n", text ? text : "null");
+        free(text);
+    }
+    if (error) {
+        chanctl_error("call %s: %s: %s", command,
+                      json_string_value(json_object_get(error, "class")),
+                      json_string_value(json_object_get(error, "desc")));
+        return CHANCTL_FAIL;
+    }
+    return CHANCTL_OK;
+}
+
+int
+chanctl_cmd_call(const struct chanctl_options *opts, int argc, char *argv[])
+{
+    const char *command = argv[0];
+    double timeout = opts->timeout > 0 ? opts->timeout : CHANCTL_CALL_TIMEOUT;
+    json_t *args = argc > 1 ? json_loads(argv[1], 0, NULL) : json_object();
+    char id[2 * KEY_BYTES + 1];
+    struct db db;
+    int error;
+
+    if ((error = chanctl_check_vm_required(opts, "call"))) {
+        json_decref(args);
+        return error;
+    } else if (!json_is_object(args)) {
+        json_decref(args);
+        return chanctl_usage_error("JSON-ARGS must be a JSON object");
+    } else if (!*command || strlen(command) > CHAN_WIRE_MAX_KEY_LEN) {
+        json_decref(args);
+        return chanctl_usage_error("COMMAND must be 1 to %d bytes",
+                                   CHAN_WIRE_MAX_KEY_LEN);
+    } else if ((error = random_hex_key(id))) {
+        json_decref(args);
+        return error;
+    }
+    id[CHANCTL_CALL_ID_LEN] = '\0';
+
+    char *key = xasprintf("call/%s", id);
+    json_t *req = json_pack("{s:o, s:I, s:s, s:I}", "args", args,
+                            "at", (json_int_t) chanctl_wall_msec(),
+                            "command", command,
+                            "timeout_ms", (json_int_t) (timeout * 1000 + 0.5));
+    char *value = req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(req);
+    if (!value) {
+        free(key);
+        return chanctl_usage_error("COMMAND is not valid UTF-8");
+    }
+    if ((error = db_open(opts, &db))) {
+        goto out;
+    }
+    error = push_record(opts, &db, key, value);
+    if (error) {
+        goto out_close;
+    }
+
+    /* The guest answers a request it could not run in time with a Timeout
+     * error; the grace covers the trip back. */
+    long long deadline = chanctl_deadline(timeout
+                                          + CHANCTL_CALL_GRACE_MSEC / 1000.0);
+    bool failed = false;
+    json_t *response = NULL;
+    char *why = NULL;
+    while (!failed) {
+        response = read_response(&db, opts->vm, key, &why, &failed);
+        if (response || why || failed
+            || chanctl_time_msec() >= deadline) {
+            break;
+        }
+        chanctl_poll_sleep(deadline);
+    }
+    if (response) {
+        error = print_response(opts, command, response);
+        json_decref(response);
+    } else if (why) {
+        chanctl_error("call %s: chand-host cannot deliver the request: %s",
+                      command, why);
+        free(why);
+        error = CHANCTL_FAIL;
+    } else if (!failed) {
+        chanctl_error("call %s: Timeout: no response from %s within %g s",
+                      command, opts->vm, timeout);
+        error = CHANCTL_FAIL;
+    } else {
+        error = CHANCTL_FAIL;
+    }
+    delete_request(&db, opts->vm, key);
+
+out_close:
+    db_close(&db);
+out:
+    free(value);
+    free(key);
     return error;
 }
 

@@ -80,6 +80,10 @@ static const struct command commands[] = {
     { "install", "--vm NAME DIGEST PATH [--mode MODE]", 2, 2,
       OPT_VM | OPT_MODE, chanctl_cmd_install,
       "have VM install a stored object at PATH (record install/DIGEST)" },
+    { "call", "--vm NAME [--timeout SEC] COMMAND [JSON-ARGS]", 1, 2,
+      OPT_VM | OPT_JSON, chanctl_cmd_call,
+      "send a request to VM's chand-guest and print the response "
+      "(doc/adapters.md)" },
     { "set-connection", "[--role ROLE] [--read-only] "
       "[--inactivity-probe MSEC] TARGET...", 1, -1,
       OPT_ROLE | OPT_CONNECTION, chanctl_cmd_set_connection,
@@ -196,6 +200,15 @@ chanctl_time_msec(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long int
+chanctl_wall_msec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (long long int) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -360,7 +373,10 @@ usage(void)
            "long to\n"
            "                     wait; watch: stop (exit 0) (default: no "
            "limit;\n"
-           "                     object-restore: %d)\n"
+           "                     object-restore: %d); call: the VM's time "
+           "for the\n"
+           "                     request, waited for 2 s more (default: "
+           "%d)\n"
            "  -v, --verbose      push, delete, publish, unpublish, "
            "object-add,\n"
            "                     object-remove, allow, disallow, install,\n"
@@ -379,7 +395,8 @@ usage(void)
            "2 usage error.\n",
            CHANCTL_DEFAULT_DB, CHANCTL_DEFAULT_HOST_CTL,
            CHANCTL_DEFAULT_API, CHANCTL_DEFAULT_GUEST_CTL,
-           CHANCTL_DEFAULT_ROLE, CHANCTL_RESTORE_TIMEOUT, CHANCTL_DB_NAME);
+           CHANCTL_DEFAULT_ROLE, CHANCTL_RESTORE_TIMEOUT, CHANCTL_CALL_TIMEOUT,
+           CHANCTL_DB_NAME);
 }
 
 static const struct command *
@@ -808,11 +825,24 @@ main(int argc, char *argv[])
         && !opts.timeout) {
         opts.timeout = CHANCTL_RESTORE_TIMEOUT;
     }
+    if (!strcmp(cmd->name, "call") && !opts.timeout) {
+        opts.timeout = CHANCTL_CALL_TIMEOUT;
+    }
     if (opts.timeout > 0) {
         const char *server = polled_server(cmd, &opts);
 
         if (!strcmp(cmd->name, "watch")) {
             arm_timeout(opts.timeout, "", CHANCTL_OK);
+        } else if (!strcmp(cmd->name, "call")) {
+            /* The VM's time: the command waits for the response and its
+             * grace itself, and cleans up; this only catches a Chan DB
+             * that stops answering. */
+            char *msg = xasprintf(
+                "chanctl: call: timed out after %g seconds (no answer from "
+                "the Chan DB)\n", opts.timeout);
+            arm_timeout(opts.timeout + CHANCTL_CALL_GRACE_MSEC / 1000.0 + 5,
+                        msg, CHANCTL_FAIL);
+            free(msg);
         } else if (server) {
             /* The command checks its deadline itself; this only catches a
              * server that stops answering. */

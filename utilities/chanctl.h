@@ -6,7 +6,7 @@
  *
  *   - chanctl-db.c: the Chan DB (OVSDB JSON-RPC to ovsdb-server): push,
  *     delete, status, wait, key-add, key-retire, key-list, object-list,
- *     object-show, object-set, allow, disallow, allowlist, install,
+ *     object-show, object-set, allow, disallow, allowlist, install, call,
  *     published --vm, set-connection, get-connection, del-connection,
  *     rbac-init, id-set, id-retire, id-delete, id-list, id-show; and the
  *     resolution of a VM given by a platform id (--vm KIND:ID).
@@ -65,6 +65,12 @@ enum {
 /* set-connection --inactivity-probe: 0 (no probes) or this many
  * milliseconds up to INT_MAX (ovsdb-server probes no more often). */
 #define CHANCTL_MIN_INACTIVITY_PROBE 1000
+
+/* call: how long the VM has without --timeout (seconds), the wait for the
+ * response beyond it (ms), and the hex digits of a request id. */
+#define CHANCTL_CALL_TIMEOUT 30
+#define CHANCTL_CALL_GRACE_MSEC 2000
+#define CHANCTL_CALL_ID_LEN 32
 
 /* object-restore: how long it waits for the result without --timeout. */
 #define CHANCTL_RESTORE_TIMEOUT 300
@@ -131,6 +137,9 @@ char *chanctl_unix_name(const char *target);
 
 /* Monotonic time in milliseconds. */
 long long int chanctl_time_msec(void);
+
+/* Wall-clock time in milliseconds since the epoch. */
+long long int chanctl_wall_msec(void);
 
 /* Sleeps 'msec' milliseconds (nothing if 'msec' <= 0). */
 void chanctl_sleep_msec(long long int msec);
@@ -211,6 +220,7 @@ int chanctl_cmd_allowlist(const struct chanctl_options *, int argc,
                           char *argv[]);
 int chanctl_cmd_install(const struct chanctl_options *, int argc,
                         char *argv[]);
+int chanctl_cmd_call(const struct chanctl_options *, int argc, char *argv[]);
 int chanctl_cmd_set_connection(const struct chanctl_options *, int argc,
                                char *argv[]);
 int chanctl_cmd_get_connection(const struct chanctl_options *, int argc,

@@ -121,6 +121,8 @@ test_unit_test_guest_watch_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 UNIT_TESTS += test/unit/test-guest-handler
 test_unit_test_guest_handler_SOURCES = test/unit/test-guest-handler.c $(UNIT_COMMON) \
 	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/keyq.c chand-guest/keyq.h \
+	chand-guest/child.c chand-guest/child.h \
 	chand-guest/handler.c chand-guest/handler.h \
 	chand-guest/datastore.c chand-guest/datastore.h
 test_unit_test_guest_handler_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
@@ -134,6 +136,15 @@ test_unit_test_guest_kvp_SOURCES = test/unit/test-guest-kvp.c $(UNIT_COMMON) \
 	chand-guest/datastore.c chand-guest/datastore.h
 test_unit_test_guest_kvp_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 test_unit_test_guest_kvp_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
+UNIT_TESTS += test/unit/test-guest-call
+test_unit_test_guest_call_SOURCES = test/unit/test-guest-call.c $(UNIT_COMMON) \
+	test/unit/guest-fixture.c test/unit/guest-fixture.h \
+	chand-guest/keyq.c chand-guest/keyq.h \
+	chand-guest/child.c chand-guest/child.h \
+	chand-guest/call.c chand-guest/call.h \
+	chand-guest/datastore.c chand-guest/datastore.h
+test_unit_test_guest_call_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
+test_unit_test_guest_call_LDADD = $(UNIT_LDADD) $(SQLITE_LIBS)
 
 UNIT_TESTS += test/unit/test-chand-handler
 test_unit_test_chand_handler_SOURCES = test/unit/test-chand-handler.c $(UNIT_COMMON) \

@@ -90,3 +90,19 @@ assert_record(struct datastore *ds, const char *key, const char *value,
     CU_ASSERT_EQUAL(got_version, version);
     free(got);
 }
+
+void
+deliver_record(struct datastore *ds, uint64_t *seqp, const char *key,
+               const char *value, int64_t version)
+{
+    struct ds_record r = {
+        .op = value ? DS_PUT : DS_DELETE,
+        .key = key,
+        .value = value,
+        .version = version,
+    };
+
+    CU_ASSERT_FATAL(datastore_begin(ds) == 0);
+    CU_ASSERT_FATAL(datastore_apply(ds, 1, ++*seqp, &r, 1, NULL) == 0);
+    CU_ASSERT_FATAL(datastore_commit(ds) == 0);
+}

@@ -40,4 +40,10 @@ struct datastore *open_ds(const char *path);
 void assert_record(struct datastore *ds, const char *key, const char *value,
                    int64_t version);
 
+/* Applies, in a transaction of its own, a frame of host epoch 1 and seq
+ * ++'*seqp' that puts 'key' = 'value' at 'version' into 'ds' (NULL
+ * 'value': deletes it), as the receiver would. */
+void deliver_record(struct datastore *ds, uint64_t *seqp, const char *key,
+                    const char *value, int64_t version);
+
 #endif /* guest-fixture.h */

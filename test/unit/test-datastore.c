@@ -3276,14 +3276,15 @@ static void
 clone_setup(const char *path)
 {
     struct datastore *ds = open_ds(path);
-    struct ds_record r[2] = { put("verdict/" D1, "{\"flags\":[\"x\"]}", 4),
-                              put("net/dns", "1", 2) };
+    struct ds_record r[3] = { put("verdict/" D1, "{\"flags\":[\"x\"]}", 4),
+                              put("net/dns", "1", 2),
+                              put("call/x", "{\"command\":\"ping\"}", 1) };
     struct ds_pub_ack ack = { "app/x", 1 };
 
     CU_ASSERT_EQUAL(claim_ok(ds, 31), 0);
     snapshot_begin_commit(ds, 9);
     CU_ASSERT_FATAL(datastore_begin(ds) == 0);
-    CU_ASSERT(apply(ds, 9, 1, r, 2));
+    CU_ASSERT(apply(ds, 9, 1, r, 3));
     CU_ASSERT_FATAL(datastore_commit(ds) == 0);
     CU_ASSERT_EQUAL(publish_ok(ds, "app/x", "true"), 1);
     CU_ASSERT_EQUAL(publish_ok(ds, "app/gone", "1"), 2);
@@ -3324,6 +3325,7 @@ test_clone_detected(void)
     st = get_state(ds);
     CU_ASSERT(state_equal(&st, &st0));
     CU_ASSERT_EQUAL(datastore_get_handled(ds, "verdict/" D1, &version), 0);
+    assert_record(ds, "call/x", "{\"command\":\"ping\"}", 1);
     datastore_close(ds);
 
     /* Another channel: a clone. */
@@ -3346,6 +3348,7 @@ test_clone_detected(void)
     CU_ASSERT(state_equal(&st, &st0));
     assert_record(ds, "verdict/" D1, "{\"flags\":[\"x\"]}", 4);
     assert_record(ds, "net/dns", "1", 2);
+    assert_record(ds, "call/x", NULL, 0);
     CU_ASSERT_EQUAL(datastore_list_objects(ds, D1, count_objects_of_cb, &n),
                     0);
     CU_ASSERT_EQUAL(n, 1);

@@ -116,16 +116,7 @@ write_handler(const struct hfix *f, const char *kind, mode_t mode,
 static void
 deliver(struct hfix *f, const char *key, const char *value, int64_t version)
 {
-    struct ds_record r = {
-        .op = value ? DS_PUT : DS_DELETE,
-        .key = key,
-        .value = value,
-        .version = version,
-    };
-
-    CU_ASSERT_FATAL(datastore_begin(f->ds) == 0);
-    CU_ASSERT_FATAL(datastore_apply(f->ds, 1, ++f->seq, &r, 1, NULL) == 0);
-    CU_ASSERT_FATAL(datastore_commit(f->ds) == 0);
+    deliver_record(f->ds, &f->seq, key, value, version);
 }
 
 /* Runs the runner until it is idle (at most 'max_ms'); returns the ms it
