@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netpacket/packet.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@
 #include "base64.h"
 #include "child.h"
 #include "datastore.h"
+#include "content-store.h"
 #include "keyq.h"
 #include "list.h"
 #include "poll-loop.h"
@@ -71,11 +73,16 @@ struct cfile {
     int64_t handle;             /* 0: the slot is free. */
     int fd;
     char *path;                 /* Owned. */
+    char *export_path;          /* Its file-export's file, or NULL. */
+    char export_digest[2 * 32 + 1];
 };
 
 struct call {
     struct datastore *ds;       /* Borrowed. */
     char *exec_allow;           /* Or NULL. */
+    struct call_config export;  /* Its export members ('export_dir'
+                                 * owned, NULL: file-export is off). */
+    uint64_t export_seq;        /* Names the export files. */
     struct keyq queue;          /* Keys to look at. */
     struct list runs;           /* struct crun. */
     size_t n_running;
@@ -588,6 +595,47 @@ cmd_file_open(struct call *c, const json_t *args, const char **classp,
     return json_pack("{s:I}", "handle", (json_int_t) slot->handle);
 }
 
+/* Reads up to 'len' bytes from 'fd' into 'buf', fewer only at end of
+ * file, and stores how many in '*np'.  Returns 0 or an errno value. */
+static int
+read_upto(int fd, char *buf, size_t len, size_t *np)
+{
+    *np = 0;
+    while (*np < len) {
+        ssize_t got = read(fd, buf + *np, len - *np);
+
+        if (got < 0 && errno == EINTR) {
+            continue;
+        } else if (got < 0) {
+            return errno;
+        } else if (!got) {
+            break;
+        }
+        *np += got;
+    }
+    return 0;
+}
+
+/* Writes the 'len' bytes of 'buf' to 'fd'.  Returns 0 or an errno
+ * value. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0) {
+            return errno;
+        }
+        done += n;
+    }
+    return 0;
+}
+
 static json_t *
 cmd_file_read(struct call *c, const json_t *args, const char **classp,
               char **descp)
@@ -598,6 +646,7 @@ cmd_file_read(struct call *c, const json_t *args, const char **classp,
     size_t n = 0;
     char *buf, *b64;
     json_t *r;
+    int error;
 
     if (!ONLY_ARGS(args, classp, descp, "handle", "count")
         || !(f = file_of(c, args, classp, descp))) {
@@ -607,21 +656,11 @@ cmd_file_read(struct call *c, const json_t *args, const char **classp,
                     "integer from 0 to %d", CALL_FILE_READ_MAX);
     }
     buf = xmalloc(count + 1);
-    while (n < (size_t) count) {
-        ssize_t got = read(f->fd, buf + n, count - n);
-
-        if (got < 0 && errno == EINTR) {
-            continue;
-        } else if (got < 0) {
-            int error = errno;
-
-            free(buf);
-            return fail(classp, descp, CALL_E_FAILED, "%s: %s", f->path,
-                        strerror(error));
-        } else if (!got) {
-            break;
-        }
-        n += got;
+    error = read_upto(f->fd, buf, count, &n);
+    if (error) {
+        free(buf);
+        return fail(classp, descp, CALL_E_FAILED, "%s: %s", f->path,
+                    strerror(error));
     }
     b64 = base64_encode(buf, n);
     r = json_pack("{s:I, s:s, s:b}", "count", (json_int_t) n,
@@ -639,8 +678,9 @@ cmd_file_write(struct call *c, const json_t *args, const char **classp,
     const json_t *jcount = json_object_get(args, "count");
     struct cfile *f = NULL;
     int64_t count;
-    size_t len, done = 0;
+    size_t len;
     void *data;
+    int error;
 
     if (!ONLY_ARGS(args, classp, descp, "handle", "buf-b64", "count")
         || !(f = file_of(c, args, classp, descp))) {
@@ -657,22 +697,13 @@ cmd_file_write(struct call *c, const json_t *args, const char **classp,
                     "\"count\" at most the bytes given",
                     CALL_FILE_WRITE_MAX);
     }
-    while (done < (size_t) count) {
-        ssize_t n = write(f->fd, (char *) data + done, count - done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0) {
-            int error = errno;
-
-            free(data);
-            return fail(classp, descp, CALL_E_FAILED, "%s: %s", f->path,
-                        strerror(error));
-        }
-        done += n;
-    }
+    error = write_all(f->fd, data, count);
     free(data);
-    return json_pack("{s:I, s:b}", "count", (json_int_t) done, "eof", 0);
+    if (error) {
+        return fail(classp, descp, CALL_E_FAILED, "%s: %s", f->path,
+                    strerror(error));
+    }
+    return json_pack("{s:I, s:b}", "count", (json_int_t) count, "eof", 0);
 }
 
 static json_t *
@@ -713,10 +744,180 @@ cmd_file_seek(struct call *c, const json_t *args, const char **classp,
     return json_pack("{s:I, s:b}", "position", (json_int_t) pos, "eof", 0);
 }
 
-/* Closes 'f' and frees its slot. */
-static void
-close_file(struct cfile *f)
+/* file-export. */
+
+/* Creates the export directory 'dir' (mode 0700) if missing and removes
+ * the files in it, a previous run's exports.  Returns 0 or an errno
+ * value. */
+static int
+export_dir_reset(const char *dir)
 {
+    struct dirent *de;
+    DIR *d;
+
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        return errno;
+    }
+    d = opendir(dir);
+    if (!d) {
+        return errno;
+    }
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")
+            && unlinkat(dirfd(d), de->d_name, 0) && errno != ENOENT) {
+            VLOG_WARN("cannot remove %s/%s: %s", dir, de->d_name,
+                      strerror(errno));
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Ends 'f''s export, if any: the lane stops serving it and its file is
+ * removed. */
+static void
+export_drop(struct call *c, struct cfile *f)
+{
+    if (!f->export_path) {
+        return;
+    }
+    c->export.export_remove(c->export.export_aux, f->export_digest,
+                            f->export_path);
+    if (unlink(f->export_path) && errno != ENOENT) {
+        VLOG_WARN_RL(&rl, "cannot remove %s: %s", f->export_path,
+                     strerror(errno));
+    }
+    free(f->export_path);
+    f->export_path = NULL;
+}
+
+/* Copies up to 'max' bytes from 'in' to 'out', fewer only at the end of
+ * 'in', and stores how many in '*np'.  Returns 0, or an errno value with
+ * '*writingp' saying whether writing failed (else reading did). */
+static int
+copy_upto(int in, int out, uint64_t max, uint64_t *np, bool *writingp)
+{
+    size_t bufsize = max < 256 * 1024 ? max : 256 * 1024;
+    char *buf = xmalloc(bufsize ? bufsize : 1);
+    int error = 0;
+
+    *np = 0;
+    while (*np < max && !error) {
+        uint64_t left = max - *np;
+        size_t len = left < bufsize ? left : bufsize, n;
+
+        *writingp = false;
+        error = read_upto(in, buf, len, &n);
+        if (!error && n) {
+            *writingp = true;
+            error = write_all(out, buf, n);
+            *np += error ? 0 : n;
+        }
+        if (!error && n < len) {
+            break;              /* End of file. */
+        }
+    }
+    free(buf);
+    return error;
+}
+
+/* Copies up to 'count' bytes of 'f' from its position into new file
+ * 'path' and hashes them into 'digest'.  Stores how many in '*np'.
+ * Returns true, or false with the error set and nothing left behind. */
+static bool
+export_copy(struct cfile *f, const char *path, uint64_t count,
+            char digest[CONTENT_DIGEST_LEN + 1], uint64_t *np,
+            const char **classp, char **descp)
+{
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool writing = true;
+    uint64_t size = 0;
+    int error;
+
+    *np = 0;
+    if (out < 0) {
+        error = errno;
+    } else {
+        error = copy_upto(f->fd, out, count, np, &writing);
+        if (close(out) && !error) {
+            error = errno;
+            writing = true;
+        }
+    }
+    if (!error) {
+        error = content_hash_file(path, digest, &size);
+        writing = true;
+        if (!error && size != *np) {
+            error = EIO;        /* Someone else wrote to it. */
+        }
+    }
+    if (error) {
+        unlink(path);
+        fail(classp, descp, CALL_E_FAILED, "%s: %s",
+             writing ? path : f->path, strerror(error));
+        return false;
+    }
+    return true;
+}
+
+static json_t *
+cmd_file_export(struct call *c, const json_t *args, const char **classp,
+                char **descp)
+{
+    const json_t *jcount = json_object_get(args, "count");
+    int64_t count = c->export.max_export;
+    char digest[CONTENT_DIGEST_LEN + 1];
+    struct cfile *f = NULL;
+    struct stat st;
+    uint64_t n;
+    off_t pos;
+
+    if (!c->export.export_dir) {
+        return fail(classp, descp, CALL_E_NOT_SUPPORTED,
+                    "file-export is off in this guest (no export "
+                    "directory)");
+    } else if (!ONLY_ARGS(args, classp, descp, "handle", "count")
+               || !(f = file_of(c, args, classp, descp))) {
+        return NULL;
+    } else if (jcount && !get_int(jcount, 1, c->export.max_export,
+                                  &count)) {
+        return fail(classp, descp, CALL_E_BAD_ARGS, "\"count\" must be an "
+                    "integer from 1 to %"PRIu64" (--max-transfer)",
+                    c->export.max_export);
+    }
+    pos = lseek(f->fd, 0, SEEK_CUR);
+    if (pos < 0) {
+        return fail(classp, descp, CALL_E_FAILED, "%s: %s", f->path,
+                    strerror(errno));
+    }
+    char *path = xasprintf("%s/%"PRId64".%"PRIu64, c->export.export_dir,
+                           f->handle, ++c->export_seq);
+    if (!export_copy(f, path, count, digest, &n, classp, descp)) {
+        if (lseek(f->fd, pos, SEEK_SET) < 0) {
+            VLOG_WARN_RL(&rl, "%s: %s", f->path, strerror(errno));
+        }
+        free(path);
+        return NULL;
+    }
+    export_drop(c, f);
+    f->export_path = path;
+    memcpy(f->export_digest, digest, sizeof f->export_digest);
+    c->export.export_add(c->export.export_aux, digest, n, path);
+    c->stats.exports++;
+    c->stats.exported_bytes += n;
+    bool eof = (n < (uint64_t) count
+                || (!fstat(f->fd, &st) && pos + (off_t) n >= st.st_size));
+    VLOG_DBG("file-export handle %"PRId64" (%s): %"PRIu64" bytes as %.12s",
+             f->handle, f->path, n, digest);
+    return json_pack("{s:I, s:s, s:I, s:b}", "count", (json_int_t) n,
+                     "digest", digest, "size", (json_int_t) n, "eof", eof);
+}
+
+/* Closes 'f', ending its export, and frees its slot. */
+static void
+close_file(struct call *c, struct cfile *f)
+{
+    export_drop(c, f);
     close(f->fd);
     free(f->path);
     memset(f, 0, sizeof *f);
@@ -733,7 +934,7 @@ cmd_file_close(struct call *c, const json_t *args, const char **classp,
         return NULL;
     }
     VLOG_DBG("file-close handle %"PRId64" (%s)", f->handle, f->path);
-    close_file(f);
+    close_file(c, f);
     return json_object();
 }
 
@@ -869,6 +1070,7 @@ static const struct call_command commands[] = {
     { "file-write", cmd_file_write },
     { "file-seek", cmd_file_seek },
     { "file-close", cmd_file_close },
+    { "file-export", cmd_file_export },
     { "exec", cmd_exec },
     { "fsfreeze-status", cmd_fsfreeze_status },
     { "fsfreeze-freeze", cmd_fsfreeze_freeze },
@@ -1186,6 +1388,30 @@ queue_handled_cb(void *c, const char *key, int64_t version, bool ok,
     return 0;
 }
 
+/* Takes 'config''s file-export members, resetting the export
+ * directory. */
+static void
+set_export(struct call *c, const struct call_config *config)
+{
+    int error;
+
+    if (!config->export_dir) {
+        return;
+    }
+    error = export_dir_reset(config->export_dir);
+    if (error) {
+        VLOG_ERR("file-export is off: export directory %s: %s",
+                 config->export_dir, strerror(error));
+        return;
+    }
+    c->export = *config;
+    c->export.exec_allow = NULL;
+    c->export.export_dir = xstrdup(config->export_dir);
+    if (!c->export.max_export) {
+        c->export.max_export = 1;
+    }
+}
+
 struct call *
 call_create(const struct call_config *config, struct datastore *ds)
 {
@@ -1193,6 +1419,7 @@ call_create(const struct call_config *config, struct datastore *ds)
 
     c->ds = ds;
     c->exec_allow = config->exec_allow ? xstrdup(config->exec_allow) : NULL;
+    set_export(c, config);
     keyq_init(&c->queue);
     list_init(&c->runs);
     c->next_handle = time_wall_msec();  /* Not one of a previous run's. */
@@ -1219,11 +1446,12 @@ call_destroy(struct call *c)
         }
         for (size_t i = 0; i < CALL_MAX_FILES; i++) {
             if (c->files[i].handle) {
-                close_file(&c->files[i]);
+                close_file(c, &c->files[i]);
             }
         }
         thaw_all(c);
         free(c->exec_allow);
+        free((char *) c->export.export_dir);
         free(c);
     }
 }
@@ -1503,7 +1731,7 @@ call_status_json(const struct call *c)
 {
     const struct call_stats *s = &c->stats;
     json_t *running = json_array();
-    size_t n_files = 0;
+    size_t n_files = 0, n_exports = 0;
     struct crun *r;
 
     LIST_FOR_EACH (r, list_node, &c->runs) {
@@ -1516,14 +1744,16 @@ call_status_json(const struct call *c)
     }
     for (size_t i = 0; i < CALL_MAX_FILES; i++) {
         n_files += c->files[i].handle != 0;
+        n_exports += c->files[i].export_path != NULL;
     }
     return json_pack(
-        "{s:s?, s:I, s:o, s:I, s:s,"
-        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "{s:s?, s:I, s:o, s:I, s:I, s:s,"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "exec_allow", c->exec_allow,
         "queued", (json_int_t) keyq_size(&c->queue),
         "running", running,
         "files", (json_int_t) n_files,
+        "exports", (json_int_t) n_exports,
         "fsfreeze", c->frozen ? "frozen" : "thawed",
         "counters",
         "requests", (json_int_t) s->requests, "ok", (json_int_t) s->ok,
@@ -1534,5 +1764,7 @@ call_status_json(const struct call *c)
         "denied", (json_int_t) s->denied,
         "interrupted", (json_int_t) s->interrupted,
         "too_large", (json_int_t) s->too_large,
-        "store_errors", (json_int_t) s->store_errors);
+        "store_errors", (json_int_t) s->store_errors,
+        "exports", (json_int_t) s->exports,
+        "exported_bytes", (json_int_t) s->exported_bytes);
 }

@@ -34,11 +34,21 @@
  *
  * Commands (the table in call.c): ping, info, os-info, time,
  * network-interfaces, file-open, file-read, file-write, file-seek,
- * file-close, exec,
+ * file-close, file-export, exec,
  * fsfreeze-status, fsfreeze-freeze, fsfreeze-thaw.  All but exec run in
  * the loop and are short: file reads are at most CALL_FILE_READ_MAX bytes,
  * on regular files only.  exec runs a child process (child.h), only for an
  * executable listed in the allowlist file (off without one).
+ *
+ * file-export {"handle": N, "count"?: C} copies up to C bytes (1 to
+ * call_config's 'max_export'; without C, up to the end of the file, at
+ * most 'max_export') from the handle's position into a file of the export
+ * directory, hashes them, and has the transfer lane serve them under that
+ * digest and size ('export_add'): {"count": N, "digest": D, "size": N,
+ * "eof": B}.  The position advances by N.  One export per handle: the next
+ * file-export of the handle, or its file-close, removes it ('export_remove'
+ * and the file).  The copy runs in the loop, as the other file commands:
+ * up to 'max_export' bytes (--max-transfer).
  */
 #ifndef CALL_H
 #define CALL_H 1
@@ -81,6 +91,17 @@ struct ds_change;
 struct call_config {
     const char *exec_allow;     /* The exec allowlist file, or NULL: exec
                                  * is refused. */
+
+    /* file-export.  Without 'export_dir' it answers CALL_E_NOT_SUPPORTED.
+     * The directory is the runner's: created if missing and emptied by
+     * call_create(). */
+    const char *export_dir;
+    uint64_t max_export;        /* Bytes of one export, at least 1. */
+    /* Serve the file 'path' as 'digest' of 'size' bytes, and stop it. */
+    void (*export_add)(void *aux, const char *digest, uint64_t size,
+                       const char *path);
+    void (*export_remove)(void *aux, const char *digest, const char *path);
+    void *export_aux;
 };
 
 struct call_stats {
@@ -96,6 +117,8 @@ struct call_stats {
     uint64_t too_large;         /* CALL_E_TOO_LARGE. */
     uint64_t store_errors;      /* Responses the datastore refused (each
                                  * tried again later). */
+    uint64_t exports;           /* file-exports made. */
+    uint64_t exported_bytes;    /* Bytes they copied. */
 };
 
 struct call;
@@ -124,7 +147,7 @@ bool call_is_idle(const struct call *);
 void call_get_stats(const struct call *, struct call_stats *);
 
 /* Returns a new JSON object: "exec_allow", "queued", "running", "files"
- * (open handles) and "counters". */
+ * (open handles), "exports" (live file-exports) and "counters". */
 json_t *call_status_json(const struct call *);
 
 /* The codec, for tests and chanctl. */

@@ -35,6 +35,7 @@
 #include "udp.h"
 #include "util.h"
 #include "watch.h"
+#include "xfer.h"
 #include "vlog.h"
 
 VLOG_DEFINE_THIS_MODULE(guest);
@@ -676,8 +677,20 @@ guest_create(const struct guest_options *opts)
     if (!g->handler) {
         goto error;
     }
-    struct call_config cc = { .exec_allow = opts->exec_allow };
+    cdir = content_dir(opts->content_dir, opts->db);
+    char *export_dir = xasprintf("%s/export", cdir);
+    free(cdir);
+    struct call_config cc = {
+        .exec_allow = opts->exec_allow,
+        .export_dir = export_dir,
+        .max_export = (opts->max_transfer ? opts->max_transfer
+                                          : XFER_DEFAULT_MAX_SIZE),
+        .export_add = transfer_export_add,
+        .export_remove = transfer_export_remove,
+        .export_aux = g->transfer,
+    };
     g->call = call_create(&cc, g->ds);
+    free(export_dir);
     ctl_command_register("guest/status", "", 0, 0, ctl_status, g);
     ctl_command_register("guest/metrics", "", 0, 0, ctl_metrics, g);
     ctl_command_register("guest/reload-keys", "", 0, 0, ctl_reload_keys, g);

@@ -32,6 +32,7 @@ struct transfer {
     uint64_t max_size;          /* Largest object pulled. */
     json_t *waiting;            /* digest -> {"keys": {key: true},
                                  * "error"?: reason}. */
+    json_t *exports;            /* path -> {"digest": D, "size": S}. */
     uint64_t refused_allowlist; /* Install of a digest not allowed. */
     uint64_t refused_path;      /* Install path outside the directory. */
     uint64_t refused_request;   /* Restore nobody here asked for. */
@@ -74,7 +75,26 @@ find_path_cb(void *ctx_, const struct ds_object *o)
     return 0;
 }
 
-/* Serves only objects this VM registered (the objects table). */
+/* Returns the path of an export of 'digest' and 'size' (malloc()ed), or
+ * NULL. */
+static char *
+find_export(const struct transfer *t, const char *digest, uint64_t size)
+{
+    const char *path;
+    json_t *e;
+
+    json_object_foreach (t->exports, path, e) {
+        if (!strcmp(json_string_value(json_object_get(e, "digest")), digest)
+            && (uint64_t) json_integer_value(json_object_get(e, "size"))
+               == size) {
+            return xstrdup(path);
+        }
+    }
+    return NULL;
+}
+
+/* Serves only objects this VM registered (the objects table) and
+ * exports. */
 static const char *
 lane_resolve(void *t_, const char *digest, uint64_t size, char **pathp,
              char **reasonp)
@@ -82,7 +102,10 @@ lane_resolve(void *t_, const char *digest, uint64_t size, char **pathp,
     struct transfer *t = t_;
     struct find_path_ctx ctx = { .size = size };
 
-    datastore_list_objects(t->ds, digest, find_path_cb, &ctx);
+    ctx.path = find_export(t, digest, size);
+    if (!ctx.path) {
+        datastore_list_objects(t->ds, digest, find_path_cb, &ctx);
+    }
     if (!ctx.path) {
         *reasonp = xasprintf("this VM holds no object %.12s of %"PRIu64
                              " bytes", digest, size);
@@ -151,6 +174,7 @@ transfer_create(const struct transfer_config *cfg,
                                               : TRANSFER_DEFAULT_INSTALL_DIR);
     t->max_size = max_size;
     t->waiting = json_object();
+    t->exports = json_object();
 
     struct xfer_lane_config lc = {
         .vid = cfg->vid,
@@ -168,6 +192,7 @@ transfer_destroy(struct transfer *t)
         xfer_lane_destroy(t->lane);
         content_store_close(t->cs);
         json_decref(t->waiting);
+        json_decref(t->exports);
         free(t->install_dir);
         free(t);
     }
@@ -471,6 +496,27 @@ transfer_request_restore(struct transfer *t, const char *digest,
     return error;
 }
 
+void
+transfer_export_add(void *t_, const char *digest, uint64_t size,
+                    const char *path)
+{
+    struct transfer *t = t_;
+
+    json_object_set_new(t->exports, path, json_pack(
+                            "{ss sI}", "digest", digest,
+                            "size", (json_int_t) size));
+    VLOG_DBG("exporting %s as %.12s (%"PRIu64" bytes)", path, digest, size);
+}
+
+void
+transfer_export_remove(void *t_, const char *digest, const char *path)
+{
+    struct transfer *t = t_;
+
+    json_object_del(t->exports, path);
+    xfer_lane_close_served(t->lane, digest);
+}
+
 json_t *
 transfer_status_json(const struct transfer *t, long long now)
 {
@@ -483,6 +529,8 @@ transfer_status_json(const struct transfer *t, long long now)
                             "other", (json_int_t) t->refused_other));
     json_object_set_new(j, "content_dir",
                         json_string(content_store_dir(t->cs)));
+    json_object_set_new(j, "exports",
+                        json_integer(json_object_size(t->exports)));
     json_object_set_new(j, "content_bytes", json_integer(
                             content_store_usage(t->cs)));
     return j;

@@ -7,8 +7,14 @@
  * (content-store.h, --content-dir), complete and verified, before any
  * handler sees them.  The lane serves the host's GETs from the files the
  * objects table registers for the digest (the first registered path whose
- * file has the object's size); anything else is refused with
- * "no_object".
+ * file has the object's size), and from the exports (below); anything
+ * else is refused with "no_object".
+ *
+ * Exports.  call.c's file-export writes part of an open file to a file of
+ * its own and registers it here (transfer_export_add()) under its digest
+ * and size, until it removes it (transfer_export_remove()).  An export is
+ * private to the transfer: no object record, no Object_Ref; the host
+ * fetches it with "object/fetch VM DIGEST SIZE".
  *
  * Install.  A record "install/<digest>" with value {"path": P, "size": S}
  * (and optionally "mode", an octal string such as "0755") is handled only
@@ -104,8 +110,20 @@ int transfer_prepare(void *t, const char *key, const char *kind,
 int transfer_request_restore(struct transfer *, const char *digest,
                              const char *path, int64_t *atp, char **errorp);
 
+/* Serves the file 'path' (copied) as content 'digest' of 'size' bytes
+ * until transfer_export_remove().  't' is a struct transfer, as
+ * call_config's 'export_aux'. */
+void transfer_export_add(void *t, const char *digest, uint64_t size,
+                         const char *path);
+
+/* Stops serving the export of 'digest' from 'path' (registered with
+ * transfer_export_add()); a GET of it under way ends with the next one.
+ * The file itself is the caller's. */
+void transfer_export_remove(void *t, const char *digest, const char *path);
+
 /* Status: the lane's pulls, served objects and counters, plus
- * "refused" (records refused, by reason class). */
+ * "refused" (records refused, by reason class) and "exports" (how many
+ * are registered). */
 json_t *transfer_status_json(const struct transfer *, long long now);
 
 #endif /* transfer.h */

@@ -766,6 +766,16 @@ xfer_lane_input(struct xfer_lane *lane, const struct chan_wire_header *h,
 }
 
 void
+xfer_lane_close_served(struct xfer_lane *lane, const char *digest)
+{
+    struct served *s = find_served(lane, digest);
+    if (s && s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
+void
 xfer_lane_run(struct xfer_lane *lane, long long now)
 {
     struct pull *p;

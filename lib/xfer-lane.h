@@ -129,6 +129,10 @@ bool xfer_lane_is_pulling(const struct xfer_lane *, const char *digest);
 /* Stops pulling 'digest' (if it does), keeping its last checkpoint. */
 void xfer_lane_cancel(struct xfer_lane *, const char *digest);
 
+/* Closes the file kept open for serving 'digest', if any: the next GET of
+ * it asks 'resolve' again (for an owner that stopped serving a file). */
+void xfer_lane_close_served(struct xfer_lane *, const char *digest);
+
 /* Stops every pull, keeping their checkpoints, and forgets served state:
  * for a peer that went away.  Pulls may start again afterwards. */
 void xfer_lane_reset(struct xfer_lane *);
