@@ -3,6 +3,7 @@
 #include <config.h>
 #include "host.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1315,21 +1316,42 @@ ctl_object_delink(struct ctl_conn *conn, int argc, const char *argv[],
     free(reply);
 }
 
-/* object/fetch VM DIGEST: fetches an object from a VM into the content
- * store. */
+/* Parses 'text', a decimal byte count, into '*sizep'.  Returns true, or
+ * false with '*errorp' set (the caller frees it). */
+static bool
+parse_fetch_size(const char *text, int64_t *sizep, char **errorp)
+{
+    char *end;
+
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!isdigit((unsigned char) text[0]) || *end || errno
+        || v > INT64_MAX) {
+        *errorp = xasprintf("SIZE \"%.40s\" is not a decimal number of "
+                            "bytes", text);
+        return false;
+    }
+    *sizep = v;
+    return true;
+}
+
+/* object/fetch VM DIGEST [SIZE]: fetches an object from a VM into the
+ * content store; with SIZE, even one that has no Object row. */
 static void
 ctl_object_fetch(struct ctl_conn *conn, int argc, const char *argv[],
                  void *h_)
 {
     struct host *h = h_;
     char *error = NULL;
+    int64_t size = -1;
 
-    (void) argc;
     if (!find_by_vm(h, argv[1])) {
         char *msg = xasprintf("no channel for VM %.64s", argv[1]);
         ctl_command_reply_error(conn, msg);
         free(msg);
-    } else if (transfer_fetch(h->transfer, argv[1], argv[2], &error)) {
+    } else if ((argc > 3 && !parse_fetch_size(argv[3], &size, &error))
+               || transfer_fetch(h->transfer, argv[1], argv[2], size,
+                                 &error)) {
         ctl_command_reply_error(conn, error);
     } else {
         char *reply = xasprintf("fetching %.12s from %s", argv[2], argv[1]);
@@ -1359,6 +1381,28 @@ ctl_object_store(struct ctl_conn *conn, int argc, const char *argv[],
         char *reply = xasprintf("%s %"PRIu64, digest, size);
         ctl_command_reply(conn, reply);
         free(reply);
+    }
+    free(error);
+}
+
+/* object/fetch-status DIGEST: where the content of DIGEST stands, one
+ * compact JSON object (transfer_fetch_status()). */
+static void
+ctl_object_fetch_status(struct ctl_conn *conn, int argc, const char *argv[],
+                        void *h_)
+{
+    struct host *h = h_;
+    char *error = NULL;
+    json_t *j = transfer_fetch_status(h->transfer, argv[1], &error);
+
+    (void) argc;
+    if (!j) {
+        ctl_command_reply_error(conn, error);
+    } else {
+        char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        ctl_command_reply(conn, text);
+        free(text);
+        json_decref(j);
     }
     free(error);
 }
@@ -1501,8 +1545,10 @@ register_commands(struct host *h)
     ctl_command_register("host/status", "", 0, 0, ctl_host_status, h);
     ctl_command_register("host/metrics", "", 0, 0, ctl_host_metrics, h);
     ctl_command_register("object/delink", "VM", 1, 1, ctl_object_delink, h);
-    ctl_command_register("object/fetch", "VM DIGEST", 2, 2,
+    ctl_command_register("object/fetch", "VM DIGEST [SIZE]", 2, 3,
                          ctl_object_fetch, h);
+    ctl_command_register("object/fetch-status", "DIGEST", 1, 1,
+                         ctl_object_fetch_status, h);
     ctl_command_register("object/store", "PATH", 1, 1, ctl_object_store, h);
     ctl_command_register("transfer/list", "", 0, 0, ctl_transfer_list, h);
     ctl_command_register("exit", "", 0, 0, ctl_exit, h);

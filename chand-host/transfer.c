@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "chan-wire.h"
 #include "chandb.h"
@@ -568,21 +569,39 @@ transfer_wait(struct transfer *t, long long now)
     }
 }
 
-int
-transfer_fetch(struct transfer *t, const char *vm, const char *digest,
-               char **errorp)
+/* Checks 'digest'.  Returns 0, or EINVAL with '*errorp' set. */
+static int
+check_digest(const char *digest, char **errorp)
 {
-    int64_t size;
-
-    *errorp = NULL;
     if (!xfer_digest_is_valid(digest)) {
         *errorp = xasprintf("\"%.80s\" is not a sha256 digest (64 lowercase "
                             "hex digits)", digest);
         return EINVAL;
     }
-    if (!chandb_object_size(t->db, digest, &size)) {
-        *errorp = xasprintf("no Object row for %.12s: no VM reported it",
-                            digest);
+    return 0;
+}
+
+int
+transfer_fetch(struct transfer *t, const char *vm, const char *digest,
+               int64_t size, char **errorp)
+{
+    uint64_t max = (t->lane_cfg.max_size ? t->lane_cfg.max_size
+                    : XFER_DEFAULT_MAX_SIZE);
+
+    *errorp = NULL;
+    if (check_digest(digest, errorp)) {
+        return EINVAL;
+    }
+    if (size >= 0 && (!size || (uint64_t) size > max)) {
+        *errorp = xasprintf("size %"PRId64" of %.12s is not from 1 to the "
+                            "transfer limit of %"PRIu64" bytes "
+                            "(--max-transfer; the empty object needs no "
+                            "fetch)", size, digest, max);
+        return EINVAL;
+    }
+    if (size < 0 && !chandb_object_size(t->db, digest, &size)) {
+        *errorp = xasprintf("no Object row for %.12s: no VM reported it "
+                            "(give its size to fetch it anyway)", digest);
         return ENOENT;
     }
     char *path = content_store_lookup(t->cs, digest);
@@ -619,6 +638,39 @@ transfer_store_file(struct transfer *t, const char *path, char digest[65],
         chandb_content_changed(t->db);
     }
     return error;
+}
+
+json_t *
+transfer_fetch_status(const struct transfer *t, const char *digest,
+                      char **errorp)
+{
+    *errorp = NULL;
+    if (check_digest(digest, errorp)) {
+        return NULL;
+    }
+    char *path = content_store_lookup(t->cs, digest);
+    struct stat st;
+    if (path && !stat(path, &st)) {
+        json_t *j = json_pack("{ss ss ss sI}", "digest", digest,
+                              "state", "done", "path", path,
+                              "size", (json_int_t) st.st_size);
+        free(path);
+        return j;
+    }
+    free(path);
+
+    const struct fetch *f = find_fetch(t, digest);
+    if (f && f->error) {
+        return json_pack("{ss ss ss}", "digest", digest, "state", "failed",
+                         "error", f->error);
+    } else if (f) {
+        return json_pack("{ss ss ss? sI}", "digest", digest,
+                         "state", "fetching", "source", f->source,
+                         "size", (json_int_t) f->size);
+    }
+    *errorp = xasprintf("no fetch of %s and the content store does not "
+                        "hold it", digest);
+    return NULL;
 }
 
 static json_t *

@@ -27,8 +27,10 @@
  *
  * Fetches come from two places: the restore requests that need content
  * (chandb_restore_needs()), and the operator (transfer_fetch(), the control
- * command "object/fetch VM DIGEST").  Their outcome reaches the restore
- * answers through chandb_set_content_source().
+ * command "object/fetch VM DIGEST [SIZE]"; with SIZE also content no Object
+ * row names, such as a VM's file-export).  Their outcome reaches the
+ * restore answers through chandb_set_content_source(), and anyone through
+ * transfer_fetch_status() ("object/fetch-status DIGEST").
  */
 #ifndef HOST_TRANSFER_H
 #define HOST_TRANSFER_H 1
@@ -71,11 +73,21 @@ void transfer_detach(struct transfer *, struct channel *ch);
 void transfer_run(struct transfer *, long long now);
 void transfer_wait(struct transfer *, long long now);
 
-/* Fetches object 'digest' from VM 'vm' into the content store (the
- * operator's "object/fetch").  Returns 0, or an errno value with '*errorp'
- * set (the caller frees it). */
+/* Fetches object 'digest' of 'size' bytes (1 to the transfer limit; -1:
+ * the size of its Object row, which must exist) from VM 'vm' into the
+ * content store (the operator's "object/fetch").  Returns 0, or an errno
+ * value with '*errorp' set (the caller frees it). */
 int transfer_fetch(struct transfer *, const char *vm, const char *digest,
-                   char **errorp);
+                   int64_t size, char **errorp);
+
+/* Returns where 'digest' stands (the caller owns it):
+ *     {"digest": D, "state": "done", "path": P, "size": N}
+ *     {"digest": D, "state": "fetching", "source": VM or null, "size": N}
+ *     {"digest": D, "state": "failed", "error": E}
+ * or NULL with '*errorp' set (the caller frees it) when there is no fetch
+ * of it and the content store does not hold it. */
+json_t *transfer_fetch_status(const struct transfer *, const char *digest,
+                              char **errorp);
 
 /* Copies file 'path' into the content store; stores its digest and size.
  * Returns 0, or an errno value with '*errorp' set. */

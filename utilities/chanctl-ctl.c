@@ -335,14 +335,15 @@ wait_for_fetch(const struct chanctl_options *opts,
     }
 }
 
-/* chanctl object-fetch --vm VM DIGEST [--wait]: chand-host's object/fetch
- * VM DIGEST; with --wait, waits for the fetch to end. */
+/* chanctl object-fetch --vm VM DIGEST [--size N] [--wait]: chand-host's
+ * object/fetch VM DIGEST [N]; with --wait, waits for the fetch to end. */
 int
 chanctl_cmd_object_fetch(const struct chanctl_options *opts, int argc,
                          char *argv[])
 {
     struct ctl_target t = host_target(opts);
-    char *args[] = { (char *) opts->vm, argv[0] };
+    char *args[] = { (char *) opts->vm, argv[0], (char *) opts->size };
+    int n_args = opts->size ? 3 : 2;
     int error;
 
     (void) argc;
@@ -351,11 +352,11 @@ chanctl_cmd_object_fetch(const struct chanctl_options *opts, int argc,
         return error;
     }
     if (!opts->wait) {
-        return run_ctl_command(&t, "object/fetch", 2, args);
+        return run_ctl_command(&t, "object/fetch", n_args, args);
     }
 
     char *answer;
-    error = ctl_query(&t, "object/fetch", 2, args, &answer);
+    error = ctl_query(&t, "object/fetch", n_args, args, &answer);
     if (error) {
         return error;
     }

@@ -30,7 +30,8 @@ enum {
     OPT_NO_WAIT = 1 << 4,       /* --no-wait. */
     OPT_MODE = 1 << 5,          /* --mode MODE. */
     OPT_ROLE = 1 << 6,          /* --role ROLE. */
-    OPT_CONNECTION = 1 << 7     /* --read-only, --inactivity-probe MSEC. */
+    OPT_CONNECTION = 1 << 7,    /* --read-only, --inactivity-probe MSEC. */
+    OPT_SIZE = 1 << 8           /* --size BYTES. */
 };
 
 typedef int chanctl_cmd_func(const struct chanctl_options *, int argc,
@@ -116,7 +117,8 @@ static const struct command commands[] = {
       "guest (object/delink)" },
     { "object-store", "FILE", 1, 1, 0, chanctl_cmd_object_store,
       "copy FILE into chand-host's content store; print \"DIGEST SIZE\"" },
-    { "object-fetch", "--vm NAME DIGEST [--wait]", 1, 1, OPT_VM | OPT_WAIT,
+    { "object-fetch", "--vm NAME DIGEST [--size N] [--wait]", 1, 1,
+      OPT_VM | OPT_WAIT | OPT_SIZE,
       chanctl_cmd_object_fetch,
       "fetch an object from VM into the content store (object/fetch)" },
     { "transfers", "[--json]", 0, 0, OPT_JSON, chanctl_cmd_transfers,
@@ -351,6 +353,9 @@ usage(void)
            "default)\n"
            "  --no-wait          object-restore: return once the request "
            "is made\n"
+           "  --size N           object-fetch: the object's size in bytes, "
+           "to fetch content\n"
+           "                     no Object row names (a VM's file-export)\n"
            "  --mode MODE        install: the file's octal mode "
            "(default: 0755)\n"
            "  --role ROLE        set-connection: the RBAC role of clients "
@@ -414,7 +419,7 @@ find_command(const char *name)
 static const char *const value_options[] = {
     "chan-db", "db", "host-ctl", "api", "guest-ctl", "vm", "timeout",
     "flag", "param", "mode", "private-key", "certificate", "ca-cert",
-    "bootstrap-ca-cert", "role", "inactivity-probe"
+    "bootstrap-ca-cert", "role", "inactivity-probe", "size"
 };
 
 static bool
@@ -441,6 +446,7 @@ struct parse_state {
     const char *mode_given;
     const char *role_given;
     const char *connection_given; /* --read-only or --inactivity-probe. */
+    const char *size_given;
 };
 
 static int
@@ -456,6 +462,19 @@ parse_timeout(const char *s, double *timeout)
                                    "seconds (0 to 31536000)", s);
     }
     *timeout = t;
+    return 0;
+}
+
+/* Parses object-fetch's --size: a decimal number of bytes, at least 1. */
+static int
+parse_size(const char *s, const char **sizep)
+{
+    if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 18
+        || !strtoull(s, NULL, 10)) {
+        return chanctl_usage_error("--size: '%s' is not a number of bytes "
+                                   "(a decimal integer, at least 1)", s);
+    }
+    *sizep = s;
     return 0;
 }
 
@@ -597,6 +616,9 @@ parse_option(int argc, char *argv[], int *ip, struct chanctl_options *opts,
     } else if (!strcmp(name, "read-only")) {
         opts->read_only = true;
         ps->connection_given = "--read-only";
+    } else if (!strcmp(name, "size")) {
+        ps->size_given = "--size";
+        return parse_size(value, &opts->size);
     } else if (!strcmp(name, "inactivity-probe")) {
         ps->connection_given = "--inactivity-probe";
         return parse_inactivity_probe(value, &opts->inactivity_probe);
@@ -799,6 +821,8 @@ main(int argc, char *argv[])
         error = chanctl_usage_error("'%s' does not take --mode", cmd->name);
     } else if (ps.role_given && !(cmd->opts & OPT_ROLE)) {
         error = chanctl_usage_error("'%s' does not take --role", cmd->name);
+    } else if (ps.size_given && !(cmd->opts & OPT_SIZE)) {
+        error = chanctl_usage_error("'%s' does not take --size", cmd->name);
     } else if (ps.connection_given && !(cmd->opts & OPT_CONNECTION)) {
         error = chanctl_usage_error("'%s' does not take %s", cmd->name,
                                     ps.connection_given);

@@ -117,6 +117,7 @@ struct chanctl_options {
     const char *role;           /* --role ROLE, or NULL. */
     bool read_only;             /* --read-only. */
     long long int inactivity_probe; /* --inactivity-probe MSEC; -1: none. */
+    const char *size;           /* --size BYTES (decimal), or NULL. */
 };
 
 /* Prints "chanctl: " and the printf-style message and a newline on
