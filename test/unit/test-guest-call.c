@@ -1,5 +1,6 @@
 /* Tests for chand-guest/call: the request/response codec, base64, the
- * in-loop commands, and the runner with requests in a real datastore
+ * in-loop commands (file-export with a registry standing in for the
+ * transfer lane), and the runner with requests in a real datastore
  * (exactly once, deletion, timeouts, exec). */
 
 #include <config.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "base64.h"
@@ -25,6 +27,9 @@ struct cfix {
     struct scratch sc;
     char allow[160];            /* The exec allowlist file. */
     char out[160];              /* A file the commands write. */
+    char export_dir[160];       /* file-export's directory. */
+    json_t *exports;            /* What file-export registered: path ->
+                                 * {"digest", "size"}. */
     struct datastore *ds;
     struct call *c;
     uint64_t seq;
@@ -47,10 +52,42 @@ open_store(struct cfix *f)
     datastore_set_change_cb(f->ds, changed, f);
 }
 
+#define TEST_MAX_EXPORT 64
+
+static void
+export_add(void *f_, const char *digest, uint64_t size, const char *path)
+{
+    struct cfix *f = f_;
+
+    CU_ASSERT_PTR_NULL(json_object_get(f->exports, path));
+    json_object_set_new(f->exports, path,
+                        json_pack("{ss sI}", "digest", digest,
+                                  "size", (json_int_t) size));
+}
+
+static void
+export_remove(void *f_, const char *digest, const char *path)
+{
+    struct cfix *f = f_;
+    json_t *e = json_object_get(f->exports, path);
+
+    CU_ASSERT_PTR_NOT_NULL(e);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(e, "digest")),
+                           digest);
+    json_object_del(f->exports, path);
+}
+
 static void
 start(struct cfix *f, bool exec)
 {
-    struct call_config cc = { .exec_allow = exec ? f->allow : NULL };
+    struct call_config cc = {
+        .exec_allow = exec ? f->allow : NULL,
+        .export_dir = f->export_dir,
+        .max_export = TEST_MAX_EXPORT,
+        .export_add = export_add,
+        .export_remove = export_remove,
+        .export_aux = f,
+    };
 
     f->c = call_create(&cc, f->ds);
 }
@@ -64,6 +101,8 @@ cfix_init(struct cfix *f, bool exec)
     scratch_init(&f->sc, "call");
     scratch_file(&f->sc, "allow", f->allow, sizeof f->allow);
     scratch_file(&f->sc, "out", f->out, sizeof f->out);
+    scratch_file(&f->sc, "export", f->export_dir, sizeof f->export_dir);
+    f->exports = json_object();
     file = fopen(f->allow, "w");
     CU_ASSERT_FATAL(file != NULL);
     fputs("# comment\n  /bin/sh  \n/bin/echo\n", file);
@@ -81,6 +120,8 @@ cfix_destroy(struct cfix *f)
     char *cmd = xasprintf("rm -rf %s", f->sc.dir);
 
     call_destroy(f->c);
+    CU_ASSERT_EQUAL(json_object_size(f->exports), 0);
+    json_decref(f->exports);
     datastore_close(f->ds);
     CU_ASSERT(system(cmd) == 0);
     free(cmd);
@@ -446,6 +487,166 @@ test_files(void)
     cfix_destroy(&f);
 }
 
+/* file-export. */
+
+/* Returns how many files are in directory 'dir'. */
+static int
+count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    while ((de = readdir(d))) {
+        n += de->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+/* Runs file-export on handle 'h' with 'count' (-1: none) and checks the
+ * result: 'n' bytes, sha256 'digest', 'eof', and one export registered
+ * whose file holds them.  Returns the file's path (the caller frees it). */
+static char *
+check_export(struct cfix *f, int64_t h, int count, int n,
+             const char *digest, bool eof)
+{
+    char *args = (count < 0
+                  ? xasprintf("{\"handle\":%"PRId64"}", h)
+                  : xasprintf("{\"handle\":%"PRId64",\"count\":%d}", h,
+                              count));
+    const char *class, *path;
+    json_t *r = dispatch(f, "file-export", args, &class), *e;
+    char *text = NULL, *copy = NULL;
+    size_t len = 0;
+
+    free(args);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "count")), n);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "size")), n);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "digest")),
+                           digest);
+    CU_ASSERT_EQUAL(json_is_true(json_object_get(r, "eof")), eof);
+    CU_ASSERT_EQUAL(json_object_size(f->exports), 1);
+    CU_ASSERT_EQUAL(count_files(f->export_dir), 1);
+    json_object_foreach (f->exports, path, e) {
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(e, "digest")), digest);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(e, "size")), n);
+        text = read_file(path, &len);
+        CU_ASSERT_PTR_NOT_NULL(text);
+        CU_ASSERT_EQUAL(len, n);
+        copy = xstrdup(path);
+        free(text);
+    }
+    json_decref(r);
+    return copy;
+}
+
+static void
+test_export(void)
+{
+    static const char *const bad[] = {
+        "{\"handle\":1}", "{\"handle\":\"x\"}", "{\"count\":1}",
+        "{\"handle\":H,\"count\":0}", "{\"handle\":H,\"count\":-1}",
+        "{\"handle\":H,\"count\":65}", "{\"handle\":H,\"count\":1.5}",
+        "{\"handle\":H,\"offset\":0}",
+    };
+    const char *class;
+    struct cfix f;
+    char *args, *first, *path;
+    int64_t h;
+    json_t *r;
+    FILE *file;
+
+    cfix_init(&f, false);
+    file = fopen(f.out, "w");
+    CU_ASSERT_FATAL(file != NULL);
+    fputs("hello world\n", file);
+    fclose(file);
+    args = xasprintf("{\"path\":\"%s\"}", f.out);
+    r = dispatch(&f, "file-open", args, &class);
+    free(args);
+    h = json_integer_value(json_object_get(r, "handle"));
+    json_decref(r);
+
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char hs[32];
+        const char *at = strchr(bad[i], 'H');
+
+        snprintf(hs, sizeof hs, "%"PRId64, h);
+        args = (at ? xasprintf("%.*s%s%s", (int) (at - bad[i]), bad[i], hs,
+                               at + 1)
+                   : xstrdup(bad[i]));
+        CU_ASSERT_PTR_NULL(dispatch(&f, "file-export", args, &class));
+        CU_ASSERT_STRING_EQUAL(class, CALL_E_BAD_ARGS);
+        free(args);
+    }
+    CU_ASSERT_EQUAL(json_object_size(f.exports), 0);
+
+    /* 5 bytes, then a file-read goes on after them. */
+    first = check_export(&f, h, 5, 5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e"
+                         "5c1fa7425e73043362938b9824", false);
+    args = xasprintf("{\"handle\":%"PRId64",\"count\":3}", h);
+    r = dispatch(&f, "file-read", args, &class);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "buf-b64")),
+                           "IHdv");
+    json_decref(r);
+    free(args);
+
+    /* To the end: replaces the first export. */
+    path = check_export(&f, h, -1, 4, "9413f219292fc7d0f60fcaea2a3ab7a7b73d"
+                        "89a938e5b9e9be040a9b7984f98e", true);
+    CU_ASSERT(access(first, F_OK) && errno == ENOENT);
+    CU_ASSERT_STRING_NOT_EQUAL(first, path);
+    free(first);
+    free(path);
+
+    /* At the end: nothing, the empty content. */
+    free(check_export(&f, h, 10, 0, "e3b0c44298fc1c149afbf4c8996fb92427ae4"
+                      "1e4649b934ca495991b7852b855", true));
+
+    /* Exactly the rest: eof too. */
+    args = xasprintf("{\"handle\":%"PRId64",\"offset\":0,"
+                     "\"whence\":\"set\"}", h);
+    json_decref(dispatch(&f, "file-seek", args, &class));
+    free(args);
+    free(check_export(&f, h, 12, 12, "a948904f2f0f479b8f8197694b30184b0d2e"
+                      "d1c1cd2a1ec0fb85d299a192a447", true));
+    CU_ASSERT_EQUAL(stats(&f).exports, 4);
+    CU_ASSERT_EQUAL(stats(&f).exported_bytes, 21);
+
+    /* file-close ends it. */
+    args = xasprintf("{\"handle\":%"PRId64"}", h);
+    json_decref(dispatch(&f, "file-close", args, &class));
+    CU_ASSERT_EQUAL(json_object_size(f.exports), 0);
+    CU_ASSERT_EQUAL(count_files(f.export_dir), 0);
+    CU_ASSERT_PTR_NULL(dispatch(&f, "file-export", args, &class));
+    CU_ASSERT_STRING_EQUAL(class, CALL_E_BAD_ARGS);
+    free(args);
+
+    /* A start empties the directory. */
+    call_destroy(f.c);
+    path = xasprintf("%s/stale", f.export_dir);
+    file = fopen(path, "w");
+    CU_ASSERT_FATAL(file != NULL);
+    fclose(file);
+    free(path);
+    start(&f, false);
+    CU_ASSERT_EQUAL(count_files(f.export_dir), 0);
+
+    /* An export left open ends with the runner (cfix_destroy() checks). */
+    args = xasprintf("{\"path\":\"%s\"}", f.out);
+    r = dispatch(&f, "file-open", args, &class);
+    free(args);
+    h = json_integer_value(json_object_get(r, "handle"));
+    json_decref(r);
+    free(check_export(&f, h, 12, 12, "a948904f2f0f479b8f8197694b30184b0d2e"
+                      "d1c1cd2a1ec0fb85d299a192a447", true));
+    cfix_destroy(&f);
+}
+
 /* The runner. */
 
 static void
@@ -611,6 +812,7 @@ static const struct unit_test tests[] = {
     { "base64", test_base64 },
     { "dispatch of in-loop commands", test_dispatch },
     { "file handles", test_files },
+    { "file-export", test_export },
     { "requests through the datastore", test_requests },
     { "exec: output, allowlist, timeout, exactly once", test_exec },
     { "a response over the limits", test_too_large },

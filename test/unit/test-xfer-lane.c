@@ -676,6 +676,39 @@ test_not_entitled(void)
     net_destroy(&net);
 }
 
+/* The sender's owner stops serving the object halfway: once the lane
+ * closes its file (xfer_lane_close_served()), the next GET asks 'resolve'
+ * again, which refuses it. */
+static void
+test_close_served(void)
+{
+    const uint64_t n_chunks = 8 * XFER_DEFAULT_WINDOW;
+    const uint64_t size = n_chunks * chunk_size(0);
+    struct net net;
+    char digest[CONTENT_DIGEST_LEN + 1];
+
+    net_init(&net, 0, 0, 9);
+    struct side *rx = net.sides[0], *tx = net.sides[1];
+    tx->serve_path = make_object(tx->dir, "object", size, 9, NULL, digest);
+
+    start_pull(rx, digest, size);
+    kill_at = n_chunks / 2;
+    CU_ASSERT_TRUE_FATAL(net_run(&net, received_half, 600 * 1000));
+    CU_ASSERT_EQUAL(tx->n_resolved, 1);
+    tx->refuse_error = XFER_ERR_NO_OBJECT;
+    tx->refuse_reason = "no longer exported";
+    xfer_lane_close_served(tx->lane, digest);
+    xfer_lane_close_served(tx->lane, "no such digest");     /* No-op. */
+
+    CU_ASSERT_TRUE(net_run(&net, pulled, 600 * 1000));
+    CU_ASSERT_EQUAL(rx->n_pulled, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rx->pulled_error);
+    CU_ASSERT_STRING_EQUAL(rx->pulled_error, XFER_ERR_NO_OBJECT);
+    CU_ASSERT_TRUE(tx->n_resolved >= 2);
+    CU_ASSERT_PTR_NULL(content_store_lookup(rx->cs, digest));
+    net_destroy(&net);
+}
+
 /* A GET for another size than the file's is refused with "size". */
 static void
 test_wrong_size(void)
@@ -949,6 +982,7 @@ static const struct unit_test tests[] = {
     { "content that does not match its digest", test_digest_mismatch },
     { "resolve refuses: not entitled", test_not_entitled },
     { "GET of the wrong size", test_wrong_size },
+    { "a served file closed halfway", test_close_served },
     { "stray chunks", test_stray },
     { "malformed XFER payloads", test_bad_messages },
     { "pacing by max_rate", test_pacing },
