@@ -80,13 +80,15 @@ Requests (call/ records, answered as result/call/; doc/adapters.md):\n\
                       is refused)\n\
 \n\
 File transfer (install/ and restore/ content, objects the host fetches):\n\
-  --content-dir=DIR   where content pulled from the host is kept\n\
+  --content-dir=DIR   where content pulled from the host is kept, and\n\
+                      file-export's copies in DIR/export\n\
                       (default: content/ next to the datastore)\n\
   --install-dir=DIR   install/ records may only write inside DIR\n\
                       (default: %s)\n\
   --max-transfer=BYTES\n\
-                      largest object sent or received, with an optional\n\
-                      K, M, G suffix (default: 1G)\n\
+                      largest object sent or received, and of one\n\
+                      file-export, with an optional K, M, G suffix\n\
+                      (default: 1G)\n\
 \n\
 Hyper-V KVP view (off by default):\n\
   --kvp-prefix=PREFIX show the records PREFIX<pool>/<name> (pool 0-4) as\n\
