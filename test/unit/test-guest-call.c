@@ -403,6 +403,21 @@ test_dispatch(void)
     cfix_destroy(&f);
 }
 
+/* Opens f->out for reading.  Returns its handle. */
+static int64_t
+open_for_reading(struct cfix *f)
+{
+    char *args = xasprintf("{\"path\":\"%s\"}", f->out);
+    const char *class;
+    json_t *r = dispatch(f, "file-open", args, &class);
+    int64_t h = json_integer_value(json_object_get(r, "handle"));
+
+    CU_ASSERT(h > 0);
+    json_decref(r);
+    free(args);
+    return h;
+}
+
 static void
 test_files(void)
 {
@@ -436,11 +451,7 @@ test_files(void)
     CU_ASSERT_STRING_EQUAL(class, CALL_E_BAD_ARGS);
     free(args);
 
-    args = xasprintf("{\"path\":\"%s\"}", f.out);
-    r = dispatch(&f, "file-open", args, &class);
-    free(args);
-    h = json_integer_value(json_object_get(r, "handle"));
-    json_decref(r);
+    h = open_for_reading(&f);
     args = xasprintf("{\"handle\":%"PRId64",\"count\":4}", h);
     r = dispatch(&f, "file-read", args, &class);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "buf-b64")),
@@ -565,11 +576,7 @@ test_export(void)
     CU_ASSERT_FATAL(file != NULL);
     fputs("hello world\n", file);
     fclose(file);
-    args = xasprintf("{\"path\":\"%s\"}", f.out);
-    r = dispatch(&f, "file-open", args, &class);
-    free(args);
-    h = json_integer_value(json_object_get(r, "handle"));
-    json_decref(r);
+    h = open_for_reading(&f);
 
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char hs[32];
@@ -637,11 +644,7 @@ test_export(void)
     CU_ASSERT_EQUAL(count_files(f.export_dir), 0);
 
     /* An export left open ends with the runner (cfix_destroy() checks). */
-    args = xasprintf("{\"path\":\"%s\"}", f.out);
-    r = dispatch(&f, "file-open", args, &class);
-    free(args);
-    h = json_integer_value(json_object_get(r, "handle"));
-    json_decref(r);
+    h = open_for_reading(&f);
     free(check_export(&f, h, 12, 12, "a948904f2f0f479b8f8197694b30184b0d2e"
                       "d1c1cd2a1ec0fb85d299a192a447", true));
     cfix_destroy(&f);
