@@ -1753,7 +1753,7 @@ call_status_json(const struct call *c)
         "queued", (json_int_t) keyq_size(&c->queue),
         "running", running,
         "files", (json_int_t) n_files,
-        "exports", (json_int_t) n_exports,
+        "live_exports", (json_int_t) n_exports,
         "fsfreeze", c->frozen ? "frozen" : "thawed",
         "counters",
         "requests", (json_int_t) s->requests, "ok", (json_int_t) s->ok,

@@ -147,7 +147,7 @@ bool call_is_idle(const struct call *);
 void call_get_stats(const struct call *, struct call_stats *);
 
 /* Returns a new JSON object: "exec_allow", "queued", "running", "files"
- * (open handles), "exports" (live file-exports) and "counters". */
+ * (open handles), "live_exports" (file-exports) and "counters". */
 json_t *call_status_json(const struct call *);
 
 /* The codec, for tests and chanctl. */

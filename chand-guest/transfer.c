@@ -529,8 +529,6 @@ transfer_status_json(const struct transfer *t, long long now)
                             "other", (json_int_t) t->refused_other));
     json_object_set_new(j, "content_dir",
                         json_string(content_store_dir(t->cs)));
-    json_object_set_new(j, "exports",
-                        json_integer(json_object_size(t->exports)));
     json_object_set_new(j, "content_bytes", json_integer(
                             content_store_usage(t->cs)));
     return j;

@@ -122,8 +122,7 @@ void transfer_export_add(void *t, const char *digest, uint64_t size,
 void transfer_export_remove(void *t, const char *digest, const char *path);
 
 /* Status: the lane's pulls, served objects and counters, plus
- * "refused" (records refused, by reason class) and "exports" (how many
- * are registered). */
+ * "refused" (records refused, by reason class). */
 json_t *transfer_status_json(const struct transfer *, long long now);
 
 #endif /* transfer.h */
