@@ -35,7 +35,8 @@ lib_libchand_a_SOURCES = \
 	lib/content-store.c lib/content-store.h \
 	lib/xfer-lane.c lib/xfer-lane.h \
 	lib/xfer.c lib/xfer.h \
-	lib/vm-id.c lib/vm-id.h
+	lib/vm-id.c lib/vm-id.h \
+	lib/qga-proto.c lib/qga-proto.h
 
 # Link flags every chand program and test needs along with lib/libchand.a.
 CHAND_LIBS = lib/libchand.a $(JANSSON_LIBS) $(SSL_LIBS) $(CRYPTO_LIBS)

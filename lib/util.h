@@ -30,6 +30,16 @@
 #define CONTAINER_OF(POINTER, STRUCT, MEMBER)                           \
     ((STRUCT *) (void *) ((char *) (POINTER) - offsetof(STRUCT, MEMBER)))
 
+#ifndef MIN
+#define MIN(A, B) ((A) < (B) ? (A) : (B))
+#endif
+#ifndef MAX
+#define MAX(A, B) ((A) > (B) ? (A) : (B))
+#endif
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(A) (sizeof (A) / sizeof (A)[0])
+#endif
+
 /* Logs that memory ran out and aborts.  Never returns. */
 void out_of_memory(void) __attribute__((noreturn));
 

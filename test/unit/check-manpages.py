@@ -35,6 +35,7 @@ import sys
 PROGRAMS = [
     ("chand-host", "chand-host/chand-host", "chand-host"),
     ("chand-guest", "chand-guest/chand-guest", "chand-guest"),
+    ("chand-qga", "chand-qga/chand-qga", "chand-qga"),
     ("chanctl", "utilities/chanctl", None),
     ("chand-guest-replay", "utilities/chand-guest-replay", None),
     ("chand-handler", "utilities/chand-handler", None),
