@@ -50,6 +50,8 @@ struct deletion {
 
 struct calls {
     struct ovsdb_replica *replica;
+    char *owner;                /* external_ids:chand-qga of our requests. */
+    bool swept;                 /* Requests of an earlier run deleted. */
     struct list calls;
     struct list deletions;
     bool cond_dirty;
@@ -82,11 +84,12 @@ calls_declare(struct ovsdb_replica *r)
 }
 
 struct calls *
-calls_create(struct ovsdb_replica *replica)
+calls_create(struct ovsdb_replica *replica, const char *owner)
 {
     struct calls *c = xzalloc(sizeof *c);
 
     c->replica = replica;
+    c->owner = xstrdup(owner);
     list_init(&c->calls);
     list_init(&c->deletions);
     return c;
@@ -127,6 +130,7 @@ calls_destroy(struct calls *c)
         free(d->key);
         free(d);
     }
+    free(c->owner);
     free(c);
 }
 
@@ -219,8 +223,10 @@ calls_start(struct calls *c, const char *vm, const char *command,
                             "command", command,
                             "timeout_ms", (json_int_t) timeout_ms);
     char *value = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-    json_t *row = json_pack("{ss ss ss sI}", "key", call->key, "vm", vm,
-                            "value", value, "version", (json_int_t) 1);
+    json_t *row = json_pack("{ss ss ss sI s[s[[ss]]]}", "key", call->key,
+                            "vm", vm, "value", value,
+                            "version", (json_int_t) 1, "external_ids", "map",
+                            "chand-qga", c->owner);
     char *comment = xasprintf("chand-qga: %s to %s", command, vm);
     json_t *ops = json_pack("[oo]", ovsdb_op_insert("Record", row, NULL),
                             ovsdb_op_comment(comment));
@@ -407,11 +413,44 @@ look_at(struct calls *c, struct call *call, long long now)
     return false;
 }
 
+static void
+sweep_done(const json_t *result, const char *error, void *c_)
+{
+    struct calls *c = c_;
+    int64_t count = json_integer_value(json_object_get(
+                                           json_array_get(result, 0),
+                                           "count"));
+    if (error) {
+        VLOG_WARN_RL(&rl, "cannot delete the requests of an earlier run "
+                     "(tried again at the next connection): %s", error);
+        c->swept = false;
+    } else if (count) {
+        VLOG_INFO("deleted %"PRId64" requests of an earlier run", count);
+    }
+}
+
+/* Deletes the requests an earlier run of this chand-qga left (it stopped
+ * before they ended), before any request of this run is written. */
+static void
+sweep(struct calls *c)
+{
+    json_t *where = json_pack("[[ss[s[[ss]]]]]", "external_ids", "includes",
+                              "map", "chand-qga", c->owner);
+    json_t *ops = json_pack("[oo]", ovsdb_op_delete("Record", where),
+                            ovsdb_op_comment("chand-qga: earlier run"));
+    ovsdb_replica_transact(c->replica, ops, sweep_done, c);
+    c->swept = true;
+}
+
 void
 calls_run(struct calls *c)
 {
     long long now = time_msec();
     struct call *call;
+
+    if (!c->swept && ovsdb_replica_is_connected(c->replica)) {
+        sweep(c);
+    }
 
     LIST_FOR_EACH_SAFE (call, node, &c->calls) {
         look_at(c, call, now);

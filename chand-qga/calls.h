@@ -18,7 +18,10 @@
  *
  * Whatever the outcome, the request's Record row is then deleted (which
  * withdraws the response, and kills an exec still running); deletions
- * that fail are tried again every second until they succeed.
+ * that fail are tried again every second until they succeed.  Requests
+ * carry external_ids:chand-qga=OWNER; once connected, before writing any,
+ * calls deletes those a previous run with the same OWNER left behind (it
+ * stopped while they were outstanding).
  *
  * The replica belongs to the caller, which declares the tables with
  * calls_declare() before connecting it and drives it; calls only reads
@@ -46,8 +49,10 @@ typedef void calls_cb(void *aux, const json_t *result, const char *class,
 /* Declares the tables and columns calls needs in 'replica'. */
 void calls_declare(struct ovsdb_replica *replica);
 
-/* Creates the call set on 'replica' (borrowed; must outlive it). */
-struct calls *calls_create(struct ovsdb_replica *replica);
+/* Creates the call set on 'replica' (borrowed; must outlive it), marking
+ * its requests with 'owner' (copied). */
+struct calls *calls_create(struct ovsdb_replica *replica,
+                           const char *owner);
 /* Destroys 'calls' without calling back; the requests are left in the
  * Chan DB.  NULL is ignored. */
 void calls_destroy(struct calls *);

@@ -709,9 +709,12 @@ start_file_read(struct qga_job *job)
                  json_pack("{s:O, s:I}", "handle", handle, "count", n),
                  job->vm->env->call_timeout_ms, read_result);
     } else {
+        /* The export is a local copy in the VM: the usual call timeout,
+         * so that a chand-guest that died during it is noticed as soon as
+         * any other request's. */
         job_call(job, "file-export",
                  json_pack("{s:O, s:I}", "handle", handle, "count", n),
-                 job->vm->env->file_timeout_ms, export_result);
+                 job->vm->env->call_timeout_ms, export_result);
     }
 }
 

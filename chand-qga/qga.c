@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "calls.h"
 #include "commands.h"
@@ -301,6 +302,21 @@ ctl_exit(struct ctl_conn *conn, int argc, const char *argv[], void *q_)
  * Life cycle.
  */
 
+/* The mark of this chand-qga's requests: --chassis, else the host name. */
+static const char *
+owner_name(const struct qga_options *opts)
+{
+    static char host[256];
+
+    if (opts->chassis) {
+        return opts->chassis;
+    }
+    if (gethostname(host, sizeof host - 1)) {
+        strcpy(host, "localhost");
+    }
+    return host;
+}
+
 void *
 qga_create(const void *opts_)
 {
@@ -331,7 +347,7 @@ qga_create(const void *opts_)
     q->replica = ovsdb_replica_create("Chan");
     declare_tables(q->replica);
     ovsdb_replica_connect(q->replica, opts->chan_db);
-    q->calls = calls_create(q->replica);
+    q->calls = calls_create(q->replica, owner_name(opts));
     q->env = (struct qga_env) {
         .calls = q->calls,
         .host_ctl = opts->host_ctl,

@@ -212,7 +212,7 @@ st_check "through the transfer lane" large_reads
 head -c 32M /dev/urandom >"$D/big2"
 want2=$(sha256sum "$D/big2" | cut -d' ' -f1)
 started=$(date +%s)
-timeout 200 "$PY" "$QC" "$SOCK" cat "$D/big2" $((32 << 20)) >"$D/cat2" 2>&1 &
+timeout 120 "$PY" "$QC" "$SOCK" cat "$D/big2" $((32 << 20)) >"$D/cat2" 2>&1 &
 cat_pid=$!
 exporting() {
     compgen -G "$TOPO_RUN/$VM/content/export/*" >/dev/null ||
@@ -229,11 +229,26 @@ ended_properly() {
         test "$(cat "$D/cat2")" = "$want2 33554432"; }
 }
 st_check "the client got an error or the whole file, in ${took}s" ended_properly
+st_check "within the call timeout and the channel's grace" test "$took" -le 75
 st_check "chand-guest restarts" topo_guest_start "$VM" "$ID"
 st_check "the channel is ready again" st_chanctl wait --timeout 60
 st_check "the same read then returns the whole file" eval \
     'test "$("$PY" "$QC" "$SOCK" cat "$D/big2" $((32 << 20)))" = "$want2 33554432"'
 st_check "chand-qga is up" kill -0 "$(cat "$D/chand-qga.pid")"
+
+# --- a chand-qga that dies leaves no requests behind ------------------------
+qga_requests() {
+    ovsdb-client dump "$(topo_db)" Chan Record key external_ids |
+        grep -c 'chand-qga=' || true
+}
+st_check "a guest-exec that runs 60 s" "$PY" "$QC" "$SOCK" execute guest-exec \
+    '{"path": "/bin/sh", "arg": ["-c", "sleep 60"]}'
+st_check "its request is in the Chan DB, marked" test "$(qga_requests)" = 1
+kill -9 "$(cat "$D/chand-qga.pid")"
+rm -f "$D/chand-qga.pid"
+st_check "chand-qga restarts after kill -9" qga_start --socket-dir="$D/sockets"
+st_check "and deletes the request of its earlier run" st_wait 30 \
+    eval 'test "$(qga_requests)" = 0'
 
 # --- sockets by libvirt UUID ----------------------------------------------
 qga_stop
