@@ -3,7 +3,9 @@
 
 # Debian packages chand needs to build and test.  (ovn-central and ovn-host:
 # test/system/test-ovn-iface-id.sh runs a private OVN of its own; where
-# systemd runs, the packages also enable their system services.)
+# systemd runs, the packages also enable their system services.
+# qemu-guest-agent: test/system/test-qga.sh compares chand-qga's answers
+# with the real qemu-ga's, run on a Unix socket of its own.)
 CHAND_DEB_PACKAGES="build-essential autoconf automake pkg-config
 libjansson-dev libpcap-dev libcunit1-dev libsqlite3-dev libssl-dev sqlite3
 openvswitch-switch openvswitch-common python3 python3-openvswitch iproute2
@@ -13,7 +15,7 @@ clang libclang-rt-14-dev
 openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23
 debhelper dh-autoreconf dh-python dpkg-dev fakeroot lintian debootstrap systemd
 logrotate
-ovn-central ovn-host"
+ovn-central ovn-host qemu-guest-agent"
 
 log() {
     printf '%s\n' "$*" >&2
