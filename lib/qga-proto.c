@@ -78,7 +78,9 @@ qga_parser_feed(struct qga_parser *p, const void *data, size_t n)
 size_t
 qga_parser_pending(const struct qga_parser *p)
 {
-    return p->state == QS_TOP ? 0 : p->msg_len;
+    /* Not 'msg_len': the bytes of an oversized request or a stray token
+     * are counted there but not kept. */
+    return p->len - p->start;
 }
 
 void
