@@ -60,6 +60,10 @@ qga_parser_destroy(struct qga_parser *p)
 void
 qga_parser_feed(struct qga_parser *p, const void *data, size_t n)
 {
+    if (!n) {
+        return;                 /* 'data' and 'p->buf' may be NULL. */
+    }
+
     /* Drop what was handed out or skipped before making room. */
     if (p->start) {
         memmove(p->buf, p->buf + p->start, p->len - p->start);
