@@ -373,6 +373,22 @@ test_reset_alone(void)
     qga_parser_destroy(p);
 }
 
+/* Feeds 'partial', 0xFF and a ping to 'p', and asserts that 0xFF drops
+ * 'partial' and the ping is whole. */
+static void
+assert_reset_drops(struct qga_parser *p, const char *partial)
+{
+    struct events e = { .n = 0 };
+    char *s = xasprintf("%s\xff" PING, partial);
+
+    feed_str(p, &e, s);
+    CU_ASSERT_EQUAL(e.n, 2);
+    assert_reset(&e, 0, strlen(partial));
+    assert_request(&e, 1, PING);
+    events_clear(&e);
+    free(s);
+}
+
 static void
 test_reset_partial(void)
 {
@@ -393,30 +409,24 @@ test_reset_partial(void)
     assert_request(&e, 1, PING);
     assert_stats(p, 1, 1, 0, 0);
 
-    /* 0xFF inside a string of a request (never valid JSON text). */
-    events_clear(&e);
-    feed_str(p, &e, "{\"execute\": \"guest-\xff" PING);
-    CU_ASSERT_EQUAL(e.n, 2);
-    assert_reset(&e, 0, strlen("{\"execute\": \"guest-"));
-    assert_request(&e, 1, PING);
-
-    /* Inside an escape. */
-    events_clear(&e);
-    feed_str(p, &e, "{\"execute\": \"\\\xff" PING);
-    CU_ASSERT_EQUAL(e.n, 2);
-    assert_reset(&e, 0, strlen("{\"execute\": \"\\"));
-    assert_request(&e, 1, PING);
-
-    /* Inside a stray string: the token goes without an error of its
-     * own. */
-    events_clear(&e);
-    feed_str(p, &e, "\"abc\xff" PING);
-    CU_ASSERT_EQUAL(e.n, 2);
-    assert_reset(&e, 0, 4);
-    assert_request(&e, 1, PING);
+    /* 0xFF inside a string of a request (never valid JSON text), inside
+     * an escape, inside a stray string (the token goes without an error
+     * of its own). */
+    assert_reset_drops(p, "{\"execute\": \"guest-");
+    assert_reset_drops(p, "{\"execute\": \"\\");
+    assert_reset_drops(p, "\"abc");
     assert_stats(p, 4, 4, 0, 0);
     events_clear(&e);
     qga_parser_destroy(p);
+}
+
+/* Asserts that 'e' is the error of stray 'token' and a ping. */
+static void
+assert_stray_ping(const struct events *e, const char *token)
+{
+    CU_ASSERT_EQUAL(e->n, 2);
+    assert_stray(e, 0, token);
+    assert_request(e, 1, PING);
 }
 
 static void
@@ -426,9 +436,7 @@ test_stray_tokens(void)
     struct events e = { .n = 0 };
 
     feed_str(p, &e, "nonsense" PING);
-    CU_ASSERT_EQUAL(e.n, 2);
-    assert_stray(&e, 0, "nonsense");
-    assert_request(&e, 1, PING);
+    assert_stray_ping(&e, "nonsense");
 
     /* A token ends at whitespace, '{', '[' or '"': until then it waits. */
     events_clear(&e);
@@ -440,9 +448,7 @@ test_stray_tokens(void)
 
     events_clear(&e);
     feed_str(p, &e, "\"str\"" PING);
-    CU_ASSERT_EQUAL(e.n, 2);
-    assert_stray(&e, 0, "\"str\"");
-    assert_request(&e, 1, PING);
+    assert_stray_ping(&e, "\"str\"");
 
     /* A string with an escaped quote, over three feeds. */
     events_clear(&e);
@@ -450,9 +456,7 @@ test_stray_tokens(void)
     feed_str(p, &e, "\"");
     CU_ASSERT_EQUAL(e.n, 0);
     feed_str(p, &e, "b\"" PING);
-    CU_ASSERT_EQUAL(e.n, 2);
-    assert_stray(&e, 0, "\"a\\\"b\"");
-    assert_request(&e, 1, PING);
+    assert_stray_ping(&e, "\"a\\\"b\"");
 
     /* Closing brackets alone; then "[" of a request ends "true". */
     events_clear(&e);
@@ -477,19 +481,33 @@ test_stray_tokens(void)
     qga_parser_destroy(p);
 }
 
+/* Returns 'head', 'n_a' bytes 'a', 'n_b' bytes 'b' and 'tail' as one
+ * null-terminated string (malloc()ed). */
+static char *
+request_of(const char *head, char a, size_t n_a, char b, size_t n_b,
+           const char *tail)
+{
+    size_t head_len = strlen(head);
+    size_t tail_len = strlen(tail);
+    char *s = xmalloc(head_len + n_a + n_b + tail_len + 1);
+
+    memcpy(s, head, head_len);
+    memset(s + head_len, a, n_a);
+    memset(s + head_len + n_a, b, n_b);
+    memcpy(s + head_len + n_a + n_b, tail, tail_len + 1);
+    return s;
+}
+
 /* Returns a request of exactly 'size' bytes (at least 40), with an
- * argument padded with 'a's (malloc()ed, null-terminated). */
+ * argument padded with 'a's (malloc()ed). */
 static char *
 padded_request(size_t size)
 {
-    static const char head[] = "{\"execute\": \"x\", \"arguments\": {\"p\": \"";
-    static const char tail[] = "\"}}";
-    char *s = xmalloc(size + 1);
-    size_t pad = size - (sizeof head - 1) - (sizeof tail - 1);
+    static const char head[] = ("{\"execute\": \"x\", \"arguments\": "
+                                "{\"p\": \"");
+    size_t pad = size - (sizeof head - 1) - 3;
+    char *s = request_of(head, 'a', pad, 'a', 0, "\"}}");
 
-    memcpy(s, head, sizeof head - 1);
-    memset(s + sizeof head - 1, 'a', pad);
-    memcpy(s + sizeof head - 1 + pad, tail, sizeof tail);
     CU_ASSERT_EQUAL(strlen(s), size);
     return s;
 }
@@ -581,20 +599,8 @@ test_oversized_stream(void)
 static char *
 nested_request(int depth)
 {
-    static const char head[] = "{\"execute\": \"x\", \"arguments\": {\"a\": ";
-    int arrays = depth - 2;
-    size_t n = sizeof head - 1 + 2 * arrays + 2;
-    char *s = xmalloc(n + 1);
-    char *q = s;
-
-    memcpy(q, head, sizeof head - 1);
-    q += sizeof head - 1;
-    memset(q, '[', arrays);
-    q += arrays;
-    memset(q, ']', arrays);
-    q += arrays;
-    memcpy(q, "}}", 3);
-    return s;
+    return request_of("{\"execute\": \"x\", \"arguments\": {\"a\": ",
+                      '[', depth - 2, ']', depth - 2, "}}");
 }
 
 static void
@@ -813,8 +819,8 @@ test_response_return(void)
     /* Members in the order they were set, strings escaped as JSON,
      * UTF-8 as it is. */
     ASSERT_BYTES(qga_response_return(obj, NULL, false, &len),
-                 "{\"return\": {\"b\": 1, \"a\": [2, \"q\\\"\\n\\\\\xc3\xa9\"],"
-                 " \"c\": {}}}\n");
+                 "{\"return\": {\"b\": 1, \"a\": "
+                 "[2, \"q\\\"\\n\\\\\xc3\xa9\"], \"c\": {}}}\n");
     /* The arguments are borrowed. */
     CU_ASSERT_EQUAL(empty->refcount, 1);
     CU_ASSERT_EQUAL(seven->refcount, 1);
