@@ -60,6 +60,10 @@ qga_parser_destroy(struct qga_parser *p)
 void
 qga_parser_feed(struct qga_parser *p, const void *data, size_t n)
 {
+    if (!n) {
+        return;                 /* 'data' and 'p->buf' may be NULL. */
+    }
+
     /* Drop what was handed out or skipped before making room. */
     if (p->start) {
         memmove(p->buf, p->buf + p->start, p->len - p->start);
@@ -78,7 +82,9 @@ qga_parser_feed(struct qga_parser *p, const void *data, size_t n)
 size_t
 qga_parser_pending(const struct qga_parser *p)
 {
-    return p->state == QS_TOP ? 0 : p->msg_len;
+    /* Not 'msg_len': the bytes of an oversized request or a stray token
+     * are counted there but not kept. */
+    return p->len - p->start;
 }
 
 void

@@ -85,7 +85,9 @@ struct qga_parser_stats {
 void qga_parser_get_stats(const struct qga_parser *,
                           struct qga_parser_stats *);
 
-/* Bytes held for a request not complete yet. */
+/* Bytes the parser holds: of a request not complete yet (never more than
+ * 'max_msg'; none of an oversized request or a stray token), and input fed
+ * but not looked at by qga_parser_next() yet. */
 size_t qga_parser_pending(const struct qga_parser *);
 
 /* Checks request text 'text' ('len' bytes, from QGA_REQUEST).  On success

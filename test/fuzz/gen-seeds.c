@@ -23,6 +23,7 @@
 #include "ofp13-flow.h"
 #include "ovsdb-msg.h"
 #include "packets.h"
+#include "qga-proto.h"
 #include "util.h"
 #include "xfer.h"
 
@@ -1453,6 +1454,69 @@ gen_xfer(void)
     free(b.data);
 }
 
+/* fuzz-qga: a qemu-ga client's streams, after the max_msg and split
+ * bytes. */
+static void
+gen_qga(void)
+{
+    static const struct {
+        const char *name;
+        uint8_t max_msg, split;
+        const char *stream;
+    } seeds[] = {
+        { "ping", 255, 0, "{\"execute\": \"guest-ping\"}\n" },
+        { "sync-delimited", 255, 7,
+          "\xff{\"execute\": \"guest-sync-delimited\", "
+          "\"arguments\": {\"id\": 12345}}\n"
+          "{\"execute\":\"guest-info\",\"id\":[1,\"x\"]}"
+          "{\"execute\":\"guest-get-time\"}" },
+        { "escapes", 255, 3,
+          "{\"execute\": \"guest-exec\", \"arguments\": {\"path\": "
+          "\"a\\\"}{[\\\\\", \"arg\": [\"]\", {\"x\": [[]]}]}, "
+          "\"id\": {\"k\": null}}" },
+        { "stray", 255, 2,
+          "nonsense \"a\\\"b\"123 } ] true[1]{\"execute\": 1}"
+          "{\"id\": 1}{\"execute\": \"x\", \"foo\": 2}" },
+        { "partial-reset", 255, 5,
+          "{\"execute\": \"guest-file-read\", \"argu\xff"
+          "{\"execute\": \"guest-ping\"}" },
+        { "oversized", 0, 16,
+          "{\"execute\": \"guest-file-write\", \"arguments\": "
+          "{\"handle\": 1, \"buf-b64\": \"aGVsbG8gd29ybGQ=\"}}"
+          "{\"execute\": \"guest-ping\"}" },
+        { "bad-json", 255, 1,
+          "{\"execute\": , }{\"execute\": \"a\", \"execute\": \"b\"}"
+          "{\"execute\": \"\xc3\x28\"}" },
+    };
+    struct buf b = { 0 };
+
+    for (size_t i = 0; i < ARRAY_SIZE(seeds); i++) {
+        buf_clear(&b);
+        buf_put_u8(&b, seeds[i].max_msg);
+        buf_put_u8(&b, seeds[i].split);
+        buf_put_str(&b, seeds[i].stream);
+        write_buf("qga", seeds[i].name, &b);
+    }
+
+    /* Nesting at QGA_MAX_DEPTH and one deeper. */
+    for (int extra = 0; extra < 2; extra++) {
+        int arrays = QGA_MAX_DEPTH - 2 + extra;
+        buf_clear(&b);
+        buf_put_u8(&b, 255);
+        buf_put_u8(&b, 64);
+        buf_put_str(&b, "{\"execute\": \"x\", \"arguments\": {\"a\": ");
+        for (int j = 0; j < arrays; j++) {
+            buf_put_u8(&b, '[');
+        }
+        for (int j = 0; j < arrays; j++) {
+            buf_put_u8(&b, ']');
+        }
+        buf_put_str(&b, "}}");
+        write_buf("qga", extra ? "too-deep" : "deepest", &b);
+    }
+    free(b.data);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1472,5 +1536,6 @@ main(int argc, char *argv[])
     gen_session();
     gen_upstream();
     gen_xfer();
+    gen_qga();
     return 0;
 }

@@ -292,3 +292,8 @@ test_unit_test_bench_guests_SOURCES = test/unit/test-bench-guests.c $(UNIT_COMMO
 	bench/guests-spec.c bench/guests-spec.h
 test_unit_test_bench_guests_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/bench
 test_unit_test_bench_guests_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += test/unit/test-qga-proto
+test_unit_test_qga_proto_SOURCES = test/unit/test-qga-proto.c $(UNIT_COMMON)
+test_unit_test_qga_proto_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_qga_proto_LDADD = $(UNIT_LDADD)
