@@ -77,10 +77,16 @@ conn_close(struct conn *conn)
 {
     struct endpoint *ep = conn->ep;
 
+    struct qga_parser_stats ps;
+
     if (conn->job) {
         ep->stats.cancelled++;
         qga_job_cancel(conn->job);
     }
+    /* Keep the closed connection's counts. */
+    qga_parser_get_stats(conn->parser, &ps);
+    ep->stats.resets += ps.resets;
+    ep->stats.oversized += ps.oversized;
     list_remove(&conn->node);
     stream_close(conn->stream);
     qga_parser_destroy(conn->parser);
@@ -199,8 +205,6 @@ handle_input(struct conn *conn)
         if (ev == QGA_REQUEST) {
             start_request(conn, text, len);
         } else if (ev == QGA_ERROR) {
-            struct qga_parser_stats ps;
-            qga_parser_get_stats(conn->parser, &ps);
             ep->stats.bad_requests++;
             VLOG_WARN_RL(&rl, "%s: %s", ep->path, text);
             respond_error(conn, QGA_E_GENERIC, text, NULL);
@@ -360,15 +364,12 @@ endpoint_get_stats(const struct endpoint *ep, struct endpoint_stats *s)
     struct conn *conn;
 
     *s = ep->stats;
-    s->resets = s->oversized = 0;
     LIST_FOR_EACH (conn, node, &ep->conns) {
         struct qga_parser_stats ps;
         qga_parser_get_stats(conn->parser, &ps);
         s->resets += ps.resets;
         s->oversized += ps.oversized;
     }
-    s->resets += ep->stats.resets;
-    s->oversized += ep->stats.oversized;
     s->conns = list_size(&ep->conns);
 }
 

@@ -30,8 +30,9 @@
  * between the two bytes of an escape) is reassembled, and several in one
  * read are split.  A request longer than the parser's 'max_msg' bytes is
  * skipped to its end without being kept (one error answers it) and the
- * stream stays in step.  Nothing in the input can make it allocate more
- * than 'max_msg' bytes plus one read.
+ * stream stays in step.  It holds at most 'max_msg' bytes plus one read
+ * (its buffer, grown by doubling, may be up to twice that): nothing in the
+ * input can make it grow without bound.
  *
  * qga_request_parse() checks a request text the way QEMU's QMP dispatcher
  * does, with its error texts, and qga_response_*() render responses as
@@ -69,7 +70,8 @@ void qga_parser_destroy(struct qga_parser *);
 void qga_parser_feed(struct qga_parser *, const void *data, size_t n);
 
 /* Returns the next event.  For QGA_REQUEST, '*textp' and '*lenp' are the
- * request's bytes (owned by the parser, valid until the next call); for
+ * request's bytes (owned by the parser, valid until the next call to
+ * qga_parser_next() or qga_parser_feed()); for
  * QGA_ERROR, '*textp' is the error's description (a string owned by the
  * parser, valid until the next call).  QGA_NONE: all input is used up. */
 enum qga_event qga_parser_next(struct qga_parser *, const char **textp,
@@ -79,7 +81,8 @@ enum qga_event qga_parser_next(struct qga_parser *, const char **textp,
 struct qga_parser_stats {
     uint64_t requests;          /* QGA_REQUEST events. */
     uint64_t resets;            /* 0xFF bytes. */
-    uint64_t bad_json;          /* Stray tokens, unparseable objects. */
+    uint64_t bad_json;          /* Stray tokens (a request that is not
+                                 * JSON is found by qga_request_parse()). */
     uint64_t oversized;         /* Requests over max_msg or too deep. */
 };
 void qga_parser_get_stats(const struct qga_parser *,
