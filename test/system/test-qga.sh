@@ -263,8 +263,25 @@ st_check "the VM gets a libvirt UUID" \
 st_check "its socket appears under the UUID" \
     st_wait 30 test -S "$D/by-uuid/$UUID.sock"
 st_check "and answers" "$PY" "$QC" "$D/by-uuid/$UUID.sock" execute guest-ping
+# A client connected when the VM stops being served there is disconnected.
+"$PY" - "$D/by-uuid/$UUID.sock" "$D/held" <<'EOF' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(60)
+s.sendall(b'{"execute": "guest-ping"}')
+assert json.loads(s.makefile().readline()) == {"return": {}}
+open(sys.argv[2] + ".ready", "w").close()
+while s.recv(65536):
+    pass
+open(sys.argv[2] + ".closed", "w").close()
+EOF
+held_pid=$!
+st_check "a client holds the UUID's socket" st_wait 30 test -e "$D/held.ready"
 st_check "the UUID is retired" st_chanctl id-retire "libvirt-uuid:$UUID"
 st_check "its socket goes" st_wait 30 test ! -e "$D/by-uuid/$UUID.sock"
+st_check "and its client is disconnected" st_wait 30 test -e "$D/held.closed"
+wait "$held_pid"
 qga_stop
 
 st_exit
