@@ -1398,9 +1398,20 @@ def qga_read_one(base, what):
     if what == "lane":
         r["export_s"] = sum(steps.get("file-export", [])) or None
         r["fetch_s"] = sum(steps.get("object-fetch", [])) or None
+        r["fetch_exact_s"] = (t["fetch_exact_ns"] / 1e9
+                              if t.get("fetch_exact_ns") else None)
     else:
         r["reads"] = t.get("reads")
         r["read_s"] = sum(steps.get("guest-file-read", [])) or None
+        reads = [x for x in t.get("steps") or []
+                 if x["command"] == "guest-file-read"
+                 and "first_byte_ns" in x]
+        if reads:
+            r["first_byte_s"] = sum(x["first_byte_ns"] for x in reads) / 1e9
+            r["response_s"] = sum(x["last_byte_ns"] - x["first_byte_ns"]
+                                  for x in reads) / 1e9
+            r["decode_s"] = sum(x["ns"] - x["last_byte_ns"]
+                                for x in reads) / 1e9
         r.update(qga_counters(base))
         if what == "large" and not r["large_reads"]:
             problem("qga {}: chand-qga counted no large read (not through "
@@ -1425,8 +1436,9 @@ def qga_ping_one(path):
 
 
 QGA_READ_KEYS = {
-    "large": ("mb_per_s", "seconds", "read_s", "requests", "large_reads"),
-    "lane": ("mb_per_s", "seconds", "export_s", "fetch_s"),
+    "large": ("mb_per_s", "seconds", "read_s", "first_byte_s", "response_s",
+              "decode_s", "requests", "large_reads"),
+    "lane": ("mb_per_s", "seconds", "export_s", "fetch_s", "fetch_exact_s"),
     "inline": ("mb_per_s", "seconds", "reads", "requests", "large_reads"),
 }
 
@@ -1457,6 +1469,12 @@ def qga_rate(d, rate):
         [ratio((x.get("large") or {}).get("mb_per_s"),
                (x.get("lane") or {}).get("mb_per_s"))
          for x in runs.values()])
+    fig["ratio_read_to_export_fetch"] = mmm(
+        [ratio(((x.get("lane") or {}).get("export_s") or 0)
+               + ((x.get("lane") or {}).get("fetch_exact_s") or 0),
+               (x.get("large") or {}).get("read_s"))
+         for x in runs.values()
+         if (x.get("lane") or {}).get("fetch_exact_s")])
     fig["ratio_qga_to_inline"] = mmm(
         [ratio((x.get("large") or {}).get("mb_per_s"),
                (x.get("inline") or {}).get("mb_per_s"))
@@ -1498,7 +1516,8 @@ def qga_md(r, w):
     w("chand-qga (doc/chand-qga.8) on the bench's Chan DB and chand-host, "
       "chb-vm1's socket driven by a qemu-ga client (the system tests' "
       "`qga-client.py`: 0xFF and `guest-sync-delimited`, then one request "
-      "at a time).  **qga large read**: `guest-file-open`, one "
+      "at a time; a `guest-file-read`'s response is received by the "
+      "bench in chunks, as `qga-client.py` copies its buffer per MiB).  **qga large read**: `guest-file-open`, one "
       "`guest-file-read` of the whole {} MiB file (chand-guest's "
       "`file-export`, chand-host's transfer lane into its content store, "
       "chand-qga reads it there and answers in base64), "
@@ -1537,16 +1556,44 @@ def qga_md(r, w):
       "lane buys over 48 KiB `file-read` requests.  Both are per run "
       "(same run, same rate), then the median.")
     w("")
+    for rate, f in figs.items():
+        x = f.get("ratio_read_to_export_fetch")
+        if x:
+            w("At the {} rate the `guest-file-read` itself took {} s where "
+              "the lane's `file-export` and the fetch into the content "
+              "store took {} s: a ratio of {}.  Of the read, the "
+              "response's first byte came after {} s, its last {} s "
+              "later, and the client decoded it (JSON, base64) in {} s."
+              .format(rate, fmt(med(f["large"]["read_s"])),
+                      fmt(med(f["lane"]["export_s"], 0)
+                          + med(f["lane"]["fetch_exact_s"], 0)),
+                      fm(x, digits=2), fm(f["large"]["first_byte_s"]),
+                      fm(f["large"]["response_s"]),
+                      fm(f["large"]["decode_s"])))
+            w("")
     w("| `--guest-rate` | qga: the `guest-file-read` alone (s) | Chan DB "
       "requests | lane: `file-export` (s) | `object-fetch --wait` (s) | "
-      "inline: reads | Chan DB requests | seconds |")
-    w("|---|---|---|---|---|---|---|---|")
+      "the fetch until the content store has it (s) | inline: reads | "
+      "Chan DB requests | seconds |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for rate, f in figs.items():
-        w("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        w("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             rate, fm(f["large"]["read_s"]), fm(f["large"]["requests"]),
             fm(f["lane"]["export_s"]), fm(f["lane"]["fetch_s"]),
+            fm(f["lane"]["fetch_exact_s"]),
             fm(f["inline"]["reads"]), fm(f["inline"]["requests"]),
             fm(f["inline"]["seconds"])))
+    w("")
+    w("*Chan DB requests*: chand-qga's `qga/stats` calls started during "
+      "the read (open, reads or the export, close).  `chanctl call` and "
+      "`object-fetch --wait` poll every 200 ms, so each step of the lane "
+      "alone takes a multiple of it (the lane's *seconds* include up to "
+      "0.2 s per step that chand-qga, which watches the Chan DB, does not "
+      "wait); the fetch is also timed until chand-host's content store "
+      "has the object (polled every 2 ms).  At the default `--guest-rate` "
+      "the VM's replies, DATA and CHUNK frames alike, are paced by the "
+      "same meter, so all three reads run at about its rate; the inline "
+      "file is smaller, so the meter's burst is a larger share of it.")
     w("")
     p = q.get("ping") or {}
     if p.get("p50_ms"):
