@@ -1552,9 +1552,12 @@ def qga_md(r, w):
     w("")
     w("*qga / lane* below 1 is chand-qga's overhead over the lane (the "
       "file-export request through the Chan DB, reading the content "
-      "store, base64 and the JSON response); *qga / inline* is what the "
-      "lane buys over 48 KiB `file-read` requests.  Both are per run "
-      "(same run, same rate), then the median.")
+      "store, base64 and the JSON response); above 1, the lane alone "
+      "lost more to `chanctl`'s 200 ms polls (below) than chand-qga "
+      "added, and the read against the lane's export and fetch (next) is "
+      "the sharper figure.  *qga / inline* is what the lane buys over "
+      "48 KiB `file-read` requests.  Both are per run (same run, same "
+      "rate), then the median.")
     w("")
     for rate, f in figs.items():
         x = f.get("ratio_read_to_export_fetch")
