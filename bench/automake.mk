@@ -18,5 +18,6 @@ bench_chand_bench_SOURCES = \
 bench_chand_bench_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) -I$(top_srcdir)/chand-guest
 bench_chand_bench_LDADD = $(CHAND_LIBS) $(SQLITE_LIBS)
 
-EXTRA_DIST += bench/report.py bench/soak-report.py bench/results
+EXTRA_DIST += bench/report.py bench/soak-report.py bench/qga-bench.py \
+	bench/results
 dist_doc_DATA += doc/bench.md

@@ -1360,6 +1360,253 @@ def transfer_md(r, w):
     w("")
 
 
+# --- 10b. qemu-ga endpoint (chand-qga) ----------------------------------
+
+QGA_RATES = ("default", "high")
+
+
+def qga_counters(base):
+    """chand-qga's qga/stats increments across one read: calls started
+    (Chan DB requests), large reads and their bytes."""
+    s0 = load(base + ".stats0.json", {}) or {}
+    s1 = load(base + ".stats.json", {}) or {}
+    c0, c1 = s0.get("calls") or {}, s1.get("calls") or {}
+    q0, q1 = s0.get("commands") or {}, s1.get("commands") or {}
+    return {"requests": xdelta(c0.get("started"), c1.get("started")),
+            "large_reads": xdelta(q0.get("large_reads"),
+                                  q1.get("large_reads")),
+            "large_read_bytes": xdelta(q0.get("large_read_bytes"),
+                                       q1.get("large_read_bytes"))}
+
+
+def qga_read_one(base, what):
+    """One timed read (large, lane or inline): seconds, MB/s, checks."""
+    t = load(base + ".json")
+    name = os.path.basename(base)
+    if not t:
+        problem("qga {}: no result".format(name))
+        return None
+    r = {"bytes": t.get("bytes"), "sha256_ok": bool(t.get("sha256_ok"))}
+    if t.get("error") or not t.get("ns"):
+        problem("qga {}: {}".format(name, t.get("error") or "no time"))
+        return r
+    r["seconds"] = t["ns"] / 1e9
+    r["mb_per_s"] = (t.get("bytes") or 0) / 1e6 / r["seconds"]
+    steps = {}
+    for s in t.get("steps") or []:
+        steps.setdefault(s["command"], []).append(s["ns"] / 1e9)
+    if what == "lane":
+        r["export_s"] = sum(steps.get("file-export", [])) or None
+        r["fetch_s"] = sum(steps.get("object-fetch", [])) or None
+        r["fetch_exact_s"] = (t["fetch_exact_ns"] / 1e9
+                              if t.get("fetch_exact_ns") else None)
+    else:
+        r["reads"] = t.get("reads")
+        r["read_s"] = sum(steps.get("guest-file-read", [])) or None
+        reads = [x for x in t.get("steps") or []
+                 if x["command"] == "guest-file-read"
+                 and "first_byte_ns" in x]
+        if reads:
+            r["first_byte_s"] = sum(x["first_byte_ns"] for x in reads) / 1e9
+            r["response_s"] = sum(x["last_byte_ns"] - x["first_byte_ns"]
+                                  for x in reads) / 1e9
+            r["decode_s"] = sum(x["ns"] - x["last_byte_ns"]
+                                for x in reads) / 1e9
+        r.update(qga_counters(base))
+        if what == "large" and not r["large_reads"]:
+            problem("qga {}: chand-qga counted no large read (not through "
+                    "the transfer lane)".format(name))
+        if what == "inline" and r["large_reads"]:
+            problem("qga {}: chand-qga counted a large read for 48 KiB "
+                    "reads".format(name))
+    if not r["sha256_ok"]:
+        problem("qga {}: the bytes are not the file's".format(name))
+    return r
+
+
+def qga_ping_one(path):
+    t = load(path, {}) or {}
+    ns = sorted(t.get("ns") or [])
+    if t.get("error") or not ns:
+        problem("qga {}: {}".format(os.path.basename(path),
+                                    t.get("error") or "no round trip"))
+        return None
+    return {"n": len(ns), "p50_ms": pct(ns, 50) / 1e6,
+            "p99_ms": pct(ns, 99) / 1e6, "max_ms": ns[-1] / 1e6}
+
+
+QGA_READ_KEYS = {
+    "large": ("mb_per_s", "seconds", "read_s", "first_byte_s", "response_s",
+              "decode_s", "requests", "large_reads"),
+    "lane": ("mb_per_s", "seconds", "export_s", "fetch_s", "fetch_exact_s"),
+    "inline": ("mb_per_s", "seconds", "reads", "requests", "large_reads"),
+}
+
+
+def qga_rate(d, rate):
+    """The figures at one --guest-rate: each read's over the runs, and
+    the ratios qga/lane and qga/inline per run (same run, same rate)."""
+    runs = {}
+    for what in QGA_READ_KEYS:
+        for n, f in run_files(os.path.join(d, "{}-{}-*.json".format(
+                what, rate))):
+            if f.endswith((".stats0.json", ".stats.json")):
+                continue
+            r = qga_read_one(f[:-len(".json")], what)
+            if r:
+                runs.setdefault(n, {})[what] = r
+    if not runs:
+        return None
+    fig = {"per_run": [dict(run=n, **x) for n, x in sorted(runs.items())]}
+    for what, keys in QGA_READ_KEYS.items():
+        xs = [x[what] for x in runs.values() if what in x]
+        if len(xs) < len(runs):
+            problem("qga: a run at the {} --guest-rate has no {} read"
+                    .format(rate, what))
+        fig[what] = {k: mmm([x.get(k) for x in xs]) for k in keys}
+        fig[what]["bytes"] = xs[0].get("bytes") if xs else None
+    fig["ratio_qga_to_lane"] = mmm(
+        [ratio((x.get("large") or {}).get("mb_per_s"),
+               (x.get("lane") or {}).get("mb_per_s"))
+         for x in runs.values()])
+    fig["ratio_read_to_export_fetch"] = mmm(
+        [ratio(((x.get("lane") or {}).get("export_s") or 0)
+               + ((x.get("lane") or {}).get("fetch_exact_s") or 0),
+               (x.get("large") or {}).get("read_s"))
+         for x in runs.values()
+         if (x.get("lane") or {}).get("fetch_exact_s")])
+    fig["ratio_qga_to_inline"] = mmm(
+        [ratio((x.get("large") or {}).get("mb_per_s"),
+               (x.get("inline") or {}).get("mb_per_s"))
+         for x in runs.values()])
+    return fig
+
+
+def qga(raw):
+    d = os.path.join(raw, "qga")
+    if not os.path.isdir(d):
+        return {}
+    out = {"setup": load(os.path.join(d, "setup.json"), {}),
+           "figures": {}}
+    for rate in QGA_RATES:
+        fig = qga_rate(d, rate)
+        if fig:
+            out["figures"][rate] = fig
+    pings = [p for _, f in run_files(os.path.join(d, "ping-*.json"))
+             for p in [qga_ping_one(f)] if p]
+    out["ping"] = {"p50_ms": mmm([p["p50_ms"] for p in pings]),
+                   "p99_ms": mmm([p["p99_ms"] for p in pings]),
+                   "max_ms": mmm([p["max_ms"] for p in pings]),
+                   "per_run": pings}
+    if not out["figures"]:
+        problem("qga: no measurement")
+    if not pings:
+        problem("qga: no guest-ping round trip")
+    return out
+
+
+def qga_md(r, w):
+    q = r.get("qga") or {}
+    figs = q.get("figures") or {}
+    if not figs:
+        return
+    st = q.get("setup") or {}
+    w("## 10b. qemu-ga endpoint (chand-qga)")
+    w("")
+    w("chand-qga (doc/chand-qga.8) on the bench's Chan DB and chand-host, "
+      "chb-vm1's socket driven by a qemu-ga client (the system tests' "
+      "`qga-client.py`: 0xFF and `guest-sync-delimited`, then one request "
+      "at a time; a `guest-file-read`'s response is received by the "
+      "bench in chunks, as `qga-client.py` copies its buffer per MiB).  **qga large read**: `guest-file-open`, one "
+      "`guest-file-read` of the whole {} MiB file (chand-guest's "
+      "`file-export`, chand-host's transfer lane into its content store, "
+      "chand-qga reads it there and answers in base64), "
+      "`guest-file-close`.  **Lane alone** (baseline A): the same number "
+      "of bytes with `chanctl call file-open` and `file-export`, then "
+      "`chanctl object-fetch --size --wait`, then `file-close`.  **Inline "
+      "reads** (baseline B): a {} MiB file read with `guest-file-read` of "
+      "{:,} bytes at a time, each one `file-read` request through the "
+      "Chan DB.  Seconds from the open to the close's response; every "
+      "file is new random bytes (no content store holds them) and its "
+      "sha256 is checked.  MB/s = 10⁶ bytes/s.  At chand-host's default "
+      "`--guest-rate` ({}) and at the transfer phase's high one ({}), "
+      "from a reset each."
+      .format(fmt((st.get("large_bytes") or 0) / 2**20),
+              fmt((st.get("inline_bytes") or 0) / 2**20),
+              st.get("inline_count") or 0, st.get("default_guest_rate"),
+              st.get("high_guest_rate")))
+    w("")
+    w("| chand-host `--guest-rate` | qga large read MB/s | seconds | lane "
+      "alone MB/s | seconds | **qga / lane** | inline reads MB/s | "
+      "**qga / inline** |")
+    w("|---|---|---|---|---|---|---|---|")
+    for rate, f in figs.items():
+        w("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            st.get("{}_guest_rate".format(rate), rate)
+            + (" (default)" if rate == "default" else ""),
+            fm(f["large"]["mb_per_s"]), fm(f["large"]["seconds"]),
+            fm(f["lane"]["mb_per_s"]), fm(f["lane"]["seconds"]),
+            fm(f["ratio_qga_to_lane"], digits=2),
+            fm(f["inline"]["mb_per_s"]),
+            fm(f["ratio_qga_to_inline"], digits=1)))
+    w("")
+    w("*qga / lane* below 1 is chand-qga's overhead over the lane (the "
+      "file-export request through the Chan DB, reading the content "
+      "store, base64 and the JSON response); above 1, the lane alone "
+      "lost more to `chanctl`'s 200 ms polls (below) than chand-qga "
+      "added, and the read against the lane's export and fetch (next) is "
+      "the sharper figure.  *qga / inline* is what the lane buys over "
+      "48 KiB `file-read` requests.  Both are per run (same run, same "
+      "rate), then the median.")
+    w("")
+    for rate, f in figs.items():
+        x = f.get("ratio_read_to_export_fetch")
+        if x:
+            w("At the {} rate the `guest-file-read` itself took {} s where "
+              "the lane's `file-export` and the fetch into the content "
+              "store took {} s: a ratio of {}.  Of the read, the "
+              "response's first byte came after {} s, its last {} s "
+              "later, and the client decoded it (JSON, base64) in {} s."
+              .format(rate, fmt(med(f["large"]["read_s"])),
+                      fmt(med(f["lane"]["export_s"], 0)
+                          + med(f["lane"]["fetch_exact_s"], 0)),
+                      fm(x, digits=2), fm(f["large"]["first_byte_s"]),
+                      fm(f["large"]["response_s"]),
+                      fm(f["large"]["decode_s"])))
+            w("")
+    w("| `--guest-rate` | qga: the `guest-file-read` alone (s) | Chan DB "
+      "requests | lane: `file-export` (s) | `object-fetch --wait` (s) | "
+      "the fetch until the content store has it (s) | inline: reads | "
+      "Chan DB requests | seconds |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for rate, f in figs.items():
+        w("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            rate, fm(f["large"]["read_s"]), fm(f["large"]["requests"]),
+            fm(f["lane"]["export_s"]), fm(f["lane"]["fetch_s"]),
+            fm(f["lane"]["fetch_exact_s"]),
+            fm(f["inline"]["reads"]), fm(f["inline"]["requests"]),
+            fm(f["inline"]["seconds"])))
+    w("")
+    w("*Chan DB requests*: chand-qga's `qga/stats` calls started during "
+      "the read (open, reads or the export, close).  `chanctl call` and "
+      "`object-fetch --wait` poll every 200 ms, so each step of the lane "
+      "alone takes a multiple of it (the lane's *seconds* include up to "
+      "0.2 s per step that chand-qga, which watches the Chan DB, does not "
+      "wait); the fetch is also timed until chand-host's content store "
+      "has the object (polled every 2 ms).  At the default `--guest-rate` "
+      "the VM's replies, DATA and CHUNK frames alike, are paced by the "
+      "same meter, so all three reads run at about its rate; the inline "
+      "file is smaller, so the meter's burst is a larger share of it.")
+    w("")
+    p = q.get("ping") or {}
+    if p.get("p50_ms"):
+        w("**guest-ping round trip** through the socket ({} pings, one at "
+          "a time, at the default `--guest-rate`): p50 {} ms, p99 {} ms, "
+          "max {} ms.".format(fmt(st.get("pings")), fm(p["p50_ms"]),
+                              fm(p["p99_ms"]), fm(p["max_ms"])))
+        w("")
+
+
 # --- 11. Clustered Chan DB ------------------------------------------------
 
 def cl_status_delta(d):
@@ -2509,6 +2756,9 @@ def md_report(r):
     # 10. File transfer.
     transfer_md(r, w)
 
+    # 10b. qemu-ga endpoint.
+    qga_md(r, w)
+
     # 11. Clustered Chan DB.
     cluster_md(r, w)
 
@@ -3570,6 +3820,7 @@ def main():
          "inject": inject(raw),
          "upstream": upstream(raw),
          "transfer": transfer(raw),
+         "qga": qga(raw),
          "cluster": cluster(raw),
          "scale": scale(raw)}
     xfer_ceilings(r)
@@ -3593,6 +3844,7 @@ def main():
                                         "control_plane", "large", "mtu",
                                         "fanout",
                                         "inject", "upstream", "transfer",
+                                        "qga",
                                         "cluster", "scale")
                    and not (r[key.get(p, p)] and
                             r[key.get(p, p)].get("measured", True))]
