@@ -35,6 +35,7 @@ struct conn {
     char *out;                  /* Responses not sent yet. */
     size_t out_len, out_off;
     bool eof;                   /* The client closed its side. */
+    uint64_t resets;            /* 0xFF bytes seen so far. */
     int error;                  /* Send or receive failed. */
 };
 
@@ -205,8 +206,16 @@ handle_input(struct conn *conn)
         if (ev == QGA_REQUEST) {
             start_request(conn, text, len);
         } else if (ev == QGA_ERROR) {
+            struct qga_parser_stats ps;
+            qga_parser_get_stats(conn->parser, &ps);
             ep->stats.bad_requests++;
-            VLOG_WARN_RL(&rl, "%s: %s", ep->path, text);
+            if (ps.resets != conn->resets) {
+                /* 0xFF: every client's handshake begins with one. */
+                conn->resets = ps.resets;
+                VLOG_DBG("%s: %s", ep->path, text);
+            } else {
+                VLOG_WARN_RL(&rl, "%s: %s", ep->path, text);
+            }
             respond_error(conn, QGA_E_GENERIC, text, NULL);
         } else {
             break;

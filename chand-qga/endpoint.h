@@ -48,7 +48,10 @@ struct endpoint_stats {
     uint64_t conns_refused;     /* Too many, or another user. */
     uint64_t requests;          /* Requests answered. */
     uint64_t bad_requests;      /* Bad JSON, resets, oversized, not a
-                                 * request object. */
+                                 * request object (each answered with an
+                                 * error; resets are logged at debug level
+                                 * only, as every client's handshake sends
+                                 * one). */
     uint64_t resets;            /* ...of which: 0xFF bytes. */
     uint64_t oversized;         /* ...of which: over max_request. */
     uint64_t cancelled;         /* Requests whose client went away. */

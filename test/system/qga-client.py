@@ -51,13 +51,19 @@ class Client:
         self.sock.sendall(data)
 
     def line(self):
-        while b"\n" not in self.buf:
+        buf = bytearray(self.buf)
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end >= 0:
+                break
+            start = len(buf)
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise EOFError("the agent closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
+            buf += chunk
+        self.buf = bytes(buf[end + 1:])
+        return bytes(buf[:end])
 
     def sync(self):
         """guest-sync-delimited: as qemu-ga-client, after a 0xFF."""
