@@ -11,9 +11,10 @@
 # executable not on the VM's allowlist is refused; malformed, oversized
 # and non-object requests get errors and the connection goes on; sockets
 # named by libvirt UUID come and go with the VM's id; a VM without a
-# channel has no socket.  A 32 MiB guest-file-read goes through the
-# transfer lane, and one interrupted by kill -9 of chand-guest ends with
-# an error or the whole file, never a hang.  chand-qga keeps running.
+# channel has no socket.  A 64 MiB guest-file-read (over qemu-ga's 48 MiB
+# cap) goes through the transfer lane, and a 32 MiB one interrupted by
+# kill -9 of chand-guest ends with an error or the whole file, never a
+# hang.  chand-qga keeps running.
 
 . "$(dirname "$0")/lib.sh"
 st_require_root
@@ -196,14 +197,15 @@ st_check "chand-qga counted them" eval \
 st_check "chand-qga is up" kill -0 "$(cat "$D/chand-qga.pid")"
 
 # --- large files -----------------------------------------------------------
-# 32 MiB in one guest-file-read: over qemu-ga's own 48 MiB cap is allowed
-# too, but 32 MiB keeps the test short.  It goes through the transfer lane.
-head -c 32M /dev/urandom >"$D/big1"
+# 64 MiB in one guest-file-read, over qemu-ga's own cap of 48 MiB.  It
+# goes through the transfer lane.
+head -c 64M /dev/urandom >"$D/big1"
 want=$(sha256sum "$D/big1" | cut -d' ' -f1)
-st_check "a 32 MiB guest-file-read returns the whole file" eval \
-    'test "$("$PY" "$QC" "$SOCK" cat "$D/big1" $((32 << 20)))" = "$want 33554432"'
+st_check "a 64 MiB guest-file-read returns the whole file" eval \
+    'test "$("$PY" "$QC" "$SOCK" cat "$D/big1" $((64 << 20)))" = "$want 67108864"'
+rm -f "$D/big1"
 large_reads() {
-    qstats | "$PY" -c "import ast, sys; s = ast.literal_eval(sys.stdin.read()); sys.exit(0 if s['commands']['large_reads'] >= 1 and s['commands']['large_read_bytes'] >= 32 << 20 else 1)"
+    qstats | "$PY" -c "import ast, sys; s = ast.literal_eval(sys.stdin.read()); sys.exit(0 if s['commands']['large_reads'] >= 1 and s['commands']['large_read_bytes'] >= 64 << 20 else 1)"
 }
 st_check "through the transfer lane" large_reads
 
