@@ -11,6 +11,7 @@ nftables tcpdump python3-prometheus-client
 python3-pip python3-venv
 clang libclang-rt-14-dev
 openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23
+librte-net-virtio23
 debhelper dh-autoreconf dh-python dpkg-dev fakeroot lintian debootstrap systemd
 logrotate
 ovn-central ovn-host"
