@@ -439,6 +439,17 @@ topo_vm_link() {
     fi
 }
 
+# topo_vnic_stat VM STAT: the kernel's statistic STAT (e.g. rx_dropped) of
+# the far end of VM's veth: the hypervisor's VM-vnic, or on the OVS-DPDK
+# lane the NIC instance's VM-nic (where frames above the MTU stop).
+topo_vnic_stat() {
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        ip netns exec "$(topo__nic_ns)" cat "/sys/class/net/$1-nic/statistics/$2"
+    else
+        ovsi_exec "$TOPO_HOST" cat "/sys/class/net/$1-vnic/statistics/$2"
+    fi
+}
+
 # topo_host_kill: SIGKILL chand-host, as a crash (topo_host_start starts
 # it again).
 topo_host_kill() {
