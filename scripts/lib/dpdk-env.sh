@@ -34,7 +34,7 @@ dpdk_env_check() {
 }
 
 dpdk_env_setup() {
-    local dir=$1 pages free
+    local dir=$1 pages free err
     DPDK_WHY=
     free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
     if [ "${free:-0}" -lt "$DPDK_ENV_PAGES" ]; then
@@ -53,13 +53,12 @@ dpdk_env_setup() {
         fi
     fi
     mkdir -p "$dir" || { DPDK_WHY="cannot create $dir"; dpdk_env_undo; return 1; }
-    if ! mount -t hugetlbfs -o pagesize=2M none "$dir" 2>/tmp/chand-huge.$$; then
-        DPDK_WHY="cannot mount hugetlbfs on $dir: $(cat /tmp/chand-huge.$$)"
-        rm -f /tmp/chand-huge.$$
+    if ! err=$(mount -t hugetlbfs -o pagesize=2M none "$dir" 2>&1); then
+        DPDK_WHY="cannot mount hugetlbfs on $dir: $err"
+        rmdir "$dir"
         dpdk_env_undo
         return 1
     fi
-    rm -f /tmp/chand-huge.$$
     # Undone in order: unmount (freeing what a killed DPDK process left in
     # it) before giving the pages back.
     DPDK_ENV_UNDO=("umount $dir" "rmdir $dir" "${DPDK_ENV_UNDO[@]}")
