@@ -4,13 +4,14 @@
 # ovs-vswitchd-dpdk, each VM's vNIC a dpdkvhostuserclient port polled by
 # its PMD thread, the VM's end DPDK's virtio_user.  With chand unchanged:
 # both channels are provisioned and come up; records pushed to one VM and
-# to both are applied and acknowledged; records a VM publishes reach the
+# to both are applied and acknowledged, injected by OpenFlow PACKET_OUT
+# (Debian's OVS-DPDK has no chand port); records a VM publishes reach the
 # Chan DB; the frames cross the vhost-user ports both ways (their
 # statistics move); chand's flows are on the DPDK bridge and the channel
 # rule that pushes the VLAN tag toward the vhost-user port and the
 # guest->host rule with its meter both count frames; the meters exist on
-# the netdev datapath; and the PMD thread polls both vNICs.  Skips (77)
-# unless run on the lane.
+# the netdev datapath; the PMD thread polls both vNICs and sleeps between
+# polls.  Skips (77) unless run on the lane.
 
 . "$(dirname "$0")/lib.sh"
 st_require_root
@@ -84,6 +85,14 @@ st_check "the records went out through the vhost-user port" \
     test "$tx1" -ge $((tx0 + 50))
 st_check "the acknowledgements came in through it" test "$rx1" -gt "$rx0"
 
+host_status() {
+    st_chanctl host host/status | "$(dirname "$0")/fault-tool.py" json-get "$@"
+}
+st_check "chand-host injects with OpenFlow PACKET_OUT (no chand port type)" \
+    test "$(host_status inject.path)" = openflow
+st_check "and did so for the pushes (packet_outs $(host_status packet_outs))" \
+    test "$(host_status packet_outs)" -ge 50
+
 # --- the other way: a VM publishes ------------------------------------------
 for i in $(seq 10); do
     st_guest $V2 publish "doc/$i" "{\"size\": $i}" >/dev/null ||
@@ -113,5 +122,12 @@ st_check "the channels' meters exist on the netdev datapath" \
     test "$(grep -c '^meter:' <<<"$meters")" -ge 2
 st_check "a meter counts the VM's frames" \
     grep -qE 'packet_in_count:[1-9]' <<<"$meters"
+
+# --- the PMD sleeps while idle (pmd-maxsleep), so the lane leaves the CPU
+# to others.
+perf=$(ovsi_appctl "$TOPO_HOST" dpif-netdev/pmd-perf-show)
+st_log "PMD: $(grep -E 'Used TSC cycles|sleep iterations' <<<"$perf" | tr -s ' ' | tr '\n' ';')"
+st_check "the PMD thread sleeps between polls" \
+    grep -qE 'sleep iterations: +[1-9]' <<<"$perf"
 
 st_exit
