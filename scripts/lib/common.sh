@@ -166,8 +166,9 @@ run_system_asan() {
 }
 
 # run_system_dpdk DIR: the system tier's OVS-DPDK lane (test/system/run
-# --ovs=dpdk: its few tests), with the hugepages and the hugetlbfs mount set
-# up here.  Skips (77) without root, and where DPDK cannot run (what
+# --ovs=dpdk: its few tests), then the same with the patched Open vSwitch
+# built with DPDK (--ovs=dpdk-patched), with the hugepages and the
+# hugetlbfs mount set up here.  Skips (77) without root, and where DPDK cannot run (what
 # dpdk_env_check finds, or a test whose OVS-DPDK does not initialize); fails
 # loudly if the hugepages or the mount cannot be had.
 run_system_dpdk() {
@@ -181,9 +182,15 @@ run_system_dpdk() {
         log "system-dpdk: FAIL: OVS-DPDK needs hugepages: $DPDK_WHY"
         return 1
     fi
+    log "--- against Debian's OVS-DPDK"
     CHAND_BUILD_DIR=$dir CHAND_DPDK_HUGE_DIR=$huge \
         "$top/test/system/run" --ovs=dpdk
     rc=$?
+    if [ $rc != 77 ]; then
+        log "--- against Open vSwitch with ovs-patches/, built with DPDK"
+        CHAND_BUILD_DIR=$dir CHAND_DPDK_HUGE_DIR=$huge \
+            "$top/test/system/run" --ovs=dpdk-patched || rc=1
+    fi
     dpdk_env_undo
     return $rc
 }
