@@ -30,6 +30,8 @@
 #                                (with address CIDR if given)
 #   ovsi_vm_destroy VM           delete the namespace (and so the veth)
 #   ovsi_ofport NAME IFACE       print IFACE's OpenFlow port number
+#   ovsi_start_dpdk NAME [NS]    start instance NAME with OVS-DPDK
+#                                (needs OVSI_DPDK_HUGE_DIR, see there)
 #
 # Functions return non-zero and print a message on stderr on failure.
 
@@ -124,7 +126,13 @@ ovsi__pid() {
 # ovs-vswitchd for instance NAME, in namespace NS if given (NS must exist).
 # Fails if the instance is already running.
 ovsi_start() {
-    local name=$1 ns=${2:-} dir i
+    ovsi_start_db "$@" && ovsi_start_vswitchd "$1" ovs-vswitchd
+}
+
+# ovsi_start_db NAME [NS]: the first half of ovsi_start: a fresh database
+# served by ovsdb-server, initialized.
+ovsi_start_db() {
+    local name=$1 ns=${2:-} dir
     dir=$(ovsi_dir "$name")
     if ovsi__pid "$dir/run/ovs-vswitchd.pid" ovs-vswitchd >/dev/null ||
        ovsi__pid "$dir/run/ovsdb-server.pid" ovsdb-server >/dev/null; then
@@ -146,19 +154,83 @@ ovsi_start() {
         --pidfile="$dir/run/ovsdb-server.pid" \
         --log-file="$dir/log/ovsdb-server.log" --detach --no-chdir ||
         { ovsi__err "$name: ovsdb-server failed"; return 1; }
-    ovsi_vsctl "$name" --no-wait init || return 1
+    ovsi_vsctl "$name" --no-wait init
+}
+
+# ovsi_start_vswitchd NAME PROGRAM: starts PROGRAM (ovs-vswitchd or
+# ovs-vswitchd-dpdk) for instance NAME, whose ovsdb-server runs, and waits
+# until it answers.  The program is remembered in NAME's directory
+# (ovsi_vswitchd_prog), so that a restart runs the same one.
+ovsi_start_vswitchd() {
+    local name=$1 prog=$2 dir i
+    dir=$(ovsi_dir "$name")
+    printf '%s\n' "$prog" >"$dir/vswitchd"
+    # Under its own name, the daemon's control socket would be
+    # ovs-vswitchd-dpdk.PID.ctl, which "ovs-appctl -t ovs-vswitchd" and
+    # chand-host do not look for.
+    if [ "$(basename "$prog")" != ovs-vswitchd ]; then
+        mkdir -p "$dir/bin" && ln -sf "$prog" "$dir/bin/ovs-vswitchd" ||
+            return 1
+        prog=$dir/bin/ovs-vswitchd
+    fi
     # --disable-system: no kernel datapath here, only netdev bridges.
-    ovsi_run "$name" ovs-vswitchd "unix:$dir/run/db.sock" -vconsole:off \
+    ovsi_run "$name" "$prog" "unix:$dir/run/db.sock" -vconsole:off \
         --disable-system --pidfile="$dir/run/ovs-vswitchd.pid" \
         --log-file="$dir/log/ovs-vswitchd.log" --detach --no-chdir ||
-        { ovsi__err "$name: ovs-vswitchd failed"; return 1; }
-    # Wait until ovs-vswitchd has read the database.
-    for i in $(seq 50); do
+        { ovsi__err "$name: $prog failed"; return 1; }
+    # Wait until ovs-vswitchd has read the database (OVS-DPDK: and set up
+    # DPDK, which takes a few seconds).
+    for i in $(seq 300); do
         ovsi_appctl "$name" -t ovs-vswitchd version >/dev/null 2>&1 && return 0
         sleep 0.1
     done
     ovsi__err "$name: ovs-vswitchd does not answer"
     return 1
+}
+
+# ovsi_vswitchd_prog NAME: the ovs-vswitchd program instance NAME runs.
+ovsi_vswitchd_prog() {
+    cat "$(ovsi_dir "$1")/vswitchd" 2>/dev/null || echo ovs-vswitchd
+}
+
+# --- OVS-DPDK instances ----------------------------------------------------
+#
+#   OVSI_DPDK_VSWITCHD   the DPDK build of ovs-vswitchd (default: Debian's
+#                        /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk)
+#   OVSI_DPDK_HUGE_DIR   a hugetlbfs mount that every DPDK instance keeps
+#                        its memory in (each with a file prefix of its own)
+#
+# The machine is small and shared: every instance polls with one PMD
+# thread on CPU 1, its other DPDK threads on CPU 0, holds 256 MB of
+# hugepages, and lets its PMD sleep up to 10 ms while there is nothing to
+# poll (OVS 3.1 calls it pmd-maxsleep, later versions pmd-sleep-max; each
+# ignores the other's name).  Every DPDK instance must be stopped when its
+# test ends: a PMD that does not sleep takes a whole core.
+OVSI_DPDK_VSWITCHD=${OVSI_DPDK_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+
+# ovsi_start_dpdk NAME [NS]: like ovsi_start, with ovs-vswitchd-dpdk;
+# fails (with DPDK's own complaint from the log) unless DPDK initialized.
+ovsi_start_dpdk() {
+    local name=$1 dir
+    dir=$(ovsi_dir "$name")
+    [ -d "${OVSI_DPDK_HUGE_DIR:-}" ] ||
+        { ovsi__err "OVSI_DPDK_HUGE_DIR is not a hugetlbfs mount"; return 1; }
+    ovsi_start_db "$@" || return 1
+    ovsi_vsctl "$name" --no-wait set Open_vSwitch . \
+        other_config:dpdk-init=true \
+        "other_config:dpdk-extra=--no-pci --single-file-segments --huge-dir=$OVSI_DPDK_HUGE_DIR --file-prefix=$(basename "$OVSI_BASE")-$name" \
+        other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=256 \
+        other_config:per-port-memory=true \
+        other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
+        other_config:pmd-maxsleep=10000 other_config:pmd-sleep-max=10000 ||
+        return 1
+    ovsi_start_vswitchd "$name" "$OVSI_DPDK_VSWITCHD" || return 1
+    if [ "$(ovsi_vsctl "$name" get Open_vSwitch . dpdk_initialized)" != true ]
+    then
+        ovsi__err "$name: DPDK did not initialize:"
+        grep -i -E 'dpdk|EAL' "$dir/log/ovs-vswitchd.log" | tail -5 >&2
+        return 1
+    fi
 }
 
 # True if process $1 exists and is not a zombie (PID 1 in some containers

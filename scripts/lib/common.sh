@@ -13,6 +13,7 @@ nftables tcpdump python3-prometheus-client
 python3-pip python3-venv
 clang libclang-rt-14-dev
 openvswitch-switch-dpdk librte-net-pcap23 librte-mempool-ring23
+librte-net-virtio23
 debhelper dh-autoreconf dh-python dpkg-dev fakeroot lintian debootstrap systemd
 logrotate
 ovn-central ovn-host qemu-guest-agent"
@@ -95,7 +96,7 @@ tier_exists() {
     case $1 in
         unit) [ -d "$top/test/unit" ] ;;
         replay) [ -x "$top/test/replay/run" ] ;;
-        system) [ -x "$top/test/system/run" ] ;;
+        system | system-dpdk) [ -x "$top/test/system/run" ] ;;
         fuzz) [ -x "$top/test/fuzz/run" ] ;;
         bench) [ -x "$top/scripts/bench" ] ;;
         package) [ -x "$top/test/package/run" ] && [ -d "$top/debian" ] ;;
@@ -119,6 +120,7 @@ run_tier() {
             return $rc ;;
         replay) run_both_ovs "$dir" "$top/test/replay/run" ;;
         system) run_both_ovs "$dir" "$top/test/system/run" ;;
+        system-dpdk) run_system_dpdk "$dir" ;;
         fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
         bench) CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick ;;
         package) "$top/test/package/run" ;;
@@ -162,6 +164,36 @@ run_system_asan() {
         cat "$f"
         rc=1
     done
+    return $rc
+}
+
+# run_system_dpdk DIR: the system tier's OVS-DPDK lane (test/system/run
+# --ovs=dpdk: its few tests), then the same with the patched Open vSwitch
+# built with DPDK (--ovs=dpdk-patched), with the hugepages and the
+# hugetlbfs mount set up here.  Skips (77) without root, and where DPDK cannot run (what
+# dpdk_env_check finds, or a test whose OVS-DPDK does not initialize); fails
+# loudly if the hugepages or the mount cannot be had.
+run_system_dpdk() {
+    local dir=$1 huge=/tmp/chand-huge.$$ rc
+    . "$top/scripts/lib/dpdk-env.sh"
+    if ! dpdk_env_check; then
+        log "system-dpdk: SKIP: $DPDK_WHY"
+        return 77
+    fi
+    if ! dpdk_env_setup "$huge"; then
+        log "system-dpdk: FAIL: OVS-DPDK needs hugepages: $DPDK_WHY"
+        return 1
+    fi
+    log "--- against Debian's OVS-DPDK"
+    CHAND_BUILD_DIR=$dir CHAND_DPDK_HUGE_DIR=$huge \
+        "$top/test/system/run" --ovs=dpdk
+    rc=$?
+    if [ $rc != 77 ]; then
+        log "--- against Open vSwitch with ovs-patches/, built with DPDK"
+        CHAND_BUILD_DIR=$dir CHAND_DPDK_HUGE_DIR=$huge \
+            "$top/test/system/run" --ovs=dpdk-patched || rc=1
+    fi
+    dpdk_env_undo
     return $rc
 }
 

@@ -19,6 +19,8 @@
 #   TOPO_GUEST_ARGS  (optional) array of extra chand-guest options, given
 #                to every chand-guest started from then on, e.g.
 #                TOPO_GUEST_ARGS=(--watch-dir=/some/dir)
+#   TOPO_DPDK    1: the OVS-DPDK host lane (below, "OVS-DPDK"); needs
+#                OVSI_DPDK_HUGE_DIR (scripts/ovs-instance.sh)
 #   TOPO_CHANCTL (optional) array: the command topo_key_add runs as chanctl
 #                to add a VM's key to the Chan DB that chand-host reads,
 #                when that is not the hypervisor's own (topo_db), e.g.
@@ -43,7 +45,12 @@ topo_host_up() {
     if [ -n "$TOPO_HOST_NS" ]; then
         ovsi_netns_add "$TOPO_HOST_NS" || return 1
     fi
-    ovsi_start "$TOPO_HOST" "$TOPO_HOST_NS" || return 1
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        ovsi_start_dpdk "$TOPO_HOST" "$TOPO_HOST_NS" &&
+            topo__nic_up || return 1
+    else
+        ovsi_start "$TOPO_HOST" "$TOPO_HOST_NS" || return 1
+    fi
     dir=$(ovsi_dir "$TOPO_HOST")
     ovsdb-tool create "$dir/db/chan.db" "$TOPO_SRC/ovsdb/chan.ovsschema" ||
         return 1
@@ -110,8 +117,11 @@ topo_db() {
 topo_vm_up() {
     local vm=$1 id=$2 vid=${3:-4094} n
     n=$(topo__vm_index "$vm")
-    ovsi_vm_create "$vm" "$TOPO_HOST" br-int "$vm-vnic" "10.77.0.$n/24" ||
-        return 1
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        topo__nic_vm_create "$vm" "10.77.0.$n/24"
+    else
+        ovsi_vm_create "$vm" "$TOPO_HOST" br-int "$vm-vnic" "10.77.0.$n/24"
+    fi || return 1
     ovsi_start "$vm" "$vm" || return 1
     if [ "${TOPO_KEYS:-1}" = 1 ]; then
         topo_key_add "$vm" || return 1
@@ -191,6 +201,7 @@ topo_vm_down() {
     ovsi_stop "$1" 2>/dev/null
     ovsi_vm_destroy "$1" 2>/dev/null
     ovsi_exec "$TOPO_HOST" ip link del "$1-vnic" 2>/dev/null
+    [ "${TOPO_DPDK:-0}" = 1 ] && topo__nic_vm_destroy "$1"
     return 0
 }
 
@@ -205,6 +216,77 @@ topo_down() {
     if [ -n "$TOPO_HOST_NS" ]; then
         ovsi_netns_del "$TOPO_HOST_NS" 2>/dev/null
     fi
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        ovsi_stop "$TOPO_NIC" 2>/dev/null
+        ovsi_netns_del "$(topo__nic_ns)" 2>/dev/null
+        # DPDK's runtime files (ovsi_start_dpdk's file prefixes).
+        rm -rf "/var/run/dpdk/$(basename "$OVSI_BASE")-"*
+    fi
+    return 0
+}
+
+# --- OVS-DPDK ----------------------------------------------------------
+#
+# With TOPO_DPDK=1 the hypervisor runs OVS-DPDK (ovsi_start_dpdk): br-int
+# is a netdev bridge polled by a PMD thread, and each VM's vNIC is a
+# dpdkvhostuserclient port, VM-vnic, as a cloud's OVS-DPDK gives its VMs.
+# Its vhost-user socket is $OVSI_BASE/vhu/VM.sock.
+#
+# The VM side of that socket is what QEMU would be: a virtio device whose
+# rings the host's vhost-user port reads and writes, here DPDK's
+# virtio_user PMD (devargs virtio_userN,path=SOCKET,server=1), in a port
+# of one more OVS-DPDK instance, TOPO_NIC, in its own namespace: the VMs'
+# NIC hardware.  There, bridge b-VM joins VM's virtio_user port to a veth
+# pair whose other end is eth0 inside VM, the NIC the VM's kernel sees, as
+# a virtio-net driver would give it.  So the VM is unchanged: its own OVS,
+# chand-guest on eth0 and what a hostile VM's root does on eth0 are the
+# same as with a veth vNIC, and frames between the VM and br-int cross a
+# real vhost-user/virtio ring.  And the lane costs two PMD threads (host
+# and NIC instances, both on CPU 1 and sleeping when idle), not one per
+# VM, as the VMs' own OVS-DPDK would.
+TOPO_NIC=nic
+
+topo__nic_ns() {
+    printf '%s-nic\n' "${TOPO_HOST_NS:-topo}"
+}
+
+topo__nic_up() {
+    local ns
+    ns=$(topo__nic_ns)
+    ovsi_netns_add "$ns" && ovsi_start_dpdk "$TOPO_NIC" "$ns" &&
+        mkdir -p "$OVSI_BASE/vhu"
+}
+
+# topo__nic_vm_create VM CIDR: VM's namespace, its vhost-user vNIC on
+# br-int and the virtio_user end in TOPO_NIC, joined to eth0 (with address
+# CIDR) inside VM.
+topo__nic_vm_create() {
+    local vm=$1 cidr=$2 sock=$OVSI_BASE/vhu/$1.sock br=b-$1 n ns
+    ns=$(topo__nic_ns)
+    n=$(ls "$OVSI_BASE/vhu" | wc -l)
+    rm -f "$sock"
+    ovsi_netns_add "$vm" &&
+    ip -n "$ns" link add "$vm-nic" type veth peer name eth0 netns "$vm" &&
+    ip -n "$ns" link set "$vm-nic" up &&
+    ip -n "$vm" link set eth0 up &&
+    ip -n "$vm" addr add "$cidr" dev eth0 &&
+    ovsi_vsctl "$TOPO_HOST" add-port br-int "$vm-vnic" \
+        -- set Interface "$vm-vnic" type=dpdkvhostuserclient \
+        options:vhost-server-path="$sock" &&
+    ovsi_add_bridge "$TOPO_NIC" "$br" fail_mode=secure &&
+    ovsi_vsctl "$TOPO_NIC" add-port "$br" "$vm-vio" \
+        -- set Interface "$vm-vio" type=dpdk \
+        options:dpdk-devargs="virtio_user$n,path=$sock,server=1" \
+        -- add-port "$br" "$vm-nic" &&
+    ovsi_ofctl "$TOPO_NIC" add-flow "$br" "in_port=$vm-vio,actions=$vm-nic" &&
+    ovsi_ofctl "$TOPO_NIC" add-flow "$br" "in_port=$vm-nic,actions=$vm-vio" ||
+        { ovsi__err "cannot attach $vm over vhost-user"; return 1; }
+}
+
+topo__nic_vm_destroy() {
+    ovsi_vsctl "$TOPO_HOST" --if-exists del-port br-int "$1-vnic"
+    ovsi_vsctl "$TOPO_NIC" --if-exists del-br "b-$1"
+    rm -f "$OVSI_BASE/vhu/$1.sock"
     return 0
 }
 
@@ -234,20 +316,10 @@ topo_vswitchd_kill() {
 }
 
 topo_vswitchd_start() {
-    local name=$1 dir i
+    local name=$1 dir
     dir=$(ovsi_dir "$name")
     topo__kill9 "$dir/run/ovs-vswitchd.pid" ovs-vswitchd || return 1
-    ovsi_run "$name" ovs-vswitchd "unix:$dir/run/db.sock" \
-        -vconsole:off --disable-system \
-        --pidfile="$dir/run/ovs-vswitchd.pid" \
-        --log-file="$dir/log/ovs-vswitchd.log" --detach --no-chdir ||
-        return 1
-    for i in $(seq 50); do
-        ovsi_appctl "$name" -t ovs-vswitchd version >/dev/null 2>&1 &&
-            return 0
-        sleep 0.1
-    done
-    return 1
+    ovsi_start_vswitchd "$name" "$(ovsi_vswitchd_prog "$name")"
 }
 
 # topo_host_ovsdb_restart [DOWN_SECONDS]: kills the hypervisor's
@@ -360,7 +432,22 @@ topo_vm_loss_off() {
 # topo_vm_link VM up|down: sets the host end of VM's vNIC up or down (the
 # VM is unreachable while it is down; chand-guest keeps running).
 topo_vm_link() {
-    ovsi_exec "$TOPO_HOST" ip link set "$1-vnic" "$2"
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        ip -n "$(topo__nic_ns)" link set "$1-nic" "$2"
+    else
+        ovsi_exec "$TOPO_HOST" ip link set "$1-vnic" "$2"
+    fi
+}
+
+# topo_vnic_stat VM STAT: the kernel's statistic STAT (e.g. rx_dropped) of
+# the far end of VM's veth: the hypervisor's VM-vnic, or on the OVS-DPDK
+# lane the NIC instance's VM-nic (where frames above the MTU stop).
+topo_vnic_stat() {
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        ip netns exec "$(topo__nic_ns)" cat "/sys/class/net/$1-nic/statistics/$2"
+    else
+        ovsi_exec "$TOPO_HOST" cat "/sys/class/net/$1-vnic/statistics/$2"
+    fi
 }
 
 # topo_host_kill: SIGKILL chand-host, as a crash (topo_host_start starts

@@ -1,5 +1,11 @@
 # test/system/lib.sh -- shared helpers for the system tests: namespaces as
 # VMs, real Open vSwitch, the real daemons.  Sourced by each test-*.sh.
+#
+# test/system/run --ovs=dpdk runs the tests on the OVS-DPDK host lane
+# (TOPO_DPDK=1): the hypervisor's vNICs are dpdkvhostuserclient ports, each
+# VM's end of the vhost-user socket DPDK's virtio_user PMD in a "NIC"
+# OVS-DPDK instance that hands the frames to the VM's eth0 (a veth) --
+# scripts/lib/topology.sh, "OVS-DPDK", says how and why.
 
 set -u -o pipefail
 
@@ -73,10 +79,30 @@ st_cleanup() {
     rm -rf "$OVSI_BASE"
 }
 
+# st_dpdk_skip_if_down: on the OVS-DPDK lane (test/system/run --ovs=dpdk,
+# scripts/lib/topology.sh "OVS-DPDK"), exits 77 with DPDK's own reason if
+# one of the topology's OVS-DPDK instances did not initialize DPDK.
+st_dpdk_skip_if_down() {
+    [ "${TOPO_DPDK:-0}" = 1 ] || return 0
+    local name log
+    for name in "$TOPO_HOST" "$TOPO_NIC"; do
+        log=$(ovsi_dir "$name")/log/ovs-vswitchd.log
+        [ -f "$log" ] || continue
+        ovsi__pid "$(ovsi_dir "$name")/run/ovs-vswitchd.pid" \
+                  ovs-vswitchd >/dev/null &&
+            [ "$(ovsi_vsctl "$name" get Open_vSwitch . dpdk_initialized \
+                 2>/dev/null)" = true ] && continue
+        echo "$ST_NAME: SKIP: DPDK cannot start here; $log ends:" >&2
+        tail -8 "$log" >&2
+        exit 77
+    done
+}
+
 # st_up VM:CHAN_ID...: the hypervisor and these VMs.
 st_up() {
     trap st_cleanup EXIT
-    topo_host_up || { st_fail "hypervisor did not start"; exit 1; }
+    topo_host_up ||
+        { st_dpdk_skip_if_down; st_fail "hypervisor did not start"; exit 1; }
     local spec
     for spec in "$@"; do
         ST_VMS="$ST_VMS ${spec%%:*}"

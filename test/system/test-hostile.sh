@@ -107,7 +107,7 @@ meters_json() {
 }
 
 vnic_rx_dropped() {
-    ovsi_exec "$TOPO_HOST" cat "/sys/class/net/$1-vnic/statistics/rx_dropped"
+    topo_vnic_stat "$1" rx_dropped
 }
 
 pid_alive() {
@@ -474,11 +474,11 @@ st_check "chand-host rejected the flood frames that passed the meter as auth ($a
 st_check "chand-host saw at most what passed the meter ($auth_flood <= $a_pass)" \
     test "$auth_flood" -le "$a_pass"
 
-# Jumbo frames never reach Open vSwitch: the hypervisor's end of the veth
-# (MTU 1500) drops them.
+# Jumbo frames never reach Open vSwitch: the far end of the VM's veth (MTU
+# 1500: the hypervisor's, or on the OVS-DPDK lane the NIC's) drops them.
 jumbo=$(jget --zero jumbo_9000 <"$W/sent.json")
 vdrop=$(( $(cat "$W/vnic-a-drop.1") - $(cat "$W/vnic-a-drop.0") ))
-st_check "the $jumbo jumbo frames were dropped by the hypervisor's veth ($vdrop rx_dropped)" \
+st_check "the $jumbo jumbo frames were dropped by the vNIC's veth ($vdrop rx_dropped)" \
     test "$vdrop" -ge "$jumbo"
 
 # --- the attacker's own replays of HELLO ---------------------------------
