@@ -393,7 +393,10 @@ map_info(const json_t *result, const json_t *args, char **descp)
     json_t *list = json_array();
     for (i = 0; i < qga_n_commands(); i++) {
         const char *name = qga_command_name(i);
-        bool enabled = exec || strncmp(name, "guest-exec", 10);
+        /* guest-exec* as the VM's exec; guest-fsfreeze-freeze is always
+         * refused (start_freeze_all()). */
+        bool enabled = ((exec || strncmp(name, "guest-exec", 10))
+                        && strcmp(name, "guest-fsfreeze-freeze"));
         json_array_append_new(list, json_pack("{s:b, s:s, s:b}",
                                               "enabled", enabled,
                                               "name", name,

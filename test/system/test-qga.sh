@@ -127,6 +127,8 @@ st_check "guest-exec-status: exit code and output" \
     ours_ok "r['guest-exec-status']['return']['exitcode'] == 3 and base64.b64decode(r['guest-exec-status']['return']['out-data']) == b'out\n' and base64.b64decode(r['guest-exec-status']['return']['err-data']) == b'err\n'"
 st_check "guest-info lists what chand-qga serves, exec enabled" \
     ours_ok "{'enabled': True, 'name': 'guest-exec', 'success-response': True} in r['guest-info']['return']['supported_commands']"
+st_check "guest-info: guest-fsfreeze-freeze disabled (chand-guest freezes named mount points only)" \
+    ours_ok "{'enabled': False, 'name': 'guest-fsfreeze-freeze', 'success-response': True} in r['guest-info']['return']['supported_commands']"
 
 # --- exec allowlist --------------------------------------------------------
 refused() {
