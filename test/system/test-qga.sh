@@ -81,6 +81,20 @@ while True:
 EOF
 }
 
+# Bad options: refused with a clear error, nothing started.
+bad_option() {
+    local status=0
+    "$ST_BUILD/chand-qga/chand-qga" "$@" --ctl="$D/bad.ctl" \
+        --socket-dir="$D/bad" >"$D/bad.out" 2>&1 || status=$?
+    [ "$status" != 0 ] && grep -q -e "${1%%=*}" "$D/bad.out" &&
+        [ ! -e "$D/bad.ctl" ] || { cat "$D/bad.out" >&2; return 1; }
+}
+for opt in --call-timeout=0 --exec-timeout=abc --file-timeout=-5 \
+           --max-request=0 --max-file-read=2G --max-file-write=x; do
+    st_check "chand-qga refuses $opt" bad_option "$opt"
+done
+st_check "chand-qga refuses --socket-name=bogus" bad_option --socket-name=bogus
+
 SOCK=$D/sockets/$VM.sock
 st_check "chand-qga starts" qga_start --socket-dir="$D/sockets" \
     --max-request=1M
