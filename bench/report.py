@@ -2282,6 +2282,155 @@ def pct_of(x):
     return "n/a" if x is None else "{:.0f} %".format(100 * x)
 
 
+# --- 13. The OVS-DPDK host lane ------------------------------------------
+
+DPDK_PHASES = ("ceilings", "throughput", "latency", "large")
+
+
+def dpdk(raw):
+    """Section 13: the phases repeated on the OVS-DPDK host lane, read
+    from RAW/dpdk with the same functions as the kernel-socket lane's."""
+    d = os.path.join(raw, "dpdk")
+    if not os.path.isdir(d):
+        return {}
+    setup = load(os.path.join(d, "setup.json"))
+    if not setup:
+        problem("the OVS-DPDK lane did not finish (no setup.json)")
+        return {"measured": False}
+    out = {"measured": True, "setup": setup,
+           "ceilings": ceilings(d), "throughput": throughput(d),
+           "latency": latency(d), "large": large(d), "pmd": {}}
+    for name in ("hv", "nic"):
+        txt = read_text(os.path.join(d, "pmd-stats-{}.txt".format(name)))
+        st = {}
+        for key, pat in (("packets", r"packets received:\s*(\d+)"),
+                         ("idle_pct", r"idle cycles:\s*\d+\s*\(([\d.]+)\s*%"),
+                         ("busy_pct",
+                          r"processing cycles:\s*\d+\s*\(([\d.]+)\s*%"),
+                         ("sleep_pct",
+                          r"sleep iterations:\s*\d+\s*\(([\d.]+)\s*%")):
+            m = re.search(pat, txt)
+            if m:
+                st[key] = float(m.group(1))
+        out["pmd"][name] = st
+    if setup.get("inject") != "openflow" and setup.get("inject") is not None:
+        out["inject_note"] = setup["inject"]
+    for ph in setup.get("phases", []):
+        if not out.get(ph):
+            problem("the OVS-DPDK lane measured nothing in its {} phase"
+                    .format(ph))
+    return out
+
+
+def dpdk_rows(r):
+    """(label, kernel stat, DPDK stat, digits) for each figure both lanes
+    have, in the order of sections 1 to 7."""
+    dp = r["dpdk"]
+    rows = []
+    for path in ("a", "b"):
+        for size in ("128", "1400"):
+            for key, what in (("ceiling_pps", "frames/s delivered"),
+                              ("lossfree_pps", "loss-free frames/s")):
+                k = ((r["ceilings"].get(path) or {}).get(size) or {}).get(key)
+                v = ((dp["ceilings"].get(path) or {}).get(size) or {}).get(key)
+                if k or v:
+                    rows.append(("ceiling ({}) {} B, {}".format(path, size,
+                                                                 what),
+                                 k, v, None))
+    for kind, key, label in (
+            ("msgs", "msgs_from_commit",
+             "acknowledged messages/s (Record rows, --max-batch=1)"),
+            ("msgsets", "msgs_from_commit",
+             "acknowledged messages/s (one Record_Set, --max-batch=1)"),
+            ("recs", "rate_from_commit", "records/s (Record rows, batched)"),
+            ("sets", "rate_from_commit",
+             "records/s (one Record_Set, batched)")):
+        k = (r["throughput"].get(kind) or {}).get(key)
+        v = (dp["throughput"].get(kind) or {}).get(key)
+        if k or v:
+            rows.append((label, k, v, None))
+    for rate in sorted(set(r["latency"]) | set(dp["latency"]), key=int):
+        for p in ("p50", "p99"):
+            k = ((r["latency"].get(rate) or {}).get("push_to_applied")
+                 or {}).get(p + "_ms")
+            v = ((dp["latency"].get(rate) or {}).get("push_to_applied")
+                 or {}).get(p + "_ms")
+            if k or v:
+                rows.append(("push → applied {} at {} msg/s (ms)".format(
+                    p, fmt(int(rate))), k, v, 2))
+    for size in dp["large"] or r["large"]:
+        k = (r["large"].get(size) or {}).get("mb_per_s")
+        v = (dp["large"].get(size) or {}).get("mb_per_s")
+        if k or v:
+            rows.append(("large value {} (MB/s)".format(size), k, v, 1))
+    return rows
+
+
+def dpdk_md(r, w):
+    dp = r.get("dpdk") or {}
+    if not dp:
+        return
+    w("## 13. The OVS-DPDK host lane")
+    w("")
+    if not dp.get("measured"):
+        w("**NOT MEASURED: the OVS-DPDK lane did not finish** (see the "
+          "harness's output).")
+        w("")
+        return
+    st = dp["setup"]
+    w("The phases {} again on a third topology of the same shape, after "
+      "the others: the hypervisor runs {} (`{}`, {}), `br-int` is a "
+      "`{}` bridge, and `chb-vm1`'s vNIC is a `{}` port whose other end "
+      "is DPDK's `virtio_user` in one more OVS-DPDK instance standing in "
+      "for the VM's NIC (doc/operations.md, \"OVS-DPDK\").  chand-host "
+      "injected by {}.  Hypervisor settings: `{}`.".format(
+          ", ".join(st.get("phases", [])), st.get("ovs", "?"),
+          st.get("vswitchd", "?"), st.get("dpdk_version") or "DPDK ?",
+          st.get("datapath_type", "?"), st.get("vnic_type", "?"),
+          {"openflow": "PACKET_OUT (Debian's OVS-DPDK has no chand port "
+                       "type)",
+           "port": "the chand port"}.get(st.get("inject"),
+                                         st.get("inject") or "?"),
+          st.get("other_config", "?")))
+    w("")
+    w("**Not DPDK's absolute speed.**  This machine has {} CPUs.  Both "
+      "PMD threads (the hypervisor's and the NIC instance's) poll on "
+      "CPU 1 and sleep when idle (`pmd-maxsleep`), sharing it with each "
+      "other and with every daemon the scheduler puts there; a DPDK host "
+      "gives each PMD a core of its own, isolated.  Here a busy PMD takes "
+      "CPU from chand and from the kernel lane's own work, so the ratio "
+      "below compares the two lanes on this machine only.".format(
+          st.get("cpus", "?")))
+    w("")
+    w("| figure | kernel-socket lane | OVS-DPDK lane | DPDK / kernel |")
+    w("|---|---|---|---|")
+    for label, k, v, digits in dpdk_rows(r):
+        rat = ratio(med(v), med(k))
+        w("| {} | {} | {} | {} |".format(
+            label, fm(k, digits=digits), fm(v, digits=digits),
+            fmt(rat, 2) + "×" if rat is not None else "—"))
+    w("")
+    share = st.get("pmd_cpu_share") or {}
+    pm = dp.get("pmd") or {}
+    w("PMD threads over the lane's {} s of phases: the hypervisor's took "
+      "{} of a CPU ({} % of its cycles processing packets, {} packets), "
+      "the NIC instance's {} of a CPU ({} % processing).".format(
+          fmt(st.get("wall_s"), 0),
+          fmt(share.get("hv"), 2), fmt((pm.get("hv") or {}).get("busy_pct"),
+                                        1),
+          fmt((pm.get("hv") or {}).get("packets")),
+          fmt(share.get("nic"), 2),
+          fmt((pm.get("nic") or {}).get("busy_pct"), 1)))
+    w("")
+    lv = dp.get("large") or {}
+    for size, x in lv.items():
+        if not x["delivered"]:
+            w("- OVS-DPDK lane: **{}** not delivered: {}.".format(size,
+                                                                 x["why"]))
+    if any(not x["delivered"] for x in lv.values()):
+        w("")
+
+
 # --- Report ---------------------------------------------------------------
 
 def targets(r):
@@ -2764,6 +2913,9 @@ def md_report(r):
 
     # 12. Scale.
     scale_md(r, w)
+
+    # 13. The OVS-DPDK host lane.
+    dpdk_md(r, w)
 
     # Knobs.
     k = r["knobs"]
@@ -3822,7 +3974,8 @@ def main():
          "transfer": transfer(raw),
          "qga": qga(raw),
          "cluster": cluster(raw),
-         "scale": scale(raw)}
+         "scale": scale(raw),
+         "dpdk": dpdk(raw)}
     xfer_ceilings(r)
     r["targets"] = targets(r)
     r["problems"] = PROBLEMS
@@ -3860,6 +4013,13 @@ def main():
                     missing.append("cluster " + part)
             if not (cl.get("simulation") or {}).get("levels"):
                 missing.append("cluster simulation")
+        dp = r.get("dpdk")
+        if "dpdk" in phases:
+            if not (dp and dp.get("measured")):
+                missing.append("dpdk")
+            else:
+                missing += ["dpdk " + p for p in DPDK_PHASES
+                            if p in phases and not dp.get(p)]
         for k in missing:
             print("report: no data for " + k, file=sys.stderr)
         if PROBLEMS or missing:

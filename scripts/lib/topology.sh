@@ -450,6 +450,19 @@ topo_vnic_stat() {
     fi
 }
 
+# topo_vnic_far VM: "NS DEV", the namespace and the kernel device where
+# VM's vNIC frames can be captured as they leave and reach the VM: the
+# hypervisor's VM-vnic, or on the OVS-DPDK lane (no kernel device on the
+# hypervisor side) the NIC instance's VM-nic, past the vhost-user ring.
+# Needs TOPO_HOST_NS.
+topo_vnic_far() {
+    if [ "${TOPO_DPDK:-0}" = 1 ]; then
+        printf '%s %s-nic\n' "$(topo__nic_ns)" "$1"
+    else
+        printf '%s %s-vnic\n' "$TOPO_HOST_NS" "$1"
+    fi
+}
+
 # topo_host_kill: SIGKILL chand-host, as a crash (topo_host_start starts
 # it again).
 topo_host_kill() {
