@@ -3688,6 +3688,29 @@ destroy_specs(struct vm_id_spec *specs, int n)
     free(specs);
 }
 
+/* The prologue of the id-* commands that take KIND:ID... arguments: parses
+ * 'argv' (as parse_specs() does) into '*specsp' and opens 'db'.  Returns 0,
+ * with '*specsp' owned by the caller (destroy_specs()) and 'db' open
+ * (db_close()), or an error with nothing to free. */
+static int
+specs_open(const struct chanctl_options *opts, const char *command,
+           int argc, char *argv[], bool one_per_kind,
+           struct vm_id_spec **specsp, struct db *db)
+{
+    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
+    int error = parse_specs(command, argc, argv, specs, one_per_kind);
+    if (error) {
+        free(specs);
+        return error;
+    }
+    if ((error = db_open(opts, db))) {
+        destroy_specs(specs, argc);
+        return error;
+    }
+    *specsp = specs;
+    return 0;
+}
+
 /* Returns the _uuid of 'row' (borrowed), or NULL. */
 static const char *
 row_uuid(const json_t *row)
@@ -3926,14 +3949,9 @@ chanctl_cmd_id_set(const struct chanctl_options *opts, int argc,
     if (error) {
         return error;
     }
-    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
-    if ((error = parse_specs("id-set", argc, argv, specs, true))) {
-        free(specs);
-        return error;
-    }
+    struct vm_id_spec *specs;
     struct db db;
-    if ((error = db_open(opts, &db))) {
-        destroy_specs(specs, argc);
+    if ((error = specs_open(opts, "id-set", argc, argv, true, &specs, &db))) {
         return error;
     }
     struct id_set_args args = { opts->vm, specs, argc };
@@ -3997,15 +4015,10 @@ int
 chanctl_cmd_id_retire(const struct chanctl_options *opts, int argc,
                       char *argv[])
 {
-    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
-    int error = parse_specs("id-retire", argc, argv, specs, false);
-    if (error) {
-        free(specs);
-        return error;
-    }
+    struct vm_id_spec *specs;
     struct db db;
-    if ((error = db_open(opts, &db))) {
-        destroy_specs(specs, argc);
+    int error = specs_open(opts, "id-retire", argc, argv, false, &specs, &db);
+    if (error) {
         return error;
     }
     for (int i = 0; i < argc; i++) {
@@ -4023,15 +4036,10 @@ int
 chanctl_cmd_id_delete(const struct chanctl_options *opts, int argc,
                       char *argv[])
 {
-    struct vm_id_spec *specs = xcalloc(argc, sizeof *specs);
-    int error = parse_specs("id-delete", argc, argv, specs, false);
-    if (error) {
-        free(specs);
-        return error;
-    }
+    struct vm_id_spec *specs;
     struct db db;
-    if ((error = db_open(opts, &db))) {
-        destroy_specs(specs, argc);
+    int error = specs_open(opts, "id-delete", argc, argv, false, &specs, &db);
+    if (error) {
         return error;
     }
     json_t *ops = json_array();
