@@ -3,13 +3,15 @@
 #
 # A hypervisor: one private Open vSwitch instance (ovsdb-server serving the
 # local Open_vSwitch DB and the Chan DB; ovs-vswitchd with netdev bridge
-# br-int) and chand-host.  VMs: one network namespace each, a veth pair as
-# vNIC (host end on br-int, eth0 inside), the VM's own Open vSwitch instance
-# and chand-guest.  Channels are provisioned with ovs-vsctl.
+# br-int), chand-host and, when asked for (topo_qga_start), chand-qga.
+# VMs: one network namespace each, a veth pair as vNIC (host end on br-int,
+# eth0 inside), the VM's own Open vSwitch instance and chand-guest.
+# Channels are provisioned with ovs-vsctl.
 #
 # Sourced after scripts/ovs-instance.sh.  Set before use:
 #   TOPO_BIN     directory holding chand-host/, chand-guest/, utilities/
-#                (a build tree) -- or TOPO_INSTALLED=1 to use $PATH
+#                and chand-qga/ (a build tree) -- or TOPO_INSTALLED=1 to
+#                use $PATH
 #   TOPO_SRC     source tree (for flows/ and ovsdb/)
 #   TOPO_RUN     directory for chand's sockets, pidfiles, logs, datastores
 #   TOPO_HOST_NS network namespace for the hypervisor ("" = current one)
@@ -112,6 +114,61 @@ topo_db() {
     printf 'unix:%s/run/db.sock\n' "$(ovsi_dir "$TOPO_HOST")"
 }
 
+# topo_qga_start [ARGS...] / topo_qga_stop: chand-qga (doc/chand-qga.8),
+# the VMs' qemu-guest-agent sockets, on the hypervisor's Chan DB (topo_db)
+# and chand-host, in the hypervisor's namespace.  Its control socket is
+# $TOPO_RUN/chand-qga.ctl (topo_qga_ctl), its log and pidfile
+# $TOPO_RUN/chand-qga.log and .pid, the VMs' sockets in $TOPO_RUN/qga
+# (topo_qga_sock VM).  ARGS, more chand-qga options, come after these and
+# so override them (chand-qga takes the last of a repeated option), e.g.
+# --socket-dir=DIR.  topo_qga_start returns once chand-qga has detached,
+# not once the sockets are there.  topo_qga_stop sends SIGTERM, waits until
+# chand-qga is gone (SIGKILL after 30 s); it does nothing if none runs.
+topo_qga_start() {
+    local log=$TOPO_RUN/chand-qga.log arg
+    for arg in "$@"; do
+        case $arg in --log-file=*) log=${arg#--log-file=} ;; esac
+    done
+    mkdir -p "$TOPO_RUN" || return 1
+    ovsi_run "$TOPO_HOST" "$(topo__prog chand-qga chand-qga)" \
+        --chan-db="$(topo_db)" --host-ctl="$TOPO_RUN/chand-host.ctl" \
+        --ctl="$(topo_qga_ctl)" --socket-dir="$TOPO_RUN/qga" \
+        --log-file="$TOPO_RUN/chand-qga.log" \
+        --pidfile="$TOPO_RUN/chand-qga.pid" --detach "$@" ||
+        { tail -5 "$log" >&2; return 1; }
+}
+
+topo_qga_stop() {
+    local pid
+    if pid=$(ovsi__pid "$TOPO_RUN/chand-qga.pid" chand-qga); then
+        kill "$pid" 2>/dev/null
+        topo__wait_gone "$pid" || topo_qga_kill
+    fi
+    rm -f "$TOPO_RUN/chand-qga.pid"
+}
+
+# topo_qga_kill: SIGKILL chand-qga, as a crash (topo_qga_start starts it
+# again).
+topo_qga_kill() {
+    topo__kill9 "$TOPO_RUN/chand-qga.pid" chand-qga
+}
+
+# topo_qga_running: whether chand-qga runs.
+topo_qga_running() {
+    ovsi__pid "$TOPO_RUN/chand-qga.pid" chand-qga >/dev/null
+}
+
+# topo_qga_ctl: chand-qga's control socket (for ovs-appctl -t).
+topo_qga_ctl() {
+    printf '%s/chand-qga.ctl\n' "$TOPO_RUN"
+}
+
+# topo_qga_sock VM: VM's qemu-guest-agent socket (named by the VM, in the
+# default socket directory).
+topo_qga_sock() {
+    printf '%s/qga/%s.sock\n' "$TOPO_RUN" "$1"
+}
+
 # topo_vm_up VM CHAN_ID [VID]: creates VM's namespace and vNIC, its OVS and
 # chand-guest, and provisions its channel on the host with ovs-vsctl.
 topo_vm_up() {
@@ -205,9 +262,11 @@ topo_vm_down() {
     return 0
 }
 
-# topo_down VM...: removes everything the topology made.
+# topo_down VM...: removes everything the topology made (chand-qga
+# included).
 topo_down() {
     local vm
+    topo_qga_stop
     for vm in "$@"; do
         topo_vm_down "$vm"
     done

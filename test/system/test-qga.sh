@@ -37,28 +37,16 @@ TOPO_HOST_ARGS=(--guest-rate=20000/5000)
 st_up "$VM:$ID"
 st_chanctl wait --timeout 60 || { st_fail "channel not ready"; exit 1; }
 
-QGA_CTL=$D/chand-qga.ctl
-qga_start() {
-    "$ST_BUILD/chand-qga/chand-qga" --chan-db="$(topo_db)" \
-        --host-ctl="$TOPO_RUN/chand-host.ctl" --ctl="$QGA_CTL" \
-        --log-file="$D/chand-qga.log" --pidfile="$D/chand-qga.pid" \
-        --detach "$@"
-}
-qga_stop() {
-    [ -f "$D/chand-qga.pid" ] && kill "$(cat "$D/chand-qga.pid")" 2>/dev/null
-    rm -f "$D/chand-qga.pid"
-}
+# chand-qga: topo_qga_start / topo_qga_stop (its log is among those
+# st_cleanup shows when a check failed).
+QGA_CTL=$(topo_qga_ctl)
 real_stop() {
     [ -f "$D/qemu-ga.pid" ] && kill "$(cat "$D/qemu-ga.pid")" 2>/dev/null
     rm -f "$D/qemu-ga.pid"
 }
 cleanup() {
-    qga_stop
+    topo_qga_stop
     real_stop
-    if [ "$ST_FAILED" != 0 ] && [ -f "$D/chand-qga.log" ]; then
-        echo "---- chand-qga.log (last 40 lines)" >&2
-        tail -40 "$D/chand-qga.log" >&2
-    fi
     rm -rf "$D"
     st_cleanup
 }
@@ -95,12 +83,11 @@ for opt in --call-timeout=0 --exec-timeout=abc --file-timeout=-5 \
 done
 st_check "chand-qga refuses --socket-name=bogus" bad_option --socket-name=bogus
 
-SOCK=$D/sockets/$VM.sock
-st_check "chand-qga starts" qga_start --socket-dir="$D/sockets" \
-    --max-request=1M
+SOCK=$(topo_qga_sock "$VM")
+st_check "chand-qga starts" topo_qga_start --max-request=1M
 st_check "the VM's socket appears" st_wait 30 test -S "$SOCK"
 st_check "no socket for a VM without a channel" \
-    test ! -e "$D/sockets/chst-nosuchvm.sock"
+    test ! -e "$(topo_qga_sock chst-nosuchvm)"
 
 # --- the real qemu-ga beside it ------------------------------------------
 mkdir -p "$D/qga-state"
@@ -210,7 +197,7 @@ EOF
 st_check "bad requests get errors and the connection goes on" hostile
 st_check "chand-qga counted them" eval \
     'qstats | "$PY" -c "import ast, sys; s = ast.literal_eval(sys.stdin.read()); sys.exit(0 if s[\"commands\"][\"errors\"] >= 1 else 1)"'
-st_check "chand-qga is up" kill -0 "$(cat "$D/chand-qga.pid")"
+st_check "chand-qga is up" topo_qga_running
 
 # --- large files -----------------------------------------------------------
 # 64 MiB in one guest-file-read, over qemu-ga's own cap of 48 MiB.  It
@@ -252,7 +239,7 @@ st_check "chand-guest restarts" topo_guest_start "$VM" "$ID"
 st_check "the channel is ready again" st_chanctl wait --timeout 60
 st_check "the same read then returns the whole file" eval \
     'test "$("$PY" "$QC" "$SOCK" cat "$D/big2" $((32 << 20)))" = "$want2 33554432"'
-st_check "chand-qga is up" kill -0 "$(cat "$D/chand-qga.pid")"
+st_check "chand-qga is up" topo_qga_running
 
 # --- a chand-qga that dies leaves no requests behind ------------------------
 qga_requests() {
@@ -262,17 +249,16 @@ qga_requests() {
 st_check "a guest-exec that runs 60 s" "$PY" "$QC" "$SOCK" execute guest-exec \
     '{"path": "/bin/sh", "arg": ["-c", "sleep 60"]}'
 st_check "its request is in the Chan DB, marked" test "$(qga_requests)" = 1
-kill -9 "$(cat "$D/chand-qga.pid")"
-rm -f "$D/chand-qga.pid"
-st_check "chand-qga restarts after kill -9" qga_start --socket-dir="$D/sockets"
+topo_qga_kill
+st_check "chand-qga restarts after kill -9" topo_qga_start
 st_check "and deletes the request of its earlier run" st_wait 30 \
     eval 'test "$(qga_requests)" = 0'
 
 # --- sockets by libvirt UUID ----------------------------------------------
-qga_stop
+topo_qga_stop
 UUID=6f1c2d3e-4a5b-4c6d-8e7f-0123456789ab
 st_check "chand-qga restarts with --socket-name=libvirt-uuid" \
-    qga_start --socket-dir="$D/by-uuid" --socket-name=libvirt-uuid
+    topo_qga_start --socket-dir="$D/by-uuid" --socket-name=libvirt-uuid
 sleep 1
 st_check "no socket while the VM has no libvirt UUID" \
     test -z "$(ls "$D/by-uuid")"
@@ -300,6 +286,6 @@ st_check "the UUID is retired" st_chanctl id-retire "libvirt-uuid:$UUID"
 st_check "its socket goes" st_wait 30 test ! -e "$D/by-uuid/$UUID.sock"
 st_check "and its client is disconnected" st_wait 30 test -e "$D/held.closed"
 wait "$held_pid"
-qga_stop
+topo_qga_stop
 
 st_exit
