@@ -179,10 +179,10 @@ main(int argc, char *argv[])
 {
     enum { OPT_CHAN_ID = 256, OPT_VID, OPT_GUEST_IP, OPT_GUEST_MAC, OPT_DB,
            OPT_NO_BRIDGE, OPT_OVS_DB, OPT_OVS_RUNDIR, OPT_BRIDGE, OPT_VNIC,
-           OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE,
-           OPT_DETACH, OPT_VLOG, OPT_KEY_FILE, OPT_STATS_INTERVAL,
-           OPT_WATCH_DIR, OPT_HANDLERS_DIR, OPT_HANDLER_USER,
-           OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX, OPT_QUARANTINE_DIR,
+           OPT_PORT, OPT_FLOWS, OPT_API, OPT_CTL, OPT_KEY_FILE,
+           OPT_STATS_INTERVAL, OPT_WATCH_DIR, OPT_HANDLERS_DIR,
+           OPT_HANDLER_USER, OPT_HANDLER_TIMEOUT, OPT_HANDLERS_MAX,
+           OPT_QUARANTINE_DIR,
            OPT_CONTENT_DIR, OPT_INSTALL_DIR, OPT_MAX_TRANSFER, OPT_MTU,
            OPT_KVP_PREFIX, OPT_KVP_DIR,
            OPT_EXEC_ALLOW };
@@ -216,13 +216,7 @@ main(int argc, char *argv[])
         { "flows", required_argument, NULL, OPT_FLOWS },
         { "api", required_argument, NULL, OPT_API },
         { "ctl", required_argument, NULL, OPT_CTL },
-        { "log-file", required_argument, NULL, OPT_LOG_FILE },
-        { "pidfile", required_argument, NULL, OPT_PIDFILE },
-        { "detach", no_argument, NULL, OPT_DETACH },
-        { "vlog", required_argument, NULL, OPT_VLOG },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
+        DAEMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     const char *rundir = getenv("OVS_RUNDIR");
@@ -244,13 +238,13 @@ main(int argc, char *argv[])
     };
     const char *chan_id = NULL, *vid = NULL, *guest_ip = NULL;
     const char *guest_mac = NULL;
-    const char *log_file = NULL, *pidfile = NULL;
-    bool detach = false;
+    struct daemon_options dopts = DAEMON_OPTIONS_INIT("chand-guest", usage);
     enum chan_ep_error ep_error;
-    int c;
+    int c, status;
 
     vlog_init("chand-guest");
-    while ((c = getopt_long(argc, argv, "vhV", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, DAEMON_SHORT_OPTIONS, long_options,
+                            NULL)) != -1) {
         switch (c) {
         case OPT_CHAN_ID: chan_id = optarg; break;
         case OPT_VID: vid = optarg; break;
@@ -334,26 +328,15 @@ main(int argc, char *argv[])
         case OPT_FLOWS: opts.flows = optarg; break;
         case OPT_API: opts.api = optarg; break;
         case OPT_CTL: opts.ctl = optarg; break;
-        case OPT_LOG_FILE: log_file = optarg; break;
-        case OPT_PIDFILE: pidfile = optarg; break;
-        case OPT_DETACH: detach = true; break;
-        case OPT_VLOG:
-            if (vlog_set_levels_from_string(optarg)) {
-                fprintf(stderr, "chand-guest: bad --vlog '%s'\n", optarg);
-                return 2;
+        default:
+            status = daemon_parse_option(&dopts, c, optarg);
+            if (status >= 0) {
+                return status;
             }
             break;
-        case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
-        case 'h': usage(); return 0;
-        case 'V': printf("chand-guest %s\n", PACKAGE_VERSION); return 0;
-        default:
-            fprintf(stderr, "Try 'chand-guest --help'.\n");
-            return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "chand-guest: unexpected argument '%s'\n",
-                argv[optind]);
+    if (daemon_parse_end(&dopts, argc, argv)) {
         return 2;
     }
     if (!chan_id) {
@@ -379,10 +362,5 @@ main(int argc, char *argv[])
                 opts.exec_allow, strerror(errno));
         return 2;
     }
-    if (log_file && vlog_set_log_file(log_file)) {
-        fprintf(stderr, "chand-guest: cannot open log file %s\n", log_file);
-        return 1;
-    }
-
-    return daemon_run(&guest_class, &opts, detach, pidfile);
+    return daemon_run(&guest_class, &opts, &dopts);
 }

@@ -174,8 +174,7 @@ int
 main(int argc, char *argv[])
 {
     enum { OPT_OVS_DB = 256, OPT_CHAN_DB, OPT_BRIDGE, OPT_OVS_RUNDIR,
-           OPT_FLOWS, OPT_CTL, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH,
-           OPT_VLOG, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
+           OPT_FLOWS, OPT_CTL, OPT_MAX_RECORD, OPT_MAX_BATCH, OPT_WINDOW,
            OPT_WINDOW_BYTES,
            OPT_MAX_QUEUED, OPT_GUEST_RATE, OPT_FLOW_CHECK, OPT_INJECT,
            OPT_CHAND_PORT, OPT_CONTENT_DIR, OPT_CONTENT_CAP,
@@ -190,10 +189,7 @@ main(int argc, char *argv[])
         { "ovs-rundir", required_argument, NULL, OPT_OVS_RUNDIR },
         { "flows", required_argument, NULL, OPT_FLOWS },
         { "ctl", required_argument, NULL, OPT_CTL },
-        { "log-file", required_argument, NULL, OPT_LOG_FILE },
-        { "pidfile", required_argument, NULL, OPT_PIDFILE },
-        { "detach", no_argument, NULL, OPT_DETACH },
-        { "vlog", required_argument, NULL, OPT_VLOG },
+        DAEMON_LONG_OPTIONS,
         { "max-record", required_argument, NULL, OPT_MAX_RECORD },
         { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
         { "window", required_argument, NULL, OPT_WINDOW },
@@ -216,9 +212,6 @@ main(int argc, char *argv[])
         { "mtu", required_argument, NULL, OPT_MTU },
         { "metrics", required_argument, NULL, OPT_METRICS },
         { "vm-name-from", required_argument, NULL, OPT_VM_NAME_FROM },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *rundir = getenv("OVS_RUNDIR");
@@ -236,12 +229,12 @@ main(int argc, char *argv[])
         .chand_port = "chand0",
         .content_dir = CHAND_DBDIR "/content",
     };
-    const char *log_file = NULL, *pidfile = NULL;
-    bool detach = false;
-    int c;
+    struct daemon_options dopts = DAEMON_OPTIONS_INIT("chand-host", usage);
+    int c, status;
 
     vlog_init("chand-host");
-    while ((c = getopt_long(argc, argv, "vhV", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, DAEMON_SHORT_OPTIONS, long_options,
+                            NULL)) != -1) {
         switch (c) {
         case OPT_OVS_DB: opts.ovs_db = optarg; break;
         case OPT_CHAN_DB: opts.chan_db = optarg; break;
@@ -249,15 +242,6 @@ main(int argc, char *argv[])
         case OPT_OVS_RUNDIR: opts.ovs_rundir = optarg; break;
         case OPT_FLOWS: opts.flows = optarg; break;
         case OPT_CTL: opts.ctl = optarg; break;
-        case OPT_LOG_FILE: log_file = optarg; break;
-        case OPT_PIDFILE: pidfile = optarg; break;
-        case OPT_DETACH: detach = true; break;
-        case OPT_VLOG:
-            if (vlog_set_levels_from_string(optarg)) {
-                fprintf(stderr, "chand-host: bad --vlog '%s'\n", optarg);
-                return 2;
-            }
-            break;
         case OPT_MAX_RECORD:
             if (parse_size(optarg, 1, 1ull << 30, &opts.limits.max_record)) {
                 return bad_value("--max-record", optarg);
@@ -366,25 +350,19 @@ main(int argc, char *argv[])
             }
             opts.chand_port = optarg;
             break;
-        case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
-        case 'h': usage(); return 0;
-        case 'V': printf("chand-host %s\n", PACKAGE_VERSION); return 0;
         default:
-            fprintf(stderr, "Try 'chand-host --help'.\n");
-            return 2;
+            status = daemon_parse_option(&dopts, c, optarg);
+            if (status >= 0) {
+                return status;
+            }
+            break;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "chand-host: unexpected argument '%s'\n",
-                argv[optind]);
+    if (daemon_parse_end(&dopts, argc, argv)) {
         return 2;
     }
     if (!opts.chan_db) {
         opts.chan_db = opts.ovs_db;
     }
-    if (log_file && vlog_set_log_file(log_file)) {
-        fprintf(stderr, "chand-host: cannot open log file %s\n", log_file);
-        return 1;
-    }
-    return daemon_run(&host_class, &opts, detach, pidfile);
+    return daemon_run(&host_class, &opts, &dopts);
 }

@@ -107,7 +107,7 @@ main(int argc, char *argv[])
            OPT_HOST_CTL, OPT_CTL, OPT_CALL_TIMEOUT, OPT_EXEC_TIMEOUT,
            OPT_FILE_TIMEOUT, OPT_MAX_REQUEST, OPT_MAX_FILE_READ,
            OPT_MAX_FILE_WRITE, OPT_PRIVATE_KEY, OPT_CERTIFICATE,
-           OPT_CA_CERT, OPT_LOG_FILE, OPT_PIDFILE, OPT_DETACH, OPT_VLOG };
+           OPT_CA_CERT };
     static const struct option long_options[] = {
         { "chan-db", required_argument, NULL, OPT_CHAN_DB },
         { "socket-dir", required_argument, NULL, OPT_SOCKET_DIR },
@@ -124,13 +124,7 @@ main(int argc, char *argv[])
         { "private-key", required_argument, NULL, OPT_PRIVATE_KEY },
         { "certificate", required_argument, NULL, OPT_CERTIFICATE },
         { "ca-cert", required_argument, NULL, OPT_CA_CERT },
-        { "log-file", required_argument, NULL, OPT_LOG_FILE },
-        { "pidfile", required_argument, NULL, OPT_PIDFILE },
-        { "detach", no_argument, NULL, OPT_DETACH },
-        { "vlog", required_argument, NULL, OPT_VLOG },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
+        DAEMON_LONG_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     struct qga_options opts = {
@@ -146,12 +140,12 @@ main(int argc, char *argv[])
         .max_file_read = 256 << 20,
         .max_file_write = 64 << 20,
     };
-    const char *log_file = NULL, *pidfile = NULL;
-    bool detach = false;
-    int c;
+    struct daemon_options dopts = DAEMON_OPTIONS_INIT("chand-qga", usage);
+    int c, status;
 
     vlog_init("chand-qga");
-    while ((c = getopt_long(argc, argv, "vhV", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, DAEMON_SHORT_OPTIONS, long_options,
+                            NULL)) != -1) {
         switch (c) {
         case OPT_CHAN_DB: opts.chan_db = optarg; break;
         case OPT_SOCKET_DIR: opts.socket_dir = optarg; break;
@@ -192,31 +186,16 @@ main(int argc, char *argv[])
         case OPT_PRIVATE_KEY: stream_ssl_set_private_key_file(optarg); break;
         case OPT_CERTIFICATE: stream_ssl_set_certificate_file(optarg); break;
         case OPT_CA_CERT: stream_ssl_set_ca_cert_file(optarg, false); break;
-        case OPT_LOG_FILE: log_file = optarg; break;
-        case OPT_PIDFILE: pidfile = optarg; break;
-        case OPT_DETACH: detach = true; break;
-        case OPT_VLOG:
-            if (vlog_set_levels_from_string(optarg)) {
-                fprintf(stderr, "chand-qga: bad --vlog '%s'\n", optarg);
-                return 2;
+        default:
+            status = daemon_parse_option(&dopts, c, optarg);
+            if (status >= 0) {
+                return status;
             }
             break;
-        case 'v': vlog_set_levels_from_string("ANY:dbg"); break;
-        case 'h': usage(); return 0;
-        case 'V': printf("chand-qga %s\n", PACKAGE_VERSION); return 0;
-        default:
-            fprintf(stderr, "Try 'chand-qga --help'.\n");
-            return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "chand-qga: unexpected argument '%s'\n",
-                argv[optind]);
+    if (daemon_parse_end(&dopts, argc, argv)) {
         return 2;
     }
-    if (log_file && vlog_set_log_file(log_file)) {
-        fprintf(stderr, "chand-qga: cannot open log file %s\n", log_file);
-        return 1;
-    }
-    return daemon_run(&qga_class, &opts, detach, pidfile);
+    return daemon_run(&qga_class, &opts, &dopts);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +89,62 @@ daemon_write_pidfile(const char *path)
 }
 
 int
-daemon_run(const struct daemon_class *class, const void *opts, bool detach,
-           const char *pidfile)
+daemon_parse_option(struct daemon_options *dopts, int c, const char *arg)
 {
+    switch (c) {
+    case DAEMON_OPT_LOG_FILE:
+        dopts->log_file = arg;
+        return -1;
+    case DAEMON_OPT_PIDFILE:
+        dopts->pidfile = arg;
+        return -1;
+    case DAEMON_OPT_DETACH:
+        dopts->detach = true;
+        return -1;
+    case DAEMON_OPT_VLOG:
+        if (vlog_set_levels_from_string(arg)) {
+            fprintf(stderr, "%s: bad --vlog '%s'\n", dopts->program, arg);
+            return 2;
+        }
+        return -1;
+    case 'v':
+        vlog_set_levels_from_string("ANY:dbg");
+        return -1;
+    case 'h':
+        dopts->usage();
+        return 0;
+    case 'V':
+        printf("%s %s\n", dopts->program, PACKAGE_VERSION);
+        return 0;
+    default:
+        fprintf(stderr, "Try '%s --help'.\n", dopts->program);
+        return 2;
+    }
+}
+
+int
+daemon_parse_end(const struct daemon_options *dopts, int argc, char *argv[])
+{
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", dopts->program,
+                argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+int
+daemon_run(const struct daemon_class *class, const void *opts,
+           const struct daemon_options *dopts)
+{
+    const char *pidfile = dopts->pidfile;
+    bool detach = dopts->detach;
+
+    if (dopts->log_file && vlog_set_log_file(dopts->log_file)) {
+        fprintf(stderr, "%s: cannot open log file %s\n", dopts->program,
+                dopts->log_file);
+        return 1;
+    }
     if (detach) {
         daemon_detach_start();
     }

@@ -46,6 +46,11 @@ test_unit_test_vlog_dir_SOURCES = test/unit/test-vlog-dir.c $(UNIT_COMMON)
 test_unit_test_vlog_dir_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_vlog_dir_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += test/unit/test-daemon
+test_unit_test_daemon_SOURCES = test/unit/test-daemon.c $(UNIT_COMMON)
+test_unit_test_daemon_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_daemon_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += test/unit/test-stream
 test_unit_test_stream_SOURCES = test/unit/test-stream.c $(UNIT_COMMON)
 test_unit_test_stream_CFLAGS = $(UNIT_CFLAGS)
