@@ -2393,14 +2393,19 @@ def dpdk_md(r, w):
                                          st.get("inject") or "?"),
           st.get("other_config", "?")))
     w("")
+    m = re.search(r'pmd-maxsleep="?(\d+)', st.get("other_config") or "")
+    spin = m is not None and m.group(1) == "0"
     w("**Not DPDK's absolute speed.**  This machine has {} CPUs.  Both "
       "PMD threads (the hypervisor's and the NIC instance's) poll on "
-      "CPU 1 and sleep when idle (`pmd-maxsleep`), sharing it with each "
-      "other and with every daemon the scheduler puts there; a DPDK host "
-      "gives each PMD a core of its own, isolated.  Here a busy PMD takes "
-      "CPU from chand and from the kernel lane's own work, so the ratio "
-      "below compares the two lanes on this machine only.".format(
-          st.get("cpus", "?")))
+      "CPU 1 {}, sharing it with each other and with every daemon the "
+      "scheduler puts there; a DPDK host gives each PMD a core of its "
+      "own, isolated.  Here a busy PMD takes CPU from chand and from the "
+      "lane's other work, so the ratio below compares the two lanes on "
+      "this machine only.".format(
+          st.get("cpus", "?"),
+          "and never sleep (`pmd-maxsleep=0`: they take that CPU whole)"
+          if spin else "and sleep when idle (`pmd-maxsleep`, up to {} µs)"
+          .format(m.group(1) if m else "?")))
     w("")
     w("| figure | kernel-socket lane | OVS-DPDK lane | DPDK / kernel |")
     w("|---|---|---|---|")

@@ -199,6 +199,9 @@ ovsi_vswitchd_prog() {
 #                        /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk)
 #   OVSI_DPDK_HUGE_DIR   a hugetlbfs mount that every DPDK instance keeps
 #                        its memory in (each with a file prefix of its own)
+#   OVSI_DPDK_PMD_SLEEP  how long (µs) a PMD may sleep while there is
+#                        nothing to poll (default 10000; 0: it never
+#                        sleeps and takes CPU 1 whole)
 #
 # The machine is small and shared: every instance polls with one PMD
 # thread on CPU 1, its other DPDK threads on CPU 0, holds 256 MB of
@@ -222,7 +225,8 @@ ovsi_start_dpdk() {
         other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=256 \
         other_config:per-port-memory=true \
         other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
-        other_config:pmd-maxsleep=10000 other_config:pmd-sleep-max=10000 ||
+        other_config:pmd-maxsleep="${OVSI_DPDK_PMD_SLEEP:-10000}" \
+        other_config:pmd-sleep-max="${OVSI_DPDK_PMD_SLEEP:-10000}" ||
         return 1
     ovsi_start_vswitchd "$name" "$OVSI_DPDK_VSWITCHD" || return 1
     if [ "$(ovsi_vsctl "$name" get Open_vSwitch . dpdk_initialized)" != true ]
