@@ -582,10 +582,7 @@ def mtu_md(r, w):
     w("")
 
     def get(m, *path):
-        x = mt.get(m)
-        for p in path:
-            x = (x or {}).get(p)
-        return x
+        return dig(mt, m, *path)
 
     def row(label, *path, digits=None, bold=False):
         a, b = get("1500", *path), get("9000", *path)
@@ -2322,21 +2319,24 @@ def dpdk(raw):
     return out
 
 
+def dig(x, *path):
+    """x[path[0]][path[1]]..., or None where a level is missing."""
+    for p in path:
+        x = (x or {}).get(p)
+    return x
+
+
 def dpdk_rows(r):
-    """(label, kernel stat, DPDK stat, digits) for each figure both lanes
-    have, in the order of sections 1 to 7."""
+    """(label, kernel stat, DPDK stat, digits) for each figure either lane
+    has, in the order of sections 1 to 7."""
     dp = r["dpdk"]
-    rows = []
+    figs = []
     for path in ("a", "b"):
         for size in ("128", "1400"):
             for key, what in (("ceiling_pps", "frames/s delivered"),
                               ("lossfree_pps", "loss-free frames/s")):
-                k = ((r["ceilings"].get(path) or {}).get(size) or {}).get(key)
-                v = ((dp["ceilings"].get(path) or {}).get(size) or {}).get(key)
-                if k or v:
-                    rows.append(("ceiling ({}) {} B, {}".format(path, size,
-                                                                 what),
-                                 k, v, None))
+                figs.append(("ceiling ({}) {} B, {}".format(path, size, what),
+                             ("ceilings", path, size, key), None))
     for kind, key, label in (
             ("msgs", "msgs_from_commit",
              "acknowledged messages/s (Record rows, --max-batch=1)"),
@@ -2345,24 +2345,20 @@ def dpdk_rows(r):
             ("recs", "rate_from_commit", "records/s (Record rows, batched)"),
             ("sets", "rate_from_commit",
              "records/s (one Record_Set, batched)")):
-        k = (r["throughput"].get(kind) or {}).get(key)
-        v = (dp["throughput"].get(kind) or {}).get(key)
-        if k or v:
-            rows.append((label, k, v, None))
+        figs.append((label, ("throughput", kind, key), None))
     for rate in sorted(set(r["latency"]) | set(dp["latency"]), key=int):
         for p in ("p50", "p99"):
-            k = ((r["latency"].get(rate) or {}).get("push_to_applied")
-                 or {}).get(p + "_ms")
-            v = ((dp["latency"].get(rate) or {}).get("push_to_applied")
-                 or {}).get(p + "_ms")
-            if k or v:
-                rows.append(("push → applied {} at {} msg/s (ms)".format(
-                    p, fmt(int(rate))), k, v, 2))
+            figs.append(("push → applied {} at {} msg/s (ms)".format(
+                p, fmt(int(rate))),
+                ("latency", rate, "push_to_applied", p + "_ms"), 2))
     for size in dp["large"] or r["large"]:
-        k = (r["large"].get(size) or {}).get("mb_per_s")
-        v = (dp["large"].get(size) or {}).get("mb_per_s")
+        figs.append(("large value {} (MB/s)".format(size),
+                     ("large", size, "mb_per_s"), 1))
+    rows = []
+    for label, path, digits in figs:
+        k, v = dig(r, *path), dig(dp, *path)
         if k or v:
-            rows.append(("large value {} (MB/s)".format(size), k, v, 1))
+            rows.append((label, k, v, digits))
     return rows
 
 
