@@ -133,6 +133,7 @@ run_tier() {
 # tier says why and skips.
 run_bench() {
     local dir=$1 rc
+    run_bench_bad_options || return 1
     CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick
     rc=$?
     [ $rc = 0 ] || return $rc
@@ -143,6 +144,29 @@ run_bench() {
     fi
     log "bench: the OVS-DPDK lane (scripts/bench --quick --ovs=dpdk)"
     CHAND_BUILD_DIR=$dir "$top/scripts/bench" --quick --ovs=dpdk
+}
+
+# run_bench_bad_options: scripts/bench refuses bad lane and phase options
+# with exit 2 and a message saying what is wrong, before it sets anything up.
+run_bench_bad_options() {
+    local args want out rc bad=0
+    while IFS='|' read -r args want; do
+        # shellcheck disable=SC2086
+        out=$("$top/scripts/bench" $args 2>&1)
+        rc=$?
+        if [ $rc = 2 ] && grep -qF -- "$want" <<<"$out"; then
+            log "bench: ok: scripts/bench $args: $want"
+        else
+            log "bench: FAIL: scripts/bench $args: exit $rc, '$out'" \
+                "(expected exit 2 and '$want')"
+            bad=1
+        fi
+    done <<'EOF'
+--ovs=foo|unknown --ovs=foo
+--phases dpdk|name at least one of them
+--soak 1 --ovs=dpdk|--soak runs alone
+EOF
+    return $bad
 }
 
 # run_both_ovs DIR RUNNER: runs a tier's RUNNER against stock Open vSwitch,
