@@ -108,6 +108,17 @@ tier_wants_asan() {
     case $1 in unit|replay) return 0 ;; *) return 1 ;; esac
 }
 
+# tiers_want_asan TIER...: whether any of TIERs runs the ASan/UBSan build
+# (the unit and replay tiers, and the system tier's few tests).
+tiers_want_asan() {
+    local t
+    for t in "$@"; do
+        tier_wants_asan "$t" && return 0
+        [ "$t" = system ] && return 0
+    done
+    return 1
+}
+
 # run_tier TIER BUILD_DIR: runs one tier against a build; returns its status
 # (77 = skipped).
 run_tier() {
@@ -119,7 +130,7 @@ run_tier() {
             run_manpages "$dir" || rc=1
             return $rc ;;
         replay) run_both_ovs "$dir" "$top/test/replay/run" ;;
-        system) run_both_ovs "$dir" "$top/test/system/run" ;;
+        system) run_system_lanes "$dir" ;;
         system-dpdk) run_system_dpdk "$dir" ;;
         fuzz) CHAND_BUILD_DIR=$dir "$top/test/fuzz/run" ;;
         bench) run_bench "$dir" ;;
@@ -182,6 +193,45 @@ run_both_ovs() {
     log "--- against Open vSwitch with ovs-patches/"
     CHAND_BUILD_DIR=$dir "$runner" --ovs=patched || rc=1
     return $rc
+}
+
+# run_system_lanes DIR: the system tier against stock Open vSwitch and
+# against Open vSwitch built with ovs-patches/, the two lanes at once, each
+# with network namespaces of its own (netns_private); each lane's output is
+# printed whole when both have ended.  Returns 77 if the tier skips, else
+# non-zero if either lane fails.
+run_system_lanes() {
+    local dir=$1 out lane pid rc=0 lrc
+    out=$(mktemp -d /tmp/chand-lanes.XXXXXX) || return 1
+    declare -A pids
+    for lane in stock patched; do
+        CHAND_BUILD_DIR=$dir netns_private "$top/test/system/run" \
+            --ovs=$lane >"$out/$lane.log" 2>&1 &
+        pids[$lane]=$!
+    done
+    for lane in stock patched; do
+        wait "${pids[$lane]}"
+        lrc=$?
+        case $lane in
+            stock) log "--- against stock Open vSwitch" ;;
+            patched) log "--- against Open vSwitch with ovs-patches/" ;;
+        esac
+        cat "$out/$lane.log"
+        [ $lrc = 77 ] && [ $lane = stock ] && { rm -rf "$out"; return 77; }
+        [ $lrc = 0 ] || rc=1
+    done
+    rm -rf "$out"
+    return $rc
+}
+
+# netns_private CMD...: runs CMD in a mount namespace of its own whose
+# /run/netns is a fresh tmpfs, so that the network namespaces CMD makes with
+# 'ip netns' are its own: another CMD may use the same names at the same
+# time.  Those namespaces go when CMD and what it started have exited.
+netns_private() {
+    unshare --mount --propagation private -- sh -c \
+        'mkdir -p /run/netns && mount -t tmpfs -o mode=0755 chand-netns /run/netns &&
+         exec "$@"' sh "$@"
 }
 
 # run_system_asan DIR: a few system tests, the daemons built with ASan and
