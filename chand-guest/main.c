@@ -118,19 +118,13 @@ Local sockets (\"@NAME\" is a Linux abstract socket, else a file path):\n\
   --ctl=PATH          control socket for chanctl and ctl commands\n\
                       (default: %s)\n\
 \n\
-Daemon:\n\
-  --log-file=FILE     also log to FILE\n\
-  --pidfile=FILE      write the process id to FILE once ready\n\
-  --detach            run in the background once ready\n\
-  --vlog=SPEC         log levels, e.g. ANY:info or receiver:dbg\n\
-  -v, --verbose       same as --vlog=ANY:dbg\n\
-  -h, --help          show this help and exit\n\
-  -V, --version       show the version and exit\n",
+",
            CHAND_DBDIR, KEYRING_DEFAULT_FILE, GUEST_DEFAULT_STATS_INTERVAL,
            HANDLER_DEFAULT_DIR, HANDLER_DEFAULT_TIMEOUT,
            HANDLER_DEFAULT_MAX_RUNNING, TRANSFER_DEFAULT_INSTALL_DIR,
            KVP_DEFAULT_DIR, DEFAULT_OVS_DB,
            CHAND_PKGDATADIR, API_DEFAULT_PATH, DEFAULT_CTL);
+    daemon_usage("receiver");
 }
 
 #define STATS_INTERVAL_MAX 86400

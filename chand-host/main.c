@@ -98,14 +98,9 @@ File transfer and the content store:\n\
                       under it (default: 4G)\n\
   --max-transfer=BYTES largest object sent or fetched (default: 1G)\n\
 \n\
-  --log-file=FILE     also log to FILE\n\
-  --pidfile=FILE      write the process id to FILE\n\
-  --detach            run in the background once ready\n\
-  --vlog=SPEC         log levels, e.g. ANY:info or channel:dbg\n\
-  -v, --verbose       same as --vlog=ANY:dbg\n\
-  -h, --help          show this help and exit\n\
-  -V, --version       show the version and exit\n",
+",
            DEFAULT_OVS_DB, CHAND_PKGDATADIR, CHAND_RUNDIR, CHAND_DBDIR);
+    daemon_usage("channel");
 }
 
 static int

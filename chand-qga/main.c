@@ -53,14 +53,9 @@ Options:\n\
   --max-file-read=BYTES   largest guest-file-read count (default: 256M)\n\
   --max-file-write=BYTES  largest guest-file-write (default: 64M)\n\
 \n\
-  --log-file=FILE     also log to FILE\n\
-  --pidfile=FILE      write the process id to FILE\n\
-  --detach            run in the background once ready\n\
-  --vlog=SPEC         log levels, e.g. ANY:info or endpoint:dbg\n\
-  -v, --verbose       same as --vlog=ANY:dbg\n\
-  -h, --help          show this help and exit\n\
-  -V, --version       show the version and exit\n",
+",
            DEFAULT_CHAN_DB, CHAND_RUNDIR, CHAND_RUNDIR, CHAND_RUNDIR);
+    daemon_usage("endpoint");
 }
 
 static int

@@ -122,6 +122,20 @@ daemon_parse_option(struct daemon_options *dopts, int c, const char *arg)
     }
 }
 
+void
+daemon_usage(const char *vlog_module)
+{
+    printf("Daemon:\n"
+           "  --log-file=FILE     also log to FILE\n"
+           "  --pidfile=FILE      write the process id to FILE once ready\n"
+           "  --detach            run in the background once ready\n"
+           "  --vlog=SPEC         log levels, e.g. ANY:info or %s:dbg\n"
+           "  -v, --verbose       same as --vlog=ANY:dbg\n"
+           "  -h, --help          show this help and exit\n"
+           "  -V, --version       show the version and exit\n",
+           vlog_module);
+}
+
 int
 daemon_parse_end(const struct daemon_options *dopts, int argc, char *argv[])
 {

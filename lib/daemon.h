@@ -93,6 +93,11 @@ int daemon_parse_option(struct daemon_options *, int c, const char *arg);
 int daemon_parse_end(const struct daemon_options *, int argc,
                      char *argv[]);
 
+/* Prints the "Daemon:" paragraph of a daemon's --help: the common options,
+ * one line each, as every chand daemon words them.  'vlog_module' is one of
+ * the daemon's log modules, named in the example of --vlog. */
+void daemon_usage(const char *vlog_module);
+
 /* Forks into the background: returns in the child only.  The parent exits
  * 0 once the child calls daemon_detach_finish(), or the child's exit status
  * if it dies first. */

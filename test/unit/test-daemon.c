@@ -1,11 +1,12 @@
 /* CUnit suite for lib/daemon's common option parsing: the options every
  * chand daemon takes, parsed through a getopt_long() loop like a daemon's
- * main(). */
+ * main(), and the "Daemon:" paragraph of their --help. */
 
 #include <config.h>
 #include "unit.h"
 #include "daemon.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,8 +67,15 @@ parse(struct daemon_options *dopts, char *argv[])
     return daemon_parse_end(dopts, argc, argv) ? 2 : -1;
 }
 
-/* What parse_output() captured of standard output and error. */
-static char out_text[256], err_text[256];
+/* What capture_end() captured of standard output and error. */
+static char out_text[1024], err_text[256];
+
+/* Standard output and error, sent to temporary files between
+ * capture_start() and capture_end(). */
+struct capture {
+    FILE *out, *err;
+    int saved_out, saved_err;
+};
 
 /* Reads what was written to 'f' since it was rewound, into 'buf'. */
 static void
@@ -81,33 +89,47 @@ read_back(FILE *f, char *buf, size_t size)
     fclose(f);
 }
 
+static void
+capture_start(struct capture *cap)
+{
+    cap->out = tmpfile();
+    cap->err = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cap->out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cap->err);
+    fflush(stdout);
+    fflush(stderr);
+    cap->saved_out = dup(STDOUT_FILENO);
+    cap->saved_err = dup(STDERR_FILENO);
+    dup2(fileno(cap->out), STDOUT_FILENO);
+    dup2(fileno(cap->err), STDERR_FILENO);
+}
+
+/* Puts standard output and error back, and what was written to them since
+ * capture_start() into 'out_text' and 'err_text'. */
+static void
+capture_end(struct capture *cap)
+{
+    fflush(stdout);
+    fflush(stderr);
+    dup2(cap->saved_out, STDOUT_FILENO);
+    dup2(cap->saved_err, STDERR_FILENO);
+    close(cap->saved_out);
+    close(cap->saved_err);
+    read_back(cap->out, out_text, sizeof out_text);
+    read_back(cap->err, err_text, sizeof err_text);
+}
+
 /* As parse(), and also captures what it writes to standard output and
  * error into 'out_text' and 'err_text'. */
 static int
 parse_output(struct daemon_options *dopts, char *argv[])
 {
-    FILE *out = tmpfile(), *err = tmpfile();
-    int saved_out, saved_err, status;
+    struct capture cap;
+    int status;
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-    fflush(stdout);
-    fflush(stderr);
-    saved_out = dup(STDOUT_FILENO);
-    saved_err = dup(STDERR_FILENO);
-    dup2(fileno(out), STDOUT_FILENO);
-    dup2(fileno(err), STDERR_FILENO);
-
+    capture_start(&cap);
     status = parse(dopts, argv);
-
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, STDOUT_FILENO);
-    dup2(saved_err, STDERR_FILENO);
-    close(saved_out);
-    close(saved_err);
-    read_back(out, out_text, sizeof out_text);
-    read_back(err, err_text, sizeof err_text);
+    capture_end(&cap);
     return status;
 }
 
@@ -208,12 +230,48 @@ test_errors(void)
     CU_ASSERT_EQUAL(usage_calls, 0);
 }
 
+/* daemon_usage() has a line for each common option, in the form --help
+ * gives an option: "  -v, --verbose" for one with a short form, "  --vlog=SPEC"
+ * for one that takes a value; and names the daemon's log module. */
+static void
+test_usage(void)
+{
+    static const struct option common[] = {
+        DAEMON_LONG_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    struct capture cap;
+
+    capture_start(&cap);
+    daemon_usage("mymodule");
+    capture_end(&cap);
+
+    CU_ASSERT_EQUAL(strncmp(out_text, "Daemon:\n", 8), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "ANY:info or mymodule:dbg\n"));
+    CU_ASSERT_STRING_EQUAL(err_text, "");
+    for (const struct option *o = common; o->name; o++) {
+        char want[64];
+
+        if (o->val < 256 && isalpha(o->val)) {
+            snprintf(want, sizeof want, "\n  -%c, --%s ", o->val, o->name);
+        } else {
+            snprintf(want, sizeof want, "\n  --%s%s", o->name,
+                     o->has_arg == required_argument ? "=" : " ");
+        }
+        if (!strstr(out_text, want)) {
+            CU_FAIL("daemon_usage() misses a common option");
+            fprintf(stderr, "no '%s' in:\n%s", want + 1, out_text);
+        }
+    }
+}
+
 static const struct unit_test tests[] = {
     { "defaults", test_defaults },
     { "common options", test_common },
     { "-v and --vlog", test_vlog },
     { "--help and --version", test_help_version },
     { "errors", test_errors },
+    { "usage", test_usage },
 };
 
 int
