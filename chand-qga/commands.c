@@ -56,6 +56,10 @@ struct qga_vm {
     struct list waiting;        /* struct qga_job waiting for chand-host. */
 };
 
+/* Takes chand-host's answer to a job's call (host_ask()), or NULL and the
+ * error.  Both are freed by the caller afterwards. */
+typedef void host_answer_func(struct qga_job *, char *answer, char *error);
+
 struct qga_job {
     struct qga_vm *vm;
     const struct qga_command *cmd;
@@ -81,6 +85,9 @@ struct qga_job {
     uint64_t size;
     bool eof;
     long long next_poll, deadline;
+    struct ctl_call *host_call; /* Outstanding call to chand-host, or NULL. */
+    const char *host_command;   /* Its command. */
+    host_answer_func *host_answer;
 };
 
 /* What a call's result becomes: the "return" value (a new reference), or
@@ -124,6 +131,7 @@ job_free(struct qga_job *job)
     if (job->exec) {
         job->exec->job = NULL;
     }
+    ctl_call_destroy(job->host_call);
     json_decref(job->args);
     free(job->data);
     free(job->digest);
@@ -509,9 +517,19 @@ start_file_write(struct qga_job *job)
 
 /* ----------------------------------------------------------------------
  * guest-file-read: inline, or through the transfer lane.
+ *
+ * A large read has the VM's chand-guest export the range (file-export),
+ * then asks chand-host, over its control socket, whether its content store
+ * holds those bytes or fetches them already (object/fetch-status), else to
+ * fetch them from the VM (object/fetch), and then how that goes every
+ * QGA_FETCH_POLL_MS.  Each question to chand-host is a non-blocking
+ * ctl_call in the main loop: a slow or hung chand-host holds up the reads
+ * that wait on it, for QGA_HOST_ANSWER_MS at most, never the other
+ * requests.
  */
 
 static void poll_fetch(struct qga_job *);
+static void poll_host(struct qga_job *);
 
 static void
 read_result(struct qga_job *job, const json_t *result)
@@ -519,28 +537,52 @@ read_result(struct qga_job *job, const json_t *result)
     finish_mapped(job, result, map_read);
 }
 
-/* Asks chand-host's control socket 'command' with 'argc' arguments.
- * Returns the answer (malloc()ed) or NULL with '*errorp' (malloc()ed). */
-static char *
-host_ctl(const struct qga_env *env, const char *command, int argc,
-         char *argv[], char **errorp)
+/* Asks chand-host's control socket 'command' (a string constant) with
+ * 'argc' arguments, without waiting: 'answer' runs with the answer once it
+ * comes, or with NULL and the error, at the latest QGA_HOST_ANSWER_MS from
+ * now or at the read's deadline.  Until then the job waits in its VM's
+ * list, and every other request goes on. */
+static void
+host_ask(struct qga_job *job, const char *command, int argc, char *argv[],
+         host_answer_func *answer)
 {
-    char *result = NULL, *error = NULL;
-    int retval = ctl_client_transact(env->host_ctl, command, argc, argv,
-                                     &result, &error);
+    long long deadline = MIN(job->deadline,
+                             time_msec() + QGA_HOST_ANSWER_MS);
 
-    if (retval) {
-        *errorp = xasprintf("chand-host's control socket %s: %s",
-                            env->host_ctl, strerror(retval));
-        return NULL;
-    } else if (error) {
-        *errorp = error;
-        return NULL;
-    }
-    *errorp = NULL;
-    return result;
+    job->host_call = ctl_call_start(job->vm->env->host_ctl, command, argc,
+                                    argv, deadline);
+    job->host_command = command;
+    job->host_answer = answer;
+    job_wait(job, poll_host, 0);
 }
 
+/* Runs 'job''s call to chand-host; once it ended, hands the answer or the
+ * error to the job's host_answer_func (which may end the job). */
+static void
+poll_host(struct qga_job *job)
+{
+    const struct qga_env *env = job->vm->env;
+    char *answer, *error;
+    int retval = ctl_call_run(job->host_call, &answer, &error);
+
+    if (retval == EAGAIN) {
+        return;
+    }
+    ctl_call_destroy(job->host_call);
+    job->host_call = NULL;
+    if (retval == ETIMEDOUT) {
+        stats.host_errors++;
+        error = xasprintf("chand-host's control socket %s did not answer "
+                          "%s in time", env->host_ctl, job->host_command);
+    } else if (retval) {
+        stats.host_errors++;
+        error = xasprintf("chand-host's control socket %s: %s",
+                          env->host_ctl, strerror(retval));
+    }
+    job->host_answer(job, answer, error);
+    free(answer);
+    free(error);
+}
 /* Reads the fetched content at 'path' and ends 'job' with it. */
 static void
 read_content(struct qga_job *job, const char *path)
@@ -592,31 +634,26 @@ enum fetch_state {
     FETCH_ENDED                 /* The job ended (content read, or error). */
 };
 
-/* Asks chand-host how the fetch of job->digest goes, and ends the job if
- * it is over.  Before the job asked for a fetch ('initial'), no fetch or
- * a failed one is FETCH_NONE; afterwards, an error. */
+/* Reads chand-host's 'answer' to object/fetch-status (or its 'error')
+ * about job->digest, and ends the job if the fetch is over.  Before the job
+ * asked for a fetch ('initial'), no fetch or a failed one is FETCH_NONE;
+ * afterwards, an error. */
 static enum fetch_state
-check_fetch(struct qga_job *job, bool initial)
+fetch_state_of(struct qga_job *job, const char *answer, const char *error,
+               bool initial)
 {
-    char *argv[] = { job->digest };
-    char *error;
-    char *answer = host_ctl(job->vm->env, "object/fetch-status", 1, argv,
-                            &error);
     if (!answer) {
         if (initial && strstr(error, "no fetch")) {
-            free(error);
             return FETCH_NONE;
         }
         job_errorf(job, "the transfer of the file's content failed: %s",
                    error);
-        free(error);
         return FETCH_ENDED;
     }
 
     json_t *status = json_loads(answer, 0, NULL);
     const char *state = json_string_value(json_object_get(status, "state"));
     enum fetch_state fs = FETCH_ENDED;
-    free(answer);
     if (state && !strcmp(state, "done")) {
         read_content(job, json_string_value(json_object_get(status,
                                                             "path")));
@@ -634,6 +671,10 @@ check_fetch(struct qga_job *job, bool initial)
     json_decref(status);
     return fs;
 }
+
+static void first_status(struct qga_job *, char *answer, char *error);
+static void fetch_started(struct qga_job *, char *answer, char *error);
+static void fetch_status(struct qga_job *, char *answer, char *error);
 
 static void
 export_result(struct qga_job *job, const json_t *result)
@@ -656,44 +697,61 @@ export_result(struct qga_job *job, const json_t *result)
 
     /* The content store may hold it already (the same bytes read before),
      * or be fetching it for another client. */
-    enum fetch_state fs = check_fetch(job, true);
-    if (fs == FETCH_ENDED) {
-        return;
-    }
+    char *argv[] = { job->digest };
     job->deadline = time_msec() + job->vm->env->file_timeout_ms;
-    if (fs == FETCH_RUNNING) {
-        job_wait(job, poll_fetch, time_msec() + QGA_FETCH_POLL_MS);
-        return;
-    }
+    host_ask(job, "object/fetch-status", 1, argv, first_status);
+}
 
-    char size_s[32];
-    snprintf(size_s, sizeof size_s, "%"PRIu64, job->size);
-    char *argv[] = { job->vm->name, job->digest, size_s };
-    char *error;
-    char *answer = host_ctl(job->vm->env, "object/fetch", 3, argv, &error);
+static void
+first_status(struct qga_job *job, char *answer, char *error)
+{
+    switch (fetch_state_of(job, answer, error, true)) {
+    case FETCH_NONE: {
+        char size_s[32];
+        snprintf(size_s, sizeof size_s, "%"PRIu64, job->size);
+        char *argv[] = { job->vm->name, job->digest, size_s };
+        host_ask(job, "object/fetch", 3, argv, fetch_started);
+        break;
+    }
+    case FETCH_RUNNING:
+        job_wait(job, poll_fetch, time_msec() + QGA_FETCH_POLL_MS);
+        break;
+    case FETCH_ENDED:
+        break;
+    }
+}
+
+static void
+fetch_started(struct qga_job *job, char *answer, char *error)
+{
     if (!answer) {
         job_errorf(job, "cannot fetch the file's content through chand-host: "
                    "%s", error);
-        free(error);
         return;
     }
-    free(answer);
     job_wait(job, poll_fetch, time_msec() + QGA_FETCH_POLL_MS);
 }
 
 static void
 poll_fetch(struct qga_job *job)
 {
+    char *argv[] = { job->digest };
+    host_ask(job, "object/fetch-status", 1, argv, fetch_status);
+}
+
+static void
+fetch_status(struct qga_job *job, char *answer, char *error)
+{
     long long now = time_msec();
 
-    if (check_fetch(job, false) == FETCH_RUNNING) {
-        if (now >= job->deadline) {
-            job_errorf(job, "the transfer of %"PRIu64" bytes did not end "
-                       "within %"PRId64" ms", job->size,
-                       job->vm->env->file_timeout_ms);
-        } else {
-            job->next_poll = now + QGA_FETCH_POLL_MS;
-        }
+    if (fetch_state_of(job, answer, error, false) != FETCH_RUNNING) {
+        return;
+    } else if (now >= job->deadline) {
+        job_errorf(job, "the transfer of %"PRIu64" bytes did not end "
+                   "within %"PRId64" ms", job->size,
+                   job->vm->env->file_timeout_ms);
+    } else {
+        job_wait(job, poll_fetch, now + QGA_FETCH_POLL_MS);
     }
 }
 
@@ -720,6 +778,7 @@ start_file_read(struct qga_job *job)
                  job->vm->env->call_timeout_ms, export_result);
     }
 }
+
 
 /* ----------------------------------------------------------------------
  * guest-exec and guest-exec-status.
@@ -1128,7 +1187,11 @@ qga_vm_wait(struct qga_vm *vm)
     struct qga_job *job;
 
     LIST_FOR_EACH (job, node, &vm->waiting) {
-        poll_timer_wait_until(job->next_poll);
+        if (job->host_call) {
+            ctl_call_wait(job->host_call);
+        } else {
+            poll_timer_wait_until(job->next_poll);
+        }
     }
 }
 

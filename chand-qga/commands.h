@@ -47,6 +47,8 @@ struct qga_job;
 #define QGA_FIRST_PID 1000
 #define QGA_MAX_EXECS 256                /* Per VM, not yet reaped. */
 #define QGA_FETCH_POLL_MS 50
+#define QGA_HOST_ANSWER_MS 10000      /* Longest wait for one answer from
+                                       * chand-host's control socket. */
 #define QGA_EXEC_START_MS 1000         /* guest-exec waits this long for a
                                          * refusal before it returns the
                                          * pid. */
@@ -103,6 +105,9 @@ struct qga_cmd_stats {
     uint64_t large_reads;       /* guest-file-read through the transfer
                                  * lane. */
     uint64_t large_read_bytes;
+    uint64_t host_errors;       /* Calls to chand-host's control socket
+                                 * that got no answer (refused, timed
+                                 * out...). */
 };
 void qga_get_cmd_stats(struct qga_cmd_stats *);
 

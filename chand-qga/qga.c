@@ -260,7 +260,7 @@ ctl_stats(struct ctl_conn *conn, int argc, const char *argv[], void *q_)
     json_t *o = json_pack(
         "{s:b, s:I, s:I,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "chan_db_connected", ovsdb_replica_is_connected(q->replica),
         "sockets", (json_int_t) hmap_count(&q->served),
         "bad_names", (json_int_t) q->bad_names,
@@ -280,7 +280,8 @@ ctl_stats(struct ctl_conn *conn, int argc, const char *argv[], void *q_)
         "bad_args", (json_int_t) qs.bad_args,
         "not_found", (json_int_t) qs.not_found,
         "large_reads", (json_int_t) qs.large_reads,
-        "large_read_bytes", (json_int_t) qs.large_read_bytes);
+        "large_read_bytes", (json_int_t) qs.large_read_bytes,
+        "host_errors", (json_int_t) qs.host_errors);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     ctl_command_reply(conn, text);
     free(text);

@@ -638,31 +638,39 @@ ctl_server_destroy(struct ctl_server *server)
 
 /* Client. */
 
-int
-ctl_client_transact(const char *path, const char *command, int argc,
-                    char *argv[], char **resultp, char **errorp)
+/* Makes the request for 'command' with the 'argc' strings in 'argv'
+ * (borrowed) as params, storing its id in '*idp' if 'idp' is nonnull.
+ * Returns NULL for a bad argument. */
+static json_t *
+client_request(const char *command, int argc, char *argv[], json_t **idp)
 {
-    *resultp = NULL;
-    *errorp = NULL;
-    if (!path || !*path || !command || argc < 0) {
-        return EINVAL;
+    if (!command || argc < 0) {
+        return NULL;
     }
-
     json_t *params = json_array();
     for (int i = 0; i < argc; i++) {
         json_t *arg = argv[i] ? json_string(argv[i]) : NULL;
         if (!arg) {
             json_decref(params);
-            return EINVAL;
+            return NULL;
         }
         json_array_append_new(params, arg);
     }
-    json_t *request = jsonrpc_create_request(command, params, NULL);
-    if (!request) {
+    return jsonrpc_create_request(command, params, idp);
+}
+
+/* Opens a stream to the control socket at 'path' ("unix:", "punix:" or no
+ * prefix), connecting in the background unless 'block'.  Returns 0 or an
+ * errno. */
+static int
+client_open(const char *path, bool block, struct stream **streamp)
+{
+    char *name;
+
+    *streamp = NULL;
+    if (!path || !*path) {
         return EINVAL;
     }
-
-    char *name;
     if (!strncmp(path, "unix:", 5)) {
         name = strdup(path);
     } else if (asprintf(&name, "unix:%s",
@@ -670,13 +678,61 @@ ctl_client_transact(const char *path, const char *command, int argc,
         name = NULL;
     }
     if (!name) {
-        json_decref(request);
         return ENOMEM;
+    }
+    int error = (block ? stream_open_block : stream_open)(name, streamp);
+    free(name);
+    return error;
+}
+
+/* Reads 'reply' (borrowed) as ctl_client_transact() says. */
+static int
+client_reply(const json_t *reply, char **resultp, char **errorp)
+{
+    switch (jsonrpc_msg_type(reply)) {
+    case JSONRPC_REPLY: {
+        const char *s = json_string_value(jsonrpc_msg_result(reply));
+        if (!s) {
+            return EPROTO;
+        }
+        *resultp = strdup(s);
+        return *resultp ? 0 : ENOMEM;
+    }
+
+    case JSONRPC_ERROR: {
+        json_t *e = jsonrpc_msg_error(reply);
+        if (json_is_string(e)) {
+            *errorp = strdup(json_string_value(e));
+        } else {
+            *errorp = json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
+        }
+        return *errorp ? 0 : ENOMEM;
+    }
+
+    case JSONRPC_INVALID:
+    case JSONRPC_REQUEST:
+    case JSONRPC_NOTIFY:
+    default:
+        return EPROTO;
+    }
+}
+
+int
+ctl_client_transact(const char *path, const char *command, int argc,
+                    char *argv[], char **resultp, char **errorp)
+{
+    *resultp = NULL;
+    *errorp = NULL;
+    if (!path || !*path) {
+        return EINVAL;
+    }
+    json_t *request = client_request(command, argc, argv, NULL);
+    if (!request) {
+        return EINVAL;
     }
 
     struct stream *stream;
-    int error = stream_open_block(name, &stream);
-    free(name);
+    int error = client_open(path, true, &stream);
     if (error) {
         json_decref(request);
         return error;
@@ -689,38 +745,106 @@ ctl_client_transact(const char *path, const char *command, int argc,
     if (error) {
         return error == EOF ? ECONNRESET : error;
     }
-
-    switch (jsonrpc_msg_type(reply)) {
-    case JSONRPC_REPLY: {
-        const char *s = json_string_value(jsonrpc_msg_result(reply));
-        if (!s) {
-            error = EPROTO;
-        } else if (!(*resultp = strdup(s))) {
-            error = ENOMEM;
-        }
-        break;
-    }
-
-    case JSONRPC_ERROR: {
-        json_t *e = jsonrpc_msg_error(reply);
-        if (json_is_string(e)) {
-            *errorp = strdup(json_string_value(e));
-        } else {
-            *errorp = json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
-        }
-        if (!*errorp) {
-            error = ENOMEM;
-        }
-        break;
-    }
-
-    case JSONRPC_INVALID:
-    case JSONRPC_REQUEST:
-    case JSONRPC_NOTIFY:
-    default:
-        error = EPROTO;
-        break;
-    }
+    error = client_reply(reply, resultp, errorp);
     json_decref(reply);
     return error;
+}
+
+/* A call in progress: the request sent (or queued) on 'rpc', waiting for
+ * the reply whose id is 'id'. */
+struct ctl_call {
+    struct jsonrpc *rpc;        /* NULL once the call ended. */
+    json_t *id;
+    long long deadline;
+    int error;                  /* Once ended: 0 or an errno. */
+    char *result, *err_text;    /* Once ended with 0: exactly one set. */
+};
+
+/* Ends 'call' with 'error', closing its connection. */
+static void
+call_end(struct ctl_call *call, int error)
+{
+    jsonrpc_close(call->rpc);
+    call->rpc = NULL;
+    call->error = error;
+}
+
+struct ctl_call *
+ctl_call_start(const char *path, const char *command, int argc,
+               char *argv[], long long deadline)
+{
+    struct ctl_call *call = xzalloc(sizeof *call);
+    struct stream *stream;
+
+    call->deadline = deadline;
+    json_t *request = client_request(command, argc, argv, &call->id);
+    if (!request) {
+        call->error = EINVAL;
+        return call;
+    }
+    call->error = client_open(path, false, &stream);
+    if (call->error) {
+        json_decref(request);
+        return call;
+    }
+    call->rpc = jsonrpc_open(stream);
+    int error = jsonrpc_send(call->rpc, request);
+    if (error && error != EAGAIN) {
+        call_end(call, error == EOF ? ECONNRESET : error);
+    }
+    return call;
+}
+
+int
+ctl_call_run(struct ctl_call *call, char **resultp, char **errorp)
+{
+    *resultp = *errorp = NULL;
+    while (call->rpc) {
+        json_t *msg;
+
+        jsonrpc_run(call->rpc);
+        int error = jsonrpc_recv(call->rpc, &msg);
+        if (error == EAGAIN) {
+            if (time_msec() >= call->deadline) {
+                call_end(call, ETIMEDOUT);
+            }
+            break;
+        } else if (error) {
+            call_end(call, error == EOF ? ECONNRESET : error);
+        } else if (jsonrpc_id_equal(jsonrpc_msg_id(msg), call->id)) {
+            call_end(call, client_reply(msg, &call->result, &call->err_text));
+        }
+        json_decref(msg);     /* Anything else (a notification) is not ours. */
+    }
+    if (call->rpc) {
+        return EAGAIN;
+    }
+    *resultp = call->result;
+    *errorp = call->err_text;
+    call->result = call->err_text = NULL;
+    return call->error;
+}
+
+void
+ctl_call_wait(const struct ctl_call *call)
+{
+    if (call->rpc) {
+        jsonrpc_wait(call->rpc);
+        jsonrpc_recv_wait(call->rpc);
+        poll_timer_wait_until(call->deadline);
+    } else {
+        poll_immediate_wake();
+    }
+}
+
+void
+ctl_call_destroy(struct ctl_call *call)
+{
+    if (call) {
+        jsonrpc_close(call->rpc);
+        json_decref(call->id);
+        free(call->result);
+        free(call->err_text);
+        free(call);
+    }
 }

@@ -108,7 +108,7 @@ struct ctl_server_stats {
 void ctl_server_get_stats(const struct ctl_server *,
                           struct ctl_server_stats *stats);
 
-/* Client side (blocking, for command-line tools).
+/* Client side, blocking, for command-line tools.
  *
  * Connects to the control socket at 'path' (same syntax as
  * ctl_server_create(); "unix:" prefix accepted too), sends 'command' with
@@ -120,5 +120,30 @@ void ctl_server_get_stats(const struct ctl_server *,
  * malformed reply, ...), with both set to NULL. */
 int ctl_client_transact(const char *path, const char *command, int argc,
                         char *argv[], char **resultp, char **errorp);
+
+/* Client side, non-blocking, for daemons: one call, driven from a main
+ * loop, that gives up at a deadline.
+ *
+ * ctl_call_start() connects to the control socket at 'path' (as
+ * ctl_client_transact()) and sends 'command' with the 'argc' strings in
+ * 'argv' (borrowed), without waiting; a time_msec() past 'deadline' ends
+ * the call with ETIMEDOUT.  Never returns NULL: a call that cannot start
+ * has already ended with its errno.  The caller owns the call and frees it
+ * with ctl_call_destroy(), which may come at any time (an unanswered
+ * request's connection is closed).
+ *
+ * ctl_call_run() returns EAGAIN while the answer has not come, otherwise
+ * as ctl_client_transact(): 0 with exactly one of '*resultp' and '*errorp'
+ * a new malloc'd string the caller frees, or a positive errno (ETIMEDOUT,
+ * ECONNRESET, ECONNREFUSED, ENOENT, EPROTO...) with both NULL.  Once it
+ * returned something other than EAGAIN, the call has ended; run it no
+ * more.  ctl_call_wait() arranges for poll_block() to wake when
+ * ctl_call_run() has something new to say (at once, if the call ended). */
+struct ctl_call;
+struct ctl_call *ctl_call_start(const char *path, const char *command,
+                                int argc, char *argv[], long long deadline);
+int ctl_call_run(struct ctl_call *, char **resultp, char **errorp);
+void ctl_call_wait(const struct ctl_call *);
+void ctl_call_destroy(struct ctl_call *);
 
 #endif /* ctl.h */

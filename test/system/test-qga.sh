@@ -12,9 +12,10 @@
 # and non-object requests get errors and the connection goes on; sockets
 # named by libvirt UUID come and go with the VM's id; a VM without a
 # channel has no socket.  A 64 MiB guest-file-read (over qemu-ga's 48 MiB
-# cap) goes through the transfer lane, and a 32 MiB one interrupted by
-# kill -9 of chand-guest ends with an error or the whole file, never a
-# hang.  chand-qga keeps running.
+# cap) goes through the transfer lane; one whose chand-host control socket
+# never answers fails after 10 s while other requests are answered; and a
+# 32 MiB one interrupted by kill -9 of chand-guest ends with an error or the
+# whole file, never a hang.  chand-qga keeps running.
 
 . "$(dirname "$0")/lib.sh"
 st_require_root
@@ -56,6 +57,7 @@ qstats() {
     "$PY" - "$QGA_CTL" <<'EOF'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
 s.connect(sys.argv[1])
 s.sendall(json.dumps({"method": "qga/stats", "params": [], "id": 1}).encode())
 buf = b""
@@ -211,6 +213,55 @@ large_reads() {
     qstats | "$PY" -c "import ast, sys; s = ast.literal_eval(sys.stdin.read()); sys.exit(0 if s['commands']['large_reads'] >= 1 and s['commands']['large_read_bytes'] >= 64 << 20 else 1)"
 }
 st_check "through the transfer lane" large_reads
+
+# A chand-host control socket that accepts and never answers (a stand-in
+# for a hung chand-host; the real one keeps serving the channel): a large
+# read fails after 10 s with an error that says so, and meanwhile
+# chand-qga answers other requests.
+HUNG=$D/hung.ctl
+"$PY" - "$HUNG" <<'EOF' &
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+    open(sys.argv[1] + ".accepted", "w").close()
+EOF
+hung_pid=$!
+topo_qga_stop
+st_check "chand-qga restarts with a --host-ctl that never answers" \
+    topo_qga_start --host-ctl="$HUNG"
+st_check "the VM's socket is back" st_wait 30 test -S "$SOCK"
+head -c 1M /dev/urandom >"$D/big3"
+started=$(date +%s)
+timeout 120 "$PY" "$QC" "$SOCK" cat "$D/big3" $((1 << 20)) >"$D/cat3" 2>&1 &
+cat_pid=$!
+st_check "the read asks the hung control socket" \
+    st_wait 60 test -e "$HUNG.accepted"
+st_check "meanwhile guest-ping is answered" \
+    timeout 20 "$PY" "$QC" "$SOCK" execute guest-ping
+st_check "and guest-info" eval \
+    'timeout 20 "$PY" "$QC" "$SOCK" execute guest-info | grep -q supported_commands'
+st_check "while the read still waits" kill -0 "$cat_pid"
+cat_status=0
+wait "$cat_pid" || cat_status=$?
+took=$(( $(date +%s) - started ))
+st_log "the read ended after ${took}s with status $cat_status: $(head -c 300 "$D/cat3")"
+st_check "it ends with a GenericError naming the silent socket" \
+    grep -q "GenericError.*chand-host's control socket $HUNG did not answer object/fetch-status in time" "$D/cat3"
+st_check "after the 10 s chand-qga waits for an answer, not the read's 600 s" \
+    test "$took" -le 60
+st_check "chand-qga counted it" eval \
+    'qstats | "$PY" -c "import ast, sys; s = ast.literal_eval(sys.stdin.read()); sys.exit(0 if s[\"commands\"][\"host_errors\"] >= 1 else 1)"'
+kill "$hung_pid" 2>/dev/null
+wait "$hung_pid" 2>/dev/null
+rm -f "$D/big3" "$HUNG" "$HUNG.accepted"
+topo_qga_stop
+st_check "chand-qga restarts with chand-host's control socket" topo_qga_start
+st_check "the VM's socket is back" st_wait 30 test -S "$SOCK"
 
 # kill -9 of chand-guest while a 32 MiB read is under way: the client gets
 # an error or the whole file, never a hang.

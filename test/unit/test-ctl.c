@@ -1,6 +1,6 @@
 /* Tests for lib/ctl: an in-process server, driven by the poll loop, with
- * clients that are forked children (ctl_client_transact) or in-process raw
- * streams (hostile input). */
+ * clients that are forked children (ctl_client_transact), in-process raw
+ * streams (hostile input), or in-process non-blocking calls (ctl_call). */
 
 #include <config.h>
 #include "unit.h"
@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -987,6 +988,151 @@ test_other_user(void)
     vlog_set_levels_from_string("ctl:info");
 }
 
+/* One non-blocking call's outcome (ctl_call_run()). */
+struct async_outcome {
+    bool ended;
+    int error;
+    char *result, *err_text;
+};
+
+/* Runs the server (if any) and the 'n' calls in one poll loop, the way a
+ * daemon would, until every call ended; a call ended by ctl_call_run() is
+ * not run again. */
+static void
+run_calls(struct ctl_server *server, struct ctl_call **calls,
+          struct async_outcome *out, size_t n)
+{
+    alarm(60);
+    for (;;) {
+        size_t n_ended = 0;
+
+        if (server) {
+            ctl_server_run(server);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!out[i].ended) {
+                out[i].error = ctl_call_run(calls[i], &out[i].result,
+                                            &out[i].err_text);
+                out[i].ended = out[i].error != EAGAIN;
+            }
+            n_ended += out[i].ended;
+        }
+        if (n_ended == n) {
+            break;
+        }
+        if (server) {
+            ctl_server_wait(server);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!out[i].ended) {
+                ctl_call_wait(calls[i]);
+            }
+        }
+        poll_block();
+    }
+    alarm(0);
+}
+
+static void
+async_outcome_free(struct async_outcome *o)
+{
+    free(o->result);
+    free(o->err_text);
+    memset(o, 0, sizeof *o);
+}
+
+/* Non-blocking calls, served by a server in the same poll loop: answers
+ * and error answers come back while another call stays unanswered; that
+ * one ends with ETIMEDOUT at its deadline; a call that cannot connect ends
+ * at once; a server that goes away ends the call with ECONNRESET; and a
+ * call freed before its answer leaks nothing (ASan). */
+static void
+test_async_calls(void)
+{
+    struct ctl_server *server = make_server();
+    long long now = time_msec();
+    char *two[] = { "a", "b" };
+    struct ctl_call *calls[4];
+    struct async_outcome out[4];
+
+    memset(out, 0, sizeof out);
+    deferred_conn = NULL;
+    calls[0] = ctl_call_start(server_path(), "test/defer", 0, NULL,
+                              now + 300);
+    calls[1] = ctl_call_start(server_path(), "test/two", 2, two,
+                              now + 30000);
+    calls[2] = ctl_call_start(server_path(), "test/fail", 0, NULL,
+                              now + 30000);
+    calls[3] = ctl_call_start(server_path(), "version", 0, NULL,
+                              now + 30000);
+    run_calls(server, &calls[1], &out[1], 3);
+
+    /* The deferred call has not ended, the others have their answers. */
+    CU_ASSERT_PTR_NOT_NULL(deferred_conn);
+    CU_ASSERT_EQUAL(ctl_call_run(calls[0], &out[0].result, &out[0].err_text),
+                    EAGAIN);
+    CU_ASSERT_EQUAL(out[1].error, 0);
+    CU_ASSERT_STRING_EQUAL(out[1].result, "a b");
+    CU_ASSERT_PTR_NULL(out[1].err_text);
+    CU_ASSERT_EQUAL(out[2].error, 0);
+    CU_ASSERT_PTR_NULL(out[2].result);
+    CU_ASSERT_STRING_EQUAL(out[2].err_text, "it failed");
+    CU_ASSERT_EQUAL(out[3].error, 0);
+    CU_ASSERT_PTR_NOT_NULL(out[3].result);
+
+    /* The deferred one times out at its deadline, not before. */
+    run_calls(server, calls, out, 1);
+    CU_ASSERT_EQUAL(out[0].error, ETIMEDOUT);
+    CU_ASSERT(time_msec() >= now + 300);
+    CU_ASSERT_PTR_NULL(out[0].result);
+    CU_ASSERT_PTR_NULL(out[0].err_text);
+    ctl_command_reply(deferred_conn, "too late");
+    deferred_conn = NULL;
+    for (size_t i = 0; i < 4; i++) {
+        ctl_call_destroy(calls[i]);
+        async_outcome_free(&out[i]);
+    }
+
+    /* No server at that path; bad arguments. */
+    char *bad_args[] = { "\xff" };
+    calls[0] = ctl_call_start("/nonexistent/x.ctl", "version", 0, NULL,
+                              now + 30000);
+    calls[1] = ctl_call_start(server_path(), "x", 1, bad_args, now + 30000);
+    calls[2] = ctl_call_start(NULL, "version", 0, NULL, now + 30000);
+    run_calls(NULL, calls, out, 3);
+    CU_ASSERT_EQUAL(out[0].error, ENOENT);
+    CU_ASSERT_EQUAL(out[1].error, EINVAL);
+    CU_ASSERT_EQUAL(out[2].error, EINVAL);
+    for (size_t i = 0; i < 3; i++) {
+        CU_ASSERT_PTR_NULL(out[i].result);
+        CU_ASSERT_PTR_NULL(out[i].err_text);
+        ctl_call_destroy(calls[i]);
+        async_outcome_free(&out[i]);
+    }
+
+    /* The server goes away while a call waits; a call freed unanswered. */
+    calls[0] = ctl_call_start(server_path(), "test/defer", 0, NULL,
+                              time_msec() + 30000);
+    calls[1] = ctl_call_start(server_path(), "version", 0, NULL,
+                              time_msec() + 30000);
+    while (!deferred_conn) {
+        ctl_server_run(server);
+        ctl_call_run(calls[0], &out[0].result, &out[0].err_text);
+        ctl_server_wait(server);
+        ctl_call_wait(calls[0]);
+        poll_block();
+    }
+    ctl_call_destroy(calls[1]);
+    ctl_server_destroy(server);
+    run_calls(NULL, calls, out, 1);
+    CU_ASSERT_EQUAL(out[0].error, ECONNRESET);
+    ctl_command_reply(deferred_conn, "to nobody");
+    deferred_conn = NULL;
+    ctl_call_destroy(calls[0]);
+    async_outcome_free(&out[0]);
+    ctl_call_destroy(NULL);
+}
+
 static const struct unit_test tests[] = {
     { "create errors", test_create_errors },
     { "commands", test_commands },
@@ -996,6 +1142,7 @@ static const struct unit_test tests[] = {
     { "connection limit", test_conn_limit },
     { "unread replies", test_unread_replies },
     { "other user", test_other_user },
+    { "non-blocking calls", test_async_calls },
 };
 
 int
