@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "chan-wire.h"
+#include "hmap.h"
 #include "ovsdb-msg.h"
 #include "ovsdb-replica.h"
 #include "poll-loop.h"
@@ -82,10 +83,7 @@ struct chandb {
                                  * need a write (chandb_run() tries them). */
     json_t *committed;          /* vm -> ack mark of a Channel row write
                                  * committed since chandb_take_committed(). */
-    json_t *priors;             /* vm -> null while its Channel rows are
-                                 * being read (chandb_get_prior()), then
-                                 * {"at": MS, "rows": [ROW...]}, or
-                                 * {"retry_at": MS} after a failure. */
+    struct hmap priors;         /* struct prior_read, by VM name. */
     long long prior_retry_at;   /* Earliest such retry, LLONG_MAX: none. */
     bool was_synced;
     struct chandb_stats stats;
@@ -118,6 +116,19 @@ static void objaction_run(struct chandb *);
 static void send_conditions(struct chandb *);
 static bool objaction_inputs_changed(const struct chandb *);
 static void sweep_priors(struct chandb *, long long now);
+/* A read of a VM's Channel rows, of every chassis, for chandb_get_prior():
+ * under way, its rows (kept CHANDB_PRIOR_MAX_AGE_MS for the channel that
+ * asked), or a failure (read again at 'retry_at'). */
+struct prior_read {
+    struct hmap_node node;      /* In chandb's 'priors'. */
+    char *vm;
+    enum { PRIOR_READING, PRIOR_READ, PRIOR_FAILED } state;
+    long long at;               /* PRIOR_READ: when the rows came. */
+    long long retry_at;         /* PRIOR_FAILED: when to read again. */
+    json_t *rows;               /* PRIOR_READ: the Channel rows. */
+};
+
+static void prior_read_del(struct chandb *, struct prior_read *);
 static bool get_uint(const struct ovsdb_replica_row *, const char *column,
                      uint64_t max, uint64_t *value);
 
@@ -231,7 +242,7 @@ chandb_create(const char *remote, enum chandb_monitor monitor)
     db->writers_by_vm = json_object();
     db->writers_pending = json_object();
     db->committed = json_object();
-    db->priors = json_object();
+    hmap_init(&db->priors);
     db->prior_retry_at = LLONG_MAX;
     db->relay_counts = json_object();
     db->relay_refused = json_object();
@@ -275,7 +286,11 @@ chandb_destroy(struct chandb *db)
     json_decref(db->record_errors);
     json_decref(db->writers_by_vm);
     json_decref(db->writers_pending);
-    json_decref(db->priors);
+    struct prior_read *pr;
+    HMAP_FOR_EACH_SAFE (pr, node, &db->priors) {
+        prior_read_del(db, pr);
+    }
+    hmap_destroy(&db->priors);
     json_decref(db->committed);
     json_decref(db->restore_needs);
     json_decref(db->relay_counts);
@@ -891,7 +906,7 @@ chandb_run(struct chandb *db)
     if (db->cond_was_pending && !pending) {
         db->claims_seqno++;
     }
-    if (json_object_size(db->priors)) {
+    if (hmap_count(&db->priors)) {
         sweep_priors(db, time_msec());
     }
     db->cond_was_pending = pending;
@@ -1427,6 +1442,30 @@ prior_from_rows(const struct chandb *db, const char *vm, const json_t *rows,
     return best && prior_from_row(db, best, prior);
 }
 
+static struct prior_read *
+prior_read_find(const struct chandb *db, const char *vm)
+{
+    struct prior_read *pr;
+    HMAP_FOR_EACH_WITH_HASH (pr, node, hash_string_nocase(vm), &db->priors) {
+        if (!strcmp(pr->vm, vm)) {
+            return pr;
+        }
+    }
+    return NULL;
+}
+
+static void
+prior_read_del(struct chandb *db, struct prior_read *pr)
+{
+    hmap_remove(&db->priors, &pr->node);
+    json_decref(pr->rows);
+    free(pr->vm);
+    free(pr);
+}
+
+/* What the Chan DB's answer to a read needs to find its prior_read: the
+ * VM's name rather than a pointer, so that an answer never reaches a
+ * prior_read freed meanwhile. */
 struct prior_ctx {
     struct chandb *db;
     char *vm;
@@ -1437,15 +1476,12 @@ struct prior_ctx {
 static void
 sweep_priors(struct chandb *db, long long now)
 {
-    const char *vm;
-    json_t *p;
-    void *tmp;
-    json_object_foreach_safe (db->priors, tmp, vm, p) {
-        json_t *at = json_object_get(p, "at");
-        json_t *retry_at = json_object_get(p, "retry_at");
-        if ((at && now - json_integer_value(at) > CHANDB_PRIOR_MAX_AGE_MS)
-            || (retry_at && now >= json_integer_value(retry_at))) {
-            json_object_del(db->priors, vm);
+    struct prior_read *pr;
+    HMAP_FOR_EACH_SAFE (pr, node, &db->priors) {
+        if ((pr->state == PRIOR_READ
+             && now - pr->at > CHANDB_PRIOR_MAX_AGE_MS)
+            || (pr->state == PRIOR_FAILED && now >= pr->retry_at)) {
+            prior_read_del(db, pr);
         }
     }
     if (now >= db->prior_retry_at) {
@@ -1459,44 +1495,49 @@ prior_fetched(const json_t *result, const char *error, void *aux)
 {
     struct prior_ctx *ctx = aux;
     struct chandb *db = ctx->db;
+    struct prior_read *pr = prior_read_find(db, ctx->vm);
     const json_t *rows = (error ? NULL
                           : json_object_get(json_array_get(result, 0),
                                             "rows"));
     long long now = time_msec();
-    if (json_is_array(rows)) {
-        json_object_set_new(db->priors, ctx->vm,
-                            json_pack("{sIsO}", "at", (json_int_t) now,
-                                      "rows", rows));
+
+    if (!pr || pr->state != PRIOR_READING) {
+        /* Not asked for any more. */
+    } else if (json_is_array(rows)) {
+        pr->state = PRIOR_READ;
+        pr->at = now;
+        pr->rows = json_incref((json_t *) rows);
         db->claims_seqno++;     /* chand-host looks at the VM again. */
     } else {
         db->stats.txn_errors++;
         VLOG_WARN_RL(&rl, "%s: reading its Channel rows failed: %s",
                      ctx->vm, error ? error : "no rows in the reply");
-        long long retry = now + CHANNEL_RETRY_MS;
-        json_object_set_new(db->priors, ctx->vm,
-                            json_pack("{sI}", "retry_at",
-                                      (json_int_t) retry));
-        db->prior_retry_at = MIN_LL(db->prior_retry_at, retry);
+        pr->state = PRIOR_FAILED;
+        pr->retry_at = now + CHANNEL_RETRY_MS;
+        db->prior_retry_at = MIN_LL(db->prior_retry_at, pr->retry_at);
     }
     free(ctx->vm);
     free(ctx);
 }
 
-/* Reads VM 'vm''s Channel rows, of every chassis, from the Chan DB: the
- * columns prior_from_row() needs. */
+/* Reads VM 'vm''s Channel rows, of every chassis, from the Chan DB into
+ * 'pr': the columns prior_from_row() needs. */
 static void
-fetch_prior(struct chandb *db, const char *vm)
+fetch_prior(struct chandb *db, struct prior_read *pr)
 {
-    json_object_set_new(db->priors, vm, json_null());
+    json_decref(pr->rows);
+    pr->rows = NULL;
+    pr->state = PRIOR_READING;
+
     struct prior_ctx *ctx = xmalloc(sizeof *ctx);
     ctx->db = db;
-    ctx->vm = xstrdup(vm);
+    ctx->vm = xstrdup(pr->vm);
     json_t *columns = json_pack("[ssssssssss]", "vm", "chassis", "claim",
                                 "host_epoch", "guest_epoch", "applied_seq",
                                 "applied", "applied_digest", "sent_seq",
                                 "sent");
     json_t *where = json_pack("[o]", ovsdb_condition("vm", "==",
-                                                     json_string(vm)));
+                                                     json_string(pr->vm)));
     ovsdb_replica_transact(db->replica,
                            json_pack("[o]", ovsdb_op_select("Channel", where,
                                                             columns)),
@@ -1507,24 +1548,25 @@ enum chandb_prior_status
 chandb_get_prior(struct chandb *db, const char *vm,
                  struct chandb_prior *prior)
 {
-    json_t *p = json_object_get(db->priors, vm);
+    struct prior_read *pr = prior_read_find(db, vm);
     long long now = time_msec();
-    if (p && json_is_null(p)) {
+
+    if (!pr) {
+        pr = xzalloc(sizeof *pr);
+        pr->vm = xstrdup(vm);
+        hmap_insert(&db->priors, &pr->node, hash_string_nocase(vm));
+    } else if (pr->state == PRIOR_READING) {
         return CHANDB_PRIOR_PENDING;
-    } else if (p && json_object_get(p, "rows")) {
-        long long at = json_integer_value(json_object_get(p, "at"));
-        if (now - at <= CHANDB_PRIOR_MAX_AGE_MS) {
-            bool found = prior_from_rows(db, vm, json_object_get(p, "rows"),
-                                         prior);
-            json_object_del(db->priors, vm);
-            return found ? CHANDB_PRIOR_FOUND : CHANDB_PRIOR_NONE;
-        }
-        /* Read too long ago: read again. */
-    } else if (p && now < json_integer_value(json_object_get(p,
-                                                             "retry_at"))) {
+    } else if (pr->state == PRIOR_READ
+               && now - pr->at <= CHANDB_PRIOR_MAX_AGE_MS) {
+        bool found = prior_from_rows(db, vm, pr->rows, prior);
+        prior_read_del(db, pr);
+        return found ? CHANDB_PRIOR_FOUND : CHANDB_PRIOR_NONE;
+    } else if (pr->state == PRIOR_FAILED && now < pr->retry_at) {
         return CHANDB_PRIOR_PENDING;
     }
-    fetch_prior(db, vm);
+    /* Never read, read too long ago, or failed and due: read (again). */
+    fetch_prior(db, pr);
     return CHANDB_PRIOR_PENDING;
 }
 
@@ -2044,20 +2086,18 @@ chandb_delete_guest_records(struct chandb *db, const char *vm)
     ovsdb_replica_transact(db->replica, ops, guest_batch_done, ctx);
 }
 
-/* Relay. */
-
-/* True if a table relay_compute() reads changed since the last track
- * clear: Guest_Record, Relay, Record (relayed rows someone changed), or the
- * set of Channel rows. */
+/* True if, since the last track clear, any of the NULL-terminated 'tables'
+ * changed, a Record row under one of the NULL-terminated key 'prefixes'
+ * did, or a Channel row came or went: what a computation over those tables
+ * needs to run again for. */
 static bool
-relay_inputs_changed(const struct chandb *db)
+inputs_changed(const struct chandb *db, const char *const tables[],
+               const char *const prefixes[])
 {
-    static const char *const tables[] = { "Guest_Record", "Relay" };
-    static const char *const prefixes[] = { RELAY_FROM_PREFIX, NULL };
     if (records_changed_under(db, prefixes)) {
         return true;
     }
-    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+    for (size_t i = 0; tables[i]; i++) {
         if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
                                                               tables[i]))) {
             return true;
@@ -2071,6 +2111,20 @@ relay_inputs_changed(const struct chandb *db)
         }
     }
     return false;
+}
+
+/* Relay. */
+
+/* True if a table relay_compute() reads changed since the last track
+ * clear: Guest_Record, Relay, Record (relayed rows someone changed), or the
+ * set of Channel rows. */
+static bool
+relay_inputs_changed(const struct chandb *db)
+{
+    static const char *const tables[] = { "Guest_Record", "Relay", NULL };
+    static const char *const prefixes[] = { RELAY_FROM_PREFIX, NULL };
+
+    return inputs_changed(db, tables, prefixes);
 }
 
 static bool
@@ -2421,35 +2475,23 @@ relay_run(struct chandb *db)
 
 /* Object actions (objaction.h): verdicts and update notices. */
 
+/* True if a table objaction_compute() reads changed since the last track
+ * clear: the object tables, Guest_Record, Relay, Allowlist, the Record rows
+ * of the actions, or the set of Channel rows (a VM that comes or goes gets
+ * or loses the allowlist). */
 static bool
 objaction_inputs_changed(const struct chandb *db)
 {
     static const char *const tables[] = { "Object", "Object_Ref",
                                           "Guest_Record", "Relay",
-                                          "Allowlist" };
+                                          "Allowlist", NULL };
     static const char *const prefixes[] = {
         OBJACTION_VERDICT_PREFIX, OBJACTION_NOTICE_PREFIX,
         OBJACTION_RESTORE_PREFIX, OBJACTION_ALLOW_PREFIX,
         OBJACTION_INSTALL_PREFIX, NULL
     };
-    if (records_changed_under(db, prefixes)) {
-        return true;
-    }
-    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
-        if (ovsdb_replica_track_first(ovsdb_replica_get_table(db->replica,
-                                                              tables[i]))) {
-            return true;
-        }
-    }
-    /* A VM that comes or goes gets or loses the allowlist. */
-    const struct ovsdb_replica_row *row;
-    OVSDB_REPLICA_FOR_EACH_TRACKED (row, ovsdb_replica_get_table(db->replica,
-                                                               "Channel")) {
-        if (ovsdb_replica_row_change(row) != OVSDB_REPLICA_MODIFIED) {
-            return true;
-        }
-    }
-    return false;
+
+    return inputs_changed(db, tables, prefixes);
 }
 
 /* digest -> {"size", "flags", "params"} for every Object row. */
