@@ -318,9 +318,11 @@ soak_rotate() {
 # with chand-host (a restarted guest resumes where its datastore is), and
 # chand-host has the channel ready.
 soak_in_session() {
-    ip netns exec "$1" "$CHANCTL" guest-status --json 2>/dev/null |
-        grep -q '"in_session": true' &&
-    soak_chanctl channel-show "$1" 2>/dev/null | grep -q '"state": "ready"'
+    local guest host
+    guest=$(ip netns exec "$1" "$CHANCTL" guest-status --json 2>/dev/null) &&
+        grep -q '"in_session": true' <<<"$guest" &&
+        host=$(soak_chanctl channel-show "$1" 2>/dev/null) &&
+        grep -q '"state": "ready"' <<<"$host"
 }
 
 # soak_restart VM: VM's chand-guest (and its publisher) stopped and
@@ -405,8 +407,10 @@ PY
 
 # soak_nothing_pending VM: chand-host acknowledged all VM's publications.
 soak_nothing_pending() {
-    ip netns exec "$1" python3 "$top/test/system/upstream-tool.py" \
-        published soakpub/ 2>/dev/null | grep -q '"pending": 0'
+    local out
+    out=$(ip netns exec "$1" python3 "$top/test/system/upstream-tool.py" \
+          published soakpub/ 2>/dev/null) &&
+        grep -q '"pending": 0' <<<"$out"
 }
 
 # soak_meta FILE: the run's settings and machine (completed at the end).

@@ -35,6 +35,18 @@ st_fail() {
     ST_FAILED=1
 }
 
+# st_output_has PATTERN CMD...: whether CMD succeeds and prints a line
+# matching PATTERN (grep's basic regular expression).  CMD's output is read
+# whole before grep looks at it: with pipefail, 'CMD | grep -q PATTERN'
+# fails at random when grep exits at its first match while CMD, still
+# writing (stdio writes a pipe in 4 KiB pieces), dies of SIGPIPE.
+st_output_has() {
+    local pattern=$1 out
+    shift
+    out=$("$@") || return 1
+    grep -q -- "$pattern" <<<"$out"
+}
+
 # st_check DESCRIPTION CMD...: runs CMD; a failure is recorded, not fatal.
 st_check() {
     local what=$1

@@ -295,7 +295,7 @@ TOPO_HOST_ARGS=(--chan-db="$REMOTE" --chassis=hv-a
                 --certificate="$C/hv-a-cert.pem" --ca-cert="$CACERT")
 st_check "chand-host starts as hv-a on the chand-host remote" topo_host_start
 connected() {
-    st_chanctl host host/status | grep -q '"chan_db_connected": true'
+    st_output_has '"chan_db_connected": true' st_chanctl host host/status
 }
 st_check "chand-host: chan_db_connected" st_wait 30 connected
 v1_row() {

@@ -54,7 +54,7 @@ st_check "a 2 MiB value (1,477 frames) arrives whole" st_wait 60 big_len
 
 # --- key rotation while records flow -------------------------------------
 host_tx_gen() {
-    st_chanctl channel-show chst-vm1 | grep -q "\"tx_key_generation\": $1"
+    st_output_has "\"tx_key_generation\": $1" st_chanctl channel-show chst-vm1
 }
 st_check "vm1 starts with key generation 1" host_tx_gen 1
 topo_key_add chst-vm1                   # Chan DB and the guest's key file.

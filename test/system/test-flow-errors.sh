@@ -84,7 +84,7 @@ line2=$(make_template "$bad2" \
     'priority=40090,in_port=${VNIC_OFPORT},udp,actions=pop_vlan,output:${VNIC_OFPORT}')
 restart_host --flows="$bad2"
 log_names_line() {
-    new_log | grep -q "switch-error.flows:$line2: OFPBAC_MATCH_INCONSISTENT: switch refused flow: priority=40090,"
+    st_output_has "switch-error.flows:$line2: OFPBAC_MATCH_INCONSISTENT: switch refused flow: priority=40090," new_log
 }
 st_check "the log names the template line ($line2) and the switch's error" \
     st_wait 30 log_names_line
@@ -96,7 +96,7 @@ st_check "host/status counts the error, flows not installed" flow_errors
 st_check "the refused bundle left the bridge's flows as they were" \
     test "$(chand_cookies)" = "$before2"
 down_no_flows() {
-    st_chanctl channel-show chst-fe1 | grep -q '"state": "down"'
+    st_output_has '"state": "down"' st_chanctl channel-show chst-fe1
 }
 st_check "the channel is down (flows not installed)" st_wait 10 down_no_flows
 

@@ -200,7 +200,7 @@ st_check "vm2's chand-guest is up" alive "$V2"
 st_check "vm3's chand-guest is up" alive "$V3"
 st_check "vm1 still publishes" st_guest "$V1" publish app/alive '"yes"'
 published() {
-    "$PY" "$UT" guest-records "$(topo_db)" "$V1" app/ | grep -q alive
+    st_output_has alive "$PY" "$UT" guest-records "$(topo_db)" "$V1" app/
 }
 st_check "and the host gets it" st_wait 30 published
 st_exit

@@ -522,7 +522,7 @@ print(json.dumps({k: v for k, v in json.load(sys.stdin).items()
 ip netns exec "$V" "$PY" "$UT" call publish '["mine", {"of": "the victim"}]' \
     >/dev/null || st_fail "the victim cannot publish"
 v_has_mine() {
-    v_rows | grep -q '"mine"'
+    st_output_has '"mine"' v_rows
 }
 st_check "the victim's own record is in its Guest_Record rows" \
     st_wait 20 v_has_mine

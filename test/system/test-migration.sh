@@ -114,7 +114,7 @@ st_check "a record for all VMs reaches vm2 (hv-b)" \
 # --- migration there and back, records pushed all along ---------------------------
 st_check "vm1 publishes a record" st_guest $V1 publish app/before '"moved"'
 published() {
-    ctl published --vm $V1 app/ 2>/dev/null | grep -q "$1"
+    st_output_has "$1" ctl published --vm $V1 app/ 2>/dev/null
 }
 st_check "vm1's record reaches the Chan DB" st_wait 30 published app/before
 

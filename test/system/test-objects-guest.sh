@@ -109,7 +109,7 @@ st_check "the refusals are counted" bash -c \
     "ip netns exec $V1 $ST_BUILD/utilities/chanctl guest-status --json |
      $PY -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"api\"][\"object_errors\"] >= 4 else 1)'"
 no_obj_x() {
-    ! rows | grep -q '"obj/x"'
+    ! st_output_has '"obj/x"' rows
 }
 st_check "no record obj/x on the host" no_obj_x
 

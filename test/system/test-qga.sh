@@ -243,8 +243,8 @@ st_check "the read asks the hung control socket" \
     st_wait 60 test -e "$HUNG.accepted"
 st_check "meanwhile guest-ping is answered" \
     timeout 20 "$PY" "$QC" "$SOCK" execute guest-ping
-st_check "and guest-info" eval \
-    'timeout 20 "$PY" "$QC" "$SOCK" execute guest-info | grep -q supported_commands'
+st_check "and guest-info" st_output_has supported_commands \
+    timeout 20 "$PY" "$QC" "$SOCK" execute guest-info
 st_check "while the read still waits" kill -0 "$cat_pid"
 cat_status=0
 wait "$cat_pid" || cat_status=$?

@@ -50,7 +50,7 @@ K=$(sha256sum <"$D/1/k" | cut -d' ' -f1)
 st_check "vm1 registers K" st_guest "$V1" object-add "$D/1/k"
 st_check "vm2 registers K" st_guest "$V2" object-add "$D/2/k"
 both() {
-    st_chanctl object-list "$K" | grep -q "refs 2"
+    st_output_has "refs 2" st_chanctl object-list "$K"
 }
 st_check "the Chan DB maps K to both" st_wait 30 both
 rm -f "$D/2/k"
